@@ -1,0 +1,88 @@
+"""The root Typer app and its one error handler.
+
+Every module in this package whose name does not start with ``_`` is a command
+module: it defines ``register(app)`` and adds its commands or groups there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+from typing import Any
+
+import click
+import typer
+from rich.console import Console
+
+from crimelens import __version__
+from crimelens.errors import CrimelensError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="crimelens",
+    help=(
+        "crimelens: forecasts of recorded incidents, series linkage, risk audits, evidence and "
+        "governance, with every use in a tamper-evident ledger."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"crimelens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """crimelens command line."""
+
+
+def _register_all() -> None:
+    package = sys.modules[__package__ or "crimelens.cli"]
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_all()
+
+
+def _wants_json(argv: list[str]) -> bool:
+    return "--json" in argv
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI and map our errors to exit codes (and JSON with ``--json``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return app(args=args, standalone_mode=False, prog_name="crimelens")
+    except CrimelensError as exc:
+        if _wants_json(args):
+            typer.echo(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__,
+                                   "status": exc.http_status}))
+        else:
+            Console(stderr=True).print(f"[bold red]{type(exc).__name__}:[/] {exc}", highlight=False,
+                                       soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        Console(stderr=True).print("Aborted.")
+        sys.exit(1)

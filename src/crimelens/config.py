@@ -1,0 +1,36 @@
+"""Settings, read from the environment (prefix ``CRIMELENS_``) by the shells and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    """Every setting crimelens reads. Each is documented in ``docs/settings.md``."""
+
+    model_config = SettingsConfigDict(env_prefix="CRIMELENS_", extra="ignore")
+
+    db: Path = Field(default=Path("crimelens.duckdb"), description="The DuckDB store file.")
+    user: str | None = Field(
+        default=None, description="User name recorded in the ledger for local (CLI) use; defaults to the OS user."
+    )
+    role: str = Field(default="analyst", description="Role of the local CLI user.")
+    key_dir: Path | None = Field(
+        default=None,
+        description="Folder holding the ledger's Ed25519 signing key; defaults to '<db>.keys' beside the store.",
+    )
+    evidence_dir: Path | None = Field(
+        default=None, description="Content-addressed evidence folder; defaults to '<db>.evidence'."
+    )
+    progress: bool = Field(default=True, description="Show progress bars on long work.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. CLI options) winning."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

@@ -1,0 +1,376 @@
+"""The incident model and the columnar table that models consume.
+
+An incident is one recorded event: what (offense, normalised and as recorded),
+when (a window ``[occurred_from, occurred_to]`` because the exact time is often
+unknown), where (metric x/y in a projected CRS plus lon/lat), and how it came to
+the police's attention (``source``: a citizen report or officer-initiated
+discovery; the feedback-loop audit needs that distinction).
+
+Protected attributes (race, ethnicity, sex, religion, ...) never live on an
+incident. They are stored apart as *audit* attributes, and
+:func:`check_not_protected` refuses them wherever features are chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from crimelens.domain._time import TimeWindow, as_utc
+from crimelens.errors import InvalidParameterError, ProtectedAttributeError, SchemaError
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "OFFENSE_CATEGORIES",
+    "PROTECTED_ATTRIBUTES",
+    "Incident",
+    "IncidentTable",
+    "Source",
+    "check_not_protected",
+    "is_protected",
+]
+
+
+class Source(StrEnum):
+    """How an incident came to be recorded."""
+
+    REPORTED = "reported"  # a citizen call or report
+    DISCOVERED = "discovered"  # officer-initiated
+    UNKNOWN = "unknown"
+
+
+#: The normalised offense vocabulary. Readers map source categories onto it;
+#: the original text is always kept in ``offense_raw``.
+OFFENSE_CATEGORIES: frozenset[str] = frozenset(
+    {
+        "homicide",
+        "assault",
+        "aggravated_assault",
+        "sex_offense",
+        "robbery",
+        "burglary",
+        "theft",
+        "theft_from_vehicle",
+        "vehicle_theft",
+        "arson",
+        "criminal_damage",
+        "drugs",
+        "weapons",
+        "fraud",
+        "disorder",
+        "traffic",
+        "person_other",
+        "call_for_service",
+        "other",
+    }
+)
+
+#: Names (or name parts) of attributes that may only ever be audit columns.
+PROTECTED_ATTRIBUTES: tuple[str, ...] = (
+    "race",
+    "ethnicity",
+    "ethnic",
+    "sex",
+    "gender",
+    "religion",
+    "nationality",
+    "national_origin",
+    "sexual_orientation",
+    "disability",
+)
+
+_PROTECTED_RE = re.compile(
+    r"(^|[_\W])(" + "|".join(PROTECTED_ATTRIBUTES) + r")($|[_\W])", re.IGNORECASE
+)
+
+
+def is_protected(name: str) -> bool:
+    """Whether a column name denotes a protected attribute.
+
+    Examples
+    --------
+    >>> is_protected("suspect_race"), is_protected("priors_count"), is_protected("Sex")
+    (True, False, True)
+    """
+    return bool(_PROTECTED_RE.search(name))
+
+
+def check_not_protected(features: Iterable[str], *, where: str = "model features") -> None:
+    """Raise :class:`ProtectedAttributeError` if any name is a protected attribute."""
+    bad = sorted({f for f in features if is_protected(f)})
+    if bad:
+        raise ProtectedAttributeError(
+            f"{where}: got protected attribute(s) {bad}; expected none. Protected attributes "
+            "(race, ethnicity, sex, religion, ...) may be audit columns, never model features."
+        )
+
+
+#: Column name -> pandas dtype of the canonical incident layout.
+CANONICAL_COLUMNS: dict[str, str] = {
+    "incident_id": "string",
+    "dataset": "string",
+    "offense": "string",
+    "offense_raw": "string",
+    "occurred_from": "datetime64[us, UTC]",
+    "occurred_to": "datetime64[us, UTC]",
+    "reported_at": "datetime64[us, UTC]",
+    "x_m": "float64",
+    "y_m": "float64",
+    "lon": "float64",
+    "lat": "float64",
+    "crs": "string",
+    "premise": "string",
+    "area": "string",
+    "source": "string",
+    "narrative": "string",
+    "attrs": "string",  # JSON object of M.O. attributes (open set)
+}
+
+_REQUIRED = ("incident_id", "offense", "occurred_from", "occurred_to", "x_m", "y_m")
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One recorded incident.
+
+    Examples
+    --------
+    >>> i = Incident("c1", "burglary", "2020-01-03T22:00:00Z", "2020-01-04T07:00:00Z",
+    ...              x_m=1000.0, y_m=2000.0)
+    >>> i.window.days
+    0.375
+    """
+
+    incident_id: str
+    offense: str
+    occurred_from: datetime | str
+    occurred_to: datetime | str
+    x_m: float
+    y_m: float
+    offense_raw: str | None = None
+    reported_at: datetime | str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    crs: str | None = None
+    premise: str | None = None
+    area: str | None = None
+    source: Source = Source.UNKNOWN
+    narrative: str | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    dataset: str = "default"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "occurred_from", as_utc(self.occurred_from))
+        object.__setattr__(self, "occurred_to", as_utc(self.occurred_to))
+        if self.reported_at is not None:
+            object.__setattr__(self, "reported_at", as_utc(self.reported_at))
+        object.__setattr__(self, "source", Source(self.source))
+        if self.offense not in OFFENSE_CATEGORIES:
+            raise SchemaError(
+                f"Incident {self.incident_id!r}, column 'offense': got {self.offense!r}; "
+                f"expected one of {sorted(OFFENSE_CATEGORIES)}"
+            )
+        check_not_protected(self.attrs, where=f"Incident {self.incident_id!r} M.O. attributes")
+        if self.window_end < self.window_start:
+            raise SchemaError(
+                f"Incident {self.incident_id!r}: occurred_to is before occurred_from"
+            )
+
+    @property
+    def window_start(self) -> datetime:
+        assert isinstance(self.occurred_from, datetime)
+        return self.occurred_from
+
+    @property
+    def window_end(self) -> datetime:
+        assert isinstance(self.occurred_to, datetime)
+        return self.occurred_to
+
+    @property
+    def window(self) -> TimeWindow:
+        return TimeWindow(self.window_start, self.window_end)
+
+
+def _missing_column(n: int, dtype: str) -> pd.Series:
+    if dtype.startswith("datetime64"):
+        return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=dtype)
+    if dtype == "string":
+        return pd.Series(pd.NA, index=pd.RangeIndex(n), dtype=dtype)
+    return pd.Series(np.nan, index=pd.RangeIndex(n), dtype=dtype)
+
+
+class IncidentTable:
+    """A read-only, columnar set of incidents in one metric CRS.
+
+    Models receive an ``IncidentTable``; it exposes NumPy arrays (``xy_m``,
+    ``t_days``) and keeps the full frame for anyone who needs more.
+
+    Examples
+    --------
+    >>> t = IncidentTable.from_incidents([
+    ...     Incident("a", "theft", "2020-01-01T10:00:00Z", "2020-01-01T10:00:00Z", 0.0, 0.0),
+    ...     Incident("b", "theft", "2020-01-02T10:00:00Z", "2020-01-02T12:00:00Z", 150.0, 0.0),
+    ... ], crs="EPSG:32616")
+    >>> len(t), t.bounds
+    (2, (0.0, 0.0, 150.0, 0.0))
+    """
+
+    __slots__ = ("_frame",)
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        missing = [c for c in _REQUIRED if c not in frame.columns]
+        if missing:
+            raise SchemaError(
+                f"IncidentTable: missing column(s) {missing}; expected the canonical columns "
+                f"{list(CANONICAL_COLUMNS)}"
+            )
+        out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+        for name, dtype in CANONICAL_COLUMNS.items():
+            if name in frame.columns:
+                col = frame[name].reset_index(drop=True)
+                if dtype.startswith("datetime64"):
+                    col = pd.to_datetime(col, utc=True).astype(dtype)
+                else:
+                    col = col.astype(dtype)
+                out[name] = col
+            else:
+                out[name] = _missing_column(len(frame), dtype)
+        self._frame = out
+
+    # construction ---------------------------------------------------------------
+    @classmethod
+    def from_incidents(cls, incidents: Sequence[Incident], *, crs: str | None = None) -> IncidentTable:
+        rows = []
+        for i in incidents:
+            rows.append(
+                {
+                    "incident_id": i.incident_id,
+                    "dataset": i.dataset,
+                    "offense": i.offense,
+                    "offense_raw": i.offense_raw if i.offense_raw is not None else i.offense,
+                    "occurred_from": i.occurred_from,
+                    "occurred_to": i.occurred_to,
+                    "reported_at": i.reported_at,
+                    "x_m": i.x_m,
+                    "y_m": i.y_m,
+                    "lon": i.lon,
+                    "lat": i.lat,
+                    "crs": i.crs or crs,
+                    "premise": i.premise,
+                    "area": i.area,
+                    "source": str(i.source),
+                    "narrative": i.narrative,
+                    "attrs": json.dumps(dict(i.attrs), sort_keys=True, default=str),
+                }
+            )
+        frame = pd.DataFrame(rows, columns=list(CANONICAL_COLUMNS))
+        return cls(frame)
+
+    @classmethod
+    def empty(cls) -> IncidentTable:
+        return cls(pd.DataFrame({c: [] for c in CANONICAL_COLUMNS}))
+
+    # access ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._frame)
+
+    def __repr__(self) -> str:
+        return f"IncidentTable(n={len(self)}, crs={self.crs!r})"
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """A copy of the underlying frame (the table itself stays read-only)."""
+        return self._frame.copy()
+
+    @property
+    def crs(self) -> str | None:
+        values = self._frame["crs"].dropna().unique()
+        if len(values) > 1:
+            raise SchemaError(f"IncidentTable mixes CRSs {sorted(map(str, values))}; expected one")
+        return str(values[0]) if len(values) else None
+
+    @property
+    def incident_id(self) -> NDArray[np.object_]:
+        return self._frame["incident_id"].to_numpy(dtype=object)
+
+    @property
+    def offense(self) -> NDArray[np.object_]:
+        return self._frame["offense"].to_numpy(dtype=object)
+
+    @property
+    def xy_m(self) -> NDArray[np.float64]:
+        """Projected coordinates in metres, shape ``(n, 2)``."""
+        return np.column_stack(
+            [self._frame["x_m"].to_numpy(np.float64), self._frame["y_m"].to_numpy(np.float64)]
+        )
+
+    @property
+    def occurred_from(self) -> NDArray[np.datetime64]:
+        return self._frame["occurred_from"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+
+    @property
+    def occurred_to(self) -> NDArray[np.datetime64]:
+        return self._frame["occurred_to"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+
+    def t_days(self, origin: datetime | str = "1970-01-01T00:00:00Z", *, how: str = "mid") -> NDArray[np.float64]:
+        """Event times as float days since ``origin``: the window's ``mid``, ``from`` or ``to``."""
+        o = np.datetime64(as_utc(origin).replace(tzinfo=None), "us")
+        a = (self.occurred_from - o).astype(np.float64) / 86_400e6
+        if how == "from":
+            return a
+        b = (self.occurred_to - o).astype(np.float64) / 86_400e6
+        if how == "to":
+            return b
+        if how == "mid":
+            return (a + b) / 2.0
+        raise InvalidParameterError(f"t_days(how={how!r}): expected 'mid', 'from' or 'to'")
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(xmin, ymin, xmax, ymax)`` in metres."""
+        if len(self) == 0:
+            raise InvalidParameterError("IncidentTable is empty; it has no bounds")
+        xy = self.xy_m
+        return (float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max()))
+
+    def mo(self, name: str) -> NDArray[np.object_]:
+        """One M.O. attribute as an array (``None`` where absent)."""
+        check_not_protected([name], where="IncidentTable.mo")
+        return np.array(
+            [json.loads(a).get(name) if isinstance(a, str) else None for a in self._frame["attrs"]],
+            dtype=object,
+        )
+
+    # selection ------------------------------------------------------------------
+    def select(
+        self,
+        *,
+        offense: str | Iterable[str] | None = None,
+        window: TimeWindow | None = None,
+        mask: NDArray[np.bool_] | None = None,
+    ) -> IncidentTable:
+        """A sub-table. ``window`` keeps incidents whose window *starts* in it."""
+        keep = np.ones(len(self), dtype=bool)
+        if offense is not None:
+            wanted = {offense} if isinstance(offense, str) else set(offense)
+            keep &= self._frame["offense"].isin(wanted).to_numpy()
+        if window is not None:
+            t = self._frame["occurred_from"]
+            keep &= ((t >= pd.Timestamp(window.start)) & (t < pd.Timestamp(window.end))).to_numpy()
+        if mask is not None:
+            keep &= mask
+        return IncidentTable(self._frame.loc[keep])
+
+    def sorted_by_time(self) -> IncidentTable:
+        return IncidentTable(
+            self._frame.sort_values(["occurred_from", "incident_id"], kind="stable")
+        )

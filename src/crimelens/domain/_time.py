@@ -1,0 +1,81 @@
+"""Time windows: every time in crimelens is tz-aware UTC; uncertain times are windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from crimelens.errors import InvalidParameterError
+
+__all__ = ["TimeWindow", "as_utc"]
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """Return ``value`` as an aware UTC datetime; a naive value is refused.
+
+    Examples
+    --------
+    >>> as_utc("2018-01-01T00:00:00Z").isoformat()
+    '2018-01-01T00:00:00+00:00'
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 10:  # a bare date means its midnight UTC
+            text += "T00:00:00+00:00"
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise InvalidParameterError(
+            f"time {value.isoformat()!r} has no time zone; expected an aware time, "
+            "e.g. 2018-01-01T00:00:00Z"
+        )
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A half-open interval ``[start, end)`` of aware UTC times.
+
+    Examples
+    --------
+    >>> w = TimeWindow.starting("2018-01-01", days=7)
+    >>> w.days
+    7.0
+    >>> w.contains(as_utc("2018-01-07T23:59:00Z"))
+    True
+    """
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "end", as_utc(self.end))
+        if self.end < self.start:
+            raise InvalidParameterError(
+                f"TimeWindow(start={self.start.isoformat()}, end={self.end.isoformat()}): "
+                "end must not be before start"
+            )
+
+    @classmethod
+    def starting(cls, start: datetime | str, *, days: float) -> TimeWindow:
+        begin = as_utc(start)
+        return cls(begin, begin + timedelta(days=days))
+
+    @classmethod
+    def ending(cls, end: datetime | str, *, days: float) -> TimeWindow:
+        stop = as_utc(end)
+        return cls(stop - timedelta(days=days), stop)
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400.0
+
+    def contains(self, t: datetime) -> bool:
+        return self.start <= as_utc(t) < self.end
+
+    def shifted(self, days: float) -> TimeWindow:
+        delta = timedelta(days=days)
+        return TimeWindow(self.start + delta, self.end + delta)
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"

@@ -1,0 +1,85 @@
+"""The errors crimelens raises on purpose.
+
+Every class carries the exit code the CLI returns and the HTTP status the API
+answers with, so each shell needs exactly one handler. Messages say *what*,
+*where*, what was *got* and what was *expected*.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+__all__ = [
+    "ApprovalRequiredError",
+    "CrimelensError",
+    "InputError",
+    "InvalidParameterError",
+    "LedgerIntegrityError",
+    "NotFittedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtectedAttributeError",
+    "SchemaError",
+    "StoreError",
+]
+
+
+class CrimelensError(Exception):
+    """Base for every error we raise on purpose."""
+
+    exit_code: int = 1
+    http_status: int = 500
+
+
+class InputError(CrimelensError, ValueError):
+    """Input that cannot be used as given (a file, a row, a parameter)."""
+
+    exit_code, http_status = 2, 422
+
+
+class SchemaError(InputError):
+    """A file or row does not match the expected schema."""
+
+
+class InvalidParameterError(InputError):
+    """A parameter has a value outside its documented range."""
+
+
+class ProtectedAttributeError(InputError):
+    """A protected attribute (race, ethnicity, sex, religion, ...) was asked for as a model feature."""
+
+
+class NotFittedError(CrimelensError, _SkNotFittedError):
+    """A model was used before ``fit``."""
+
+    exit_code, http_status = 1, 409
+
+
+class NotFoundError(CrimelensError, LookupError):
+    """A named thing (incident, model, deployment, file) does not exist."""
+
+    exit_code, http_status = 1, 404
+
+
+class ApprovalRequiredError(CrimelensError):
+    """The use needs an active, approved deployment (or a purpose) that is missing."""
+
+    exit_code, http_status = 3, 403
+
+
+class PermissionDeniedError(CrimelensError):
+    """The user's role does not allow this action."""
+
+    exit_code, http_status = 3, 403
+
+
+class LedgerIntegrityError(CrimelensError):
+    """The ledger does not verify: an entry was changed, removed or reordered."""
+
+    exit_code, http_status = 4, 500
+
+
+class StoreError(CrimelensError):
+    """The store cannot be opened or migrated."""
+
+    exit_code, http_status = 5, 500

@@ -1,0 +1,43 @@
+"""Who acts: a named user with a role."""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Actor", "Role"]
+
+
+class Role(StrEnum):
+    """The roles crimelens knows. The auditor reads everything and changes nothing."""
+
+    ANALYST = "analyst"
+    SUPERVISOR = "supervisor"
+    BOARD = "board"  # oversight-board member
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A named user acting in a role. Every ledger entry names one."""
+
+    user: str
+    role: Role = Role.ANALYST
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", Role(self.role))
+        if not self.user or not self.user.strip():
+            from crimelens.errors import InputError
+
+            raise InputError("Actor: got an empty user name; expected a named user")
+
+    @classmethod
+    def local(cls, user: str | None = None, role: str | Role = Role.ANALYST) -> Actor:
+        """The person at this machine (CLI or Python API use)."""
+        try:
+            default = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry in some containers
+            default = "local"
+        return cls(user or default, Role(role))

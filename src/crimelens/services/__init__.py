@@ -1,0 +1,21 @@
+"""Services: one function per use case; the only layer the CLI and the API call."""
+
+from crimelens.services._context import (
+    RESEARCH,
+    RESEARCH_MARK,
+    Context,
+    open_context,
+    record_use,
+    refuse,
+    sha256_hex,
+)
+
+__all__ = [
+    "RESEARCH",
+    "RESEARCH_MARK",
+    "Context",
+    "open_context",
+    "record_use",
+    "refuse",
+    "sha256_hex",
+]

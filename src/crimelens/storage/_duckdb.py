@@ -1,0 +1,322 @@
+"""The embedded DuckDB store: one file, nothing to start.
+
+One writing connection; reader threads get ``con.cursor()``. Schema changes are
+numbered SQL files in ``storage/migrations`` applied in order on open and
+recorded in ``schema_version``. ``transaction()`` nests: only the outermost
+block commits, and any exception rolls the whole block back, so a failed ingest
+or a failed service call leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Self
+
+import duckdb
+import pandas as pd
+
+from crimelens.domain import CANONICAL_COLUMNS, Area, IncidentTable, TimeWindow
+from crimelens.errors import NotFoundError, StoreError
+
+__all__ = ["DuckDBStore", "IngestRecord"]
+
+_INCIDENT_COLUMNS = [*CANONICAL_COLUMNS, "ingest_id", "line"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRecord:
+    """Provenance of one ingested file."""
+
+    ingest_id: str
+    dataset: str
+    file: str
+    file_sha256: str
+    file_bytes: int
+    reader: str
+    mapping: str | None
+    crs_from: str | None
+    crs_to: str | None
+    transform: str | None
+    transform_accuracy_m: float | None
+    n_read: int
+    n_landed: int
+    n_quarantined: int
+    started_at: datetime
+    finished_at: datetime
+    user_name: str
+    notes: str | None = None
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    folder = resources.files("crimelens.storage") / "migrations"
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class DuckDBStore:
+    """The embedded store. Use :meth:`open` as a context manager.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with DuckDBStore.open(pathlib.Path(tempfile.mkdtemp()) / "t.duckdb") as s:
+    ...     s.schema_version() >= 1
+    True
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        self.con = con
+        self.path = path
+        self._depth = 0
+        self._lock = threading.RLock()
+
+    # lifecycle --------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Self:
+        where = str(path)
+        if where != ":memory:":
+            Path(where).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(where, read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {where!r}: {exc}") from exc
+        store = cls(con, where)
+        if not read_only:
+            store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        done = {int(r[0]) for r in self.con.execute("SELECT version FROM schema_version").fetchall()}
+        for version, name, sql in _migrations():
+            if version in done:
+                continue
+            with self.transaction():
+                self.con.execute(sql)
+                self.con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, datetime.now(UTC)]
+                )
+
+    def schema_version(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+
+    # transactions and raw access ---------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing block; nested blocks join the outermost one."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self.con.execute("BEGIN TRANSACTION")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self.con.execute("ROLLBACK")
+                raise
+            else:
+                self._depth -= 1
+                if outer:
+                    self.con.execute("COMMIT")
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for a reader thread."""
+        return self.con.cursor()
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        with self._lock:
+            self.con.execute(sql, params or [])
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        with self._lock:
+            return self.con.execute(sql, params or []).df()
+
+    def iter_rows(self, sql: str, params: list[Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        with self._lock:
+            rows = self.con.execute(sql, params or []).fetchall()
+        yield from rows
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        with self._lock:
+            row = self.con.execute(sql, params or []).fetchone()
+        return None if row is None else row[0]
+
+    def insert_frame(self, table: str, frame: Any, columns: list[str] | None = None) -> int:
+        """Insert a pandas DataFrame or Arrow table into ``table`` (columns by name)."""
+        cols = list(columns if columns is not None else frame.columns if hasattr(frame, "columns") else frame.column_names)
+        if len(frame) == 0:
+            return 0
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        with self._lock:
+            self.con.register("_crimelens_insert", frame)
+            try:
+                self.con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _crimelens_insert")
+            finally:
+                self.con.unregister("_crimelens_insert")
+        return len(frame)
+
+    # incidents -------------------------------------------------------------------
+    def insert_incidents(self, frame: Any, *, ingest_id: str) -> int:
+        """Insert rows in the canonical layout (plus ``line``); ``ingest_id`` is set here."""
+        if hasattr(frame, "assign"):
+            frame = frame.assign(ingest_id=ingest_id)
+        return self.insert_frame("incidents", frame, _INCIDENT_COLUMNS)
+
+    def incidents(
+        self,
+        *,
+        dataset: str | None = None,
+        offense: str | list[str] | None = None,
+        period: TimeWindow | None = None,
+    ) -> IncidentTable:
+        where, params = self._incident_filter(dataset, offense, period)
+        cols = ", ".join(CANONICAL_COLUMNS)
+        frame = self.query(
+            f"SELECT {cols} FROM incidents {where} ORDER BY occurred_from, incident_id", params
+        )
+        return IncidentTable(frame)
+
+    @staticmethod
+    def _incident_filter(
+        dataset: str | None, offense: str | list[str] | None, period: TimeWindow | None
+    ) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if dataset is not None:
+            clauses.append("dataset = ?")
+            params.append(dataset)
+        if offense is not None:
+            wanted = [offense] if isinstance(offense, str) else list(offense)
+            clauses.append("offense IN (" + ", ".join("?" for _ in wanted) + ")")
+            params.extend(wanted)
+        if period is not None:
+            clauses.append("occurred_from >= ? AND occurred_from < ?")
+            params.extend([period.start, period.end])
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def count_incidents(self, *, dataset: str | None = None) -> int:
+        where, params = self._incident_filter(dataset, None, None)
+        return int(self.scalar(f"SELECT count(*) FROM incidents {where}", params))
+
+    def existing_ids(self, dataset: str) -> pd.DataFrame:
+        return self.query("SELECT incident_id FROM incidents WHERE dataset = ?", [dataset])
+
+    def datasets(self) -> list[str]:
+        return [str(r[0]) for r in self.iter_rows("SELECT DISTINCT dataset FROM incidents ORDER BY 1")]
+
+    def dataset_crs(self, dataset: str) -> str:
+        crs = self.scalar("SELECT any_value(crs) FROM incidents WHERE dataset = ?", [dataset])
+        if crs is None:
+            raise NotFoundError(f"dataset {dataset!r}: no incidents in the store {self.path!r}")
+        return str(crs)
+
+    # provenance and quarantine ---------------------------------------------------
+    def record_ingest(self, record: IngestRecord) -> None:
+        row = asdict(record)
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.execute(f"INSERT INTO ingests ({cols}) VALUES ({marks})", list(row.values()))
+
+    def find_ingest(self, *, file_sha256: str, dataset: str) -> IngestRecord | None:
+        frame = self.query(
+            "SELECT * FROM ingests WHERE file_sha256 = ? AND dataset = ? ORDER BY started_at LIMIT 1",
+            [file_sha256, dataset],
+        )
+        if frame.empty:
+            return None
+        row = frame.iloc[0].to_dict()
+        return IngestRecord(**{k: (None if pd.isna(v) else v) for k, v in row.items()})
+
+    def ingests(self) -> pd.DataFrame:
+        return self.query("SELECT * FROM ingests ORDER BY started_at")
+
+    def insert_quarantine(self, frame: pd.DataFrame) -> int:
+        return self.insert_frame(
+            "quarantine", frame, ["ingest_id", "file", "line", "column", "value", "reason", "raw"]
+        )
+
+    def quarantine(self, *, ingest_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        sql = "SELECT * FROM quarantine"
+        params: list[Any] = []
+        if ingest_id is not None:
+            sql += " WHERE ingest_id = ?"
+            params.append(ingest_id)
+        sql += " ORDER BY ingest_id, line"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.query(sql, params)
+
+    # audit attributes and areas --------------------------------------------------
+    def insert_audit_attributes(self, frame: pd.DataFrame) -> int:
+        return self.insert_frame(
+            "audit_attributes", frame, ["dataset", "incident_id", "name", "value", "ingest_id"]
+        )
+
+    def audit_attributes(self, *, dataset: str) -> pd.DataFrame:
+        """Audit-only attributes in long form; never pass these to a model."""
+        return self.query(
+            "SELECT incident_id, name, value FROM audit_attributes WHERE dataset = ? ORDER BY 1, 2",
+            [dataset],
+        )
+
+    def save_areas(self, dataset: str, areas: list[Area], *, ingest_id: str | None = None) -> int:
+        frame = pd.DataFrame(
+            {
+                "dataset": dataset,
+                "area_id": [a.area_id for a in areas],
+                "name": [a.name for a in areas],
+                "population": pd.array([a.population for a in areas], dtype="Int64"),
+                "crs": [a.crs or "" for a in areas],
+                "wkt": [a.wkt for a in areas],
+                "audit": [json.dumps(dict(a.audit), sort_keys=True) for a in areas],
+                "ingest_id": ingest_id,
+            }
+        )
+        with self.transaction():
+            self.execute("DELETE FROM areas WHERE dataset = ?", [dataset])
+            return self.insert_frame("areas", frame)
+
+    def areas(self, *, dataset: str | None = None) -> list[Area]:
+        sql = "SELECT * FROM areas"
+        params: list[Any] = []
+        if dataset is not None:
+            sql += " WHERE dataset = ?"
+            params.append(dataset)
+        frame = self.query(sql + " ORDER BY dataset, area_id", params)
+        return [
+            Area(
+                area_id=str(r.area_id),
+                name=str(r.name),
+                wkt=str(r.wkt),
+                population=None if pd.isna(r.population) else int(r.population),
+                crs=str(r.crs) or None,
+                audit=json.loads(r.audit) if isinstance(r.audit, str) else {},
+            )
+            for r in frame.itertuples()
+        ]
