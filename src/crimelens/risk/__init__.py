@@ -1,0 +1,28 @@
+"""Interpretable risk models: integer point scores, rule lists, logistic regression.
+
+Each model takes ``X`` arrays (scikit-learn contract), refuses protected
+attributes and profile-only feature sets, and is calibrated (isotonic or
+Platt) with a reliability table. See ``docs/risk.md``.
+"""
+
+from crimelens.risk._calibration import Calibrator, ReliabilityTable
+from crimelens.risk._compas import CompasData, load_compas
+from crimelens.risk._guard import PROFILE_ATTRIBUTES, check_risk_features, is_profile_attribute
+from crimelens.risk._items import Item
+from crimelens.risk._logistic import LogisticRisk
+from crimelens.risk._points import PointScore
+from crimelens.risk._rules import RuleList
+
+__all__ = [
+    "PROFILE_ATTRIBUTES",
+    "Calibrator",
+    "CompasData",
+    "Item",
+    "LogisticRisk",
+    "PointScore",
+    "ReliabilityTable",
+    "RuleList",
+    "check_risk_features",
+    "is_profile_attribute",
+    "load_compas",
+]
