@@ -28,6 +28,7 @@ days") so that every pair lands in exactly one cell.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ class BandSet:
             raise InvalidParameterError(
                 f"{opt}: got no band edges; expected increasing {unit}, e.g. 100,200,300"
             )
-        if any(not math.isfinite(v) or v <= 0 for v in e) or any(b <= a for a, b in zip(e, e[1:], strict=False)):
+        if any(not math.isfinite(v) or v <= 0 for v in e) or any(b <= a for a, b in itertools.pairwise(e)):
             raise InvalidParameterError(
                 f"{opt}: got {list(e)}; expected strictly increasing positive {unit}"
             )

@@ -246,32 +246,29 @@ def knox_test(
         )
     sb = BandSet.space(space_bands, convention)
     tb = BandSet.time(time_bands, convention)
-    xy = np.asarray(xy, dtype=np.float64)
+    xy64: NDArray[np.float64] = np.asarray(xy, dtype=np.float64)
     t = np.asarray(t_days, dtype=np.float64).ravel()
-    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != t.shape[0]:
+    if xy64.ndim != 2 or xy64.shape[1] != 2 or xy64.shape[0] != t.shape[0]:
         raise InvalidParameterError(
-            f"knox_test: got xy of shape {xy.shape} and t of shape {t.shape}; expected (n, 2) and (n,)"
+            f"knox_test: got xy of shape {xy64.shape} and t of shape {t.shape}; expected (n, 2) and (n,)"
         )
     n = int(t.shape[0])
     if n < 2:
         raise InvalidParameterError(f"knox_test: got {n} event(s); expected at least 2")
-    if not (np.isfinite(xy).all() and np.isfinite(t).all()):
+    if not (np.isfinite(xy64).all() and np.isfinite(t).all()):
         raise InvalidParameterError("knox_test: coordinates and times must all be finite")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
 
     # --- time: whole days (nrc, or integral data) use a lookup table -------------------------
-    if convention == "nrc":
-        tt = np.floor(t)
-    else:
-        tt = t
+    tt = np.floor(t) if convention == "nrc" else t
     integral = bool(np.all(tt == np.floor(tt))) and float(tt.max() - tt.min()) < 2**31 - 1
     resolution = "day" if convention == "nrc" else ("day" if integral else "exact")
 
     # --- space: sort by grid key ------------------------------------------------------------
     cell = sb.max_edge * (1.0 + 1e-6) + 1.0
-    order, key, width = _grid_keys(xy, cell)
-    coords = xy[order]
+    order, key, width = _grid_keys(xy64, cell)
+    coords = xy64[order]
     if convention == "nrc":  # the Calculator's single precision
         xs = np.ascontiguousarray(coords[:, 0].astype(np.float32))
         ys = np.ascontiguousarray(coords[:, 1].astype(np.float32))
@@ -293,7 +290,7 @@ def knox_test(
     if integral:
         tmin = tt.min()
         tvals: NDArray[Any] = np.ascontiguousarray((ts - tmin).astype(np.int32))
-        lut_len = int(math.floor(tb.max_edge)) + 1
+        lut_len = math.floor(tb.max_edge) + 1
         lut = np.ascontiguousarray(tb.assign(np.arange(lut_len)).astype(np.int64))
     else:
         tvals = np.ascontiguousarray(ts)

@@ -1,0 +1,211 @@
+"""Near-repeat alerts: where and for how long risk is elevated after a new incident.
+
+An alert reads a measured Knox surface (a :class:`KnoxResult` for one offense
+in one city) and keeps its *elevated* cells: finite distance band x finite
+time band with a Knox ratio above 1 and a permutation p-value below ``alpha``
+(0.05 by default). For a new incident it lists those bands, then the grid cells
+around the incident that fall inside each elevated distance band, with the
+dates for which the elevated time bands apply (Johnson & Bowers 2004;
+Ratcliffe's Near Repeat Calculator "near repeat" advice; Bowers, Johnson &
+Pease 2004 for the prospective use).
+
+Rules (documented in docs/nearrepeat.md):
+
+* A cell belongs to a distance band by the distance (the surface's metric) from
+  the incident to the cell centre; the incident's own cell counts as distance 0,
+  so it is in the "same location" band of the ``nrc`` convention.
+* Days are counted from the incident's day (whole-day surfaces) or time
+  (exact surfaces); a band [a, b) days means "from day a to day b - 1 after".
+* The open-ended bands ("more than ...") are never local and never alert.
+
+Failure modes: a surface measured over a long period or a large mixed area
+averages very different places; an alert says that *recorded incidents* of
+this kind have clustered like this before, not that one will happen. It is a
+prompt for a person to decide on (e.g. a crime-prevention letter), never an
+automatic action.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from crimelens.domain import Grid
+from crimelens.domain._time import as_utc
+from crimelens.errors import InvalidParameterError
+from crimelens.nearrepeat._bands import Band
+from crimelens.nearrepeat._knox import KnoxResult
+
+__all__ = ["AlertCell", "ElevatedBand", "NearRepeatAlert", "near_repeat_alert"]
+
+
+@dataclass(frozen=True, slots=True)
+class ElevatedBand:
+    """One elevated cell of the Knox surface: (distance band, time band, ratio)."""
+
+    space_label: str
+    space_interval: str
+    distance_from_m: float
+    distance_to_m: float
+    time_label: str
+    time_interval: str
+    days_from: float
+    days_to: float
+    knox_ratio: float
+    p_value: float
+    observed: int
+    expected: float
+    starts: str  # first day (or time) the band applies, ISO
+    ends: str  # last day it applies (whole days, inclusive) or end time (exact, exclusive)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCell:
+    """A grid cell around the incident inside an elevated distance band."""
+
+    cell_id: str
+    x_m: float
+    y_m: float
+    distance_m: float
+    space_label: str
+    starts: str
+    ends: str
+    max_knox_ratio: float
+    time_bands: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NearRepeatAlert:
+    """The result of :func:`near_repeat_alert`; ``to_dict`` is JSON-ready."""
+
+    incident_id: str
+    x_m: float
+    y_m: float
+    occurred: str
+    convention: str
+    distance: str
+    alpha: float
+    cell_m: float
+    elevated: tuple[ElevatedBand, ...]
+    cells: tuple[AlertCell, ...]
+
+    @property
+    def is_elevated(self) -> bool:
+        return bool(self.elevated)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["elevated"] = [asdict(e) for e in self.elevated]
+        out["cells"] = [asdict(c) for c in self.cells]
+        out["n_cells"] = len(self.cells)
+        return out
+
+
+def _day_span(band: Band) -> tuple[int, int] | None:
+    """Whole-day gaps inside ``band``: (first, last), or None when it holds none."""
+    top = band.upper if not band.is_open_ended else band.lower + 1
+    gaps = [g for g in range(math.floor(band.lower), math.ceil(top) + 1) if band.contains(float(g))]
+    return (gaps[0], gaps[-1]) if gaps else None
+
+
+def near_repeat_alert(
+    surface: KnoxResult,
+    *,
+    incident_id: str,
+    x_m: float,
+    y_m: float,
+    occurred: datetime | str,
+    alpha: float = 0.05,
+    cell_m: float = 50.0,
+) -> NearRepeatAlert:
+    """Elevated bands and the cells around one incident, from a measured Knox surface.
+
+    Examples
+    --------
+    >>> from crimelens.nearrepeat import knox_test
+    >>> rng = np.random.default_rng(0)
+    >>> base = rng.uniform(0, 5000, (200, 2)); t0 = rng.uniform(0, 365, 200)
+    >>> xy = np.vstack([base, base + rng.normal(0, 30, (200, 2))])
+    >>> t = np.concatenate([t0, t0 + rng.uniform(0, 5, 200)])
+    >>> s = knox_test(xy, t, space_bands=[100, 200], time_bands=[7, 14], n_permutations=99, seed=0)
+    >>> a = near_repeat_alert(s, incident_id="n1", x_m=1000.0, y_m=1000.0,
+    ...                       occurred="2024-03-01T10:00:00Z")
+    >>> [(e.space_label, e.time_label) for e in a.elevated]
+    [('[0, 100) m', '[0, 7) d')]
+    >>> a.cells[0].distance_m, a.cells[0].starts
+    (0.0, '2024-03-01T10:00:00+00:00')
+    """
+    if not (0.0 < alpha < 1.0):
+        raise InvalidParameterError(f"alert alpha: got {alpha!r}; expected 0 < alpha < 1")
+    if not (cell_m > 0 and math.isfinite(cell_m)):
+        raise InvalidParameterError(f"alert cell_m: got {cell_m!r}; expected a positive size in metres")
+    when = as_utc(occurred)
+    whole_days = surface.time_resolution == "day"
+    base_day = when.replace(hour=0, minute=0, second=0, microsecond=0)
+    sig = surface.significant(alpha)
+    ns, nt = surface.space.n_finite, surface.time.n_finite
+
+    elevated: list[ElevatedBand] = []
+    windows: dict[int, list[tuple[str, str, float, str]]] = {}
+    for s in range(ns):
+        for c in range(nt):
+            if not sig[s, c]:
+                continue
+            sb, tb = surface.space.bands[s], surface.time.bands[c]
+            if whole_days:
+                span = _day_span(tb)
+                if span is None:
+                    continue
+                starts = (base_day + timedelta(days=span[0])).date().isoformat()
+                ends = (base_day + timedelta(days=span[1])).date().isoformat()
+            else:
+                starts = (when + timedelta(days=tb.lower)).isoformat()
+                ends = (when + timedelta(days=tb.upper)).isoformat()
+            e = ElevatedBand(
+                space_label=sb.label, space_interval=sb.interval(), distance_from_m=sb.lower,
+                distance_to_m=sb.upper, time_label=tb.label, time_interval=tb.interval(),
+                days_from=tb.lower, days_to=tb.upper,
+                knox_ratio=float(surface.ratio[s, c]), p_value=float(surface.p_value[s, c]),
+                observed=int(surface.observed[s, c]), expected=float(surface.expected[s, c]),
+                starts=starts, ends=ends,
+            )
+            elevated.append(e)
+            windows.setdefault(s, []).append((starts, ends, e.knox_ratio, tb.label))
+
+    cells: list[AlertCell] = []
+    if windows:
+        reach = max(surface.space.bands[s].upper for s in windows) + cell_m
+        grid = Grid.covering((x_m - reach, y_m - reach, x_m + reach, y_m + reach), cell_m)
+        centres = grid.centres()
+        dx = centres[:, 0] - x_m
+        dy = centres[:, 1] - y_m
+        d = np.abs(dx) + np.abs(dy) if surface.distance == "manhattan" else np.hypot(dx, dy)
+        own = int(grid.cell_of(np.array([[x_m, y_m]]))[0])
+        d[own] = 0.0
+        band = surface.space.assign(d)
+        order = np.lexsort((np.arange(d.shape[0]), d))
+        for k in order.tolist():
+            s = int(band[k])
+            if s not in windows:
+                continue
+            w = windows[s]
+            col = round(centres[k, 0] / cell_m - 0.5)
+            row = round(centres[k, 1] / cell_m - 0.5)
+            cells.append(
+                AlertCell(
+                    cell_id=f"{cell_m:g}m:{col}:{row}", x_m=float(centres[k, 0]),
+                    y_m=float(centres[k, 1]), distance_m=float(d[k]),
+                    space_label=surface.space.bands[s].label,
+                    starts=min(v[0] for v in w), ends=max(v[1] for v in w),
+                    max_knox_ratio=max(v[2] for v in w), time_bands=tuple(v[3] for v in w),
+                )
+            )
+    return NearRepeatAlert(
+        incident_id=incident_id, x_m=float(x_m), y_m=float(y_m), occurred=when.isoformat(),
+        convention=surface.convention, distance=surface.distance, alpha=alpha, cell_m=cell_m,
+        elevated=tuple(elevated), cells=tuple(cells),
+    )

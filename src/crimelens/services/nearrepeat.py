@@ -1,0 +1,312 @@
+"""Use cases: a Knox (near-repeat) table from a file or the store, and near-repeat alerts.
+
+Each run and each alert is written to the store together with its ledger entry,
+in one transaction. Local use is logged with the purpose "research" and its
+outputs carry :data:`crimelens.services.RESEARCH_MARK`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from crimelens import __version__
+from crimelens.domain import IncidentTable, TimeWindow
+from crimelens.errors import InvalidParameterError, NotFoundError
+from crimelens.governance import Actor, canonical_json
+from crimelens.nearrepeat import (
+    KnoxResult,
+    NearRepeatAlert,
+    is_xyt_csv,
+    knox_test,
+    near_repeat_alert,
+    read_xyt_csv,
+)
+from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.storage._nearrepeat import (
+    NearRepeatAlertRecord,
+    NearRepeatRunRecord,
+    get_nearrepeat_run,
+    incident_rows,
+    latest_nearrepeat_run,
+    save_nearrepeat_alert,
+    save_nearrepeat_run,
+)
+
+__all__ = ["AlertRun", "KnoxRun", "nearrepeat_alert", "run_knox"]
+
+_TIME_OF = ("from", "mid", "to")
+
+
+@dataclass(frozen=True)
+class KnoxRun:
+    """A stored Knox run: the table, where its events came from, and its ledger entry."""
+
+    run_id: str
+    result: KnoxResult
+    source: str
+    dataset: str | None
+    offense: str | None
+    period: TimeWindow | None
+    time_of: str
+    n_rows_not_used: int
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    ledger_seq: int | None = None
+    output_hash: str = ""
+    mark: str = RESEARCH_MARK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "run_id": self.run_id,
+            "mark": self.mark,
+            "source": self.source,
+            "dataset": self.dataset,
+            "offense": self.offense,
+            "period": None if self.period is None else {"from": self.period.start.isoformat(),
+                                                        "to": self.period.end.isoformat()},
+            "time_of": self.time_of,
+            "n_rows_not_used": self.n_rows_not_used,
+            "rows_not_used": [{"line": ln, "reason": r} for ln, r in self.rejected[:20]],
+            "ledger_seq": self.ledger_seq,
+            "output_hash": self.output_hash,
+            **self.result.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class AlertRun:
+    """A stored near-repeat alert and the run (surface) it was read from."""
+
+    alert_id: str
+    alert: NearRepeatAlert
+    run_id: str
+    dataset: str
+    offense: str
+    surface_computed: bool
+    ledger_seq: int | None = None
+    mark: str = RESEARCH_MARK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "alert_id": self.alert_id, "mark": self.mark, "run_id": self.run_id,
+                "dataset": self.dataset, "offense": self.offense,
+                "surface_computed": self.surface_computed, "ledger_seq": self.ledger_seq,
+                **self.alert.to_dict()}
+
+
+def _data_hash(xy: NDArray[np.float64], t: NDArray[np.float64]) -> str:
+    return sha256_hex(np.ascontiguousarray(xy, dtype=np.float64).tobytes()
+                      + np.ascontiguousarray(t, dtype=np.float64).tobytes())
+
+
+def _output_hash(result: KnoxResult) -> str:
+    data = result.to_dict()
+    data.pop("elapsed_s", None)
+    return sha256_hex(canonical_json(data))
+
+
+def _pick_dataset(ctx: Context, dataset: str | None) -> str:
+    names = ctx.store.datasets()
+    if dataset is not None:
+        if dataset not in names:
+            raise NotFoundError(
+                f"--dataset {dataset!r}: not in the store {ctx.store.path!r}; it holds {names}"
+            )
+        return dataset
+    if len(names) == 1:
+        return names[0]
+    raise InvalidParameterError(
+        f"--dataset: the store {ctx.store.path!r} holds {len(names)} datasets {names}; name one"
+    )
+
+
+def run_knox(
+    ctx: Context,
+    *,
+    actor: Actor,
+    purpose: str = RESEARCH,
+    path: str | Path | None = None,
+    format: str | None = None,
+    dataset: str | None = None,
+    offense: str | None = None,
+    period: TimeWindow | None = None,
+    space_bands: list[float] | tuple[float, ...] = (100.0, 200.0, 300.0),
+    time_bands: list[float] | tuple[float, ...] = (7.0, 14.0, 21.0),
+    distance: str = "manhattan",
+    convention: str = "standard",
+    permutations: int = 999,
+    seed: int | None = None,
+    time_of: str = "mid",
+    progress: Any = None,
+) -> KnoxRun:
+    """Compute a Knox table from a file (``path``) or the store, and store it with its ledger entry.
+
+    A file is either an ``x, y, date`` CSV (the Near Repeat Calculator's input, with or
+    without the header ``x,y,date``; coordinates already in metres) or anything
+    :func:`crimelens.ingest.read_file` reads (projected to metres; rows it refuses are
+    counted in ``n_rows_not_used``).
+    """
+    if time_of not in _TIME_OF:
+        raise InvalidParameterError(f"--time-of: got {time_of!r}; expected one of {list(_TIME_OF)}")
+    rejected: list[tuple[int, str]] = []
+    n_not_used = 0
+    table: IncidentTable | None = None
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise NotFoundError(f"{p}: no such file")
+        source = str(p)
+        if format is None and is_xyt_csv(p):
+            f = read_xyt_csv(p)
+            xy, t = f.xy, f.day.astype(np.float64)
+            rejected = list(f.rejected)
+            n_not_used = len(f.rejected)
+        else:
+            from crimelens.ingest import read_file
+
+            res = read_file(p, format=format)
+            table = res.table
+            n_not_used = res.n_quarantined
+            q = res.quarantine
+            if len(q):
+                rejected = [(int(a), str(b)) for a, b in zip(q["line"], q["reason"], strict=False)]
+        name = None
+    else:
+        source = "store"
+        name = _pick_dataset(ctx, dataset)
+        table = ctx.store.incidents(dataset=name, offense=offense, period=period)
+    if table is not None:
+        if path is not None and offense is not None:
+            table = table.select(offense=offense)
+        if path is not None and period is not None:
+            table = table.select(window=period)
+        if len(table) < 2:
+            where = source if path is not None else f"dataset {name!r}"
+            raise InvalidParameterError(
+                f"Knox test on {where} (offense={offense!r}, period={period}): got {len(table)} "
+                "incident(s); expected at least 2"
+            )
+        xy = table.xy_m
+        t = table.t_days(how=time_of)
+    result = knox_test(xy, t, space_bands=space_bands, time_bands=time_bands, distance=distance,
+                       convention=convention, n_permutations=permutations, seed=seed,
+                       progress=progress)
+    run_id = uuid.uuid4().hex[:16]
+    out_hash = _output_hash(result)
+    data_hash = _data_hash(xy, t)
+    params = {"space_bands": list(result.space.edges), "time_bands": list(result.time.edges),
+              "distance": distance, "convention": convention, "permutations": permutations,
+              "seed": result.seed, "time_of": time_of}
+    record = NearRepeatRunRecord(
+        run_id=run_id, created_utc=datetime.now(UTC), user_name=actor.user, purpose=purpose,
+        source=source, dataset=name, offense=offense,
+        period_from=None if period is None else period.start,
+        period_to=None if period is None else period.end, convention=convention,
+        distance_metric=distance, time_of=time_of, n_events=result.n_events,
+        n_permutations=permutations, seed=result.seed, data_hash=data_hash, output_hash=out_hash,
+        result_json=canonical_json(result.to_dict()).decode("utf-8"),
+    )
+    with ctx.store.transaction():
+        save_nearrepeat_run(ctx.store, record)
+        seq = record_use(
+            ctx, action="nearrepeat.knox", actor=actor, purpose=purpose, model="KnoxTest",
+            model_version=__version__, params=params, data_hash=data_hash, output_hash=out_hash,
+            inputs={"source": source if path is None else Path(source).name, "dataset": name,
+                    "offense": offense, "n_events": result.n_events},
+            detail={"run_id": run_id, "n_rows_not_used": n_not_used,
+                    "elapsed_s": round(result.elapsed_s, 3), "mark": RESEARCH_MARK},
+        )
+    return KnoxRun(run_id=run_id, result=result, source=source, dataset=name, offense=offense,
+                   period=period, time_of=time_of, n_rows_not_used=n_not_used, rejected=rejected,
+                   ledger_seq=seq, output_hash=out_hash)
+
+
+def nearrepeat_alert(
+    ctx: Context,
+    incident_id: str,
+    *,
+    actor: Actor,
+    purpose: str = RESEARCH,
+    dataset: str | None = None,
+    run_id: str | None = None,
+    alpha: float = 0.05,
+    cell_m: float = 50.0,
+    space_bands: list[float] | tuple[float, ...] = (100.0, 200.0, 300.0, 400.0),
+    time_bands: list[float] | tuple[float, ...] = (7.0, 14.0, 21.0, 28.0),
+    distance: str = "manhattan",
+    convention: str = "standard",
+    permutations: int = 999,
+    seed: int | None = 1,
+    progress: Any = None,
+) -> AlertRun:
+    """Near-repeat alert for one stored incident, from the Knox surface of its offense in its dataset.
+
+    The surface is the run ``run_id``, else the newest stored run of the store's
+    incidents of that dataset and offense; when there is none, one is computed now
+    (with the band settings given here) from that offense's incidents up to the
+    incident, stored and logged like any run.
+    """
+    rows = incident_rows(ctx.store, incident_id, dataset=dataset)
+    if rows.empty:
+        where = f"dataset {dataset!r}" if dataset else "any dataset"
+        raise NotFoundError(f"incident {incident_id!r}: not in {where} of the store {ctx.store.path!r}")
+    if len(rows) > 1:
+        raise InvalidParameterError(
+            f"incident {incident_id!r} is in datasets {rows['dataset'].tolist()}; name one with --dataset"
+        )
+    row = rows.iloc[0]
+    name, offense = str(row["dataset"]), str(row["offense"])
+    computed = False
+    if run_id is not None:
+        rec = get_nearrepeat_run(ctx.store, run_id)
+        if rec.dataset is not None and rec.dataset != name:
+            raise InvalidParameterError(
+                f"--run {run_id}: measured on dataset {rec.dataset!r}, but incident {incident_id!r} "
+                f"is in {name!r}; expected a surface of the incident's own city"
+            )
+        surface, time_of, sid = KnoxResult.from_dict(rec.result), rec.time_of, rec.run_id
+    else:
+        found = latest_nearrepeat_run(ctx.store, dataset=name, offense=offense)
+        if found is not None:
+            surface, time_of, sid = KnoxResult.from_dict(found.result), found.time_of, found.run_id
+        else:
+            t_inc = pd.Timestamp(row["occurred_to"]).to_pydatetime()
+            first = ctx.store.scalar("SELECT min(occurred_from) FROM incidents WHERE dataset = ?", [name])
+            period = TimeWindow(pd.Timestamp(first).to_pydatetime(), t_inc)
+            run = run_knox(ctx, actor=actor, purpose=purpose, dataset=name, offense=offense,
+                           period=period, space_bands=space_bands, time_bands=time_bands,
+                           distance=distance, convention=convention, permutations=permutations,
+                           seed=seed, progress=progress)
+            surface, time_of, sid, computed = run.result, run.time_of, run.run_id, True
+    start = pd.Timestamp(row["occurred_from"]).to_pydatetime()
+    end = pd.Timestamp(row["occurred_to"]).to_pydatetime()
+    when = {"from": start, "to": end, "mid": start + (end - start) / 2}[time_of]
+    alert = near_repeat_alert(surface, incident_id=incident_id, x_m=float(row["x_m"]),
+                              y_m=float(row["y_m"]), occurred=when, alpha=alpha, cell_m=cell_m)
+    alert_id = uuid.uuid4().hex[:16]
+    payload = alert.to_dict()
+    out_hash = sha256_hex(canonical_json(payload))
+    record = NearRepeatAlertRecord(
+        alert_id=alert_id, created_utc=datetime.now(UTC), user_name=actor.user, purpose=purpose,
+        run_id=sid, dataset=name, incident_id=incident_id, n_elevated=len(alert.elevated),
+        n_cells=len(alert.cells), output_hash=out_hash,
+        alert_json=canonical_json(payload).decode("utf-8"),
+    )
+    with ctx.store.transaction():
+        save_nearrepeat_alert(ctx.store, record)
+        seq = record_use(
+            ctx, action="nearrepeat.alert", actor=actor, purpose=purpose, model="KnoxTest",
+            model_version=__version__, params={"alpha": alpha, "cell_m": cell_m, "run_id": sid},
+            inputs={"dataset": name, "incident_id": incident_id}, output_hash=out_hash,
+            detail={"alert_id": alert_id, "n_elevated": len(alert.elevated),
+                    "n_cells": len(alert.cells), "mark": RESEARCH_MARK},
+        )
+    return AlertRun(alert_id=alert_id, alert=alert, run_id=sid, dataset=name, offense=offense,
+                    surface_computed=computed, ledger_seq=seq)
