@@ -1,0 +1,140 @@
+"""The audit on ProPublica's COMPAS sample: published figures, Fairlearn parity, the bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import (
+    MetricFrame,
+    count,
+    false_negative_rate,
+    false_positive_rate,
+    selection_rate,
+    true_negative_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
+
+from crimelens.audit import LABEL_LIMITS, audit_scores, chouldechova_fpr
+from crimelens.risk import CompasData, load_compas
+from tests.conftest import shared
+
+
+@pytest.fixture(scope="module")
+def compas() -> CompasData:
+    return load_compas(shared("compas/compas-scores-two-years.deid.csv.gz"))
+
+
+def test_propublica_filter_gives_6172_rows(compas: CompasData) -> None:
+    assert len(compas.y) == 6172
+    assert compas.n_read == 7214
+    assert int(compas.y.sum()) == 2809
+    assert "race" not in compas.X and "sex" not in compas.X
+
+
+def test_reproduces_published_compas_figures(compas: CompasData) -> None:
+    r = audit_scores(compas.decile, compas.y, compas.audit[["race"]], threshold=5, n_boot=0)
+    overall = r.group_table("overall").loc["all"]
+    assert round(overall["auc"], 3) == 0.710
+    assert round(overall["accuracy"], 3) == 0.661
+    race = r.group_table("race")
+    assert round(race.loc["African-American", "fpr"], 3) == 0.423
+    assert round(race.loc["Caucasian", "fpr"], 3) == 0.220
+    assert round(race.loc["African-American", "fnr"], 3) == 0.285
+    assert round(race.loc["Caucasian", "fnr"], 3) == 0.496
+
+
+def test_equals_fairlearn_metricframe_to_1e12(compas: CompasData) -> None:
+    y, s, race = compas.y, compas.decile, compas.audit["race"].to_numpy()
+    pred = (s >= 5).astype(int)
+    mf = MetricFrame(
+        metrics={
+            "n": count, "selection_rate": selection_rate, "tpr": true_positive_rate,
+            "fpr": false_positive_rate, "fnr": false_negative_rate, "tnr": true_negative_rate,
+            "accuracy": accuracy_score, "ppv": precision_score,
+        },
+        y_true=y, y_pred=pred, sensitive_features=pd.Series(race, name="race"),
+    )
+    auc = MetricFrame(metrics=roc_auc_score, y_true=y, y_pred=s,
+                      sensitive_features=pd.Series(race, name="race"))
+    r = audit_scores(s, y, {"race": race}, threshold=5, n_boot=0)
+    ours = r.group_table("race")
+    theirs = mf.by_group
+    for metric in theirs.columns:
+        for group in theirs.index:
+            assert abs(ours.loc[group, metric] - theirs.loc[group, metric]) <= 1e-12, (metric, group)
+    for group, value in auc.by_group.items():
+        assert abs(ours.loc[group, "auc"] - value) <= 1e-12
+    overall = r.group_table("overall").loc["all"]
+    for metric in theirs.columns:
+        assert abs(overall[metric] - mf.overall[metric]) <= 1e-12
+
+
+def test_chouldechova_identity_holds_per_group(compas: CompasData) -> None:
+    r = audit_scores(compas.decile, compas.y, compas.audit[["race", "sex"]], threshold=5, n_boot=0)
+    c = r.chouldechova.dropna(subset=["fpr_from_identity"])
+    np.testing.assert_allclose(c["fpr_from_identity"], c["fpr"], rtol=1e-12, atol=1e-12)
+    # and the identity is not trivially the same numbers: base rates differ by race
+    race = c[c["facet"] == "race"].set_index("group")
+    assert race.loc["African-American", "base_rate"] - race.loc["Caucasian", "base_rate"] > 0.1
+    assert float(chouldechova_fpr(np.array(0.5), np.array(0.5), np.array(0.0))) == 1.0
+
+
+def test_count_bootstrap_matches_row_resampling(compas: CompasData) -> None:
+    """Multinomial draws on counts have the same distribution as resampling rows."""
+    y, s, race = compas.y, compas.decile, compas.audit["race"].to_numpy()
+    r = audit_scores(s, y, {"race": race}, threshold=5, n_boot=2000, random_state=1,
+                     reference={"race": "Caucasian"})
+    rng = np.random.default_rng(2)
+    black = race == "African-American"
+    fprs, aucs = [], []
+    for _ in range(400):
+        idx = rng.integers(0, len(y), len(y))
+        yb, sb, bb = y[idx], s[idx], black[idx]
+        neg = (yb == 0) & bb
+        fprs.append(np.mean(sb[neg] >= 5))
+        aucs.append(roc_auc_score(yb[bb], sb[bb]))
+    g = r.group_table("race").loc["African-American"]
+    sd_rows = np.std(fprs)
+    width = (g["fpr_high"] - g["fpr_low"]) / (2 * 1.96)
+    assert abs(width - sd_rows) / sd_rows < 0.15
+    sd_auc = np.std(aucs)
+    width_auc = (g["auc_high"] - g["auc_low"]) / (2 * 1.96)
+    assert abs(width_auc - sd_auc) / sd_auc < 0.15
+    assert g["fpr_low"] < g["fpr"] < g["fpr_high"]
+
+
+def test_small_groups_get_no_verdict_and_harm_direction_picks_metrics(compas: CompasData) -> None:
+    r = audit_scores(compas.decile, compas.y, compas.audit[["race"]], threshold=5, n_boot=50,
+                     reference={"race": "Caucasian"}, min_group_size=50)
+    d = r.disparities.set_index(["group", "metric"])
+    assert d.loc[("Asian", "fpr"), "difference"] is None or np.isnan(d.loc[("Asian", "fpr"), "difference"])
+    assert "below the minimum group size 50" in d.loc[("Asian", "fpr"), "reading"]
+    assert d.loc[("African-American", "fpr"), "difference_low"] > 0
+    assert set(r.disparities.loc[r.disparities["foreground"], "metric"]) == {"fpr", "fdr", "selection_rate"}
+    r2 = audit_scores(compas.decile, compas.y, compas.audit[["race"]], threshold=5, n_boot=0,
+                      positive_is_harmful=False)
+    assert set(r2.disparities.loc[r2.disparities["foreground"], "metric"]) == {"fnr", "for", "tpr"}
+    assert r2.reference["race"] == "African-American"  # default: the largest group
+    assert r.to_dict()["label_limits"] == list(LABEL_LIMITS)
+    assert "fair" not in r.to_json().lower().replace("fairlearn", "")
+
+
+def test_intersections_and_quantised_continuous_scores_stay_exact() -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000
+    grp = rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1])
+    sex = rng.choice(["f", "m"], n)
+    y = rng.random(n) < np.where(grp == "a", 0.3, 0.5)
+    s = rng.normal(size=n) + y  # continuous: quantised levels for the bootstrap
+    r = audit_scores(s, y.astype(int), {"grp": grp, "sex": sex}, threshold=0.37, n_boot=100,
+                     n_levels=64)
+    assert not r.levels_exact
+    inter = r.group_table("grp × sex")
+    m = (grp == "b") & (sex == "m")
+    assert inter.loc["b × m", "n"] == m.sum()
+    fpr = np.mean(s[m & ~y] >= 0.37)
+    assert abs(inter.loc["b × m", "fpr"] - fpr) < 1e-12
+    assert abs(inter.loc["b × m", "auc"] - roc_auc_score(y[m], s[m])) < 1e-12
+    assert r.group_table("grp").loc["c", "n"] == (grp == "c").sum()
