@@ -1,0 +1,261 @@
+"""Rolling-origin backtests with intervals across periods and paired comparisons.
+
+For each origin ``o_k = start + k * step_days`` the models are fitted on the
+incidents that *start before* ``o_k`` (and after ``o_k - train_days`` when
+given) and forecast ``[o_k, o_k + horizon_days)``; the forecast is scored
+against the incidents recorded in that window inside the study area. Training
+never sees the test window: the training table is cut before the model sees
+it, and ``predict`` itself only uses incidents before the window's start.
+
+Intervals are percentile bootstraps over periods (resampling whole periods, so
+week-to-week correlation inside a period is kept). A paired comparison resamples
+the same periods for both models and reports the ratio of their means: the
+interval of ``mean(PAI_a) / mean(PAI_b)`` lying above 1 is the evidence that
+``a`` beats ``b``.
+
+Two ceilings can be added (``ceiling=True``), both using knowledge no forecast
+has, to show how much room there is:
+
+* ``ceiling:oracle-rate`` ranks cells by their mean rate over *all the other*
+  test periods (leave-one-period-out), a realistic "perfect-rate" forecaster;
+* ``ceiling:expected`` is the expected score of ranking by the true rate if the
+  rates were exactly the test-period means (the share of that rate in the top
+  cells), as a simulation with known rates would give.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import clone
+
+from crimelens.domain import IncidentTable, TimeWindow
+from crimelens.domain._time import as_utc
+from crimelens.errors import InvalidParameterError
+from crimelens.forecast._area import StudyArea
+from crimelens.forecast._base import HotspotModel, days_since_epoch
+from crimelens.forecast._metrics import DEFAULT_CURVE, brier_score, coverage_scores, poisson_loglik
+
+__all__ = ["BacktestResult", "bootstrap_interval", "rolling_origin"]
+
+METRICS = ("hit_rate", "pai", "pei")
+
+
+def bootstrap_interval(values: NDArray[np.float64], *, n_boot: int = 2000, level: float = 0.95,
+                       random_state: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` (NaNs dropped) and its percentile bootstrap interval.
+
+    Examples
+    --------
+    >>> bootstrap_interval(np.array([1.0, 1.0, 1.0]))
+    (1.0, 1.0, 1.0)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return (float("nan"), float("nan"), float("nan"))
+    rng = np.random.default_rng(random_state)
+    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
+    means = v[idx].mean(axis=1)
+    a = (1 - level) / 2
+    return (float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BacktestResult:
+    """Scores per model, period and coverage; computed once, read-only.
+
+    Arrays are indexed ``[model, period, coverage]`` (metrics) or
+    ``[model, period]`` (proper scores and timings).
+    """
+
+    models: tuple[str, ...]
+    params: Mapping[str, Mapping[str, Any]]
+    origins: tuple[datetime, ...]
+    horizon_days: float
+    coverages: tuple[float, ...]
+    area: Mapping[str, Any]
+    n_events: NDArray[np.float64]
+    hit_rate: NDArray[np.float64]
+    pai: NDArray[np.float64]
+    pei: NDArray[np.float64]
+    loglik: NDArray[np.float64]
+    brier: NDArray[np.float64]
+    seconds: NDArray[np.float64]
+    ties: str = "split"
+    n_boot: int = 2000
+    random_state: int = 0
+    _index: Mapping[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("n_events", "hit_rate", "pai", "pei", "loglik", "brier", "seconds"):
+            arr = np.array(getattr(self, name), dtype=np.float64)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "_index", {m: i for i, m in enumerate(self.models)})
+
+    def _cov(self, coverage: float) -> int:
+        for i, c in enumerate(self.coverages):
+            if abs(c - coverage) < 1e-12:
+                return i
+        raise InvalidParameterError(
+            f"coverage {coverage} was not scored; expected one of {list(self.coverages)}"
+        )
+
+    def _model(self, name: str) -> int:
+        if name not in self._index:
+            raise InvalidParameterError(f"model {name!r} not in the backtest; expected one of {list(self.models)}")
+        return self._index[name]
+
+    def values(self, model: str, metric: str, coverage: float) -> NDArray[np.float64]:
+        """Per-period values of ``metric`` ('hit_rate', 'pai', 'pei') at ``coverage``."""
+        if metric not in METRICS:
+            raise InvalidParameterError(f"metric {metric!r}: expected one of {list(METRICS)}")
+        arr: NDArray[np.float64] = getattr(self, metric)
+        return np.asarray(arr[self._model(model), :, self._cov(coverage)])
+
+    def mean(self, model: str, metric: str, coverage: float) -> tuple[float, float, float]:
+        """Mean over periods with its bootstrap interval: ``(mean, low, high)``."""
+        return bootstrap_interval(self.values(model, metric, coverage), n_boot=self.n_boot,
+                                  random_state=self.random_state)
+
+    def paired(self, a: str, b: str, metric: str = "pai", coverage: float = 0.01
+               ) -> tuple[float, float, float]:
+        """Ratio ``mean(a) / mean(b)`` over the same periods and its paired bootstrap interval."""
+        va, vb = self.values(a, metric, coverage), self.values(b, metric, coverage)
+        ok = np.isfinite(va) & np.isfinite(vb)
+        va, vb = va[ok], vb[ok]
+        if len(va) == 0 or vb.mean() == 0:
+            return (float("nan"), float("nan"), float("nan"))
+        rng = np.random.default_rng(self.random_state)
+        idx = rng.integers(0, len(va), size=(self.n_boot, len(va)))
+        ratios = va[idx].mean(axis=1) / np.maximum(vb[idx].mean(axis=1), 1e-300)
+        return (float(va.mean() / vb.mean()), float(np.quantile(ratios, 0.025)),
+                float(np.quantile(ratios, 0.975)))
+
+    def summary(self, coverages: Sequence[float] | None = None) -> dict[str, Any]:
+        """JSON-able: the area definition, and per model the mean and interval of each metric."""
+        covs = list(self.coverages if coverages is None else coverages)
+        out: dict[str, Any] = {
+            "area": dict(self.area), "horizon_days": self.horizon_days,
+            "n_periods": len(self.origins), "ties": self.ties,
+            "origins": [o.isoformat() for o in self.origins],
+            "interval": f"95% percentile bootstrap over periods, {self.n_boot} resamples, seed {self.random_state}",
+            "models": {},
+        }
+        for m in self.models:
+            i = self._model(m)
+            entry: dict[str, Any] = {"params": dict(self.params.get(m, {}))}
+            for metric in METRICS:
+                entry[metric] = {f"{c:g}": dict(zip(("mean", "low", "high"), self.mean(m, metric, c), strict=True))
+                                 for c in covs}
+            entry["loglik_per_period"] = float(np.nanmean(self.loglik[i]))
+            entry["brier"] = float(np.nanmean(self.brier[i]))
+            entry["seconds_per_period"] = float(np.nanmean(self.seconds[i]))
+            out["models"][m] = entry
+        return out
+
+    def per_period(self, coverages: Sequence[float] | None = None) -> list[dict[str, Any]]:
+        covs = list(self.coverages if coverages is None else coverages)
+        rows: list[dict[str, Any]] = []
+        for m in self.models:
+            i = self._model(m)
+            for p, o in enumerate(self.origins):
+                row: dict[str, Any] = {"model": m, "origin": o.isoformat(), "n_events": float(self.n_events[p])}
+                for metric in METRICS:
+                    arr = getattr(self, metric)
+                    for c in covs:
+                        row[f"{metric}@{c:g}"] = float(arr[i, p, self._cov(c)])
+                row["loglik"] = float(self.loglik[i, p])
+                row["brier"] = float(self.brier[i, p])
+                rows.append(row)
+        return rows
+
+
+def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel], *, area: StudyArea,
+                   start: datetime | str, periods: int, horizon_days: float = 7.0,
+                   step_days: float | None = None, train_days: float | None = None,
+                   coverages: Sequence[float] = DEFAULT_CURVE, ties: str = "split",
+                   ceiling: bool = False, n_boot: int = 2000, random_state: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Weekly (or any step) forecasts from ``start``, each fitted only on earlier incidents.
+
+    Every model is cloned and given ``area`` for each origin, so a model's own
+    ``area`` is replaced by the backtest's (the area is part of the result).
+    """
+    if periods < 1:
+        raise InvalidParameterError(f"rolling_origin(periods={periods}): expected >= 1")
+    if not horizon_days > 0:
+        raise InvalidParameterError(f"rolling_origin(horizon_days={horizon_days}): expected > 0 days")
+    step = float(horizon_days if step_days is None else step_days)
+    first = as_utc(start)
+    origins = tuple(first + timedelta(days=k * step) for k in range(periods))
+    names = tuple(models)
+    covs = tuple(float(c) for c in coverages)
+    t_all = incidents.t_days(how="mid")
+    order = np.argsort(t_all, kind="stable")
+    sorted_table = IncidentTable(incidents.frame.iloc[order])
+    t_sorted = t_all[order]
+    cells_all = area.cell_of(sorted_table.xy_m)
+    extra = ("ceiling:oracle-rate", "ceiling:expected") if ceiling else ()
+    n_models = len(names) + len(extra)
+    shape = (n_models, periods, len(covs))
+    hit, pai, pei = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    loglik, brier = np.full((n_models, periods), np.nan), np.full((n_models, periods), np.nan)
+    seconds = np.full((n_models, periods), np.nan)
+    n_events = np.zeros(periods)
+    observed_all = np.zeros((periods, area.n_cells))
+    for p, origin in enumerate(origins):
+        t0 = days_since_epoch(origin)
+        hi = int(np.searchsorted(t_sorted, t0, side="left"))
+        lo = 0 if train_days is None else int(np.searchsorted(t_sorted, t0 - train_days, side="left"))
+        end = int(np.searchsorted(t_sorted, t0 + horizon_days, side="left"))
+        cells = cells_all[hi:end]
+        observed = np.bincount(cells[cells >= 0], minlength=area.n_cells).astype(np.float64)
+        observed_all[p] = observed
+        n_events[p] = observed.sum()
+        if hi - lo == 0:
+            continue
+        train = IncidentTable(sorted_table.frame.iloc[lo:hi])
+        window = TimeWindow.starting(origin, days=horizon_days)
+        for m, name in enumerate(names):
+            began = time.perf_counter()
+            model = clone(models[name]).set_params(area=area)
+            surface = model.fit(train).predict(window)
+            seconds[m, p] = time.perf_counter() - began
+            _score(surface.intensity, observed, covs, ties, m, p, hit, pai, pei, loglik, brier)
+        if progress is not None:
+            progress(p + 1, periods)
+    if ceiling:
+        totals = observed_all.sum(axis=0)
+        for p in range(periods):
+            others = (totals - observed_all[p]) / max(periods - 1, 1) if periods > 1 else totals
+            _score(others, observed_all[p], covs, ties, len(names), p, hit, pai, pei, loglik, brier)
+            rate = totals / periods
+            # expected score when counts are drawn from `rate`: share of rate in the top cells
+            _score(rate, rate, covs, "index", len(names) + 1, p, hit, pai, pei, loglik, brier)
+    params = {name: _plain(models[name].get_params()) for name in names}
+    return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
+                          area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
+                          ties, n_boot, random_state)
+
+
+def _score(intensity: NDArray[np.float64], observed: NDArray[np.float64], covs: tuple[float, ...],
+           ties: str, m: int, p: int, hit: NDArray[np.float64], pai: NDArray[np.float64],
+           pei: NDArray[np.float64], loglik: NDArray[np.float64], brier: NDArray[np.float64]) -> None:
+    r = coverage_scores(intensity, observed, covs, ties="index" if ties == "index" else "split")
+    hit[m, p], pai[m, p], pei[m, p] = r["hit_rate"], r["pai"], r["pei"]
+    loglik[m, p] = poisson_loglik(intensity, observed)
+    brier[m, p] = brier_score(intensity, observed)
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, bool | int | float | str | type(None)) else
+            (list(v) if isinstance(v, tuple) else type(v).__name__) for k, v in params.items()
+            if k != "area"}

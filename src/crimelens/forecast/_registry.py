@@ -1,0 +1,37 @@
+"""Model names used by the CLI and the service, and the default model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crimelens.errors import InvalidParameterError
+from crimelens.forecast._base import HotspotModel
+from crimelens.forecast._counts import NaiveCounts, TimeWeightedCounts
+from crimelens.forecast._etas import GridETAS
+from crimelens.forecast._gbm import GradientBoostedCells
+from crimelens.forecast._kernels import ProspectiveHotspot, RetrospectiveHotspot, SpaceTimeKDE
+from crimelens.forecast._sepp import SEPP
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "make_model"]
+
+MODELS: dict[str, type[HotspotModel]] = {
+    "naive": NaiveCounts,
+    "weighted": TimeWeightedCounts,
+    "retro": RetrospectiveHotspot,
+    "prospective": ProspectiveHotspot,
+    "kde": SpaceTimeKDE,
+    "etas": GridETAS,
+    "sepp": SEPP,
+    "gbm": GradientBoostedCells,
+}
+
+#: The model ``crimelens forecast run`` uses: the best mean PAI at 1 % and 5 % in
+#: the Chicago, Vancouver and Cincinnati backtests (see docs/forecast.md).
+DEFAULT_MODEL = "weighted"
+
+
+def make_model(name: str, **params: Any) -> HotspotModel:
+    """A model by its CLI name with parameters (unknown names raise ``InvalidParameterError``)."""
+    if name not in MODELS:
+        raise InvalidParameterError(f"model {name!r}: expected one of {sorted(MODELS)}")
+    return MODELS[name](**params)

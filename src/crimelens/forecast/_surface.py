@@ -1,0 +1,134 @@
+"""The risk surface: a model's forecast for one window over one study area.
+
+``intensity`` is the expected number of recorded incidents in each cell during
+``window`` (a count, so Poisson log-likelihood and Brier scores have a meaning).
+Ranking is by descending intensity; ties are broken by ascending cell index
+(row-major from the south-west corner for square grids), and that order is the
+one exports and ``flagged`` use. The scoring functions in
+:mod:`crimelens.forecast._metrics` instead *split* tied cells pro rata by
+default, which equals the average over every tie-breaking order and so does not
+reward or punish a model for a lucky order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crimelens.domain import TimeWindow
+from crimelens.errors import InvalidParameterError
+from crimelens.forecast._area import StudyArea
+
+__all__ = ["RiskSurface", "rank_cells"]
+
+
+def rank_cells(intensity: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Cell indices from highest to lowest intensity; ties by ascending index.
+
+    Examples
+    --------
+    >>> rank_cells(np.array([1.0, 3.0, 1.0, 3.0])).tolist()
+    [1, 3, 0, 2]
+    """
+    order: NDArray[np.int64] = np.lexsort((np.arange(len(intensity)), -np.asarray(intensity))).astype(np.int64)
+    return order
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RiskSurface:
+    """A frozen forecast: study area, per-cell expected counts, window and the model that made it.
+
+    Examples
+    --------
+    >>> from crimelens.domain import Grid, TimeWindow
+    >>> area = StudyArea.square(Grid(0.0, 0.0, 150.0, 2, 2))
+    >>> s = RiskSurface(area, np.array([0.1, 0.4, 0.0, 0.4]), TimeWindow.starting("2018-01-01", days=7),
+    ...                 "NaiveCounts", {"window_days": 730})
+    >>> s.order.tolist(), s.flagged(0.5).tolist()
+    ([1, 3, 0, 2], [False, True, False, True])
+    """
+
+    area: StudyArea
+    intensity: NDArray[np.float64]
+    window: TimeWindow
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    order: NDArray[np.int64] = field(init=False)
+    rank: NDArray[np.int64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        values = np.array(self.intensity, dtype=np.float64).reshape(-1)
+        if values.shape != (self.area.n_cells,):
+            raise InvalidParameterError(
+                f"RiskSurface({self.model}): intensity has {values.size} values; expected one per "
+                f"cell of the study area ({self.area.n_cells})"
+            )
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise InvalidParameterError(
+                f"RiskSurface({self.model}): intensity must be finite and >= 0 in every cell"
+            )
+        values.setflags(write=False)
+        order = rank_cells(values)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(1, len(order) + 1)
+        order.setflags(write=False)
+        rank.setflags(write=False)
+        object.__setattr__(self, "intensity", values)
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "rank", rank)
+        object.__setattr__(self, "params", dict(self.params))
+
+    @property
+    def n_cells(self) -> int:
+        return self.area.n_cells
+
+    def n_flagged(self, coverage: float) -> int:
+        """Cells in the top ``coverage`` fraction of the study area (at least one)."""
+        if not 0 < coverage <= 1:
+            raise InvalidParameterError(f"coverage={coverage}: expected a fraction in (0, 1]")
+        return max(1, round(coverage * self.n_cells))
+
+    def flagged(self, coverage: float) -> NDArray[np.bool_]:
+        """Boolean per cell: in the top ``coverage`` of cells (ties by ascending cell index)."""
+        out = np.zeros(self.n_cells, dtype=bool)
+        out[self.order[: self.n_flagged(coverage)]] = True
+        return out
+
+    def hash(self) -> str:
+        """SHA-256 of the intensities, the window, the model and the area definition."""
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.intensity).tobytes())
+        h.update(json.dumps({"window": str(self.window), "model": self.model,
+                             "params": _jsonable(self.params), "area": self.area.describe()},
+                            sort_keys=True, default=str).encode())
+        return h.hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "params": _jsonable(self.params),
+            "window": [self.window.start.isoformat(), self.window.end.isoformat()],
+            "area": self.area.describe(),
+            "expected_total": float(self.intensity.sum()),
+            "hash": self.hash(),
+        }
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, StudyArea):
+            out[k] = v.describe()
+        elif v is None or isinstance(v, bool | int | float | str):
+            out[k] = v
+        elif isinstance(v, list | tuple):
+            out[k] = [x if isinstance(x, bool | int | float | str) else str(x) for x in v]
+        else:
+            out[k] = str(v)
+    return out
