@@ -1,0 +1,362 @@
+"""Grid-native forecasting models for the feedback simulator, and the bridge to surface models.
+
+The simulator refits its model every simulated day, so it works on arrays of daily
+counts per cell (shape ``(days, cells)``) rather than on an ``IncidentTable``. Three
+small models follow that *count-model* contract (``fit_counts(counts, centres_m)``
+then ``score()``):
+
+* :class:`NaiveCounts` — recorded incidents per cell over the last ``window_days``.
+* :class:`DecayKDE` — space-time kernel density: a Gaussian kernel of ``bandwidth_m``
+  over cell centres and an exponential time decay with mean ``decay_days``.
+* :class:`GridSEPP` — the grid self-exciting point process of Mohler et al. (2015,
+  "Randomized controlled field trials of predictive policing", JASA), the model
+  behind PredPol that Lum & Isaac (2016) ran on Oakland: per cell,
+  ``lambda_c(t) = mu_c + sum_{t_i < t} theta * omega * exp(-omega (t - t_i))``, fitted
+  by expectation-maximisation on the last ``window_days`` days (daily resolution:
+  same-day events do not trigger each other).
+
+:class:`SurfaceModelAdapter` runs any forecasting model with the engine's contract
+(``fit(IncidentTable) -> self``, ``predict(TimeWindow) -> RiskSurface``) inside the
+simulator: each count becomes one incident at its cell centre at midday, and the
+surface is read back at the cell centres. That is the general path; the count models
+are the fast path.
+
+Failure modes: ``GridSEPP`` needs events in the window (an empty window scores 0
+everywhere); EM may stop at a local optimum (we warm-start from the previous day's
+fit); ``DecayKDE`` on irregular cells uses their centres, not their shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any, Protocol, Self, runtime_checkable
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+from scipy.spatial import cKDTree
+
+from crimelens.domain import Grid, IncidentTable, TimeWindow
+from crimelens.domain._time import as_utc
+from crimelens.errors import InputError, InvalidParameterError, NotFittedError
+
+__all__ = [
+    "CountModel",
+    "DecayKDE",
+    "GridSEPP",
+    "NaiveCounts",
+    "SurfaceModel",
+    "SurfaceModelAdapter",
+    "make_count_model",
+]
+
+
+@runtime_checkable
+class CountModel(Protocol):
+    """A model that learns from daily counts per cell and scores the next day."""
+
+    def fit_counts(self, counts: NDArray[np.float64], centres_m: NDArray[np.float64] | None) -> Self: ...
+
+    def score(self) -> NDArray[np.float64]: ...
+
+    def get_params(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class SurfaceModel(Protocol):
+    """The forecasting engine's contract (``crimelens.forecast``)."""
+
+    def fit(self, incidents: IncidentTable) -> Any: ...
+
+    def predict(self, window: TimeWindow) -> Any: ...
+
+
+class _Base:
+    _param_names: tuple[str, ...] = ()
+    scores_: NDArray[np.float64]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "scores_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit_counts first")
+
+    def score(self) -> NDArray[np.float64]:
+        """Forecast intensity per cell for the day after the fitted window."""
+        self._check_fitted()
+        return self.scores_
+
+    @staticmethod
+    def _window(counts: NDArray[np.float64], window_days: int) -> NDArray[np.float64]:
+        arr = np.asarray(counts, dtype=np.float64)
+        if arr.ndim != 2:
+            raise InputError(f"fit_counts: got counts of shape {arr.shape}; expected (days, cells)")
+        return arr[-window_days:] if window_days < len(arr) else arr
+
+
+class NaiveCounts(_Base):
+    """Recorded incidents per cell over the last ``window_days`` days.
+
+    Examples
+    --------
+    >>> m = NaiveCounts(window_days=2).fit_counts(np.array([[5., 0.], [1., 2.], [0., 1.]]), None)
+    >>> m.score().tolist()
+    [1.0, 3.0]
+    """
+
+    _param_names = ("window_days",)
+
+    def __init__(self, *, window_days: int = 180) -> None:
+        self.window_days = window_days
+
+    def fit_counts(self, counts: NDArray[np.float64], centres_m: NDArray[np.float64] | None) -> Self:
+        if int(self.window_days) < 1:
+            raise InvalidParameterError(f"NaiveCounts(window_days={self.window_days}): must be >= 1")
+        self.scores_ = self._window(counts, int(self.window_days)).sum(axis=0)
+        return self
+
+
+class DecayKDE(_Base):
+    """Space-time KDE on cells: Gaussian in space, exponential decay in time."""
+
+    _param_names = ("bandwidth_m", "decay_days", "window_days")
+    _kernel_key: tuple[Any, ...]
+    _kernel_cache: sparse.csr_matrix
+
+    def __init__(self, *, bandwidth_m: float = 300.0, decay_days: float = 30.0, window_days: int = 180) -> None:
+        self.bandwidth_m = bandwidth_m
+        self.decay_days = decay_days
+        self.window_days = window_days
+
+    def _kernel(self, centres_m: NDArray[np.float64]) -> sparse.csr_matrix:
+        key = (id(centres_m), centres_m.shape, float(self.bandwidth_m))
+        if getattr(self, "_kernel_key", None) == key:
+            cached: sparse.csr_matrix = self._kernel_cache
+            return cached
+        tree = cKDTree(centres_m)
+        pairs = tree.sparse_distance_matrix(tree, 3.0 * float(self.bandwidth_m), output_type="coo_matrix")
+        weights = np.exp(-0.5 * (pairs.data / float(self.bandwidth_m)) ** 2)
+        n = len(centres_m)
+        kern = sparse.coo_matrix((weights, (pairs.row, pairs.col)), shape=(n, n)).tocsr()
+        kern = kern + sparse.identity(n, format="csr")  # distance 0 is dropped by the tree
+        self._kernel_key = key
+        self._kernel_cache = kern
+        return kern
+
+    def fit_counts(self, counts: NDArray[np.float64], centres_m: NDArray[np.float64] | None) -> Self:
+        if not (self.bandwidth_m > 0 and self.decay_days > 0 and int(self.window_days) >= 1):
+            raise InvalidParameterError(
+                f"{self!r}: bandwidth_m and decay_days must be > 0 and window_days >= 1"
+            )
+        if centres_m is None:
+            raise InputError("DecayKDE.fit_counts: got no cell centres; expected an (n_cells, 2) array in metres")
+        window = self._window(counts, int(self.window_days))
+        age = np.arange(len(window), 0, -1, dtype=np.float64)  # 1 = yesterday
+        weighted = np.exp(-age / float(self.decay_days)) @ window
+        self.scores_ = np.asarray(self._kernel(np.asarray(centres_m, dtype=np.float64)) @ weighted, dtype=np.float64)
+        return self
+
+
+@numba.njit(cache=True)
+def _sepp_em(
+    counts: NDArray[np.float64], mu: NDArray[np.float64], theta: float, omega: float, n_iter: int, tol: float
+) -> tuple[NDArray[np.float64], float, float, NDArray[np.float64]]:
+    n_days, n_cells = counts.shape
+    for _ in range(n_iter):
+        decay = math.exp(-omega)
+        background = np.zeros(n_cells)
+        triggered = 0.0
+        lag_mass = 0.0
+        total = 0.0
+        for c in range(n_cells):
+            a = 0.0
+            b = 0.0
+            for t in range(n_days):
+                n = counts[t, c]
+                if n > 0.0:
+                    trig = theta * omega * a
+                    lam = mu[c] + trig
+                    if lam > 0.0:
+                        background[c] += n * mu[c] / lam
+                        triggered += n * trig / lam
+                        lag_mass += n * theta * omega * b / lam
+                    total += n
+                b = decay * (b + a + n)
+                a = decay * (a + n)
+        new_mu = background / n_days
+        new_theta = min(triggered / total, 0.99) if total > 0 else 0.0
+        new_omega = triggered / lag_mass if lag_mass > 0 else omega
+        new_omega = min(max(new_omega, 1e-3), 10.0)
+        change = abs(new_theta - theta) + abs(new_omega - omega)
+        mu = new_mu
+        theta = new_theta
+        omega = new_omega
+        if change < tol:
+            break
+    decay = math.exp(-omega)
+    excite = np.zeros(n_cells)
+    for c in range(n_cells):
+        a = 0.0
+        for t in range(n_days):
+            a = decay * (a + counts[t, c])
+        excite[c] = a
+    return mu, theta, omega, mu + theta * omega * excite
+
+
+class GridSEPP(_Base):
+    """Grid self-exciting point process (Mohler et al. 2015), fitted by EM on daily counts."""
+
+    _param_names = ("window_days", "n_iter", "tol", "theta_init", "omega_init", "warm_start")
+    mu_: NDArray[np.float64]
+    theta_: float
+    omega_: float
+
+    def __init__(
+        self,
+        *,
+        window_days: int = 180,
+        n_iter: int = 30,
+        tol: float = 1e-4,
+        theta_init: float = 0.5,
+        omega_init: float = 0.1,
+        warm_start: bool = True,
+    ) -> None:
+        self.window_days = window_days
+        self.n_iter = n_iter
+        self.tol = tol
+        self.theta_init = theta_init
+        self.omega_init = omega_init
+        self.warm_start = warm_start
+
+    def fit_counts(self, counts: NDArray[np.float64], centres_m: NDArray[np.float64] | None) -> Self:
+        if int(self.window_days) < 1 or int(self.n_iter) < 1:
+            raise InvalidParameterError(f"{self!r}: window_days and n_iter must be >= 1")
+        if not (0 <= self.theta_init < 1 and self.omega_init > 0):
+            raise InvalidParameterError(f"{self!r}: expected 0 <= theta_init < 1 and omega_init > 0")
+        window = np.ascontiguousarray(self._window(counts, int(self.window_days)))
+        n_days, n_cells = window.shape
+        warm = self.warm_start and hasattr(self, "mu_") and len(self.mu_) == n_cells
+        if warm:
+            mu0 = np.maximum(self.mu_, 1e-9)
+            theta0, omega0 = self.theta_, self.omega_
+        else:
+            mu0 = window.sum(axis=0) / max(n_days, 1) * (1.0 - float(self.theta_init)) + 1e-9
+            theta0, omega0 = float(self.theta_init), float(self.omega_init)
+        mu, theta, omega, scores = _sepp_em(window, mu0, float(theta0), float(omega0), int(self.n_iter), float(self.tol))
+        self.mu_ = mu
+        self.theta_ = float(theta)
+        self.omega_ = float(omega)
+        self.scores_ = scores
+        return self
+
+
+class SurfaceModelAdapter(_Base):
+    """Run an engine model (``fit(IncidentTable)``, ``predict(TimeWindow)``) on daily counts.
+
+    Each count becomes an incident at its cell centre at midday of its day; the
+    predicted surface is read at the cell centres. The surface must expose a
+    ``grid`` (:class:`~crimelens.domain.Grid`) and per-cell values under one of
+    ``values``, ``intensity``, ``scores`` or ``risk``.
+    """
+
+    _param_names = ("estimator", "origin", "crs", "window_days")
+
+    def __init__(self, estimator: SurfaceModel, *, origin: str = "2020-01-01", crs: str | None = None,
+                 window_days: int = 180) -> None:
+        self.estimator = estimator
+        self.origin = origin
+        self.crs = crs
+        self.window_days = window_days
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        inner = getattr(self.estimator, "get_params", None)
+        params: dict[str, Any] = {"estimator": type(self.estimator).__name__, "origin": self.origin,
+                                  "crs": self.crs, "window_days": self.window_days}
+        if callable(inner):
+            params["estimator_params"] = {k: v for k, v in inner().items()}
+        return params
+
+    def fit_counts(self, counts: NDArray[np.float64], centres_m: NDArray[np.float64] | None) -> Self:
+        if centres_m is None:
+            raise InputError("SurfaceModelAdapter.fit_counts: got no cell centres; expected an (n_cells, 2) array")
+        arr = np.asarray(counts, dtype=np.float64)
+        start_day = max(0, len(arr) - int(self.window_days))
+        window = np.rint(arr[start_day:]).astype(np.int64)
+        origin = as_utc(self.origin)
+        day_idx, cell_idx = np.nonzero(window)
+        reps = window[day_idx, cell_idx]
+        day_idx = np.repeat(day_idx, reps)
+        cell_idx = np.repeat(cell_idx, reps)
+        when = [origin + timedelta(days=int(start_day + d), hours=12) for d in day_idx]
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            {
+                "incident_id": [f"sim-{i}" for i in range(len(day_idx))],
+                "offense": "other",
+                "occurred_from": pd.to_datetime(when, utc=True) if when else pd.Series([], dtype="datetime64[us, UTC]"),
+                "occurred_to": pd.to_datetime(when, utc=True) if when else pd.Series([], dtype="datetime64[us, UTC]"),
+                "x_m": centres_m[cell_idx, 0],
+                "y_m": centres_m[cell_idx, 1],
+                "crs": self.crs,
+                "source": "unknown",
+            }
+        )
+        table = IncidentTable(frame)
+        next_day = TimeWindow.starting(origin + timedelta(days=len(arr)), days=1)
+        surface = self.estimator.fit(table).predict(next_day)
+        self.scores_ = surface_at(surface, np.asarray(centres_m, dtype=np.float64))
+        return self
+
+
+def surface_at(surface: Any, centres_m: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Values of a forecast surface at points (0 outside its grid)."""
+    grid = getattr(surface, "grid", None)
+    if not isinstance(grid, Grid):
+        raise InputError(
+            f"surface of type {type(surface).__name__}: got no 'grid' attribute of type Grid; "
+            "expected a RiskSurface with a grid and per-cell values"
+        )
+    values = None
+    for name in ("values", "intensity", "scores", "risk"):
+        candidate = getattr(surface, name, None)
+        if candidate is not None and not callable(candidate):
+            values = np.asarray(candidate, dtype=np.float64).ravel()
+            break
+    if values is None or len(values) != grid.n_cells:
+        raise InputError(
+            f"surface of type {type(surface).__name__}: got no per-cell values of length {grid.n_cells}; "
+            "expected one of the attributes values, intensity, scores or risk"
+        )
+    cells = grid.cell_of(centres_m)
+    return np.where(cells >= 0, values[np.maximum(cells, 0)], 0.0)
+
+
+_BUILTIN = {"naive": NaiveCounts, "kde": DecayKDE, "sepp": GridSEPP}
+
+
+def make_count_model(name: str, *, window_days: int = 180, crs: str | None = None,
+                     origin: str = "2020-01-01") -> CountModel:
+    """A count model by name: ``naive``, ``kde``, ``sepp`` or the class name of a ``crimelens.forecast`` model."""
+    key = name.strip().lower()
+    if key in _BUILTIN:
+        model: CountModel = _BUILTIN[key](window_days=window_days)
+        return model
+    try:
+        import importlib
+
+        forecast = importlib.import_module("crimelens.forecast")
+    except ImportError:  # pragma: no cover - depends on the forecast package being present
+        forecast = None
+    estimator_cls = getattr(forecast, name, None) if forecast is not None else None
+    if estimator_cls is None:
+        available = sorted(_BUILTIN) + sorted(getattr(forecast, "__all__", []) if forecast else [])
+        raise InvalidParameterError(f"model {name!r}: unknown; expected one of {available}")
+    return SurfaceModelAdapter(estimator_cls(), origin=origin, crs=crs, window_days=window_days)
