@@ -49,7 +49,7 @@ class ProtectedAttributeError(InputError):
     """A protected attribute (race, ethnicity, sex, religion, ...) was asked for as a model feature."""
 
 
-class NotFittedError(CrimelensError, _SkNotFittedError):
+class NotFittedError(CrimelensError, _SkNotFittedError):  # type: ignore[misc]
     """A model was used before ``fit``."""
 
     exit_code, http_status = 1, 409

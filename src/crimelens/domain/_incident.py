@@ -200,6 +200,11 @@ class Incident:
         return TimeWindow(self.window_start, self.window_end)
 
 
+def _naive_utc(col: pd.Series) -> NDArray[np.datetime64]:
+    values: NDArray[np.datetime64] = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    return values
+
+
 def _missing_column(n: int, dtype: str) -> pd.Series:
     if dtype.startswith("datetime64"):
         return pd.Series(pd.NaT, index=pd.RangeIndex(n), dtype=dtype)
@@ -236,12 +241,10 @@ class IncidentTable:
         out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
         for name, dtype in CANONICAL_COLUMNS.items():
             if name in frame.columns:
-                col = frame[name].reset_index(drop=True)
+                col: Any = frame[name].reset_index(drop=True)
                 if dtype.startswith("datetime64"):
-                    col = pd.to_datetime(col, utc=True).astype(dtype)
-                else:
-                    col = col.astype(dtype)
-                out[name] = col
+                    col = pd.to_datetime(col, utc=True)
+                out[name] = col.astype(dtype)
             else:
                 out[name] = _missing_column(len(frame), dtype)
         self._frame = out
@@ -315,11 +318,11 @@ class IncidentTable:
 
     @property
     def occurred_from(self) -> NDArray[np.datetime64]:
-        return self._frame["occurred_from"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+        return _naive_utc(self._frame["occurred_from"])
 
     @property
     def occurred_to(self) -> NDArray[np.datetime64]:
-        return self._frame["occurred_to"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+        return _naive_utc(self._frame["occurred_to"])
 
     def t_days(self, origin: datetime | str = "1970-01-01T00:00:00Z", *, how: str = "mid") -> NDArray[np.float64]:
         """Event times as float days since ``origin``: the window's ``mid``, ``from`` or ``to``."""

@@ -9,6 +9,7 @@ or a failed service call leaves the store as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -178,7 +179,8 @@ class DuckDBStore:
             try:
                 self.con.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM _crimelens_insert")
             finally:
-                self.con.unregister("_crimelens_insert")
+                with contextlib.suppress(duckdb.Error):
+                    self.con.unregister("_crimelens_insert")
         return len(frame)
 
     # incidents -------------------------------------------------------------------
@@ -250,8 +252,9 @@ class DuckDBStore:
         )
         if frame.empty:
             return None
-        row = frame.iloc[0].to_dict()
-        return IngestRecord(**{k: (None if pd.isna(v) else v) for k, v in row.items()})
+        row: dict[str, Any] = {str(k): v for k, v in frame.iloc[0].to_dict().items()}
+        clean: Any = {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        return IngestRecord(**clean)
 
     def ingests(self) -> pd.DataFrame:
         return self.query("SELECT * FROM ingests ORDER BY started_at")
@@ -309,14 +312,10 @@ class DuckDBStore:
             sql += " WHERE dataset = ?"
             params.append(dataset)
         frame = self.query(sql + " ORDER BY dataset, area_id", params)
-        return [
-            Area(
-                area_id=str(r.area_id),
-                name=str(r.name),
-                wkt=str(r.wkt),
-                population=None if pd.isna(r.population) else int(r.population),
-                crs=str(r.crs) or None,
-                audit=json.loads(r.audit) if isinstance(r.audit, str) else {},
-            )
-            for r in frame.itertuples()
-        ]
+        out = []
+        for r in frame.to_dict("records"):
+            pop: Any = r["population"]
+            out.append(Area(area_id=str(r["area_id"]), name=str(r["name"]), wkt=str(r["wkt"]),
+                            population=None if pd.isna(pop) else int(pop), crs=str(r["crs"]) or None,
+                            audit=json.loads(r["audit"]) if isinstance(r["audit"], str) else {}))
+        return out

@@ -1,0 +1,133 @@
+"""``crimelens ingest``, ``incidents summary``, ``quarantine list``, ``areas load``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from crimelens.cli._common import (
+    DbOpt,
+    JsonOpt,
+    PurposeOpt,
+    cli_actor,
+    cli_context,
+    console,
+    emit,
+    table,
+)
+from crimelens.services import ingest as svc
+
+__all__ = ["register"]
+
+incidents_app = typer.Typer(help="Look at the incidents in the store.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Rows refused at ingest, with their reasons.", no_args_is_help=True)
+areas_app = typer.Typer(help="Area polygons (with population and audit attributes).", no_args_is_help=True)
+
+
+def ingest(
+    path: Annotated[Path, typer.Argument(help="CSV (optionally .gz), Parquet, GeoJSON, Shapefile (or its .zip), GeoPackage.")],
+    format: Annotated[str | None, typer.Option("--format", help="Built-in layout; detected from the header if omitted.")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML column mapping for your own records system.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset name in the store.")] = None,
+    crs: Annotated[str | None, typer.Option("--crs", help="Target metric CRS (default: UTM zone of the data).")] = None,
+    db: DbOpt = None,
+    purpose: PurposeOpt = "research",
+    json_out: JsonOpt = False,
+) -> None:
+    """Load an export into the store; refused rows go to the quarantine with their reason."""
+    with cli_context(db) as ctx, Progress(
+        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), TimeElapsedColumn(),
+        console=console, transient=True, disable=json_out or not ctx.settings.progress,
+    ) as bar:
+        bar.add_task(f"ingesting {path.name}", total=None)
+        summary = svc.ingest_file(ctx, path, actor=cli_actor(ctx.settings), purpose=purpose, format=format,
+                                  mapping=mapping, dataset=dataset, crs=crs)
+    emit(summary.to_dict(), json_out, _render_ingest)
+
+
+def _render_ingest(d: dict[str, Any]) -> None:
+    if d["already_ingested"]:
+        console.print(f"[yellow]{d['file']}[/] was already ingested into dataset [bold]{d['dataset']}[/] "
+                      f"(ingest {d['ingest_id']}); nothing changed.")
+    console.print(f"[bold]{d['file']}[/] → dataset [bold]{d['dataset']}[/] with layout {d['reader']} "
+                  f"({d['crs']}, transform: {d['transform']}, accuracy {d['transform_accuracy_m']} m)")
+    console.print(f"read {d['n_read']:,}  landed [green]{d['n_landed']:,}[/]  quarantined [red]{d['n_quarantined']:,}[/]")
+    if d["top_reasons"]:
+        table("Top quarantine reasons", ["rows", "reason"], [[r["rows"], r["reason"]] for r in d["top_reasons"]])
+    for note in d["notes"]:
+        console.print(f"[dim]note: {note}[/]")
+
+
+@incidents_app.command("summary")
+def incidents_summary(
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Counts per dataset and offense, time span and quarantine."""
+    with cli_context(db) as ctx:
+        data = svc.incidents_summary(ctx, dataset=dataset)
+
+    def render(d: dict[str, Any]) -> None:
+        if not d["datasets"]:
+            console.print(f"The store {d['store']} holds no incidents yet: try `crimelens ingest FILE`.")
+            return
+        table(f"Incidents in {d['store']}", ["dataset", "incidents", "first", "last", "CRS", "quarantined", "areas", "top offenses"],
+              [[x["dataset"], f"{x['n_incidents']:,}", (x["first"] or "")[:10], (x["last"] or "")[:10], x["crs"],
+                f"{x['n_quarantined']:,}", x["n_areas"],
+                ", ".join(f"{k} {v:,}" for k, v in list(x["offenses"].items())[:4])] for x in d["datasets"]])
+
+    emit(data, json_out, render)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Only reasons containing this text.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rows refused at ingest: file, line, column, value and reason."""
+    with cli_context(db) as ctx:
+        data = svc.quarantine_rows(ctx, dataset=dataset, reason=reason, limit=limit)
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"{d['total']:,} quarantined rows")
+        if d["by_reason"]:
+            table("By reason", ["rows", "reason"], [[r["rows"], r["reason"]] for r in d["by_reason"]])
+        if d["rows"]:
+            table("Rows", ["dataset", "file", "line", "column", "value", "reason"],
+                  [[r["dataset"], r["file"], r["line"], r["column"], r["value"], r["reason"]] for r in d["rows"]])
+
+    emit(data, json_out, render)
+
+
+@areas_app.command("load")
+def areas_load(
+    path: Annotated[Path, typer.Argument(help="Polygons: GeoJSON, GeoPackage or Shapefile.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset the areas belong to.")],
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Property holding the area id.")] = None,
+    name_field: Annotated[str | None, typer.Option("--name-field", help="Property holding the area name.")] = None,
+    db: DbOpt = None,
+    purpose: PurposeOpt = "research",
+    json_out: JsonOpt = False,
+) -> None:
+    """Load area polygons; other properties are kept as audit attributes only."""
+    with cli_context(db) as ctx:
+        areas = svc.load_areas(ctx, path, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
+                               id_field=id_field, name_field=name_field)
+    data = {"dataset": dataset, "n_areas": len(areas), "crs": areas[0].crs if areas else None,
+            "audit_attributes": sorted({k for a in areas for k in a.audit})}
+    emit(data, json_out, lambda d: console.print(
+        f"loaded {d['n_areas']} areas into dataset {d['dataset']} ({d['crs']}); audit attributes: {d['audit_attributes']}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.add_typer(incidents_app, name="incidents")
+    app.add_typer(quarantine_app, name="quarantine")
+    app.add_typer(areas_app, name="areas")

@@ -1,0 +1,19 @@
+"""Ingest: files -> validated, projected incidents + a quarantine of refused rows + provenance."""
+
+from crimelens.ingest._api import IngestResult, file_sha256, read_file, resolve_layout
+from crimelens.ingest._layout import Layout, builtin_layouts, detect_layout, load_layout
+from crimelens.ingest._project import utm_crs_for
+from crimelens.ingest._write import write_canonical
+
+__all__ = [
+    "IngestResult",
+    "Layout",
+    "builtin_layouts",
+    "detect_layout",
+    "file_sha256",
+    "load_layout",
+    "read_file",
+    "resolve_layout",
+    "utm_crs_for",
+    "write_canonical",
+]

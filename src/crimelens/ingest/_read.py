@@ -1,0 +1,271 @@
+"""Raw readers: a file becomes string columns plus the record's line number.
+
+Nothing is dropped here. A row that cannot even be split into fields (wrong
+field count, bytes that are not valid in the file's encoding, an overlong
+value) comes back in ``bad`` with its line and reason, and the validator turns
+it into a quarantine row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from numpy.typing import NDArray
+
+from crimelens.errors import SchemaError
+
+__all__ = ["BadRow", "RawTable", "read_header", "read_raw"]
+
+#: Values longer than this many bytes are refused (quarantined), never loaded.
+MAX_FIELD_BYTES = 1 << 20
+_MAX_BLOCK = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    line: int
+    reason: str
+    raw: str
+    column: str | None = None
+    value: str | None = None
+
+
+@dataclass
+class RawTable:
+    """String columns of the rows that could be split, with their 1-based line numbers."""
+
+    columns: dict[str, pa.Array]
+    lines: NDArray[np.int64]
+    header: list[str]
+    bad: list[BadRow] = field(default_factory=list)
+    n_read: int = 0
+    geometry_xy: NDArray[np.float64] | None = None
+    file_crs: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def row_json(self, index: int) -> str:
+        return json.dumps(
+            {k: (None if not v[index].is_valid else v[index].as_py()) for k, v in self.columns.items()},
+            ensure_ascii=False,
+        )
+
+
+def _as_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr.cast(pa.string())
+    if pa.types.is_floating(arr.type):
+        values = arr.to_numpy(zero_copy_only=False)
+        finite = values[np.isfinite(values)]
+        if finite.size and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53):
+            return pc.cast(pc.cast(arr, pa.int64(), safe=False), pa.string())
+    return pc.cast(arr, pa.string())
+
+
+def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    """The header row of a delimited file (for layout detection)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if path.suffix == ".gz":
+        import gzip
+
+        with gzip.open(path, "rb") as gz:
+            head = gz.read(1 << 16)
+    if not head.strip():
+        raise SchemaError(f"{path.name}: the file is empty; expected a header row and data rows")
+    first = head.splitlines()[0].decode(encoding, errors="replace").lstrip("\ufeff")
+    import csv
+
+    return next(csv.reader([first], delimiter=delimiter))
+
+
+def read_raw(path: Path, *, kind: str, delimiter: str = ",", encoding: str = "utf-8",
+             header: bool = True, names: tuple[str, ...] = ()) -> RawTable:
+    if kind == "csv":
+        return _read_csv(path, delimiter=delimiter, encoding=encoding, header=header, names=names)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        return _from_arrow(table, path)
+    if kind in ("geojson", "shapefile", "gpkg"):
+        return _read_vector(path)
+    raise SchemaError(f"{path.name}: reader kind {kind!r} is not known")
+
+
+def _from_arrow(table: pa.Table, path: Path, start_line: int = 1) -> RawTable:
+    cols = {name: _as_string(table.column(name)) for name in table.column_names}
+    n = table.num_rows
+    return RawTable(cols, np.arange(start_line, start_line + n, dtype=np.int64), list(table.column_names), n_read=n)
+
+
+def _read_vector(path: Path) -> RawTable:
+    import pyogrio
+    import shapely
+
+    try:
+        meta, table = pyogrio.read_arrow(str(path))
+    except Exception as exc:  # pyogrio raises several DataSource errors
+        raise SchemaError(f"{path.name}: cannot read as a vector file: {exc}") from exc
+    geom_col = next((c for c in table.column_names if c in ("wkb_geometry", "geometry")), None)
+    xy = None
+    if geom_col is not None:
+        wkb = table.column(geom_col).to_numpy(zero_copy_only=False)
+        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+        pts = shapely.get_coordinates(shapely.centroid(geoms), include_z=False)
+        xy = np.full((len(wkb), 2), np.nan)
+        ok = ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
+        xy[ok] = pts if len(pts) == ok.sum() else np.nan
+        table = table.drop_columns([geom_col])
+    raw = _from_arrow(table, path)
+    raw.geometry_xy = xy
+    raw.file_crs = meta.get("crs")
+    return raw
+
+
+def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names: tuple[str, ...]) -> RawTable:
+    size = path.stat().st_size
+    if size == 0:
+        raise SchemaError(f"{path.name}: the file is empty (0 bytes); expected a header row and data rows")
+    bad: list[BadRow] = []
+
+    def on_invalid(row: Any) -> str:
+        bad.append(BadRow(line=int(row.number) if row.number is not None else -1,
+                          reason=f"wrong number of fields: expected {row.expected_columns}, got {row.actual_columns}",
+                          raw=str(row.text)[:2000]))
+        return "skip"
+
+    read_opts = pacsv.ReadOptions(
+        encoding="utf8" if encoding.lower().replace("-", "") == "utf8" else encoding,
+        column_names=list(names) if names else None,
+        autogenerate_column_names=not header and not names,
+        block_size=1 << 24,
+    )
+    parse_opts = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+                                    newlines_in_values=True)
+    header_names = _header_names(path, read_opts, parse_opts)
+    convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in header_names},
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                   null_values=[])
+    while True:
+        bad.clear()
+        try:
+            table = pacsv.read_csv(path, read_options=read_opts, parse_options=parse_opts, convert_options=convert)
+            break
+        except pa.ArrowInvalid as exc:
+            msg = str(exc)
+            if "straddling" in msg or "block" in msg.lower():
+                if read_opts.block_size >= _MAX_BLOCK:
+                    raise SchemaError(f"{path.name}: a row is longer than {_MAX_BLOCK >> 20} MiB; "
+                                      "expected rows of ordinary length (is this a delimited text file?)") from exc
+                read_opts.block_size = min(_MAX_BLOCK, read_opts.block_size * 8)
+                continue
+            raise SchemaError(f"{path.name}: cannot parse as delimited text: {msg}") from exc
+    n_rows = table.num_rows
+    first = 2 if header else 1
+    multiline = any(pc.any(pc.match_substring(table.column(c), b"\n")).as_py() for c in table.column_names)
+    if bad or multiline:
+        lines, bad_lines = _record_lines(path, delimiter=delimiter, encoding=encoding, header=header,
+                                         expected=len(header_names))
+        bad = [BadRow(ln, b.reason, b.raw) for ln, b in zip(bad_lines, bad, strict=False)] + bad[len(bad_lines):]
+        lines = lines[:n_rows]
+    else:
+        # the header is line 1: record i (0-based) is line i + 2 unless quoted values span lines
+        lines = np.arange(first, first + n_rows, dtype=np.int64)
+    cols: dict[str, pa.Array] = {}
+    rows_bad: dict[int, BadRow] = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        lengths = pc.binary_length(col).to_numpy(zero_copy_only=False)
+        too_long = np.flatnonzero(lengths > MAX_FIELD_BYTES)
+        for i in too_long:
+            rows_bad.setdefault(int(i), BadRow(int(lines[i]), f"value longer than {MAX_FIELD_BYTES} bytes", "", name,
+                                               f"<{int(lengths[i])} bytes>"))
+        try:
+            cols[name] = col.cast(pa.string())
+        except pa.ArrowInvalid:
+            values = col.to_pylist()
+            decoded: list[str | None] = []
+            for i, v in enumerate(values):
+                try:
+                    decoded.append(v.decode("utf-8") if v is not None else None)
+                except UnicodeDecodeError as err:
+                    text = v.decode("utf-8", errors="replace")
+                    rows_bad.setdefault(i, BadRow(int(lines[i]), f"encoding error: bytes not valid {encoding} ({err.reason} at byte {err.start})",
+                                                  "", name, text[:200]))
+                    decoded.append(text)
+            cols[name] = pa.array(decoded, type=pa.string())
+    raw = RawTable(cols, lines, list(table.column_names), bad=list(bad), n_read=n_rows + len(bad))
+    if rows_bad:
+        idx = np.array(sorted(rows_bad), dtype=np.int64)
+        for i in idx:
+            b = rows_bad[int(i)]
+            raw.bad.append(BadRow(b.line, b.reason, _safe_row_json(raw, int(i)), b.column, b.value))
+        keep = np.ones(n_rows, dtype=bool)
+        keep[idx] = False
+        mask = pa.array(keep)
+        raw.columns = {k: v.filter(mask) for k, v in raw.columns.items()}
+        raw.lines = raw.lines[keep]
+    return raw
+
+
+def _record_lines(path: Path, *, delimiter: str, encoding: str, header: bool, expected: int
+                  ) -> tuple[NDArray[np.int64], list[int]]:
+    """Line numbers of well-formed and of ragged records (slow path, only when rows are ragged)."""
+    import csv
+    import gzip
+
+    csv.field_size_limit(1 << 31 - 1)
+    opener = gzip.open if path.suffix == ".gz" else open
+    good: list[int] = []
+    ragged: list[int] = []
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        start = 1
+        for i, record in enumerate(reader):
+            line = start
+            start = reader.line_num + 1
+            if i == 0 and header:
+                continue
+            if not record:
+                continue
+            (good if len(record) == expected else ragged).append(line)
+    return np.asarray(good, dtype=np.int64), ragged
+
+
+def _safe_row_json(raw: RawTable, i: int) -> str:
+    out = {}
+    for k, v in raw.columns.items():
+        s = v[i].as_py()
+        out[k] = s if s is None or len(s) <= 200 else s[:200] + "…"
+    return json.dumps(out, ensure_ascii=False)
+
+
+def _header_names(path: Path, read_opts: pacsv.ReadOptions, parse_opts: pacsv.ParseOptions) -> list[str]:
+    if read_opts.column_names:
+        return list(read_opts.column_names)
+    opts = pacsv.ReadOptions(encoding=read_opts.encoding, block_size=read_opts.block_size,
+                             autogenerate_column_names=read_opts.autogenerate_column_names)
+    while True:
+        try:
+            with pacsv.open_csv(path, read_options=opts, parse_options=pacsv.ParseOptions(
+                    delimiter=parse_opts.delimiter, invalid_row_handler=lambda r: "skip"),
+                    convert_options=pacsv.ConvertOptions(column_types={}, include_columns=[])) as reader:
+                return [f.name for f in reader.schema]
+        except pa.ArrowInvalid as exc:
+            if ("straddling" in str(exc) or "block" in str(exc).lower()) and opts.block_size < _MAX_BLOCK:
+                opts.block_size = min(_MAX_BLOCK, opts.block_size * 8)
+                continue
+            if "Empty CSV file" in str(exc):
+                raise SchemaError(f"{path.name}: the file is empty; expected a header row") from exc
+            raise SchemaError(f"{path.name}: cannot read the header: {exc}") from exc

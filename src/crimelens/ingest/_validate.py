@@ -1,0 +1,462 @@
+"""Validation and normalisation: raw string columns -> canonical rows + quarantine.
+
+Every row read either lands or is quarantined with the file, line, column,
+value and reason; ``landed + quarantined == read`` always. Each rejected row
+gets exactly one quarantine record: the first failing check, in column order
+(id, offense, times, location, source).
+
+Times: a wall-clock value is read in the layout's time zone. A value that the
+daylight-saving change skips is impossible and quarantined; a value it repeats
+(ambiguous) becomes a window covering both readings. Day- and month-resolution
+values become windows ``[start, start of the next period]``. All times are
+stored in UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from crimelens.domain import OFFENSE_CATEGORIES, is_protected
+from crimelens.errors import SchemaError
+from crimelens.ingest._layout import Layout, TimeSpec
+from crimelens.ingest._project import Projection, choose_projection
+from crimelens.ingest._read import RawTable
+
+__all__ = ["Validated", "validate"]
+
+_OFFSET_RE = r"(?:Z|z|[+-]\d{2}:?\d{2})$"
+_SHAPES = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}",
+           "%I": r"\d{1,2}", "%M": r"\d{1,2}", "%S": r"\d{1,2}", "%p": r"(?:AM|PM|am|pm)", "%f": r"\d+",
+           "%z": r"[+-]\d{2}:?\d{2}", "%b": r"[A-Za-z]{3}", "%B": r"[A-Za-z]+"}
+
+
+#: Cell values read as missing.
+_NULL_TOKENS = ("", "NA", "N/A", "NULL", "null", "NaN", "nan", "None")
+
+
+@dataclass
+class Validated:
+    """The outcome of validating one file."""
+
+    frame: pd.DataFrame  # canonical columns + line + mo__i columns
+    mo_names: list[str]
+    audit: pd.DataFrame  # incident_id, name, value
+    quarantine: pd.DataFrame  # file, line, column, value, reason, raw
+    projection: Projection
+    n_read: int
+    notes: list[str]
+
+
+class _Failures:
+    """First-failure bookkeeping, one slot per row."""
+
+    def __init__(self, n: int) -> None:
+        self.reason = np.full(n, None, dtype=object)
+        self.column = np.full(n, None, dtype=object)
+        self.value = np.full(n, None, dtype=object)
+
+    def add(self, mask: NDArray[np.bool_], column: str | None, values: Any, reason: str | NDArray[np.object_]) -> None:
+        new = mask & pd.isna(self.reason)
+        if not new.any():
+            return
+        self.reason[new] = reason if isinstance(reason, str) else np.asarray(reason, dtype=object)[new]
+        self.column[new] = column
+        if callable(values):
+            self.value[new] = values(np.flatnonzero(new))
+        elif values is not None:
+            vals = np.asarray(values, dtype=object)
+            self.value[new] = vals[new] if vals.shape else vals
+
+    @property
+    def ok(self) -> NDArray[np.bool_]:
+        return np.asarray(pd.isna(self.reason), dtype=bool)
+
+
+def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
+    if name not in raw.columns:
+        raise SchemaError(
+            f"{origin}: missing column {name!r}; expected it from the layout. The file's header is "
+            f"{raw.header[:30]}"
+        )
+    s = pd.Series(raw.columns[name].to_pandas(), dtype="string").str.strip()
+    return s.mask(s.isin(_NULL_TOKENS))
+
+
+def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
+             existing_ids: set[str] | None = None, target_crs: str | None = None,
+             now: datetime | None = None) -> Validated:
+    origin = path.name
+    n = len(raw)
+    fail = _Failures(n)
+    notes: list[str] = []
+    lines = raw.lines
+
+    # -- ids ------------------------------------------------------------------
+    if layout.incident_id is not None:
+        ids = _strings(raw, layout.incident_id, origin)
+        fail.add(ids.isna().to_numpy(), layout.incident_id, None, "missing id")
+        if layout.id_duplicates == "number":
+            k = ids.groupby(ids, dropna=True).cumcount()
+            ids = ids.where(k == 0, ids + "#" + (k + 1).astype("string"))
+        else:
+            dup = ids.duplicated(keep="first") & ids.notna()
+            if dup.any():
+                first_line = pd.Series(lines, index=ids.index).groupby(ids).transform("first")
+                fail.add(dup.to_numpy(), layout.incident_id, ids.to_numpy(dtype=object),
+                         ("duplicate id (first on line " + first_line.astype("Int64").astype("string") + ")").to_numpy(dtype=object))
+    else:
+        ids = path.name + ":" + pd.Series(lines, dtype="int64").astype("string")
+    if existing_ids:
+        clash = ids.isin(existing_ids).to_numpy() if len(ids) else np.zeros(0, bool)
+        fail.add(clash, layout.incident_id, ids.to_numpy(dtype=object),
+                 f"duplicate id: already in dataset {dataset!r} in the store")
+
+    # -- offense --------------------------------------------------------------
+    if layout.offense_value is not None:
+        offense = pd.Series(layout.offense_value, index=range(n), dtype="string")
+        offense_raw = (_strings(raw, layout.offense_raw_column, origin) if layout.offense_raw_column
+                       else pd.Series(layout.offense_value, index=range(n), dtype="string"))
+    else:
+        assert layout.offense is not None
+        raw_off = _strings(raw, layout.offense, origin)
+        offense_raw = _strings(raw, layout.offense_raw_column, origin).fillna(raw_off) if layout.offense_raw_column else raw_off
+        fail.add(raw_off.isna().to_numpy(), layout.offense, None, "missing offense")
+        key = raw_off.str.upper()
+        offense = key.map(layout.offenses).astype("string") if layout.offenses else pd.Series(pd.NA, index=range(n), dtype="string")
+        if layout.offense_passthrough:
+            low = raw_off.str.lower()
+            offense = offense.fillna(low.where(low.isin(OFFENSE_CATEGORIES)))
+        if layout.offense_default is not None:
+            offense = offense.fillna(layout.offense_default)
+        unmapped = offense.isna() & raw_off.notna()
+        fail.add(unmapped.to_numpy(), layout.offense, raw_off.to_numpy(dtype=object),
+                 "unmapped offense: not in the layout's [offenses] table")
+
+    # -- times ----------------------------------------------------------------
+    now = now or datetime.now(UTC)
+    assert layout.occurred_from is not None
+    t_from, t_from_end = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now, required=True)
+    if layout.occurred_to is not None:
+        t_to_given, _ = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now, required=False)
+        t_to = t_to_given.fillna(t_from_end)
+    else:
+        t_to = t_from_end
+    backwards = (t_to < t_from).fillna(False).to_numpy(dtype=bool)
+    fail.add(backwards, (layout.occurred_to.column if layout.occurred_to else None),
+             _lazy_text(t_to), "window ends before it starts (occurred_to < occurred_from)")
+    if layout.reported_at is not None:
+        reported, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False)
+    else:
+        reported = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
+
+    # -- location -------------------------------------------------------------
+    xy_in, lonlat_in, crs_in = _read_location(raw, layout, fail, origin, path)
+    projection = choose_projection(crs_in, lonlat_in, xy_in, fail.ok, target=target_crs or layout.target_crs)
+    x_m, y_m, lon, lat = projection.apply(xy_in, lonlat_in)
+    bad_ll = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    fail.add(bad_ll & np.isfinite(xy_in[:, 0]), "x/y", _pair_text(xy_in), "out-of-area coordinates: not a valid position in " + crs_in)
+    if layout.bbox is not None:
+        x0, y0, x1, y1 = layout.bbox
+        outside = ~((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
+        fail.add(outside & ~bad_ll, "x/y", _pair_text(np.column_stack([lon, lat])),
+                 f"out-of-area coordinates: outside the layout's area (lon {x0}..{x1}, lat {y0}..{y1})")
+
+    # -- source ---------------------------------------------------------------
+    if layout.source_column is not None:
+        src_raw = _strings(raw, layout.source_column, origin)
+        src = src_raw.str.upper().map(layout.source_map).astype("string") if layout.source_map else src_raw.str.lower()
+        unknown = src_raw.notna() & ~src.isin(["reported", "discovered", "unknown"])
+        fail.add(unknown.fillna(False).to_numpy(dtype=bool), layout.source_column, src_raw.to_numpy(dtype=object),
+                 "unmapped source: expected reported, discovered or unknown")
+        source = src.fillna("unknown")
+    else:
+        source = pd.Series(layout.source_value, index=range(n), dtype="string")
+
+    # -- other columns --------------------------------------------------------
+    def opt(name: str | None) -> pd.Series:
+        if name and name not in raw.columns:
+            notes.append(f"column {name!r} is not in the file; left empty")
+            name = None
+        return _strings(raw, name, origin) if name else pd.Series(pd.NA, index=range(n), dtype="string")
+
+    premise, area, narrative = opt(layout.premise), opt(layout.area), opt(layout.narrative)
+    mapped = layout.mapped_columns() | set(layout.drop)
+    if layout.mo is not None:
+        mo_names = [c for c in layout.mo if c in raw.columns]
+    else:
+        mo_names = [c for c in raw.header if c not in mapped and c not in layout.audit and not is_protected(c) and c]
+    audit_names = [c for c in raw.header if c not in mapped and (c in layout.audit or is_protected(c))]
+    if audit_names:
+        notes.append(f"audit-only columns stored apart: {audit_names}")
+
+    ok = fail.ok
+    frame = pd.DataFrame(
+        {
+            "incident_id": ids,
+            "dataset": dataset,
+            "offense": offense,
+            "offense_raw": offense_raw,
+            "occurred_from": t_from,
+            "occurred_to": t_to,
+            "reported_at": reported,
+            "x_m": x_m,
+            "y_m": y_m,
+            "lon": lon,
+            "lat": lat,
+            "crs": projection.target,
+            "premise": premise,
+            "area": area,
+            "source": source,
+            "narrative": narrative,
+            "line": lines,
+        }
+    )
+    for i, name in enumerate(mo_names):
+        frame[f"mo__{i}"] = _strings(raw, name, origin)
+    landed = frame.loc[ok].reset_index(drop=True)
+
+    audit_rows = []
+    for name in audit_names:
+        vals = _strings(raw, name, origin)
+        keep = ok & vals.notna().to_numpy()
+        audit_rows.append(pd.DataFrame({"incident_id": ids[keep].to_numpy(), "name": name, "value": vals[keep].to_numpy()}))
+    audit = pd.concat(audit_rows, ignore_index=True) if audit_rows else pd.DataFrame(columns=["incident_id", "name", "value"])
+
+    bad_idx = np.flatnonzero(~ok)
+    quarantine = pd.DataFrame(
+        {
+            "file": path.name,
+            "line": lines[bad_idx],
+            "column": fail.column[bad_idx],
+            "value": [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)[:500] for v in fail.value[bad_idx]],
+            "reason": fail.reason[bad_idx],
+            "raw": [raw.row_json(int(i)) for i in bad_idx],
+        }
+    )
+    pre = pd.DataFrame(
+        {"file": path.name, "line": [b.line for b in raw.bad], "column": [b.column for b in raw.bad],
+         "value": [b.value for b in raw.bad], "reason": [b.reason for b in raw.bad], "raw": [b.raw for b in raw.bad]}
+    )
+    quarantine = pd.concat([pre, quarantine], ignore_index=True) if len(pre) else quarantine
+    quarantine = quarantine.sort_values("line", kind="stable").reset_index(drop=True)
+    if layout.notes:
+        notes.insert(0, layout.notes)
+    return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes)
+
+
+def _lazy_text(series: pd.Series) -> Any:
+    """Lazy text of a column: evaluated only for the rows that fail."""
+    return lambda idx: series.iloc[idx].astype("string").to_numpy(dtype=object)
+
+
+def _pair_text(xy: NDArray[np.float64]) -> Any:
+    """Lazy 'x, y' texts: evaluated only for the rows that fail."""
+    return lambda idx: np.array([f"{xy[i, 0]}, {xy[i, 1]}" for i in idx], dtype=object)
+
+
+# ---------------------------------------------------------------------------------------
+def _shape_regex(fmt: str) -> str:
+    out = re.escape(fmt)
+    for k, v in _SHAPES.items():
+        out = out.replace(re.escape(k), v)
+    return "^" + out + "$"
+
+
+def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: str, now: datetime,
+               *, required: bool) -> tuple[pd.Series, pd.Series]:
+    """(start UTC, end UTC) per row; failures recorded."""
+    n = len(raw)
+    label = spec.column or "+".join(spec.parts.values())
+    if spec.parts:
+        local, text = _time_from_parts(raw, spec, fail, origin)
+        has_offset = np.zeros(n, dtype=bool)
+        aware = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
+    else:
+        assert spec.column is not None
+        text = _strings(raw, spec.column, origin)
+        if required:
+            fail.add(text.isna().to_numpy(), spec.column, None, "missing date")
+        if spec.format == "iso":
+            has_offset = text.str.contains(_OFFSET_RE, regex=True).fillna(False).to_numpy(dtype=bool)
+            if spec.require_offset:
+                fail.add(text.notna().to_numpy() & ~has_offset, spec.column, text.to_numpy(dtype=object),
+                         "time without an offset: expected ISO-8601 with an offset, e.g. 2023-02-28T21:15:00Z")
+            if spec.ignore_offset:
+                text_local = text.str.replace(_OFFSET_RE, "", regex=True)
+                has_offset = np.zeros(n, dtype=bool)
+            else:
+                text_local = text.where(~has_offset)
+            aware = pd.to_datetime(text.where(has_offset), format="ISO8601", utc=True, errors="coerce").astype("datetime64[us, UTC]")
+            local = pd.to_datetime(text_local, format="ISO8601", errors="coerce")
+            if getattr(local.dt, "tz", None) is not None:
+                local = local.dt.tz_localize(None)
+            shape = r"^\d{4}-\d{1,2}-\d{1,2}"
+        else:
+            local = pd.to_datetime(text, format=spec.format, errors="coerce")
+            aware = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
+            has_offset = np.zeros(n, dtype=bool)
+            shape = _shape_regex(spec.format)
+        parsed = np.where(has_offset, aware.notna().to_numpy(), local.notna().to_numpy())
+        bad = text.notna().to_numpy() & ~parsed
+        if bad.any():
+            looks_right = text.str.contains(shape, regex=True).fillna(False).to_numpy(dtype=bool)
+            expected = "ISO-8601" if spec.format == "iso" else f"the format {spec.format!r}"
+            fail.add(bad & looks_right, spec.column, text.to_numpy(dtype=object),
+                     f"impossible date: no such calendar date or time ({expected})")
+            fail.add(bad, spec.column, text.to_numpy(dtype=object), f"unparseable date: expected {expected}")
+        local = local.astype("datetime64[us]")
+
+    # localise wall-clock values
+    loc_early = local.dt.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="NaT") if n else local.dt.tz_localize("UTC")
+    loc_late = local.dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="NaT") if n else loc_early
+    nonexistent = local.notna().to_numpy() & loc_early.isna().to_numpy()
+    fail.add(nonexistent, label, text.to_numpy(dtype=object) if hasattr(text, "to_numpy") else None,
+             f"impossible date: a local time skipped by the daylight-saving change in {tz}")
+    start_local = loc_early.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    late_utc = loc_late.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    start = start_local.where(~pd.Series(has_offset), aware)
+    ambiguous_end = late_utc.where(~pd.Series(has_offset), aware)
+
+    end = ambiguous_end.copy()
+    res = spec.resolution
+    if res in ("day", "month", "hour") or spec.midnight_is_unknown:
+        wall = local
+        if res == "day":
+            nxt = wall + pd.Timedelta(days=1)
+        elif res == "hour":
+            nxt = wall + pd.Timedelta(hours=1)
+        elif res == "month":
+            nxt = wall + pd.offsets.MonthBegin(1)
+        else:
+            nxt = wall
+        if spec.midnight_is_unknown:
+            midnight = (wall.dt.hour == 0) & (wall.dt.minute == 0)
+            nxt = nxt.where(~midnight.fillna(False), wall + pd.Timedelta(days=1))
+        nxt_utc = nxt.dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="shift_forward").dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        end = nxt_utc.where(nxt_utc.notna() & (nxt != wall), ambiguous_end)
+
+    # sanity: not in the future, not before 1900
+    too_late = (start > pd.Timestamp(now + timedelta(days=1))).fillna(False).to_numpy(dtype=bool)
+    too_early = (start < pd.Timestamp("1900-01-01", tz="UTC")).fillna(False).to_numpy(dtype=bool)
+    vals = _lazy_text(start)
+    fail.add(too_late, label, vals, "impossible date: in the future")
+    fail.add(too_early, label, vals, "impossible date: before 1900")
+    return start, end
+
+
+def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str) -> tuple[pd.Series, pd.Series]:
+    n = len(raw)
+    parts: dict[str, pd.Series] = {}
+    text = pd.Series([""] * n, dtype="string")
+    for unit in ("year", "month", "day", "hour", "minute"):
+        if unit not in spec.parts:
+            parts[unit] = pd.Series(1 if unit in ("day",) else 0, index=range(n))
+            continue
+        col = spec.parts[unit]
+        s = _strings(raw, col, origin)
+        num = pd.to_numeric(s, errors="coerce")
+        fail.add(s.isna().to_numpy(), col, None, "missing date")
+        fail.add((s.notna() & num.isna()).to_numpy(), col, s.to_numpy(dtype=object), "unparseable date: expected an integer")
+        parts[unit] = num
+        text = text + ("" if unit == "year" else "-") + s.fillna("?")
+    frame = pd.DataFrame({k: v for k, v in parts.items()})
+    local = pd.to_datetime(frame, errors="coerce")
+    bad = frame.notna().all(axis=1).to_numpy() & local.isna().to_numpy()
+    fail.add(bad, "+".join(spec.parts.values()), text.to_numpy(dtype=object), "impossible date: no such calendar date or time")
+    return local.astype("datetime64[us]"), text
+
+
+def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, path: Path
+                   ) -> tuple[NDArray[np.float64], NDArray[np.bool_], str]:
+    """Input coordinates (n, 2), whether they are lon/lat, and their CRS."""
+    n = len(raw)
+    crs = layout.crs
+    if layout.crs_column and layout.crs_column in raw.columns:
+        values = _strings(raw, layout.crs_column, origin).dropna().unique()
+        if len(values) > 1:
+            raise SchemaError(f"{origin}, column {layout.crs_column!r}: got several CRSs {sorted(map(str, values))[:5]}; expected one per file")
+        if len(values) == 1:
+            crs = str(values[0])
+    if layout.geometry or (layout.kind in ("shapefile", "geojson", "gpkg") and raw.geometry_xy is not None and layout.x is None):
+        xy = raw.geometry_xy if raw.geometry_xy is not None else np.full((n, 2), np.nan)
+        crs = raw.file_crs or crs
+        label = "geometry"
+        is_ll = False
+    elif layout.bin_column:
+        xy, label = _bin_centroids(raw, layout, fail, origin, path), layout.bin_column
+        crs, is_ll = "EPSG:4326", True
+    else:
+        use_xy = layout.x is not None and layout.y is not None and layout.x in raw.columns and layout.y in raw.columns
+        xcol, ycol = (layout.x, layout.y) if use_xy else (layout.lon, layout.lat)
+        if xcol is None or ycol is None:
+            raise SchemaError(f"{origin}: the layout names no coordinate columns present in the file")
+        sx, sy = _strings(raw, xcol, origin), _strings(raw, ycol, origin)
+        x = pd.to_numeric(sx, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        y = pd.to_numeric(sy, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        label = f"{xcol}/{ycol}"
+        missing = (sx.isna() | sy.isna()).to_numpy()
+        fail.add(missing, label, None, "missing coordinates")
+        nan_x = sx.notna().to_numpy() & ~np.isfinite(x)
+        nan_y = sy.notna().to_numpy() & ~np.isfinite(y)
+        fail.add(nan_x, xcol, sx.to_numpy(dtype=object), "not a number: expected a coordinate")
+        fail.add(nan_y, ycol, sy.to_numpy(dtype=object), "not a number: expected a coordinate")
+        xy = np.column_stack([x, y])
+        if use_xy:
+            is_ll = False
+        else:
+            crs, is_ll = ("EPSG:4326" if layout.crs_column else layout.crs), True
+    ok_num = np.asarray(np.isfinite(xy).all(axis=1), dtype=bool)
+    huge = ok_num & np.asarray((np.abs(xy) > 1e15).any(axis=1), dtype=bool)
+    fail.add(~ok_num | huge, label, None, "missing coordinates (empty or no-data geometry)")
+    for column, unknown_values in layout.unknown_location.items():
+        if column in raw.columns:
+            s = _strings(raw, column, origin)
+            hit = s.isin(list(unknown_values)).fillna(False).to_numpy(dtype=bool)
+            fail.add(hit, column, s.to_numpy(dtype=object),
+                     "unknown location: the source's default geocode for an unknown address (a false hotspot)")
+    if layout.zero_is_missing:
+        zero = ok_num & ((xy[:, 0] == 0) | (xy[:, 1] == 0))
+        note = layout.suppressed_note or "location suppressed or not geocoded"
+        fail.add(zero, label, _pair_text(xy), f"zero coordinates: {note}")
+    from pyproj import CRS
+
+    geographic = CRS.from_user_input(crs).is_geographic
+    return xy, np.full(n, geographic or is_ll, dtype=bool), crs
+
+
+def _bin_centroids(raw: RawTable, layout: Layout, fail: _Failures, origin: str, path: Path) -> NDArray[np.float64]:
+    import shapely
+
+    assert layout.bin_column is not None and layout.bin_grid is not None
+    grid_path = path.parent / layout.bin_grid
+    if not grid_path.exists():
+        raise SchemaError(f"{origin}: the layout locates rows by grid bin and needs {layout.bin_grid!r} beside the file; not found at {grid_path}")
+    doc = json.loads(grid_path.read_text(encoding="utf-8"))
+    centroids: dict[int, tuple[float, float]] = {}
+    for pos, feat in enumerate(doc["features"], start=1):
+        key = int(feat.get("properties", {}).get("bin", pos))
+        c = shapely.centroid(shapely.geometry.shape(feat["geometry"]))
+        centroids[key] = (float(c.x), float(c.y))
+    s = _strings(raw, layout.bin_column, origin)
+    num = pd.to_numeric(s.mask(s.str.upper() == "NA"), errors="coerce")
+    fail.add(num.isna().to_numpy(), layout.bin_column, s.to_numpy(dtype=object), "missing location: no grid bin")
+    out = np.full((len(raw), 2), np.nan)
+    for i, b in enumerate(num.to_numpy(dtype=np.float64, na_value=np.nan)):
+        if np.isfinite(b):
+            hit = centroids.get(int(b))
+            if hit is None:
+                continue
+            out[i] = hit
+    unknown = num.notna().to_numpy() & ~np.isfinite(out[:, 0])
+    fail.add(unknown, layout.bin_column, s.to_numpy(dtype=object), f"unknown grid bin: not in {layout.bin_grid}")
+    return out
+

@@ -1,0 +1,233 @@
+"""Use cases: ingest a file, load areas, summarise incidents, list the quarantine."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crimelens.domain import Area
+from crimelens.errors import NotFoundError, SchemaError
+from crimelens.governance import Actor
+from crimelens.ingest import file_sha256, read_file, resolve_layout
+from crimelens.services._context import RESEARCH, Context, record_use
+from crimelens.storage import IngestRecord
+from crimelens.storage._incidents import insert_validated
+
+__all__ = ["IngestSummary", "incidents_summary", "ingest_file", "load_areas", "quarantine_rows"]
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    ingest_id: str
+    dataset: str
+    file: str
+    reader: str
+    n_read: int
+    n_landed: int
+    n_quarantined: int
+    top_reasons: list[tuple[str, int]]
+    crs: str | None
+    transform: str | None
+    transform_accuracy_m: float | None
+    already_ingested: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ingest_id": self.ingest_id, "dataset": self.dataset, "file": self.file, "reader": self.reader,
+            "n_read": self.n_read, "n_landed": self.n_landed, "n_quarantined": self.n_quarantined,
+            "top_reasons": [{"reason": r, "rows": n} for r, n in self.top_reasons], "crs": self.crs,
+            "transform": self.transform, "transform_accuracy_m": self.transform_accuracy_m,
+            "already_ingested": self.already_ingested, "seconds": round(self.seconds, 3), "notes": self.notes,
+        }
+
+
+def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = RESEARCH,
+                format: str | None = None, mapping: str | Path | None = None, dataset: str | None = None,
+                crs: str | None = None) -> IngestSummary:
+    """Read, validate, project and store one file, with its quarantine, provenance and ledger entry.
+
+    Re-ingesting a file already stored for the dataset (same SHA-256) changes nothing. The rows,
+    the quarantine, the provenance and the ledger entry land in one transaction: a failure
+    leaves the store as it was.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    layout = resolve_layout(path, format=format, mapping=mapping)
+    name = dataset or layout.dataset or path.name.split(".")[0]
+    sha = file_sha256(path)
+    previous = ctx.store.find_ingest(file_sha256=sha, dataset=name)
+    if previous is not None:
+        top = _top_reasons(ctx.store.quarantine(ingest_id=previous.ingest_id))
+        return IngestSummary(previous.ingest_id, name, Path(previous.file).name, previous.reader, previous.n_read,
+                             previous.n_landed, previous.n_quarantined, top, previous.crs_to, previous.transform,
+                             previous.transform_accuracy_m, already_ingested=True)
+    existing = set(ctx.store.existing_ids(name)["incident_id"].tolist())
+    result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
+                       crs=crs or _dataset_crs(ctx, name), existing_ids=existing)
+    v = result.validated
+    if result.n_landed + result.n_quarantined != result.n_read:  # the invariant, checked every time
+        raise SchemaError(f"{path.name}: {result.n_landed} landed + {result.n_quarantined} quarantined "
+                          f"!= {result.n_read} read; refusing to store a lossy ingest")
+    ingest_id = uuid.uuid4().hex[:16]
+    finished = datetime.now(UTC)
+    record = IngestRecord(
+        ingest_id=ingest_id, dataset=name, file=str(path.resolve()), file_sha256=sha, file_bytes=result.file_bytes,
+        reader=layout.name, mapping=layout.text, crs_from=v.projection.source, crs_to=v.projection.target,
+        transform=v.projection.description, transform_accuracy_m=v.projection.accuracy_m, n_read=result.n_read,
+        n_landed=result.n_landed, n_quarantined=result.n_quarantined, started_at=result.started_at,
+        finished_at=finished, user_name=actor.user, notes="\n".join(result.notes) or None,
+    )
+    with ctx.store.transaction():
+        insert_validated(ctx.store, v.frame, v.mo_names, ingest_id=ingest_id)
+        if len(v.audit):
+            ctx.store.insert_audit_attributes(v.audit.assign(dataset=name, ingest_id=ingest_id))
+        if len(v.quarantine):
+            ctx.store.insert_quarantine(v.quarantine.assign(ingest_id=ingest_id))
+        ctx.store.record_ingest(record)
+        record_use(ctx, action="ingest.file", actor=actor, purpose=purpose, data_hash=sha,
+                   params={"format": layout.name, "dataset": name, "crs": v.projection.target},
+                   inputs={"file": path.name, "bytes": result.file_bytes},
+                   detail={"ingest_id": ingest_id, "n_read": result.n_read, "n_landed": result.n_landed,
+                           "n_quarantined": result.n_quarantined})
+    return IngestSummary(ingest_id, name, path.name, layout.name, result.n_read, result.n_landed,
+                         result.n_quarantined, result.reasons(5), v.projection.target, v.projection.description,
+                         v.projection.accuracy_m, seconds=(finished - result.started_at).total_seconds(),
+                         notes=result.notes)
+
+
+def _dataset_crs(ctx: Context, dataset: str) -> str | None:
+    """A dataset keeps one CRS: later files are projected to the first file's."""
+    try:
+        return ctx.store.dataset_crs(dataset)
+    except NotFoundError:
+        return None
+
+
+def _top_reasons(frame: pd.DataFrame, top: int = 5) -> list[tuple[str, int]]:
+    if frame.empty:
+        return []
+    counts = frame["reason"].str.replace(r" \(first on line \d+\)", "", regex=True).value_counts()
+    return [(str(k), int(n)) for k, n in counts.head(top).items()]
+
+
+def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, purpose: str = RESEARCH,
+               id_field: str | None = None, name_field: str | None = None,
+               population_field: str = "population") -> list[Area]:
+    """Load area polygons (GeoJSON, GeoPackage, Shapefile) into the dataset's metric CRS.
+
+    Every property other than id, name and population is kept as an *audit* attribute
+    (demographic composition etc.), never as a model feature.
+    """
+    import pyogrio
+    import shapely
+    from pyproj import CRS
+
+    from crimelens.ingest._project import _transformer
+
+    path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    try:
+        meta, table = pyogrio.read_arrow(str(path))
+    except Exception as exc:
+        raise SchemaError(f"{path.name}: cannot read as a polygon file: {exc}") from exc
+    frame = table.to_pandas()
+    geom_col = next(c for c in frame.columns if c in ("wkb_geometry", "geometry"))
+    geoms = shapely.from_wkb(frame.pop(geom_col).to_numpy())
+    src = meta.get("crs") or "EPSG:4326"
+    target = _dataset_crs(ctx, dataset)
+    if target is None:
+        from crimelens.ingest import utm_crs_for
+
+        c = shapely.centroid(shapely.union_all(geoms))
+        lon, lat = (c.x, c.y) if CRS.from_user_input(src).is_geographic else _transformer(src, "EPSG:4326").transform(c.x, c.y)
+        target = utm_crs_for(lon, lat)
+    tr = _transformer(src, target)
+    projected = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    idf = id_field or next((c for c in ("area_id", "id", "bin", "DISTRICT", "code") if c in frame.columns), None)
+    namef = name_field or next((c for c in ("name", "NAME", "DISTRICT") if c in frame.columns), None)
+    areas = []
+    for i, row in enumerate(frame.to_dict("records")):
+        area_id = str(row.pop(idf)) if idf else str(i + 1)
+        name = str(row.pop(namef, area_id)) if namef and namef != idf else area_id
+        pop = row.pop(population_field, None)
+        audit = {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
+        areas.append(Area(area_id, name, shapely.to_wkt(projected[i], rounding_precision=3),
+                          None if pop is None or pd.isna(pop) else int(pop), target, audit))
+    with ctx.store.transaction():
+        ctx.store.save_areas(dataset, areas)
+        record_use(ctx, action="areas.load", actor=actor, purpose=purpose, data_hash=file_sha256(path),
+                   params={"dataset": dataset, "crs": target}, inputs={"file": path.name},
+                   detail={"n_areas": len(areas)})
+    return areas
+
+
+def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, Any]:
+    """Counts per dataset and offense, time span, quarantine and provenance: a first look."""
+    where = "WHERE dataset = ?" if dataset else ""
+    params = [dataset] if dataset else []
+    per = ctx.store.query(
+        f"SELECT dataset, any_value(crs) AS crs, count(*) AS n, min(occurred_from) AS first, "
+        f"max(occurred_to) AS last, count(DISTINCT offense) AS n_offenses, "
+        f"avg(CASE WHEN source = 'discovered' THEN 1 ELSE 0 END) AS share_discovered "
+        f"FROM incidents {where} GROUP BY dataset ORDER BY dataset", params)
+    offenses = ctx.store.query(
+        f"SELECT dataset, offense, count(*) AS n FROM incidents {where} GROUP BY 1, 2 ORDER BY 1, 3 DESC", params)
+    ingests = ctx.store.query(
+        f"SELECT dataset, count(*) AS files, sum(n_read) AS n_read, sum(n_landed) AS n_landed, "
+        f"sum(n_quarantined) AS n_quarantined FROM ingests {where} GROUP BY 1 ORDER BY 1", params)
+    datasets = []
+    for row in per.to_dict("records"):
+        name = row["dataset"]
+        ing = ingests[ingests["dataset"] == name]
+        datasets.append({
+            "dataset": name, "crs": row["crs"], "n_incidents": int(row["n"]),
+            "first": row["first"].isoformat() if row["first"] is not None else None,
+            "last": row["last"].isoformat() if row["last"] is not None else None,
+            "share_discovered": round(float(row["share_discovered"]), 4),
+            "offenses": {r["offense"]: int(r["n"]) for r in offenses[offenses["dataset"] == name].to_dict("records")},
+            "files": int(ing["files"].iloc[0]) if len(ing) else 0,
+            "n_read": int(ing["n_read"].iloc[0]) if len(ing) else 0,
+            "n_quarantined": int(ing["n_quarantined"].iloc[0]) if len(ing) else 0,
+            "n_areas": int(ctx.store.scalar("SELECT count(*) FROM areas WHERE dataset = ?", [name])),
+        })
+    return {"store": str(ctx.store.path), "datasets": datasets}
+
+
+def quarantine_rows(ctx: Context, *, dataset: str | None = None, reason: str | None = None,
+                    limit: int = 50) -> dict[str, Any]:
+    """Quarantined rows (newest ingests first) and counts by reason."""
+    clauses, params = [], []
+    if dataset:
+        clauses.append("i.dataset = ?")
+        params.append(dataset)
+    if reason:
+        clauses.append("q.reason ILIKE ?")
+        params.append(f"%{reason}%")
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    base = f"FROM quarantine q JOIN ingests i USING (ingest_id) {where}"
+    rows = ctx.store.query(
+        f"SELECT i.dataset, q.file, q.line, q.\"column\", q.value, q.reason, q.raw {base} "
+        f"ORDER BY i.started_at DESC, q.line LIMIT {int(limit)}", params)
+    counts = ctx.store.query(
+        f"SELECT regexp_replace(q.reason, ' \\(first on line \\d+\\)', '') AS reason, count(*) AS n {base} "
+        "GROUP BY 1 ORDER BY 2 DESC", params)
+    total = int(counts["n"].sum()) if len(counts) else 0
+    return {
+        "total": total,
+        "by_reason": [{"reason": r, "rows": int(n)} for r, n in zip(counts["reason"], counts["n"], strict=True)],
+        "rows": [{k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in r.items()}
+                 | {"raw": json.loads(r["raw"]) if isinstance(r["raw"], str) and r["raw"].startswith("{") else r["raw"]}
+                 for r in rows.to_dict("records")],
+    }
+

@@ -1,0 +1,71 @@
+"""Domain values: time windows, incidents, grids and the protected-attribute guard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crimelens.domain import (
+    Grid,
+    Incident,
+    IncidentTable,
+    TimeWindow,
+    check_not_protected,
+    is_protected,
+)
+from crimelens.errors import InvalidParameterError, ProtectedAttributeError, SchemaError
+
+
+def test_time_window_refuses_naive_and_backwards_times() -> None:
+    with pytest.raises(InvalidParameterError, match="has no time zone"):
+        TimeWindow(datetime(2020, 1, 1), datetime(2020, 1, 2))
+    with pytest.raises(InvalidParameterError, match="end must not be before start"):
+        TimeWindow("2020-01-02T00:00:00Z", "2020-01-01T00:00:00Z")
+    assert TimeWindow.ending("2020-01-08", days=7).start.isoformat() == "2020-01-01T00:00:00+00:00"
+
+
+def test_incident_checks_offense_and_protected_attributes() -> None:
+    with pytest.raises(SchemaError, match="column 'offense': got 'larceny'"):
+        Incident("x", "larceny", "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z", 0.0, 0.0)
+    with pytest.raises(ProtectedAttributeError, match="suspect_race"):
+        Incident("x", "theft", "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z", 0.0, 0.0, attrs={"suspect_race": "x"})
+
+
+@pytest.mark.parametrize("name", ["race", "Suspect_Race", "victim ethnicity", "sex", "gender_code", "religion"])
+def test_protected_names_are_recognised(name: str) -> None:
+    assert is_protected(name)
+    with pytest.raises(ProtectedAttributeError):
+        check_not_protected(["priors", name])
+
+
+@pytest.mark.parametrize("name", ["priors_count", "sexton_street", "grace_period", "entry_method", "age"])
+def test_ordinary_names_are_not_protected(name: str) -> None:
+    assert not is_protected(name)
+
+
+@given(st.lists(st.tuples(st.floats(-5000, 5000), st.floats(-5000, 5000)), min_size=1, max_size=50),
+       st.sampled_from([50.0, 150.0, 333.0]))
+def test_grid_covers_its_points(points: list[tuple[float, float]], cell: float) -> None:
+    xy = np.array(points)
+    grid = Grid.covering((xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()), cell)
+    cells = grid.cell_of(xy)
+    assert (cells >= 0).all()
+    assert grid.counts(xy).sum() == len(points)
+    for (x, y), c in zip(points, cells, strict=True):
+        x0, y0, x1, y1 = grid.cell_bounds(int(c))
+        assert x0 - 1e-9 <= x < x1 + 1e-9 and y0 - 1e-9 <= y < y1 + 1e-9  # float rounding at edges
+
+
+def test_incident_table_times_and_selection() -> None:
+    t = IncidentTable.from_incidents([
+        Incident("a", "theft", "2020-01-01T00:00:00Z", "2020-01-01T12:00:00Z", 0.0, 0.0),
+        Incident("b", "burglary", "2020-01-03T00:00:00Z", "2020-01-03T00:00:00Z", 10.0, 5.0),
+    ])
+    assert t.t_days("2020-01-01T00:00:00Z").tolist() == [0.25, 2.0]
+    assert t.t_days("2020-01-01T00:00:00Z", how="from").tolist() == [0.0, 2.0]
+    assert len(t.select(offense="burglary")) == 1
+    assert len(t.select(window=TimeWindow.starting("2020-01-02", days=5))) == 1

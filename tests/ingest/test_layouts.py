@@ -1,0 +1,107 @@
+"""Every shared layout ingests: landed + quarantined = read, with the documented quirks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from crimelens.ingest import read_file
+from tests.conftest import shared
+
+# (file, format or None for detection, expected layout, n_read, n_quarantined, reason fragment)
+CASES = [
+    ("socrata_chicago_sample/example.csv", None, "socrata_chicago", 1000, 0, None),
+    ("uk_police_nottingham/nottingham_burglary.csv.gz", None, "police_uk_burglary", 1795, 0, None),
+    ("portland_nij_2016/080116_083116_Data.zip", None, "nij_portland", 19376, 1, "missing"),
+    ("portland_nij_2016/090116_093016_Data.zip", None, "nij_portland", 18443, 0, None),
+    ("vancouver_2020/crimedata_csv_AllNeighbourhoods_2020.csv.gz", None, "vancouver_geodash", 37512, 4100,
+     "zero coordinates"),
+    ("chicago_agg_assault/chicago_aggravated_assaults.csv.gz", None, "chicago_code", 148636, 0, None),
+    ("cincinnati_burglary/cincinnati_burglary.csv.gz", None, "cincinnati", 8723, 426, "missing coordinates"),
+    ("sf_robbery/san_francisco_robbery.csv", None, "sf_code", 951, 0, None),
+    ("oakland_drug_2010/drug_crimes_with_bins.csv", None, "oakland_lum_isaac", 11545, 28, "no grid bin"),
+]
+
+
+@pytest.mark.parametrize(("rel", "fmt", "layout", "n_read", "n_quar", "reason"), CASES,
+                         ids=[c[0].split("/")[0] for c in CASES[:2]] + [c[0].split("/")[1] for c in CASES[2:4]]
+                         + [c[0].split("/")[0] for c in CASES[4:]])
+def test_shared_layout_ingests_without_loss(rel: str, fmt: str | None, layout: str, n_read: int, n_quar: int,
+                                            reason: str | None) -> None:
+    result = read_file(shared(rel), format=fmt)
+    assert result.layout.name == layout
+    assert result.n_read == n_read
+    assert result.n_quarantined == n_quar
+    assert result.n_landed + result.n_quarantined == result.n_read
+    if reason:
+        assert reason in result.reasons(1)[0][0]
+    table = result.table
+    assert len(table) == result.n_landed
+    xy = table.xy_m
+    assert xy.shape == (result.n_landed, 2) and pd.notna(xy).all()
+    frame = table.frame
+    assert (frame["occurred_to"] >= frame["occurred_from"]).all()
+    assert frame["offense"].notna().all() and frame["lon"].between(-180, 180).all()
+    assert result.crs.startswith("EPSG:326")  # every shared file lands in a metric UTM zone
+
+
+def test_vancouver_privacy_rows_are_quarantined_with_their_reason() -> None:
+    result = read_file(shared("vancouver_2020/crimedata_csv_AllNeighbourhoods_2020.csv.gz"))
+    q = result.quarantine
+    zero = q[q["reason"].str.startswith("zero coordinates")]
+    assert len(zero) == 3750  # all 'Offence Against a Person' and 'Homicide' rows
+    assert zero["raw"].str.contains("OFFSET TO PROTECT PRIVACY").all()
+    unknown = q[q["reason"].str.startswith("unknown location")]
+    assert len(unknown) == 347 and (unknown["value"] == "X NK_LOC ST").all()
+    # a 00:00 time is read as "time unknown": a whole-day window
+    frame = result.table.frame
+    span = (frame["occurred_to"] - frame["occurred_from"]).dt.total_seconds()
+    # DST days are 23 h / 25 h; a time repeated by the autumn change is a 1-hour window
+    assert set(span.unique()) <= {0.0, 3600.0, 86400.0, 82800.0, 90000.0}
+    assert (span == 86400.0).sum() > 1000
+    ambiguous = frame[span == 3600.0]
+    assert len(ambiguous) > 0 and (ambiguous["occurred_from"].dt.month == 11).all()
+
+
+def test_local_times_are_converted_to_utc_with_daylight_saving() -> None:
+    result = read_file(shared("socrata_chicago_sample/example.csv"))
+    frame = result.table.frame.set_index("incident_id")
+    # 04/27/2016 01:44:00 PM Chicago (CDT, UTC-5) -> 18:44 UTC
+    assert frame.loc["HZ242280", "occurred_from"] == pd.Timestamp("2016-04-27T18:44:00Z")
+
+
+def test_month_resolution_becomes_a_window() -> None:
+    result = read_file(shared("uk_police_nottingham/nottingham_burglary.csv.gz"))
+    frame = result.table.frame
+    jan = frame[frame["occurred_from"] == pd.Timestamp("2022-01-01T00:00:00Z")]
+    assert len(jan) > 0
+    assert (jan["occurred_to"] == pd.Timestamp("2022-02-01T00:00:00Z")).all()
+    # British Summer Time: July starts at 23:00 UTC on 30 June
+    assert (frame["occurred_from"] == pd.Timestamp("2022-06-30T23:00:00Z")).any()
+
+
+def test_cincinnati_repeated_incident_numbers_are_numbered_not_dropped() -> None:
+    result = read_file(shared("cincinnati_burglary/cincinnati_burglary.csv.gz"))
+    ids = result.table.frame["incident_id"]
+    assert ids.is_unique
+    assert ids.str.contains("#").sum() > 0
+
+
+def test_portland_feet_are_projected_to_metres() -> None:
+    result = read_file(shared("portland_nij_2016/090116_093016_Data.zip"))
+    frame = result.table.frame
+    assert result.validated.projection.source == "EPSG:2913"
+    # Portland lies in UTM 10N around x ≈ 520-540 km, y ≈ 5.03-5.05 Mm
+    assert frame["x_m"].between(500_000, 560_000).all()
+    assert frame["y_m"].between(5_020_000, 5_060_000).all()
+    assert frame["lat"].between(45.3, 45.7).all()
+    assert result.validated.projection.accuracy_m is not None
+
+
+def test_oakland_bins_become_centroids_of_the_grid_cells() -> None:
+    result = read_file(shared("oakland_drug_2010/drug_crimes_with_bins.csv"))
+    frame = result.table.frame
+    assert frame["area"].nunique() == 356
+    assert frame["lon"].between(-122.4, -122.1).all()
+    # one point per bin: all crimes of a bin share its centroid
+    assert frame.groupby("area")["x_m"].nunique().max() == 1
