@@ -1,0 +1,324 @@
+"""`crimelens evidence ...` and `crimelens redact ...`: intake, custody, verification, redaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from crimelens.cli._common import (
+    DbOpt,
+    JsonOpt,
+    PurposeOpt,
+    cli_actor,
+    cli_context,
+    console,
+    emit,
+    table,
+)
+from crimelens.errors import InputError
+from crimelens.evidence import FaceRedactor, TextRedactor
+from crimelens.services import RESEARCH, RESEARCH_MARK
+from crimelens.services import evidence as svc
+
+__all__ = ["register"]
+
+evidence_app = typer.Typer(help="Evidence: intake with SHA-256, chain of custody, verification.",
+                           no_args_is_help=True)
+redact_app = typer.Typer(help="Redact PII in text and faces in images/video for public release; "
+                              "review and release.", no_args_is_help=True)
+
+
+@contextmanager
+def _progress(label: str, show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if not show:
+        yield None
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InputError(f"--at: got {value!r}; expected an ISO-8601 time with offset, e.g. "
+                         "2024-05-01T14:30:00-05:00") from exc
+    if t.tzinfo is None:
+        raise InputError(f"--at: got {value!r} without a UTC offset; expected e.g. 2024-05-01T14:30:00Z")
+    return t
+
+
+# --------------------------------------------------------------------------- evidence
+@evidence_app.command("add")
+def add(
+    file: Annotated[Path, typer.Argument(help="File to take in (any type).", exists=True, dir_okay=False)],
+    case: Annotated[str, typer.Option("--case", help="Case (RD / report) number it belongs to.")],
+    source: Annotated[str, typer.Option("--source", help="Where it came from: device, person, export.")],
+    description: Annotated[str | None, typer.Option("--description", help="What it is.")] = None,
+    location: Annotated[str | None, typer.Option("--location", help="Where it is kept.")] = None,
+    received_at: Annotated[str | None, typer.Option("--at", help="When it was received (ISO-8601).")] = None,
+    parent: Annotated[str | None, typer.Option("--parent", help="Item this is derived from.")] = None,
+    derivation: Annotated[str | None, typer.Option("--derivation",
+                                                   help="redacted | transcript | frame | ...")] = None,
+    tool: Annotated[str | None, typer.Option("--tool", help="Tool that made the derivative.")] = None,
+    tool_version: Annotated[str | None, typer.Option("--tool-version", help="Its version.")] = None,
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take a file in as evidence: hash it, store it content-addressed, log the intake."""
+    with cli_context(db) as ctx:
+        item = svc.add_evidence(ctx, file, case_id=case, actor=cli_actor(ctx.settings), source=source,
+                                purpose=purpose, description=description, location=location,
+                                received_at=_when(received_at), parent_item_id=parent,
+                                derivation=derivation, tool=tool, tool_version=tool_version)
+    data = {"ok": True, **item.to_json()}
+    emit(data, as_json, lambda d: console.print(
+        f"[bold]{d['item_id']}[/] case {d['case_id']}  sha256 {d['sha256']}  {d['size_bytes']} bytes  "
+        f"{d['mime_type']}" + (f"  (derived from {d['parent_item_id']})" if d["parent_item_id"] else "")))
+
+
+@evidence_app.command("transfer")
+def transfer(
+    item: Annotated[str, typer.Argument(help="Evidence item id, e.g. EV000001.")],
+    to: Annotated[str, typer.Option("--to", help="Who (or where) takes the item.")],
+    kind: Annotated[str, typer.Option("--kind", help="transfer | check-out | check-in.")] = "transfer",
+    from_party: Annotated[str | None, typer.Option("--from", help="Who gives it [default: current holder].")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
+    location: Annotated[str | None, typer.Option("--location", help="Where the handover happened.")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When (ISO-8601 with offset) [default: now].")] = None,
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a custody event: a check-out, check-in or transfer (each in the ledger)."""
+    with cli_context(db) as ctx:
+        rec = svc.record_custody(ctx, item, kind=kind, to_party=to, from_party=from_party,
+                                 actor=cli_actor(ctx.settings), purpose=purpose, reason=reason,
+                                 location=location, event_time=_when(at))
+    data = {"ok": True, **rec.to_json()}
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"event {d['event_id']}: {d['kind']} of {d['item_id']} {d['from_party']} -> "
+                      f"{d['to_party']}; holder now {d['holder']}")
+        for g in d["gaps"]:
+            console.print(f"[yellow]custody gap[/] {g['kind']}: {g['message']}")
+
+    emit(data, as_json, render)
+
+
+@evidence_app.command("verify")
+def verify(
+    case: Annotated[str, typer.Argument(help="Case number.")],
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-hash every item of a case and check its custody record; exit 4 when anything fails."""
+    with cli_context(db) as ctx, _progress("re-hashing", ctx.settings.progress and not as_json) as prog:
+        result = svc.verify_case(ctx, case, actor=cli_actor(ctx.settings), purpose=purpose, progress=prog)
+    data = result.to_json()
+
+    def render(d: dict[str, Any]) -> None:
+        table(f"case {case}: {'OK' if d['ok'] else 'FAILED'}", ["item", "sha256", "ok", "problem"],
+              [[i["item_id"], i["expected_sha256"][:16] + "…", "yes" if i["ok"] else "NO",
+                "; ".join(i["problems"])] for i in d["items"]])
+        for g in d["gaps"]:
+            console.print(f"[yellow]custody gap[/] {g['item_id']} {g['kind']}: {g['message']}")
+
+    emit(data, as_json, render)
+    if not result.ok:
+        raise typer.Exit(4)
+
+
+@evidence_app.command("show")
+def show(
+    target: Annotated[str, typer.Argument(help="An item id (EV000001), or a case number with --case.")],
+    case: Annotated[bool, typer.Option("--case", help="TARGET is a case: list its items.")] = False,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an item (custody, lineage back to the original's hash, derivatives) or a case's items."""
+    with cli_context(db) as ctx:
+        if case:
+            items = svc.case_items(ctx, target)
+            data: dict[str, Any] = {"case_id": target, "items": [i.to_json() for i in items]}
+        else:
+            data = svc.item_report(ctx, target)
+    if case:
+        emit(data, as_json, lambda d: table(
+            f"case {target}", ["item", "name", "type", "bytes", "sha256", "parent", "derivation"],
+            [[i["item_id"], i["original_name"], i["mime_type"], i["size_bytes"], i["sha256"][:16] + "…",
+              i["parent_item_id"], i["derivation"]] for i in d["items"]]))
+        return
+
+    def render(d: dict[str, Any]) -> None:
+        it = d["item"]
+        console.print(f"[bold]{it['item_id']}[/] {it['original_name']} ({it['mime_type']}, "
+                      f"{it['size_bytes']} bytes) case {it['case_id']}\n  sha256 {it['sha256']}\n"
+                      f"  holder {d['holder']}{' (checked out)' if d['checked_out'] else ''}\n"
+                      f"  original sha256 {d['original_sha256']}")
+        table("custody", ["event", "kind", "from", "to", "time", "reason", "location"],
+              [[e["event_id"], e["kind"], e["from"], e["to"], e["event_time"], e["reason"], e["location"]]
+               for e in d["custody"]])
+        table("lineage", ["item", "sha256", "derivation", "tool", "version"],
+              [[x["item_id"], x["sha256"][:16] + "…", x["derivation"], x["tool"], x["tool_version"]]
+               for x in d["lineage"]])
+        for g in d["gaps"]:
+            console.print(f"[yellow]custody gap[/] {g['kind']}: {g['message']}")
+
+    emit(data, as_json, render)
+
+
+# --------------------------------------------------------------------------- redact
+def _run_render(d: dict[str, Any]) -> None:
+    console.print(f"[bold]{d['run_id']}[/] {d['kind']}: {d['n_units']} unit(s), {d['n_detections']} "
+                  f"detection(s) -> {d['output_name']} (sha256 {d['output_sha256'][:16]}…); status "
+                  f"{d['status']}; {d.get('n_review', 0)} item(s) queued for review.\n{RESEARCH_MARK}")
+
+
+@redact_app.command("text")
+def redact_text(
+    src: Annotated[Path, typer.Argument(help='JSONL with {"report_id", "text"} per line.', exists=True,
+                                        dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="JSONL out: adds entities and redacted.")],
+    mode: Annotated[str, typer.Option("--mode", help="placeholder ([PHONE]) or pseudonym ([PERSON_1]).")
+                    ] = "placeholder",
+    ner: Annotated[str, typer.Option("--ner", help="auto | spacy | none (rules only).")] = "auto",
+    case: Annotated[str | None, typer.Option("--case", help="Case whose evidence item SRC is.")] = None,
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Detect PERSON, PHONE, EMAIL, STREET_ADDRESS, DATE_OF_BIRTH, US_SSN, LICENSE_PLATE, VIN,
+    CASE_NUMBER and BADGE_NUMBER and write redacted copies; every document is queued for review."""
+    if mode not in ("placeholder", "pseudonym") or ner not in ("auto", "spacy", "none"):
+        raise InputError(f"redact text: got --mode {mode!r} --ner {ner!r}; expected placeholder|pseudonym "
+                         "and auto|spacy|none")
+    mode_l: Literal["placeholder", "pseudonym"] = "pseudonym" if mode == "pseudonym" else "placeholder"
+    ner_l: Literal["auto", "spacy", "none"] = "spacy" if ner == "spacy" else "none" if ner == "none" else "auto"
+    red = TextRedactor(mode=mode_l, ner=ner_l)
+    with cli_context(db) as ctx, _progress("redacting", ctx.settings.progress and not as_json) as prog:
+        run = svc.redact_text_file(ctx, src, out, actor=cli_actor(ctx.settings), purpose=purpose,
+                                   redactor=red, case_id=case, progress=prog)
+    emit({"ok": True, **run.to_json(), "n_review": run.n_units, "mark": RESEARCH_MARK}, as_json, _run_render)
+
+
+@redact_app.command("image")
+def redact_image(
+    src: Annotated[Path, typer.Argument(help="Image (PNG, JPEG, ...).", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Redacted image (.png or .jpg).")],
+    plates: Annotated[bool, typer.Option("--plates", help="Also blur licence plates (weak; see docs).")] = False,
+    case: Annotated[str | None, typer.Option("--case", help="Register OUT as a derivative of SRC's item.")
+                    ] = None,
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Blur faces (Haar cascade) in an image; the result is queued for review."""
+    with cli_context(db) as ctx:
+        run = svc.redact_image_file(ctx, src, out, actor=cli_actor(ctx.settings), purpose=purpose,
+                                    redactor=FaceRedactor(plates=plates), case_id=case)
+    emit({"ok": True, **run.to_json(), "n_review": 1, "mark": RESEARCH_MARK}, as_json, _run_render)
+
+
+@redact_app.command("video")
+def redact_video(
+    src: Annotated[Path, typer.Argument(help="Video OpenCV can read (AVI/MJPG, MP4).", exists=True,
+                                        dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Redacted video (.avi = MJPG, .mp4 = mp4v).")],
+    log: Annotated[Path | None, typer.Option("--log", help="Per-frame JSONL log [default OUT.frames.jsonl].")
+                   ] = None,
+    review_every: Annotated[int, typer.Option("--review-every", help="Queue every n-th frame for review.")
+                            ] = 25,
+    plates: Annotated[bool, typer.Option("--plates", help="Also blur licence plates (weak; see docs).")] = False,
+    case: Annotated[str | None, typer.Option("--case", help="Register OUT as a derivative of SRC's item.")
+                    ] = None,
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Blur faces frame by frame; one log line per frame; a sample of frames queued for review."""
+    red = FaceRedactor(plates=plates, review_every=review_every)
+    with cli_context(db) as ctx, _progress("frames", ctx.settings.progress and not as_json) as prog:
+        run, log_path = svc.redact_video_file(ctx, src, out, actor=cli_actor(ctx.settings), purpose=purpose,
+                                              redactor=red, case_id=case, log_path=log, progress=prog)
+        n_review = len(svc.review_queue(ctx, run.run_id))
+    emit({"ok": True, **run.to_json(), "frame_log": str(log_path), "n_review": n_review,
+          "mark": RESEARCH_MARK}, as_json, _run_render)
+
+
+@redact_app.command("review")
+def review(
+    run: Annotated[str, typer.Argument(help="Redaction run id, e.g. RR000001.")],
+    unit: Annotated[str | None, typer.Option("--unit", help="Decide this item (report id or frame).")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="confirmed | corrected | rejected.")] = None,
+    add: Annotated[list[str] | None, typer.Option("--add", help="Correction: START:END:TYPE to redact too.")
+                   ] = None,
+    remove: Annotated[list[int] | None, typer.Option("--remove", help="Correction: detection idx to undo.")
+                      ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Reviewer's note.")] = None,
+    pending: Annotated[bool, typer.Option("--pending", help="List pending items only.")] = False,
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a run's review queue, or record a decision on one item (--unit with --status)."""
+    with cli_context(db) as ctx:
+        if unit is None:
+            queue = svc.review_queue(ctx, run, status="pending" if pending else None)
+            emit({"run_id": run, "items": queue}, as_json, lambda d: table(
+                f"review queue {run}", ["unit", "status", "reviewer", "detections"],
+                [[q["unit"], q["status"], q["reviewer"],
+                  ", ".join(f"{x['idx']}:{x['type']}" for x in q["detections"])] for q in d["items"]]))
+            return
+        if status not in ("confirmed", "corrected", "rejected"):
+            raise InputError(f"redact review --unit {unit}: got --status {status!r}; expected confirmed, "
+                             "corrected or rejected")
+        adds: list[tuple[int, int, str]] = []
+        for a in add or []:
+            parts = a.split(":")
+            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+                raise InputError(f"--add: got {a!r}; expected START:END:TYPE, e.g. 10:22:PERSON")
+            adds.append((int(parts[0]), int(parts[1]), parts[2]))
+        st: Literal["confirmed", "corrected", "rejected"] = (
+            "confirmed" if status == "confirmed" else "corrected" if status == "corrected" else "rejected")
+        res = svc.decide_review(ctx, run, unit, status=st, actor=cli_actor(ctx.settings), purpose=purpose,
+                                add=adds, remove=list(remove or []), note=note)
+    emit({"ok": True, **res}, as_json, lambda d: console.print(f"{d['run_id']}/{d['unit']}: {d['status']}"))
+
+
+@redact_app.command("release")
+def release(
+    run: Annotated[str, typer.Argument(help="Redaction run id.")],
+    src: Annotated[Path | None, typer.Option("--in", help="Text runs: the original JSONL.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Text runs: release JSONL (no original text).")
+                   ] = None,
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Release a fully reviewed run (refused while any item is pending or rejected)."""
+    with cli_context(db) as ctx:
+        res = svc.release_run(ctx, run, actor=cli_actor(ctx.settings), purpose=purpose, src=src, dst=out)
+    emit({"ok": True, **res}, as_json, lambda d: console.print(
+        f"{d['run_id']} released; output sha256 {d['output_sha256']}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(evidence_app, name="evidence")
+    app.add_typer(redact_app, name="redact")

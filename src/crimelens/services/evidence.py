@@ -1,0 +1,681 @@
+"""Evidence use cases: intake, custody, verification, lineage, and redaction for release.
+
+Every write lands with its ledger entry in one transaction. Content goes to the
+content-addressed folder first (``settings.evidence_dir`` or ``<db>.evidence``);
+if the database write then fails, newly written content is removed again.
+Nothing here writes clear-text personal data to the store or the ledger: logs
+keep SHA-256 hashes of redacted values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from crimelens.errors import InputError, InvalidParameterError, NotFoundError, SchemaError
+from crimelens.evidence import (
+    CUSTODY_KINDS,
+    ContentStore,
+    CustodyEvent,
+    CustodyGap,
+    FaceRedactor,
+    FrameLog,
+    PiiSpan,
+    TextRedactor,
+    find_custody_gaps,
+    sha256_file,
+    sniff_mime,
+)
+from crimelens.governance import Actor
+from crimelens.services._context import RESEARCH, Context, record_use, refuse
+from crimelens.storage import _evidence as db
+from crimelens.storage._evidence import EvidenceItem, RedactionRun
+
+__all__ = [
+    "CaseVerification",
+    "ItemCheck",
+    "add_evidence",
+    "case_items",
+    "decide_review",
+    "evidence_dir",
+    "item_report",
+    "lineage",
+    "record_custody",
+    "redact_image_file",
+    "redact_text_file",
+    "redact_video_file",
+    "release_run",
+    "review_queue",
+    "verify_case",
+]
+
+
+def evidence_dir(ctx: Context) -> Path:
+    """The content-addressed folder: ``settings.evidence_dir`` or ``<db>.evidence`` beside the store."""
+    if ctx.settings.evidence_dir is not None:
+        return Path(ctx.settings.evidence_dir)
+    return Path(f"{ctx.store.path}.evidence")
+
+
+def _content(ctx: Context) -> ContentStore:
+    return ContentStore(evidence_dir(ctx))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(t: datetime | None) -> datetime:
+    if t is None:
+        return _now()
+    if t.tzinfo is None:
+        raise InputError(f"event time {t.isoformat()}: got a naive time; expected a time with a UTC offset")
+    return t.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- intake
+def add_evidence(
+    ctx: Context,
+    path: Path,
+    *,
+    case_id: str,
+    actor: Actor,
+    source: str,
+    purpose: str | None = RESEARCH,
+    description: str | None = None,
+    location: str | None = None,
+    received_at: datetime | None = None,
+    parent_item_id: str | None = None,
+    derivation: str | None = None,
+    tool: str | None = None,
+    tool_version: str | None = None,
+    tool_params: dict[str, Any] | None = None,
+) -> EvidenceItem:
+    """Hash, store and register one file as evidence of ``case_id`` (its intake is a custody event).
+
+    A derivative names ``parent_item_id``, a ``derivation`` ("redacted", "transcript",
+    "frame", ...) and the ``tool`` and ``tool_version`` that made it.
+    """
+    if not case_id or not case_id.strip():
+        raise InputError("evidence add: got an empty case id; expected e.g. 'JA123456'")
+    if not source or not source.strip():
+        raise InputError("evidence add: got an empty source; expected where the item came from")
+    parent: EvidenceItem | None = None
+    if parent_item_id is not None:
+        parent = db.get_item(ctx.store, parent_item_id)
+        if not derivation or not tool or not tool_version:
+            raise InputError(
+                f"evidence add --parent {parent_item_id}: a derivative needs derivation, tool and tool "
+                f"version; got derivation={derivation!r}, tool={tool!r}, tool_version={tool_version!r}")
+    path = Path(path)
+    mime = sniff_mime(path) if path.is_file() else "application/octet-stream"
+    stored = _content(ctx).put(path)
+    when = _aware(received_at)
+    try:
+        with ctx.store.transaction():
+            item_id = db.next_item_id(ctx.store)
+            detail = {"item_id": item_id, "case_id": case_id, "size_bytes": stored.size_bytes,
+                      "mime_type": mime, "source": source, "original_name": path.name,
+                      "derivation": derivation, "parent_item_id": parent_item_id,
+                      "parent_sha256": parent.sha256 if parent else None, "location": location}
+            seq = record_use(
+                ctx, action="evidence.add", actor=actor, purpose=purpose,
+                model=tool, model_version=tool_version, params=dict(tool_params or {}),
+                inputs={"parent_sha256": parent.sha256} if parent else {},
+                data_hash=stored.sha256, output_hash=stored.sha256, detail=detail,
+            )
+            item = EvidenceItem(
+                item_id=item_id, case_id=case_id, sha256=stored.sha256, size_bytes=stored.size_bytes,
+                mime_type=mime, original_name=path.name, source=source, description=description,
+                added_at=when, added_by=actor.user, parent_item_id=parent_item_id,
+                parent_sha256=parent.sha256 if parent else None, derivation=derivation, tool=tool,
+                tool_version=tool_version,
+                tool_params=json.dumps(tool_params, sort_keys=True) if tool_params is not None else None,
+                ledger_seq=seq,
+            )
+            db.insert_item(ctx.store, item)
+            db.insert_custody(ctx.store, {
+                "item_id": item_id, "kind": "intake", "from_party": source, "to_party": actor.user,
+                "event_time": when, "reason": f"derived by {tool} {tool_version}" if parent else "intake",
+                "location": location, "recorded_at": _now(), "recorded_by": actor.user, "ledger_seq": seq,
+            })
+    except BaseException:
+        if stored.is_new:
+            _content(ctx).remove(stored.sha256)
+        raise
+    return item
+
+
+def case_items(ctx: Context, case_id: str) -> list[EvidenceItem]:
+    items = db.case_items(ctx.store, case_id)
+    if not items:
+        raise NotFoundError(f"case {case_id!r}: no evidence items in the store {ctx.store.path!r}")
+    return items
+
+
+def _events(ctx: Context, item_ids: Sequence[str]) -> dict[str, list[CustodyEvent]]:
+    frame = db.custody_events(ctx.store, item_ids)
+    out: dict[str, list[CustodyEvent]] = {i: [] for i in item_ids}
+    for r in frame.to_dict("records"):
+        out[str(r["item_id"])].append(CustodyEvent(
+            item_id=str(r["item_id"]), kind=str(r["kind"]),
+            from_party=None if r["from_party"] is None or r["from_party"] != r["from_party"] else str(r["from_party"]),
+            to_party=str(r["to_party"]), event_time=r["event_time"].to_pydatetime(),
+            reason=r["reason"] if isinstance(r["reason"], str) else None,
+            location=r["location"] if isinstance(r["location"], str) else None,
+            event_id=int(r["event_id"]),
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------- custody
+@dataclass(frozen=True)
+class CustodyRecord:
+    """A recorded custody event and the gaps the item's record shows after it."""
+
+    event_id: int
+    item_id: str
+    kind: str
+    from_party: str | None
+    to_party: str
+    event_time: datetime
+    holder: str | None
+    gaps: tuple[CustodyGap, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "item_id": self.item_id, "kind": self.kind,
+                "from_party": self.from_party, "to_party": self.to_party,
+                "event_time": self.event_time.isoformat(), "holder": self.holder,
+                "gaps": [g.to_json() for g in self.gaps]}
+
+
+def record_custody(
+    ctx: Context,
+    item_id: str,
+    *,
+    kind: str,
+    to_party: str,
+    actor: Actor,
+    purpose: str | None = RESEARCH,
+    from_party: str | None = None,
+    reason: str | None = None,
+    location: str | None = None,
+    event_time: datetime | None = None,
+) -> CustodyRecord:
+    """Record a check-out, check-in or transfer of an item.
+
+    ``from_party`` defaults to the holder the record shows. The event is recorded
+    as stated even when it contradicts the record (a custody log records what
+    happened); the contradiction is returned as a gap and reported by
+    :func:`verify_case`.
+    """
+    kind = kind.replace("-", "_")
+    if kind not in CUSTODY_KINDS or kind == "intake":
+        raise InvalidParameterError(
+            f"custody event kind: got {kind!r}; expected 'check_out', 'check_in' or 'transfer'")
+    if not to_party or not to_party.strip():
+        raise InputError(f"custody event on {item_id}: got an empty 'to' party; expected a named person or place")
+    item = db.get_item(ctx.store, item_id)
+    before = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
+    giver = from_party if from_party is not None else before.holder
+    when = _aware(event_time)
+    with ctx.store.transaction():
+        seq = record_use(
+            ctx, action=f"evidence.{kind}", actor=actor, purpose=purpose, data_hash=item.sha256,
+            detail={"item_id": item_id, "case_id": item.case_id, "from": giver, "to": to_party,
+                    "event_time": when.isoformat(), "reason": reason, "location": location},
+        )
+        event_id = db.insert_custody(ctx.store, {
+            "item_id": item_id, "kind": kind, "from_party": giver, "to_party": to_party,
+            "event_time": when, "reason": reason, "location": location, "recorded_at": _now(),
+            "recorded_by": actor.user, "ledger_seq": seq,
+        })
+    after = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
+    return CustodyRecord(event_id, item_id, kind, giver, to_party, when, after.holder, after.gaps)
+
+
+# --------------------------------------------------------------------------- verification
+@dataclass(frozen=True)
+class ItemCheck:
+    """Re-hash result for one item."""
+
+    item_id: str
+    expected_sha256: str
+    actual_sha256: str | None
+    ok: bool
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "expected_sha256": self.expected_sha256,
+                "actual_sha256": self.actual_sha256, "ok": self.ok, "problems": list(self.problems)}
+
+
+@dataclass(frozen=True)
+class CaseVerification:
+    """Integrity and custody of every item of a case, computed once."""
+
+    case_id: str
+    items: tuple[ItemCheck, ...]
+    gaps: tuple[CustodyGap, ...]
+    ledger_seq: int = -1
+    checked_at: datetime = field(default_factory=_now)
+
+    @property
+    def ok(self) -> bool:
+        return all(i.ok for i in self.items) and not self.gaps
+
+    @property
+    def failed_items(self) -> list[str]:
+        return [i.item_id for i in self.items if not i.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "ok": self.ok, "n_items": len(self.items),
+                "failed_items": self.failed_items, "items": [i.to_json() for i in self.items],
+                "gaps": [g.to_json() for g in self.gaps], "ledger_seq": self.ledger_seq,
+                "checked_at": self.checked_at.isoformat()}
+
+
+def verify_case(ctx: Context, case_id: str, *, actor: Actor, purpose: str | None = RESEARCH,
+                progress: Callable[[int, int], None] | None = None) -> CaseVerification:
+    """Re-hash every item of a case, replay its custody and cross-check the ledger."""
+    items = case_items(ctx, case_id)
+    store = _content(ctx)
+    events = _events(ctx, [i.item_id for i in items])
+    by_id = {i.item_id: i for i in items}
+    seqs = [i.ledger_seq for i in items]
+    custody_frame = db.custody_events(ctx.store, list(by_id))
+    seqs += [int(s) for s in custody_frame["ledger_seq"].tolist()]
+    payloads = db.ledger_payloads(ctx.store, seqs)
+    checks: list[ItemCheck] = []
+    gaps: list[CustodyGap] = []
+    for n, item in enumerate(items, start=1):
+        problems: list[str] = []
+        got = store.rehash(item.sha256)
+        actual = None if got is None else got[0]
+        if got is None:
+            problems.append(f"{item.item_id} ({item.original_name}): stored content is missing from "
+                            f"{store.path_for(item.sha256)}")
+        elif actual != item.sha256:
+            problems.append(f"{item.item_id} ({item.original_name}): SHA-256 mismatch: intake "
+                            f"{item.sha256}, now {actual}")
+        elif got[1] != item.size_bytes:
+            problems.append(f"{item.item_id}: size {got[1]} bytes, intake recorded {item.size_bytes}")
+        entry = payloads.get(item.ledger_seq)
+        if entry is None or entry.get("output_hash") != item.sha256:
+            problems.append(f"{item.item_id}: the intake ledger entry {item.ledger_seq} does not record "
+                            f"hash {item.sha256}")
+        if item.parent_item_id is not None:
+            parent = by_id.get(item.parent_item_id) or db.get_item(ctx.store, item.parent_item_id)
+            if parent.sha256 != item.parent_sha256:
+                problems.append(f"{item.item_id}: parent {parent.item_id} has hash {parent.sha256}, the "
+                                f"derivative records {item.parent_sha256}")
+        checks.append(ItemCheck(item.item_id, item.sha256, actual, not problems, tuple(problems)))
+        gaps.extend(find_custody_gaps(item.item_id, events[item.item_id]).gaps)
+        if progress is not None:
+            progress(n, len(items))
+    for r in custody_frame.to_dict("records"):
+        entry = payloads.get(int(r["ledger_seq"]))
+        if entry is None or entry.get("detail", {}).get("item_id") != r["item_id"]:
+            gaps.append(CustodyGap(str(r["item_id"]), "ledger_missing", int(r["event_id"]),
+                                   f"custody event {r['event_id']} has no matching ledger entry "
+                                   f"(seq {r['ledger_seq']})"))
+    result = CaseVerification(case_id, tuple(checks), tuple(gaps))
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="evidence.verify", actor=actor, purpose=purpose,
+                         detail={"case_id": case_id, "ok": result.ok, "n_items": len(checks),
+                                 "failed_items": result.failed_items, "n_gaps": len(gaps)})
+    return CaseVerification(case_id, result.items, result.gaps, seq, result.checked_at)
+
+
+def lineage(ctx: Context, item_id: str) -> list[EvidenceItem]:
+    """The item, its parent, the parent's parent, ... up to the original."""
+    chain = [db.get_item(ctx.store, item_id)]
+    while chain[-1].parent_item_id is not None:
+        if len(chain) > 100:
+            raise InputError(f"evidence item {item_id}: lineage longer than 100 steps (a cycle?)")
+        chain.append(db.get_item(ctx.store, chain[-1].parent_item_id))
+    return chain
+
+
+def item_report(ctx: Context, item_id: str) -> dict[str, Any]:
+    """An item, its custody events and state, its lineage and its derivatives."""
+    item = db.get_item(ctx.store, item_id)
+    events = _events(ctx, [item_id])[item_id]
+    state = find_custody_gaps(item_id, events)
+    chain = lineage(ctx, item_id)
+    children = [i.item_id for i in db.case_items(ctx.store, item.case_id) if i.parent_item_id == item_id]
+    return {
+        "item": item.to_json(),
+        "holder": state.holder,
+        "checked_out": state.is_checked_out,
+        "custody": [{"event_id": e.event_id, "kind": e.kind, "from": e.from_party, "to": e.to_party,
+                     "event_time": e.event_time.isoformat(), "reason": e.reason, "location": e.location}
+                    for e in sorted(events, key=lambda e: (e.event_time, e.event_id))],
+        "gaps": [g.to_json() for g in state.gaps],
+        "lineage": [{"item_id": i.item_id, "sha256": i.sha256, "derivation": i.derivation,
+                     "tool": i.tool, "tool_version": i.tool_version} for i in chain],
+        "original_sha256": chain[-1].sha256,
+        "derivatives": children,
+    }
+
+
+# --------------------------------------------------------------------------- redaction
+def _source_item(ctx: Context, case_id: str | None, sha: str, name: str) -> EvidenceItem | None:
+    if case_id is None:
+        return None
+    found = db.find_items_by_hash(ctx.store, sha, case_id)
+    if not found:
+        raise NotFoundError(
+            f"{name}: SHA-256 {sha} is not an evidence item of case {case_id!r}; add it first "
+            f"(crimelens evidence add {name} --case {case_id})")
+    return found[0]
+
+
+def _read_jsonl(path: Path) -> list[tuple[str, str]]:
+    docs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    with Path(path).open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SchemaError(f"{path} line {n}: not JSON ({exc.msg}); expected one object per line") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "report_id" not in row:
+                raise SchemaError(f"{path} line {n}: got keys {sorted(row) if isinstance(row, dict) else type(row).__name__}; "
+                                  'expected {"report_id": ..., "text": "..."}')
+            rid = str(row["report_id"])
+            if rid in seen:
+                raise SchemaError(f"{path} line {n}: report_id {rid!r} repeats; expected unique ids")
+            seen.add(rid)
+            docs.append((rid, row["text"]))
+    return docs
+
+
+def _vhash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def redact_text_file(
+    ctx: Context,
+    src: Path,
+    dst: Path,
+    *,
+    actor: Actor,
+    purpose: str | None = RESEARCH,
+    redactor: TextRedactor | None = None,
+    case_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RedactionRun:
+    """Detect and redact PII in a JSONL file of ``{"report_id", "text"}`` lines.
+
+    Each output line adds ``"entities"`` (start, end, type, recogniser, score)
+    and ``"redacted"``. Every document enters the review queue; nothing is
+    released until :func:`release_run`.
+    """
+    src, dst = Path(src), Path(dst)
+    red = redactor or TextRedactor()
+    docs = _read_jsonl(src)
+    in_sha, _ = sha256_file(src)
+    source_item = _source_item(ctx, case_id, in_sha, src.name)
+    log_rows: list[dict[str, Any]] = []
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    batch = 64
+    with dst.open("w", encoding="utf-8") as out:
+        for b in range(0, len(docs), batch):
+            chunk = docs[b:b + batch]
+            spans = red.detect_many([t for _, t in chunk])
+            for (rid, text), found in zip(chunk, spans, strict=True):
+                res = red.redact(text, found)
+                out.write(json.dumps({
+                    "report_id": rid, "text": text,
+                    "entities": [{"start": s.start, "end": s.end, "type": s.type,
+                                  "recogniser": s.recogniser, "score": round(s.score, 3)} for s in found],
+                    "redacted": res.text, "review": "pending",
+                }, ensure_ascii=False) + "\n")
+                log_rows += [{"unit": rid, "idx": k, "type": s.type, "start_pos": s.start, "end_pos": s.end,
+                              "recogniser": s.recogniser, "score": s.score, "replacement": rep,
+                              "value_sha256": _vhash(text[s.start:s.end])}
+                             for k, (s, rep) in enumerate(zip(found, res.replacements, strict=True))]
+            if progress is not None:
+                progress(min(b + batch, len(docs)), len(docs))
+    out_sha, _ = sha256_file(dst)
+    return _save_run(ctx, kind="text", src=src, dst=dst, in_sha=in_sha, out_sha=out_sha, tool=red.tool,
+                     tool_version=red.version, params=red.get_params(), n_units=len(docs),
+                     log_rows=log_rows, review_units=[rid for rid, _ in docs], actor=actor,
+                     purpose=purpose, case_id=case_id, source_item=source_item, output_item=None,
+                     detail={"ner": red.ner_})
+
+
+def _save_run(ctx: Context, *, kind: str, src: Path, dst: Path, in_sha: str, out_sha: str, tool: str,
+              tool_version: str, params: dict[str, Any], n_units: int, log_rows: list[dict[str, Any]],
+              review_units: Sequence[str], actor: Actor, purpose: str | None, case_id: str | None,
+              source_item: EvidenceItem | None, output_item: EvidenceItem | None,
+              detail: dict[str, Any]) -> RedactionRun:
+    with ctx.store.transaction():
+        run_id = db.next_run_id(ctx.store)
+        seq = record_use(
+            ctx, action=f"redact.{kind}", actor=actor, purpose=purpose, model=tool,
+            model_version=tool_version, params=params, data_hash=in_sha, output_hash=out_sha,
+            detail={"run_id": run_id, "n_units": n_units, "n_detections": len(log_rows),
+                    "n_review": len(review_units), "case_id": case_id,
+                    "source_item_id": source_item.item_id if source_item else None,
+                    "output_item_id": output_item.item_id if output_item else None, **detail},
+        )
+        run = RedactionRun(
+            run_id=run_id, kind=kind, input_name=src.name, input_sha256=in_sha, output_name=dst.name,
+            output_sha256=out_sha, tool=tool, tool_version=tool_version,
+            params=json.dumps(params, sort_keys=True), n_units=n_units, n_detections=len(log_rows),
+            case_id=case_id, source_item_id=source_item.item_id if source_item else None,
+            output_item_id=output_item.item_id if output_item else None, status="pending_review",
+            created_at=_now(), created_by=actor.user, ledger_seq=seq,
+        )
+        db.insert_run(ctx.store, run)
+        db.insert_redaction_log(ctx.store, [{"run_id": run_id, **r} for r in log_rows])
+        db.insert_review_units(ctx.store, run_id, list(review_units))
+    return run
+
+
+def _box_rows(logs: Sequence[FrameLog]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for f in logs:
+        kinds = list(f.kinds) + ["held"] * (len(f.redacted_boxes) - len(f.kinds))
+        for k, (box, kind) in enumerate(zip(f.redacted_boxes, kinds, strict=True)):
+            rows.append({"unit": str(f.frame), "idx": k, "type": kind if kind != "held" else "face",
+                         "box_x": box[0], "box_y": box[1], "box_w": box[2], "box_h": box[3],
+                         "recogniser": "haar_cascade" if kind != "held" else "held_from_previous",
+                         "score": None, "replacement": "pixelate+blur", "value_sha256": None})
+    return rows
+
+
+def _media_derivative(ctx: Context, dst: Path, source_item: EvidenceItem | None, tool: str, version: str,
+                      params: dict[str, Any], actor: Actor, purpose: str | None) -> EvidenceItem | None:
+    if source_item is None:
+        return None
+    return add_evidence(ctx, dst, case_id=source_item.case_id, actor=actor, purpose=purpose,
+                        source=f"{tool} {version}", description=f"redacted copy of {source_item.item_id}",
+                        parent_item_id=source_item.item_id, derivation="redacted", tool=tool,
+                        tool_version=version, tool_params=params)
+
+
+def redact_image_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpose: str | None = RESEARCH,
+                      redactor: FaceRedactor | None = None, case_id: str | None = None) -> RedactionRun:
+    """Blur the faces in one image; with ``case_id``, the copy becomes a derivative of the item."""
+    src, dst = Path(src), Path(dst)
+    red = redactor or FaceRedactor()
+    in_sha, _ = sha256_file(src) if src.is_file() else ("", 0)
+    if not src.is_file():
+        raise NotFoundError(f"image {str(src)!r}: not found")
+    source_item = _source_item(ctx, case_id, in_sha, src.name)
+    log = red.redact_image_file(src, dst)
+    out_sha, _ = sha256_file(dst)
+    with ctx.store.transaction():
+        out_item = _media_derivative(ctx, dst, source_item, red.tool, red.version, red.get_params(), actor,
+                                     purpose)
+        return _save_run(ctx, kind="image", src=src, dst=dst, in_sha=in_sha, out_sha=out_sha,
+                         tool=red.tool, tool_version=red.version, params=red.get_params(), n_units=1,
+                         log_rows=_box_rows([log]), review_units=["0"], actor=actor, purpose=purpose,
+                         case_id=case_id, source_item=source_item, output_item=out_item,
+                         detail={"frames": [log.to_json()]})
+
+
+def redact_video_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpose: str | None = RESEARCH,
+                      redactor: FaceRedactor | None = None, case_id: str | None = None,
+                      log_path: Path | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> tuple[RedactionRun, Path]:
+    """Blur faces frame by frame; writes one JSON log line per frame to ``log_path``.
+
+    Returns the run and the path of the per-frame log (default ``<dst>.frames.jsonl``).
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise NotFoundError(f"video {str(src)!r}: not found")
+    red = redactor or FaceRedactor()
+    in_sha, _ = sha256_file(src)
+    source_item = _source_item(ctx, case_id, in_sha, src.name)
+    result = red.redact_video(src, dst, progress=progress)
+    log_path = Path(log_path) if log_path is not None else dst.with_name(dst.name + ".frames.jsonl")
+    with log_path.open("w", encoding="utf-8") as fh:
+        for f in result.frames:
+            fh.write(json.dumps(f.to_json()) + "\n")
+    out_sha, _ = sha256_file(dst)
+    log_sha, _ = sha256_file(log_path)
+    with ctx.store.transaction():
+        out_item = _media_derivative(ctx, dst, source_item, red.tool, red.version, red.get_params(), actor,
+                                     purpose)
+        run = _save_run(ctx, kind="video", src=src, dst=dst, in_sha=in_sha, out_sha=out_sha,
+                        tool=red.tool,
+                        tool_version=red.version, params=red.get_params(), n_units=result.n_frames,
+                        log_rows=_box_rows(result.frames),
+                        review_units=[str(i) for i in result.review_frames],
+                        actor=actor, purpose=purpose, case_id=case_id, source_item=source_item,
+                        output_item=out_item,
+                        detail={"frame_log_sha256": log_sha, "fps": result.fps, "codec": result.codec,
+                                "width": result.width, "height": result.height})
+    return run, log_path
+
+
+# --------------------------------------------------------------------------- review and release
+def review_queue(ctx: Context, run_id: str, *, status: str | None = None) -> list[dict[str, Any]]:
+    """Review items of a run with their logged detections (types, spans or boxes; no clear text)."""
+    db.get_run(ctx.store, run_id)
+    queue = db.review_queue(ctx.store, run_id, status=status)
+    log = db.run_log(ctx.store, run_id)
+    out = []
+    for r in queue.to_dict("records"):
+        rows = log[log["unit"] == r["unit"]]
+        out.append({
+            "unit": r["unit"], "status": r["status"],
+            "reviewer": r["reviewer"] if isinstance(r["reviewer"], str) else None,
+            "correction": json.loads(r["correction"]) if isinstance(r["correction"], str) else None,
+            "detections": [
+                {k: (None if v is None or v != v else (int(v) if k != "type" and k != "recogniser" else v))
+                 for k, v in d.items()
+                 if k in ("idx", "type", "start_pos", "end_pos", "box_x", "box_y", "box_w", "box_h", "recogniser")}
+                for d in rows.to_dict("records")
+            ],
+        })
+    return out
+
+
+def decide_review(
+    ctx: Context, run_id: str, unit: str, *, status: Literal["confirmed", "corrected", "rejected"],
+    actor: Actor, purpose: str | None = RESEARCH, add: Sequence[tuple[int, int, str]] = (),
+    remove: Sequence[int] = (), note: str | None = None,
+) -> dict[str, Any]:
+    """A person's decision on one review item: confirm, correct (add/remove spans) or reject."""
+    if status not in ("confirmed", "corrected", "rejected"):
+        raise InvalidParameterError(f"review status: got {status!r}; expected confirmed, corrected or rejected")
+    run = db.get_run(ctx.store, run_id)
+    if (add or remove) and status != "corrected":
+        raise InputError(f"review of {run_id}/{unit}: corrections given with status {status!r}; "
+                         "expected status 'corrected'")
+    if status == "corrected" and run.kind != "text":
+        raise InputError(f"review of {run_id}/{unit}: corrections apply to text runs; for {run.kind} "
+                         "runs reject the frame and redact again")
+    if status == "corrected" and not (add or remove):
+        raise InputError(f"review of {run_id}/{unit}: status 'corrected' needs --add or --remove")
+    correction = {"add": [list(a) for a in add], "remove": list(remove)} if status == "corrected" else None
+    when = _now()
+    with ctx.store.transaction():
+        db.set_review(ctx.store, run_id, unit, status=status, reviewer=actor.user, decided_at=when,
+                      correction=correction, note=note)
+        record_use(ctx, action="redact.review", actor=actor, purpose=purpose,
+                   decision={"status": status, "reviewer": actor.user, "note": note},
+                   detail={"run_id": run_id, "unit": unit, "n_added": len(add), "n_removed": len(remove)})
+    return {"run_id": run_id, "unit": unit, "status": status, "reviewer": actor.user,
+            "correction": correction}
+
+
+def release_run(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH,
+                src: Path | None = None, dst: Path | None = None) -> dict[str, Any]:
+    """Release a reviewed run. Refused (and logged) while any item is pending or rejected.
+
+    Text runs re-read the original ``src`` (its hash must match the run's input)
+    and write ``dst`` with ``{"report_id", "redacted"}`` lines, the reviewers'
+    corrections applied; no original text goes into the release file.
+    """
+    run = db.get_run(ctx.store, run_id)
+    queue = db.review_queue(ctx.store, run_id)
+    open_units = queue[queue["status"].isin(["pending", "rejected"])]["unit"].tolist()
+    if open_units:
+        refuse(ctx, action="redact.release", actor=actor, purpose=purpose,
+               reason=f"run {run_id}: {len(open_units)} review item(s) pending or rejected "
+                      f"(first: {open_units[:5]}); a person must confirm or correct each before release",
+               detail={"run_id": run_id})
+    out_sha = run.output_sha256
+    out_item = None
+    if run.kind == "text":
+        if src is None or dst is None:
+            raise InputError(f"release of text run {run_id}: needs the original file and an output path")
+        in_sha, _ = sha256_file(Path(src))
+        if in_sha != run.input_sha256:
+            raise InputError(f"release of {run_id}: {src} has SHA-256 {in_sha}; the run redacted "
+                             f"{run.input_sha256} ({run.input_name})")
+        params = json.loads(run.params)
+        red = TextRedactor(types=params.get("types"), ner="none", mode=params.get("mode", "placeholder"))
+        log = db.run_log(ctx.store, run_id)
+        fixes = {r["unit"]: json.loads(r["correction"]) for r in queue.to_dict("records")
+                 if isinstance(r["correction"], str)}
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        with Path(dst).open("w", encoding="utf-8") as out:
+            for rid, text in _read_jsonl(Path(src)):
+                rows = log[log["unit"] == rid]
+                fix = fixes.get(rid, {"add": [], "remove": []})
+                spans = [PiiSpan(int(r["start_pos"]), int(r["end_pos"]), str(r["type"]), str(r["recogniser"]), 1.0)
+                         for r in rows.to_dict("records") if int(r["idx"]) not in set(fix["remove"])]
+                spans += [PiiSpan(int(a), int(b), str(t), "reviewer", 1.0) for a, b, t in fix["add"]]
+                spans = _non_overlapping(spans, len(text))
+                out.write(json.dumps({"report_id": rid, "redacted": red.redact(text, spans).text},
+                                     ensure_ascii=False) + "\n")
+        out_sha, _ = sha256_file(Path(dst))
+        if run.source_item_id is not None:
+            out_item = _media_derivative(ctx, Path(dst), db.get_item(ctx.store, run.source_item_id), run.tool,
+                                         run.tool_version, json.loads(run.params), actor, purpose)
+    with ctx.store.transaction():
+        db.set_run_status(ctx.store, run_id, "released")
+        seq = record_use(ctx, action="redact.release", actor=actor, purpose=purpose, data_hash=run.input_sha256,
+                         output_hash=out_sha, detail={"run_id": run_id, "n_reviewed": len(queue),
+                                                      "output_item_id": out_item.item_id if out_item else None})
+    return {"run_id": run_id, "status": "released", "output_sha256": out_sha, "ledger_seq": seq,
+            "output_item_id": out_item.item_id if out_item else run.output_item_id}
+
+
+def _non_overlapping(spans: list[PiiSpan], n: int) -> list[PiiSpan]:
+    for s in spans:
+        if not 0 <= s.start < s.end <= n:
+            raise InputError(f"redaction span {s.start}:{s.end}: outside the text of {n} characters")
+    merged: list[PiiSpan] = []
+    for s in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if merged and s.start < merged[-1].end:
+            last = merged[-1]
+            merged[-1] = PiiSpan(last.start, max(last.end, s.end), last.type, last.recogniser, 1.0)
+        else:
+            merged.append(s)
+    return merged

@@ -1,0 +1,248 @@
+"""Reading and writing the evidence tables (migration 0009).
+
+Functions take the store; callers wrap writes and their ledger entry in one
+``store.transaction()``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from crimelens.errors import NotFoundError
+from crimelens.storage._duckdb import DuckDBStore
+
+__all__ = [
+    "EvidenceItem",
+    "RedactionRun",
+    "case_items",
+    "custody_events",
+    "find_items_by_hash",
+    "get_item",
+    "get_run",
+    "insert_custody",
+    "insert_item",
+    "insert_redaction_log",
+    "insert_review_units",
+    "insert_run",
+    "ledger_payloads",
+    "next_item_id",
+    "next_run_id",
+    "review_queue",
+    "run_log",
+    "set_review",
+    "set_run_status",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One stored evidence item (an original or a derivative)."""
+
+    item_id: str
+    case_id: str
+    sha256: str
+    size_bytes: int
+    mime_type: str
+    original_name: str
+    source: str
+    description: str | None
+    added_at: datetime
+    added_by: str
+    parent_item_id: str | None
+    parent_sha256: str | None
+    derivation: str | None
+    tool: str | None
+    tool_version: str | None
+    tool_params: str | None
+    ledger_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f: getattr(self, f) for f in self.__slots__}
+        data["added_at"] = self.added_at.isoformat()
+        data["tool_params"] = json.loads(self.tool_params) if self.tool_params else None
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionRun:
+    """One redaction of a text, image or video file."""
+
+    run_id: str
+    kind: str
+    input_name: str
+    input_sha256: str
+    output_name: str
+    output_sha256: str
+    tool: str
+    tool_version: str
+    params: str
+    n_units: int
+    n_detections: int
+    case_id: str | None
+    source_item_id: str | None
+    output_item_id: str | None
+    status: str
+    created_at: datetime
+    created_by: str
+    ledger_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f: getattr(self, f) for f in self.__slots__}
+        data["created_at"] = self.created_at.isoformat()
+        data["params"] = json.loads(self.params)
+        return data
+
+
+def _clean(row: Mapping[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if v is None or (not isinstance(v, (list, dict, str)) and pd.isna(v)):
+            out[str(k)] = None
+        elif isinstance(v, pd.Timestamp):
+            out[str(k)] = v.to_pydatetime()
+        elif hasattr(v, "item"):
+            out[str(k)] = v.item()
+        else:
+            out[str(k)] = v
+    return out
+
+
+def _insert(store: DuckDBStore, table: str, row: dict[str, Any]) -> None:
+    cols = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    store.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
+
+
+def next_item_id(store: DuckDBStore) -> str:
+    n = int(store.scalar("SELECT count(*) FROM evidence_items"))
+    return f"EV{n + 1:06d}"
+
+
+def next_run_id(store: DuckDBStore) -> str:
+    n = int(store.scalar("SELECT count(*) FROM redaction_runs"))
+    return f"RR{n + 1:06d}"
+
+
+def insert_item(store: DuckDBStore, item: EvidenceItem) -> None:
+    _insert(store, "evidence_items", {f: getattr(item, f) for f in item.__slots__})
+
+
+def get_item(store: DuckDBStore, item_id: str) -> EvidenceItem:
+    frame = store.query("SELECT * FROM evidence_items WHERE item_id = ?", [item_id])
+    if frame.empty:
+        raise NotFoundError(f"evidence item {item_id!r}: not found in the store {store.path!r}")
+    return EvidenceItem(**_clean(frame.iloc[0].to_dict()))
+
+
+def find_items_by_hash(store: DuckDBStore, sha256: str, case_id: str | None = None) -> list[EvidenceItem]:
+    sql = "SELECT * FROM evidence_items WHERE sha256 = ?"
+    params: list[Any] = [sha256]
+    if case_id is not None:
+        sql += " AND case_id = ?"
+        params.append(case_id)
+    frame = store.query(sql + " ORDER BY item_id", params)
+    return [EvidenceItem(**_clean(r)) for r in frame.to_dict("records")]
+
+
+def case_items(store: DuckDBStore, case_id: str) -> list[EvidenceItem]:
+    frame = store.query("SELECT * FROM evidence_items WHERE case_id = ? ORDER BY item_id", [case_id])
+    return [EvidenceItem(**_clean(r)) for r in frame.to_dict("records")]
+
+
+def insert_custody(store: DuckDBStore, row: dict[str, Any]) -> int:
+    event_id = int(store.scalar("SELECT coalesce(max(event_id) + 1, 1) FROM evidence_custody"))
+    _insert(store, "evidence_custody", {"event_id": event_id, **row})
+    return event_id
+
+
+def custody_events(store: DuckDBStore, item_ids: Sequence[str]) -> pd.DataFrame:
+    if not item_ids:
+        return store.query("SELECT * FROM evidence_custody WHERE false")
+    marks = ", ".join("?" for _ in item_ids)
+    return store.query(
+        f"SELECT * FROM evidence_custody WHERE item_id IN ({marks}) ORDER BY item_id, event_time, event_id",
+        list(item_ids),
+    )
+
+
+def ledger_payloads(store: DuckDBStore, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if not seqs:
+        return {}
+    marks = ", ".join("?" for _ in seqs)
+    rows = store.iter_rows(f"SELECT seq, payload FROM ledger WHERE seq IN ({marks})", [int(s) for s in seqs])
+    return {int(s): json.loads(p) for s, p in rows}
+
+
+# redaction runs ------------------------------------------------------------------------
+def insert_run(store: DuckDBStore, run: RedactionRun) -> None:
+    _insert(store, "redaction_runs", {f: getattr(run, f) for f in run.__slots__})
+
+
+def get_run(store: DuckDBStore, run_id: str) -> RedactionRun:
+    frame = store.query("SELECT * FROM redaction_runs WHERE run_id = ?", [run_id])
+    if frame.empty:
+        raise NotFoundError(f"redaction run {run_id!r}: not found in the store {store.path!r}")
+    return RedactionRun(**_clean(frame.iloc[0].to_dict()))
+
+
+def set_run_status(store: DuckDBStore, run_id: str, status: str) -> None:
+    store.execute("UPDATE redaction_runs SET status = ? WHERE run_id = ?", [status, run_id])
+
+
+_LOG_COLUMNS = ["run_id", "unit", "idx", "type", "start_pos", "end_pos", "box_x", "box_y", "box_w",
+                "box_h", "recogniser", "score", "replacement", "value_sha256"]
+
+
+def insert_redaction_log(store: DuckDBStore, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    frame = pd.DataFrame(rows).reindex(columns=_LOG_COLUMNS)
+    for col in ("start_pos", "end_pos", "box_x", "box_y", "box_w", "box_h", "idx"):
+        frame[col] = frame[col].astype("Int64")
+    frame["score"] = frame["score"].astype("float64")
+    for col in ("run_id", "unit", "type", "recogniser", "replacement", "value_sha256"):
+        frame[col] = frame[col].astype(object)
+    return int(store.insert_frame("redaction_log", frame, _LOG_COLUMNS))
+
+
+def run_log(store: DuckDBStore, run_id: str, unit: str | None = None) -> pd.DataFrame:
+    sql = "SELECT * FROM redaction_log WHERE run_id = ?"
+    params: list[Any] = [run_id]
+    if unit is not None:
+        sql += " AND unit = ?"
+        params.append(unit)
+    return store.query(sql + " ORDER BY unit, idx", params)
+
+
+def insert_review_units(store: DuckDBStore, run_id: str, units: Sequence[str]) -> int:
+    if not units:
+        return 0
+    frame = pd.DataFrame({"run_id": run_id, "unit": list(units), "status": "pending"}).astype(object)
+    return int(store.insert_frame("redaction_review", frame, ["run_id", "unit", "status"]))
+
+
+def review_queue(store: DuckDBStore, run_id: str, *, status: str | None = None) -> pd.DataFrame:
+    sql = "SELECT * FROM redaction_review WHERE run_id = ?"
+    params: list[Any] = [run_id]
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
+    return store.query(sql + " ORDER BY unit", params)
+
+
+def set_review(store: DuckDBStore, run_id: str, unit: str, *, status: str, reviewer: str, decided_at: datetime,
+               correction: dict[str, Any] | None, note: str | None) -> None:
+    exists = store.scalar("SELECT count(*) FROM redaction_review WHERE run_id = ? AND unit = ?", [run_id, unit])
+    if not exists:
+        raise NotFoundError(f"redaction run {run_id!r}: no review item for unit {unit!r}")
+    store.execute(
+        "UPDATE redaction_review SET status = ?, reviewer = ?, decided_at = ?, correction = ?, note = ?"
+        " WHERE run_id = ? AND unit = ?",
+        [status, reviewer, decided_at, json.dumps(correction) if correction else None, note, run_id, unit],
+    )
