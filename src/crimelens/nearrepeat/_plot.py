@@ -34,8 +34,7 @@ def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float = 0.05, titl
     span = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
     R, C = result.shape
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * C, 1.2 + 0.75 * R), dpi=110)
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#dddddd")
     im = ax.imshow(shown, cmap=cmap, norm=TwoSlopeNorm(0.0, -span, span),
                    aspect="auto")
     sig = result.significant(alpha)

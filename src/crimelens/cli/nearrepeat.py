@@ -1,0 +1,251 @@
+"""``crimelens nearrepeat [run] PATH|--db ...``, ``nearrepeat alert INCIDENT_ID``, ``nearrepeat runs``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
+
+from crimelens.cli._common import (
+    DbOpt,
+    JsonOpt,
+    PurposeOpt,
+    cli_actor,
+    cli_context,
+    console,
+    emit,
+    table,
+)
+from crimelens.domain import TimeWindow
+from crimelens.domain._time import as_utc
+from crimelens.errors import InvalidParameterError
+
+__all__ = ["register"]
+
+_CONVENTION_NOTES = {
+    "nrc": "Near Repeat Calculator semantics: a band 'a to b' is [a-1, b); 'Same location' is distance "
+           "exactly 0; float32 coordinates; whole-day gaps",
+    "standard": "half-open bands [a, b) in metres and days; float64 coordinates",
+    "pysal": "closed bands: close means distance <= delta and gap <= tau (pointpats Knox)",
+}
+
+
+class _RunByDefault(TyperGroup):
+    """``nearrepeat PATH ...`` means ``nearrepeat run PATH ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+nearrepeat_app = typer.Typer(
+    cls=_RunByDefault,
+    no_args_is_help=True,
+    help=(
+        "Near-repeat (Knox) analysis of recorded incidents and near-repeat alerts. "
+        "`crimelens nearrepeat PATH|--db FILE ...` runs a Knox table (same as `nearrepeat run`)."
+    ),
+)
+
+
+def _edges(text: str, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError as exc:
+        raise InvalidParameterError(
+            f"{option}: got {text!r}; expected comma-separated numbers, e.g. 100,200,300"
+        ) from exc
+    return values
+
+
+def _progress(enabled: bool) -> tuple[Progress, Any]:
+    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                   console=console, transient=True, disable=not enabled)
+    task = bar.add_task("Knox permutations", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+@nearrepeat_app.command("run")
+def run(
+    path: Annotated[Path | None, typer.Argument(
+        help="x,y,date CSV (the Near Repeat Calculator's input, metres) or any file `crimelens ingest` "
+             "reads; omit to use the store.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset in the store.")] = None,
+    offense: Annotated[str | None, typer.Option("--offense", help="Only this offense (e.g. burglary).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only incidents from this date (ISO).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only incidents before this date (ISO).")] = None,
+    space_bands: Annotated[str, typer.Option("--space-bands", help="Upper edges of the distance bands, metres.")] = "100,200,300",
+    time_bands: Annotated[str, typer.Option("--time-bands", help="Upper edges of the time bands, days.")] = "7,14,21",
+    distance: Annotated[str, typer.Option("--distance", help="manhattan or euclidean.")] = "manhattan",
+    permutations: Annotated[int, typer.Option("--permutations", help="Monte-Carlo permutations (0: analytic only).")] = 999,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the permutations (default: drawn and printed).")] = None,
+    convention: Annotated[str, typer.Option("--convention", help="nrc, standard or pysal band semantics.")] = "standard",
+    time_of: Annotated[str, typer.Option("--time-of", help="Event time from the incident window: from, mid or to.")] = "mid",
+    format: Annotated[str | None, typer.Option("--format", help="Ingest layout of PATH (default: detected).")] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Write a heat map of the Knox ratios here.")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level marked in tables and the heat map.")] = 0.05,
+    db: DbOpt = None,
+    purpose: PurposeOpt = "research",
+    json_out: JsonOpt = False,
+) -> None:
+    """Knox table: observed pairs per distance x time band, expected under permuted times, ratio, p."""
+    from crimelens.services import nearrepeat as svc
+
+    period = None
+    if since is not None or until is not None:
+        period = TimeWindow(as_utc(since or "1900-01-01"), as_utc(until or "2200-01-01"))
+    with cli_context(db) as ctx:
+        bar, update = _progress(ctx.settings.progress and not json_out)
+        with bar:
+            result = svc.run_knox(
+                ctx, actor=cli_actor(ctx.settings), purpose=purpose, path=path, format=format,
+                dataset=dataset, offense=offense, period=period,
+                space_bands=_edges(space_bands, "--space-bands"),
+                time_bands=_edges(time_bands, "--time-bands"), distance=distance,
+                convention=convention, permutations=permutations, seed=seed, time_of=time_of,
+                progress=update,
+            )
+    data = result.to_dict()
+    data["convention_note"] = _CONVENTION_NOTES[result.result.convention]
+    if png is not None:
+        from crimelens.nearrepeat import plot_knox
+
+        where = Path(result.source).name if result.source != "store" else f"dataset {result.dataset}"
+        plot_knox(result.result, png, alpha=alpha,
+                  note=f"{where}{' · ' + result.offense if result.offense else ''} · {result.mark}")
+        data["png"] = str(png)
+    emit(data, json_out, lambda d: _render_run(d, alpha))
+
+
+def _fmt(v: Any, kind: str) -> str:
+    if v is None:
+        return "–"
+    if kind == "int":
+        return f"{int(v):,}"
+    if kind == "p":
+        return f"{v:.3f}"
+    return f"{v:.2f}" if abs(v) < 1e5 else f"{v:,.0f}"
+
+
+def _render_run(d: dict[str, Any], alpha: float) -> None:
+    console.print(f"[bold]Knox test[/] — run {d['run_id']} · [italic]{d['mark']}[/]")
+    console.print(f"convention: [bold]{d['convention']}[/] ({d['convention_note']})")
+    src = d["source"] if d["source"] != "store" else f"store dataset {d['dataset']}"
+    console.print(
+        f"source: {src}{' · offense ' + d['offense'] if d['offense'] else ''} · {d['n_events']:,} events · "
+        f"{d['n_pairs']:,} pairs ({d['n_close_pairs']:,} within {d['space_bands']['edges'][-1]:g} m) · "
+        f"distance {d['distance']} · time gaps in {'whole days' if d['time_resolution'] == 'day' else 'days'}"
+    )
+    console.print(f"{d['n_permutations']} permutations, seed {d['seed']} · p = {d['p_value_rule']} · "
+                  f"{d['elapsed_s']:.2f} s")
+    if d["n_rows_not_used"]:
+        console.print(f"[yellow]{d['n_rows_not_used']} input row(s) not used[/], e.g. "
+                      + "; ".join(f"line {r['line']}: {r['reason']}" for r in d["rows_not_used"][:3]))
+    cols = ["metres \\ days", *d["columns"]]
+    for title, key, kind in (("Observed pairs", "observed", "int"), ("Expected (mean of permutations)", "expected", "f"),
+                             ("Knox ratio (observed / expected)", "knox_ratio", "f"), ("p-value", "p_value", "p")):
+        rows = []
+        for i, label in enumerate(d["rows"]):
+            cells = []
+            for j in range(len(d["columns"])):
+                text = _fmt(d[key][i][j], kind)
+                r, p = d["knox_ratio"][i][j], d["p_value"][i][j]
+                if key in ("knox_ratio", "p_value") and r is not None and p is not None and r > 1 and p < alpha:
+                    text = f"[bold red]{text}*[/]"
+                cells.append(text)
+            rows.append([label, *cells])
+        table(title, cols, rows)
+    console.print(f"* Knox ratio > 1 with p < {alpha}.")
+    if d.get("png"):
+        console.print(f"heat map: {d['png']}")
+
+
+@nearrepeat_app.command("alert")
+def alert(
+    incident_id: Annotated[str, typer.Argument(help="The new incident's id (in the store).")],
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset of the incident (if ids repeat).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Knox run to read the surface from (default: newest for the offense).")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="p-value below which a band with ratio > 1 is elevated.")] = 0.05,
+    cell_m: Annotated[float, typer.Option("--cell-m", help="Size of the grid cells listed, metres.")] = 50.0,
+    space_bands: Annotated[str, typer.Option("--space-bands", help="Bands (m) if a surface must be computed.")] = "100,200,300,400",
+    time_bands: Annotated[str, typer.Option("--time-bands", help="Bands (days) if a surface must be computed.")] = "7,14,21,28",
+    distance: Annotated[str, typer.Option("--distance", help="manhattan or euclidean (computed surface).")] = "manhattan",
+    convention: Annotated[str, typer.Option("--convention", help="Band semantics (computed surface).")] = "standard",
+    permutations: Annotated[int, typer.Option("--permutations", help="Permutations (computed surface).")] = 999,
+    seed: Annotated[int, typer.Option("--seed", help="Seed (computed surface).")] = 1,
+    limit: Annotated[int, typer.Option("--limit", help="Cells to show in the table.")] = 30,
+    db: DbOpt = None,
+    purpose: PurposeOpt = "research",
+    json_out: JsonOpt = False,
+) -> None:
+    """Where and until when near-repeat risk is elevated around a new incident."""
+    from crimelens.services import nearrepeat as svc
+
+    with cli_context(db) as ctx:
+        bar, update = _progress(ctx.settings.progress and not json_out)
+        with bar:
+            res = svc.nearrepeat_alert(
+                ctx, incident_id, actor=cli_actor(ctx.settings), purpose=purpose, dataset=dataset,
+                run_id=run_id, alpha=alpha, cell_m=cell_m,
+                space_bands=_edges(space_bands, "--space-bands"),
+                time_bands=_edges(time_bands, "--time-bands"), distance=distance,
+                convention=convention, permutations=permutations, seed=seed, progress=update,
+            )
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"[bold]Near-repeat alert[/] {d['alert_id']} for incident [bold]{d['incident_id']}[/] "
+                      f"({d['offense']}, {d['dataset']}) · [italic]{d['mark']}[/]")
+        how = "computed now" if d["surface_computed"] else "stored"
+        console.print(f"surface: run {d['run_id']} ({how}), convention [bold]{d['convention']}[/], "
+                      f"distance {d['distance']}, elevated = ratio > 1 and p < {d['alpha']}")
+        if not d["elevated"]:
+            console.print("No distance/time band is elevated for this offense here: no alert.")
+            return
+        table("Elevated bands", ["distance", "time", "Knox ratio", "p", "from", "until"],
+              [[e["space_label"], e["time_label"], f"{e['knox_ratio']:.2f}", f"{e['p_value']:.3f}",
+                e["starts"], e["ends"]] for e in d["elevated"]])
+        table(f"Cells of {d['cell_m']:g} m around the incident ({d['n_cells']} in all; first {limit})",
+              ["cell", "x_m", "y_m", "distance m", "band", "from", "until", "max ratio"],
+              [[c["cell_id"], f"{c['x_m']:.0f}", f"{c['y_m']:.0f}", f"{c['distance_m']:.0f}",
+                c["space_label"], c["starts"], c["ends"], f"{c['max_knox_ratio']:.2f}"]
+               for c in d["cells"][:limit]])
+        console.print("A prompt for a person to decide on; never an automatic action.")
+
+    emit(res.to_dict(), json_out, render)
+
+
+@nearrepeat_app.command("runs")
+def runs(
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the stored Knox runs."""
+    from crimelens.storage._nearrepeat import list_nearrepeat_runs
+
+    with cli_context(db) as ctx:
+        frame = list_nearrepeat_runs(ctx.store, dataset=dataset)
+    records = [{k: (None if v is None or v != v else v) for k, v in r.items()}
+               for r in frame.to_dict(orient="records")]
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        table("Knox runs", ["run", "created", "source", "dataset", "offense", "convention", "distance",
+                            "events", "perms", "seed"],
+              [[r["run_id"], str(r["created_utc"])[:19], r["source"], r["dataset"], r["offense"],
+                r["convention"], r["distance_metric"], r["n_events"], r["n_permutations"], r["seed"]]
+               for r in rows])
+
+    emit(records, json_out, render)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(nearrepeat_app, name="nearrepeat")
