@@ -1,6 +1,22 @@
 """Governance: the usage ledger, users and roles, registry, deployments, human review."""
 
 from crimelens.governance._actor import Actor, Role
-from crimelens.governance._ledger import Ledger, LedgerEntry, canonical_json, leaf_hash
+from crimelens.governance._keys import SignedTreeHead
+from crimelens.governance._ledger import (
+    Ledger,
+    LedgerEntry,
+    VerifyReport,
+    canonical_json,
+    leaf_hash,
+)
 
-__all__ = ["Actor", "Ledger", "LedgerEntry", "Role", "canonical_json", "leaf_hash"]
+__all__ = [
+    "Actor",
+    "Ledger",
+    "LedgerEntry",
+    "Role",
+    "SignedTreeHead",
+    "VerifyReport",
+    "canonical_json",
+    "leaf_hash",
+]

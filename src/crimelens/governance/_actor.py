@@ -10,13 +10,17 @@ __all__ = ["Actor", "Role"]
 
 
 class Role(StrEnum):
-    """The roles crimelens knows. The auditor reads everything and changes nothing."""
+    """The roles crimelens knows. The auditor reads everything and changes nothing.
+
+    ``public`` is not a staff role: it may only comment during public comment and file complaints.
+    """
 
     ANALYST = "analyst"
     SUPERVISOR = "supervisor"
     BOARD = "board"  # oversight-board member
     AUDITOR = "auditor"
     ADMIN = "admin"
+    PUBLIC = "public"  # a member of the public: may comment on deployments and file complaints
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,29 +1,100 @@
-"""The append-only usage ledger.
+"""The append-only, tamper-evident usage ledger.
 
-Each use of crimelens becomes one :class:`LedgerEntry`. The entry is serialised
-to canonical JSON (sorted keys, no spaces, UTF-8) and hashed as an RFC 6962
-leaf: ``SHA-256(0x00 || bytes)``. The leaves form a Merkle tree whose head can
-be signed and checked by anyone who has the stored entries.
+Method
+------
+Each use of crimelens becomes one :class:`LedgerEntry`. The ledger stores it as
+a *payload*: canonical JSON (sorted keys, compact separators, UTF-8, non-finite
+numbers as strings) with the entry's 0-based sequence number as its first key,
+``{"seq":N,...}``. The payload is an RFC 6962 leaf, hashed as
+``SHA-256(0x00 || payload)``; the leaves form a Certificate-Transparency Merkle
+tree (see :mod:`crimelens.governance._merkle`). Every appending transaction
+extends a compact range of subtree roots (O(log n) hashes, no old leaf is read),
+computes the new root and stores a tree head signed with Ed25519
+(:mod:`crimelens.governance._keys`).
+
+:meth:`Ledger.verify` recomputes everything from the stored payloads: leaf
+hashes, the sequence numbers bound inside the payloads, the query columns
+copied from them, the Merkle root, and compares the root with the latest signed
+head (whose signature it checks). It names the first entry that does not match:
+
+* a changed byte anywhere in a payload or a stored leaf hash -> that entry;
+* a changed query column (action, user, time, ...) -> that entry;
+* an entry deleted from the middle -> the missing sequence number;
+  deleted from the end -> the first entry the signed head covers but the table lacks;
+* entries reordered or renumbered -> the first whose stored position differs from
+  the sequence number inside its payload;
+* a payload rewritten *with* a recomputed leaf hash -> the first signed head whose
+  root no longer matches localises it (heads are signed per transaction, so a
+  single append is named exactly).
+
+Failure modes
+-------------
+Someone who holds the signing key *and* write access can rewrite the log and
+re-sign it; someone who deletes the newest entries together with their heads
+leaves a shorter log that verifies. Both are caught only by comparing with a
+head published earlier (``crimelens ledger head`` / ``ledger proof --from``):
+publish heads.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from crimelens.errors import InputError
+import numpy as np
+import pyarrow as pa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from numpy.typing import NDArray
 
-__all__ = ["LedgerEntry", "canonical_json", "leaf_hash"]
+from crimelens.errors import InputError, NotFoundError
+from crimelens.governance._keys import (
+    KEY_FILE,
+    SignedTreeHead,
+    key_id_of,
+    load_or_create_key,
+    raw_public_key,
+)
+from crimelens.governance._merkle import (
+    EMPTY_ROOT,
+    consistency_proof,
+    inclusion_proof,
+    node_hash,
+    root_of_array,
+)
+
+__all__ = ["Ledger", "LedgerEntry", "VerifyReport", "canonical_json", "leaf_hash"]
+
+OUTCOMES = ("ok", "refused")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become strings, numpy scalars become Python ones."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [_clean(v) for v in items]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    return value
 
 
 def canonical_json(value: Any) -> bytes:
-    """Deterministic JSON bytes: sorted keys, compact separators, UTF-8."""
+    """Deterministic, strict JSON bytes: sorted keys, compact separators, UTF-8, no NaN."""
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        _clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+        allow_nan=False,
     ).encode("utf-8")
 
 
@@ -63,7 +134,7 @@ class LedgerEntry:
             raise InputError("LedgerEntry: got an empty action; expected e.g. 'forecast.run'")
         if not self.user:
             raise InputError("LedgerEntry: got no user; every entry names a real user")
-        if self.outcome not in ("ok", "refused"):
+        if self.outcome not in OUTCOMES:
             raise InputError(f"LedgerEntry.outcome: got {self.outcome!r}; expected 'ok' or 'refused'")
         if self.at.tzinfo is None:
             raise InputError("LedgerEntry.at: got a naive time; expected an aware UTC time")
@@ -76,21 +147,82 @@ class LedgerEntry:
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_payload())
 
+    def payload_bytes(self, seq: int) -> bytes:
+        """The leaf data stored for this entry at position ``seq``: ``{"seq":N,`` + sorted fields."""
+        body = self.to_bytes()
+        return b'{"seq":%d,' % seq + body[1:]
+
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> LedgerEntry:
-        data = dict(payload)
+        data = {k: v for k, v in payload.items() if k != "seq"}
         data["at"] = datetime.fromisoformat(str(data["at"]))
         return cls(**data)
 
 
-def iter_payloads(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, bytes, str]]:
-    """(seq, payload bytes, stored leaf hash hex) from stored ledger rows."""
-    for seq, payload, stored in rows:
-        yield int(seq), str(payload).encode("utf-8"), str(stored)
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What :meth:`Ledger.verify` found. ``first_bad`` names the first entry that does not match."""
+
+    ok: bool
+    n_entries: int
+    signed_size: int
+    root_hash: str
+    signed_root: str | None
+    head_signature_ok: bool | None
+    first_bad: int | None
+    problem: str | None
+    seconds: float
+    key_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fold(frontier: Sequence[bytes]) -> bytes:
+    """Root from a compact range (largest subtree first)."""
+    if not frontier:
+        return EMPTY_ROOT
+    r = frontier[-1]
+    for h in reversed(frontier[:-1]):
+        r = node_hash(h, r)
+    return r
+
+
+def _extend(frontier: list[bytes], size: int, leaves: Iterable[bytes]) -> tuple[list[bytes], int]:
+    """Add leaves to a compact range of a tree of ``size`` leaves."""
+    out = list(frontier)
+    for leaf in leaves:
+        node, n = leaf, size
+        while n & 1:
+            node = node_hash(out.pop(), node)
+            n >>= 1
+        out.append(node)
+        size += 1
+    return out, size
+
+
+def _frontier_of(hashes: NDArray[np.uint8]) -> list[bytes]:
+    """Compact range of the tree over the given leaf hashes (subtree roots, largest first)."""
+    out: list[bytes] = []
+    start, n = 0, int(hashes.shape[0])
+    for bit in reversed(range(n.bit_length())):
+        width = 1 << bit
+        if n & width:
+            out.append(root_of_array(hashes[start : start + width]))
+            start += width
+    return out
 
 
 class Ledger:
     """The ledger bound to a store. Appends join the caller's transaction.
+
+    Parameters
+    ----------
+    store
+        A :class:`crimelens.storage.DuckDBStore`.
+    key_dir
+        Folder of the Ed25519 signing key; default ``<db>.keys`` beside the store
+        (an in-memory store gets a throw-away key).
 
     Examples
     --------
@@ -99,45 +231,401 @@ class Ledger:
     >>> with DuckDBStore.open(pathlib.Path(tempfile.mkdtemp()) / "t.duckdb") as s:
     ...     ledger = Ledger(s)
     ...     ledger.append(LedgerEntry("demo.run", "ada", "analyst", "research"))
-    ...     ledger.size()
+    ...     ledger.size(), ledger.verify().ok
     0
-    1
+    (1, True)
     """
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, key_dir: Path | None = None, *, key: Ed25519PrivateKey | None = None) -> None:
         self.store = store
+        path = str(getattr(store, "path", ":memory:"))
+        if key_dir is None and path != ":memory:":
+            key_dir = Path(path + ".keys")
+        self.key_dir = key_dir
+        self._key: Ed25519PrivateKey | None = key
+
+    # keys -------------------------------------------------------------------------
+    def signing_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            self._key = (
+                load_or_create_key(self.key_dir) if self.key_dir is not None else Ed25519PrivateKey.generate()
+            )
+        return self._key
+
+    def public_key(self, key_id: str | None = None) -> bytes:
+        """Raw public key by id (default: this ledger's signing key)."""
+        if key_id is None:
+            return raw_public_key(self.signing_key())
+        value = self.store.scalar("SELECT public_key FROM ledger_keys WHERE key_id = ?", [key_id])
+        if value is None:
+            raise NotFoundError(f"ledger key {key_id!r}: not in ledger_keys")
+        return bytes(value)
+
+    # appending --------------------------------------------------------------------
+    def _tip(self) -> tuple[int, list[bytes]]:
+        row = list(self.store.iter_rows("SELECT tree_size, frontier FROM ledger_tip WHERE id = 1"))
+        if row:
+            size, blob = int(row[0][0]), bytes(row[0][1])
+            return size, [blob[i : i + 32] for i in range(0, len(blob), 32)]
+        return 0, []
+
+    def _set_tip(self, size: int, frontier: list[bytes], root: bytes) -> SignedTreeHead:
+        updated = self.store.con.execute(
+            "UPDATE ledger_tip SET tree_size = ?, frontier = ? WHERE id = 1", [size, b"".join(frontier)]
+        ).fetchone()
+        if not updated or not updated[0]:
+            self.store.execute("INSERT INTO ledger_tip VALUES (1, ?, ?)", [size, b"".join(frontier)])
+        key = self.signing_key()
+        pub = raw_public_key(key)
+        kid = key_id_of(pub)
+        self.store.execute(
+            "INSERT INTO ledger_keys SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM ledger_keys WHERE key_id = ?)",
+            [kid, pub, datetime.now(UTC), kid],
+        )
+        head = SignedTreeHead.sign(key, size, root, int(time.time() * 1000))
+        self.store.execute(
+            "INSERT INTO ledger_heads VALUES (?, ?, ?, ?, ?)",
+            [head.tree_size, head.root_hash, head.timestamp_ms, head.key_id, head.signature],
+        )
+        return head
 
     def append(self, entry: LedgerEntry) -> int:
-        """Append one entry; returns its 0-based sequence number."""
-        data = entry.to_bytes()
-        with self.store.transaction():
-            seq = int(self.store.scalar("SELECT coalesce(max(seq) + 1, 0) FROM ledger"))
-            self.store.execute(
-                "INSERT INTO ledger (seq, at_utc, action, user_name, outcome, payload, leaf_hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [seq, entry.at, entry.action, entry.user, entry.outcome, data.decode("utf-8"),
-                 leaf_hash(data).hex()],
-            )
-        return seq
+        """Append one entry and sign the new head; returns its 0-based sequence number."""
+        return self.append_many([entry])[0]
 
+    def append_many(self, entries: Sequence[LedgerEntry]) -> list[int]:
+        """Append entries in one transaction and sign one head for them all."""
+        if not entries:
+            return []
+        with self.store.transaction():
+            size, frontier = self._tip()
+            seqs = list(range(size, size + len(entries)))
+            payloads = [e.payload_bytes(s) for e, s in zip(entries, seqs, strict=True)]
+            hashes = [leaf_hash(p) for p in payloads]
+            if len(entries) == 1:
+                self.store.execute(
+                    "INSERT INTO ledger (seq, payload, leaf_hash) VALUES (?, ?, ?)",
+                    [size, payloads[0], hashes[0]],
+                )
+            else:
+                table = pa.table(
+                    {
+                        "seq": pa.array(seqs, pa.int64()),
+                        "payload": pa.array(payloads, pa.binary()),
+                        "leaf_hash": pa.array(hashes, pa.binary()),
+                    }
+                )
+                self.store.insert_frame("ledger", table, table.column_names)
+            frontier, new_size = _extend(frontier, size, hashes)
+            self._set_tip(new_size, frontier, _fold(frontier))
+        return seqs
+
+    # reading ----------------------------------------------------------------------
     def size(self) -> int:
-        return int(self.store.scalar("SELECT count(*) FROM ledger"))
+        """Number of entries in the log (the signed tree size)."""
+        return self._tip()[0]
 
     def entry(self, seq: int) -> LedgerEntry:
         payload = self.store.scalar("SELECT payload FROM ledger WHERE seq = ?", [seq])
         if payload is None:
-            from crimelens.errors import NotFoundError
-
             raise NotFoundError(f"ledger entry {seq}: not found (the ledger has {self.size()} entries)")
-        return LedgerEntry.from_payload(json.loads(payload))
+        return LedgerEntry.from_payload(json.loads(bytes(payload)))
 
-    def entries(self, *, action: str | None = None, limit: int | None = None) -> list[tuple[int, LedgerEntry]]:
+    def entries(
+        self,
+        *,
+        action: str | None = None,
+        limit: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        deployment: str | None = None,
+    ) -> list[tuple[int, LedgerEntry]]:
         sql = "SELECT seq, payload FROM ledger"
+        clauses: list[str] = []
         params: list[Any] = []
         if action is not None:
-            sql += " WHERE action = ?"
-            params.append(action)
+            if action.endswith("*"):
+                clauses.append("starts_with(action, ?)")
+                params.append(action[:-1])
+            else:
+                clauses.append("action = ?")
+                params.append(action)
+        if since is not None:
+            clauses.append("at_utc >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("at_utc < ?")
+            params.append(until)
+        if deployment is not None:
+            clauses.append("deployment = ?")
+            params.append(deployment)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [(int(s), LedgerEntry.from_payload(json.loads(p))) for s, p in self.store.iter_rows(sql, params)]
+        return [
+            (int(s), LedgerEntry.from_payload(json.loads(bytes(p))))
+            for s, p in self.store.iter_rows(sql, params)
+        ]
+
+    def heads(self) -> list[SignedTreeHead]:
+        return [
+            SignedTreeHead(int(a), bytes(b), int(c), str(d), bytes(e))
+            for a, b, c, d, e in self.store.iter_rows(
+                "SELECT tree_size, root_hash, timestamp_ms, key_id, signature FROM ledger_heads ORDER BY tree_size"
+            )
+        ]
+
+    def latest_head(self) -> SignedTreeHead | None:
+        rows = list(
+            self.store.iter_rows(
+                "SELECT tree_size, root_hash, timestamp_ms, key_id, signature FROM ledger_heads"
+                " ORDER BY tree_size DESC LIMIT 1"
+            )
+        )
+        if not rows:
+            return None
+        a, b, c, d, e = rows[0]
+        return SignedTreeHead(int(a), bytes(b), int(c), str(d), bytes(e))
+
+    def head_at(self, tree_size: int) -> SignedTreeHead:
+        rows = list(
+            self.store.iter_rows(
+                "SELECT tree_size, root_hash, timestamp_ms, key_id, signature FROM ledger_heads"
+                " WHERE tree_size = ?", [tree_size]
+            )
+        )
+        if not rows:
+            raise NotFoundError(f"signed head at tree size {tree_size}: none was signed at that size")
+        a, b, c, d, e = rows[0]
+        return SignedTreeHead(int(a), bytes(b), int(c), str(d), bytes(e))
+
+    def sign_head(self) -> SignedTreeHead:
+        """Sign a fresh head for the current size (e.g. to publish a recent timestamp)."""
+        with self.store.transaction():
+            size, frontier = self._tip()
+            self.store.execute("DELETE FROM ledger_heads WHERE tree_size = ?", [size])
+            return self._set_tip(size, frontier, _fold(frontier))
+
+    def leaf_hash_array(self) -> NDArray[np.uint8]:
+        """Stored leaf hashes as an (n, 32) array, in sequence order."""
+        with self.store._lock:
+            tbl = self.store.con.sql("SELECT leaf_hash FROM ledger ORDER BY seq").to_arrow_table()
+        return _fixed32(tbl.column(0))
+
+    # proofs -----------------------------------------------------------------------
+    def _leaves(self, size: int) -> list[bytes]:
+        arr = self.leaf_hash_array()
+        if arr.shape[0] < size:
+            raise NotFoundError(f"ledger: got {arr.shape[0]} stored entries; the proof needs {size}")
+        flat = arr[:size].tobytes()
+        return [flat[i : i + 32] for i in range(0, size * 32, 32)]
+
+    def inclusion_proof(self, seq: int, tree_size: int | None = None) -> dict[str, Any]:
+        """Audit path for entry ``seq`` against the signed head at ``tree_size`` (default latest)."""
+        head = self.latest_head() if tree_size is None else self.head_at(tree_size)
+        if head is None:
+            raise NotFoundError("ledger: empty, nothing to prove")
+        if not 0 <= seq < head.tree_size:
+            raise InputError(f"ledger proof: got entry {seq}; expected 0 <= entry < {head.tree_size}")
+        leaves = self._leaves(head.tree_size)
+        payload = self.store.scalar("SELECT payload FROM ledger WHERE seq = ?", [seq])
+        return {
+            "type": "inclusion",
+            "leaf_index": seq,
+            "tree_size": head.tree_size,
+            "leaf_hash": leaves[seq].hex(),
+            "payload": None if payload is None else bytes(payload).decode("utf-8", "replace"),
+            "audit_path": [h.hex() for h in inclusion_proof(leaves, seq, head.tree_size)],
+            "head": head.to_json(self.public_key(head.key_id)),
+        }
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """Consistency proof between the heads at ``old_size`` and ``new_size`` (default latest)."""
+        head = self.latest_head() if new_size is None else self.head_at(new_size)
+        if head is None:
+            raise NotFoundError("ledger: empty, nothing to prove")
+        if not 0 <= old_size <= head.tree_size:
+            raise InputError(f"ledger proof: got old size {old_size}; expected 0 <= old size <= {head.tree_size}")
+        leaves = self._leaves(head.tree_size)
+        old_arr = np.frombuffer(b"".join(leaves[:old_size]), dtype=np.uint8).reshape(old_size, 32)
+        return {
+            "type": "consistency",
+            "old_size": old_size,
+            "new_size": head.tree_size,
+            "old_root": root_of_array(old_arr).hex(),
+            "new_root": head.root_hash.hex(),
+            "proof": [h.hex() for h in consistency_proof(leaves, old_size, head.tree_size)],
+            "head": head.to_json(self.public_key(head.key_id)),
+        }
+
+    # verification -----------------------------------------------------------------
+    def verify(
+        self,
+        *,
+        public_key: bytes | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> VerifyReport:
+        """Recompute every leaf hash and the root from the stored payloads; name the first bad entry.
+
+        ``public_key`` (raw 32 bytes) is the key an outsider trusts; by default the
+        key stored in ``ledger_keys`` for the head's key id, which must also match
+        the local key file when there is one.
+        """
+        t0 = time.perf_counter()
+        note = progress or (lambda _msg: None)
+        head = self.latest_head()
+        signed_size = 0 if head is None else head.tree_size
+        note("reading entries")
+        with self.store._lock:
+            tbl = self.store.con.sql("SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq").to_arrow_table()
+        n = tbl.num_rows
+        seqs = tbl.column(0).to_numpy() if n else np.zeros(0, dtype=np.int64)
+        problems: list[tuple[int, str]] = []
+
+        # 1. positions: a gap is a deleted entry
+        if n:
+            expected = np.arange(n, dtype=np.int64)
+            off = np.flatnonzero(seqs != expected)
+            if off.size:
+                k = int(off[0])
+                problems.append((k, f"entry {k} is missing (the next stored entry is {int(seqs[k])})"))
+        # 2. leaf hashes and the sequence number inside each payload
+        note("hashing payloads")
+        computed = _hash_payloads(tbl.column(1)) if n else np.zeros((0, 32), np.uint8)
+        stored = _fixed32(tbl.column(2)) if n else np.zeros((0, 32), np.uint8)
+        bad_hash = np.flatnonzero(np.any(computed != stored, axis=1)) if n else np.zeros(0, np.int64)
+        if bad_hash.size:
+            k = int(seqs[bad_hash[0]])
+            problems.append((k, f"entry {k}: its payload does not hash to its stored leaf hash (changed payload or leaf hash)"))
+        bad_seq = _first_bad_seq_prefix(tbl.column(1), seqs) if n else None
+        if bad_seq is not None:
+            k = int(seqs[bad_seq])
+            problems.append((k, f"entry {k}: its payload says it is entry {_payload_seq(tbl.column(1), bad_seq)} (moved, reordered or renumbered)"))
+        # 3. the root, against the latest signed head
+        note("computing the Merkle root")
+        root = root_of_array(computed)
+        sig_ok: bool | None = None
+        key_id: str | None = None
+        if head is not None:
+            key_id = head.key_id
+            try:
+                trusted = public_key if public_key is not None else self.public_key(head.key_id)
+            except NotFoundError:
+                trusted = b""
+            sig_ok = head.verify(trusted)
+            local_key = self.key_dir is not None and (self.key_dir / KEY_FILE).exists()
+            if public_key is None and local_key and self.key_dir is not None and raw_public_key(
+                load_or_create_key(self.key_dir)
+            ) != trusted:
+                sig_ok = False
+            if n < signed_size:
+                problems.append((n, f"entry {n} is missing: the head signed at size {signed_size} covers entries 0..{signed_size - 1} and only {n} are stored"))
+            elif n > signed_size:
+                problems.append((signed_size, f"entry {signed_size}: not covered by any signed head (entries {signed_size}..{n - 1} were added outside the ledger)"))
+            elif root != head.root_hash and not problems:
+                k = self._localise(computed)
+                problems.append((k, f"entry {k}: the Merkle root no longer matches the signed head (entry rewritten with a recomputed hash)"))
+            if not sig_ok:
+                problems.append((signed_size, f"the signed head at size {signed_size} has an invalid signature for key {head.key_id}"))
+        elif n:
+            problems.append((0, f"entry 0: {n} entries are stored but no signed head exists"))
+        problems.sort(key=lambda p: p[0])
+        first = problems[0] if problems else None
+        return VerifyReport(
+            ok=first is None,
+            n_entries=n,
+            signed_size=signed_size,
+            root_hash=root.hex(),
+            signed_root=None if head is None else head.root_hash.hex(),
+            head_signature_ok=sig_ok,
+            first_bad=None if first is None else first[0],
+            problem=None if first is None else first[1],
+            seconds=round(time.perf_counter() - t0, 4),
+            key_id=key_id,
+        )
+
+    def _localise(self, computed: NDArray[np.uint8]) -> int:
+        """First entry after the last signed head whose root still matches (binary search)."""
+        heads = self.heads()
+        lo, hi = 0, len(heads) - 1  # find the first head whose root mismatches
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if root_of_array(computed[: heads[mid].tree_size]) == heads[mid].root_hash:
+                lo = mid + 1
+            else:
+                hi = mid
+        return 0 if lo == 0 else heads[lo - 1].tree_size
+
+    def iter_payloads(self, batch: int = 10_000) -> Iterator[tuple[int, bytes]]:
+        """(seq, payload) in order, for export."""
+        for s, p in self.store.iter_rows("SELECT seq, payload FROM ledger ORDER BY seq"):
+            yield int(s), bytes(p)
+
+
+def _fixed32(column: pa.ChunkedArray) -> NDArray[np.uint8]:
+    """An Arrow binary column of 32-byte values as an (n, 32) array (short values mark as mismatches)."""
+    arr = column.combine_chunks()
+    if pa.types.is_large_binary(arr.type):
+        arr = arr.cast(pa.binary())
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
+    data = arr.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    if n and np.all(lengths == 32):
+        start = int(offsets[0])
+        return raw[start : start + 32 * n].reshape(n, 32)
+    out = np.zeros((n, 32), dtype=np.uint8)
+    for i in range(n):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        chunk = raw[a : min(b, a + 32)]
+        out[i, : chunk.size] = chunk
+        if b - a != 32:
+            out[i, 0] ^= 0xFF  # wrong length can never equal a real digest; force a mismatch
+    return out
+
+
+def _binary_parts(column: pa.ChunkedArray) -> tuple[NDArray[np.int64], memoryview]:
+    arr = column.combine_chunks()
+    if not pa.types.is_large_binary(arr.type):
+        arr = arr.cast(pa.large_binary())
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    data = arr.buffers()[2]
+    return offsets, memoryview(data if data is not None else b"")
+
+
+def _hash_payloads(column: pa.ChunkedArray) -> NDArray[np.uint8]:
+    """RFC 6962 leaf hashes of every payload in an Arrow binary column, as (n, 32)."""
+    offsets, mv = _binary_parts(column)
+    base = hashlib.sha256(b"\x00")
+    out: list[bytes] = []
+    push = out.append
+    bounds = offsets.tolist()
+    for i in range(len(bounds) - 1):
+        h = base.copy()
+        h.update(mv[bounds[i] : bounds[i + 1]])
+        push(h.digest())
+    return np.frombuffer(b"".join(out), dtype=np.uint8).reshape(len(out), 32)
+
+
+def _first_bad_seq_prefix(column: pa.ChunkedArray, seqs: NDArray[np.int64]) -> int | None:
+    """Index of the first payload that does not start with ``{"seq":<its seq>,``."""
+    offsets, mv = _binary_parts(column)
+    bounds = offsets.tolist()
+    for i, s in enumerate(seqs.tolist()):
+        prefix = b'{"seq":%d,' % s
+        a = bounds[i]
+        if mv[a : a + len(prefix)] != prefix:
+            return i
+    return None
+
+
+def _payload_seq(column: pa.ChunkedArray, i: int) -> str:
+    offsets, mv = _binary_parts(column)
+    raw = bytes(mv[int(offsets[i]) : int(offsets[i + 1])])
+    if raw.startswith(b'{"seq":'):
+        return raw[7:].split(b",", 1)[0].decode("ascii", "replace")
+    return "(unreadable)"

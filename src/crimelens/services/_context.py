@@ -1,37 +1,95 @@
-"""The context every service receives: the store, the settings, the ledger."""
+"""The context every service receives, and the one gate every use goes through.
+
+``authorize`` checks a use *before* the work is done; ``record_use`` checks it
+again and writes the ledger entry (inside the caller's transaction, beside the
+output); ``refuse`` logs a refused use and raises. A refusal is logged in its own
+transaction, so it stays in the ledger even when the caller's transaction rolls
+back because of it.
+
+What is checked, in order:
+
+1. a stated purpose (every use needs one; local use defaults to ``research``);
+2. the role may perform the action (:func:`crimelens.governance.role_allows`);
+3. governance changes need a registered, active user whose stored role is the
+   role claimed (the first user, an administrator, bootstraps the table);
+4. with a deployment (operational use): the global kill switch is off, the
+   deployment exists and is *active* (not draft, under comment or review,
+   suspended or decommissioned) and its approval has not lapsed, the user is
+   registered with that role, the purpose and role are in its use policy and the
+   model is the one approved;
+5. without a deployment: allowed (research use on one's own machine, DESIGN.md),
+   unless the output is marked actionable, which always needs an active deployment.
+
+State is read from the store on every call: a suspension takes effect on the
+very next call.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 from crimelens.config import Settings
-from crimelens.errors import ApprovalRequiredError
-from crimelens.governance import Actor, Ledger, LedgerEntry
+from crimelens.errors import (
+    ApprovalRequiredError,
+    CrimelensError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from crimelens.governance import Actor, Ledger, LedgerEntry, Role
+from crimelens.governance._policy import GOVERNANCE_PERMISSIONS, UsePolicy, role_allows
 from crimelens.storage import DuckDBStore
+from crimelens.storage import _governance as gov_db
 
-__all__ = ["RESEARCH", "Context", "open_context", "record_use", "refuse", "sha256_hex"]
+__all__ = [
+    "RESEARCH",
+    "RESEARCH_MARK",
+    "Context",
+    "authorize",
+    "check_use",
+    "open_context",
+    "record_use",
+    "refuse",
+    "sha256_hex",
+]
 
 #: The purpose recorded for local analysis when no other is given (see DESIGN.md).
 RESEARCH = "research"
 RESEARCH_MARK = "research — not for operational use"
 
+#: Governance actions anyone may perform without being a registered user.
+_OPEN_ACTIONS = frozenset({"deployments.comment", "complaints.file", "report.annual"})
+_READ_VERBS = frozenset({"list", "show", "card", "head", "proof", "verify"})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 @dataclass
 class Context:
+    """The store, the settings, the ledger and a clock (tests pass a fixed one)."""
+
     store: DuckDBStore
     settings: Settings
     ledger: Ledger
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    def now(self) -> datetime:
+        return self.clock()
 
 
 @contextmanager
-def open_context(settings: Settings) -> Iterator[Context]:
-    """Open the store named by the settings (migrating it) and bind the ledger."""
+def open_context(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Iterator[Context]:
+    """Open the store named by the settings (migrating it) and bind the ledger and its signing key."""
     with DuckDBStore.open(settings.db) as store:
-        yield Context(store=store, settings=settings, ledger=Ledger(store))
+        yield Context(store=store, settings=settings, ledger=Ledger(store, settings.key_dir),
+                      clock=clock or _utcnow)
 
 
 def sha256_hex(data: bytes | str) -> str:
@@ -39,23 +97,201 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _needs_registration(action: str) -> bool:
+    if action not in GOVERNANCE_PERMISSIONS or action in _OPEN_ACTIONS:
+        return False
+    return action.rsplit(".", 1)[-1] not in _READ_VERBS
+
+
+def check_use(
+    ctx: Context,
+    *,
+    action: str,
+    actor: Actor,
+    purpose: str | None,
+    deployment: str | None = None,
+    actionable: bool = False,
+    require_active: bool = True,
+    model: str | None = None,
+    model_version: str | None = None,
+) -> tuple[str, CrimelensError] | None:
+    """Why this use must be refused (reason, error), or None when it may go ahead. Logs nothing."""
+    who = f"{action} by {actor.user} ({actor.role})"
+    if not purpose or not str(purpose).strip():
+        reason = "no stated purpose; every use needs one (e.g. --purpose research)"
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    if not role_allows(actor.role, action):
+        reason = f"the role {str(actor.role)!r} may not perform {action!r}"
+        return reason, PermissionDeniedError(f"{who}: refused: {reason}")
+    store = ctx.store
+    if _needs_registration(action):
+        row = gov_db.user_row(store, actor.user)
+        bootstrap = action == "users.add" and not store.scalar("SELECT count(*) FROM users")
+        if not bootstrap:
+            problem = _registration_problem(row, actor)
+            if problem:
+                return problem, PermissionDeniedError(f"{who}: refused: {problem}")
+    if deployment is None:
+        if actionable:
+            reason = "an actionable output needs an active deployment; got none (research use cannot be acted on)"
+            return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+        return None
+    if not require_active:
+        return None
+    switch = gov_db.global_kill_switch(store)
+    if switch is not None:
+        reason = (f"the global kill switch is engaged since {switch['changed_at']} by {switch['by_user']}: "
+                  f"{switch['reason']}")
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    dep = gov_db.deployment_row(store, deployment)
+    if dep is None:
+        reason = f"deployment {deployment!r} does not exist"
+        return reason, NotFoundError(f"{who}: refused: {reason}")
+    if dep["state"] != "active":
+        since = dep["state_changed_at"]
+        why = f" ({dep['state_reason']})" if dep.get("state_reason") else ""
+        reason = (f"deployment {deployment!r} is {dep['state'].replace('_', ' ')} since {since}{why}; "
+                  "expected an active deployment")
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    until = dep.get("approved_until")
+    if until is not None and ctx.now() >= until:
+        reason = f"the approval of deployment {deployment!r} lapsed on {until}; the board must renew it"
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    problem = _registration_problem(gov_db.user_row(store, actor.user), actor)
+    if problem:
+        return problem, PermissionDeniedError(f"{who}: refused: {problem}")
+    policy = UsePolicy.from_mapping(json.loads(dep["policy"]))
+    if not policy.allows_purpose(str(purpose)):
+        reason = (f"purpose {purpose!r} is not allowed by the use policy of {deployment!r}; "
+                  f"allowed: {list(policy.allowed_purposes)}")
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    if not policy.allows_role(str(actor.role)):
+        reason = (f"role {str(actor.role)!r} is not allowed by the use policy of {deployment!r}; "
+                  f"allowed: {list(policy.allowed_roles)}")
+        return reason, PermissionDeniedError(f"{who}: refused: {reason}")
+    if model is not None and model != dep["model"]:
+        reason = f"deployment {deployment!r} approves model {dep['model']!r}, got {model!r}"
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    if model_version is not None and model_version != dep["model_version"]:
+        reason = (f"deployment {deployment!r} approves {dep['model']} version {dep['model_version']!r}, "
+                  f"got {model_version!r}")
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    return None
+
+
+def _registration_problem(row: Mapping[str, Any] | None, actor: Actor) -> str | None:
+    if row is None:
+        return f"{actor.user!r} is not a registered user (crimelens users add)"
+    if not row["active"]:
+        return f"user {actor.user!r} is disabled"
+    if row["role"] != str(actor.role):
+        return f"user {actor.user!r} is registered as {row['role']!r}, not {str(actor.role)!r}"
+    return None
+
+
 def refuse(ctx: Context, *, action: str, actor: Actor, purpose: str | None, reason: str,
-           error: Exception | None = None, **fields: Any) -> None:
-    """Log a refused use, then raise (``error`` or an :class:`ApprovalRequiredError`)."""
-    ctx.ledger.append(
-        LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=purpose or "",
-                    outcome="refused", detail={"reason": reason, **fields.pop("detail", {})}, **fields)
-    )
+           error: Exception | None = None, **fields: Any) -> NoReturn:
+    """Log a refused use, then raise (``error`` or an :class:`ApprovalRequiredError`).
+
+    The refusal is committed in its own transaction when the caller is inside one,
+    so it is not lost when the caller's transaction rolls back.
+    """
+    detail = {"reason": reason, **dict(fields.pop("detail", None) or {})}
+    fields.pop("actionable", None)
+    fields.pop("require_active", None)
+    entry = LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=purpose or "",
+                        outcome="refused", detail=detail, at=ctx.now(), **fields)
+    _append_surviving(ctx, entry)
     raise error if error is not None else ApprovalRequiredError(f"{action}: refused: {reason}")
 
 
-def record_use(ctx: Context, *, action: str, actor: Actor, purpose: str | None,
-               detail: Mapping[str, Any] | None = None, **fields: Any) -> int:
-    """Append the ledger entry for a completed use; a use without a purpose is refused (and logged)."""
-    if not purpose or not purpose.strip():
-        refuse(ctx, action=action, actor=actor, purpose=purpose,
-               reason="no stated purpose; every use needs one (e.g. --purpose research)")
-    return ctx.ledger.append(
-        LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=str(purpose),
-                    detail=dict(detail or {}), **fields)
-    )
+def _append_surviving(ctx: Context, entry: LedgerEntry) -> None:
+    store = ctx.store
+    if getattr(store, "_depth", 0) == 0:
+        ctx.ledger.append(entry)
+        return
+    key = ctx.ledger.signing_key()
+    if not gov_db.run_beside(store, lambda side: Ledger(side, ctx.ledger.key_dir, key=key).append(entry)):
+        ctx.ledger.append(entry)  # conflicts with the caller's own appends: join its transaction
+
+
+def authorize(
+    ctx: Context,
+    *,
+    action: str,
+    actor: Actor,
+    purpose: str | None,
+    deployment: str | None = None,
+    actionable: bool = False,
+    require_active: bool = True,
+    **fields: Any,
+) -> None:
+    """Refuse (and log) a use that may not go ahead; return quietly otherwise.
+
+    Call it before doing the work; :func:`record_use` repeats the check when the
+    entry is written.
+
+    Raises
+    ------
+    ApprovalRequiredError
+        No purpose; deployment not active (draft, comment, review, suspended,
+        decommissioned, lapsed); global kill switch; purpose outside the policy;
+        actionable output without a deployment.
+    PermissionDeniedError
+        Role not allowed, user not registered or disabled.
+    NotFoundError
+        The deployment does not exist.
+    """
+    problem = check_use(ctx, action=action, actor=actor, purpose=purpose, deployment=deployment,
+                        actionable=actionable, require_active=require_active,
+                        model=fields.get("model"), model_version=fields.get("model_version"))
+    if problem is not None:
+        reason, error = problem
+        refuse(ctx, action=action, actor=actor, purpose=purpose, reason=reason, error=error,
+               deployment=deployment, **fields)
+
+
+def record_use(
+    ctx: Context,
+    *,
+    action: str,
+    actor: Actor,
+    purpose: str | None,
+    detail: Mapping[str, Any] | None = None,
+    actionable: bool = False,
+    require_active: bool = True,
+    **fields: Any,
+) -> int:
+    """Check the use, then append its ledger entry; returns the entry's sequence number.
+
+    With a deployment whose use policy marks ``action`` actionable (or
+    ``actionable=True``), the output also enters the human review queue
+    (item id ``r<seq>``) and nobody may act on it until a supervisor decides.
+    """
+    deployment = fields.get("deployment")
+    authorize(ctx, action=action, actor=actor, purpose=purpose, actionable=actionable,
+              require_active=require_active, detail=dict(detail or {}), **fields)
+    entry = LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=str(purpose),
+                        detail=dict(detail or {}), at=ctx.now(), **fields)
+    with ctx.store.transaction():
+        seq = ctx.ledger.append(entry)
+        if deployment is not None and require_active and _is_actionable(ctx, deployment, action, actionable):
+            gov_db.add_review_item(
+                ctx.store, item_id=f"r{seq}", deployment=deployment, action=action, source_seq=seq,
+                requested_by=actor.user, summary={"detail": dict(detail or {}),
+                                                  "output_hash": fields.get("output_hash")},
+                at=ctx.now(),
+            )
+    return seq
+
+
+def _is_actionable(ctx: Context, deployment: str, action: str, actionable: bool) -> bool:
+    if actionable:
+        return True
+    dep = gov_db.deployment_row(ctx.store, deployment)
+    return dep is not None and UsePolicy.from_mapping(json.loads(dep["policy"])).is_actionable(action)
+
+
+def local_actor(settings: Settings) -> Actor:
+    """The person at this machine, from the settings."""
+    return Actor.local(settings.user, Role(settings.role))

@@ -1,0 +1,191 @@
+"""Who may do what: role permissions and a deployment's use policy.
+
+Roles (see :class:`Role`): analysts run models; supervisors decide review items;
+oversight-board members comment, vote, renew and may suspend; auditors read
+everything and change nothing; administrators manage users and activate what the
+board approved. Separation of duties is deliberate: an administrator cannot vote
+and cannot decide a review item.
+
+Actions outside the governance namespaces (``forecast.run``, ``link.similar``,
+``risk.score``, ...) are model uses: allowed to analysts, supervisors and
+administrators; auditors and board members may only run audits (``audit.*``) or
+read (``*.list``, ``*.show``, ``*.card``, ...).
+
+A :class:`UsePolicy` is the configuration a deployment is approved with (NYC POST
+Act / CCOPS style): allowed purposes and roles, retention per data class, sharing
+allow-list, which actions produce actionable outputs (these wait for human
+review), the two-person rule, the minimum public-comment period and how long an
+approval lasts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crimelens.errors import InputError, InvalidParameterError
+from crimelens.governance._actor import Role
+
+__all__ = ["GOVERNANCE_PERMISSIONS", "UsePolicy", "role_allows"]
+
+_STAFF = frozenset({Role.ANALYST, Role.SUPERVISOR, Role.ADMIN})
+_ALL_USERS = frozenset(Role) - {Role.PUBLIC}
+_EVERYONE = frozenset(Role)
+_READERS = _ALL_USERS
+
+#: Governance actions and the roles that may perform them.
+GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
+    "users.add": frozenset({Role.ADMIN}),
+    "users.disable": frozenset({Role.ADMIN}),
+    "users.rotate_token": frozenset({Role.ADMIN}),
+    "users.list": frozenset({Role.ADMIN, Role.AUDITOR, Role.SUPERVISOR, Role.BOARD}),
+    "models.register": _STAFF,
+    "models.describe": _STAFF,
+    "models.card": _READERS,
+    "models.list": _READERS,
+    "datasheets.write": _STAFF,
+    "datasheets.show": _READERS,
+    "deployments.create": _STAFF,
+    "deployments.assess": _STAFF,
+    "deployments.open_comment": frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    "deployments.comment": _EVERYONE,
+    "deployments.start_review": frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    "deployments.board_comment": frozenset({Role.BOARD}),
+    "deployments.vote": frozenset({Role.BOARD}),
+    "deployments.close_review": frozenset({Role.BOARD}),
+    "deployments.activate": frozenset({Role.ADMIN}),
+    "deployments.suspend": frozenset({Role.SUPERVISOR, Role.ADMIN, Role.BOARD}),
+    "deployments.resume": frozenset({Role.ADMIN, Role.BOARD}),
+    "deployments.renew": frozenset({Role.BOARD}),
+    "deployments.decommission": frozenset({Role.ADMIN, Role.BOARD}),
+    "deployments.list": _READERS,
+    "deployments.show": _EVERYONE,
+    "killswitch.engage": frozenset({Role.SUPERVISOR, Role.ADMIN, Role.BOARD}),
+    "killswitch.release": frozenset({Role.ADMIN, Role.BOARD}),
+    "review.decide": frozenset({Role.SUPERVISOR}),
+    "review.list": _READERS,
+    "incidents.report": _ALL_USERS,
+    "complaints.file": _EVERYONE,
+    "complaints.respond": frozenset({Role.ADMIN, Role.BOARD}),
+    "complaints.list": _READERS,
+    "ledger.verify": _EVERYONE,
+    "ledger.head": _EVERYONE,
+    "ledger.proof": _EVERYONE,
+    "ledger.list": _READERS,
+    "report.annual": _EVERYONE,
+}
+_GOVERNANCE_NAMESPACES = frozenset(a.split(".", 1)[0] for a in GOVERNANCE_PERMISSIONS)
+_READ_VERBS = frozenset({"list", "show", "view", "card", "head", "proof", "verify", "export", "status", "report"})
+
+
+def role_allows(role: Role | str, action: str) -> bool:
+    """Whether ``role`` may perform ``action``.
+
+    Examples
+    --------
+    >>> role_allows("analyst", "forecast.run"), role_allows("auditor", "forecast.run")
+    (True, False)
+    >>> role_allows("auditor", "audit.fairness"), role_allows("admin", "deployments.vote")
+    (True, False)
+    """
+    r = Role(role)
+    if action in GOVERNANCE_PERMISSIONS:
+        return r in GOVERNANCE_PERMISSIONS[action]
+    namespace = action.partition(".")[0]
+    if namespace in _GOVERNANCE_NAMESPACES:
+        return False  # an unknown governance action is never allowed
+    verb = action.rsplit(".", 1)[-1]
+    if r in _STAFF:
+        return True
+    if r in (Role.AUDITOR, Role.BOARD):
+        return namespace == "audit" or verb in _READ_VERBS
+    return False
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidParameterError(f"UsePolicy.{name}: got {value!r}; expected a list of non-empty strings")
+    return tuple(value)
+
+
+@dataclass(frozen=True, slots=True)
+class UsePolicy:
+    """The use policy a deployment is approved with; services enforce it.
+
+    Examples
+    --------
+    >>> p = UsePolicy(allowed_purposes=("patrol planning",), min_comment_days=30)
+    >>> p.allows_purpose("patrol planning"), p.allows_role("auditor")
+    (True, False)
+    """
+
+    allowed_purposes: tuple[str, ...] = ()
+    allowed_roles: tuple[str, ...] = ("analyst", "supervisor")
+    retention_days: Mapping[str, int] = field(default_factory=lambda: {"outputs": 365, "inputs": 365})
+    sharing_allowlist: tuple[str, ...] = ()
+    actionable_actions: tuple[str, ...] = ()
+    two_person_rule: bool = False
+    min_comment_days: int = 30
+    approval_days: int = 365
+    board_quorum: int = 3
+    auto_suspend_severity: str = "high"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_purposes", _strings("allowed_purposes", list(self.allowed_purposes)) if self.allowed_purposes else ())
+        object.__setattr__(self, "allowed_roles", tuple(str(Role(r)) for r in self.allowed_roles))
+        object.__setattr__(self, "sharing_allowlist", tuple(self.sharing_allowlist))
+        object.__setattr__(self, "actionable_actions", tuple(self.actionable_actions))
+        for name in ("min_comment_days", "approval_days", "board_quorum"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (1 if name != "min_comment_days" else 0):
+                raise InvalidParameterError(f"UsePolicy.{name}: got {value!r}; expected a positive whole number")
+        for k, v in dict(self.retention_days).items():
+            if not isinstance(v, int) or v < 0:
+                raise InvalidParameterError(f"UsePolicy.retention_days[{k!r}]: got {v!r}; expected days >= 0")
+        if self.auto_suspend_severity not in SEVERITIES:
+            raise InvalidParameterError(
+                f"UsePolicy.auto_suspend_severity: got {self.auto_suspend_severity!r}; expected one of {SEVERITIES}"
+            )
+
+    def allows_purpose(self, purpose: str) -> bool:
+        return purpose in self.allowed_purposes
+
+    def allows_role(self, role: str) -> bool:
+        return str(role) in self.allowed_roles
+
+    def allows_sharing(self, recipient: str) -> bool:
+        return recipient in self.sharing_allowlist
+
+    def is_actionable(self, action: str) -> bool:
+        return "*" in self.actionable_actions or action in self.actionable_actions
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["retention_days"] = dict(self.retention_days)
+        return data
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> UsePolicy:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"use policy: got unknown keys {unknown}; expected some of {sorted(known)}")
+        clean: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**clean)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> UsePolicy:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"use policy {str(path)!r}: cannot read: {exc}") from exc
+        return cls.from_mapping(data.get("policy", data))
+
+
+#: Incident severities, least to most severe.
+SEVERITIES = ("low", "medium", "high", "critical")

@@ -1,0 +1,190 @@
+"""The public annual report, recomputed from the ledger.
+
+Modelled on San Francisco's Chapter 19B annual surveillance report and the CCOPS
+model bill: what was deployed and who approved it, how it was used and for what,
+what was shared with whom, how often people overrode it, complaints and
+incidents, per-group accuracy from the model cards, and the signed ledger head
+the figures were computed against. Every count is computed here from ledger
+entries; nothing is read from a counter kept elsewhere, so an auditor who
+re-runs the report on a verified ledger gets the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jinja2
+
+from crimelens.governance._ledger import LedgerEntry
+
+__all__ = ["AnnualReport", "build_annual_report"]
+
+_GOV = ("users.", "models.", "datasheets.", "deployments.", "killswitch.", "review.", "incidents.",
+        "complaints.", "ledger.", "report.")
+
+
+@dataclass(frozen=True, slots=True)
+class AnnualReport:
+    year: int
+    data: Mapping[str, Any]
+    html: str
+
+
+def _is_use(action: str) -> bool:
+    return not action.startswith(_GOV)
+
+
+def build_annual_report(
+    year: int,
+    entries: Sequence[tuple[int, LedgerEntry]],
+    *,
+    deployments: Sequence[Mapping[str, Any]],
+    cards: Mapping[str, Mapping[str, Any]],
+    head: Mapping[str, Any] | None,
+    generated_at: datetime,
+) -> AnnualReport:
+    """Compute the report's figures from the year's ledger entries and render them."""
+    uses: Counter[tuple[str, str, str]] = Counter()
+    refusals: Counter[str] = Counter()
+    refusal_actions: Counter[str] = Counter()
+    sharing: Counter[tuple[str, str]] = Counter()
+    decisions: Counter[str] = Counter()
+    overrides_by_dep: Counter[str] = Counter()
+    events: list[dict[str, Any]] = []
+    incidents: list[dict[str, Any]] = []
+    complaints_filed: Counter[str] = Counter()
+    complaints_answered = 0
+    kill_switch: list[dict[str, Any]] = []
+    votes: list[dict[str, Any]] = []
+    n_ok = n_refused = 0
+    for seq, e in entries:
+        if e.outcome == "refused":
+            n_refused += 1
+            refusals[str(e.detail.get("reason", "unspecified"))[:120]] += 1
+            refusal_actions[e.action] += 1
+            continue
+        n_ok += 1
+        a = e.action
+        if _is_use(a):
+            uses[(e.deployment or "research (no deployment)", e.purpose, a)] += 1
+        recipient = e.detail.get("recipient") if isinstance(e.detail, Mapping) else None
+        if recipient or a.endswith((".share", ".export")):
+            sharing[(e.deployment or "-", str(recipient or "unspecified"))] += 1
+        if a == "review.decide" and e.decision:
+            decisions[str(e.decision.get("decision"))] += 1
+            if e.decision.get("decision") == "override":
+                overrides_by_dep[e.deployment or "-"] += 1
+        elif a.startswith("deployments.") and isinstance(e.detail, Mapping) and "to" in e.detail:
+            events.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "deployment": e.deployment,
+                           "from": e.detail.get("from"), "to": e.detail.get("to"), "by": f"{e.user} ({e.role})",
+                           "reason": e.detail.get("reason")})
+        elif a == "deployments.vote" and e.decision:
+            votes.append({"seq": seq, "deployment": e.deployment, "voter": e.user, "vote": e.decision.get("vote")})
+        elif a == "incidents.report":
+            incidents.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "deployment": e.deployment,
+                              "kind": e.detail.get("kind"), "severity": e.detail.get("severity"),
+                              "suspended": e.detail.get("suspended")})
+        elif a == "complaints.file":
+            complaints_filed[e.deployment or "-"] += 1
+        elif a == "complaints.respond":
+            complaints_answered += 1
+        elif a.startswith("killswitch."):
+            kill_switch.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "action": a,
+                                "by": e.user, "reason": e.detail.get("reason")})
+    groups = {name: card.get("sections", {}).get("quantitative_analyses", {}) for name, card in cards.items()}
+    data: dict[str, Any] = {
+        "year": year,
+        "generated_at": generated_at.isoformat(timespec="seconds"),
+        "entries": {"total": len(entries), "ok": n_ok, "refused": n_refused},
+        "deployments": [{k: (str(v) if v is not None else None) for k, v in d.items()} for d in deployments],
+        "deployment_events": events,
+        "votes": votes,
+        "uses": [{"deployment": d, "purpose": p, "action": a, "n": n} for (d, p, a), n in sorted(uses.items())],
+        "refusals": [{"reason": r, "n": n} for r, n in refusals.most_common()],
+        "refusals_by_action": dict(sorted(refusal_actions.items())),
+        "sharing": [{"deployment": d, "recipient": r, "n": n} for (d, r), n in sorted(sharing.items())],
+        "review_decisions": dict(sorted(decisions.items())),
+        "overrides_by_deployment": dict(sorted(overrides_by_dep.items())),
+        "complaints": {"filed": sum(complaints_filed.values()), "by_deployment": dict(complaints_filed),
+                       "answered": complaints_answered},
+        "incidents": incidents,
+        "kill_switch": kill_switch,
+        "group_metrics": groups,
+        "ledger_head": dict(head) if head else None,
+    }
+    return AnnualReport(year, data, _TEMPLATE.render(d=data))
+
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_TEMPLATE = _ENV.from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>crimelens annual report {{ d.year }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;line-height:1.45}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}
+code{word-break:break-all}</style></head><body>
+<h1>Annual report {{ d.year }}</h1>
+<p>Generated {{ d.generated_at }} from the usage ledger. Every figure below is counted from ledger entries;
+anyone with the ledger can recompute it (<code>crimelens report annual --year {{ d.year }}</code>) after
+verifying it (<code>crimelens ledger verify</code>).</p>
+<p>Ledger entries in {{ d.year }}: {{ d.entries.total }} ({{ d.entries.ok }} completed, {{ d.entries.refused }} refused).</p>
+
+<h2>Deployments and their approvals</h2>
+<table><tr><th>deployment</th><th>model</th><th>version</th><th>state</th><th>approved until</th></tr>
+{% for x in d.deployments %}<tr><td>{{ x.name }}</td><td>{{ x.model }}</td><td>{{ x.model_version }}</td><td>{{ x.state }}</td><td>{{ x.approved_until or "" }}</td></tr>{% endfor %}
+</table>
+<h3>Decisions this year</h3>
+<table><tr><th>entry</th><th>when</th><th>deployment</th><th>from</th><th>to</th><th>by</th><th>reason</th></tr>
+{% for x in d.deployment_events %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment }}</td><td>{{ x.from }}</td><td>{{ x.to }}</td><td>{{ x.by }}</td><td>{{ x.reason or "" }}</td></tr>{% endfor %}
+</table>
+<h3>Board votes</h3>
+<table><tr><th>entry</th><th>deployment</th><th>member</th><th>vote</th></tr>
+{% for x in d.votes %}<tr><td>{{ x.seq }}</td><td>{{ x.deployment }}</td><td>{{ x.voter }}</td><td>{{ x.vote }}</td></tr>{% endfor %}
+</table>
+
+<h2>Uses by purpose</h2>
+<table><tr><th>deployment</th><th>purpose</th><th>action</th><th>uses</th></tr>
+{% for x in d.uses %}<tr><td>{{ x.deployment }}</td><td>{{ x.purpose }}</td><td>{{ x.action }}</td><td>{{ x.n }}</td></tr>{% endfor %}
+</table>
+<h3>Refused uses</h3>
+<table><tr><th>reason</th><th>n</th></tr>
+{% for x in d.refusals %}<tr><td>{{ x.reason }}</td><td>{{ x.n }}</td></tr>{% endfor %}
+</table>
+
+<h2>Sharing</h2>
+<table><tr><th>deployment</th><th>recipient</th><th>n</th></tr>
+{% for x in d.sharing %}<tr><td>{{ x.deployment }}</td><td>{{ x.recipient }}</td><td>{{ x.n }}</td></tr>{% endfor %}
+</table>
+
+<h2>Human review</h2>
+<table><tr><th>decision</th><th>n</th></tr>
+{% for k, v in d.review_decisions.items() %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}
+</table>
+<p>Overrides by deployment: {% for k, v in d.overrides_by_deployment.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
+
+<h2>Complaints</h2>
+<p>Filed: {{ d.complaints.filed }}; answered: {{ d.complaints.answered }}.</p>
+
+<h2>Incidents and suspensions</h2>
+<table><tr><th>entry</th><th>when</th><th>deployment</th><th>kind</th><th>severity</th><th>suspended</th></tr>
+{% for x in d.incidents %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment or "" }}</td><td>{{ x.kind }}</td><td>{{ x.severity }}</td><td>{{ x.suspended }}</td></tr>{% endfor %}
+</table>
+{% if d.kill_switch %}<h3>Global kill switch</h3><ul>{% for x in d.kill_switch %}<li>{{ x.at }} {{ x.action }} by {{ x.by }}: {{ x.reason }}</li>{% endfor %}</ul>{% endif %}
+
+<h2>Accuracy per group (from the model cards)</h2>
+{% for dep, factors in d.group_metrics.items() %}<h3>{{ dep }}</h3>
+{% if not factors %}<p>No per-group results were measured.</p>{% endif %}
+{% for factor, groups in factors.items() %}<h4>{{ factor }}</h4><table>
+{% for g, vals in groups.items() %}<tr><th>{{ g }}</th>{% for m, v in vals.items() %}<td>{{ m }} = {{ v }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endfor %}{% endfor %}
+
+<h2>Signed ledger head</h2>
+{% if d.ledger_head %}<p>Tree size {{ d.ledger_head.tree_size }}, root <code>{{ d.ledger_head.root_hash }}</code>,
+signed with key {{ d.ledger_head.key_id }} (public key <code>{{ d.ledger_head.public_key }}</code>),
+signature <code>{{ d.ledger_head.signature }}</code>.</p>{% else %}<p>The ledger is empty.</p>{% endif %}
+</body></html>
+"""
+)

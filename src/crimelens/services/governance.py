@@ -1,0 +1,957 @@
+"""Governance use cases: ledger, users, registry and cards, deployments, review, incidents, report.
+
+Every public function here writes exactly one ledger entry: the entry for the use
+(``outcome="ok"``), or, when the use is refused, the refusal (``outcome="refused"``)
+before the error is raised. Functions take ``actor`` and ``purpose`` like every
+other service; governance changes need a registered user (see
+:mod:`crimelens.services._context`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crimelens.errors import ApprovalRequiredError, InputError, NotFoundError, PermissionDeniedError
+from crimelens.governance import Actor, Role, VerifyReport
+from crimelens.governance._aia import AssessmentResult, assess, missing_controls
+from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Datasheet, ModelCard
+from crimelens.governance._deployments import DeploymentState, next_state
+from crimelens.governance._policy import SEVERITIES, UsePolicy
+from crimelens.governance._report import AnnualReport, build_annual_report
+from crimelens.services._context import Context, authorize, record_use, refuse
+from crimelens.storage import _governance as db
+
+__all__ = [
+    "activate",
+    "add_user",
+    "annual_report",
+    "assess_impact",
+    "board_comment",
+    "close_review",
+    "comment",
+    "consistency_proof",
+    "create_deployment",
+    "datasheet",
+    "decide_review",
+    "decommission",
+    "describe_model",
+    "disable_user",
+    "engage_kill_switch",
+    "file_complaint",
+    "identify",
+    "inclusion_proof",
+    "ledger_entries",
+    "ledger_head",
+    "list_deployments",
+    "list_models",
+    "list_users",
+    "model_card",
+    "open_public_comment",
+    "register_model",
+    "release_kill_switch",
+    "renew",
+    "report_incident",
+    "respond_complaint",
+    "resume",
+    "review_queue",
+    "revise",
+    "rotate_token",
+    "show_deployment",
+    "start_board_review",
+    "suspend",
+    "verify_ledger",
+    "vote",
+    "write_datasheet",
+]
+
+ADMIN_PURPOSE = "administration"
+OVERSIGHT_PURPOSE = "oversight"
+
+
+# helpers ------------------------------------------------------------------------------------
+def _token_parts(token: str) -> tuple[str, str]:
+    if not token.startswith("clk_") or "." not in token:
+        raise PermissionDeniedError("API token: got a malformed token; expected 'clk_<id>.<secret>'")
+    token_id = token[4:].split(".", 1)[0]
+    return token_id, hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _new_token() -> tuple[str, str, str]:
+    token_id = secrets.token_hex(6)
+    token = f"clk_{token_id}.{secrets.token_urlsafe(32)}"
+    return token, token_id, hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _dep(ctx: Context, name: str, *, action: str, actor: Actor, purpose: str | None) -> dict[str, Any]:
+    row = db.deployment_row(ctx.store, name)
+    if row is None:
+        refuse(ctx, action=action, actor=actor, purpose=purpose, reason=f"deployment {name!r} does not exist",
+               error=NotFoundError(f"deployment {name!r}: not found; see `crimelens deployments list`"),
+               deployment=name)
+    return row
+
+
+def _policy(row: Mapping[str, Any]) -> UsePolicy:
+    return UsePolicy.from_mapping(json.loads(row["policy"]))
+
+
+def _transition(
+    ctx: Context,
+    *,
+    name: str,
+    transition: str,
+    action: str,
+    actor: Actor,
+    purpose: str | None,
+    reason: str | None = None,
+    check: Any = None,
+    updates: Mapping[str, Any] | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Move a deployment along one edge of the state machine, or refuse and log why."""
+    authorize(ctx, action=action, actor=actor, purpose=purpose, deployment=name, require_active=False)
+    row = _dep(ctx, name, action=action, actor=actor, purpose=purpose)
+    try:
+        target = next_state(name, row["state"], transition)
+        if check is not None:
+            check(row)
+    except (ApprovalRequiredError, InputError) as exc:
+        refuse(ctx, action=action, actor=actor, purpose=purpose, reason=str(exc), error=exc, deployment=name,
+               detail={"state": row["state"], "transition": transition})
+    now = ctx.now()
+    values: dict[str, Any] = {"state": str(target), "state_changed_at": now, "state_reason": reason}
+    values.update(updates or {})
+    with ctx.store.transaction():
+        db.update_deployment(ctx.store, name, **values)
+        seq = record_use(ctx, action=action, actor=actor, purpose=purpose, deployment=name,
+                         require_active=False,
+                         detail={"from": row["state"], "to": str(target), "reason": reason, **(detail or {})})
+        db.add_deployment_event(ctx.store, deployment=name, from_state=row["state"], to_state=str(target),
+                                by_user=actor.user, by_role=str(actor.role), reason=reason, at=now, ledger_seq=seq)
+    out = db.deployment_row(ctx.store, name)
+    assert out is not None
+    return out
+
+
+def _require_reason(ctx: Context, reason: str | None, *, action: str, actor: Actor, purpose: str | None,
+                    **fields: Any) -> str:
+    if not reason or not reason.strip():
+        refuse(ctx, action=action, actor=actor, purpose=purpose, reason="no reason given; this action needs one",
+               error=InputError(f"{action}: got an empty reason; expected a sentence saying why"), **fields)
+    return reason.strip()
+
+
+# ledger ---------------------------------------------------------------------------------------
+def verify_ledger(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE,
+                  public_key: bytes | None = None) -> VerifyReport:
+    """Recompute the ledger from its stored entries; the report names the first entry that does not match.
+
+    The verification itself is then logged (after the check, so it does not change what was checked).
+    """
+    authorize(ctx, action="ledger.verify", actor=actor, purpose=purpose)
+    report = ctx.ledger.verify(public_key=public_key)
+    record_use(ctx, action="ledger.verify", actor=actor, purpose=purpose,
+               detail={"ok": report.ok, "n_entries": report.n_entries, "first_bad": report.first_bad,
+                       "root_hash": report.root_hash})
+    return report
+
+
+def ledger_head(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """The latest signed tree head with the public key: what an outsider needs to check the ledger."""
+    authorize(ctx, action="ledger.head", actor=actor, purpose=purpose)
+    head = ctx.ledger.latest_head()
+    if head is None:
+        refuse(ctx, action="ledger.head", actor=actor, purpose=purpose, reason="the ledger is empty",
+               error=NotFoundError("ledger head: the ledger is empty; nothing has been signed"))
+    out = head.to_json(ctx.ledger.public_key(head.key_id))
+    record_use(ctx, action="ledger.head", actor=actor, purpose=purpose,
+               detail={"tree_size": head.tree_size, "root_hash": out["root_hash"]})
+    return out
+
+
+def inclusion_proof(ctx: Context, *, seq: int, actor: Actor, tree_size: int | None = None,
+                    purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """RFC 6962 audit path for entry ``seq`` against a signed head."""
+    authorize(ctx, action="ledger.proof", actor=actor, purpose=purpose)
+    try:
+        proof = ctx.ledger.inclusion_proof(seq, tree_size)
+    except (InputError, NotFoundError) as exc:
+        refuse(ctx, action="ledger.proof", actor=actor, purpose=purpose, reason=str(exc), error=exc)
+    record_use(ctx, action="ledger.proof", actor=actor, purpose=purpose,
+               detail={"type": "inclusion", "leaf_index": seq, "tree_size": proof["tree_size"]})
+    return proof
+
+
+def consistency_proof(ctx: Context, *, old_size: int, actor: Actor, new_size: int | None = None,
+                      purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """RFC 6962 consistency proof between two signed heads."""
+    authorize(ctx, action="ledger.proof", actor=actor, purpose=purpose)
+    try:
+        proof = ctx.ledger.consistency_proof(old_size, new_size)
+    except (InputError, NotFoundError) as exc:
+        refuse(ctx, action="ledger.proof", actor=actor, purpose=purpose, reason=str(exc), error=exc)
+    record_use(ctx, action="ledger.proof", actor=actor, purpose=purpose,
+               detail={"type": "consistency", "old_size": old_size, "new_size": proof["new_size"]})
+    return proof
+
+
+def ledger_entries(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE,
+                   action: str | None = None, deployment: str | None = None,
+                   limit: int | None = 100) -> list[dict[str, Any]]:
+    """Entries (newest last) with their sequence numbers."""
+    authorize(ctx, action="ledger.list", actor=actor, purpose=purpose)
+    rows = ctx.ledger.entries(action=action, deployment=deployment, limit=limit)
+    record_use(ctx, action="ledger.list", actor=actor, purpose=purpose,
+               detail={"filter_action": action, "filter_deployment": deployment, "n": len(rows)})
+    return [{"seq": s, **e.to_payload()} for s, e in rows]
+
+
+# users ------------------------------------------------------------------------------------------
+def add_user(ctx: Context, *, name: str, role: str | Role, actor: Actor,
+             purpose: str | None = ADMIN_PURPOSE) -> tuple[dict[str, Any], str]:
+    """Register a user; returns the user and their API token (shown once, stored only as a hash).
+
+    The first user of a store must be an administrator and may add themself.
+    """
+    try:
+        r = Role(role)
+    except ValueError:
+        refuse(ctx, action="users.add", actor=actor, purpose=purpose, reason=f"unknown role {role!r}",
+               error=InputError(f"users add: got role {role!r}; expected one of {[x.value for x in Role if x is not Role.PUBLIC]}"))
+    authorize(ctx, action="users.add", actor=actor, purpose=purpose)
+    first = not ctx.store.scalar("SELECT count(*) FROM users")
+    problem = None
+    if r is Role.PUBLIC:
+        problem = "members of the public are not registered users"
+    elif first and r is not Role.ADMIN:
+        problem = f"the first user must be an administrator; got role {r.value!r}"
+    elif not name or not name.strip() or ":" in name:
+        problem = f"user name {name!r} is empty or contains ':'"
+    elif db.user_row(ctx.store, name) is not None:
+        problem = f"user {name!r} already exists"
+    if problem:
+        refuse(ctx, action="users.add", actor=actor, purpose=purpose, reason=problem,
+               error=InputError(f"users add {name!r}: {problem}"))
+    token, token_id, digest = _new_token()
+    with ctx.store.transaction():
+        db.insert_user(ctx.store, name=name, role=r.value, token_id=token_id, token_sha256=digest,
+                       created_at=ctx.now(), created_by=actor.user)
+        record_use(ctx, action="users.add", actor=actor, purpose=purpose,
+                   detail={"name": name, "role": r.value, "token_id": token_id})
+    user = db.user_row(ctx.store, name)
+    assert user is not None
+    return {k: user[k] for k in ("name", "role", "active", "created_at", "created_by", "token_id")}, token
+
+
+def disable_user(ctx: Context, *, name: str, actor: Actor, purpose: str | None = ADMIN_PURPOSE) -> None:
+    authorize(ctx, action="users.disable", actor=actor, purpose=purpose)
+    if db.user_row(ctx.store, name) is None:
+        refuse(ctx, action="users.disable", actor=actor, purpose=purpose, reason=f"no user {name!r}",
+               error=NotFoundError(f"user {name!r}: not registered"))
+    with ctx.store.transaction():
+        db.set_user(ctx.store, name, active=False)
+        record_use(ctx, action="users.disable", actor=actor, purpose=purpose, detail={"name": name})
+
+
+def rotate_token(ctx: Context, *, name: str, actor: Actor, purpose: str | None = ADMIN_PURPOSE) -> str:
+    """A new API token for ``name``; the old one stops working at once."""
+    authorize(ctx, action="users.rotate_token", actor=actor, purpose=purpose)
+    if db.user_row(ctx.store, name) is None:
+        refuse(ctx, action="users.rotate_token", actor=actor, purpose=purpose, reason=f"no user {name!r}",
+               error=NotFoundError(f"user {name!r}: not registered"))
+    token, token_id, digest = _new_token()
+    with ctx.store.transaction():
+        db.set_user(ctx.store, name, token_id=token_id, token_sha256=digest)
+        record_use(ctx, action="users.rotate_token", actor=actor, purpose=purpose,
+                   detail={"name": name, "token_id": token_id})
+    return token
+
+
+def list_users(ctx: Context, *, actor: Actor, purpose: str | None = ADMIN_PURPOSE) -> list[dict[str, Any]]:
+    authorize(ctx, action="users.list", actor=actor, purpose=purpose)
+    rows = db.users(ctx.store)
+    record_use(ctx, action="users.list", actor=actor, purpose=purpose, detail={"n": len(rows)})
+    return rows
+
+
+def identify(ctx: Context, token: str) -> Actor:
+    """The registered user an API token belongs to (constant-time hash comparison).
+
+    A failed attempt is logged as a refused ``users.authenticate`` entry; a success
+    logs nothing by itself (the use that follows is logged).
+    """
+    import hmac
+
+    try:
+        token_id, digest = _token_parts(token)
+    except PermissionDeniedError as exc:
+        refuse(ctx, action="users.authenticate", actor=Actor("unknown", Role.PUBLIC), purpose="authentication",
+               reason="malformed token", error=exc)
+    row = db.find_user_by_token_id(ctx.store, token_id)
+    if row is None or not hmac.compare_digest(str(row["token_sha256"]), digest) or not row["active"]:
+        refuse(ctx, action="users.authenticate", actor=Actor("unknown", Role.PUBLIC), purpose="authentication",
+               reason=f"unknown, revoked or disabled token {token_id}",
+               error=PermissionDeniedError(f"API token {token_id}: unknown, revoked or its user is disabled"))
+    return Actor(str(row["name"]), Role(str(row["role"])))
+
+
+# models, cards, datasheets ------------------------------------------------------------------------
+def register_model(
+    ctx: Context,
+    *,
+    name: str,
+    version: str,
+    params: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    actor: Actor,
+    purpose: str | None = "model registration",
+    kind: str | None = None,
+    training_dataset: str | None = None,
+    training_data_hash: str | None = None,
+    code_version: str | None = None,
+    artefact_hash: str | None = None,
+    card_text: Mapping[str, str] | None = None,
+) -> ModelCard:
+    """Register a fitted model with its parameters, data snapshot, code version and measured evaluation.
+
+    ``evaluation`` holds ``metrics`` (name -> value), ``data`` (what it was evaluated on) and
+    ``groups`` (factor -> group -> metric -> value, with ``n``): the card's numbers.
+    """
+    authorize(ctx, action="models.register", actor=actor, purpose=purpose, model=name, model_version=version)
+    unknown = sorted(set(card_text or {}) - set(CARD_FREE_TEXT))
+    problem = None
+    if unknown:
+        problem = f"unknown card sections {unknown}; expected some of {list(CARD_FREE_TEXT)}"
+    elif not isinstance(evaluation.get("metrics", {}), Mapping):
+        problem = "evaluation['metrics'] must map metric names to values"
+    elif ctx.store.scalar("SELECT count(*) FROM models WHERE name = ? AND version = ?", [name, version]):
+        problem = f"model {name} version {version} is already registered; register a new version"
+    if problem:
+        refuse(ctx, action="models.register", actor=actor, purpose=purpose, reason=problem,
+               error=InputError(f"models register {name} {version}: {problem}"), model=name, model_version=version)
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="models.register", actor=actor, purpose=purpose, model=name,
+                         model_version=version, params=dict(params), data_hash=training_data_hash,
+                         artefact_hash=artefact_hash, detail={"code_version": code_version,
+                                                              "training_dataset": training_dataset})
+        db.insert_model(ctx.store, {
+            "name": name, "version": version, "kind": kind, "params": dict(params),
+            "training_dataset": training_dataset, "training_data_hash": training_data_hash,
+            "code_version": code_version, "artefact_hash": artefact_hash, "evaluation": dict(evaluation),
+            "card_text": dict(card_text or {}), "registered_at": ctx.now(), "registered_by": actor.user,
+            "ledger_seq": seq,
+        })
+    return _card(ctx, name, version)
+
+
+def _card(ctx: Context, name: str, version: str | None) -> ModelCard:
+    row = db.model_row(ctx.store, name, version)
+    details = {"name": row["name"], "version": row["version"], "kind": row["kind"],
+               "parameters": row["params"], "code_version": row["code_version"],
+               "artefact_hash": row["artefact_hash"], "registered_at": str(row["registered_at"]),
+               "registered_by": row["registered_by"], "ledger_entry": row["ledger_seq"]}
+    training = {"dataset": row["training_dataset"], "snapshot_sha256": row["training_data_hash"]}
+    if row["training_dataset"]:
+        training["datasheet"] = f"crimelens models datasheet {row['training_dataset']}"
+    return ModelCard(str(row["name"]), str(row["version"]), details, row["evaluation"], training,
+                     {k: str(v) for k, v in row["card_text"].items()})
+
+
+def describe_model(ctx: Context, *, name: str, version: str, sections: Mapping[str, str], actor: Actor,
+                   purpose: str | None = "model documentation") -> ModelCard:
+    """Write the free-text card sections (intended use, factors, ethical considerations, caveats)."""
+    authorize(ctx, action="models.describe", actor=actor, purpose=purpose, model=name, model_version=version)
+    unknown = sorted(set(sections) - set(CARD_FREE_TEXT))
+    if unknown:
+        refuse(ctx, action="models.describe", actor=actor, purpose=purpose, reason=f"unknown sections {unknown}",
+               error=InputError(f"models describe: got sections {unknown}; expected some of {list(CARD_FREE_TEXT)}"),
+               model=name, model_version=version)
+    try:
+        row = db.model_row(ctx.store, name, version)
+    except NotFoundError as exc:
+        refuse(ctx, action="models.describe", actor=actor, purpose=purpose, reason=str(exc), error=exc,
+               model=name, model_version=version)
+    text = {**row["card_text"], **{k: v.strip() for k, v in sections.items()}}
+    with ctx.store.transaction():
+        db.set_model_card_text(ctx.store, name, version, text)
+        record_use(ctx, action="models.describe", actor=actor, purpose=purpose, model=name,
+                   model_version=version, detail={"sections": sorted(sections),
+                                                  "text_sha256": hashlib.sha256(json.dumps(text, sort_keys=True).encode()).hexdigest()})
+    return _card(ctx, name, version)
+
+
+def model_card(ctx: Context, *, name: str, actor: Actor, version: str | None = None,
+               purpose: str | None = OVERSIGHT_PURPOSE) -> ModelCard:
+    authorize(ctx, action="models.card", actor=actor, purpose=purpose, model=name, model_version=version)
+    try:
+        card = _card(ctx, name, version)
+    except NotFoundError as exc:
+        refuse(ctx, action="models.card", actor=actor, purpose=purpose, reason=str(exc), error=exc, model=name)
+    record_use(ctx, action="models.card", actor=actor, purpose=purpose, model=card.name,
+               model_version=card.version, detail={"missing": card.missing_sections()})
+    return card
+
+
+def list_models(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> list[dict[str, Any]]:
+    authorize(ctx, action="models.list", actor=actor, purpose=purpose)
+    rows = db.models(ctx.store)
+    record_use(ctx, action="models.list", actor=actor, purpose=purpose, detail={"n": len(rows)})
+    return rows
+
+
+def write_datasheet(ctx: Context, *, dataset: str, answers: Mapping[str, str], actor: Actor,
+                    purpose: str | None = "data documentation") -> Datasheet:
+    """Record people's answers to the datasheet questions (merged with earlier answers)."""
+    authorize(ctx, action="datasheets.write", actor=actor, purpose=purpose)
+    keys = [k for k, _, _ in DATASHEET_QUESTIONS]
+    unknown = sorted(set(answers) - set(keys))
+    if unknown:
+        refuse(ctx, action="datasheets.write", actor=actor, purpose=purpose, reason=f"unknown questions {unknown}",
+               error=InputError(f"datasheet {dataset!r}: got questions {unknown}; expected some of {keys}"))
+    merged = {**db.get_datasheet_answers(ctx.store, dataset), **{k: v.strip() for k, v in answers.items()}}
+    with ctx.store.transaction():
+        db.upsert_datasheet(ctx.store, dataset, merged, ctx.now(), actor.user)
+        record_use(ctx, action="datasheets.write", actor=actor, purpose=purpose,
+                   detail={"dataset": dataset, "questions": sorted(answers)})
+    return _datasheet(ctx, dataset)
+
+
+def _datasheet(ctx: Context, dataset: str) -> Datasheet:
+    s = ctx.store
+    n = int(s.scalar("SELECT count(*) FROM incidents WHERE dataset = ?", [dataset]))
+    measured: dict[str, Any] = {"incidents": n}
+    if n:
+        lo, hi = next(iter(s.iter_rows(
+            "SELECT min(occurred_from), max(occurred_to) FROM incidents WHERE dataset = ?", [dataset])))
+        measured["occurred_from"] = str(lo)
+        measured["occurred_to"] = str(hi)
+        measured["offenses"] = {str(o): int(c) for o, c in s.iter_rows(
+            "SELECT offense, count(*) FROM incidents WHERE dataset = ? GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
+            [dataset])}
+        measured["areas"] = int(s.scalar("SELECT count(DISTINCT area) FROM incidents WHERE dataset = ?", [dataset]))
+        measured["share_with_reported_at"] = round(float(s.scalar(
+            "SELECT avg(CASE WHEN reported_at IS NULL THEN 0 ELSE 1 END) FROM incidents WHERE dataset = ?",
+            [dataset])), 4)
+        measured["crs"] = str(s.scalar("SELECT any_value(crs) FROM incidents WHERE dataset = ?", [dataset]))
+    ingests = list(s.iter_rows(
+        "SELECT file, file_sha256, n_read, n_landed, n_quarantined, transform_accuracy_m FROM ingests"
+        " WHERE dataset = ? ORDER BY started_at", [dataset]))
+    if ingests:
+        measured["files"] = [{"file": f, "sha256": h, "read": r, "landed": la, "quarantined": q,
+                              "projection_accuracy_m": a} for f, h, r, la, q, a in ingests]
+        measured["quarantined_rows"] = int(sum(int(q) for *_, q, _a in ingests))
+    answers = db.get_datasheet_answers(s, dataset)
+    if not n and not ingests and not answers:
+        raise NotFoundError(f"dataset {dataset!r}: no incidents, ingests or datasheet answers in the store")
+    return Datasheet(dataset, measured, answers)
+
+
+def datasheet(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> Datasheet:
+    """The datasheet of a dataset: counts from the store plus people's answers."""
+    authorize(ctx, action="datasheets.show", actor=actor, purpose=purpose)
+    try:
+        sheet = _datasheet(ctx, dataset)
+    except NotFoundError as exc:
+        refuse(ctx, action="datasheets.show", actor=actor, purpose=purpose, reason=str(exc), error=exc)
+    record_use(ctx, action="datasheets.show", actor=actor, purpose=purpose,
+               detail={"dataset": dataset, "missing": sheet.missing()})
+    return sheet
+
+
+# deployments ----------------------------------------------------------------------------------------
+def create_deployment(ctx: Context, *, name: str, model: str, model_version: str, description: str,
+                      policy: UsePolicy, actor: Actor, purpose: str | None = "deployment proposal") -> dict[str, Any]:
+    """Propose a deployment of a registered model under a use policy; it starts as a draft."""
+    authorize(ctx, action="deployments.create", actor=actor, purpose=purpose, deployment=name,
+              require_active=False, model=model, model_version=model_version)
+    problem = None
+    if not name or not name.strip():
+        problem = "empty deployment name"
+    elif db.deployment_row(ctx.store, name) is not None:
+        problem = f"deployment {name!r} already exists"
+    elif not ctx.store.scalar("SELECT count(*) FROM models WHERE name = ? AND version = ?", [model, model_version]):
+        problem = f"model {model} version {model_version} is not registered (crimelens models register)"
+    elif not policy.allowed_purposes:
+        problem = "the use policy names no allowed purpose"
+    elif not description.strip():
+        problem = "empty description; the public must be told what the deployment is for"
+    if problem:
+        refuse(ctx, action="deployments.create", actor=actor, purpose=purpose, reason=problem,
+               error=InputError(f"deployments create {name!r}: {problem}"), deployment=name)
+    now = ctx.now()
+    with ctx.store.transaction():
+        db.insert_deployment(ctx.store, {
+            "name": name, "model": model, "model_version": model_version, "description": description,
+            "state": DeploymentState.DRAFT.value, "policy": json.dumps(policy.to_json(), sort_keys=True),
+            "assessment": None, "review_round": 0, "created_at": now, "created_by": actor.user,
+            "state_changed_at": now, "state_reason": "proposed",
+        })
+        seq = record_use(ctx, action="deployments.create", actor=actor, purpose=purpose, deployment=name,
+                         require_active=False, model=model, model_version=model_version,
+                         detail={"description": description, "policy": policy.to_json()})
+        db.add_deployment_event(ctx.store, deployment=name, from_state=None, to_state="draft",
+                                by_user=actor.user, by_role=str(actor.role), reason="proposed", at=now,
+                                ledger_seq=seq)
+    row = db.deployment_row(ctx.store, name)
+    assert row is not None
+    return row
+
+
+def assess_impact(ctx: Context, *, deployment: str, answers: Mapping[str, str], actor: Actor,
+                  purpose: str | None = "impact assessment") -> AssessmentResult:
+    """Score the AIA questionnaire for a draft deployment and store the result."""
+    authorize(ctx, action="deployments.assess", actor=actor, purpose=purpose, deployment=deployment,
+              require_active=False)
+    row = _dep(ctx, deployment, action="deployments.assess", actor=actor, purpose=purpose)
+    try:
+        if row["state"] != DeploymentState.DRAFT:
+            raise ApprovalRequiredError(
+                f"deployment {deployment!r}: the impact assessment is made in draft; it is {row['state']}")
+        result = assess(answers)
+    except (InputError, ApprovalRequiredError) as exc:
+        refuse(ctx, action="deployments.assess", actor=actor, purpose=purpose, reason=str(exc), error=exc,
+               deployment=deployment)
+    with ctx.store.transaction():
+        db.update_deployment(ctx.store, deployment, assessment=json.dumps(result.to_json(), sort_keys=True))
+        record_use(ctx, action="deployments.assess", actor=actor, purpose=purpose, deployment=deployment,
+                   require_active=False, detail=result.to_json())
+    return result
+
+
+def open_public_comment(ctx: Context, *, deployment: str, actor: Actor,
+                        purpose: str | None = "public notice") -> dict[str, Any]:
+    """draft -> public_comment. Needs a completed impact assessment and a complete model card."""
+    def check(row: Mapping[str, Any]) -> None:
+        if not row.get("assessment"):
+            raise ApprovalRequiredError(f"deployment {deployment!r}: no impact assessment yet (deployments assess)")
+        card = _card(ctx, str(row["model"]), str(row["model_version"]))
+        missing = card.missing_sections()
+        if missing:
+            raise ApprovalRequiredError(
+                f"deployment {deployment!r}: the model card of {card.name} {card.version} lacks {missing}; "
+                "write them before public comment (models describe)")
+
+    return _transition(ctx, name=deployment, transition="open_comment", action="deployments.open_comment",
+                       actor=actor, purpose=purpose, reason="public comment opened", check=check,
+                       updates={"comment_opened_at": ctx.now()})
+
+
+def comment(ctx: Context, *, deployment: str, body: str, actor: Actor,
+            purpose: str | None = "public comment") -> int:
+    """A comment from anyone (the public included) while the deployment is open for comment."""
+    authorize(ctx, action="deployments.comment", actor=actor, purpose=purpose, deployment=deployment,
+              require_active=False)
+    row = _dep(ctx, deployment, action="deployments.comment", actor=actor, purpose=purpose)
+    if row["state"] != DeploymentState.PUBLIC_COMMENT or not body.strip():
+        why = "empty comment" if not body.strip() else f"deployment is {row['state']}, not open for public comment"
+        refuse(ctx, action="deployments.comment", actor=actor, purpose=purpose, reason=why,
+               error=ApprovalRequiredError(f"comment on {deployment!r}: {why}"), deployment=deployment)
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="deployments.comment", actor=actor, purpose=purpose, deployment=deployment,
+                         require_active=False, detail={"body_sha256": hashlib.sha256(body.encode()).hexdigest()})
+        db.add_comment(ctx.store, deployment=deployment, stage="public", author=actor.user, role=str(actor.role),
+                       body=body.strip(), at=ctx.now(), ledger_seq=seq)
+    return seq
+
+
+def start_board_review(ctx: Context, *, deployment: str, actor: Actor,
+                       purpose: str | None = "oversight review") -> dict[str, Any]:
+    """public_comment -> board_review, once the minimum comment period has passed."""
+    def check(row: Mapping[str, Any]) -> None:
+        opened = row["comment_opened_at"]
+        days = _policy(row).min_comment_days
+        if opened is None or ctx.now() < opened + timedelta(days=days):
+            raise ApprovalRequiredError(
+                f"deployment {deployment!r}: the public comment period runs {days} days from {opened}; "
+                f"it is now {ctx.now()}; expected at least {opened + timedelta(days=days) if opened else '?'}")
+
+    row = db.deployment_row(ctx.store, deployment)
+    next_round = (int(row["review_round"]) + 1) if row else 1
+    return _transition(ctx, name=deployment, transition="start_review", action="deployments.start_review",
+                       actor=actor, purpose=purpose, reason="board review opened", check=check,
+                       updates={"review_opened_at": ctx.now(), "review_round": next_round})
+
+
+def board_comment(ctx: Context, *, deployment: str, body: str, actor: Actor,
+                  purpose: str | None = OVERSIGHT_PURPOSE) -> int:
+    """A board member's recorded comment during board review."""
+    authorize(ctx, action="deployments.board_comment", actor=actor, purpose=purpose, deployment=deployment,
+              require_active=False)
+    row = _dep(ctx, deployment, action="deployments.board_comment", actor=actor, purpose=purpose)
+    if row["state"] != DeploymentState.BOARD_REVIEW or not body.strip():
+        why = "empty comment" if not body.strip() else f"deployment is {row['state']}, not under board review"
+        refuse(ctx, action="deployments.board_comment", actor=actor, purpose=purpose, reason=why,
+               error=ApprovalRequiredError(f"board comment on {deployment!r}: {why}"), deployment=deployment)
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="deployments.board_comment", actor=actor, purpose=purpose,
+                         deployment=deployment, require_active=False, detail={"body": body.strip()})
+        db.add_comment(ctx.store, deployment=deployment, stage="board", author=actor.user, role=str(actor.role),
+                       body=body.strip(), at=ctx.now(), ledger_seq=seq)
+    return seq
+
+
+VOTES = ("approve", "reject", "abstain")
+
+
+def vote(ctx: Context, *, deployment: str, choice: str, actor: Actor, reason: str | None = None,
+         purpose: str | None = OVERSIGHT_PURPOSE) -> int:
+    """A board member's vote in the current review round (a later vote replaces theirs)."""
+    authorize(ctx, action="deployments.vote", actor=actor, purpose=purpose, deployment=deployment,
+              require_active=False)
+    row = _dep(ctx, deployment, action="deployments.vote", actor=actor, purpose=purpose)
+    why = None
+    if choice not in VOTES:
+        why = f"got vote {choice!r}; expected one of {VOTES}"
+    elif row["state"] != DeploymentState.BOARD_REVIEW:
+        why = f"deployment is {row['state']}, not under board review"
+    if why:
+        refuse(ctx, action="deployments.vote", actor=actor, purpose=purpose, reason=why,
+               error=ApprovalRequiredError(f"vote on {deployment!r}: {why}"), deployment=deployment)
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="deployments.vote", actor=actor, purpose=purpose, deployment=deployment,
+                         require_active=False, decision={"vote": choice, "reason": reason,
+                                                         "round": int(row["review_round"])})
+        db.add_board_vote(ctx.store, deployment=deployment, review_round=int(row["review_round"]),
+                          voter=actor.user, vote=choice, reason=reason, at=ctx.now(), ledger_seq=seq)
+    return seq
+
+
+def close_review(ctx: Context, *, deployment: str, actor: Actor,
+                 purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """board_review -> approved or rejected, from the recorded votes.
+
+    Needs at least ``board_quorum`` votes (abstentions count to the quorum). Approved when
+    more approve than reject (level IV impact: no vote against) and the use policy has the
+    controls the impact level requires; rejected when at least as many reject.
+    """
+    row = db.deployment_row(ctx.store, deployment)
+    votes = db.board_votes(ctx.store, deployment, int(row["review_round"])) if row else []
+    n_for = sum(v["vote"] == "approve" for v in votes)
+    n_against = sum(v["vote"] == "reject" for v in votes)
+    level = json.loads(row["assessment"])["level"] if row and row.get("assessment") else None
+    approve = n_for > n_against and not (level == "IV" and n_against > 0)
+
+    def check(r: Mapping[str, Any]) -> None:
+        policy = _policy(r)
+        if len(votes) < policy.board_quorum:
+            raise ApprovalRequiredError(
+                f"deployment {deployment!r}: got {len(votes)} board votes; the quorum is {policy.board_quorum}")
+        if approve:
+            missing = missing_controls(level or "IV", policy)
+            if missing:
+                raise ApprovalRequiredError(
+                    f"deployment {deployment!r}: impact level {level} requires controls the use policy lacks: "
+                    + "; ".join(missing))
+
+    now = ctx.now()
+    policy = _policy(row) if row else UsePolicy(allowed_purposes=("-",))
+    updates = {"approved_at": now, "approved_until": now + timedelta(days=policy.approval_days)} if approve else {}
+    return _transition(ctx, name=deployment, transition="approve" if approve else "reject",
+                       action="deployments.close_review", actor=actor, purpose=purpose,
+                       reason=f"board vote: {n_for} for, {n_against} against, {len(votes) - n_for - n_against} abstaining",
+                       check=check, updates=updates,
+                       detail={"votes": {v["voter"]: v["vote"] for v in votes}, "impact_level": level})
+
+
+def revise(ctx: Context, *, deployment: str, actor: Actor, purpose: str | None = "deployment proposal") -> dict[str, Any]:
+    """rejected -> draft, to change the proposal and go through comment and review again."""
+    return _transition(ctx, name=deployment, transition="revise", action="deployments.create", actor=actor,
+                       purpose=purpose, reason="returned to draft after rejection",
+                       updates={"comment_opened_at": None, "review_opened_at": None})
+
+
+def activate(ctx: Context, *, deployment: str, actor: Actor, purpose: str | None = ADMIN_PURPOSE) -> dict[str, Any]:
+    """approved -> active."""
+    return _transition(ctx, name=deployment, transition="activate", action="deployments.activate", actor=actor,
+                       purpose=purpose, reason="activated after board approval")
+
+
+def suspend(ctx: Context, *, deployment: str, reason: str, actor: Actor,
+            purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """The kill switch of one deployment: active -> suspended, effective on the next call."""
+    why = _require_reason(ctx, reason, action="deployments.suspend", actor=actor, purpose=purpose,
+                          deployment=deployment)
+    return _transition(ctx, name=deployment, transition="suspend", action="deployments.suspend", actor=actor,
+                       purpose=purpose, reason=why)
+
+
+def resume(ctx: Context, *, deployment: str, reason: str, actor: Actor,
+           purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """suspended -> active, with a reason (e.g. the incident was resolved)."""
+    why = _require_reason(ctx, reason, action="deployments.resume", actor=actor, purpose=purpose,
+                          deployment=deployment)
+
+    def check(row: Mapping[str, Any]) -> None:
+        until = row.get("approved_until")
+        if until is not None and ctx.now() >= until:
+            raise ApprovalRequiredError(f"deployment {deployment!r}: its approval lapsed on {until}; renew it first")
+
+    return _transition(ctx, name=deployment, transition="resume", action="deployments.resume", actor=actor,
+                       purpose=purpose, reason=why, check=check)
+
+
+def renew(ctx: Context, *, deployment: str, reason: str, actor: Actor,
+          purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """The board renews an approval for another ``approval_days``."""
+    why = _require_reason(ctx, reason, action="deployments.renew", actor=actor, purpose=purpose,
+                          deployment=deployment)
+    row = db.deployment_row(ctx.store, deployment)
+    days = _policy(row).approval_days if row else 365
+    return _transition(ctx, name=deployment, transition="renew", action="deployments.renew", actor=actor,
+                       purpose=purpose, reason=why,
+                       updates={"approved_until": ctx.now() + timedelta(days=days)})
+
+
+def decommission(ctx: Context, *, deployment: str, reason: str, actor: Actor,
+                 purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    why = _require_reason(ctx, reason, action="deployments.decommission", actor=actor, purpose=purpose,
+                          deployment=deployment)
+    return _transition(ctx, name=deployment, transition="decommission", action="deployments.decommission",
+                       actor=actor, purpose=purpose, reason=why)
+
+
+def list_deployments(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> list[dict[str, Any]]:
+    authorize(ctx, action="deployments.list", actor=actor, purpose=purpose)
+    rows = db.deployments(ctx.store)
+    record_use(ctx, action="deployments.list", actor=actor, purpose=purpose, detail={"n": len(rows)})
+    return rows
+
+
+def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
+                    purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """A deployment with its policy, assessment, events, comments and current votes."""
+    authorize(ctx, action="deployments.show", actor=actor, purpose=purpose, deployment=deployment,
+              require_active=False)
+    row = dict(_dep(ctx, deployment, action="deployments.show", actor=actor, purpose=purpose))
+    row["policy"] = json.loads(row["policy"])
+    row["assessment"] = json.loads(row["assessment"]) if row.get("assessment") else None
+    row["events"] = ctx.store.query(
+        "SELECT from_state, to_state, by_user, by_role, reason, event_at, ledger_seq FROM deployment_events"
+        " WHERE deployment = ? ORDER BY event_at, ledger_seq", [deployment]).to_dict(orient="records")
+    row["comments"] = ctx.store.query(
+        "SELECT stage, author, author_role, body, posted_at, ledger_seq FROM deployment_comments"
+        " WHERE deployment = ? ORDER BY posted_at, ledger_seq", [deployment]).to_dict(orient="records")
+    row["votes"] = db.board_votes(ctx.store, deployment, int(row["review_round"]))
+    record_use(ctx, action="deployments.show", actor=actor, purpose=purpose, deployment=deployment,
+               require_active=False, detail={"state": row["state"]})
+    return row
+
+
+# kill switch, incidents, complaints ----------------------------------------------------------------------
+def engage_kill_switch(ctx: Context, *, reason: str, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> None:
+    """Global kill switch: every deployment is refused from the next call on."""
+    why = _require_reason(ctx, reason, action="killswitch.engage", actor=actor, purpose=purpose)
+    authorize(ctx, action="killswitch.engage", actor=actor, purpose=purpose)
+    with ctx.store.transaction():
+        db.set_global_kill_switch(ctx.store, engaged=True, reason=why, by_user=actor.user, at=ctx.now())
+        record_use(ctx, action="killswitch.engage", actor=actor, purpose=purpose, detail={"reason": why})
+
+
+def release_kill_switch(ctx: Context, *, reason: str, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> None:
+    why = _require_reason(ctx, reason, action="killswitch.release", actor=actor, purpose=purpose)
+    authorize(ctx, action="killswitch.release", actor=actor, purpose=purpose)
+    with ctx.store.transaction():
+        db.set_global_kill_switch(ctx.store, engaged=False, reason=why, by_user=actor.user, at=ctx.now())
+        record_use(ctx, action="killswitch.release", actor=actor, purpose=purpose, detail={"reason": why})
+
+
+INCIDENT_KINDS = ("error", "harm", "breach")
+
+
+def report_incident(ctx: Context, *, kind: str, severity: str, description: str, actor: Actor,
+                    deployment: str | None = None, purpose: str | None = "incident report") -> dict[str, Any]:
+    """Report an error, harm or breach. At or above the policy's severity, or any breach, the
+    deployment is suspended in the same step (one ledger entry records both)."""
+    authorize(ctx, action="incidents.report", actor=actor, purpose=purpose, deployment=deployment,
+              require_active=False)
+    why = None
+    if kind not in INCIDENT_KINDS:
+        why = f"got kind {kind!r}; expected one of {INCIDENT_KINDS}"
+    elif severity not in SEVERITIES:
+        why = f"got severity {severity!r}; expected one of {SEVERITIES}"
+    elif not description.strip():
+        why = "empty description"
+    elif deployment is not None and db.deployment_row(ctx.store, deployment) is None:
+        why = f"deployment {deployment!r} does not exist"
+    if why:
+        refuse(ctx, action="incidents.report", actor=actor, purpose=purpose, reason=why,
+               error=InputError(f"incident report: {why}"), deployment=deployment)
+    row = db.deployment_row(ctx.store, deployment) if deployment else None
+    suspend_now = bool(
+        row is not None and row["state"] == DeploymentState.ACTIVE
+        and (kind == "breach" or SEVERITIES.index(severity) >= SEVERITIES.index(_policy(row).auto_suspend_severity))
+    )
+    report_id = f"inc-{secrets.token_hex(4)}"
+    now = ctx.now()
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="incidents.report", actor=actor, purpose=purpose, deployment=deployment,
+                         require_active=False, detail={"report_id": report_id, "kind": kind, "severity": severity,
+                                                       "description": description.strip(),
+                                                       "suspended": suspend_now})
+        db.add_incident_report(ctx.store, {
+            "report_id": report_id, "deployment": deployment, "kind": kind, "severity": severity,
+            "description": description.strip(), "reported_by": actor.user, "reported_at": now,
+            "suspended": suspend_now, "ledger_seq": seq})
+        if suspend_now and deployment is not None:
+            reason = f"suspended automatically: {severity} {kind} incident {report_id}"
+            db.update_deployment(ctx.store, deployment, state="suspended", state_changed_at=now, state_reason=reason)
+            db.add_deployment_event(ctx.store, deployment=deployment, from_state="active", to_state="suspended",
+                                    by_user=actor.user, by_role=str(actor.role), reason=reason, at=now,
+                                    ledger_seq=seq)
+    return {"report_id": report_id, "ledger_seq": seq, "suspended": suspend_now}
+
+
+def file_complaint(ctx: Context, *, body: str, actor: Actor, entry_seqs: Sequence[int] = (),
+                   deployment: str | None = None, purpose: str | None = "complaint") -> dict[str, Any]:
+    """A complaint from anyone, linked to the ledger entries it is about."""
+    authorize(ctx, action="complaints.file", actor=actor, purpose=purpose, deployment=deployment,
+              require_active=False)
+    size = ctx.ledger.size()
+    bad = [s for s in entry_seqs if not 0 <= int(s) < size]
+    why = "empty complaint" if not body.strip() else (
+        f"ledger entries {bad} do not exist (the ledger has {size})" if bad else None)
+    if why:
+        refuse(ctx, action="complaints.file", actor=actor, purpose=purpose, reason=why,
+               error=InputError(f"complaint: {why}"), deployment=deployment)
+    complaint_id = f"cmp-{secrets.token_hex(4)}"
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="complaints.file", actor=actor, purpose=purpose, deployment=deployment,
+                         require_active=False, inputs={"entry_seqs": [int(s) for s in entry_seqs]},
+                         detail={"complaint_id": complaint_id,
+                                 "body_sha256": hashlib.sha256(body.encode()).hexdigest()})
+        db.add_complaint(ctx.store, {
+            "complaint_id": complaint_id, "deployment": deployment, "entry_seqs": [int(s) for s in entry_seqs],
+            "body": body.strip(), "complainant": actor.user, "filed_at": ctx.now(), "status": "open",
+            "response": None, "ledger_seq": seq})
+    return {"complaint_id": complaint_id, "ledger_seq": seq}
+
+
+def respond_complaint(ctx: Context, *, complaint_id: str, response: str, actor: Actor,
+                      purpose: str | None = OVERSIGHT_PURPOSE) -> None:
+    authorize(ctx, action="complaints.respond", actor=actor, purpose=purpose)
+    exists = ctx.store.scalar("SELECT count(*) FROM complaints WHERE complaint_id = ?", [complaint_id])
+    if not exists or not response.strip():
+        why = "empty response" if exists else f"no complaint {complaint_id!r}"
+        refuse(ctx, action="complaints.respond", actor=actor, purpose=purpose, reason=why,
+               error=(InputError if exists else NotFoundError)(f"complaint {complaint_id!r}: {why}"))
+    with ctx.store.transaction():
+        db.set_complaint_response(ctx.store, complaint_id, response.strip())
+        record_use(ctx, action="complaints.respond", actor=actor, purpose=purpose,
+                   detail={"complaint_id": complaint_id})
+
+
+# human review ------------------------------------------------------------------------------------------
+DECISIONS = {"accept": "accepted", "override": "overridden", "reject": "rejected"}
+
+
+def review_queue(ctx: Context, *, actor: Actor, status: str | None = "pending", deployment: str | None = None,
+                 purpose: str | None = OVERSIGHT_PURPOSE) -> list[dict[str, Any]]:
+    """Items waiting for (or given) a human decision, with their decisions so far."""
+    authorize(ctx, action="review.list", actor=actor, purpose=purpose)
+    rows = db.review_items(ctx.store, status=status, deployment=deployment)
+    for r in rows:
+        r["decisions"] = db.review_decisions(ctx.store, r["item_id"])
+    record_use(ctx, action="review.list", actor=actor, purpose=purpose, detail={"status": status, "n": len(rows)})
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    item_id: str
+    status: str
+    decisions_needed: int
+    decisions_made: int
+    ledger_seq: int
+
+
+def decide_review(ctx: Context, *, item_id: str, decision: str, reason: str, actor: Actor,
+                  replacement: Mapping[str, Any] | None = None,
+                  purpose: str | None = "human review") -> ReviewOutcome:
+    """A supervisor accepts, overrides (with a replacement) or rejects a recommendation, with a reason.
+
+    Under the two-person rule the item is final only when two different supervisors agree;
+    the person who produced the recommendation may not review it.
+    """
+    authorize(ctx, action="review.decide", actor=actor, purpose=purpose)
+    try:
+        item = db.review_item(ctx.store, item_id)
+    except NotFoundError as exc:
+        refuse(ctx, action="review.decide", actor=actor, purpose=purpose, reason=str(exc), error=exc)
+    dep = item["deployment"]
+    earlier = db.review_decisions(ctx.store, item_id)
+    row = db.deployment_row(ctx.store, dep) if dep else None
+    two = bool(row is not None and _policy(row).two_person_rule)
+    why = None
+    if decision not in DECISIONS:
+        why = f"got decision {decision!r}; expected one of {sorted(DECISIONS)}"
+    elif not reason or not reason.strip():
+        why = "no reason given; every review decision needs one"
+    elif decision == "override" and not replacement:
+        why = "an override must say what is decided instead (replacement)"
+    elif item["status"] != "pending":
+        why = f"item {item_id} is already {item['status']}"
+    elif item["requested_by"] == actor.user:
+        why = f"{actor.user} produced this recommendation and may not review it"
+    elif any(d["reviewer"] == actor.user for d in earlier):
+        why = f"{actor.user} has already decided on {item_id}; the second decision must be someone else's"
+    if why:
+        refuse(ctx, action="review.decide", actor=actor, purpose=purpose, reason=why,
+               error=ApprovalRequiredError(f"review {item_id}: {why}"), deployment=dep)
+    needed = 2 if two else 1
+    agreeing = 1 + sum(d["decision"] == decision for d in earlier)
+    final = agreeing >= needed
+    status = DECISIONS[decision] if final else "pending"
+    now = ctx.now()
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="review.decide", actor=actor, purpose=purpose, deployment=dep,
+                         require_active=False,
+                         decision={"item_id": item_id, "decision": decision, "reason": reason.strip(),
+                                   "replacement": dict(replacement or {}) or None, "final": final,
+                                   "source_seq": int(item["source_seq"])})
+        db.add_review_decision(ctx.store, item_id=item_id, reviewer=actor.user, decision=decision,
+                               reason=reason.strip(), replacement=dict(replacement) if replacement else None,
+                               at=now, ledger_seq=seq)
+        if final:
+            db.set_review_status(ctx.store, item_id, status, now)
+    return ReviewOutcome(item_id, status, needed, len(earlier) + 1, seq)
+
+
+# annual report ---------------------------------------------------------------------------------------
+def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None = "public reporting",
+                  out_dir: Path | None = None) -> AnnualReport:
+    """The public annual report for ``year``, recomputed from the ledger and the registry.
+
+    With ``out_dir`` it writes ``annual-report-<year>.html`` (and ``.json``) there.
+    """
+    authorize(ctx, action="report.annual", actor=actor, purpose=purpose)
+    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    entries = ctx.ledger.entries(since=start, until=end)
+    cards = {}
+    for dep in db.deployments(ctx.store):
+        try:
+            cards[dep["name"]] = _card(ctx, str(dep["model"]), str(dep["model_version"])).to_json()
+        except NotFoundError:
+            continue
+    head = ctx.ledger.latest_head()
+    head_json = head.to_json(ctx.ledger.public_key(head.key_id)) if head else None
+    report = build_annual_report(year, entries, deployments=db.deployments(ctx.store), cards=cards,
+                                 head=head_json, generated_at=ctx.now())
+    files: list[str] = []
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html_path = out_dir / f"annual-report-{year}.html"
+        html_path.write_text(report.html, encoding="utf-8")
+        json_path = out_dir / f"annual-report-{year}.json"
+        json_path.write_text(json.dumps(report.data, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
+        files = [str(html_path), str(json_path)]
+    record_use(ctx, action="report.annual", actor=actor, purpose=purpose,
+               output_hash=hashlib.sha256(report.html.encode("utf-8")).hexdigest(),
+               detail={"year": year, "entries_counted": len(entries), "files": files})
+    return report

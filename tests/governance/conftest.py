@@ -1,0 +1,115 @@
+"""Fixtures for governance tests: a real store, a clock we move by hand, registered people."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from crimelens.config import Settings
+from crimelens.governance import Actor, Role
+from crimelens.governance._aia import AIA_QUESTIONS
+from crimelens.governance._policy import UsePolicy
+from crimelens.services import governance as gs
+from crimelens.services._context import Context, open_context
+
+
+@dataclass
+class Clock:
+    """A clock for tests (the one thing we fake: time is not ours)."""
+
+    t: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kw: float) -> None:
+        self.t = self.t + timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, clock: Clock) -> Iterator[Context]:
+    settings = Settings(db=tmp_path / "gov.duckdb")
+    with open_context(settings, clock=clock) as c:
+        yield c
+
+
+@dataclass(frozen=True)
+class People:
+    admin: Actor
+    analyst: Actor
+    sup1: Actor
+    sup2: Actor
+    board: tuple[Actor, Actor, Actor]
+    auditor: Actor
+    public: Actor
+    tokens: dict[str, str]
+
+
+@pytest.fixture
+def people(ctx: Context) -> People:
+    admin = Actor("ada", Role.ADMIN)
+    tokens = {"ada": gs.add_user(ctx, name="ada", role="admin", actor=admin)[1]}
+    made = {}
+    for name, role in [("ana", "analyst"), ("sam", "supervisor"), ("sue", "supervisor"), ("bea", "board"),
+                       ("bob", "board"), ("bo", "board"), ("aud", "auditor")]:
+        tokens[name] = gs.add_user(ctx, name=name, role=role, actor=admin)[1]
+        made[name] = Actor(name, Role(role))
+    return People(admin, made["ana"], made["sam"], made["sue"], (made["bea"], made["bob"], made["bo"]),
+                  made["aud"], Actor("public:jo", Role.PUBLIC), tokens)
+
+
+LOW_RISK = {q.qid: min(q.choices, key=q.choices.__getitem__) for q in AIA_QUESTIONS}
+HIGH_RISK = {q.qid: max(q.choices, key=q.choices.__getitem__) for q in AIA_QUESTIONS}
+CARD_TEXT = {
+    "intended_use": "Weekly patrol planning: where recorded burglary concentrates next week.",
+    "factors": "Area deprivation and majority group of each area (audit only, never features).",
+    "ethical_considerations": "Recorded crime follows police attention; see the exposure audit.",
+    "caveats": "Not for decisions about individuals. Re-fit monthly.",
+}
+EVALUATION = {
+    "metrics": {"hit_rate_5pct": 0.31, "pai_5pct": 6.2},
+    "data": "rolling-origin backtest, 2019, 52 weekly origins",
+    "groups": {"area_majority": {"A": {"hit_rate_5pct": 0.33, "n": 1200}, "B": {"hit_rate_5pct": 0.28, "n": 410}}},
+}
+
+
+def register(ctx: Context, people: People, *, version: str = "1.0", text: bool = True) -> None:
+    gs.register_model(ctx, name="KDEHotspot", version=version, params={"bandwidth_m": 250.0},
+                      evaluation=EVALUATION, actor=people.analyst, training_dataset="sf_robbery",
+                      training_data_hash="ab" * 32, code_version="0.1.0", artefact_hash="cd" * 32,
+                      card_text=CARD_TEXT if text else None)
+
+
+def propose(ctx: Context, people: People, name: str = "hotspots", *, policy: UsePolicy | None = None,
+            answers: dict[str, str] | None = None) -> None:
+    register(ctx, people)
+    gs.create_deployment(ctx, name=name, model="KDEHotspot", model_version="1.0",
+                         description="Next-week burglary hotspots for patrol planning",
+                         policy=policy or UsePolicy(allowed_purposes=("patrol planning",), min_comment_days=30,
+                                                    actionable_actions=("forecast.run",)),
+                         actor=people.analyst)
+    gs.assess_impact(ctx, deployment=name, answers=answers or LOW_RISK, actor=people.analyst)
+
+
+def to_review(ctx: Context, people: People, clock: Clock, name: str = "hotspots", **kw: object) -> None:
+    propose(ctx, people, name, **kw)  # type: ignore[arg-type]
+    gs.open_public_comment(ctx, deployment=name, actor=people.sup1)
+    clock.advance(days=31)
+    gs.start_board_review(ctx, deployment=name, actor=people.sup1)
+
+
+def to_active(ctx: Context, people: People, clock: Clock, name: str = "hotspots", **kw: object) -> None:
+    to_review(ctx, people, clock, name, **kw)
+    for member in people.board:
+        gs.vote(ctx, deployment=name, choice="approve", actor=member, reason="policy is adequate")
+    gs.close_review(ctx, deployment=name, actor=people.board[0])
+    gs.activate(ctx, deployment=name, actor=people.admin)
