@@ -21,8 +21,9 @@ Mechanisms (see ``docs/synth.md``):
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -326,6 +327,7 @@ class SyntheticCity:
         ser_member = np.full(len(ser.t), -1, np.int64)
         ser_member[:] = rank[len(cas.t):]  # latent index of each series event
 
+        area_all = geo.area_of(xy_all)
         say("recording", 0.5)
         rr = rngs["recording"]
         u_rep, u_disc = rr.random(n_lat), rr.random(n_lat)
@@ -344,7 +346,7 @@ class SyntheticCity:
 
         say("marks and narratives", 0.6)
         rec = np.flatnonzero(recorded)
-        incident_ids = np.array([f"SC{int(self.seed)}-{i + 1:07d}" for i in range(len(rec))], dtype=object)
+        incident_ids = _ids(f"SC{int(self.seed)}-", len(rec))
         lat_incident = np.full(n_lat, "", dtype=object)
         lat_incident[rec] = incident_ids
         n_solved = round(float(self.solved_fraction) * ser.n_series)
@@ -352,7 +354,7 @@ class SyntheticCity:
         series_names = [f"SER-{k + 1:03d}" for k in range(ser.n_series)]
         frame = _marks(
             rngs["marks"], rngs["narrative"], geo=geo, start_utc=start_utc, hour=hour,
-            t=t_all[rec], xy=xy_all[rec], off=off_all[rec], sidx=sidx_all[rec], source=source[rec],
+            t=t_all[rec], xy=xy_all[rec], off=off_all[rec], sidx=sidx_all[rec], discovered=discovered[rec], area_idx=area_all[rec],
             ser=ser, incident_ids=incident_ids, series_names=series_names,
             solved=set(int(i) for i in solved_idx),
         )
@@ -362,7 +364,7 @@ class SyntheticCity:
         truth = _truth(
             self, geo=geo, surf=surf, start_utc=start_utc, g=g, expected_bg=expected_bg,
             t=t_all, xy=xy_all, off=off_all, comp=comp_all, par=par_all, gen=gen_all, sidx=sidx_all,
-            recorded=recorded, source=source, p_record=p_record, lat_incident=lat_incident,
+            recorded=recorded, area_idx=area_all, source=source, p_record=p_record, lat_incident=lat_incident,
             series_names=series_names,
         )
         series_map: dict[str, tuple[str, ...]] = {}
@@ -537,34 +539,85 @@ def _plant_series(rng: np.random.Generator, geo: CityGeometry, surf: _Surfaces, 
 
 
 # --------------------------------------------------------------------------------------
+def _cat(codes: NDArray[np.int64], categories: Sequence[str]) -> Any:
+    """A categorical column from integer codes (-1 = missing) and its category list."""
+    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int64), dtype=pd.CategoricalDtype(pd.Index(list(categories), dtype=object)))
+
+
+def _ids(prefix: str, n: int) -> NDArray[np.object_]:
+    """``prefix`` + a 7-digit running number, for ``n`` rows."""
+    nums = np.strings.zfill(np.arange(1, n + 1).astype(np.dtypes.StringDType()), 7)
+    return np.asarray(np.strings.add(prefix, nums).astype(object), dtype=object)
+
+
 def _to_us(start_utc: pd.Timestamp, t_days: NDArray[np.float64]) -> NDArray[np.int64]:
     base = start_utc.value // 1000  # microseconds since epoch
     return np.asarray(base + np.round(t_days * 86_400e6).astype(np.int64), dtype=np.int64)
 
 
-def _iso(us: NDArray[np.int64]) -> NDArray[np.object_]:
-    text = np.datetime_as_string(us.astype("datetime64[us]").astype("datetime64[s]"), unit="s")
-    return np.asarray(np.char.add(text.astype(str), "+00:00"), dtype=object)
+def _utc(us: NDArray[np.int64]) -> pd.Series:
+    return pd.Series(us.astype("datetime64[us]")).dt.tz_localize("UTC")
 
 
 _MIN = 60_000_000
 _5MIN = 5 * _MIN
 
 
-def _suspect_phrases(count: NDArray[np.object_], age: NDArray[np.object_]) -> tuple[list[str], list[str], list[str]]:
-    words = {"1": "one offender", "2": "two offenders", "3": "three offenders", "4": "four offenders"}
-    cap, lc, unseen = [], [], []
-    for c, a in zip(count, age, strict=True):
-        if c in words:
-            base = words[c] + (f" (aged {a})" if a else "")
-            cap.append(base[0].upper() + base[1:] + " involved.")
-            lc.append(base)
-            unseen.append(base + " seen")
-        else:
-            cap.append("No suspect was seen.")
-            lc.append("an unseen offender")
-            unseen.append("no suspect seen")
-    return cap, lc, unseen
+class _Vocab:
+    """Category lists (in order of first appearance) and codes for the string columns."""
+
+    def __init__(self) -> None:
+        self.mo: dict[str, list[str]] = {a: [] for a in MO_ATTRIBUTES}
+        for p in OFFENSES:
+            for a, pairs in p.mo.items():
+                for v, _ in pairs:
+                    if v and v not in self.mo[a]:
+                        self.mo[a].append(v)
+        self.mo["time_of_day"] = list(TIME_OF_DAY)
+        self.premise = list(dict.fromkeys(v for p in OFFENSES for v, _ in p.premises))
+        self.raw = list(dict.fromkeys(v for p in OFFENSES for v in p.raw_labels))
+
+    def code(self, attr: str, value: str | None) -> int:
+        if not value:
+            return -1
+        cats = self.premise if attr == "premise" else self.mo[attr]
+        return cats.index(value)
+
+    def draw(self, rng: np.random.Generator, attr: str, pairs: tuple[tuple[str, float], ...], n: int) -> NDArray[np.int64]:
+        local = np.array([self.code(attr, v) for v, _ in pairs], dtype=np.int64)
+        p = np.array([w for _, w in pairs], dtype=np.float64)
+        return np.asarray(local[rng.choice(len(local), size=n, p=p / p.sum())], dtype=np.int64)
+
+
+_VOCAB = _Vocab()
+_COUNT_WORDS = {"1": "one offender", "2": "two offenders", "3": "three offenders", "4": "four offenders"}
+
+
+def _suspect_phrases(count: str, age: str) -> dict[str, str]:
+    """Narrative phrases about the suspects ("Two offenders (aged 18-24) involved.", ...)."""
+    if count in _COUNT_WORDS:
+        base = _COUNT_WORDS[count] + (f" (aged {age})" if age else "")
+        return {"suspects_phrase": base[0].upper() + base[1:] + " involved.", "suspects_phrase_lc": base,
+                "suspects_phrase_lc_unseen": base + " seen"}
+    return {"suspects_phrase": "No suspect was seen.", "suspects_phrase_lc": "an unseen offender",
+            "suspects_phrase_lc_unseen": "no suspect seen"}
+
+
+def _combine(columns: list[NDArray[np.int64]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Unique rows of small non-negative-or--1 integer columns: (unique row index, inverse)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for c in columns:
+        c1 = c + 1
+        key = key * (int(c1.max(initial=0)) + 1) + c1
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _text_categorical(texts: list[str], inverse: NDArray[np.int64]) -> Any:
+    """A categorical column from per-unique-key texts (duplicate texts merged)."""
+    ids: dict[str, int] = {}
+    code_of = np.array([ids.setdefault(t, len(ids)) for t in texts], dtype=np.int64)
+    return _cat(code_of[inverse], list(ids))
 
 
 def _marks(
@@ -578,26 +631,29 @@ def _marks(
     xy: NDArray[np.float64],
     off: NDArray[np.int64],
     sidx: NDArray[np.int64],
-    source: NDArray[np.str_],
+    discovered: NDArray[np.bool_],
+    area_idx: NDArray[np.int64],
     ser: _Series,
     incident_ids: NDArray[np.object_],
     series_names: list[str],
     solved: set[int],
 ) -> pd.DataFrame:
+    """The recorded incidents in the ``incidents.csv`` layout (typed: times, categoricals)."""
     n = len(t)
-    mo: dict[str, NDArray[np.object_]] = {a: np.full(n, "", dtype=object) for a in MO_ATTRIBUTES}
-    premise = np.full(n, "", dtype=object)
-    raw = np.full(n, "", dtype=object)
+    voc = _VOCAB
+    mo = {a: np.full(n, -1, np.int64) for a in MO_ATTRIBUTES}
+    premise = np.full(n, -1, np.int64)
+    raw = np.full(n, -1, np.int64)
     windowed = np.zeros(n, dtype=bool)
     win_h = np.zeros(n)
     delay_min = np.zeros(n)
     for k, p in enumerate(OFFENSES):
         sel = np.flatnonzero(off == k)
         m = len(sel)
-        raw[sel] = np.array(p.raw_labels, dtype=object)[rm.integers(0, len(p.raw_labels), m)]
-        premise[sel] = _choice(rm, p.premises, m)
+        raw[sel] = np.array([voc.raw.index(v) for v in p.raw_labels])[rm.integers(0, len(p.raw_labels), m)]
+        premise[sel] = voc.draw(rm, "premise", p.premises, m)
         for a, vals in p.mo.items():
-            mo[a][sel] = _choice(rm, vals, m)
+            mo[a][sel] = voc.draw(rm, a, vals, m)
         windowed[sel] = rm.random(m) < p.window_prob
         win_h[sel] = np.clip(rm.lognormal(math.log(p.window_median_h), 0.8, m), 0.25, 96.0)
         delay_min[sel] = rm.lognormal(math.log(p.report_delay_median_min), 1.0, m)
@@ -613,10 +669,10 @@ def _marks(
                 if pv is None or u[j, q] >= c:
                     continue
                 if a == "premise":
-                    premise[i] = pv
+                    premise[i] = voc.code(a, pv)
                 else:
-                    mo[a][i] = pv
-    # times: true time t lies inside [from, to]; heaping on point times
+                    mo[a][i] = voc.code(a, pv)
+    # times: the true time t lies inside [from, to]; heaping on point times
     us = _to_us(start_utc, t)
     v = rm.random(n)
     heap = rm.random(n)
@@ -628,86 +684,84 @@ def _marks(
                      np.where(heap < 0.18, (us // _5MIN) * _5MIN, (us // _MIN) * _MIN))
     occ_from = np.where(windowed, w_from, point)
     occ_to = np.where(windowed, w_to, point)
-    disc = source == "discovered"
-    delay_us = np.where(disc, rm.uniform(0.0, 15.0, n), delay_min) * _MIN
+    delay_us = np.where(discovered, rm.uniform(0.0, 15.0, n), delay_min) * _MIN
     rep = occ_to + np.round(delay_us).astype(np.int64)
     rep = -((-rep) // _MIN) * _MIN
     # time of day from the true local hour
     b = np.clip((t * BINS_PER_DAY).astype(np.int64), 0, len(hour) - 1)
     lh = (hour[b] - 5.0 / 60.0 + (t * BINS_PER_DAY - b) / 6.0) % 24.0
-    mo["time_of_day"] = np.array(TIME_OF_DAY, dtype=object)[(lh // 6).astype(np.int64) % 4]
+    mo["time_of_day"] = (lh // 6).astype(np.int64) % 4
 
-    # narratives
-    cap, lc, unseen = _suspect_phrases(mo["suspect_count"], mo["suspect_age_band"])
+    # narratives: one text per distinct combination of the fields they use
     tpl_pick = rn.random(n)
     tpl_any = rn.integers(0, 1000, n)
     sig_pick = rn.random(n)
     sig_any = rn.integers(0, len(SIGNATURES), n)
-    narratives = []
-    for i in range(n):
-        p = OFFENSES[int(off[i])]
-        s = int(sidx[i])
-        if s >= 0 and tpl_pick[i] < 0.85:
-            tpl = p.templates[int(ser.template[s]) % len(p.templates)]
-        else:
-            tpl = p.templates[int(tpl_any[i]) % len(p.templates)]
-        text = tpl.format(
-            target=mo["target"][i], entry_method=mo["entry_method"][i], property_taken=mo["property_taken"][i],
-            weapon=mo["weapon"][i], premise=premise[i], taken_verb="missing", suspects_phrase=cap[i],
-            suspects_phrase_lc=lc[i], suspects_phrase_lc_unseen=unseen[i],
+    n_tpl = np.array([len(p.templates) for p in OFFENSES])[off]
+    ser_tpl = ser.template[np.maximum(sidx, 0)] if ser.n_series else np.zeros(n, np.int64)
+    choice = np.where((sidx >= 0) & (tpl_pick < 0.85), ser_tpl, tpl_any) % n_tpl
+    # suffix: 0 none, 1 + s series signature(s), 1 + n_series + j one background signature
+    suffix = np.where(sidx >= 0, 1 + sidx, np.where(sig_pick < 0.1, 1 + ser.n_series + sig_any, 0))
+    used = ("target", "entry_method", "property_taken", "weapon", "suspect_count", "suspect_age_band")
+    first, inverse = _combine([off, choice, premise, suffix, *(mo[a] for a in used)])
+    suffixes = ["", *(" " + " ".join(sg) for sg in ser.signatures), *(" " + sg for sg in SIGNATURES)]
+    texts = []
+    names = {a: [*voc.mo[a], ""] for a in used}  # code -1 picks the trailing ""
+    cols = {a: mo[a][first].tolist() for a in used}
+    f_off, f_choice, f_prem, f_suf = (c[first].tolist() for c in (off, choice, premise, suffix))
+    for r in range(len(first)):
+        val = {a: names[a][cols[a][r]] for a in used}
+        text = OFFENSES[f_off[r]].templates[f_choice[r]].format(
+            **val, premise=voc.premise[f_prem[r]], taken_verb="missing",
+            **_suspect_phrases(val["suspect_count"], val["suspect_age_band"]),
         )
-        text = text[0].upper() + text[1:]
-        if s >= 0:
-            text += " " + " ".join(ser.signatures[s])
-        elif sig_pick[i] < 0.1:
-            text += " " + SIGNATURES[int(sig_any[i])]
-        narratives.append(text)
+        texts.append(text[0].upper() + text[1:] + suffixes[f_suf[r]])
+    narrative = _text_categorical(texts, inverse)
 
-    area_idx = geo.area_of(xy)
     to_wgs = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
     xr, yr = np.round(xy[:, 0], 1), np.round(xy[:, 1], 1)
     lon, lat = to_wgs.transform(xr, yr)
-    series_col = np.array(
-        [series_names[s] if s >= 0 and s in solved else "" for s in sidx.tolist()], dtype=object
-    )
+    solved_code = np.array([k if k in solved else -1 for k in range(len(series_names))] + [-1], dtype=np.int64)
+    series_code = solved_code[np.where(sidx >= 0, sidx, len(series_names))]
+    area_ids = [f"A{i + 1:02d}" for i in range(len(geo.seeds))]
     data: dict[str, Any] = {
         "incident_id": incident_ids,
-        "offense": np.array(_NAMES, dtype=object)[off],
-        "offense_raw": raw,
-        "occurred_from": _iso(occ_from),
-        "occurred_to": _iso(occ_to),
-        "reported_at": _iso(rep),
+        "offense": _cat(off, list(_NAMES)),
+        "offense_raw": _cat(raw, voc.raw),
+        "occurred_from": _utc(occ_from),
+        "occurred_to": _utc(occ_to),
+        "reported_at": _utc(rep),
         "x_m": xr,
         "y_m": yr,
         "lon": np.round(np.asarray(lon), 6),
         "lat": np.round(np.asarray(lat), 6),
-        "crs": np.full(n, CRS, dtype=object),
-        "premise": premise,
-        "area": np.array([f"A{i + 1:02d}" for i in range(len(geo.seeds))], dtype=object)[area_idx],
-        "source": source.astype(object),
-        "narrative": np.array(narratives, dtype=object),
-        **mo,
-        "series_id": series_col,
+        "crs": _cat(np.zeros(n, np.int64), [CRS]),
+        "premise": _cat(premise, voc.premise),
+        "area": _cat(area_idx, area_ids),
+        "source": _cat(discovered.astype(np.int64), ["reported", "discovered"]),
+        "narrative": narrative,
+        **{a: _cat(mo[a], voc.mo[a]) for a in MO_ATTRIBUTES},
+        "series_id": _cat(series_code, series_names),
     }
-    frame = pd.DataFrame(data, columns=list(CSV_COLUMNS))
-    for name in CSV_COLUMNS:
-        if name not in ("x_m", "y_m", "lon", "lat"):
-            frame[name] = frame[name].astype("string")
-    return frame
+    return pd.DataFrame(data, columns=list(CSV_COLUMNS))
 
 
 def _table_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The CSV frame in the IncidentTable layout: M.O. columns folded into a JSON ``attrs``."""
     keys = sorted((*MO_ATTRIBUTES, "series_id"))
-    parts = pd.Series("", index=frame.index, dtype="string")
-    for k in keys:
-        col = frame[k].fillna("")
-        val = col if k == "suspect_count" else '"' + col + '"'
-        frag = ('"' + k + '": ' + val).where(col != "", "")
-        sep = pd.Series(", ", index=frame.index, dtype="string").where((parts != "") & (frag != ""), "")
-        parts = parts + sep + frag
-    out = frame[[c for c in frame.columns if c not in (*MO_ATTRIBUTES, "series_id")]].copy()
-    out["attrs"] = "{" + parts + "}"
+    codes = [np.asarray(frame[k].cat.codes, dtype=np.int64) for k in keys]
+    first, inverse = _combine(codes)
+    cats = {k: list(frame[k].cat.categories) for k in keys}
+    texts = []
+    for i in first.tolist():
+        d: dict[str, Any] = {}
+        for k, c in zip(keys, codes, strict=True):
+            if c[i] >= 0:
+                v = cats[k][c[i]]
+                d[k] = int(v) if k == "suspect_count" else str(v)
+        texts.append(json.dumps(d, sort_keys=True))
+    out = frame[[c for c in frame.columns if c not in keys]].copy()
+    out["attrs"] = _text_categorical(texts, inverse)
     out["dataset"] = "synth"
     return out
 
@@ -748,6 +802,7 @@ def _truth(
     gen: NDArray[np.int64],
     sidx: NDArray[np.int64],
     recorded: NDArray[np.bool_],
+    area_idx: NDArray[np.int64],
     source: NDArray[np.str_],
     p_record: NDArray[np.float64],
     lat_incident: NDArray[np.object_],
@@ -772,6 +827,8 @@ def _truth(
     fcol = np.clip(((xy[:, 0] - geo.x0) / geo.fine_m).astype(np.int64), 0, geo.nfx - 1)
     frow = np.clip(((xy[:, 1] - geo.y0) / geo.fine_m).astype(np.int64), 0, geo.nfy - 1)
     bg_cells, exp_cells, rec_cells, daily, daily_rec = [], [], [], [], []
+    exp_fine_all = np.zeros((geo.nfy, geo.nfx))
+    rec_fine_all = np.zeros((geo.nfy, geo.nfx))
     day_edges = np.arange(days + 1) * BINS_PER_DAY
     for k in range(n_off):
         sel = base_mask & (off == k)
@@ -781,6 +838,8 @@ def _truth(
         bg_cells.append(pool(bg))
         exp_cells.append(pool(bg + trig))
         rec_cells.append(pool((bg + trig) * p_rec_fine[k]))
+        exp_fine_all += bg + trig
+        rec_fine_all += (bg + trig) * p_rec_fine[k]
         gsum = np.add.reduceat(g[k], day_edges[:-1]) / g[k].sum()
         rec_mass = gaussian_filter(geo.inside * p_rec_fine[k], sigma=sigma / geo.fine_m, mode="constant", truncate=5.0)
         wt_all = theta * inside_mass[frow[sel], fcol[sel]]
@@ -797,40 +856,31 @@ def _truth(
     patrol_c = np.where(inside_c > 0, pool(surf.patrol * geo.inside) / np.maximum(inside_c, 1e-12), 0.0)
     disc_c = np.where(inside_c > 0, pool(surf.discovery * geo.inside) / np.maximum(inside_c, 1e-12), 0.0)
 
-    area_idx = geo.area_of(xy)
     n_areas = len(geo.seeds)
     comp_names = np.array(["background", "triggered", "series"], dtype=object)
     area_ids = np.array([f"A{i + 1:02d}" for i in range(n_areas)], dtype=object)
     us = _to_us(start_utc, t)
     events = pd.DataFrame({
         "event_id": np.arange(len(t), dtype=np.int64),
-        "incident_id": pd.array(lat_incident, dtype="string"),
+        "incident_id": lat_incident,
         "parent_event_id": par.astype(np.int64),
         "generation": gen.astype(np.int64),
-        "component": pd.array(comp_names[comp], dtype="string"),
-        "offense": pd.array(np.array(_NAMES, dtype=object)[off], dtype="string"),
+        "component": _cat(comp, list(comp_names)),
+        "offense": _cat(off, list(_NAMES)),
         "t_days": np.round(t, 8),
-        "occurred_at": pd.array(_iso(us), dtype="string"),
+        "occurred_at": _utc(us),
         "x_m": np.round(xy[:, 0], 1),
         "y_m": np.round(xy[:, 1], 1),
-        "area": pd.array(area_ids[area_idx], dtype="string"),
-        "series_id": pd.array(np.array([series_names[s] if s >= 0 else "" for s in sidx.tolist()], dtype=object),
-                              dtype="string"),
+        "area": _cat(area_idx, list(area_ids)),
+        "series_id": _cat(sidx, series_names),
         "recorded": recorded,
-        "source": pd.array(np.where(recorded, source, "").astype(object), dtype="string"),
+        "source": _cat(np.where(recorded, (source == "discovered").astype(np.int64), -1),
+                                            categories=["reported", "discovered"]),
         "p_recorded": np.round(p_record, 6),
     })
     # per-area figures
     fa = geo.fine_area.ravel()
     inside_w = geo.inside.ravel()
-    exp_fine_all = np.zeros(geo.nfx * geo.nfy)
-    rec_fine_all = np.zeros(geo.nfx * geo.nfy)
-    for k in range(n_off):
-        sel = base_mask & (off == k)
-        w = theta * (1.0 - np.exp(-omega * (days - t[sel])))
-        f = expected_bg[k] * surf.density[k] + triggered_fine(geo, xy[sel], w, sigma)
-        exp_fine_all += f.ravel()
-        rec_fine_all += (f * p_rec_fine[k]).ravel()
     patrol_area = np.bincount(fa, weights=(surf.patrol.ravel() * inside_w), minlength=n_areas) / np.maximum(
         np.bincount(fa, weights=inside_w, minlength=n_areas), 1e-12)
     disc_area = np.bincount(fa, weights=(surf.discovery.ravel() * inside_w), minlength=n_areas) / np.maximum(
@@ -842,8 +892,8 @@ def _truth(
         "share_group_b": surf.share_b,
         "patrol_mean": np.round(patrol_area, 6),
         "discovery_prob_mean": np.round(disc_area, 6),
-        "expected_latent": np.round(np.bincount(fa, weights=exp_fine_all, minlength=n_areas), 4),
-        "expected_recorded": np.round(np.bincount(fa, weights=rec_fine_all, minlength=n_areas), 4),
+        "expected_latent": np.round(np.bincount(fa, weights=exp_fine_all.ravel(), minlength=n_areas), 4),
+        "expected_recorded": np.round(np.bincount(fa, weights=rec_fine_all.ravel(), minlength=n_areas), 4),
         "n_latent": np.bincount(area_idx, minlength=n_areas),
         "n_recorded": np.bincount(area_idx[recorded], minlength=n_areas),
         "n_reported": np.bincount(area_idx[recorded & (source == "reported")], minlength=n_areas),

@@ -113,9 +113,12 @@ def build_geometry(
     centre_in = shapely.contains_xy(outline, gx, gy)
     inside = centre_in.astype(np.float64)
     inside_point = np.stack([gx, gy], axis=-1)
-    # Cells near the boundary: estimate the inside fraction from a 3 x 3 set of sub-points.
-    dist = shapely.distance(outline.boundary, shapely.points(gx.ravel(), gy.ravel())).reshape(gx.shape)
-    edge = dist < fine_m * 0.75
+    # Boundary cells (corners disagree about being inside): inside fraction from 3 x 3 sub-points.
+    corners = shapely.contains_xy(
+        outline, *np.meshgrid(x0 + np.arange(nf + 1) * fine_m, y0 + np.arange(nf + 1) * fine_m)
+    ).astype(np.int8)
+    n_in = corners[:-1, :-1] + corners[1:, :-1] + corners[:-1, 1:] + corners[1:, 1:]
+    edge = (n_in > 0) & (n_in < 4)
     ey, ex = np.nonzero(edge)
     offs = (np.arange(3) - 1.0) * fine_m / 3.0
     sub_x = gx[ey, ex][:, None, None] + offs[None, None, :] + 0.0 * offs[None, :, None]
