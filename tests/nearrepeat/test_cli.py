@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -38,10 +39,13 @@ def test_nrc_file_as_json_with_heat_map_and_ledger(tmp_path: Path, capsys: pytes
     code, out, err = run(capsys, "nearrepeat", str(shared(BURGLARY)), "--db", str(db),
                          "--space-bands", "100,200,300", "--time-bands", "7,14,21",
                          "--distance", "manhattan", "--permutations", "99", "--seed", "1",
-                         "--convention", "nrc", "--json", "--png", str(png))
+                         "--convention", "nrc", "--json", "--png", str(png), "--pairs", str(tmp_path / "p.csv"))
     assert code == 0, err
     doc = json.loads(out)
     report = read_nrc_report(shared(BURGLARY_VERBOSE))
+    pairs = pd.read_csv(tmp_path / "p.csv")
+    assert list(pairs.columns[:2]) == ["originator", "follower"]
+    assert len(pairs) == doc["n_pairs_written"] == int(report.observed[:4, :3].sum())
     assert doc["observed"] == report.observed.tolist()
     assert doc["rows"] == report.rows and doc["columns"] == report.columns
     assert doc["convention"] == "nrc" and "[a-1, b)" in doc["convention_note"]

@@ -92,6 +92,7 @@ def run(
     time_of: Annotated[str, typer.Option("--time-of", help="Event time from the incident window: from, mid or to.")] = "mid",
     format: Annotated[str | None, typer.Option("--format", help="Ingest layout of PATH (default: detected).")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Write a heat map of the Knox ratios here.")] = None,
+    pairs: Annotated[Path | None, typer.Option("--pairs", help="Write the pairs inside the finite bands (originator, follower, ...) as CSV.")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level marked in tables and the heat map.")] = 0.05,
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
@@ -112,7 +113,7 @@ def run(
                 space_bands=_edges(space_bands, "--space-bands"),
                 time_bands=_edges(time_bands, "--time-bands"), distance=distance,
                 convention=convention, permutations=permutations, seed=seed, time_of=time_of,
-                progress=update,
+                progress=update, pairs_out=pairs,
             )
     data = result.to_dict()
     data["convention_note"] = _CONVENTION_NOTES[result.result.convention]
@@ -167,6 +168,8 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
     console.print(f"* Knox ratio > 1 with p < {alpha}.")
     if d.get("png"):
         console.print(f"heat map: {d['png']}")
+    if d.get("pairs_file"):
+        console.print(f"{d['n_pairs_written']:,} near-repeat pairs written to {d['pairs_file']}")
 
 
 @nearrepeat_app.command("alert")

@@ -9,6 +9,7 @@ from crimelens.nearrepeat._alert import AlertCell, ElevatedBand, NearRepeatAlert
 from crimelens.nearrepeat._bands import CONVENTIONS, Band, BandSet
 from crimelens.nearrepeat._knox import DISTANCES, KnoxResult, KnoxTest, event_times, knox_test
 from crimelens.nearrepeat._nrc import NRCReport, XYTFile, is_xyt_csv, read_nrc_report, read_xyt_csv
+from crimelens.nearrepeat._pairs import near_repeat_pairs
 from crimelens.nearrepeat._plot import plot_knox
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "is_xyt_csv",
     "knox_test",
     "near_repeat_alert",
+    "near_repeat_pairs",
     "plot_knox",
     "read_nrc_report",
     "read_xyt_csv",

@@ -27,6 +27,7 @@ from crimelens.nearrepeat import (
     is_xyt_csv,
     knox_test,
     near_repeat_alert,
+    near_repeat_pairs,
     read_xyt_csv,
 )
 from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
@@ -60,11 +61,13 @@ class KnoxRun:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     ledger_seq: int | None = None
     output_hash: str = ""
+    pairs: dict[str, Any] = field(default_factory=dict)
     mark: str = RESEARCH_MARK
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": True,
+            **self.pairs,
             "run_id": self.run_id,
             "mark": self.mark,
             "source": self.source,
@@ -145,13 +148,15 @@ def run_knox(
     seed: int | None = None,
     time_of: str = "mid",
     progress: Any = None,
+    pairs_out: str | Path | None = None,
 ) -> KnoxRun:
     """Compute a Knox table from a file (``path``) or the store, and store it with its ledger entry.
 
     A file is either an ``x, y, date`` CSV (the Near Repeat Calculator's input, with or
     without the header ``x,y,date``; coordinates already in metres) or anything
     :func:`crimelens.ingest.read_file` reads (projected to metres; rows it refuses are
-    counted in ``n_rows_not_used``).
+    counted in ``n_rows_not_used``). With ``pairs_out``, the pairs inside the finite
+    bands are written there as CSV (originator, follower, distance, gap, bands).
     """
     if time_of not in _TIME_OF:
         raise InvalidParameterError(f"--time-of: got {time_of!r}; expected one of {list(_TIME_OF)}")
@@ -166,6 +171,7 @@ def run_knox(
         if format is None and is_xyt_csv(p):
             f = read_xyt_csv(p)
             xy, t = f.xy, f.day.astype(np.float64)
+            ids = [f"line-{n}" for n in f.line.tolist()]
             rejected = list(f.rejected)
             n_not_used = len(f.rejected)
         else:
@@ -195,9 +201,19 @@ def run_knox(
             )
         xy = table.xy_m
         t = table.t_days(how=time_of)
+        ids = [str(v) for v in table.incident_id]
     result = knox_test(xy, t, space_bands=space_bands, time_bands=time_bands, distance=distance,
                        convention=convention, n_permutations=permutations, seed=seed,
                        progress=progress)
+    pairs_info: dict[str, Any] = {}
+    if pairs_out is not None:
+        pairs = near_repeat_pairs(xy, t, ids=ids, space_bands=space_bands, time_bands=time_bands,
+                                  distance=distance, convention=convention)
+        target = Path(pairs_out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pairs.to_csv(target, index=False)
+        pairs_info = {"pairs_file": target.name, "n_pairs_written": len(pairs),
+                      "pairs_sha256": sha256_hex(target.read_bytes())}
     run_id = uuid.uuid4().hex[:16]
     out_hash = _output_hash(result)
     data_hash = _data_hash(xy, t)
@@ -221,11 +237,11 @@ def run_knox(
             inputs={"source": source if path is None else Path(source).name, "dataset": name,
                     "offense": offense, "n_events": result.n_events},
             detail={"run_id": run_id, "n_rows_not_used": n_not_used,
-                    "elapsed_s": round(result.elapsed_s, 3), "mark": RESEARCH_MARK},
+                    "elapsed_s": round(result.elapsed_s, 3), "mark": RESEARCH_MARK, **pairs_info},
         )
     return KnoxRun(run_id=run_id, result=result, source=source, dataset=name, offense=offense,
                    period=period, time_of=time_of, n_rows_not_used=n_not_used, rejected=rejected,
-                   ledger_seq=seq, output_hash=out_hash)
+                   ledger_seq=seq, output_hash=out_hash, pairs=pairs_info)
 
 
 def nearrepeat_alert(
