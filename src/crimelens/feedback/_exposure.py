@@ -211,7 +211,8 @@ def exposure_audit(
     pops = {g: sum(a.population or 0 for a, lab in zip(areas, labels, strict=True) if lab == g) for g in order}
     n_areas = {g: sum(1 for lab in labels if lab == g) for g in order}
     outside = np.clip(1.0 - w.sum(axis=1), 0.0, 1.0)
-    if outside.sum() > 1e-9:
+    outside[outside < 1e-6] = 0.0  # slivers from rounded polygon coordinates
+    if outside.sum() > 1e-6:
         weights[OUTSIDE] = outside
         pops[OUTSIDE] = 0
         n_areas[OUTSIDE] = 0

@@ -34,6 +34,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import numba
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.spatial import cKDTree
@@ -50,6 +51,8 @@ __all__ = [
     "SurfaceModel",
     "SurfaceModelAdapter",
     "make_count_model",
+    "model_names",
+    "study_area_for",
 ]
 
 
@@ -166,30 +169,43 @@ class DecayKDE(_Base):
 
 @numba.njit(cache=True)
 def _sepp_em(
-    counts: NDArray[np.float64], mu: NDArray[np.float64], theta: float, omega: float, n_iter: int, tol: float
+    ptr: NDArray[np.int64],
+    day: NDArray[np.float64],
+    count: NDArray[np.float64],
+    n_days: int,
+    mu: NDArray[np.float64],
+    theta: float,
+    omega: float,
+    n_iter: int,
+    tol: float,
 ) -> tuple[NDArray[np.float64], float, float, NDArray[np.float64]]:
-    n_days, n_cells = counts.shape
+    # events are (day, count) pairs grouped by cell: cell c owns entries ptr[c]:ptr[c+1], by day.
+    # A(t) = sum_j n_j exp(-omega (t - t_j)) and B(t) = sum_j n_j (t - t_j) exp(-omega (t - t_j))
+    # over earlier days; between events A <- e A and B <- e (B + dt A) with e = exp(-omega dt).
+    n_cells = len(ptr) - 1
+    total = count.sum()
     for _ in range(n_iter):
-        decay = math.exp(-omega)
         background = np.zeros(n_cells)
         triggered = 0.0
         lag_mass = 0.0
-        total = 0.0
         for c in range(n_cells):
             a = 0.0
             b = 0.0
-            for t in range(n_days):
-                n = counts[t, c]
-                if n > 0.0:
-                    trig = theta * omega * a
-                    lam = mu[c] + trig
-                    if lam > 0.0:
-                        background[c] += n * mu[c] / lam
-                        triggered += n * trig / lam
-                        lag_mass += n * theta * omega * b / lam
-                    total += n
-                b = decay * (b + a + n)
-                a = decay * (a + n)
+            last = 0.0
+            for j in range(ptr[c], ptr[c + 1]):
+                dt = day[j] - last
+                e = math.exp(-omega * dt)
+                b = e * (b + dt * a)
+                a = e * a
+                last = day[j]
+                n = count[j]
+                trig = theta * omega * a
+                lam = mu[c] + trig
+                if lam > 0.0:
+                    background[c] += n * mu[c] / lam
+                    triggered += n * trig / lam
+                    lag_mass += n * theta * omega * b / lam
+                a += n
         new_mu = background / n_days
         new_theta = min(triggered / total, 0.99) if total > 0 else 0.0
         new_omega = triggered / lag_mass if lag_mass > 0 else omega
@@ -200,12 +216,11 @@ def _sepp_em(
         omega = new_omega
         if change < tol:
             break
-    decay = math.exp(-omega)
     excite = np.zeros(n_cells)
     for c in range(n_cells):
         a = 0.0
-        for t in range(n_days):
-            a = decay * (a + counts[t, c])
+        for j in range(ptr[c], ptr[c + 1]):
+            a += count[j] * math.exp(-omega * (n_days - day[j]))
         excite[c] = a
     return mu, theta, omega, mu + theta * omega * excite
 
@@ -240,7 +255,7 @@ class GridSEPP(_Base):
             raise InvalidParameterError(f"{self!r}: window_days and n_iter must be >= 1")
         if not (0 <= self.theta_init < 1 and self.omega_init > 0):
             raise InvalidParameterError(f"{self!r}: expected 0 <= theta_init < 1 and omega_init > 0")
-        window = np.ascontiguousarray(self._window(counts, int(self.window_days)))
+        window = self._window(counts, int(self.window_days))
         n_days, n_cells = window.shape
         warm = self.warm_start and hasattr(self, "mu_") and len(self.mu_) == n_cells
         if warm:
@@ -249,7 +264,15 @@ class GridSEPP(_Base):
         else:
             mu0 = window.sum(axis=0) / max(n_days, 1) * (1.0 - float(self.theta_init)) + 1e-9
             theta0, omega0 = float(self.theta_init), float(self.omega_init)
-        mu, theta, omega, scores = _sepp_em(window, mu0, float(theta0), float(omega0), int(self.n_iter), float(self.tol))
+        day_idx, cell_idx = np.nonzero(window)
+        values = window[day_idx, cell_idx]
+        by_cell = np.argsort(cell_idx, kind="stable")  # grouped by cell, days ascending
+        ptr = np.zeros(n_cells + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cell_idx, minlength=n_cells), out=ptr[1:])
+        mu, theta, omega, scores = _sepp_em(
+            ptr, day_idx[by_cell].astype(np.float64), values[by_cell], n_days, mu0,
+            float(theta0), float(omega0), int(self.n_iter), float(self.tol),
+        )
         self.mu_ = mu
         self.theta_ = float(theta)
         self.omega_ = float(omega)
@@ -261,9 +284,10 @@ class SurfaceModelAdapter(_Base):
     """Run an engine model (``fit(IncidentTable)``, ``predict(TimeWindow)``) on daily counts.
 
     Each count becomes an incident at its cell centre at midday of its day; the
-    predicted surface is read at the cell centres. The surface must expose a
-    ``grid`` (:class:`~crimelens.domain.Grid`) and per-cell values under one of
-    ``values``, ``intensity``, ``scores`` or ``risk``.
+    predicted :class:`~crimelens.forecast.RiskSurface` is read at the cell centres
+    (through its study area's ``cell_of``). Give the estimator a study area whose cells
+    hold one scenario cell centre each (:func:`study_area_for`), or leave its ``area``
+    unset and let it cover the incidents' bounding box.
     """
 
     _param_names = ("estimator", "origin", "crs", "window_days")
@@ -276,11 +300,11 @@ class SurfaceModelAdapter(_Base):
         self.window_days = window_days
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        inner = getattr(self.estimator, "get_params", None)
         params: dict[str, Any] = {"estimator": type(self.estimator).__name__, "origin": self.origin,
                                   "crs": self.crs, "window_days": self.window_days}
+        inner = getattr(self.estimator, "get_params", None)
         if callable(inner):
-            params["estimator_params"] = {k: v for k, v in inner().items()}
+            params["estimator_params"] = {k: v for k, v in inner().items() if k != "area"}
         return params
 
     def fit_counts(self, counts: NDArray[np.float64], centres_m: NDArray[np.float64] | None) -> Self:
@@ -292,71 +316,113 @@ class SurfaceModelAdapter(_Base):
         origin = as_utc(self.origin)
         day_idx, cell_idx = np.nonzero(window)
         reps = window[day_idx, cell_idx]
-        day_idx = np.repeat(day_idx, reps)
+        day_idx = np.repeat(day_idx, reps) + start_day
         cell_idx = np.repeat(cell_idx, reps)
-        when = [origin + timedelta(days=int(start_day + d), hours=12) for d in day_idx]
-        import pandas as pd
-
+        base = pd.Timestamp(origin) + pd.Timedelta(hours=12)
+        when = base + pd.to_timedelta(day_idx, unit="D")
         frame = pd.DataFrame(
             {
-                "incident_id": [f"sim-{i}" for i in range(len(day_idx))],
+                "incident_id": np.char.add("sim-", np.arange(len(day_idx)).astype(str)),
                 "offense": "other",
-                "occurred_from": pd.to_datetime(when, utc=True) if when else pd.Series([], dtype="datetime64[us, UTC]"),
-                "occurred_to": pd.to_datetime(when, utc=True) if when else pd.Series([], dtype="datetime64[us, UTC]"),
+                "occurred_from": when,
+                "occurred_to": when,
                 "x_m": centres_m[cell_idx, 0],
                 "y_m": centres_m[cell_idx, 1],
                 "crs": self.crs,
                 "source": "unknown",
             }
         )
-        table = IncidentTable(frame)
         next_day = TimeWindow.starting(origin + timedelta(days=len(arr)), days=1)
-        surface = self.estimator.fit(table).predict(next_day)
+        surface = self.estimator.fit(IncidentTable(frame)).predict(next_day)
         self.scores_ = surface_at(surface, np.asarray(centres_m, dtype=np.float64))
         return self
 
 
 def surface_at(surface: Any, centres_m: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Values of a forecast surface at points (0 outside its grid)."""
-    grid = getattr(surface, "grid", None)
-    if not isinstance(grid, Grid):
-        raise InputError(
-            f"surface of type {type(surface).__name__}: got no 'grid' attribute of type Grid; "
-            "expected a RiskSurface with a grid and per-cell values"
-        )
+    """Values of a forecast surface at points (0 outside its cells).
+
+    Accepts a ``RiskSurface`` (``area.cell_of`` and ``intensity``) or any object with a
+    :class:`~crimelens.domain.Grid` under ``grid`` and per-cell ``values``/``intensity``.
+    """
+    area = getattr(surface, "area", None)
+    locate = getattr(area, "cell_of", None)
+    if not callable(locate):
+        grid = getattr(surface, "grid", None)
+        locate = grid.cell_of if isinstance(grid, Grid) else None
     values = None
-    for name in ("values", "intensity", "scores", "risk"):
+    for name in ("intensity", "values", "scores", "risk"):
         candidate = getattr(surface, name, None)
         if candidate is not None and not callable(candidate):
             values = np.asarray(candidate, dtype=np.float64).ravel()
             break
-    if values is None or len(values) != grid.n_cells:
+    if locate is None or values is None:
         raise InputError(
-            f"surface of type {type(surface).__name__}: got no per-cell values of length {grid.n_cells}; "
-            "expected one of the attributes values, intensity, scores or risk"
+            f"surface of type {type(surface).__name__}: expected a RiskSurface (area.cell_of and intensity) "
+            "or an object with a Grid under 'grid' and per-cell values"
         )
-    cells = grid.cell_of(centres_m)
-    return np.where(cells >= 0, values[np.maximum(cells, 0)], 0.0)
+    cells = np.asarray(locate(centres_m), dtype=np.int64)
+    if len(values) and cells.max(initial=-1) >= len(values):
+        raise InputError(
+            f"surface of type {type(surface).__name__}: has {len(values)} values but its cells go to {cells.max()}"
+        )
+    return np.where(cells >= 0, values[np.maximum(cells, 0)] if len(values) else 0.0, 0.0)
+
+
+def study_area_for(centres_m: NDArray[np.float64] | None, *, crs: str | None = None, grid: Grid | None = None) -> Any:
+    """A ``crimelens.forecast.StudyArea`` whose square cells each hold one scenario cell centre.
+
+    With ``grid`` given (a grid scenario) its cells are used as they are; otherwise a grid
+    fine enough that no two centres share a cell (half the smallest centre spacing).
+    """
+    from crimelens.forecast import StudyArea
+
+    if grid is not None:
+        return StudyArea.square(grid, rule="the feedback scenario's grid")
+    if centres_m is None:
+        raise InputError("study_area_for: got neither cell centres nor a grid")
+    pts = np.asarray(centres_m, dtype=np.float64)
+    if len(pts) > 1:
+        dist, _ = cKDTree(pts).query(pts, k=2)
+        cell_m = max(float(dist[:, 1].min()) / 2.0, 1.0)
+    else:
+        cell_m = 150.0
+    g = Grid.covering((float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()),
+                       float(pts[:, 1].max())), cell_m, crs=crs)
+    mask = np.zeros(g.n_cells, dtype=bool)
+    mask[g.cell_of(pts)] = True
+    return StudyArea.square(g, mask=mask, rule="one cell per feedback-scenario cell centre")
 
 
 _BUILTIN = {"naive": NaiveCounts, "kde": DecayKDE, "sepp": GridSEPP}
 
 
-def make_count_model(name: str, *, window_days: int = 180, crs: str | None = None,
-                     origin: str = "2020-01-01") -> CountModel:
-    """A count model by name: ``naive``, ``kde``, ``sepp`` or the class name of a ``crimelens.forecast`` model."""
+def model_names() -> list[str]:
+    """Names :func:`make_count_model` accepts: the grid-native ones and ``forecast:<name>``."""
+    from crimelens.forecast import MODELS
+
+    return sorted(_BUILTIN) + [f"forecast:{n}" for n in sorted(MODELS)]
+
+
+def make_count_model(name: str, *, centres_m: NDArray[np.float64] | None = None, grid: Grid | None = None,
+                     window_days: int = 180, crs: str | None = None, origin: str = "2020-01-01") -> CountModel:
+    """A count model by name.
+
+    ``naive``, ``kde`` and ``sepp`` are the grid-native fast path; ``forecast:<name>``
+    (e.g. ``forecast:etas``, ``forecast:kde``, ``forecast:sepp``) runs the forecasting
+    engine's model through :class:`SurfaceModelAdapter` on a study area built from
+    ``centres_m`` (or ``grid``).
+    """
     key = name.strip().lower()
     if key in _BUILTIN:
         model: CountModel = _BUILTIN[key](window_days=window_days)
         return model
-    try:
-        import importlib
+    if key.startswith("forecast:"):
+        from crimelens.forecast import MODELS, make_model
 
-        forecast = importlib.import_module("crimelens.forecast")
-    except ImportError:  # pragma: no cover - depends on the forecast package being present
-        forecast = None
-    estimator_cls = getattr(forecast, name, None) if forecast is not None else None
-    if estimator_cls is None:
-        available = sorted(_BUILTIN) + sorted(getattr(forecast, "__all__", []) if forecast else [])
-        raise InvalidParameterError(f"model {name!r}: unknown; expected one of {available}")
-    return SurfaceModelAdapter(estimator_cls(), origin=origin, crs=crs, window_days=window_days)
+        inner = key.split(":", 1)[1]
+        if inner not in MODELS:
+            raise InvalidParameterError(f"model {name!r}: unknown; expected one of {model_names()}")
+        area = study_area_for(centres_m, crs=crs, grid=grid) if (centres_m is not None or grid is not None) else None
+        estimator = make_model(inner, area=area)
+        return SurfaceModelAdapter(estimator, origin=origin, crs=crs, window_days=window_days)
+    raise InvalidParameterError(f"model {name!r}: unknown; expected one of {model_names()}")

@@ -39,9 +39,7 @@ def plot_urn(results: Sequence[UrnResult], path: str | Path, *, title: str | Non
     fig = Figure(figsize=(7.5, 4.2), dpi=110)
     ax = fig.subplots()
     for r in results:
-        label = "uncorrected" if r.correction == "none" else "corrected (IPW thinning)"
-        if r.reported_weight > 0:
-            label += f", {r.reported_weight:.0%} citizen reports"
+        label = r.label
         days = np.arange(1, r.days + 1)
         line = ax.plot(days, r.share, label=f"{label}: {r.final_share:.3f} at day {r.days}")[0]
         ax.fill_between(days, r.share_lo, r.share_hi, color=line.get_color(), alpha=0.15, linewidth=0)

@@ -14,13 +14,11 @@
   a balanced city, above 1 a planted disparity. Fast, so it serves the tests and the
   benchmark.
 * :func:`synthetic_scenario` — the general scenario on ``crimelens.synth``'s city (a true
-  intensity, areas with demographics and a patrol-driven discovery mechanism) when that
-  package is installed; otherwise the planted city.
+  intensity, areas with demographics and a patrol-driven discovery mechanism).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -207,19 +205,65 @@ def planted_city(
     )
 
 
-def synthetic_scenario(*, random_state: int = 0, history_days: int = 180,
-                       observation: ObservationModel | None = None) -> Scenario:
-    """The general scenario: ``crimelens.synth``'s city when available, else :func:`planted_city`.
+def synthetic_scenario(
+    *,
+    random_state: int = 0,
+    history_days: int = 180,
+    disparity: float = 0.0,
+    k: int | None = None,
+    observation: ObservationModel | None = None,
+) -> Scenario:
+    """The general scenario: ``crimelens.synth``'s city (seeded) as the simulated world.
 
-    The synthetic city must expose a true intensity per cell, its areas and grid; any
-    shape mismatch falls back to the planted city with the same seed.
+    The city is generated for ``history_days`` days (no planted series); its recorded
+    incidents on the 150 m truth grid are the starting record, and the true daily rate
+    per cell is the generator's expected latent count (background plus triggering) over
+    that period. Cells are the grid cells inside the city; each cell's group is the
+    ``group`` audit attribute of the neighbourhood holding most of it. ``disparity`` is
+    the generator's planted patrol disparity (group B patrolled ``1 + disparity`` times
+    more), which shapes the starting record. The observation model defaults to the
+    city's own reporting share and mean discovery probability.
     """
-    try:
-        synth = importlib.import_module("crimelens.synth")
-    except ImportError:
-        synth = None
-    builder = getattr(synth, "feedback_scenario_inputs", None) if synth is not None else None
-    if builder is None:
-        return planted_city(random_state=random_state, history_days=history_days, observation=observation)
-    inputs = builder(random_state=random_state, history_days=history_days)  # pragma: no cover
-    return Scenario(name="synthetic", observation=observation or ObservationModel(), **inputs)  # pragma: no cover
+    from crimelens.feedback._areas import cell_area_overlap, cell_geometries
+    from crimelens.synth import SyntheticCity
+
+    city = SyntheticCity(seed=random_state, days=history_days, n_series=0, disparity=disparity).generate()
+    truth = city.truth
+    grid = truth.grid
+    latent = truth.intensity.sum(axis=0).ravel()
+    inside = latent > 0
+    lookup = np.full(grid.n_cells, -1, dtype=np.int64)
+    lookup[inside] = np.arange(int(inside.sum()))
+    full = grid.cell_of(city.incidents.xy_m)
+    cells = np.where(full >= 0, lookup[np.maximum(full, 0)], -1)
+    tz = str(truth.params.get("timezone", "UTC"))
+    start = str(truth.params.get("start", "2024-01-01"))
+    history = daily_counts(city.incidents, cells, int(inside.sum()), start=start, n_days=history_days, timezone=tz)
+    overlap = cell_area_overlap([shapely.to_wkt(g) for g in cell_geometries(grid)[inside]], city.areas)
+    labels = np.asarray([str(a.audit.get("group", a.area_id)) for a in city.areas], dtype=object)
+    groups = np.where(overlap.sum(axis=1) > 0, labels[overlap.argmax(axis=1)], "(outside areas)").astype(object)
+    if observation is None:
+        table = truth.areas
+        latent_n = float(table["n_latent"].sum())
+        report = float(table["n_reported"].sum()) / latent_n if latent_n > 0 else 0.5
+        base = float(np.clip(table["discovery_prob_mean"].mean(), 0.0, 0.5))
+        observation = ObservationModel(report_prob=round(report, 4), discovery_base=round(base, 4),
+                                       discovery_lift=round(min(0.5, 1.0 - base), 4))
+    n = int(inside.sum())
+    return Scenario(
+        name="synthetic",
+        true_rate=latent[inside] / float(history_days),
+        history=history,
+        centres_m=grid.centres()[inside],
+        groups=groups,
+        cell_ids=tuple(str(i) for i in np.flatnonzero(inside)),
+        observation=observation,
+        allocation=TopK(k if k is not None else max(1, round(0.02 * n))),
+        start=start,
+        description=(
+            f"crimelens.synth city (seed {random_state}, {history_days} days, disparity {disparity:g}), "
+            f"{n} cells of {grid.cell_m:g} m, {len(city.areas)} neighbourhoods"
+        ),
+        grid=grid,
+        areas=tuple(city.areas),
+    )

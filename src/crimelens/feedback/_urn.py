@@ -33,6 +33,8 @@ Known failure modes
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -90,6 +92,20 @@ class UrnResult:
         """Standard error of :attr:`final_share` over runs."""
         return float(self.final_shares.std(ddof=1) / np.sqrt(self.n_runs)) if self.n_runs > 1 else 0.0
 
+    @property
+    def label(self) -> str:
+        text = "uncorrected" if self.correction == "none" else f"corrected ({self.correction})"
+        if self.reported_weight > 0:
+            text += f", {self.reported_weight:.0%} citizen reports"
+        return text if self.feedback else f"{text}, no feedback"
+
+    def output_hash(self) -> str:
+        """SHA-256 over the summary and every run's final share."""
+        h = hashlib.sha256(json.dumps(self.summary(), sort_keys=True).encode("utf-8"))
+        h.update(np.ascontiguousarray(self.final_shares).tobytes())
+        h.update(np.ascontiguousarray(self.share).tobytes())
+        return h.hexdigest()
+
     def summary(self) -> dict[str, Any]:
         return {
             "scenario": "ensign-urn",
@@ -120,7 +136,7 @@ def ensign_urn(
     prior: tuple[float, float] = OAKLAND_PRIOR,
     days: int = 1000,
     n_runs: int = 1000,
-    correction: Literal["none", "ipw"] = "none",
+    correction: Literal["none", "ipw", "reported-only"] = "none",
     reported_weight: float = 0.0,
     decay: float = 0.0,
     detection_bias: float = 0.0,
@@ -139,8 +155,9 @@ def ensign_urn(
         Days (draws) per run.
     n_runs : int
         Independent runs; each has its own random stream from ``random_state``.
-    correction : {"none", "ipw"}
-        ``"ipw"`` thins discovered incidents with probability ``min(p) / p_i``.
+    correction : {"none", "ipw", "reported-only"}
+        ``"ipw"`` keeps a discovered incident with probability ``min(p) / p_i``;
+        ``"reported-only"`` adds citizen reports only (needs ``reported_weight > 0``).
     reported_weight : float
         Share of each region's rate that arrives as citizen reports, in [0, 1).
     decay : float
@@ -165,8 +182,14 @@ def ensign_urn(
         raise InvalidParameterError(f"ensign_urn(prior={prior}): expected two counts > 0")
     if days < 1 or n_runs < 1:
         raise InvalidParameterError(f"ensign_urn(days={days}, n_runs={n_runs}): both must be >= 1")
-    if correction not in ("none", "ipw"):
-        raise InvalidParameterError(f"ensign_urn(correction={correction!r}): expected 'none' or 'ipw'")
+    if correction not in ("none", "ipw", "reported-only"):
+        raise InvalidParameterError(
+            f"ensign_urn(correction={correction!r}): expected 'none', 'ipw' or 'reported-only'"
+        )
+    if correction == "reported-only" and reported_weight <= 0:
+        raise InvalidParameterError(
+            "ensign_urn(correction='reported-only'): needs reported_weight > 0 (there are no reports otherwise)"
+        )
     if not 0.0 <= reported_weight < 1.0:
         raise InvalidParameterError(f"ensign_urn(reported_weight={reported_weight}): expected a value in [0, 1)")
     if detection_bias < 0:
@@ -189,6 +212,8 @@ def ensign_urn(
             p_visit = np.where(visit == 0, p_go, 1.0 - p_go)
             keep = rng.random(n_runs) < np.minimum(p_go, 1.0 - p_go) / p_visit
             discovered = np.where(keep, discovered, 0.0)
+        elif correction == "reported-only":
+            discovered = np.zeros(n_runs)
         balls[rows, visit] += discovered
         if reported_weight > 0:
             balls += rng.poisson(reported_weight * rates, size=(n_runs, 2))
