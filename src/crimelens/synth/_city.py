@@ -758,7 +758,7 @@ def _table_frame(frame: pd.DataFrame) -> pd.DataFrame:
         for k, c in zip(keys, codes, strict=True):
             if c[i] >= 0:
                 v = cats[k][c[i]]
-                d[k] = int(v) if k == "suspect_count" else str(v)
+                d[k] = str(v)
         texts.append(json.dumps(d, sort_keys=True))
     out = frame[[c for c in frame.columns if c not in keys]].copy()
     out["attrs"] = _text_categorical(texts, inverse)

@@ -75,8 +75,8 @@ def local_clock(start_utc: pd.Timestamp, n_bins: int, tz: str) -> tuple[NDArray[
     """Local hour, day of week (Mon=0) and day of year at the middle of each 10-minute bin."""
     mids = pd.date_range(start_utc + pd.Timedelta(minutes=5), periods=n_bins, freq="10min").tz_convert(tz)
     hour = (mids.hour + mids.minute / 60.0).to_numpy(np.float64)
-    dow = mids.dayofweek.to_numpy(np.int64)
-    doy = mids.dayofyear.to_numpy(np.float64)
+    dow = mids.day_of_week.to_numpy(np.int64)
+    doy = mids.day_of_year.to_numpy(np.float64)
     return hour, dow, doy
 
 
