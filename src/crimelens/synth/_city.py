@@ -432,22 +432,36 @@ def _surfaces(rng: np.random.Generator, geo: CityGeometry, n_areas: int, populat
         dens.append(_normalise(w_pop * pop + w_com * com + w_hot * hot + 0.05 * uniform, geo.inside))
     density = np.stack(dens)
 
-    # demographics: a smooth field with three group-b centres, thresholded at its area median
-    bc = _inside_points(rng, geo, uniform, 3)
-    field = gaussian_bumps(gx, gy, bc, rng.uniform(0.12, 0.2, 3) * size, np.ones(3))
+    # demographics: a smooth field with three group-b centres, thresholded at its area median.
+    # Of 24 candidate fields the one whose groups have the most equal expected background
+    # events per resident is kept, so the *true* rate does not differ by group (balanced).
     fa = geo.fine_area.ravel()
     pop_area = np.bincount(fa, weights=pop.ravel(), minlength=n_areas)
-    f_area = np.bincount(fa, weights=(pop * field).ravel(), minlength=n_areas) / np.maximum(pop_area, 1e-300)
-    thr = float(np.median(f_area))
-    spread = float(np.std(f_area)) or 1.0
-    share_field = 0.04 + 0.92 / (1.0 + np.exp(-2.2 * (field - thr) / spread))
-    share_b = np.bincount(fa, weights=(pop * share_field).ravel(), minlength=n_areas) / np.maximum(pop_area, 1e-300)
+    rate = np.tensordot(np.array([p.background_per_day for p in OFFENSES]), density, axes=1)
+    rate_area = np.bincount(fa, weights=rate.ravel(), minlength=n_areas)
+    best: tuple[float, NDArray[np.float64]] | None = None
+    for _ in range(24):
+        bc = _inside_points(rng, geo, uniform, 3)
+        field = gaussian_bumps(gx, gy, bc, rng.uniform(0.12, 0.2, 3) * size, np.ones(3))
+        f_area = np.bincount(fa, weights=(pop * field).ravel(), minlength=n_areas) / np.maximum(pop_area, 1e-300)
+        thr = float(np.median(f_area))
+        spread = float(np.std(f_area)) or 1.0
+        share_field = 0.04 + 0.92 / (1.0 + np.exp(-2.2 * (field - thr) / spread))
+        cand = np.bincount(fa, weights=(pop * share_field).ravel(), minlength=n_areas) / np.maximum(pop_area, 1e-300)
+        is_b = np.round(cand, 4) >= 0.5
+        if not 0.25 <= is_b.mean() <= 0.75:
+            continue
+        ratio = (rate_area[is_b].sum() / pop_area[is_b].sum()) / (rate_area[~is_b].sum() / pop_area[~is_b].sum())
+        score = abs(math.log(ratio))
+        if best is None or score < best[0]:
+            best = (score, cand)
+    # (tiny cities where no candidate splits the areas fall back to alternating labels)
+    share_b = np.where(np.arange(n_areas) % 2 == 1, 0.7, 0.3) if best is None else best[1]
     share_b = np.round(share_b, 4)
     group = np.where(share_b >= 0.5, "group_b", "group_a").astype(object)
     people = np.round(pop_area * population).astype(np.int64)
 
     # patrol follows the smoothed expected background rate, plus the planted disparity
-    rate = np.tensordot(np.array([p.background_per_day for p in OFFENSES]), density, axes=1)
     smooth = gaussian_filter(rate, sigma=400.0 / geo.fine_m, mode="constant")
     inside = geo.inside > 0
     smooth = smooth / smooth[inside].mean()
