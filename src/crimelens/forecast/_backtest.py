@@ -155,9 +155,9 @@ class BacktestResult:
             for metric in METRICS:
                 entry[metric] = {f"{c:g}": dict(zip(("mean", "low", "high"), self.mean(m, metric, c), strict=True))
                                  for c in covs}
-            entry["loglik_per_period"] = float(np.nanmean(self.loglik[i]))
-            entry["brier"] = float(np.nanmean(self.brier[i]))
-            entry["seconds_per_period"] = float(np.nanmean(self.seconds[i]))
+            entry["loglik_per_period"] = _finite_mean(self.loglik[i])
+            entry["brier"] = _finite_mean(self.brier[i])
+            entry["seconds_per_period"] = _finite_mean(self.seconds[i])
             out["models"][m] = entry
         return out
 
@@ -253,6 +253,11 @@ def _score(intensity: NDArray[np.float64], observed: NDArray[np.float64], covs: 
     hit[m, p], pai[m, p], pei[m, p] = r["hit_rate"], r["pai"], r["pei"]
     loglik[m, p] = poisson_loglik(intensity, observed)
     brier[m, p] = brier_score(intensity, observed)
+
+
+def _finite_mean(values: NDArray[np.float64]) -> float:
+    v = values[np.isfinite(values)]
+    return float(v.mean()) if len(v) else float("nan")
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,5 +82,12 @@ class TimeWeightedCounts(HotspotModel):
         w = np.exp2(-age / self.half_life_days)
         ok = cells >= 0
         score = np.bincount(cells[ok], weights=w[ok], minlength=self.area_.n_cells)
-        # sum of weights * ln2 / half-life is a rate per day (the weights integrate to h/ln 2)
-        return score.astype(np.float64) * (math.log(2.0) / self.half_life_days) * horizon_days
+        # the weights of a constant rate integrate to (h / ln 2)(1 - 2^(-L/h)) over the L days of
+        # history available, so this divisor turns the weighted sum into a daily rate
+        span = max(t0 - float(self.t_[0]), 1.0)
+        if self.window_days is not None:
+            span = min(span, float(self.window_days))
+        h = float(self.half_life_days)
+        norm = h / math.log(2.0) * (1.0 - 2.0 ** (-span / h))
+        out: NDArray[np.float64] = score.astype(np.float64) / norm * horizon_days
+        return out

@@ -217,7 +217,7 @@ class SEPP(HotspotModel):
     trigger_radius_m : float
         Largest distance of triggering in metres (default 500).
     trigger_window_days : float
-        Largest lag of triggering in days (default 60).
+        Largest lag of triggering in days (default 30).
     space_bins, time_bins : int
         Histogram bins of the trigger in distance and lag (defaults 10 and 30).
     background_cell_m : float
@@ -233,7 +233,7 @@ class SEPP(HotspotModel):
     """
 
     def __init__(self, *, window_days: float = 730.0, trigger_radius_m: float = 500.0,
-                 trigger_window_days: float = 60.0, space_bins: int = 10, time_bins: int = 30,
+                 trigger_window_days: float = 30.0, space_bins: int = 10, time_bins: int = 30,
                  background_cell_m: float = 50.0, background_bandwidth_m: float = 150.0,
                  declustering: Literal["stochastic", "expected"] = "stochastic", n_iter: int = 40,
                  random_state: int = 0, area: StudyArea | None = None, cell_m: float = 150.0) -> None:

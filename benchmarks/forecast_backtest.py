@@ -1,0 +1,235 @@
+"""Weekly rolling-origin backtests of every crimelens model, beside open_cp and the ceiling.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/forecast_backtest.py --dataset chicago_agg_assault \
+        --write-splits /tmp/splits_chicago.npz            # 1. splits for open_cp
+    /work/opencp/venv/bin/python benchmarks/forecast_opencp.py \
+        --splits /tmp/splits_chicago.npz --out /work/opencp/out   # 2. open_cp (own venv)
+    .venv/bin/python benchmarks/forecast_backtest.py --dataset chicago_agg_assault \
+        --opencp /work/opencp/out                          # 3. crimelens + scoring of both
+
+Study areas (stated in the JSON): 150 m cells in the data's UTM zone, masked to the
+cells with at least one incident before the first origin (Chicago: 2010-2017,
+15,040 cells). Origins are local midnights, one week apart; each model is fitted on
+the incidents before its origin only. Scores: hit rate, PAI and PEI with tied cells
+split pro rata; 95 % bootstrap intervals over weeks; paired ratios over the same
+weeks. The "gap closed" compares the best crimelens model with 2-year naive counts
+and the leave-one-week-out oracle-rate ceiling at 1 %.
+
+Writes ``benchmarks/results/forecast_backtest_<dataset>.json``. Never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from forecast_data import load
+
+from crimelens.domain import TimeWindow
+from crimelens.forecast import DEFAULT_CURVE, MODELS, StudyArea, make_model, rolling_origin
+from crimelens.forecast._backtest import BacktestResult, _score
+from crimelens.forecast._base import days_since_epoch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+CONFIG: dict[str, dict[str, Any]] = {
+    "chicago_agg_assault": {"tz": "America/Chicago", "mask_from": "2010-01-01",
+                            "start": "2018-01-01", "periods": 104},
+    "vancouver_2020": {"tz": "America/Vancouver", "mask_from": "2020-01-01",
+                       "start": "2020-07-06", "periods": 25},
+    "cincinnati_burglary": {"tz": "America/New_York", "mask_from": "2016-01-01",
+                            "start": "2018-01-01", "periods": 52},
+}
+
+
+def local_midnight(date: str, tz: str) -> pd.Timestamp:
+    return pd.Timestamp(date).tz_localize(tz).tz_convert("UTC")
+
+
+def setup(dataset: str, cell_m: float, periods: int | None) -> tuple[Any, StudyArea, list[pd.Timestamp], dict[str, Any]]:
+    cfg = dict(CONFIG[dataset])
+    if periods is not None:
+        cfg["periods"] = periods
+    incidents = load(dataset)
+    start = local_midnight(cfg["start"], cfg["tz"])
+    mask_period = TimeWindow(local_midnight(cfg["mask_from"], cfg["tz"]).to_pydatetime(),
+                             start.to_pydatetime())
+    area = StudyArea.from_activity(incidents, cell_m, period=mask_period)
+    # weekly origins at local midnight (DST-aware)
+    origins = [(pd.Timestamp(cfg["start"]) + pd.Timedelta(days=7 * k)).tz_localize(cfg["tz"]).tz_convert("UTC")
+               for k in range(cfg["periods"])]
+    return incidents, area, origins, cfg
+
+
+def write_splits(path: Path, dataset: str, incidents: Any, area: StudyArea, origins: list[pd.Timestamp],
+                 horizon: float) -> None:
+    t = incidents.t_days(how="mid")
+    order = np.argsort(t, kind="stable")
+    g = area.grid
+    assert g is not None
+    np.savez(path, dataset=dataset, t=t[order], xy=incidents.xy_m[order], x0=g.x0, y0=g.y0,
+             cell=g.cell_m, nx=g.nx, ny=g.ny, cell_ids=area.cell_ids,
+             origins=np.array([days_since_epoch(o.to_pydatetime()) for o in origins]),
+             horizon=horizon)
+
+
+def backtest_per_origin(incidents: Any, models: dict[str, Any], area: StudyArea,
+                        origins: list[pd.Timestamp], horizon: float, ceiling: bool) -> BacktestResult:
+    """Origins are local midnights (not evenly spaced in UTC across DST), so run one per origin and stack."""
+    parts = []
+    for o in origins:
+        parts.append(rolling_origin(incidents, models, area=area, start=o.to_pydatetime(), periods=1,
+                                    horizon_days=horizon, coverages=DEFAULT_CURVE, ceiling=False))
+        print(".", end="", flush=True)
+    print()
+    base = parts[0]
+    stack = {k: np.concatenate([getattr(p, k) for p in parts], axis=1)
+             for k in ("hit_rate", "pai", "pei", "loglik", "brier", "seconds")}
+    n_events = np.concatenate([p.n_events for p in parts])
+    res = BacktestResult(base.models, base.params, tuple(p.origins[0] for p in parts), horizon,
+                         base.coverages, base.area, n_events, stack["hit_rate"], stack["pai"],
+                         stack["pei"], stack["loglik"], stack["brier"], stack["seconds"])
+    if ceiling:
+        res = add_ceiling(res, incidents, area, origins, horizon)
+    return res
+
+
+def observed_counts(incidents: Any, area: StudyArea, origins: list[pd.Timestamp], horizon: float) -> np.ndarray:
+    t = incidents.t_days(how="mid")
+    cells = area.cell_of(incidents.xy_m)
+    out = np.zeros((len(origins), area.n_cells))
+    for p, o in enumerate(origins):
+        t0 = days_since_epoch(o.to_pydatetime())
+        sel = (t >= t0) & (t < t0 + horizon) & (cells >= 0)
+        out[p] = np.bincount(cells[sel], minlength=area.n_cells)
+    return out
+
+
+def append_models(res: BacktestResult, names: list[str], intensities: list[np.ndarray],
+                  observed: np.ndarray, seconds: list[np.ndarray], ties: str = "split") -> BacktestResult:
+    n_new, periods, ncov = len(names), len(res.origins), len(res.coverages)
+    arrs = {k: np.full((n_new, periods, ncov), np.nan) for k in ("hit_rate", "pai", "pei")}
+    ll, br = np.full((n_new, periods), np.nan), np.full((n_new, periods), np.nan)
+    for m, inten in enumerate(intensities):
+        for p in range(periods):
+            if inten[p] is None or not np.isfinite(inten[p]).all():
+                continue
+            _score(inten[p], observed[p], res.coverages, ties, m, p, arrs["hit_rate"], arrs["pai"],
+                   arrs["pei"], ll, br)
+    return BacktestResult(
+        res.models + tuple(names), dict(res.params), res.origins, res.horizon_days, res.coverages,
+        res.area, res.n_events,
+        np.concatenate([res.hit_rate, arrs["hit_rate"]]), np.concatenate([res.pai, arrs["pai"]]),
+        np.concatenate([res.pei, arrs["pei"]]), np.concatenate([res.loglik, ll]),
+        np.concatenate([res.brier, br]), np.concatenate([res.seconds, np.vstack(seconds)]))
+
+
+def add_ceiling(res: BacktestResult, incidents: Any, area: StudyArea, origins: list[pd.Timestamp],
+                horizon: float) -> BacktestResult:
+    obs = observed_counts(incidents, area, origins, horizon)
+    total = obs.sum(axis=0)
+    n = len(origins)
+    loo = [(total - obs[p]) / max(n - 1, 1) for p in range(n)]
+    res = append_models(res, ["ceiling:oracle-rate"], [loo], obs, [np.full(n, np.nan)])
+    rate = total / n
+    return append_models(res, ["ceiling:expected"], [[rate] * n], np.tile(rate, (n, 1)),
+                         [np.full(n, np.nan)], ties="index")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="crimelens weekly backtests beside open_cp")
+    ap.add_argument("--dataset", default="chicago_agg_assault", choices=sorted(CONFIG))
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--periods", type=int, default=None)
+    ap.add_argument("--cell-m", type=float, default=150.0)
+    ap.add_argument("--horizon", type=float, default=7.0)
+    ap.add_argument("--write-splits", type=Path, default=None)
+    ap.add_argument("--opencp", type=Path, default=None, help="folder of forecast_opencp.py outputs")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    incidents, area, origins, cfg = setup(args.dataset, args.cell_m, args.periods)
+    print(f"{args.dataset}: {len(incidents)} incidents; area {area.describe()}")
+    if args.write_splits is not None:
+        write_splits(args.write_splits, args.dataset, incidents, area, origins, args.horizon)
+        print(f"splits written to {args.write_splits}")
+        return 0
+    names = [m for m in args.models.split(",") if m]
+    models = {n: make_model(n) for n in names}
+    began = time.perf_counter()
+    res = backtest_per_origin(incidents, models, area, origins, args.horizon, ceiling=True)
+    wall = time.perf_counter() - began
+    opencp_names: list[str] = []
+    if args.opencp is not None and args.opencp.exists():
+        obs = observed_counts(incidents, area, origins, args.horizon)
+        for path in sorted(args.opencp.glob(f"{args.dataset}_*.npz")):
+            d = np.load(path)
+            if d["intensity"].shape != (len(origins), area.n_cells):
+                continue
+            inten = [d["intensity"][p].astype(np.float64) if d["done"][p] else None for p in range(len(origins))]
+            name = "open_cp:" + path.stem[len(args.dataset) + 1:]
+            res = append_models(res, [name], [inten], obs, [d["seconds"]])
+            opencp_names.append(name)
+    covs = list(DEFAULT_CURVE)
+    summary = res.summary(covs)
+    for m in res.models:
+        i = res.models.index(m)
+        pai = res.pai[i, :, 0]
+        summary["models"][m]["n_periods_scored"] = int(np.isfinite(pai).sum())
+    best = max(names, key=lambda m: res.mean(m, "pai", 0.01)[0])
+    comparisons: dict[str, Any] = {"best_crimelens": best, "paired": {}}
+    rivals = ["naive", *opencp_names]
+    for rival in rivals:
+        if rival == best or rival not in res.models:
+            continue
+        comparisons["paired"][f"{best} / {rival}"] = {
+            f"{c:g}": dict(zip(("ratio", "low", "high"), res.paired(best, rival, "pai", c), strict=True))
+            for c in covs}
+    if opencp_names:
+        full = [n for n in opencp_names if summary["models"][n]["n_periods_scored"] == len(origins)]
+        pool = full or opencp_names
+        best_oc = max(pool, key=lambda m: res.mean(m, "pai", 0.01)[0])
+        comparisons["best_open_cp"] = best_oc
+        comparisons["best_vs_best_open_cp_every_coverage"] = {
+            f"{c:g}": {"crimelens": res.mean(best, "pai", c)[0], "open_cp": res.mean(best_oc, "pai", c)[0]}
+            for c in covs}
+    naive1 = res.mean("naive", "pai", 0.01)[0] if "naive" in res.models else float("nan")
+    ceil1 = res.mean("ceiling:oracle-rate", "pai", 0.01)[0]
+    best1 = res.mean(best, "pai", 0.01)[0]
+    comparisons["gap_closed_at_1pct"] = {
+        "naive_2y": naive1, "ceiling_oracle_rate": ceil1, "best": best1,
+        "ceiling_expected": res.mean("ceiling:expected", "pai", 0.01)[0],
+        "fraction_closed": (best1 - naive1) / (ceil1 - naive1) if ceil1 != naive1 else float("nan")}
+    out = {
+        "dataset": args.dataset, "config": cfg, "cell_m": args.cell_m, "horizon_days": args.horizon,
+        "n_incidents": len(incidents), "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "crimelens_backtest_wall_seconds": wall, "nproc": os.cpu_count(),
+        "summary": summary, "comparisons": comparisons,
+    }
+    path = args.out or RESULTS / f"forecast_backtest_{args.dataset}.json"
+    path.write_text(json.dumps(out, indent=1, default=float))
+    print(f"wall {wall:.1f} s for {len(names)} models x {len(origins)} periods; written {path}")
+    for m in res.models:
+        line = [f"{m:22s}"]
+        for c in (0.01, 0.05, 0.2):
+            mean, lo, hi = res.mean(m, "pai", c)
+            line.append(f"PAI@{c:g} {mean:6.3f} [{lo:.3f},{hi:.3f}]")
+        line.append(f"PEI@0.01 {res.mean(m, 'pei', 0.01)[0]:.3f}")
+        print("  ".join(line))
+    print(json.dumps(comparisons, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
