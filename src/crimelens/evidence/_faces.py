@@ -278,6 +278,10 @@ class FaceRedactor:
         import cv2
 
         self._check()
+        suffix = dst.suffix.lower()
+        codec = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v"}.get(suffix)
+        if codec is None:
+            raise InputError(f"video output {str(dst)!r}: got suffix {suffix!r}; expected .avi or .mp4")
         cap = cv2.VideoCapture(str(src))
         if not cap.isOpened():
             raise InputError(f"video {str(src)!r}: OpenCV cannot open it; expected an AVI (MJPG) or MP4 file")
@@ -285,11 +289,6 @@ class FaceRedactor:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        suffix = dst.suffix.lower()
-        codec = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v"}.get(suffix)
-        if codec is None:
-            cap.release()
-            raise InputError(f"video output {str(dst)!r}: got suffix {suffix!r}; expected .avi or .mp4")
         dst.parent.mkdir(parents=True, exist_ok=True)
         writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*codec), fps, (width, height))
         if not writer.isOpened():

@@ -199,10 +199,11 @@ _TITLE_NAME = re.compile(
 )
 # a capitalised name opening a clause and followed by a reporting verb: "Ana Reyes stated ..."
 _SUBJECT_NAME = re.compile(
-    rf"(?:^|[.!?;]\s+|\band\s+)((?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN}){{1,2}})"
+    rf"(?:^|[.!?;]\s+|\b(?:and|that|when|after|before|because|while|until|but)\s+)((?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN}){{1,2}})"
     r"\s+(?:stated|said|reported|told|advised|related|explained|observed|saw|called|declined|"
     r"refused|provided|identified|admitted|denied|may|can|could|was|is|has|had|will|would|"
-    r"returned|arrived|fled|heard|found|described)\b",
+    r"returned|arrived|fled|heard|found|described|took|stole|grabbed|hit|struck|pushed|punched|"
+    r"threatened|entered|left|ran|drove|walked|approached|pulled|broke|kicked|showed|came|went)\b",
     re.MULTILINE,
 )
 _ROLE_NAME = re.compile(
@@ -327,7 +328,11 @@ class TextRedactor:
                     PiiSpan(e.start_char, e.end_char, "PERSON", "spacy_ner", 0.85)
                     for e in doc.ents if e.label_ == "PERSON"
                 ]
-        return [_resolve(self._rules(t) + _clean_person(t, n)) for t, n in zip(items, ner_spans, strict=True)]
+        out = []
+        for t, n in zip(items, ner_spans, strict=True):
+            first = _resolve(self._rules(t) + _clean_person(t, n))
+            out.append(_resolve(first + _propagate_names(t, first)) if "PERSON" in self.types_ else first)
+        return out
 
     def _rules(self, text: str) -> list[PiiSpan]:
         out: list[PiiSpan] = []
@@ -469,6 +474,26 @@ def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
             continue
         out.append(PiiSpan(start, start + len(value), "PERSON", s.recogniser, s.score))
     return out
+
+
+def _propagate_names(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Other mentions, in the same document, of a surname already found ("Banks fled.")."""
+    surnames: set[str] = set()
+    for s in spans:
+        if s.type != "PERSON":
+            continue
+        value = text[s.start:s.end]
+        last = value.split(",", 1)[0] if "," in value else value.split()[-1]
+        last = last.strip(" .,")
+        if len(last) >= 3 and last not in _NOT_NAMES and not last.isupper():
+            surnames.add(last)
+        elif len(last) >= 3 and last.isupper():
+            surnames.add(last.capitalize())
+    found: list[PiiSpan] = []
+    for name in surnames:
+        for m in re.finditer(rf"(?<![\w'’-]){re.escape(name)}(?![\w'’-])", text):
+            found.extend(_clean_person(text, [PiiSpan(m.start(), m.end(), "PERSON", "person_same_doc", 0.6)]))
+    return found
 
 
 def _resolve(spans: list[PiiSpan]) -> list[PiiSpan]:

@@ -1,0 +1,109 @@
+"""Custody events replay into a holder; a missing event shows as a gap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from crimelens.errors import InvalidParameterError
+from crimelens.evidence import CustodyEvent, find_custody_gaps
+from crimelens.governance import Actor
+from crimelens.services import Context
+from crimelens.services import evidence as svc
+
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+ACTOR = Actor("custodian")
+
+
+def _ev(kind: str, frm: str | None, to: str, hours: float, eid: int) -> CustodyEvent:
+    return CustodyEvent("E1", kind, frm, to, T0 + timedelta(hours=hours), event_id=eid)
+
+
+def test_consistent_record_has_no_gaps_and_tracks_the_holder() -> None:
+    state = find_custody_gaps("E1", [
+        _ev("intake", "scene", "custodian", 0, 1),
+        _ev("check_out", "custodian", "lab", 1, 2),
+        _ev("transfer", "lab", "court clerk", 2, 3),
+        _ev("check_in", "court clerk", "custodian", 3, 4),
+    ])
+    assert state.gaps == () and state.holder == "custodian" and not state.is_checked_out
+
+
+@pytest.mark.parametrize(("events", "kinds"), [
+    # a transfer lab -> court is missing before the court checks it in
+    ([("intake", "scene", "custodian", 0), ("check_out", "custodian", "lab", 1),
+      ("check_in", "court", "custodian", 2)], ["holder_mismatch"]),
+    # checked in without being checked out
+    ([("intake", "scene", "custodian", 0), ("check_in", "custodian", "custodian", 1)],
+     ["check_in_without_check_out"]),
+    # checked out twice
+    ([("intake", "scene", "custodian", 0), ("check_out", "custodian", "lab", 1),
+      ("check_out", "lab", "court", 2)], ["check_out_while_out"]),
+    # handled before it was taken in
+    ([("transfer", "scene", "custodian", -1), ("intake", "scene", "custodian", 0)],
+     ["no_intake", "event_before_intake"]),
+    # two intakes
+    ([("intake", "scene", "custodian", 0), ("intake", "scene", "custodian", 1)], ["duplicate_intake"]),
+])
+def test_each_kind_of_gap_is_reported(events: list[tuple[str, str, str, float]], kinds: list[str]) -> None:
+    evs = [_ev(k, f, t, h, i) for i, (k, f, t, h) in enumerate(events, start=1)]
+    assert sorted(g.kind for g in find_custody_gaps("E1", evs).gaps) == sorted(kinds)
+
+
+def test_events_are_replayed_in_time_order_not_entry_order() -> None:
+    evs = [_ev("intake", "scene", "custodian", 0, 1), _ev("check_in", "lab", "custodian", 3, 2),
+           _ev("check_out", "custodian", "lab", 1, 3)]
+    assert find_custody_gaps("E1", evs).gaps == ()
+
+
+def test_service_records_events_in_the_ledger_and_verify_reports_a_missing_transfer(
+        ctx: Context, tmp_path: Path) -> None:
+    p = tmp_path / "bwc.mp4"
+    p.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    item = svc.add_evidence(ctx, p, case_id="JA200001", actor=ACTOR, source="BWC dock 3",
+                            received_at=T0, location="property room")
+    out = svc.record_custody(ctx, item.item_id, kind="check-out", to_party="Det. Ruiz", actor=ACTOR,
+                             reason="review", location="Area 4", event_time=T0 + timedelta(hours=1))
+    assert out.from_party == "custodian" and out.holder == "Det. Ruiz" and out.gaps == ()
+    assert svc.verify_case(ctx, "JA200001", actor=ACTOR).ok
+
+    # Ruiz handed it to the state's attorney, but nobody recorded that; the SA checks it in
+    back = svc.record_custody(ctx, item.item_id, kind="check-in", from_party="ASA Chen", to_party="custodian",
+                              actor=ACTOR, event_time=T0 + timedelta(hours=5))
+    assert [g.kind for g in back.gaps] == ["holder_mismatch"]
+    result = svc.verify_case(ctx, "JA200001", actor=ACTOR)
+    assert not result.ok and result.failed_items == []  # the content is intact ...
+    (gap,) = result.gaps                                    # ... the custody record is not
+    assert gap.item_id == item.item_id and "'Det. Ruiz' -> 'ASA Chen' is missing" in gap.message
+
+    entries = [e for _, e in ctx.ledger.entries()]
+    custody = [e for e in entries if e.action in ("evidence.check_out", "evidence.check_in")]
+    assert [(e.detail["from"], e.detail["to"]) for e in custody] == [
+        ("custodian", "Det. Ruiz"), ("ASA Chen", "custodian")]
+    assert all(e.detail["item_id"] == item.item_id and e.data_hash == item.sha256 for e in custody)
+
+    report = svc.item_report(ctx, item.item_id)
+    assert [e["kind"] for e in report["custody"]] == ["intake", "check_out", "check_in"]
+    assert report["holder"] == "custodian" and len(report["gaps"]) == 1
+
+
+def test_custody_rows_without_ledger_entries_are_reported(ctx: Context, tmp_path: Path) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("a")
+    item = svc.add_evidence(ctx, p, case_id="C9", actor=ACTOR, source="s")
+    # a row written behind the service's back, pointing at a ledger entry that is not about it
+    ctx.store.execute(
+        "INSERT INTO evidence_custody VALUES (99, ?, 'transfer', 'custodian', 'x', ?, NULL, NULL, ?, 'y', 12345)",
+        [item.item_id, T0 + timedelta(days=400), T0])
+    kinds = {g.kind for g in svc.verify_case(ctx, "C9", actor=ACTOR).gaps}
+    assert "ledger_missing" in kinds
+
+
+def test_bad_custody_kind_is_refused(ctx: Context, tmp_path: Path) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("a")
+    item = svc.add_evidence(ctx, p, case_id="C10", actor=ACTOR, source="s")
+    with pytest.raises(InvalidParameterError, match="check_out"):
+        svc.record_custody(ctx, item.item_id, kind="borrow", to_party="x", actor=ACTOR)
