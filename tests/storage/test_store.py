@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -109,3 +110,27 @@ def test_canonical_layout_round_trips_with_mo_and_audit_columns(tmp_path: Path) 
             table.mo("victim_race")
         summary_all = incidents_summary(ctx)
         assert summary_all["datasets"][0]["offenses"] == {"burglary": 1, "theft": 1}
+
+
+def test_mo_json_escapes_quotes_backslashes_newlines_and_control_characters() -> None:
+    from crimelens.storage._incidents import attrs_json
+
+    values = ['say "hi"', "back\\slash", "two\nlines", None, "bell\x07"]
+    frame = pd.DataFrame({"mo__0": pd.array(values, dtype="string"), "mo__1": pd.array(["x"] * 5, dtype="string")})
+    assert attrs_json(frame, ["q", "k"]) is None  # a rare control character takes DuckDB's path
+    fast = attrs_json(frame.iloc[:4], ["q", "k"])
+    assert fast is not None
+    parsed = [json.loads(s) for s in fast.to_pylist()]
+    assert parsed == [{"q": 'say "hi"', "k": "x"}, {"q": "back\\slash", "k": "x"}, {"q": "two\nlines", "k": "x"}, {"k": "x"}]
+
+
+def test_control_characters_survive_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("incident_id,offense,occurred_from,occurred_to,x_m,y_m,crs,note\n"
+                    'a,theft,2024-01-01T00:00:00Z,2024-01-01T00:00:00Z,440000,4630000,EPSG:32616,"bell\x07"\n'
+                    "b,theft,2024-02-30T00:00:00Z,2024-02-30T00:00:00Z,440000,4630000,EPSG:32616,x\n")
+    with open_context(Settings(db=tmp_path / "s.duckdb")) as ctx:
+        s = ingest_file(ctx, path, actor=ANALYST, dataset="c")
+        assert (s.n_landed, s.n_quarantined) == (1, 1)  # 30 February caught on the fast ISO path too
+        assert s.top_reasons[0][0].startswith("impossible date")
+        assert ctx.store.incidents(dataset="c").mo("note").tolist() == ["bell\x07"]

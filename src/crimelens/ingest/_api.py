@@ -24,11 +24,8 @@ _VECTOR_SUFFIXES = {".shp": "shapefile", ".zip": "shapefile", ".geojson": "geojs
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,7 @@ def resolve_layout(path: Path, *, format: str | None = None, mapping: str | Path
 
 def read_file(path: str | Path, *, format: str | None = None, mapping: str | Path | None = None,
               dataset: str | None = None, crs: str | None = None,
-              existing_ids: set[str] | None = None) -> IngestResult:
+              existing_ids: set[str] | None = None, sha256: str | None = None) -> IngestResult:
     """Read, validate and project one file.
 
     Parameters
@@ -150,5 +147,5 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
     raw = read_raw(path, kind=_kind_for(path, layout), delimiter=layout.delimiter, encoding=layout.encoding,
                    header=layout.header, names=layout.names)
     validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs)
-    return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=file_sha256(path),
+    return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256 or file_sha256(path),
                         file_bytes=path.stat().st_size, started_at=started, notes=list(validated.notes))

@@ -48,6 +48,7 @@ class RawTable:
     n_read: int = 0
     geometry_xy: NDArray[np.float64] | None = None
     file_crs: str | None = None
+    cache: dict[str, Any] = field(default_factory=dict)  # cleaned columns, filled by the validator
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -154,16 +155,20 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
                                     newlines_in_values=True)
     header_names = _header_names(path, read_opts, parse_opts)
-    convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in header_names},
-                                   strings_can_be_null=False, quoted_strings_can_be_null=False,
-                                   null_values=[])
+    as_type = pa.string()  # fast path; bytes that are not valid UTF-8 send us to the binary path
     while True:
         bad.clear()
+        convert = pacsv.ConvertOptions(column_types={n: as_type for n in header_names},
+                                       strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                       null_values=[])
         try:
             table = pacsv.read_csv(path, read_options=read_opts, parse_options=parse_opts, convert_options=convert)
             break
         except pa.ArrowInvalid as exc:
             msg = str(exc)
+            if "UTF8" in msg and as_type == pa.string():
+                as_type = pa.binary()
+                continue
             if "straddling" in msg or "block" in msg.lower():
                 if read_opts.block_size >= _MAX_BLOCK:
                     raise SchemaError(f"{path.name}: a row is longer than {_MAX_BLOCK >> 20} MiB; "
@@ -186,11 +191,15 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     rows_bad: dict[int, BadRow] = {}
     for name in table.column_names:
         col = table.column(name).combine_chunks()
-        lengths = pc.binary_length(col).to_numpy(zero_copy_only=False)
-        too_long = np.flatnonzero(lengths > MAX_FIELD_BYTES)
-        for i in too_long:
-            rows_bad.setdefault(int(i), BadRow(int(lines[i]), f"value longer than {MAX_FIELD_BYTES} bytes", "", name,
-                                               f"<{int(lengths[i])} bytes>"))
+        longest = pc.max(pc.binary_length(col)).as_py() if len(col) else 0
+        if longest is not None and longest > MAX_FIELD_BYTES:
+            lengths = pc.binary_length(col).to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(lengths > MAX_FIELD_BYTES):
+                rows_bad.setdefault(int(i), BadRow(int(lines[i]), f"value longer than {MAX_FIELD_BYTES} bytes", "",
+                                                   name, f"<{int(lengths[i])} bytes>"))
+        if pa.types.is_string(col.type):
+            cols[name] = col
+            continue
         try:
             cols[name] = col.cast(pa.string())
         except pa.ArrowInvalid:
@@ -254,6 +263,14 @@ def _safe_row_json(raw: RawTable, i: int) -> str:
 def _header_names(path: Path, read_opts: pacsv.ReadOptions, parse_opts: pacsv.ParseOptions) -> list[str]:
     if read_opts.column_names:
         return list(read_opts.column_names)
+    if not read_opts.autogenerate_column_names:
+        try:  # the first line, read directly: cheap even for very large files
+            names = read_header(path, delimiter=parse_opts.delimiter,
+                                encoding="utf-8" if read_opts.encoding == "utf8" else read_opts.encoding)
+            if names and len(set(names)) == len(names):
+                return names
+        except (UnicodeDecodeError, LookupError, StopIteration):
+            pass
     opts = pacsv.ReadOptions(encoding=read_opts.encoding, block_size=read_opts.block_size,
                              autogenerate_column_names=read_opts.autogenerate_column_names)
     while True:

@@ -87,8 +87,17 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
             f"{origin}: missing column {name!r}; expected it from the layout. The file's header is "
             f"{raw.header[:30]}"
         )
-    s = pd.Series(raw.columns[name].to_pandas(), dtype="string").str.strip()
-    return s.mask(s.isin(_NULL_TOKENS))
+    cached = raw.cache.get(name)
+    if cached is not None:
+        return cached
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.utf8_trim_whitespace(raw.columns[name])
+    arr = pc.if_else(pc.is_in(arr, value_set=pa.array(_NULL_TOKENS)), pa.scalar(None, pa.string()), arr)
+    out = pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
+    raw.cache[name] = out
+    return out
 
 
 def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
@@ -128,7 +137,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     else:
         assert layout.offense is not None
         raw_off = _strings(raw, layout.offense, origin)
-        offense_raw = _strings(raw, layout.offense_raw_column, origin).fillna(raw_off) if layout.offense_raw_column else raw_off
+        has_raw = layout.offense_raw_column is not None and layout.offense_raw_column in raw.columns
+        offense_raw = _strings(raw, layout.offense_raw_column, origin).fillna(raw_off) if has_raw else raw_off
         fail.add(raw_off.isna().to_numpy(), layout.offense, None, "missing offense")
         key = raw_off.str.upper()
         offense = key.map(layout.offenses).astype("string") if layout.offenses else pd.Series(pd.NA, index=range(n), dtype="string")
@@ -145,7 +155,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     now = now or datetime.now(UTC)
     assert layout.occurred_from is not None
     t_from, t_from_end = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now, required=True)
-    if layout.occurred_to is not None:
+    if layout.occurred_to is not None and all(c in raw.columns for c in layout.occurred_to.columns()):
         t_to_given, _ = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now, required=False)
         t_to = t_to_given.fillna(t_from_end)
     else:
@@ -153,7 +163,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     backwards = (t_to < t_from).fillna(False).to_numpy(dtype=bool)
     fail.add(backwards, (layout.occurred_to.column if layout.occurred_to else None),
              _lazy_text(t_to), "window ends before it starts (occurred_to < occurred_from)")
-    if layout.reported_at is not None:
+    if layout.reported_at is not None and all(c in raw.columns for c in layout.reported_at.columns()):
         reported, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False)
     else:
         reported = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
@@ -171,7 +181,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
                  f"out-of-area coordinates: outside the layout's area (lon {x0}..{x1}, lat {y0}..{y1})")
 
     # -- source ---------------------------------------------------------------
-    if layout.source_column is not None:
+    if layout.source_column is not None and layout.source_column in raw.columns:
         src_raw = _strings(raw, layout.source_column, origin)
         src = src_raw.str.upper().map(layout.source_map).astype("string") if layout.source_map else src_raw.str.lower()
         unknown = src_raw.notna() & ~src.isin(["reported", "discovered", "unknown"])
@@ -264,6 +274,36 @@ def _pair_text(xy: NDArray[np.float64]) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
+_CANONICAL_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})$"
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _fast_iso_with_offset(text: pd.Series) -> pd.Series | None:
+    """Arrow's strptime for columns that are all ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (or Z).
+
+    Arrow normalises impossible dates (30 February becomes 1 March), so the calendar
+    fields are checked separately; such values become NaT. Returns None when the column
+    has any other shape (the general pandas path handles it).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(text, type=pa.string(), from_pandas=True)
+    if arr.null_count == len(arr) or not pc.all(pc.match_substring_regex(arr, _CANONICAL_ISO)).as_py():
+        return None
+    fields = {name: pc.cast(pc.utf8_slice_codeunits(arr, a, b), pa.int64()).to_numpy(zero_copy_only=False)
+              for name, (a, b) in {"y": (0, 4), "m": (5, 7), "d": (8, 10), "H": (11, 13), "M": (14, 16), "S": (17, 19)}.items()}
+    y, m, d = fields["y"], fields["m"], fields["d"]
+    with np.errstate(invalid="ignore"):
+        leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+        month_ok = (m >= 1) & (m <= 12)
+        dim = _DAYS_IN_MONTH[np.where(month_ok, m, 0).astype(np.int64)] + ((m == 2) & leap)
+        ok = month_ok & (d >= 1) & (d <= dim) & (fields["H"] < 24) & (fields["M"] < 60) & (fields["S"] < 60)
+    parsed = pc.strptime(arr, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
+    out = pd.Series(parsed.to_pandas(), index=text.index).astype("datetime64[us, UTC]")
+    return out.where(pd.Series(np.asarray(ok, dtype=bool), index=text.index))
+
+
 def _shape_regex(fmt: str) -> str:
     out = re.escape(fmt)
     for k, v in _SHAPES.items():
@@ -285,7 +325,13 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
         text = _strings(raw, spec.column, origin)
         if required:
             fail.add(text.isna().to_numpy(), spec.column, None, "missing date")
-        if spec.format == "iso":
+        fast = _fast_iso_with_offset(text) if spec.format == "iso" and not spec.ignore_offset else None
+        if fast is not None:
+            aware = fast
+            has_offset = text.notna().to_numpy()
+            local = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us]")
+            shape = r"^\d{4}-\d{1,2}-\d{1,2}"
+        elif spec.format == "iso":
             has_offset = text.str.contains(_OFFSET_RE, regex=True).fillna(False).to_numpy(dtype=bool)
             if spec.require_offset:
                 fail.add(text.notna().to_numpy() & ~has_offset, spec.column, text.to_numpy(dtype=object),

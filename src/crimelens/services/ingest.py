@@ -73,7 +73,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
                              previous.transform_accuracy_m, already_ingested=True)
     existing = set(ctx.store.existing_ids(name)["incident_id"].tolist())
     result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
-                       crs=crs or _dataset_crs(ctx, name), existing_ids=existing)
+                       crs=crs or _dataset_crs(ctx, name), existing_ids=existing, sha256=sha)
     v = result.validated
     if result.n_landed + result.n_quarantined != result.n_read:  # the invariant, checked every time
         raise SchemaError(f"{path.name}: {result.n_landed} landed + {result.n_quarantined} quarantined "

@@ -1,40 +1,75 @@
-"""Bulk writes of validated incidents (DuckDB builds the M.O. JSON, vectorised)."""
+"""Bulk writes of validated incidents.
+
+The M.O. attributes arrive as ``mo__i`` columns; they are folded into one JSON
+object per row (nulls left out) with Arrow string kernels, which keeps a
+million-row ingest in the seconds. Values holding rare control characters take
+DuckDB's ``to_json`` path instead, which escapes everything.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimelens.domain import CANONICAL_COLUMNS
 
-__all__ = ["insert_validated"]
+__all__ = ["attrs_json", "insert_validated"]
+
+_RARE_CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 
 
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+def attrs_json(frame: pd.DataFrame, mo_names: list[str]) -> pa.Array | None:
+    """One JSON object string per row from the ``mo__i`` columns; None if a value needs full escaping."""
+    if not mo_names:
+        return pa.array(["{}"] * len(frame), type=pa.string())
+    pieces = []
+    for i, name in enumerate(mo_names):
+        col = pa.array(frame[f"mo__{i}"], type=pa.string(), from_pandas=True)
+        if pc.any(pc.match_substring_regex(col, _RARE_CONTROL)).as_py():
+            return None
+        for old, new in _ESCAPES:
+            col = pc.replace_substring(col, old, new)
+        pieces.append(pc.binary_join_element_wise(json.dumps(name, ensure_ascii=False) + ':"', col, '"', ""))
+    body = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
+    return pc.binary_join_element_wise("{", body, "}", "")
+
+
+def _duckdb_attrs_sql(mo_names: list[str]) -> str:
+    def quote(s: str) -> str:
+        return "'" + s.replace("'", "''") + "'"
+
+    entries = ", ".join(f"{{'k': {quote(name)}, 'v': mo__{i}}}" for i, name in enumerate(mo_names))
+    return (f"coalesce(to_json(map_from_entries(list_transform(list_filter([{entries}], lambda e: e.v IS NOT NULL),"
+            " lambda e: {'key': e.k, 'value': e.v})))::VARCHAR, '{}')")
 
 
 def insert_validated(store: Any, frame: pd.DataFrame, mo_names: list[str], *, ingest_id: str) -> int:
-    """Insert landed rows; ``mo__i`` columns become the ``attrs`` JSON object (nulls left out)."""
+    """Insert landed rows in the canonical layout (plus ``line``) with their M.O. JSON."""
     if len(frame) == 0:
         return 0
-    if mo_names:
-        entries = ", ".join(f"{{'k': {_quote(name)}, 'v': mo__{i}}}" for i, name in enumerate(mo_names))
-        attrs = (f"coalesce(to_json(map_from_entries(list_transform(list_filter([{entries}], lambda e: e.v IS NOT NULL),"
-                 " lambda e: {'key': e.k, 'value': e.v})))::VARCHAR, '{}')")
-    else:
-        attrs = "'{}'"
     cols = [c for c in CANONICAL_COLUMNS if c != "attrs"]
+    table = pa.Table.from_pandas(frame[[*cols, "line", *[f"mo__{i}" for i in range(len(mo_names))]]],
+                                 preserve_index=False)
+    attrs = attrs_json(frame, mo_names)
+    if attrs is not None:
+        table = table.append_column("attrs", attrs)
+        attrs_sql = "attrs"
+    else:
+        attrs_sql = _duckdb_attrs_sql(mo_names)
     select = ", ".join(f'"{c}"' for c in cols)
     with store.transaction():
-        store.con.register("_crimelens_landed", frame)
+        store.con.register("_crimelens_landed", table)
         try:
             store.con.execute(
                 f"INSERT INTO incidents ({select}, attrs, ingest_id, line) "
-                f"SELECT {select}, {attrs}, ?, line FROM _crimelens_landed",
+                f"SELECT {select}, {attrs_sql}, ?, line FROM _crimelens_landed",
                 [ingest_id],
             )
         finally:

@@ -1,0 +1,93 @@
+"""Ingest throughput: 1,000,000 synthetic rows from CSV through validation and projection into DuckDB.
+
+Target (issue 2): >= 300,000 rows/s on the 2-core machine with peak RSS < 2 GiB.
+Each run is a fresh process (so peak RSS is the run's own) ingesting into a fresh store.
+Usage: python benchmarks/ingest.py [--rows 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "build" / "bench"
+
+
+def make_csv(rows: int) -> Path:
+    """A canonical CSV written by the synthetic city at the scale that gives ``rows`` incidents."""
+    out = WORK / f"synth_{rows}.csv"
+    if out.exists():
+        return out
+    import numpy as np
+
+    from crimelens.ingest import write_canonical
+    from crimelens.synth import SyntheticCity
+
+    scale = rows / 25_000
+    city = SyntheticCity(seed=11, days=365, scale=scale).generate()
+    table = city.incidents
+    if len(table) > rows:
+        table = table.select(mask=np.arange(len(table)) < rows)
+    WORK.mkdir(parents=True, exist_ok=True)
+    write_canonical(table, out)
+    return out
+
+
+def one_run(csv: Path, db: Path) -> dict[str, float]:
+    code = (
+        "import json, time, resource\n"
+        "from crimelens.config import Settings\n"
+        "from crimelens.governance import Actor\n"
+        "from crimelens.services import open_context\n"
+        "from crimelens.services.ingest import ingest_file\n"
+        f"t0 = time.perf_counter()\n"
+        f"with open_context(Settings(db={str(db)!r})) as ctx:\n"
+        f"    s = ingest_file(ctx, {str(csv)!r}, actor=Actor('bench'), dataset='bench')\n"
+        "dt = time.perf_counter() - t0\n"
+        "print(json.dumps({'seconds': dt, 'landed': s.n_landed, 'quarantined': s.n_quarantined, 'read': s.n_read,"
+        " 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    for suffix in ("", ".wal"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    csv = make_csv(args.rows)
+    runs = [one_run(csv, WORK / "bench.duckdb") for _ in range(args.repeat)]
+    secs = statistics.median(r["seconds"] for r in runs)
+    rows = runs[0]["read"]
+    result = {
+        "benchmark": "ingest",
+        "rows": rows,
+        "csv_mib": round(csv.stat().st_size / 2**20, 1),
+        "runs_seconds": [round(r["seconds"], 3) for r in runs],
+        "median_seconds": round(secs, 3),
+        "rows_per_second": round(rows / secs),
+        "target_rows_per_second": 300_000,
+        "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs), 1),
+        "target_peak_rss_mib": 2048,
+        "landed": runs[0]["landed"],
+        "quarantined": runs[0]["quarantined"],
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (ROOT / "benchmarks" / "results" / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
