@@ -87,7 +87,7 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
             f"{origin}: missing column {name!r}; expected it from the layout. The file's header is "
             f"{raw.header[:30]}"
         )
-    cached = raw.cache.get(name)
+    cached: pd.Series | None = raw.cache.get(name)
     if cached is not None:
         return cached
     import pyarrow as pa
@@ -137,8 +137,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     else:
         assert layout.offense is not None
         raw_off = _strings(raw, layout.offense, origin)
-        has_raw = layout.offense_raw_column is not None and layout.offense_raw_column in raw.columns
-        offense_raw = _strings(raw, layout.offense_raw_column, origin).fillna(raw_off) if has_raw else raw_off
+        raw_col = layout.offense_raw_column
+        offense_raw = _strings(raw, raw_col, origin).fillna(raw_off) if raw_col and raw_col in raw.columns else raw_off
         fail.add(raw_off.isna().to_numpy(), layout.offense, None, "missing offense")
         key = raw_off.str.upper()
         offense = key.map(layout.offenses).astype("string") if layout.offenses else pd.Series(pd.NA, index=range(n), dtype="string")
