@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 __all__ = [
     "count_pairs",
     "fill_pairs",
+    "permute_block",
     "tally_float",
     "tally_int",
     "time_totals",
@@ -31,6 +32,46 @@ __all__ = [
 
 MANHATTAN = 0
 EUCLIDEAN = 1
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+
+
+@njit(cache=True, inline="always")
+def _splitmix64(state):  # type: ignore[no-untyped-def]  # pragma: no cover
+    state = state + _GOLDEN
+    z = state
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return state, z ^ (z >> _S31)
+
+
+@njit(cache=True, parallel=True)
+def permute_block(t, seed, first, out):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Row ``b`` of ``out`` = ``t`` shuffled by permutation number ``first + b``.
+
+    Fisher-Yates driven by a SplitMix64 stream seeded from (``seed``, permutation
+    number), so permutation k is the same whatever the block, chunk or thread
+    that draws it. (The modulo bias is below 2**-32 for any realistic n.)
+    """
+    n_rows = out.shape[0]
+    n = t.shape[0]
+    for b in prange(n_rows):
+        state = np.uint64(seed) ^ (np.uint64(first + b + 1) * _MIX2)
+        state, _ = _splitmix64(state)
+        row = out[b]
+        for i in range(n):
+            row[i] = t[i]
+        for i in range(n - 1, 0, -1):
+            state, r = _splitmix64(state)
+            j = np.int64(r % np.uint64(i + 1))
+            tmp = row[i]
+            row[i] = row[j]
+            row[j] = tmp
 
 
 @njit(cache=True, inline="always")

@@ -220,7 +220,7 @@ def knox_test(
     distance : ``"manhattan"`` or ``"euclidean"``.
     convention : ``"nrc"``, ``"standard"`` or ``"pysal"`` (see :mod:`._bands`).
     n_permutations : Monte-Carlo permutations of times across locations (0: analytic only).
-    seed : seed of the permutations (``numpy.random.default_rng``); ``None`` draws one
+    seed : seed of the permutations (SplitMix64 Fisher-Yates, see ``_kernels``); ``None`` draws one
         and records it in the result.
 
     Examples
@@ -259,6 +259,9 @@ def knox_test(
         raise InvalidParameterError("knox_test: coordinates and times must all be finite")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or not 0 <= int(seed) < 2**63:
+        raise InvalidParameterError(f"--seed: got {seed!r}; expected a whole number in [0, 2**63)")
+    seed = int(seed)
 
     # --- time: whole days (nrc, or integral data) use a lookup table -------------------------
     tt = np.floor(t) if convention == "nrc" else t
@@ -327,10 +330,11 @@ def knox_test(
         done += 1
         if progress is not None:
             progress(done, total_units)
-        rng = np.random.default_rng(seed)  # the same permutations in every chunk
-        for b0 in range(0, n_permutations, block):
+        tblock_all = np.empty((block, n), dtype=tvals.dtype)
+        for b0 in range(0, n_permutations, block):  # permutation k is the same in every chunk
             b1 = min(n_permutations, b0 + block)
-            tblock = rng.permuted(np.broadcast_to(tvals, (b1 - b0, n)), axis=1)
+            tblock = tblock_all[: b1 - b0]
+            K.permute_block(tvals, np.uint64(seed), b0, tblock)
             if m:
                 _tally(pi, pj, pb, tblock, lut, tedges, tb.closed, nt, integral, sims_f[b0:b1])
             done += b1 - b0
