@@ -134,10 +134,13 @@ class AuditReport:
 
 def _facet_counts(C: NDArray[np.float64], facet: Facet) -> NDArray[np.float64]:
     """Sum the finest groups (axis -3) into the facet's groups."""
-    H = len(facet.labels)
-    onehot = np.zeros((C.shape[-3], H))
-    onehot[np.arange(C.shape[-3]), facet.finest_to_group] = 1.0
-    return np.asarray(np.einsum("...gvy,gh->...hvy", C, onehot))
+    H, G = len(facet.labels), C.shape[-3]
+    if H == G and np.array_equal(facet.finest_to_group, np.arange(G)):
+        return C
+    onehot = np.zeros((H, G))
+    onehot[facet.finest_to_group, np.arange(G)] = 1.0
+    flat = C.reshape(*C.shape[:-2], -1)  # (..., G, V*2)
+    return np.asarray(np.matmul(onehot, flat)).reshape(*C.shape[:-3], H, *C.shape[-2:])
 
 
 def _calibration_bins(levels: NDArray[np.float64], n_bins: int) -> NDArray[np.int64]:
@@ -232,11 +235,13 @@ def audit_scores(
 
     # point estimates -----------------------------------------------------------------
     point: dict[str, dict[str, NDArray[np.float64]]] = {}
+    order = np.argsort(s, kind="stable") if not table.is_exact else None
     for f in facets:
         Cf = _facet_counts(table.counts, f)
         m = metrics_from_counts(Cf, level)
-        if not table.is_exact:
-            m["auc"] = exact_auc(s, y, f.finest_to_group[table.finest_codes], len(f.labels))
+        if order is not None:
+            m["auc"] = exact_auc(s[order], y[order], f.finest_to_group[table.finest_codes[order]],
+                                 len(f.labels))
         point[f.name] = m
 
     refs: dict[str, str] = {}
@@ -272,9 +277,9 @@ def audit_scores(
                 Cf = _facet_counts(C, f)
                 for k, v in metrics_from_counts(Cf, level).items():
                     pieces[f.name].setdefault(k, []).append(v)
-                Cb = np.einsum("bhvy,vc->bhcy", Cf, cal_onehot)
+                Cb = np.matmul(np.swapaxes(Cf, -1, -2), cal_onehot)  # (b, h, y, c)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    boot_cal[f.name].append(Cb[..., 1] / Cb.sum(axis=-1))
+                    boot_cal[f.name].append(Cb[..., 1, :] / Cb.sum(axis=-2))
         for f in facets:
             boot[f.name] = {k: np.concatenate(v, axis=0) for k, v in pieces[f.name].items()}
 
@@ -339,11 +344,11 @@ def audit_scores(
                         d.update(difference_low=float(dl), difference_high=float(dh),
                                  ratio_low=float(ql), ratio_high=float(qh))
                         if dl > 0:
-                            reading = f"higher than {refs[f.name]}; the {ci_level:.0%} interval of the difference excludes 0"
+                            reading = f"higher than {refs[f.name]} ({ci_level:.0%} interval excludes 0)"
                         elif dh < 0:
-                            reading = f"lower than {refs[f.name]}; the {ci_level:.0%} interval of the difference excludes 0"
+                            reading = f"lower than {refs[f.name]} ({ci_level:.0%} interval excludes 0)"
                         else:
-                            reading = f"the {ci_level:.0%} interval of the difference includes 0"
+                            reading = f"no clear difference ({ci_level:.0%} interval includes 0)"
                     else:
                         d.update(difference_low=None, difference_high=None, ratio_low=None,
                                  ratio_high=None)
@@ -380,21 +385,28 @@ def audit_scores(
                    else np.unique(np.quantile(levels, np.linspace(0, 1, 11))).tolist())
     sweep_rows: list[dict[str, Any]] = []
     roc_rows: list[dict[str, Any]] = []
+    sweep_levels = np.searchsorted(levels, np.asarray(sweep_t, dtype=np.float64), side="left")
+    roc_thr = np.append(levels, np.inf)
     for f in facets:
-        Cf = _facet_counts(table.counts, f)
-        for t in sweep_t:
-            lv = int(np.searchsorted(levels, t, side="left"))
-            m = metrics_from_counts(Cf, lv, with_auc=False)
-            for gi, g in enumerate(f.labels):
+        Cf = _facet_counts(table.counts, f)  # (h, v, y)
+        above = np.cumsum(Cf[:, ::-1, :], axis=1)[:, ::-1, :]  # counts at score level >= v
+        above = np.concatenate([above, np.zeros((Cf.shape[0], 1, 2))], axis=1)
+        tot = Cf.sum(axis=1)  # (h, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tpr = above[..., 1] / tot[:, None, 1]
+            fpr = above[..., 0] / tot[:, None, 0]
+            sel = above.sum(-1) / tot.sum(-1)[:, None]
+            ppv = above[..., 1] / above.sum(-1)
+            acc = (above[..., 1] + tot[:, None, 0] - above[..., 0]) / tot.sum(-1)[:, None]
+        for gi, g in enumerate(f.labels):
+            for t, lv in zip(sweep_t, sweep_levels, strict=True):
                 sweep_rows.append({"facet": f.name, "group": g, "threshold": float(t),
-                                   **{k: float(m[k][gi]) for k in
-                                      ("selection_rate", "tpr", "fpr", "fnr", "ppv", "accuracy")}})
-        for lv in range(len(levels) + 1):
-            m = metrics_from_counts(Cf, lv, with_auc=False)
-            for gi, g in enumerate(f.labels):
-                roc_rows.append({"facet": f.name, "group": g,
-                                 "threshold": float(levels[lv]) if lv < len(levels) else float("inf"),
-                                 "fpr": float(m["fpr"][gi]), "tpr": float(m["tpr"][gi])})
+                                   "selection_rate": float(sel[gi, lv]), "tpr": float(tpr[gi, lv]),
+                                   "fpr": float(fpr[gi, lv]), "fnr": float(1 - tpr[gi, lv]),
+                                   "ppv": float(ppv[gi, lv]), "accuracy": float(acc[gi, lv])})
+            roc_rows.extend({"facet": f.name, "group": g, "threshold": float(th),
+                             "fpr": float(a), "tpr": float(b)}
+                            for th, a, b in zip(roc_thr, fpr[gi], tpr[gi], strict=True))
     seconds = time.perf_counter() - t0
     return AuditReport(
         score_name=score_name, label_name=label_name, threshold=threshold,

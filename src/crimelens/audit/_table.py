@@ -59,11 +59,15 @@ class CountTable:
     n: int
 
 
-def _codes(values: pd.Series | NDArray[np.generic] | Sequence[object]) -> tuple[NDArray[np.int64], list[str]]:
-    s = pd.Series(values)
-    s = s.astype("string").fillna(MISSING)
-    codes, uniques = pd.factorize(s, sort=True)
-    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
+def _codes(values: object) -> tuple[NDArray[np.int64], list[str]]:
+    """Integer codes (sorted by label) and labels; missing values become ``(missing)``."""
+    codes, uniques = pd.factorize(values, sort=True)  # type: ignore[call-overload]
+    labels = [str(u) for u in np.asarray(uniques)]
+    codes = np.asarray(codes, dtype=np.int64)
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(labels), codes)
+        labels.append(MISSING)
+    return codes, labels
 
 
 def build_table(
@@ -87,7 +91,7 @@ def build_table(
             raise InputError(
                 f"audit: group column {c!r} has {len(col)} rows; expected {n} like the score"  # type: ignore[arg-type]
             )
-        k, lab = _codes(col)  # type: ignore[arg-type]
+        k, lab = _codes(col)
         per_codes.append(k)
         per_labels.append(lab)
     sizes = [len(lab) for lab in per_labels]
@@ -146,17 +150,23 @@ def build_table(
                       is_exact=is_exact, facets=tuple(facets), finest_codes=finest, n=n)
 
 
-def exact_auc(score: NDArray[np.float64], label: NDArray[np.float64], codes: NDArray[np.int64],
-              n_groups: int) -> NDArray[np.float64]:
-    """Mann-Whitney AUC per group on the exact scores (ties count one half)."""
-    uniq, inv = np.unique(score, return_inverse=True)
-    V = len(uniq)
+def exact_auc(score_sorted: NDArray[np.float64], label_sorted: NDArray[np.float64],
+              codes_sorted: NDArray[np.int64], n_groups: int) -> NDArray[np.float64]:
+    """Mann-Whitney AUC per group on the exact scores (ties count one half).
+
+    Arguments are the rows sorted by score; each group is then a sorted
+    subsequence, so ties are runs and the work is O(n) per facet."""
     out = np.full(n_groups, np.nan)
-    lab = label.astype(np.int64)
+    order = np.argsort(codes_sorted, kind="stable")
+    bounds = np.searchsorted(codes_sorted[order], np.arange(n_groups + 1))
     for g in range(n_groups):
-        m = codes == g
-        pos = np.bincount(inv[m], weights=lab[m], minlength=V)
-        tot = np.bincount(inv[m], minlength=V).astype(np.float64)
+        idx = order[bounds[g]: bounds[g + 1]]
+        if len(idx) == 0:
+            continue
+        sc, yy = score_sorted[idx], label_sorted[idx]
+        starts = np.flatnonzero(np.concatenate([[True], sc[1:] != sc[:-1]]))
+        pos = np.add.reduceat(yy, starts)
+        tot = np.diff(np.append(starts, len(sc))).astype(np.float64)
         neg = tot - pos
         P, N = pos.sum(), neg.sum()
         if P == 0 or N == 0:

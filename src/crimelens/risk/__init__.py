@@ -6,7 +6,13 @@ Platt) with a reliability table. See ``docs/risk.md``.
 """
 
 from crimelens.risk._calibration import Calibrator, ReliabilityTable
-from crimelens.risk._compas import CompasData, load_compas
+from crimelens.risk._compas import (
+    COMPAS_COLUMNS,
+    CompasData,
+    compas_features,
+    filter_propublica,
+    load_compas,
+)
 from crimelens.risk._guard import PROFILE_ATTRIBUTES, check_risk_features, is_profile_attribute
 from crimelens.risk._items import Item
 from crimelens.risk._logistic import LogisticRisk
@@ -14,6 +20,7 @@ from crimelens.risk._points import PointScore
 from crimelens.risk._rules import RuleList
 
 __all__ = [
+    "COMPAS_COLUMNS",
     "PROFILE_ATTRIBUTES",
     "Calibrator",
     "CompasData",
@@ -23,6 +30,8 @@ __all__ = [
     "ReliabilityTable",
     "RuleList",
     "check_risk_features",
+    "compas_features",
+    "filter_propublica",
     "is_profile_attribute",
     "load_compas",
 ]

@@ -35,6 +35,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     calibration: Literal["isotonic", "platt", "none"]
     feature_names: Sequence[str] | None
+    _raw_is_probability: bool = False
 
     # -- sklearn plumbing -------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:
@@ -83,7 +84,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.feature_names_ = names
         yf = y_enc.astype(np.float64)
         self._fit_raw(X, yf, w, names)
-        self.calibrator_ = Calibrator(self.calibration).fit(self._raw(X), yf, w)
+        self.calibrator_ = Calibrator(self.calibration, logit_input=self._raw_is_probability).fit(
+            self._raw(X), yf, w)
         return self
 
     def _fit_raw(

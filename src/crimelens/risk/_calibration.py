@@ -49,12 +49,13 @@ def wilson_interval(
 class Calibrator:
     """A fitted map from raw score to probability (``isotonic``, ``platt`` or ``none``)."""
 
-    def __init__(self, method: CalibrationMethod) -> None:
+    def __init__(self, method: CalibrationMethod, *, logit_input: bool = False) -> None:
         if method not in ("isotonic", "platt", "none"):
             raise InvalidParameterError(
                 f"calibration: got {method!r}; expected 'isotonic', 'platt' or 'none'"
             )
         self.method = method
+        self.logit_input = logit_input  # Platt on log-odds when the raw score is a probability
         self._iso: IsotonicRegression | None = None
         self._ab = (0.0, 1.0)
 
@@ -65,7 +66,7 @@ class Calibrator:
             self._iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
             self._iso.fit(raw, y, sample_weight=w)
         elif self.method == "platt":
-            self._ab = _platt(raw, y, w)
+            self._ab = _platt(self._platt_input(raw), y, w)
         return self
 
     def transform(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -74,8 +75,15 @@ class Calibrator:
             return np.asarray(self._iso.predict(raw), dtype=np.float64)
         if self.method == "platt":
             a, b = self._ab
-            return np.asarray(expit(a + b * raw), dtype=np.float64)
+            return np.asarray(expit(a + b * self._platt_input(raw)), dtype=np.float64)
         return np.asarray(np.clip(raw, 0.0, 1.0), dtype=np.float64)
+
+
+    def _platt_input(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
+        if not self.logit_input:
+            return raw
+        p = np.clip(raw, 1e-12, 1 - 1e-12)
+        return np.asarray(np.log(p) - np.log1p(-p), dtype=np.float64)
 
 
 def _platt(

@@ -23,9 +23,9 @@ from numpy.typing import NDArray
 from crimelens.domain import is_protected
 from crimelens.errors import SchemaError
 
-__all__ = ["CompasData", "load_compas"]
+__all__ = ["COMPAS_COLUMNS", "CompasData", "compas_features", "filter_propublica", "load_compas"]
 
-_NEEDED = (
+COMPAS_COLUMNS = _NEEDED = (
     "id", "age", "race", "sex", "age_cat", "juv_fel_count", "juv_misd_count", "juv_other_count",
     "priors_count", "days_b_screening_arrest", "is_recid", "c_charge_degree", "c_charge_desc",
     "score_text", "decile_score", "two_year_recid",
@@ -42,37 +42,32 @@ class CompasData:
     audit: pd.DataFrame  # race, sex, age_cat: audit columns only
     ids: NDArray[np.int64]
     n_read: int
+    rows: pd.DataFrame  # the filtered rows as read (all columns)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40]
 
 
-def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
-    """Read ``compas-scores-two-years*.csv(.gz)`` and apply ProPublica's filters.
-
-    Parameters
-    ----------
-    path : path
-        The two-year file (the de-identified copy in ``shared/data/compas``).
-    min_charge_count : int
-        A charge description becomes an indicator feature when at least this many
-        filtered rows carry it.
-    """
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+def filter_propublica(frame: pd.DataFrame, *, where: str = "COMPAS file") -> pd.DataFrame:
+    """ProPublica's four filters on a two-year COMPAS frame (index reset)."""
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
         raise SchemaError(
-            f"{path}: got columns without {missing}; expected the ProPublica two-year COMPAS layout"
+            f"{where}: got columns without {missing}; expected the ProPublica two-year COMPAS layout"
         )
-    n_read = len(frame)
+    days = pd.to_numeric(frame["days_b_screening_arrest"], errors="coerce")
     keep = (
-        frame["days_b_screening_arrest"].between(-30, 30)
-        & (frame["is_recid"] != -1)
-        & (frame["c_charge_degree"] != "O")
-        & (frame["score_text"] != "N/A")
+        days.between(-30, 30)
+        & (pd.to_numeric(frame["is_recid"], errors="coerce") != -1)
+        & (frame["c_charge_degree"].astype(str) != "O")
+        & (frame["score_text"].astype(str) != "N/A")
     )
-    f = frame.loc[keep.fillna(False).astype(bool)].reset_index(drop=True)
+    return frame.loc[keep.fillna(False).astype(bool)].reset_index(drop=True)
+
+
+def compas_features(f: pd.DataFrame, *, min_charge_count: int = 40) -> pd.DataFrame:
+    """Features from criminal history and the current charge; no protected attribute."""
     X = pd.DataFrame(
         {
             "age": f["age"].astype(np.float64),
@@ -89,6 +84,23 @@ def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
         name = "charge_" + _slug(str(text))
         if n >= min_charge_count and text and not is_protected(name) and name not in X:
             X[name] = (desc == text).astype(np.float64)
+    return X
+
+
+def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
+    """Read ``compas-scores-two-years*.csv(.gz)`` and apply ProPublica's filters.
+
+    Parameters
+    ----------
+    path : path
+        The two-year file (the de-identified copy in ``shared/data/compas``).
+    min_charge_count : int
+        A charge description becomes an indicator feature when at least this many
+        filtered rows carry it.
+    """
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+    f = filter_propublica(frame, where=str(path))
+    X = compas_features(f, min_charge_count=min_charge_count)
     audit = pd.DataFrame(
         {"race": f["race"].astype(str), "sex": f["sex"].astype(str), "age_cat": f["age_cat"].astype(str)}
     )
@@ -98,5 +110,6 @@ def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
         decile=f["decile_score"].to_numpy(dtype=np.int64),
         audit=audit,
         ids=f["id"].to_numpy(dtype=np.int64),
-        n_read=n_read,
+        n_read=len(frame),
+        rows=f,
     )

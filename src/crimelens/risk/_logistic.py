@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
 from crimelens.errors import InvalidParameterError
@@ -34,6 +35,8 @@ class LogisticRisk(RiskModel):
     >>> bool(m.coef_[0] > m.coef_[1])
     True
     """
+
+    _raw_is_probability = True
 
     def __init__(
         self,
@@ -68,7 +71,8 @@ class LogisticRisk(RiskModel):
         self.n_iter_ = int(np.max(lr.n_iter_))
 
     def _raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray(((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_)
+        """The logistic model's own probability (``calibration="none"`` keeps it)."""
+        return np.asarray(expit(((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_))
 
     def coef_table(self) -> pd.DataFrame:
         """Coefficient per standard deviation and per unit of each feature."""

@@ -1,0 +1,114 @@
+"""Benchmark: the COMPAS audit with 1,000 bootstrap replicates against Fairlearn's
+MetricFrame bootstrap (same metrics, same replicates, one run), and a 10,000,000-row
+score table audited with intervals.
+
+Run: ``.venv/bin/python benchmarks/audit.py [--rows 10000000] [--skip-fairlearn]``.
+Writes ``benchmarks/results/audit.json``. Never asserts; a person reads the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crimelens.audit import audit_scores
+from crimelens.risk import load_compas
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("CRIMELENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def fairlearn_bootstrap(y: np.ndarray, s: np.ndarray, race: np.ndarray, n_boot: int) -> float:
+    from fairlearn.metrics import (
+        MetricFrame,
+        count,
+        false_negative_rate,
+        false_positive_rate,
+        selection_rate,
+        true_negative_rate,
+        true_positive_rate,
+    )
+    from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
+
+    pred = (s >= 5).astype(int)
+    sf = pd.Series(race, name="race")
+    t0 = time.perf_counter()
+    MetricFrame(
+        metrics={"n": count, "selection_rate": selection_rate, "tpr": true_positive_rate,
+                 "fpr": false_positive_rate, "fnr": false_negative_rate,
+                 "tnr": true_negative_rate, "accuracy": accuracy_score, "ppv": precision_score},
+        y_true=y, y_pred=pred, sensitive_features=sf, n_boot=n_boot,
+        ci_quantiles=[0.025, 0.975], random_state=0,
+    )
+    MetricFrame(metrics={"auc": roc_auc_score}, y_true=y, y_pred=s, sensitive_features=sf,
+                n_boot=n_boot, ci_quantiles=[0.025, 0.975], random_state=0)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--boot", type=int, default=1000)
+    ap.add_argument("--skip-fairlearn", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, object] = {"uptime": os.popen("uptime").read().strip(),
+                              "python": platform.python_version(), "n_boot": args.boot}
+
+    d = load_compas(DATA / "compas" / "compas-scores-two-years.deid.csv.gz")
+    y, s, race = d.y, d.decile.astype(float), d.audit["race"].to_numpy()
+    audit_scores(s, y, {"race": race}, threshold=5, n_boot=10)  # warm-up (imports)
+    t0 = time.perf_counter()
+    r = audit_scores(s, y, {"race": race}, threshold=5, n_boot=args.boot,
+                     reference={"race": "Caucasian"})
+    ours_same = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    audit_scores(s, y, d.audit[["race", "sex", "age_cat"]], threshold=5, n_boot=args.boot,
+                 reference={"race": "Caucasian"})
+    ours_full = time.perf_counter() - t0
+    g = r.group_table("race")
+    out["compas"] = {
+        "rows": len(y), "ours_race_s": ours_same, "ours_race_sex_agecat_intersections_s": ours_full,
+        "auc": float(r.group_table("overall").loc["all", "auc"]),
+        "fpr_black": [float(g.loc["African-American", c]) for c in ("fpr", "fpr_low", "fpr_high")],
+        "fpr_white": [float(g.loc["Caucasian", c]) for c in ("fpr", "fpr_low", "fpr_high")],
+    }
+    print(f"COMPAS audit, race, {args.boot} replicates: {ours_same:.3f} s "
+          f"(race+sex+age_cat with intersections: {ours_full:.3f} s)")
+    if not args.skip_fairlearn:
+        fl = fairlearn_bootstrap(y, s, race, args.boot)
+        out["compas"]["fairlearn_metricframe_s"] = fl  # type: ignore[index]
+        out["compas"]["speedup"] = fl / ours_same  # type: ignore[index]
+        print(f"Fairlearn MetricFrame bootstrap, same metrics: {fl:.1f} s -> ours is "
+              f"{fl / ours_same:.0f}x faster ({ours_same / fl:.4f} of its time)")
+
+    rng = np.random.default_rng(0)
+    n = args.rows
+    t0 = time.perf_counter()
+    grp = pd.Categorical.from_codes(rng.choice(6, n, p=[.45, .3, .1, .08, .05, .02]),
+                                    ["a", "b", "c", "d", "e", "f"])
+    sex = pd.Categorical.from_codes(rng.integers(0, 2, n), ["female", "male"])
+    yy = (rng.random(n) < 0.4).astype(np.int8)
+    score = rng.normal(size=n) + yy
+    gen = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    big = audit_scores(score, yy, {"group": grp, "sex": sex}, threshold=0.5, n_boot=args.boot)
+    big_s = time.perf_counter() - t0
+    out["large"] = {"rows": n, "seconds": big_s, "generate_s": gen,
+                    "groups": len(big.groups), "levels_exact": big.levels_exact}
+    print(f"{n:,}-row score table, 2 audit columns + intersection, {args.boot} replicates: "
+          f"{big_s:.1f} s")
+    print("uptime:", out["uptime"])
+    dest = ROOT / "benchmarks" / "results" / "audit.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

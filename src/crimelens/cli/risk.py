@@ -1,0 +1,158 @@
+"""``crimelens risk fit|score|card|list``: interpretable risk models on person-level tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crimelens.cli._common import (
+    DbOpt,
+    JsonOpt,
+    PurposeOpt,
+    cli_actor,
+    cli_context,
+    console,
+    emit,
+    table,
+)
+from crimelens.cli.audit import spinner
+from crimelens.errors import InvalidParameterError
+
+__all__ = ["register", "risk_app"]
+
+risk_app = typer.Typer(no_args_is_help=True, help=(
+    "Interpretable risk models (integer point scores, rule lists, logistic regression), "
+    "calibrated, with cards. Person-level scores are research output unless served through an "
+    "approved deployment with human review."))
+
+
+def _render_card(card: dict[str, Any]) -> None:
+    if card.get("mark"):
+        console.print(f"[bold red]{card['mark']}[/]")
+    console.print(f"[b]{card['kind']}[/] {card.get('model_id', '')} · label {card['label']} · "
+                  f"{card['n_train']:,} rows · data sha256 {card['data_hash'][:16]}…")
+    if card.get("data_note"):
+        console.print(card["data_note"])
+    console.print(card["model"]["text"], highlight=False)
+    cv = card["cv"]
+    console.print(f"cross-validated AUC ({cv['repeats']}× {cv['folds']}-fold): "
+                  f"{cv['auc_mean']:.3f} ± {cv['auc_sd']:.3f}")
+    comp = card.get("compas_comparison")
+    if comp:
+        keys = [k for k in comp["rows"][0] if k.startswith(("fpr[", "fnr["))]
+        table(f"Beside COMPAS at the same flagged share ({comp['same_flagged_share']:.3f})",
+              ["model", "AUC", "accuracy", "flagged", *keys],
+              [[r["model"], f"{r['auc']:.3f}", f"{r['accuracy']:.3f}", f"{r['flagged_share']:.3f}",
+                *[f"{r.get(k, float('nan')):.3f}" for k in keys]] for r in comp["rows"]])
+    groups = card.get("groups")
+    if groups:
+        rows = [g for g in groups["audit"]["groups"] if g["facet"] != "overall"]
+        table(f"Per group, out-of-fold, flagged when probability ≥ {groups['threshold']:.3f}",
+              ["facet", "group", "n", "base rate", "AUC", "FPR", "FNR", "PPV"],
+              [[g["facet"], g["group"], g["n"], f"{g['base_rate']:.3f}", f"{g['auc']:.3f}",
+                f"{g['fpr']:.3f}", f"{g['fnr']:.3f}", f"{g['ppv']:.3f}"] for g in rows])
+        cal = [c for c in groups["audit"]["calibration"] if c["facet"] != "overall" and c["n"] >= 20]
+        table("Calibration by group (out-of-fold probability bins)",
+              ["facet", "group", "bin", "n", "mean predicted", "observed"],
+              [[c["facet"], c["group"], c["bin"], c["n"], f"{c['mean_score']:.3f}",
+                f"{c['observed_rate']:.3f}"] for c in cal])
+    console.print("[b]Label limits[/]: " + " ".join(card.get("label_limits", [])[:2]))
+
+
+@risk_app.command("fit")
+def fit(
+    data: Annotated[Path, typer.Argument(help="CSV/Parquet table (a ProPublica COMPAS file is recognised).")],
+    label: Annotated[str, typer.Option("--label", help="0/1 outcome column.")],
+    model: Annotated[str, typer.Option("--model", help="points | rules | logistic.")] = "points",
+    features: Annotated[str | None, typer.Option(
+        "--features", help="Comma-separated feature columns (default for COMPAS: history + charge).")] = None,
+    max_items: Annotated[int | None, typer.Option("--max-items", help="points: most items.")] = None,
+    max_points: Annotated[int | None, typer.Option("--max-points", help="points: most points per item.")] = None,
+    max_rules: Annotated[int | None, typer.Option("--max-rules", help="rules: most rules.")] = None,
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", help="Audit column for the card's per-group tables (repeatable).")] = None,
+    cv_repeats: Annotated[int, typer.Option("--cv-repeats", help="Repeats of 5-fold CV.")] = 1,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    purpose: PurposeOpt = "research",
+) -> None:
+    """Fit, cross-validate and store a risk model; print its card."""
+    from crimelens.services.risk import fit_risk_model
+
+    params: dict[str, Any] = {}
+    for name, value, kinds in (("max_items", max_items, ("points",)), ("max_points", max_points, ("points",)),
+                               ("max_rules", max_rules, ("rules",))):
+        if value is not None:
+            if model not in kinds:
+                raise InvalidParameterError(f"--{name.replace('_', '-')}: only for --model {kinds[0]}")
+            params[name] = value
+    feats = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    with cli_context(db) as ctx, spinner(f"fitting {model} model and cross-validating", not as_json) as p:
+        p.add_task("fit", total=None)
+        res = fit_risk_model(ctx, data=data, label=label, kind=model, features=feats, params=params,
+                             audit_columns=group or [], cv_repeats=cv_repeats, purpose=purpose,
+                             actor=cli_actor(ctx.settings))
+    emit({"ok": True, "ledger_seq": res.ledger_seq, **res.card}, as_json, _render_card)
+
+
+@risk_app.command("score")
+def score(
+    model_id: Annotated[str, typer.Argument(help="Stored model id (rm-...).")],
+    data: Annotated[Path, typer.Argument(help="Table with the model's feature columns.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write scores as CSV here.")] = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="Column copied to the output.")] = None,
+    deployment: Annotated[str | None, typer.Option(
+        "--deployment", help="Active, approved deployment (operational use).")] = None,
+    actionable: Annotated[bool, typer.Option(
+        "--actionable", help="Mark the output actionable: needs an active deployment; goes to human review.")] = False,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    purpose: PurposeOpt = "research",
+) -> None:
+    """Score people with a stored model (research output unless deployed)."""
+    from crimelens.services.risk import score_people
+
+    with cli_context(db) as ctx:
+        frame = score_people(ctx, model_id=model_id, data=data, out=out, id_column=id_column,
+                             deployment=deployment, actionable=actionable, purpose=purpose,
+                             actor=cli_actor(ctx.settings))
+    summary = {"ok": True, "model_id": model_id, "n": len(frame), "out": None if out is None else str(out),
+               "mean_probability": float(frame["probability"].mean()),
+               "mark": str(frame["mark"].iloc[0]) if len(frame) else None}
+    emit(summary, as_json, lambda d: console.print(
+        f"{d['n']:,} rows scored with {model_id}; mean probability {d['mean_probability']:.3f}"
+        + (f"; written to {d['out']}" if d["out"] else "") + (f" — {d['mark']}" if d["mark"] else "")))
+
+
+@risk_app.command("card")
+def card(
+    model_id: Annotated[str, typer.Argument(help="Stored model id (rm-...).")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    purpose: PurposeOpt = "research",
+) -> None:
+    """Print a stored model's card: items and points, calibration, per-group errors, COMPAS beside it."""
+    from crimelens.services.risk import risk_card
+
+    with cli_context(db) as ctx:
+        c = risk_card(ctx, model_id=model_id, actor=cli_actor(ctx.settings), purpose=purpose)
+    emit({"ok": True, **c}, as_json, _render_card)
+
+
+@risk_app.command("list")
+def list_models(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """List stored risk models."""
+    from crimelens.storage._risk import list_risk_models
+
+    with cli_context(db) as ctx:
+        frame = list_risk_models(ctx.store)
+    rows = frame.astype(str).to_dict("records")
+    emit({"ok": True, "models": rows}, as_json, lambda d: table(
+        "risk models", ["model_id", "kind", "label", "n_train", "created_utc"],
+        [[r["model_id"], r["kind"], r["label"], r["n_train"], r["created_utc"]] for r in d["models"]]))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(risk_app, name="risk")

@@ -1,0 +1,491 @@
+"""Risk use cases: fit a risk model, score people with it, print its card, audit any score.
+
+Every call goes through :func:`crimelens.services.record_use` and writes its
+output and ledger entry in one transaction. Local use is research use
+(purpose ``"research"``), and outputs carry ``RESEARCH_MARK``.
+
+Person-level scores and deployments
+-----------------------------------
+:func:`score_people` produces a score per person. Served to anyone else, or
+marked ``actionable=True``, it needs an *active deployment* approved by the
+oversight board (``deployment=...``): the governance gate
+(:func:`crimelens.services.authorize`) refuses otherwise, and with a deployment
+every actionable output enters the human-review queue, where a supervisor must
+accept, override or reject it before anyone acts. The ledger entry's detail
+carries ``{"person_level": True, "actionable": ...}`` so the governance layer
+and auditors can find every person-level score. The deployment must name the
+model as ``model=<kind>`` (e.g. ``PointScore``) and ``model_version=<model_id>``
+(e.g. ``rm-1a2b3c4d5e6f``), as registered with ``crimelens models register``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import RepeatedStratifiedKFold
+
+from crimelens.audit import (
+    LABEL_LIMITS,
+    AuditReport,
+    Mitigation,
+    audit_scores,
+    compare_decisions,
+    exponentiated_gradient,
+    group_thresholds,
+    render_html,
+    reweighing_weights,
+)
+from crimelens.domain import is_protected
+from crimelens.errors import InputError, InvalidParameterError, SchemaError
+from crimelens.governance import Actor
+from crimelens.risk import (
+    COMPAS_COLUMNS,
+    LogisticRisk,
+    PointScore,
+    RuleList,
+    compas_features,
+    filter_propublica,
+)
+from crimelens.risk._base import RiskModel
+from crimelens.services import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.services._context import authorize
+from crimelens.storage import _risk as risk_db
+
+__all__ = [
+    "MODEL_KINDS",
+    "AuditRun",
+    "FittedRisk",
+    "PreparedTable",
+    "audit_table",
+    "fit_risk_model",
+    "load_risk_model",
+    "prepare_table",
+    "risk_card",
+    "run_mitigations",
+    "score_people",
+]
+
+MODEL_KINDS: dict[str, type[RiskModel]] = {
+    "points": PointScore,
+    "rules": RuleList,
+    "logistic": LogisticRisk,
+}
+Layout = Literal["auto", "compas", "plain"]
+
+
+@dataclass(frozen=True)
+class PreparedTable:
+    """A data file read for risk work: rows (filtered), default features, provenance."""
+
+    frame: pd.DataFrame
+    features: list[str]
+    data_hash: str
+    path: str
+    n_read: int
+    layout: str
+    note: str | None
+
+
+def _read(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    if not path.exists():
+        raise InputError(f"{path}: no such file; expected a CSV or Parquet table")
+    if name.endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+
+
+def prepare_table(path: str | Path, *, layout: Layout = "auto") -> PreparedTable:
+    """Read a table; a ProPublica COMPAS two-year file gets ProPublica's filters and features."""
+    p = Path(path)
+    raw = p.read_bytes() if p.exists() else b""
+    frame = _read(p)
+    is_compas = all(c in frame.columns for c in COMPAS_COLUMNS)
+    if layout == "compas" or (layout == "auto" and is_compas):
+        rows = filter_propublica(frame, where=str(p))
+        X = compas_features(rows)
+        merged = pd.concat([rows, X[[c for c in X.columns if c not in rows.columns]]], axis=1)
+        return PreparedTable(merged, list(X.columns), sha256_hex(raw), str(p), len(frame), "compas",
+                             f"ProPublica COMPAS filters applied: {len(frame):,} rows read, "
+                             f"{len(rows):,} kept")
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+               and not is_protected(str(c))]
+    return PreparedTable(frame, [str(c) for c in numeric], sha256_hex(raw), str(p), len(frame),
+                         "plain", None)
+
+
+@dataclass(frozen=True)
+class FittedRisk:
+    model_id: str
+    kind: str
+    model: RiskModel
+    card: dict[str, Any]
+    ledger_seq: int
+
+
+def _label_array(frame: pd.DataFrame, label: str, where: str) -> np.ndarray[Any, Any]:
+    if label not in frame.columns:
+        raise SchemaError(f"{where}: no label column {label!r}; expected one of {list(frame.columns)[:20]}")
+    y = pd.to_numeric(frame[label], errors="coerce")
+    bad = ~y.isin([0, 1])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise SchemaError(f"{where} row {i}, column {label!r}: got {frame[label].iloc[i]!r}; expected 0 or 1")
+    return y.to_numpy(dtype=np.int64)
+
+
+def _feature_matrix(frame: pd.DataFrame, features: Sequence[str], where: str) -> pd.DataFrame:
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise SchemaError(f"{where}: no feature column(s) {missing}")
+    X: pd.DataFrame = frame[list(features)].apply(pd.to_numeric, errors="coerce")
+    bad = X.isna().any(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        col = next(c for c in features if pd.isna(X[c].iloc[i]))
+        raise SchemaError(f"{where} row {i}, column {col!r}: got {frame[col].iloc[i]!r}; expected a number")
+    return X.astype(np.float64)
+
+
+def _oof_scores(model: RiskModel, X: pd.DataFrame, y: np.ndarray[Any, Any], *, repeats: int,
+                seed: int) -> tuple[list[float], np.ndarray[Any, Any]]:
+    """Cross-validated AUCs (repeated 5-fold) and the first repeat's out-of-fold probabilities."""
+    from sklearn.metrics import roc_auc_score
+
+    aucs: list[float] = []
+    oof = np.full(len(y), np.nan)
+    cv = RepeatedStratifiedKFold(n_splits=5, n_repeats=max(1, repeats), random_state=seed)
+    for i, (tr, te) in enumerate(cv.split(X, y)):
+        m = clone(model).fit(X.iloc[tr], y[tr])
+        p = m.predict_proba(X.iloc[te])[:, 1]
+        aucs.append(float(roc_auc_score(y[te], m.raw_score(X.iloc[te]))))
+        if i < 5:
+            oof[te] = p
+    return aucs, oof
+
+
+def _model_tables(model: RiskModel) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": model.to_text()}
+    if isinstance(model, PointScore):
+        out["points"] = model.points_table().to_dict("records")
+        out["totals"] = model.total_table().to_dict("records")
+        out["scale_and_round_start"] = [
+            {"item": it.label, "points": int(p)}
+            for it, p in zip(model.start_items_, model.start_points_, strict=True)]
+    elif isinstance(model, RuleList):
+        out["rules"] = model.rules_table().to_dict("records")
+    elif isinstance(model, LogisticRisk):
+        out["coefficients"] = model.coef_table().to_dict("records")
+    return out
+
+
+def _threshold_for_share(score: np.ndarray[Any, Any], share: float) -> float:
+    """The smallest threshold flagging at most ``share`` of people (score >= t)."""
+    vals = np.sort(np.unique(score))[::-1]
+    best = float(vals[0]) + 1.0
+    for v in vals:
+        if np.mean(score >= v) <= share + 1e-12:
+            best = float(v)
+        else:
+            break
+    return best
+
+
+def fit_risk_model(
+    ctx: Context, *, data: str | Path, label: str, actor: Actor, kind: str = "points",
+    features: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
+    audit_columns: Sequence[str] = (), cv_repeats: int = 1, n_boot: int = 200,
+    layout: Layout = "auto", purpose: str | None = RESEARCH, random_state: int = 0,
+) -> FittedRisk:
+    """Fit a risk model on a table, measure it (cross-validated), store it with its card."""
+    if kind not in MODEL_KINDS:
+        raise InvalidParameterError(f"risk fit --model {kind!r}: expected one of {sorted(MODEL_KINDS)}")
+    authorize(ctx, action="risk.fit", actor=actor, purpose=purpose, model=MODEL_KINDS[kind].__name__)
+    table = prepare_table(data, layout=layout)
+    feats = list(features) if features else [f for f in table.features if f != label
+                                             and f not in ("id", "decile_score", "decile_score.1",
+                                                           "two_year_recid", "is_recid")]
+    if not features and table.layout == "plain":
+        raise InvalidParameterError(
+            f"risk fit {table.path}: got no --features; expected the feature columns to use "
+            "(protected attributes are refused)")
+    y = _label_array(table.frame, label, table.path)
+    X = _feature_matrix(table.frame, feats, table.path)
+    estimator = MODEL_KINDS[kind](**dict(params or {}))
+    model = clone(estimator).fit(X, y)  # guards: protected / profile-only features raise here
+    aucs, oof = _oof_scores(estimator, X, y, repeats=cv_repeats, seed=random_state)
+    card: dict[str, Any] = {
+        "kind": type(model).__name__, "label": label, "features": feats,
+        "params": {k: v for k, v in model.get_params().items() if k != "feature_names"},
+        "n_train": len(y), "data_file": table.path, "data_hash": table.data_hash,
+        "data_note": table.note, "mark": RESEARCH_MARK if purpose == RESEARCH else None,
+        "model": _model_tables(model),
+        "reliability_in_sample": model.reliability_table(X, y, strategy="unique" if kind != "logistic"
+                                                         else "quantile").to_dict(),
+        "cv": {"folds": 5, "repeats": max(1, cv_repeats), "auc_mean": float(np.mean(aucs)),
+               "auc_sd": float(np.std(aucs)), "aucs": aucs},
+        "label_limits": list(LABEL_LIMITS),
+    }
+    groups = [c for c in audit_columns if c in table.frame.columns]
+    if groups:
+        compas_share = None
+        if table.layout == "compas":
+            compas_share = float(np.mean(table.frame["decile_score"].to_numpy() >= 5))
+        share = compas_share if compas_share is not None else float(np.mean(y))
+        thr = _threshold_for_share(oof, share)
+        g = table.frame[groups].astype(str)
+        ours = audit_scores(oof, y, g, threshold=thr, n_boot=n_boot, score_name="out-of-fold probability",
+                            label_name=label, random_state=random_state, intersections=False)
+        card["groups"] = {"threshold": thr, "flagged_share": float(np.mean(oof >= thr)),
+                          "audit": _compact(ours)}
+        if compas_share is not None:
+            theirs = audit_scores(table.frame["decile_score"].to_numpy(dtype=float), y, g, threshold=5,
+                                  n_boot=n_boot, score_name="COMPAS decile", label_name=label,
+                                  random_state=random_state, intersections=False)
+            card["compas_comparison"] = _comparison(ours, theirs, share)
+    blob = pickle.dumps(model, protocol=5)
+    art_hash = hashlib.sha256(blob).hexdigest()
+    model_id = "rm-" + art_hash[:12]
+    card["model_id"] = model_id
+    card_json = json.dumps(card, sort_keys=True, default=str)
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="risk.fit", actor=actor, purpose=purpose, model=card["kind"],
+                         model_version=model_id, params=card["params"], data_hash=table.data_hash,
+                         artefact_hash=art_hash, output_hash=sha256_hex(card_json),
+                         detail={"label": label, "features": feats, "n_train": len(y),
+                                 "cv_auc_mean": card["cv"]["auc_mean"], "mark": card["mark"]})
+        risk_db.save_risk_model(
+            ctx.store, model_id=model_id, kind=card["kind"], created_utc=ctx.now(),
+            user_name=actor.user, label=label, features=feats, params=card["params"],
+            data_file=table.path, data_hash=table.data_hash, n_train=len(y), card=card,
+            artefact=blob, artefact_hash=art_hash, ledger_seq=seq)
+    return FittedRisk(model_id, card["kind"], model, card, seq)
+
+
+def _compact(r: AuditReport) -> dict[str, Any]:
+    keep = ["facet", "group", "n", "base_rate", "selection_rate", "auc", "accuracy", "fpr", "fpr_low",
+            "fpr_high", "fnr", "fnr_low", "fnr_high", "ppv", "below_min_size"]
+    cal = r.calibration[["facet", "group", "bin", "n", "mean_score", "observed_rate",
+                         "observed_low", "observed_high"]]
+    return {"groups": json.loads(r.groups[keep].to_json(orient="records")),
+            "calibration": json.loads(cal.to_json(orient="records")),
+            "chouldechova": json.loads(r.chouldechova.to_json(orient="records"))}
+
+
+def _comparison(ours: AuditReport, theirs: AuditReport, share: float) -> dict[str, Any]:
+    rows = []
+    for name, r in (("this model (out-of-fold)", ours), ("COMPAS decile >= 5", theirs)):
+        o: Any = r.group_table("overall").loc["all"]
+        row: dict[str, Any] = {"model": name, "threshold": r.threshold, "auc": float(o["auc"]),
+                               "accuracy": float(o["accuracy"]),
+                               "flagged_share": float(o["selection_rate"])}
+        facets = [f for f in r.facets if f != "overall"]
+        if facets:
+            g = r.group_table(facets[0])
+            for grp in g.index:
+                if not g.loc[grp, "below_min_size"]:
+                    row[f"fpr[{grp}]"] = float(g.loc[grp, "fpr"])
+                    row[f"fnr[{grp}]"] = float(g.loc[grp, "fnr"])
+        rows.append(row)
+    return {"same_flagged_share": share, "rows": rows}
+
+
+def load_risk_model(ctx: Context, model_id: str) -> tuple[RiskModel, dict[str, Any]]:
+    """The stored model (its artefact hash checked before unpickling) and its row."""
+    row = risk_db.risk_model_row(ctx.store, model_id)
+    blob = row["artefact"]
+    if hashlib.sha256(blob).hexdigest() != row["artefact_hash"]:
+        raise InputError(f"risk model {model_id}: the stored artefact does not match its hash; "
+                         "expected an unchanged artefact (the store was modified)")
+    model = pickle.loads(blob)  # our own artefact, hash-checked above
+    return model, row
+
+
+def risk_card(ctx: Context, *, model_id: str, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """The stored card of a model; reading it is logged (``risk.card``)."""
+    authorize(ctx, action="risk.card", actor=actor, purpose=purpose)
+    row = risk_db.risk_model_row(ctx.store, model_id)
+    card: dict[str, Any] = json.loads(row["card"])
+    record_use(ctx, action="risk.card", actor=actor, purpose=purpose, model=row["kind"],
+               model_version=model_id, output_hash=sha256_hex(row["card"]))
+    return card
+
+
+def score_people(
+    ctx: Context, *, model_id: str, data: str | Path, actor: Actor, purpose: str | None = RESEARCH,
+    id_column: str | None = None, out: str | Path | None = None, deployment: str | None = None,
+    actionable: bool = False, layout: Layout = "auto",
+) -> pd.DataFrame:
+    """Score every row of a table with a stored model (person-level output).
+
+    ``actionable=True`` (or serving through the API) needs ``deployment`` to be an
+    active, approved deployment of exactly this model; the governance gate refuses
+    and logs otherwise, and routes each actionable output to human review.
+    """
+    model, row = load_risk_model(ctx, model_id)
+    fields = {"model": row["kind"], "model_version": model_id, "deployment": deployment}
+    authorize(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable, **fields)
+    table = prepare_table(data, layout=layout)
+    feats = json.loads(row["features"])
+    X = _feature_matrix(table.frame, feats, table.path)
+    prob = model.predict_proba(X)[:, 1]
+    out_frame = pd.DataFrame({
+        "row": np.arange(len(X)),
+        "raw_score": model.raw_score(X),
+        "probability": prob,
+    })
+    if id_column:
+        out_frame.insert(0, id_column, table.frame[id_column].to_numpy())
+    out_frame["mark"] = RESEARCH_MARK if deployment is None else ""
+    payload = out_frame.to_csv(index=False)
+    with ctx.store.transaction():
+        record_use(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable,
+                   data_hash=table.data_hash, output_hash=sha256_hex(payload),
+                   detail={"person_level": True, "actionable": actionable, "n": len(X),
+                           "mark": RESEARCH_MARK if deployment is None else None}, **fields)
+        if out is not None:
+            Path(out).write_text(payload, encoding="utf-8")
+    return out_frame
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    report: AuditReport
+    report_id: str
+    json_text: str
+    json_hash: str
+    html_hash: str | None
+    mitigations: tuple[Mitigation, ...]
+    ledger_seq: int
+    note: str | None
+
+
+def run_mitigations(
+    score: np.ndarray[Any, Any], label: np.ndarray[Any, Any], group: np.ndarray[Any, Any], *,
+    threshold: float, reference: str | None, positive_is_harmful: bool,
+    X: pd.DataFrame | None = None, model: RiskModel | None = None,
+) -> list[Mitigation]:
+    """The three mitigations as trade-off tables against flags ``score >= threshold``.
+
+    Reweighing and the constrained fit need features and a model to refit; with an
+    outside score only the group thresholds can be computed.
+    """
+    out = [group_thresholds(score, label, group, threshold=threshold, reference=reference,
+                            positive_is_harmful=positive_is_harmful)]
+    if X is None or model is None:
+        return out
+    before = (score >= threshold).astype(float)
+    share = float(before.mean())
+    w = reweighing_weights(label, group)
+    rw = clone(model).fit(X, label, sample_weight=w)
+    s2 = rw.predict_proba(X)[:, 1]
+    t2 = _threshold_for_share(s2, share)
+    out.append(compare_decisions(
+        "reweighing", label, group, before, (s2 >= t2).astype(float),
+        needs_protected_at_decision=False, needs_protected_at_training=True,
+        positive_is_harmful=positive_is_harmful,
+        description="training rows weighted by P(group)P(label)/P(group, label) (Kamiran & Calders "
+                    "2012), model refitted, same flagged share; in-sample",
+        params={"threshold": t2}))
+    base = LogisticRisk(calibration="none")
+    mix = exponentiated_gradient(base, X, label, group,
+                                 constraint="fpr" if positive_is_harmful else "fnr", eps=0.02)
+    out.append(compare_decisions(
+        "constrained fit (exponentiated gradient)", label, group, before, mix.flag_probability(X),
+        needs_protected_at_decision=False, needs_protected_at_training=True,
+        positive_is_harmful=positive_is_harmful,
+        description=f"randomised mixture of logistic models with group {mix.constraint.upper()} gaps "
+                    f"≤ {mix.eps} (Agarwal et al. 2018); expected counts; in-sample; largest gap "
+                    f"reached {mix.max_violation:.3f}",
+        params={"constraint": mix.constraint, "eps": mix.eps, "n_models": len(mix.estimators)}))
+    return out
+
+
+def audit_table(
+    ctx: Context, *, data: str | Path, label: str, groups: Sequence[str], actor: Actor,
+    score: str | None = None, model_id: str | None = None, threshold: float | None = None,
+    positive_is_harmful: bool = True, n_boot: int = 1000, reference: Mapping[str, str] | None = None,
+    min_group_size: int = 50, intersections: bool = True, mitigate: bool = False,
+    html: str | Path | None = None, json_out: str | Path | None = None, layout: Layout = "auto",
+    purpose: str | None = RESEARCH, random_state: int = 0,
+) -> AuditRun:
+    """Audit a score column (or a stored model's scores) per group; store JSON (+ HTML) and log it."""
+    if (score is None) == (model_id is None):
+        raise InvalidParameterError("audit: expected exactly one of --score COL or --model MODEL_ID")
+    authorize(ctx, action="audit.fairness", actor=actor, purpose=purpose)
+    table = prepare_table(data, layout=layout)
+    frame = table.frame
+    missing = [g for g in groups if g not in frame.columns]
+    if missing or not groups:
+        raise SchemaError(f"audit {table.path}: no group column(s) {missing or '(none given)'}; "
+                          f"expected some of {list(frame.columns)[:20]}")
+    y = _label_array(frame, label, table.path)
+    model: RiskModel | None = None
+    X: pd.DataFrame | None = None
+    if model_id is not None:
+        model, row = load_risk_model(ctx, model_id)
+        X = _feature_matrix(frame, json.loads(row["features"]), table.path)
+        s = model.predict_proba(X)[:, 1]
+        score_name = f"{row['kind']} {model_id} probability"
+    else:
+        assert score is not None
+        if score not in frame.columns:
+            raise SchemaError(f"audit {table.path}: no score column {score!r}")
+        s = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=np.float64)
+        score_name = score
+    report = audit_scores(s, y, frame[list(groups)].astype(str), threshold=threshold,
+                          positive_is_harmful=positive_is_harmful, reference=reference, n_boot=n_boot,
+                          min_group_size=min_group_size, intersections=intersections,
+                          score_name=score_name, label_name=label, random_state=random_state)
+    mitigations: tuple[Mitigation, ...] = ()
+    if mitigate:
+        g0 = groups[0]
+        mitigations = tuple(run_mitigations(
+            s, y, frame[g0].astype(str).to_numpy(), threshold=report.threshold,
+            reference=report.reference.get(g0), positive_is_harmful=positive_is_harmful, X=X,
+            model=model))
+    doc = report.to_dict()
+    doc["data"] = {"file": table.path, "sha256": table.data_hash, "rows_read": table.n_read,
+                   "note": table.note}
+    doc["mitigations"] = [m.to_dict() for m in mitigations]
+    doc["mark"] = RESEARCH_MARK if purpose == RESEARCH else None
+    json_text = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False)
+    json_hash = sha256_hex(json_text)
+    report_id = "ar-" + json_hash[:12]
+    html_hash = None
+    html_text = None
+    if html is not None:
+        html_text = render_html(report, mitigations=mitigations, mark=doc["mark"],
+                                extra={"data file": table.path, "data sha256": table.data_hash,
+                                       "data note": table.note, "json sha256": json_hash,
+                                       "report id": report_id})
+        html_hash = sha256_hex(html_text)
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="audit.fairness", actor=actor, purpose=purpose,
+                         data_hash=table.data_hash, output_hash=json_hash,
+                         model=None if model is None else type(model).__name__, model_version=model_id,
+                         params={"threshold": report.threshold, "n_boot": n_boot,
+                                 "positive_is_harmful": positive_is_harmful,
+                                 "min_group_size": min_group_size, "groups": list(groups)},
+                         detail={"report_id": report_id, "html_hash": html_hash, "score": score_name,
+                                 "label": label, "n": report.n})
+        risk_db.save_audit_report(
+            ctx.store, report_id=report_id, created_utc=ctx.now(), user_name=actor.user,
+            data_file=table.path, data_hash=table.data_hash, score_name=score_name, label_name=label,
+            group_columns=list(groups), threshold=report.threshold, model_id=model_id,
+            report_json=json_text, json_hash=json_hash, html_hash=html_hash,
+            html_file=None if html is None else str(html))
+        if json_out is not None:
+            Path(json_out).write_text(json_text, encoding="utf-8")
+        if html is not None and html_text is not None:
+            Path(html).write_text(html_text, encoding="utf-8")
+    return AuditRun(report, report_id, json_text, json_hash, html_hash, mitigations, seq, table.note)
