@@ -17,9 +17,7 @@ install: $(VENV)/.installed
 
 ## demo: build the synthetic city into the embedded store and run the main jobs on it
 demo: install
-	$(BIN)/crimelens synth --out $(SYNTH) --seed 7
-	$(BIN)/crimelens ingest $(SYNTH)/incidents.csv --dataset synth --db $(DB)
-	$(BIN)/crimelens areas load $(SYNTH)/areas.geojson --dataset synth --db $(DB)
+	$(BIN)/crimelens synth --out $(SYNTH) --seed 7 --db $(DB)
 	$(BIN)/crimelens incidents summary --db $(DB)
 
 ## test: the whole suite (what CI runs)
