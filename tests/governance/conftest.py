@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,11 +38,24 @@ def clock() -> Clock:
     return Clock()
 
 
+def _fast_root() -> Path | None:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 @pytest.fixture
-def ctx(tmp_path: Path, clock: Clock) -> Iterator[Context]:
-    settings = Settings(db=tmp_path / "gov.duckdb")
-    with open_context(settings, clock=clock) as c:
-        yield c
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder for a real store file; on tmpfs when the machine has one (fsync is then free, and
+    these tests check behaviour, not durability: that is benchmarks/ledger.py's job)."""
+    root = _fast_root()
+    if root is None:
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="crimelens-gov-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -54,17 +70,49 @@ class People:
     tokens: dict[str, str]
 
 
-@pytest.fixture
-def people(ctx: Context) -> People:
+_STAFF = [("ana", "analyst"), ("sam", "supervisor"), ("sue", "supervisor"), ("bea", "board"),
+          ("bob", "board"), ("bo", "board"), ("aud", "auditor")]
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    """One migrated store with the staff registered, copied for each test (setup in milliseconds)."""
+    root = _fast_root()
+    folder = Path(tempfile.mkdtemp(prefix="crimelens-tpl-", dir=root)) if root else tmp_path_factory.mktemp("tpl")
     admin = Actor("ada", Role.ADMIN)
-    tokens = {"ada": gs.add_user(ctx, name="ada", role="admin", actor=admin)[1]}
-    made = {}
-    for name, role in [("ana", "analyst"), ("sam", "supervisor"), ("sue", "supervisor"), ("bea", "board"),
-                       ("bob", "board"), ("bo", "board"), ("aud", "auditor")]:
-        tokens[name] = gs.add_user(ctx, name=name, role=role, actor=admin)[1]
-        made[name] = Actor(name, Role(role))
-    return People(admin, made["ana"], made["sam"], made["sue"], (made["bea"], made["bob"], made["bo"]),
-                  made["aud"], Actor("public:jo", Role.PUBLIC), tokens)
+    with open_context(Settings(db=folder / "gov.duckdb"), clock=Clock()) as c:
+        tokens = {"ada": gs.add_user(c, name="ada", role="admin", actor=admin)[1]}
+        for name, role in _STAFF:
+            tokens[name] = gs.add_user(c, name=name, role=role, actor=admin)[1]
+    yield folder, tokens
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def ctx(fast_dir: Path, clock: Clock) -> Iterator[Context]:
+    """An empty, migrated store (only the migrations run)."""
+    settings = Settings(db=fast_dir / "gov.duckdb")
+    with open_context(settings, clock=clock) as c:
+        yield c
+
+
+@pytest.fixture
+def people(ctx: Context, _template: tuple[Path, dict[str, str]]) -> People:
+    """Registered staff: the template store's users and ledger replace this test's empty store."""
+    folder, tokens = _template
+    store = ctx.store
+    store.execute(f"ATTACH '{folder / 'gov.duckdb'}' AS tpl (READ_ONLY)")
+    try:
+        for table in ("users", "ledger_keys", "ledger_heads", "ledger_tip"):
+            store.execute(f"INSERT INTO {table} SELECT * FROM tpl.{table}")
+        store.execute("INSERT INTO ledger (seq, payload, leaf_hash) SELECT seq, payload, leaf_hash FROM tpl.ledger")
+    finally:
+        store.execute("DETACH tpl")
+    shutil.copytree(folder / "gov.duckdb.keys", Path(str(store.path) + ".keys"), dirs_exist_ok=True)
+    ctx.ledger._key = None  # load the template's key, which signed the heads just copied
+    made = {name: Actor(name, Role(role)) for name, role in _STAFF}
+    return People(Actor("ada", Role.ADMIN), made["ana"], made["sam"], made["sue"],
+                  (made["bea"], made["bob"], made["bo"]), made["aud"], Actor("public:jo", Role.PUBLIC), tokens)
 
 
 LOW_RISK = {q.qid: min(q.choices, key=q.choices.__getitem__) for q in AIA_QUESTIONS}

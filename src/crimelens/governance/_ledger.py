@@ -272,8 +272,8 @@ class Ledger:
     def _set_tip(self, size: int, frontier: list[bytes], root: bytes) -> SignedTreeHead:
         updated = self.store.con.execute(
             "UPDATE ledger_tip SET tree_size = ?, frontier = ? WHERE id = 1", [size, b"".join(frontier)]
-        ).fetchone()
-        if not updated or not updated[0]:
+        ).fetchall()
+        if not updated or not updated[0][0]:
             self.store.execute("INSERT INTO ledger_tip VALUES (1, ?, ?)", [size, b"".join(frontier)])
         key = self.signing_key()
         pub = raw_public_key(key)
@@ -411,7 +411,7 @@ class Ledger:
     def leaf_hash_array(self) -> NDArray[np.uint8]:
         """Stored leaf hashes as an (n, 32) array, in sequence order."""
         with self.store._lock:
-            tbl = self.store.con.sql("SELECT leaf_hash FROM ledger ORDER BY seq").to_arrow_table()
+            tbl = _arrow(self.store, "SELECT leaf_hash FROM ledger ORDER BY seq")
         return _fixed32(tbl.column(0))
 
     # proofs -----------------------------------------------------------------------
@@ -479,7 +479,7 @@ class Ledger:
         signed_size = 0 if head is None else head.tree_size
         note("reading entries")
         with self.store._lock:
-            tbl = self.store.con.sql("SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq").to_arrow_table()
+            tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq")
         n = tbl.num_rows
         seqs = tbl.column(0).to_numpy() if n else np.zeros(0, dtype=np.int64)
         problems: list[tuple[int, str]] = []
@@ -562,6 +562,14 @@ class Ledger:
         """(seq, payload) in order, for export."""
         for s, p in self.store.iter_rows("SELECT seq, payload FROM ledger ORDER BY seq"):
             yield int(s), bytes(p)
+
+
+def _arrow(store: Any, sql: str) -> pa.Table:
+    """Run ``sql`` on the store's own connection (so it sees the open transaction) into Arrow."""
+    # a result left half-read by fetchone() blocks con.sql(); finish it with a trivial statement
+    store.con.execute("SELECT 1").fetchall()
+    table: pa.Table = store.con.sql(sql).to_arrow_table()
+    return table
 
 
 def _fixed32(column: pa.ChunkedArray) -> NDArray[np.uint8]:

@@ -732,12 +732,8 @@ def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
     row = dict(_dep(ctx, deployment, action="deployments.show", actor=actor, purpose=purpose))
     row["policy"] = json.loads(row["policy"])
     row["assessment"] = json.loads(row["assessment"]) if row.get("assessment") else None
-    row["events"] = ctx.store.query(
-        "SELECT from_state, to_state, by_user, by_role, reason, event_at, ledger_seq FROM deployment_events"
-        " WHERE deployment = ? ORDER BY event_at, ledger_seq", [deployment]).to_dict(orient="records")
-    row["comments"] = ctx.store.query(
-        "SELECT stage, author, author_role, body, posted_at, ledger_seq FROM deployment_comments"
-        " WHERE deployment = ? ORDER BY posted_at, ledger_seq", [deployment]).to_dict(orient="records")
+    row["events"] = db.deployment_events(ctx.store, deployment)
+    row["comments"] = db.deployment_comments(ctx.store, deployment)
     row["votes"] = db.board_votes(ctx.store, deployment, int(row["review_round"]))
     record_use(ctx, action="deployments.show", actor=actor, purpose=purpose, deployment=deployment,
                require_active=False, detail={"state": row["state"]})

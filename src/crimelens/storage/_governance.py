@@ -18,6 +18,8 @@ __all__ = [
     "add_review_item",
     "board_votes",
     "complaints",
+    "deployment_comments",
+    "deployment_events",
     "deployment_row",
     "deployments",
     "find_user_by_token_id",
@@ -44,18 +46,12 @@ __all__ = [
 
 
 def _rows(store: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    frame = store.query(sql, params or [])
-    out = []
-    for rec in frame.to_dict(orient="records"):
-        out.append({k: (None if _isna(v) else v) for k, v in rec.items()})
-    return out
-
-
-def _isna(v: Any) -> bool:
-    try:
-        return bool(v != v)  # NaN / NaT
-    except (TypeError, ValueError):
-        return False
+    """Rows as dicts (plain DB-API fetch: no DataFrame for a handful of rows)."""
+    with store._lock:
+        cur = store.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 # users ---------------------------------------------------------------------------
@@ -157,6 +153,16 @@ def add_deployment_event(store: Any, *, deployment: str, from_state: str | None,
                          by_role: str, reason: str | None, at: datetime, ledger_seq: int) -> None:
     store.execute("INSERT INTO deployment_events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   [deployment, from_state, to_state, by_user, by_role, reason, at, ledger_seq])
+
+
+def deployment_events(store: Any, deployment: str) -> list[dict[str, Any]]:
+    return _rows(store, "SELECT from_state, to_state, by_user, by_role, reason, event_at, ledger_seq"
+                        " FROM deployment_events WHERE deployment = ? ORDER BY event_at, ledger_seq", [deployment])
+
+
+def deployment_comments(store: Any, deployment: str) -> list[dict[str, Any]]:
+    return _rows(store, "SELECT stage, author, author_role, body, posted_at, ledger_seq FROM deployment_comments"
+                        " WHERE deployment = ? ORDER BY posted_at, ledger_seq", [deployment])
 
 
 def add_comment(store: Any, *, deployment: str, stage: str, author: str, role: str, body: str,
