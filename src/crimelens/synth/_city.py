@@ -308,8 +308,9 @@ class SyntheticCity:
         ser = _plant_series(rngs["series"], geo, surf, int(self.n_series), days, hour)
 
         # all latent events, in time order
-        t_all = np.concatenate([cas.t, ser.t])
-        xy_all = np.concatenate([cas.xy, ser.xy])
+        # rounded as written (1e-8 day, 0.1 m), so truth files and arrays agree exactly
+        t_all = np.round(np.concatenate([cas.t, ser.t]), 8)
+        xy_all = np.round(np.concatenate([cas.xy, ser.xy]), 1)
         off_all = np.concatenate([cas.offense, ser.offense])
         comp_all = np.concatenate([np.where(cas.parent < 0, 0, 1), np.full(len(ser.t), 2)]).astype(np.int64)
         par_all = np.concatenate([cas.parent, np.full(len(ser.t), -1)])
@@ -914,8 +915,23 @@ def _truth(
         "n_discovered": np.bincount(area_idx[recorded & (source == "discovered")], minlength=n_areas),
         "n_series_events": np.bincount(area_idx[comp == 2], minlength=n_areas),
     })
+    groups = {}
+    for name, part in areas.groupby("group", sort=True):
+        people = int(part["population"].sum())
+        groups[str(name)] = {
+            "n_areas": len(part),
+            "population": people,
+            "expected_latent": round(float(part["expected_latent"].sum()), 4),
+            "expected_recorded": round(float(part["expected_recorded"].sum()), 4),
+            "expected_latent_per_1000_residents": round(1000.0 * float(part["expected_latent"].sum()) / max(people, 1), 4),
+            "expected_recorded_per_1000_residents": round(1000.0 * float(part["expected_recorded"].sum()) / max(people, 1), 4),
+            "patrol_mean": round(float(part["patrol_mean"].mean()), 6),
+            "n_recorded": int(part["n_recorded"].sum()),
+            "n_discovered": int(part["n_discovered"].sum()),
+        }
     params: dict[str, Any] = {
         "generator": "crimelens.synth",
+        "groups": groups,
         "generator_version": GENERATOR_VERSION,
         "crimelens_version": __version__,
         **city.get_params(),

@@ -309,7 +309,7 @@ SIGNATURES: tuple[str, ...] = (
     "Only small items were taken; larger electronics were left.",
     "A dog was heard barking at the time.",
     "The offender asked for directions before acting.",
-    "The offender carried a black backpack.",
+    "The offender carried a grey backpack.",
     "Footprints were found in the flower bed.",
     "The alarm panel was pulled from the wall.",
     "The offender wore a balaclava.",

@@ -41,8 +41,9 @@ def _savez(path: Path, arrays: dict[str, NDArray[Any]]) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(arrays):
             buf = io.BytesIO()
+            arr = np.asarray(arrays[name])
             np.lib.format.write_array(  # type: ignore[no-untyped-call]
-                buf, np.ascontiguousarray(arrays[name]), allow_pickle=False
+                buf, arr if arr.flags.c_contiguous else arr.copy(order="C"), allow_pickle=False
             )
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
