@@ -54,9 +54,12 @@ class TypeScore:
         return self.n_exact / self.n_gold if self.n_gold else float("nan")
 
     def to_json(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return None if x != x else round(x, 4)  # NaN (nothing to score) -> null
+
         return {"type": self.type, "n_gold": self.n_gold, "n_pred": self.n_pred,
-                "recall": round(self.recall, 4), "precision": round(self.precision, 4),
-                "exact_recall": round(self.exact_recall, 4)}
+                "recall": num(self.recall), "precision": num(self.precision),
+                "exact_recall": num(self.exact_recall)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,105 @@
+"""The evidence and redact commands, through the real CLI app on a tmp store."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crimelens.cli import app
+from crimelens.evidence import generate_narratives
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CRIMELENS_USER", "custodian")
+    monkeypatch.setenv("CRIMELENS_PROGRESS", "false")
+    return tmp_path
+
+
+def _json(args: list[str], code: int = 0) -> dict[str, object]:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == code, result.output
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def test_add_transfer_verify_show(env: Path) -> None:
+    db = str(env / "c.duckdb")
+    f = env / "statement.txt"
+    f.write_text("I saw the red car at 10pm.\n")
+    added = _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness", "--db", db])
+    item = str(added["item_id"])
+    assert added["sha256"] and added["mime_type"] == "text/plain"
+    out = _json(["evidence", "transfer", item, "--kind", "check-out", "--to", "lab", "--reason", "prints",
+                 "--location", "Area 4", "--at", "2030-01-01T10:00:00Z", "--db", db])
+    assert out["from_party"] == "custodian" and out["gaps"] == []
+    assert _json(["evidence", "verify", "JA1", "--db", db])["ok"] is True
+
+    shown = _json(["evidence", "show", item, "--db", db])
+    assert [e["kind"] for e in shown["custody"]] == ["intake", "check_out"]  # type: ignore[index]
+    assert shown["checked_out"] is True and shown["holder"] == "lab"
+    listed = _json(["evidence", "show", "JA1", "--case", "--db", db])
+    assert [i["item_id"] for i in listed["items"]] == [item]  # type: ignore[union-attr,index]
+
+    # a check-in by someone who never received it: a gap, exit code 4 from verify
+    _json(["evidence", "transfer", item, "--kind", "check-in", "--from", "court", "--to", "custodian",
+           "--at", "2030-01-02T10:00:00Z", "--db", db])
+    failed = _json(["evidence", "verify", "JA1", "--db", db], code=4)
+    assert failed["ok"] is False and failed["gaps"][0]["kind"] == "holder_mismatch"  # type: ignore[index]
+
+    # one changed byte in the stored copy: verify names the item
+    content = env / "c.duckdb.evidence" / "sha256" / str(added["sha256"])[:2] / str(added["sha256"])[2:]
+    content.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    original = content.read_bytes()
+    content.write_bytes(original[:-1] + b"!")
+    failed = _json(["evidence", "verify", "JA1", "--db", db], code=4)
+    assert failed["failed_items"] == [item]
+
+
+def test_redact_text_jsonl_review_and_release(env: Path) -> None:
+    db = str(env / "r.duckdb")
+    docs = generate_narratives(6, random_state=5)
+    src = env / "n.jsonl"
+    src.write_text("".join(json.dumps({"report_id": d.report_id, "text": d.text}) + "\n" for d in docs))
+    out = env / "o.jsonl"
+    run = _json(["redact", "text", str(src), "--out", str(out), "--ner", "none", "--mode", "pseudonym",
+                 "--db", db])
+    assert run["n_units"] == 6 and run["status"] == "pending_review"
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert all({"report_id", "text", "entities", "redacted"} <= set(r) for r in rows)
+    assert all(set(e) >= {"start", "end", "type"} for r in rows for e in r["entities"])
+    assert "[PERSON_1]" in rows[0]["redacted"]
+
+    queue = _json(["redact", "review", str(run["run_id"]), "--pending", "--db", db])
+    assert len(queue["items"]) == 6  # type: ignore[arg-type]
+    refused = runner.invoke(app, ["redact", "release", str(run["run_id"]), "--in", str(src), "--out",
+                                  str(env / "rel.jsonl"), "--db", db])
+    assert refused.exit_code != 0
+    for d in docs:
+        _json(["redact", "review", str(run["run_id"]), "--unit", d.report_id, "--status", "confirmed",
+               "--db", db])
+    rel = _json(["redact", "release", str(run["run_id"]), "--in", str(src), "--out", str(env / "rel.jsonl"),
+                 "--db", db])
+    assert rel["status"] == "released"
+    assert "text" not in json.loads((env / "rel.jsonl").read_text().splitlines()[0])
+
+
+def test_redact_image_cli(env: Path) -> None:
+    data = pytest.importorskip("skimage.data")
+    import cv2
+
+    db = str(env / "i.duckdb")
+    src = env / "astronaut.png"
+    cv2.imwrite(str(src), data.astronaut()[:, :, ::-1])
+    _json(["evidence", "add", str(src), "--case", "P1", "--source", "NASA press photo", "--db", db])
+    run = _json(["redact", "image", str(src), "--out", str(env / "pub.png"), "--case", "P1", "--db", db])
+    assert run["n_detections"] == 1 and (env / "pub.png").is_file()
+    shown = _json(["evidence", "show", str(run["output_item_id"]), "--db", db])
+    original = _json(["evidence", "show", str(run["source_item_id"]), "--db", db])
+    assert shown["original_sha256"] == original["item"]["sha256"]  # type: ignore[index]
