@@ -12,7 +12,15 @@ from crimelens.governance._policy import UsePolicy
 from crimelens.services import governance as gs
 from crimelens.services._context import Context
 from crimelens.storage import _governance as db
-from tests.governance.conftest import HIGH_RISK, Clock, People, propose, register, to_active, to_review
+from tests.governance.conftest import (
+    HIGH_RISK,
+    Clock,
+    People,
+    propose,
+    register,
+    to_active,
+    to_review,
+)
 
 Move = Callable[[Context, People], Any]
 

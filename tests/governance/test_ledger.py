@@ -47,7 +47,7 @@ def _put(store: DuckDBStore, seq: int, payload: bytes, lh: bytes) -> None:
 
 
 def test_untouched_ledger_verifies(built: tuple[DuckDBStore, Ledger]) -> None:
-    store, ledger = built
+    _store, ledger = built
     report = ledger.verify()
     assert report.ok, report.problem
     assert report.n_entries == report.signed_size == N

@@ -41,6 +41,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "users.add": frozenset({Role.ADMIN}),
     "users.disable": frozenset({Role.ADMIN}),
     "users.rotate_token": frozenset({Role.ADMIN}),
+    "users.authenticate": _EVERYONE,
     "users.list": frozenset({Role.ADMIN, Role.AUDITOR, Role.SUPERVISOR, Role.BOARD}),
     "models.register": _STAFF,
     "models.describe": _STAFF,

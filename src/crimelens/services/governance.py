@@ -284,8 +284,8 @@ def list_users(ctx: Context, *, actor: Actor, purpose: str | None = ADMIN_PURPOS
 def identify(ctx: Context, token: str) -> Actor:
     """The registered user an API token belongs to (constant-time hash comparison).
 
-    A failed attempt is logged as a refused ``users.authenticate`` entry; a success
-    logs nothing by itself (the use that follows is logged).
+    Every attempt is logged: a failure as a refused ``users.authenticate`` entry, a
+    success as an ``ok`` one naming the user.
     """
     import hmac
 
@@ -299,7 +299,10 @@ def identify(ctx: Context, token: str) -> Actor:
         refuse(ctx, action="users.authenticate", actor=Actor("unknown", Role.PUBLIC), purpose="authentication",
                reason=f"unknown, revoked or disabled token {token_id}",
                error=PermissionDeniedError(f"API token {token_id}: unknown, revoked or its user is disabled"))
-    return Actor(str(row["name"]), Role(str(row["role"])))
+    actor = Actor(str(row["name"]), Role(str(row["role"])))
+    record_use(ctx, action="users.authenticate", actor=actor, purpose="authentication",
+               detail={"token_id": token_id})
+    return actor
 
 
 # models, cards, datasheets ------------------------------------------------------------------------
@@ -495,7 +498,8 @@ def create_deployment(ctx: Context, *, name: str, model: str, model_version: str
         })
         seq = record_use(ctx, action="deployments.create", actor=actor, purpose=purpose, deployment=name,
                          require_active=False, model=model, model_version=model_version,
-                         detail={"description": description, "policy": policy.to_json()})
+                         detail={"from": None, "to": "draft", "reason": "proposed", "description": description,
+                                 "policy": policy.to_json()})
         db.add_deployment_event(ctx.store, deployment=name, from_state=None, to_state="draft",
                                 by_user=actor.user, by_role=str(actor.role), reason="proposed", at=now,
                                 ledger_seq=seq)
