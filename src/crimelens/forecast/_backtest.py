@@ -179,23 +179,35 @@ class BacktestResult:
 
 
 def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel], *, area: StudyArea,
-                   start: datetime | str, periods: int, horizon_days: float = 7.0,
+                   start: datetime | str | None = None, periods: int | None = None,
+                   origins: Sequence[datetime] | None = None, horizon_days: float = 7.0,
                    step_days: float | None = None, train_days: float | None = None,
                    coverages: Sequence[float] = DEFAULT_CURVE, ties: str = "split",
                    ceiling: bool = False, n_boot: int = 2000, random_state: int = 0,
                    progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Weekly (or any step) forecasts from ``start``, each fitted only on earlier incidents.
 
+    Give either ``start`` and ``periods`` (origins ``step_days`` apart, default
+    the horizon) or explicit ``origins`` (e.g. local midnights across DST).
     Every model is cloned and given ``area`` for each origin, so a model's own
     ``area`` is replaced by the backtest's (the area is part of the result).
     """
-    if periods < 1:
-        raise InvalidParameterError(f"rolling_origin(periods={periods}): expected >= 1")
     if not horizon_days > 0:
         raise InvalidParameterError(f"rolling_origin(horizon_days={horizon_days}): expected > 0 days")
-    step = float(horizon_days if step_days is None else step_days)
-    first = as_utc(start)
-    origins = tuple(first + timedelta(days=k * step) for k in range(periods))
+    if origins is not None:
+        origin_list = tuple(as_utc(o) for o in origins)
+    else:
+        if start is None or periods is None:
+            raise InvalidParameterError("rolling_origin: give start and periods, or origins")
+        if periods < 1:
+            raise InvalidParameterError(f"rolling_origin(periods={periods}): expected >= 1")
+        step = float(horizon_days if step_days is None else step_days)
+        first = as_utc(start)
+        origin_list = tuple(first + timedelta(days=k * step) for k in range(periods))
+    if len(origin_list) == 0:
+        raise InvalidParameterError("rolling_origin: got no origins; expected at least one")
+    origins = origin_list
+    periods = len(origins)
     names = tuple(models)
     covs = tuple(float(c) for c in coverages)
     t_all = incidents.t_days(how="mid")

@@ -1,0 +1,171 @@
+"""``crimelens forecast run`` / ``forecast backtest`` / ``forecast models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from crimelens.cli._common import (
+    DbOpt,
+    JsonOpt,
+    PurposeOpt,
+    cli_actor,
+    cli_context,
+    console,
+    emit,
+    table,
+)
+from crimelens.errors import InvalidParameterError
+from crimelens.forecast import DEFAULT_MODEL, MODELS
+
+__all__ = ["register"]
+
+forecast_app = typer.Typer(
+    no_args_is_help=True,
+    help=("Place-based forecasts of recorded incidents: run one (stored and logged in the ledger, "
+          "with GeoJSON/GeoPackage/CSV export and a PNG map) or backtest models week by week."),
+)
+
+ModelOpt = Annotated[str, typer.Option("--model", help=f"Model: one of {', '.join(MODELS)}.")]
+OffenseOpt = Annotated[str | None, typer.Option("--offense", help="Normalised offense, e.g. aggravated_assault.")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset name in the store (default: all).")]
+HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 7d, 12h, 2w ...")]
+CellOpt = Annotated[float, typer.Option("--cell-m", help="Square cell size in metres.")]
+
+
+def _coverages(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise InvalidParameterError(
+            f"--coverage: got {text!r}; expected comma-separated fractions in (0, 1], e.g. 0.01,0.05"
+        )
+    return values
+
+
+@forecast_app.command("run")
+def run(
+    at: Annotated[str, typer.Option("--at", help="Start of the forecast window (date = midnight UTC, or ISO time with offset).")],
+    model: ModelOpt = DEFAULT_MODEL,
+    offense: OffenseOpt = None,
+    horizon: HorizonOpt = "7d",
+    cell_m: CellOpt = 150.0,
+    dataset: DatasetOpt = None,
+    coverage: Annotated[float, typer.Option("--coverage", help="Share of cells flagged.")] = 0.05,
+    mask: Annotated[str, typer.Option("--mask", help="Study area: activity (cells with a past incident), bbox or polygon.")] = "activity",
+    polygon: Annotated[str | None, typer.Option("--polygon", help="Boundary WKT in the data CRS (with --mask polygon).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Export file: .geojson, .gpkg or .csv (a .png map is written beside it).")] = None,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit a model on incidents before --at and forecast the next --horizon; store and log the run."""
+    from crimelens.services.forecasts import parse_horizon, run_forecast
+
+    days = parse_horizon(horizon)
+    status = console.status("fitting and forecasting", spinner="dots") if not as_json else _null()
+    with cli_context(db) as ctx, status:
+        result = run_forecast(ctx, offense=offense, at=at, actor=cli_actor(ctx.settings), model=model,
+                              horizon_days=days, cell_m=cell_m, dataset=dataset, coverage=coverage,
+                              mask=mask, polygon=polygon, purpose=purpose, out=out)
+    data = result.to_dict()
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"[bold]{d['model']}[/] forecast {d['window'][0]} .. {d['window'][1]}  "
+                      f"run {d['run_id']}  ledger #{d['ledger_seq']}")
+        console.print(f"study area: {d['area']['n_cells']} cells, {d['area']['rule']}")
+        table(f"top cells (of {d['n_flagged']} flagged at {d['coverage']:.1%})",
+              ["rank", "cell", "lon", "lat", "expected incidents"],
+              [[c["rank"], c["cell"], f"{c['lon']:.5f}", f"{c['lat']:.5f}", f"{c['risk']:.3f}"]
+               for c in d["top_cells"]])
+        for kind, path in d["files"].items():
+            console.print(f"{kind}: {path}")
+        if d["mark"]:
+            console.print(f"[red]{d['mark']}[/]")
+
+    emit(data, as_json, render)
+
+
+class _null:  # noqa: N801 - a tiny no-op context manager
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@forecast_app.command("backtest")
+def backtest(
+    start: Annotated[str, typer.Option("--start", help="First forecast origin.")],
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = "naive,weighted",
+    offense: OffenseOpt = None,
+    periods: Annotated[int, typer.Option("--periods", help="Number of consecutive forecasts.")] = 52,
+    horizon: HorizonOpt = "7d",
+    cell_m: CellOpt = 150.0,
+    coverage: Annotated[str, typer.Option("--coverage", help="Coverages to report, e.g. 0.01,0.05.")] = "0.01,0.05",
+    dataset: DatasetOpt = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG of the hit-rate coverage curves.")] = None,
+    per_period: Annotated[bool, typer.Option("--per-period/--no-per-period", help="Include every period in the JSON.")] = True,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling-origin backtest: per-model, per-period and mean PAI / hit rate / PEI with intervals."""
+    from crimelens.services.forecasts import parse_horizon, run_backtest
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    covs = _coverages(coverage)
+    days = parse_horizon(horizon)
+    with cli_context(db) as ctx:
+        bar = Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=console, disable=as_json or not ctx.settings.progress, transient=True)
+        with bar:
+            task = bar.add_task("periods", total=periods)
+            result = run_backtest(ctx, models=names, offense=offense, start=start, periods=periods,
+                                  actor=cli_actor(ctx.settings), horizon_days=days, cell_m=cell_m,
+                                  coverages=covs, dataset=dataset, purpose=purpose, plot=plot,
+                                  progress=lambda k, n: bar.update(task, completed=k))
+    data = result.to_dict(per_period=per_period)
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"study area: {d['area']['n_cells']} cells, {d['area']['rule']}")
+        rows = []
+        for name, m in d["models"].items():
+            row = [name]
+            for c in covs:
+                for metric in ("pai", "hit_rate", "pei"):
+                    v = m[metric][f"{c:g}"]
+                    row.append(f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
+            rows.append(row)
+        cols = ["model"] + [f"{metric} @{c:g}" for c in covs for metric in ("PAI", "hit rate", "PEI")]
+        table(f"{d['n_periods']} forecasts of {d['horizon_days']:g} days (mean [95% interval])", cols, rows)
+        for pair, by_c in d.get("paired", {}).items():
+            console.print(pair + ": " + "; ".join(
+                f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))
+        console.print(f"[red]{d['mark']}[/]  run {d['run_id']}  ledger #{d['ledger_seq']}")
+
+    emit(data, as_json, render)
+
+
+@forecast_app.command("models")
+def models_cmd(as_json: JsonOpt = False, db: DbOpt = None) -> None:
+    """List the models, their parameters and defaults."""
+    data = {"default": DEFAULT_MODEL,
+            "models": {name: {"class": cls.__name__, "params": {k: v for k, v in cls().get_params().items() if k != "area"}}
+                       for name, cls in MODELS.items()}}
+
+    def render(d: dict[str, Any]) -> None:
+        table("forecast models", ["name", "class", "parameters"],
+              [[("* " if n == d["default"] else "") + n, m["class"],
+                ", ".join(f"{k}={v}" for k, v in m["params"].items())] for n, m in d["models"].items()])
+
+    emit(data, as_json, render)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(forecast_app, name="forecast")

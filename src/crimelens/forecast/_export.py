@@ -1,0 +1,191 @@
+"""Exports of a risk surface for GIS (GeoJSON, GeoPackage, CSV) and figures (PNG map, coverage curves).
+
+* GeoPackage: cell polygons in the data's CRS (e.g. UTM 16N), fields ``cell``,
+  ``cell_id``, ``risk``, ``rank``, ``flagged``, ``lon``, ``lat`` (cell centre).
+* GeoJSON: the same, reprojected to WGS84 lon/lat as RFC 7946 requires.
+* CSV: one row per cell with ``wkt`` (the polygon in the data CRS), ``crs``,
+  the centre's ``lon``/``lat`` and the fields above.
+
+All three open in QGIS. Every file carries the model, the window, the study-area
+rule and a mark (e.g. ``research — not for operational use``): as layer metadata
+in GeoPackage/GeoJSON, as ``#`` comment lines at the top of the CSV.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from crimelens.errors import InvalidParameterError
+from crimelens.forecast._surface import RiskSurface
+
+__all__ = ["FORMATS", "export_surface", "plot_coverage_curves", "plot_surface", "surface_frame"]
+
+FORMATS = ("geojson", "gpkg", "csv")
+
+
+def _lonlat(xy: NDArray[np.float64], crs: str | None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    if crs is None:
+        return np.full(len(xy), np.nan), np.full(len(xy), np.nan)
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(xy[:, 0], xy[:, 1])
+    return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+
+
+def surface_frame(surface: RiskSurface, coverage: float = 0.05) -> pd.DataFrame:
+    """One row per cell: ``cell, cell_id, x_m, y_m, lon, lat, risk, rank, flagged`` (rank order)."""
+    area = surface.area
+    lon, lat = _lonlat(area.centres_m, area.crs)
+    frame = pd.DataFrame({
+        "cell": np.arange(area.n_cells, dtype=np.int64),
+        "cell_id": area.cell_ids,
+        "x_m": area.centres_m[:, 0],
+        "y_m": area.centres_m[:, 1],
+        "lon": lon,
+        "lat": lat,
+        "risk": surface.intensity,
+        "rank": surface.rank,
+        "flagged": surface.flagged(coverage),
+    })
+    return frame.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def _metadata(surface: RiskSurface, coverage: float, mark: str | None) -> dict[str, str]:
+    return {
+        "model": surface.model,
+        "window": f"{surface.window.start.isoformat()}/{surface.window.end.isoformat()}",
+        "study_area": json.dumps(surface.area.describe(), default=str),
+        "coverage": f"{coverage:g}",
+        "risk_units": "expected recorded incidents per cell in the window",
+        "tie_rule": "rank by descending risk; ties by ascending cell index",
+        "mark": mark or "",
+        "output_hash": surface.hash(),
+    }
+
+
+def export_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
+                   fmt: str | None = None, mark: str | None = None) -> Path:
+    """Write the surface as GeoJSON, GeoPackage or CSV (``fmt`` from the suffix when None)."""
+    out = Path(path)
+    kind = (fmt or out.suffix.lstrip(".")).lower()
+    kind = {"json": "geojson", "geopackage": "gpkg"}.get(kind, kind)
+    if kind not in FORMATS:
+        raise InvalidParameterError(
+            f"export {out.name!r}: got format {kind!r}; expected one of {list(FORMATS)} "
+            "(from --format or the file suffix .geojson, .gpkg, .csv)"
+        )
+    import shapely
+
+    frame = surface_frame(surface, coverage)
+    polys = surface.area.polygons()
+    geoms = np.array([polys[c] for c in frame["cell"].tolist()], dtype=object)
+    meta = _metadata(surface, coverage, mark)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        body = frame.assign(wkt=shapely.to_wkt(geoms, rounding_precision=3), crs=surface.area.crs or "")
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            for key, value in meta.items():
+                fh.write(f"# {key}: {value}\n")
+            body.to_csv(fh, index=False)
+        return out
+    from pyogrio.raw import write
+
+    crs = surface.area.crs
+    if kind == "geojson" and crs is not None:
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        geoms = shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
+        crs = "EPSG:4326"
+    if out.exists():
+        out.unlink()
+    fields = ["cell", "cell_id", "risk", "rank", "flagged", "lon", "lat", "x_m", "y_m"]
+    data = [frame[f].to_numpy() for f in fields]
+    data[4] = data[4].astype(np.int32)  # booleans as 0/1 integers (GeoJSON and GPKG both read them)
+    write(out, shapely.to_wkb(geoms), data, fields, driver="GeoJSON" if kind == "geojson" else "GPKG",
+          geometry_type="Polygon", crs=crs, layer="forecast" if kind == "gpkg" else None,
+          layer_metadata=meta if kind == "gpkg" else None)
+    return out
+
+
+def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
+                 mark: str | None = None) -> Path:
+    """A PNG map: risk per cell (log scale) with the flagged cells outlined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Polygon as MplPolygon
+
+    area = surface.area
+    fig, ax = plt.subplots(figsize=(7, 7), dpi=110)
+    risk = surface.intensity
+    vmax = float(risk.max()) if risk.max() > 0 else 1.0
+    shown: Any
+    if area.kind == "square" and area.grid is not None:
+        g = area.grid
+        img = np.full(g.n_cells, np.nan)
+        img[area.cell_ids] = risk
+        shown = ax.imshow(img.reshape(g.ny, g.nx), origin="lower", cmap="magma_r",
+                          extent=(g.x0, g.x0 + g.nx * g.cell_m, g.y0, g.y0 + g.ny * g.cell_m),
+                          vmin=0.0, vmax=vmax, interpolation="nearest")
+    else:
+        shown = ax.scatter(area.centres_m[:, 0], area.centres_m[:, 1], c=risk, s=6, cmap="magma_r",
+                           vmin=0.0, vmax=vmax)
+    polys = area.polygons()
+    flagged = np.flatnonzero(surface.flagged(coverage))
+    patches = [MplPolygon(np.asarray(polys[c].exterior.coords), closed=True) for c in flagged]
+    ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#00a0ff", linewidth=0.8))
+    fig.colorbar(shown, ax=ax, shrink=0.7, label="expected recorded incidents per cell")
+    ax.set_aspect("equal")
+    ax.set_title(f"{surface.model}: {surface.window.start:%Y-%m-%d} + {surface.window.days:g} days\n"
+                 f"top {coverage:.1%} of {area.n_cells} cells outlined", fontsize=9)
+    ax.set_xlabel(f"x (m, {area.crs})")
+    ax.set_ylabel("y (m)")
+    if mark:
+        fig.text(0.01, 0.01, mark, fontsize=7, color="#a00")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_coverage_curves(curves: Mapping[str, Sequence[float]], coverages: Sequence[float],
+                         path: str | Path, *, metric: str = "hit rate", title: str = "",
+                         intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+                         ) -> Path:
+    """Hit rate (or PAI) against the share of the area flagged, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
+    x = 100 * np.asarray(coverages, dtype=np.float64)
+    for name, values in curves.items():
+        ax.plot(x, values, marker="o", markersize=3, label=name)
+        if intervals and name in intervals:
+            lo, hi = intervals[name]
+            ax.fill_between(x, lo, hi, alpha=0.15)
+    ax.set_xlabel("share of the study area flagged (%)")
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+

@@ -1,0 +1,335 @@
+"""Use cases: run a forecast (stored with its ledger entry), backtest models, export a run.
+
+A forecast run is written to ``forecast_runs`` / ``forecast_cells`` together with
+its ledger entry (action ``forecast.run``) in one transaction; a backtest's
+summary likewise (action ``forecast.backtest``). Local use is logged with the
+purpose "research" and outputs carry :data:`crimelens.services.RESEARCH_MARK`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crimelens import __version__
+from crimelens.domain import IncidentTable, TimeWindow
+from crimelens.domain._time import as_utc
+from crimelens.errors import InvalidParameterError, NotFoundError
+from crimelens.forecast import (
+    DEFAULT_CURVE,
+    DEFAULT_MODEL,
+    MODELS,
+    BacktestResult,
+    HotspotModel,
+    RiskSurface,
+    StudyArea,
+    make_model,
+    rolling_origin,
+)
+from crimelens.forecast._export import (
+    export_surface,
+    plot_coverage_curves,
+    plot_surface,
+    surface_frame,
+)
+from crimelens.governance import Actor
+from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.storage._forecast import (
+    BacktestRecord,
+    ForecastRecord,
+    get_forecast_run,
+    save_backtest,
+    save_forecast_run,
+)
+
+__all__ = [
+    "BacktestRun",
+    "ForecastRun",
+    "data_hash",
+    "parse_horizon",
+    "run_backtest",
+    "run_forecast",
+]
+
+
+def parse_horizon(text: str | float) -> float:
+    """``'7d'``, ``'12h'``, ``'2w'`` or a number of days -> days.
+
+    Examples
+    --------
+    >>> parse_horizon("7d"), parse_horizon("12h"), parse_horizon("2w"), parse_horizon(3)
+    (7.0, 0.5, 14.0, 3.0)
+    """
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        s = text.strip().lower()
+        units = {"d": 1.0, "h": 1 / 24, "w": 7.0}
+        try:
+            value = float(s[:-1]) * units[s[-1]] if s and s[-1] in units else float(s)
+        except ValueError:
+            value = float("nan")
+    if not value > 0:
+        raise InvalidParameterError(
+            f"horizon: got {text!r}; expected a positive duration such as 7d, 12h or 2w"
+        )
+    return value
+
+
+def data_hash(incidents: IncidentTable) -> str:
+    """SHA-256 over the incidents' ids, times and coordinates (order-independent)."""
+    frame = incidents.frame[["incident_id", "occurred_from", "occurred_to", "x_m", "y_m"]]
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(np.sort(rows).tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ForecastRun:
+    """A stored forecast: the surface, what it was made from, and its ledger entry."""
+
+    run_id: str
+    surface: RiskSurface
+    dataset: str | None
+    offense: str | None
+    coverage: float
+    n_training: int
+    data_hash: str
+    ledger_seq: int
+    mark: str = RESEARCH_MARK
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self, *, top: int = 10) -> dict[str, Any]:
+        frame = surface_frame(self.surface, self.coverage)
+        return {
+            "ok": True,
+            "run_id": self.run_id,
+            "mark": self.mark,
+            "dataset": self.dataset,
+            "offense": self.offense,
+            **self.surface.describe(),
+            "coverage": self.coverage,
+            "n_flagged": int(frame["flagged"].sum()),
+            "n_training": self.n_training,
+            "data_hash": self.data_hash,
+            "ledger_seq": self.ledger_seq,
+            "top_cells": frame.head(top)[["cell", "cell_id", "lon", "lat", "risk", "rank"]].to_dict("records"),
+            "files": dict(self.files),
+        }
+
+
+def _model(model: str | HotspotModel, params: dict[str, Any] | None) -> HotspotModel:
+    if isinstance(model, HotspotModel):
+        return model if not params else model.set_params(**params)
+    return make_model(model, **(params or {}))
+
+
+def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None) -> StudyArea:
+    if mask == "activity":
+        return StudyArea.from_activity(history, cell_m)
+    if mask == "bbox":
+        return StudyArea.bounding_box(history, cell_m)
+    if mask == "polygon":
+        if polygon is None:
+            raise InvalidParameterError("mask='polygon': give the boundary as WKT in the data CRS")
+        return StudyArea.from_polygon(polygon, cell_m, crs=history.crs)
+    raise InvalidParameterError(f"mask={mask!r}: expected 'activity', 'bbox' or 'polygon'")
+
+
+def run_forecast(
+    ctx: Context,
+    *,
+    offense: str | None,
+    at: datetime | str,
+    actor: Actor,
+    model: str | HotspotModel = DEFAULT_MODEL,
+    params: dict[str, Any] | None = None,
+    horizon_days: float = 7.0,
+    cell_m: float = 150.0,
+    dataset: str | None = None,
+    area: StudyArea | None = None,
+    mask: str = "activity",
+    polygon: str | None = None,
+    coverage: float = 0.05,
+    purpose: str | None = RESEARCH,
+    deployment: str | None = None,
+    out: str | Path | None = None,
+) -> ForecastRun:
+    """Fit ``model`` on the incidents before ``at`` and forecast ``[at, at + horizon_days)``.
+
+    The study area (unless given) is the cells of ``cell_m`` metres holding at
+    least one incident before ``at`` (``mask='activity'``), every cell of the
+    bounding box (``'bbox'``) or the cells inside ``polygon`` (``'polygon'``).
+    The run and its ledger entry are stored in one transaction; ``out`` also
+    writes an export (``.geojson``, ``.gpkg``, ``.csv``) plus a PNG map beside it.
+    """
+    if not 0 < coverage <= 1:
+        raise InvalidParameterError(f"coverage={coverage}: expected a fraction in (0, 1]")
+    start = as_utc(at)
+    window = TimeWindow.starting(start, days=horizon_days)
+    history = ctx.store.incidents(dataset=dataset, offense=offense,
+                                  period=TimeWindow(datetime(1900, 1, 1, tzinfo=start.tzinfo), start))
+    if len(history) == 0:
+        raise NotFoundError(
+            f"forecast: no incidents before {start.isoformat()} for dataset={dataset!r}, "
+            f"offense={offense!r}; expected some history (ingest a file first)"
+        )
+    estimator = _model(model, params)
+    study = area if area is not None else _area(history, cell_m, mask, polygon)
+    estimator.set_params(area=study)
+    surface = estimator.fit(history).predict(window)
+    run_id = uuid.uuid4().hex[:16]
+    d_hash = data_hash(history)
+    o_hash = surface.hash()
+    mark = RESEARCH_MARK if (purpose or "") == RESEARCH or deployment is None else None
+    frame = surface_frame(surface, coverage)
+    cells = frame[["cell", "cell_id", "x_m", "y_m", "risk", "rank", "flagged"]]
+    with ctx.store.transaction():
+        fields: dict[str, Any] = {}
+        if deployment is not None:
+            fields["deployment"] = deployment
+        seq = record_use(
+            ctx, action="forecast.run", actor=actor, purpose=purpose, model=surface.model,
+            model_version=__version__, params=_plain(estimator.get_params()), data_hash=d_hash,
+            output_hash=o_hash, inputs={"dataset": dataset, "offense": offense,
+                                        "n_training": len(history)},
+            detail={"run_id": run_id, "window": [window.start.isoformat(), window.end.isoformat()],
+                    "area": study.describe(), "coverage": coverage}, **fields)
+        save_forecast_run(ctx.store, ForecastRecord(
+            run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
+            dataset=dataset, offense=offense, model=surface.model, model_version=__version__,
+            params=json.dumps(_plain(estimator.get_params()), sort_keys=True),
+            window_start=window.start, window_end=window.end,
+            area=json.dumps(study.describe(), sort_keys=True, default=str), crs=study.crs,
+            n_cells=study.n_cells, n_training=len(history), coverage=coverage, data_hash=d_hash,
+            output_hash=o_hash, ledger_seq=seq, mark=mark), cells)
+    files: dict[str, str] = {}
+    if out is not None:
+        path = export_surface(surface, out, coverage=coverage, mark=mark)
+        files["export"] = str(path)
+        files["map"] = str(plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark))
+    return ForecastRun(run_id, surface, dataset, offense, coverage, len(history), d_hash, seq,
+                       mark or "", files)
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    run_id: str
+    result: BacktestResult
+    dataset: str | None
+    offense: str | None
+    coverages: tuple[float, ...]
+    ledger_seq: int
+    mark: str = RESEARCH_MARK
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
+        res = self.result
+        out: dict[str, Any] = {"ok": True, "run_id": self.run_id, "mark": self.mark,
+                               "dataset": self.dataset, "offense": self.offense,
+                               **res.summary(list(self.coverages)), "ledger_seq": self.ledger_seq,
+                               "files": dict(self.files)}
+        names = [m for m in res.models if not m.startswith("ceiling:")]
+        if len(names) > 1:
+            best = max(names, key=lambda m: res.mean(m, "pai", self.coverages[0])[0])
+            out["paired"] = {
+                f"{best} / {other}": {f"{c:g}": dict(zip(("ratio", "low", "high"),
+                                                          res.paired(best, other, "pai", c), strict=True))
+                                      for c in self.coverages}
+                for other in names if other != best}
+        if per_period:
+            out["per_period"] = res.per_period(list(self.coverages))
+        return out
+
+
+def run_backtest(
+    ctx: Context,
+    *,
+    models: Sequence[str],
+    offense: str | None,
+    start: datetime | str,
+    periods: int,
+    actor: Actor,
+    horizon_days: float = 7.0,
+    cell_m: float = 150.0,
+    coverages: Sequence[float] = (0.01, 0.05),
+    dataset: str | None = None,
+    mask_days: float | None = None,
+    ceiling: bool = True,
+    purpose: str | None = RESEARCH,
+    plot: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestRun:
+    """Weekly (``horizon_days``) rolling-origin backtest of ``models`` from ``start``.
+
+    The study area is the cells with at least one incident before ``start`` (in
+    the last ``mask_days`` if given): no test-period information enters the
+    area. Scores at ``coverages`` plus the 0.5 %–20 % curve are kept.
+    """
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise InvalidParameterError(f"models {unknown or list(models)}: expected names from {sorted(MODELS)}")
+    first = as_utc(start)
+    incidents = ctx.store.incidents(dataset=dataset, offense=offense)
+    if len(incidents) == 0:
+        raise NotFoundError(f"backtest: no incidents for dataset={dataset!r}, offense={offense!r}")
+    mask_from = datetime(1900, 1, 1, tzinfo=first.tzinfo) if mask_days is None else first - timedelta(days=mask_days)
+    history = incidents.select(window=TimeWindow(mask_from, first))
+    if len(history) == 0:
+        raise NotFoundError(f"backtest: no incidents before {first.isoformat()} to define the study area")
+    area = StudyArea.from_activity(incidents, cell_m, period=TimeWindow(mask_from, first))
+    covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages})
+    result = rolling_origin(incidents, {m: make_model(m) for m in models}, area=area, start=first,
+                            periods=periods, horizon_days=horizon_days, coverages=covs,
+                            ceiling=ceiling, progress=progress)
+    run_id = uuid.uuid4().hex[:16]
+    summary = result.summary()
+    text = json.dumps(summary, sort_keys=True, default=str)
+    d_hash = data_hash(incidents)
+    o_hash = sha256_hex(text)
+    with ctx.store.transaction():
+        seq = record_use(ctx, action="forecast.backtest", actor=actor, purpose=purpose,
+                         model=",".join(models), model_version=__version__, data_hash=d_hash,
+                         output_hash=o_hash, inputs={"dataset": dataset, "offense": offense},
+                         detail={"run_id": run_id, "start": first.isoformat(), "periods": periods,
+                                 "horizon_days": horizon_days, "area": area.describe()})
+        save_backtest(ctx.store, BacktestRecord(
+            run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
+            dataset=dataset, offense=offense, models=json.dumps(list(models)), summary=text,
+            data_hash=d_hash, output_hash=o_hash, ledger_seq=seq))
+    files: dict[str, str] = {}
+    if plot is not None:
+        curves = {m: [result.mean(m, "hit_rate", c)[0] for c in covs] for m in result.models}
+        files["curves"] = str(plot_coverage_curves(
+            curves, covs, plot, metric="hit rate",
+            title=f"{dataset or 'all'} {offense or ''}: {periods} x {horizon_days:g}-day forecasts; "
+                  f"{area.n_cells} cells ({area.describe()['rule']})"))
+    return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
+                       RESEARCH_MARK, files)
+
+
+def forecast_record(ctx: Context, run_id: str) -> ForecastRecord:
+    """The stored row of a forecast run."""
+    return get_forecast_run(ctx.store, run_id)
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if k == "area":
+            out[k] = None if v is None else "StudyArea"
+        elif v is None or isinstance(v, bool | int | float | str):
+            out[k] = v
+        elif isinstance(v, tuple | list):
+            out[k] = list(v)
+        else:
+            out[k] = type(v).__name__
+    return out

@@ -1,0 +1,120 @@
+"""Forecast runs and backtests through the service and the CLI, on a real store with real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyogrio
+import pytest
+from typer.testing import CliRunner
+
+from crimelens.cli import app, main
+from crimelens.config import load_settings
+from crimelens.errors import ApprovalRequiredError
+from crimelens.governance import Actor
+from crimelens.services import RESEARCH_MARK, open_context
+from crimelens.services.forecasts import run_forecast
+from crimelens.services.ingest import ingest_file
+from crimelens.storage._forecast import forecast_cells, get_forecast_run
+from tests.conftest import shared
+
+SF = "sf_robbery/san_francisco_robbery.csv"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "f.duckdb"
+    with open_context(load_settings(db=path)) as ctx:
+        ingest_file(ctx, shared(SF), actor=Actor("ada"), format="sf_code", dataset="sf")
+    return path
+
+
+def test_run_is_stored_with_its_ledger_entry_and_exports(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "week.gpkg"
+    with open_context(load_settings(db=db)) as ctx:
+        before = ctx.ledger.size()
+        run = run_forecast(ctx, offense="robbery", at="2019-10-01T07:00:00Z", actor=Actor("ada"),
+                           model="kde", dataset="sf", coverage=0.05, out=out)
+        assert ctx.ledger.size() == before + 1
+        entry = ctx.ledger.entry(run.ledger_seq)
+        assert entry.action == "forecast.run" and entry.purpose == "research"
+        assert entry.output_hash == run.surface.hash() and entry.data_hash == run.data_hash
+        record = get_forecast_run(ctx.store, run.run_id)
+        cells = forecast_cells(ctx.store, run.run_id)
+        n_before = int(ctx.store.scalar(
+            "SELECT count(*) FROM incidents WHERE occurred_from < TIMESTAMPTZ '2019-10-01 07:00:00+00'"))
+    assert record.ledger_seq == run.ledger_seq and record.mark == RESEARCH_MARK
+    assert record.n_cells == run.surface.n_cells == len(cells)
+    assert json.loads(record.area)["rule"].startswith("cells with >= 1 incident(s)")
+    assert cells["rank"].tolist() == list(range(1, len(cells) + 1))
+    assert int(cells["flagged"].sum()) == max(1, round(0.05 * len(cells)))
+    # the model saw exactly the incidents before the window
+    assert run.n_training == n_before and 0 < n_before < 951
+    info = pyogrio.read_info(out, layer="forecast")
+    assert info["features"] == len(cells) and "32610" in info["crs"]
+    assert Path(run.files["map"]).stat().st_size > 10_000
+
+
+def test_run_without_purpose_is_refused_and_logged(db: Path) -> None:
+    with open_context(load_settings(db=db)) as ctx:
+        before = ctx.ledger.size()
+        with pytest.raises(ApprovalRequiredError, match="no stated purpose"):
+            run_forecast(ctx, offense="robbery", at="2019-10-01T07:00:00Z", actor=Actor("ada"),
+                         dataset="sf", purpose="")
+        assert ctx.ledger.size() == before + 1
+        assert ctx.ledger.entry(before).outcome == "refused"
+        assert int(ctx.store.scalar("SELECT count(*) FROM forecast_runs")) == 0
+
+
+@pytest.mark.parametrize("suffix", ["geojson", "csv"])
+def test_cli_run_writes_exports_that_gis_reads(db: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"f.{suffix}"
+    result = CliRunner().invoke(app, ["forecast", "run", "--offense", "robbery", "--at", "2019-10-01",
+                                      "--horizon", "7d", "--cell-m", "150", "--dataset", "sf",
+                                      "--out", str(out), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["model"] == "TimeWeightedCounts" and doc["mark"] == RESEARCH_MARK
+    assert doc["area"]["cell_m"] == 150.0 and doc["window"][0].startswith("2019-10-01")
+    if suffix == "geojson":
+        info = pyogrio.read_info(out)
+        assert info["features"] == doc["area"]["n_cells"] and "4326" in info["crs"]
+    else:
+        lines = out.read_text(encoding="utf-8").splitlines()
+        comments = [ln for ln in lines if ln.startswith("#")]
+        assert any("research — not for operational use" in c for c in comments)
+        rows = list(csv.DictReader(ln for ln in lines if not ln.startswith("#")))
+        assert len(rows) == doc["area"]["n_cells"]
+        assert rows[0]["wkt"].startswith("POLYGON") and rows[0]["rank"] == "1"
+        assert 37 < float(rows[0]["lat"]) < 38 and rows[0]["crs"] == "EPSG:32610"
+
+
+def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["forecast", "backtest", "--models", "naive,weighted,prospective",
+                                      "--offense", "robbery", "--start", "2019-09-02", "--periods", "6",
+                                      "--horizon", "7d", "--cell-m", "150", "--coverage", "0.01,0.05",
+                                      "--dataset", "sf", "--plot", str(tmp_path / "c.png"),
+                                      "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["n_periods"] == 6 and doc["area"]["kind"] == "square"
+    for name in ("naive", "weighted", "prospective"):
+        pai = doc["models"][name]["pai"]["0.05"]
+        assert pai["low"] <= pai["mean"] <= pai["high"]
+        assert set(doc["models"][name]) >= {"hit_rate", "pei", "brier", "loglik_per_period"}
+    assert len(doc["per_period"]) == 5 * 6  # three models and two ceilings
+    assert any(" / " in k for k in doc["paired"])
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_cli_errors_map_to_exit_codes(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["forecast", "run", "--at", "2019-10-01", "--model", "oracle", "--db", str(db), "--json"])
+    assert exc.value.code == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["type"] == "InvalidParameterError" and "model 'oracle'" in doc["error"]
+    with pytest.raises(SystemExit) as exc:
+        main(["forecast", "backtest", "--start", "2019-09-02", "--coverage", "5", "--db", str(db), "--json"])
+    assert exc.value.code == 2 and "--coverage" in json.loads(capsys.readouterr().out)["error"]
