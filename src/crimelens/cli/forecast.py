@@ -91,7 +91,7 @@ def run(
     emit(data, as_json, render)
 
 
-class _null:  # noqa: N801 - a tiny no-op context manager
+class _null:
     def __enter__(self) -> None:
         return None
 
