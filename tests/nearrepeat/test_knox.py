@@ -58,7 +58,11 @@ def test_chunking_changes_nothing() -> None:
     xy, t = clustered(400, 3, whole_days=True)
     kw = dict(space_bands=[100, 250], time_bands=[7, 14], n_permutations=57, seed=11)
     whole = knox_test(xy, t, **kw)  # type: ignore[arg-type]
-    chunked = knox_test(xy, t, max_pairs_per_chunk=5, **kw)  # type: ignore[arg-type]
+    budget = whole.n_close_pairs // 6  # about seven chunks
+    assert budget > 10
+    chunked = knox_test(xy, t, max_pairs_per_chunk=budget, **kw)  # type: ignore[arg-type]
+    tiny = knox_test(xy[:40], t[:40], max_pairs_per_chunk=1, **kw)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(tiny.observed, knox_test(xy[:40], t[:40], **kw).observed)  # type: ignore[arg-type]
     assert whole.simulated is not None and chunked.simulated is not None
     np.testing.assert_array_equal(whole.observed, chunked.observed)
     np.testing.assert_array_equal(whole.simulated, chunked.simulated)
