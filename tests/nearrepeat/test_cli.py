@@ -161,3 +161,20 @@ def test_file_read_by_ingest_reader(tmp_path: Path) -> None:
         ref = ctx.store.incidents()  # nothing was ingested into the store by a file run
         assert len(ref) == 0
         assert np.isfinite(res.result.expected).all()
+
+
+def test_period_filter_on_an_xyt_file_and_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "c.duckdb")
+    code, out, err = run(capsys, "nearrepeat", str(shared(BURGLARY)), "--db", db, "--since", "2016-01-01",
+                         "--until", "2016-01-16", "--permutations", "0", "--json")
+    assert code == 0, err
+    from crimelens.nearrepeat import read_xyt_csv
+
+    f = read_xyt_csv(shared(BURGLARY))
+    start = (np.datetime64("2016-01-01") - np.datetime64("1970-01-01")).astype(int)
+    n = int(((f.day >= start) & (f.day < start + 15)).sum())
+    assert json.loads(out)["n_events"] == n < len(f)
+    code, out, _ = run(capsys, "nearrepeat", str(shared(BURGLARY)), "--db", db, "--offense", "burglary", "--json")
+    assert code == 2 and "no offense column" in json.loads(out)["error"]
+    code, out, _ = run(capsys, "nearrepeat", "--db", str(tmp_path / "empty.duckdb"), "--json")
+    assert code == 1 and "holds no incidents" in json.loads(out)["error"]

@@ -125,6 +125,11 @@ def _pick_dataset(ctx: Context, dataset: str | None) -> str:
         return dataset
     if len(names) == 1:
         return names[0]
+    if not names:
+        raise NotFoundError(
+            f"the store {ctx.store.path!r} holds no incidents; expected a dataset: run "
+            "`crimelens ingest FILE` first, or give a file: `crimelens nearrepeat PATH`"
+        )
     raise InvalidParameterError(
         f"--dataset: the store {ctx.store.path!r} holds {len(names)} datasets {names}; name one"
     )
@@ -169,11 +174,25 @@ def run_knox(
             raise NotFoundError(f"{p}: no such file")
         source = str(p)
         if format is None and is_xyt_csv(p):
+            if offense is not None:
+                raise InvalidParameterError(
+                    f"--offense {offense!r}: {p.name} is an x,y,date file and has no offense column; "
+                    "expected no --offense (filter the file first, or ingest it)"
+                )
             f = read_xyt_csv(p)
-            xy, t = f.xy, f.day.astype(np.float64)
-            ids = [f"line-{n}" for n in f.line.tolist()]
+            keep = np.ones(len(f), dtype=bool)
+            if period is not None:
+                lo = (period.start - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() / 86400.0
+                hi = (period.end - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() / 86400.0
+                keep = (f.day >= lo) & (f.day < hi)
+            xy, t = f.xy[keep], f.day[keep].astype(np.float64)
+            ids = [f"line-{n}" for n in f.line[keep].tolist()]
             rejected = list(f.rejected)
             n_not_used = len(f.rejected)
+            if len(t) < 2:
+                raise InvalidParameterError(
+                    f"Knox test on {p.name} (period={period}): got {len(t)} event(s); expected at least 2"
+                )
         else:
             from crimelens.ingest import read_file
 
