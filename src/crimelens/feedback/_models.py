@@ -147,8 +147,7 @@ class DecayKDE(_Base):
         pairs = tree.sparse_distance_matrix(tree, 3.0 * float(self.bandwidth_m), output_type="coo_matrix")
         weights = np.exp(-0.5 * (pairs.data / float(self.bandwidth_m)) ** 2)
         n = len(centres_m)
-        kern = sparse.coo_matrix((weights, (pairs.row, pairs.col)), shape=(n, n)).tocsr()
-        kern = kern + sparse.identity(n, format="csr")  # distance 0 is dropped by the tree
+        kern = sparse.coo_matrix((weights, (pairs.row, pairs.col)), shape=(n, n)).tocsr()  # self-pairs included
         self._kernel_key = key
         self._kernel_cache = kern
         return kern

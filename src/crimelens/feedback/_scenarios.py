@@ -139,8 +139,10 @@ def planted_city(
     Areas are ``area_cells`` x ``area_cells`` blocks of cells laid out as a checkerboard of
     groups ``"A"`` and ``"B"``; each area has a population (seeded, 800–1,200) and the
     audit attributes ``group`` and ``share_group_b`` (its demographic composition).
-    Cell rates are ``rate_per_cell`` times a seeded gamma(2) heterogeneity, times
-    ``group_rate_ratio`` in group B. ``k`` defaults to 2 % of the cells.
+    Cell rates are ``rate_per_cell`` times a seeded gamma(2) heterogeneity; when both
+    groups have as many cells, group B's cells take group A's rates one for one (the
+    same values, so a ratio of 1 is balanced even among the highest cells), times
+    ``group_rate_ratio``. ``k`` defaults to 2 % of the cells.
 
     Examples
     --------
@@ -181,6 +183,9 @@ def planted_city(
         )
     groups = np.asarray([area_group[a] for a in area_of_cell], dtype=object)
     rate = rate_per_cell * rng.gamma(2.0, 0.5, size=grid.n_cells)
+    in_a, in_b = np.flatnonzero(groups == "A"), np.flatnonzero(groups == "B")
+    if len(in_a) == len(in_b):  # group B mirrors group A's rates: the same values, cell for cell
+        rate[in_b] = rate[in_a]
     rate = np.where(groups == "B", rate * group_rate_ratio, rate)
     obs = observation or ObservationModel()
     expected_recorded = rate * (obs.report_prob + (1 - obs.report_prob) * obs.discovery_base)

@@ -1,0 +1,118 @@
+"""The CLI and the services on a real store: runs stored with their ledger entries, JSON output, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crimelens.cli import app
+from crimelens.governance import Ledger
+from crimelens.storage import DuckDBStore
+from crimelens.storage._feedback import feedback_runs
+from tests.conftest import shared
+
+runner = CliRunner()
+
+
+def _json(output: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_urn_simulation_is_stored_logged_and_reproducible(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    args = ["feedback", "simulate", "--scenario", "ensign-urn", "--runs", "30", "--days", "150", "--seed", "4",
+            "--db", str(db), "--json", "--out", str(tmp_path / "figs")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    doc = _json(first.output)
+    assert doc["ok"] and doc["mark"] == "research — not for operational use"
+    assert set(doc["summary"]["final_shares"]) == {"uncorrected", "corrected (ipw)", "uncorrected, 20% citizen reports"}
+    assert (tmp_path / "figs" / "ensign_urn.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Two-region urn" in (tmp_path / "figs" / "feedback.md").read_text(encoding="utf-8")
+    second = _json(runner.invoke(app, args).output)
+    assert second["output_hash"] == doc["output_hash"]
+    with DuckDBStore.open(db) as store:
+        entries = Ledger(store).entries(action="feedback.simulate")
+        assert [e.output_hash for _, e in entries] == [doc["output_hash"], doc["output_hash"]]
+        assert entries[0][1].purpose == "research"
+        assert entries[0][1].detail["run_id"] == doc["run_id"]
+        stored = feedback_runs(store)
+        assert {r.run_id for r in stored} == {doc["run_id"], second["run_id"]}
+        assert stored[0].ledger_seq is not None
+    listed = _json(runner.invoke(app, ["feedback", "runs", "--db", str(db), "--json"]).output)
+    assert len(listed["runs"]) == 2
+    shown = _json(runner.invoke(app, ["feedback", "show", doc["run_id"], "--db", str(db), "--json"]).output)
+    assert shown["summary"]["true_share"] == doc["summary"]["true_share"]
+
+
+def test_planted_city_simulation_with_a_sweep(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["feedback", "simulate", "--scenario", "planted-city", "--model", "naive",
+                                 "--days", "20", "--correction", "reported-only", "--sweep",
+                                 "--db", str(tmp_path / "t.duckdb"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    assert set(doc["summary"]["runs"]) == {"no feedback", "feedback", "feedback + reported-only"}
+    assert [r["detection_bias"] for r in doc["summary"]["detection_bias_sweep"]["rows"]] == [0.0, 0.01, 0.02, 0.03,
+                                                                                             0.04, 0.05]
+
+
+def test_oakland_from_the_shared_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["feedback", "simulate", "--scenario", "oakland", "--days", "30", "--model", "naive",
+                                 "--data", str(shared("oakland_drug_2010/drug_crimes_with_bins.csv")),
+                                 "--db", str(tmp_path / "t.duckdb"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    assert doc["params"]["allocation"] == "top-20"
+    assert doc["summary"]["runs"]["feedback"]["days"] == 30
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "chicago"], "expected one of"),
+        (["--scenario", "planted-city", "--correction", "magic"], "expected one of"),
+        (["--scenario", "planted-city", "--model", "oracle"], "model 'oracle': unknown"),
+    ],
+)
+def test_bad_options_exit_2_with_a_json_error(tmp_path: Path, args: list[str], message: str) -> None:
+    from crimelens.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["feedback", "simulate", *args, "--days", "2", "--db", str(tmp_path / "t.duckdb"), "--json"])
+    assert stop.value.code == 2
+
+
+def test_audit_exposure_on_the_synthetic_city_files(tmp_path: Path) -> None:
+    from crimelens.synth import SyntheticCity
+
+    city = SyntheticCity(seed=2, days=120, n_series=0, n_areas=12).generate()
+    city.write(tmp_path / "city")
+    with DuckDBStore.open(tmp_path / "t.duckdb") as store:  # the city's incidents, as an ingest would land them
+        frame = city.incidents.frame
+        store.insert_incidents(frame.assign(line=range(1, len(frame) + 1)), ingest_id="synth-test")
+    result = runner.invoke(app, ["audit", "exposure", "--dataset", "synth",
+                                 "--areas", str(tmp_path / "city" / "areas.geojson"), "--group-by", "group",
+                                 "--periods", "4", "--period-days", "14", "--window-days", "56",
+                                 "--db", str(tmp_path / "t.duckdb"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    groups = doc["summary"]["groups"]
+    assert {"group_a", "group_b"} <= set(groups)
+    shares = [g["flag_share"]["mean"] for g in groups.values()]  # edge cells partly outside the city count apart
+    assert sum(shares) == pytest.approx(1.0, abs=1e-5)
+    assert groups["group_a"]["population"] + groups["group_b"]["population"] == sum(a.population or 0
+                                                                                    for a in city.areas)
+    with DuckDBStore.open(tmp_path / "t.duckdb") as store:
+        (_, entry), = Ledger(store).entries(action="feedback.exposure")
+        assert entry.output_hash == doc["output_hash"]
+
+
+def test_audit_exposure_needs_incidents_and_areas(tmp_path: Path) -> None:
+    from crimelens.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["audit", "exposure", "--db", str(tmp_path / "t.duckdb"), "--json"])
+    assert stop.value.code == 2

@@ -1,0 +1,191 @@
+"""Exposure audits: hand-computed figures, polygon files, and planted truth found (or not) by the audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyogrio.raw
+import pytest
+import shapely
+
+from crimelens.domain import Area, Grid
+from crimelens.errors import InputError, NotFoundError
+from crimelens.feedback import (
+    NaiveCounts,
+    area_groups,
+    cell_area_overlap,
+    daily_counts,
+    exposure_audit,
+    flags_from_scores,
+    planted_city,
+    read_areas,
+    rolling_flags,
+)
+from crimelens.feedback._areas import OUTSIDE, cell_geometries
+from tests.conftest import shared
+
+
+def _square(x0: float, y0: float, x1: float, y1: float) -> str:
+    return shapely.to_wkt(shapely.box(x0, y0, x1, y1))
+
+
+def test_overlap_splits_a_cell_between_areas() -> None:
+    grid = Grid(0.0, 0.0, 100.0, 2, 1)
+    areas = [Area("w", "west", _square(0, 0, 150, 100), 100), Area("e", "east", _square(150, 0, 200, 100), 300)]
+    ov = cell_area_overlap(grid, areas)
+    np.testing.assert_allclose(ov, [[1.0, 0.0], [0.5, 0.5]])
+
+
+def test_exposure_figures_by_hand() -> None:
+    # 4 cells of 1 km2: cells 0,1 in area a (pop 1000, group x); cells 2,3 in area b (pop 3000, group y)
+    grid = Grid(0.0, 0.0, 1000.0, 4, 1)
+    areas = [Area("a", "a", _square(0, 0, 2000, 1000), 1000, audit={"g": "x"}),
+             Area("b", "b", _square(2000, 0, 4000, 1000), 3000, audit={"g": "y"})]
+    ov = cell_area_overlap(grid, areas)
+    flagged = np.array([[1, 0, 1, 0], [1, 1, 0, 0]], dtype=bool)
+    incidents = np.array([[4.0, 0.0, 2.0, 2.0], [1.0, 1.0, 0.0, 2.0]])
+    rep = exposure_audit(flagged, incidents, overlap=ov, areas=areas, group_by="g", cell_area=1.0)
+    per = rep.per_period.set_index(["period", "group"])
+    # period 0: x has 1 of 2 flags, 4 of 8 incidents, 4 hit; y has 1 flag, 4 incidents, 2 hit
+    assert per.loc[(0, "x"), "flag_share"] == 0.5
+    assert per.loc[(0, "x"), "flags_per_1000"] == 1.0
+    assert per.loc[(0, "y"), "flags_per_1000"] == pytest.approx(1 / 3)
+    assert per.loc[(0, "x"), "hit_rate"] == 1.0
+    assert per.loc[(0, "x"), "pai"] == 2.0  # hit rate 1 on half the group's surface
+    assert per.loc[(0, "y"), "hit_rate"] == 0.5 and per.loc[(0, "y"), "pai"] == 1.0
+    assert per.loc[(0, "x"), "ratio_to_incidents"] == 1.0
+    assert per.loc[(0, "x"), "ratio_to_population"] == 2.0  # 0.5 / 0.25
+    # period 1: x has both flags
+    assert per.loc[(1, "x"), "flag_share"] == 1.0 and per.loc[(1, "y"), "flag_share"] == 0.0
+    mean, lo, hi = rep.value("x", "flag_share")
+    assert mean == 0.75
+    # t interval with 1 degree of freedom: 0.75 +- 12.706 * 0.3536 / sqrt(2)
+    assert hi - mean == pytest.approx(12.7062047 * np.std([0.5, 1.0], ddof=1) / np.sqrt(2), rel=1e-6)
+    assert lo < 0.75 < hi
+    assert "| x | 1000 |" in rep.to_markdown()
+    assert rep.summary()["groups"]["y"]["population"] == 3000
+
+
+def test_cells_outside_every_area_are_reported_apart() -> None:
+    grid = Grid(0.0, 0.0, 100.0, 3, 1)
+    areas = [Area("a", "a", _square(0, 0, 200, 100), 10)]
+    rep = exposure_audit(np.array([[0, 0, 1]]), np.array([[1.0, 1.0, 1.0]]), overlap=cell_area_overlap(grid, areas),
+                         areas=areas)
+    assert rep.groups == ["a", OUTSIDE]
+    assert rep.value(OUTSIDE, "flag_share")[0] == 1.0
+    assert np.isnan(rep.value("a", "flag_share")[1])  # one period: no interval
+
+
+def test_flags_cover_the_requested_share_of_the_surface() -> None:
+    flags = flags_from_scores(np.array([5.0, 4.0, 3.0, 2.0]), np.array([1.0, 3.0, 1.0, 1.0]), 0.5)
+    assert flags.tolist() == [True, True, False, False]
+
+
+def test_area_groups_text_and_quantiles() -> None:
+    areas = [Area(str(i), str(i), _square(i, 0, i + 1, 1), 10, audit={"share_b": v, "label": "p" if v < 0.5 else "q"})
+             for i, v in enumerate([0.1, 0.2, 0.7, 0.9])]
+    assert area_groups(areas, "label") == ["p", "p", "q", "q"]
+    labels = area_groups(areas, "share_b", n_quantiles=2)
+    assert labels[0] == labels[1] != labels[2] == labels[3]
+    assert labels[0].startswith("share_b Q1")
+    with pytest.raises(InputError, match="lack that audit attribute"):
+        area_groups(areas, "income")
+
+
+def _write_layer(path: Path, driver: str) -> None:
+    geoms = [shapely.to_wkb(shapely.box(-122.30, 37.80, -122.29, 37.81)),
+             shapely.to_wkb(shapely.box(-122.29, 37.80, -122.28, 37.81))]
+    pyogrio.raw.write(path, np.array(geoms, dtype=object), [np.array(["N1", "N2"], dtype=object),
+                      np.array([1200, 800], dtype=np.int64), np.array([0.2, 0.8])],
+                      fields=["code", "population", "share_b"], crs="EPSG:4326", driver=driver,
+                      geometry_type="Polygon")
+
+
+@pytest.mark.parametrize(("name", "driver"), [("a.geojson", "GeoJSON"), ("a.gpkg", "GPKG"), ("a.shp", "ESRI Shapefile")])
+def test_read_areas_from_every_polygon_format(tmp_path: Path, name: str, driver: str) -> None:
+    path = tmp_path / name
+    _write_layer(path, driver)
+    areas = read_areas(path, id_field="code")
+    assert [a.area_id for a in areas] == ["N1", "N2"]
+    assert [a.population for a in areas] == [1200, 800]
+    assert areas[0].crs == "EPSG:32610"
+    assert areas[1].audit == {"share_b": 0.8}  # shapefile names stay <= 10 characters
+    # about 880 m x 1110 m in metres
+    assert shapely.from_wkt(areas[0].wkt).area == pytest.approx(0.01 * 88_000 * 0.01 * 111_000, rel=0.02)
+
+
+def test_read_areas_from_shared_files() -> None:
+    bins = read_areas(shared("oakland_drug_2010/oakland_grid.geojson"), id_field="bin")
+    assert len(bins) == 661 and bins[0].area_id == "1" and bins[0].crs == "EPSG:32610"
+    districts = read_areas(shared("portland_nij_2016/portland-police-districts.zip"), id_field="DISTRICT")
+    assert len(districts) == 60 and districts[0].crs == "EPSG:32610"  # feet-based EPSG:2913 reprojected
+
+
+def test_read_areas_errors(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="not found"):
+        read_areas(tmp_path / "nope.geojson")
+    bad = tmp_path / "points.geojson"
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0, 0]}}]}))
+    with pytest.raises(InputError, match="expected Polygon or MultiPolygon"):
+        read_areas(bad)
+    _write_layer(tmp_path / "ok.geojson", "GeoJSON")
+    with pytest.raises(InputError, match="id_field='nope' is not an attribute"):
+        read_areas(tmp_path / "ok.geojson", id_field="nope")
+
+
+def _audit_planted(ratio: float, seed: int):  # type: ignore[no-untyped-def]
+    # each period is forecast from the 28 days before it only, so periods are independent and the
+    # t intervals across them are honest (overlapping training windows would make them too narrow)
+    city = planted_city(nx=30, ny=30, group_rate_ratio=ratio, random_state=seed)
+    rng = np.random.default_rng(seed + 100)
+    daily = rng.poisson(city.true_rate * 0.5, size=(28 + 10 * 28, city.n_cells)).astype(float)
+    flagged, counts = rolling_flags(daily, NaiveCounts(window_days=28), city.centres_m, n_periods=10,
+                                    period_days=28, coverage=0.05)
+    assert city.grid is not None and city.areas is not None
+    return exposure_audit(flagged, counts, overlap=cell_area_overlap(city.grid, city.areas), areas=city.areas,
+                          group_by="group", cell_area=city.grid.cell_area_km2)
+
+
+def test_a_planted_disparity_is_found_and_a_balanced_city_shows_none() -> None:
+    planted = _audit_planted(2.0, seed=2)
+    _, lo_b, _ = planted.value("B", "ratio_to_population")
+    _, _, hi_a = planted.value("A", "ratio_to_population")
+    assert lo_b > 1.4 and hi_a < 0.6
+    balanced = _audit_planted(1.0, seed=2)
+    for group in ("A", "B"):
+        _, lo, hi = balanced.value(group, "ratio_to_population")
+        assert lo < 1.0 < hi
+        _, lo, hi = balanced.value(group, "flag_share")
+        assert lo < 0.5 < hi
+
+
+@pytest.mark.slow
+def test_synthetic_city_patrol_disparity_shows_in_exposure() -> None:
+    from crimelens.synth import SyntheticCity
+
+    shares = {}
+    for disparity in (0.0, 3.0):
+        city = SyntheticCity(seed=5, days=200, n_series=0, disparity=disparity).generate()
+        grid = city.truth.grid
+        inside = city.truth.intensity.sum(axis=0).ravel() > 0
+        lookup = np.full(grid.n_cells, -1)
+        lookup[inside] = np.arange(int(inside.sum()))
+        full = grid.cell_of(city.incidents.xy_m)
+        cells = np.where(full >= 0, lookup[np.maximum(full, 0)], -1)
+        daily = daily_counts(city.incidents, cells, int(inside.sum()), start="2024-01-01", n_days=200,
+                             timezone="America/Chicago")
+        flagged, counts = rolling_flags(daily, NaiveCounts(window_days=100), None, n_periods=7, period_days=14,
+                                        coverage=0.05)
+        overlap = cell_area_overlap([shapely.to_wkt(g) for g in cell_geometries(grid)[inside]], city.areas)
+        rep = exposure_audit(flagged, counts, overlap=overlap, areas=city.areas, group_by="group")
+        shares[disparity] = rep.value("group_b", "flag_share")
+        # the truth: the same share of the true-intensity top 5 % does not move with the patrol disparity
+        truth_flags = flags_from_scores(city.truth.intensity.sum(axis=0).ravel()[inside], 1.0, 0.05)
+        truth = exposure_audit(truth_flags[None], counts[:1], overlap=overlap, areas=city.areas, group_by="group")
+        shares[f"truth-{disparity}"] = truth.value("group_b", "flag_share")
+    # planted: patrolling group B more records more there, and the audit finds the rise beyond its intervals
+    assert shares[3.0][1] > shares[0.0][2]
+    assert shares["truth-3.0"][0] == pytest.approx(shares["truth-0.0"][0], abs=0.02)
