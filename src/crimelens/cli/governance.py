@@ -1,0 +1,513 @@
+"""``crimelens ledger|users|models|deployments|review|report``: the governance shell.
+
+Who acts: ``--as NAME`` picks a registered user (their role comes from the user
+table); otherwise the local user from ``CRIMELENS_USER`` / ``CRIMELENS_ROLE`` (or the
+OS user as an analyst). Every command writes one ledger entry.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from crimelens.cli._common import DbOpt, JsonOpt, cli_actor, cli_context, console, emit, table
+from crimelens.errors import InputError
+from crimelens.governance import Actor, Role
+from crimelens.governance._policy import UsePolicy
+from crimelens.services import governance as gs
+from crimelens.services._context import Context
+from crimelens.storage import _governance as gov_db
+
+__all__ = ["register"]
+
+ledger_app = typer.Typer(help="The tamper-evident usage ledger: verify, signed head, proofs, entries.",
+                         no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
+models_app = typer.Typer(help="Model registry, model cards and dataset datasheets.", no_args_is_help=True)
+deployments_app = typer.Typer(help="Deployments: proposal, impact assessment, public comment, board review, "
+                                   "approval, suspension; incidents, complaints, kill switch.",
+                              no_args_is_help=True)
+review_app = typer.Typer(help="The human review queue.", no_args_is_help=True)
+report_app = typer.Typer(help="Public reports generated from the ledger.", no_args_is_help=True)
+
+AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this registered user (role from the user table).")]
+Purpose = Annotated[str | None, typer.Option("--purpose", help="Stated purpose recorded in the ledger.")]
+
+
+@contextmanager
+def _session(db: Path | None, as_user: str | None) -> Iterator[tuple[Context, Actor]]:
+    with cli_context(db) as ctx:
+        if as_user:
+            row = gov_db.user_row(ctx.store, as_user)
+            actor = Actor(as_user, Role(str(row["role"]))) if row else Actor(as_user, Role(ctx.settings.role))
+        else:
+            actor = cli_actor(ctx.settings)
+        yield ctx, actor
+
+
+def _kw(purpose: str | None) -> dict[str, Any]:
+    return {} if purpose is None else {"purpose": purpose}
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        return dict(json.loads(text)) if path.suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read as {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
+
+
+# ledger -----------------------------------------------------------------------------------------
+@ledger_app.command("verify")
+def ledger_verify(
+    public_key: Annotated[str | None, typer.Option("--public-key", help="Hex Ed25519 public key you trust "
+                                                   "(default: the one stored with the heads).")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Recompute every leaf hash and the Merkle root; name the first entry that does not match (exit 4)."""
+    with _session(db, as_user) as (ctx, actor), Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True,
+        disable=json_out or not ctx.settings.progress,
+    ) as bar:
+        bar.add_task("verifying the ledger", total=None)
+        report = gs.verify_ledger(ctx, actor=actor, public_key=bytes.fromhex(public_key) if public_key else None,
+                                  **_kw(purpose))
+
+    def render(d: dict[str, Any]) -> None:
+        if d["ok"]:
+            console.print(f"[green]ledger verifies[/]: {d['n_entries']:,} entries, root {d['root_hash']}, "
+                          f"head signed by key {d['key_id']} ({d['seconds']} s)")
+        else:
+            console.print(f"[bold red]ledger does not verify[/]: {d['problem']}")
+
+    emit(report.to_json(), json_out, render)
+    if not report.ok:
+        raise typer.Exit(4)
+
+
+@ledger_app.command("head")
+def ledger_head(as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """The latest signed tree head and public key: publish it so others can hold the ledger to it."""
+    with _session(db, as_user) as (ctx, actor):
+        head = gs.ledger_head(ctx, actor=actor, **_kw(purpose))
+    emit(head, json_out)
+
+
+@ledger_app.command("proof")
+def ledger_proof(
+    entry: Annotated[int | None, typer.Option("--entry", help="Inclusion proof for this entry.")] = None,
+    old_size: Annotated[int | None, typer.Option("--from", help="Consistency proof from this tree size.")] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Against the head at this size (default latest).")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """RFC 6962 inclusion (--entry N) or consistency (--from M) proof, with the signed head."""
+    if (entry is None) == (old_size is None):
+        raise InputError("ledger proof: got both or neither of --entry and --from; expected exactly one")
+    with _session(db, as_user) as (ctx, actor):
+        if entry is not None:
+            out = gs.inclusion_proof(ctx, seq=entry, tree_size=size, actor=actor, **_kw(purpose))
+        else:
+            assert old_size is not None
+            out = gs.consistency_proof(ctx, old_size=old_size, new_size=size, actor=actor, **_kw(purpose))
+    emit(out, json_out)
+
+
+@ledger_app.command("list")
+def ledger_list(
+    action: Annotated[str | None, typer.Option("--action", help="Only this action ('forecast.*' for a prefix).")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="Only this deployment.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 50,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Ledger entries in order."""
+    with _session(db, as_user) as (ctx, actor):
+        rows = gs.ledger_entries(ctx, actor=actor, action=action, deployment=deployment, limit=limit, **_kw(purpose))
+    emit(rows, json_out, lambda rs: table("Ledger", ["seq", "at", "action", "user", "role", "purpose", "outcome",
+                                                     "deployment"],
+                                         [[r["seq"], r["at"][:19], r["action"], r["user"], r["role"], r["purpose"],
+                                           r["outcome"], r["deployment"]] for r in rs]))
+
+
+# users ---------------------------------------------------------------------------------------------
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option("--role", help="analyst, supervisor, board, auditor or admin.")],
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Register a user and print their API token once (it is stored only as a hash).
+
+    The first user of a store must be an administrator and may add themself
+    (``crimelens users add root --role admin --as root``).
+    """
+    with _session(db, as_user) as (ctx, actor):
+        if as_user and as_user == name and not ctx.store.scalar("SELECT count(*) FROM users"):
+            actor = Actor(name, Role(role))  # bootstrap: the first administrator adds themself
+        user, token = gs.add_user(ctx, name=name, role=role, actor=actor, **_kw(purpose))
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"added [bold]{d['name']}[/] as {d['role']}. API token (shown once, keep it secret):")
+        console.print(d["token"], highlight=False, soft_wrap=True)
+
+    emit({**user, "token": token}, json_out, render)
+
+
+@users_app.command("list")
+def users_list(as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Registered users and their roles (never their tokens)."""
+    with _session(db, as_user) as (ctx, actor):
+        rows = gs.list_users(ctx, actor=actor, **_kw(purpose))
+    emit(rows, json_out, lambda rs: table("Users", ["name", "role", "active", "created", "by"],
+                                         [[r["name"], r["role"], r["active"], str(r["created_at"])[:19],
+                                           r["created_by"]] for r in rs]))
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument()], as_user: AsOpt = None, purpose: Purpose = None,
+                  db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Disable a user; their token stops working at once."""
+    with _session(db, as_user) as (ctx, actor):
+        gs.disable_user(ctx, name=name, actor=actor, **_kw(purpose))
+    emit({"ok": True, "disabled": name}, json_out, lambda d: console.print(f"disabled {name}"))
+
+
+@users_app.command("rotate-token")
+def users_rotate(name: Annotated[str, typer.Argument()], as_user: AsOpt = None, purpose: Purpose = None,
+                 db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Issue a new API token (printed once); the old one stops working."""
+    with _session(db, as_user) as (ctx, actor):
+        token = gs.rotate_token(ctx, name=name, actor=actor, **_kw(purpose))
+    emit({"name": name, "token": token}, json_out, lambda d: console.print(d["token"], highlight=False))
+
+
+# models ---------------------------------------------------------------------------------------------
+@models_app.command("register")
+def models_register(
+    name: Annotated[str, typer.Argument()],
+    version: Annotated[str, typer.Argument()],
+    evaluation: Annotated[Path, typer.Option("--evaluation", help="JSON/TOML: metrics, data, groups (measured).")],
+    params: Annotated[Path | None, typer.Option("--params", help="JSON/TOML of the fitted parameters.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Training dataset name.")] = None,
+    data_hash: Annotated[str | None, typer.Option("--data-hash", help="SHA-256 of the training snapshot.")] = None,
+    code_version: Annotated[str | None, typer.Option("--code-version")] = None,
+    artefact_hash: Annotated[str | None, typer.Option("--artefact-hash")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Register a fitted model with its measured evaluation; prints its card's missing sections."""
+    with _session(db, as_user) as (ctx, actor):
+        card = gs.register_model(ctx, name=name, version=version, evaluation=_read_mapping(evaluation),
+                                 params=_read_mapping(params) if params else {}, training_dataset=dataset,
+                                 training_data_hash=data_hash, code_version=code_version,
+                                 artefact_hash=artefact_hash, actor=actor, **_kw(purpose))
+    emit(card.to_json(), json_out, lambda d: console.print(
+        f"registered {name} {version}; card sections still to write: {', '.join(d['missing']) or 'none'}"))
+
+
+@models_app.command("describe")
+def models_describe(
+    name: Annotated[str, typer.Argument()],
+    version: Annotated[str, typer.Argument()],
+    text: Annotated[Path, typer.Option("--from", help="TOML/JSON with intended_use, factors, "
+                                                     "ethical_considerations, caveats.")],
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Write the free-text sections of a model card (required before deployment)."""
+    with _session(db, as_user) as (ctx, actor):
+        card = gs.describe_model(ctx, name=name, version=version, sections=_read_mapping(text), actor=actor,
+                                 **_kw(purpose))
+    emit(card.to_json(), json_out, lambda d: console.print(f"card sections missing: {d['missing'] or 'none'}"))
+
+
+def _write_or_print(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@models_app.command("card")
+def models_card(
+    name: Annotated[str, typer.Argument()],
+    version: Annotated[str | None, typer.Option("--version", help="Default: the latest registered.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """The model card (Mitchell et al.'s nine sections) as Markdown or HTML."""
+    with _session(db, as_user) as (ctx, actor):
+        card = gs.model_card(ctx, name=name, version=version, actor=actor, **_kw(purpose))
+    if json_out:
+        emit(card.to_json(), True)
+    else:
+        _write_or_print(card.to_html() if fmt == "html" else card.to_markdown(), out)
+
+
+@models_app.command("list")
+def models_list(as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Registered models."""
+    with _session(db, as_user) as (ctx, actor):
+        rows = gs.list_models(ctx, actor=actor, **_kw(purpose))
+    emit(rows, json_out, lambda rs: table("Models", ["name", "version", "kind", "dataset", "code", "registered"],
+                                         [[r["name"], r["version"], r["kind"], r["training_dataset"],
+                                           r["code_version"], str(r["registered_at"])[:19]] for r in rs]))
+
+
+@models_app.command("datasheet")
+def models_datasheet(
+    dataset: Annotated[str, typer.Argument()],
+    answers: Annotated[Path | None, typer.Option("--answers", help="TOML/JSON answers to record first.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    out: Annotated[Path | None, typer.Option("--out")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """A dataset's datasheet: measured counts from the store plus recorded answers."""
+    with _session(db, as_user) as (ctx, actor):
+        if answers is not None:
+            sheet = gs.write_datasheet(ctx, dataset=dataset, answers=_read_mapping(answers), actor=actor,
+                                       **_kw(purpose))
+        else:
+            sheet = gs.datasheet(ctx, dataset=dataset, actor=actor, **_kw(purpose))
+    if json_out:
+        emit(sheet.to_json(), True)
+    else:
+        _write_or_print(sheet.to_html() if fmt == "html" else sheet.to_markdown(), out)
+
+
+# deployments ---------------------------------------------------------------------------------------
+Name = Annotated[str, typer.Argument(help="Deployment name.")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the ledger).")]
+
+
+def _show_state(d: dict[str, Any]) -> None:
+    console.print(f"deployment [bold]{d['name']}[/] is now [bold]{d['state']}[/]"
+                  + (f" ({d['state_reason']})" if d.get("state_reason") else ""))
+
+
+@deployments_app.command("create")
+def dep_create(
+    name: Name,
+    model: Annotated[str, typer.Option("--model")],
+    version: Annotated[str, typer.Option("--version")],
+    description: Annotated[str, typer.Option("--description")],
+    policy: Annotated[Path, typer.Option("--policy", help="TOML use policy ([policy] allowed_purposes, ...).")],
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Propose a deployment under a use policy (starts as a draft)."""
+    with _session(db, as_user) as (ctx, actor):
+        row = gs.create_deployment(ctx, name=name, model=model, model_version=version, description=description,
+                                   policy=UsePolicy.from_toml(policy), actor=actor, **_kw(purpose))
+    emit(row, json_out, _show_state)
+
+
+@deployments_app.command("assess")
+def dep_assess(
+    name: Name,
+    answers: Annotated[Path, typer.Option("--answers", help="TOML/JSON: question id -> choice.")],
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Score the algorithmic impact assessment (Canada's scoring) for a draft."""
+    with _session(db, as_user) as (ctx, actor):
+        result = gs.assess_impact(ctx, deployment=name, answers=_read_mapping(answers), actor=actor, **_kw(purpose))
+    emit(result.to_json(), json_out, lambda d: console.print(
+        f"impact level {d['level']} ({d['score_pct']:.1f} %); required controls: {', '.join(d['required_controls'])}"))
+
+
+def _simple(command: str, fn: Any, help_text: str, *, reason: bool = False) -> None:
+    if reason:
+        def with_reason(name: Name, why: Reason, as_user: AsOpt = None, purpose: Purpose = None,
+                        db: DbOpt = None, json_out: JsonOpt = False) -> None:
+            with _session(db, as_user) as (ctx, actor):
+                row = fn(ctx, deployment=name, reason=why, actor=actor, **_kw(purpose))
+            emit(row, json_out, _show_state)
+
+        with_reason.__doc__ = help_text
+        deployments_app.command(command)(with_reason)
+    else:
+        def plain(name: Name, as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None,
+                  json_out: JsonOpt = False) -> None:
+            with _session(db, as_user) as (ctx, actor):
+                row = fn(ctx, deployment=name, actor=actor, **_kw(purpose))
+            emit(row, json_out, _show_state)
+
+        plain.__doc__ = help_text
+        deployments_app.command(command)(plain)
+
+
+_simple("open-comment", gs.open_public_comment, "draft → public comment (needs the assessment and a complete card).")
+_simple("start-review", gs.start_board_review, "public comment → board review, after the minimum comment period.")
+_simple("close-review", gs.close_review, "board review → approved or rejected, from the recorded votes.")
+_simple("activate", gs.activate, "approved → active.")
+_simple("revise", gs.revise, "rejected → draft.")
+_simple("suspend", gs.suspend, "Kill switch of one deployment: active → suspended, effective on the next call.",
+        reason=True)
+_simple("resume", gs.resume, "suspended → active.", reason=True)
+_simple("renew", gs.renew, "The board renews the approval for another approval period.", reason=True)
+_simple("decommission", gs.decommission, "Retire a deployment for good.", reason=True)
+
+
+@deployments_app.command("comment")
+def dep_comment(name: Name, body: Annotated[str, typer.Argument(help="The comment.")],
+                board: Annotated[bool, typer.Option("--board", help="A board member's comment during review.")] = False,
+                as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Comment on a deployment (public comment period, or --board during review)."""
+    with _session(db, as_user) as (ctx, actor):
+        fn = gs.board_comment if board else gs.comment
+        seq = fn(ctx, deployment=name, body=body, actor=actor, **_kw(purpose))
+    emit({"ledger_seq": seq}, json_out, lambda d: console.print(f"comment recorded (ledger entry {seq})"))
+
+
+@deployments_app.command("vote")
+def dep_vote(name: Name, choice: Annotated[str, typer.Argument(help="approve, reject or abstain.")],
+             reason: Annotated[str | None, typer.Option("--reason")] = None,
+             as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """A board member's vote in the current review round."""
+    with _session(db, as_user) as (ctx, actor):
+        seq = gs.vote(ctx, deployment=name, choice=choice, reason=reason, actor=actor, **_kw(purpose))
+    emit({"ledger_seq": seq}, json_out, lambda d: console.print(f"vote recorded (ledger entry {seq})"))
+
+
+@deployments_app.command("list")
+def dep_list(as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Deployments and their states."""
+    with _session(db, as_user) as (ctx, actor):
+        rows = gs.list_deployments(ctx, actor=actor, **_kw(purpose))
+    emit(rows, json_out, lambda rs: table("Deployments", ["name", "model", "version", "state", "approved until",
+                                                          "reason"],
+                                         [[r["name"], r["model"], r["model_version"], r["state"],
+                                           str(r["approved_until"] or "")[:10], r["state_reason"]] for r in rs]))
+
+
+@deployments_app.command("show")
+def dep_show(name: Name, as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None,
+             json_out: JsonOpt = False) -> None:
+    """A deployment with its policy, assessment, history, comments and votes."""
+    with _session(db, as_user) as (ctx, actor):
+        row = gs.show_deployment(ctx, deployment=name, actor=actor, **_kw(purpose))
+    emit(row, json_out)
+
+
+@deployments_app.command("kill-switch")
+def dep_kill_switch(
+    state: Annotated[str, typer.Argument(help="engage or release.")], why: Reason,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """The global kill switch: refuse every deployment at once (research use stays possible)."""
+    if state not in ("engage", "release"):
+        raise InputError(f"kill-switch: got {state!r}; expected 'engage' or 'release'")
+    with _session(db, as_user) as (ctx, actor):
+        fn = gs.engage_kill_switch if state == "engage" else gs.release_kill_switch
+        fn(ctx, reason=why, actor=actor, **_kw(purpose))
+    emit({"ok": True, "kill_switch": state}, json_out, lambda d: console.print(f"global kill switch: {state}d"))
+
+
+@deployments_app.command("incident")
+def dep_incident(
+    kind: Annotated[str, typer.Option("--kind", help="error, harm or breach.")],
+    severity: Annotated[str, typer.Option("--severity", help="low, medium, high or critical.")],
+    description: Annotated[str, typer.Option("--description")],
+    deployment: Annotated[str | None, typer.Option("--deployment")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Report an incident; severe ones (and any breach) suspend the deployment at once."""
+    with _session(db, as_user) as (ctx, actor):
+        out = gs.report_incident(ctx, kind=kind, severity=severity, description=description,
+                                 deployment=deployment, actor=actor, **_kw(purpose))
+    emit(out, json_out, lambda d: console.print(
+        f"incident {d['report_id']} recorded (entry {d['ledger_seq']})" + ("; deployment suspended" if d["suspended"] else "")))
+
+
+@deployments_app.command("complaint")
+def dep_complaint(
+    body: Annotated[str, typer.Argument(help="The complaint.")],
+    entries: Annotated[list[int] | None, typer.Option("--entry", help="Ledger entry it is about (repeatable).")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """File a complaint linked to ledger entries."""
+    with _session(db, as_user) as (ctx, actor):
+        out = gs.file_complaint(ctx, body=body, entry_seqs=entries or [], deployment=deployment, actor=actor,
+                                **_kw(purpose))
+    emit(out, json_out, lambda d: console.print(f"complaint {d['complaint_id']} filed (entry {d['ledger_seq']})"))
+
+
+@deployments_app.command("respond")
+def dep_respond(complaint_id: Annotated[str, typer.Argument()], response: Annotated[str, typer.Argument()],
+                as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Answer a complaint."""
+    with _session(db, as_user) as (ctx, actor):
+        gs.respond_complaint(ctx, complaint_id=complaint_id, response=response, actor=actor, **_kw(purpose))
+    emit({"ok": True, "complaint_id": complaint_id}, json_out, lambda d: console.print("answered"))
+
+
+# review -----------------------------------------------------------------------------------------------
+@review_app.command("list")
+def review_list(
+    status: Annotated[str | None, typer.Option("--status", help="pending (default), accepted, overridden, "
+                                                               "rejected, or 'all'.")] = "pending",
+    deployment: Annotated[str | None, typer.Option("--deployment")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Recommendations waiting for (or given) a human decision."""
+    with _session(db, as_user) as (ctx, actor):
+        rows = gs.review_queue(ctx, actor=actor, status=None if status == "all" else status, deployment=deployment,
+                               **_kw(purpose))
+    emit(rows, json_out, lambda rs: table("Review queue", ["item", "deployment", "action", "entry", "by", "status",
+                                                           "decisions"],
+                                         [[r["item_id"], r["deployment"], r["action"], r["source_seq"],
+                                           r["requested_by"], r["status"], len(r["decisions"])] for r in rs]))
+
+
+@review_app.command("decide")
+def review_decide(
+    item_id: Annotated[str, typer.Argument()],
+    decision: Annotated[str, typer.Argument(help="accept, override or reject.")],
+    reason: Annotated[str, typer.Option("--reason")],
+    replacement: Annotated[str | None, typer.Option("--replacement", help="JSON: what you decide instead "
+                                                                         "(override).")] = None,
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Accept, override or reject a recommendation, with a reason."""
+    repl = None
+    if replacement:
+        try:
+            repl = dict(json.loads(replacement))
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"--replacement: got {replacement!r}; expected a JSON object: {exc}") from exc
+    with _session(db, as_user) as (ctx, actor):
+        out = gs.decide_review(ctx, item_id=item_id, decision=decision, reason=reason, replacement=repl,
+                               actor=actor, **_kw(purpose))
+    emit({"item_id": out.item_id, "status": out.status, "decisions_needed": out.decisions_needed,
+          "decisions_made": out.decisions_made, "ledger_seq": out.ledger_seq}, json_out,
+         lambda d: console.print(f"{d['item_id']}: {d['status']} ({d['decisions_made']}/{d['decisions_needed']} "
+                                 "decisions)"))
+
+
+# report -------------------------------------------------------------------------------------------------
+@report_app.command("annual")
+def report_annual(
+    year: Annotated[int, typer.Option("--year")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for annual-report-<year>.html and .json.")] = Path("."),
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """The public annual report, recomputed from the ledger (HTML and JSON)."""
+    with _session(db, as_user) as (ctx, actor):
+        report = gs.annual_report(ctx, year=year, actor=actor, out_dir=out, **_kw(purpose))
+    emit({"year": year, "files": [str(out / f"annual-report-{year}.html"), str(out / f"annual-report-{year}.json")],
+          "data": report.data}, json_out, lambda d: console.print(f"wrote {d['files'][0]}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(users_app, name="users")
+    app.add_typer(models_app, name="models")
+    app.add_typer(deployments_app, name="deployments")
+    app.add_typer(review_app, name="review")
+    app.add_typer(report_app, name="report")

@@ -1,0 +1,93 @@
+"""The governance commands through the real CLI entry point, on a store in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crimelens.cli import main
+from crimelens.governance._merkle import verify_consistency, verify_inclusion
+from tests.governance.conftest import CARD_TEXT, EVALUATION, LOW_RISK
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    try:
+        returned = main([*args, "--json"])  # click returns typer.Exit's code when not standalone
+        code = returned if isinstance(returned, int) else 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, _ = capsys.readouterr()
+    return code, json.loads(out) if out.strip() else None
+
+
+def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRIMELENS_PROGRESS", "false")
+    db = ["--db", str(tmp_path / "c.duckdb")]
+    code, root = run(capsys, "users", "add", "root", "--role", "admin", "--as", "root", *db)
+    assert code == 0 and root["token"].startswith("clk_")
+    for name, role in [("ana", "analyst"), ("sam", "supervisor"), ("bea", "board")]:
+        assert run(capsys, "users", "add", name, "--role", role, "--as", "root", *db)[0] == 0
+    code, users = run(capsys, "users", "list", "--as", "root", *db)
+    assert {u["name"]: u["role"] for u in users} == {"ana": "analyst", "bea": "board", "root": "admin", "sam": "supervisor"}
+    assert "token" not in json.dumps(users).replace("token_id", "")
+
+    (tmp_path / "eval.json").write_text(json.dumps(EVALUATION))
+    (tmp_path / "card.json").write_text(json.dumps(CARD_TEXT))
+    (tmp_path / "aia.json").write_text(json.dumps(LOW_RISK))
+    (tmp_path / "policy.toml").write_text(
+        '[policy]\nallowed_purposes = ["patrol planning"]\nmin_comment_days = 0\nboard_quorum = 1\n'
+        'actionable_actions = ["forecast.run"]\n')
+    assert run(capsys, "models", "register", "KDEHotspot", "1.0", "--evaluation", str(tmp_path / "eval.json"),
+               "--as", "ana", *db)[0] == 0
+    assert run(capsys, "models", "describe", "KDEHotspot", "1.0", "--from", str(tmp_path / "card.json"),
+               "--as", "ana", *db)[1]["missing"] == []
+    code, card = run(capsys, "models", "card", "KDEHotspot", "--as", "bea", *db)
+    assert code == 0 and set(card["sections"]) >= {"model_details", "quantitative_analyses", "caveats"}
+
+    assert run(capsys, "deployments", "create", "hot", "--model", "KDEHotspot", "--version", "1.0",
+               "--description", "patrol planning", "--policy", str(tmp_path / "policy.toml"), "--as", "ana", *db)[0] == 0
+    # illegal: activate a draft -> refused with exit code 3 and a JSON error
+    code, err = run(capsys, "deployments", "activate", "hot", "--as", "root", *db)
+    assert code == 3 and err["ok"] is False and "cannot activate from draft" in err["error"]
+    assert run(capsys, "deployments", "assess", "hot", "--answers", str(tmp_path / "aia.json"), "--as", "ana",
+               *db)[1]["level"] == "I"
+    for cmd in (["open-comment", "hot", "--as", "sam"], ["start-review", "hot", "--as", "sam"],
+                ["vote", "hot", "approve", "--as", "bea"], ["close-review", "hot", "--as", "bea"],
+                ["activate", "hot", "--as", "root"]):
+        code, out = run(capsys, "deployments", *cmd, *db)
+        assert code == 0, out
+    code, shown = run(capsys, "deployments", "show", "hot", *db)
+    assert shown["state"] == "active"
+    code, out = run(capsys, "deployments", "suspend", "hot", "--reason", "complaint", "--as", "sam", *db)
+    assert out["state"] == "suspended"
+
+    code, report = run(capsys, "ledger", "verify", *db)
+    assert code == 0 and report["ok"] and report["n_entries"] > 10
+    code, head = run(capsys, "ledger", "head", *db)
+    assert head["tree_size"] == report["n_entries"] + 1  # the verify itself was logged
+    code, inc = run(capsys, "ledger", "proof", "--entry", "2", *db)
+    assert verify_inclusion(bytes.fromhex(inc["leaf_hash"]), 2, inc["tree_size"],
+                            [bytes.fromhex(h) for h in inc["audit_path"]], bytes.fromhex(inc["head"]["root_hash"]))
+    code, cons = run(capsys, "ledger", "proof", "--from", "5", *db)
+    assert verify_consistency(5, cons["new_size"], bytes.fromhex(cons["old_root"]), bytes.fromhex(cons["new_root"]),
+                              [bytes.fromhex(h) for h in cons["proof"]])
+    code, entries = run(capsys, "ledger", "list", "--action", "deployments.*", "--as", "bea", *db)
+    assert [e["action"] for e in entries][:2] == ["deployments.create", "deployments.activate"]
+    code, _rep = run(capsys, "report", "annual", "--year", "2026", "--out", str(tmp_path / "rep"), *db)
+    assert code == 0 and (tmp_path / "rep" / "annual-report-2026.html").exists()
+
+    # tamper with one stored entry: verify fails with exit code 4 and names it
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "c.duckdb"))
+    payload = con.execute("SELECT payload FROM ledger WHERE seq = 7").fetchone()[0]
+    changed = bytearray(payload)
+    changed[len(changed) // 2] ^= 0x20
+    con.execute("UPDATE ledger SET payload = ? WHERE seq = 7", [bytes(changed)])
+    con.close()
+    code, bad = run(capsys, "ledger", "verify", *db)
+    assert code == 4 and bad["ok"] is False and bad["first_bad"] == 7
