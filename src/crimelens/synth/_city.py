@@ -99,6 +99,10 @@ class CityData:
     truth: Truth
     geometry: CityGeometry
 
+    def __repr__(self) -> str:
+        return (f"CityData(n_incidents={len(self.incidents)}, n_areas={len(self.areas)}, "
+                f"n_series={len(self.series)}, seed={self.truth.params['seed']})")
+
     def write(self, out_dir: str | Path) -> dict[str, int]:
         """Write the files (see :func:`crimelens.synth.write`); returns ``{path: bytes}``."""
         from crimelens.synth._write import write

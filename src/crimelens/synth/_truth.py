@@ -80,6 +80,10 @@ class Truth:
     _g: NDArray[np.float64]  # (n_off, n_bins) temporal profile, mean 1
     _expected_background: NDArray[np.float64]  # (n_off,) expected background events
 
+    def __repr__(self) -> str:
+        return (f"Truth(days={self.days}, offenses={len(self.offenses)}, n_events={len(self.events)}, "
+                f"trigger={self.trigger})")
+
     @property
     def offspring_share(self) -> float:
         """Realised share of latent (non-series) events that were triggered by another."""

@@ -51,85 +51,65 @@ def _savez(path: Path, arrays: dict[str, NDArray[Any]]) -> None:
             zf.writestr(info, buf.getvalue())
 
 
-_S = np.dtypes.StringDType()
-_HMS: NDArray[Any] | None = None
-#: Decimals written for float columns (others: numpy's shortest round-trip repr).
+_HMS: NDArray[np.object_] | None = None
+#: Decimals written for float columns (others: Python's shortest round-trip repr).
 _DECIMALS = {"x_m": 1, "y_m": 1, "lon": 6, "lat": 6, "t_days": 8, "p_recorded": 6}
+_SPECIAL = frozenset(',"\n\r')
 
 
-def _quote(values: NDArray[Any]) -> NDArray[Any]:
+def _quote(value: str) -> str:
     """RFC 4180 quoting, only where a value holds a comma, quote or line break."""
-    need = np.zeros(values.shape, dtype=bool)
-    for ch in (",", '"', "\n", "\r"):
-        need |= np.strings.find(values, ch) >= 0
-    if not need.any():
-        return values
-    quoted = np.strings.add(np.strings.add('"', np.strings.replace(values, '"', '""')), '"')
-    return np.where(need, quoted, values)
+    if _SPECIAL.isdisjoint(value):
+        return value
+    return '"' + value.replace('"', '""') + '"'
 
 
-def _fixed(values: NDArray[np.float64], decimals: int) -> NDArray[Any]:
-    """Fixed-point text of already-rounded floats, via integer arithmetic (NaN -> empty)."""
-    nan = np.isnan(values)
-    scaled = np.round(np.where(nan, 0.0, values) * 10**decimals).astype(np.int64)
-    neg = scaled < 0
-    mag = np.abs(scaled)
-    whole = (mag // 10**decimals).astype(_S)
-    frac = np.strings.zfill((mag % 10**decimals).astype(_S), decimals)
-    text = np.strings.add(np.strings.add(whole, "."), frac)
-    text = np.where(neg, np.strings.add("-", text), text)
-    return np.where(nan, "", text).astype(_S)
-
-
-def _iso(col: pd.Series) -> NDArray[Any]:
+def _iso(col: pd.Series) -> NDArray[np.object_]:
     """``2024-03-05T21:15:00+00:00`` for a tz-aware UTC column (NaT -> empty)."""
     global _HMS
     if _HMS is None:
-        sec = np.arange(86_400)
-        _HMS = np.array([f"T{h:02d}:{m:02d}:{s:02d}+00:00" for h, m, s in
-                         zip(sec // 3600, sec // 60 % 60, sec % 60, strict=True)], dtype=_S)
+        sec = range(86_400)
+        _HMS = np.array([f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00:00" for s in sec], dtype=object)
     us = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").astype(np.int64)
     nat = col.isna().to_numpy()
     day = np.where(nat, 0, us // 86_400_000_000)
     sod = np.where(nat, 0, (us // 1_000_000) % 86_400)
     days, inverse = np.unique(day, return_inverse=True)
-    dates = np.datetime_as_string(days.astype("datetime64[D]")).astype(_S)
-    text = np.strings.add(dates[inverse.reshape(-1)], _HMS[sod])
-    return np.where(nat, "", text).astype(_S)
+    dates = np.array(np.datetime_as_string(days.astype("datetime64[D]")).tolist(), dtype=object)
+    text = np.asarray(dates[inverse.reshape(-1)] + _HMS[sod], dtype=object)
+    text[nat] = ""
+    return text
 
 
-def _column_text(name: str, col: pd.Series) -> NDArray[Any]:
+def _column_text(name: str, col: pd.Series) -> NDArray[np.object_]:
+    """One column as Python strings, ready to join with commas."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = _quote(np.asarray([str(c) for c in col.cat.categories] + [""], dtype=_S))
+        cats = np.array([_quote(str(c)) for c in col.cat.categories] + [""], dtype=object)
         codes = col.cat.codes.to_numpy(np.int64)
-        return np.asarray(cats[np.where(codes >= 0, codes, len(cats) - 1)])
+        return np.asarray(cats[np.where(codes >= 0, codes, len(cats) - 1)], dtype=object)
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         return _iso(col)
     if pd.api.types.is_float_dtype(col.dtype):
-        if name in _DECIMALS:
-            return _fixed(col.to_numpy(np.float64), _DECIMALS[name])
-        v = col.to_numpy(np.float64)
-        return np.where(np.isnan(v), "", v.astype(_S)).astype(_S)
+        v = col.to_numpy(np.float64).tolist()
+        fmt = f"{{:.{_DECIMALS[name]}f}}".format if name in _DECIMALS else repr
+        return np.array(["" if x != x else fmt(x) for x in v], dtype=object)
     if pd.api.types.is_bool_dtype(col.dtype):
-        return np.where(col.to_numpy(bool), "True", "False").astype(_S)
+        return np.where(col.to_numpy(bool), "True", "False").astype(object)
     if pd.api.types.is_integer_dtype(col.dtype):
-        return np.asarray(col.to_numpy(np.int64).astype(_S))
-    values = col.astype(object).where(col.notna(), "").to_numpy(dtype=object)
-    return _quote(np.asarray([str(v) for v in values], dtype=_S))
+        return np.array([str(x) for x in col.to_numpy(np.int64).tolist()], dtype=object)
+    values = col.astype(object).where(col.notna(), "").tolist()
+    return np.array([_quote(str(v)) for v in values], dtype=object)
 
 
-def _csv(frame: pd.DataFrame, path: Path, *, chunk: int = 200_000) -> None:
+def _csv(frame: pd.DataFrame, path: Path, *, chunk: int = 250_000) -> None:
     """Write ``frame`` as UTF-8 CSV with LF endings; the same frame always gives the same bytes."""
     with path.open("w", encoding="utf-8", newline="\n") as fh:
-        fh.write(",".join(str(c) for c in frame.columns) + "\n")
+        fh.write(",".join(_quote(str(c)) for c in frame.columns) + "\n")
         for lo in range(0, len(frame), chunk):
             part = frame.iloc[lo:lo + chunk]
-            line: NDArray[Any] | None = None
-            for name in part.columns:
-                text = _column_text(str(name), part[name])
-                line = text if line is None else np.strings.add(np.strings.add(line, ","), text)
-            if line is not None and len(line):
-                fh.write("\n".join(line.tolist()) + "\n")
+            cols = [_column_text(str(name), part[name]).tolist() for name in part.columns]
+            if len(part):
+                fh.write("\n".join(map(",".join, zip(*cols, strict=True))) + "\n")
 
 
 def _round_coords(obj: Any) -> Any:
