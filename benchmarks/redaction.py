@@ -208,6 +208,9 @@ def main() -> None:
             r, p = (f"{x:.3f}" if x is not None else "  -  " for x in (v["recall"], v["precision"]))
             cells.append(f"R {r} P {p}".rjust(24))
         print(f"{t:16s}" + "".join(cells))
+    if "presidio" in systems:
+        print("presidio overlap recall (partial redaction counted): " + ", ".join(
+            f"{t} {v['overlap_recall']}" for t, v in text["presidio"]["per_type"].items()))
     for s in systems:
         print(f"{s}: {text[s]['narratives_per_s']} narratives/s; hand-written statements PERSON recall "
               f"{text[s]['freeform_person']['recall']}")

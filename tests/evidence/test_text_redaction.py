@@ -221,3 +221,14 @@ def test_bad_input_lines_are_reported_with_their_line_number(ctx: Context, tmp_p
     src.write_text('{"report_id": "a", "text": "ok"}\n{"id": 3}\n')
     with pytest.raises(InputError, match="line 2"):
         svc.redact_text_file(ctx, src, tmp_path / "o.jsonl", actor=ACTOR, redactor=TextRedactor(ner="none"))
+
+
+def test_scoring_counts_partial_redaction_as_a_miss_but_an_overlap() -> None:
+    text = "Call 312-555-0143 now"
+    gold = [[PiiSpan(5, 17, "PHONE", "gold", 1.0)]]
+    partial = [[PiiSpan(9, 17, "PHONE", "x", 1.0), PiiSpan(18, 21, "PHONE", "x", 1.0)]]
+    s = score_detections([text], gold, partial, types=["PHONE"]).per_type["PHONE"]
+    assert (s.recall, s.overlap_recall, s.exact_recall, s.precision) == (0.0, 1.0, 0.0, 0.5)
+    whole = [[PiiSpan(5, 9, "PHONE", "x", 1.0), PiiSpan(9, 17, "PHONE", "x", 1.0)]]
+    s = score_detections([text], gold, whole, types=["PHONE"]).per_type["PHONE"]
+    assert (s.recall, s.exact_recall, s.precision) == (1.0, 0.0, 1.0)

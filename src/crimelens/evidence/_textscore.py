@@ -8,7 +8,8 @@ Matching is redaction-oriented:
 * a detection counts as **correct** (precision) when it overlaps a labelled
   span of the same type.
 
-``exact`` counts are reported beside them (same type, same start and end).
+``exact`` (same type, same start and end) and ``overlap`` (touched by a
+same-type detection: a partial redaction counts) recalls are reported beside them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class TypeScore:
     n_found: int
     n_correct: int
     n_exact: int
+    n_overlap: int = 0
 
     @property
     def recall(self) -> float:
@@ -48,6 +50,11 @@ class TypeScore:
     @property
     def precision(self) -> float:
         return self.n_correct / self.n_pred if self.n_pred else float("nan")
+
+    @property
+    def overlap_recall(self) -> float:
+        """Labelled spans touched by a same-type detection (partial redaction counts)."""
+        return self.n_overlap / self.n_gold if self.n_gold else float("nan")
 
     @property
     def exact_recall(self) -> float:
@@ -59,7 +66,7 @@ class TypeScore:
 
         return {"type": self.type, "n_gold": self.n_gold, "n_pred": self.n_pred,
                 "recall": num(self.recall), "precision": num(self.precision),
-                "exact_recall": num(self.exact_recall)}
+                "exact_recall": num(self.exact_recall), "overlap_recall": num(self.overlap_recall)}
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def score_detections(
     (1.0, 0.5)
     """
     wanted = list(types)
-    counts = {t: [0, 0, 0, 0, 0] for t in wanted}
+    counts = {t: [0, 0, 0, 0, 0, 0] for t in wanted}
     missed: list[tuple[str, str, str]] = []
     spurious: list[tuple[str, str, str]] = []
     ids = list(doc_ids) if doc_ids is not None else [str(i) for i in range(len(texts))]
@@ -121,6 +128,7 @@ def score_detections(
                 else:
                     missed.append((doc, t, text[s.start:s.end]))
                 c[4] += (s.start, s.end) in exact
+                c[5] += any(s.start < q.end and q.start < s.end for q in p)
             for s in p:
                 if any(s.start < q.end and q.start < s.end for q in g):
                     c[3] += 1
