@@ -41,11 +41,11 @@ def _render_card(card: dict[str, Any]) -> None:
                   f"{cv['auc_mean']:.3f} ± {cv['auc_sd']:.3f}")
     comp = card.get("compas_comparison")
     if comp:
-        keys = [k for k in comp["rows"][0] if k.startswith(("fpr[", "fnr["))]
+        keys = ["auc", "accuracy", "flagged_share",
+                *[k for k in comp["rows"][0] if k.startswith(("fpr[", "fnr["))]]
         table(f"Beside COMPAS at the same flagged share ({comp['same_flagged_share']:.3f})",
-              ["model", "AUC", "accuracy", "flagged", *keys],
-              [[r["model"], f"{r['auc']:.3f}", f"{r['accuracy']:.3f}", f"{r['flagged_share']:.3f}",
-                *[f"{r.get(k, float('nan')):.3f}" for k in keys]] for r in comp["rows"]])
+              ["measure", *[r["model"] for r in comp["rows"]]],
+              [[k, *[f"{r.get(k, float('nan')):.3f}" for r in comp["rows"]]] for k in keys])
     groups = card.get("groups")
     if groups:
         rows = [g for g in groups["audit"]["groups"] if g["facet"] != "overall"]

@@ -154,6 +154,10 @@ class PointScore(RiskModel):
         order = np.argsort([-p for p in final_points], kind="stable")
         self.items_ = [final_items[i] for i in order]
         self.points_ = np.asarray([final_points[i] for i in order], dtype=np.int64)
+        totals = self._raw(X)
+        vals, inv = np.unique(totals, return_inverse=True)
+        self.train_totals_ = {float(v): float(c) for v, c in
+                              zip(vals, np.bincount(inv, weights=w * len(w)), strict=True)}
 
     def _raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         if not self.items_:
@@ -169,13 +173,16 @@ class PointScore(RiskModel):
         )
 
     def total_table(self) -> pd.DataFrame:
-        """Every reachable total and the calibrated probability it maps to."""
+        """Every reachable total, how many training rows had it, and its calibrated probability.
+
+        A probability resting on a handful of rows (``n_train``) is not a finding."""
         self._require_fitted()
         totals = np.array([0])
         for p in self.points_:
             totals = np.unique(np.concatenate([totals, totals + p]))
         prob = self.calibrator_.transform(totals.astype(np.float64))
-        return pd.DataFrame({"total": totals, "probability": prob})
+        n = [self.train_totals_.get(float(t), 0.0) for t in totals]
+        return pd.DataFrame({"total": totals, "n_train": n, "probability": prob})
 
     def to_text(self) -> str:
         """The card as plain text: items, points, and the total-to-probability table."""
@@ -184,8 +191,9 @@ class PointScore(RiskModel):
         lines = [f"{'item':<{width}}  points", "-" * (width + 8)]
         lines += [f"{it:<{width}}  {p:>6}" for it, p in zip(rows["item"], rows["points"], strict=True)]
         lines += ["-" * (width + 8), f"{'total':<{width}}  (add the points that apply)", "",
-                  "total  probability"]
-        lines += [f"{int(t):>5}  {p:>11.3f}" for t, p in self.total_table().itertuples(index=False)]
+                  "total  probability  (training rows)"]
+        lines += [f"{int(t):>5}  {p:>11.3f}  ({int(n)})"
+                  for t, n, p in self.total_table().itertuples(index=False)]
         return "\n".join(lines)
 
 

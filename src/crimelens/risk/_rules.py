@@ -73,10 +73,10 @@ class RuleList(RiskModel):
     def __init__(
         self,
         *,
-        max_rules: int = 6,
+        max_rules: int = 8,
         max_conditions: int = 2,
         min_support: float = 0.02,
-        penalty: float = 0.002,
+        penalty: float = 0.0005,
         n_thresholds: int = 6,
         calibration: Literal["isotonic", "platt", "none"] = "isotonic",
         feature_names: Sequence[str] | None = None,
