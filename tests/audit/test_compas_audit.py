@@ -17,6 +17,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
 
 from crimelens.audit import LABEL_LIMITS, audit_scores, chouldechova_fpr
+from crimelens.errors import InvalidParameterError
 from crimelens.risk import CompasData, load_compas
 from tests.conftest import shared
 
@@ -138,3 +139,14 @@ def test_intersections_and_quantised_continuous_scores_stay_exact() -> None:
     assert abs(inter.loc["b × m", "fpr"] - fpr) < 1e-12
     assert abs(inter.loc["b × m", "auc"] - roc_auc_score(y[m], s[m])) < 1e-12
     assert r.group_table("grp").loc["c", "n"] == (grp == "c").sum()
+
+
+def test_poisson_bootstrap_agrees_with_multinomial(compas: CompasData) -> None:
+    kw = {"threshold": 5, "n_boot": 1000, "reference": {"race": "Caucasian"}}
+    a = audit_scores(compas.decile, compas.y, compas.audit[["race"]], bootstrap="multinomial", **kw)
+    b = audit_scores(compas.decile, compas.y, compas.audit[["race"]], bootstrap="poisson", **kw)
+    ga, gb = a.group_table("race"), b.group_table("race")
+    for col in ("fpr_low", "fpr_high", "auc_low", "auc_high"):
+        assert abs(ga.loc["Caucasian", col] - gb.loc["Caucasian", col]) < 0.01
+    with pytest.raises(InvalidParameterError, match="bootstrap"):
+        audit_scores(compas.decile, compas.y, compas.audit[["race"]], threshold=5, bootstrap="bca")

@@ -218,6 +218,9 @@ def audit_scores(
     threshold = float(threshold)
     if not (0 < ci_level < 1):
         raise InvalidParameterError(f"audit(ci_level={ci_level}): expected a level in (0, 1)")
+    if bootstrap not in ("multinomial", "poisson"):
+        raise InvalidParameterError(
+            f"audit(bootstrap={bootstrap!r}): expected 'multinomial' (resample n rows) or 'poisson'")
     if n_boot < 0 or min_group_size < 0:
         raise InvalidParameterError("audit: n_boot and min_group_size must be >= 0")
     gmap: dict[str, Any] = (
