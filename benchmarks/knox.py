@@ -26,7 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CRIMELENS_SHARED_DATA", ROOT.parent / "shared" / "data"))

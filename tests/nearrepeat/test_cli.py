@@ -115,9 +115,17 @@ def test_store_run_alert_and_runs_list(tmp_path: Path, capsys: pytest.CaptureFix
     code, out, _ = run(capsys, "nearrepeat", "runs", "--db", db, "--json")
     assert [r["run_id"] for r in json.loads(out)] == [knox["run_id"]]
     with DuckDBStore.open(db) as s:
+        newest = s.incidents(dataset="sf_robbery").sorted_by_time().incident_id[-1]
+    code, out, err = run(capsys, "nearrepeat", "alert", "--latest", "--offense", "robbery", "--db", db, "--json")
+    assert code == 0, err
+    assert json.loads(out)["incident_id"] == str(newest)
+    code, out, _ = run(capsys, "nearrepeat", "alert", "--db", db, "--json")
+    assert code == 2 and "neither INCIDENT_ID nor --latest" in json.loads(out)["error"]
+    with DuckDBStore.open(db) as s:
         actions = [r[0] for r in s.iter_rows("SELECT action FROM ledger ORDER BY seq")]
         n_alerts = s.scalar("SELECT count(*) FROM nearrepeat_alerts WHERE incident_id = ?", [str(first)])
-    assert actions == ["ingest.file", "nearrepeat.knox", "nearrepeat.alert"] and n_alerts == 1
+    assert actions == ["ingest.file", "nearrepeat.knox", "nearrepeat.alert", "nearrepeat.alert"]
+    assert n_alerts == 1
 
 
 def test_alert_computes_a_surface_from_the_past_when_none_is_stored(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from crimelens.cli._common import (
 )
 from crimelens.domain import TimeWindow
 from crimelens.domain._time import as_utc
-from crimelens.errors import InvalidParameterError
+from crimelens.errors import InvalidParameterError, NotFoundError
 
 __all__ = ["register"]
 
@@ -174,7 +174,9 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
 
 @nearrepeat_app.command("alert")
 def alert(
-    incident_id: Annotated[str, typer.Argument(help="The new incident's id (in the store).")],
+    incident_id: Annotated[str | None, typer.Argument(help="The new incident's id (in the store).")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="Use the most recent incident (of --offense, in --dataset).")] = False,
+    offense: Annotated[str | None, typer.Option("--offense", help="With --latest: the offense.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset of the incident (if ids repeat).")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Knox run to read the surface from (default: newest for the offense).")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="p-value below which a band with ratio > 1 is elevated.")] = 0.05,
@@ -192,8 +194,23 @@ def alert(
 ) -> None:
     """Where and until when near-repeat risk is elevated around a new incident."""
     from crimelens.services import nearrepeat as svc
+    from crimelens.storage._nearrepeat import latest_incident_id
 
+    if (incident_id is None) == (not latest):
+        raise InvalidParameterError(
+            "nearrepeat alert: got "
+            + ("both INCIDENT_ID and --latest" if latest else "neither INCIDENT_ID nor --latest")
+            + "; expected exactly one"
+        )
     with cli_context(db) as ctx:
+        if latest:
+            incident_id = latest_incident_id(ctx.store, dataset=dataset, offense=offense)
+            if incident_id is None:
+                raise NotFoundError(
+                    f"nearrepeat alert --latest: no incident (dataset={dataset!r}, offense={offense!r}) "
+                    f"in the store {ctx.store.path!r}"
+                )
+        assert incident_id is not None
         bar, update = _progress(ctx.settings.progress and not json_out)
         with bar:
             res = svc.nearrepeat_alert(

@@ -16,6 +16,7 @@ __all__ = [
     "NearRepeatRunRecord",
     "get_nearrepeat_run",
     "incident_rows",
+    "latest_incident_id",
     "latest_nearrepeat_run",
     "list_nearrepeat_runs",
     "save_nearrepeat_alert",
@@ -135,3 +136,20 @@ def incident_rows(store: Any, incident_id: str, *, dataset: str | None = None) -
         params.append(dataset)
     frame: pd.DataFrame = store.query(sql + " ORDER BY dataset", params)
     return frame
+
+
+def latest_incident_id(store: Any, *, dataset: str | None = None, offense: str | None = None) -> str | None:
+    """The id of the most recent incident (by ``occurred_from``, then id) of a dataset/offense."""
+    sql = "SELECT incident_id FROM incidents"
+    clauses: list[str] = []
+    params: list[Any] = []
+    if dataset is not None:
+        clauses.append("dataset = ?")
+        params.append(dataset)
+    if offense is not None:
+        clauses.append("offense = ?")
+        params.append(offense)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    value = store.scalar(sql + " ORDER BY occurred_from DESC, incident_id DESC LIMIT 1", params)
+    return None if value is None else str(value)
