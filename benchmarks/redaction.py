@@ -74,6 +74,7 @@ def _freeform_person_recall(detect: Any) -> dict[str, Any]:
 
 def text_benchmark(n: int, with_presidio: bool) -> dict[str, Any]:
     from crimelens.evidence import (
+        HELD_OUT_FORMATS,
         PII_TYPES,
         PiiSpan,
         TextRedactor,
@@ -96,8 +97,12 @@ def text_benchmark(n: int, with_presidio: bool) -> dict[str, Any]:
         preds = red.detect_many(texts)
         secs = time.perf_counter() - t0
         scores = score_detections(texts, gold, preds, types=PII_TYPES, doc_ids=ids)
+        held_gold = [[e for e in g if e.format in HELD_OUT_FORMATS] for g in gold]
+        held = score_detections(texts, held_gold, preds, types=PII_TYPES, doc_ids=ids)
         out[name] = {"ner": red.ner_, "load_s": round(load_s, 2), "seconds": round(secs, 2),
                      "narratives_per_s": round(n / secs, 1), "per_type": scores.to_json(),
+                     "held_out_formats": {t: {"n_gold": v.n_gold, "recall": v.to_json()["recall"]}
+                                          for t, v in held.per_type.items() if v.n_gold},
                      "freeform_person": _freeform_person_recall(red.detect_many)}
 
     if with_presidio:
@@ -208,6 +213,8 @@ def main() -> None:
             r, p = (f"{x:.3f}" if x is not None else "  -  " for x in (v["recall"], v["precision"]))
             cells.append(f"R {r} P {p}".rjust(24))
         print(f"{t:16s}" + "".join(cells))
+    print("crimelens recall on held-out formats only: " + ", ".join(
+        f"{t} {v['recall']} (n={v['n_gold']})" for t, v in text["crimelens"]["held_out_formats"].items()))
     if "presidio" in systems:
         print("presidio overlap recall (partial redaction counted): " + ", ".join(
             f"{t} {v['overlap_recall']}" for t, v in text["presidio"]["per_type"].items()))

@@ -232,3 +232,21 @@ def test_scoring_counts_partial_redaction_as_a_miss_but_an_overlap() -> None:
     whole = [[PiiSpan(5, 9, "PHONE", "x", 1.0), PiiSpan(9, 17, "PHONE", "x", 1.0)]]
     s = score_detections([text], gold, whole, types=["PHONE"]).per_type["PHONE"]
     assert (s.recall, s.exact_recall, s.precision) == (1.0, 0.0, 1.0)
+
+
+def test_released_text_of_a_case_item_is_a_derivative_of_it(ctx: Context, tmp_path: Path,
+                                                            narratives: list[LabelledNarrative]) -> None:
+    src, out, rel = tmp_path / "case.jsonl", tmp_path / "case.out.jsonl", tmp_path / "case.release.jsonl"
+    _write_jsonl(src, narratives[10:12])
+    original = svc.add_evidence(ctx, src, case_id="JA400001", actor=ACTOR, source="RMS export")
+    run = svc.redact_text_file(ctx, src, out, actor=ACTOR, case_id="JA400001",
+                               redactor=TextRedactor(ner="none"))
+    assert run.source_item_id == original.item_id
+    for d in narratives[10:12]:
+        svc.decide_review(ctx, run.run_id, d.report_id, status="confirmed", actor=Actor("sgt", "supervisor"))
+    res = svc.release_run(ctx, run.run_id, actor=ACTOR, src=src, dst=rel)
+    copy = svc.item_report(ctx, str(res["output_item_id"]))
+    assert copy["original_sha256"] == original.sha256
+    assert copy["item"]["derivation"] == "redacted" and copy["item"]["tool"] == "crimelens.redact.text"
+    assert copy["item"]["sha256"] == res["output_sha256"]
+    assert svc.verify_case(ctx, "JA400001", actor=ACTOR).ok
