@@ -101,7 +101,7 @@ def _column_text(name: str, col: pd.Series) -> NDArray[np.object_]:
     return np.array([_quote(str(v)) for v in values], dtype=object)
 
 
-def _csv(frame: pd.DataFrame, path: Path, *, chunk: int = 250_000) -> None:
+def _csv(frame: pd.DataFrame, path: Path, *, chunk: int = 100_000) -> None:
     """Write ``frame`` as UTF-8 CSV with LF endings; the same frame always gives the same bytes."""
     with path.open("w", encoding="utf-8", newline="\n") as fh:
         fh.write(",".join(_quote(str(c)) for c in frame.columns) + "\n")
