@@ -230,14 +230,18 @@ def alert(
         if not d["elevated"]:
             console.print("No distance/time band is elevated for this offense here: no alert.")
             return
-        table("Elevated bands", ["distance", "time", "Knox ratio", "p", "from", "until"],
+        def when(text: str) -> str:
+            return text[:16].replace("T", " ")
+
+        table("Elevated bands", ["distance", "time", "ratio", "p", "from", "until"],
               [[e["space_label"], e["time_label"], f"{e['knox_ratio']:.2f}", f"{e['p_value']:.3f}",
-                e["starts"], e["ends"]] for e in d["elevated"]])
+                when(e["starts"]), when(e["ends"])] for e in d["elevated"]])
         table(f"Cells of {d['cell_m']:g} m around the incident ({d['n_cells']} in all; first {limit})",
-              ["cell", "x_m", "y_m", "distance m", "band", "from", "until", "max ratio"],
-              [[c["cell_id"], f"{c['x_m']:.0f}", f"{c['y_m']:.0f}", f"{c['distance_m']:.0f}",
-                c["space_label"], c["starts"], c["ends"], f"{c['max_knox_ratio']:.2f}"]
-               for c in d["cells"][:limit]])
+              ["cell", "dist. m", "band", "from", "until", "ratio"],
+              [[c["cell_id"], f"{c['distance_m']:.0f}", c["space_label"], when(c["starts"]),
+                when(c["ends"]), f"{c['max_knox_ratio']:.2f}"] for c in d["cells"][:limit]])
+        console.print("Cell ids are size:column:row on the store's metric grid (x_m, y_m centres in --json). "
+                      "'until' is the last day (whole-day surfaces) or the end time (exact surfaces).")
         console.print("A prompt for a person to decide on; never an automatic action.")
 
     emit(res.to_dict(), json_out, render)
