@@ -272,3 +272,28 @@ def test_planted_series_are_consistent_clustered_and_half_solved(year_city: City
         if sid in year_city.solved:
             assert (rows["series_id"].astype(str) == sid).all()
     assert np.mean(modal_series) > np.mean(modal_random) + 0.25
+
+
+# background ----------------------------------------------------------------------------------
+def test_daily_weekly_cycles_follow_local_time_and_the_trend_rises(year_city: CityData) -> None:
+    ev = year_city.truth.events
+    base = ev[ev["component"] == "background"]
+    local = pd.to_datetime(base["occurred_at"], utc=True).dt.tz_convert("America/Chicago")
+    hour, dow = local.dt.hour.to_numpy(), local.dt.day_of_week.to_numpy()
+    offense = base["offense"].astype(str).to_numpy()
+    assault, burglary = offense == "assault", offense == "burglary"
+    night = (hour >= 20) | (hour < 4)
+    assert night[assault].mean() > 0.55 and night[burglary].mean() < 0.3
+    assert ((hour >= 8) & (hour < 18))[burglary].mean() > 0.55
+    assert (dow[assault] >= 5).mean() > 2 / 7 + 0.03  # weekend nights
+    t = base["t_days"].to_numpy()
+    assert (t >= 182.5).sum() > 1.02 * (t < 182.5).sum()  # +10 % trend over the year
+
+
+def test_scale_multiplies_the_background_rate() -> None:
+    small = SyntheticCity(seed=2, days=30, n_series=0).generate().truth.params
+    big = SyntheticCity(seed=2, days=30, n_series=0, scale=3.0).generate().truth.params
+    for name, p in big["offenses"].items():
+        assert p["expected_background_events"] == pytest.approx(3 * small["offenses"][name]["expected_background_events"])
+    n1, n3 = small["realised"]["n_background"], big["realised"]["n_background"]
+    assert abs(n3 - 3 * n1) < 4 * np.sqrt(9 * n1 + n3)
