@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from crimelens.errors import InputError, InvalidParameterError, NotFoundError, SchemaError
 from crimelens.evidence import (
     CUSTODY_KINDS,
@@ -164,7 +166,7 @@ def _events(ctx: Context, item_ids: Sequence[str]) -> dict[str, list[CustodyEven
     for r in frame.to_dict("records"):
         out[str(r["item_id"])].append(CustodyEvent(
             item_id=str(r["item_id"]), kind=str(r["kind"]),
-            from_party=None if r["from_party"] is None or r["from_party"] != r["from_party"] else str(r["from_party"]),
+            from_party=r["from_party"] if isinstance(r["from_party"], str) else None,
             to_party=str(r["to_party"]), event_time=r["event_time"].to_pydatetime(),
             reason=r["reason"] if isinstance(r["reason"], str) else None,
             location=r["location"] if isinstance(r["location"], str) else None,
@@ -574,13 +576,16 @@ def review_queue(ctx: Context, run_id: str, *, status: str | None = None) -> lis
             "unit": r["unit"], "status": r["status"],
             "reviewer": r["reviewer"] if isinstance(r["reviewer"], str) else None,
             "correction": json.loads(r["correction"]) if isinstance(r["correction"], str) else None,
-            "detections": [
-                {k: (None if v is None or v != v else (int(v) if k != "type" and k != "recogniser" else v))
-                 for k, v in d.items()
-                 if k in ("idx", "type", "start_pos", "end_pos", "box_x", "box_y", "box_w", "box_h", "recogniser")}
-                for d in rows.to_dict("records")
-            ],
+            "detections": [_detection(d) for d in rows.to_dict("records")],
         })
+    return out
+
+
+def _detection(row: dict[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": str(row["type"]), "recogniser": str(row["recogniser"])}
+    for k in ("idx", "start_pos", "end_pos", "box_x", "box_y", "box_w", "box_h"):
+        v = row[k]
+        out[k] = None if pd.isna(v) else int(v)
     return out
 
 
