@@ -103,3 +103,19 @@ def test_redact_image_cli(env: Path) -> None:
     shown = _json(["evidence", "show", str(run["output_item_id"]), "--db", db])
     original = _json(["evidence", "show", str(run["source_item_id"]), "--db", db])
     assert shown["original_sha256"] == original["item"]["sha256"]  # type: ignore[index]
+
+
+def test_redact_video_cli_writes_a_frame_log(env: Path) -> None:
+    import cv2
+    import numpy as np
+
+    src = env / "clip.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (160, 120))
+    for i in range(12):
+        writer.write(np.full((120, 160, 3), 40 + 10 * i, np.uint8))
+    writer.release()
+    run = _json(["redact", "video", str(src), "--out", str(env / "clip.pub.avi"), "--review-every", "5",
+                 "--db", str(env / "v.duckdb")])
+    log = Path(str(run["frame_log"])).read_text().splitlines()
+    assert len(log) == run["n_units"] == 12
+    assert run["n_detections"] == 0 and run["n_review"] == 4  # frames 0, 5, 10 and the last
