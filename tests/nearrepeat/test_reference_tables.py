@@ -122,3 +122,19 @@ def test_strict_less_than_gives_pysal_the_documented_12() -> None:
     r = knox_test(frame[["X", "Y"]].to_numpy(), frame["T"].to_numpy(), space_bands=[20],
                   time_bands=[5], distance="euclidean", convention="standard", n_permutations=0)
     assert r.observed[0, 0] == 12
+
+
+def test_findings_read_like_the_nrc_summary(nrc_case) -> None:  # type: ignore[no-untyped-def]
+    """The NRC's own sentences ("Within 1 to 200 meters ... up to 1 days") from its HTML summary."""
+    import re
+
+    name, _, _, result = nrc_case
+    html = _nrc(name)[2].read_text(encoding="latin-1")
+    theirs = set(re.findall(r"Within (\d+ to \d+) meters of an initial incident, near repeats are "
+                            r"overrepresented for up to (\d+) days", html))
+    ours = set()
+    for line in result.findings():
+        m = re.search(r"\('(\d+ to \d+)'\) an incident.*\('\d+ to (\d+)'\)", line)
+        if m:
+            ours.add((m.group(1), m.group(2)))
+    assert theirs and ours == theirs

@@ -166,6 +166,8 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
             rows.append([label, *cells])
         table(title, cols, rows)
     console.print(f"* Knox ratio > 1 with p < {alpha}.")
+    for line in d.get("findings", []):
+        console.print(f"• {line}")
     if d.get("png"):
         console.print(f"heat map: {d['png']}")
     if d.get("pairs_file"):

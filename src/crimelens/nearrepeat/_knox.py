@@ -117,6 +117,38 @@ class KnoxResult:
         with np.errstate(invalid="ignore"):
             return np.asarray((self.ratio > 1.0) & (self.p_value < alpha), dtype=bool)
 
+    def findings(self, alpha: float = 0.05) -> list[str]:
+        """Plain-language reading of the table, in the manner of the NRC summary.
+
+        For each finite distance band whose first time band is elevated (ratio > 1,
+        p < ``alpha``), how far the run of consecutive elevated time bands reaches.
+        The open-ended bands are not read: tiny ratios on huge counts are not a pattern.
+        """
+        sig = self.significant(alpha)
+        lines: list[str] = []
+        for s in range(self.space.n_finite):
+            run = 0
+            while run < self.time.n_finite and sig[s, run]:
+                run += 1
+            if run == 0:
+                continue
+            sb, last = self.space.bands[s], self.time.bands[run - 1]
+            gaps = f"[0, {last.upper:g}{']' if last.upper_closed else ')'} days"
+            if sb.lower == sb.upper == 0.0:
+                where = "At the same location as"
+            else:
+                where = f"At {sb.interval()} m from"
+            if self.convention == "nrc":
+                where += f" ('{sb.label}')"
+                gaps += f" ('{self.time.bands[0].label.split(' to ')[0]} to {last.label.split(' to ')[-1]}')"
+            lines.append(
+                f"{where} an incident, pairs are over-represented for gaps of {gaps}; Knox ratio "
+                f"{self.ratio[s, 0]:.2f} in the first time band (p = {self.p_value[s, 0]:.3g})."
+            )
+        if not lines:
+            lines.append(f"No distance band is over-represented in its first time band at p < {alpha}.")
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN written as ``None``); :meth:`from_dict` reads it back."""
 
@@ -149,6 +181,7 @@ class KnoxResult:
             "p_poisson": clean(self.p_poisson),
             "sim_min": clean(self.sim_min),
             "sim_max": clean(self.sim_max),
+            "findings": self.findings(),
             "elapsed_s": round(self.elapsed_s, 4),
         }
 
