@@ -37,14 +37,17 @@ deployments_app = typer.Typer(help="Deployments: proposal, impact assessment, pu
 review_app = typer.Typer(help="The human review queue.", no_args_is_help=True)
 report_app = typer.Typer(help="Public reports generated from the ledger.", no_args_is_help=True)
 
-AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this registered user (role from the user table).")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this registered user (role from the user table); "
+                                                      "'public:NAME' for a member of the public.")]
 Purpose = Annotated[str | None, typer.Option("--purpose", help="Stated purpose recorded in the ledger.")]
 
 
 @contextmanager
 def _session(db: Path | None, as_user: str | None) -> Iterator[tuple[Context, Actor]]:
     with cli_context(db) as ctx:
-        if as_user:
+        if as_user and as_user.startswith("public:"):
+            actor = Actor(as_user, Role.PUBLIC)  # a member of the public (comments, complaints)
+        elif as_user:
             row = gov_db.user_row(ctx.store, as_user)
             actor = Actor(as_user, Role(str(row["role"]))) if row else Actor(as_user, Role(ctx.settings.role))
         else:

@@ -39,6 +39,7 @@ publish heads.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -90,12 +91,25 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic | np.ndarray | set | frozenset):
+        return _clean(value)
+    return str(value)
+
+
 def canonical_json(value: Any) -> bytes:
-    """Deterministic, strict JSON bytes: sorted keys, compact separators, UTF-8, no NaN."""
-    return json.dumps(
-        _clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
-        allow_nan=False,
-    ).encode("utf-8")
+    """Deterministic, strict JSON bytes: sorted keys, compact separators, UTF-8, no NaN.
+
+    Non-finite floats become the strings ``"nan"``, ``"inf"``, ``"-inf"``; numpy values
+    become Python ones; sets become sorted lists; anything else unknown becomes ``str``.
+    """
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          default=_default, allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere: clean the whole value (slow path)
+        text = json.dumps(_clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          default=_default, allow_nan=False)
+    return text.encode("utf-8")
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -140,7 +154,7 @@ class LedgerEntry:
             raise InputError("LedgerEntry.at: got a naive time; expected an aware UTC time")
 
     def to_payload(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _ENTRY_FIELDS}
         data["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
         return data
 
@@ -157,6 +171,9 @@ class LedgerEntry:
         data = {k: v for k, v in payload.items() if k != "seq"}
         data["at"] = datetime.fromisoformat(str(data["at"]))
         return cls(**data)
+
+
+_ENTRY_FIELDS = tuple(LedgerEntry.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +228,13 @@ def _frontier_of(hashes: NDArray[np.uint8]) -> list[bytes]:
             out.append(root_of_array(hashes[start : start + width]))
             start += width
     return out
+
+
+# the first entry whose payload does not begin with {"seq":<its own seq>, (vectorised in DuckDB)
+_SEQ_PREFIX_SQL = """
+SELECT min(seq) FROM ledger
+WHERE try(starts_with(decode(payload), '{"seq":' || CAST(seq AS VARCHAR) || ',')) IS NOT TRUE
+"""
 
 
 class Ledger:
@@ -479,9 +503,14 @@ class Ledger:
         signed_size = 0 if head is None else head.tree_size
         note("reading entries")
         with self.store._lock:
-            tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq")
-        n = tbl.num_rows
-        seqs = tbl.column(0).to_numpy() if n else np.zeros(0, dtype=np.int64)
+            # a plain scan returns rows in insertion order (DuckDB preserves it); sorting 1M
+            # payloads would cost more than everything else, so sort only if the scan is out of order
+            tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger")
+            n = tbl.num_rows
+            seqs = tbl.column(0).to_numpy() if n else np.zeros(0, dtype=np.int64)
+            if n > 1 and not bool(np.all(seqs[1:] > seqs[:-1])):
+                tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq")
+                seqs = tbl.column(0).to_numpy()
         problems: list[tuple[int, str]] = []
 
         # 1. positions: a gap is a deleted entry
@@ -499,10 +528,12 @@ class Ledger:
         if bad_hash.size:
             k = int(seqs[bad_hash[0]])
             problems.append((k, f"entry {k}: its payload does not hash to its stored leaf hash (changed payload or leaf hash)"))
-        bad_seq = _first_bad_seq_prefix(tbl.column(1), seqs) if n else None
+        note("checking positions inside payloads")
+        bad_seq = self.store.scalar(_SEQ_PREFIX_SQL) if n else None
         if bad_seq is not None:
-            k = int(seqs[bad_seq])
-            problems.append((k, f"entry {k}: its payload says it is entry {_payload_seq(tbl.column(1), bad_seq)} (moved, reordered or renumbered)"))
+            k = int(bad_seq)
+            i = int(np.searchsorted(seqs, k))
+            problems.append((k, f"entry {k}: its payload says it is entry {_payload_seq(tbl.column(1), i)} (moved, reordered or renumbered)"))
         # 3. the root, against the latest signed head
         note("computing the Merkle root")
         root = root_of_array(computed)
@@ -595,45 +626,32 @@ def _fixed32(column: pa.ChunkedArray) -> NDArray[np.uint8]:
     return out
 
 
-def _binary_parts(column: pa.ChunkedArray) -> tuple[NDArray[np.int64], memoryview]:
-    arr = column.combine_chunks()
-    if not pa.types.is_large_binary(arr.type):
-        arr = arr.cast(pa.large_binary())
+def _chunk_parts(arr: pa.Array) -> tuple[list[int], memoryview]:
+    """Offsets (as a list) and the data buffer of one Arrow binary chunk, without copying the data."""
+    width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
     n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width, count=n + 1,
+                            offset=arr.offset * np.dtype(width).itemsize)
     data = arr.buffers()[2]
-    return offsets, memoryview(data if data is not None else b"")
+    return offsets.tolist(), memoryview(data if data is not None else b"")
 
 
 def _hash_payloads(column: pa.ChunkedArray) -> NDArray[np.uint8]:
     """RFC 6962 leaf hashes of every payload in an Arrow binary column, as (n, 32)."""
-    offsets, mv = _binary_parts(column)
     base = hashlib.sha256(b"\x00")
     out: list[bytes] = []
     push = out.append
-    bounds = offsets.tolist()
-    for i in range(len(bounds) - 1):
-        h = base.copy()
-        h.update(mv[bounds[i] : bounds[i + 1]])
-        push(h.digest())
+    for chunk in column.chunks:
+        bounds, mv = _chunk_parts(chunk)
+        for a, b in itertools.pairwise(bounds):
+            h = base.copy()
+            h.update(mv[a:b])
+            push(h.digest())
     return np.frombuffer(b"".join(out), dtype=np.uint8).reshape(len(out), 32)
 
 
-def _first_bad_seq_prefix(column: pa.ChunkedArray, seqs: NDArray[np.int64]) -> int | None:
-    """Index of the first payload that does not start with ``{"seq":<its seq>,``."""
-    offsets, mv = _binary_parts(column)
-    bounds = offsets.tolist()
-    for i, s in enumerate(seqs.tolist()):
-        prefix = b'{"seq":%d,' % s
-        a = bounds[i]
-        if mv[a : a + len(prefix)] != prefix:
-            return i
-    return None
-
-
 def _payload_seq(column: pa.ChunkedArray, i: int) -> str:
-    offsets, mv = _binary_parts(column)
-    raw = bytes(mv[int(offsets[i]) : int(offsets[i + 1])])
+    raw = bytes(column[i].as_py() or b"")
     if raw.startswith(b'{"seq":'):
         return raw[7:].split(b",", 1)[0].decode("ascii", "replace")
     return "(unreadable)"

@@ -90,7 +90,7 @@ def root_of_array(hashes: NDArray[np.uint8]) -> bytes:
         rows = np.empty((pairs, 65), dtype=np.uint8)
         rows[:, 0] = 1
         rows[:, 1:] = body
-        buf = memoryview(rows.tobytes())
+        buf = memoryview(rows.reshape(-1).data)
         out = b"".join([sha(buf[i : i + 65]).digest() for i in range(0, pairs * 65, 65)])
         if n % 2:
             out += level[(n - 1) * 32 : n * 32]

@@ -5,7 +5,7 @@
 -- DuckDB computes them from the payload, so they cannot disagree with it.
 
 CREATE TABLE ledger (
-    seq         BIGINT PRIMARY KEY,          -- 0-based leaf index
+    seq         BIGINT NOT NULL,             -- 0-based leaf index (unique: appends serialise on ledger_tip)
     payload     BLOB NOT NULL,               -- the leaf data: {"seq":N, ...sorted fields}
     leaf_hash   BLOB NOT NULL,               -- SHA-256(0x00 || payload), 32 bytes
     -- query columns, computed from the payload on read (never stored, so never out of step)
