@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from numpy.typing import NDArray
 from pyproj import Transformer
@@ -348,6 +349,7 @@ class SyntheticCity:
             recorded = reported | discovered | (comp_all == 2)
         source = np.where(discovered, "discovered", "reported")
         p_record = p_rep + (1.0 - p_rep) * p_disc if self.recording == "thinned" else np.ones(n_lat)
+        p_record = np.where(comp_all == 2, 1.0, p_record)  # planted series are always recorded
 
         say("marks and narratives", 0.6)
         rec = np.flatnonzero(recorded)
@@ -744,7 +746,7 @@ def _marks(
     series_code = solved_code[np.where(sidx >= 0, sidx, len(series_names))]
     area_ids = [f"A{i + 1:02d}" for i in range(len(geo.seeds))]
     data: dict[str, Any] = {
-        "incident_id": incident_ids,
+        "incident_id": _strings(incident_ids),
         "offense": _cat(off, list(_NAMES)),
         "offense_raw": _cat(raw, voc.raw),
         "occurred_from": _utc(occ_from),
@@ -782,7 +784,23 @@ def _table_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[[c for c in frame.columns if c not in keys]].copy()
     out["attrs"] = _text_categorical(texts, inverse)
     out["dataset"] = "synth"
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = _arrow_strings(out[name])
     return out
+
+
+def _strings(values: NDArray[np.object_]) -> pd.Series:
+    """Python strings as an Arrow-backed ``string`` column."""
+    return pd.Series(pd.arrays.ArrowStringArray(pa.array(values, type=pa.string())))
+
+
+def _arrow_strings(col: pd.Series) -> pd.Series:
+    """A categorical column as Arrow-backed ``string`` (decoded in Arrow, not row by row in Python)."""
+    codes = col.cat.codes.to_numpy(np.int32)
+    cats = pa.array([str(c) for c in col.cat.categories], type=pa.string())
+    decoded = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), cats).cast(pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(decoded), index=col.index)
 
 
 def _areas(geo: CityGeometry, surf: _Surfaces) -> tuple[Area, ...]:
@@ -881,7 +899,7 @@ def _truth(
     us = _to_us(start_utc, t)
     events = pd.DataFrame({
         "event_id": np.arange(len(t), dtype=np.int64),
-        "incident_id": lat_incident,
+        "incident_id": _strings(lat_incident),
         "parent_event_id": par.astype(np.int64),
         "generation": gen.astype(np.int64),
         "component": _cat(comp, list(comp_names)),
