@@ -227,12 +227,15 @@ def _moments(h: NDArray[np.float64], y: NDArray[np.float64], codes: NDArray[np.i
 def exponentiated_gradient(
     estimator: Any, X: Any, y: Any, group: Any, *, constraint: Constraint = "fpr",
     eps: float = 0.01, max_iter: int = 40, eta: float = 2.0, bound: float = 10.0,
+    min_group_size: int = 50,
 ) -> ConstrainedMixture:
     """Fit a randomised mixture whose group gaps in ``constraint`` are at most ``eps``.
 
     ``estimator`` needs ``fit(X, y, sample_weight=...)`` and ``predict``; it never sees
     the group. Agarwal et al. (2018), Algorithm 1, with the uniform average of the
-    learner's best responses as the returned mixture.
+    learner's best responses as the returned mixture. Groups with fewer than
+    ``min_group_size`` rows in the constrained event are not constrained (their rates
+    are too noisy to steer by) and are reported as they come out.
     """
     if constraint not in ("fpr", "fnr", "selection_rate"):
         raise InvalidParameterError(
@@ -245,10 +248,13 @@ def exponentiated_gradient(
     ev = np.ones(n, bool) if constraint == "selection_rate" else (yy == 0 if constraint == "fpr" else yy == 1)
     n_ev = max(1, int(ev.sum()))
     coef = np.zeros((n, G))  # d gamma_g / d h_i
+    constrained = np.zeros(G, dtype=bool)
     for k in range(G):
         m = ev & (codes == k)
-        if m.any():
-            coef[m, k] += 1.0 / m.sum()
+        if m.sum() < max(1, min_group_size):
+            continue
+        constrained[k] = True
+        coef[m, k] += 1.0 / m.sum()
         coef[ev, k] -= 1.0 / n_ev
     theta = np.zeros(2 * G)
     learners: list[Any] = []
@@ -267,9 +273,10 @@ def exponentiated_gradient(
         h = _hard(est, X)
         learners.append(est)
         preds.append(h)
-        gam = _moments(h, yy, codes, G, constraint)
+        gam = np.where(constrained, _moments(h, yy, codes, G, constraint), 0.0)
         theta += eta * np.concatenate([gam - eps, -gam - eps])
     weights = np.full(len(learners), 1.0 / len(learners))
     mix = np.average(np.stack(preds), axis=0, weights=weights)
-    viol = float(np.max(np.abs(_moments(mix, yy, codes, G, constraint))))
+    gaps = np.where(constrained, _moments(mix, yy, codes, G, constraint), 0.0)
+    viol = float(np.max(np.abs(gaps)))
     return ConstrainedMixture(learners, weights, constraint, eps, viol)

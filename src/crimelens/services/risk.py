@@ -398,7 +398,8 @@ def run_mitigations(
         params={"threshold": t2}))
     base = LogisticRisk(calibration="none")
     mix = exponentiated_gradient(base, X, label, group,
-                                 constraint="fpr" if positive_is_harmful else "fnr", eps=0.02)
+                                 constraint="fpr" if positive_is_harmful else "fnr", eps=0.02,
+                                 max_iter=25)
     out.append(compare_decisions(
         "constrained fit (exponentiated gradient)", label, group, before, mix.flag_probability(X),
         needs_protected_at_decision=False, needs_protected_at_training=True,
