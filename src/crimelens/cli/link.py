@@ -1,0 +1,205 @@
+"""``crimelens link train|pairs|series|similar|label``: crime-series linkage from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from crimelens.cli._common import (
+    DbOpt,
+    JsonOpt,
+    PurposeOpt,
+    cli_actor,
+    cli_context,
+    console,
+    emit,
+    table,
+)
+from crimelens.errors import InvalidParameterError
+
+__all__ = ["register"]
+
+link_app = typer.Typer(
+    no_args_is_help=True,
+    help=("Crime-series linkage: train a pairwise linker on known series, score candidate pairs, "
+          "build candidate series, list incidents similar to one."),
+)
+
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset in the store.")]
+LinkerOpt = Annotated[str | None, typer.Option("--linker", help="Linker id [default: newest for the dataset].")]
+
+
+def _spinner(label: str, show: bool) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn(label), TimeElapsedColumn(), transient=True, disable=not show)
+
+
+def _protected(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(values or ())
+
+
+@link_app.command("train")
+def train(
+    dataset: DatasetOpt,
+    label: Annotated[str, typer.Option("--label", help="Incident attribute holding the known series "
+                                        "(e.g. series_id, offender_id); analyst labels are added.")] = "series_id",
+    cutoff: Annotated[str | None, typer.Option("--cutoff", help="Train on incidents before this time; report "
+                                               "how the held-out labelled ones after it score.")] = None,
+    radius_m: Annotated[float, typer.Option("--radius-m", help="Block radius in metres.")] = 1000.0,
+    window_days: Annotated[float, typer.Option("--window-days", help="Block: max gap between windows, days.")] = 30.0,
+    narrative: Annotated[bool, typer.Option("--narrative/--no-narrative", help="Use narrative similarity.")] = True,
+    unlabelled: Annotated[str, typer.Option("--unlabelled", help="negative|exclude: pairs with an unlabelled "
+                                            "incident in training.")] = "negative",
+    enable_protected: Annotated[list[str] | None, typer.Option(
+        "--enable-protected-descriptor",
+        help="AUDITED OPTION, off by default: allow this protected suspect descriptor as a feature. "
+             "Every use of the linker names it in the ledger.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a linker on labelled incidents (before --cutoff) and store it."""
+    from crimelens.services.linkage import train_linker
+
+    if unlabelled not in ("negative", "exclude"):
+        raise InvalidParameterError(f"--unlabelled {unlabelled!r}: expected 'negative' or 'exclude'")
+    with cli_context(db) as ctx, _spinner("training linker", ctx.settings.progress and not as_json) as prog:
+        prog.add_task("train", total=None)
+        result = train_linker(ctx, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose, label=label,
+                              cutoff=cutoff, radius_m=radius_m, window_days=window_days, narrative=narrative,
+                              unlabelled=unlabelled, protected_descriptors=_protected(enable_protected),
+                              random_state=seed)
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"linker [bold]{d['linker_id']}[/] on {d['dataset']} ({d['mark']})")
+        tr = d["training"]
+        table("training", ["incidents", "labelled", "candidate pairs", "linked", "unlinked"],
+              [[tr["n_incidents"], tr["n_labelled"], tr["n_candidate_pairs"], tr["n_linked_pairs"],
+                tr["n_unlinked_pairs"]]])
+        ev = d["evaluation"]
+        if ev:
+            table(f"held out (after {d['cutoff']})", ["labelled", "pairs", "AUC", "top-50 share",
+                                                      "series exact", "series partial"],
+                  [[ev["n_labelled"], ev["n_pairs"], _fmt(ev["auc"]), _fmt(ev["top_k_share"]),
+                    _fmt(ev["series_exact_share"]), _fmt(ev["series_partial_share"])]])
+
+    emit(result.to_dict(), as_json, render)
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{float(v):.3f}"
+
+
+@link_app.command("pairs")
+def pairs(
+    dataset: DatasetOpt,
+    linker: LinkerOpt = None,
+    min_score: Annotated[float, typer.Option("--min-score", help="Keep pairs with link probability >= this.")] = 0.5,
+    out: Annotated[Path | None, typer.Option("--out", help="Write incident_id_a,incident_id_b,score CSV.")] = None,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score every candidate pair; store (and write) those at or above --min-score."""
+    from crimelens.services.linkage import score_pairs
+
+    with cli_context(db) as ctx, _spinner("scoring pairs", ctx.settings.progress and not as_json) as prog:
+        prog.add_task("pairs", total=None)
+        run = score_pairs(ctx, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
+                          linker_id=linker, min_score=min_score, out=out)
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"{d['n_pairs']} of {d['n_candidates']} candidate pairs >= {min_score} "
+                      f"(run {d['run_id']}, {d['mark']})" + (f"; written to {d['out']}" if d["out"] else ""))
+        table("top pairs", ["incident a", "incident b", "score"],
+              [[p["incident_id_a"], p["incident_id_b"], f"{p['score']:.3f}"] for p in d["pairs"][:20]])
+
+    emit(run.to_dict(), as_json, render)
+
+
+@link_app.command("series")
+def series(
+    dataset: DatasetOpt,
+    linker: LinkerOpt = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Link probability that joins a series.")] = 0.5,
+    method: Annotated[str, typer.Option("--method", help="components|average (linkage).")] = "components",
+    seed_ids: Annotated[list[str] | None, typer.Option("--seed", help="Grow one series from these incidents "
+                                                        "(Series Finder style).")] = None,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cluster linked pairs into candidate series, each with members, common M.O., span, area and why."""
+    from crimelens.services.linkage import build_series
+
+    if method not in ("average", "components"):
+        raise InvalidParameterError(f"--method {method!r}: expected 'average' or 'components'")
+    with cli_context(db) as ctx, _spinner("building series", ctx.settings.progress and not as_json) as prog:
+        prog.add_task("series", total=None)
+        run = build_series(ctx, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
+                           linker_id=linker, threshold=threshold, method=method,  # type: ignore[arg-type]
+                           seeds=tuple(seed_ids or ()))
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"{d['n_series']} candidate series (run {d['run_id']}, {d['mark']})")
+        table("series", ["id", "members", "span (days)", "area (km²)", "cohesion", "common M.O."],
+              [[s["series_id"], s["n_members"], f"{s['span_days']:.1f}", f"{s['hull_area_m2'] / 1e6:.2f}",
+                f"{s['cohesion']:.2f}",
+                ", ".join(f"{m['attribute']}={m['value']}" for m in s["common_mo"][:3])] for s in d["series"][:30]])
+
+    emit(run.to_dict(), as_json, render)
+
+
+@link_app.command("similar")
+def similar(
+    incident_id: Annotated[str, typer.Argument(help="The incident to compare with its block-mates.")],
+    dataset: DatasetOpt,
+    k: Annotated[int, typer.Option("-k", "--top", help="How many to list.")] = 10,
+    linker: LinkerOpt = None,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The top-k incidents most likely linked to one incident, with the features that drove each score."""
+    from crimelens.services.linkage import similar_incidents
+
+    with cli_context(db) as ctx:
+        res = similar_incidents(ctx, dataset=dataset, incident_id=incident_id, actor=cli_actor(ctx.settings),
+                                purpose=purpose, k=k, linker_id=linker)
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"{len(d['matches'])} of {d['n_candidates']} block-mates of {d['incident_id']} "
+                      f"({d['mark']})")
+        table("similar incidents", ["incident", "probability", "stage", "drivers (log-odds)"],
+              [[m["incident_id"], f"{m['probability']:.3f}", m["stage"],
+                ", ".join(f"{x['feature']} {x['contribution']:+.2f}" for x in m["drivers"][:3])]
+               for m in d["matches"]])
+
+    emit(res.to_dict(), as_json, render)
+
+
+@link_app.command("label")
+def label(
+    incident_ids: Annotated[list[str], typer.Argument(help="Incidents that belong to the series.")],
+    dataset: DatasetOpt,
+    series_label: Annotated[str, typer.Option("--series", help="Series or offender id.")],
+    note: Annotated[str | None, typer.Option("--note", help="Why (e.g. arrest report number).")] = None,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record an analyst-confirmed series (used as training labels by `link train`)."""
+    from crimelens.services.linkage import label_series
+
+    with cli_context(db) as ctx:
+        n = label_series(ctx, dataset=dataset, incident_ids=incident_ids, label=series_label,
+                         actor=cli_actor(ctx.settings), purpose=purpose, note=note)
+    emit({"ok": True, "dataset": dataset, "series": series_label, "n_labelled": n}, as_json,
+         lambda d: console.print(f"{d['n_labelled']} incident(s) labelled {d['series']!r} in {d['dataset']}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(link_app, name="link")

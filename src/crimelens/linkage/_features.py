@@ -1,0 +1,554 @@
+"""Pair features: how alike two incidents are, one number per aspect.
+
+For a candidate pair ``(i, j)`` the features are
+
+* ``distance_m`` and ``log1p_distance_m``: Euclidean distance in the projected CRS;
+* ``time_gap_days`` and ``log1p_time_gap_days``: the gap between the two
+  *windows* (0 when they overlap), so an uncertain "between Friday 18:00 and
+  Monday 08:00" burglary is not pretended to have one time;
+* ``hour_diff_h``: circular hour-of-day difference (0–12) and ``weekday_diff``
+  (0–3.5 days), *aoristic*: the expected difference when each incident's time
+  is uniform over its window (Ratcliffe 2000's aoristic analysis; the
+  crimelinkage package's ``tod``/``dow`` are built the same way). Long windows
+  tend to the value under independence (6 h, 1.75 days), so uncertainty reads
+  as "no evidence" rather than as "different";
+* ``mo_<attr>`` for each categorical M.O. attribute (entry method, target,
+  weapon, premise, property taken, suspect count or age band, ...): the
+  attribute's inverse document frequency ``log(N / n_value)`` when both
+  incidents share the value, else 0 — agreeing on a rare M.O. is stronger
+  evidence than agreeing on a common one (Porter 2016, Chohlas-Wood & Levine
+  2019); with ``mo_known`` (attributes known on both sides), ``mo_mismatch``
+  (known and different) and ``mo_idf_sum``;
+* ``absdiff_<attr>`` for numeric attributes (e.g. ``suspect_count``);
+* ``narrative_cosine``: cosine of TF-IDF character 3–5-gram vectors
+  (scikit-learn ``TfidfVectorizer(analyzer="char_wb")``) of the narratives;
+  this one is costly, so it is a *shortlist* feature; the first pass uses
+  ``narrative_svd_cosine``, the cosine of 32-dimensional truncated-SVD (LSA)
+  projections of the same vectors, which costs 32 multiply-adds per pair.
+
+Protected attributes of suspects (race, sex, ...) are refused through
+:func:`crimelens.domain.check_not_protected` unless named one by one in
+``protected_descriptors`` — a documented option, off by default, that the
+linkage service writes into the ledger entry of every use.
+
+Failure modes: IDF weights come from the training incidents, so a value unseen
+there gets the largest weight; free-text M.O. fields with many spellings look
+like disagreement (normalise them at ingest); narratives written from a
+template share n-grams without sharing an offender.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numba
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from crimelens.domain import IncidentTable, check_not_protected, is_protected
+from crimelens.errors import InvalidParameterError, NotFittedError
+
+__all__ = ["DEFAULT_FAMILIES", "EncodedIncidents", "PairFeaturizer", "parse_attrs"]
+
+#: Offense -> family used for blocking; offenses not listed are their own family.
+DEFAULT_FAMILIES: dict[str, str] = {
+    "burglary": "burglary",
+    "robbery": "robbery",
+    "theft": "theft",
+    "theft_from_vehicle": "theft",
+    "vehicle_theft": "theft",
+    "assault": "violence",
+    "aggravated_assault": "violence",
+    "homicide": "violence",
+    "sex_offense": "sex_offense",
+    "arson": "damage",
+    "criminal_damage": "damage",
+    "fraud": "fraud",
+}
+
+#: Attribute names that hold series labels, never features.
+LABEL_COLUMNS: tuple[str, ...] = ("series_id", "offender_id", "offender", "pattern_id", "case_id")
+
+_DAY_US = 86_400e6
+_HOUR_UNKNOWN = 6.0
+_WEEKDAY_UNKNOWN = 12.0 / 7.0
+
+
+def parse_attrs(attrs: Sequence[Any] | NDArray[Any]) -> pd.DataFrame:
+    """The JSON M.O. attributes of an incident table as one column per attribute.
+
+    Lists become ``;``-joined sorted strings; absent attributes are missing.
+
+    Examples
+    --------
+    >>> parse_attrs(['{"weapon": "knife", "n": 2}', None, '{"tags": ["b", "a"]}'])["tags"].tolist()
+    [nan, nan, 'a;b']
+    """
+    rows: list[dict[str, Any]] = []
+    for a in attrs:
+        if isinstance(a, str) and a:
+            d = json.loads(a)
+            for k, v in list(d.items()):
+                if isinstance(v, list | tuple | set):
+                    d[k] = ";".join(sorted(str(e) for e in v))
+            rows.append(d)
+        else:
+            rows.append({})
+    frame = pd.DataFrame.from_records(rows, index=pd.RangeIndex(len(rows)))
+    return frame.astype(object).where(frame.notna(), np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedIncidents:
+    """Incidents as the arrays pair features are computed from (see :meth:`PairFeaturizer.encode`)."""
+
+    incident_id: NDArray[np.object_]
+    family: NDArray[np.int64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    t_from: NDArray[np.float64]  # days since 1970-01-01 UTC
+    t_to: NDArray[np.float64]
+    codes: NDArray[np.int32]  # (n, k) categorical codes, -1 missing
+    numeric: NDArray[np.float64]  # (n, m), NaN missing
+    text: sparse.csr_matrix | None  # L2-normalised TF-IDF rows
+    embedding: NDArray[np.float32]  # (n, d) unit rows of the text's SVD (d = 0 without text)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, index: NDArray[np.int64]) -> EncodedIncidents:
+        """The rows ``index`` (in that order)."""
+        return EncodedIncidents(
+            self.incident_id[index], self.family[index], self.x[index], self.y[index],
+            self.t_from[index], self.t_to[index], self.codes[index], self.numeric[index],
+            None if self.text is None else self.text[index], self.embedding[index],
+        )
+
+
+_AORISTIC_SAMPLES = 4
+
+
+@numba.njit(cache=True, inline="always")
+def _aoristic_diff(a0: float, a1: float, b0: float, b1: float, period: float, unit: float) -> float:
+    """Expected circular difference (in ``unit``s) of the phase in ``period`` of two uniform windows.
+
+    Times are days; the hour of day is the phase in a 1-day period (unit 24),
+    the weekday the phase in a 7-day period (unit 1). Exact windows give the
+    plain circular difference; long windows tend to the independence value.
+    """
+    half = period * unit / 2.0
+    full = period * unit
+    if a1 - a0 < 1e-4 and b1 - b0 < 1e-4:
+        d = abs((a0 % period) - (b0 % period)) * unit
+        return min(d, full - d)
+    s = _AORISTIC_SAMPLES
+    total = 0.0
+    for u in range(s):
+        ta = ((a0 + (u + 0.5) / s * (a1 - a0)) % period) * unit
+        for v in range(s):
+            tb = ((b0 + (v + 0.5) / s * (b1 - b0)) % period) * unit
+            d = abs(ta - tb)
+            if d > half:
+                d = full - d
+            total += d
+    return total / (s * s)
+
+
+@numba.njit(cache=True)
+def _pair_row(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], tlo: NDArray[np.float64],
+              thi: NDArray[np.float64], codes: NDArray[np.int32], idf: NDArray[np.float64],
+              num: NDArray[np.float64], numfill: NDArray[np.float64], emb: NDArray[np.float32],
+              row: NDArray[np.float64]) -> None:
+    """Write the cheap features of pair ``(a, b)`` into ``row``."""
+    k = codes.shape[1]
+    m = num.shape[1]
+    dx = x[a] - x[b]
+    dy = y[a] - y[b]
+    d = math.sqrt(dx * dx + dy * dy)
+    row[0] = d
+    row[1] = math.log1p(d)
+    g = max(0.0, tlo[b] - thi[a], tlo[a] - thi[b])
+    row[2] = g
+    row[3] = math.log1p(g)
+    row[4] = _aoristic_diff(tlo[a], thi[a], tlo[b], thi[b], 1.0, 24.0)
+    row[5] = _aoristic_diff(tlo[a], thi[a], tlo[b], thi[b], 7.0, 1.0)
+    known = 0.0
+    mismatch = 0.0
+    total = 0.0
+    for c in range(k):
+        ca = codes[a, c]
+        cb = codes[b, c]
+        v = 0.0
+        if ca >= 0 and cb >= 0:
+            known += 1.0
+            if ca == cb:
+                v = idf[c, ca]
+            else:
+                mismatch += 1.0
+        row[6 + c] = v
+        total += v
+    row[6 + k] = known
+    row[7 + k] = mismatch
+    row[8 + k] = total
+    for c in range(m):
+        va = num[a, c]
+        vb = num[b, c]
+        if math.isnan(va) or math.isnan(vb):
+            row[9 + k + c] = numfill[c]
+        else:
+            row[9 + k + c] = abs(va - vb)
+    dims = emb.shape[1]
+    if dims > 0:
+        s = 0.0
+        for c in range(dims):
+            s += emb[a, c] * emb[b, c]
+        row[9 + k + m] = s
+
+
+_BLOCK = 4096
+
+
+@numba.njit(cache=True, parallel=True)
+def _pair_matrix(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
+                 y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
+                 codes: NDArray[np.int32], idf: NDArray[np.float64], num: NDArray[np.float64],
+                 numfill: NDArray[np.float64], emb: NDArray[np.float32], n_cols: int) -> NDArray[np.float64]:
+    p = i.shape[0]
+    out = np.zeros((p, n_cols), dtype=np.float64)
+    n_blocks = (p + _BLOCK - 1) // _BLOCK
+    for blk in numba.prange(n_blocks):
+        row = np.zeros(n_cols, dtype=np.float64)
+        for r in range(blk * _BLOCK, min(p, (blk + 1) * _BLOCK)):
+            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, row)
+            out[r, :] = row
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _linear_logit(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
+                  y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
+                  codes: NDArray[np.int32], idf: NDArray[np.float64], num: NDArray[np.float64],
+                  numfill: NDArray[np.float64], emb: NDArray[np.float32], w: NDArray[np.float64],
+                  b0: float) -> NDArray[np.float64]:
+    """``b0 + w · features`` per pair, without materialising the feature matrix."""
+    p = i.shape[0]
+    n_cols = w.shape[0]
+    out = np.empty(p, dtype=np.float64)
+    n_blocks = (p + _BLOCK - 1) // _BLOCK
+    for blk in numba.prange(n_blocks):
+        row = np.zeros(n_cols, dtype=np.float64)
+        for r in range(blk * _BLOCK, min(p, (blk + 1) * _BLOCK)):
+            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, row)
+            z = b0
+            for c in range(n_cols):
+                z += w[c] * row[c]
+            out[r] = z
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _row_cosine(i: NDArray[np.int64], j: NDArray[np.int64], indptr: NDArray[np.int64],
+                indices: NDArray[np.int32], data: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Dot products of CSR rows ``i[r]`` and ``j[r]`` (sorted indices) by merging."""
+    p = i.shape[0]
+    out = np.zeros(p, dtype=np.float64)
+    for r in numba.prange(p):
+        a0 = indptr[i[r]]
+        a1 = indptr[i[r] + 1]
+        b0 = indptr[j[r]]
+        b1 = indptr[j[r] + 1]
+        s = 0.0
+        while a0 < a1 and b0 < b1:
+            ia = indices[a0]
+            ib = indices[b0]
+            if ia == ib:
+                s += data[a0] * data[b0]
+                a0 += 1
+                b0 += 1
+            elif ia < ib:
+                a0 += 1
+            else:
+                b0 += 1
+        out[r] = s
+    return out
+
+
+def _unit_rows(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    return np.asarray(a / np.where(norm > 0, norm, 1.0), dtype=np.float64)
+
+
+def _days(values: NDArray[np.datetime64]) -> NDArray[np.float64]:
+    return values.astype("datetime64[us]").astype(np.int64).astype(np.float64) / _DAY_US
+
+
+class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
+    """Learns the M.O. vocabulary, rarity weights and text vectoriser; computes pair features.
+
+    Parameters
+    ----------
+    mo_columns : list of str or None
+        Categorical M.O. attributes. ``None``: every attribute found in the
+        incidents' ``attrs`` that is text, not a label (``series_id``, ...), not
+        id-like, and not protected, plus ``premise`` when recorded.
+    numeric_columns : list of str or None
+        Numeric attributes compared by absolute difference (``None``: detected).
+    narrative : bool
+        Whether ``narrative_cosine`` is computed (needs narratives).
+    protected_descriptors : tuple of str
+        Protected suspect descriptors explicitly enabled as features. Default
+        empty: naming a protected attribute anywhere raises
+        :class:`~crimelens.errors.ProtectedAttributeError`.
+    families : dict or None
+        Offense -> family for blocking (``None``: :data:`DEFAULT_FAMILIES`).
+    ngram_range : tuple of int
+        Character n-gram range of the narrative vectoriser.
+    text_dims : int
+        Dimensions of the truncated SVD of the TF-IDF vectors whose cosine
+        (``narrative_svd_cosine``) is the cheap stage's text feature.
+
+    Examples
+    --------
+    >>> from crimelens.domain import Incident, IncidentTable
+    >>> t = IncidentTable.from_incidents([
+    ...     Incident("a", "burglary", "2020-01-01T10:00:00Z", "2020-01-01T11:00:00Z", 0, 0,
+    ...              attrs={"entry": "door"}),
+    ...     Incident("b", "burglary", "2020-01-03T10:30:00Z", "2020-01-03T10:30:00Z", 300, 400,
+    ...              attrs={"entry": "door"}),
+    ...     Incident("c", "burglary", "2020-01-05T02:00:00Z", "2020-01-05T03:00:00Z", 0, 10,
+    ...              attrs={"entry": "window"})], crs="EPSG:3857")
+    >>> f = PairFeaturizer(narrative=False).fit(t)
+    >>> enc = f.encode(t)
+    >>> X = f.transform(enc, np.array([0]), np.array([1]))
+    >>> dict(zip(f.feature_names_, X[0].round(3)))["distance_m"], X[0, 2]
+    (np.float64(500.0), np.float64(1.9375))
+    """
+
+    def __init__(self, *, mo_columns: Sequence[str] | None = None,
+                 numeric_columns: Sequence[str] | None = None, narrative: bool = True,
+                 protected_descriptors: tuple[str, ...] = (),
+                 families: Mapping[str, str] | None = None,
+                 ngram_range: tuple[int, int] = (3, 5), text_dims: int = 32) -> None:
+        self.mo_columns = mo_columns
+        self.numeric_columns = numeric_columns
+        self.narrative = narrative
+        self.protected_descriptors = protected_descriptors
+        self.families = families
+        self.ngram_range = ngram_range
+        self.text_dims = text_dims
+
+    # fitting ----------------------------------------------------------------------
+    def _check_names(self, names: Sequence[str], where: str) -> None:
+        allowed = set(self.protected_descriptors)
+        check_not_protected([c for c in names if c not in allowed], where=where)
+
+    def fit(self, incidents: IncidentTable, y: None = None) -> Self:
+        """Learn vocabularies, IDF weights and the text vectoriser from ``incidents``."""
+        if len(incidents) == 0:
+            raise InvalidParameterError("PairFeaturizer.fit: got 0 incidents; expected at least 1")
+        protected = tuple(self.protected_descriptors)
+        for name in protected:
+            if not is_protected(name):
+                raise InvalidParameterError(
+                    f"PairFeaturizer(protected_descriptors={protected!r}): {name!r} is not a "
+                    "protected attribute; list only the protected descriptors to enable")
+        lo, hi = self.ngram_range
+        if not (1 <= lo <= hi):
+            raise InvalidParameterError(f"PairFeaturizer(ngram_range={self.ngram_range}): expected 1 <= lo <= hi")
+        frame = incidents.frame
+        attrs = parse_attrs(frame["attrs"].to_numpy(dtype=object))
+        if "premise" not in attrs.columns and frame["premise"].notna().any():
+            attrs["premise"] = frame["premise"].astype(object).where(frame["premise"].notna(), np.nan)
+        excluded: dict[str, str] = {}
+        if self.mo_columns is not None:
+            self._check_names(list(self.mo_columns), "PairFeaturizer(mo_columns)")
+            mo = list(self.mo_columns)
+        else:
+            mo = []
+        if self.numeric_columns is not None:
+            self._check_names(list(self.numeric_columns), "PairFeaturizer(numeric_columns)")
+            nums = list(self.numeric_columns)
+        else:
+            nums = []
+        if self.mo_columns is None or self.numeric_columns is None:
+            for col in attrs.columns:
+                name = str(col)
+                if name in mo or name in nums:
+                    continue
+                if name in LABEL_COLUMNS:
+                    excluded[name] = "series label"
+                    continue
+                if is_protected(name) and name not in protected:
+                    excluded[name] = "protected attribute"
+                    continue
+                values = attrs[col].dropna()
+                if values.empty:
+                    excluded[name] = "never recorded"
+                    continue
+                is_num = bool(values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).all())
+                if is_num and self.numeric_columns is None:
+                    nums.append(name)
+                elif not is_num and self.mo_columns is None:
+                    n_unique = values.astype(str).nunique()
+                    if len(values) > 20 and n_unique > 0.5 * len(values):
+                        excluded[name] = "id-like (mostly unique values)"
+                        continue
+                    mo.append(name)
+        self._check_names(mo + nums, "PairFeaturizer features")
+        vocab: list[dict[str, int]] = []
+        idfs: list[NDArray[np.float64]] = []
+        n = len(incidents)
+        for col in mo:
+            values = attrs[col] if col in attrs.columns else pd.Series(np.nan, index=attrs.index)
+            counts = values.dropna().astype(str).value_counts()
+            voc = {str(v): c for c, v in enumerate(counts.index)}
+            idf = np.log((n + 1.0) / (counts.to_numpy(np.float64) + 1.0)) + 0.0
+            vocab.append(voc)
+            idfs.append(np.append(idf, math.log(n + 1.0)))  # last slot: unseen values
+        width = max([len(v) for v in idfs] + [1])
+        idf_table = np.zeros((len(mo), width), dtype=np.float64)
+        for c, v in enumerate(idfs):
+            idf_table[c, : len(v) - 1] = v[:-1]
+            idf_table[c, len(v) - 1 :] = v[-1]
+        self.mo_columns_ = mo
+        self.numeric_columns_ = nums
+        self.excluded_columns_ = excluded
+        self.protected_descriptors_used_ = [c for c in mo + nums if is_protected(c)]
+        self.vocab_ = vocab
+        self.idf_ = idf_table
+        self.families_ = dict(DEFAULT_FAMILIES if self.families is None else self.families)
+        # numeric fill: the median absolute difference over random pairs (uninformative)
+        rng = np.random.default_rng(0)
+        fill = []
+        for col in nums:
+            v = pd.to_numeric(attrs[col], errors="coerce").to_numpy(np.float64) if col in attrs.columns else np.full(n, np.nan)
+            v = v[np.isfinite(v)]
+            if len(v) >= 2:
+                a = rng.choice(v, 2000)
+                b = rng.choice(v, 2000)
+                fill.append(float(np.median(np.abs(a - b))))
+            else:
+                fill.append(0.0)
+        self.numeric_fill_ = np.asarray(fill, dtype=np.float64)
+        self.text_ = None
+        self.svd_ = None
+        if self.narrative:
+            texts = frame["narrative"].fillna("").astype(str).tolist()
+            if any(t.strip() for t in texts):
+                vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(lo, hi), min_df=2 if n > 50 else 1,
+                                      sublinear_tf=True, lowercase=True, dtype=np.float64)
+                tfidf = vec.fit_transform(texts)
+                self.text_ = vec
+                dims = min(self.text_dims, tfidf.shape[1] - 1, n - 1)
+                if dims >= 2:
+                    self.svd_ = TruncatedSVD(n_components=dims, random_state=0).fit(tfidf)
+        names = ["distance_m", "log1p_distance_m", "time_gap_days", "log1p_time_gap_days",
+                 "hour_diff_h", "weekday_diff"]
+        names += [f"mo_{c}" for c in mo] + ["mo_known", "mo_mismatch", "mo_idf_sum"]
+        names += [f"absdiff_{c}" for c in nums]
+        if self.svd_ is not None:
+            names.append("narrative_svd_cosine")
+        self.cheap_feature_names_ = names
+        self.feature_names_ = names + (["narrative_cosine"] if self.text_ is not None else [])
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "feature_names_"):
+            raise NotFittedError("PairFeaturizer is not fitted yet; call fit(incidents) first")
+
+    # encoding ---------------------------------------------------------------------
+    def family_name(self, offense: str) -> str:
+        """The blocking family of an offense."""
+        self._check_fitted()
+        return self.families_.get(offense, offense)
+
+    def encode(self, incidents: IncidentTable) -> EncodedIncidents:
+        """The arrays pair features are computed from."""
+        self._check_fitted()
+        frame = incidents.frame
+        n = len(frame)
+        tlo = _days(incidents.occurred_from)
+        thi = np.maximum(_days(incidents.occurred_to), tlo)
+        attrs = parse_attrs(frame["attrs"].to_numpy(dtype=object))
+        if "premise" not in attrs.columns:
+            attrs["premise"] = frame["premise"].astype(object).where(frame["premise"].notna(), np.nan)
+        codes = np.full((n, len(self.mo_columns_)), -1, dtype=np.int32)
+        for c, col in enumerate(self.mo_columns_):
+            if col not in attrs.columns:
+                continue
+            values = attrs[col]
+            known = values.notna().to_numpy()
+            unseen = self.idf_.shape[1] - 1
+            voc = self.vocab_[c]
+            mapped = values[known].astype(str).map(lambda v, voc=voc, u=unseen: voc.get(v, u))
+            codes[known, c] = mapped.to_numpy(np.int32)
+        numeric = np.full((n, len(self.numeric_columns_)), np.nan, dtype=np.float64)
+        for c, col in enumerate(self.numeric_columns_):
+            if col in attrs.columns:
+                numeric[:, c] = pd.to_numeric(attrs[col], errors="coerce").to_numpy(np.float64)
+        fam_names = frame["offense"].astype(str).map(lambda o: self.families_.get(o, o))
+        family = pd.factorize(fam_names, sort=True)[0].astype(np.int64)
+        text = None
+        emb = np.zeros((n, 0), dtype=np.float32)
+        if self.text_ is not None:
+            # identical narratives (templated reports) are vectorised once
+            uniq, inverse = np.unique(frame["narrative"].fillna("").astype(str).to_numpy(dtype=object),
+                                      return_inverse=True)
+            utext = sparse.csr_matrix(self.text_.transform(uniq.tolist()))
+            utext.sort_indices()
+            text = sparse.csr_matrix(utext[inverse])
+            if self.svd_ is not None:
+                emb = _unit_rows(self.svd_.transform(utext)).astype(np.float32)[inverse]
+        return EncodedIncidents(
+            frame["incident_id"].astype(str).to_numpy(dtype=object), family,
+            incidents.xy_m[:, 0].copy(), incidents.xy_m[:, 1].copy(), tlo, thi,
+            codes, numeric, text, emb,
+        )
+
+    # features ---------------------------------------------------------------------
+    def transform(self, enc: EncodedIncidents, i: NDArray[np.int64], j: NDArray[np.int64], *,
+                  cheap: bool = False) -> NDArray[np.float64]:
+        """Feature matrix of the pairs ``(i[r], j[r])``; ``cheap`` leaves out the narrative."""
+        self._check_fitted()
+        i = np.ascontiguousarray(i, dtype=np.int64)
+        j = np.ascontiguousarray(j, dtype=np.int64)
+        n_cheap = len(self.cheap_feature_names_)
+        X = _pair_matrix(i, j, enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes),
+                         self.idf_, np.ascontiguousarray(enc.numeric), self.numeric_fill_,
+                         np.ascontiguousarray(enc.embedding), n_cheap)
+        if cheap or self.text_ is None:
+            return X
+        cos = self.narrative_cosine(enc, i, j)
+        return np.column_stack([X, cos])
+
+    def linear_logit(self, enc: EncodedIncidents, i: NDArray[np.int64], j: NDArray[np.int64],
+                     weights: NDArray[np.float64], intercept: float) -> NDArray[np.float64]:
+        """``intercept + weights · cheap features`` per pair, fused (no feature matrix)."""
+        self._check_fitted()
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        if w.shape != (len(self.cheap_feature_names_),):
+            raise InvalidParameterError(
+                f"linear_logit: got {w.shape[0]} weights; expected {len(self.cheap_feature_names_)}")
+        return _linear_logit(np.ascontiguousarray(i, dtype=np.int64), np.ascontiguousarray(j, dtype=np.int64),
+                             enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes), self.idf_,
+                             np.ascontiguousarray(enc.numeric), self.numeric_fill_,
+                             np.ascontiguousarray(enc.embedding), w, float(intercept))
+
+    def narrative_cosine(self, enc: EncodedIncidents, i: NDArray[np.int64],
+                         j: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Cosine similarity of the pairs' narratives (0 without text)."""
+        if enc.text is None:
+            return np.zeros(len(i), dtype=np.float64)
+        t = enc.text
+        return _row_cosine(np.ascontiguousarray(i, dtype=np.int64), np.ascontiguousarray(j, dtype=np.int64),
+                           t.indptr.astype(np.int64), t.indices.astype(np.int32),
+                           t.data.astype(np.float64))

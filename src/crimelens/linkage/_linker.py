@@ -1,0 +1,431 @@
+"""The two-stage pairwise linker: blocking, a cheap model on every candidate, boosting on the shortlist.
+
+``PairwiseLinker.fit(incidents, labels)`` learns from known series — solved
+cases or analyst-confirmed patterns, one label set per incident (an offender id
+or a ``series_id``; co-offending incidents carry several). A candidate pair is
+*linked* when the two label sets share a member. Pairs of a labelled incident
+with an unlabelled one are negatives (``unlabelled="negative"``, the default:
+a known series is labelled as a whole, so its members' other block-mates are
+not in it) or are left out (``"exclude"``, the usual choice for a benchmark of
+solved cases only). Pairs of two unlabelled incidents are never used: they mix
+background pairs with pairs of unsolved series, which look exactly like links
+and would teach the model that links are not links.
+Negatives are sampled down to ``max_negatives`` with weights equal to the
+inverse sampling rate, so the probabilities keep referring to every candidate.
+
+Stage one, a logistic :class:`PairClassifier` on the cheap features, scores
+every candidate. Pairs at or above ``shortlist_threshold_`` — the cheap score
+that keeps ``shortlist_recall`` of the training links — go to stage two, a
+LightGBM :class:`PairClassifier` on all features including narrative
+similarity, calibrated out-of-fold (Platt by default). The final link
+probability is the shortlist model's where a pair reached it and the cheap
+model's (already below the threshold) elsewhere. This is the Patternizr design
+(Chohlas-Wood & Levine 2019) with Porter's (2016) cheap pairwise model as the
+first pass.
+
+Failure modes: series that span more than ``window_days`` between consecutive
+members or move further than ``radius_m`` are never candidates (widen the
+block, at quadratic cost); a linker trained on one city's or offense's series
+transfers poorly; few labelled series make the shortlist model fall back to the
+cheap one (``shortlist_model_`` is then ``None``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
+
+from crimelens.domain import IncidentTable
+from crimelens.errors import InvalidParameterError, NotFittedError
+from crimelens.linkage._blocking import BlockingIndex
+from crimelens.linkage._features import EncodedIncidents, PairFeaturizer
+from crimelens.linkage._models import PairClassifier
+
+__all__ = ["Explanation", "PairScores", "PairwiseLinker", "normalise_labels", "pair_labels"]
+
+LabelSets = list[frozenset[str]]
+
+
+def normalise_labels(labels: Sequence[Any] | Iterable[Any]) -> LabelSets:
+    """One frozenset of label strings per incident (empty: unlabelled).
+
+    Accepts ``None``/NaN, one label, or an iterable of labels per incident; a
+    string containing ``;`` is split.
+
+    Examples
+    --------
+    >>> normalise_labels([None, "s1", ["o1", "o2"], "a;b", float("nan")])
+    [frozenset(), frozenset({'s1'}), frozenset({'o1', 'o2'}), frozenset({'a', 'b'}), frozenset()]
+    """
+    out: LabelSets = []
+    for v in labels:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            out.append(frozenset())
+        elif isinstance(v, str):
+            out.append(frozenset(s.strip() for s in v.split(";") if s.strip()))
+        elif isinstance(v, Iterable):
+            out.append(frozenset(str(s) for s in v if s is not None and str(s) != ""))
+        else:
+            out.append(frozenset([str(v)]))
+    return out
+
+
+class _LabelIndex:
+    """Fast "do these two incidents share a label" over index arrays."""
+
+    def __init__(self, labels: LabelSets) -> None:
+        self.labels = labels
+        vocab: dict[str, int] = {}
+        first = np.full(len(labels), -1, dtype=np.int64)
+        multi = np.zeros(len(labels), dtype=bool)
+        for k, s in enumerate(labels):
+            if s:
+                first[k] = vocab.setdefault(min(s), len(vocab))
+                multi[k] = len(s) > 1
+        self.first = first
+        self.multi = multi
+        self.labelled = first >= 0
+
+    def linked(self, i: NDArray[np.int64], j: NDArray[np.int64]) -> NDArray[np.bool_]:
+        y = (self.first[i] == self.first[j]) & self.labelled[i]
+        hard = np.nonzero((self.multi[i] | self.multi[j]) & self.labelled[i] & self.labelled[j] & ~y)[0]
+        for r in hard:
+            y[r] = bool(self.labels[int(i[r])] & self.labels[int(j[r])])
+        return np.asarray(y, dtype=bool)
+
+
+def pair_labels(labels: Sequence[Any], i: NDArray[np.int64], j: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Whether each pair shares a series label.
+
+    Examples
+    --------
+    >>> pair_labels(["a", "a;b", "b", None], np.array([0, 0, 1, 2]), np.array([1, 2, 2, 3])).tolist()
+    [True, False, True, False]
+    """
+    return _LabelIndex(normalise_labels(labels)).linked(np.asarray(i, np.int64), np.asarray(j, np.int64))
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a pair scored what it did: per-feature parts of the log-odds, largest first."""
+
+    probability: float
+    stage: str  # "shortlist" or "cheap"
+    base: float
+    contributions: tuple[tuple[str, float, float], ...]  # (feature, value, contribution)
+
+    def top(self, k: int = 5) -> list[dict[str, float | str]]:
+        return [{"feature": f, "value": v, "contribution": c} for f, v, c in self.contributions[:k]]
+
+
+@dataclass(frozen=True, slots=True)
+class PairScores:
+    """Scored candidate pairs (indices into the encoded incidents)."""
+
+    i: NDArray[np.int64]
+    j: NDArray[np.int64]
+    cheap: NDArray[np.float64]
+    probability: NDArray[np.float64]
+    n_candidates: int
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+
+class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
+    """Blocking + cheap logistic model + boosted shortlist model, trained on known series.
+
+    Parameters
+    ----------
+    radius_m, window_days : float or None
+        The block: candidates are at most this far apart in space and time
+        (gap between windows). ``None`` means unbounded (small data only).
+    families : dict or None
+        Offense -> blocking family (default :data:`DEFAULT_FAMILIES`).
+    mo_columns, numeric_columns, narrative, protected_descriptors
+        Passed to :class:`PairFeaturizer`.
+    unlabelled : {"negative", "exclude"}
+        How pairs with an unlabelled incident are used in training.
+    max_negatives : int
+        Negatives kept (sampled, weighted) for training.
+    shortlist_recall : float
+        Share of training links the cheap stage must pass to the shortlist.
+    cheap_model : {"logistic", "additive"}
+        The first-pass model: logistic on the features, or on a spline basis of each.
+    C : float
+        Inverse L2 strength of the cheap model.
+    n_estimators, learning_rate, num_leaves, min_child_samples
+        LightGBM settings of the shortlist model.
+    calibration : {"sigmoid", "isotonic", "none"}
+        Calibration of the shortlist model.
+    shortlist : bool
+        Whether to train the boosted shortlist model (else the cheap model is final).
+    chunk_pairs : int
+        Pairs per chunk when enumerating (bounds memory).
+    random_state : int or None
+        Seed for negative sampling and the boosting model.
+    """
+
+    def __init__(self, *, radius_m: float | None = 1000.0, window_days: float | None = 30.0,
+                 families: Mapping[str, str] | None = None, mo_columns: Sequence[str] | None = None,
+                 numeric_columns: Sequence[str] | None = None, narrative: bool = True,
+                 protected_descriptors: tuple[str, ...] = (),
+                 unlabelled: Literal["negative", "exclude"] = "negative",
+                 max_negatives: int = 200_000, shortlist_recall: float = 0.98,
+                 cheap_model: Literal["logistic", "additive"] = "logistic", C: float = 1.0,
+                 n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 15,
+                 min_child_samples: int = 20,
+                 calibration: Literal["none", "sigmoid", "isotonic"] = "sigmoid",
+                 shortlist: bool = True, chunk_pairs: int = 1_000_000,
+                 random_state: int | None = 0) -> None:
+        self.radius_m = radius_m
+        self.window_days = window_days
+        self.families = families
+        self.mo_columns = mo_columns
+        self.numeric_columns = numeric_columns
+        self.narrative = narrative
+        self.protected_descriptors = protected_descriptors
+        self.unlabelled = unlabelled
+        self.max_negatives = max_negatives
+        self.shortlist_recall = shortlist_recall
+        self.cheap_model = cheap_model
+        self.C = C
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.calibration = calibration
+        self.shortlist = shortlist
+        self.chunk_pairs = chunk_pairs
+        self.random_state = random_state
+
+    # checks -------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.radius_m is not None and not self.radius_m > 0:
+            raise InvalidParameterError(f"PairwiseLinker(radius_m={self.radius_m}): must be > 0 metres or None")
+        if self.window_days is not None and not self.window_days >= 0:
+            raise InvalidParameterError(f"PairwiseLinker(window_days={self.window_days}): must be >= 0 days or None")
+        if self.unlabelled not in ("negative", "exclude"):
+            raise InvalidParameterError(
+                f"PairwiseLinker(unlabelled={self.unlabelled!r}): expected 'negative' or 'exclude'")
+        if not 0 < self.shortlist_recall <= 1:
+            raise InvalidParameterError(
+                f"PairwiseLinker(shortlist_recall={self.shortlist_recall}): expected a share in (0, 1]")
+        if self.max_negatives < 10:
+            raise InvalidParameterError(f"PairwiseLinker(max_negatives={self.max_negatives}): expected >= 10")
+        if self.chunk_pairs < 1:
+            raise InvalidParameterError(f"PairwiseLinker(chunk_pairs={self.chunk_pairs}): expected >= 1")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "cheap_model_"):
+            raise NotFittedError("PairwiseLinker is not fitted yet; call fit(incidents, labels) first")
+
+    # blocking -----------------------------------------------------------------------
+    def index(self, enc: EncodedIncidents) -> BlockingIndex:
+        """The blocking index of encoded incidents."""
+        return BlockingIndex.build(enc.family, enc.x, enc.y, enc.t_from, enc.t_to,
+                                   radius_m=self.radius_m, window_days=self.window_days)
+
+    def candidates_of(self, enc: EncodedIncidents, q: int) -> NDArray[np.int64]:
+        """Indices of the block-mates of incident ``q`` (same family, radius, window)."""
+        keep = enc.family == enc.family[q]
+        if self.window_days is not None:
+            gap = np.maximum(0.0, np.maximum(enc.t_from - enc.t_to[q], enc.t_from[q] - enc.t_to))
+            keep &= gap <= self.window_days
+        if self.radius_m is not None:
+            keep &= (enc.x - enc.x[q]) ** 2 + (enc.y - enc.y[q]) ** 2 <= self.radius_m**2
+        keep[q] = False
+        return np.nonzero(keep)[0].astype(np.int64)
+
+    # fitting ------------------------------------------------------------------------
+    def fit(self, incidents: IncidentTable, labels: Sequence[Any]) -> Self:
+        """Learn from ``incidents`` and one label (set) per incident (``None``: unlabelled)."""
+        self._check_params()
+        sets = normalise_labels(labels)
+        if len(sets) != len(incidents):
+            raise InvalidParameterError(
+                f"PairwiseLinker.fit: got {len(sets)} labels for {len(incidents)} incidents; expected one each")
+        lab = _LabelIndex(sets)
+        if lab.labelled.sum() < 2:
+            raise InvalidParameterError(
+                f"PairwiseLinker.fit: got {int(lab.labelled.sum())} labelled incidents; expected at least 2 "
+                "(a series_id or offender id on incidents of known series)")
+        self.featurizer_ = PairFeaturizer(
+            mo_columns=self.mo_columns, numeric_columns=self.numeric_columns, narrative=self.narrative,
+            protected_descriptors=tuple(self.protected_descriptors), families=self.families).fit(incidents)
+        enc = self.featurizer_.encode(incidents)
+        index = self.index(enc)
+        rng = np.random.default_rng(self.random_state)
+        # usable pairs: at least one labelled ("negative") or both labelled ("exclude")
+        def usable(i: NDArray[np.int64], j: NDArray[np.int64]) -> NDArray[np.bool_]:
+            if self.unlabelled == "exclude":
+                return np.asarray(lab.labelled[i] & lab.labelled[j])
+            return np.asarray(lab.labelled[i] | lab.labelled[j])
+
+        n_usable = 0
+        for i, j in index.iter_pairs(self.chunk_pairs):
+            n_usable += int(usable(i, j).sum())
+        rate = min(1.0, self.max_negatives / max(n_usable, 1))
+        keep_i: list[NDArray[np.int64]] = []
+        keep_j: list[NDArray[np.int64]] = []
+        keep_y: list[NDArray[np.bool_]] = []
+        n_pos = n_neg = 0
+        for i, j in index.iter_pairs(self.chunk_pairs):
+            use = usable(i, j)
+            i, j = i[use], j[use]
+            y = lab.linked(i, j)
+            n_pos += int(y.sum())
+            n_neg += int((~y).sum())
+            take = y | (rng.random(len(y)) < rate)
+            keep_i.append(i[take])
+            keep_j.append(j[take])
+            keep_y.append(y[take])
+        i_all = np.concatenate(keep_i) if keep_i else np.zeros(0, np.int64)
+        j_all = np.concatenate(keep_j) if keep_j else np.zeros(0, np.int64)
+        y_all = np.concatenate(keep_y) if keep_y else np.zeros(0, bool)
+        if n_pos < 2 or (~y_all).sum() < 2:
+            raise InvalidParameterError(
+                f"PairwiseLinker.fit: the block (radius_m={self.radius_m}, window_days={self.window_days}) "
+                f"holds {n_pos} linked and {int((~y_all).sum())} unlinked training pairs; expected at least 2 of "
+                "each. Widen the block or label more series")
+        w = np.where(y_all, 1.0, 1.0 / rate)
+        X = self.featurizer_.transform(enc, i_all, j_all)
+        n_cheap = len(self.featurizer_.cheap_feature_names_)
+        self.cheap_model_ = PairClassifier(model=self.cheap_model, C=self.C, calibration="none",
+                                           random_state=self.random_state)
+        self.cheap_model_.fit(X[:, :n_cheap], y_all.astype(np.int64), sample_weight=w)
+        self.linear_: tuple[NDArray[np.float64], float] | None = None
+        if self.cheap_model == "logistic":
+            sc, lr = self.cheap_model_.scaler_, self.cheap_model_.estimator_
+            w_eff = lr.coef_[0] / sc.scale_
+            self.linear_ = (np.asarray(w_eff, np.float64), float(lr.intercept_[0] - np.sum(w_eff * sc.mean_)))
+        cheap_p = self.cheap_model_.predict_proba(X[:, :n_cheap])[:, 1]
+        pos_scores = np.sort(cheap_p[y_all])
+        cut = int(np.floor((1.0 - self.shortlist_recall) * len(pos_scores)))
+        self.shortlist_threshold_ = float(pos_scores[min(cut, len(pos_scores) - 1)])
+        short = cheap_p >= self.shortlist_threshold_
+        n_sp = int(y_all[short].sum())
+        n_sn = int((~y_all[short]).sum())
+        self.shortlist_model_: PairClassifier | None = None
+        if self.shortlist and n_sp >= 10 and n_sn >= 10:
+            self.shortlist_model_ = PairClassifier(
+                model="boosting", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
+                calibration=self.calibration, random_state=self.random_state)
+            self.shortlist_model_.fit(X[short], y_all[short].astype(np.int64), sample_weight=w[short])
+        self.training_ = {
+            "n_incidents": len(incidents),
+            "n_labelled": int(lab.labelled.sum()),
+            "n_candidate_pairs": int(index.n_pairs),
+            "n_linked_pairs": n_pos,
+            "n_unlinked_pairs": n_neg,
+            "negative_sampling_rate": rate,
+            "n_shortlist_linked": n_sp,
+            "n_shortlist_unlinked": n_sn,
+        }
+        self.feature_names_ = list(self.featurizer_.feature_names_)
+        self.cheap_feature_names_ = list(self.featurizer_.cheap_feature_names_)
+        return self
+
+    # scoring ------------------------------------------------------------------------
+    def encode(self, incidents: IncidentTable) -> EncodedIncidents:
+        self._check_fitted()
+        return self.featurizer_.encode(incidents)
+
+    def cheap_proba(self, enc: EncodedIncidents, i: NDArray[np.int64], j: NDArray[np.int64]) -> NDArray[np.float64]:
+        """First-pass link probability of the pairs (fused kernel for the logistic model)."""
+        self._check_fitted()
+        if self.linear_ is not None:
+            w, b = self.linear_
+            z = self.featurizer_.linear_logit(enc, i, j, w, b)
+            return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+        X = self.featurizer_.transform(enc, i, j, cheap=True)
+        return np.asarray(self.cheap_model_.predict_proba(X)[:, 1], dtype=np.float64)
+
+    def score(self, enc: EncodedIncidents, i: NDArray[np.int64],
+              j: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(cheap, final)`` link probabilities of the pairs."""
+        self._check_fitted()
+        i = np.asarray(i, np.int64)
+        j = np.asarray(j, np.int64)
+        cheap = self.cheap_proba(enc, i, j)
+        final = cheap.copy()
+        if self.shortlist_model_ is not None:
+            s = np.nonzero(cheap >= self.shortlist_threshold_)[0]
+            if len(s):
+                Xs = self.featurizer_.transform(enc, i[s], j[s])
+                final[s] = self.shortlist_model_.predict_proba(Xs)[:, 1]
+        return cheap, final
+
+    def iter_scores(self, enc: EncodedIncidents, *, min_probability: float = 0.0,
+                    cheap_only: bool = False) -> Iterator[PairScores]:
+        """Score every candidate pair chunk by chunk; yield those at or above ``min_probability``."""
+        self._check_fitted()
+        index = self.index(enc)
+        for i, j in index.iter_pairs(self.chunk_pairs):
+            if cheap_only:
+                c = self.cheap_proba(enc, i, j)
+                p = c
+            else:
+                c, p = self.score(enc, i, j)
+            keep = p >= min_probability
+            yield PairScores(i[keep], j[keep], c[keep], p[keep], len(i))
+
+    def score_all(self, enc: EncodedIncidents, *, min_probability: float = 0.0,
+                  cheap_only: bool = False) -> PairScores:
+        """All candidate pairs at or above ``min_probability`` in one result."""
+        parts = list(self.iter_scores(enc, min_probability=min_probability, cheap_only=cheap_only))
+        if not parts:
+            z = np.zeros(0)
+            return PairScores(z.astype(np.int64), z.astype(np.int64), z, z, 0)
+        return PairScores(np.concatenate([p.i for p in parts]), np.concatenate([p.j for p in parts]),
+                          np.concatenate([p.cheap for p in parts]),
+                          np.concatenate([p.probability for p in parts]),
+                          sum(p.n_candidates for p in parts))
+
+    def explain(self, enc: EncodedIncidents, i: NDArray[np.int64], j: NDArray[np.int64]) -> list[Explanation]:
+        """Per-feature contributions for each pair, from the stage that gave its final probability."""
+        self._check_fitted()
+        i = np.asarray(i, np.int64)
+        j = np.asarray(j, np.int64)
+        cheap, final = self.score(enc, i, j)
+        out: list[Explanation | None] = [None] * len(i)
+        Xc = self.featurizer_.transform(enc, i, j, cheap=True)
+        cc, cb = self.cheap_model_.contributions(Xc)
+        short = np.zeros(len(i), dtype=bool)
+        if self.shortlist_model_ is not None:
+            short = cheap >= self.shortlist_threshold_
+        if short.any():
+            assert self.shortlist_model_ is not None
+            s = np.nonzero(short)[0]
+            Xs = self.featurizer_.transform(enc, i[s], j[s])
+            sc, sb = self.shortlist_model_.contributions(Xs)
+            for k, r in enumerate(s):
+                out[r] = _explanation(float(final[r]), "shortlist", float(sb[k]), self.feature_names_, Xs[k], sc[k])
+        for r in np.nonzero(~short)[0]:
+            out[r] = _explanation(float(final[r]), "cheap", float(cb[r]), self.cheap_feature_names_, Xc[r], cc[r])
+        return [e for e in out if e is not None]
+
+    def similar(self, enc: EncodedIncidents, q: int, *, k: int = 10,
+                candidates: NDArray[np.int64] | None = None) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The ``k`` block-mates of incident ``q`` with the highest link probability (indices, p)."""
+        self._check_fitted()
+        cand = self.candidates_of(enc, q) if candidates is None else np.asarray(candidates, np.int64)
+        cand = cand[cand != q]
+        if len(cand) == 0:
+            return cand, np.zeros(0)
+        qi = np.full(len(cand), q, dtype=np.int64)
+        _, p = self.score(enc, qi, cand)
+        order = np.lexsort((cand, -p))[:k]
+        return cand[order], p[order]
+
+
+def _explanation(p: float, stage: str, base: float, names: list[str], x: NDArray[np.float64],
+                 c: NDArray[np.float64]) -> Explanation:
+    order = np.argsort(-np.abs(c), kind="stable")
+    return Explanation(p, stage, base, tuple((names[k], float(x[k]), float(c[k])) for k in order))

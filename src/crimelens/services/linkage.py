@@ -1,0 +1,393 @@
+"""Use cases of crime-series linkage: train a linker, score pairs, build series, similar incidents.
+
+Every output is written with its ledger entry in one transaction; every
+similar-incident query is logged (action ``link.similar``). Local use is logged
+with the purpose "research" and its outputs carry
+:data:`crimelens.services.RESEARCH_MARK`. Enabling a protected suspect
+descriptor (``protected_descriptors``) is an audited option: the descriptors
+are named in the ledger entry of training and of every later use of that linker.
+
+Series labels for training come from an incident attribute given at ingest
+(``series_id`` by default, or e.g. ``offender_id``) and from labels recorded
+later by an analyst (:func:`label_series`, table ``series_labels``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from crimelens.domain import IncidentTable, check_not_protected
+from crimelens.domain._time import as_utc
+from crimelens.errors import InvalidParameterError, NotFoundError
+from crimelens.governance import Actor, canonical_json
+from crimelens.linkage import (
+    PairwiseLinker,
+    describe_series,
+    find_series,
+    grow_series,
+    link_matrix,
+    normalise_labels,
+    parse_attrs,
+    series_recovery,
+)
+from crimelens.linkage._linker import _LabelIndex
+from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.storage import _linkage as db
+
+__all__ = [
+    "PairsRun",
+    "SeriesRun",
+    "SimilarResult",
+    "TrainResult",
+    "build_series",
+    "label_series",
+    "score_pairs",
+    "similar_incidents",
+    "train_linker",
+]
+
+MODEL = "PairwiseLinker"
+
+
+def _data_hash(table: IncidentTable) -> str:
+    ids = table.frame["incident_id"].astype(str).tolist()
+    return sha256_hex("\n".join(sorted(ids)))
+
+
+def _labels_for(ctx: Context, dataset: str, table: IncidentTable, label: str) -> list[frozenset[str]]:
+    """Per incident: the ``label`` attribute given at ingest plus analyst-recorded labels."""
+    check_not_protected([label], where="link train --label")
+    attrs = parse_attrs(table.frame["attrs"].to_numpy(dtype=object))
+    given = attrs[label].tolist() if label in attrs.columns else [None] * len(table)
+    sets = normalise_labels(given)
+    extra = db.series_labels(ctx.store, dataset)
+    if not extra.empty:
+        by_id: dict[str, set[str]] = {}
+        for iid, lab in zip(extra["incident_id"].astype(str), extra["label"].astype(str), strict=True):
+            by_id.setdefault(iid, set()).add(lab)
+        ids = table.frame["incident_id"].astype(str).tolist()
+        sets = [s | frozenset(by_id.get(i, ())) for s, i in zip(sets, ids, strict=True)]
+    return sets
+
+
+def _audit_detail(linker: PairwiseLinker) -> dict[str, Any]:
+    used = list(getattr(linker.featurizer_, "protected_descriptors_used_", []))
+    return {"protected_descriptors": used, "audited_option_enabled": bool(used)}
+
+
+# training -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainResult:
+    linker_id: str
+    dataset: str
+    cutoff: datetime | None
+    training: dict[str, Any]
+    evaluation: dict[str, Any] | None
+    features: list[str]
+    ledger_seq: int
+    mark: str = RESEARCH_MARK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "linker_id": self.linker_id, "dataset": self.dataset,
+                "cutoff": None if self.cutoff is None else self.cutoff.isoformat(),
+                "training": self.training, "evaluation": self.evaluation, "features": self.features,
+                "ledger_seq": self.ledger_seq, "mark": self.mark}
+
+
+def evaluate_after(linker: PairwiseLinker, table: IncidentTable, labels: Sequence[frozenset[str]], *,
+                   k: int = 50, threshold: float = 0.5) -> dict[str, Any]:
+    """How ``linker`` scores the labelled incidents of ``table`` (held out: after the cut-off).
+
+    Pairwise AUC over candidate pairs with a labelled incident, the share of a
+    labelled incident's series-mates in its top ``k`` block-mates, and the
+    share of labelled series rebuilt exactly / partially by series at ``threshold``.
+    """
+    sets = list(labels)
+    lab = _LabelIndex(sets)
+    enc = linker.encode(table)
+    ys, ps = [], []
+    n_candidates = 0
+    for i, j in linker.index(enc).iter_pairs(linker.chunk_pairs):
+        use = lab.labelled[i] | lab.labelled[j]
+        i, j = i[use], j[use]
+        n_candidates += len(i)
+        if len(i):
+            ys.append(lab.linked(i, j))
+            ps.append(linker.score(enc, i, j)[1])
+    y = np.concatenate(ys) if ys else np.zeros(0, bool)
+    p = np.concatenate(ps) if ps else np.zeros(0)
+    auc = float(roc_auc_score(y, p)) if y.any() and not y.all() else None
+    found = total = 0
+    for q in np.nonzero(lab.labelled)[0]:
+        mates = {m for m in range(len(sets)) if m != q and sets[q] & sets[m]}
+        if not mates:
+            continue
+        top, _ = linker.similar(enc, int(q), k=k)
+        found += len(mates & set(top.tolist()))
+        total += len(mates)
+    series, _ = find_series(linker, table, threshold=threshold, enc=enc)
+    truth: dict[str, set[str]] = {}
+    ids = enc.incident_id
+    for m, s in enumerate(sets):
+        for lab_name in s:
+            truth.setdefault(lab_name, set()).add(str(ids[m]))
+    true = [v for v in truth.values() if len(v) >= 2]
+    rec = series_recovery(true, [set(s.members) for s in series])
+    return {"n_incidents": len(table), "n_labelled": int(lab.labelled.sum()), "n_pairs": len(y),
+            "n_linked_pairs": int(y.sum()), "auc": auc, "top_k": k, "top_k_found": found,
+            "top_k_total": total, "top_k_share": found / total if total else None,
+            "series_threshold": threshold, **{f"series_{k2}": v for k2, v in rec.as_dict().items()}}
+
+
+def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
+                 label: str = "series_id", cutoff: datetime | str | None = None,
+                 offense: str | list[str] | None = None, evaluate: bool = True,
+                 deployment: str | None = None, **params: Any) -> TrainResult:
+    """Train a :class:`PairwiseLinker` on labelled incidents before ``cutoff`` and store it.
+
+    ``params`` go to :class:`PairwiseLinker` (``radius_m``, ``window_days``,
+    ``protected_descriptors``, ...). With a cut-off, the incidents from it on are
+    held out and the result reports how the linker scores their labelled ones.
+    """
+    table = ctx.store.incidents(dataset=dataset, offense=offense)
+    if len(table) == 0:
+        raise NotFoundError(f"dataset {dataset!r}: no incidents in the store; ingest some first")
+    labels = _labels_for(ctx, dataset, table, label)
+    cut = None if cutoff is None else as_utc(cutoff)
+    start = pd.Series(table.frame["occurred_from"])
+    before = np.ones(len(table), bool) if cut is None else (start < pd.Timestamp(cut)).to_numpy()
+    if not before.any():
+        raise InvalidParameterError(
+            f"link train --cutoff {cut.isoformat() if cut else None}: no incidents of {dataset!r} before it; "
+            f"expected a cut-off after {start.min()}")
+    linker = PairwiseLinker(**params)
+    train_idx = np.nonzero(before)[0]
+    linker.fit(table.select(mask=before), [labels[m] for m in train_idx])
+    evaluation = None
+    if cut is not None and evaluate and (~before).any():
+        after_idx = np.nonzero(~before)[0]
+        evaluation = evaluate_after(linker, table.select(mask=~before), [labels[m] for m in after_idx])
+    blob = pickle.dumps(linker, protocol=pickle.HIGHEST_PROTOCOL)
+    digest = hashlib.sha256(blob).hexdigest()
+    linker_id = f"lk-{ctx.now().strftime('%Y%m%d%H%M%S')}-{digest[:8]}"
+    detail = {"dataset": dataset, "label": label, "cutoff": None if cut is None else cut.isoformat(),
+              "training": linker.training_, "evaluation": evaluation, **_audit_detail(linker)}
+    with ctx.store.transaction():
+        db.save_linker(ctx.store, linker_id=linker_id, dataset=dataset, created_at=ctx.now(),
+                       user_name=actor.user, label_source=f"attrs.{label} + analyst labels", cutoff=cut,
+                       params=linker.get_params(), features=list(linker.feature_names_),
+                       training=linker.training_, evaluation=evaluation,
+                       protected_descriptors=_audit_detail(linker)["protected_descriptors"],
+                       artefact=blob, artefact_sha256=digest)
+        seq = record_use(ctx, action="link.train", actor=actor, purpose=purpose, model=MODEL,
+                         model_version=linker_id, params=linker.get_params(), data_hash=_data_hash(table),
+                         output_hash=digest, artefact_hash=digest, deployment=deployment, detail=detail)
+    return TrainResult(linker_id, dataset, cut, dict(linker.training_), evaluation,
+                       list(linker.feature_names_), seq)
+
+
+def _load(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, PairwiseLinker, dict[str, Any]]:
+    row = db.load_linker(ctx.store, dataset=dataset, linker_id=linker_id)
+    blob = row["artefact"]
+    if hashlib.sha256(blob).hexdigest() != row["artefact_sha256"]:
+        raise InvalidParameterError(
+            f"linker {row['linker_id']!r}: stored artefact does not match its SHA-256; expected "
+            f"{row['artefact_sha256']}; refusing to load it")
+    linker = pickle.load(io.BytesIO(blob))  # our own artefact, hash-checked above
+    if not isinstance(linker, PairwiseLinker):
+        raise InvalidParameterError(f"linker {row['linker_id']!r}: artefact is a {type(linker).__name__}")
+    return str(row["linker_id"]), linker, row
+
+
+# pairs --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PairsRun:
+    run_id: str
+    linker_id: str
+    n_candidates: int
+    pairs: pd.DataFrame  # incident_id_a, incident_id_b, score, cheap_score
+    ledger_seq: int
+    out: str | None = None
+    mark: str = RESEARCH_MARK
+
+    def to_dict(self, limit: int = 100) -> dict[str, Any]:
+        head = self.pairs.head(limit)
+        return {"ok": True, "run_id": self.run_id, "linker_id": self.linker_id,
+                "n_candidates": self.n_candidates, "n_pairs": len(self.pairs), "out": self.out,
+                "pairs": head.to_dict(orient="records"), "mark": self.mark, "ledger_seq": self.ledger_seq}
+
+
+def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
+                linker_id: str | None = None, min_score: float = 0.5, out: str | Path | None = None,
+                period: Any = None, deployment: str | None = None, save: bool = True) -> PairsRun:
+    """Score every candidate pair of ``dataset``; keep (store, and write to ``out``) those >= ``min_score``."""
+    if not 0 <= min_score <= 1:
+        raise InvalidParameterError(f"link pairs --min-score {min_score}: expected a probability in [0, 1]")
+    lid, linker, _ = _load(ctx, dataset, linker_id)
+    table = ctx.store.incidents(dataset=dataset, period=period)
+    enc = linker.encode(table)
+    scores = linker.score_all(enc, min_probability=min_score)
+    order = np.lexsort((scores.j, scores.i, -scores.probability))
+    ids = enc.incident_id
+    frame = pd.DataFrame({"incident_id_a": ids[scores.i[order]].astype(str),
+                          "incident_id_b": ids[scores.j[order]].astype(str),
+                          "score": scores.probability[order], "cheap_score": scores.cheap[order]})
+    csv = frame[["incident_id_a", "incident_id_b", "score"]].to_csv(index=False, float_format="%.6f")
+    digest = sha256_hex(csv)
+    run_id = f"lp-{uuid.uuid4().hex[:12]}"
+    params = {"min_score": min_score, **{k: linker.get_params()[k] for k in ("radius_m", "window_days")}}
+    with ctx.store.transaction():
+        if save:
+            db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="pairs",
+                        created_at=ctx.now(), user_name=actor.user, purpose=str(purpose), params=params,
+                        n_candidates=scores.n_candidates, n_rows=len(frame), output_hash=digest)
+            db.save_pairs(ctx.store, run_id, frame)
+        seq = record_use(ctx, action="link.pairs", actor=actor, purpose=purpose, model=MODEL,
+                         model_version=lid, params=params, data_hash=_data_hash(table), output_hash=digest,
+                         deployment=deployment,
+                         detail={"run_id": run_id, "dataset": dataset, "n_candidates": scores.n_candidates,
+                                 "n_pairs": len(frame), "out": None if out is None else str(out),
+                                 **_audit_detail(linker)})
+    if out is not None:
+        Path(out).write_text(csv, encoding="utf-8")
+    return PairsRun(run_id, lid, scores.n_candidates, frame, seq, None if out is None else str(out))
+
+
+# series -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SeriesRun:
+    run_id: str
+    linker_id: str
+    n_candidates: int
+    series: list[dict[str, Any]]
+    ledger_seq: int
+    mark: str = RESEARCH_MARK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "run_id": self.run_id, "linker_id": self.linker_id,
+                "n_candidates": self.n_candidates, "n_series": len(self.series), "series": self.series,
+                "mark": self.mark, "ledger_seq": self.ledger_seq}
+
+
+def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
+                 linker_id: str | None = None, threshold: float = 0.5,
+                 method: Literal["average", "components"] = "components", seeds: Sequence[str] = (),
+                 period: Any = None, deployment: str | None = None) -> SeriesRun:
+    """Candidate series of ``dataset`` (or, with ``seeds``, the one series grown from them)."""
+    lid, linker, _ = _load(ctx, dataset, linker_id)
+    table = ctx.store.incidents(dataset=dataset, period=period)
+    enc = linker.encode(table)
+    scores = linker.score_all(enc, min_probability=min(threshold, 0.05))
+    if seeds:
+        pos = {str(v): k for k, v in enumerate(enc.incident_id)}
+        missing = [s for s in seeds if s not in pos]
+        if missing:
+            raise NotFoundError(f"link series --seed {missing[0]!r}: not an incident of dataset {dataset!r}")
+        m = link_matrix(len(enc), scores.i, scores.j, scores.probability)
+        group = grow_series(m, [pos[s] for s in seeds], threshold=threshold)
+        series = describe_series(linker, table, enc, [group], prefix="G")
+    else:
+        series, _ = find_series(linker, table, threshold=threshold, method=method, scores=scores, enc=enc)
+    docs = [s.as_dict() for s in series]
+    digest = sha256_hex(canonical_json(docs))
+    run_id = f"ls-{uuid.uuid4().hex[:12]}"
+    params = {"threshold": threshold, "method": "grow" if seeds else method, "seeds": list(seeds)}
+    with ctx.store.transaction():
+        db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="series",
+                    created_at=ctx.now(), user_name=actor.user, purpose=str(purpose), params=params,
+                    n_candidates=scores.n_candidates, n_rows=len(docs), output_hash=digest)
+        db.save_series(ctx.store, run_id, docs)
+        seq = record_use(ctx, action="link.series", actor=actor, purpose=purpose, model=MODEL,
+                         model_version=lid, params=params, data_hash=_data_hash(table), output_hash=digest,
+                         deployment=deployment,
+                         detail={"run_id": run_id, "dataset": dataset, "n_series": len(docs),
+                                 **_audit_detail(linker)})
+    return SeriesRun(run_id, lid, scores.n_candidates, docs, seq)
+
+
+# similar incidents --------------------------------------------------------------------
+@dataclass(frozen=True)
+class SimilarResult:
+    incident_id: str
+    linker_id: str
+    n_candidates: int
+    matches: list[dict[str, Any]]
+    ledger_seq: int
+    elapsed_ms: float = 0.0
+    mark: str = RESEARCH_MARK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "incident_id": self.incident_id, "linker_id": self.linker_id,
+                "n_candidates": self.n_candidates, "matches": self.matches, "mark": self.mark,
+                "ledger_seq": self.ledger_seq, "elapsed_ms": self.elapsed_ms}
+
+
+def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Actor,
+                      purpose: str | None = RESEARCH, k: int = 10, linker_id: str | None = None,
+                      n_drivers: int = 5, deployment: str | None = None) -> SimilarResult:
+    """The ``k`` block-mates of one incident with the highest link probability, and why."""
+    t0 = time.perf_counter()
+    if k < 1:
+        raise InvalidParameterError(f"link similar -k {k}: expected >= 1")
+    lid, linker, _ = _load(ctx, dataset, linker_id)
+    query = db.incident_rows(ctx.store, dataset, [incident_id])
+    qf = query.frame.iloc[0]
+    family = linker.featurizer_.families_.get(str(qf["offense"]), str(qf["offense"]))
+    offenses = sorted({str(o) for o, f in linker.featurizer_.families_.items() if f == family} | {str(qf["offense"])})
+    window = linker.window_days
+    start = None if window is None else pd.Timestamp(qf["occurred_from"]).to_pydatetime() - timedelta(days=window)
+    end = None if window is None else pd.Timestamp(qf["occurred_to"]).to_pydatetime() + timedelta(days=window)
+    near = db.incidents_near(ctx.store, dataset=dataset, offenses=offenses, x_m=float(qf["x_m"]),
+                             y_m=float(qf["y_m"]), radius_m=linker.radius_m, start=start, end=end)
+    enc = linker.encode(near)
+    ids = enc.incident_id
+    q = int(np.nonzero(ids == incident_id)[0][0])
+    top, prob = linker.similar(enc, q, k=k)
+    n_candidates = len(linker.candidates_of(enc, q))
+    expl = linker.explain(enc, np.full(len(top), q, np.int64), top) if len(top) else []
+    matches = []
+    for r, (j, p) in enumerate(zip(top, prob, strict=True)):
+        e = expl[r]
+        matches.append({"incident_id": str(ids[j]), "probability": float(p), "stage": e.stage,
+                        "drivers": e.top(n_drivers)})
+    digest = sha256_hex(canonical_json([[m["incident_id"], m["probability"]] for m in matches]))
+    seq = record_use(ctx, action="link.similar", actor=actor, purpose=purpose, model=MODEL, model_version=lid,
+                     params={"k": k}, output_hash=digest, deployment=deployment,
+                     inputs={"dataset": dataset, "incident_id": incident_id},
+                     detail={"n_candidates": n_candidates, "returned": [m["incident_id"] for m in matches],
+                             **_audit_detail(linker)})
+    return SimilarResult(incident_id, lid, n_candidates, matches, seq,
+                         elapsed_ms=(time.perf_counter() - t0) * 1000.0)
+
+
+# analyst labels -----------------------------------------------------------------------
+def label_series(ctx: Context, *, dataset: str, incident_ids: Sequence[str], label: str, actor: Actor,
+                 purpose: str | None = RESEARCH, note: str | None = None) -> int:
+    """Record that ``incident_ids`` belong to series ``label`` (an analyst's confirmation)."""
+    if not label.strip():
+        raise InvalidParameterError("link label --series: got an empty label; expected a series or offender id")
+    if not incident_ids:
+        raise InvalidParameterError("link label: got no incident ids; expected at least one")
+    db.incident_rows(ctx.store, dataset, list(incident_ids))  # raises on unknown ids
+    frame = pd.DataFrame({"dataset": dataset, "incident_id": list(incident_ids), "label": label,
+                          "recorded_by": actor.user, "recorded_at": ctx.now(), "note": note})
+    with ctx.store.transaction():
+        n = db.add_series_labels(ctx.store, frame)
+        record_use(ctx, action="link.label", actor=actor, purpose=purpose,
+                   inputs={"dataset": dataset, "incident_ids": list(incident_ids)},
+                   detail={"label": label, "note": note, "n": n})
+    return n
+
