@@ -238,13 +238,14 @@ def audit_scores(
 
     # point estimates -----------------------------------------------------------------
     point: dict[str, dict[str, NDArray[np.float64]]] = {}
-    order = np.argsort(s, kind="stable") if not table.is_exact else None
+    if not table.is_exact:
+        s_sorted, y_sorted = s[table.order], y[table.order]
+        finest_sorted = table.finest_codes[table.order]
     for f in facets:
         Cf = _facet_counts(table.counts, f)
         m = metrics_from_counts(Cf, level)
-        if order is not None:
-            m["auc"] = exact_auc(s[order], y[order], f.finest_to_group[table.finest_codes[order]],
-                                 len(f.labels))
+        if not table.is_exact:
+            m["auc"] = exact_auc(s_sorted, y_sorted, f.finest_to_group[finest_sorted], len(f.labels))
         point[f.name] = m
 
     refs: dict[str, str] = {}

@@ -57,6 +57,7 @@ class CountTable:
     facets: tuple[Facet, ...]
     finest_codes: NDArray[np.int64]  # per row
     n: int
+    order: NDArray[np.int64]  # rows sorted by score (stable)
 
 
 def _codes(values: object) -> tuple[NDArray[np.int64], list[str]]:
@@ -98,8 +99,15 @@ def build_table(
     finest = np.zeros(n, dtype=np.int64)
     for k, s in zip(per_codes, sizes, strict=True):
         finest = finest * s + k
-    used, finest = np.unique(finest, return_inverse=True)
-    finest = finest.astype(np.int64)
+    total = int(np.prod(sizes))
+    if total <= 50_000_000:  # O(n) remap of the used combinations (no sort)
+        present = np.bincount(finest, minlength=total) > 0
+        used = np.flatnonzero(present)
+        remap = np.cumsum(present) - 1
+        finest = remap[finest].astype(np.int64)
+    else:
+        used, finest = np.unique(finest, return_inverse=True)
+        finest = finest.astype(np.int64)
     # decode each used finest group into its per-column codes
     parts = []
     rest = used.copy()
@@ -128,7 +136,9 @@ def build_table(
         facets.append(Facet(SEP.join(cols[i] for i in combo), tuple(cols[i] for i in combo),
                             tuple(labels), inv.astype(np.int64)))
     # score levels
-    distinct = np.unique(score)
+    order = np.argsort(score, kind="stable")
+    ss = score[order]
+    distinct = ss[np.concatenate([[True], ss[1:] != ss[:-1]])]
     if len(distinct) <= n_levels:
         edges = distinct
         is_exact = True
@@ -147,7 +157,8 @@ def build_table(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = ssum / counts.sum(axis=2)
     return CountTable(counts=counts, level_low=edges, level_mean=mean, score_sum=ssum,
-                      is_exact=is_exact, facets=tuple(facets), finest_codes=finest, n=n)
+                      is_exact=is_exact, facets=tuple(facets), finest_codes=finest, n=n,
+                      order=order)
 
 
 def exact_auc(score_sorted: NDArray[np.float64], label_sorted: NDArray[np.float64],
@@ -157,7 +168,8 @@ def exact_auc(score_sorted: NDArray[np.float64], label_sorted: NDArray[np.float6
     Arguments are the rows sorted by score; each group is then a sorted
     subsequence, so ties are runs and the work is O(n) per facet."""
     out = np.full(n_groups, np.nan)
-    order = np.argsort(codes_sorted, kind="stable")
+    small = np.int16 if n_groups < 32_000 else np.int64  # small ints: numpy's O(n) radix sort
+    order = np.argsort(codes_sorted.astype(small), kind="stable")
     bounds = np.searchsorted(codes_sorted[order], np.arange(n_groups + 1))
     for g in range(n_groups):
         idx = order[bounds[g]: bounds[g + 1]]
