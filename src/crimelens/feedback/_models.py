@@ -282,7 +282,8 @@ class GridSEPP(_Base):
 class SurfaceModelAdapter(_Base):
     """Run an engine model (``fit(IncidentTable)``, ``predict(TimeWindow)``) on daily counts.
 
-    Each count becomes an incident at its cell centre at midday of its day; the
+    Each count becomes an incident at its cell centre, same-day incidents spread evenly
+    over the day; the
     predicted :class:`~crimelens.forecast.RiskSurface` is read at the cell centres
     (through its study area's ``cell_of``). Give the estimator a study area whose cells
     hold one scenario cell centre each (:func:`study_area_for`), or leave its ``area``
@@ -317,8 +318,13 @@ class SurfaceModelAdapter(_Base):
         reps = window[day_idx, cell_idx]
         day_idx = np.repeat(day_idx, reps) + start_day
         cell_idx = np.repeat(cell_idx, reps)
-        base = pd.Timestamp(origin) + pd.Timedelta(hours=12)
-        when = base + pd.to_timedelta(day_idx, unit="D")
+        # same-day incidents are spread evenly over the day (no zero time gaps between them)
+        order = np.lexsort((cell_idx, day_idx))
+        day_idx, cell_idx = day_idx[order], cell_idx[order]
+        first = np.searchsorted(day_idx, day_idx, side="left")
+        per_day = np.bincount(day_idx - start_day, minlength=len(window))[day_idx - start_day]
+        frac = (np.arange(len(day_idx)) - first + 1) / (per_day + 1)
+        when = pd.Timestamp(origin) + pd.to_timedelta(day_idx + frac, unit="D")
         frame = pd.DataFrame(
             {
                 "incident_id": np.char.add("sim-", np.arange(len(day_idx)).astype(str)),
