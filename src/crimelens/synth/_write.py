@@ -142,7 +142,7 @@ def _geojson(city: CityData) -> str:
             "share_group_b": audit.pop("share_group_b"),
             **audit,
         }
-        features.append({"type": "Feature", "id": area.area_id, "properties": props, "geometry": gj})
+        features.append({"type": "Feature", "properties": props, "geometry": gj})
     doc = {"type": "FeatureCollection", "name": "crimelens_synth_areas", "features": features}
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
 
