@@ -73,8 +73,12 @@ def _stamp(t_day: float) -> np.datetime64:
     return np.datetime64("1970-01-01T00:00", "ms") + np.timedelta64(round(t_day * MS_PER_DAY), "ms")
 
 
-def run_method(oc, name, sp, o_day):  # type: ignore[no-untyped-def]
-    """Full-grid (ny, nx) intensity of open_cp method ``name`` at origin ``o_day``."""
+def run_method(oc, name, sp, o_day, all_events=False):  # type: ignore[no-untyped-def]
+    """Full-grid (ny, nx) intensity of open_cp method ``name`` at origin ``o_day``.
+
+    ``all_events``: train on every incident given (timing runs) instead of the
+    method's own window.
+    """
     t, xy = sp["t"], sp["xy"]
     x0, y0, cell = float(sp["x0"]), float(sp["y0"]), float(sp["cell"])
     nx, ny = int(sp["nx"]), int(sp["ny"])
@@ -82,7 +86,7 @@ def run_method(oc, name, sp, o_day):  # type: ignore[no-untyped-def]
     hi = int(np.searchsorted(t, o_day, side="left"))
 
     def window(days):  # type: ignore[no-untyped-def]
-        lo = int(np.searchsorted(t, o_day - days, side="left"))
+        lo = 0 if all_events else int(np.searchsorted(t, o_day - days, side="left"))
         return _points(oc, t[lo:hi], xy[lo:hi])
 
     origin = _stamp(o_day)
@@ -118,7 +122,7 @@ def run_method(oc, name, sp, o_day):  # type: ignore[no-untyped-def]
         predictor.data = tr.data
         pred = predictor.predict(origin)
     elif name == "sepp":
-        lo = max(0, hi - 2000)
+        lo = 0 if all_events else max(0, hi - 2000)
         tr = oc.sepp.SEPPTrainer(k_time=100, k_space=15)
         tr.data = _points(oc, t[lo:hi], xy[lo:hi])
         predictor = tr.train(cutoff_time=origin, iterations=20)
@@ -136,8 +140,34 @@ def run_method(oc, name, sp, o_day):  # type: ignore[no-untyped-def]
     return np.nan_to_num(out, nan=0.0)
 
 
+def timing(oc, sp, sizes, methods, out_path):  # type: ignore[no-untyped-def]
+    """Fit + predict seconds of each method on the ``n`` most recent incidents before the first origin."""
+    import json
+
+    o_day = float(sp["origins"][0])
+    hi = int(np.searchsorted(sp["t"], o_day, side="left"))
+    results = {}
+    for n in sizes:
+        sub = dict(sp)
+        lo = max(0, hi - n)
+        sub["t"], sub["xy"] = sp["t"][lo:hi], sp["xy"][lo:hi]
+        for name in methods:
+            key = f"{name}@{n}"
+            began = time.perf_counter()
+            try:
+                run_method(oc, name, sub, o_day, all_events=True)
+                results[key] = {"seconds": time.perf_counter() - began}
+            except MemoryError as exc:
+                results[key] = {"error": f"MemoryError: {exc}"}
+            print(key, results[key], flush=True)
+            Path(out_path).write_text(json.dumps(results, indent=1))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--timing", default=None, help="comma-separated training sizes: time fit+predict only")
+    ap.add_argument("--timing-out", default="opencp_timing.json")
     ap.add_argument("--splits", required=True, help="npz written by forecast_backtest.py")
     ap.add_argument("--out", required=True, help="folder for <dataset>_<method>.npz")
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -152,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.simplefilter("ignore")
     sp = dict(np.load(args.splits, allow_pickle=False))
+    if args.timing:
+        timing(oc, sp, [int(v) for v in args.timing.split(",")], args.methods.split(","), args.timing_out)
+        return 0
     dataset = str(sp["dataset"])
     origins = sp["origins"]
     out_dir = Path(args.out)

@@ -92,5 +92,14 @@ def test_backtest_training_never_sees_the_test_window(hawkes_table: IncidentTabl
     mean, low, high = res.mean("naive", "pai", 0.2)
     assert low <= mean <= high
     summary = res.summary()
-    assert summary["area"]["n_cells"] == 144 and "ceiling:oracle-rate" in summary["models"]
-    assert len(res.per_period()) == 4 * 6
+    assert summary["area"]["n_cells"] == 144 and "ceiling:perfect-rate" in summary["models"]
+    assert len(res.per_period()) == 3 * 6
+    # the perfect-rate ceiling: share of the rate over the 6 test weeks and the 6 weeks before
+    # them that lies in the top 5 % of cells (7 of 144), by hand
+    first = origins[0]
+    cells = area.cell_of(hawkes_table.xy_m)
+    keep = (t >= first - 42.0) & (t < first + 42.0) & (cells >= 0)
+    rate = np.bincount(cells[keep], minlength=144).astype(float)
+    top = np.sort(rate)[::-1][:7].sum() / rate.sum()
+    np.testing.assert_allclose(res.values("ceiling:perfect-rate", "hit_rate", 0.05), top)
+    np.testing.assert_allclose(res.values("ceiling:perfect-rate", "pai", 0.05), top / (7 / 144))

@@ -104,7 +104,7 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
         pai = doc["models"][name]["pai"]["0.05"]
         assert pai["low"] <= pai["mean"] <= pai["high"]
         assert set(doc["models"][name]) >= {"hit_rate", "pei", "brier", "loglik_per_period"}
-    assert len(doc["per_period"]) == 5 * 6  # three models and two ceilings
+    assert len(doc["per_period"]) == 4 * 6  # three models and the perfect-rate ceiling
     assert any(" / " in k for k in doc["paired"])
     assert (tmp_path / "c.png").stat().st_size > 10_000
 

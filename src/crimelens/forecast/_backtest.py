@@ -13,14 +13,12 @@ the same periods for both models and reports the ratio of their means: the
 interval of ``mean(PAI_a) / mean(PAI_b)`` lying above 1 is the evidence that
 ``a`` beats ``b``.
 
-Two ceilings can be added (``ceiling=True``), both using knowledge no forecast
-has, to show how much room there is:
-
-* ``ceiling:oracle-rate`` ranks cells by their mean rate over *all the other*
-  test periods (leave-one-period-out), a realistic "perfect-rate" forecaster;
-* ``ceiling:expected`` is the expected score of ranking by the true rate if the
-  rates were exactly the test-period means (the share of that rate in the top
-  cells), as a simulation with known rates would give.
+A ceiling can be added (``ceiling=True``) to show how much room there is:
+``ceiling:perfect-rate`` is the expected score of a forecaster that knows each
+cell's true rate, taken as its mean count over the test period plus an equal
+span before it (for 2018-2019 weekly tests: 2016-2019). Its expected hit rate
+at coverage ``c`` is the share of that rate in the top ``c`` of cells, the
+same every period (no forecast can know this; it uses the test period).
 """
 
 from __future__ import annotations
@@ -215,7 +213,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     sorted_table = IncidentTable(incidents.frame.iloc[order])
     t_sorted = t_all[order]
     cells_all = area.cell_of(sorted_table.xy_m)
-    extra = ("ceiling:oracle-rate", "ceiling:expected") if ceiling else ()
+    extra = ("ceiling:perfect-rate",) if ceiling else ()
     n_models = len(names) + len(extra)
     shape = (n_models, periods, len(covs))
     hit, pai, pei = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
@@ -245,13 +243,16 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         if progress is not None:
             progress(p + 1, periods)
     if ceiling:
-        totals = observed_all.sum(axis=0)
+        t_first = days_since_epoch(origins[0])
+        t_last = days_since_epoch(origins[-1]) + float(horizon_days)
+        span = t_last - t_first
+        inside = (t_sorted >= t_first - span) & (t_sorted < t_last) & (cells_all >= 0)
+        rate = np.bincount(cells_all[inside], minlength=area.n_cells).astype(np.float64)
+        rate *= float(horizon_days) / (2.0 * span)
         for p in range(periods):
-            others = (totals - observed_all[p]) / max(periods - 1, 1) if periods > 1 else totals
-            _score(others, observed_all[p], covs, ties, len(names), p, hit, pai, pei, loglik, brier)
-            rate = totals / periods
-            # expected score when counts are drawn from `rate`: share of rate in the top cells
-            _score(rate, rate, covs, "index", len(names) + 1, p, hit, pai, pei, loglik, brier)
+            _score(rate, rate, covs, "index", len(names), p, hit, pai, pei, loglik, brier)
+            loglik[len(names), p] = poisson_loglik(rate, observed_all[p])
+            brier[len(names), p] = brier_score(rate, observed_all[p])
     params = {name: _plain(models[name].get_params()) for name in names}
     return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,

@@ -54,26 +54,47 @@ class NaiveCounts(HotspotModel):
 
 
 class TimeWeightedCounts(HotspotModel):
-    """Counts where an incident ``a`` days old weighs ``2 ** (-a / half_life_days)``.
+    """Counts where an incident ``a`` days old weighs ``2 ** (-a / half_life_days)``, lightly smoothed.
+
+    Each cell's weighted count is blended with ``neighbour_weight`` times the sum
+    over its neighbours within ``neighbour_radius_m`` (the 8 surrounding square
+    cells by default), then rescaled so the total expected count is unchanged.
+    The defaults (half-life 730 days, weight 0.1) were chosen on a 2017 weekly
+    validation run on Chicago, before and apart from the 2018-2019 test period.
 
     Parameters
     ----------
     half_life_days : float
-        Age in days at which an incident counts half (default 365).
+        Age in days at which an incident counts half (default 730).
     window_days : float or None
         Ignore incidents older than this (default 2920, eight years; None: all).
+    neighbour_weight : float
+        Weight of the neighbours' sum (default 0.1; 0 turns smoothing off).
+    neighbour_radius_m : float or None
+        Neighbourhood radius in metres (default 1.5 cell widths).
     """
 
-    def __init__(self, *, half_life_days: float = 365.0, window_days: float | None = 2920.0,
+    def __init__(self, *, half_life_days: float = 730.0, window_days: float | None = 2920.0,
+                 neighbour_weight: float = 0.1, neighbour_radius_m: float | None = None,
                  area: StudyArea | None = None, cell_m: float = 150.0) -> None:
         self.half_life_days = half_life_days
         self.window_days = window_days
+        self.neighbour_weight = neighbour_weight
+        self.neighbour_radius_m = neighbour_radius_m
         self.area = area
         self.cell_m = cell_m
 
     def _validate(self) -> None:
         check_positive(self, "half_life_days", unit="days")
         check_positive(self, "window_days", unit="days", allow_none=True)
+        check_positive(self, "neighbour_weight", allow_zero=True)
+        check_positive(self, "neighbour_radius_m", unit="metres", allow_none=True)
+
+    def _fit(self) -> None:
+        if self.neighbour_weight > 0:
+            spacing = float(np.sqrt(np.median(self.area_.cell_area_m2)))
+            radius = 1.5 * spacing if self.neighbour_radius_m is None else float(self.neighbour_radius_m)
+            self.neighbours_ = self.area_.neighbours(radius)
 
     def _predict(self, t0: float, horizon_days: float) -> NDArray[np.float64]:
         s = self._before(t0, self.window_days)
@@ -90,4 +111,9 @@ class TimeWeightedCounts(HotspotModel):
         h = float(self.half_life_days)
         norm = h / math.log(2.0) * (1.0 - 2.0 ** (-span / h))
         out: NDArray[np.float64] = score.astype(np.float64) / norm * horizon_days
+        if self.neighbour_weight > 0:
+            total = float(out.sum())
+            blended = out + float(self.neighbour_weight) * (self.neighbours_ @ out)
+            if blended.sum() > 0:
+                out = blended * (total / float(blended.sum()))
         return out
