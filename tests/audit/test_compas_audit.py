@@ -150,3 +150,13 @@ def test_poisson_bootstrap_agrees_with_multinomial(compas: CompasData) -> None:
         assert abs(ga.loc["Caucasian", col] - gb.loc["Caucasian", col]) < 0.01
     with pytest.raises(InvalidParameterError, match="bootstrap"):
         audit_scores(compas.decile, compas.y, compas.audit[["race"]], threshold=5, bootstrap="bca")
+
+
+def test_missing_group_values_form_their_own_group() -> None:
+    s = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.3])
+    y = np.array([0, 1, 1, 0, 0, 1])
+    grp = pd.Series(["a", None, "a", "b", None, "b"], dtype="string")
+    r = audit_scores(s, y, {"grp": grp}, n_boot=0, min_group_size=1)
+    t = r.group_table("grp")
+    assert list(t.index) == ["a", "b", "(missing)"]
+    assert t.loc["(missing)", "n"] == 2 and t.loc["(missing)", "fpr"] == 1.0

@@ -242,7 +242,7 @@ def fit_risk_model(
             compas_share = float(np.mean(table.frame["decile_score"].to_numpy() >= 5))
         share = compas_share if compas_share is not None else float(np.mean(y))
         thr = _threshold_for_share(oof, share)
-        g = table.frame[groups].astype(str)
+        g = table.frame[groups]
         ours = audit_scores(oof, y, g, threshold=thr, n_boot=n_boot, score_name="out-of-fold probability",
                             label_name=label, random_state=random_state, intersections=False)
         card["groups"] = {"threshold": thr, "flagged_share": float(np.mean(oof >= thr)),
@@ -443,7 +443,7 @@ def audit_table(
             raise SchemaError(f"audit {table.path}: no score column {score!r}")
         s = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=np.float64)
         score_name = score
-    report = audit_scores(s, y, frame[list(groups)].astype(str), threshold=threshold,
+    report = audit_scores(s, y, frame[list(groups)], threshold=threshold,
                           positive_is_harmful=positive_is_harmful, reference=reference, n_boot=n_boot,
                           min_group_size=min_group_size, intersections=intersections,
                           score_name=score_name, label_name=label, random_state=random_state)
