@@ -100,6 +100,7 @@ def test_audit_exposure_on_the_synthetic_city_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = _json(result.output)
     groups = doc["summary"]["groups"]
+    assert "intervals across them are too narrow" in doc["summary"]["caution"]  # 56-day windows, 14-day steps
     assert {"group_a", "group_b"} <= set(groups)
     shares = [g["flag_share"]["mean"] for g in groups.values()]  # edge cells partly outside the city count apart
     assert sum(shares) == pytest.approx(1.0, abs=1e-5)

@@ -172,6 +172,8 @@ def exposure(
     def render(doc: dict[str, Any]) -> None:
         console.print(f"[bold]exposure audit[/] {doc['run_id']}  {doc['scenario']}  ({doc['mark']})")
         console.print(report.to_markdown(), markup=False)
+        if "caution" in doc["summary"]:
+            console.print(f"[yellow]caution:[/] {doc['summary']['caution']}")
         console.print(f"output hash {doc['output_hash']}  ledger entry {doc['ledger_seq']}")
 
     emit(run.to_dict(), as_json, render)

@@ -365,6 +365,12 @@ def audit_exposure(
                               "coverage": coverage, "n_periods": n_periods, "period_days": period_days,
                               "window_days": window_days, "first_day": start, "confidence": confidence}
     summary = report.summary()
+    if window_days > period_days and n_periods > 1:
+        summary["caution"] = (
+            f"training windows overlap ({window_days} days stepped by {period_days}): the periods share "
+            "noise, so the intervals across them are too narrow; use --window-days <= --period-days for "
+            "independent periods"
+        )
     output_hash = hashlib.sha256(json_bytes(summary) + np.ascontiguousarray(flagged).tobytes()).hexdigest()
     data_hash = _hash_arrays(daily)
     run_id, seq = _store(ctx, kind="exposure", scenario=source, action="feedback.exposure", actor=actor,
