@@ -189,3 +189,33 @@ def test_synthetic_city_patrol_disparity_shows_in_exposure() -> None:
     # planted: patrolling group B more records more there, and the audit finds the rise beyond its intervals
     assert shares[3.0][1] > shares[0.0][2]
     assert shares["truth-3.0"][0] == pytest.approx(shares["truth-0.0"][0], abs=0.02)
+
+
+def test_engine_surfaces_audit_like_the_arrays() -> None:
+    from crimelens.domain import Incident, IncidentTable, TimeWindow
+    from crimelens.feedback import exposure_of_surfaces
+    from crimelens.forecast import RiskSurface, StudyArea
+
+    grid = Grid(0.0, 0.0, 1000.0, 4, 1, "EPSG:32610")
+    area = StudyArea.square(grid)
+    areas = [Area("a", "a", _square(0, 0, 2000, 1000), 1000, audit={"g": "x"}),
+             Area("b", "b", _square(2000, 0, 4000, 1000), 3000, audit={"g": "y"})]
+    weeks = [TimeWindow.starting("2020-01-06", days=7), TimeWindow.starting("2020-01-13", days=7)]
+    surfaces = [RiskSurface(area, np.array([3.0, 1.0, 2.0, 0.0]), weeks[0], "hand"),
+                RiskSurface(area, np.array([3.0, 2.0, 0.0, 0.0]), weeks[1], "hand")]
+
+    def table(counts: list[int], week: TimeWindow) -> IncidentTable:
+        rows = [Incident(f"{week.start.date()}-{c}-{k}", "theft", week.start, week.start,
+                         x_m=500.0 + 1000 * c, y_m=500.0)
+                for c, n in enumerate(counts) for k in range(n)]
+        return IncidentTable.from_incidents(rows, crs="EPSG:32610")
+
+    rep = exposure_of_surfaces(surfaces, [table([4, 0, 2, 2], weeks[0]), table([1, 1, 0, 2], weeks[1])],
+                               areas=areas, coverage=0.5, group_by="g")
+    by_hand = exposure_audit(np.array([[1, 0, 1, 0], [1, 1, 0, 0]], dtype=bool),
+                             np.array([[4.0, 0.0, 2.0, 2.0], [1.0, 1.0, 0.0, 2.0]]),
+                             overlap=cell_area_overlap(grid, areas), areas=areas, group_by="g", cell_area=1.0)
+    np.testing.assert_allclose(rep.table[["mean", "lo", "hi"]].to_numpy(dtype=float),
+                               by_hand.table[["mean", "lo", "hi"]].to_numpy(dtype=float), equal_nan=True)
+    with pytest.raises(InputError, match="one table per surface"):
+        exposure_of_surfaces(surfaces, [], areas=areas)

@@ -15,6 +15,7 @@ from crimelens.feedback._areas import area_groups, cell_area_overlap, read_areas
 from crimelens.feedback._exposure import (
     ExposureReport,
     exposure_audit,
+    exposure_of_surfaces,
     flags_from_scores,
     rolling_flags,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "detection_bias_sweep",
     "ensign_urn",
     "exposure_audit",
+    "exposure_of_surfaces",
     "feedback_section",
     "flags_from_scores",
     "gini",

@@ -38,10 +38,17 @@ from scipy import stats
 
 from crimelens.domain import Area
 from crimelens.errors import InputError, InvalidParameterError
-from crimelens.feedback._areas import OUTSIDE, area_groups
+from crimelens.feedback._areas import OUTSIDE, area_groups, cell_area_overlap
 from crimelens.feedback._models import CountModel
 
-__all__ = ["METRICS", "ExposureReport", "exposure_audit", "flags_from_scores", "rolling_flags"]
+__all__ = [
+    "METRICS",
+    "ExposureReport",
+    "exposure_audit",
+    "exposure_of_surfaces",
+    "flags_from_scores",
+    "rolling_flags",
+]
 
 METRICS: tuple[str, ...] = (
     "flag_share",
@@ -282,3 +289,38 @@ def exposure_audit(
         per_period=per_period,
         table=pd.DataFrame(summary_rows),
     )
+
+
+def exposure_of_surfaces(
+    surfaces: Sequence[Any],
+    incidents: Sequence[Any],
+    *,
+    areas: Sequence[Area],
+    coverage: float = 0.05,
+    group_by: str | None = None,
+    n_quantiles: int = 2,
+    confidence: float = 0.95,
+) -> ExposureReport:
+    """Exposure audit of the forecasting engine's ``RiskSurface`` objects, one per backtest period.
+
+    Each surface flags its top ``coverage`` of cells (``RiskSurface.flagged``); ``incidents[i]``
+    is the :class:`~crimelens.domain.IncidentTable` recorded during surface ``i``'s window. All
+    surfaces must share one study area (its cell outlines are overlaid on ``areas``).
+    """
+    if not surfaces or len(surfaces) != len(incidents):
+        raise InputError(
+            f"exposure_of_surfaces: got {len(surfaces)} surfaces and {len(incidents)} incident tables; "
+            "expected one table per surface, at least one"
+        )
+    area = surfaces[0].area
+    if any(s.area.describe() != area.describe() for s in surfaces[1:]):
+        raise InputError("exposure_of_surfaces: the surfaces have different study areas; expected one")
+    import shapely
+
+    outlines = [shapely.to_wkt(p) for p in area.polygons()]
+    overlap = cell_area_overlap(outlines, areas)
+    flagged = np.stack([np.asarray(s.flagged(coverage)) for s in surfaces])
+    counts = np.stack([area.counts(t.xy_m) if len(t) else np.zeros(area.n_cells) for t in incidents])
+    return exposure_audit(flagged, counts, overlap=overlap, areas=areas, group_by=group_by,
+                          n_quantiles=n_quantiles, cell_area=np.asarray(area.cell_area_m2) / 1e6,
+                          confidence=confidence)
