@@ -117,3 +117,22 @@ def test_audit_exposure_needs_incidents_and_areas(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["audit", "exposure", "--db", str(tmp_path / "t.duckdb"), "--json"])
     assert stop.value.code == 2
+
+
+def test_report_section_lists_stored_runs_with_their_hashes(tmp_path: Path) -> None:
+    from crimelens.config import load_settings
+    from crimelens.services import open_context
+    from crimelens.services.feedback import report_section
+
+    db = tmp_path / "t.duckdb"
+    urn = _json(runner.invoke(app, ["feedback", "simulate", "--scenario", "ensign-urn", "--runs", "10", "--days", "50",
+                                    "--db", str(db), "--json"]).output)
+    grid = _json(runner.invoke(app, ["feedback", "simulate", "--scenario", "planted-city", "--model", "naive",
+                                     "--days", "10", "--db", str(db), "--json"]).output)
+    with open_context(load_settings(db=db)) as ctx:
+        md = report_section(ctx)
+        html = report_section(ctx, fmt="html")
+    assert md.index(urn["run_id"]) < md.index(grid["run_id"])
+    assert urn["output_hash"] in md and grid["output_hash"] in md
+    assert f"{urn['summary']['final_shares']['uncorrected']:.3f}" in md
+    assert "<table>" in html

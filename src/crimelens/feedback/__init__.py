@@ -27,7 +27,13 @@ from crimelens.feedback._models import (
     SurfaceModelAdapter,
     make_count_model,
 )
-from crimelens.feedback._report import feedback_section, plot_bias_sweep, plot_comparison, plot_urn
+from crimelens.feedback._report import (
+    feedback_section,
+    plot_bias_sweep,
+    plot_comparison,
+    plot_urn,
+    runs_section,
+)
 from crimelens.feedback._scenarios import (
     daily_counts,
     oakland_scenario,
@@ -85,6 +91,7 @@ __all__ = [
     "plot_urn",
     "read_areas",
     "rolling_flags",
+    "runs_section",
     "simulate",
     "synthetic_scenario",
     "urn_bias_sweep",

@@ -20,7 +20,7 @@ from crimelens.feedback._exposure import ExposureReport
 from crimelens.feedback._simulate import BiasSweep, FeedbackComparison
 from crimelens.feedback._urn import UrnResult
 
-__all__ = ["feedback_section", "plot_bias_sweep", "plot_comparison", "plot_urn"]
+__all__ = ["feedback_section", "plot_bias_sweep", "plot_comparison", "plot_urn", "runs_section"]
 
 _COLOURS = {"no feedback": "#4d4d4d", "feedback": "#d6604d"}
 
@@ -238,3 +238,65 @@ def _markdown_to_html(text: str) -> str:
         i += 1
     out.append("</section>")
     return "\n".join(out) + "\n"
+
+
+def runs_section(runs: Sequence[Mapping[str, Any]], *, fmt: str = "markdown", heading_level: int = 2) -> str:
+    """A section listing stored feedback runs and their headline figures (for the annual report).
+
+    Each run is a mapping with ``run_id``, ``kind`` (``simulate`` or ``exposure``),
+    ``scenario``, ``created_at``, ``summary``, ``output_hash`` and ``ledger_seq``, as
+    stored by the feedback service.
+
+    Examples
+    --------
+    >>> text = runs_section([])
+    >>> "No feedback simulation" in text
+    True
+    """
+    h = "#" * heading_level
+    parts = [f"{h} Feedback simulations and exposure audits", ""]
+    if not runs:
+        parts.append("No feedback simulation or exposure audit was run in this period.")
+    for r in runs:
+        s = r.get("summary", {})
+        when = str(r.get("created_at", ""))[:10]
+        parts += [f"{h}# {r.get('kind')} · {r.get('scenario')} · {when} · run {r.get('run_id')}", ""]
+        if "final_shares" in s:
+            rows = [[label, f"{v:.3f}"] for label, v in s["final_shares"].items()]
+            parts += [f"True share {s.get('true_share', float('nan')):.3f}.", "",
+                      _md_table(["urn run", "share of patrols to region A"], rows), ""]
+        elif "runs" in s:
+            rows = [[label, f"{v['share_to_initial_flags']:.3f}", v["cells_ever_flagged"],
+                     f"{v['discovered_to_reported']:.3f}"] for label, v in s["runs"].items()]
+            parts += [_md_table(["run", "share of flags to day-0 cells", "cells ever flagged",
+                                 "discovered / reported"], rows), ""]
+            if "concentration_ratio" in s:
+                parts += [f"Amplification (feedback / no feedback): {s['concentration_ratio']:.3f}.", ""]
+        elif "groups" in s:
+            rows = []
+            for g, v in s["groups"].items():
+                def cell(metric: str, v: Mapping[str, Any] = v) -> str:
+                    m = v.get(metric) or {}
+                    return _fmt_ci(m.get("mean"), m.get("lo"), m.get("hi"))
+
+                rows.append([g, cell("flag_share"), cell("ratio_to_incidents"), cell("ratio_to_population")])
+            parts += [_md_table(["group", "flag share", "ratio to incidents", "ratio to residents"], rows), ""]
+            if "caution" in s:
+                parts += [f"Caution: {s['caution']}.", ""]
+        parts += [f"Output hash `{r.get('output_hash')}`, ledger entry {r.get('ledger_seq')}.", ""]
+    text = "\n".join(parts).rstrip() + "\n"
+    if fmt == "markdown":
+        return text
+    if fmt == "html":
+        return _markdown_to_html(text)
+    from crimelens.errors import InvalidParameterError
+
+    raise InvalidParameterError(f"runs_section(fmt={fmt!r}): expected 'markdown' or 'html'")
+
+
+def _fmt_ci(mean: Any, lo: Any, hi: Any) -> str:
+    if mean is None:
+        return "–"
+    if lo is None or hi is None:
+        return f"{mean:.3g}"
+    return f"{mean:.3g} [{lo:.3g}, {hi:.3g}]"

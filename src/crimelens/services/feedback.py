@@ -43,6 +43,7 @@ from crimelens.feedback import (
     plot_urn,
     read_areas,
     rolling_flags,
+    runs_section,
     synthetic_scenario,
     urn_bias_sweep,
 )
@@ -56,7 +57,15 @@ from crimelens.storage._feedback import (
     save_feedback_run,
 )
 
-__all__ = ["SCENARIOS", "FeedbackRun", "audit_exposure", "list_runs", "show_run", "simulate_feedback"]
+__all__ = [
+    "SCENARIOS",
+    "FeedbackRun",
+    "audit_exposure",
+    "list_runs",
+    "report_section",
+    "show_run",
+    "simulate_feedback",
+]
 
 SCENARIOS: tuple[str, ...] = ("ensign-urn", "oakland", "synthetic", "planted-city")
 _DEFAULT_DAYS = {"ensign-urn": 1000, "oakland": 549, "synthetic": 365, "planted-city": 365}
@@ -381,6 +390,25 @@ def audit_exposure(
     run = FeedbackRun(run_id=run_id, kind="exposure", scenario=source, params=params, summary=summary,
                       output_hash=output_hash, ledger_seq=seq, section=section, mark=mark or "")
     return run, report
+
+
+def report_section(
+    ctx: Context,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    fmt: str = "markdown",
+    heading_level: int = 2,
+) -> str:
+    """The feedback section for the model card or the annual report: every stored run in
+    ``[since, until)`` with its headline figures, output hash and ledger entry. Reading
+    stored runs is not a use of a model, so nothing is logged."""
+    rows = [r for r in feedback_runs(ctx.store)
+            if (since is None or r.created_at >= since) and (until is None or r.created_at < until)]
+    docs = [{"run_id": r.run_id, "kind": r.kind, "scenario": r.scenario, "created_at": r.created_at.isoformat(),
+             "summary": r.summary, "output_hash": r.output_hash, "ledger_seq": r.ledger_seq}
+            for r in sorted(rows, key=lambda r: (r.created_at, r.run_id))]
+    return runs_section(docs, fmt=fmt, heading_level=heading_level)
 
 
 def list_runs(ctx: Context, *, kind: str | None = None, limit: int | None = 50) -> list[FeedbackRunRow]:
