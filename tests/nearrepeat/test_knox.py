@@ -196,3 +196,22 @@ def test_estimator_contract_on_an_incident_table() -> None:
                                   brute_force(xy, np.floor(t), [100, 200], [7, 14], "manhattan", "nrc"))
     with pytest.raises(InvalidParameterError, match="time_of"):
         KnoxTest(time_of="start").fit(table)
+
+
+def test_whole_minute_times_give_exact_integer_gaps() -> None:
+    """Timestamps to the minute: a gap of exactly 7 days is in [7, 14), whatever float rounding says."""
+    rng = np.random.default_rng(12)
+    xy, _ = clustered(400, 12, whole_days=True)
+    minutes = rng.integers(0, 60 * 1440, 400) + 28_000_000  # minutes since 1970, around 2023
+    minutes[200:260] = minutes[:60] + 7 * 1440  # followers exactly a week later, same place
+    xy[200:260] = xy[:60]
+    t = minutes / 1440.0
+    r = knox_test(xy, t, space_bands=[100, 200], time_bands=[1, 7, 14], n_permutations=19, seed=1)
+    assert r.time_resolution == "minute"
+    exact = brute_force(xy, minutes.astype(float), [100, 200], [1440.0, 7 * 1440.0, 14 * 1440.0],
+                        "manhattan", "standard")
+    np.testing.assert_array_equal(r.observed, exact)
+    hours = knox_test(xy, np.floor(t * 24) / 24, space_bands=[100], time_bands=[7], n_permutations=0)
+    assert hours.time_resolution == "hour"
+    frac = knox_test(xy, t + rng.uniform(0, 1e-3, 400), space_bands=[100], time_bands=[7], n_permutations=0)
+    assert frac.time_resolution == "exact"

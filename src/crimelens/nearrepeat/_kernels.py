@@ -147,31 +147,64 @@ def fill_pairs(x, y, key, width, metric, edges, closed, zero, p0, p1, offsets, p
                 w += 1
 
 
+@njit(cache=True, inline="always")
+def _lut_band(g, lut, n_lut):  # type: ignore[no-untyped-def]  # pragma: no cover
+    if g < 0:
+        g = -g
+    if g < n_lut:
+        return lut[g]
+    return n_lut + 1_000_000  # beyond every band
+
+
 @njit(cache=True, parallel=True)
 def tally_int(pi, pj, pb, tblock, lut, n_time, out):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Add, for each row ``b`` of ``tblock`` (integer days per event), the close pairs per cell.
 
     ``lut[g]`` is the time band of a gap of ``g`` days (``n_time`` = beyond the
-    finite bands); gaps ``>= len(lut)`` are beyond too.
+    finite bands); gaps ``>= len(lut)`` are beyond too. Four permutations share
+    one pass over the pair list (the pair list is the memory traffic).
     """
     n_blocks = tblock.shape[0]
     n_lut = lut.shape[0]
     n_space = out.shape[1]
     m = pi.shape[0]
-    for b in prange(n_blocks):
-        acc = np.zeros((n_space, n_time), dtype=np.int64)
-        t = tblock[b]
-        for p in range(m):
-            g = t[pi[p]] - t[pj[p]]
-            if g < 0:
-                g = -g
-            if g < n_lut:
-                c = lut[g]
+    n_groups = (n_blocks + 3) // 4
+    for grp in prange(n_groups):
+        b0 = grp * 4
+        nb = min(4, n_blocks - b0)
+        acc = np.zeros((4, n_space, n_time), dtype=np.int64)
+        if nb == 4:
+            t0 = tblock[b0]
+            t1 = tblock[b0 + 1]
+            t2 = tblock[b0 + 2]
+            t3 = tblock[b0 + 3]
+            for p in range(m):
+                a = pi[p]
+                b = pj[p]
+                s = pb[p]
+                c = _lut_band(t0[a] - t0[b], lut, n_lut)
                 if c < n_time:
-                    acc[pb[p], c] += 1
-        for s in range(n_space):
-            for c in range(n_time):
-                out[b, s, c] += acc[s, c]
+                    acc[0, s, c] += 1
+                c = _lut_band(t1[a] - t1[b], lut, n_lut)
+                if c < n_time:
+                    acc[1, s, c] += 1
+                c = _lut_band(t2[a] - t2[b], lut, n_lut)
+                if c < n_time:
+                    acc[2, s, c] += 1
+                c = _lut_band(t3[a] - t3[b], lut, n_lut)
+                if c < n_time:
+                    acc[3, s, c] += 1
+        else:
+            for k in range(nb):
+                t = tblock[b0 + k]
+                for p in range(m):
+                    c = _lut_band(t[pi[p]] - t[pj[p]], lut, n_lut)
+                    if c < n_time:
+                        acc[k, pb[p], c] += 1
+        for k in range(nb):
+            for s in range(n_space):
+                for c in range(n_time):
+                    out[b0 + k, s, c] += acc[k, s, c]
 
 
 @njit(cache=True, parallel=True)
@@ -181,17 +214,43 @@ def tally_float(pi, pj, pb, tblock, edges, closed, out):  # type: ignore[no-unty
     n_space = out.shape[1]
     n_time = edges.shape[0]
     m = pi.shape[0]
-    for b in prange(n_blocks):
-        acc = np.zeros((n_space, n_time), dtype=np.int64)
-        t = tblock[b]
-        for p in range(m):
-            g = abs(t[pi[p]] - t[pj[p]])
-            c = _band(g, edges, closed, False)
-            if c < n_time:
-                acc[pb[p], c] += 1
-        for s in range(n_space):
-            for c in range(n_time):
-                out[b, s, c] += acc[s, c]
+    n_groups = (n_blocks + 3) // 4
+    for grp in prange(n_groups):
+        b0 = grp * 4
+        nb = min(4, n_blocks - b0)
+        acc = np.zeros((4, n_space, n_time), dtype=np.int64)
+        if nb == 4:
+            t0 = tblock[b0]
+            t1 = tblock[b0 + 1]
+            t2 = tblock[b0 + 2]
+            t3 = tblock[b0 + 3]
+            for p in range(m):
+                a = pi[p]
+                b = pj[p]
+                s = pb[p]
+                c = _band(abs(t0[a] - t0[b]), edges, closed, False)
+                if c < n_time:
+                    acc[0, s, c] += 1
+                c = _band(abs(t1[a] - t1[b]), edges, closed, False)
+                if c < n_time:
+                    acc[1, s, c] += 1
+                c = _band(abs(t2[a] - t2[b]), edges, closed, False)
+                if c < n_time:
+                    acc[2, s, c] += 1
+                c = _band(abs(t3[a] - t3[b]), edges, closed, False)
+                if c < n_time:
+                    acc[3, s, c] += 1
+        else:
+            for k in range(nb):
+                t = tblock[b0 + k]
+                for p in range(m):
+                    c = _band(abs(t[pi[p]] - t[pj[p]]), edges, closed, False)
+                    if c < n_time:
+                        acc[k, pb[p], c] += 1
+        for k in range(nb):
+            for s in range(n_space):
+                for c in range(n_time):
+                    out[b0 + k, s, c] += acc[k, s, c]
 
 
 @njit(cache=True)

@@ -91,7 +91,7 @@ class KnoxResult:
     distance: str
     space: BandSet
     time: BandSet
-    time_resolution: str  # "day" (whole-day gaps) or "exact"
+    time_resolution: str  # "day", "hour", "minute" (exact integer gaps) or "exact" (float days)
     n_events: int
     n_pairs: int
     n_close_pairs: int  # pairs inside the finite space bands (what permutations re-tally)
@@ -217,6 +217,29 @@ def event_times(
     return table.t_days(origin, how=time_of)
 
 
+_RESOLUTION = {1: "day", 24: "hour", 1440: "minute"}
+
+
+def _integer_units(t: NDArray[np.float64], max_edge_days: float) -> int | None:
+    """Ticks per day (1, 24 or 1440) in which every time is a whole number, or None.
+
+    Times from timestamps are float days, so whole minutes are recognised within
+    1e-6 of a tick. Gaps are then exact integers (a gap of exactly 7 days lands in
+    [7, 14), never in [0, 7) by rounding) and band by a small lookup table.
+    """
+    span = float(t.max() - t.min())
+    for units in (1, 24, 1440):
+        if span * units >= 2**31 - 2 or max_edge_days * units > 4_000_000:
+            return None
+        scaled = t * units
+        if units == 1:
+            if bool(np.all(scaled == np.floor(scaled))):
+                return units
+        elif bool(np.all(np.abs(scaled - np.rint(scaled)) <= 1e-6)):
+            return units
+    return None
+
+
 def _grid_keys(xy: NDArray[np.float64], cell: float) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
     """Sort order and sorted row-major cell keys; columns padded so neighbours never wrap."""
     x0 = float(xy[:, 0].min())
@@ -296,10 +319,11 @@ def knox_test(
         raise InvalidParameterError(f"--seed: got {seed!r}; expected a whole number in [0, 2**63)")
     seed = int(seed)
 
-    # --- time: whole days (nrc, or integral data) use a lookup table -------------------------
+    # --- time: whole days, hours or minutes become integers banded by a lookup table ------------
     tt = np.floor(t) if convention == "nrc" else t
-    integral = bool(np.all(tt == np.floor(tt))) and float(tt.max() - tt.min()) < 2**31 - 1
-    resolution = "day" if convention == "nrc" else ("day" if integral else "exact")
+    units = _integer_units(tt, tb.max_edge)
+    integral = units is not None
+    resolution = _RESOLUTION.get(units or 0, "exact")
 
     # --- space: sort by grid key ------------------------------------------------------------
     cell = sb.max_edge * (1.0 + 1e-6) + 1.0
@@ -323,14 +347,18 @@ def knox_test(
     np.cumsum(per_event, out=offsets[1:])
     n_close = int(offsets[-1])
 
-    if integral:
-        tmin = tt.min()
-        tvals: NDArray[Any] = np.ascontiguousarray((ts - tmin).astype(np.int32))
-        lut_len = math.floor(tb.max_edge) + 1
-        lut = np.ascontiguousarray(tb.assign(np.arange(lut_len)).astype(np.int64))
+    if units is not None:
+        ticks = np.rint(ts * units)
+        tvals: NDArray[Any] = np.ascontiguousarray((ticks - ticks.min()).astype(np.int32))
+        lut_len = math.floor(tb.max_edge * units) + 1
+        lut_wide = tb.assign(np.arange(lut_len) / units)
+        lut = np.ascontiguousarray(lut_wide.astype(np.int8 if nt < 120 else np.int32))
+        # the first gap (in ticks) of each later band: totals use exactly the lookup's rule
+        total_edges = np.searchsorted(lut_wide, np.arange(1, nt + 1), side="left").astype(np.float64)
     else:
         tvals = np.ascontiguousarray(ts)
-        lut = np.zeros(0, dtype=np.int64)
+        lut = np.zeros(0, dtype=np.int8)
+        total_edges = tedges
 
     # --- chunks of events whose pairs fit the budget ---------------------------------------------
     budget = max(1, int(max_pairs_per_chunk))
@@ -378,8 +406,8 @@ def knox_test(
     n_pairs = n * (n - 1) // 2
     row_tot[ns] = n_pairs - int(row_tot[:ns].sum())
     col_tot = np.zeros(C, dtype=np.int64)
-    col_tot[:nt] = K.time_totals(np.sort(tvals).astype(np.float64) if integral else np.sort(tvals),
-                                 tedges, tb.closed)
+    col_tot[:nt] = K.time_totals(np.sort(tvals).astype(np.float64), total_edges,
+                                 tb.closed and not integral)
     col_tot[nt] = n_pairs - int(col_tot[:nt].sum())
 
     def full(finite: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -423,7 +451,7 @@ def knox_test(
 
 
 def _tally(pi: NDArray[np.int32], pj: NDArray[np.int32], pb: NDArray[Any], tblock: NDArray[Any],
-           lut: NDArray[np.int64], tedges: NDArray[np.float64], closed: bool, nt: int,
+           lut: NDArray[Any], tedges: NDArray[np.float64], closed: bool, nt: int,
            integral: bool, out: NDArray[np.int64]) -> None:
     tb = np.ascontiguousarray(tblock)
     if integral:
