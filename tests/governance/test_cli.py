@@ -79,6 +79,8 @@ def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.Captu
     assert [e["action"] for e in entries][:2] == ["deployments.create", "deployments.activate"]
     code, _rep = run(capsys, "report", "annual", "--year", "2026", "--out", str(tmp_path / "rep"), *db)
     assert code == 0 and (tmp_path / "rep" / "annual-report-2026.html").exists()
+    assert (tmp_path / "rep" / "annual-report-2026.pdf").read_bytes()[:5] == b"%PDF-"  # fpdf2 renderer
+    assert json.loads((tmp_path / "rep" / "annual-report-2026.json").read_text())["entries"]["total"] > 10
 
     # tamper with one stored entry: verify fails with exit code 4 and names it
     import duckdb

@@ -131,3 +131,22 @@ def test_actionable_output_enters_review_queue(ctx: Context, people: People, clo
                      deployment="hotspots", output_hash="ee" * 32, detail={"cells": 12})
     queue = gs.review_queue(ctx, actor=people.sup1)
     assert [(q["item_id"], q["source_seq"], q["status"]) for q in queue] == [(f"r{seq}", seq, "pending")]
+
+
+def test_sharing_follows_the_allow_list_and_is_counted(ctx: Context, people: People, clock: Clock) -> None:
+    from crimelens.governance._policy import UsePolicy
+    from crimelens.services._context import retention_days
+
+    policy = UsePolicy(allowed_purposes=("patrol planning",), sharing_allowlist=("district-3",),
+                       retention_days={"outputs": 90})
+    to_active(ctx, people, clock, policy=policy)
+    use = {"action": "forecast.share", "actor": people.analyst, "purpose": "patrol planning", "deployment": "hotspots"}
+    record_use(ctx, share_to="district-3", **use)
+    with pytest.raises(PermissionDeniedError, match="allow-list"):
+        record_use(ctx, share_to="vendor-x", **use)
+    with pytest.raises(ApprovalRequiredError, match="needs a deployment"):
+        authorize(ctx, action="forecast.share", actor=people.analyst, purpose="research", share_to="district-3")
+    shared = [(e.outcome, e.detail.get("recipient")) for _, e in ctx.ledger.entries(action="forecast.share")]
+    assert shared == [("ok", "district-3"), ("refused", "vendor-x"), ("refused", "district-3")]
+    assert retention_days(ctx, "hotspots", "outputs") == 90
+    assert retention_days(ctx, "hotspots", "video") is None

@@ -503,8 +503,9 @@ def report_annual(
     """The public annual report, recomputed from the ledger (HTML and JSON)."""
     with _session(db, as_user) as (ctx, actor):
         report = gs.annual_report(ctx, year=year, actor=actor, out_dir=out, **_kw(purpose))
-    emit({"year": year, "files": [str(out / f"annual-report-{year}.html"), str(out / f"annual-report-{year}.json")],
-          "data": report.data}, json_out, lambda d: console.print(f"wrote {d['files'][0]}"))
+    files = [str(p) for p in sorted(out.glob(f"annual-report-{year}.*"))]
+    emit({"year": year, "files": files, "data": report.data}, json_out,
+         lambda d: console.print("wrote " + ", ".join(d["files"])))
 
 
 def register(app: typer.Typer) -> None:

@@ -636,18 +636,31 @@ def _chunk_parts(arr: pa.Array) -> tuple[list[int], memoryview]:
     return offsets.tolist(), memoryview(data if data is not None else b"")
 
 
-def _hash_payloads(column: pa.ChunkedArray) -> NDArray[np.uint8]:
-    """RFC 6962 leaf hashes of every payload in an Arrow binary column, as (n, 32)."""
+def _hash_rows(column: pa.ChunkedArray, lo: int, hi: int) -> bytes:
+    """Concatenated RFC 6962 leaf hashes of rows lo..hi-1 of an Arrow binary column."""
     base = hashlib.sha256(b"\x00")
     out: list[bytes] = []
     push = out.append
+    first = 0
     for chunk in column.chunks:
-        bounds, mv = _chunk_parts(chunk)
-        for a, b in itertools.pairwise(bounds):
-            h = base.copy()
-            h.update(mv[a:b])
-            push(h.digest())
-    return np.frombuffer(b"".join(out), dtype=np.uint8).reshape(len(out), 32)
+        n = len(chunk)
+        a, b = max(lo - first, 0), min(hi - first, n)
+        if a < b:
+            bounds, mv = _chunk_parts(chunk)
+            for x, y in itertools.pairwise(bounds[a : b + 1]):
+                h = base.copy()
+                h.update(mv[x:y])
+                push(h.digest())
+        first += n
+        if first >= hi:
+            break
+    return b"".join(out)
+
+
+def _hash_payloads(column: pa.ChunkedArray) -> NDArray[np.uint8]:
+    """RFC 6962 leaf hashes of every payload in an Arrow binary column, as (n, 32)."""
+    n = len(column)
+    return np.frombuffer(_hash_rows(column, 0, n), dtype=np.uint8).reshape(n, 32)
 
 
 def _payload_seq(column: pa.ChunkedArray, i: int) -> str:

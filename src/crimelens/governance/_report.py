@@ -15,13 +15,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from crimelens.governance._ledger import LedgerEntry
 
-__all__ = ["AnnualReport", "build_annual_report"]
+__all__ = ["AnnualReport", "build_annual_report", "render_pdf"]
 
 _GOV = ("users.", "models.", "datasheets.", "deployments.", "killswitch.", "review.", "incidents.",
         "complaints.", "ledger.", "report.")
@@ -188,3 +189,41 @@ signature <code>{{ d.ledger_head.signature }}</code>.</p>{% else %}<p>The ledger
 </body></html>
 """
 )
+
+
+_PDF_FONTS = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/TTF/DejaVuSans.ttf"),
+)
+
+
+def render_pdf(report: AnnualReport) -> bytes | None:
+    """The report as PDF through fpdf2 (pure Python, from PyPI); None when it is not installed.
+
+    The layout is the HTML report's, simplified (no stylesheet). With a DejaVu font on the
+    system every character prints; without one, characters outside Latin-1 become '?'.
+    """
+    try:
+        from fpdf import FPDF
+    except ImportError:
+        return None
+    html = report.html
+    body = html[html.index("<body>") + len("<body>") : html.index("</body>")]
+    body = body.replace("<code>", "").replace("</code>", "").replace("<table>", '<table border="1" width="100%">')
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    font = next((f for f in _PDF_FONTS if f.exists()), None)
+    if font is not None:
+        pdf.add_font("DejaVu", "", str(font))
+        bold = font.with_name("DejaVuSans-Bold.ttf")
+        if bold.exists():
+            pdf.add_font("DejaVu", "B", str(bold))
+        pdf.set_font("DejaVu", size=9)
+        family = "DejaVu"
+    else:
+        body = body.encode("latin-1", "replace").decode("latin-1")
+        pdf.set_font("Helvetica", size=9)
+        family = "Helvetica"
+    pdf.write_html(body, font_family=family)
+    return bytes(pdf.output())

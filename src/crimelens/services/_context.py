@@ -52,9 +52,11 @@ __all__ = [
     "Context",
     "authorize",
     "check_use",
+    "local_actor",
     "open_context",
     "record_use",
     "refuse",
+    "retention_days",
     "sha256_hex",
 ]
 
@@ -114,6 +116,7 @@ def check_use(
     require_active: bool = True,
     model: str | None = None,
     model_version: str | None = None,
+    share_to: str | None = None,
 ) -> tuple[str, CrimelensError] | None:
     """Why this use must be refused (reason, error), or None when it may go ahead. Logs nothing."""
     who = f"{action} by {actor.user} ({actor.role})"
@@ -132,6 +135,9 @@ def check_use(
             if problem:
                 return problem, PermissionDeniedError(f"{who}: refused: {problem}")
     if deployment is None:
+        if share_to is not None:
+            reason = f"sharing with {share_to!r} needs a deployment whose use policy allows it; got none"
+            return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
         if actionable:
             reason = "an actionable output needs an active deployment; got none (research use cannot be acted on)"
             return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
@@ -168,6 +174,10 @@ def check_use(
     if not policy.allows_role(str(actor.role)):
         reason = (f"role {str(actor.role)!r} is not allowed by the use policy of {deployment!r}; "
                   f"allowed: {list(policy.allowed_roles)}")
+        return reason, PermissionDeniedError(f"{who}: refused: {reason}")
+    if share_to is not None and not policy.allows_sharing(share_to):
+        reason = (f"{share_to!r} is not on the sharing allow-list of {deployment!r}; "
+                  f"allowed: {list(policy.sharing_allowlist)}")
         return reason, PermissionDeniedError(f"{who}: refused: {reason}")
     if model is not None and model != dep["model"]:
         reason = f"deployment {deployment!r} approves model {dep['model']!r}, got {model!r}"
@@ -224,9 +234,13 @@ def authorize(
     deployment: str | None = None,
     actionable: bool = False,
     require_active: bool = True,
+    share_to: str | None = None,
     **fields: Any,
 ) -> None:
     """Refuse (and log) a use that may not go ahead; return quietly otherwise.
+
+    ``share_to`` names the recipient when the use shares output outside the agency: it must
+    be on the deployment's sharing allow-list.
 
     Call it before doing the work; :func:`record_use` repeats the check when the
     entry is written.
@@ -244,9 +258,11 @@ def authorize(
     """
     problem = check_use(ctx, action=action, actor=actor, purpose=purpose, deployment=deployment,
                         actionable=actionable, require_active=require_active,
-                        model=fields.get("model"), model_version=fields.get("model_version"))
+                        model=fields.get("model"), model_version=fields.get("model_version"), share_to=share_to)
     if problem is not None:
         reason, error = problem
+        if share_to is not None:
+            fields["detail"] = {**dict(fields.get("detail") or {}), "recipient": share_to}
         refuse(ctx, action=action, actor=actor, purpose=purpose, reason=reason, error=error,
                deployment=deployment, **fields)
 
@@ -260,19 +276,24 @@ def record_use(
     detail: Mapping[str, Any] | None = None,
     actionable: bool = False,
     require_active: bool = True,
+    share_to: str | None = None,
     **fields: Any,
 ) -> int:
     """Check the use, then append its ledger entry; returns the entry's sequence number.
+
+    ``share_to``: the recipient of shared output (checked against the sharing allow-list and
+    recorded as ``detail["recipient"]``, which the annual report counts).
 
     With a deployment whose use policy marks ``action`` actionable (or
     ``actionable=True``), the output also enters the human review queue
     (item id ``r<seq>``) and nobody may act on it until a supervisor decides.
     """
     deployment = fields.get("deployment")
+    detail = {**dict(detail or {}), **({"recipient": share_to} if share_to is not None else {})}
     authorize(ctx, action=action, actor=actor, purpose=purpose, actionable=actionable,
-              require_active=require_active, detail=dict(detail or {}), **fields)
+              require_active=require_active, share_to=share_to, detail=detail, **fields)
     entry = LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=str(purpose),
-                        detail=dict(detail or {}), at=ctx.now(), **fields)
+                        detail=detail, at=ctx.now(), **fields)
     with ctx.store.transaction():
         seq = ctx.ledger.append(entry)
         if deployment is not None and require_active and _is_actionable(ctx, deployment, action, actionable):
@@ -290,6 +311,18 @@ def _is_actionable(ctx: Context, deployment: str, action: str, actionable: bool)
         return True
     dep = gov_db.deployment_row(ctx.store, deployment)
     return dep is not None and UsePolicy.from_mapping(json.loads(dep["policy"])).is_actionable(action)
+
+
+def retention_days(ctx: Context, deployment: str, data_class: str) -> int | None:
+    """How long the deployment's use policy keeps ``data_class`` (None: the policy sets no limit).
+
+    Services that store outputs under a deployment delete them after this many days.
+    """
+    dep = gov_db.deployment_row(ctx.store, deployment)
+    if dep is None:
+        raise NotFoundError(f"deployment {deployment!r}: not found")
+    value = UsePolicy.from_mapping(json.loads(dep["policy"])).retention_days.get(data_class)
+    return None if value is None else int(value)
 
 
 def local_actor(settings: Settings) -> Actor:

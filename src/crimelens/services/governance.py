@@ -24,7 +24,7 @@ from crimelens.governance._aia import AssessmentResult, assess, missing_controls
 from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Datasheet, ModelCard
 from crimelens.governance._deployments import DeploymentState, next_state
 from crimelens.governance._policy import SEVERITIES, UsePolicy
-from crimelens.governance._report import AnnualReport, build_annual_report
+from crimelens.governance._report import AnnualReport, build_annual_report, render_pdf
 from crimelens.services._context import Context, authorize, record_use, refuse
 from crimelens.storage import _governance as db
 
@@ -928,7 +928,8 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
                   out_dir: Path | None = None) -> AnnualReport:
     """The public annual report for ``year``, recomputed from the ledger and the registry.
 
-    With ``out_dir`` it writes ``annual-report-<year>.html`` (and ``.json``) there.
+    With ``out_dir`` it writes ``annual-report-<year>.html`` and ``.json`` there, and ``.pdf``
+    when the fpdf2 renderer is installed.
     """
     authorize(ctx, action="report.annual", actor=actor, purpose=purpose)
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
@@ -951,6 +952,11 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
         json_path = out_dir / f"annual-report-{year}.json"
         json_path.write_text(json.dumps(report.data, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
         files = [str(html_path), str(json_path)]
+        pdf = render_pdf(report)
+        if pdf is not None:
+            pdf_path = out_dir / f"annual-report-{year}.pdf"
+            pdf_path.write_bytes(pdf)
+            files.append(str(pdf_path))
     record_use(ctx, action="report.annual", actor=actor, purpose=purpose,
                output_hash=hashlib.sha256(report.html.encode("utf-8")).hexdigest(),
                detail={"year": year, "entries_counted": len(entries), "files": files})
