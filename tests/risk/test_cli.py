@@ -55,7 +55,10 @@ def test_risk_fit_card_score_and_the_actionable_guard(tmp_path: Path, capsys: py
     assert fit_entries[0]["purpose"] == "research"
 
     code, out, _ = run(capsys, "risk", "card", model_id, "--db", db, "--json")
-    assert code == 0 and json.loads(out)["model"]["points"] == card["model"]["points"]
+    stored = json.loads(out)
+    assert code == 0 and stored["model"]["points"] == card["model"]["points"]
+    assert stored["provenance"]["ledger_seq"] == card["ledger_seq"]
+    assert stored["provenance"]["artefact_sha256"] == fit_entries[0]["artefact_hash"]
 
     scores = tmp_path / "scores.csv"
     code, out, _ = run(capsys, "risk", "score", model_id, data, "--out", str(scores), "--id-column", "id",

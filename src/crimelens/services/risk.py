@@ -315,6 +315,9 @@ def risk_card(ctx: Context, *, model_id: str, actor: Actor, purpose: str | None 
     authorize(ctx, action="risk.card", actor=actor, purpose=purpose)
     row = risk_db.risk_model_row(ctx.store, model_id)
     card: dict[str, Any] = json.loads(row["card"])
+    card["provenance"] = {"ledger_seq": None if pd.isna(row["ledger_seq"]) else int(row["ledger_seq"]),
+                          "artefact_sha256": row["artefact_hash"], "created_utc": str(row["created_utc"]),
+                          "fitted_by": row["user_name"]}
     record_use(ctx, action="risk.card", actor=actor, purpose=purpose, model=row["kind"],
                model_version=model_id, output_hash=sha256_hex(row["card"]))
     return card
