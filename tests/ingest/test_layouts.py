@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -105,3 +107,15 @@ def test_oakland_bins_become_centroids_of_the_grid_cells() -> None:
     assert frame["lon"].between(-122.4, -122.1).all()
     # one point per bin: all crimes of a bin share its centroid
     assert frame.groupby("area")["x_m"].nunique().max() == 1
+
+
+def test_synthetic_city_file_reads_with_empty_mo_cells(tmp_path: Path) -> None:
+    from crimelens.synth import SyntheticCity
+
+    SyntheticCity(seed=3, days=20, n_series=2, n_areas=4).generate().write(tmp_path)
+    result = read_file(tmp_path / "incidents.csv")
+    assert result.layout.name == "canonical" and result.n_quarantined == 0
+    table = result.table
+    assert len(table) == result.n_read > 0
+    methods = table.mo("entry_method")
+    assert any(m is None for m in methods) and any(isinstance(m, str) for m in methods)

@@ -69,7 +69,7 @@ class IngestResult:
         if names:
             cols = [frame[f"mo__{i}"].to_numpy(dtype=object) for i in range(len(names))]
             attrs = [
-                json.dumps({k: v for k, v in zip(names, vals, strict=True) if v is not None and v == v},
+                json.dumps({k: v for k, v in zip(names, vals, strict=True) if v is not None and not pd.isna(v)},
                            ensure_ascii=False, sort_keys=True)
                 for vals in zip(*cols, strict=True)
             ]
