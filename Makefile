@@ -19,6 +19,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/crimelens synth --out $(SYNTH) --seed 7 --db $(DB)
 	$(BIN)/crimelens incidents summary --db $(DB)
+	# evidence: intake, redaction of a narrative for release, re-verification of the case
+	mkdir -p build && printf '{"report_id":"demo-1","text":"V1 Maria Garcia (DOB 04/12/1985) of 1423 W Elm St called (312) 555-0143."}\n' > build/demo_narratives.jsonl
+	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
+	$(BIN)/crimelens redact text build/demo_narratives.jsonl --out build/demo_redacted.jsonl --case DEMO-1 --db $(DB)
+	$(BIN)/crimelens evidence verify DEMO-1 --db $(DB)
 
 ## test: the whole suite (what CI runs)
 test: install
@@ -35,6 +40,8 @@ typecheck: lint
 
 bench: install
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/synth.py
+	$(PY) benchmarks/redaction.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
