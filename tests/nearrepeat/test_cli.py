@@ -186,3 +186,11 @@ def test_period_filter_on_an_xyt_file_and_empty_store(tmp_path: Path, capsys: py
     assert code == 2 and "no offense column" in json.loads(out)["error"]
     code, out, _ = run(capsys, "nearrepeat", "--db", str(tmp_path / "empty.duckdb"), "--json")
     assert code == 1 and "holds no incidents" in json.loads(out)["error"]
+
+
+def test_degrees_in_an_xyt_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lonlat = tmp_path / "lonlat.csv"
+    lonlat.write_text("-87.62,41.88,2016-01-01\n-87.63,41.87,2016-01-02\n-87.61,41.89,2016-01-05\n")
+    code, out, _ = run(capsys, "nearrepeat", str(lonlat), "--db", str(tmp_path / "c.duckdb"), "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["type"] == "SchemaError" and "longitude/latitude" in doc["error"]

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from crimelens import __version__
 from crimelens.domain import IncidentTable, TimeWindow
-from crimelens.errors import InvalidParameterError, NotFoundError
+from crimelens.errors import InvalidParameterError, NotFoundError, SchemaError
 from crimelens.governance import Actor, canonical_json
 from crimelens.nearrepeat import (
     KnoxResult,
@@ -180,6 +180,13 @@ def run_knox(
                     "expected no --offense (filter the file first, or ingest it)"
                 )
             f = read_xyt_csv(p)
+            if bool(np.all(np.abs(f.xy[:, 0]) <= 180.0) and np.all(np.abs(f.xy[:, 1]) <= 90.0)):
+                raise SchemaError(
+                    f"{p.name}: every x, y is within +-180, +-90, so the coordinates look like "
+                    "longitude/latitude degrees; expected projected metres (the Near Repeat "
+                    "Calculator's input). Ingest the file with `crimelens ingest` (it projects to "
+                    "metres) and run `crimelens nearrepeat --db ... --dataset ...`"
+                )
             keep = np.ones(len(f), dtype=bool)
             if period is not None:
                 lo = (period.start - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() / 86400.0
