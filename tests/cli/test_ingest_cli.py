@@ -52,3 +52,10 @@ def test_ingest_reads_the_database_from_the_environment(tmp_path: Path, capsys: 
     monkeypatch.setenv("CRIMELENS_DB", str(tmp_path / "env.duckdb"))
     code, _, _ = run(capsys, "ingest", str(shared("sf_robbery/san_francisco_robbery.csv")), "--json")
     assert code == 0 and (tmp_path / "env.duckdb").exists()
+
+
+def test_group_without_a_command_prints_help_and_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "incidents")
+    assert code == 0 and "summary" in out
+    code, out, err = run(capsys, "ingest", "--bogus")
+    assert code == 2 and "No such option" in err

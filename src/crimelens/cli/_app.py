@@ -15,6 +15,8 @@ from typing import Any
 import click
 import typer
 from rich.console import Console
+from typer._click.exceptions import ClickException as _TyperClickException
+from typer._click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
 
 from crimelens import __version__
 from crimelens.errors import CrimelensError
@@ -78,11 +80,13 @@ def main(argv: list[str] | None = None) -> Any:
             Console(stderr=True).print(f"[bold red]{type(exc).__name__}:[/] {exc}", highlight=False,
                                        soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except _NoArgsIsHelp:
+        sys.exit(0)  # the group's help has been printed
+    except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except (click.ClickException, _TyperClickException) as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         Console(stderr=True).print("Aborted.")
         sys.exit(1)
