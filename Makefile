@@ -19,6 +19,9 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/crimelens synth --out $(SYNTH) --seed 7 --db $(DB)
 	$(BIN)/crimelens incidents summary --db $(DB)
+	# near repeat: Knox table of the synthetic burglaries and an alert for the latest one
+	$(BIN)/crimelens nearrepeat --db $(DB) --dataset synth --offense burglary --space-bands 100,200,300,400 --time-bands 7,14,21,28 --permutations 999 --seed 1 --png build/knox_burglary.png
+	$(BIN)/crimelens nearrepeat alert --latest --offense burglary --db $(DB)
 	# evidence: intake, redaction of a narrative for release, re-verification of the case
 	mkdir -p build && printf '{"report_id":"demo-1","text":"V1 Maria Garcia (DOB 04/12/1985) of 1423 W Elm St called (312) 555-0143."}\n' > build/demo_narratives.jsonl
 	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
@@ -41,6 +44,7 @@ typecheck: lint
 bench: install
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/synth.py
+	$(PY) benchmarks/knox.py
 	$(PY) benchmarks/redaction.py
 
 clean:
