@@ -1,0 +1,83 @@
+"""The application factory: one store, one ledger, the JSON API under ``/api`` and the dashboard pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from crimelens import __version__
+from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
+from crimelens.api._routes import router
+from crimelens.config import Settings
+from crimelens.governance import Ledger
+from crimelens.services._context import Context, _utcnow
+from crimelens.storage import DuckDBStore
+from crimelens.web import mount_web
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """\
+crimelens over HTTP. Every call needs `Authorization: Bearer <token>` (a registered user's API
+token) and `X-Purpose: <why>`; every call is written to the usage ledger. Model outputs made without
+an active deployment (`X-Deployment`) are research use and say so ("research — not for operational
+use"). Errors always have the shape `{"ok": false, "error", "type", "status"}`. Lists take
+`limit`/`offset`. We forecast *recorded incidents*, a product of offending and of policing.
+"""
+
+
+def create_app(settings: Settings, *, require_deployment: bool = False,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """Build the service on the store named by ``settings.db``.
+
+    Parameters
+    ----------
+    settings
+        Where the store, the signing key and the evidence live.
+    require_deployment
+        Operational server: refuse every model use that names no active deployment.
+    clock
+        The clock the services use (tests pass a fixed one).
+
+    The store is opened here (and migrated) and closed when the app shuts down;
+    ``app.state.ctx`` is the services' context.
+    """
+    store = DuckDBStore.open(settings.db)
+    ctx = Context(store=store, settings=settings, ledger=Ledger(store, settings.key_dir), clock=clock or _utcnow)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(title="crimelens", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    app.state.ctx = ctx
+    app.state.require_deployment = require_deployment
+    app.state.close = store.close
+    install_error_handlers(app)
+    app.include_router(router)
+    mount_web(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        ref = {"$ref": "#/components/schemas/Error"}
+        for path_item in schema.get("paths", {}).values():
+            for op in path_item.values():
+                responses = op.setdefault("responses", {})
+                for code, why in (("401", "Not authenticated"), ("403", "Role, purpose or deployment refused"),
+                                  ("404", "Not found"), ("422", "Invalid input")):
+                    responses.setdefault(code, {"description": why,
+                                                "content": {"application/json": {"schema": ref}}})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

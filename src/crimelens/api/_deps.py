@@ -1,0 +1,82 @@
+"""Who is calling, for what stated purpose, under which deployment: one dependency for every route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from crimelens.api._errors import NotAuthenticatedError
+from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
+from crimelens.governance import Actor
+from crimelens.services._context import Context, authorize
+from crimelens.services.governance import identify
+
+__all__ = ["Caller", "CallerDep", "CtxDep", "get_caller", "get_ctx"]
+
+_bearer = HTTPBearer(auto_error=False, description="A user's API token (crimelens users add prints it once).")
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated user, their stated purpose and the deployment they act under (if any)."""
+
+    actor: Actor
+    purpose: str
+    deployment: str | None
+    require_deployment: bool
+
+    def fields(self) -> dict[str, Any]:
+        return {"deployment": self.deployment} if self.deployment else {}
+
+    def allow(self, ctx: Context, action: str, *, model_use: bool = False) -> None:
+        """Route-level check (logged when refused) before a service that looks things up first."""
+        if model_use and self.require_deployment and not self.deployment:
+            from crimelens.services._context import refuse
+
+            refuse(ctx, action=action, actor=self.actor, purpose=self.purpose,
+                   reason="this server serves operational use only: send X-Deployment naming an active deployment",
+                   error=ApprovalRequiredError(
+                       f"{action}: got no X-Deployment header; expected an active deployment "
+                       "(this server was started with operational use only)"))
+        dep: dict[str, Any] = {"deployment": self.deployment} if model_use and self.deployment else {}
+        authorize(ctx, action=action, actor=self.actor, purpose=self.purpose, **dep)
+
+
+def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_purpose: Annotated[str | None, Header(
+        alias="X-Purpose", description="The stated purpose of this call, recorded in the ledger (e.g. 'research', "
+        "'patrol planning', 'oversight').")] = None,
+    x_deployment: Annotated[str | None, Header(
+        alias="X-Deployment", description="The deployment this operational use runs under. Without one, "
+        "model outputs are research use and carry the research mark.")] = None,
+) -> Caller:
+    ctx = get_ctx(request)
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise NotAuthenticatedError(
+            f"{request.method} {request.url.path}: got no bearer token; expected the header "
+            "'Authorization: Bearer clk_<id>.<secret>'")
+    try:
+        actor = identify(ctx, credentials.credentials)
+    except PermissionDeniedError as exc:
+        raise NotAuthenticatedError(str(exc)) from exc
+    purpose = (x_purpose or "").strip()
+    if not purpose:
+        raise ApprovalRequiredError(
+            f"{request.method} {request.url.path} by {actor.user}: got no stated purpose; expected the header "
+            "'X-Purpose: <why>' (every use needs one)")
+    deployment = (x_deployment or "").strip() or None
+    return Caller(actor, purpose, deployment, bool(request.app.state.require_deployment))
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

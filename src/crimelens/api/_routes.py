@@ -1,0 +1,402 @@
+"""The HTTP routes. Each one parses, calls one service, and returns its JSON; nothing else.
+
+Every route needs a bearer token (401 without one) and an ``X-Purpose`` header;
+roles are enforced by the services' governance gate, with a route-level check
+(:meth:`Caller.allow`) where a service would look things up before checking the
+role. Lists take ``limit``/``offset`` and answer ``{"items", "total", "limit",
+"offset"}``. Model outputs made without a deployment are research use and carry
+the research mark.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from crimelens.api._deps import CallerDep, CtxDep
+from crimelens.services import dashboard as dash
+from crimelens.services import forecasts as fc
+from crimelens.services import governance as gov
+
+__all__ = ["MODEL_USE_ACTIONS", "router"]
+
+router = APIRouter(prefix="/api")
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
+Name = Annotated[str, Path(min_length=1, max_length=200)]
+
+#: Actions that use a model (refused without a deployment when the server runs operational use only).
+MODEL_USE_ACTIONS = ("forecast.run", "link.similar", "link.series", "link.train", "nearrepeat.alert",
+                     "feedback.simulate")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _clean(value: Any) -> Any:
+    """Replace non-finite floats (NaN, inf) with null: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+_BYTES_CACHE: dict[int, tuple[Any, bytes]] = {}
+
+
+def ok(data: Any, *, cache: bool = False) -> Response:
+    """A JSON response; ``cache`` reuses the bytes of an immutable, service-cached document."""
+    if cache:
+        hit = _BYTES_CACHE.get(id(data))
+        if hit is not None and hit[0] is data:
+            return Response(hit[1], media_type="application/json")
+    text = json.dumps(_clean(json.loads(json.dumps(data, default=_default))), allow_nan=False,
+                      ensure_ascii=False).encode("utf-8")
+    if cache:
+        if len(_BYTES_CACHE) > 64:
+            _BYTES_CACHE.clear()
+        _BYTES_CACHE[id(data)] = (data, text)
+    return Response(text, media_type="application/json")
+
+
+def _body(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+# who am I, what data --------------------------------------------------------------------------
+@router.get("/me", tags=["session"], summary="The authenticated user and the stated purpose")
+def me(caller: CallerDep) -> Response:
+    return ok(_body(user=caller.actor.user, role=str(caller.actor.role), purpose=caller.purpose,
+                    deployment=caller.deployment))
+
+
+@router.get("/datasets", tags=["data"], summary="Datasets in the store: counts, time span, snapshot hash")
+def datasets(ctx: CtxDep, caller: CallerDep,
+             dataset: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    return ok(dash.snapshot(ctx, actor=caller.actor, purpose=caller.purpose, dataset=dataset))
+
+
+@router.get("/areas", tags=["data"], summary="Basemap: area polygons and city outline (GeoJSON, lon/lat)")
+def areas(ctx: CtxDep, caller: CallerDep, dataset: Annotated[str, Query(min_length=1, max_length=200)]) -> Response:
+    return ok(dash.area_layer(ctx, dataset=dataset, actor=caller.actor, purpose=caller.purpose), cache=True)
+
+
+@router.get("/incidents", tags=["data"], summary="Incidents matching filters, newest first (paginated)")
+def incidents(ctx: CtxDep, caller: CallerDep, limit: Limit = 100, offset: Offset = 0,
+              dataset: Annotated[str | None, Query(max_length=200)] = None,
+              offense: Annotated[str | None, Query(max_length=200)] = None,
+              area: Annotated[str | None, Query(max_length=200)] = None,
+              start: datetime | None = None, end: datetime | None = None) -> Response:
+    return ok(dash.list_incidents(ctx, dataset=dataset, actor=caller.actor, purpose=caller.purpose,
+                                  offense=offense, start=start, end=end, area=area, limit=limit, offset=offset))
+
+
+@router.get("/incidents/{incident_id}/similar", tags=["linkage"],
+            summary="The k incidents most likely linked to one, with the features that drove each score")
+def similar(ctx: CtxDep, caller: CallerDep, incident_id: Name,
+            dataset: Annotated[str, Query(min_length=1, max_length=200)],
+            k: Annotated[int, Query(ge=1, le=100)] = 10,
+            linker_id: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    from crimelens.services.linkage import similar_incidents
+
+    caller.allow(ctx, "link.similar", model_use=True)
+    res = similar_incidents(ctx, dataset=dataset, incident_id=incident_id, actor=caller.actor,
+                            purpose=caller.purpose, k=k, linker_id=linker_id, deployment=caller.deployment)
+    return ok(res.to_dict())
+
+
+class NearRepeatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str | None = Field(default=None, max_length=200)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    cell_m: float = Field(default=50.0, ge=5, le=1000)
+    permutations: int = Field(default=99, ge=9, le=999)
+    seed: int = Field(default=1, ge=0, le=2**31 - 1)
+
+
+@router.post("/incidents/{incident_id}/nearrepeat", tags=["near repeat"],
+             summary="Near-repeat alert around one incident (the elevated-risk surface)")
+def nearrepeat(ctx: CtxDep, caller: CallerDep, incident_id: Name, body: NearRepeatIn) -> Response:
+    from crimelens.services.nearrepeat import nearrepeat_alert
+
+    caller.allow(ctx, "nearrepeat.alert", model_use=True)
+    run = nearrepeat_alert(ctx, incident_id, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset,
+                           alpha=body.alpha, cell_m=body.cell_m, permutations=body.permutations, seed=body.seed)
+    out = run.to_dict()
+    crs = ctx.store.dataset_crs(run.dataset)
+    out["crs"] = crs
+    return ok(out)
+
+
+# forecasts -------------------------------------------------------------------------------------
+class ForecastIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str | None = Field(default=None, max_length=200)
+    offense: str | None = Field(default=None, max_length=200)
+    at: datetime = Field(description="Forecast start (the model sees only incidents before it).")
+    model: str | None = Field(default=None, max_length=100, description="Model name (default: the service's default).")
+    horizon_days: float = Field(default=7.0, gt=0, le=366)
+    cell_m: float = Field(default=150.0, ge=25, le=5000)
+    coverage: float = Field(default=0.05, gt=0, le=1)
+
+
+@router.post("/forecasts", tags=["forecast"], summary="Run and store a forecast of recorded incidents")
+def create_forecast(ctx: CtxDep, caller: CallerDep, body: ForecastIn) -> Response:
+    caller.allow(ctx, "forecast.run", model_use=True)
+    chosen: dict[str, Any] = {"model": body.model} if body.model else {}
+    run = fc.run_forecast(ctx, offense=body.offense, at=body.at, actor=caller.actor, **chosen,
+                          horizon_days=body.horizon_days, cell_m=body.cell_m, dataset=body.dataset,
+                          coverage=body.coverage, purpose=caller.purpose, deployment=caller.deployment)
+    return ok(run.to_dict())
+
+
+@router.get("/forecasts", tags=["forecast"], summary="Stored forecast runs, newest first (paginated)")
+def forecasts(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    return ok(dash.list_forecast_runs(ctx, actor=caller.actor, purpose=caller.purpose, limit=limit, offset=offset))
+
+
+@router.get("/forecasts/{run_id}/cells", tags=["forecast"],
+            summary="The forecast layer: a run's cells as GeoJSON with risk, rank and the top-k flag")
+def forecast_cells(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
+    return ok(dash.forecast_layer(ctx, run_id=run_id, actor=caller.actor, purpose=caller.purpose,
+                                  deployment=caller.deployment), cache=True)
+
+
+@router.get("/forecasts/{run_id}/evaluation", tags=["forecast"],
+            summary="Hit rate and PAI of a run against the incidents recorded in its window")
+def forecast_evaluation(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
+    return ok(dash.forecast_evaluation(ctx, run_id=run_id, actor=caller.actor, purpose=caller.purpose))
+
+
+# linkage ---------------------------------------------------------------------------------------
+class LinkerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(min_length=1, max_length=200)
+    cutoff: datetime | None = None
+
+
+@router.post("/linkers", tags=["linkage"], summary="Train a pairwise linker on the labelled series")
+def train(ctx: CtxDep, caller: CallerDep, body: LinkerIn) -> Response:
+    from crimelens.services.linkage import train_linker
+
+    caller.allow(ctx, "link.train", model_use=True)
+    res = train_linker(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose, cutoff=body.cutoff,
+                       deployment=caller.deployment)
+    return ok(res.to_dict())
+
+
+class SeriesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(min_length=1, max_length=200)
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    method: Literal["average", "components"] = "average"
+    linker_id: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/series-runs", tags=["linkage"], summary="Build and store candidate series")
+def create_series(ctx: CtxDep, caller: CallerDep, body: SeriesIn) -> Response:
+    from crimelens.services.linkage import build_series
+
+    caller.allow(ctx, "link.series", model_use=True)
+    run = build_series(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
+                       linker_id=body.linker_id, threshold=body.threshold, method=body.method,
+                       deployment=caller.deployment)
+    out = run.to_dict()
+    out["series"] = [{k: v for k, v in s.items() if k not in ("explanations",)} for s in out["series"][:50]]
+    return ok(out)
+
+
+@router.get("/series-runs", tags=["linkage"], summary="Stored series runs, newest first (paginated)")
+def series_runs(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+                dataset: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    return ok(dash.list_series_runs(ctx, actor=caller.actor, purpose=caller.purpose, dataset=dataset,
+                                    limit=limit, offset=offset))
+
+
+@router.get("/series-runs/{run_id}", tags=["linkage"], summary="The candidate series of a run (paginated)")
+def series_of_run(ctx: CtxDep, caller: CallerDep, run_id: Name, limit: Limit = 50, offset: Offset = 0) -> Response:
+    return ok(dash.list_series(ctx, run_id=run_id, actor=caller.actor, purpose=caller.purpose, limit=limit,
+                               offset=offset))
+
+
+@router.get("/series-runs/{run_id}/series/{series_id}", tags=["linkage"],
+            summary="One candidate series: members, places, times and the features linking each member")
+def series_detail(ctx: CtxDep, caller: CallerDep, run_id: Name, series_id: Name) -> Response:
+    return ok(dash.series_detail(ctx, run_id=run_id, series_id=series_id, actor=caller.actor,
+                                 purpose=caller.purpose))
+
+
+# risk and audits --------------------------------------------------------------------------------
+@router.get("/risk/models", tags=["risk"], summary="Stored risk models (paginated)")
+def risk_models(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    return ok(dash.list_risk_models(ctx, actor=caller.actor, purpose=caller.purpose, limit=limit, offset=offset))
+
+
+@router.get("/risk/models/{model_id}/card", tags=["risk"], summary="A risk model's card")
+def risk_card(ctx: CtxDep, caller: CallerDep, model_id: Name) -> Response:
+    from crimelens.services.risk import risk_card as card
+
+    caller.allow(ctx, "risk.card")
+    return ok(_body(card=card(ctx, model_id=model_id, actor=caller.actor, purpose=caller.purpose)))
+
+
+@router.get("/audits", tags=["risk"], summary="Stored group audits (paginated)")
+def audits(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    return ok(dash.list_audit_reports(ctx, actor=caller.actor, purpose=caller.purpose, limit=limit, offset=offset))
+
+
+@router.get("/audits/{report_id}", tags=["risk"],
+            summary="One audit: error rates by group with intervals, calibration, ROC")
+def audit(ctx: CtxDep, caller: CallerDep, report_id: Name) -> Response:
+    return ok(dash.audit_report(ctx, report_id=report_id, actor=caller.actor, purpose=caller.purpose))
+
+
+# feedback --------------------------------------------------------------------------------------
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scenario: Literal["ensign-urn", "synthetic", "planted-city"] = "ensign-urn"
+    model: Literal["naive", "kde", "sepp"] = "kde"
+    days: int = Field(default=365, ge=10, le=1000)
+    n_runs: int = Field(default=200, ge=1, le=1000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+@router.post("/feedback/simulations", tags=["feedback"],
+             summary="Run a feedback-loop simulation (with and without the correction)")
+def simulate(ctx: CtxDep, caller: CallerDep, body: FeedbackIn) -> Response:
+    from crimelens.services.feedback import simulate_feedback
+
+    caller.allow(ctx, "feedback.simulate", model_use=True)
+    run = simulate_feedback(ctx, scenario=body.scenario, actor=caller.actor, purpose=caller.purpose,
+                            model=body.model, days=body.days, n_runs=body.n_runs, seed=body.seed)
+    out = run.to_dict()
+    out["section"] = run.section
+    return ok(out)
+
+
+@router.get("/feedback/runs", tags=["feedback"], summary="Stored feedback simulations and exposure audits")
+def feedback_runs(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+                  kind: Annotated[Literal["simulate", "exposure"] | None, Query()] = None) -> Response:
+    return ok(dash.list_feedback_runs(ctx, actor=caller.actor, purpose=caller.purpose, kind=kind, limit=limit,
+                                      offset=offset))
+
+
+# governance ------------------------------------------------------------------------------------
+def _page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    return {"ok": True, "items": items[offset:offset + limit], "total": len(items), "limit": limit,
+            "offset": offset}
+
+
+@router.get("/deployments", tags=["governance"], summary="Deployments and their state (paginated)")
+def deployments(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    rows = gov.list_deployments(ctx, actor=caller.actor, purpose=caller.purpose)
+    return ok(_page(rows, limit, offset))
+
+
+@router.get("/deployments/{name}", tags=["governance"],
+            summary="A deployment with its policy, assessment, events, comments and votes")
+def deployment(ctx: CtxDep, caller: CallerDep, name: Name) -> Response:
+    return ok(_body(deployment=gov.show_deployment(ctx, deployment=name, actor=caller.actor,
+                                                   purpose=caller.purpose)))
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/deployments/{name}/suspend", tags=["governance"],
+             summary="Kill switch of one deployment: active -> suspended at once (reason required)")
+def suspend(ctx: CtxDep, caller: CallerDep, name: Name, body: ReasonIn) -> Response:
+    caller.allow(ctx, "deployments.suspend")
+    return ok(_body(deployment=gov.suspend(ctx, deployment=name, reason=body.reason, actor=caller.actor,
+                                           purpose=caller.purpose)))
+
+
+@router.get("/review", tags=["governance"], summary="The human-review queue (paginated)")
+def review(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+           status: Annotated[Literal["pending", "accepted", "overridden", "rejected", "all"], Query()] = "pending",
+           deployment: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    rows = gov.review_queue(ctx, actor=caller.actor, status=None if status == "all" else status,
+                            deployment=deployment, purpose=caller.purpose)
+    return ok(_page(rows, limit, offset))
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accept", "override", "reject"]
+    reason: str = Field(min_length=1, max_length=2000, description="Why; every decision needs one.")
+    replacement: dict[str, Any] | None = Field(default=None, description="For an override: what is decided instead.")
+
+
+@router.post("/review/{item_id}/decision", tags=["governance"],
+             summary="Accept, override or reject a recommendation, with a reason")
+def decide(ctx: CtxDep, caller: CallerDep, item_id: Name, body: DecisionIn) -> Response:
+    caller.allow(ctx, "review.decide")
+    out = gov.decide_review(ctx, item_id=item_id, decision=body.decision, reason=body.reason, actor=caller.actor,
+                            replacement=body.replacement, purpose=caller.purpose)
+    return ok(_body(item_id=out.item_id, status=out.status, decisions_needed=out.decisions_needed,
+                    decisions_made=out.decisions_made, ledger_seq=out.ledger_seq))
+
+
+@router.get("/ledger/entries", tags=["ledger"], summary="Ledger entries, newest first (paginated)")
+def ledger_entries(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+                   action: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    return ok(dash.ledger_page(ctx, actor=caller.actor, purpose=caller.purpose, action=action, limit=limit,
+                               offset=offset))
+
+
+@router.post("/ledger/verify", tags=["ledger"],
+             summary="Recompute the ledger's hash chain and Merkle root; check the signed head")
+def ledger_verify(ctx: CtxDep, caller: CallerDep) -> Response:
+    report = gov.verify_ledger(ctx, actor=caller.actor, purpose=caller.purpose)
+    return ok(_body(report=report.to_json()))
+
+
+@router.get("/ledger/head", tags=["ledger"], summary="The latest signed tree head and its public key")
+def ledger_head(ctx: CtxDep, caller: CallerDep) -> Response:
+    return ok(_body(head=gov.ledger_head(ctx, actor=caller.actor, purpose=caller.purpose)))
+
+
+@router.get("/ledger/proof/{seq}", tags=["ledger"], summary="RFC 6962 inclusion proof of one entry")
+def ledger_proof(ctx: CtxDep, caller: CallerDep, seq: Annotated[int, Path(ge=0, le=2**40)]) -> Response:
+    return ok(_body(proof=gov.inclusion_proof(ctx, seq=seq, actor=caller.actor, purpose=caller.purpose)))
+
+
+@router.get("/models", tags=["governance"], summary="Registered models (paginated)")
+def models(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    rows = gov.list_models(ctx, actor=caller.actor, purpose=caller.purpose)
+    return ok(_page(rows, limit, offset))
+
+
+@router.get("/models/{name}/card", tags=["governance"], summary="A registered model's card")
+def model_card(ctx: CtxDep, caller: CallerDep, name: Name,
+               version: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    card = gov.model_card(ctx, name=name, version=version, actor=caller.actor, purpose=caller.purpose)
+    return ok(_body(card=card.to_json(), markdown=card.to_markdown()))
+
+
+@router.get("/reports/annual/{year}", tags=["governance"],
+            summary="The public annual report, recomputed from the ledger (JSON and HTML)")
+def annual(ctx: CtxDep, caller: CallerDep, year: Annotated[int, Path(ge=2000, le=2100)]) -> Response:
+    report = gov.annual_report(ctx, year=year, actor=caller.actor, purpose=caller.purpose)
+    return ok(_body(year=report.year, data=report.data, html=report.html))

@@ -1,0 +1,33 @@
+"""``crimelens serve``: the HTTP API and the dashboard on one store (uvicorn)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crimelens.cli._common import DbOpt, cli_settings
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        db: DbOpt = None,
+        host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+        operational: Annotated[bool, typer.Option(
+            "--operational", help="Refuse every model use that names no active deployment (X-Deployment).")] = False,
+        log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    ) -> None:
+        """Serve the JSON API (OpenAPI at /openapi.json) and the dashboard at http://HOST:PORT/."""
+        import uvicorn
+
+        from crimelens.api import create_app
+
+        settings = cli_settings(db)
+        web = create_app(settings, require_deployment=operational)
+        typer.echo(f"crimelens dashboard: http://{host}:{port}/  (API: http://{host}:{port}/openapi.json; "
+                   f"store {settings.db})", err=True)
+        uvicorn.run(web, host=host, port=port, log_level=log_level)

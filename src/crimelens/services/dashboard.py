@@ -1,0 +1,481 @@
+"""Read-only use cases behind the dashboard and the HTTP API: listings, map layers, snapshots.
+
+The other services produce outputs (forecast runs, series, audits, simulations)
+and log them; the functions here *read* what is stored and shape it for a map
+or a table. Each read still goes through the governance gate
+(:func:`crimelens.services._context.authorize`) and is logged with
+:func:`record_use` under a ``view``/``list`` action, so the ledger shows who
+looked at which output and for what stated purpose.
+
+Geometry: the store keeps metres in the dataset's projected CRS; maps need
+longitude/latitude (EPSG:4326). Cells and areas are reprojected here with
+pyproj. Failure modes: an H3 study area has no square cells, so the forecast
+layer draws those cells as small squares of the stored spacing around their
+centres, and the hit-rate panel uses nearest-centre assignment, which is exact
+only for square grids.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from pyproj import Transformer
+
+from crimelens.domain import TimeWindow
+from crimelens.domain._time import as_utc
+from crimelens.errors import InvalidParameterError, NotFoundError
+from crimelens.forecast import coverage_scores
+from crimelens.governance import Actor
+from crimelens.services._context import RESEARCH_MARK, Context, authorize, record_use, sha256_hex
+from crimelens.storage._forecast import forecast_cells, get_forecast_run
+
+__all__ = [
+    "area_layer",
+    "audit_report",
+    "forecast_evaluation",
+    "forecast_layer",
+    "list_audit_reports",
+    "list_forecast_runs",
+    "list_incidents",
+    "list_risk_models",
+    "list_series",
+    "list_series_runs",
+    "snapshot",
+]
+
+_LAYER_CACHE: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 32
+
+
+def _cached(key: tuple[str, str, str]) -> dict[str, Any] | None:
+    with _CACHE_LOCK:
+        hit = _LAYER_CACHE.get(key)
+        if hit is not None:
+            _LAYER_CACHE.move_to_end(key)
+        return hit
+
+
+def _remember(key: tuple[str, str, str], value: dict[str, Any]) -> None:
+    with _CACHE_LOCK:
+        _LAYER_CACHE[key] = value
+        while len(_LAYER_CACHE) > _CACHE_SIZE:
+            _LAYER_CACHE.popitem(last=False)
+
+
+def _to_lonlat(crs: str | None, x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[
+        NDArray[np.float64], NDArray[np.float64]]:
+    if not crs or crs.upper() in ("EPSG:4326", "OGC:CRS84"):
+        return np.asarray(x, np.float64), np.asarray(y, np.float64)
+    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
+
+
+def _view(ctx: Context, action: str, actor: Actor, purpose: str | None, deployment: str | None = None,
+          **detail: Any) -> int:
+    fields: dict[str, Any] = {}
+    if deployment is not None:
+        fields["deployment"] = deployment
+    authorize(ctx, action=action, actor=actor, purpose=purpose, detail=detail, **fields)
+    return record_use(ctx, action=action, actor=actor, purpose=purpose, detail=detail, **fields)
+
+
+def _page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= 5000:
+        raise InvalidParameterError(f"limit={limit}: expected 1..5000")
+    if offset < 0:
+        raise InvalidParameterError(f"offset={offset}: expected >= 0")
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+# snapshots ------------------------------------------------------------------------------------
+def snapshot(ctx: Context, *, actor: Actor, purpose: str | None, dataset: str | None = None) -> dict[str, Any]:
+    """What data the pages show: per dataset, incident count, time span, CRS and the ingested files' hashes."""
+    authorize(ctx, action="data.status", actor=actor, purpose=purpose)
+    s = ctx.store
+    names = [dataset] if dataset else s.datasets()
+    out = []
+    for name in names:
+        n = int(s.scalar("SELECT count(*) FROM incidents WHERE dataset = ?", [name]))
+        if dataset and n == 0:
+            raise NotFoundError(f"dataset {name!r}: no incidents in the store; expected one of {s.datasets()}")
+        lo, hi = next(iter(s.iter_rows(
+            "SELECT min(occurred_from), max(occurred_to) FROM incidents WHERE dataset = ?", [name])))
+        files = s.query("SELECT file, file_sha256, n_landed, finished_at FROM ingests WHERE dataset = ? "
+                        "ORDER BY started_at", [name])
+        hashes = files["file_sha256"].astype(str).tolist()
+        out.append({"dataset": name, "n_incidents": n, "occurred_from": _plain(lo), "occurred_to": _plain(hi),
+                    "crs": s.dataset_crs(name) if n else None,
+                    "snapshot_sha256": sha256_hex("\n".join(hashes)) if hashes else None,
+                    "files": _records(files),
+                    "offenses": [str(r[0]) for r in s.iter_rows(
+                        "SELECT offense FROM incidents WHERE dataset = ? GROUP BY 1 ORDER BY count(*) DESC",
+                        [name])]})
+    record_use(ctx, action="data.status", actor=actor, purpose=purpose, detail={"datasets": names})
+    return {"ok": True, "datasets": out}
+
+
+def area_layer(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None) -> dict[str, Any]:
+    """The basemap: the dataset's area polygons and the city outline (their union) as GeoJSON in lon/lat."""
+    authorize(ctx, action="data.view", actor=actor, purpose=purpose)
+    n = int(ctx.store.scalar("SELECT count(*) FROM areas WHERE dataset = ?", [dataset]))
+    key = (ctx.store.path, "areas", f"{dataset}:{n}")
+    layer = _cached(key)
+    if layer is None:
+        from shapely import wkt as shp_wkt
+        from shapely.geometry import mapping
+        from shapely.ops import transform as shp_transform
+        from shapely.ops import unary_union
+
+        areas = ctx.store.areas(dataset=dataset)
+        if not areas:
+            raise NotFoundError(f"dataset {dataset!r}: no areas in the store (crimelens ingest areas ...)")
+        crs = areas[0].crs or ctx.store.dataset_crs(dataset)
+        tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        shapes = [shp_wkt.loads(a.wkt) for a in areas]
+        features = []
+        for a, shp in zip(areas, shapes, strict=True):
+            c = shp.representative_point()
+            geo = shp_transform(tr.transform, shp)
+            lon, lat = tr.transform(c.x, c.y)
+            features.append({"type": "Feature", "geometry": mapping(geo),
+                             "properties": {"kind": "area", "area_id": a.area_id, "name": a.name,
+                                            "population": a.population, "label_lon": lon, "label_lat": lat}})
+        outline = shp_transform(tr.transform, unary_union(shapes))
+        features.append({"type": "Feature", "geometry": mapping(outline),
+                         "properties": {"kind": "outline", "name": f"{dataset} outline"}})
+        layer = json.loads(json.dumps({"type": "FeatureCollection", "features": features}))
+        _remember(key, layer)
+    record_use(ctx, action="data.view", actor=actor, purpose=purpose, detail={"layer": "areas", "dataset": dataset})
+    return layer
+
+
+# incidents ------------------------------------------------------------------------------------
+def list_incidents(ctx: Context, *, dataset: str | None, actor: Actor, purpose: str | None,
+                   offense: str | None = None, start: datetime | str | None = None,
+                   end: datetime | str | None = None, area: str | None = None,
+                   limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """Incidents matching the filters (newest first), with longitude/latitude; paginated."""
+    _page(limit, offset)
+    authorize(ctx, action="data.list", actor=actor, purpose=purpose)
+    where: list[str] = ["1=1"]
+    params: list[Any] = []
+    for col, val in (("dataset", dataset), ("offense", offense), ("area", area)):
+        if val:
+            where.append(f"{col} = ?")
+            params.append(val)
+    if start is not None:
+        where.append("occurred_from >= ?")
+        params.append(as_utc(start))
+    if end is not None:
+        where.append("occurred_from < ?")
+        params.append(as_utc(end))
+    cond = " AND ".join(where)
+    total = int(ctx.store.scalar(f"SELECT count(*) FROM incidents WHERE {cond}", params))
+    frame = ctx.store.query(
+        "SELECT dataset, incident_id, offense, occurred_from, occurred_to, x_m, y_m, crs, area "
+        f"FROM incidents WHERE {cond} ORDER BY occurred_from DESC, incident_id LIMIT {int(limit)} OFFSET {int(offset)}",
+        params)
+    if len(frame):
+        lon = np.empty(len(frame))
+        lat = np.empty(len(frame))
+        for crs, idx in frame.groupby("crs").groups.items():
+            pos = frame.index.get_indexer(idx)
+            lo, la = _to_lonlat(str(crs), frame["x_m"].to_numpy(float)[pos], frame["y_m"].to_numpy(float)[pos])
+            lon[pos], lat[pos] = lo, la
+        frame = frame.assign(lon=lon, lat=lat)
+    record_use(ctx, action="data.list", actor=actor, purpose=purpose,
+               detail={"what": "incidents", "dataset": dataset, "offense": offense, "n": len(frame)})
+    return {"ok": True, "items": _records(frame), "total": total, "limit": limit, "offset": offset}
+
+
+# forecasts ------------------------------------------------------------------------------------
+def list_forecast_runs(ctx: Context, *, actor: Actor, purpose: str | None, limit: int = 50,
+                       offset: int = 0) -> dict[str, Any]:
+    _page(limit, offset)
+    authorize(ctx, action="forecast.list", actor=actor, purpose=purpose)
+    total = int(ctx.store.scalar("SELECT count(*) FROM forecast_runs"))
+    frame = ctx.store.query(
+        "SELECT run_id, created_at, user_name, purpose, dataset, offense, model, model_version, window_start, "
+        "window_end, n_cells, n_training, coverage, data_hash, output_hash, ledger_seq, mark FROM forecast_runs "
+        f"ORDER BY created_at DESC, run_id LIMIT {int(limit)} OFFSET {int(offset)}")
+    record_use(ctx, action="forecast.list", actor=actor, purpose=purpose, detail={"n": len(frame)})
+    return {"ok": True, "items": _records(frame), "total": total, "limit": limit, "offset": offset}
+
+
+def _cell_size(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
+    for v in (x, y):
+        u = np.unique(np.round(v, 3))
+        if len(u) > 1:
+            d = np.diff(u)
+            d = d[d > 1e-6]
+            if len(d):
+                return float(d.min())
+    return 150.0
+
+
+def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | None,
+                   deployment: str | None = None) -> dict[str, Any]:
+    """A stored forecast run's cells as GeoJSON squares (lon/lat), risk, rank and the top-k flag."""
+    dep: dict[str, Any] = {"deployment": deployment} if deployment else {}
+    authorize(ctx, action="forecast.view", actor=actor, purpose=purpose, **dep)
+    key = (ctx.store.path, "forecast", run_id)
+    layer = _cached(key)
+    if layer is None:
+        rec = get_forecast_run(ctx.store, run_id)
+        cells = forecast_cells(ctx.store, run_id)
+        x = cells["x_m"].to_numpy(np.float64)
+        y = cells["y_m"].to_numpy(np.float64)
+        h = _cell_size(x, y) / 2.0
+        xs = np.stack([x - h, x + h, x + h, x - h, x - h], axis=1)
+        ys = np.stack([y - h, y - h, y + h, y + h, y - h], axis=1)
+        lon, lat = _to_lonlat(rec.crs, xs.ravel(), ys.ravel())
+        lon = np.round(lon.reshape(xs.shape), 6)
+        lat = np.round(lat.reshape(ys.shape), 6)
+        risk = cells["risk"].to_numpy(np.float64)
+        rank = cells["rank"].to_numpy(np.int64)
+        flagged = cells["flagged"].to_numpy(bool)
+        ids = cells["cell_id"].astype(str).tolist()
+        features = [{"type": "Feature",
+                     "geometry": {"type": "Polygon",
+                                  "coordinates": [[[float(a), float(b)] for a, b in zip(lon[k], lat[k], strict=True)]]},
+                     "properties": {"cell_id": ids[k], "risk": float(risk[k]), "rank": int(rank[k]),
+                                    "flagged": bool(flagged[k])}}
+                    for k in range(len(ids))]
+        layer = {"type": "FeatureCollection", "features": features,
+                 "properties": {"run_id": rec.run_id, "model": rec.model, "model_version": rec.model_version,
+                                "window": [rec.window_start.isoformat(), rec.window_end.isoformat()],
+                                "coverage": rec.coverage, "n_cells": len(ids), "n_flagged": int(flagged.sum()),
+                                "data_hash": rec.data_hash, "output_hash": rec.output_hash,
+                                "risk_units": "expected recorded incidents per cell in the window",
+                                "max_risk": float(risk.max()) if len(risk) else 0.0,
+                                "mark": rec.mark or ""}}
+        _remember(key, layer)
+    record_use(ctx, action="forecast.view", actor=actor, purpose=purpose,
+               detail={"run_id": run_id, "layer": "cells"}, **dep)
+    return layer
+
+
+def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str | None,
+                        coverages: tuple[float, ...] = (0.01, 0.05, 0.1)) -> dict[str, Any]:
+    """Hit rate and PAI of a stored run against the incidents recorded in its window (when the store has them)."""
+    authorize(ctx, action="forecast.view", actor=actor, purpose=purpose)
+    rec = get_forecast_run(ctx.store, run_id)
+    cells = forecast_cells(ctx.store, run_id).sort_values("cell", kind="stable")
+    x = cells["x_m"].to_numpy(np.float64)
+    y = cells["y_m"].to_numpy(np.float64)
+    size = _cell_size(x, y)
+    observed_in = ctx.store.incidents(dataset=rec.dataset, offense=rec.offense,
+                                      period=TimeWindow(rec.window_start, rec.window_end))
+    obs = np.zeros(len(cells))
+    n_outside = 0
+    if len(observed_in):
+        x0, y0 = x.min(), y.min()
+        index = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(np.rint((x - x0) / size), np.rint((y - y0) / size),
+                                                                  strict=True))}
+        pts = observed_in.xy_m
+        gi = np.rint((pts[:, 0] - x0) / size).astype(int)
+        gj = np.rint((pts[:, 1] - y0) / size).astype(int)
+        for i, j in zip(gi.tolist(), gj.tolist(), strict=True):
+            k = index.get((i, j))
+            if k is None:
+                n_outside += 1
+            else:
+                obs[k] += 1
+    scores = coverage_scores(cells["risk"].to_numpy(np.float64), obs, list(coverages))
+    rows = [{"coverage": c, "hit_rate": _plain(float(scores["hit_rate"][m])),
+             "pai": _plain(float(scores["pai"][m])), "captured": float(scores["captured"][m]),
+             "n_flagged": int(scores["n_flagged"][m])} for m, c in enumerate(coverages)]
+    out = {"ok": True, "run_id": run_id, "model": rec.model, "model_version": rec.model_version,
+           "window": [rec.window_start.isoformat(), rec.window_end.isoformat()],
+           "n_recorded_in_window": len(observed_in), "n_outside_study_area": n_outside, "scores": rows,
+           "data_hash": rec.data_hash, "mark": rec.mark or "",
+           "note": ("no incidents recorded in the window yet: hit rate and PAI are undefined"
+                    if len(observed_in) == 0 else
+                    "hit rate = share of the window's recorded incidents inside the flagged cells; "
+                    "PAI = hit rate / share of the area flagged")}
+    record_use(ctx, action="forecast.view", actor=actor, purpose=purpose,
+               detail={"run_id": run_id, "what": "evaluation", "n_recorded": len(observed_in)})
+    return out
+
+
+# series ---------------------------------------------------------------------------------------
+def list_series_runs(ctx: Context, *, actor: Actor, purpose: str | None, dataset: str | None = None,
+                     limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    _page(limit, offset)
+    authorize(ctx, action="link.list", actor=actor, purpose=purpose)
+    cond, params = ("kind = 'series'", []) if dataset is None else ("kind = 'series' AND dataset = ?", [dataset])
+    total = int(ctx.store.scalar(f"SELECT count(*) FROM link_runs WHERE {cond}", params))
+    frame = ctx.store.query(
+        "SELECT r.run_id, r.linker_id, r.dataset, r.created_at, r.user_name, r.purpose, r.params, r.n_candidates, "
+        f"r.n_rows AS n_series, r.output_hash FROM link_runs r WHERE {cond} ORDER BY created_at DESC, run_id "
+        f"LIMIT {int(limit)} OFFSET {int(offset)}", params)
+    record_use(ctx, action="link.list", actor=actor, purpose=purpose, detail={"what": "series runs", "n": len(frame)})
+    return {"ok": True, "items": _records(frame), "total": total, "limit": limit, "offset": offset}
+
+
+def list_series(ctx: Context, *, run_id: str, actor: Actor, purpose: str | None, limit: int = 50,
+                offset: int = 0) -> dict[str, Any]:
+    """The candidate series of one stored run, largest first: span, cohesion, summary."""
+    _page(limit, offset)
+    authorize(ctx, action="link.list", actor=actor, purpose=purpose)
+    run = _series_run_row(ctx, run_id)
+    total = int(ctx.store.scalar("SELECT count(*) FROM link_series WHERE run_id = ?", [run_id]))
+    frame = ctx.store.query(
+        "SELECT series_id, n_members, first_from, last_to, cohesion, summary FROM link_series WHERE run_id = ? "
+        f"ORDER BY n_members DESC, cohesion DESC, series_id LIMIT {int(limit)} OFFSET {int(offset)}", [run_id])
+    items = _records(frame)
+    for it in items:
+        it["summary"] = json.loads(it["summary"])
+    record_use(ctx, action="link.list", actor=actor, purpose=purpose, detail={"run_id": run_id, "n": len(items)})
+    return {"ok": True, "run": run, "items": items, "total": total, "limit": limit, "offset": offset,
+            "mark": RESEARCH_MARK if run["purpose"] == "research" else ""}
+
+
+def _series_run_row(ctx: Context, run_id: str) -> dict[str, Any]:
+    frame = ctx.store.query(
+        "SELECT r.run_id, r.linker_id, r.dataset, r.created_at, r.purpose, r.params, r.output_hash, m.cutoff, "
+        "m.features, m.evaluation FROM link_runs r LEFT JOIN link_models m USING (linker_id) "
+        "WHERE r.run_id = ? AND r.kind = 'series'", [run_id])
+    if frame.empty:
+        raise NotFoundError(f"series run {run_id!r}: not in the store (crimelens link series makes one)")
+    row = _records(frame)[0]
+    for k in ("params", "features", "evaluation"):
+        row[k] = json.loads(row[k]) if row.get(k) else None
+    return row
+
+
+def series_detail(ctx: Context, *, run_id: str, series_id: str, actor: Actor, purpose: str | None) -> dict[str, Any]:
+    """One candidate series: members in time order with place, time and the features that link each one."""
+    authorize(ctx, action="link.view", actor=actor, purpose=purpose)
+    run = _series_run_row(ctx, run_id)
+    head = ctx.store.query("SELECT series_id, n_members, first_from, last_to, cohesion, summary FROM link_series "
+                           "WHERE run_id = ? AND series_id = ?", [run_id, series_id])
+    if head.empty:
+        raise NotFoundError(f"series {series_id!r}: not in run {run_id!r}")
+    members = ctx.store.query(
+        "SELECT m.position, m.incident_id, m.explanation, i.offense, i.occurred_from, i.occurred_to, i.x_m, i.y_m, "
+        "i.crs, i.area FROM link_series_members m LEFT JOIN incidents i ON i.incident_id = m.incident_id "
+        "AND i.dataset = ? WHERE m.run_id = ? AND m.series_id = ? ORDER BY m.position",
+        [run["dataset"], run_id, series_id])
+    crs = str(members["crs"].dropna().iloc[0]) if members["crs"].notna().any() else None
+    lon, lat = _to_lonlat(crs, members["x_m"].to_numpy(np.float64), members["y_m"].to_numpy(np.float64))
+    items = _records(members.drop(columns=["crs"]).assign(lon=lon, lat=lat))
+    for it in items:
+        it["explanation"] = json.loads(it["explanation"])
+    info = _records(head)[0]
+    info["summary"] = json.loads(info["summary"])
+    record_use(ctx, action="link.view", actor=actor, purpose=purpose, model="PairwiseLinker",
+               model_version=run["linker_id"], detail={"run_id": run_id, "series_id": series_id})
+    return {"ok": True, "run": run, "series": info, "members": items,
+            "mark": RESEARCH_MARK if run["purpose"] == "research" else ""}
+
+
+# risk -----------------------------------------------------------------------------------------
+def list_risk_models(ctx: Context, *, actor: Actor, purpose: str | None, limit: int = 50,
+                     offset: int = 0) -> dict[str, Any]:
+    _page(limit, offset)
+    authorize(ctx, action="risk.list", actor=actor, purpose=purpose)
+    total = int(ctx.store.scalar("SELECT count(*) FROM risk_models"))
+    frame = ctx.store.query("SELECT model_id, kind, created_utc, user_name, label, n_train, data_hash FROM risk_models "
+                            f"ORDER BY created_utc DESC LIMIT {int(limit)} OFFSET {int(offset)}")
+    record_use(ctx, action="risk.list", actor=actor, purpose=purpose, detail={"n": len(frame)})
+    return {"ok": True, "items": _records(frame), "total": total, "limit": limit, "offset": offset}
+
+
+def list_audit_reports(ctx: Context, *, actor: Actor, purpose: str | None, limit: int = 50,
+                       offset: int = 0) -> dict[str, Any]:
+    _page(limit, offset)
+    authorize(ctx, action="audit.list", actor=actor, purpose=purpose)
+    total = int(ctx.store.scalar("SELECT count(*) FROM audit_reports"))
+    frame = ctx.store.query(
+        "SELECT report_id, created_utc, user_name, data_file, data_hash, score_name, label_name, group_columns, "
+        f"threshold, model_id, json_hash FROM audit_reports ORDER BY created_utc DESC LIMIT {int(limit)} "
+        f"OFFSET {int(offset)}")
+    record_use(ctx, action="audit.list", actor=actor, purpose=purpose, detail={"n": len(frame)})
+    return {"ok": True, "items": _records(frame), "total": total, "limit": limit, "offset": offset}
+
+
+def audit_report(ctx: Context, *, report_id: str, actor: Actor, purpose: str | None) -> dict[str, Any]:
+    """A stored audit report (groups with intervals, calibration, ROC when stored) with its hashes."""
+    authorize(ctx, action="audit.view", actor=actor, purpose=purpose)
+    frame = ctx.store.query("SELECT report_id, created_utc, user_name, data_file, data_hash, score_name, "
+                            "label_name, threshold, model_id, report_json, json_hash FROM audit_reports "
+                            "WHERE report_id = ?", [report_id])
+    if frame.empty:
+        raise NotFoundError(f"audit report {report_id!r}: not in the store (crimelens audit group makes one)")
+    row = _records(frame)[0]
+    report = json.loads(row.pop("report_json"))
+    record_use(ctx, action="audit.view", actor=actor, purpose=purpose, detail={"report_id": report_id})
+    return {"ok": True, **row, "report": report}
+
+
+# feedback ---------------------------------------------------------------------------------------
+def list_feedback_runs(ctx: Context, *, actor: Actor, purpose: str | None, kind: str | None = None,
+                       limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """Stored feedback-loop simulations and exposure audits, newest first."""
+    from crimelens.services.feedback import list_runs
+
+    _page(limit, offset)
+    authorize(ctx, action="feedback.list", actor=actor, purpose=purpose)
+    rows = list_runs(ctx, kind=kind, limit=None)
+    items = [{"run_id": r.run_id, "kind": r.kind, "scenario": r.scenario, "created_at": r.created_at.isoformat(),
+              "user_name": r.user_name, "purpose": r.purpose, "params": r.params, "summary": r.summary,
+              "output_hash": r.output_hash, "ledger_seq": r.ledger_seq} for r in rows]
+    record_use(ctx, action="feedback.list", actor=actor, purpose=purpose, detail={"n": len(items)})
+    return {"ok": True, "items": json.loads(json.dumps(items[offset:offset + limit], default=_json_default)),
+            "total": len(items), "limit": limit, "offset": offset}
+
+
+# ledger -----------------------------------------------------------------------------------------
+def ledger_page(ctx: Context, *, actor: Actor, purpose: str | None, action: str | None = None,
+                limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """Ledger entries newest first (``offset`` counts back from the newest), with their sequence numbers."""
+    from crimelens.governance import LedgerEntry
+
+    _page(limit, offset)
+    authorize(ctx, action="ledger.list", actor=actor, purpose=purpose)
+    cond, params = ("", []) if not action else (" WHERE starts_with(action, ?)", [action.rstrip("*")])
+    total = int(ctx.store.scalar(f"SELECT count(*) FROM ledger{cond}", params))
+    rows = list(ctx.store.iter_rows(f"SELECT seq, payload FROM ledger{cond} ORDER BY seq DESC "
+                                    f"LIMIT {int(limit)} OFFSET {int(offset)}", params))
+    items = [{"seq": int(s), **LedgerEntry.from_payload(json.loads(bytes(p))).to_payload()} for s, p in rows]
+    record_use(ctx, action="ledger.list", actor=actor, purpose=purpose,
+               detail={"filter_action": action, "n": len(items), "offset": offset})
+    return {"ok": True, "items": json.loads(json.dumps(items, default=_json_default)), "total": total,
+            "limit": limit, "offset": offset}
+
+
+def _json_default(value: Any) -> Any:
+    plain = _plain(value)
+    if plain is value:
+        return str(value)
+    return plain

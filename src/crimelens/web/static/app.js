@@ -1,0 +1,69 @@
+/* Shared helpers: the session (token, purpose, deployment in sessionStorage), API calls, provenance. */
+"use strict";
+const CL = (() => {
+  const KEY = "crimelens.session";
+  const session = () => { try { return JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (e) { return null; } };
+  const save = (s) => sessionStorage.setItem(KEY, JSON.stringify(s));
+  const clear = () => sessionStorage.removeItem(KEY);
+  const el = (id) => document.getElementById(id);
+  const esc = (v) => String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+  function showError(msg) { const e = el("error"); if (e) { e.hidden = false; e.textContent = msg; } }
+  function clearError() { const e = el("error"); if (e) { e.hidden = true; e.textContent = ""; } }
+  async function api(path, opts = {}) {
+    const s = session();
+    if (!s) { location.href = "/login"; throw new Error("not signed in"); }
+    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose};
+    if (s.deployment) headers["X-Deployment"] = s.deployment;
+    const init = {method: opts.method || "GET", headers};
+    if (opts.body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(opts.body); }
+    const r = await fetch(path, init);
+    const data = await r.json();
+    if (!r.ok) {
+      if (r.status === 401 && document.body.dataset.page !== "/login") { clear(); location.href = "/login"; }
+      const err = new Error(data.error || ("HTTP " + r.status)); err.status = r.status; err.type = data.type; throw err;
+    }
+    return data;
+  }
+  function provenance({model, data, mark}) {
+    if (model !== undefined) el("prov-model").textContent = model || "—";
+    if (data !== undefined) el("prov-data").textContent = data || "—";
+    if (mark !== undefined) el("prov-mark").textContent = mark || "";
+  }
+  async function snapshot(dataset) {
+    const d = await api("/api/datasets" + (dataset ? "?dataset=" + encodeURIComponent(dataset) : ""));
+    return d.datasets;
+  }
+  function snapText(ds) {
+    if (!ds) return "—";
+    return `${ds.dataset}: ${ds.n_incidents} incidents ${String(ds.occurred_from).slice(0, 10)} – ${String(ds.occurred_to).slice(0, 10)}, snapshot sha256 ${String(ds.snapshot_sha256 || "").slice(0, 16)}…`;
+  }
+  function baseMap(id) {
+    const map = L.map(id, {zoomControl: true, attributionControl: false, preferCanvas: false});
+    return map;
+  }
+  async function basemap(map, dataset) {
+    const geo = await api("/api/areas?dataset=" + encodeURIComponent(dataset));
+    const areas = {type: "FeatureCollection", features: geo.features.filter((f) => f.properties.kind === "area")};
+    const outline = {type: "FeatureCollection", features: geo.features.filter((f) => f.properties.kind === "outline")};
+    const layer = L.geoJSON(areas, {style: {color: "#94a3b8", weight: 1, fillColor: "#f8fafc", fillOpacity: 1}}).addTo(map);
+    L.geoJSON(outline, {style: {color: "#334155", weight: 2, fill: false}, interactive: false}).addTo(map);
+    for (const f of areas.features) {
+      L.marker([f.properties.label_lat, f.properties.label_lon], {
+        interactive: false, keyboard: false,
+        icon: L.divIcon({className: "area-label", html: esc(f.properties.name), iconSize: [90, 14], iconAnchor: [45, 7]})
+      }).addTo(map);
+    }
+    map.fitBounds(layer.getBounds());
+    return layer;
+  }
+  function whoami() {
+    const s = session();
+    if (!s) { location.href = "/login"; return null; }
+    el("prov-purpose").textContent = s.purpose + (s.deployment ? ` (deployment ${s.deployment})` : " (research use: no deployment)");
+    api("/api/me").then((m) => { el("who").textContent = `${m.user} · ${m.role}`; }).catch((e) => showError(e.message));
+    const so = el("signout"); if (so) so.addEventListener("click", () => { clear(); location.href = "/login"; });
+    return s;
+  }
+  const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "—" : Number(v).toFixed(d);
+  return {session, save, clear, el, esc, api, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
+})();

@@ -1,0 +1,64 @@
+"use strict";
+(async () => {
+  const s = CL.whoami(); if (!s) return;
+  const map = CL.baseMap("map");
+  let cells = null, current = null;
+  const colours = ["#fff7bc", "#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04"];
+  const legend = L.control({position: "bottomright"});
+  legend.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.id = "legend"; return d; };
+  legend.addTo(map);
+  try {
+    const ds = await CL.snapshot();
+    const sel = CL.el("dataset");
+    for (const d of ds) sel.insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
+    const first = ds[0];
+    if (!first) { CL.showError("The store holds no incidents yet."); return; }
+    for (const o of first.offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
+    CL.el("at").value = String(first.occurred_to).slice(0, 10);
+    CL.provenance({data: CL.snapText(first)});
+    await CL.basemap(map, first.dataset);
+    const runs = await CL.api("/api/forecasts?limit=50");
+    for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend",
+      `<option value="${CL.esc(r.run_id)}">${CL.esc(r.run_id)} · ${CL.esc(r.model)} · ${String(r.window_start).slice(0, 10)} · ${CL.esc(r.offense || "all")}</option>`);
+    if (runs.items.length) { CL.el("runs").value = runs.items[0].run_id; await show(runs.items[0].run_id); }
+  } catch (e) { CL.showError(e.message); }
+
+  async function show(runId) {
+    CL.clearError();
+    const layer = await CL.api(`/api/forecasts/${encodeURIComponent(runId)}/cells`);
+    const p = layer.properties;
+    const ranked = layer.features.map((f) => f.properties.risk).sort((a, b) => a - b);
+    const q = (v) => { let lo = 0, hi = ranked.length; while (lo < hi) { const m = (lo + hi) >> 1; if (ranked[m] < v) lo = m + 1; else hi = m; } return lo / Math.max(1, ranked.length); };
+    if (cells) map.removeLayer(cells);
+    cells = L.geoJSON(layer, {
+      style: (f) => ({stroke: f.properties.flagged, color: "#b91c1c", weight: f.properties.flagged ? 2 : 0,
+                      fillColor: colours[Math.min(colours.length - 1, Math.floor(q(f.properties.risk) * colours.length))], fillOpacity: 0.75}),
+      onEachFeature: (f, l) => l.bindTooltip(`cell ${CL.esc(f.properties.cell_id)}<br>risk ${CL.fmt(f.properties.risk, 4)} · rank ${f.properties.rank}${f.properties.flagged ? "<br><b>flagged</b>" : ""}`)
+    }).addTo(map);
+    document.body.dataset.cells = String(layer.features.length);
+    CL.el("legend").innerHTML = colours.map((c, i) => `<i style="background:${c}"></i>${Math.round(i * 100 / colours.length)}–${Math.round((i + 1) * 100 / colours.length)} % of cells<br>`).join("") + `<i style="border:2px solid #b91c1c"></i>flagged (top ${CL.fmt(p.coverage * 100, 0)} %)`;
+    CL.provenance({model: `${p.model} ${p.model_version} (run ${p.run_id}, output sha256 ${String(p.output_hash).slice(0, 16)}…)`,
+                   mark: p.mark ? "Research output — " + p.mark : "Operational output under a deployment: act on it only after human review."});
+    const ds = CL.el("prov-data").textContent;
+    CL.provenance({data: `${ds}; training data sha256 ${String(p.data_hash).slice(0, 16)}…`});
+    CL.el("run-info").innerHTML = `<table><tr><th>run</th><td>${CL.esc(p.run_id)}</td></tr><tr><th>window</th><td>${CL.esc(p.window[0])} → ${CL.esc(p.window[1])}</td></tr><tr><th>cells</th><td>${p.n_cells} (${p.n_flagged} flagged)</td></tr><tr><th>units</th><td>${CL.esc(p.risk_units)}</td></tr></table>`;
+    const ev = await CL.api(`/api/forecasts/${encodeURIComponent(runId)}/evaluation`);
+    CL.el("scores").querySelector("tbody").innerHTML = ev.scores.map((r) => `<tr><td>${CL.fmt(r.coverage * 100, 0)} %</td><td>${r.n_flagged}</td><td>${CL.fmt(r.hit_rate)}</td><td>${CL.fmt(r.pai, 2)}</td></tr>`).join("");
+    CL.el("eval-note").textContent = `${ev.n_recorded_in_window} incidents recorded in the window (${ev.n_outside_study_area} outside the study area). ${ev.note}`;
+    current = runId;
+  }
+  CL.el("runs").addEventListener("change", (e) => { if (e.target.value) show(e.target.value).catch((x) => CL.showError(x.message)); });
+  CL.el("run-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    CL.el("run").disabled = true;
+    try {
+      const body = {dataset: CL.el("dataset").value, offense: CL.el("offense").value || null,
+                    at: CL.el("at").value + "T00:00:00Z", horizon_days: Number(CL.el("horizon").value),
+                    coverage: Number(CL.el("coverage").value)};
+      const run = await CL.api("/api/forecasts", {method: "POST", body});
+      CL.el("runs").insertAdjacentHTML("afterbegin", `<option value="${CL.esc(run.run_id)}">${CL.esc(run.run_id)} (new)</option>`);
+      CL.el("runs").value = run.run_id;
+      await show(run.run_id);
+    } catch (e) { CL.showError(e.message); } finally { CL.el("run").disabled = false; }
+  });
+})();
