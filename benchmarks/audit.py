@@ -59,11 +59,12 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--skip-fairlearn", action="store_true")
+    ap.add_argument("--out", default="audit.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
     out: dict[str, object] = {"uptime": os.popen("uptime").read().strip(),
                               "python": platform.python_version(), "n_boot": args.boot}
 
-    dest = ROOT / "benchmarks" / "results" / "audit.json"
+    dest = ROOT / "benchmarks" / "results" / args.out
     dest.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
