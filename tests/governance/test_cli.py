@@ -82,6 +82,24 @@ def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.Captu
     assert (tmp_path / "rep" / "annual-report-2026.pdf").read_bytes()[:5] == b"%PDF-"  # fpdf2 renderer
     assert json.loads((tmp_path / "rep" / "annual-report-2026.json").read_text())["entries"]["total"] > 10
 
+    # an offline copy verifies against the published key; a wrong key does not
+    code, exp = run(capsys, "ledger", "export", "--out", str(tmp_path / "ledger.jsonl"), *db)
+    assert code == 0 and exp["entries"] == exp["tree_size"]
+    code, off = run(capsys, "ledger", "verify", "--export", str(tmp_path / "ledger.jsonl"),
+                    "--public-key", head["public_key"], *db)
+    assert code == 0 and off["ok"] and off["root_hash"] == exp["root_hash"]
+    lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    row = json.loads(lines[4])
+    row["payload"] = row["payload"].replace('"outcome":"ok"', '"outcome":"refused"')
+    assert row["payload"] != json.loads(lines[4])["payload"]
+    lines[4] = json.dumps(row)
+    (tmp_path / "forged.jsonl").write_text("\n".join(lines) + "\n")
+    code, forged = run(capsys, "ledger", "verify", "--export", str(tmp_path / "forged.jsonl"), *db)
+    assert code == 4 and not forged["ok"]
+    code, wrong = run(capsys, "ledger", "verify", "--export", str(tmp_path / "ledger.jsonl"),
+                      "--public-key", "00" * 32, *db)
+    assert code == 4 and wrong["head_signature_ok"] is False
+
     # tamper with one stored entry: verify fails with exit code 4 and names it
     import duckdb
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,6 +96,9 @@ SCENARIOS: dict[str, tuple[Step, Call]] = {
                                        sections={"caveats": CARD_TEXT["caveats"] + " More."})),
     "disable_user": (_nothing, _call(gs.disable_user, "admin", name="aud")),
     "engage_kill_switch": (_nothing, _call(gs.engage_kill_switch, "board", reason="drill")),
+    "export_ledger": (_nothing, _call(gs.export_ledger, "auditor", path=lambda c: Path(str(c.store.path) + ".jsonl"))),
+    "verify_export": (lambda c, p, k: gs.export_ledger(c, path=Path(str(c.store.path) + ".jsonl"), actor=p.auditor),
+                      _call(gs.verify_export, "auditor", path=lambda c: Path(str(c.store.path) + ".jsonl"))),
     "file_complaint": (_nothing, _call(gs.file_complaint, "public", body="unfair", entry_seqs=[1])),
     "identify": (_nothing, lambda c, p, kw: _identify(c, p, kw)),
     "inclusion_proof": (_nothing, _call(gs.inclusion_proof, "auditor", seq=0)),

@@ -72,16 +72,21 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 def ledger_verify(
     public_key: Annotated[str | None, typer.Option("--public-key", help="Hex Ed25519 public key you trust "
                                                    "(default: the one stored with the heads).")] = None,
+    export: Annotated[Path | None, typer.Option("--export", help="Verify this exported file "
+                                                "(crimelens ledger export) instead of the store.")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Recompute every leaf hash and the Merkle root; name the first entry that does not match (exit 4)."""
+    key = bytes.fromhex(public_key) if public_key else None
     with _session(db, as_user) as (ctx, actor), Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True,
         disable=json_out or not ctx.settings.progress,
     ) as bar:
         bar.add_task("verifying the ledger", total=None)
-        report = gs.verify_ledger(ctx, actor=actor, public_key=bytes.fromhex(public_key) if public_key else None,
-                                  **_kw(purpose))
+        if export is not None:
+            report = gs.verify_export(ctx, path=export, actor=actor, public_key=key, **_kw(purpose))
+        else:
+            report = gs.verify_ledger(ctx, actor=actor, public_key=key, **_kw(purpose))
 
     def render(d: dict[str, Any]) -> None:
         if d["ok"]:
@@ -93,6 +98,17 @@ def ledger_verify(
     emit(report.to_json(), json_out, render)
     if not report.ok:
         raise typer.Exit(4)
+
+
+@ledger_app.command("export")
+def ledger_export(
+    out: Annotated[Path, typer.Option("--out", help="JSON-lines file to write.")],
+    as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
+) -> None:
+    """Write every entry, the signed head and the public key, for checking offline (ledger verify --export)."""
+    with _session(db, as_user) as (ctx, actor):
+        info = gs.export_ledger(ctx, path=out, actor=actor, **_kw(purpose))
+    emit(info, json_out, lambda d: console.print(f"wrote {d['entries']:,} entries to {d['file']}"))
 
 
 @ledger_app.command("head")

@@ -38,6 +38,7 @@ publish heads.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
@@ -70,7 +71,7 @@ from crimelens.governance._merkle import (
     root_of_array,
 )
 
-__all__ = ["Ledger", "LedgerEntry", "VerifyReport", "canonical_json", "leaf_hash"]
+__all__ = ["Ledger", "LedgerEntry", "VerifyReport", "canonical_json", "export_ledger", "leaf_hash", "verify_export"]
 
 OUTCOMES = ("ok", "refused")
 
@@ -668,3 +669,64 @@ def _payload_seq(column: pa.ChunkedArray, i: int) -> str:
     if raw.startswith(b'{"seq":'):
         return raw[7:].split(b",", 1)[0].decode("ascii", "replace")
     return "(unreadable)"
+
+
+# offline copies ---------------------------------------------------------------------------------
+def export_ledger(ledger: Ledger, path: Path) -> dict[str, Any]:
+    """Write the ledger for outsiders: JSON lines, first the signed head with its public key, then
+    one line per entry ``{"seq", "payload", "leaf_hash"}`` (payload as text; ``payload_b64`` when
+    the stored bytes are not UTF-8). :func:`verify_export` checks such a file without crimelens' store.
+    """
+    head = ledger.latest_head()
+    if head is None:
+        raise NotFoundError("ledger export: the ledger is empty")
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"head": head.to_json(ledger.public_key(head.key_id))}) + "\n")
+        for seq, payload in ledger.iter_payloads():
+            line: dict[str, Any] = {"seq": seq, "leaf_hash": leaf_hash(payload).hex()}
+            try:
+                line["payload"] = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                line["payload_b64"] = base64.b64encode(payload).decode("ascii")
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+            n += 1
+    return {"file": str(path), "entries": n, "tree_size": head.tree_size, "root_hash": head.root_hash.hex()}
+
+
+def verify_export(path: Path, public_key: bytes | None = None) -> VerifyReport:
+    """Verify an exported ledger file: every payload's position and hash, the root, the head's signature.
+
+    ``public_key`` is the key you trust (raw 32 bytes); by default the one in the file, which only
+    proves the file is self-consistent: compare it with the operator's published key.
+    """
+    t0 = time.perf_counter()
+    with path.open(encoding="utf-8") as fh:
+        first = json.loads(fh.readline())
+        head = SignedTreeHead.from_json(first["head"])
+        key = public_key if public_key is not None else bytes.fromhex(first["head"]["public_key"])
+        hashes: list[bytes] = []
+        problem: tuple[int, str] | None = None
+        for i, line in enumerate(fh):
+            row = json.loads(line)
+            payload = (row["payload"].encode("utf-8") if "payload" in row
+                       else base64.b64decode(row["payload_b64"]))
+            h = leaf_hash(payload)
+            if problem is None and (row["seq"] != i or not payload.startswith(b'{"seq":%d,' % i)):
+                problem = (i, f"entry {i}: out of place (line says {row['seq']})")
+            hashes.append(h)
+    root = root_of_array(np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(len(hashes), 32))
+    sig_ok = head.verify(key)
+    if problem is None and len(hashes) != head.tree_size:
+        k = min(len(hashes), head.tree_size)
+        problem = (k, f"entry {k}: the file has {len(hashes)} entries, the signed head {head.tree_size}")
+    if problem is None and root != head.root_hash:
+        problem = (0, "the Merkle root of the file's entries does not match the signed head")
+    if problem is None and not sig_ok:
+        problem = (head.tree_size, "the head's signature does not verify with the trusted key")
+    return VerifyReport(
+        ok=problem is None, n_entries=len(hashes), signed_size=head.tree_size, root_hash=root.hex(),
+        signed_root=head.root_hash.hex(), head_signature_ok=sig_ok,
+        first_bad=None if problem is None else problem[0], problem=None if problem is None else problem[1],
+        seconds=round(time.perf_counter() - t0, 4), key_id=head.key_id,
+    )

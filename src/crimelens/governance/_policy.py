@@ -76,6 +76,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "ledger.head": _EVERYONE,
     "ledger.proof": _EVERYONE,
     "ledger.list": _READERS,
+    "ledger.export": _READERS,
     "report.annual": _EVERYONE,
 }
 _GOVERNANCE_NAMESPACES = frozenset(a.split(".", 1)[0] for a in GOVERNANCE_PERMISSIONS)

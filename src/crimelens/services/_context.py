@@ -66,7 +66,7 @@ RESEARCH_MARK = "research — not for operational use"
 
 #: Governance actions anyone may perform without being a registered user.
 _OPEN_ACTIONS = frozenset({"deployments.comment", "complaints.file", "report.annual"})
-_READ_VERBS = frozenset({"list", "show", "card", "head", "proof", "verify"})
+_READ_VERBS = frozenset({"list", "show", "card", "head", "proof", "verify", "export"})
 
 
 def _utcnow() -> datetime:

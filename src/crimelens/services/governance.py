@@ -23,6 +23,8 @@ from crimelens.governance import Actor, Role, VerifyReport
 from crimelens.governance._aia import AssessmentResult, assess, missing_controls
 from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Datasheet, ModelCard
 from crimelens.governance._deployments import DeploymentState, next_state
+from crimelens.governance._ledger import export_ledger as _export
+from crimelens.governance._ledger import verify_export as _verify_export
 from crimelens.governance._policy import SEVERITIES, UsePolicy
 from crimelens.governance._report import AnnualReport, build_annual_report, render_pdf
 from crimelens.services._context import Context, authorize, record_use, refuse
@@ -44,6 +46,7 @@ __all__ = [
     "describe_model",
     "disable_user",
     "engage_kill_switch",
+    "export_ledger",
     "file_complaint",
     "identify",
     "inclusion_proof",
@@ -66,6 +69,7 @@ __all__ = [
     "show_deployment",
     "start_board_review",
     "suspend",
+    "verify_export",
     "verify_ledger",
     "vote",
     "write_datasheet",
@@ -159,6 +163,36 @@ def verify_ledger(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT
     report = ctx.ledger.verify(public_key=public_key)
     record_use(ctx, action="ledger.verify", actor=actor, purpose=purpose,
                detail={"ok": report.ok, "n_entries": report.n_entries, "first_bad": report.first_bad,
+                       "root_hash": report.root_hash})
+    return report
+
+
+def export_ledger(ctx: Context, *, path: Path, actor: Actor,
+                  purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """Write the whole ledger (entries + signed head + public key) as JSON lines for offline checking."""
+    authorize(ctx, action="ledger.export", actor=actor, purpose=purpose)
+    try:
+        out = _export(ctx.ledger, path)
+    except (NotFoundError, OSError) as exc:
+        refuse(ctx, action="ledger.export", actor=actor, purpose=purpose, reason=str(exc),
+               error=exc if isinstance(exc, NotFoundError) else InputError(f"ledger export {path}: {exc}"))
+    record_use(ctx, action="ledger.export", actor=actor, purpose=purpose,
+               detail={"entries": out["entries"], "tree_size": out["tree_size"], "root_hash": out["root_hash"]})
+    return out
+
+
+def verify_export(ctx: Context, *, path: Path, actor: Actor, public_key: bytes | None = None,
+                  purpose: str | None = OVERSIGHT_PURPOSE) -> VerifyReport:
+    """Check an exported ledger file offline (no access to the store's ledger table is needed)."""
+    authorize(ctx, action="ledger.verify", actor=actor, purpose=purpose)
+    try:
+        report = _verify_export(path, public_key)
+    except (OSError, ValueError, KeyError) as exc:
+        refuse(ctx, action="ledger.verify", actor=actor, purpose=purpose, reason=f"unreadable export: {exc}",
+               error=InputError(f"ledger export {path}: got an unreadable file ({exc}); expected the JSON lines "
+                                "written by `crimelens ledger export`"))
+    record_use(ctx, action="ledger.verify", actor=actor, purpose=purpose,
+               detail={"export": str(path), "ok": report.ok, "first_bad": report.first_bad,
                        "root_hash": report.root_hash})
     return report
 
