@@ -22,6 +22,9 @@ demo: install
 	# near repeat: Knox table of the synthetic burglaries and an alert for the latest one
 	$(BIN)/crimelens nearrepeat --db $(DB) --dataset synth --offense burglary --space-bands 100,200,300,400 --time-bands 7,14,21,28 --permutations 999 --seed 1 --png build/knox_burglary.png
 	$(BIN)/crimelens nearrepeat alert --latest --offense burglary --db $(DB)
+	# feedback loops: the Ensign et al. urn, and who lives where the forecasts send patrols
+	$(BIN)/crimelens feedback simulate --scenario ensign-urn --out build/feedback --db $(DB)
+	$(BIN)/crimelens audit exposure --dataset synth --group-by group --db $(DB)
 	# evidence: intake, redaction of a narrative for release, re-verification of the case
 	mkdir -p build && printf '{"report_id":"demo-1","text":"V1 Maria Garcia (DOB 04/12/1985) of 1423 W Elm St called (312) 555-0143."}\n' > build/demo_narratives.jsonl
 	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
@@ -45,6 +48,7 @@ bench: install
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/synth.py
 	$(PY) benchmarks/knox.py
+	$(PY) benchmarks/feedback.py
 	$(PY) benchmarks/redaction.py
 
 clean:
