@@ -24,7 +24,11 @@ For a candidate pair ``(i, j)`` the features are
   (scikit-learn ``TfidfVectorizer(analyzer="char_wb")``) of the narratives;
   this one is costly, so it is a *shortlist* feature; the first pass uses
   ``narrative_svd_cosine``, the cosine of 32-dimensional truncated-SVD (LSA)
-  projections of the same vectors, which costs 32 multiply-adds per pair.
+  projections of the same vectors, which costs 32 multiply-adds per pair, and
+  ``narrative_commonness``: how often the more common of the two narratives
+  occurs word for word among the training incidents (log copies per 10,000) —
+  two identical boiler-plate reports ("vehicle taken from street") are not
+  evidence of one offender the way a shared unusual phrase is.
 
 Protected attributes of suspects (race, sex, ...) are refused through
 :func:`crimelens.domain.check_not_protected` unless named one by one in
@@ -119,8 +123,10 @@ class EncodedIncidents:
     t_to: NDArray[np.float64]
     codes: NDArray[np.int32]  # (n, k) categorical codes, -1 missing
     numeric: NDArray[np.float64]  # (n, m), NaN missing
-    text: sparse.csr_matrix | None  # L2-normalised TF-IDF rows
+    text: sparse.csr_matrix | None  # L2-normalised TF-IDF rows of the *distinct* narratives
+    text_index: NDArray[np.int64]  # row of ``text`` per incident
     embedding: NDArray[np.float32]  # (n, d) unit rows of the text's SVD (d = 0 without text)
+    commonness: NDArray[np.float64]  # log1p(copies of the narrative per 10,000 training incidents)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -130,7 +136,7 @@ class EncodedIncidents:
         return EncodedIncidents(
             self.incident_id[index], self.family[index], self.x[index], self.y[index],
             self.t_from[index], self.t_to[index], self.codes[index], self.numeric[index],
-            None if self.text is None else self.text[index], self.embedding[index],
+            self.text, self.text_index[index], self.embedding[index], self.commonness[index],
         )
 
 
@@ -167,7 +173,7 @@ def _aoristic_diff(a0: float, a1: float, b0: float, b1: float, period: float, un
 def _pair_row(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], tlo: NDArray[np.float64],
               thi: NDArray[np.float64], codes: NDArray[np.int32], idf: NDArray[np.float64],
               num: NDArray[np.float64], numfill: NDArray[np.float64], emb: NDArray[np.float32],
-              row: NDArray[np.float64]) -> None:
+              common: NDArray[np.float64], row: NDArray[np.float64]) -> None:
     """Write the cheap features of pair ``(a, b)`` into ``row``."""
     k = codes.shape[1]
     m = num.shape[1]
@@ -212,6 +218,7 @@ def _pair_row(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], tl
         for c in range(dims):
             s += emb[a, c] * emb[b, c]
         row[9 + k + m] = s
+        row[10 + k + m] = max(common[a], common[b])
 
 
 _BLOCK = 4096
@@ -221,14 +228,15 @@ _BLOCK = 4096
 def _pair_matrix(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
                  y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
                  codes: NDArray[np.int32], idf: NDArray[np.float64], num: NDArray[np.float64],
-                 numfill: NDArray[np.float64], emb: NDArray[np.float32], n_cols: int) -> NDArray[np.float64]:
+                 numfill: NDArray[np.float64], emb: NDArray[np.float32], common: NDArray[np.float64],
+                 n_cols: int) -> NDArray[np.float64]:
     p = i.shape[0]
     out = np.zeros((p, n_cols), dtype=np.float64)
     n_blocks = (p + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(n_blocks):
         row = np.zeros(n_cols, dtype=np.float64)
         for r in range(blk * _BLOCK, min(p, (blk + 1) * _BLOCK)):
-            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, row)
+            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, common, row)
             out[r, :] = row
     return out
 
@@ -237,8 +245,8 @@ def _pair_matrix(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float
 def _linear_logit(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
                   y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
                   codes: NDArray[np.int32], idf: NDArray[np.float64], num: NDArray[np.float64],
-                  numfill: NDArray[np.float64], emb: NDArray[np.float32], w: NDArray[np.float64],
-                  b0: float) -> NDArray[np.float64]:
+                  numfill: NDArray[np.float64], emb: NDArray[np.float32], common: NDArray[np.float64],
+                  w: NDArray[np.float64], b0: float) -> NDArray[np.float64]:
     """``b0 + w · features`` per pair, without materialising the feature matrix."""
     p = i.shape[0]
     n_cols = w.shape[0]
@@ -247,7 +255,7 @@ def _linear_logit(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.floa
     for blk in numba.prange(n_blocks):
         row = np.zeros(n_cols, dtype=np.float64)
         for r in range(blk * _BLOCK, min(p, (blk + 1) * _BLOCK)):
-            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, row)
+            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, common, row)
             z = b0
             for c in range(n_cols):
                 z += w[c] * row[c]
@@ -451,12 +459,15 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
                 dims = min(self.text_dims, tfidf.shape[1] - 1, n - 1)
                 if dims >= 2:
                     self.svd_ = TruncatedSVD(n_components=dims, random_state=0).fit(tfidf)
+                    counts = pd.Series(texts).value_counts()
+                    self.narrative_counts_ = {str(t): int(c) for t, c in counts.items() if c > 1 and t.strip()}
+                    self.n_fit_ = n
         names = ["distance_m", "log1p_distance_m", "time_gap_days", "log1p_time_gap_days",
                  "hour_diff_h", "weekday_diff"]
         names += [f"mo_{c}" for c in mo] + ["mo_known", "mo_mismatch", "mo_idf_sum"]
         names += [f"absdiff_{c}" for c in nums]
         if self.svd_ is not None:
-            names.append("narrative_svd_cosine")
+            names += ["narrative_svd_cosine", "narrative_commonness"]
         self.cheap_feature_names_ = names
         self.feature_names_ = names + (["narrative_cosine"] if self.text_ is not None else [])
         return self
@@ -498,20 +509,24 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         fam_names = frame["offense"].astype(str).map(lambda o: self.families_.get(o, o))
         family = pd.factorize(fam_names, sort=True)[0].astype(np.int64)
         text = None
+        text_index = np.zeros(n, dtype=np.int64)
         emb = np.zeros((n, 0), dtype=np.float32)
+        common = np.zeros(n, dtype=np.float64)
         if self.text_ is not None:
             # identical narratives (templated reports) are vectorised once
             uniq, inverse = np.unique(frame["narrative"].fillna("").astype(str).to_numpy(dtype=object),
                                       return_inverse=True)
-            utext = sparse.csr_matrix(self.text_.transform(uniq.tolist()))
-            utext.sort_indices()
-            text = sparse.csr_matrix(utext[inverse])
+            text = sparse.csr_matrix(self.text_.transform(uniq.tolist()))
+            text.sort_indices()
+            text_index = np.asarray(inverse, dtype=np.int64).ravel()
             if self.svd_ is not None:
-                emb = _unit_rows(self.svd_.transform(utext)).astype(np.float32)[inverse]
+                emb = _unit_rows(self.svd_.transform(text)).astype(np.float32)[text_index]
+                per_text = np.array([self.narrative_counts_.get(str(t), 1) for t in uniq], dtype=np.float64)
+                common = np.log1p(per_text * 10_000.0 / self.n_fit_)[text_index]
         return EncodedIncidents(
             frame["incident_id"].astype(str).to_numpy(dtype=object), family,
             incidents.xy_m[:, 0].copy(), incidents.xy_m[:, 1].copy(), tlo, thi,
-            codes, numeric, text, emb,
+            codes, numeric, text, text_index, emb, common,
         )
 
     # features ---------------------------------------------------------------------
@@ -524,7 +539,7 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         n_cheap = len(self.cheap_feature_names_)
         X = _pair_matrix(i, j, enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes),
                          self.idf_, np.ascontiguousarray(enc.numeric), self.numeric_fill_,
-                         np.ascontiguousarray(enc.embedding), n_cheap)
+                         np.ascontiguousarray(enc.embedding), enc.commonness, n_cheap)
         if cheap or self.text_ is None:
             return X
         cos = self.narrative_cosine(enc, i, j)
@@ -541,7 +556,7 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         return _linear_logit(np.ascontiguousarray(i, dtype=np.int64), np.ascontiguousarray(j, dtype=np.int64),
                              enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes), self.idf_,
                              np.ascontiguousarray(enc.numeric), self.numeric_fill_,
-                             np.ascontiguousarray(enc.embedding), w, float(intercept))
+                             np.ascontiguousarray(enc.embedding), enc.commonness, w, float(intercept))
 
     def narrative_cosine(self, enc: EncodedIncidents, i: NDArray[np.int64],
                          j: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -549,6 +564,8 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         if enc.text is None:
             return np.zeros(len(i), dtype=np.float64)
         t = enc.text
-        return _row_cosine(np.ascontiguousarray(i, dtype=np.int64), np.ascontiguousarray(j, dtype=np.int64),
+        ti = enc.text_index[np.asarray(i, dtype=np.int64)]
+        tj = enc.text_index[np.asarray(j, dtype=np.int64)]
+        return _row_cosine(np.ascontiguousarray(ti), np.ascontiguousarray(tj),
                            t.indptr.astype(np.int64), t.indices.astype(np.int32),
                            t.data.astype(np.float64))

@@ -3,13 +3,14 @@
 ``PairwiseLinker.fit(incidents, labels)`` learns from known series — solved
 cases or analyst-confirmed patterns, one label set per incident (an offender id
 or a ``series_id``; co-offending incidents carry several). A candidate pair is
-*linked* when the two label sets share a member. Pairs of a labelled incident
-with an unlabelled one are negatives (``unlabelled="negative"``, the default:
-a known series is labelled as a whole, so its members' other block-mates are
-not in it) or are left out (``"exclude"``, the usual choice for a benchmark of
-solved cases only). Pairs of two unlabelled incidents are never used: they mix
-background pairs with pairs of unsolved series, which look exactly like links
-and would teach the model that links are not links.
+*linked* when the two label sets share a member. With ``unlabelled="negative"``
+(the default) every other candidate pair is a negative, in two strata sampled
+and weighted separately: pairs with a labelled incident (clean: a known series
+is labelled as a whole) and pairs of two unlabelled incidents (mostly
+background, which is what most candidates look like; a few are pairs of
+unsolved series — a positive-unlabelled bias that makes probabilities
+conservative). ``"exclude"`` keeps only pairs of two labelled incidents, the
+usual choice for a benchmark of solved cases only.
 Negatives are sampled down to ``max_negatives`` with weights equal to the
 inverse sampling rate, so the probabilities keep referring to every candidate.
 
@@ -163,6 +164,10 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         LightGBM settings of the shortlist model.
     calibration : {"sigmoid", "isotonic", "none"}
         Calibration of the shortlist model.
+    background_negatives : int
+        Pairs of two unlabelled incidents sampled as (unweighted) negatives, so the
+        model sees background look-alikes (templated narratives, common M.O.); 0
+        leaves them out. More raises precision and lowers recall of series.
     shortlist : bool
         Whether to train the boosted shortlist model (else the cheap model is final).
     chunk_pairs : int
@@ -181,7 +186,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
                  n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 15,
                  min_child_samples: int = 20,
                  calibration: Literal["none", "sigmoid", "isotonic"] = "sigmoid",
-                 shortlist: bool = True, chunk_pairs: int = 1_000_000,
+                 background_negatives: int = 20_000, shortlist: bool = True, chunk_pairs: int = 1_000_000,
                  random_state: int | None = 0) -> None:
         self.radius_m = radius_m
         self.window_days = window_days
@@ -200,6 +205,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.calibration = calibration
+        self.background_negatives = background_negatives
         self.shortlist = shortlist
         self.chunk_pairs = chunk_pairs
         self.random_state = random_state
@@ -216,6 +222,9 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         if not 0 < self.shortlist_recall <= 1:
             raise InvalidParameterError(
                 f"PairwiseLinker(shortlist_recall={self.shortlist_recall}): expected a share in (0, 1]")
+        if self.background_negatives < 0:
+            raise InvalidParameterError(
+                f"PairwiseLinker(background_negatives={self.background_negatives}): expected >= 0")
         if self.max_negatives < 10:
             raise InvalidParameterError(f"PairwiseLinker(max_negatives={self.max_negatives}): expected >= 10")
         if self.chunk_pairs < 1:
@@ -261,30 +270,45 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         enc = self.featurizer_.encode(incidents)
         index = self.index(enc)
         rng = np.random.default_rng(self.random_state)
-        # usable pairs: at least one labelled ("negative") or both labelled ("exclude")
-        def usable(i: NDArray[np.int64], j: NDArray[np.int64]) -> NDArray[np.bool_]:
-            if self.unlabelled == "exclude":
-                return np.asarray(lab.labelled[i] & lab.labelled[j])
-            return np.asarray(lab.labelled[i] | lab.labelled[j])
-
-        n_usable = 0
+        # Two strata of pairs: with a labelled incident (clean negatives) and, unless
+        # unlabelled="exclude", between two unlabelled ones (mostly background; a few are
+        # pairs of unsolved series, the price of seeing what most candidates look like).
+        # Each stratum's negatives are sampled to max_negatives and weighted back.
+        n_strata = np.zeros(2, dtype=np.int64)
         for i, j in index.iter_pairs(self.chunk_pairs):
-            n_usable += int(usable(i, j).sum())
-        rate = min(1.0, self.max_negatives / max(n_usable, 1))
+            lab_pair = lab.labelled[i] | lab.labelled[j]
+            if self.unlabelled == "exclude":
+                lab_pair = lab.labelled[i] & lab.labelled[j]
+                n_strata[0] += int(lab_pair.sum())
+            else:
+                n_strata[0] += int(lab_pair.sum())
+                n_strata[1] += int((~lab_pair).sum())
+        rates = np.minimum(1.0, np.array([self.max_negatives, self.background_negatives])
+                           / np.maximum(n_strata, 1))
         keep_i: list[NDArray[np.int64]] = []
         keep_j: list[NDArray[np.int64]] = []
         keep_y: list[NDArray[np.bool_]] = []
+        keep_w: list[NDArray[np.float64]] = []
         n_pos = n_neg = 0
         for i, j in index.iter_pairs(self.chunk_pairs):
-            use = usable(i, j)
-            i, j = i[use], j[use]
+            if self.unlabelled == "exclude":
+                stratum = np.where(lab.labelled[i] & lab.labelled[j], 0, -1)
+            else:
+                stratum = np.where(lab.labelled[i] | lab.labelled[j], 0, 1)
+            use = stratum >= 0
+            i, j, stratum = i[use], j[use], stratum[use]
             y = lab.linked(i, j)
             n_pos += int(y.sum())
             n_neg += int((~y).sum())
-            take = y | (rng.random(len(y)) < rate)
+            take = y | (rng.random(len(y)) < rates[stratum])
             keep_i.append(i[take])
             keep_j.append(j[take])
             keep_y.append(y[take])
+            # labelled stratum: weighted back to its size (calibration); unlabelled stratum:
+            # unweighted, so the few unsolved-series pairs in it stay a small minority
+            back = np.where(stratum[take] == 0, 1.0 / rates[0], 1.0)
+            keep_w.append(np.where(y[take], 1.0, back))
+        rate = float(rates[0])
         i_all = np.concatenate(keep_i) if keep_i else np.zeros(0, np.int64)
         j_all = np.concatenate(keep_j) if keep_j else np.zeros(0, np.int64)
         y_all = np.concatenate(keep_y) if keep_y else np.zeros(0, bool)
@@ -293,7 +317,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
                 f"PairwiseLinker.fit: the block (radius_m={self.radius_m}, window_days={self.window_days}) "
                 f"holds {n_pos} linked and {int((~y_all).sum())} unlinked training pairs; expected at least 2 of "
                 "each. Widen the block or label more series")
-        w = np.where(y_all, 1.0, 1.0 / rate)
+        w = np.concatenate(keep_w) if keep_w else np.zeros(0)
         X = self.featurizer_.transform(enc, i_all, j_all)
         n_cheap = len(self.featurizer_.cheap_feature_names_)
         self.cheap_model_ = PairClassifier(model=self.cheap_model, C=self.C, calibration="none",
@@ -325,6 +349,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             "n_linked_pairs": n_pos,
             "n_unlinked_pairs": n_neg,
             "negative_sampling_rate": rate,
+            "unlabelled_pair_sampling_rate": float(rates[1]),
             "n_shortlist_linked": n_sp,
             "n_shortlist_unlinked": n_sn,
         }

@@ -66,7 +66,7 @@ class _AdditiveBasis:
                 continue
             sp = SplineTransformer(n_knots=self.n_knots, degree=3, knots="quantile",
                                    extrapolation="linear", include_bias=False)
-            sp.fit(col)
+            sp.fit(col, sample_weight=sample_weight)
             if len(np.unique(sp.bsplines_[0].t)) < 2:
                 self.splines.append(None)
                 starts.append(starts[-1] + 1)

@@ -1,0 +1,64 @@
+"""Blocking enumerates exactly the brute-force candidate pairs, once each, in bounded chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crimelens.errors import InvalidParameterError
+from crimelens.linkage import BlockingIndex, iter_candidate_pairs
+
+
+def _brute(fam, x, y, lo, hi, radius, window):
+    d2 = (x[:, None] - x[None]) ** 2 + (y[:, None] - y[None]) ** 2
+    gap = np.maximum(0, np.maximum(lo[None] - hi[:, None], lo[:, None] - hi[None]))
+    m = (fam[:, None] == fam[None])
+    if radius is not None:
+        m &= d2 <= radius**2
+    if window is not None:
+        m &= gap <= window
+    i, j = np.nonzero(np.triu(m, 1))
+    return set(zip(i.tolist(), j.tolist(), strict=True))
+
+
+@pytest.mark.parametrize(("seed", "radius", "window", "chunk"),
+                         [(0, 300.0, 7.0, 10_000), (1, 800.0, 20.0, 37), (2, None, 5.0, 1000),
+                          (3, 500.0, None, 500), (4, 150.0, 0.0, 1)])
+def test_pairs_equal_brute_force(seed: int, radius: float | None, window: float | None, chunk: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 700
+    fam = rng.integers(0, 3, n)
+    x = rng.uniform(0, 4000, n)
+    y = rng.uniform(-2000, 2000, n)
+    lo = rng.uniform(0, 120, n)
+    hi = lo + np.where(rng.random(n) < 0.4, rng.exponential(2.0, n), 0.0)  # some uncertain windows
+    idx = BlockingIndex.build(fam, x, y, lo, hi, radius_m=radius, window_days=window)
+    got: list[tuple[int, int]] = []
+    for i, j in idx.iter_pairs(chunk):
+        assert len(i) <= max(chunk, int(idx.counts.max()))  # chunks stay bounded
+        assert np.all(i < j)
+        got += list(zip(i.tolist(), j.tolist(), strict=True))
+    assert len(got) == len(set(got)) == idx.n_pairs  # each pair once
+    assert set(got) == _brute(fam, x, y, lo, hi, radius, window)
+
+
+def test_window_gap_uses_both_windows() -> None:
+    # a: days 0-10 (uncertain), b: day 14 exact; gap 4 days, midpoints 9 days apart
+    fam = np.zeros(2, np.int64)
+    x = np.array([0.0, 10.0])
+    y = np.zeros(2)
+    lo = np.array([0.0, 14.0])
+    hi = np.array([10.0, 14.0])
+    pairs = [(int(a), int(b)) for i, j in iter_candidate_pairs(fam, x, y, lo, hi, radius_m=100, window_days=4)
+             for a, b in zip(i, j, strict=True)]
+    assert pairs == [(0, 1)]
+    none = sum(len(i) for i, _ in iter_candidate_pairs(fam, x, y, lo, hi, radius_m=100, window_days=3.9))
+    assert none == 0
+
+
+def test_bad_parameters_are_refused() -> None:
+    z = np.zeros(3)
+    with pytest.raises(InvalidParameterError, match="radius_m"):
+        BlockingIndex.build(np.zeros(3, np.int64), z, z, z, z, radius_m=-1, window_days=1)
+    with pytest.raises(InvalidParameterError, match="finite"):
+        BlockingIndex.build(np.zeros(3, np.int64), np.array([0, np.nan, 1]), z, z, z, radius_m=1, window_days=1)

@@ -1,0 +1,104 @@
+"""Pair features on hand-built incidents: distances, window gaps, aoristic time, rarity-weighted M.O., text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from crimelens.domain import Incident, IncidentTable
+from crimelens.errors import InvalidParameterError, ProtectedAttributeError
+from crimelens.linkage import PairFeaturizer
+
+
+def _table() -> IncidentTable:
+    # Incident() refuses protected M.O. attributes; an audited option can still put them in the
+    # attrs column (the service joins them from the audit table), so build the frame by hand.
+    rows = [
+        Incident("a", "burglary", "2024-03-01T22:00:00Z", "2024-03-01T22:00:00Z", 0.0, 0.0,
+                 attrs={"entry_method": "crowbar", "target": "house"},
+                 narrative="Rear door forced with a crowbar; jewellery taken."),
+        Incident("b", "burglary", "2024-03-03T02:00:00Z", "2024-03-03T02:00:00Z", 300.0, 400.0,
+                 attrs={"entry_method": "crowbar", "target": "house"},
+                 narrative="Rear door forced using a crowbar, jewellery missing."),
+        Incident("c", "burglary", "2024-03-10T08:00:00Z", "2024-03-12T08:00:00Z", 0.0, 50.0,
+                 attrs={"entry_method": "unlocked", "target": "house"}, narrative="Unlocked garage, bike taken."),
+        Incident("d", "theft", "2024-03-02T12:00:00Z", "2024-03-02T12:00:00Z", 10.0, 0.0,
+                 attrs={"entry_method": "unlocked", "target": "house"}, narrative="Bike taken from yard."),
+    ]
+    frame = IncidentTable.from_incidents(rows, crs="EPSG:32616").frame
+    frame.loc[0, "attrs"] = '{"entry_method": "crowbar", "target": "house", "suspect_race": "x"}'
+    frame.loc[1, "attrs"] = '{"entry_method": "crowbar", "target": "house", "suspect_race": "y"}'
+    return IncidentTable(frame)
+
+
+def _row(f: PairFeaturizer, enc, a: int, b: int) -> dict[str, float]:
+    x = f.transform(enc, np.array([a]), np.array([b]))[0]
+    return dict(zip(f.feature_names_, x.tolist(), strict=True))
+
+
+def test_distance_gap_and_circular_hour() -> None:
+    t = _table()
+    f = PairFeaturizer(narrative=False).fit(t)
+    enc = f.encode(t)
+    ab = _row(f, enc, 0, 1)
+    assert ab["distance_m"] == pytest.approx(500.0)
+    assert ab["time_gap_days"] == pytest.approx(28 / 24)
+    assert ab["hour_diff_h"] == pytest.approx(4.0)  # 22:00 vs 02:00 across midnight
+    assert ab["weekday_diff"] == pytest.approx(28 / 24)
+    ac = _row(f, enc, 0, 2)  # c's window is two days long: hour unknown, tends to 6 h
+    assert ac["time_gap_days"] == pytest.approx(8 + 10 / 24)
+    assert 4.0 < ac["hour_diff_h"] < 7.0
+    assert _row(f, enc, 1, 0) == pytest.approx(ab)  # symmetric
+
+
+def test_rare_mo_agreement_weighs_more_than_common() -> None:
+    t = _table()
+    f = PairFeaturizer(narrative=False).fit(t)
+    enc = f.encode(t)
+    ab = _row(f, enc, 0, 1)  # share crowbar (2 of 4) and house (4 of 4)
+    assert ab["mo_entry_method"] == pytest.approx(np.log(5 / 3))
+    assert ab["mo_target"] == pytest.approx(np.log(5 / 5))
+    assert ab["mo_entry_method"] > ab["mo_target"]
+    ac = _row(f, enc, 0, 2)
+    assert ac["mo_entry_method"] == 0.0 and ac["mo_mismatch"] == 1.0 and ac["mo_known"] == 2.0
+
+
+def test_protected_suspect_descriptors_are_refused_unless_enabled() -> None:
+    t = _table()
+    auto = PairFeaturizer(narrative=False).fit(t)
+    assert "suspect_race" not in auto.mo_columns_
+    assert auto.excluded_columns_["suspect_race"] == "protected attribute"
+    with pytest.raises(ProtectedAttributeError, match="suspect_race"):
+        PairFeaturizer(mo_columns=["entry_method", "suspect_race"]).fit(t)
+    enabled = PairFeaturizer(narrative=False, protected_descriptors=("suspect_race",)).fit(t)
+    assert "suspect_race" in enabled.mo_columns_
+    assert enabled.protected_descriptors_used_ == ["suspect_race"]
+    with pytest.raises(InvalidParameterError, match="not a protected attribute"):
+        PairFeaturizer(protected_descriptors=("entry_method",)).fit(t)
+
+
+def test_narrative_cosine_matches_scikit_learn() -> None:
+    t = _table()
+    f = PairFeaturizer(narrative=True).fit(t)
+    enc = f.encode(t)
+    i = np.array([0, 0, 1, 2])
+    j = np.array([1, 2, 3, 3])
+    got = f.transform(enc, i, j)[:, f.feature_names_.index("narrative_cosine")]
+    texts = t.frame["narrative"].astype(str).tolist()
+    ref = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit(texts).transform(texts)
+    want = np.asarray(ref[i].multiply(ref[j]).sum(axis=1)).ravel()
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert got[0] > got[1]  # the two crowbar burglaries read alike
+    assert "narrative_svd_cosine" in f.cheap_feature_names_
+    assert "narrative_cosine" not in f.cheap_feature_names_
+
+
+def test_fused_linear_score_equals_matrix_product() -> None:
+    t = _table()
+    f = PairFeaturizer(narrative=True).fit(t)
+    enc = f.encode(t)
+    i, j = np.triu_indices(len(t), 1)
+    X = f.transform(enc, i, j, cheap=True)
+    w = np.linspace(-1, 1, X.shape[1])
+    np.testing.assert_allclose(f.linear_logit(enc, i, j, w, 0.25), X @ w + 0.25, rtol=1e-12)

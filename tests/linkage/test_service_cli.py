@@ -1,0 +1,137 @@
+"""`crimelens link ...` on the synthetic city ingested into a real store: outputs, storage, ledger."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crimelens.cli import app
+from crimelens.governance import Ledger
+from crimelens.storage import DuckDBStore
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def city_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    from crimelens.synth import SyntheticCity
+
+    root = tmp_path_factory.mktemp("link")
+    city = SyntheticCity(seed=3, days=120, n_series=12, n_areas=8, scale=0.5).generate()
+    city.write(root / "city")
+    db = root / "t.duckdb"
+    result = runner.invoke(app, ["ingest", str(root / "city" / "incidents.csv"), "--dataset", "synth",
+                                 "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["link", "train", "--dataset", "synth", "--cutoff", "2024-03-01",
+                                 "--radius-m", "3000", "--window-days", "60", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    return db, city
+
+
+def _json(text: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_train_reports_held_out_figures_and_stores_the_linker(city_db) -> None:  # type: ignore[no-untyped-def]
+    db, _ = city_db
+    with DuckDBStore.open(db) as store:
+        (_, entry), = Ledger(store).entries(action="link.train")
+        row = store.query("SELECT linker_id, cutoff, evaluation, protected_descriptors FROM link_models")
+    assert len(row) == 1
+    ev = json.loads(row["evaluation"].iloc[0])
+    assert ev["n_labelled"] > 0 and ev["auc"] is not None and ev["auc"] > 0.8
+    assert json.loads(row["protected_descriptors"].iloc[0]) == []
+    assert entry.model_version == row["linker_id"].iloc[0]
+    assert entry.detail["audited_option_enabled"] is False
+
+
+def test_pairs_csv_and_store_agree(city_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db, city = city_db
+    out = tmp_path / "pairs.csv"
+    result = runner.invoke(app, ["link", "pairs", "--dataset", "synth", "--min-score", "0.5", "--out", str(out),
+                                 "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    with out.open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["incident_id_a", "incident_id_b", "score"]
+    assert len(rows) - 1 == doc["n_pairs"] > 0
+    assert all(float(r[2]) >= 0.5 for r in rows[1:])
+    series_of = {m: s for s, ms in city.series.items() for m in ms}
+    linked = sum(1 for a, b, _ in rows[1:] if series_of.get(a) is not None and series_of.get(a) == series_of.get(b))
+    assert linked / (len(rows) - 1) > 0.3  # most confident pairs are planted-series pairs
+    with DuckDBStore.open(db) as store:
+        n = store.scalar("SELECT count(*) FROM link_pairs WHERE run_id = ?", [doc["run_id"]])
+        (_, entry), = [e for e in Ledger(store).entries(action="link.pairs") if e[1].detail["run_id"] == doc["run_id"]]
+    assert n == doc["n_pairs"] and entry.detail["n_candidates"] == doc["n_candidates"]
+
+
+def test_series_have_members_mo_span_area_and_explanations(city_db) -> None:  # type: ignore[no-untyped-def]
+    db, city = city_db
+    result = runner.invoke(app, ["link", "series", "--dataset", "synth", "--threshold", "0.7", "--db", str(db),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    assert doc["n_series"] > 0
+    big = max(doc["series"], key=lambda s: s["n_members"])
+    assert big["n_members"] >= 3 and big["span_days"] > 0 and big["hull_area_m2"] > 0
+    assert big["common_mo"] and all(m["share"] >= 0.5 for m in big["common_mo"])
+    assert len(big["explanations"]) == big["n_members"]
+    assert all(e["drivers"] and e["strongest_link"] in big["members"] for e in big["explanations"])
+    truth = [set(v) for v in city.series.values()]
+    assert any(set(big["members"]) <= t or len(set(big["members"]) & t) >= 2 for t in truth)
+    with DuckDBStore.open(db) as store:
+        n = store.scalar("SELECT count(*) FROM link_series_members WHERE run_id = ?", [doc["run_id"]])
+    assert n == sum(s["n_members"] for s in doc["series"])
+
+
+def test_similar_lists_series_mates_with_drivers_and_is_logged(city_db) -> None:  # type: ignore[no-untyped-def]
+    db, city = city_db
+    members = max(city.series.values(), key=len)
+    query = members[len(members) // 2]
+    result = runner.invoke(app, ["link", "similar", query, "--dataset", "synth", "-k", "10", "--db", str(db),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    got = [m["incident_id"] for m in doc["matches"]]
+    assert len(got) == 10 and query not in got
+    assert len(set(got) & set(members)) >= 2
+    probs = [m["probability"] for m in doc["matches"]]
+    assert probs == sorted(probs, reverse=True)
+    assert all(m["drivers"] and {"feature", "value", "contribution"} <= set(m["drivers"][0]) for m in doc["matches"])
+    with DuckDBStore.open(db) as store:
+        entries = Ledger(store).entries(action="link.similar")
+    assert entries[-1][1].inputs["incident_id"] == query
+    assert entries[-1][1].detail["returned"] == got
+
+
+def test_errors_and_refusals(city_db) -> None:  # type: ignore[no-untyped-def]
+    db, _ = city_db
+    from crimelens.cli import main
+
+    for args, code in ((["link", "similar", "NOPE", "--dataset", "synth"], 1),
+                       (["link", "train", "--dataset", "synth", "--label", "suspect_race"], 2),
+                       (["link", "train", "--dataset", "synth", "--enable-protected-descriptor", "weapon"], 2),
+                       (["link", "pairs", "--dataset", "nothing"], 1)):
+        with pytest.raises(SystemExit) as stop:
+            main([*args, "--db", str(db), "--json"])
+        assert stop.value.code == code, args
+
+
+def test_analyst_labels_feed_training(city_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db, city = city_db
+    members = list(max(city.series.values(), key=len))[:3]
+    result = runner.invoke(app, ["link", "label", *members, "--dataset", "synth", "--series", "A-1",
+                                 "--note", "arrest 17", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    assert _json(result.output)["n_labelled"] == 3
+    with DuckDBStore.open(db) as store:
+        rows = store.query("SELECT incident_id, label FROM series_labels ORDER BY incident_id")
+        (_, entry), = Ledger(store).entries(action="link.label")
+    assert sorted(rows["incident_id"]) == sorted(members) and set(rows["label"]) == {"A-1"}
+    assert entry.detail["label"] == "A-1"
