@@ -4,9 +4,13 @@ from crimelens.services._context import (
     RESEARCH,
     RESEARCH_MARK,
     Context,
+    authorize,
+    check_use,
+    local_actor,
     open_context,
     record_use,
     refuse,
+    retention_days,
     sha256_hex,
 )
 
@@ -14,8 +18,12 @@ __all__ = [
     "RESEARCH",
     "RESEARCH_MARK",
     "Context",
+    "authorize",
+    "check_use",
+    "local_actor",
     "open_context",
     "record_use",
     "refuse",
+    "retention_days",
     "sha256_hex",
 ]
