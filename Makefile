@@ -4,6 +4,7 @@ PY      := $(VENV)/bin/python
 BIN     := $(VENV)/bin
 DB      ?= crimelens.duckdb
 SYNTH   ?= build/synth
+COMPAS  ?= ../shared/data/compas/compas-scores-two-years.deid.csv.gz
 
 .PHONY: install demo test test-fast lint typecheck bench docs clean
 
@@ -25,6 +26,11 @@ demo: install
 	# feedback loops: the Ensign et al. urn, and who lives where the forecasts send patrols
 	$(BIN)/crimelens feedback simulate --scenario ensign-urn --out build/feedback --db $(DB)
 	$(BIN)/crimelens audit exposure --dataset synth --group-by group --db $(DB)
+	# risk: audit COMPAS's own score and fit a readable point score (needs ../shared/data beside the checkout)
+	@if [ -f $(COMPAS) ]; then \
+	  $(BIN)/crimelens audit $(COMPAS) --score decile_score --label two_year_recid --group race --group sex --threshold 5 --reference race=Caucasian --mitigate --html build/compas-audit.html --db $(DB) && \
+	  $(BIN)/crimelens risk fit $(COMPAS) --label two_year_recid --model points --group race --db $(DB); \
+	else echo "skipping the COMPAS audit: $(COMPAS) not found (it comes with ../shared/data)"; fi
 	# evidence: intake, redaction of a narrative for release, re-verification of the case
 	mkdir -p build && printf '{"report_id":"demo-1","text":"V1 Maria Garcia (DOB 04/12/1985) of 1423 W Elm St called (312) 555-0143."}\n' > build/demo_narratives.jsonl
 	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
@@ -49,6 +55,7 @@ bench: install
 	$(PY) benchmarks/synth.py
 	$(PY) benchmarks/knox.py
 	$(PY) benchmarks/feedback.py
+	$(PY) benchmarks/audit.py
 	$(PY) benchmarks/redaction.py
 
 clean:
