@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI and map our errors to exit codes (and JSON with ``--json``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return app(args=args, standalone_mode=False, prog_name="crimelens")
+        result = app(args=args, standalone_mode=False, prog_name="crimelens")
+        if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+            sys.exit(result)  # without standalone mode, click returns typer.Exit codes instead of raising
+        return result
     except CrimelensError as exc:
         if _wants_json(args):
             typer.echo(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__,

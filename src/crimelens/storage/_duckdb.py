@@ -122,8 +122,8 @@ class DuckDBStore:
                 )
 
     def schema_version(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     # transactions and raw access ---------------------------------------------------
     @contextmanager
@@ -165,8 +165,8 @@ class DuckDBStore:
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         with self._lock:
-            row = self.con.execute(sql, params or []).fetchone()
-        return None if row is None else row[0]
+            rows = self.con.execute(sql, params or []).fetchall()  # fetchall: never leave a result half-read
+        return rows[0][0] if rows else None
 
     def insert_frame(self, table: str, frame: Any, columns: list[str] | None = None) -> int:
         """Insert a pandas DataFrame or Arrow table into ``table`` (columns by name)."""
