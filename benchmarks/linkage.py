@@ -208,7 +208,7 @@ def quality() -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--phase", choices=["all", "build", "score"], default="all")
+    ap.add_argument("--phase", choices=["all", "build", "score", "quality"], default="all")
     ap.add_argument("--scale", type=float, default=40.0)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--queries", type=int, default=30)
@@ -220,6 +220,14 @@ def main() -> None:
         return
     if args.phase == "score":
         print(json.dumps(score()))
+        return
+    if args.phase == "quality":
+        q = {"quality": quality(), "quality_uptime": _uptime()}
+        previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+        previous.update(q)
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(previous, indent=2, default=str))
+        print(json.dumps(q, default=str))
         return
     result: dict[str, Any] = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                                           "uptime_before": _uptime()}}

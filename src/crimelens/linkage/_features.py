@@ -460,7 +460,7 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
                 if dims >= 2:
                     self.svd_ = TruncatedSVD(n_components=dims, random_state=0).fit(tfidf)
                     counts = pd.Series(texts).value_counts()
-                    self.narrative_counts_ = {str(t): int(c) for t, c in counts.items() if c > 1 and t.strip()}
+                    self.narrative_counts_ = {str(t): int(c) for t, c in counts.items() if c > 1 and str(t).strip()}
                     self.n_fit_ = n
         names = ["distance_m", "log1p_distance_m", "time_gap_days", "log1p_time_gap_days",
                  "hour_diff_h", "weekday_diff"]

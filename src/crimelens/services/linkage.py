@@ -199,8 +199,15 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                        list(linker.feature_names_), seq)
 
 
-def _load(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, PairwiseLinker, dict[str, Any]]:
-    row = db.load_linker(ctx.store, dataset=dataset, linker_id=linker_id)
+_CACHE: dict[str, PairwiseLinker] = {}  # artefact SHA-256 -> unpickled linker (content-addressed)
+
+
+def _load(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, PairwiseLinker]:
+    lid, sha = db.linker_head(ctx.store, dataset=dataset, linker_id=linker_id)
+    cached = _CACHE.get(sha)
+    if cached is not None:
+        return lid, cached
+    row = db.load_linker(ctx.store, linker_id=lid)
     blob = row["artefact"]
     if hashlib.sha256(blob).hexdigest() != row["artefact_sha256"]:
         raise InvalidParameterError(
@@ -209,7 +216,10 @@ def _load(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, Pairw
     linker = pickle.load(io.BytesIO(blob))  # our own artefact, hash-checked above
     if not isinstance(linker, PairwiseLinker):
         raise InvalidParameterError(f"linker {row['linker_id']!r}: artefact is a {type(linker).__name__}")
-    return str(row["linker_id"]), linker, row
+    if len(_CACHE) >= 4:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[sha] = linker
+    return lid, linker
 
 
 # pairs --------------------------------------------------------------------------------
@@ -236,7 +246,7 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     """Score every candidate pair of ``dataset``; keep (store, and write to ``out``) those >= ``min_score``."""
     if not 0 <= min_score <= 1:
         raise InvalidParameterError(f"link pairs --min-score {min_score}: expected a probability in [0, 1]")
-    lid, linker, _ = _load(ctx, dataset, linker_id)
+    lid, linker = _load(ctx, dataset, linker_id)
     table = ctx.store.incidents(dataset=dataset, period=period)
     enc = linker.encode(table)
     scores = linker.score_all(enc, min_probability=min_score)
@@ -287,7 +297,7 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                  method: Literal["average", "components"] = "components", seeds: Sequence[str] = (),
                  period: Any = None, deployment: str | None = None) -> SeriesRun:
     """Candidate series of ``dataset`` (or, with ``seeds``, the one series grown from them)."""
-    lid, linker, _ = _load(ctx, dataset, linker_id)
+    lid, linker = _load(ctx, dataset, linker_id)
     table = ctx.store.incidents(dataset=dataset, period=period)
     enc = linker.encode(table)
     scores = linker.score_all(enc, min_probability=min(threshold, 0.05))
@@ -342,16 +352,16 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
     t0 = time.perf_counter()
     if k < 1:
         raise InvalidParameterError(f"link similar -k {k}: expected >= 1")
-    lid, linker, _ = _load(ctx, dataset, linker_id)
-    query = db.incident_rows(ctx.store, dataset, [incident_id])
-    qf = query.frame.iloc[0]
-    family = linker.featurizer_.families_.get(str(qf["offense"]), str(qf["offense"]))
-    offenses = sorted({str(o) for o, f in linker.featurizer_.families_.items() if f == family} | {str(qf["offense"])})
+    lid, linker = _load(ctx, dataset, linker_id)
+    head = db.incident_head(ctx.store, dataset, incident_id)
+    offense = str(head["offense"])
+    family = linker.featurizer_.families_.get(offense, offense)
+    offenses = sorted({str(o) for o, f in linker.featurizer_.families_.items() if f == family} | {offense})
     window = linker.window_days
-    start = None if window is None else pd.Timestamp(qf["occurred_from"]).to_pydatetime() - timedelta(days=window)
-    end = None if window is None else pd.Timestamp(qf["occurred_to"]).to_pydatetime() + timedelta(days=window)
-    near = db.incidents_near(ctx.store, dataset=dataset, offenses=offenses, x_m=float(qf["x_m"]),
-                             y_m=float(qf["y_m"]), radius_m=linker.radius_m, start=start, end=end)
+    start = None if window is None else head["occurred_from"] - timedelta(days=window)
+    end = None if window is None else head["occurred_to"] + timedelta(days=window)
+    near = db.incidents_near(ctx.store, dataset=dataset, offenses=offenses, x_m=float(head["x_m"]),
+                             y_m=float(head["y_m"]), radius_m=linker.radius_m, start=start, end=end)
     enc = linker.encode(near)
     ids = enc.incident_id
     q = int(np.nonzero(ids == incident_id)[0][0])

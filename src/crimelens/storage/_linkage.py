@@ -17,8 +17,10 @@ from crimelens.errors import NotFoundError
 
 __all__ = [
     "add_series_labels",
+    "incident_head",
     "incident_rows",
     "incidents_near",
+    "linker_head",
     "load_linker",
     "pair_run",
     "save_linker",
@@ -44,6 +46,20 @@ def save_linker(store: Any, *, linker_id: str, dataset: str, created_at: datetim
          None if evaluation is None else json.dumps(evaluation, sort_keys=True, default=str),
          json.dumps(protected_descriptors), artefact, artefact_sha256],
     )
+
+
+def linker_head(store: Any, *, dataset: str | None = None, linker_id: str | None = None) -> tuple[str, str]:
+    """``(linker_id, artefact_sha256)`` of ``linker_id`` or of the newest linker for ``dataset``."""
+    if linker_id is not None:
+        frame = store.query("SELECT linker_id, artefact_sha256 FROM link_models WHERE linker_id = ?", [linker_id])
+        where = f"linker {linker_id!r}"
+    else:
+        frame = store.query("SELECT linker_id, artefact_sha256 FROM link_models WHERE dataset = ?"
+                            " ORDER BY created_at DESC LIMIT 1", [dataset])
+        where = f"a linker for dataset {dataset!r}"
+    if frame.empty:
+        raise NotFoundError(f"{where}: not found in the store; train one with 'crimelens link train'")
+    return str(frame["linker_id"].iloc[0]), str(frame["artefact_sha256"].iloc[0])
 
 
 def load_linker(store: Any, *, dataset: str | None = None, linker_id: str | None = None) -> dict[str, Any]:
@@ -137,6 +153,17 @@ def incident_rows(store: Any, dataset: str, incident_ids: list[str]) -> Incident
     if missing:
         raise NotFoundError(f"incident {missing[0]!r}: not in dataset {dataset!r} of the store")
     return IncidentTable(frame)
+
+
+def incident_head(store: Any, dataset: str, incident_id: str) -> dict[str, Any]:
+    """Offense, window and coordinates of one incident (NotFoundError when absent)."""
+    rows = list(store.iter_rows(
+        "SELECT offense, occurred_from, occurred_to, x_m, y_m FROM incidents WHERE dataset = ? AND incident_id = ?",
+        [dataset, incident_id]))
+    if not rows:
+        raise NotFoundError(f"incident {incident_id!r}: not in dataset {dataset!r} of the store")
+    offense, t0, t1, x, y = rows[0]
+    return {"offense": offense, "occurred_from": t0, "occurred_to": t1, "x_m": x, "y_m": y}
 
 
 def incidents_near(store: Any, *, dataset: str, offenses: list[str], x_m: float, y_m: float,
