@@ -31,6 +31,10 @@ demo: install
 	  $(BIN)/crimelens audit $(COMPAS) --score decile_score --label two_year_recid --group race --group sex --threshold 5 --reference race=Caucasian --mitigate --html build/compas-audit.html --db $(DB) && \
 	  $(BIN)/crimelens risk fit $(COMPAS) --label two_year_recid --model points --group race --db $(DB); \
 	else echo "skipping the COMPAS audit: $(COMPAS) not found (it comes with ../shared/data)"; fi
+	# governance: verify the usage ledger, export its signed head, and the public annual report
+	$(BIN)/crimelens ledger verify --db $(DB)
+	$(BIN)/crimelens ledger head --db $(DB) --json > build/ledger-head.json
+	$(BIN)/crimelens report annual --year $$(date +%Y) --out build/report --db $(DB)
 	# evidence: intake, redaction of a narrative for release, re-verification of the case
 	mkdir -p build && printf '{"report_id":"demo-1","text":"V1 Maria Garcia (DOB 04/12/1985) of 1423 W Elm St called (312) 555-0143."}\n' > build/demo_narratives.jsonl
 	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
@@ -56,6 +60,7 @@ bench: install
 	$(PY) benchmarks/knox.py
 	$(PY) benchmarks/feedback.py
 	$(PY) benchmarks/audit.py
+	$(PY) benchmarks/ledger.py
 	$(PY) benchmarks/redaction.py
 
 clean:
