@@ -150,26 +150,30 @@ def area_layer(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None)
     key = (ctx.store.path, "areas", f"{dataset}:{n}")
     layer = _cached(key)
     if layer is None:
+        import shapely
         from shapely import wkt as shp_wkt
         from shapely.geometry import mapping
-        from shapely.ops import transform as shp_transform
-        from shapely.ops import unary_union
 
         areas = ctx.store.areas(dataset=dataset)
         if not areas:
             raise NotFoundError(f"dataset {dataset!r}: no areas in the store (crimelens ingest areas ...)")
         crs = areas[0].crs or ctx.store.dataset_crs(dataset)
         tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+        def lonlat(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+            lo, la = tr.transform(xy[:, 0], xy[:, 1])
+            return np.column_stack([lo, la])
+
         shapes = [shp_wkt.loads(a.wkt) for a in areas]
         features = []
         for a, shp in zip(areas, shapes, strict=True):
             c = shp.representative_point()
-            geo = shp_transform(tr.transform, shp)
+            geo = shapely.transform(shp, lonlat)
             lon, lat = tr.transform(c.x, c.y)
             features.append({"type": "Feature", "geometry": mapping(geo),
                              "properties": {"kind": "area", "area_id": a.area_id, "name": a.name,
                                             "population": a.population, "label_lon": lon, "label_lat": lat}})
-        outline = shp_transform(tr.transform, unary_union(shapes))
+        outline = shapely.transform(shapely.union_all(shapes), lonlat)
         features.append({"type": "Feature", "geometry": mapping(outline),
                          "properties": {"kind": "outline", "name": f"{dataset} outline"}})
         layer = json.loads(json.dumps({"type": "FeatureCollection", "features": features}))

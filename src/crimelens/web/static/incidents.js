@@ -1,0 +1,50 @@
+"use strict";
+(async () => {
+  const s = CL.whoami(); if (!s) return;
+  const map = CL.baseMap("map");
+  let points = null, rings = null, rows = [];
+  try {
+    const ds = await CL.snapshot();
+    if (!ds.length) { CL.showError("The store holds no incidents yet."); return; }
+    for (const d of ds) CL.el("dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
+    for (const o of ds[0].offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
+    CL.provenance({data: CL.snapText(ds[0]), model: "none (recorded incidents as stored)"});
+    await CL.basemap(map, ds[0].dataset);
+    await load();
+  } catch (e) { CL.showError(e.message); }
+  async function load() {
+    CL.clearError();
+    const q = new URLSearchParams({dataset: CL.el("dataset").value, limit: CL.el("limit").value});
+    if (CL.el("offense").value) q.set("offense", CL.el("offense").value);
+    if (CL.el("start").value) q.set("start", CL.el("start").value + "T00:00:00Z");
+    if (CL.el("end").value) q.set("end", CL.el("end").value + "T00:00:00Z");
+    const r = await CL.api("/api/incidents?" + q.toString());
+    rows = r.items;
+    CL.el("count").textContent = `(${rows.length} of ${r.total}, newest first)`;
+    if (points) map.removeLayer(points);
+    points = L.layerGroup(rows.map((x) => L.circleMarker([x.lat, x.lon], {radius: 3, weight: 1, color: "#1e3a8a", fillOpacity: 0.6})
+      .bindTooltip(`${CL.esc(x.incident_id)}<br>${CL.esc(x.offense)} · ${String(x.occurred_from).slice(0, 16)}`)
+      .on("click", () => nearRepeat(x)))).addTo(map);
+    CL.el("list").querySelector("tbody").innerHTML = rows.slice(0, 200).map((x, i) => `<tr><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td><button type="button" class="secondary nr" data-i="${i}">Near repeat</button></td></tr>`).join("");
+    CL.el("list").querySelectorAll("button.nr").forEach((b) => b.addEventListener("click", () => nearRepeat(rows[Number(b.dataset.i)])));
+  }
+  async function nearRepeat(x) {
+    CL.el("nr").textContent = `computing the surface for ${x.incident_id}…`;
+    try {
+      const a = await CL.api(`/api/incidents/${encodeURIComponent(x.incident_id)}/nearrepeat`, {method: "POST", body: {dataset: x.dataset}});
+      if (rings) map.removeLayer(rings);
+      rings = L.layerGroup().addTo(map);
+      L.circleMarker([x.lat, x.lon], {radius: 6, color: "#b91c1c", fillOpacity: 1}).addTo(rings);
+      const maxK = Math.max(1, ...a.elevated.map((e) => e.knox_ratio));
+      for (const e of a.elevated) {
+        L.circle([x.lat, x.lon], {radius: Math.max(1, e.distance_to_m), color: "#b91c1c", weight: 1, fillColor: "#f97316", fillOpacity: 0.1 + 0.3 * (e.knox_ratio - 1) / Math.max(0.01, maxK - 1)}).addTo(rings)
+          .bindTooltip(`${CL.esc(e.space_interval)} · ${CL.esc(e.time_interval)} · Knox ratio ${CL.fmt(e.knox_ratio, 2)}`);
+      }
+      CL.el("nr").innerHTML = `<p>${CL.esc(x.incident_id)} (${CL.esc(a.offense)}), Knox run ${CL.esc(a.run_id)}${a.surface_computed ? " (computed now)" : ""}; ledger #${a.ledger_seq}</p>` +
+        (a.elevated.length ? `<table><tr><th>distance</th><th>days</th><th>Knox ratio</th><th>p</th><th>applies</th></tr>${a.elevated.map((e) => `<tr><td>${CL.esc(e.space_interval)}</td><td>${CL.esc(e.time_interval)}</td><td>${CL.fmt(e.knox_ratio, 2)}</td><td>${CL.fmt(e.p_value, 3)}</td><td>${CL.esc(String(e.starts).slice(0, 10))} → ${CL.esc(String(e.ends).slice(0, 10))}</td></tr>`).join("")}</table>` : "<p>No band is elevated at this alpha.</p>");
+      CL.provenance({model: `KnoxTest (run ${a.run_id})`, mark: a.mark ? "Research output — " + a.mark : ""});
+      document.body.dataset.nearrepeat = String(a.elevated.length);
+    } catch (e) { CL.el("nr").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  }
+  CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((e) => CL.showError(e.message)); });
+})();

@@ -1,0 +1,161 @@
+"""End to end in headless Chromium: sign in, forecast map, series, a review decision and its ledger
+entry, ledger verification; no console errors and no request that leaves 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.api.city import City
+from tests.web.conftest import SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+
+class Watch:
+    """Every console error and every request that is not to 127.0.0.1 (such requests are aborted)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+
+    def route(self, route: Any) -> None:
+        url = route.request.url
+        host = urlparse(url).hostname
+        if url.startswith(("data:", "about:")) or host == "127.0.0.1":
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+
+@pytest.fixture
+def page(browser: Any, served: tuple[str, City]) -> Iterator[tuple[Any, Watch, str, City]]:
+    base, city = served
+    # bypass_csp only lets the test harness evaluate its own probes; the pages keep their policy
+    context = browser.new_context(viewport={"width": 1360, "height": 1000}, bypass_csp=True)
+    watch = Watch()
+    context.route("**/*", watch.route)
+    pg = context.new_page()
+    pg.set_default_timeout(90_000)  # the machine is shared; a slow page is not a broken one
+    pg.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
+    yield pg, watch, base, city
+    context.close()
+    assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
+    assert watch.errors == [], f"console errors: {watch.errors}"
+
+
+def _login(pg: Any, base: str, token: str, purpose: str) -> None:
+    pg.goto(f"{base}/login")
+    pg.fill("#token", token)
+    pg.fill("#purpose", purpose)
+    pg.click("#signin")
+    pg.wait_for_url(f"{base}/forecast")
+
+
+def _shot(pg: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_login_refuses_a_bad_token(page: tuple[Any, Watch, str, City]) -> None:
+    pg, watch, base, _ = page
+    pg.goto(f"{base}/login")
+    _shot(pg, "login")
+    pg.fill("#token", "clk_000000000000.wrong")
+    pg.click("#signin")
+    pg.wait_for_selector("#error:not([hidden])")
+    # the browser itself logs the refused fetch; that one 401 is the expected outcome
+    assert [e for e in watch.errors if "401" in e] == [watch.errors[0]] and len(watch.errors) == 1
+    watch.errors.clear()
+    assert "unknown, revoked or its user is disabled" in pg.inner_text("#error")
+    assert pg.url.endswith("/login")
+
+
+def test_forecast_map_draws_cells_and_scores(page: tuple[Any, Watch, str, City]) -> None:
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "research")
+    pg.wait_for_function("document.body.dataset.cells > 0")
+    n_cells = int(pg.evaluate("document.body.dataset.cells"))
+    drawn = pg.locator("#map path.leaflet-interactive").count()
+    assert drawn >= n_cells > 10  # every cell is an SVG path (plus the area polygons)
+    assert pg.locator(".area-label").count() == 40  # HTML labels of the synthetic city's 40 areas
+    assert "TimeWeightedCounts" in pg.inner_text("#prov-model") and "snapshot sha256" in pg.inner_text("#prov-data")
+    # the newest run was made under the deployment; the research run says it is research
+    assert "Operational output under a deployment" in pg.inner_text("#prov-mark")
+    pg.select_option("#runs", city.forecast_run)
+    pg.wait_for_function(f"document.getElementById('prov-model').textContent.includes('{city.forecast_run}')")
+    assert "research — not for operational use" in pg.inner_text("#prov-mark")
+    pg.wait_for_function("document.querySelectorAll('#scores tbody tr').length === 3")
+    assert "recorded in the window" in pg.inner_text("#eval-note")
+    _shot(pg, "forecast")
+
+
+def test_series_view_shows_members_and_their_links(page: tuple[Any, Watch, str, City]) -> None:
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "research")
+    pg.goto(f"{base}/series?series={city.series_id}")
+    pg.wait_for_function("document.body.dataset.members > 1")
+    n = int(pg.evaluate("document.body.dataset.members"))
+    assert pg.locator("#members tbody tr").count() == n
+    assert pg.locator("#timeline .tick").count() == n
+    assert "PairwiseLinker" in pg.inner_text("#prov-model")
+    assert "narrative" in pg.inner_text("#members") or "mo_" in pg.inner_text("#members")
+    _shot(pg, "series")
+
+
+def test_review_decision_then_ledger_verify(page: tuple[Any, Watch, str, City]) -> None:
+    pg, _, base, city = page
+    assert city.review_item is not None
+    _login(pg, base, city.tokens["sam"], "human review")
+    pg.goto(f"{base}/governance")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert "weekly-hotspots" in pg.inner_text("#deployments") and "active" in pg.inner_text("#deployments")
+    row = pg.locator(f"#review tr[data-item='{city.review_item}']")
+    row.locator(".decision").select_option("override")
+    row.locator(".decide").click()
+    assert "A reason is required" in row.locator(".outcome").inner_text()  # no reason: nothing sent
+    row.locator(".reason").fill("flagged cell is a school holiday site; patrol elsewhere")
+    row.locator(".replacement").fill("patrol the adjacent two cells")
+    row.locator(".decide").click()
+    pg.wait_for_function("document.body.dataset.decided > 0")
+    seq = pg.evaluate("document.body.dataset.decided")
+    assert f"ledger entry #{seq}" in row.locator(".outcome").inner_text()
+    entry = pg.locator(f"#ledger tr[data-seq='{seq}']")
+    assert "review.decide" in entry.inner_text() and "sam" in entry.inner_text()
+    assert "school holiday" in entry.inner_text()
+    pg.click("#verify")
+    pg.wait_for_selector("#verify-ok")
+    assert "Ledger verified" in pg.inner_text("#verify-ok") and "valid signature" in pg.inner_text("#verify-ok")
+    assert '"signature"' in pg.inner_text("#head")
+    pg.click("#models button.card")
+    pg.wait_for_selector("#card:not([hidden])")
+    pg.click("#report-form button")
+    pg.wait_for_selector("#report:not([hidden])")
+    _shot(pg, "governance")
+
+
+def test_other_pages_render_with_provenance(page: tuple[Any, Watch, str, City]) -> None:
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "research")
+    pg.goto(f"{base}/incidents")
+    pg.wait_for_function("document.querySelectorAll('#list tbody tr').length > 0")
+    pg.locator("#list button.nr").first.click()
+    pg.wait_for_function("document.body.dataset.nearrepeat !== undefined", timeout=120_000)
+    assert "KnoxTest" in pg.inner_text("#prov-model")
+    _shot(pg, "incidents")
+    pg.goto(f"{base}/risk")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert pg.locator("#roc polyline").count() >= 2 and "African-American" in pg.inner_text("#groups")
+    _shot(pg, "risk")
+    pg.goto(f"{base}/feedback")
+    pg.fill("#days", "200")
+    pg.fill("#n_runs", "20")
+    pg.click("#simulate")
+    pg.wait_for_function("document.body.dataset.ready === '1'", timeout=120_000)
+    assert "ensign-urn" in pg.inner_text("#summary")
+    _shot(pg, "feedback")
