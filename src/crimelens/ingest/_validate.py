@@ -70,7 +70,9 @@ class _Failures:
             return
         self.reason[new] = reason if isinstance(reason, str) else np.asarray(reason, dtype=object)[new]
         self.column[new] = column
-        if callable(values):
+        if isinstance(values, pd.Series):  # only the failing rows are converted
+            self.value[new] = values.iloc[np.flatnonzero(new)].to_numpy(dtype=object)
+        elif callable(values):
             self.value[new] = values(np.flatnonzero(new))
         elif values is not None:
             vals = np.asarray(values, dtype=object)
@@ -120,13 +122,13 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
             dup = ids.duplicated(keep="first") & ids.notna()
             if dup.any():
                 first_line = pd.Series(lines, index=ids.index).groupby(ids).transform("first")
-                fail.add(dup.to_numpy(), layout.incident_id, ids.to_numpy(dtype=object),
+                fail.add(dup.to_numpy(), layout.incident_id, ids,
                          ("duplicate id (first on line " + first_line.astype("Int64").astype("string") + ")").to_numpy(dtype=object))
     else:
         ids = path.name + ":" + pd.Series(lines, dtype="int64").astype("string")
     if existing_ids:
         clash = ids.isin(existing_ids).to_numpy() if len(ids) else np.zeros(0, bool)
-        fail.add(clash, layout.incident_id, ids.to_numpy(dtype=object),
+        fail.add(clash, layout.incident_id, ids,
                  f"duplicate id: already in dataset {dataset!r} in the store")
 
     # -- offense --------------------------------------------------------------
@@ -148,7 +150,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
         if layout.offense_default is not None:
             offense = offense.fillna(layout.offense_default)
         unmapped = offense.isna() & raw_off.notna()
-        fail.add(unmapped.to_numpy(), layout.offense, raw_off.to_numpy(dtype=object),
+        fail.add(unmapped.to_numpy(), layout.offense, raw_off,
                  "unmapped offense: not in the layout's [offenses] table")
 
     # -- times ----------------------------------------------------------------
@@ -185,7 +187,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
         src_raw = _strings(raw, layout.source_column, origin)
         src = src_raw.str.upper().map(layout.source_map).astype("string") if layout.source_map else src_raw.str.lower()
         unknown = src_raw.notna() & ~src.isin(["reported", "discovered", "unknown"])
-        fail.add(unknown.fillna(False).to_numpy(dtype=bool), layout.source_column, src_raw.to_numpy(dtype=object),
+        fail.add(unknown.fillna(False).to_numpy(dtype=bool), layout.source_column, src_raw,
                  "unmapped source: expected reported, discovered or unknown")
         source = src.fillna("unknown")
     else:
@@ -232,7 +234,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     )
     for i, name in enumerate(mo_names):
         frame[f"mo__{i}"] = _strings(raw, name, origin)
-    landed = frame.loc[ok].reset_index(drop=True)
+    landed = frame if ok.all() else frame.loc[ok].reset_index(drop=True)
 
     audit_rows = []
     for name in audit_names:
@@ -334,7 +336,7 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
         elif spec.format == "iso":
             has_offset = text.str.contains(_OFFSET_RE, regex=True).fillna(False).to_numpy(dtype=bool)
             if spec.require_offset:
-                fail.add(text.notna().to_numpy() & ~has_offset, spec.column, text.to_numpy(dtype=object),
+                fail.add(text.notna().to_numpy() & ~has_offset, spec.column, text,
                          "time without an offset: expected ISO-8601 with an offset, e.g. 2023-02-28T21:15:00Z")
             if spec.ignore_offset:
                 text_local = text.str.replace(_OFFSET_RE, "", regex=True)
@@ -356,16 +358,18 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
         if bad.any():
             looks_right = text.str.contains(shape, regex=True).fillna(False).to_numpy(dtype=bool)
             expected = "ISO-8601" if spec.format == "iso" else f"the format {spec.format!r}"
-            fail.add(bad & looks_right, spec.column, text.to_numpy(dtype=object),
+            fail.add(bad & looks_right, spec.column, text,
                      f"impossible date: no such calendar date or time ({expected})")
-            fail.add(bad, spec.column, text.to_numpy(dtype=object), f"unparseable date: expected {expected}")
+            fail.add(bad, spec.column, text, f"unparseable date: expected {expected}")
         local = local.astype("datetime64[us]")
 
-    # localise wall-clock values
+    # localise wall-clock values (nothing to do when every value carried its own offset)
+    if n and has_offset.all():
+        local = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us]")
     loc_early = local.dt.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="NaT") if n else local.dt.tz_localize("UTC")
     loc_late = local.dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="NaT") if n else loc_early
     nonexistent = local.notna().to_numpy() & loc_early.isna().to_numpy()
-    fail.add(nonexistent, label, text.to_numpy(dtype=object) if hasattr(text, "to_numpy") else None,
+    fail.add(nonexistent, label, text,
              f"impossible date: a local time skipped by the daylight-saving change in {tz}")
     start_local = loc_early.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
     late_utc = loc_late.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
@@ -411,13 +415,13 @@ def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str
         s = _strings(raw, col, origin)
         num = pd.to_numeric(s, errors="coerce")
         fail.add(s.isna().to_numpy(), col, None, "missing date")
-        fail.add((s.notna() & num.isna()).to_numpy(), col, s.to_numpy(dtype=object), "unparseable date: expected an integer")
+        fail.add((s.notna() & num.isna()).to_numpy(), col, s, "unparseable date: expected an integer")
         parts[unit] = num
         text = text + ("" if unit == "year" else "-") + s.fillna("?")
     frame = pd.DataFrame({k: v for k, v in parts.items()})
     local = pd.to_datetime(frame, errors="coerce")
     bad = frame.notna().all(axis=1).to_numpy() & local.isna().to_numpy()
-    fail.add(bad, "+".join(spec.parts.values()), text.to_numpy(dtype=object), "impossible date: no such calendar date or time")
+    fail.add(bad, "+".join(spec.parts.values()), text, "impossible date: no such calendar date or time")
     return local.astype("datetime64[us]"), text
 
 
@@ -453,8 +457,8 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
         fail.add(missing, label, None, "missing coordinates")
         nan_x = sx.notna().to_numpy() & ~np.isfinite(x)
         nan_y = sy.notna().to_numpy() & ~np.isfinite(y)
-        fail.add(nan_x, xcol, sx.to_numpy(dtype=object), "not a number: expected a coordinate")
-        fail.add(nan_y, ycol, sy.to_numpy(dtype=object), "not a number: expected a coordinate")
+        fail.add(nan_x, xcol, sx, "not a number: expected a coordinate")
+        fail.add(nan_y, ycol, sy, "not a number: expected a coordinate")
         xy = np.column_stack([x, y])
         if use_xy:
             is_ll = False
@@ -467,7 +471,7 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
         if column in raw.columns:
             s = _strings(raw, column, origin)
             hit = s.isin(list(unknown_values)).fillna(False).to_numpy(dtype=bool)
-            fail.add(hit, column, s.to_numpy(dtype=object),
+            fail.add(hit, column, s,
                      "unknown location: the source's default geocode for an unknown address (a false hotspot)")
     if layout.zero_is_missing:
         zero = ok_num & ((xy[:, 0] == 0) | (xy[:, 1] == 0))
@@ -494,7 +498,7 @@ def _bin_centroids(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
         centroids[key] = (float(c.x), float(c.y))
     s = _strings(raw, layout.bin_column, origin)
     num = pd.to_numeric(s.mask(s.str.upper() == "NA"), errors="coerce")
-    fail.add(num.isna().to_numpy(), layout.bin_column, s.to_numpy(dtype=object), "missing location: no grid bin")
+    fail.add(num.isna().to_numpy(), layout.bin_column, s, "missing location: no grid bin")
     out = np.full((len(raw), 2), np.nan)
     for i, b in enumerate(num.to_numpy(dtype=np.float64, na_value=np.nan)):
         if np.isfinite(b):
@@ -503,6 +507,6 @@ def _bin_centroids(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
                 continue
             out[i] = hit
     unknown = num.notna().to_numpy() & ~np.isfinite(out[:, 0])
-    fail.add(unknown, layout.bin_column, s.to_numpy(dtype=object), f"unknown grid bin: not in {layout.bin_grid}")
+    fail.add(unknown, layout.bin_column, s, f"unknown grid bin: not in {layout.bin_grid}")
     return out
 
