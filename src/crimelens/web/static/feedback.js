@@ -6,7 +6,7 @@
     CL.el("summary").innerHTML = `<p>run ${CL.esc(run.run_id)} · ${CL.esc(run.scenario)} · ledger #${run.ledger_seq}</p>` + table(run.summary) + `<h3>Parameters</h3>` + table(run.params);
     CL.provenance({model: `feedback simulator ${CL.esc(run.params && run.params.model ? run.params.model : run.scenario)} (run ${run.run_id}, output sha256 ${String(run.output_hash).slice(0, 16)}…)`,
                    data: `scenario ${run.scenario}, seed ${run.params ? run.params.seed : "?"}: simulated data, no records`,
-                   mark: run.mark ? "Research output — " + run.mark : ""});
+                   mark: run.mark ? "Research output: " + run.mark : ""});
     document.body.dataset.ready = "1";
   }
   async function list() {

@@ -2,7 +2,7 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
-  let cells = null, current = null;
+  let cells = null, baseData = "";
   const colours = ["#fff7bc", "#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04"];
   const legend = L.control({position: "bottomright"});
   legend.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.id = "legend"; return d; };
@@ -15,7 +15,8 @@
     if (!first) { CL.showError("The store holds no incidents yet."); return; }
     for (const o of first.offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
     CL.el("at").value = String(first.occurred_to).slice(0, 10);
-    CL.provenance({data: CL.snapText(first)});
+    baseData = CL.snapText(first);
+    CL.provenance({data: baseData});
     await CL.basemap(map, first.dataset);
     const runs = await CL.api("/api/forecasts?limit=50");
     for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend",
@@ -38,14 +39,12 @@
     document.body.dataset.cells = String(layer.features.length);
     CL.el("legend").innerHTML = colours.map((c, i) => `<i style="background:${c}"></i>${Math.round(i * 100 / colours.length)}–${Math.round((i + 1) * 100 / colours.length)} % of cells<br>`).join("") + `<i style="border:2px solid #b91c1c"></i>flagged (top ${CL.fmt(p.coverage * 100, 0)} %)`;
     CL.provenance({model: `${p.model} ${p.model_version} (run ${p.run_id}, output sha256 ${String(p.output_hash).slice(0, 16)}…)`,
-                   mark: p.mark ? "Research output — " + p.mark : "Operational output under a deployment: act on it only after human review."});
-    const ds = CL.el("prov-data").textContent;
-    CL.provenance({data: `${ds}; training data sha256 ${String(p.data_hash).slice(0, 16)}…`});
+                   mark: p.mark ? "Research output: " + p.mark : "Operational output under a deployment: act on it only after human review."});
+    CL.provenance({data: `${baseData}; training data sha256 ${String(p.data_hash).slice(0, 16)}…`});
     CL.el("run-info").innerHTML = `<table><tr><th>run</th><td>${CL.esc(p.run_id)}</td></tr><tr><th>window</th><td>${CL.esc(p.window[0])} → ${CL.esc(p.window[1])}</td></tr><tr><th>cells</th><td>${p.n_cells} (${p.n_flagged} flagged)</td></tr><tr><th>units</th><td>${CL.esc(p.risk_units)}</td></tr></table>`;
     const ev = await CL.api(`/api/forecasts/${encodeURIComponent(runId)}/evaluation`);
     CL.el("scores").querySelector("tbody").innerHTML = ev.scores.map((r) => `<tr><td>${CL.fmt(r.coverage * 100, 0)} %</td><td>${r.n_flagged}</td><td>${CL.fmt(r.hit_rate)}</td><td>${CL.fmt(r.pai, 2)}</td></tr>`).join("");
     CL.el("eval-note").textContent = `${ev.n_recorded_in_window} incidents recorded in the window (${ev.n_outside_study_area} outside the study area). ${ev.note}`;
-    current = runId;
   }
   CL.el("runs").addEventListener("change", (e) => { if (e.target.value) show(e.target.value).catch((x) => CL.showError(x.message)); });
   CL.el("run-form").addEventListener("submit", async (ev) => {

@@ -42,7 +42,7 @@
       }
       CL.el("nr").innerHTML = `<p>${CL.esc(x.incident_id)} (${CL.esc(a.offense)}), Knox run ${CL.esc(a.run_id)}${a.surface_computed ? " (computed now)" : ""}; ledger #${a.ledger_seq}</p>` +
         (a.elevated.length ? `<table><tr><th>distance</th><th>days</th><th>Knox ratio</th><th>p</th><th>applies</th></tr>${a.elevated.map((e) => `<tr><td>${CL.esc(e.space_interval)}</td><td>${CL.esc(e.time_interval)}</td><td>${CL.fmt(e.knox_ratio, 2)}</td><td>${CL.fmt(e.p_value, 3)}</td><td>${CL.esc(String(e.starts).slice(0, 10))} → ${CL.esc(String(e.ends).slice(0, 10))}</td></tr>`).join("")}</table>` : "<p>No band is elevated at this alpha.</p>");
-      CL.provenance({model: `KnoxTest (run ${a.run_id})`, mark: a.mark ? "Research output — " + a.mark : ""});
+      CL.provenance({model: `KnoxTest (run ${a.run_id})`, mark: a.mark ? "Research output: " + a.mark : ""});
       document.body.dataset.nearrepeat = String(a.elevated.length);
     } catch (e) { CL.el("nr").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   }

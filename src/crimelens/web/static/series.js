@@ -18,7 +18,7 @@
     runInfo = list.run;
     const sel = CL.el("series"); sel.innerHTML = "";
     for (const it of list.items) sel.insertAdjacentHTML("beforeend", `<option value="${CL.esc(it.series_id)}">${CL.esc(it.series_id)} · ${it.n_members} incidents · cohesion ${CL.fmt(it.cohesion, 2)}</option>`);
-    CL.provenance({model: `PairwiseLinker ${runInfo.linker_id} (series run ${runInfo.run_id}, output sha256 ${String(runInfo.output_hash).slice(0, 16)}…)`, mark: list.mark ? "Research output — " + list.mark : ""});
+    CL.provenance({model: `PairwiseLinker ${runInfo.linker_id} (series run ${runInfo.run_id}, output sha256 ${String(runInfo.output_hash).slice(0, 16)}…)`, mark: list.mark ? "Research output: " + list.mark : ""});
     const want = new URLSearchParams(location.search).get("series");
     if (want) sel.value = want;
     if (sel.value) await show(runId, sel.value);

@@ -1,0 +1,99 @@
+"""Every API route refuses an unauthenticated call (401) and a role without permission (403).
+
+The table names, per route, the action the governance gate checks and a role that lacks it, or
+``None`` where the policy (``GOVERNANCE_PERMISSIONS`` / ``role_allows``) lets every registered role
+in; for those the test checks that claim against the policy itself. A route missing from the table
+fails the test, so a new route cannot skip this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from crimelens.governance import Role
+from crimelens.governance._policy import role_allows
+from tests.api.city import City
+from tests.api.conftest import auth
+
+AT = "2024-04-01T00:00:00Z"
+#: (method, path, json body or None, action checked, a registered role refused or None)
+TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
+    ("GET", "/api/me", None, "users.authenticate", None),
+    ("GET", "/api/datasets", None, "data.status", None),
+    ("GET", "/api/areas?dataset=synth", None, "data.view", None),
+    ("GET", "/api/incidents", None, "data.list", None),
+    ("GET", "/api/incidents/X1/similar?dataset=synth", None, "link.similar", "aud"),
+    ("POST", "/api/incidents/X1/nearrepeat", {}, "nearrepeat.alert", "aud"),
+    ("POST", "/api/forecasts", {"at": AT, "dataset": "synth"}, "forecast.run", "bea"),
+    ("GET", "/api/forecasts", None, "forecast.list", None),
+    ("GET", "/api/forecasts/R1/cells", None, "forecast.view", None),
+    ("GET", "/api/forecasts/R1/evaluation", None, "forecast.view", None),
+    ("POST", "/api/linkers", {"dataset": "synth"}, "link.train", "aud"),
+    ("POST", "/api/series-runs", {"dataset": "synth"}, "link.series", "bea"),
+    ("GET", "/api/series-runs", None, "link.list", None),
+    ("GET", "/api/series-runs/R1", None, "link.list", None),
+    ("GET", "/api/series-runs/R1/series/S1", None, "link.view", None),
+    ("GET", "/api/risk/models", None, "risk.list", None),
+    ("GET", "/api/risk/models/M1/card", None, "risk.card", None),
+    ("GET", "/api/audits", None, "audit.list", None),
+    ("GET", "/api/audits/A1", None, "audit.view", None),
+    ("POST", "/api/feedback/simulations", {"n_runs": 1, "days": 10}, "feedback.simulate", "aud"),
+    ("GET", "/api/feedback/runs", None, "feedback.list", None),
+    ("GET", "/api/deployments", None, "deployments.list", None),
+    ("GET", "/api/deployments/D1", None, "deployments.show", None),
+    ("POST", "/api/deployments/D1/suspend", {"reason": "test"}, "deployments.suspend", "ana"),
+    ("GET", "/api/review", None, "review.list", None),
+    ("POST", "/api/review/r1/decision", {"decision": "accept", "reason": "ok"}, "review.decide", "ana"),
+    ("GET", "/api/ledger/entries", None, "ledger.list", None),
+    ("POST", "/api/ledger/verify", None, "ledger.verify", None),
+    ("GET", "/api/ledger/head", None, "ledger.head", None),
+    ("GET", "/api/ledger/proof/0", None, "ledger.proof", None),
+    ("GET", "/api/models", None, "models.list", None),
+    ("GET", "/api/models/M1/card", None, "models.card", None),
+    ("GET", "/api/reports/annual/2024", None, "report.annual", None),
+]
+ROLES = {"ada": Role.ADMIN, "ana": Role.ANALYST, "sam": Role.SUPERVISOR, "bea": Role.BOARD, "aud": Role.AUDITOR}
+
+
+def _call(client: TestClient, method: str, path: str, body: dict[str, Any] | None,
+          headers: dict[str, str]) -> Any:
+    return client.request(method, path, json=body, headers=headers)
+
+
+def test_the_table_covers_every_api_route(app: FastAPI) -> None:
+    routes = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    assert routes and all(p.startswith("/api/") for _, p in routes)
+    templated = set()
+    for method, path, *_ in TABLE:
+        match = [(m, p) for m, p in routes if m == method and _fits(p, path.split("?")[0])]
+        assert len(match) == 1, (method, path, match)
+        templated |= set(match)
+    assert templated == routes
+
+
+def _fits(template: str, path: str) -> bool:
+    a, b = template.strip("/").split("/"), path.strip("/").split("/")
+    return len(a) == len(b) and all(x == y or x.startswith("{") for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize(("method", "path", "body", "action", "refused"), TABLE,
+                         ids=[f"{m} {p}" for m, p, *_ in TABLE])
+def test_unauthenticated_401_and_role_403(client: TestClient, city: City, method: str, path: str,
+                                          body: dict[str, Any] | None, action: str, refused: str | None) -> None:
+    for headers in ({}, {"X-Purpose": "research"}, {"Authorization": "Bearer clk_0.x", "X-Purpose": "research"},
+                    {"Authorization": "Basic YWRhOnB3", "X-Purpose": "research"}):
+        r = _call(client, method, path, body, headers)
+        assert r.status_code == 401, (headers, r.status_code, r.text)
+        assert r.json()["type"] == "NotAuthenticatedError" and r.headers["www-authenticate"].startswith("Bearer")
+    if refused is None:
+        # open to every registered role by policy: check the claim against the policy itself
+        assert all(role_allows(role, action) for role in ROLES.values()), action
+        return
+    assert not role_allows(ROLES[refused], action)
+    r = _call(client, method, path, body, auth(city, refused))
+    assert r.status_code == 403, (refused, r.status_code, r.text)
+    assert r.json()["type"] == "PermissionDeniedError" and f"may not perform '{action}'" in r.json()["error"]
