@@ -135,3 +135,15 @@ def test_analyst_labels_feed_training(city_db, tmp_path: Path) -> None:  # type:
         (_, entry), = Ledger(store).entries(action="link.label")
     assert sorted(rows["incident_id"]) == sorted(members) and set(rows["label"]) == {"A-1"}
     assert entry.detail["label"] == "A-1"
+
+
+def test_seeded_series_grows_from_one_incident(city_db) -> None:  # type: ignore[no-untyped-def]
+    db, city = city_db
+    members = max(city.series.values(), key=len)
+    seed = members[len(members) // 2]
+    result = runner.invoke(app, ["link", "series", "--dataset", "synth", "--seed", seed, "--threshold", "0.5",
+                                 "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    (grown,) = _json(result.output)["series"]
+    assert seed in grown["members"]
+    assert len(set(grown["members"]) & set(members)) >= 2
