@@ -71,17 +71,18 @@ def sepp_memory(n: int) -> None:
     train = _train(incidents, origins[0], n)
     window = TimeWindow.starting(origins[0].to_pydatetime(), days=7)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    began = time.perf_counter()
+    began, cpu0 = time.perf_counter(), time.process_time()
     make_model("sepp", area=area, **WIDE["sepp"]).fit(train).predict(window)
-    secs = time.perf_counter() - began
+    secs, cpu = time.perf_counter() - began, time.process_time() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": secs, "peak_rss_mib": peak, "rss_before_fit_mib": base}))
+    print(json.dumps({"seconds": secs, "cpu_seconds": cpu, "peak_rss_mib": peak, "rss_before_fit_mib": base}))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="crimelens vs open_cp fit+predict times")
     ap.add_argument("--opencp-python", default=os.environ.get("OPENCP_PYTHON", "/work/opencp/venv/bin/python"))
-    ap.add_argument("--opencp-json", type=Path, default=None, help="reuse an earlier open_cp timing file")
+    ap.add_argument("--reuse-opencp", action="store_true",
+                    help="reuse results/forecast_opencp_timing*.json from an earlier run instead of rerunning open_cp")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
     ap.add_argument("--sepp-memory", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -96,19 +97,22 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         train = _train(incidents, origins[0], n)
         for name, extra in WIDE.items():
-            times = []
+            times, cpus = [], []
             for _ in range(2):
-                began = time.perf_counter()
+                began, cpu0 = time.perf_counter(), time.process_time()
                 make_model(name, area=area, **extra).fit(train).predict(window)
                 times.append(time.perf_counter() - began)
-            ours[f"{name}@{n}"] = {"seconds": times[1], "cold_seconds": times[0]}
-            print(f"crimelens {name}@{n}: {times[1]:.3f} s (cold {times[0]:.2f} s)", flush=True)
+                cpus.append(time.process_time() - cpu0)
+            ours[f"{name}@{n}"] = {"seconds": times[1], "cpu_seconds": cpus[1], "cold_seconds": times[0]}
+            print(f"crimelens {name}@{n}: {times[1]:.3f} s, cpu {cpus[1]:.3f} s (cold {times[0]:.2f} s)",
+                  flush=True)
     mem = subprocess.run([sys.executable, __file__, "--sepp-memory", "32000"], capture_output=True, text=True)
     sepp32 = json.loads(mem.stdout.strip().splitlines()[-1]) if mem.returncode == 0 else {"error": mem.stderr[-500:]}
     print("sepp@32000 fresh process:", sepp32)
     theirs: dict[str, Any] = {}
-    if args.opencp_json is not None and args.opencp_json.exists():
-        theirs = json.loads(args.opencp_json.read_text())
+    if args.reuse_opencp:
+        for p in sorted(RESULTS.glob("forecast_opencp_timing*.json")):
+            theirs.update(json.loads(p.read_text()))
     elif Path(args.opencp_python).exists():
         splits = Path("/tmp/forecast_timing_splits.npz")
         write_splits(splits, "chicago_agg_assault", incidents, area, origins, 7.0)
@@ -133,12 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                                    "crimelens_cold_s": ours[key]["cold_seconds"]}
             if name in COUNTERPART:
                 ok = f"{COUNTERPART[name]}@{n}"
+                row["crimelens_cpu_s"] = ours[key]["cpu_seconds"]
                 if ok in theirs and "seconds" in theirs[ok]:
                     row["open_cp_s"] = theirs[ok]["seconds"]
+                    row["open_cp_cpu_s"] = theirs[ok].get("cpu_seconds")
                     row["speedup"] = theirs[ok]["seconds"] / ours[key]["seconds"]
+                    if theirs[ok].get("cpu_seconds"):
+                        row["speedup_cpu"] = theirs[ok]["cpu_seconds"] / max(ours[key]["cpu_seconds"], 1e-6)
                 else:
                     row["open_cp_s"] = None
-                    row["note"] = OPENCP_SKIP.get(ok, theirs.get(ok, {}).get("error", "not run"))
+                    row["note"] = theirs.get(ok, {}).get("error") or OPENCP_SKIP.get(ok, "not run")
             rows.append(row)
     bt_path = RESULTS / "forecast_backtest_chicago_agg_assault.json"
     bt = json.loads(bt_path.read_text()) if bt_path.exists() else {}
@@ -153,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     (RESULTS / "forecast.json").write_text(json.dumps(out_doc, indent=1, default=float))
     for r in rows:
-        sp = f"{r['speedup']:.0f}x" if r.get("speedup") else r.get("note", "")
+        sp = (f"{r['speedup']:.0f}x wall, {r.get('speedup_cpu', float('nan')):.0f}x cpu" if r.get("speedup")
+              else r.get("note", ""))
         oc = f"{r['open_cp_s']:.2f}" if r.get("open_cp_s") else "-"
         print(f"{r['model']:12s} {r['n']:6d}  crimelens {r['crimelens_s']:.3f} s  open_cp {oc} s  {sp}")
     return 0

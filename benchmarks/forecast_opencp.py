@@ -153,12 +153,14 @@ def timing(oc, sp, sizes, methods, out_path):  # type: ignore[no-untyped-def]
         sub["t"], sub["xy"] = sp["t"][lo:hi], sp["xy"][lo:hi]
         for name in methods:
             key = f"{name}@{n}"
-            began = time.perf_counter()
+            began, cpu0 = time.perf_counter(), time.process_time()
             try:
                 run_method(oc, name, sub, o_day, all_events=True)
-                results[key] = {"seconds": time.perf_counter() - began}
-            except MemoryError as exc:
-                results[key] = {"error": f"MemoryError: {exc}"}
+                results[key] = {"seconds": time.perf_counter() - began,
+                                "cpu_seconds": time.process_time() - cpu0}
+            except Exception as exc:  # open_cp's own failures are results too
+                results[key] = {"error": f"{type(exc).__name__}: {exc}",
+                                "seconds_to_failure": time.perf_counter() - began}
             print(key, results[key], flush=True)
             Path(out_path).write_text(json.dumps(results, indent=1))
     return results
@@ -207,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: time limit reached after period {p}", flush=True)
                 break
             began = time.perf_counter()
-            full = run_method(oc, name, sp, float(origins[p]))
+            try:
+                full = run_method(oc, name, sp, float(origins[p]))
+            except Exception as exc:  # record open_cp's failure and go on
+                print(f"{dataset} {name} period {p}: failed: {type(exc).__name__}: {exc}", flush=True)
+                continue
             seconds[p] = time.perf_counter() - began
             values[p] = full.reshape(-1)[sp["cell_ids"]]
             done[p] = True

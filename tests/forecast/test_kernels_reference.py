@@ -109,3 +109,21 @@ def test_prospective_bowers_weights_match_slow_loop() -> None:
     n = int(keep.sum())
     slow = _rescale(_slow(area, xy[keep], w, np.full(n, 100.0), np.full(n, 400.0), "bands"), model, t0, 7.0)
     np.testing.assert_allclose(model.predict(window).intensity, slow, rtol=1e-9, atol=1e-15)
+
+
+def test_kde_on_h3_cells_matches_slow_loop() -> None:
+    """The KD-tree path used for H3 hexagons gives the same sums as the loop."""
+    t, xy = _events(4, n=150)
+    xy = xy + np.array([440_000.0, 4_630_000.0])  # somewhere in UTM 16N (Chicago)
+    table = table_from(t, xy, origin=ORIGIN)
+    area = StudyArea.h3(table, resolution=10)
+    model = SpaceTimeKDE(bandwidth_m=120.0, time_scale_days=30.0, window_days=150.0, area=area)
+    model.fit(table)
+    window = TimeWindow.starting("2020-07-19T00:00:00Z", days=7)
+    t0 = days_since_epoch(window.start)
+    t_abs = t + days_since_epoch(TimeWindow.starting(ORIGIN, days=1).start)
+    keep = (t_abs < t0) & (t_abs >= t0 - 150.0)
+    n = int(keep.sum())
+    w = np.exp(-(t0 - t_abs[keep]) / 30.0)
+    slow = _rescale(_slow(area, xy[keep], w, np.full(n, 120.0), np.full(n, 360.0), "gaussian"), model, t0, 7.0)
+    np.testing.assert_allclose(model.predict(window).intensity, slow, rtol=1e-9, atol=1e-15)

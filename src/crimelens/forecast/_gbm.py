@@ -185,7 +185,7 @@ class GradientBoostedCells(HotspotModel):
         X_parts, y_parts, w_parts = [], [], []
         for k in range(int(self.n_origins)):
             o = t_last - h - k * float(self.origin_step_days)
-            if o - float(self.t_[0]) < max(float(v) for v in self.lags_days) / 4:
+            if o - float(self.t_[0]) < h:
                 break
             X = self._features(o)
             y = self._count(o, o + h)
@@ -197,7 +197,7 @@ class GradientBoostedCells(HotspotModel):
         if not X_parts:
             raise InvalidParameterError(
                 "GradientBoostedCells.fit: the training incidents span too short a period for one "
-                f"training origin (need > {max(self.lags_days) / 4:g} days)"
+                f"training origin (need more than 2 x horizon_days = {2 * h:g} days)"
             )
         X_all = np.vstack(X_parts)
         y_all = np.concatenate(y_parts)

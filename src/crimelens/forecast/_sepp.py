@@ -21,7 +21,7 @@ Where this differs from the paper, and why:
   buckets of side ``trigger_radius_m``), so memory grows with those pairs, never
   with N².
 * ``mu`` is a Gaussian-smoothed histogram of the (sampled) background incidents
-  on a ``background_cell_m`` grid, constant in time over the training window.
+  on a ``background_cell_m`` grid (75 m), constant in time over the training window.
 * Edge correction in time: the lag bins of ``g`` are normalised by the
   parent-days actually observed before the end of training.
 * With ``declustering="expected"`` the E-step probabilities are used as weights
@@ -221,21 +221,21 @@ class SEPP(HotspotModel):
     space_bins, time_bins : int
         Histogram bins of the trigger in distance and lag (defaults 10 and 30).
     background_cell_m : float
-        Cell of the background grid in metres (default 50).
+        Cell of the background grid in metres (default 75).
     background_bandwidth_m : float
         Gaussian smoothing of the background in metres (default 150).
     declustering : {"stochastic", "expected"}
         Sample one parent per incident (Mohler 2011) or use probabilities as weights.
     n_iter : int
-        EM iterations (default 40).
+        EM iterations (default 30).
     random_state : int
         Seed for the stochastic declustering.
     """
 
     def __init__(self, *, window_days: float = 730.0, trigger_radius_m: float = 500.0,
                  trigger_window_days: float = 30.0, space_bins: int = 10, time_bins: int = 30,
-                 background_cell_m: float = 50.0, background_bandwidth_m: float = 150.0,
-                 declustering: Literal["stochastic", "expected"] = "stochastic", n_iter: int = 40,
+                 background_cell_m: float = 75.0, background_bandwidth_m: float = 150.0,
+                 declustering: Literal["stochastic", "expected"] = "stochastic", n_iter: int = 30,
                  random_state: int = 0, area: StudyArea | None = None, cell_m: float = 150.0) -> None:
         self.window_days = window_days
         self.trigger_radius_m = trigger_radius_m
