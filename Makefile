@@ -6,7 +6,7 @@ DB      ?= crimelens.duckdb
 SYNTH   ?= build/synth
 COMPAS  ?= ../shared/data/compas/compas-scores-two-years.deid.csv.gz
 
-.PHONY: install demo test test-fast lint typecheck bench docs clean
+.PHONY: install demo test test-fast lint typecheck bench docs clean web
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,7 +14,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/uv pip install -q --python $(PY) -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed web
+
+## web: vendor Leaflet from the npm registry into the package's static files (offline maps; no CDN)
+LEAFLET   ?= 1.9.4
+LEAFLET_DIR := src/crimelens/web/static/vendor/leaflet
+web: $(LEAFLET_DIR)/VERSION
+$(LEAFLET_DIR)/VERSION:
+	rm -rf build/npm && mkdir -p build/npm $(LEAFLET_DIR)
+	cd build/npm && npm pack --silent leaflet@$(LEAFLET) && tar xzf leaflet-$(LEAFLET).tgz
+	cp build/npm/package/dist/leaflet.js build/npm/package/dist/leaflet.css build/npm/package/LICENSE $(LEAFLET_DIR)/
+	rm -rf $(LEAFLET_DIR)/images && cp -r build/npm/package/dist/images $(LEAFLET_DIR)/images
+	echo "leaflet $(LEAFLET) (npm: leaflet@$(LEAFLET), dist/leaflet.js, dist/leaflet.css), BSD-2-Clause, see LICENSE; refreshed by 'make web'" > $@
 
 ## demo: build the synthetic city into the embedded store and run the main jobs on it
 demo: install
