@@ -178,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         comparisons["paired"][f"{best} / {rival}"] = {
             f"{c:g}": dict(zip(("ratio", "low", "high"), res.paired(best, rival, "pai", c), strict=True))
             for c in covs}
+    comparisons["paired_vs_naive"] = {
+        m: {f"{c:g}": dict(zip(("ratio", "low", "high"), res.paired(m, "naive", "pai", c), strict=True))
+            for c in covs}
+        for m in names if m != "naive" and "naive" in names}
     if opencp_names:
         full = [n for n in opencp_names if summary["models"][n]["n_periods_scored"] == len(origins)]
         pool = full or opencp_names

@@ -76,7 +76,7 @@ def test_cli_run_writes_exports_that_gis_reads(db: Path, tmp_path: Path, suffix:
                                       "--out", str(out), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["model"] == "TimeWeightedCounts" and doc["mark"] == RESEARCH_MARK
+    assert doc["model"] == "GradientBoostedCells" and doc["mark"] == RESEARCH_MARK  # the default
     assert doc["area"]["cell_m"] == 150.0 and doc["window"][0].startswith("2019-10-01")
     if suffix == "geojson":
         info = pyogrio.read_info(out)
