@@ -2,7 +2,7 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
-  let cells = null, baseData = "";
+  let cells = null, baseData = "", latest = 0;
   const colours = ["#fff7bc", "#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04"];
   const legend = L.control({position: "bottomright"});
   legend.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.id = "legend"; return d; };
@@ -26,7 +26,9 @@
 
   async function show(runId) {
     CL.clearError();
+    const mine = ++latest;  // a later pick wins over a slower earlier one
     const layer = await CL.api(`/api/forecasts/${encodeURIComponent(runId)}/cells`);
+    if (mine !== latest) return;
     const p = layer.properties;
     const ranked = layer.features.map((f) => f.properties.risk).sort((a, b) => a - b);
     const q = (v) => { let lo = 0, hi = ranked.length; while (lo < hi) { const m = (lo + hi) >> 1; if (ranked[m] < v) lo = m + 1; else hi = m; } return lo / Math.max(1, ranked.length); };
@@ -43,6 +45,7 @@
     CL.provenance({data: `${baseData}; training data sha256 ${String(p.data_hash).slice(0, 16)}…`});
     CL.el("run-info").innerHTML = `<table><tr><th>run</th><td>${CL.esc(p.run_id)}</td></tr><tr><th>window</th><td>${CL.esc(p.window[0])} → ${CL.esc(p.window[1])}</td></tr><tr><th>cells</th><td>${p.n_cells} (${p.n_flagged} flagged)</td></tr><tr><th>units</th><td>${CL.esc(p.risk_units)}</td></tr></table>`;
     const ev = await CL.api(`/api/forecasts/${encodeURIComponent(runId)}/evaluation`);
+    if (mine !== latest) return;
     CL.el("scores").querySelector("tbody").innerHTML = ev.scores.map((r) => `<tr><td>${CL.fmt(r.coverage * 100, 0)} %</td><td>${r.n_flagged}</td><td>${CL.fmt(r.hit_rate)}</td><td>${CL.fmt(r.pai, 2)}</td></tr>`).join("");
     CL.el("eval-note").textContent = `${ev.n_recorded_in_window} incidents recorded in the window (${ev.n_outside_study_area} outside the study area). ${ev.note}`;
   }
