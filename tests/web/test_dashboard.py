@@ -3,6 +3,7 @@ entry, ledger verification; no console errors and no request that leaves 127.0.0
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -84,7 +85,9 @@ def test_forecast_map_draws_cells_and_scores(page: tuple[Any, Watch, str, City])
     drawn = pg.locator("#map path.leaflet-interactive").count()
     assert drawn >= n_cells > 10  # every cell is an SVG path (plus the area polygons)
     assert pg.locator(".area-label").count() == 40  # HTML labels of the synthetic city's 40 areas
-    assert "TimeWeightedCounts" in pg.inner_text("#prov-model") and "snapshot sha256" in pg.inner_text("#prov-data")
+    model = pg.inner_text("#prov-model")  # "<model> <version> (run <id>, output sha256 …)"
+    assert re.match(r"^[A-Za-z]+ \S+ \(run [0-9a-f]{16}, output sha256 [0-9a-f]{16}…\)$", model), model
+    assert "snapshot sha256" in pg.inner_text("#prov-data")
     # the newest run was made under the deployment; the research run says it is research
     assert "Operational output under a deployment" in pg.inner_text("#prov-mark")
     pg.select_option("#runs", city.forecast_run)
