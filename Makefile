@@ -31,6 +31,9 @@ $(LEAFLET_DIR)/VERSION:
 demo: install
 	$(BIN)/crimelens synth --out $(SYNTH) --seed 7 --db $(DB)
 	$(BIN)/crimelens incidents summary --db $(DB)
+	# forecasts of recorded burglaries: next week's map (GeoPackage + PNG) and a 12-week backtest
+	$(BIN)/crimelens forecast run --dataset synth --offense burglary --at 2024-12-01 --horizon 7d --cell-m 150 --out build/forecast.gpkg --db $(DB)
+	$(BIN)/crimelens forecast backtest --dataset synth --models naive,weighted,kde,etas,gbm --offense burglary --start 2024-09-01 --periods 12 --horizon 7d --coverage 0.01,0.05 --plot build/forecast_curves.png --db $(DB)
 	# near repeat: Knox table of the synthetic burglaries and an alert for the latest one
 	$(BIN)/crimelens nearrepeat --db $(DB) --dataset synth --offense burglary --space-bands 100,200,300,400 --time-bands 7,14,21,28 --permutations 999 --seed 1 --png build/knox_burglary.png
 	$(BIN)/crimelens nearrepeat alert --latest --offense burglary --db $(DB)
@@ -72,6 +75,8 @@ bench: install
 	$(PY) benchmarks/feedback.py
 	$(PY) benchmarks/audit.py
 	$(PY) benchmarks/ledger.py
+	$(PY) benchmarks/forecast.py
+	$(PY) benchmarks/api.py
 	$(PY) benchmarks/redaction.py
 
 clean:
