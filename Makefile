@@ -4,6 +4,7 @@ PY      := $(VENV)/bin/python
 BIN     := $(VENV)/bin
 DB      ?= crimelens.duckdb
 SYNTH   ?= build/synth
+PORT    ?= 8000
 COMPAS  ?= ../shared/data/compas/compas-scores-two-years.deid.csv.gz
 
 .PHONY: install demo test test-fast lint typecheck bench docs clean web
@@ -27,13 +28,16 @@ $(LEAFLET_DIR)/VERSION:
 	rm -rf $(LEAFLET_DIR)/images && cp -r build/npm/package/dist/images $(LEAFLET_DIR)/images
 	echo "leaflet $(LEAFLET) (npm: leaflet@$(LEAFLET), dist/leaflet.js, dist/leaflet.css), BSD-2-Clause, see LICENSE; refreshed by 'make web'" > $@
 
-## demo: build the synthetic city into the embedded store and run the main jobs on it
+## demo: build the synthetic city into the embedded store, run the main jobs on it, serve the dashboard
 demo: install
 	$(BIN)/crimelens synth --out $(SYNTH) --seed 7 --db $(DB)
 	$(BIN)/crimelens incidents summary --db $(DB)
 	# forecasts of recorded burglaries: next week's map (GeoPackage + PNG) and a 12-week backtest
 	$(BIN)/crimelens forecast run --dataset synth --offense burglary --at 2024-12-01 --horizon 7d --cell-m 150 --out build/forecast.gpkg --db $(DB)
 	$(BIN)/crimelens forecast backtest --dataset synth --models naive,weighted,kde,etas,gbm --offense burglary --start 2024-09-01 --periods 12 --horizon 7d --coverage 0.01,0.05 --plot build/forecast_curves.png --db $(DB)
+	# series: train the linker on the solved series, build candidate series
+	$(BIN)/crimelens link train --dataset synth --cutoff 2024-10-01 --db $(DB)
+	$(BIN)/crimelens link series --dataset synth --db $(DB)
 	# near repeat: Knox table of the synthetic burglaries and an alert for the latest one
 	$(BIN)/crimelens nearrepeat --db $(DB) --dataset synth --offense burglary --space-bands 100,200,300,400 --time-bands 7,14,21,28 --permutations 999 --seed 1 --png build/knox_burglary.png
 	$(BIN)/crimelens nearrepeat alert --latest --offense burglary --db $(DB)
@@ -54,6 +58,11 @@ demo: install
 	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
 	$(BIN)/crimelens redact text build/demo_narratives.jsonl --out build/demo_redacted.jsonl --case DEMO-1 --db $(DB)
 	$(BIN)/crimelens evidence verify DEMO-1 --db $(DB)
+	# dashboard: an admin and an analyst with tokens, then serve (Ctrl-C stops)
+	@grep -qs '"token"' build/demo-admin.json || $(BIN)/crimelens users add demo-admin --role admin --as demo-admin --db $(DB) --json > build/demo-admin.json
+	@grep -qs '"token"' build/demo-analyst.json || $(BIN)/crimelens users add demo-analyst --role analyst --as demo-admin --db $(DB) --json > build/demo-analyst.json
+	@echo "crimelens dashboard: http://127.0.0.1:$(PORT)/  (sign in with the token in build/demo-analyst.json; purpose 'research')"
+	$(BIN)/crimelens serve --db $(DB) --port $(PORT)
 
 ## test: the whole suite (what CI runs)
 test: install
