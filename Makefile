@@ -59,8 +59,9 @@ demo: install
 	$(BIN)/crimelens redact text build/demo_narratives.jsonl --out build/demo_redacted.jsonl --case DEMO-1 --db $(DB)
 	$(BIN)/crimelens evidence verify DEMO-1 --db $(DB)
 	# dashboard: an admin and an analyst with tokens, then serve (Ctrl-C stops)
-	@grep -qs '"token"' build/demo-admin.json || $(BIN)/crimelens users add demo-admin --role admin --as demo-admin --db $(DB) --json > build/demo-admin.json
-	@grep -qs '"token"' build/demo-analyst.json || $(BIN)/crimelens users add demo-analyst --role analyst --as demo-admin --db $(DB) --json > build/demo-analyst.json
+	@# a token is printed once: keep it unless the user already exists in this store
+	@$(BIN)/crimelens users add demo-admin --role admin --as demo-admin --db $(DB) --json > build/demo-admin.new 2>/dev/null && mv build/demo-admin.new build/demo-admin.json || rm -f build/demo-admin.new
+	@$(BIN)/crimelens users add demo-analyst --role analyst --as demo-admin --db $(DB) --json > build/demo-analyst.new 2>/dev/null && mv build/demo-analyst.new build/demo-analyst.json || rm -f build/demo-analyst.new
 	@echo "crimelens dashboard: http://127.0.0.1:$(PORT)/  (sign in with the token in build/demo-analyst.json; purpose 'research')"
 	$(BIN)/crimelens serve --db $(DB) --port $(PORT)
 
