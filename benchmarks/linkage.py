@@ -78,10 +78,21 @@ def build(scale: float, seed: int) -> dict[str, Any]:
             "linker_training": linker.training_, "scale": scale, "seed": seed}
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def score() -> dict[str, Any]:
     import pickle
 
     from crimelens.storage import DuckDBStore
+
+    log = (WORK / "score_progress.log").open("w")
+
+    def note(msg: str) -> None:
+        log.write(f"{time.strftime('%H:%M:%S')} cpu={_cpu_s():.1f}s {msg}\n")
+        log.flush()
 
     linker = pickle.loads((WORK / "linker.pkl").read_bytes())
     t_all = time.perf_counter()
@@ -89,14 +100,20 @@ def score() -> dict[str, Any]:
         t0 = time.perf_counter()
         table = store.incidents(dataset="synth")
         load_s = time.perf_counter() - t0
+    note(f"loaded {len(table)} incidents in {load_s:.1f}s")
     t0 = time.perf_counter()
+    c0 = _cpu_s()
     enc = linker.encode(table)
     encode_s = time.perf_counter() - t0
+    encode_cpu_s = _cpu_s() - c0
+    note(f"encoded in {encode_s:.1f}s")
     del table
     t0 = time.perf_counter()
     index = linker.index(enc)
     index_s = time.perf_counter() - t0
+    note(f"indexed {index.n_pairs} candidate pairs in {index_s:.1f}s")
     t0 = time.perf_counter()
+    c0 = _cpu_s()
     n = 0
     hist = np.zeros(20, dtype=np.int64)
     kept = 0
@@ -105,11 +122,15 @@ def score() -> dict[str, Any]:
         n += len(p)
         hist += np.histogram(p, bins=20, range=(0.0, 1.0))[0]
         kept += int((p >= 0.5).sum())
+        if n % 100_000_000 < len(p):
+            note(f"scored {n} pairs")
     score_s = time.perf_counter() - t0
+    score_cpu_s = _cpu_s() - c0
     total_s = time.perf_counter() - t_all
     return {"n_incidents": len(enc), "n_candidate_pairs": n, "pairs_ge_0_5": kept,
             "cheap_score_histogram_20_bins": hist.tolist(), "load_s": load_s, "encode_s": encode_s,
             "index_s": index_s, "enumerate_and_score_s": score_s, "total_s": total_s,
+            "encode_cpu_s": encode_cpu_s, "enumerate_and_score_cpu_s": score_cpu_s, "total_cpu_s": _cpu_s(),
             "peak_rss_gib": _rss_gib(), "pairs_per_s": n / score_s if score_s else None,
             "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))}
 
