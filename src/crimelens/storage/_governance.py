@@ -275,61 +275,17 @@ def set_complaint_response(store: Any, complaint_id: str, response: str) -> None
 
 
 # an independent transaction beside the caller's ------------------------------------------
-class SideStore:
-    """A second DuckDB connection on the same database, with its own transaction.
-
-    Used to log a refusal that must survive the rollback of the caller's transaction.
-    It offers the few store methods the ledger needs.
-    """
-
-    def __init__(self, store: Any) -> None:
-        self.con = store.con.cursor()
-        self.path = store.path
-        self._lock = store._lock
-        self._depth = 0
-
-    def close(self) -> None:
-        self.con.close()
-
-    def transaction(self) -> Any:
-        from contextlib import contextmanager
-
-        @contextmanager
-        def _tx() -> Any:
-            outer = self._depth == 0
-            if outer:
-                self.con.execute("BEGIN TRANSACTION")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self.con.execute("ROLLBACK")
-                raise
-            else:
-                self._depth -= 1
-                if outer:
-                    self.con.execute("COMMIT")
-
-        return _tx()
-
-    def execute(self, sql: str, params: list[Any] | None = None) -> None:
-        self.con.execute(sql, params or [])
-
-    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
-        row = self.con.execute(sql, params or []).fetchone()
-        return None if row is None else row[0]
-
-    def iter_rows(self, sql: str, params: list[Any] | None = None) -> Any:
-        yield from self.con.execute(sql, params or []).fetchall()
-
-
 def run_beside(store: Any, work: Any) -> bool:
-    """Run ``work(side_store)`` in its own committed transaction; False if it conflicts with the caller's."""
+    """Run ``work(side_store)`` in its own committed transaction; False if it conflicts with the caller's.
+
+    The side store is a second connection (a cursor) on the same database, wrapped in the
+    ordinary store class, so a refusal logged here survives the rollback of the caller's block.
+    """
     import duckdb
 
-    side = SideStore(store)
+    from crimelens.storage._duckdb import DuckDBStore
+
+    side = DuckDBStore(store.con.cursor(), store.path)
     try:
         work(side)
         return True
