@@ -217,7 +217,7 @@ def refuse(ctx: Context, *, action: str, actor: Actor, purpose: str | None, reas
 
 def _append_surviving(ctx: Context, entry: LedgerEntry) -> None:
     store = ctx.store
-    if getattr(store, "_depth", 0) == 0:
+    if not store.in_transaction():
         ctx.ledger.append(entry)
         return
     key = ctx.ledger.signing_key()
@@ -294,15 +294,16 @@ def record_use(
               require_active=require_active, share_to=share_to, detail=detail, **fields)
     entry = LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=str(purpose),
                         detail=detail, at=ctx.now(), **fields)
+    if deployment is None or not require_active or not _is_actionable(ctx, deployment, action, actionable):
+        # joins the caller's transaction when there is one; otherwise the ledger's group commit
+        return ctx.ledger.append(entry)
     with ctx.store.transaction():
         seq = ctx.ledger.append(entry)
-        if deployment is not None and require_active and _is_actionable(ctx, deployment, action, actionable):
-            gov_db.add_review_item(
-                ctx.store, item_id=f"r{seq}", deployment=deployment, action=action, source_seq=seq,
-                requested_by=actor.user, summary={"detail": dict(detail or {}),
-                                                  "output_hash": fields.get("output_hash")},
-                at=ctx.now(),
-            )
+        gov_db.add_review_item(
+            ctx.store, item_id=f"r{seq}", deployment=deployment, action=action, source_seq=seq,
+            requested_by=actor.user, summary={"detail": dict(detail or {}), "output_hash": fields.get("output_hash")},
+            at=ctx.now(),
+        )
     return seq
 
 

@@ -80,6 +80,7 @@ class DuckDBStore:
         self.con = con
         self.path = path
         self._depth = 0
+        self._owner: int | None = None  # thread that holds the open transaction
         self._lock = threading.RLock()
 
     # lifecycle --------------------------------------------------------------------
@@ -133,18 +134,25 @@ class DuckDBStore:
             outer = self._depth == 0
             if outer:
                 self.con.execute("BEGIN TRANSACTION")
+                self._owner = threading.get_ident()
             self._depth += 1
             try:
                 yield
             except BaseException:
                 self._depth -= 1
                 if outer:
+                    self._owner = None
                     self.con.execute("ROLLBACK")
                 raise
             else:
                 self._depth -= 1
                 if outer:
+                    self._owner = None
                     self.con.execute("COMMIT")
+
+    def in_transaction(self) -> bool:
+        """True when the calling thread is inside :meth:`transaction` (its writes would join it)."""
+        return self._depth > 0 and self._owner == threading.get_ident()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for a reader thread."""
