@@ -62,8 +62,10 @@ class StudyArea:
     h3_resolution: int | None = None
     _lookup: NDArray[np.int64] = field(init=False, repr=False)
     _h3_index: Mapping[int, int] = field(init=False, repr=False)
+    _neighbour_cache: dict[tuple[float, bool], sp.csr_matrix] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_neighbour_cache", {})
         for name in ("cell_ids", "centres_m", "cell_area_m2"):
             arr = np.array(getattr(self, name))
             arr.setflags(write=False)
@@ -218,7 +220,19 @@ class StudyArea:
         return np.bincount(cells[ok], weights=w, minlength=self.n_cells).astype(np.float64)
 
     def neighbours(self, radius_m: float, *, include_self: bool = False) -> sp.csr_matrix:
-        """Sparse 0/1 matrix: cells whose centres lie within ``radius_m`` of each other."""
+        """Sparse 0/1 matrix: cells whose centres lie within ``radius_m`` of each other.
+
+        Built once per radius and study area (a backtest refits every model at
+        every origin on the same area); each call returns its own copy.
+        """
+        key = (float(radius_m), bool(include_self))
+        cached = self._neighbour_cache.get(key)
+        if cached is None:
+            cached = self._neighbour_cache[key] = self._build_neighbours(*key)
+        out: sp.csr_matrix = cached.copy()
+        return out
+
+    def _build_neighbours(self, radius_m: float, include_self: bool) -> sp.csr_matrix:
         tree = cKDTree(self.centres_m)
         pairs = tree.query_pairs(r=radius_m, output_type="ndarray")
         i = np.concatenate([pairs[:, 0], pairs[:, 1]])

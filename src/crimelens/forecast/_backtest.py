@@ -209,10 +209,12 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     names = tuple(models)
     covs = tuple(float(c) for c in coverages)
     t_all = incidents.t_days(how="mid")
-    order = np.argsort(t_all, kind="stable")
-    sorted_table = IncidentTable(incidents.frame.iloc[order])
-    t_sorted = t_all[order]
-    cells_all = area.cell_of(sorted_table.xy_m)
+    xy_all = incidents.xy_m
+    usable = np.isfinite(t_all) & np.isfinite(xy_all[:, 0]) & np.isfinite(xy_all[:, 1])
+    order = np.flatnonzero(usable)[np.argsort(t_all[usable], kind="stable")]
+    t_sorted = np.ascontiguousarray(t_all[order])
+    xy_sorted = np.ascontiguousarray(xy_all[order])
+    cells_all = area.cell_of(xy_sorted)
     extra = ("ceiling:perfect-rate",) if ceiling else ()
     n_models = len(names) + len(extra)
     shape = (n_models, periods, len(covs))
@@ -232,12 +234,13 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         n_events[p] = observed.sum()
         if hi - lo == 0:
             continue
-        train = IncidentTable(sorted_table.frame.iloc[lo:hi])
         window = TimeWindow.starting(origin, days=horizon_days)
         for m, name in enumerate(names):
             began = time.perf_counter()
             model = clone(models[name]).set_params(area=area)
-            surface = model.fit(train).predict(window)
+            # the same events fit() would extract from the table, already sorted and located
+            surface = model.fit_events(t_sorted[lo:hi], xy_sorted[lo:hi],
+                                       cells=cells_all[lo:hi]).predict(window)
             seconds[m, p] = time.perf_counter() - began
             _score(surface.intensity, observed, covs, ties, m, p, hit, pai, pei, loglik, brier)
         if progress is not None:

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 
-from crimelens.domain import IncidentTable, TimeWindow
+from crimelens.domain import Grid, IncidentTable, TimeWindow
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._params import check_fitted, check_positive
@@ -27,6 +27,7 @@ from crimelens.forecast._surface import RiskSurface
 __all__ = ["HotspotModel", "days_since_epoch"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def days_since_epoch(when: datetime) -> float:
@@ -60,26 +61,92 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
         raise NotImplementedError
 
     # shared -------------------------------------------------------------------------
-    def fit(self, incidents: IncidentTable, y: None = None) -> Self:
-        """Learn from ``incidents`` (an :class:`~crimelens.domain.IncidentTable` in metres)."""
+    def _check_common(self) -> None:
         check_positive(self, "cell_m", unit="metres")
         if self.area is not None and not isinstance(self.area, StudyArea):
             raise InvalidParameterError(
                 f"{type(self).__name__}(area={type(self.area).__name__}): expected a StudyArea or None"
             )
         self._validate()
+
+    def fit(self, incidents: IncidentTable, y: None = None) -> Self:
+        """Learn from ``incidents`` (an :class:`~crimelens.domain.IncidentTable` in metres)."""
+        self._check_common()
         if len(incidents) == 0:
             raise InvalidParameterError(
                 f"{type(self).__name__}.fit: got 0 incidents; expected at least one"
             )
-        self.area_ = self.area if self.area is not None else StudyArea.bounding_box(incidents, self.cell_m)
-        t = incidents.t_days(how="mid")
-        xy = incidents.xy_m
-        ok = np.isfinite(t) & np.all(np.isfinite(xy), axis=1)
-        order = np.argsort(t[ok], kind="stable")
-        self.t_ = np.ascontiguousarray(t[ok][order])
-        self.xy_ = np.ascontiguousarray(xy[ok][order])
-        self.cell_ = self.area_.cell_of(self.xy_)
+        area = self.area if self.area is not None else StudyArea.bounding_box(incidents, self.cell_m)
+        return self._fit_arrays(incidents.t_days(how="mid"), incidents.xy_m, area, None)
+
+    def fit_events(self, t_days: NDArray[np.float64], xy_m: NDArray[np.float64], *,
+                   cells: NDArray[np.int64] | None = None) -> Self:
+        """Learn from bare event arrays, as :meth:`fit` does from a table.
+
+        Parameters
+        ----------
+        t_days : array of shape (n,)
+            Event times in float days since 1970-01-01 UTC (the mid-point of each
+            incident's window, as :meth:`IncidentTable.t_days` gives by default).
+        xy_m : array of shape (n, 2)
+            Coordinates in metres in the study area's CRS.
+        cells : array of shape (n,), optional
+            ``area.cell_of(xy_m)`` when the caller already has it (the backtest
+            computes it once for every origin); must be given with ``area`` set.
+
+        The backtest engine and callers that refit often use this to skip the
+        table's column conversions; the model learns exactly the same state.
+        """
+        self._check_common()
+        t = np.asarray(t_days, dtype=np.float64).reshape(-1)
+        xy = np.asarray(xy_m, dtype=np.float64).reshape(-1, 2)
+        if len(t) != len(xy):
+            raise InvalidParameterError(
+                f"{type(self).__name__}.fit_events: got {len(t)} times and {len(xy)} points; "
+                "expected one point per time"
+            )
+        if len(t) == 0:
+            raise InvalidParameterError(
+                f"{type(self).__name__}.fit_events: got 0 events; expected at least one"
+            )
+        if cells is not None and (self.area is None or len(cells) != len(t)):
+            raise InvalidParameterError(
+                f"{type(self).__name__}.fit_events(cells=...): expected one cell per event of the "
+                "model's own study area (set area=...)"
+            )
+        if self.area is not None:
+            area = self.area
+        else:
+            ok = np.all(np.isfinite(xy), axis=1)
+            if not ok.any():
+                raise InvalidParameterError(
+                    f"{type(self).__name__}.fit_events: no event has finite coordinates"
+                )
+            p = xy[ok]
+            grid = Grid.covering((float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()),
+                                  float(p[:, 1].max())), float(self.cell_m), crs=None)
+            area = StudyArea.square(
+                grid, rule="every cell of the grid covering the incidents' bounding box")
+        return self._fit_arrays(t, xy, area, cells)
+
+    def _fit_arrays(self, t: NDArray[np.float64], xy: NDArray[np.float64], area: StudyArea,
+                    cells: NDArray[np.int64] | None) -> Self:
+        self.area_ = area
+        ok = np.isfinite(t) & np.isfinite(xy[:, 0]) & np.isfinite(xy[:, 1])
+        if not ok.all():
+            t, xy = t[ok], xy[ok]
+            cells = None if cells is None else cells[ok]
+        if len(t) == 0:
+            raise InvalidParameterError(
+                f"{type(self).__name__}.fit: no incident has a finite time and position"
+            )
+        if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):
+            order = np.argsort(t, kind="stable")
+            t, xy = t[order], xy[order]
+            cells = None if cells is None else cells[order]
+        self.t_ = np.ascontiguousarray(t)
+        self.xy_ = np.ascontiguousarray(xy)
+        self.cell_ = area.cell_of(self.xy_) if cells is None else np.asarray(cells, dtype=np.int64)
         self.t_end_ = float(self.t_[-1])
         self.n_incidents_ = len(self.t_)
         self._fit()
@@ -94,7 +161,12 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
                            self._public_params())
 
     def _public_params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.get_params().items()}
+        # get_params() without its per-call signature inspection (none of these models nests
+        # another estimator, so the shallow and deep parameters are the same)
+        names = _PARAM_NAMES.get(type(self))
+        if names is None:
+            names = _PARAM_NAMES[type(self)] = tuple(self._get_param_names())
+        return {k: getattr(self, k) for k in names}
 
     # helpers ------------------------------------------------------------------------
     def _before(self, t0: float, lookback_days: float | None = None) -> slice:

@@ -42,6 +42,11 @@ def _etas_em(t: NDArray[np.float64], starts: NDArray[np.int64], span: float, t_e
              tol: float) -> tuple[NDArray[np.float64], float, float, int]:
     n_cells = starts.shape[0] - 1
     n_done = 0
+    # each incident's triggering terms, kept between the intensity sum and the E-step shares
+    longest = 0
+    for c in range(n_cells):
+        longest = max(longest, starts[c + 1] - starts[c])
+    terms = np.empty(max(longest, 1))
     for _ in range(n_iter):
         n_done += 1
         s_bg = np.zeros(n_cells)
@@ -52,19 +57,20 @@ def _etas_em(t: NDArray[np.float64], starts: NDArray[np.int64], span: float, t_e
             for i in range(first, starts[c + 1]):
                 lam = mu[c]
                 j = i - 1
+                k = 0
                 while j >= first and t[i] - t[j] < tmax:
-                    lam += theta * omega * math.exp(-omega * (t[i] - t[j]))
+                    g = theta * omega * math.exp(-omega * (t[i] - t[j]))
+                    terms[k] = g
+                    lam += g
                     j -= 1
+                    k += 1
                 if lam <= 0.0:
                     continue
                 s_bg[c] += mu[c] / lam
-                j = i - 1
-                while j >= first and t[i] - t[j] < tmax:
-                    dt = t[i] - t[j]
-                    p = theta * omega * math.exp(-omega * dt) / lam
+                for q in range(k):
+                    p = terms[q] / lam
                     s_tr += p
-                    s_dt += p * dt
-                    j -= 1
+                    s_dt += p * (t[i] - t[i - 1 - q])
         exposure = 0.0
         for i in range(t.shape[0]):
             exposure += 1.0 - math.exp(-omega * min(t_end - t[i], tmax))

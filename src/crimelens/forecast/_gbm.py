@@ -122,21 +122,34 @@ class GradientBoostedCells(HotspotModel):
     def _setup(self) -> None:
         area = self.area_
         ok = self.cell_ >= 0
-        cells = self.cell_[ok]
-        t = self.t_[ok]
-        order = np.lexsort((t, cells))
-        self._key = cells[order].astype(np.float64) * 1e6 + t[order]
+        # events inside the study area, in time order (``t_`` is sorted): the count of every
+        # cell in [a, b) is one bincount over a contiguous slice
+        self._t_in = np.ascontiguousarray(self.t_[ok])
+        self._cell_in = np.ascontiguousarray(self.cell_[ok])
         spacing = float(np.sqrt(np.median(area.cell_area_m2)))
         self._ring1 = area.neighbours(1.5 * spacing)
         self._ring2 = area.neighbours(3.0 * spacing)
         self._ring_nr = area.neighbours(float(self.near_repeat_m), include_self=True)
 
     def _count(self, a: float, b: float) -> NDArray[np.float64]:
-        """Per-cell count of incidents in ``[a, b)`` (vectorised over the (cell, t)-sorted keys)."""
-        ids = np.arange(self.area_.n_cells, dtype=np.float64) * 1e6
-        hi = np.searchsorted(self._key, ids + b, side="left")
-        lo = np.searchsorted(self._key, ids + a, side="left")
-        return (hi - lo).astype(np.float64)
+        """Per-cell count of incidents in ``[a, b)``."""
+        lo, hi = np.searchsorted(self._t_in, [a, b], side="left")
+        return np.bincount(self._cell_in[lo:hi], minlength=self.area_.n_cells).astype(np.float64)
+
+    def _lookback_counts(self, t0: float, lookbacks: list[float]) -> dict[float, NDArray[np.float64]]:
+        """``{L: per-cell count in [t0 - L, t0)}`` from one pass over disjoint bands."""
+        ls = sorted(set(lookbacks))
+        edges = np.array([t0 - v for v in reversed(ls)] + [t0])
+        idx = np.searchsorted(self._t_in, edges, side="left")
+        n = self.area_.n_cells
+        out: dict[float, NDArray[np.float64]] = {}
+        running = np.zeros(n, dtype=np.int64)
+        # walk from the most recent band back in time, accumulating
+        for k in range(len(ls)):
+            j = len(edges) - 2 - k
+            running = running + np.bincount(self._cell_in[idx[j]:idx[j + 1]], minlength=n)
+            out[ls[k]] = running.astype(np.float64)
+        return out
 
     def feature_names(self) -> list[str]:
         names: list[str] = []
@@ -149,16 +162,19 @@ class GradientBoostedCells(HotspotModel):
 
     def _features(self, t0: float) -> NDArray[np.float64]:
         cols: list[NDArray[np.float64]] = []
-        for lag in self.lags_days:
-            c = self._count(t0 - float(lag), t0)
-            cols += [c, self._ring1 @ c, self._ring2 @ c]
-        cols.append(self._count(t0 - 2920.0, t0))
+        lags = [float(v) for v in self.lags_days]
+        nr_days = float(self.near_repeat_days)
+        counts = self._lookback_counts(t0, [*lags, 2920.0, nr_days])
+        own = np.column_stack([counts[lag] for lag in lags])
+        ring1, ring2 = self._ring1 @ own, self._ring2 @ own  # one sparse product per ring
+        for k in range(len(lags)):
+            cols += [own[:, k], ring1[:, k], ring2[:, k]]
+        cols.append(counts[2920.0])
         s = self._before(t0, 2920.0)
         ok = self.cell_[s] >= 0
         w = np.exp2(-(t0 - self.t_[s][ok]) / 365.0)
         cols.append(np.bincount(self.cell_[s][ok], weights=w, minlength=self.area_.n_cells).astype(np.float64))
-        recent = self._count(t0 - float(self.near_repeat_days), t0)
-        cols.append(self._ring_nr @ recent)
+        cols.append(self._ring_nr @ counts[nr_days])
         day = _EPOCH + timedelta(days=t0)
         doy = day.timetuple().tm_yday / 365.25 * 2 * math.pi
         n = self.area_.n_cells

@@ -59,8 +59,8 @@ class RiskSurface:
     window: TimeWindow
     model: str
     params: Mapping[str, Any] = field(default_factory=dict)
-    order: NDArray[np.int64] = field(init=False)
-    rank: NDArray[np.int64] = field(init=False)
+    _order: NDArray[np.int64] | None = field(init=False, repr=False, default=None)
+    _rank: NDArray[np.int64] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         values = np.array(self.intensity, dtype=np.float64).reshape(-1)
@@ -69,20 +69,38 @@ class RiskSurface:
                 f"RiskSurface({self.model}): intensity has {values.size} values; expected one per "
                 f"cell of the study area ({self.area.n_cells})"
             )
-        if not np.all(np.isfinite(values)) or np.any(values < 0):
+        if not np.isfinite(values.sum()) or not np.all(np.isfinite(values)) or values.min() < 0:
             raise InvalidParameterError(
                 f"RiskSurface({self.model}): intensity must be finite and >= 0 in every cell"
             )
         values.setflags(write=False)
-        order = rank_cells(values)
-        rank = np.empty_like(order)
-        rank[order] = np.arange(1, len(order) + 1)
-        order.setflags(write=False)
-        rank.setflags(write=False)
         object.__setattr__(self, "intensity", values)
-        object.__setattr__(self, "order", order)
-        object.__setattr__(self, "rank", rank)
         object.__setattr__(self, "params", dict(self.params))
+
+    @property
+    def order(self) -> NDArray[np.int64]:
+        """Cell indices from highest to lowest intensity, ties by ascending index (read-only).
+
+        Computed on first use (a sort of every cell), then kept.
+        """
+        if self._order is None:
+            order = rank_cells(self.intensity)
+            order.setflags(write=False)
+            object.__setattr__(self, "_order", order)
+        assert self._order is not None
+        return self._order
+
+    @property
+    def rank(self) -> NDArray[np.int64]:
+        """1-based rank of each cell in :attr:`order` (read-only)."""
+        if self._rank is None:
+            order = self.order
+            rank = np.empty_like(order)
+            rank[order] = np.arange(1, len(order) + 1)
+            rank.setflags(write=False)
+            object.__setattr__(self, "_rank", rank)
+        assert self._rank is not None
+        return self._rank
 
     @property
     def n_cells(self) -> int:
