@@ -7,8 +7,16 @@ import math
 import numpy as np
 import pytest
 
+from crimelens.domain import Grid
 from crimelens.errors import InvalidParameterError
-from crimelens.forecast import brier_score, coverage_scores, poisson_loglik
+from crimelens.forecast import (
+    StudyArea,
+    brier_score,
+    coverage_for_area,
+    coverage_scores,
+    nij_coverages,
+    poisson_loglik,
+)
 
 # 10 cells; risk strictly ordered 9..0 so cell 0 ranks first
 RISK = np.array([9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
@@ -57,3 +65,20 @@ def test_poisson_loglik_and_brier_by_hand() -> None:
     assert poisson_loglik(lam, y) == pytest.approx(expected, rel=1e-12)
     p = 1 - np.exp(-lam)
     assert brier_score(lam, y) == pytest.approx(float(np.mean((p - np.array([1, 1, 0])) ** 2)))
+
+
+def test_coverage_for_an_area_flags_the_whole_cells_that_fit() -> None:
+    area = StudyArea.square(Grid(0.0, 0.0, 150.0, 100, 50))  # 5,000 cells of 0.0225 km²
+    # 0.25 sq mi = 0.6475 km² -> 28.8 cells -> 28; 0.75 sq mi = 1.9425 km² -> 86.3 -> 86
+    assert nij_coverages(area) == {0.25: 28 / 5000, 0.75: 86 / 5000}
+    assert coverage_for_area(area, 0.9) == 40 / 5000  # exactly 40 cells
+    with pytest.raises(InvalidParameterError, match=r"outside the NIJ limits of 0.25-0.75 sq mi"):
+        coverage_for_area(area, 5.0)
+    assert coverage_for_area(area, 5.0, nij_limits=False) == 222 / 5000
+    with pytest.raises(InvalidParameterError, match="smaller than one cell"):
+        coverage_for_area(area, 0.01, nij_limits=False)
+    small = StudyArea.square(Grid(0.0, 0.0, 50.0, 200, 200))  # 2,500 m² cells: 26,910 sq ft
+    with pytest.raises(InvalidParameterError, match=r"cell area 2500 m² \(26,910 sq ft\): outside the NIJ"):
+        coverage_for_area(small, 1.0)
+    scores = coverage_scores(np.arange(5000.0), np.ones(5000), [coverage_for_area(area, 0.9)])
+    assert scores["n_flagged"][0] == 40 and scores["pai"][0] == pytest.approx(1.0)

@@ -109,6 +109,27 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
     assert (tmp_path / "c.png").stat().st_size > 10_000
 
 
+def test_cli_backtest_scores_nij_flagged_areas(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["forecast", "backtest", "--models", "naive", "--offense", "robbery", "--start", "2019-09-02",
+            "--periods", "3", "--dataset", "sf", "--db", str(db), "--json", "--no-per-period"]
+    result = CliRunner().invoke(app, [*base, "--nij", "--area-km2", "1.0"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    areas = doc["flagged_areas"]
+    assert [round(a["sq_mi"], 4) for a in areas] == [0.25, 0.75, round(1.0 / 2.589988110336, 4)]
+    assert [a["n_flagged"] for a in areas] == [28, 86, 44]  # whole 150 m cells (0.0225 km²) that fit
+    for a in areas:
+        assert a["coverage"] * doc["area"]["n_cells"] == pytest.approx(a["n_flagged"])
+        pai = a["models"]["naive"]["pai"]
+        assert pai["low"] <= pai["mean"] <= pai["high"] and pai["mean"] > 1
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--area-km2", "3"])
+    assert exc.value.code == 2
+    assert "3 km² (1.158 sq mi): outside the NIJ limits" in json.loads(capsys.readouterr().out)["error"]
+    allowed = CliRunner().invoke(app, [*base, "--area-km2", "3", "--no-nij-limits"])
+    assert allowed.exit_code == 0 and json.loads(allowed.stdout)["flagged_areas"][0]["n_flagged"] == 133
+
+
 def test_cli_errors_map_to_exit_codes(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["forecast", "run", "--at", "2019-10-01", "--model", "oracle", "--db", str(db), "--json"])

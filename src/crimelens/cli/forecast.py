@@ -48,6 +48,20 @@ def _coverages(text: str) -> list[float]:
     return values
 
 
+def _areas(text: str | None, nij: bool) -> list[float]:
+    from crimelens.forecast._metrics import KM2_PER_SQ_MI, NIJ_AREA_SQ_MI
+
+    values: list[float] = [v * KM2_PER_SQ_MI for v in NIJ_AREA_SQ_MI] if nij else []
+    if text:
+        try:
+            values += [float(v) for v in text.split(",") if v.strip()]
+        except ValueError as exc:
+            raise InvalidParameterError(
+                f"--area-km2: got {text!r}; expected comma-separated areas in km², e.g. 0.65,1.94"
+            ) from exc
+    return values
+
+
 @forecast_app.command("run")
 def run(
     at: Annotated[str, typer.Option("--at", help="Start of the forecast window (date = midnight UTC, or ISO time with offset).")],
@@ -108,6 +122,9 @@ def backtest(
     horizon: HorizonOpt = "7d",
     cell_m: CellOpt = 150.0,
     coverage: Annotated[str, typer.Option("--coverage", help="Coverages to report, e.g. 0.01,0.05.")] = "0.01,0.05",
+    area_km2: Annotated[str | None, typer.Option("--area-km2", help="Also score flagged areas in km² (whole cells that fit), e.g. 0.65,1.94.")] = None,
+    nij: Annotated[bool, typer.Option("--nij", help="Also score the NIJ challenge's smallest and largest flagged areas (0.25 and 0.75 sq mi).")] = False,
+    nij_limits: Annotated[bool, typer.Option("--nij-limits/--no-nij-limits", help="Hold --area-km2 to the NIJ's 0.25-0.75 sq mi and 62,500-360,000 sq ft cells.")] = True,
     dataset: DatasetOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of the hit-rate coverage curves.")] = None,
     per_period: Annotated[bool, typer.Option("--per-period/--no-per-period", help="Include every period in the JSON.")] = True,
@@ -120,6 +137,7 @@ def backtest(
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     covs = _coverages(coverage)
+    areas = _areas(area_km2, nij)
     days = parse_horizon(horizon)
     with cli_context(db) as ctx:
         bar = Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -128,7 +146,8 @@ def backtest(
             task = bar.add_task("periods", total=periods)
             result = run_backtest(ctx, models=names, offense=offense, start=start, periods=periods,
                                   actor=cli_actor(ctx.settings), horizon_days=days, cell_m=cell_m,
-                                  coverages=covs, dataset=dataset, purpose=purpose, plot=plot,
+                                  coverages=covs, areas_km2=areas, nij_limits=nij_limits,
+                                  dataset=dataset, purpose=purpose, plot=plot,
                                   progress=lambda k, n: bar.update(task, completed=k))
     data = result.to_dict(per_period=per_period)
 
@@ -144,6 +163,11 @@ def backtest(
             rows.append(row)
         cols = ["model"] + [f"{metric} @{c:g}" for c in covs for metric in ("PAI", "hit rate", "PEI")]
         table(f"{d['n_periods']} forecasts of {d['horizon_days']:g} days (mean [95% interval])", cols, rows)
+        for fa in d.get("flagged_areas", []):
+            table(f"flagged area {fa['km2']:.3f} km² ({fa['sq_mi']:.3f} sq mi, {fa['n_flagged']} cells)",
+                  ["model", "PAI", "hit rate", "PEI"],
+                  [[name, *(f"{v[k]['mean']:.3f} [{v[k]['low']:.3f}, {v[k]['high']:.3f}]"
+                            for k in ("pai", "hit_rate", "pei"))] for name, v in fa["models"].items()])
         for pair, by_c in d.get("paired", {}).items():
             console.print(pair + ": " + "; ".join(
                 f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))

@@ -29,7 +29,9 @@ Models: :class:`NaiveCounts`, :class:`TimeWeightedCounts`,
 :data:`DEFAULT_MODEL` is the one ``crimelens forecast run`` uses.
 
 Scoring: :func:`coverage_scores` (hit rate, PAI, PEI, ties split pro rata),
-:func:`poisson_loglik`, :func:`brier_score`; :func:`rolling_origin` runs a
+:func:`poisson_loglik`, :func:`brier_score`; :func:`coverage_for_area` and
+:func:`nij_coverages` turn a flagged area (the NIJ challenge's 0.25-0.75 sq mi)
+into a coverage; :func:`rolling_origin` runs a
 backtest and returns a frozen :class:`BacktestResult` with bootstrap intervals
 and paired comparisons. See ``docs/forecast.md``.
 
@@ -44,7 +46,14 @@ from crimelens.forecast._counts import NaiveCounts, TimeWeightedCounts
 from crimelens.forecast._etas import GridETAS
 from crimelens.forecast._gbm import GradientBoostedCells
 from crimelens.forecast._kernels import ProspectiveHotspot, RetrospectiveHotspot, SpaceTimeKDE
-from crimelens.forecast._metrics import DEFAULT_CURVE, brier_score, coverage_scores, poisson_loglik
+from crimelens.forecast._metrics import (
+    DEFAULT_CURVE,
+    brier_score,
+    coverage_for_area,
+    coverage_scores,
+    nij_coverages,
+    poisson_loglik,
+)
 from crimelens.forecast._registry import DEFAULT_MODEL, MODELS, make_model
 from crimelens.forecast._sepp import SEPP
 from crimelens.forecast._surface import RiskSurface
@@ -67,8 +76,10 @@ __all__ = [
     "TimeWeightedCounts",
     "bootstrap_interval",
     "brier_score",
+    "coverage_for_area",
     "coverage_scores",
     "make_model",
+    "nij_coverages",
     "poisson_loglik",
     "rolling_origin",
 ]

@@ -32,6 +32,7 @@ from crimelens.forecast import (
     HotspotModel,
     RiskSurface,
     StudyArea,
+    coverage_for_area,
     make_model,
     rolling_origin,
 )
@@ -41,6 +42,7 @@ from crimelens.forecast._export import (
     plot_surface,
     surface_frame,
 )
+from crimelens.forecast._metrics import KM2_PER_SQ_MI
 from crimelens.governance import Actor
 from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
 from crimelens.storage._forecast import (
@@ -106,6 +108,8 @@ class ForecastRun:
     ledger_seq: int
     mark: str = RESEARCH_MARK
     files: dict[str, str] = field(default_factory=dict)
+    #: ``(flagged km², coverage)`` for each area-defined coverage (NIJ-style)
+    areas: tuple[tuple[float, float], ...] = ()
 
     def to_dict(self, *, top: int = 10) -> dict[str, Any]:
         frame = surface_frame(self.surface, self.coverage)
@@ -230,6 +234,8 @@ class BacktestRun:
     ledger_seq: int
     mark: str = RESEARCH_MARK
     files: dict[str, str] = field(default_factory=dict)
+    #: ``(flagged km², coverage)`` for each area-defined coverage (NIJ-style)
+    areas: tuple[tuple[float, float], ...] = ()
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
@@ -245,9 +251,22 @@ class BacktestRun:
                                                           res.paired(best, other, "pai", c), strict=True))
                                       for c in self.coverages}
                 for other in names if other != best}
+        if self.areas:
+            out["flagged_areas"] = [self._area_entry(km2, c) for km2, c in self.areas]
         if per_period:
-            out["per_period"] = res.per_period(list(self.coverages))
+            out["per_period"] = res.per_period([*self.coverages, *(c for _, c in self.areas)])
         return out
+
+    def _area_entry(self, km2: float, coverage: float) -> dict[str, Any]:
+        res = self.result
+        n_cells = int(res.area.get("n_cells", 0))
+        entry: dict[str, Any] = {"km2": km2, "sq_mi": km2 / KM2_PER_SQ_MI, "coverage": coverage,
+                                 "n_flagged": round(coverage * n_cells), "models": {}}
+        for m in res.models:
+            entry["models"][m] = {metric: dict(zip(("mean", "low", "high"), res.mean(m, metric, coverage),
+                                                   strict=True))
+                                  for metric in ("pai", "hit_rate", "pei")}
+        return entry
 
 
 def run_backtest(
@@ -261,6 +280,8 @@ def run_backtest(
     horizon_days: float = 7.0,
     cell_m: float = 150.0,
     coverages: Sequence[float] = (0.01, 0.05),
+    areas_km2: Sequence[float] = (),
+    nij_limits: bool = True,
     dataset: str | None = None,
     mask_days: float | None = None,
     ceiling: bool = True,
@@ -273,6 +294,9 @@ def run_backtest(
     The study area is the cells with at least one incident before ``start`` (in
     the last ``mask_days`` if given): no test-period information enters the
     area. Scores at ``coverages`` plus the 0.5 %–20 % curve are kept.
+    ``areas_km2`` adds coverages given as a flagged area (as many whole cells
+    as fit in it), held to the NIJ challenge's 0.25-0.75 sq mi and cell-size
+    limits unless ``nij_limits`` is False.
     """
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
@@ -286,7 +310,8 @@ def run_backtest(
     if len(history) == 0:
         raise NotFoundError(f"backtest: no incidents before {first.isoformat()} to define the study area")
     area = StudyArea.from_activity(incidents, cell_m, period=TimeWindow(mask_from, first))
-    covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages})
+    areas = tuple((float(km2), coverage_for_area(area, km2, nij_limits=nij_limits)) for km2 in areas_km2)
+    covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages} | {c for _, c in areas})
     result = rolling_origin(incidents, {m: make_model(m) for m in models}, area=area, start=first,
                             periods=periods, horizon_days=horizon_days, coverages=covs,
                             ceiling=ceiling, progress=progress)
@@ -300,7 +325,8 @@ def run_backtest(
                          model=",".join(models), model_version=__version__, data_hash=d_hash,
                          output_hash=o_hash, inputs={"dataset": dataset, "offense": offense},
                          detail={"run_id": run_id, "start": first.isoformat(), "periods": periods,
-                                 "horizon_days": horizon_days, "area": area.describe()})
+                                 "horizon_days": horizon_days, "area": area.describe(),
+                                 "flagged_areas_km2": [km2 for km2, _ in areas]})
         save_backtest(ctx.store, BacktestRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
             dataset=dataset, offense=offense, models=json.dumps(list(models)), summary=text,
@@ -313,7 +339,7 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} x {horizon_days:g}-day forecasts; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files)
+                       RESEARCH_MARK, files, areas)
 
 
 def forecast_record(ctx: Context, run_id: str) -> ForecastRecord:
