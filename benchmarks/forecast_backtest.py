@@ -18,6 +18,9 @@ weeks. The "gap closed" compares the best crimelens model with 2-year naive coun
 and the perfect-rate ceiling at 1 % (each cell's mean rate over the test period and
 an equal span before it, e.g. 2016-2019: the share of that rate in the top cells).
 
+Also scores the NIJ challenge's smallest and largest flagged areas (0.25 and 0.75
+sq mi: 28 and 86 cells of 150 m) with PAI, hit rate and PEI.
+
 Writes ``benchmarks/results/forecast_backtest_<dataset>.json``. Never asserts.
 """
 
@@ -39,9 +42,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from forecast_data import load
 
 from crimelens.domain import TimeWindow
-from crimelens.forecast import DEFAULT_CURVE, MODELS, StudyArea, make_model, rolling_origin
+from crimelens.forecast import (
+    DEFAULT_CURVE,
+    MODELS,
+    StudyArea,
+    make_model,
+    nij_coverages,
+    rolling_origin,
+)
 from crimelens.forecast._backtest import BacktestResult, _score
 from crimelens.forecast._base import days_since_epoch
+from crimelens.forecast._metrics import KM2_PER_SQ_MI
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -96,8 +107,9 @@ def backtest_per_origin(incidents: Any, models: dict[str, Any], area: StudyArea,
             print(f"  {k}/{n} periods", flush=True)
         done[0] = k
 
+    covs = sorted(set(DEFAULT_CURVE) | set(nij_coverages(area).values()))
     return rolling_origin(incidents, models, area=area, origins=[o.to_pydatetime() for o in origins],
-                          horizon_days=horizon, coverages=DEFAULT_CURVE, ceiling=ceiling, progress=tick)
+                          horizon_days=horizon, coverages=covs, ceiling=ceiling, progress=tick)
 
 
 def observed_counts(incidents: Any, area: StudyArea, origins: list[pd.Timestamp], horizon: float) -> np.ndarray:
@@ -190,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         comparisons["best_vs_best_open_cp_every_coverage"] = {
             f"{c:g}": {"crimelens": res.mean(best, "pai", c)[0], "open_cp": res.mean(best_oc, "pai", c)[0]}
             for c in covs}
+    nij: dict[str, Any] = {}
+    for sq_mi, c in nij_coverages(area).items():
+        nij[f"{sq_mi:g} sq mi"] = {
+            "km2": sq_mi * KM2_PER_SQ_MI, "coverage": c, "n_flagged": round(c * area.n_cells),
+            "models": {m: {metric: dict(zip(("mean", "low", "high"), res.mean(m, metric, c), strict=True))
+                           for metric in ("pai", "hit_rate", "pei")} for m in res.models},
+            "paired_vs_naive": {m: dict(zip(("ratio", "low", "high"), res.paired(m, "naive", "pai", c), strict=True))
+                                for m in names if m != "naive" and "naive" in names}}
     naive1 = res.mean("naive", "pai", 0.01)[0] if "naive" in res.models else float("nan")
     ceil1 = res.mean("ceiling:perfect-rate", "pai", 0.01)[0]
     best1 = res.mean(best, "pai", 0.01)[0]
@@ -203,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "nproc": os.cpu_count(),
         "seconds_per_model": {m: float(np.nansum(res.seconds[res.models.index(m)])) for m in names},
         "summary": summary, "comparisons": comparisons,
+        "nij_flagged_areas": nij,
     }
     path = args.out or RESULTS / f"forecast_backtest_{args.dataset}.json"
     path.write_text(json.dumps(out, indent=1, default=float))
@@ -215,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         line.append(f"PEI@0.01 {res.mean(m, 'pei', 0.01)[0]:.3f}")
         print("  ".join(line))
     print(json.dumps(comparisons, indent=1, default=float))
+    for label, entry in nij.items():
+        print(f"NIJ {label} ({entry['km2']:.4f} km², {entry['n_flagged']} cells): " + "  ".join(
+            f"{m} PAI {v['pai']['mean']:.2f} PEI {v['pei']['mean']:.3f}" for m, v in entry["models"].items()))
     return 0
 
 
