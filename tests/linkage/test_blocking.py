@@ -40,6 +40,10 @@ def test_pairs_equal_brute_force(seed: int, radius: float | None, window: float 
         got += list(zip(i.tolist(), j.tolist(), strict=True))
     assert len(got) == len(set(got)) == idx.n_pairs  # each pair once
     assert set(got) == _brute(fam, x, y, lo, hi, radius, window)
+    # the same pairs as positions in the sorted order (what city-wide scoring iterates)
+    sorted_pairs = [(int(min(idx.order[p], idx.order[q])), int(max(idx.order[p], idx.order[q])))
+                    for p_arr, q_arr in idx.iter_sorted_pairs(chunk) for p, q in zip(p_arr, q_arr, strict=True)]
+    assert sorted(sorted_pairs) == sorted(got)
 
 
 def test_window_gap_uses_both_windows() -> None:

@@ -102,3 +102,51 @@ def test_fused_linear_score_equals_matrix_product() -> None:
     X = f.transform(enc, i, j, cheap=True)
     w = np.linspace(-1, 1, X.shape[1])
     np.testing.assert_allclose(f.linear_logit(enc, i, j, w, 0.25), X @ w + 0.25, rtol=1e-12)
+
+
+def _sampled_aoristic(a0: float, a1: float, b0: float, b1: float, period: float, unit: float,
+                      n: int) -> float:
+    """The former estimate: mean circular difference over an n × n midpoint grid of the two windows."""
+    u = a0 + (np.arange(n) + 0.5) / n * (a1 - a0)
+    v = b0 + (np.arange(n) + 0.5) / n * (b1 - b0)
+    d = np.abs(u[:, None] % period - v[None, :] % period)
+    return float(np.minimum(d, period - d).mean() * unit)
+
+
+@pytest.mark.parametrize(("a", "b", "period", "unit", "want"), [
+    ((0.0, 0.0), (0.5, 0.5), 1.0, 24.0, 12.0),  # points 12 h apart
+    ((22 / 24, 22 / 24), (1 + 2 / 24, 1 + 2 / 24), 1.0, 24.0, 4.0),  # 22:00 vs 02:00 next day
+    ((3.0, 4.0), (10.3, 10.35), 1.0, 24.0, 6.0),  # a whole day: hour unknown -> the independence value
+    ((3.0, 10.0), (10.3, 10.3), 7.0, 1.0, 1.75),  # a whole week: weekday unknown
+    ((0.0, 0.0), (0.0, 0.5), 1.0, 24.0, 6.0),  # point vs 00:00-12:00: |U| uniform on 0-12 h
+    ((0.0, 0.0), (0.0, 0.25), 1.0, 24.0, 3.0),
+    ((0.0, 2 / 24), (5.0, 5 + 2 / 24), 1.0, 24.0, 2 / 3),  # same 2-hour window: E|U - V| = L / 3
+    ((0.0, 2 / 24), (0.5, 0.5 + 2 / 24), 1.0, 24.0, 12 - 2 / 3),  # 12 h apart: 12 - E|D - 12|
+])
+def test_aoristic_difference_hand_computed(a, b, period, unit, want) -> None:
+    from crimelens.linkage._features import _aoristic_diff
+
+    t0 = 19_700.0  # days since 1970, as incidents have
+    got = _aoristic_diff(t0 + a[0], t0 + a[1], t0 + b[0], t0 + b[1], period, unit)
+    assert got == pytest.approx(want, abs=1e-9)
+    assert _aoristic_diff(t0 + b[0], t0 + b[1], t0 + a[0], t0 + a[1], period, unit) == pytest.approx(got, abs=1e-9)
+
+
+def test_aoristic_closed_form_agrees_with_sampling() -> None:
+    from crimelens.linkage._features import _aoristic_diff
+
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        a0 = 19_700 + rng.uniform(0, 30)
+        b0 = a0 + rng.uniform(-30, 30)
+        la = float(rng.choice([0.0, 3e-5, rng.exponential(0.3), rng.exponential(3.0)]))
+        lb = float(rng.choice([0.0, rng.exponential(0.3), rng.exponential(3.0)]))
+        for period, unit in ((1.0, 24.0), (7.0, 1.0)):
+            got = _aoristic_diff(a0, a0 + la, b0, b0 + lb, period, unit)
+            assert 0.0 <= got <= period * unit / 2
+            # the old 4 x 4 midpoint estimate is within its quadrature error: the circular
+            # difference is 1-Lipschitz, so each grid cell's error is at most a quarter of its width
+            old = _sampled_aoristic(a0, a0 + la, b0, b0 + lb, period, unit, 4)
+            assert abs(got - old) <= unit * (la + lb) / 16 + 1e-9
+            fine = _sampled_aoristic(a0, a0 + la, b0, b0 + lb, period, unit, 600)
+            assert abs(got - fine) <= unit * (la + lb) / 2400 + 1e-9

@@ -140,7 +140,31 @@ class EncodedIncidents:
         )
 
 
-_AORISTIC_SAMPLES = 4
+_POINT_DAYS = 1e-4  # windows shorter than this (about 9 s) are treated as points at their midpoint
+
+
+@numba.njit(cache=True, inline="always")
+def _tri(s: float) -> float:
+    """Triangle wave: distance from ``s`` to the nearest integer (period 1, mean 1/4)."""
+    r = s - math.floor(s)
+    return min(r, 1.0 - r)
+
+
+@numba.njit(cache=True, inline="always")
+def _tri_g1(s: float) -> float:
+    """Periodic first antiderivative of ``_tri(s) - 1/4`` (zero at integers, odd about 1/2)."""
+    r = s - math.floor(s)
+    if r <= 0.5:
+        return r * (0.5 * r - 0.25)
+    r = 1.0 - r
+    return -r * (0.5 * r - 0.25)
+
+
+@numba.njit(cache=True, inline="always")
+def _tri_g2(s: float) -> float:
+    """Periodic second antiderivative of ``_tri(s) - 1/4`` (even about 1/2, mean 0)."""
+    r = _tri(s)
+    return r * r * (r / 6.0 - 0.125)
 
 
 @numba.njit(cache=True, inline="always")
@@ -148,25 +172,53 @@ def _aoristic_diff(a0: float, a1: float, b0: float, b1: float, period: float, un
     """Expected circular difference (in ``unit``s) of the phase in ``period`` of two uniform windows.
 
     Times are days; the hour of day is the phase in a 1-day period (unit 24),
-    the weekday the phase in a 7-day period (unit 1). Exact windows give the
-    plain circular difference; long windows tend to the independence value.
+    the weekday the phase in a 7-day period (unit 1). With ``U`` uniform on
+    ``[a0, a1]`` and ``V`` on ``[b0, b1]`` this is ``E f(U - V)``, ``f`` the
+    circular distance, a triangle wave of mean ``period / 4``. In closed form
+    (``F`` a second antiderivative of ``f``, lengths ``la``, ``lb``)::
+
+        E f(U - V) = [F(a1 - b0) - F(a0 - b0) - F(a1 - b1) + F(a0 - b1)] / (la lb)
+
+    and ``F(s) = s² period / 8 + G(s)`` with ``G`` periodic, whose quadratic
+    part contributes exactly ``period / 4`` (the independence value): only
+    ``G`` of phases is evaluated, so there is no cancellation of large day
+    numbers. A window shorter than ``_POINT_DAYS`` is a point at its midpoint
+    (one-sided form with the first antiderivative; two points: ``f`` itself).
+    Exact windows give the plain circular difference; a window of a whole
+    period gives ``period / 4`` whatever the other.
     """
-    half = period * unit / 2.0
-    full = period * unit
-    if a1 - a0 < 1e-4 and b1 - b0 < 1e-4:
-        d = abs((a0 % period) - (b0 % period)) * unit
-        return min(d, full - d)
-    s = _AORISTIC_SAMPLES
-    total = 0.0
-    for u in range(s):
-        ta = ((a0 + (u + 0.5) / s * (a1 - a0)) % period) * unit
-        for v in range(s):
-            tb = ((b0 + (v + 0.5) / s * (b1 - b0)) % period) * unit
-            d = abs(ta - tb)
-            if d > half:
-                d = full - d
-            total += d
-    return total / (s * s)
+    la_d = a1 - a0
+    lb_d = b1 - b0
+    la = la_d / period
+    lb = lb_d / period
+    d = (a0 - b0) / period
+    d -= math.floor(d)
+    scale = period * unit
+    if la_d < _POINT_DAYS:
+        if lb_d < _POINT_DAYS:
+            return _tri(d + 0.5 * (la - lb)) * scale
+        dm = d + 0.5 * la
+        return (0.25 + (_tri_g1(dm) - _tri_g1(dm - lb)) / lb) * scale
+    if lb_d < _POINT_DAYS:
+        dm = d - 0.5 * lb
+        return (0.25 + (_tri_g1(dm + la) - _tri_g1(dm)) / la) * scale
+    num = _tri_g2(d + la) - _tri_g2(d) - _tri_g2(d + la - lb) + _tri_g2(d - lb)
+    return (0.25 + num / (la * lb)) * scale
+
+
+@numba.njit(cache=True, inline="always")
+def _log1p(v: float) -> float:
+    """``log(1 + v)`` for ``v >= 0`` (distances, gaps): within 1e-16 of ``log1p``, about 3× faster."""
+    return math.log(1.0 + v)
+
+
+@numba.njit(cache=True, inline="always", fastmath={"reassoc", "contract", "nsz"})
+def _dot(emb: NDArray[np.float32], a: int, b: int) -> float:
+    """Dot product of rows ``a`` and ``b`` (vectorised: the sum may be reassociated)."""
+    s = 0.0
+    for c in range(emb.shape[1]):
+        s += emb[a, c] * emb[b, c]
+    return s
 
 
 @numba.njit(cache=True)
@@ -181,10 +233,10 @@ def _pair_row(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], tl
     dy = y[a] - y[b]
     d = math.sqrt(dx * dx + dy * dy)
     row[0] = d
-    row[1] = math.log1p(d)
+    row[1] = _log1p(d)
     g = max(0.0, tlo[b] - thi[a], tlo[a] - thi[b])
     row[2] = g
-    row[3] = math.log1p(g)
+    row[3] = _log1p(g)
     row[4] = _aoristic_diff(tlo[a], thi[a], tlo[b], thi[b], 1.0, 24.0)
     row[5] = _aoristic_diff(tlo[a], thi[a], tlo[b], thi[b], 7.0, 1.0)
     known = 0.0
@@ -212,12 +264,8 @@ def _pair_row(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], tl
             row[9 + k + c] = numfill[c]
         else:
             row[9 + k + c] = abs(va - vb)
-    dims = emb.shape[1]
-    if dims > 0:
-        s = 0.0
-        for c in range(dims):
-            s += emb[a, c] * emb[b, c]
-        row[9 + k + m] = s
+    if emb.shape[1] > 0:
+        row[9 + k + m] = _dot(emb, a, b)
         row[10 + k + m] = max(common[a], common[b])
 
 
@@ -241,25 +289,58 @@ def _pair_matrix(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float
     return out
 
 
+@numba.njit(cache=True, inline="always")
+def _pair_logit(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], tlo: NDArray[np.float64],
+                thi: NDArray[np.float64], codes: NDArray[np.int32], agree: NDArray[np.float64],
+                mismatch: float, num: NDArray[np.float64], numfill: NDArray[np.float64],
+                emb: NDArray[np.float32], common: NDArray[np.float64], w: NDArray[np.float64],
+                b0: float) -> float:
+    """``b0 + w · (cheap features of (a, b))`` without writing the features.
+
+    The M.O. block is folded into ``agree[c, code]`` (the weight of the pair
+    agreeing on ``code``: its column weight and the IDF-sum weight times the
+    IDF, plus the ``mo_known`` weight) and ``mismatch`` (the ``mo_known`` plus
+    ``mo_mismatch`` weights), so each attribute costs one select.
+    """
+    k = codes.shape[1]
+    m = num.shape[1]
+    dx = x[a] - x[b]
+    dy = y[a] - y[b]
+    d = math.sqrt(dx * dx + dy * dy)
+    g = max(0.0, tlo[b] - thi[a], tlo[a] - thi[b])
+    z: float = b0 + w[0] * d + w[1] * _log1p(d) + w[2] * g + w[3] * _log1p(g)
+    z += w[4] * _aoristic_diff(tlo[a], thi[a], tlo[b], thi[b], 1.0, 24.0)
+    z += w[5] * _aoristic_diff(tlo[a], thi[a], tlo[b], thi[b], 7.0, 1.0)
+    for c in range(k):
+        ca = codes[a, c]
+        cb = codes[b, c]
+        if ca >= 0 and cb >= 0:
+            z += float(agree[c, ca]) if ca == cb else mismatch
+    for c in range(m):
+        va = num[a, c]
+        vb = num[b, c]
+        z += w[9 + k + c] * (numfill[c] if math.isnan(va) or math.isnan(vb) else abs(va - vb))
+    if emb.shape[1] > 0:
+        z += w[9 + k + m] * _dot(emb, a, b) + w[10 + k + m] * max(common[a], common[b])
+    return z
+
+
 @numba.njit(cache=True, parallel=True)
 def _linear_logit(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
                   y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
-                  codes: NDArray[np.int32], idf: NDArray[np.float64], num: NDArray[np.float64],
-                  numfill: NDArray[np.float64], emb: NDArray[np.float32], common: NDArray[np.float64],
-                  w: NDArray[np.float64], b0: float) -> NDArray[np.float64]:
-    """``b0 + w · features`` per pair, without materialising the feature matrix."""
+                  codes: NDArray[np.int32], agree: NDArray[np.float64], mismatch: float,
+                  num: NDArray[np.float64], numfill: NDArray[np.float64], emb: NDArray[np.float32],
+                  common: NDArray[np.float64], w: NDArray[np.float64], b0: float,
+                  proba: bool) -> NDArray[np.float64]:
+    """``b0 + w · features`` per pair (or its logistic, ``proba``), without a feature matrix."""
     p = i.shape[0]
-    n_cols = w.shape[0]
     out = np.empty(p, dtype=np.float64)
     n_blocks = (p + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(n_blocks):
-        row = np.zeros(n_cols, dtype=np.float64)
         for r in range(blk * _BLOCK, min(p, (blk + 1) * _BLOCK)):
-            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, common, row)
-            z = b0
-            for c in range(n_cols):
-                z += w[c] * row[c]
-            out[r] = z
+            z = _pair_logit(i[r], j[r], x, y, tlo, thi, codes, agree, mismatch, num, numfill, emb,
+                            common, w, b0)
+            out[r] = 1.0 / (1.0 + math.exp(-z)) if proba else z
     return out
 
 
@@ -546,17 +627,30 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         return np.column_stack([X, cos])
 
     def linear_logit(self, enc: EncodedIncidents, i: NDArray[np.int64], j: NDArray[np.int64],
-                     weights: NDArray[np.float64], intercept: float) -> NDArray[np.float64]:
-        """``intercept + weights · cheap features`` per pair, fused (no feature matrix)."""
+                     weights: NDArray[np.float64], intercept: float, *,
+                     proba: bool = False) -> NDArray[np.float64]:
+        """``intercept + weights · cheap features`` per pair, fused (no feature matrix).
+
+        With ``proba``, the logistic of it. Pairs scored in the order of
+        :meth:`BlockingIndex.iter_sorted_pairs` on ``enc.take(index.order)``
+        read memory almost sequentially (several times faster on a city).
+        """
         self._check_fitted()
         w = np.ascontiguousarray(weights, dtype=np.float64)
         if w.shape != (len(self.cheap_feature_names_),):
             raise InvalidParameterError(
                 f"linear_logit: got {w.shape[0]} weights; expected {len(self.cheap_feature_names_)}")
+        k = len(self.mo_columns_)
+        # agreeing on value v of attribute c: its own weight and the IDF-sum weight times its IDF,
+        # plus the weight of "known on both sides"; disagreeing: known + mismatch weights
+        agree = (w[6:6 + k, None] + w[8 + k]) * self.idf_ + w[6 + k]
+        mismatch = float(w[6 + k] + w[7 + k])
         return _linear_logit(np.ascontiguousarray(i, dtype=np.int64), np.ascontiguousarray(j, dtype=np.int64),
-                             enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes), self.idf_,
+                             enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes),
+                             np.ascontiguousarray(agree, dtype=np.float64), mismatch,
                              np.ascontiguousarray(enc.numeric), self.numeric_fill_,
-                             np.ascontiguousarray(enc.embedding), enc.commonness, w, float(intercept))
+                             np.ascontiguousarray(enc.embedding), enc.commonness, w, float(intercept),
+                             bool(proba))
 
     def narrative_cosine(self, enc: EncodedIncidents, i: NDArray[np.int64],
                          j: NDArray[np.int64]) -> NDArray[np.float64]:

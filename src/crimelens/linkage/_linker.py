@@ -367,8 +367,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         self._check_fitted()
         if self.linear_ is not None:
             w, b = self.linear_
-            z = self.featurizer_.linear_logit(enc, i, j, w, b)
-            return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+            return self.featurizer_.linear_logit(enc, i, j, w, b, proba=True)
         X = self.featurizer_.transform(enc, i, j, cheap=True)
         return np.asarray(self.cheap_model_.predict_proba(X)[:, 1], dtype=np.float64)
 
@@ -392,14 +391,18 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         """Score every candidate pair chunk by chunk; yield those at or above ``min_probability``."""
         self._check_fitted()
         index = self.index(enc)
-        for i, j in index.iter_pairs(self.chunk_pairs):
+        # score in the index's sorted order: block-mates are neighbours in memory there
+        ordered = enc.take(index.order)
+        for a, b in index.iter_sorted_pairs(self.chunk_pairs):
             if cheap_only:
-                c = self.cheap_proba(enc, i, j)
+                c = self.cheap_proba(ordered, a, b)
                 p = c
             else:
-                c, p = self.score(enc, i, j)
-            keep = p >= min_probability
-            yield PairScores(i[keep], j[keep], c[keep], p[keep], len(i))
+                c, p = self.score(ordered, a, b)
+            keep = np.nonzero(p >= min_probability)[0]
+            i = index.order[a[keep]]
+            j = index.order[b[keep]]
+            yield PairScores(np.minimum(i, j), np.maximum(i, j), c[keep], p[keep], len(a))
 
     def score_all(self, enc: EncodedIncidents, *, min_probability: float = 0.0,
                   cheap_only: bool = False) -> PairScores:
