@@ -9,7 +9,8 @@ For a candidate pair ``(i, j)`` the features are
 * ``hour_diff_h``: circular hour-of-day difference (0–12) and ``weekday_diff``
   (0–3.5 days), *aoristic*: the expected difference when each incident's time
   is uniform over its window (Ratcliffe 2000's aoristic analysis; the
-  crimelinkage package's ``tod``/``dow`` are built the same way). Long windows
+  crimelinkage package's ``tod``/``dow`` are built the same way), computed
+  exactly in closed form (``_aoristic_diff``), not by sampling. Long windows
   tend to the value under independence (6 h, 1.75 days), so uncertainty reads
   as "no evidence" rather than as "different";
 * ``mo_<attr>`` for each categorical M.O. attribute (entry method, target,
