@@ -148,3 +148,23 @@ def test_operational_server_refuses_model_use_without_a_deployment(city: City, t
             assert any(int(i["source_seq"]) == ok.json()["ledger_seq"] for i in queue["items"])
     finally:
         web.state.close()
+
+
+def test_no_response_leaves_before_its_ledger_entries_are_committed(client: TestClient, city: City) -> None:
+    """The authentication entry is only queued; the barrier commits it before any response is sent."""
+    ledger = client.app.state.ctx.ledger  # type: ignore[attr-defined]
+    h = auth(city, "ana", "barrier check")
+    # a request that ends in an error writes no use entry: its authentication entry is committed anyway
+    size, heads = ledger.size(), len(ledger.heads())
+    r = client.get("/api/forecasts/no-such-run/cells", headers=h)
+    assert r.status_code == 404
+    assert ledger.size() == size + 1 and len(ledger.heads()) == heads + 1
+    last = ledger.entry(size)
+    assert (last.action, last.user, last.purpose) == ("users.authenticate", "ana", "authentication")
+    # a served request: the authentication and the use entry share one commit and one signed head
+    size, heads = ledger.size(), len(ledger.heads())
+    r = client.get(f"/api/forecasts/{city.forecast_run}/cells", headers=h)
+    assert r.status_code == 200
+    assert ledger.size() == size + 2 and len(ledger.heads()) == heads + 1
+    assert [ledger.entry(size + i).action for i in range(2)] == ["users.authenticate", "forecast.view"]
+    assert ledger.verify().ok

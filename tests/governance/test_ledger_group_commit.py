@@ -117,3 +117,17 @@ def test_another_threads_transaction_is_not_joined(tmp_path: Path) -> None:
         assert out == [0]  # A's entry was rolled back; B's is the first entry
         assert ledger.size() == 1 and ledger.entry(0).detail == {"i": 2}
         assert ledger.verify().ok
+
+
+def test_submit_queues_and_wait_commits_everything_queued_before(tmp_path: Path) -> None:
+    with DuckDBStore.open(tmp_path / "l.duckdb") as store:
+        ledger = Ledger(store)
+        first, second = ledger.submit(_entry(1)), ledger.submit(_entry(2))
+        assert ledger.size() == 0 and not first.done  # queued, not yet committed
+        assert ledger.wait(second) == 1  # one commit takes the whole queue, in order
+        assert first.done and ledger.wait(first) == 0
+        assert len(ledger.heads()) == 1 and ledger.verify().ok
+        with store.transaction():  # inside a transaction, submit joins it at once
+            inside = ledger.submit(_entry(3))
+            assert inside.done and inside.result() == 2
+        assert ledger.size() == 3

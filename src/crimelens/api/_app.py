@@ -7,14 +7,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crimelens import __version__
+from crimelens.api._deps import LEDGER_RECEIPTS
 from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
 from crimelens.api._routes import router
 from crimelens.config import Settings
-from crimelens.governance import Ledger
+from crimelens.governance import Ledger, LedgerReceipt
 from crimelens.services._context import Context, _utcnow
 from crimelens.storage import DuckDBStore
 from crimelens.web import mount_web
@@ -28,6 +31,42 @@ an active deployment (`X-Deployment`) are research use and say so ("research —
 use"). Errors always have the shape `{"ok": false, "error", "type", "status"}`. Lists take
 `limit`/`offset`. We forecast *recorded incidents*, a product of offending and of policing.
 """
+
+
+class LedgerBarrier:
+    """ASGI middleware: no response leaves before the ledger entries its request queued are committed.
+
+    The authentication entry of each request is only queued (:meth:`Ledger.submit`) so
+    that it shares a group commit with the request's own use entry and with other
+    requests' entries; this barrier waits for it when the response starts, whatever the
+    route did (answered, refused, failed). If the commit fails, the response becomes a 500.
+    """
+
+    def __init__(self, app: ASGIApp, ledger: Ledger) -> None:
+        self.app = app
+        self.ledger = ledger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        receipts: list[LedgerReceipt] = []
+        scope.setdefault("state", {})[LEDGER_RECEIPTS] = receipts
+
+        async def held_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                pending = [r for r in receipts if not r.done]
+                if pending:
+                    await anyio.to_thread.run_sync(self._wait_all, pending)
+                for r in receipts:
+                    r.result()  # a failed commit raises here, before anything is sent
+            await send(message)
+
+        await self.app(scope, receive, held_send)
+
+    def _wait_all(self, receipts: list[LedgerReceipt]) -> None:
+        for r in receipts:
+            self.ledger.wait(r)
 
 
 def create_app(settings: Settings, *, require_deployment: bool = False,
@@ -60,6 +99,7 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
     app.state.require_deployment = require_deployment
     app.state.close = store.close
     install_error_handlers(app)
+    app.add_middleware(LedgerBarrier, ledger=ctx.ledger)
     app.include_router(router)
     mount_web(app)
 

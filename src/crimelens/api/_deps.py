@@ -12,9 +12,12 @@ from crimelens.api._errors import NotAuthenticatedError
 from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
 from crimelens.governance import Actor
 from crimelens.services._context import Context, authorize
-from crimelens.services.governance import identify
+from crimelens.services.governance import identify_deferred
 
-__all__ = ["Caller", "CallerDep", "CtxDep", "get_caller", "get_ctx"]
+__all__ = ["LEDGER_RECEIPTS", "Caller", "CallerDep", "CtxDep", "get_caller", "get_ctx"]
+
+#: The request-state key under which a request's queued ledger receipts wait for the barrier.
+LEDGER_RECEIPTS = "ledger_receipts"
 
 _bearer = HTTPBearer(auto_error=False, description="A user's API token (crimelens users add prints it once).")
 
@@ -66,9 +69,14 @@ def get_caller(
             f"{request.method} {request.url.path}: got no bearer token; expected the header "
             "'Authorization: Bearer clk_<id>.<secret>'")
     try:
-        actor = identify(ctx, credentials.credentials)
+        actor, receipt = identify_deferred(ctx, credentials.credentials)
     except PermissionDeniedError as exc:
         raise NotAuthenticatedError(str(exc)) from exc
+    held = getattr(request.state, LEDGER_RECEIPTS, None)
+    if held is None:  # no ledger barrier around this app: wait here
+        ctx.ledger.wait(receipt)
+    else:  # the barrier (api._app) holds the response until the entry is committed
+        held.append(receipt)
     purpose = (x_purpose or "").strip()
     if not purpose:
         raise ApprovalRequiredError(

@@ -5,6 +5,7 @@ from crimelens.governance._keys import SignedTreeHead
 from crimelens.governance._ledger import (
     Ledger,
     LedgerEntry,
+    LedgerReceipt,
     VerifyReport,
     canonical_json,
     leaf_hash,
@@ -14,6 +15,7 @@ __all__ = [
     "Actor",
     "Ledger",
     "LedgerEntry",
+    "LedgerReceipt",
     "Role",
     "SignedTreeHead",
     "VerifyReport",

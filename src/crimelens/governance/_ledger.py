@@ -72,7 +72,7 @@ from crimelens.governance._merkle import (
     root_of_array,
 )
 
-__all__ = ["Ledger", "LedgerEntry", "VerifyReport", "canonical_json", "export_ledger", "leaf_hash", "verify_export"]
+__all__ = ["Ledger", "LedgerEntry", "LedgerReceipt", "VerifyReport", "canonical_json", "export_ledger", "leaf_hash", "verify_export"]
 
 OUTCOMES = ("ok", "refused")
 
@@ -247,8 +247,8 @@ _MAX_GROUP = 4096
 
 
 @dataclass(slots=True)
-class _Pending:
-    """An entry waiting in the group commit, and what became of it."""
+class LedgerReceipt:
+    """An entry submitted to the group commit (:meth:`Ledger.submit`), and what became of it."""
 
     entry: LedgerEntry
     seq: int | None = None
@@ -293,7 +293,7 @@ class Ledger:
         self.key_dir = key_dir
         self._key: Ed25519PrivateKey | None = key
         self._cv = threading.Condition()
-        self._queue: list[_Pending] = []
+        self._queue: list[LedgerReceipt] = []
         self._committing = False
         self._registered_key: str | None = None  # key id known to be committed in ledger_keys
 
@@ -359,16 +359,33 @@ class Ledger:
         return self._group_append(entry)
 
     def _group_append(self, entry: LedgerEntry) -> int:
-        """Leader/follower group commit: a waiting caller that finds no commit running commits the queue."""
-        mine = _Pending(entry)
+        return self.wait(self.submit(entry))
+
+    def submit(self, entry: LedgerEntry) -> LedgerReceipt:
+        """Queue an entry for the next group commit and return at once; :meth:`wait` for it.
+
+        For a caller that must not answer before the entry is durable but has other work to
+        do first (the API queues the authentication entry, handles the request, and waits
+        for it before the response leaves). Inside the caller's transaction the entry joins
+        that transaction at once instead.
+        """
+        receipt = LedgerReceipt(entry)
+        if self.store.in_transaction():
+            receipt.seq = self.append_many([entry])[0]
+            receipt.done = True
+            return receipt
         with self._cv:
-            self._queue.append(mine)
+            self._queue.append(receipt)
+        return receipt
+
+    def wait(self, receipt: LedgerReceipt) -> int:
+        """Block until the submitted entry is committed; its sequence number (or its error, raised)."""
         while True:
             with self._cv:
-                while not mine.done and self._committing:
+                while not receipt.done and self._committing:
                     self._cv.wait()
-                if mine.done:
-                    return mine.result()
+                if receipt.done:
+                    return receipt.result()
                 self._committing = True  # this caller leads: it takes the queue (its own entry included)
                 batch, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
             try:
@@ -380,7 +397,7 @@ class Ledger:
                     self._committing = False
                     self._cv.notify_all()
 
-    def _commit_group(self, batch: list[_Pending]) -> None:
+    def _commit_group(self, batch: list[LedgerReceipt]) -> None:
         """Commit a group in one transaction; if that fails, each entry alone (one bad entry fails alone)."""
         try:
             seqs = self.append_many([p.entry for p in batch])

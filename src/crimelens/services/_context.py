@@ -41,7 +41,7 @@ from crimelens.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from crimelens.governance import Actor, Ledger, LedgerEntry, Role
+from crimelens.governance import Actor, Ledger, LedgerEntry, LedgerReceipt, Role
 from crimelens.governance._policy import GOVERNANCE_PERMISSIONS, UsePolicy, role_allows
 from crimelens.storage import DuckDBStore
 from crimelens.storage import _governance as gov_db
@@ -58,6 +58,7 @@ __all__ = [
     "refuse",
     "retention_days",
     "sha256_hex",
+    "submit_use",
 ]
 
 #: The purpose recorded for local analysis when no other is given (see DESIGN.md).
@@ -305,6 +306,20 @@ def record_use(
             at=ctx.now(),
         )
     return seq
+
+
+def submit_use(ctx: Context, *, action: str, actor: Actor, purpose: str | None,
+               detail: Mapping[str, Any] | None = None) -> LedgerReceipt:
+    """Check a use without a deployment and queue its ledger entry without waiting for the commit.
+
+    The caller must :meth:`Ledger.wait` for the receipt before it answers anyone (the API
+    does so before a response leaves); meanwhile the entry shares the next group commit
+    with the entries other requests append.
+    """
+    authorize(ctx, action=action, actor=actor, purpose=purpose, detail=dict(detail or {}))
+    entry = LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=str(purpose),
+                        detail=dict(detail or {}), at=ctx.now())
+    return ctx.ledger.submit(entry)
 
 
 def _is_actionable(ctx: Context, deployment: str, action: str, actionable: bool) -> bool:

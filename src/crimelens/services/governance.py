@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crimelens.errors import ApprovalRequiredError, InputError, NotFoundError, PermissionDeniedError
-from crimelens.governance import Actor, Role, VerifyReport
+from crimelens.governance import Actor, LedgerReceipt, Role, VerifyReport
 from crimelens.governance._aia import AssessmentResult, assess, missing_controls
 from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Datasheet, ModelCard
 from crimelens.governance._deployments import DeploymentState, next_state
@@ -27,7 +27,7 @@ from crimelens.governance._ledger import export_ledger as _export
 from crimelens.governance._ledger import verify_export as _verify_export
 from crimelens.governance._policy import SEVERITIES, UsePolicy
 from crimelens.governance._report import AnnualReport, build_annual_report, render_pdf
-from crimelens.services._context import Context, authorize, record_use, refuse
+from crimelens.services._context import Context, authorize, record_use, refuse, submit_use
 from crimelens.storage import _governance as db
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "export_ledger",
     "file_complaint",
     "identify",
+    "identify_deferred",
     "inclusion_proof",
     "ledger_entries",
     "ledger_head",
@@ -321,6 +322,16 @@ def identify(ctx: Context, token: str) -> Actor:
     Every attempt is logged: a failure as a refused ``users.authenticate`` entry, a
     success as an ``ok`` one naming the user.
     """
+    actor, receipt = identify_deferred(ctx, token)
+    ctx.ledger.wait(receipt)
+    return actor
+
+
+def identify_deferred(ctx: Context, token: str) -> tuple[Actor, LedgerReceipt]:
+    """:func:`identify`, but the success entry is only queued: wait for the receipt before answering.
+
+    A failure is logged and committed before the error is raised, as in :func:`identify`.
+    """
     import hmac
 
     try:
@@ -334,9 +345,9 @@ def identify(ctx: Context, token: str) -> Actor:
                reason=f"unknown, revoked or disabled token {token_id}",
                error=PermissionDeniedError(f"API token {token_id}: unknown, revoked or its user is disabled"))
     actor = Actor(str(row["name"]), Role(str(row["role"])))
-    record_use(ctx, action="users.authenticate", actor=actor, purpose="authentication",
-               detail={"token_id": token_id})
-    return actor
+    receipt = submit_use(ctx, action="users.authenticate", actor=actor, purpose="authentication",
+                         detail={"token_id": token_id})
+    return actor, receipt
 
 
 # models, cards, datasheets ------------------------------------------------------------------------
