@@ -11,6 +11,8 @@ Every model is a :class:`HotspotModel`::
   :class:`~crimelens.errors.InvalidParameterError`), learns state in attributes
   ending in ``_`` and returns ``self``. ``clone``, ``get_params`` and
   ``set_params`` work as in scikit-learn; stochastic models take ``random_state``.
+  ``fit_events(t_days, xy_m)`` learns the same from bare event arrays (the
+  backtest's path: events sorted and located once for every origin).
 * ``predict(window: TimeWindow) -> RiskSurface``: the expected number of
   recorded incidents per cell of the study area during ``window``. Only
   incidents starting before ``window.start`` are used, so fitting on everything

@@ -4,8 +4,11 @@ For each origin ``o_k = start + k * step_days`` the models are fitted on the
 incidents that *start before* ``o_k`` (and after ``o_k - train_days`` when
 given) and forecast ``[o_k, o_k + horizon_days)``; the forecast is scored
 against the incidents recorded in that window inside the study area. Training
-never sees the test window: the training table is cut before the model sees
-it, and ``predict`` itself only uses incidents before the window's start.
+never sees the test window: the training events are cut before the model sees
+them, and ``predict`` itself only uses incidents before the window's start. The
+events are sorted and located in the study area once; each model is fitted on
+the slice before its origin through :meth:`HotspotModel.fit_events`, which
+learns exactly what ``fit`` learns from a table.
 
 Intervals are percentile bootstraps over periods (resampling whole periods, so
 week-to-week correlation inside a period is kept). A paired comparison resamples
