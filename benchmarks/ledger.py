@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="entries to append and then verify")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per append_many transaction")
     parser.add_argument("--single", type=int, default=500, help="entries appended one per transaction")
-    parser.add_argument("--threads", type=lambda v: [int(x) for x in v.split(",")], default=[8, 64],
+    parser.add_argument("--threads", type=lambda v: [int(x) for x in v.split(",")], default=[8, 64, 128],
                         help="comma-separated counts of concurrent single-entry appenders (group commit)")
     parser.add_argument("--concurrent", type=int, default=20_000, help="entries per concurrent phase")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the temporary store (on disk)")
