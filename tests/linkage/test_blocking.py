@@ -66,3 +66,21 @@ def test_bad_parameters_are_refused() -> None:
         BlockingIndex.build(np.zeros(3, np.int64), z, z, z, z, radius_m=-1, window_days=1)
     with pytest.raises(InvalidParameterError, match="finite"):
         BlockingIndex.build(np.zeros(3, np.int64), np.array([0, np.nan, 1]), z, z, z, radius_m=1, window_days=1)
+
+
+@pytest.mark.parametrize(("radius", "window"), [(300.0, 7.0), (None, 5.0), (500.0, None)])
+def test_mates_equal_brute_force(radius: float | None, window: float | None) -> None:
+    rng = np.random.default_rng(11)
+    n = 600
+    fam = rng.integers(0, 3, n)
+    x = rng.uniform(0, 3000, n)
+    y = rng.uniform(0, 3000, n)
+    lo = rng.uniform(0, 90, n)
+    hi = lo + np.where(rng.random(n) < 0.4, rng.exponential(3.0, n), 0.0)
+    pairs = _brute(fam, x, y, lo, hi, radius, window)
+    idx = BlockingIndex.build(fam, x, y, lo, hi, radius_m=radius, window_days=window, count=False)
+    for q in range(0, n, 7):
+        want = sorted({b for a, b in pairs if a == q} | {a for a, b in pairs if b == q})
+        assert idx.mates(q).tolist() == want
+    with pytest.raises(InvalidParameterError, match="count=False"):
+        next(idx.iter_pairs())

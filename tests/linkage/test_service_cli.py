@@ -147,3 +147,38 @@ def test_seeded_series_grows_from_one_incident(city_db) -> None:  # type: ignore
     (grown,) = _json(result.output)["series"]
     assert seed in grown["members"]
     assert len(set(grown["members"]) & set(members)) >= 2
+
+
+def test_cached_similar_equals_the_per_query_path_and_follows_new_incidents(city_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from crimelens.config import load_settings
+    from crimelens.governance import Actor
+    from crimelens.services import open_context
+    from crimelens.services.linkage import similar_incidents
+
+    db, city = city_db
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(db, copy)
+    members = max(city.series.values(), key=len)
+    queries = [members[len(members) // 2], members[0], members[-1]]
+    actor = Actor("tester")
+    with open_context(load_settings(db=copy)) as ctx:
+        n_before = 0
+        for q in queries:
+            cached = similar_incidents(ctx, dataset="synth", incident_id=q, actor=actor, k=8)
+            fresh = similar_incidents(ctx, dataset="synth", incident_id=q, actor=actor, k=8, cache=False)
+            assert cached.n_candidates == fresh.n_candidates > 0
+            assert [m["incident_id"] for m in cached.matches] == [m["incident_id"] for m in fresh.matches]
+            assert [m["probability"] for m in cached.matches] == pytest.approx(
+                [m["probability"] for m in fresh.matches], abs=1e-12)
+            n_before = n_before or cached.n_candidates
+        # a new incident (a copy of the query at the same place and time) lands in the store:
+        # the next cached query sees it as a block-mate
+        row = ctx.store.query("SELECT * FROM incidents WHERE incident_id = ?", [queries[0]])
+        ctx.store.insert_incidents(row.drop(columns=["ingest_id"]).assign(incident_id="TWIN-1"), ingest_id="t")
+        after = similar_incidents(ctx, dataset="synth", incident_id=queries[0], actor=actor, k=10_000)
+        fresh = similar_incidents(ctx, dataset="synth", incident_id=queries[0], actor=actor, k=10_000, cache=False)
+    assert after.n_candidates == n_before + 1
+    assert "TWIN-1" in [m["incident_id"] for m in after.matches]
+    assert [m["incident_id"] for m in after.matches] == [m["incident_id"] for m in fresh.matches]

@@ -168,7 +168,7 @@ def similar(
 
     with cli_context(db) as ctx:
         res = similar_incidents(ctx, dataset=dataset, incident_id=incident_id, actor=cli_actor(ctx.settings),
-                                purpose=purpose, k=k, linker_id=linker)
+                                purpose=purpose, k=k, linker_id=linker, cache=False)
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"{len(d['matches'])} of {d['n_candidates']} block-mates of {d['incident_id']} "

@@ -273,6 +273,18 @@ def _pair_row(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], tl
 _BLOCK = 4096
 
 
+@numba.njit(cache=True, inline="always")
+def _pair_matrix_rows(r0: int, r1: int, i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
+                      y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
+                      codes: NDArray[np.int32], idf: NDArray[np.float64], num: NDArray[np.float64],
+                      numfill: NDArray[np.float64], emb: NDArray[np.float32], common: NDArray[np.float64],
+                      out: NDArray[np.float64]) -> None:
+    row = np.zeros(out.shape[1], dtype=np.float64)
+    for r in range(r0, r1):
+        _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, common, row)
+        out[r, :] = row
+
+
 @numba.njit(cache=True, parallel=True)
 def _pair_matrix(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
                  y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
@@ -283,10 +295,20 @@ def _pair_matrix(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float
     out = np.zeros((p, n_cols), dtype=np.float64)
     n_blocks = (p + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(n_blocks):
-        row = np.zeros(n_cols, dtype=np.float64)
-        for r in range(blk * _BLOCK, min(p, (blk + 1) * _BLOCK)):
-            _pair_row(i[r], j[r], x, y, tlo, thi, codes, idf, num, numfill, emb, common, row)
-            out[r, :] = row
+        _pair_matrix_rows(blk * _BLOCK, min(p, (blk + 1) * _BLOCK), i, j, x, y, tlo, thi, codes, idf, num,
+                          numfill, emb, common, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_matrix_serial(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
+                        y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
+                        codes: NDArray[np.int32], idf: NDArray[np.float64], num: NDArray[np.float64],
+                        numfill: NDArray[np.float64], emb: NDArray[np.float32], common: NDArray[np.float64],
+                        n_cols: int) -> NDArray[np.float64]:
+    """:func:`_pair_matrix` on one thread: a parallel launch costs more than a few thousand pairs."""
+    out = np.zeros((i.shape[0], n_cols), dtype=np.float64)
+    _pair_matrix_rows(0, i.shape[0], i, j, x, y, tlo, thi, codes, idf, num, numfill, emb, common, out)
     return out
 
 
@@ -326,6 +348,18 @@ def _pair_logit(a: int, b: int, x: NDArray[np.float64], y: NDArray[np.float64], 
     return z
 
 
+@numba.njit(cache=True, inline="always")
+def _logit_rows(r0: int, r1: int, i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
+                y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
+                codes: NDArray[np.int32], agree: NDArray[np.float64], mismatch: float,
+                num: NDArray[np.float64], numfill: NDArray[np.float64], emb: NDArray[np.float32],
+                common: NDArray[np.float64], w: NDArray[np.float64], b0: float, proba: bool,
+                out: NDArray[np.float64]) -> None:
+    for r in range(r0, r1):
+        z = _pair_logit(i[r], j[r], x, y, tlo, thi, codes, agree, mismatch, num, numfill, emb, common, w, b0)
+        out[r] = 1.0 / (1.0 + math.exp(-z)) if proba else z
+
+
 @numba.njit(cache=True, parallel=True)
 def _linear_logit(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
                   y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
@@ -338,11 +372,40 @@ def _linear_logit(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.floa
     out = np.empty(p, dtype=np.float64)
     n_blocks = (p + _BLOCK - 1) // _BLOCK
     for blk in numba.prange(n_blocks):
-        for r in range(blk * _BLOCK, min(p, (blk + 1) * _BLOCK)):
-            z = _pair_logit(i[r], j[r], x, y, tlo, thi, codes, agree, mismatch, num, numfill, emb,
-                            common, w, b0)
-            out[r] = 1.0 / (1.0 + math.exp(-z)) if proba else z
+        _logit_rows(blk * _BLOCK, min(p, (blk + 1) * _BLOCK), i, j, x, y, tlo, thi, codes, agree, mismatch,
+                    num, numfill, emb, common, w, b0, proba, out)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear_logit_serial(i: NDArray[np.int64], j: NDArray[np.int64], x: NDArray[np.float64],
+                         y: NDArray[np.float64], tlo: NDArray[np.float64], thi: NDArray[np.float64],
+                         codes: NDArray[np.int32], agree: NDArray[np.float64], mismatch: float,
+                         num: NDArray[np.float64], numfill: NDArray[np.float64], emb: NDArray[np.float32],
+                         common: NDArray[np.float64], w: NDArray[np.float64], b0: float,
+                         proba: bool) -> NDArray[np.float64]:
+    """:func:`_linear_logit` on one thread (few pairs)."""
+    out = np.empty(i.shape[0], dtype=np.float64)
+    _logit_rows(0, i.shape[0], i, j, x, y, tlo, thi, codes, agree, mismatch, num, numfill, emb, common, w, b0,
+                proba, out)
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _sparse_dot(a0: int, a1: int, b0: int, b1: int, indices: NDArray[np.int32], data: NDArray[np.float64]) -> float:
+    s = 0.0
+    while a0 < a1 and b0 < b1:
+        ia = indices[a0]
+        ib = indices[b0]
+        if ia == ib:
+            s += data[a0] * data[b0]
+            a0 += 1
+            b0 += 1
+        elif ia < ib:
+            a0 += 1
+        else:
+            b0 += 1
+    return s
 
 
 @numba.njit(cache=True, parallel=True)
@@ -352,24 +415,22 @@ def _row_cosine(i: NDArray[np.int64], j: NDArray[np.int64], indptr: NDArray[np.i
     p = i.shape[0]
     out = np.zeros(p, dtype=np.float64)
     for r in numba.prange(p):
-        a0 = indptr[i[r]]
-        a1 = indptr[i[r] + 1]
-        b0 = indptr[j[r]]
-        b1 = indptr[j[r] + 1]
-        s = 0.0
-        while a0 < a1 and b0 < b1:
-            ia = indices[a0]
-            ib = indices[b0]
-            if ia == ib:
-                s += data[a0] * data[b0]
-                a0 += 1
-                b0 += 1
-            elif ia < ib:
-                a0 += 1
-            else:
-                b0 += 1
-        out[r] = s
+        out[r] = _sparse_dot(indptr[i[r]], indptr[i[r] + 1], indptr[j[r]], indptr[j[r] + 1], indices, data)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_cosine_serial(i: NDArray[np.int64], j: NDArray[np.int64], indptr: NDArray[np.int64],
+                       indices: NDArray[np.int32], data: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`_row_cosine` on one thread (few pairs)."""
+    out = np.zeros(i.shape[0], dtype=np.float64)
+    for r in range(i.shape[0]):
+        out[r] = _sparse_dot(indptr[i[r]], indptr[i[r] + 1], indptr[j[r]], indptr[j[r] + 1], indices, data)
+    return out
+
+
+#: Below this many pairs the one-thread kernels run (a parallel launch costs ~0.1-10 ms).
+_SERIAL_PAIRS = 50_000
 
 
 def _unit_rows(a: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -571,35 +632,51 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         n = len(frame)
         tlo = _days(incidents.occurred_from)
         thi = np.maximum(_days(incidents.occurred_to), tlo)
-        attrs = parse_attrs(frame["attrs"].to_numpy(dtype=object))
+        # M.O. attributes repeat (templated reports, few categories): parse each distinct
+        # JSON document once; row -1 (missing attrs) takes the appended empty record
+        which, distinct = pd.factorize(frame["attrs"].astype(object), use_na_sentinel=True)
+        attrs = parse_attrs([*np.asarray(distinct, dtype=object).tolist(), None])
+        which = np.asarray(which, dtype=np.int64)
+        premise_which = premise_values = None
         if "premise" not in attrs.columns:
-            attrs["premise"] = frame["premise"].astype(object).where(frame["premise"].notna(), np.nan)
+            premise_which, premise_values = pd.factorize(frame["premise"].astype(object), use_na_sentinel=True)
+        unseen = self.idf_.shape[1] - 1
         codes = np.full((n, len(self.mo_columns_)), -1, dtype=np.int32)
         for c, col in enumerate(self.mo_columns_):
-            if col not in attrs.columns:
-                continue
-            values = attrs[col]
-            known = values.notna().to_numpy()
-            unseen = self.idf_.shape[1] - 1
             voc = self.vocab_[c]
-            mapped = values[known].astype(str).map(lambda v, voc=voc, u=unseen: voc.get(v, u))
-            codes[known, c] = mapped.to_numpy(np.int32)
+            values: list[Any]
+            if col in attrs.columns:
+                values, rows = attrs[col].tolist(), which
+            elif col == "premise" and premise_values is not None:
+                values = [*np.asarray(premise_values, dtype=object).tolist(), None]
+                rows = np.asarray(premise_which, dtype=np.int64)
+            else:
+                continue
+            per = np.array([-1 if (isinstance(v, float) and math.isnan(v)) or v is None else voc.get(str(v), unseen)
+                            for v in values], dtype=np.int32)
+            codes[:, c] = per[rows]
         numeric = np.full((n, len(self.numeric_columns_)), np.nan, dtype=np.float64)
         for c, col in enumerate(self.numeric_columns_):
             if col in attrs.columns:
-                numeric[:, c] = pd.to_numeric(attrs[col], errors="coerce").to_numpy(np.float64)
-        fam_names = frame["offense"].astype(str).map(lambda o: self.families_.get(o, o))
-        family = pd.factorize(fam_names, sort=True)[0].astype(np.int64)
+                numeric[:, c] = pd.to_numeric(attrs[col], errors="coerce").to_numpy(np.float64)[which]
+        fam_codes, offenses = pd.factorize(frame["offense"].astype(str))
+        fam_of = pd.Series([self.families_.get(str(o), str(o)) for o in offenses], dtype=object)
+        fam_rank = pd.factorize(fam_of, sort=True)[0].astype(np.int64)
+        family = fam_rank[np.asarray(fam_codes, dtype=np.int64)]
         text = None
         text_index = np.zeros(n, dtype=np.int64)
         emb = np.zeros((n, 0), dtype=np.float32)
         common = np.zeros(n, dtype=np.float64)
         if self.text_ is not None:
             # identical narratives (templated reports) are vectorised once
-            uniq, inverse = np.unique(frame["narrative"].fillna("").astype(str).to_numpy(dtype=object),
-                                      return_inverse=True)
+            inverse, distinct_texts = pd.factorize(frame["narrative"].fillna("").astype(str))
+            uniq = np.asarray(distinct_texts, dtype=object)
             text = sparse.csr_matrix(self.text_.transform(uniq.tolist()))
             text.sort_indices()
+            # the dtypes narrative_cosine's kernel takes, set once (no copies per call)
+            text.indptr = np.asarray(text.indptr, dtype=np.int64)
+            text.indices = np.asarray(text.indices, dtype=np.int32)
+            text.data = np.asarray(text.data, dtype=np.float64)
             text_index = np.asarray(inverse, dtype=np.int64).ravel()
             if self.svd_ is not None:
                 emb = _unit_rows(self.svd_.transform(text)).astype(np.float32)[text_index]
@@ -619,7 +696,8 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         i = np.ascontiguousarray(i, dtype=np.int64)
         j = np.ascontiguousarray(j, dtype=np.int64)
         n_cheap = len(self.cheap_feature_names_)
-        X = _pair_matrix(i, j, enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes),
+        kernel = _pair_matrix_serial if len(i) < _SERIAL_PAIRS else _pair_matrix
+        X = kernel(i, j, enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes),
                          self.idf_, np.ascontiguousarray(enc.numeric), self.numeric_fill_,
                          np.ascontiguousarray(enc.embedding), enc.commonness, n_cheap)
         if cheap or self.text_ is None:
@@ -646,7 +724,8 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         # plus the weight of "known on both sides"; disagreeing: known + mismatch weights
         agree = (w[6:6 + k, None] + w[8 + k]) * self.idf_ + w[6 + k]
         mismatch = float(w[6 + k] + w[7 + k])
-        return _linear_logit(np.ascontiguousarray(i, dtype=np.int64), np.ascontiguousarray(j, dtype=np.int64),
+        kernel = _linear_logit_serial if len(i) < _SERIAL_PAIRS else _linear_logit
+        return kernel(np.ascontiguousarray(i, dtype=np.int64), np.ascontiguousarray(j, dtype=np.int64),
                              enc.x, enc.y, enc.t_from, enc.t_to, np.ascontiguousarray(enc.codes),
                              np.ascontiguousarray(agree, dtype=np.float64), mismatch,
                              np.ascontiguousarray(enc.numeric), self.numeric_fill_,
@@ -661,6 +740,7 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         t = enc.text
         ti = enc.text_index[np.asarray(i, dtype=np.int64)]
         tj = enc.text_index[np.asarray(j, dtype=np.int64)]
-        return _row_cosine(np.ascontiguousarray(ti), np.ascontiguousarray(tj),
-                           t.indptr.astype(np.int64), t.indices.astype(np.int32),
-                           t.data.astype(np.float64))
+        kernel = _row_cosine_serial if len(ti) < _SERIAL_PAIRS else _row_cosine
+        # the matrix's own arrays (no copy of a city's vocabulary per call)
+        return kernel(np.ascontiguousarray(ti), np.ascontiguousarray(tj), np.asarray(t.indptr, dtype=np.int64),
+                      np.asarray(t.indices, dtype=np.int32), np.asarray(t.data, dtype=np.float64))

@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +36,8 @@ from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.governance import Actor, canonical_json
 from crimelens.linkage import (
+    BlockingIndex,
+    EncodedIncidents,
     PairwiseLinker,
     describe_series,
     find_series,
@@ -203,10 +207,15 @@ _CACHE: dict[str, PairwiseLinker] = {}  # artefact SHA-256 -> unpickled linker (
 
 
 def _load(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, PairwiseLinker]:
+    lid, _, linker = _load_with_sha(ctx, dataset, linker_id)
+    return lid, linker
+
+
+def _load_with_sha(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, str, PairwiseLinker]:
     lid, sha = db.linker_head(ctx.store, dataset=dataset, linker_id=linker_id)
     cached = _CACHE.get(sha)
     if cached is not None:
-        return lid, cached
+        return lid, sha, cached
     row = db.load_linker(ctx.store, linker_id=lid)
     blob = row["artefact"]
     if hashlib.sha256(blob).hexdigest() != row["artefact_sha256"]:
@@ -219,7 +228,7 @@ def _load(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, Pairw
     if len(_CACHE) >= 4:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[sha] = linker
-    return lid, linker
+    return lid, sha, linker
 
 
 # pairs --------------------------------------------------------------------------------
@@ -345,28 +354,99 @@ class SimilarResult:
                 "ledger_seq": self.ledger_seq, "elapsed_ms": self.elapsed_ms}
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """A dataset's incidents encoded for one linker, with its block index (no pair counts)."""
+
+    n_incidents: int
+    enc: EncodedIncidents
+    index: BlockingIndex
+    ids: pd.Index
+
+    def row(self, incident_id: str) -> int:
+        if self.ids.is_unique:
+            loc = self.ids.get_loc(incident_id)
+            if isinstance(loc, int | np.integer):
+                return int(loc)
+        return int(np.nonzero(self.enc.incident_id == incident_id)[0][0])
+
+
+# store -> {(dataset, linker artefact SHA-256): snapshot}. Incidents are append-only (ingest adds,
+# nothing updates or deletes them), so a snapshot is current while the dataset's count is unchanged.
+_SNAPSHOTS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], _Snapshot]] = weakref.WeakKeyDictionary()
+_SNAPSHOT_ORDER: list[tuple[weakref.ref[Any], tuple[str, str]]] = []  # oldest first
+_MAX_SNAPSHOTS = 2
+_BUILD_LOCK = threading.Lock()
+
+
+def _snapshot(ctx: Context, dataset: str, sha: str, linker: PairwiseLinker) -> _Snapshot:
+    """The encoded incidents of ``dataset`` for ``linker`` (built once per store snapshot)."""
+    key = (dataset, sha)
+    n = ctx.store.count_incidents(dataset=dataset)
+    snap = _SNAPSHOTS.get(ctx.store, {}).get(key)
+    if snap is not None and snap.n_incidents == n:
+        return snap
+    with _BUILD_LOCK:  # one build at a time; concurrent callers wait for it, then find it
+        n = ctx.store.count_incidents(dataset=dataset)
+        snap = _SNAPSHOTS.get(ctx.store, {}).get(key)
+        if snap is not None and snap.n_incidents == n:
+            return snap
+        table = ctx.store.incidents(dataset=dataset)
+        enc = linker.encode(table)
+        del table
+        index = BlockingIndex.build(enc.family, enc.x, enc.y, enc.t_from, enc.t_to, radius_m=linker.radius_m,
+                                    window_days=linker.window_days, count=False)
+        snap = _Snapshot(len(enc), enc, index, pd.Index(enc.incident_id))
+        _SNAPSHOTS.setdefault(ctx.store, {})[key] = snap
+        ref = weakref.ref(ctx.store)
+        _SNAPSHOT_ORDER[:] = [(r, k) for r, k in _SNAPSHOT_ORDER if r() is not None and (r() is not ctx.store
+                                                                                           or k != key)]
+        _SNAPSHOT_ORDER.append((ref, key))
+        while len(_SNAPSHOT_ORDER) > _MAX_SNAPSHOTS:
+            old_ref, old_key = _SNAPSHOT_ORDER.pop(0)
+            old_store = old_ref()
+            if old_store is not None:
+                _SNAPSHOTS.get(old_store, {}).pop(old_key, None)
+        return snap
+
+
 def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Actor,
                       purpose: str | None = RESEARCH, k: int = 10, linker_id: str | None = None,
-                      n_drivers: int = 5, deployment: str | None = None) -> SimilarResult:
-    """The ``k`` block-mates of one incident with the highest link probability, and why."""
+                      n_drivers: int = 5, deployment: str | None = None, cache: bool = True) -> SimilarResult:
+    """The ``k`` block-mates of one incident with the highest link probability, and why.
+
+    With ``cache`` (the default, what a long-running service wants), the
+    dataset is read and encoded once per store snapshot and linker — the first
+    query pays that (seconds on a city of a million incidents) — and each
+    query then finds its block-mates in a grid index of the cached arrays.
+    ``cache=False`` reads only the incident's neighbourhood from the store
+    (what a one-shot command wants). Both give the same matches.
+    """
     t0 = time.perf_counter()
     if k < 1:
         raise InvalidParameterError(f"link similar -k {k}: expected >= 1")
-    lid, linker = _load(ctx, dataset, linker_id)
+    lid, sha, linker = _load_with_sha(ctx, dataset, linker_id)
     head = db.incident_head(ctx.store, dataset, incident_id)
-    offense = str(head["offense"])
-    family = linker.featurizer_.families_.get(offense, offense)
-    offenses = sorted({str(o) for o, f in linker.featurizer_.families_.items() if f == family} | {offense})
-    window = linker.window_days
-    start = None if window is None else head["occurred_from"] - timedelta(days=window)
-    end = None if window is None else head["occurred_to"] + timedelta(days=window)
-    near = db.incidents_near(ctx.store, dataset=dataset, offenses=offenses, x_m=float(head["x_m"]),
-                             y_m=float(head["y_m"]), radius_m=linker.radius_m, start=start, end=end)
-    enc = linker.encode(near)
+    if cache:
+        snap = _snapshot(ctx, dataset, sha, linker)
+        enc = snap.enc
+        q = snap.row(incident_id)
+        mates = snap.index.mates(q)
+    else:
+        offense = str(head["offense"])
+        family = linker.featurizer_.families_.get(offense, offense)
+        offenses = sorted({str(o) for o, f in linker.featurizer_.families_.items() if f == family} | {offense})
+        window = linker.window_days
+        start = None if window is None else head["occurred_from"] - timedelta(days=window)
+        end = None if window is None else head["occurred_to"] + timedelta(days=window)
+        near = db.incidents_near(ctx.store, dataset=dataset, offenses=offenses, x_m=float(head["x_m"]),
+                                 y_m=float(head["y_m"]), radius_m=linker.radius_m, start=start, end=end)
+        enc = linker.encode(near)
+        q = int(np.nonzero(enc.incident_id == incident_id)[0][0])
+        mates = linker.candidates_of(enc, q)
     ids = enc.incident_id
-    q = int(np.nonzero(ids == incident_id)[0][0])
-    top, prob = linker.similar(enc, q, k=k)
-    n_candidates = len(linker.candidates_of(enc, q))
+    top, prob = linker.similar(enc, q, k=k, candidates=mates)
+    n_candidates = len(mates)
     expl = linker.explain(enc, np.full(len(top), q, np.int64), top) if len(top) else []
     matches = []
     for r, (j, p) in enumerate(zip(top, prob, strict=True)):
