@@ -39,9 +39,13 @@ class BadRow:
 
 @dataclass
 class RawTable:
-    """String columns of the rows that could be split, with their 1-based line numbers."""
+    """String columns of the rows that could be split, with their 1-based line numbers.
 
-    columns: dict[str, pa.Array]
+    A column may be a chunked array (the CSV reader's blocks are kept as they are
+    rather than copied into one buffer).
+    """
+
+    columns: dict[str, pa.Array | pa.ChunkedArray]
     lines: NDArray[np.int64]
     header: list[str]
     bad: list[BadRow] = field(default_factory=list)
@@ -64,13 +68,13 @@ def _as_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        return arr.cast(pa.string())
+        return arr.cast(pa.large_string())
     if pa.types.is_floating(arr.type):
         values = arr.to_numpy(zero_copy_only=False)
         finite = values[np.isfinite(values)]
         if finite.size and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53):
-            return pc.cast(pc.cast(arr, pa.int64(), safe=False), pa.string())
-    return pc.cast(arr, pa.string())
+            return pc.cast(pc.cast(arr, pa.int64(), safe=False), pa.large_string())
+    return pc.cast(arr, pa.large_string())
 
 
 def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
@@ -155,7 +159,9 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
                                     newlines_in_values=True)
     header_names = _header_names(path, read_opts, parse_opts)
-    as_type = pa.string()  # fast path; bytes that are not valid UTF-8 send us to the binary path
+    # large_string is what pandas' string dtype holds, so the columns reach the validator without a copy;
+    # bytes that are not valid UTF-8 send us to the binary path
+    as_type = pa.large_string()
     while True:
         bad.clear()
         convert = pacsv.ConvertOptions(column_types={n: as_type for n in header_names},
@@ -166,8 +172,8 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
             break
         except pa.ArrowInvalid as exc:
             msg = str(exc)
-            if "UTF8" in msg and as_type == pa.string():
-                as_type = pa.binary()
+            if "UTF8" in msg and as_type == pa.large_string():
+                as_type = pa.large_binary()
                 continue
             if "straddling" in msg or "block" in msg.lower():
                 if read_opts.block_size >= _MAX_BLOCK:
@@ -190,18 +196,19 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     cols: dict[str, pa.Array] = {}
     rows_bad: dict[int, BadRow] = {}
     for name in table.column_names:
-        col = table.column(name).combine_chunks()
+        col: pa.Array | pa.ChunkedArray = table.column(name)
         longest = pc.max(pc.binary_length(col)).as_py() if len(col) else 0
         if longest is not None and longest > MAX_FIELD_BYTES:
             lengths = pc.binary_length(col).to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(lengths > MAX_FIELD_BYTES):
                 rows_bad.setdefault(int(i), BadRow(int(lines[i]), f"value longer than {MAX_FIELD_BYTES} bytes", "",
                                                    name, f"<{int(lengths[i])} bytes>"))
-        if pa.types.is_string(col.type):
+        if pa.types.is_large_string(col.type):
             cols[name] = col
             continue
+        col = col.combine_chunks()  # the rare binary path (bytes that are not UTF-8)
         try:
-            cols[name] = col.cast(pa.string())
+            cols[name] = col.cast(pa.large_string())
         except pa.ArrowInvalid:
             values = col.to_pylist()
             decoded: list[str | None] = []
@@ -213,7 +220,7 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
                     rows_bad.setdefault(i, BadRow(int(lines[i]), f"encoding error: bytes not valid {encoding} ({err.reason} at byte {err.start})",
                                                   "", name, text[:200]))
                     decoded.append(text)
-            cols[name] = pa.array(decoded, type=pa.string())
+            cols[name] = pa.array(decoded, type=pa.large_string())
     raw = RawTable(cols, lines, list(table.column_names), bad=list(bad), n_read=n_rows + len(bad))
     if rows_bad:
         idx = np.array(sorted(rows_bad), dtype=np.int64)

@@ -27,6 +27,14 @@ from numpy.typing import NDArray
 
 from crimelens.domain import OFFENSE_CATEGORIES, is_protected
 from crimelens.errors import SchemaError
+from crimelens.ingest._fast import (
+    arrow_strings,
+    clean_strings,
+    iso_offset_micros,
+    per_value,
+    provably_unique,
+    to_float,
+)
 from crimelens.ingest._layout import Layout, TimeSpec
 from crimelens.ingest._project import Projection, choose_projection
 from crimelens.ingest._read import RawTable
@@ -38,9 +46,6 @@ _SHAPES = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "
            "%I": r"\d{1,2}", "%M": r"\d{1,2}", "%S": r"\d{1,2}", "%p": r"(?:AM|PM|am|pm)", "%f": r"\d+",
            "%z": r"[+-]\d{2}:?\d{2}", "%b": r"[A-Za-z]{3}", "%B": r"[A-Za-z]+"}
 
-
-#: Cell values read as missing.
-_NULL_TOKENS = ("", "NA", "N/A", "NULL", "null", "NaN", "nan", "None")
 
 
 @dataclass
@@ -92,12 +97,7 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
     cached: pd.Series | None = raw.cache.get(name)
     if cached is not None:
         return cached
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pc.utf8_trim_whitespace(raw.columns[name])
-    arr = pc.if_else(pc.is_in(arr, value_set=pa.array(_NULL_TOKENS)), pa.scalar(None, pa.string()), arr)
-    out = pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
+    out = pd.Series(pd.arrays.ArrowStringArray(clean_strings(raw.columns[name])), copy=False)
     raw.cache[name] = out
     return out
 
@@ -119,7 +119,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
             k = ids.groupby(ids, dropna=True).cumcount()
             ids = ids.where(k == 0, ids + "#" + (k + 1).astype("string"))
         else:
-            dup = ids.duplicated(keep="first") & ids.notna()
+            dup = (pd.Series(False, index=ids.index) if provably_unique(ids)
+                   else ids.duplicated(keep="first") & ids.notna())
             if dup.any():
                 first_line = pd.Series(lines, index=ids.index).groupby(ids).transform("first")
                 fail.add(dup.to_numpy(), layout.incident_id, ids,
@@ -142,11 +143,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
         raw_col = layout.offense_raw_column
         offense_raw = _strings(raw, raw_col, origin).fillna(raw_off) if raw_col and raw_col in raw.columns else raw_off
         fail.add(raw_off.isna().to_numpy(), layout.offense, None, "missing offense")
-        key = raw_off.str.upper()
-        offense = key.map(layout.offenses).astype("string") if layout.offenses else pd.Series(pd.NA, index=range(n), dtype="string")
-        if layout.offense_passthrough:
-            low = raw_off.str.lower()
-            offense = offense.fillna(low.where(low.isin(OFFENSE_CATEGORIES)))
+        offense = per_value(raw_off, lambda v: _categorise(v, layout))
         if layout.offense_default is not None:
             offense = offense.fillna(layout.offense_default)
         unmapped = offense.isna() & raw_off.notna()
@@ -185,7 +182,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     # -- source ---------------------------------------------------------------
     if layout.source_column is not None and layout.source_column in raw.columns:
         src_raw = _strings(raw, layout.source_column, origin)
-        src = src_raw.str.upper().map(layout.source_map).astype("string") if layout.source_map else src_raw.str.lower()
+        src = (per_value(src_raw, lambda v: v.str.upper().map(layout.source_map).astype("string")) if layout.source_map
+               else src_raw.str.lower())
         unknown = src_raw.notna() & ~src.isin(["reported", "discovered", "unknown"])
         fail.add(unknown.fillna(False).to_numpy(dtype=bool), layout.source_column, src_raw,
                  "unmapped source: expected reported, discovered or unknown")
@@ -265,6 +263,17 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes)
 
 
+def _categorise(raw_off: pd.Series, layout: Layout) -> pd.Series:
+    """Offense category per raw value: the layout's table, then (if allowed) the raw value itself."""
+    key = raw_off.str.upper()
+    offense = (key.map(layout.offenses).astype("string") if layout.offenses
+               else pd.Series(pd.NA, index=raw_off.index, dtype="string"))
+    if layout.offense_passthrough:
+        low = raw_off.str.lower()
+        offense = offense.fillna(low.where(low.isin(OFFENSE_CATEGORIES)))
+    return offense
+
+
 def _lazy_text(series: pd.Series) -> Any:
     """Lazy text of a column: evaluated only for the rows that fail."""
     return lambda idx: series.iloc[idx].astype("string").to_numpy(dtype=object)
@@ -281,6 +290,30 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
 def _fast_iso_with_offset(text: pd.Series) -> pd.Series | None:
+    """UTC times of a column that is all ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (or Z); None for other shapes.
+
+    Rows the byte-position parser (:func:`~crimelens.ingest._fast.iso_offset_micros`)
+    decides are taken from it; the rest (impossible dates, odd years, other shapes) go
+    to :func:`_iso_with_offset_strptime`, which also decides whether the column has
+    this shape at all.
+    """
+
+    arr = arrow_strings(text)
+    if arr.null_count == len(arr):
+        return None
+    micros, decided = iso_offset_micros(arr)
+    stamps = np.where(decided, micros, np.iinfo(np.int64).min).view("datetime64[us]")  # int64 min is NaT
+    out = pd.Series(stamps, index=text.index, copy=False).dt.tz_localize("UTC")
+    rest = np.flatnonzero(~decided & text.notna().to_numpy())
+    if len(rest):
+        exact = _iso_with_offset_strptime(text.iloc[rest])
+        if exact is None:
+            return None
+        out.iloc[rest] = exact
+    return out
+
+
+def _iso_with_offset_strptime(text: pd.Series) -> pd.Series | None:
     """Arrow's strptime for columns that are all ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (or Z).
 
     Arrow normalises impossible dates (30 February becomes 1 March), so the calendar
@@ -450,8 +483,7 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
         if xcol is None or ycol is None:
             raise SchemaError(f"{origin}: the layout names no coordinate columns present in the file")
         sx, sy = _strings(raw, xcol, origin), _strings(raw, ycol, origin)
-        x = pd.to_numeric(sx, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        y = pd.to_numeric(sy, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        x, y = to_float(sx), to_float(sy)
         label = f"{xcol}/{ycol}"
         missing = (sx.isna() | sy.isna()).to_numpy()
         fail.add(missing, label, None, "missing coordinates")

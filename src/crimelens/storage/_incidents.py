@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,8 +22,26 @@ from crimelens.domain import CANONICAL_COLUMNS
 
 __all__ = ["attrs_json", "insert_validated"]
 
-_RARE_CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
 _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+_RARE = frozenset([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_SPECIAL = np.zeros(256, dtype=bool)
+_SPECIAL[[*_RARE, ord("\\"), ord('"'), ord("\n"), ord("\r"), ord("\t")]] = True
+
+
+def _bytes_present(col: pa.Array | pa.ChunkedArray) -> set[int]:
+    """Which of the bytes that JSON must escape occur in the column's values (from the data buffers)."""
+    found: set[int] = set()
+    for chunk in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]):
+        bufs = chunk.buffers()
+        if len(chunk) == 0 or bufs[2] is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(bufs[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(bufs[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+        hits = _SPECIAL[data]
+        if hits.any():
+            found.update(int(b) for b in np.unique(data[hits]))
+    return found
 
 
 def attrs_json(frame: pd.DataFrame, mo_names: list[str]) -> pa.Array | None:
@@ -31,14 +50,23 @@ def attrs_json(frame: pd.DataFrame, mo_names: list[str]) -> pa.Array | None:
         return pa.array(["{}"] * len(frame), type=pa.string())
     pieces = []
     for i, name in enumerate(mo_names):
-        col = pa.array(frame[f"mo__{i}"], type=pa.string(), from_pandas=True)
-        if pc.any(pc.match_substring_regex(col, _RARE_CONTROL)).as_py():
+        col = pa.array(frame[f"mo__{i}"], from_pandas=True)
+        if not pa.types.is_large_string(col.type):
+            col = pc.cast(col, pa.large_string())
+        escapes = _bytes_present(col)
+        if escapes & _RARE:
             return None
         for old, new in _ESCAPES:
-            col = pc.replace_substring(col, old, new)
-        pieces.append(pc.binary_join_element_wise(json.dumps(name, ensure_ascii=False) + ':"', col, '"', ""))
-    body = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
-    return pc.binary_join_element_wise("{", body, "}", "")
+            if ord(old) in escapes:
+                col = pc.replace_substring(col, old, new)
+        pieces.append(pc.binary_join_element_wise(_text(json.dumps(name, ensure_ascii=False) + ':"'), col, _text('"'),
+                                                  _text("")))
+    body = pc.binary_join_element_wise(*pieces, _text(","), null_handling="skip")
+    return pc.binary_join_element_wise(_text("{"), body, _text("}"), _text(""))
+
+
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, type=pa.large_string())
 
 
 def _duckdb_attrs_sql(mo_names: list[str]) -> str:
