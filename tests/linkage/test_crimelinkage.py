@@ -10,6 +10,7 @@ from crimelens.linkage import (
     grouped_linkage_cv,
     label_components,
     pair_labels,
+    parse_attrs,
     read_crimelinkage,
 )
 from tests.conftest import shared
@@ -30,6 +31,11 @@ def test_reader_reproduces_the_reference_counts() -> None:
     assert frame.loc["C:63", "occurred_from"].hour == 0
     assert (frame["occurred_to"] >= frame["occurred_from"]).all()
     assert frame.loc["C:111", "occurred_to"] > frame.loc["C:111", "occurred_from"]
+    # R's bare NA (MO2/MO3 of 19 crimes) is a missing attribute, not a shared category "NA"
+    attrs = parse_attrs(frame["attrs"].to_numpy(dtype=object))
+    assert int(attrs["MO2"].isna().sum()) == int(attrs["MO3"].isna().sum()) == 19
+    assert "NA" not in set(attrs["MO2"].dropna()) | set(attrs["MO3"].dropna())
+    assert frame.loc["C:6", "attrs"] == '{"MO1": "7"}'
     sizes = np.bincount(np.bincount(label_components([s or None for s in data.offenders])))
     assert sizes[1] >= 100  # unsolved crimes and lone offenders are singleton groups
 

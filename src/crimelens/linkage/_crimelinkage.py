@@ -14,6 +14,9 @@ Choices, each following the data's PROVENANCE notes:
 * ``"HHMM"`` times are text; ``"2400"`` is the next day's 00:00;
 * a TO time earlier than FROM on the same date (14 overnight windows) is moved
   to the next day so the window is well formed;
+* a bare ``NA`` (R's missing value; ``MO2``/``MO3`` of 19 crimes) is a
+  missing attribute, not a category — read as one, the 19 crimes would
+  "agree" on a rare value;
 * the clock times carry no zone; they are stored as UTC so hour-of-day and
   weekday are the recorded local ones;
 * coordinates are planar with undocumented units; they are used as metres
@@ -91,9 +94,11 @@ def read_crimelinkage(folder: str | Path) -> CrimeLinkageData:
     start = _stamp(crimes["DATE_FROM"], crimes["TIME_FROM"])
     end = _stamp(crimes["DATE_TO"], crimes["TIME_TO"])
     end = end.where(end >= start, end + pd.Timedelta(days=1))
+    # R writes a missing value as a bare NA (19 crimes' MO2 and MO3): missing, not a category
+    mo = {c: crimes[c].where(crimes[c] != "NA", "") for c in ("MO1", "MO2", "MO3")}
     attrs = [
         "{" + ", ".join(f'"{k}": "{v}"' for k, v in (("MO1", a), ("MO2", b), ("MO3", c)) if v) + "}"
-        for a, b, c in zip(crimes["MO1"], crimes["MO2"], crimes["MO3"], strict=True)
+        for a, b, c in zip(mo["MO1"], mo["MO2"], mo["MO3"], strict=True)
     ]
     frame = pd.DataFrame({
         "incident_id": crimes["crimeID"], "dataset": "crimelinkage", "offense": "burglary",
