@@ -80,3 +80,17 @@ def test_boosted_model_banded_counts_equal_direct_counts() -> None:
         inside = (sim.t_days >= t0 - look) & (sim.t_days < t0) & (cells >= 0)
         direct = np.bincount(cells[inside], minlength=area.n_cells)
         np.testing.assert_array_equal(banded[look], direct)
+
+
+def test_square_cell_lookup_matches_the_grid_and_drops_nan_points() -> None:
+    grid = Grid(0.0, 0.0, 150.0, 7, 5)
+    area = StudyArea.square(grid, mask=np.random.default_rng(1).random(35) < 0.6)
+    xy = np.random.default_rng(2).uniform(-200.0, 1300.0, (5000, 2))
+    xy[:4] = [[0.0, 0.0], [1050.0, 10.0], [-1e-12, 5.0], [1049.999, 749.999]]  # edges of the grid
+    full = grid.cell_of(xy)
+    expected = np.full(len(xy), -1)
+    expected[full >= 0] = np.searchsorted(area.cell_ids, full[full >= 0])
+    expected[full >= 0] = np.where(area.cell_ids[np.minimum(expected[full >= 0], area.n_cells - 1)]
+                                   == full[full >= 0], expected[full >= 0], -1)
+    np.testing.assert_array_equal(area.cell_of(xy), expected)
+    assert area.cell_of(np.array([[np.nan, 10.0], [10.0, np.inf]])).tolist() == [-1, -1]

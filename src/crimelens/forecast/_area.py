@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from crimelens.domain import Grid, IncidentTable, TimeWindow
 from crimelens.errors import InvalidParameterError
+from crimelens.forecast._params import jit
 
 __all__ = ["StudyArea"]
 
@@ -201,12 +202,10 @@ class StudyArea:
         """Study-area cell index per point; -1 outside the study area."""
         pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         if self.kind == "square":
-            assert self.grid is not None
-            full = self.grid.cell_of(pts)
-            out = np.full(len(pts), -1, dtype=np.int64)
-            ok = full >= 0
-            out[ok] = self._lookup[full[ok]]
-            return out
+            g = self.grid
+            assert g is not None
+            return _square_cells(np.ascontiguousarray(pts), float(g.x0), float(g.y0), float(g.cell_m),
+                                 int(g.nx), int(g.ny), self._lookup)
         assert self.crs is not None and self.h3_resolution is not None
         ids = _h3_cells(pts, self.crs, self.h3_resolution)
         return np.array([self._h3_index.get(int(c), -1) for c in ids], dtype=np.int64)
@@ -270,6 +269,22 @@ class StudyArea:
         """The study-area definition as a plain dict (JSON-able)."""
         return {k: (v.isoformat() if isinstance(v, datetime) else v)
                 for k, v in dict(self.definition).items()}
+
+
+@jit
+def _square_cells(xy: NDArray[np.float64], x0: float, y0: float, cell_m: float, nx: int, ny: int,
+                  lookup: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``lookup[grid cell]`` per point in one pass (-1 off the grid); the same cells as ``Grid.cell_of``."""
+    out = np.empty(xy.shape[0], dtype=np.int64)
+    for i in range(xy.shape[0]):
+        fx = (xy[i, 0] - x0) / cell_m
+        fy = (xy[i, 1] - y0) / cell_m
+        # comparisons first: NaN fails them; on [0, n) truncation is floor
+        if fx >= 0.0 and fx < nx and fy >= 0.0 and fy < ny:
+            out[i] = lookup[int(fy) * nx + int(fx)]
+        else:
+            out[i] = -1
+    return out
 
 
 def _h3_cells(xy: NDArray[np.float64], crs: str, resolution: int) -> NDArray[np.int64]:

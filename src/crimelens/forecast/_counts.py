@@ -50,7 +50,8 @@ class NaiveCounts(HotspotModel):
         cells = self.cell_[s]
         counts = np.bincount(cells[cells >= 0], minlength=self.area_.n_cells).astype(np.float64)
         span = min(float(self.window_days), max(t0 - float(self.t_[0]), 1.0))
-        return counts * (horizon_days / span)
+        counts *= horizon_days / span
+        return counts
 
 
 class TimeWeightedCounts(HotspotModel):

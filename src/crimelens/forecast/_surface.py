@@ -69,7 +69,9 @@ class RiskSurface:
                 f"RiskSurface({self.model}): intensity has {values.size} values; expected one per "
                 f"cell of the study area ({self.area.n_cells})"
             )
-        if not np.isfinite(values.sum()) or not np.all(np.isfinite(values)) or values.min() < 0:
+        # a NaN or an infinity makes the sum non-finite: the per-cell check only runs then
+        total = values.sum()
+        if (not np.isfinite(total) and not np.all(np.isfinite(values))) or values.min() < 0:
             raise InvalidParameterError(
                 f"RiskSurface({self.model}): intensity must be finite and >= 0 in every cell"
             )
