@@ -21,6 +21,10 @@ for, on the inputs it can decide cheaply, and hands the rest back to that code:
   to one 64-bit word each, read straight from the data buffer; if the words are
   all different the values are too, and the exact duplicate search is skipped.
   Equal words (a duplicate, or a hash collision) send the caller to the exact path.
+* :func:`mo_json` folds the M.O. columns into one JSON object per row with Arrow
+  string kernels, running the escape replacements only for the bytes a column
+  actually holds (found from its data buffer); a value with a rare control
+  character makes it answer None, and the store escapes with DuckDB instead.
 * :func:`per_value` applies an element-wise pandas function to the distinct values
   of a low-cardinality column and spreads the result back with ``take``.
 
@@ -30,6 +34,7 @@ one extra pass (the check) before the general path runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-__all__ = ["arrow_strings", "clean_strings", "iso_offset_micros", "per_value", "provably_unique", "string_buffers", "to_float"]
+__all__ = ["arrow_strings", "clean_strings", "iso_offset_micros", "mo_json", "per_value", "provably_unique", "string_buffers",
+           "to_float"]
 
 #: Bytes that might begin or end a whitespace character (ASCII controls and space, DEL and
 #: every non-ASCII byte, since a multi-byte character may be Unicode whitespace).
@@ -90,7 +96,7 @@ def _edges_and_shortest(chunk: pa.Array) -> tuple[bool, int]:
     return bool(_MAYBE_SPACE[data[starts]].any() or _MAYBE_SPACE[data[ends - 1]].any()), shortest
 
 
-def clean_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+def clean_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Trim whitespace (``utf8_trim_whitespace``) and read the null tokens as missing.
 
     Equal to ``if_else(is_in(trim(arr), NULL_TOKENS), null, trim(arr))``; the two
@@ -98,8 +104,6 @@ def clean_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     """
     if not pa.types.is_large_string(arr.type):
         arr = pc.cast(arr, pa.large_string())
-    if isinstance(arr, pa.ChunkedArray):  # one buffer: a memcpy, cheaper than the per-chunk checks
-        arr = arr.combine_chunks()
     out = []
     for chunk in _chunks(arr):
         if not len(chunk):
@@ -112,6 +116,8 @@ def clean_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
         if shortest <= _LONGEST_TOKEN:
             chunk = pc.if_else(pc.is_in(chunk, value_set=_NULL_SETS[chunk.type]), pa.scalar(None, chunk.type), chunk)
         out.append(chunk)
+    if isinstance(arr, pa.ChunkedArray):  # no copy into one buffer: fresh memory costs more than the loop
+        return pa.chunked_array(out, type=arr.type)
     return out[0]
 
 
@@ -241,3 +247,56 @@ def provably_unique(values: pd.Series) -> bool:
         for j in range(1, words):
             h = h * _MIX + cols[:, j]
     return bool(len(pd.unique(h)) == n)
+
+
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+_RARE = frozenset([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_SPECIAL = np.zeros(256, dtype=bool)
+_SPECIAL[[*_RARE, ord("\\"), ord('"'), ord("\n"), ord("\r"), ord("\t")]] = True
+
+
+def _bytes_present(col: pa.Array | pa.ChunkedArray) -> set[int]:
+    """Which of the bytes that JSON must escape occur in the column's values."""
+    found: set[int] = set()
+    for chunk in _chunks(col):
+        if len(chunk) == 0:
+            continue
+        offsets, data = string_buffers(chunk)
+        values = data[offsets[0]: offsets[-1]]
+        hits = _SPECIAL[values]
+        if hits.any():
+            found.update(int(b) for b in np.unique(values[hits]))
+    return found
+
+
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, type=pa.large_string())
+
+
+def mo_json(columns: list[pa.Array | pa.ChunkedArray], names: list[str], *, n: int
+            ) -> pa.Array | pa.ChunkedArray | None:
+    """``{"name":"value",...}`` per row (missing values left out, keys in ``names`` order).
+
+    Returns None when a value holds a control character other than tab, newline or
+    carriage return (the caller escapes those with DuckDB's ``to_json``).
+    """
+    if not names:
+        return pa.array(["{}"] * n, type=pa.large_string())
+    pieces = []
+    for name, col in zip(names, columns, strict=True):
+        if not pa.types.is_large_string(col.type):
+            col = pc.cast(col, pa.large_string())
+        escapes = _bytes_present(col)
+        if escapes & _RARE:
+            return None
+        for old, new in _ESCAPES:
+            if ord(old) in escapes:
+                col = pc.replace_substring(col, old, new)
+        pieces.append(pc.binary_join_element_wise(_text("," + json.dumps(name, ensure_ascii=False) + ':"'), col,
+                                                  _text('"'), _text("")))
+    # Each present value brings its own leading comma; the first comma becomes the opening brace.
+    # (null_handling="skip" would be simpler, but Arrow 26 drops the rows where every value is missing.)
+    body = pc.binary_join_element_wise(*pieces, _text(""), null_handling="replace", null_replacement="")
+    pieces.clear()  # each step frees the one before: these are column-sized
+    body = pc.binary_replace_slice(body, start=0, stop=1, replacement="{")
+    return pc.binary_join_element_wise(body, _text("}"), _text(""))

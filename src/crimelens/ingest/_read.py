@@ -154,7 +154,7 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
         encoding="utf8" if encoding.lower().replace("-", "") == "utf8" else encoding,
         column_names=list(names) if names else None,
         autogenerate_column_names=not header and not names,
-        block_size=1 << 20,  # small blocks parse in parallel; grown on demand for very long rows
+        block_size=4 << 20,  # blocks parse in parallel; grown on demand for very long rows
     )
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
                                     newlines_in_values=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from crimelens.domain import OFFENSE_CATEGORIES, is_protected
@@ -31,6 +33,7 @@ from crimelens.ingest._fast import (
     arrow_strings,
     clean_strings,
     iso_offset_micros,
+    mo_json,
     per_value,
     provably_unique,
     to_float,
@@ -59,6 +62,8 @@ class Validated:
     projection: Projection
     n_read: int
     notes: list[str]
+    #: M.O. attributes as one JSON object per landed row (None: a value needs the store's escaping)
+    attrs: pa.Array | pa.ChunkedArray | None = None
 
 
 class _Failures:
@@ -105,11 +110,41 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
 def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
              existing_ids: set[str] | None = None, target_crs: str | None = None,
              now: datetime | None = None) -> Validated:
+    """Validate and normalise ``raw``; see the module docstring.
+
+    The pass-through columns (premise, area, narrative, M.O.) are cleaned and the
+    M.O. JSON folded on a second thread while this one checks ids, offenses, times
+    and locations (Arrow and NumPy release the GIL, so the two use both cores).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-validate") as pool:
+        return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
+                         target_crs=target_crs, now=now, pool=pool)
+
+
+def _pass_through(raw: RawTable, names: list[str], mo_names: list[str], origin: str
+                  ) -> pa.Array | pa.ChunkedArray | None:
+    """Clean the pass-through columns into ``raw.cache`` and fold the M.O. columns into JSON."""
+    for name in names:
+        _strings(raw, name, origin)
+    return mo_json([arrow_strings(_strings(raw, name, origin)) for name in mo_names], mo_names, n=len(raw))
+
+
+def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existing_ids: set[str] | None,
+              target_crs: str | None, now: datetime | None, pool: ThreadPoolExecutor) -> Validated:
     origin = path.name
     n = len(raw)
     fail = _Failures(n)
     notes: list[str] = []
     lines = raw.lines
+
+    mapped = layout.mapped_columns() | set(layout.drop)
+    if layout.mo is not None:
+        mo_names = [c for c in layout.mo if c in raw.columns]
+    else:
+        mo_names = [c for c in raw.header if c not in mapped and c not in layout.audit and not is_protected(c) and c]
+    audit_names = [c for c in raw.header if c not in mapped and (c in layout.audit or is_protected(c))]
+    passing = [c for c in (layout.premise, layout.area, layout.narrative) if c and c in raw.columns]
+    side = pool.submit(_pass_through, raw, passing, mo_names, origin)
 
     # -- ids ------------------------------------------------------------------
     if layout.incident_id is not None:
@@ -198,13 +233,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
             name = None
         return _strings(raw, name, origin) if name else pd.Series(pd.NA, index=range(n), dtype="string")
 
+    attrs = side.result()  # the pass-through columns are in raw.cache from here on
     premise, area, narrative = opt(layout.premise), opt(layout.area), opt(layout.narrative)
-    mapped = layout.mapped_columns() | set(layout.drop)
-    if layout.mo is not None:
-        mo_names = [c for c in layout.mo if c in raw.columns]
-    else:
-        mo_names = [c for c in raw.header if c not in mapped and c not in layout.audit and not is_protected(c) and c]
-    audit_names = [c for c in raw.header if c not in mapped and (c in layout.audit or is_protected(c))]
     if audit_names:
         notes.append(f"audit-only columns stored apart: {audit_names}")
 
@@ -233,6 +263,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     for i, name in enumerate(mo_names):
         frame[f"mo__{i}"] = _strings(raw, name, origin)
     landed = frame if ok.all() else frame.loc[ok].reset_index(drop=True)
+    if attrs is not None and not ok.all():
+        attrs = attrs.filter(pa.array(ok))
 
     audit_rows = []
     for name in audit_names:
@@ -260,7 +292,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     quarantine = quarantine.sort_values("line", kind="stable").reset_index(drop=True)
     if layout.notes:
         notes.insert(0, layout.notes)
-    return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes)
+    return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes, attrs)
 
 
 def _categorise(raw_off: pd.Series, layout: Layout) -> pd.Series:
@@ -306,10 +338,10 @@ def _fast_iso_with_offset(text: pd.Series) -> pd.Series | None:
     out = pd.Series(stamps, index=text.index, copy=False).dt.tz_localize("UTC")
     rest = np.flatnonzero(~decided & text.notna().to_numpy())
     if len(rest):
-        exact = _iso_with_offset_strptime(text.iloc[rest])
+        exact = _iso_with_offset_strptime(text.iloc[rest].reset_index(drop=True))  # it expects a range index
         if exact is None:
             return None
-        out.iloc[rest] = exact
+        out.iloc[rest] = exact.array
     return out
 
 

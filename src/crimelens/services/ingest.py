@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from crimelens.domain import Area
 from crimelens.errors import NotFoundError, SchemaError
@@ -75,6 +76,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
                        crs=crs or _dataset_crs(ctx, name), existing_ids=existing, sha256=sha)
     v = result.validated
+    pa.default_memory_pool().release_unused()  # the raw columns are gone: hand their memory back before the insert
     if result.n_landed + result.n_quarantined != result.n_read:  # the invariant, checked every time
         raise SchemaError(f"{path.name}: {result.n_landed} landed + {result.n_quarantined} quarantined "
                           f"!= {result.n_read} read; refusing to store a lossy ingest")
@@ -88,7 +90,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         finished_at=finished, user_name=actor.user, notes="\n".join(result.notes) or None,
     )
     with ctx.store.transaction():
-        insert_validated(ctx.store, v.frame, v.mo_names, ingest_id=ingest_id)
+        insert_validated(ctx.store, v.frame, v.mo_names, ingest_id=ingest_id, attrs=v.attrs)
         if len(v.audit):
             ctx.store.insert_audit_attributes(v.audit.assign(dataset=name, ingest_id=ingest_id))
         if len(v.quarantine):

@@ -9,64 +9,22 @@ DuckDB's ``to_json`` path instead, which escapes everything.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from crimelens.domain import CANONICAL_COLUMNS
 
 __all__ = ["attrs_json", "insert_validated"]
 
-_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
-_RARE = frozenset([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
-_SPECIAL = np.zeros(256, dtype=bool)
-_SPECIAL[[*_RARE, ord("\\"), ord('"'), ord("\n"), ord("\r"), ord("\t")]] = True
-
-
-def _bytes_present(col: pa.Array | pa.ChunkedArray) -> set[int]:
-    """Which of the bytes that JSON must escape occur in the column's values (from the data buffers)."""
-    found: set[int] = set()
-    for chunk in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]):
-        bufs = chunk.buffers()
-        if len(chunk) == 0 or bufs[2] is None:
-            continue
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(bufs[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
-        data = np.frombuffer(bufs[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
-        hits = _SPECIAL[data]
-        if hits.any():
-            found.update(int(b) for b in np.unique(data[hits]))
-    return found
-
-
-def attrs_json(frame: pd.DataFrame, mo_names: list[str]) -> pa.Array | None:
+def attrs_json(frame: pd.DataFrame, mo_names: list[str]) -> pa.Array | pa.ChunkedArray | None:
     """One JSON object string per row from the ``mo__i`` columns; None if a value needs full escaping."""
-    if not mo_names:
-        return pa.array(["{}"] * len(frame), type=pa.string())
-    pieces = []
-    for i, name in enumerate(mo_names):
-        col = pa.array(frame[f"mo__{i}"], from_pandas=True)
-        if not pa.types.is_large_string(col.type):
-            col = pc.cast(col, pa.large_string())
-        escapes = _bytes_present(col)
-        if escapes & _RARE:
-            return None
-        for old, new in _ESCAPES:
-            if ord(old) in escapes:
-                col = pc.replace_substring(col, old, new)
-        pieces.append(pc.binary_join_element_wise(_text(json.dumps(name, ensure_ascii=False) + ':"'), col, _text('"'),
-                                                  _text("")))
-    body = pc.binary_join_element_wise(*pieces, _text(","), null_handling="skip")
-    return pc.binary_join_element_wise(_text("{"), body, _text("}"), _text(""))
+    from crimelens.ingest._fast import mo_json  # pure Arrow; the one implementation of the fold
 
-
-def _text(value: str) -> pa.Scalar:
-    return pa.scalar(value, type=pa.large_string())
+    return mo_json([pa.array(frame[f"mo__{i}"], from_pandas=True) for i in range(len(mo_names))], mo_names,
+                   n=len(frame))
 
 
 def _duckdb_attrs_sql(mo_names: list[str]) -> str:
@@ -78,14 +36,23 @@ def _duckdb_attrs_sql(mo_names: list[str]) -> str:
             " lambda e: {'key': e.k, 'value': e.v})))::VARCHAR, '{}')")
 
 
-def insert_validated(store: Any, frame: pd.DataFrame, mo_names: list[str], *, ingest_id: str) -> int:
-    """Insert landed rows in the canonical layout (plus ``line``) with their M.O. JSON."""
+def insert_validated(store: Any, frame: pd.DataFrame, mo_names: list[str], *, ingest_id: str,
+                     attrs: pa.Array | pa.ChunkedArray | None = None) -> int:
+    """Insert landed rows in the canonical layout (plus ``line``) with their M.O. JSON.
+
+    ``attrs``: the JSON objects, one per row of ``frame``, when the validator already
+    folded them (see :attr:`crimelens.ingest.Validated.attrs`); otherwise they are
+    folded here from the ``mo__i`` columns.
+    """
     if len(frame) == 0:
         return 0
     cols = [c for c in CANONICAL_COLUMNS if c != "attrs"]
+    if attrs is not None and len(attrs) != len(frame):
+        raise ValueError(f"attrs has {len(attrs)} rows; expected one per landed row ({len(frame)})")
     table = pa.Table.from_pandas(frame[[*cols, "line", *[f"mo__{i}" for i in range(len(mo_names))]]],
                                  preserve_index=False)
-    attrs = attrs_json(frame, mo_names)
+    if attrs is None:
+        attrs = attrs_json(frame, mo_names)
     if attrs is not None:
         table = table.append_column("attrs", attrs)
         attrs_sql = "attrs"

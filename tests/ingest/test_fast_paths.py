@@ -1,0 +1,218 @@
+"""The ingest fast paths answer exactly what the general code answers, across CSV block boundaries too.
+
+Each vectorised path in ``crimelens.ingest._fast`` is checked against the code it
+stands in for (Arrow's strptime path for times, ``pandas.to_numeric``, the plain
+trim/null kernels, ``json.dumps``), and whole files that span several CSV blocks
+keep their line numbers, quarantine and M.O. JSON right through the store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crimelens.config import Settings
+from crimelens.governance import Actor
+from crimelens.ingest import read_file
+from crimelens.ingest._fast import NULL_TOKENS, clean_strings, mo_json, provably_unique, to_float
+from crimelens.ingest._validate import _fast_iso_with_offset, _iso_with_offset_strptime
+from crimelens.services import open_context
+from crimelens.services.ingest import ingest_file
+
+ANALYST = Actor("analyst")
+
+
+# --- times -------------------------------------------------------------------------------------
+def _same_times(fast: pd.Series | None, exact: pd.Series | None) -> None:
+    assert (fast is None) == (exact is None)
+    if fast is not None and exact is not None:
+        assert fast.isna().tolist() == exact.isna().tolist()
+        assert (fast.dropna() == exact.dropna()).all()
+
+
+digit2 = st.integers(0, 99).map(lambda v: f"{v:02d}")
+shaped_times = st.builds(
+    lambda y, mo, d, h, mi, s, tail: f"{y:04d}-{mo}-{d}T{h}:{mi}:{s}{tail}",
+    st.integers(0, 9999), digit2, digit2, digit2, digit2, digit2,
+    st.one_of(st.just("Z"), st.builds(lambda sign, oh, om: f"{sign}{oh}:{om}", st.sampled_from("+-"), digit2, digit2)),
+)
+odd_times = st.sampled_from(["2024-01-01 10:00:00Z", "2024-01-01T10:00:00", "2024-1-01T10:00:00Z", "", "z",
+                             "2024-01-01T10:00:00z", "2024-01-01T10:00:00+0100", "2024-01-01T10:00:00.5Z"])
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.one_of(shaped_times, shaped_times, st.none(), odd_times), min_size=1, max_size=30))
+def test_byte_position_times_equal_arrow_strptime(values: list[str | None]) -> None:
+    text = pd.Series(values, dtype="string")
+    _same_times(_fast_iso_with_offset(text), _iso_with_offset_strptime(text))
+
+
+def test_byte_position_times_on_calendar_edges() -> None:
+    values = ["2024-02-29T23:59:59+00:00", "2023-02-29T00:00:00Z", "2000-02-29T12:00:00-05:30",
+              "1900-02-29T00:00:00Z", "2024-04-31T00:00:00Z", "2024-12-31T23:59:59+14:00",
+              "2024-01-01T00:00:00-12:00", "1799-12-31T23:59:59Z", "2201-01-01T00:00:00Z",
+              "2024-06-01T24:00:00Z", "2024-06-01T10:60:00Z", "2024-06-01T10:00:60Z", "2024-06-01T10:00:00+00:60",
+              None, "2024-06-01T10:00:00+99:59"]
+    text = pd.Series(values, dtype="string")
+    fast = _fast_iso_with_offset(text)
+    _same_times(fast, _iso_with_offset_strptime(text))
+    assert fast is not None
+    assert fast[0] == pd.Timestamp("2024-02-29T23:59:59Z")
+    assert fast[2] == pd.Timestamp("2000-02-29T17:30:00Z")
+    assert pd.isna(fast[1]) and pd.isna(fast[3]) and pd.isna(fast[4])  # no such calendar dates
+
+
+def test_a_column_of_another_shape_goes_to_the_general_parser() -> None:
+    text = pd.Series(["2024-06-01T10:00:00Z"] * 2000 + ["2024-06-01 10:00"], dtype="string")
+    assert _fast_iso_with_offset(text) is None
+
+
+# --- strings, numbers, ids --------------------------------------------------------------------
+def _plain_clean(arr: pa.ChunkedArray) -> list[str | None]:
+    trimmed = pc.utf8_trim_whitespace(arr)
+    tokens = pa.array(NULL_TOKENS, type=arr.type)
+    return pc.if_else(pc.is_in(trimmed, value_set=tokens), pa.scalar(None, arr.type), trimmed).to_pylist()
+
+
+@pytest.mark.parametrize("chunk", [
+    ["plain", "values", "only"],
+    [" lead", "trail ", "\u00a0nbsp\u00a0", "tab\t", "in side"],
+    ["", "NA", "N/A", "null", "None", "nan", "NaN", "NULL", " NA ", "NAN", "Nones"],
+    ["\u3000ideographic", "x\u2003", "é", "ok"],
+])
+def test_clean_strings_equals_trim_then_null_tokens(chunk: list[str]) -> None:
+    arr = pa.chunked_array([pa.array(["long enough value"] * 3, pa.large_string()),
+                            pa.array(chunk, pa.large_string()), pa.array([None, "x"], pa.large_string())])
+    assert clean_strings(arr).to_pylist() == _plain_clean(arr)
+
+
+@pytest.mark.parametrize("values", [
+    ["441565.000000", "-87.703871", "1e5", "-.5", "5.", "+3", "007", "1e309", "-0", "4.9e-324"],
+    ["1.5", "abc", " 12", "1_0", "0x10", "inf", "-Infinity", None],
+])
+def test_to_float_equals_pandas_to_numeric(values: list[str | None]) -> None:
+    s = pd.Series(values, dtype="string")
+    expected = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    np.testing.assert_array_equal(to_float(s), expected)
+
+
+def test_provably_unique_decides_fixed_width_ids_only() -> None:
+    ids = pd.Series([f"SC11-{i:07d}" for i in range(5000)], dtype="string")
+    assert provably_unique(ids)
+    assert not provably_unique(pd.concat([ids, ids.iloc[[17]]], ignore_index=True))
+    assert provably_unique(pd.Series(["A1", None, "A2", None], dtype="string"))  # missing ids are not duplicates
+    assert not provably_unique(pd.Series(["A1", "A22", "A3"], dtype="string"))  # ragged widths: don't know
+    assert not provably_unique(pd.Series(["x" * 65, "y" * 65], dtype="string"))  # too wide: don't know
+
+
+# --- M.O. JSON ----------------------------------------------------------------------------------
+def test_mo_json_keeps_rows_whose_values_are_all_missing() -> None:
+    # Arrow 26's binary_join_element_wise(null_handling="skip") drops such rows; the fold must not.
+    weapon = pa.array(["knife", None, None, 'say "hi"\\', None], pa.large_string())
+    target = pa.array([None, None, "garage", "tab\there\nnl", None], pa.large_string())
+    out = mo_json([weapon, target], ["weapon", "target"], n=5)
+    assert out is not None and len(out) == 5
+    expected = [{k: v for k, v in (("weapon", w), ("target", t)) if v is not None}
+                for w, t in zip(weapon.to_pylist(), target.to_pylist(), strict=True)]
+    assert [json.loads(s) for s in out.to_pylist()] == expected
+    assert out.to_pylist()[1] == "{}"
+
+
+def test_mo_json_hands_rare_control_characters_to_the_store() -> None:
+    assert mo_json([pa.array(["bell\x07"], pa.large_string())], ["note"], n=1) is None
+
+
+# --- whole files across CSV blocks ----------------------------------------------------------------
+HEADER = ["incident_id", "offense", "offense_raw", "occurred_from", "occurred_to", "reported_at", "x_m", "y_m",
+          "lon", "lat", "crs", "premise", "area", "source", "narrative", "weapon", "target"]
+
+
+def _row(i: int, **over: str) -> str:
+    values = {"incident_id": f"T-{i:07d}", "offense": "burglary", "offense_raw": "BURGLARY",
+              "occurred_from": "2024-03-05T21:00:00+00:00", "occurred_to": "2024-03-06T07:00:00+00:00",
+              "reported_at": "2024-03-06T07:30:00+00:00", "x_m": f"{440000 + i % 5000}.5",
+              "y_m": f"{4630000 + i % 3000}.25", "lon": "-87.7", "lat": "41.8", "crs": "EPSG:32616",
+              "premise": "residence", "area": "A07", "source": "reported",
+              "narrative": "Offender forced the rear door and took a laptop. " * 3,
+              "weapon": "" if i % 3 == 0 else "knife", "target": "" if i % 3 == 0 else "house"}
+    values.update(over)
+    return ",".join(values[h] for h in HEADER) + "\n"
+
+
+def _big_file(path: Path, *, rows: int, special: dict[int, str]) -> dict[int, int]:
+    """A canonical CSV of ``rows`` records (several 4 MiB blocks); returns record index -> first line."""
+    lines: dict[int, int] = {}
+    line = 2
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(HEADER) + "\n")
+        for i in range(rows):
+            text = special.get(i, _row(i))
+            lines[i] = line
+            line += text.count("\n")
+            fh.write(text)
+    return lines
+
+
+@pytest.fixture
+def block_file(tmp_path: Path) -> tuple[Path, dict[int, int], dict[str, int]]:
+    per_row = len(_row(1).encode())
+    boundary = (4 << 20) // per_row  # the record that straddles the first 4 MiB block boundary
+    marks = {"bad_at_boundary": boundary - 1, "multiline": boundary + 1, "after_multiline": boundary + 2,
+             "dup_of_first": boundary + 500, "bad_last": 3 * boundary}
+    special = {
+        marks["bad_at_boundary"]: _row(marks["bad_at_boundary"], occurred_from="2024-02-30T10:00:00+00:00"),
+        marks["multiline"]: _row(marks["multiline"], narrative='"first line\nsecond line, quoted ""here"""'),
+        marks["after_multiline"]: _row(marks["after_multiline"], x_m="not a number"),
+        marks["dup_of_first"]: _row(marks["dup_of_first"], incident_id="T-0000000"),
+        marks["bad_last"]: _row(marks["bad_last"], source="radio"),
+    }
+    path = tmp_path / "blocks.csv"
+    lines = _big_file(path, rows=marks["bad_last"] + 1, special=special)
+    assert path.stat().st_size > 8 << 20  # three blocks or more
+    return path, lines, marks
+
+
+def test_rows_across_csv_blocks_keep_their_lines_and_reasons(block_file: tuple[Path, dict[int, int], dict[str, int]]
+                                                            ) -> None:
+    path, lines, marks = block_file
+    r = read_file(path)
+    assert r.layout.name == "canonical"
+    assert r.n_read == len(lines) and r.n_quarantined == 4 and r.n_landed + r.n_quarantined == r.n_read
+    got = dict(zip(r.quarantine["line"].astype(int), r.quarantine["reason"], strict=True))
+    assert got[lines[marks["bad_at_boundary"]]].startswith("impossible date: no such calendar date")
+    assert got[lines[marks["after_multiline"]]].startswith("not a number")
+    assert got[lines[marks["dup_of_first"]]] == "duplicate id (first on line 2)"
+    assert got[lines[marks["bad_last"]]].startswith("unmapped source")
+    assert lines[marks["after_multiline"]] == lines[marks["multiline"]] + 2  # the quoted newline counts
+    frame = r.table.frame.set_index("incident_id")
+    assert frame.loc[f"T-{marks['multiline']:07d}", "narrative"] == 'first line\nsecond line, quoted "here"'
+    assert r.validated.attrs is not None and len(r.validated.attrs) == r.n_landed
+
+
+@pytest.mark.slow
+def test_ingest_across_blocks_stores_aligned_attrs_once(block_file: tuple[Path, dict[int, int], dict[str, int]],
+                                                        tmp_path: Path) -> None:
+    path, lines, marks = block_file
+    with open_context(Settings(db=tmp_path / "s.duckdb")) as ctx:
+        first = ingest_file(ctx, path, actor=ANALYST, dataset="blocks")
+        again = ingest_file(ctx, path, actor=ANALYST, dataset="blocks")
+        assert again.already_ingested and again.ingest_id == first.ingest_id
+        assert ctx.store.count_incidents() == first.n_landed == len(lines) - 4
+        rows = ctx.store.query("SELECT incident_id, line, attrs FROM incidents WHERE incident_id IN (?, ?, ?)",
+                               ["T-0000000", "T-0000001", f"T-{marks['multiline']:07d}"])
+        by_id = {r.incident_id: (int(r.line), json.loads(r.attrs)) for r in rows.itertuples()}
+        assert by_id["T-0000000"] == (2, {})  # every M.O. value missing: an empty object, not a shifted one
+        assert by_id["T-0000001"] == (3, {"weapon": "knife", "target": "house"})
+        assert by_id[f"T-{marks['multiline']:07d}"][0] == lines[marks["multiline"]]
+        q = ctx.store.quarantine(ingest_id=first.ingest_id)
+        assert sorted(q["line"].astype(int)) == sorted(lines[marks[k]] for k in
+                                                       ("bad_at_boundary", "after_multiline", "dup_of_first", "bad_last"))
