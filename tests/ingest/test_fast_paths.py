@@ -216,3 +216,28 @@ def test_ingest_across_blocks_stores_aligned_attrs_once(block_file: tuple[Path, 
         q = ctx.store.quarantine(ingest_id=first.ingest_id)
         assert sorted(q["line"].astype(int)) == sorted(lines[marks[k]] for k in
                                                        ("bad_at_boundary", "after_multiline", "dup_of_first", "bad_last"))
+
+
+@pytest.mark.parametrize("body", [b"", b"a,b\n", b"a,b\n1,2", b"a,b\n\n1,\"x\ny\"\n", b"x" * (5 << 20) + b"\n\n"])
+def test_file_digest_is_the_hash_and_the_line_count(tmp_path: Path, body: bytes) -> None:
+    from crimelens.ingest import file_digest, file_sha256
+    from crimelens.ingest._read import count_lines
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(body)
+    digest = file_digest(path)
+    assert digest.sha256 == file_sha256(path)
+    assert digest.lines == count_lines(path) == len(body.splitlines())
+
+
+def test_read_file_with_a_digest_keeps_line_numbers_after_blank_and_quoted_lines(tmp_path: Path) -> None:
+    from crimelens.ingest import file_digest
+
+    path = tmp_path / "i.csv"
+    path.write_text(",".join(HEADER) + "\n" + _row(1) + "\n" + _row(2, narrative='"a\nb"') + _row(3, source="radio"),
+                    encoding="utf-8")
+    plain, hinted = read_file(path), read_file(path, digest=file_digest(path))
+    for r in (plain, hinted):
+        assert (r.n_read, r.n_quarantined) == (3, 1)
+        assert r.quarantine.loc[0, "line"] == 6  # header, row 1, blank line, two lines of row 2, then row 3
+    assert hinted.sha256 == file_digest(path).sha256

@@ -17,7 +17,7 @@ from crimelens.ingest._layout import Layout, detect_layout, load_layout
 from crimelens.ingest._read import read_header, read_raw
 from crimelens.ingest._validate import Validated, validate
 
-__all__ = ["IngestResult", "file_sha256", "read_file", "resolve_layout"]
+__all__ = ["FileDigest", "IngestResult", "file_digest", "file_sha256", "read_file", "resolve_layout"]
 
 _VECTOR_SUFFIXES = {".shp": "shapefile", ".zip": "shapefile", ".geojson": "geojson", ".json": "geojson",
                     ".gpkg": "gpkg", ".parquet": "parquet"}
@@ -26,6 +26,27 @@ _VECTOR_SUFFIXES = {".shp": "shapefile", ".zip": "shapefile", ".geojson": "geojs
 def file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    """A file's SHA-256 and its number of lines (newline bytes, plus an unterminated last line)."""
+
+    sha256: str
+    lines: int
+
+
+def file_digest(path: Path) -> FileDigest:
+    """SHA-256 and line count in one pass over the file (hashing releases the GIL)."""
+    digest = hashlib.sha256()
+    newlines = 0
+    last = b""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return FileDigest(digest.hexdigest(), newlines + (0 if last in (b"\n", b"") else 1))
 
 
 @dataclass(frozen=True)
@@ -114,7 +135,8 @@ def resolve_layout(path: Path, *, format: str | None = None, mapping: str | Path
 
 def read_file(path: str | Path, *, format: str | None = None, mapping: str | Path | None = None,
               dataset: str | None = None, crs: str | None = None,
-              existing_ids: set[str] | None = None, sha256: str | None = None) -> IngestResult:
+              existing_ids: set[str] | None = None, sha256: str | None = None,
+              digest: FileDigest | None = None) -> IngestResult:
     """Read, validate and project one file.
 
     Parameters
@@ -124,6 +146,7 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
     mapping : a TOML mapping file for your own records system (see ``docs/ingest.md``)
     dataset : the dataset name in the store (default: the layout's, else the file's stem)
     crs : target metric CRS (default: the UTM zone of the data)
+    digest : the file's :func:`file_digest` when the caller has it (saves a pass over the file)
 
     Examples
     --------
@@ -145,7 +168,10 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
     layout = resolve_layout(path, format=format, mapping=mapping)
     name = dataset or layout.dataset or path.name.split(".")[0]
     raw = read_raw(path, kind=_kind_for(path, layout), delimiter=layout.delimiter, encoding=layout.encoding,
-                   header=layout.header, names=layout.names)
+                   header=layout.header, names=layout.names,
+                   line_count=(lambda: digest.lines) if digest is not None else None)
+    if digest is not None:
+        sha256 = sha256 or digest.sha256
     validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs)
     return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256 or file_sha256(path),
                         file_bytes=path.stat().st_size, started_at=started, notes=list(validated.notes))

@@ -9,6 +9,7 @@ it into a quarantine row.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from numpy.typing import NDArray
 
 from crimelens.errors import SchemaError
 
-__all__ = ["BadRow", "RawTable", "read_header", "read_raw"]
+__all__ = ["BadRow", "RawTable", "count_lines", "read_header", "read_raw"]
 
 #: Values longer than this many bytes are refused (quarantined), never loaded.
 MAX_FIELD_BYTES = 1 << 20
@@ -95,9 +96,17 @@ def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") ->
 
 
 def read_raw(path: Path, *, kind: str, delimiter: str = ",", encoding: str = "utf-8",
-             header: bool = True, names: tuple[str, ...] = ()) -> RawTable:
+             header: bool = True, names: tuple[str, ...] = (), line_count: Callable[[], int] | None = None
+             ) -> RawTable:
+    """The file's rows as string columns with their line numbers.
+
+    ``line_count``: a callable giving the file's number of lines (e.g. counted while
+    hashing it, see :func:`crimelens.ingest.file_digest`), so the CSV path need not
+    read the file a second time to check that one record is one line.
+    """
     if kind == "csv":
-        return _read_csv(path, delimiter=delimiter, encoding=encoding, header=header, names=names)
+        return _read_csv(path, delimiter=delimiter, encoding=encoding, header=header, names=names,
+                         line_count=line_count)
     if kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -138,7 +147,8 @@ def _read_vector(path: Path) -> RawTable:
     return raw
 
 
-def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names: tuple[str, ...]) -> RawTable:
+def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names: tuple[str, ...],
+              line_count: Callable[[], int] | None = None) -> RawTable:
     size = path.stat().st_size
     if size == 0:
         raise SchemaError(f"{path.name}: the file is empty (0 bytes); expected a header row and data rows")
@@ -184,7 +194,8 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
             raise SchemaError(f"{path.name}: cannot parse as delimited text: {msg}") from exc
     n_rows = table.num_rows
     first = 2 if header else 1
-    multiline = _has_multiline_values(path, table, n_records=n_rows + len(bad) + (1 if header else 0))
+    multiline = _has_multiline_values(path, table, n_records=n_rows + len(bad) + (1 if header else 0),
+                                      line_count=line_count)
     if bad or multiline:
         lines, bad_lines = _record_lines(path, delimiter=delimiter, encoding=encoding, header=header,
                                          expected=len(header_names))
@@ -235,27 +246,38 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     return raw
 
 
-def _has_multiline_values(path: Path, table: pa.Table, *, n_records: int) -> bool:
+def count_lines(path: Path) -> int:
+    """Lines in a plain file: newline bytes, plus one for a last line without its newline."""
+    newlines = 0
+    last = b""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return newlines + (0 if last in (b"\n", b"") else 1)
+
+
+def _is_text(arr: pa.ChunkedArray) -> bool:
+    return bool(pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type))
+
+
+def _has_multiline_values(path: Path, table: pa.Table, *, n_records: int,
+                          line_count: Callable[[], int] | None = None) -> bool:
     """Whether a quoted value spans lines (then line numbers need the slow, exact path).
 
     For a plain file, counting newline bytes (memchr-fast) settles it: one line per record.
     """
     if path.suffix != ".gz":
-        newlines = 0
-        last = b""
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 24), b""):
-                newlines += chunk.count(b"\n")
-                last = chunk[-1:]
-        lines = newlines + (0 if last in (b"\n", b"") else 1)
+        lines = line_count() if line_count is not None else count_lines(path)
         if lines == n_records:
             return False
         blank = lines - n_records  # blank lines are skipped by the parser
         if blank > 0 and not any(pc.any(pc.match_substring(table.column(c), "\n")).as_py()
-                                 for c in table.column_names if pa.types.is_string(table.column(c).type)):
+                                 for c in table.column_names if _is_text(table.column(c))):
             return True  # blank lines shift numbering too
-    return any(pc.any(pc.match_substring(table.column(c), b"\n" if pa.types.is_binary(table.column(c).type) else "\n")).as_py()
-               for c in table.column_names)
+    return any(pc.any(pc.match_substring(table.column(c), "\n")).as_py() for c in table.column_names
+               if _is_text(table.column(c)) or pa.types.is_binary(table.column(c).type)
+               or pa.types.is_large_binary(table.column(c).type))
 
 
 def _record_lines(path: Path, *, delimiter: str, encoding: str, header: bool, expected: int

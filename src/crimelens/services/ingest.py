@@ -16,7 +16,7 @@ import pyarrow as pa
 from crimelens.domain import Area
 from crimelens.errors import NotFoundError, SchemaError
 from crimelens.governance import Actor
-from crimelens.ingest import file_sha256, read_file, resolve_layout
+from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
 from crimelens.services._context import RESEARCH, Context, record_use
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import insert_validated
@@ -65,7 +65,8 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         raise NotFoundError(f"{path}: no such file")
     layout = resolve_layout(path, format=format, mapping=mapping)
     name = dataset or layout.dataset or path.name.split(".")[0]
-    sha = file_sha256(path)
+    digest = file_digest(path)  # SHA-256 and line count in one pass
+    sha = digest.sha256
     previous = ctx.store.find_ingest(file_sha256=sha, dataset=name)
     if previous is not None:
         top = _top_reasons(ctx.store.quarantine(ingest_id=previous.ingest_id))
@@ -74,7 +75,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
                              previous.transform_accuracy_m, already_ingested=True)
     existing = set(ctx.store.existing_ids(name)["incident_id"].tolist())
     result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
-                       crs=crs or _dataset_crs(ctx, name), existing_ids=existing, sha256=sha)
+                       crs=crs or _dataset_crs(ctx, name), existing_ids=existing, digest=digest)
     v = result.validated
     pa.default_memory_pool().release_unused()  # the raw columns are gone: hand their memory back before the insert
     if result.n_landed + result.n_quarantined != result.n_read:  # the invariant, checked every time
