@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,6 +144,14 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         mo_names = [c for c in raw.header if c not in mapped and c not in layout.audit and not is_protected(c) and c]
     audit_names = [c for c in raw.header if c not in mapped and (c in layout.audit or is_protected(c))]
     passing = [c for c in (layout.premise, layout.area, layout.narrative) if c and c in raw.columns]
+    # the later time columns are parsed on the second thread while this one checks ids and offenses
+    # (pure work on the column's text; the failures are recorded here, in column order)
+    early: dict[str, Future[pd.Series | None]] = {}
+    for spec in (layout.occurred_to, layout.reported_at):
+        if (spec is not None and spec.column and not spec.parts and spec.format == "iso" and not spec.ignore_offset
+                and spec.column in raw.columns
+                and (layout.occurred_from is None or spec.column != layout.occurred_from.column)):
+            early[spec.column] = pool.submit(_fast_iso_with_offset, _strings(raw, spec.column, origin))
     side = pool.submit(_pass_through, raw, passing, mo_names, origin)
 
     # -- ids ------------------------------------------------------------------
@@ -190,7 +198,8 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     assert layout.occurred_from is not None
     t_from, t_from_end = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now, required=True)
     if layout.occurred_to is not None and all(c in raw.columns for c in layout.occurred_to.columns()):
-        t_to_given, _ = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now, required=False)
+        t_to_given, _ = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now, required=False,
+                                   early=early)
         t_to = t_to_given.fillna(t_from_end)
     else:
         t_to = t_from_end
@@ -198,7 +207,8 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     fail.add(backwards, (layout.occurred_to.column if layout.occurred_to else None),
              _lazy_text(t_to), "window ends before it starts (occurred_to < occurred_from)")
     if layout.reported_at is not None and all(c in raw.columns for c in layout.reported_at.columns()):
-        reported, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False)
+        reported, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False,
+                                 early=early)
     else:
         reported = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
 
@@ -379,8 +389,9 @@ def _shape_regex(fmt: str) -> str:
 
 
 def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: str, now: datetime,
-               *, required: bool) -> tuple[pd.Series, pd.Series]:
-    """(start UTC, end UTC) per row; failures recorded."""
+               *, required: bool, early: dict[str, Future[pd.Series | None]] | None = None
+               ) -> tuple[pd.Series, pd.Series]:
+    """(start UTC, end UTC) per row; failures recorded. ``early``: ISO parses already under way."""
     n = len(raw)
     label = spec.column or "+".join(spec.parts.values())
     if spec.parts:
@@ -392,7 +403,10 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
         text = _strings(raw, spec.column, origin)
         if required:
             fail.add(text.isna().to_numpy(), spec.column, None, "missing date")
-        fast = _fast_iso_with_offset(text) if spec.format == "iso" and not spec.ignore_offset else None
+        if early and spec.column in early:
+            fast = early[spec.column].result()
+        else:
+            fast = _fast_iso_with_offset(text) if spec.format == "iso" and not spec.ignore_offset else None
         if fast is not None:
             aware = fast
             has_offset = text.notna().to_numpy()
