@@ -208,8 +208,7 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     rows_bad: dict[int, BadRow] = {}
     for name in table.column_names:
         col: pa.Array | pa.ChunkedArray = table.column(name)
-        longest = pc.max(pc.binary_length(col)).as_py() if len(col) else 0
-        if longest is not None and longest > MAX_FIELD_BYTES:
+        if _may_hold_longer_than(col, MAX_FIELD_BYTES):
             lengths = pc.binary_length(col).to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(lengths > MAX_FIELD_BYTES):
                 rows_bad.setdefault(int(i), BadRow(int(lines[i]), f"value longer than {MAX_FIELD_BYTES} bytes", "",
@@ -244,6 +243,21 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
         raw.columns = {k: v.filter(mask) for k, v in raw.columns.items()}
         raw.lines = raw.lines[keep]
     return raw
+
+
+def _may_hold_longer_than(col: pa.ChunkedArray, limit: int) -> bool:
+    """Whether some value may be longer than ``limit`` bytes: a block holding fewer bytes cannot have one."""
+    for chunk in col.chunks:
+        offsets = chunk.buffers()[1]
+        if offsets is None or len(chunk) == 0:
+            continue
+        width = 8 if pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type) else 4
+        bounds = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32)
+        if int(bounds[chunk.offset + len(chunk)]) - int(bounds[chunk.offset]) > limit:
+            longest = pc.max(pc.binary_length(chunk)).as_py()
+            if longest is not None and longest > limit:
+                return True
+    return False
 
 
 def count_lines(path: Path) -> int:
