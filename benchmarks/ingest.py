@@ -56,15 +56,28 @@ def one_run(csv: Path, db: Path) -> dict[str, float]:
         "from crimelens.config import Settings\n"
         "from crimelens.governance import Actor\n"
         "from crimelens.services import open_context\n"
-        "from crimelens.services.ingest import ingest_file\n"
+        "import crimelens.ingest._api as api\n"
+        "import crimelens.services.ingest as svc\n"
+        "phases = {}\n"
+        "def timed(mod, name, label):\n"  # wall and process CPU seconds per phase (CPU counts every thread)
+        "    f = getattr(mod, name)\n"
+        "    def g(*a, **k):\n"
+        "        w, c = time.perf_counter(), time.process_time()\n"
+        "        try:\n"
+        "            return f(*a, **k)\n"
+        "        finally:\n"
+        "            phases[label] = [round(time.perf_counter() - w, 3), round(time.process_time() - c, 3)]\n"
+        "    setattr(mod, name, g)\n"
+        "timed(svc, 'file_digest', 'digest'); timed(api, 'read_raw', 'parse'); timed(api, 'validate', 'validate')\n"
+        "timed(svc, 'insert_validated', 'insert')\n"
         f"t0 = time.perf_counter()\n"
         "c0 = time.process_time()\n"
         f"with open_context(Settings(db={str(db)!r})) as ctx:\n"
-        f"    s = ingest_file(ctx, {str(csv)!r}, actor=Actor('bench'), dataset='bench')\n"
+        f"    s = svc.ingest_file(ctx, {str(csv)!r}, actor=Actor('bench'), dataset='bench')\n"
         "dt = time.perf_counter() - t0\n"
         "cpu = time.process_time() - c0\n"
         "print(json.dumps({'seconds': dt, 'cpu_seconds': cpu, 'landed': s.n_landed, 'quarantined': s.n_quarantined, 'read': s.n_read,"
-        " 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        " 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'phases': phases}))\n"
     )
     for suffix in ("", ".wal"):
         Path(str(db) + suffix).unlink(missing_ok=True)
@@ -94,6 +107,10 @@ def measure(csv: Path, repeat: int, variant: str) -> dict[str, object]:
         "csv_mib": round(csv.stat().st_size / 2**20, 1),
         "runs_seconds": [round(r["seconds"], 3) for r in runs],
         "runs_cpu_seconds": [round(r["cpu_seconds"], 3) for r in runs],
+        "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs), 3),
+        # per phase: [wall s, process CPU s] of the median run (digest = SHA-256 + line count,
+        # parse = Arrow CSV read, validate = checks + projection + M.O. JSON, insert = DuckDB insert)
+        "median_run_phases": sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]["phases"],
         "median_seconds": round(secs, 3),
         "rows_per_second": round(rows / secs),
         "target_rows_per_second": 300_000,
@@ -103,8 +120,17 @@ def measure(csv: Path, repeat: int, variant: str) -> dict[str, object]:
         "quarantined": runs[0]["quarantined"],
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
+        "commit": _commit(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _commit() -> str:
+    """The code measured: CRIMELENS_BENCH_COMMIT if set (a snapshot on PYTHONPATH), else the checkout's HEAD."""
+    if os.environ.get("CRIMELENS_BENCH_COMMIT"):
+        return os.environ["CRIMELENS_BENCH_COMMIT"]
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 if __name__ == "__main__":
