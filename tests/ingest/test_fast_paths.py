@@ -107,8 +107,10 @@ def test_to_float_equals_pandas_to_numeric(values: list[str | None]) -> None:
 
 def test_provably_unique_decides_fixed_width_ids_only() -> None:
     ids = pd.Series([f"SC11-{i:07d}" for i in range(5000)], dtype="string")
-    assert provably_unique(ids)
+    assert provably_unique(ids)  # sorted: settled in one ordered pass
+    assert provably_unique(ids.sample(frac=1, random_state=3).reset_index(drop=True))  # shuffled: by hashes
     assert not provably_unique(pd.concat([ids, ids.iloc[[17]]], ignore_index=True))
+    assert not provably_unique(pd.concat([ids.iloc[:18], ids.iloc[17:]], ignore_index=True))  # sorted, one repeat
     assert provably_unique(pd.Series(["A1", None, "A2", None], dtype="string"))  # missing ids are not duplicates
     assert not provably_unique(pd.Series(["A1", "A22", "A3"], dtype="string"))  # ragged widths: don't know
     assert not provably_unique(pd.Series(["x" * 65, "y" * 65], dtype="string"))  # too wide: don't know
