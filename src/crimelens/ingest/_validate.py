@@ -73,12 +73,19 @@ class _Failures:
         self.reason = np.full(n, None, dtype=object)
         self.column = np.full(n, None, dtype=object)
         self.value = np.full(n, None, dtype=object)
+        self.failed = np.zeros(n, dtype=bool)  # == reason is not missing, kept as booleans
 
     def add(self, mask: NDArray[np.bool_], column: str | None, values: Any, reason: str | NDArray[np.object_]) -> None:
-        new = mask & pd.isna(self.reason)
+        new = np.asarray(mask, dtype=bool) & ~self.failed
         if not new.any():
             return
-        self.reason[new] = reason if isinstance(reason, str) else np.asarray(reason, dtype=object)[new]
+        if isinstance(reason, str):
+            self.reason[new] = reason
+            self.failed[new] = True
+        else:
+            given = np.asarray(reason, dtype=object)[new]
+            self.reason[new] = given
+            self.failed[new] = ~np.asarray(pd.isna(given), dtype=bool)
         self.column[new] = column
         if isinstance(values, pd.Series):  # only the failing rows are converted
             self.value[new] = values.iloc[np.flatnonzero(new)].to_numpy(dtype=object)
@@ -90,7 +97,7 @@ class _Failures:
 
     @property
     def ok(self) -> NDArray[np.bool_]:
-        return np.asarray(pd.isna(self.reason), dtype=bool)
+        return ~self.failed
 
 
 def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
