@@ -197,7 +197,6 @@ def test_rows_across_csv_blocks_keep_their_lines_and_reasons(block_file: tuple[P
     assert lines[marks["after_multiline"]] == lines[marks["multiline"]] + 2  # the quoted newline counts
     frame = r.table.frame.set_index("incident_id")
     assert frame.loc[f"T-{marks['multiline']:07d}", "narrative"] == 'first line\nsecond line, quoted "here"'
-    assert r.validated.attrs is not None and len(r.validated.attrs) == r.n_landed
 
 
 @pytest.mark.slow
@@ -243,3 +242,28 @@ def test_read_file_with_a_digest_keeps_line_numbers_after_blank_and_quoted_lines
         assert (r.n_read, r.n_quarantined) == (3, 1)
         assert r.quarantine.loc[0, "line"] == 6  # header, row 1, blank line, two lines of row 2, then row 3
     assert hinted.sha256 == file_digest(path).sha256
+
+
+@pytest.mark.parametrize("rare", [False, True])
+def test_the_stores_json_fold_equals_the_arrow_fold(tmp_path: Path, rare: bool) -> None:
+    from crimelens.storage._incidents import attrs_json
+
+    weapon = ["knife", "", 'say "hi" \\ bye', "tab\there", "it's", "", "x"]
+    target = ["", "", "line\nbreak", "cr\rhere", "plain", "garage", "bell\x07" if rare else "y"]
+    def field(value: str) -> str:  # CSV quoting
+        return '"' + value.replace('"', '""') + '"' if value else ""
+
+    rows = "".join(_row(i, weapon=field(w), target=field(t))
+                   for i, (w, t) in enumerate(zip(weapon, target, strict=True)))
+    path = tmp_path / "mo.csv"
+    path.write_text(",".join(HEADER) + "\n" + rows, encoding="utf-8")
+    result = read_file(path)
+    arrow_fold = attrs_json(result.validated.frame, result.validated.mo_names)
+    assert (arrow_fold is None) == rare
+    with open_context(Settings(db=tmp_path / "s.duckdb")) as ctx:
+        ingest_file(ctx, path, actor=ANALYST, dataset="mo")
+        stored = ctx.store.query("SELECT attrs FROM incidents ORDER BY line")["attrs"].tolist()
+    expected = [{k: v for k, v in (("weapon", w), ("target", t)) if v} for w, t in zip(weapon, target, strict=True)]
+    assert [json.loads(a) for a in stored] == expected
+    if arrow_fold is not None:
+        assert stored == arrow_fold.to_pylist()  # byte for byte

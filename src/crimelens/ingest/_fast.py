@@ -45,8 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-__all__ = ["arrow_strings", "clean_strings", "iso_offset_micros", "mo_json", "per_value", "provably_unique", "string_buffers",
-           "to_float"]
+__all__ = ["JSON_ESCAPES", "JSON_RARE", "arrow_strings", "clean_strings", "iso_offset_micros", "json_bytes_present",
+           "mo_json", "per_value", "provably_unique", "string_buffers", "to_float"]
 
 #: Bytes that might begin or end a whitespace character (ASCII controls and space, DEL and
 #: every non-ASCII byte, since a multi-byte character may be Unicode whitespace).
@@ -261,13 +261,15 @@ def provably_unique(values: pd.Series) -> bool:
     return bool(len(pd.unique(h)) == n)
 
 
-_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
-_RARE = frozenset([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+#: JSON escapes, in the order they must be applied (backslash first).
+JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+#: Control characters that only a full JSON encoder escapes.
+JSON_RARE = frozenset([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _SPECIAL = np.zeros(256, dtype=bool)
-_SPECIAL[[*_RARE, ord("\\"), ord('"'), ord("\n"), ord("\r"), ord("\t")]] = True
+_SPECIAL[[*JSON_RARE, ord("\\"), ord('"'), ord("\n"), ord("\r"), ord("\t")]] = True
 
 
-def _bytes_present(col: pa.Array | pa.ChunkedArray) -> set[int]:
+def json_bytes_present(col: pa.Array | pa.ChunkedArray) -> set[int]:
     """Which of the bytes that JSON must escape occur in the column's values."""
     found: set[int] = set()
     for chunk in _chunks(col):
@@ -298,10 +300,10 @@ def mo_json(columns: list[pa.Array | pa.ChunkedArray], names: list[str], *, n: i
     for name, col in zip(names, columns, strict=True):
         if not pa.types.is_large_string(col.type):
             col = pc.cast(col, pa.large_string())
-        escapes = _bytes_present(col)
-        if escapes & _RARE:
+        escapes = json_bytes_present(col)
+        if escapes & JSON_RARE:
             return None
-        for old, new in _ESCAPES:
+        for old, new in JSON_ESCAPES:
             if ord(old) in escapes:
                 col = pc.replace_substring(col, old, new)
         pieces.append(pc.binary_join_element_wise(_text("," + json.dumps(name, ensure_ascii=False) + ':"'), col,

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from crimelens.domain import OFFENSE_CATEGORIES, is_protected
@@ -33,7 +32,6 @@ from crimelens.ingest._fast import (
     arrow_strings,
     clean_strings,
     iso_offset_micros,
-    mo_json,
     per_value,
     provably_unique,
     to_float,
@@ -62,8 +60,6 @@ class Validated:
     projection: Projection
     n_read: int
     notes: list[str]
-    #: M.O. attributes as one JSON object per landed row (None: a value needs the store's escaping)
-    attrs: pa.Array | pa.ChunkedArray | None = None
 
 
 class _Failures:
@@ -120,20 +116,18 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     """Validate and normalise ``raw``; see the module docstring.
 
     The pass-through columns (premise, area, narrative, M.O.) are cleaned and the
-    M.O. JSON folded on a second thread while this one checks ids, offenses, times
-    and locations (Arrow and NumPy release the GIL, so the two use both cores).
+    later ISO time columns parsed on a second thread while this one checks ids,
+    offenses, times and locations (Arrow and NumPy release the GIL).
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-validate") as pool:
         return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
                          target_crs=target_crs, now=now, pool=pool)
 
 
-def _pass_through(raw: RawTable, names: list[str], mo_names: list[str], origin: str
-                  ) -> pa.Array | pa.ChunkedArray | None:
-    """Clean the pass-through columns into ``raw.cache`` and fold the M.O. columns into JSON."""
+def _pass_through(raw: RawTable, names: list[str], origin: str) -> None:
+    """Clean the pass-through columns (premise, area, narrative, M.O.) into ``raw.cache``."""
     for name in names:
         _strings(raw, name, origin)
-    return mo_json([arrow_strings(_strings(raw, name, origin)) for name in mo_names], mo_names, n=len(raw))
 
 
 def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existing_ids: set[str] | None,
@@ -159,7 +153,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
                 and spec.column in raw.columns
                 and (layout.occurred_from is None or spec.column != layout.occurred_from.column)):
             early[spec.column] = pool.submit(_fast_iso_with_offset, _strings(raw, spec.column, origin))
-    side = pool.submit(_pass_through, raw, passing, mo_names, origin)
+    side = pool.submit(_pass_through, raw, passing + mo_names, origin)
 
     # -- ids ------------------------------------------------------------------
     if layout.incident_id is not None:
@@ -250,7 +244,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
             name = None
         return _strings(raw, name, origin) if name else pd.Series(pd.NA, index=range(n), dtype="string")
 
-    attrs = side.result()  # the pass-through columns are in raw.cache from here on
+    side.result()  # the pass-through columns are in raw.cache from here on
     premise, area, narrative = opt(layout.premise), opt(layout.area), opt(layout.narrative)
     if audit_names:
         notes.append(f"audit-only columns stored apart: {audit_names}")
@@ -280,8 +274,6 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     for i, name in enumerate(mo_names):
         frame[f"mo__{i}"] = _strings(raw, name, origin)
     landed = frame if ok.all() else frame.loc[ok].reset_index(drop=True)
-    if attrs is not None and not ok.all():
-        attrs = attrs.filter(pa.array(ok))
 
     audit_rows = []
     for name in audit_names:
@@ -309,7 +301,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     quarantine = quarantine.sort_values("line", kind="stable").reset_index(drop=True)
     if layout.notes:
         notes.insert(0, layout.notes)
-    return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes, attrs)
+    return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes)
 
 
 def _categorise(raw_off: pd.Series, layout: Layout) -> pd.Series:

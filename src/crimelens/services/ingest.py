@@ -91,7 +91,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         finished_at=finished, user_name=actor.user, notes="\n".join(result.notes) or None,
     )
     with ctx.store.transaction():
-        insert_validated(ctx.store, v.frame, v.mo_names, ingest_id=ingest_id, attrs=v.attrs)
+        insert_validated(ctx.store, v.frame, v.mo_names, ingest_id=ingest_id)
         if len(v.audit):
             ctx.store.insert_audit_attributes(v.audit.assign(dataset=name, ingest_id=ingest_id))
         if len(v.quarantine):
