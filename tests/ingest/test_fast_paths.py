@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crimelens.config import Settings
+from crimelens.errors import CrimelensError
 from crimelens.governance import Actor
 from crimelens.ingest import read_file
 from crimelens.ingest._fast import NULL_TOKENS, clean_strings, mo_json, provably_unique, to_float
@@ -267,3 +268,17 @@ def test_the_stores_json_fold_equals_the_arrow_fold(tmp_path: Path, rare: bool) 
     assert [json.loads(a) for a in stored] == expected
     if arrow_fold is not None:
         assert stored == arrow_fold.to_pylist()  # byte for byte
+
+
+def test_a_stored_file_is_a_no_op_even_when_read_with_a_layout_that_refuses_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(",".join(HEADER) + "\n" + _row(1) + _row(2), encoding="utf-8")
+    with open_context(Settings(db=tmp_path / "s.duckdb")) as ctx:
+        first = ingest_file(ctx, path, actor=ANALYST, dataset="c")
+        again = ingest_file(ctx, path, actor=ANALYST, dataset="c", format="sf_code")  # sf_code's columns are absent
+        assert again.already_ingested and again.ingest_id == first.ingest_id
+        assert ctx.store.count_incidents() == 2 and len(ctx.store.ingests()) == 1
+        other = tmp_path / "d.csv"
+        other.write_text(path.read_text(encoding="utf-8") + _row(3), encoding="utf-8")
+        with pytest.raises(CrimelensError, match="missing column"):  # a new file still gets the error
+            ingest_file(ctx, other, actor=ANALYST, dataset="c", format="sf_code")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -136,7 +137,8 @@ def resolve_layout(path: Path, *, format: str | None = None, mapping: str | Path
 def read_file(path: str | Path, *, format: str | None = None, mapping: str | Path | None = None,
               dataset: str | None = None, crs: str | None = None,
               existing_ids: set[str] | None = None, sha256: str | None = None,
-              digest: FileDigest | None = None) -> IngestResult:
+              digest: FileDigest | Callable[[], FileDigest] | None = None,
+              after_read: Callable[[], None] | None = None) -> IngestResult:
     """Read, validate and project one file.
 
     Parameters
@@ -146,7 +148,10 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
     mapping : a TOML mapping file for your own records system (see ``docs/ingest.md``)
     dataset : the dataset name in the store (default: the layout's, else the file's stem)
     crs : target metric CRS (default: the UTM zone of the data)
-    digest : the file's :func:`file_digest` when the caller has it (saves a pass over the file)
+    digest : the file's :func:`file_digest`, or a callable that waits for it (e.g. a future's
+        ``result`` while another thread hashes the file during the parse); saves a pass over the file
+    after_read : called once the rows are read, before they are validated (a caller may raise
+        from it to stop, e.g. when the digest shows the file is already stored)
 
     Examples
     --------
@@ -167,11 +172,14 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
     started = datetime.now(UTC)
     layout = resolve_layout(path, format=format, mapping=mapping)
     name = dataset or layout.dataset or path.name.split(".")[0]
+    get_digest = (lambda: digest) if isinstance(digest, FileDigest) else digest
     raw = read_raw(path, kind=_kind_for(path, layout), delimiter=layout.delimiter, encoding=layout.encoding,
                    header=layout.header, names=layout.names,
-                   line_count=(lambda: digest.lines) if digest is not None else None)
-    if digest is not None:
-        sha256 = sha256 or digest.sha256
+                   line_count=(lambda: get_digest().lines) if get_digest is not None else None)
+    if after_read is not None:
+        after_read()
+    if get_digest is not None:
+        sha256 = sha256 or get_digest().sha256
     validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs)
     return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256 or file_sha256(path),
                         file_bytes=path.stat().st_size, started_at=started, notes=list(validated.notes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from crimelens.domain import Area
-from crimelens.errors import NotFoundError, SchemaError
+from crimelens.errors import CrimelensError, NotFoundError, SchemaError
 from crimelens.governance import Actor
 from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
 from crimelens.services._context import RESEARCH, Context, record_use
@@ -59,23 +60,39 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     Re-ingesting a file already stored for the dataset (same SHA-256) changes nothing. The rows,
     the quarantine, the provenance and the ledger entry land in one transaction: a failure
     leaves the store as it was.
+
+    The file is hashed (SHA-256 and line count, one pass) on a second thread while Arrow
+    parses it; the already-stored check runs as soon as both are done, before validation.
     """
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"{path}: no such file")
     layout = resolve_layout(path, format=format, mapping=mapping)
     name = dataset or layout.dataset or path.name.split(".")[0]
-    digest = file_digest(path)  # SHA-256 and line count in one pass
-    sha = digest.sha256
-    previous = ctx.store.find_ingest(file_sha256=sha, dataset=name)
-    if previous is not None:
-        top = _top_reasons(ctx.store.quarantine(ingest_id=previous.ingest_id))
-        return IngestSummary(previous.ingest_id, name, Path(previous.file).name, previous.reader, previous.n_read,
-                             previous.n_landed, previous.n_quarantined, top, previous.crs_to, previous.transform,
-                             previous.transform_accuracy_m, already_ingested=True)
-    existing = set(ctx.store.existing_ids(name)["incident_id"].tolist())
-    result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
-                       crs=crs or _dataset_crs(ctx, name), existing_ids=existing, digest=digest)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-digest") as pool:
+        hashing = pool.submit(file_digest, path)
+
+        def stored_before() -> IngestRecord | None:
+            return ctx.store.find_ingest(file_sha256=hashing.result().sha256, dataset=name)
+
+        def stop_if_stored() -> None:
+            previous = stored_before()
+            if previous is not None:
+                raise _AlreadyStored(previous)
+
+        existing = set(ctx.store.existing_ids(name)["incident_id"].tolist())
+        try:
+            result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
+                               crs=crs or _dataset_crs(ctx, name), existing_ids=existing, digest=hashing.result,
+                               after_read=stop_if_stored)
+        except _AlreadyStored as stored:
+            return _unchanged(ctx, stored.record, name)
+        except CrimelensError:
+            previous = stored_before()  # a file stored before is a no-op even if it no longer reads
+            if previous is not None:
+                return _unchanged(ctx, previous, name)
+            raise
+    sha = hashing.result().sha256
     v = result.validated
     pa.default_memory_pool().release_unused()  # the raw columns are gone: hand their memory back before the insert
     if result.n_landed + result.n_quarantined != result.n_read:  # the invariant, checked every time
@@ -106,6 +123,20 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
                          result.n_quarantined, result.reasons(5), v.projection.target, v.projection.description,
                          v.projection.accuracy_m, seconds=(finished - result.started_at).total_seconds(),
                          notes=result.notes)
+
+
+class _AlreadyStored(Exception):
+    def __init__(self, record: IngestRecord) -> None:
+        super().__init__(record.ingest_id)
+        self.record = record
+
+
+def _unchanged(ctx: Context, previous: IngestRecord, name: str) -> IngestSummary:
+    """The summary of a re-ingest: the earlier ingest, unchanged."""
+    top = _top_reasons(ctx.store.quarantine(ingest_id=previous.ingest_id))
+    return IngestSummary(previous.ingest_id, name, Path(previous.file).name, previous.reader, previous.n_read,
+                         previous.n_landed, previous.n_quarantined, top, previous.crs_to, previous.transform,
+                         previous.transform_accuracy_m, already_ingested=True)
 
 
 def _dataset_crs(ctx: Context, dataset: str) -> str | None:
