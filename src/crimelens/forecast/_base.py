@@ -96,6 +96,8 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
 
         The backtest engine and callers that refit often use this to skip the
         table's column conversions; the model learns exactly the same state.
+        Without ``area`` the covering grid of the events is used, with no CRS
+        recorded (a table carries its CRS; bare arrays do not).
         """
         self._check_common()
         t = np.asarray(t_days, dtype=np.float64).reshape(-1)
