@@ -58,6 +58,7 @@ __all__ = [
     "TrainResult",
     "build_series",
     "label_series",
+    "prepare_similar",
     "score_pairs",
     "similar_incidents",
     "train_linker",
@@ -408,6 +409,16 @@ def _snapshot(ctx: Context, dataset: str, sha: str, linker: PairwiseLinker) -> _
             if old_store is not None:
                 _SNAPSHOTS.get(old_store, {}).pop(old_key, None)
         return snap
+
+
+def prepare_similar(ctx: Context, *, dataset: str, linker_id: str | None = None) -> int:
+    """Build the ``similar`` cache of ``dataset`` now (e.g. when a service starts); returns its size.
+
+    Otherwise the first cached :func:`similar_incidents` query builds it, and
+    concurrent queries wait for that build.
+    """
+    _, sha, linker = _load_with_sha(ctx, dataset, linker_id)
+    return _snapshot(ctx, dataset, sha, linker).n_incidents
 
 
 def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Actor,
