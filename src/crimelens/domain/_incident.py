@@ -201,7 +201,8 @@ class Incident:
 
 
 def _naive_utc(col: pd.Series) -> NDArray[np.datetime64]:
-    values: NDArray[np.datetime64] = col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    """UTC instants as naive datetime64[us] (numpy converts an aware column to UTC; no copies in pandas)."""
+    values: NDArray[np.datetime64] = col.to_numpy("datetime64[us]")
     return values
 
 
