@@ -239,6 +239,10 @@ WHERE try(starts_with(decode(payload), '{"seq":' || CAST(seq AS VARCHAR) || ',')
 """
 
 
+class _StaleTip(Exception):
+    """The tip moved since this ledger object last committed (another object appended)."""
+
+
 #: Up to this many entries are inserted with one VALUES statement, more through an Arrow table.
 _VALUES_ROWS = 256
 
@@ -297,6 +301,8 @@ class Ledger:
         self._committing = False
         self._last_group = 0
         self._registered_key: str | None = None  # key id known to be committed in ledger_keys
+        self._last_key_id: str | None = None
+        self._tip_hint: tuple[int, list[bytes]] | None = None  # the tip as this object last committed it
         #: Seconds a group-commit leader waits before taking the queue when the previous group
         #: had company (PostgreSQL's ``commit_delay``): callers just released re-queue in time to
         #: share this commit instead of forming the next one. 0 turns it off.
@@ -327,11 +333,16 @@ class Ledger:
             return size, [blob[i : i + 32] for i in range(0, len(blob), 32)]
         return 0, []
 
-    def _set_tip(self, size: int, frontier: list[bytes], root: bytes) -> SignedTreeHead:
-        updated = self.store.con.execute(
-            "UPDATE ledger_tip SET tree_size = ?, frontier = ? WHERE id = 1", [size, b"".join(frontier)]
-        ).fetchall()
+    def _set_tip(self, size: int, frontier: list[bytes], root: bytes, *, expect: int) -> SignedTreeHead:
+        """Move the tip from ``expect`` entries to ``size`` and sign the head; _StaleTip if it had moved."""
+        with self.store._lock:
+            updated = self.store.con.execute(
+                "UPDATE ledger_tip SET tree_size = ?, frontier = ? WHERE id = 1 AND tree_size = ?",
+                [size, b"".join(frontier), expect],
+            ).fetchall()
         if not updated or not updated[0][0]:
+            if self.store.scalar("SELECT count(*) FROM ledger_tip") or expect != 0:
+                raise _StaleTip(expect)
             self.store.execute("INSERT INTO ledger_tip VALUES (1, ?, ?)", [size, b"".join(frontier)])
         key = self.signing_key()
         pub = raw_public_key(key)
@@ -428,9 +439,25 @@ class Ledger:
         """Append entries in one transaction and sign one head for them all."""
         if not entries:
             return []
+        if self.store.in_transaction():  # join the caller's transaction; it may still roll back
+            self._tip_hint = None
+            return self._append_in_transaction(entries, hint=None)
+        hint = self._tip_hint
+        try:
+            seqs = self._append_in_transaction(entries, hint=hint)
+        except _StaleTip:  # another ledger object appended since: read the tip and go again
+            self._tip_hint = None
+            seqs = self._append_in_transaction(entries, hint=None)
+        # committed: the key row is stored for good, later heads need not insert it
+        self._registered_key = self._last_key_id
+        return seqs
+
+    def _append_in_transaction(self, entries: Sequence[LedgerEntry],
+                               hint: tuple[int, list[bytes]] | None) -> list[int]:
         outermost = not self.store.in_transaction()
         with self.store.transaction():
-            size, frontier = self._tip()
+            # the tip this object committed last saves a read; _set_tip checks it is still the tip
+            size, frontier = hint if hint is not None else self._tip()
             seqs = list(range(size, size + len(entries)))
             payloads = [e.payload_bytes(s) for e, s in zip(entries, seqs, strict=True)]
             hashes = [leaf_hash(p) for p in payloads]
@@ -450,9 +477,9 @@ class Ledger:
                 )
                 self.store.insert_frame("ledger", table, table.column_names)
             frontier, new_size = _extend(frontier, size, hashes)
-            head = self._set_tip(new_size, frontier, _fold(frontier))
-        if outermost:  # committed: the key row is stored for good, later heads need not insert it
-            self._registered_key = head.key_id
+            head = self._set_tip(new_size, frontier, _fold(frontier), expect=size)
+        self._last_key_id = head.key_id
+        self._tip_hint = (new_size, frontier) if outermost else None
         return seqs
 
     # reading ----------------------------------------------------------------------
@@ -541,7 +568,7 @@ class Ledger:
         with self.store.transaction():
             size, frontier = self._tip()
             self.store.execute("DELETE FROM ledger_heads WHERE tree_size = ?", [size])
-            return self._set_tip(size, frontier, _fold(frontier))
+            return self._set_tip(size, frontier, _fold(frontier), expect=size)
 
     def leaf_hash_array(self) -> NDArray[np.uint8]:
         """Stored leaf hashes as an (n, 32) array, in sequence order."""
