@@ -131,3 +131,14 @@ def test_submit_queues_and_wait_commits_everything_queued_before(tmp_path: Path)
             inside = ledger.submit(_entry(3))
             assert inside.done and inside.result() == 2
         assert ledger.size() == 3
+
+
+def test_two_ledger_objects_on_one_store_take_turns_without_a_stale_tip(tmp_path: Path) -> None:
+    """Each object remembers the tip it committed; when the other appended meanwhile it re-reads."""
+    with DuckDBStore.open(tmp_path / "l.duckdb") as store:
+        a, b = Ledger(store), Ledger(store)
+        seqs = [(a if i % 3 else b).append(_entry(i)) for i in range(30)]
+        assert seqs == list(range(30))
+        assert [a.entry(i).detail["i"] for i in range(30)] == list(range(30))
+        report = b.verify()
+        assert report.ok and report.n_entries == report.signed_size == 30
