@@ -19,6 +19,7 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,12 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     offenses, times and locations (Arrow and NumPy release the GIL).
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-validate") as pool:
-        return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
-                         target_crs=target_crs, now=now, pool=pool)
+        try:
+            return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
+                             target_crs=target_crs, now=now, pool=pool)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # a file error: the queued side work is moot
+            raise
 
 
 def _pass_through(raw: RawTable, names: list[str], origin: str) -> None:
@@ -145,8 +150,12 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         mo_names = [c for c in raw.header if c not in mapped and c not in layout.audit and not is_protected(c) and c]
     audit_names = [c for c in raw.header if c not in mapped and (c in layout.audit or is_protected(c))]
     passing = [c for c in (layout.premise, layout.area, layout.narrative) if c and c in raw.columns]
-    # the later time columns are parsed on the second thread while this one checks ids and offenses
+    # offense categories and the later time columns are worked out on the second thread while this one
+    # checks ids and the first time column
     # (pure work on the column's text; the failures are recorded here, in column order)
+    categorised: Future[pd.Series] | None = None
+    if layout.offense_value is None and layout.offense is not None and layout.offense in raw.columns:
+        categorised = pool.submit(per_value, _strings(raw, layout.offense, origin), partial(_categorise, layout=layout))
     early: dict[str, Future[pd.Series | None]] = {}
     for spec in (layout.occurred_to, layout.reported_at):
         if (spec is not None and spec.column and not spec.parts and spec.format == "iso" and not spec.ignore_offset
@@ -187,7 +196,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         raw_col = layout.offense_raw_column
         offense_raw = _strings(raw, raw_col, origin).fillna(raw_off) if raw_col and raw_col in raw.columns else raw_off
         fail.add(raw_off.isna().to_numpy(), layout.offense, None, "missing offense")
-        offense = per_value(raw_off, lambda v: _categorise(v, layout))
+        offense = categorised.result() if categorised is not None else per_value(raw_off, partial(_categorise, layout=layout))
         if layout.offense_default is not None:
             offense = offense.fillna(layout.offense_default)
         unmapped = offense.isna() & raw_off.notna()
