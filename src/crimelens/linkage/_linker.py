@@ -332,7 +332,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         pos_scores = np.sort(cheap_p[y_all])
         cut = int(np.floor((1.0 - self.shortlist_recall) * len(pos_scores)))
         self.shortlist_threshold_ = float(pos_scores[min(cut, len(pos_scores) - 1)])
-        short = cheap_p >= self.shortlist_threshold_
+        short = self._shortlisted(cheap_p)
         n_sp = int(y_all[short].sum())
         n_sn = int((~y_all[short]).sum())
         self.shortlist_model_: PairClassifier | None = None
@@ -362,6 +362,15 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         self._check_fitted()
         return self.featurizer_.encode(incidents)
 
+    def _shortlisted(self, cheap: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Pairs whose cheap score reaches the shortlist threshold.
+
+        The threshold is a training link's own score, and a pair's features differ in the last
+        bits with its orientation (``(a, b)`` or ``(b, a)``), so the comparison allows a relative
+        1e-9: a pair scores the same whichever way round it is enumerated.
+        """
+        return np.asarray(cheap >= self.shortlist_threshold_ * (1.0 - 1e-9), dtype=bool)
+
     def cheap_proba(self, enc: EncodedIncidents, i: NDArray[np.int64], j: NDArray[np.int64]) -> NDArray[np.float64]:
         """First-pass link probability of the pairs (fused kernel for the logistic model)."""
         self._check_fitted()
@@ -380,7 +389,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         cheap = self.cheap_proba(enc, i, j)
         final = cheap.copy()
         if self.shortlist_model_ is not None:
-            s = np.nonzero(cheap >= self.shortlist_threshold_)[0]
+            s = np.nonzero(self._shortlisted(cheap))[0]
             if len(s):
                 Xs = self.featurizer_.transform(enc, i[s], j[s])
                 final[s] = self.shortlist_model_.predict_proba(Xs)[:, 1]
@@ -427,7 +436,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         cc, cb = self.cheap_model_.contributions(Xc)
         short = np.zeros(len(i), dtype=bool)
         if self.shortlist_model_ is not None:
-            short = cheap >= self.shortlist_threshold_
+            short = self._shortlisted(cheap)
         if short.any():
             assert self.shortlist_model_ is not None
             s = np.nonzero(short)[0]

@@ -1,0 +1,54 @@
+"""City-wide scoring in the blocking index's sorted order gives the same pairs and scores as scoring them directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crimelens.linkage import PairwiseLinker, parse_attrs
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[PairwiseLinker, object]:
+    from crimelens.synth import SyntheticCity
+
+    city = SyntheticCity(seed=5, days=90, n_series=8, n_areas=6, scale=0.4).generate()
+    t = city.incidents
+    labels = parse_attrs(t.frame["attrs"].to_numpy(dtype=object)).get("series_id")
+    linker = PairwiseLinker(radius_m=1500.0, window_days=20.0, chunk_pairs=5_000).fit(t, list(labels))
+    return linker, linker.encode(t)
+
+
+@pytest.mark.parametrize("cheap_only", [True, False])
+def test_sorted_order_scoring_equals_direct_scoring(fitted, cheap_only: bool) -> None:  # type: ignore[no-untyped-def]
+    linker, enc = fitted
+    got = linker.score_all(enc, min_probability=0.0, cheap_only=cheap_only)
+    i = np.concatenate([a for a, _ in linker.index(enc).iter_pairs(linker.chunk_pairs)])
+    j = np.concatenate([b for _, b in linker.index(enc).iter_pairs(linker.chunk_pairs)])
+    assert got.n_candidates == len(i) > 1000
+    assert np.all(got.i < got.j)
+    c, p = linker.score(enc, i, j)
+    want = {(int(a), int(b)): (cc, pp) for a, b, cc, pp in zip(i, j, c, p, strict=True)}
+    assert len(want) == len(got)
+    for a, b, cc, pp in zip(got.i, got.j, got.cheap, got.probability, strict=True):
+        wc, wp = want[(int(a), int(b))]
+        assert cc == pytest.approx(wc, abs=1e-12)
+        assert pp == pytest.approx(cc if cheap_only else wp, abs=1e-12)
+    assert not cheap_only or np.array_equal(got.cheap, got.probability)
+
+
+def test_one_thread_and_parallel_kernels_agree(fitted, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from crimelens.linkage import _features as kernels
+
+    linker, enc = fitted
+    i, j = next(linker.index(enc).iter_pairs(200_000))
+    i, j = i[:1000], j[:1000]
+    assert len(i) == 1000
+    f = linker.featurizer_
+    w, b0 = linker.linear_
+    serial_z = f.linear_logit(enc, i, j, w, b0)  # 1,000 pairs: below the one-thread cut
+    serial_x = f.transform(enc, i, j)
+    monkeypatch.setattr(kernels, "_SERIAL_PAIRS", 1)  # the parallel kernels on the same pairs
+    np.testing.assert_allclose(f.linear_logit(enc, i, j, w, b0), serial_z, rtol=1e-12)
+    np.testing.assert_allclose(f.transform(enc, i, j), serial_x, rtol=1e-12)
+    np.testing.assert_allclose(serial_x[:, : len(w)] @ w + b0, serial_z, rtol=1e-10, atol=1e-10)
