@@ -168,3 +168,25 @@ def test_no_response_leaves_before_its_ledger_entries_are_committed(client: Test
     assert ledger.size() == size + 2 and len(ledger.heads()) == heads + 1
     assert [ledger.entry(size + i).action for i in range(2)] == ["users.authenticate", "forecast.view"]
     assert ledger.verify().ok
+
+
+def test_serve_builds_the_similar_cache_at_start_up(city: City, tmp_path_factory: Any) -> None:
+    """``crimelens serve`` warms the similar-incident cache of each dataset with a linker in a thread."""
+    from crimelens.services import linkage as lk
+    from tests.api.city import copy_city
+
+    mine = copy_city(city, tmp_path_factory.mktemp("warm"))
+    web = create_app(Settings(db=mine.db), warm=True)
+    try:
+        with TestClient(web, base_url="http://127.0.0.1") as c:
+            web.state.warmer.join(timeout=120)
+            assert not web.state.warmer.is_alive()
+            store = web.state.ctx.store
+            built = lk._SNAPSHOTS.get(store, {})
+            assert [d for d, _ in built] == ["synth"]  # built before any request asked for it
+            n = next(iter(built.values())).n_incidents
+            assert n == store.count_incidents(dataset="synth") > 100
+            r = c.get(f"/api/incidents/{mine.incident_id}/similar?dataset=synth&k=5", headers=auth(mine, "ana"))
+            assert r.status_code == 200 and len(r.json()["matches"]) == 5
+    finally:
+        web.state.close()

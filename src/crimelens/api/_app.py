@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -17,12 +19,15 @@ from crimelens.api._deps import LEDGER_RECEIPTS
 from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
 from crimelens.api._routes import router
 from crimelens.config import Settings
+from crimelens.errors import CrimelensError
 from crimelens.governance import Ledger, LedgerReceipt
 from crimelens.services._context import Context, _utcnow
 from crimelens.storage import DuckDBStore
 from crimelens.web import mount_web
 
 __all__ = ["create_app"]
+
+_log = logging.getLogger("crimelens.api")
 
 DESCRIPTION = """\
 crimelens over HTTP. Every call needs `Authorization: Bearer <token>` (a registered user's API
@@ -69,8 +74,26 @@ class LedgerBarrier:
             self.ledger.wait(r)
 
 
+def _warm_caches(ctx: Context) -> None:
+    """Build the similar-incident cache of every dataset with a linker (run in a thread at start-up).
+
+    Without it the first ``/similar`` request on a large city waits for the build (seconds on a
+    million incidents), and so do the requests that arrive meanwhile.
+    """
+    from crimelens.services.linkage import prepare_similar
+
+    datasets = [str(r[0]) for r in ctx.store.iter_rows("SELECT DISTINCT dataset FROM link_models ORDER BY 1")]
+    for dataset in datasets:
+        try:
+            n = prepare_similar(ctx, dataset=dataset)
+        except CrimelensError as exc:  # a broken linker must not stop the server; the route will say why
+            _log.warning("similar cache for %r not built: %s", dataset, exc)
+        else:
+            _log.info("similar cache for %r: %d incidents", dataset, n)
+
+
 def create_app(settings: Settings, *, require_deployment: bool = False,
-               clock: Callable[[], datetime] | None = None) -> FastAPI:
+               clock: Callable[[], datetime] | None = None, warm: bool = False) -> FastAPI:
     """Build the service on the store named by ``settings.db``.
 
     Parameters
@@ -81,6 +104,8 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
         Operational server: refuse every model use that names no active deployment.
     clock
         The clock the services use (tests pass a fixed one).
+    warm
+        Build the similar-incident caches in a background thread at start-up (``crimelens serve``).
 
     The store is opened here (and migrated) and closed when the app shuts down;
     ``app.state.ctx`` is the services' context.
@@ -90,7 +115,13 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warmer = threading.Thread(target=_warm_caches, args=(ctx,), name="crimelens-warm", daemon=True)
+        app.state.warmer = warmer
+        if warm:
+            warmer.start()
         yield
+        if warmer.is_alive():
+            warmer.join()
         store.close()
 
     app = FastAPI(title="crimelens", version=__version__, description=DESCRIPTION, lifespan=lifespan,

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         from crimelens.api import create_app
 
         settings = cli_settings(db)
-        web = create_app(settings, require_deployment=operational)
+        web = create_app(settings, require_deployment=operational, warm=True)
         typer.echo(f"crimelens dashboard: http://{host}:{port}/  (API: http://{host}:{port}/openapi.json; "
                    f"store {settings.db})", err=True)
         uvicorn.run(web, host=host, port=port, log_level=log_level)
