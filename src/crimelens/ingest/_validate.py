@@ -452,16 +452,21 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
 
     # localise wall-clock values (nothing to do when every value carried its own offset)
     if n and has_offset.all():
+        # every value carried its own offset: no wall-clock value to localise, nothing skipped or repeated
         local = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us]")
-    loc_early = local.dt.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="NaT") if n else local.dt.tz_localize("UTC")
-    loc_late = local.dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="NaT") if n else loc_early
-    nonexistent = local.notna().to_numpy() & loc_early.isna().to_numpy()
-    fail.add(nonexistent, label, text,
-             f"impossible date: a local time skipped by the daylight-saving change in {tz}")
-    start_local = loc_early.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    late_utc = loc_late.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    start = start_local.where(~pd.Series(has_offset), aware)
-    ambiguous_end = late_utc.where(~pd.Series(has_offset), aware)
+        start = pd.Series(aware.array, index=local.index, copy=False).astype("datetime64[us, UTC]")
+        ambiguous_end = start
+    else:
+        loc_early = (local.dt.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="NaT") if n
+                     else local.dt.tz_localize("UTC"))
+        loc_late = local.dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="NaT") if n else loc_early
+        nonexistent = local.notna().to_numpy() & loc_early.isna().to_numpy()
+        fail.add(nonexistent, label, text,
+                 f"impossible date: a local time skipped by the daylight-saving change in {tz}")
+        start_local = loc_early.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        late_utc = loc_late.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        start = start_local.where(~pd.Series(has_offset), aware)
+        ambiguous_end = late_utc.where(~pd.Series(has_offset), aware)
 
     end = ambiguous_end.copy()
     res = spec.resolution
