@@ -150,12 +150,15 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         mo_names = [c for c in raw.header if c not in mapped and c not in layout.audit and not is_protected(c) and c]
     audit_names = [c for c in raw.header if c not in mapped and (c in layout.audit or is_protected(c))]
     passing = [c for c in (layout.premise, layout.area, layout.narrative) if c and c in raw.columns]
-    # offense categories and the later time columns are worked out on the second thread while this one
+    # offense and source categories and the later time columns are worked out on the second thread while this one
     # checks ids and the first time column
     # (pure work on the column's text; the failures are recorded here, in column order)
     categorised: Future[pd.Series] | None = None
     if layout.offense_value is None and layout.offense is not None and layout.offense in raw.columns:
         categorised = pool.submit(per_value, _strings(raw, layout.offense, origin), partial(_categorise, layout=layout))
+    sourced: Future[pd.Series] | None = None
+    if layout.source_column is not None and layout.source_column in raw.columns and layout.source_map:
+        sourced = pool.submit(per_value, _strings(raw, layout.source_column, origin), partial(_map_source, layout=layout))
     early: dict[str, Future[pd.Series | None]] = {}
     for spec in (layout.occurred_to, layout.reported_at):
         if (spec is not None and spec.column and not spec.parts and spec.format == "iso" and not spec.ignore_offset
@@ -237,7 +240,8 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     # -- source ---------------------------------------------------------------
     if layout.source_column is not None and layout.source_column in raw.columns:
         src_raw = _strings(raw, layout.source_column, origin)
-        src = (per_value(src_raw, lambda v: v.str.upper().map(layout.source_map).astype("string")) if layout.source_map
+        src = (sourced.result() if sourced is not None
+               else per_value(src_raw, partial(_map_source, layout=layout)) if layout.source_map
                else src_raw.str.lower())
         unknown = src_raw.notna() & ~src.isin(["reported", "discovered", "unknown"])
         fail.add(unknown.fillna(False).to_numpy(dtype=bool), layout.source_column, src_raw,
@@ -322,6 +326,11 @@ def _categorise(raw_off: pd.Series, layout: Layout) -> pd.Series:
         low = raw_off.str.lower()
         offense = offense.fillna(low.where(low.isin(OFFENSE_CATEGORIES)))
     return offense
+
+
+def _map_source(raw_source: pd.Series, layout: Layout) -> pd.Series:
+    """reported / discovered / unknown per raw value, from the layout's source map (missing: unmapped)."""
+    return raw_source.str.upper().map(layout.source_map).astype("string")
 
 
 def _lazy_text(series: pd.Series) -> Any:
