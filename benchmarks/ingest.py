@@ -2,7 +2,7 @@
 
 Target (issue 2): >= 300,000 rows/s on the 2-core machine with peak RSS < 2 GiB.
 Each run is a fresh process (so peak RSS is the run's own) ingesting into a fresh store.
-Usage: python benchmarks/ingest.py [--rows 1000000] [--repeat 3]
+Usage: python benchmarks/ingest.py [--rows 1000000] [--repeat 3] [--variants both|full|lean]
 """
 
 from __future__ import annotations
@@ -89,9 +89,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--variants", choices=["both", "full", "lean"], default="both",
+                        help="full: the canonical CSV with narratives (the issue's figure); lean: without them")
     args = parser.parse_args()
+    leans = {"both": (False, True), "full": (False,), "lean": (True,)}[args.variants]
     results = [measure(make_csv(args.rows, lean=lean), args.repeat, "lean (no narrative)" if lean else "full")
-               for lean in (False, True)]
+               for lean in leans]
     (ROOT / "benchmarks" / "results" / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
