@@ -83,6 +83,16 @@ class _AdditiveBasis:
         return np.asarray(np.hstack(parts), dtype=np.float64)
 
 
+#: Below this many rows a LightGBM prediction runs on one thread: OpenMP's start-up and spin-waiting
+#: cost more CPU than the rows (a similar-incidents query scores tens to thousands of pairs, and a
+#: server answers many such queries at once).
+_ONE_THREAD_ROWS = 20_000
+
+
+def _threads_for(n_rows: int) -> dict[str, int]:
+    return {"num_threads": 1} if n_rows < _ONE_THREAD_ROWS else {}
+
+
 class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Calibrated link probability from pair features (``X``: one row per pair).
 
@@ -184,7 +194,7 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return np.asarray(est.decision_function(scaler.transform(X)), dtype=np.float64)
         # the booster itself: the scikit-learn wrapper's checks cost ~1-2 ms a call, which is
         # most of a similar-incidents query's shortlist scoring (X was validated by the caller)
-        return np.asarray(est.booster_.predict(X, raw_score=True), dtype=np.float64)
+        return np.asarray(est.booster_.predict(X, raw_score=True, **_threads_for(len(X))), dtype=np.float64)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         """Fit the model (and its calibration map) to pair features ``X`` and link labels ``y``."""
@@ -277,7 +287,8 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             contrib = z * self.estimator_.coef_[0]
             base = np.full(len(X), float(self.estimator_.intercept_[0]))
         else:
-            full = np.asarray(self.estimator_.booster_.predict(X, pred_contrib=True), dtype=np.float64)
+            full = np.asarray(self.estimator_.booster_.predict(X, pred_contrib=True, **_threads_for(len(X))),
+                              dtype=np.float64)
             contrib, base = full[:, :-1], full[:, -1]
         if isinstance(self.calibrator_, tuple):
             a, b = self.calibrator_

@@ -50,16 +50,18 @@ def save_linker(store: Any, *, linker_id: str, dataset: str, created_at: datetim
 
 def linker_head(store: Any, *, dataset: str | None = None, linker_id: str | None = None) -> tuple[str, str]:
     """``(linker_id, artefact_sha256)`` of ``linker_id`` or of the newest linker for ``dataset``."""
+    # plain rows, no DataFrame: this runs on every similar-incidents query
     if linker_id is not None:
-        frame = store.query("SELECT linker_id, artefact_sha256 FROM link_models WHERE linker_id = ?", [linker_id])
+        rows = list(store.iter_rows("SELECT linker_id, artefact_sha256 FROM link_models WHERE linker_id = ?",
+                                    [linker_id]))
         where = f"linker {linker_id!r}"
     else:
-        frame = store.query("SELECT linker_id, artefact_sha256 FROM link_models WHERE dataset = ?"
-                            " ORDER BY created_at DESC LIMIT 1", [dataset])
+        rows = list(store.iter_rows("SELECT linker_id, artefact_sha256 FROM link_models WHERE dataset = ?"
+                                    " ORDER BY created_at DESC LIMIT 1", [dataset]))
         where = f"a linker for dataset {dataset!r}"
-    if frame.empty:
+    if not rows:
         raise NotFoundError(f"{where}: not found in the store; train one with 'crimelens link train'")
-    return str(frame["linker_id"].iloc[0]), str(frame["artefact_sha256"].iloc[0])
+    return str(rows[0][0]), str(rows[0][1])
 
 
 def load_linker(store: Any, *, dataset: str | None = None, linker_id: str | None = None) -> dict[str, Any]:
