@@ -179,6 +179,12 @@ def test_cached_similar_equals_the_per_query_path_and_follows_new_incidents(city
         ctx.store.insert_incidents(row.drop(columns=["ingest_id"]).assign(incident_id="TWIN-1"), ingest_id="t")
         after = similar_incidents(ctx, dataset="synth", incident_id=queries[0], actor=actor, k=10_000)
         fresh = similar_incidents(ctx, dataset="synth", incident_id=queries[0], actor=actor, k=10_000, cache=False)
+        # an id the dataset lacks: both paths say so, naming the incident and the dataset
+        from crimelens.errors import NotFoundError
+
+        for cache in (True, False):
+            with pytest.raises(NotFoundError, match="incident 'NOPE': not in dataset 'synth'"):
+                similar_incidents(ctx, dataset="synth", incident_id="NOPE", actor=actor, cache=cache)
     assert after.n_candidates == n_before + 1
     assert "TWIN-1" in [m["incident_id"] for m in after.matches]
     assert [m["incident_id"] for m in after.matches] == [m["incident_id"] for m in fresh.matches]

@@ -364,12 +364,18 @@ class _Snapshot:
     index: BlockingIndex
     ids: pd.Index
 
-    def row(self, incident_id: str) -> int:
+    def row(self, incident_id: str, dataset: str) -> int:
+        """The incident's row; NotFoundError when the dataset (as cached, i.e. as stored) lacks it."""
         if self.ids.is_unique:
-            loc = self.ids.get_loc(incident_id)
-            if isinstance(loc, int | np.integer):
-                return int(loc)
-        return int(np.nonzero(self.enc.incident_id == incident_id)[0][0])
+            if incident_id in self.ids:
+                loc = self.ids.get_loc(incident_id)
+                if isinstance(loc, int | np.integer):
+                    return int(loc)
+        else:
+            hits = np.nonzero(self.enc.incident_id == incident_id)[0]
+            if len(hits):
+                return int(hits[0])
+        raise NotFoundError(f"incident {incident_id!r}: not in dataset {dataset!r} of the store")
 
 
 # store -> {(dataset, linker artefact SHA-256): snapshot}. Incidents are append-only (ingest adds,
@@ -437,13 +443,13 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
     if k < 1:
         raise InvalidParameterError(f"link similar -k {k}: expected >= 1")
     lid, sha, linker = _load_with_sha(ctx, dataset, linker_id)
-    head = db.incident_head(ctx.store, dataset, incident_id)
-    if cache:
+    if cache:  # the snapshot is the dataset as stored (rebuilt when its count changes)
         snap = _snapshot(ctx, dataset, sha, linker)
         enc = snap.enc
-        q = snap.row(incident_id)
+        q = snap.row(incident_id, dataset)
         mates = snap.index.mates(q)
     else:
+        head = db.incident_head(ctx.store, dataset, incident_id)
         offense = str(head["offense"])
         family = linker.featurizer_.families_.get(offense, offense)
         offenses = sorted({str(o) for o, f in linker.featurizer_.families_.items() if f == family} | {offense})
