@@ -24,6 +24,7 @@ from crimelens.errors import CrimelensError
 from crimelens.governance import Actor
 from crimelens.ingest import read_file
 from crimelens.ingest._fast import NULL_TOKENS, clean_strings, mo_json, provably_unique, to_float
+from crimelens.ingest._read import BLOCK_BYTES
 from crimelens.ingest._validate import _fast_iso_with_offset, _iso_with_offset_strptime
 from crimelens.services import open_context
 from crimelens.services.ingest import ingest_file
@@ -168,7 +169,7 @@ def _big_file(path: Path, *, rows: int, special: dict[int, str]) -> dict[int, in
 @pytest.fixture
 def block_file(tmp_path: Path) -> tuple[Path, dict[int, int], dict[str, int]]:
     per_row = len(_row(1).encode())
-    boundary = (4 << 20) // per_row  # the record that straddles the first 4 MiB block boundary
+    boundary = 2 * BLOCK_BYTES // per_row  # the record that straddles the second CSV block boundary
     marks = {"bad_at_boundary": boundary - 1, "multiline": boundary + 1, "after_multiline": boundary + 2,
              "dup_of_first": boundary + 500, "bad_last": 3 * boundary}
     special = {
@@ -180,7 +181,7 @@ def block_file(tmp_path: Path) -> tuple[Path, dict[int, int], dict[str, int]]:
     }
     path = tmp_path / "blocks.csv"
     lines = _big_file(path, rows=marks["bad_last"] + 1, special=special)
-    assert path.stat().st_size > 8 << 20  # three blocks or more
+    assert path.stat().st_size > 5 * BLOCK_BYTES  # six blocks or so
     return path, lines, marks
 
 
