@@ -301,7 +301,6 @@ class Ledger:
         self._committing = False
         self._last_group = 0
         self._registered_key: str | None = None  # key id known to be committed in ledger_keys
-        self._last_key_id: str | None = None
         self._tip_hint: tuple[int, list[bytes]] | None = None  # the tip as this object last committed it
         #: Seconds a group-commit leader waits before taking the queue when the previous group
         #: had company (PostgreSQL's ``commit_delay``): callers just released re-queue in time to
@@ -370,11 +369,6 @@ class Ledger:
         callers cost one commit instead of one each (the technique databases use for
         durable commit rates above the disk's sync rate).
         """
-        if self.store.in_transaction():
-            return self.append_many([entry])[0]
-        return self._group_append(entry)
-
-    def _group_append(self, entry: LedgerEntry) -> int:
         return self.wait(self.submit(entry))
 
     def submit(self, entry: LedgerEntry) -> LedgerReceipt:
@@ -441,20 +435,20 @@ class Ledger:
             return []
         if self.store.in_transaction():  # join the caller's transaction; it may still roll back
             self._tip_hint = None
-            return self._append_in_transaction(entries, hint=None)
-        hint = self._tip_hint
+            return self._append_in_transaction(entries, hint=None)[0]
         try:
-            seqs = self._append_in_transaction(entries, hint=hint)
+            seqs, head, tip = self._append_in_transaction(entries, hint=self._tip_hint)
         except _StaleTip:  # another ledger object appended since: read the tip and go again
-            self._tip_hint = None
-            seqs = self._append_in_transaction(entries, hint=None)
-        # committed: the key row is stored for good, later heads need not insert it
-        self._registered_key = self._last_key_id
+            seqs, head, tip = self._append_in_transaction(entries, hint=None)
+        # committed: the tip is this object's to reuse, and the key row is stored for good
+        self._tip_hint = tip
+        self._registered_key = head.key_id
         return seqs
 
-    def _append_in_transaction(self, entries: Sequence[LedgerEntry],
-                               hint: tuple[int, list[bytes]] | None) -> list[int]:
-        outermost = not self.store.in_transaction()
+    def _append_in_transaction(
+        self, entries: Sequence[LedgerEntry], hint: tuple[int, list[bytes]] | None
+    ) -> tuple[list[int], SignedTreeHead, tuple[int, list[bytes]]]:
+        """Insert the entries and sign the new head; returns (seqs, head, new tip)."""
         with self.store.transaction():
             # the tip this object committed last saves a read; _set_tip checks it is still the tip
             size, frontier = hint if hint is not None else self._tip()
@@ -478,9 +472,7 @@ class Ledger:
                 self.store.insert_frame("ledger", table, table.column_names)
             frontier, new_size = _extend(frontier, size, hashes)
             head = self._set_tip(new_size, frontier, _fold(frontier), expect=size)
-        self._last_key_id = head.key_id
-        self._tip_hint = (new_size, frontier) if outermost else None
-        return seqs
+        return seqs, head, (new_size, frontier)
 
     # reading ----------------------------------------------------------------------
     def size(self) -> int:
