@@ -19,11 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crimelens._arrow import mo_json
 from crimelens.config import Settings
 from crimelens.errors import CrimelensError
 from crimelens.governance import Actor
 from crimelens.ingest import read_file
-from crimelens.ingest._fast import NULL_TOKENS, clean_strings, mo_json, provably_unique, to_float
+from crimelens.ingest._fast import NULL_TOKENS, clean_strings, provably_unique, to_float
 from crimelens.ingest._read import BLOCK_BYTES
 from crimelens.ingest._validate import _fast_iso_with_offset, _iso_with_offset_strptime
 from crimelens.services import open_context

@@ -20,14 +20,13 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from crimelens._arrow import JSON_ESCAPES, JSON_RARE, json_bytes_present, mo_json
 from crimelens.domain import CANONICAL_COLUMNS
 
 __all__ = ["attrs_json", "insert_validated"]
 
 def attrs_json(frame: pd.DataFrame, mo_names: list[str]) -> pa.Array | pa.ChunkedArray | None:
     """One JSON object string per row from the ``mo__i`` columns; None if a value needs full escaping."""
-    from crimelens.ingest._fast import mo_json  # pure Arrow; the one implementation of the fold
-
     return mo_json([pa.array(frame[f"mo__{i}"], from_pandas=True) for i in range(len(mo_names))], mo_names,
                    n=len(frame))
 
@@ -47,8 +46,6 @@ def _quote(text: str) -> str:
 
 def _concat_attrs_sql(mo_names: list[str], escapes: list[set[int]]) -> str:
     """The SQL fold of ``mo__i`` into a JSON object; ``escapes[i]``: the special bytes column i holds."""
-    from crimelens.ingest._fast import JSON_ESCAPES
-
     if not mo_names:
         return "'{}'"
     parts = []
@@ -64,8 +61,6 @@ def _concat_attrs_sql(mo_names: list[str], escapes: list[set[int]]) -> str:
 
 def insert_validated(store: Any, frame: pd.DataFrame, mo_names: list[str], *, ingest_id: str) -> int:
     """Insert landed rows in the canonical layout (plus ``line``) with their M.O. JSON."""
-    from crimelens.ingest._fast import JSON_RARE, json_bytes_present
-
     if len(frame) == 0:
         return 0
     cols = [c for c in CANONICAL_COLUMNS if c != "attrs"]
