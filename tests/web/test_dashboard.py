@@ -150,6 +150,9 @@ def test_other_pages_render_with_provenance(page: tuple[Any, Watch, str, City]) 
     pg.locator("#list button.nr").first.click()
     pg.wait_for_function("document.body.dataset.nearrepeat !== undefined", timeout=120_000)
     assert "KnoxTest" in pg.inner_text("#prov-model")
+    # each elevated band is drawn as its Manhattan diamond (a polygon path), not a circle
+    n_bands = int(pg.evaluate("document.body.dataset.nearrepeat"))
+    assert pg.locator("path.nr-ring").count() == n_bands
     _shot(pg, "incidents")
     pg.goto(f"{base}/risk")
     pg.wait_for_function("document.body.dataset.ready === '1'")

@@ -141,9 +141,14 @@ def nearrepeat(ctx: CtxDep, caller: CallerDep, incident_id: Name, body: NearRepe
     caller.allow(ctx, "nearrepeat.alert", model_use=True)
     run = nearrepeat_alert(ctx, incident_id, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset,
                            alpha=body.alpha, cell_m=body.cell_m, permutations=body.permutations, seed=body.seed)
+    from crimelens.services.dashboard import band_rings
+
     out = run.to_dict()
     crs = ctx.store.dataset_crs(run.dataset)
     out["crs"] = crs
+    # the outer edge of each elevated band, in the shape of the run's distance
+    out["rings"] = band_rings(crs, run.alert.x_m, run.alert.y_m,
+                              [e.distance_to_m for e in run.alert.elevated], run.alert.distance)
     return ok(out)
 
 
@@ -157,6 +162,10 @@ class ForecastIn(BaseModel):
     horizon_days: float = Field(default=7.0, gt=0, le=366)
     cell_m: float = Field(default=150.0, ge=25, le=5000)
     coverage: float = Field(default=0.05, gt=0, le=1)
+    mask: Literal["activity", "bbox", "h3"] = Field(
+        default="activity", description="Study area: square cells with a past incident, the bounding box's "
+                                        "cells, or H3 hexagons with a past incident.")
+    h3_resolution: int = Field(default=9, ge=0, le=15, description="H3 resolution (with mask 'h3').")
 
 
 @router.post("/forecasts", tags=["forecast"], summary="Run and store a forecast of recorded incidents")
@@ -165,7 +174,8 @@ def create_forecast(ctx: CtxDep, caller: CallerDep, body: ForecastIn) -> Respons
     chosen: dict[str, Any] = {"model": body.model} if body.model else {}
     run = fc.run_forecast(ctx, offense=body.offense, at=body.at, actor=caller.actor, **chosen,
                           horizon_days=body.horizon_days, cell_m=body.cell_m, dataset=body.dataset,
-                          coverage=body.coverage, purpose=caller.purpose, deployment=caller.deployment)
+                          coverage=body.coverage, mask=body.mask, h3_resolution=body.h3_resolution,
+                          purpose=caller.purpose, deployment=caller.deployment)
     return ok(run.to_dict())
 
 

@@ -9,10 +9,13 @@ looked at which output and for what stated purpose.
 
 Geometry: the store keeps metres in the dataset's projected CRS; maps need
 longitude/latitude (EPSG:4326). Cells and areas are reprojected here with
-pyproj. Failure modes: an H3 study area has no square cells, so the forecast
-layer draws those cells as small squares of the stored spacing around their
-centres, and the hit-rate panel uses nearest-centre assignment, which is exact
-only for square grids.
+pyproj. Square cells are drawn as squares of the run's cell size; an H3 study
+area's cells as their hexagons (the ``h3`` package's boundaries), and the
+hit-rate panel assigns incidents to H3 cells by their H3 index. Near-repeat
+distance bands are drawn in the data CRS and reprojected: diamonds for
+Manhattan distance, circles for Euclidean (:func:`band_rings`). A run stored
+before its study area was recorded falls back to squares of the centres'
+spacing.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from crimelens.storage._forecast import forecast_cells, get_forecast_run
 __all__ = [
     "area_layer",
     "audit_report",
+    "band_rings",
     "forecast_evaluation",
     "forecast_layer",
     "list_audit_reports",
@@ -246,9 +250,82 @@ def _cell_size(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
     return 150.0
 
 
+def _area_definition(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _h3_resolution(area: dict[str, Any]) -> int | None:
+    if area.get("kind") != "h3":
+        return None
+    res = area.get("resolution")
+    return int(res) if isinstance(res, int | float) else None
+
+
+def _cell_rings(crs: str | None, area: dict[str, Any], cells: pd.DataFrame) -> list[list[list[float]]]:
+    """Each cell's outline as a closed lon/lat ring: hexagons for H3, squares otherwise."""
+    if _h3_resolution(area) is not None:
+        import h3
+
+        rings = []
+        for c in cells["cell_id"].tolist():  # an H3 area's cell_id is the H3 index
+            b = h3.cell_to_boundary(h3.int_to_str(int(c)))  # (lat, lng) pairs, not closed
+            ring = [[round(float(lng), 6), round(float(lat), 6)] for lat, lng in b]
+            rings.append([*ring, ring[0]])
+        return rings
+    x = cells["x_m"].to_numpy(np.float64)
+    y = cells["y_m"].to_numpy(np.float64)
+    size = area.get("cell_m")
+    h = (float(size) if isinstance(size, int | float) and size > 0 else _cell_size(x, y)) / 2.0
+    xs = np.stack([x - h, x + h, x + h, x - h, x - h], axis=1)
+    ys = np.stack([y - h, y - h, y + h, y + h, y - h], axis=1)
+    lon, lat = _to_lonlat(crs, xs.ravel(), ys.ravel())
+    lon = np.round(lon.reshape(xs.shape), 6)
+    lat = np.round(lat.reshape(ys.shape), 6)
+    return [[[float(a), float(b)] for a, b in zip(lon[k], lat[k], strict=True)] for k in range(len(x))]
+
+
+def band_rings(crs: str | None, x_m: float, y_m: float, radii_m: list[float],
+               distance: str) -> list[dict[str, Any] | None]:
+    """The outer edge of each distance band around ``(x_m, y_m)`` as a GeoJSON polygon (lon/lat).
+
+    Drawn in the data CRS, then reprojected: a diamond ``|dx| + |dy| = r`` for
+    Manhattan distance, a circle for Euclidean. ``None`` for a band without a
+    finite outer edge (an open-ended last band).
+
+    Examples
+    --------
+    >>> ring = band_rings(None, 0.0, 0.0, [100.0], "manhattan")[0]["coordinates"][0]
+    >>> max(abs(x) + abs(y) for x, y in ring)
+    100.0
+    """
+    if distance not in ("manhattan", "euclidean"):
+        raise InvalidParameterError(f"band_rings(distance={distance!r}): expected 'manhattan' or 'euclidean'")
+    out: list[dict[str, Any] | None] = []
+    for r in radii_m:
+        if not np.isfinite(r) or r <= 0:
+            out.append(None)
+            continue
+        if distance == "manhattan":
+            # 16 points an edge, so the reprojected edges stay straight in the data CRS
+            u = np.linspace(0.0, 1.0, 16, endpoint=False)
+            corners = np.array([[r, 0.0], [0.0, r], [-r, 0.0], [0.0, -r], [r, 0.0]])
+            pts = np.concatenate([corners[k] + np.outer(u, corners[k + 1] - corners[k]) for k in range(4)])
+        else:
+            a = np.linspace(0.0, 2 * np.pi, 96, endpoint=False)
+            pts = np.column_stack([r * np.cos(a), r * np.sin(a)])
+        lon, lat = _to_lonlat(crs, x_m + pts[:, 0], y_m + pts[:, 1])
+        ring = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat, strict=True)]
+        out.append({"type": "Polygon", "coordinates": [[*ring, ring[0]]]})
+    return out
+
+
 def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | None,
                    deployment: str | None = None) -> dict[str, Any]:
-    """A stored forecast run's cells as GeoJSON squares (lon/lat), risk, rank and the top-k flag."""
+    """A stored forecast run's cells as GeoJSON polygons (lon/lat), risk, rank and the top-k flag."""
     dep: dict[str, Any] = {"deployment": deployment} if deployment else {}
     authorize(ctx, action="forecast.view", actor=actor, purpose=purpose, **dep)
     key = (ctx.store.path, "forecast", run_id)
@@ -256,27 +333,21 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
     if layer is None:
         rec = get_forecast_run(ctx.store, run_id)
         cells = forecast_cells(ctx.store, run_id)
-        x = cells["x_m"].to_numpy(np.float64)
-        y = cells["y_m"].to_numpy(np.float64)
-        h = _cell_size(x, y) / 2.0
-        xs = np.stack([x - h, x + h, x + h, x - h, x - h], axis=1)
-        ys = np.stack([y - h, y - h, y + h, y + h, y - h], axis=1)
-        lon, lat = _to_lonlat(rec.crs, xs.ravel(), ys.ravel())
-        lon = np.round(lon.reshape(xs.shape), 6)
-        lat = np.round(lat.reshape(ys.shape), 6)
+        area = _area_definition(rec.area)
+        rings = _cell_rings(rec.crs, area, cells)
         risk = cells["risk"].to_numpy(np.float64)
         rank = cells["rank"].to_numpy(np.int64)
         flagged = cells["flagged"].to_numpy(bool)
         ids = cells["cell_id"].astype(str).tolist()
         features = [{"type": "Feature",
-                     "geometry": {"type": "Polygon",
-                                  "coordinates": [[[float(a), float(b)] for a, b in zip(lon[k], lat[k], strict=True)]]},
+                     "geometry": {"type": "Polygon", "coordinates": [rings[k]]},
                      "properties": {"cell_id": ids[k], "risk": float(risk[k]), "rank": int(rank[k]),
                                     "flagged": bool(flagged[k])}}
                     for k in range(len(ids))]
         layer = {"type": "FeatureCollection", "features": features,
                  "properties": {"run_id": rec.run_id, "model": rec.model, "model_version": rec.model_version,
                                 "window": [rec.window_start.isoformat(), rec.window_end.isoformat()],
+                                "cell_shape": "hexagon (H3)" if _h3_resolution(area) is not None else "square",
                                 "coverage": rec.coverage, "n_cells": len(ids), "n_flagged": int(flagged.sum()),
                                 "data_hash": rec.data_hash, "output_hash": rec.output_hash,
                                 "risk_units": "expected recorded incidents per cell in the window",
@@ -296,12 +367,25 @@ def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str
     cells = forecast_cells(ctx.store, run_id).sort_values("cell", kind="stable")
     x = cells["x_m"].to_numpy(np.float64)
     y = cells["y_m"].to_numpy(np.float64)
-    size = _cell_size(x, y)
+    area = _area_definition(rec.area)
+    size = float(area["cell_m"]) if isinstance(area.get("cell_m"), int | float) else _cell_size(x, y)
     observed_in = ctx.store.incidents(dataset=rec.dataset, offense=rec.offense,
                                       period=TimeWindow(rec.window_start, rec.window_end))
     obs = np.zeros(len(cells))
     n_outside = 0
-    if len(observed_in):
+    resolution = _h3_resolution(area)
+    if len(observed_in) and resolution is not None:
+        import h3
+
+        row_of = {int(c): k for k, c in enumerate(cells["cell_id"].tolist())}
+        lon, lat = _to_lonlat(rec.crs, observed_in.xy_m[:, 0], observed_in.xy_m[:, 1])
+        for a, b in zip(lat.tolist(), lon.tolist(), strict=True):
+            k = row_of.get(h3.str_to_int(h3.latlng_to_cell(a, b, resolution)))
+            if k is None:
+                n_outside += 1
+            else:
+                obs[k] += 1
+    elif len(observed_in):
         x0, y0 = x.min(), y.min()
         index = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(np.rint((x - x0) / size), np.rint((y - y0) / size),
                                                                   strict=True))}

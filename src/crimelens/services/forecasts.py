@@ -136,7 +136,10 @@ def _model(model: str | HotspotModel, params: dict[str, Any] | None) -> HotspotM
     return make_model(model, **(params or {}))
 
 
-def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None) -> StudyArea:
+def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
+          h3_resolution: int = 9) -> StudyArea:
+    if mask == "h3":
+        return StudyArea.h3(history, h3_resolution)
     if mask == "activity":
         return StudyArea.from_activity(history, cell_m)
     if mask == "bbox":
@@ -145,7 +148,7 @@ def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None)
         if polygon is None:
             raise InvalidParameterError("mask='polygon': give the boundary as WKT in the data CRS")
         return StudyArea.from_polygon(polygon, cell_m, crs=history.crs)
-    raise InvalidParameterError(f"mask={mask!r}: expected 'activity', 'bbox' or 'polygon'")
+    raise InvalidParameterError(f"mask={mask!r}: expected 'activity', 'bbox', 'polygon' or 'h3'")
 
 
 def run_forecast(
@@ -162,6 +165,7 @@ def run_forecast(
     area: StudyArea | None = None,
     mask: str = "activity",
     polygon: str | None = None,
+    h3_resolution: int = 9,
     coverage: float = 0.05,
     purpose: str | None = RESEARCH,
     deployment: str | None = None,
@@ -171,8 +175,9 @@ def run_forecast(
 
     The study area (unless given) is the cells of ``cell_m`` metres holding at
     least one incident before ``at`` (``mask='activity'``), every cell of the
-    bounding box (``'bbox'``) or the cells inside ``polygon`` (``'polygon'``).
-    The run and its ledger entry are stored in one transaction; ``out`` also
+    bounding box (``'bbox'``), the cells inside ``polygon`` (``'polygon'``), or
+    the H3 hexagons of ``h3_resolution`` holding a past incident (``'h3'``;
+    ``cell_m`` is then unused). The run and its ledger entry are stored in one transaction; ``out`` also
     writes an export (``.geojson``, ``.gpkg``, ``.csv``) plus a PNG map beside it.
     """
     if not 0 < coverage <= 1:
@@ -187,7 +192,7 @@ def run_forecast(
             f"offense={offense!r}; expected some history (ingest a file first)"
         )
     estimator = _model(model, params)
-    study = area if area is not None else _area(history, cell_m, mask, polygon)
+    study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution)
     estimator.set_params(area=study)
     surface = estimator.fit(history).predict(window)
     run_id = uuid.uuid4().hex[:16]

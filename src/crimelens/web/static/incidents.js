@@ -36,10 +36,13 @@
       rings = L.layerGroup().addTo(map);
       L.circleMarker([x.lat, x.lon], {radius: 6, color: "#b91c1c", fillOpacity: 1}).addTo(rings);
       const maxK = Math.max(1, ...a.elevated.map((e) => e.knox_ratio));
-      for (const e of a.elevated) {
-        L.circle([x.lat, x.lon], {radius: Math.max(1, e.distance_to_m), color: "#b91c1c", weight: 1, fillColor: "#f97316", fillOpacity: 0.1 + 0.3 * (e.knox_ratio - 1) / Math.max(0.01, maxK - 1)}).addTo(rings)
-          .bindTooltip(`${CL.esc(e.space_interval)} · ${CL.esc(e.time_interval)} · Knox ratio ${CL.fmt(e.knox_ratio, 2)}`);
-      }
+      // rings come from the server in the run's distance: diamonds (Manhattan) or circles (Euclidean)
+      a.elevated.forEach((e, i) => {
+        const g = (a.rings || [])[i];
+        if (!g) return;
+        L.geoJSON(g, {style: {className: "nr-ring", color: "#b91c1c", weight: 1, fillColor: "#f97316", fillOpacity: 0.1 + 0.3 * (e.knox_ratio - 1) / Math.max(0.01, maxK - 1)}}).addTo(rings)
+          .bindTooltip(`${CL.esc(e.space_interval)} · ${CL.esc(e.time_interval)} · Knox ratio ${CL.fmt(e.knox_ratio, 2)} · ${CL.esc(a.distance)} distance`);
+      });
       CL.el("nr").innerHTML = `<p>${CL.esc(x.incident_id)} (${CL.esc(a.offense)}), Knox run ${CL.esc(a.run_id)}${a.surface_computed ? " (computed now)" : ""}; ledger #${a.ledger_seq}</p>` +
         (a.elevated.length ? `<table><tr><th>distance</th><th>days</th><th>Knox ratio</th><th>p</th><th>applies</th></tr>${a.elevated.map((e) => `<tr><td>${CL.esc(e.space_interval)}</td><td>${CL.esc(e.time_interval)}</td><td>${CL.fmt(e.knox_ratio, 2)}</td><td>${CL.fmt(e.p_value, 3)}</td><td>${CL.esc(String(e.starts).slice(0, 10))} → ${CL.esc(String(e.ends).slice(0, 10))}</td></tr>`).join("")}</table>` : "<p>No band is elevated at this alpha.</p>");
       CL.provenance({model: `KnoxTest (run ${a.run_id})`, mark: a.mark ? "Research output: " + a.mark : ""});
