@@ -42,6 +42,7 @@ from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._base import HotspotModel, days_since_epoch
 from crimelens.forecast._metrics import DEFAULT_CURVE, brier_score, coverage_scores, poisson_loglik
+from crimelens.forecast._season import encode_premises
 
 __all__ = ["BacktestResult", "bootstrap_interval", "rolling_origin"]
 
@@ -218,6 +219,10 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     t_sorted = np.ascontiguousarray(t_all[order])
     xy_sorted = np.ascontiguousarray(xy_all[order])
     cells_all = area.cell_of(xy_sorted)
+    frame = incidents.frame
+    # premises encoded once (the models with seasonal_premises read them; the others ignore them)
+    premise = (encode_premises(frame["premise"]).take(order)
+               if "premise" in frame.columns and any(m._uses_premise() for m in models.values()) else None)
     extra = ("ceiling:perfect-rate",) if ceiling else ()
     n_models = len(names) + len(extra)
     shape = (n_models, periods, len(covs))
@@ -242,8 +247,9 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
             began = time.perf_counter()
             model = clone(models[name]).set_params(area=area)
             # the same events fit() would extract from the table, already sorted and located
-            surface = model.fit_events(t_sorted[lo:hi], xy_sorted[lo:hi],
-                                       cells=cells_all[lo:hi]).predict(window)
+            surface = model.fit_events(
+                t_sorted[lo:hi], xy_sorted[lo:hi], cells=cells_all[lo:hi],
+                premise=None if premise is None else premise.take(slice(lo, hi))).predict(window)
             seconds[m, p] = time.perf_counter() - began
             _score(surface.intensity, observed, covs, ties, m, p, hit, pai, pei, loglik, brier)
         if progress is not None:

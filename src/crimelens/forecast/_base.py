@@ -11,6 +11,7 @@ into the window it forecasts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -22,6 +23,7 @@ from crimelens.domain import Grid, IncidentTable, TimeWindow
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._params import check_fitted, check_positive
+from crimelens.forecast._season import PremiseCodes, encode_premises
 from crimelens.forecast._surface import RiskSurface
 
 __all__ = ["HotspotModel", "days_since_epoch"]
@@ -60,6 +62,10 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
     def _predict(self, t0: float, horizon_days: float) -> NDArray[np.float64]:
         raise NotImplementedError
 
+    def _uses_premise(self) -> bool:
+        """Whether ``fit`` should read the incidents' premises (models with ``seasonal_premises``)."""
+        return False
+
     # shared -------------------------------------------------------------------------
     def _check_common(self) -> None:
         check_positive(self, "cell_m", unit="metres")
@@ -77,10 +83,14 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
                 f"{type(self).__name__}.fit: got 0 incidents; expected at least one"
             )
         area = self.area if self.area is not None else StudyArea.bounding_box(incidents, self.cell_m)
-        return self._fit_arrays(incidents.t_days(how="mid"), incidents.xy_m, area, None)
+        frame = incidents.frame
+        premise = (encode_premises(frame["premise"])
+                   if self._uses_premise() and "premise" in frame.columns else None)
+        return self._fit_arrays(incidents.t_days(how="mid"), incidents.xy_m, area, None, premise)
 
     def fit_events(self, t_days: NDArray[np.float64], xy_m: NDArray[np.float64], *,
-                   cells: NDArray[np.int64] | None = None) -> Self:
+                   cells: NDArray[np.int64] | None = None,
+                   premise: PremiseCodes | Sequence[str | None] | NDArray[Any] | None = None) -> Self:
         """Learn from bare event arrays, as :meth:`fit` does from a table.
 
         Parameters
@@ -93,6 +103,11 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
         cells : array of shape (n,), optional
             ``area.cell_of(xy_m)`` when the caller already has it (the backtest
             computes it once for every origin); must be given with ``area`` set.
+        premise : PremiseCodes or sequence of str, optional
+            Each event's premise (place type; None where not recorded), as
+            :meth:`fit` reads it from the table's ``premise`` column; the backtest
+            passes codes encoded once. Used by the models with
+            ``seasonal_premises`` (see :mod:`crimelens.forecast._season`).
 
         The backtest engine and callers that refit often use this to skip the
         table's column conversions; the model learns exactly the same state.
@@ -116,6 +131,12 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
                 f"{type(self).__name__}.fit_events(cells=...): expected one cell per event of the "
                 "model's own study area (set area=...)"
             )
+        codes = None if premise is None or not self._uses_premise() else encode_premises(premise)
+        if codes is not None and len(codes.codes) != len(t):
+            raise InvalidParameterError(
+                f"{type(self).__name__}.fit_events(premise=...): got {len(codes.codes)} premises for "
+                f"{len(t)} events; expected one per event"
+            )
         if self.area is not None:
             area = self.area
         else:
@@ -129,15 +150,16 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
                                   float(p[:, 1].max())), float(self.cell_m), crs=None)
             area = StudyArea.square(
                 grid, rule="every cell of the grid covering the incidents' bounding box")
-        return self._fit_arrays(t, xy, area, cells)
+        return self._fit_arrays(t, xy, area, cells, codes)
 
     def _fit_arrays(self, t: NDArray[np.float64], xy: NDArray[np.float64], area: StudyArea,
-                    cells: NDArray[np.int64] | None) -> Self:
+                    cells: NDArray[np.int64] | None, premise: PremiseCodes | None = None) -> Self:
         self.area_ = area
         ok = np.isfinite(t) & np.isfinite(xy[:, 0]) & np.isfinite(xy[:, 1])
         if not ok.all():
             t, xy = t[ok], xy[ok]
             cells = None if cells is None else cells[ok]
+            premise = None if premise is None else premise.take(ok)
         if len(t) == 0:
             raise InvalidParameterError(
                 f"{type(self).__name__}.fit: no incident has a finite time and position"
@@ -146,9 +168,11 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
             order = np.argsort(t, kind="stable")
             t, xy = t[order], xy[order]
             cells = None if cells is None else cells[order]
+            premise = None if premise is None else premise.take(order)
         self.t_ = np.ascontiguousarray(t)
         self.xy_ = np.ascontiguousarray(xy)
         self.cell_ = area.cell_of(self.xy_) if cells is None else np.asarray(cells, dtype=np.int64)
+        self.premise_ = premise
         self.t_end_ = float(self.t_[-1])
         self.n_incidents_ = len(self.t_)
         self._fit()

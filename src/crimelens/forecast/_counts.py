@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._base import HotspotModel
 from crimelens.forecast._params import check_positive
+from crimelens.forecast._season import check_premise_names, premise_seasonal_adjustment
 
 __all__ = ["NaiveCounts", "TimeWeightedCounts"]
 
@@ -73,15 +74,21 @@ class TimeWeightedCounts(HotspotModel):
         Weight of the neighbours' sum (default 0.1; 0 turns smoothing off).
     neighbour_radius_m : float or None
         Neighbourhood radius in metres (default 1.5 cell widths).
+    seasonal_premises : tuple of str
+        Premises whose share of a cell's count is scaled by the premise's
+        city-wide seasonal multiplier for the forecast window (default
+        ``("education",)``; ``()`` for none; see :mod:`crimelens.forecast._season`).
     """
 
     def __init__(self, *, half_life_days: float = 730.0, window_days: float | None = 2920.0,
                  neighbour_weight: float = 0.1, neighbour_radius_m: float | None = None,
+                 seasonal_premises: tuple[str, ...] = ("education",),
                  area: StudyArea | None = None, cell_m: float = 150.0) -> None:
         self.half_life_days = half_life_days
         self.window_days = window_days
         self.neighbour_weight = neighbour_weight
         self.neighbour_radius_m = neighbour_radius_m
+        self.seasonal_premises = seasonal_premises
         self.area = area
         self.cell_m = cell_m
 
@@ -90,6 +97,10 @@ class TimeWeightedCounts(HotspotModel):
         check_positive(self, "window_days", unit="days", allow_none=True)
         check_positive(self, "neighbour_weight", allow_zero=True)
         check_positive(self, "neighbour_radius_m", unit="metres", allow_none=True)
+        check_premise_names(self, "seasonal_premises")
+
+    def _uses_premise(self) -> bool:
+        return bool(self.seasonal_premises)
 
     def _fit(self) -> None:
         if self.neighbour_weight > 0:
@@ -112,6 +123,10 @@ class TimeWeightedCounts(HotspotModel):
         h = float(self.half_life_days)
         norm = h / math.log(2.0) * (1.0 - 2.0 ** (-span / h))
         out: NDArray[np.float64] = score.astype(np.float64) / norm * horizon_days
+        if self.seasonal_premises:
+            out += premise_seasonal_adjustment(
+                self.t_, self.cell_, self.premise_, self.seasonal_premises, t0, horizon_days,
+                self.area_.n_cells, half_life_days=h, history_days=span)
         if self.neighbour_weight > 0:
             total = float(out.sum())
             blended = out + float(self.neighbour_weight) * (self.neighbours_ @ out)
