@@ -110,6 +110,7 @@ SCENARIOS: dict[str, tuple[Step, Call]] = {
     "list_users": (_nothing, _call(gs.list_users, "auditor")),
     "model_card": (_nothing, _call(gs.model_card, "auditor", name="KDEHotspot")),
     "open_public_comment": (_d2("draft"), _call(gs.open_public_comment, "sup", deployment="d2")),
+    "purge_expired_outputs": (_nothing, _call(gs.purge_expired_outputs, "admin", deployment="hotspots")),
     "register_model": (_nothing, _call(gs.register_model, "analyst", name="KDEHotspot", version="9",
                                        params={}, evaluation={"metrics": {}})),
     "release_kill_switch": (lambda c, p, k: gs.engage_kill_switch(c, reason="drill", actor=p.board[0]),

@@ -372,6 +372,26 @@ _simple("renew", gs.renew, "The board renews the approval for another approval p
 _simple("decommission", gs.decommission, "Retire a deployment for good.", reason=True)
 
 
+@deployments_app.command("purge")
+def dep_purge(name: Annotated[str | None, typer.Argument(help="One deployment (default: every deployment).")] = None,
+              dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")] = False,
+              as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """Delete outputs older than their deployment's retention_days["outputs"] (admin); logged in the ledger."""
+    with _session(db, as_user) as (ctx, actor):
+        report = gs.purge_expired_outputs(ctx, actor=actor, deployment=name, dry_run=dry_run, **_kw(purpose))
+
+    def render(d: dict[str, Any]) -> None:
+        verb = "would delete" if d["dry_run"] else "deleted"
+        for dep in d["deployments"]:
+            keep = "no limit" if dep["retention_days"] is None else f"{dep['retention_days']} days"
+            console.print(f"[bold]{dep['deployment']}[/] (outputs kept {keep}): {verb} {len(dep['purged'])} output(s)")
+            for p in dep["purged"]:
+                console.print(f"  {p['action']} {p['output_id']} (logged {p['logged_at'][:10]}, entry {p['ledger_seq']})")
+        console.print(f"ledger entry {d['ledger_seq']}")
+
+    emit(report, json_out, render)
+
+
 @deployments_app.command("comment")
 def dep_comment(name: Name, body: Annotated[str, typer.Argument(help="The comment.")],
                 board: Annotated[bool, typer.Option("--board", help="A board member's comment during review.")] = False,

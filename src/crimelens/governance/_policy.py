@@ -62,6 +62,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "deployments.resume": frozenset({Role.ADMIN, Role.BOARD}),
     "deployments.renew": frozenset({Role.BOARD}),
     "deployments.decommission": frozenset({Role.ADMIN, Role.BOARD}),
+    "deployments.purge": frozenset({Role.ADMIN}),
     "deployments.list": _READERS,
     "deployments.show": _EVERYONE,
     "killswitch.engage": frozenset({Role.SUPERVISOR, Role.ADMIN, Role.BOARD}),

@@ -45,6 +45,7 @@ __all__ = [
     "band_rings",
     "forecast_evaluation",
     "forecast_layer",
+    "forget_outputs",
     "list_audit_reports",
     "list_forecast_runs",
     "list_incidents",
@@ -65,6 +66,14 @@ def _cached(key: tuple[str, str, str]) -> dict[str, Any] | None:
         if hit is not None:
             _LAYER_CACHE.move_to_end(key)
         return hit
+
+
+def forget_outputs(ctx: Context, output_ids: list[str]) -> None:
+    """Drop cached layers of outputs that were deleted (a retention purge), so none is served again."""
+    gone = set(output_ids)
+    with _CACHE_LOCK:
+        for key in [k for k in _LAYER_CACHE if k[0] == ctx.store.path and k[2] in gone]:
+            del _LAYER_CACHE[key]
 
 
 def _remember(key: tuple[str, str, str], value: dict[str, Any]) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "list_users",
     "model_card",
     "open_public_comment",
+    "purge_expired_outputs",
     "register_model",
     "release_kill_switch",
     "renew",
@@ -764,6 +765,60 @@ def decommission(ctx: Context, *, deployment: str, reason: str, actor: Actor,
                           deployment=deployment)
     return _transition(ctx, name=deployment, transition="decommission", action="deployments.decommission",
                        actor=actor, purpose=purpose, reason=why)
+
+
+def purge_expired_outputs(ctx: Context, *, actor: Actor, deployment: str | None = None, dry_run: bool = False,
+                          purpose: str | None = ADMIN_PURPOSE) -> dict[str, Any]:
+    """Delete the outputs a deployment's use policy no longer lets the store keep.
+
+    For each deployment (or the one named) whose policy sets ``retention_days["outputs"]``,
+    the outputs made under it (forecast runs, near-repeat alerts, linkage pair and series
+    runs) whose ledger entry is older than that many days are deleted, in one transaction
+    with one ``deployments.purge`` ledger entry that lists each output, the entry that
+    logged it and the rows removed. The ledger entries themselves stay: the record that an
+    output existed, with its hash, outlives the output. Research outputs (no deployment) and
+    inputs (incidents) are not touched. ``dry_run`` lists without deleting (and is logged too).
+    """
+    fields: dict[str, Any] = {"deployment": deployment} if deployment else {}
+    authorize(ctx, action="deployments.purge", actor=actor, purpose=purpose, require_active=False, **fields)
+    names = [deployment] if deployment else [str(r["name"]) for r in db.deployments(ctx.store)]
+    rows = [_dep(ctx, n, action="deployments.purge", actor=actor, purpose=purpose) for n in names]
+    now = ctx.now()
+    report: dict[str, Any] = {"at": now.isoformat(), "dry_run": dry_run, "deployments": []}
+    with ctx.store.transaction():
+        for row in rows:
+            days = _policy(row).retention_days.get("outputs")
+            item: dict[str, Any] = {"deployment": row["name"], "retention_days": days, "cutoff": None,
+                                    "purged": []}
+            report["deployments"].append(item)
+            if days is None:
+                continue
+            cutoff = now - timedelta(days=int(days))
+            item["cutoff"] = cutoff.isoformat()
+            for e in db.outputs_logged_before(ctx.store, row["name"], cutoff):
+                if not e["output_id"]:
+                    continue
+                counts = db.delete_output(ctx.store, e["action"], e["output_id"], dry_run=dry_run)
+                if sum(counts.values()) == 0:
+                    continue  # purged before
+                item["purged"].append({"action": e["action"], "output_id": e["output_id"], "ledger_seq": e["seq"],
+                                       "logged_at": e["at_utc"].isoformat(), "rows": counts})
+        n = sum(len(d["purged"]) for d in report["deployments"])
+        seq = record_use(ctx, action="deployments.purge", actor=actor, purpose=purpose, require_active=False,
+                         detail={"dry_run": dry_run, "n_outputs": n,
+                                 "deployments": [{"deployment": d["deployment"], "retention_days": d["retention_days"],
+                                                  "cutoff": d["cutoff"],
+                                                  "purged": [[p["action"], p["output_id"], p["ledger_seq"]]
+                                                             for p in d["purged"]]}
+                                                 for d in report["deployments"]]},
+                         **fields)
+    if not dry_run:
+        from crimelens.services.dashboard import forget_outputs
+
+        forget_outputs(ctx, [p["output_id"] for d in report["deployments"] for p in d["purged"]])
+    report["n_outputs"] = n
+    report["ledger_seq"] = seq
+    return report
 
 
 def list_deployments(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 from crimelens.errors import NotFoundError
 
 __all__ = [
+    "RETAINED_OUTPUTS",
     "add_board_vote",
     "add_comment",
     "add_complaint",
@@ -18,6 +19,7 @@ __all__ = [
     "add_review_item",
     "board_votes",
     "complaints",
+    "delete_output",
     "deployment_comments",
     "deployment_events",
     "deployment_row",
@@ -30,6 +32,7 @@ __all__ = [
     "insert_user",
     "model_row",
     "models",
+    "outputs_logged_before",
     "review_decisions",
     "review_item",
     "review_items",
@@ -272,6 +275,45 @@ def complaints(store: Any, *, deployment: str | None = None) -> list[dict[str, A
 def set_complaint_response(store: Any, complaint_id: str, response: str) -> None:
     store.execute("UPDATE complaints SET status = 'answered', response = ? WHERE complaint_id = ?",
                   [response, complaint_id])
+
+
+# retention ----------------------------------------------------------------------------------
+#: Output-producing ledger actions, the detail key naming the output, and the tables holding it
+#: (each keyed by that id in its first column listed).
+RETAINED_OUTPUTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "forecast.run": ("run_id", (("forecast_cells", "run_id"), ("forecast_runs", "run_id"))),
+    "nearrepeat.alert": ("alert_id", (("nearrepeat_alerts", "alert_id"),)),
+    "link.pairs": ("run_id", (("link_pairs", "run_id"), ("link_runs", "run_id"))),
+    "link.series": ("run_id", (("link_series_members", "run_id"), ("link_series", "run_id"),
+                               ("link_runs", "run_id"))),
+}
+
+
+def outputs_logged_before(store: Any, deployment: str, before: datetime) -> list[dict[str, Any]]:
+    """Outputs made under ``deployment`` whose ledger entry is older than ``before``, oldest first.
+
+    Read from the ledger (the one record of which deployment made what); whether each output
+    is still stored is for the caller to check.
+    """
+    cases = " ".join(f"WHEN '{a}' THEN json_extract_string(decode(payload), '$.detail.{key}')"
+                     for a, (key, _tables) in RETAINED_OUTPUTS.items())
+    actions = ", ".join(f"'{a}'" for a in RETAINED_OUTPUTS)
+    return _rows(store,
+                 f"SELECT seq, action, at_utc, CASE action {cases} END AS output_id FROM ledger "
+                 f"WHERE deployment = ? AND outcome = 'ok' AND action IN ({actions}) AND at_utc < ? "
+                 "ORDER BY seq", [deployment, before])
+
+
+def delete_output(store: Any, action: str, output_id: str, *, dry_run: bool = False) -> dict[str, int]:
+    """Delete one output's rows from every table that holds it; rows (to be) deleted per table."""
+    _key, tables = RETAINED_OUTPUTS[action]
+    out: dict[str, int] = {}
+    for table, column in tables:
+        n = int(store.scalar(f"SELECT count(*) FROM {table} WHERE {column} = ?", [output_id]) or 0)
+        if n and not dry_run:
+            store.execute(f"DELETE FROM {table} WHERE {column} = ?", [output_id])
+        out[table] = n
+    return out
 
 
 # an independent transaction beside the caller's ------------------------------------------
