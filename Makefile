@@ -62,6 +62,8 @@ demo: install
 	@# a token is printed once: keep it unless the user already exists in this store
 	@$(BIN)/crimelens users add demo-admin --role admin --as demo-admin --db $(DB) --json > build/demo-admin.new 2>/dev/null && mv build/demo-admin.new build/demo-admin.json || rm -f build/demo-admin.new
 	@$(BIN)/crimelens users add demo-analyst --role analyst --as demo-admin --db $(DB) --json > build/demo-analyst.new 2>/dev/null && mv build/demo-analyst.new build/demo-analyst.json || rm -f build/demo-analyst.new
+	# retention: what each deployment's policy would have the store delete now (none are deployed here)
+	$(BIN)/crimelens deployments purge --dry-run --as demo-admin --db $(DB)
 	@echo "crimelens dashboard: http://127.0.0.1:$(PORT)/  (sign in with the token in build/demo-analyst.json; purpose 'research')"
 	$(BIN)/crimelens serve --db $(DB) --port $(PORT)
 

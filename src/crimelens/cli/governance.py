@@ -382,6 +382,8 @@ def dep_purge(name: Annotated[str | None, typer.Argument(help="One deployment (d
 
     def render(d: dict[str, Any]) -> None:
         verb = "would delete" if d["dry_run"] else "deleted"
+        if not d["deployments"]:
+            console.print("no deployments: research outputs are not purged")
         for dep in d["deployments"]:
             keep = "no limit" if dep["retention_days"] is None else f"{dep['retention_days']} days"
             console.print(f"[bold]{dep['deployment']}[/] (outputs kept {keep}): {verb} {len(dep['purged'])} output(s)")
