@@ -43,11 +43,11 @@ def _same_times(fast: pd.Series | None, exact: pd.Series | None) -> None:
 
 digit2 = st.integers(0, 99).map(lambda v: f"{v:02d}")
 shaped_times = st.builds(
-    lambda y, mo, d, h, mi, s, tail: f"{y:04d}-{mo}-{d}T{h}:{mi}:{s}{tail}",
-    st.integers(0, 9999), digit2, digit2, digit2, digit2, digit2,
+    lambda y, mo, d, sep, h, mi, s, tail: f"{y:04d}-{mo}-{d}{sep}{h}:{mi}:{s}{tail}",
+    st.integers(0, 9999), digit2, digit2, st.sampled_from("T "), digit2, digit2, digit2,
     st.one_of(st.just("Z"), st.builds(lambda sign, oh, om: f"{sign}{oh}:{om}", st.sampled_from("+-"), digit2, digit2)),
 )
-odd_times = st.sampled_from(["2024-01-01 10:00:00Z", "2024-01-01T10:00:00", "2024-1-01T10:00:00Z", "", "z",
+odd_times = st.sampled_from(["2024-01-01_10:00:00Z", "2024-01-01T10:00:00", "2024-01-01  10:00:00Z", "2024-1-01T10:00:00Z", "", "z",
                              "2024-01-01T10:00:00z", "2024-01-01T10:00:00+0100", "2024-01-01T10:00:00.5Z"])
 
 
@@ -72,6 +72,22 @@ def test_byte_position_times_on_calendar_edges() -> None:
     assert fast[0] == pd.Timestamp("2024-02-29T23:59:59Z")
     assert fast[2] == pd.Timestamp("2000-02-29T17:30:00Z")
     assert pd.isna(fast[1]) and pd.isna(fast[3]) and pd.isna(fast[4])  # no such calendar dates
+
+
+def test_space_separated_times_equal_the_general_iso_parser() -> None:
+    # RFC 3339 lets a space stand for 'T'; many exports write it. The fast path must read such
+    # values exactly as pandas' ISO 8601 parser (the general path they went to before) does.
+    values = ["2024-01-01 06:00:00Z", "2024-03-10 02:30:00-06:00", "2024-02-29 23:59:59+05:30",
+              "2023-02-29 00:00:00Z", "2024-06-01 24:00:00Z", None, "2024-12-31 23:59:59+14:00"]
+    text = pd.Series(values, dtype="string")
+    fast = _fast_iso_with_offset(text)
+    assert fast is not None
+    general = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce").astype("datetime64[us, UTC]")
+    assert fast.isna().tolist() == general.isna().tolist() == [False, False, False, True, True, True, False]
+    assert (fast.dropna() == general.dropna()).all()
+    with_t = _fast_iso_with_offset(text.str.replace(" ", "T", n=1))
+    assert with_t is not None and with_t.isna().tolist() == fast.isna().tolist()
+    assert (with_t.dropna() == fast.dropna()).all()
 
 
 def test_a_column_of_another_shape_goes_to_the_general_parser() -> None:
@@ -284,3 +300,20 @@ def test_a_stored_file_is_a_no_op_even_when_read_with_a_layout_that_refuses_it(t
         other.write_text(path.read_text(encoding="utf-8") + _row(3), encoding="utf-8")
         with pytest.raises(CrimelensError, match="missing column"):  # a new file still gets the error
             ingest_file(ctx, other, actor=ANALYST, dataset="c", format="sf_code")
+
+
+def test_space_separated_file_reads_as_the_t_separated_one(tmp_path: Path) -> None:
+    rows = {i: _row(i, occurred_from=f"2024-03-{1 + i % 28:02d}{{sep}}10:{i % 60:02d}:00-06:00",
+                    occurred_to=f"2024-03-{1 + i % 28:02d}{{sep}}23:00:00Z", reported_at="2024-03-30{sep}07:30:00Z")
+            for i in range(400)}
+    rows[7] = _row(7, occurred_from="2024-02-30{sep}10:00:00+00:00")  # impossible: quarantined in both
+    read = {}
+    for sep in ("T", " "):
+        path = tmp_path / f"sep{ord(sep)}.csv"
+        _big_file(path, rows=len(rows), special={i: r.replace("{sep}", sep) for i, r in rows.items()})
+        read[sep] = read_file(path)
+    t, s = read["T"], read[" "]
+    assert t.n_landed == s.n_landed == 399 and t.n_quarantined == s.n_quarantined == 1
+    assert s.quarantine["reason"].iloc[0].startswith("impossible date: no such calendar date")
+    for col in ("occurred_from", "occurred_to", "reported_at"):
+        assert t.table.frame[col].equals(s.table.frame[col]), col

@@ -127,6 +127,9 @@ def _two_digits(m: NDArray[np.uint8], at: int) -> NDArray[np.int32]:
 def iso_offset_micros(arr: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """UTC microseconds of ``YYYY-MM-DDTHH:MM:SS±HH:MM`` / ``...Z`` values, and which rows were decided.
 
+    The date and time may also be separated by a space (``2024-01-01 06:00:00Z``), as
+    ISO 8601's RFC 3339 profile allows and many exports write.
+
     A row is decided when it has exactly that shape, a real calendar date and time
     (seconds < 60), a year in 1800..2200 and offset minutes < 60; other rows (and
     nulls) are left for the exact parser, with 0 in the first array.
@@ -150,7 +153,7 @@ def iso_offset_micros(arr: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.int64
             m[rows] = data[idx]
             m[rows, 20:] = np.where(lengths[rows, None] == 20, 0, m[rows, 20:])
     ok = valid & ((m[:, _DATE_DIGITS] - np.uint8(48)) <= 9).all(axis=1)  # uint8 wraps: non-digits are > 9
-    ok &= (m[:, 4] == ord("-")) & (m[:, 7] == ord("-")) & (m[:, 10] == ord("T"))
+    ok &= (m[:, 4] == ord("-")) & (m[:, 7] == ord("-")) & ((m[:, 10] == ord("T")) | (m[:, 10] == ord(" ")))
     ok &= (m[:, 13] == ord(":")) & (m[:, 16] == ord(":"))
     zulu = (lengths == 20) & (m[:, 19] == ord("Z"))
     signed = (lengths == 25) & ((m[:, 19] == ord("+")) | (m[:, 19] == ord("-"))) & (m[:, 22] == ord(":"))

@@ -344,12 +344,12 @@ def _pair_text(xy: NDArray[np.float64]) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-_CANONICAL_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})$"
+_CANONICAL_ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})$"
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
 def _fast_iso_with_offset(text: pd.Series) -> pd.Series | None:
-    """UTC times of a column that is all ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (or Z); None for other shapes.
+    """UTC times of a column that is all ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (or Z; 'T' or a space); None otherwise.
 
     Rows the byte-position parser (:func:`~crimelens.ingest._fast.iso_offset_micros`)
     decides are taken from it; the rest (impossible dates, odd years, other shapes) go
@@ -373,7 +373,7 @@ def _fast_iso_with_offset(text: pd.Series) -> pd.Series | None:
 
 
 def _iso_with_offset_strptime(text: pd.Series) -> pd.Series | None:
-    """Arrow's strptime for columns that are all ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (or Z).
+    """Arrow's strptime for columns that are all ``YYYY-MM-DDTHH:MM:SS±HH:MM`` (or Z; 'T' or a space).
 
     Arrow normalises impossible dates (30 February becomes 1 March), so the calendar
     fields are checked separately; such values become NaT. Returns None when the column
@@ -393,6 +393,7 @@ def _iso_with_offset_strptime(text: pd.Series) -> pd.Series | None:
         month_ok = (m >= 1) & (m <= 12)
         dim = _DAYS_IN_MONTH[np.where(month_ok, m, 0).astype(np.int64)] + ((m == 2) & leap)
         ok = month_ok & (d >= 1) & (d <= dim) & (fields["H"] < 24) & (fields["M"] < 60) & (fields["S"] < 60)
+    arr = pc.utf8_replace_slice(arr, 10, 11, "T")  # a space separator (RFC 3339) reads as 'T'
     parsed = pc.strptime(arr, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
     out = pd.Series(parsed.to_pandas(), index=text.index).astype("datetime64[us, UTC]")
     return out.where(pd.Series(np.asarray(ok, dtype=bool), index=text.index))
