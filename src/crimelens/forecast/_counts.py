@@ -62,7 +62,8 @@ class TimeWeightedCounts(HotspotModel):
     over its neighbours within ``neighbour_radius_m`` (the 8 surrounding square
     cells by default), then rescaled so the total expected count is unchanged.
     The defaults (half-life 730 days, weight 0.1) were chosen on a 2017 weekly
-    validation run on Chicago, before and apart from the 2018-2019 test period.
+    validation run on Chicago, before and apart from the 2018-2019 test period; so was the
+    school-calendar adjustment (``seasonal_premises``, 8.022 -> 8.218 PAI at 1 % there).
 
     Parameters
     ----------

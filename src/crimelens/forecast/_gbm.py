@@ -19,8 +19,10 @@ The forecast then adds the premise-seasonal adjustment of
 :mod:`crimelens.forecast._season` for ``seasonal_premises`` (default
 ``("education",)``: school cells go quiet in the summer holidays and busy in
 term). Given to the trees as a feature, the same signal was not used (2017
-validation weeks: PAI at 1 % 8.22 as a feature, 8.32 added after the trees;
-docs/forecast.md).
+Chicago validation weeks, PAI at 1 %: 8.19 without it, 8.22 as a feature, 8.35
+added after the trees; docs/forecast.md). Where the recent lags already carry a
+strong seasonal swing the added term multiplier overshoots (the planted school
+city of tests/forecast/test_season.py, in term).
 
 The objective is Poisson, so the prediction is an expected count. Rows whose
 target and features are all zero add nothing but time; zero-target rows are
