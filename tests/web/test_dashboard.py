@@ -79,6 +79,9 @@ def test_login_refuses_a_bad_token(page: tuple[Any, Watch, str, City]) -> None:
 
 def test_forecast_map_draws_cells_and_scores(page: tuple[Any, Watch, str, City]) -> None:
     pg, _, base, city = page
+    # hold the first run's scores back, so the analyst picks another run while the page is still loading
+    held: list[Any] = []
+    pg.route("**/api/forecasts/*/evaluation", lambda route: held.append(route))
     _login(pg, base, city.tokens["ana"], "research")
     pg.wait_for_function("document.body.dataset.cells > 0")
     n_cells = int(pg.evaluate("document.body.dataset.cells"))
@@ -93,6 +96,10 @@ def test_forecast_map_draws_cells_and_scores(page: tuple[Any, Watch, str, City])
     pg.select_option("#runs", city.forecast_run)
     pg.wait_for_function(f"document.getElementById('prov-model').textContent.includes('{city.forecast_run}')")
     assert "research — not for operational use" in pg.inner_text("#prov-mark")
+    assert len(held) >= 1  # the first run's scores were still on their way
+    for route in list(held):
+        route.continue_()
+    pg.unroute("**/api/forecasts/*/evaluation")  # later requests (the research run's scores) pass
     pg.wait_for_function("document.querySelectorAll('#scores tbody tr').length === 3")
     assert "recorded in the window" in pg.inner_text("#eval-note")
     _shot(pg, "forecast")

@@ -7,6 +7,21 @@
   const legend = L.control({position: "bottomright"});
   legend.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.id = "legend"; return d; };
   legend.addTo(map);
+  // handlers first: a pick made while the first load is still awaiting must not be lost
+  CL.el("runs").addEventListener("change", (e) => { if (e.target.value) show(e.target.value).catch((x) => CL.showError(x.message)); });
+  CL.el("run-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    CL.el("run").disabled = true;
+    try {
+      const body = {dataset: CL.el("dataset").value, offense: CL.el("offense").value || null,
+                    at: CL.el("at").value + "T00:00:00Z", horizon_days: Number(CL.el("horizon").value),
+                    coverage: Number(CL.el("coverage").value)};
+      const run = await CL.api("/api/forecasts", {method: "POST", body});
+      CL.el("runs").insertAdjacentHTML("afterbegin", `<option value="${CL.esc(run.run_id)}">${CL.esc(run.run_id)} (new)</option>`);
+      CL.el("runs").value = run.run_id;
+      await show(run.run_id);
+    } catch (e) { CL.showError(e.message); } finally { CL.el("run").disabled = false; }
+  });
   try {
     const ds = await CL.snapshot();
     const sel = CL.el("dataset");
@@ -49,18 +64,4 @@
     CL.el("scores").querySelector("tbody").innerHTML = ev.scores.map((r) => `<tr><td>${CL.fmt(r.coverage * 100, 0)} %</td><td>${r.n_flagged}</td><td>${CL.fmt(r.hit_rate)}</td><td>${CL.fmt(r.pai, 2)}</td></tr>`).join("");
     CL.el("eval-note").textContent = `${ev.n_recorded_in_window} incidents recorded in the window (${ev.n_outside_study_area} outside the study area). ${ev.note}`;
   }
-  CL.el("runs").addEventListener("change", (e) => { if (e.target.value) show(e.target.value).catch((x) => CL.showError(x.message)); });
-  CL.el("run-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    CL.el("run").disabled = true;
-    try {
-      const body = {dataset: CL.el("dataset").value, offense: CL.el("offense").value || null,
-                    at: CL.el("at").value + "T00:00:00Z", horizon_days: Number(CL.el("horizon").value),
-                    coverage: Number(CL.el("coverage").value)};
-      const run = await CL.api("/api/forecasts", {method: "POST", body});
-      CL.el("runs").insertAdjacentHTML("afterbegin", `<option value="${CL.esc(run.run_id)}">${CL.esc(run.run_id)} (new)</option>`);
-      CL.el("runs").value = run.run_id;
-      await show(run.run_id);
-    } catch (e) { CL.showError(e.message); } finally { CL.el("run").disabled = false; }
-  });
 })();

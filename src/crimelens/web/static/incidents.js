@@ -3,6 +3,8 @@
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
   let points = null, rings = null, rows = [];
+  // handlers first: a pick made while the first load is still awaiting must not be lost
+  CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((e) => CL.showError(e.message)); });
   try {
     const ds = await CL.snapshot();
     if (!ds.length) { CL.showError("The store holds no incidents yet."); return; }
@@ -49,5 +51,4 @@
       document.body.dataset.nearrepeat = String(a.elevated.length);
     } catch (e) { CL.el("nr").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   }
-  CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((e) => CL.showError(e.message)); });
 })();

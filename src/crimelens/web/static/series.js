@@ -3,6 +3,9 @@
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
   let layer = null, runInfo = null;
+  // handlers first: a pick made while the first load is still awaiting must not be lost
+  CL.el("runs").addEventListener("change", (e) => loadRun(e.target.value).catch((x) => CL.showError(x.message)));
+  CL.el("series").addEventListener("change", (e) => show(CL.el("runs").value, e.target.value).catch((x) => CL.showError(x.message)));
   try {
     const runs = await CL.api("/api/series-runs?limit=50");
     if (!runs.items.length) { CL.showError("No series runs yet (crimelens link series)."); return; }
@@ -50,6 +53,4 @@
     }).join("");
     document.body.dataset.members = String(m.length);
   }
-  CL.el("runs").addEventListener("change", (e) => loadRun(e.target.value).catch((x) => CL.showError(x.message)));
-  CL.el("series").addEventListener("change", (e) => show(CL.el("runs").value, e.target.value).catch((x) => CL.showError(x.message)));
 })();
