@@ -7,7 +7,7 @@ SYNTH   ?= build/synth
 PORT    ?= 8000
 COMPAS  ?= ../shared/data/compas/compas-scores-two-years.deid.csv.gz
 
-.PHONY: install demo test test-fast lint typecheck bench docs clean web
+.PHONY: install demo test test-fast lint typecheck bench bench-accuracy docs clean web
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -90,6 +90,16 @@ bench: install
 	$(PY) benchmarks/forecast.py
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/redaction.py
+
+## bench-accuracy: accuracy benchmarks on ../shared/data (the forecast backtest beside open_cp's stored runs, the
+## 2017 validation that chose the default, the oracle limits, and the crimelinkage top-50 bounds). OPENCP: the
+## folder of benchmarks/forecast_opencp.py outputs (run in open_cp's own venv, see that script); skipped if absent
+OPENCP ?= /work/opencp/out
+bench-accuracy: install
+	$(PY) benchmarks/forecast_backtest.py --dataset chicago_agg_assault --opencp $(OPENCP) --chosen gbm
+	$(PY) benchmarks/forecast_validation.py
+	$(PY) benchmarks/forecast_limit.py
+	$(PY) benchmarks/linkage_ceiling.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
