@@ -15,6 +15,8 @@ from crimelens.errors import PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.services import governance as gs
 from crimelens.services._context import Context, open_context
+from crimelens.storage import DuckDBStore
+from crimelens.storage import _governance as gov_db
 from tests.api.city import DEPLOYMENT, City, Clock, copy_city
 
 ADMIN = Actor("ada", Role.ADMIN)
@@ -74,3 +76,13 @@ def test_cli_purge_dry_run(city_template: City, tmp_path: Path) -> None:
     assert report["deployments"][0]["retention_days"] == 365 and report["ledger_seq"] > 0
     bad = CliRunner().invoke(cli_app, ["deployments", "purge", "nope", "--as", "ada", "--db", str(city.db)])
     assert bad.exit_code != 0 and "deployment 'nope': not found" in str(bad.exception)
+
+
+def test_every_retained_output_table_has_its_key_column(store: DuckDBStore) -> None:
+    # the purge deletes by (table, column) pairs; a migration that renames either must fail here
+    columns = store.query("SELECT table_name, column_name FROM information_schema.columns")
+    have = set(zip(columns["table_name"], columns["column_name"], strict=True))
+    for action, (detail_key, tables) in gov_db.RETAINED_OUTPUTS.items():
+        assert detail_key in ("run_id", "alert_id"), action
+        for table, column in tables:
+            assert (table, column) in have, (action, table, column)
