@@ -41,7 +41,7 @@ We forecast *recorded incidents*: where police records will show incidents, a
 product of both offending and of where and how incidents get recorded.
 """
 
-from crimelens.forecast._area import StudyArea
+from crimelens.forecast._area import StudyArea, h3_cells
 from crimelens.forecast._backtest import BacktestResult, bootstrap_interval, rolling_origin
 from crimelens.forecast._base import HotspotModel
 from crimelens.forecast._counts import NaiveCounts, TimeWeightedCounts
@@ -80,6 +80,7 @@ __all__ = [
     "brier_score",
     "coverage_for_area",
     "coverage_scores",
+    "h3_cells",
     "make_model",
     "nij_coverages",
     "poisson_loglik",

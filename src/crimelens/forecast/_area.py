@@ -35,7 +35,7 @@ from crimelens.domain import Grid, IncidentTable, TimeWindow
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._params import jit
 
-__all__ = ["StudyArea"]
+__all__ = ["StudyArea", "h3_cells"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -171,7 +171,7 @@ class StudyArea:
         crs = chosen.crs
         if crs is None:
             raise InvalidParameterError("StudyArea.h3: the incidents have no CRS; expected one")
-        ids = _h3_cells(chosen.xy_m, crs, resolution)
+        ids = h3_cells(chosen.xy_m, crs, resolution)
         uniq, counts = np.unique(ids, return_counts=True)
         keep = uniq[counts >= min_events]
         lat_lon = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in keep])
@@ -207,7 +207,7 @@ class StudyArea:
             return _square_cells(np.ascontiguousarray(pts), float(g.x0), float(g.y0), float(g.cell_m),
                                  int(g.nx), int(g.ny), self._lookup)
         assert self.crs is not None and self.h3_resolution is not None
-        ids = _h3_cells(pts, self.crs, self.h3_resolution)
+        ids = h3_cells(pts, self.crs, self.h3_resolution)
         return np.array([self._h3_index.get(int(c), -1) for c in ids], dtype=np.int64)
 
     def counts(self, xy: NDArray[np.float64], weights: NDArray[np.float64] | None = None
@@ -287,7 +287,8 @@ def _square_cells(xy: NDArray[np.float64], x0: float, y0: float, cell_m: float, 
     return out
 
 
-def _h3_cells(xy: NDArray[np.float64], crs: str, resolution: int) -> NDArray[np.int64]:
+def h3_cells(xy: NDArray[np.float64], crs: str, resolution: int) -> NDArray[np.int64]:
+    """The H3 cell (as its 64-bit integer) of each point given in metres of ``crs``."""
     import h3
     from pyproj import Transformer
 

@@ -34,7 +34,7 @@ from pyproj import Transformer
 from crimelens.domain import TimeWindow
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
-from crimelens.forecast import coverage_scores
+from crimelens.forecast import coverage_scores, h3_cells
 from crimelens.governance import Actor
 from crimelens.services._context import RESEARCH_MARK, Context, authorize, record_use, sha256_hex
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
@@ -383,13 +383,10 @@ def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str
     obs = np.zeros(len(cells))
     n_outside = 0
     resolution = _h3_resolution(area)
-    if len(observed_in) and resolution is not None:
-        import h3
-
+    if len(observed_in) and resolution is not None and rec.crs:
         row_of = {int(c): k for k, c in enumerate(cells["cell_id"].tolist())}
-        lon, lat = _to_lonlat(rec.crs, observed_in.xy_m[:, 0], observed_in.xy_m[:, 1])
-        for a, b in zip(lat.tolist(), lon.tolist(), strict=True):
-            k = row_of.get(h3.str_to_int(h3.latlng_to_cell(a, b, resolution)))
+        for c in h3_cells(observed_in.xy_m, rec.crs, resolution).tolist():
+            k = row_of.get(c)
             if k is None:
                 n_outside += 1
             else:
