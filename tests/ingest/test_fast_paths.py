@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -317,3 +318,25 @@ def test_space_separated_file_reads_as_the_t_separated_one(tmp_path: Path) -> No
     assert s.quarantine["reason"].iloc[0].startswith("impossible date: no such calendar date")
     for col in ("occurred_from", "occurred_to", "reported_at"):
         assert t.table.frame[col].equals(s.table.frame[col]), col
+
+
+def test_a_stored_file_is_recognised_before_it_is_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(",".join(HEADER) + "\n" + _row(1) + _row(2), encoding="utf-8")
+    same_size = tmp_path / "e.csv"  # same byte count, other content: must still be read and stored
+    same_size.write_text(",".join(HEADER) + "\n" + _row(4) + _row(5), encoding="utf-8")
+    assert same_size.stat().st_size == path.stat().st_size
+    with open_context(Settings(db=tmp_path / "s.duckdb")) as ctx:
+        first = ingest_file(ctx, path, actor=ANALYST, dataset="c")
+        calls: list[Path] = []
+
+        def counting_read(p: Path, **kw: Any) -> Any:
+            calls.append(Path(p))
+            return read_file(p, **kw)
+
+        monkeypatch.setattr("crimelens.services.ingest.read_file", counting_read)
+        again = ingest_file(ctx, path, actor=ANALYST, dataset="c")
+        assert again.already_ingested and again.ingest_id == first.ingest_id and calls == []  # hash only
+        other = ingest_file(ctx, same_size, actor=ANALYST, dataset="c")
+        assert not other.already_ingested and other.n_landed == 2 and calls == [same_size]
+        assert ctx.store.count_incidents() == 4 and len(ctx.store.ingests()) == 2

@@ -253,6 +253,11 @@ class DuckDBStore:
         marks = ", ".join("?" for _ in row)
         self.execute(f"INSERT INTO ingests ({cols}) VALUES ({marks})", list(row.values()))
 
+    def has_ingest_of_size(self, *, dataset: str, file_bytes: int) -> bool:
+        """Whether a file of exactly ``file_bytes`` bytes was stored for ``dataset`` (a cheap pre-check)."""
+        return bool(self.scalar("SELECT count(*) FROM ingests WHERE dataset = ? AND file_bytes = ?",
+                                [dataset, int(file_bytes)]))
+
     def find_ingest(self, *, file_sha256: str, dataset: str) -> IngestRecord | None:
         frame = self.query(
             "SELECT * FROM ingests WHERE file_sha256 = ? AND dataset = ? ORDER BY started_at LIMIT 1",
