@@ -39,6 +39,19 @@ __all__ = ["BlockingIndex", "iter_candidate_pairs"]
 _HALF_SHELL = np.array([[1, -1], [1, 0], [1, 1], [0, 1]], dtype=np.int64)
 
 
+@numba.njit(cache=True, inline="always")
+def _bucket_at(b: int, cx: int, cy: int, bkeys: NDArray[np.int64], bfam: NDArray[np.int64], ncx: int,
+               ncy: int) -> int:
+    """The bucket of bucket ``b``'s family at grid cell ``(cx, cy)``, or -1 (off the grid or empty)."""
+    if cx < 0 or cy < 0 or cx >= ncx or cy >= ncy:
+        return -1
+    key = (bfam[b] * ncx + cx) * ncy + cy
+    nb = np.searchsorted(bkeys, key)
+    if nb >= bkeys.shape[0] or bkeys[nb] != key:
+        return -1
+    return int(nb)
+
+
 @numba.njit(cache=True, nogil=True)
 def _scan(p: int, order: NDArray[np.int64], x: NDArray[np.float64], y: NDArray[np.float64],
           tlo: NDArray[np.float64], thi: NDArray[np.float64], bucket_of: NDArray[np.int64],
@@ -67,13 +80,8 @@ def _scan(p: int, order: NDArray[np.int64], x: NDArray[np.float64], y: NDArray[n
         q += 1
     # half of the neighbouring buckets
     for k in range(4):
-        cx = bcx[b] + _HALF_SHELL[k, 0]
-        cy = bcy[b] + _HALF_SHELL[k, 1]
-        if cx < 0 or cy < 0 or cx >= ncx or cy >= ncy:
-            continue
-        key = (bfam[b] * ncx + cx) * ncy + cy
-        nb = np.searchsorted(bkeys, key)
-        if nb >= bkeys.shape[0] or bkeys[nb] != key:
+        nb = _bucket_at(b, bcx[b] + _HALF_SHELL[k, 0], bcy[b] + _HALF_SHELL[k, 1], bkeys, bfam, ncx, ncy)
+        if nb < 0:
             continue
         s = bstart[nb]
         e = bend[nb]
@@ -105,13 +113,8 @@ def _mates(p: int, x: NDArray[np.float64], y: NDArray[np.float64], tlo: NDArray[
     n = 0
     for dx_cell in range(-1, 2):
         for dy_cell in range(-1, 2):
-            cx = bcx[b] + dx_cell
-            cy = bcy[b] + dy_cell
-            if cx < 0 or cy < 0 or cx >= ncx or cy >= ncy:
-                continue
-            key = (bfam[b] * ncx + cx) * ncy + cy
-            nb = np.searchsorted(bkeys, key)
-            if nb >= bkeys.shape[0] or bkeys[nb] != key:
+            nb = _bucket_at(b, bcx[b] + dx_cell, bcy[b] + dy_cell, bkeys, bfam, ncx, ncy)
+            if nb < 0:
                 continue
             s = bstart[nb]
             e = bend[nb]
