@@ -65,6 +65,7 @@ demo: install
 	# retention: what each deployment's policy would have the store delete now (none are deployed here)
 	$(BIN)/crimelens deployments purge --dry-run --as demo-admin --db $(DB)
 	@echo "crimelens dashboard: http://127.0.0.1:$(PORT)/  (sign in with the token in build/demo-analyst.json; purpose 'research')"
+	@echo "public participation, no account: http://127.0.0.1:$(PORT)/public"
 	$(BIN)/crimelens serve --db $(DB) --port $(PORT)
 
 ## test: the whole suite (what CI runs)

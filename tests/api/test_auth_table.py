@@ -1,4 +1,6 @@
-"""Every API route refuses an unauthenticated call (401) and a role without permission (403).
+"""Every API route refuses an unauthenticated call (401) and a role without permission (403); the few
+routes open to the public without an account (``PUBLIC``) refuse a bad token but let a tokenless call in
+as a member of the public, which the policy must allow.
 
 The table names, per route, the action the governance gate checks and a role that lacks it, or
 ``None`` where the policy (``GOVERNANCE_PERMISSIONS`` / ``role_allows``) lets every registered role
@@ -46,6 +48,20 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/deployments", None, "deployments.list", None),
     ("GET", "/api/deployments/D1", None, "deployments.show", None),
     ("POST", "/api/deployments/D1/suspend", {"reason": "test"}, "deployments.suspend", "ana"),
+    ("POST", "/api/deployments", {"name": "D9", "model": "M", "model_version": "1", "description": "d",
+                                  "policy": {"allowed_purposes": ["x"]}}, "deployments.create", "bea"),
+    ("PUT", "/api/deployments/D1/assessment", {"answers": {}}, "deployments.assess", "aud"),
+    ("POST", "/api/deployments/D1/comments", {"body": "x"}, "deployments.comment", None),
+    ("POST", "/api/deployments/D1/board-comments", {"body": "x"}, "deployments.board_comment", "ana"),
+    ("POST", "/api/deployments/D1/votes", {"vote": "approve"}, "deployments.vote", "ada"),
+    ("POST", "/api/deployments/D1/transitions/activate", {}, "deployments.activate", "bea"),
+    ("POST", "/api/retention/purge", {"dry_run": True}, "deployments.purge", "ana"),
+    ("POST", "/api/killswitch", {"engaged": True, "reason": "x"}, "killswitch.engage", "ana"),
+    ("POST", "/api/incident-reports", {"kind": "error", "severity": "low", "description": "x"},
+     "incidents.report", None),
+    ("POST", "/api/complaints", {"body": "x"}, "complaints.file", None),
+    ("GET", "/api/complaints", None, "complaints.list", None),
+    ("POST", "/api/complaints/C1/response", {"response": "x"}, "complaints.respond", "ana"),
     ("GET", "/api/review", None, "review.list", None),
     ("POST", "/api/review/r1/decision", {"decision": "accept", "reason": "ok"}, "review.decide", "ana"),
     ("GET", "/api/ledger/entries", None, "ledger.list", None),
@@ -56,6 +72,10 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/models/M1/card", None, "models.card", None),
     ("GET", "/api/reports/annual/2024", None, "report.annual", None),
 ]
+#: Routes a member of the public may call without an account (api._deps.get_public_caller).
+PUBLIC = {("GET", "/api/deployments"), ("GET", "/api/deployments/D1"), ("POST", "/api/deployments/D1/comments"),
+          ("POST", "/api/complaints"), ("GET", "/api/ledger/head"), ("GET", "/api/ledger/proof/0"),
+          ("GET", "/api/reports/annual/2024")}
 ROLES = {"ada": Role.ADMIN, "ana": Role.ANALYST, "sam": Role.SUPERVISOR, "bea": Role.BOARD, "aud": Role.AUDITOR}
 
 
@@ -84,9 +104,14 @@ def _fits(template: str, path: str) -> bool:
                          ids=[f"{m} {p}" for m, p, *_ in TABLE])
 def test_unauthenticated_401_and_role_403(client: TestClient, city: City, method: str, path: str,
                                           body: dict[str, Any] | None, action: str, refused: str | None) -> None:
+    public = (method, path) in PUBLIC
     for headers in ({}, {"X-Purpose": "research"}, {"Authorization": "Bearer clk_0.x", "X-Purpose": "research"},
                     {"Authorization": "Basic YWRhOnB3", "X-Purpose": "research"}):
         r = _call(client, method, path, body, headers)
+        if public and not headers.get("Authorization", "").startswith("Bearer"):
+            # no bearer token: a member of the public, let in as far as the policy's "public" role goes
+            assert r.status_code != 401 and role_allows(Role.PUBLIC, action), (headers, r.status_code, r.text)
+            continue
         assert r.status_code == 401, (headers, r.status_code, r.text)
         assert r.json()["type"] == "NotAuthenticatedError" and r.headers["www-authenticate"].startswith("Bearer")
     if refused is None:

@@ -10,11 +10,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crimelens.api._errors import NotAuthenticatedError
 from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
-from crimelens.governance import Actor
+from crimelens.governance import Actor, Role
 from crimelens.services._context import Context, authorize
 from crimelens.services.governance import identify_deferred
 
-__all__ = ["LEDGER_RECEIPTS", "Caller", "CallerDep", "CtxDep", "get_caller", "get_ctx"]
+__all__ = ["LEDGER_RECEIPTS", "PUBLIC_PURPOSE", "Caller", "CallerDep", "CtxDep", "PublicCallerDep", "get_caller",
+           "get_ctx", "get_public_caller"]
+
+#: The purpose recorded for a member of the public who states none.
+PUBLIC_PURPOSE = "public participation"
 
 #: The request-state key under which a request's queued ledger receipts wait for the barrier.
 LEDGER_RECEIPTS = "ledger_receipts"
@@ -86,5 +90,30 @@ def get_caller(
     return Caller(actor, purpose, deployment, bool(request.app.state.require_deployment))
 
 
+def public_name(name: str | None) -> str:
+    """The ledger name of a member of the public: ``public:<name they gave>`` or ``public:anonymous``."""
+    given = " ".join((name or "").split())[:80]
+    return "public:" + (given.replace(":", " ") if given else "anonymous")
+
+
+def get_public_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_purpose: Annotated[str | None, Header(
+        alias="X-Purpose", description=f"The stated purpose (default for the public: '{PUBLIC_PURPOSE}').")] = None,
+) -> Caller:
+    """A registered user when a bearer token comes (401 if it is bad), else a member of the public.
+
+    For the few routes the public may call without an account (reading a deployment, commenting
+    while it is open for comment, filing a complaint, the annual report, ledger proofs). The
+    public caller is ``public:anonymous`` until a route names them from the body.
+    """
+    if credentials is not None:
+        return get_caller(request, credentials, x_purpose, None)
+    purpose = (x_purpose or "").strip() or PUBLIC_PURPOSE
+    return Caller(Actor(public_name(None), Role.PUBLIC), purpose, None, False)
+
+
 CtxDep = Annotated[Context, Depends(get_ctx)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+PublicCallerDep = Annotated[Caller, Depends(get_public_caller)]

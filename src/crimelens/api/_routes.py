@@ -1,6 +1,10 @@
 """The HTTP routes. Each one parses, calls one service, and returns its JSON; nothing else.
 
-Every route needs a bearer token (401 without one) and an ``X-Purpose`` header;
+Every route needs a bearer token (401 without one) and an ``X-Purpose`` header,
+except the few a member of the public may call without an account (reading the
+deployments, commenting on one open for comment, filing a complaint, the annual
+report, the signed ledger head and inclusion proofs), where a call without a
+token is ``public:<name>`` with the purpose "public participation" by default;
 roles are enforced by the services' governance gate, with a route-level check
 (:meth:`Caller.allow`) where a service would look things up before checking the
 role. Lists take ``limit``/``offset`` and answer ``{"items", "total", "limit",
@@ -19,7 +23,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from crimelens.api._deps import CallerDep, CtxDep
+from crimelens.api._deps import Caller, CallerDep, CtxDep, PublicCallerDep, public_name
+from crimelens.governance import Actor, Role
+from crimelens.governance._policy import UsePolicy
 from crimelens.services import dashboard as dash
 from crimelens.services import forecasts as fc
 from crimelens.services import governance as gov
@@ -317,14 +323,14 @@ def _page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
 
 
 @router.get("/deployments", tags=["governance"], summary="Deployments and their state (paginated)")
-def deployments(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+def deployments(ctx: CtxDep, caller: PublicCallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
     rows = gov.list_deployments(ctx, actor=caller.actor, purpose=caller.purpose)
     return ok(_page(rows, limit, offset))
 
 
 @router.get("/deployments/{name}", tags=["governance"],
             summary="A deployment with its policy, assessment, events, comments and votes")
-def deployment(ctx: CtxDep, caller: CallerDep, name: Name) -> Response:
+def deployment(ctx: CtxDep, caller: PublicCallerDep, name: Name) -> Response:
     return ok(_body(deployment=gov.show_deployment(ctx, deployment=name, actor=caller.actor,
                                                    purpose=caller.purpose)))
 
@@ -340,6 +346,197 @@ def suspend(ctx: CtxDep, caller: CallerDep, name: Name, body: ReasonIn) -> Respo
     caller.allow(ctx, "deployments.suspend")
     return ok(_body(deployment=gov.suspend(ctx, deployment=name, reason=body.reason, actor=caller.actor,
                                            purpose=caller.purpose)))
+
+
+class ProposalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=200, description="A registered model's name.")
+    model_version: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=5000, description="What it is for, in words the public reads.")
+    policy: dict[str, Any] = Field(description="The use policy (the keys of `crimelens deployments create "
+                                   "--policy FILE`): allowed_purposes, allowed_roles, retention_days, "
+                                   "min_comment_days, board_quorum, approval_days, ...")
+
+
+@router.post("/deployments", tags=["governance"],
+             summary="Propose a deployment of a registered model under a use policy (starts as a draft)")
+def propose(ctx: CtxDep, caller: CallerDep, body: ProposalIn) -> Response:
+    caller.allow(ctx, "deployments.create")
+    policy = UsePolicy.from_mapping(body.policy)
+    return ok(_body(deployment=gov.create_deployment(
+        ctx, name=body.name, model=body.model, model_version=body.model_version, description=body.description,
+        policy=policy, actor=caller.actor, purpose=caller.purpose)))
+
+
+class AssessmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answers: dict[str, str] = Field(description="Question id -> chosen answer (see `crimelens deployments assess "
+                                    "--help` for the questionnaire).")
+
+
+@router.put("/deployments/{name}/assessment", tags=["governance"],
+            summary="Score the algorithmic impact assessment of a draft deployment")
+def assessment(ctx: CtxDep, caller: CallerDep, name: Name, body: AssessmentIn) -> Response:
+    result = gov.assess_impact(ctx, deployment=name, answers=body.answers, actor=caller.actor,
+                               purpose=caller.purpose)
+    return ok(_body(assessment=result.to_json()))
+
+
+class TextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+_PUBLIC_NAME = Field(default=None, max_length=80,
+                     description="Without a token: the name to record (public:<name>); left out, public:anonymous. "
+                                 "Not used when a registered user calls.")
+
+
+def _public(caller: Caller, name: str | None) -> Actor:
+    return Actor(public_name(name), Role.PUBLIC) if caller.actor.role is Role.PUBLIC else caller.actor
+
+
+class PublicTextIn(TextIn):
+    name: str | None = _PUBLIC_NAME
+
+
+@router.post("/deployments/{name}/comments", tags=["governance"],
+             summary="A public comment, from anyone (no account needed), while the deployment is open for comment")
+def public_comment(ctx: CtxDep, caller: PublicCallerDep, name: Name, body: PublicTextIn) -> Response:
+    seq = gov.comment(ctx, deployment=name, body=body.body, actor=_public(caller, body.name), purpose=caller.purpose)
+    return ok(_body(ledger_seq=seq))
+
+
+@router.post("/deployments/{name}/board-comments", tags=["governance"],
+             summary="A board member's recorded comment during board review")
+def board_comment(ctx: CtxDep, caller: CallerDep, name: Name, body: TextIn) -> Response:
+    seq = gov.board_comment(ctx, deployment=name, body=body.body, actor=caller.actor, purpose=caller.purpose)
+    return ok(_body(ledger_seq=seq))
+
+
+class VoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vote: Literal["approve", "reject", "abstain"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/deployments/{name}/votes", tags=["governance"],
+             summary="A board member's vote in the current review round (a later vote replaces theirs)")
+def vote(ctx: CtxDep, caller: CallerDep, name: Name, body: VoteIn) -> Response:
+    seq = gov.vote(ctx, deployment=name, choice=body.vote, reason=body.reason, actor=caller.actor,
+                   purpose=caller.purpose)
+    return ok(_body(ledger_seq=seq))
+
+
+#: Lifecycle steps: the service each calls and whether it needs a reason.
+_STEPS: dict[str, tuple[Any, bool]] = {
+    "open-comment": (gov.open_public_comment, False),
+    "start-review": (gov.start_board_review, False),
+    "close-review": (gov.close_review, False),
+    "activate": (gov.activate, False),
+    "revise": (gov.revise, False),
+    "resume": (gov.resume, True),
+    "renew": (gov.renew, True),
+    "decommission": (gov.decommission, True),
+}
+Step = Literal["open-comment", "start-review", "close-review", "activate", "revise", "resume", "renew",
+               "decommission"]
+
+
+class StepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000,
+                               description="Required for resume, renew and decommission; not used by the others.")
+
+
+@router.post("/deployments/{name}/transitions/{step}", tags=["governance"],
+             summary="Move a deployment along its lifecycle (draft -> public comment -> board review -> "
+                     "approved -> active; resume, renew, decommission, revise)")
+def transition(ctx: CtxDep, caller: CallerDep, name: Name, step: Step, body: StepIn) -> Response:
+    fn, needs_reason = _STEPS[step]
+    extra = {"reason": body.reason or ""} if needs_reason else {}
+    return ok(_body(deployment=fn(ctx, deployment=name, actor=caller.actor, purpose=caller.purpose, **extra)))
+
+
+class PurgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = Field(description="true: list what is due for deletion and delete nothing (logged too).")
+    deployment: str | None = Field(default=None, min_length=1, max_length=200,
+                                   description="One deployment; every deployment when left out.")
+
+
+@router.post("/retention/purge", tags=["governance"],
+             summary="Delete deployment outputs older than their use policy's retention (admin; one ledger entry)")
+def purge(ctx: CtxDep, caller: CallerDep, body: PurgeIn) -> Response:
+    return ok(_body(report=gov.purge_expired_outputs(ctx, actor=caller.actor, deployment=body.deployment,
+                                                     dry_run=body.dry_run, purpose=caller.purpose)))
+
+
+class KillSwitchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    engaged: bool = Field(description="true engages the global kill switch (every deployment refused); false "
+                          "releases it.")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/killswitch", tags=["governance"], summary="Engage or release the global kill switch (reason required)")
+def killswitch(ctx: CtxDep, caller: CallerDep, body: KillSwitchIn) -> Response:
+    fn = gov.engage_kill_switch if body.engaged else gov.release_kill_switch
+    fn(ctx, reason=body.reason, actor=caller.actor, purpose=caller.purpose)
+    return ok(_body(engaged=body.engaged))
+
+
+class IncidentReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["error", "harm", "breach"]
+    severity: Literal["low", "medium", "high", "critical"]
+    description: str = Field(min_length=1, max_length=10_000)
+    deployment: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+@router.post("/incident-reports", tags=["governance"],
+             summary="Report an error, harm or breach; at the policy's severity the deployment is suspended at once")
+def incident_report(ctx: CtxDep, caller: CallerDep, body: IncidentReportIn) -> Response:
+    return ok(_body(**gov.report_incident(ctx, kind=body.kind, severity=body.severity,
+                                          description=body.description, deployment=body.deployment,
+                                          actor=caller.actor, purpose=caller.purpose)))
+
+
+class ComplaintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=10_000)
+    entry_seqs: list[Annotated[int, Field(ge=0, le=2**40)]] = Field(
+        default_factory=list, max_length=100, description="The ledger entries the complaint is about.")
+    deployment: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = _PUBLIC_NAME
+
+
+@router.post("/complaints", tags=["governance"],
+             summary="File a complaint, from anyone (no account needed), linked to ledger entries")
+def complaint(ctx: CtxDep, caller: PublicCallerDep, body: ComplaintIn) -> Response:
+    return ok(_body(**gov.file_complaint(ctx, body=body.body, entry_seqs=body.entry_seqs,
+                                         deployment=body.deployment, actor=_public(caller, body.name),
+                                         purpose=caller.purpose)))
+
+
+@router.get("/complaints", tags=["governance"], summary="Complaints, oldest first, with responses (paginated)")
+def complaints(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+               deployment: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    rows = gov.list_complaints(ctx, actor=caller.actor, deployment=deployment, purpose=caller.purpose)
+    return ok(_page(rows, limit, offset))
+
+
+class ResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    response: str = Field(min_length=1, max_length=10_000)
+
+
+@router.post("/complaints/{complaint_id}/response", tags=["governance"], summary="Answer a complaint")
+def complaint_response(ctx: CtxDep, caller: CallerDep, complaint_id: Name, body: ResponseIn) -> Response:
+    gov.respond_complaint(ctx, complaint_id=complaint_id, response=body.response, actor=caller.actor,
+                          purpose=caller.purpose)
+    return ok(_body(complaint_id=complaint_id))
 
 
 @router.get("/review", tags=["governance"], summary="The human-review queue (paginated)")
@@ -383,12 +580,12 @@ def ledger_verify(ctx: CtxDep, caller: CallerDep) -> Response:
 
 
 @router.get("/ledger/head", tags=["ledger"], summary="The latest signed tree head and its public key")
-def ledger_head(ctx: CtxDep, caller: CallerDep) -> Response:
+def ledger_head(ctx: CtxDep, caller: PublicCallerDep) -> Response:
     return ok(_body(head=gov.ledger_head(ctx, actor=caller.actor, purpose=caller.purpose)))
 
 
 @router.get("/ledger/proof/{seq}", tags=["ledger"], summary="RFC 6962 inclusion proof of one entry")
-def ledger_proof(ctx: CtxDep, caller: CallerDep, seq: Annotated[int, Path(ge=0, le=2**40)]) -> Response:
+def ledger_proof(ctx: CtxDep, caller: PublicCallerDep, seq: Annotated[int, Path(ge=0, le=2**40)]) -> Response:
     return ok(_body(proof=gov.inclusion_proof(ctx, seq=seq, actor=caller.actor, purpose=caller.purpose)))
 
 
@@ -407,6 +604,6 @@ def model_card(ctx: CtxDep, caller: CallerDep, name: Name,
 
 @router.get("/reports/annual/{year}", tags=["governance"],
             summary="The public annual report, recomputed from the ledger (JSON and HTML)")
-def annual(ctx: CtxDep, caller: CallerDep, year: Annotated[int, Path(ge=2000, le=2100)]) -> Response:
+def annual(ctx: CtxDep, caller: PublicCallerDep, year: Annotated[int, Path(ge=2000, le=2100)]) -> Response:
     report = gov.annual_report(ctx, year=year, actor=caller.actor, purpose=caller.purpose)
     return ok(_body(year=report.year, data=report.data, html=report.html))

@@ -63,7 +63,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "deployments.renew": frozenset({Role.BOARD}),
     "deployments.decommission": frozenset({Role.ADMIN, Role.BOARD}),
     "deployments.purge": frozenset({Role.ADMIN}),
-    "deployments.list": _READERS,
+    "deployments.list": _EVERYONE,  # what is deployed, and under which policy, is public
     "deployments.show": _EVERYONE,
     "killswitch.engage": frozenset({Role.SUPERVISOR, Role.ADMIN, Role.BOARD}),
     "killswitch.release": frozenset({Role.ADMIN, Role.BOARD}),
@@ -139,16 +139,26 @@ class UsePolicy:
     auto_suspend_severity: str = "high"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "allowed_purposes", _strings("allowed_purposes", list(self.allowed_purposes)) if self.allowed_purposes else ())
-        object.__setattr__(self, "allowed_roles", tuple(str(Role(r)) for r in self.allowed_roles))
-        object.__setattr__(self, "sharing_allowlist", tuple(self.sharing_allowlist))
-        object.__setattr__(self, "actionable_actions", tuple(self.actionable_actions))
+        for name in ("allowed_purposes", "allowed_roles", "sharing_allowlist", "actionable_actions"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, _strings(name, list(value) if isinstance(value, tuple) else value)
+                               if value else ())
+        object.__setattr__(self, "allowed_roles", tuple(str(r) for r in self.allowed_roles))
+        roles = {str(r) for r in Role}
+        bad = [r for r in self.allowed_roles if r not in roles]
+        if bad:
+            raise InvalidParameterError(f"UsePolicy.allowed_roles: got {bad}; expected roles among {sorted(roles)}")
+        if not isinstance(self.retention_days, Mapping) or not all(isinstance(k, str) for k in self.retention_days):
+            raise InvalidParameterError(f"UsePolicy.retention_days: got {self.retention_days!r}; "
+                                        "expected a table of data class -> days, e.g. {outputs = 365}")
+        if not isinstance(self.two_person_rule, bool):
+            raise InvalidParameterError(f"UsePolicy.two_person_rule: got {self.two_person_rule!r}; expected true or false")
         for name in ("min_comment_days", "approval_days", "board_quorum"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (1 if name != "min_comment_days" else 0):
+            if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name != "min_comment_days" else 0):
                 raise InvalidParameterError(f"UsePolicy.{name}: got {value!r}; expected a positive whole number")
         for k, v in dict(self.retention_days).items():
-            if not isinstance(v, int) or v < 0:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise InvalidParameterError(f"UsePolicy.retention_days[{k!r}]: got {v!r}; expected days >= 0")
         if self.auto_suspend_severity not in SEVERITIES:
             raise InvalidParameterError(

@@ -53,6 +53,7 @@ __all__ = [
     "inclusion_proof",
     "ledger_entries",
     "ledger_head",
+    "list_complaints",
     "list_deployments",
     "list_models",
     "list_users",
@@ -945,6 +946,16 @@ def respond_complaint(ctx: Context, *, complaint_id: str, response: str, actor: 
         db.set_complaint_response(ctx.store, complaint_id, response.strip())
         record_use(ctx, action="complaints.respond", actor=actor, purpose=purpose,
                    detail={"complaint_id": complaint_id})
+
+
+def list_complaints(ctx: Context, *, actor: Actor, deployment: str | None = None,
+                    purpose: str | None = OVERSIGHT_PURPOSE) -> list[dict[str, Any]]:
+    """Complaints filed so far (oldest first), with their status and any response."""
+    authorize(ctx, action="complaints.list", actor=actor, purpose=purpose)
+    rows = db.complaints(ctx.store, deployment=deployment)
+    record_use(ctx, action="complaints.list", actor=actor, purpose=purpose,
+               detail={"deployment": deployment, "n": len(rows)})
+    return rows
 
 
 # human review ------------------------------------------------------------------------------------------

@@ -62,6 +62,11 @@ def mount_web(app: FastAPI) -> None:
     def login(request: Request) -> HTMLResponse:
         return render("login.html", title="Sign in", path="/login", about="", script="login.js")
 
+    @app.get("/public", include_in_schema=False)
+    def public() -> HTMLResponse:
+        """Public participation: no sign-in; read deployments, comment, complain."""
+        return render("public.html", title="Public participation", path="/public", about="", script="public.js")
+
     def page(path: str, template: str, title: str, about: str) -> None:
         def view() -> HTMLResponse:
             return render(template, title=title, path=path, about=about, script=template.replace(".html", ".js"))

@@ -14,6 +14,11 @@ const CL = (() => {
     if (!s) { location.href = "/login"; throw new Error("not signed in"); }
     const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose};
     if (s.deployment) headers["X-Deployment"] = s.deployment;
+    return send(path, opts, headers);
+  }
+  /* A call as a member of the public: no token; the server records "public:<name>". */
+  function publicApi(path, opts = {}) { return send(path, opts, {"X-Purpose": "public participation"}); }
+  async function send(path, opts, headers) {
     const init = {method: opts.method || "GET", headers};
     if (opts.body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(opts.body); }
     const r = await fetch(path, init);
@@ -65,5 +70,24 @@ const CL = (() => {
     return s;
   }
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "—" : Number(v).toFixed(d);
-  return {session, save, clear, el, esc, api, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
+  /* A deployment's public record as HTML: what it is, its policy, assessment, timeline, comments, votes. */
+  function deploymentRecord(d) {
+    const p = d.policy || {}, a = d.assessment;
+    const list = (v) => (v || []).map(esc).join(", ") || "—";
+    const ret = Object.entries(p.retention_days || {}).map(([k, v]) => `${esc(k)} ${esc(v)} days`).join(", ") || "—";
+    const events = (d.events || []).map((e) => `<li>${esc(String(e.event_at || "").slice(0, 19))}: ${esc(e.from_state || "—")} → <b>${esc(e.to_state)}</b> by ${esc(e.by_user)} (${esc(e.by_role)})${e.reason ? " — " + esc(e.reason) : ""} <span class="muted">ledger #${e.ledger_seq}</span></li>`).join("");
+    const comments = (d.comments || []).map((c) => `<li class="comment ${esc(c.stage)}"><b>${esc(c.author)}</b> <span class="muted">(${esc(c.stage === "board" ? "board" : "public")}, ${esc(String(c.posted_at || "").slice(0, 10))}, ledger #${c.ledger_seq})</span><br>${esc(c.body)}</li>`).join("") || "<li>No comments yet.</li>";
+    const votes = (d.votes || []).map((v) => `<li>${esc(v.voter)}: <b>${esc(v.vote)}</b>${v.reason ? " — " + esc(v.reason) : ""}</li>`).join("") || "<li>No votes in this round.</li>";
+    return `<h3>${esc(d.name)} <span class="state">${esc(d.state)}</span></h3>
+      <p>${esc(d.description)}</p>
+      <dl class="policy"><dt>Model</dt><dd>${esc(d.model)} ${esc(d.model_version)}</dd>
+      <dt>Allowed purposes</dt><dd>${list(p.allowed_purposes)}</dd><dt>Allowed roles</dt><dd>${list(p.allowed_roles)}</dd>
+      <dt>Retention</dt><dd>${ret}</dd><dt>Public comment</dt><dd>at least ${esc(p.min_comment_days)} days</dd>
+      <dt>Board quorum</dt><dd>${esc(p.board_quorum)} votes</dd><dt>Approval lasts</dt><dd>${esc(p.approval_days)} days${d.approved_until ? " (until " + esc(String(d.approved_until).slice(0, 10)) + ")" : ""}</dd>
+      <dt>Impact assessment</dt><dd>${a ? "level " + esc(a.level) + " (score " + esc(a.score) + ")" : "not yet made"}</dd></dl>
+      <h4>Timeline</h4><ul class="events">${events}</ul>
+      <h4>Comments</h4><ul class="comments">${comments}</ul>
+      <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
+  }
+  return {session, save, clear, el, esc, api, publicApi, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
 })();

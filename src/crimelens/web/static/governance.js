@@ -2,12 +2,76 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const short = (v, n = 16) => String(v || "").slice(0, n);
+  /* Lifecycle steps offered in each state (the server checks the role and refuses, logged, otherwise). */
+  const STEPS = {draft: ["open-comment"], public_comment: ["start-review"], board_review: ["close-review"],
+    approved: ["activate"], active: ["suspend", "renew", "decommission"], suspended: ["resume", "renew", "decommission"],
+    rejected: ["revise"]};
+  let current = null;
+  const result = (html) => { CL.el("dep-result").innerHTML = html; };
+  async function show(name) {
+    const d = (await CL.api(`/api/deployments/${encodeURIComponent(name)}`)).deployment;
+    current = d.name;
+    const rec = CL.el("record"); rec.hidden = false; rec.innerHTML = CL.deploymentRecord(d);
+    CL.el("dep-actions").hidden = false;
+    CL.el("step-buttons").innerHTML = (STEPS[d.state] || []).map((st) => `<button type="button" class="step" data-step="${st}">${st.replace("-", " ")}</button>`).join(" ");
+    for (const b of CL.el("step-buttons").querySelectorAll("button.step")) b.addEventListener("click", () => step(b.dataset.step));
+    CL.el("board-form").hidden = d.state !== "board_review";
+    document.body.dataset.shown = `${d.name}:${d.state}`;
+  }
+  async function step(st) {
+    const reason = CL.el("step-reason").value.trim();
+    try {
+      const path = st === "suspend" ? `/api/deployments/${encodeURIComponent(current)}/suspend` : `/api/deployments/${encodeURIComponent(current)}/transitions/${st}`;
+      const r = await CL.api(path, {method: "POST", body: st === "suspend" ? {reason} : {reason: reason || null}});
+      result(`<span class="ok" id="step-ok">${CL.esc(current)} is now ${CL.esc(r.deployment.state)}.</span>`);
+      await deployments(); await show(current); await ledger();
+    } catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
+  }
+  async function boardCall(path, body, what) {
+    try {
+      const r = await CL.api(`/api/deployments/${encodeURIComponent(current)}/${path}`, {method: "POST", body});
+      result(`<span class="ok" id="board-ok">${what} recorded: ledger entry #${r.ledger_seq}.</span>`);
+      await show(current); await ledger();
+    } catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
+  }
+  CL.el("board-comment").addEventListener("click", () => boardCall("board-comments", {body: CL.el("board-body").value}, "Comment"));
+  CL.el("vote-send").addEventListener("click", () => boardCall("votes", {vote: CL.el("vote").value, reason: CL.el("vote-reason").value.trim() || null}, "Vote"));
   async function deployments() {
     const d = await CL.api("/api/deployments?limit=100");
-    CL.el("deployments").querySelector("tbody").innerHTML = d.items.map((x) => `<tr><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "active" ? "ok" : ""}">${CL.esc(x.state)}</td><td>${CL.esc(short(x.state_changed_at, 19))}</td><td>${CL.esc(x.state_reason)}</td><td>${CL.esc(short(x.approved_until, 10))}</td></tr>`).join("") || `<tr><td colspan="6">No deployments: every use is research use.</td></tr>`;
+    const body = CL.el("deployments").querySelector("tbody");
+    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "active" ? "ok" : ""}">${CL.esc(x.state)}</td><td>${CL.esc(short(x.state_changed_at, 19))}</td><td>${CL.esc(x.state_reason)}</td><td>${CL.esc(short(x.approved_until, 10))}</td><td><button type="button" class="secondary open">Open</button></td></tr>`).join("") || `<tr><td colspan="7">No deployments: every use is research use.</td></tr>`;
+    for (const tr of body.querySelectorAll("tr[data-name]")) tr.querySelector(".open").addEventListener("click", () => show(tr.dataset.name).catch((e) => CL.showError(e.message)));
     const act = d.items.filter((x) => x.state === "active").map((x) => `${x.name}: ${x.model} ${x.model_version}`);
     CL.provenance({model: act.length ? "active deployments — " + act.join("; ") : "no active deployment"});
   }
+  async function complaints() {
+    const c = await CL.api("/api/complaints?limit=100");
+    const body = CL.el("complaints").querySelector("tbody");
+    body.innerHTML = c.items.map((x) => `<tr data-complaint="${CL.esc(x.complaint_id)}"><td>${CL.esc(x.complaint_id)}</td><td>${CL.esc(short(x.filed_at, 10))}</td><td>${CL.esc(x.complainant)}</td><td>${CL.esc(x.deployment || "—")}</td><td>${CL.esc((x.entry_seqs || []).join(", ") || "—")}</td><td>${CL.esc(x.body)}</td>
+      <td>${x.status === "answered" ? `<span class="ok">answered</span>: ${CL.esc(x.response)}` : `<input class="response" placeholder="response" size="28"> <button type="button" class="respond">Answer</button>`}</td></tr>`).join("") || `<tr><td colspan="7">No complaints.</td></tr>`;
+    for (const tr of body.querySelectorAll("tr[data-complaint]")) {
+      const b = tr.querySelector(".respond"); if (!b) continue;
+      b.addEventListener("click", async () => {
+        try { await CL.api(`/api/complaints/${encodeURIComponent(tr.dataset.complaint)}/response`, {method: "POST", body: {response: tr.querySelector(".response").value}}); await complaints(); await ledger(); }
+        catch (e) { CL.showError(e.message); }
+      });
+    }
+  }
+  async function purge(dry) {
+    if (!dry && !confirm("Delete every deployment output older than its policy's retention? The ledger entries stay.")) return;
+    const out = CL.el("purge-result"); out.hidden = false;
+    try {
+      const r = (await CL.api("/api/retention/purge", {method: "POST", body: {dry_run: dry}})).report;
+      out.textContent = `${dry ? "Due for deletion" : "Deleted"}: ${r.n_outputs} outputs (ledger entry #${r.ledger_seq})\n` + r.deployments.map((d) => `${d.deployment}: keep ${d.retention_days ?? "forever"} days${d.cutoff ? ", before " + d.cutoff.slice(0, 10) : ""}: ${d.purged.length} outputs ${d.purged.map((p) => p.action + " " + p.output_id).join(", ")}`).join("\n");
+      await ledger();
+    } catch (e) { out.textContent = e.message; }
+  }
+  CL.el("purge-dry").addEventListener("click", () => purge(true));
+  CL.el("purge-run").addEventListener("click", () => purge(false));
+  for (const [id, engaged] of [["kill-on", true], ["kill-off", false]]) CL.el(id).addEventListener("click", async () => {
+    try { await CL.api("/api/killswitch", {method: "POST", body: {engaged, reason: CL.el("kill-reason").value}}); result(`<span class="ok">Global kill switch ${engaged ? "engaged: every deployment is refused" : "released"}.</span>`); await ledger(); }
+    catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
+  });
   async function review() {
     const q = await CL.api("/api/review?limit=100");
     const body = CL.el("review").querySelector("tbody");
@@ -64,6 +128,7 @@
     catch (e) { CL.showError(e.message); }
   });
   try { await deployments(); await review(); await ledger(); await models(); } catch (e) { CL.showError(e.message); }
+  await complaints().catch((e) => { CL.el("complaints").querySelector("tbody").innerHTML = `<tr><td colspan="7">${CL.esc(e.message)}</td></tr>`; });
   const ds = await CL.snapshot().catch(() => []);
   if (ds[0]) CL.provenance({data: CL.el("prov-data").textContent + " · " + CL.snapText(ds[0])});
   document.body.dataset.ready = "1";

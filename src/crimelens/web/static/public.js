@@ -1,0 +1,57 @@
+/* The public page: read deployments, comment while one is open, file a complaint; no account. */
+"use strict";
+(async () => {
+  const short = (v, n = 19) => String(v || "").slice(0, n);
+  let current = null;
+  async function show(name) {
+    const d = (await CL.publicApi(`/api/deployments/${encodeURIComponent(name)}`)).deployment;
+    current = d;
+    const rec = CL.el("record"); rec.hidden = false; rec.innerHTML = CL.deploymentRecord(d);
+    const open = d.state === "public_comment";
+    CL.el("comment-form").hidden = !open;
+    CL.el("comment-target").textContent = d.name;
+    document.body.dataset.shown = d.name;
+  }
+  async function deployments() {
+    const d = await CL.publicApi("/api/deployments?limit=100");
+    const body = CL.el("deployments").querySelector("tbody");
+    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "public_comment" ? "ok" : ""}">${CL.esc(x.state === "public_comment" ? "open for comment" : x.state)}</td><td>${CL.esc(short(x.state_changed_at))}</td><td><button type="button" class="secondary show">Read the record</button></td></tr>`).join("") || `<tr><td colspan="5">No deployments: nothing is used operationally.</td></tr>`;
+    for (const tr of body.querySelectorAll("tr[data-name]")) {
+      tr.querySelector(".show").addEventListener("click", () => show(tr.dataset.name).catch((e) => CL.showError(e.message)));
+    }
+    CL.el("complaint-deployment").innerHTML = `<option value="">—</option>` + d.items.map((x) => `<option>${CL.esc(x.name)}</option>`).join("");
+  }
+  CL.el("comment-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = CL.el("comment-result");
+    try {
+      const r = await CL.publicApi(`/api/deployments/${encodeURIComponent(current.name)}/comments`, {method: "POST", body: {body: CL.el("comment-body").value, name: CL.el("comment-name").value.trim() || null}});
+      out.innerHTML = `<span class="ok" id="comment-ok">Thank you. Your comment is ledger entry #${r.ledger_seq}.</span>`;
+      CL.el("comment-body").value = "";
+      await show(current.name);
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
+  CL.el("complaint-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = CL.el("complaint-result");
+    const raw = CL.el("complaint-entries").value.split(/[\s,;]+/).filter(Boolean);
+    if (raw.some((x) => !/^\d+$/.test(x))) { out.innerHTML = `<span class="bad">Ledger entries are whole numbers, e.g. 1204, 1210.</span>`; return; }
+    try {
+      const r = await CL.publicApi("/api/complaints", {method: "POST", body: {body: CL.el("complaint-body").value, name: CL.el("complaint-name").value.trim() || null, deployment: CL.el("complaint-deployment").value || null, entry_seqs: raw.map(Number)}});
+      out.innerHTML = `<span class="ok" id="complaint-ok">Complaint ${CL.esc(r.complaint_id)} filed as ledger entry #${r.ledger_seq}. Keep this number.</span>`;
+      CL.el("complaint-body").value = "";
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
+  CL.el("year").value = new Date().getUTCFullYear();
+  CL.el("report-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try { const r = await CL.publicApi(`/api/reports/annual/${CL.el("year").value}`); const f = CL.el("report"); f.hidden = false; f.srcdoc = r.html; }
+    catch (e) { CL.showError(e.message); }
+  });
+  try {
+    await deployments();
+    const h = await CL.publicApi("/api/ledger/head");
+    CL.el("head").textContent = JSON.stringify(h.head, null, 1);
+  } catch (e) { CL.showError(e.message); }
+  document.body.dataset.ready = "1";
+})();
