@@ -104,7 +104,7 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
 
     # the public reads the whole record without an account
     shown = client.get(f"/api/deployments/{NAME}").json()["deployment"]
-    assert [(c["stage"], c["author"]) for c in shown["comments"]] == [
+    assert [(c["stage"], c["author"]) for c in shown["comments"]][:3] == [
         ("public", "public:Lee"), ("public", "public:anonymous"), ("board", "bea")]
     assert [e["to_state"] for e in shown["events"]] == ["draft", "public_comment", "board_review", "approved",
                                                         "active"]
@@ -125,9 +125,19 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
                           headers=auth(city, "bea", "oversight"))
     assert resumed.json()["deployment"]["state"] == "active"
     before = resumed.json()["deployment"]["approved_until"]
+    # renewal goes back to the public first: refused until a renewal comment period is opened
+    early_renew = client.post(f"/api/deployments/{NAME}/transitions/renew", json={"reason": "annual review held"},
+                              headers=auth(city, "bea", "oversight"))
+    assert early_renew.status_code == 403 and "open-renewal" in early_renew.json()["error"]
+    assert client.post(f"/api/deployments/{NAME}/transitions/open-renewal", json={},
+                       headers=auth(city, "sam", "public notice")).json()["deployment"]["renewal_opened_at"]
+    assert client.post(f"/api/deployments/{NAME}/comments",
+                       json={"body": "Renew only with the harm report answered.", "name": "Lee"}).status_code == 200
     renewed = client.post(f"/api/deployments/{NAME}/transitions/renew", json={"reason": "annual review held"},
                           headers=auth(city, "bea", "oversight"))
     assert renewed.status_code == 200 and renewed.json()["deployment"]["approved_until"] >= before
+    assert renewed.json()["deployment"]["renewal_opened_at"] is None
+    assert _last_entry(client, city)["detail"]["renewal_comments"] == 1
 
     # a complaint from the public, linked to the entry it is about; staff read it, the board answers
     filed = client.post("/api/complaints", json={"body": "My comment was ignored.", "name": "Lee",
@@ -176,7 +186,7 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
             if e["action"].startswith(("deployments.", "complaints.", "incidents.", "killswitch."))
             and json.dumps(e).find(NAME) >= 0]
     assert ("deployments.create", "ana", "ok") in ours and ("deployments.decommission", "ada", "ok") in ours
-    assert ours.count(("deployments.comment", "public:Lee", "ok")) == 1
+    assert ours.count(("deployments.comment", "public:Lee", "ok")) == 2  # on the proposal, on the renewal
     assert ("complaints.file", "public:Lee", "ok") in ours
 
 

@@ -32,6 +32,7 @@ MOVES: dict[str, Move] = {
     "resume": lambda c, p: gs.resume(c, deployment="hotspots", reason="test", actor=p.admin),
     "renew": lambda c, p: gs.renew(c, deployment="hotspots", reason="test", actor=p.board[0]),
     "open_comment": lambda c, p: gs.open_public_comment(c, deployment="hotspots", actor=p.sup1),
+    "open_renewal": lambda c, p: gs.open_renewal(c, deployment="hotspots", actor=p.sup1),
     "vote": lambda c, p: gs.vote(c, deployment="hotspots", choice="approve", actor=p.board[0]),
     "board_comment": lambda c, p: gs.board_comment(c, deployment="hotspots", body="ok", actor=p.board[0]),
     "comment": lambda c, p: gs.comment(c, deployment="hotspots", body="please no", actor=p.public),
@@ -55,7 +56,7 @@ def _assert_refused(ctx: Context, people: People, move: str) -> None:
     assert entry.outcome == "refused" and entry.deployment == "hotspots"
 
 
-ILLEGAL_FROM_DRAFT = ["start_review", "close_review", "activate", "suspend", "resume", "renew", "vote",
+ILLEGAL_FROM_DRAFT = ["start_review", "close_review", "activate", "suspend", "resume", "open_renewal", "renew", "vote",
                       "board_comment", "comment", "revise"]
 
 
@@ -99,7 +100,7 @@ def test_illegal_when_approved(ctx: Context, people: People, clock: Clock, move:
     _assert_refused(ctx, people, move)
 
 
-@pytest.mark.parametrize("move", ["activate", "resume", "open_comment", "renew", "vote"])
+@pytest.mark.parametrize("move", ["activate", "resume", "open_comment", "open_renewal", "renew", "vote"])
 def test_nothing_moves_a_decommissioned_deployment(ctx: Context, people: People, clock: Clock, move: str) -> None:
     to_active(ctx, people, clock)
     gs.decommission(ctx, deployment="hotspots", reason="contract ended", actor=people.admin)
@@ -184,3 +185,28 @@ def test_high_severity_incident_suspends_at_once(ctx: Context, people: People, c
     low = gs.report_incident(ctx, kind="error", severity="low", description="typo in card",
                              deployment="hotspots", actor=people.analyst)
     assert not low["suspended"]
+
+
+def test_renewal_goes_back_to_the_public_first(ctx: Context, people: People, clock: Clock) -> None:
+    to_active(ctx, people, clock)
+    # no renewal without a renewal comment period; the refusal is logged and nothing changes
+    _assert_refused(ctx, people, "renew")
+    _assert_refused(ctx, people, "comment")  # and no comment while none is open
+    before = db.deployment_row(ctx.store, "hotspots")
+    assert before is not None
+    gs.open_renewal(ctx, deployment="hotspots", actor=people.sup1)
+    _assert_refused(ctx, people, "open_renewal")  # one period at a time
+    assert _state(ctx) == "active"  # the deployment keeps running meanwhile
+    gs.comment(ctx, deployment="hotspots", body="Patrols doubled on my block this year.", actor=people.public)
+    clock.advance(days=29)
+    _assert_refused(ctx, people, "renew")  # the policy's 30 days have not passed
+    clock.advance(days=1)
+    row = gs.renew(ctx, deployment="hotspots", reason="annual report read; comments answered", actor=people.board[1])
+    assert row["renewal_opened_at"] is None and row["approved_until"] > before["approved_until"]
+    _, entry = ctx.ledger.entries()[-1]
+    assert (entry.action, entry.outcome, entry.detail["renewal_comments"]) == ("deployments.renew", "ok", 1)
+    comments = db.deployment_comments(ctx.store, "hotspots")
+    assert [(c["stage"], c["author"]) for c in comments][-1] == ("renewal", people.public.user)
+    # the period closed with the renewal: the next one must be opened again
+    _assert_refused(ctx, people, "comment")
+    _assert_refused(ctx, people, "renew")

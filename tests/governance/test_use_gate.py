@@ -121,6 +121,8 @@ def test_lapsed_approval_is_refused_until_renewed(ctx: Context, people: People, 
     clock.advance(days=366)
     with pytest.raises(ApprovalRequiredError, match="lapsed"):
         authorize(ctx, action="forecast.run", actor=people.analyst, purpose="patrol planning", deployment="hotspots")
+    gs.open_renewal(ctx, deployment="hotspots", actor=people.sup1)
+    clock.advance(days=30)
     gs.renew(ctx, deployment="hotspots", reason="annual review done", actor=people.board[2])
     authorize(ctx, action="forecast.run", actor=people.analyst, purpose="patrol planning", deployment="hotspots")
 

@@ -102,3 +102,19 @@ def test_public_comment_complaint_and_board_vote(page: tuple[Any, Watch, str, Ci
     pg.wait_for_function(f"document.querySelector(\"#complaints tr[data-complaint='{complaint}']\")"
                          ".innerText.includes('answered')")
     _shot(pg, "governance-board")
+
+    # a year on, the renewal goes back to the public: the page takes comments on it again
+    with httpx.Client(base_url=base, timeout=60) as c:
+        _ok(c.post(f"/api/deployments/{NAME}/transitions/activate", json={}, headers=_h(city, "ada", "administration")))
+        _ok(c.post(f"/api/deployments/{NAME}/transitions/open-renewal", json={}, headers=_h(city, "sam", "public notice")))
+    pg.goto(f"{base}/public")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    row = pg.locator(f"#deployments tr[data-name='{NAME}']")
+    assert "active, renewal open for comment" in row.inner_text()
+    row.locator(".show").click()
+    pg.wait_for_function(f"document.body.dataset.shown === '{NAME}'")
+    assert "renewal of this deployment is open for public comment" in pg.inner_text("#record")
+    pg.fill("#comment-body", "The six-month report was never published.")
+    pg.click("#comment-send")
+    pg.wait_for_selector("#comment-ok")
+    pg.wait_for_function("document.querySelector('#record').innerText.includes('on the renewal')")

@@ -436,12 +436,13 @@ _STEPS: dict[str, tuple[Any, bool]] = {
     "close-review": (gov.close_review, False),
     "activate": (gov.activate, False),
     "revise": (gov.revise, False),
+    "open-renewal": (gov.open_renewal, False),
     "resume": (gov.resume, True),
     "renew": (gov.renew, True),
     "decommission": (gov.decommission, True),
 }
-Step = Literal["open-comment", "start-review", "close-review", "activate", "revise", "resume", "renew",
-               "decommission"]
+Step = Literal["open-comment", "start-review", "close-review", "activate", "revise", "open-renewal", "resume",
+               "renew", "decommission"]
 
 
 class StepIn(BaseModel):
@@ -452,7 +453,7 @@ class StepIn(BaseModel):
 
 @router.post("/deployments/{name}/transitions/{step}", tags=["governance"],
              summary="Move a deployment along its lifecycle (draft -> public comment -> board review -> "
-                     "approved -> active; resume, renew, decommission, revise)")
+                     "approved -> active; open-renewal, renew, resume, decommission, revise)")
 def transition(ctx: CtxDep, caller: CallerDep, name: Name, step: Step, body: StepIn) -> Response:
     fn, needs_reason = _STEPS[step]
     extra = {"reason": body.reason or ""} if needs_reason else {}

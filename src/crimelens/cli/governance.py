@@ -368,7 +368,10 @@ _simple("revise", gs.revise, "rejected → draft.")
 _simple("suspend", gs.suspend, "Kill switch of one deployment: active → suspended, effective on the next call.",
         reason=True)
 _simple("resume", gs.resume, "suspended → active.", reason=True)
-_simple("renew", gs.renew, "The board renews the approval for another approval period.", reason=True)
+_simple("open-renewal", gs.open_renewal,
+        "Open the public comment period a renewal needs (the deployment keeps running meanwhile).")
+_simple("renew", gs.renew, "The board renews the approval for another approval period, once the renewal comment "
+        "period has run the policy's minimum days.", reason=True)
 _simple("decommission", gs.decommission, "Retire a deployment for good.", reason=True)
 
 

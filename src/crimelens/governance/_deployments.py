@@ -8,13 +8,16 @@
                                                                          ▼ (quorum, majority for,
     decommissioned ◀── decommission (from any state)           approved     required controls)
                                                                  │ activate
-                            suspended ◀──suspend / incident──  active ──renew (board)──▶ active
-                                 └──────────resume──────────────▶
+                            suspended ◀──suspend / incident──  active ──open_renewal──▶ active, open for
+                                 └──────────resume──────────────▶         comment ──renew (board, ≥ min
+                                                                                days)──▶ active
 
 Only ``active`` deployments may be used; every transition is made by an allowed
 role and written to the ledger. The comment period and the board review cannot
 be skipped: there is no edge that jumps them, and ``start_review`` refuses
-before the minimum number of days has passed. This follows San Francisco's
+before the minimum number of days has passed. Renewal goes back to the public
+too: ``open_renewal`` opens a comment period while the deployment keeps running,
+and the board's ``renew`` is refused until it has lasted the same minimum. This follows San Francisco's
 Chapter 19B and the ACLU CCOPS model bill (approval by the governing body after
 public notice, before use) and NYC's POST Act (use policy published first).
 """
@@ -53,7 +56,8 @@ TRANSITIONS: Mapping[str, tuple[frozenset[DeploymentState], DeploymentState | No
     "activate": (frozenset({S.APPROVED}), S.ACTIVE),
     "suspend": (frozenset({S.ACTIVE}), S.SUSPENDED),
     "resume": (frozenset({S.SUSPENDED}), S.ACTIVE),
-    "renew": (frozenset({S.ACTIVE, S.SUSPENDED}), None),  # None: stays where it is
+    "open_renewal": (frozenset({S.ACTIVE, S.SUSPENDED}), None),  # None: stays where it is
+    "renew": (frozenset({S.ACTIVE, S.SUSPENDED}), None),
     "decommission": (_LIVE, S.DECOMMISSIONED),
 }
 

@@ -60,6 +60,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "deployments.activate": frozenset({Role.ADMIN}),
     "deployments.suspend": frozenset({Role.SUPERVISOR, Role.ADMIN, Role.BOARD}),
     "deployments.resume": frozenset({Role.ADMIN, Role.BOARD}),
+    "deployments.open_renewal": frozenset({Role.SUPERVISOR, Role.ADMIN, Role.BOARD}),
     "deployments.renew": frozenset({Role.BOARD}),
     "deployments.decommission": frozenset({Role.ADMIN, Role.BOARD}),
     "deployments.purge": frozenset({Role.ADMIN}),

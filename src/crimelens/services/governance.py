@@ -59,6 +59,7 @@ __all__ = [
     "list_users",
     "model_card",
     "open_public_comment",
+    "open_renewal",
     "purge_expired_outputs",
     "register_model",
     "release_kill_switch",
@@ -594,20 +595,30 @@ def open_public_comment(ctx: Context, *, deployment: str, actor: Actor,
                        updates={"comment_opened_at": ctx.now()})
 
 
+def _renewal_open(row: Mapping[str, Any]) -> bool:
+    return row.get("renewal_opened_at") is not None and row["state"] in (DeploymentState.ACTIVE,
+                                                                         DeploymentState.SUSPENDED)
+
+
 def comment(ctx: Context, *, deployment: str, body: str, actor: Actor,
             purpose: str | None = "public comment") -> int:
-    """A comment from anyone (the public included) while the deployment is open for comment."""
+    """A comment from anyone (the public included) while the deployment is open for comment:
+    before the board's first review (stage ``public``) or before a renewal (stage ``renewal``)."""
     authorize(ctx, action="deployments.comment", actor=actor, purpose=purpose, deployment=deployment,
               require_active=False)
     row = _dep(ctx, deployment, action="deployments.comment", actor=actor, purpose=purpose)
-    if row["state"] != DeploymentState.PUBLIC_COMMENT or not body.strip():
-        why = "empty comment" if not body.strip() else f"deployment is {row['state']}, not open for public comment"
+    renewal = _renewal_open(row)
+    if (row["state"] != DeploymentState.PUBLIC_COMMENT and not renewal) or not body.strip():
+        why = "empty comment" if not body.strip() else (
+            f"deployment is {row['state']}, not open for public comment (nor for comment on a renewal)")
         refuse(ctx, action="deployments.comment", actor=actor, purpose=purpose, reason=why,
                error=ApprovalRequiredError(f"comment on {deployment!r}: {why}"), deployment=deployment)
+    stage = "renewal" if renewal else "public"
     with ctx.store.transaction():
         seq = record_use(ctx, action="deployments.comment", actor=actor, purpose=purpose, deployment=deployment,
-                         require_active=False, detail={"body_sha256": hashlib.sha256(body.encode()).hexdigest()})
-        db.add_comment(ctx.store, deployment=deployment, stage="public", author=actor.user, role=str(actor.role),
+                         require_active=False, detail={"body_sha256": hashlib.sha256(body.encode()).hexdigest(),
+                                                       "stage": stage})
+        db.add_comment(ctx.store, deployment=deployment, stage=stage, author=actor.user, role=str(actor.role),
                        body=body.strip(), at=ctx.now(), ledger_seq=seq)
     return seq
 
@@ -748,16 +759,47 @@ def resume(ctx: Context, *, deployment: str, reason: str, actor: Actor,
                        purpose=purpose, reason=why, check=check)
 
 
+def open_renewal(ctx: Context, *, deployment: str, actor: Actor,
+                 purpose: str | None = "public notice") -> dict[str, Any]:
+    """Open the public comment period a renewal needs; the deployment keeps running meanwhile."""
+    def check(row: Mapping[str, Any]) -> None:
+        if row.get("renewal_opened_at") is not None:
+            raise ApprovalRequiredError(
+                f"deployment {deployment!r}: a renewal comment period is already open since {row['renewal_opened_at']}")
+
+    return _transition(ctx, name=deployment, transition="open_renewal", action="deployments.open_renewal",
+                       actor=actor, purpose=purpose, reason="renewal comment opened", check=check,
+                       updates={"renewal_opened_at": ctx.now()})
+
+
 def renew(ctx: Context, *, deployment: str, reason: str, actor: Actor,
           purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
-    """The board renews an approval for another ``approval_days``."""
+    """The board renews an approval for another ``approval_days``, once a renewal comment period
+    (``open_renewal``) has run at least the policy's ``min_comment_days``; that closes it."""
     why = _require_reason(ctx, reason, action="deployments.renew", actor=actor, purpose=purpose,
                           deployment=deployment)
+
+    def check(row: Mapping[str, Any]) -> None:
+        opened = row.get("renewal_opened_at")
+        days = _policy(row).min_comment_days
+        if opened is None:
+            raise ApprovalRequiredError(
+                f"deployment {deployment!r}: no renewal comment period is open; a renewal goes back to the "
+                "public first (deployments open-renewal)")
+        if ctx.now() < opened + timedelta(days=days):
+            raise ApprovalRequiredError(
+                f"deployment {deployment!r}: the renewal comment period runs {days} days from {opened}; "
+                f"it is now {ctx.now()}; expected at least {opened + timedelta(days=days)}")
+
     row = db.deployment_row(ctx.store, deployment)
     days = _policy(row).approval_days if row else 365
+    opened = row.get("renewal_opened_at") if row else None
+    n = 0 if opened is None else sum(c["stage"] == "renewal" and c["posted_at"] >= opened
+                                     for c in db.deployment_comments(ctx.store, deployment))
     return _transition(ctx, name=deployment, transition="renew", action="deployments.renew", actor=actor,
-                       purpose=purpose, reason=why,
-                       updates={"approved_until": ctx.now() + timedelta(days=days)})
+                       purpose=purpose, reason=why, check=check,
+                       updates={"approved_until": ctx.now() + timedelta(days=days), "renewal_opened_at": None},
+                       detail={"renewal_comments": n})
 
 
 def decommission(ctx: Context, *, deployment: str, reason: str, actor: Actor,

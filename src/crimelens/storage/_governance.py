@@ -149,7 +149,7 @@ def deployment_row(store: Any, name: str) -> dict[str, Any] | None:
 
 def deployments(store: Any) -> list[dict[str, Any]]:
     return _rows(store, "SELECT name, model, model_version, state, approved_until, state_changed_at,"
-                        " state_reason FROM deployments ORDER BY name")
+                        " state_reason, renewal_opened_at FROM deployments ORDER BY name")
 
 
 def add_deployment_event(store: Any, *, deployment: str, from_state: str | None, to_state: str, by_user: str,

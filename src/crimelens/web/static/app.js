@@ -76,10 +76,11 @@ const CL = (() => {
     const list = (v) => (v || []).map(esc).join(", ") || "—";
     const ret = Object.entries(p.retention_days || {}).map(([k, v]) => `${esc(k)} ${esc(v)} days`).join(", ") || "—";
     const events = (d.events || []).map((e) => `<li>${esc(String(e.event_at || "").slice(0, 19))}: ${esc(e.from_state || "—")} → <b>${esc(e.to_state)}</b> by ${esc(e.by_user)} (${esc(e.by_role)})${e.reason ? " — " + esc(e.reason) : ""} <span class="muted">ledger #${e.ledger_seq}</span></li>`).join("");
-    const comments = (d.comments || []).map((c) => `<li class="comment ${esc(c.stage)}"><b>${esc(c.author)}</b> <span class="muted">(${esc(c.stage === "board" ? "board" : "public")}, ${esc(String(c.posted_at || "").slice(0, 10))}, ledger #${c.ledger_seq})</span><br>${esc(c.body)}</li>`).join("") || "<li>No comments yet.</li>";
+    const comments = (d.comments || []).map((c) => `<li class="comment ${esc(c.stage)}"><b>${esc(c.author)}</b> <span class="muted">(${esc(c.stage === "board" ? "board" : c.stage === "renewal" ? "public, on the renewal" : "public")}, ${esc(String(c.posted_at || "").slice(0, 10))}, ledger #${c.ledger_seq})</span><br>${esc(c.body)}</li>`).join("") || "<li>No comments yet.</li>";
     const votes = (d.votes || []).map((v) => `<li>${esc(v.voter)}: <b>${esc(v.vote)}</b>${v.reason ? " — " + esc(v.reason) : ""}</li>`).join("") || "<li>No votes in this round.</li>";
+    const renewal = d.renewal_opened_at ? `<p class="ok">The renewal of this deployment is open for public comment since ${esc(String(d.renewal_opened_at).slice(0, 10))}; the board may renew it after ${esc(p.min_comment_days)} days.</p>` : "";
     return `<h3>${esc(d.name)} <span class="state">${esc(d.state)}</span></h3>
-      <p>${esc(d.description)}</p>
+      <p>${esc(d.description)}</p>${renewal}
       <dl class="policy"><dt>Model</dt><dd>${esc(d.model)} ${esc(d.model_version)}</dd>
       <dt>Allowed purposes</dt><dd>${list(p.allowed_purposes)}</dd><dt>Allowed roles</dt><dd>${list(p.allowed_roles)}</dd>
       <dt>Retention</dt><dd>${ret}</dd><dt>Public comment</dt><dd>at least ${esc(p.min_comment_days)} days</dd>

@@ -4,7 +4,8 @@
   const short = (v, n = 16) => String(v || "").slice(0, n);
   /* Lifecycle steps offered in each state (the server checks the role and refuses, logged, otherwise). */
   const STEPS = {draft: ["open-comment"], public_comment: ["start-review"], board_review: ["close-review"],
-    approved: ["activate"], active: ["suspend", "renew", "decommission"], suspended: ["resume", "renew", "decommission"],
+    approved: ["activate"], active: ["suspend", "open-renewal", "renew", "decommission"],
+    suspended: ["resume", "open-renewal", "renew", "decommission"],
     rejected: ["revise"]};
   let current = null;
   const result = (html) => { CL.el("dep-result").innerHTML = html; };
@@ -13,7 +14,7 @@
     current = d.name;
     const rec = CL.el("record"); rec.hidden = false; rec.innerHTML = CL.deploymentRecord(d);
     CL.el("dep-actions").hidden = false;
-    CL.el("step-buttons").innerHTML = (STEPS[d.state] || []).map((st) => `<button type="button" class="step" data-step="${st}">${st.replace("-", " ")}</button>`).join(" ");
+    CL.el("step-buttons").innerHTML = (STEPS[d.state] || []).filter((st) => st !== (d.renewal_opened_at ? "open-renewal" : "renew")).map((st) => `<button type="button" class="step" data-step="${st}">${st.replace("-", " ")}</button>`).join(" ");
     for (const b of CL.el("step-buttons").querySelectorAll("button.step")) b.addEventListener("click", () => step(b.dataset.step));
     CL.el("board-form").hidden = d.state !== "board_review";
     document.body.dataset.shown = `${d.name}:${d.state}`;
