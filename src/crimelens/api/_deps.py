@@ -15,7 +15,7 @@ from crimelens.services._context import Context, authorize
 from crimelens.services.governance import identify_deferred
 
 __all__ = ["LEDGER_RECEIPTS", "PUBLIC_PURPOSE", "Caller", "CallerDep", "CtxDep", "PublicCallerDep", "get_caller",
-           "get_ctx", "get_public_caller"]
+           "get_ctx", "get_public_caller", "public_name"]
 
 #: The purpose recorded for a member of the public who states none.
 PUBLIC_PURPOSE = "public participation"

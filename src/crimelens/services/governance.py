@@ -595,6 +595,16 @@ def open_public_comment(ctx: Context, *, deployment: str, actor: Actor,
                        updates={"comment_opened_at": ctx.now()})
 
 
+def _period_over(ctx: Context, deployment: str, row: Mapping[str, Any], column: str, what: str) -> None:
+    """Raise unless the comment period opened at ``row[column]`` has run the policy's minimum days."""
+    opened = row.get(column)
+    days = _policy(row).min_comment_days
+    if opened is None or ctx.now() < opened + timedelta(days=days):
+        raise ApprovalRequiredError(
+            f"deployment {deployment!r}: the {what} runs {days} days from {opened}; "
+            f"it is now {ctx.now()}; expected at least {opened + timedelta(days=days) if opened else '?'}")
+
+
 def _renewal_open(row: Mapping[str, Any]) -> bool:
     return row.get("renewal_opened_at") is not None and row["state"] in (DeploymentState.ACTIVE,
                                                                          DeploymentState.SUSPENDED)
@@ -627,12 +637,7 @@ def start_board_review(ctx: Context, *, deployment: str, actor: Actor,
                        purpose: str | None = "oversight review") -> dict[str, Any]:
     """public_comment -> board_review, once the minimum comment period has passed."""
     def check(row: Mapping[str, Any]) -> None:
-        opened = row["comment_opened_at"]
-        days = _policy(row).min_comment_days
-        if opened is None or ctx.now() < opened + timedelta(days=days):
-            raise ApprovalRequiredError(
-                f"deployment {deployment!r}: the public comment period runs {days} days from {opened}; "
-                f"it is now {ctx.now()}; expected at least {opened + timedelta(days=days) if opened else '?'}")
+        _period_over(ctx, deployment, row, "comment_opened_at", "public comment period")
 
     row = db.deployment_row(ctx.store, deployment)
     next_round = (int(row["review_round"]) + 1) if row else 1
@@ -780,16 +785,11 @@ def renew(ctx: Context, *, deployment: str, reason: str, actor: Actor,
                           deployment=deployment)
 
     def check(row: Mapping[str, Any]) -> None:
-        opened = row.get("renewal_opened_at")
-        days = _policy(row).min_comment_days
-        if opened is None:
+        if row.get("renewal_opened_at") is None:
             raise ApprovalRequiredError(
                 f"deployment {deployment!r}: no renewal comment period is open; a renewal goes back to the "
                 "public first (deployments open-renewal)")
-        if ctx.now() < opened + timedelta(days=days):
-            raise ApprovalRequiredError(
-                f"deployment {deployment!r}: the renewal comment period runs {days} days from {opened}; "
-                f"it is now {ctx.now()}; expected at least {opened + timedelta(days=days)}")
+        _period_over(ctx, deployment, row, "renewal_opened_at", "renewal comment period")
 
     row = db.deployment_row(ctx.store, deployment)
     days = _policy(row).approval_days if row else 365
