@@ -7,7 +7,7 @@ answers with, so each shell needs exactly one handler. Messages say *what*,
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SkNotFittedError
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "ApprovalRequiredError",
@@ -49,10 +49,30 @@ class ProtectedAttributeError(InputError):
     """A protected attribute (race, ethnicity, sex, religion, ...) was asked for as a model feature."""
 
 
-class NotFittedError(CrimelensError, _SkNotFittedError):  # type: ignore[misc]
-    """A model was used before ``fit``."""
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SkNotFittedError
 
-    exit_code, http_status = 1, 409
+    class NotFittedError(CrimelensError, _SkNotFittedError):  # type: ignore[misc]
+        """A model was used before ``fit``."""
+
+        exit_code, http_status = 1, 409
+else:
+    def __getattr__(name: str) -> Any:
+        """``NotFittedError`` subclasses scikit-learn's (its estimator checks expect that), so it is
+        made on first use: importing scikit-learn costs seconds that a CLI command which never
+        fits a model should not pay."""
+        if name != "NotFittedError":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+        class NotFittedError(CrimelensError, _SkNotFittedError):
+            """A model was used before ``fit``."""
+
+            exit_code, http_status = 1, 409
+
+        NotFittedError.__module__ = __name__
+        globals()["NotFittedError"] = NotFittedError
+        return NotFittedError
 
 
 class NotFoundError(CrimelensError, LookupError):
