@@ -58,13 +58,14 @@ demo: install
 	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
 	$(BIN)/crimelens redact text build/demo_narratives.jsonl --out build/demo_redacted.jsonl --case DEMO-1 --db $(DB)
 	$(BIN)/crimelens evidence verify DEMO-1 --db $(DB)
-	# dashboard: an admin and an analyst with tokens, then serve (Ctrl-C stops)
-	@# a token is printed once: keep it unless the user already exists in this store
-	@$(BIN)/crimelens users add demo-admin --role admin --as demo-admin --db $(DB) --json > build/demo-admin.new 2>/dev/null && mv build/demo-admin.new build/demo-admin.json || rm -f build/demo-admin.new
-	@$(BIN)/crimelens users add demo-analyst --role analyst --as demo-admin --db $(DB) --json > build/demo-analyst.new 2>/dev/null && mv build/demo-analyst.new build/demo-analyst.json || rm -f build/demo-analyst.new
-	# retention: what each deployment's policy would have the store delete now (none are deployed here)
+	# governance path: users (tokens kept in build/), the forecaster registered with its backtest,
+	# a deployment proposed, assessed, commented on by the public, voted on by the board, activated,
+	# and an operational forecast waiting in the human-review queue (examples/governance/demo.sh)
+	CL=$(BIN)/crimelens DB=$(DB) bash examples/governance/demo.sh
+	# retention: what each deployment's policy would have the store delete now
 	$(BIN)/crimelens deployments purge --dry-run --as demo-admin --db $(DB)
-	@echo "crimelens dashboard: http://127.0.0.1:$(PORT)/  (sign in with the token in build/demo-analyst.json; purpose 'research')"
+	@echo "crimelens dashboard: http://127.0.0.1:$(PORT)/  (sign in with the token in build/demo-analyst.json; purpose 'research';"
+	@echo "  build/demo-supervisor.json decides the review item, build/demo-board-1.json sees the board's view)"
 	@echo "public participation, no account: http://127.0.0.1:$(PORT)/public"
 	$(BIN)/crimelens serve --db $(DB) --port $(PORT)
 

@@ -139,3 +139,44 @@ def test_cli_errors_map_to_exit_codes(db: Path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as exc:
         main(["forecast", "backtest", "--start", "2019-09-02", "--coverage", "5", "--db", str(db), "--json"])
     assert exc.value.code == 2 and "--coverage" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_cli_backtest_registers_the_model_with_its_measured_figures(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crimelens.services import governance as gs
+
+    with open_context(load_settings(db=db)) as ctx:
+        gs.add_user(ctx, name="ada", role="admin", actor=Actor("ada", "admin"))
+        gs.add_user(ctx, name="ana", role="analyst", actor=Actor("ada", "admin"))
+    base = ["forecast", "backtest", "--models", "naive,weighted", "--offense", "robbery", "--start", "2019-09-02",
+            "--periods", "4", "--dataset", "sf", "--db", str(db), "--json", "--no-per-period"]
+    bad = CliRunner().invoke(app, [*base, "--register", "kde"])  # not among --models: refused before any work
+    assert bad.exit_code == 2 and "expected one of --models" in bad.output
+    monkeypatch.setenv("CRIMELENS_USER", "ana")
+    result = CliRunner().invoke(app, [*base, "--register", "weighted"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["registered"]["model"] == "TimeWeightedCounts" and "intended_use" in doc["registered"][
+        "card_missing_sections"]
+    with open_context(load_settings(db=db)) as ctx:
+        card = gs.model_card(ctx, name="TimeWeightedCounts", actor=Actor("ana", "analyst"))
+        regs = [e for _, e in ctx.ledger.entries() if e.action == "models.register"]
+    metrics, data = card.section("metrics"), card.section("evaluation_data")
+    # the card's numbers are the backtest's, with intervals, and name the run they came from
+    pai = doc["models"]["weighted"]["pai"]["0.01"]
+    assert (metrics["pai_0.01"], metrics["pai_0.01_low"], metrics["pai_0.01_high"]) == pytest.approx(
+        (pai["mean"], pai["low"], pai["high"]))
+    ratio = doc["paired"].get("weighted / naive") or doc["paired"]["naive / weighted"]
+    assert "pai_ratio_to_naive_0.05" in metrics and ratio
+    assert (data["backtest_run"], data["backtest_ledger_entry"], data["periods"]) == (
+        doc["run_id"], doc["ledger_seq"], 4)
+    assert data["study_area"] == doc["area"]
+    assert card.section("training_data")["snapshot_sha256"] == regs[0].data_hash
+    assert [(e.user, e.model, e.model_version) for e in regs] == [("ana", "TimeWeightedCounts", card.version)]
+
+
+def test_cli_model_names_match_the_registry() -> None:
+    from crimelens.cli.forecast import DEFAULT_MODEL as CLI_DEFAULT
+    from crimelens.cli.forecast import MODEL_NAMES
+    from crimelens.forecast import DEFAULT_MODEL, MODELS
+
+    assert tuple(MODELS) == MODEL_NAMES and CLI_DEFAULT == DEFAULT_MODEL

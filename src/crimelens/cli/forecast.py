@@ -19,7 +19,12 @@ from crimelens.cli._common import (
     table,
 )
 from crimelens.errors import InvalidParameterError
-from crimelens.forecast import DEFAULT_MODEL, MODELS
+
+#: The model names and the default, as ``crimelens.forecast.MODELS`` / ``DEFAULT_MODEL`` have them
+#: (a test holds them equal). Written out so that the CLI starts without importing the models
+#: (numba and scikit-learn cost seconds a governance command should not pay).
+MODEL_NAMES = ("naive", "weighted", "retro", "prospective", "kde", "etas", "sepp", "gbm")
+DEFAULT_MODEL = "gbm"
 
 __all__ = ["register"]
 
@@ -29,7 +34,7 @@ forecast_app = typer.Typer(
           "with GeoJSON/GeoPackage/CSV export and a PNG map) or backtest models week by week."),
 )
 
-ModelOpt = Annotated[str, typer.Option("--model", help=f"Model: one of {', '.join(MODELS)}.")]
+ModelOpt = Annotated[str, typer.Option("--model", help=f"Model: one of {', '.join(MODEL_NAMES)}.")]
 OffenseOpt = Annotated[str | None, typer.Option("--offense", help="Normalised offense, e.g. aggravated_assault.")]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset name in the store (default: all).")]
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 7d, 12h, 2w ...")]
@@ -75,6 +80,7 @@ def run(
     polygon: Annotated[str | None, typer.Option("--polygon", help="Boundary WKT in the data CRS (with --mask polygon).")] = None,
     h3_resolution: Annotated[int, typer.Option("--h3-resolution", min=0, max=15, help="H3 resolution (with --mask h3; 9 is about 0.1 km² a cell).")] = 9,
     out: Annotated[Path | None, typer.Option("--out", help="Export file: .geojson, .gpkg or .csv (a .png map is written beside it).")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="Active, approved deployment (operational use: the model, purpose and your role must be the ones it was approved for; actionable outputs go to human review).")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -88,7 +94,7 @@ def run(
         result = run_forecast(ctx, offense=offense, at=at, actor=cli_actor(ctx.settings), model=model,
                               horizon_days=days, cell_m=cell_m, dataset=dataset, coverage=coverage,
                               mask=mask, polygon=polygon, h3_resolution=h3_resolution, purpose=purpose,
-                              out=out)
+                              deployment=deployment, out=out)
     data = result.to_dict()
 
     def render(d: dict[str, Any]) -> None:
@@ -130,14 +136,17 @@ def backtest(
     dataset: DatasetOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of the hit-rate coverage curves.")] = None,
     per_period: Annotated[bool, typer.Option("--per-period/--no-per-period", help="Include every period in the JSON.")] = True,
+    register: Annotated[str | None, typer.Option("--register", help="Register this backtested model (e.g. gbm) in the model registry with the backtest's figures as its card's numbers (as its class name and this crimelens version).")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin backtest: per-model, per-period and mean PAI / hit rate / PEI with intervals."""
-    from crimelens.services.forecasts import parse_horizon, run_backtest
+    from crimelens.services.forecasts import parse_horizon, register_backtested, run_backtest
 
     names = [m.strip() for m in models.split(",") if m.strip()]
+    if register is not None and register not in names:
+        raise typer.BadParameter(f"got {register!r}; expected one of --models {names}", param_hint="--register")
     covs = _coverages(coverage)
     areas = _areas(area_km2, nij)
     days = parse_horizon(horizon)
@@ -151,7 +160,12 @@ def backtest(
                                   coverages=covs, areas_km2=areas, nij_limits=nij_limits,
                                   dataset=dataset, purpose=purpose, plot=plot,
                                   progress=lambda k, n: bar.update(task, completed=k))
+        card = (register_backtested(ctx, result, model=register, actor=cli_actor(ctx.settings))
+                if register is not None else None)
     data = result.to_dict(per_period=per_period)
+    if card is not None:
+        data["registered"] = {"model": card.name, "version": card.version,
+                              "card_missing_sections": card.missing_sections()}
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"study area: {d['area']['n_cells']} cells, {d['area']['rule']}")
@@ -174,6 +188,11 @@ def backtest(
             console.print(pair + ": " + "; ".join(
                 f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))
         console.print(f"[red]{d['mark']}[/]  run {d['run_id']}  ledger #{d['ledger_seq']}")
+        if "registered" in d:
+            r = d["registered"]
+            missing = ", ".join(r["card_missing_sections"])
+            console.print(f"registered {r['model']} {r['version']} with these figures"
+                          + (f"; its card still needs: {missing} (crimelens models describe)" if missing else ""))
 
     emit(data, as_json, render)
 
@@ -181,6 +200,8 @@ def backtest(
 @forecast_app.command("models")
 def models_cmd(as_json: JsonOpt = False, db: DbOpt = None) -> None:
     """List the models, their parameters and defaults."""
+    from crimelens.forecast import MODELS
+
     data = {"default": DEFAULT_MODEL,
             "models": {name: {"class": cls.__name__, "params": {k: v for k, v in cls().get_params().items() if k != "area"}}
                        for name, cls in MODELS.items()}}

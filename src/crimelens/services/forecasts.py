@@ -44,7 +44,9 @@ from crimelens.forecast._export import (
 )
 from crimelens.forecast._metrics import KM2_PER_SQ_MI
 from crimelens.governance import Actor
+from crimelens.governance._cards import ModelCard
 from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.services.governance import register_model
 from crimelens.storage._forecast import (
     BacktestRecord,
     ForecastRecord,
@@ -58,6 +60,7 @@ __all__ = [
     "ForecastRun",
     "data_hash",
     "parse_horizon",
+    "register_backtested",
     "run_backtest",
     "run_forecast",
 ]
@@ -241,6 +244,8 @@ class BacktestRun:
     files: dict[str, str] = field(default_factory=dict)
     #: ``(flagged km², coverage)`` for each area-defined coverage (NIJ-style)
     areas: tuple[tuple[float, float], ...] = ()
+    #: SHA-256 of the incidents the backtest read (its ledger entry's ``data_hash``)
+    data_hash: str | None = None
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
@@ -344,7 +349,43 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} x {horizon_days:g}-day forecasts; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files, areas)
+                       RESEARCH_MARK, files, areas, d_hash)
+
+
+def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Actor,
+                        purpose: str | None = "model registration") -> ModelCard:
+    """Register ``model`` (a name the backtest ran) with that backtest's figures as its card's numbers.
+
+    The card's metrics are the mean PAI, hit rate and PEI at each reported coverage with their
+    bootstrap intervals (and the paired PAI ratio to naive counts when the backtest ran them);
+    its evaluation data names the dataset, offence, study-area rule, origins and the backtest's
+    run and ledger entry. The model is registered as its class name and this crimelens version,
+    the pair a deployment approves and the use gate checks.
+    """
+    res = run.result
+    if model not in res.models or model.startswith("ceiling:"):
+        raise InvalidParameterError(f"register {model!r}: expected one of the backtested models "
+                                    f"{[m for m in res.models if not m.startswith('ceiling:')]}")
+    metrics: dict[str, float] = {}
+    for c in run.coverages:
+        for metric in ("pai", "hit_rate", "pei"):
+            mean, low, high = res.mean(model, metric, c)
+            metrics.update({f"{metric}_{c:g}": mean, f"{metric}_{c:g}_low": low, f"{metric}_{c:g}_high": high})
+        if "naive" in res.models and model != "naive":
+            ratio, low, high = res.paired(model, "naive", "pai", c)
+            metrics.update({f"pai_ratio_to_naive_{c:g}": ratio, f"pai_ratio_to_naive_{c:g}_low": low,
+                            f"pai_ratio_to_naive_{c:g}_high": high})
+    summary = res.summary(list(run.coverages))
+    data = {"what": "rolling-origin backtest of forecasts of recorded incidents", "dataset": run.dataset,
+            "offense": run.offense, "study_area": summary["area"], "periods": summary["n_periods"],
+            "horizon_days": summary["horizon_days"], "first_origin": summary["origins"][0],
+            "last_origin": summary["origins"][-1], "interval": summary["interval"],
+            "backtest_run": run.run_id, "backtest_ledger_entry": run.ledger_seq}
+    return register_model(ctx, name=type(make_model(model)).__name__, version=__version__,
+                          params=dict(res.params.get(model, {})),
+                          evaluation={"metrics": metrics, "data": data, "groups": {}}, actor=actor,
+                          purpose=purpose, kind="forecast", training_dataset=run.dataset,
+                          training_data_hash=run.data_hash, code_version=__version__)
 
 
 def forecast_record(ctx: Context, run_id: str) -> ForecastRecord:
