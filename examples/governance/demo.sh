@@ -22,9 +22,9 @@ user demo-supervisor supervisor
 for b in 1 2 3; do user "demo-board-$b" board; done
 
 if ! $CL models card "$MODEL" --version "$VERSION" --as demo-analyst --db "$DB" > /dev/null 2>&1; then
-  echo "# register the forecaster with the figures of its own backtest"
+  echo "# register the forecaster with the figures of its own backtest, per area group too"
   CRIMELENS_USER=demo-analyst $CL forecast backtest --dataset synth --models naive,gbm --offense burglary \
-    --start 2024-09-01 --periods 12 --coverage 0.01,0.05 --register gbm --db "$DB"
+    --start 2024-09-01 --periods 12 --coverage 0.01,0.05 --group-by group --register gbm --db "$DB"
   $CL models describe "$MODEL" "$VERSION" --from "$HERE/card.toml" --as demo-analyst --db "$DB"
 fi
 if ! $CL deployments show "$DEP" --as demo-admin --db "$DB" > /dev/null 2>&1; then

@@ -136,6 +136,7 @@ def backtest(
     dataset: DatasetOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of the hit-rate coverage curves.")] = None,
     per_period: Annotated[bool, typer.Option("--per-period/--no-per-period", help="Include every period in the JSON.")] = True,
+    group_by: Annotated[str | None, typer.Option("--group-by", help="Also report each audit group's hit rate: an incident column (area, premise) or an attribute of the dataset's areas (e.g. group). Never a model input.")] = None,
     register: Annotated[str | None, typer.Option("--register", help="Register this backtested model (e.g. gbm) in the model registry with the backtest's figures as its card's numbers (as its class name and this crimelens version).")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
@@ -158,7 +159,7 @@ def backtest(
             result = run_backtest(ctx, models=names, offense=offense, start=start, periods=periods,
                                   actor=cli_actor(ctx.settings), horizon_days=days, cell_m=cell_m,
                                   coverages=covs, areas_km2=areas, nij_limits=nij_limits,
-                                  dataset=dataset, purpose=purpose, plot=plot,
+                                  dataset=dataset, purpose=purpose, plot=plot, group_by=group_by,
                                   progress=lambda k, n: bar.update(task, completed=k))
         card = (register_backtested(ctx, result, model=register, actor=cli_actor(ctx.settings))
                 if register is not None else None)
@@ -184,6 +185,15 @@ def backtest(
                   ["model", "PAI", "hit rate", "PEI"],
                   [[name, *(f"{v[k]['mean']:.3f} [{v[k]['low']:.3f}, {v[k]['high']:.3f}]"
                             for k in ("pai", "hit_rate", "pei"))] for name, v in fa["models"].items()])
+        if "groups" in d:
+            g = d["groups"]
+            for c in covs:
+                key = f"{c:g}"
+                groups = sorted({name for m in g["models"].values() for name in m[key]})
+                table(f"hit rate @{key} by {g['by']} (share of the group's recorded incidents in flagged cells)",
+                      ["model", *groups],
+                      [[name, *(f"{m[key][x]['hit_rate']:.3f} [{m[key][x]['low']:.3f}, {m[key][x]['high']:.3f}] "
+                                f"n={m[key][x]['n']:.0f}" for x in groups)] for name, m in g["models"].items()])
         for pair, by_c in d.get("paired", {}).items():
             console.print(pair + ": " + "; ".join(
                 f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))

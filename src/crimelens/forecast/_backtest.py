@@ -93,6 +93,12 @@ class BacktestResult:
     ties: str = "split"
     n_boot: int = 2000
     random_state: int = 0
+    #: audit groups of the incidents (``rolling_origin(groups=...)``), and per model, period,
+    #: group and coverage the group's incidents in flagged cells (ties split pro rata)
+    groups: tuple[str, ...] = ()
+    group_hits: NDArray[np.float64] | None = None
+    #: the group's incidents per period and group
+    group_n: NDArray[np.float64] | None = None
     _index: Mapping[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +106,11 @@ class BacktestResult:
             arr = np.array(getattr(self, name), dtype=np.float64)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
+        for name in ("group_hits", "group_n"):
+            if getattr(self, name) is not None:
+                arr = np.array(getattr(self, name), dtype=np.float64)
+                arr.setflags(write=False)
+                object.__setattr__(self, name, arr)
         object.__setattr__(self, "_index", {m: i for i, m in enumerate(self.models)})
 
     def _cov(self, coverage: float) -> int:
@@ -126,6 +137,33 @@ class BacktestResult:
         """Mean over periods with its bootstrap interval: ``(mean, low, high)``."""
         return bootstrap_interval(self.values(model, metric, coverage), n_boot=self.n_boot,
                                   random_state=self.random_state)
+
+    def group_hit_rates(self, model: str, coverage: float) -> dict[str, dict[str, float]]:
+        """Per audit group: the share of its recorded incidents that fell in flagged cells,
+        pooled over the periods the model was scored in (``hit_rate``), a percentile bootstrap
+        interval resampling whole periods (``low``, ``high``) and its incident count (``n``).
+        Empty without groups."""
+        if self.group_hits is None or self.group_n is None:
+            return {}
+        hits = self.group_hits[self._model(model), :, :, self._cov(coverage)]  # [period, group]
+        scored = np.isfinite(hits).all(axis=1)  # periods the model was scored in
+        hits, n = hits[scored], self.group_n[scored]
+        if len(n) == 0:
+            return {name: {"hit_rate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0.0}
+                    for name in self.groups}
+        rng = np.random.default_rng(self.random_state)
+        idx = rng.integers(0, len(n), size=(self.n_boot, len(n)))
+        out: dict[str, dict[str, float]] = {}
+        for g, name in enumerate(self.groups):
+            total = float(n[:, g].sum())
+            if total == 0:
+                out[name] = {"hit_rate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0.0}
+                continue
+            boot = hits[idx, g].sum(axis=1) / np.maximum(n[idx, g].sum(axis=1), 1e-300)
+            boot = boot[n[idx, g].sum(axis=1) > 0]
+            out[name] = {"hit_rate": float(hits[:, g].sum() / total), "low": float(np.quantile(boot, 0.025)),
+                         "high": float(np.quantile(boot, 0.975)), "n": total}
+        return out
 
     def paired(self, a: str, b: str, metric: str = "pai", coverage: float = 0.01
                ) -> tuple[float, float, float]:
@@ -186,6 +224,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
                    step_days: float | None = None, train_days: float | None = None,
                    coverages: Sequence[float] = DEFAULT_CURVE, ties: str = "split",
                    ceiling: bool = False, n_boot: int = 2000, random_state: int = 0,
+                   groups: Sequence[Any] | None = None,
                    progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Weekly (or any step) forecasts from ``start``, each fitted only on earlier incidents.
 
@@ -193,6 +232,8 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     the horizon) or explicit ``origins`` (e.g. local midnights across DST).
     Every model is cloned and given ``area`` for each origin, so a model's own
     ``area`` is replaced by the backtest's (the area is part of the result).
+    ``groups`` (one audit label per incident, e.g. its area's group; missing
+    labels are left out) adds each group's hit rate: the models never see them.
     """
     if not horizon_days > 0:
         raise InvalidParameterError(f"rolling_origin(horizon_days={horizon_days}): expected > 0 days")
@@ -225,6 +266,10 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
                if "premise" in frame.columns and any(m._uses_premise() for m in models.values()) else None)
     extra = ("ceiling:perfect-rate",) if ceiling else ()
     n_models = len(names) + len(extra)
+    group_names, codes = _group_codes(groups, len(incidents))
+    codes_sorted = None if codes is None else codes[order]
+    group_hits = None if codes is None else np.full((n_models, periods, len(group_names), len(covs)), np.nan)
+    group_n = None if codes is None else np.zeros((periods, len(group_names)))
     shape = (n_models, periods, len(covs))
     hit, pai, pei = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     loglik, brier = np.full((n_models, periods), np.nan), np.full((n_models, periods), np.nan)
@@ -240,6 +285,13 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         observed = np.bincount(cells[cells >= 0], minlength=area.n_cells).astype(np.float64)
         observed_all[p] = observed
         n_events[p] = observed.sum()
+        observed_g: list[NDArray[np.float64]] = []
+        if codes_sorted is not None and group_n is not None:
+            window_codes = codes_sorted[hi:end]
+            for g in range(len(group_names)):
+                sel = (cells >= 0) & (window_codes == g)
+                observed_g.append(np.bincount(cells[sel], minlength=area.n_cells).astype(np.float64))
+                group_n[p, g] = observed_g[-1].sum()
         if hi - lo == 0:
             continue
         window = TimeWindow.starting(origin, days=horizon_days)
@@ -252,6 +304,12 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
                 premise=None if premise is None else premise.take(slice(lo, hi))).predict(window)
             seconds[m, p] = time.perf_counter() - began
             _score(surface.intensity, observed, covs, ties, m, p, hit, pai, pei, loglik, brier)
+            if group_hits is not None:
+                for g, obs in enumerate(observed_g):
+                    group_hits[m, p, g] = 0.0  # NaN stays only where the model was not scored
+                    if obs.sum() > 0:
+                        r = coverage_scores(surface.intensity, obs, covs, ties="index" if ties == "index" else "split")
+                        group_hits[m, p, g] = np.asarray(r["hit_rate"]) * obs.sum()
         if progress is not None:
             progress(p + 1, periods)
     if ceiling:
@@ -268,7 +326,22 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     params = {name: _plain(models[name].get_params()) for name in names}
     return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
-                          ties, n_boot, random_state)
+                          ties, n_boot, random_state, group_names, group_hits, group_n)
+
+
+def _group_codes(groups: Sequence[Any] | None, n: int) -> tuple[tuple[str, ...], NDArray[np.int64] | None]:
+    """Sorted group names and each incident's code (-1: no label)."""
+    if groups is None:
+        return (), None
+    labels = list(groups)
+    if len(labels) != n:
+        raise InvalidParameterError(f"rolling_origin(groups=...): got {len(labels)} labels; expected one per "
+                                    f"incident ({n})")
+    text = [None if v is None or (isinstance(v, float) and not np.isfinite(v)) or str(v) == "" else str(v)
+            for v in labels]
+    names = tuple(sorted({t for t in text if t is not None}))
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.array([-1 if t is None else index[t] for t in text], dtype=np.int64)
 
 
 def _score(intensity: NDArray[np.float64], observed: NDArray[np.float64], covs: tuple[float, ...],

@@ -246,6 +246,8 @@ class BacktestRun:
     areas: tuple[tuple[float, float], ...] = ()
     #: SHA-256 of the incidents the backtest read (its ledger entry's ``data_hash``)
     data_hash: str | None = None
+    #: what the per-group hit rates group by (None: not asked for)
+    group_by: str | None = None
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
@@ -254,6 +256,9 @@ class BacktestRun:
                                **res.summary(list(self.coverages)), "ledger_seq": self.ledger_seq,
                                "files": dict(self.files)}
         names = [m for m in res.models if not m.startswith("ceiling:")]
+        if self.group_by is not None:
+            out["groups"] = {"by": self.group_by, "models": {
+                m: {f"{c:g}": res.group_hit_rates(m, c) for c in self.coverages} for m in names}}
         if len(names) > 1:
             best = max(names, key=lambda m: res.mean(m, "pai", self.coverages[0])[0])
             out["paired"] = {
@@ -297,6 +302,7 @@ def run_backtest(
     ceiling: bool = True,
     purpose: str | None = RESEARCH,
     plot: str | Path | None = None,
+    group_by: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestRun:
     """Weekly (``horizon_days``) rolling-origin backtest of ``models`` from ``start``.
@@ -306,7 +312,9 @@ def run_backtest(
     area. Scores at ``coverages`` plus the 0.5 %–20 % curve are kept.
     ``areas_km2`` adds coverages given as a flagged area (as many whole cells
     as fit in it), held to the NIJ challenge's 0.25-0.75 sq mi and cell-size
-    limits unless ``nij_limits`` is False.
+    limits unless ``nij_limits`` is False. ``group_by`` adds each audit group's hit rate:
+    an incident column (e.g. ``area``, ``premise``) or an attribute of the dataset's areas
+    (e.g. ``group``), read through the incident's ``area``; the models never see it.
     """
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
@@ -322,9 +330,10 @@ def run_backtest(
     area = StudyArea.from_activity(incidents, cell_m, period=TimeWindow(mask_from, first))
     areas = tuple((float(km2), coverage_for_area(area, km2, nij_limits=nij_limits)) for km2 in areas_km2)
     covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages} | {c for _, c in areas})
+    groups = None if group_by is None else _audit_groups(ctx, incidents, group_by, dataset)
     result = rolling_origin(incidents, {m: make_model(m) for m in models}, area=area, start=first,
                             periods=periods, horizon_days=horizon_days, coverages=covs,
-                            ceiling=ceiling, progress=progress)
+                            ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
     summary = result.summary()
     text = json.dumps(summary, sort_keys=True, default=str)
@@ -335,7 +344,7 @@ def run_backtest(
                          model=",".join(models), model_version=__version__, data_hash=d_hash,
                          output_hash=o_hash, inputs={"dataset": dataset, "offense": offense},
                          detail={"run_id": run_id, "start": first.isoformat(), "periods": periods,
-                                 "horizon_days": horizon_days, "area": area.describe(),
+                                 "horizon_days": horizon_days, "area": area.describe(), "group_by": group_by,
                                  "flagged_areas_km2": [km2 for km2, _ in areas]})
         save_backtest(ctx.store, BacktestRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
@@ -349,7 +358,42 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} x {horizon_days:g}-day forecasts; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files, areas, d_hash)
+                       RESEARCH_MARK, files, areas, d_hash, group_by)
+
+
+#: Incident columns that are positions, times or free text, not audit groups.
+_NOT_GROUPS = frozenset({"incident_id", "x_m", "y_m", "lon", "lat", "occurred_from", "occurred_to",
+                         "reported_at", "narrative", "attrs", "offense_raw"})
+
+
+def _audit_groups(ctx: Context, incidents: IncidentTable, group_by: str, dataset: str | None) -> list[str | None]:
+    """Each incident's audit group: an incident column, or an attribute of its area."""
+    frame = incidents.frame
+    if group_by in frame.columns and group_by not in _NOT_GROUPS:
+        values = frame[group_by]
+    else:
+        areas = ctx.store.areas(dataset=dataset) if dataset else []
+        attrs = sorted({k for a in areas for k in (a.audit or {})})
+        if group_by not in attrs:
+            columns = [c for c in frame.columns if c not in _NOT_GROUPS]
+            raise InvalidParameterError(
+                f"group_by {group_by!r}: expected an incident column {columns} or an attribute of "
+                f"dataset {dataset!r}'s areas {attrs}")
+        by_area = {a.area_id: (a.audit or {}).get(group_by) for a in areas}
+        values = frame["area"].map(by_area)
+    return [None if pd.isna(v) else str(v) for v in values]
+
+
+def _card_groups(run: BacktestRun, model: str) -> dict[str, dict[str, dict[str, float]]]:
+    """The card's per-group figures: each group's hit rate at each coverage, its interval and n."""
+    if run.group_by is None:
+        return {}
+    rows: dict[str, dict[str, float]] = {}
+    for c in run.coverages:
+        for g, v in run.result.group_hit_rates(model, c).items():
+            rows.setdefault(g, {}).update({f"hit_rate_{c:g}": v["hit_rate"], f"hit_rate_{c:g}_low": v["low"],
+                                           f"hit_rate_{c:g}_high": v["high"], "n": v["n"]})
+    return {run.group_by: rows}
 
 
 def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Actor,
@@ -359,7 +403,8 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
     The card's metrics are the mean PAI, hit rate and PEI at each reported coverage with their
     bootstrap intervals (and the paired PAI ratio to naive counts when the backtest ran them);
     its evaluation data names the dataset, offence, study-area rule, origins and the backtest's
-    run and ledger entry. The model is registered as its class name and this crimelens version,
+    run and ledger entry; a backtest run with ``group_by`` gives the card's per-group figures
+    (each group's hit rate with its interval and incident count). The model is registered as its class name and this crimelens version,
     the pair a deployment approves and the use gate checks.
     """
     res = run.result
@@ -383,7 +428,8 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
             "backtest_run": run.run_id, "backtest_ledger_entry": run.ledger_seq}
     return register_model(ctx, name=type(make_model(model)).__name__, version=__version__,
                           params=dict(res.params.get(model, {})),
-                          evaluation={"metrics": metrics, "data": data, "groups": {}}, actor=actor,
+                          evaluation={"metrics": metrics, "data": data, "groups": _card_groups(run, model)},
+                          actor=actor,
                           purpose=purpose, kind="forecast", training_dataset=run.dataset,
                           training_data_hash=run.data_hash, code_version=__version__)
 
