@@ -47,4 +47,4 @@ echo "# an operational forecast under the deployment: it waits for a supervisor'
 CRIMELENS_USER=demo-analyst $CL forecast run --dataset synth --offense burglary --at 2024-12-01 \
   --deployment "$DEP" --purpose "patrol planning" --db "$DB"
 $CL review list --deployment "$DEP" --as demo-supervisor --db "$DB"
-$CL deployments show "$DEP" --as demo-admin --db "$DB"
+$CL deployments list --as demo-admin --db "$DB"
