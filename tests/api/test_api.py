@@ -72,6 +72,20 @@ def test_forecast_layer_is_geojson_of_the_stored_run(client: TestClient, city: C
     assert ev["n_recorded_in_window"] > 0
     top5 = next(s for s in ev["scores"] if s["coverage"] == 0.05)
     assert 0 < top5["hit_rate"] <= 1 and abs(top5["pai"] - top5["hit_rate"] / (top5["n_flagged"] / n)) < 1e-9
+    # per area group (the synthetic city's areas carry one): the groups' captures add up to the whole
+    bg = ev["by_group"]
+    assert bg["by"] == "group" and set(bg["groups"]) == {"group_a", "group_b"}
+    k = bg["coverages"].index(0.05)
+    inside = ev["n_recorded_in_window"] - ev["n_outside_study_area"]
+    assert sum(g["n"] for g in bg["groups"].values()) == inside
+    captured = sum(g["hit_rate"][k] * g["n"] for g in bg["groups"].values() if g["n"])
+    assert abs(captured - top5["captured"]) < 1e-9
+    # any incident column works too; a name that is neither a column nor an area attribute is refused
+    by_premise = client.get(f"/api/forecasts/{city.forecast_run}/evaluation?group_by=premise",
+                            headers=auth(city, "ana")).json()["by_group"]
+    assert sum(g["n"] for g in by_premise["groups"].values()) == inside
+    bad = client.get(f"/api/forecasts/{city.forecast_run}/evaluation?group_by=race", headers=auth(city, "ana"))
+    assert bad.status_code == 422 and "area" in bad.json()["error"]
 
 
 def test_every_call_is_in_the_ledger_with_its_purpose(client: TestClient, city: City) -> None:

@@ -102,6 +102,8 @@ def test_forecast_map_draws_cells_and_scores(page: tuple[Any, Watch, str, City])
     pg.unroute("**/api/forecasts/*/evaluation")  # later requests (the research run's scores) pass
     pg.wait_for_function("document.querySelectorAll('#scores tbody tr').length === 3")
     assert "recorded in the window" in pg.inner_text("#eval-note")
+    pg.wait_for_selector("#groups-eval:not([hidden]) tr[data-group='group_a']")
+    assert pg.locator("#groups-eval tbody tr").count() == 2
     _shot(pg, "forecast")
 
 

@@ -198,9 +198,16 @@ def forecast_cells(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
 
 
 @router.get("/forecasts/{run_id}/evaluation", tags=["forecast"],
-            summary="Hit rate and PAI of a run against the incidents recorded in its window")
-def forecast_evaluation(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
-    return ok(dash.forecast_evaluation(ctx, run_id=run_id, actor=caller.actor, purpose=caller.purpose))
+            summary="Hit rate and PAI of a run against the incidents recorded in its window, overall and per "
+                    "audit group")
+def forecast_evaluation(ctx: CtxDep, caller: CallerDep, run_id: Name,
+                        group_by: Annotated[str | None, Query(
+                            min_length=1, max_length=100,
+                            description="Audit groups: an incident column (area, premise) or an attribute of the "
+                                        "dataset's areas; default the areas' 'group' when they have one.")] = None
+                        ) -> Response:
+    return ok(dash.forecast_evaluation(ctx, run_id=run_id, actor=caller.actor, purpose=caller.purpose,
+                                       group_by=group_by))
 
 
 # linkage ---------------------------------------------------------------------------------------

@@ -31,12 +31,13 @@ import pandas as pd
 from numpy.typing import NDArray
 from pyproj import Transformer
 
-from crimelens.domain import TimeWindow
+from crimelens.domain import IncidentTable, TimeWindow
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import coverage_scores, h3_cells
 from crimelens.governance import Actor
 from crimelens.services._context import RESEARCH_MARK, Context, authorize, record_use, sha256_hex
+from crimelens.services.forecasts import audit_groups
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
 
 __all__ = [
@@ -368,9 +369,31 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
     return layer
 
 
+def _group_scores(ctx: Context, incidents: IncidentTable, row: NDArray[np.int64], risk: NDArray[np.float64],
+                  coverages: tuple[float, ...], dataset: str | None, group_by: str | None) -> dict[str, Any] | None:
+    """Each audit group's hit rate in the window: the share of its recorded incidents (inside the
+    study area) in flagged cells. ``group_by`` None: the areas' ``group`` when they have one."""
+    if group_by is None:
+        areas = ctx.store.areas(dataset=dataset) if dataset else []
+        if not any("group" in (a.audit or {}) for a in areas):
+            return None
+        group_by = "group"
+    labels = np.array(audit_groups(ctx, incidents, group_by, dataset), dtype=object) if len(incidents) else \
+        np.array([], dtype=object)
+    groups: dict[str, Any] = {}
+    for g in sorted({str(v) for v in labels if v is not None}):
+        sel = (labels == g) & (row >= 0)
+        obs = np.bincount(row[sel], minlength=len(risk)).astype(np.float64)
+        r = coverage_scores(risk, obs, list(coverages))
+        groups[g] = {"n": int(sel.sum()), "hit_rate": [_plain(float(v)) for v in r["hit_rate"]]}
+    return {"by": group_by, "coverages": list(coverages), "groups": groups}
+
+
 def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str | None,
-                        coverages: tuple[float, ...] = (0.01, 0.05, 0.1)) -> dict[str, Any]:
-    """Hit rate and PAI of a stored run against the incidents recorded in its window (when the store has them)."""
+                        coverages: tuple[float, ...] = (0.01, 0.05, 0.1),
+                        group_by: str | None = None) -> dict[str, Any]:
+    """Hit rate and PAI of a stored run against the incidents recorded in its window (when the store has them),
+    overall and per audit group (``group_by``; by default the areas' ``group`` when they have one)."""
     authorize(ctx, action="forecast.view", actor=actor, purpose=purpose)
     rec = get_forecast_run(ctx.store, run_id)
     cells = forecast_cells(ctx.store, run_id).sort_values("cell", kind="stable")
@@ -380,17 +403,11 @@ def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str
     size = float(area["cell_m"]) if isinstance(area.get("cell_m"), int | float) else _cell_size(x, y)
     observed_in = ctx.store.incidents(dataset=rec.dataset, offense=rec.offense,
                                       period=TimeWindow(rec.window_start, rec.window_end))
-    obs = np.zeros(len(cells))
-    n_outside = 0
+    row = np.full(len(observed_in), -1, dtype=np.int64)  # each recorded incident's cell row (-1: outside)
     resolution = _h3_resolution(area)
     if len(observed_in) and resolution is not None and rec.crs:
         row_of = {int(c): k for k, c in enumerate(cells["cell_id"].tolist())}
-        for c in h3_cells(observed_in.xy_m, rec.crs, resolution).tolist():
-            k = row_of.get(c)
-            if k is None:
-                n_outside += 1
-            else:
-                obs[k] += 1
+        row[:] = [row_of.get(c, -1) for c in h3_cells(observed_in.xy_m, rec.crs, resolution).tolist()]
     elif len(observed_in):
         x0, y0 = x.min(), y.min()
         index = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(np.rint((x - x0) / size), np.rint((y - y0) / size),
@@ -398,19 +415,20 @@ def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str
         pts = observed_in.xy_m
         gi = np.rint((pts[:, 0] - x0) / size).astype(int)
         gj = np.rint((pts[:, 1] - y0) / size).astype(int)
-        for i, j in zip(gi.tolist(), gj.tolist(), strict=True):
-            k = index.get((i, j))
-            if k is None:
-                n_outside += 1
-            else:
-                obs[k] += 1
-    scores = coverage_scores(cells["risk"].to_numpy(np.float64), obs, list(coverages))
+        row[:] = [index.get((i, j), -1) for i, j in zip(gi.tolist(), gj.tolist(), strict=True)]
+    inside = row >= 0
+    n_outside = int((~inside).sum())
+    obs = np.bincount(row[inside], minlength=len(cells)).astype(np.float64)
+    risk = cells["risk"].to_numpy(np.float64)
+    scores = coverage_scores(risk, obs, list(coverages))
     rows = [{"coverage": c, "hit_rate": _plain(float(scores["hit_rate"][m])),
              "pai": _plain(float(scores["pai"][m])), "captured": float(scores["captured"][m]),
              "n_flagged": int(scores["n_flagged"][m])} for m, c in enumerate(coverages)]
+    by_group = _group_scores(ctx, observed_in, row, risk, coverages, rec.dataset, group_by)
     out = {"ok": True, "run_id": run_id, "model": rec.model, "model_version": rec.model_version,
            "window": [rec.window_start.isoformat(), rec.window_end.isoformat()],
            "n_recorded_in_window": len(observed_in), "n_outside_study_area": n_outside, "scores": rows,
+           "by_group": by_group,
            "data_hash": rec.data_hash, "mark": rec.mark or "",
            "note": ("no incidents recorded in the window yet: hit rate and PAI are undefined"
                     if len(observed_in) == 0 else

@@ -58,6 +58,7 @@ from crimelens.storage._forecast import (
 __all__ = [
     "BacktestRun",
     "ForecastRun",
+    "audit_groups",
     "data_hash",
     "parse_horizon",
     "register_backtested",
@@ -330,7 +331,7 @@ def run_backtest(
     area = StudyArea.from_activity(incidents, cell_m, period=TimeWindow(mask_from, first))
     areas = tuple((float(km2), coverage_for_area(area, km2, nij_limits=nij_limits)) for km2 in areas_km2)
     covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages} | {c for _, c in areas})
-    groups = None if group_by is None else _audit_groups(ctx, incidents, group_by, dataset)
+    groups = None if group_by is None else audit_groups(ctx, incidents, group_by, dataset)
     result = rolling_origin(incidents, {m: make_model(m) for m in models}, area=area, start=first,
                             periods=periods, horizon_days=horizon_days, coverages=covs,
                             ceiling=ceiling, groups=groups, progress=progress)
@@ -366,7 +367,7 @@ _NOT_GROUPS = frozenset({"incident_id", "x_m", "y_m", "lon", "lat", "occurred_fr
                          "reported_at", "narrative", "attrs", "offense_raw"})
 
 
-def _audit_groups(ctx: Context, incidents: IncidentTable, group_by: str, dataset: str | None) -> list[str | None]:
+def audit_groups(ctx: Context, incidents: IncidentTable, group_by: str, dataset: str | None) -> list[str | None]:
     """Each incident's audit group: an incident column, or an attribute of its area."""
     frame = incidents.frame
     if group_by in frame.columns and group_by not in _NOT_GROUPS:

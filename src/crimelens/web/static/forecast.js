@@ -63,5 +63,11 @@
     if (mine !== latest) return;
     CL.el("scores").querySelector("tbody").innerHTML = ev.scores.map((r) => `<tr><td>${CL.fmt(r.coverage * 100, 0)} %</td><td>${r.n_flagged}</td><td>${CL.fmt(r.hit_rate)}</td><td>${CL.fmt(r.pai, 2)}</td></tr>`).join("");
     CL.el("eval-note").textContent = `${ev.n_recorded_in_window} incidents recorded in the window (${ev.n_outside_study_area} outside the study area). ${ev.note}`;
+    const bg = ev.by_group, gt = CL.el("groups-eval");
+    gt.hidden = !bg || !Object.keys(bg.groups).length;
+    if (bg) {
+      gt.querySelector("thead").innerHTML = `<tr><th>${CL.esc(bg.by)}</th><th>recorded</th>${bg.coverages.map((c) => `<th>hit rate, top ${CL.fmt(c * 100, 0)} %</th>`).join("")}</tr>`;
+      gt.querySelector("tbody").innerHTML = Object.entries(bg.groups).map(([g, v]) => `<tr data-group="${CL.esc(g)}"><td>${CL.esc(g)}</td><td>${v.n}</td>${v.hit_rate.map((h) => `<td>${CL.fmt(h)}</td>`).join("")}</tr>`).join("");
+    }
   }
 })();
