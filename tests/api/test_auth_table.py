@@ -75,7 +75,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
 #: Routes a member of the public may call without an account (api._deps.get_public_caller).
 PUBLIC = {("GET", "/api/deployments"), ("GET", "/api/deployments/D1"), ("POST", "/api/deployments/D1/comments"),
           ("POST", "/api/complaints"), ("GET", "/api/ledger/head"), ("GET", "/api/ledger/proof/0"),
-          ("GET", "/api/reports/annual/2024")}
+          ("GET", "/api/reports/annual/2024"), ("GET", "/api/models/M1/card")}
 ROLES = {"ada": Role.ADMIN, "ana": Role.ANALYST, "sam": Role.SUPERVISOR, "bea": Role.BOARD, "aud": Role.AUDITOR}
 
 

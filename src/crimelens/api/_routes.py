@@ -2,8 +2,8 @@
 
 Every route needs a bearer token (401 without one) and an ``X-Purpose`` header,
 except the few a member of the public may call without an account (reading the
-deployments, commenting on one open for comment, filing a complaint, the annual
-report, the signed ledger head and inclusion proofs), where a call without a
+deployments and model cards, commenting on one open for comment, filing a
+complaint, the annual report, the signed ledger head and inclusion proofs), where a call without a
 token is ``public:<name>`` with the purpose "public participation" by default;
 roles are enforced by the services' governance gate, with a route-level check
 (:meth:`Caller.allow`) where a service would look things up before checking the
@@ -603,8 +603,8 @@ def models(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
     return ok(_page(rows, limit, offset))
 
 
-@router.get("/models/{name}/card", tags=["governance"], summary="A registered model's card")
-def model_card(ctx: CtxDep, caller: CallerDep, name: Name,
+@router.get("/models/{name}/card", tags=["governance"], summary="A registered model's card (public)")
+def model_card(ctx: CtxDep, caller: PublicCallerDep, name: Name,
                version: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     card = gov.model_card(ctx, name=name, version=version, actor=caller.actor, purpose=caller.purpose)
     return ok(_body(card=card.to_json(), markdown=card.to_markdown()))

@@ -45,7 +45,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "users.list": frozenset({Role.ADMIN, Role.AUDITOR, Role.SUPERVISOR, Role.BOARD}),
     "models.register": _STAFF,
     "models.describe": _STAFF,
-    "models.card": _READERS,
+    "models.card": _EVERYONE,  # the measured accuracy the public comments on
     "models.list": _READERS,
     "datasheets.write": _STAFF,
     "datasheets.show": _READERS,

@@ -6,7 +6,14 @@
   async function show(name) {
     const d = (await CL.publicApi(`/api/deployments/${encodeURIComponent(name)}`)).deployment;
     current = d;
-    const rec = CL.el("record"); rec.hidden = false; rec.innerHTML = CL.deploymentRecord(d);
+    const rec = CL.el("record"); rec.hidden = false;
+    rec.innerHTML = CL.deploymentRecord(d) + `<p><button type="button" class="secondary" id="show-card">Read the model card</button></p><pre id="card" hidden></pre>`;
+    CL.el("show-card").addEventListener("click", async () => {
+      try {
+        const c = await CL.publicApi(`/api/models/${encodeURIComponent(d.model)}/card?version=${encodeURIComponent(d.model_version)}`);
+        CL.el("card").hidden = false; CL.el("card").textContent = c.markdown;
+      } catch (e) { CL.showError(e.message); }
+    });
     const open = d.state === "public_comment" || (Boolean(d.renewal_opened_at) && ["active", "suspended"].includes(d.state));
     CL.el("comment-form").hidden = !open;
     CL.el("comment-target").textContent = d.name;
