@@ -12,7 +12,15 @@ from crimelens.governance._policy import UsePolicy
 from crimelens.services import governance as gs
 from crimelens.services._context import Context, record_use
 from tests.conftest import shared
-from tests.governance.conftest import EVALUATION, LOW_RISK, Clock, People, register, to_active
+from tests.governance.conftest import (
+    EVALUATION,
+    LOW_RISK,
+    Clock,
+    People,
+    propose,
+    register,
+    to_active,
+)
 
 
 def _recommend(ctx: Context, people: People) -> str:
@@ -163,3 +171,24 @@ def test_complaints_link_to_ledger_entries_and_report_counts_them(ctx: Context, 
     again = gs.annual_report(ctx, year=2026, actor=people.public).data
     assert {"deployment": "hotspots", "purpose": "patrol planning", "action": "forecast.run", "n": 2} in again["uses"]
     assert gs.annual_report(ctx, year=2025, actor=people.public).data["entries"]["total"] == 0
+
+
+def test_report_counts_comments_by_stage(ctx: Context, people: People, clock: Clock) -> None:
+    propose(ctx, people)
+    gs.open_public_comment(ctx, deployment="hotspots", actor=people.sup1)
+    for body in ("Will this send more patrols to my street?", "Publish the hit rate per district."):
+        gs.comment(ctx, deployment="hotspots", body=body, actor=people.public)
+    clock.advance(days=31)
+    gs.start_board_review(ctx, deployment="hotspots", actor=people.sup1)
+    gs.board_comment(ctx, deployment="hotspots", body="Show the exposure audit.", actor=people.board[0])
+    for member in people.board:
+        gs.vote(ctx, deployment="hotspots", choice="approve", actor=member)
+    gs.close_review(ctx, deployment="hotspots", actor=people.board[0])
+    gs.activate(ctx, deployment="hotspots", actor=people.admin)
+    gs.open_renewal(ctx, deployment="hotspots", actor=people.sup1)
+    gs.comment(ctx, deployment="hotspots", body="Renew only with the audit.", actor=people.public)
+    with pytest.raises(ApprovalRequiredError, match="empty comment"):  # refused comments are not counted
+        gs.comment(ctx, deployment="hotspots", body=" ", actor=people.public)
+    report = gs.annual_report(ctx, year=2026, actor=people.public)
+    assert report.data["comments"] == [{"deployment": "hotspots", "public": 2, "renewal": 1, "board": 1}]
+    assert "public comments on a renewal" in report.html

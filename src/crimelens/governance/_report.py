@@ -61,6 +61,7 @@ def build_annual_report(
     complaints_answered = 0
     kill_switch: list[dict[str, Any]] = []
     votes: list[dict[str, Any]] = []
+    comments: Counter[tuple[str, str]] = Counter()
     n_ok = n_refused = 0
     for seq, e in entries:
         if e.outcome == "refused":
@@ -83,6 +84,10 @@ def build_annual_report(
             events.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "deployment": e.deployment,
                            "from": e.detail.get("from"), "to": e.detail.get("to"), "by": f"{e.user} ({e.role})",
                            "reason": e.detail.get("reason")})
+        elif a == "deployments.comment":
+            comments[(e.deployment or "-", str(e.detail.get("stage", "public")))] += 1
+        elif a == "deployments.board_comment":
+            comments[(e.deployment or "-", "board")] += 1
         elif a == "deployments.vote" and e.decision:
             votes.append({"seq": seq, "deployment": e.deployment, "voter": e.user, "vote": e.decision.get("vote")})
         elif a == "incidents.report":
@@ -104,6 +109,8 @@ def build_annual_report(
         "deployments": [{k: (str(v) if v is not None else None) for k, v in d.items()} for d in deployments],
         "deployment_events": events,
         "votes": votes,
+        "comments": [{"deployment": d, "public": comments[(d, "public")], "renewal": comments[(d, "renewal")],
+                      "board": comments[(d, "board")]} for d in sorted({d for d, _ in comments})],
         "uses": [{"deployment": d, "purpose": p, "action": a, "n": n} for (d, p, a), n in sorted(uses.items())],
         "refusals": [{"reason": r, "n": n} for r, n in refusals.most_common()],
         "refusals_by_action": dict(sorted(refusal_actions.items())),
@@ -144,6 +151,11 @@ verifying it (<code>crimelens ledger verify</code>).</p>
 <h3>Board votes</h3>
 <table><tr><th>entry</th><th>deployment</th><th>member</th><th>vote</th></tr>
 {% for x in d.votes %}<tr><td>{{ x.seq }}</td><td>{{ x.deployment }}</td><td>{{ x.voter }}</td><td>{{ x.vote }}</td></tr>{% endfor %}
+</table>
+
+<h3>Comments</h3>
+<table><tr><th>deployment</th><th>public comments (before approval)</th><th>public comments on a renewal</th><th>board comments</th></tr>
+{% for x in d.comments %}<tr><td>{{ x.deployment }}</td><td>{{ x.public }}</td><td>{{ x.renewal }}</td><td>{{ x.board }}</td></tr>{% else %}<tr><td colspan="4">none</td></tr>{% endfor %}
 </table>
 
 <h2>Uses by purpose</h2>
