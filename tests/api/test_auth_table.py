@@ -61,6 +61,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
      "incidents.report", None),
     ("POST", "/api/complaints", {"body": "x"}, "complaints.file", None),
     ("GET", "/api/complaints", None, "complaints.list", None),
+    ("GET", "/api/complaints/C1", None, "complaints.status", None),
     ("POST", "/api/complaints/C1/response", {"response": "x"}, "complaints.respond", "ana"),
     ("GET", "/api/review", None, "review.list", None),
     ("POST", "/api/review/r1/decision", {"decision": "accept", "reason": "ok"}, "review.decide", "ana"),
@@ -75,7 +76,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
 #: Routes a member of the public may call without an account (api._deps.get_public_caller).
 PUBLIC = {("GET", "/api/deployments"), ("GET", "/api/deployments/D1"), ("POST", "/api/deployments/D1/comments"),
           ("POST", "/api/complaints"), ("GET", "/api/ledger/head"), ("GET", "/api/ledger/proof/0"),
-          ("GET", "/api/reports/annual/2024"), ("GET", "/api/models/M1/card")}
+          ("GET", "/api/reports/annual/2024"), ("GET", "/api/models/M1/card"), ("GET", "/api/complaints/C1")}
 ROLES = {"ada": Role.ADMIN, "ana": Role.ANALYST, "sam": Role.SUPERVISOR, "bea": Role.BOARD, "aud": Role.AUDITOR}
 
 

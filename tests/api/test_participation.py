@@ -6,6 +6,7 @@ answers, retention, decommission; each call one ledger entry under the caller's 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,11 @@ def served(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with TestClient(web, base_url="http://127.0.0.1") as c:
         yield c, city
     web.state.close()
+
+
+def re_hex(complaint_id: str) -> bool:
+    """A receipt hard to guess: 16 hex digits (64 bits)."""
+    return re.fullmatch(r"cmp-[0-9a-f]{16}", complaint_id) is not None
 
 
 def _last_entry(client: TestClient, city: City) -> dict[str, Any]:
@@ -151,6 +157,12 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
                        headers=auth(city, "ana")).status_code == 403
     assert client.post(f"/api/complaints/{cid}/response", json={"response": "The board read it on 3 May."},
                        headers=auth(city, "bea", "oversight")).status_code == 200
+    # the complainant, still without an account, reads the answer with the id as receipt
+    status = client.get(f"/api/complaints/{cid}").json()["complaint"]
+    assert (status["status"], status["response"], status["entry_seqs"]) == (
+        "answered", "The board read it on 3 May.", [c1.json()["ledger_seq"]])
+    assert "body" not in status and "complainant" not in status  # the text and author stay with the staff
+    assert re_hex(cid) and client.get("/api/complaints/cmp-0000000000000000").status_code == 404
     got = client.get(f"/api/complaints?deployment={NAME}", headers=auth(city, "aud", "oversight")).json()
     (item,) = got["items"]
     assert (item["complainant"], item["status"], item["entry_seqs"]) == (

@@ -111,3 +111,30 @@ def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.Captu
     con.close()
     code, bad = run(capsys, "ledger", "verify", *db)
     assert code == 4 and bad["ok"] is False and bad["first_bad"] == 7
+
+
+def test_complaint_receipt_status_and_staff_list(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRIMELENS_PROGRESS", "false")
+    db = ["--db", str(tmp_path / "c.duckdb")]
+    assert run(capsys, "users", "add", "root", "--role", "admin", "--as", "root", *db)[0] == 0
+    for name, role in [("bea", "board"), ("aud", "auditor")]:
+        assert run(capsys, "users", "add", name, "--role", role, "--as", "root", *db)[0] == 0
+    code, filed = run(capsys, "deployments", "complaint", "Patrols doubled on my block", "--entry", "1",
+                      "--as", "public:jo", *db)
+    assert code == 0 and len(filed["complaint_id"]) == len("cmp-") + 16
+    cid = filed["complaint_id"]
+    code, status = run(capsys, "deployments", "complaint-status", cid, "--as", "public:jo", *db)
+    assert code == 0 and (status["status"], status["response"], status["entry_seqs"]) == ("open", None, [1])
+    assert "body" not in status
+    assert run(capsys, "deployments", "respond", cid, "Read by the board on 3 May", "--as", "bea", *db)[0] == 0
+    assert run(capsys, "deployments", "complaint-status", cid, "--as", "public:jo", *db)[1]["response"] == (
+        "Read by the board on 3 May")
+    # the staff list has the text and its author; the public may not read it
+    code, rows = run(capsys, "deployments", "complaints", "--as", "aud", *db)
+    assert code == 0 and [(r["complainant"], r["body"], r["status"]) for r in rows] == [
+        ("public:jo", "Patrols doubled on my block", "answered")]
+    code, err = run(capsys, "deployments", "complaints", "--as", "public:jo", *db)
+    assert code == 3 and "may not perform 'complaints.list'" in err["error"]
+    code, err = run(capsys, "deployments", "complaint-status", "cmp-nope", "--as", "public:jo", *db)
+    assert code == 1 and "not found" in err["error"]

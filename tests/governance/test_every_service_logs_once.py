@@ -105,6 +105,8 @@ SCENARIOS: dict[str, tuple[Step, Call]] = {
     "inclusion_proof": (_nothing, _call(gs.inclusion_proof, "auditor", seq=0)),
     "ledger_entries": (_nothing, _call(gs.ledger_entries, "auditor", limit=5)),
     "ledger_head": (_nothing, _call(gs.ledger_head, "public")),
+    "complaint_status": (lambda c, p, k: gs.file_complaint(c, body="x", actor=p.public),
+                         _call(gs.complaint_status, "public", complaint_id=_complaint)),
     "list_complaints": (lambda c, p, k: gs.file_complaint(c, body="x", actor=p.public),
                         _call(gs.list_complaints, "board")),
     "list_deployments": (_nothing, _call(gs.list_deployments, "auditor")),

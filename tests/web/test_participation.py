@@ -105,6 +105,13 @@ def test_public_comment_complaint_and_board_vote(page: tuple[Any, Watch, str, Ci
     pg.wait_for_function(f"document.querySelector(\"#complaints tr[data-complaint='{complaint}']\")"
                          ".innerText.includes('answered')")
     _shot(pg, "governance-board")
+    # the complainant reads the answer on the public page with the complaint's id
+    pg.goto(f"{base}/public")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    pg.fill("#status-id", complaint)
+    pg.click("#status-send")
+    pg.wait_for_selector("#status-ok")
+    assert "answered" in pg.inner_text("#status-ok") and "repeat patrols of one block" in pg.inner_text("#status-ok")
 
     # a year on, the renewal goes back to the public: the page takes comments on it again
     with httpx.Client(base_url=base, timeout=60) as c:

@@ -535,6 +535,13 @@ def complaints(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset
     return ok(_page(rows, limit, offset))
 
 
+@router.get("/complaints/{complaint_id}", tags=["governance"],
+            summary="Where one complaint stands, for whoever holds its id (public): status and answer")
+def complaint_status(ctx: CtxDep, caller: PublicCallerDep, complaint_id: Name) -> Response:
+    return ok(_body(complaint=gov.complaint_status(ctx, complaint_id=complaint_id, actor=caller.actor,
+                                                   purpose=caller.purpose)))
+
+
 class ResponseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     response: str = Field(min_length=1, max_length=10_000)

@@ -491,6 +491,30 @@ def dep_respond(complaint_id: Annotated[str, typer.Argument()], response: Annota
     emit({"ok": True, "complaint_id": complaint_id}, json_out, lambda d: console.print("answered"))
 
 
+@deployments_app.command("complaints")
+def dep_complaints(deployment: Annotated[str | None, typer.Option("--deployment", help="Only this deployment.")] = None,
+                   as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None,
+                   json_out: JsonOpt = False) -> None:
+    """Complaints filed so far, with their status and answer (staff, board, auditors)."""
+    with _session(db, as_user) as (ctx, actor):
+        rows = gs.list_complaints(ctx, actor=actor, deployment=deployment, **_kw(purpose))
+    emit(rows, json_out, lambda d: table(
+        "Complaints", ["id", "filed", "by", "deployment", "entries", "complaint", "status", "answer"],
+        [[r["complaint_id"], str(r["filed_at"])[:10], r["complainant"], r["deployment"] or "",
+          ", ".join(map(str, r["entry_seqs"])), r["body"], r["status"], r["response"] or ""] for r in d]))
+
+
+@deployments_app.command("complaint-status")
+def dep_complaint_status(complaint_id: Annotated[str, typer.Argument(help="The id printed when it was filed.")],
+                         as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None,
+                         json_out: JsonOpt = False) -> None:
+    """Where one complaint stands: its status and the answer (anyone holding its id)."""
+    with _session(db, as_user) as (ctx, actor):
+        out = gs.complaint_status(ctx, complaint_id=complaint_id, actor=actor, **_kw(purpose))
+    emit(out, json_out, lambda d: console.print(
+        f"complaint {d['complaint_id']}: {d['status']}" + (f"; answer: {d['response']}" if d["response"] else "")))
+
+
 # review -----------------------------------------------------------------------------------------------
 @review_app.command("list")
 def review_list(

@@ -74,6 +74,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "complaints.file": _EVERYONE,
     "complaints.respond": frozenset({Role.ADMIN, Role.BOARD}),
     "complaints.list": _READERS,
+    "complaints.status": _EVERYONE,  # with the complaint's id, its receipt
     "ledger.verify": _EVERYONE,
     "ledger.head": _EVERYONE,
     "ledger.proof": _EVERYONE,

@@ -66,7 +66,7 @@ RESEARCH = "research"
 RESEARCH_MARK = "research — not for operational use"
 
 #: Governance actions anyone may perform without being a registered user.
-_OPEN_ACTIONS = frozenset({"deployments.comment", "complaints.file", "report.annual",
+_OPEN_ACTIONS = frozenset({"deployments.comment", "complaints.file", "complaints.status", "report.annual",
                            "users.authenticate"})  # identify checks the token's user itself
 _READ_VERBS = frozenset({"list", "show", "card", "head", "proof", "verify", "export"})
 

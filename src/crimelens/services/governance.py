@@ -38,6 +38,7 @@ __all__ = [
     "board_comment",
     "close_review",
     "comment",
+    "complaint_status",
     "consistency_proof",
     "create_deployment",
     "datasheet",
@@ -963,7 +964,7 @@ def file_complaint(ctx: Context, *, body: str, actor: Actor, entry_seqs: Sequenc
     if why:
         refuse(ctx, action="complaints.file", actor=actor, purpose=purpose, reason=why,
                error=InputError(f"complaint: {why}"), deployment=deployment)
-    complaint_id = f"cmp-{secrets.token_hex(4)}"
+    complaint_id = f"cmp-{secrets.token_hex(8)}"  # 64 bits: the complainant's receipt for complaint_status
     with ctx.store.transaction():
         seq = record_use(ctx, action="complaints.file", actor=actor, purpose=purpose, deployment=deployment,
                          require_active=False, inputs={"entry_seqs": [int(s) for s in entry_seqs]},
@@ -988,6 +989,22 @@ def respond_complaint(ctx: Context, *, complaint_id: str, response: str, actor: 
         db.set_complaint_response(ctx.store, complaint_id, response.strip())
         record_use(ctx, action="complaints.respond", actor=actor, purpose=purpose,
                    detail={"complaint_id": complaint_id})
+
+
+def complaint_status(ctx: Context, *, complaint_id: str, actor: Actor,
+                     purpose: str | None = "complaint") -> dict[str, Any]:
+    """Where a complaint stands, for whoever holds its id (the complainant's receipt): when it was
+    filed, about which deployment and ledger entries, its status and the answer. The complaint's
+    text and its author are not returned: they are for the staff list (``list_complaints``)."""
+    authorize(ctx, action="complaints.status", actor=actor, purpose=purpose)
+    row = db.complaint_row(ctx.store, complaint_id)
+    if row is None:
+        refuse(ctx, action="complaints.status", actor=actor, purpose=purpose,
+               reason=f"no complaint {complaint_id!r}",
+               error=NotFoundError(f"complaint {complaint_id!r}: not found; the id is the one printed when it "
+                                   "was filed (cmp-...)"))
+    record_use(ctx, action="complaints.status", actor=actor, purpose=purpose, detail={"complaint_id": complaint_id})
+    return {k: row[k] for k in ("complaint_id", "deployment", "entry_seqs", "filed_at", "status", "response")}
 
 
 def list_complaints(ctx: Context, *, actor: Actor, deployment: str | None = None,

@@ -18,6 +18,7 @@ __all__ = [
     "add_review_decision",
     "add_review_item",
     "board_votes",
+    "complaint_row",
     "complaints",
     "delete_output",
     "deployment_comments",
@@ -270,6 +271,13 @@ def complaints(store: Any, *, deployment: str | None = None) -> list[dict[str, A
     for row in rows:
         row["entry_seqs"] = json.loads(row["entry_seqs"])
     return rows
+
+
+def complaint_row(store: Any, complaint_id: str) -> dict[str, Any] | None:
+    rows = _rows(store, "SELECT * FROM complaints WHERE complaint_id = ?", [complaint_id])
+    for row in rows:
+        row["entry_seqs"] = json.loads(row["entry_seqs"])
+    return rows[0] if rows else None
 
 
 def set_complaint_response(store: Any, complaint_id: str, response: str) -> None:

@@ -49,6 +49,14 @@
       CL.el("complaint-body").value = "";
     } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   });
+  CL.el("status-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = CL.el("status-result");
+    try {
+      const c = (await CL.publicApi(`/api/complaints/${encodeURIComponent(CL.el("status-id").value.trim())}`)).complaint;
+      out.innerHTML = `<p id="status-ok">Complaint ${CL.esc(c.complaint_id)}, filed ${CL.esc(short(c.filed_at, 10))}${c.deployment ? " about " + CL.esc(c.deployment) : ""}: <b>${CL.esc(c.status)}</b>${c.response ? ". The answer: " + CL.esc(c.response) : "; no answer yet."}</p>`;
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
   CL.el("year").value = new Date().getUTCFullYear();
   CL.el("report-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
