@@ -13,6 +13,9 @@ incidents (``GET /api/incidents/{id}/similar?k=10``):
 * ``saturation_mixed``: no waiting (the server's ceiling on this machine, and the queueing at it).
 
 Similar-incident queries go to 200 different incidents (a fixed hash order), so no cache helps.
+Two phases call as a member of the public, without a token: ``paced_public_reads`` (a
+deployment's record, paced as above) and ``saturation_public_complaints`` (complaints filed
+as fast as the server takes them: what a reverse proxy's rate limit has to hold back).
 
 Every request authenticates its bearer token and is written to the usage ledger (two ledger
 appends per request). Prints and writes ``benchmarks/results/api.json``; stops by itself.
@@ -41,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.api.city import build_city  # noqa: E402  (the same city as the tests)
+from tests.api.city import DEPLOYMENT, build_city  # noqa: E402  (the same city as the tests)
 
 
 def _port() -> int:
@@ -59,22 +62,28 @@ def _stats(lat: list[float], seconds: float) -> dict[str, Any]:
 
 async def _phase(base: str, token: str, run_id: str, incidents: list[str], *, clients: int, per_client: int,
                  pace: tuple[float, float] | None, seed: int, kinds: tuple[str, ...]) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}", "X-Purpose": "benchmark"}
+    auth = {"Authorization": f"Bearer {token}", "X-Purpose": "benchmark"}
     lat: dict[str, list[float]] = {k: [] for k in kinds}
     errors: list[str] = []
     rng = random.Random(seed)
 
     async def client(n: int) -> None:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60.0,
-                                     limits=httpx.Limits(max_connections=1)) as c:
+        async with httpx.AsyncClient(base_url=base, timeout=60.0, limits=httpx.Limits(max_connections=1)) as c:
             for i in range(per_client):
                 if pace:
                     await asyncio.sleep(rng.uniform(*pace))
                 kind = kinds[(i + n) % len(kinds)]
-                path = (f"/api/forecasts/{run_id}/cells" if kind == "forecast_layer" else
-                        f"/api/incidents/{incidents[(n * per_client + i) % len(incidents)]}/similar?dataset=synth&k=10")
                 t0 = time.perf_counter()
-                r = await c.get(path)
+                if kind == "public_show":  # a member of the public, no token: a deployment's record
+                    r = await c.get(f"/api/deployments/{DEPLOYMENT}")
+                elif kind == "public_complaint":  # ... and a complaint (a ledger entry and a row each)
+                    r = await c.post("/api/complaints", json={"body": f"benchmark complaint {n}-{i}",
+                                                              "deployment": DEPLOYMENT, "name": f"bench{n}"})
+                else:
+                    path = (f"/api/forecasts/{run_id}/cells" if kind == "forecast_layer" else
+                            f"/api/incidents/{incidents[(n * per_client + i) % len(incidents)]}/similar"
+                            "?dataset=synth&k=10")
+                    r = await c.get(path, headers=auth)
                 dt = time.perf_counter() - t0
                 if r.status_code != 200:
                     errors.append(f"{kind}: {r.status_code} {r.text[:200]}")
@@ -131,7 +140,10 @@ def main() -> None:
         phases = [("single_client_sequential", 1, 20, None, both),
                   ("paced_mixed", args.clients, args.requests_per_client, (0.5, 1.5), both),
                   ("paced_forecast_layer_only", args.clients, args.requests_per_client, (0.5, 1.5), ("forecast_layer",)),
-                  ("saturation_mixed", args.clients, args.requests_per_client, None, both)]
+                  ("saturation_mixed", args.clients, args.requests_per_client, None, both),
+                  ("paced_public_reads", args.clients, args.requests_per_client, (0.5, 1.5), ("public_show",)),
+                  ("saturation_public_complaints", args.clients, args.requests_per_client, None,
+                   ("public_complaint",))]
         for name, n_clients, per, pace, kinds in phases:
             res = asyncio.run(_phase(base, token, city.forecast_run, incidents, clients=n_clients,
                                      per_client=per, pace=pace, seed=1, kinds=kinds))
