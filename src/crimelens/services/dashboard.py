@@ -373,13 +373,13 @@ def _group_scores(ctx: Context, incidents: IncidentTable, row: NDArray[np.int64]
                   coverages: tuple[float, ...], dataset: str | None, group_by: str | None) -> dict[str, Any] | None:
     """Each audit group's hit rate in the window: the share of its recorded incidents (inside the
     study area) in flagged cells. ``group_by`` None: the areas' ``group`` when they have one."""
+    areas = ctx.store.areas(dataset=dataset) if dataset else []  # read once, for both uses
     if group_by is None:
-        areas = ctx.store.areas(dataset=dataset) if dataset else []
         if not any("group" in (a.audit or {}) for a in areas):
             return None
         group_by = "group"
-    labels = np.array(audit_groups(ctx, incidents, group_by, dataset), dtype=object) if len(incidents) else \
-        np.array([], dtype=object)
+    labels = np.array(audit_groups(ctx, incidents, group_by, dataset, areas) if len(incidents) else [],
+                      dtype=object)
     groups: dict[str, Any] = {}
     for g in sorted({str(v) for v in labels if v is not None}):
         sel = (labels == g) & (row >= 0)

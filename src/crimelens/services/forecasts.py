@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from crimelens import __version__
-from crimelens.domain import IncidentTable, TimeWindow
+from crimelens.domain import Area, IncidentTable, TimeWindow
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import (
@@ -367,13 +367,16 @@ _NOT_GROUPS = frozenset({"incident_id", "x_m", "y_m", "lon", "lat", "occurred_fr
                          "reported_at", "narrative", "attrs", "offense_raw"})
 
 
-def audit_groups(ctx: Context, incidents: IncidentTable, group_by: str, dataset: str | None) -> list[str | None]:
-    """Each incident's audit group: an incident column, or an attribute of its area."""
+def audit_groups(ctx: Context, incidents: IncidentTable, group_by: str, dataset: str | None,
+                 areas: Sequence[Area] | None = None) -> list[str | None]:
+    """Each incident's audit group: an incident column, or an attribute of its area (``areas``:
+    the dataset's areas when the caller has read them already)."""
     frame = incidents.frame
     if group_by in frame.columns and group_by not in _NOT_GROUPS:
         values = frame[group_by]
     else:
-        areas = ctx.store.areas(dataset=dataset) if dataset else []
+        if areas is None:
+            areas = ctx.store.areas(dataset=dataset) if dataset else []
         attrs = sorted({k for a in areas for k in (a.audit or {})})
         if group_by not in attrs:
             columns = [c for c in frame.columns if c not in _NOT_GROUPS]
