@@ -15,7 +15,9 @@ incidents (``GET /api/incidents/{id}/similar?k=10``):
 Similar-incident queries go to 200 different incidents (a fixed hash order), so no cache helps.
 Two phases call as a member of the public, without a token: ``paced_public_reads`` (a
 deployment's record, paced as above) and ``saturation_public_complaints`` (complaints filed
-as fast as the server takes them: what a reverse proxy's rate limit has to hold back).
+as fast as the server takes them: the ceiling a rate limit has to keep well below). The server
+runs with the per-address limit on tokenless calls off (all clients share 127.0.0.1);
+``benchmarks/public_flood.py`` measures the limit itself.
 
 Every request authenticates its bearer token and is written to the usage ledger (two ledger
 appends per request). Prints and writes ``benchmarks/results/api.json``; stops by itself.
@@ -118,7 +120,11 @@ def main() -> None:
     port = _port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([str(Path(sys.executable).with_name("crimelens")), "serve", "--db", str(city.db), "--port", str(port)],
-                              cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                              cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                      # the server's own ceiling: no per-address limit (all
+                                                      # 50 clients share 127.0.0.1); public_flood.py measures it
+                                                      "CRIMELENS_PUBLIC_READS_PER_MINUTE": "0",
+                                                      "CRIMELENS_PUBLIC_WRITES_PER_HOUR": "0"})
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
         default=None, description="Content-addressed evidence folder; defaults to '<db>.evidence'."
     )
     progress: bool = Field(default=True, description="Show progress bars on long work.")
+    public_reads_per_minute: int = Field(
+        default=300, ge=0,
+        description="Calls without an account (GET) the service takes from one client address a minute; 0: no limit.",
+    )
+    public_writes_per_hour: int = Field(
+        default=30, ge=0,
+        description="Comments and complaints without an account the service takes from one client address an hour; "
+        "0: no limit.",
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -19,6 +19,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ProtectedAttributeError",
+    "RateLimitedError",
     "SchemaError",
     "StoreError",
 ]
@@ -91,6 +92,19 @@ class PermissionDeniedError(CrimelensError):
     """The user's role does not allow this action."""
 
     exit_code, http_status = 3, 403
+
+
+class RateLimitedError(CrimelensError):
+    """A caller without an account sent more requests than the service takes from one address.
+
+    ``retry_after`` is the number of whole seconds until the next one would be taken.
+    """
+
+    exit_code, http_status = 6, 429
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 class LedgerIntegrityError(CrimelensError):

@@ -15,8 +15,9 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crimelens import __version__
-from crimelens.api._deps import LEDGER_RECEIPTS
+from crimelens.api._deps import LEDGER_RECEIPTS, get_public_caller
 from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
+from crimelens.api._limits import PublicLimits
 from crimelens.api._routes import router
 from crimelens.config import Settings
 from crimelens.errors import CrimelensError
@@ -92,6 +93,18 @@ def _warm_caches(ctx: Context) -> None:
             _log.info("similar cache for %r: %d incidents", dataset, n)
 
 
+def _public_operations() -> set[tuple[str, str]]:
+    """(path, METHOD) of every route a caller without an account may use (and may be rate-limited on)."""
+    from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
+
+    def uses_public(dep: Dependant) -> bool:
+        return dep.call is get_public_caller or any(uses_public(d) for d in dep.dependencies)
+
+    return {(r.path, m) for r in router.routes if isinstance(r, APIRoute) and uses_public(r.dependant)
+            for m in (r.methods or ())}
+
+
 def create_app(settings: Settings, *, require_deployment: bool = False,
                clock: Callable[[], datetime] | None = None, warm: bool = False) -> FastAPI:
     """Build the service on the store named by ``settings.db``.
@@ -128,6 +141,7 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
                   docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.state.require_deployment = require_deployment
+    app.state.public_limits = PublicLimits(settings.public_reads_per_minute, settings.public_writes_per_hour)
     app.state.close = store.close
     install_error_handlers(app)
     app.add_middleware(LedgerBarrier, ledger=ctx.ledger)
@@ -140,13 +154,20 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
         ref = {"$ref": "#/components/schemas/Error"}
-        for path_item in schema.get("paths", {}).values():
-            for op in path_item.values():
+        public = _public_operations()
+        for path, path_item in schema.get("paths", {}).items():
+            for method, op in path_item.items():
                 responses = op.setdefault("responses", {})
                 for code, why in (("401", "Not authenticated"), ("403", "Role, purpose or deployment refused"),
                                   ("404", "Not found"), ("422", "Invalid input")):
                     responses.setdefault(code, {"description": why,
                                                 "content": {"application/json": {"schema": ref}}})
+                if (path, method.upper()) in public:
+                    responses.setdefault("429", {
+                        "description": "Too many calls without an account from this address (see docs/api.md)",
+                        "headers": {"Retry-After": {"description": "Seconds until the next call is taken",
+                                                    "schema": {"type": "integer"}}},
+                        "content": {"application/json": {"schema": ref}}})
         app.openapi_schema = schema
         return schema
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crimelens.api._errors import NotAuthenticatedError
+from crimelens.api._limits import PublicLimits
 from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.services._context import Context, authorize
@@ -106,10 +107,16 @@ def get_public_caller(
 
     For the few routes the public may call without an account (reading a deployment, commenting
     while it is open for comment, filing a complaint, the annual report, ledger proofs). The
-    public caller is ``public:anonymous`` until a route names them from the body.
+    public caller is ``public:anonymous`` until a route names them from the body. Tokenless
+    calls are rate-limited per client address (:class:`~crimelens.api._limits.PublicLimits`):
+    a 429 with ``Retry-After``, before anything is read or logged.
     """
     if credentials is not None:
         return get_caller(request, credentials, x_purpose, None)
+    limits: PublicLimits | None = getattr(request.app.state, "public_limits", None)
+    if limits is not None:
+        client = request.client.host if request.client else "unknown"
+        limits.check(request.method, request.url.path, client)
     purpose = (x_purpose or "").strip() or PUBLIC_PURPOSE
     return Caller(Actor(public_name(None), Role.PUBLIC), purpose, None, False)
 

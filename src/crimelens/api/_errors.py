@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crimelens.errors import CrimelensError, PermissionDeniedError
+from crimelens.errors import CrimelensError, PermissionDeniedError, RateLimitedError
 
 __all__ = ["ERROR_SCHEMA", "NotAuthenticatedError", "error_body", "install_error_handlers"]
 
@@ -43,8 +43,9 @@ def error_body(message: str, kind: str, status: int) -> dict[str, Any]:
     return {"ok": False, "error": message, "type": kind, "status": status}
 
 
-def _respond(message: str, kind: str, status: int) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="crimelens"'} if status == 401 else None
+def _respond(message: str, kind: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="crimelens"'}
     return JSONResponse(error_body(message, kind, status), status_code=status, headers=headers)
 
 
@@ -54,7 +55,8 @@ def install_error_handlers(app: FastAPI) -> None:
         status = int(getattr(exc, "http_status", 500))
         if status >= 500:
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-        return _respond(str(exc), type(exc).__name__, status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+        return _respond(str(exc), type(exc).__name__, status, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

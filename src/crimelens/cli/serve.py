@@ -20,6 +20,10 @@ def register(app: typer.Typer) -> None:
         operational: Annotated[bool, typer.Option(
             "--operational", help="Refuse every model use that names no active deployment (X-Deployment).")] = False,
         log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+        forwarded_allow_ips: Annotated[str | None, typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated addresses of reverse proxies whose X-Forwarded-For names the client (for the "
+                 "per-address limits on calls without an account); default: $FORWARDED_ALLOW_IPS or 127.0.0.1.")] = None,
     ) -> None:
         """Serve the JSON API (OpenAPI at /openapi.json) and the dashboard at http://HOST:PORT/."""
         import uvicorn
@@ -30,4 +34,5 @@ def register(app: typer.Typer) -> None:
         web = create_app(settings, require_deployment=operational, warm=True)
         typer.echo(f"crimelens dashboard: http://{host}:{port}/  (API: http://{host}:{port}/openapi.json; "
                    f"store {settings.db})", err=True)
-        uvicorn.run(web, host=host, port=port, log_level=log_level)
+        uvicorn.run(web, host=host, port=port, log_level=log_level, proxy_headers=True,
+                    forwarded_allow_ips=forwarded_allow_ips)
