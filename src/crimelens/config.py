@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         default=300, ge=0,
         description="Calls without an account (GET) the service takes from one client address a minute; 0: no limit.",
     )
+    failed_auth_per_minute: int = Field(
+        default=60, ge=0,
+        description="Failed sign-ins (bad API tokens, each a ledger entry) the service takes from one client address "
+        "a minute before answering 429; 0: no limit.",
+    )
     public_writes_per_hour: int = Field(
         default=30, ge=0,
         description="Comments and complaints without an account the service takes from one client address an hour; "

@@ -69,6 +69,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("POST", "/api/ledger/verify", None, "ledger.verify", None),
     ("GET", "/api/ledger/head", None, "ledger.head", None),
     ("GET", "/api/ledger/proof/0", None, "ledger.proof", None),
+    ("GET", "/api/limits", None, "limits.view", "ana"),
     ("GET", "/api/models", None, "models.list", None),
     ("GET", "/api/models/M1/card", None, "models.card", None),
     ("GET", "/api/reports/annual/2024", None, "report.annual", None),

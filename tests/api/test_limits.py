@@ -3,6 +3,7 @@ nothing written to the ledger for a refused call, registered users never limited
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -94,10 +95,26 @@ def test_the_error_says_which_budget_and_when_to_come_back() -> None:
 @pytest.fixture(scope="module")
 def limited(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, City]]:
     city = copy_city(city_template, tmp_path_factory.mktemp("limits"))
-    web: FastAPI = create_app(Settings(db=city.db, public_reads_per_minute=4, public_writes_per_hour=2))
+    web: FastAPI = create_app(Settings(db=city.db, public_reads_per_minute=4, public_writes_per_hour=2,
+                                       failed_auth_per_minute=3))
+    web.state.public_limits.refusal_delay_s = 0.0  # the delay has its own test
     with TestClient(web, base_url="http://127.0.0.1") as c:
         yield c, city
     web.state.close()
+
+
+def test_a_refusal_is_answered_after_the_delay(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> None:
+    city = copy_city(city_template, tmp_path_factory.mktemp("delay"))
+    web: FastAPI = create_app(Settings(db=city.db, public_reads_per_minute=1))
+    web.state.public_limits.refusal_delay_s = 0.3
+    try:
+        with TestClient(web, base_url="http://127.0.0.1") as client:
+            assert client.get("/api/ledger/head").status_code == 200
+            t0 = time.perf_counter()
+            r = client.get("/api/ledger/head")
+            assert r.status_code == 429 and time.perf_counter() - t0 >= 0.3
+    finally:
+        web.state.close()
 
 
 def _newest_public_entry(client: TestClient, city: City) -> dict[str, object]:
@@ -153,3 +170,46 @@ def test_the_schema_documents_the_429_on_public_routes_only(limited: tuple[TestC
     assert ("/api/complaints", "post") in ops and ("/api/deployments/{name}/comments", "post") in ops
     assert ("/api/complaints", "get") not in ops and ("/api/forecasts", "post") not in ops
     assert "Retry-After" in schema["paths"]["/api/complaints"]["post"]["responses"]["429"]["headers"]
+
+
+def _entries(client: TestClient, city: City) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = client.get("/api/ledger/entries?limit=50",
+                                                headers=auth(city, "aud", "oversight")).json()["items"]
+    return items
+
+
+def test_failed_sign_ins_are_logged_until_the_address_spends_its_budget(limited: tuple[TestClient, City]) -> None:
+    client, city = limited
+    bad = {"Authorization": "Bearer clk_0000.nottherightsecret", "X-Purpose": "guessing"}
+    seen = {e["seq"] for e in _entries(client, city)}
+    codes = [client.get("/api/forecasts", headers=bad).status_code for _ in range(6)]
+    # the test before spent one failed sign-in of the 3 a minute: two more are answered 401 and logged
+    assert codes[:2] == [401, 401] and codes[2:] == [429] * 4, codes
+    new = [e for e in _entries(client, city) if e["seq"] not in seen]
+    failed = [e for e in new if e["action"] == "users.authenticate" and e["outcome"] == "refused"]
+    assert len(failed) == 2  # the four refusals past the budget wrote nothing
+    r = client.get("/api/forecasts", headers=bad)
+    assert r.status_code == 429 and r.json()["type"] == "RateLimitedError" and "failed sign-ins" in r.json()["error"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 20
+    # a valid token from the same address still signs in, and is logged
+    ok = client.get("/api/forecasts", headers=auth(city, "ana"))
+    assert ok.status_code == 200
+    # and a tokenless public call is still limited only by its own budget
+    assert client.post("/api/complaints", json={"body": "x"},
+                       headers={"Authorization": "Bearer clk_x.y"}).status_code == 429
+
+
+def test_the_administrator_and_auditors_see_who_was_refused(limited: tuple[TestClient, City]) -> None:
+    client, city = limited
+    r = client.get("/api/limits", headers=auth(city, "aud", "oversight"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["budgets"]["writes"] == {"limit": 2, "per": "hour", "enabled": True, "addresses_seen": 1}
+    assert body["budgets"]["reads"]["limit"] == 4 and body["budgets"]["failed_sign_ins"]["limit"] == 3
+    refused = {(row["budget"], row["address"]): row["refused"] for row in body["refused"]}
+    # the earlier tests of this module: writes, reads and failed sign-ins refused from the test client
+    assert refused[("writes", "testclient")] >= 2 and refused[("reads", "testclient")] >= 5
+    assert refused[("failed_sign_ins", "testclient")] >= 5
+    # the view is itself a logged use; an analyst is refused (and that is logged)
+    assert any(e["action"] == "limits.view" and e["user"] == "aud" for e in _entries(client, city)[:4])
+    assert client.get("/api/limits", headers=auth(city, "ana")).status_code == 403

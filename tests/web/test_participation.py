@@ -128,3 +128,40 @@ def test_public_comment_complaint_and_board_vote(page: tuple[Any, Watch, str, Ci
     pg.click("#comment-send")
     pg.wait_for_selector("#comment-ok")
     pg.wait_for_function("document.querySelector('#record').innerText.includes('on the renewal')")
+
+
+def test_a_flood_without_an_account_is_refused_and_the_auditor_sees_it(
+        page: tuple[Any, Watch, str, City]) -> None:  # noqa: F811
+    pg, watch, base, city = page
+    # one address files complaints until the hourly budget (30 comments and complaints) is spent;
+    # the test before made three (two comments, a complaint)
+    with httpx.Client(base_url=base, timeout=60) as c:
+        codes = [c.post("/api/complaints", json={"body": f"flood {k}"}).status_code for k in range(29)]
+    assert codes == [200] * 27 + [429] * 2, codes
+    # the next member of the public on that address is told when to come back, on the page
+    pg.goto(f"{base}/public")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    pg.fill("#complaint-body", "One more.")
+    pg.click("#complaint-send")
+    pg.wait_for_selector("#complaint-result .bad")
+    assert re.search(r"try again in \d+ s", pg.inner_text("#complaint-result"))
+    # the browser itself logs the refused fetch; that one 429 is the expected outcome
+    assert len(watch.errors) == 1 and "429" in watch.errors[0]
+    watch.errors.clear()
+    # an auditor sees the address refused, and how often; nothing of it is in the ledger
+    _login(pg, base, city.tokens["aud"], "oversight")
+    pg.goto(f"{base}/governance")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert "writes: 30 per hour" in pg.inner_text("#limits-budgets")
+    row = pg.locator("#limits tbody tr", has_text="writes")
+    assert "127.0.0.1" in row.inner_text() and int(row.locator("td").nth(2).inner_text()) >= 2
+    # a supervisor is not shown the addresses (and no refused view is logged for it)
+    _login(pg, base, city.tokens["sam"], "supervision")
+    pg.goto(f"{base}/governance")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert "Shown to administrators and auditors" in pg.inner_text("#limits-budgets")
+    with httpx.Client(base_url=base, timeout=60) as c:
+        entries = _ok(c.get("/api/ledger/entries?limit=200", headers=_h(city, "aud", "oversight")))["items"]
+    assert not any(e["action"] == "limits.view" and e["outcome"] == "refused" for e in entries)
+    # the 27 taken are logged, the refused ones (two here, one on the page) are not
+    assert sum(e["action"] == "complaints.file" and e["user"] == "public:anonymous" for e in entries) in (27, 28)

@@ -11,13 +11,15 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crimelens import __version__
 from crimelens.api._deps import LEDGER_RECEIPTS, get_public_caller
 from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
-from crimelens.api._limits import PublicLimits
+from crimelens.api._limits import PublicLimitGate, PublicLimits
 from crimelens.api._routes import router
 from crimelens.config import Settings
 from crimelens.errors import CrimelensError
@@ -93,16 +95,18 @@ def _warm_caches(ctx: Context) -> None:
             _log.info("similar cache for %r: %d incidents", dataset, n)
 
 
-def _public_operations() -> set[tuple[str, str]]:
-    """(path, METHOD) of every route a caller without an account may use (and may be rate-limited on)."""
-    from fastapi.dependencies.models import Dependant
-    from fastapi.routing import APIRoute
+def _public_routes() -> list[APIRoute]:
+    """Every route a caller without an account may use (and is rate-limited on)."""
 
     def uses_public(dep: Dependant) -> bool:
         return dep.call is get_public_caller or any(uses_public(d) for d in dep.dependencies)
 
-    return {(r.path, m) for r in router.routes if isinstance(r, APIRoute) and uses_public(r.dependant)
-            for m in (r.methods or ())}
+    return [r for r in router.routes if isinstance(r, APIRoute) and uses_public(r.dependant)]
+
+
+def _public_operations() -> set[tuple[str, str]]:
+    """(path, METHOD) of the public routes, for the schema."""
+    return {(r.path, m) for r in _public_routes() for m in (r.methods or ())}
 
 
 def create_app(settings: Settings, *, require_deployment: bool = False,
@@ -141,10 +145,14 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
                   docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.state.require_deployment = require_deployment
-    app.state.public_limits = PublicLimits(settings.public_reads_per_minute, settings.public_writes_per_hour)
+    app.state.public_limits = PublicLimits(settings.public_reads_per_minute, settings.public_writes_per_hour,
+                                           settings.failed_auth_per_minute)
     app.state.close = store.close
     install_error_handlers(app)
     app.add_middleware(LedgerBarrier, ledger=ctx.ledger)
+    # outermost: a flood without an account is turned away before routing and the ledger
+    app.add_middleware(PublicLimitGate, limits=app.state.public_limits,
+                       operations=[(m, r.path_regex) for r in _public_routes() for m in (r.methods or ())])
     app.include_router(router)
     mount_web(app)
 

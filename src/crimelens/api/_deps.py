@@ -10,10 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crimelens.api._errors import NotAuthenticatedError
 from crimelens.api._limits import PublicLimits
-from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
+from crimelens.errors import ApprovalRequiredError, PermissionDeniedError, RateLimitedError
 from crimelens.governance import Actor, Role
 from crimelens.services._context import Context, authorize
-from crimelens.services.governance import identify_deferred
+from crimelens.services.governance import identify_deferred, token_is_valid
 
 __all__ = ["LEDGER_RECEIPTS", "PUBLIC_PURPOSE", "Caller", "CallerDep", "CtxDep", "PublicCallerDep", "get_caller",
            "get_ctx", "get_public_caller", "public_name"]
@@ -58,6 +58,11 @@ class Caller:
         authorize(ctx, action=action, actor=self.actor, purpose=self.purpose, **dep)
 
 
+def client_address(request: Request) -> str:
+    """The caller's address: the TCP peer, or the client a trusted proxy names (uvicorn's proxy headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -73,9 +78,20 @@ def get_caller(
         raise NotAuthenticatedError(
             f"{request.method} {request.url.path}: got no bearer token; expected the header "
             "'Authorization: Bearer clk_<id>.<secret>'")
+    limits: PublicLimits | None = getattr(request.app.state, "public_limits", None)
+    if limits is not None:
+        try:
+            limits.check_sign_in(request.method, request.url.path, client_address(request))
+        except RateLimitedError:
+            # past the address's failed sign-in budget a bad token is refused unlogged; a valid one
+            # (a colleague behind the same NAT) still signs in
+            if not token_is_valid(ctx, credentials.credentials):
+                raise
     try:
         actor, receipt = identify_deferred(ctx, credentials.credentials)
     except PermissionDeniedError as exc:
+        if limits is not None:
+            limits.failed_sign_in(client_address(request))
         raise NotAuthenticatedError(str(exc)) from exc
     held = getattr(request.state, LEDGER_RECEIPTS, None)
     if held is None:  # no ledger barrier around this app: wait here
@@ -108,15 +124,11 @@ def get_public_caller(
     For the few routes the public may call without an account (reading a deployment, commenting
     while it is open for comment, filing a complaint, the annual report, ledger proofs). The
     public caller is ``public:anonymous`` until a route names them from the body. Tokenless
-    calls are rate-limited per client address (:class:`~crimelens.api._limits.PublicLimits`):
-    a 429 with ``Retry-After``, before anything is read or logged.
+    calls are rate-limited per client address before they get here
+    (:class:`~crimelens.api._limits.PublicLimitGate`).
     """
     if credentials is not None:
         return get_caller(request, credentials, x_purpose, None)
-    limits: PublicLimits | None = getattr(request.app.state, "public_limits", None)
-    if limits is not None:
-        client = request.client.host if request.client else "unknown"
-        limits.check(request.method, request.url.path, client)
     purpose = (x_purpose or "").strip() or PUBLIC_PURPOSE
     return Caller(Actor(public_name(None), Role.PUBLIC), purpose, None, False)
 

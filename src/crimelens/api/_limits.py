@@ -8,22 +8,29 @@ role bounds what they can do, and an administrator can revoke them.
 
 A refused call costs a dictionary lookup, takes no lock on the store and writes nothing to the
 ledger (a ledger entry per refusal would let the flood through by another door); refusals are
-counted per address and reported in the log, once per address and minute.
+counted per address and reported in the log, once per address and minute. Failed sign-ins (a
+bad token) are logged in the ledger, one entry each, so they have a budget too: an address
+that has spent it is answered 429 before its token is even looked at.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crimelens.errors import InvalidParameterError, RateLimitedError
 
-__all__ = ["PublicLimits", "TokenBucketLimiter"]
+__all__ = ["PublicLimitGate", "PublicLimits", "TokenBucketLimiter"]
 
 _log = logging.getLogger("crimelens.api")
 
@@ -74,8 +81,12 @@ class TokenBucketLimiter:
     def enabled(self) -> bool:
         return self.capacity > 0
 
-    def take(self, key: str) -> float:
-        """Take one call for ``key``: 0.0 when taken, else the seconds until one would be."""
+    def take(self, key: str, *, consume: bool = True) -> float:
+        """Take one call for ``key``: 0.0 when taken, else the seconds until one would be.
+
+        ``consume=False`` only asks (a refusal is still counted): for budgets charged after the
+        fact, such as failed sign-ins.
+        """
         if not self.capacity:
             return 0.0
         now = self.clock()
@@ -90,7 +101,8 @@ class TokenBucketLimiter:
                 b.tokens = min(float(self.capacity), b.tokens + max(0.0, now - b.stamp) * self.per_second)
                 b.stamp = now
             if b.tokens >= 1.0:
-                b.tokens -= 1.0
+                if consume:
+                    b.tokens -= 1.0
                 return 0.0
             b.refused += 1
             wait = (1.0 - b.tokens) / self.per_second
@@ -106,20 +118,57 @@ class TokenBucketLimiter:
             b = self._buckets.get(key)
             return b.refused if b else 0
 
+    def most_refused(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` remembered keys with the most refused calls (none refused: not listed)."""
+        with self._lock:
+            rows = [(k, b.refused) for k, b in self._buckets.items() if b.refused]
+        return sorted(rows, key=lambda kv: (-kv[1], kv[0]))[:n]
+
     def __len__(self) -> int:
         return len(self._buckets)
 
 
 class PublicLimits:
-    """The two budgets of a tokenless caller: reads (GET) per minute and writes (comments,
-    complaints) per hour, each per client address. 0 switches a budget off."""
+    """The budgets of a caller without a valid token, per client address: reads (GET) per minute
+    and writes (comments, complaints) per hour without an account, and failed sign-ins (a bad
+    token, each logged in the ledger) per minute. 0 switches a budget off."""
 
-    def __init__(self, reads_per_minute: int, writes_per_hour: int, *,
+    def __init__(self, reads_per_minute: int, writes_per_hour: int, failed_auth_per_minute: int = 0, *,
                  clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
         self.reads_per_minute = reads_per_minute
         self.writes_per_hour = writes_per_hour
+        self.failed_auth_per_minute = failed_auth_per_minute
+        #: seconds a refusal without an account is held before it is answered (PublicLimitGate)
+        self.refusal_delay_s = 1.0
         self.reads = TokenBucketLimiter(reads_per_minute, reads_per_minute / 60.0, max_keys, clock)
         self.writes = TokenBucketLimiter(writes_per_hour, writes_per_hour / 3600.0, max_keys, clock)
+        self.failed_auth = TokenBucketLimiter(failed_auth_per_minute, failed_auth_per_minute / 60.0, max_keys, clock)
+
+    def snapshot(self, n: int = 50) -> dict[str, object]:
+        """The budgets, and the ``n`` addresses with the most refusals per budget (kept in memory only)."""
+        budgets = {"reads": (self.reads, self.reads_per_minute, "minute"),
+                   "writes": (self.writes, self.writes_per_hour, "hour"),
+                   "failed_sign_ins": (self.failed_auth, self.failed_auth_per_minute, "minute")}
+        return {
+            "budgets": {name: {"limit": limit, "per": per, "enabled": lim.enabled, "addresses_seen": len(lim)}
+                        for name, (lim, limit, per) in budgets.items()},
+            "refusal_delay_s": self.refusal_delay_s,
+            "refused": [{"budget": name, "address": addr, "refused": k}
+                        for name, (lim, _, _) in budgets.items() for addr, k in lim.most_refused(n)],
+        }
+
+    def check_sign_in(self, method: str, path: str, client: str) -> None:
+        """Raise :class:`RateLimitedError` when ``client`` has spent its failed sign-ins (nothing is taken)."""
+        wait = self.failed_auth.take(client, consume=False)
+        if wait > 0.0:
+            raise RateLimitedError(
+                f"{method} {path}: got more failed sign-ins from {client} than this service takes "
+                f"({self.failed_auth_per_minute} a minute from one address); expected a pause: try again in "
+                f"{math.ceil(wait)} s with a valid token", retry_after=math.ceil(wait))
+
+    def failed_sign_in(self, client: str) -> None:
+        """Charge one failed sign-in to ``client``."""
+        self.failed_auth.take(client)
 
     def check(self, method: str, path: str, client: str) -> None:
         """Raise :class:`RateLimitedError` when ``client`` has spent the budget ``method`` draws on."""
@@ -133,3 +182,43 @@ class PublicLimits:
                 f"{method} {path}: got more {kind} without an account from {client} than this service takes "
                 f"({budget} from one address); expected a pause: try again in {math.ceil(wait)} s, or sign in",
                 retry_after=math.ceil(wait))
+
+
+class PublicLimitGate:
+    """ASGI middleware: a call with no ``Authorization`` header to a route open to the public is
+    charged to its address's budget here, before routing, parsing or the ledger.
+
+    A refusal costs a regular-expression match and a dictionary lookup, so a flood spends
+    little of the server, and is answered after ``limits.refusal_delay_s`` (1 s), which slows a
+    client that waits for its answers (measured in ``benchmarks/public_flood.py``). ``operations`` are the
+    (METHOD, compiled path pattern) pairs of the public routes.
+    """
+
+    def __init__(self, app: ASGIApp, limits: PublicLimits,
+                 operations: Iterable[tuple[str, re.Pattern[str]]]) -> None:
+        self.app = app
+        self.limits = limits
+        self.operations = tuple(operations)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            method, path = scope["method"], scope["path"]
+            if (not any(k == b"authorization" for k, _ in scope["headers"])
+                    and any(m == method and rx.match(path) for m, rx in self.operations)):
+                client = scope.get("client")
+                try:
+                    self.limits.check(method, path, client[0] if client else "unknown")
+                except RateLimitedError as exc:
+                    # answer a refusal late: a timer costs nothing, and a client that waits for each
+                    # answer before sending again (most scripts) is slowed to one call a connection
+                    # a delay
+                    if self.limits.refusal_delay_s > 0:
+                        await anyio.sleep(min(self.limits.refusal_delay_s, float(exc.retry_after)))
+                    body = json.dumps({"ok": False, "error": str(exc), "type": "RateLimitedError",
+                                       "status": 429}).encode()
+                    await send({"type": "http.response.start", "status": 429, "headers": [
+                        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(exc.retry_after).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)

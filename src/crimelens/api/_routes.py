@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,7 @@ from crimelens.governance._policy import UsePolicy
 from crimelens.services import dashboard as dash
 from crimelens.services import forecasts as fc
 from crimelens.services import governance as gov
+from crimelens.services._context import record_use
 
 __all__ = ["MODEL_USE_ACTIONS", "router"]
 
@@ -602,6 +603,17 @@ def ledger_head(ctx: CtxDep, caller: PublicCallerDep) -> Response:
 @router.get("/ledger/proof/{seq}", tags=["ledger"], summary="RFC 6962 inclusion proof of one entry")
 def ledger_proof(ctx: CtxDep, caller: PublicCallerDep, seq: Annotated[int, Path(ge=0, le=2**40)]) -> Response:
     return ok(_body(proof=gov.inclusion_proof(ctx, seq=seq, actor=caller.actor, purpose=caller.purpose)))
+
+
+@router.get("/limits", tags=["ledger"],
+            summary="The limits on calls without an account, and the addresses refused most (admin, auditor)")
+def limits(request: Request, ctx: CtxDep, caller: CallerDep,
+           limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
+    caller.allow(ctx, "limits.view")
+    snap = request.app.state.public_limits.snapshot(limit)
+    record_use(ctx, action="limits.view", actor=caller.actor, purpose=caller.purpose,
+               detail={"refused_addresses": len(snap["refused"])})
+    return ok(_body(**snap))
 
 
 @router.get("/models", tags=["governance"], summary="Registered models (paginated)")

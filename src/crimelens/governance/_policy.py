@@ -81,6 +81,9 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "ledger.list": _READERS,
     "ledger.export": _READERS,
     "report.annual": _EVERYONE,
+    # the client addresses refused by the API's limits (in memory only): for the administrator who
+    # blocks them and the auditor who checks that the limits do not shut the public out
+    "limits.view": frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 _GOVERNANCE_NAMESPACES = frozenset(a.split(".", 1)[0] for a in GOVERNANCE_PERMISSIONS)
 _READ_VERBS = frozenset({"list", "show", "view", "card", "head", "proof", "verify", "export", "status", "report"})

@@ -331,6 +331,23 @@ def identify(ctx: Context, token: str) -> Actor:
     return actor
 
 
+def token_is_valid(ctx: Context, token: str) -> bool:
+    """Whether ``token`` names an active user, without logging anything (not a service: kept out of
+    ``__all__``, whose every function writes one ledger entry).
+
+    For the API's failed sign-in budget: once an address has spent it, a valid token still
+    signs in (through :func:`identify_deferred`, logged), a bad one is refused unlogged.
+    """
+    import hmac
+
+    try:
+        token_id, digest = _token_parts(token)
+    except PermissionDeniedError:
+        return False
+    row = db.find_user_by_token_id(ctx.store, token_id)
+    return row is not None and hmac.compare_digest(str(row["token_sha256"]), digest) and bool(row["active"])
+
+
 def identify_deferred(ctx: Context, token: str) -> tuple[Actor, LedgerReceipt]:
     """:func:`identify`, but the success entry is only queued: wait for the receipt before answering.
 

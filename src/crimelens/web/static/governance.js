@@ -73,6 +73,17 @@
     try { await CL.api("/api/killswitch", {method: "POST", body: {engaged, reason: CL.el("kill-reason").value}}); result(`<span class="ok">Global kill switch ${engaged ? "engaged: every deployment is refused" : "released"}.</span>`); await ledger(); }
     catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
   });
+  async function limits() {
+    const body = CL.el("limits").querySelector("tbody");
+    if (!["admin", "auditor"].includes(s.role)) {  // a refused view would be a ledger entry on every page load
+      CL.el("limits-budgets").textContent = "Shown to administrators and auditors."; CL.el("limits").hidden = true; return;
+    }
+    try {
+      const l = await CL.api("/api/limits?limit=20");
+      CL.el("limits-budgets").textContent = Object.entries(l.budgets).map(([k, b]) => `${k.replace(/_/g, " ")}: ${b.enabled ? `${b.limit} per ${b.per}` : "no limit"} (${b.addresses_seen} addresses seen)`).join(" · ") + ` · refusals answered after ${l.refusal_delay_s} s`;
+      body.innerHTML = l.refused.map((r) => `<tr><td>${CL.esc(r.budget.replace(/_/g, " "))}</td><td><code>${CL.esc(r.address)}</code></td><td>${r.refused}</td></tr>`).join("") || `<tr><td colspan="3">No address has been refused since the server started.</td></tr>`;
+    } catch (e) { CL.el("limits-budgets").textContent = e.message; body.innerHTML = ""; }
+  }
   async function review() {
     const q = await CL.api("/api/review?limit=100");
     const body = CL.el("review").querySelector("tbody");
@@ -129,6 +140,7 @@
     catch (e) { CL.showError(e.message); }
   });
   try { await deployments(); await review(); await ledger(); await models(); } catch (e) { CL.showError(e.message); }
+  await limits();
   await complaints().catch((e) => { CL.el("complaints").querySelector("tbody").innerHTML = `<tr><td colspan="7">${CL.esc(e.message)}</td></tr>`; });
   const ds = await CL.snapshot().catch(() => []);
   if (ds[0]) CL.provenance({data: CL.el("prov-data").textContent + " · " + CL.snapText(ds[0])});

@@ -6,7 +6,8 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   const deployment = document.getElementById("deployment").value.trim();
   CL.save({token, purpose, deployment: deployment || null});
   try {
-    await CL.api("/api/me");
+    const me = await CL.api("/api/me");
+    CL.save({token, purpose, deployment: deployment || null, role: me.role});  // pages hide what the role cannot use
     location.href = "/forecast";
   } catch (e) {
     CL.clear();
