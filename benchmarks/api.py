@@ -55,6 +55,24 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_server(db: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``crimelens serve`` on a free loopback port with ``env`` added; returns once it answers."""
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(Path(sys.executable).with_name("crimelens")), "serve", "--db", str(db),
+                               "--port", str(port)], cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/openapi.json", timeout=2.0)
+            return server, base
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("crimelens serve did not start") from None
+            time.sleep(0.2)
+
+
 def _stats(lat: list[float], seconds: float) -> dict[str, Any]:
     a = np.asarray(lat) * 1000.0
     return {"n": len(a), "seconds": round(seconds, 2), "throughput_rps": round(len(a) / seconds, 1),
@@ -117,24 +135,11 @@ def main() -> None:
     with duckdb.connect(str(city.db), read_only=True) as con:
         incidents = [str(r[0]) for r in con.execute(
             "SELECT incident_id FROM incidents WHERE dataset = 'synth' ORDER BY hash(incident_id) LIMIT 200").fetchall()]
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(Path(sys.executable).with_name("crimelens")), "serve", "--db", str(city.db), "--port", str(port)],
-                              cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1",
-                                                      # the server's own ceiling: no per-address limit (all
-                                                      # 50 clients share 127.0.0.1); public_flood.py measures it
-                                                      "CRIMELENS_PUBLIC_READS_PER_MINUTE": "0",
-                                                      "CRIMELENS_PUBLIC_WRITES_PER_HOUR": "0"})
+    # the server's own ceiling: no per-address limit (all 50 clients share 127.0.0.1);
+    # public_flood.py measures the limit
+    server, base = start_server(city.db, {"CRIMELENS_PUBLIC_READS_PER_MINUTE": "0",
+                                          "CRIMELENS_PUBLIC_WRITES_PER_HOUR": "0"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/openapi.json", timeout=2.0)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("crimelens serve did not start") from None
-                time.sleep(0.2)
         token = city.tokens["ana"]
         # warm-up: one of each (the forecast layer is reprojected once, then served from the cache)
         asyncio.run(_phase(base, token, city.forecast_run, incidents, clients=1, per_client=2, pace=None, seed=0,

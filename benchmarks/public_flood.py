@@ -29,7 +29,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tests.api.city import DEPLOYMENT, build_city  # noqa: E402
 
-from api import _port, _stats  # noqa: E402  (the load benchmark's helpers)
+from api import _stats, start_server  # noqa: E402  (the load benchmark's helpers)
 
 
 def _counts(db: Path) -> tuple[int, int]:
@@ -124,22 +123,9 @@ def main() -> None:
     c_start = os.times()
     for r in range(args.rounds):
         for setting, env in (("none", {}), ("off", {"CRIMELENS_PUBLIC_WRITES_PER_HOUR": "0"}), ("on", {})):
-            port = _port()
-            base = f"http://127.0.0.1:{port}"
             before = _counts(city.db)
-            server = subprocess.Popen(
-                [str(Path(sys.executable).with_name("crimelens")), "serve", "--db", str(city.db), "--port", str(port)],
-                cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+            server, base = start_server(city.db, env)
             try:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        httpx.get(f"{base}/openapi.json", timeout=2.0)
-                        break
-                    except httpx.HTTPError:
-                        if time.monotonic() > deadline or server.poll() is not None:
-                            raise RuntimeError("crimelens serve did not start") from None
-                        time.sleep(0.2)
                 # warm the forecast layer and the similar cache as api.py does
                 httpx.get(f"{base}/api/forecasts/{city.forecast_run}/cells",
                           headers={"Authorization": f"Bearer {city.tokens['ana']}", "X-Purpose": "warm-up"},
