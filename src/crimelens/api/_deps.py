@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crimelens.api._errors import NotAuthenticatedError
 from crimelens.api._limits import PublicLimits
-from crimelens.errors import ApprovalRequiredError, PermissionDeniedError, RateLimitedError
+from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.services._context import Context, authorize
 from crimelens.services.governance import identify_deferred, token_is_valid
@@ -79,14 +79,11 @@ def get_caller(
             f"{request.method} {request.url.path}: got no bearer token; expected the header "
             "'Authorization: Bearer clk_<id>.<secret>'")
     limits: PublicLimits | None = getattr(request.app.state, "public_limits", None)
-    if limits is not None:
-        try:
-            limits.check_sign_in(request.method, request.url.path, client_address(request))
-        except RateLimitedError:
-            # past the address's failed sign-in budget a bad token is refused unlogged; a valid one
-            # (a colleague behind the same NAT) still signs in
-            if not token_is_valid(ctx, credentials.credentials):
-                raise
+    wait = limits.sign_in_wait(client_address(request)) if limits is not None else 0.0
+    # past the address's failed sign-in budget a bad token is refused unlogged; a valid one (a
+    # colleague behind the same NAT) still signs in
+    if limits is not None and wait > 0.0 and not token_is_valid(ctx, credentials.credentials):
+        limits.refuse_sign_in(request.method, request.url.path, client_address(request), wait)
     try:
         actor, receipt = identify_deferred(ctx, credentials.credentials)
     except PermissionDeniedError as exc:

@@ -24,10 +24,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from crimelens.api._errors import error_body
 from crimelens.errors import InvalidParameterError, RateLimitedError
 
 __all__ = ["PublicLimitGate", "PublicLimits", "TokenBucketLimiter"]
@@ -84,8 +86,8 @@ class TokenBucketLimiter:
     def take(self, key: str, *, consume: bool = True) -> float:
         """Take one call for ``key``: 0.0 when taken, else the seconds until one would be.
 
-        ``consume=False`` only asks (a refusal is still counted): for budgets charged after the
-        fact, such as failed sign-ins.
+        ``consume=False`` only asks, and counts nothing: for budgets charged after the fact, such
+        as failed sign-ins (:meth:`count_refusal` counts the refusals that follow).
         """
         if not self.capacity:
             return 0.0
@@ -104,13 +106,25 @@ class TokenBucketLimiter:
                 if consume:
                     b.tokens -= 1.0
                 return 0.0
-            b.refused += 1
             wait = (1.0 - b.tokens) / self.per_second
-            if now - b.reported >= 60.0:
-                _log.warning("rate limit: refused %d call(s) from %s so far; next one taken in %.1f s",
-                             b.refused, key, wait)
-                b.reported = now
+            if consume:
+                self._count(b, key, now, wait)
             return wait
+
+    def count_refusal(self, key: str, wait: float) -> None:
+        """Count one refusal of ``key`` (asked with ``consume=False``) that is ``wait`` s from a token."""
+        with self._lock:
+            b = self._buckets.get(key)
+            if b is not None:
+                self._count(b, key, self.clock(), wait)
+
+    @staticmethod
+    def _count(b: _Bucket, key: str, now: float, wait: float) -> None:
+        b.refused += 1
+        if now - b.reported >= 60.0:
+            _log.warning("rate limit: refused %d call(s) from %s so far; next one taken in %.1f s",
+                         b.refused, key, wait)
+            b.reported = now
 
     def refused(self, key: str) -> int:
         """How many calls from ``key`` were refused (while it is remembered)."""
@@ -157,14 +171,17 @@ class PublicLimits:
                         for name, (lim, _, _) in budgets.items() for addr, k in lim.most_refused(n)],
         }
 
-    def check_sign_in(self, method: str, path: str, client: str) -> None:
-        """Raise :class:`RateLimitedError` when ``client`` has spent its failed sign-ins (nothing is taken)."""
-        wait = self.failed_auth.take(client, consume=False)
-        if wait > 0.0:
-            raise RateLimitedError(
-                f"{method} {path}: got more failed sign-ins from {client} than this service takes "
-                f"({self.failed_auth_per_minute} a minute from one address); expected a pause: try again in "
-                f"{math.ceil(wait)} s with a valid token", retry_after=math.ceil(wait))
+    def sign_in_wait(self, client: str) -> float:
+        """Seconds until ``client`` may fail a sign-in again (0.0: it may now); nothing is taken."""
+        return self.failed_auth.take(client, consume=False)
+
+    def refuse_sign_in(self, method: str, path: str, client: str, wait: float) -> NoReturn:
+        """Count and raise the refusal of a bad token from ``client``, past its budget."""
+        self.failed_auth.count_refusal(client, wait)
+        raise RateLimitedError(
+            f"{method} {path}: got more failed sign-ins from {client} than this service takes "
+            f"({self.failed_auth_per_minute} a minute from one address); expected a pause: try again in "
+            f"{math.ceil(wait)} s with a valid token", retry_after=math.ceil(wait))
 
     def failed_sign_in(self, client: str) -> None:
         """Charge one failed sign-in to ``client``."""
@@ -214,8 +231,7 @@ class PublicLimitGate:
                     # a delay
                     if self.limits.refusal_delay_s > 0:
                         await anyio.sleep(min(self.limits.refusal_delay_s, float(exc.retry_after)))
-                    body = json.dumps({"ok": False, "error": str(exc), "type": "RateLimitedError",
-                                       "status": 429}).encode()
+                    body = json.dumps(error_body(str(exc), "RateLimitedError", 429)).encode()
                     await send({"type": "http.response.start", "status": 429, "headers": [
                         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                         (b"retry-after", str(exc.retry_after).encode())]})
