@@ -64,6 +64,9 @@ demo: install
 	CL=$(BIN)/crimelens DB=$(DB) bash examples/governance/demo.sh
 	# retention: what each deployment's policy would have the store delete now
 	$(BIN)/crimelens deployments purge --dry-run --as demo-admin --db $(DB)
+	# a checked backup of everything (store, evidence, manifest), recorded in the ledger, and its check
+	rm -rf build/backup && $(BIN)/crimelens store backup build/backup --as demo-admin --db $(DB)
+	$(BIN)/crimelens store verify-backup build/backup
 	@echo "crimelens dashboard: http://127.0.0.1:$(PORT)/  (sign in with the token in build/demo-analyst.json; purpose 'research';"
 	@echo "  build/demo-supervisor.json decides the review item, build/demo-board-1.json sees the board's view)"
 	@echo "public participation, no account: http://127.0.0.1:$(PORT)/public"

@@ -204,3 +204,21 @@ def test_serve_builds_the_similar_cache_at_start_up(city: City, tmp_path_factory
             assert r.status_code == 200 and len(r.json()["matches"]) == 5
     finally:
         web.state.close()
+
+
+def test_an_administrator_backs_up_the_running_store(client: TestClient, city: City, tmp_path: Any) -> None:
+    from crimelens.services.store import verify_backup
+
+    out = tmp_path / "backup"
+    r = client.post("/api/store/backup", json={"folder": str(out)}, headers=auth(city, "ada", "backup"))
+    assert r.status_code == 200, r.text
+    made = r.json()["backup"]
+    assert made["tables"]["incidents"] > 0 and made["ledger_entries"] > 0
+    check = verify_backup(out)
+    assert check.ok, check.problems
+    assert check.ledger_root == made["ledger_root"]
+    # the service keeps serving from the live store, which records the backup
+    entries = client.get("/api/ledger/entries?limit=10", headers=auth(city, "aud", "oversight")).json()["items"]
+    assert any(e["action"] == "store.backup" and e["user"] == "ada" for e in entries)
+    again = client.post("/api/store/backup", json={"folder": str(out)}, headers=auth(city, "ada", "backup"))
+    assert again.status_code == 422 and "not empty" in again.json()["error"]

@@ -56,6 +56,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("POST", "/api/deployments/D1/votes", {"vote": "approve"}, "deployments.vote", "ada"),
     ("POST", "/api/deployments/D1/transitions/activate", {}, "deployments.activate", "bea"),
     ("POST", "/api/retention/purge", {"dry_run": True}, "deployments.purge", "ana"),
+    ("POST", "/api/store/backup", {"folder": "/nonexistent/x"}, "store.backup", "ana"),
     ("POST", "/api/killswitch", {"engaged": True, "reason": "x"}, "killswitch.engage", "ana"),
     ("POST", "/api/incident-reports", {"kind": "error", "severity": "low", "description": "x"},
      "incidents.report", None),

@@ -482,6 +482,24 @@ def purge(ctx: CtxDep, caller: CallerDep, body: PurgeIn) -> Response:
                                                      dry_run=body.dry_run, purpose=caller.purpose)))
 
 
+class BackupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    folder: str = Field(min_length=1, max_length=1000, description="A new or empty folder on the server.")
+    include_key: bool = Field(default=False, description="Also copy the ledger's signing key.")
+
+
+@router.post("/store/backup", tags=["governance"],
+             summary="A checked backup of the running store, its evidence and optionally the key (admin)")
+def store_backup(ctx: CtxDep, caller: CallerDep, body: BackupIn) -> Response:
+    from pathlib import Path as FsPath
+
+    from crimelens.services import store as st
+
+    report = st.backup(ctx, out=FsPath(body.folder), actor=caller.actor, include_key=body.include_key,
+                       purpose=caller.purpose)
+    return ok(_body(backup=report.to_json()))
+
+
 class KillSwitchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     engaged: bool = Field(description="true engages the global kill switch (every deployment refused); false "

@@ -84,6 +84,9 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     # the client addresses refused by the API's limits (in memory only): for the administrator who
     # blocks them and the auditor who checks that the limits do not shut the public out
     "limits.view": frozenset({Role.ADMIN, Role.AUDITOR}),
+    # a backup holds every incident and output (and, with the key, the power to sign heads)
+    "store.backup": frozenset({Role.ADMIN}),
+    "store.restore": frozenset({Role.ADMIN}),
 }
 _GOVERNANCE_NAMESPACES = frozenset(a.split(".", 1)[0] for a in GOVERNANCE_PERMISSIONS)
 _READ_VERBS = frozenset({"list", "show", "view", "card", "head", "proof", "verify", "export", "status", "report"})

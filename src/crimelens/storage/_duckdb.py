@@ -154,6 +154,44 @@ class DuckDBStore:
         """True when the calling thread is inside :meth:`transaction` (its writes would join it)."""
         return self._depth > 0 and self._owner == threading.get_ident()
 
+    def copy_to(self, target: str | Path) -> dict[str, int]:
+        """Copy the whole store, consistently, into a new DuckDB file; each table's rows as copied.
+
+        Runs under the store's lock (no write of this process lands half-way) after a
+        checkpoint, with DuckDB's ``COPY FROM DATABASE`` (tables, views, sequences at their
+        current values). ``target`` must not exist: nothing is ever overwritten.
+        """
+        dest = Path(target)
+        if dest.exists():
+            raise StoreError(f"copy of store {self.path!r} to {str(dest)!r}: the file exists; expected a new path "
+                             "(a copy never overwrites)")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if self._depth:
+                raise StoreError(f"copy of store {self.path!r}: a transaction is open; expected none")
+            self.con.execute("CHECKPOINT")
+            source = self.con.execute("SELECT current_database()").fetchall()[0][0]
+            literal = str(dest).replace("'", "''")
+            self.con.execute(f"ATTACH '{literal}' AS crimelens_copy")
+            try:
+                self.con.execute(f'COPY FROM DATABASE "{source}" TO crimelens_copy')
+                tables = [str(r[0]) for r in self.con.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = 'crimelens_copy' "
+                    "ORDER BY table_name").fetchall()]
+                counts = {t: int(self.con.execute(f'SELECT count(*) FROM crimelens_copy."{t}"').fetchall()[0][0])
+                          for t in tables}
+            finally:
+                self.con.execute("DETACH crimelens_copy")
+        return counts
+
+    def table_counts(self) -> dict[str, int]:
+        """Every table of the store with its row count."""
+        with self._lock:
+            tables = [str(r[0]) for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "ORDER BY table_name").fetchall()]
+            return {t: int(self.con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0]) for t in tables}
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for a reader thread."""
         return self.con.cursor()
