@@ -162,3 +162,16 @@ def test_a_store_without_evidence_backs_up_and_restores(tmp_path: Path) -> None:
     assert report.evidence_files == 0 and svc.verify_backup(tmp_path / "b").ok
     check, seq = svc.restore(tmp_path / "b", db=tmp_path / "r" / "bare.duckdb", as_user="ada")
     assert check.ok and seq == report.ledger_entries and (tmp_path / "r" / "bare.duckdb.evidence").is_dir()
+
+
+def test_a_changed_evidence_file_stops_the_backup_and_leaves_the_folder_empty(db: Path, tmp_path: Path) -> None:
+    live = next((Path(f"{db}.evidence") / "sha256").glob("*/*"))
+    live.chmod(0o644)
+    live.write_bytes(b"changed on disk")
+    out = tmp_path / "b"
+    with _ctx(db) as ctx:
+        with pytest.raises(LedgerIntegrityError, match="hashes to .*expected its name"):
+            svc.backup(ctx, out=out, actor=ADMIN)
+        last = gs.ledger_entries(ctx, actor=ADMIN, action="store.backup", limit=None)[-1]
+    assert out.is_dir() and list(out.iterdir()) == []
+    assert last["outcome"] == "refused"

@@ -109,11 +109,22 @@ def backup(ctx: Context, *, out: Path, actor: Actor, purpose: str | None = BACKU
     authorize(ctx, action="store.backup", actor=actor, purpose=purpose)
     t0 = time.perf_counter()
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         refuse(ctx, action="store.backup", actor=actor, purpose=purpose, reason=f"{out} is not empty",
-               error=InputError(f"store backup {out}: the folder is not empty; expected a new or empty folder "
-                                "(a backup never overwrites)"))
+               error=InputError(f"store backup {out}: the path is a file or a folder that is not empty; expected "
+                                "a new or empty folder (a backup never overwrites)"))
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write_backup(ctx, out, actor, purpose, include_key, t0)
+    except BaseException:
+        # the folder was new or empty: leave it so, not with half a backup in it
+        for child in out.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def _write_backup(ctx: Context, out: Path, actor: Actor, purpose: str | None, include_key: bool,
+                  t0: float) -> BackupReport:
     target = out / STORE_FILE
     tables = ctx.store.copy_to(target)
     # the evidence files: re-hashed on the way (ContentStore.put names each by what it read)
