@@ -165,3 +165,19 @@ def test_a_flood_without_an_account_is_refused_and_the_auditor_sees_it(
     assert not any(e["action"] == "limits.view" and e["outcome"] == "refused" for e in entries)
     # the 27 taken are logged, the refused ones (two here, one on the page) are not
     assert sum(e["action"] == "complaints.file" and e["user"] == "public:anonymous" for e in entries) in (27, 28)
+
+
+def test_an_administrator_backs_up_from_the_governance_page(page: tuple[Any, Watch, str, City],  # noqa: F811
+                                                             tmp_path: Any) -> None:
+    from crimelens.services.store import verify_backup
+
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ada"], "backup")
+    pg.goto(f"{base}/governance")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    pg.fill("#backup-folder", str(tmp_path / "nightly"))
+    pg.click("#backup-form button")
+    pg.wait_for_selector("#backup-ok")
+    seq = re.search(r"ledger entry #(\d+)", pg.inner_text("#backup-ok")).group(1)  # type: ignore[union-attr]
+    assert "store.backup" in pg.locator(f"#ledger tr[data-seq='{seq}']").inner_text()
+    assert verify_backup(tmp_path / "nightly").ok

@@ -73,6 +73,16 @@
     try { await CL.api("/api/killswitch", {method: "POST", body: {engaged, reason: CL.el("kill-reason").value}}); result(`<span class="ok">Global kill switch ${engaged ? "engaged: every deployment is refused" : "released"}.</span>`); await ledger(); }
     catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
   });
+  CL.el("backup-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = CL.el("backup-result");
+    out.textContent = "writing and checking the backup…";
+    try {
+      const b = (await CL.api("/api/store/backup", {method: "POST", body: {folder: CL.el("backup-folder").value.trim(), include_key: CL.el("backup-key").checked}})).backup;
+      out.innerHTML = `<span class="ok" id="backup-ok">Backup written and checked in ${CL.esc(b.folder)}: ${Object.values(b.tables).reduce((a, n) => a + n, 0).toLocaleString()} rows, ledger of ${b.ledger_entries} entries (root ${CL.esc(short(b.ledger_root))}…), ${b.evidence_files} evidence files; ledger entry #${b.ledger_seq}.</span>`;
+      await ledger();
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
   async function limits() {
     const body = CL.el("limits").querySelector("tbody");
     if (!["admin", "auditor"].includes(s.role)) {  // a refused view would be a ledger entry on every page load
