@@ -170,7 +170,7 @@ def test_a_changed_evidence_file_stops_the_backup_and_leaves_the_folder_empty(db
     live.write_bytes(b"changed on disk")
     out = tmp_path / "b"
     with _ctx(db) as ctx:
-        with pytest.raises(LedgerIntegrityError, match="hashes to .*expected its name"):
+        with pytest.raises(LedgerIntegrityError, match=r"hashes to .*expected its name"):
             svc.backup(ctx, out=out, actor=ADMIN)
         last = gs.ledger_entries(ctx, actor=ADMIN, action="store.backup", limit=None)[-1]
     assert out.is_dir() and list(out.iterdir()) == []
