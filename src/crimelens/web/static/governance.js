@@ -73,6 +73,9 @@
     try { await CL.api("/api/killswitch", {method: "POST", body: {engaged, reason: CL.el("kill-reason").value}}); result(`<span class="ok">Global kill switch ${engaged ? "engaged: every deployment is refused" : "released"}.</span>`); await ledger(); }
     catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
   });
+  if (s.role !== "admin") {  // the server refuses (and logs) anyone else; do not offer what the role cannot do
+    CL.el("backup-form").hidden = true; CL.el("backup-result").textContent = "Administrators only.";
+  }
   CL.el("backup-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const out = CL.el("backup-result");
