@@ -134,3 +134,22 @@ def test_control_characters_survive_the_store(tmp_path: Path) -> None:
         assert (s.n_landed, s.n_quarantined) == (1, 1)  # 30 February caught on the fast ISO path too
         assert s.top_reasons[0][0].startswith("impossible date")
         assert ctx.store.incidents(dataset="c").mo("note").tolist() == ["bell\x07"]
+
+
+def test_a_store_held_by_another_process_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from crimelens.errors import StoreError
+
+    db = tmp_path / "held.duckdb"
+    DuckDBStore.open(db).close()
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(db)!r}); "
+                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match=r"held\.duckdb.*lock.*POST /api/store/backup"):
+            DuckDBStore.open(db)
+    finally:
+        holder.kill()
+        holder.communicate()  # reaps it and closes its pipe

@@ -92,7 +92,12 @@ class DuckDBStore:
         try:
             con = duckdb.connect(where, read_only=read_only)
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open store {where!r}: {exc}") from exc
+            hint = ""
+            if "lock" in str(exc).lower():
+                hint = ("; expected no other process on it: DuckDB lets one process write a store. If "
+                        "`crimelens serve` runs on it, use the service (the API or the dashboard; backups: "
+                        "POST /api/store/backup), or stop it first")
+            raise StoreError(f"cannot open store {where!r}: {exc}{hint}") from exc
         store = cls(con, where)
         if not read_only:
             store._migrate()
