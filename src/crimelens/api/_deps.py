@@ -79,16 +79,17 @@ def get_caller(
             f"{request.method} {request.url.path}: got no bearer token; expected the header "
             "'Authorization: Bearer clk_<id>.<secret>'")
     limits: PublicLimits | None = getattr(request.app.state, "public_limits", None)
-    wait = limits.sign_in_wait(client_address(request)) if limits is not None else 0.0
+    client = client_address(request)
+    wait = limits.sign_in_wait(client) if limits is not None else 0.0
     # past the address's failed sign-in budget a bad token is refused unlogged; a valid one (a
     # colleague behind the same NAT) still signs in
     if limits is not None and wait > 0.0 and not token_is_valid(ctx, credentials.credentials):
-        limits.refuse_sign_in(request.method, request.url.path, client_address(request), wait)
+        limits.refuse_sign_in(request.method, request.url.path, client, wait)
     try:
         actor, receipt = identify_deferred(ctx, credentials.credentials)
     except PermissionDeniedError as exc:
         if limits is not None:
-            limits.failed_sign_in(client_address(request))
+            limits.failed_sign_in(client)
         raise NotAuthenticatedError(str(exc)) from exc
     held = getattr(request.state, LEDGER_RECEIPTS, None)
     if held is None:  # no ledger barrier around this app: wait here

@@ -77,10 +77,6 @@ class BackupCheck:
         return asdict(self)
 
 
-def _sha256(path: Path) -> str:
-    return sha256_file(path)[0]
-
-
 def _evidence_files(root: Path) -> list[Path]:
     base = root / "sha256"
     return sorted(p for p in base.glob("*/*") if p.is_file()) if base.is_dir() else []
@@ -89,18 +85,6 @@ def _evidence_files(root: Path) -> list[Path]:
 def _address(root: Path, path: Path) -> str:
     rel = path.relative_to(root / "sha256")
     return rel.parts[0] + rel.parts[1]
-
-
-def _ledger_figures(store: DuckDBStore, key_dir: Path | None, public_key: bytes | None) -> tuple[Any, bytes | None]:
-    ledger = Ledger(store, key_dir)
-    head = ledger.latest_head()
-    trusted = public_key
-    if trusted is None and head is not None:
-        try:
-            trusted = ledger.public_key(head.key_id)
-        except NotFoundError:
-            trusted = None
-    return ledger.verify(public_key=trusted), trusted
 
 
 def backup(ctx: Context, *, out: Path, actor: Actor, purpose: str | None = BACKUP_PURPOSE,
@@ -154,7 +138,7 @@ def _write_backup(ctx: Context, out: Path, actor: Actor, purpose: str | None, in
     head = ctx.ledger.latest_head()
     source_key = ctx.ledger.public_key(head.key_id) if head is not None else None
     with DuckDBStore.open(target, read_only=True) as copy:
-        report, _ = _ledger_figures(copy, out / "keys", source_key)
+        report = Ledger(copy, out / "keys").verify(public_key=source_key)
     if not report.ok:
         refuse(ctx, action="store.backup", actor=actor, purpose=purpose, reason=f"copy does not verify: {report.problem}",
                error=LedgerIntegrityError(f"store backup {out}: the copied ledger does not verify: {report.problem}"))
@@ -169,8 +153,9 @@ def _write_backup(ctx: Context, out: Path, actor: Actor, purpose: str | None, in
         "evidence": {"folder": "evidence", "files": n_files, "bytes": n_bytes},
         "keys": "keys" if include_key else None,
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    manifest_sha = hashlib.sha256((out / MANIFEST).read_bytes()).hexdigest()
+    manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    (out / MANIFEST).write_bytes(manifest_bytes)
+    manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
     seconds = time.perf_counter() - t0
     seq = record_use(ctx, action="store.backup", actor=actor, purpose=purpose, detail={
         "folder": str(out), "store_sha256": store_sha, "manifest_sha256": manifest_sha,
@@ -209,7 +194,8 @@ def verify_backup(folder: Path, *, public_key: bytes | None = None) -> BackupChe
         bytes.fromhex(ledger_m["public_key"]) if ledger_m.get("public_key") else None)
     with DuckDBStore.open(target, read_only=True) as copy:
         counts = copy.table_counts()
-        report, _ = _ledger_figures(copy, folder / "keys", trusted)
+        # without a trusted key, verify() uses the one stored with the head
+        report = Ledger(copy, folder / "keys").verify(public_key=trusted)
     for t, n in expected["tables"].items():
         if counts.get(t) != n:
             problems.append(f"table {t}: {counts.get(t)} rows; the manifest says {n}")
@@ -221,7 +207,7 @@ def verify_backup(folder: Path, *, public_key: bytes | None = None) -> BackupChe
     root = folder / manifest["evidence"]["folder"]
     files = _evidence_files(root)
     for f in files:
-        if _sha256(f) != _address(root, f):
+        if sha256_file(f)[0] != _address(root, f):
             problems.append(f"evidence file {f.relative_to(folder)} does not hash to its name")
     if len(files) != manifest["evidence"]["files"]:
         problems.append(f"evidence: {len(files)} files; the manifest says {manifest['evidence']['files']}")
