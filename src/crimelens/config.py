@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         default=None, description="Content-addressed evidence folder; defaults to '<db>.evidence'."
     )
     progress: bool = Field(default=True, description="Show progress bars on long work.")
+    max_upload_mb: int = Field(
+        default=4096, ge=0,
+        description="Largest evidence file the API takes in one upload, in MiB (bigger: 413); 0: no limit.",
+    )
     public_reads_per_minute: int = Field(
         default=300, ge=0,
         description="Calls without an account (GET) the service takes from one client address a minute; 0: no limit.",

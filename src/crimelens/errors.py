@@ -17,6 +17,7 @@ __all__ = [
     "LedgerIntegrityError",
     "NotFittedError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "ProtectedAttributeError",
     "RateLimitedError",
@@ -44,6 +45,12 @@ class SchemaError(InputError):
 
 class InvalidParameterError(InputError):
     """A parameter has a value outside its documented range."""
+
+
+class PayloadTooLargeError(InputError):
+    """An upload passed the size the service takes (``max_upload_mb``)."""
+
+    http_status = 413
 
 
 class ProtectedAttributeError(InputError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from crimelens.cli import app
+from crimelens.errors import InputError
 from crimelens.evidence import generate_narratives
 
 runner = CliRunner()
@@ -60,6 +62,28 @@ def test_add_transfer_verify_show(env: Path) -> None:
     content.write_bytes(original[:-1] + b"!")
     failed = _json(["evidence", "verify", "JA1", "--db", db], code=4)
     assert failed["failed_items"] == [item]
+
+
+def test_cases_and_export_are_logged_and_export_is_the_original(env: Path) -> None:
+    db = str(env / "c.duckdb")
+    f = env / "photo.jpg"
+    f.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8)
+    item = str(_json(["evidence", "add", str(f), "--case", "JA2", "--source", "scene", "--db", db])["item_id"])
+    (env / "log.csv").write_text("time,event\n10:00,call\n")
+    _json(["evidence", "add", str(env / "log.csv"), "--case", "JA3", "--source", "CAD export", "--db", db])
+    listed: Any = _json(["evidence", "cases", "--db", db])
+    cases = {c["case_id"]: c for c in listed["cases"]}
+    assert set(cases) == {"JA2", "JA3"} and cases["JA2"]["n_items"] == 1
+    assert cases["JA2"]["size_bytes"] == f.stat().st_size
+    out = env / "copy" / "photo.jpg"
+    got = _json(["evidence", "export", item, "--out", str(out), "--db", db])
+    shown: Any = _json(["evidence", "show", item, "--db", db])
+    assert out.read_bytes() == f.read_bytes() and got["sha256"] == shown["item"]["sha256"]
+    # never overwrites a file
+    result = runner.invoke(app, ["evidence", "export", item, "--out", str(out), "--db", db])
+    assert isinstance(result.exception, InputError) and "exists" in str(result.exception)
+    entries = json.loads(runner.invoke(app, ["ledger", "list", "--db", db, "--json"]).stdout)
+    assert {"evidence.list", "evidence.download", "evidence.show"} <= {e["action"] for e in entries}
 
 
 def test_redact_text_jsonl_review_and_release(env: Path) -> None:

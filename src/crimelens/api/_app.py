@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crimelens import __version__
 from crimelens.api._deps import LEDGER_RECEIPTS, get_public_caller
 from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
+from crimelens.api._evidence import router as evidence_router
 from crimelens.api._limits import PublicLimitGate, PublicLimits
 from crimelens.api._routes import router
 from crimelens.config import Settings
@@ -154,6 +155,7 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
     app.add_middleware(PublicLimitGate, limits=app.state.public_limits,
                        operations=[(m, r.path_regex) for r in _public_routes() for m in (r.methods or ())])
     app.include_router(router)
+    app.include_router(evidence_router)
     mount_web(app)
 
     def openapi() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -149,21 +150,23 @@ def verify(
 def show(
     target: Annotated[str, typer.Argument(help="An item id (EV000001), or a case number with --case.")],
     case: Annotated[bool, typer.Option("--case", help="TARGET is a case: list its items.")] = False,
+    purpose: PurposeOpt = RESEARCH,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show an item (custody, lineage back to the original's hash, derivatives) or a case's items."""
     with cli_context(db) as ctx:
+        actor = cli_actor(ctx.settings)
         if case:
-            items = svc.case_items(ctx, target)
-            data: dict[str, Any] = {"case_id": target, "items": [i.to_json() for i in items]}
+            data = svc.show_case(ctx, target, actor=actor, purpose=purpose)
         else:
-            data = svc.item_report(ctx, target)
+            data = svc.show_item(ctx, target, actor=actor, purpose=purpose)
     if case:
         emit(data, as_json, lambda d: table(
-            f"case {target}", ["item", "name", "type", "bytes", "sha256", "parent", "derivation"],
+            f"case {target}", ["item", "name", "type", "bytes", "sha256", "parent", "derivation", "holder"],
             [[i["item_id"], i["original_name"], i["mime_type"], i["size_bytes"], i["sha256"][:16] + "…",
-              i["parent_item_id"], i["derivation"]] for i in d["items"]]))
+              i["parent_item_id"], i["derivation"],
+              f"{i['holder']}{' (out)' if i['checked_out'] else ''}"] for i in d["items"]]))
         return
 
     def render(d: dict[str, Any]) -> None:
@@ -182,6 +185,36 @@ def show(
             console.print(f"[yellow]custody gap[/] {g['kind']}: {g['message']}")
 
     emit(data, as_json, render)
+
+
+@evidence_app.command("cases")
+def cases(purpose: PurposeOpt = RESEARCH, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """List the cases that hold evidence: items, derivatives, bytes, first and last intake."""
+    with cli_context(db) as ctx:
+        rows = svc.list_cases(ctx, actor=cli_actor(ctx.settings), purpose=purpose)
+    emit({"cases": rows}, as_json, lambda d: table(
+        "cases", ["case", "items", "derivatives", "bytes", "first intake", "last intake"],
+        [[c["case_id"], c["n_items"], c["n_derivatives"], c["size_bytes"], c["first_added_at"],
+          c["last_added_at"]] for c in d["cases"]]))
+
+
+@evidence_app.command("export")
+def export(
+    item: Annotated[str, typer.Argument(help="Evidence item id, e.g. EV000001.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write the copy to (must not exist).")],
+    purpose: PurposeOpt = RESEARCH,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a copy of an item's file (re-hashed first; logged as evidence.download)."""
+    if out.exists():
+        raise InputError(f"evidence export --out {out}: the file exists; expected a new path")
+    with cli_context(db) as ctx:
+        it, path = svc.open_content(ctx, item, actor=cli_actor(ctx.settings), purpose=purpose)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+    data = {"ok": True, "item_id": it.item_id, "sha256": it.sha256, "size_bytes": it.size_bytes, "out": str(out)}
+    emit(data, as_json, lambda d: console.print(f"{d['item_id']} -> {d['out']} (sha256 {d['sha256']})"))
 
 
 # --------------------------------------------------------------------------- redact

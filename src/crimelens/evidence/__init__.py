@@ -7,7 +7,13 @@ used to measure the text redactor. The use cases that store and log these live
 in :mod:`crimelens.services.evidence`.
 """
 
-from crimelens.evidence._content import ContentStore, StoredContent, sha256_file, sniff_mime
+from crimelens.evidence._content import (
+    ContentStore,
+    ContentWriter,
+    StoredContent,
+    sha256_file,
+    sniff_mime,
+)
 from crimelens.evidence._custody import (
     CUSTODY_KINDS,
     CustodyEvent,
@@ -31,6 +37,7 @@ __all__ = [
     "HELD_OUT_FORMATS",
     "PII_TYPES",
     "ContentStore",
+    "ContentWriter",
     "CustodyEvent",
     "CustodyGap",
     "CustodyState",

@@ -25,9 +25,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from crimelens.errors import InputError, NotFoundError
+from crimelens.errors import InputError, NotFoundError, PayloadTooLargeError
 
-__all__ = ["ContentStore", "StoredContent", "sha256_file", "sniff_mime"]
+__all__ = ["ContentStore", "ContentWriter", "StoredContent", "sha256_file", "sniff_mime"]
 
 _CHUNK = 1 << 20
 
@@ -60,8 +60,8 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
-def sniff_mime(path: Path) -> str:
-    """MIME type from the file's first bytes, then its name; ``application/octet-stream`` if unknown.
+def sniff_mime(path: Path, name: str | None = None) -> str:
+    """MIME type from the file's first bytes, then its name (``name`` or the path's); else ``application/octet-stream``.
 
     Examples
     --------
@@ -82,7 +82,7 @@ def sniff_mime(path: Path) -> str:
             if mime == "video/mp4" and head[8:11] == b"qt ":
                 return "video/quicktime"
             return mime
-    guessed, _ = mimetypes.guess_type(path.name)
+    guessed, _ = mimetypes.guess_type(name or path.name)
     if guessed:
         return guessed
     try:
@@ -100,6 +100,76 @@ class StoredContent:
     size_bytes: int
     path: Path
     is_new: bool
+
+
+class ContentWriter:
+    """Content written in chunks into the store's ``tmp`` folder, hashed as it comes.
+
+    :meth:`commit` fsyncs it and moves it to its address (or drops it when that content is
+    already stored); leaving the ``with`` block without a commit removes the partial file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = ContentStore(pathlib.Path(tempfile.mkdtemp()))
+    >>> with store.writer() as w:
+    ...     w.write(b"hel")
+    ...     w.write(b"lo")
+    ...     stored = w.commit()
+    >>> stored.sha256[:12], stored.size_bytes, stored.path.read_bytes()
+    ('2cf24dba5fb0', 5, b'hello')
+    """
+
+    def __init__(self, store: ContentStore, max_bytes: int | None = None) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.size_bytes = 0
+        self._hash = hashlib.sha256()
+        tmp_dir = store.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=tmp_dir)
+        self._fh = os.fdopen(fd, "wb")
+        self._done = False
+
+    def write(self, chunk: bytes) -> None:
+        self.size_bytes += len(chunk)
+        if self.max_bytes is not None and self.size_bytes > self.max_bytes:
+            raise PayloadTooLargeError(
+                f"evidence content: passed {self.max_bytes} bytes; expected at most that "
+                "(raise CRIMELENS_MAX_UPLOAD_MB, or take the file in with 'crimelens evidence add')")
+        self._hash.update(chunk)
+        self._fh.write(chunk)
+
+    def commit(self) -> StoredContent:
+        """Make the content durable at its address; returns where it is."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        digest = self._hash.hexdigest()
+        target = self.store.path_for(digest)
+        self._done = True
+        if target.exists():
+            os.unlink(self._tmp)
+            return StoredContent(digest, self.size_bytes, target, is_new=False)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, target)
+        target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        return StoredContent(digest, self.size_bytes, target, is_new=True)
+
+    def abort(self) -> None:
+        """Drop the partial content (a no-op after :meth:`commit`)."""
+        if self._done:
+            return
+        self._done = True
+        self._fh.close()
+        if os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> ContentWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
 
 
 class ContentStore:
@@ -129,32 +199,14 @@ class ContentStore:
         source = Path(source)
         if not source.is_file():
             raise NotFoundError(f"evidence file {str(source)!r}: not found or not a regular file")
-        tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        h = hashlib.sha256()
-        n = 0
-        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
-        try:
-            with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
-                while chunk := src.read(_CHUNK):
-                    h.update(chunk)
-                    dst.write(chunk)
-                    n += len(chunk)
-                dst.flush()
-                os.fsync(dst.fileno())
-            digest = h.hexdigest()
-            target = self.path_for(digest)
-            if target.exists():
-                os.unlink(tmp_name)
-                return StoredContent(digest, n, target, is_new=False)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, target)
-            target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            return StoredContent(digest, n, target, is_new=True)
-        except BaseException:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-            raise
+        with source.open("rb") as src, self.writer() as dst:
+            while chunk := src.read(_CHUNK):
+                dst.write(chunk)
+            return dst.commit()
+
+    def writer(self, max_bytes: int | None = None) -> ContentWriter:
+        """A writer that takes content in chunks (an upload) and hashes it on the way in."""
+        return ContentWriter(self, max_bytes)
 
     def remove(self, sha256: str) -> None:
         """Remove content (used only to undo an intake whose database write failed)."""

@@ -23,18 +23,20 @@ from crimelens.errors import InputError, InvalidParameterError, NotFoundError, S
 from crimelens.evidence import (
     CUSTODY_KINDS,
     ContentStore,
+    ContentWriter,
     CustodyEvent,
     CustodyGap,
     FaceRedactor,
     FrameLog,
     PiiSpan,
+    StoredContent,
     TextRedactor,
     find_custody_gaps,
     sha256_file,
     sniff_mime,
 )
 from crimelens.governance import Actor
-from crimelens.services._context import RESEARCH, Context, record_use, refuse
+from crimelens.services._context import RESEARCH, Context, authorize, record_use, refuse
 from crimelens.storage import _evidence as db
 from crimelens.storage._evidence import EvidenceItem, RedactionRun
 
@@ -42,17 +44,24 @@ __all__ = [
     "CaseVerification",
     "ItemCheck",
     "add_evidence",
+    "add_uploaded_evidence",
     "case_items",
+    "check_intake",
     "decide_review",
     "evidence_dir",
     "item_report",
     "lineage",
+    "list_cases",
+    "open_content",
     "record_custody",
     "redact_image_file",
     "redact_text_file",
     "redact_video_file",
     "release_run",
     "review_queue",
+    "show_case",
+    "show_item",
+    "upload_writer",
     "verify_case",
 ]
 
@@ -103,26 +112,99 @@ def add_evidence(
     A derivative names ``parent_item_id``, a ``derivation`` ("redacted", "transcript",
     "frame", ...) and the ``tool`` and ``tool_version`` that made it.
     """
+    parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
+                          derivation=derivation, tool=tool, tool_version=tool_version)
+    path = Path(path)
+    mime = sniff_mime(path) if path.is_file() else "application/octet-stream"
+    stored = _content(ctx).put(path)
+    return _register(ctx, stored, mime=mime, original_name=path.name, case_id=case_id, actor=actor,
+                     source=source, purpose=purpose, description=description, location=location,
+                     received_at=received_at, parent=parent, derivation=derivation, tool=tool,
+                     tool_version=tool_version, tool_params=tool_params)
+
+
+def check_intake(ctx: Context, *, case_id: str, source: str, parent_item_id: str | None = None,
+                 derivation: str | None = None, tool: str | None = None,
+                 tool_version: str | None = None) -> EvidenceItem | None:
+    """Refuse an intake that cannot be recorded before its content is read; returns the parent."""
     if not case_id or not case_id.strip():
         raise InputError("evidence add: got an empty case id; expected e.g. 'JA123456'")
     if not source or not source.strip():
         raise InputError("evidence add: got an empty source; expected where the item came from")
-    parent: EvidenceItem | None = None
-    if parent_item_id is not None:
-        parent = db.get_item(ctx.store, parent_item_id)
-        if not derivation or not tool or not tool_version:
-            raise InputError(
-                f"evidence add --parent {parent_item_id}: a derivative needs derivation, tool and tool "
-                f"version; got derivation={derivation!r}, tool={tool!r}, tool_version={tool_version!r}")
-    path = Path(path)
-    mime = sniff_mime(path) if path.is_file() else "application/octet-stream"
-    stored = _content(ctx).put(path)
+    if parent_item_id is None:
+        return None
+    parent = db.get_item(ctx.store, parent_item_id)
+    if not derivation or not tool or not tool_version:
+        raise InputError(
+            f"evidence add --parent {parent_item_id}: a derivative needs derivation, tool and tool "
+            f"version; got derivation={derivation!r}, tool={tool!r}, tool_version={tool_version!r}")
+    return parent
+
+
+def upload_writer(ctx: Context) -> ContentWriter:
+    """A writer for content that arrives in chunks (an API upload), capped at ``max_upload_mb``."""
+    cap = ctx.settings.max_upload_mb
+    return _content(ctx).writer(max_bytes=cap * (1 << 20) if cap else None)
+
+
+def add_uploaded_evidence(
+    ctx: Context,
+    stored: StoredContent,
+    *,
+    original_name: str,
+    case_id: str,
+    actor: Actor,
+    source: str,
+    purpose: str | None = RESEARCH,
+    description: str | None = None,
+    location: str | None = None,
+    received_at: datetime | None = None,
+    parent_item_id: str | None = None,
+    derivation: str | None = None,
+    tool: str | None = None,
+    tool_version: str | None = None,
+) -> EvidenceItem:
+    """Register content already written through :func:`upload_writer` (removed again if this fails)."""
+    try:
+        parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
+                              derivation=derivation, tool=tool, tool_version=tool_version)
+    except BaseException:
+        if stored.is_new:
+            _content(ctx).remove(stored.sha256)
+        raise
+    name = Path(original_name.replace("\\", "/")).name.strip() or "upload"
+    return _register(ctx, stored, mime=sniff_mime(stored.path, name), original_name=name, case_id=case_id,
+                     actor=actor, source=source, purpose=purpose, description=description,
+                     location=location, received_at=received_at, parent=parent, derivation=derivation,
+                     tool=tool, tool_version=tool_version, tool_params=None)
+
+
+def _register(
+    ctx: Context,
+    stored: StoredContent,
+    *,
+    mime: str,
+    original_name: str,
+    case_id: str,
+    actor: Actor,
+    source: str,
+    purpose: str | None,
+    description: str | None,
+    location: str | None,
+    received_at: datetime | None,
+    parent: EvidenceItem | None,
+    derivation: str | None,
+    tool: str | None,
+    tool_version: str | None,
+    tool_params: dict[str, Any] | None,
+) -> EvidenceItem:
+    parent_item_id = parent.item_id if parent else None
     when = _aware(received_at)
     try:
         with ctx.store.transaction():
             item_id = db.next_item_id(ctx.store)
             detail = {"item_id": item_id, "case_id": case_id, "size_bytes": stored.size_bytes,
-                      "mime_type": mime, "source": source, "original_name": path.name,
+                      "mime_type": mime, "source": source, "original_name": original_name,
                       "derivation": derivation, "parent_item_id": parent_item_id,
                       "parent_sha256": parent.sha256 if parent else None, "location": location}
             seq = record_use(
@@ -133,7 +215,7 @@ def add_evidence(
             )
             item = EvidenceItem(
                 item_id=item_id, case_id=case_id, sha256=stored.sha256, size_bytes=stored.size_bytes,
-                mime_type=mime, original_name=path.name, source=source, description=description,
+                mime_type=mime, original_name=original_name, source=source, description=description,
                 added_at=when, added_by=actor.user, parent_item_id=parent_item_id,
                 parent_sha256=parent.sha256 if parent else None, derivation=derivation, tool=tool,
                 tool_version=tool_version,
@@ -364,6 +446,61 @@ def item_report(ctx: Context, item_id: str) -> dict[str, Any]:
         "original_sha256": chain[-1].sha256,
         "derivatives": children,
     }
+
+
+# --------------------------------------------------------------------------- reading (logged)
+def list_cases(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH) -> list[dict[str, Any]]:
+    """Every case with evidence: item and derivative counts, bytes, first and last intake."""
+    authorize(ctx, action="evidence.list", actor=actor, purpose=purpose)
+    rows = db.case_summaries(ctx.store)
+    record_use(ctx, action="evidence.list", actor=actor, purpose=purpose, detail={"n_cases": len(rows)})
+    return rows
+
+
+def show_case(ctx: Context, case_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """A case's items, each with its holder, whether it is checked out, and its custody gaps."""
+    authorize(ctx, action="evidence.show", actor=actor, purpose=purpose)
+    items = case_items(ctx, case_id)
+    events = _events(ctx, [i.item_id for i in items])
+    rows = []
+    for item in items:
+        state = find_custody_gaps(item.item_id, events[item.item_id])
+        rows.append({**item.to_json(), "holder": state.holder, "checked_out": state.is_checked_out,
+                     "n_custody_events": len(events[item.item_id]), "gaps": [g.to_json() for g in state.gaps]})
+    record_use(ctx, action="evidence.show", actor=actor, purpose=purpose,
+               detail={"case_id": case_id, "n_items": len(rows)})
+    return {"case_id": case_id, "items": rows}
+
+
+def show_item(ctx: Context, item_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """:func:`item_report`, checked against the caller's role and logged."""
+    authorize(ctx, action="evidence.show", actor=actor, purpose=purpose)
+    report = item_report(ctx, item_id)
+    record_use(ctx, action="evidence.show", actor=actor, purpose=purpose, data_hash=report["item"]["sha256"],
+               detail={"item_id": item_id, "case_id": report["item"]["case_id"]})
+    return report
+
+
+def open_content(ctx: Context, item_id: str, *, actor: Actor,
+                 purpose: str | None = RESEARCH) -> tuple[EvidenceItem, Path]:
+    """The stored file of an item, for a copy to leave the store (logged as ``evidence.download``).
+
+    The copy is re-hashed first: content that no longer matches its intake hash is refused.
+    """
+    authorize(ctx, action="evidence.download", actor=actor, purpose=purpose)
+    item = db.get_item(ctx.store, item_id)
+    store = _content(ctx)
+    got = store.rehash(item.sha256)
+    if got is None or got[0] != item.sha256:
+        found = "missing" if got is None else f"hash {got[0]}"
+        refuse(ctx, action="evidence.download", actor=actor, purpose=purpose, data_hash=item.sha256,
+               reason=f"stored content of {item_id} is {found}",
+               error=NotFoundError(f"evidence item {item_id}: stored content is {found}; expected hash "
+                                   f"{item.sha256} (run 'crimelens evidence verify {item.case_id}')"))
+    record_use(ctx, action="evidence.download", actor=actor, purpose=purpose, data_hash=item.sha256,
+               output_hash=item.sha256, detail={"item_id": item_id, "case_id": item.case_id,
+                                                "size_bytes": item.size_bytes})
+    return item, store.path_for(item.sha256)
 
 
 # --------------------------------------------------------------------------- redaction

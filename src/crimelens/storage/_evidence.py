@@ -21,6 +21,7 @@ __all__ = [
     "EvidenceItem",
     "RedactionRun",
     "case_items",
+    "case_summaries",
     "custody_events",
     "find_items_by_hash",
     "get_item",
@@ -153,6 +154,15 @@ def find_items_by_hash(store: DuckDBStore, sha256: str, case_id: str | None = No
 def case_items(store: DuckDBStore, case_id: str) -> list[EvidenceItem]:
     frame = store.query("SELECT * FROM evidence_items WHERE case_id = ? ORDER BY item_id", [case_id])
     return [EvidenceItem(**_clean(r)) for r in frame.to_dict("records")]
+
+
+def case_summaries(store: DuckDBStore) -> list[dict[str, Any]]:
+    """One row per case: item counts, bytes, first and last intake; the latest case first."""
+    frame = store.query(
+        "SELECT case_id, count(*) AS n_items, count(parent_item_id) AS n_derivatives, "
+        "sum(size_bytes) AS size_bytes, min(added_at) AS first_added_at, max(added_at) AS last_added_at "
+        "FROM evidence_items GROUP BY case_id ORDER BY last_added_at DESC, case_id")
+    return [_clean(r) for r in frame.to_dict("records")]
 
 
 def insert_custody(store: DuckDBStore, row: dict[str, Any]) -> int:

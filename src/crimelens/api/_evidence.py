@@ -1,0 +1,130 @@
+"""Evidence routes: intake by upload, cases and items, custody events, verification, download.
+
+A running service holds the store, so these are how an agency handles evidence while
+``crimelens serve`` runs (the ``crimelens evidence`` commands need the store to themselves).
+Analysts, supervisors and administrators take evidence in, record custody and download copies;
+auditors and board members read and verify. Every call, refused or not, is a ledger entry.
+
+An upload is the file's bytes as the request body (``application/octet-stream``), streamed to
+the content-addressed folder and hashed on the way in, never held in memory; the role, the case
+and the parent are checked before the first byte is read, and a body past ``max_upload_mb`` is
+refused with 413 and its partial file removed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from crimelens.api._deps import CallerDep, CtxDep
+from crimelens.api._routes import Limit, Name, Offset, _body, _page, ok
+from crimelens.errors import InputError, PayloadTooLargeError
+from crimelens.services import evidence as svc
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["evidence"])
+
+Text = Annotated[str | None, Query(max_length=2000)]
+_UPLOAD_BODY = {"requestBody": {"required": True, "description": "The file's bytes, as they are.",
+                                "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                    "format": "binary"}}}},
+                "responses": {"413": {"description": "The body passed max_upload_mb",
+                                      "content": {"application/json": {"schema": {
+                                          "$ref": "#/components/schemas/Error"}}}}}}
+
+
+@router.get("/evidence/cases", summary="Cases with evidence: item counts, bytes, first and last intake (paginated)")
+def cases(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    return ok(_page(svc.list_cases(ctx, actor=caller.actor, purpose=caller.purpose), limit, offset))
+
+
+@router.get("/evidence/cases/{case_id}", summary="A case's items, each with its holder and custody gaps")
+def case(ctx: CtxDep, caller: CallerDep, case_id: Name) -> Response:
+    return ok(_body(**svc.show_case(ctx, case_id, actor=caller.actor, purpose=caller.purpose)))
+
+
+@router.post("/evidence/cases/{case_id}/items", openapi_extra=_UPLOAD_BODY,
+             summary="Take a file in as evidence: the body is the file; hashed, stored, logged")
+async def upload(
+    request: Request, ctx: CtxDep, caller: CallerDep, case_id: Name,
+    source: Annotated[str, Query(min_length=1, max_length=500, description="Where it came from.")],
+    filename: Annotated[str, Query(min_length=1, max_length=255, description="The file's name.")],
+    description: Text = None, location: Text = None,
+    received_at: Annotated[datetime | None, Query(description="When it was received (with offset).")] = None,
+    parent: Annotated[str | None, Query(max_length=200, description="Item it derives from.")] = None,
+    derivation: Annotated[str | None, Query(max_length=200)] = None,
+    tool: Annotated[str | None, Query(max_length=200)] = None,
+    tool_version: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    await run_in_threadpool(caller.allow, ctx, "evidence.add")
+    await run_in_threadpool(partial(svc.check_intake, ctx, case_id=case_id, source=source, parent_item_id=parent,
+                                    derivation=derivation, tool=tool, tool_version=tool_version))
+    cap = ctx.settings.max_upload_mb * (1 << 20)
+    declared = request.headers.get("content-length", "")
+    if cap and declared.isdigit() and int(declared) > cap:
+        raise PayloadTooLargeError(f"evidence upload to case {case_id}: Content-Length {declared} bytes; expected "
+                                   f"at most {cap} (max_upload_mb={ctx.settings.max_upload_mb})")
+    with await run_in_threadpool(svc.upload_writer, ctx) as writer:
+        async for chunk in request.stream():
+            if chunk:
+                writer.write(chunk)
+        if writer.size_bytes == 0:
+            raise InputError(f"evidence upload to case {case_id}: got an empty body; expected the file's bytes "
+                             "(Content-Type: application/octet-stream)")
+        stored = await run_in_threadpool(writer.commit)
+    item = await run_in_threadpool(partial(
+        svc.add_uploaded_evidence, ctx, stored, original_name=filename, case_id=case_id, actor=caller.actor,
+        source=source, purpose=caller.purpose, description=description, location=location,
+        received_at=received_at, parent_item_id=parent, derivation=derivation, tool=tool,
+        tool_version=tool_version))
+    return ok(_body(**item.to_json()))
+
+
+@router.get("/evidence/items/{item_id}", summary="An item: custody record, holder, lineage to the original")
+def item(ctx: CtxDep, caller: CallerDep, item_id: Name) -> Response:
+    return ok(_body(**svc.show_item(ctx, item_id, actor=caller.actor, purpose=caller.purpose)))
+
+
+@router.get("/evidence/items/{item_id}/content", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}},
+                             "description": "The stored file, re-hashed before it is sent"}},
+            summary="Download an item's file (re-hashed first; logged)")
+def content(ctx: CtxDep, caller: CallerDep, item_id: Name) -> FileResponse:
+    it, path = svc.open_content(ctx, item_id, actor=caller.actor, purpose=caller.purpose)
+    return FileResponse(path, media_type=it.mime_type, filename=it.original_name,
+                        headers={"X-Content-SHA256": it.sha256})
+
+
+class CustodyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kind: Literal["transfer", "check_out", "check_in"] = "transfer"
+    to: str = Field(min_length=1, max_length=200, description="Who (or where) takes the item.")
+    from_party: str | None = Field(default=None, alias="from", max_length=200,
+                                   description="Who gives it; default: the holder the record shows.")
+    reason: str | None = Field(default=None, max_length=2000)
+    location: str | None = Field(default=None, max_length=500)
+    at: datetime | None = Field(default=None, description="When it happened (with offset); default: now.")
+
+
+@router.post("/evidence/items/{item_id}/custody",
+             summary="Record a check-out, check-in or transfer; answers the holder and any custody gaps")
+def custody(ctx: CtxDep, caller: CallerDep, item_id: Name, body: CustodyIn) -> Response:
+    caller.allow(ctx, f"evidence.{body.kind}")
+    rec = svc.record_custody(ctx, item_id, kind=body.kind, to_party=body.to, from_party=body.from_party,
+                             reason=body.reason, location=body.location, event_time=body.at,
+                             actor=caller.actor, purpose=caller.purpose)
+    return ok(_body(**rec.to_json()))
+
+
+@router.post("/evidence/cases/{case_id}/verify",
+             summary="Re-hash every item of a case, replay its custody and cross-check the ledger")
+def verify(ctx: CtxDep, caller: CallerDep, case_id: Name) -> Response:
+    caller.allow(ctx, "evidence.verify")
+    return ok(_body(report=svc.verify_case(ctx, case_id, actor=caller.actor, purpose=caller.purpose).to_json()))
