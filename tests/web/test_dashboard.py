@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -174,3 +175,54 @@ def test_other_pages_render_with_provenance(page: tuple[Any, Watch, str, City]) 
     pg.wait_for_function("document.body.dataset.ready === '1'", timeout=120_000)
     assert "ensign-urn" in pg.inner_text("#summary")
     _shot(pg, "feedback")
+
+
+def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str, City]) -> None:
+    import hashlib
+
+    import httpx
+
+    pg, _, base, city = page
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+    _login(pg, base, city.tokens["ana"], "case JA-77")
+    pg.goto(f"{base}/evidence")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    pg.fill("#in-case", "JA-77")
+    pg.fill("#in-source", "scene camera, unit 12")
+    pg.fill("#in-location", "property room B")
+    pg.set_input_files("#in-file", files=[{"name": "scene.png", "mimeType": "image/png", "buffer": data}])
+    pg.click("#in-submit")
+    pg.wait_for_selector("#item-sha")
+    assert pg.inner_text("#item-sha") == hashlib.sha256(data).hexdigest()  # hashed by the server as it arrived
+    assert "image/png" in pg.inner_text("#item-detail")
+
+    pg.select_option("#cu-kind", "check_out")
+    pg.fill("#cu-to", "lab technician Diaz")
+    pg.fill("#cu-reason", "latent prints")
+    pg.click("#cu-submit")
+    pg.wait_for_function("document.getElementById('item-holder').textContent.includes('Diaz (checked out)')")
+    assert pg.locator("#custody-events tbody tr").count() == 2
+
+    pg.click("#verify")
+    pg.wait_for_selector("#verify-verdict")
+    assert pg.inner_text("#verify-verdict").startswith("Verified: 1 item(s) re-hashed, 0 custody gap(s)")
+    with pg.expect_download() as dl:
+        pg.click("#download")
+    assert Path(dl.value.path()).read_bytes() == data and dl.value.suggested_filename == "scene.png"
+    _shot(pg, "evidence")
+
+    headers = {"Authorization": f"Bearer {city.tokens['aud']}", "X-Purpose": "audit"}
+    actions = [(e["action"], e["user"], e["purpose"]) for e in httpx.get(
+        f"{base}/api/ledger/entries", params={"limit": 30}, headers=headers).json()["items"]]
+    for action in ("evidence.add", "evidence.check_out", "evidence.verify", "evidence.download"):
+        assert (action, "ana", "case JA-77") in actions, (action, actions)
+
+    # an auditor reads and verifies; the forms that would be refused are not offered
+    pg.click("#signout")
+    _login(pg, base, city.tokens["aud"], "audit")
+    pg.goto(f"{base}/evidence")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert pg.locator("#intake").is_hidden() and "JA-77" in pg.inner_text("#cases")
+    pg.click("#items a.item")
+    pg.wait_for_selector("#item-sha")
+    assert pg.locator("#custody").is_hidden() and pg.locator("#download").is_hidden()

@@ -27,6 +27,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
               "ROC, calibration and error rates by group with intervals, from a stored audit."),
     "/feedback": ("feedback.html", "Feedback-loop simulation",
                   "How a forecast fed by its own patrol-driven records drifts from the truth, and the correction."),
+    "/evidence": ("evidence.html", "Evidence",
+                  "Cases and their evidence: intake with SHA-256, who holds each item, the custody record and "
+                  "its gaps, re-hash verification."),
     "/governance": ("governance.html", "Governance",
                     "Deployments and state, the human-review queue, the ledger with its signed head, model cards, "
                     "the annual report."),

@@ -29,6 +29,26 @@ const CL = (() => {
     }
     return data;
   }
+  /* A file as the raw request body (evidence intake): streamed by the browser, never base64. */
+  async function upload(path, file) {
+    const s = session();
+    if (!s) { location.href = "/login"; throw new Error("not signed in"); }
+    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose, "Content-Type": "application/octet-stream"};
+    const r = await fetch(path, {method: "POST", headers, body: file});
+    const data = await r.json();
+    if (!r.ok) { const err = new Error(data.error || ("HTTP " + r.status)); err.status = r.status; err.type = data.type; throw err; }
+    return data;
+  }
+  /* A file from the API saved under its name (the token cannot ride on a plain link). */
+  async function download(path, name) {
+    const s = session();
+    const r = await fetch(path, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose}});
+    if (!r.ok) { const data = await r.json(); throw new Error(data.error || ("HTTP " + r.status)); }
+    const url = URL.createObjectURL(await r.blob());
+    const a = document.createElement("a"); a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    return r.headers.get("X-Content-SHA256");
+  }
   function provenance({model, data, mark}) {
     if (model !== undefined) el("prov-model").textContent = model || "—";
     if (data !== undefined) el("prov-data").textContent = data || "—";
@@ -90,5 +110,5 @@ const CL = (() => {
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, publicApi, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
+  return {session, save, clear, el, esc, api, publicApi, upload, download, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
 })();
