@@ -160,6 +160,8 @@ def test_a_flood_without_an_account_is_refused_and_the_auditor_sees_it(
     pg.goto(f"{base}/governance")
     pg.wait_for_function("document.body.dataset.ready === '1'")
     assert "Shown to administrators and auditors" in pg.inner_text("#limits-budgets")
+    # nor the backup form (hidden: a display rule once kept it on screen)
+    assert pg.locator("#backup-form").is_hidden() and "Administrators only" in pg.inner_text("#backup-result")
     with httpx.Client(base_url=base, timeout=60) as c:
         entries = _ok(c.get("/api/ledger/entries?limit=200", headers=_h(city, "aud", "oversight")))["items"]
     assert not any(e["action"] == "limits.view" and e["outcome"] == "refused" for e in entries)
