@@ -226,3 +226,41 @@ def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str
     pg.click("#items a.item")
     pg.wait_for_selector("#item-sha")
     assert pg.locator("#custody").is_hidden() and pg.locator("#download").is_hidden()
+
+
+def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
+        page: tuple[Any, Watch, str, City]) -> None:
+    pg, watch, base, city = page
+    _login(pg, base, city.tokens["ada"], "onboarding")
+    pg.goto(f"{base}/governance")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert pg.locator("#users tr[data-user='ana']").count() == 1
+    assert pg.locator("#users tr[data-user='ada'] button").count() == 0  # not offered to lock oneself out
+    pg.fill("#user-name", "new.analyst")
+    pg.select_option("#user-role", "analyst")
+    pg.click("#user-form button")
+    pg.wait_for_selector("#user-token")
+    token = pg.inner_text("#user-token").strip()
+    assert token.startswith("clk_") and "shown this once" in pg.inner_text("#user-result")
+    assert "users.add" in pg.inner_text("#ledger")
+
+    pg.click("#signout")
+    _login(pg, base, token, "first day")  # the new user signs in with the token they were handed
+    assert "new.analyst · analyst" in pg.inner_text("#who")
+
+    pg.click("#signout")
+    _login(pg, base, city.tokens["ada"], "offboarding")
+    pg.goto(f"{base}/governance")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    pg.once("dialog", lambda d: d.accept())
+    pg.locator("#users tr[data-user='new.analyst'] button.disable").click()
+    pg.wait_for_function("document.getElementById('user-result').textContent.includes('disabled')")
+    assert "disabled" in pg.locator("#users tr[data-user='new.analyst']").inner_text()
+    pg.click("#signout")
+    pg.goto(f"{base}/login")
+    pg.fill("#token", token)
+    pg.fill("#purpose", "after leaving")
+    pg.click("#signin")
+    pg.wait_for_selector("#error:not([hidden])")
+    assert len(watch.errors) == 1 and "401" in watch.errors[0]  # the browser's own report of the refusal
+    watch.errors.clear()

@@ -634,6 +634,39 @@ def limits(request: Request, ctx: CtxDep, caller: CallerDep,
     return ok(_body(**snap))
 
 
+@router.get("/users", tags=["users"], summary="Registered users and their roles, never their tokens (paginated)")
+def users(ctx: CtxDep, caller: CallerDep, limit: Limit = 100, offset: Offset = 0) -> Response:
+    return ok(_page(gov.list_users(ctx, actor=caller.actor, purpose=caller.purpose), limit, offset))
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^:\s][^:]*$", description="No ':'.")
+    role: Literal["analyst", "supervisor", "board", "auditor", "admin"]
+
+
+@router.post("/users", tags=["users"],
+             summary="Register a user (admin); the answer carries their API token, shown this once")
+def add_user(ctx: CtxDep, caller: CallerDep, body: UserIn) -> Response:
+    user, token = gov.add_user(ctx, name=body.name, role=body.role, actor=caller.actor, purpose=caller.purpose)
+    return Response(json.dumps({"ok": True, "user": user, "token": token}, default=_default),
+                    media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/users/{name}/disable", tags=["users"], summary="Disable a user (admin); their token stops at once")
+def disable_user(ctx: CtxDep, caller: CallerDep, name: Name) -> Response:
+    gov.disable_user(ctx, name=name, actor=caller.actor, purpose=caller.purpose)
+    return ok(_body(disabled=name))
+
+
+@router.post("/users/{name}/token", tags=["users"],
+             summary="Issue a new API token (admin; shown this once); the old one stops at once")
+def rotate_token(ctx: CtxDep, caller: CallerDep, name: Name) -> Response:
+    token = gov.rotate_token(ctx, name=name, actor=caller.actor, purpose=caller.purpose)
+    return Response(json.dumps({"ok": True, "name": name, "token": token}), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
 @router.get("/models", tags=["governance"], summary="Registered models (paginated)")
 def models(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
     rows = gov.list_models(ctx, actor=caller.actor, purpose=caller.purpose)

@@ -86,6 +86,38 @@
       await ledger();
     } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   });
+  async function users() {
+    const body = CL.el("users").querySelector("tbody");
+    const admin = s.role === "admin";
+    CL.el("user-form").hidden = !admin;
+    if (s.role === "analyst") {  // users.list is for administrators, supervisors, the board and auditors
+      CL.el("users").hidden = true; CL.el("user-result").textContent = "Shown to administrators, supervisors, the board and auditors."; return;
+    }
+    const u = await CL.api("/api/users?limit=1000");
+    body.innerHTML = u.items.map((x) => `<tr data-user="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.role)}</td><td>${x.active ? "yes" : "<b>disabled</b>"}</td><td>${CL.esc(short(x.created_at, 10))}</td><td>${CL.esc(x.created_by)}</td><td>${admin && x.active && x.name !== s.user ? `<button type="button" class="secondary rotate">New token</button> <button type="button" class="secondary disable">Disable</button>` : ""}</td></tr>`).join("");
+    body.querySelectorAll("button.rotate").forEach((b) => b.addEventListener("click", async () => {
+      const name = b.closest("tr").dataset.user;
+      try { const r = await CL.api(`/api/users/${encodeURIComponent(name)}/token`, {method: "POST"}); showToken(name, r.token, "New token"); await ledger(); }
+      catch (e) { CL.el("user-result").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+    }));
+    body.querySelectorAll("button.disable").forEach((b) => b.addEventListener("click", async () => {
+      const name = b.closest("tr").dataset.user;
+      if (!confirm(`Disable ${name}? Their token stops working at once.`)) return;
+      try { await CL.api(`/api/users/${encodeURIComponent(name)}/disable`, {method: "POST"}); await users(); CL.el("user-result").innerHTML = `<span class="ok">${CL.esc(name)} disabled.</span>`; await ledger(); }
+      catch (e) { CL.el("user-result").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+    }));
+  }
+  function showToken(name, token, what) {
+    CL.el("user-result").innerHTML = `<p class="ok">${CL.esc(what)} for ${CL.esc(name)}, shown this once: copy it now and hand it over in person.</p><pre id="user-token">${CL.esc(token)}</pre>`;
+  }
+  CL.el("user-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const name = CL.el("user-name").value.trim();
+    try {
+      const r = await CL.api("/api/users", {method: "POST", body: {name, role: CL.el("user-role").value}});
+      CL.el("user-form").reset(); await users(); showToken(name, r.token, `Added as ${r.user.role}; API token`); await ledger();
+    } catch (e) { CL.el("user-result").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
   async function limits() {
     const body = CL.el("limits").querySelector("tbody");
     if (!["admin", "auditor"].includes(s.role)) {  // a refused view would be a ledger entry on every page load
@@ -154,6 +186,7 @@
   });
   try { await deployments(); await review(); await ledger(); await models(); } catch (e) { CL.showError(e.message); }
   await limits();
+  try { await users(); } catch (e) { CL.el("user-result").textContent = e.message; }
   await complaints().catch((e) => { CL.el("complaints").querySelector("tbody").innerHTML = `<tr><td colspan="7">${CL.esc(e.message)}</td></tr>`; });
   const ds = await CL.snapshot().catch(() => []);
   if (ds[0]) CL.provenance({data: CL.el("prov-data").textContent + " · " + CL.snapText(ds[0])});

@@ -7,7 +7,7 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   CL.save({token, purpose, deployment: deployment || null});
   try {
     const me = await CL.api("/api/me");
-    CL.save({token, purpose, deployment: deployment || null, role: me.role});  // pages hide what the role cannot use
+    CL.save({token, purpose, deployment: deployment || null, role: me.role, user: me.user});  // pages hide what the role cannot use
     location.href = "/forecast";
   } catch (e) {
     CL.clear();
