@@ -82,6 +82,8 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("POST", "/api/users", {"name": "zed", "role": "analyst"}, "users.add", "sam"),
     ("POST", "/api/users/U1/disable", None, "users.disable", "aud"),
     ("POST", "/api/users/U1/token", None, "users.rotate_token", "bea"),
+    ("POST", "/api/datasets/D1/files?filename=f.csv", None, "ingest.file", "bea"),
+    ("GET", "/api/quarantine", None, "quarantine.list", None),
     ("GET", "/api/models", None, "models.list", None),
     ("GET", "/api/models/M1/card", None, "models.card", None),
     ("GET", "/api/reports/annual/2024", None, "report.annual", None),

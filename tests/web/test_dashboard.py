@@ -59,6 +59,11 @@ def _login(pg: Any, base: str, token: str, purpose: str) -> None:
     pg.wait_for_url(f"{base}/forecast")
 
 
+def _signout(pg: Any, base: str) -> None:
+    pg.click("#signout")
+    pg.wait_for_url(f"{base}/login")  # the page's own navigation, before the next goto
+
+
 def _shot(pg: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -218,7 +223,7 @@ def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str
         assert (action, "ana", "case JA-77") in actions, (action, actions)
 
     # an auditor reads and verifies; the forms that would be refused are not offered
-    pg.click("#signout")
+    _signout(pg, base)
     _login(pg, base, city.tokens["aud"], "audit")
     pg.goto(f"{base}/evidence")
     pg.wait_for_function("document.body.dataset.ready === '1'")
@@ -244,11 +249,11 @@ def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
     assert token.startswith("clk_") and "shown this once" in pg.inner_text("#user-result")
     assert "users.add" in pg.inner_text("#ledger")
 
-    pg.click("#signout")
+    _signout(pg, base)
     _login(pg, base, token, "first day")  # the new user signs in with the token they were handed
     assert "new.analyst · analyst" in pg.inner_text("#who")
 
-    pg.click("#signout")
+    _signout(pg, base)
     _login(pg, base, city.tokens["ada"], "offboarding")
     pg.goto(f"{base}/governance")
     pg.wait_for_function("document.body.dataset.ready === '1'")
@@ -256,7 +261,7 @@ def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
     pg.locator("#users tr[data-user='new.analyst'] button.disable").click()
     pg.wait_for_function("document.getElementById('user-result').textContent.includes('disabled')")
     assert "disabled" in pg.locator("#users tr[data-user='new.analyst']").inner_text()
-    pg.click("#signout")
+    _signout(pg, base)
     pg.goto(f"{base}/login")
     pg.fill("#token", token)
     pg.fill("#purpose", "after leaving")
@@ -264,3 +269,24 @@ def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
     pg.wait_for_selector("#error:not([hidden])")
     assert len(watch.errors) == 1 and "401" in watch.errors[0]  # the browser's own report of the refusal
     watch.errors.clear()
+
+
+def test_an_analyst_loads_an_export_and_sees_the_refused_rows(page: tuple[Any, Watch, str, City]) -> None:
+    from tests.conftest import shared
+
+    pg, _, base, city = page
+    lines = shared("sf_robbery/san_francisco_robbery.csv").read_text().splitlines()[:31]
+    lines.append("99999901,personal robbery,2019-13-45T25:00:00Z,-122.40,37.78")  # line 32: no such date
+    body = ("\n".join(lines) + "\n").encode()
+    _login(pg, base, city.tokens["ana"], "monthly load")
+    pg.goto(f"{base}/incidents")
+    pg.wait_for_function("document.querySelectorAll('#list tbody tr').length > 0")
+    pg.fill("#load-dataset", "sf_web")
+    pg.set_input_files("#load-file", files=[{"name": "sf_march.csv", "mimeType": "text/csv", "buffer": body}])
+    pg.click("#load-submit")
+    pg.wait_for_selector("#load-ok")
+    text = pg.inner_text("#load-ok")
+    assert "read 31" in text and "quarantined 1" in text and "landed 30" in text, text
+    pg.wait_for_function("document.querySelector('#quarantine tbody').textContent.includes('sf_march.csv')")
+    row = pg.locator("#quarantine tbody tr", has_text="sf_march.csv")
+    assert row.locator("td").nth(2).inner_text() == "32" and "2019-13-45" in row.inner_text()

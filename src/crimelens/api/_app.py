@@ -20,6 +20,7 @@ from crimelens import __version__
 from crimelens.api._deps import LEDGER_RECEIPTS, get_public_caller
 from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
 from crimelens.api._evidence import router as evidence_router
+from crimelens.api._ingest import router as ingest_router
 from crimelens.api._limits import PublicLimitGate, PublicLimits
 from crimelens.api._routes import router
 from crimelens.config import Settings
@@ -156,6 +157,7 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
                        operations=[(m, r.path_regex) for r in _public_routes() for m in (r.methods or ())])
     app.include_router(router)
     app.include_router(evidence_router)
+    app.include_router(ingest_router)
     mount_web(app)
 
     def openapi() -> dict[str, Any]:

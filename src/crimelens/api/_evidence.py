@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crimelens.api._deps import CallerDep, CtxDep
 from crimelens.api._routes import Limit, Name, Offset, _body, _page, ok
-from crimelens.errors import InputError, PayloadTooLargeError
+from crimelens.api._upload import UPLOAD_BODY, receive
 from crimelens.services import evidence as svc
 
 __all__ = ["router"]
@@ -32,12 +32,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api", tags=["evidence"])
 
 Text = Annotated[str | None, Query(max_length=2000)]
-_UPLOAD_BODY = {"requestBody": {"required": True, "description": "The file's bytes, as they are.",
-                                "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                                    "format": "binary"}}}},
-                "responses": {"413": {"description": "The body passed max_upload_mb",
-                                      "content": {"application/json": {"schema": {
-                                          "$ref": "#/components/schemas/Error"}}}}}}
 
 
 @router.get("/evidence/cases", summary="Cases with evidence: item counts, bytes, first and last intake (paginated)")
@@ -50,7 +44,7 @@ def case(ctx: CtxDep, caller: CallerDep, case_id: Name) -> Response:
     return ok(_body(**svc.show_case(ctx, case_id, actor=caller.actor, purpose=caller.purpose)))
 
 
-@router.post("/evidence/cases/{case_id}/items", openapi_extra=_UPLOAD_BODY,
+@router.post("/evidence/cases/{case_id}/items", openapi_extra=UPLOAD_BODY,
              summary="Take a file in as evidence: the body is the file; hashed, stored, logged")
 async def upload(
     request: Request, ctx: CtxDep, caller: CallerDep, case_id: Name,
@@ -66,18 +60,8 @@ async def upload(
     await run_in_threadpool(caller.allow, ctx, "evidence.add")
     await run_in_threadpool(partial(svc.check_intake, ctx, case_id=case_id, source=source, parent_item_id=parent,
                                     derivation=derivation, tool=tool, tool_version=tool_version))
-    cap = ctx.settings.max_upload_mb * (1 << 20)
-    declared = request.headers.get("content-length", "")
-    if cap and declared.isdigit() and int(declared) > cap:
-        raise PayloadTooLargeError(f"evidence upload to case {case_id}: Content-Length {declared} bytes; expected "
-                                   f"at most {cap} (max_upload_mb={ctx.settings.max_upload_mb})")
     with await run_in_threadpool(svc.upload_writer, ctx) as writer:
-        async for chunk in request.stream():
-            if chunk:
-                writer.write(chunk)
-        if writer.size_bytes == 0:
-            raise InputError(f"evidence upload to case {case_id}: got an empty body; expected the file's bytes "
-                             "(Content-Type: application/octet-stream)")
+        await receive(request, ctx, writer.write, what=f"evidence upload to case {case_id}")
         stored = await run_in_threadpool(writer.commit)
     item = await run_in_threadpool(partial(
         svc.add_uploaded_evidence, ctx, stored, original_name=filename, case_id=case_id, actor=caller.actor,

@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from crimelens.errors import InputError, NotFoundError, PayloadTooLargeError
+from crimelens.errors import InputError, NotFoundError
 
 __all__ = ["ContentStore", "ContentWriter", "StoredContent", "sha256_file", "sniff_mime"]
 
@@ -120,9 +120,8 @@ class ContentWriter:
     ('2cf24dba5fb0', 5, b'hello')
     """
 
-    def __init__(self, store: ContentStore, max_bytes: int | None = None) -> None:
+    def __init__(self, store: ContentStore) -> None:
         self.store = store
-        self.max_bytes = max_bytes
         self.size_bytes = 0
         self._hash = hashlib.sha256()
         tmp_dir = store.root / "tmp"
@@ -133,10 +132,6 @@ class ContentWriter:
 
     def write(self, chunk: bytes) -> None:
         self.size_bytes += len(chunk)
-        if self.max_bytes is not None and self.size_bytes > self.max_bytes:
-            raise PayloadTooLargeError(
-                f"evidence content: passed {self.max_bytes} bytes; expected at most that "
-                "(raise CRIMELENS_MAX_UPLOAD_MB, or take the file in with 'crimelens evidence add')")
         self._hash.update(chunk)
         self._fh.write(chunk)
 
@@ -204,9 +199,9 @@ class ContentStore:
                 dst.write(chunk)
             return dst.commit()
 
-    def writer(self, max_bytes: int | None = None) -> ContentWriter:
+    def writer(self) -> ContentWriter:
         """A writer that takes content in chunks (an upload) and hashes it on the way in."""
-        return ContentWriter(self, max_bytes)
+        return ContentWriter(self)
 
     def remove(self, sha256: str) -> None:
         """Remove content (used only to undo an intake whose database write failed)."""

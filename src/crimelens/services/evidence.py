@@ -142,9 +142,8 @@ def check_intake(ctx: Context, *, case_id: str, source: str, parent_item_id: str
 
 
 def upload_writer(ctx: Context) -> ContentWriter:
-    """A writer for content that arrives in chunks (an API upload), capped at ``max_upload_mb``."""
-    cap = ctx.settings.max_upload_mb
-    return _content(ctx).writer(max_bytes=cap * (1 << 20) if cap else None)
+    """A writer for content that arrives in chunks (an API upload) into the evidence folder."""
+    return _content(ctx).writer()
 
 
 def add_uploaded_evidence(

@@ -18,11 +18,11 @@ from crimelens.domain import Area
 from crimelens.errors import CrimelensError, NotFoundError, SchemaError
 from crimelens.governance import Actor
 from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
-from crimelens.services._context import RESEARCH, Context, record_use
+from crimelens.services._context import RESEARCH, Context, authorize, record_use
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import insert_validated
 
-__all__ = ["IngestSummary", "incidents_summary", "ingest_file", "load_areas", "quarantine_rows"]
+__all__ = ["IngestSummary", "incidents_summary", "ingest_file", "list_quarantine", "load_areas", "quarantine_rows"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class IngestSummary:
 
 def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = RESEARCH,
                 format: str | None = None, mapping: str | Path | None = None, dataset: str | None = None,
-                crs: str | None = None) -> IngestSummary:
+                crs: str | None = None, file_label: str | None = None) -> IngestSummary:
     """Read, validate, project and store one file, with its quarantine, provenance and ledger entry.
 
     Re-ingesting a file already stored for the dataset (same SHA-256) changes nothing. The rows,
@@ -65,6 +65,9 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     parses it; the already-stored check runs as soon as both are done, before validation.
     When the dataset already holds a file of exactly this size, the hash is awaited first,
     so re-ingesting a stored file reads nothing else.
+
+    ``file_label`` is what the provenance records as the file (default: its resolved path), e.g.
+    ``upload:<name>`` for a file the service received and will delete.
     """
     path = Path(path)
     if not path.exists():
@@ -107,7 +110,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     ingest_id = uuid.uuid4().hex[:16]
     finished = datetime.now(UTC)
     record = IngestRecord(
-        ingest_id=ingest_id, dataset=name, file=str(path.resolve()), file_sha256=sha, file_bytes=result.file_bytes,
+        ingest_id=ingest_id, dataset=name, file=file_label or str(path.resolve()), file_sha256=sha, file_bytes=result.file_bytes,
         reader=layout.name, mapping=layout.text, crs_from=v.projection.source, crs_to=v.projection.target,
         transform=v.projection.description, transform_accuracy_m=v.projection.accuracy_m, n_read=result.n_read,
         n_landed=result.n_landed, n_quarantined=result.n_quarantined, started_at=result.started_at,
@@ -242,6 +245,20 @@ def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, 
             "n_areas": int(ctx.store.scalar("SELECT count(*) FROM areas WHERE dataset = ?", [name])),
         })
     return {"store": str(ctx.store.path), "datasets": datasets}
+
+
+def list_quarantine(ctx: Context, *, actor: Actor, purpose: str = RESEARCH, dataset: str | None = None,
+                    reason: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """:func:`quarantine_rows` for a caller: checked against the role and logged (``quarantine.list``).
+
+    The raw rows may carry what was refused at ingest (a protected attribute in a feature column,
+    personal data in a free-text field), so reading them is a use like any other.
+    """
+    authorize(ctx, action="quarantine.list", actor=actor, purpose=purpose)
+    out = quarantine_rows(ctx, dataset=dataset, reason=reason, limit=limit)
+    record_use(ctx, action="quarantine.list", actor=actor, purpose=purpose,
+               detail={"dataset": dataset, "reason": reason, "rows": len(out["rows"]), "total": out["total"]})
+    return out
 
 
 def quarantine_rows(ctx: Context, *, dataset: str | None = None, reason: str | None = None,

@@ -2,17 +2,43 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
+  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // ingest.file: the server refuses (and logs) others
+  CL.el("load-panel").hidden = !staff;
+  async function quarantine(dataset) {
+    const name = typeof dataset === "string" ? dataset : CL.el("dataset").value;
+    const q = await CL.api("/api/quarantine?limit=50" + (name ? "&dataset=" + encodeURIComponent(name) : ""));
+    CL.el("q-count").textContent = `(${q.total} in ${name || "all datasets"}; newest 50)`;
+    CL.el("quarantine").querySelector("tbody").innerHTML = q.rows.map((r) => `<tr><td>${CL.esc(r.dataset)}</td><td>${CL.esc(r.file)}</td><td>${CL.esc(r.line)}</td><td>${CL.esc(r.column)}</td><td><code>${CL.esc(String(r.value === null ? "" : r.value).slice(0, 60))}</code></td><td>${CL.esc(r.reason)}</td></tr>`).join("") || `<tr><td colspan="6">No refused rows.</td></tr>`;
+  }
+  CL.el("load-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); CL.clearError();
+    const file = CL.el("load-file").files[0]; if (!file) return;
+    const dataset = CL.el("load-dataset").value.trim();
+    CL.el("load-submit").disabled = true; CL.el("load-result").textContent = `loading ${file.name}…`;
+    try {
+      const r = await CL.upload(`/api/datasets/${encodeURIComponent(dataset)}/files?filename=${encodeURIComponent(file.name)}`, file);
+      const reasons = r.top_reasons.map((x) => `<li>${x.rows} × ${CL.esc(x.reason)}</li>`).join("");
+      CL.el("load-result").innerHTML = r.already_ingested
+        ? `<p class="ok" id="load-ok">${CL.esc(file.name)} was already loaded into ${CL.esc(r.dataset)} (ingest ${CL.esc(r.ingest_id)}): nothing changed.</p>`
+        : `<p class="ok" id="load-ok">${CL.esc(file.name)} into ${CL.esc(r.dataset)} as ${CL.esc(r.reader)}: read ${r.n_read.toLocaleString()}, landed ${r.n_landed.toLocaleString()}, quarantined ${r.n_quarantined.toLocaleString()} (ingest ${CL.esc(r.ingest_id)}, projected to ${CL.esc(r.crs)}).</p>${reasons ? `<ul>${reasons}</ul>` : ""}`;
+      CL.el("load-form").reset(); CL.el("load-dataset").value = dataset;
+      if (![...CL.el("dataset").options].some((o) => o.value === dataset)) CL.el("dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(dataset)}</option>`);
+      await quarantine(dataset);
+    } catch (e) { CL.el("load-result").textContent = ""; CL.showError(e.message); } finally { CL.el("load-submit").disabled = false; }
+  });
   let points = null, rings = null, rows = [];
   // handlers first: a pick made while the first load is still awaiting must not be lost
-  CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().catch((e) => CL.showError(e.message)); });
+  CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().then(() => quarantine()).catch((e) => CL.showError(e.message)); });
   try {
     const ds = await CL.snapshot();
     if (!ds.length) { CL.showError("The store holds no incidents yet."); return; }
     for (const d of ds) CL.el("dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
     for (const o of ds[0].offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
     CL.provenance({data: CL.snapText(ds[0]), model: "none (recorded incidents as stored)"});
+    CL.el("load-dataset").value = ds[0].dataset;
     await CL.basemap(map, ds[0].dataset);
     await load();
+    await quarantine();
   } catch (e) { CL.showError(e.message); }
   async function load() {
     CL.clearError();
