@@ -95,7 +95,7 @@ bench: install
 	$(PY) benchmarks/forecast.py
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/redaction.py
-	$(PY) benchmarks/evidence_upload.py
+	$(PY) benchmarks/uploads.py
 
 ## bench-accuracy: accuracy benchmarks on ../shared/data (the forecast backtest beside open_cp's stored runs, the
 ## 2017 validation that chose the default, the oracle limits, and the crimelinkage top-50 bounds). OPENCP: the

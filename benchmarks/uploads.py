@@ -1,4 +1,6 @@
-"""Evidence intake through the service (an HTTP upload) beside the direct intake the CLI runs.
+"""Uploads to the service beside the direct calls the CLI makes: evidence intake and an export's ingest.
+
+**Evidence.**
 
 Baseline: ``services.evidence.add_evidence`` on a file on disk, which is what ``crimelens evidence add``
 does after start-up (hash while copying into the content folder, fsync, rename, one transaction with
@@ -7,8 +9,12 @@ on loopback, the body streamed from the same file. Each round changes the file's
 every intake stores new content (no de-duplication). The server's peak resident memory (VmHWM) is
 read before and after the uploads: a streamed upload should not grow it by the file's size.
 
-Run: ``.venv/bin/python benchmarks/evidence_upload.py [--mib 512] [--rounds 3]``; writes
-``benchmarks/results/evidence_upload.json``.
+**Ingest.** ``services.ingest.ingest_file`` on ``chicago_agg_assault`` (148,636 rows, 1.4 MiB gzip CSV),
+what ``crimelens ingest`` runs, against ``POST /api/datasets/{dataset}/files`` with the same file;
+each round into a new dataset, so every round parses, validates and stores all rows.
+
+Run: ``.venv/bin/python benchmarks/uploads.py [--mib 512] [--rounds 3]``; writes
+``benchmarks/results/uploads.json``.
 """
 
 from __future__ import annotations
@@ -37,9 +43,12 @@ from crimelens.config import Settings  # noqa: E402
 from crimelens.governance import Actor, Role  # noqa: E402
 from crimelens.services import evidence as ev  # noqa: E402
 from crimelens.services import governance as gs  # noqa: E402
+from crimelens.services import ingest as ing  # noqa: E402
 from crimelens.services import open_context  # noqa: E402
 
-OUT = ROOT / "benchmarks" / "results" / "evidence_upload.json"
+OUT = ROOT / "benchmarks" / "results" / "uploads.json"
+DATA = Path(os.environ.get("CRIMELENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+EXPORT = DATA / "chicago_agg_assault" / "chicago_aggravated_assaults.csv.gz"
 CHUNK = 1 << 20
 
 
@@ -87,6 +96,13 @@ def main() -> None:
                 ev.add_evidence(ctx, data, case_id="BENCH", actor=Actor("ana", Role.ANALYST), source="bench",
                                 purpose="benchmark")
                 direct.append(time.perf_counter() - t0)
+            ingest_direct: list[float] = []
+            for n in range(args.rounds):
+                t0 = time.perf_counter()
+                summary = ing.ingest_file(ctx, EXPORT, actor=Actor("ana", Role.ANALYST), purpose="benchmark",
+                                          dataset=f"direct{n}")
+                ingest_direct.append(time.perf_counter() - t0)
+                n_rows = summary.n_read
         server, base = start_server(db, {"CRIMELENS_PROGRESS": "false"})
         try:
             rss0, hwm0 = _vm(server.pid, "VmRSS"), _vm(server.pid, "VmHWM")
@@ -103,6 +119,15 @@ def main() -> None:
                     r.raise_for_status()
                     assert r.json()["size_bytes"] == args.mib * CHUNK
             hwm1 = _vm(server.pid, "VmHWM")
+            ingest_api: list[float] = []
+            with httpx.Client(base_url=base, timeout=600) as c:
+                for n in range(args.rounds):
+                    t0 = time.perf_counter()
+                    r = c.post(f"/api/datasets/api{n}/files", params={"filename": EXPORT.name},
+                               content=_chunks(EXPORT), headers=headers)
+                    ingest_api.append(time.perf_counter() - t0)
+                    r.raise_for_status()
+                    assert r.json()["n_read"] == n_rows and not r.json()["already_ingested"]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -114,6 +139,10 @@ def main() -> None:
         "api_over_direct": u / d,
         "server_rss_before_mib": rss0 / CHUNK, "server_peak_rss_before_mib": hwm0 / CHUNK,
         "server_peak_rss_after_mib": hwm1 / CHUNK, "server_peak_growth_mib": (hwm1 - hwm0) / CHUNK,
+        "ingest_file": str(EXPORT), "ingest_rows": n_rows,
+        "ingest_direct_s": ingest_direct, "ingest_api_s": ingest_api,
+        "ingest_direct_median_s": statistics.median(ingest_direct), "ingest_api_median_s": statistics.median(ingest_api),
+        "ingest_api_over_direct": statistics.median(ingest_api) / statistics.median(ingest_direct),
         "uptime": _uptime(),
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n")
