@@ -58,6 +58,7 @@ demo: install
 	$(BIN)/crimelens evidence add build/demo_narratives.jsonl --case DEMO-1 --source "demo RMS export" --db $(DB)
 	$(BIN)/crimelens redact text build/demo_narratives.jsonl --out build/demo_redacted.jsonl --case DEMO-1 --db $(DB)
 	$(BIN)/crimelens evidence verify DEMO-1 --db $(DB)
+	$(BIN)/crimelens evidence cases --db $(DB)
 	# governance path: users (tokens kept in build/), the forecaster registered with its backtest,
 	# a deployment proposed, assessed, commented on by the public, voted on by the board, activated,
 	# and an operational forecast waiting in the human-review queue (examples/governance/demo.sh)
