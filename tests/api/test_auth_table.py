@@ -36,6 +36,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/forecasts/R1/evaluation", None, "forecast.view", None),
     ("POST", "/api/linkers", {"dataset": "synth"}, "link.train", "aud"),
     ("POST", "/api/series-runs", {"dataset": "synth"}, "link.series", "bea"),
+    ("POST", "/api/series-labels", {"dataset": "synth", "incident_ids": ["X1"], "series": "S"}, "link.label", "aud"),
     ("GET", "/api/series-runs", None, "link.list", None),
     ("GET", "/api/series-runs/R1", None, "link.list", None),
     ("GET", "/api/series-runs/R1/series/S1", None, "link.view", None),

@@ -124,6 +124,13 @@ def test_series_view_shows_members_and_their_links(page: tuple[Any, Watch, str, 
     assert "PairwiseLinker" in pg.inner_text("#prov-model")
     assert "narrative" in pg.inner_text("#members") or "mo_" in pg.inner_text("#members")
     _shot(pg, "series")
+    # the analyst confirms the series without its last member, with a reason: training labels, logged
+    pg.locator("#members input.member").nth(n - 1).uncheck()
+    pg.fill("#confirm-label", "ARREST-117")
+    pg.fill("#confirm-note", "arrest report 117")
+    pg.click("#confirm-submit")
+    pg.wait_for_selector("#confirm-ok")
+    assert pg.inner_text("#confirm-ok").startswith(f"{n - 1} incidents filed under ARREST-117")
 
 
 def test_review_decision_then_ledger_verify(page: tuple[Any, Watch, str, City]) -> None:

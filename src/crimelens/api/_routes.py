@@ -269,6 +269,25 @@ def series_detail(ctx: CtxDep, caller: CallerDep, run_id: Name, series_id: Name)
                                  purpose=caller.purpose))
 
 
+class SeriesLabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(min_length=1, max_length=200)
+    incident_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=1000)
+    series: str = Field(min_length=1, max_length=200, description="The series or offender id it is filed under.")
+    note: str | None = Field(default=None, max_length=2000, description="Why, e.g. an arrest report number.")
+
+
+@router.post("/series-labels", tags=["linkage"],
+             summary="Record an analyst-confirmed series: these incidents share an offender (training labels)")
+def series_labels(ctx: CtxDep, caller: CallerDep, body: SeriesLabelIn) -> Response:
+    from crimelens.services.linkage import label_series
+
+    caller.allow(ctx, "link.label")
+    n = label_series(ctx, dataset=body.dataset, incident_ids=body.incident_ids, label=body.series,
+                     actor=caller.actor, purpose=caller.purpose, note=body.note)
+    return ok(_body(dataset=body.dataset, series=body.series, n_labelled=n))
+
+
 # risk and audits --------------------------------------------------------------------------------
 @router.get("/risk/models", tags=["risk"], summary="Stored risk models (paginated)")
 def risk_models(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:

@@ -3,6 +3,20 @@
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
   let layer = null, runInfo = null;
+  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // link.label: the server refuses (and logs) others
+  document.querySelectorAll(".staff").forEach((e) => { e.hidden = !staff; });
+  CL.el("confirm-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); CL.clearError();
+    const ids = [...CL.el("members").querySelectorAll("input.member:checked")].map((c) => c.value);
+    const out = CL.el("confirm-result");
+    if (ids.length < 2) { out.innerHTML = `<span class="bad">Tick at least two members.</span>`; return; }
+    try {
+      const body = {dataset: runInfo.dataset, incident_ids: ids, series: CL.el("confirm-label").value.trim()};
+      if (CL.el("confirm-note").value.trim()) body.note = CL.el("confirm-note").value.trim();
+      const r = await CL.api("/api/series-labels", {method: "POST", body});
+      out.innerHTML = `<span class="ok" id="confirm-ok">${r.n_labelled} incidents filed under ${CL.esc(r.series)} in ${CL.esc(r.dataset)}: training labels for the next linker.</span>`;
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
   // handlers first: a pick made while the first load is still awaiting must not be lost
   CL.el("runs").addEventListener("change", (e) => loadRun(e.target.value).catch((x) => CL.showError(x.message)));
   CL.el("series").addEventListener("change", (e) => show(CL.el("runs").value, e.target.value).catch((x) => CL.showError(x.message)));
@@ -29,7 +43,7 @@
   async function show(runId, seriesId) {
     CL.clearError();
     const d = await CL.api(`/api/series-runs/${encodeURIComponent(runId)}/series/${encodeURIComponent(seriesId)}`);
-    const m = d.members;
+    const m = d.members; CL.el("confirm-result").innerHTML = "";
     if (layer) map.removeLayer(layer);
     layer = L.layerGroup().addTo(map);
     const pts = m.map((x) => [x.lat, x.lon]);
@@ -49,7 +63,8 @@
       const e = x.explanation || {};
       const drivers = (e.drivers || e.top || []).map((dr) => Array.isArray(dr) ? `${CL.esc(dr[0])} (${CL.fmt(dr[1], 2)})` : (dr.feature !== undefined ? `${CL.esc(dr.feature)} (${CL.fmt(dr.contribution, 2)})` : CL.esc(JSON.stringify(dr)))).join(", ");
       const link = e.strongest_link ? `${CL.esc(e.strongest_link)} p=${CL.fmt(e.strongest_probability, 2)} (mean p=${CL.fmt(e.mean_probability, 2)})` : "";
-      return `<tr><td>${i + 1}</td><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td>${link}</td><td>${drivers || CL.esc(JSON.stringify(e)).slice(0, 300)}</td></tr>`;
+      const tick = staff ? `<td><input type="checkbox" class="member" value="${CL.esc(x.incident_id)}" checked aria-label="${CL.esc(x.incident_id)} is in the series"></td>` : "";
+      return `<tr><td>${i + 1}</td><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td>${link}</td><td>${drivers || CL.esc(JSON.stringify(e)).slice(0, 300)}</td>${tick}</tr>`;
     }).join("");
     document.body.dataset.members = String(m.length);
   }
