@@ -2,9 +2,10 @@
 
 While ``crimelens serve`` holds the store, ``crimelens ingest`` cannot open it; an analyst sends the
 export here instead. The body is the file as exported (CSV, CSV.gz, Parquet, GeoJSON, a zipped
-shapefile), streamed to a private temporary folder under its own name (so the layout is detected from
-its header and extension as on the command line), ingested with the same service, then deleted; the
-provenance records it as ``upload:<name>``. A file already stored for the dataset changes nothing.
+shapefile), streamed to a private temporary folder beside the store under its own name (so the
+layout is detected from its header and extension as on the command line), ingested with the same
+service, then deleted; the provenance records it as ``upload:<name>``. A file already stored for the
+dataset changes nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ async def ingest(
 ) -> Response:
     await run_in_threadpool(caller.allow, ctx, "ingest.file")
     name = FilePath(filename.replace("\\", "/")).name.strip() or "upload"
-    with tempfile.TemporaryDirectory(prefix="crimelens-ingest-") as tmp:
+    # beside the store, on the disk that must hold the data anyway (a system /tmp may be a small tmpfs)
+    with tempfile.TemporaryDirectory(prefix=".crimelens-upload-", dir=FilePath(ctx.store.path).resolve().parent) as tmp:
         path = FilePath(tmp) / name
         with path.open("wb") as fh:
             await receive(request, ctx, fh.write, what=f"upload of {name} into dataset {dataset}")
