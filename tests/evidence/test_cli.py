@@ -74,7 +74,7 @@ def test_cases_and_export_are_logged_and_export_is_the_original(env: Path) -> No
     listed: Any = _json(["evidence", "cases", "--db", db])
     cases = {c["case_id"]: c for c in listed["cases"]}
     assert set(cases) == {"JA2", "JA3"} and cases["JA2"]["n_items"] == 1
-    assert cases["JA2"]["size_bytes"] == f.stat().st_size
+    assert cases["JA2"]["size_bytes"] == f.stat().st_size and isinstance(cases["JA2"]["size_bytes"], int)
     out = env / "copy" / "photo.jpg"
     got = _json(["evidence", "export", item, "--out", str(out), "--db", db])
     shown: Any = _json(["evidence", "show", item, "--db", db])

@@ -194,8 +194,8 @@ def cases(purpose: PurposeOpt = RESEARCH, db: DbOpt = None, as_json: JsonOpt = F
         rows = svc.list_cases(ctx, actor=cli_actor(ctx.settings), purpose=purpose)
     emit({"cases": rows}, as_json, lambda d: table(
         "cases", ["case", "items", "derivatives", "bytes", "first intake", "last intake"],
-        [[c["case_id"], c["n_items"], c["n_derivatives"], c["size_bytes"], c["first_added_at"],
-          c["last_added_at"]] for c in d["cases"]]))
+        [[c["case_id"], c["n_items"], c["n_derivatives"], c["size_bytes"], str(c["first_added_at"])[:19],
+          str(c["last_added_at"])[:19]] for c in d["cases"]]))
 
 
 @evidence_app.command("export")

@@ -160,7 +160,7 @@ def case_summaries(store: DuckDBStore) -> list[dict[str, Any]]:
     """One row per case: item counts, bytes, first and last intake; the latest case first."""
     frame = store.query(
         "SELECT case_id, count(*) AS n_items, count(parent_item_id) AS n_derivatives, "
-        "sum(size_bytes) AS size_bytes, min(added_at) AS first_added_at, max(added_at) AS last_added_at "
+        "CAST(sum(size_bytes) AS BIGINT) AS size_bytes, min(added_at) AS first_added_at, max(added_at) AS last_added_at "
         "FROM evidence_items GROUP BY case_id ORDER BY last_added_at DESC, case_id")
     return [_clean(r) for r in frame.to_dict("records")]
 
