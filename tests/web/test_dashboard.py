@@ -297,3 +297,28 @@ def test_an_analyst_loads_an_export_and_sees_the_refused_rows(page: tuple[Any, W
     pg.wait_for_function("document.querySelector('#quarantine tbody').textContent.includes('sf_march.csv')")
     row = pg.locator("#quarantine tbody tr", has_text="sf_march.csv")
     assert row.locator("td").nth(2).inner_text() == "32" and "2019-13-45" in row.inner_text()
+
+
+def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, Watch, str, City]) -> None:
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "burglary briefing")
+    pg.goto(f"{base}/nearrepeat")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    pg.select_option("#kx-dataset", "synth")
+    pg.select_option("#kx-offense", "burglary")
+    pg.fill("#kx-perms", "19")
+    pg.click("#kx-run")
+    pg.wait_for_function("document.body.dataset.knox !== undefined", timeout=120_000)
+    run_id = pg.evaluate("document.body.dataset.knox")
+    assert pg.locator("table.knox td.kx").count() == 25  # 4 bands and the open-ended one, each way
+    assert "half-open bands" in pg.inner_text("#kx-note") and "KnoxTest" in pg.inner_text("#prov-model")
+    assert run_id in pg.inner_text("#kx-runs")
+    _shot(pg, "nearrepeat")
+    _signout(pg, base)
+    _login(pg, base, city.tokens["aud"], "audit")
+    pg.goto(f"{base}/nearrepeat")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert pg.locator("#knox-form").is_hidden()
+    pg.click(f"#kx-runs a[data-run='{run_id}']")
+    pg.wait_for_function(f"document.body.dataset.knox === '{run_id}'")
+    assert pg.locator("table.knox td.kx").count() == 25

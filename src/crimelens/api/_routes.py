@@ -15,7 +15,7 @@ the research mark.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -138,6 +138,58 @@ class NearRepeatIn(BaseModel):
     cell_m: float = Field(default=50.0, ge=5, le=1000)
     permutations: int = Field(default=99, ge=9, le=999)
     seed: int = Field(default=1, ge=0, le=2**31 - 1)
+
+
+class KnoxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str | None = Field(default=None, max_length=200, description="Default: the only dataset.")
+    offense: str | None = Field(default=None, max_length=200)
+    since: datetime | None = Field(default=None, description="Only incidents from then (with offset).")
+    until: datetime | None = Field(default=None, description="Only incidents before then (with offset).")
+    space_bands: list[Annotated[float, Field(gt=0, le=100_000)]] = Field(
+        default=[100.0, 200.0, 300.0], min_length=1, max_length=20, description="Upper band edges, metres.")
+    time_bands: list[Annotated[float, Field(gt=0, le=3650)]] = Field(
+        default=[7.0, 14.0, 21.0], min_length=1, max_length=20, description="Upper band edges, days.")
+    distance: Literal["manhattan", "euclidean"] = "manhattan"
+    convention: Literal["standard", "nrc", "pysal"] = "standard"
+    permutations: int = Field(default=99, ge=0, le=999)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Default: drawn and reported.")
+    time_of: Literal["from", "mid", "to"] = "mid"
+
+
+@router.post("/nearrepeat/runs", tags=["near repeat"],
+             summary="A Knox table of the store's incidents: observed pairs per distance x time band, ratio, p")
+def knox_run(ctx: CtxDep, caller: CallerDep, body: KnoxIn) -> Response:
+    from crimelens.domain import TimeWindow
+    from crimelens.errors import InvalidParameterError
+    from crimelens.nearrepeat import CONVENTION_NOTES
+    from crimelens.services.nearrepeat import run_knox
+
+    caller.allow(ctx, "nearrepeat.knox")
+    period = None
+    if body.since is not None or body.until is not None:
+        if (body.since and body.since.tzinfo is None) or (body.until and body.until.tzinfo is None):
+            raise InvalidParameterError("nearrepeat run: since/until need a UTC offset, e.g. 2024-01-01T00:00:00Z")
+        period = TimeWindow(body.since or datetime(1900, 1, 1, tzinfo=UTC), body.until or datetime(2200, 1, 1, tzinfo=UTC))
+    run = run_knox(ctx, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset, offense=body.offense,
+                   period=period, space_bands=body.space_bands, time_bands=body.time_bands, distance=body.distance,
+                   convention=body.convention, permutations=body.permutations, seed=body.seed, time_of=body.time_of)
+    return ok({**run.to_dict(), "convention_note": CONVENTION_NOTES[body.convention]})
+
+
+@router.get("/nearrepeat/runs", tags=["near repeat"], summary="Stored Knox runs, newest first (paginated)")
+def knox_runs(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+              dataset: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    from crimelens.services.nearrepeat import list_runs
+
+    return ok(_page(list_runs(ctx, actor=caller.actor, purpose=caller.purpose, dataset=dataset), limit, offset))
+
+
+@router.get("/nearrepeat/runs/{run_id}", tags=["near repeat"], summary="One stored Knox table, as computed")
+def knox_run_show(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
+    from crimelens.services.nearrepeat import show_run
+
+    return ok({"ok": True, **show_run(ctx, run_id, actor=caller.actor, purpose=caller.purpose)})
 
 
 @router.post("/incidents/{incident_id}/nearrepeat", tags=["near repeat"],

@@ -22,15 +22,10 @@ from crimelens.cli._common import (
 from crimelens.domain import TimeWindow
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
+from crimelens.nearrepeat import CONVENTION_NOTES
 
 __all__ = ["register"]
 
-_CONVENTION_NOTES = {
-    "nrc": "Near Repeat Calculator semantics: a band 'a to b' is [a-1, b); 'Same location' is distance "
-           "exactly 0; float32 coordinates; whole-day gaps",
-    "standard": "half-open bands [a, b) in metres and days; float64 coordinates",
-    "pysal": "closed bands: close means distance <= delta and gap <= tau (pointpats Knox)",
-}
 
 
 class _RunByDefault(TyperGroup):
@@ -116,7 +111,7 @@ def run(
                 progress=update, pairs_out=pairs,
             )
     data = result.to_dict()
-    data["convention_note"] = _CONVENTION_NOTES[result.result.convention]
+    data["convention_note"] = CONVENTION_NOTES[result.result.convention]
     if png is not None:
         from crimelens.nearrepeat import plot_knox
 

@@ -6,7 +6,7 @@ See :mod:`crimelens.nearrepeat._knox` for the method and its failure modes,
 """
 
 from crimelens.nearrepeat._alert import AlertCell, ElevatedBand, NearRepeatAlert, near_repeat_alert
-from crimelens.nearrepeat._bands import CONVENTIONS, Band, BandSet
+from crimelens.nearrepeat._bands import CONVENTION_NOTES, CONVENTIONS, Band, BandSet
 from crimelens.nearrepeat._knox import DISTANCES, KnoxResult, KnoxTest, event_times, knox_test
 from crimelens.nearrepeat._nrc import NRCReport, XYTFile, is_xyt_csv, read_nrc_report, read_xyt_csv
 from crimelens.nearrepeat._pairs import near_repeat_pairs
@@ -14,6 +14,7 @@ from crimelens.nearrepeat._plot import plot_knox
 
 __all__ = [
     "CONVENTIONS",
+    "CONVENTION_NOTES",
     "DISTANCES",
     "AlertCell",
     "Band",

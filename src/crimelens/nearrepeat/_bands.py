@@ -44,6 +44,14 @@ __all__ = ["CONVENTIONS", "Band", "BandSet", "Convention"]
 Convention = Literal["nrc", "standard", "pysal"]
 CONVENTIONS: tuple[str, ...] = get_args(Convention)
 
+#: What each convention means, printed with every table it makes.
+CONVENTION_NOTES: dict[str, str] = {
+    "nrc": "Near Repeat Calculator semantics: a band 'a to b' is [a-1, b); 'Same location' is distance "
+           "exactly 0; float32 coordinates; whole-day gaps",
+    "standard": "half-open bands [a, b) in metres and days; float64 coordinates",
+    "pysal": "closed bands: close means distance <= delta and gap <= tau (pointpats Knox)",
+}
+
 
 def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"

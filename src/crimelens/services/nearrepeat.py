@@ -22,6 +22,7 @@ from crimelens.domain import IncidentTable, TimeWindow
 from crimelens.errors import InvalidParameterError, NotFoundError, SchemaError
 from crimelens.governance import Actor, canonical_json
 from crimelens.nearrepeat import (
+    CONVENTION_NOTES,
     KnoxResult,
     NearRepeatAlert,
     is_xyt_csv,
@@ -30,18 +31,26 @@ from crimelens.nearrepeat import (
     near_repeat_pairs,
     read_xyt_csv,
 )
-from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.services._context import (
+    RESEARCH,
+    RESEARCH_MARK,
+    Context,
+    authorize,
+    record_use,
+    sha256_hex,
+)
 from crimelens.storage._nearrepeat import (
     NearRepeatAlertRecord,
     NearRepeatRunRecord,
     get_nearrepeat_run,
     incident_rows,
     latest_nearrepeat_run,
+    list_nearrepeat_runs,
     save_nearrepeat_alert,
     save_nearrepeat_run,
 )
 
-__all__ = ["AlertRun", "KnoxRun", "nearrepeat_alert", "run_knox"]
+__all__ = ["AlertRun", "KnoxRun", "list_runs", "nearrepeat_alert", "run_knox", "show_run"]
 
 _TIME_OF = ("from", "mid", "to")
 
@@ -268,6 +277,33 @@ def run_knox(
     return KnoxRun(run_id=run_id, result=result, source=source, dataset=name, offense=offense,
                    period=period, time_of=time_of, n_rows_not_used=n_not_used, rejected=rejected,
                    ledger_seq=seq, output_hash=out_hash, pairs=pairs_info)
+
+
+def list_runs(ctx: Context, *, actor: Actor, purpose: str = RESEARCH,
+              dataset: str | None = None) -> list[dict[str, Any]]:
+    """The stored Knox runs, newest first (checked against the role and logged)."""
+    authorize(ctx, action="nearrepeat.list", actor=actor, purpose=purpose)
+    frame = list_nearrepeat_runs(ctx.store, dataset=dataset)
+    rows = [{str(k): (None if v is None or v != v else v) for k, v in r.items()}
+            for r in frame.iloc[::-1].to_dict(orient="records")]
+    record_use(ctx, action="nearrepeat.list", actor=actor, purpose=purpose,
+               detail={"dataset": dataset, "n": len(rows)})
+    return rows
+
+
+def show_run(ctx: Context, run_id: str, *, actor: Actor, purpose: str = RESEARCH) -> dict[str, Any]:
+    """One stored Knox run: its table as computed, where its events came from, the convention's meaning."""
+    authorize(ctx, action="nearrepeat.view", actor=actor, purpose=purpose)
+    rec = get_nearrepeat_run(ctx.store, run_id)
+    record_use(ctx, action="nearrepeat.view", actor=actor, purpose=purpose, output_hash=rec.output_hash,
+               detail={"run_id": run_id})
+    period = None if rec.period_from is None or rec.period_to is None else {
+        "from": rec.period_from.isoformat(), "to": rec.period_to.isoformat()}
+    return {"run_id": rec.run_id, "created_utc": rec.created_utc.isoformat(), "user": rec.user_name,
+            "purpose": rec.purpose, "source": rec.source, "dataset": rec.dataset, "offense": rec.offense,
+            "period": period, "time_of": rec.time_of, "data_hash": rec.data_hash, "output_hash": rec.output_hash,
+            "mark": RESEARCH_MARK if rec.purpose == RESEARCH else "",
+            "convention_note": CONVENTION_NOTES.get(rec.convention, ""), **rec.result}
 
 
 def nearrepeat_alert(

@@ -21,6 +21,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
                   "window has recorded incidents."),
     "/incidents": ("incidents.html", "Incident explorer",
                    "Recorded incidents by filter; the near-repeat surface around one incident."),
+    "/nearrepeat": ("nearrepeat.html", "Near repeat",
+                    "Knox tables of recorded incidents: how many pairs fall close in space and in time, against "
+                    "what permuted times give, per distance and time band."),
     "/series": ("series.html", "Series view",
                 "A candidate series on the map and its timeline, with the features linking each member."),
     "/risk": ("risk.html", "Risk audit",
