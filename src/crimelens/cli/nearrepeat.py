@@ -22,7 +22,6 @@ from crimelens.cli._common import (
 from crimelens.domain import TimeWindow
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
-from crimelens.nearrepeat import CONVENTION_NOTES
 
 __all__ = ["register"]
 
@@ -110,6 +109,8 @@ def run(
                 convention=convention, permutations=permutations, seed=seed, time_of=time_of,
                 progress=update, pairs_out=pairs,
             )
+    from crimelens.nearrepeat import CONVENTION_NOTES  # with numba: not at start-up
+
     data = result.to_dict()
     data["convention_note"] = CONVENTION_NOTES[result.result.convention]
     if png is not None:
