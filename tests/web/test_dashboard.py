@@ -59,6 +59,12 @@ def _login(pg: Any, base: str, token: str, purpose: str) -> None:
     pg.wait_for_url(f"{base}/forecast")
 
 
+def _open(pg: Any, base: str, path: str) -> None:
+    """Go to a page and wait until its script has drawn it."""
+    pg.goto(f"{base}{path}")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+
+
 def _signout(pg: Any, base: str) -> None:
     pg.click("#signout")
     pg.wait_for_url(f"{base}/login")  # the page's own navigation, before the next goto
@@ -137,8 +143,7 @@ def test_review_decision_then_ledger_verify(page: tuple[Any, Watch, str, City]) 
     pg, _, base, city = page
     assert city.review_item is not None
     _login(pg, base, city.tokens["sam"], "human review")
-    pg.goto(f"{base}/governance")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/governance")
     assert "weekly-hotspots" in pg.inner_text("#deployments") and "active" in pg.inner_text("#deployments")
     row = pg.locator(f"#review tr[data-item='{city.review_item}']")
     row.locator(".decision").select_option("override")
@@ -176,8 +181,7 @@ def test_other_pages_render_with_provenance(page: tuple[Any, Watch, str, City]) 
     n_bands = int(pg.evaluate("document.body.dataset.nearrepeat"))
     assert pg.locator("path.nr-ring").count() == n_bands
     _shot(pg, "incidents")
-    pg.goto(f"{base}/risk")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/risk")
     assert pg.locator("#roc polyline").count() >= 2 and "African-American" in pg.inner_text("#groups")
     _shot(pg, "risk")
     pg.goto(f"{base}/feedback")
@@ -197,8 +201,7 @@ def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str
     pg, _, base, city = page
     data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
     _login(pg, base, city.tokens["ana"], "case JA-77")
-    pg.goto(f"{base}/evidence")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/evidence")
     pg.fill("#in-case", "JA-77")
     pg.fill("#in-source", "scene camera, unit 12")
     pg.fill("#in-location", "property room B")
@@ -232,8 +235,7 @@ def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str
     # an auditor reads and verifies; the forms that would be refused are not offered
     _signout(pg, base)
     _login(pg, base, city.tokens["aud"], "audit")
-    pg.goto(f"{base}/evidence")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/evidence")
     assert pg.locator("#intake").is_hidden() and "JA-77" in pg.inner_text("#cases")
     pg.click("#items a.item")
     pg.wait_for_selector("#item-sha")
@@ -244,8 +246,7 @@ def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
         page: tuple[Any, Watch, str, City]) -> None:
     pg, watch, base, city = page
     _login(pg, base, city.tokens["ada"], "onboarding")
-    pg.goto(f"{base}/governance")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/governance")
     assert pg.locator("#users tr[data-user='ana']").count() == 1
     assert pg.locator("#users tr[data-user='ada'] button").count() == 0  # not offered to lock oneself out
     pg.fill("#user-name", "new.analyst")
@@ -262,8 +263,7 @@ def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
 
     _signout(pg, base)
     _login(pg, base, city.tokens["ada"], "offboarding")
-    pg.goto(f"{base}/governance")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/governance")
     pg.once("dialog", lambda d: d.accept())
     pg.locator("#users tr[data-user='new.analyst'] button.disable").click()
     pg.wait_for_function("document.getElementById('user-result').textContent.includes('disabled')")
@@ -302,8 +302,7 @@ def test_an_analyst_loads_an_export_and_sees_the_refused_rows(page: tuple[Any, W
 def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, Watch, str, City]) -> None:
     pg, _, base, city = page
     _login(pg, base, city.tokens["ana"], "burglary briefing")
-    pg.goto(f"{base}/nearrepeat")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/nearrepeat")
     pg.select_option("#kx-dataset", "synth")
     pg.select_option("#kx-offense", "burglary")
     pg.fill("#kx-perms", "19")
@@ -316,8 +315,7 @@ def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, W
     _shot(pg, "nearrepeat")
     _signout(pg, base)
     _login(pg, base, city.tokens["aud"], "audit")
-    pg.goto(f"{base}/nearrepeat")
-    pg.wait_for_function("document.body.dataset.ready === '1'")
+    _open(pg, base, "/nearrepeat")
     assert pg.locator("#knox-form").is_hidden()
     pg.click(f"#kx-runs a[data-run='{run_id}']")
     pg.wait_for_function(f"document.body.dataset.knox === '{run_id}'")

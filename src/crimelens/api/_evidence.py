@@ -64,7 +64,7 @@ async def upload(
         await receive(request, ctx, writer.write, what=f"evidence upload to case {case_id}")
         stored = await run_in_threadpool(writer.commit)
     item = await run_in_threadpool(partial(
-        svc.add_uploaded_evidence, ctx, stored, original_name=filename, case_id=case_id, actor=caller.actor,
+        svc.add_evidence, ctx, stored, original_name=filename, case_id=case_id, actor=caller.actor,
         source=source, purpose=caller.purpose, description=description, location=location,
         received_at=received_at, parent_item_id=parent, derivation=derivation, tool=tool,
         tool_version=tool_version))

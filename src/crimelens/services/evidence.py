@@ -44,7 +44,6 @@ __all__ = [
     "CaseVerification",
     "ItemCheck",
     "add_evidence",
-    "add_uploaded_evidence",
     "case_items",
     "check_intake",
     "decide_review",
@@ -92,7 +91,7 @@ def _aware(t: datetime | None) -> datetime:
 # --------------------------------------------------------------------------- intake
 def add_evidence(
     ctx: Context,
-    path: Path,
+    path: Path | StoredContent,
     *,
     case_id: str,
     actor: Actor,
@@ -106,21 +105,68 @@ def add_evidence(
     tool: str | None = None,
     tool_version: str | None = None,
     tool_params: dict[str, Any] | None = None,
+    original_name: str | None = None,
 ) -> EvidenceItem:
     """Hash, store and register one file as evidence of ``case_id`` (its intake is a custody event).
+
+    ``path`` is a file to copy in, or content already written through :func:`upload_writer` (an
+    API upload; ``original_name`` is then the name it was sent with, kept as a name, never a path).
+    Content newly stored here is removed again if the intake cannot be recorded.
 
     A derivative names ``parent_item_id``, a ``derivation`` ("redacted", "transcript",
     "frame", ...) and the ``tool`` and ``tool_version`` that made it.
     """
-    parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
-                          derivation=derivation, tool=tool, tool_version=tool_version)
-    path = Path(path)
-    mime = sniff_mime(path) if path.is_file() else "application/octet-stream"
-    stored = _content(ctx).put(path)
-    return _register(ctx, stored, mime=mime, original_name=path.name, case_id=case_id, actor=actor,
-                     source=source, purpose=purpose, description=description, location=location,
-                     received_at=received_at, parent=parent, derivation=derivation, tool=tool,
-                     tool_version=tool_version, tool_params=tool_params)
+    try:
+        parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
+                              derivation=derivation, tool=tool, tool_version=tool_version)
+    except BaseException:
+        if isinstance(path, StoredContent) and path.is_new:
+            _content(ctx).remove(path.sha256)
+        raise
+    if isinstance(path, StoredContent):
+        stored = path
+        name = Path((original_name or "").replace("\\", "/")).name.strip() or "upload"
+        mime = sniff_mime(stored.path, name)
+    else:
+        file = Path(path)
+        name = original_name or file.name
+        mime = sniff_mime(file) if file.is_file() else "application/octet-stream"
+        stored = _content(ctx).put(file)
+    parent_item_id = parent.item_id if parent else None
+    when = _aware(received_at)
+    try:
+        with ctx.store.transaction():
+            item_id = db.next_item_id(ctx.store)
+            detail = {"item_id": item_id, "case_id": case_id, "size_bytes": stored.size_bytes,
+                      "mime_type": mime, "source": source, "original_name": name,
+                      "derivation": derivation, "parent_item_id": parent_item_id,
+                      "parent_sha256": parent.sha256 if parent else None, "location": location}
+            seq = record_use(
+                ctx, action="evidence.add", actor=actor, purpose=purpose,
+                model=tool, model_version=tool_version, params=dict(tool_params or {}),
+                inputs={"parent_sha256": parent.sha256} if parent else {},
+                data_hash=stored.sha256, output_hash=stored.sha256, detail=detail,
+            )
+            item = EvidenceItem(
+                item_id=item_id, case_id=case_id, sha256=stored.sha256, size_bytes=stored.size_bytes,
+                mime_type=mime, original_name=name, source=source, description=description,
+                added_at=when, added_by=actor.user, parent_item_id=parent_item_id,
+                parent_sha256=parent.sha256 if parent else None, derivation=derivation, tool=tool,
+                tool_version=tool_version,
+                tool_params=json.dumps(tool_params, sort_keys=True) if tool_params is not None else None,
+                ledger_seq=seq,
+            )
+            db.insert_item(ctx.store, item)
+            db.insert_custody(ctx.store, {
+                "item_id": item_id, "kind": "intake", "from_party": source, "to_party": actor.user,
+                "event_time": when, "reason": f"derived by {tool} {tool_version}" if parent else "intake",
+                "location": location, "recorded_at": _now(), "recorded_by": actor.user, "ledger_seq": seq,
+            })
+    except BaseException:
+        if stored.is_new:
+            _content(ctx).remove(stored.sha256)
+        raise
+    return item
 
 
 def check_intake(ctx: Context, *, case_id: str, source: str, parent_item_id: str | None = None,
@@ -144,94 +190,6 @@ def check_intake(ctx: Context, *, case_id: str, source: str, parent_item_id: str
 def upload_writer(ctx: Context) -> ContentWriter:
     """A writer for content that arrives in chunks (an API upload) into the evidence folder."""
     return _content(ctx).writer()
-
-
-def add_uploaded_evidence(
-    ctx: Context,
-    stored: StoredContent,
-    *,
-    original_name: str,
-    case_id: str,
-    actor: Actor,
-    source: str,
-    purpose: str | None = RESEARCH,
-    description: str | None = None,
-    location: str | None = None,
-    received_at: datetime | None = None,
-    parent_item_id: str | None = None,
-    derivation: str | None = None,
-    tool: str | None = None,
-    tool_version: str | None = None,
-) -> EvidenceItem:
-    """Register content already written through :func:`upload_writer` (removed again if this fails)."""
-    try:
-        parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
-                              derivation=derivation, tool=tool, tool_version=tool_version)
-    except BaseException:
-        if stored.is_new:
-            _content(ctx).remove(stored.sha256)
-        raise
-    name = Path(original_name.replace("\\", "/")).name.strip() or "upload"
-    return _register(ctx, stored, mime=sniff_mime(stored.path, name), original_name=name, case_id=case_id,
-                     actor=actor, source=source, purpose=purpose, description=description,
-                     location=location, received_at=received_at, parent=parent, derivation=derivation,
-                     tool=tool, tool_version=tool_version, tool_params=None)
-
-
-def _register(
-    ctx: Context,
-    stored: StoredContent,
-    *,
-    mime: str,
-    original_name: str,
-    case_id: str,
-    actor: Actor,
-    source: str,
-    purpose: str | None,
-    description: str | None,
-    location: str | None,
-    received_at: datetime | None,
-    parent: EvidenceItem | None,
-    derivation: str | None,
-    tool: str | None,
-    tool_version: str | None,
-    tool_params: dict[str, Any] | None,
-) -> EvidenceItem:
-    parent_item_id = parent.item_id if parent else None
-    when = _aware(received_at)
-    try:
-        with ctx.store.transaction():
-            item_id = db.next_item_id(ctx.store)
-            detail = {"item_id": item_id, "case_id": case_id, "size_bytes": stored.size_bytes,
-                      "mime_type": mime, "source": source, "original_name": original_name,
-                      "derivation": derivation, "parent_item_id": parent_item_id,
-                      "parent_sha256": parent.sha256 if parent else None, "location": location}
-            seq = record_use(
-                ctx, action="evidence.add", actor=actor, purpose=purpose,
-                model=tool, model_version=tool_version, params=dict(tool_params or {}),
-                inputs={"parent_sha256": parent.sha256} if parent else {},
-                data_hash=stored.sha256, output_hash=stored.sha256, detail=detail,
-            )
-            item = EvidenceItem(
-                item_id=item_id, case_id=case_id, sha256=stored.sha256, size_bytes=stored.size_bytes,
-                mime_type=mime, original_name=original_name, source=source, description=description,
-                added_at=when, added_by=actor.user, parent_item_id=parent_item_id,
-                parent_sha256=parent.sha256 if parent else None, derivation=derivation, tool=tool,
-                tool_version=tool_version,
-                tool_params=json.dumps(tool_params, sort_keys=True) if tool_params is not None else None,
-                ledger_seq=seq,
-            )
-            db.insert_item(ctx.store, item)
-            db.insert_custody(ctx.store, {
-                "item_id": item_id, "kind": "intake", "from_party": source, "to_party": actor.user,
-                "event_time": when, "reason": f"derived by {tool} {tool_version}" if parent else "intake",
-                "location": location, "recorded_at": _now(), "recorded_by": actor.user, "ledger_seq": seq,
-            })
-    except BaseException:
-        if stored.is_new:
-            _content(ctx).remove(stored.sha256)
-        raise
-    return item
 
 
 def case_items(ctx: Context, case_id: str) -> list[EvidenceItem]:
