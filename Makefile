@@ -35,6 +35,7 @@ demo: install
 	# forecasts of recorded burglaries: next week's map (GeoPackage + PNG) and a 12-week backtest
 	$(BIN)/crimelens forecast run --dataset synth --offense burglary --at 2024-12-01 --horizon 7d --cell-m 150 --out build/forecast.gpkg --db $(DB)
 	$(BIN)/crimelens forecast backtest --dataset synth --models naive,weighted,kde,etas,gbm --offense burglary --start 2024-09-01 --periods 12 --horizon 7d --coverage 0.01,0.05 --nij --plot build/forecast_curves.png --db $(DB)
+	$(BIN)/crimelens forecast backtests --db $(DB)
 	# series: train the linker on the solved series, build candidate series
 	$(BIN)/crimelens link train --dataset synth --cutoff 2024-10-01 --db $(DB)
 	$(BIN)/crimelens link series --dataset synth --db $(DB)

@@ -108,6 +108,21 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
     assert any(" / " in k for k in doc["paired"])
     assert (tmp_path / "c.png").stat().st_size > 10_000
 
+    # the stored run reads back: listed, then shown whole, its figures and paired ratios as computed
+    listed = CliRunner().invoke(app, ["forecast", "backtests", "--db", str(db), "--json"])
+    assert listed.exit_code == 0, listed.output
+    row = json.loads(listed.stdout)["items"][0]
+    assert row["run_id"] == doc["run_id"] and row["models"] == ["naive", "weighted", "prospective"]
+    assert row["n_periods"] == 6 and row["first_origin"].startswith("2019-09-02")
+    shown = CliRunner().invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--db", str(db), "--json"])
+    assert shown.exit_code == 0, shown.output
+    stored = json.loads(shown.stdout)
+    assert stored["output_hash_matches"] is True and stored["summary"]["paired"] == doc["paired"]
+    assert stored["summary"]["models"]["weighted"]["pai"] == doc["models"]["weighted"]["pai"] | {
+        k: v for k, v in stored["summary"]["models"]["weighted"]["pai"].items() if k not in doc["models"]["weighted"]["pai"]}
+    text = CliRunner().invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--db", str(db)])
+    assert text.exit_code == 0 and "matches its ledger entry" in text.output and "PAI ratio @0.01" in text.output
+
 
 def test_cli_backtest_scores_nij_flagged_areas(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["forecast", "backtest", "--models", "naive", "--offense", "robbery", "--start", "2019-09-02",
@@ -139,6 +154,10 @@ def test_cli_errors_map_to_exit_codes(db: Path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as exc:
         main(["forecast", "backtest", "--start", "2019-09-02", "--coverage", "5", "--db", str(db), "--json"])
     assert exc.value.code == 2 and "--coverage" in json.loads(capsys.readouterr().out)["error"]
+    with pytest.raises(SystemExit) as exc:
+        main(["forecast", "backtests", "--run", "nope", "--db", str(db), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert exc.value.code != 0 and doc["type"] == "NotFoundError" and "backtest 'nope'" in doc["error"]
 
 
 def test_cli_backtest_registers_the_model_with_its_measured_figures(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

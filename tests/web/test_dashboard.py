@@ -320,3 +320,34 @@ def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, W
     pg.click(f"#kx-runs a[data-run='{run_id}']")
     pg.wait_for_function(f"document.body.dataset.knox === '{run_id}'")
     assert pg.locator("table.knox td.kx").count() == 25
+
+
+def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
+        page: tuple[Any, Watch, str, City]) -> None:
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "model choice")
+    _open(pg, base, "/backtests")
+    pg.select_option("#bt-dataset", "synth")
+    pg.uncheck("#bt-models input[value='gbm']")
+    pg.fill("#bt-periods", "3")
+    pg.fill("#bt-start", "2024-03-11")
+    pg.fill("#bt-coverages", "0.05,0.1")
+    pg.fill("#bt-group", "area")
+    pg.click("#bt-run")
+    pg.wait_for_function("document.body.dataset.backtest !== undefined", timeout=180_000)
+    run_id = pg.evaluate("document.body.dataset.backtest")
+    # two models and the perfect-rate ceiling, each a row of the table and a line of the curve
+    assert pg.locator("#bt-scores tbody tr").count() == 3
+    assert pg.locator("#bt-curve polyline").count() == 3
+    assert pg.locator("#bt-curve polyline[data-model^='ceiling:']").count() == 1
+    assert pg.locator("#bt-paired tbody tr").count() == 1 and pg.locator("#bt-groups").is_visible()
+    assert "matches its ledger entry" in pg.inner_text("#bt-info")
+    assert run_id in pg.inner_text("#bt-runs") and "backtest " + run_id in pg.inner_text("#prov-model")
+    _shot(pg, "backtests")
+    _signout(pg, base)
+    _login(pg, base, city.tokens["aud"], "audit")
+    _open(pg, base, "/backtests")
+    assert pg.locator("#bt-form").is_hidden()
+    pg.click(f"#bt-runs a[data-run='{run_id}']")
+    pg.wait_for_function(f"document.body.dataset.backtest === '{run_id}'")
+    assert pg.locator("#bt-scores tbody tr").count() == 3

@@ -263,6 +263,49 @@ def forecast_evaluation(ctx: CtxDep, caller: CallerDep, run_id: Name,
                                        group_by=group_by))
 
 
+class BacktestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str | None = Field(default=None, max_length=200)
+    offense: str | None = Field(default=None, max_length=200)
+    models: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=12, description="Model names (see `crimelens forecast models`).")
+    start: datetime = Field(description="The first forecast's start; the study area is the cells with an incident "
+                                        "before it, so no test-period information enters the area.")
+    periods: int = Field(default=52, ge=1, le=260, description="Forecasts, one after another.")
+    horizon_days: float = Field(default=7.0, gt=0, le=366)
+    cell_m: float = Field(default=150.0, ge=25, le=5000)
+    coverages: list[Annotated[float, Field(gt=0, le=1)]] = Field(default=[0.01, 0.05], min_length=1, max_length=20)
+    mask_days: float | None = Field(default=None, gt=0, le=36_600,
+                                    description="Study area from the incidents of this many days before start "
+                                                "(default: all before start).")
+    ceiling: bool = Field(default=True, description="Add the perfect-rate ceiling (simulated) beside the models.")
+    group_by: str | None = Field(default=None, min_length=1, max_length=100,
+                                 description="Audit groups for per-group hit rates; never a model input.")
+
+
+@router.post("/backtests", tags=["forecast"],
+             summary="Backtest forecast models week by week (rolling origin) and store the summary")
+def create_backtest(ctx: CtxDep, caller: CallerDep, body: BacktestIn) -> Response:
+    caller.allow(ctx, "forecast.backtest")
+    run = fc.run_backtest(ctx, models=body.models, offense=body.offense, start=body.start, periods=body.periods,
+                          actor=caller.actor, horizon_days=body.horizon_days, cell_m=body.cell_m,
+                          coverages=body.coverages, dataset=body.dataset, mask_days=body.mask_days,
+                          ceiling=body.ceiling, purpose=caller.purpose, group_by=body.group_by)
+    return ok(run.to_dict(per_period=False))
+
+
+@router.get("/backtests", tags=["forecast"], summary="Stored backtests, newest first (paginated)")
+def backtests(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    return ok(fc.list_backtests(ctx, actor=caller.actor, purpose=caller.purpose, limit=limit, offset=offset))
+
+
+@router.get("/backtests/{run_id}", tags=["forecast"],
+            summary="One stored backtest: mean hit rate, PAI and PEI with intervals per model and coverage, "
+                    "the paired comparison and the study area")
+def backtest(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
+    return ok(fc.show_backtest(ctx, run_id, actor=caller.actor, purpose=caller.purpose))
+
+
 # linkage ---------------------------------------------------------------------------------------
 class LinkerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

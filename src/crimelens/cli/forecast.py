@@ -1,4 +1,4 @@
-"""``crimelens forecast run`` / ``forecast backtest`` / ``forecast models``."""
+"""``crimelens forecast run`` / ``forecast backtest`` / ``forecast backtests`` / ``forecast models``."""
 
 from __future__ import annotations
 
@@ -203,6 +203,48 @@ def backtest(
             missing = ", ".join(r["card_missing_sections"])
             console.print(f"registered {r['model']} {r['version']} with these figures"
                           + (f"; its card still needs: {missing} (crimelens models describe)" if missing else ""))
+
+    emit(data, as_json, render)
+
+
+@forecast_app.command("backtests")
+def backtests_cmd(
+    run: Annotated[str | None, typer.Option("--run", help="Show this stored backtest whole (its mean PAI, hit rate "
+                                                            "and PEI per model and coverage, with intervals).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many to list, newest first.")] = 50,
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the stored backtests, or show one (every read is logged)."""
+    from crimelens.services.forecasts import list_backtests, show_backtest
+
+    with cli_context(db) as ctx:
+        actor = cli_actor(ctx.settings)
+        data = (show_backtest(ctx, run, actor=actor, purpose=purpose) if run is not None
+                else list_backtests(ctx, actor=actor, purpose=purpose, limit=limit))
+
+    def render(d: dict[str, Any]) -> None:
+        if run is None:
+            table(f"backtests ({d['total']} stored, newest first)",
+                  ["run", "created", "user", "dataset", "offense", "models", "periods", "first", "cells"],
+                  [[r["run_id"], str(r["created_at"])[:19], r["user_name"], r["dataset"] or "all",
+                    r["offense"] or "all", ",".join(r["models"]), r["n_periods"], str(r["first_origin"])[:10],
+                    (r["area"] or {}).get("n_cells")] for r in d["items"]])
+            return
+        summ = d["summary"]
+        covs = summ.get("coverages") or [0.01, 0.05]
+        console.print(f"backtest {d['run_id']} by {d['user_name']} ({d['purpose']}), {summ['n_periods']} forecasts "
+                      f"of {summ['horizon_days']:g} days from {str(d['first_origin'])[:10]}; study area "
+                      f"{summ['area'].get('n_cells')} cells, {summ['area'].get('rule')}")
+        table("mean [95% interval]", ["model"] + [f"{m} @{c:g}" for c in covs for m in ("PAI", "hit rate", "PEI")],
+              [[name, *(f"{m[k][f'{c:g}']['mean']:.3f} [{m[k][f'{c:g}']['low']:.3f}, {m[k][f'{c:g}']['high']:.3f}]"
+                        for c in covs for k in ("pai", "hit_rate", "pei"))] for name, m in summ["models"].items()])
+        for pair, by_c in summ.get("paired", {}).items():
+            console.print(pair + ": " + "; ".join(
+                f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))
+        state = "matches" if d["output_hash_matches"] else "[red]does NOT match[/]"
+        console.print(f"[red]{d['mark']}[/]  stored summary {state} its ledger entry's output hash (#{d['ledger_seq']})")
 
     emit(data, as_json, render)
 

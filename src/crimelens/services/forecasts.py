@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,14 @@ from crimelens.forecast._export import (
 from crimelens.forecast._metrics import KM2_PER_SQ_MI
 from crimelens.governance import Actor
 from crimelens.governance._cards import ModelCard
-from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.services._context import (
+    RESEARCH,
+    RESEARCH_MARK,
+    Context,
+    authorize,
+    record_use,
+    sha256_hex,
+)
 from crimelens.services.governance import register_model
 from crimelens.storage._forecast import (
     BacktestRecord,
@@ -60,10 +67,13 @@ __all__ = [
     "ForecastRun",
     "audit_groups",
     "data_hash",
+    "list_backtests",
+    "paired_summary",
     "parse_horizon",
     "register_backtested",
     "run_backtest",
     "run_forecast",
+    "show_backtest",
 ]
 
 
@@ -260,13 +270,9 @@ class BacktestRun:
         if self.group_by is not None:
             out["groups"] = {"by": self.group_by, "models": {
                 m: {f"{c:g}": res.group_hit_rates(m, c) for c in self.coverages} for m in names}}
-        if len(names) > 1:
-            best = max(names, key=lambda m: res.mean(m, "pai", self.coverages[0])[0])
-            out["paired"] = {
-                f"{best} / {other}": {f"{c:g}": dict(zip(("ratio", "low", "high"),
-                                                          res.paired(best, other, "pai", c), strict=True))
-                                      for c in self.coverages}
-                for other in names if other != best}
+        paired = paired_summary(res, self.coverages)
+        if paired:
+            out["paired"] = paired
         if self.areas:
             out["flagged_areas"] = [self._area_entry(km2, c) for km2, c in self.areas]
         if per_period:
@@ -283,6 +289,18 @@ class BacktestRun:
                                                    strict=True))
                                   for metric in ("pai", "hit_rate", "pei")}
         return entry
+
+
+def paired_summary(result: BacktestResult, coverages: Sequence[float]) -> dict[str, dict[str, dict[str, float]]]:
+    """The best model (by mean PAI at the first coverage) against each other model: the ratio of
+    mean PAI over the same periods and its paired bootstrap interval, per coverage. Empty with one model."""
+    names = [m for m in result.models if not m.startswith("ceiling:")]
+    if len(names) < 2 or not coverages:
+        return {}
+    best = max(names, key=lambda m: result.mean(m, "pai", coverages[0])[0])
+    return {f"{best} / {other}": {f"{c:g}": dict(zip(("ratio", "low", "high"), result.paired(best, other, "pai", c),
+                                                     strict=True)) for c in coverages}
+            for other in names if other != best}
 
 
 def run_backtest(
@@ -337,6 +355,14 @@ def run_backtest(
                             ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
     summary = result.summary()
+    # what the run was asked for, so that a stored run reads on its own
+    summary["coverages"] = [float(c) for c in coverages]
+    summary["paired"] = paired_summary(result, [float(c) for c in coverages])
+    summary["flagged_areas_km2"] = [km2 for km2, _ in areas]
+    if group_by is not None:
+        summary["groups"] = {"by": group_by, "models": {
+            m: {f"{c:g}": result.group_hit_rates(m, float(c)) for c in coverages}
+            for m in result.models if not m.startswith("ceiling:")}}
     text = json.dumps(summary, sort_keys=True, default=str)
     d_hash = data_hash(incidents)
     o_hash = sha256_hex(text)
@@ -436,6 +462,52 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
                           actor=actor,
                           purpose=purpose, kind="forecast", training_dataset=run.dataset,
                           training_data_hash=run.data_hash, code_version=__version__)
+
+
+_BACKTEST_COLUMNS = ("run_id", "created_at", "user_name", "purpose", "dataset", "offense", "models",
+                     "data_hash", "output_hash", "ledger_seq")
+
+
+def _backtest_row(row: Mapping[Hashable, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row[k] for k in _BACKTEST_COLUMNS}
+    out["models"] = json.loads(str(row["models"]))
+    out["mark"] = RESEARCH_MARK
+    origins = summary.get("origins") or [None]
+    out.update(n_periods=summary.get("n_periods"), horizon_days=summary.get("horizon_days"),
+               first_origin=origins[0], last_origin=origins[-1], area=summary.get("area"))
+    return out
+
+
+def list_backtests(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH, limit: int = 50,
+                   offset: int = 0) -> dict[str, Any]:
+    """Stored backtests, newest first, each with its period span and study area (checked and logged)."""
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidParameterError(f"backtests: limit {limit}, offset {offset}; expected 1-1000 and >= 0")
+    authorize(ctx, action="backtests.list", actor=actor, purpose=purpose)
+    total = int(ctx.store.scalar("SELECT count(*) FROM forecast_backtests"))
+    frame = ctx.store.query(
+        f"SELECT {', '.join(_BACKTEST_COLUMNS)}, summary FROM forecast_backtests "
+        f"ORDER BY created_at DESC, run_id LIMIT {int(limit)} OFFSET {int(offset)}")
+    items = [_backtest_row(r, json.loads(str(r["summary"]))) for r in frame.to_dict("records")]
+    record_use(ctx, action="backtests.list", actor=actor, purpose=purpose, detail={"n": len(items)})
+    return {"ok": True, "items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def show_backtest(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """One stored backtest as it was recorded: per model the mean and interval of hit rate, PAI and PEI
+    at every stored coverage, the paired comparison and the study area (checked and logged)."""
+    authorize(ctx, action="backtests.view", actor=actor, purpose=purpose)
+    frame = ctx.store.query(f"SELECT {', '.join(_BACKTEST_COLUMNS)}, summary FROM forecast_backtests "
+                            "WHERE run_id = ?", [run_id])
+    if frame.empty:
+        raise NotFoundError(f"backtest {run_id!r}: not found in the store {ctx.store.path!r}")
+    row = frame.to_dict("records")[0]
+    summary: dict[str, Any] = json.loads(str(row["summary"]))
+    record_use(ctx, action="backtests.view", actor=actor, purpose=purpose, output_hash=str(row["output_hash"]),
+               detail={"run_id": run_id})
+    # the stored summary is what the ledger entry's output hash covers: return it whole
+    return {"ok": True, **_backtest_row(row, summary), "summary": summary,
+            "output_hash_matches": sha256_hex(str(row["summary"])) == row["output_hash"]}
 
 
 def forecast_record(ctx: Context, run_id: str) -> ForecastRecord:

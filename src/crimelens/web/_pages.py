@@ -19,6 +19,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "/forecast": ("forecast.html", "Forecast map",
                   "Cells by forecast risk of recorded incidents; the top-k flagged; hit rate and PAI when the "
                   "window has recorded incidents."),
+    "/backtests": ("backtests.html", "Backtests",
+                   "How each forecast model would have done, week by week on past records: hit rate, PAI and PEI "
+                   "with intervals, the paired comparison and the perfect-rate ceiling."),
     "/incidents": ("incidents.html", "Incident explorer",
                    "Recorded incidents by filter; the near-repeat surface around one incident."),
     "/nearrepeat": ("nearrepeat.html", "Near repeat",

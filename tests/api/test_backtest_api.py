@@ -1,0 +1,95 @@
+"""Backtests through the service: run on the store's incidents, stored, listed and read back, all logged.
+
+The figures the API returns must be the library's own rolling-origin figures on the same incidents
+and study area, and the stored summary must still hash to the output hash its ledger entry holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from crimelens.domain import TimeWindow
+from crimelens.forecast import StudyArea, make_model, rolling_origin
+from tests.api.city import City
+from tests.api.conftest import auth
+
+START = "2024-03-04T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def backtest(client: TestClient, city: City) -> dict[str, object]:
+    body = {"dataset": "synth", "models": ["naive", "weighted"], "start": START, "periods": 4,
+            "coverages": [0.05, 0.2], "ceiling": False, "group_by": "area"}
+    r = client.post("/api/backtests", json=body, headers=auth(city, "ana", "model choice"))
+    assert r.status_code == 200, r.text
+    out: dict[str, object] = r.json()
+    return out
+
+
+def test_a_backtest_gives_the_library_figures(backtest: dict[str, object], app: FastAPI) -> None:
+    store = app.state.ctx.store
+    table = store.incidents(dataset="synth")
+    start = datetime(2024, 3, 4, tzinfo=UTC)
+    area = StudyArea.from_activity(table, 150.0, period=TimeWindow(datetime(1900, 1, 1, tzinfo=UTC), start))
+    direct = rolling_origin(table, {m: make_model(m) for m in ("naive", "weighted")}, area=area, start=start,
+                            periods=4, horizon_days=7.0, coverages=[0.05, 0.2], ceiling=False)
+    models = backtest["models"]
+    assert isinstance(models, dict) and set(models) == {"naive", "weighted"}
+    for m in ("naive", "weighted"):
+        for c in (0.05, 0.2):
+            mean, low, high = direct.mean(m, "pai", c)
+            got = models[m]["pai"][f"{c:g}"]
+            assert got["mean"] == pytest.approx(mean) and got["low"] == pytest.approx(low)
+            assert got["high"] == pytest.approx(high)
+    assert backtest["area"]["n_cells"] == area.n_cells  # type: ignore[index]
+    assert backtest["n_periods"] == 4 and backtest["mark"]
+    paired = backtest["paired"]
+    assert isinstance(paired, dict) and len(paired) == 1 and set(next(iter(paired.values()))) == {"0.05", "0.2"}
+    assert set(backtest["groups"]["models"]) == {"naive", "weighted"}  # type: ignore[index]
+
+
+def test_a_stored_backtest_reads_back_whole_and_logged(backtest: dict[str, object], client: TestClient,
+                                                       city: City, app: FastAPI) -> None:
+    run_id = backtest["run_id"]
+    listed = client.get("/api/backtests", headers=auth(city, "aud")).json()
+    assert listed["total"] >= 1
+    row = next(i for i in listed["items"] if i["run_id"] == run_id)
+    assert row["models"] == ["naive", "weighted"] and row["n_periods"] == 4 and row["user_name"] == "ana"
+    assert row["first_origin"].startswith("2024-03-04") and row["purpose"] == "model choice"
+
+    shown = client.get(f"/api/backtests/{run_id}", headers=auth(city, "bea")).json()
+    assert shown["output_hash_matches"] is True
+    summary = shown["summary"]
+    assert summary["models"]["naive"]["pai"]["0.05"] == backtest["models"]["naive"]["pai"]["0.05"]  # type: ignore[index]
+    assert summary["coverages"] == [0.05, 0.2] and summary["paired"] == backtest["paired"]
+    text = app.state.ctx.store.scalar("SELECT summary FROM forecast_backtests WHERE run_id = ?", [run_id])
+    assert hashlib.sha256(text.encode()).hexdigest() == shown["output_hash"]
+
+    entries = client.get("/api/ledger/entries", params={"limit": 50}, headers=auth(city, "aud")).json()["items"]
+    actions = {(e["action"], e["user"]) for e in entries}
+    assert {("forecast.backtest", "ana"), ("backtests.list", "aud"), ("backtests.view", "bea")} <= actions
+    entry = next(e for e in entries if e["action"] == "forecast.backtest" and e["user"] == "ana")
+    assert entry["output_hash"] == shown["output_hash"]
+
+
+def test_backtest_requests_are_refused_and_named(client: TestClient, city: City) -> None:
+    r = client.post("/api/backtests", json={"models": ["naive"], "start": START}, headers=auth(city, "aud"))
+    assert r.status_code == 403 and "forecast.backtest" in r.json()["error"]
+    r = client.post("/api/backtests", json={"models": ["oracle"], "start": START, "dataset": "synth"},
+                    headers=auth(city, "ana"))
+    assert r.status_code == 422 and "oracle" in r.json()["error"]
+    r = client.post("/api/backtests", json={"models": ["naive"], "start": START, "periods": 0},
+                    headers=auth(city, "ana"))
+    assert r.status_code == 422 and "periods" in r.json()["error"]
+    r = client.post("/api/backtests", json={"models": ["naive"], "start": START, "dataset": "nowhere"},
+                    headers=auth(city, "ana"))
+    assert r.status_code == 404 and "nowhere" in r.json()["error"]
+    r = client.post("/api/backtests", json={"models": ["naive"], "start": "2001-01-01T00:00:00Z",
+                                            "dataset": "synth", "periods": 1}, headers=auth(city, "ana"))
+    assert r.status_code == 404 and "study area" in r.json()["error"]
+    assert client.get("/api/backtests/nope", headers=auth(city, "ana")).status_code == 404
