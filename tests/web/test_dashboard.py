@@ -351,3 +351,41 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     pg.click(f"#bt-runs a[data-run='{run_id}']")
     pg.wait_for_function(f"document.body.dataset.backtest === '{run_id}'")
     assert pg.locator("#bt-scores tbody tr").count() == 3
+
+
+def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs(
+        page: tuple[Any, Watch, str, City]) -> None:
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "series review")
+    _open(pg, base, "/series")
+    pg.select_option("#lk-dataset", "synth")
+    pg.fill("#lk-cutoff", "2024-03-15")
+    pg.click("#lk-train")
+    pg.wait_for_selector("#lk-ok", timeout=120_000)
+    assert "AUC" in pg.inner_text("#lk-ok")
+    pg.fill("#lk-threshold", "0.6")
+    pg.click("#lk-series")
+    pg.wait_for_function("document.querySelector('#lk-ok') && "
+                         "document.querySelector('#lk-ok').textContent.startsWith('Series run')", timeout=120_000)
+    new_run = pg.inner_text("#lk-ok").split()[2].rstrip(":")
+    assert pg.input_value("#runs") == new_run
+    pg.wait_for_function("document.body.dataset.members > 0")
+    pg.fill("#lk-min", "0.4")
+    pg.click("#lk-pairs")
+    pg.wait_for_function("document.body.dataset.pairs !== undefined", timeout=120_000)
+    pair_run = pg.evaluate("document.body.dataset.pairs")
+    n = pg.locator("#pairs tbody tr").count()
+    assert 0 < n <= 100 and pair_run in pg.inner_text("#pair-info")
+    _shot(pg, "series-pairs")
+    _signout(pg, base)
+    _login(pg, base, city.tokens["aud"], "audit")
+    _open(pg, base, "/series")
+    assert pg.locator("#link-form").is_hidden()
+    pg.select_option("#pair-runs", pair_run)
+    pg.wait_for_function(f"document.body.dataset.pairs === '{pair_run}'")
+    with pg.expect_download() as dl:
+        pg.click("#pair-csv")
+    pg.wait_for_selector("#pair-csv-ok")
+    assert "the output hash in the run's ledger entry" in pg.inner_text("#pair-csv-ok")
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "incident_id_a,incident_id_b,score" and len(text.splitlines()) > n

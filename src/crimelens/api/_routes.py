@@ -14,6 +14,7 @@ the research mark.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -40,8 +41,8 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")
 Name = Annotated[str, Path(min_length=1, max_length=200)]
 
 #: Actions that use a model (refused without a deployment when the server runs operational use only).
-MODEL_USE_ACTIONS = ("forecast.run", "link.similar", "link.series", "link.train", "nearrepeat.alert",
-                     "feedback.simulate")
+MODEL_USE_ACTIONS = ("forecast.run", "link.similar", "link.series", "link.train", "link.pairs",
+                     "nearrepeat.alert", "feedback.simulate")
 
 
 def _default(value: Any) -> Any:
@@ -321,6 +322,59 @@ def train(ctx: CtxDep, caller: CallerDep, body: LinkerIn) -> Response:
     res = train_linker(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose, cutoff=body.cutoff,
                        deployment=caller.deployment)
     return ok(res.to_dict())
+
+
+class PairsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(min_length=1, max_length=200)
+    min_score: float = Field(default=0.5, ge=0, le=1, description="Keep the pairs with at least this link probability.")
+    linker_id: str | None = Field(default=None, max_length=200, description="Default: the dataset's newest linker.")
+
+
+@router.post("/link-pairs", tags=["linkage"],
+             summary="Score every candidate pair with the linker and store those above min_score")
+def create_pairs(ctx: CtxDep, caller: CallerDep, body: PairsIn) -> Response:
+    from crimelens.services.linkage import score_pairs
+
+    caller.allow(ctx, "link.pairs", model_use=True)
+    run = score_pairs(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
+                      linker_id=body.linker_id, min_score=body.min_score, deployment=caller.deployment)
+    return ok(run.to_dict(limit=100))
+
+
+@router.get("/link-pairs", tags=["linkage"], summary="Stored pair runs, newest first (paginated)")
+def pair_runs(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+              dataset: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    from crimelens.services.linkage import list_pair_runs
+
+    return ok(list_pair_runs(ctx, actor=caller.actor, purpose=caller.purpose, dataset=dataset, limit=limit,
+                             offset=offset))
+
+
+@router.get("/link-pairs/{run_id}", tags=["linkage"],
+            summary="A stored pair run's pairs, highest score first, with each incident's offense, time and area "
+                    "(paginated)")
+def pairs_of_run(ctx: CtxDep, caller: CallerDep, run_id: Name,
+                 limit: Annotated[int, Query(ge=1, le=5000, description="Page size.")] = 100,
+                 offset: Offset = 0) -> Response:
+    from crimelens.services.linkage import pair_page
+
+    return ok(pair_page(ctx, run_id, actor=caller.actor, purpose=caller.purpose, limit=limit, offset=offset))
+
+
+@router.get("/link-pairs/{run_id}/csv", tags=["linkage"], response_class=Response,
+            responses={200: {"content": {"text/csv": {}},
+                             "description": "incident_id_a,incident_id_b,score, as `link pairs --out` writes it"}},
+            summary="A stored pair run as CSV, rebuilt from the store; X-Output-Hash-Matches says whether it "
+                    "still hashes to its ledger entry")
+def pairs_as_csv(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
+    from crimelens.services.linkage import pairs_csv
+
+    text, matches = pairs_csv(ctx, run_id, actor=caller.actor, purpose=caller.purpose)
+    data = text.encode("utf-8")
+    return Response(data, media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="pairs-{run_id}.csv"',
+        "X-Content-SHA256": hashlib.sha256(data).hexdigest(), "X-Output-Hash-Matches": str(matches).lower()})
 
 
 class SeriesIn(BaseModel):

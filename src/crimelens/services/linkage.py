@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import pickle
 import threading
 import time
@@ -48,7 +49,14 @@ from crimelens.linkage import (
     series_recovery,
 )
 from crimelens.linkage._linker import _LabelIndex
-from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
+from crimelens.services._context import (
+    RESEARCH,
+    RESEARCH_MARK,
+    Context,
+    authorize,
+    record_use,
+    sha256_hex,
+)
 from crimelens.storage import _linkage as db
 
 __all__ = [
@@ -58,6 +66,9 @@ __all__ = [
     "TrainResult",
     "build_series",
     "label_series",
+    "list_pair_runs",
+    "pair_page",
+    "pairs_csv",
     "prepare_similar",
     "score_pairs",
     "similar_incidents",
@@ -250,6 +261,12 @@ class PairsRun:
                 "pairs": head.to_dict(orient="records"), "mark": self.mark, "ledger_seq": self.ledger_seq}
 
 
+def _pairs_csv(frame: pd.DataFrame) -> str:
+    """``incident_id_a,incident_id_b,score``: what ``link pairs --out`` writes; its SHA-256 is the run's output hash."""
+    text: str = frame[["incident_id_a", "incident_id_b", "score"]].to_csv(index=False, float_format="%.6f")
+    return text
+
+
 def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
                 linker_id: str | None = None, min_score: float = 0.5, out: str | Path | None = None,
                 period: Any = None, deployment: str | None = None, save: bool = True) -> PairsRun:
@@ -265,7 +282,7 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     frame = pd.DataFrame({"incident_id_a": ids[scores.i[order]].astype(str),
                           "incident_id_b": ids[scores.j[order]].astype(str),
                           "score": scores.probability[order], "cheap_score": scores.cheap[order]})
-    csv = frame[["incident_id_a", "incident_id_b", "score"]].to_csv(index=False, float_format="%.6f")
+    csv = _pairs_csv(frame)
     digest = sha256_hex(csv)
     run_id = f"lp-{uuid.uuid4().hex[:12]}"
     params = {"min_score": min_score, **{k: linker.get_params()[k] for k in ("radius_m", "window_days")}}
@@ -284,6 +301,76 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     if out is not None:
         Path(out).write_text(csv, encoding="utf-8")
     return PairsRun(run_id, lid, scores.n_candidates, frame, seq, None if out is None else str(out))
+
+
+def _pair_run_row(ctx: Context, run_id: str) -> dict[str, Any]:
+    rows = list(ctx.store.iter_rows(
+        "SELECT run_id, linker_id, dataset, created_at, user_name, purpose, params, n_candidates, n_rows, "
+        "output_hash FROM link_runs WHERE run_id = ? AND kind = 'pairs'", [run_id]))
+    if not rows:
+        raise NotFoundError(f"pair run {run_id!r}: not in the store (crimelens link pairs makes one)")
+    keys = ("run_id", "linker_id", "dataset", "created_at", "user_name", "purpose", "params", "n_candidates",
+            "n_pairs", "output_hash")
+    row = dict(zip(keys, rows[0], strict=True))
+    row["params"] = json.loads(row["params"])
+    return row
+
+
+def list_pair_runs(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH, dataset: str | None = None,
+                   limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """Stored pair runs, newest first (checked against the role and logged)."""
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidParameterError(f"pair runs: limit {limit}, offset {offset}; expected 1-1000 and >= 0")
+    authorize(ctx, action="link.list", actor=actor, purpose=purpose)
+    cond, params = ("kind = 'pairs'", []) if dataset is None else ("kind = 'pairs' AND dataset = ?", [dataset])
+    total = int(ctx.store.scalar(f"SELECT count(*) FROM link_runs WHERE {cond}", params))
+    rows = list(ctx.store.iter_rows(
+        f"SELECT run_id FROM link_runs WHERE {cond} ORDER BY created_at DESC, run_id "
+        f"LIMIT {int(limit)} OFFSET {int(offset)}", params))
+    items = [_pair_run_row(ctx, str(r[0])) for r in rows]
+    record_use(ctx, action="link.list", actor=actor, purpose=purpose,
+               detail={"what": "pair runs", "dataset": dataset, "n": len(items)})
+    return {"ok": True, "items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def pair_page(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH, limit: int = 100,
+              offset: int = 0) -> dict[str, Any]:
+    """One stored pair run, its pairs in the stored order (score, highest first) with each incident's
+    offense, start time and area: a page of them (checked and logged)."""
+    if not 1 <= limit <= 5000 or offset < 0:
+        raise InvalidParameterError(f"pairs: limit {limit}, offset {offset}; expected 1-5000 and >= 0")
+    authorize(ctx, action="link.view", actor=actor, purpose=purpose)
+    run = _pair_run_row(ctx, run_id)
+    frame = ctx.store.query(
+        "WITH p AS (SELECT rowid AS pos, incident_id_a, incident_id_b, score, cheap_score FROM link_pairs "
+        f"WHERE run_id = ? ORDER BY rowid LIMIT {int(limit)} OFFSET {int(offset)}) "
+        "SELECT p.*, a.offense AS offense_a, a.occurred_from AS occurred_a, a.area AS area_a, "
+        "b.offense AS offense_b, b.occurred_from AS occurred_b, b.area AS area_b FROM p "
+        "LEFT JOIN incidents a ON a.dataset = ? AND a.incident_id = p.incident_id_a "
+        "LEFT JOIN incidents b ON b.dataset = ? AND b.incident_id = p.incident_id_b ORDER BY p.pos",
+        [run_id, run["dataset"], run["dataset"]])
+    items = [{k: (None if v is None or (isinstance(v, float) and v != v) else
+                  v.isoformat() if isinstance(v, pd.Timestamp | datetime) else v)
+              for k, v in r.items() if k != "pos"} for r in frame.to_dict("records")]
+    record_use(ctx, action="link.view", actor=actor, purpose=purpose, output_hash=run["output_hash"],
+               detail={"run_id": run_id, "offset": offset, "n": len(items)})
+    mark = RESEARCH_MARK if run["purpose"] == RESEARCH else ""
+    return {"ok": True, "run": run, "items": items, "total": run["n_pairs"], "limit": limit, "offset": offset,
+            "mark": mark}
+
+
+def pairs_csv(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> tuple[str, bool]:
+    """The run's pairs as the CSV ``link pairs --out`` wrote, rebuilt from the store, and whether its
+    SHA-256 is still the output hash of the run's ledger entry (checked and logged as ``link.export``)."""
+    authorize(ctx, action="link.export", actor=actor, purpose=purpose)
+    run = _pair_run_row(ctx, run_id)
+    frame = ctx.store.query("SELECT incident_id_a, incident_id_b, score FROM link_pairs WHERE run_id = ? "
+                            "ORDER BY rowid", [run_id])
+    text = _pairs_csv(frame)
+    digest = sha256_hex(text)
+    record_use(ctx, action="link.export", actor=actor, purpose=purpose, output_hash=digest,
+               detail={"run_id": run_id, "n_pairs": len(frame), "matches_ledger": digest == run["output_hash"]})
+    return text, digest == run["output_hash"]
 
 
 # series -------------------------------------------------------------------------------

@@ -39,16 +39,18 @@ const CL = (() => {
     if (!r.ok) { const err = new Error(data.error || ("HTTP " + r.status)); err.status = r.status; err.type = data.type; throw err; }
     return data;
   }
-  /* A file from the API saved under its name (the token cannot ride on a plain link). */
-  async function download(path, name) {
+  /* A file from the API saved under its name (the token cannot ride on a plain link), with what the server
+     said of it: its SHA-256 and, for a stored output, whether that matches the output's ledger entry. */
+  async function downloadChecked(path, name) {
     const s = session();
     const r = await fetch(path, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose}});
     if (!r.ok) { const data = await r.json(); throw new Error(data.error || ("HTTP " + r.status)); }
     const url = URL.createObjectURL(await r.blob());
     const a = document.createElement("a"); a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
-    return r.headers.get("X-Content-SHA256");
+    return {sha256: r.headers.get("X-Content-SHA256") || "", matches: r.headers.get("X-Output-Hash-Matches")};
   }
+  async function download(path, name) { return (await downloadChecked(path, name)).sha256; }
   function provenance({model, data, mark}) {
     if (model !== undefined) el("prov-model").textContent = model || "—";
     if (data !== undefined) el("prov-data").textContent = data || "—";
@@ -110,5 +112,5 @@ const CL = (() => {
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, publicApi, upload, download, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
+  return {session, save, clear, el, esc, api, publicApi, upload, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
 })();

@@ -2,8 +2,8 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
-  let layer = null, runInfo = null;
-  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // link.label: the server refuses (and logs) others
+  let layer = null, runInfo = null, basemapFor = null;
+  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // link.label/train/series/pairs: the server refuses (and logs) others
   document.querySelectorAll(".staff").forEach((e) => { e.hidden = !staff; });
   CL.el("confirm-form").addEventListener("submit", async (ev) => {
     ev.preventDefault(); CL.clearError();
@@ -20,15 +20,84 @@
   // handlers first: a pick made while the first load is still awaiting must not be lost
   CL.el("runs").addEventListener("change", (e) => loadRun(e.target.value).catch((x) => CL.showError(x.message)));
   CL.el("series").addEventListener("change", (e) => show(CL.el("runs").value, e.target.value).catch((x) => CL.showError(x.message)));
+  CL.el("pair-runs").addEventListener("change", (e) => { if (e.target.value) showPairs(e.target.value).catch((x) => CL.showError(x.message)); });
+  CL.el("pair-csv").addEventListener("click", async () => {
+    const id = CL.el("pair-runs").value; if (!id) return;
+    const out = CL.el("pair-csv-result");
+    try {
+      const r = await CL.downloadChecked(`/api/link-pairs/${encodeURIComponent(id)}/csv`, `pairs-${id}.csv`);
+      out.innerHTML = r.matches === "true"
+        ? `<span class="ok" id="pair-csv-ok">sha256 ${CL.esc(r.sha256.slice(0, 16))}…: the output hash in the run's ledger entry</span>`
+        : `<span class="bad" id="pair-csv-ok">sha256 ${CL.esc(r.sha256.slice(0, 16))}… does NOT match the run's ledger entry: the stored pairs changed</span>`;
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
+  // staff: train a linker, build series, score pairs (the server checks the role and logs each)
+  const said = (html) => { CL.el("lk-result").innerHTML = html; };
+  async function act(button, path, body, done) {
+    CL.clearError(); CL.el(button).disabled = true; said(`<span class="muted">running…</span>`);
+    try { await done(await CL.api(path, {method: "POST", body})); }
+    catch (e) { said(`<span class="bad">${CL.esc(e.message)}</span>`); } finally { CL.el(button).disabled = false; }
+  }
+  CL.el("lk-train").addEventListener("click", () => {
+    const body = {dataset: CL.el("lk-dataset").value};
+    if (CL.el("lk-cutoff").value) body.cutoff = CL.el("lk-cutoff").value + "T00:00:00Z";
+    return act("lk-train", "/api/linkers", body, (r) => {
+      const ev = r.evaluation;
+      const t = r.training || {};
+      said(`<span class="ok" id="lk-ok">Linker ${CL.esc(r.linker_id)} trained on ${t.n_labelled} labelled incidents (${t.n_linked_pairs} linked and ${t.n_unlinked_pairs} unlinked pairs)${ev ? `; on the labelled incidents after the cutoff: AUC ${CL.fmt(ev.auc)}, top-50 share ${CL.fmt(ev.top_k_share)}` : ""}. Build series or score pairs with it next.</span>`);
+    });
+  });
+  CL.el("lk-series").addEventListener("click", () => act("lk-series", "/api/series-runs",
+    {dataset: CL.el("lk-dataset").value, threshold: Number(CL.el("lk-threshold").value), method: CL.el("lk-method").value},
+    async (r) => {
+      await loadRuns(r.run_id);
+      said(`<span class="ok" id="lk-ok">Series run ${CL.esc(r.run_id)}: ${r.n_series} candidate series from ${r.n_candidates} candidate pairs.</span>`);
+    }));
+  CL.el("lk-pairs").addEventListener("click", () => act("lk-pairs", "/api/link-pairs",
+    {dataset: CL.el("lk-dataset").value, min_score: Number(CL.el("lk-min").value)},
+    async (r) => {
+      await loadPairRuns(r.run_id);
+      said(`<span class="ok" id="lk-ok">Pair run ${CL.esc(r.run_id)}: ${r.n_pairs} of ${r.n_candidates} candidate pairs at or above ${CL.fmt(Number(CL.el("lk-min").value), 2)}.</span>`);
+    }));
   try {
-    const runs = await CL.api("/api/series-runs?limit=50");
-    if (!runs.items.length) { CL.showError("No series runs yet (crimelens link series)."); return; }
-    for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend", `<option value="${CL.esc(r.run_id)}">${CL.esc(r.run_id)} · ${CL.esc(r.dataset)} · ${r.n_series} series</option>`);
-    const ds = await CL.snapshot(runs.items[0].dataset);
-    CL.provenance({data: CL.snapText(ds[0])});
-    await CL.basemap(map, runs.items[0].dataset);
-    await loadRun(runs.items[0].run_id);
+    const ds = await CL.snapshot();
+    for (const d of ds) CL.el("lk-dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
+    await loadPairRuns();
+    const first = await loadRuns();
+    if (!first) CL.showError("No series runs yet: build some (Build series, or crimelens link series).");
   } catch (e) { CL.showError(e.message); }
+  document.body.dataset.ready = "1";
+
+  async function loadRuns(pick) {
+    const runs = await CL.api("/api/series-runs?limit=50");
+    const sel = CL.el("runs"); sel.innerHTML = "";
+    for (const r of runs.items) sel.insertAdjacentHTML("beforeend", `<option value="${CL.esc(r.run_id)}">${CL.esc(r.run_id)} · ${CL.esc(r.dataset)} · ${r.n_series} series</option>`);
+    const chosen = runs.items.find((r) => r.run_id === pick) || runs.items[0];
+    if (!chosen) return null;
+    sel.value = chosen.run_id;
+    if (!basemapFor) {
+      const ds = await CL.snapshot(chosen.dataset);
+      CL.provenance({data: CL.snapText(ds[0])});
+      await CL.basemap(map, chosen.dataset);
+      basemapFor = chosen.dataset;
+    }
+    await loadRun(chosen.run_id);
+    return chosen.run_id;
+  }
+  async function loadPairRuns(pick) {
+    const runs = await CL.api("/api/link-pairs?limit=50");
+    const sel = CL.el("pair-runs");
+    sel.innerHTML = `<option value="">—</option>` + runs.items.map((r) => `<option value="${CL.esc(r.run_id)}">${CL.esc(r.run_id)} · ${CL.esc(r.dataset)} · ${r.n_pairs} pairs ≥ ${CL.fmt(r.params.min_score, 2)} · ${CL.esc(String(r.created_at).slice(0, 16))}</option>`).join("");
+    if (pick) { sel.value = pick; await showPairs(pick); }
+  }
+  async function showPairs(runId) {
+    const d = await CL.api(`/api/link-pairs/${encodeURIComponent(runId)}?limit=100`);
+    const place = (o, t, a) => `${CL.esc(o || "—")} · ${CL.esc(String(t || "").slice(0, 16))} · ${CL.esc(a || "—")}`;
+    CL.el("pairs").querySelector("tbody").innerHTML = d.items.map((p, i) => `<tr><td>${i + 1}</td><td>${CL.esc(p.incident_id_a)}</td><td>${CL.esc(p.incident_id_b)}</td><td>${CL.fmt(p.score)}</td><td>${CL.fmt(p.cheap_score)}</td><td>${place(p.offense_a, p.occurred_a, p.area_a)}</td><td>${place(p.offense_b, p.occurred_b, p.area_b)}</td></tr>`).join("") || `<tr><td colspan="7">No pair at or above the threshold.</td></tr>`;
+    CL.el("pair-info").textContent = `Run ${d.run.run_id} by ${d.run.user_name} (${d.run.purpose}) with linker ${d.run.linker_id}: ${d.total} of ${d.run.n_candidates} candidate pairs at or above ${CL.fmt(d.run.params.min_score, 2)}; ${d.items.length < d.total ? `the first ${d.items.length} shown; the CSV has them all` : "all shown"}. ${d.mark ? "Research output: " + d.mark : ""}`;
+    CL.el("pair-csv").disabled = false; CL.el("pair-csv-result").innerHTML = "";
+    document.body.dataset.pairs = runId;
+  }
 
   async function loadRun(runId) {
     const list = await CL.api(`/api/series-runs/${encodeURIComponent(runId)}?limit=200`);
