@@ -348,8 +348,9 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     _login(pg, base, city.tokens["aud"], "audit")
     _open(pg, base, "/backtests")
     assert pg.locator("#bt-form").is_hidden()
+    shown = int(pg.evaluate("document.body.dataset.shown || 0"))  # the newest run opens by itself
     pg.click(f"#bt-runs a[data-run='{run_id}']")
-    pg.wait_for_function(f"document.body.dataset.backtest === '{run_id}'")
+    pg.wait_for_function(f"Number(document.body.dataset.shown) > {shown} && document.body.dataset.backtest === '{run_id}'")
     assert pg.locator("#bt-scores tbody tr").count() == 3
 
 
@@ -389,3 +390,80 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     assert "the output hash in the run's ledger entry" in pg.inner_text("#pair-csv-ok")
     text = Path(dl.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0] == "incident_id_a,incident_id_b,score" and len(text.splitlines()) > n
+
+
+def test_a_narrative_is_redacted_reviewed_corrected_and_released_from_the_browser(
+        page: tuple[Any, Watch, str, City]) -> None:
+    import json
+
+    pg, _, base, city = page
+    docs = [{"report_id": "N-1", "text": "V1 Maria Garcia (DOB 04/12/1985) of 1423 W Elm St called (312) 555-0143."},
+            {"report_id": "N-2", "text": "Witness Olu Adeyemi saw it. Call 312-555-0199 for him."}]
+    body = "".join(json.dumps(d) + "\n" for d in docs).encode()
+    _login(pg, base, city.tokens["sam"], "records request 24-117")
+    _open(pg, base, "/evidence")
+    pg.fill("#in-case", "RQ-117")
+    pg.fill("#in-source", "RMS narrative export")
+    pg.set_input_files("#in-file", files=[{"name": "narratives.jsonl", "mimeType": "application/jsonl",
+                                           "buffer": body}])
+    pg.click("#in-submit")
+    pg.wait_for_selector("#redact-item")
+    pg.click("#redact-item")
+    pg.wait_for_url(re.compile(r".*/redaction\?run=RR\d+"))
+    pg.wait_for_function("document.body.dataset.ready === '1' && document.body.dataset.run !== undefined")
+    run_id = pg.evaluate("document.body.dataset.run")
+    assert pg.locator("#rd-queue tbody tr").count() == 2 and pg.locator("#rd-release").is_disabled()
+
+    # N-1: the detections are highlighted in the document; confirm them
+    pg.click("#rd-queue a.rd-unit >> text=N-1")
+    pg.wait_for_function("document.body.dataset.unit === 'N-1'")
+    marked = pg.locator("#rd-text mark").all_inner_texts()
+    assert "(312) 555-0143" in marked and "04/12/1985" in marked
+    pg.click("#rd-confirm")
+    pg.wait_for_function("document.body.dataset.decided === 'N-1:confirmed'")
+
+    # N-2: the rules take "Witness" into the name; the reviewer undoes that detection and adds the name alone
+    pg.click("#rd-queue a.rd-unit >> text=N-2")
+    pg.wait_for_function("document.body.dataset.unit === 'N-2'")
+    assert "Witness Olu Adeyemi" in pg.locator("#rd-text mark").all_inner_texts()
+    pg.locator("#rd-dets tr", has_text="Witness Olu Adeyemi").locator("input.rd-keep").uncheck()
+    assert pg.locator("#rd-text mark.kept").inner_text() == "Witness Olu Adeyemi"
+    pg.evaluate("""() => {
+        const box = document.getElementById('rd-text'), text = box.textContent, at = text.indexOf('Olu Adeyemi');
+        const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        let node, seen = 0, range = document.createRange();
+        while ((node = walker.nextNode())) {
+            const n = node.textContent.length;
+            if (seen <= at && at < seen + n) range.setStart(node, at - seen);
+            if (seen < at + 11 && at + 11 <= seen + n) { range.setEnd(node, at + 11 - seen); break; }
+            seen += n;
+        }
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+    }""")
+    pg.select_option("#rd-type", "PERSON")
+    pg.click("#rd-add")
+    assert pg.locator("#rd-text mark.added").inner_text() == "Olu Adeyemi"
+    pg.fill("#rd-note", "witness name missed by the rules")
+    pg.click("#rd-confirm")
+    pg.wait_for_function("document.body.dataset.decided === 'N-2:corrected'")
+    _shot(pg, "redaction")
+
+    pg.wait_for_function("!document.getElementById('rd-release').disabled")
+    pg.click("#rd-release")
+    pg.wait_for_selector("#rd-released")
+    with pg.expect_download() as dl:
+        pg.click("#rd-download")
+    lines = [json.loads(x) for x in Path(dl.value.path()).read_text(encoding="utf-8").splitlines()]
+    assert [set(x) for x in lines] == [{"report_id", "redacted"}] * 2
+    released = " ".join(x["redacted"] for x in lines)
+    for value in ("Maria Garcia", "555-0143", "04/12/1985", "Olu Adeyemi", "555-0199"):
+        assert value not in released, value
+    assert lines[1]["redacted"].startswith("Witness [PERSON] saw it.")
+
+    # an auditor sees the run and its decisions, not the documents
+    _signout(pg, base)
+    _login(pg, base, city.tokens["aud"], "audit")
+    pg.goto(f"{base}/redaction?run={run_id}")
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert pg.inner_text("#rd-status") == "released" and pg.locator("#rd-queue a.rd-unit").count() == 0
+    assert pg.locator("#rd-release").is_hidden()

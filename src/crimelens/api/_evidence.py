@@ -112,3 +112,73 @@ def custody(ctx: CtxDep, caller: CallerDep, item_id: Name, body: CustodyIn) -> R
 def verify(ctx: CtxDep, caller: CallerDep, case_id: Name) -> Response:
     caller.allow(ctx, "evidence.verify")
     return ok(_body(report=svc.verify_case(ctx, case_id, actor=caller.actor, purpose=caller.purpose).to_json()))
+
+
+# redaction ---------------------------------------------------------------------------------------
+class RedactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["placeholder", "pseudonym"] = Field(
+        default="placeholder", description="Text: replace each value by its type ([PHONE]) or a numbered "
+                                           "pseudonym per document ([PERSON_1]).")
+    ner: Literal["auto", "spacy", "none"] = Field(
+        default="auto", description="Text: names by spaCy NER when installed (auto), always (spacy) or rules only.")
+    plates: bool = Field(default=False, description="Images: also blur licence plates (weak; see docs).")
+
+
+@router.post("/evidence/items/{item_id}/redactions", tags=["redaction"],
+             summary="Redact an item (narratives JSONL or an image); every document or the image is queued for "
+                     "review")
+def redact(ctx: CtxDep, caller: CallerDep, item_id: Name, body: RedactIn) -> Response:
+    caller.allow(ctx, "redact.text")
+    run = svc.redact_item(ctx, item_id, actor=caller.actor, purpose=caller.purpose, mode=body.mode, ner=body.ner,
+                          plates=body.plates)
+    return ok(_body(**run.to_json(), n_review=len(svc.review_queue(ctx, run.run_id))))
+
+
+@router.get("/redactions", tags=["redaction"], summary="Redaction runs, newest first, with their review counts")
+def redactions(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
+               case: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    return ok(_page(svc.list_redaction_runs(ctx, actor=caller.actor, purpose=caller.purpose, case_id=case),
+                    limit, offset))
+
+
+@router.get("/redactions/{run_id}", tags=["redaction"],
+            summary="A redaction run and its review queue (detections as types and spans or boxes; no text)")
+def redaction(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
+    return ok(svc.show_redaction_run(ctx, run_id, actor=caller.actor, purpose=caller.purpose))
+
+
+@router.get("/redactions/{run_id}/units/{unit}", tags=["redaction"],
+            summary="One review item as the reviewer needs it: the original document and its detections "
+                    "(staff; logged)")
+def redaction_unit(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name) -> Response:
+    caller.allow(ctx, "redact.inspect")
+    return ok(svc.review_unit(ctx, run_id, unit, actor=caller.actor, purpose=caller.purpose))
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["confirmed", "corrected", "rejected"]
+    add: list[tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1)],
+                    Annotated[str, Field(min_length=1, max_length=40)]]] = Field(
+        default_factory=list, max_length=500, description="Corrections: [start, end, TYPE] spans to redact too.")
+    remove: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list, max_length=500, description="Corrections: detection indexes to undo.")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/redactions/{run_id}/units/{unit}/decision", tags=["redaction"],
+             summary="A reviewer's decision on one item: confirm, correct (add or undo spans) or reject")
+def redaction_decision(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name, body: DecisionIn) -> Response:
+    caller.allow(ctx, "redact.review")
+    return ok(_body(**svc.decide_review(ctx, run_id, unit, status=body.status, actor=caller.actor,
+                                        purpose=caller.purpose, add=[(a, b, t) for a, b, t in body.add],
+                                        remove=body.remove, note=body.note)))
+
+
+@router.post("/redactions/{run_id}/release", tags=["redaction"],
+             summary="Release a fully reviewed run: the redacted copy becomes an item of the case (refused while "
+                     "any item is pending or rejected)")
+def redaction_release(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
+    caller.allow(ctx, "redact.release")
+    return ok(_body(**svc.release_item_run(ctx, run_id, actor=caller.actor, purpose=caller.purpose)))

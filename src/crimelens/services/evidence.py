@@ -51,15 +51,21 @@ __all__ = [
     "item_report",
     "lineage",
     "list_cases",
+    "list_redaction_runs",
     "open_content",
     "record_custody",
     "redact_image_file",
+    "redact_item",
     "redact_text_file",
     "redact_video_file",
+    "redaction_dir",
+    "release_item_run",
     "release_run",
     "review_queue",
+    "review_unit",
     "show_case",
     "show_item",
+    "show_redaction_run",
     "upload_writer",
     "verify_case",
 ]
@@ -446,18 +452,11 @@ def open_content(ctx: Context, item_id: str, *, actor: Actor,
     """
     authorize(ctx, action="evidence.download", actor=actor, purpose=purpose)
     item = db.get_item(ctx.store, item_id)
-    store = _content(ctx)
-    got = store.rehash(item.sha256)
-    if got is None or got[0] != item.sha256:
-        found = "missing" if got is None else f"hash {got[0]}"
-        refuse(ctx, action="evidence.download", actor=actor, purpose=purpose, data_hash=item.sha256,
-               reason=f"stored content of {item_id} is {found}",
-               error=NotFoundError(f"evidence item {item_id}: stored content is {found}; expected hash "
-                                   f"{item.sha256} (run 'crimelens evidence verify {item.case_id}')"))
+    path = _verified_content(ctx, item, action="evidence.download", actor=actor, purpose=purpose)
     record_use(ctx, action="evidence.download", actor=actor, purpose=purpose, data_hash=item.sha256,
                output_hash=item.sha256, detail={"item_id": item_id, "case_id": item.case_id,
                                                 "size_bytes": item.size_bytes})
-    return item, store.path_for(item.sha256)
+    return item, path
 
 
 # --------------------------------------------------------------------------- redaction
@@ -508,6 +507,7 @@ def redact_text_file(
     redactor: TextRedactor | None = None,
     case_id: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    input_name: str | None = None,
 ) -> RedactionRun:
     """Detect and redact PII in a JSONL file of ``{"report_id", "text"}`` lines.
 
@@ -519,7 +519,7 @@ def redact_text_file(
     red = redactor or TextRedactor()
     docs = _read_jsonl(src)
     in_sha, _ = sha256_file(src)
-    source_item = _source_item(ctx, case_id, in_sha, src.name)
+    source_item = _source_item(ctx, case_id, in_sha, input_name or src.name)
     log_rows: list[dict[str, Any]] = []
     dst.parent.mkdir(parents=True, exist_ok=True)
     batch = 64
@@ -546,14 +546,14 @@ def redact_text_file(
                      tool_version=red.version, params=red.get_params(), n_units=len(docs),
                      log_rows=log_rows, review_units=[rid for rid, _ in docs], actor=actor,
                      purpose=purpose, case_id=case_id, source_item=source_item, output_item=None,
-                     detail={"ner": red.ner_})
+                     detail={"ner": red.ner_}, input_name=input_name)
 
 
 def _save_run(ctx: Context, *, kind: str, src: Path, dst: Path, in_sha: str, out_sha: str, tool: str,
               tool_version: str, params: dict[str, Any], n_units: int, log_rows: list[dict[str, Any]],
               review_units: Sequence[str], actor: Actor, purpose: str | None, case_id: str | None,
               source_item: EvidenceItem | None, output_item: EvidenceItem | None,
-              detail: dict[str, Any]) -> RedactionRun:
+              detail: dict[str, Any], input_name: str | None = None) -> RedactionRun:
     with ctx.store.transaction():
         run_id = db.next_run_id(ctx.store)
         seq = record_use(
@@ -565,7 +565,7 @@ def _save_run(ctx: Context, *, kind: str, src: Path, dst: Path, in_sha: str, out
                     "output_item_id": output_item.item_id if output_item else None, **detail},
         )
         run = RedactionRun(
-            run_id=run_id, kind=kind, input_name=src.name, input_sha256=in_sha, output_name=dst.name,
+            run_id=run_id, kind=kind, input_name=input_name or src.name, input_sha256=in_sha, output_name=dst.name,
             output_sha256=out_sha, tool=tool, tool_version=tool_version,
             params=json.dumps(params, sort_keys=True), n_units=n_units, n_detections=len(log_rows),
             case_id=case_id, source_item_id=source_item.item_id if source_item else None,
@@ -601,14 +601,15 @@ def _media_derivative(ctx: Context, dst: Path, source_item: EvidenceItem | None,
 
 
 def redact_image_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpose: str | None = RESEARCH,
-                      redactor: FaceRedactor | None = None, case_id: str | None = None) -> RedactionRun:
+                      redactor: FaceRedactor | None = None, case_id: str | None = None,
+                      input_name: str | None = None) -> RedactionRun:
     """Blur the faces in one image; with ``case_id``, the copy becomes a derivative of the item."""
     src, dst = Path(src), Path(dst)
     red = redactor or FaceRedactor()
     in_sha, _ = sha256_file(src) if src.is_file() else ("", 0)
     if not src.is_file():
         raise NotFoundError(f"image {str(src)!r}: not found")
-    source_item = _source_item(ctx, case_id, in_sha, src.name)
+    source_item = _source_item(ctx, case_id, in_sha, input_name or src.name)
     log = red.redact_image_file(src, dst)
     out_sha, _ = sha256_file(dst)
     with ctx.store.transaction():
@@ -618,7 +619,7 @@ def redact_image_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpo
                          tool=red.tool, tool_version=red.version, params=red.get_params(), n_units=1,
                          log_rows=_box_rows([log]), review_units=["0"], actor=actor, purpose=purpose,
                          case_id=case_id, source_item=source_item, output_item=out_item,
-                         detail={"frames": [log.to_json()]})
+                         detail={"frames": [log.to_json()]}, input_name=input_name)
 
 
 def redact_video_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpose: str | None = RESEARCH,
@@ -692,6 +693,12 @@ def decide_review(
     if status not in ("confirmed", "corrected", "rejected"):
         raise InvalidParameterError(f"review status: got {status!r}; expected confirmed, corrected or rejected")
     run = db.get_run(ctx.store, run_id)
+    if run.status == "released":
+        raise InputError(f"review of {run_id}/{unit}: the run is released; its decisions are closed "
+                         "(redact the item again for a new review)")
+    bad = [list(a) for a in add if not 0 <= int(a[0]) < int(a[1])]
+    if bad:
+        raise InputError(f"review of {run_id}/{unit}: added spans {bad}: expected 0 <= start < end")
     if (add or remove) and status != "corrected":
         raise InputError(f"review of {run_id}/{unit}: corrections given with status {status!r}; "
                          "expected status 'corrected'")
@@ -778,3 +785,149 @@ def _non_overlapping(spans: list[PiiSpan], n: int) -> list[PiiSpan]:
         else:
             merged.append(s)
     return merged
+
+
+# --------------------------------------------------------------------------- redaction through the service
+#: What the service redacts, by the item's file name: narratives (JSONL) and still images.
+TEXT_SUFFIXES = (".jsonl",)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def redaction_dir(ctx: Context) -> Path:
+    """Where the service keeps redaction working files: beside the evidence content, never served."""
+    return evidence_dir(ctx) / "redaction"
+
+
+def _verified_content(ctx: Context, item: EvidenceItem, *, action: str, actor: Actor,
+                      purpose: str | None) -> Path:
+    """The item's stored file, re-hashed first; refused (and logged) when it no longer matches intake."""
+    store = _content(ctx)
+    got = store.rehash(item.sha256)
+    if got is None or got[0] != item.sha256:
+        found = "missing" if got is None else f"hash {got[0]}"
+        refuse(ctx, action=action, actor=actor, purpose=purpose, data_hash=item.sha256,
+               reason=f"stored content of {item.item_id} is {found}",
+               error=NotFoundError(f"evidence item {item.item_id}: stored content is {found}; expected hash "
+                                   f"{item.sha256} (run 'crimelens evidence verify {item.case_id}')"))
+    return store.path_for(item.sha256)
+
+
+def redact_item(ctx: Context, item_id: str, *, actor: Actor, purpose: str | None = RESEARCH,
+                mode: Literal["placeholder", "pseudonym"] = "placeholder",
+                ner: Literal["auto", "spacy", "none"] = "auto", plates: bool = False) -> RedactionRun:
+    """Redact an evidence item in place in the store: a JSONL of narratives (every document queued for
+    review) or an image (faces blurred; the copy becomes the item's derivative, queued for review).
+
+    The stored content is re-hashed first. The text run's working file, which holds the original
+    text beside the detections, stays in :func:`redaction_dir`; a reviewer reads one document at a
+    time through :func:`review_unit`, and only :func:`release_item_run` makes a file to hand out.
+    """
+    item = db.get_item(ctx.store, item_id)
+    name = item.original_name.lower()
+    kind = "text" if name.endswith(TEXT_SUFFIXES) else "image" if name.endswith(IMAGE_SUFFIXES) else None
+    if kind is None:
+        raise InputError(f"evidence item {item_id} ({item.original_name}): the service redacts narratives "
+                         f"({', '.join(TEXT_SUFFIXES)}) and images ({', '.join(IMAGE_SUFFIXES)}); for video use "
+                         "'crimelens redact video' with --case")
+    authorize(ctx, action=f"redact.{kind}", actor=actor, purpose=purpose)
+    src = _verified_content(ctx, item, action=f"redact.{kind}", actor=actor, purpose=purpose)
+    work = redaction_dir(ctx)
+    work.mkdir(parents=True, exist_ok=True)
+    stem = Path(item.original_name).stem or item_id
+    if kind == "text":
+        dst = work / f"{item_id}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.review.jsonl"
+        return redact_text_file(ctx, src, dst, actor=actor, purpose=purpose,
+                                redactor=TextRedactor(mode=mode, ner=ner), case_id=item.case_id,
+                                input_name=item.original_name)
+    dst = work / f"{stem}.redacted.png"
+    try:
+        return redact_image_file(ctx, src, dst, actor=actor, purpose=purpose,
+                                 redactor=FaceRedactor(plates=plates), case_id=item.case_id,
+                                 input_name=item.original_name)
+    finally:
+        dst.unlink(missing_ok=True)  # the redacted copy now lives in the content store as a derivative
+
+
+def list_redaction_runs(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH,
+                        case_id: str | None = None) -> list[dict[str, Any]]:
+    """Redaction runs, newest first, with their review counts (no text; checked and logged)."""
+    authorize(ctx, action="redact.list", actor=actor, purpose=purpose)
+    where, params = ("", []) if case_id is None else ("WHERE r.case_id = ?", [case_id])
+    frame = ctx.store.query(
+        "SELECT r.run_id, r.kind, r.input_name, r.case_id, r.source_item_id, r.output_item_id, r.status, "
+        "r.n_units, r.n_detections, r.created_at, r.created_by, r.ledger_seq, "
+        "count(v.unit) FILTER (WHERE v.status = 'pending') AS n_pending, "
+        "count(v.unit) FILTER (WHERE v.status = 'rejected') AS n_rejected, count(v.unit) AS n_review "
+        f"FROM redaction_runs r LEFT JOIN redaction_review v USING (run_id) {where} "
+        "GROUP BY ALL ORDER BY r.created_at DESC, r.run_id DESC", params)
+    rows = [{str(k): (None if v is None or (isinstance(v, float) and v != v) else
+                      v.isoformat() if isinstance(v, datetime) else int(v) if str(k).startswith("n_") else v)
+             for k, v in r.items()} for r in frame.to_dict("records")]
+    record_use(ctx, action="redact.list", actor=actor, purpose=purpose, detail={"case_id": case_id, "n": len(rows)})
+    return rows
+
+
+def show_redaction_run(ctx: Context, run_id: str, *, actor: Actor,
+                       purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """A run and its review queue: per unit the status, reviewer and detections (types and spans or
+    boxes, never the text; checked and logged)."""
+    authorize(ctx, action="redact.show", actor=actor, purpose=purpose)
+    run = db.get_run(ctx.store, run_id)
+    queue = review_queue(ctx, run_id)
+    record_use(ctx, action="redact.show", actor=actor, purpose=purpose, output_hash=run.output_sha256,
+               detail={"run_id": run_id})
+    open_units = [q["unit"] for q in queue if q["status"] in ("pending", "rejected")]
+    return {"ok": True, "run": run.to_json(), "queue": queue, "n_open": len(open_units),
+            "releasable": run.status != "released" and not open_units}
+
+
+def review_unit(ctx: Context, run_id: str, unit: str, *, actor: Actor,
+                purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """One review item as its reviewer needs it: for a text run the original document and every
+    detection's span; for an image run the redacted copy's item and the boxes. Reading the clear text
+    is ``redact.inspect`` (staff), logged with the document's id."""
+    authorize(ctx, action="redact.inspect", actor=actor, purpose=purpose)
+    run = db.get_run(ctx.store, run_id)
+    queue = {q["unit"]: q for q in review_queue(ctx, run_id)}
+    if unit not in queue:
+        raise NotFoundError(f"review item {unit!r}: not in redaction run {run_id} (its items: "
+                            f"{sorted(queue)[:5]}{'…' if len(queue) > 5 else ''})")
+    out: dict[str, Any] = {"ok": True, "run_id": run_id, "kind": run.kind, **queue[unit]}
+    if run.kind == "text":
+        if run.source_item_id is None:
+            raise InputError(f"redaction run {run_id} was made from a file outside the evidence store; review "
+                             f"it with 'crimelens redact review {run_id}'")
+        item = db.get_item(ctx.store, run.source_item_id)
+        src = _verified_content(ctx, item, action="redact.inspect", actor=actor, purpose=purpose)
+        text = dict(_read_jsonl(src)).get(unit)
+        if text is None:
+            raise NotFoundError(f"review item {unit!r}: not a report_id of {item.original_name}")
+        out["text"] = text
+        out["data_hash"] = _vhash(text)
+    else:
+        out["output_item_id"] = run.output_item_id
+    record_use(ctx, action="redact.inspect", actor=actor, purpose=purpose, data_hash=out.get("data_hash"),
+               detail={"run_id": run_id, "unit": unit})
+    return out
+
+
+def release_item_run(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """Release a reviewed run made from an evidence item: for text, the release file (``report_id`` and
+    ``redacted`` only, the reviewers' corrections applied) becomes a derivative item of the case."""
+    run = db.get_run(ctx.store, run_id)
+    if run.status == "released":
+        raise InputError(f"redaction run {run_id}: already released (item {run.output_item_id})")
+    if run.kind != "text":
+        return release_run(ctx, run_id, actor=actor, purpose=purpose)
+    if run.source_item_id is None:
+        raise InputError(f"redaction run {run_id} was made from a file outside the evidence store; release it "
+                         f"with 'crimelens redact release {run_id} --in ORIGINAL --out FILE'")
+    item = db.get_item(ctx.store, run.source_item_id)
+    src = _verified_content(ctx, item, action="redact.release", actor=actor, purpose=purpose)
+    work = redaction_dir(ctx)
+    work.mkdir(parents=True, exist_ok=True)
+    dst = work / f"{Path(item.original_name).stem}.released.jsonl"
+    try:
+        return release_run(ctx, run_id, actor=actor, purpose=purpose, src=src, dst=dst)
+    finally:
+        dst.unlink(missing_ok=True)  # the release is in the content store as a derivative item

@@ -36,6 +36,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "/evidence": ("evidence.html", "Evidence",
                   "Cases and their evidence: intake with SHA-256, who holds each item, the custody record and "
                   "its gaps, re-hash verification."),
+    "/redaction": ("redaction.html", "Redaction",
+                   "Narratives and images redacted for release: each document or image reviewed by a person, "
+                   "corrected where the detector missed or overreached, then released as an item of the case."),
     "/governance": ("governance.html", "Governance",
                     "Deployments and state, the human-review queue, the ledger with its signed head, model cards, "
                     "the annual report."),
@@ -60,7 +63,7 @@ def mount_web(app: FastAPI) -> None:
     def render(name: str, **values: object) -> HTMLResponse:
         html = env.get_template(name).render(version=__version__, nav=nav, **values)
         return HTMLResponse(html, headers={"Content-Security-Policy": (
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self'; connect-src 'self'; frame-src 'self'; font-src 'self'")})
 
     @app.get("/", include_in_schema=False)

@@ -84,6 +84,7 @@
     CL.provenance({model: `${names.filter((m) => !m.startsWith("ceiling:")).join(", ")} (backtest ${d.run_id}, output sha256 ${String(d.output_hash || "").slice(0, 16)}…)`,
                    mark: "Research output: " + (d.mark || "model evaluation, not a forecast to act on")});
     document.body.dataset.backtest = d.run_id;
+    document.body.dataset.shown = String(Number(document.body.dataset.shown || 0) + 1);
   }
 
   async function runs() {

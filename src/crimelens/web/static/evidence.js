@@ -44,6 +44,17 @@
       <h3>Custody record</h3><table id="custody-events"><thead><tr><th>#</th><th>event</th><th>from</th><th>to</th><th>when</th><th>reason</th><th>where</th></tr></thead><tbody>${custody}</tbody></table>
       ${gaps ? `<h3>Custody gaps</h3><ul>${gaps}</ul>` : ""}
       <h3>Lineage</h3><ul>${lineage}</ul>`;
+    // narratives (JSONL) and images can be redacted for release here; the review happens on the redaction page
+    if (staff && /\.(jsonl|png|jpe?g|bmp|tiff?)$/i.test(it.original_name) && it.derivation !== "redacted") {
+      CL.el("item-detail").insertAdjacentHTML("beforeend", `<p><button type="button" id="redact-item">Redact for release</button> <span class="muted">Every document (or the image) then waits for a person's review on the <a href="/redaction">redaction page</a>.</span></p>`);
+      CL.el("redact-item").addEventListener("click", async () => {
+        CL.clearError(); CL.el("redact-item").disabled = true;
+        try {
+          const r = await CL.api(`/api/evidence/items/${encodeURIComponent(it.item_id)}/redactions`, {method: "POST", body: {}});
+          location.href = "/redaction?run=" + encodeURIComponent(r.run_id);
+        } catch (e) { CL.showError(e.message); CL.el("redact-item").disabled = false; }
+      });
+    }
   }
 
   CL.el("verify").addEventListener("click", async () => {
