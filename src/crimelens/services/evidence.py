@@ -659,21 +659,19 @@ def redact_video_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpo
 
 
 # --------------------------------------------------------------------------- review and release
-def review_queue(ctx: Context, run_id: str, *, status: str | None = None) -> list[dict[str, Any]]:
-    """Review items of a run with their logged detections (types, spans or boxes; no clear text)."""
+def review_queue(ctx: Context, run_id: str, *, status: str | None = None,
+                 unit: str | None = None) -> list[dict[str, Any]]:
+    """Review items of a run (or its one ``unit``) with their logged detections (types, spans or boxes;
+    no clear text)."""
     db.get_run(ctx.store, run_id)
-    queue = db.review_queue(ctx.store, run_id, status=status)
-    log = db.run_log(ctx.store, run_id)
-    out = []
-    for r in queue.to_dict("records"):
-        rows = log[log["unit"] == r["unit"]]
-        out.append({
-            "unit": r["unit"], "status": r["status"],
-            "reviewer": r["reviewer"] if isinstance(r["reviewer"], str) else None,
-            "correction": json.loads(r["correction"]) if isinstance(r["correction"], str) else None,
-            "detections": [_detection(d) for d in rows.to_dict("records")],
-        })
-    return out
+    queue = db.review_queue(ctx.store, run_id, status=status, unit=unit)
+    by_unit: dict[str, list[dict[str, Any]]] = {}
+    for d in db.run_log(ctx.store, run_id, unit=unit).to_dict("records"):
+        by_unit.setdefault(str(d["unit"]), []).append(_detection(d))
+    return [{"unit": r["unit"], "status": r["status"],
+             "reviewer": r["reviewer"] if isinstance(r["reviewer"], str) else None,
+             "correction": json.loads(r["correction"]) if isinstance(r["correction"], str) else None,
+             "detections": by_unit.get(str(r["unit"]), [])} for r in queue.to_dict("records")]
 
 
 def _detection(row: dict[Any, Any]) -> dict[str, Any]:
@@ -888,11 +886,11 @@ def review_unit(ctx: Context, run_id: str, unit: str, *, actor: Actor,
     is ``redact.inspect`` (staff), logged with the document's id."""
     authorize(ctx, action="redact.inspect", actor=actor, purpose=purpose)
     run = db.get_run(ctx.store, run_id)
-    queue = {q["unit"]: q for q in review_queue(ctx, run_id)}
-    if unit not in queue:
-        raise NotFoundError(f"review item {unit!r}: not in redaction run {run_id} (its items: "
-                            f"{sorted(queue)[:5]}{'…' if len(queue) > 5 else ''})")
-    out: dict[str, Any] = {"ok": True, "run_id": run_id, "kind": run.kind, **queue[unit]}
+    queue = review_queue(ctx, run_id, unit=unit)
+    if not queue:
+        raise NotFoundError(f"review item {unit!r}: not in redaction run {run_id} ({run.n_units} "
+                            f"{'documents' if run.kind == 'text' else 'frames'}; GET /api/redactions/{run_id} lists them)")
+    out: dict[str, Any] = {"ok": True, "run_id": run_id, "kind": run.kind, **queue[0]}
     if run.kind == "text":
         if run.source_item_id is None:
             raise InputError(f"redaction run {run_id} was made from a file outside the evidence store; review "

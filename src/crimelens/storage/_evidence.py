@@ -237,12 +237,16 @@ def insert_review_units(store: DuckDBStore, run_id: str, units: Sequence[str]) -
     return int(store.insert_frame("redaction_review", frame, ["run_id", "unit", "status"]))
 
 
-def review_queue(store: DuckDBStore, run_id: str, *, status: str | None = None) -> pd.DataFrame:
+def review_queue(store: DuckDBStore, run_id: str, *, status: str | None = None,
+                 unit: str | None = None) -> pd.DataFrame:
     sql = "SELECT * FROM redaction_review WHERE run_id = ?"
     params: list[Any] = [run_id]
     if status is not None:
         sql += " AND status = ?"
         params.append(status)
+    if unit is not None:
+        sql += " AND unit = ?"
+        params.append(unit)
     return store.query(sql + " ORDER BY unit", params)
 
 
