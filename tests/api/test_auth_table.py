@@ -37,6 +37,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/forecasts", None, "forecast.list", None),
     ("GET", "/api/forecasts/R1/cells", None, "forecast.view", None),
     ("GET", "/api/forecasts/R1/evaluation", None, "forecast.view", None),
+    ("GET", "/api/forecasts/R1/export", None, "forecast.export", None),
     ("POST", "/api/backtests", {"models": ["naive"], "start": AT, "periods": 1}, "forecast.backtest", "aud"),
     ("GET", "/api/backtests", None, "backtests.list", None),
     ("GET", "/api/backtests/B1", None, "backtests.view", None),

@@ -117,6 +117,19 @@ def test_forecast_map_draws_cells_and_scores(page: tuple[Any, Watch, str, City])
     pg.wait_for_selector("#groups-eval:not([hidden]) tr[data-group='group_a']")
     assert pg.locator("#groups-eval tbody tr").count() == 2
     _shot(pg, "forecast")
+    # the shown run as a GeoPackage for QGIS: every cell, in the layer 'forecast'
+    import tempfile
+
+    import pyogrio
+
+    with pg.expect_download() as dl:
+        pg.click("#exports button[data-format='gpkg']")
+    assert dl.value.suggested_filename == f"forecast-{city.forecast_run}.gpkg"
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / dl.value.suggested_filename
+        dl.value.save_as(saved)
+        assert pyogrio.read_info(saved, layer="forecast")["features"] == int(
+            pg.evaluate("document.body.dataset.cells"))
 
 
 def test_series_view_shows_members_and_their_links(page: tuple[Any, Watch, str, City]) -> None:

@@ -251,6 +251,27 @@ def forecast_cells(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
                                   deployment=caller.deployment), cache=True)
 
 
+@router.get("/forecasts/{run_id}/export", tags=["forecast"], response_class=Response,
+            responses={200: {"content": {t: {} for t in fc.EXPORT_TYPES.values()},
+                             "description": "the run's cells as a file QGIS opens"}},
+            summary="A stored run as GeoPackage, GeoJSON or CSV: the columns, polygons and metadata of "
+                    "`forecast run --out`")
+def forecast_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
+                    format: Annotated[Literal["gpkg", "geojson", "csv"], Query(
+                        description="gpkg (layer 'forecast', data CRS), geojson (lon/lat) or csv (WKT).")] = "gpkg",
+                    ) -> Response:
+    import tempfile
+    from pathlib import Path as FsPath
+
+    with tempfile.TemporaryDirectory(prefix="crimelens-export-") as tmp:
+        out = fc.export_stored_run(ctx, run_id, format, FsPath(tmp), actor=caller.actor, purpose=caller.purpose,
+                                   deployment=caller.deployment)
+        data = out.read_bytes()
+        name = out.name
+    return Response(data, media_type=fc.EXPORT_TYPES[format], headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": hashlib.sha256(data).hexdigest()})
+
+
 @router.get("/forecasts/{run_id}/evaluation", tags=["forecast"],
             summary="Hit rate and PAI of a run against the incidents recorded in its window, overall and per "
                     "audit group")

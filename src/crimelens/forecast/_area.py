@@ -244,26 +244,7 @@ class StudyArea:
 
     def polygons(self) -> list[Any]:
         """Cell outlines as shapely polygons in the data CRS (for exports)."""
-        import shapely
-
-        if self.kind == "square":
-            assert self.grid is not None
-            g = self.grid
-            row, col = np.divmod(self.cell_ids, g.nx)
-            x = g.x0 + col * g.cell_m
-            y = g.y0 + row * g.cell_m
-            return list(shapely.box(x, y, x + g.cell_m, y + g.cell_m))
-        import h3
-        from pyproj import Transformer
-
-        assert self.crs is not None
-        tr = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
-        out = []
-        for c in self.cell_ids.tolist():
-            ring = np.array(h3.cell_to_boundary(h3.int_to_str(int(c))))
-            x, y = tr.transform(ring[:, 1], ring[:, 0])
-            out.append(shapely.Polygon(np.column_stack([x, y])))
-        return out
+        return cell_polygons(self.definition, self.cell_ids, self.crs)
 
     def describe(self) -> dict[str, Any]:
         """The study-area definition as a plain dict (JSON-able)."""
@@ -296,3 +277,33 @@ def h3_cells(xy: NDArray[np.float64], crs: str, resolution: int) -> NDArray[np.i
     lon, lat = tr.transform(xy[:, 0], xy[:, 1])
     return np.array([h3.str_to_int(h3.latlng_to_cell(float(b), float(a), resolution))
                      for a, b in zip(lon, lat, strict=True)], dtype=np.int64)
+
+
+def cell_polygons(definition: Mapping[str, Any], cell_ids: NDArray[np.int64], crs: str | None) -> list[Any]:
+    """Outlines of ``cell_ids`` as shapely polygons in ``crs``, from a study area's written definition
+    alone (a stored forecast's ``area``): squares from ``origin_m``, ``cell_m`` and ``grid_shape``,
+    hexagons from the H3 indexes."""
+    import shapely
+
+    if definition.get("kind") == "square":
+        x0, y0 = (float(v) for v in definition["origin_m"])
+        cell_m, nx = float(definition["cell_m"]), int(definition["grid_shape"][1])
+        row, col = np.divmod(np.asarray(cell_ids, dtype=np.int64), nx)
+        x = x0 + col * cell_m
+        y = y0 + row * cell_m
+        return list(shapely.box(x, y, x + cell_m, y + cell_m))
+    if definition.get("kind") != "h3":
+        raise InvalidParameterError(f"cell_polygons: study area kind {definition.get('kind')!r}; "
+                                    "expected 'square' or 'h3'")
+    import h3
+    from pyproj import Transformer
+
+    if crs is None:
+        raise InvalidParameterError("cell_polygons: an H3 study area needs the data CRS; got none")
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    out = []
+    for c in np.asarray(cell_ids).tolist():
+        ring = np.array(h3.cell_to_boundary(h3.int_to_str(int(c))))
+        x, y = tr.transform(ring[:, 1], ring[:, 0])
+        out.append(shapely.Polygon(np.column_stack([x, y])))
+    return out

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
-__all__ = ["FORMATS", "export_surface", "plot_coverage_curves", "plot_surface", "surface_frame"]
+__all__ = ["FORMATS", "export_surface", "plot_coverage_curves", "plot_surface", "surface_frame", "write_cells"]
 
 FORMATS = ("geojson", "gpkg", "csv")
 
@@ -82,15 +82,22 @@ def export_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 
             f"export {out.name!r}: got format {kind!r}; expected one of {list(FORMATS)} "
             "(from --format or the file suffix .geojson, .gpkg, .csv)"
         )
-    import shapely
-
     frame = surface_frame(surface, coverage)
     polys = surface.area.polygons()
     geoms = np.array([polys[c] for c in frame["cell"].tolist()], dtype=object)
-    meta = _metadata(surface, coverage, mark)
+    return write_cells(out, kind, frame, geoms, surface.area.crs, _metadata(surface, coverage, mark))
+
+
+def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], crs: str | None,
+                meta: dict[str, str]) -> Path:
+    """Write cells (``surface_frame``'s columns, one polygon each in ``crs``) as ``kind``: CSV with the
+    metadata as ``#`` lines and WKT, GeoJSON in lon/lat, or a GeoPackage layer ``forecast`` in ``crs``
+    with the metadata on the layer. What QGIS opens."""
+    import shapely
+
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
-        body = frame.assign(wkt=shapely.to_wkt(geoms, rounding_precision=3), crs=surface.area.crs or "")
+        body = frame.assign(wkt=shapely.to_wkt(geoms, rounding_precision=3), crs=crs or "")
         with out.open("w", encoding="utf-8", newline="") as fh:
             for key, value in meta.items():
                 fh.write(f"# {key}: {value}\n")
@@ -98,7 +105,6 @@ def export_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 
         return out
     from pyogrio.raw import write
 
-    crs = surface.area.crs
     if kind == "geojson" and crs is not None:
         from pyproj import Transformer
 

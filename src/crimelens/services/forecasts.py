@@ -67,6 +67,7 @@ __all__ = [
     "ForecastRun",
     "audit_groups",
     "data_hash",
+    "export_stored_run",
     "list_backtests",
     "paired_summary",
     "parse_horizon",
@@ -508,6 +509,45 @@ def show_backtest(ctx: Context, run_id: str, *, actor: Actor, purpose: str | Non
     # the stored summary is what the ledger entry's output hash covers: return it whole
     return {"ok": True, **_backtest_row(row, summary), "summary": summary,
             "output_hash_matches": sha256_hex(str(row["summary"])) == row["output_hash"]}
+
+
+#: What a stored run exports as, with its media type.
+EXPORT_TYPES = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json", "csv": "text/csv"}
+
+
+def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, actor: Actor,
+                      purpose: str | None = RESEARCH, deployment: str | None = None) -> Path:
+    """Write a stored forecast run to ``folder`` as GeoPackage, GeoJSON or CSV: the same columns,
+    polygons and metadata as ``forecast run --out``, rebuilt from the store (logged as
+    ``forecast.export``)."""
+    from crimelens.forecast._area import cell_polygons
+    from crimelens.forecast._export import _lonlat, write_cells
+    from crimelens.storage._forecast import forecast_cells
+
+    if fmt not in EXPORT_TYPES:
+        raise InvalidParameterError(f"export format {fmt!r}: expected one of {sorted(EXPORT_TYPES)}")
+    dep: dict[str, Any] = {"deployment": deployment} if deployment else {}
+    authorize(ctx, action="forecast.export", actor=actor, purpose=purpose, **dep)
+    rec = get_forecast_run(ctx.store, run_id)
+    cells = forecast_cells(ctx.store, run_id).sort_values("rank", kind="stable").reset_index(drop=True)
+    definition = json.loads(rec.area)
+    xy = cells[["x_m", "y_m"]].to_numpy(np.float64)
+    lon, lat = _lonlat(xy, rec.crs)
+    frame = pd.DataFrame({"cell": cells["cell"].to_numpy(np.int64), "cell_id": cells["cell_id"].to_numpy(np.int64),
+                          "x_m": xy[:, 0], "y_m": xy[:, 1], "lon": lon, "lat": lat,
+                          "risk": cells["risk"].to_numpy(np.float64), "rank": cells["rank"].to_numpy(np.int64),
+                          "flagged": cells["flagged"].to_numpy(bool)})
+    geoms = np.array(cell_polygons(definition, frame["cell_id"].to_numpy(np.int64), rec.crs), dtype=object)
+    meta = {"model": rec.model, "window": f"{rec.window_start.isoformat()}/{rec.window_end.isoformat()}",
+            "study_area": json.dumps(definition, default=str), "coverage": f"{rec.coverage:g}",
+            "risk_units": "expected recorded incidents per cell in the window",
+            "tie_rule": "rank by descending risk; ties by ascending cell index", "mark": rec.mark or "",
+            "output_hash": rec.output_hash, "run_id": rec.run_id}
+    stem = f"forecast-{rec.run_id}"
+    out = write_cells(Path(folder) / f"{stem}.{fmt}", fmt, frame, geoms, rec.crs, meta)
+    record_use(ctx, action="forecast.export", actor=actor, purpose=purpose, output_hash=rec.output_hash,
+               detail={"run_id": run_id, "format": fmt, "n_cells": len(frame)}, **dep)
+    return out
 
 
 def forecast_record(ctx: Context, run_id: str) -> ForecastRecord:

@@ -8,6 +8,15 @@
   legend.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.id = "legend"; return d; };
   legend.addTo(map);
   // handlers first: a pick made while the first load is still awaiting must not be lost
+  let shownRun = null;
+  document.querySelectorAll("#exports button.dl").forEach((b) => b.addEventListener("click", async () => {
+    if (!shownRun) return;
+    const fmt = b.dataset.format;
+    try {
+      const sha = await CL.download(`/api/forecasts/${encodeURIComponent(shownRun)}/export?format=${fmt}`, `forecast-${shownRun}.${fmt}`);
+      CL.el("export-result").textContent = `${fmt}: sha256 ${String(sha).slice(0, 16)}…`;
+    } catch (e) { CL.showError(e.message); }
+  }));
   CL.el("runs").addEventListener("change", (e) => { if (e.target.value) show(e.target.value).catch((x) => CL.showError(x.message)); });
   CL.el("run-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -54,6 +63,7 @@
       onEachFeature: (f, l) => l.bindTooltip(`cell ${CL.esc(f.properties.cell_id)}<br>risk ${CL.fmt(f.properties.risk, 4)} · rank ${f.properties.rank}${f.properties.flagged ? "<br><b>flagged</b>" : ""}`)
     }).addTo(map);
     document.body.dataset.cells = String(layer.features.length);
+    shownRun = runId; CL.el("exports").hidden = false; CL.el("export-result").textContent = "";
     CL.el("legend").innerHTML = colours.map((c, i) => `<i style="background:${c}"></i>${Math.round(i * 100 / colours.length)}–${Math.round((i + 1) * 100 / colours.length)} % of cells<br>`).join("") + `<i style="border:2px solid #b91c1c"></i>flagged (top ${CL.fmt(p.coverage * 100, 0)} %)`;
     CL.provenance({model: `${p.model} ${p.model_version} (run ${p.run_id}, output sha256 ${String(p.output_hash).slice(0, 16)}…)`,
                    mark: p.mark ? "Research output: " + p.mark : "Operational output under a deployment: act on it only after human review."});
