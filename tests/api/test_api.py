@@ -115,6 +115,11 @@ def test_similar_incidents_and_series(client: TestClient, city: City) -> None:
     body = sim.json()
     assert body["mark"] == RESEARCH_MARK and 1 <= len(body["matches"]) <= 5
     assert all(m["drivers"] for m in body["matches"])
+    # each match and the incident itself come with what the analyst's map and table show
+    assert body["incident"]["incident_id"] == city.incident_id
+    for m in [body["incident"], *(x["place"] for x in body["matches"])]:
+        assert m["offense"] and m["occurred_from"] and m["area"] and -90 < m["lon"] < -85 and 20 < m["lat"] < 50
+    assert [x["place"]["incident_id"] for x in body["matches"]] == [x["incident_id"] for x in body["matches"]]
     runs = client.get("/api/series-runs", headers=h).json()
     assert city.series_run in [r["run_id"] for r in runs["items"]]
     detail = client.get(f"/api/series-runs/{city.series_run}/series/{city.series_id}", headers=h).json()

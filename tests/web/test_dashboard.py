@@ -193,6 +193,14 @@ def test_other_pages_render_with_provenance(page: tuple[Any, Watch, str, City]) 
     # each elevated band is drawn as its Manhattan diamond (a polygon path), not a circle
     n_bands = int(pg.evaluate("document.body.dataset.nearrepeat"))
     assert pg.locator("path.nr-ring").count() == n_bands
+    # the analyst's main view: the incidents the linker scores as most likely linked, drawn and explained
+    pg.locator("#list button.sim").first.click()
+    pg.wait_for_function("document.body.dataset.similar !== undefined", timeout=120_000)
+    n_similar = int(pg.evaluate("document.body.dataset.similar"))
+    assert 1 <= n_similar <= 10
+    assert pg.locator("#similar tbody tr").count() == n_similar + 1 and pg.locator("path.sim-link").count() == n_similar
+    assert "PairwiseLinker" in pg.inner_text("#prov-model") and "log-odds" in pg.inner_text("#sim-panel")
+    assert re.search(r"[a-z_]+ [+-]\d\.\d\d", pg.inner_text("#similar tbody tr:nth-child(2)"))
     _shot(pg, "incidents")
     _open(pg, base, "/risk")
     assert pg.locator("#roc polyline").count() >= 2 and "African-American" in pg.inner_text("#groups")

@@ -124,12 +124,11 @@ def similar(ctx: CtxDep, caller: CallerDep, incident_id: Name,
             dataset: Annotated[str, Query(min_length=1, max_length=200)],
             k: Annotated[int, Query(ge=1, le=100)] = 10,
             linker_id: Annotated[str | None, Query(max_length=200)] = None) -> Response:
-    from crimelens.services.linkage import similar_incidents
+    from crimelens.services.linkage import similar_with_places
 
     caller.allow(ctx, "link.similar", model_use=True)
-    res = similar_incidents(ctx, dataset=dataset, incident_id=incident_id, actor=caller.actor,
-                            purpose=caller.purpose, k=k, linker_id=linker_id, deployment=caller.deployment)
-    return ok(res.to_dict())
+    return ok(similar_with_places(ctx, dataset=dataset, incident_id=incident_id, actor=caller.actor,
+                                  purpose=caller.purpose, k=k, linker_id=linker_id, deployment=caller.deployment))
 
 
 class NearRepeatIn(BaseModel):

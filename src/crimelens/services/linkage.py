@@ -70,6 +70,7 @@ __all__ = [
     "pair_page",
     "pairs_csv",
     "prepare_similar",
+    "similar_with_places",
     "score_pairs",
     "similar_incidents",
     "train_linker",
@@ -565,6 +566,27 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
                              **_audit_detail(linker)})
     return SimilarResult(incident_id, lid, n_candidates, matches, seq,
                          elapsed_ms=(time.perf_counter() - t0) * 1000.0)
+
+
+def similar_with_places(ctx: Context, *, dataset: str, incident_id: str, actor: Actor,
+                        purpose: str | None = RESEARCH, k: int = 10, linker_id: str | None = None,
+                        deployment: str | None = None) -> dict[str, Any]:
+    """:func:`similar_incidents` as the analyst's view shows it: the queried incident and each match
+    with its offense, time, area and lon/lat (one indexed read of ``k + 1`` rows)."""
+    res = similar_incidents(ctx, dataset=dataset, incident_id=incident_id, actor=actor, purpose=purpose, k=k,
+                            linker_id=linker_id, deployment=deployment)
+    ids = [incident_id, *(m["incident_id"] for m in res.matches)]
+    marks = ", ".join("?" for _ in ids)
+    rows = ctx.store.iter_rows(
+        "SELECT incident_id, offense, occurred_from, area, premise, lon, lat FROM incidents "
+        f"WHERE dataset = ? AND incident_id IN ({marks})", [dataset, *ids])
+    keys = ("incident_id", "offense", "occurred_from", "area", "premise", "lon", "lat")
+    places = {str(r[0]): {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(keys, r, strict=True)}
+              for r in rows}
+    out = res.to_dict()
+    out["incident"] = places.get(incident_id)
+    out["matches"] = [{**m, "place": places.get(m["incident_id"])} for m in res.matches]
+    return out
 
 
 # analyst labels -----------------------------------------------------------------------

@@ -53,8 +53,38 @@
     points = L.layerGroup(rows.map((x) => L.circleMarker([x.lat, x.lon], {radius: 3, weight: 1, color: "#1e3a8a", fillOpacity: 0.6})
       .bindTooltip(`${CL.esc(x.incident_id)}<br>${CL.esc(x.offense)} · ${String(x.occurred_from).slice(0, 16)}`)
       .on("click", () => nearRepeat(x)))).addTo(map);
-    CL.el("list").querySelector("tbody").innerHTML = rows.slice(0, 200).map((x, i) => `<tr><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td><button type="button" class="secondary nr" data-i="${i}">Near repeat</button></td></tr>`).join("");
+    CL.el("list").querySelector("tbody").innerHTML = rows.slice(0, 200).map((x, i) => `<tr><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td><button type="button" class="secondary nr" data-i="${i}">Near repeat</button> <button type="button" class="secondary sim" data-i="${i}">Similar</button></td></tr>`).join("");
     CL.el("list").querySelectorAll("button.nr").forEach((b) => b.addEventListener("click", () => nearRepeat(rows[Number(b.dataset.i)])));
+    CL.el("list").querySelectorAll("button.sim").forEach((b) => b.addEventListener("click", () => similar(rows[Number(b.dataset.i)])));
+  }
+  /* The analyst's main view: the incidents the linker scores as most likely linked to this one, and why. */
+  let simLayer = null;
+  async function similar(x) {
+    CL.clearError();
+    CL.el("sim-panel").hidden = false;
+    CL.el("sim-title").textContent = `Similar incidents to ${x.incident_id}`;
+    CL.el("sim-note").textContent = "scoring…";
+    try {
+      const d = await CL.api(`/api/incidents/${encodeURIComponent(x.incident_id)}/similar?dataset=${encodeURIComponent(x.dataset)}&k=10`);
+      const at = (p) => p ? `${CL.esc(p.offense)} · ${CL.esc(String(p.occurred_from).slice(0, 16))} · ${CL.esc(p.area || "—")} · ${CL.esc(p.premise || "—")}` : "—";
+      const drivers = (m) => m.drivers.map((v) => `${CL.esc(v.feature)} ${v.contribution >= 0 ? "+" : ""}${CL.fmt(v.contribution, 2)}`).join(", ");
+      CL.el("similar").querySelector("tbody").innerHTML = `<tr class="here"><td>—</td><td>${CL.esc(x.incident_id)}</td><td>(this one)</td><td>${at(d.incident)}</td><td></td></tr>` +
+        d.matches.map((m, i) => `<tr data-incident="${CL.esc(m.incident_id)}"><td>${i + 1}</td><td>${CL.esc(m.incident_id)}</td><td>${CL.fmt(m.probability)}</td><td>${at(m.place)}</td><td>${drivers(m)}</td></tr>`).join("");
+      CL.el("sim-note").textContent = `${d.matches.length} of ${d.n_candidates} incidents close enough in place and time to compare; linker ${d.linker_id}; ledger #${d.ledger_seq}; ${CL.fmt(d.elapsed_ms, 0)} ms.`;
+      if (simLayer) map.removeLayer(simLayer);
+      simLayer = L.layerGroup().addTo(map);
+      const here = d.incident ? [d.incident.lat, d.incident.lon] : [x.lat, x.lon];
+      d.matches.forEach((m, i) => {
+        if (!m.place) return;
+        const there = [m.place.lat, m.place.lon];
+        L.polyline([here, there], {color: "#7c3aed", weight: 1 + 3 * m.probability, opacity: 0.7, className: "sim-link"}).addTo(simLayer);
+        L.circleMarker(there, {radius: 6, color: "#7c3aed", fillColor: "#a78bfa", fillOpacity: 0.9}).addTo(simLayer)
+          .bindTooltip(`${i + 1}. ${CL.esc(m.incident_id)} · p=${CL.fmt(m.probability, 2)}`);
+      });
+      L.circleMarker(here, {radius: 8, color: "#7c3aed", fillColor: "#fff", fillOpacity: 1, weight: 3}).addTo(simLayer);
+      CL.provenance({model: `PairwiseLinker ${d.linker_id} (similar incidents to ${x.incident_id})`, mark: d.mark ? "Research output: " + d.mark : ""});
+      document.body.dataset.similar = String(d.matches.length);
+    } catch (e) { CL.el("sim-note").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   }
   async function nearRepeat(x) {
     CL.el("nr").textContent = `computing the surface for ${x.incident_id}…`;
