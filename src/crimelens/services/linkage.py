@@ -70,9 +70,9 @@ __all__ = [
     "pair_page",
     "pairs_csv",
     "prepare_similar",
-    "similar_with_places",
     "score_pairs",
     "similar_incidents",
+    "similar_with_places",
     "train_linker",
 ]
 
