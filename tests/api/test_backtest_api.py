@@ -7,6 +7,7 @@ and study area, and the stored summary must still hash to the output hash its le
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -93,3 +94,34 @@ def test_backtest_requests_are_refused_and_named(client: TestClient, city: City)
                                             "dataset": "synth", "periods": 1}, headers=auth(city, "ana"))
     assert r.status_code == 404 and "study area" in r.json()["error"]
     assert client.get("/api/backtests/nope", headers=auth(city, "ana")).status_code == 404
+
+
+def test_a_streamed_backtest_reports_each_forecast_then_the_same_result(backtest: dict[str, object],
+                                                                         client: TestClient, city: City) -> None:
+    body = {"dataset": "synth", "models": ["naive", "weighted"], "start": START, "periods": 4,
+            "coverages": [0.05, 0.2], "ceiling": False, "group_by": "area"}
+    headers = {**auth(city, "ana", "model choice"), "Accept": "application/x-ndjson"}
+    with client.stream("POST", "/api/backtests", json=body, headers=headers) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(x) for x in r.iter_lines() if x]
+    progress, last = lines[:-1], lines[-1]
+    assert [(p["done"], p["total"]) for p in progress] == [(k, 4) for k in range(1, 5)]
+    result = last["result"]
+    assert result["run_id"] != backtest["run_id"]
+    def figures(doc: dict[str, object]) -> dict[str, object]:  # all but the timing
+        return {m: {k: v for k, v in e.items() if k != "seconds_per_period"}
+                for m, e in doc["models"].items()}  # type: ignore[attr-defined]
+
+    assert figures(result) == figures(backtest) and result["paired"] == backtest["paired"]
+
+
+def test_a_streamed_backtest_that_fails_ends_with_the_error_line(client: TestClient, city: City) -> None:
+    headers = {**auth(city, "ana"), "Accept": "application/x-ndjson"}
+    with client.stream("POST", "/api/backtests", json={"models": ["naive"], "start": START, "dataset": "nowhere"},
+                       headers=headers) as r:
+        lines = [json.loads(x) for x in r.iter_lines() if x]
+    assert lines[-1]["ok"] is False and lines[-1]["status"] == 404 and "nowhere" in lines[-1]["error"]
+    # the role is checked before anything streams: a refusal is a plain 403
+    r = client.post("/api/backtests", json={"models": ["naive"], "start": START},
+                    headers={**auth(city, "aud"), "Accept": "application/x-ndjson"})
+    assert r.status_code == 403

@@ -357,6 +357,7 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     pg.click("#bt-run")
     pg.wait_for_function("document.body.dataset.backtest !== undefined", timeout=180_000)
     run_id = pg.evaluate("document.body.dataset.backtest")
+    assert pg.evaluate("document.body.dataset.progress") == "3/3"  # the progress bar followed each forecast
     # two models and the perfect-rate ceiling, each a row of the table and a line of the curve
     assert pg.locator("#bt-scores tbody tr").count() == 3
     assert pg.locator("#bt-curve polyline").count() == 3

@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 import numpy as np
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from crimelens.api._deps import Caller, CallerDep, CtxDep, PublicCallerDep, public_name
+from crimelens.api._errors import error_body
+from crimelens.errors import CrimelensError
 from crimelens.governance import Actor, Role
 from crimelens.governance._policy import UsePolicy
 from crimelens.services import dashboard as dash
@@ -35,6 +42,7 @@ from crimelens.services._context import record_use
 __all__ = ["MODEL_USE_ACTIONS", "router"]
 
 router = APIRouter(prefix="/api")
+_log = logging.getLogger(__name__)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
@@ -304,15 +312,56 @@ class BacktestIn(BaseModel):
                                  description="Audit groups for per-group hit rates; never a model input.")
 
 
+NDJSON = "application/x-ndjson"
+
+
+def _streamed(work: Callable[[Callable[[int, int], None]], dict[str, Any]]) -> StreamingResponse:
+    """Run ``work(progress)`` in a thread and stream its progress as NDJSON lines ``{"done", "total"}``,
+    then one ``{"result": ...}`` line, or one ``{"error", "type", "status"}`` line if it failed (the
+    status line of the response was sent before the work began)."""
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def run() -> None:
+        try:
+            lines.put({"result": work(lambda k, n: lines.put({"done": k, "total": n}))})
+        except CrimelensError as exc:
+            lines.put(error_body(str(exc), type(exc).__name__, int(getattr(exc, "http_status", 500))))
+        except Exception:
+            _log.exception("streamed work failed")
+            lines.put(error_body("internal error; see the server log", "InternalError", 500))
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=run, name="crimelens-stream", daemon=True).start()
+
+    async def body() -> AsyncIterator[bytes]:
+        while (item := await anyio.to_thread.run_sync(lines.get)) is not None:
+            yield (json.dumps(_clean(json.loads(json.dumps(item, default=_default))), allow_nan=False,
+                              ensure_ascii=False) + "\n").encode("utf-8")
+
+    return StreamingResponse(body(), media_type=NDJSON, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/backtests", tags=["forecast"],
+             responses={200: {"content": {NDJSON: {}}, "description": "with `Accept: application/x-ndjson`: "
+                              "a progress line per forecast, then the result line"}},
              summary="Backtest forecast models week by week (rolling origin) and store the summary")
-def create_backtest(ctx: CtxDep, caller: CallerDep, body: BacktestIn) -> Response:
+def create_backtest(ctx: CtxDep, caller: CallerDep, body: BacktestIn,
+                    accept: Annotated[str | None, Header(description=f"'{NDJSON}' streams progress")] = None
+                    ) -> Response:
     caller.allow(ctx, "forecast.backtest")
-    run = fc.run_backtest(ctx, models=body.models, offense=body.offense, start=body.start, periods=body.periods,
-                          actor=caller.actor, horizon_days=body.horizon_days, cell_m=body.cell_m,
-                          coverages=body.coverages, dataset=body.dataset, mask_days=body.mask_days,
-                          ceiling=body.ceiling, purpose=caller.purpose, group_by=body.group_by)
-    return ok(run.to_dict(per_period=False))
+
+    def work(progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        run = fc.run_backtest(ctx, models=body.models, offense=body.offense, start=body.start,
+                              periods=body.periods, actor=caller.actor, horizon_days=body.horizon_days,
+                              cell_m=body.cell_m, coverages=body.coverages, dataset=body.dataset,
+                              mask_days=body.mask_days, ceiling=body.ceiling, purpose=caller.purpose,
+                              group_by=body.group_by, progress=progress)
+        return run.to_dict(per_period=False)
+
+    if accept and NDJSON in accept:
+        return _streamed(work)
+    return ok(work())
 
 
 @router.get("/backtests", tags=["forecast"], summary="Stored backtests, newest first (paginated)")

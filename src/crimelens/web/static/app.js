@@ -29,6 +29,33 @@ const CL = (() => {
     }
     return data;
   }
+  /* A long job whose answer streams as NDJSON: onLine gets each progress line; resolves with the
+     result line's "result", rejects with the error line's message. */
+  async function stream(path, body, onLine) {
+    const s = session();
+    if (!s) { location.href = "/login"; throw new Error("not signed in"); }
+    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose, "Content-Type": "application/json",
+                     "Accept": "application/x-ndjson"};
+    if (s.deployment) headers["X-Deployment"] = s.deployment;
+    const r = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
+    if (!r.ok) { const data = await r.json(); const err = new Error(data.error || ("HTTP " + r.status)); err.status = r.status; throw err; }
+    const reader = r.body.getReader(), dec = new TextDecoder();
+    let buf = "", last = null;
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (value) buf += dec.decode(value, {stream: true});
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim(); buf = buf.slice(nl + 1);
+        if (!line) continue;
+        last = JSON.parse(line);
+        if (last.done !== undefined) onLine(last);
+      }
+      if (done) break;
+    }
+    if (!last || last.ok === false) { const err = new Error((last && last.error) || "the stream ended early"); err.status = last && last.status; throw err; }
+    return last.result;
+  }
   /* A file as the raw request body (evidence intake): streamed by the browser, never base64. */
   async function upload(path, file) {
     const s = session();
@@ -112,5 +139,5 @@ const CL = (() => {
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, publicApi, upload, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
+  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
 })();

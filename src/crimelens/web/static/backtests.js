@@ -104,17 +104,25 @@
     const coverages = CL.el("bt-coverages").value.split(",").map((v) => Number(v.trim())).filter((v) => v > 0);
     if (!models.length) { CL.showError("Pick at least one model."); return; }
     CL.el("bt-run").disabled = true;
-    CL.el("bt-hint").hidden = false; CL.el("bt-hint").textContent = "running: each forecast is fitted and scored in turn; this can take minutes…";
+    CL.el("bt-hint").hidden = false; CL.el("bt-hint").textContent = "running: each forecast is fitted and scored in turn…";
+    const bar = CL.el("bt-progress"), t0 = Date.now();
+    CL.el("bt-progress-box").hidden = false; bar.value = 0; CL.el("bt-progress-text").textContent = "";
+    const tick = (p) => {
+      bar.max = p.total; bar.value = p.done;
+      const secs = (Date.now() - t0) / 1000, left = p.done ? secs * (p.total - p.done) / p.done : NaN;
+      CL.el("bt-progress-text").textContent = `${p.done} of ${p.total} forecasts, ${CL.fmt(secs, 0)} s` + (p.done < p.total && Number.isFinite(left) ? `, about ${CL.fmt(left, 0)} s left` : "");
+      document.body.dataset.progress = `${p.done}/${p.total}`;
+    };
     try {
       const body = {dataset: CL.el("bt-dataset").value, models, coverages, start: CL.el("bt-start").value + "T00:00:00Z",
                     periods: Number(CL.el("bt-periods").value), horizon_days: Number(CL.el("bt-horizon").value),
                     cell_m: Number(CL.el("bt-cell").value)};
       if (CL.el("bt-offense").value) body.offense = CL.el("bt-offense").value;
       if (CL.el("bt-group").value.trim()) body.group_by = CL.el("bt-group").value.trim();
-      const d = await CL.api("/api/backtests", {method: "POST", body});
+      const d = await CL.stream("/api/backtests", body, tick);
       await runs();
       show(await CL.api(`/api/backtests/${encodeURIComponent(d.run_id)}`));
-    } catch (e) { CL.el("bt-hint").textContent = ""; CL.showError(e.message); } finally { CL.el("bt-run").disabled = false; }
+    } catch (e) { CL.el("bt-hint").textContent = ""; CL.showError(e.message); } finally { CL.el("bt-run").disabled = false; CL.el("bt-progress-box").hidden = true; }
   });
 
   try {
