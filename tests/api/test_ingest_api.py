@@ -35,6 +35,11 @@ def test_a_real_export_lands_once_and_is_recorded_as_an_upload(client: TestClien
     assert again["already_ingested"] and again["ingest_id"] == s["ingest_id"]
     assert client.get("/api/datasets", params={"dataset": "sf"},
                       headers=auth(city, "ana")).json()["datasets"][0]["n_incidents"] == s["n_landed"]
+    # a real export comes without area polygons: its basemap is empty, not an error the pages trip on
+    areas = client.get("/api/areas", params={"dataset": "sf"}, headers=auth(city, "ana"))
+    assert areas.status_code == 200 and areas.json()["features"] == []
+    assert "no area polygons" in areas.json()["properties"]["note"]
+    assert client.get("/api/areas", params={"dataset": "nowhere"}, headers=auth(city, "ana")).status_code == 404
 
 
 def test_refused_rows_are_kept_with_their_reason_and_readable(client: TestClient, city: City, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ class Watch:
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.outside: list[str] = []
+        self.failed: list[str] = []
 
     def route(self, route: Any) -> None:
         url = route.request.url
@@ -45,10 +46,13 @@ def page(browser: Any, served: tuple[str, City]) -> Iterator[tuple[Any, Watch, s
     pg.set_default_timeout(90_000)  # the machine is shared; a slow page is not a broken one
     pg.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: watch.errors.append(str(e)))
+    # which request a "Failed to load resource" console error was about (the console does not say)
+    pg.on("response", lambda r: watch.failed.append(f"HTTP {r.status} {r.request.method} {r.url}")
+          if r.status >= 400 else None)
     yield pg, watch, base, city
     context.close()
     assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
-    assert watch.errors == [], f"console errors: {watch.errors}"
+    assert watch.errors == [], f"console errors: {watch.errors}; failed requests: {watch.failed}"
 
 
 def _login(pg: Any, base: str, token: str, purpose: str) -> None:

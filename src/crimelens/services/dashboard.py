@@ -170,7 +170,15 @@ def area_layer(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None)
 
         areas = ctx.store.areas(dataset=dataset)
         if not areas:
-            raise NotFoundError(f"dataset {dataset!r}: no areas in the store (crimelens ingest areas ...)")
+            # most real exports come without area polygons: an empty basemap, not an error
+            ctx.store.dataset_crs(dataset)  # a dataset the store does not hold is still a 404
+            layer = {"type": "FeatureCollection", "features": [],
+                     "properties": {"note": f"dataset {dataset!r} has no area polygons "
+                                            "(crimelens ingest areas adds them)"}}
+            _remember(key, layer)
+            record_use(ctx, action="data.view", actor=actor, purpose=purpose,
+                       detail={"layer": "areas", "dataset": dataset, "n_areas": 0})
+            return layer
         crs = areas[0].crs or ctx.store.dataset_crs(dataset)
         tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 

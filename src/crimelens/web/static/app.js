@@ -107,8 +107,8 @@ const CL = (() => {
         icon: L.divIcon({className: "area-label", html: esc(f.properties.name), iconSize: [90, 14], iconAnchor: [45, 7]})
       }).addTo(map);
     }
-    map.fitBounds(layer.getBounds());
-    return layer;
+    if (areas.features.length) map.fitBounds(layer.getBounds());
+    return areas.features.length ? layer : null;  // null: no area polygons; the page fits the map to its own data
   }
   function whoami() {
     const s = session();

@@ -2,7 +2,7 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
-  let cells = null, baseData = "", latest = 0;
+  let cells = null, baseData = "", latest = 0, fitToCells = true;
   const colours = ["#fff7bc", "#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04"];
   const legend = L.control({position: "bottomright"});
   legend.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.id = "legend"; return d; };
@@ -41,7 +41,7 @@
     CL.el("at").value = String(first.occurred_to).slice(0, 10);
     baseData = CL.snapText(first);
     CL.provenance({data: baseData});
-    await CL.basemap(map, first.dataset);
+    fitToCells = !(await CL.basemap(map, first.dataset));
     const runs = await CL.api("/api/forecasts?limit=50");
     for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend",
       `<option value="${CL.esc(r.run_id)}">${CL.esc(r.run_id)} · ${CL.esc(r.model)} · ${String(r.window_start).slice(0, 10)} · ${CL.esc(r.offense || "all")}</option>`);
@@ -62,6 +62,7 @@
                       fillColor: colours[Math.min(colours.length - 1, Math.floor(q(f.properties.risk) * colours.length))], fillOpacity: 0.75}),
       onEachFeature: (f, l) => l.bindTooltip(`cell ${CL.esc(f.properties.cell_id)}<br>risk ${CL.fmt(f.properties.risk, 4)} · rank ${f.properties.rank}${f.properties.flagged ? "<br><b>flagged</b>" : ""}`)
     }).addTo(map);
+    if (fitToCells && layer.features.length) map.fitBounds(cells.getBounds());  // no basemap to frame the city
     document.body.dataset.cells = String(layer.features.length);
     shownRun = runId; CL.el("exports").hidden = false; CL.el("export-result").textContent = "";
     CL.el("legend").innerHTML = colours.map((c, i) => `<i style="background:${c}"></i>${Math.round(i * 100 / colours.length)}–${Math.round((i + 1) * 100 / colours.length)} % of cells<br>`).join("") + `<i style="border:2px solid #b91c1c"></i>flagged (top ${CL.fmt(p.coverage * 100, 0)} %)`;

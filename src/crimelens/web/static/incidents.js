@@ -26,7 +26,7 @@
       await quarantine(dataset);
     } catch (e) { CL.el("load-result").textContent = ""; CL.showError(e.message); } finally { CL.el("load-submit").disabled = false; }
   });
-  let points = null, rings = null, rows = [];
+  let points = null, rings = null, rows = [], fitToPoints = true;
   // handlers first: a pick made while the first load is still awaiting must not be lost
   CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().then(() => quarantine()).catch((e) => CL.showError(e.message)); });
   try {
@@ -36,7 +36,7 @@
     for (const o of ds[0].offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
     CL.provenance({data: CL.snapText(ds[0]), model: "none (recorded incidents as stored)"});
     CL.el("load-dataset").value = ds[0].dataset;
-    await CL.basemap(map, ds[0].dataset);
+    fitToPoints = !(await CL.basemap(map, ds[0].dataset));
     await load();
     await quarantine();
   } catch (e) { CL.showError(e.message); }
@@ -53,6 +53,7 @@
     points = L.layerGroup(rows.map((x) => L.circleMarker([x.lat, x.lon], {radius: 3, weight: 1, color: "#1e3a8a", fillOpacity: 0.6})
       .bindTooltip(`${CL.esc(x.incident_id)}<br>${CL.esc(x.offense)} · ${String(x.occurred_from).slice(0, 16)}`)
       .on("click", () => nearRepeat(x)))).addTo(map);
+    if (fitToPoints && rows.length) map.fitBounds(L.latLngBounds(rows.map((x) => [x.lat, x.lon])).pad(0.05));
     CL.el("list").querySelector("tbody").innerHTML = rows.slice(0, 200).map((x, i) => `<tr><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td><button type="button" class="secondary nr" data-i="${i}">Near repeat</button> <button type="button" class="secondary sim" data-i="${i}">Similar</button></td></tr>`).join("");
     CL.el("list").querySelectorAll("button.nr").forEach((b) => b.addEventListener("click", () => nearRepeat(rows[Number(b.dataset.i)])));
     CL.el("list").querySelectorAll("button.sim").forEach((b) => b.addEventListener("click", () => similar(rows[Number(b.dataset.i)])));
