@@ -33,6 +33,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("POST", "/api/nearrepeat/runs", {"dataset": "synth"}, "nearrepeat.knox", "bea"),
     ("GET", "/api/nearrepeat/runs", None, "nearrepeat.list", None),
     ("GET", "/api/nearrepeat/runs/R1", None, "nearrepeat.view", None),
+    ("GET", "/api/nearrepeat/runs/R1/export", None, "nearrepeat.export", None),
     ("POST", "/api/forecasts", {"at": AT, "dataset": "synth"}, "forecast.run", "bea"),
     ("GET", "/api/forecasts", None, "forecast.list", None),
     ("GET", "/api/forecasts/R1/cells", None, "forecast.view", None),

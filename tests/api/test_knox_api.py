@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -28,9 +30,22 @@ def test_a_knox_run_matches_the_library_and_is_stored(client: TestClient, city: 
     shown = client.get(f"/api/nearrepeat/runs/{run['run_id']}", headers=auth(city, "bea")).json()
     assert shown["observed"] == run["observed"] and shown["knox_ratio"] == run["knox_ratio"]
     assert shown["user"] == "ana" and shown["purpose"] == "burglary briefing"
+    # the figure and the table, as files
+    png = client.get(f"/api/nearrepeat/runs/{run['run_id']}/export", headers=auth(city, "bea"))
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 10_000
+    got = client.get(f"/api/nearrepeat/runs/{run['run_id']}/export", params={"format": "csv"},
+                     headers=auth(city, "aud"))
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    head = [x for x in got.text.splitlines() if x.startswith("# ")]
+    rows = list(csv.DictReader(x for x in got.text.splitlines() if not x.startswith("#")))
+    assert any(x.startswith("# convention: standard: half-open bands") for x in head)
+    assert [int(r["observed"]) for r in rows] == [v for row in run["observed"] for v in row]
+    assert (rows[0]["distance_band"], rows[0]["time_band"]) == (run["rows"][0], run["columns"][0])
     entries = client.get("/api/ledger/entries", params={"limit": 50}, headers=auth(city, "aud")).json()["items"]
     actions = {(e["action"], e["user"]) for e in entries}
-    assert {("nearrepeat.knox", "ana"), ("nearrepeat.list", "aud"), ("nearrepeat.view", "bea")} <= actions
+    assert {("nearrepeat.knox", "ana"), ("nearrepeat.list", "aud"), ("nearrepeat.view", "bea"),
+            ("nearrepeat.export", "bea"), ("nearrepeat.export", "aud")} <= actions
 
 
 def test_knox_requests_are_refused_and_named(client: TestClient, city: City) -> None:
@@ -44,3 +59,6 @@ def test_knox_requests_are_refused_and_named(client: TestClient, city: City) -> 
     r = client.post("/api/nearrepeat/runs", json={"dataset": "nowhere"}, headers=auth(city, "ana"))
     assert r.status_code == 404 and "nowhere" in r.json()["error"]
     assert client.get("/api/nearrepeat/runs/nope", headers=auth(city, "ana")).status_code == 404
+    assert client.get("/api/nearrepeat/runs/nope/export", headers=auth(city, "ana")).status_code == 404
+    r = client.get("/api/nearrepeat/runs/nope/export", params={"format": "svg"}, headers=auth(city, "ana"))
+    assert r.status_code == 422 and "format" in r.json()["error"]

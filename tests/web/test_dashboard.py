@@ -337,6 +337,10 @@ def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, W
     assert pg.locator("table.knox td.kx").count() == 25  # 4 bands and the open-ended one, each way
     assert "half-open bands" in pg.inner_text("#kx-note") and "KnoxTest" in pg.inner_text("#prov-model")
     assert run_id in pg.inner_text("#kx-runs")
+    with pg.expect_download() as dl:
+        pg.click("button.kx-dl[data-format='png']")
+    assert dl.value.suggested_filename == f"knox-{run_id}.png"
+    assert Path(dl.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _shot(pg, "nearrepeat")
     _signout(pg, base)
     _login(pg, base, city.tokens["aud"], "audit")

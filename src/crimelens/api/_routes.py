@@ -200,6 +200,22 @@ def knox_run_show(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
     return ok({"ok": True, **show_run(ctx, run_id, actor=caller.actor, purpose=caller.purpose)})
 
 
+@router.get("/nearrepeat/runs/{run_id}/export", tags=["near repeat"], response_class=Response,
+            responses={200: {"content": {"image/png": {}, "text/csv": {}},
+                             "description": "the heat map or the table of a stored run"}},
+            summary="A stored Knox run as the heat map `nearrepeat --png` draws, or its table as CSV")
+def nearrepeat_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
+                      format: Annotated[Literal["png", "csv"], Query(description="png or csv")] = "png",
+                      alpha: Annotated[float, Query(gt=0, lt=1, description="Outline cells with p below this.")
+                                       ] = 0.05) -> Response:
+    from crimelens.services.nearrepeat import KNOX_EXPORTS, export_run
+
+    data = export_run(ctx, run_id, format, actor=caller.actor, purpose=caller.purpose, alpha=alpha)
+    return Response(data, media_type=KNOX_EXPORTS[format], headers={
+        "Content-Disposition": f'attachment; filename="knox-{run_id}.{format}"',
+        "X-Content-SHA256": hashlib.sha256(data).hexdigest()})
+
+
 @router.post("/incidents/{incident_id}/nearrepeat", tags=["near repeat"],
              summary="Near-repeat alert around one incident (the elevated-risk surface)")
 def nearrepeat(ctx: CtxDep, caller: CallerDep, incident_id: Name, body: NearRepeatIn) -> Response:

@@ -50,7 +50,7 @@ from crimelens.storage._nearrepeat import (
     save_nearrepeat_run,
 )
 
-__all__ = ["AlertRun", "KnoxRun", "list_runs", "nearrepeat_alert", "run_knox", "show_run"]
+__all__ = ["KNOX_EXPORTS", "AlertRun", "KnoxRun", "export_run", "list_runs", "nearrepeat_alert", "run_knox", "show_run"]
 
 _TIME_OF = ("from", "mid", "to")
 
@@ -304,6 +304,53 @@ def show_run(ctx: Context, run_id: str, *, actor: Actor, purpose: str = RESEARCH
             "period": period, "time_of": rec.time_of, "data_hash": rec.data_hash, "output_hash": rec.output_hash,
             "mark": RESEARCH_MARK if rec.purpose == RESEARCH else "",
             "convention_note": CONVENTION_NOTES.get(rec.convention, ""), **rec.result}
+
+
+#: What a stored Knox run exports as, with its media type.
+KNOX_EXPORTS = {"png": "image/png", "csv": "text/csv"}
+
+
+def export_run(ctx: Context, run_id: str, fmt: str, *, actor: Actor, purpose: str = RESEARCH,
+               alpha: float = 0.05) -> bytes:
+    """A stored Knox run as the heat map ``nearrepeat --png`` draws, or its table as CSV (one row per
+    distance x time band: observed, expected, ratio, p-values, permutation range), with the
+    convention's meaning in the CSV's ``#`` lines (logged as ``nearrepeat.export``)."""
+    if fmt not in KNOX_EXPORTS:
+        raise InvalidParameterError(f"Knox export format {fmt!r}: expected one of {sorted(KNOX_EXPORTS)}")
+    if not 0 < alpha < 1:
+        raise InvalidParameterError(f"alpha {alpha}: expected a probability in (0, 1)")
+    authorize(ctx, action="nearrepeat.export", actor=actor, purpose=purpose)
+    rec = get_nearrepeat_run(ctx.store, run_id)
+    result = KnoxResult.from_dict(rec.result)
+    mark = RESEARCH_MARK if rec.purpose == RESEARCH else ""
+    where = f"dataset {rec.dataset}" if rec.dataset else str(rec.source)
+    if fmt == "png":
+        import tempfile
+
+        from crimelens.nearrepeat import plot_knox
+
+        with tempfile.TemporaryDirectory(prefix="crimelens-knox-") as tmp:
+            out = plot_knox(result, Path(tmp) / "knox.png", alpha=alpha,
+                            note=f"{where}{' · ' + rec.offense if rec.offense else ''} · run {run_id}"
+                                 f"{' · ' + mark if mark else ''}")
+            data = out.read_bytes()
+    else:
+        rows = [{"distance_band": result.space.labels[i], "time_band": result.time.labels[j],
+                 "observed": int(result.observed[i, j]), "expected": float(result.expected[i, j]),
+                 "knox_ratio": float(result.ratio[i, j]), "p_value": float(result.p_value[i, j]),
+                 "p_poisson": float(result.p_poisson[i, j]), "sim_min": float(result.sim_min[i, j]),
+                 "sim_max": float(result.sim_max[i, j])}
+                for i in range(result.shape[0]) for j in range(result.shape[1])]
+        head = {"run_id": run_id, "source": where, "offense": rec.offense or "all",
+                "convention": f"{result.convention}: {CONVENTION_NOTES.get(result.convention, '')}",
+                "distance": result.distance, "n_events": result.n_events,
+                "permutations": f"{result.n_permutations}, seed {result.seed}",
+                "p_value_rule": "(k+1)/(n+1), k = permutations with count >= observed", "mark": mark}
+        text = "".join(f"# {k}: {v}\n" for k, v in head.items())
+        data = (text + pd.DataFrame(rows).to_csv(index=False)).encode("utf-8")
+    record_use(ctx, action="nearrepeat.export", actor=actor, purpose=purpose, output_hash=rec.output_hash,
+               detail={"run_id": run_id, "format": fmt})
+    return data
 
 
 def nearrepeat_alert(

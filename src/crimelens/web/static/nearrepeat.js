@@ -28,7 +28,17 @@
     CL.el("kx-note").textContent = `${d.n_events} incidents, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${d.n_permutations} permutations, seed ${d.seed}; * ratio > 1 with p < ${ALPHA}. Bands: ${d.convention_note}.`;
     CL.provenance({model: `KnoxTest (run ${d.run_id}, output sha256 ${String(d.output_hash).slice(0, 16)}…)`, mark: d.mark ? "Research output: " + d.mark : ""});
     document.body.dataset.knox = d.run_id;
+    shownRun = d.run_id; CL.el("kx-exports").hidden = false; CL.el("kx-export-result").textContent = "";
   }
+  let shownRun = null;
+  document.querySelectorAll("button.kx-dl").forEach((b) => b.addEventListener("click", async () => {
+    if (!shownRun) return;
+    const fmt = b.dataset.format;
+    try {
+      const sha = await CL.download(`/api/nearrepeat/runs/${encodeURIComponent(shownRun)}/export?format=${fmt}&alpha=${ALPHA}`, `knox-${shownRun}.${fmt}`);
+      CL.el("kx-export-result").textContent = `${fmt}: sha256 ${String(sha).slice(0, 16)}…`;
+    } catch (e) { CL.showError(e.message); }
+  }));
   async function runs() {
     const r = await CL.api("/api/nearrepeat/runs?limit=30");
     const body = CL.el("kx-runs").querySelector("tbody");
