@@ -78,3 +78,16 @@ def test_pair_requests_are_refused_and_named(client: TestClient, city: City) -> 
     # a series run is not a pair run
     r = client.get(f"/api/link-pairs/{city.series_run}/csv", headers=auth(city, "ana"))
     assert r.status_code == 404 and "pair run" in r.json()["error"]
+
+
+def test_scoring_streams_its_progress_over_the_candidate_pairs(client: TestClient, city: City) -> None:
+    import json
+
+    headers = {**auth(city, "ana"), "Accept": "application/x-ndjson"}
+    with client.stream("POST", "/api/link-pairs", json={"dataset": "synth", "min_score": 0.5}, headers=headers) as r:
+        assert r.status_code == 200
+        lines = [json.loads(x) for x in r.iter_lines() if x]
+    progress, result = lines[:-1], lines[-1]["result"]
+    assert progress and all(p["total"] == result["n_candidates"] for p in progress)
+    done = [p["done"] for p in progress]
+    assert done == sorted(done) and done[-1] == result["n_candidates"]

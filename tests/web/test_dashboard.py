@@ -405,6 +405,8 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     pg.click("#lk-pairs")
     pg.wait_for_function("document.body.dataset.pairs !== undefined", timeout=120_000)
     pair_run = pg.evaluate("document.body.dataset.pairs")
+    done, total = (int(v) for v in pg.evaluate("document.body.dataset.pairProgress").split("/"))
+    assert done == total > 0  # the scoring streamed its progress over every candidate pair
     n = pg.locator("#pairs tbody tr").count()
     assert 0 < n <= 100 and pair_run in pg.inner_text("#pair-info")
     _shot(pg, "series-pairs")

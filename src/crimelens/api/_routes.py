@@ -417,14 +417,24 @@ class PairsIn(BaseModel):
 
 
 @router.post("/link-pairs", tags=["linkage"],
+             responses={200: {"content": {NDJSON: {}}, "description": "with `Accept: application/x-ndjson`: "
+                              "progress lines (candidate pairs scored of the total), then the result line"}},
              summary="Score every candidate pair with the linker and store those above min_score")
-def create_pairs(ctx: CtxDep, caller: CallerDep, body: PairsIn) -> Response:
+def create_pairs(ctx: CtxDep, caller: CallerDep, body: PairsIn,
+                 accept: Annotated[str | None, Header(description=f"'{NDJSON}' streams progress")] = None
+                 ) -> Response:
     from crimelens.services.linkage import score_pairs
 
     caller.allow(ctx, "link.pairs", model_use=True)
-    run = score_pairs(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
-                      linker_id=body.linker_id, min_score=body.min_score, deployment=caller.deployment)
-    return ok(run.to_dict(limit=100))
+
+    def work(progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        return score_pairs(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
+                           linker_id=body.linker_id, min_score=body.min_score, deployment=caller.deployment,
+                           progress=progress).to_dict(limit=100)
+
+    if accept and NDJSON in accept:
+        return _streamed(work)
+    return ok(work())
 
 
 @router.get("/link-pairs", tags=["linkage"], summary="Stored pair runs, newest first (paginated)")

@@ -33,7 +33,7 @@ cheap one (``shortlist_model_`` is then ``None``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
@@ -396,12 +396,15 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         return cheap, final
 
     def iter_scores(self, enc: EncodedIncidents, *, min_probability: float = 0.0,
-                    cheap_only: bool = False) -> Iterator[PairScores]:
-        """Score every candidate pair chunk by chunk; yield those at or above ``min_probability``."""
+                    cheap_only: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> Iterator[PairScores]:
+        """Score every candidate pair chunk by chunk; yield those at or above ``min_probability``.
+        ``progress(scored, total)`` is told the candidate pairs scored after each chunk."""
         self._check_fitted()
         index = self.index(enc)
         # score in the index's sorted order: block-mates are neighbours in memory there
         ordered = enc.take(index.order)
+        total, done = index.n_pairs, 0
         for a, b in index.iter_sorted_pairs(self.chunk_pairs):
             if cheap_only:
                 c = self.cheap_proba(ordered, a, b)
@@ -411,12 +414,16 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             keep = np.nonzero(p >= min_probability)[0]
             i = index.order[a[keep]]
             j = index.order[b[keep]]
+            done += len(a)
+            if progress is not None:
+                progress(done, total)
             yield PairScores(np.minimum(i, j), np.maximum(i, j), c[keep], p[keep], len(a))
 
     def score_all(self, enc: EncodedIncidents, *, min_probability: float = 0.0,
-                  cheap_only: bool = False) -> PairScores:
+                  cheap_only: bool = False, progress: Callable[[int, int], None] | None = None) -> PairScores:
         """All candidate pairs at or above ``min_probability`` in one result."""
-        parts = list(self.iter_scores(enc, min_probability=min_probability, cheap_only=cheap_only))
+        parts = list(self.iter_scores(enc, min_probability=min_probability, cheap_only=cheap_only,
+                                      progress=progress))
         if not parts:
             z = np.zeros(0)
             return PairScores(z.astype(np.int64), z.astype(np.int64), z, z, 0)

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -270,14 +270,16 @@ def _pairs_csv(frame: pd.DataFrame) -> str:
 
 def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
                 linker_id: str | None = None, min_score: float = 0.5, out: str | Path | None = None,
-                period: Any = None, deployment: str | None = None, save: bool = True) -> PairsRun:
-    """Score every candidate pair of ``dataset``; keep (store, and write to ``out``) those >= ``min_score``."""
+                period: Any = None, deployment: str | None = None, save: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> PairsRun:
+    """Score every candidate pair of ``dataset``; keep (store, and write to ``out``) those >= ``min_score``.
+    ``progress(scored, total)`` follows the candidate pairs."""
     if not 0 <= min_score <= 1:
         raise InvalidParameterError(f"link pairs --min-score {min_score}: expected a probability in [0, 1]")
     lid, linker = _load(ctx, dataset, linker_id)
     table = ctx.store.incidents(dataset=dataset, period=period)
     enc = linker.encode(table)
-    scores = linker.score_all(enc, min_probability=min_score)
+    scores = linker.score_all(enc, min_probability=min_score, progress=progress)
     order = np.lexsort((scores.j, scores.i, -scores.probability))
     ids = enc.incident_id
     frame = pd.DataFrame({"incident_id_a": ids[scores.i[order]].astype(str),

@@ -33,9 +33,16 @@
   });
   // staff: train a linker, build series, score pairs (the server checks the role and logs each)
   const said = (html) => { CL.el("lk-result").innerHTML = html; };
-  async function act(button, path, body, done) {
+  async function act(button, path, body, done, streamed = false) {
     CL.clearError(); CL.el(button).disabled = true; said(`<span class="muted">running…</span>`);
-    try { await done(await CL.api(path, {method: "POST", body})); }
+    const t0 = Date.now();
+    // a long scoring run streams its progress: candidate pairs scored of the total
+    const tick = (p) => {
+      const secs = (Date.now() - t0) / 1000, left = p.done ? secs * (p.total - p.done) / p.done : NaN;
+      said(`<progress max="${p.total}" value="${p.done}"></progress> <span class="muted" id="lk-progress">${p.done.toLocaleString()} of ${p.total.toLocaleString()} candidate pairs scored, ${CL.fmt(secs, 0)} s${p.done < p.total && Number.isFinite(left) ? `, about ${CL.fmt(left, 0)} s left` : ""}</span>`);
+      document.body.dataset.pairProgress = `${p.done}/${p.total}`;
+    };
+    try { await done(streamed ? await CL.stream(path, body, tick) : await CL.api(path, {method: "POST", body})); }
     catch (e) { said(`<span class="bad">${CL.esc(e.message)}</span>`); } finally { CL.el(button).disabled = false; }
   }
   CL.el("lk-train").addEventListener("click", () => {
@@ -58,7 +65,7 @@
     async (r) => {
       await loadPairRuns(r.run_id);
       said(`<span class="ok" id="lk-ok">Pair run ${CL.esc(r.run_id)}: ${r.n_pairs} of ${r.n_candidates} candidate pairs at or above ${CL.fmt(Number(CL.el("lk-min").value), 2)}.</span>`);
-    }));
+    }, true));
   try {
     const ds = await CL.snapshot();
     for (const d of ds) CL.el("lk-dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
