@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -65,3 +66,63 @@ def test_uploads_are_refused_before_reading_and_named(client: TestClient, city: 
     assert r.status_code == 422 and "odd.csv" in r.json()["error"]  # type: ignore[attr-defined]
     r = _send(client, city, "odd", b"", "empty.csv")
     assert r.status_code == 422 and "empty body" in r.json()["error"]  # type: ignore[attr-defined]
+
+
+MAPPING = """
+[source]
+name = "my_rms"
+timezone = "America/Chicago"
+crs = "EPSG:4326"
+
+[columns]
+incident_id = "case_no"
+offense = "offense"
+occurred_from = { column = "date", format = "%Y-%m-%d %H:%M" }
+lon = "lon"
+lat = "lat"
+
+[offenses]
+"BURGLARY" = "burglary"
+"THEFT" = "theft"
+"""
+RMS = ("case_no,offense,date,lon,lat\n"
+       "R1,BURGLARY,2024-03-01 10:00,-87.63,41.88\n"
+       "R2,THEFT,2024-03-02 11:30,-87.64,41.87\n"
+       "R3,THEFT,2024-02-30 09:00,-87.64,41.87\n")  # no 30 February: quarantined
+
+
+def _put(client: TestClient, city: City, name: str, text: str, user: str = "ana") -> Any:
+    return client.put(f"/api/mappings/{name}", content=text.encode(),
+                      headers={**auth(city, user, "monthly load"), "Content-Type": "application/toml"})
+
+
+def test_an_own_rms_export_loads_with_a_stored_mapping(client: TestClient, city: City) -> None:
+    r = _put(client, city, "bad", "[columns\nincident_id = ")
+    assert r.status_code == 422 and "mapping 'bad'" in r.json()["error"] and "TOML" in r.json()["error"]
+    assert _put(client, city, "my_rms", MAPPING, user="aud").status_code == 403
+    first = _put(client, city, "my_rms", MAPPING).json()
+    assert (first["version"], first["changed"]) == (1, True)
+    assert _put(client, city, "my_rms", MAPPING).json()["changed"] is False  # the same text: nothing new
+    second = _put(client, city, "my_rms", MAPPING.replace('"THEFT" = "theft"', '"THEFT" = "theft"\n"ROB" = "robbery"'))
+    assert second.json()["version"] == 2
+    listed = client.get("/api/mappings", headers=auth(city, "aud")).json()["items"]
+    assert [(m["name"], m["version"]) for m in listed] == [("my_rms", 2)]
+    old = client.get("/api/mappings/my_rms", params={"version": 1}, headers=auth(city, "bea")).json()
+    assert old["toml"] == MAPPING and old["sha256"] == hashlib.sha256(MAPPING.encode()).hexdigest()
+
+    # without the mapping the header is nobody's layout; with it the rows land or are quarantined
+    r = _send(client, city, "springfield", RMS.encode(), "rms_march.csv")
+    assert r.status_code == 422, r.text  # type: ignore[attr-defined]
+    r = client.post("/api/datasets/springfield/files", params={"filename": "rms_march.csv", "mapping": "nope"},
+                    content=RMS.encode(), headers={**auth(city, "ana"), "Content-Type": "application/octet-stream"})
+    assert r.status_code == 404 and "mapping 'nope'" in r.json()["error"] and "my_rms" in r.json()["error"]
+    r = client.post("/api/datasets/springfield/files", params={"filename": "rms_march.csv", "mapping": "my_rms"},
+                    content=RMS.encode(), headers={**auth(city, "ana"), "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert (s["n_read"], s["n_landed"], s["n_quarantined"], s["reader"]) == (3, 2, 1, "my_rms")
+    q = client.get("/api/quarantine", params={"dataset": "springfield"}, headers=auth(city, "ana")).json()
+    assert [(row["line"], row["column"]) for row in q["rows"]] == [(4, "date")]
+    entries = client.get("/api/ledger/entries", params={"limit": 30}, headers=auth(city, "aud")).json()["items"]
+    assert {("ingest.mapping", "ana"), ("ingest.list", "aud"), ("ingest.show", "bea"), ("ingest.file", "ana")} <= {
+        (e["action"], e["user"]) for e in entries}

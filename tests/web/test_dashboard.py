@@ -323,6 +323,26 @@ def test_an_analyst_loads_an_export_and_sees_the_refused_rows(page: tuple[Any, W
     row = pg.locator("#quarantine tbody tr", has_text="sf_march.csv")
     assert row.locator("td").nth(2).inner_text() == "32" and "2019-13-45" in row.inner_text()
 
+    # an export of the agency's own records system: keep its mapping, then load with it
+    mapping = ('[source]\nname = "my_rms"\ntimezone = "America/Chicago"\ncrs = "EPSG:4326"\n\n[columns]\n'
+               'incident_id = "case_no"\noffense = "offense"\n'
+               'occurred_from = { column = "date", format = "%Y-%m-%d %H:%M" }\nlon = "lon"\nlat = "lat"\n\n'
+               '[offenses]\n"BURGLARY" = "burglary"\n')
+    pg.click("#mapping-box summary")
+    pg.fill("#mapping-name", "my_rms")
+    pg.set_input_files("#mapping-file", files=[{"name": "my_rms.toml", "mimeType": "text/plain",
+                                                "buffer": mapping.encode()}])
+    pg.click("#mapping-submit")
+    pg.wait_for_selector("#mapping-ok")
+    assert "kept as version 1" in pg.inner_text("#mapping-ok") and pg.input_value("#load-mapping") == "my_rms"
+    rms = "case_no,offense,date,lon,lat\nR1,BURGLARY,2024-03-01 10:00,-87.63,41.88\nR2,BURGLARY,2024-03-02 11:00,-87.64,41.87\n"
+    pg.fill("#load-dataset", "springfield")
+    pg.set_input_files("#load-file", files=[{"name": "rms_march.csv", "mimeType": "text/csv", "buffer": rms.encode()}])
+    pg.click("#load-submit")
+    pg.wait_for_function("document.querySelector('#load-ok') && document.querySelector('#load-ok').textContent"
+                         ".includes('rms_march.csv')")
+    assert "as my_rms: read 2, landed 2, quarantined 0" in pg.inner_text("#load-ok")
+
 
 def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, Watch, str, City]) -> None:
     pg, _, base, city = page

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,14 +17,15 @@ import pandas as pd
 import pyarrow as pa
 
 from crimelens.domain import Area
-from crimelens.errors import CrimelensError, NotFoundError, SchemaError
+from crimelens.errors import CrimelensError, InvalidParameterError, NotFoundError, SchemaError
 from crimelens.governance import Actor
 from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
 from crimelens.services._context import RESEARCH, Context, authorize, record_use
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import insert_validated
 
-__all__ = ["IngestSummary", "incidents_summary", "ingest_file", "list_quarantine", "load_areas", "quarantine_rows"]
+__all__ = ["IngestSummary", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
+           "mapping_text", "quarantine_rows", "save_mapping", "show_mapping"]
 
 
 @dataclass(frozen=True)
@@ -288,3 +291,74 @@ def quarantine_rows(ctx: Context, *, dataset: str | None = None, reason: str | N
                  for r in rows.to_dict("records")],
     }
 
+
+
+# mapping files kept in the store -------------------------------------------------------------
+MAPPING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def save_mapping(ctx: Context, name: str, text: str, *, actor: Actor, purpose: str = RESEARCH) -> dict[str, Any]:
+    """Keep a mapping file under ``name`` (checked as :func:`ingest_file` would read it). A text equal
+    to the newest version changes nothing; a different one becomes the next version (logged as
+    ``ingest.mapping``). Earlier versions stay."""
+    from crimelens.ingest._layout import Layout
+
+    if not MAPPING_NAME.match(name):
+        raise InvalidParameterError(f"mapping name {name!r}: expected letters, digits, '_', '.' or '-' "
+                                    "(at most 100, starting with a letter or digit)")
+    authorize(ctx, action="ingest.mapping", actor=actor, purpose=purpose)
+    layout = Layout.from_toml(text, origin=f"mapping {name!r}")  # a bad mapping is refused here, named
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    with ctx.store.transaction():
+        newest = list(ctx.store.iter_rows(
+            "SELECT version, sha256, ledger_seq FROM ingest_mappings WHERE name = ? ORDER BY version DESC LIMIT 1",
+            [name]))
+        if newest and newest[0][1] == digest:
+            return {"ok": True, "name": name, "version": int(newest[0][0]), "sha256": digest, "changed": False,
+                    "layout": layout.name, "ledger_seq": int(newest[0][2])}
+        version = int(newest[0][0]) + 1 if newest else 1
+        seq = record_use(ctx, action="ingest.mapping", actor=actor, purpose=purpose, output_hash=digest,
+                         detail={"name": name, "version": version, "layout": layout.name})
+        ctx.store.execute("INSERT INTO ingest_mappings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [name, version, text, digest, datetime.now(UTC), actor.user, seq])
+    return {"ok": True, "name": name, "version": version, "sha256": digest, "changed": True, "layout": layout.name,
+            "ledger_seq": seq}
+
+
+def list_mappings(ctx: Context, *, actor: Actor, purpose: str = RESEARCH) -> list[dict[str, Any]]:
+    """The stored mappings, newest version of each, with how many versions there are (logged)."""
+    authorize(ctx, action="ingest.list", actor=actor, purpose=purpose)
+    rows = ctx.store.iter_rows(
+        "SELECT name, max(version), arg_max(sha256, version), arg_max(added_at, version), "
+        "arg_max(added_by, version) FROM ingest_mappings GROUP BY name ORDER BY name")
+    out = [{"name": str(r[0]), "version": int(r[1]), "sha256": str(r[2]),
+            "added_at": r[3].isoformat() if isinstance(r[3], datetime) else str(r[3]), "added_by": str(r[4])}
+           for r in rows]
+    record_use(ctx, action="ingest.list", actor=actor, purpose=purpose, detail={"what": "mappings", "n": len(out)})
+    return out
+
+
+def mapping_text(ctx: Context, name: str, *, version: int | None = None) -> tuple[int, str]:
+    """``(version, text)`` of a stored mapping (the newest unless ``version``); NotFoundError names it."""
+    sql = "SELECT version, toml FROM ingest_mappings WHERE name = ?"
+    params: list[Any] = [name]
+    if version is not None:
+        sql += " AND version = ?"
+        params.append(version)
+    rows = list(ctx.store.iter_rows(sql + " ORDER BY version DESC LIMIT 1", params))
+    if not rows:
+        known = [str(r[0]) for r in ctx.store.iter_rows("SELECT DISTINCT name FROM ingest_mappings ORDER BY 1")]
+        raise NotFoundError(f"mapping {name!r}{'' if version is None else f' version {version}'}: not in the store "
+                            f"(stored: {known or 'none'}; PUT /api/mappings/{name} adds it)")
+    return int(rows[0][0]), str(rows[0][1])
+
+
+def show_mapping(ctx: Context, name: str, *, actor: Actor, purpose: str = RESEARCH,
+                 version: int | None = None) -> dict[str, Any]:
+    """A stored mapping's text (logged as ``ingest.show``)."""
+    authorize(ctx, action="ingest.show", actor=actor, purpose=purpose)
+    v, text = mapping_text(ctx, name, version=version)
+    record_use(ctx, action="ingest.show", actor=actor, purpose=purpose,
+               detail={"what": "mapping", "name": name, "version": v})
+    return {"ok": True, "name": name, "version": v, "toml": text,
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}

@@ -57,11 +57,11 @@ const CL = (() => {
     return last.result;
   }
   /* A file as the raw request body (evidence intake): streamed by the browser, never base64. */
-  async function upload(path, file) {
+  async function upload(path, file, opts = {}) {
     const s = session();
     if (!s) { location.href = "/login"; throw new Error("not signed in"); }
-    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose, "Content-Type": "application/octet-stream"};
-    const r = await fetch(path, {method: "POST", headers, body: file});
+    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose, "Content-Type": opts.type || "application/octet-stream"};
+    const r = await fetch(path, {method: opts.method || "POST", headers, body: file});
     const data = await r.json();
     if (!r.ok) { const err = new Error(data.error || ("HTTP " + r.status)); err.status = r.status; err.type = data.type; throw err; }
     return data;

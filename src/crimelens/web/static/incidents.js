@@ -16,7 +16,9 @@
     const dataset = CL.el("load-dataset").value.trim();
     CL.el("load-submit").disabled = true; CL.el("load-result").textContent = `loading ${file.name}…`;
     try {
-      const r = await CL.upload(`/api/datasets/${encodeURIComponent(dataset)}/files?filename=${encodeURIComponent(file.name)}`, file);
+      const q = new URLSearchParams({filename: file.name});
+      if (CL.el("load-mapping").value) q.set("mapping", CL.el("load-mapping").value);
+      const r = await CL.upload(`/api/datasets/${encodeURIComponent(dataset)}/files?${q}`, file);
       const reasons = r.top_reasons.map((x) => `<li>${x.rows} × ${CL.esc(x.reason)}</li>`).join("");
       CL.el("load-result").innerHTML = r.already_ingested
         ? `<p class="ok" id="load-ok">${CL.esc(file.name)} was already loaded into ${CL.esc(r.dataset)} (ingest ${CL.esc(r.ingest_id)}): nothing changed.</p>`
@@ -25,6 +27,21 @@
       if (![...CL.el("dataset").options].some((o) => o.value === dataset)) CL.el("dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(dataset)}</option>`);
       await quarantine(dataset);
     } catch (e) { CL.el("load-result").textContent = ""; CL.showError(e.message); } finally { CL.el("load-submit").disabled = false; }
+  });
+  async function mappings(pick) {
+    const m = await CL.api("/api/mappings");
+    CL.el("load-mapping").innerHTML = `<option value="">detect from the header</option>` + m.items.map((x) => `<option value="${CL.esc(x.name)}">${CL.esc(x.name)} (version ${x.version})</option>`).join("");
+    if (pick) CL.el("load-mapping").value = pick;
+  }
+  CL.el("mapping-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); CL.clearError();
+    const file = CL.el("mapping-file").files[0], name = CL.el("mapping-name").value.trim(), out = CL.el("mapping-result");
+    if (!file || !name) return;
+    try {
+      const d = await CL.upload(`/api/mappings/${encodeURIComponent(name)}`, file, {method: "PUT", type: "application/toml"});
+      out.innerHTML = `<span class="ok" id="mapping-ok">${CL.esc(d.name)}: ${d.changed ? `kept as version ${d.version}` : `unchanged (version ${d.version})`}, layout ${CL.esc(d.layout)}.</span>`;
+      await mappings(d.name);
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   });
   let points = null, rings = null, rows = [], fitToPoints = true;
   // handlers first: a pick made while the first load is still awaiting must not be lost
@@ -39,6 +56,7 @@
     fitToPoints = !(await CL.basemap(map, ds[0].dataset));
     await load();
     await quarantine();
+    if (staff) await mappings();
   } catch (e) { CL.showError(e.message); }
   async function load() {
     CL.clearError();
