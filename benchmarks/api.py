@@ -73,6 +73,18 @@ def start_server(db: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
             time.sleep(0.2)
 
 
+def uptime() -> str:
+    """The machine's load when a figure was taken (kept beside it in the results file)."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def latency_ms(values: list[float]) -> dict[str, float]:
+    """Median, p90 and max of latencies given in seconds, in milliseconds."""
+    a = np.asarray(values) * 1000.0
+    return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 1),
+            "p90_ms": round(float(np.percentile(a, 90)), 1), "max_ms": round(float(a.max()), 1)}
+
+
 def _stats(lat: list[float], seconds: float) -> dict[str, Any]:
     a = np.asarray(lat) * 1000.0
     return {"n": len(a), "seconds": round(seconds, 2), "throughput_rps": round(len(a) / seconds, 1),

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.api import start_server  # noqa: E402
+from benchmarks.api import latency_ms, start_server, uptime  # noqa: E402
 
 from crimelens.config import Settings  # noqa: E402
 from crimelens.governance import Actor, Role  # noqa: E402
@@ -48,16 +46,6 @@ OUT = ROOT / "benchmarks" / "results" / "backtest_api.json"
 DATA = Path(os.environ.get("CRIMELENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 EXPORT = DATA / "chicago_agg_assault" / "chicago_aggravated_assaults.csv.gz"
 START, PERIODS, COVERAGES = "2018-01-01T00:00:00+00:00", 104, [0.01, 0.05]
-
-
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-
-
-def _ms(values: list[float]) -> dict[str, float]:
-    a = np.asarray(values) * 1000.0
-    return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 1),
-            "p90_ms": round(float(np.percentile(a, 90)), 1), "max_ms": round(float(a.max()), 1)}
 
 
 def _poll(c: httpx.Client, headers: dict[str, str], stop: threading.Event, out: list[float]) -> None:
@@ -126,8 +114,8 @@ def main() -> None:
         "direct_s": direct, "api_s": api, "direct_median_s": d, "api_median_s": a, "api_over_direct": a / d,
         "same_figures": same,
         "mean_pai": {m: {f"{c:g}": api_doc["models"][m]["pai"][f"{c:g}"]["mean"] for c in COVERAGES} for m in models},
-        "other_calls_idle": _ms(idle), "other_calls_during_backtest": _ms(during),
-        "uptime": _uptime(),
+        "other_calls_idle": latency_ms(idle), "other_calls_during_backtest": latency_ms(during),
+        "uptime": uptime(),
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.api import start_server  # noqa: E402
+from benchmarks.api import latency_ms, start_server, uptime  # noqa: E402
 
 from crimelens.config import Settings  # noqa: E402
 from crimelens.evidence import TextRedactor, generate_narratives  # noqa: E402
@@ -46,16 +44,6 @@ from crimelens.services import governance as gs  # noqa: E402
 from crimelens.services import open_context  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "redaction_api.json"
-
-
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-
-
-def _ms(values: list[float]) -> dict[str, float]:
-    a = np.asarray(values) * 1000.0
-    return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 1),
-            "p90_ms": round(float(np.percentile(a, 90)), 1), "max_ms": round(float(a.max()), 1)}
 
 
 def main() -> None:
@@ -123,12 +111,12 @@ def main() -> None:
         result[f"ner_{ner}"] = {"direct_s": direct[ner], "api_s": api[ner], "direct_median_s": d,
                                 "api_median_s": a, "api_over_direct": a / d,
                                 "api_narratives_per_s": args.n / a}
-    result["review"] = {"inspect": _ms(inspect), "decision": _ms(decide),
+    result["review"] = {"inspect": latency_ms(inspect), "decision": latency_ms(decide),
                         "n_documents": len(inspect)}
     result["release"] = {"direct_s": release_direct[0], "api_s": release_api,
                          "api_over_direct": release_api / release_direct[0],
                          "released_lines": len(released.text.splitlines())}
-    result["uptime"] = _uptime()
+    result["uptime"] = uptime()
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
