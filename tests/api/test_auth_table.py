@@ -105,6 +105,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/quarantine", None, "quarantine.list", None),
     ("PUT", "/api/mappings/M1", None, "ingest.mapping", "aud"),
     ("GET", "/api/mappings", None, "ingest.list", None),
+    ("POST", "/api/datasets/D1/areas?filename=a.geojson", None, "areas.load", "aud"),
     ("GET", "/api/mappings/M1", None, "ingest.show", None),
     ("GET", "/api/models", None, "models.list", None),
     ("GET", "/api/models/M1/card", None, "models.card", None),

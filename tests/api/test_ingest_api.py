@@ -126,3 +126,39 @@ def test_an_own_rms_export_loads_with_a_stored_mapping(client: TestClient, city:
     entries = client.get("/api/ledger/entries", params={"limit": 30}, headers=auth(city, "aud")).json()["items"]
     assert {("ingest.mapping", "ana"), ("ingest.list", "aud"), ("ingest.show", "bea"), ("ingest.file", "ana")} <= {
         (e["action"], e["user"]) for e in entries}
+
+
+def _areas_geojson(names: tuple[str, str]) -> bytes:
+    import json
+
+    def square(x0: float, y0: float) -> list[list[list[float]]]:
+        return [[[x0, y0], [x0 + 0.02, y0], [x0 + 0.02, y0 + 0.02], [x0, y0 + 0.02], [x0, y0]]]
+
+    feats = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": square(-122.44 + 0.02 * k, 37.76)},
+              "properties": {"area_id": f"D{k + 1}", "name": names[k], "population": 1000 * (k + 1),
+                             "share_renters": 0.4 + 0.1 * k}} for k in range(2)]
+    return json.dumps({"type": "FeatureCollection", "features": feats}).encode()
+
+
+def test_area_polygons_load_through_the_service_and_replace_only_when_asked(client: TestClient, city: City) -> None:
+    _send(client, city, "sf", shared(SF).read_bytes(), "san_francisco_robbery.csv")  # the dataset the areas join
+
+    def load(names: tuple[str, str], user: str = "ana", **params: Any) -> Any:
+        return client.post("/api/datasets/sf/areas", params={"filename": "districts.geojson", **params},
+                           content=_areas_geojson(names),
+                           headers={**auth(city, user, "basemap"), "Content-Type": "application/octet-stream"})
+
+    assert load(("Mission", "Castro"), user="bea").status_code == 403
+    r = load(("Mission", "Castro"))
+    assert r.status_code == 200, r.text
+    assert (r.json()["n_areas"], r.json()["replaced"], r.json()["audit_attributes"]) == (2, 0, ["share_renters"])
+    layer = client.get("/api/areas", params={"dataset": "sf"}, headers=auth(city, "ana")).json()
+    names = sorted(f["properties"]["name"] for f in layer["features"] if f["properties"]["kind"] == "area")
+    assert names == ["Castro", "Mission"] and any(f["properties"]["kind"] == "outline" for f in layer["features"])
+    r = load(("North", "South"))
+    assert r.status_code == 422 and "already has 2 areas" in r.json()["error"] and "replace=true" in r.json()["error"]
+    r = load(("North", "South"), replace="true")
+    assert r.status_code == 200 and r.json()["replaced"] == 2
+    layer = client.get("/api/areas", params={"dataset": "sf"}, headers=auth(city, "ana")).json()
+    assert sorted(f["properties"]["name"] for f in layer["features"] if f["properties"]["kind"] == "area") == [
+        "North", "South"]  # the basemap follows the new set, though its size did not change

@@ -343,6 +343,20 @@ def test_an_analyst_loads_an_export_and_sees_the_refused_rows(page: tuple[Any, W
                          ".includes('rms_march.csv')")
     assert "as my_rms: read 2, landed 2, quarantined 0" in pg.inner_text("#load-ok")
 
+    # area polygons for the new dataset's basemap, from a GeoJSON file
+    import json
+
+    ring = [[-87.65, 41.86], [-87.62, 41.86], [-87.62, 41.89], [-87.65, 41.89], [-87.65, 41.86]]
+    geo = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Polygon",
+           "coordinates": [ring]}, "properties": {"area_id": "B1", "name": "Beat 1", "population": 5000}}]}
+    pg.click("#areas-box summary")
+    pg.fill("#areas-dataset", "springfield")
+    pg.set_input_files("#areas-file", files=[{"name": "beats.geojson", "mimeType": "application/geo+json",
+                                              "buffer": json.dumps(geo).encode()}])
+    pg.click("#areas-submit")
+    pg.wait_for_selector("#areas-ok")
+    assert pg.inner_text("#areas-ok").startswith("1 areas for springfield")
+
 
 def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, Watch, str, City]) -> None:
     pg, _, base, city = page

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from crimelens.api._deps import CallerDep, CtxDep
 from crimelens.api._routes import Name, _body, ok
 from crimelens.api._upload import UPLOAD_BODY, receive
-from crimelens.errors import PayloadTooLargeError, SchemaError
+from crimelens.errors import InvalidParameterError, PayloadTooLargeError, SchemaError
 from crimelens.services import ingest as svc
 
 __all__ = ["router"]
@@ -61,6 +61,34 @@ async def ingest(
             svc.ingest_file, ctx, path, actor=caller.actor, purpose=caller.purpose, format=format, dataset=dataset,
             crs=crs, file_label=f"upload:{name}", mapping=mapping_path))
     return ok(_body(**summary.to_dict()))
+
+
+@router.post("/datasets/{dataset}/areas", openapi_extra=UPLOAD_BODY,
+             summary="Load the dataset's area polygons (GeoJSON, GeoPackage, zipped shapefile; the body is the "
+                     "file): the basemap, population and audit attributes")
+async def areas(
+    request: Request, ctx: CtxDep, caller: CallerDep, dataset: Name,
+    filename: Annotated[str, Query(min_length=1, max_length=255, description="The file's name (its extension).")],
+    id_field: Annotated[str | None, Query(max_length=100)] = None,
+    name_field: Annotated[str | None, Query(max_length=100)] = None,
+    population_field: Annotated[str, Query(min_length=1, max_length=100)] = "population",
+    replace: Annotated[bool, Query(description="Replace the dataset's areas if it has some.")] = False,
+) -> Response:
+    await run_in_threadpool(caller.allow, ctx, "areas.load")
+    held = int(await run_in_threadpool(ctx.store.scalar, "SELECT count(*) FROM areas WHERE dataset = ?", [dataset]))
+    if held and not replace:  # refused before the first byte is read: nothing stored is lost by accident
+        raise InvalidParameterError(f"dataset {dataset!r} already has {held} areas; send replace=true to replace "
+                                    "them (the ledger keeps which file replaced which)")
+    name = FilePath(filename.replace("\\", "/")).name.strip() or "areas"
+    with tempfile.TemporaryDirectory(prefix=".crimelens-upload-", dir=FilePath(ctx.store.path).resolve().parent) as tmp:
+        path = FilePath(tmp) / name
+        with path.open("wb") as fh:
+            await receive(request, ctx, fh.write, what=f"areas {name} for dataset {dataset}")
+        loaded = await run_in_threadpool(partial(
+            svc.load_areas, ctx, path, dataset=dataset, actor=caller.actor, purpose=caller.purpose,
+            id_field=id_field, name_field=name_field, population_field=population_field))
+    return ok(_body(dataset=dataset, n_areas=len(loaded), replaced=held, crs=loaded[0].crs if loaded else None,
+                    audit_attributes=sorted({k for a in loaded for k in a.audit})))
 
 
 #: A mapping file is a page of TOML; anything much larger is not one.

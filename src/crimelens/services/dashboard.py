@@ -160,8 +160,11 @@ def snapshot(ctx: Context, *, actor: Actor, purpose: str | None, dataset: str | 
 def area_layer(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None) -> dict[str, Any]:
     """The basemap: the dataset's area polygons and the city outline (their union) as GeoJSON in lon/lat."""
     authorize(ctx, action="data.view", actor=actor, purpose=purpose)
-    n = int(ctx.store.scalar("SELECT count(*) FROM areas WHERE dataset = ?", [dataset]))
-    key = (ctx.store.path, "areas", f"{dataset}:{n}")
+    # the cache key changes with the areas themselves, not only their count (a replaced set of the same size)
+    n, mark = next(iter(ctx.store.iter_rows(
+        "SELECT count(*), coalesce(sum(hash(area_id || wkt || coalesce(name, ''))), 0) FROM areas WHERE dataset = ?",
+        [dataset])))
+    key = (ctx.store.path, "areas", f"{dataset}:{n}:{mark}")
     layer = _cached(key)
     if layer is None:
         import shapely
@@ -174,7 +177,7 @@ def area_layer(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None)
             ctx.store.dataset_crs(dataset)  # a dataset the store does not hold is still a 404
             layer = {"type": "FeatureCollection", "features": [],
                      "properties": {"note": f"dataset {dataset!r} has no area polygons "
-                                            "(crimelens ingest areas adds them)"}}
+                                            "(crimelens areas load, or POST /api/datasets/{dataset}/areas, adds them)"}}
             _remember(key, layer)
             record_use(ctx, action="data.view", actor=actor, purpose=purpose,
                        detail={"layer": "areas", "dataset": dataset, "n_areas": 0})

@@ -43,6 +43,17 @@
       await mappings(d.name);
     } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   });
+  CL.el("areas-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); CL.clearError();
+    const file = CL.el("areas-file").files[0], dataset = CL.el("areas-dataset").value.trim(), out = CL.el("areas-result");
+    if (!file || !dataset) return;
+    const q = new URLSearchParams({filename: file.name});
+    if (CL.el("areas-replace").checked) q.set("replace", "true");
+    try {
+      const r = await CL.upload(`/api/datasets/${encodeURIComponent(dataset)}/areas?${q}`, file);
+      out.innerHTML = `<span class="ok" id="areas-ok">${r.n_areas} areas for ${CL.esc(r.dataset)}${r.replaced ? ` (replacing ${r.replaced})` : ""}, projected to ${CL.esc(r.crs)}; audit attributes: ${r.audit_attributes.map(CL.esc).join(", ") || "none"}.</span>`;
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
   let points = null, rings = null, rows = [], fitToPoints = true;
   // handlers first: a pick made while the first load is still awaiting must not be lost
   CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().then(() => quarantine()).catch((e) => CL.showError(e.message)); });
@@ -52,7 +63,7 @@
     for (const d of ds) CL.el("dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
     for (const o of ds[0].offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
     CL.provenance({data: CL.snapText(ds[0]), model: "none (recorded incidents as stored)"});
-    CL.el("load-dataset").value = ds[0].dataset;
+    CL.el("load-dataset").value = ds[0].dataset; CL.el("areas-dataset").value = ds[0].dataset;
     fitToPoints = !(await CL.basemap(map, ds[0].dataset));
     await load();
     await quarantine();
