@@ -74,6 +74,13 @@ def _signout(pg: Any, base: str) -> None:
     pg.wait_for_url(f"{base}/login")  # the page's own navigation, before the next goto
 
 
+def _switch(pg: Any, base: str, token: str, purpose: str, path: str) -> None:
+    """Sign out, sign in with another token, and open ``path`` once its script has drawn it."""
+    _signout(pg, base)
+    _login(pg, base, token, purpose)
+    _open(pg, base, path)
+
+
 def _shot(pg: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -258,9 +265,7 @@ def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str
         assert (action, "ana", "case JA-77") in actions, (action, actions)
 
     # an auditor reads and verifies; the forms that would be refused are not offered
-    _signout(pg, base)
-    _login(pg, base, city.tokens["aud"], "audit")
-    _open(pg, base, "/evidence")
+    _switch(pg, base, city.tokens["aud"], "audit", "/evidence")
     assert pg.locator("#intake").is_hidden() and "JA-77" in pg.inner_text("#cases")
     pg.click("#items a.item")
     pg.wait_for_selector("#item-sha")
@@ -286,9 +291,7 @@ def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
     _login(pg, base, token, "first day")  # the new user signs in with the token they were handed
     pg.wait_for_function("document.getElementById('who').textContent.includes('new.analyst · analyst')")
 
-    _signout(pg, base)
-    _login(pg, base, city.tokens["ada"], "offboarding")
-    _open(pg, base, "/governance")
+    _switch(pg, base, city.tokens["ada"], "offboarding", "/governance")
     pg.once("dialog", lambda d: d.accept())
     pg.locator("#users tr[data-user='new.analyst'] button.disable").click()
     pg.wait_for_function("document.getElementById('user-result').textContent.includes('disabled')")
@@ -376,9 +379,7 @@ def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, W
     assert dl.value.suggested_filename == f"knox-{run_id}.png"
     assert Path(dl.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _shot(pg, "nearrepeat")
-    _signout(pg, base)
-    _login(pg, base, city.tokens["aud"], "audit")
-    _open(pg, base, "/nearrepeat")
+    _switch(pg, base, city.tokens["aud"], "audit", "/nearrepeat")
     assert pg.locator("#knox-form").is_hidden()
     pg.click(f"#kx-runs a[data-run='{run_id}']")
     pg.wait_for_function(f"document.body.dataset.knox === '{run_id}'")
@@ -408,9 +409,7 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     assert "matches its ledger entry" in pg.inner_text("#bt-info")
     assert run_id in pg.inner_text("#bt-runs") and "backtest " + run_id in pg.inner_text("#prov-model")
     _shot(pg, "backtests")
-    _signout(pg, base)
-    _login(pg, base, city.tokens["aud"], "audit")
-    _open(pg, base, "/backtests")
+    _switch(pg, base, city.tokens["aud"], "audit", "/backtests")
     assert pg.locator("#bt-form").is_hidden()
     shown = int(pg.evaluate("document.body.dataset.shown || 0"))  # the newest run opens by itself
     pg.click(f"#bt-runs a[data-run='{run_id}']")
@@ -444,9 +443,7 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     n = pg.locator("#pairs tbody tr").count()
     assert 0 < n <= 100 and pair_run in pg.inner_text("#pair-info")
     _shot(pg, "series-pairs")
-    _signout(pg, base)
-    _login(pg, base, city.tokens["aud"], "audit")
-    _open(pg, base, "/series")
+    _switch(pg, base, city.tokens["aud"], "audit", "/series")
     assert pg.locator("#link-form").is_hidden()
     pg.select_option("#pair-runs", pair_run)
     pg.wait_for_function(f"document.body.dataset.pairs === '{pair_run}'")

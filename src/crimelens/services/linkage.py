@@ -306,17 +306,27 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     return PairsRun(run_id, lid, scores.n_candidates, frame, seq, None if out is None else str(out))
 
 
+_PAIR_RUN_COLUMNS = ("run_id", "linker_id", "dataset", "created_at", "user_name", "purpose", "params",
+                     "n_candidates", "n_rows", "output_hash")
+
+
+def _pair_runs(ctx: Context, where: str, params: list[Any], tail: str = "") -> list[dict[str, Any]]:
+    """Stored pair runs matching ``where`` (one query), ``n_rows`` named ``n_pairs``, params parsed."""
+    out = []
+    for r in ctx.store.iter_rows(f"SELECT {', '.join(_PAIR_RUN_COLUMNS)} FROM link_runs "
+                                 f"WHERE kind = 'pairs' AND {where} {tail}", params):
+        row = dict(zip(_PAIR_RUN_COLUMNS, r, strict=True))
+        row["n_pairs"] = row.pop("n_rows")
+        row["params"] = json.loads(row["params"])
+        out.append(row)
+    return out
+
+
 def _pair_run_row(ctx: Context, run_id: str) -> dict[str, Any]:
-    rows = list(ctx.store.iter_rows(
-        "SELECT run_id, linker_id, dataset, created_at, user_name, purpose, params, n_candidates, n_rows, "
-        "output_hash FROM link_runs WHERE run_id = ? AND kind = 'pairs'", [run_id]))
-    if not rows:
+    found = _pair_runs(ctx, "run_id = ?", [run_id])
+    if not found:
         raise NotFoundError(f"pair run {run_id!r}: not in the store (crimelens link pairs makes one)")
-    keys = ("run_id", "linker_id", "dataset", "created_at", "user_name", "purpose", "params", "n_candidates",
-            "n_pairs", "output_hash")
-    row = dict(zip(keys, rows[0], strict=True))
-    row["params"] = json.loads(row["params"])
-    return row
+    return found[0]
 
 
 def list_pair_runs(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH, dataset: str | None = None,
@@ -325,12 +335,9 @@ def list_pair_runs(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH
     if not 1 <= limit <= 1000 or offset < 0:
         raise InvalidParameterError(f"pair runs: limit {limit}, offset {offset}; expected 1-1000 and >= 0")
     authorize(ctx, action="link.list", actor=actor, purpose=purpose)
-    cond, params = ("kind = 'pairs'", []) if dataset is None else ("kind = 'pairs' AND dataset = ?", [dataset])
-    total = int(ctx.store.scalar(f"SELECT count(*) FROM link_runs WHERE {cond}", params))
-    rows = list(ctx.store.iter_rows(
-        f"SELECT run_id FROM link_runs WHERE {cond} ORDER BY created_at DESC, run_id "
-        f"LIMIT {int(limit)} OFFSET {int(offset)}", params))
-    items = [_pair_run_row(ctx, str(r[0])) for r in rows]
+    where, params = ("TRUE", []) if dataset is None else ("dataset = ?", [dataset])
+    total = int(ctx.store.scalar(f"SELECT count(*) FROM link_runs WHERE kind = 'pairs' AND {where}", params))
+    items = _pair_runs(ctx, where, params, f"ORDER BY created_at DESC, run_id LIMIT {int(limit)} OFFSET {int(offset)}")
     record_use(ctx, action="link.list", actor=actor, purpose=purpose,
                detail={"what": "pair runs", "dataset": dataset, "n": len(items)})
     return {"ok": True, "items": items, "total": total, "limit": limit, "offset": offset}
