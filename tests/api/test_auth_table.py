@@ -52,6 +52,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/series-runs", None, "link.list", None),
     ("GET", "/api/series-runs/R1", None, "link.list", None),
     ("GET", "/api/series-runs/R1/series/S1", None, "link.view", None),
+    ("GET", "/api/series-runs/R1/export", None, "link.export", None),
     ("GET", "/api/risk/models", None, "risk.list", None),
     ("GET", "/api/risk/models/M1/card", None, "risk.card", None),
     ("GET", "/api/audits", None, "audit.list", None),

@@ -52,3 +52,22 @@ def test_one_thread_and_parallel_kernels_agree(fitted, monkeypatch: pytest.Monke
     np.testing.assert_allclose(f.linear_logit(enc, i, j, w, b0), serial_z, rtol=1e-12)
     np.testing.assert_allclose(f.transform(enc, i, j), serial_x, rtol=1e-12)
     np.testing.assert_allclose(serial_x[:, : len(w)] @ w + b0, serial_z, rtol=1e-10, atol=1e-10)
+
+
+def test_fit_reports_progress_per_chunk_and_learns_the_same_model() -> None:
+    from crimelens.synth import SyntheticCity
+
+    t = SyntheticCity(seed=5, days=60, n_series=6, n_areas=6, scale=0.3).generate().incidents
+    labels = list(parse_attrs(t.frame["attrs"].to_numpy(dtype=object)).get("series_id"))
+    seen: list[tuple[str, int, int]] = []
+    a = PairwiseLinker(radius_m=1500.0, window_days=20.0, chunk_pairs=2_000).fit(
+        t, labels, progress=lambda s, k, n: seen.append((s, k, n)))
+    b = PairwiseLinker(radius_m=1500.0, window_days=20.0, chunk_pairs=2_000).fit(t, labels)
+    n_pairs = a.training_["n_candidate_pairs"]
+    for stage in ("counting pairs", "sampling pairs"):
+        done = [k for s, k, n in seen if s == stage and n == n_pairs]
+        assert done[0] == 0 and done[-1] == n_pairs and done == sorted(done)
+        assert len(done) == 1 + -(-n_pairs // 2_000)  # a start, then one per chunk
+    assert [x for x in seen if x[0] == "fitting"] == [("fitting", 0, 1), ("fitting", 1, 1)]
+    enc = a.encode(t)
+    assert np.array_equal(a.score_all(enc).probability, b.score_all(b.encode(t)).probability)

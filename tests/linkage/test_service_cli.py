@@ -90,6 +90,44 @@ def test_series_have_members_mo_span_area_and_explanations(city_db) -> None:  # 
     assert n == sum(s["n_members"] for s in doc["series"])
 
 
+def test_series_written_for_qgis_at_build_and_later_from_the_store(city_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import pyogrio
+
+    db, _ = city_db
+    gpkg = tmp_path / "series.gpkg"
+    result = runner.invoke(app, ["link", "series", "--dataset", "synth", "--threshold", "0.7", "--out", str(gpkg),
+                                 "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    assert doc["out"] == str(gpkg)
+    members = pyogrio.raw.read(gpkg, layer="series_members")
+    ids = dict(zip(members[0]["fields"], members[3], strict=True))["incident_id"]
+    assert sorted(ids) == sorted(m for s in doc["series"] for m in s["members"])
+    heads = pyogrio.read_info(gpkg, layer="series")
+    assert heads["features"] == doc["n_series"] and heads["layer_metadata"]["matches_ledger"] == "true"
+    # the stored run again, later, as CSV: the same members
+    out = tmp_path / "again.csv"
+    result = runner.invoke(app, ["link", "export", doc["run_id"], "--out", str(out), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    assert _json(result.output)["matches_ledger"] is True
+    with out.open() as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    assert sorted(r["incident_id"] for r in rows) == sorted(ids)
+    with DuckDBStore.open(db) as store:
+        exports = [e for _, e in Ledger(store).entries(action="link.export") if e.detail["run_id"] == doc["run_id"]]
+    assert [e.detail["format"] for e in exports] == ["gpkg", "csv"]
+    # a suffix the export cannot write is refused before any work (no new run)
+    from crimelens.cli import main
+
+    with DuckDBStore.open(db) as store:
+        before = store.scalar("SELECT count(*) FROM link_runs")
+    with pytest.raises(SystemExit) as stop:
+        main(["link", "series", "--dataset", "synth", "--out", str(tmp_path / "s.shp"), "--db", str(db), "--json"])
+    assert stop.value.code == 2
+    with DuckDBStore.open(db) as store:
+        assert store.scalar("SELECT count(*) FROM link_runs") == before
+
+
 def test_similar_lists_series_mates_with_drivers_and_is_logged(city_db) -> None:  # type: ignore[no-untyped-def]
     db, city = city_db
     members = max(city.series.values(), key=len)

@@ -418,7 +418,7 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
 
 
 def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs(
-        page: tuple[Any, Watch, str, City]) -> None:
+        page: tuple[Any, Watch, str, City], tmp_path: Path) -> None:
     pg, _, base, city = page
     _login(pg, base, city.tokens["ana"], "series review")
     _open(pg, base, "/series")
@@ -427,11 +427,16 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     pg.click("#lk-train")
     pg.wait_for_selector("#lk-ok", timeout=120_000)
     assert "AUC" in pg.inner_text("#lk-ok")
+    # training streamed each of its steps to the page, in order
+    assert pg.evaluate("document.body.dataset.stages").split("|") == [
+        "counting pairs", "sampling pairs", "fitting", "held-out pairs", "held-out top-k", "held-out series"]
     pg.fill("#lk-threshold", "0.6")
     pg.click("#lk-series")
     pg.wait_for_function("document.querySelector('#lk-ok') && "
                          "document.querySelector('#lk-ok').textContent.startsWith('Series run')", timeout=120_000)
     new_run = pg.inner_text("#lk-ok").split()[2].rstrip(":")
+    n_candidates = int(pg.inner_text("#lk-ok").split(" from ")[1].split()[0])
+    assert pg.evaluate("document.body.dataset.pairProgress") == f"{n_candidates}/{n_candidates}"
     assert pg.input_value("#runs") == new_run
     pg.wait_for_function("document.body.dataset.members > 0")
     pg.fill("#lk-min", "0.4")
@@ -445,6 +450,18 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     _shot(pg, "series-pairs")
     _switch(pg, base, city.tokens["aud"], "audit", "/series")
     assert pg.locator("#link-form").is_hidden()
+    # the newest series run, for QGIS: a GeoPackage with its three layers
+    pg.wait_for_function("document.body.dataset.members > 0")
+    with pg.expect_download() as dl:
+        pg.click(".series-export[data-format='gpkg']")
+    pg.wait_for_selector("#series-export-ok")
+    assert "hash to the run's ledger entry" in pg.inner_text("#series-export-ok")
+    import pyogrio
+
+    assert dl.value.suggested_filename == f"series-{pg.input_value('#runs')}.gpkg"
+    gpkg = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(gpkg)
+    assert [str(n) for n, _ in pyogrio.list_layers(gpkg)] == ["series", "series_members", "series_links"]
     pg.select_option("#pair-runs", pair_run)
     pg.wait_for_function(f"document.body.dataset.pairs === '{pair_run}'")
     with pg.expect_download() as dl:

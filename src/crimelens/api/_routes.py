@@ -21,7 +21,7 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import anyio
 import numpy as np
@@ -331,15 +331,23 @@ class BacktestIn(BaseModel):
 NDJSON = "application/x-ndjson"
 
 
-def _streamed(work: Callable[[Callable[[int, int], None]], dict[str, Any]]) -> StreamingResponse:
-    """Run ``work(progress)`` in a thread and stream its progress as NDJSON lines ``{"done", "total"}``,
-    then one ``{"result": ...}`` line, or one ``{"error", "type", "status"}`` line if it failed (the
-    status line of the response was sent before the work began)."""
+class _Say(Protocol):
+    def __call__(self, done: int, total: int, stage: str | None = None) -> None: ...
+
+
+def _streamed(work: Callable[[_Say], dict[str, Any]]) -> StreamingResponse:
+    """Run ``work(progress)`` in a thread and stream its progress as NDJSON lines ``{"done", "total"}``
+    (with ``"stage"`` where the work has several), then one ``{"result": ...}`` line, or one
+    ``{"error", "type", "status"}`` line if it failed (the status line of the response was sent
+    before the work began)."""
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def say(done: int, total: int, stage: str | None = None) -> None:
+        lines.put({"done": done, "total": total} if stage is None else {"stage": stage, "done": done, "total": total})
 
     def run() -> None:
         try:
-            lines.put({"result": work(lambda k, n: lines.put({"done": k, "total": n}))})
+            lines.put({"result": work(say)})
         except CrimelensError as exc:
             lines.put(error_body(str(exc), type(exc).__name__, int(getattr(exc, "http_status", 500))))
         except Exception:
@@ -396,17 +404,37 @@ def backtest(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
 class LinkerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str = Field(min_length=1, max_length=200)
-    cutoff: datetime | None = None
+    cutoff: datetime | None = Field(default=None, description="Train on incidents before it; report how the "
+                                    "labelled ones from it on score.")
+    label: str = Field(default="series_id", min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                       description="Incident attribute holding the known series (analyst labels are added).")
+    radius_m: float = Field(default=1000.0, gt=0, le=100_000, description="Block radius, metres.")
+    window_days: float = Field(default=30.0, gt=0, le=3650, description="Block: most days between two incidents.")
+    narrative: bool = Field(default=True, description="Use narrative similarity.")
 
 
-@router.post("/linkers", tags=["linkage"], summary="Train a pairwise linker on the labelled series")
-def train(ctx: CtxDep, caller: CallerDep, body: LinkerIn) -> Response:
+_STAGED: dict[int | str, dict[str, Any]] = {200: {"content": {NDJSON: {}}, "description": "with `Accept: application/x-ndjson`: progress lines "
+                 "({stage, done, total}; each stage counts in its own units), then the result line"}}
+
+
+@router.post("/linkers", tags=["linkage"], responses=_STAGED,
+             summary="Train a pairwise linker on the labelled series")
+def train(ctx: CtxDep, caller: CallerDep, body: LinkerIn,
+          accept: Annotated[str | None, Header(description=f"'{NDJSON}' streams progress")] = None) -> Response:
     from crimelens.services.linkage import train_linker
 
     caller.allow(ctx, "link.train", model_use=True)
-    res = train_linker(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose, cutoff=body.cutoff,
-                       deployment=caller.deployment)
-    return ok(res.to_dict())
+
+    def work(progress: _Say | None = None) -> dict[str, Any]:
+        say = None if progress is None else (lambda stage, k, n: progress(k, n, stage))
+        return train_linker(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
+                            cutoff=body.cutoff, label=body.label, radius_m=body.radius_m,
+                            window_days=body.window_days, narrative=body.narrative,
+                            deployment=caller.deployment, progress=say).to_dict()
+
+    if accept and NDJSON in accept:
+        return _streamed(work)
+    return ok(work())
 
 
 class PairsIn(BaseModel):
@@ -480,17 +508,28 @@ class SeriesIn(BaseModel):
     linker_id: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/series-runs", tags=["linkage"], summary="Build and store candidate series")
-def create_series(ctx: CtxDep, caller: CallerDep, body: SeriesIn) -> Response:
+@router.post("/series-runs", tags=["linkage"],
+             responses={200: {"content": {NDJSON: {}}, "description": "with `Accept: application/x-ndjson`: "
+                              "progress lines (candidate pairs scored of the total), then the result line"}},
+             summary="Build and store candidate series")
+def create_series(ctx: CtxDep, caller: CallerDep, body: SeriesIn,
+                  accept: Annotated[str | None, Header(description=f"'{NDJSON}' streams progress")] = None
+                  ) -> Response:
     from crimelens.services.linkage import build_series
 
     caller.allow(ctx, "link.series", model_use=True)
-    run = build_series(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
-                       linker_id=body.linker_id, threshold=body.threshold, method=body.method,
-                       deployment=caller.deployment)
-    out = run.to_dict()
-    out["series"] = [{k: v for k, v in s.items() if k not in ("explanations",)} for s in out["series"][:50]]
-    return ok(out)
+
+    def work(progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        run = build_series(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
+                           linker_id=body.linker_id, threshold=body.threshold, method=body.method,
+                           deployment=caller.deployment, progress=progress)
+        out = run.to_dict()
+        out["series"] = [{k: v for k, v in s.items() if k not in ("explanations",)} for s in out["series"][:50]]
+        return out
+
+    if accept and NDJSON in accept:
+        return _streamed(work)
+    return ok(work())
 
 
 @router.get("/series-runs", tags=["linkage"], summary="Stored series runs, newest first (paginated)")
@@ -504,6 +543,33 @@ def series_runs(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offse
 def series_of_run(ctx: CtxDep, caller: CallerDep, run_id: Name, limit: Limit = 50, offset: Offset = 0) -> Response:
     return ok(dash.list_series(ctx, run_id=run_id, actor=caller.actor, purpose=caller.purpose, limit=limit,
                                offset=offset))
+
+
+@router.get("/series-runs/{run_id}/export", tags=["linkage"], response_class=Response,
+            responses={200: {"content": {t: {} for t in ("application/geopackage+sqlite3", "application/geo+json",
+                                                          "text/csv")},
+                             "description": "the run's series as a file QGIS opens"}},
+            summary="A stored series run as GeoPackage (layers series, series_members, series_links), GeoJSON "
+                    "(the members) or CSV; X-Output-Hash-Matches says whether the stored series still hash to "
+                    "the run's ledger entry")
+def series_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
+                  format: Annotated[Literal["gpkg", "geojson", "csv"], Query(
+                      description="gpkg (three layers, data CRS), geojson (members, lon/lat) or csv.")] = "gpkg",
+                  ) -> Response:
+    import tempfile
+    from pathlib import Path as FsPath
+
+    from crimelens.services.linkage import SERIES_EXPORTS, export_series_run
+
+    name = f"series-{run_id}.{format}"
+    with tempfile.TemporaryDirectory(prefix="crimelens-export-") as tmp:
+        out = FsPath(tmp) / name
+        matches = export_series_run(ctx, run_id, out, fmt=format, actor=caller.actor, purpose=caller.purpose,
+                                    deployment=caller.deployment)
+        data = out.read_bytes()
+    return Response(data, media_type=SERIES_EXPORTS[format], headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+        "X-Output-Hash-Matches": str(matches).lower()})
 
 
 @router.get("/series-runs/{run_id}/series/{series_id}", tags=["linkage"],

@@ -1,4 +1,4 @@
-"""``crimelens link train|pairs|series|similar|label``: crime-series linkage from the store."""
+"""``crimelens link train|pairs|series|export|similar|label``: crime-series linkage from the store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from crimelens.cli._common import (
     DbOpt,
@@ -32,8 +39,28 @@ DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset in the store
 LinkerOpt = Annotated[str | None, typer.Option("--linker", help="Linker id [default: newest for the dataset].")]
 
 
-def _spinner(label: str, show: bool) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn(label), TimeElapsedColumn(), transient=True, disable=not show)
+def _bar(show: bool) -> Progress:
+    """A bar per stage (candidate pairs, or labelled incidents), with the time left."""
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                    disable=not show)
+
+
+class _Stages:
+    """``progress(stage, done, total)`` onto a rich bar: one task per stage, as the stages come."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def pairs(self, label: str) -> Any:
+        """``progress(done, total)`` for one stage (scoring candidate pairs)."""
+        return lambda done, total: self(label, done, total)
 
 
 def _protected(values: list[str] | None) -> tuple[str, ...]:
@@ -66,12 +93,11 @@ def train(
 
     if unlabelled not in ("negative", "exclude"):
         raise InvalidParameterError(f"--unlabelled {unlabelled!r}: expected 'negative' or 'exclude'")
-    with cli_context(db) as ctx, _spinner("training linker", ctx.settings.progress and not as_json) as prog:
-        prog.add_task("train", total=None)
+    with cli_context(db) as ctx, _bar(ctx.settings.progress and not as_json) as bar:
         result = train_linker(ctx, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose, label=label,
                               cutoff=cutoff, radius_m=radius_m, window_days=window_days, narrative=narrative,
                               unlabelled=unlabelled, protected_descriptors=_protected(enable_protected),
-                              random_state=seed)
+                              random_state=seed, progress=_Stages(bar))
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"linker [bold]{d['linker_id']}[/] on {d['dataset']} ({d['mark']})")
@@ -106,10 +132,10 @@ def pairs(
     """Score every candidate pair; store (and write) those at or above --min-score."""
     from crimelens.services.linkage import score_pairs
 
-    with cli_context(db) as ctx, _spinner("scoring pairs", ctx.settings.progress and not as_json) as prog:
-        prog.add_task("pairs", total=None)
+    with cli_context(db) as ctx, _bar(ctx.settings.progress and not as_json) as bar:
         run = score_pairs(ctx, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
-                          linker_id=linker, min_score=min_score, out=out)
+                          linker_id=linker, min_score=min_score, out=out,
+                          progress=_Stages(bar).pairs("scoring candidate pairs"))
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"{d['n_pairs']} of {d['n_candidates']} candidate pairs >= {min_score} "
@@ -128,29 +154,60 @@ def series(
     method: Annotated[str, typer.Option("--method", help="components|average (linkage).")] = "components",
     seed_ids: Annotated[list[str] | None, typer.Option("--seed", help="Grow one series from these incidents "
                                                         "(Series Finder style).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the series for QGIS: .gpkg (layers "
+                                             "series, series_members, series_links), .geojson or .csv.")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cluster linked pairs into candidate series, each with members, common M.O., span, area and why."""
-    from crimelens.services.linkage import build_series
+    from crimelens.services.linkage import build_series, export_series_run, series_format
 
     if method not in ("average", "components"):
         raise InvalidParameterError(f"--method {method!r}: expected 'average' or 'components'")
-    with cli_context(db) as ctx, _spinner("building series", ctx.settings.progress and not as_json) as prog:
-        prog.add_task("series", total=None)
-        run = build_series(ctx, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
+    if out is not None:
+        series_format(out)  # a bad suffix is refused before the work
+    with cli_context(db) as ctx, _bar(ctx.settings.progress and not as_json) as bar:
+        actor = cli_actor(ctx.settings)
+        run = build_series(ctx, dataset=dataset, actor=actor, purpose=purpose,
                            linker_id=linker, threshold=threshold, method=method,  # type: ignore[arg-type]
-                           seeds=tuple(seed_ids or ()))
+                           seeds=tuple(seed_ids or ()), progress=_Stages(bar).pairs("scoring candidate pairs"))
+        if out is not None:
+            export_series_run(ctx, run.run_id, out, actor=actor, purpose=purpose)
+    doc = {**run.to_dict(), "out": None if out is None else str(out)}
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"{d['n_series']} candidate series (run {d['run_id']}, {d['mark']})")
+        console.print(f"{d['n_series']} candidate series (run {d['run_id']}, {d['mark']})"
+                      + (f"; written to {d['out']}" if d["out"] else ""))
         table("series", ["id", "members", "span (days)", "area (km²)", "cohesion", "common M.O."],
               [[s["series_id"], s["n_members"], f"{s['span_days']:.1f}", f"{s['hull_area_m2'] / 1e6:.2f}",
                 f"{s['cohesion']:.2f}",
                 ", ".join(f"{m['attribute']}={m['value']}" for m in s["common_mo"][:3])] for s in d["series"][:30]])
 
-    emit(run.to_dict(), as_json, render)
+    emit(doc, as_json, render)
+
+
+@link_app.command("export")
+def export(
+    run_id: Annotated[str, typer.Argument(help="A stored series run (crimelens link series prints its id).")],
+    out: Annotated[Path, typer.Option("--out", help=".gpkg (layers series, series_members, series_links), "
+                                      ".geojson (members, lon/lat) or .csv.")],
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a stored series run for QGIS, and check it against the run's ledger entry."""
+    from crimelens.services.linkage import export_series_run
+
+    with cli_context(db) as ctx:
+        matches = export_series_run(ctx, run_id, out, actor=cli_actor(ctx.settings), purpose=purpose)
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"series run {d['run_id']} written to {d['out']}; "
+                      + ("the stored series hash to the run's ledger entry" if d["matches_ledger"]
+                         else "[bold red]the stored series NO LONGER hash to the run's ledger entry[/]"))
+
+    emit({"ok": True, "run_id": run_id, "out": str(out), "matches_ledger": matches}, as_json, render)
 
 
 @link_app.command("similar")

@@ -32,6 +32,7 @@ from crimelens.linkage._linker import (
     Explanation,
     PairScores,
     PairwiseLinker,
+    StageProgress,
     normalise_labels,
     pair_labels,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "PairwiseLinker",
     "Series",
     "SeriesRecovery",
+    "StageProgress",
     "cluster_pairs",
     "describe_series",
     "find_series",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -55,14 +56,16 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
 
 def find_series(linker: PairwiseLinker, incidents: IncidentTable, *, threshold: float = 0.5,
                 method: Literal["average", "components"] = "components", scores: PairScores | None = None,
-                enc: EncodedIncidents | None = None, prefix: str = "S") -> tuple[list[Series], PairScores]:
+                enc: EncodedIncidents | None = None, prefix: str = "S",
+                progress: Callable[[int, int], None] | None = None) -> tuple[list[Series], PairScores]:
     """Score the candidate pairs of ``incidents``, cluster them into series and describe each one.
 
-    Pairs below ``min(threshold, 0.05)`` are dropped while scoring to bound memory.
+    Pairs below ``min(threshold, 0.05)`` are dropped while scoring to bound memory;
+    ``progress(scored, total)`` follows the scoring (when ``scores`` is not given).
     """
     enc = linker.encode(incidents) if enc is None else enc
     if scores is None:
-        scores = linker.score_all(enc, min_probability=min(threshold, 0.05))
+        scores = linker.score_all(enc, min_probability=min(threshold, 0.05), progress=progress)
     groups = cluster_pairs(len(enc), scores.i, scores.j, scores.probability, threshold=threshold, method=method)
     return describe_series(linker, incidents, enc, groups, prefix=prefix), scores
 

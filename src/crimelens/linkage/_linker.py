@@ -47,9 +47,13 @@ from crimelens.linkage._blocking import BlockingIndex
 from crimelens.linkage._features import EncodedIncidents, PairFeaturizer
 from crimelens.linkage._models import PairClassifier
 
-__all__ = ["Explanation", "PairScores", "PairwiseLinker", "normalise_labels", "pair_labels"]
+__all__ = ["Explanation", "PairScores", "PairwiseLinker", "StageProgress", "normalise_labels", "pair_labels"]
 
 LabelSets = list[frozenset[str]]
+
+#: ``progress(stage, done, total)``: a long step's name and how far it is, in its own units
+#: (candidate pairs for a pass over the block, incidents for per-incident work).
+StageProgress = Callable[[str, int, int], None]
 
 
 def normalise_labels(labels: Sequence[Any] | Iterable[Any]) -> LabelSets:
@@ -252,8 +256,14 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         return np.nonzero(keep)[0].astype(np.int64)
 
     # fitting ------------------------------------------------------------------------
-    def fit(self, incidents: IncidentTable, labels: Sequence[Any]) -> Self:
-        """Learn from ``incidents`` and one label (set) per incident (``None``: unlabelled)."""
+    def fit(self, incidents: IncidentTable, labels: Sequence[Any], *,
+            progress: StageProgress | None = None) -> Self:
+        """Learn from ``incidents`` and one label (set) per incident (``None``: unlabelled).
+
+        ``progress(stage, done, total)`` follows the two passes over the candidate pairs
+        (``"counting pairs"``, ``"sampling pairs"``) and the model fits (``"fitting"``, 0 then 1 of 1).
+        """
+        say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
         self._check_params()
         sets = normalise_labels(labels)
         if len(sets) != len(incidents):
@@ -275,7 +285,11 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         # pairs of unsolved series, the price of seeing what most candidates look like).
         # Each stratum's negatives are sampled to max_negatives and weighted back.
         n_strata = np.zeros(2, dtype=np.int64)
+        total, done = int(index.n_pairs), 0
+        say("counting pairs", 0, total)
         for i, j in index.iter_pairs(self.chunk_pairs):
+            done += len(i)
+            say("counting pairs", done, total)
             lab_pair = lab.labelled[i] | lab.labelled[j]
             if self.unlabelled == "exclude":
                 lab_pair = lab.labelled[i] & lab.labelled[j]
@@ -290,7 +304,11 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         keep_y: list[NDArray[np.bool_]] = []
         keep_w: list[NDArray[np.float64]] = []
         n_pos = n_neg = 0
+        done = 0
+        say("sampling pairs", 0, total)
         for i, j in index.iter_pairs(self.chunk_pairs):
+            done += len(i)
+            say("sampling pairs", done, total)
             if self.unlabelled == "exclude":
                 stratum = np.where(lab.labelled[i] & lab.labelled[j], 0, -1)
             else:
@@ -318,6 +336,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
                 f"holds {n_pos} linked and {int((~y_all).sum())} unlinked training pairs; expected at least 2 of "
                 "each. Widen the block or label more series")
         w = np.concatenate(keep_w) if keep_w else np.zeros(0)
+        say("fitting", 0, 1)
         X = self.featurizer_.transform(enc, i_all, j_all)
         n_cheap = len(self.featurizer_.cheap_feature_names_)
         self.cheap_model_ = PairClassifier(model=self.cheap_model, C=self.C, calibration="none",
@@ -355,6 +374,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         }
         self.feature_names_ = list(self.featurizer_.feature_names_)
         self.cheap_feature_names_ = list(self.featurizer_.cheap_feature_names_)
+        say("fitting", 1, 1)
         return self
 
     # scoring ------------------------------------------------------------------------

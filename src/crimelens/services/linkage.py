@@ -40,6 +40,7 @@ from crimelens.linkage import (
     BlockingIndex,
     EncodedIncidents,
     PairwiseLinker,
+    StageProgress,
     describe_series,
     find_series,
     grow_series,
@@ -60,17 +61,20 @@ from crimelens.services._context import (
 from crimelens.storage import _linkage as db
 
 __all__ = [
+    "SERIES_EXPORTS",
     "PairsRun",
     "SeriesRun",
     "SimilarResult",
     "TrainResult",
     "build_series",
+    "export_series_run",
     "label_series",
     "list_pair_runs",
     "pair_page",
     "pairs_csv",
     "prepare_similar",
     "score_pairs",
+    "series_format",
     "similar_incidents",
     "similar_with_places",
     "train_linker",
@@ -125,22 +129,28 @@ class TrainResult:
 
 
 def evaluate_after(linker: PairwiseLinker, table: IncidentTable, labels: Sequence[frozenset[str]], *,
-                   k: int = 50, threshold: float = 0.5) -> dict[str, Any]:
+                   k: int = 50, threshold: float = 0.5, progress: StageProgress | None = None) -> dict[str, Any]:
     """How ``linker`` scores the labelled incidents of ``table`` (held out: after the cut-off).
 
     Pairwise AUC over candidate pairs with a labelled incident, the share of a
     labelled incident's series-mates in its top ``k`` block-mates, and the
     share of labelled series rebuilt exactly / partially by series at ``threshold``.
+    ``progress(stage, done, total)`` follows the three steps (``"held-out pairs"``,
+    ``"held-out top-k"`` over the labelled incidents, ``"held-out series"``).
     """
+    say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
     sets = list(labels)
     lab = _LabelIndex(sets)
     enc = linker.encode(table)
     ys, ps = [], []
-    n_candidates = 0
-    for i, j in linker.index(enc).iter_pairs(linker.chunk_pairs):
+    index = linker.index(enc)
+    n_all, seen = int(index.n_pairs), 0
+    say("held-out pairs", 0, n_all)
+    for i, j in index.iter_pairs(linker.chunk_pairs):
+        seen += len(i)
+        say("held-out pairs", seen, n_all)
         use = lab.labelled[i] | lab.labelled[j]
         i, j = i[use], j[use]
-        n_candidates += len(i)
         if len(i):
             ys.append(lab.linked(i, j))
             ps.append(linker.score(enc, i, j)[1])
@@ -148,14 +158,18 @@ def evaluate_after(linker: PairwiseLinker, table: IncidentTable, labels: Sequenc
     p = np.concatenate(ps) if ps else np.zeros(0)
     auc = float(roc_auc_score(y, p)) if y.any() and not y.all() else None
     found = total = 0
-    for q in np.nonzero(lab.labelled)[0]:
+    queries = np.nonzero(lab.labelled)[0]
+    say("held-out top-k", 0, len(queries))
+    for n_done, q in enumerate(queries, start=1):
         mates = {m for m in range(len(sets)) if m != q and sets[q] & sets[m]}
-        if not mates:
-            continue
-        top, _ = linker.similar(enc, int(q), k=k)
-        found += len(mates & set(top.tolist()))
-        total += len(mates)
-    series, _ = find_series(linker, table, threshold=threshold, enc=enc)
+        if mates:
+            top, _ = linker.similar(enc, int(q), k=k)
+            found += len(mates & set(top.tolist()))
+            total += len(mates)
+        if n_done % 64 == 0 or n_done == len(queries):
+            say("held-out top-k", n_done, len(queries))
+    series, _ = find_series(linker, table, threshold=threshold, enc=enc,
+                            progress=lambda d, n: say("held-out series", d, n))
     truth: dict[str, set[str]] = {}
     ids = enc.incident_id
     for m, s in enumerate(sets):
@@ -172,12 +186,15 @@ def evaluate_after(linker: PairwiseLinker, table: IncidentTable, labels: Sequenc
 def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
                  label: str = "series_id", cutoff: datetime | str | None = None,
                  offense: str | list[str] | None = None, evaluate: bool = True,
-                 deployment: str | None = None, **params: Any) -> TrainResult:
+                 deployment: str | None = None, progress: StageProgress | None = None,
+                 **params: Any) -> TrainResult:
     """Train a :class:`PairwiseLinker` on labelled incidents before ``cutoff`` and store it.
 
     ``params`` go to :class:`PairwiseLinker` (``radius_m``, ``window_days``,
     ``protected_descriptors``, ...). With a cut-off, the incidents from it on are
     held out and the result reports how the linker scores their labelled ones.
+    ``progress(stage, done, total)`` follows training, then the held-out evaluation
+    (:meth:`PairwiseLinker.fit` and :func:`evaluate_after` name the stages).
     """
     table = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(table) == 0:
@@ -192,11 +209,12 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
             f"expected a cut-off after {start.min()}")
     linker = PairwiseLinker(**params)
     train_idx = np.nonzero(before)[0]
-    linker.fit(table.select(mask=before), [labels[m] for m in train_idx])
+    linker.fit(table.select(mask=before), [labels[m] for m in train_idx], progress=progress)
     evaluation = None
     if cut is not None and evaluate and (~before).any():
         after_idx = np.nonzero(~before)[0]
-        evaluation = evaluate_after(linker, table.select(mask=~before), [labels[m] for m in after_idx])
+        evaluation = evaluate_after(linker, table.select(mask=~before), [labels[m] for m in after_idx],
+                                    progress=progress)
     blob = pickle.dumps(linker, protocol=pickle.HIGHEST_PROTOCOL)
     digest = hashlib.sha256(blob).hexdigest()
     linker_id = f"lk-{ctx.now().strftime('%Y%m%d%H%M%S')}-{digest[:8]}"
@@ -402,12 +420,14 @@ class SeriesRun:
 def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
                  linker_id: str | None = None, threshold: float = 0.5,
                  method: Literal["average", "components"] = "components", seeds: Sequence[str] = (),
-                 period: Any = None, deployment: str | None = None) -> SeriesRun:
-    """Candidate series of ``dataset`` (or, with ``seeds``, the one series grown from them)."""
+                 period: Any = None, deployment: str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> SeriesRun:
+    """Candidate series of ``dataset`` (or, with ``seeds``, the one series grown from them).
+    ``progress(scored, total)`` follows the scoring of the candidate pairs, most of the work."""
     lid, linker = _load(ctx, dataset, linker_id)
     table = ctx.store.incidents(dataset=dataset, period=period)
     enc = linker.encode(table)
-    scores = linker.score_all(enc, min_probability=min(threshold, 0.05))
+    scores = linker.score_all(enc, min_probability=min(threshold, 0.05), progress=progress)
     if seeds:
         pos = {str(v): k for k, v in enumerate(enc.incident_id)}
         missing = [s for s in seeds if s not in pos]
@@ -433,6 +453,100 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                          detail={"run_id": run_id, "dataset": dataset, "n_series": len(docs),
                                  **_audit_detail(linker)})
     return SeriesRun(run_id, lid, scores.n_candidates, docs, seq)
+
+
+SERIES_EXPORTS = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json", "csv": "text/csv"}
+
+
+def _series_docs(heads: pd.DataFrame, members: pd.DataFrame) -> list[dict[str, Any]]:
+    """The run's :meth:`Series.as_dict` documents rebuilt from the store, in the run's order."""
+    docs = []
+    by_series = {sid: g for sid, g in members.groupby("series_id", sort=False)}
+    order = sorted(heads["series_id"].astype(str), key=lambda v: (len(v), v))
+    summaries = dict(zip(heads["series_id"].astype(str), heads["summary"], strict=True))
+    for sid in order:
+        g = by_series[sid].sort_values("position")
+        doc = json.loads(summaries[sid])
+        doc["members"] = g["incident_id"].astype(str).tolist()
+        doc["explanations"] = [json.loads(e) for e in g["explanation"]]
+        docs.append(doc)
+    return docs
+
+
+def series_format(out: Path, fmt: str | None = None) -> str:
+    """The export format: ``fmt``, or from the suffix of ``out`` (refused unless gpkg, geojson or csv)."""
+    kind = (fmt or Path(out).suffix.lstrip(".")).lower()
+    kind = {"json": "geojson", "geopackage": "gpkg"}.get(kind, kind)
+    if kind not in SERIES_EXPORTS:
+        raise InvalidParameterError(f"series export {Path(out).name!r}: got format {kind!r}; expected one of "
+                                    f"{sorted(SERIES_EXPORTS)} (the suffix .gpkg, .geojson or .csv)")
+    return kind
+
+
+def export_series_run(ctx: Context, run_id: str, out: Path, *, fmt: str | None = None, actor: Actor,
+                      purpose: str | None = RESEARCH, deployment: str | None = None) -> bool:
+    """Write a stored series run to ``out`` as GeoPackage (layers ``series``, ``series_members``,
+    ``series_links``), GeoJSON (the members) or CSV, for QGIS (``fmt`` from the suffix when None);
+    see :mod:`crimelens.linkage._export`.
+
+    Returns whether the stored series still hash to the run's ledger entry (the check is written
+    into the file's metadata too). Logged as ``link.export``.
+    """
+    from crimelens.forecast._export import _lonlat
+    from crimelens.linkage._export import SERIES_FIELDS, write_series
+
+    kind = series_format(out, fmt)
+    dep: dict[str, Any] = {"deployment": deployment} if deployment else {}
+    authorize(ctx, action="link.export", actor=actor, purpose=purpose, **dep)
+    run = ctx.store.query("SELECT run_id, linker_id, dataset, purpose, params, output_hash FROM link_runs "
+                          "WHERE run_id = ? AND kind = 'series'", [run_id])
+    if run.empty:
+        raise NotFoundError(f"series run {run_id!r}: not in the store (crimelens link series makes one)")
+    info = run.iloc[0]
+    heads = ctx.store.query("SELECT series_id, summary FROM link_series WHERE run_id = ?", [run_id])
+    members = ctx.store.query(
+        "SELECT m.series_id, m.position, m.incident_id, m.explanation, i.offense, i.occurred_from, "
+        "i.occurred_to, i.area, i.x_m, i.y_m, i.crs FROM link_series_members m LEFT JOIN incidents i "
+        "ON i.incident_id = m.incident_id AND i.dataset = ? WHERE m.run_id = ? ORDER BY m.series_id, m.position",
+        [str(info["dataset"]), run_id])
+    docs = _series_docs(heads, members)
+    matches = bool(sha256_hex(canonical_json(docs)) == info["output_hash"])
+    crs = str(members["crs"].dropna().iloc[0]) if members["crs"].notna().any() else None
+    x = pd.to_numeric(members["x_m"], errors="coerce").to_numpy(np.float64)
+    y = pd.to_numeric(members["y_m"], errors="coerce").to_numpy(np.float64)
+    lon, lat = _lonlat(np.column_stack([x, y]), crs)
+    expl = [json.loads(e) for e in members["explanation"]]
+
+    def iso(v: pd.Series) -> list[str | None]:
+        t = pd.to_datetime(v, utc=True)
+        return [None if pd.isna(k) else k.isoformat() for k in t]
+
+    rows = pd.DataFrame({
+        "series_id": members["series_id"].astype(str), "position": members["position"].astype(np.int64),
+        "incident_id": members["incident_id"].astype(str), "offense": members["offense"],
+        "occurred_from": iso(members["occurred_from"]), "occurred_to": iso(members["occurred_to"]),
+        "area": members["area"], "mean_probability": [e["mean_probability"] for e in expl],
+        "strongest_link": [e["strongest_link"] for e in expl],
+        "strongest_probability": [e["strongest_probability"] for e in expl],
+        "drivers": ["; ".join(f"{d['feature']} {d['contribution']:+.3f}" for d in e["drivers"]) for e in expl],
+        "x_m": x, "y_m": y, "lon": lon, "lat": lat})
+    series = pd.DataFrame([{
+        "series_id": d["series_id"], "n_members": d["n_members"], "first_from": d["first_from"],
+        "last_to": d["last_to"], "span_days": d["span_days"], "cohesion": d["cohesion"],
+        "hull_area_m2": d["hull_area_m2"], "max_extent_m": d["max_extent_m"], "offense": ", ".join(d["offense"]),
+        "common_mo": "; ".join(f"{m['attribute']}={m['value']} ({m['share']:.0%})" for m in d["common_mo"])}
+        for d in docs], columns=list(SERIES_FIELDS))
+    params = json.loads(info["params"]) if info["params"] else {}
+    meta = {"run_id": run_id, "linker_id": str(info["linker_id"]), "dataset": str(info["dataset"]),
+            "threshold": str(params.get("threshold")), "method": str(params.get("method")),
+            "mark": RESEARCH_MARK if info["purpose"] == RESEARCH else "",
+            "output_hash": str(info["output_hash"]), "matches_ledger": str(matches).lower(),
+            "link_probability": "calibrated probability that two incidents belong to one series"}
+    write_series(out, kind, rows, series, crs, meta)
+    record_use(ctx, action="link.export", actor=actor, purpose=purpose, output_hash=str(info["output_hash"]),
+               detail={"run_id": run_id, "format": kind, "n_series": len(series), "n_members": len(rows),
+                       "matches_ledger": matches}, **dep)
+    return matches
 
 
 # similar incidents --------------------------------------------------------------------

@@ -31,15 +31,35 @@
         : `<span class="bad" id="pair-csv-ok">sha256 ${CL.esc(r.sha256.slice(0, 16))}… does NOT match the run's ledger entry: the stored pairs changed</span>`;
     } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   });
+  // a series run as files for QGIS: series hulls, members and links (GeoPackage), members (GeoJSON, CSV)
+  for (const b of document.querySelectorAll(".series-export")) b.addEventListener("click", async () => {
+    const id = CL.el("runs").value; if (!id) return;
+    const fmt = b.dataset.format, out = CL.el("series-export-result");
+    try {
+      const r = await CL.downloadChecked(`/api/series-runs/${encodeURIComponent(id)}/export?format=${fmt}`, `series-${id}.${fmt}`);
+      out.innerHTML = r.matches === "true"
+        ? `<span class="ok" id="series-export-ok">${fmt}: the stored series hash to the run's ledger entry</span>`
+        : `<span class="bad" id="series-export-ok">${fmt}: the stored series do NOT hash to the run's ledger entry: they changed after the run</span>`;
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
   // staff: train a linker, build series, score pairs (the server checks the role and logs each)
   const said = (html) => { CL.el("lk-result").innerHTML = html; };
   async function act(button, path, body, done, streamed = false) {
     CL.clearError(); CL.el(button).disabled = true; said(`<span class="muted">running…</span>`);
     const t0 = Date.now();
-    // a long scoring run streams its progress: candidate pairs scored of the total
+    let stage = null, ts = t0;  // the time left is estimated within a stage (each counts its own units)
+    // each job streams its progress: candidate pairs scored of the total (series, pairs) or,
+    // for training, the stage it is in (two passes over the pairs, the fits, the held-out checks)
     const tick = (p) => {
-      const secs = (Date.now() - t0) / 1000, left = p.done ? secs * (p.total - p.done) / p.done : NaN;
-      said(`<progress max="${p.total}" value="${p.done}"></progress> <span class="muted" id="lk-progress">${p.done.toLocaleString()} of ${p.total.toLocaleString()} candidate pairs scored, ${CL.fmt(secs, 0)} s${p.done < p.total && Number.isFinite(left) ? `, about ${CL.fmt(left, 0)} s left` : ""}</span>`);
+      if (p.stage !== stage) {
+        stage = p.stage; ts = Date.now();
+        if (stage) document.body.dataset.stages = (document.body.dataset.stages ? document.body.dataset.stages + "|" : "") + stage;
+      }
+      const secs = (Date.now() - t0) / 1000, inStage = (Date.now() - ts) / 1000;
+      const left = p.done ? inStage * (p.total - p.done) / p.done : NaN;
+      const what = p.stage ? `${CL.esc(p.stage)}: ${p.done.toLocaleString()} of ${p.total.toLocaleString()}`
+                           : `${p.done.toLocaleString()} of ${p.total.toLocaleString()} candidate pairs scored`;
+      said(`<progress max="${p.total}" value="${p.done}"></progress> <span class="muted" id="lk-progress">${what}, ${CL.fmt(secs, 0)} s${p.done < p.total && Number.isFinite(left) ? `, about ${CL.fmt(left, 0)} s left${p.stage ? " in this step" : ""}` : ""}</span>`);
       document.body.dataset.pairProgress = `${p.done}/${p.total}`;
     };
     try { await done(streamed ? await CL.stream(path, body, tick) : await CL.api(path, {method: "POST", body})); }
@@ -52,14 +72,14 @@
       const ev = r.evaluation;
       const t = r.training || {};
       said(`<span class="ok" id="lk-ok">Linker ${CL.esc(r.linker_id)} trained on ${t.n_labelled} labelled incidents (${t.n_linked_pairs} linked and ${t.n_unlinked_pairs} unlinked pairs)${ev ? `; on the labelled incidents after the cutoff: AUC ${CL.fmt(ev.auc)}, top-50 share ${CL.fmt(ev.top_k_share)}` : ""}. Build series or score pairs with it next.</span>`);
-    });
+    }, true);
   });
   CL.el("lk-series").addEventListener("click", () => act("lk-series", "/api/series-runs",
     {dataset: CL.el("lk-dataset").value, threshold: Number(CL.el("lk-threshold").value), method: CL.el("lk-method").value},
     async (r) => {
       await loadRuns(r.run_id);
       said(`<span class="ok" id="lk-ok">Series run ${CL.esc(r.run_id)}: ${r.n_series} candidate series from ${r.n_candidates} candidate pairs.</span>`);
-    }));
+    }, true));
   CL.el("lk-pairs").addEventListener("click", () => act("lk-pairs", "/api/link-pairs",
     {dataset: CL.el("lk-dataset").value, min_score: Number(CL.el("lk-min").value)},
     async (r) => {
@@ -109,6 +129,8 @@
   async function loadRun(runId) {
     const list = await CL.api(`/api/series-runs/${encodeURIComponent(runId)}?limit=200`);
     runInfo = list.run;
+    for (const b of document.querySelectorAll(".series-export")) b.disabled = false;
+    CL.el("series-export-result").innerHTML = "";
     const sel = CL.el("series"); sel.innerHTML = "";
     for (const it of list.items) sel.insertAdjacentHTML("beforeend", `<option value="${CL.esc(it.series_id)}">${CL.esc(it.series_id)} · ${it.n_members} incidents · cohesion ${CL.fmt(it.cohesion, 2)}</option>`);
     CL.provenance({model: `PairwiseLinker ${runInfo.linker_id} (series run ${runInfo.run_id}, output sha256 ${String(runInfo.output_hash).slice(0, 16)}…)`, mark: list.mark ? "Research output: " + list.mark : ""});
