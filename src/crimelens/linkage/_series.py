@@ -24,7 +24,9 @@ block of every other member can never join.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -136,6 +138,12 @@ class MemberExplanation:
                 "drivers": [{"feature": f, "contribution": c} for f, c in self.drivers]}
 
 
+def _utc(times: NDArray[np.datetime64], pick: Any) -> datetime:
+    """The earliest / latest (``pick``) of naive-UTC ``datetime64`` values, as an aware datetime."""
+    known = times[~np.isnat(times)]
+    return pd.Timestamp(pick(known)).tz_localize(UTC).to_pydatetime()
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """One candidate series, computed at construction from its members."""
@@ -173,33 +181,34 @@ class Series:
         }
 
     @classmethod
-    def build(cls, series_id: str, frame: pd.DataFrame, attrs: pd.DataFrame, prob: NDArray[np.float64],
-              explanations: Sequence[MemberExplanation]) -> Series:
-        """From the members' canonical rows (time order), their parsed M.O. and their pair matrix."""
+    def build(cls, series_id: str, members: Mapping[str, NDArray[Any]], attrs: Mapping[str, NDArray[Any]],
+              prob: NDArray[np.float64], explanations: Sequence[MemberExplanation]) -> Series:
+        """From the members' columns in time order (``incident_id``, ``offense``, ``x_m``, ``y_m``,
+        ``occurred_from`` and ``occurred_to`` as UTC ``datetime64``), their parsed M.O. attributes
+        (one object array per attribute, NaN where absent) and their pair matrix."""
         import shapely
 
-        xy = frame[["x_m", "y_m"]].to_numpy(np.float64)
+        xy = np.column_stack([members["x_m"], members["y_m"]]).astype(np.float64)
         hull = shapely.convex_hull(shapely.multipoints(xy))
         d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+        n = len(xy)
         common: list[tuple[str, str, float]] = []
-        for col in attrs.columns:
+        for col, arr in attrs.items():
             if col in ("series_id",):
                 continue
-            values = attrs[col].dropna().astype(str)
-            if values.empty:
+            values = [str(v) for v in arr.tolist() if not (isinstance(v, float) and math.isnan(v))]
+            if not values:
                 continue
-            top = values.value_counts()
-            share = float(top.iloc[0] / len(attrs))
+            value, count = Counter(values).most_common(1)[0]  # ties: the value seen first
+            share = float(count / n)
             if share >= 0.5:
-                common.append((str(col), str(top.index[0]), share))
+                common.append((str(col), value, share))
         common.sort(key=lambda t: (-t[2], t[0]))
-        n = len(frame)
         iu = np.triu_indices(n, 1)
-        start = pd.Timestamp(frame["occurred_from"].min()).to_pydatetime().astimezone(UTC)
-        end = pd.Timestamp(frame["occurred_to"].max()).to_pydatetime().astimezone(UTC)
         return cls(
-            series_id=series_id, members=tuple(frame["incident_id"].astype(str)),
-            offense=tuple(sorted(set(frame["offense"].astype(str)))), first_from=start, last_to=end,
+            series_id=series_id, members=tuple(str(v) for v in members["incident_id"]),
+            offense=tuple(sorted({str(v) for v in members["offense"]})),
+            first_from=_utc(members["occurred_from"], np.min), last_to=_utc(members["occurred_to"], np.max),
             centroid_x_m=float(xy[:, 0].mean()), centroid_y_m=float(xy[:, 1].mean()),
             hull_area_m2=float(hull.area), max_extent_m=float(d.max()) if n else 0.0,
             common_mo=tuple(common), cohesion=float(prob[iu].mean()) if n > 1 else 1.0,
