@@ -38,7 +38,7 @@ demo: install
 	$(BIN)/crimelens forecast backtests --db $(DB)
 	# series: train the linker on the solved series, build candidate series
 	$(BIN)/crimelens link train --dataset synth --cutoff 2024-10-01 --db $(DB)
-	$(BIN)/crimelens link series --dataset synth --db $(DB)
+	$(BIN)/crimelens link series --dataset synth --out build/series.gpkg --db $(DB)
 	$(BIN)/crimelens link pairs --dataset synth --min-score 0.5 --out build/link_pairs.csv --db $(DB)
 	# near repeat: Knox table of the synthetic burglaries and an alert for the latest one
 	$(BIN)/crimelens nearrepeat --db $(DB) --dataset synth --offense burglary --space-bands 100,200,300,400 --time-bands 7,14,21,28 --permutations 999 --seed 1 --png build/knox_burglary.png

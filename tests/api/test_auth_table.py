@@ -42,6 +42,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("POST", "/api/backtests", {"models": ["naive"], "start": AT, "periods": 1}, "forecast.backtest", "aud"),
     ("GET", "/api/backtests", None, "backtests.list", None),
     ("GET", "/api/backtests/B1", None, "backtests.view", None),
+    ("GET", "/api/backtests/B1/export", None, "backtests.export", None),
     ("POST", "/api/linkers", {"dataset": "synth"}, "link.train", "aud"),
     ("POST", "/api/series-runs", {"dataset": "synth"}, "link.series", "bea"),
     ("POST", "/api/link-pairs", {"dataset": "synth"}, "link.pairs", "bea"),

@@ -125,3 +125,48 @@ def test_a_streamed_backtest_that_fails_ends_with_the_error_line(client: TestCli
     r = client.post("/api/backtests", json={"models": ["naive"], "start": START},
                     headers={**auth(city, "aud"), "Accept": "application/x-ndjson"})
     assert r.status_code == 403
+
+
+def test_a_stored_backtest_downloads_as_json_csv_and_png(backtest: dict[str, object], client: TestClient,
+                                                         city: City, app: FastAPI) -> None:
+    import csv
+    import io
+
+    run_id = backtest["run_id"]
+    got = client.get(f"/api/backtests/{run_id}/export", headers=auth(city, "bea"))
+    assert got.status_code == 200 and got.headers["content-type"] == "application/json"
+    # the stored summary byte for byte: its hash is the one in the run's ledger entry
+    made = client.get("/api/ledger/entries", params={"action": "forecast.backtest", "limit": 50},
+                      headers=auth(city, "aud")).json()["items"]
+    digest = hashlib.sha256(got.content).hexdigest()
+    assert digest == got.headers["x-content-sha256"] and digest in {e["output_hash"] for e in made}
+    assert got.headers["x-output-hash-matches"] == "true"
+    assert json.loads(got.content)["paired"] == backtest["paired"]
+
+    text = client.get(f"/api/backtests/{run_id}/export", params={"format": "csv"}, headers=auth(city, "aud")).text
+    head = [x for x in text.splitlines() if x.startswith("# ")]
+    assert f"# run_id: {run_id}" in head and "# matches_ledger: true" in head
+    rows = list(csv.DictReader(io.StringIO("\n".join(x for x in text.splitlines() if not x.startswith("#")))))
+    want = backtest["models"]["weighted"]["pai"]["0.05"]  # type: ignore[index]
+    row = next(r for r in rows if (r["model"], r["coverage"], r["metric"]) == ("weighted", "0.05", "pai"))
+    assert (float(row["mean"]), float(row["low"]), float(row["high"])) == (want["mean"], want["low"], want["high"])
+    # every stored coverage (the curve's and the ones asked for), every metric, every model
+    summary = json.loads(got.content)
+    n_covs = len(summary["models"]["naive"]["pai"])
+    assert len(rows) == 2 * 3 * n_covs and n_covs > 2
+
+    png = client.get(f"/api/backtests/{run_id}/export", params={"format": "png"}, headers=auth(city, "aud"))
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 10_000
+    exports = client.get("/api/ledger/entries", params={"action": "backtests.export"},
+                         headers=auth(city, "aud")).json()["items"]
+    assert sorted(e["detail"]["format"] for e in exports if e["detail"]["run_id"] == run_id) == ["csv", "json", "png"]
+
+    # a changed stored summary no longer matches; a wrong format or run is named
+    app.state.ctx.store.execute("UPDATE forecast_backtests SET summary = replace(summary, '\"n_periods\": 4', "
+                                "'\"n_periods\": 5') WHERE run_id = ?", [run_id])
+    got = client.get(f"/api/backtests/{run_id}/export", params={"format": "csv"}, headers=auth(city, "aud"))
+    assert got.headers["x-output-hash-matches"] == "false" and "# matches_ledger: false" in got.text
+    assert client.get(f"/api/backtests/{run_id}/export", params={"format": "xlsx"},
+                      headers=auth(city, "aud")).status_code == 422
+    r = client.get("/api/backtests/nope/export", headers=auth(city, "aud"))
+    assert r.status_code == 404 and "nope" in r.json()["error"]

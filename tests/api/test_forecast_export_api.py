@@ -82,3 +82,24 @@ def test_an_h3_run_exports_its_hexagons(app: FastAPI, city: City, client: TestCl
     shapes = shapely.from_wkb(geometry)
     assert len(shapes) == run.surface.area.n_cells
     assert {len(shapely.get_coordinates(g)) for g in shapes} <= {6, 7}  # hexagons (pentagons are rare)
+
+
+def test_a_stored_run_draws_as_a_png_map(made: tuple[str, Path], app: FastAPI, city: City, client: TestClient,
+                                         tmp_path: Path) -> None:
+    import matplotlib.image
+
+    run_id, _ = made
+    h3 = run_forecast(app.state.ctx, offense=None, at=city.at, actor=Actor("ana", Role.ANALYST), dataset="synth",
+                      mask="h3", h3_resolution=8)
+    for run in (run_id, h3.run_id):
+        r = client.get(f"/api/forecasts/{run}/export", params={"format": "png"}, headers=auth(city, "bea"))
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert f"forecast-{run}.png" in r.headers["content-disposition"]
+        (tmp_path / "m.png").write_bytes(r.content)
+        img = matplotlib.image.imread(tmp_path / "m.png")
+        assert img.shape[:2] == (770, 770)
+        # the cells are drawn: many colours, not a blank figure
+        assert len({tuple(p) for p in (img[::7, ::7, :3] * 255).astype(int).reshape(-1, 3)}) > 50
+    entries = client.get("/api/ledger/entries", params={"action": "forecast.export"},
+                         headers=auth(city, "aud")).json()["items"]
+    assert {e["detail"]["run_id"] for e in entries if e["detail"]["format"] == "png"} == {run_id, h3.run_id}

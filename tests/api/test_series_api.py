@@ -18,7 +18,8 @@ from tests.api.city import City
 from tests.api.conftest import auth
 
 #: the stages a training run with a cut-off goes through, in order
-STAGES = ["counting pairs", "sampling pairs", "fitting", "held-out pairs", "held-out top-k", "held-out series"]
+STAGES = ["preparing features", "counting pairs", "sampling pairs", "fitting", "held-out pairs", "held-out top-k",
+          "held-out series"]
 
 
 def _stream(client: TestClient, path: str, body: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:

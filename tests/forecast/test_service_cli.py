@@ -122,6 +122,18 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
         k: v for k, v in stored["summary"]["models"]["weighted"]["pai"].items() if k not in doc["models"]["weighted"]["pai"]}
     text = CliRunner().invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--db", str(db)])
     assert text.exit_code == 0 and "matches its ledger entry" in text.output and "PAI ratio @0.01" in text.output
+    # and as files: the stored summary byte for byte (hashing to the ledger entry), and its table
+    import hashlib
+
+    for suffix in ("json", "csv"):
+        out = tmp_path / f"bt.{suffix}"
+        got = CliRunner().invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--out", str(out),
+                                       "--db", str(db), "--json"])
+        assert got.exit_code == 0 and json.loads(got.stdout)["out"] == str(out), got.output
+    assert hashlib.sha256((tmp_path / "bt.json").read_bytes()).hexdigest() == stored["output_hash"]
+    lines = [x for x in (tmp_path / "bt.csv").read_text().splitlines() if not x.startswith("#")]
+    assert lines[0] == "model,coverage,metric,mean,low,high"
+    assert f"naive,0.05,pai,{doc['models']['naive']['pai']['0.05']['mean']!r}" in "\n".join(lines)
 
 
 def test_cli_backtest_scores_nij_flagged_areas(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,6 +170,9 @@ def test_cli_errors_map_to_exit_codes(db: Path, capsys: pytest.CaptureFixture[st
         main(["forecast", "backtests", "--run", "nope", "--db", str(db), "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert exc.value.code != 0 and doc["type"] == "NotFoundError" and "backtest 'nope'" in doc["error"]
+    with pytest.raises(SystemExit) as exc:
+        main(["forecast", "backtests", "--out", "x.json", "--db", str(db), "--json"])
+    assert exc.value.code == 2 and "expected --run" in json.loads(capsys.readouterr().out)["error"]
 
 
 def test_cli_backtest_registers_the_model_with_its_measured_figures(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

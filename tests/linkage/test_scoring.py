@@ -68,6 +68,6 @@ def test_fit_reports_progress_per_chunk_and_learns_the_same_model() -> None:
         done = [k for s, k, n in seen if s == stage and n == n_pairs]
         assert done[0] == 0 and done[-1] == n_pairs and done == sorted(done)
         assert len(done) == 1 + -(-n_pairs // 2_000)  # a start, then one per chunk
-    assert [x for x in seen if x[0] == "fitting"] == [("fitting", 0, 1), ("fitting", 1, 1)]
+    assert [x for x in seen if x[0] == "fitting"] == [("fitting", k, 3) for k in range(4)]
     enc = a.encode(t)
     assert np.array_equal(a.score_all(enc).probability, b.score_all(b.encode(t)).probability)

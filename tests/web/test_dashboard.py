@@ -415,6 +415,17 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     pg.click(f"#bt-runs a[data-run='{run_id}']")
     pg.wait_for_function(f"Number(document.body.dataset.shown) > {shown} && document.body.dataset.backtest === '{run_id}'")
     assert pg.locator("#bt-scores tbody tr").count() == 3
+    # the auditor takes the stored summary away: byte for byte what the ledger entry's output hash covers
+    with pg.expect_download() as dl:
+        pg.click(".bt-dl[data-format='json']")
+    pg.wait_for_selector("#bt-export-ok")
+    assert "hashes to its ledger entry" in pg.inner_text("#bt-export-ok")
+    import hashlib
+    import json
+
+    data = Path(dl.value.path()).read_bytes()
+    assert dl.value.suggested_filename == f"backtest-{run_id}.json" and json.loads(data)["n_periods"] == 3
+    assert hashlib.sha256(data).hexdigest()[:16] in pg.inner_text("#bt-export-ok")
 
 
 def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs(
@@ -429,7 +440,7 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     assert "AUC" in pg.inner_text("#lk-ok")
     # training streamed each of its steps to the page, in order
     assert pg.evaluate("document.body.dataset.stages").split("|") == [
-        "counting pairs", "sampling pairs", "fitting", "held-out pairs", "held-out top-k", "held-out series"]
+        "preparing features", "counting pairs", "sampling pairs", "fitting", "held-out pairs", "held-out top-k", "held-out series"]
     pg.fill("#lk-threshold", "0.6")
     pg.click("#lk-series")
     pg.wait_for_function("document.querySelector('#lk-ok') && "

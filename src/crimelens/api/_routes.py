@@ -278,10 +278,11 @@ def forecast_cells(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
             responses={200: {"content": {t: {} for t in fc.EXPORT_TYPES.values()},
                              "description": "the run's cells as a file QGIS opens"}},
             summary="A stored run as GeoPackage, GeoJSON or CSV: the columns, polygons and metadata of "
-                    "`forecast run --out`")
+                    "`forecast run --out`; or a PNG map, as `forecast run --png` draws")
 def forecast_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
-                    format: Annotated[Literal["gpkg", "geojson", "csv"], Query(
-                        description="gpkg (layer 'forecast', data CRS), geojson (lon/lat) or csv (WKT).")] = "gpkg",
+                    format: Annotated[Literal["gpkg", "geojson", "csv", "png"], Query(
+                        description="gpkg (layer 'forecast', data CRS), geojson (lon/lat), csv (WKT) or png "
+                                    "(a map).")] = "gpkg",
                     ) -> Response:
     import tempfile
     from pathlib import Path as FsPath
@@ -398,6 +399,22 @@ def backtests(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset 
                     "the paired comparison and the study area")
 def backtest(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
     return ok(fc.show_backtest(ctx, run_id, actor=caller.actor, purpose=caller.purpose))
+
+
+@router.get("/backtests/{run_id}/export", tags=["forecast"], response_class=Response,
+            responses={200: {"content": {t: {} for t in ("application/json", "text/csv", "image/png")},
+                             "description": "the stored backtest as a file"}},
+            summary="A stored backtest as its stored JSON summary (byte for byte), a CSV of mean and interval per "
+                    "model, coverage and metric, or the hit-rate curve as PNG; X-Output-Hash-Matches says whether "
+                    "the stored summary still hashes to its ledger entry")
+def backtest_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
+                    format: Annotated[Literal["json", "csv", "png"], Query(
+                        description="json (the stored summary), csv (long table) or png (curves).")] = "json",
+                    ) -> Response:
+    data, matches = fc.export_backtest(ctx, run_id, format, actor=caller.actor, purpose=caller.purpose)
+    return Response(data, media_type=fc.BACKTEST_EXPORTS[format], headers={
+        "Content-Disposition": f'attachment; filename="backtest-{run_id}.{format}"',
+        "X-Content-SHA256": hashlib.sha256(data).hexdigest(), "X-Output-Hash-Matches": str(matches).lower()})
 
 
 # linkage ---------------------------------------------------------------------------------------

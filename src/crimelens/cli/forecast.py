@@ -212,17 +212,33 @@ def backtests_cmd(
     run: Annotated[str | None, typer.Option("--run", help="Show this stored backtest whole (its mean PAI, hit rate "
                                                             "and PEI per model and coverage, with intervals).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many to list, newest first.")] = 50,
+    out: Annotated[Path | None, typer.Option("--out", help="With --run: also write it as .json (the stored "
+                                             "summary, byte for byte), .csv (mean and interval per model, "
+                                             "coverage and metric) or .png (the hit-rate curves).")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the stored backtests, or show one (every read is logged)."""
-    from crimelens.services.forecasts import list_backtests, show_backtest
+    from crimelens.services.forecasts import (
+        BACKTEST_EXPORTS,
+        export_backtest,
+        list_backtests,
+        show_backtest,
+    )
 
+    fmt = None if out is None else out.suffix.lstrip(".").lower()
+    if out is not None and (run is None or fmt not in BACKTEST_EXPORTS):
+        raise InvalidParameterError(f"--out {out.name!r}: expected --run and a .json, .csv or .png file")
     with cli_context(db) as ctx:
         actor = cli_actor(ctx.settings)
         data = (show_backtest(ctx, run, actor=actor, purpose=purpose) if run is not None
                 else list_backtests(ctx, actor=actor, purpose=purpose, limit=limit))
+        if out is not None and run is not None and fmt is not None:
+            blob, _ = export_backtest(ctx, run, fmt, actor=actor, purpose=purpose)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(blob)
+            data["out"] = str(out)
 
     def render(d: dict[str, Any]) -> None:
         if run is None:
@@ -245,6 +261,8 @@ def backtests_cmd(
                 f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))
         state = "matches" if d["output_hash_matches"] else "[red]does NOT match[/]"
         console.print(f"[red]{d['mark']}[/]  stored summary {state} its ledger entry's output hash (#{d['ledger_seq']})")
+        if d.get("out"):
+            console.print(f"written to {d['out']}")
 
     emit(data, as_json, render)
 

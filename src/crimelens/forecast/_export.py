@@ -25,7 +25,8 @@ from numpy.typing import NDArray
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
-__all__ = ["FORMATS", "export_surface", "plot_coverage_curves", "plot_surface", "surface_frame", "write_cells"]
+__all__ = ["FORMATS", "export_surface", "plot_cells", "plot_coverage_curves", "plot_surface", "surface_frame",
+           "write_cells"]
 
 FORMATS = ("geojson", "gpkg", "csv")
 
@@ -156,6 +157,41 @@ def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.
     ax.set_title(f"{surface.model}: {surface.window.start:%Y-%m-%d} + {surface.window.days:g} days\n"
                  f"top {coverage:.1%} of {area.n_cells} cells outlined", fontsize=9)
     ax.set_xlabel(f"x (m, {area.crs})")
+    ax.set_ylabel("y (m)")
+    if mark:
+        fig.text(0.01, 0.01, mark, fontsize=7, color="#a00")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_cells(geoms: NDArray[Any], risk: NDArray[np.float64], flagged: NDArray[np.bool_], path: str | Path, *,
+               title: str, crs: str | None, mark: str | None = None) -> Path:
+    """A PNG map of cells given as polygons (a stored run: squares or H3 hexagons): risk per cell with
+    the flagged cells outlined, as :func:`plot_surface` draws a surface."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Polygon as MplPolygon
+
+    fig, ax = plt.subplots(figsize=(7, 7), dpi=110)
+    patches = [MplPolygon(np.asarray(g.exterior.coords), closed=True) for g in geoms]
+    vmax = float(risk.max()) if len(risk) and risk.max() > 0 else 1.0
+    cells = PatchCollection(patches, cmap="magma_r", edgecolor="none")
+    cells.set_array(np.asarray(risk, dtype=np.float64))
+    cells.set_clim(0.0, vmax)
+    ax.add_collection(cells)
+    ax.add_collection(PatchCollection([p for p, f in zip(patches, flagged, strict=True) if f], facecolor="none",
+                                      edgecolor="#00a0ff", linewidth=0.8))
+    ax.autoscale_view()
+    fig.colorbar(cells, ax=ax, shrink=0.7, label="expected recorded incidents per cell")
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(f"x (m, {crs})")
     ax.set_ylabel("y (m)")
     if mark:
         fig.text(0.01, 0.01, mark, fontsize=7, color="#a00")

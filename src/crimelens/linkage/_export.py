@@ -60,12 +60,18 @@ def _points(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[Any]:
 def _hulls(members: pd.DataFrame, series_ids: list[str], pad_m: float) -> NDArray[Any]:
     import shapely
 
-    out = np.empty(len(series_ids), dtype=object)
-    for k, sid in enumerate(series_ids):
-        m = members[members["series_id"] == sid]
-        xy = m[["x_m", "y_m"]].to_numpy(np.float64)
-        xy = xy[np.isfinite(xy).all(axis=1)]
-        out[k] = shapely.multipoints(xy).convex_hull.buffer(pad_m, quad_segs=4) if len(xy) else None
+    out = np.full(len(series_ids), None, dtype=object)
+    xy = members[["x_m", "y_m"]].to_numpy(np.float64)
+    ok = np.isfinite(xy).all(axis=1)
+    where = {sid: k for k, sid in enumerate(series_ids)}
+    codes = members["series_id"].astype(str).map(where).to_numpy()
+    has = ok & pd.notna(codes)
+    if has.any():  # all hulls at once: the members' points grouped by series (indices dense and sorted)
+        k = codes[has].astype(np.int64)
+        order = np.argsort(k, kind="stable")
+        found, dense = np.unique(k[order], return_inverse=True)
+        hulls = shapely.convex_hull(shapely.multipoints(xy[has][order], indices=dense))
+        out[found] = shapely.buffer(hulls, pad_m, quad_segs=4)
     return out
 
 

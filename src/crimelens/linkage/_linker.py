@@ -260,8 +260,11 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             progress: StageProgress | None = None) -> Self:
         """Learn from ``incidents`` and one label (set) per incident (``None``: unlabelled).
 
-        ``progress(stage, done, total)`` follows the two passes over the candidate pairs
-        (``"counting pairs"``, ``"sampling pairs"``) and the model fits (``"fitting"``, 0 then 1 of 1).
+        ``progress(stage, done, total)`` follows the features (``"preparing features"``: the
+        vocabularies and narrative vectoriser, the encoding, the block index; 0 to 3 of 3), the
+        two passes over the candidate pairs (``"counting pairs"``, ``"sampling pairs"``) and the
+        fits (``"fitting"``: the sampled pairs' features, the cheap model, the shortlist model;
+        0 to 3 of 3).
         """
         say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
         self._check_params()
@@ -274,11 +277,15 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             raise InvalidParameterError(
                 f"PairwiseLinker.fit: got {int(lab.labelled.sum())} labelled incidents; expected at least 2 "
                 "(a series_id or offender id on incidents of known series)")
+        say("preparing features", 0, 3)  # vocabularies and the narrative vectoriser; encoding; the block index
         self.featurizer_ = PairFeaturizer(
             mo_columns=self.mo_columns, numeric_columns=self.numeric_columns, narrative=self.narrative,
             protected_descriptors=tuple(self.protected_descriptors), families=self.families).fit(incidents)
+        say("preparing features", 1, 3)
         enc = self.featurizer_.encode(incidents)
+        say("preparing features", 2, 3)
         index = self.index(enc)
+        say("preparing features", 3, 3)
         rng = np.random.default_rng(self.random_state)
         # Two strata of pairs: with a labelled incident (clean negatives) and, unless
         # unlabelled="exclude", between two unlabelled ones (mostly background; a few are
@@ -336,8 +343,9 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
                 f"holds {n_pos} linked and {int((~y_all).sum())} unlinked training pairs; expected at least 2 of "
                 "each. Widen the block or label more series")
         w = np.concatenate(keep_w) if keep_w else np.zeros(0)
-        say("fitting", 0, 1)
+        say("fitting", 0, 3)  # three steps: the sampled pairs' features, the cheap model, the shortlist model
         X = self.featurizer_.transform(enc, i_all, j_all)
+        say("fitting", 1, 3)
         n_cheap = len(self.featurizer_.cheap_feature_names_)
         self.cheap_model_ = PairClassifier(model=self.cheap_model, C=self.C, calibration="none",
                                            random_state=self.random_state)
@@ -347,6 +355,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             sc, lr = self.cheap_model_.scaler_, self.cheap_model_.estimator_
             w_eff = lr.coef_[0] / sc.scale_
             self.linear_ = (np.asarray(w_eff, np.float64), float(lr.intercept_[0] - np.sum(w_eff * sc.mean_)))
+        say("fitting", 2, 3)
         cheap_p = self.cheap_model_.predict_proba(X[:, :n_cheap])[:, 1]
         pos_scores = np.sort(cheap_p[y_all])
         cut = int(np.floor((1.0 - self.shortlist_recall) * len(pos_scores)))
@@ -374,7 +383,7 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         }
         self.feature_names_ = list(self.featurizer_.feature_names_)
         self.cheap_feature_names_ = list(self.featurizer_.cheap_feature_names_)
-        say("fitting", 1, 1)
+        say("fitting", 3, 3)
         return self
 
     # scoring ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ purpose "research" and outputs carry :data:`crimelens.services.RESEARCH_MARK`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -63,10 +64,12 @@ from crimelens.storage._forecast import (
 )
 
 __all__ = [
+    "BACKTEST_EXPORTS",
     "BacktestRun",
     "ForecastRun",
     "audit_groups",
     "data_hash",
+    "export_backtest",
     "export_stored_run",
     "list_backtests",
     "paired_summary",
@@ -511,17 +514,92 @@ def show_backtest(ctx: Context, run_id: str, *, actor: Actor, purpose: str | Non
             "output_hash_matches": sha256_hex(str(row["summary"])) == row["output_hash"]}
 
 
+#: What a stored backtest exports as, with its media type.
+BACKTEST_EXPORTS = {"json": "application/json", "csv": "text/csv", "png": "image/png"}
+
+
+def _backtest_csv(row: Mapping[Hashable, Any], summary: dict[str, Any], matches: bool) -> str:
+    """One row per model, coverage and metric (mean and interval), with the run's setting as ``#`` lines."""
+    buf = io.StringIO()
+    area = summary.get("area") or {}
+    origins = summary.get("origins") or [None]
+    head = {"run_id": row["run_id"], "dataset": row["dataset"] or "all", "offense": row["offense"] or "all",
+            "forecasts": f"{summary.get('n_periods')} x {summary.get('horizon_days')} days, "
+                         f"{origins[0]} to {origins[-1]}",
+            "study_area": json.dumps(area, sort_keys=True, default=str), "interval": summary.get("interval", ""),
+            "ties": summary.get("ties", ""), "mark": RESEARCH_MARK, "output_hash": row["output_hash"],
+            "matches_ledger": str(matches).lower()}
+    for k, v in head.items():
+        buf.write(f"# {k}: {v}\n")
+    buf.write("model,coverage,metric,mean,low,high\n")
+    for model, entry in summary["models"].items():
+        for metric in ("pai", "hit_rate", "pei"):
+            for cov, v in sorted(entry.get(metric, {}).items(), key=lambda kv: float(kv[0])):
+                vals = ["" if v.get(k) is None else repr(float(v[k])) for k in ("mean", "low", "high")]
+                buf.write(f"{model},{cov},{metric},{','.join(vals)}\n")
+    return buf.getvalue()
+
+
+def export_backtest(ctx: Context, run_id: str, fmt: str, *, actor: Actor,
+                    purpose: str | None = RESEARCH) -> tuple[bytes, bool]:
+    """A stored backtest as a file: ``json`` (the stored summary, byte for byte: its SHA-256 is the
+    ledger entry's output hash while nothing changed it), ``csv`` (model, coverage, metric, mean and
+    interval) or ``png`` (hit rate against the share of cells flagged, with intervals; what
+    ``forecast backtest --plot`` draws). Returns the bytes and whether the stored summary still
+    hashes to its ledger entry. Logged as ``backtests.export``."""
+    if fmt not in BACKTEST_EXPORTS:
+        raise InvalidParameterError(f"backtest export format {fmt!r}: expected one of {sorted(BACKTEST_EXPORTS)}")
+    authorize(ctx, action="backtests.export", actor=actor, purpose=purpose)
+    frame = ctx.store.query(f"SELECT {', '.join(_BACKTEST_COLUMNS)}, summary FROM forecast_backtests "
+                            "WHERE run_id = ?", [run_id])
+    if frame.empty:
+        raise NotFoundError(f"backtest {run_id!r}: not found in the store {ctx.store.path!r}")
+    row = frame.to_dict("records")[0]
+    text = str(row["summary"])
+    matches = sha256_hex(text) == row["output_hash"]
+    summary: dict[str, Any] = json.loads(text)
+    if fmt == "json":
+        data = text.encode("utf-8")
+    elif fmt == "csv":
+        data = _backtest_csv(row, summary, matches).encode("utf-8")
+    else:
+        data = _backtest_png(row, summary)
+    record_use(ctx, action="backtests.export", actor=actor, purpose=purpose, output_hash=str(row["output_hash"]),
+               detail={"run_id": run_id, "format": fmt, "matches_ledger": matches})
+    return data, matches
+
+
+def _backtest_png(row: Mapping[Hashable, Any], summary: dict[str, Any]) -> bytes:
+    import tempfile
+
+    models = summary["models"]
+    covs = sorted({float(c) for m in models.values() for c in m["hit_rate"]})
+    key = {c: next(k for k in next(iter(models.values()))["hit_rate"] if float(k) == c) for c in covs}
+    curves = {m: [e["hit_rate"][key[c]]["mean"] for c in covs] for m, e in models.items()}
+    bands = {m: ([e["hit_rate"][key[c]]["low"] for c in covs], [e["hit_rate"][key[c]]["high"] for c in covs])
+             for m, e in models.items() if not m.startswith("ceiling:")}
+    area = summary.get("area") or {}
+    title = (f"{row['dataset'] or 'all'} {row['offense'] or ''}: {summary.get('n_periods')} x "
+             f"{summary.get('horizon_days'):g}-day forecasts; {area.get('n_cells')} cells ({area.get('rule')})\n"
+             f"backtest {row['run_id']} · {RESEARCH_MARK}")
+    with tempfile.TemporaryDirectory(prefix="crimelens-bt-") as tmp:
+        out = plot_coverage_curves(curves, covs, Path(tmp) / "curves.png", metric="hit rate (mean over forecasts)",
+                                   title=title, intervals=bands)
+        return out.read_bytes()
+
+
 #: What a stored run exports as, with its media type.
-EXPORT_TYPES = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json", "csv": "text/csv"}
+EXPORT_TYPES = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json", "csv": "text/csv",
+                "png": "image/png"}
 
 
 def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, actor: Actor,
                       purpose: str | None = RESEARCH, deployment: str | None = None) -> Path:
     """Write a stored forecast run to ``folder`` as GeoPackage, GeoJSON or CSV: the same columns,
-    polygons and metadata as ``forecast run --out``, rebuilt from the store (logged as
-    ``forecast.export``)."""
+    polygons and metadata as ``forecast run --out``, rebuilt from the store; or as a PNG map, what
+    ``forecast run --png`` draws (logged as ``forecast.export``)."""
     from crimelens.forecast._area import cell_polygons
-    from crimelens.forecast._export import _lonlat, write_cells
+    from crimelens.forecast._export import _lonlat, plot_cells, write_cells
     from crimelens.storage._forecast import forecast_cells
 
     if fmt not in EXPORT_TYPES:
@@ -544,7 +622,13 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
             "tie_rule": "rank by descending risk; ties by ascending cell index", "mark": rec.mark or "",
             "output_hash": rec.output_hash, "run_id": rec.run_id}
     stem = f"forecast-{rec.run_id}"
-    out = write_cells(Path(folder) / f"{stem}.{fmt}", fmt, frame, geoms, rec.crs, meta)
+    if fmt == "png":
+        title = (f"{rec.model}: {rec.window_start:%Y-%m-%d} + {(rec.window_end - rec.window_start).total_seconds() / 86400:g} days\n"
+                 f"top {rec.coverage:.1%} of {len(frame)} cells outlined (run {rec.run_id})")
+        out = plot_cells(geoms, frame["risk"].to_numpy(np.float64), frame["flagged"].to_numpy(bool),
+                         Path(folder) / f"{stem}.png", title=title, crs=rec.crs, mark=rec.mark)
+    else:
+        out = write_cells(Path(folder) / f"{stem}.{fmt}", fmt, frame, geoms, rec.crs, meta)
     record_use(ctx, action="forecast.export", actor=actor, purpose=purpose, output_hash=rec.output_hash,
                detail={"run_id": run_id, "format": fmt, "n_cells": len(frame)}, **dep)
     return out

@@ -83,9 +83,22 @@
     }
     CL.provenance({model: `${names.filter((m) => !m.startsWith("ceiling:")).join(", ")} (backtest ${d.run_id}, output sha256 ${String(d.output_hash || "").slice(0, 16)}…)`,
                    mark: "Research output: " + (d.mark || "model evaluation, not a forecast to act on")});
+    CL.el("bt-export").hidden = false; CL.el("bt-export-result").innerHTML = "";
     document.body.dataset.backtest = d.run_id;
     document.body.dataset.shown = String(Number(document.body.dataset.shown || 0) + 1);
   }
+
+  // the shown backtest as a file: the stored JSON summary (its hash is the ledger's), a CSV table, the curves
+  for (const b of document.querySelectorAll(".bt-dl")) b.addEventListener("click", async () => {
+    const id = document.body.dataset.backtest; if (!id) return;
+    const fmt = b.dataset.format, out = CL.el("bt-export-result");
+    try {
+      const r = await CL.downloadChecked(`/api/backtests/${encodeURIComponent(id)}/export?format=${fmt}`, `backtest-${id}.${fmt}`);
+      out.innerHTML = r.matches === "true"
+        ? `<span class="ok" id="bt-export-ok">${fmt}: the stored summary hashes to its ledger entry${fmt === "json" ? ` (sha256 ${CL.esc(r.sha256.slice(0, 16))}…, the ledger's output hash)` : ""}</span>`
+        : `<span class="bad" id="bt-export-ok">${fmt}: the stored summary does NOT hash to its ledger entry: it changed after the run</span>`;
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  });
 
   async function runs() {
     const r = await CL.api("/api/backtests?limit=30");
