@@ -215,10 +215,12 @@ def plot_coverage_curves(curves: Mapping[str, Sequence[float]], coverages: Seque
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     x = 100 * np.asarray(coverages, dtype=np.float64)
     for name, values in curves.items():
-        ax.plot(x, values, marker="o", markersize=3, label=name)
+        ceiling = name.startswith("ceiling:")  # the perfect-rate bound: dashed black, as on the page
+        style: dict[str, Any] = {"color": "#111827", "linestyle": "--"} if ceiling else {"marker": "o"}
+        (line,) = ax.plot(x, values, markersize=3, label=name, **style)
         if intervals and name in intervals:
             lo, hi = intervals[name]
-            ax.fill_between(x, lo, hi, alpha=0.15)
+            ax.fill_between(x, lo, hi, alpha=0.15, color=line.get_color())  # the band in its line's colour
     ax.set_xlabel("share of the study area flagged (%)")
     ax.set_ylabel(metric)
     ax.set_title(title, fontsize=9)
