@@ -12,6 +12,10 @@
 4. Quality: crimelinkage grouped-CV AUC and top-50 share; the synthetic city's planted series
    rebuilt exactly / partially from a linker trained on solved series before a cut-off.
 
+5. ``--phase series`` (run by hand after the others; a fresh process): ``build_series`` through the
+   service on that store with the same linker, every candidate scored by both stages, clustered,
+   described and stored; wall time before, during and after the scoring, CPU and peak RSS.
+
 Run: ``.venv/bin/python benchmarks/linkage.py [--scale 40] [--skip-quality]``.
 Writes ``benchmarks/results/linkage.json``. Never asserts; a person reads the figures.
 """
@@ -246,9 +250,48 @@ def quality() -> dict[str, Any]:
     return out
 
 
+def series() -> dict[str, Any]:
+    """``build_series`` through the service on the million-incident store (a fresh process): every
+    candidate pair scored by the full two-stage linker, clustered (connected components at
+    p >= 0.5), each series described and stored with its ledger entry."""
+    import shutil
+
+    from crimelens.config import load_settings
+    from crimelens.governance import Actor
+    from crimelens.services import open_context
+    from crimelens.services.linkage import build_series
+
+    copy = WORK / "series.duckdb"
+    shutil.copyfile(WORK / "similar.duckdb", copy)  # the store with the benchmark's linker in it
+    marks: list[tuple[float, int]] = []
+    log = (WORK / "series_progress.log").open("w")
+
+    def mark(k: int, n: int) -> None:
+        marks.append((time.perf_counter(), k))
+        if len(marks) % 50 == 1 or k == n:
+            log.write(f"{time.strftime('%H:%M:%S')} cpu={_cpu_s():.1f}s scored {k} of {n}\n")
+            log.flush()
+
+    t0 = time.perf_counter()
+    c0 = _cpu_s()
+    with open_context(load_settings(db=copy)) as ctx:
+        run = build_series(ctx, dataset="synth", actor=Actor("bench"), linker_id="bench", threshold=0.5,
+                           method="components", progress=mark)
+    total_s = time.perf_counter() - t0
+    sizes = np.array([s["n_members"] for s in run.series], dtype=np.int64)
+    return {"n_candidate_pairs": run.n_candidates, "n_series": len(run.series),
+            "n_members": int(sizes.sum()), "largest_series": int(sizes.max()) if len(sizes) else 0,
+            "series_of_two": int((sizes == 2).sum()),
+            "before_scoring_s": marks[0][0] - t0 if marks else None,
+            "scoring_s": marks[-1][0] - marks[0][0] if marks else None,
+            "after_scoring_s": t0 + total_s - marks[-1][0] if marks else None,
+            "progress_lines": len(marks), "total_s": total_s, "total_cpu_s": _cpu_s() - c0,
+            "peak_rss_gib": _rss_gib(), "uptime": _uptime()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--phase", choices=["all", "build", "score", "quality"], default="all")
+    ap.add_argument("--phase", choices=["all", "build", "score", "quality", "series"], default="all")
     ap.add_argument("--scale", type=float, default=40.0)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--queries", type=int, default=30)
@@ -260,6 +303,13 @@ def main() -> None:
         return
     if args.phase == "score":
         print(json.dumps(score()))
+        return
+    if args.phase == "series":  # one figure, kept beside the others in the results file
+        got = {"series_1km_30d": series()}
+        previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+        previous.update(got)
+        OUT.write_text(json.dumps(previous, indent=2, default=str))
+        print(json.dumps(got))
         return
     if args.phase == "quality":
         q = {"quality": quality(), "quality_uptime": _uptime()}

@@ -39,3 +39,27 @@ def test_series_recovery_counts_exact_and_partial() -> None:
     r = series_recovery(true, pred)
     assert (r.n_exact, r.n_partial) == (1, 2)  # {e,x,y} holds half of {e,f} but is mostly others
     assert r.exact_share == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("method", ["components", "average"])
+def test_a_component_over_the_cap_is_split_by_raising_its_threshold(method: str) -> None:
+    # three tight groups of 8 (p = 0.9 inside), chained by weak bridges (0.52, 0.56) and a
+    # straggler hanging on at 0.51: one component of 25 at 0.5, over a cap of 10
+    i, j, p = [], [], []
+    for g in range(3):
+        for a in range(8):
+            for b in range(a + 1, 8):
+                i.append(8 * g + a)
+                j.append(8 * g + b)
+                p.append(0.9)
+    i += [7, 15, 23]
+    j += [8, 16, 24]
+    p += [0.52, 0.56, 0.51]
+    args = (25, np.array(i), np.array(j), np.array(p))
+    whole = cluster_pairs(*args, threshold=0.5, method=method)  # the default cap (2,000) keeps it whole
+    assert [len(x) for x in whole] == ([25] if method == "components" else [8, 8, 8])
+    split = cluster_pairs(*args, threshold=0.5, method=method, max_component=10)
+    # 0.55 drops the 0.52 bridge and the straggler, 0.60 the 0.56 bridge: the three groups, no more
+    assert [x.tolist() for x in split] == [list(range(0, 8)), list(range(8, 16)), list(range(16, 24))]
+    # a cap below the tight groups: raising the threshold past 0.9 leaves nothing linked, so no series
+    assert cluster_pairs(*args, threshold=0.5, method=method, max_component=3) == []
