@@ -35,7 +35,10 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
     pair_at = np.concatenate([[0], np.cumsum(n_pairs)])
     pi = np.concatenate([g[iu] for g, (iu, _) in zip(ordered, tri, strict=True)] or [np.zeros(0, np.int64)])
     pj = np.concatenate([g[ju] for g, (_, ju) in zip(ordered, tri, strict=True)] or [np.zeros(0, np.int64)])
-    _, p_all = linker.score(enc, pi, pj)
+    # in chunks, as the city-wide scoring does: the shortlist stage builds a feature row per pair
+    step = max(1, int(linker.chunk_pairs))
+    p_all = np.concatenate([linker.score(enc, pi[k:k + step], pj[k:k + step])[1]
+                            for k in range(0, len(pi), step)] or [np.zeros(0)])
     probs: list[NDArray[np.float64]] = []
     best: list[NDArray[np.int64]] = []
     for k, (iu, ju) in enumerate(tri):
@@ -49,7 +52,8 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
     # each member's strongest link, explained (all members of all series in one call)
     a_all = np.concatenate(ordered or [np.zeros(0, np.int64)])
     b_all = np.concatenate([g[b] for g, b in zip(ordered, best, strict=True)] or [np.zeros(0, np.int64)])
-    expl = linker.explain(enc, np.minimum(a_all, b_all), np.maximum(a_all, b_all))
+    lo_ab, hi_ab = np.minimum(a_all, b_all), np.maximum(a_all, b_all)
+    expl = [e for k in range(0, len(lo_ab), step) for e in linker.explain(enc, lo_ab[k:k + step], hi_ab[k:k + step])]
     member_at = np.concatenate([[0], np.cumsum(sizes)])
     rows_all = frame.iloc[a_all].reset_index(drop=True)
     attrs_all = parse_attrs(rows_all["attrs"].to_numpy(dtype=object))
