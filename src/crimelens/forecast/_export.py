@@ -152,11 +152,20 @@ def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.
     flagged = np.flatnonzero(surface.flagged(coverage))
     patches = [MplPolygon(np.asarray(polys[c].exterior.coords), closed=True) for c in flagged]
     ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#00a0ff", linewidth=0.8))
+    title = (f"{surface.model}: {surface.window.start:%Y-%m-%d} + {surface.window.days:g} days\n"
+             f"top {coverage:.1%} of {area.n_cells} cells outlined")
+    return _save_map(fig, ax, shown, title, area.crs, mark, path)
+
+
+def _save_map(fig: Any, ax: Any, shown: Any, title: str, crs: str | None, mark: str | None,
+              path: str | Path) -> Path:
+    """Colour bar, title, axes and the research mark of a risk map; written as PNG and closed."""
+    import matplotlib.pyplot as plt
+
     fig.colorbar(shown, ax=ax, shrink=0.7, label="expected recorded incidents per cell")
     ax.set_aspect("equal")
-    ax.set_title(f"{surface.model}: {surface.window.start:%Y-%m-%d} + {surface.window.days:g} days\n"
-                 f"top {coverage:.1%} of {area.n_cells} cells outlined", fontsize=9)
-    ax.set_xlabel(f"x (m, {area.crs})")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(f"x (m, {crs})")
     ax.set_ylabel("y (m)")
     if mark:
         fig.text(0.01, 0.01, mark, fontsize=7, color="#a00")
@@ -188,18 +197,7 @@ def plot_cells(geoms: NDArray[Any], risk: NDArray[np.float64], flagged: NDArray[
     ax.add_collection(PatchCollection([p for p, f in zip(patches, flagged, strict=True) if f], facecolor="none",
                                       edgecolor="#00a0ff", linewidth=0.8))
     ax.autoscale_view()
-    fig.colorbar(cells, ax=ax, shrink=0.7, label="expected recorded incidents per cell")
-    ax.set_aspect("equal")
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel(f"x (m, {crs})")
-    ax.set_ylabel("y (m)")
-    if mark:
-        fig.text(0.01, 0.01, mark, fontsize=7, color="#a00")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save_map(fig, ax, cells, title, crs, mark, path)
 
 
 def plot_coverage_curves(curves: Mapping[str, Sequence[float]], coverages: Sequence[float],

@@ -497,15 +497,20 @@ def list_backtests(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH
     return {"ok": True, "items": items, "total": total, "limit": limit, "offset": offset}
 
 
-def show_backtest(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
-    """One stored backtest as it was recorded: per model the mean and interval of hit rate, PAI and PEI
-    at every stored coverage, the paired comparison and the study area (checked and logged)."""
-    authorize(ctx, action="backtests.view", actor=actor, purpose=purpose)
+def _stored_backtest(ctx: Context, run_id: str) -> dict[Hashable, Any]:
+    """The stored row of a backtest, with its summary text as stored (what the ledger hashed)."""
     frame = ctx.store.query(f"SELECT {', '.join(_BACKTEST_COLUMNS)}, summary FROM forecast_backtests "
                             "WHERE run_id = ?", [run_id])
     if frame.empty:
         raise NotFoundError(f"backtest {run_id!r}: not found in the store {ctx.store.path!r}")
-    row = frame.to_dict("records")[0]
+    return frame.to_dict("records")[0]
+
+
+def show_backtest(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
+    """One stored backtest as it was recorded: per model the mean and interval of hit rate, PAI and PEI
+    at every stored coverage, the paired comparison and the study area (checked and logged)."""
+    authorize(ctx, action="backtests.view", actor=actor, purpose=purpose)
+    row = _stored_backtest(ctx, run_id)
     summary: dict[str, Any] = json.loads(str(row["summary"]))
     record_use(ctx, action="backtests.view", actor=actor, purpose=purpose, output_hash=str(row["output_hash"]),
                detail={"run_id": run_id})
@@ -550,11 +555,7 @@ def export_backtest(ctx: Context, run_id: str, fmt: str, *, actor: Actor,
     if fmt not in BACKTEST_EXPORTS:
         raise InvalidParameterError(f"backtest export format {fmt!r}: expected one of {sorted(BACKTEST_EXPORTS)}")
     authorize(ctx, action="backtests.export", actor=actor, purpose=purpose)
-    frame = ctx.store.query(f"SELECT {', '.join(_BACKTEST_COLUMNS)}, summary FROM forecast_backtests "
-                            "WHERE run_id = ?", [run_id])
-    if frame.empty:
-        raise NotFoundError(f"backtest {run_id!r}: not found in the store {ctx.store.path!r}")
-    row = frame.to_dict("records")[0]
+    row = _stored_backtest(ctx, run_id)
     text = str(row["summary"])
     matches = sha256_hex(text) == row["output_hash"]
     summary: dict[str, Any] = json.loads(text)

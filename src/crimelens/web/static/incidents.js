@@ -39,8 +39,8 @@
     if (!file || !name) return;
     try {
       const d = await CL.upload(`/api/mappings/${encodeURIComponent(name)}`, file, {method: "PUT", type: "application/toml"});
+      await mappings(d.name);  // the list picks the new mapping before the page says it is kept
       out.innerHTML = `<span class="ok" id="mapping-ok">${CL.esc(d.name)}: ${d.changed ? `kept as version ${d.version}` : `unchanged (version ${d.version})`}, layout ${CL.esc(d.layout)}.</span>`;
-      await mappings(d.name);
     } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   });
   CL.el("areas-form").addEventListener("submit", async (ev) => {
