@@ -211,9 +211,7 @@ def nearrepeat_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
     from crimelens.services.nearrepeat import KNOX_EXPORTS, export_run
 
     data = export_run(ctx, run_id, format, actor=caller.actor, purpose=caller.purpose, alpha=alpha)
-    return Response(data, media_type=KNOX_EXPORTS[format], headers={
-        "Content-Disposition": f'attachment; filename="knox-{run_id}.{format}"',
-        "X-Content-SHA256": hashlib.sha256(data).hexdigest()})
+    return _attachment(data, KNOX_EXPORTS[format], f"knox-{run_id}.{format}")
 
 
 @router.post("/incidents/{incident_id}/nearrepeat", tags=["near repeat"],
@@ -292,8 +290,7 @@ def forecast_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
                                    deployment=caller.deployment)
         data = out.read_bytes()
         name = out.name
-    return Response(data, media_type=fc.EXPORT_TYPES[format], headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": hashlib.sha256(data).hexdigest()})
+    return _attachment(data, fc.EXPORT_TYPES[format], name)
 
 
 @router.get("/forecasts/{run_id}/evaluation", tags=["forecast"],
@@ -328,6 +325,16 @@ class BacktestIn(BaseModel):
     group_by: str | None = Field(default=None, min_length=1, max_length=100,
                                  description="Audit groups for per-group hit rates; never a model input.")
 
+
+
+def _attachment(data: bytes, media_type: str, name: str, matches: bool | None = None) -> Response:
+    """A file to save as ``name``, with its SHA-256 and, for a stored output, whether it still
+    hashes to its ledger entry (``X-Output-Hash-Matches``)."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}"',
+               "X-Content-SHA256": hashlib.sha256(data).hexdigest()}
+    if matches is not None:
+        headers["X-Output-Hash-Matches"] = str(matches).lower()
+    return Response(data, media_type=media_type, headers=headers)
 
 NDJSON = "application/x-ndjson"
 
@@ -412,9 +419,7 @@ def backtest_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
                         description="json (the stored summary), csv (long table) or png (curves).")] = "json",
                     ) -> Response:
     data, matches = fc.export_backtest(ctx, run_id, format, actor=caller.actor, purpose=caller.purpose)
-    return Response(data, media_type=fc.BACKTEST_EXPORTS[format], headers={
-        "Content-Disposition": f'attachment; filename="backtest-{run_id}.{format}"',
-        "X-Content-SHA256": hashlib.sha256(data).hexdigest(), "X-Output-Hash-Matches": str(matches).lower()})
+    return _attachment(data, fc.BACKTEST_EXPORTS[format], f"backtest-{run_id}.{format}", matches)
 
 
 # linkage ---------------------------------------------------------------------------------------
@@ -512,9 +517,7 @@ def pairs_as_csv(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
 
     text, matches = pairs_csv(ctx, run_id, actor=caller.actor, purpose=caller.purpose)
     data = text.encode("utf-8")
-    return Response(data, media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="pairs-{run_id}.csv"',
-        "X-Content-SHA256": hashlib.sha256(data).hexdigest(), "X-Output-Hash-Matches": str(matches).lower()})
+    return _attachment(data, "text/csv", f"pairs-{run_id}.csv", matches)
 
 
 class SeriesIn(BaseModel):
@@ -584,9 +587,7 @@ def series_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
         matches = export_series_run(ctx, run_id, out, fmt=format, actor=caller.actor, purpose=caller.purpose,
                                     deployment=caller.deployment)
         data = out.read_bytes()
-    return Response(data, media_type=SERIES_EXPORTS[format], headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
-        "X-Output-Hash-Matches": str(matches).lower()})
+    return _attachment(data, SERIES_EXPORTS[format], name, matches)
 
 
 @router.get("/series-runs/{run_id}/series/{series_id}", tags=["linkage"],
