@@ -41,6 +41,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from crimelens.errors import InvalidParameterError
+from crimelens.linkage._forest import Forest
 
 __all__ = ["PairClassifier"]
 
@@ -208,6 +209,7 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 f"PairClassifier.fit: got one class {self.classes_.tolist()}; expected linked "
                 "and unlinked pairs (both classes)")
         self.scaler_, self.estimator_ = self._fit_base(X, y_idx, w)
+        self.forest_ = Forest.of(self.estimator_.booster_) if self.scaler_ is None else None
         self.calibrator_: Any = None
         binary = len(self.classes_) == 2
         if binary and self.calibration != "none":
@@ -232,6 +234,17 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     # prediction ---------------------------------------------------------------------
+    def _log_odds(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The fitted model's binary log-odds: the compiled trees where they apply (same values)."""
+        if self.scaler_ is None:
+            if "forest_" not in self.__dict__:  # a model stored before the compiled trees existed
+                self.forest_ = Forest.of(self.estimator_.booster_)
+            if self.forest_ is not None:
+                raw = self.forest_.raw_score(X)
+                if raw is not None:
+                    return raw
+        return self._raw(self.scaler_, self.estimator_, X)
+
     def decision_function(self, X: Any) -> NDArray[np.float64]:
         """Calibrated log-odds (binary) or per-class scores (multiclass)."""
         check_is_fitted(self)
@@ -240,7 +253,7 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             if self.scaler_ is not None:
                 return np.asarray(self.estimator_.decision_function(self.scaler_.transform(X)), dtype=np.float64)
             return np.asarray(self.estimator_.predict(X, raw_score=True), dtype=np.float64)
-        raw = self._raw(self.scaler_, self.estimator_, X)
+        raw = self._log_odds(X)
         if isinstance(self.calibrator_, tuple):
             a, b = self.calibrator_
             return np.asarray(a * raw + b, dtype=np.float64)
@@ -258,7 +271,7 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 return np.asarray(self.estimator_.predict_proba(self.scaler_.transform(X)), dtype=np.float64)
             return np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
         if self.calibrator_ is not None and not isinstance(self.calibrator_, tuple):
-            p = np.clip(self.calibrator_.predict(self._raw(self.scaler_, self.estimator_, X)), 0.0, 1.0)
+            p = np.clip(self.calibrator_.predict(self._log_odds(X)), 0.0, 1.0)
         else:
             z = self.decision_function(X)
             p = 1.0 / (1.0 + np.exp(-z))
