@@ -47,13 +47,19 @@ def test_training_streams_each_stage_then_the_linker(client: TestClient, city: C
     assert (params["radius_m"], params["window_days"]) == (1500, 45)
 
 
-def test_series_building_streams_the_scoring(client: TestClient, city: City) -> None:
+def test_series_building_streams_scoring_clustering_and_describing(client: TestClient, city: City) -> None:
     lines = _stream(client, "/api/series-runs", {"dataset": "synth", "threshold": 0.6,
                                                  "linker_id": city.extra["linker_id"]}, auth(city, "ana"))
     progress, result = lines[:-1], lines[-1]["result"]
-    assert progress and {p["total"] for p in progress} == {result["n_candidates"]}
-    assert progress[-1]["done"] == result["n_candidates"] and "stage" not in progress[-1]
-    assert result["n_series"] >= 1 and result["run_id"].startswith("ls-")
+    stages = [p["stage"] for p in progress]
+    assert list(dict.fromkeys(stages)) == ["scoring candidate pairs", "clustering", "describing series"]
+    scoring = [p for p in progress if p["stage"] == "scoring candidate pairs"]
+    assert {p["total"] for p in scoring} == {result["n_candidates"]}
+    assert scoring[-1]["done"] == result["n_candidates"]
+    assert [(p["done"], p["total"]) for p in progress if p["stage"] == "clustering"] == [(0, 1), (1, 1)]
+    described = [p for p in progress if p["stage"] == "describing series"]
+    assert described[-1]["done"] == described[-1]["total"] == result["n_series"] >= 1
+    assert result["run_id"].startswith("ls-")
 
 
 def _members(client: TestClient, city: City, run: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -71,3 +71,29 @@ def test_fit_reports_progress_per_chunk_and_learns_the_same_model() -> None:
     assert [x for x in seen if x[0] == "fitting"] == [("fitting", k, 3) for k in range(4)]
     enc = a.encode(t)
     assert np.array_equal(a.score_all(enc).probability, b.score_all(b.encode(t)).probability)
+
+
+def test_series_described_in_batches_equal_those_described_in_one(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Describing series a batch at a time (bounded by the linker's ``chunk_pairs``) changes
+    nothing in the documents, and the progress counts every series once, in order."""
+    import copy
+    import json
+
+    from crimelens.linkage import describe_series, find_series
+    from crimelens.synth import SyntheticCity
+
+    linker, _ = fitted
+    t = SyntheticCity(seed=5, days=90, n_series=8, n_areas=6, scale=0.4).generate().incidents
+    enc = linker.encode(t)
+    series, _ = find_series(linker, t, threshold=0.2, enc=enc)
+    groups = [np.flatnonzero(np.isin(enc.incident_id, s.members)) for s in series]
+    assert len(groups) > 5 and max(len(g) for g in groups) > 2
+    one = copy.copy(linker)
+    one.chunk_pairs = 10**9  # every series in one batch
+    small = copy.copy(linker)
+    small.chunk_pairs = 3  # a batch every few series; a larger series is scored in pieces
+    ticks: list[tuple[int, int]] = []
+    a = describe_series(one, t, enc, groups)
+    b = describe_series(small, t, enc, groups, progress=lambda k, n: ticks.append((k, n)))
+    assert json.dumps([s.as_dict() for s in a], default=str) == json.dumps([s.as_dict() for s in b], default=str)
+    assert ticks[-1] == (len(groups), len(groups)) and [k for k, _ in ticks] == sorted({k for k, _ in ticks})

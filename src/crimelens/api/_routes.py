@@ -530,7 +530,8 @@ class SeriesIn(BaseModel):
 
 @router.post("/series-runs", tags=["linkage"],
              responses={200: {"content": {NDJSON: {}}, "description": "with `Accept: application/x-ndjson`: "
-                              "progress lines (candidate pairs scored of the total), then the result line"}},
+                              "progress lines (`stage`: scoring candidate pairs, clustering, describing series; "
+                              "`done` of `total`), then the result line"}},
              summary="Build and store candidate series")
 def create_series(ctx: CtxDep, caller: CallerDep, body: SeriesIn,
                   accept: Annotated[str | None, Header(description=f"'{NDJSON}' streams progress")] = None
@@ -539,10 +540,11 @@ def create_series(ctx: CtxDep, caller: CallerDep, body: SeriesIn,
 
     caller.allow(ctx, "link.series", model_use=True)
 
-    def work(progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    def work(progress: _Say | None = None) -> dict[str, Any]:
+        say = None if progress is None else (lambda stage, k, n: progress(k, n, stage))
         run = build_series(ctx, dataset=body.dataset, actor=caller.actor, purpose=caller.purpose,
                            linker_id=body.linker_id, threshold=body.threshold, method=body.method,
-                           deployment=caller.deployment, progress=progress)
+                           deployment=caller.deployment, progress=say)
         out = run.to_dict()
         out["series"] = [{k: v for k, v in s.items() if k not in ("explanations",)} for s in out["series"][:50]]
         return out

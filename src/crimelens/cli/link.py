@@ -171,7 +171,7 @@ def series(
         actor = cli_actor(ctx.settings)
         run = build_series(ctx, dataset=dataset, actor=actor, purpose=purpose,
                            linker_id=linker, threshold=threshold, method=method,  # type: ignore[arg-type]
-                           seeds=tuple(seed_ids or ()), progress=_Stages(bar).pairs("scoring candidate pairs"))
+                           seeds=tuple(seed_ids or ()), progress=_Stages(bar))
         if out is not None:
             export_series_run(ctx, run.run_id, out, actor=actor, purpose=purpose)
     doc = {**run.to_dict(), "out": None if out is None else str(out)}

@@ -11,50 +11,30 @@ from numpy.typing import NDArray
 
 from crimelens.domain import IncidentTable
 from crimelens.linkage._features import EncodedIncidents, parse_attrs
-from crimelens.linkage._linker import PairScores, PairwiseLinker
+from crimelens.linkage._linker import Explanation, PairScores, PairwiseLinker
 from crimelens.linkage._series import MemberExplanation, Series, cluster_pairs
 
 __all__ = ["describe_series", "find_series"]
 
 
 def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: EncodedIncidents,
-                    groups: list[NDArray[np.int64]], *, prefix: str = "S", n_drivers: int = 3) -> list[Series]:
+                    groups: list[NDArray[np.int64]], *, prefix: str = "S", n_drivers: int = 3,
+                    progress: Callable[[int, int], None] | None = None) -> list[Series]:
     """A :class:`Series` per group of incident indices, with per-member explanations.
 
-    The work is batched across series: every within-series pair is scored in one call, every
-    member's strongest link explained in one call and the M.O. attributes parsed once, so a
-    city's thousands of small series cost a few model calls rather than a few per series.
+    The work is batched across series: the within-series pairs of a batch of series (about
+    ``linker.chunk_pairs`` of them) are scored in one call, its members' strongest links
+    explained in one call, and the M.O. attributes of every member parsed once, so a city's
+    thousands of small series cost a few model calls rather than a few per series, and memory
+    holds one batch's link matrices. ``progress(described, n_series)`` follows the series.
     """
     frame = incidents.frame
     ordered = [np.asarray(g, np.int64) for g in groups]
     ordered = [g[np.argsort(enc.t_from[g], kind="stable")] for g in ordered]
     sizes = np.array([len(g) for g in ordered], dtype=np.int64)
-    # every within-series pair (upper triangle, member order), all series at once
-    tri = [np.triu_indices(int(m), 1) for m in sizes]
-    n_pairs = np.array([len(iu) for iu, _ in tri], dtype=np.int64)
-    pair_at = np.concatenate([[0], np.cumsum(n_pairs)])
-    pi = np.concatenate([g[iu] for g, (iu, _) in zip(ordered, tri, strict=True)] or [np.zeros(0, np.int64)])
-    pj = np.concatenate([g[ju] for g, (_, ju) in zip(ordered, tri, strict=True)] or [np.zeros(0, np.int64)])
-    # in chunks, as the city-wide scoring does: the shortlist stage builds a feature row per pair
-    step = max(1, int(linker.chunk_pairs))
-    p_all = np.concatenate([linker.score(enc, pi[k:k + step], pj[k:k + step])[1]
-                            for k in range(0, len(pi), step)] or [np.zeros(0)])
-    probs: list[NDArray[np.float64]] = []
-    best: list[NDArray[np.int64]] = []
-    for k, (iu, ju) in enumerate(tri):
-        m = int(sizes[k])
-        prob = np.zeros((m, m))
-        p = p_all[pair_at[k]:pair_at[k + 1]]
-        prob[iu, ju] = p
-        prob[ju, iu] = p
-        probs.append(prob)
-        best.append(np.argmax(prob, axis=1) if m else np.zeros(0, np.int64))
-    # each member's strongest link, explained (all members of all series in one call)
-    a_all = np.concatenate(ordered or [np.zeros(0, np.int64)])
-    b_all = np.concatenate([g[b] for g, b in zip(ordered, best, strict=True)] or [np.zeros(0, np.int64)])
-    lo_ab, hi_ab = np.minimum(a_all, b_all), np.maximum(a_all, b_all)
-    expl = [e for k in range(0, len(lo_ab), step) for e in linker.explain(enc, lo_ab[k:k + step], hi_ab[k:k + step])]
     member_at = np.concatenate([[0], np.cumsum(sizes)])
+    # every member's row and M.O. attributes, read once (the same columns for every series)
+    a_all = np.concatenate(ordered or [np.zeros(0, np.int64)])
     rows_all = frame.iloc[a_all].reset_index(drop=True)
     attrs_all = parse_attrs(rows_all["attrs"].to_numpy(dtype=object))
     if "premise" not in attrs_all.columns:
@@ -65,21 +45,82 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
     cols: dict[str, NDArray[Any]] = {c: rows_all[c].to_numpy() for c in ("incident_id", "offense", "x_m", "y_m")}
     for c in ("occurred_from", "occurred_to"):  # naive UTC datetime64, sliced per series below
         cols[c] = pd.to_datetime(rows_all[c], utc=True).dt.tz_localize(None).to_numpy()
-    ids = enc.incident_id
+    step = max(1, int(linker.chunk_pairs))
+    n_series = len(ordered)
     out: list[Series] = []
-    for k, members in enumerate(ordered):
-        m, prob, lo, hi = int(sizes[k]), probs[k], int(member_at[k]), int(member_at[k + 1])
-        explanations = []
-        for r in range(m):
-            others = np.delete(prob[r], r)
-            drivers = tuple((f, c) for f, _, c in expl[lo + r].contributions[:n_drivers])
-            explanations.append(MemberExplanation(
-                incident_id=str(ids[members[r]]), mean_probability=float(others.mean()) if m > 1 else 1.0,
-                strongest_link=str(ids[members[best[k][r]]]) if m > 1 else None,
-                strongest_probability=float(prob[r, best[k][r]]), drivers=drivers))
-        out.append(Series.build(f"{prefix}{k + 1:04d}", {c: v[lo:hi] for c, v in cols.items()},
-                                {c: v[lo:hi] for c, v in attr_cols.items()}, prob, explanations))
+    for lo_k, hi_k in _batches(sizes * (sizes - 1) // 2, step):
+        batch = ordered[lo_k:hi_k]
+        probs, best, expl = _link_matrices(linker, enc, batch, step)
+        at = 0
+        for k, members in enumerate(batch, start=lo_k):
+            m, prob, lo, hi = int(sizes[k]), probs[k - lo_k], int(member_at[k]), int(member_at[k + 1])
+            explanations = []
+            for r in range(m):
+                others = np.delete(prob[r], r)
+                drivers = tuple((f, c) for f, _, c in expl[at + r].contributions[:n_drivers])
+                b = best[k - lo_k][r]
+                explanations.append(MemberExplanation(
+                    incident_id=str(enc.incident_id[members[r]]),
+                    mean_probability=float(others.mean()) if m > 1 else 1.0,
+                    strongest_link=str(enc.incident_id[members[b]]) if m > 1 else None,
+                    strongest_probability=float(prob[r, b]), drivers=drivers))
+            at += m
+            out.append(Series.build(f"{prefix}{k + 1:04d}", {c: v[lo:hi] for c, v in cols.items()},
+                                    {c: v[lo:hi] for c, v in attr_cols.items()}, prob, explanations))
+            if progress is not None and ((k + 1) % _SAY_EVERY == 0 or k + 1 == hi_k):
+                progress(k + 1, n_series)
     return out
+
+
+#: Series described between two progress reports (and at the end of every batch: a city's
+#: largest series come first, a batch each).
+_SAY_EVERY = 200
+
+
+def _batches(n_pairs: NDArray[np.int64], budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of series whose within-series pairs add up to at most ``budget`` (a
+    larger series is a batch of its own)."""
+    out: list[tuple[int, int]] = []
+    lo, used = 0, 0
+    for k, n in enumerate(n_pairs.tolist()):
+        if k > lo and used + n > budget:
+            out.append((lo, k))
+            lo, used = k, 0
+        used += n
+    if lo < len(n_pairs):
+        out.append((lo, len(n_pairs)))
+    return out
+
+
+def _link_matrices(linker: PairwiseLinker, enc: EncodedIncidents, batch: list[NDArray[np.int64]],
+                   step: int) -> tuple[list[NDArray[np.float64]], list[NDArray[np.int64]], list[Explanation]]:
+    """For each series of a batch (members in time order): its link-probability matrix and each
+    member's strongest link; and the explanation of every member's strongest link, in member order."""
+    tri = [np.triu_indices(len(g), 1) for g in batch]
+    pair_at = np.concatenate([[0], np.cumsum([len(iu) for iu, _ in tri])])
+    pi = np.concatenate([g[iu] for g, (iu, _) in zip(batch, tri, strict=True)] or [np.zeros(0, np.int64)])
+    pj = np.concatenate([g[ju] for g, (_, ju) in zip(batch, tri, strict=True)] or [np.zeros(0, np.int64)])
+    # in chunks, as the city-wide scoring does: the shortlist stage builds a feature row per pair
+    p_all = np.concatenate([linker.score(enc, pi[k:k + step], pj[k:k + step])[1]
+                            for k in range(0, len(pi), step)] or [np.zeros(0)])
+    probs: list[NDArray[np.float64]] = []
+    best: list[NDArray[np.int64]] = []
+    for k, (iu, ju) in enumerate(tri):
+        m = len(batch[k])
+        prob = np.zeros((m, m))
+        p = p_all[pair_at[k]:pair_at[k + 1]]
+        prob[iu, ju] = p
+        prob[ju, iu] = p
+        probs.append(prob)
+        best.append(np.argmax(prob, axis=1) if m else np.zeros(0, np.int64))
+    a = np.concatenate(batch or [np.zeros(0, np.int64)])
+    b = np.concatenate([g[x] for g, x in zip(batch, best, strict=True)] or [np.zeros(0, np.int64)])
+    # each distinct link explained once: two members are often each other's strongest link, and an
+    # explanation (the boosted model's per-feature contributions) costs about 0.5 ms a pair
+    links, back = np.unique(np.column_stack([np.minimum(a, b), np.maximum(a, b)]), axis=0, return_inverse=True)
+    lo, hi = links[:, 0], links[:, 1]
+    once = [e for k in range(0, len(lo), step) for e in linker.explain(enc, lo[k:k + step], hi[k:k + step])]
+    return probs, best, [once[k] for k in back.ravel()]
 
 
 def find_series(linker: PairwiseLinker, incidents: IncidentTable, *, threshold: float = 0.5,

@@ -41,6 +41,7 @@ from crimelens.linkage import (
     EncodedIncidents,
     PairwiseLinker,
     StageProgress,
+    cluster_pairs,
     describe_series,
     find_series,
     grow_series,
@@ -421,23 +422,31 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                  linker_id: str | None = None, threshold: float = 0.5,
                  method: Literal["average", "components"] = "components", seeds: Sequence[str] = (),
                  period: Any = None, deployment: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> SeriesRun:
+                 progress: StageProgress | None = None) -> SeriesRun:
     """Candidate series of ``dataset`` (or, with ``seeds``, the one series grown from them).
-    ``progress(scored, total)`` follows the scoring of the candidate pairs, most of the work."""
+    ``progress(stage, done, total)`` follows the stages: ``"scoring candidate pairs"`` (most of the
+    work), ``"clustering"`` (0 then 1 of 1) and ``"describing series"`` (series described)."""
+    say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
     lid, linker = _load(ctx, dataset, linker_id)
     table = ctx.store.incidents(dataset=dataset, period=period)
     enc = linker.encode(table)
-    scores = linker.score_all(enc, min_probability=min(threshold, 0.05), progress=progress)
+    scores = linker.score_all(enc, min_probability=min(threshold, 0.05),
+                              progress=lambda k, n: say("scoring candidate pairs", k, n))
+    say("clustering", 0, 1)
     if seeds:
         pos = {str(v): k for k, v in enumerate(enc.incident_id)}
         missing = [s for s in seeds if s not in pos]
         if missing:
             raise NotFoundError(f"link series --seed {missing[0]!r}: not an incident of dataset {dataset!r}")
         m = link_matrix(len(enc), scores.i, scores.j, scores.probability)
-        group = grow_series(m, [pos[s] for s in seeds], threshold=threshold)
-        series = describe_series(linker, table, enc, [group], prefix="G")
+        groups, prefix = [grow_series(m, [pos[s] for s in seeds], threshold=threshold)], "G"
     else:
-        series, _ = find_series(linker, table, threshold=threshold, method=method, scores=scores, enc=enc)
+        groups = cluster_pairs(len(enc), scores.i, scores.j, scores.probability, threshold=threshold,
+                               method=method)
+        prefix = "S"
+    say("clustering", 1, 1)
+    series = describe_series(linker, table, enc, groups, prefix=prefix,
+                             progress=lambda k, n: say("describing series", k, n))
     docs = [s.as_dict() for s in series]
     digest = sha256_hex(canonical_json(docs))
     run_id = f"ls-{uuid.uuid4().hex[:12]}"

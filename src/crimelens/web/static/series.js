@@ -48,8 +48,9 @@
     CL.clearError(); CL.el(button).disabled = true; said(`<span class="muted">running…</span>`);
     const t0 = Date.now();
     let stage = null, ts = t0;  // the time left is estimated within a stage (each counts its own units)
-    // each job streams its progress: candidate pairs scored of the total (series, pairs) or,
-    // for training, the stage it is in (two passes over the pairs, the fits, the held-out checks)
+    // each job streams its progress: candidate pairs scored of the total (pairs) or the stage it
+    // is in (series: scoring, clustering, describing; training: two passes over the pairs, the
+    // fits, the held-out checks)
     const tick = (p) => {
       if (p.stage !== stage) {
         stage = p.stage; ts = Date.now();
@@ -60,7 +61,7 @@
       const what = p.stage ? `${CL.esc(p.stage)}: ${p.done.toLocaleString()} of ${p.total.toLocaleString()}`
                            : `${p.done.toLocaleString()} of ${p.total.toLocaleString()} candidate pairs scored`;
       said(`<progress max="${p.total}" value="${p.done}"></progress> <span class="muted" id="lk-progress">${what}, ${CL.fmt(secs, 0)} s${p.done < p.total && Number.isFinite(left) ? `, about ${CL.fmt(left, 0)} s left${p.stage ? " in this step" : ""}` : ""}</span>`);
-      document.body.dataset.pairProgress = `${p.done}/${p.total}`;
+      if (!p.stage || p.stage === "scoring candidate pairs") document.body.dataset.pairProgress = `${p.done}/${p.total}`;
     };
     try { await done(streamed ? await CL.stream(path, body, tick) : await CL.api(path, {method: "POST", body})); }
     catch (e) { said(`<span class="bad">${CL.esc(e.message)}</span>`); } finally { CL.el(button).disabled = false; }
