@@ -263,13 +263,13 @@ def series() -> dict[str, Any]:
 
     copy = WORK / "series.duckdb"
     shutil.copyfile(WORK / "similar.duckdb", copy)  # the store with the benchmark's linker in it
-    marks: list[tuple[float, int]] = []
+    marks: list[tuple[float, str, int]] = []
     log = (WORK / "series_progress.log").open("w")
 
-    def mark(k: int, n: int) -> None:
-        marks.append((time.perf_counter(), k))
+    def mark(stage: str, k: int, n: int) -> None:
+        marks.append((time.perf_counter(), stage, k))
         if len(marks) % 50 == 1 or k == n:
-            log.write(f"{time.strftime('%H:%M:%S')} cpu={_cpu_s():.1f}s scored {k} of {n}\n")
+            log.write(f"{time.strftime('%H:%M:%S')} cpu={_cpu_s():.1f}s {stage}: {k} of {n}\n")
             log.flush()
 
     t0 = time.perf_counter()
@@ -279,12 +279,20 @@ def series() -> dict[str, Any]:
                            method="components", progress=mark)
     total_s = time.perf_counter() - t0
     sizes = np.array([s["n_members"] for s in run.series], dtype=np.int64)
+    first = {st: min(t for t, s, _ in marks if s == st) for _, st, _ in marks}
+    last = {st: max(t for t, s, _ in marks if s == st) for _, st, _ in marks}
+    scoring, clustering, describing = "scoring candidate pairs", "clustering", "describing series"
+    gaps = np.diff([t0] + [t for t, _, _ in marks] + [t0 + total_s])
     return {"n_candidate_pairs": run.n_candidates, "n_series": len(run.series),
             "n_members": int(sizes.sum()), "largest_series": int(sizes.max()) if len(sizes) else 0,
             "series_of_two": int((sizes == 2).sum()),
-            "before_scoring_s": marks[0][0] - t0 if marks else None,
-            "scoring_s": marks[-1][0] - marks[0][0] if marks else None,
-            "after_scoring_s": t0 + total_s - marks[-1][0] if marks else None,
+            "before_scoring_s": first[scoring] - t0,  # load, encode, build the blocking index
+            "scoring_s": last[scoring] - first[scoring],
+            "clustering_s": last[clustering] - first[clustering],
+            "describing_s": last[describing] - last[clustering],
+            "storing_s": t0 + total_s - last[describing],  # the run, its series and its ledger entry
+            "after_scoring_s": t0 + total_s - last[scoring],
+            "longest_silence_s": float(gaps.max()),
             "progress_lines": len(marks), "total_s": total_s, "total_cpu_s": _cpu_s() - c0,
             "peak_rss_gib": _rss_gib(), "uptime": _uptime()}
 

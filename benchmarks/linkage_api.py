@@ -9,6 +9,9 @@ the labelled incidents after it. Against it, on the same store:
 * ``POST /api/linkers`` and ``POST /api/series-runs`` with ``Accept: application/x-ndjson`` to a real
   ``crimelens serve`` on loopback (the series page's path): wall time, progress lines, and the
   longest gap between two lines (how long the page's bar can stand still);
+* the same direct calls with the boosted model's trees walked by LightGBM itself rather than
+  crimelens's compiled trees (the same scores; ``series_lightgbm``, ``train_lightgbm``), in
+  alternate rounds;
 * ``export_series_run`` of the series run as GeoPackage, GeoJSON and CSV: wall time and size.
 
 Run: ``.venv/bin/python benchmarks/linkage_api.py [--scale 3] [--rounds 3]``; writes
@@ -25,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import numpy as np
@@ -37,6 +41,7 @@ from benchmarks.api import start_server, uptime  # noqa: E402
 
 from crimelens.config import Settings  # noqa: E402
 from crimelens.governance import Actor, Role  # noqa: E402
+from crimelens.linkage._forest import Forest  # noqa: E402
 from crimelens.services import governance as gs  # noqa: E402
 from crimelens.services import linkage as lk  # noqa: E402
 from crimelens.services import open_context  # noqa: E402
@@ -81,8 +86,8 @@ def main() -> None:
     city = SyntheticCity(seed=7, scale=args.scale).generate()
     frame = city.incidents.frame
     dataset = str(frame["dataset"].iloc[0])
-    times: dict[str, list[float]] = {k: [] for k in ("train_direct", "train_progress", "series_direct",
-                                                     "series_progress")}
+    times: dict[str, list[float]] = {k: [] for k in ("train_direct", "train_progress", "train_lightgbm",
+                                                     "series_direct", "series_progress", "series_lightgbm")}
     with tempfile.TemporaryDirectory(prefix="crimelens-lk-") as tmp:
         db = Path(tmp) / "bench.duckdb"
         admin, ana = Actor("ada", Role.ADMIN), Actor("ana", Role.ANALYST)
@@ -99,14 +104,24 @@ def main() -> None:
                 lk.train_linker(ctx, dataset=dataset, actor=ana, cutoff=CUTOFF, purpose="benchmark",
                                 progress=lambda s, k, n: ticks.append(k))
                 times["train_progress"].append(time.perf_counter() - t0)
+                with mock.patch.object(Forest, "raw_score", lambda self, X: None):
+                    t0 = time.perf_counter()
+                    lk.train_linker(ctx, dataset=dataset, actor=ana, cutoff=CUTOFF, purpose="benchmark")
+                    times["train_lightgbm"].append(time.perf_counter() - t0)
             for _ in range(args.rounds):
                 t0 = time.perf_counter()
                 lk.build_series(ctx, dataset=dataset, actor=ana, linker_id=tr.linker_id, threshold=THRESHOLD,
                                 purpose="benchmark")
                 times["series_direct"].append(time.perf_counter() - t0)
+                with mock.patch.object(Forest, "raw_score", lambda self, X: None):  # LightGBM's own predict
+                    t0 = time.perf_counter()
+                    lk.build_series(ctx, dataset=dataset, actor=ana, linker_id=tr.linker_id,
+                                    threshold=THRESHOLD, purpose="benchmark")
+                    times["series_lightgbm"].append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 run = lk.build_series(ctx, dataset=dataset, actor=ana, linker_id=tr.linker_id,
-                                      threshold=THRESHOLD, purpose="benchmark", progress=lambda k, n: ticks.append(k))
+                                      threshold=THRESHOLD, purpose="benchmark",
+                                      progress=lambda s, k, n: ticks.append(k))
                 times["series_progress"].append(time.perf_counter() - t0)
             exports: dict[str, dict[str, float]] = {}
             for fmt in ("gpkg", "geojson", "csv"):
@@ -144,6 +159,8 @@ def main() -> None:
         "seconds": times, "median_s": med,
         "train_progress_over_direct": med["train_progress"] / med["train_direct"],
         "series_progress_over_direct": med["series_progress"] / med["series_direct"],
+        "series_direct_over_lightgbm": med["series_direct"] / med["series_lightgbm"],
+        "train_direct_over_lightgbm": med["train_direct"] / med["train_lightgbm"],
         "api_train_median_s": api_t, "api_train_over_direct": api_t / med["train_direct"],
         "api_series_median_s": api_s, "api_series_over_direct": api_s / med["series_direct"],
         "api_train_stream": [{k: v for k, v in x.items() if k != "result"} for x in api_train],
@@ -152,6 +169,10 @@ def main() -> None:
         "exports": exports,
         "uptime": uptime(),
     }
+    if OUT.exists():  # the figures before a change stay beside the new ones
+        old = json.loads(OUT.read_text())
+        result["before"] = old.get("before")
+        result["previous"] = {k: v for k, v in old.items() if k not in ("before", "previous")}
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
