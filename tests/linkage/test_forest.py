@@ -47,7 +47,7 @@ def test_equal_to_lightgbm_bit_for_bit_on_both_paths(fitted: PairClassifier) -> 
     assert forest is not None
     rng = np.random.default_rng(3)
     # below and above the row count where scoring goes parallel; rows on and beside thresholds
-    for X in (_data(257, seed=1)[0], _data(25_000, seed=2)[0], _at_thresholds(forest, rng, 30_000)):
+    for X in (_data(257, seed=1)[0], _data(5_000, seed=2)[0], _at_thresholds(forest, rng, 30_000)):
         ref = _booster(fitted).predict(X, raw_score=True)
         got = forest.raw_score(X)
         assert got is not None
@@ -101,3 +101,13 @@ def test_categorical_splits_are_not_compiled() -> None:
 def test_linear_models_have_no_trees() -> None:
     X, y = _data(500)
     assert PairClassifier().fit(X, y).forest_ is None
+
+
+def test_the_one_thread_and_parallel_kernels_are_separate_cache_entries() -> None:
+    """numba's on-disk cache keys a function by its code and signature, not by ``parallel``: one
+    function jitted both ways would load whichever build was cached first for both."""
+    from crimelens.linkage import _forest
+
+    assert _forest._walk_parallel.targetoptions.get("parallel")
+    assert not _forest._walk_serial.targetoptions.get("parallel")
+    assert _forest._walk_parallel.py_func.__code__ is not _forest._walk_serial.py_func.__code__

@@ -27,33 +27,50 @@ __all__ = ["Forest"]
 
 #: Rows that walk the trees together (one block per thread at a time).
 _BLOCK = 128
-#: Below this many rows one thread scores them (a similar-incidents query's few hundred pairs).
-_PARALLEL_ROWS = 20_000
+#: Below this many rows one thread scores them (a similar-incidents query's few hundred pairs): a
+#: parallel launch costs about as much as a thousand rows.
+_PARALLEL_ROWS = 2_000
 
 
-def _walk(X: NDArray[np.float64], feature: NDArray[np.int32], threshold: NDArray[np.float64],
-          child: NDArray[np.int32], value: NDArray[np.float64], root: NDArray[np.int32],
-          depth: NDArray[np.int32], out: NDArray[np.float64]) -> None:  # pragma: no cover - compiled
-    n = X.shape[0]
-    n_blocks = (n + _BLOCK - 1) // _BLOCK
-    for blk in numba.prange(n_blocks):
-        lo = blk * _BLOCK
-        m = min(n, lo + _BLOCK) - lo
-        acc = np.zeros(m)
-        at = np.empty(m, dtype=np.int32)
-        for t in range(root.shape[0]):
-            at[:] = root[t]
-            for _ in range(depth[t]):
-                for r in range(m):
-                    k = at[r]
-                    at[r] = child[2 * k + (X[lo + r, feature[k]] > threshold[k])]
+@numba.njit(cache=True, inline="always")
+def _walk_block(X: NDArray[np.float64], lo: int, m: int, feature: NDArray[np.int32],
+                threshold: NDArray[np.float64], child: NDArray[np.int32], value: NDArray[np.float64],
+                root: NDArray[np.int32], depth: NDArray[np.int32],
+                out: NDArray[np.float64]) -> None:  # pragma: no cover - compiled
+    """Rows ``lo`` to ``lo + m`` walk every tree together, a level at a time."""
+    acc = np.zeros(m)
+    at = np.empty(m, dtype=np.int32)
+    for t in range(root.shape[0]):
+        at[:] = root[t]
+        for _ in range(depth[t]):
             for r in range(m):
-                acc[r] += value[at[r]]
-        out[lo:lo + m] = acc
+                k = at[r]
+                at[r] = child[2 * k + (X[lo + r, feature[k]] > threshold[k])]
+        for r in range(m):
+            acc[r] += value[at[r]]
+    out[lo:lo + m] = acc
 
 
-_walk_serial = numba.njit(cache=True)(_walk)
-_walk_parallel = numba.njit(cache=True, parallel=True)(_walk)
+# Two kernels, not one function jitted twice: numba's on-disk cache keys a function by its code and
+# signature, not its options, so a serial and a parallel build of one function would share an entry.
+@numba.njit(cache=True, parallel=True)
+def _walk_parallel(X: NDArray[np.float64], feature: NDArray[np.int32], threshold: NDArray[np.float64],
+                   child: NDArray[np.int32], value: NDArray[np.float64], root: NDArray[np.int32],
+                   depth: NDArray[np.int32], out: NDArray[np.float64]) -> None:  # pragma: no cover - compiled
+    n = X.shape[0]
+    for blk in numba.prange((n + _BLOCK - 1) // _BLOCK):
+        lo = blk * _BLOCK
+        _walk_block(X, lo, min(n, lo + _BLOCK) - lo, feature, threshold, child, value, root, depth, out)
+
+
+@numba.njit(cache=True)
+def _walk_serial(X: NDArray[np.float64], feature: NDArray[np.int32], threshold: NDArray[np.float64],
+                 child: NDArray[np.int32], value: NDArray[np.float64], root: NDArray[np.int32],
+                 depth: NDArray[np.int32], out: NDArray[np.float64]) -> None:  # pragma: no cover - compiled
+    n = X.shape[0]
+    for blk in range((n + _BLOCK - 1) // _BLOCK):
+        lo = blk * _BLOCK
+        _walk_block(X, lo, min(n, lo + _BLOCK) - lo, feature, threshold, child, value, root, depth, out)
 
 
 @dataclass(frozen=True, eq=False)
