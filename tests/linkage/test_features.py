@@ -150,3 +150,77 @@ def test_aoristic_closed_form_agrees_with_sampling() -> None:
             assert abs(got - old) <= unit * (la + lb) / 16 + 1e-9
             fine = _sampled_aoristic(a0, a0 + la, b0, b0 + lb, period, unit, 600)
             assert abs(got - fine) <= unit * (la + lb) / 2400 + 1e-9
+
+
+def _narrative_table(n_texts: int, n_rows: int, seed: int, n_words: int = 200) -> IncidentTable:
+    """Templated narratives (``n_texts`` of them, drawn with repetition; each once when
+    ``n_texts == n_rows``) of ``n_words`` random words, plus a one-off and two blanks."""
+    rng = np.random.default_rng(seed)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    words = ["".join(rng.choice(letters, int(rng.integers(3, 9)))) for _ in range(n_words)]
+    templates = [" ".join(rng.choice(words, int(rng.integers(3, 9)))) for _ in range(n_texts)]
+    if n_texts == n_rows:
+        texts = [f"{s} {k}" for k, s in enumerate(templates)]
+    else:
+        texts = [templates[k] for k in rng.integers(0, n_texts, n_rows)]
+    texts[:3] = ["Suspect climbed the fence at night.", "", "   "]
+    return IncidentTable.from_incidents([
+        Incident(f"i{k}", "burglary", "2024-03-01T10:00:00Z", "2024-03-01T12:00:00Z", float(k), 0.0,
+                 narrative=t) for k, t in enumerate(texts)], crs="EPSG:32616")
+
+
+def test_narrative_vectoriser_is_scikit_learns_fit_on_every_copy() -> None:
+    # the vectoriser is learnt from the distinct narratives, each counted as often as it recurs
+    t = _narrative_table(n_texts=40, n_rows=600, seed=1)
+    f = PairFeaturizer(narrative=True).fit(t)
+    texts = t.frame["narrative"].fillna("").astype(str).tolist()
+    ref = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True).fit(texts)
+    assert f.text_.vocabulary_ == ref.vocabulary_
+    np.testing.assert_array_equal(f.text_.idf_, ref.idf_)
+    sample = [*texts[:50], "an unseen narrative: rear gate forced"]
+    got, want = f.text_.transform(sample), ref.transform(sample)
+    np.testing.assert_array_equal(got.toarray(), want.toarray())
+    assert f.narrative_counts_ == {s: c for s, c in zip(*np.unique(texts, return_counts=True), strict=True)
+                                   if c > 1 and s.strip()}
+    assert f.n_fit_ == 600
+
+
+@pytest.mark.parametrize(("n_words", "n_texts", "n_rows", "fitted_rows"), [
+    (20, 600, 2000, "distinct"),  # more distinct narratives than terms: each once, weighted by its copies
+    (200, 40, 600, "all"),  # fewer distinct narratives than terms: every row
+    (200, 700, 700, "all"),  # every narrative distinct
+])
+def test_narrative_svd_is_the_svd_of_every_copy(n_words: int, n_texts: int, n_rows: int, fitted_rows: str) -> None:
+    # each the randomised SVD of every narrative's TF-IDF row, to rounding
+    import pandas as pd
+    from sklearn.decomposition import TruncatedSVD
+
+    from crimelens.linkage._features import _svd_rows
+
+    t = _narrative_table(n_texts=n_texts, n_rows=n_rows, seed=2, n_words=n_words)
+    f = PairFeaturizer(narrative=True).fit(t)
+    texts = t.frame["narrative"].fillna("").astype(str).tolist()
+    X = f.text_.transform(texts)
+    codes, distinct = pd.factorize(pd.Series(texts))
+    rows = _svd_rows(f.text_.transform(list(distinct)), codes, np.bincount(codes), f.svd_.n_components)
+    assert rows.shape[0] == (len(distinct) if fitted_rows == "distinct" else len(texts))
+    assert fitted_rows == "all" or rows.shape[0] < len(texts) / 2
+    ref = TruncatedSVD(n_components=f.svd_.n_components, random_state=0).fit(X)
+    np.testing.assert_allclose(f.svd_.singular_values_, ref.singular_values_, rtol=1e-9, atol=1e-9)
+    # the narrative_svd_cosine of every pair of narratives (components of equal singular values
+    # may come out rotated; the cosines cannot)
+    def cosines(svd: TruncatedSVD) -> np.ndarray:
+        e = svd.transform(X)
+        e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        return e @ e.T
+
+    np.testing.assert_allclose(cosines(f.svd_), cosines(ref), atol=1e-9)
+
+
+def test_featurizer_reports_its_three_steps() -> None:
+    seen: list[tuple[int, int]] = []
+    PairFeaturizer(narrative=True).fit(_narrative_table(40, 200, seed=3), progress=lambda k, n: seen.append((k, n)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    seen.clear()
+    PairFeaturizer(narrative=False).fit(_table(), progress=lambda k, n: seen.append((k, n)))
+    assert seen == [(1, 3), (3, 3)]

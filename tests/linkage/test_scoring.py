@@ -69,6 +69,8 @@ def test_fit_reports_progress_per_chunk_and_learns_the_same_model() -> None:
         assert done[0] == 0 and done[-1] == n_pairs and done == sorted(done)
         assert len(done) == 1 + -(-n_pairs // 2_000)  # a start, then one per chunk
     assert [x for x in seen if x[0] == "fitting"] == [("fitting", k, 3) for k in range(4)]
+    assert [x for x in seen if x[0] == "preparing features"] == [("preparing features", k, 5) for k in range(6)]
+    assert [s for s, _, _ in seen].index("counting pairs") == 6  # the features come first
     enc = a.encode(t)
     assert np.array_equal(a.score_all(enc).probability, b.score_all(b.encode(t)).probability)
 

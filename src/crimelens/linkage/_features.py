@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -57,7 +57,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 
 from crimelens.domain import IncidentTable, check_not_protected, is_protected
 from crimelens.errors import InvalidParameterError, NotFittedError
@@ -442,6 +442,61 @@ def _days(values: NDArray[np.datetime64]) -> NDArray[np.float64]:
     return values.astype("datetime64[us]").astype(np.int64).astype(np.float64) / _DAY_US
 
 
+def _fit_tfidf(distinct: list[str], copies: NDArray[np.int64], ngram_range: tuple[int, int],
+               min_df: int) -> tuple[TfidfVectorizer, sparse.csr_matrix]:
+    """The narrative vectoriser that ``TfidfVectorizer.fit`` would learn from every narrative
+    (``copies[k]`` copies of ``distinct[k]``), and the TF-IDF rows of the distinct narratives.
+
+    Templated reports repeat word for word, so each distinct narrative is analysed once and its
+    document frequency counted ``copies`` times: the vocabulary and IDF weights are scikit-learn's
+    to the bit (tested), at the cost of the distinct narratives only. Without copies it is
+    scikit-learn's own fit.
+    """
+    settings: dict[str, Any] = {"analyzer": "char_wb", "ngram_range": ngram_range, "lowercase": True,
+                                "dtype": np.float64}
+    if copies.max() == 1:
+        vec = TfidfVectorizer(min_df=min_df, sublinear_tf=True, **settings)
+        return vec, sparse.csr_matrix(vec.fit_transform(distinct))
+    counter = CountVectorizer(**settings)
+    counts = counter.fit_transform(distinct)  # raises on an empty vocabulary, as TfidfVectorizer does
+    # the narratives holding each term: a stored entry is a term in a distinct narrative, counted per copy
+    holder = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    df = np.bincount(counts.indices, weights=copies[holder], minlength=counts.shape[1]).astype(np.int64)
+    keep = np.nonzero(df >= min_df)[0]
+    if len(keep) == 0:
+        raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+    terms = counter.get_feature_names_out()[keep]  # sorted, as scikit-learn numbers a vocabulary
+    vec = TfidfVectorizer(min_df=min_df, sublinear_tf=True, vocabulary={str(t): k for k, t in enumerate(terms)},
+                          **settings)
+    # scikit-learn's smoothed IDF, operation for operation: log((n + 1) / (df + 1)) + 1
+    idf = np.full(len(keep), float(copies.sum()) + 1.0)
+    idf /= df[keep].astype(np.float64) + 1.0
+    np.log(idf, out=idf)
+    idf += 1.0
+    vec.idf_ = idf
+    weigh = TfidfTransformer(sublinear_tf=True)
+    weigh.idf_ = idf
+    return vec, sparse.csr_matrix(weigh.transform(counts[:, keep], copy=False))  # the slice is a copy
+
+
+def _svd_rows(tfidf: sparse.csr_matrix, codes: NDArray[np.int64], copies: NDArray[np.int64],
+              dims: int) -> sparse.csr_matrix:
+    """The matrix the narrative SVD is fitted on: every narrative's TF-IDF row, or, when there are
+    copies, each distinct row once weighted by the square root of its copies.
+
+    Both have the same ``X.T @ X``, so the truncated SVD finds the same components (to rounding).
+    The weighted form needs at least as many distinct rows as terms and room for the randomised
+    solver's oversampling; otherwise scikit-learn's solver would transpose it and draw a
+    different random basis, so every row is repeated instead.
+    """
+    rows, terms = tfidf.shape
+    if copies.max() == 1:  # every narrative distinct: codes are 0, 1, 2, ...
+        return tfidf
+    if rows >= terms and rows > dims + 10:
+        return sparse.csr_matrix(sparse.diags(np.sqrt(copies.astype(np.float64))) @ tfidf)
+    return sparse.csr_matrix(tfidf[codes])
+
+
 class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
     """Learns the M.O. vocabulary, rarity weights and text vectoriser; computes pair features.
 
@@ -502,8 +557,13 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
         allowed = set(self.protected_descriptors)
         check_not_protected([c for c in names if c not in allowed], where=where)
 
-    def fit(self, incidents: IncidentTable, y: None = None) -> Self:
-        """Learn vocabularies, IDF weights and the text vectoriser from ``incidents``."""
+    def fit(self, incidents: IncidentTable, y: None = None, *,
+            progress: Callable[[int, int], None] | None = None) -> Self:
+        """Learn vocabularies, IDF weights and the text vectoriser from ``incidents``.
+
+        ``progress(done, 3)`` follows the three steps: the M.O. vocabularies, the narratives'
+        TF-IDF vocabulary and their SVD.
+        """
         if len(incidents) == 0:
             raise InvalidParameterError("PairFeaturizer.fit: got 0 incidents; expected at least 1")
         protected = tuple(self.protected_descriptors)
@@ -590,21 +650,24 @@ class PairFeaturizer(BaseEstimator):  # type: ignore[misc]
             else:
                 fill.append(0.0)
         self.numeric_fill_ = np.asarray(fill, dtype=np.float64)
+        say = progress if progress is not None else (lambda _k, _n: None)
+        say(1, 3)
         self.text_ = None
         self.svd_ = None
         if self.narrative:
-            texts = frame["narrative"].fillna("").astype(str).tolist()
-            if any(t.strip() for t in texts):
-                vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(lo, hi), min_df=2 if n > 50 else 1,
-                                      sublinear_tf=True, lowercase=True, dtype=np.float64)
-                tfidf = vec.fit_transform(texts)
-                self.text_ = vec
+            codes, distinct = pd.factorize(frame["narrative"].fillna("").astype(str))
+            if any(str(t).strip() for t in distinct):
+                copies = np.bincount(codes, minlength=len(distinct))
+                self.text_, tfidf = _fit_tfidf([str(t) for t in distinct], copies, (lo, hi), 2 if n > 50 else 1)
+                say(2, 3)
                 dims = min(self.text_dims, tfidf.shape[1] - 1, n - 1)
                 if dims >= 2:
-                    self.svd_ = TruncatedSVD(n_components=dims, random_state=0).fit(tfidf)
-                    counts = pd.Series(texts).value_counts()
-                    self.narrative_counts_ = {str(t): int(c) for t, c in counts.items() if c > 1 and str(t).strip()}
+                    self.svd_ = TruncatedSVD(n_components=dims, random_state=0).fit(
+                        _svd_rows(tfidf, codes, copies, dims))
+                    self.narrative_counts_ = {str(t): int(c) for t, c in zip(distinct, copies, strict=True)
+                                              if c > 1 and str(t).strip()}
                     self.n_fit_ = n
+        say(3, 3)
         names = ["distance_m", "log1p_distance_m", "time_gap_days", "log1p_time_gap_days",
                  "hour_diff_h", "weekday_diff"]
         names += [f"mo_{c}" for c in mo] + ["mo_known", "mo_mismatch", "mo_idf_sum"]

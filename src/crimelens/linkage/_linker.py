@@ -263,10 +263,10 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         """Learn from ``incidents`` and one label (set) per incident (``None``: unlabelled).
 
         ``progress(stage, done, total)`` follows the features (``"preparing features"``: the
-        vocabularies and narrative vectoriser, the encoding, the block index; 0 to 3 of 3), the
-        two passes over the candidate pairs (``"counting pairs"``, ``"sampling pairs"``) and the
-        fits (``"fitting"``: the sampled pairs' features, the cheap model, the shortlist model;
-        0 to 3 of 3).
+        M.O. vocabularies, the narratives' TF-IDF and SVD, the encoding, the block index; 0 to 5
+        of 5), the two passes over the candidate pairs (``"counting pairs"``, ``"sampling
+        pairs"``) and the fits (``"fitting"``: the sampled pairs' features, the cheap model, the
+        shortlist model; 0 to 3 of 3).
         """
         say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
         self._check_params()
@@ -279,15 +279,16 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             raise InvalidParameterError(
                 f"PairwiseLinker.fit: got {int(lab.labelled.sum())} labelled incidents; expected at least 2 "
                 "(a series_id or offender id on incidents of known series)")
-        say("preparing features", 0, 3)  # vocabularies and the narrative vectoriser; encoding; the block index
+        # five steps: the M.O. vocabularies, the narratives' TF-IDF and SVD; the encoding; the block index
+        say("preparing features", 0, 5)
         self.featurizer_ = PairFeaturizer(
             mo_columns=self.mo_columns, numeric_columns=self.numeric_columns, narrative=self.narrative,
-            protected_descriptors=tuple(self.protected_descriptors), families=self.families).fit(incidents)
-        say("preparing features", 1, 3)
+            protected_descriptors=tuple(self.protected_descriptors), families=self.families).fit(
+                incidents, progress=lambda k, _n: say("preparing features", k, 5))
         enc = self.featurizer_.encode(incidents)
-        say("preparing features", 2, 3)
+        say("preparing features", 4, 5)
         index = self.index(enc)
-        say("preparing features", 3, 3)
+        say("preparing features", 5, 5)
         rng = np.random.default_rng(self.random_state)
         # Two strata of pairs: with a labelled incident (clean negatives) and, unless
         # unlabelled="exclude", between two unlabelled ones (mostly background; a few are
