@@ -171,8 +171,9 @@ def main() -> None:
     }
     if OUT.exists():  # the figures before a change stay beside the new ones
         old = json.loads(OUT.read_text())
-        result["before"] = old.get("before")
-        result["previous"] = {k: v for k, v in old.items() if k not in ("before", "previous")}
+        kept = {k: v for k, v in old.items() if k == "before" or k.startswith("stop")}  # named earlier runs
+        result.update(kept)
+        result["previous"] = {k: v for k, v in old.items() if k not in kept and k != "previous"}
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
