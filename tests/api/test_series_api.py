@@ -18,8 +18,8 @@ from tests.api.city import City
 from tests.api.conftest import auth
 
 #: the stages a training run with a cut-off goes through, in order
-STAGES = ["preparing features", "counting pairs", "sampling pairs", "fitting", "held-out pairs", "held-out top-k",
-          "held-out series"]
+STAGES = ["reading incidents", "preparing features", "counting pairs", "sampling pairs", "fitting", "held-out pairs",
+          "held-out top-k", "held-out series"]
 
 
 def _stream(client: TestClient, path: str, body: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -52,10 +52,12 @@ def test_series_building_streams_scoring_clustering_and_describing(client: TestC
                                                  "linker_id": city.extra["linker_id"]}, auth(city, "ana"))
     progress, result = lines[:-1], lines[-1]["result"]
     stages = [p["stage"] for p in progress]
-    assert list(dict.fromkeys(stages)) == ["scoring candidate pairs", "clustering", "describing series"]
+    assert list(dict.fromkeys(stages)) == ["reading incidents", "scoring candidate pairs", "clustering",
+                                           "describing series"]
     scoring = [p for p in progress if p["stage"] == "scoring candidate pairs"]
     assert {p["total"] for p in scoring} == {result["n_candidates"]}
     assert scoring[-1]["done"] == result["n_candidates"]
+    assert [(p["done"], p["total"]) for p in progress if p["stage"] == "reading incidents"] == [(0, 2), (1, 2), (2, 2)]
     assert [(p["done"], p["total"]) for p in progress if p["stage"] == "clustering"] == [(0, 1), (1, 1)]
     described = [p for p in progress if p["stage"] == "describing series"]
     assert described[-1]["done"] == described[-1]["total"] == result["n_series"] >= 1

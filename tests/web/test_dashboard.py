@@ -440,7 +440,8 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     assert "AUC" in pg.inner_text("#lk-ok")
     # training streamed each of its steps to the page, in order
     assert pg.evaluate("document.body.dataset.stages").split("|") == [
-        "preparing features", "counting pairs", "sampling pairs", "fitting", "held-out pairs", "held-out top-k", "held-out series"]
+        "reading incidents", "preparing features", "counting pairs", "sampling pairs", "fitting", "held-out pairs",
+        "held-out top-k", "held-out series"]
     pg.fill("#lk-threshold", "0.6")
     pg.click("#lk-series")
     pg.wait_for_function("document.querySelector('#lk-ok') && "
@@ -448,8 +449,8 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     new_run = pg.inner_text("#lk-ok").split()[2].rstrip(":")
     n_candidates = int(pg.inner_text("#lk-ok").split(" from ")[1].split()[0])
     assert pg.evaluate("document.body.dataset.pairProgress") == f"{n_candidates}/{n_candidates}"
-    assert pg.evaluate("document.body.dataset.stages").split("|")[-3:] == [
-        "scoring candidate pairs", "clustering", "describing series"]
+    assert pg.evaluate("document.body.dataset.stages").split("|")[-4:] == [
+        "reading incidents", "scoring candidate pairs", "clustering", "describing series"]
     assert pg.input_value("#runs") == new_run
     pg.wait_for_function("document.body.dataset.members > 0")
     pg.fill("#lk-min", "0.4")

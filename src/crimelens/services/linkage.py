@@ -194,9 +194,12 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     ``params`` go to :class:`PairwiseLinker` (``radius_m``, ``window_days``,
     ``protected_descriptors``, ...). With a cut-off, the incidents from it on are
     held out and the result reports how the linker scores their labelled ones.
-    ``progress(stage, done, total)`` follows training, then the held-out evaluation
-    (:meth:`PairwiseLinker.fit` and :func:`evaluate_after` name the stages).
+    ``progress(stage, done, total)`` follows ``"reading incidents"`` (0 then 1 of 1: the
+    incidents and their labels), training, then the held-out evaluation
+    (:meth:`PairwiseLinker.fit` and :func:`evaluate_after` name those stages).
     """
+    say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
+    say("reading incidents", 0, 1)
     table = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(table) == 0:
         raise NotFoundError(f"dataset {dataset!r}: no incidents in the store; ingest some first")
@@ -209,6 +212,7 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
             f"link train --cutoff {cut.isoformat() if cut else None}: no incidents of {dataset!r} before it; "
             f"expected a cut-off after {start.min()}")
     linker = PairwiseLinker(**params)
+    say("reading incidents", 1, 1)
     train_idx = np.nonzero(before)[0]
     linker.fit(table.select(mask=before), [labels[m] for m in train_idx], progress=progress)
     evaluation = None
@@ -424,12 +428,16 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                  period: Any = None, deployment: str | None = None,
                  progress: StageProgress | None = None) -> SeriesRun:
     """Candidate series of ``dataset`` (or, with ``seeds``, the one series grown from them).
-    ``progress(stage, done, total)`` follows the stages: ``"scoring candidate pairs"`` (most of the
-    work), ``"clustering"`` (0 then 1 of 1) and ``"describing series"`` (series described)."""
+    ``progress(stage, done, total)`` follows the stages: ``"reading incidents"`` (0 to 2 of 2: the
+    linker and the incidents, their encoding), ``"scoring candidate pairs"`` (most of the work),
+    ``"clustering"`` (0 then 1 of 1) and ``"describing series"`` (series described)."""
     say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
+    say("reading incidents", 0, 2)
     lid, linker = _load(ctx, dataset, linker_id)
     table = ctx.store.incidents(dataset=dataset, period=period)
+    say("reading incidents", 1, 2)
     enc = linker.encode(table)
+    say("reading incidents", 2, 2)
     scores = linker.score_all(enc, min_probability=min(threshold, 0.05),
                               progress=lambda k, n: say("scoring candidate pairs", k, n))
     say("clustering", 0, 1)
