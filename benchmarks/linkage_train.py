@@ -41,6 +41,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.api import uptime  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "linkage_train.json"
 MILLION = ROOT / "build" / "bench_linkage" / "city.duckdb"
@@ -171,7 +174,7 @@ def main() -> None:
             for variant in ("previous", "current"):
                 runs.append(_run_in_process(store, "scale3", variant))
                 print(f"scale3 {variant}: {runs[-1]['total_s']:.1f} s", flush=True)
-        result["scale3"] = {**_summary(runs), "uptime": _uptime()}
+        result["scale3"] = {**_summary(runs), "uptime": uptime()}
     if args.million:
         if not MILLION.exists():
             raise SystemExit(f"{MILLION} is missing: run benchmarks/linkage.py --phase build first")
@@ -179,13 +182,9 @@ def main() -> None:
         for variant in ("previous", "current"):
             runs.append(_run_in_process(MILLION, "million", variant))
             print(f"million {variant}: {runs[-1]['total_s']:.1f} s", flush=True)
-        result["million"] = {**_summary(runs), "uptime": _uptime()}
+        result["million"] = {**_summary(runs), "uptime": uptime()}
     OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in result.items()}, indent=1))
-
-
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 if __name__ == "__main__":
