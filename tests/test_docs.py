@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import inspect
+import pkgutil
 
 import pytest
 
+import crimelens
 from crimelens import errors
 from crimelens.cli._docs import command_paths, render_cli_reference
 from crimelens.config import Settings
@@ -38,3 +42,16 @@ def test_every_error_class_is_in_the_catalogue(cls: type[errors.CrimelensError])
             if line.startswith(f"| `{cls.__name__}` |")]
     assert len(rows) == 1, f"{cls.__name__} has no row in docs/errors.md"
     assert f"| {cls.exit_code} | {cls.http_status} |" in rows[0]
+
+
+def _modules_with_examples() -> list[str]:
+    names = [m.name for m in pkgutil.walk_packages(crimelens.__path__, "crimelens.")]
+    finder = doctest.DocTestFinder()
+    return [n for n in names if any(t.examples for t in finder.find(importlib.import_module(n)))]
+
+
+@pytest.mark.parametrize("module", _modules_with_examples())
+def test_docstring_examples_run(module: str) -> None:
+    """Every ``>>>`` example in the package's docstrings gives the output it shows."""
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} docstring examples failed (output above)"

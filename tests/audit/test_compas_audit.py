@@ -160,3 +160,14 @@ def test_missing_group_values_form_their_own_group() -> None:
     t = r.group_table("grp")
     assert list(t.index) == ["a", "b", "(missing)"]
     assert t.loc["(missing)", "n"] == 2 and t.loc["(missing)", "fpr"] == 1.0
+
+
+def test_group_columns_given_as_lists_audit_like_arrays(compas: CompasData) -> None:
+    """A plain Python list of group values (as a notebook user passes it) is accepted, not a TypeError."""
+    race = compas.audit["race"]
+    as_array = audit_scores(compas.decile, compas.y, {"race": race.to_numpy()}, threshold=5, n_boot=0)
+    as_list = audit_scores(compas.decile, compas.y, {"race": race.tolist()}, threshold=5, n_boot=0)
+    pd.testing.assert_frame_equal(as_list.group_table("race"), as_array.group_table("race"))
+    with_none = audit_scores(np.array([0.2, 0.8, 0.6]), np.array([0, 1, 0]), {"g": ["a", None, "a"]},
+                             n_boot=0, min_group_size=1)
+    assert list(with_none.group_table("g").index) == ["a", "(missing)"]

@@ -173,7 +173,7 @@ def reweighing_weights(label: Any, group: Any) -> NDArray[np.float64]:
     Examples
     --------
     >>> w = reweighing_weights([1, 1, 0, 0, 0, 1], list("aaabbb"))
-    >>> [round(v, 3) for v in w]
+    >>> w.round(3).tolist()
     [0.75, 0.75, 1.5, 0.75, 0.75, 1.5]
     """
     y = np.asarray(label).astype(int)

@@ -62,6 +62,8 @@ class CountTable:
 
 def _codes(values: object) -> tuple[NDArray[np.int64], list[str]]:
     """Integer codes (sorted by label) and labels; missing values become ``(missing)``."""
+    if isinstance(values, list | tuple):  # pandas factorizes arrays only
+        values = np.asarray(values, dtype=object)
     codes, uniques = pd.factorize(values, sort=True)  # type: ignore[call-overload]
     labels = [str(u) for u in np.asarray(uniques)]
     codes = np.asarray(codes, dtype=np.int64)
