@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from crimelens.domain import Incident, IncidentTable
 from crimelens.errors import InvalidParameterError, ProtectedAttributeError
-from crimelens.linkage import PairFeaturizer
+from crimelens.linkage import (
+    PairFeaturizer,
+    attr_values,
+    normalise_labels,
+    parse_attrs,
+    read_crimelinkage,
+)
+from tests.conftest import shared
 
 
 def _table() -> IncidentTable:
@@ -224,3 +234,53 @@ def test_featurizer_reports_its_three_steps() -> None:
     seen.clear()
     PairFeaturizer(narrative=False).fit(_table(), progress=lambda k, n: seen.append((k, n)))
     assert seen == [(1, 3), (3, 3)]
+
+
+def test_attr_values_equal_parse_attrs_on_real_attributes() -> None:
+    """One attribute read without parsing the other rows is the same as parsing every row."""
+    from crimelens.synth import SyntheticCity
+
+    tables = [SyntheticCity(seed=5, days=60, n_series=8, n_areas=6, scale=0.5).generate().incidents,
+              read_crimelinkage(shared("crimelinkage")).incidents]
+    for table in tables:
+        attrs = table.frame["attrs"].to_numpy(dtype=object)
+        full = parse_attrs(attrs)
+        assert len(full.columns) >= 3
+        for key in [*full.columns, "absent_key"]:
+            want = [None if v is None or v != v else v for v in full[key]] if key in full else [None] * len(attrs)
+            assert attr_values(attrs, key) == want, key
+
+
+def test_attr_values_reads_escaped_keys_and_keeps_numbers_as_given() -> None:
+    attrs = ['{"series\\u005fid": "s1"}',  # the key written with an escape is still the key
+             '{"note": "series_id unknown"}',  # the name in a value is not the key
+             '{"series_id": 12}', None, "", '{"weapon": "knife"}',
+             '{"series_id": ["b", "a"]}', '{"series_id": null}']
+    got = attr_values(attrs, "series_id")
+    assert got == ["s1", None, 12, None, None, None, "a;b", None]
+    # pandas makes an integer column with gaps float ("12.0"); an analyst's label "12" must still match
+    assert normalise_labels(got)[2] == frozenset({"12"})
+    assert parse_attrs(attrs)["series_id"][2] == 12.0
+
+
+def _parse_every_row(attrs: list[object]) -> pd.DataFrame:
+    """parse_attrs as it was: every row parsed and framed (the reference for the deduplicated one)."""
+    rows = []
+    for a in attrs:
+        d = json.loads(a) if isinstance(a, str) and a else {}
+        rows.append({k: ";".join(sorted(map(str, v))) if isinstance(v, list) else v for k, v in d.items()})
+    frame = pd.DataFrame.from_records(rows, index=pd.RangeIndex(len(rows)))
+    return frame.astype(object).where(frame.notna(), np.nan)
+
+
+def test_parse_attrs_parses_each_distinct_text_once_with_the_same_result() -> None:
+    from crimelens.synth import SyntheticCity
+
+    city = SyntheticCity(seed=5, days=60, n_series=8, n_areas=6, scale=0.5).generate().incidents
+    real = city.frame["attrs"].tolist()
+    assert len(set(real)) < 0.8 * len(real)  # templated M.O.: texts repeat
+    edge = ['{"b": 1}', None, '{"a": 2.5, "b": 1}', "", float("nan"), '{"b": 1}', '{"tags": ["y", "x"]}',
+            '{"n": 3}', '{"b": null}']
+    for attrs in (real, edge, edge[::-1], [], [None, None]):
+        pd.testing.assert_frame_equal(parse_attrs(attrs), _parse_every_row(attrs))
+    assert list(parse_attrs(edge).columns) == ["b", "a", "tags", "n"]  # the order keys first appear in

@@ -26,6 +26,7 @@ from crimelens.linkage._features import (
     DEFAULT_FAMILIES,
     EncodedIncidents,
     PairFeaturizer,
+    attr_values,
     parse_attrs,
 )
 from crimelens.linkage._linker import (
@@ -60,6 +61,7 @@ __all__ = [
     "Series",
     "SeriesRecovery",
     "StageProgress",
+    "attr_values",
     "cluster_pairs",
     "describe_series",
     "find_series",

@@ -66,13 +66,14 @@ def normalise_labels(labels: Sequence[Any] | Iterable[Any]) -> LabelSets:
 
     Examples
     --------
-    >>> normalise_labels([None, "s1", ["o1", "o2"], "a;b", float("nan")])
-    [frozenset(), frozenset({'s1'}), frozenset({'o1', 'o2'}), frozenset({'a', 'b'}), frozenset()]
+    >>> [sorted(s) for s in normalise_labels([None, "s1", ["o1", "o2"], "a;b", float("nan"), 12])]
+    [[], ['s1'], ['o1', 'o2'], ['a', 'b'], [], ['12']]
     """
     out: LabelSets = []
+    none: frozenset[str] = frozenset()
     for v in labels:
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            out.append(frozenset())
+        if v is None or (isinstance(v, float) and v != v):  # None or NaN
+            out.append(none)
         elif isinstance(v, str):
             out.append(frozenset(s.strip() for s in v.split(";") if s.strip()))
         elif isinstance(v, Iterable):

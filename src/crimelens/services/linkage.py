@@ -41,13 +41,13 @@ from crimelens.linkage import (
     EncodedIncidents,
     PairwiseLinker,
     StageProgress,
+    attr_values,
     cluster_pairs,
     describe_series,
     find_series,
     grow_series,
     link_matrix,
     normalise_labels,
-    parse_attrs,
     series_recovery,
 )
 from crimelens.linkage._linker import _LabelIndex
@@ -92,9 +92,7 @@ def _data_hash(table: IncidentTable) -> str:
 def _labels_for(ctx: Context, dataset: str, table: IncidentTable, label: str) -> list[frozenset[str]]:
     """Per incident: the ``label`` attribute given at ingest plus analyst-recorded labels."""
     check_not_protected([label], where="link train --label")
-    attrs = parse_attrs(table.frame["attrs"].to_numpy(dtype=object))
-    given = attrs[label].tolist() if label in attrs.columns else [None] * len(table)
-    sets = normalise_labels(given)
+    sets = normalise_labels(attr_values(table.frame["attrs"].to_numpy(dtype=object), label))
     extra = db.series_labels(ctx.store, dataset)
     if not extra.empty:
         by_id: dict[str, set[str]] = {}
