@@ -99,3 +99,32 @@ def test_series_described_in_batches_equal_those_described_in_one(fitted) -> Non
     b = describe_series(small, t, enc, groups, progress=lambda k, n: ticks.append((k, n)))
     assert json.dumps([s.as_dict() for s in a], default=str) == json.dumps([s.as_dict() for s in b], default=str)
     assert ticks[-1] == (len(groups), len(groups)) and [k for k, _ in ticks] == sorted({k for k, _ in ticks})
+
+
+def test_series_batches_are_bounded_by_members_too(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Many small series (a city's tail of look-alike pairs) are not one batch: progress comes at
+    least every ``members_per_batch`` members, and the documents do not change."""
+    import copy
+    import json
+
+    from crimelens.errors import InvalidParameterError
+    from crimelens.linkage import describe_series, find_series
+    from crimelens.synth import SyntheticCity
+
+    linker, _ = fitted
+    t = SyntheticCity(seed=5, days=90, n_series=8, n_areas=6, scale=0.4).generate().incidents
+    enc = linker.encode(t)
+    series, _ = find_series(linker, t, threshold=0.2, enc=enc)
+    groups = [np.flatnonzero(np.isin(enc.incident_id, s.members)) for s in series]
+    one = copy.copy(linker)
+    one.chunk_pairs = 10**9  # the pair budget alone: every series in one batch
+    ticks: list[int] = []
+    a = describe_series(one, t, enc, groups)
+    b = describe_series(one, t, enc, groups, members_per_batch=6, progress=lambda k, n: ticks.append(k))
+    assert json.dumps([s.as_dict() for s in a], default=str) == json.dumps([s.as_dict() for s in b], default=str)
+    sizes = [len(g) for g in groups]
+    assert ticks[-1] == len(groups) and len(ticks) >= sum(sizes) // max(6, *sizes)
+    for lo, hi in zip([0, *ticks], ticks, strict=False):
+        assert hi - lo == 1 or sum(sizes[lo:hi]) <= 6, (lo, hi)
+    with pytest.raises(InvalidParameterError, match="members_per_batch=0"):
+        describe_series(one, t, enc, groups, members_per_batch=0)

@@ -10,6 +10,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from crimelens.domain import IncidentTable
+from crimelens.errors import InvalidParameterError
 from crimelens.linkage._features import EncodedIncidents, parse_attrs
 from crimelens.linkage._linker import Explanation, PairScores, PairwiseLinker
 from crimelens.linkage._series import MemberExplanation, Series, cluster_pairs
@@ -19,14 +20,19 @@ __all__ = ["describe_series", "find_series"]
 
 def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: EncodedIncidents,
                     groups: list[NDArray[np.int64]], *, prefix: str = "S", n_drivers: int = 3,
+                    members_per_batch: int = 8_192,
                     progress: Callable[[int, int], None] | None = None) -> list[Series]:
     """A :class:`Series` per group of incident indices, with per-member explanations.
 
-    The work is batched across series: the within-series pairs of a batch of series (about
-    ``linker.chunk_pairs`` of them) are scored in one call, its members' strongest links
-    explained in one call, and the M.O. attributes of every member parsed once, so a city's
-    thousands of small series cost a few model calls rather than a few per series, and memory
-    holds one batch's link matrices. ``progress(described, n_series)`` follows the series.
+    The work is batched across series: the within-series pairs of a batch of series (at most
+    ``linker.chunk_pairs`` of them, and at most ``members_per_batch`` members) are scored in one
+    call, its members' strongest links explained in one call, and the M.O. attributes of every
+    member parsed once, so a city's thousands of small series cost a few model calls rather than
+    a few per series, and memory holds one batch's link matrices. ``progress(described,
+    n_series)`` follows the series, at least once a batch: explaining a member's strongest link
+    costs about 0.3 ms, so a batch of 8,192 members reports within a few seconds (the pair
+    budget alone let the million-incident city's 60,000 small series form one batch and the
+    progress stand still for 45 s).
     """
     frame = incidents.frame
     ordered = [np.asarray(g, np.int64) for g in groups]
@@ -48,7 +54,9 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
     step = max(1, int(linker.chunk_pairs))
     n_series = len(ordered)
     out: list[Series] = []
-    for lo_k, hi_k in _batches(sizes * (sizes - 1) // 2, step):
+    if members_per_batch < 1:
+        raise InvalidParameterError(f"describe_series(members_per_batch={members_per_batch}): expected >= 1")
+    for lo_k, hi_k in _batches(sizes * (sizes - 1) // 2, step, sizes, members_per_batch):
         batch = ordered[lo_k:hi_k]
         probs, best, expl = _link_matrices(linker, enc, batch, step)
         at = 0
@@ -77,16 +85,22 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
 _SAY_EVERY = 200
 
 
-def _batches(n_pairs: NDArray[np.int64], budget: int) -> list[tuple[int, int]]:
-    """Consecutive ranges of series whose within-series pairs add up to at most ``budget`` (a
-    larger series is a batch of its own)."""
+def _batches(n_pairs: NDArray[np.int64], budget: int, n_members: NDArray[np.int64],
+             member_budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of series whose within-series pairs add up to at most ``budget`` and
+    whose members to at most ``member_budget`` (a larger series is a batch of its own).
+
+    >>> _batches(np.array([6, 1, 1, 1]), 7, np.array([4, 2, 2, 2]), 5)
+    [(0, 1), (1, 3), (3, 4)]
+    """
     out: list[tuple[int, int]] = []
-    lo, used = 0, 0
-    for k, n in enumerate(n_pairs.tolist()):
-        if k > lo and used + n > budget:
+    lo, used, members = 0, 0, 0
+    for k, (n, m) in enumerate(zip(n_pairs.tolist(), n_members.tolist(), strict=True)):
+        if k > lo and (used + n > budget or members + m > member_budget):
             out.append((lo, k))
-            lo, used = k, 0
+            lo, used, members = k, 0, 0
         used += n
+        members += m
     if lo < len(n_pairs):
         out.append((lo, len(n_pairs)))
     return out
