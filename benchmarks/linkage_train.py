@@ -17,7 +17,13 @@ the shipped code analyses each distinct narrative once and weights it by its cop
 and CPU seconds, peak RSS, each stage's span, the longest wait between two progress lines, the
 training counts and the held-out figures (which should agree between the two).
 
-Run: ``.venv/bin/python benchmarks/linkage_train.py [--rounds 3] [--million]``; writes
+``--attrs`` compares, on the million-incident store (``--rounds`` rounds, alternating), the
+incidents' attributes read as shipped (``current``) with the previous code's reading
+(``previous_attrs``): every row's JSON parsed and framed, labels taken from that frame, where the
+shipped code parses each distinct text once and reads the label key only from rows that can hold
+it. Its figures go under ``million_attrs``.
+
+Run: ``.venv/bin/python benchmarks/linkage_train.py [--rounds 3] [--million] [--attrs]``; writes
 ``benchmarks/results/linkage_train.json``. Never asserts; a person reads the figures.
 """
 
@@ -70,11 +76,32 @@ def _previous_vectoriser() -> tuple[Any, Any]:
     return fit_tfidf, svd_rows
 
 
+def _previous_attrs() -> tuple[Any, Any]:
+    """Stand-ins for ``parse_attrs`` and ``attr_values`` that do what the code before them did."""
+    import pandas as pd
+
+    def parse_attrs(attrs: Any) -> Any:
+        rows: list[dict[str, Any]] = []
+        for a in attrs:
+            d = json.loads(a) if isinstance(a, str) and a else {}
+            rows.append({k: ";".join(sorted(str(e) for e in v)) if isinstance(v, list | tuple | set) else v
+                         for k, v in d.items()})
+        frame = pd.DataFrame.from_records(rows, index=pd.RangeIndex(len(rows)))
+        return frame.astype(object).where(frame.notna(), np.nan)
+
+    def attr_values(attrs: Any, key: str) -> list[Any]:
+        frame = parse_attrs(attrs)
+        return frame[key].tolist() if key in frame.columns else [None] * len(frame)
+
+    return parse_attrs, attr_values
+
+
 def one_run(store: str, which: str, variant: str) -> dict[str, Any]:
     """Train once on a copy of ``store``; the figures of that run (called in a fresh process)."""
     from crimelens.config import load_settings
     from crimelens.governance import Actor
-    from crimelens.linkage import _features
+    from crimelens.linkage import _build, _features
+    from crimelens.services import linkage as service
     from crimelens.services import open_context
     from crimelens.services.linkage import train_linker
 
@@ -88,6 +115,11 @@ def one_run(store: str, which: str, variant: str) -> dict[str, Any]:
             fit_tfidf, svd_rows = _previous_vectoriser()
             patches = [mock.patch.object(_features, "_fit_tfidf", fit_tfidf),
                        mock.patch.object(_features, "_svd_rows", svd_rows)]
+        elif variant == "previous_attrs":
+            parse_attrs, attr_values = _previous_attrs()
+            patches = [mock.patch.object(_features, "parse_attrs", parse_attrs),
+                       mock.patch.object(_build, "parse_attrs", parse_attrs),
+                       mock.patch.object(service, "attr_values", attr_values)]
         for p in patches:
             p.start()
         try:
@@ -141,19 +173,21 @@ def _scale3_store(folder: Path) -> Path:
     return db
 
 
-def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(runs: list[dict[str, Any]], before: str = "previous") -> dict[str, Any]:
     out: dict[str, Any] = {"runs": runs}
-    for variant in ("previous", "current"):
+    for variant in (before, "current"):
         mine = [r for r in runs if r["variant"] == variant]
         out[variant] = {k: statistics.median(r[k] for r in mine)
                         for k in ("total_s", "cpu_s", "peak_rss_gib", "longest_silence_s", "before_first_line_s")}
         out[variant]["preparing_features_s"] = statistics.median(
             r["stage_spans_s"]["preparing features"] for r in mine)
-    cur, prev = out["current"], out["previous"]
-    out["current_over_previous"] = {k: cur[k] / prev[k] for k in cur if prev[k]}
-    first = {v: next(r for r in runs if r["variant"] == v) for v in ("previous", "current")}
-    out["same_training_counts"] = first["previous"]["training"] == first["current"]["training"]
-    out["same_evaluation"] = first["previous"]["evaluation"] == first["current"]["evaluation"]
+        out[variant]["reading_incidents_s"] = statistics.median(
+            r["stage_spans_s"]["reading incidents"] for r in mine)
+    cur, prev = out["current"], out[before]
+    out[f"current_over_{before}"] = {k: cur[k] / prev[k] for k in cur if prev[k]}
+    first = {v: next(r for r in runs if r["variant"] == v) for v in (before, "current")}
+    out["same_training_counts"] = first[before]["training"] == first["current"]["training"]
+    out["same_evaluation"] = first[before]["evaluation"] == first["current"]["evaluation"]
     return out
 
 
@@ -161,12 +195,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--million", action="store_true", help="also the million-incident store (one round)")
+    ap.add_argument("--attrs", action="store_true",
+                    help="only the attribute reading, shipped against previous, on the million-incident store")
     ap.add_argument("--one", nargs=3, metavar=("STORE", "WHICH", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one_run(*args.one), default=str))
         return
     result: dict[str, Any] = json.loads(OUT.read_text()) if OUT.exists() else {}
+    if args.attrs:
+        if not MILLION.exists():
+            raise SystemExit(f"{MILLION} is missing: run benchmarks/linkage.py --phase build first")
+        runs = []
+        for _ in range(args.rounds):
+            for variant in ("previous_attrs", "current"):
+                runs.append(_run_in_process(MILLION, "million", variant))
+                print(f"million {variant}: {runs[-1]['total_s']:.1f} s", flush=True)
+        result["million_attrs"] = {**_summary(runs, "previous_attrs"), "uptime": uptime()}
+        OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(json.dumps({k: v for k, v in result["million_attrs"].items() if k != "runs"}, indent=1))
+        return
     with tempfile.TemporaryDirectory(prefix="crimelens-train-") as tmp:
         store = _scale3_store(Path(tmp))
         runs = []
