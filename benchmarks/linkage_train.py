@@ -23,7 +23,13 @@ incidents' attributes read as shipped (``current``) with the previous code's rea
 shipped code parses each distinct text once and reads the label key only from rows that can hold
 it. Its figures go under ``million_attrs``.
 
-Run: ``.venv/bin/python benchmarks/linkage_train.py [--rounds 3] [--million] [--attrs]``; writes
+``--baseline-tree PATH`` compares, on the million-incident store (``--rounds`` rounds,
+alternating), this tree's code with another checkout's (``git worktree add PATH COMMIT``): the
+same ``--one`` run from each tree's own ``src``. Its figures go under ``million_vs_baseline``
+with the baseline's commit.
+
+Run: ``.venv/bin/python benchmarks/linkage_train.py [--rounds 3] [--million] [--attrs]
+[--baseline-tree PATH]``; writes
 ``benchmarks/results/linkage_train.json``. Never asserts; a person reads the figures.
 """
 
@@ -155,10 +161,16 @@ def one_run(store: str, which: str, variant: str) -> dict[str, Any]:
     }
 
 
-def _run_in_process(store: Path, which: str, variant: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--one", str(store), which, variant],
+def _run_in_process(store: Path, which: str, variant: str, tree: Path = ROOT) -> dict[str, Any]:
+    script = tree / "benchmarks" / "linkage_train.py"
+    out = subprocess.run([sys.executable, str(script), "--one", str(store), which, variant],
                          capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _commit(tree: Path) -> str:
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
 
 
 def _scale3_store(folder: Path) -> Path:
@@ -195,6 +207,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--million", action="store_true", help="also the million-incident store (one round)")
+    ap.add_argument("--baseline-tree", type=Path,
+                    help="another checkout to compare with on the million-incident store")
     ap.add_argument("--attrs", action="store_true",
                     help="only the attribute reading, shipped against previous, on the million-incident store")
     ap.add_argument("--one", nargs=3, metavar=("STORE", "WHICH", "VARIANT"), help=argparse.SUPPRESS)
@@ -203,6 +217,19 @@ def main() -> None:
         print(json.dumps(one_run(*args.one), default=str))
         return
     result: dict[str, Any] = json.loads(OUT.read_text()) if OUT.exists() else {}
+    if args.baseline_tree:
+        if not MILLION.exists():
+            raise SystemExit(f"{MILLION} is missing: run benchmarks/linkage.py --phase build first")
+        runs = []
+        for _ in range(args.rounds):
+            for variant, tree in (("baseline", args.baseline_tree), ("current", ROOT)):
+                runs.append({**_run_in_process(MILLION, "million", "current", tree), "variant": variant})
+                print(f"million {variant}: {runs[-1]['total_s']:.1f} s", flush=True)
+        result["million_vs_baseline"] = {**_summary(runs, "baseline"), "baseline_commit": _commit(args.baseline_tree),
+                                         "current_commit": _commit(ROOT) + " + working tree", "uptime": uptime()}
+        OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(json.dumps({k: v for k, v in result["million_vs_baseline"].items() if k != "runs"}, indent=1))
+        return
     if args.attrs:
         if not MILLION.exists():
             raise SystemExit(f"{MILLION} is missing: run benchmarks/linkage.py --phase build first")

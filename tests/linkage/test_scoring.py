@@ -64,10 +64,12 @@ def test_fit_reports_progress_per_chunk_and_learns_the_same_model() -> None:
         t, labels, progress=lambda s, k, n: seen.append((s, k, n)))
     b = PairwiseLinker(radius_m=1500.0, window_days=20.0, chunk_pairs=2_000).fit(t, labels)
     n_pairs = a.training_["n_candidate_pairs"]
-    for stage in ("counting pairs", "sampling pairs"):
-        done = [k for s, k, n in seen if s == stage and n == n_pairs]
-        assert done[0] == 0 and done[-1] == n_pairs and done == sorted(done)
-        assert len(done) == 1 + -(-n_pairs // 2_000)  # a start, then one per chunk
+    done = [k for s, k, n in seen if s == "sampling pairs" and n == n_pairs]
+    assert done[0] == 0 and done[-1] == n_pairs and done == sorted(done)
+    assert len(done) == 1 + -(-n_pairs // 2_000)  # a start, then one per chunk
+    # few labelled incidents: the strata are counted from their block-mates, not by a pass
+    assert a.training_["n_labelled"] < 0.1 * len(t)
+    assert [(k, n) for s, k, n in seen if s == "counting pairs"] == [(0, n_pairs), (n_pairs, n_pairs)]
     assert [x for x in seen if x[0] == "fitting"] == [("fitting", k, 3) for k in range(4)]
     assert [x for x in seen if x[0] == "preparing features"] == [("preparing features", k, 5) for k in range(6)]
     assert [s for s, _, _ in seen].index("counting pairs") == 6  # the features come first
@@ -128,3 +130,30 @@ def test_series_batches_are_bounded_by_members_too(fitted) -> None:  # type: ign
         assert hi - lo == 1 or sum(sizes[lo:hi]) <= 6, (lo, hi)
     with pytest.raises(InvalidParameterError, match="members_per_batch=0"):
         describe_series(one, t, enc, groups, members_per_batch=0)
+
+
+@pytest.mark.parametrize("unlabelled", ["negative", "exclude"])
+def test_counting_strata_from_block_mates_equals_a_pass_over_every_pair(
+        unlabelled: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two ways of counting the training strata agree, so the sampled pairs and the model
+    are the same; the pass reports each chunk."""
+    from crimelens.linkage import _linker
+    from crimelens.synth import SyntheticCity
+
+    t = SyntheticCity(seed=3, days=90, n_series=8, n_areas=6, scale=0.5).generate().incidents
+    labels = list(parse_attrs(t.frame["attrs"].to_numpy(dtype=object)).get("series_id"))
+    wide = unlabelled == "exclude"  # only pairs of two labelled incidents: a wider block holds unlinked ones
+    params = {"radius_m": 6000.0 if wide else 1500.0, "window_days": 90.0 if wide else 20.0, "chunk_pairs": 5_000,
+              "unlabelled": unlabelled, "max_negatives": 300, "background_negatives": 150}
+    mates = PairwiseLinker(**params).fit(t, labels)
+    monkeypatch.setattr(_linker, "_MATES_SHARE", -1.0)  # always the pass over every pair
+    seen: list[tuple[str, int, int]] = []
+    passed = PairwiseLinker(**params).fit(t, labels, progress=lambda s, k, n: seen.append((s, k, n)))
+    assert mates.training_ == passed.training_
+    assert mates.training_["negative_sampling_rate"] < 1.0  # the counts set the sampling rates
+    enc = mates.encode(t)
+    assert np.array_equal(mates.score_all(enc).probability, passed.score_all(passed.encode(t)).probability)
+    n_pairs = mates.training_["n_candidate_pairs"]
+    counting = [k for s, k, _ in seen if s == "counting pairs"]
+    assert counting[0] == 0 and counting[-1] == n_pairs and counting == sorted(counting)
+    assert len(counting) >= 1 + -(-n_pairs // 5_000)  # a start, then each chunk of at most 5,000
