@@ -169,7 +169,7 @@ def _run_in_process(store: Path, which: str, variant: str, tree: Path = ROOT) ->
 
 
 def _commit(tree: Path) -> str:
-    return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+    return subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"], capture_output=True,
                           text=True, check=True).stdout.strip()
 
 
@@ -226,7 +226,7 @@ def main() -> None:
                 runs.append({**_run_in_process(MILLION, "million", "current", tree), "variant": variant})
                 print(f"million {variant}: {runs[-1]['total_s']:.1f} s", flush=True)
         result["million_vs_baseline"] = {**_summary(runs, "baseline"), "baseline_commit": _commit(args.baseline_tree),
-                                         "current_commit": _commit(ROOT) + " + working tree", "uptime": uptime()}
+                                         "current_commit": _commit(ROOT), "uptime": uptime()}
         OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
         print(json.dumps({k: v for k, v in result["million_vs_baseline"].items() if k != "runs"}, indent=1))
         return
