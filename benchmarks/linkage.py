@@ -283,6 +283,8 @@ def series() -> dict[str, Any]:
     last = {st: max(t for t, s, _ in marks if s == st) for _, st, _ in marks}
     scoring, clustering, describing = "scoring candidate pairs", "clustering", "describing series"
     gaps = np.diff([t0] + [t for t, _, _ in marks] + [t0 + total_s])
+    worst = int(np.argmax(gaps))
+    ends_at = "the end" if worst == len(marks) else f"{marks[worst][1]} {marks[worst][2]}"
     return {"n_candidate_pairs": run.n_candidates, "n_series": len(run.series),
             "n_members": int(sizes.sum()), "largest_series": int(sizes.max()) if len(sizes) else 0,
             "series_of_two": int((sizes == 2).sum()),
@@ -292,7 +294,7 @@ def series() -> dict[str, Any]:
             "describing_s": last[describing] - last[clustering],
             "storing_s": t0 + total_s - last[describing],  # the run, its series and its ledger entry
             "after_scoring_s": t0 + total_s - last[scoring],
-            "longest_silence_s": float(gaps.max()),
+            "longest_silence_s": float(gaps.max()), "longest_silence_ends_at": ends_at,
             "progress_lines": len(marks), "total_s": total_s, "total_cpu_s": _cpu_s() - c0,
             "peak_rss_gib": _rss_gib(), "uptime": _uptime()}
 
@@ -315,6 +317,8 @@ def main() -> None:
     if args.phase == "series":  # one figure, kept beside the others in the results file
         got = {"series_1km_30d": series()}
         previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+        if "series_1km_30d" in previous:  # the run before this one stays beside it
+            previous["series_1km_30d_previous"] = previous["series_1km_30d"]
         previous.update(got)
         OUT.write_text(json.dumps(previous, indent=2, default=str))
         print(json.dumps(got))
