@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from crimelens.domain import Incident, IncidentTable
@@ -284,3 +286,24 @@ def test_parse_attrs_parses_each_distinct_text_once_with_the_same_result() -> No
     for attrs in (real, edge, edge[::-1], [], [None, None]):
         pd.testing.assert_frame_equal(parse_attrs(attrs), _parse_every_row(attrs))
     assert list(parse_attrs(edge).columns) == ["b", "a", "tags", "n"]  # the order keys first appear in
+
+
+_KEYS = ["series_id", "series_id_old", "Series_ID", "sérié", 'a"b', "tab\tkey", "weapon", "n"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.one_of(
+    st.none(), st.just(""),
+    st.tuples(st.dictionaries(st.sampled_from(_KEYS), st.one_of(
+        st.none(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
+        st.lists(st.text(max_size=3), max_size=3)), max_size=4), st.booleans())), max_size=8),
+    key=st.sampled_from(_KEYS))
+def test_attr_values_equal_reading_every_row(rows: list[object], key: str) -> None:
+    """Whatever the keys, values and escaping (``ensure_ascii``), skipping rows that cannot hold
+    the key gives what parsing every row gives."""
+    attrs = [r if not isinstance(r, tuple) else json.dumps(r[0], ensure_ascii=r[1]) for r in rows]
+    want = []
+    for a in attrs:
+        v = json.loads(a).get(key) if isinstance(a, str) and a else None
+        want.append(";".join(sorted(map(str, v))) if isinstance(v, list) else v)
+    assert attr_values(attrs, key) == want
