@@ -12,6 +12,12 @@ Per run: wall and CPU seconds, the longest wait between two progress calls and t
 ended at, the first call's delay, the number of calls; and whether both runs give the same series
 documents. Run ``benchmarks/linkage.py --phase build`` and ``--phase series`` first, then
 ``.venv/bin/python benchmarks/linkage_describe.py``; writes ``benchmarks/results/linkage_describe.json``.
+
+``--index`` instead times the block index of the whole store (2.7 billion candidate pairs within
+1 km and 30 days), built three times in alternation as before (``one_loop``: the pairs counted in
+one parallel loop over the incidents, no progress) and as shipped (``sliced``: in 32 slices, with a
+progress call after each): wall seconds, the longest wait between two calls, and whether the
+counts agree. Its figures go under ``index``.
 Never asserts; a person reads the figures.
 """
 
@@ -37,8 +43,49 @@ WORK = ROOT / "build" / "bench_linkage"
 OUT = ROOT / "benchmarks" / "results" / "linkage_describe.json"
 
 
+def index_runs(rounds: int = 3) -> dict[str, Any]:
+    from crimelens.config import load_settings
+    from crimelens.linkage import _blocking
+    from crimelens.services import open_context
+
+    linker = pickle.loads((WORK / "linker.pkl").read_bytes())
+    with open_context(load_settings(db=WORK / "city.duckdb")) as ctx:
+        table = ctx.store.incidents(dataset=ctx.store.datasets()[0])
+    enc = linker.encode(table)
+    runs: list[dict[str, Any]] = []
+    counts: dict[str, Any] = {}
+    for _ in range(rounds):
+        for variant in ("one_loop", "sliced"):
+            marks: list[float] = []
+            shipped = _blocking._COUNT_SLICES
+            _blocking._COUNT_SLICES = 1 if variant == "one_loop" else shipped
+            t0 = time.perf_counter()
+            try:
+                index = linker.index(enc, progress=None if variant == "one_loop" else
+                                     (lambda _k, _n, marks=marks: marks.append(time.perf_counter())))
+            finally:
+                _blocking._COUNT_SLICES = shipped
+            total = time.perf_counter() - t0
+            gaps = np.diff([t0, *marks, t0 + total])
+            runs.append({"variant": variant, "total_s": total, "longest_silence_s": float(gaps.max()),
+                         "progress_lines": len(marks), "n_pairs": int(index.n_pairs)})
+            counts[variant] = index.counts
+            print(runs[-1], flush=True)
+    med = {v: {k: float(np.median([r[k] for r in runs if r["variant"] == v])) for k in ("total_s", "longest_silence_s")}
+           for v in ("one_loop", "sliced")}
+    return {"runs": runs, **med, "sliced_over_one_loop": med["sliced"]["total_s"] / med["one_loop"]["total_s"],
+            "same_counts": bool(np.array_equal(counts["one_loop"], counts["sliced"])), "uptime": uptime()}
+
+
 def main() -> None:
     import duckdb
+
+    if "--index" in sys.argv[1:]:
+        result = json.loads(OUT.read_text()) if OUT.exists() else {}
+        result["index"] = index_runs()
+        OUT.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in result["index"].items() if k != "runs"}, indent=1))
+        return
 
     from crimelens.config import load_settings
     from crimelens.linkage import describe_series

@@ -52,8 +52,12 @@ def test_series_building_streams_scoring_clustering_and_describing(client: TestC
                                                  "linker_id": city.extra["linker_id"]}, auth(city, "ana"))
     progress, result = lines[:-1], lines[-1]["result"]
     stages = [p["stage"] for p in progress]
-    assert list(dict.fromkeys(stages)) == ["reading incidents", "scoring candidate pairs", "clustering",
-                                           "describing series"]
+    assert list(dict.fromkeys(stages)) == ["reading incidents", "indexing candidate pairs", "scoring candidate pairs",
+                                           "clustering", "describing series"]
+    indexing = [(p["done"], p["total"]) for p in progress if p["stage"] == "indexing candidate pairs"]
+    n_incidents = indexing[0][1]
+    assert indexing[0] == (0, n_incidents) and indexing[-1] == (n_incidents, n_incidents) and len(indexing) > 2
+    assert [d for d, _ in indexing] == sorted(d for d, _ in indexing)
     scoring = [p for p in progress if p["stage"] == "scoring candidate pairs"]
     assert {p["total"] for p in scoring} == {result["n_candidates"]}
     assert scoring[-1]["done"] == result["n_candidates"]

@@ -84,3 +84,24 @@ def test_mates_equal_brute_force(radius: float | None, window: float | None) -> 
         assert idx.mates(q).tolist() == want
     with pytest.raises(InvalidParameterError, match="count=False"):
         next(idx.iter_pairs())
+
+
+def test_counting_in_slices_reports_progress_and_the_same_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair count, slice by slice with a progress call after each, equals one loop's."""
+    from crimelens.linkage import _blocking
+
+    rng = np.random.default_rng(3)
+    n = 5_000
+    fam = rng.integers(0, 3, n)
+    x, y = rng.uniform(0, 5_000, n), rng.uniform(0, 5_000, n)
+    t0 = rng.uniform(0, 200, n)
+    t1 = t0 + rng.exponential(1.0, n)
+    with monkeypatch.context() as m:
+        m.setattr(_blocking, "_COUNT_SLICES", 1)
+        whole = BlockingIndex.build(fam, x, y, t0, t1, radius_m=300, window_days=10)
+    seen: list[tuple[int, int]] = []
+    sliced = BlockingIndex.build(fam, x, y, t0, t1, radius_m=300, window_days=10,
+                                 progress=lambda k, m: seen.append((k, m)))
+    assert np.array_equal(whole.counts, sliced.counts) and whole.n_pairs == sliced.n_pairs > 1_000
+    assert seen[0] == (0, n) and seen[-1] == (n, n) and len(seen) == 33
+    assert [k for k, _ in seen] == sorted(k for k, _ in seen)

@@ -247,10 +247,10 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             raise NotFittedError("PairwiseLinker is not fitted yet; call fit(incidents, labels) first")
 
     # blocking -----------------------------------------------------------------------
-    def index(self, enc: EncodedIncidents) -> BlockingIndex:
-        """The blocking index of encoded incidents."""
+    def index(self, enc: EncodedIncidents, progress: Callable[[int, int], None] | None = None) -> BlockingIndex:
+        """The blocking index of encoded incidents; ``progress(counted, n)`` follows its pair count."""
         return BlockingIndex.build(enc.family, enc.x, enc.y, enc.t_from, enc.t_to,
-                                   radius_m=self.radius_m, window_days=self.window_days)
+                                   radius_m=self.radius_m, window_days=self.window_days, progress=progress)
 
     def candidates_of(self, enc: EncodedIncidents, q: int) -> NDArray[np.int64]:
         """Indices of the block-mates of incident ``q`` (same family, radius, window)."""
@@ -469,12 +469,13 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
         return cheap, final
 
     def iter_scores(self, enc: EncodedIncidents, *, min_probability: float = 0.0,
-                    cheap_only: bool = False,
-                    progress: Callable[[int, int], None] | None = None) -> Iterator[PairScores]:
+                    cheap_only: bool = False, progress: Callable[[int, int], None] | None = None,
+                    index_progress: Callable[[int, int], None] | None = None) -> Iterator[PairScores]:
         """Score every candidate pair chunk by chunk; yield those at or above ``min_probability``.
-        ``progress(scored, total)`` is told the candidate pairs scored after each chunk."""
+        ``progress(scored, total)`` is told the candidate pairs scored after each chunk;
+        ``index_progress(counted, n)`` follows the count of the pairs before (the incidents counted)."""
         self._check_fitted()
-        index = self.index(enc)
+        index = self.index(enc, progress=index_progress)
         # score in the index's sorted order: block-mates are neighbours in memory there
         ordered = enc.take(index.order)
         total, done = index.n_pairs, 0
@@ -493,10 +494,12 @@ class PairwiseLinker(BaseEstimator):  # type: ignore[misc]
             yield PairScores(np.minimum(i, j), np.maximum(i, j), c[keep], p[keep], len(a))
 
     def score_all(self, enc: EncodedIncidents, *, min_probability: float = 0.0,
-                  cheap_only: bool = False, progress: Callable[[int, int], None] | None = None) -> PairScores:
-        """All candidate pairs at or above ``min_probability`` in one result."""
+                  cheap_only: bool = False, progress: Callable[[int, int], None] | None = None,
+                  index_progress: Callable[[int, int], None] | None = None) -> PairScores:
+        """All candidate pairs at or above ``min_probability`` in one result (``progress`` and
+        ``index_progress`` as for :meth:`iter_scores`)."""
         parts = list(self.iter_scores(enc, min_probability=min_probability, cheap_only=cheap_only,
-                                      progress=progress))
+                                      progress=progress, index_progress=index_progress))
         if not parts:
             z = np.zeros(0)
             return PairScores(z.astype(np.int64), z.astype(np.int64), z, z, 0)

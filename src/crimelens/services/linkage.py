@@ -427,7 +427,8 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                  progress: StageProgress | None = None) -> SeriesRun:
     """Candidate series of ``dataset`` (or, with ``seeds``, the one series grown from them).
     ``progress(stage, done, total)`` follows the stages: ``"reading incidents"`` (0 to 2 of 2: the
-    linker and the incidents, their encoding), ``"scoring candidate pairs"`` (most of the work),
+    linker and the incidents, their encoding), ``"indexing candidate pairs"`` (incidents whose
+    block-mates are counted), ``"scoring candidate pairs"`` (most of the work),
     ``"clustering"`` (0 then 1 of 1) and ``"describing series"`` (series described)."""
     say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
     say("reading incidents", 0, 2)
@@ -437,7 +438,8 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     enc = linker.encode(table)
     say("reading incidents", 2, 2)
     scores = linker.score_all(enc, min_probability=min(threshold, 0.05),
-                              progress=lambda k, n: say("scoring candidate pairs", k, n))
+                              progress=lambda k, n: say("scoring candidate pairs", k, n),
+                              index_progress=lambda k, n: say("indexing candidate pairs", k, n))
     say("clustering", 0, 1)
     if seeds:
         pos = {str(v): k for k, v in enumerate(enc.incident_id)}
