@@ -25,8 +25,8 @@ it. Its figures go under ``million_attrs``.
 
 ``--baseline-tree PATH`` compares, on the million-incident store (``--rounds`` rounds,
 alternating), this tree's code with another checkout's (``git worktree add PATH COMMIT``): the
-same ``--one`` run from each tree's own ``src``. Its figures go under ``million_vs_baseline``
-with the baseline's commit.
+same ``--one`` run from each tree's own ``src``. Its figures go under ``million_vs_COMMIT``,
+the baseline's commit.
 
 Run: ``.venv/bin/python benchmarks/linkage_train.py [--rounds 3] [--million] [--attrs]
 [--baseline-tree PATH]``; writes
@@ -225,10 +225,11 @@ def main() -> None:
             for variant, tree in (("baseline", args.baseline_tree), ("current", ROOT)):
                 runs.append({**_run_in_process(MILLION, "million", "current", tree), "variant": variant})
                 print(f"million {variant}: {runs[-1]['total_s']:.1f} s", flush=True)
-        result["million_vs_baseline"] = {**_summary(runs, "baseline"), "baseline_commit": _commit(args.baseline_tree),
-                                         "current_commit": _commit(ROOT), "uptime": uptime()}
+        key = f"million_vs_{_commit(args.baseline_tree)}"
+        result[key] = {**_summary(runs, "baseline"), "baseline_commit": _commit(args.baseline_tree),
+                       "current_commit": _commit(ROOT), "uptime": uptime()}
         OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        print(json.dumps({k: v for k, v in result["million_vs_baseline"].items() if k != "runs"}, indent=1))
+        print(json.dumps({k: v for k, v in result[key].items() if k != "runs"}, indent=1))
         return
     if args.attrs:
         if not MILLION.exists():
