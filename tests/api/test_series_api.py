@@ -53,7 +53,8 @@ def test_series_building_streams_scoring_clustering_and_describing(client: TestC
     progress, result = lines[:-1], lines[-1]["result"]
     stages = [p["stage"] for p in progress]
     assert list(dict.fromkeys(stages)) == ["reading incidents", "indexing candidate pairs", "scoring candidate pairs",
-                                           "clustering", "describing series"]
+                                           "clustering", "describing series", "storing series"]
+    assert [(p["done"], p["total"]) for p in progress if p["stage"] == "storing series"] == [(k, 3) for k in range(4)]
     indexing = [(p["done"], p["total"]) for p in progress if p["stage"] == "indexing candidate pairs"]
     n_incidents = indexing[0][1]
     assert indexing[0] == (0, n_incidents) and indexing[-1] == (n_incidents, n_incidents) and len(indexing) > 2

@@ -449,8 +449,9 @@ def test_an_analyst_trains_builds_and_scores_then_an_auditor_downloads_the_pairs
     new_run = pg.inner_text("#lk-ok").split()[2].rstrip(":")
     n_candidates = int(pg.inner_text("#lk-ok").split(" from ")[1].split()[0])
     assert pg.evaluate("document.body.dataset.pairProgress") == f"{n_candidates}/{n_candidates}"
-    assert pg.evaluate("document.body.dataset.stages").split("|")[-5:] == [
-        "reading incidents", "indexing candidate pairs", "scoring candidate pairs", "clustering", "describing series"]
+    assert pg.evaluate("document.body.dataset.stages").split("|")[-6:] == [
+        "reading incidents", "indexing candidate pairs", "scoring candidate pairs", "clustering", "describing series",
+        "storing series"]
     assert pg.input_value("#runs") == new_run
     pg.wait_for_function("document.body.dataset.members > 0")
     pg.fill("#lk-min", "0.4")

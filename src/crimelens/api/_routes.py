@@ -530,7 +530,8 @@ class SeriesIn(BaseModel):
 
 @router.post("/series-runs", tags=["linkage"],
              responses={200: {"content": {NDJSON: {}}, "description": "with `Accept: application/x-ndjson`: "
-                              "progress lines (`stage`: scoring candidate pairs, clustering, describing series; "
+                              "progress lines (`stage`: reading incidents, indexing candidate pairs, scoring candidate "
+                              "pairs, clustering, describing series, storing series; "
                               "`done` of `total`), then the result line"}},
              summary="Build and store candidate series")
 def create_series(ctx: CtxDep, caller: CallerDep, body: SeriesIn,

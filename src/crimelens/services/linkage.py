@@ -429,7 +429,8 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     ``progress(stage, done, total)`` follows the stages: ``"reading incidents"`` (0 to 2 of 2: the
     linker and the incidents, their encoding), ``"indexing candidate pairs"`` (incidents whose
     block-mates are counted), ``"scoring candidate pairs"`` (most of the work),
-    ``"clustering"`` (0 then 1 of 1) and ``"describing series"`` (series described)."""
+    ``"clustering"`` (0 then 1 of 1), ``"describing series"`` (series described) and ``"storing
+    series"`` (0 to 3 of 3: the documents and their hash, the series, the ledger entry)."""
     say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
     say("reading incidents", 0, 2)
     lid, linker = _load(ctx, dataset, linker_id)
@@ -455,20 +456,24 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     say("clustering", 1, 1)
     series = describe_series(linker, table, enc, groups, prefix=prefix,
                              progress=lambda k, n: say("describing series", k, n))
+    say("storing series", 0, 3)  # the documents and their hash, the series, the ledger entry
     docs = [s.as_dict() for s in series]
     digest = sha256_hex(canonical_json(docs))
     run_id = f"ls-{uuid.uuid4().hex[:12]}"
     params = {"threshold": threshold, "method": "grow" if seeds else method, "seeds": list(seeds)}
+    say("storing series", 1, 3)
     with ctx.store.transaction():
         db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="series",
                     created_at=ctx.now(), user_name=actor.user, purpose=str(purpose), params=params,
                     n_candidates=scores.n_candidates, n_rows=len(docs), output_hash=digest)
         db.save_series(ctx.store, run_id, docs)
+        say("storing series", 2, 3)
         seq = record_use(ctx, action="link.series", actor=actor, purpose=purpose, model=MODEL,
                          model_version=lid, params=params, data_hash=_data_hash(table), output_hash=digest,
                          deployment=deployment,
                          detail={"run_id": run_id, "dataset": dataset, "n_series": len(docs),
                                  **_audit_detail(linker)})
+    say("storing series", 3, 3)
     return SeriesRun(run_id, lid, scores.n_candidates, docs, seq)
 
 

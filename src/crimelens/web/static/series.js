@@ -49,7 +49,7 @@
     const t0 = Date.now();
     let stage = null, ts = t0;  // the time left is estimated within a stage (each counts its own units)
     // each job streams its progress: candidate pairs scored of the total (pairs) or the stage it
-    // is in (series: reading, indexing, scoring, clustering, describing; training: counting and sampling the pairs, the
+    // is in (series: reading, indexing, scoring, clustering, describing, storing; training: counting and sampling the pairs, the
     // fits, the held-out checks)
     const tick = (p) => {
       if (p.stage !== stage) {
