@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from crimelens.linkage import PairwiseLinker, parse_attrs
+from crimelens.linkage import PairwiseLinker, normalise_labels, pair_labels, parse_attrs
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +159,16 @@ def test_counting_strata_from_block_mates_equals_a_pass_over_every_pair(
     counting = [k for s, k, _ in seen if s == "counting pairs"]
     assert counting[0] == 0 and counting[-1] == n_pairs and counting == sorted(counting)
     assert len(counting) >= 1 + -(-n_pairs // 5_000)  # a start, then each chunk of at most 5,000
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "a;b", "b;c", "c;a;b"])),
+                       min_size=2, max_size=12), data=st.data())
+def test_pairs_share_a_label_exactly_when_their_label_sets_meet(labels: list[str | None], data: st.DataObject) -> None:
+    """Only pairs of two labelled incidents are compared; the answer is still every pair's set intersection."""
+    n = len(labels)
+    i = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=30)), dtype=np.int64)
+    j = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=len(i), max_size=len(i))), dtype=np.int64)
+    sets = normalise_labels(labels)
+    want = [bool(sets[a] & sets[b]) for a, b in zip(i.tolist(), j.tolist(), strict=True)]
+    assert pair_labels(labels, i, j).tolist() == want
