@@ -3,7 +3,7 @@ self-exciting fits recover planted trigger parameters within stated tolerances."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -67,6 +67,26 @@ def test_grid_etas_recovers_planted_parameters() -> None:
     assert model.theta_ == pytest.approx(sim.theta, abs=0.05)
     assert model.omega_per_day_ == pytest.approx(sim.omega_per_day, rel=0.2)
     assert float(np.corrcoef(model.mu_per_day_, sim.mu_per_day)[0, 1]) > 0.9
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.4])
+def test_grid_etas_records_at_the_same_instant_are_not_triggers(theta: float) -> None:
+    """A fifth of the records doubled (same time, same place: one row per offence or victim,
+    as in Cincinnati's file). They had been each other's triggers at lag zero: omega ran to
+    1e81 per day (to inf and NaN on daily Cincinnati origins) and theta to the doubled share."""
+    sim = simulate_grid_hawkes(seed=11, theta=theta)
+    dup = np.random.default_rng(0).random(len(sim.t_days)) < 0.2
+    t = np.concatenate([sim.t_days, sim.t_days[dup]])
+    xy = np.concatenate([sim.xy, sim.xy[dup]])
+    grid = Grid(0.0, 0.0, 150.0, 20, 20, crs="EPSG:32616")
+    model = GridETAS(window_days=2000.0, trigger_window_days=120.0,
+                     area=StudyArea.square(grid)).fit(table_from(t, xy))
+    assert model.theta_ == pytest.approx(theta, abs=0.05)
+    if theta > 0:
+        assert model.omega_per_day_ == pytest.approx(sim.omega_per_day, rel=0.2)
+    end = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=float(t.max()))
+    surface = model.predict(TimeWindow.starting(end, days=1))
+    assert np.isfinite(surface.intensity).all()
 
 
 def test_sepp_memory_grows_with_pairs_not_n_squared() -> None:

@@ -18,8 +18,11 @@ window, not with N².
 
 Failure modes: cells with no training incident get zero background, so the
 model never flags a cell it has not seen; a very short training window makes
-``mu_c`` noisy; duplicated records (several victims of one incident) look like
-instant triggering and inflate ``theta``.
+``mu_c`` noisy. Records at the same instant in one cell (several victims or
+offences of one incident, as in Cincinnati's file) are never each other's
+trigger: as parent and child at lag zero they would drive ``omega`` to infinity
+and the fit to NaN (it did, on daily Cincinnati origins in 2017). Near-duplicates
+a minute apart still look like fast triggering and inflate ``theta``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def _etas_em(t: NDArray[np.float64], starts: NDArray[np.int64], span: float, t_e
     for c in range(n_cells):
         longest = max(longest, starts[c + 1] - starts[c])
     terms = np.empty(max(longest, 1))
+    lags = np.empty(max(longest, 1))
     for _ in range(n_iter):
         n_done += 1
         s_bg = np.zeros(n_cells)
@@ -59,10 +63,17 @@ def _etas_em(t: NDArray[np.float64], starts: NDArray[np.int64], span: float, t_e
                 j = i - 1
                 k = 0
                 while j >= first and t[i] - t[j] < tmax:
-                    g = theta * omega * math.exp(-omega * (t[i] - t[j]))
-                    terms[k] = g
-                    lam += g
+                    dt = t[i] - t[j]
                     j -= 1
+                    if dt <= 0.0:
+                        # records at the same instant (several victims or offences of one
+                        # incident) cannot trigger each other: as parents they would drive
+                        # omega to infinity and the fit to NaN
+                        continue
+                    g = theta * omega * math.exp(-omega * dt)
+                    terms[k] = g
+                    lags[k] = dt
+                    lam += g
                     k += 1
                 if lam <= 0.0:
                     continue
@@ -70,7 +81,7 @@ def _etas_em(t: NDArray[np.float64], starts: NDArray[np.int64], span: float, t_e
                 for q in range(k):
                     p = terms[q] / lam
                     s_tr += p
-                    s_dt += p * (t[i] - t[i - 1 - q])
+                    s_dt += p * lags[q]
         exposure = 0.0
         for i in range(t.shape[0]):
             exposure += 1.0 - math.exp(-omega * min(t_end - t[i], tmax))
