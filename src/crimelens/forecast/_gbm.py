@@ -49,6 +49,7 @@ from crimelens.domain import check_not_protected
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._base import HotspotModel
+from crimelens.forecast._hours import check_time_of_day, time_of_day_scale
 from crimelens.forecast._params import check_int, check_positive
 from crimelens.forecast._season import check_premise_names, premise_seasonal_adjustment
 
@@ -82,6 +83,10 @@ class GradientBoostedCells(HotspotModel):
         Premises whose city-wide seasonal multiplier adjusts each cell's forecast
         by that premise's share of it (default ``("education",)``; ``()`` for
         none). Needs the incidents' premises (``fit`` reads them from the table).
+    time_of_day : float
+        For a window shorter than a day (a shift), how far each cell's own share of
+        incidents in the window's hours reorders the cells (default 0.5; 0: only the
+        city's share scales them; see :mod:`crimelens.forecast._hours`).
     random_state : int
         Seed for row sampling and LightGBM.
     n_jobs : int
@@ -96,7 +101,8 @@ class GradientBoostedCells(HotspotModel):
                  n_estimators: int = 100, learning_rate: float = 0.05, num_leaves: int = 15,
                  min_child_samples: int = 100, zero_fraction: float = 0.1,
                  covariates: Mapping[str, NDArray[np.float64]] | None = None,
-                 seasonal_premises: tuple[str, ...] = ("education",), random_state: int = 0,
+                 seasonal_premises: tuple[str, ...] = ("education",), time_of_day: float = 0.5,
+                 random_state: int = 0,
                  n_jobs: int = 1, area: StudyArea | None = None, cell_m: float = 150.0) -> None:
         self.horizon_days = horizon_days
         self.n_origins = n_origins
@@ -111,6 +117,7 @@ class GradientBoostedCells(HotspotModel):
         self.zero_fraction = zero_fraction
         self.covariates = covariates
         self.seasonal_premises = seasonal_premises
+        self.time_of_day = time_of_day
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.area = area
@@ -134,6 +141,7 @@ class GradientBoostedCells(HotspotModel):
         if self.covariates is not None:
             check_not_protected(self.covariates.keys(), where="GradientBoostedCells covariates")
         check_premise_names(self, "seasonal_premises")
+        check_time_of_day(self)
 
     def _uses_premise(self) -> bool:
         return bool(self.seasonal_premises)
@@ -258,4 +266,8 @@ class GradientBoostedCells(HotspotModel):
         if self.seasonal_premises:
             pred += premise_seasonal_adjustment(self.t_, self.cell_, self.premise_, self.seasonal_premises,
                                                 t0, horizon_days, self.area_.n_cells)
+        hours = time_of_day_scale(self.t_, self.cell_, t0, horizon_days, self.area_.n_cells,
+                                  strength=float(self.time_of_day))
+        if hours is not None:
+            pred = pred * hours
         return pred

@@ -1,0 +1,133 @@
+"""Time of day on a planted city: night cells lead the night shift, day cells the day shift.
+
+The city: 20 x 20 cells of 150 m over two years. Twenty "night" cells record their
+incidents between 01:00 and 07:00 (UTC), twenty "day" cells between 09:00 and
+15:00, both at 0.1 a day; twenty "all-day" cells record 0.12 a day at any hour.
+By the daily count the all-day cells are the busiest; from 00:00 to 08:00 the
+night cells expect 0.1 each, the all-day cells 0.04 and the day cells none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crimelens.domain import Grid, IncidentTable, TimeWindow
+from crimelens.errors import InvalidParameterError
+from crimelens.forecast import GradientBoostedCells, StudyArea, TimeWeightedCounts
+from crimelens.forecast._hours import time_of_day_scale
+
+ORIGIN = pd.Timestamp("2016-01-01T00:00:00Z")
+DAYS = 730
+END = ORIGIN + pd.Timedelta(days=DAYS)
+
+
+@dataclass(frozen=True)
+class ClockCity:
+    table: IncidentTable
+    night: np.ndarray
+    day: np.ndarray
+    all_day: np.ndarray
+
+
+@pytest.fixture(scope="module")
+def city() -> ClockCity:
+    rng = np.random.default_rng(7)
+    cells = rng.permutation(400)
+    night, day, all_day = cells[:20], cells[20:40], cells[40:60]
+    times, where = [], []
+    for group, rate, start_h, width_h in ((night, 0.1, 1.0, 6.0), (day, 0.1, 9.0, 6.0),
+                                          (all_day, 0.12, 0.0, 24.0)):
+        for c in group:
+            k = rng.poisson(rate * DAYS)
+            d = rng.integers(0, DAYS, k)
+            h = (start_h + rng.uniform(0.0, width_h, k)) % 24.0
+            times.append(d + h / 24.0)
+            where.append(np.full(k, c))
+    t, c = np.concatenate(times), np.concatenate(where)  # all inside [0, DAYS)
+    row, col = np.divmod(c, 20)
+    when = ORIGIN + pd.to_timedelta(t * 86400.0, unit="s")
+    table = IncidentTable(pd.DataFrame({
+        "incident_id": [f"e{i}" for i in range(len(t))], "offense": "assault",
+        "occurred_from": when, "occurred_to": when,
+        "x_m": (col + 0.5) * 150.0, "y_m": (row + 0.5) * 150.0, "crs": "EPSG:32616",
+    }))
+    return ClockCity(table, night, day, all_day)
+
+
+@pytest.fixture(scope="module")
+def area() -> StudyArea:
+    return StudyArea.square(Grid(0.0, 0.0, 150.0, 20, 20, crs="EPSG:32616"))
+
+
+def _top(intensity: np.ndarray, k: int = 20) -> np.ndarray:
+    return np.argsort(-intensity, kind="stable")[:k]
+
+
+@pytest.mark.parametrize("model_cls", [TimeWeightedCounts, GradientBoostedCells])
+def test_each_shift_ranks_the_cells_busy_in_its_hours(city: ClockCity, area: StudyArea,
+                                                      model_cls: type) -> None:
+    model = model_cls(area=area).fit(city.table)
+    night = model.predict(TimeWindow.starting(END.to_pydatetime(), days=1 / 3)).intensity
+    day = model.predict(TimeWindow.starting((END + pd.Timedelta(hours=8)).to_pydatetime(), days=1 / 3)).intensity
+    whole = model.predict(TimeWindow.starting(END.to_pydatetime(), days=1)).intensity
+    assert len(set(_top(night)) & set(city.night)) >= 14  # 1 of 20 by chance
+    assert len(set(_top(day)) & set(city.day)) >= 14
+    assert night[city.night].mean() > 1.3 * night[city.all_day].mean() > 5 * night[city.day].mean()
+    assert whole[city.all_day].mean() > 1.1 * max(whole[city.night].mean(), whole[city.day].mean())
+    # without the time of day a shift is ranked as the whole day
+    flat = model_cls(area=area, time_of_day=0.0).fit(city.table)
+    flat_night = flat.predict(TimeWindow.starting(END.to_pydatetime(), days=1 / 3)).intensity
+    np.testing.assert_array_equal(_top(flat_night, 60), _top(whole, 60))
+
+
+@pytest.mark.parametrize("model_cls", [TimeWeightedCounts, GradientBoostedCells])
+def test_a_day_or_more_is_unchanged(city: ClockCity, area: StudyArea, model_cls: type) -> None:
+    on = model_cls(area=area).fit(city.table)
+    off = model_cls(area=area, time_of_day=0.0).fit(city.table)
+    for days in (1.0, 7.0):
+        start = (END + pd.Timedelta(hours=5)).to_pydatetime()
+        np.testing.assert_array_equal(on.predict(TimeWindow.starting(start, days=days)).intensity,
+                                      off.predict(TimeWindow.starting(start, days=days)).intensity)
+
+
+@pytest.mark.parametrize("strength", [0.0, 1.0])
+def test_three_shifts_add_up_to_the_day(city: ClockCity, area: StudyArea, strength: float) -> None:
+    """At strength 0 or 1 the three 8-hour shares of a cell sum to one, so do its forecasts."""
+    model = TimeWeightedCounts(area=area, time_of_day=strength, seasonal_premises=()).fit(city.table)
+    day = model.predict(TimeWindow.starting(END.to_pydatetime(), days=1)).intensity
+    shifts = sum(model.predict(TimeWindow.starting(END.to_pydatetime() + timedelta(hours=8 * k),
+                                                   days=1 / 3)).intensity for k in range(3))
+    np.testing.assert_allclose(shifts, day, rtol=1e-3)
+
+
+def test_the_night_shift_expects_the_planted_counts(city: ClockCity, area: StudyArea) -> None:
+    """Strength 1: each group's mean forecast for 00:00-08:00 is within 15 % of its true count."""
+    model = TimeWeightedCounts(area=area, time_of_day=1.0, neighbour_weight=0.0,
+                               seasonal_premises=(), half_life_days=10_000.0).fit(city.table)
+    night = model.predict(TimeWindow.starting(END.to_pydatetime(), days=1 / 3)).intensity
+    assert night[city.night].mean() == pytest.approx(0.1, rel=0.15)
+    assert night[city.all_day].mean() == pytest.approx(0.12 / 3, rel=0.15)
+    assert night[city.day].mean() < 0.005
+
+
+def test_only_incidents_before_the_window_count(city: ClockCity) -> None:
+    t = city.table.t_days(ORIGIN.to_pydatetime())
+    order = np.argsort(t)
+    cells = np.zeros(len(t), dtype=np.int64)
+    t0 = 365.0
+    a = time_of_day_scale(t[order], cells, t0, 1 / 3, 1, strength=1.0)
+    later = t[order] >= t0
+    moved = np.where(later, t[order] + 0.5, t[order])  # everything after t0 shifted by 12 hours
+    b = time_of_day_scale(np.sort(moved), cells, t0, 1 / 3, 1, strength=1.0)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, "0.5"])
+def test_time_of_day_is_validated(value: object, city: ClockCity, area: StudyArea) -> None:
+    with pytest.raises(InvalidParameterError, match="time_of_day"):
+        TimeWeightedCounts(area=area, time_of_day=value).fit(city.table)
