@@ -26,6 +26,9 @@ SETS = {
                        "America/Vancouver", "EPSG:32610"),
     "cincinnati_burglary": ("cincinnati_burglary/cincinnati_burglary.csv.gz", "cincinnati",
                             "America/New_York", "EPSG:32616"),
+    # NIJ challenge calls for service, August and September 2016 (ingest only: shapefiles)
+    "portland_nij_2016": ("portland_nij_2016/080116_083116_Data.zip portland_nij_2016/090116_093016_Data.zip",
+                          "nij_portland", "America/Los_Angeles", "EPSG:32610"),
 }
 
 
@@ -34,8 +37,10 @@ def _via_ingest(name: str) -> IncidentTable | None:
         from crimelens.ingest import read_file  # type: ignore[attr-defined]
     except ImportError:
         return None
-    file, layout, _tz, _crs = SETS[name]
-    table: IncidentTable = read_file(DATA / file, format=layout, dataset=name).table
+    files, layout, _tz, _crs = SETS[name]
+    parts = [read_file(DATA / f, format=layout, dataset=name).table for f in files.split()]
+    table: IncidentTable = parts[0] if len(parts) == 1 else IncidentTable(
+        pd.concat([p.frame for p in parts], ignore_index=True))
     if name == "vancouver_2020":
         # thefts (the crimemappingdata "vancouver_thefts" types), without VPD's unknown-location
         # default point at 312 Main St (PROVENANCE.md: it makes a false hotspot)
