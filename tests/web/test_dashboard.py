@@ -562,3 +562,45 @@ def test_a_narrative_is_redacted_reviewed_corrected_and_released_from_the_browse
     pg.wait_for_function("document.body.dataset.ready === '1'")
     assert pg.inner_text("#rd-status") == "released" and pg.locator("#rd-queue a.rd-unit").count() == 0
     assert pg.locator("#rd-release").is_hidden()
+
+
+def test_an_analyst_forecasts_the_next_night_shift_from_the_form(page: tuple[Any, Watch, str, City]) -> None:
+    """The form's window includes shifts: 8 hours from 16:00 UTC, stored, drawn and scored."""
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "research")
+    pg.wait_for_function("document.body.dataset.cells > 0")
+    pg.select_option("#dataset", "synth")  # an earlier test may have loaded another data set
+    pg.fill("#at", "2024-04-10T16:00")
+    pg.select_option("#horizon", label="8 hours (a shift)")
+    before = pg.inner_text("#prov-model")
+    pg.click("#run")
+    pg.wait_for_function("(b) => document.getElementById('prov-model').textContent !== b", arg=before)
+    pg.wait_for_function("document.getElementById('run-info').textContent.includes('2024-04-11T00:00')")
+    info = pg.inner_text("#run-info")
+    assert "2024-04-10T16:00:00+00:00 → 2024-04-11T00:00:00+00:00" in info, info
+    assert "research — not for operational use" in pg.inner_text("#prov-mark")
+    pg.wait_for_function("document.querySelectorAll('#scores tbody tr').length === 3")
+    assert "recorded in the window" in pg.inner_text("#eval-note")
+    assert "2024-04-10 16:00" in pg.inner_text("#runs")  # the new run, listed by its start hour
+
+
+def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -> None:
+    """Each forecast can be an 8-hour shift: three in a row from midnight, shown as hours."""
+    pg, _, base, _city = page
+    _login(pg, base, _city.tokens["ana"], "model choice")
+    _open(pg, base, "/backtests")
+    pg.select_option("#bt-dataset", "synth")
+    pg.select_option("#bt-horizon", label="8 hours (shifts)")
+    for box in pg.locator("#bt-models input").all():
+        if box.get_attribute("value") not in ("naive", "weighted"):
+            box.uncheck()
+    pg.fill("#bt-periods", "3")
+    pg.fill("#bt-start", "2024-04-10")
+    pg.click("#bt-run")
+    # the page may first show the newest stored run (an earlier test's): wait for this one's
+    pg.wait_for_function("document.getElementById('bt-info').textContent.includes('of 8 hours')",
+                         timeout=180_000)
+    assert pg.evaluate("document.body.dataset.progress") == "3/3"
+    info = pg.inner_text("#bt-info")
+    assert "3 of 8 hours, 2024-04-10 → 2024-04-10" in info, info
+    assert pg.locator("#bt-scores tbody tr").count() == 3  # naive, weighted and the ceiling

@@ -119,6 +119,8 @@ const CL = (() => {
     return s;
   }
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "—" : Number(v).toFixed(d);
+  // a forecast window's length: "8 hours" below a day, "7 days" otherwise
+  const span = (days) => Number(days) < 1 ? `${Math.round(Number(days) * 24)} hours` : `${Number(Number(days).toFixed(2))} days`;
   /* A deployment's public record as HTML: what it is, its policy, assessment, timeline, comments, votes. */
   function deploymentRecord(d) {
     const p = d.policy || {}, a = d.assessment;
@@ -139,5 +141,5 @@ const CL = (() => {
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt};
+  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt, span};
 })();

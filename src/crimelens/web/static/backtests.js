@@ -51,7 +51,7 @@
     const area = summ.area || {};
     const origins = summ.origins || [];
     CL.el("bt-info").innerHTML = `<table>
-      <tr><th>forecasts</th><td>${summ.n_periods} of ${CL.fmt(summ.horizon_days, 0)} days, ${CL.esc(String(origins[0] || "").slice(0, 10))} → ${CL.esc(String(origins[origins.length - 1] || "").slice(0, 10))}</td></tr>
+      <tr><th>forecasts</th><td>${summ.n_periods} of ${CL.span(summ.horizon_days)}, ${CL.esc(String(origins[0] || "").slice(0, 10))} → ${CL.esc(String(origins[origins.length - 1] || "").slice(0, 10))}</td></tr>
       <tr><th>study area</th><td>${area.n_cells} cells of ${CL.esc(area.cell_m || "")} m: ${CL.esc(area.rule || "")}</td></tr>
       <tr><th>intervals</th><td>${CL.esc(summ.interval || "")}</td></tr>
       <tr><th>ties</th><td>${CL.esc(summ.ties || "")}</td></tr>
@@ -103,7 +103,7 @@
   async function runs() {
     const r = await CL.api("/api/backtests?limit=30");
     const body = CL.el("bt-runs").querySelector("tbody");
-    body.innerHTML = r.items.map((x) => `<tr><td><a href="#" class="bt-pick" data-run="${CL.esc(x.run_id)}">${CL.esc(x.run_id)}</a></td><td>${CL.esc(String(x.created_at).slice(0, 16))}</td><td>${CL.esc(x.user_name)}</td><td>${CL.esc(x.dataset || "all")} · ${CL.esc(x.offense || "all")}</td><td>${x.models.map(CL.esc).join(", ")}</td><td>${x.n_periods} × ${CL.fmt(x.horizon_days, 0)} d from ${CL.esc(String(x.first_origin).slice(0, 10))}</td></tr>`).join("") || `<tr><td colspan="6">No stored backtests yet.</td></tr>`;
+    body.innerHTML = r.items.map((x) => `<tr><td><a href="#" class="bt-pick" data-run="${CL.esc(x.run_id)}">${CL.esc(x.run_id)}</a></td><td>${CL.esc(String(x.created_at).slice(0, 16))}</td><td>${CL.esc(x.user_name)}</td><td>${CL.esc(x.dataset || "all")} · ${CL.esc(x.offense || "all")}</td><td>${x.models.map(CL.esc).join(", ")}</td><td>${x.n_periods} × ${CL.span(x.horizon_days)} from ${CL.esc(String(x.first_origin).slice(0, 10))}</td></tr>`).join("") || `<tr><td colspan="6">No stored backtests yet.</td></tr>`;
     body.querySelectorAll("a.bt-pick").forEach((a) => a.addEventListener("click", async (e) => {
       e.preventDefault(); CL.clearError();
       try { show(await CL.api(`/api/backtests/${encodeURIComponent(a.dataset.run)}`)); } catch (x) { CL.showError(x.message); }
@@ -141,15 +141,21 @@
   try {
     const ds = await CL.snapshot();
     for (const d of ds) CL.el("bt-dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
-    const pick = () => {  // the chosen dataset's offenses, and a start that leaves eight weeks to replay
-      const d = ds.find((x) => x.dataset === CL.el("bt-dataset").value); if (!d) return;
-      CL.el("bt-offense").innerHTML = `<option value="">all</option>` + d.offenses.map((o) => `<option>${CL.esc(o)}</option>`).join("");
+    const chosen = () => ds.find((x) => x.dataset === CL.el("bt-dataset").value);
+    const start = () => {  // a first forecast that leaves the forecasts' whole span to replay
+      const d = chosen(); if (!d) return;
       const end = new Date(String(d.occurred_to).slice(0, 10) + "T00:00:00Z");
-      end.setUTCDate(end.getUTCDate() - 7 * Number(CL.el("bt-periods").value || 8));
+      end.setTime(end.getTime() - 86400e3 * Math.ceil(Number(CL.el("bt-horizon").value) * Number(CL.el("bt-periods").value || 8)));
       CL.el("bt-start").value = end.toISOString().slice(0, 10);
+    };
+    const pick = () => {  // the chosen dataset's offenses and start
+      const d = chosen(); if (!d) return;
+      CL.el("bt-offense").innerHTML = `<option value="">all</option>` + d.offenses.map((o) => `<option>${CL.esc(o)}</option>`).join("");
+      start();
       CL.provenance({data: CL.snapText(d)});
     };
     CL.el("bt-dataset").addEventListener("change", pick);
+    CL.el("bt-horizon").addEventListener("change", start);
     pick();
     const items = await runs();
     if (items.length) show(await CL.api(`/api/backtests/${encodeURIComponent(items[0].run_id)}`));

@@ -23,10 +23,10 @@
     CL.el("run").disabled = true;
     try {
       const body = {dataset: CL.el("dataset").value, offense: CL.el("offense").value || null,
-                    at: CL.el("at").value + "T00:00:00Z", horizon_days: Number(CL.el("horizon").value),
+                    at: CL.el("at").value + ":00Z", horizon_days: Number(CL.el("horizon").value),
                     coverage: Number(CL.el("coverage").value)};
       const run = await CL.api("/api/forecasts", {method: "POST", body});
-      CL.el("runs").insertAdjacentHTML("afterbegin", `<option value="${CL.esc(run.run_id)}">${CL.esc(run.run_id)} (new)</option>`);
+      CL.el("runs").insertAdjacentHTML("afterbegin", runOption(run.run_id, run.model, run.window[0], run.offense, " (new)"));
       CL.el("runs").value = run.run_id;
       await show(run.run_id);
     } catch (e) { CL.showError(e.message); } finally { CL.el("run").disabled = false; }
@@ -38,15 +38,18 @@
     const first = ds[0];
     if (!first) { CL.showError("The store holds no incidents yet."); return; }
     for (const o of first.offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
-    CL.el("at").value = String(first.occurred_to).slice(0, 10);
+    CL.el("at").value = String(first.occurred_to).slice(0, 10) + "T00:00";  // UTC, whole hours
     baseData = CL.snapText(first);
     CL.provenance({data: baseData});
     fitToCells = !(await CL.basemap(map, first.dataset));
     const runs = await CL.api("/api/forecasts?limit=50");
-    for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend",
-      `<option value="${CL.esc(r.run_id)}">${CL.esc(r.run_id)} · ${CL.esc(r.model)} · ${String(r.window_start).slice(0, 10)} · ${CL.esc(r.offense || "all")}</option>`);
+    for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend", runOption(r.run_id, r.model, r.window_start, r.offense, ""));
     if (runs.items.length) { CL.el("runs").value = runs.items[0].run_id; await show(runs.items[0].run_id); }
   } catch (e) { CL.showError(e.message); }
+
+  function runOption(id, model, start, offense, note) {  // start to the hour: shifts differ by it
+    return `<option value="${CL.esc(id)}">${CL.esc(id)} · ${CL.esc(model)} · ${CL.esc(String(start).slice(0, 16).replace("T", " "))} · ${CL.esc(offense || "all")}${note}</option>`;
+  }
 
   async function show(runId) {
     CL.clearError();
