@@ -83,7 +83,7 @@ def origins_for(first: str, days: int, horizon: float, first_hour: float, tz: st
     n = round(days / horizon)
     base = pd.Timestamp(first) + pd.Timedelta(hours=first_hour)
     per_day = max(1, round(1.0 / horizon))
-    return [local(base + pd.Timedelta(days=k * horizon), tz) for k in range(n)
+    return [local(base + pd.Timedelta(seconds=round(k * horizon * 86400.0)), tz) for k in range(n)
             if (k // per_day) % day_step == 0]
 
 
@@ -163,6 +163,16 @@ def main(argv: list[str] | None = None) -> int:
                 for c in COVERAGES}
         if not m.startswith("ceiling"):
             out["poisson_loglik"][m] = float(res.loglik[res.models.index(m)].mean())
+    # each model against its own variant, over the same periods
+    out["paired_variants"] = {}
+    for a, b in (("weighted", "weighted (no time of day)"), ("gbm", "gbm (no time of day)"),
+                 ("gbm (7-day trained)", f"gbm ({args.horizon:g}-day trained)"), ("gbm", "weighted")):
+        if a in res.models and b in res.models:
+            out["paired_variants"][f"{a} / {b}"] = {
+                f"{c:g}": dict(zip(("ratio", "low", "high"), res.paired(a, b, "pai", c), strict=True))
+                for c in COVERAGES}
+    out["per_period_pai"] = {m: {f"{c:g}": [float(v) for v in res.values(m, "pai", c)] for c in (0.01, 0.05)}
+                             for m in res.models}
     step = f"_every{args.day_step}d" if args.day_step > 1 else ""
     span = f"{args.horizon:g}d" if args.horizon >= 1 else f"{args.horizon * 24:g}h"
     path = args.out or RESULTS / f"forecast_horizons_{args.dataset}_{args.split}_{span}{step}.json"
@@ -176,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             line += (f"  {p1['ratio']:.3f} [{p1['low']:.3f},{p1['high']:.3f}]"
                      f" / {p5['ratio']:.3f} [{p5['low']:.3f},{p5['high']:.3f}]")
         print(line, flush=True)
+    for k, v in out["paired_variants"].items():
+        print(f"{k}: " + "  ".join(f"@{c} {v[c]['ratio']:.3f} [{v[c]['low']:.3f}, {v[c]['high']:.3f}]"
+                                   for c in ("0.01", "0.05")))
     return 0
 
 

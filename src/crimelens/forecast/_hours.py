@@ -34,7 +34,9 @@ covers every hour, and the adjustment is exactly none.
 Failure modes: a cell with few incidents has a noisy share (``k`` shrinks it
 towards the city's); times recorded as a default (midnight for "unknown") make a
 false night peak (Chicago's file: 0.3 % at exactly 00:00); incidents known only
-to the day (a day-long window, such as the NIJ calls) have their midpoint, noon.
+to the day (a day-long window, such as the NIJ Portland calls) are all read at
+its midpoint, one time of day, so a shift without it gets no expected incident:
+forecast whole days from such data.
 """
 
 from __future__ import annotations
