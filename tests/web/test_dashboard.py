@@ -570,6 +570,7 @@ def test_an_analyst_forecasts_the_next_night_shift_from_the_form(page: tuple[Any
     _login(pg, base, city.tokens["ana"], "research")
     pg.wait_for_function("document.body.dataset.cells > 0")
     pg.select_option("#dataset", "synth")  # an earlier test may have loaded another data set
+    assert "burglary" in pg.inner_text("#offense")  # the chosen data set's offenses
     pg.fill("#at", "2024-04-10T16:00")
     pg.select_option("#horizon", label="8 hours (a shift)")
     before = pg.inner_text("#prov-model")

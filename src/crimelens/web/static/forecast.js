@@ -37,10 +37,14 @@
     for (const d of ds) sel.insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
     const first = ds[0];
     if (!first) { CL.showError("The store holds no incidents yet."); return; }
-    for (const o of first.offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
-    CL.el("at").value = String(first.occurred_to).slice(0, 10) + "T00:00";  // UTC, whole hours
-    baseData = CL.snapText(first);
-    CL.provenance({data: baseData});
+    const pick = (d) => {  // the chosen data set's offenses, a start at its last record, its provenance
+      CL.el("offense").innerHTML = `<option value="">all</option>` + d.offenses.map((o) => `<option>${CL.esc(o)}</option>`).join("");
+      CL.el("at").value = String(d.occurred_to).slice(0, 10) + "T00:00";  // UTC, whole hours
+      baseData = CL.snapText(d);
+      CL.provenance({data: baseData});
+    };
+    pick(first);
+    sel.addEventListener("change", () => { const d = ds.find((x) => x.dataset === sel.value); if (d) pick(d); });
     fitToCells = !(await CL.basemap(map, first.dataset));
     const runs = await CL.api("/api/forecasts?limit=50");
     for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend", runOption(r.run_id, r.model, r.window_start, r.offense, ""));
