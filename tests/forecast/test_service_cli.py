@@ -136,6 +136,21 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
     assert f"naive,0.05,pai,{doc['models']['naive']['pai']['0.05']['mean']!r}" in "\n".join(lines)
 
 
+def test_cli_backtest_of_shifts_reads_in_hours(db: Path) -> None:
+    """Six 8-hour forecasts from midnight: origins 8 hours apart, spans printed and stored in hours."""
+    base = ["forecast", "backtest", "--models", "naive,weighted", "--offense", "robbery", "--start",
+            "2019-09-02T00:00:00Z", "--periods", "6", "--horizon", "8h", "--dataset", "sf", "--db", str(db)]
+    text = CliRunner().invoke(app, base)
+    assert text.exit_code == 0, text.output
+    assert "6 forecasts of 8 hours" in " ".join(text.output.split())
+    doc = json.loads(CliRunner().invoke(app, [*base, "--json"]).stdout)
+    assert doc["horizon_days"] == pytest.approx(1 / 3)
+    assert doc["origins"][:4] == ["2019-09-02T00:00:00+00:00", "2019-09-02T08:00:00+00:00",
+                                  "2019-09-02T16:00:00+00:00", "2019-09-03T00:00:00+00:00"]
+    shown = CliRunner().invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--db", str(db)])
+    assert "6 forecasts of 8 hours from 2019-09-02" in " ".join(shown.output.split())
+
+
 def test_cli_backtest_scores_nij_flagged_areas(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["forecast", "backtest", "--models", "naive", "--offense", "robbery", "--start", "2019-09-02",
             "--periods", "3", "--dataset", "sf", "--db", str(db), "--json", "--no-per-period"]

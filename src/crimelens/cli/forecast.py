@@ -143,7 +143,12 @@ def backtest(
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin backtest: per-model, per-period and mean PAI / hit rate / PEI with intervals."""
-    from crimelens.services.forecasts import parse_horizon, register_backtested, run_backtest
+    from crimelens.services.forecasts import (
+        format_span,
+        parse_horizon,
+        register_backtested,
+        run_backtest,
+    )
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     if register is not None and register not in names:
@@ -179,7 +184,7 @@ def backtest(
                     row.append(f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
             rows.append(row)
         cols = ["model"] + [f"{metric} @{c:g}" for c in covs for metric in ("PAI", "hit rate", "PEI")]
-        table(f"{d['n_periods']} forecasts of {d['horizon_days']:g} days (mean [95% interval])", cols, rows)
+        table(f"{d['n_periods']} forecasts of {format_span(d['horizon_days'])} (mean [95% interval])", cols, rows)
         for fa in d.get("flagged_areas", []):
             table(f"flagged area {fa['km2']:.3f} km² ({fa['sq_mi']:.3f} sq mi, {fa['n_flagged']} cells)",
                   ["model", "PAI", "hit rate", "PEI"],
@@ -223,6 +228,7 @@ def backtests_cmd(
     from crimelens.services.forecasts import (
         BACKTEST_EXPORTS,
         export_backtest,
+        format_span,
         list_backtests,
         show_backtest,
     )
@@ -251,7 +257,7 @@ def backtests_cmd(
         summ = d["summary"]
         covs = summ.get("coverages") or [0.01, 0.05]
         console.print(f"backtest {d['run_id']} by {d['user_name']} ({d['purpose']}), {summ['n_periods']} forecasts "
-                      f"of {summ['horizon_days']:g} days from {str(d['first_origin'])[:10]}; study area "
+                      f"of {format_span(summ['horizon_days'])} from {str(d['first_origin'])[:10]}; study area "
                       f"{summ['area'].get('n_cells')} cells, {summ['area'].get('rule')}")
         table("mean [95% interval]", ["model"] + [f"{m} @{c:g}" for c in covs for m in ("PAI", "hit rate", "PEI")],
               [[name, *(f"{m[k][f'{c:g}']['mean']:.3f} [{m[k][f'{c:g}']['low']:.3f}, {m[k][f'{c:g}']['high']:.3f}]"

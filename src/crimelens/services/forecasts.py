@@ -105,6 +105,17 @@ def parse_horizon(text: str | float) -> float:
     return value
 
 
+def format_span(days: float) -> str:
+    """A forecast window's length for people: hours below a day, days otherwise.
+
+    >>> format_span(1 / 3), format_span(0.5), format_span(1.0), format_span(7)
+    ('8 hours', '12 hours', '1 day', '7 days')
+    """
+    if days < 1:
+        return f"{round(days * 24, 2):g} hours"
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
 def data_hash(incidents: IncidentTable) -> str:
     """SHA-256 over the incidents' ids, times and coordinates (order-independent)."""
     frame = incidents.frame[["incident_id", "occurred_from", "occurred_to", "x_m", "y_m"]]
@@ -386,7 +397,7 @@ def run_backtest(
         curves = {m: [result.mean(m, "hit_rate", c)[0] for c in covs] for m in result.models}
         files["curves"] = str(plot_coverage_curves(
             curves, covs, plot, metric="hit rate",
-            title=f"{dataset or 'all'} {offense or ''}: {periods} x {horizon_days:g}-day forecasts; "
+            title=f"{dataset or 'all'} {offense or ''}: {periods} forecasts of {format_span(horizon_days)}; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
                        RESEARCH_MARK, files, areas, d_hash, group_by)
@@ -529,7 +540,7 @@ def _backtest_csv(row: Mapping[Hashable, Any], summary: dict[str, Any], matches:
     area = summary.get("area") or {}
     origins = summary.get("origins") or [None]
     head = {"run_id": row["run_id"], "dataset": row["dataset"] or "all", "offense": row["offense"] or "all",
-            "forecasts": f"{summary.get('n_periods')} x {summary.get('horizon_days')} days, "
+            "forecasts": f"{summary.get('n_periods')} x {format_span(float(summary.get('horizon_days') or 0))}, "
                          f"{origins[0]} to {origins[-1]}",
             "study_area": json.dumps(area, sort_keys=True, default=str), "interval": summary.get("interval", ""),
             "ties": summary.get("ties", ""), "mark": RESEARCH_MARK, "output_hash": row["output_hash"],
@@ -580,8 +591,8 @@ def _backtest_png(row: Mapping[Hashable, Any], summary: dict[str, Any]) -> bytes
     bands = {m: ([e["hit_rate"][key[c]]["low"] for c in covs], [e["hit_rate"][key[c]]["high"] for c in covs])
              for m, e in models.items() if not m.startswith("ceiling:")}
     area = summary.get("area") or {}
-    title = (f"{row['dataset'] or 'all'} {row['offense'] or ''}: {summary.get('n_periods')} x "
-             f"{summary.get('horizon_days'):g}-day forecasts; {area.get('n_cells')} cells ({area.get('rule')})\n"
+    title = (f"{row['dataset'] or 'all'} {row['offense'] or ''}: {summary.get('n_periods')} forecasts of "
+             f"{format_span(float(summary.get('horizon_days') or 0))}; {area.get('n_cells')} cells ({area.get('rule')})\n"
              f"backtest {row['run_id']} · {RESEARCH_MARK}")
     with tempfile.TemporaryDirectory(prefix="crimelens-bt-") as tmp:
         out = plot_coverage_curves(curves, covs, Path(tmp) / "curves.png", metric="hit rate (mean over forecasts)",
@@ -624,7 +635,8 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
             "output_hash": rec.output_hash, "run_id": rec.run_id}
     stem = f"forecast-{rec.run_id}"
     if fmt == "png":
-        title = (f"{rec.model}: {rec.window_start:%Y-%m-%d} + {(rec.window_end - rec.window_start).total_seconds() / 86400:g} days\n"
+        title = (f"{rec.model}: {rec.window_start:%Y-%m-%d %H:%M} UTC + "
+                 f"{format_span((rec.window_end - rec.window_start).total_seconds() / 86400)}\n"
                  f"top {rec.coverage:.1%} of {len(frame)} cells outlined (run {rec.run_id})")
         out = plot_cells(geoms, frame["risk"].to_numpy(np.float64), frame["flagged"].to_numpy(bool),
                          Path(folder) / f"{stem}.png", title=title, crs=rec.crs, mark=rec.mark)
