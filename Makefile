@@ -103,13 +103,14 @@ bench: install
 	$(PY) benchmarks/uploads.py
 
 ## bench-accuracy: accuracy benchmarks on ../shared/data (the forecast backtest beside open_cp's stored runs, the
-## 2017 validation that chose the default, the oracle limits, and the crimelinkage top-50 bounds). OPENCP: the
+## 2017 validation that chose the default, the oracle limits, next-shift forecasts, and the crimelinkage top-50 bounds). OPENCP: the
 ## folder of benchmarks/forecast_opencp.py outputs (run in open_cp's own venv, see that script); skipped if absent
 OPENCP ?= /work/opencp/out
 bench-accuracy: install
 	$(PY) benchmarks/forecast_backtest.py --dataset chicago_agg_assault --opencp $(OPENCP) --chosen gbm
 	$(PY) benchmarks/forecast_validation.py
 	$(PY) benchmarks/forecast_limit.py
+	$(PY) benchmarks/forecast_horizons.py --dataset chicago_agg_assault --split test --horizon 8h --models naive,weighted,retro,prospective,kde,etas,sepp
 	$(PY) benchmarks/linkage_ceiling.py
 
 clean:

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--day-step", type=int, default=1, help="forecast only every N-th day (all its shifts)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--per-period", type=Path, default=None, help="also write every period's PAI here")
     args = ap.parse_args(argv)
     cfg = CONFIG[args.dataset]
     if args.split not in cfg:
@@ -171,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             out["paired_variants"][f"{a} / {b}"] = {
                 f"{c:g}": dict(zip(("ratio", "low", "high"), res.paired(a, b, "pai", c), strict=True))
                 for c in COVERAGES}
-    out["per_period_pai"] = {m: {f"{c:g}": [float(v) for v in res.values(m, "pai", c)] for c in (0.01, 0.05)}
-                             for m in res.models}
+    if args.per_period is not None:  # every period's PAI, for comparisons made later (large)
+        args.per_period.write_text(json.dumps(
+            {m: {f"{c:g}": [round(float(v), 5) for v in res.values(m, "pai", c)] for c in (0.01, 0.05)}
+             for m in res.models}))
     step = f"_every{args.day_step}d" if args.day_step > 1 else ""
     span = f"{args.horizon:g}d" if args.horizon >= 1 else f"{args.horizon * 24:g}h"
     path = args.out or RESULTS / f"forecast_horizons_{args.dataset}_{args.split}_{span}{step}.json"
