@@ -1,9 +1,10 @@
 """Time of day: forecasts for a window shorter than a day (a shift) from each cell's hours.
 
 A count model spreads a cell's daily rate evenly over the day, so for an 8-hour
-shift it ranks cells exactly as for a whole day. Places keep hours: in the
-2010-2016 Chicago assaults a bar street records most of its incidents between
-midnight and 04:00, a high school between 08:00 and 16:00. For a window
+shift it ranks cells exactly as for a whole day. Places keep hours: of the
+2010-2016 Chicago assaults recorded at schools (premise ``education``), 92 % fell
+between 08:00 and 16:00 local time and 2 % between midnight and 08:00, against
+32 % and 25 % of all assaults. For a window
 ``[t0, t0 + h)`` with ``h`` under one day, the models that take ``time_of_day``
 replace a cell's expected count ``e_i`` (its daily rate times ``h``) by::
 
@@ -84,7 +85,7 @@ def time_of_day_scale(t: NDArray[np.float64], cells: NDArray[np.int64], t0: floa
     >>> time_of_day_scale(t, cells, 3.0, 1.0, 2, strength=1.0) is None
     True
     """
-    if horizon_days >= 1.0 or strength < 0.0:
+    if horizon_days >= 1.0:
         return None
     hi = int(np.searchsorted(t, t0, side="left"))
     lo = int(np.searchsorted(t, t0 - history_days, side="left"))
