@@ -53,6 +53,7 @@ from crimelens.forecast import (
     make_model,
     rolling_origin,
 )
+from crimelens.services.forecasts import parse_horizon
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COVERAGES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
@@ -87,10 +88,6 @@ def origins_for(first: str, days: int, horizon: float, first_hour: float, tz: st
             if (k // per_day) % day_step == 0]
 
 
-def _horizon(text: str) -> float:
-    return float(text[:-1]) / 24.0 if text.endswith("h") else float(text.rstrip("d"))
-
-
 def models_for(names: list[str], horizon: float) -> dict[str, HotspotModel]:
     """Every named model; the boosted model trained on 7-day and on ``horizon`` targets; below a
     day, the weighted and boosted models with and without the time of day (``_hours``)."""
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="rolling-origin backtests at short horizons")
     ap.add_argument("--dataset", default="chicago_agg_assault", choices=sorted(CONFIG))
     ap.add_argument("--split", default="test", choices=("validation", "test"))
-    ap.add_argument("--horizon", type=_horizon, default=1.0, help="days, or hours as 8h (default 1)")
+    ap.add_argument("--horizon", type=parse_horizon, default=1.0, help="1d (default), 8h, 12h, 7d ...")
     ap.add_argument("--first-hour", type=float, default=0.0, help="local hour of the first origin")
     ap.add_argument("--days", type=int, default=None, help="days covered (default: the split's)")
     ap.add_argument("--day-step", type=int, default=1, help="forecast only every N-th day (all its shifts)")
