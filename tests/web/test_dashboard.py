@@ -285,7 +285,8 @@ def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(
     pg.wait_for_selector("#user-token")
     token = pg.inner_text("#user-token").strip()
     assert token.startswith("clk_") and "shown this once" in pg.inner_text("#user-result")
-    assert "users.add" in pg.inner_text("#ledger")
+    # the token is shown before the ledger table reloads: wait for the reload, not for a race
+    pg.wait_for_function("document.getElementById('ledger').textContent.includes('users.add')")
 
     _signout(pg, base)
     _login(pg, base, token, "first day")  # the new user signs in with the token they were handed
