@@ -408,6 +408,7 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     assert pg.locator("#bt-curve polyline[data-model^='ceiling:']").count() == 1
     assert pg.locator("#bt-paired tbody tr").count() == 1 and pg.locator("#bt-groups").is_visible()
     assert "matches its ledger entry" in pg.inner_text("#bt-info")
+    assert "3 of 7 days, 2024-03-11" in pg.inner_text("#bt-info")  # spans as the server writes them
     assert run_id in pg.inner_text("#bt-runs") and "backtest " + run_id in pg.inner_text("#prov-model")
     _shot(pg, "backtests")
     _switch(pg, base, city.tokens["aud"], "audit", "/backtests")

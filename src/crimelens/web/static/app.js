@@ -119,8 +119,8 @@ const CL = (() => {
     return s;
   }
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "—" : Number(v).toFixed(d);
-  // a forecast window's length: "8 hours" below a day, "7 days" otherwise
-  const span = (days) => Number(days) < 1 ? `${Math.round(Number(days) * 24)} hours` : `${Number(Number(days).toFixed(2))} days`;
+  // a forecast window's length as the server's format_span writes it: "8 hours", "1 day", "7 days"
+  const span = (days) => { const d = Number(days); return d < 1 ? `${Number((d * 24).toFixed(2))} hours` : `${Number(d.toFixed(2))} day${d === 1 ? "" : "s"}`; };
   /* A deployment's public record as HTML: what it is, its policy, assessment, timeline, comments, votes. */
   function deploymentRecord(d) {
     const p = d.policy || {}, a = d.assessment;
