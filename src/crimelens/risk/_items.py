@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Item", "candidate_items", "item_matrix"]
+__all__ = ["Item", "candidate_items", "first_best", "item_matrix", "near_best", "ranked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +74,29 @@ def item_matrix(X: NDArray[np.float64], items: list[Item]) -> NDArray[np.float64
     if not items:
         return np.zeros((X.shape[0], 0))
     return np.column_stack([it.apply(X) for it in items]).astype(np.float64)
+
+
+# Scores that agree to this many digits are ties: sums over the same rows taken in another
+# order (another machine's vector width, another row order) differ in the last bits, and a
+# discrete step must not depend on that. Ties go to the lowest index, i.e. the first
+# column and the lowest threshold.
+_DIGITS = 12
+
+
+def near_best(values: NDArray[np.float64], *, largest: bool = False) -> NDArray[np.intp]:
+    """Indices, in order, of the values tied (to 12 digits) with the best one."""
+    v = np.asarray(values, dtype=np.float64)
+    best = float(np.max(v) if largest else np.min(v))
+    tol = 10.0 ** -_DIGITS * max(1.0, abs(best)) if np.isfinite(best) else 0.0
+    return np.flatnonzero(v >= best - tol if largest else v <= best + tol)
+
+
+def first_best(values: NDArray[np.float64], *, largest: bool = False) -> int:
+    """Index of the best value (the smallest, or the largest), the first among near-ties."""
+    return int(near_best(values, largest=largest)[0])
+
+
+def ranked(values: NDArray[np.float64], *, largest: bool = True) -> NDArray[np.intp]:
+    """Indices from best to worst; near-ties (to 12 digits) keep their index order."""
+    v = np.round(np.asarray(values, dtype=np.float64), _DIGITS)
+    return np.argsort(-v if largest else v, kind="stable")

@@ -23,7 +23,9 @@ observed (calibrated) rate. The fit follows RiskSLIM (Ustun & Rudin 2019,
    ``a + s * total`` with the offset ``a`` and scale ``s`` refitted for every
    candidate (two-parameter Newton), plus ``l0_penalty`` per item used.
    Because ``s`` is free, only the *ratios* of points matter; the bound
-   ``max_points`` sets how finely they can be expressed.
+   ``max_points`` sets how finely they can be expressed. Objectives that agree
+   to 12 digits are ties, and a tie goes to the first move (lowest item index),
+   so the card does not depend on rounding in the last digit.
 5. **Signs.** An item with negative points is replaced by its complement
    (``x >= t`` with -2 becomes ``x < t`` with +2): the ranking is unchanged and
    every point on the card is positive.
@@ -46,11 +48,10 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
-from sklearn.svm import l1_min_c
 
 from crimelens.errors import InvalidParameterError
 from crimelens.risk._base import RiskModel
-from crimelens.risk._items import Item, candidate_items, item_matrix
+from crimelens.risk._items import Item, candidate_items, first_best, item_matrix, ranked
 
 __all__ = ["PointScore"]
 
@@ -134,8 +135,9 @@ class PointScore(RiskModel):
             )
         items = candidate_items(X, names, n_thresholds=int(self.n_thresholds), w=w)
         Z = item_matrix(X, items)
+        weight = w
         w = w / w.sum()
-        start = _start_points(Z, y, w, int(self.max_items), int(self.max_points))
+        start = _start_points(Z, y, w, weight, int(self.max_items), int(self.max_points))
         self.start_items_ = [items[j] for j in np.flatnonzero(start)]
         self.start_points_ = start[start != 0].astype(np.int64)
         search = _Search(Z, y, w, int(self.max_items), int(self.max_points), float(self.l0_penalty))
@@ -157,7 +159,7 @@ class PointScore(RiskModel):
         totals = self._raw(X)
         vals, inv = np.unique(totals, return_inverse=True)
         self.train_totals_ = {float(v): float(c) for v, c in
-                              zip(vals, np.bincount(inv, weights=w * len(w)), strict=True)}
+                              zip(vals, np.bincount(inv, weights=weight), strict=True)}
 
     def _raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         if not self.items_:
@@ -234,22 +236,27 @@ def _fit_offset_scale(
 
 def _start_points(
     Z: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64],
-    max_items: int, max_points: int,
+    sw: NDArray[np.float64], max_items: int, max_points: int,
 ) -> NDArray[np.int64]:
-    """Scale-and-round of the L1-selected, refitted logistic coefficients."""
+    """Scale-and-round of the L1-selected, refitted logistic coefficients.
+
+    ``w`` are the row weights normalised to sum 1, ``sw`` the weights as given (a distinct
+    row's count when the rows were unweighted)."""
     m = Z.shape[1]
     start = np.zeros(m, dtype=np.int64)
     if m == 0:
         return start
-    sw = w * len(w)
-    try:
-        c0 = float(l1_min_c(Z, y, loss="log", fit_intercept=True))
-    except ValueError:
+    # liblinear minimises C * sum(sw * loss) + |beta|_1; the smallest C with a non-empty
+    # support is scikit-learn's l1_min_c, taken here with the row weights (it has none)
+    signed = sw * (2.0 * y - 1.0)
+    den = max(float(np.max(np.abs(signed @ Z))), abs(float(signed.sum())))
+    if den == 0.0:
         return start
+    c0 = 2.0 / den
     support = np.zeros(0, dtype=np.int64)
     for c in c0 * np.logspace(0.05, 3, 16):
         lr = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=500, tol=1e-6,
-                                intercept_scaling=10.0)
+                                intercept_scaling=10.0, random_state=0)
         lr.fit(Z, y, sample_weight=sw)
         nz = np.flatnonzero(np.abs(lr.coef_[0]) > 1e-8)
         if len(nz) > max_items:
@@ -269,7 +276,7 @@ def _start_points(
     T = Z[:, support] @ candidates.T
     k = T.shape[1]
     loss, _, _ = _fit_offset_scale(T, y, w, np.zeros(k), np.ones(k))
-    best = candidates[int(np.argmin(loss))]
+    best = candidates[first_best(loss)]
     start[support] = best.astype(np.int64)
     return start
 
@@ -340,7 +347,7 @@ class _Search:
                     moves.append((j, d, -1, 0))
             if moves:
                 vals = self._evaluate(t, moves)
-                b = int(np.argmin(vals))
+                b = first_best(vals)
                 if vals[b] < cur - 1e-10 * max(1.0, abs(cur)):
                     j, d, _, _ = moves[b]
                     p[j] += d
@@ -354,7 +361,7 @@ class _Search:
                 break
             eta = self.a + self.s * t
             g = self.Z[:, unused].T @ (self.w * (expit(eta) - self.y)) * self.s
-            top = unused[np.argsort(-np.abs(g))[:10]]
+            top = unused[ranked(np.abs(g))[:10]]
             gt = dict(zip(unused.tolist(), g.tolist(), strict=True))
             swaps = []
             for j in support:
@@ -364,7 +371,7 @@ class _Search:
                         if v <= P:
                             swaps.append((int(j), int(-p[j]), int(k), sign * v))
             vals = self._evaluate(t, swaps)
-            b = int(np.argmin(vals))
+            b = first_best(vals)
             if vals[b] < cur - 1e-10 * max(1.0, abs(cur)):
                 j, dj, k, dk = swaps[b]
                 p[j] += dj
