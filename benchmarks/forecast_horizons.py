@@ -88,14 +88,15 @@ def origins_for(first: str, days: int, horizon: float, first_hour: float, tz: st
             if (k // per_day) % day_step == 0]
 
 
-def models_for(names: list[str], horizon: float) -> dict[str, HotspotModel]:
+def models_for(names: list[str], horizon: float, *, variants: bool = True) -> dict[str, HotspotModel]:
     """Every named model; the boosted model trained on 7-day and on ``horizon`` targets; below a
-    day, the weighted and boosted models with and without the time of day (``_hours``)."""
+    day, the weighted and boosted models with and (``variants``) without the time of day."""
     out: dict[str, HotspotModel] = {}
     for n in names:
         if n in ("weighted", "gbm") and horizon < 1.0:
             out[n] = make_model(n)
-            out[f"{n} (no time of day)"] = make_model(n, time_of_day=0.0)
+            if variants:
+                out[f"{n} (no time of day)"] = make_model(n, time_of_day=0.0)
         elif n == "gbm":
             out["gbm (7-day trained)"] = GradientBoostedCells()
             out[f"gbm ({horizon:g}-day trained)"] = GradientBoostedCells(horizon_days=horizon)
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--per-period", type=Path, default=None, help="also write every period's PAI here")
+    ap.add_argument("--no-variants", action="store_true",
+                    help="below a day, skip the weighted and gbm twins without the time of day")
     args = ap.parse_args(argv)
     cfg = CONFIG[args.dataset]
     if args.split not in cfg:
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     start = local(pd.Timestamp(first), tz)
     area = StudyArea.from_activity(incidents, 150.0, period=TimeWindow(local(pd.Timestamp(mask_from), tz), start))
     origins = origins_for(first, days, args.horizon, args.first_hour, tz, args.day_step)
-    models = models_for([m for m in args.models.split(",") if m], args.horizon)
+    models = models_for([m for m in args.models.split(",") if m], args.horizon,
+                        variants=not args.no_variants)
     print(f"{args.dataset} {args.split}: {len(incidents)} incidents, {len(origins)} origins of "
           f"{args.horizon:g} days from {origins[0]}; area {area.describe()}", flush=True)
 
