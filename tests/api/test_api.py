@@ -41,6 +41,8 @@ def test_errors_have_one_shape_and_the_class_status(client: TestClient, city: Ci
         (client.get("/api/forecasts?limit=0", headers=auth(city, "ana")), 422, "RequestValidationError"),
         (client.post("/api/forecasts", json={"at": "2024-04-01T00:00:00Z", "model": "nope"},
                      headers=auth(city, "ana")), 422, "InvalidParameterError"),
+        (client.post("/api/forecasts", json={"at": "2024-04-01T00:00:00Z", "params": {"halflife": 30}},
+                     headers=auth(city, "ana")), 422, "InvalidParameterError"),
         (client.get("/api/no-such-route", headers=auth(city, "ana")), 404, "HTTPError"),
     ]
     for response, status, kind in cases:
@@ -160,6 +162,9 @@ def test_operational_server_refuses_model_use_without_a_deployment(city: City, t
             assert r.status_code == 403 and "X-Deployment" in r.json()["error"]
             wrong = c.post("/api/forecasts", json=body, headers=auth(mine, "ana", "research", DEPLOYMENT))
             assert wrong.status_code == 403 and "purpose 'research' is not allowed" in wrong.json()["error"]
+            tuned = c.post("/api/forecasts", json={**body, "params": {"time_of_day": 0}},
+                           headers=auth(mine, "ana", PURPOSE, DEPLOYMENT))
+            assert tuned.status_code == 403 and "custom parameters ['time_of_day']" in tuned.json()["error"]
             ok = c.post("/api/forecasts", json=body, headers=auth(mine, "ana", PURPOSE, DEPLOYMENT))
             assert ok.status_code == 200, ok.text
             assert ok.json()["mark"] == ""  # operational output: no research mark, and it waits for review

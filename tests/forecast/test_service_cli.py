@@ -229,3 +229,44 @@ def test_cli_model_names_match_the_registry() -> None:
     from crimelens.forecast import DEFAULT_MODEL, MODELS
 
     assert tuple(MODELS) == MODEL_NAMES and CLI_DEFAULT == DEFAULT_MODEL
+
+
+def test_cli_run_takes_model_parameters_and_records_them(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["forecast", "run", "--offense", "robbery", "--at", "2019-10-01", "--model", "weighted",
+            "--dataset", "sf", "--db", str(db), "--json"]
+    default = CliRunner().invoke(app, base)
+    custom = CliRunner().invoke(app, [*base, "--param", "half_life_days=30", "--param", "window_days=120"])
+    assert default.exit_code == 0 and custom.exit_code == 0, custom.output
+    d, c = json.loads(default.stdout), json.loads(custom.stdout)
+    assert d["params"]["half_life_days"] == 730.0 and c["params"]["half_life_days"] == 30
+    assert c["params"]["window_days"] == 120
+    # a 30-day half-life over 120 days is another forecast, not the same one relabelled
+    assert c["hash"] != d["hash"] and c["expected_total"] != pytest.approx(d["expected_total"])
+    with open_context(load_settings(db=db)) as ctx:
+        record = get_forecast_run(ctx.store, c["run_id"])
+        entry = ctx.ledger.entry(c["ledger_seq"])
+    assert json.loads(record.params)["half_life_days"] == 30
+    assert entry.params["half_life_days"] == 30 and entry.params["window_days"] == 120
+
+    for bad, message in ((["--param", "halflife=30"], "unknown parameter(s) ['halflife']"),
+                         (["--param", "half_life_days"], "expected NAME=VALUE"),
+                         (["--param", "half_life_days=-3"], "half_life_days must be a finite number > 0")):
+        with pytest.raises(SystemExit) as exc:
+            main([*base, *bad])
+        doc = json.loads(capsys.readouterr().out)
+        assert exc.value.code == 2 and doc["type"] == "InvalidParameterError", doc
+        assert message in doc["error"]
+
+
+def test_parameters_with_a_deployment_are_refused_and_logged(db: Path) -> None:
+    with open_context(load_settings(db=db)) as ctx:
+        before = ctx.ledger.size()
+        with pytest.raises(ApprovalRequiredError, match="custom parameters \\['time_of_day'\\]: research use"):
+            run_forecast(ctx, offense="robbery", at="2019-10-01T07:00:00Z", actor=Actor("ada"),
+                         dataset="sf", purpose="patrol", deployment="patrol-2019",
+                         params={"time_of_day": 0.0})
+        assert ctx.ledger.size() == before + 1
+        entry = ctx.ledger.entry(before)
+        assert entry.outcome == "refused" and entry.deployment == "patrol-2019"
+        assert entry.detail["params"] == {"time_of_day": 0.0}
+        assert int(ctx.store.scalar("SELECT count(*) FROM forecast_runs")) == 0

@@ -587,6 +587,30 @@ def test_an_analyst_forecasts_the_next_night_shift_from_the_form(page: tuple[Any
     assert "2024-04-10 16:00" in pg.inner_text("#runs")  # the new run, listed by its start hour
 
 
+def test_an_analyst_sets_a_model_and_its_parameters_on_the_form(page: tuple[Any, Watch, str, City]) -> None:
+    """Model and parameters from the form reach the stored run; an unknown name is a clear error."""
+    pg, watch, base, city = page
+    _login(pg, base, city.tokens["ana"], "research")
+    pg.wait_for_function("document.body.dataset.cells > 0")
+    pg.select_option("#dataset", "synth")
+    pg.fill("#at", "2024-04-10T00:00")
+    pg.select_option("#model", "weighted")
+    pg.fill("#params", "halflife=30")
+    pg.click("#run")
+    pg.wait_for_selector("#error:not([hidden])")
+    assert "unknown parameter(s) ['halflife']" in pg.inner_text("#error")
+    assert len(watch.errors) == 1 and "422" in watch.errors[0]  # the browser's own report of the refusal
+    watch.errors.clear()
+    pg.fill("#params", "half_life_days=30, time_of_day=0")
+    before = pg.inner_text("#prov-model")
+    pg.click("#run")
+    pg.wait_for_function("(b) => document.getElementById('prov-model').textContent !== b", arg=before)
+    assert "TimeWeightedCounts" in pg.inner_text("#prov-model")
+    # read back from the stored run (the map layer's properties), with the defaults beside them
+    shown = pg.inner_text("#run-params")
+    assert "half_life_days=30" in shown and "time_of_day=0" in shown and "window_days=2920" in shown, shown
+
+
 def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -> None:
     """Each forecast can be an 8-hour shift: three in a row from midnight, shown as hours."""
     pg, _, base, _city = page

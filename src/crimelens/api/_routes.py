@@ -247,6 +247,10 @@ class ForecastIn(BaseModel):
         default="activity", description="Study area: square cells with a past incident, the bounding box's "
                                         "cells, or H3 hexagons with a past incident.")
     h3_resolution: int = Field(default=9, ge=0, le=15, description="H3 resolution (with mask 'h3').")
+    params: dict[str, float | int | bool | str | None] | None = Field(
+        default=None, max_length=20,
+        description="Model parameters by name (`crimelens forecast models` lists them); recorded with the run. "
+                    "Research use: refused with a deployment.")
 
 
 @router.post("/forecasts", tags=["forecast"], summary="Run and store a forecast of recorded incidents")
@@ -254,7 +258,7 @@ def create_forecast(ctx: CtxDep, caller: CallerDep, body: ForecastIn) -> Respons
     caller.allow(ctx, "forecast.run", model_use=True)
     chosen: dict[str, Any] = {"model": body.model} if body.model else {}
     run = fc.run_forecast(ctx, offense=body.offense, at=body.at, actor=caller.actor, **chosen,
-                          horizon_days=body.horizon_days, cell_m=body.cell_m, dataset=body.dataset,
+                          params=body.params, horizon_days=body.horizon_days, cell_m=body.cell_m, dataset=body.dataset,
                           coverage=body.coverage, mask=body.mask, h3_resolution=body.h3_resolution,
                           purpose=caller.purpose, deployment=caller.deployment)
     return ok(run.to_dict())

@@ -53,6 +53,28 @@ def _coverages(text: str) -> list[float]:
     return values
 
 
+def _params(items: list[str] | None) -> dict[str, Any]:
+    """``["half_life_days=365", "time_of_day=0"]`` -> ``{"half_life_days": 365, "time_of_day": 0}``.
+
+    A value is read as JSON where it parses (numbers, true/false, null, lists), else as text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise InvalidParameterError(
+                f"--param: got {item!r}; expected NAME=VALUE, e.g. half_life_days=365 "
+                "(crimelens forecast models lists each model's parameters)"
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw.strip()
+        out[key.strip()] = value
+    return out
+
+
 def _areas(text: str | None, nij: bool) -> list[float]:
     from crimelens.forecast._metrics import KM2_PER_SQ_MI, NIJ_AREA_SQ_MI
 
@@ -81,6 +103,7 @@ def run(
     h3_resolution: Annotated[int, typer.Option("--h3-resolution", min=0, max=15, help="H3 resolution (with --mask h3; 9 is about 0.1 km² a cell).")] = 9,
     out: Annotated[Path | None, typer.Option("--out", help="Export file: .geojson, .gpkg or .csv (a .png map is written beside it).")] = None,
     deployment: Annotated[str | None, typer.Option("--deployment", help="Active, approved deployment (operational use: the model, purpose and your role must be the ones it was approved for; actionable outputs go to human review).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter NAME=VALUE, repeatable, e.g. --param half_life_days=365 (see `forecast models`); recorded with the run. Research use: refused with --deployment.")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -89,10 +112,11 @@ def run(
     from crimelens.services.forecasts import parse_horizon, run_forecast
 
     days = parse_horizon(horizon)
+    params = _params(param)
     status = console.status("fitting and forecasting", spinner="dots") if not as_json else _null()
     with cli_context(db) as ctx, status:
         result = run_forecast(ctx, offense=offense, at=at, actor=cli_actor(ctx.settings), model=model,
-                              horizon_days=days, cell_m=cell_m, dataset=dataset, coverage=coverage,
+                              params=params, horizon_days=days, cell_m=cell_m, dataset=dataset, coverage=coverage,
                               mask=mask, polygon=polygon, h3_resolution=h3_resolution, purpose=purpose,
                               deployment=deployment, out=out)
     data = result.to_dict()

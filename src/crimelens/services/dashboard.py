@@ -367,6 +367,7 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
                     for k in range(len(ids))]
         layer = {"type": "FeatureCollection", "features": features,
                  "properties": {"run_id": rec.run_id, "model": rec.model, "model_version": rec.model_version,
+                                "params": json.loads(rec.params) if rec.params else {},
                                 "window": [rec.window_start.isoformat(), rec.window_end.isoformat()],
                                 "cell_shape": "hexagon (H3)" if _h3_resolution(area) is not None else "square",
                                 "coverage": rec.coverage, "n_cells": len(ids), "n_flagged": int(flagged.sum()),

@@ -52,6 +52,7 @@ from crimelens.services._context import (
     Context,
     authorize,
     record_use,
+    refuse,
     sha256_hex,
 )
 from crimelens.services.governance import register_model
@@ -159,10 +160,18 @@ class ForecastRun:
         }
 
 
-def _model(model: str | HotspotModel, params: dict[str, Any] | None) -> HotspotModel:
+def _model(model: str | HotspotModel, params: Mapping[str, Any] | None) -> HotspotModel:
     if isinstance(model, HotspotModel):
         return model if not params else model.set_params(**params)
-    return make_model(model, **(params or {}))
+    if params and model in MODELS:
+        known = sorted(k for k in MODELS[model]().get_params() if k != "area")
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise InvalidParameterError(
+                f"model {model!r}: got unknown parameter(s) {unknown}; expected some of {known} "
+                "(crimelens forecast models lists them with their defaults)"
+            )
+    return make_model(model, **dict(params or {}))
 
 
 def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
@@ -187,7 +196,7 @@ def run_forecast(
     at: datetime | str,
     actor: Actor,
     model: str | HotspotModel = DEFAULT_MODEL,
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
     horizon_days: float = 7.0,
     cell_m: float = 150.0,
     dataset: str | None = None,
@@ -208,9 +217,21 @@ def run_forecast(
     the H3 hexagons of ``h3_resolution`` holding a past incident (``'h3'``;
     ``cell_m`` is then unused). The run and its ledger entry are stored in one transaction; ``out`` also
     writes an export (``.geojson``, ``.gpkg``, ``.csv``) plus a PNG map beside it.
+
+    ``params`` set the model's hyperparameters (``crimelens forecast models`` lists them); the
+    run and its ledger entry record every parameter. A deployment approves a model with the
+    parameters its card was measured with, so ``params`` with ``deployment`` is refused (and
+    the refusal logged): custom parameters are research use.
     """
     if not 0 < coverage <= 1:
         raise InvalidParameterError(f"coverage={coverage}: expected a fraction in (0, 1]")
+    estimator = _model(model, params)
+    if deployment is not None and params:
+        refuse(ctx, action="forecast.run", actor=actor, purpose=purpose, deployment=deployment,
+               model=type(estimator).__name__, detail={"params": _plain(dict(params))},
+               reason=(f"deployment {deployment!r} approves its model with the parameters its card was "
+                       f"measured with; got custom parameters {sorted(params)}: research use only "
+                       "(drop the deployment, or the parameters)"))
     start = as_utc(at)
     window = TimeWindow.starting(start, days=horizon_days)
     history = ctx.store.incidents(dataset=dataset, offense=offense,
@@ -220,7 +241,6 @@ def run_forecast(
             f"forecast: no incidents before {start.isoformat()} for dataset={dataset!r}, "
             f"offense={offense!r}; expected some history (ingest a file first)"
         )
-    estimator = _model(model, params)
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution)
     estimator.set_params(area=study)
     surface = estimator.fit(history).predict(window)

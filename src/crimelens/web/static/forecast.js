@@ -24,7 +24,9 @@
     try {
       const body = {dataset: CL.el("dataset").value, offense: CL.el("offense").value || null,
                     at: CL.el("at").value + ":00Z", horizon_days: Number(CL.el("horizon").value),
-                    coverage: Number(CL.el("coverage").value)};
+                    coverage: Number(CL.el("coverage").value), model: CL.el("model").value};
+      const params = parseParams(CL.el("params").value);
+      if (Object.keys(params).length) body.params = params;
       const run = await CL.api("/api/forecasts", {method: "POST", body});
       CL.el("runs").insertAdjacentHTML("afterbegin", runOption(run.run_id, run.model, run.window[0], run.offense, " (new)"));
       CL.el("runs").value = run.run_id;
@@ -51,6 +53,20 @@
     if (runs.items.length) { CL.el("runs").value = runs.items[0].run_id; await show(runs.items[0].run_id); }
   } catch (e) { CL.showError(e.message); }
 
+  // "half_life_days=365, time_of_day=0" -> {half_life_days: 365, time_of_day: 0}; a value is JSON where it parses
+  function parseParams(text) {
+    const out = {};
+    for (const part of String(text).split(/,\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)/)) {
+      if (!part.trim()) continue;
+      const at = part.indexOf("=");
+      if (at < 1 || !part.slice(at + 1).trim()) throw new Error(`Parameters: got "${part.trim()}"; expected NAME=VALUE, e.g. half_life_days=365`);
+      const raw = part.slice(at + 1).trim();
+      let value; try { value = JSON.parse(raw); } catch { value = raw; }
+      out[part.slice(0, at).trim()] = value;
+    }
+    return out;
+  }
+
   function runOption(id, model, start, offense, note) {  // start to the hour: shifts differ by it
     return `<option value="${CL.esc(id)}">${CL.esc(id)} · ${CL.esc(model)} · ${CL.esc(String(start).slice(0, 16).replace("T", " "))} · ${CL.esc(offense || "all")}${note}</option>`;
   }
@@ -76,7 +92,7 @@
     CL.provenance({model: `${p.model} ${p.model_version} (run ${p.run_id}, output sha256 ${String(p.output_hash).slice(0, 16)}…)`,
                    mark: p.mark ? "Research output: " + p.mark : "Operational output under a deployment: act on it only after human review."});
     CL.provenance({data: `${baseData}; training data sha256 ${String(p.data_hash).slice(0, 16)}…`});
-    CL.el("run-info").innerHTML = `<table><tr><th>run</th><td>${CL.esc(p.run_id)}</td></tr><tr><th>window</th><td>${CL.esc(p.window[0])} → ${CL.esc(p.window[1])}</td></tr><tr><th>cells</th><td>${p.n_cells} (${p.n_flagged} flagged)</td></tr><tr><th>units</th><td>${CL.esc(p.risk_units)}</td></tr></table>`;
+    CL.el("run-info").innerHTML = `<table><tr><th>run</th><td>${CL.esc(p.run_id)}</td></tr><tr><th>window</th><td>${CL.esc(p.window[0])} → ${CL.esc(p.window[1])}</td></tr><tr><th>cells</th><td>${p.n_cells} (${p.n_flagged} flagged)</td></tr><tr><th>units</th><td>${CL.esc(p.risk_units)}</td></tr><tr><th>parameters</th><td id="run-params">${CL.esc(Object.entries(p.params || {}).filter(([k, v]) => k !== "area" && v !== null).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", "))}</td></tr></table>`;
     const ev = await CL.api(`/api/forecasts/${encodeURIComponent(runId)}/evaluation`);
     if (mine !== latest) return;
     CL.el("scores").querySelector("tbody").innerHTML = ev.scores.map((r) => `<tr><td>${CL.fmt(r.coverage * 100, 0)} %</td><td>${r.n_flagged}</td><td>${CL.fmt(r.hit_rate)}</td><td>${CL.fmt(r.pai, 2)}</td></tr>`).join("");
