@@ -270,3 +270,11 @@ def test_parameters_with_a_deployment_are_refused_and_logged(db: Path) -> None:
         assert entry.outcome == "refused" and entry.deployment == "patrol-2019"
         assert entry.detail["params"] == {"time_of_day": 0.0}
         assert int(ctx.store.scalar("SELECT count(*) FROM forecast_runs")) == 0
+
+
+def test_cli_run_prints_the_parameters_it_was_given(db: Path) -> None:
+    result = CliRunner().invoke(app, ["forecast", "run", "--offense", "robbery", "--at", "2019-10-01",
+                                      "--model", "weighted", "--param", "time_of_day=0.25",
+                                      "--dataset", "sf", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "parameters set: time_of_day=0.25" in result.stdout

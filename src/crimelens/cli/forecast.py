@@ -125,6 +125,8 @@ def run(
         console.print(f"[bold]{d['model']}[/] forecast {d['window'][0]} .. {d['window'][1]}  "
                       f"run {d['run_id']}  ledger #{d['ledger_seq']}")
         console.print(f"study area: {d['area']['n_cells']} cells, {d['area']['rule']}")
+        if params:  # the rest are the model's defaults (all are in --json and the ledger entry)
+            console.print("parameters set: " + ", ".join(f"{k}={d['params'][k]}" for k in params))
         table(f"top cells (of {d['n_flagged']} flagged at {d['coverage']:.1%})",
               ["rank", "cell", "lon", "lat", "expected incidents"],
               [[c["rank"], c["cell"], f"{c['lon']:.5f}", f"{c['lat']:.5f}", f"{c['risk']:.3f}"]
