@@ -93,6 +93,19 @@ def test_backtest_requests_are_refused_and_named(client: TestClient, city: City)
     r = client.post("/api/backtests", json={"models": ["naive"], "start": "2001-01-01T00:00:00Z",
                                             "dataset": "synth", "periods": 1}, headers=auth(city, "ana"))
     assert r.status_code == 404 and "study area" in r.json()["error"]
+    r = client.post("/api/backtests", json={"models": ["naive"], "start": START, "dataset": "synth",
+                                            "params": {"weighted": {"half_life_days": 30}}},
+                    headers=auth(city, "ana"))
+    assert r.status_code == 422 and "parameters for ['weighted']" in r.json()["error"]
+
+
+def test_a_backtest_takes_parameters_by_model(client: TestClient, city: City) -> None:
+    body = {"dataset": "synth", "models": ["weighted"], "start": START, "periods": 2, "ceiling": False,
+            "params": {"weighted": {"half_life_days": 30, "time_of_day": 0}}}
+    r = client.post("/api/backtests", json=body, headers=auth(city, "ana", "model choice"))
+    assert r.status_code == 200, r.text
+    params = r.json()["models"]["weighted"]["params"]
+    assert params["half_life_days"] == 30 and params["time_of_day"] == 0 and params["window_days"] == 2920.0
     assert client.get("/api/backtests/nope", headers=auth(city, "ana")).status_code == 404
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from crimelens.cli import app, main
 from crimelens.config import load_settings
-from crimelens.errors import ApprovalRequiredError
+from crimelens.errors import ApprovalRequiredError, InvalidParameterError
 from crimelens.governance import Actor
 from crimelens.services import RESEARCH_MARK, open_context
 from crimelens.services.forecasts import run_forecast
@@ -200,6 +200,9 @@ def test_cli_backtest_registers_the_model_with_its_measured_figures(db: Path, mo
             "--periods", "4", "--dataset", "sf", "--db", str(db), "--json", "--no-per-period"]
     bad = CliRunner().invoke(app, [*base, "--register", "kde"])  # not among --models: refused before any work
     assert bad.exit_code == 2 and "expected one of --models" in bad.output
+    # a card must describe what a deployment runs: the defaults, not a tuned variant
+    tuned = CliRunner().invoke(app, [*base, "--register", "weighted", "--param", "weighted.half_life_days=30"])
+    assert tuned.exit_code == 2 and "must be measured with the" in tuned.output
     monkeypatch.setenv("CRIMELENS_USER", "ana")
     result = CliRunner().invoke(app, [*base, "--register", "weighted"])
     assert result.exit_code == 0, result.output
@@ -278,3 +281,42 @@ def test_cli_run_prints_the_parameters_it_was_given(db: Path) -> None:
                                       "--dataset", "sf", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "parameters set: time_of_day=0.25" in result.stdout
+
+
+def test_cli_backtest_takes_parameters_by_model(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["forecast", "backtest", "--models", "naive,weighted", "--offense", "robbery", "--start",
+            "2019-09-02", "--periods", "4", "--dataset", "sf", "--no-per-period", "--db", str(db), "--json"]
+    default = CliRunner().invoke(app, base)
+    custom = CliRunner().invoke(app, [*base, "--param", "weighted.half_life_days=14",
+                                      "--param", "weighted.window_days=60"])
+    assert default.exit_code == 0 and custom.exit_code == 0, custom.output
+    d, c = json.loads(default.stdout), json.loads(custom.stdout)
+    assert d["models"]["weighted"]["params"]["half_life_days"] == 730.0
+    assert c["models"]["weighted"]["params"]["half_life_days"] == 14
+    assert c["models"]["naive"]["params"] == d["models"]["naive"]["params"]  # only the named model
+    # 14 days of half-life over 60 days ranks other cells than 2 years over 8 years
+    assert c["models"]["weighted"]["loglik_per_period"] != d["models"]["weighted"]["loglik_per_period"]
+    assert c["models"]["naive"]["loglik_per_period"] == d["models"]["naive"]["loglik_per_period"]
+    with open_context(load_settings(db=db)) as ctx:
+        entry = ctx.ledger.entry(c["ledger_seq"])
+    assert entry.detail["params_set"] == {"weighted": {"half_life_days": 14, "window_days": 60}}
+
+    for bad, message in ((["--param", "half_life_days=14"], "expected MODEL.NAME=VALUE"),
+                         (["--param", "kde.bandwidth_m=100"], "parameters for ['kde']: those models are not"),
+                         (["--param", "weighted.halflife=3"], "unknown parameter(s) ['halflife']")):
+        with pytest.raises(SystemExit) as exc:
+            main([*base, *bad])
+        doc = json.loads(capsys.readouterr().out)
+        assert exc.value.code == 2 and doc["type"] == "InvalidParameterError", doc
+        assert message in doc["error"]
+
+
+def test_a_backtest_with_set_parameters_cannot_register_that_model(db: Path) -> None:
+    from crimelens.services.forecasts import register_backtested, run_backtest
+
+    with open_context(load_settings(db=db)) as ctx:
+        run = run_backtest(ctx, models=["naive", "weighted"], offense="robbery", start="2019-09-02", periods=2,
+                           actor=Actor("ada"), dataset="sf", params={"weighted": {"time_of_day": 0.25}})
+        with pytest.raises(InvalidParameterError, match=r"set its parameters \['time_of_day'\]"):
+            register_backtested(ctx, run, model="weighted", actor=Actor("ada"))
+        assert not [e for _, e in ctx.ledger.entries() if e.action == "models.register"]

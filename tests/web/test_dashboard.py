@@ -623,11 +623,21 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
             box.uncheck()
     pg.fill("#bt-periods", "3")
     pg.fill("#bt-start", "2024-04-10")
+    pg.fill("#bt-params", "half_life_days=30")  # a backtest names the model a parameter is for
+    pg.click("#bt-run")
+    pg.wait_for_selector("#error:not([hidden])")
+    assert "expected MODEL.NAME=VALUE" in pg.inner_text("#error")
+    pg.fill("#bt-params", "weighted.half_life_days=30")
     pg.click("#bt-run")
     # the page may first show the newest stored run (an earlier test's): wait for this one's
     pg.wait_for_function("document.getElementById('bt-info').textContent.includes('of 8 hours')",
                          timeout=180_000)
     assert pg.evaluate("document.body.dataset.progress") == "3/3"
+    # the stored run gives every model's parameters: the one set, and the defaults
+    stored = pg.evaluate("async (id) => (await CL.api('/api/backtests/' + id)).summary.models",
+                         pg.evaluate("document.body.dataset.backtest"))
+    assert stored["weighted"]["params"]["half_life_days"] == 30
+    assert stored["weighted"]["params"]["window_days"] == 2920.0
     info = pg.inner_text("#bt-info")
     assert "3 of 8 hours, 2024-04-10 → 2024-04-10" in info, info
     assert pg.locator("#bt-scores tbody tr").count() == 3  # naive, weighted and the ceiling

@@ -328,6 +328,10 @@ class BacktestIn(BaseModel):
     ceiling: bool = Field(default=True, description="Add the perfect-rate ceiling (simulated) beside the models.")
     group_by: str | None = Field(default=None, min_length=1, max_length=100,
                                  description="Audit groups for per-group hit rates; never a model input.")
+    params: dict[str, dict[str, float | int | bool | str | None]] | None = Field(
+        default=None, max_length=8,
+        description="Model parameters by model name, e.g. {\"weighted\": {\"half_life_days\": 365}} "
+                    "(`crimelens forecast models` lists them); the summary gives every model's parameters.")
 
 
 
@@ -392,7 +396,7 @@ def create_backtest(ctx: CtxDep, caller: CallerDep, body: BacktestIn,
                               periods=body.periods, actor=caller.actor, horizon_days=body.horizon_days,
                               cell_m=body.cell_m, coverages=body.coverages, dataset=body.dataset,
                               mask_days=body.mask_days, ceiling=body.ceiling, purpose=caller.purpose,
-                              group_by=body.group_by, progress=progress)
+                              group_by=body.group_by, params=body.params, progress=progress)
         return run.to_dict(per_period=False)
 
     if accept and NDJSON in accept:

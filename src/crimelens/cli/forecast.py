@@ -163,6 +163,7 @@ def backtest(
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of the hit-rate coverage curves.")] = None,
     per_period: Annotated[bool, typer.Option("--per-period/--no-per-period", help="Include every period in the JSON.")] = True,
     group_by: Annotated[str | None, typer.Option("--group-by", help="Also report each audit group's hit rate: an incident column (area, premise) or an attribute of the dataset's areas (e.g. group). Never a model input.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter MODEL.NAME=VALUE, repeatable, e.g. --param weighted.half_life_days=365 (see `forecast models`); the summary gives every model's parameters.")] = None,
     register: Annotated[str | None, typer.Option("--register", help="Register this backtested model (e.g. gbm) in the model registry with the backtest's figures as its card's numbers (as its class name and this crimelens version).")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
@@ -177,6 +178,16 @@ def backtest(
     )
 
     names = [m.strip() for m in models.split(",") if m.strip()]
+    by_model: dict[str, dict[str, Any]] = {}
+    for key, value in _params(param).items():
+        model_name, dot, name = key.partition(".")
+        if not dot or not model_name or not name:
+            raise InvalidParameterError(
+                f"--param: got {key!r}; expected MODEL.NAME=VALUE in a backtest, e.g. weighted.half_life_days=365")
+        by_model.setdefault(model_name, {})[name] = value
+    if register is not None and register in by_model:
+        raise typer.BadParameter(f"got --param for {register!r}; a registered model's card must be measured with the "
+                                 "parameters a deployment runs (its defaults)", param_hint="--register")
     if register is not None and register not in names:
         raise typer.BadParameter(f"got {register!r}; expected one of --models {names}", param_hint="--register")
     covs = _coverages(coverage)
@@ -191,7 +202,7 @@ def backtest(
                                   actor=cli_actor(ctx.settings), horizon_days=days, cell_m=cell_m,
                                   coverages=covs, areas_km2=areas, nij_limits=nij_limits,
                                   dataset=dataset, purpose=purpose, plot=plot, group_by=group_by,
-                                  progress=lambda k, n: bar.update(task, completed=k))
+                                  params=by_model, progress=lambda k, n: bar.update(task, completed=k))
         card = (register_backtested(ctx, result, model=register, actor=cli_actor(ctx.settings))
                 if register is not None else None)
     data = result.to_dict(per_period=per_period)

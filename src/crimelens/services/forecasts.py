@@ -357,6 +357,7 @@ def run_backtest(
     purpose: str | None = RESEARCH,
     plot: str | Path | None = None,
     group_by: str | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestRun:
     """Weekly (``horizon_days``) rolling-origin backtest of ``models`` from ``start``.
@@ -369,10 +370,17 @@ def run_backtest(
     limits unless ``nij_limits`` is False. ``group_by`` adds each audit group's hit rate:
     an incident column (e.g. ``area``, ``premise``) or an attribute of the dataset's areas
     (e.g. ``group``), read through the incident's ``area``; the models never see it.
+    ``params`` sets hyperparameters by model name (``{"weighted": {"half_life_days": 365}}``);
+    the stored summary gives every model's parameters.
     """
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise InvalidParameterError(f"models {unknown or list(models)}: expected names from {sorted(MODELS)}")
+    stray = sorted(set(params or {}) - set(models))
+    if stray:
+        raise InvalidParameterError(
+            f"parameters for {stray}: those models are not in this backtest; expected some of {list(models)}")
+    estimators = {m: _model(m, (params or {}).get(m)) for m in models}
     first = as_utc(start)
     incidents = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(incidents) == 0:
@@ -385,7 +393,7 @@ def run_backtest(
     areas = tuple((float(km2), coverage_for_area(area, km2, nij_limits=nij_limits)) for km2 in areas_km2)
     covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages} | {c for _, c in areas})
     groups = None if group_by is None else audit_groups(ctx, incidents, group_by, dataset)
-    result = rolling_origin(incidents, {m: make_model(m) for m in models}, area=area, start=first,
+    result = rolling_origin(incidents, estimators, area=area, start=first,
                             periods=periods, horizon_days=horizon_days, coverages=covs,
                             ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
@@ -407,7 +415,8 @@ def run_backtest(
                          output_hash=o_hash, inputs={"dataset": dataset, "offense": offense},
                          detail={"run_id": run_id, "start": first.isoformat(), "periods": periods,
                                  "horizon_days": horizon_days, "area": area.describe(), "group_by": group_by,
-                                 "flagged_areas_km2": [km2 for km2, _ in areas]})
+                                 "flagged_areas_km2": [km2 for km2, _ in areas],
+                                 "params_set": {m: _plain(dict(v)) for m, v in (params or {}).items() if v}})
         save_backtest(ctx.store, BacktestRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
             dataset=dataset, offense=offense, models=json.dumps(list(models)), summary=text,
@@ -476,6 +485,13 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
     if model not in res.models or model.startswith("ceiling:"):
         raise InvalidParameterError(f"register {model!r}: expected one of the backtested models "
                                     f"{[m for m in res.models if not m.startswith('ceiling:')]}")
+    defaults = _plain({k: v for k, v in make_model(model).get_params().items() if k != "area"})
+    changed = sorted(k for k, v in defaults.items() if dict(res.params.get(model, {})).get(k, v) != v)
+    if changed:
+        raise InvalidParameterError(
+            f"register {model!r}: the backtest set its parameters {changed}; a deployment runs the "
+            "registered model with its defaults, so its card must be measured with them (backtest "
+            "without --param to register it)")
     metrics: dict[str, float] = {}
     for c in run.coverages:
         for metric in ("pai", "hit_rate", "pei"):

@@ -121,6 +121,21 @@ const CL = (() => {
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "—" : Number(v).toFixed(d);
   // a forecast window's length as the server's format_span writes it: "8 hours", "1 day", "7 days"
   const span = (days) => { const d = Number(days); return d < 1 ? `${Number((d * 24).toFixed(2))} hours` : `${Number(d.toFixed(2))} day${d === 1 ? "" : "s"}`; };
+  // "half_life_days=365, time_of_day=0" -> {half_life_days: 365, time_of_day: 0}; a value is JSON where it
+  // parses, else text; with byModel, "weighted.half_life_days=365" -> {weighted: {half_life_days: 365}}
+  function parseParams(text, byModel = false) {
+    const out = {};
+    for (const part of String(text).split(/,\s*(?=[A-Za-z_][A-Za-z0-9_.]*\s*=)/)) {
+      if (!part.trim()) continue;
+      const at = part.indexOf("="), key = part.slice(0, Math.max(0, at)).trim(), raw = part.slice(at + 1).trim();
+      const example = byModel ? "MODEL.NAME=VALUE, e.g. weighted.half_life_days=365" : "NAME=VALUE, e.g. half_life_days=365";
+      const dot = key.indexOf(".");
+      if (at < 1 || !raw || (byModel && (dot < 1 || dot === key.length - 1))) throw new Error(`Parameters: got "${part.trim()}"; expected ${example}`);
+      let value; try { value = JSON.parse(raw); } catch { value = raw; }
+      if (byModel) { const m = key.slice(0, dot); (out[m] = out[m] || {})[key.slice(dot + 1)] = value; } else out[key] = value;
+    }
+    return out;
+  }
   /* A deployment's public record as HTML: what it is, its policy, assessment, timeline, comments, votes. */
   function deploymentRecord(d) {
     const p = d.policy || {}, a = d.assessment;
@@ -141,5 +156,5 @@ const CL = (() => {
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt, span};
+  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt, span, parseParams};
 })();

@@ -132,6 +132,8 @@
                     cell_m: Number(CL.el("bt-cell").value)};
       if (CL.el("bt-offense").value) body.offense = CL.el("bt-offense").value;
       if (CL.el("bt-group").value.trim()) body.group_by = CL.el("bt-group").value.trim();
+      const params = CL.parseParams(CL.el("bt-params").value, true);
+      if (Object.keys(params).length) body.params = params;
       const d = await CL.stream("/api/backtests", body, tick);
       await runs();
       show(await CL.api(`/api/backtests/${encodeURIComponent(d.run_id)}`));

@@ -25,7 +25,7 @@
       const body = {dataset: CL.el("dataset").value, offense: CL.el("offense").value || null,
                     at: CL.el("at").value + ":00Z", horizon_days: Number(CL.el("horizon").value),
                     coverage: Number(CL.el("coverage").value), model: CL.el("model").value};
-      const params = parseParams(CL.el("params").value);
+      const params = CL.parseParams(CL.el("params").value);
       if (Object.keys(params).length) body.params = params;
       const run = await CL.api("/api/forecasts", {method: "POST", body});
       CL.el("runs").insertAdjacentHTML("afterbegin", runOption(run.run_id, run.model, run.window[0], run.offense, " (new)"));
@@ -52,20 +52,6 @@
     for (const r of runs.items) CL.el("runs").insertAdjacentHTML("beforeend", runOption(r.run_id, r.model, r.window_start, r.offense, ""));
     if (runs.items.length) { CL.el("runs").value = runs.items[0].run_id; await show(runs.items[0].run_id); }
   } catch (e) { CL.showError(e.message); }
-
-  // "half_life_days=365, time_of_day=0" -> {half_life_days: 365, time_of_day: 0}; a value is JSON where it parses
-  function parseParams(text) {
-    const out = {};
-    for (const part of String(text).split(/,\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)/)) {
-      if (!part.trim()) continue;
-      const at = part.indexOf("=");
-      if (at < 1 || !part.slice(at + 1).trim()) throw new Error(`Parameters: got "${part.trim()}"; expected NAME=VALUE, e.g. half_life_days=365`);
-      const raw = part.slice(at + 1).trim();
-      let value; try { value = JSON.parse(raw); } catch { value = raw; }
-      out[part.slice(0, at).trim()] = value;
-    }
-    return out;
-  }
 
   function runOption(id, model, start, offense, note) {  // start to the hour: shifts differ by it
     return `<option value="${CL.esc(id)}">${CL.esc(id)} · ${CL.esc(model)} · ${CL.esc(String(start).slice(0, 16).replace("T", " "))} · ${CL.esc(offense || "all")}${note}</option>`;
