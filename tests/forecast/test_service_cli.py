@@ -234,6 +234,15 @@ def test_cli_model_names_match_the_registry() -> None:
     assert tuple(MODELS) == MODEL_NAMES and CLI_DEFAULT == DEFAULT_MODEL
 
 
+def _refused_as_invalid(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI exits 2 with an InvalidParameterError whose message contains ``message``."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    doc = json.loads(capsys.readouterr().out)
+    assert exc.value.code == 2 and doc["type"] == "InvalidParameterError", doc
+    assert message in doc["error"], doc
+
+
 def test_cli_run_takes_model_parameters_and_records_them(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["forecast", "run", "--offense", "robbery", "--at", "2019-10-01", "--model", "weighted",
             "--dataset", "sf", "--db", str(db), "--json"]
@@ -254,11 +263,7 @@ def test_cli_run_takes_model_parameters_and_records_them(db: Path, capsys: pytes
     for bad, message in ((["--param", "halflife=30"], "unknown parameter(s) ['halflife']"),
                          (["--param", "half_life_days"], "expected NAME=VALUE"),
                          (["--param", "half_life_days=-3"], "half_life_days must be a finite number > 0")):
-        with pytest.raises(SystemExit) as exc:
-            main([*base, *bad])
-        doc = json.loads(capsys.readouterr().out)
-        assert exc.value.code == 2 and doc["type"] == "InvalidParameterError", doc
-        assert message in doc["error"]
+        _refused_as_invalid([*base, *bad], message, capsys)
 
 
 def test_parameters_with_a_deployment_are_refused_and_logged(db: Path) -> None:
@@ -304,11 +309,7 @@ def test_cli_backtest_takes_parameters_by_model(db: Path, capsys: pytest.Capture
     for bad, message in ((["--param", "half_life_days=14"], "expected MODEL.NAME=VALUE"),
                          (["--param", "kde.bandwidth_m=100"], "parameters for ['kde']: those models are not"),
                          (["--param", "weighted.halflife=3"], "unknown parameter(s) ['halflife']")):
-        with pytest.raises(SystemExit) as exc:
-            main([*base, *bad])
-        doc = json.loads(capsys.readouterr().out)
-        assert exc.value.code == 2 and doc["type"] == "InvalidParameterError", doc
-        assert message in doc["error"]
+        _refused_as_invalid([*base, *bad], message, capsys)
 
 
 def test_a_backtest_with_set_parameters_cannot_register_that_model(db: Path) -> None:
