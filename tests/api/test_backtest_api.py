@@ -106,6 +106,17 @@ def test_a_backtest_takes_parameters_by_model(client: TestClient, city: City) ->
     assert r.status_code == 200, r.text
     params = r.json()["models"]["weighted"]["params"]
     assert params["half_life_days"] == 30 and params["time_of_day"] == 0 and params["window_days"] == 2920.0
+    # two settings of one model, each under its own label, scored on the same forecasts
+    body = {**body, "models": ["weighted", "w30=weighted"], "params": {"w30": {"half_life_days": 30}}}
+    r = client.post("/api/backtests", json=body, headers=auth(city, "ana", "model choice"))
+    assert r.status_code == 200, r.text
+    models = r.json()["models"]
+    assert [models[m]["params"]["half_life_days"] for m in ("weighted", "w30")] == [730.0, 30]
+    assert models["w30"]["class"] == "TimeWeightedCounts" and set(r.json()["paired"]) in (
+        {"weighted / w30"}, {"w30 / weighted"})
+    r = client.post("/api/backtests", json={**body, "models": ["weighted", "weighted"]},
+                    headers=auth(city, "ana", "model choice"))
+    assert r.status_code == 422 and "appears twice" in r.json()["error"]
     assert client.get("/api/backtests/nope", headers=auth(city, "ana")).status_code == 404
 
 

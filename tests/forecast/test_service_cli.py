@@ -321,3 +321,54 @@ def test_a_backtest_with_set_parameters_cannot_register_that_model(db: Path) -> 
         with pytest.raises(InvalidParameterError, match=r"set its parameters \['time_of_day'\]"):
             register_backtested(ctx, run, model="weighted", actor=Actor("ada"))
         assert not [e for _, e in ctx.ledger.entries() if e.action == "models.register"]
+
+
+def test_cli_backtest_compares_two_settings_of_one_model_paired(db: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["forecast", "backtest", "--offense", "robbery", "--start", "2019-09-02", "--periods", "4",
+            "--dataset", "sf", "--no-per-period", "--db", str(db), "--json"]
+    alone = CliRunner().invoke(app, [*base, "--models", "weighted", "--param", "weighted.half_life_days=14"])
+    both = CliRunner().invoke(app, [*base, "--models", "naive,weighted,w14=weighted",
+                                    "--param", "w14.half_life_days=14"])
+    assert alone.exit_code == 0 and both.exit_code == 0, both.output
+    a, b = json.loads(alone.stdout), json.loads(both.stdout)
+    assert list(b["models"]) == ["naive", "weighted", "w14", "ceiling:perfect-rate"]
+    assert b["models"]["w14"]["class"] == b["models"]["weighted"]["class"] == "TimeWeightedCounts"
+    assert b["models"]["weighted"]["params"]["half_life_days"] == 730.0
+    assert b["models"]["w14"]["params"]["half_life_days"] == 14
+    # the labelled run is the same forecasts as that setting run under its own name
+    assert b["models"]["w14"]["pai"] == a["models"]["weighted"]["pai"]
+    assert b["models"]["w14"]["loglik_per_period"] == a["models"]["weighted"]["loglik_per_period"]
+    assert b["models"]["w14"]["pai"] != b["models"]["weighted"]["pai"]
+    best = max(("naive", "weighted", "w14"), key=lambda m: b["models"][m]["pai"]["0.01"]["mean"])
+    assert {f"{best} / {m}" for m in ("naive", "weighted", "w14") if m != best} == set(b["paired"])
+    with open_context(load_settings(db=db)) as ctx:
+        entry = ctx.ledger.entry(b["ledger_seq"])
+        stored = ctx.store.query("SELECT models FROM forecast_backtests WHERE run_id = ?", [b["run_id"]])
+    assert entry.model == "naive,weighted,w14=weighted"
+    assert entry.detail["params_set"] == {"w14": {"half_life_days": 14}}
+    assert json.loads(stored["models"][0]) == ["naive", "weighted", "w14=weighted"]
+
+    for models, message in (("naive,weighted,weighted", "'weighted' appears twice"),
+                            ("naive,kde=weighted", "'kde' names another model"),
+                            ("naive,w.14=weighted", "expected a letter then up to 39"),
+                            ("naive,w14=weightd", "expected a name from")):
+        _refused_as_invalid([*base, "--models", models], message, capsys)
+    _refused_as_invalid([*base, "--models", "naive,w14=weighted", "--param", "w30.half_life_days=30"],
+                        "parameters for ['w30']: those models are not", capsys)
+
+
+def test_a_labelled_setting_with_the_defaults_registers_as_its_model(db: Path) -> None:
+    from crimelens.services import governance as gs
+    from crimelens.services.forecasts import register_backtested, run_backtest
+
+    with open_context(load_settings(db=db)) as ctx:
+        gs.add_user(ctx, name="ada", role="admin", actor=Actor("ada", "admin"))
+        run = run_backtest(ctx, models=["naive", "plain=weighted", "w14=weighted"], offense="robbery",
+                           start="2019-09-02", periods=2, actor=Actor("ada"), dataset="sf",
+                           params={"w14": {"half_life_days": 14}})
+        with pytest.raises(InvalidParameterError, match=r"register 'w14': the backtest set its parameters"):
+            register_backtested(ctx, run, model="w14", actor=Actor("ada", "admin"))
+        card = register_backtested(ctx, run, model="plain", actor=Actor("ada", "admin"))
+    assert card.name == "TimeWeightedCounts"
+    assert card.section("metrics")["pai_0.01"] == run.result.mean("plain", "pai", 0.01)[0]

@@ -627,7 +627,8 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
     pg.click("#bt-run")
     pg.wait_for_selector("#error:not([hidden])")
     assert "expected MODEL.NAME=VALUE" in pg.inner_text("#error")
-    pg.fill("#bt-params", "weighted.half_life_days=30")
+    pg.fill("#bt-variants", "w30=weighted")  # the same model again, under a label of its own
+    pg.fill("#bt-params", "w30.half_life_days=30")
     pg.click("#bt-run")
     # the page may first show the newest stored run (an earlier test's): wait for this one's
     pg.wait_for_function("document.getElementById('bt-info').textContent.includes('of 8 hours')",
@@ -636,8 +637,10 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
     # the stored run gives every model's parameters: the one set, and the defaults
     stored = pg.evaluate("async (id) => (await CL.api('/api/backtests/' + id)).summary.models",
                          pg.evaluate("document.body.dataset.backtest"))
-    assert stored["weighted"]["params"]["half_life_days"] == 30
-    assert stored["weighted"]["params"]["window_days"] == 2920.0
+    assert stored["w30"]["params"]["half_life_days"] == 30 and stored["w30"]["class"] == "TimeWeightedCounts"
+    assert stored["w30"]["params"]["window_days"] == stored["weighted"]["params"]["window_days"] == 2920.0
+    assert stored["weighted"]["params"]["half_life_days"] == 730.0
     info = pg.inner_text("#bt-info")
     assert "3 of 8 hours, 2024-04-10 → 2024-04-10" in info, info
-    assert pg.locator("#bt-scores tbody tr").count() == 3  # naive, weighted and the ceiling
+    assert pg.locator("#bt-scores tbody tr").count() == 4  # naive, weighted, w30 and the ceiling
+    assert pg.inner_text("#bt-scores tr[data-model='w30'] th") == "w30 TimeWeightedCounts"

@@ -315,7 +315,9 @@ class BacktestIn(BaseModel):
     dataset: str | None = Field(default=None, max_length=200)
     offense: str | None = Field(default=None, max_length=200)
     models: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        min_length=1, max_length=12, description="Model names (see `crimelens forecast models`).")
+        min_length=1, max_length=12,
+        description="Model names (see `crimelens forecast models`); LABEL=MODEL runs a model again under a label "
+                    "of its own, e.g. [\"weighted\", \"w365=weighted\"] with params {\"w365\": {...}}.")
     start: datetime = Field(description="The first forecast's start; the study area is the cells with an incident "
                                         "before it, so no test-period information enters the area.")
     periods: int = Field(default=52, ge=1, le=260, description="Forecasts, one after another.")
@@ -330,7 +332,7 @@ class BacktestIn(BaseModel):
                                  description="Audit groups for per-group hit rates; never a model input.")
     params: dict[str, dict[str, float | int | bool | str | None]] | None = Field(
         default=None, max_length=8,
-        description="Model parameters by model name, e.g. {\"weighted\": {\"half_life_days\": 365}} "
+        description="Model parameters by model name or label, e.g. {\"weighted\": {\"half_life_days\": 365}} "
                     "(`crimelens forecast models` lists them); the summary gives every model's parameters.")
 
 

@@ -150,7 +150,7 @@ class _null:
 @forecast_app.command("backtest")
 def backtest(
     start: Annotated[str, typer.Option("--start", help="First forecast origin.")],
-    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = "naive,weighted",
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names; LABEL=MODEL runs a model again under a label of its own (e.g. naive,weighted,w730=weighted --param w730.half_life_days=730), so two settings are compared on the same forecasts.")] = "naive,weighted",
     offense: OffenseOpt = None,
     periods: Annotated[int, typer.Option("--periods", help="Number of consecutive forecasts.")] = 52,
     horizon: HorizonOpt = "7d",
@@ -171,6 +171,7 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest: per-model, per-period and mean PAI / hit rate / PEI with intervals."""
     from crimelens.services.forecasts import (
+        backtest_labels,
         format_span,
         parse_horizon,
         register_backtested,
@@ -178,6 +179,7 @@ def backtest(
     )
 
     names = [m.strip() for m in models.split(",") if m.strip()]
+    labels = list(backtest_labels(names))
     by_model: dict[str, dict[str, Any]] = {}
     for key, value in _params(param).items():
         model_name, dot, name = key.partition(".")
@@ -188,8 +190,8 @@ def backtest(
     if register is not None and register in by_model:
         raise typer.BadParameter(f"got --param for {register!r}; a registered model's card must be measured with the "
                                  "parameters a deployment runs (its defaults)", param_hint="--register")
-    if register is not None and register not in names:
-        raise typer.BadParameter(f"got {register!r}; expected one of --models {names}", param_hint="--register")
+    if register is not None and register not in labels:
+        raise typer.BadParameter(f"got {register!r}; expected one of --models {labels}", param_hint="--register")
     covs = _coverages(coverage)
     areas = _areas(area_km2, nij)
     days = parse_horizon(horizon)

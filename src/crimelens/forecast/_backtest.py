@@ -99,6 +99,9 @@ class BacktestResult:
     group_hits: NDArray[np.float64] | None = None
     #: the group's incidents per period and group
     group_n: NDArray[np.float64] | None = None
+    #: each model's class name by its label (a backtest may run one model under several labels,
+    #: each with its own parameters)
+    classes: Mapping[str, str] = field(default_factory=dict)
     _index: Mapping[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -192,6 +195,8 @@ class BacktestResult:
         for m in self.models:
             i = self._model(m)
             entry: dict[str, Any] = {"params": dict(self.params.get(m, {}))}
+            if m in self.classes:
+                entry["class"] = self.classes[m]
             for metric in METRICS:
                 entry[metric] = {f"{c:g}": dict(zip(("mean", "low", "high"), self.mean(m, metric, c), strict=True))
                                  for c in covs}
@@ -326,7 +331,8 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     params = {name: _plain(models[name].get_params()) for name in names}
     return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
-                          ties, n_boot, random_state, group_names, group_hits, group_n)
+                          ties, n_boot, random_state, group_names, group_hits, group_n,
+                          {name: type(models[name]).__name__ for name in names})
 
 
 def _group_codes(groups: Sequence[Any] | None, n: int) -> tuple[tuple[str, ...], NDArray[np.int64] | None]:

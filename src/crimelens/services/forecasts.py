@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -338,6 +339,37 @@ def paired_summary(result: BacktestResult, coverages: Sequence[float]) -> dict[s
             for other in names if other != best}
 
 
+_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
+
+
+def backtest_labels(models: Sequence[str]) -> dict[str, str]:
+    """Each backtest entry's label and model: ``weighted`` runs the model under its own name;
+    ``LABEL=MODEL`` (e.g. ``w730=weighted``) runs it again under another label, so that two
+    settings of one model are scored on the same forecasts and compared paired. A label is a
+    letter then up to 39 letters, digits, ``_`` or ``-``; it may not be another model's name."""
+    if not models:
+        raise InvalidParameterError(f"models []: expected names from {sorted(MODELS)}")
+    out: dict[str, str] = {}
+    for entry in models:
+        label, eq, kind = (part.strip() for part in str(entry).partition("="))
+        kind = kind if eq else label
+        if kind not in MODELS:
+            raise InvalidParameterError(f"models: got {entry!r}; expected a name from {sorted(MODELS)} "
+                                        "or LABEL=MODEL (e.g. w730=weighted)")
+        if not _LABEL.fullmatch(label):
+            raise InvalidParameterError(
+                f"models: got label {label!r} in {entry!r}; expected a letter then up to 39 letters, digits, "
+                "'_' or '-' (e.g. w730=weighted)")
+        if label in MODELS and label != kind:
+            raise InvalidParameterError(f"models: got {entry!r}; {label!r} names another model, expected a "
+                                        "label of its own (e.g. w730=weighted)")
+        if label in out:
+            raise InvalidParameterError(f"models: {label!r} appears twice; give a second setting a label of its "
+                                        f"own, e.g. {label}2={kind}")
+        out[label] = kind
+    return out
+
+
 def run_backtest(
     ctx: Context,
     *,
@@ -371,16 +403,15 @@ def run_backtest(
     an incident column (e.g. ``area``, ``premise``) or an attribute of the dataset's areas
     (e.g. ``group``), read through the incident's ``area``; the models never see it.
     ``params`` sets hyperparameters by model name (``{"weighted": {"half_life_days": 365}}``);
-    the stored summary gives every model's parameters.
+    the stored summary gives every model's parameters. An entry ``LABEL=MODEL`` in ``models``
+    runs a model again under another label (``backtest_labels``), with its own ``params[LABEL]``.
     """
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
-        raise InvalidParameterError(f"models {unknown or list(models)}: expected names from {sorted(MODELS)}")
-    stray = sorted(set(params or {}) - set(models))
+    labels = backtest_labels(models)
+    stray = sorted(set(params or {}) - set(labels))
     if stray:
         raise InvalidParameterError(
-            f"parameters for {stray}: those models are not in this backtest; expected some of {list(models)}")
-    estimators = {m: _model(m, (params or {}).get(m)) for m in models}
+            f"parameters for {stray}: those models are not in this backtest; expected some of {list(labels)}")
+    estimators = {label: _model(kind, (params or {}).get(label)) for label, kind in labels.items()}
     first = as_utc(start)
     incidents = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(incidents) == 0:
@@ -470,6 +501,14 @@ def _card_groups(run: BacktestRun, model: str) -> dict[str, dict[str, dict[str, 
     return {run.group_by: rows}
 
 
+def _registry_name(result: BacktestResult, label: str) -> str:
+    """The registry name of the model a backtest ran as ``label`` (a label of its own for a
+    second setting of one model: ``w730=weighted``)."""
+    cls = result.classes.get(label)
+    names = [name for name, c in MODELS.items() if c.__name__ == cls]
+    return names[0] if names else label
+
+
 def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Actor,
                         purpose: str | None = "model registration") -> ModelCard:
     """Register ``model`` (a name the backtest ran) with that backtest's figures as its card's numbers.
@@ -485,7 +524,8 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
     if model not in res.models or model.startswith("ceiling:"):
         raise InvalidParameterError(f"register {model!r}: expected one of the backtested models "
                                     f"{[m for m in res.models if not m.startswith('ceiling:')]}")
-    defaults = _plain({k: v for k, v in make_model(model).get_params().items() if k != "area"})
+    kind = _registry_name(res, model)
+    defaults = _plain({k: v for k, v in make_model(kind).get_params().items() if k != "area"})
     changed = sorted(k for k, v in defaults.items() if dict(res.params.get(model, {})).get(k, v) != v)
     if changed:
         raise InvalidParameterError(
@@ -507,7 +547,7 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
             "horizon_days": summary["horizon_days"], "first_origin": summary["origins"][0],
             "last_origin": summary["origins"][-1], "interval": summary["interval"],
             "backtest_run": run.run_id, "backtest_ledger_entry": run.ledger_seq}
-    return register_model(ctx, name=type(make_model(model)).__name__, version=__version__,
+    return register_model(ctx, name=type(make_model(kind)).__name__, version=__version__,
                           params=dict(res.params.get(model, {})),
                           evaluation={"metrics": metrics, "data": data, "groups": _card_groups(run, model)},
                           actor=actor,

@@ -62,7 +62,8 @@
     st.querySelector("thead").innerHTML = `<tr><th>model</th>${covs.map((c) => `<th>PAI, top ${pct(c)}</th><th>hit rate</th><th>PEI</th>`).join("")}<th>s / forecast</th></tr>`;
     st.querySelector("tbody").innerHTML = names.map((m) => {
       const e = summ.models[m];
-      return `<tr data-model="${CL.esc(m)}"><th>${CL.esc(m)}</th>${covs.map((c) => { const k = String(c); return `<td class="num pai">${cell(e.pai[k], 2)}</td><td class="num">${cell(e.hit_rate[k])}</td><td class="num">${cell(e.pei[k])}</td>`; }).join("")}<td class="num">${CL.fmt(e.seconds_per_period, 2)}</td></tr>`;
+      const kind = e.class && !MODELS.includes(m) ? ` <small class="muted">${CL.esc(e.class)}</small>` : "";
+      return `<tr data-model="${CL.esc(m)}"><th>${CL.esc(m)}${kind}</th>${covs.map((c) => { const k = String(c); return `<td class="num pai">${cell(e.pai[k], 2)}</td><td class="num">${cell(e.hit_rate[k])}</td><td class="num">${cell(e.pei[k])}</td>`; }).join("")}<td class="num">${CL.fmt(e.seconds_per_period, 2)}</td></tr>`;
     }).join("");
     const paired = summ.paired || d.paired || {};
     const pt = CL.el("bt-paired"); pt.hidden = !Object.keys(paired).length;
@@ -113,7 +114,8 @@
 
   CL.el("bt-form").addEventListener("submit", async (ev) => {
     ev.preventDefault(); CL.clearError();
-    const models = [...CL.el("bt-models").querySelectorAll("input:checked")].map((i) => i.value);
+    const models = [...CL.el("bt-models").querySelectorAll("input:checked")].map((i) => i.value)
+      .concat(CL.el("bt-variants").value.split(",").map((v) => v.trim()).filter(Boolean));
     const coverages = CL.el("bt-coverages").value.split(",").map((v) => Number(v.trim())).filter((v) => v > 0);
     if (!models.length) { CL.showError("Pick at least one model."); return; }
     CL.el("bt-run").disabled = true;
