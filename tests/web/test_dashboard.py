@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.api.city import City
+from tests.conftest import shared
 from tests.web.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
@@ -644,3 +645,44 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
     assert "3 of 8 hours, 2024-04-10 → 2024-04-10" in info, info
     assert pg.locator("#bt-scores tbody tr").count() == 4  # naive, weighted, w30 and the ceiling
     assert pg.inner_text("#bt-scores tr[data-model='w30'] th") == "w30 TimeWeightedCounts"
+
+
+def test_an_analyst_fits_a_risk_model_and_a_board_member_reads_its_card(
+        page: tuple[Any, Watch, str, City]) -> None:
+    """A table uploaded from the browser becomes a stored model whose card anyone with the right reads."""
+    pg, watch, base, city = page
+    _login(pg, base, city.tokens["ana"], "tool evaluation")
+    _open(pg, base, "/risk")
+    data = shared("compas/compas-scores-two-years.deid.csv.gz").read_bytes()
+    pg.set_input_files("#rm-file", files=[{"name": "compas-scores-two-years.deid.csv.gz",
+                                           "mimeType": "application/gzip", "buffer": data}])
+    pg.select_option("#rm-kind", "points")
+    pg.fill("#rm-size", "6")
+    pg.fill("#rm-features", "priors_count,race")  # a protected attribute is refused, by name
+    pg.click("#rm-fit")
+    pg.wait_for_selector("#error:not([hidden])")
+    assert "protected attribute(s) ['race']" in pg.inner_text("#error")
+    assert len(watch.errors) == 1 and "422" in watch.errors[0]  # the browser's own report of the refusal
+    watch.errors.clear()
+    pg.fill("#rm-features", "")
+    before = pg.evaluate("document.body.dataset.riskModel || ''")
+    pg.click("#rm-fit")
+    pg.wait_for_function("(b) => (document.body.dataset.riskModel || '') !== b && "
+                         "document.getElementById('rm-hint').textContent.startsWith('Stored as')",
+                         arg=before, timeout=120_000)
+    model_id = pg.evaluate("document.body.dataset.riskModel")
+    assert model_id.startswith("rm-") and model_id in pg.inner_text("#rm-title")
+    auc = float(pg.inner_text("#rm-auc").split(" ")[0])
+    assert 0.70 < auc < 0.76  # COMPAS's own decile reaches 0.710 on these rows
+    assert "total" in pg.inner_text("#rm-text") and "upload:compas-scores-two-years.deid.csv.gz" in pg.inner_text(
+        "#rm-facts")
+    assert pg.locator("#rm-by-group tr[data-group='race:African-American']").count() == 1
+    assert "COMPAS decile >= 5" in pg.inner_text("#rm-compas")
+    assert model_id in pg.inner_text("#prov-model")
+    _shot(pg, "risk-model")
+    _switch(pg, base, city.tokens["bea"], "oversight", "/risk")
+    assert pg.locator("#rm-form").is_hidden()
+    pg.select_option("#rm-models", model_id)
+    pg.wait_for_function(f"document.body.dataset.riskModel === '{model_id}' && "
+                         "document.getElementById('rm-text').textContent.includes('total')")
+    assert "by ana" in pg.inner_text("#rm-facts") and f"{auc:.3f}" in pg.inner_text("#rm-auc")

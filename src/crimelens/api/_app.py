@@ -22,6 +22,7 @@ from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
 from crimelens.api._evidence import router as evidence_router
 from crimelens.api._ingest import router as ingest_router
 from crimelens.api._limits import PublicLimitGate, PublicLimits
+from crimelens.api._risk import router as risk_router
 from crimelens.api._routes import router
 from crimelens.config import Settings
 from crimelens.errors import CrimelensError
@@ -158,6 +159,7 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
     app.include_router(router)
     app.include_router(evidence_router)
     app.include_router(ingest_router)
+    app.include_router(risk_router)
     mount_web(app)
 
     def openapi() -> dict[str, Any]:

@@ -18,7 +18,6 @@ from crimelens.cli._common import (
     table,
 )
 from crimelens.cli.audit import spinner
-from crimelens.errors import InvalidParameterError
 
 __all__ = ["register", "risk_app"]
 
@@ -79,15 +78,9 @@ def fit(
     purpose: PurposeOpt = "research",
 ) -> None:
     """Fit, cross-validate and store a risk model; print its card."""
-    from crimelens.services.risk import fit_risk_model
+    from crimelens.services.risk import fit_risk_model, risk_params
 
-    params: dict[str, Any] = {}
-    for name, value, kinds in (("max_items", max_items, ("points",)), ("max_points", max_points, ("points",)),
-                               ("max_rules", max_rules, ("rules",))):
-        if value is not None:
-            if model not in kinds:
-                raise InvalidParameterError(f"--{name.replace('_', '-')}: only for --model {kinds[0]}")
-            params[name] = value
+    params = risk_params(model, max_items=max_items, max_points=max_points, max_rules=max_rules)
     feats = [f.strip() for f in features.split(",") if f.strip()] if features else None
     with cli_context(db) as ctx, spinner(f"fitting {model} model and cross-validating", not as_json) as p:
         p.add_task("fit", total=None)

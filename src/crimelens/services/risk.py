@@ -52,6 +52,7 @@ from crimelens.risk import (
     LogisticRisk,
     PointScore,
     RuleList,
+    check_risk_features,
     compas_features,
     filter_propublica,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "load_risk_model",
     "prepare_table",
     "risk_card",
+    "risk_params",
     "run_mitigations",
     "score_people",
 ]
@@ -95,32 +97,62 @@ class PreparedTable:
     note: str | None
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path, where: str | None = None) -> pd.DataFrame:
     name = path.name.lower()
+    where = where or str(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file; expected a CSV or Parquet table")
-    if name.endswith(".parquet"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+        raise InputError(f"{where}: no such file; expected a CSV or Parquet table")
+    kind = "Parquet" if name.endswith(".parquet") else "CSV (UTF-8, optionally gzipped)"
+    try:
+        if name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+    except (UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
+        # pandas' parser, codec, gzip and Parquet errors (ParserError and EmptyDataError are ValueErrors)
+        raise InputError(f"{where}: could not be read as a {kind} table ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); expected a {kind} table with a header row") from exc
 
 
-def prepare_table(path: str | Path, *, layout: Layout = "auto") -> PreparedTable:
-    """Read a table; a ProPublica COMPAS two-year file gets ProPublica's filters and features."""
+def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None = None) -> PreparedTable:
+    """Read a table; a ProPublica COMPAS two-year file gets ProPublica's filters and features.
+
+    ``name`` is what provenance and messages call the file (``upload:<name>`` for a file sent to
+    the API, whose path is a temporary one); the path by default."""
     p = Path(path)
+    where = name or str(p)
     raw = p.read_bytes() if p.exists() else b""
-    frame = _read(p)
+    frame = _read(p, where)
     is_compas = all(c in frame.columns for c in COMPAS_COLUMNS)
     if layout == "compas" or (layout == "auto" and is_compas):
-        rows = filter_propublica(frame, where=str(p))
+        rows = filter_propublica(frame, where=where)
         X = compas_features(rows)
         merged = pd.concat([rows, X[[c for c in X.columns if c not in rows.columns]]], axis=1)
-        return PreparedTable(merged, list(X.columns), sha256_hex(raw), str(p), len(frame), "compas",
+        return PreparedTable(merged, list(X.columns), sha256_hex(raw), where, len(frame), "compas",
                              f"ProPublica COMPAS filters applied: {len(frame):,} rows read, "
                              f"{len(rows):,} kept")
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and not is_protected(str(c))]
-    return PreparedTable(frame, [str(c) for c in numeric], sha256_hex(raw), str(p), len(frame),
+    return PreparedTable(frame, [str(c) for c in numeric], sha256_hex(raw), where, len(frame),
                          "plain", None)
+
+
+#: The size limits each model kind takes (``risk fit --max-items`` and the API's ``max_items``).
+SIZE_PARAMS: dict[str, tuple[str, ...]] = {"points": ("max_items", "max_points"), "rules": ("max_rules",),
+                                           "logistic": ()}
+
+
+def risk_params(kind: str, **sizes: int | None) -> dict[str, int]:
+    """The size limits given (None: the model's default), refused for a kind that has none of them."""
+    out: dict[str, int] = {}
+    for name, value in sizes.items():
+        if value is None:
+            continue
+        if name not in SIZE_PARAMS.get(kind, ()):
+            takes = [k for k, v in SIZE_PARAMS.items() if name in v]
+            raise InvalidParameterError(f"{name} (--{name.replace('_', '-')}): got {value} for model {kind!r}; "
+                                        f"expected it only with model {' or '.join(map(repr, takes))}")
+        out[name] = int(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -205,12 +237,15 @@ def fit_risk_model(
     features: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
     audit_columns: Sequence[str] = (), cv_repeats: int = 1, n_boot: int = 200,
     layout: Layout = "auto", purpose: str | None = RESEARCH, random_state: int = 0,
+    file_label: str | None = None,
 ) -> FittedRisk:
-    """Fit a risk model on a table, measure it (cross-validated), store it with its card."""
+    """Fit a risk model on a table, measure it (cross-validated), store it with its card.
+
+    ``file_label`` names the data file in the card and in messages (``upload:<name>``)."""
     if kind not in MODEL_KINDS:
         raise InvalidParameterError(f"risk fit --model {kind!r}: expected one of {sorted(MODEL_KINDS)}")
     authorize(ctx, action="risk.fit", actor=actor, purpose=purpose, model=MODEL_KINDS[kind].__name__)
-    table = prepare_table(data, layout=layout)
+    table = prepare_table(data, layout=layout, name=file_label)
     feats = list(features) if features else [f for f in table.features if f != label
                                              and f not in ("id", "decile_score", "decile_score.1",
                                                            "two_year_recid", "is_recid")]
@@ -218,6 +253,9 @@ def fit_risk_model(
         raise InvalidParameterError(
             f"risk fit {table.path}: got no --features; expected the feature columns to use "
             "(protected attributes are refused)")
+    # before the columns are read as numbers: a text column such as race is refused as protected,
+    # not as "expected a number"
+    check_risk_features(feats, where=f"risk fit {table.path} features")
     y = _label_array(table.frame, label, table.path)
     X = _feature_matrix(table.frame, feats, table.path)
     estimator = MODEL_KINDS[kind](**dict(params or {}))

@@ -29,8 +29,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
                     "what permuted times give, per distance and time band."),
     "/series": ("series.html", "Series view",
                 "A candidate series on the map and its timeline, with the features linking each member."),
-    "/risk": ("risk.html", "Risk audit",
-              "ROC, calibration and error rates by group with intervals, from a stored audit."),
+    "/risk": ("risk.html", "Risk models and audits",
+              "Interpretable risk models fitted from a table, each with its card (cross-validated accuracy, "
+              "error rates by group); ROC, calibration and error rates by group with intervals, from a stored audit."),
     "/feedback": ("feedback.html", "Feedback-loop simulation",
                   "How a forecast fed by its own patrol-driven records drifts from the truth, and the correction."),
     "/evidence": ("evidence.html", "Evidence",

@@ -14,6 +14,83 @@
     if (dash) p.setAttribute("stroke-dasharray", dash);
     svg.appendChild(p);
   }
+  /* Risk models: a staff member fits one from a table; anyone who may read cards picks a stored one. */
+  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // risk.fit: the server refuses (and logs) others
+  document.querySelectorAll(".staff").forEach((e) => { e.hidden = !staff; });
+  const ci = (g, m) => `${CL.fmt(g[m])} <span class="muted">[${CL.fmt(g[m + "_low"])}, ${CL.fmt(g[m + "_high"])}]</span>`;
+  const list = (v) => String(v || "").split(",").map((x) => x.trim()).filter(Boolean);
+  function showCard(card) {
+    const p = card.provenance || {}, cv = card.cv || {};
+    CL.el("rm-card").hidden = false;
+    CL.el("rm-title").textContent = `${card.kind} ${card.model_id}` + (card.mark ? ` — ${card.mark}` : "");
+    const params = Object.entries(card.params || {}).map(([k, v]) => `${k}=${v}`).join(", ");
+    CL.el("rm-facts").innerHTML = `
+      <tr><th>outcome</th><td>${CL.esc(card.label)} (a recorded event, not offending)</td></tr>
+      <tr><th>features</th><td>${(card.features || []).map(CL.esc).join(", ")}</td></tr>
+      <tr><th>cross-validated AUC</th><td id="rm-auc">${CL.fmt(cv.auc_mean)} ± ${CL.fmt(cv.auc_sd)} <span class="muted">(stratified ${cv.folds}-fold, ${cv.repeats} repeat(s))</span></td></tr>
+      <tr><th>rows</th><td>${card.n_train}${card.data_note ? ` <span class="muted">(${CL.esc(card.data_note)})</span>` : ""}</td></tr>
+      <tr><th>data</th><td>${CL.esc(card.data_file)} <span class="muted">sha256 ${CL.esc(String(card.data_hash || "").slice(0, 16))}…</span></td></tr>
+      <tr><th>parameters</th><td>${CL.esc(params)}</td></tr>
+      ${p.fitted_by ? `<tr><th>fitted</th><td>by ${CL.esc(p.fitted_by)}, ${CL.esc(String(p.created_utc).slice(0, 19))}, ledger #${p.ledger_seq}; artefact sha256 ${CL.esc(String(p.artefact_sha256 || "").slice(0, 16))}…</td></tr>` : ""}`;
+    CL.el("rm-text").textContent = (card.model || {}).text || "";
+    const g = card.groups, bt = CL.el("rm-by-group");
+    bt.hidden = !g;
+    if (g) {
+      bt.querySelector("caption").textContent = `Out-of-fold error rates by group, flagging ${CL.fmt(g.flagged_share * 100, 1)} % of people (probability ≥ ${CL.fmt(g.threshold)}); groups are audit columns, never features`;
+      bt.querySelector("tbody").innerHTML = g.audit.groups.map((r) => `<tr data-group="${CL.esc(r.facet + ":" + r.group)}"${r.below_min_size ? ' class="muted"' : ""}><td>${CL.esc(r.facet)}</td><td>${CL.esc(r.group)}${r.below_min_size ? " (below minimum size)" : ""}</td><td>${r.n}</td><td>${CL.fmt(r.base_rate)}</td><td>${CL.fmt(r.selection_rate)}</td><td>${ci(r, "fpr")}</td><td>${ci(r, "fnr")}</td><td>${CL.fmt(r.ppv)}</td><td>${CL.fmt(r.auc)}</td></tr>`).join("");
+    }
+    const cmp = card.compas_comparison, ct = CL.el("rm-compas");
+    ct.hidden = !cmp;
+    if (cmp) {
+      const keys = [...new Set(cmp.rows.flatMap((r) => Object.keys(r)))];
+      const cols = ["auc", "accuracy", "flagged_share", "threshold"].filter((k) => keys.includes(k))
+        .concat(keys.filter((k) => k.startsWith("fpr[")), keys.filter((k) => k.startsWith("fnr[")));
+      const head = (k) => k.replace(/^(fpr|fnr)\[(.*)\]$/, (_, m, g) => `${m.toUpperCase()} ${g}`).replace("_", " ").replace(/^auc$/, "AUC");
+      ct.querySelector("thead").innerHTML = `<tr><th>model</th>${cols.map((k) => `<th>${CL.esc(head(k))}</th>`).join("")}</tr>`;
+      ct.querySelector("tbody").innerHTML = cmp.rows.map((r) => `<tr><th>${CL.esc(r.model)}</th>${cols.map((k) => `<td class="num">${r[k] === undefined ? "—" : CL.fmt(r[k])}</td>`).join("")}</tr>`).join("");
+    }
+    CL.el("rm-limits").innerHTML = (card.label_limits || []).map((x) => `<li>${CL.esc(x)}</li>`).join("");
+    CL.provenance({model: `${card.kind} ${card.model_id} (risk model card${p.ledger_seq !== undefined ? ", ledger #" + p.ledger_seq : ""})`,
+                   data: `${card.data_file} (sha256 ${String(card.data_hash || "").slice(0, 16)}…), ${card.n_train} rows`,
+                   mark: card.mark || ""});
+    document.body.dataset.riskModel = card.model_id;
+  }
+  async function openCard(id) {
+    CL.clearError();
+    showCard((await CL.api(`/api/risk/models/${encodeURIComponent(id)}/card`)).card);
+  }
+  async function models(pick) {
+    const r = await CL.api("/api/risk/models?limit=50");
+    CL.el("rm-models").innerHTML = r.items.map((m) => `<option value="${CL.esc(m.model_id)}">${CL.esc(m.model_id)} · ${CL.esc(m.kind)} · ${CL.esc(m.label)} · ${CL.esc(String(m.created_utc).slice(0, 10))} · ${CL.esc(m.user_name)}</option>`).join("");
+    if (pick) CL.el("rm-models").value = pick;
+    if (!r.items.length) { CL.el("rm-hint").hidden = false; CL.el("rm-hint").textContent = "No stored risk models yet" + (staff ? ": fit one from a table above." : "."); }
+    return r.items;
+  }
+  const sizeLabel = () => {
+    const kind = CL.el("rm-kind").value;
+    CL.el("rm-size-box").hidden = kind === "logistic";
+    CL.el("rm-size-box").firstChild.textContent = kind === "rules" ? "Most rules " : "Most items ";
+  };
+  CL.el("rm-kind").addEventListener("change", sizeLabel); sizeLabel();
+  CL.el("rm-models").addEventListener("change", (e) => openCard(e.target.value).catch((x) => CL.showError(x.message)));
+  CL.el("rm-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); CL.clearError();
+    const file = CL.el("rm-file").files[0];
+    if (!file) { CL.showError("Pick a table to fit on."); return; }
+    const kind = CL.el("rm-kind").value, q = new URLSearchParams({filename: file.name, label: CL.el("rm-label").value.trim(), model: kind});
+    if (CL.el("rm-features").value.trim()) q.set("features", list(CL.el("rm-features").value).join(","));
+    for (const g of list(CL.el("rm-groups").value)) q.append("group", g);
+    if (CL.el("rm-size").value && kind !== "logistic") q.set(kind === "rules" ? "max_rules" : "max_items", CL.el("rm-size").value);
+    CL.el("rm-fit").disabled = true;
+    CL.el("rm-hint").hidden = false; CL.el("rm-hint").textContent = `fitting a ${kind} model on ${file.name} and cross-validating it (5 folds)…`;
+    try {
+      const d = await CL.upload(`/api/risk/models?${q}`, file);
+      CL.el("rm-hint").textContent = `Stored as ${d.model_id} (ledger #${d.ledger_seq}).`;
+      await models(d.model_id);
+      await openCard(d.model_id);  // the stored card, read back as any reader sees it
+    } catch (e) { CL.el("rm-hint").hidden = true; CL.showError(e.message); } finally { CL.el("rm-fit").disabled = false; }
+  });
+
   async function show(id) {
     CL.clearError();
     const a = await CL.api(`/api/audits/${encodeURIComponent(id)}`);
@@ -34,18 +111,19 @@
       for (const c of rows) if (c.observed_low !== null) path(cal, [[c.mean_score / smax, c.observed_low], [c.mean_score / smax, c.observed_high]], colour(k), "2 2");
     }
     CL.el("legend").innerHTML = groups.map((k) => `<i style="background:${colour(k)}"></i>${CL.esc(k)}`).join(" &nbsp; ");
-    const ci = (g, m) => `${CL.fmt(g[m])} <span class="muted">[${CL.fmt(g[m + "_low"])}, ${CL.fmt(g[m + "_high"])}]</span>`;
     CL.el("groups").querySelector("tbody").innerHTML = r.groups.map((g) => `<tr${g.below_min_size ? ' class="muted"' : ""}><td>${CL.esc(g.facet)}</td><td>${CL.esc(g.group)}${g.below_min_size ? " (below minimum size)" : ""}</td><td>${g.n}</td><td>${ci(g, "base_rate")}</td><td>${ci(g, "selection_rate")}</td><td>${ci(g, "fpr")}</td><td>${ci(g, "fnr")}</td><td>${ci(g, "ppv")}</td><td>${ci(g, "auc")}</td></tr>`).join("");
     CL.provenance({model: `score "${r.score}" at threshold ${r.threshold}${a.model_id ? " (risk model " + a.model_id + ")" : ""}; audit ${a.report_id}, JSON sha256 ${String(a.json_hash).slice(0, 16)}…`,
                    data: `${a.data_file} (sha256 ${String(a.data_hash).slice(0, 16)}…), ${r.n} rows, ${r.n_boot} bootstrap resamples, ${Math.round(r.ci_level * 100)} % intervals`,
                    mark: r.label_limits && r.label_limits.length ? "Label limits — " + r.label_limits[0] : ""});
-    document.body.dataset.ready = "1";
   }
   try {
-    const list = await CL.api("/api/audits?limit=50");
-    if (!list.items.length) { CL.showError("No stored audits yet (crimelens audit group …)."); return; }
-    for (const it of list.items) CL.el("audits").insertAdjacentHTML("beforeend", `<option value="${CL.esc(it.report_id)}">${CL.esc(it.report_id)} · ${CL.esc(it.score_name)} · ${CL.esc(String(it.created_utc).slice(0, 10))}</option>`);
+    const stored = await models();
+    if (stored.length) await openCard(stored[0].model_id);
+    const audits = await CL.api("/api/audits?limit=50");
+    if (!audits.items.length) CL.el("legend").textContent = "No stored audits yet (crimelens audit group …).";
+    for (const it of audits.items) CL.el("audits").insertAdjacentHTML("beforeend", `<option value="${CL.esc(it.report_id)}">${CL.esc(it.report_id)} · ${CL.esc(it.score_name)} · ${CL.esc(String(it.created_utc).slice(0, 10))}</option>`);
     CL.el("audits").addEventListener("change", (e) => show(e.target.value).catch((x) => CL.showError(x.message)));
-    await show(list.items[0].report_id);
+    if (audits.items.length) await show(audits.items[0].report_id);
+    document.body.dataset.ready = "1";
   } catch (e) { CL.showError(e.message); }
 })();

@@ -1,0 +1,73 @@
+"""A risk model fitted from a table sent to the service: the same model and card as `crimelens risk fit`."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from crimelens.config import load_settings
+from crimelens.governance import Actor
+from crimelens.services import open_context
+from crimelens.services.risk import fit_risk_model
+from tests.api.city import City
+from tests.api.conftest import auth
+from tests.conftest import shared
+
+COMPAS = "compas/compas-scores-two-years.deid.csv.gz"
+
+
+def _fit(client: TestClient, city: City, data: bytes, user: str = "ana", **query: object) -> object:
+    return client.post("/api/risk/models", params={"filename": Path(COMPAS).name, "label": "two_year_recid",
+                                                   **query},
+                       content=data, headers={**auth(city, user, "tool evaluation"),
+                                              "Content-Type": "application/octet-stream"})
+
+
+def test_an_uploaded_table_gives_the_command_lines_model_and_card(client: TestClient, city: City,
+                                                                  tmp_path: Path) -> None:
+    data = shared(COMPAS).read_bytes()
+    r = _fit(client, city, data, model="points", max_items=6, group=["race", "sex"])
+    assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+    doc = r.json()  # type: ignore[attr-defined]
+    card = doc["card"]
+    assert card["data_file"] == "upload:compas-scores-two-years.deid.csv.gz"
+    assert card["data_hash"] == hashlib.sha256(data).hexdigest()
+    assert card["n_train"] == 6172 and card["params"]["max_items"] == 6
+    assert {g["facet"] for g in card["groups"]["audit"]["groups"]} == {"overall", "race", "sex"}
+    assert "race" not in card["features"] and "sex" not in card["features"]
+    # the same file fitted by the command line's service gives the same model, bit for bit
+    with open_context(load_settings(db=tmp_path / "cli.duckdb")) as ctx:
+        cli = fit_risk_model(ctx, data=shared(COMPAS), label="two_year_recid", kind="points",
+                             params={"max_items": 6}, audit_columns=["race", "sex"], actor=Actor("ada"))
+    assert doc["model_id"] == cli.model_id and card["cv"] == cli.card["cv"]
+    assert card["model"]["text"] == cli.card["model"]["text"]
+    # no upload is left beside the store
+    assert not list(Path(city.db).resolve().parent.glob(".crimelens-upload-*"))
+
+    listed = client.get("/api/risk/models", headers=auth(city, "aud")).json()["items"]
+    assert doc["model_id"] in {m["model_id"] for m in listed}
+    shown = client.get(f"/api/risk/models/{doc['model_id']}/card", headers=auth(city, "bea")).json()["card"]
+    assert shown["cv"] == card["cv"] and shown["provenance"]["fitted_by"] == "ana"
+    assert shown["provenance"]["ledger_seq"] == doc["ledger_seq"]
+    entry = client.get("/api/ledger/entries", params={"limit": 20}, headers=auth(city, "aud")).json()["items"]
+    fit = next(e for e in entry if e["seq"] == doc["ledger_seq"])
+    assert (fit["action"], fit["user"], fit["purpose"]) == ("risk.fit", "ana", "tool evaluation")
+
+
+def test_a_bad_risk_request_is_refused_and_named(client: TestClient, city: City) -> None:
+    data = shared(COMPAS).read_bytes()
+    r = _fit(client, city, data, model="points", max_rules=3)
+    assert r.status_code == 422 and "expected it only with model 'rules'" in r.json()["error"]  # type: ignore[attr-defined]
+    r = _fit(client, city, data, label="reoffended")
+    assert r.status_code == 422 and "no label column 'reoffended'" in r.json()["error"]  # type: ignore[attr-defined]
+    assert "upload:compas-scores-two-years.deid.csv.gz" in r.json()["error"]  # type: ignore[attr-defined]
+    r = _fit(client, city, data, features="priors_count,race")  # a text column: refused by name, not as text
+    assert r.status_code == 422 and r.json()["type"] == "ProtectedAttributeError"  # type: ignore[attr-defined]
+    assert "protected attribute(s) ['race']" in r.json()["error"]  # type: ignore[attr-defined]
+    r = _fit(client, city, b"\x89PNG\r\n\x1a\n\x00\x00")  # not a table: named, not a 500
+    assert r.status_code == 422 and "could not be read as a CSV" in r.json()["error"]  # type: ignore[attr-defined]
+    assert r.json()["error"].startswith("upload:compas-scores-two-years.deid.csv.gz")  # type: ignore[attr-defined]
+    r = _fit(client, city, b"")
+    assert r.status_code == 422 and "empty body" in r.json()["error"]  # type: ignore[attr-defined]
