@@ -95,6 +95,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/evidence/items/EV1/content", None, "evidence.download", "aud"),
     ("POST", "/api/evidence/items/EV1/custody", {"to": "x"}, "evidence.transfer", "bea"),
     ("POST", "/api/evidence/items/EV1/redactions", {}, "redact.text", "aud"),
+    ("GET", "/api/redactions/RR1/units/U1/frame", None, "redact.inspect", "aud"),
     ("GET", "/api/redactions", None, "redact.list", None),
     ("GET", "/api/redactions/RR1", None, "redact.show", None),
     ("GET", "/api/redactions/RR1/units/U1", None, "redact.inspect", "aud"),

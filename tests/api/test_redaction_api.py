@@ -133,5 +133,68 @@ def test_an_image_item_is_blurred_into_a_derivative_and_a_bad_kind_is_named(clie
     other = _upload(client, city, "RD-2", "notes.txt", b"free text")
     r = client.post(f"/api/evidence/items/{other['item_id']}/redactions", json={}, headers=auth(city, "ana"))
     assert r.status_code in (400, 422) and "notes.txt" in r.json()["error"] and ".jsonl" in r.json()["error"]
+    assert ".avi" in r.json()["error"]  # and video
     r = client.post(f"/api/evidence/items/{item['item_id']}/redactions", json={}, headers=auth(city, "bea"))
     assert r.status_code == 403
+
+
+def test_a_video_item_is_blurred_with_progress_reviewed_by_frame_and_released(client: TestClient, city: City,
+                                                                            tmp_path: Path) -> None:
+    from tests.evidence.test_faces import _synthetic_video
+
+    data = pytest.importorskip("skimage.data")
+    clip = tmp_path / "corner.avi"
+    _synthetic_video(clip, np.ascontiguousarray(data.astronaut()[:, :, ::-1]))
+    item = _upload(client, city, "RD-3", "corner.avi", clip.read_bytes())
+    headers = {**auth(city, "ana", "public records request 24-118"), "Accept": "application/x-ndjson"}
+    with client.stream("POST", f"/api/evidence/items/{item['item_id']}/redactions", json={}, headers=headers) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(x) for x in r.iter_lines() if x]
+    assert [(x["done"], x["total"]) for x in lines[:-1]] == [(k, 24) for k in range(1, 25)]
+    run = lines[-1]["result"]
+    assert run["kind"] == "video" and run["n_units"] == 24 and run["input_name"] == "corner.avi"
+    assert run["source_item_id"] == item["item_id"] and run["output_item_id"] and run["n_review"] >= 2
+    run_id = run["run_id"]
+    sam = auth(city, "sam", "public records request 24-118")
+    queue = client.get(f"/api/redactions/{run_id}", headers=sam).json()["queue"]
+    units = [q["unit"] for q in queue]
+    assert {"0", "23"} <= set(units) and len(units) < 24
+    unit = client.get(f"/api/redactions/{run_id}/units/0", headers=sam).json()
+    assert unit["frame"] == 0 and unit["output_item_id"] == run["output_item_id"] and unit["detections"]
+    r = client.get(f"/api/redactions/{run_id}/units/0/frame", headers=sam)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    shown = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    cap = cv2.VideoCapture(str(clip))
+    ok, original = cap.read()
+    cap.release()
+    assert ok and shown.shape == original.shape == (240, 320, 3)
+    # the reviewer sees the blurred frame: the face's fine detail is gone, the grey background is not
+    box = unit["detections"][0]
+    x, y, w, h = (int(box[k]) for k in ("box_x", "box_y", "box_w", "box_h"))
+    lap = lambda a: cv2.Laplacian(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()  # noqa: E731
+    assert lap(shown[y:y + h, x:x + w]) < 0.3 * lap(original[y:y + h, x:x + w])
+    assert abs(float(shown[230:, :].mean()) - float(original[230:, :].mean())) < 3
+    missing = next(str(k) for k in range(24) if str(k) not in units)
+    r = client.get(f"/api/redactions/{run_id}/units/{missing}/frame", headers=sam)
+    assert r.status_code == 404 and "not a queued frame" in r.json()["error"]
+    r = client.post(f"/api/redactions/{run_id}/release", headers=sam)
+    assert r.status_code == 403 and "pending" in r.json()["error"]
+    for u in units:
+        r = client.post(f"/api/redactions/{run_id}/units/{u}/decision", json={"status": "confirmed"}, headers=sam)
+        assert r.status_code == 200, r.text
+    released = client.post(f"/api/redactions/{run_id}/release", headers=sam)
+    assert released.status_code == 200, released.text
+    assert released.json()["output_item_id"] == run["output_item_id"]
+    copy = client.get(f"/api/evidence/items/{run['output_item_id']}", headers=auth(city, "aud")).json()["item"]
+    assert copy["parent_item_id"] == item["item_id"] and copy["derivation"] == "redacted"
+    assert copy["original_name"] == "corner.redacted.avi"
+    entries = client.get("/api/ledger/entries", params={"limit": 200}, headers=auth(city, "aud")).json()["items"]
+    video = [e for e in entries if e["action"] == "redact.video"]
+    assert len(video) == 1 and video[0]["detail"]["n_units"] == 24 and video[0]["user"] == "ana"
+    frames = [e for e in entries if e["action"] == "redact.inspect" and e["detail"].get("frame")]
+    assert [e["user"] for e in frames] == ["sam"]  # the 404 was refused before anything was read
+
+
+def test_a_frame_is_only_for_video_runs(text_run: dict[str, Any], client: TestClient, city: City) -> None:
+    r = client.get(f"/api/redactions/{text_run['run_id']}/units/R-1/frame", headers=auth(city, "sam"))
+    assert r.status_code == 422 and "frames are for video runs" in r.json()["error"]

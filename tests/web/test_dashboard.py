@@ -686,3 +686,51 @@ def test_an_analyst_fits_a_risk_model_and_a_board_member_reads_its_card(
     pg.wait_for_function(f"document.body.dataset.riskModel === '{model_id}' && "
                          "document.getElementById('rm-text').textContent.includes('total')")
     assert "by ana" in pg.inner_text("#rm-facts") and f"{auc:.3f}" in pg.inner_text("#rm-auc")
+
+
+def test_a_supervisor_redacts_a_video_and_reviews_its_frames(page: tuple[Any, Watch, str, City],
+                                                             tmp_path: Path) -> None:
+    """A clip taken in on the evidence page is blurred with a progress bar; each queued frame is shown blurred."""
+    import numpy as np
+
+    from tests.evidence.test_faces import _synthetic_video
+
+    data = pytest.importorskip("skimage.data")
+    clip = tmp_path / "lobby.avi"
+    _synthetic_video(clip, np.ascontiguousarray(data.astronaut()[:, :, ::-1]))
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["sam"], "records request 24-140")
+    _open(pg, base, "/evidence")
+    pg.fill("#in-case", "RQ-140")
+    pg.fill("#in-source", "lobby camera 2")
+    pg.set_input_files("#in-file", files=[{"name": "lobby.avi", "mimeType": "video/x-msvideo",
+                                           "buffer": clip.read_bytes()}])
+    pg.click("#in-submit")
+    pg.wait_for_selector("#redact-item")
+    pg.click("#redact-item")
+    pg.wait_for_url(re.compile(r".*/redaction\?run=RR\d+"), timeout=120_000)
+    pg.wait_for_function("document.body.dataset.ready === '1' && document.body.dataset.run !== undefined")
+    assert "24 frame(s)" in pg.inner_text("#rd-info") and "lobby.avi" in pg.inner_text("#rd-title")
+    units = pg.locator("#rd-queue a.rd-unit").all_inner_texts()
+    assert "0" in units and "23" in units
+    pg.click('#rd-queue a.rd-unit >> text="23"')  # quoted: the whole text, not a substring
+    pg.wait_for_function("document.body.dataset.unit === '23' && document.getElementById('rd-image').naturalWidth > 0")
+    assert pg.evaluate("document.getElementById('rd-image').naturalWidth") == 320
+    assert "Frame 23 of the redacted copy" in pg.inner_text("#rd-unit-help")
+    _shot(pg, "redaction-video")
+    for u in units:
+        pg.click(f'#rd-queue a.rd-unit >> text="{u}"')
+        pg.wait_for_function(f"document.body.dataset.unit === '{u}'")
+        pg.click("#rd-confirm")
+        pg.wait_for_function(f"document.body.dataset.decided === '{u}:confirmed'")
+    pg.wait_for_function("!document.getElementById('rd-release').disabled")
+    pg.click("#rd-release")
+    pg.wait_for_selector("#rd-released")
+    with pg.expect_download() as dl:
+        pg.click("#rd-download")
+    assert dl.value.suggested_filename == "lobby.released.avi"
+    import cv2
+
+    cap = cv2.VideoCapture(dl.value.path())
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    cap.release()

@@ -13,17 +13,19 @@ refused with 413 and its partial file removed.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from crimelens.api._deps import CallerDep, CtxDep
-from crimelens.api._routes import Limit, Name, Offset, _body, _page, ok
+from crimelens.api._routes import NDJSON, Limit, Name, Offset, _body, _page, _streamed, ok
 from crimelens.api._upload import UPLOAD_BODY, receive
 from crimelens.services import evidence as svc
 
@@ -126,13 +128,23 @@ class RedactIn(BaseModel):
 
 
 @router.post("/evidence/items/{item_id}/redactions", tags=["redaction"],
-             summary="Redact an item (narratives JSONL or an image); every document or the image is queued for "
-                     "review")
-def redact(ctx: CtxDep, caller: CallerDep, item_id: Name, body: RedactIn) -> Response:
+             responses={200: {"content": {NDJSON: {}}, "description": "with `Accept: application/x-ndjson`: "
+                              "a progress line per frame of a video, then the result line"}},
+             summary="Redact an item (narratives JSONL, an image or a video); every document, the image or the "
+                     "video's sampled frames are queued for review")
+def redact(ctx: CtxDep, caller: CallerDep, item_id: Name, body: RedactIn,
+           accept: Annotated[str | None, Header(description=f"'{NDJSON}' streams progress (frames of a video)")]
+           = None) -> Response:
     caller.allow(ctx, "redact.text")
-    run = svc.redact_item(ctx, item_id, actor=caller.actor, purpose=caller.purpose, mode=body.mode, ner=body.ner,
-                          plates=body.plates)
-    return ok(_body(**run.to_json(), n_review=len(svc.review_queue(ctx, run.run_id))))
+
+    def work(progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        run = svc.redact_item(ctx, item_id, actor=caller.actor, purpose=caller.purpose, mode=body.mode,
+                              ner=body.ner, plates=body.plates, progress=progress)
+        return _body(**run.to_json(), n_review=len(svc.review_queue(ctx, run.run_id)))
+
+    if accept and NDJSON in accept:
+        return _streamed(work)
+    return ok(work())
 
 
 @router.get("/redactions", tags=["redaction"], summary="Redaction runs, newest first, with their review counts")
@@ -154,6 +166,16 @@ def redaction(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
 def redaction_unit(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name) -> Response:
     caller.allow(ctx, "redact.inspect")
     return ok(svc.review_unit(ctx, run_id, unit, actor=caller.actor, purpose=caller.purpose))
+
+
+@router.get("/redactions/{run_id}/units/{unit}/frame", tags=["redaction"], response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "the frame of the redacted copy"}},
+            summary="A queued frame of a video run, as PNG, from the redacted copy (staff; logged)")
+def redaction_frame(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name) -> Response:
+    caller.allow(ctx, "redact.inspect")
+    data = svc.review_frame(ctx, run_id, unit, actor=caller.actor, purpose=caller.purpose)
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store",
+                                                           "X-Content-SHA256": hashlib.sha256(data).hexdigest()})
 
 
 class DecisionIn(BaseModel):

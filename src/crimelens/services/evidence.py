@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +62,7 @@ __all__ = [
     "redaction_dir",
     "release_item_run",
     "release_run",
+    "review_frame",
     "review_queue",
     "review_unit",
     "show_case",
@@ -625,7 +627,8 @@ def redact_image_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpo
 def redact_video_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpose: str | None = RESEARCH,
                       redactor: FaceRedactor | None = None, case_id: str | None = None,
                       log_path: Path | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> tuple[RedactionRun, Path]:
+                      progress: Callable[[int, int], None] | None = None,
+                      input_name: str | None = None) -> tuple[RedactionRun, Path]:
     """Blur faces frame by frame; writes one JSON log line per frame to ``log_path``.
 
     Returns the run and the path of the per-frame log (default ``<dst>.frames.jsonl``).
@@ -635,7 +638,7 @@ def redact_video_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpo
         raise NotFoundError(f"video {str(src)!r}: not found")
     red = redactor or FaceRedactor()
     in_sha, _ = sha256_file(src)
-    source_item = _source_item(ctx, case_id, in_sha, src.name)
+    source_item = _source_item(ctx, case_id, in_sha, input_name or src.name)
     result = red.redact_video(src, dst, progress=progress)
     log_path = Path(log_path) if log_path is not None else dst.with_name(dst.name + ".frames.jsonl")
     with log_path.open("w", encoding="utf-8") as fh:
@@ -654,7 +657,7 @@ def redact_video_file(ctx: Context, src: Path, dst: Path, *, actor: Actor, purpo
                         actor=actor, purpose=purpose, case_id=case_id, source_item=source_item,
                         output_item=out_item,
                         detail={"frame_log_sha256": log_sha, "fps": result.fps, "codec": result.codec,
-                                "width": result.width, "height": result.height})
+                                "width": result.width, "height": result.height}, input_name=input_name)
     return run, log_path
 
 
@@ -786,9 +789,10 @@ def _non_overlapping(spans: list[PiiSpan], n: int) -> list[PiiSpan]:
 
 
 # --------------------------------------------------------------------------- redaction through the service
-#: What the service redacts, by the item's file name: narratives (JSONL) and still images.
+#: What the service redacts, by the item's file name: narratives (JSONL), still images and video.
 TEXT_SUFFIXES = (".jsonl",)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov")
 
 
 def redaction_dir(ctx: Context) -> Path:
@@ -812,9 +816,13 @@ def _verified_content(ctx: Context, item: EvidenceItem, *, action: str, actor: A
 
 def redact_item(ctx: Context, item_id: str, *, actor: Actor, purpose: str | None = RESEARCH,
                 mode: Literal["placeholder", "pseudonym"] = "placeholder",
-                ner: Literal["auto", "spacy", "none"] = "auto", plates: bool = False) -> RedactionRun:
+                ner: Literal["auto", "spacy", "none"] = "auto", plates: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> RedactionRun:
     """Redact an evidence item in place in the store: a JSONL of narratives (every document queued for
-    review) or an image (faces blurred; the copy becomes the item's derivative, queued for review).
+    review), an image (faces blurred; the copy becomes the item's derivative, queued for review) or a
+    video (faces blurred frame by frame into an MJPG AVI derivative; the first, last and every
+    ``review_every``-th frame and the frames where detections change are queued for review;
+    ``progress(frames done, frames)``).
 
     The stored content is re-hashed first. The text run's working file, which holds the original
     text beside the detections, stays in :func:`redaction_dir`; a reviewer reads one document at a
@@ -822,11 +830,12 @@ def redact_item(ctx: Context, item_id: str, *, actor: Actor, purpose: str | None
     """
     item = db.get_item(ctx.store, item_id)
     name = item.original_name.lower()
-    kind = "text" if name.endswith(TEXT_SUFFIXES) else "image" if name.endswith(IMAGE_SUFFIXES) else None
+    kind = ("text" if name.endswith(TEXT_SUFFIXES) else "image" if name.endswith(IMAGE_SUFFIXES)
+            else "video" if name.endswith(VIDEO_SUFFIXES) else None)
     if kind is None:
         raise InputError(f"evidence item {item_id} ({item.original_name}): the service redacts narratives "
-                         f"({', '.join(TEXT_SUFFIXES)}) and images ({', '.join(IMAGE_SUFFIXES)}); for video use "
-                         "'crimelens redact video' with --case")
+                         f"({', '.join(TEXT_SUFFIXES)}), images ({', '.join(IMAGE_SUFFIXES)}) and video "
+                         f"({', '.join(VIDEO_SUFFIXES)})")
     authorize(ctx, action=f"redact.{kind}", actor=actor, purpose=purpose)
     src = _verified_content(ctx, item, action=f"redact.{kind}", actor=actor, purpose=purpose)
     work = redaction_dir(ctx)
@@ -837,6 +846,16 @@ def redact_item(ctx: Context, item_id: str, *, actor: Actor, purpose: str | None
         return redact_text_file(ctx, src, dst, actor=actor, purpose=purpose,
                                 redactor=TextRedactor(mode=mode, ner=ner), case_id=item.case_id,
                                 input_name=item.original_name)
+    if kind == "video":
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        # the frame log stays with the working files (its hash is in the ledger); the copy goes to the
+        # content store as the item's derivative, named after the original
+        with tempfile.TemporaryDirectory(prefix=f"{item_id}-", dir=work) as tmp:
+            run, _ = redact_video_file(ctx, src, Path(tmp) / f"{stem}.redacted.avi", actor=actor, purpose=purpose,
+                                       redactor=FaceRedactor(plates=plates), case_id=item.case_id,
+                                       log_path=work / f"{item_id}-{stamp}.frames.jsonl", progress=progress,
+                                       input_name=item.original_name)
+        return run
     dst = work / f"{stem}.redacted.png"
     try:
         return redact_image_file(ctx, src, dst, actor=actor, purpose=purpose,
@@ -904,9 +923,47 @@ def review_unit(ctx: Context, run_id: str, unit: str, *, actor: Actor,
         out["data_hash"] = _vhash(text)
     else:
         out["output_item_id"] = run.output_item_id
+        if run.kind == "video":
+            out["frame"] = int(unit)
     record_use(ctx, action="redact.inspect", actor=actor, purpose=purpose, data_hash=out.get("data_hash"),
                detail={"run_id": run_id, "unit": unit})
     return out
+
+
+def review_frame(ctx: Context, run_id: str, unit: str, *, actor: Actor, purpose: str | None = RESEARCH) -> bytes:
+    """One queued frame of a video run's redacted copy as PNG, for its reviewer: read from the copy in
+    the content store (re-hashed first), never from the original. Logged as ``redact.inspect``."""
+    import cv2
+
+    authorize(ctx, action="redact.inspect", actor=actor, purpose=purpose)
+    run = db.get_run(ctx.store, run_id)
+    if run.kind != "video":
+        raise InputError(f"redaction run {run_id} is a {run.kind} run; frames are for video runs "
+                         f"(GET /api/redactions/{run_id}/units/{unit} gives the {run.kind} item)")
+    if not review_queue(ctx, run_id, unit=unit):
+        raise NotFoundError(f"review item {unit!r}: not a queued frame of redaction run {run_id} ({run.n_units} "
+                            f"frames; GET /api/redactions/{run_id} lists the queued ones)")
+    if run.output_item_id is None:
+        raise InputError(f"redaction run {run_id} was made from a file outside the evidence store; its frames "
+                         "are in the copy 'crimelens redact video' wrote")
+    item = db.get_item(ctx.store, run.output_item_id)
+    path = _verified_content(ctx, item, action="redact.inspect", actor=actor, purpose=purpose)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(unit))
+        ok, frame = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        raise NotFoundError(f"redaction run {run_id}: frame {unit} cannot be read from the redacted copy "
+                            f"{item.item_id} ({run.n_units} frames)")
+    done, png = cv2.imencode(".png", frame)
+    if not done:
+        raise InputError(f"redaction run {run_id}: frame {unit} could not be encoded as PNG")
+    data = png.tobytes()
+    record_use(ctx, action="redact.inspect", actor=actor, purpose=purpose, data_hash=item.sha256,
+               output_hash=hashlib.sha256(data).hexdigest(), detail={"run_id": run_id, "unit": unit, "frame": True})
+    return data
 
 
 def release_item_run(ctx: Context, run_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:

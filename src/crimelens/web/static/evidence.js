@@ -44,13 +44,22 @@
       <h3>Custody record</h3><table id="custody-events"><thead><tr><th>#</th><th>event</th><th>from</th><th>to</th><th>when</th><th>reason</th><th>where</th></tr></thead><tbody>${custody}</tbody></table>
       ${gaps ? `<h3>Custody gaps</h3><ul>${gaps}</ul>` : ""}
       <h3>Lineage</h3><ul>${lineage}</ul>`;
-    // narratives (JSONL) and images can be redacted for release here; the review happens on the redaction page
-    if (staff && /\.(jsonl|png|jpe?g|bmp|tiff?)$/i.test(it.original_name) && it.derivation !== "redacted") {
-      CL.el("item-detail").insertAdjacentHTML("beforeend", `<p><button type="button" id="redact-item">Redact for release</button> <span class="muted">Every document (or the image) then waits for a person's review on the <a href="/redaction">redaction page</a>.</span></p>`);
+    // narratives (JSONL), images and video can be redacted for release here; the review happens on the redaction page
+    const video = /\.(avi|mp4|m4v|mov)$/i.test(it.original_name);
+    if (staff && (video || /\.(jsonl|png|jpe?g|bmp|tiff?)$/i.test(it.original_name)) && it.derivation !== "redacted") {
+      CL.el("item-detail").insertAdjacentHTML("beforeend", `<p><button type="button" id="redact-item">Redact for release</button> <span class="muted">${video ? "Faces are blurred frame by frame; the first, the last and sampled frames" : "Every document (or the image)"} then wait${video ? "" : "s"} for a person's review on the <a href="/redaction">redaction page</a>.</span> <progress id="redact-progress" max="1" value="0" hidden></progress> <span id="redact-progress-text" class="muted"></span></p>`);
       CL.el("redact-item").addEventListener("click", async () => {
         CL.clearError(); CL.el("redact-item").disabled = true;
+        const bar = CL.el("redact-progress"), t0 = Date.now();
+        const tick = (p) => {  // a video reports each frame
+          bar.hidden = false; bar.max = p.total; bar.value = p.done;
+          const secs = (Date.now() - t0) / 1000, left = p.done ? secs * (p.total - p.done) / p.done : NaN;
+          CL.el("redact-progress-text").textContent = `${p.done} of ${p.total} frames, ${CL.fmt(secs, 0)} s` + (p.done < p.total && Number.isFinite(left) ? `, about ${CL.fmt(left, 0)} s left` : "");
+          document.body.dataset.redactProgress = `${p.done}/${p.total}`;
+        };
         try {
-          const r = await CL.api(`/api/evidence/items/${encodeURIComponent(it.item_id)}/redactions`, {method: "POST", body: {}});
+          const path = `/api/evidence/items/${encodeURIComponent(it.item_id)}/redactions`;
+          const r = video ? await CL.stream(path, {}, tick) : await CL.api(path, {method: "POST", body: {}});
           location.href = "/redaction?run=" + encodeURIComponent(r.run_id);
         } catch (e) { CL.showError(e.message); CL.el("redact-item").disabled = false; }
       });

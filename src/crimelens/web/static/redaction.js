@@ -65,7 +65,9 @@
     CL.el("rd-text").hidden = !text; CL.el("rd-image").hidden = text; CL.el("rd-add-box").hidden = !text;
     CL.el("rd-unit-help").textContent = text
       ? "Highlighted text will be redacted. Untick a detection to keep it in clear; select text in the document and press Add to redact it too. Confirm saves your corrections with the decision."
-      : "The redacted copy: check that every face is blurred. Confirm, or reject and redact again (boxes cannot be corrected by hand).";
+      : run.kind === "video"
+        ? `Frame ${u} of the redacted copy: check that every face is blurred. Confirm, or reject and redact again (boxes cannot be corrected by hand). Frames between the sampled ones hold the boxes of their neighbours.`
+        : "The redacted copy: check that every face is blurred. Confirm, or reject and redact again (boxes cannot be corrected by hand).";
     const draw = () => {
       if (text) drawText(d.text, d.detections);
       CL.el("rd-dets").querySelector("tbody").innerHTML = [
@@ -79,7 +81,9 @@
     draw();
     unit.draw = draw;
     if (!text && d.output_item_id) {
-      const r = await fetch(`/api/evidence/items/${encodeURIComponent(d.output_item_id)}/content`, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose}});
+      const src = run.kind === "video" ? `/api/redactions/${encodeURIComponent(run.run_id)}/units/${encodeURIComponent(u)}/frame`
+        : `/api/evidence/items/${encodeURIComponent(d.output_item_id)}/content`;
+      const r = await fetch(src, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose}});
       if (!r.ok) throw new Error((await r.json()).error || ("HTTP " + r.status));
       if (imageUrl) URL.revokeObjectURL(imageUrl);
       imageUrl = URL.createObjectURL(await r.blob());
@@ -122,7 +126,7 @@
       const r = await CL.api(`/api/redactions/${encodeURIComponent(run.run_id)}/release`, {method: "POST"});
       await openRun(run.run_id); await runs();
       out.innerHTML = `<span class="ok" id="rd-released">Released as evidence item ${CL.esc(r.output_item_id)} (sha256 ${CL.esc(String(r.output_sha256).slice(0, 16))}…, ledger #${r.ledger_seq})</span> <button type="button" class="secondary" id="rd-download">Download it</button>`;
-      CL.el("rd-download").addEventListener("click", () => CL.download(`/api/evidence/items/${encodeURIComponent(r.output_item_id)}/content`, `${run.input_name.replace(/\.[^.]+$/, "")}.released${run.kind === "text" ? ".jsonl" : ".png"}`).catch((e) => CL.showError(e.message)));
+      CL.el("rd-download").addEventListener("click", () => CL.download(`/api/evidence/items/${encodeURIComponent(r.output_item_id)}/content`, `${run.input_name.replace(/\.[^.]+$/, "")}.released${run.kind === "text" ? ".jsonl" : run.kind === "video" ? ".avi" : ".png"}`).catch((e) => CL.showError(e.message)));
       document.body.dataset.released = r.output_item_id;
     } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; CL.el("rd-release").disabled = false; }
   });
