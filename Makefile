@@ -38,7 +38,7 @@ demo: install
 	$(BIN)/crimelens forecast run --dataset synth --offense assault --at 2024-11-30T22:00:00-06:00 --horizon 8h --out build/forecast_night.geojson --db $(DB)
 	# a research run with a model's parameters set (recorded with the run and in its ledger entry)
 	$(BIN)/crimelens forecast run --dataset synth --offense burglary --at 2024-12-01 --horizon 7d --model weighted --param half_life_days=365 --db $(DB)
-	$(BIN)/crimelens forecast backtest --dataset synth --models naive,weighted,w365=weighted,kde,etas,gbm --param w365.half_life_days=365 --offense burglary --start 2024-09-01 --periods 12 --horizon 7d --coverage 0.01,0.05 --nij --plot build/forecast_curves.png --db $(DB)
+	$(BIN)/crimelens forecast backtest --dataset synth --models naive,weighted,w365=weighted,kde,etas,gbm --param w365.half_life_days=365 --versus naive --offense burglary --start 2024-09-01 --periods 12 --horizon 7d --coverage 0.01,0.05 --nij --plot build/forecast_curves.png --db $(DB)
 	$(BIN)/crimelens forecast backtests --db $(DB)
 	# series: train the linker on the solved series, build candidate series
 	$(BIN)/crimelens link train --dataset synth --cutoff 2024-10-01 --db $(DB)

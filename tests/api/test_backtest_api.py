@@ -114,6 +114,8 @@ def test_a_backtest_takes_parameters_by_model(client: TestClient, city: City) ->
     assert [models[m]["params"]["half_life_days"] for m in ("weighted", "w30")] == [730.0, 30]
     assert models["w30"]["class"] == "TimeWeightedCounts" and set(r.json()["paired"]) in (
         {"weighted / w30"}, {"w30 / weighted"})
+    r = client.post("/api/backtests", json={**body, "versus": "w30"}, headers=auth(city, "ana", "model choice"))
+    assert r.status_code == 200 and set(r.json()["paired"]) == {"weighted / w30"} and r.json()["versus"] == "w30"
     r = client.post("/api/backtests", json={**body, "models": ["weighted", "weighted"]},
                     headers=auth(city, "ana", "model choice"))
     assert r.status_code == 422 and "appears twice" in r.json()["error"]

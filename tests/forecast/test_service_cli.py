@@ -349,6 +349,24 @@ def test_cli_backtest_compares_two_settings_of_one_model_paired(db: Path,
     assert entry.detail["params_set"] == {"w14": {"half_life_days": 14}}
     assert json.loads(stored["models"][0]) == ["naive", "weighted", "w14=weighted"]
 
+    # every model against one named model, instead of the best against every other
+    versus = CliRunner().invoke(app, [*base, "--models", "naive,weighted,w14=weighted",
+                                      "--param", "w14.half_life_days=14", "--versus", "weighted"])
+    assert versus.exit_code == 0, versus.output
+    v = json.loads(versus.stdout)
+    assert v["versus"] == "weighted" and set(v["paired"]) == {"naive / weighted", "w14 / weighted"}
+    ratio = v["paired"]["w14 / weighted"]["0.01"]
+    # the paired ratio is the ratio of the two means over the same forecasts
+    assert ratio["ratio"] == pytest.approx(b["models"]["w14"]["pai"]["0.01"]["mean"]
+                                           / b["models"]["weighted"]["pai"]["0.01"]["mean"])
+    assert ratio["low"] <= ratio["ratio"] <= ratio["high"]
+    with open_context(load_settings(db=db)) as ctx:
+        stored = json.loads(ctx.store.scalar("SELECT summary FROM forecast_backtests WHERE run_id = ?",
+                                             [v["run_id"]]))
+    assert stored["versus"] == "weighted" and stored["paired"] == v["paired"]
+    _refused_as_invalid([*base, "--models", "naive,weighted", "--versus", "gbm"],
+                        "versus 'gbm': expected one of the backtested models ['naive', 'weighted']", capsys)
+
     for models, message in (("naive,weighted,weighted", "'weighted' appears twice"),
                             ("naive,kde=weighted", "'kde' names another model"),
                             ("naive,w.14=weighted", "expected a letter then up to 39"),

@@ -630,6 +630,7 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
     assert "expected MODEL.NAME=VALUE" in pg.inner_text("#error")
     pg.fill("#bt-variants", "w30=weighted")  # the same model again, under a label of its own
     pg.fill("#bt-params", "w30.half_life_days=30")
+    pg.fill("#bt-versus", "naive")
     pg.click("#bt-run")
     # the page may first show the newest stored run (an earlier test's): wait for this one's
     pg.wait_for_function("document.getElementById('bt-info').textContent.includes('of 8 hours')",
@@ -645,6 +646,8 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
     assert "3 of 8 hours, 2024-04-10 → 2024-04-10" in info, info
     assert pg.locator("#bt-scores tbody tr").count() == 4  # naive, weighted, w30 and the ceiling
     assert pg.inner_text("#bt-scores tr[data-model='w30'] th") == "w30 TimeWeightedCounts"
+    paired = pg.locator("#bt-paired tbody th").all_inner_texts()
+    assert sorted(paired) == ["w30 / naive", "weighted / naive"] and "over naive's" in pg.inner_text("#bt-paired caption")
 
 
 def test_an_analyst_fits_a_risk_model_and_a_board_member_reads_its_card(

@@ -334,6 +334,9 @@ class BacktestIn(BaseModel):
         default=None, max_length=8,
         description="Model parameters by model name or label, e.g. {\"weighted\": {\"half_life_days\": 365}} "
                     "(`crimelens forecast models` lists them); the summary gives every model's parameters.")
+    versus: str | None = Field(default=None, min_length=1, max_length=100,
+                               description="Pair every other model against this one (e.g. naive); default: the best "
+                                           "model against every other.")
 
 
 
@@ -398,7 +401,8 @@ def create_backtest(ctx: CtxDep, caller: CallerDep, body: BacktestIn,
                               periods=body.periods, actor=caller.actor, horizon_days=body.horizon_days,
                               cell_m=body.cell_m, coverages=body.coverages, dataset=body.dataset,
                               mask_days=body.mask_days, ceiling=body.ceiling, purpose=caller.purpose,
-                              group_by=body.group_by, params=body.params, progress=progress)
+                              group_by=body.group_by, params=body.params, versus=body.versus,
+                              progress=progress)
         return run.to_dict(per_period=False)
 
     if accept and NDJSON in accept:

@@ -164,6 +164,7 @@ def backtest(
     per_period: Annotated[bool, typer.Option("--per-period/--no-per-period", help="Include every period in the JSON.")] = True,
     group_by: Annotated[str | None, typer.Option("--group-by", help="Also report each audit group's hit rate: an incident column (area, premise) or an attribute of the dataset's areas (e.g. group). Never a model input.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter MODEL.NAME=VALUE, repeatable, e.g. --param weighted.half_life_days=365 (see `forecast models`); the summary gives every model's parameters.")] = None,
+    versus: Annotated[str | None, typer.Option("--versus", help="Pair every other model against this one (e.g. naive): its PAI ratio with a paired interval. Default: the best model against every other.")] = None,
     register: Annotated[str | None, typer.Option("--register", help="Register this backtested model (e.g. gbm) in the model registry with the backtest's figures as its card's numbers (as its class name and this crimelens version).")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
@@ -204,7 +205,8 @@ def backtest(
                                   actor=cli_actor(ctx.settings), horizon_days=days, cell_m=cell_m,
                                   coverages=covs, areas_km2=areas, nij_limits=nij_limits,
                                   dataset=dataset, purpose=purpose, plot=plot, group_by=group_by,
-                                  params=by_model, progress=lambda k, n: bar.update(task, completed=k))
+                                  params=by_model, versus=versus,
+                                  progress=lambda k, n: bar.update(task, completed=k))
         card = (register_backtested(ctx, result, model=register, actor=cli_actor(ctx.settings))
                 if register is not None else None)
     data = result.to_dict(per_period=per_period)

@@ -295,6 +295,8 @@ class BacktestRun:
     data_hash: str | None = None
     #: what the per-group hit rates group by (None: not asked for)
     group_by: str | None = None
+    #: the model every other is paired against (None: the best against every other)
+    versus: str | None = None
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
@@ -306,9 +308,11 @@ class BacktestRun:
         if self.group_by is not None:
             out["groups"] = {"by": self.group_by, "models": {
                 m: {f"{c:g}": res.group_hit_rates(m, c) for c in self.coverages} for m in names}}
-        paired = paired_summary(res, self.coverages)
+        paired = paired_summary(res, self.coverages, versus=self.versus)
         if paired:
             out["paired"] = paired
+        if self.versus is not None:
+            out["versus"] = self.versus
         if self.areas:
             out["flagged_areas"] = [self._area_entry(km2, c) for km2, c in self.areas]
         if per_period:
@@ -327,16 +331,26 @@ class BacktestRun:
         return entry
 
 
-def paired_summary(result: BacktestResult, coverages: Sequence[float]) -> dict[str, dict[str, dict[str, float]]]:
+def paired_summary(result: BacktestResult, coverages: Sequence[float], *,
+                   versus: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """The best model (by mean PAI at the first coverage) against each other model: the ratio of
-    mean PAI over the same periods and its paired bootstrap interval, per coverage. Empty with one model."""
+    mean PAI over the same periods and its paired bootstrap interval, per coverage. With ``versus``
+    (a model's label, e.g. ``naive``), each other model against that one instead (``gbm / naive``).
+    Empty with one model."""
     names = [m for m in result.models if not m.startswith("ceiling:")]
+    if versus is not None and versus not in names:
+        raise InvalidParameterError(f"versus {versus!r}: expected one of the backtested models {names}")
     if len(names) < 2 or not coverages:
         return {}
+
+    def ratios(a: str, b: str) -> dict[str, dict[str, float]]:
+        return {f"{c:g}": dict(zip(("ratio", "low", "high"), result.paired(a, b, "pai", c), strict=True))
+                for c in coverages}
+
+    if versus is not None:
+        return {f"{m} / {versus}": ratios(m, versus) for m in names if m != versus}
     best = max(names, key=lambda m: result.mean(m, "pai", coverages[0])[0])
-    return {f"{best} / {other}": {f"{c:g}": dict(zip(("ratio", "low", "high"), result.paired(best, other, "pai", c),
-                                                     strict=True)) for c in coverages}
-            for other in names if other != best}
+    return {f"{best} / {other}": ratios(best, other) for other in names if other != best}
 
 
 _LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
@@ -390,6 +404,7 @@ def run_backtest(
     plot: str | Path | None = None,
     group_by: str | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    versus: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestRun:
     """Weekly (``horizon_days``) rolling-origin backtest of ``models`` from ``start``.
@@ -405,8 +420,12 @@ def run_backtest(
     ``params`` sets hyperparameters by model name (``{"weighted": {"half_life_days": 365}}``);
     the stored summary gives every model's parameters. An entry ``LABEL=MODEL`` in ``models``
     runs a model again under another label (``backtest_labels``), with its own ``params[LABEL]``.
+    ``versus`` pairs every other model against that one (e.g. ``naive``) instead of the best
+    against every other.
     """
     labels = backtest_labels(models)
+    if versus is not None and versus not in labels:
+        raise InvalidParameterError(f"versus {versus!r}: expected one of the backtested models {list(labels)}")
     stray = sorted(set(params or {}) - set(labels))
     if stray:
         raise InvalidParameterError(
@@ -431,7 +450,9 @@ def run_backtest(
     summary = result.summary()
     # what the run was asked for, so that a stored run reads on its own
     summary["coverages"] = [float(c) for c in coverages]
-    summary["paired"] = paired_summary(result, [float(c) for c in coverages])
+    summary["paired"] = paired_summary(result, [float(c) for c in coverages], versus=versus)
+    if versus is not None:
+        summary["versus"] = versus
     summary["flagged_areas_km2"] = [km2 for km2, _ in areas]
     if group_by is not None:
         summary["groups"] = {"by": group_by, "models": {
@@ -460,7 +481,7 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} forecasts of {format_span(horizon_days)}; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files, areas, d_hash, group_by)
+                       RESEARCH_MARK, files, areas, d_hash, group_by, versus)
 
 
 #: Incident columns that are positions, times or free text, not audit groups.

@@ -67,7 +67,11 @@
     }).join("");
     const paired = summ.paired || d.paired || {};
     const pt = CL.el("bt-paired"); pt.hidden = !Object.keys(paired).length;
-    pt.querySelector("thead").innerHTML = `<tr><th>best / other</th>${covs.map((c) => `<th>PAI ratio, top ${pct(c)}</th>`).join("")}</tr>`;
+    const versus = summ.versus || d.versus;
+    pt.querySelector("caption").textContent = versus
+      ? `Paired: each model's mean PAI over ${versus}'s, on the same forecasts; an interval above 1 means the model is better than ${versus}`
+      : "Paired: the best model's mean PAI over each other model's, on the same forecasts; an interval above 1 means the best is better";
+    pt.querySelector("thead").innerHTML = `<tr><th>${versus ? "model / " + CL.esc(versus) : "best / other"}</th>${covs.map((c) => `<th>PAI ratio, top ${pct(c)}</th>`).join("")}</tr>`;
     pt.querySelector("tbody").innerHTML = Object.entries(paired).map(([k, v]) => `<tr><th>${CL.esc(k)}</th>${covs.map((c) => { const r = v[String(c)]; return `<td class="num${r && r.low > 1 ? " ok" : ""}">${r ? `${CL.fmt(r.ratio)} <small class="muted">[${CL.fmt(r.low)}, ${CL.fmt(r.high)}]</small>` : "—"}</td>`; }).join("")}</tr>`).join("");
     curve(summ);
     const g = summ.groups || d.groups, gt = CL.el("bt-groups");
@@ -134,6 +138,7 @@
                     cell_m: Number(CL.el("bt-cell").value)};
       if (CL.el("bt-offense").value) body.offense = CL.el("bt-offense").value;
       if (CL.el("bt-group").value.trim()) body.group_by = CL.el("bt-group").value.trim();
+      if (CL.el("bt-versus").value.trim()) body.versus = CL.el("bt-versus").value.trim();
       const params = CL.parseParams(CL.el("bt-params").value, true);
       if (Object.keys(params).length) body.params = params;
       const d = await CL.stream("/api/backtests", body, tick);
