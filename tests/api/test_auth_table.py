@@ -58,6 +58,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/risk/models/M1/card", None, "risk.card", None),
     ("POST", "/api/risk/models?filename=t.csv&label=y", None, "risk.fit", "aud"),
     ("GET", "/api/audits", None, "audit.list", None),
+    ("POST", "/api/audits?filename=t.csv&label=y&group=g", None, "audit.fairness", None),
     ("GET", "/api/audits/A1", None, "audit.view", None),
     ("POST", "/api/feedback/simulations", {"n_runs": 1, "days": 10}, "feedback.simulate", "aud"),
     ("GET", "/api/feedback/runs", None, "feedback.list", None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -71,3 +72,43 @@ def test_a_bad_risk_request_is_refused_and_named(client: TestClient, city: City)
     assert r.json()["error"].startswith("upload:compas-scores-two-years.deid.csv.gz")  # type: ignore[attr-defined]
     r = _fit(client, city, b"")
     assert r.status_code == 422 and "empty body" in r.json()["error"]  # type: ignore[attr-defined]
+
+
+def test_an_auditor_audits_an_uploaded_score_column_as_the_command_line_does(client: TestClient, city: City,
+                                                                             tmp_path: Path) -> None:
+    from crimelens.services.risk import audit_table
+
+    data = shared(COMPAS).read_bytes()
+    query = {"filename": Path(COMPAS).name, "label": "two_year_recid", "score": "decile_score", "threshold": 5,
+             "group": ["race", "sex"], "reference": ["race=Caucasian"], "bootstrap": 200, "mitigate": True}
+    r = client.post("/api/audits", params=query, content=data,
+                    headers={**auth(city, "aud", "press inquiry"), "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["n"] == 6172 and doc["threshold"] == 5 and doc["n_mitigations"] >= 1
+    shown = client.get(f"/api/audits/{doc['report_id']}", headers=auth(city, "bea")).json()
+    report = shown["report"]
+    assert shown["user_name"] == "aud" and shown["data_file"] == "upload:compas-scores-two-years.deid.csv.gz"
+    assert report["data"]["sha256"] == hashlib.sha256(data).hexdigest() and report["reference"]["race"] == "Caucasian"
+    aa = next(g for g in report["groups"] if g["facet"] == "race" and g["group"] == "African-American")
+    assert aa["fpr_low"] <= aa["fpr"] <= aa["fpr_high"] and aa["n"] == 3175
+    # the same figures as the command line's service on the same file
+    with open_context(load_settings(db=tmp_path / "cli.duckdb")) as ctx:
+        cli = audit_table(ctx, data=shared(COMPAS), label="two_year_recid", score="decile_score", threshold=5,
+                          groups=["race", "sex"], reference={"race": "Caucasian"}, n_boot=200, mitigate=True,
+                          actor=Actor("ada"))
+    ours = {(g["facet"], g["group"]): g["fpr"] for g in report["groups"]}
+    assert ours == {(g["facet"], g["group"]): g["fpr"] for g in json.loads(cli.json_text)["groups"]}
+    entries = client.get("/api/ledger/entries", params={"limit": 20}, headers=auth(city, "aud")).json()["items"]
+    entry = next(e for e in entries if e["seq"] == doc["ledger_seq"])
+    assert (entry["action"], entry["user"], entry["purpose"]) == ("audit.fairness", "aud", "press inquiry")
+    assert not list(Path(city.db).resolve().parent.glob(".crimelens-upload-*"))
+
+    bad = {**query, "reference": ["race"]}
+    r = client.post("/api/audits", params=bad, content=data, headers={**auth(city, "aud"),
+                                                                      "Content-Type": "application/octet-stream"})
+    assert r.status_code == 422 and "expected COLUMN=GROUP" in r.json()["error"]
+    r = client.post("/api/audits", params={**query, "score": "riskiness"}, content=data,
+                    headers={**auth(city, "aud"), "Content-Type": "application/octet-stream"})
+    assert r.status_code == 422 and "no score column 'riskiness'" in r.json()["error"]
+    assert "upload:compas-scores-two-years.deid.csv.gz" in r.json()["error"]

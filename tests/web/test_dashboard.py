@@ -737,3 +737,27 @@ def test_a_supervisor_redacts_a_video_and_reviews_its_frames(page: tuple[Any, Wa
     cap = cv2.VideoCapture(dl.value.path())
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     cap.release()
+
+
+def test_an_auditor_audits_a_score_column_from_the_browser(page: tuple[Any, Watch, str, City]) -> None:
+    """An auditor (not staff) uploads a table, audits COMPAS's decile per race with mitigations, and reads it."""
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["aud"], "press inquiry")
+    _open(pg, base, "/risk")
+    assert pg.locator("#rm-form").is_hidden() and pg.locator("#au-form").is_visible()
+    data = shared("compas/compas-scores-two-years.deid.csv.gz").read_bytes()
+    pg.set_input_files("#au-file", files=[{"name": "compas.csv.gz", "mimeType": "application/gzip", "buffer": data}])
+    pg.fill("#au-groups", "race")
+    pg.fill("#au-reference", "race=Caucasian")
+    pg.fill("#au-boot", "100")
+    pg.check("#au-mitigate")
+    pg.click("#au-run")
+    pg.wait_for_function("document.body.dataset.audit !== undefined", timeout=120_000)
+    report_id = pg.evaluate("document.body.dataset.audit")
+    assert pg.eval_on_selector("#audits", "s => s.value") == report_id
+    row = pg.locator("#groups tbody tr", has_text="African-American").inner_text()
+    assert "3175" in row and "0.423" in row  # COMPAS's false positive rate for Black defendants at decile >= 5
+    assert "Mitigation: group-specific thresholds" in pg.inner_text("#mitigations")
+    assert "needs the protected attribute" in pg.inner_text("#mitigations")
+    assert "upload:compas.csv.gz" in pg.inner_text("#prov-data")
+    _shot(pg, "risk-audit")

@@ -458,13 +458,15 @@ def audit_table(
     positive_is_harmful: bool = True, n_boot: int = 1000, reference: Mapping[str, str] | None = None,
     min_group_size: int = 50, intersections: bool = True, mitigate: bool = False,
     html: str | Path | None = None, json_out: str | Path | None = None, layout: Layout = "auto",
-    purpose: str | None = RESEARCH, random_state: int = 0,
+    purpose: str | None = RESEARCH, random_state: int = 0, file_label: str | None = None,
 ) -> AuditRun:
-    """Audit a score column (or a stored model's scores) per group; store JSON (+ HTML) and log it."""
+    """Audit a score column (or a stored model's scores) per group; store JSON (+ HTML) and log it.
+
+    ``file_label`` names the data file in the report and in messages (``upload:<name>``)."""
     if (score is None) == (model_id is None):
         raise InvalidParameterError("audit: expected exactly one of --score COL or --model MODEL_ID")
     authorize(ctx, action="audit.fairness", actor=actor, purpose=purpose)
-    table = prepare_table(data, layout=layout)
+    table = prepare_table(data, layout=layout, name=file_label)
     frame = table.frame
     missing = [g for g in groups if g not in frame.columns]
     if missing or not groups:

@@ -63,6 +63,7 @@
     const r = await CL.api("/api/risk/models?limit=50");
     CL.el("rm-models").innerHTML = r.items.map((m) => `<option value="${CL.esc(m.model_id)}">${CL.esc(m.model_id)} · ${CL.esc(m.kind)} · ${CL.esc(m.label)} · ${CL.esc(String(m.created_utc).slice(0, 10))} · ${CL.esc(m.user_name)}</option>`).join("");
     if (pick) CL.el("rm-models").value = pick;
+    CL.el("rm-models").closest("form").hidden = !r.items.length;
     if (!r.items.length) { CL.el("rm-hint").hidden = false; CL.el("rm-hint").textContent = "No stored risk models yet" + (staff ? ": fit one from a table above." : "."); }
     return r.items;
   }
@@ -111,19 +112,50 @@
       for (const c of rows) if (c.observed_low !== null) path(cal, [[c.mean_score / smax, c.observed_low], [c.mean_score / smax, c.observed_high]], colour(k), "2 2");
     }
     CL.el("legend").innerHTML = groups.map((k) => `<i style="background:${colour(k)}"></i>${CL.esc(k)}`).join(" &nbsp; ");
+    // each mitigation as a trade-off: who gains, who loses, and what it needs to know about each person
+    CL.el("mitigations").innerHTML = (r.mitigations || []).map((m) => `<h3>Mitigation: ${CL.esc(m.name)}</h3>
+      <p>${CL.esc(m.description)}. Accuracy ${CL.fmt(m.accuracy_before)} → ${CL.fmt(m.accuracy_after)}.${m.needs_protected_at_decision && !/protected attribute/.test(m.description) ? " <b>It needs the protected attribute when deciding about each person.</b>" : ""}</p>
+      <table class="mitigation"><thead><tr><th>group</th><th>n</th><th>flagged before → after</th><th>false positive rate</th><th>false negative rate</th><th>PPV</th><th>who gains, who loses</th></tr></thead><tbody>${m.tradeoff.map((t) => `<tr><td>${CL.esc(t.group)}</td><td>${t.n}</td><td>${CL.fmt(t.selection_rate_before)} → ${CL.fmt(t.selection_rate_after)}</td><td>${CL.fmt(t.fpr_before)} → ${CL.fmt(t.fpr_after)}</td><td>${CL.fmt(t.fnr_before)} → ${CL.fmt(t.fnr_after)}</td><td>${CL.fmt(t.ppv_before)} → ${CL.fmt(t.ppv_after)}</td><td>${CL.esc(t.who_gains_who_loses || "")}</td></tr>`).join("")}</tbody></table>`).join("");
     CL.el("groups").querySelector("tbody").innerHTML = r.groups.map((g) => `<tr${g.below_min_size ? ' class="muted"' : ""}><td>${CL.esc(g.facet)}</td><td>${CL.esc(g.group)}${g.below_min_size ? " (below minimum size)" : ""}</td><td>${g.n}</td><td>${ci(g, "base_rate")}</td><td>${ci(g, "selection_rate")}</td><td>${ci(g, "fpr")}</td><td>${ci(g, "fnr")}</td><td>${ci(g, "ppv")}</td><td>${ci(g, "auc")}</td></tr>`).join("");
     CL.provenance({model: `score "${r.score}" at threshold ${r.threshold}${a.model_id ? " (risk model " + a.model_id + ")" : ""}; audit ${a.report_id}, JSON sha256 ${String(a.json_hash).slice(0, 16)}…`,
                    data: `${a.data_file} (sha256 ${String(a.data_hash).slice(0, 16)}…), ${r.n} rows, ${r.n_boot} bootstrap resamples, ${Math.round(r.ci_level * 100)} % intervals`,
                    mark: r.label_limits && r.label_limits.length ? "Label limits — " + r.label_limits[0] : ""});
   }
+  async function audits(pick) {
+    const got = await CL.api("/api/audits?limit=50");
+    CL.el("audits").innerHTML = got.items.map((it) => `<option value="${CL.esc(it.report_id)}">${CL.esc(it.report_id)} · ${CL.esc(it.score_name)} · ${CL.esc(it.data_file)} · ${CL.esc(String(it.created_utc).slice(0, 10))} · ${CL.esc(it.user_name)}</option>`).join("");
+    if (pick) CL.el("audits").value = pick;
+    CL.el("audits").closest("form").hidden = !got.items.length;
+    CL.el("legend").textContent = got.items.length ? "" : "No stored audits yet: audit a score column above (or crimelens audit …).";
+    return got.items;
+  }
+  CL.el("au-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); CL.clearError();
+    const file = CL.el("au-file").files[0];
+    if (!file) { CL.showError("Pick a table to audit."); return; }
+    const q = new URLSearchParams({filename: file.name, label: CL.el("au-label").value.trim(), score: CL.el("au-score").value.trim(),
+                                   bootstrap: CL.el("au-boot").value || "1000", positive_is_harmful: String(CL.el("au-harmful").checked),
+                                   mitigate: String(CL.el("au-mitigate").checked)});
+    if (CL.el("au-threshold").value.trim()) q.set("threshold", CL.el("au-threshold").value.trim());
+    for (const g of list(CL.el("au-groups").value)) q.append("group", g);
+    for (const r of list(CL.el("au-reference").value)) q.append("reference", r);
+    CL.el("au-run").disabled = true;
+    CL.el("au-hint").hidden = false; CL.el("au-hint").textContent = `auditing ${q.get("score")} on ${file.name} with ${q.get("bootstrap")} bootstrap replicates…`;
+    try {
+      const d = await CL.upload(`/api/audits?${q}`, file);
+      CL.el("au-hint").textContent = `Stored as ${d.report_id} (ledger #${d.ledger_seq}, JSON sha256 ${String(d.json_hash).slice(0, 16)}…).`;
+      await audits(d.report_id);
+      await show(d.report_id);
+      document.body.dataset.audit = d.report_id;
+    } catch (e) { CL.el("au-hint").hidden = true; CL.showError(e.message); } finally { CL.el("au-run").disabled = false; }
+  });
+
   try {
     const stored = await models();
     if (stored.length) await openCard(stored[0].model_id);
-    const audits = await CL.api("/api/audits?limit=50");
-    if (!audits.items.length) CL.el("legend").textContent = "No stored audits yet (crimelens audit group …).";
-    for (const it of audits.items) CL.el("audits").insertAdjacentHTML("beforeend", `<option value="${CL.esc(it.report_id)}">${CL.esc(it.report_id)} · ${CL.esc(it.score_name)} · ${CL.esc(String(it.created_utc).slice(0, 10))}</option>`);
+    const stored2 = await audits();
     CL.el("audits").addEventListener("change", (e) => show(e.target.value).catch((x) => CL.showError(x.message)));
-    if (audits.items.length) await show(audits.items[0].report_id);
+    if (stored2.length) await show(stored2[0].report_id);
     document.body.dataset.ready = "1";
   } catch (e) { CL.showError(e.message); }
 })();
