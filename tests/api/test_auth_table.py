@@ -62,6 +62,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/audits/A1", None, "audit.view", None),
     ("POST", "/api/feedback/simulations", {"n_runs": 1, "days": 10}, "feedback.simulate", "aud"),
     ("GET", "/api/feedback/runs", None, "feedback.list", None),
+    ("POST", "/api/feedback/exposure", {"dataset": "synth"}, "feedback.exposure", "aud"),
     ("GET", "/api/deployments", None, "deployments.list", None),
     ("GET", "/api/deployments/D1", None, "deployments.show", None),
     ("POST", "/api/deployments/D1/suspend", {"reason": "test"}, "deployments.suspend", "ana"),

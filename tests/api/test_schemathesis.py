@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 EXPENSIVE = {("POST", "/api/linkers"), ("POST", "/api/series-runs"), ("POST", "/api/feedback/simulations"),
              ("POST", "/api/incidents/{incident_id}/nearrepeat"), ("POST", "/api/forecasts"),
              ("POST", "/api/nearrepeat/runs"), ("POST", "/api/backtests"),
-             ("POST", "/api/link-pairs")}
+             ("POST", "/api/link-pairs"), ("POST", "/api/feedback/exposure")}
 
 
 def test_no_500_and_one_error_shape(app: FastAPI, city: City) -> None:

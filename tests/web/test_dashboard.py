@@ -761,3 +761,28 @@ def test_an_auditor_audits_a_score_column_from_the_browser(page: tuple[Any, Watc
     assert "needs the protected attribute" in pg.inner_text("#mitigations")
     assert "upload:compas.csv.gz" in pg.inner_text("#prov-data")
     _shot(pg, "risk-audit")
+
+
+def test_an_analyst_audits_who_the_flags_fall_on(page: tuple[Any, Watch, str, City]) -> None:
+    """The feedback page runs an exposure audit: each area group's share of flags against incidents and people."""
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "exposure review")
+    pg.goto(f"{base}/feedback")
+    pg.wait_for_selector("#exp-form:not([hidden])")
+    pg.wait_for_function("document.getElementById('exp-dataset').options.length > 0")
+    pg.select_option("#exp-dataset", "synth")
+    pg.fill("#exp-group", "group")
+    pg.fill("#exp-periods", "4")
+    pg.fill("#exp-window", "120")
+    pg.click("#exp-run")
+    pg.wait_for_function("document.body.dataset.exposure !== undefined", timeout=120_000)
+    rows = pg.locator("#exposure tbody tr")
+    assert rows.count() >= 2
+    text = pg.inner_text("#exposure")
+    assert "share of flags" in text and "flags ÷ people" in text
+    run_id = pg.evaluate("document.body.dataset.exposure")
+    assert "exposure audit " + run_id in pg.inner_text("#prov-model")
+    pg.wait_for_function("(id) => document.getElementById('runs').textContent.includes(id)", arg=run_id)
+    _shot(pg, "feedback-exposure")
+    _switch(pg, base, city.tokens["aud"], "audit", "/feedback")  # the stored audit reads; no form to run one
+    assert pg.locator("#exp-form").is_hidden()

@@ -681,6 +681,39 @@ def simulate(ctx: CtxDep, caller: CallerDep, body: FeedbackIn) -> Response:
     return ok(out)
 
 
+class ExposureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(min_length=1, max_length=200, description="Incidents from this dataset in the store.")
+    areas_dataset: str | None = Field(default=None, min_length=1, max_length=200,
+                                      description="Areas stored for this dataset (default: the incidents' dataset).")
+    group_by: str | None = Field(default=None, min_length=1, max_length=100,
+                                 description="The areas' audit attribute that groups them (numbers are cut into "
+                                             "quantile groups); default: each area.")
+    quantiles: int = Field(default=2, ge=2, le=10, description="Groups for a numeric group_by.")
+    model: str = Field(default="naive", min_length=1, max_length=100,
+                       description="naive, kde, sepp or forecast:NAME (a forecast model by name).")
+    offense: str | None = Field(default=None, max_length=200)
+    cell_m: float = Field(default=150.0, ge=25, le=5000)
+    coverage: float = Field(default=0.05, gt=0, le=1, description="Share of the surface flagged.")
+    periods: int = Field(default=8, ge=1, le=104)
+    period_days: int = Field(default=7, ge=1, le=366)
+    window_days: int = Field(default=365, ge=1, le=3660, description="Training window before each period.")
+
+
+@router.post("/feedback/exposure", tags=["feedback"],
+             summary="Exposure audit: backtest a place-based model and audit its flags per group of areas "
+                     "(flag share against incident and population shares, with intervals across periods)")
+def exposure(ctx: CtxDep, caller: CallerDep, body: ExposureIn) -> Response:
+    from crimelens.services.feedback import audit_exposure
+
+    caller.allow(ctx, "feedback.exposure", model_use=True)
+    run, _ = audit_exposure(ctx, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset,
+                            areas_dataset=body.areas_dataset, group_by=body.group_by, n_quantiles=body.quantiles,
+                            model=body.model, cell_m=body.cell_m, coverage=body.coverage, n_periods=body.periods,
+                            period_days=body.period_days, window_days=body.window_days, offense=body.offense)
+    return ok(run.to_dict())
+
+
 @router.get("/feedback/runs", tags=["feedback"], summary="Stored feedback simulations and exposure audits")
 def feedback_runs(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0,
                   kind: Annotated[Literal["simulate", "exposure"] | None, Query()] = None) -> Response:

@@ -32,8 +32,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "/risk": ("risk.html", "Risk models and audits",
               "Interpretable risk models fitted from a table, each with its card (cross-validated accuracy, "
               "error rates by group); ROC, calibration and error rates by group with intervals, from a stored audit."),
-    "/feedback": ("feedback.html", "Feedback-loop simulation",
-                  "How a forecast fed by its own patrol-driven records drifts from the truth, and the correction."),
+    "/feedback": ("feedback.html", "Feedback loops and exposure",
+                  "How a forecast fed by its own patrol-driven records drifts from the truth, and the correction; "
+                  "and who lives where a model's flags fall."),
     "/evidence": ("evidence.html", "Evidence",
                   "Cases and their evidence: intake with SHA-256, who holds each item, the custody record and "
                   "its gaps, re-hash verification."),
