@@ -54,11 +54,26 @@ def test_risk_fit_card_score_and_the_actionable_guard(tmp_path: Path, capsys: py
     assert len(fit_entries) == 1 and fit_entries[0]["model_version"] == model_id
     assert fit_entries[0]["purpose"] == "research"
 
+    # the same fit again is the same model: stored once, each fit in the ledger (it crashed on the
+    # primary key before); other audit columns make another card of the same fitted model
+    code, out, err = run(capsys, "risk", "fit", data, "--label", "two_year_recid", "--model", "points",
+                         "--max-items", "6", "--group", "race", "--db", db, "--json")
+    assert code == 0, err
+    assert json.loads(out)["model_id"] == model_id
+    again = _ledger(db, "risk.fit")
+    assert len(again) == 2 and again[1]["detail"]["already_stored"] is True  # type: ignore[index]
+    code, out, err = run(capsys, "risk", "fit", data, "--label", "two_year_recid", "--model", "points",
+                         "--max-items", "6", "--group", "sex", "--db", db, "--json")
+    other = json.loads(out)
+    assert code == 0 and other["model_id"] != model_id and other["model"]["text"] == card["model"]["text"]
+    code, out, _ = run(capsys, "risk", "list", "--db", db, "--json")
+    assert code == 0 and len(json.loads(out)["models"]) == 2
+
     code, out, _ = run(capsys, "risk", "card", model_id, "--db", db, "--json")
     stored = json.loads(out)
     assert code == 0 and stored["model"]["points"] == card["model"]["points"]
     assert stored["provenance"]["ledger_seq"] == card["ledger_seq"]
-    assert stored["provenance"]["artefact_sha256"] == fit_entries[0]["artefact_hash"]
+    assert stored["provenance"]["artefact_sha256"] == fit_entries[0]["artefact_hash"] == again[1]["artefact_hash"]
 
     scores = tmp_path / "scores.csv"
     code, out, _ = run(capsys, "risk", "score", model_id, data, "--out", str(scores), "--id-column", "id",

@@ -292,20 +292,26 @@ def fit_risk_model(
             card["compas_comparison"] = _comparison(ours, theirs, share)
     blob = pickle.dumps(model, protocol=5)
     art_hash = hashlib.sha256(blob).hexdigest()
-    model_id = "rm-" + art_hash[:12]
+    # the id names the fitted model and its card together: the same fit on the same file gives the
+    # same id (stored once; each fit still has its ledger entry), while the same model measured
+    # with other audit columns, or read from a file under another name, gets a card of its own
+    model_id = "rm-" + sha256_hex(art_hash + json.dumps(card, sort_keys=True, default=str))[:12]
     card["model_id"] = model_id
     card_json = json.dumps(card, sort_keys=True, default=str)
+    stored = int(ctx.store.scalar("SELECT count(*) FROM risk_models WHERE model_id = ?", [model_id])) > 0
     with ctx.store.transaction():
         seq = record_use(ctx, action="risk.fit", actor=actor, purpose=purpose, model=card["kind"],
                          model_version=model_id, params=card["params"], data_hash=table.data_hash,
                          artefact_hash=art_hash, output_hash=sha256_hex(card_json),
                          detail={"label": label, "features": feats, "n_train": len(y),
-                                 "cv_auc_mean": card["cv"]["auc_mean"], "mark": card["mark"]})
-        risk_db.save_risk_model(
-            ctx.store, model_id=model_id, kind=card["kind"], created_utc=ctx.now(),
-            user_name=actor.user, label=label, features=feats, params=card["params"],
-            data_file=table.path, data_hash=table.data_hash, n_train=len(y), card=card,
-            artefact=blob, artefact_hash=art_hash, ledger_seq=seq)
+                                 "cv_auc_mean": card["cv"]["auc_mean"], "mark": card["mark"],
+                                 "already_stored": stored})
+        if not stored:
+            risk_db.save_risk_model(
+                ctx.store, model_id=model_id, kind=card["kind"], created_utc=ctx.now(),
+                user_name=actor.user, label=label, features=feats, params=card["params"],
+                data_file=table.path, data_hash=table.data_hash, n_train=len(y), card=card,
+                artefact=blob, artefact_hash=art_hash, ledger_seq=seq)
     return FittedRisk(model_id, card["kind"], model, card, seq)
 
 
