@@ -60,6 +60,8 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("GET", "/api/audits", None, "audit.list", None),
     ("POST", "/api/audits?filename=t.csv&label=y&group=g", None, "audit.fairness", None),
     ("GET", "/api/audits/A1", None, "audit.view", None),
+    ("GET", "/api/audits/A1/export", None, "audit.export", None),
+    ("GET", "/api/risk/models/M1/card/export", None, "risk.export", None),
     ("POST", "/api/feedback/simulations", {"n_runs": 1, "days": 10}, "feedback.simulate", "aud"),
     ("GET", "/api/feedback/runs", None, "feedback.list", None),
     ("POST", "/api/feedback/exposure", {"dataset": "synth"}, "feedback.exposure", "aud"),

@@ -59,6 +59,12 @@ def test_an_uploaded_table_gives_the_command_lines_model_and_card(client: TestCl
     entry = client.get("/api/ledger/entries", params={"limit": 20}, headers=auth(city, "aud")).json()["items"]
     fit = next(e for e in entry if e["seq"] == doc["ledger_seq"])
     assert (fit["action"], fit["user"], fit["purpose"]) == ("risk.fit", "ana", "tool evaluation")
+    # an auditor takes the card away: the file whose hash the fit's ledger entry holds
+    got = client.get(f"/api/risk/models/{doc['model_id']}/card/export", headers=auth(city, "aud"))
+    assert got.status_code == 200 and got.headers["x-output-hash-matches"] == "true"
+    assert hashlib.sha256(got.content).hexdigest() == fit["output_hash"] == got.headers["x-content-sha256"]
+    assert json.loads(got.content)["model_id"] == doc["model_id"]
+    assert client.get("/api/risk/models/rm-nope/card/export", headers=auth(city, "aud")).status_code == 404
 
 
 def test_a_bad_risk_request_is_refused_and_named(client: TestClient, city: City) -> None:
@@ -106,6 +112,16 @@ def test_an_auditor_audits_an_uploaded_score_column_as_the_command_line_does(cli
     entries = client.get("/api/ledger/entries", params={"limit": 20}, headers=auth(city, "aud")).json()["items"]
     entry = next(e for e in entries if e["seq"] == doc["ledger_seq"])
     assert (entry["action"], entry["user"], entry["purpose"]) == ("audit.fairness", "aud", "press inquiry")
+    got = client.get(f"/api/audits/{doc['report_id']}/export", headers=auth(city, "bea"))
+    assert got.status_code == 200 and got.headers["x-output-hash-matches"] == "true"
+    assert hashlib.sha256(got.content).hexdigest() == entry["output_hash"] == doc["json_hash"]
+    assert json.loads(got.content)["groups"] == report["groups"]
+    # a report edited in the store after the fact no longer matches what the ledger recorded
+    app = client.app
+    app.state.ctx.store.execute("UPDATE audit_reports SET report_json = replace(report_json, '0.4', '0.3') "  # type: ignore[attr-defined]
+                                "WHERE report_id = ?", [doc["report_id"]])
+    got = client.get(f"/api/audits/{doc['report_id']}/export", headers=auth(city, "bea"))
+    assert got.status_code == 200 and got.headers["x-output-hash-matches"] == "false"
     assert not list(Path(city.db).resolve().parent.glob(".crimelens-upload-*"))
 
     bad = {**query, "reference": ["race"]}

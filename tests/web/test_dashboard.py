@@ -689,6 +689,11 @@ def test_an_analyst_fits_a_risk_model_and_a_board_member_reads_its_card(
     pg.wait_for_function(f"document.body.dataset.riskModel === '{model_id}' && "
                          "document.getElementById('rm-text').textContent.includes('total')")
     assert "by ana" in pg.inner_text("#rm-facts") and f"{auc:.3f}" in pg.inner_text("#rm-auc")
+    with pg.expect_download() as dl:  # the board member takes the card away, checked against the ledger
+        pg.click("#rm-dl")
+    pg.wait_for_function("document.getElementById('rm-dl-result').textContent.includes('ledger')")
+    assert "The card hashes to its ledger entry" in pg.inner_text("#rm-dl-result")
+    assert dl.value.suggested_filename == f"risk-card-{model_id}.json"
 
 
 def test_a_supervisor_redacts_a_video_and_reviews_its_frames(page: tuple[Any, Watch, str, City],
@@ -761,6 +766,15 @@ def test_an_auditor_audits_a_score_column_from_the_browser(page: tuple[Any, Watc
     assert "needs the protected attribute" in pg.inner_text("#mitigations")
     assert "upload:compas.csv.gz" in pg.inner_text("#prov-data")
     _shot(pg, "risk-audit")
+    with pg.expect_download() as dl:  # the auditor takes it away, checked against the ledger
+        pg.click("#au-dl")
+    pg.wait_for_function("document.getElementById('au-dl-result').textContent.includes('ledger')")
+    assert "hashes to its ledger entry" in pg.inner_text("#au-dl-result")
+    import hashlib
+
+    body = Path(dl.value.path()).read_bytes()
+    assert dl.value.suggested_filename == f"audit-{report_id}.json"
+    assert hashlib.sha256(body).hexdigest()[:16] in pg.inner_text("#au-dl-result")
 
 
 def test_an_analyst_audits_who_the_flags_fall_on(page: tuple[Any, Watch, str, City]) -> None:

@@ -647,6 +647,18 @@ def risk_card(ctx: CtxDep, caller: CallerDep, model_id: Name) -> Response:
     return ok(_body(card=card(ctx, model_id=model_id, actor=caller.actor, purpose=caller.purpose)))
 
 
+@router.get("/risk/models/{model_id}/card/export", tags=["risk"], response_class=Response,
+            responses={200: {"content": {"application/json": {}}, "description": "the stored card"}},
+            summary="A risk model's card as the JSON file whose SHA-256 its ledger entry holds "
+                    "(X-Output-Hash-Matches: whether it still does)")
+def risk_card_export(ctx: CtxDep, caller: CallerDep, model_id: Name) -> Response:
+    from crimelens.services.risk import export_card
+
+    caller.allow(ctx, "risk.export")
+    data, matches = export_card(ctx, model_id=model_id, actor=caller.actor, purpose=caller.purpose)
+    return _attachment(data, "application/json", f"risk-card-{model_id}.json", matches)
+
+
 @router.get("/audits", tags=["risk"], summary="Stored group audits (paginated)")
 def audits(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
     return ok(dash.list_audit_reports(ctx, actor=caller.actor, purpose=caller.purpose, limit=limit, offset=offset))
@@ -656,6 +668,16 @@ def audits(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
             summary="One audit: error rates by group with intervals, calibration, ROC")
 def audit(ctx: CtxDep, caller: CallerDep, report_id: Name) -> Response:
     return ok(dash.audit_report(ctx, report_id=report_id, actor=caller.actor, purpose=caller.purpose))
+
+
+@router.get("/audits/{report_id}/export", tags=["risk"], response_class=Response,
+            responses={200: {"content": {"application/json": {}}, "description": "the stored audit"}},
+            summary="A stored audit as the JSON document whose SHA-256 its ledger entry holds "
+                    "(X-Output-Hash-Matches: whether it still does)")
+def audit_export(ctx: CtxDep, caller: CallerDep, report_id: Name) -> Response:
+    caller.allow(ctx, "audit.export")
+    data, matches = dash.export_audit(ctx, report_id=report_id, actor=caller.actor, purpose=caller.purpose)
+    return _attachment(data, "application/json", f"audit-{report_id}.json", matches)
 
 
 # feedback --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ spacing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -560,6 +561,21 @@ def audit_report(ctx: Context, *, report_id: str, actor: Actor, purpose: str | N
     report = json.loads(row.pop("report_json"))
     record_use(ctx, action="audit.view", actor=actor, purpose=purpose, detail={"report_id": report_id})
     return {"ok": True, **row, "report": report}
+
+
+def export_audit(ctx: Context, *, report_id: str, actor: Actor, purpose: str | None) -> tuple[bytes, bool]:
+    """A stored audit as the JSON document whose SHA-256 its ``audit.fairness`` ledger entry holds
+    (``json_hash``), and whether it still hashes to it. Logged as ``audit.export``."""
+    authorize(ctx, action="audit.export", actor=actor, purpose=purpose)
+    frame = ctx.store.query("SELECT report_json, json_hash FROM audit_reports WHERE report_id = ?", [report_id])
+    if frame.empty:
+        raise NotFoundError(f"audit report {report_id!r}: not in the store (crimelens audit group makes one)")
+    data = str(frame["report_json"].iloc[0]).encode("utf-8")
+    logged = str(frame["json_hash"].iloc[0])
+    matches = hashlib.sha256(data).hexdigest() == logged
+    record_use(ctx, action="audit.export", actor=actor, purpose=purpose, output_hash=logged,
+               detail={"report_id": report_id, "matches_ledger": matches})
+    return data, matches
 
 
 # feedback ---------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ __all__ = [
     "FittedRisk",
     "PreparedTable",
     "audit_table",
+    "export_card",
     "fit_risk_model",
     "load_risk_model",
     "prepare_table",
@@ -365,6 +366,20 @@ def risk_card(ctx: Context, *, model_id: str, actor: Actor, purpose: str | None 
     record_use(ctx, action="risk.card", actor=actor, purpose=purpose, model=row["kind"],
                model_version=model_id, output_hash=sha256_hex(row["card"]))
     return card
+
+
+def export_card(ctx: Context, *, model_id: str, actor: Actor, purpose: str | None = RESEARCH) -> tuple[bytes, bool]:
+    """A stored model's card as the JSON file whose SHA-256 its ``risk.fit`` ledger entry holds, and
+    whether it still does (checked against the entry itself). Logged as ``risk.export``."""
+    authorize(ctx, action="risk.export", actor=actor, purpose=purpose)
+    row = risk_db.risk_model_row(ctx.store, model_id)
+    data = str(row["card"]).encode("utf-8")
+    seq = None if pd.isna(row["ledger_seq"]) else int(row["ledger_seq"])
+    logged = ctx.ledger.entry(seq).output_hash if seq is not None else None
+    matches = logged is not None and hashlib.sha256(data).hexdigest() == logged
+    record_use(ctx, action="risk.export", actor=actor, purpose=purpose, model=str(row["kind"]),
+               model_version=model_id, output_hash=logged, detail={"matches_ledger": matches, "ledger_seq": seq})
+    return data, matches
 
 
 def score_people(

@@ -55,9 +55,28 @@
                    mark: card.mark || ""});
     document.body.dataset.riskModel = card.model_id;
   }
+  /* A stored output as the file whose hash the ledger holds, and what the server says of that. */
+  async function takeAway(path, name, out, what) {
+    try {
+      const r = await CL.downloadChecked(path, name);
+      out.innerHTML = r.matches === "true"
+        ? `<span class="ok">${what} hashes to its ledger entry (sha256 ${CL.esc(r.sha256.slice(0, 16))}…)</span>`
+        : `<span class="bad">${what} does NOT hash to its ledger entry: it changed after it was recorded</span>`;
+      document.body.dataset.takenAway = name;
+    } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
+  }
+  CL.el("rm-dl").addEventListener("click", () => {
+    const id = document.body.dataset.riskModel; if (!id) return;
+    takeAway(`/api/risk/models/${encodeURIComponent(id)}/card/export`, `risk-card-${id}.json`, CL.el("rm-dl-result"), "The card");
+  });
+  CL.el("au-dl").addEventListener("click", () => {
+    const id = CL.el("audits").value; if (!id) return;
+    takeAway(`/api/audits/${encodeURIComponent(id)}/export`, `audit-${id}.json`, CL.el("au-dl-result"), "The audit");
+  });
   async function openCard(id) {
     CL.clearError();
     showCard((await CL.api(`/api/risk/models/${encodeURIComponent(id)}/card`)).card);
+    CL.el("rm-dl-result").innerHTML = "";
   }
   async function models(pick) {
     const r = await CL.api("/api/risk/models?limit=50");
@@ -93,7 +112,7 @@
   });
 
   async function show(id) {
-    CL.clearError();
+    CL.clearError(); CL.el("au-dl-result").innerHTML = "";
     const a = await CL.api(`/api/audits/${encodeURIComponent(id)}`);
     const r = a.report;
     const facet = (r.groups.find((g) => g.facet !== "overall") || {facet: "overall"}).facet;
