@@ -630,7 +630,8 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
     assert "expected MODEL.NAME=VALUE" in pg.inner_text("#error")
     pg.fill("#bt-variants", "w30=weighted")  # the same model again, under a label of its own
     pg.fill("#bt-params", "w30.half_life_days=30")
-    pg.fill("#bt-versus", "naive")
+    assert pg.locator("#bt-versus option").all_inner_texts() == ["the best", "naive", "weighted", "w30"]
+    pg.select_option("#bt-versus", "naive")
     pg.click("#bt-run")
     # the page may first show the newest stored run (an earlier test's): wait for this one's
     pg.wait_for_function("document.getElementById('bt-info').textContent.includes('of 8 hours')",

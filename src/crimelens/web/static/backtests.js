@@ -116,6 +116,17 @@
     return r.items;
   }
 
+  /* "Paired against" offers the models and labelled settings chosen above. */
+  const versusChoices = () => {
+    const was = CL.el("bt-versus").value;
+    const labels = [...CL.el("bt-models").querySelectorAll("input:checked")].map((i) => i.value)
+      .concat(CL.el("bt-variants").value.split(",").map((v) => v.split("=")[0].trim()).filter(Boolean));
+    CL.el("bt-versus").innerHTML = `<option value="">the best</option>` + labels.map((m) => `<option${m === was ? " selected" : ""}>${CL.esc(m)}</option>`).join("");
+  };
+  CL.el("bt-models").addEventListener("change", versusChoices);
+  CL.el("bt-variants").addEventListener("input", versusChoices);
+  versusChoices();
+
   CL.el("bt-form").addEventListener("submit", async (ev) => {
     ev.preventDefault(); CL.clearError();
     const models = [...CL.el("bt-models").querySelectorAll("input:checked")].map((i) => i.value)
@@ -138,7 +149,7 @@
                     cell_m: Number(CL.el("bt-cell").value)};
       if (CL.el("bt-offense").value) body.offense = CL.el("bt-offense").value;
       if (CL.el("bt-group").value.trim()) body.group_by = CL.el("bt-group").value.trim();
-      if (CL.el("bt-versus").value.trim()) body.versus = CL.el("bt-versus").value.trim();
+      if (CL.el("bt-versus").value) body.versus = CL.el("bt-versus").value;
       const params = CL.parseParams(CL.el("bt-params").value, true);
       if (Object.keys(params).length) body.params = params;
       const d = await CL.stream("/api/backtests", body, tick);
