@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crimelens.api._deps import CallerDep, CtxDep
 from crimelens.api._routes import Name, _body, ok
-from crimelens.api._upload import UPLOAD_BODY, receive
+from crimelens.api._upload import UPLOAD_BODY, receive, received_file
 from crimelens.errors import InvalidParameterError, PayloadTooLargeError, SchemaError
 from crimelens.services import ingest as svc
 
@@ -79,11 +79,8 @@ async def areas(
     if held and not replace:  # refused before the first byte is read: nothing stored is lost by accident
         raise InvalidParameterError(f"dataset {dataset!r} already has {held} areas; send replace=true to replace "
                                     "them (the ledger keeps which file replaced which)")
-    name = FilePath(filename.replace("\\", "/")).name.strip() or "areas"
-    with tempfile.TemporaryDirectory(prefix=".crimelens-upload-", dir=FilePath(ctx.store.path).resolve().parent) as tmp:
-        path = FilePath(tmp) / name
-        with path.open("wb") as fh:
-            await receive(request, ctx, fh.write, what=f"areas {name} for dataset {dataset}")
+    async with received_file(request, ctx, filename, what="areas {name} for dataset " + dataset,
+                             default="areas") as (path, _):
         loaded = await run_in_threadpool(partial(
             svc.load_areas, ctx, path, dataset=dataset, actor=caller.actor, purpose=caller.purpose,
             id_field=id_field, name_field=name_field, population_field=population_field))

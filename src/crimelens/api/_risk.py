@@ -11,9 +11,7 @@ members may run one, the people who hold the scores to account.
 
 from __future__ import annotations
 
-import tempfile
 from functools import partial
-from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -22,19 +20,12 @@ from starlette.concurrency import run_in_threadpool
 
 from crimelens.api._deps import CallerDep, CtxDep
 from crimelens.api._routes import _body, ok
-from crimelens.api._upload import UPLOAD_BODY, receive
+from crimelens.api._upload import UPLOAD_BODY, received_file
 from crimelens.errors import InvalidParameterError
-from crimelens.services import Context
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["risk"])
-
-
-def _upload_dir(ctx: Context) -> tempfile.TemporaryDirectory[str]:
-    """A private folder beside the store, on the disk that must hold the data anyway (a system /tmp
-    may be a small tmpfs); removed with what it holds."""
-    return tempfile.TemporaryDirectory(prefix=".crimelens-upload-", dir=FilePath(ctx.store.path).resolve().parent)
 
 
 @router.post("/risk/models", openapi_extra=UPLOAD_BODY,
@@ -60,11 +51,7 @@ async def fit_model(
     await run_in_threadpool(caller.allow, ctx, "risk.fit")
     params = risk_params(model, max_items=max_items, max_points=max_points, max_rules=max_rules)
     feats = [f.strip() for f in features.split(",") if f.strip()] if features else None
-    name = FilePath(filename.replace("\\", "/")).name.strip() or "table.csv"
-    with _upload_dir(ctx) as tmp:
-        path = FilePath(tmp) / name
-        with path.open("wb") as fh:
-            await receive(request, ctx, fh.write, what=f"upload of {name} for a risk model")
+    async with received_file(request, ctx, filename, what="upload of {name} for a risk model", default="table.csv") as (path, name):
         res = await run_in_threadpool(partial(
             fit_risk_model, ctx, data=path, label=label, kind=model, features=feats, params=params,
             audit_columns=group or [], cv_repeats=cv_repeats, purpose=caller.purpose, actor=caller.actor,
@@ -109,11 +96,7 @@ async def run_audit(
 
     await run_in_threadpool(caller.allow, ctx, "audit.fairness")
     refs = _references(reference)
-    name = FilePath(filename.replace("\\", "/")).name.strip() or "table.csv"
-    with _upload_dir(ctx) as tmp:
-        path = FilePath(tmp) / name
-        with path.open("wb") as fh:
-            await receive(request, ctx, fh.write, what=f"upload of {name} for a group audit")
+    async with received_file(request, ctx, filename, what="upload of {name} for a group audit", default="table.csv") as (path, name):
         run = await run_in_threadpool(partial(
             audit_table, ctx, data=path, label=label, groups=group, actor=caller.actor, score=score,
             model_id=model_id, threshold=threshold, positive_is_harmful=positive_is_harmful, n_boot=bootstrap,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -10,7 +13,7 @@ from fastapi import Request
 from crimelens.errors import InputError, PayloadTooLargeError
 from crimelens.services import Context
 
-__all__ = ["UPLOAD_BODY", "receive"]
+__all__ = ["UPLOAD_BODY", "receive", "received_file"]
 
 #: The OpenAPI request body (and the 413) of a route whose body is a file.
 UPLOAD_BODY: dict[str, Any] = {
@@ -46,3 +49,19 @@ async def receive(request: Request, ctx: Context, sink: Callable[[bytes], object
         raise InputError(f"{what}: got an empty body; expected the file's bytes "
                          "(Content-Type: application/octet-stream)")
     return n
+
+
+@asynccontextmanager
+async def received_file(request: Request, ctx: Context, filename: str, *, what: str,
+                        default: str = "upload") -> AsyncIterator[tuple[Path, str]]:
+    """The body written to a private folder beside the store under the file's own name (so that its
+    extension and header pick the reader, as on the command line); yields ``(path, name)`` and
+    removes the folder afterwards. Beside the store: on the disk that must hold the data anyway (a
+    system /tmp may be a small tmpfs). ``what`` names the upload in errors; ``{name}`` in it
+    becomes the file's name."""
+    name = Path(filename.replace("\\", "/")).name.strip() or default
+    with tempfile.TemporaryDirectory(prefix=".crimelens-upload-", dir=Path(ctx.store.path).resolve().parent) as tmp:
+        path = Path(tmp) / name
+        with path.open("wb") as fh:
+            await receive(request, ctx, fh.write, what=what.replace("{name}", name))
+        yield path, name
