@@ -82,6 +82,16 @@ def _switch(pg: Any, base: str, token: str, purpose: str, path: str) -> None:
     _open(pg, base, path)
 
 
+def _refused(pg: Any, watch: Watch, button: str, message: str) -> None:
+    """Clicking ``button`` is refused by the server (422): the page shows ``message``, and the
+    browser's own console report of the refused request is the only console error (then cleared)."""
+    pg.click(button)
+    pg.wait_for_selector("#error:not([hidden])")
+    assert message in pg.inner_text("#error")
+    assert len(watch.errors) == 1 and "422" in watch.errors[0], watch.errors
+    watch.errors.clear()
+
+
 def _shot(pg: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -597,11 +607,7 @@ def test_an_analyst_sets_a_model_and_its_parameters_on_the_form(page: tuple[Any,
     pg.fill("#at", "2024-04-10T00:00")
     pg.select_option("#model", "weighted")
     pg.fill("#params", "halflife=30")
-    pg.click("#run")
-    pg.wait_for_selector("#error:not([hidden])")
-    assert "unknown parameter(s) ['halflife']" in pg.inner_text("#error")
-    assert len(watch.errors) == 1 and "422" in watch.errors[0]  # the browser's own report of the refusal
-    watch.errors.clear()
+    _refused(pg, watch, "#run", "unknown parameter(s) ['halflife']")
     pg.fill("#params", "half_life_days=30, time_of_day=0")
     before = pg.inner_text("#prov-model")
     pg.click("#run")
@@ -663,11 +669,7 @@ def test_an_analyst_fits_a_risk_model_and_a_board_member_reads_its_card(
     pg.select_option("#rm-kind", "points")
     pg.fill("#rm-size", "6")
     pg.fill("#rm-features", "priors_count,race")  # a protected attribute is refused, by name
-    pg.click("#rm-fit")
-    pg.wait_for_selector("#error:not([hidden])")
-    assert "protected attribute(s) ['race']" in pg.inner_text("#error")
-    assert len(watch.errors) == 1 and "422" in watch.errors[0]  # the browser's own report of the refusal
-    watch.errors.clear()
+    _refused(pg, watch, "#rm-fit", "protected attribute(s) ['race']")
     pg.fill("#rm-features", "")
     before = pg.evaluate("document.body.dataset.riskModel || ''")
     pg.click("#rm-fit")
