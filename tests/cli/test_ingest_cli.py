@@ -59,3 +59,44 @@ def test_group_without_a_command_prints_help_and_usage_errors_exit_2(capsys: pyt
     assert code == 0 and "summary" in out
     code, out, err = run(capsys, "ingest", "--bogus")
     assert code == 2 and "No such option" in err
+
+
+def test_names_and_values_from_files_print_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Square brackets in a file name, a dataset name or a refused value are text, not terminal markup."""
+    lines = shared("sf_robbery/san_francisco_robbery.csv").read_text().splitlines()[:21]
+    src = tmp_path / "robbery[final].csv"
+    src.write_text("\n".join([*lines, "99999999,personal robbery,[/b] not a date,-122.4,37.78"]) + "\n")
+    db = str(tmp_path / "c.duckdb")
+    code, out, _ = run(capsys, "ingest", str(src), "--dataset", "sf[red]", "--db", db)
+    assert code == 0
+    assert "robbery[final].csv → dataset sf[red] with layout sf_code" in " ".join(out.split())
+    code, out, _ = run(capsys, "quarantine", "list", "--db", db)
+    assert code == 0 and "[/b] not a date" in out and "robbery[final].csv" in out
+    code, _, err = run(capsys, "ingest", str(tmp_path / "no[such].csv"), "--db", db)
+    assert code == 1 and "no[such].csv: no such file" in err
+    code, _, err = run(capsys, "forecast", "run", "--dataset", "[/x]", "--offense", "robbery", "--at", "2019-02-01",
+                       "--db", db)
+    assert code != 0 and "dataset='[/x]'" in err and "Traceback" not in err
+
+
+def test_a_table_too_wide_for_the_terminal_prints_one_block_per_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from crimelens.cli._common import console
+
+    db = str(tmp_path / "c.duckdb")
+    for name in ("sf_robbery/san_francisco_robbery.csv", "cincinnati_burglary/cincinnati_burglary.csv.gz"):
+        assert run(capsys, "ingest", str(shared(name)), "--db", db, "--json")[0] == 0
+    monkeypatch.setattr(console, "width", 200)
+    code, out, _ = run(capsys, "incidents", "summary", "--db", db)
+    assert code == 0
+    row = next(line for line in out.splitlines() if "cincinnati_burglary" in line)
+    assert "8,297" in row and "2016-01-01" in row and "burglary 8,297" in row  # one row a dataset
+    monkeypatch.setattr(console, "width", 60)
+    code, out, _ = run(capsys, "incidents", "summary", "--db", db)
+    assert code == 0 and "…" not in out
+    blocks = [b for b in out.split("\n\n") if "dataset" in b]
+    assert len(blocks) == 2
+    keys = ("dataset", "incidents", "first", "quarantined")
+    fields = dict(line.split(None, 1) for line in blocks[0].splitlines() if line.startswith(keys))
+    assert fields["dataset"].strip() == "cincinnati_burglary" and fields["first"].strip() == "2016-01-01"
+    assert fields["incidents"].strip() == "8,297" and fields["quarantined"].strip() == "426"

@@ -15,6 +15,7 @@ from typing import Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer._click.exceptions import ClickException as _TyperClickException
 from typer._click.exceptions import NoArgsIsHelpError as _NoArgsIsHelp
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> Any:
             typer.echo(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__,
                                    "status": exc.http_status}))
         else:
-            Console(stderr=True).print(f"[bold red]{type(exc).__name__}:[/] {exc}", highlight=False,
+            Console(stderr=True, emoji=False).print(f"[bold red]{type(exc).__name__}:[/] {escape(str(exc))}", highlight=False,
                                        soft_wrap=True)
         sys.exit(exc.exit_code)
     except _NoArgsIsHelp:

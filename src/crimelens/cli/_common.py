@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from crimelens.config import Settings, load_settings
 from crimelens.governance import Actor
@@ -24,15 +27,17 @@ __all__ = [
     "cli_context",
     "console",
     "emit",
+    "esc",
     "table",
 ]
 
-console = Console()
-err_console = Console(stderr=True)
+# emoji=False: ':end:' in a file name or a narrative prints as written, not as an emoji
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 DbOpt = Annotated[
     Path | None,
-    typer.Option("--db", help="DuckDB store file [env CRIMELENS_DB; default ./crimelens.duckdb]."),
+    typer.Option("--db", help="DuckDB store file (env CRIMELENS_DB; default ./crimelens.duckdb)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 PurposeOpt = Annotated[
@@ -65,10 +70,52 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) 
         console.print_json(json.dumps(data, default=str))
 
 
+def esc(value: Any) -> str:
+    """``value`` as text for a markup string: names, paths and values from files print as written.
+
+    Without it ``report[final].csv`` prints as ``report.csv`` and a value such as ``[/b]`` stops
+    the command with a markup error.
+    """
+    return escape(str(value))
+
+
+_WRAP_FROM = 28  # a column wider than this many characters wraps; narrower ones keep their width
+
+
+def _cell(value: Any) -> Text:
+    return value if isinstance(value, Text) else Text("" if value is None else str(value))
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, show_lines=False)
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+    """Print rows as a table; cells are plain text (a :class:`~rich.text.Text` keeps its style).
+
+    A narrow column keeps its width and long ones wrap. When even that does not fit the terminal,
+    each row prints as a block of ``column  value`` lines, so nothing is cut to an ellipsis.
+    """
+    cells = [[_cell(v) for v in [*r, *[None] * (len(columns) - len(r))]] for r in rows]
+    widths = [max([cell_len(c), *(max((cell_len(line) for line in r[i].plain.split("\n")), default=0)
+                                  for r in cells)])
+              for i, c in enumerate(columns)]
+    if cells and sum(min(w, _WRAP_FROM) for w in widths) + 3 * len(columns) + 1 > console.width:
+        _records(title, columns, cells)
+        return
+    t = Table(title=Text(title), show_lines=False)
+    for c, w in zip(columns, widths, strict=True):
+        t.add_column(Text(c), no_wrap=w <= _WRAP_FROM, min_width=min(w, _WRAP_FROM))
+    for r in cells:
+        t.add_row(*r)
     console.print(t)
+
+
+def _records(title: str, columns: list[str], cells: list[list[Text]]) -> None:
+    console.print(Text(title, style="bold"))
+    key = max(cell_len(c) for c in columns)
+    for n, r in enumerate(cells):
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, min_width=key, style="bold")
+        grid.add_column()
+        for c, v in zip(columns, r, strict=True):
+            grid.add_row(Text(c), v)
+        if n:
+            console.print()
+        console.print(grid)

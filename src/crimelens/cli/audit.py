@@ -33,6 +33,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.errors import InvalidParameterError
@@ -96,9 +97,9 @@ def render_report(doc: dict[str, Any]) -> None:
     if doc.get("mark"):
         console.print(f"[bold red]{doc['mark']}[/]")
     if doc.get("data", {}).get("note"):
-        console.print(doc["data"]["note"])
+        console.print(doc["data"]["note"], markup=False)
     harm = "harmful (punitive)" if doc["positive_is_harmful"] else "assistive"
-    console.print(f"Score [b]{doc['score']}[/], label [b]{doc['label']}[/], {doc['n']:,} rows, flagged "
+    console.print(f"Score [b]{esc(doc['score'])}[/], label [b]{esc(doc['label'])}[/], {doc['n']:,} rows, flagged "
                   f"when score ≥ {doc['threshold']:g}; being flagged declared {harm}; "
                   f"{doc['n_boot']} bootstrap replicates, {doc['ci_level']:.0%} intervals. "
                   "No overall verdict is given.")
@@ -137,7 +138,7 @@ def render_report(doc: dict[str, Any]) -> None:
                 t["who_gains_who_loses"]] for t in m["tradeoff"]])
     console.print("[b]What the label can and cannot tell you[/]")
     for n in doc["label_limits"]:
-        console.print(f" • {n}")
+        console.print(f" • {esc(n)}")
     if doc.get("report_id"):
         console.print(f"report {doc['report_id']} · json sha256 {doc.get('json_sha256')} · "
                       f"html sha256 {doc.get('html_sha256')} · ledger entry {doc.get('ledger_seq')}")

@@ -20,6 +20,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.errors import InputError
@@ -89,8 +90,8 @@ def add(
                                 derivation=derivation, tool=tool, tool_version=tool_version)
     data = {"ok": True, **item.to_json()}
     emit(data, as_json, lambda d: console.print(
-        f"[bold]{d['item_id']}[/] case {d['case_id']}  sha256 {d['sha256']}  {d['size_bytes']} bytes  "
-        f"{d['mime_type']}" + (f"  (derived from {d['parent_item_id']})" if d["parent_item_id"] else "")))
+        f"[bold]{d['item_id']}[/] case {esc(d['case_id'])}  sha256 {d['sha256']}  {d['size_bytes']} bytes  "
+        f"{esc(d['mime_type'])}" + (f"  (derived from {d['parent_item_id']})" if d["parent_item_id"] else "")))
 
 
 @evidence_app.command("transfer")
@@ -98,10 +99,10 @@ def transfer(
     item: Annotated[str, typer.Argument(help="Evidence item id, e.g. EV000001.")],
     to: Annotated[str, typer.Option("--to", help="Who (or where) takes the item.")],
     kind: Annotated[str, typer.Option("--kind", help="transfer | check-out | check-in.")] = "transfer",
-    from_party: Annotated[str | None, typer.Option("--from", help="Who gives it [default: current holder].")] = None,
+    from_party: Annotated[str | None, typer.Option("--from", help="Who gives it (default: the current holder).")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
     location: Annotated[str | None, typer.Option("--location", help="Where the handover happened.")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="When (ISO-8601 with offset) [default: now].")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When (ISO-8601 with offset; default: now).")] = None,
     purpose: PurposeOpt = RESEARCH,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -114,10 +115,10 @@ def transfer(
     data = {"ok": True, **rec.to_json()}
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"event {d['event_id']}: {d['kind']} of {d['item_id']} {d['from_party']} -> "
-                      f"{d['to_party']}; holder now {d['holder']}")
+        console.print(f"event {d['event_id']}: {d['kind']} of {d['item_id']} {esc(d['from_party'])} -> "
+                      f"{esc(d['to_party'])}; holder now {esc(d['holder'])}")
         for g in d["gaps"]:
-            console.print(f"[yellow]custody gap[/] {g['kind']}: {g['message']}")
+            console.print(f"[yellow]custody gap[/] {g['kind']}: {esc(g['message'])}")
 
     emit(data, as_json, render)
 
@@ -139,7 +140,7 @@ def verify(
               [[i["item_id"], i["expected_sha256"][:16] + "…", "yes" if i["ok"] else "NO",
                 "; ".join(i["problems"])] for i in d["items"]])
         for g in d["gaps"]:
-            console.print(f"[yellow]custody gap[/] {g['item_id']} {g['kind']}: {g['message']}")
+            console.print(f"[yellow]custody gap[/] {g['item_id']} {g['kind']}: {esc(g['message'])}")
 
     emit(data, as_json, render)
     if not result.ok:
@@ -171,9 +172,9 @@ def show(
 
     def render(d: dict[str, Any]) -> None:
         it = d["item"]
-        console.print(f"[bold]{it['item_id']}[/] {it['original_name']} ({it['mime_type']}, "
-                      f"{it['size_bytes']} bytes) case {it['case_id']}\n  sha256 {it['sha256']}\n"
-                      f"  holder {d['holder']}{' (checked out)' if d['checked_out'] else ''}\n"
+        console.print(f"[bold]{it['item_id']}[/] {esc(it['original_name'])} ({esc(it['mime_type'])}, "
+                      f"{it['size_bytes']} bytes) case {esc(it['case_id'])}\n  sha256 {it['sha256']}\n"
+                      f"  holder {esc(d['holder'])}{' (checked out)' if d['checked_out'] else ''}\n"
                       f"  original sha256 {d['original_sha256']}")
         table("custody", ["event", "kind", "from", "to", "time", "reason", "location"],
               [[e["event_id"], e["kind"], e["from"], e["to"], e["event_time"], e["reason"], e["location"]]
@@ -182,7 +183,7 @@ def show(
               [[x["item_id"], x["sha256"][:16] + "…", x["derivation"], x["tool"], x["tool_version"]]
                for x in d["lineage"]])
         for g in d["gaps"]:
-            console.print(f"[yellow]custody gap[/] {g['kind']}: {g['message']}")
+            console.print(f"[yellow]custody gap[/] {g['kind']}: {esc(g['message'])}")
 
     emit(data, as_json, render)
 
@@ -214,13 +215,13 @@ def export(
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, out)
     data = {"ok": True, "item_id": it.item_id, "sha256": it.sha256, "size_bytes": it.size_bytes, "out": str(out)}
-    emit(data, as_json, lambda d: console.print(f"{d['item_id']} -> {d['out']} (sha256 {d['sha256']})"))
+    emit(data, as_json, lambda d: console.print(f"{d['item_id']} -> {esc(d['out'])} (sha256 {d['sha256']})"))
 
 
 # --------------------------------------------------------------------------- redact
 def _run_render(d: dict[str, Any]) -> None:
     console.print(f"[bold]{d['run_id']}[/] {d['kind']}: {d['n_units']} unit(s), {d['n_detections']} "
-                  f"detection(s) -> {d['output_name']} (sha256 {d['output_sha256'][:16]}…); status "
+                  f"detection(s) -> {esc(d['output_name'])} (sha256 {d['output_sha256'][:16]}…); status "
                   f"{d['status']}; {d.get('n_review', 0)} item(s) queued for review.\n{RESEARCH_MARK}")
 
 
@@ -274,7 +275,7 @@ def redact_video(
     src: Annotated[Path, typer.Argument(help="Video OpenCV can read (AVI/MJPG, MP4).", exists=True,
                                         dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", help="Redacted video (.avi = MJPG, .mp4 = mp4v).")],
-    log: Annotated[Path | None, typer.Option("--log", help="Per-frame JSONL log [default OUT.frames.jsonl].")
+    log: Annotated[Path | None, typer.Option("--log", help="Per-frame JSONL log (default: OUT.frames.jsonl).")
                    ] = None,
     review_every: Annotated[int, typer.Option("--review-every", help="Queue every n-th frame for review.")
                             ] = 25,
@@ -300,8 +301,9 @@ def review(
     run: Annotated[str, typer.Argument(help="Redaction run id, e.g. RR000001.")],
     unit: Annotated[str | None, typer.Option("--unit", help="Decide this item (report id or frame).")] = None,
     status: Annotated[str | None, typer.Option("--status", help="confirmed | corrected | rejected.")] = None,
-    add: Annotated[list[str] | None, typer.Option("--add", help="Correction: START:END:TYPE to redact too.")
-                   ] = None,
+    add: Annotated[list[str] | None, typer.Option(
+        "--add", help="Correction: a span to redact too, as start, end and type joined by colons "
+                      "(e.g. 10:22:PERSON).")] = None,
     remove: Annotated[list[int] | None, typer.Option("--remove", help="Correction: detection idx to undo.")
                       ] = None,
     note: Annotated[str | None, typer.Option("--note", help="Reviewer's note.")] = None,
@@ -332,7 +334,7 @@ def review(
             "confirmed" if status == "confirmed" else "corrected" if status == "corrected" else "rejected")
         res = svc.decide_review(ctx, run, unit, status=st, actor=cli_actor(ctx.settings), purpose=purpose,
                                 add=adds, remove=list(remove or []), note=note)
-    emit({"ok": True, **res}, as_json, lambda d: console.print(f"{d['run_id']}/{d['unit']}: {d['status']}"))
+    emit({"ok": True, **res}, as_json, lambda d: console.print(f"{d['run_id']}/{esc(d['unit'])}: {d['status']}"))
 
 
 @redact_app.command("release")

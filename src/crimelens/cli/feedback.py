@@ -16,6 +16,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 
@@ -62,7 +63,7 @@ def _render_simulation(doc: dict[str, Any]) -> None:
               [[f"{r['detection_bias']:.0%}", f"{r['true_share']:.3f}", f"{r['no_feedback_share']:.3f}",
                 f"{r['feedback_share']:.3f}"] for r in sweep["rows"]])
     for name, path in doc.get("figures", {}).items():
-        console.print(f"figure {name}: {path}")
+        console.print(f"figure {name}: {esc(path)}")
     console.print(f"output hash {doc['output_hash']}  ledger entry {doc['ledger_seq']}")
 
 
@@ -173,7 +174,7 @@ def exposure(
         console.print(f"[bold]exposure audit[/] {doc['run_id']}  {doc['scenario']}  ({doc['mark']})")
         console.print(report.to_markdown(), markup=False)
         if "caution" in doc["summary"]:
-            console.print(f"[yellow]caution:[/] {doc['summary']['caution']}")
+            console.print(f"[yellow]caution:[/] {esc(doc['summary']['caution'])}")
         console.print(f"output hash {doc['output_hash']}  ledger entry {doc['ledger_seq']}")
 
     emit(run.to_dict(), as_json, render)

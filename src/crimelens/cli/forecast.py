@@ -16,6 +16,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.errors import InvalidParameterError
@@ -124,15 +125,15 @@ def run(
     def render(d: dict[str, Any]) -> None:
         console.print(f"[bold]{d['model']}[/] forecast {d['window'][0]} .. {d['window'][1]}  "
                       f"run {d['run_id']}  ledger #{d['ledger_seq']}")
-        console.print(f"study area: {d['area']['n_cells']} cells, {d['area']['rule']}")
+        console.print(f"study area: {d['area']['n_cells']} cells, {esc(d['area']['rule'])}")
         if params:  # the rest are the model's defaults (all are in --json and the ledger entry)
-            console.print("parameters set: " + ", ".join(f"{k}={d['params'][k]}" for k in params))
+            console.print("parameters set: " + esc(", ".join(f"{k}={d['params'][k]}" for k in params)))
         table(f"top cells (of {d['n_flagged']} flagged at {d['coverage']:.1%})",
               ["rank", "cell", "lon", "lat", "expected incidents"],
               [[c["rank"], c["cell"], f"{c['lon']:.5f}", f"{c['lat']:.5f}", f"{c['risk']:.3f}"]
                for c in d["top_cells"]])
         for kind, path in d["files"].items():
-            console.print(f"{kind}: {path}")
+            console.print(f"{kind}: {esc(path)}")
         if d["mark"]:
             console.print(f"[red]{d['mark']}[/]")
 
@@ -215,7 +216,7 @@ def backtest(
                               "card_missing_sections": card.missing_sections()}
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"study area: {d['area']['n_cells']} cells, {d['area']['rule']}")
+        console.print(f"study area: {d['area']['n_cells']} cells, {esc(d['area']['rule'])}")
         rows = []
         for name, m in d["models"].items():
             row = [name]
@@ -297,9 +298,9 @@ def backtests_cmd(
             return
         summ = d["summary"]
         covs = summ.get("coverages") or [0.01, 0.05]
-        console.print(f"backtest {d['run_id']} by {d['user_name']} ({d['purpose']}), {summ['n_periods']} forecasts "
+        console.print(f"backtest {d['run_id']} by {esc(d['user_name'])} ({esc(d['purpose'])}), {summ['n_periods']} forecasts "
                       f"of {format_span(summ['horizon_days'])} from {str(d['first_origin'])[:10]}; study area "
-                      f"{summ['area'].get('n_cells')} cells, {summ['area'].get('rule')}")
+                      f"{summ['area'].get('n_cells')} cells, {esc(summ['area'].get('rule'))}")
         table("mean [95% interval]", ["model"] + [f"{m} @{c:g}" for c in covs for m in ("PAI", "hit rate", "PEI")],
               [[name, *(f"{m[k][f'{c:g}']['mean']:.3f} [{m[k][f'{c:g}']['low']:.3f}, {m[k][f'{c:g}']['high']:.3f}]"
                         for c in covs for k in ("pai", "hit_rate", "pei"))] for name, m in summ["models"].items()])
@@ -309,7 +310,7 @@ def backtests_cmd(
         state = "matches" if d["output_hash_matches"] else "[red]does NOT match[/]"
         console.print(f"[red]{d['mark']}[/]  stored summary {state} its ledger entry's output hash (#{d['ledger_seq']})")
         if d.get("out"):
-            console.print(f"written to {d['out']}")
+            console.print(f"written to {esc(d['out'])}")
 
     emit(data, as_json, render)
 

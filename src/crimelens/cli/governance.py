@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from crimelens.cli._common import DbOpt, JsonOpt, cli_actor, cli_context, console, emit, table
+from crimelens.cli._common import DbOpt, JsonOpt, cli_actor, cli_context, console, emit, esc, table
 from crimelens.errors import InputError
 from crimelens.governance import Actor, Role
 from crimelens.governance._policy import UsePolicy
@@ -93,7 +93,7 @@ def ledger_verify(
             console.print(f"[green]ledger verifies[/]: {d['n_entries']:,} entries, root {d['root_hash']}, "
                           f"head signed by key {d['key_id']} ({d['seconds']} s)")
         else:
-            console.print(f"[bold red]ledger does not verify[/]: {d['problem']}")
+            console.print(f"[bold red]ledger does not verify[/]: {esc(d['problem'])}")
 
     emit(report.to_json(), json_out, render)
     if not report.ok:
@@ -108,7 +108,7 @@ def ledger_export(
     """Write every entry, the signed head and the public key, for checking offline (ledger verify --export)."""
     with _session(db, as_user) as (ctx, actor):
         info = gs.export_ledger(ctx, path=out, actor=actor, **_kw(purpose))
-    emit(info, json_out, lambda d: console.print(f"wrote {d['entries']:,} entries to {d['file']}"))
+    emit(info, json_out, lambda d: console.print(f"wrote {d['entries']:,} entries to {esc(d['file'])}"))
 
 
 @ledger_app.command("head")
@@ -172,8 +172,8 @@ def users_add(
         user, token = gs.add_user(ctx, name=name, role=role, actor=actor, **_kw(purpose))
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"added [bold]{d['name']}[/] as {d['role']}. API token (shown once, keep it secret):")
-        console.print(d["token"], highlight=False, soft_wrap=True)
+        console.print(f"added [bold]{esc(d['name'])}[/] as {d['role']}. API token (shown once, keep it secret):")
+        console.print(d["token"], highlight=False, soft_wrap=True, markup=False)
 
     emit({**user, "token": token}, json_out, render)
 
@@ -194,7 +194,7 @@ def users_disable(name: Annotated[str, typer.Argument()], as_user: AsOpt = None,
     """Disable a user; their token stops working at once."""
     with _session(db, as_user) as (ctx, actor):
         gs.disable_user(ctx, name=name, actor=actor, **_kw(purpose))
-    emit({"ok": True, "disabled": name}, json_out, lambda d: console.print(f"disabled {name}"))
+    emit({"ok": True, "disabled": name}, json_out, lambda d: console.print(f"disabled {esc(name)}"))
 
 
 @users_app.command("rotate-token")
@@ -203,7 +203,7 @@ def users_rotate(name: Annotated[str, typer.Argument()], as_user: AsOpt = None, 
     """Issue a new API token (printed once); the old one stops working."""
     with _session(db, as_user) as (ctx, actor):
         token = gs.rotate_token(ctx, name=name, actor=actor, **_kw(purpose))
-    emit({"name": name, "token": token}, json_out, lambda d: console.print(d["token"], highlight=False))
+    emit({"name": name, "token": token}, json_out, lambda d: console.print(d["token"], highlight=False, markup=False))
 
 
 # models ---------------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def models_register(
                                  training_data_hash=data_hash, code_version=code_version,
                                  artefact_hash=artefact_hash, actor=actor, **_kw(purpose))
     emit(card.to_json(), json_out, lambda d: console.print(
-        f"registered {name} {version}; card sections still to write: {', '.join(d['missing']) or 'none'}"))
+        f"registered {esc(name)} {esc(version)}; card sections still to write: {', '.join(d['missing']) or 'none'}"))
 
 
 @models_app.command("describe")
@@ -249,7 +249,7 @@ def _write_or_print(text: str, out: Path | None) -> None:
         typer.echo(text)
     else:
         out.write_text(text, encoding="utf-8")
-        console.print(f"wrote {out}")
+        console.print(f"wrote {esc(out)}")
 
 
 @models_app.command("card")
@@ -306,8 +306,8 @@ Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the ledg
 
 
 def _show_state(d: dict[str, Any]) -> None:
-    console.print(f"deployment [bold]{d['name']}[/] is now [bold]{d['state']}[/]"
-                  + (f" ({d['state_reason']})" if d.get("state_reason") else ""))
+    console.print(f"deployment [bold]{esc(d['name'])}[/] is now [bold]{d['state']}[/]"
+                  + (f" ({esc(d['state_reason'])})" if d.get("state_reason") else ""))
 
 
 @deployments_app.command("create")
@@ -316,7 +316,7 @@ def dep_create(
     model: Annotated[str, typer.Option("--model")],
     version: Annotated[str, typer.Option("--version")],
     description: Annotated[str, typer.Option("--description")],
-    policy: Annotated[Path, typer.Option("--policy", help="TOML use policy ([policy] allowed_purposes, ...).")],
+    policy: Annotated[Path, typer.Option("--policy", help='TOML use policy (table "policy": allowed_purposes, ...).')],
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Propose a deployment under a use policy (starts as a draft)."""
@@ -389,7 +389,7 @@ def dep_purge(name: Annotated[str | None, typer.Argument(help="One deployment (d
             console.print("no deployments: research outputs are not purged")
         for dep in d["deployments"]:
             keep = "no limit" if dep["retention_days"] is None else f"{dep['retention_days']} days"
-            console.print(f"[bold]{dep['deployment']}[/] (outputs kept {keep}): {verb} {len(dep['purged'])} output(s)")
+            console.print(f"[bold]{esc(dep['deployment'])}[/] (outputs kept {keep}): {verb} {len(dep['purged'])} output(s)")
             for p in dep["purged"]:
                 console.print(f"  {p['action']} {p['output_id']} (logged {p['logged_at'][:10]}, entry {p['ledger_seq']})")
         console.print(f"ledger entry {d['ledger_seq']}")
@@ -512,7 +512,7 @@ def dep_complaint_status(complaint_id: Annotated[str, typer.Argument(help="The i
     with _session(db, as_user) as (ctx, actor):
         out = gs.complaint_status(ctx, complaint_id=complaint_id, actor=actor, **_kw(purpose))
     emit(out, json_out, lambda d: console.print(
-        f"complaint {d['complaint_id']}: {d['status']}" + (f"; answer: {d['response']}" if d["response"] else "")))
+        f"complaint {esc(d['complaint_id'])}: {d['status']}" + (f"; answer: {esc(d['response'])}" if d["response"] else "")))
 
 
 # review -----------------------------------------------------------------------------------------------
@@ -554,7 +554,7 @@ def review_decide(
                                actor=actor, **_kw(purpose))
     emit({"item_id": out.item_id, "status": out.status, "decisions_needed": out.decisions_needed,
           "decisions_made": out.decisions_made, "ledger_seq": out.ledger_seq}, json_out,
-         lambda d: console.print(f"{d['item_id']}: {d['status']} ({d['decisions_made']}/{d['decisions_needed']} "
+         lambda d: console.print(f"{esc(d['item_id'])}: {d['status']} ({d['decisions_made']}/{d['decisions_needed']} "
                                  "decisions)"))
 
 
@@ -570,7 +570,7 @@ def report_annual(
         report = gs.annual_report(ctx, year=year, actor=actor, out_dir=out, **_kw(purpose))
     files = [str(p) for p in sorted(out.glob(f"annual-report-{year}.*"))]
     emit({"year": year, "files": files, "data": report.data}, json_out,
-         lambda d: console.print("wrote " + ", ".join(d["files"])))
+         lambda d: console.print("wrote " + ", ".join(d["files"]), markup=False))
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.services import ingest as svc
@@ -42,7 +43,7 @@ def ingest(
         SpinnerColumn(), TextColumn("[progress.description]{task.description}"), TimeElapsedColumn(),
         console=console, transient=True, disable=json_out or not ctx.settings.progress,
     ) as bar:
-        bar.add_task(f"ingesting {path.name}", total=None)
+        bar.add_task(f"ingesting {esc(path.name)}", total=None)
         summary = svc.ingest_file(ctx, path, actor=cli_actor(ctx.settings), purpose=purpose, format=format,
                                   mapping=mapping, dataset=dataset, crs=crs)
     emit(summary.to_dict(), json_out, _render_ingest)
@@ -50,15 +51,15 @@ def ingest(
 
 def _render_ingest(d: dict[str, Any]) -> None:
     if d["already_ingested"]:
-        console.print(f"[yellow]{d['file']}[/] was already ingested into dataset [bold]{d['dataset']}[/] "
+        console.print(f"[yellow]{esc(d['file'])}[/] was already ingested into dataset [bold]{esc(d['dataset'])}[/] "
                       f"(ingest {d['ingest_id']}); nothing changed.")
-    console.print(f"[bold]{d['file']}[/] → dataset [bold]{d['dataset']}[/] with layout {d['reader']} "
+    console.print(f"[bold]{esc(d['file'])}[/] → dataset [bold]{esc(d['dataset'])}[/] with layout {d['reader']} "
                   f"({d['crs']}, transform: {d['transform']}, accuracy {d['transform_accuracy_m']} m)")
     console.print(f"read {d['n_read']:,}  landed [green]{d['n_landed']:,}[/]  quarantined [red]{d['n_quarantined']:,}[/]")
     if d["top_reasons"]:
         table("Top quarantine reasons", ["rows", "reason"], [[r["rows"], r["reason"]] for r in d["top_reasons"]])
     for note in d["notes"]:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {esc(note)}[/]")
 
 
 @incidents_app.command("summary")
@@ -73,7 +74,7 @@ def incidents_summary(
 
     def render(d: dict[str, Any]) -> None:
         if not d["datasets"]:
-            console.print(f"The store {d['store']} holds no incidents yet: try `crimelens ingest FILE`.")
+            console.print(f"The store {esc(d['store'])} holds no incidents yet: try `crimelens ingest FILE`.")
             return
         table(f"Incidents in {d['store']}", ["dataset", "incidents", "first", "last", "CRS", "quarantined", "areas", "top offenses"],
               [[x["dataset"], f"{x['n_incidents']:,}", (x["first"] or "")[:10], (x["last"] or "")[:10], x["crs"],
@@ -123,7 +124,8 @@ def areas_load(
     data = {"dataset": dataset, "n_areas": len(areas), "crs": areas[0].crs if areas else None,
             "audit_attributes": sorted({k for a in areas for k in a.audit})}
     emit(data, json_out, lambda d: console.print(
-        f"loaded {d['n_areas']} areas into dataset {d['dataset']} ({d['crs']}); audit attributes: {d['audit_attributes']}"))
+        f"loaded {d['n_areas']} areas into dataset {esc(d['dataset'])} ({d['crs']}); "
+        f"audit attributes: {esc(', '.join(d['audit_attributes']) or 'none')}"))
 
 
 def register(app: typer.Typer) -> None:

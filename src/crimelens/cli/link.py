@@ -23,6 +23,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.errors import InvalidParameterError
@@ -36,7 +37,7 @@ link_app = typer.Typer(
 )
 
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset in the store.")]
-LinkerOpt = Annotated[str | None, typer.Option("--linker", help="Linker id [default: newest for the dataset].")]
+LinkerOpt = Annotated[str | None, typer.Option("--linker", help="Linker id (default: the newest for the dataset).")]
 
 
 def _bar(show: bool) -> Progress:
@@ -100,7 +101,7 @@ def train(
                               random_state=seed, progress=_Stages(bar))
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"linker [bold]{d['linker_id']}[/] on {d['dataset']} ({d['mark']})")
+        console.print(f"linker [bold]{d['linker_id']}[/] on {esc(d['dataset'])} ({d['mark']})")
         tr = d["training"]
         table("training", ["incidents", "labelled", "candidate pairs", "linked", "unlinked"],
               [[tr["n_incidents"], tr["n_labelled"], tr["n_candidate_pairs"], tr["n_linked_pairs"],
@@ -139,7 +140,7 @@ def pairs(
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"{d['n_pairs']} of {d['n_candidates']} candidate pairs >= {min_score} "
-                      f"(run {d['run_id']}, {d['mark']})" + (f"; written to {d['out']}" if d["out"] else ""))
+                      f"(run {d['run_id']}, {d['mark']})" + (f"; written to {esc(d['out'])}" if d["out"] else ""))
         table("top pairs", ["incident a", "incident b", "score"],
               [[p["incident_id_a"], p["incident_id_b"], f"{p['score']:.3f}"] for p in d["pairs"][:20]])
 
@@ -178,7 +179,7 @@ def series(
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"{d['n_series']} candidate series (run {d['run_id']}, {d['mark']})"
-                      + (f"; written to {d['out']}" if d["out"] else ""))
+                      + (f"; written to {esc(d['out'])}" if d["out"] else ""))
         table("series", ["id", "members", "span (days)", "area (km²)", "cohesion", "common M.O."],
               [[s["series_id"], s["n_members"], f"{s['span_days']:.1f}", f"{s['hull_area_m2'] / 1e6:.2f}",
                 f"{s['cohesion']:.2f}",
@@ -203,7 +204,7 @@ def export(
         matches = export_series_run(ctx, run_id, out, actor=cli_actor(ctx.settings), purpose=purpose)
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"series run {d['run_id']} written to {d['out']}; "
+        console.print(f"series run {d['run_id']} written to {esc(d['out'])}; "
                       + ("the stored series hash to the run's ledger entry" if d["matches_ledger"]
                          else "[bold red]the stored series NO LONGER hash to the run's ledger entry[/]"))
 
@@ -228,7 +229,7 @@ def similar(
                                 purpose=purpose, k=k, linker_id=linker, cache=False)
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"{len(d['matches'])} of {d['n_candidates']} block-mates of {d['incident_id']} "
+        console.print(f"{len(d['matches'])} of {d['n_candidates']} block-mates of {esc(d['incident_id'])} "
                       f"({d['mark']})")
         table("similar incidents", ["incident", "probability", "stage", "drivers (log-odds)"],
               [[m["incident_id"], f"{m['probability']:.3f}", m["stage"],
@@ -255,7 +256,7 @@ def label(
         n = label_series(ctx, dataset=dataset, incident_ids=incident_ids, label=series_label,
                          actor=cli_actor(ctx.settings), purpose=purpose, note=note)
     emit({"ok": True, "dataset": dataset, "series": series_label, "n_labelled": n}, as_json,
-         lambda d: console.print(f"{d['n_labelled']} incident(s) labelled {d['series']!r} in {d['dataset']}"))
+         lambda d: console.print(f"{d['n_labelled']} incident(s) labelled {esc(repr(d['series']))} in {esc(d['dataset'])}"))
 
 
 def register(app: typer.Typer) -> None:

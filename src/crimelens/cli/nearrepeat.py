@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from typer.core import TyperGroup
 
 from crimelens.cli._common import (
@@ -17,6 +18,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.domain import TimeWindow
@@ -130,7 +132,7 @@ def _fmt(v: Any, kind: str) -> str:
         return f"{int(v):,}"
     if kind == "p":
         return f"{v:.3f}"
-    return f"{v:.2f}" if abs(v) < 1e5 else f"{v:,.0f}"
+    return f"{v:,.2f}" if abs(v) < 1e5 else f"{v:,.0f}"
 
 
 def _render_run(d: dict[str, Any], alpha: float) -> None:
@@ -138,7 +140,7 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
     console.print(f"convention: [bold]{d['convention']}[/] ({d['convention_note']})")
     src = d["source"] if d["source"] != "store" else f"store dataset {d['dataset']}"
     console.print(
-        f"source: {src}{' · offense ' + d['offense'] if d['offense'] else ''} · {d['n_events']:,} events · "
+        f"source: {esc(src)}{' · offense ' + esc(d['offense']) if d['offense'] else ''} · {d['n_events']:,} events · "
         f"{d['n_pairs']:,} pairs ({d['n_close_pairs']:,} within {d['space_bands']['edges'][-1]:g} m) · "
         f"distance {d['distance']} · time gaps in {'whole days' if d['time_resolution'] == 'day' else 'days'}"
     )
@@ -146,28 +148,29 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
                   f"{d['elapsed_s']:.2f} s")
     if d["n_rows_not_used"]:
         console.print(f"[yellow]{d['n_rows_not_used']} input row(s) not used[/], e.g. "
-                      + "; ".join(f"line {r['line']}: {r['reason']}" for r in d["rows_not_used"][:3]))
+                      + "; ".join(f"line {r['line']}: {esc(r['reason'])}" for r in d["rows_not_used"][:3]))
     cols = ["metres \\ days", *d["columns"]]
     for title, key, kind in (("Observed pairs", "observed", "int"), ("Expected (mean of permutations)", "expected", "f"),
                              ("Knox ratio (observed / expected)", "knox_ratio", "f"), ("p-value", "p_value", "p")):
-        rows = []
+        rows: list[list[Any]] = []
         for i, label in enumerate(d["rows"]):
-            cells = []
+            cells: list[Any] = []
             for j in range(len(d["columns"])):
                 text = _fmt(d[key][i][j], kind)
                 r, p = d["knox_ratio"][i][j], d["p_value"][i][j]
                 if key in ("knox_ratio", "p_value") and r is not None and p is not None and r > 1 and p < alpha:
-                    text = f"[bold red]{text}*[/]"
-                cells.append(text)
+                    cells.append(Text(f"{text}*", style="bold red"))
+                else:
+                    cells.append(text)
             rows.append([label, *cells])
         table(title, cols, rows)
     console.print(f"* Knox ratio > 1 with p < {alpha}.")
     for line in d.get("findings", []):
-        console.print(f"• {line}")
+        console.print(f"• {esc(line)}")
     if d.get("png"):
-        console.print(f"heat map: {d['png']}")
+        console.print(f"heat map: {esc(d['png'])}")
     if d.get("pairs_file"):
-        console.print(f"{d['n_pairs_written']:,} near-repeat pairs written to {d['pairs_file']}")
+        console.print(f"{d['n_pairs_written']:,} near-repeat pairs written to {esc(d['pairs_file'])}")
 
 
 @nearrepeat_app.command("alert")
@@ -220,8 +223,8 @@ def alert(
             )
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"[bold]Near-repeat alert[/] {d['alert_id']} for incident [bold]{d['incident_id']}[/] "
-                      f"({d['offense']}, {d['dataset']}) · [italic]{d['mark']}[/]")
+        console.print(f"[bold]Near-repeat alert[/] {d['alert_id']} for incident [bold]{esc(d['incident_id'])}[/] "
+                      f"({esc(d['offense'])}, {esc(d['dataset'])}) · [italic]{d['mark']}[/]")
         how = "computed now" if d["surface_computed"] else "stored"
         console.print(f"surface: run {d['run_id']} ({how}), convention [bold]{d['convention']}[/], "
                       f"distance {d['distance']}, elevated = ratio > 1 and p < {d['alpha']}")

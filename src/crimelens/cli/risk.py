@@ -15,6 +15,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.cli.audit import spinner
@@ -30,11 +31,11 @@ risk_app = typer.Typer(no_args_is_help=True, help=(
 def _render_card(card: dict[str, Any]) -> None:
     if card.get("mark"):
         console.print(f"[bold red]{card['mark']}[/]")
-    console.print(f"[b]{card['kind']}[/] {card.get('model_id', '')} · label {card['label']} · "
+    console.print(f"[b]{card['kind']}[/] {card.get('model_id', '')} · label {esc(card['label'])} · "
                   f"{card['n_train']:,} rows · data sha256 {card['data_hash'][:16]}…")
     if card.get("data_note"):
-        console.print(card["data_note"])
-    console.print(card["model"]["text"], highlight=False)
+        console.print(card["data_note"], markup=False)
+    console.print(card["model"]["text"], highlight=False, markup=False)
     cv = card["cv"]
     console.print(f"cross-validated AUC ({cv['repeats']}× {cv['folds']}-fold): "
                   f"{cv['auc_mean']:.3f} ± {cv['auc_sd']:.3f}")
@@ -57,7 +58,7 @@ def _render_card(card: dict[str, Any]) -> None:
               ["facet", "group", "bin", "n", "mean predicted", "observed"],
               [[c["facet"], c["group"], c["bin"], c["n"], f"{c['mean_score']:.3f}",
                 f"{c['observed_rate']:.3f}"] for c in cal])
-    console.print("[b]Label limits[/]: " + " ".join(card.get("label_limits", [])[:2]))
+    console.print("[b]Label limits[/]: " + esc(" ".join(card.get("label_limits", [])[:2])))
 
 
 @risk_app.command("fit")
@@ -115,8 +116,8 @@ def score(
                "mean_probability": float(frame["probability"].mean()),
                "mark": str(frame["mark"].iloc[0]) if len(frame) else None}
     emit(summary, as_json, lambda d: console.print(
-        f"{d['n']:,} rows scored with {model_id}; mean probability {d['mean_probability']:.3f}"
-        + (f"; written to {d['out']}" if d["out"] else "") + (f" — {d['mark']}" if d["mark"] else "")))
+        f"{d['n']:,} rows scored with {esc(model_id)}; mean probability {d['mean_probability']:.3f}"
+        + (f"; written to {esc(d['out'])}" if d["out"] else "") + (f" — {d['mark']}" if d["mark"] else "")))
 
 
 @risk_app.command("card")

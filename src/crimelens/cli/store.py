@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crimelens.cli._common import DbOpt, JsonOpt, console, emit
+from crimelens.cli._common import DbOpt, JsonOpt, console, emit, esc
 from crimelens.errors import InputError
 
 __all__ = ["register"]
@@ -49,7 +49,7 @@ def backup(
         report = svc.backup(ctx, out=out, actor=actor, include_key=include_key, **_kw(purpose))
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"[green]backup written and checked[/]: {d['folder']} — store {d['store_bytes']:,} bytes "
+        console.print(f"[green]backup written and checked[/]: {esc(d['folder'])} — store {d['store_bytes']:,} bytes "
                       f"(sha256 {d['store_sha256'][:16]}…), {sum(d['tables'].values()):,} rows in {len(d['tables'])} "
                       f"tables, ledger {d['ledger_entries']:,} entries (root {d['ledger_root'][:16]}…), "
                       f"{d['evidence_files']} evidence files, key {'included' if d['include_key'] else 'not included'}; "
@@ -73,12 +73,12 @@ def verify_backup(
 
     def render(d: dict[str, Any]) -> None:
         if d["ok"]:
-            console.print(f"[green]backup verifies[/]: {d['folder']} — ledger {d['ledger_entries']:,} entries, "
+            console.print(f"[green]backup verifies[/]: {esc(d['folder'])} — ledger {d['ledger_entries']:,} entries, "
                           f"root {d['ledger_root']}, {d['evidence_files']} evidence files")
         else:
-            console.print(f"[bold red]backup does not verify[/]: {d['folder']}")
+            console.print(f"[bold red]backup does not verify[/]: {esc(d['folder'])}")
             for p in d["problems"]:
-                console.print(f"  - {p}")
+                console.print(f"  - {esc(p)}")
 
     emit(check.to_json(), json_out, render)
     if not check.ok:
@@ -99,7 +99,7 @@ def restore(
     check, seq = svc.restore(folder, db=to, as_user=as_user, purpose=purpose or svc.BACKUP_PURPOSE)
     out = {**check.to_json(), "restored_to": str(to), "ledger_seq": seq}
     emit(out, json_out, lambda d: console.print(
-        f"[green]restored[/] {d['folder']} to {d['restored_to']}: ledger {d['ledger_entries']:,} entries verified, "
+        f"[green]restored[/] {esc(d['folder'])} to {esc(d['restored_to'])}: ledger {d['ledger_entries']:,} entries verified, "
         f"the restore is entry #{d['ledger_seq']}"))
 
 

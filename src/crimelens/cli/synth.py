@@ -17,6 +17,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    esc,
     table,
 )
 from crimelens.errors import InvalidParameterError
@@ -92,7 +93,7 @@ def synth(
 def _render(d: dict[str, Any]) -> None:
     r = d["realised"]
     console.print(
-        f"[bold]Synthetic city[/] seed {d['params']['seed']} → [bold]{d['out']}[/] in {d['seconds_total']:.1f} s: "
+        f"[bold]Synthetic city[/] seed {d['params']['seed']} → [bold]{esc(d['out'])}[/] in {d['seconds_total']:.1f} s: "
         f"{d['n_incidents']:,} recorded incidents ({r['n_reported']:,} reported, {r['n_discovered']:,} discovered) "
         f"of {r['n_latent']:,} latent events; {d['n_areas']} areas; {d['n_series']} planted series "
         f"({d['n_series_solved']} solved)."
@@ -103,7 +104,7 @@ def _render(d: dict[str, Any]) -> None:
     table("Files", ["file", "bytes"], [[k, f"{v:,}"] for k, v in d["files"].items()])
     if "store" in d:
         s = d["store"]
-        console.print(f"Loaded into {s['db']} as dataset [bold]{s['dataset']}[/]: "
+        console.print(f"Loaded into {esc(s['db'])} as dataset [bold]{esc(s['dataset'])}[/]: "
                       f"{s['ingest']['n_landed']:,} landed, {s['ingest']['n_quarantined']:,} quarantined; "
                       f"{s['n_areas']} areas.")
 
