@@ -161,6 +161,18 @@ def test_errors_and_refusals(city_db) -> None:  # type: ignore[no-untyped-def]
         assert stop.value.code == code, args
 
 
+def test_training_without_labels_says_how_to_record_them(city_db, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    db, _ = city_db
+    from crimelens.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["link", "train", "--dataset", "synth", "--label", "case_ref", "--db", str(db)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert stop.value.code == 2
+    assert "0 incident(s) of 'synth' carry a series label (attribute 'case_ref'" in err
+    assert "crimelens link label ID ID ... --dataset synth --series NAME" in err
+
+
 def test_analyst_labels_feed_training(city_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     db, city = city_db
     members = list(max(city.series.values(), key=len))[:3]

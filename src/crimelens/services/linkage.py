@@ -202,6 +202,12 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     if len(table) == 0:
         raise NotFoundError(f"dataset {dataset!r}: no incidents in the store; ingest some first")
     labels = _labels_for(ctx, dataset, table, label)
+    if sum(1 for s in labels if s) < 2:
+        raise InvalidParameterError(
+            f"link train: {sum(1 for s in labels if s)} incident(s) of {dataset!r} carry a series label "
+            f"(attribute {label!r} at ingest, or one recorded by an analyst); expected at least 2 of a known "
+            f"series. Record one with 'crimelens link label ID ID ... --dataset {dataset} --series NAME' "
+            f"(POST /api/series-labels), or ingest a column mapped to {label!r}")
     cut = None if cutoff is None else as_utc(cutoff)
     start = pd.Series(table.frame["occurred_from"])
     before = np.ones(len(table), bool) if cut is None else (start < pd.Timestamp(cut)).to_numpy()
