@@ -97,6 +97,18 @@ def test_unmapped_offense_and_duplicate_ids(tmp_path: Path) -> None:
     assert by_line[4] == "duplicate id (first on line 2)"
     assert by_line[5] == "missing offense"
     assert r.n_landed == 1
+    assert "expected one of" not in by_line[3]  # a mapped layout: its [offenses] table is the list
+
+
+def test_canonical_layout_names_the_offense_categories_it_takes(tmp_path: Path) -> None:
+    data = tmp_path / "canonical.csv"
+    data.write_text("incident_id,offense,occurred_from,occurred_to,lon,lat\n"
+                    "c1,burglary,2021-03-01T10:00:00-06:00,2021-03-01T10:00:00-06:00,-87.63,41.88\n"
+                    "c2,theft over $5000,2021-03-01T10:00:00-06:00,2021-03-01T10:00:00-06:00,-87.63,41.88\n")
+    r = read_file(data)
+    assert r.n_landed == 1
+    reason = reasons_by_line(r)[3]
+    assert reason.startswith("unmapped offense") and "expected one of aggravated_assault, arson, assault, " in reason
 
 
 def test_missing_column_is_a_clear_file_error(tmp_path: Path) -> None:

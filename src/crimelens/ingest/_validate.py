@@ -204,7 +204,9 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
             offense = offense.fillna(layout.offense_default)
         unmapped = offense.isna() & raw_off.notna()
         fail.add(unmapped.to_numpy(), layout.offense, raw_off,
-                 "unmapped offense: not in the layout's [offenses] table")
+                 "unmapped offense: not in the layout's [offenses] table" + (
+                     f"; expected one of {', '.join(sorted(OFFENSE_CATEGORIES))}"
+                     if layout.offense_passthrough else ""))
 
     # -- times ----------------------------------------------------------------
     now = now or datetime.now(UTC)
