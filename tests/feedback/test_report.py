@@ -32,6 +32,20 @@ def test_figures_are_png_files(tmp_path: Path) -> None:
         assert data[:8] == PNG and len(data) > 10_000
 
 
+def test_dollar_signs_in_titles_and_labels_are_text(tmp_path: Path) -> None:
+    """A '$...$' in a name (a dataset, a file, an area group) is drawn as written, not parsed as TeX."""
+    from crimelens.forecast._export import plot_coverage_curves
+
+    urns = [ensign_urn(days=30, n_runs=5)]
+    odd = "d$x^{$"
+    paths = [plot_urn(urns, tmp_path / "u.png", title=odd),
+             plot_coverage_curves({odd: [0.1, 0.3]}, [0.01, 0.05], tmp_path / "c.png", title=odd)]
+    assert all(p.read_bytes()[:8] == PNG for p in paths)
+    import matplotlib
+
+    assert matplotlib.rcParams["text.parse_math"] is True  # only inside our figures
+
+
 def test_section_states_the_figures_and_the_limits() -> None:
     urns = [ensign_urn(days=80, n_runs=20, random_state=1)]
     comparison = compare_feedback(planted_city(nx=10, ny=10), NaiveCounts(window_days=30), days=20)

@@ -194,3 +194,15 @@ def test_degrees_in_an_xyt_file_are_refused(tmp_path: Path, capsys: pytest.Captu
     code, out, _ = run(capsys, "nearrepeat", str(lonlat), "--db", str(tmp_path / "c.duckdb"), "--json")
     doc = json.loads(out)
     assert code == 2 and doc["type"] == "SchemaError" and "longitude/latitude" in doc["error"]
+
+
+def test_dollar_signs_in_a_file_name_are_text_in_the_heat_map(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Matplotlib reads text between two '$' as TeX; the note names the file, so this stopped the run."""
+    src = tmp_path / "be_$x^{$.csv"
+    src.write_bytes(shared(BURGLARY).read_bytes())
+    png = tmp_path / "knox.png"
+    code, out, err = run(capsys, "nearrepeat", str(src), "--db", str(tmp_path / "c.duckdb"), "--permutations", "9",
+                         "--seed", "1", "--png", str(png), "--json")
+    assert code == 0, err
+    assert json.loads(out)["png"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

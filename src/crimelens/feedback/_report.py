@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
+from crimelens._figures import plain_text
 from crimelens.feedback._exposure import ExposureReport
 from crimelens.feedback._simulate import BiasSweep, FeedbackComparison
 from crimelens.feedback._urn import UrnResult
@@ -33,6 +34,7 @@ def _smooth(x: NDArray[np.float64], days: int) -> NDArray[np.float64]:
     return np.concatenate([head, np.convolve(x, kernel, mode="valid")])
 
 
+@plain_text
 def plot_urn(results: Sequence[UrnResult], path: str | Path, *, title: str | None = None) -> Path:
     """Region A's patrol share over time for each urn run set, with its 5–95 % band and the truth."""
     out = Path(path)
@@ -57,6 +59,7 @@ def plot_urn(results: Sequence[UrnResult], path: str | Path, *, title: str | Non
     return out
 
 
+@plain_text
 def plot_comparison(comparison: FeedbackComparison, path: str | Path, *, smooth_days: int = 30,
                     title: str | None = None) -> Path:
     """Share of daily flags to the day-0 flagged cells (and per group, if any) over time, per run."""
@@ -97,6 +100,7 @@ def plot_comparison(comparison: FeedbackComparison, path: str | Path, *, smooth_
     return out
 
 
+@plain_text
 def plot_bias_sweep(sweep: BiasSweep, path: str | Path) -> Path:
     """Group's excess allocation share against the hidden detection bias, with and without feedback."""
     out = Path(path)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from crimelens._figures import plain_text
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
@@ -123,6 +124,7 @@ def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], 
     return out
 
 
+@plain_text
 def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
                  mark: str | None = None) -> Path:
     """A PNG map: risk per cell (log scale) with the flagged cells outlined."""
@@ -176,6 +178,7 @@ def _save_map(fig: Any, ax: Any, shown: Any, title: str, crs: str | None, mark: 
     return out
 
 
+@plain_text
 def plot_cells(geoms: NDArray[Any], risk: NDArray[np.float64], flagged: NDArray[np.bool_], path: str | Path, *,
                title: str, crs: str | None, mark: str | None = None) -> Path:
     """A PNG map of cells given as polygons (a stored run: squares or H3 hexagons): risk per cell with
@@ -200,6 +203,7 @@ def plot_cells(geoms: NDArray[Any], risk: NDArray[np.float64], flagged: NDArray[
     return _save_map(fig, ax, cells, title, crs, mark, path)
 
 
+@plain_text
 def plot_coverage_curves(curves: Mapping[str, Sequence[float]], coverages: Sequence[float],
                          path: str | Path, *, metric: str = "hit rate", title: str = "",
                          intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from crimelens._figures import plain_text
 from crimelens.nearrepeat._knox import KnoxResult
 
 __all__ = ["plot_knox"]
 
 
+@plain_text
 def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float = 0.05, title: str | None = None,
               note: str | None = None) -> Path:
     """Write a PNG heat map of the Knox ratios; each cell shows ratio, observed count and p.
