@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from crimelens.errors import SchemaError
 from crimelens.ingest import read_file
+from tests.conftest import shared
 
 MAPPING = """
 [source]
@@ -191,3 +193,40 @@ def test_quoted_values_spanning_lines_keep_true_line_numbers(tmp_path: Path) -> 
     assert (r.n_read, r.n_landed, r.n_quarantined) == (2, 1, 1)
     assert r.quarantine.loc[0, "line"] == 4  # the second record starts on line 4
     assert r.table.frame.loc[0, "narrative"] == "two\nlines"
+
+
+@pytest.mark.parametrize(("head", "what"), [
+    (b"\x89PNG\r\n\x1a\n" + bytes(200), "a PNG image"),
+    (b"PK\x03\x04\x14\x00" + b"[Content_Types].xml" + bytes(100), "a ZIP archive (an .xlsx or .ods spreadsheet is one)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "an old Excel (.xls) workbook"),
+    ("incident_id,offense\n".encode("utf-16"), "binary, not text (or text in UTF-16)"),
+], ids=["png", "xlsx", "xls", "utf16"])
+def test_a_spreadsheet_or_image_given_as_csv_says_what_it_is(tmp_path: Path, head: bytes, what: str) -> None:
+    data = tmp_path / "export.csv"
+    data.write_bytes(head)
+    for kw in ({}, {"format": "canonical"}):
+        with pytest.raises(SchemaError, match=re.escape("export.csv: the file is ")) as err:
+            read_file(data, **kw)  # type: ignore[arg-type]
+        assert f"the file is {what}; expected delimited text" in str(err.value)
+
+
+def test_gzip_files_that_are_not_gzip_or_cut_short_are_refused(tmp_path: Path) -> None:
+    import gzip
+
+    src = shared("sf_robbery/san_francisco_robbery.csv").read_bytes()
+    plain = tmp_path / "plain.csv.gz"
+    plain.write_bytes(src)
+    with pytest.raises(SchemaError, match=re.escape("plain.csv.gz: the name ends in .gz but the file is not gzip")):
+        read_file(plain)
+    whole = gzip.compress(src)
+    big = shared("chicago_agg_assault/chicago_aggravated_assaults.csv.gz").read_bytes()
+    for name, data in (("cut.csv.gz", whole[: len(whole) * 2 // 3]), ("cut_late.csv.gz", big[: len(big) * 2 // 3])):
+        cut = tmp_path / name  # a download that stopped: no row of it may land unnoticed
+        cut.write_bytes(data)  # the second is cut far past its header: it stopped the CSV reader with an OSError
+        with pytest.raises(SchemaError, match=re.escape(f"{name}: the gzip stream ends early")):
+            read_file(cut)
+    lines = src.splitlines(keepends=True)
+    two = tmp_path / "two.csv.gz"  # gzip allows members one after another (`cat a.gz b.gz`)
+    two.write_bytes(gzip.compress(b"".join(lines[:500])) + gzip.compress(b"".join(lines[500:])))
+    r = read_file(two)
+    assert (r.n_read, r.n_landed) == (951, 951)

@@ -81,17 +81,76 @@ def _as_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.cast(arr, pa.large_string())
 
 
+_ENDS_EARLY = "the gzip stream ends early (a truncated download?); expected a complete gzip file"
+
+
+def _gunzip_head(path: Path, raw: bytes) -> bytes:
+    """The first 64 KiB of a gzipped file, or an error that says it is not gzip."""
+    import gzip
+    import zlib
+
+    if not raw.startswith(b"\x1f\x8b"):
+        _refuse_binary(path, raw)
+        raise SchemaError(f"{path.name}: the name ends in .gz but the file is not gzip-compressed; "
+                          "expected gzip (rename it without .gz if it is plain text)")
+    try:
+        with gzip.open(path, "rb") as gz:
+            return gz.read(1 << 16)
+    except EOFError as exc:
+        raise SchemaError(f"{path.name}: {_ENDS_EARLY}") from exc
+    except (OSError, zlib.error) as exc:
+        raise SchemaError(f"{path.name}: the gzip stream is damaged ({exc}); expected a complete gzip file") from exc
+
+
+def check_gzip(path: Path) -> None:
+    """Decompress the whole stream once: a truncated or damaged download is refused before any row is read.
+
+    Left to the CSV reader, a stream cut past its first 64 KiB stopped ingest with a bare
+    ``OSError: Truncated compressed stream`` traceback. Memory stays at one chunk.
+    """
+    import zlib
+
+    inflate = zlib.decompressobj(wbits=31)  # gzip header and trailer
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                inflate.decompress(chunk, 0)
+                while inflate.eof and inflate.unused_data:  # concatenated members (gzip allows them)
+                    rest = inflate.unused_data
+                    inflate = zlib.decompressobj(wbits=31)
+                    inflate.decompress(rest, 0)
+    except zlib.error as exc:
+        raise SchemaError(f"{path.name}: the gzip stream is damaged ({exc}); expected a complete gzip file") from exc
+    if not inflate.eof:
+        raise SchemaError(f"{path.name}: {_ENDS_EARLY}")
+
+
+_MAGIC = ((b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods spreadsheet is one)"),
+          (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook"), (b"%PDF", "a PDF"),
+          (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"PAR1", "a Parquet file"),
+          (b"SQLite format 3", "an SQLite database"))
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """A spreadsheet, PDF or image given as a CSV gets an error that says what it is, not a header of noise."""
+    what = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    if what is None and b"\x00" in head:
+        what = "binary, not text (or text in UTF-16)"
+    if what is not None:
+        raise SchemaError(f"{path.name}: the file is {what}; expected delimited text with a header row "
+                          "(save a spreadsheet as 'CSV UTF-8' and ingest that; Parquet, GeoJSON, GeoPackage and "
+                          "zipped shapefiles are read by their suffix)")
+
+
 def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
     """The header row of a delimited file (for layout detection)."""
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
     if path.suffix == ".gz":
-        import gzip
-
-        with gzip.open(path, "rb") as gz:
-            head = gz.read(1 << 16)
+        head = _gunzip_head(path, head)
     if not head.strip():
         raise SchemaError(f"{path.name}: the file is empty; expected a header row and data rows")
+    _refuse_binary(path, head)
     first = head.splitlines()[0].decode(encoding, errors="replace").lstrip("\ufeff")
     import csv
 
@@ -155,6 +214,8 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     size = path.stat().st_size
     if size == 0:
         raise SchemaError(f"{path.name}: the file is empty (0 bytes); expected a header row and data rows")
+    if path.suffix == ".gz":
+        check_gzip(path)
     bad: list[BadRow] = []
 
     def on_invalid(row: Any) -> str:
