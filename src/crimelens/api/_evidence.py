@@ -41,12 +41,12 @@ def cases(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0)
     return ok(_page(svc.list_cases(ctx, actor=caller.actor, purpose=caller.purpose), limit, offset))
 
 
-@router.get("/evidence/cases/{case_id}", summary="A case's items, each with its holder and custody gaps")
+@router.get("/evidence/cases/{case_id:path}", summary="A case's items, each with its holder and custody gaps")
 def case(ctx: CtxDep, caller: CallerDep, case_id: Name) -> Response:
     return ok(_body(**svc.show_case(ctx, case_id, actor=caller.actor, purpose=caller.purpose)))
 
 
-@router.post("/evidence/cases/{case_id}/items", openapi_extra=UPLOAD_BODY,
+@router.post("/evidence/cases/{case_id:path}/items", openapi_extra=UPLOAD_BODY,
              summary="Take a file in as evidence: the body is the file; hashed, stored, logged")
 async def upload(
     request: Request, ctx: CtxDep, caller: CallerDep, case_id: Name,
@@ -109,7 +109,7 @@ def custody(ctx: CtxDep, caller: CallerDep, item_id: Name, body: CustodyIn) -> R
     return ok(_body(**rec.to_json()))
 
 
-@router.post("/evidence/cases/{case_id}/verify",
+@router.post("/evidence/cases/{case_id:path}/verify",
              summary="Re-hash every item of a case, replay its custody and cross-check the ledger")
 def verify(ctx: CtxDep, caller: CallerDep, case_id: Name) -> Response:
     caller.allow(ctx, "evidence.verify")
@@ -160,15 +160,7 @@ def redaction(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
     return ok(svc.show_redaction_run(ctx, run_id, actor=caller.actor, purpose=caller.purpose))
 
 
-@router.get("/redactions/{run_id}/units/{unit}", tags=["redaction"],
-            summary="One review item as the reviewer needs it: the original document and its detections "
-                    "(staff; logged)")
-def redaction_unit(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name) -> Response:
-    caller.allow(ctx, "redact.inspect")
-    return ok(svc.review_unit(ctx, run_id, unit, actor=caller.actor, purpose=caller.purpose))
-
-
-@router.get("/redactions/{run_id}/units/{unit}/frame", tags=["redaction"], response_class=Response,
+@router.get("/redactions/{run_id}/units/{unit:path}/frame", tags=["redaction"], response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "the frame of the redacted copy"}},
             summary="A queued frame of a video run, as PNG, from the redacted copy (staff; logged)")
 def redaction_frame(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name) -> Response:
@@ -176,6 +168,14 @@ def redaction_frame(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name) ->
     data = svc.review_frame(ctx, run_id, unit, actor=caller.actor, purpose=caller.purpose)
     return Response(data, media_type="image/png", headers={"Cache-Control": "no-store",
                                                            "X-Content-SHA256": hashlib.sha256(data).hexdigest()})
+
+
+@router.get("/redactions/{run_id}/units/{unit:path}", tags=["redaction"],
+            summary="One review item as the reviewer needs it: the original document and its detections "
+                    "(staff; logged)")
+def redaction_unit(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name) -> Response:
+    caller.allow(ctx, "redact.inspect")
+    return ok(svc.review_unit(ctx, run_id, unit, actor=caller.actor, purpose=caller.purpose))
 
 
 class DecisionIn(BaseModel):
@@ -189,7 +189,7 @@ class DecisionIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/redactions/{run_id}/units/{unit}/decision", tags=["redaction"],
+@router.post("/redactions/{run_id}/units/{unit:path}/decision", tags=["redaction"],
              summary="A reviewer's decision on one item: confirm, correct (add or undo spans) or reject")
 def redaction_decision(ctx: CtxDep, caller: CallerDep, run_id: Name, unit: Name, body: DecisionIn) -> Response:
     caller.allow(ctx, "redact.review")

@@ -31,7 +31,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api", tags=["data"])
 
 
-@router.post("/datasets/{dataset}/files", openapi_extra=UPLOAD_BODY,
+@router.post("/datasets/{dataset:path}/files", openapi_extra=UPLOAD_BODY,
              summary="Ingest an export (the body is the file): rows land or are quarantined with their reason")
 async def ingest(
     request: Request, ctx: CtxDep, caller: CallerDep, dataset: Name,
@@ -63,7 +63,7 @@ async def ingest(
     return ok(_body(**summary.to_dict()))
 
 
-@router.post("/datasets/{dataset}/areas", openapi_extra=UPLOAD_BODY,
+@router.post("/datasets/{dataset:path}/areas", openapi_extra=UPLOAD_BODY,
              summary="Load the dataset's area polygons (GeoJSON, GeoPackage, zipped shapefile; the body is the "
                      "file): the basemap, population and audit attributes")
 async def areas(

@@ -126,7 +126,7 @@ def incidents(ctx: CtxDep, caller: CallerDep, limit: Limit = 100, offset: Offset
                                   offense=offense, start=start, end=end, area=area, limit=limit, offset=offset))
 
 
-@router.get("/incidents/{incident_id}/similar", tags=["linkage"],
+@router.get("/incidents/{incident_id:path}/similar", tags=["linkage"],
             summary="The k incidents most likely linked to one, with the features that drove each score")
 def similar(ctx: CtxDep, caller: CallerDep, incident_id: Name,
             dataset: Annotated[str, Query(min_length=1, max_length=200)],
@@ -214,7 +214,7 @@ def nearrepeat_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
     return _attachment(data, KNOX_EXPORTS[format], f"knox-{run_id}.{format}")
 
 
-@router.post("/incidents/{incident_id}/nearrepeat", tags=["near repeat"],
+@router.post("/incidents/{incident_id:path}/nearrepeat", tags=["near repeat"],
              summary="Near-repeat alert around one incident (the elevated-risk surface)")
 def nearrepeat(ctx: CtxDep, caller: CallerDep, incident_id: Name, body: NearRepeatIn) -> Response:
     from crimelens.services.nearrepeat import nearrepeat_alert
@@ -755,7 +755,7 @@ def deployments(ctx: CtxDep, caller: PublicCallerDep, limit: Limit = 50, offset:
     return ok(_page(rows, limit, offset))
 
 
-@router.get("/deployments/{name}", tags=["governance"],
+@router.get("/deployments/{name:path}", tags=["governance"],
             summary="A deployment with its policy, assessment, events, comments and votes")
 def deployment(ctx: CtxDep, caller: PublicCallerDep, name: Name) -> Response:
     return ok(_body(deployment=gov.show_deployment(ctx, deployment=name, actor=caller.actor,
@@ -767,7 +767,7 @@ class ReasonIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/deployments/{name}/suspend", tags=["governance"],
+@router.post("/deployments/{name:path}/suspend", tags=["governance"],
              summary="Kill switch of one deployment: active -> suspended at once (reason required)")
 def suspend(ctx: CtxDep, caller: CallerDep, name: Name, body: ReasonIn) -> Response:
     caller.allow(ctx, "deployments.suspend")
@@ -802,7 +802,7 @@ class AssessmentIn(BaseModel):
                                     "--help` for the questionnaire).")
 
 
-@router.put("/deployments/{name}/assessment", tags=["governance"],
+@router.put("/deployments/{name:path}/assessment", tags=["governance"],
             summary="Score the algorithmic impact assessment of a draft deployment")
 def assessment(ctx: CtxDep, caller: CallerDep, name: Name, body: AssessmentIn) -> Response:
     result = gov.assess_impact(ctx, deployment=name, answers=body.answers, actor=caller.actor,
@@ -828,14 +828,14 @@ class PublicTextIn(TextIn):
     name: str | None = _PUBLIC_NAME
 
 
-@router.post("/deployments/{name}/comments", tags=["governance"],
+@router.post("/deployments/{name:path}/comments", tags=["governance"],
              summary="A public comment, from anyone (no account needed), while the deployment is open for comment")
 def public_comment(ctx: CtxDep, caller: PublicCallerDep, name: Name, body: PublicTextIn) -> Response:
     seq = gov.comment(ctx, deployment=name, body=body.body, actor=_public(caller, body.name), purpose=caller.purpose)
     return ok(_body(ledger_seq=seq))
 
 
-@router.post("/deployments/{name}/board-comments", tags=["governance"],
+@router.post("/deployments/{name:path}/board-comments", tags=["governance"],
              summary="A board member's recorded comment during board review")
 def board_comment(ctx: CtxDep, caller: CallerDep, name: Name, body: TextIn) -> Response:
     seq = gov.board_comment(ctx, deployment=name, body=body.body, actor=caller.actor, purpose=caller.purpose)
@@ -848,7 +848,7 @@ class VoteIn(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/deployments/{name}/votes", tags=["governance"],
+@router.post("/deployments/{name:path}/votes", tags=["governance"],
              summary="A board member's vote in the current review round (a later vote replaces theirs)")
 def vote(ctx: CtxDep, caller: CallerDep, name: Name, body: VoteIn) -> Response:
     seq = gov.vote(ctx, deployment=name, choice=body.vote, reason=body.reason, actor=caller.actor,
@@ -878,7 +878,7 @@ class StepIn(BaseModel):
                                description="Required for resume, renew and decommission; not used by the others.")
 
 
-@router.post("/deployments/{name}/transitions/{step}", tags=["governance"],
+@router.post("/deployments/{name:path}/transitions/{step}", tags=["governance"],
              summary="Move a deployment along its lifecycle (draft -> public comment -> board review -> "
                      "approved -> active; open-renewal, renew, resume, decommission, revise)")
 def transition(ctx: CtxDep, caller: CallerDep, name: Name, step: Step, body: StepIn) -> Response:
@@ -1072,13 +1072,13 @@ def add_user(ctx: CtxDep, caller: CallerDep, body: UserIn) -> Response:
                     media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/users/{name}/disable", tags=["users"], summary="Disable a user (admin); their token stops at once")
+@router.post("/users/{name:path}/disable", tags=["users"], summary="Disable a user (admin); their token stops at once")
 def disable_user(ctx: CtxDep, caller: CallerDep, name: Name) -> Response:
     gov.disable_user(ctx, name=name, actor=caller.actor, purpose=caller.purpose)
     return ok(_body(disabled=name))
 
 
-@router.post("/users/{name}/token", tags=["users"],
+@router.post("/users/{name:path}/token", tags=["users"],
              summary="Issue a new API token (admin; shown this once); the old one stops at once")
 def rotate_token(ctx: CtxDep, caller: CallerDep, name: Name) -> Response:
     token = gov.rotate_token(ctx, name=name, actor=caller.actor, purpose=caller.purpose)
@@ -1092,7 +1092,7 @@ def models(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
     return ok(_page(rows, limit, offset))
 
 
-@router.get("/models/{name}/card", tags=["governance"], summary="A registered model's card (public)")
+@router.get("/models/{name:path}/card", tags=["governance"], summary="A registered model's card (public)")
 def model_card(ctx: CtxDep, caller: PublicCallerDep, name: Name,
                version: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     card = gov.model_card(ctx, name=name, version=version, actor=caller.actor, purpose=caller.purpose)
