@@ -230,3 +230,17 @@ def test_gzip_files_that_are_not_gzip_or_cut_short_are_refused(tmp_path: Path) -
     two.write_bytes(gzip.compress(b"".join(lines[:500])) + gzip.compress(b"".join(lines[500:])))
     r = read_file(two)
     assert (r.n_read, r.n_landed) == (951, 951)
+
+
+def test_a_column_named_twice_is_a_file_error_that_names_it(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data, mapping = write(tmp_path, "case_no,offense,date,lon,lat,notes,notes\n" + GOOD.replace("ok", "ok,again"))
+    with pytest.raises(SchemaError, match=re.escape("in.csv: the header names a column more than once "
+                                                    "('notes' in columns 6, 7)")):
+        read_file(data, mapping=mapping)
+    table = pa.table([pa.array(["A1"]), pa.array(["x"]), pa.array(["y"])], names=["case_no", "notes", "notes"])
+    pq.write_table(table, tmp_path / "in.parquet")
+    with pytest.raises(SchemaError, match=re.escape("in.parquet: the header names a column more than once")):
+        read_file(tmp_path / "in.parquet", mapping=mapping)

@@ -119,3 +119,16 @@ def test_synthetic_city_file_reads_with_empty_mo_cells(tmp_path: Path) -> None:
     assert len(table) == result.n_read > 0
     methods = table.mo("entry_method")
     assert any(m is None for m in methods) and any(isinstance(m, str) for m in methods)
+
+
+def test_a_parquet_export_is_detected_and_reads_like_its_csv(tmp_path: Path) -> None:
+    """The layout of a .parquet file is detected from its schema (GDAL's Parquet driver needed a
+    library that is not installed, so detection used to fail and only --format worked)."""
+    src = shared("cincinnati_burglary/cincinnati_burglary.csv.gz")
+    pd.read_csv(src, dtype=str, keep_default_na=False).to_parquet(tmp_path / "cincinnati.parquet")
+    from_csv, from_parquet = read_file(src), read_file(tmp_path / "cincinnati.parquet")
+    assert from_parquet.layout.name == from_csv.layout.name == "cincinnati"
+    assert (from_parquet.n_read, from_parquet.n_landed) == (from_csv.n_read, from_csv.n_landed) == (8723, 8297)
+    a, b = from_csv.table.frame, from_parquet.table.frame
+    assert a["incident_id"].tolist() == b["incident_id"].tolist()
+    assert (a["x_m"] - b["x_m"]).abs().max() < 1e-6 and a["occurred_from"].equals(b["occurred_from"])

@@ -123,6 +123,14 @@ def resolve_layout(path: Path, *, format: str | None = None, mapping: str | Path
     kind = _kind_for(path, None)
     if kind == "csv":
         header = read_header(path)
+    elif kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            header = list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise SchemaError(f"{path.name}: cannot read as Parquet: {exc}; expected a Parquet file") from exc
     else:
         import pyogrio
 

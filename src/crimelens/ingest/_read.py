@@ -172,7 +172,11 @@ def read_raw(path: Path, *, kind: str, delimiter: str = ",", encoding: str = "ut
     if kind == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            _refuse_duplicate_names(path, list(pq.read_schema(path).names))
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise SchemaError(f"{path.name}: cannot read as Parquet: {exc}; expected a Parquet file") from exc
         return _from_arrow(table, path)
     if kind in ("geojson", "shapefile", "gpkg"):
         return _read_vector(path)
@@ -180,6 +184,7 @@ def read_raw(path: Path, *, kind: str, delimiter: str = ",", encoding: str = "ut
 
 
 def _from_arrow(table: pa.Table, path: Path, start_line: int = 1) -> RawTable:
+    _refuse_duplicate_names(path, list(table.column_names))
     cols = {name: _as_string(table.column(name)) for name in table.column_names}
     n = table.num_rows
     return RawTable(cols, np.arange(start_line, start_line + n, dtype=np.int64), list(table.column_names), n_read=n)
@@ -209,6 +214,18 @@ def _read_vector(path: Path) -> RawTable:
     return raw
 
 
+def _refuse_duplicate_names(path: Path, names: list[str]) -> None:
+    """Two columns of one name cannot be told apart: name them (1-based) instead of failing later."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        seen.setdefault(name, []).append(i)
+    twice = {n: at for n, at in seen.items() if len(at) > 1}
+    if twice:
+        which = "; ".join(f"{n!r} in columns {', '.join(map(str, at))}" for n, at in twice.items())
+        raise SchemaError(f"{path.name}: the header names a column more than once ({which}); "
+                          "expected each column name once (rename or drop the copies)")
+
+
 def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names: tuple[str, ...],
               line_count: Callable[[], int] | None = None) -> RawTable:
     size = path.stat().st_size
@@ -233,6 +250,7 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
                                     newlines_in_values=True)
     header_names = _header_names(path, read_opts, parse_opts)
+    _refuse_duplicate_names(path, header_names)
     # large_string is what pandas' string dtype holds, so the columns reach the validator without a copy;
     # bytes that are not valid UTF-8 send us to the binary path
     as_type = pa.large_string()
