@@ -133,3 +133,29 @@ def test_audit_group_takes_other_subcommands(tmp_path: Path, capsys: pytest.Capt
     code, out, _ = run(capsys, "audit", "no-such-file.csv", "--score", "s", "--label", "y", "--group", "g",
                        "--db", str(tmp_path / "b.duckdb"), "--json")
     assert code == 2 and "no such file" in json.loads(out)["error"]
+
+
+def test_a_bad_value_is_named_by_its_line_in_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rows dropped by ProPublica's filters do not shift the line a refusal names."""
+    import csv
+    import gzip
+
+    with gzip.open(shared(COMPAS), "rt", newline="") as fh:
+        rows = list(csv.reader(fh))[:400]
+    header = rows[0]
+    # the first data row that ProPublica's filters keep after at least one they drop
+    days = header.index("days_b_screening_arrest")
+    dropped = next(i for i in range(1, 400) if not rows[i][days] or abs(float(rows[i][days])) > 30)
+    target = next(i for i in range(dropped + 1, 400) if rows[i][days] and abs(float(rows[i][days])) <= 30
+                  and rows[i][header.index("c_charge_degree")] != "O")
+    rows[target][header.index("two_year_recid")] = "yes"
+    path = tmp_path / "compas_edit.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    line = target + 1  # the header is line 1
+    db = str(tmp_path / "r.duckdb")
+    code, _, err = run(capsys, "risk", "fit", str(path), "--label", "two_year_recid", "--db", db)
+    assert code == 2 and f"compas_edit.csv line {line}, column 'two_year_recid': got 'yes'; expected 0 or 1" in err
+    code, _, err = run(capsys, "audit", str(path), "--score", "decile_score", "--label", "two_year_recid",
+                       "--group", "race", "--threshold", "5", "--db", db)
+    assert code == 2 and f"line {line}, column 'two_year_recid'" in err

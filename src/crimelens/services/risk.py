@@ -96,6 +96,14 @@ class PreparedTable:
     n_read: int
     layout: str
     note: str | None
+    #: per row of ``frame``: its line in the file (CSV, the header is line 1) or its row (Parquet, from 1)
+    lines: np.ndarray[Any, Any] | None = None
+    parquet: bool = False
+
+    def row(self, i: int) -> str:
+        """Where row ``i`` of the (filtered) frame is in the file, as a person finds it there."""
+        n = int(self.lines[i]) if self.lines is not None else i + 1
+        return f"row {n}" if self.parquet else f"line {n}"
 
 
 def _read(path: Path, where: str | None = None) -> pd.DataFrame:
@@ -123,18 +131,24 @@ def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None
     where = name or str(p)
     raw = p.read_bytes() if p.exists() else b""
     frame = _read(p, where)
+    parquet = p.name.lower().endswith(".parquet")
+    lines = np.arange(len(frame), dtype=np.int64) + (1 if parquet else 2)
     is_compas = all(c in frame.columns for c in COMPAS_COLUMNS)
     if layout == "compas" or (layout == "auto" and is_compas):
-        rows = filter_propublica(frame, where=where)
+        rows = filter_propublica(frame.assign(**{_LINE: lines}), where=where)
+        kept = rows.pop(_LINE).to_numpy(dtype=np.int64)
         X = compas_features(rows)
         merged = pd.concat([rows, X[[c for c in X.columns if c not in rows.columns]]], axis=1)
         return PreparedTable(merged, list(X.columns), sha256_hex(raw), where, len(frame), "compas",
                              f"ProPublica COMPAS filters applied: {len(frame):,} rows read, "
-                             f"{len(rows):,} kept")
+                             f"{len(rows):,} kept", kept, parquet)
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and not is_protected(str(c))]
     return PreparedTable(frame, [str(c) for c in numeric], sha256_hex(raw), where, len(frame),
-                         "plain", None)
+                         "plain", None, lines, parquet)
+
+
+_LINE = "__crimelens_line__"  # carries each row's file line through the COMPAS filters
 
 
 #: The size limits each model kind takes (``risk fit --max-items`` and the API's ``max_items``).
@@ -165,18 +179,20 @@ class FittedRisk:
     ledger_seq: int
 
 
-def _label_array(frame: pd.DataFrame, label: str, where: str) -> np.ndarray[Any, Any]:
+def _label_array(table: PreparedTable, label: str) -> np.ndarray[Any, Any]:
+    frame, where = table.frame, table.path
     if label not in frame.columns:
         raise SchemaError(f"{where}: no label column {label!r}; expected one of {list(frame.columns)[:20]}")
     y = pd.to_numeric(frame[label], errors="coerce")
     bad = ~y.isin([0, 1])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaError(f"{where} row {i}, column {label!r}: got {frame[label].iloc[i]!r}; expected 0 or 1")
+        raise SchemaError(f"{where} {table.row(i)}, column {label!r}: got {frame[label].iloc[i]!r}; expected 0 or 1")
     return y.to_numpy(dtype=np.int64)
 
 
-def _feature_matrix(frame: pd.DataFrame, features: Sequence[str], where: str) -> pd.DataFrame:
+def _feature_matrix(table: PreparedTable, features: Sequence[str]) -> pd.DataFrame:
+    frame, where = table.frame, table.path
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise SchemaError(f"{where}: no feature column(s) {missing}")
@@ -185,7 +201,7 @@ def _feature_matrix(frame: pd.DataFrame, features: Sequence[str], where: str) ->
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         col = next(c for c in features if pd.isna(X[c].iloc[i]))
-        raise SchemaError(f"{where} row {i}, column {col!r}: got {frame[col].iloc[i]!r}; expected a number")
+        raise SchemaError(f"{where} {table.row(i)}, column {col!r}: got {frame[col].iloc[i]!r}; expected a number")
     return X.astype(np.float64)
 
 
@@ -257,8 +273,8 @@ def fit_risk_model(
     # before the columns are read as numbers: a text column such as race is refused as protected,
     # not as "expected a number"
     check_risk_features(feats, where=f"risk fit {table.path} features")
-    y = _label_array(table.frame, label, table.path)
-    X = _feature_matrix(table.frame, feats, table.path)
+    y = _label_array(table, label)
+    X = _feature_matrix(table, feats)
     estimator = MODEL_KINDS[kind](**dict(params or {}))
     model = clone(estimator).fit(X, y)  # guards: protected / profile-only features raise here
     aucs, oof = _oof_scores(estimator, X, y, repeats=cv_repeats, seed=random_state)
@@ -398,7 +414,7 @@ def score_people(
     authorize(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable, **fields)
     table = prepare_table(data, layout=layout)
     feats = json.loads(row["features"])
-    X = _feature_matrix(table.frame, feats, table.path)
+    X = _feature_matrix(table, feats)
     prob = model.predict_proba(X)[:, 1]
     out_frame = pd.DataFrame({
         "row": np.arange(len(X)),
@@ -493,12 +509,12 @@ def audit_table(
     if missing or not groups:
         raise SchemaError(f"audit {table.path}: no group column(s) {missing or '(none given)'}; "
                           f"expected some of {list(frame.columns)[:20]}")
-    y = _label_array(frame, label, table.path)
+    y = _label_array(table, label)
     model: RiskModel | None = None
     X: pd.DataFrame | None = None
     if model_id is not None:
         model, row = load_risk_model(ctx, model_id)
-        X = _feature_matrix(frame, json.loads(row["features"]), table.path)
+        X = _feature_matrix(table, json.loads(row["features"]))
         s = model.predict_proba(X)[:, 1]
         score_name = f"{row['kind']} {model_id} probability"
     else:
@@ -506,6 +522,10 @@ def audit_table(
         if score not in frame.columns:
             raise SchemaError(f"audit {table.path}: no score column {score!r}")
         s = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(s).all():
+            i = int(np.flatnonzero(~np.isfinite(s))[0])
+            raise SchemaError(f"audit {table.path} {table.row(i)}, column {score!r}: got {frame[score].iloc[i]!r}; "
+                              "expected a number")
         score_name = score
     report = audit_scores(s, y, frame[list(groups)], threshold=threshold,
                           positive_is_harmful=positive_is_harmful, reference=reference, n_boot=n_boot,
