@@ -138,3 +138,21 @@ def test_complaint_receipt_status_and_staff_list(tmp_path: Path, capsys: pytest.
     assert code == 3 and "may not perform 'complaints.list'" in err["error"]
     code, err = run(capsys, "deployments", "complaint-status", "cmp-nope", "--as", "public:jo", *db)
     assert code == 1 and "not found" in err["error"]
+
+
+def test_the_first_user_is_told_how_to_begin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "g.duckdb")
+    with pytest.raises(SystemExit) as stop:
+        main(["users", "add", "ada", "--role", "admin", "--db", db])
+    err = " ".join(capsys.readouterr().err.split())
+    assert stop.value.code == 3
+    assert "The store has no users yet: the first one is an administrator who adds themself" in err
+    code, out = run(capsys, "users", "add", "ada", "--role", "admin", "--as", "ada", "--db", db)
+    assert code == 0 and out["role"] == "admin"
+    with pytest.raises(SystemExit) as stop:  # with a user in the store, a refusal is only the refusal
+        main(["users", "add", "bob", "--role", "analyst", "--db", db])
+    err = " ".join(capsys.readouterr().err.split())
+    assert stop.value.code == 3 and "may not perform 'users.add'" in err and "no users yet" not in err
+    code, out = run(capsys, "ledger", "list", "--action", "users.add", "--as", "ada", "--db", db)
+    refused = [e for e in out if e["outcome"] == "refused"]
+    assert len(refused) == 2  # both refusals are in the ledger

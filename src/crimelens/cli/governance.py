@@ -18,7 +18,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from crimelens.cli._common import DbOpt, JsonOpt, cli_actor, cli_context, console, emit, esc, table
-from crimelens.errors import InputError
+from crimelens.errors import InputError, PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.governance._policy import UsePolicy
 from crimelens.services import governance as gs
@@ -167,9 +167,17 @@ def users_add(
     (``crimelens users add root --role admin --as root``).
     """
     with _session(db, as_user) as (ctx, actor):
-        if as_user and as_user == name and not ctx.store.scalar("SELECT count(*) FROM users"):
+        first = not ctx.store.scalar("SELECT count(*) FROM users")
+        if as_user and as_user == name and first:
             actor = Actor(name, Role(role))  # bootstrap: the first administrator adds themself
-        user, token = gs.add_user(ctx, name=name, role=role, actor=actor, **_kw(purpose))
+        try:
+            user, token = gs.add_user(ctx, name=name, role=role, actor=actor, **_kw(purpose))
+        except PermissionDeniedError as exc:  # refused and logged by the service; say how to begin
+            if not first:
+                raise
+            raise PermissionDeniedError(
+                f"{exc}. The store has no users yet: the first one is an administrator who adds themself "
+                f"(crimelens users add NAME --role admin --as NAME)") from exc
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"added [bold]{esc(d['name'])}[/] as {d['role']}. API token (shown once, keep it secret):")
