@@ -177,6 +177,19 @@ def test_unknown_layout_names_the_choices(tmp_path: Path) -> None:
         read_file(data)
     with pytest.raises(SchemaError, match="--format: got 'nope'; expected one of"):
         read_file(data, format="nope")
+    with pytest.raises(SchemaError) as err:
+        read_file(data)
+    assert "separated" not in str(err.value)  # a comma header gets no delimiter hint
+
+
+def test_a_semicolon_separated_export_is_told_how_to_read_it(tmp_path: Path) -> None:
+    data, mapping = write(tmp_path, (HEADER + GOOD).replace(",", ";"))
+    with pytest.raises(SchemaError, match=re.escape(
+            "(the header looks semicolon-separated: a mapping sets delimiter = ';' under [source])")):
+        read_file(data)
+    mapping.write_text(MAPPING.replace('crs = "EPSG:4326"', 'crs = "EPSG:4326"\ndelimiter = ";"'), encoding="utf-8")
+    r = read_file(data, mapping=mapping)  # and the way it names reads the file
+    assert (r.n_read, r.n_landed) == (1, 1)
 
 
 def test_bad_mapping_is_reported_with_its_key(tmp_path: Path) -> None:

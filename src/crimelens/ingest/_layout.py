@@ -312,9 +312,12 @@ def detect_layout(header: list[str], *, origin: str) -> Layout:
         if ok and (best is None or len(need) > len(best.detect)):
             best = layout
     if best is None:
+        sep = next((f" (the header looks {name}-separated: a mapping sets delimiter = {char!r} under [source])"
+                    for char, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
+                    if len(header) == 1 and char in header[0]), "")
         raise SchemaError(
             f"{origin}: cannot tell the layout from its header {sorted(have)[:12]}; expected one of the "
             f"built-in layouts {sorted(builtin_layouts())} — pass --format NAME, or --mapping FILE.toml "
-            "for your own records system (see docs/ingest.md)"
+            f"for your own records system (see docs/ingest.md){sep}"
         )
     return best
