@@ -48,7 +48,7 @@ def test_upload_is_hashed_stored_and_logged(client: TestClient, city: City) -> N
     item = r.json()
     assert item["sha256"] == hashlib.sha256(PNG).hexdigest() and item["size_bytes"] == len(PNG)
     assert item["mime_type"] == "image/png" and item["original_name"] == "frame.png"
-    assert item["case_id"] == "API-1" and item["added_by"] == "ana"
+    assert item["case_id"] == "API-1" and item["added_by"] == "ana" and item["same_content_as"] == []
     stored = _evidence_dir(city) / "sha256" / item["sha256"][:2] / item["sha256"][2:]
     assert stored.read_bytes() == PNG
     assert not any((_evidence_dir(city) / "tmp").iterdir())  # nothing half-written left behind
@@ -60,6 +60,8 @@ def test_upload_is_hashed_stored_and_logged(client: TestClient, city: City) -> N
     r = _upload(client, city, "API-1", b"witness statement, typed\n", filename="../../etc/statement.txt")
     assert r.status_code == 200, r.text
     assert r.json()["original_name"] == "statement.txt" and r.json()["mime_type"] == "text/plain"
+    again = _upload(client, city, "API-1", PNG, description="the same still, sent twice")
+    assert again.status_code == 200 and again.json()["same_content_as"] == [item["item_id"]]
 
 
 def test_case_list_show_custody_and_verify(client: TestClient, city: City) -> None:

@@ -37,7 +37,7 @@ def test_add_transfer_verify_show(env: Path) -> None:
     f.write_text("I saw the red car at 10pm.\n")
     added = _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness", "--db", db])
     item = str(added["item_id"])
-    assert added["sha256"] and added["mime_type"] == "text/plain"
+    assert added["sha256"] and added["mime_type"] == "text/plain" and added["same_content_as"] == []
     out = _json(["evidence", "transfer", item, "--kind", "check-out", "--to", "lab", "--reason", "prints",
                  "--location", "Area 4", "--at", "2030-01-01T10:00:00Z", "--db", db])
     assert out["from_party"] == "custodian" and out["gaps"] == []
@@ -62,6 +62,30 @@ def test_add_transfer_verify_show(env: Path) -> None:
     content.write_bytes(original[:-1] + b"!")
     failed = _json(["evidence", "verify", "JA1", "--db", db], code=4)
     assert failed["failed_items"] == [item]
+
+
+def test_the_same_bytes_registered_again_are_named(env: Path) -> None:
+    db = str(env / "c.duckdb")
+    f = env / "statement.txt"
+    f.write_text("I saw the red car at 10pm.\n")
+    added = _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness", "--db", db])
+    item = str(added["item_id"])
+    assert added["same_content_as"] == []
+    # the same bytes registered again in the case: both items stay, the output and the ledger say so
+    again = runner.invoke(app, ["evidence", "add", str(f), "--case", "JA1", "--source", "witness copy", "--db", db])
+    assert again.exit_code == 0, again.output
+    assert f"the case already holds these exact bytes as {item}" in " ".join(again.output.split())
+    copy = _json(["evidence", "add", str(f), "--case", "JA1", "--source", "third", "--db", db])
+    assert len(copy["same_content_as"]) == 2 and copy["same_content_as"][0] == item  # type: ignore[arg-type,index]
+    other_case = _json(["evidence", "add", str(f), "--case", "JA2", "--source", "witness", "--db", db])
+    assert other_case["same_content_as"] == []  # only within one case
+    from crimelens.storage import DuckDBStore
+
+    with DuckDBStore.open(Path(db)) as store:
+        details = [json.loads(p)["detail"] for p in store.query(
+            "SELECT payload FROM ledger WHERE action = 'evidence.add' ORDER BY seq")["payload"]]
+    assert [d.get("same_content_as") for d in details] == [None, [item], copy["same_content_as"], None]
+    db = str(env / "fresh.duckdb")
 
 
 def test_cases_and_export_are_logged_and_export_is_the_original(env: Path) -> None:

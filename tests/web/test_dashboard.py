@@ -275,6 +275,16 @@ def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str
     for action in ("evidence.add", "evidence.check_out", "evidence.verify", "evidence.download"):
         assert (action, "ana", "case JA-77") in actions, (action, actions)
 
+    # the same bytes sent again: recorded as a second item, and the page says which one it repeats
+    first = pg.inner_text("#item-detail")
+    pg.fill("#in-case", "JA-77")
+    pg.fill("#in-source", "scene camera, second copy")
+    pg.set_input_files("#in-file", files=[{"name": "scene-copy.png", "mimeType": "image/png", "buffer": data}])
+    pg.click("#in-submit")
+    pg.wait_for_function("!document.getElementById('error').hidden")
+    assert "The case already holds these exact bytes as EV" in pg.inner_text("#error")
+    assert pg.locator("#items tbody tr").count() == 2 and pg.inner_text("#item-detail") != first
+
     # an auditor reads and verifies; the forms that would be refused are not offered
     _switch(pg, base, city.tokens["aud"], "audit", "/evidence")
     assert pg.locator("#intake").is_hidden() and "JA-77" in pg.inner_text("#cases")

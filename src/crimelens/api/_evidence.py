@@ -70,7 +70,8 @@ async def upload(
         source=source, purpose=caller.purpose, description=description, location=location,
         received_at=received_at, parent_item_id=parent, derivation=derivation, tool=tool,
         tool_version=tool_version))
-    return ok(_body(**item.to_json()))
+    same = await run_in_threadpool(svc.same_content_as, ctx, item)
+    return ok(_body(**item.to_json(), same_content_as=same))
 
 
 @router.get("/evidence/items/{item_id}", summary="An item: custody record, holder, lineage to the original")

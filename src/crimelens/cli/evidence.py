@@ -88,10 +88,17 @@ def add(
                                 purpose=purpose, description=description, location=location,
                                 received_at=_when(received_at), parent_item_id=parent,
                                 derivation=derivation, tool=tool, tool_version=tool_version)
-    data = {"ok": True, **item.to_json()}
-    emit(data, as_json, lambda d: console.print(
-        f"[bold]{d['item_id']}[/] case {esc(d['case_id'])}  sha256 {d['sha256']}  {d['size_bytes']} bytes  "
-        f"{esc(d['mime_type'])}" + (f"  (derived from {d['parent_item_id']})" if d["parent_item_id"] else "")))
+        data = {"ok": True, **item.to_json(), "same_content_as": svc.same_content_as(ctx, item)}
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"[bold]{d['item_id']}[/] case {esc(d['case_id'])}  sha256 {d['sha256']}  {d['size_bytes']} "
+                      f"bytes  {esc(d['mime_type'])}"
+                      + (f"  (derived from {d['parent_item_id']})" if d["parent_item_id"] else ""))
+        if d["same_content_as"]:
+            console.print(f"[yellow]note[/]: the case already holds these exact bytes as "
+                          f"{', '.join(d['same_content_as'])}; both items stay, and the ledger entry says so")
+
+    emit(data, as_json, render)
 
 
 @evidence_app.command("transfer")

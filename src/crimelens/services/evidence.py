@@ -65,6 +65,7 @@ __all__ = [
     "review_frame",
     "review_queue",
     "review_unit",
+    "same_content_as",
     "show_case",
     "show_item",
     "show_redaction_run",
@@ -149,6 +150,9 @@ def add_evidence(
                       "mime_type": mime, "source": source, "original_name": name,
                       "derivation": derivation, "parent_item_id": parent_item_id,
                       "parent_sha256": parent.sha256 if parent else None, "location": location}
+            same = [i.item_id for i in db.find_items_by_hash(ctx.store, stored.sha256, case_id)]
+            if same:  # registered again (a second copy, or a mistake): both stay, the ledger says so
+                detail["same_content_as"] = same
             seq = record_use(
                 ctx, action="evidence.add", actor=actor, purpose=purpose,
                 model=tool, model_version=tool_version, params=dict(tool_params or {}),
@@ -175,6 +179,11 @@ def add_evidence(
             _content(ctx).remove(stored.sha256)
         raise
     return item
+
+
+def same_content_as(ctx: Context, item: EvidenceItem) -> list[str]:
+    """The case's other items with exactly this item's bytes (what its intake's ledger entry names)."""
+    return [i.item_id for i in db.find_items_by_hash(ctx.store, item.sha256, item.case_id) if i.item_id != item.item_id]
 
 
 def check_intake(ctx: Context, *, case_id: str, source: str, parent_item_id: str | None = None,

@@ -87,6 +87,7 @@
       const item = await CL.upload(`/api/evidence/cases/${encodeURIComponent(caseId)}/items?${q}`, file);
       CL.el("intake").reset();
       await cases(); await openCase(caseId); await openItem(item.item_id);
+      if (item.same_content_as.length) CL.showError(`Recorded as ${item.item_id}. The case already holds these exact bytes as ${item.same_content_as.join(", ")}; both items stay, and the ledger entry says so.`);
     } catch (e) { CL.showError(e.message); } finally { CL.el("in-submit").disabled = false; }
   });
 
