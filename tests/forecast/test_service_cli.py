@@ -21,6 +21,7 @@ from crimelens.storage._forecast import forecast_cells, get_forecast_run
 from tests.conftest import shared
 
 SF = "sf_robbery/san_francisco_robbery.csv"
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -390,3 +391,31 @@ def test_a_labelled_setting_with_the_defaults_registers_as_its_model(db: Path) -
         card = register_backtested(ctx, run, model="plain", actor=Actor("ada", "admin"))
     assert card.name == "TimeWeightedCounts"
     assert card.section("metrics")["pai_0.01"] == run.result.mean("plain", "pai", 0.01)[0]
+
+
+def test_a_boundary_file_sets_the_study_area_as_its_wkt_does(db: Path, tmp_path: Path) -> None:
+    """--polygon takes the boundary as a file in any CRS (projected to the data's), or as WKT in the data CRS."""
+    from pyproj import Transformer
+
+    ring = [(-122.425, 37.770), (-122.390, 37.770), (-122.390, 37.800), (-122.425, 37.800), (-122.425, 37.770)]
+    box = tmp_path / "downtown.geojson"
+    box.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                                "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32610", always_xy=True)
+    wkt = "POLYGON((" + ", ".join("{} {}".format(*to_utm.transform(x, y)) for x, y in ring) + "))"
+    cells = {}
+    for name, polygon in (("file", str(box)), ("wkt", wkt)):
+        out = tmp_path / f"{name}.csv"
+        result = runner.invoke(app, ["forecast", "run", "--dataset", "sf", "--at", "2019-10-01", "--model", "naive",
+                                     "--mask", "polygon", "--polygon", polygon, "--out", str(out), "--db", str(db),
+                                     "--json"])
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        rows = csv.DictReader(line for line in out.read_text().splitlines() if not line.startswith("#"))
+        cells[name] = (doc["area"]["n_cells"], sorted(r["cell_id"] for r in rows))
+        if name == "file":
+            assert "inside the boundary 'downtown.geojson (sha256 " in doc["area"]["rule"]
+    assert cells["file"] == cells["wkt"] and 300 < cells["file"][0] < 1000
+    bad = runner.invoke(app, ["forecast", "run", "--dataset", "sf", "--at", "2019-10-01", "--mask", "polygon",
+                              "--polygon", "POLYGON((0 0, 1 1", "--db", str(db)])
+    assert isinstance(bad.exception, InvalidParameterError) and "neither a boundary file nor WKT" in str(bad.exception)

@@ -100,7 +100,7 @@ def run(
     dataset: DatasetOpt = None,
     coverage: Annotated[float, typer.Option("--coverage", help="Share of cells flagged.")] = 0.05,
     mask: Annotated[str, typer.Option("--mask", help="Study area: activity (cells with a past incident), bbox, polygon, or h3 (hexagons with a past incident).")] = "activity",
-    polygon: Annotated[str | None, typer.Option("--polygon", help="Boundary WKT in the data CRS (with --mask polygon).")] = None,
+    polygon: Annotated[str | None, typer.Option("--polygon", help="With --mask polygon: the boundary, a GeoJSON, GeoPackage or zipped shapefile (projected to the data CRS), or WKT in the data CRS.")] = None,
     h3_resolution: Annotated[int, typer.Option("--h3-resolution", min=0, max=15, help="H3 resolution (with --mask h3; 9 is about 0.1 km² a cell).")] = 9,
     out: Annotated[Path | None, typer.Option("--out", help="Export file: .geojson, .gpkg or .csv (a .png map is written beside it).")] = None,
     deployment: Annotated[str | None, typer.Option("--deployment", help="Active, approved deployment (operational use: the model, purpose and your role must be the ones it was approved for; actionable outputs go to human review).")] = None,

@@ -175,6 +175,29 @@ def _model(model: str | HotspotModel, params: Mapping[str, Any] | None) -> Hotsp
     return make_model(model, **dict(params or {}))
 
 
+def _boundary(polygon: str, crs: str | None) -> tuple[Any, str]:
+    """A study-area boundary from a polygon file (every feature, united, projected to the data's CRS)
+    or from WKT already in that CRS; the name the study area records (the file's name and SHA-256)."""
+    import shapely
+
+    path = Path(polygon)
+    if path.suffix.lower() in (".geojson", ".json", ".gpkg", ".shp", ".zip") or path.is_file():
+        if not path.is_file():
+            raise NotFoundError(f"--polygon {polygon}: no such file; expected a GeoJSON, GeoPackage or "
+                                "zipped shapefile of the boundary, or WKT in the data CRS")
+        from crimelens.feedback import read_areas
+
+        areas = read_areas(path, crs=crs)
+        geom = shapely.union_all(shapely.make_valid(shapely.from_wkt([a.wkt for a in areas])))
+        return geom, f"{path.name} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+    try:
+        return shapely.from_wkt(polygon), "polygon"
+    except shapely.errors.GEOSException as exc:
+        raise InvalidParameterError(
+            f"--polygon: got {polygon[:80]!r}, which is neither a boundary file nor WKT ({exc}); expected a "
+            "GeoJSON, GeoPackage or zipped shapefile, or WKT in the data CRS, e.g. POLYGON((x y, ...))") from exc
+
+
 def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
           h3_resolution: int = 9) -> StudyArea:
     if mask == "h3":
@@ -185,8 +208,10 @@ def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
         return StudyArea.bounding_box(history, cell_m)
     if mask == "polygon":
         if polygon is None:
-            raise InvalidParameterError("mask='polygon': give the boundary as WKT in the data CRS")
-        return StudyArea.from_polygon(polygon, cell_m, crs=history.crs)
+            raise InvalidParameterError("mask='polygon': give the boundary (--polygon): a GeoJSON, GeoPackage or "
+                                        "zipped shapefile, or WKT in the data CRS")
+        geom, name = _boundary(polygon, history.crs)
+        return StudyArea.from_polygon(geom, cell_m, crs=history.crs, name=name)
     raise InvalidParameterError(f"mask={mask!r}: expected 'activity', 'bbox', 'polygon' or 'h3'")
 
 
