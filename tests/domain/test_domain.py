@@ -69,3 +69,11 @@ def test_incident_table_times_and_selection() -> None:
     assert t.t_days("2020-01-01T00:00:00Z", how="from").tolist() == [0.0, 2.0]
     assert len(t.select(offense="burglary")) == 1
     assert len(t.select(window=TimeWindow.starting("2020-01-02", days=5))) == 1
+
+
+@pytest.mark.parametrize("text", ["2019-13-01", "2019-02-30", "yesterday", "2019-10-01 25:00"])
+def test_an_impossible_or_unreadable_time_is_a_named_parameter_error(text: str) -> None:
+    from crimelens.domain._time import as_utc
+
+    with pytest.raises(InvalidParameterError, match=f"time {text!r}: .*; expected an ISO-8601 date or time"):
+        as_utc(text)

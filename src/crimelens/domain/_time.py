@@ -22,7 +22,12 @@ def as_utc(value: datetime | str) -> datetime:
         text = value.strip()
         if len(text) == 10:  # a bare date means its midnight UTC
             text += "T00:00:00+00:00"
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidParameterError(
+                f"time {value!r}: {exc}; expected an ISO-8601 date or time, e.g. 2018-01-01 or "
+                "2018-01-01T00:00:00-06:00") from exc
     if value.tzinfo is None:
         raise InvalidParameterError(
             f"time {value.isoformat()!r} has no time zone; expected an aware time, "
