@@ -108,8 +108,8 @@ def _public_routes() -> list[APIRoute]:
 
 
 def _public_operations() -> set[tuple[str, str]]:
-    """(path, METHOD) of the public routes, for the schema."""
-    return {(r.path, m) for r in _public_routes() for m in (r.methods or ())}
+    """(path, METHOD) of the public routes, for the schema (paths as the schema writes them: {name}, not {name:path})."""
+    return {(r.path_format, m) for r in _public_routes() for m in (r.methods or ())}
 
 
 def create_app(settings: Settings, *, require_deployment: bool = False,
