@@ -41,3 +41,14 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in err
+
+
+def test_serving_beyond_loopback_warns_about_plain_http() -> None:
+    from crimelens.cli.serve import plain_http_warning
+
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        assert plain_http_warning(host) is None, host
+    for host in ("0.0.0.0", "::", "10.1.2.3", "crimelens.example.org"):
+        warning = plain_http_warning(host)
+        assert warning is not None and f"listening on {host} over plain HTTP" in warning
+        assert "TLS reverse proxy" in warning

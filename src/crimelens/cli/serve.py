@@ -8,7 +8,23 @@ import typer
 
 from crimelens.cli._common import DbOpt, cli_settings
 
-__all__ = ["register"]
+__all__ = ["plain_http_warning", "register"]
+
+
+def plain_http_warning(host: str) -> str | None:
+    """What to tell whoever serves plain HTTP beyond this machine (None on a loopback address)."""
+    import ipaddress
+
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to anything
+    return (f"warning: listening on {host} over plain HTTP: API tokens, incidents and evidence cross the network "
+            "unencrypted. Put a TLS reverse proxy in front (and pass its address with --forwarded-allow-ips), "
+            "or keep the default 127.0.0.1 (docs/api.md).")
 
 
 def register(app: typer.Typer) -> None:
@@ -34,5 +50,8 @@ def register(app: typer.Typer) -> None:
         web = create_app(settings, require_deployment=operational, warm=True)
         typer.echo(f"crimelens dashboard: http://{host}:{port}/  (API: http://{host}:{port}/openapi.json; "
                    f"store {settings.db})", err=True)
+        warning = plain_http_warning(host)
+        if warning:
+            typer.echo(warning, err=True)
         uvicorn.run(web, host=host, port=port, log_level=log_level, proxy_headers=True,
                     forwarded_allow_ips=forwarded_allow_ips)
