@@ -100,3 +100,21 @@ def test_a_table_too_wide_for_the_terminal_prints_one_block_per_row(
     fields = dict(line.split(None, 1) for line in blocks[0].splitlines() if line.startswith(keys))
     assert fields["dataset"].strip() == "cincinnati_burglary" and fields["first"].strip() == "2016-01-01"
     assert fields["incidents"].strip() == "8,297" and fields["quarantined"].strip() == "426"
+
+
+def test_a_blank_or_padded_dataset_name_is_refused_and_nothing_is_stored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "c.duckdb")
+    src = str(shared("sf_robbery/san_francisco_robbery.csv"))
+    hidden = tmp_path / ".csv"  # nothing before its suffix, in a layout that names no dataset
+    hidden.write_text("incident_id,offense,occurred_from,occurred_to,lon,lat\n"
+                      "c1,robbery,2019-01-01T19:50:00-08:00,2019-01-01T19:50:00-08:00,-122.402066,37.788721\n")
+    for args in (["--dataset", "  "], ["--dataset", " sf"], ["--dataset", "a\tb"], ["--dataset", ""]):
+        code, _, err = run(capsys, "ingest", src, *args, "--db", db)
+        assert code == 2 and "expected 1 to 100 printable characters" in " ".join(err.split()), args
+    code, _, err = run(capsys, "ingest", str(hidden), "--db", db)
+    assert code == 2 and "dataset name ''" in err
+    code, out, _ = run(capsys, "incidents", "summary", "--db", db, "--json")
+    assert code == 0 and json.loads(out)["datasets"] == []
+    code, out, _ = run(capsys, "ingest", src, "--dataset", "San Francisco robbery", "--db", db, "--json")
+    assert code == 0 and json.loads(out)["dataset"] == "San Francisco robbery"

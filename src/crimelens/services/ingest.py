@@ -55,6 +55,16 @@ class IngestSummary:
         }
 
 
+def check_dataset_name(name: str) -> str:
+    """A dataset name is what people type and read: refused when empty, padded, control-laden or long."""
+    if (not name.strip() or name != name.strip() or len(name) > 100
+            or any(not c.isprintable() for c in name)):
+        raise InvalidParameterError(f"dataset name {name!r} (--dataset, the mapping's dataset, or the file name): "
+                                    "expected 1 to 100 printable characters without leading or trailing spaces, "
+                                    "e.g. 'springfield'")
+    return name
+
+
 def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = RESEARCH,
                 format: str | None = None, mapping: str | Path | None = None, dataset: str | None = None,
                 crs: str | None = None, file_label: str | None = None) -> IngestSummary:
@@ -75,8 +85,10 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"{path}: no such file")
+    if dataset is not None:
+        check_dataset_name(dataset)
     layout = resolve_layout(path, format=format, mapping=mapping)
-    name = dataset or layout.dataset or path.name.split(".")[0]
+    name = check_dataset_name(dataset or layout.dataset or path.name.split(".")[0])
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-digest") as pool:
         hashing = pool.submit(file_digest, path)
 
