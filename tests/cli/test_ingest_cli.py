@@ -118,3 +118,20 @@ def test_a_blank_or_padded_dataset_name_is_refused_and_nothing_is_stored(
     assert code == 0 and json.loads(out)["datasets"] == []
     code, out, _ = run(capsys, "ingest", src, "--dataset", "San Francisco robbery", "--db", db, "--json")
     assert code == 0 and json.loads(out)["dataset"] == "San Francisco robbery"
+
+
+def test_columns_with_one_value_are_printed_once_above_a_narrow_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from crimelens.cli._common import console
+
+    db = str(tmp_path / "c.duckdb")
+    vancouver = "vancouver_2020/crimedata_csv_AllNeighbourhoods_2020.csv.gz"
+    assert run(capsys, "ingest", str(shared(vancouver)), "--db", db, "--json")[0] == 0
+    monkeypatch.setattr(console, "width", 80)
+    code, out, _ = run(capsys, "quarantine", "list", "--reason", "zero coordinates", "--limit", "5", "--db", db)
+    assert code == 0 and "…" not in out
+    rows = out[out.index("\nRows\n"):]
+    assert rows.count("crimedata_csv_AllNeighbourhoods_2020.csv.gz") == 1  # the file, once for all five rows
+    assert "column   X/Y" in rows and "value    0.0, 0.0" in rows
+    lines = [int(x.strip("│ ")) for x in rows.splitlines() if x.strip("│ ").isdigit()]
+    assert len(lines) == 5 and lines == sorted(lines)  # one line number a row, in a table

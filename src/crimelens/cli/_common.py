@@ -90,20 +90,38 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """Print rows as a table; cells are plain text (a :class:`~rich.text.Text` keeps its style).
 
     A narrow column keeps its width and long ones wrap. When even that does not fit the terminal,
-    each row prints as a block of ``column  value`` lines, so nothing is cut to an ellipsis.
+    the columns that hold one value in every row are printed once above the table (``file``,
+    ``reason`` of a quarantine list); if the rest still does not fit, each row prints as a block of
+    ``column  value`` lines. Nothing is cut to an ellipsis.
     """
     cells = [[_cell(v) for v in [*r, *[None] * (len(columns) - len(r))]] for r in rows]
     widths = [max([cell_len(c), *(max((cell_len(line) for line in r[i].plain.split("\n")), default=0)
                                   for r in cells)])
               for i, c in enumerate(columns)]
-    if cells and sum(min(w, _WRAP_FROM) for w in widths) + 3 * len(columns) + 1 > console.width:
-        _records(title, columns, cells)
-        return
-    t = Table(title=Text(title), show_lines=False)
-    for c, w in zip(columns, widths, strict=True):
-        t.add_column(Text(c), no_wrap=w <= _WRAP_FROM, min_width=min(w, _WRAP_FROM))
+
+    def fits(keep: list[int]) -> bool:
+        return sum(min(widths[i], _WRAP_FROM) for i in keep) + 3 * len(keep) + 1 <= console.width
+
+    keep = list(range(len(columns)))
+    if cells and not fits(keep):
+        same = [i for i in keep if len(cells) > 1 and len({r[i].plain for r in cells}) == 1]
+        rest = [i for i in keep if i not in same]
+        if not same or not rest or not fits(rest):
+            _records(title, columns, cells)
+            return
+        console.print(Text(title, style="bold"))
+        shared = Table.grid(padding=(0, 2))
+        shared.add_column(no_wrap=True, style="bold")
+        shared.add_column()
+        for i in same:
+            shared.add_row(Text(columns[i]), cells[0][i])
+        console.print(shared)
+        title, keep = "", rest
+    t = Table(title=Text(title) if title else None, show_lines=False)
+    for i in keep:
+        t.add_column(Text(columns[i]), no_wrap=widths[i] <= _WRAP_FROM, min_width=min(widths[i], _WRAP_FROM))
     for r in cells:
-        t.add_row(*r)
+        t.add_row(*(r[i] for i in keep))
     console.print(t)
 
 
