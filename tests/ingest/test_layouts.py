@@ -132,3 +132,34 @@ def test_a_parquet_export_is_detected_and_reads_like_its_csv(tmp_path: Path) -> 
     a, b = from_csv.table.frame, from_parquet.table.frame
     assert a["incident_id"].tolist() == b["incident_id"].tolist()
     assert (a["x_m"] - b["x_m"]).abs().max() < 1e-6 and a["occurred_from"].equals(b["occurred_from"])
+
+
+def test_police_uk_anti_social_behaviour_rows_without_a_crime_id_land(tmp_path: Path) -> None:
+    """police.uk leaves Crime ID empty for anti-social behaviour; those rows get FILE:LINE ids."""
+    head = ("Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,"
+            "Last outcome category,Context\n")
+    rows = ["abc123,2022-05,Notts,Notts,-1.150,52.950,On or near High Street,E01013800,N 001A,Burglary,Open,",
+            ",2022-05,Notts,Notts,-1.151,52.951,On or near Park Road,E01013801,N 001B,Anti-social behaviour,,",
+            ",2022-05,Notts,Notts,-1.151,52.951,On or near Park Road,E01013801,N 001B,Anti-social behaviour,,",
+            "abc123,2022-05,Notts,Notts,-1.150,52.950,On or near High Street,E01013800,N 001A,Burglary,Open,"]
+    path = tmp_path / "2022-05-nottinghamshire-street.csv"
+    path.write_text(head + "\n".join(rows) + "\n")
+    r = read_file(path)
+    assert r.layout.name == "police_uk" and (r.n_read, r.n_landed, r.n_quarantined) == (4, 3, 1)
+    frame = r.table.frame
+    assert list(frame["incident_id"]) == ["abc123", f"{path.name}:3", f"{path.name}:4"]
+    assert list(frame["offense"]) == ["burglary", "disorder", "disorder"]
+    assert r.quarantine.loc[0, "reason"] == "duplicate id (first on line 2)"  # a repeated Crime ID still is
+
+
+def test_an_unknown_missing_id_rule_is_a_mapping_error(tmp_path: Path) -> None:
+    from crimelens.errors import SchemaError
+
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[source]\nname = "m"\ntimezone = "UTC"\ncrs = "EPSG:4326"\n[columns]\n'
+                       'incident_id = { column = "id", missing = "guess" }\noffense = "o"\n'
+                       'occurred_from = { column = "t", format = "iso" }\nlon = "x"\nlat = "y"\n')
+    data = tmp_path / "d.csv"
+    data.write_text("id,o,t,x,y\n1,burglary,2021-01-01T00:00:00Z,-87.6,41.8\n")
+    with pytest.raises(SchemaError, match=r"incident_id\.missing: got 'guess'; expected 'quarantine' or 'line'"):
+        read_file(data, mapping=mapping)

@@ -104,6 +104,7 @@ class Layout:
     notes: str = ""
     incident_id: str | None = None
     id_duplicates: str = "quarantine"  # quarantine | number
+    id_missing: str = "quarantine"  # quarantine | line (FILE:LINE, as for a layout without ids)
     offense: str | None = None
     offense_value: str | None = None  # a constant offense for single-offense files
     offense_raw_column: str | None = None
@@ -173,9 +174,10 @@ class Layout:
         if offense_value is not None and offense_value not in OFFENSE_CATEGORIES:
             raise SchemaError(f"{origin} [columns] offense.value: got {offense_value!r}; expected a category")
         ident = cols.get("incident_id")
-        id_dups = "quarantine"
+        id_dups, id_missing = "quarantine", "quarantine"
         if isinstance(ident, dict):
             id_dups = str(ident.get("duplicates", "quarantine"))
+            id_missing = str(ident.get("missing", "quarantine"))
             ident = ident.get("column")
         source = cols.get("source")
         source_column, source_map, source_value = None, {}, "unknown"
@@ -204,6 +206,7 @@ class Layout:
             notes=str(src.get("notes", "")),
             incident_id=ident,
             id_duplicates=id_dups,
+            id_missing=id_missing,
             offense=offense,
             offense_value=offense_value,
             offense_raw_column=cols.get("offense_raw"),
@@ -250,6 +253,9 @@ class Layout:
             raise SchemaError(f"{origin} [columns]: no location; expected x and y, lon and lat, geometry = true, or bin")
         if self.id_duplicates not in ("quarantine", "number"):
             raise SchemaError(f"{origin} [columns] incident_id.duplicates: got {self.id_duplicates!r}; expected 'quarantine' or 'number'")
+        if self.id_missing not in ("quarantine", "line"):
+            raise SchemaError(f"{origin} [columns] incident_id.missing: got {self.id_missing!r}; expected 'quarantine' or "
+                              "'line' (an id FILE:LINE for a row without one)")
 
     def mapped_columns(self) -> set[str]:
         names: set[str] = set()

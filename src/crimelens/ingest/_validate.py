@@ -170,6 +170,8 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     # -- ids ------------------------------------------------------------------
     if layout.incident_id is not None:
         ids = _strings(raw, layout.incident_id, origin)
+        if layout.id_missing == "line" and ids.isna().any():  # e.g. police.uk's anti-social behaviour rows
+            ids = ids.fillna(path.name + ":" + pd.Series(lines, index=ids.index, dtype="int64").astype("string"))
         fail.add(ids.isna().to_numpy(), layout.incident_id, None, "missing id")
         if layout.id_duplicates == "number":
             k = ids.groupby(ids, dropna=True).cumcount()
