@@ -135,3 +135,15 @@ def test_columns_with_one_value_are_printed_once_above_a_narrow_table(
     assert "column   X/Y" in rows and "value    0.0, 0.0" in rows
     lines = [int(x.strip("│ ")) for x in rows.splitlines() if x.strip("│ ").isdigit()]
     assert len(lines) == 5 and lines == sorted(lines)  # one line number a row, in a table
+
+
+def test_areas_for_a_dataset_without_incidents_are_kept_with_a_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "c.duckdb")
+    grid = str(shared("oakland_drug_2010/oakland_grid.geojson"))
+    assert run(capsys, "ingest", str(shared("oakland_drug_2010/drug_crimes_with_bins.csv")), "--db", db,
+               "--dataset", "oakland", "--json")[0] == 0
+    code, out, _ = run(capsys, "areas", "load", grid, "--dataset", "oakand", "--db", db)  # a typo
+    assert code == 0 and "dataset oakand holds no incidents yet (the store has: oakland)" in " ".join(out.split())
+    code, out, _ = run(capsys, "areas", "load", grid, "--dataset", "oakland", "--db", db, "--json")
+    assert code == 0 and json.loads(out)["dataset_has_incidents"] is True and json.loads(out)["n_areas"] == 661

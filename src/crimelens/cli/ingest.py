@@ -121,11 +121,19 @@ def areas_load(
     with cli_context(db) as ctx:
         areas = svc.load_areas(ctx, path, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
                                id_field=id_field, name_field=name_field)
+        known = [d["dataset"] for d in svc.incidents_summary(ctx)["datasets"]]
     data = {"dataset": dataset, "n_areas": len(areas), "crs": areas[0].crs if areas else None,
-            "audit_attributes": sorted({k for a in areas for k in a.audit})}
-    emit(data, json_out, lambda d: console.print(
-        f"loaded {d['n_areas']} areas into dataset {esc(d['dataset'])} ({d['crs']}); "
-        f"audit attributes: {esc(', '.join(d['audit_attributes']) or 'none')}"))
+            "audit_attributes": sorted({k for a in areas for k in a.audit}),
+            "dataset_has_incidents": dataset in known}
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"loaded {d['n_areas']} areas into dataset {esc(d['dataset'])} ({d['crs']}); "
+                      f"audit attributes: {esc(', '.join(d['audit_attributes']) or 'none')}")
+        if not d["dataset_has_incidents"]:  # loading areas first is allowed; a mistyped name is likelier
+            console.print(f"[yellow]note[/]: dataset {esc(d['dataset'])} holds no incidents yet (the store has: "
+                          f"{esc(', '.join(known) or 'none')}); the areas are kept for it")
+
+    emit(data, json_out, render)
 
 
 def register(app: typer.Typer) -> None:
