@@ -419,3 +419,15 @@ def test_a_boundary_file_sets_the_study_area_as_its_wkt_does(db: Path, tmp_path:
     bad = runner.invoke(app, ["forecast", "run", "--dataset", "sf", "--at", "2019-10-01", "--mask", "polygon",
                               "--polygon", "POLYGON((0 0, 1 1", "--db", str(db)])
     assert isinstance(bad.exception, InvalidParameterError) and "neither a boundary file nor WKT" in str(bad.exception)
+
+
+def test_without_a_dataset_a_store_of_several_cities_is_refused_by_name(db: Path) -> None:
+    with open_context(load_settings(db=db)) as ctx:
+        ingest_file(ctx, shared("cincinnati_burglary/cincinnati_burglary.csv.gz"), actor=Actor("ada"))
+        with pytest.raises(InvalidParameterError, match=r"forecast: the store .* holds 2 datasets "
+                                                         r"\['cincinnati_burglary', 'sf'\]; name one with --dataset"):
+            run_forecast(ctx, offense=None, at="2019-10-01", actor=Actor("ada"), model="naive")
+        assert run_forecast(ctx, offense=None, at="2019-10-01", actor=Actor("ada"), model="naive", dataset="sf").run_id
+    result = runner.invoke(app, ["forecast", "backtest", "--models", "naive", "--start", "2019-06-01",
+                                 "--periods", "2", "--db", str(db)])
+    assert isinstance(result.exception, InvalidParameterError) and "backtest: the store" in str(result.exception)

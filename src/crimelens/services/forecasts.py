@@ -175,6 +175,17 @@ def _model(model: str | HotspotModel, params: Mapping[str, Any] | None) -> Hotsp
     return make_model(model, **dict(params or {}))
 
 
+def _one_city(ctx: Context, dataset: str | None, what: str) -> None:
+    """Without --dataset a forecast reads every dataset: refused when the store holds several (their
+    incidents are other places, often in other CRSs, and one grid over them means nothing)."""
+    if dataset is not None:
+        return
+    names = [str(n) for n in ctx.store.query("SELECT DISTINCT dataset FROM incidents ORDER BY 1")["dataset"]]
+    if len(names) > 1:
+        raise InvalidParameterError(f"{what}: the store {str(ctx.store.path)!r} holds {len(names)} datasets "
+                                    f"{names}; name one with --dataset")
+
+
 def _boundary(polygon: str, crs: str | None) -> tuple[Any, str]:
     """A study-area boundary from a polygon file (every feature, united, projected to the data's CRS)
     or from WKT already in that CRS; the name the study area records (the file's name and SHA-256)."""
@@ -258,6 +269,7 @@ def run_forecast(
                reason=(f"deployment {deployment!r} approves its model with the parameters its card was "
                        f"measured with; got custom parameters {sorted(params)}: research use only "
                        "(drop the deployment, or the parameters)"))
+    _one_city(ctx, dataset, "forecast")
     start = as_utc(at)
     window = TimeWindow.starting(start, days=horizon_days)
     history = ctx.store.incidents(dataset=dataset, offense=offense,
@@ -456,6 +468,7 @@ def run_backtest(
         raise InvalidParameterError(
             f"parameters for {stray}: those models are not in this backtest; expected some of {list(labels)}")
     estimators = {label: _model(kind, (params or {}).get(label)) for label, kind in labels.items()}
+    _one_city(ctx, dataset, "backtest")
     first = as_utc(start)
     incidents = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(incidents) == 0:
