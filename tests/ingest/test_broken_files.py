@@ -212,7 +212,8 @@ def test_quoted_values_spanning_lines_keep_true_line_numbers(tmp_path: Path) -> 
     (b"\x89PNG\r\n\x1a\n" + bytes(200), "a PNG image"),
     (b"PK\x03\x04\x14\x00" + b"[Content_Types].xml" + bytes(100), "a ZIP archive (an .xlsx or .ods spreadsheet is one)"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "an old Excel (.xls) workbook"),
-    ("incident_id,offense\n".encode("utf-16"), "binary, not text (or text in UTF-16)"),
+    ("incident_id,offense\n".encode("utf-16"),
+     'binary, not text (or UTF-16 text, which a mapping with encoding = "utf-16" reads)'),
 ], ids=["png", "xlsx", "xls", "utf16"])
 def test_a_spreadsheet_or_image_given_as_csv_says_what_it_is(tmp_path: Path, head: bytes, what: str) -> None:
     data = tmp_path / "export.csv"
@@ -257,3 +258,11 @@ def test_a_column_named_twice_is_a_file_error_that_names_it(tmp_path: Path) -> N
     pq.write_table(table, tmp_path / "in.parquet")
     with pytest.raises(SchemaError, match=re.escape("in.parquet: the header names a column more than once")):
         read_file(tmp_path / "in.parquet", mapping=mapping)
+
+
+def test_a_utf16_export_reads_when_the_mapping_says_so(tmp_path: Path) -> None:
+    data, mapping = write(tmp_path, (HEADER + GOOD).encode("utf-16"))
+    mapping.write_text(MAPPING.replace('crs = "EPSG:4326"', 'crs = "EPSG:4326"\nencoding = "utf-16"'),
+                       encoding="utf-8")
+    r = read_file(data, mapping=mapping)
+    assert (r.n_read, r.n_landed) == (1, 1) and r.table.frame["incident_id"].tolist() == ["A1"]

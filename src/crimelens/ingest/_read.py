@@ -131,11 +131,12 @@ _MAGIC = ((b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods spreadsheet is one)")
           (b"SQLite format 3", "an SQLite database"))
 
 
-def _refuse_binary(path: Path, head: bytes) -> None:
+def _refuse_binary(path: Path, head: bytes, encoding: str = "utf-8") -> None:
     """A spreadsheet, PDF or image given as a CSV gets an error that says what it is, not a header of noise."""
     what = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
-    if what is None and b"\x00" in head:
-        what = "binary, not text (or text in UTF-16)"
+    wide = encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32"))
+    if what is None and b"\x00" in head and not wide:  # NUL bytes: binary, unless a mapping says UTF-16/32
+        what = "binary, not text (or UTF-16 text, which a mapping with encoding = \"utf-16\" reads)"
     if what is not None:
         raise SchemaError(f"{path.name}: the file is {what}; expected delimited text with a header row "
                           "(save a spreadsheet as 'CSV UTF-8' and ingest that; Parquet, GeoJSON, GeoPackage and "
@@ -150,7 +151,7 @@ def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") ->
         head = _gunzip_head(path, head)
     if not head.strip():
         raise SchemaError(f"{path.name}: the file is empty; expected a header row and data rows")
-    _refuse_binary(path, head)
+    _refuse_binary(path, head, encoding)
     first = head.splitlines()[0].decode(encoding, errors="replace").lstrip("\ufeff")
     import csv
 
