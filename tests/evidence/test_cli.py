@@ -31,11 +31,16 @@ def _json(args: list[str], code: int = 0) -> dict[str, object]:
     return data
 
 
-def test_add_transfer_verify_show(env: Path) -> None:
+def _statement(env: Path) -> tuple[str, Path, dict[str, object]]:
+    """A store with one witness statement taken in for case JA1: (db, the file, the intake)."""
     db = str(env / "c.duckdb")
     f = env / "statement.txt"
     f.write_text("I saw the red car at 10pm.\n")
-    added = _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness", "--db", db])
+    return db, f, _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness", "--db", db])
+
+
+def test_add_transfer_verify_show(env: Path) -> None:
+    db, _, added = _statement(env)
     item = str(added["item_id"])
     assert added["sha256"] and added["mime_type"] == "text/plain" and added["same_content_as"] == []
     out = _json(["evidence", "transfer", item, "--kind", "check-out", "--to", "lab", "--reason", "prints",
@@ -65,10 +70,7 @@ def test_add_transfer_verify_show(env: Path) -> None:
 
 
 def test_the_same_bytes_registered_again_are_named(env: Path) -> None:
-    db = str(env / "c.duckdb")
-    f = env / "statement.txt"
-    f.write_text("I saw the red car at 10pm.\n")
-    added = _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness", "--db", db])
+    db, f, added = _statement(env)
     item = str(added["item_id"])
     assert added["same_content_as"] == []
     # the same bytes registered again in the case: both items stay, the output and the ledger say so

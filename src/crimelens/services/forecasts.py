@@ -180,7 +180,7 @@ def _one_city(ctx: Context, dataset: str | None, what: str) -> None:
     incidents are other places, often in other CRSs, and one grid over them means nothing)."""
     if dataset is not None:
         return
-    names = [str(n) for n in ctx.store.query("SELECT DISTINCT dataset FROM incidents ORDER BY 1")["dataset"]]
+    names = ctx.store.datasets()
     if len(names) > 1:
         raise InvalidParameterError(f"{what}: the store {str(ctx.store.path)!r} holds {len(names)} datasets "
                                     f"{names}; name one with --dataset")
