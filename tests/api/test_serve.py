@@ -41,6 +41,8 @@ def test_serve_answers_on_loopback(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in err
+    # the path named no store: the server says it made a new, empty one, in case --db was mistyped
+    assert "s.duckdb did not exist; this is a new, empty store" in err and "check --db" in err
 
 
 def test_serving_beyond_loopback_warns_about_plain_http() -> None:

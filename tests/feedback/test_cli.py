@@ -110,9 +110,15 @@ def test_audit_exposure_on_the_synthetic_city_files(tmp_path: Path) -> None:
 
 def test_audit_exposure_needs_incidents_and_areas(tmp_path: Path) -> None:
     from crimelens.cli import main
+    from crimelens.storage import DuckDBStore
 
+    db = tmp_path / "t.duckdb"
+    with pytest.raises(SystemExit) as stop:  # no store there yet, and no --data to make one from
+        main(["audit", "exposure", "--db", str(db), "--json"])
+    assert stop.value.code == 1 and not db.exists()
+    DuckDBStore.open(db).close()  # an empty store: the command asks for incidents
     with pytest.raises(SystemExit) as stop:
-        main(["audit", "exposure", "--db", str(tmp_path / "t.duckdb"), "--json"])
+        main(["audit", "exposure", "--db", str(db), "--json"])
     assert stop.value.code == 2
 
 

@@ -184,7 +184,11 @@ def test_period_filter_on_an_xyt_file_and_empty_store(tmp_path: Path, capsys: py
     assert json.loads(out)["n_events"] == n < len(f)
     code, out, _ = run(capsys, "nearrepeat", str(shared(BURGLARY)), "--db", db, "--offense", "burglary", "--json")
     assert code == 2 and "no offense column" in json.loads(out)["error"]
-    code, out, _ = run(capsys, "nearrepeat", "--db", str(tmp_path / "empty.duckdb"), "--json")
+    empty = tmp_path / "empty.duckdb"
+    code, out, _ = run(capsys, "nearrepeat", "--db", str(empty), "--json")
+    assert code == 1 and "no store at" in json.loads(out)["error"] and not empty.exists()
+    DuckDBStore.open(empty).close()
+    code, out, _ = run(capsys, "nearrepeat", "--db", str(empty), "--json")
     assert code == 1 and "holds no incidents" in json.loads(out)["error"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crimelens.config import Settings, load_settings
+from crimelens.errors import NotFoundError
 from crimelens.governance import Actor
 from crimelens.services import Context, open_context
 
@@ -50,9 +52,38 @@ def cli_settings(db: Path | None) -> Settings:
     return load_settings(db=db)
 
 
+def _require_store(settings: Settings, db: Path | None) -> None:
+    """Refuse a store file that does not exist: a mistyped ``--db`` must not read as an empty store.
+
+    ``ledger verify`` on a path with a typo would otherwise create a new store and report that its
+    empty ledger verifies.
+    """
+    where = settings.db
+    if str(where) == ":memory:" or where.exists():
+        return
+    if db is not None:
+        source = "--db"
+    elif os.environ.get("CRIMELENS_DB"):
+        source = "CRIMELENS_DB"
+    else:
+        source = "the default; give --db or set CRIMELENS_DB"
+    raise NotFoundError(
+        f"no store at {str(where)!r} ({source}): expected an existing store file. Check the path; "
+        "`crimelens ingest FILE` or `crimelens synth` makes a new store"
+    )
+
+
 @contextmanager
-def cli_context(db: Path | None) -> Iterator[Context]:
-    with open_context(cli_settings(db)) as ctx:
+def cli_context(db: Path | None, *, create: bool = False) -> Iterator[Context]:
+    """The store named by ``--db`` (or the settings); it must exist unless the command makes one.
+
+    Commands that take data in (ingest, synth, evidence, redaction, a first user, a model card,
+    fitting from a file) pass ``create=True``; commands that read or act on stored data do not.
+    """
+    settings = cli_settings(db)
+    if not create:
+        _require_store(settings, db)
+    with open_context(settings) as ctx:
         yield ctx
 
 

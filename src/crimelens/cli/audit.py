@@ -176,7 +176,7 @@ def run(
 
     if layout not in ("auto", "compas", "plain"):
         raise InvalidParameterError(f"--layout: got {layout!r}; expected auto, compas or plain")
-    with cli_context(db) as ctx, spinner("auditing", not as_json) as progress:
+    with cli_context(db, create=True) as ctx, spinner("auditing", not as_json) as progress:
         progress.add_task("audit", total=None)
         res = audit_table(ctx, data=data, label=label, groups=group, score=score, model_id=model,
                           threshold=threshold, positive_is_harmful=positive_is_harmful,

@@ -83,7 +83,7 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Take a file in as evidence: hash it, store it content-addressed, log the intake."""
-    with cli_context(db) as ctx:
+    with cli_context(db, create=True) as ctx:
         item = svc.add_evidence(ctx, file, case_id=case, actor=cli_actor(ctx.settings), source=source,
                                 purpose=purpose, description=description, location=location,
                                 received_at=_when(received_at), parent_item_id=parent,
@@ -253,7 +253,7 @@ def redact_text(
     mode_l: Literal["placeholder", "pseudonym"] = "pseudonym" if mode == "pseudonym" else "placeholder"
     ner_l: Literal["auto", "spacy", "none"] = "spacy" if ner == "spacy" else "none" if ner == "none" else "auto"
     red = TextRedactor(mode=mode_l, ner=ner_l)
-    with cli_context(db) as ctx, _progress("redacting", ctx.settings.progress and not as_json) as prog:
+    with cli_context(db, create=True) as ctx, _progress("redacting", ctx.settings.progress and not as_json) as prog:
         run = svc.redact_text_file(ctx, src, out, actor=cli_actor(ctx.settings), purpose=purpose,
                                    redactor=red, case_id=case, progress=prog)
     emit({"ok": True, **run.to_json(), "n_review": run.n_units, "mark": RESEARCH_MARK}, as_json, _run_render)
@@ -271,7 +271,7 @@ def redact_image(
     as_json: JsonOpt = False,
 ) -> None:
     """Blur faces (Haar cascade) in an image; the result is queued for review."""
-    with cli_context(db) as ctx:
+    with cli_context(db, create=True) as ctx:
         run = svc.redact_image_file(ctx, src, out, actor=cli_actor(ctx.settings), purpose=purpose,
                                     redactor=FaceRedactor(plates=plates), case_id=case)
     emit({"ok": True, **run.to_json(), "n_review": 1, "mark": RESEARCH_MARK}, as_json, _run_render)
@@ -295,7 +295,7 @@ def redact_video(
 ) -> None:
     """Blur faces frame by frame; one log line per frame; a sample of frames queued for review."""
     red = FaceRedactor(plates=plates, review_every=review_every)
-    with cli_context(db) as ctx, _progress("frames", ctx.settings.progress and not as_json) as prog:
+    with cli_context(db, create=True) as ctx, _progress("frames", ctx.settings.progress and not as_json) as prog:
         run, log_path = svc.redact_video_file(ctx, src, out, actor=cli_actor(ctx.settings), purpose=purpose,
                                               redactor=red, case_id=case, log_path=log, progress=prog)
         n_review = len(svc.review_queue(ctx, run.run_id))

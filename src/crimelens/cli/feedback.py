@@ -90,7 +90,7 @@ def simulate(
     """Run a scenario with and without feedback and with the correction; store and log it."""
     from crimelens.services.feedback import simulate_feedback
 
-    with cli_context(db) as ctx:
+    with cli_context(db, create=dataset is None) as ctx:
         bar, update = _bar(ctx.settings.progress and not as_json, "simulating")
         with bar:
             run = simulate_feedback(ctx, scenario=scenario, actor=cli_actor(ctx.settings), purpose=purpose,
@@ -161,7 +161,7 @@ def exposure(
     """Exposure audit of a place-based forecast per group of areas, with intervals across periods."""
     from crimelens.services.feedback import audit_exposure
 
-    with cli_context(db) as ctx:
+    with cli_context(db, create=data is not None) as ctx:
         bar, _ = _bar(ctx.settings.progress and not as_json, "backtest and exposure audit")
         with bar:
             run, report = audit_exposure(ctx, actor=cli_actor(ctx.settings), purpose=purpose, dataset=dataset,

@@ -43,8 +43,8 @@ Purpose = Annotated[str | None, typer.Option("--purpose", help="Stated purpose r
 
 
 @contextmanager
-def _session(db: Path | None, as_user: str | None) -> Iterator[tuple[Context, Actor]]:
-    with cli_context(db) as ctx:
+def _session(db: Path | None, as_user: str | None, *, create: bool = False) -> Iterator[tuple[Context, Actor]]:
+    with cli_context(db, create=create) as ctx:
         if as_user and as_user.startswith("public:"):
             actor = Actor(as_user, Role.PUBLIC)  # a member of the public (comments, complaints)
         elif as_user:
@@ -166,7 +166,7 @@ def users_add(
     The first user of a store must be an administrator and may add themself
     (``crimelens users add root --role admin --as root``).
     """
-    with _session(db, as_user) as (ctx, actor):
+    with _session(db, as_user, create=True) as (ctx, actor):
         first = not ctx.store.scalar("SELECT count(*) FROM users")
         if as_user and as_user == name and first:
             actor = Actor(name, Role(role))  # bootstrap: the first administrator adds themself
@@ -228,7 +228,7 @@ def models_register(
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Register a fitted model with its measured evaluation; prints its card's missing sections."""
-    with _session(db, as_user) as (ctx, actor):
+    with _session(db, as_user, create=True) as (ctx, actor):
         card = gs.register_model(ctx, name=name, version=version, evaluation=_read_mapping(evaluation),
                                  params=_read_mapping(params) if params else {}, training_dataset=dataset,
                                  training_data_hash=data_hash, code_version=code_version,

@@ -39,7 +39,7 @@ def ingest(
     json_out: JsonOpt = False,
 ) -> None:
     """Load an export into the store; refused rows go to the quarantine with their reason."""
-    with cli_context(db) as ctx, Progress(
+    with cli_context(db, create=True) as ctx, Progress(
         SpinnerColumn(), TextColumn("[progress.description]{task.description}"), TimeElapsedColumn(),
         console=console, transient=True, disable=json_out or not ctx.settings.progress,
     ) as bar:

@@ -100,7 +100,7 @@ def run(
     period = None
     if since is not None or until is not None:
         period = TimeWindow(as_utc(since or "1900-01-01"), as_utc(until or "2200-01-01"))
-    with cli_context(db) as ctx:
+    with cli_context(db, create=path is not None) as ctx:
         bar, update = _progress(ctx.settings.progress and not json_out)
         with bar:
             result = svc.run_knox(

@@ -83,7 +83,7 @@ def fit(
 
     params = risk_params(model, max_items=max_items, max_points=max_points, max_rules=max_rules)
     feats = [f.strip() for f in features.split(",") if f.strip()] if features else None
-    with cli_context(db) as ctx, spinner(f"fitting {model} model and cross-validating", not as_json) as p:
+    with cli_context(db, create=True) as ctx, spinner(f"fitting {model} model and cross-validating", not as_json) as p:
         p.add_task("fit", total=None)
         res = fit_risk_model(ctx, data=data, label=label, kind=model, features=feats, params=params,
                              audit_columns=group or [], cv_repeats=cv_repeats, purpose=purpose,

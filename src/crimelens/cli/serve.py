@@ -47,9 +47,14 @@ def register(app: typer.Typer) -> None:
         from crimelens.api import create_app
 
         settings = cli_settings(db)
+        new = str(settings.db) != ":memory:" and not settings.db.exists()
         web = create_app(settings, require_deployment=operational, warm=True)
         typer.echo(f"crimelens dashboard: http://{host}:{port}/  (API: http://{host}:{port}/openapi.json; "
                    f"store {settings.db})", err=True)
+        if new:
+            typer.echo(f"note: {settings.db} did not exist; this is a new, empty store. If you meant an existing "
+                       "one, stop and check --db (or CRIMELENS_DB); to fill this one, upload a file on the "
+                       "dashboard's Incidents page or POST /api/datasets/NAME/files.", err=True)
         warning = plain_http_warning(host)
         if warning:
             typer.echo(warning, err=True)

@@ -81,7 +81,7 @@ def synth(
     if db is not None:
         from crimelens.services import ingest as svc
 
-        with cli_context(db) as ctx:
+        with cli_context(db, create=True) as ctx:
             actor = cli_actor(ctx.settings)
             summary = svc.ingest_file(ctx, out / "incidents.csv", actor=actor, purpose=purpose,
                                       format="canonical", dataset=dataset)
