@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from crimelens.errors import ApprovalRequiredError, InputError, PermissionDeniedError
+from crimelens.errors import (
+    ApprovalRequiredError,
+    InputError,
+    InvalidParameterError,
+    PermissionDeniedError,
+)
 from crimelens.governance import Actor, Role
 from crimelens.governance._aia import AIA_QUESTIONS, assess
 from crimelens.governance._cards import CARD_SECTIONS
@@ -171,6 +176,24 @@ def test_complaints_link_to_ledger_entries_and_report_counts_them(ctx: Context, 
     again = gs.annual_report(ctx, year=2026, actor=people.public).data
     assert {"deployment": "hotspots", "purpose": "patrol planning", "action": "forecast.run", "n": 2} in again["uses"]
     assert gs.annual_report(ctx, year=2025, actor=people.public).data["entries"]["total"] == 0
+
+
+def test_report_states_the_period_it_covers_and_refuses_a_year_not_begun(ctx: Context, people: People,
+                                                                        clock: Clock) -> None:
+    record_use(ctx, action="forecast.run", actor=people.analyst, purpose="research")
+    now = gs.annual_report(ctx, year=2026, actor=people.public)  # the clock reads 2 March 2026
+    assert now.data["covers"] == {"start": "2026-01-01", "end": "2026-03-02T09:00:00+00:00", "complete": False}
+    assert "the year is not over" in now.html
+    past = gs.annual_report(ctx, year=2025, actor=people.public)
+    assert past.data["covers"] == {"start": "2025-01-01", "end": "2025-12-31", "complete": True}
+    assert "the year is not over" not in past.html
+    before = ctx.ledger.size()
+    for year in (2027, 1999, 0):
+        with pytest.raises(InvalidParameterError, match=f"year {year}; expected a year that has begun, from 2000 to 2026"):
+            gs.annual_report(ctx, year=year, actor=people.public)
+    assert ctx.ledger.size() == before  # nothing to log: no report was made
+    clock.advance(days=400)  # in 2027, the 2026 report is whole
+    assert gs.annual_report(ctx, year=2026, actor=people.public).data["covers"]["complete"] is True
 
 
 def test_report_counts_comments_by_stage(ctx: Context, people: People, clock: Clock) -> None:

@@ -34,6 +34,7 @@ from crimelens.api._errors import error_body
 from crimelens.errors import CrimelensError
 from crimelens.governance import Actor, Role
 from crimelens.governance._policy import UsePolicy
+from crimelens.governance._report import FIRST_REPORT_YEAR
 from crimelens.services import dashboard as dash
 from crimelens.services import forecasts as fc
 from crimelens.services import governance as gov
@@ -1101,6 +1102,6 @@ def model_card(ctx: CtxDep, caller: PublicCallerDep, name: Name,
 
 @router.get("/reports/annual/{year}", tags=["governance"],
             summary="The public annual report, recomputed from the ledger (JSON and HTML)")
-def annual(ctx: CtxDep, caller: PublicCallerDep, year: Annotated[int, Path(ge=2000, le=2100)]) -> Response:
+def annual(ctx: CtxDep, caller: PublicCallerDep, year: Annotated[int, Path(ge=FIRST_REPORT_YEAR, le=2100)]) -> Response:
     report = gov.annual_report(ctx, year=year, actor=caller.actor, purpose=caller.purpose)
     return ok(_body(year=report.year, data=report.data, html=report.html))

@@ -569,8 +569,8 @@ def review_decide(
 # report -------------------------------------------------------------------------------------------------
 @report_app.command("annual")
 def report_annual(
-    year: Annotated[int, typer.Option("--year")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for annual-report-<year>.html and .json.")] = Path("."),
+    year: Annotated[int, typer.Option("--year", help="The calendar year (UTC) to report; the current year runs to now.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for annual-report-<year>.html, .json and .pdf.")] = Path("."),
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """The public annual report, recomputed from the ledger (HTML and JSON)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ import jinja2
 
 from crimelens.governance._ledger import LedgerEntry
 
-__all__ = ["AnnualReport", "build_annual_report", "render_pdf"]
+__all__ = ["FIRST_REPORT_YEAR", "AnnualReport", "build_annual_report", "render_pdf"]
+
+FIRST_REPORT_YEAR = 2000  # the API takes years from here; no ledger entry can be older
 
 _GOV = ("users.", "models.", "datasheets.", "deployments.", "killswitch.", "review.", "incidents.",
         "complaints.", "ledger.", "report.")
@@ -102,9 +104,14 @@ def build_annual_report(
             kill_switch.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "action": a,
                                 "by": e.user, "reason": e.detail.get("reason")})
     groups = {name: card.get("sections", {}).get("quantitative_analyses", {}) for name, card in cards.items()}
+    year_end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    complete = generated_at >= year_end
     data: dict[str, Any] = {
         "year": year,
         "generated_at": generated_at.isoformat(timespec="seconds"),
+        # a report of the current year runs to the moment it was made; it says so
+        "covers": {"start": f"{year}-01-01", "end": (year_end - timedelta(days=1)).date().isoformat() if complete
+                   else generated_at.isoformat(timespec="seconds"), "complete": complete},
         "entries": {"total": len(entries), "ok": n_ok, "refused": n_refused},
         "deployments": [{k: (str(v) if v is not None else None) for k, v in d.items()} for d in deployments],
         "deployment_events": events,
@@ -138,6 +145,8 @@ code{word-break:break-all}</style></head><body>
 <p>Generated {{ d.generated_at }} from the usage ledger. Every figure below is counted from ledger entries;
 anyone with the ledger can recompute it (<code>crimelens report annual --year {{ d.year }}</code>) after
 verifying it (<code>crimelens ledger verify</code>).</p>
+<p>Covers {{ d.covers.start }} to {{ d.covers.end }}{% if not d.covers.complete %}: the year is not over,
+so every figure runs to the moment this report was generated{% endif %}.</p>
 <p>Ledger entries in {{ d.year }}: {{ d.entries.total }} ({{ d.entries.ok }} completed, {{ d.entries.refused }} refused).</p>
 
 <h2>Deployments and their approvals</h2>

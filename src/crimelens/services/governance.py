@@ -18,7 +18,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crimelens.errors import ApprovalRequiredError, InputError, NotFoundError, PermissionDeniedError
+from crimelens.errors import (
+    ApprovalRequiredError,
+    InputError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from crimelens.governance import Actor, LedgerReceipt, Role, VerifyReport
 from crimelens.governance._aia import AssessmentResult, assess, missing_controls
 from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Datasheet, ModelCard
@@ -26,7 +32,12 @@ from crimelens.governance._deployments import DeploymentState, next_state
 from crimelens.governance._ledger import export_ledger as _export
 from crimelens.governance._ledger import verify_export as _verify_export
 from crimelens.governance._policy import SEVERITIES, UsePolicy
-from crimelens.governance._report import AnnualReport, build_annual_report, render_pdf
+from crimelens.governance._report import (
+    FIRST_REPORT_YEAR,
+    AnnualReport,
+    build_annual_report,
+    render_pdf,
+)
 from crimelens.services._context import Context, authorize, record_use, refuse, submit_use
 from crimelens.storage import _governance as db
 
@@ -1118,6 +1129,10 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
     With ``out_dir`` it writes ``annual-report-<year>.html`` and ``.json`` there, and ``.pdf``
     when the fpdf2 renderer is installed.
     """
+    now = ctx.now()
+    if not FIRST_REPORT_YEAR <= year <= now.year:
+        raise InvalidParameterError(
+            f"annual report: year {year}; expected a year that has begun, from {FIRST_REPORT_YEAR} to {now.year}")
     authorize(ctx, action="report.annual", actor=actor, purpose=purpose)
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     entries = ctx.ledger.entries(since=start, until=end)
