@@ -156,3 +156,10 @@ def test_the_first_user_is_told_how_to_begin(tmp_path: Path, capsys: pytest.Capt
     code, out = run(capsys, "ledger", "list", "--action", "users.add", "--as", "ada", "--db", db)
     refused = [e for e in out if e["outcome"] == "refused"]
     assert len(refused) == 2  # both refusals are in the ledger
+    code, last = run(capsys, "ledger", "list", "--action", "users.add", "--limit", "1", "--as", "ada", "--db", db)
+    assert code == 0 and last == out[-1:] and last[0]["outcome"] == "refused"  # the newest: the second refusal
+    code, from_first = run(capsys, "ledger", "list", "--from", "1", "--limit", "1", "--as", "ada", "--db", db)
+    assert code == 0 and [e["seq"] for e in from_first] == [1]
+    for bad in (["--limit", "0"], ["--from", "-1"], ["--since", "last week"]):
+        code, _ = run(capsys, "ledger", "list", *bad, "--as", "ada", "--db", db)
+        assert code == 2, bad

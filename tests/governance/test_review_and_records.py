@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crimelens.domain._time import as_utc
 from crimelens.errors import (
     ApprovalRequiredError,
     InputError,
@@ -215,3 +216,29 @@ def test_report_counts_comments_by_stage(ctx: Context, people: People, clock: Cl
     report = gs.annual_report(ctx, year=2026, actor=people.public)
     assert report.data["comments"] == [{"deployment": "hotspots", "public": 2, "renewal": 1, "board": 1}]
     assert "public comments on a renewal" in report.html
+
+
+def test_ledger_list_shows_the_newest_entries_or_a_stretch_by_number_or_time(ctx: Context, people: People,
+                                                                            clock: Clock) -> None:
+    first = ctx.ledger.size()  # the staff's registrations
+    for day in range(10):  # one use a day from 2 March 2026
+        record_use(ctx, action="forecast.run", actor=people.analyst, purpose="research", detail={"day": day})
+        clock.advance(days=1)
+    runs = [e for e in gs.ledger_entries(ctx, actor=people.auditor, limit=None) if e["action"] == "forecast.run"]
+    assert [e["detail"]["day"] for e in runs] == list(range(10))
+    newest = gs.ledger_entries(ctx, actor=people.auditor, action="forecast.run", limit=3)
+    assert [e["detail"]["day"] for e in newest] == [7, 8, 9]  # the last three, oldest first
+    stretch = gs.ledger_entries(ctx, actor=people.auditor, limit=2, from_seq=runs[4]["seq"])
+    assert [e["seq"] for e in stretch] == [runs[4]["seq"], runs[4]["seq"] + 1]
+    week = gs.ledger_entries(ctx, actor=people.auditor, action="forecast.run", limit=None,
+                             since=as_utc("2026-03-04"), until=as_utc("2026-03-07"))
+    assert [e["detail"]["day"] for e in week] == [2, 3, 4]
+    listed = gs.ledger_entries(ctx, actor=people.auditor, action="ledger.list", limit=1)[0]
+    assert listed["detail"]["since"] == "2026-03-04T00:00:00+00:00" and listed["detail"]["n"] == 3
+    before = ctx.ledger.size()
+    for bad, match in [({"limit": 0}, "limit 0; expected 1 or more"), ({"limit": -5}, "limit -5"),
+                       ({"from_seq": -1}, "from -1; expected a sequence number"),
+                       ({"since": as_utc("2026-03-07"), "until": as_utc("2026-03-04")}, "is not after since")]:
+        with pytest.raises(InvalidParameterError, match=match):
+            gs.ledger_entries(ctx, actor=people.auditor, **bad)  # type: ignore[arg-type]
+    assert ctx.ledger.size() == before and first < before

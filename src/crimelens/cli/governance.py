@@ -18,6 +18,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from crimelens.cli._common import DbOpt, JsonOpt, cli_actor, cli_context, console, emit, esc, table
+from crimelens.domain._time import as_utc
 from crimelens.errors import InputError, PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.governance._policy import UsePolicy
@@ -142,12 +143,18 @@ def ledger_proof(
 def ledger_list(
     action: Annotated[str | None, typer.Option("--action", help="Only this action ('forecast.*' for a prefix).")] = None,
     deployment: Annotated[str | None, typer.Option("--deployment", help="Only this deployment.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many: the newest, or the first from "
+                                       "--from.")] = 50,
+    from_seq: Annotated[int | None, typer.Option("--from", min=0, help="Start at this entry number.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only entries at or after this UTC date or time.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only entries before this UTC date or time.")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """Ledger entries in order."""
+    """Ledger entries in order: the newest 50 by default."""
     with _session(db, as_user) as (ctx, actor):
-        rows = gs.ledger_entries(ctx, actor=actor, action=action, deployment=deployment, limit=limit, **_kw(purpose))
+        rows = gs.ledger_entries(ctx, actor=actor, action=action, deployment=deployment, limit=limit,
+                                 from_seq=from_seq, since=as_utc(since) if since else None,
+                                 until=as_utc(until) if until else None, **_kw(purpose))
     emit(rows, json_out, lambda rs: table("Ledger", ["seq", "at", "action", "user", "role", "purpose", "outcome",
                                                      "deployment"],
                                          [[r["seq"], r["at"][:19], r["action"], r["user"], r["role"], r["purpose"],

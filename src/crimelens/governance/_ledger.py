@@ -56,7 +56,7 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from numpy.typing import NDArray
 
-from crimelens.errors import InputError, NotFoundError
+from crimelens.errors import InputError, InvalidParameterError, NotFoundError
 from crimelens.governance._keys import (
     KEY_FILE,
     SignedTreeHead,
@@ -493,10 +493,22 @@ class Ledger:
         since: datetime | None = None,
         until: datetime | None = None,
         deployment: str | None = None,
+        from_seq: int | None = None,
+        newest: bool = False,
     ) -> list[tuple[int, LedgerEntry]]:
+        """Entries that match every filter, in sequence order.
+
+        ``limit`` keeps the first that many, or with ``newest`` the last that many (still returned
+        oldest first). ``from_seq`` starts at that sequence number.
+        """
+        if limit is not None and int(limit) < 0:
+            raise InvalidParameterError(f"ledger entries: limit {limit}; expected 0 or more")
         sql = "SELECT seq, payload FROM ledger"
         clauses: list[str] = []
         params: list[Any] = []
+        if from_seq is not None:
+            clauses.append("seq >= ?")
+            params.append(int(from_seq))
         if action is not None:
             if action.endswith("*"):
                 clauses.append("starts_with(action, ?)")
@@ -515,9 +527,12 @@ class Ledger:
             params.append(deployment)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if limit is None:
+            sql += " ORDER BY seq"
+        elif newest:
+            sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT {int(limit)}) ORDER BY seq"
+        else:
+            sql += f" ORDER BY seq LIMIT {int(limit)}"
         return [
             (int(s), LedgerEntry.from_payload(json.loads(bytes(p))))
             for s, p in self.store.iter_rows(sql, params)

@@ -254,12 +254,27 @@ def consistency_proof(ctx: Context, *, old_size: int, actor: Actor, new_size: in
 
 def ledger_entries(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE,
                    action: str | None = None, deployment: str | None = None,
-                   limit: int | None = 100) -> list[dict[str, Any]]:
-    """Entries (newest last) with their sequence numbers."""
+                   limit: int | None = 100, from_seq: int | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> list[dict[str, Any]]:
+    """Entries (newest last) with their sequence numbers.
+
+    ``limit`` keeps the newest that many of the matching entries; with ``from_seq`` it keeps the
+    first that many from that sequence number on. ``since`` and ``until`` bound the time (UTC,
+    ``until`` excluded).
+    """
+    if limit is not None and limit < 1:
+        raise InvalidParameterError(f"ledger list: limit {limit}; expected 1 or more")
+    if from_seq is not None and from_seq < 0:
+        raise InvalidParameterError(f"ledger list: from {from_seq}; expected a sequence number, 0 or more")
+    if since is not None and until is not None and until <= since:
+        raise InvalidParameterError(f"ledger list: until {until.isoformat()} is not after since {since.isoformat()}")
     authorize(ctx, action="ledger.list", actor=actor, purpose=purpose)
-    rows = ctx.ledger.entries(action=action, deployment=deployment, limit=limit)
+    rows = ctx.ledger.entries(action=action, deployment=deployment, limit=limit, from_seq=from_seq, since=since,
+                              until=until, newest=from_seq is None)
     record_use(ctx, action="ledger.list", actor=actor, purpose=purpose,
-               detail={"filter_action": action, "filter_deployment": deployment, "n": len(rows)})
+               detail={"filter_action": action, "filter_deployment": deployment, "from_seq": from_seq,
+                       "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
+                       "n": len(rows)})
     return [{"seq": s, **e.to_payload()} for s, e in rows]
 
 
