@@ -36,7 +36,8 @@ def _statement(env: Path) -> tuple[str, Path, dict[str, object]]:
     db = str(env / "c.duckdb")
     f = env / "statement.txt"
     f.write_text("I saw the red car at 10pm.\n")
-    return db, f, _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness", "--db", db])
+    return db, f, _json(["evidence", "add", str(f), "--case", "JA1", "--source", "witness",
+                         "--at", "2024-05-01T09:00:00Z", "--db", db])
 
 
 def test_add_transfer_verify_show(env: Path) -> None:
@@ -44,7 +45,7 @@ def test_add_transfer_verify_show(env: Path) -> None:
     item = str(added["item_id"])
     assert added["sha256"] and added["mime_type"] == "text/plain" and added["same_content_as"] == []
     out = _json(["evidence", "transfer", item, "--kind", "check-out", "--to", "lab", "--reason", "prints",
-                 "--location", "Area 4", "--at", "2030-01-01T10:00:00Z", "--db", db])
+                 "--location", "Area 4", "--at", "2024-05-02T10:00:00Z", "--db", db])
     assert out["from_party"] == "custodian" and out["gaps"] == []
     assert _json(["evidence", "verify", "JA1", "--db", db])["ok"] is True
 
@@ -56,7 +57,7 @@ def test_add_transfer_verify_show(env: Path) -> None:
 
     # a check-in by someone who never received it: a gap, exit code 4 from verify
     _json(["evidence", "transfer", item, "--kind", "check-in", "--from", "court", "--to", "custodian",
-           "--at", "2030-01-02T10:00:00Z", "--db", db])
+           "--at", "2024-05-03T10:00:00Z", "--db", db])
     failed = _json(["evidence", "verify", "JA1", "--db", db], code=4)
     assert failed["ok"] is False and failed["gaps"][0]["kind"] == "holder_mismatch"  # type: ignore[index]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crimelens.errors import InvalidParameterError
+from crimelens.errors import InputError, InvalidParameterError
 from crimelens.evidence import CustodyEvent, find_custody_gaps
 from crimelens.governance import Actor
 from crimelens.services import Context
@@ -107,3 +107,28 @@ def test_bad_custody_kind_is_refused(ctx: Context, tmp_path: Path) -> None:
     item = svc.add_evidence(ctx, p, case_id="C10", actor=ACTOR, source="s")
     with pytest.raises(InvalidParameterError, match="check_out"):
         svc.record_custody(ctx, item.item_id, kind="borrow", to_party="x", actor=ACTOR)
+
+
+def test_a_time_to_come_or_an_empty_giver_is_refused_and_nothing_is_recorded(ctx: Context, tmp_path: Path) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("a")
+    item = svc.add_evidence(ctx, p, case_id="C11", actor=ACTOR, source="s")
+    entries, rows = ctx.ledger.size(), ctx.store.scalar("SELECT count(*) FROM evidence_custody")
+    now = datetime.now(UTC)
+    with pytest.raises(InvalidParameterError, match="got a time to come"):
+        svc.record_custody(ctx, item.item_id, kind="transfer", to_party="Det. Ruiz", actor=ACTOR,
+                           event_time=now + timedelta(days=3 * 365))
+    with pytest.raises(InputError, match="empty 'from' party"):
+        svc.record_custody(ctx, item.item_id, kind="transfer", from_party=" ", to_party="Det. Ruiz", actor=ACTOR)
+    later = tmp_path / "b.txt"
+    later.write_text("b")
+    with pytest.raises(InvalidParameterError, match="got a time to come"):
+        svc.add_evidence(ctx, later, case_id="C11", actor=ACTOR, source="s", received_at=now + timedelta(hours=1))
+    assert ctx.ledger.size() == entries
+    assert ctx.store.scalar("SELECT count(*) FROM evidence_custody") == rows
+    stored = {f.name for f in Path(str(ctx.store.path) + ".evidence").rglob("*") if f.is_file()}
+    assert len(stored) == 1  # only a.txt's content: b.txt's was not kept
+    # a clock a minute ahead, or a handover stated in the past, is recorded
+    ahead = svc.record_custody(ctx, item.item_id, kind="transfer", to_party="Det. Ruiz", actor=ACTOR,
+                               event_time=now + timedelta(minutes=1))
+    assert ahead.holder == "Det. Ruiz"

@@ -14,7 +14,7 @@ import json
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,12 +89,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+CLOCK_SKEW = timedelta(minutes=5)  # how far past this machine's clock a stated time may lie
+
+
 def _aware(t: datetime | None) -> datetime:
+    """The stated time of a custody event in UTC (now when none is given); a time to come is refused.
+
+    A custody log records what happened: a handover dated next year would sort after every real
+    one and make the record contradict itself. A few minutes' lead is taken, for a clock that runs
+    slightly ahead on the device that stated the time.
+    """
     if t is None:
         return _now()
     if t.tzinfo is None:
         raise InputError(f"event time {t.isoformat()}: got a naive time; expected a time with a UTC offset")
-    return t.astimezone(UTC)
+    when = t.astimezone(UTC)
+    now = _now()
+    if when > now + CLOCK_SKEW:
+        raise InvalidParameterError(f"event time {when.isoformat()}: got a time to come (now "
+                                    f"{now.isoformat(timespec='seconds')}); expected the time the event happened")
+    return when
 
 
 # --------------------------------------------------------------------------- intake
@@ -128,6 +142,7 @@ def add_evidence(
     try:
         parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
                               derivation=derivation, tool=tool, tool_version=tool_version)
+        when = _aware(received_at)
     except BaseException:
         if isinstance(path, StoredContent) and path.is_new:
             _content(ctx).remove(path.sha256)
@@ -142,7 +157,6 @@ def add_evidence(
         mime = sniff_mime(file) if file.is_file() else "application/octet-stream"
         stored = _content(ctx).put(file)
     parent_item_id = parent.item_id if parent else None
-    when = _aware(received_at)
     try:
         with ctx.store.transaction():
             item_id = db.next_item_id(ctx.store)
@@ -278,6 +292,9 @@ def record_custody(
             f"custody event kind: got {kind!r}; expected 'check_out', 'check_in' or 'transfer'")
     if not to_party or not to_party.strip():
         raise InputError(f"custody event on {item_id}: got an empty 'to' party; expected a named person or place")
+    if from_party is not None and not from_party.strip():
+        raise InputError(f"custody event on {item_id}: got an empty 'from' party; expected a named person or "
+                         "place, or none for the holder the record shows")
     item = db.get_item(ctx.store, item_id)
     before = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
     giver = from_party if from_party is not None else before.holder
