@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from crimelens.cli import app
+from crimelens.errors import InvalidParameterError
 from crimelens.governance import Ledger
 from crimelens.storage import DuckDBStore
 from crimelens.storage._feedback import feedback_runs
@@ -103,9 +105,26 @@ def test_audit_exposure_on_the_synthetic_city_files(tmp_path: Path) -> None:
     assert sum(shares) == pytest.approx(1.0, abs=1e-5)
     assert groups["group_a"]["population"] + groups["group_b"]["population"] == sum(a.population or 0
                                                                                     for a in city.areas)
+    assert "caution_window" not in doc["summary"]  # 56 + 4 x 14 days fit in the 120 days of records
     with DuckDBStore.open(tmp_path / "t.duckdb") as store:
         (_, entry), = Ledger(store).entries(action="feedback.exposure")
         assert entry.output_hash == doc["output_hash"]
+
+    def exposure(*args: str) -> Any:
+        got = runner.invoke(app, ["audit", "exposure", "--data", str(tmp_path / "city" / "incidents.csv"),
+                                  "--areas", str(tmp_path / "city" / "areas.geojson"), *args,
+                                  "--db", str(tmp_path / "t.duckdb"), "--json"])
+        return got.exception if got.exception is not None else _json(got.output)
+
+    # periods that reach before the first record, or a window longer than the records: refused by name
+    refused = exposure("--periods", "20", "--period-days", "14")
+    assert isinstance(refused, InvalidParameterError)
+    assert "20 periods of 14 days need 280 days of records" in str(refused) and "holds 122 (" in str(refused)
+    refused = exposure("--window-days", "999999999")
+    assert "a training window of 999,999,999 days is longer than the 122 days" in str(refused)
+    # a window that starts before the first record: the audit runs and says so
+    doc = exposure("--periods", "4", "--period-days", "14", "--window-days", "100")
+    assert "starts 34 days before the first record" in doc["summary"]["caution_window"]
 
 
 def test_audit_exposure_needs_incidents_and_areas(tmp_path: Path) -> None:

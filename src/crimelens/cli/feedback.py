@@ -173,8 +173,9 @@ def exposure(
     def render(doc: dict[str, Any]) -> None:
         console.print(f"[bold]exposure audit[/] {doc['run_id']}  {doc['scenario']}  ({doc['mark']})")
         console.print(report.to_markdown(), markup=False)
-        if "caution" in doc["summary"]:
-            console.print(f"[yellow]caution:[/] {esc(doc['summary']['caution'])}")
+        for key in ("caution_window", "caution"):
+            if key in doc["summary"]:
+                console.print(f"[yellow]caution:[/] {esc(doc['summary'][key])}")
         console.print(f"output hash {doc['output_hash']}  ledger entry {doc['ledger_seq']}")
 
     emit(run.to_dict(), as_json, render)

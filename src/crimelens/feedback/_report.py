@@ -285,8 +285,9 @@ def runs_section(runs: Sequence[Mapping[str, Any]], *, fmt: str = "markdown", he
 
                 rows.append([g, cell("flag_share"), cell("ratio_to_incidents"), cell("ratio_to_population")])
             parts += [_md_table(["group", "flag share", "ratio to incidents", "ratio to residents"], rows), ""]
-            if "caution" in s:
-                parts += [f"Caution: {s['caution']}.", ""]
+            for key in ("caution_window", "caution"):
+                if key in s:
+                    parts += [f"Caution: {s[key]}.", ""]
         parts += [f"Output hash `{r.get('output_hash')}`, ledger entry {r.get('ledger_seq')}.", ""]
     text = "\n".join(parts).rstrip() + "\n"
     if fmt == "markdown":

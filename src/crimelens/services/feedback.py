@@ -359,7 +359,17 @@ def audit_exposure(
     lookup[keep] = np.arange(int(keep.sum()))
     cells_all = full.cell_of(incidents.xy_m)
     cells = np.where(cells_all >= 0, lookup[np.maximum(cells_all, 0)], -1)
-    t_end = incidents.frame["occurred_from"].max()
+    t_first, t_end = incidents.frame["occurred_from"].min(), incidents.frame["occurred_from"].max()
+    span_days = int((t_end.normalize() - t_first.normalize()).days) + 1
+    if n_periods * period_days > span_days:
+        raise InvalidParameterError(
+            f"audit exposure: {n_periods} periods of {period_days} days need {n_periods * period_days:,} days of "
+            f"records; {source} holds {span_days:,} ({t_first:%Y-%m-%d} to {t_end:%Y-%m-%d}); expected fewer "
+            "--periods or a shorter --period-days")
+    if window_days > span_days:
+        raise InvalidParameterError(
+            f"audit exposure: a training window of {window_days:,} days is longer than the {span_days:,} days of "
+            f"records in {source} ({t_first:%Y-%m-%d} to {t_end:%Y-%m-%d}); expected a shorter --window-days")
     n_days = window_days + n_periods * period_days
     start = (t_end - np.timedelta64(n_days - 1, "D")).strftime("%Y-%m-%d")
     daily = daily_counts(incidents, cells, int(keep.sum()), start=start, n_days=n_days)
@@ -374,6 +384,12 @@ def audit_exposure(
                               "coverage": coverage, "n_periods": n_periods, "period_days": period_days,
                               "window_days": window_days, "first_day": start, "confidence": confidence}
     summary = report.summary()
+    short = n_days - span_days  # days of the first training window before the first record
+    if short > 0:
+        summary["caution_window"] = (
+            f"the first training window starts {short} days before the first record ({t_first:%Y-%m-%d}): the "
+            f"earliest periods are forecast from fewer than {window_days} days of records"
+        )
     if window_days > period_days and n_periods > 1:
         summary["caution"] = (
             f"training windows overlap ({window_days} days stepped by {period_days}): the periods share "

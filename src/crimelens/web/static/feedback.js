@@ -11,6 +11,7 @@
     CL.el("summary").innerHTML = `<p>exposure audit ${CL.esc(run.run_id)} · ${CL.esc(run.scenario)} · model ${CL.esc(p.model)}, top ${CL.fmt((p.coverage || 0) * 100, 1)} % of cells of ${CL.esc(p.cell_m)} m flagged, ${p.n_periods} periods of ${p.period_days} days from ${CL.esc(p.first_day || "")} · ledger #${run.ledger_seq}</p>
       <table id="exposure"><caption class="muted">Per ${CL.esc(sm.group_by || "area")}: its share of the flagged cell-periods against its share of the recorded incidents and of the people, with ${Math.round((sm.confidence || 0.95) * 100)} % intervals across periods. A ratio above 1 means more patrol attention than its share; compare with incidents <em>and</em> people, since recorded incidents follow where police already look.</caption>
       <thead><tr><th>group</th><th>people</th><th>areas</th><th>share of flags</th><th>share of incidents</th><th>share of people</th><th>flags ÷ incidents</th><th>flags ÷ people</th><th>hit rate</th></tr></thead><tbody>${rows}</tbody></table>
+      ${sm.caution_window ? `<p class="muted" id="exp-caution-window">Caution: ${CL.esc(sm.caution_window)}</p>` : ""}
       ${sm.caution ? `<p class="muted" id="exp-caution">Caution: ${CL.esc(sm.caution)}</p>` : ""}`;
     CL.provenance({model: `${p.model} (exposure audit ${run.run_id}, output sha256 ${String(run.output_hash).slice(0, 16)}…)`,
                    data: `${run.scenario}${p.offense ? ", " + p.offense : ""}; areas ${p.areas}`,
