@@ -77,14 +77,19 @@ def test_oakland_from_the_shared_file(tmp_path: Path) -> None:
         (["--scenario", "chicago"], "expected one of"),
         (["--scenario", "planted-city", "--correction", "magic"], "expected one of"),
         (["--scenario", "planted-city", "--model", "oracle"], "model 'oracle': unknown"),
+        (["--seed", "-5"], "seed -5; expected 0 or more"),
+        (["--scenario", "planted-city", "--days", "999999999"], "days 999999999; expected 1 to 3,660"),
+        (["--runs", "999999999"], "days x runs = 1,999,999,998; expected at most 25,000,000"),
     ],
 )
-def test_bad_options_exit_2_with_a_json_error(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_options_exit_2_with_a_json_error(tmp_path: Path, args: list[str], message: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     from crimelens.cli import main
 
     with pytest.raises(SystemExit) as stop:
-        main(["feedback", "simulate", *args, "--days", "2", "--db", str(tmp_path / "t.duckdb"), "--json"])
+        main(["feedback", "simulate", "--days", "2", *args, "--db", str(tmp_path / "t.duckdb"), "--json"])
     assert stop.value.code == 2
+    assert message in json.loads(capsys.readouterr().out)["error"]
 
 
 def test_audit_exposure_on_the_synthetic_city_files(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ def test_a_small_detection_bias_compounds_with_feedback() -> None:
         ({"correction": "reported-only"}, "needs reported_weight > 0"),
         ({"reported_weight": 1.0}, "expected a value in [0, 1)"),
         ({"days": 0}, "both must be >= 1"),
+        ({"days": 10_000, "n_runs": 10_000}, "days x runs = 100,000,000; expected at most 25,000,000"),
     ],
 )
 def test_bad_parameters_say_what_was_got_and_expected(kwargs: dict[str, object], message: str) -> None:

@@ -47,6 +47,7 @@ from crimelens.feedback._simulate import BiasSweep
 __all__ = ["UrnResult", "ensign_urn", "urn_bias_sweep"]
 
 #: Ensign et al. (2018): estimated daily drug-use rates of Oakland's two top regions.
+MAX_URN_CELLS = 25_000_000  # days x runs of one urn: 200 MB of shares (the default 1,000 x 1,000 is 8 MB)
 OAKLAND_RATE_A = 3.68511
 OAKLAND_RATE_B = 2.816466
 #: Their "strong prior": recorded incidents in those regions.
@@ -182,6 +183,11 @@ def ensign_urn(
         raise InvalidParameterError(f"ensign_urn(prior={prior}): expected two counts > 0")
     if days < 1 or n_runs < 1:
         raise InvalidParameterError(f"ensign_urn(days={days}, n_runs={n_runs}): both must be >= 1")
+    if days * n_runs > MAX_URN_CELLS:
+        raise InvalidParameterError(
+            f"ensign_urn(days={days}, n_runs={n_runs}): days x runs = {days * n_runs:,}; expected at most "
+            f"{MAX_URN_CELLS:,} (each day of each run is kept, 8 bytes apiece: "
+            f"{days * n_runs * 8 / 2**30:,.1f} GiB asked)")
     if correction not in ("none", "ipw", "reported-only"):
         raise InvalidParameterError(
             f"ensign_urn(correction={correction!r}): expected 'none', 'ipw' or 'reported-only'"

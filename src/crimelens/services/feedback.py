@@ -68,6 +68,7 @@ __all__ = [
 ]
 
 SCENARIOS: tuple[str, ...] = ("ensign-urn", "oakland", "synthetic", "planted-city")
+MAX_GRID_DAYS = 3660  # ten years of daily refits; the urn is bounded by its days x runs instead
 _DEFAULT_DAYS = {"ensign-urn": 1000, "oakland": 549, "synthetic": 365, "planted-city": 365}
 
 Progress = Callable[[str, int, int], None]
@@ -199,7 +200,12 @@ def simulate_feedback(
         raise InvalidParameterError(f"scenario {scenario!r}: expected one of {list(SCENARIOS)}")
     if correction not in CORRECTIONS:
         raise InvalidParameterError(f"correction {correction!r}: expected one of {list(CORRECTIONS)}")
+    if seed < 0:
+        raise InvalidParameterError(f"feedback simulate: seed {seed}; expected 0 or more")
     n_days = int(days if days is not None else _DEFAULT_DAYS[scenario])
+    if scenario != "ensign-urn" and not 1 <= n_days <= MAX_GRID_DAYS:
+        raise InvalidParameterError(f"feedback simulate {scenario}: days {n_days}; expected 1 to {MAX_GRID_DAYS:,} "
+                                    "(each day refits the model on the grid)")
     params: dict[str, Any] = {"scenario": scenario, "days": n_days, "correction": correction, "seed": seed}
     figures: dict[str, str] = {}
     sweep_result: BiasSweep | None = None
