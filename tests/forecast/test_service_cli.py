@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pyogrio
 import pytest
@@ -431,3 +432,32 @@ def test_without_a_dataset_a_store_of_several_cities_is_refused_by_name(db: Path
     result = runner.invoke(app, ["forecast", "backtest", "--models", "naive", "--start", "2019-06-01",
                                  "--periods", "2", "--db", str(db)])
     assert isinstance(result.exception, InvalidParameterError) and "backtest: the store" in str(result.exception)
+
+
+def test_cli_backtest_refuses_periods_after_the_last_record_and_writes_strict_json(
+        db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def backtest(*args: str) -> tuple[int, dict[str, Any]]:
+        try:
+            main(["forecast", "backtest", "--models", "naive", "--offense", "robbery", "--dataset", "sf",
+                  *args, "--db", str(db), "--json"])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+
+        def refuse(constant: str) -> None:
+            raise AssertionError(f"not strict JSON: {constant}")
+        return code, json.loads(capsys.readouterr().out, parse_constant=refuse)
+
+    # the records end on 2019-12-31: a sixth weekly period from 2019-12-02 would begin in 2020
+    code, doc = backtest("--start", "2019-12-02", "--periods", "6")
+    assert code == 2 and doc["type"] == "InvalidParameterError"
+    assert "1 of them would begin after the last record; expected --periods 5 or fewer" in doc["error"]
+    code, doc = backtest("--start", "2020-02-03", "--periods", "2")
+    assert code == 2 and "expected a --start before the last record" in doc["error"]
+    code, doc = backtest("--start", "2019-12-02", "--periods", "999999999")
+    assert code == 2 and "999,999,994 of them would begin after the last record" in doc["error"]
+    # eight-hour shifts, some without a robbery: their hit rates are undefined, null in the JSON
+    code, doc = backtest("--start", "2019-12-02", "--periods", "12", "--horizon", "8h")
+    assert code == 0 and doc["n_periods"] == 12
+    empty = [p for p in doc["per_period"] if p["model"] == "naive" and p["n_events"] == 0]
+    assert empty and all(p["hit_rate@0.05"] is None and p["pai@0.05"] is None for p in empty)

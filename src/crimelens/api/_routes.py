@@ -20,15 +20,16 @@ import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from crimelens._jsontext import default as json_default
+from crimelens._jsontext import dumps as strict_json
 from crimelens.api._deps import Caller, CallerDep, CtxDep, PublicCallerDep, public_name
 from crimelens.api._errors import error_body
 from crimelens.errors import CrimelensError
@@ -54,29 +55,6 @@ MODEL_USE_ACTIONS = ("forecast.run", "link.similar", "link.series", "link.train"
                      "nearrepeat.alert", "feedback.simulate")
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
-def _clean(value: Any) -> Any:
-    """Replace non-finite floats (NaN, inf) with null: JSON has no NaN."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 _BYTES_CACHE: dict[int, tuple[Any, bytes]] = {}
 
 
@@ -86,8 +64,7 @@ def ok(data: Any, *, cache: bool = False) -> Response:
         hit = _BYTES_CACHE.get(id(data))
         if hit is not None and hit[0] is data:
             return Response(hit[1], media_type="application/json")
-    text = json.dumps(_clean(json.loads(json.dumps(data, default=_default))), allow_nan=False,
-                      ensure_ascii=False).encode("utf-8")
+    text = strict_json(data, ensure_ascii=False).encode("utf-8")
     if cache:
         if len(_BYTES_CACHE) > 64:
             _BYTES_CACHE.clear()
@@ -382,8 +359,7 @@ def _streamed(work: Callable[[_Say], dict[str, Any]]) -> StreamingResponse:
 
     async def body() -> AsyncIterator[bytes]:
         while (item := await anyio.to_thread.run_sync(lines.get)) is not None:
-            yield (json.dumps(_clean(json.loads(json.dumps(item, default=_default))), allow_nan=False,
-                              ensure_ascii=False) + "\n").encode("utf-8")
+            yield (strict_json(item, ensure_ascii=False) + "\n").encode("utf-8")
 
     return StreamingResponse(body(), media_type=NDJSON, headers={"Cache-Control": "no-store"})
 
@@ -1069,7 +1045,7 @@ class UserIn(BaseModel):
              summary="Register a user (admin); the answer carries their API token, shown this once")
 def add_user(ctx: CtxDep, caller: CallerDep, body: UserIn) -> Response:
     user, token = gov.add_user(ctx, name=body.name, role=body.role, actor=caller.actor, purpose=caller.purpose)
-    return Response(json.dumps({"ok": True, "user": user, "token": token}, default=_default),
+    return Response(json.dumps({"ok": True, "user": user, "token": token}, default=json_default),
                     media_type="application/json", headers={"Cache-Control": "no-store"})
 
 

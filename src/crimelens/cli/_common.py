@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from crimelens._jsontext import finite
 from crimelens.config import Settings, load_settings
 from crimelens.errors import NotFoundError
 from crimelens.governance import Actor
@@ -93,12 +94,13 @@ def cli_actor(settings: Settings) -> Actor:
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
     """Print ``data`` as one JSON document, or render it for a person."""
-    if as_json:
-        typer.echo(json.dumps(data, default=str, ensure_ascii=False, indent=None))
+    if as_json:  # strict JSON: an undefined figure (NaN) is null, as in the API
+        typer.echo(json.dumps(finite(json.loads(json.dumps(data, default=str))), allow_nan=False,
+                              ensure_ascii=False))
     elif render is not None:
         render(data)
     else:
-        console.print_json(json.dumps(data, default=str))
+        console.print_json(json.dumps(finite(json.loads(json.dumps(data, default=str))), allow_nan=False))
 
 
 def esc(value: Any) -> str:

@@ -421,6 +421,26 @@ def backtest_labels(models: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _periods_within_records(incidents: IncidentTable, first: datetime, periods: int, horizon_days: float) -> None:
+    """Refuse test periods that begin after the last record: nothing could be scored in them.
+
+    Their metrics would be undefined and left out of the means, while the run would still claim
+    every period. A last period that the records end inside is kept.
+    """
+    if periods < 1 or not horizon_days > 0:
+        return  # rolling_origin names these
+    last = incidents.frame["occurred_from"].max().to_pydatetime()
+    usable = int((last - first) / timedelta(days=horizon_days)) + 1 if last >= first else 0
+    if periods > usable:
+        span = format_span(horizon_days)
+        want = (f"--periods {usable} or fewer, or an earlier --start" if usable
+                else "a --start before the last record")
+        raise InvalidParameterError(
+            f"backtest: {periods:,} periods of {span} from {first:%Y-%m-%d}, but the records end at "
+            f"{last:%Y-%m-%d %H:%M}, so {periods - usable:,} of them would begin after the last record; "
+            f"expected {want}")
+
+
 def run_backtest(
     ctx: Context,
     *,
@@ -477,6 +497,7 @@ def run_backtest(
     history = incidents.select(window=TimeWindow(mask_from, first))
     if len(history) == 0:
         raise NotFoundError(f"backtest: no incidents before {first.isoformat()} to define the study area")
+    _periods_within_records(incidents, first, periods, horizon_days)
     area = StudyArea.from_activity(incidents, cell_m, period=TimeWindow(mask_from, first))
     areas = tuple((float(km2), coverage_for_area(area, km2, nij_limits=nij_limits)) for km2 in areas_km2)
     covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages} | {c for _, c in areas})
