@@ -103,7 +103,7 @@ def simulate(
 @feedback_app.command("runs")
 def runs_cmd(
     kind: Annotated[str | None, typer.Option("--kind", help="simulate or exposure.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Most recent N runs.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most recent N runs.")] = 50,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -88,7 +88,7 @@ def incidents_summary(
 def quarantine_list(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Only reasons containing this text.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -84,7 +84,7 @@ def train(
         "--enable-protected-descriptor",
         help="AUDITED OPTION, off by default: allow this protected suspect descriptor as a feature. "
              "Every use of the linker names it in the ledger.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -215,7 +215,7 @@ def export(
 def similar(
     incident_id: Annotated[str, typer.Argument(help="The incident to compare with its block-mates.")],
     dataset: DatasetOpt,
-    k: Annotated[int, typer.Option("-k", "--top", help="How many to list.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many to list.")] = 10,
     linker: LinkerOpt = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,

@@ -97,6 +97,8 @@ def run(
     """Knox table: observed pairs per distance x time band, expected under permuted times, ratio, p."""
     from crimelens.services import nearrepeat as svc
 
+    if not 0 < alpha < 1:  # checked before the permutations run, not when the table is drawn
+        raise InvalidParameterError(f"--alpha {alpha}: expected a probability in (0, 1)")
     period = None
     if since is not None or until is not None:
         period = TimeWindow(as_utc(since or "1900-01-01"), as_utc(until or "2200-01-01"))
@@ -187,8 +189,8 @@ def alert(
     distance: Annotated[str, typer.Option("--distance", help="manhattan or euclidean (computed surface).")] = "manhattan",
     convention: Annotated[str, typer.Option("--convention", help="Band semantics (computed surface).")] = "standard",
     permutations: Annotated[int, typer.Option("--permutations", help="Permutations (computed surface).")] = 999,
-    seed: Annotated[int, typer.Option("--seed", help="Seed (computed surface).")] = 1,
-    limit: Annotated[int, typer.Option("--limit", help="Cells to show in the table.")] = 30,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed (computed surface).")] = 1,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Cells to show in the table.")] = 30,
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
     json_out: JsonOpt = False,

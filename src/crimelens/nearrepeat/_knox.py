@@ -69,6 +69,7 @@ __all__ = ["DISTANCES", "KnoxResult", "KnoxTest", "event_times", "knox_test"]
 DISTANCES: tuple[str, ...] = ("manhattan", "euclidean")
 Progress = Callable[[int, int], None]
 
+MAX_PERMUTATIONS = 99_999  # the permutation counts are kept (bands x permutations); p-values to 1e-5
 #: Memory budget for one block of permuted time vectors (bytes).
 _BLOCK_BYTES = 32 * 1024 * 1024
 
@@ -296,9 +297,11 @@ def knox_test(
         raise InvalidParameterError(
             f"--convention: got {convention!r}; expected one of {list(CONVENTIONS)}"
         )
-    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int | np.integer) or n_permutations < 0:
+    if (isinstance(n_permutations, bool) or not isinstance(n_permutations, int | np.integer)
+            or not 0 <= n_permutations <= MAX_PERMUTATIONS):
         raise InvalidParameterError(
-            f"--permutations: got {n_permutations!r}; expected a whole number >= 0 (e.g. 999)"
+            f"--permutations: got {n_permutations!r}; expected a whole number from 0 to {MAX_PERMUTATIONS:,} "
+            "(e.g. 999; 99,999 resolves p-values to 0.00001)"
         )
     sb = BandSet.space(space_bands, convention)
     tb = BandSet.time(time_bands, convention)

@@ -1,0 +1,65 @@
+"""Numbers outside an option's range are refused by name (exit 2), never a traceback.
+
+Each case was found by giving every numeric option of every command -5, 0 and a huge value:
+before, these ended in a DuckDB binder error, a numpy allocation of many TiB, or a seed error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_ingest_cli import run
+from tests.conftest import shared
+
+KNOX = "knox_reference/chicago_be_month1.csv"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding one data set (Cincinnati's burglaries), so that commands reach their checks."""
+    from crimelens.config import load_settings
+    from crimelens.governance import Actor
+    from crimelens.services import open_context
+    from crimelens.services.ingest import ingest_file
+
+    db = tmp_path_factory.mktemp("ranges") / "r.duckdb"
+    with open_context(load_settings(db=db)) as ctx:
+        ingest_file(ctx, shared("cincinnati_burglary/cincinnati_burglary.csv.gz"), actor=Actor("ada"), dataset="cin")
+    return db
+
+
+CASES = [
+    (["quarantine", "list", "--limit", "-5"], "--limit"),
+    (["feedback", "runs", "--limit", "-5"], "--limit"),
+    (["ledger", "list", "--limit", "-5"], "--limit"),
+    (["link", "train", "--dataset", "cin", "--seed", "-5"], "--seed"),
+    (["link", "similar", "X", "--dataset", "cin", "-k", "0"], "--top"),
+    (["nearrepeat", "alert", "X", "--limit", "0"], "--limit"),
+    (["nearrepeat", "alert", "X", "--seed", "-5"], "--seed"),
+    (["nearrepeat", "run", "--dataset", "cin", "--alpha", "1.5"], "--alpha 1.5: expected a probability in (0, 1)"),
+    (["nearrepeat", "run", "--dataset", "cin", "--alpha", "0"], "--alpha 0.0: expected a probability in (0, 1)"),
+    (["nearrepeat", "run", "--dataset", "cin", "--permutations", "999999999", "--space-bands", "100",
+      "--time-bands", "7"], "--permutations: got 999999999; expected a whole number from 0 to 99,999"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_an_out_of_range_number_is_refused_by_name(args: list[str], message: str, store: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *args, "--db", str(store))
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    assert message in " ".join((out + err).split())
+
+
+def test_nothing_is_logged_for_a_refused_permutation_count(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ledger", "verify", "--db", str(store), "--json")
+    before = json.loads(out)["n_entries"]
+    code, out, _ = run(capsys, "nearrepeat", "run", str(shared(KNOX)), "--permutations", "100000",
+                       "--space-bands", "100", "--time-bands", "7", "--db", str(store), "--json")
+    assert code == 2 and "from 0 to 99,999" in json.loads(out)["error"]
+    code, out, _ = run(capsys, "ledger", "verify", "--db", str(store), "--json")
+    assert json.loads(out)["n_entries"] == before + 1  # only the verify before it
