@@ -15,6 +15,7 @@ from tests.cli.test_ingest_cli import run
 from tests.conftest import shared
 
 KNOX = "knox_reference/chicago_be_month1.csv"
+COMPAS = "compas/compas-scores-two-years.deid.csv.gz"
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,14 @@ CASES = [
     (["nearrepeat", "run", "--dataset", "cin", "--alpha", "0"], "--alpha 0.0: expected a probability in (0, 1)"),
     (["nearrepeat", "run", "--dataset", "cin", "--permutations", "999999999", "--space-bands", "100",
       "--time-bands", "7"], "--permutations: got 999999999; expected a whole number from 0 to 99,999"),
+    (["risk", "fit", str(shared(COMPAS)), "--label", "two_year_recid", "--cv-repeats", "0"],
+     "--cv-repeats 0: expected 1 to 10"),
+    (["risk", "fit", str(shared(COMPAS)), "--label", "two_year_recid", "--cv-repeats", "999999999"],
+     "--cv-repeats 999999999: expected 1 to 10"),
+    (["risk", "fit", str(shared(COMPAS)), "--label", "two_year_recid", "--max-points", "999999999"],
+     "max_points (--max-points): got 999999999; expected 1 to 20"),
+    (["risk", "fit", str(shared(COMPAS)), "--label", "two_year_recid", "--max-items", "0"],
+     "max_items (--max-items): got 0; expected 1 to 20"),
 ]
 
 

@@ -129,6 +129,17 @@ def test_redact_text_jsonl_review_and_release(env: Path) -> None:
 
     queue = _json(["redact", "review", str(run["run_id"]), "--pending", "--db", db])
     assert len(queue["items"]) == 6  # type: ignore[arg-type]
+    # a decision without --unit, or undoing a detection the item does not have, is refused, not dropped
+    first: Any = queue["items"][0]  # type: ignore[index]
+    idxs = [x["idx"] for x in first["detections"]]
+    lost = runner.invoke(app, ["redact", "review", str(run["run_id"]), "--status", "corrected", "--remove", "0",
+                               "--db", db])
+    assert isinstance(lost.exception, InputError) and "--status, --remove without --unit" in str(lost.exception)
+    wrong = runner.invoke(app, ["redact", "review", str(run["run_id"]), "--unit", first["unit"], "--status",
+                                "corrected", "--remove", "999", "--db", db])
+    assert isinstance(wrong.exception, InputError)
+    assert f"--remove [999]: no such detection; expected one of the item's detections {idxs}" in str(wrong.exception)
+    assert len(_json(["redact", "review", str(run["run_id"]), "--pending", "--db", db])["items"]) == 6  # type: ignore[arg-type]
     refused = runner.invoke(app, ["redact", "release", str(run["run_id"]), "--in", str(src), "--out",
                                   str(env / "rel.jsonl"), "--db", db])
     assert refused.exit_code != 0

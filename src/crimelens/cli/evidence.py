@@ -320,6 +320,12 @@ def review(
     as_json: JsonOpt = False,
 ) -> None:
     """List a run's review queue, or record a decision on one item (--unit with --status)."""
+    if unit is None:
+        given = [name for name, v in (("--status", status), ("--add", add), ("--remove", remove), ("--note", note))
+                 if v]
+        if given:  # without --unit the command lists the queue; a decision would be dropped unseen
+            raise InputError(f"redact review {run}: got {', '.join(given)} without --unit; expected --unit "
+                             "naming the item they decide (the report id or frame)")
     with cli_context(db) as ctx:
         if unit is None:
             queue = svc.review_queue(ctx, run, status="pending" if pending else None)

@@ -734,6 +734,14 @@ def decide_review(
                          "runs reject the frame and redact again")
     if status == "corrected" and not (add or remove):
         raise InputError(f"review of {run_id}/{unit}: status 'corrected' needs --add or --remove")
+    if remove:
+        log = db.run_log(ctx.store, run_id)
+        known = sorted(int(i) for i in log.loc[log["unit"] == unit, "idx"])
+        unknown = sorted({int(i) for i in remove} - set(known))
+        if unknown:
+            raise InputError(f"review of {run_id}/{unit}: --remove {unknown}: no such detection; expected one of "
+                             f"the item's detections {known}" if known else
+                             f"review of {run_id}/{unit}: --remove {unknown}: the item has no detections to undo")
     correction = {"add": [list(a) for a in add], "remove": list(remove)} if status == "corrected" else None
     when = _now()
     with ctx.store.transaction():

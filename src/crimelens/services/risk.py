@@ -156,6 +156,10 @@ SIZE_PARAMS: dict[str, tuple[str, ...]] = {"points": ("max_items", "max_points")
                                            "logistic": ()}
 
 
+MAX_SIZE = 20  # items, points per item or rules: the API's bounds too
+MAX_CV_REPEATS = 10
+
+
 def risk_params(kind: str, **sizes: int | None) -> dict[str, int]:
     """The size limits given (None: the model's default), refused for a kind that has none of them."""
     out: dict[str, int] = {}
@@ -166,6 +170,9 @@ def risk_params(kind: str, **sizes: int | None) -> dict[str, int]:
             takes = [k for k, v in SIZE_PARAMS.items() if name in v]
             raise InvalidParameterError(f"{name} (--{name.replace('_', '-')}): got {value} for model {kind!r}; "
                                         f"expected it only with model {' or '.join(map(repr, takes))}")
+        if not 1 <= int(value) <= MAX_SIZE:
+            raise InvalidParameterError(f"{name} (--{name.replace('_', '-')}): got {value}; expected 1 to "
+                                        f"{MAX_SIZE} (a model a person can read and check by hand)")
         out[name] = int(value)
     return out
 
@@ -261,6 +268,9 @@ def fit_risk_model(
     ``file_label`` names the data file in the card and in messages (``upload:<name>``)."""
     if kind not in MODEL_KINDS:
         raise InvalidParameterError(f"risk fit --model {kind!r}: expected one of {sorted(MODEL_KINDS)}")
+    if not 1 <= cv_repeats <= MAX_CV_REPEATS:
+        raise InvalidParameterError(f"risk fit --cv-repeats {cv_repeats}: expected 1 to {MAX_CV_REPEATS} "
+                                    "(repeats of 5-fold cross-validation)")
     authorize(ctx, action="risk.fit", actor=actor, purpose=purpose, model=MODEL_KINDS[kind].__name__)
     table = prepare_table(data, layout=layout, name=file_label)
     feats = list(features) if features else [f for f in table.features if f != label
@@ -286,7 +296,7 @@ def fit_risk_model(
         "model": _model_tables(model),
         "reliability_in_sample": model.reliability_table(X, y, strategy="unique" if kind != "logistic"
                                                          else "quantile").to_dict(),
-        "cv": {"folds": 5, "repeats": max(1, cv_repeats), "auc_mean": float(np.mean(aucs)),
+        "cv": {"folds": 5, "repeats": cv_repeats, "auc_mean": float(np.mean(aucs)),
                "auc_sd": float(np.std(aucs)), "aucs": aucs},
         "label_limits": list(LABEL_LIMITS),
     }
