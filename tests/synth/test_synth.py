@@ -53,6 +53,14 @@ def test_invalid_parameters_say_what_was_got_and_expected() -> None:
         SyntheticCity(days=0).generate()
     with pytest.raises(InvalidParameterError, match=r"timezone='Mars/Olympus'"):
         SyntheticCity(days=3, timezone="Mars/Olympus").generate()
+    # sizes past what a machine holds are refused before anything is drawn (they were a 24 TiB
+    # allocation and a search that did not end)
+    with pytest.raises(InvalidParameterError, match=r"scale=1000000000.0\): expected scale x years <= 400"):
+        SyntheticCity(scale=1e9).generate()
+    with pytest.raises(InvalidParameterError, match=r"here 600 for 3650 days"):
+        SyntheticCity(scale=60, days=3650).generate()
+    with pytest.raises(InvalidParameterError, match=r"n_series=999999999\): expected an integer in 0..100,000"):
+        SyntheticCity(n_series=999_999_999).generate()
 
 
 # the canonical CSV ------------------------------------------------------------------------

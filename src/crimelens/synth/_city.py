@@ -63,6 +63,8 @@ __all__ = ["CRS", "CSV_COLUMNS", "CityData", "SyntheticCity"]
 
 CRS = "EPSG:32616"
 GENERATOR_VERSION = "1"
+MAX_SCALE_YEARS = 400  # scale x years: at scale 1 a year holds about 30,000 incidents
+MAX_SERIES = 100_000
 #: Columns of ``incidents.csv``, in order.
 CSV_COLUMNS: tuple[str, ...] = (
     "incident_id", "offense", "offense_raw", "occurred_from", "occurred_to", "reported_at",
@@ -230,8 +232,11 @@ class SyntheticCity:
             raise bad("days", "an integer number of days in 1..3660")
         if not (self.scale > 0 and math.isfinite(self.scale)):
             raise bad("scale", "a finite number > 0")
-        if not isinstance(self.n_series, int | np.integer) or self.n_series < 0:
-            raise bad("n_series", "an integer >= 0")
+        if self.scale * self.days / 365 > MAX_SCALE_YEARS:
+            raise bad("scale", f"scale x years <= {MAX_SCALE_YEARS} (about 12 million incidents; here "
+                               f"{self.scale * self.days / 365:,.0f} for {self.days} days)")
+        if not isinstance(self.n_series, int | np.integer) or not 0 <= self.n_series <= MAX_SERIES:
+            raise bad("n_series", f"an integer in 0..{MAX_SERIES:,}")
         if not isinstance(self.n_areas, int | np.integer) or not 2 <= self.n_areas <= 400:
             raise bad("n_areas", "an integer in 2..400")
         if not self.disparity >= 0:
