@@ -147,3 +147,55 @@ def test_areas_for_a_dataset_without_incidents_are_kept_with_a_note(
     assert code == 0 and "dataset oakand holds no incidents yet (the store has: oakland)" in " ".join(out.split())
     code, out, _ = run(capsys, "areas", "load", grid, "--dataset", "oakland", "--db", db, "--json")
     assert code == 0 and json.loads(out)["dataset_has_incidents"] is True and json.loads(out)["n_areas"] == 661
+
+
+def test_a_folder_of_monthly_files_goes_into_one_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    # police.uk ships one file per month in one folder per month: split Nottingham's year that way
+    year = pd.read_csv(shared("uk_police_nottingham/nottingham_burglary.csv.gz"))
+    archive = tmp_path / "archive"
+    for month, rows in year.groupby("month"):
+        folder = archive / str(month)[:7]
+        folder.mkdir(parents=True)
+        rows.to_csv(folder / f"{str(month)[:7]}-nottinghamshire-burglary.csv", index=False)
+    (archive / "README.txt").write_text("not a data file")
+    db = str(tmp_path / "n.duckdb")
+    code, _, err = run(capsys, "ingest", str(archive), "--db", db)
+    assert code == 2 and "12 files (2022-01-nottinghamshire-burglary.csv, ...) go into one dataset; expected " \
+                          "--dataset NAME" in " ".join(err.split())
+    assert not Path(db).exists()
+    code, out, _ = run(capsys, "ingest", str(archive), "--dataset", "notts", "--db", db, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["n_files"] == 12 and doc["n_read"] == doc["n_landed"] == len(year)
+    assert [Path(f["file"]).name[:7] for f in doc["files"]] == sorted(year["month"].str[:7].unique())
+    # again, with one more file given beside the folder: the twelve are skipped, the new one stored
+    extra = tmp_path / "2023-01.csv"
+    year.head(5).assign(month="2023-01-01").to_csv(extra, index=False)
+    code, out, _ = run(capsys, "ingest", str(archive), str(extra), "--dataset", "notts", "--db", db, "--json")
+    again = json.loads(out)
+    assert code == 0 and again["n_files"] == 13 and again["n_already_ingested"] == 12
+    code, out, _ = run(capsys, "incidents", "summary", "--db", db, "--json")
+    assert json.loads(out)["datasets"][0]["n_incidents"] == len(year) + 5
+    # a bad file in the middle: the ones before it stay, the message names it and what was kept
+    bad = archive / "2022-06" / "2022-06-zz-other.csv"
+    bad.write_text("a,b\n1,2\n")
+    fresh = str(tmp_path / "f.duckdb")
+    code, _, err = run(capsys, "ingest", str(archive), "--dataset", "notts", "--db", fresh)
+    text = " ".join(err.split())
+    assert code == 2 and f"file 7 of 13, {bad}:" in text and "the 6 before it are stored, the rest were not read" in text
+    code, out, _ = run(capsys, "incidents", "summary", "--db", fresh, "--json")
+    assert json.loads(out)["datasets"][0]["files"] == 6
+    # a folder without data, or one given to the service as a file, is refused by name
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, "ingest", str(empty), "--db", db)
+    assert code == 2 and "a folder without a data file; expected files ending in .csv" in " ".join(err.split())
+    from crimelens.config import load_settings
+    from crimelens.errors import InputError
+    from crimelens.governance import Actor
+    from crimelens.services import open_context
+    from crimelens.services.ingest import ingest_file
+
+    with open_context(load_settings(db=db)) as ctx, pytest.raises(InputError, match="a folder; expected one file"):
+        ingest_file(ctx, archive, actor=Actor("ada"), dataset="notts")

@@ -19,6 +19,7 @@ from crimelens.cli._common import (
     esc,
     table,
 )
+from crimelens.errors import CrimelensError, InputError
 from crimelens.services import ingest as svc
 
 __all__ = ["register"]
@@ -29,24 +30,62 @@ areas_app = typer.Typer(help="Area polygons (with population and audit attribute
 
 
 def ingest(
-    path: Annotated[Path, typer.Argument(help="CSV (optionally .gz), Parquet, GeoJSON, Shapefile (or its .zip), GeoPackage.")],
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="PATH...", help="CSV (optionally .gz), Parquet, GeoJSON, Shapefile (or its .zip), GeoPackage; "
+                                "several files, or a folder (every data file under it), go into one dataset.")],
     format: Annotated[str | None, typer.Option("--format", help="Built-in layout; detected from the header if omitted.")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML column mapping for your own records system.")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset name in the store.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset name in the store (needed for several "
+                                                "files).")] = None,
     crs: Annotated[str | None, typer.Option("--crs", help="Target metric CRS (default: UTM zone of the data).")] = None,
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
     json_out: JsonOpt = False,
 ) -> None:
-    """Load an export into the store; refused rows go to the quarantine with their reason."""
+    """Load exports into the store; refused rows go to the quarantine with their reason.
+
+    Each file is its own ingest with its own ledger entry; a file stored before is skipped. On a
+    failure the files before it stay stored and the command stops, naming the file.
+    """
+    files = svc.expand_inputs(paths)
+    if len(files) > 1 and dataset is None:
+        raise InputError(f"{len(files)} files ({files[0].name}, ...) go into one dataset; expected "
+                         "--dataset NAME")
+    done: list[dict[str, Any]] = []
     with cli_context(db, create=True) as ctx, Progress(
         SpinnerColumn(), TextColumn("[progress.description]{task.description}"), TimeElapsedColumn(),
         console=console, transient=True, disable=json_out or not ctx.settings.progress,
     ) as bar:
-        bar.add_task(f"ingesting {esc(path.name)}", total=None)
-        summary = svc.ingest_file(ctx, path, actor=cli_actor(ctx.settings), purpose=purpose, format=format,
-                                  mapping=mapping, dataset=dataset, crs=crs)
-    emit(summary.to_dict(), json_out, _render_ingest)
+        task = bar.add_task("", total=None)
+        for i, path in enumerate(files, 1):
+            step = f" (file {i} of {len(files)})" if len(files) > 1 else ""
+            bar.update(task, description=f"ingesting {esc(path.name)}{step}")
+            try:
+                summary = svc.ingest_file(ctx, path, actor=cli_actor(ctx.settings), purpose=purpose,
+                                          format=format, mapping=mapping, dataset=dataset, crs=crs)
+            except CrimelensError as exc:
+                if len(files) > 1:
+                    kept = (f"the {len(done)} before it are stored" if done else "nothing was stored")
+                    exc.args = (f"file {i} of {len(files)}, {path}: {exc}; {kept}, the rest were not read",)
+                raise
+            done.append(summary.to_dict())
+    if len(done) == 1:
+        emit(done[0], json_out, _render_ingest)
+        return
+    total = {k: sum(d[k] for d in done) for k in ("n_read", "n_landed", "n_quarantined")}
+    emit({"ok": True, "dataset": done[0]["dataset"], "n_files": len(done), **total,
+          "n_already_ingested": sum(bool(d["already_ingested"]) for d in done), "files": done},
+         json_out, _render_many)
+
+
+def _render_many(d: dict[str, Any]) -> None:
+    table(f"{d['n_files']} files into dataset {d['dataset']}", ["file", "layout", "read", "landed", "quarantined", "note"],
+          [[Path(f["file"]).name, f["reader"], f"{f['n_read']:,}", f"{f['n_landed']:,}", f"{f['n_quarantined']:,}",
+            "already stored; unchanged" if f["already_ingested"] else ""] for f in d["files"]])
+    console.print(f"read {d['n_read']:,}  landed [green]{d['n_landed']:,}[/]  quarantined [red]{d['n_quarantined']:,}[/]"
+                  + (f"  ({d['n_already_ingested']} already stored)" if d["n_already_ingested"] else ""))
+    if d["n_quarantined"]:
+        console.print(f"[dim]reasons: crimelens quarantine list --dataset {esc(d['dataset'])}[/]")
 
 
 def _render_ingest(d: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,14 +18,20 @@ import pandas as pd
 import pyarrow as pa
 
 from crimelens.domain import Area
-from crimelens.errors import CrimelensError, InvalidParameterError, NotFoundError, SchemaError
+from crimelens.errors import (
+    CrimelensError,
+    InputError,
+    InvalidParameterError,
+    NotFoundError,
+    SchemaError,
+)
 from crimelens.governance import Actor
 from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
 from crimelens.services._context import RESEARCH, Context, authorize, record_use
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import insert_validated
 
-__all__ = ["IngestSummary", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
+__all__ = ["DATA_SUFFIXES", "IngestSummary", "expand_inputs", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
            "mapping_text", "quarantine_rows", "save_mapping", "show_mapping"]
 
 
@@ -65,6 +72,35 @@ def check_dataset_name(name: str) -> str:
     return name
 
 
+#: What a folder given to ``crimelens ingest`` is searched for (a shapefile's .dbf and .shx travel with its .shp).
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".geojson", ".gpkg", ".shp", ".zip")
+
+
+def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
+    """The files to ingest: each path as given, a folder as every data file under it (sorted).
+
+    police.uk and many open-data portals ship one file per month, in one folder per month; a folder
+    reads them all. A path that does not exist, or a folder without a data file, is refused before
+    anything is read.
+    """
+    out: list[Path] = []
+    for given in paths:
+        p = Path(given)
+        if not p.exists():
+            raise NotFoundError(f"{p}: no such file or folder")
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(DATA_SUFFIXES)
+                           and not f.name.startswith("."))
+            if not found:
+                raise InputError(f"{p}: a folder without a data file; expected files ending in "
+                                 f"{', '.join(DATA_SUFFIXES)}")
+            out.extend(found)
+        else:
+            out.append(p)
+    unique = list(dict.fromkeys(f.resolve() for f in out))
+    return [Path(f) for f in unique]
+
+
 def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = RESEARCH,
                 format: str | None = None, mapping: str | Path | None = None, dataset: str | None = None,
                 crs: str | None = None, file_label: str | None = None) -> IngestSummary:
@@ -85,6 +121,9 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: a folder; expected one file (`crimelens ingest FOLDER --dataset NAME` reads "
+                         "every data file in a folder)")
     if dataset is not None:
         check_dataset_name(dataset)
     layout = resolve_layout(path, format=format, mapping=mapping)
