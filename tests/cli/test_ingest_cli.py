@@ -199,3 +199,22 @@ def test_a_folder_of_monthly_files_goes_into_one_dataset(tmp_path: Path, capsys:
 
     with open_context(load_settings(db=db)) as ctx, pytest.raises(InputError, match="a folder; expected one file"):
         ingest_file(ctx, archive, actor=Actor("ada"), dataset="notts")
+
+
+@pytest.mark.parametrize("command", [
+    ["areas", "load", "{folder}", "--dataset", "x"],
+    ["risk", "fit", "{folder}", "--label", "y"],
+    ["audit", "{folder}", "--score", "s", "--label", "y", "--group", "g"],
+    ["nearrepeat", "run", "{folder}"],
+    ["ingest", "{folder}/sub", "--dataset", "x"],
+], ids=lambda c: " ".join(c[:2]))
+def test_a_folder_where_a_file_is_expected_is_refused_by_name(command: list[str], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "exports"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("x,y\n1,2\n")  # GDAL would open this folder as a CSV data set
+    args = [a.replace("{folder}", str(folder)) for a in command]
+    code, _, err = run(capsys, *args, "--db", str(tmp_path / "s.duckdb"))
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err
+    assert ": a folder; expected" in text or "a folder without a data file" in text, text

@@ -407,9 +407,9 @@ def test_a_boundary_file_sets_the_study_area_as_its_wkt_does(db: Path, tmp_path:
     cells = {}
     for name, polygon in (("file", str(box)), ("wkt", wkt)):
         out = tmp_path / f"{name}.csv"
+        mask = ["--mask", "polygon"] if name == "file" else []  # a boundary alone implies the polygon mask
         result = runner.invoke(app, ["forecast", "run", "--dataset", "sf", "--at", "2019-10-01", "--model", "naive",
-                                     "--mask", "polygon", "--polygon", polygon, "--out", str(out), "--db", str(db),
-                                     "--json"])
+                                     *mask, "--polygon", polygon, "--out", str(out), "--db", str(db), "--json"])
         assert result.exit_code == 0, result.output
         doc = json.loads(result.stdout)
         rows = csv.DictReader(line for line in out.read_text().splitlines() if not line.startswith("#"))
@@ -420,6 +420,11 @@ def test_a_boundary_file_sets_the_study_area_as_its_wkt_does(db: Path, tmp_path:
     bad = runner.invoke(app, ["forecast", "run", "--dataset", "sf", "--at", "2019-10-01", "--mask", "polygon",
                               "--polygon", "POLYGON((0 0, 1 1", "--db", str(db)])
     assert isinstance(bad.exception, InvalidParameterError) and "neither a boundary file nor WKT" in str(bad.exception)
+    # a boundary beside another mask was ignored: the forecast covered cells it was not asked for
+    ignored = runner.invoke(app, ["forecast", "run", "--dataset", "sf", "--at", "2019-10-01", "--mask", "bbox",
+                                  "--polygon", str(box), "--db", str(db)])
+    assert isinstance(ignored.exception, InvalidParameterError)
+    assert "a boundary (--polygon) with mask='bbox'; expected mask 'polygon'" in str(ignored.exception)
 
 
 def test_without_a_dataset_a_store_of_several_cities_is_refused_by_name(db: Path) -> None:

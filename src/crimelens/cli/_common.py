@@ -78,7 +78,7 @@ def _require_store(settings: Settings, db: Path | None) -> None:
 def cli_context(db: Path | None, *, create: bool = False) -> Iterator[Context]:
     """The store named by ``--db`` (or the settings); it must exist unless the command makes one.
 
-    Commands that take data in (ingest, synth, evidence, redaction, a first user, a model card,
+    Commands that take data in (ingest, areas, synth, evidence, redaction, a first user, a model card,
     fitting from a file) pass ``create=True``; commands that read or act on stored data do not.
     """
     settings = cli_settings(db)

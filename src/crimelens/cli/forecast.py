@@ -99,7 +99,7 @@ def run(
     cell_m: CellOpt = 150.0,
     dataset: DatasetOpt = None,
     coverage: Annotated[float, typer.Option("--coverage", help="Share of cells flagged.")] = 0.05,
-    mask: Annotated[str, typer.Option("--mask", help="Study area: activity (cells with a past incident), bbox, polygon, or h3 (hexagons with a past incident).")] = "activity",
+    mask: Annotated[str | None, typer.Option("--mask", help="Study area: activity (cells with a past incident; the default), bbox, polygon (the default with --polygon), or h3 (hexagons with a past incident).")] = None,
     polygon: Annotated[str | None, typer.Option("--polygon", help="With --mask polygon: the boundary, a GeoJSON, GeoPackage or zipped shapefile (projected to the data CRS), or WKT in the data CRS.")] = None,
     h3_resolution: Annotated[int, typer.Option("--h3-resolution", min=0, max=15, help="H3 resolution (with --mask h3; 9 is about 0.1 km² a cell).")] = 9,
     out: Annotated[Path | None, typer.Option("--out", help="Export file: .geojson, .gpkg or .csv (a .png map is written beside it).")] = None,
@@ -118,7 +118,7 @@ def run(
     with cli_context(db) as ctx, status:
         result = run_forecast(ctx, offense=offense, at=at, actor=cli_actor(ctx.settings), model=model,
                               params=params, horizon_days=days, cell_m=cell_m, dataset=dataset, coverage=coverage,
-                              mask=mask, polygon=polygon, h3_resolution=h3_resolution, purpose=purpose,
+                              mask=mask or ("polygon" if polygon else "activity"), polygon=polygon, h3_resolution=h3_resolution, purpose=purpose,
                               deployment=deployment, out=out)
     data = result.to_dict()
 

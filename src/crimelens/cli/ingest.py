@@ -157,7 +157,7 @@ def areas_load(
     json_out: JsonOpt = False,
 ) -> None:
     """Load area polygons; other properties are kept as audit attributes only."""
-    with cli_context(db) as ctx:
+    with cli_context(db, create=True) as ctx:  # areas may come before their incidents
         areas = svc.load_areas(ctx, path, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
                                id_field=id_field, name_field=name_field)
         known = [d["dataset"] for d in svc.incidents_summary(ctx)["datasets"]]

@@ -211,6 +211,9 @@ def _boundary(polygon: str, crs: str | None) -> tuple[Any, str]:
 
 def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
           h3_resolution: int = 9) -> StudyArea:
+    if polygon is not None and mask != "polygon":  # it would be ignored: the area would not be the one given
+        raise InvalidParameterError(f"a boundary (--polygon) with mask={mask!r}; expected mask 'polygon' (or no "
+                                    "boundary)")
     if mask == "h3":
         return StudyArea.h3(history, h3_resolution)
     if mask == "activity":

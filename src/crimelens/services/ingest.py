@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from crimelens._files import existing_file
 from crimelens.domain import Area
 from crimelens.errors import (
     CrimelensError,
@@ -118,12 +119,8 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     ``file_label`` is what the provenance records as the file (default: its resolved path), e.g.
     ``upload:<name>`` for a file the service received and will delete.
     """
-    path = Path(path)
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: a folder; expected one file (`crimelens ingest FOLDER --dataset NAME` reads "
-                         "every data file in a folder)")
+    path = existing_file(path, "one file (`crimelens ingest FOLDER --dataset NAME` reads every data file in a "
+                               "folder)")
     if dataset is not None:
         check_dataset_name(dataset)
     layout = resolve_layout(path, format=format, mapping=mapping)
@@ -231,9 +228,7 @@ def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, pu
 
     from crimelens.ingest._project import _transformer
 
-    path = Path(path)
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file")
+    path = existing_file(path, "a polygon file (GeoJSON, GeoPackage or a shapefile or its .zip)")
     try:
         meta, table = pyogrio.read_arrow(str(path))
     except Exception as exc:

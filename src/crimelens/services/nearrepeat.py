@@ -18,6 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from crimelens import __version__
+from crimelens._files import existing_file
 from crimelens.domain import IncidentTable, TimeWindow
 from crimelens.errors import InvalidParameterError, NotFoundError, SchemaError
 from crimelens.governance import Actor, canonical_json
@@ -178,9 +179,7 @@ def run_knox(
     n_not_used = 0
     table: IncidentTable | None = None
     if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise NotFoundError(f"{p}: no such file")
+        p = existing_file(path, "an incident file")
         source = str(p)
         if format is None and is_xyt_csv(p):
             if offense is not None:

@@ -129,6 +129,8 @@ def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None
     the API, whose path is a temporary one); the path by default."""
     p = Path(path)
     where = name or str(p)
+    if p.is_dir():
+        raise InputError(f"{where}: a folder; expected a CSV or Parquet table")
     raw = p.read_bytes() if p.exists() else b""
     frame = _read(p, where)
     parquet = p.name.lower().endswith(".parquet")
