@@ -185,6 +185,16 @@ def test_analyst_labels_feed_training(city_db, tmp_path: Path) -> None:  # type:
         (_, entry), = Ledger(store).entries(action="link.label")
     assert sorted(rows["incident_id"]) == sorted(members) and set(rows["label"]) == {"A-1"}
     assert entry.detail["label"] == "A-1"
+    # named twice, or labelled again: recorded once, and the count says so
+    again = runner.invoke(app, ["link", "label", members[0], members[0], members[1], "--dataset", "synth",
+                                "--series", "A-1", "--db", str(db)])
+    assert again.exit_code == 0 and "0 incident(s) labelled 'A-1' in synth (2 already were)" in again.output
+    other = runner.invoke(app, ["link", "label", members[0], members[0], "--dataset", "synth", "--series", "B-2",
+                                "--db", str(db), "--json"])
+    assert _json(other.output)["n_labelled"] == 1 and _json(other.output)["n_already"] == 0  # a second series
+    with DuckDBStore.open(db) as store:
+        rows = store.query("SELECT incident_id, label FROM series_labels ORDER BY label, incident_id")
+    assert len(rows) == 4 and list(rows["label"]).count("B-2") == 1
 
 
 def test_seeded_series_grows_from_one_incident(city_db) -> None:  # type: ignore[no-untyped-def]

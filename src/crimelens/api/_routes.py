@@ -605,9 +605,9 @@ def series_labels(ctx: CtxDep, caller: CallerDep, body: SeriesLabelIn) -> Respon
     from crimelens.services.linkage import label_series
 
     caller.allow(ctx, "link.label")
-    n = label_series(ctx, dataset=body.dataset, incident_ids=body.incident_ids, label=body.series,
-                     actor=caller.actor, purpose=caller.purpose, note=body.note)
-    return ok(_body(dataset=body.dataset, series=body.series, n_labelled=n))
+    counts = label_series(ctx, dataset=body.dataset, incident_ids=body.incident_ids, label=body.series,
+                          actor=caller.actor, purpose=caller.purpose, note=body.note)
+    return ok(_body(dataset=body.dataset, series=body.series, **counts))
 
 
 # risk and audits --------------------------------------------------------------------------------

@@ -253,10 +253,11 @@ def label(
     from crimelens.services.linkage import label_series
 
     with cli_context(db) as ctx:
-        n = label_series(ctx, dataset=dataset, incident_ids=incident_ids, label=series_label,
-                         actor=cli_actor(ctx.settings), purpose=purpose, note=note)
-    emit({"ok": True, "dataset": dataset, "series": series_label, "n_labelled": n}, as_json,
-         lambda d: console.print(f"{d['n_labelled']} incident(s) labelled {esc(repr(d['series']))} in {esc(d['dataset'])}"))
+        counts = label_series(ctx, dataset=dataset, incident_ids=incident_ids, label=series_label,
+                              actor=cli_actor(ctx.settings), purpose=purpose, note=note)
+    emit({"ok": True, "dataset": dataset, "series": series_label, **counts}, as_json,
+         lambda d: console.print(f"{d['n_labelled']} incident(s) labelled {esc(repr(d['series']))} in {esc(d['dataset'])}"
+                                 + (f" ({d['n_already']} already were)" if d["n_already"] else "")))
 
 
 def register(app: typer.Typer) -> None:

@@ -742,19 +742,27 @@ def similar_with_places(ctx: Context, *, dataset: str, incident_id: str, actor: 
 
 # analyst labels -----------------------------------------------------------------------
 def label_series(ctx: Context, *, dataset: str, incident_ids: Sequence[str], label: str, actor: Actor,
-                 purpose: str | None = RESEARCH, note: str | None = None) -> int:
-    """Record that ``incident_ids`` belong to series ``label`` (an analyst's confirmation)."""
+                 purpose: str | None = RESEARCH, note: str | None = None) -> dict[str, int]:
+    """Record that ``incident_ids`` belong to series ``label`` (an analyst's confirmation).
+
+    An incident may belong to several series. One already recorded in this series, or named twice,
+    is recorded once: ``{"n_labelled": new, "n_already": already in the series}``.
+    """
     if not label.strip():
         raise InvalidParameterError("link label --series: got an empty label; expected a series or offender id")
     if not incident_ids:
         raise InvalidParameterError("link label: got no incident ids; expected at least one")
-    db.incident_rows(ctx.store, dataset, list(incident_ids))  # raises on unknown ids
-    frame = pd.DataFrame({"dataset": dataset, "incident_id": list(incident_ids), "label": label,
-                          "recorded_by": actor.user, "recorded_at": ctx.now(), "note": note})
+    ids = list(dict.fromkeys(str(i) for i in incident_ids))
+    db.incident_rows(ctx.store, dataset, ids)  # raises on unknown ids
     with ctx.store.transaction():
-        n = db.add_series_labels(ctx.store, frame)
+        known = db.series_labels(ctx.store, dataset)
+        already = set(known.loc[known["label"] == label, "incident_id"].astype(str)) & set(ids)
+        new = [i for i in ids if i not in already]
+        frame = pd.DataFrame({"dataset": dataset, "incident_id": new, "label": label,
+                              "recorded_by": actor.user, "recorded_at": ctx.now(), "note": note})
+        n = db.add_series_labels(ctx.store, frame) if new else 0
         record_use(ctx, action="link.label", actor=actor, purpose=purpose,
-                   inputs={"dataset": dataset, "incident_ids": list(incident_ids)},
-                   detail={"label": label, "note": note, "n": n})
-    return n
+                   inputs={"dataset": dataset, "incident_ids": ids},
+                   detail={"label": label, "note": note, "n": n, "n_already": len(already)})
+    return {"n_labelled": n, "n_already": len(already)}
 
