@@ -3,6 +3,7 @@ trusted and again anywhere; tampering is named; a restore goes to a new path and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from crimelens.cli import app
 from crimelens.config import Settings
-from crimelens.errors import InputError, LedgerIntegrityError, PermissionDeniedError
+from crimelens.errors import InputError, LedgerIntegrityError, NotFoundError, PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.services import governance as gs
 from crimelens.services import open_context
@@ -126,9 +127,16 @@ def test_a_restore_goes_to_a_new_path_and_continues_the_ledger(db: Path, tmp_pat
     assert v.ok, v.problem  # one chain: the copied entries, the restore, the verification, same key
     assert entry["action"] == "store.restore" and entry["user"] == "ada"
     assert entry["detail"]["ledger_root"] == report.ledger_root
-    # an analyst of the restored store may not restore
-    with pytest.raises(PermissionDeniedError):
+    # an analyst of the backed-up store may not restore, and a refused restore leaves nothing behind
+    # (it left a whole restored store, its evidence and its signing key)
+    before = hashlib.sha256((out / "crimelens.duckdb").read_bytes()).hexdigest()
+    with pytest.raises(PermissionDeniedError, match="nothing was restored"):
         svc.restore(out, db=tmp_path / "r2" / "c.duckdb", as_user="ana")
+    with pytest.raises(NotFoundError, match="not in the backup's user table; nothing was restored"):
+        svc.restore(out, db=tmp_path / "r2" / "c.duckdb", as_user="nobody")
+    assert not (tmp_path / "r2").exists()
+    assert hashlib.sha256((out / "crimelens.duckdb").read_bytes()).hexdigest() == before  # read, not changed
+    assert svc.verify_backup(out).ok
 
 
 def test_the_cli_backs_up_verifies_and_restores(db: Path, tmp_path: Path) -> None:

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from crimelens import __version__
-from crimelens.errors import InputError, LedgerIntegrityError, NotFoundError
+from crimelens.errors import InputError, LedgerIntegrityError, NotFoundError, PermissionDeniedError
 from crimelens.evidence import ContentStore, sha256_file
 from crimelens.governance import Actor, Ledger, Role
+from crimelens.governance._policy import role_allows
 from crimelens.services._context import Context, authorize, record_use, refuse
 from crimelens.services.evidence import evidence_dir
 from crimelens.storage import DuckDBStore
@@ -241,6 +242,24 @@ def restore(folder: Path, *, db: Path, as_user: str | None = None, purpose: str 
             raise InputError(f"restore from {folder}: the {what} {p} exists; expected a new path (a restore "
                              "never overwrites)")
     manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    settings = load_settings(db=db, evidence_dir=evidence, key_dir=key_dir)
+
+    def restorer(store: DuckDBStore) -> Actor:
+        if not as_user:
+            return local_actor(settings)
+        row = gov_db.user_row(store, as_user)
+        if row is None:
+            raise NotFoundError(f"restore: user {as_user!r} is not in the backup's user table; nothing was restored")
+        return Actor(as_user, Role(str(row["role"])))
+
+    # who may restore is read from the backup (read only) before anything is copied: a refused
+    # restore leaves no store behind (the refusal cannot be logged: no store is made, the backup is read only)
+    with DuckDBStore.open(Path(folder) / STORE_FILE, read_only=True) as backup_store:
+        actor = restorer(backup_store)
+    if not role_allows(actor.role, "store.restore"):
+        raise PermissionDeniedError(
+            f"store.restore by {actor.user} ({actor.role}): refused: the role {str(actor.role)!r} may not perform "
+            "'store.restore'; nothing was restored (give --as an administrator of the backed-up store)")
     db.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(folder) / STORE_FILE, db)
     source_evidence = Path(folder) / manifest["evidence"]["folder"]
@@ -250,15 +269,8 @@ def restore(folder: Path, *, db: Path, as_user: str | None = None, purpose: str 
         evidence.mkdir(parents=True)
     if manifest.get("keys") and not key_dir.exists():
         shutil.copytree(Path(folder) / manifest["keys"], key_dir)
-    settings = load_settings(db=db, evidence_dir=evidence, key_dir=key_dir)
     with open_context(settings) as ctx:
-        if as_user:
-            row = gov_db.user_row(ctx.store, as_user)
-            if row is None:
-                raise NotFoundError(f"restore: user {as_user!r} is not in the restored store's user table")
-            actor = Actor(as_user, Role(str(row["role"])))
-        else:
-            actor = local_actor(settings)
+        actor = restorer(ctx.store)
         authorize(ctx, action="store.restore", actor=actor, purpose=purpose)
         seq = record_use(ctx, action="store.restore", actor=actor, purpose=purpose, detail={
             "backup": str(folder), "backup_created_at": manifest["created_at"],
