@@ -156,6 +156,14 @@ def test_complaints_link_to_ledger_entries_and_report_counts_them(ctx: Context, 
                             actor=people.public)
     with pytest.raises(InputError, match="do not exist"):
         gs.file_complaint(ctx, body="?", entry_seqs=[10**6], actor=people.public)
+    # under a mistyped deployment it would reach no list of that deployment's complaints
+    refused_before = len([e for e in gs.ledger_entries(ctx, actor=people.auditor, action="complaints.file",
+                                                       limit=None) if e["outcome"] == "refused"])
+    with pytest.raises(InputError, match=r"deployment 'hotspot' does not exist; expected one of \['hotspots'\]"):
+        gs.file_complaint(ctx, body="Why here?", deployment="hotspot", actor=people.public)
+    refused = [e for e in gs.ledger_entries(ctx, actor=people.auditor, action="complaints.file", limit=None)
+               if e["outcome"] == "refused"]
+    assert len(refused) == refused_before + 1 and "hotspot" in refused[-1]["detail"]["reason"]
     gs.respond_complaint(ctx, complaint_id=out["complaint_id"], response="Reviewed; see entry.", actor=people.board[0])
     record_use(ctx, action="forecast.share", actor=people.analyst, purpose="patrol planning", deployment="hotspots",
                detail={"recipient": "district-3"})
@@ -169,7 +177,7 @@ def test_complaints_link_to_ledger_entries_and_report_counts_them(ctx: Context, 
     assert d["sharing"] == [{"deployment": "hotspots", "recipient": "district-3", "n": 1}]
     assert {"deployment": "hotspots", "purpose": "patrol planning", "action": "forecast.run", "n": 1} in d["uses"]
     assert [e["to"] for e in d["deployment_events"]] == ["draft", "public_comment", "board_review", "approved", "active"]
-    assert d["entries"]["refused"] == 1  # the complaint about a non-existent entry
+    assert d["entries"]["refused"] == 2  # the complaints about a non-existent entry and deployment
     assert d["ledger_head"]["tree_size"] == ctx.ledger.size() - 1
     assert "Annual report 2026" in report.html and "district-3" in report.html
     # recomputed from the ledger: an entry added later shows up when the report is made again

@@ -471,8 +471,9 @@ def dep_kill_switch(
 def dep_incident(
     kind: Annotated[str, typer.Option("--kind", help="error, harm or breach.")],
     severity: Annotated[str, typer.Option("--severity", help="low, medium, high or critical.")],
-    description: Annotated[str, typer.Option("--description")],
-    deployment: Annotated[str | None, typer.Option("--deployment")] = None,
+    description: Annotated[str, typer.Option("--description", help="What happened.")],
+    deployment: Annotated[str | None, typer.Option("--deployment", help="The deployment it happened under "
+                                                   "(suspended at once when severe).")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Report an incident; severe ones (and any breach) suspend the deployment at once."""
@@ -487,7 +488,7 @@ def dep_incident(
 def dep_complaint(
     body: Annotated[str, typer.Argument(help="The complaint.")],
     entries: Annotated[list[int] | None, typer.Option("--entry", help="Ledger entry it is about (repeatable).")] = None,
-    deployment: Annotated[str | None, typer.Option("--deployment")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="The deployment it is about.")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """File a complaint linked to ledger entries."""
@@ -535,7 +536,7 @@ def dep_complaint_status(complaint_id: Annotated[str, typer.Argument(help="The i
 def review_list(
     status: Annotated[str | None, typer.Option("--status", help="pending (default), accepted, overridden, "
                                                                "rejected, or 'all'.")] = "pending",
-    deployment: Annotated[str | None, typer.Option("--deployment")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="Only this deployment's items.")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Recommendations waiting for (or given) a human decision."""

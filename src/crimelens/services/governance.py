@@ -966,7 +966,8 @@ def report_incident(ctx: Context, *, kind: str, severity: str, description: str,
     elif not description.strip():
         why = "empty description"
     elif deployment is not None and db.deployment_row(ctx.store, deployment) is None:
-        why = f"deployment {deployment!r} does not exist"
+        why = (f"deployment {deployment!r} does not exist; expected one of "
+               f"{sorted(str(d['name']) for d in db.deployments(ctx.store))} or none")
     if why:
         refuse(ctx, action="incidents.report", actor=actor, purpose=purpose, reason=why,
                error=InputError(f"incident report: {why}"), deployment=deployment)
@@ -1004,6 +1005,10 @@ def file_complaint(ctx: Context, *, body: str, actor: Actor, entry_seqs: Sequenc
     bad = [s for s in entry_seqs if not 0 <= int(s) < size]
     why = "empty complaint" if not body.strip() else (
         f"ledger entries {bad} do not exist (the ledger has {size})" if bad else None)
+    if why is None and deployment is not None and db.deployment_row(ctx.store, deployment) is None:
+        # filed under a name no deployment has, it would reach no one's list of that deployment's complaints
+        why = (f"deployment {deployment!r} does not exist; expected one of "
+               f"{sorted(str(d['name']) for d in db.deployments(ctx.store))} or none")
     if why:
         refuse(ctx, action="complaints.file", actor=actor, purpose=purpose, reason=why,
                error=InputError(f"complaint: {why}"), deployment=deployment)
