@@ -8,6 +8,7 @@ metric that is undefined (a week without records has no hit rate) is ``null`` in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ def finite(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any, **kwargs: Any) -> str:
-    """``value`` as strict JSON text (``allow_nan=False``); ``kwargs`` go to :func:`json.dumps`."""
-    return json.dumps(finite(json.loads(json.dumps(value, default=default))), allow_nan=False, **kwargs)
+def dumps(value: Any, *, to_json: Callable[[Any], Any] = default, **kwargs: Any) -> str:
+    """``value`` as strict JSON text (``allow_nan=False``); ``to_json`` turns what JSON lacks into
+    what it has (the CLI keeps its ``str``), ``kwargs`` go to :func:`json.dumps`."""
+    return json.dumps(finite(json.loads(json.dumps(value, default=to_json))), allow_nan=False, **kwargs)

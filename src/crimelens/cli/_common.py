@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from crimelens._jsontext import finite
+from crimelens._jsontext import dumps as strict_json
 from crimelens.config import Settings, load_settings
 from crimelens.errors import NotFoundError
 from crimelens.governance import Actor
@@ -95,12 +94,11 @@ def cli_actor(settings: Settings) -> Actor:
 def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
     """Print ``data`` as one JSON document, or render it for a person."""
     if as_json:  # strict JSON: an undefined figure (NaN) is null, as in the API
-        typer.echo(json.dumps(finite(json.loads(json.dumps(data, default=str))), allow_nan=False,
-                              ensure_ascii=False))
+        typer.echo(strict_json(data, to_json=str, ensure_ascii=False))
     elif render is not None:
         render(data)
     else:
-        console.print_json(json.dumps(finite(json.loads(json.dumps(data, default=str))), allow_nan=False))
+        console.print_json(strict_json(data, to_json=str))
 
 
 def esc(value: Any) -> str:
