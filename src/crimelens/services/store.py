@@ -244,18 +244,15 @@ def restore(folder: Path, *, db: Path, as_user: str | None = None, purpose: str 
     manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
     settings = load_settings(db=db, evidence_dir=evidence, key_dir=key_dir)
 
-    def restorer(store: DuckDBStore) -> Actor:
-        if not as_user:
-            return local_actor(settings)
-        row = gov_db.user_row(store, as_user)
-        if row is None:
-            raise NotFoundError(f"restore: user {as_user!r} is not in the backup's user table; nothing was restored")
-        return Actor(as_user, Role(str(row["role"])))
-
     # who may restore is read from the backup (read only) before anything is copied: a refused
     # restore leaves no store behind (the refusal cannot be logged: no store is made, the backup is read only)
-    with DuckDBStore.open(Path(folder) / STORE_FILE, read_only=True) as backup_store:
-        actor = restorer(backup_store)
+    actor = local_actor(settings)
+    if as_user:
+        with DuckDBStore.open(Path(folder) / STORE_FILE, read_only=True) as backup_store:
+            row = gov_db.user_row(backup_store, as_user)
+        if row is None:
+            raise NotFoundError(f"restore: user {as_user!r} is not in the backup's user table; nothing was restored")
+        actor = Actor(as_user, Role(str(row["role"])))
     if not role_allows(actor.role, "store.restore"):
         raise PermissionDeniedError(
             f"store.restore by {actor.user} ({actor.role}): refused: the role {str(actor.role)!r} may not perform "
@@ -270,7 +267,6 @@ def restore(folder: Path, *, db: Path, as_user: str | None = None, purpose: str 
     if manifest.get("keys") and not key_dir.exists():
         shutil.copytree(Path(folder) / manifest["keys"], key_dir)
     with open_context(settings) as ctx:
-        actor = restorer(ctx.store)
         authorize(ctx, action="store.restore", actor=actor, purpose=purpose)
         seq = record_use(ctx, action="store.restore", actor=actor, purpose=purpose, detail={
             "backup": str(folder), "backup_created_at": manifest["created_at"],
