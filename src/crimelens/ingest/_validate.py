@@ -186,7 +186,9 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     else:
         ids = path.name + ":" + pd.Series(lines, dtype="int64").astype("string")
     if existing_ids:
-        clash = ids.isin(existing_ids).to_numpy() if len(ids) else np.zeros(0, bool)
+        # a set lookup per id: pandas' isin copies the whole set into an array first, which cost
+        # 0.7 s per file on a dataset of 148,636 ids whatever the file's size
+        clash = np.fromiter((i in existing_ids for i in ids.tolist()), dtype=bool, count=len(ids))
         fail.add(clash, layout.incident_id, ids,
                  f"duplicate id: already in dataset {dataset!r} in the store")
 
