@@ -51,6 +51,7 @@ __all__ = [
     "RESEARCH_MARK",
     "Context",
     "authorize",
+    "check_dataset",
     "check_use",
     "local_actor",
     "open_context",
@@ -340,6 +341,22 @@ def retention_days(ctx: Context, deployment: str, data_class: str) -> int | None
         raise NotFoundError(f"deployment {deployment!r}: not found")
     value = UsePolicy.from_mapping(json.loads(dep["policy"])).retention_days.get(data_class)
     return None if value is None else int(value)
+
+
+def check_dataset(ctx: Context, dataset: str | None, what: str, *, ingested: bool = False) -> None:
+    """A dataset named by the caller must be in the store: a mistyped name would read as empty.
+
+    ``ingested`` also counts a dataset whose every row was quarantined (the summary and the
+    quarantine list show those).
+    """
+    if dataset is None:
+        return
+    names = ctx.store.datasets()
+    if ingested:
+        names = sorted(set(names) | set(ctx.store.ingests()["dataset"].astype(str)))
+    if dataset not in names:
+        holds = f"it holds {names}" if names else "it holds no incidents yet (crimelens ingest FILE)"
+        raise NotFoundError(f"{what}: no dataset {dataset!r} in the store {str(ctx.store.path)!r}; {holds}")
 
 
 def local_actor(settings: Settings) -> Actor:

@@ -52,6 +52,7 @@ from crimelens.services._context import (
     RESEARCH_MARK,
     Context,
     authorize,
+    check_dataset,
     record_use,
     refuse,
     sha256_hex,
@@ -179,6 +180,7 @@ def _one_city(ctx: Context, dataset: str | None, what: str) -> None:
     """Without --dataset a forecast reads every dataset: refused when the store holds several (their
     incidents are other places, often in other CRSs, and one grid over them means nothing)."""
     if dataset is not None:
+        check_dataset(ctx, dataset, what)
         return
     names = ctx.store.datasets()
     if len(names) > 1:

@@ -28,7 +28,7 @@ from crimelens.errors import (
 )
 from crimelens.governance import Actor
 from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
-from crimelens.services._context import RESEARCH, Context, authorize, record_use
+from crimelens.services._context import RESEARCH, Context, authorize, check_dataset, record_use
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import insert_validated
 
@@ -266,6 +266,7 @@ def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, pu
 
 def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, Any]:
     """Counts per dataset and offense, time span, quarantine and provenance: a first look."""
+    check_dataset(ctx, dataset, "incidents summary", ingested=True)
     where = "WHERE dataset = ?" if dataset else ""
     params = [dataset] if dataset else []
     per = ctx.store.query(
@@ -313,6 +314,7 @@ def list_quarantine(ctx: Context, *, actor: Actor, purpose: str = RESEARCH, data
 def quarantine_rows(ctx: Context, *, dataset: str | None = None, reason: str | None = None,
                     limit: int = 50) -> dict[str, Any]:
     """Quarantined rows (newest ingests first) and counts by reason."""
+    check_dataset(ctx, dataset or None, "quarantine list", ingested=True)
     clauses, params = [], []
     if dataset:
         clauses.append("i.dataset = ?")

@@ -56,6 +56,7 @@ from crimelens.services._context import (
     RESEARCH_MARK,
     Context,
     authorize,
+    check_dataset,
     record_use,
     sha256_hex,
 )
@@ -198,6 +199,7 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     """
     say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
     say("reading incidents", 0, 1)
+    check_dataset(ctx, dataset, "link train")
     table = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(table) == 0:
         raise NotFoundError(f"dataset {dataset!r}: no incidents in the store; ingest some first")
