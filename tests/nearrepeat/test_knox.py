@@ -23,6 +23,13 @@ def brute_force(xy: np.ndarray, t: np.ndarray, sb: list[float], tb: list[float],
     d = np.abs(dx) + np.abs(dy) if distance == "manhattan" else np.sqrt(dx * dx + dy * dy)
     tt = np.floor(t) if convention == "nrc" else t
     g = np.abs(tt[i] - tt[j])
+    # the documented rule: times that all lie on whole minutes (hours, days) have exact gaps, so a
+    # gap of 31.3 - 30.3 days is one day, not the 0.99999999999999645 of float subtraction
+    for ticks in (1, 24, 1440):
+        whole = np.rint(tt * ticks)
+        if np.all(np.abs(tt * ticks - whole) <= 1e-6):
+            g = np.abs(whole[i] - whole[j]) / ticks
+            break
     S, T = BandSet.space(sb, convention), BandSet.time(tb, convention)
     table = np.zeros((S.n_bands, T.n_bands), dtype=np.int64)
     np.add.at(table, (S.assign(d), T.assign(g)), 1)
