@@ -36,6 +36,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ["forecast", "run", "--at", "2018-06-01"],
     ["forecast", "backtest", "--start", "2018-06-01", "--periods", "2"],
     ["link", "train"],
+    ["link", "series"],
+    ["link", "similar", "X"],
+    ["nearrepeat", "run"],
+    ["nearrepeat", "alert", "--latest"],
+    ["audit", "exposure"],
 ], ids=lambda c: " ".join(c[:2]))
 def test_a_mistyped_dataset_is_refused_with_the_names_in_the_store(command: list[str], store: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:

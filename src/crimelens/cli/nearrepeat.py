@@ -24,6 +24,7 @@ from crimelens.cli._common import (
 from crimelens.domain import TimeWindow
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
+from crimelens.services._context import check_dataset
 
 __all__ = ["register"]
 
@@ -209,6 +210,7 @@ def alert(
         if latest:
             incident_id = latest_incident_id(ctx.store, dataset=dataset, offense=offense)
             if incident_id is None:
+                check_dataset(ctx, dataset, "nearrepeat alert --latest")
                 raise NotFoundError(
                     f"nearrepeat alert --latest: no incident (dataset={dataset!r}, offense={offense!r}) "
                     f"in the store {ctx.store.path!r}"

@@ -49,7 +49,7 @@ from crimelens.feedback import (
 )
 from crimelens.feedback._exposure import ExposureReport
 from crimelens.governance import Actor
-from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, record_use
+from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, check_dataset, record_use
 from crimelens.storage._feedback import (
     FeedbackRunRow,
     feedback_runs,
@@ -341,6 +341,8 @@ def audit_exposure(
     if offense is not None and data is not None:
         incidents = incidents.select(offense=offense)
     if len(incidents) == 0:
+        if data is None:
+            check_dataset(ctx, dataset, "audit exposure")
         raise NotFoundError(f"audit exposure: no incidents in {source}" + (f" for offense {offense!r}" if offense else ""))
     if areas is not None:
         area_list = read_areas(areas, crs=incidents.crs)

@@ -254,7 +254,11 @@ def _load(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, Pairw
 
 
 def _load_with_sha(ctx: Context, dataset: str, linker_id: str | None) -> tuple[str, str, PairwiseLinker]:
-    lid, sha = db.linker_head(ctx.store, dataset=dataset, linker_id=linker_id)
+    try:
+        lid, sha = db.linker_head(ctx.store, dataset=dataset, linker_id=linker_id)
+    except NotFoundError:
+        check_dataset(ctx, dataset, "link")  # a mistyped name, rather than a dataset without a linker
+        raise
     cached = _CACHE.get(sha)
     if cached is not None:
         return lid, sha, cached

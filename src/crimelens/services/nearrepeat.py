@@ -37,6 +37,7 @@ from crimelens.services._context import (
     RESEARCH_MARK,
     Context,
     authorize,
+    check_dataset,
     record_use,
     sha256_hex,
 )
@@ -126,13 +127,10 @@ def _output_hash(result: KnoxResult) -> str:
 
 
 def _pick_dataset(ctx: Context, dataset: str | None) -> str:
-    names = ctx.store.datasets()
     if dataset is not None:
-        if dataset not in names:
-            raise NotFoundError(
-                f"--dataset {dataset!r}: not in the store {ctx.store.path!r}; it holds {names}"
-            )
+        check_dataset(ctx, dataset, "nearrepeat")
         return dataset
+    names = ctx.store.datasets()
     if len(names) == 1:
         return names[0]
     if not names:
