@@ -52,15 +52,20 @@ def cli_settings(db: Path | None) -> Settings:
     return load_settings(db=db)
 
 
+def store_exists(settings: Settings) -> bool:
+    """Whether the settings name a store already there (an in-memory one always is)."""
+    return str(settings.db) == ":memory:" or settings.db.exists()
+
+
 def _require_store(settings: Settings, db: Path | None) -> None:
     """Refuse a store file that does not exist: a mistyped ``--db`` must not read as an empty store.
 
     ``ledger verify`` on a path with a typo would otherwise create a new store and report that its
     empty ledger verifies.
     """
-    where = settings.db
-    if str(where) == ":memory:" or where.exists():
+    if store_exists(settings):
         return
+    where = settings.db
     if db is not None:
         source = "--db"
     elif os.environ.get("CRIMELENS_DB"):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crimelens.cli._common import DbOpt, cli_settings
+from crimelens.cli._common import DbOpt, cli_settings, store_exists
 
 __all__ = ["plain_http_warning", "register"]
 
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         from crimelens.api import create_app
 
         settings = cli_settings(db)
-        new = str(settings.db) != ":memory:" and not settings.db.exists()
+        new = not store_exists(settings)
         web = create_app(settings, require_deployment=operational, warm=True)
         typer.echo(f"crimelens dashboard: http://{host}:{port}/  (API: http://{host}:{port}/openapi.json; "
                    f"store {settings.db})", err=True)
