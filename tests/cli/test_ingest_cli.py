@@ -177,6 +177,7 @@ def test_a_folder_of_monthly_files_goes_into_one_dataset(tmp_path: Path, capsys:
     code, out, _ = run(capsys, "ingest", str(archive), str(extra), "--dataset", "notts", "--db", db, "--json")
     again = json.loads(out)
     assert code == 0 and again["n_files"] == 13 and again["n_already_ingested"] == 12
+    assert again["n_read"] == again["n_landed"] == 5  # the totals count this run's rows only
     code, out, _ = run(capsys, "incidents", "summary", "--db", db, "--json")
     assert json.loads(out)["datasets"][0]["n_incidents"] == len(year) + 5
     # a bad file in the middle: the ones before it stay, the message names it and what was kept

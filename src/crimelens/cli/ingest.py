@@ -72,7 +72,8 @@ def ingest(
     if len(done) == 1:
         emit(done[0], json_out, _render_ingest)
         return
-    total = {k: sum(d[k] for d in done) for k in ("n_read", "n_landed", "n_quarantined")}
+    # rows of this run only: a file stored before reports its earlier ingest's counts
+    total = {k: sum(d[k] for d in done if not d["already_ingested"]) for k in ("n_read", "n_landed", "n_quarantined")}
     emit({"ok": True, "dataset": done[0]["dataset"], "n_files": len(done), **total,
           "n_already_ingested": sum(bool(d["already_ingested"]) for d in done), "files": done},
          json_out, _render_many)
