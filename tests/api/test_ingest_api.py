@@ -29,6 +29,10 @@ def test_a_real_export_lands_once_and_is_recorded_as_an_upload(client: TestClien
     assert s["n_landed"] > 900 and not s["already_ingested"]
     ds = client.get("/api/datasets", params={"dataset": "sf"}, headers=auth(city, "ana")).json()["datasets"][0]
     assert ds["n_incidents"] == s["n_landed"]
+    # the span in the zone the file was read in: a 2019 file runs from 1 January to 31 December there
+    assert ds["timezone"] == "America/Los_Angeles"
+    assert ds["first_local"].startswith("2019-01-01T") and ds["last_local"].startswith("2019-12-31T")
+    assert ds["first_local"].endswith("-08:00") and ds["occurred_to"] >= ds["last_local"][:10]
     entry = client.get("/api/ledger/entries", params={"action": "ingest.file"}, headers=auth(city, "aud")).json()
     assert entry["items"][0]["data_hash"] == hashlib.sha256(data).hexdigest()
     assert entry["items"][0]["user"] == "ana" and entry["items"][0]["purpose"] == "monthly load"

@@ -30,7 +30,14 @@ def test_ingest_summary_and_quarantine_as_json(tmp_path: Path, capsys: pytest.Ca
     assert doc["n_read"] == 37512 and doc["n_landed"] + doc["n_quarantined"] == 37512
     assert doc["top_reasons"][0]["rows"] == 3750
     code, out, _ = run(capsys, "incidents", "summary", "--db", db, "--json")
-    assert code == 0 and json.loads(out)["datasets"][0]["n_incidents"] == doc["n_landed"]
+    summary = json.loads(out)["datasets"][0]
+    assert code == 0 and summary["n_incidents"] == doc["n_landed"]
+    # a year of Vancouver records, read in Vancouver time: the span is that year, not 08:00 UTC on either side
+    assert summary["timezone"] == "America/Vancouver"
+    assert (summary["first_local"], summary["last_local"]) == ("2020-01-01T00:00:00-08:00", "2020-12-31T23:55:00-08:00")
+    assert (summary["first"], summary["last"]) == ("2020-01-01T08:00:00+00:00", "2021-01-01T07:55:00+00:00")
+    code, out, _ = run(capsys, "incidents", "summary", "--db", db)
+    assert code == 0 and "2020-12-31" in out and "2021-01-01" not in out and "America/Vancouver" in out
     code, out, _ = run(capsys, "quarantine", "list", "--db", db, "--reason", "daylight", "--json")
     q = json.loads(out)
     assert q["total"] == 2 and all("daylight-saving" in r["reason"] for r in q["rows"])

@@ -124,7 +124,7 @@ def test_forecast_map_draws_cells_and_scores(page: tuple[Any, Watch, str, City])
     assert pg.locator(".area-label").count() == 40  # HTML labels of the synthetic city's 40 areas
     model = pg.inner_text("#prov-model")  # "<model> <version> (run <id>, output sha256 …)"
     assert re.match(r"^[A-Za-z]+ \S+ \(run [0-9a-f]{16}, output sha256 [0-9a-f]{16}…\)$", model), model
-    assert "snapshot sha256" in pg.inner_text("#prov-data")
+    assert "snapshot sha256" in pg.inner_text("#prov-data") and "(UTC)" in pg.inner_text("#prov-data")
     # the newest run was made under the deployment; the research run says it is research
     assert "Operational output under a deployment" in pg.inner_text("#prov-mark")
     pg.select_option("#runs", city.forecast_run)

@@ -108,7 +108,8 @@ def incidents_summary(
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Counts per dataset and offense, time span and quarantine."""
+    """Counts per dataset and offense, time span (the earliest and latest incident, in the zone the files were
+    read in) and quarantine."""
     with cli_context(db) as ctx:
         data = svc.incidents_summary(ctx, dataset=dataset)
 
@@ -116,8 +117,10 @@ def incidents_summary(
         if not d["datasets"]:
             console.print(f"The store {esc(d['store'])} holds no incidents yet: try `crimelens ingest FILE`.")
             return
-        table(f"Incidents in {d['store']}", ["dataset", "incidents", "first", "last", "CRS", "quarantined", "areas", "top offenses"],
-              [[x["dataset"], f"{x['n_incidents']:,}", (x["first"] or "")[:10], (x["last"] or "")[:10], x["crs"],
+        table(f"Incidents in {d['store']}",
+              ["dataset", "incidents", "first", "last", "time zone", "CRS", "quarantined", "areas", "top offenses"],
+              [[x["dataset"], f"{x['n_incidents']:,}", (x["first_local"] or "")[:10], (x["last_local"] or "")[:10],
+                x["timezone"], x["crs"],
                 f"{x['n_quarantined']:,}", x["n_areas"],
                 ", ".join(f"{k} {v:,}" for k, v in list(x["offenses"].items())[:4])] for x in d["datasets"]])
 

@@ -39,6 +39,7 @@ from crimelens.forecast import coverage_scores, h3_cells
 from crimelens.governance import Actor
 from crimelens.services._context import RESEARCH_MARK, Context, authorize, record_use, sha256_hex
 from crimelens.services.forecasts import audit_groups
+from crimelens.services.ingest import dataset_timezone, local_time
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
 
 __all__ = [
@@ -133,7 +134,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 # snapshots ------------------------------------------------------------------------------------
 def snapshot(ctx: Context, *, actor: Actor, purpose: str | None, dataset: str | None = None) -> dict[str, Any]:
-    """What data the pages show: per dataset, incident count, time span, CRS and the ingested files' hashes."""
+    """What data the pages show: per dataset, incident count, time span (also the earliest and latest incident
+    in the zone its files were read in), CRS and the ingested files' hashes."""
     authorize(ctx, action="data.status", actor=actor, purpose=purpose)
     s = ctx.store
     names = [dataset] if dataset else s.datasets()
@@ -142,12 +144,15 @@ def snapshot(ctx: Context, *, actor: Actor, purpose: str | None, dataset: str | 
         n = int(s.scalar("SELECT count(*) FROM incidents WHERE dataset = ?", [name]))
         if dataset and n == 0:
             raise NotFoundError(f"dataset {name!r}: no incidents in the store; expected one of {s.datasets()}")
-        lo, hi = next(iter(s.iter_rows(
-            "SELECT min(occurred_from), max(occurred_to) FROM incidents WHERE dataset = ?", [name])))
+        lo, hi, last = next(iter(s.iter_rows(
+            "SELECT min(occurred_from), max(occurred_to), max(occurred_from) FROM incidents WHERE dataset = ?",
+            [name])))
+        zone = dataset_timezone(ctx, name)
         files = s.query("SELECT file, file_sha256, n_landed, finished_at FROM ingests WHERE dataset = ? "
                         "ORDER BY started_at", [name])
         hashes = files["file_sha256"].astype(str).tolist()
         out.append({"dataset": name, "n_incidents": n, "occurred_from": _plain(lo), "occurred_to": _plain(hi),
+                    "timezone": zone or "UTC", "first_local": local_time(lo, zone), "last_local": local_time(last, zone),
                     "crs": s.dataset_crs(name) if n else None,
                     "snapshot_sha256": sha256_hex("\n".join(hashes)) if hashes else None,
                     "files": _records(files),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tomllib
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -32,8 +34,8 @@ from crimelens.services._context import RESEARCH, Context, authorize, check_data
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import insert_validated
 
-__all__ = ["DATA_SUFFIXES", "IngestSummary", "expand_inputs", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
-           "mapping_text", "quarantine_rows", "save_mapping", "show_mapping"]
+__all__ = ["DATA_SUFFIXES", "IngestSummary", "dataset_timezone", "expand_inputs", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
+           "local_time", "mapping_text", "quarantine_rows", "save_mapping", "show_mapping"]
 
 
 @dataclass(frozen=True)
@@ -264,14 +266,42 @@ def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, pu
     return areas
 
 
+def dataset_timezone(ctx: Context, dataset: str) -> str | None:
+    """The IANA zone the dataset's files were read in (their layouts' ``[source] timezone``), or None
+    when its files name different zones or none (a layout whose times carry their own offset says
+    UTC, the zone a time without one would be read in)."""
+    zones = set()
+    for (text,) in ctx.store.iter_rows("SELECT DISTINCT mapping FROM ingests WHERE dataset = ?", [dataset]):
+        try:
+            zones.add(str(tomllib.loads(text or "").get("source", {}).get("timezone", "UTC")))
+        except tomllib.TOMLDecodeError:
+            return None
+    return zones.pop() if len(zones) == 1 else None
+
+
+def local_time(value: datetime | None, zone: str | None) -> str | None:
+    """``value`` as ISO-8601 in ``zone`` (UTC if None or unknown); None stays None."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(ZoneInfo(zone or "UTC")).isoformat()
+    except (ZoneInfoNotFoundError, ValueError):
+        return value.astimezone(UTC).isoformat()
+
+
 def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, Any]:
-    """Counts per dataset and offense, time span, quarantine and provenance: a first look."""
+    """Counts per dataset and offense, time span, quarantine and provenance: a first look.
+
+    ``first`` and ``last`` are the earliest and the latest incident (the start of its time window), in
+    UTC; ``first_local`` and ``last_local`` the same in the dataset's ``timezone`` (the zone its files
+    were read in; UTC when they carry their own offsets or name several zones), so a year of Vancouver
+    records reads 2020-01-01 to 2020-12-31 and not to 2021-01-01 08:00 UTC."""
     check_dataset(ctx, dataset, "incidents summary", ingested=True)
     where = "WHERE dataset = ?" if dataset else ""
     params = [dataset] if dataset else []
     per = ctx.store.query(
         f"SELECT dataset, any_value(crs) AS crs, count(*) AS n, min(occurred_from) AS first, "
-        f"max(occurred_to) AS last, count(DISTINCT offense) AS n_offenses, "
+        f"max(occurred_from) AS last, count(DISTINCT offense) AS n_offenses, "
         f"avg(CASE WHEN source = 'discovered' THEN 1 ELSE 0 END) AS share_discovered "
         f"FROM incidents {where} GROUP BY dataset ORDER BY dataset", params)
     offenses = ctx.store.query(
@@ -283,10 +313,13 @@ def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, 
     for row in per.to_dict("records"):
         name = row["dataset"]
         ing = ingests[ingests["dataset"] == name]
+        zone = dataset_timezone(ctx, name)
         datasets.append({
             "dataset": name, "crs": row["crs"], "n_incidents": int(row["n"]),
             "first": row["first"].isoformat() if row["first"] is not None else None,
             "last": row["last"].isoformat() if row["last"] is not None else None,
+            "timezone": zone or "UTC",
+            "first_local": local_time(row["first"], zone), "last_local": local_time(row["last"], zone),
             "share_discovered": round(float(row["share_discovered"]), 4),
             "offenses": {r["offense"]: int(r["n"]) for r in offenses[offenses["dataset"] == name].to_dict("records")},
             "files": int(ing["files"].iloc[0]) if len(ing) else 0,

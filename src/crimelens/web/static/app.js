@@ -89,7 +89,9 @@ const CL = (() => {
   }
   function snapText(ds) {
     if (!ds) return "—";
-    return `${ds.dataset}: ${ds.n_incidents} incidents ${String(ds.occurred_from).slice(0, 10)} – ${String(ds.occurred_to).slice(0, 10)}, snapshot sha256 ${String(ds.snapshot_sha256 || "").slice(0, 16)}…`;
+    // the earliest and latest incident in the zone the files were read in (a Vancouver year ends on 31 December)
+    const first = String(ds.first_local || ds.occurred_from).slice(0, 10), last = String(ds.last_local || ds.occurred_to).slice(0, 10);
+    return `${ds.dataset}: ${ds.n_incidents} incidents ${first} – ${last} (${ds.timezone || "UTC"}), snapshot sha256 ${String(ds.snapshot_sha256 || "").slice(0, 16)}…`;
   }
   function baseMap(id) {
     const map = L.map(id, {zoomControl: true, attributionControl: false, preferCanvas: false});
