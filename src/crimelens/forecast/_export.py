@@ -127,7 +127,8 @@ def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], 
 @plain_text
 def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
                  mark: str | None = None) -> Path:
-    """A PNG map: risk per cell (log scale) with the flagged cells outlined."""
+    """A PNG map: risk per cell (linear, from 0) with the flagged cells outlined; square cells as an image,
+    other cells (H3 hexagons) as their own polygons, so they tile as they do in QGIS."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,10 +148,14 @@ def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.
         shown = ax.imshow(img.reshape(g.ny, g.nx), origin="lower", cmap="magma_r",
                           extent=(g.x0, g.x0 + g.nx * g.cell_m, g.y0, g.y0 + g.ny * g.cell_m),
                           vmin=0.0, vmax=vmax, interpolation="nearest")
-    else:
-        shown = ax.scatter(area.centres_m[:, 0], area.centres_m[:, 1], c=risk, s=6, cmap="magma_r",
-                           vmin=0.0, vmax=vmax)
     polys = area.polygons()
+    if not (area.kind == "square" and area.grid is not None):
+        shown = PatchCollection([MplPolygon(np.asarray(p.exterior.coords), closed=True) for p in polys],
+                                cmap="magma_r", edgecolor="none")
+        shown.set_array(np.asarray(risk, dtype=np.float64))
+        shown.set_clim(0.0, vmax)
+        ax.add_collection(shown)
+        ax.autoscale_view()
     flagged = np.flatnonzero(surface.flagged(coverage))
     patches = [MplPolygon(np.asarray(polys[c].exterior.coords), closed=True) for c in flagged]
     ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#00a0ff", linewidth=0.8))
@@ -163,12 +168,16 @@ def _save_map(fig: Any, ax: Any, shown: Any, title: str, crs: str | None, mark: 
               path: str | Path) -> Path:
     """Colour bar, title, axes and the research mark of a risk map; written as PNG and closed."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     fig.colorbar(shown, ax=ax, shrink=0.7, label="expected recorded incidents per cell")
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel(f"x (m, {crs})")
-    ax.set_ylabel("y (m)")
+    for axis in (ax.xaxis, ax.yaxis):  # kilometres, at most six ticks: UTM metres in full overlap
+        axis.set_major_locator(MaxNLocator(6))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:,.6g}"))
+    ax.set_xlabel(f"x (km, {crs})")
+    ax.set_ylabel("y (km)")
     if mark:
         fig.text(0.01, 0.01, mark, fontsize=7, color="#a00")
     out = Path(path)
