@@ -145,6 +145,10 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
         k: v for k, v in stored["summary"]["models"]["weighted"]["pai"].items() if k not in doc["models"]["weighted"]["pai"]}
     text = CliRunner().invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--db", str(db)])
     assert text.exit_code == 0 and "matches its ledger entry" in text.output and "PAI ratio @0.01" in text.output
+    # the ceiling is one expected value: printed as a bound, never as a zero-width "[x, x]" interval
+    ceiling = doc["models"]["ceiling:perfect-rate"]["pai"]["0.01"]
+    assert ceiling["low"] == ceiling["high"] and f"{ceiling['mean']:.3f} (bound)" in text.output
+    assert f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}]" not in text.output
     # and as files: the stored summary byte for byte (hashing to the ledger entry), and its table
     import hashlib
 

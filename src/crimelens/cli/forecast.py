@@ -90,6 +90,14 @@ def _areas(text: str | None, nij: bool) -> list[float]:
     return values
 
 
+def _mean_interval(model: str, v: dict[str, float]) -> str:
+    """'mean [low, high]'; the perfect-rate ceiling is one expected value, not a mean over periods, so it
+    prints as a bound without an interval (its [x, x] would read as a very certain estimate)."""
+    if model.startswith("ceiling:"):
+        return f"{v['mean']:.3f} (bound)"
+    return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+
+
 @forecast_app.command("run")
 def run(
     at: Annotated[str, typer.Option("--at", help="Start of the forecast window (date = midnight UTC, or ISO time with offset).")],
@@ -222,16 +230,15 @@ def backtest(
             row = [name]
             for c in covs:
                 for metric in ("pai", "hit_rate", "pei"):
-                    v = m[metric][f"{c:g}"]
-                    row.append(f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
+                    row.append(_mean_interval(name, m[metric][f"{c:g}"]))
             rows.append(row)
         cols = ["model"] + [f"{metric} @{c:g}" for c in covs for metric in ("PAI", "hit rate", "PEI")]
         table(f"{d['n_periods']} forecasts of {format_span(d['horizon_days'])} (mean [95% interval])", cols, rows)
         for fa in d.get("flagged_areas", []):
             table(f"flagged area {fa['km2']:.3f} km² ({fa['sq_mi']:.3f} sq mi, {fa['n_flagged']} cells)",
                   ["model", "PAI", "hit rate", "PEI"],
-                  [[name, *(f"{v[k]['mean']:.3f} [{v[k]['low']:.3f}, {v[k]['high']:.3f}]"
-                            for k in ("pai", "hit_rate", "pei"))] for name, v in fa["models"].items()])
+                  [[name, *(_mean_interval(name, v[k]) for k in ("pai", "hit_rate", "pei"))]
+                   for name, v in fa["models"].items()])
         if "groups" in d:
             g = d["groups"]
             for c in covs:
@@ -302,8 +309,8 @@ def backtests_cmd(
                       f"of {format_span(summ['horizon_days'])} from {str(d['first_origin'])[:10]}; study area "
                       f"{summ['area'].get('n_cells')} cells, {esc(summ['area'].get('rule'))}")
         table("mean [95% interval]", ["model"] + [f"{m} @{c:g}" for c in covs for m in ("PAI", "hit rate", "PEI")],
-              [[name, *(f"{m[k][f'{c:g}']['mean']:.3f} [{m[k][f'{c:g}']['low']:.3f}, {m[k][f'{c:g}']['high']:.3f}]"
-                        for c in covs for k in ("pai", "hit_rate", "pei"))] for name, m in summ["models"].items()])
+              [[name, *(_mean_interval(name, m[k][f"{c:g}"]) for c in covs for k in ("pai", "hit_rate", "pei"))]
+               for name, m in summ["models"].items()])
         for pair, by_c in summ.get("paired", {}).items():
             console.print(pair + ": " + "; ".join(
                 f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))

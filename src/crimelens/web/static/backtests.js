@@ -8,7 +8,9 @@
   const palette = ["#1d4ed8", "#b91c1c", "#15803d", "#a16207", "#7c3aed", "#0f766e", "#be185d", "#475569"];
   const NS = "http://www.w3.org/2000/svg";
   const pct = (c) => `${CL.fmt(c * 100, c < 0.01 ? 1 : 0)} %`;
-  const cell = (v, d = 3) => v ? `${CL.fmt(v.mean, d)} <small class="muted">[${CL.fmt(v.low, d)}, ${CL.fmt(v.high, d)}]</small>` : "—";
+  // the perfect-rate ceiling is one expected value, not a mean over periods: a bound, without an interval
+  const cell = (v, d = 3, m = "") => !v ? "—" : m.startsWith("ceiling:") ? `${CL.fmt(v.mean, d)} <small class="muted">(bound)</small>`
+    : `${CL.fmt(v.mean, d)} <small class="muted">[${CL.fmt(v.low, d)}, ${CL.fmt(v.high, d)}]</small>`;
   CL.el("bt-models").insertAdjacentHTML("beforeend", MODELS.map((m) =>
     `<label><input type="checkbox" value="${m}"${CHOSEN.has(m) ? " checked" : ""}>${m}</label>`).join(""));
 
@@ -63,7 +65,7 @@
     st.querySelector("tbody").innerHTML = names.map((m) => {
       const e = summ.models[m];
       const kind = e.class && !MODELS.includes(m) ? ` <small class="muted">${CL.esc(e.class)}</small>` : "";
-      return `<tr data-model="${CL.esc(m)}"><th>${CL.esc(m)}${kind}</th>${covs.map((c) => { const k = String(c); return `<td class="num pai">${cell(e.pai[k], 2)}</td><td class="num">${cell(e.hit_rate[k])}</td><td class="num">${cell(e.pei[k])}</td>`; }).join("")}<td class="num">${CL.fmt(e.seconds_per_period, 2)}</td></tr>`;
+      return `<tr data-model="${CL.esc(m)}"><th>${CL.esc(m)}${kind}</th>${covs.map((c) => { const k = String(c); return `<td class="num pai">${cell(e.pai[k], 2, m)}</td><td class="num">${cell(e.hit_rate[k], 3, m)}</td><td class="num">${cell(e.pei[k], 3, m)}</td>`; }).join("")}<td class="num">${CL.fmt(e.seconds_per_period, 2)}</td></tr>`;
     }).join("");
     const paired = summ.paired || d.paired || {};
     const pt = CL.el("bt-paired"); pt.hidden = !Object.keys(paired).length;
