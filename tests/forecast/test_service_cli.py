@@ -50,7 +50,8 @@ def test_run_is_stored_with_its_ledger_entry_and_exports(db: Path, tmp_path: Pat
             "SELECT count(*) FROM incidents WHERE occurred_from < TIMESTAMPTZ '2019-10-01 07:00:00+00'"))
     assert record.ledger_seq == run.ledger_seq and record.mark == RESEARCH_MARK
     assert record.n_cells == run.surface.n_cells == len(cells)
-    assert json.loads(record.area)["rule"].startswith("cells with >= 1 incident(s)")
+    rule = json.loads(record.area)["rule"]
+    assert rule == "cells with >= 1 incident(s) among incidents starting before 2019-10-01T07:00:00+00:00", rule
     assert cells["rank"].tolist() == list(range(1, len(cells) + 1))
     assert int(cells["flagged"].sum()) == max(1, round(0.05 * len(cells)))
     # the model saw exactly the incidents before the window

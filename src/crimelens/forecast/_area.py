@@ -135,7 +135,7 @@ class StudyArea:
             )
         grid = Grid.covering(chosen.bounds, cell_m, crs=chosen.crs)
         counts = grid.counts(chosen.xy_m)
-        when = "all the given incidents" if period is None else f"incidents starting in {period}"
+        when = _when(period)
         return cls.square(
             grid, mask=counts >= min_events,
             rule=f"cells with >= {min_events} incident(s) among {when}",
@@ -180,7 +180,7 @@ class StudyArea:
         tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
         x, y = tr.transform(lat_lon[:, 1], lat_lon[:, 0])
         areas = np.array([h3.cell_area(h3.int_to_str(int(c)), unit="m^2") for c in keep])
-        when = "all the given incidents" if period is None else f"incidents starting in {period}"
+        when = _when(period)
         definition = {
             "kind": "h3", "resolution": resolution, "crs": crs,
             "rule": f"H3 cells with >= {min_events} incident(s) among {when}",
@@ -307,3 +307,13 @@ def cell_polygons(definition: Mapping[str, Any], cell_ids: NDArray[np.int64], cr
         x, y = tr.transform(ring[:, 1], ring[:, 0])
         out.append(shapely.Polygon(np.column_stack([x, y])))
     return out
+
+
+def _when(period: TimeWindow | None) -> str:
+    """The incidents an activity mask counted, in words: a window opening in 1900 or earlier is the
+    services' "all the history before", and reads as that."""
+    if period is None:
+        return "all the given incidents"
+    if period.start.year <= 1900:
+        return f"incidents starting before {period.end.isoformat()}"
+    return f"incidents starting in {period}"

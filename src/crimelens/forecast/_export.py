@@ -14,6 +14,7 @@ in GeoPackage/GeoJSON, as ``#`` comment lines at the top of the CSV.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -234,7 +235,8 @@ def plot_coverage_curves(curves: Mapping[str, Sequence[float]], coverages: Seque
             ax.fill_between(x, lo, hi, alpha=0.15, color=line.get_color())  # the band in its line's colour
     ax.set_xlabel("share of the study area flagged (%)")
     ax.set_ylabel(metric)
-    ax.set_title(title, fontsize=9)
+    # wrapped to the plot's width: a long study-area rule would otherwise widen the figure past its axes
+    ax.set_title("\n".join(textwrap.fill(line, 95) for line in title.splitlines()), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     out = Path(path)

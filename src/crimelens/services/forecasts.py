@@ -212,14 +212,17 @@ def _boundary(polygon: str, crs: str | None) -> tuple[Any, str]:
 
 
 def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
-          h3_resolution: int = 9) -> StudyArea:
+          h3_resolution: int = 9, before: datetime | None = None) -> StudyArea:
+    """The study area of one forecast; ``before``, the forecast's start, names the history an activity
+    mask counted in its rule ("incidents starting before ...")."""
+    period = None if before is None else TimeWindow(datetime(1900, 1, 1, tzinfo=before.tzinfo), before)
     if polygon is not None and mask != "polygon":  # it would be ignored: the area would not be the one given
         raise InvalidParameterError(f"a boundary (--polygon) with mask={mask!r}; expected mask 'polygon' (or no "
                                     "boundary)")
     if mask == "h3":
-        return StudyArea.h3(history, h3_resolution)
+        return StudyArea.h3(history, h3_resolution, period=period)
     if mask == "activity":
-        return StudyArea.from_activity(history, cell_m)
+        return StudyArea.from_activity(history, cell_m, period=period)
     if mask == "bbox":
         return StudyArea.bounding_box(history, cell_m)
     if mask == "polygon":
@@ -284,7 +287,7 @@ def run_forecast(
             f"forecast: no incidents before {start.isoformat()} for dataset={dataset!r}, "
             f"offense={offense!r}; expected some history (ingest a file first)"
         )
-    study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution)
+    study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
     estimator.set_params(area=study)
     surface = estimator.fit(history).predict(window)
     run_id = uuid.uuid4().hex[:16]
