@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -112,6 +114,8 @@ def test_store_run_alert_and_runs_list(tmp_path: Path, capsys: pytest.CaptureFix
            for i in range(len(knox["rows"]) - 1) for j in range(len(knox["columns"]) - 1)
            if (knox["knox_ratio"][i][j] or 0) > 1 and knox["p_value"][i][j] < 0.05}
     assert {(e["space_label"], e["time_label"]) for e in alert["elevated"]} == sig
+    # people read the bands' times in the city's own zone (UTC stays in the JSON)
+    assert alert["timezone"] == "America/Los_Angeles" and alert["elevated"], alert
     code, out, _ = run(capsys, "nearrepeat", "runs", "--db", db, "--json")
     assert [r["run_id"] for r in json.loads(out)] == [knox["run_id"]]
     with DuckDBStore.open(db) as s:
@@ -126,6 +130,12 @@ def test_store_run_alert_and_runs_list(tmp_path: Path, capsys: pytest.CaptureFix
         n_alerts = s.scalar("SELECT count(*) FROM nearrepeat_alerts WHERE incident_id = ?", [str(first)])
     assert actions == ["ingest.file", "nearrepeat.knox", "nearrepeat.alert", "nearrepeat.alert"]
     assert n_alerts == 1
+    code, out, _ = run(capsys, "nearrepeat", "alert", str(first), "--db", db)
+    text = " ".join(out.split())
+    starts = datetime.fromisoformat(alert["elevated"][0]["starts"])
+    local = starts.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert code == 0 and f"{local:%Y-%m-%d %H:%M}" in text and "Times in America/Los_Angeles" in text
+    assert starts.hour != local.hour
 
 
 def test_alert_computes_a_surface_from_the_past_when_none_is_stored(tmp_path: Path) -> None:

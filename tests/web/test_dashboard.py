@@ -215,6 +215,8 @@ def test_other_pages_render_with_provenance(page: tuple[Any, Watch, str, City]) 
     # each elevated band is drawn as its Manhattan diamond (a polygon path), not a circle
     n_bands = int(pg.evaluate("document.body.dataset.nearrepeat"))
     assert pg.locator("path.nr-ring").count() == n_bands
+    # the days each band applies, in the zone the synthetic city's files were read in
+    assert n_bands > 0 and "applies (UTC)" in pg.inner_text("#nr")
     # the analyst's main view: the incidents the linker scores as most likely linked, drawn and explained
     pg.locator("#list button.sim").first.click()
     pg.wait_for_function("document.body.dataset.similar !== undefined", timeout=120_000)

@@ -235,8 +235,12 @@ def alert(
         if not d["elevated"]:
             console.print("No distance/time band is elevated for this offense here: no alert.")
             return
-        def when(text: str) -> str:
-            return text[:16].replace("T", " ")
+        def when(text: str) -> str:  # in the zone the dataset's files were read in, as its analysts read times
+            from datetime import datetime
+
+            from crimelens.services._context import local_time
+
+            return str(local_time(datetime.fromisoformat(text), d["timezone"]))[:16].replace("T", " ")
 
         table("Elevated bands", ["distance", "time", "ratio", "p", "from", "until"],
               [[e["space_label"], e["time_label"], f"{e['knox_ratio']:.2f}", f"{e['p_value']:.3f}",
@@ -246,7 +250,8 @@ def alert(
               [[c["cell_id"], f"{c['distance_m']:.0f}", c["space_label"], when(c["starts"]),
                 when(c["ends"]), f"{c['max_knox_ratio']:.2f}"] for c in d["cells"][:limit]])
         console.print("Cell ids are size:column:row on the store's metric grid (x_m, y_m centres in --json). "
-                      "'until' is the last day (whole-day surfaces) or the end time (exact surfaces).")
+                      "'until' is the last day (whole-day surfaces) or the end time (exact surfaces). "
+                      f"Times in {d['timezone']} (UTC in --json).")
         console.print("A prompt for a person to decide on; never an automatic action.")
 
     emit(res.to_dict(), json_out, render)

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crimelens.config import Settings
 from crimelens.errors import (
@@ -53,7 +55,9 @@ __all__ = [
     "authorize",
     "check_dataset",
     "check_use",
+    "dataset_timezone",
     "local_actor",
+    "local_time",
     "open_context",
     "record_use",
     "refuse",
@@ -362,3 +366,26 @@ def check_dataset(ctx: Context, dataset: str | None, what: str, *, ingested: boo
 def local_actor(settings: Settings) -> Actor:
     """The person at this machine, from the settings."""
     return Actor.local(settings.user, Role(settings.role))
+
+
+def dataset_timezone(ctx: Context, dataset: str) -> str | None:
+    """The IANA zone the dataset's files were read in (their layouts' ``[source] timezone``), or None
+    when its files name different zones or none (a layout whose times carry their own offset says
+    UTC, the zone a time without one would be read in)."""
+    zones = set()
+    for (text,) in ctx.store.iter_rows("SELECT DISTINCT mapping FROM ingests WHERE dataset = ?", [dataset]):
+        try:
+            zones.add(str(tomllib.loads(text or "").get("source", {}).get("timezone", "UTC")))
+        except tomllib.TOMLDecodeError:
+            return None
+    return zones.pop() if len(zones) == 1 else None
+
+
+def local_time(value: datetime | None, zone: str | None) -> str | None:
+    """``value`` as ISO-8601 in ``zone`` (UTC if None or unknown); None stays None."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(ZoneInfo(zone or "UTC")).isoformat()
+    except (ZoneInfoNotFoundError, ValueError):
+        return value.astimezone(UTC).isoformat()

@@ -37,9 +37,16 @@ from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import coverage_scores, h3_cells
 from crimelens.governance import Actor
-from crimelens.services._context import RESEARCH_MARK, Context, authorize, record_use, sha256_hex
+from crimelens.services._context import (
+    RESEARCH_MARK,
+    Context,
+    authorize,
+    dataset_timezone,
+    local_time,
+    record_use,
+    sha256_hex,
+)
 from crimelens.services.forecasts import audit_groups
-from crimelens.services.ingest import dataset_timezone, local_time
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
 
 __all__ = [

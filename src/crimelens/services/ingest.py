@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -30,12 +28,20 @@ from crimelens.errors import (
 )
 from crimelens.governance import Actor
 from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
-from crimelens.services._context import RESEARCH, Context, authorize, check_dataset, record_use
+from crimelens.services._context import (
+    RESEARCH,
+    Context,
+    authorize,
+    check_dataset,
+    dataset_timezone,
+    local_time,
+    record_use,
+)
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import insert_validated
 
-__all__ = ["DATA_SUFFIXES", "IngestSummary", "dataset_timezone", "expand_inputs", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
-           "local_time", "mapping_text", "quarantine_rows", "save_mapping", "show_mapping"]
+__all__ = ["DATA_SUFFIXES", "IngestSummary", "expand_inputs", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
+           "mapping_text", "quarantine_rows", "save_mapping", "show_mapping"]
 
 
 @dataclass(frozen=True)
@@ -264,29 +270,6 @@ def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, pu
                    params={"dataset": dataset, "crs": target}, inputs={"file": path.name},
                    detail={"n_areas": len(areas)})
     return areas
-
-
-def dataset_timezone(ctx: Context, dataset: str) -> str | None:
-    """The IANA zone the dataset's files were read in (their layouts' ``[source] timezone``), or None
-    when its files name different zones or none (a layout whose times carry their own offset says
-    UTC, the zone a time without one would be read in)."""
-    zones = set()
-    for (text,) in ctx.store.iter_rows("SELECT DISTINCT mapping FROM ingests WHERE dataset = ?", [dataset]):
-        try:
-            zones.add(str(tomllib.loads(text or "").get("source", {}).get("timezone", "UTC")))
-        except tomllib.TOMLDecodeError:
-            return None
-    return zones.pop() if len(zones) == 1 else None
-
-
-def local_time(value: datetime | None, zone: str | None) -> str | None:
-    """``value`` as ISO-8601 in ``zone`` (UTC if None or unknown); None stays None."""
-    if value is None:
-        return None
-    try:
-        return value.astimezone(ZoneInfo(zone or "UTC")).isoformat()
-    except (ZoneInfoNotFoundError, ValueError):
-        return value.astimezone(UTC).isoformat()
 
 
 def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from crimelens.services._context import (
     Context,
     authorize,
     check_dataset,
+    dataset_timezone,
     record_use,
     sha256_hex,
 )
@@ -107,10 +108,11 @@ class AlertRun:
     surface_computed: bool
     ledger_seq: int | None = None
     mark: str = RESEARCH_MARK
+    timezone: str = "UTC"  # the zone the dataset's files were read in: how to show its UTC times to people
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "alert_id": self.alert_id, "mark": self.mark, "run_id": self.run_id,
-                "dataset": self.dataset, "offense": self.offense,
+                "dataset": self.dataset, "offense": self.offense, "timezone": self.timezone,
                 "surface_computed": self.surface_computed, "ledger_seq": self.ledger_seq,
                 **self.alert.to_dict()}
 
@@ -431,4 +433,4 @@ def nearrepeat_alert(
                     "n_cells": len(alert.cells), "mark": RESEARCH_MARK},
         )
     return AlertRun(alert_id=alert_id, alert=alert, run_id=sid, dataset=name, offense=offense,
-                    surface_computed=computed, ledger_seq=seq)
+                    surface_computed=computed, ledger_seq=seq, timezone=dataset_timezone(ctx, name) or "UTC")

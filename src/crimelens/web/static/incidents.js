@@ -2,6 +2,11 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
+  // a UTC time as the day it is in the dataset's own zone (the zone its files were read in)
+  const localDay = (iso, tz) => {
+    try { return new Intl.DateTimeFormat("sv-SE", {timeZone: tz || "UTC", year: "numeric", month: "2-digit", day: "2-digit"}).format(new Date(iso)); }
+    catch (e) { return String(iso).slice(0, 10); }
+  };
   const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // ingest.file: the server refuses (and logs) others
   CL.el("load-panel").hidden = !staff;
   async function quarantine(dataset) {
@@ -132,7 +137,7 @@
           .bindTooltip(`${CL.esc(e.space_interval)} · ${CL.esc(e.time_interval)} · Knox ratio ${CL.fmt(e.knox_ratio, 2)} · ${CL.esc(a.distance)} distance`);
       });
       CL.el("nr").innerHTML = `<p>${CL.esc(x.incident_id)} (${CL.esc(a.offense)}), Knox run ${CL.esc(a.run_id)}${a.surface_computed ? " (computed now)" : ""}; ledger #${a.ledger_seq}</p>` +
-        (a.elevated.length ? `<table><tr><th>distance</th><th>days</th><th>Knox ratio</th><th>p</th><th>applies</th></tr>${a.elevated.map((e) => `<tr><td>${CL.esc(e.space_interval)}</td><td>${CL.esc(e.time_interval)}</td><td>${CL.fmt(e.knox_ratio, 2)}</td><td>${CL.fmt(e.p_value, 3)}</td><td>${CL.esc(String(e.starts).slice(0, 10))} → ${CL.esc(String(e.ends).slice(0, 10))}</td></tr>`).join("")}</table>` : "<p>No band is elevated at this alpha.</p>");
+        (a.elevated.length ? `<table><tr><th>distance</th><th>days</th><th>Knox ratio</th><th>p</th><th>applies (${CL.esc(a.timezone || "UTC")})</th></tr>${a.elevated.map((e) => `<tr><td>${CL.esc(e.space_interval)}</td><td>${CL.esc(e.time_interval)}</td><td>${CL.fmt(e.knox_ratio, 2)}</td><td>${CL.fmt(e.p_value, 3)}</td><td>${CL.esc(localDay(e.starts, a.timezone))} → ${CL.esc(localDay(e.ends, a.timezone))}</td></tr>`).join("")}</table>` : "<p>No band is elevated at this alpha.</p>");
       CL.provenance({model: `KnoxTest (run ${a.run_id})`, mark: a.mark ? "Research output: " + a.mark : ""});
       document.body.dataset.nearrepeat = String(a.elevated.length);
     } catch (e) { CL.el("nr").innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
