@@ -180,9 +180,9 @@ def backtest(
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin backtest: per-model, per-period and mean PAI / hit rate / PEI with intervals."""
+    from crimelens.forecast._export import format_span
     from crimelens.services.forecasts import (
         backtest_labels,
-        format_span,
         parse_horizon,
         register_backtested,
         run_backtest,
@@ -274,10 +274,10 @@ def backtests_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """List the stored backtests, or show one (every read is logged)."""
+    from crimelens.forecast._export import format_span
     from crimelens.services.forecasts import (
         BACKTEST_EXPORTS,
         export_backtest,
-        format_span,
         list_backtests,
         show_backtest,
     )

@@ -27,7 +27,7 @@ from crimelens._figures import plain_text
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
-__all__ = ["FORMATS", "export_surface", "plot_cells", "plot_coverage_curves", "plot_surface", "surface_frame",
+__all__ = ["FORMATS", "export_surface", "format_span", "plot_cells", "plot_coverage_curves", "plot_surface", "surface_frame",
            "write_cells"]
 
 FORMATS = ("geojson", "gpkg", "csv")
@@ -125,6 +125,17 @@ def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], 
     return out
 
 
+def format_span(days: float) -> str:
+    """A forecast window's length for people: hours below a day, days otherwise.
+
+    >>> format_span(1 / 3), format_span(0.5), format_span(1.0), format_span(7)
+    ('8 hours', '12 hours', '1 day', '7 days')
+    """
+    if days < 1:
+        return f"{round(days * 24, 2):g} hours"
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
 @plain_text
 def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
                  mark: str | None = None) -> Path:
@@ -160,7 +171,7 @@ def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.
     flagged = np.flatnonzero(surface.flagged(coverage))
     patches = [MplPolygon(np.asarray(polys[c].exterior.coords), closed=True) for c in flagged]
     ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#00a0ff", linewidth=0.8))
-    title = (f"{surface.model}: {surface.window.start:%Y-%m-%d} + {surface.window.days:g} days\n"
+    title = (f"{surface.model}: {surface.window.start:%Y-%m-%d %H:%M} UTC + {format_span(surface.window.days)}\n"
              f"top {coverage:.1%} of {area.n_cells} cells outlined")
     return _save_map(fig, ax, shown, title, area.crs, mark, path)
 

@@ -40,6 +40,7 @@ from crimelens.forecast import (
 )
 from crimelens.forecast._export import (
     export_surface,
+    format_span,
     plot_coverage_curves,
     plot_surface,
     surface_frame,
@@ -106,17 +107,6 @@ def parse_horizon(text: str | float) -> float:
             f"horizon: got {text!r}; expected a positive duration such as 7d, 12h or 2w"
         )
     return value
-
-
-def format_span(days: float) -> str:
-    """A forecast window's length for people: hours below a day, days otherwise.
-
-    >>> format_span(1 / 3), format_span(0.5), format_span(1.0), format_span(7)
-    ('8 hours', '12 hours', '1 day', '7 days')
-    """
-    if days < 1:
-        return f"{round(days * 24, 2):g} hours"
-    return f"{days:g} day" + ("" if days == 1 else "s")
 
 
 def data_hash(incidents: IncidentTable) -> str:
