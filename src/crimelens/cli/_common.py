@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.cells import cell_len
@@ -19,7 +19,9 @@ from crimelens._jsontext import dumps as strict_json
 from crimelens.config import Settings, load_settings
 from crimelens.errors import NotFoundError
 from crimelens.governance import Actor
-from crimelens.services import Context, open_context
+
+if TYPE_CHECKING:  # the services bring pandas and DuckDB: loaded when a command runs, not for --help
+    from crimelens.services import Context
 
 __all__ = [
     "DbOpt",
@@ -85,6 +87,8 @@ def cli_context(db: Path | None, *, create: bool = False) -> Iterator[Context]:
     Commands that take data in (ingest, areas, synth, evidence, redaction, a first user, a model card,
     fitting from a file) pass ``create=True``; commands that read or act on stored data do not.
     """
+    from crimelens.services import open_context
+
     settings = cli_settings(db)
     if not create:
         _require_store(settings, db)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,10 +23,15 @@ from crimelens.cli._common import (
     esc,
     table,
 )
+from crimelens.cli._lazy import lazy
 from crimelens.errors import InputError
 from crimelens.evidence import FaceRedactor, TextRedactor
-from crimelens.services import RESEARCH, RESEARCH_MARK
-from crimelens.services import evidence as svc
+from crimelens.governance import RESEARCH, RESEARCH_MARK
+
+if TYPE_CHECKING:  # checked by mypy as a real import; loaded when a command runs (see cli._lazy)
+    from crimelens.services import evidence as svc
+else:
+    svc = lazy("crimelens.services.evidence")
 
 __all__ = ["register"]
 

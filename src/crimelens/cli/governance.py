@@ -12,19 +12,26 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from crimelens.cli._common import DbOpt, JsonOpt, cli_actor, cli_context, console, emit, esc, table
-from crimelens.domain._time import as_utc
+from crimelens.cli._lazy import lazy
 from crimelens.errors import InputError, PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.governance._policy import UsePolicy
-from crimelens.services import governance as gs
-from crimelens.services._context import Context
-from crimelens.storage import _governance as gov_db
+
+if TYPE_CHECKING:  # checked by mypy as real imports; loaded when a command runs (see cli._lazy)
+    from crimelens.domain import _time
+    from crimelens.services import governance as gs
+    from crimelens.services._context import Context
+    from crimelens.storage import _governance as gov_db
+else:
+    _time = lazy("crimelens.domain._time")
+    gs = lazy("crimelens.services.governance")
+    gov_db = lazy("crimelens.storage._governance")
 
 __all__ = ["register"]
 
@@ -153,8 +160,8 @@ def ledger_list(
     """Ledger entries in order: the newest 50 by default."""
     with _session(db, as_user) as (ctx, actor):
         rows = gs.ledger_entries(ctx, actor=actor, action=action, deployment=deployment, limit=limit,
-                                 from_seq=from_seq, since=as_utc(since) if since else None,
-                                 until=as_utc(until) if until else None, **_kw(purpose))
+                                 from_seq=from_seq, since=_time.as_utc(since) if since else None,
+                                 until=_time.as_utc(until) if until else None, **_kw(purpose))
     emit(rows, json_out, lambda rs: table("Ledger", ["seq", "at", "action", "user", "role", "purpose", "outcome",
                                                      "deployment"],
                                          [[r["seq"], r["at"][:19], r["action"], r["user"], r["role"], r["purpose"],
@@ -354,12 +361,14 @@ def dep_assess(
         f"impact level {d['level']} ({d['score_pct']:.1f} %); required controls: {', '.join(d['required_controls'])}"))
 
 
-def _simple(command: str, fn: Any, help_text: str, *, reason: bool = False) -> None:
+def _simple(command: str, fn: str, help_text: str, *, reason: bool = False) -> None:
+    """A deployment step ``crimelens deployments COMMAND NAME`` calling ``services.governance.<fn>`` (by name:
+    the services load when the command runs, not at start-up)."""
     if reason:
         def with_reason(name: Name, why: Reason, as_user: AsOpt = None, purpose: Purpose = None,
                         db: DbOpt = None, json_out: JsonOpt = False) -> None:
             with _session(db, as_user) as (ctx, actor):
-                row = fn(ctx, deployment=name, reason=why, actor=actor, **_kw(purpose))
+                row = getattr(gs, fn)(ctx, deployment=name, reason=why, actor=actor, **_kw(purpose))
             emit(row, json_out, _show_state)
 
         with_reason.__doc__ = help_text
@@ -368,26 +377,26 @@ def _simple(command: str, fn: Any, help_text: str, *, reason: bool = False) -> N
         def plain(name: Name, as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None,
                   json_out: JsonOpt = False) -> None:
             with _session(db, as_user) as (ctx, actor):
-                row = fn(ctx, deployment=name, actor=actor, **_kw(purpose))
+                row = getattr(gs, fn)(ctx, deployment=name, actor=actor, **_kw(purpose))
             emit(row, json_out, _show_state)
 
         plain.__doc__ = help_text
         deployments_app.command(command)(plain)
 
 
-_simple("open-comment", gs.open_public_comment, "draft → public comment (needs the assessment and a complete card).")
-_simple("start-review", gs.start_board_review, "public comment → board review, after the minimum comment period.")
-_simple("close-review", gs.close_review, "board review → approved or rejected, from the recorded votes.")
-_simple("activate", gs.activate, "approved → active.")
-_simple("revise", gs.revise, "rejected → draft.")
-_simple("suspend", gs.suspend, "Kill switch of one deployment: active → suspended, effective on the next call.",
+_simple("open-comment", "open_public_comment", "draft → public comment (needs the assessment and a complete card).")
+_simple("start-review", "start_board_review", "public comment → board review, after the minimum comment period.")
+_simple("close-review", "close_review", "board review → approved or rejected, from the recorded votes.")
+_simple("activate", "activate", "approved → active.")
+_simple("revise", "revise", "rejected → draft.")
+_simple("suspend", "suspend", "Kill switch of one deployment: active → suspended, effective on the next call.",
         reason=True)
-_simple("resume", gs.resume, "suspended → active.", reason=True)
-_simple("open-renewal", gs.open_renewal,
+_simple("resume", "resume", "suspended → active.", reason=True)
+_simple("open-renewal", "open_renewal",
         "Open the public comment period a renewal needs (the deployment keeps running meanwhile).")
-_simple("renew", gs.renew, "The board renews the approval for another approval period, once the renewal comment "
+_simple("renew", "renew", "The board renews the approval for another approval period, once the renewal comment "
         "period has run the policy's minimum days.", reason=True)
-_simple("decommission", gs.decommission, "Retire a deployment for good.", reason=True)
+_simple("decommission", "decommission", "Retire a deployment for good.", reason=True)
 
 
 @deployments_app.command("purge")

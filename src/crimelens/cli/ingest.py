@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -19,8 +19,13 @@ from crimelens.cli._common import (
     esc,
     table,
 )
+from crimelens.cli._lazy import lazy
 from crimelens.errors import CrimelensError, InputError
-from crimelens.services import ingest as svc
+
+if TYPE_CHECKING:  # checked by mypy as a real import; loaded when a command runs (see cli._lazy)
+    from crimelens.services import ingest as svc
+else:
+    svc = lazy("crimelens.services.ingest")
 
 __all__ = ["register"]
 

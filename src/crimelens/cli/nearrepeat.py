@@ -21,10 +21,7 @@ from crimelens.cli._common import (
     esc,
     table,
 )
-from crimelens.domain import TimeWindow
-from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
-from crimelens.services._context import check_dataset
 
 __all__ = ["register"]
 
@@ -102,6 +99,9 @@ def run(
         raise InvalidParameterError(f"--alpha {alpha}: expected a probability in (0, 1)")
     period = None
     if since is not None or until is not None:
+        from crimelens.domain import TimeWindow
+        from crimelens.domain._time import as_utc
+
         period = TimeWindow(as_utc(since or "1900-01-01"), as_utc(until or "2200-01-01"))
     with cli_context(db, create=path is not None) as ctx:
         bar, update = _progress(ctx.settings.progress and not json_out)
@@ -210,6 +210,8 @@ def alert(
         if latest:
             incident_id = latest_incident_id(ctx.store, dataset=dataset, offense=offense)
             if incident_id is None:
+                from crimelens.services._context import check_dataset
+
                 check_dataset(ctx, dataset, "nearrepeat alert --latest")
                 raise NotFoundError(
                     f"nearrepeat alert --latest: no incident (dataset={dataset!r}, offense={offense!r}) "

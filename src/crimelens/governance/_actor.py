@@ -6,7 +6,12 @@ import getpass
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Actor", "Role"]
+__all__ = ["RESEARCH", "RESEARCH_MARK", "Actor", "Role"]
+
+#: The purpose recorded for local analysis when no other is given (see DESIGN.md).
+RESEARCH = "research"
+#: The mark every output made for research carries.
+RESEARCH_MARK = "research — not for operational use"
 
 
 class Role(StrEnum):

@@ -43,7 +43,15 @@ from crimelens.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from crimelens.governance import Actor, Ledger, LedgerEntry, LedgerReceipt, Role
+from crimelens.governance import (
+    RESEARCH,
+    RESEARCH_MARK,
+    Actor,
+    Ledger,
+    LedgerEntry,
+    LedgerReceipt,
+    Role,
+)
 from crimelens.governance._policy import GOVERNANCE_PERMISSIONS, UsePolicy, role_allows
 from crimelens.storage import DuckDBStore
 from crimelens.storage import _governance as gov_db
@@ -66,9 +74,6 @@ __all__ = [
     "submit_use",
 ]
 
-#: The purpose recorded for local analysis when no other is given (see DESIGN.md).
-RESEARCH = "research"
-RESEARCH_MARK = "research — not for operational use"
 
 #: Governance actions anyone may perform without being a registered user.
 _OPEN_ACTIONS = frozenset({"deployments.comment", "complaints.file", "complaints.status", "report.annual",
