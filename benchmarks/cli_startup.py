@@ -57,7 +57,7 @@ def main() -> None:
         trees = {"base": base_tree / "src", "this": ROOT / "src"}
         times: dict[str, dict[str, list[float]]] = {c: {"base": [], "this": []} for c in commands}
         for name, argv in commands.items():
-            for tree, src in trees.items():
+            for src in trees.values():
                 _seconds(src, argv, db)  # warm: bytecode caches, page cache
             for _ in range(args.repeat):
                 for tree, src in trees.items():
