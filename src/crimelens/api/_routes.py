@@ -141,6 +141,9 @@ class KnoxIn(BaseModel):
     permutations: int = Field(default=99, ge=0, le=999)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Default: drawn and reported.")
     time_of: Literal["from", "mid", "to"] = "mid"
+    records: Literal["incident", "all"] = Field(
+        default="incident", description="incident: one event per incident (further records ID#2, ID#3, ... of one "
+                                        "incident left out); all: every record, as the Near Repeat Calculator counts.")
 
 
 @router.post("/nearrepeat/runs", tags=["near repeat"],
@@ -159,7 +162,8 @@ def knox_run(ctx: CtxDep, caller: CallerDep, body: KnoxIn) -> Response:
         period = TimeWindow(body.since or datetime(1900, 1, 1, tzinfo=UTC), body.until or datetime(2200, 1, 1, tzinfo=UTC))
     run = run_knox(ctx, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset, offense=body.offense,
                    period=period, space_bands=body.space_bands, time_bands=body.time_bands, distance=body.distance,
-                   convention=body.convention, permutations=body.permutations, seed=body.seed, time_of=body.time_of)
+                   convention=body.convention, permutations=body.permutations, seed=body.seed, time_of=body.time_of,
+                   records=body.records)
     return ok({**run.to_dict(), "convention_note": CONVENTION_NOTES[body.convention]})
 
 

@@ -84,6 +84,10 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the permutations (default: drawn and printed).")] = None,
     convention: Annotated[str, typer.Option("--convention", help="nrc, standard or pysal band semantics.")] = "standard",
     time_of: Annotated[str, typer.Option("--time-of", help="Event time from the incident window: from, mid or to.")] = "mid",
+    records: Annotated[str, typer.Option(
+        "--records", help="incident: one event per incident (the further records ID#2, ID#3, ... that an ingest "
+                          "numbered for one victim or offence each are left out); all: every record, as the Near "
+                          "Repeat Calculator counts rows.")] = "incident",
     format: Annotated[str | None, typer.Option("--format", help="Ingest layout of PATH (default: detected).")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Write a heat map of the Knox ratios here.")] = None,
     pairs: Annotated[Path | None, typer.Option("--pairs", help="Write the pairs inside the finite bands (originator, follower, ...) as CSV.")] = None,
@@ -112,7 +116,7 @@ def run(
                 space_bands=_edges(space_bands, "--space-bands"),
                 time_bands=_edges(time_bands, "--time-bands"), distance=distance,
                 convention=convention, permutations=permutations, seed=seed, time_of=time_of,
-                progress=update, pairs_out=pairs,
+                records=records, progress=update, pairs_out=pairs,
             )
     from crimelens.nearrepeat import CONVENTION_NOTES  # with numba: not at start-up
 
@@ -149,6 +153,9 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
     )
     console.print(f"{d['n_permutations']} permutations, seed {d['seed']} · p = {d['p_value_rule']} · "
                   f"{d['elapsed_s']:.2f} s")
+    if d.get("n_records_left_out"):
+        console.print(f"one event per incident: {d['n_records_left_out']:,} further record(s) of incidents already "
+                      "counted (ids ID#2, ID#3, ...: one row per victim or offence) left out; --records all keeps them")
     if d["n_rows_not_used"]:
         console.print(f"[yellow]{d['n_rows_not_used']} input row(s) not used[/], e.g. "
                       + "; ".join(f"line {r['line']}: {esc(r['reason'])}" for r in d["rows_not_used"][:3]))

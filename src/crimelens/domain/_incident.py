@@ -374,6 +374,24 @@ class IncidentTable:
             keep &= mask
         return IncidentTable(self._frame.loc[keep])
 
+    def further_records(self) -> NDArray[np.bool_]:
+        """True for each record after the first of one incident.
+
+        An ingest that meets a repeated source id keeps the rows as ``ID``, ``ID#2``, ``ID#3``, ...
+        (``duplicates = "number"``: one row per victim or offence, as Cincinnati's export has); these
+        are records of incident ``ID``. Per incident, the lowest-numbered record present (``ID``
+        itself when it is there) stands for it and the others are marked. Ids without such a suffix
+        are never marked.
+        """
+        ids = self._frame["incident_id"].astype(str).reset_index(drop=True)
+        parts = ids.str.extract(r"^(?P<base>.+)#(?P<k>[2-9]|[1-9][0-9]+)$")
+        key = pd.DataFrame({"base": parts["base"].fillna(ids),
+                            "k": pd.to_numeric(parts["k"]).fillna(1).astype(np.int64)})
+        first = key.sort_values(["base", "k"], kind="stable").drop_duplicates("base").index.to_numpy()
+        further = np.ones(len(key), dtype=bool)
+        further[first] = False
+        return further
+
     def sorted_by_time(self) -> IncidentTable:
         return IncidentTable(
             self._frame.sort_values(["occurred_from", "incident_id"], kind="stable")

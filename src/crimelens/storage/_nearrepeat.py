@@ -46,6 +46,8 @@ class NearRepeatRunRecord:
     data_hash: str
     output_hash: str
     result_json: str
+    records: str = "all"  # "incident": further records of one incident (ID#2, ...) left out (migration 0012)
+    n_records_left_out: int = 0
 
     @property
     def result(self) -> dict[str, Any]:
@@ -85,8 +87,8 @@ def save_nearrepeat_alert(store: Any, record: NearRepeatAlertRecord) -> None:
 def _run_from_row(row: dict[str, Any]) -> NearRepeatRunRecord:
     clean: dict[str, Any] = {k: (None if v is None or (not isinstance(v, str) and pd.isna(v)) else v)
              for k, v in row.items()}
-    for k in ("n_events", "n_permutations"):
-        clean[k] = int(clean[k])
+    for k in ("n_events", "n_permutations", "n_records_left_out"):
+        clean[k] = int(clean[k] or 0)
     if clean["seed"] is not None:
         clean["seed"] = int(clean["seed"])
     for k in ("created_utc", "period_from", "period_to"):
@@ -117,7 +119,7 @@ def latest_nearrepeat_run(store: Any, *, dataset: str, offense: str | None) -> N
 
 def list_nearrepeat_runs(store: Any, *, dataset: str | None = None) -> pd.DataFrame:
     sql = ("SELECT run_id, created_utc, source, dataset, offense, convention, distance_metric, "
-           "n_events, n_permutations, seed FROM nearrepeat_runs")
+           "n_events, n_permutations, seed, records, n_records_left_out FROM nearrepeat_runs")
     params: list[Any] = []
     if dataset is not None:
         sql += " WHERE dataset = ?"

@@ -25,7 +25,9 @@
     CL.el("kx-table").innerHTML = html + "</tbody></table>";
     CL.el("kx-hint").hidden = true;
     CL.el("kx-title").textContent = `Knox table: ${d.dataset || d.source}${d.offense ? " · " + d.offense : ""} (run ${d.run_id})`;
-    CL.el("kx-note").textContent = `${d.n_events} incidents, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${d.n_permutations} permutations, seed ${d.seed}; * ratio > 1 with p < ${ALPHA}. Bands: ${d.convention_note}.`;
+    // one event per incident: further records of one incident (ID#2, ...) pair at gap 0 and would inflate the nearest bands
+    const merged = d.n_records_left_out ? ` (${d.n_records_left_out} further records of incidents already counted left out)` : (d.records === "all" ? " (every record counted)" : "");
+    CL.el("kx-note").textContent = `${d.n_events} incidents${merged}, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${d.n_permutations} permutations, seed ${d.seed}; * ratio > 1 with p < ${ALPHA}. Bands: ${d.convention_note}.`;
     CL.provenance({model: `KnoxTest (run ${d.run_id}, output sha256 ${String(d.output_hash).slice(0, 16)}…)`, mark: d.mark ? "Research output: " + d.mark : ""});
     document.body.dataset.knox = d.run_id;
     shownRun = d.run_id; CL.el("kx-exports").hidden = false; CL.el("kx-export-result").textContent = "";
