@@ -74,7 +74,6 @@ __all__ = [
     "submit_use",
 ]
 
-
 #: Governance actions anyone may perform without being a registered user.
 _OPEN_ACTIONS = frozenset({"deployments.comment", "complaints.file", "complaints.status", "report.annual",
                            "users.authenticate"})  # identify checks the token's user itself
