@@ -20,6 +20,7 @@ from crimelens.governance import Actor
 from crimelens.services import open_context
 from crimelens.services.ingest import ingest_file
 from crimelens.services.nearrepeat import run_knox, show_run
+from crimelens.storage._nearrepeat import latest_incident_id
 from tests.conftest import shared
 
 CINCINNATI = "cincinnati_burglary/cincinnati_burglary.csv.gz"
@@ -40,11 +41,11 @@ def test_the_lowest_numbered_record_present_stands_for_its_incident() -> None:
 
 
 def test_records_of_one_incident_do_not_pass_for_a_near_repeat(tmp_path: Path) -> None:
-    # one burglary recorded twice (two victims), the copy 60 m off as the export jitters it; a third 5 km away
+    # one burglary recorded twice (two victims), the copy 60 m off as the export jitters it; an older one 5 km away
     src = tmp_path / "two_victims.csv"
     src.write_text(HEADER + "100,2017-05-25T10:00:00Z,BURGLARY,-84.4897,39.1431\n"
                             "100,2017-05-25T10:00:00Z,BURGLARY,-84.4897,39.1436\n"
-                            "200,2017-07-01T10:00:00Z,BURGLARY,-84.4300,39.1800\n")
+                            "200,2017-04-01T10:00:00Z,BURGLARY,-84.4300,39.1800\n")
     with open_context(load_settings(db=tmp_path / "s.duckdb", progress=False)) as ctx:
         ingest_file(ctx, src, actor=Actor("ada"))
         kw = {"actor": Actor("ada"), "dataset": "cincinnati_burglary", "space_bands": [100, 200], "time_bands": [7, 14],
@@ -59,6 +60,8 @@ def test_records_of_one_incident_do_not_pass_for_a_near_repeat(tmp_path: Path) -
         assert entry.params["records"] == "incident" and entry.detail["n_records_left_out"] == 1
         with pytest.raises(InvalidParameterError, match="--records: got 'victims'"):
             run_knox(ctx, records="victims", **kw)
+        # the newest incident has two records: "the latest" is the incident, not its copy (which sorted first)
+        assert latest_incident_id(ctx.store, dataset="cincinnati_burglary") == "100"
 
 
 def test_cincinnati_first_band_without_the_copies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

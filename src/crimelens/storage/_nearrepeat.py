@@ -141,7 +141,10 @@ def incident_rows(store: Any, incident_id: str, *, dataset: str | None = None) -
 
 
 def latest_incident_id(store: Any, *, dataset: str | None = None, offense: str | None = None) -> str | None:
-    """The id of the most recent incident (by ``occurred_from``, then id) of a dataset/offense."""
+    """The id of the most recent incident (by ``occurred_from``, then id) of a dataset/offense.
+
+    Of several records of one incident (``ID``, ``ID#2``, ...: one per victim or offence) the incident's
+    own id comes first, so ``nearrepeat alert --latest`` answers for the incident, not for its copy."""
     sql = "SELECT incident_id FROM incidents"
     clauses: list[str] = []
     params: list[Any] = []
@@ -153,5 +156,6 @@ def latest_incident_id(store: Any, *, dataset: str | None = None, offense: str |
         params.append(offense)
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
-    value = store.scalar(sql + " ORDER BY occurred_from DESC, incident_id DESC LIMIT 1", params)
+    value = store.scalar(sql + " ORDER BY occurred_from DESC, regexp_matches(incident_id, '#[0-9]+$'), "
+                         "incident_id DESC LIMIT 1", params)
     return None if value is None else str(value)
