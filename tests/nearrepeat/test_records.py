@@ -19,7 +19,7 @@ from crimelens.errors import InvalidParameterError
 from crimelens.governance import Actor
 from crimelens.services import open_context
 from crimelens.services.ingest import ingest_file
-from crimelens.services.nearrepeat import run_knox, show_run
+from crimelens.services.nearrepeat import nearrepeat_alert, run_knox, show_run
 from crimelens.storage._nearrepeat import latest_incident_id
 from tests.conftest import shared
 
@@ -62,6 +62,10 @@ def test_records_of_one_incident_do_not_pass_for_a_near_repeat(tmp_path: Path) -
             run_knox(ctx, records="victims", **kw)
         # the newest incident has two records: "the latest" is the incident, not its copy (which sorted first)
         assert latest_incident_id(ctx.store, dataset="cincinnati_burglary") == "100"
+        # an alert says how the surface it reads counted records (a run stored before 0012 counted all)
+        for run in (once, every):
+            alert = nearrepeat_alert(ctx, "100", actor=Actor("ada"), run_id=run.run_id).to_dict()
+            assert alert["surface_records"] == run.records
 
 
 def test_cincinnati_first_band_without_the_copies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -241,6 +241,9 @@ def alert(
         how = "computed now" if d["surface_computed"] else "stored"
         console.print(f"surface: run {d['run_id']} ({how}), convention [bold]{d['convention']}[/], "
                       f"distance {d['distance']}, elevated = ratio > 1 and p < {d['alpha']}")
+        if d.get("surface_records") == "all":
+            console.print("[yellow]that Knox run counted every record, so an incident's further records (ID#2, ...) "
+                          "count as near repeats: run `crimelens nearrepeat` again to count each incident once[/]")
         if not d["elevated"]:
             console.print("No distance/time band is elevated for this offense here: no alert.")
             return

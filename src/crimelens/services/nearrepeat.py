@@ -113,10 +113,12 @@ class AlertRun:
     ledger_seq: int | None = None
     mark: str = RESEARCH_MARK
     timezone: str = "UTC"  # the zone the dataset's files were read in: how to show its UTC times to people
+    surface_records: str = "incident"  # how the surface's Knox run counted records ("all": before migration 0012)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "alert_id": self.alert_id, "mark": self.mark, "run_id": self.run_id,
                 "dataset": self.dataset, "offense": self.offense, "timezone": self.timezone,
+                "surface_records": self.surface_records,
                 "surface_computed": self.surface_computed, "ledger_seq": self.ledger_seq,
                 **self.alert.to_dict()}
 
@@ -418,11 +420,12 @@ def nearrepeat_alert(
                 f"--run {run_id}: measured on dataset {rec.dataset!r}, but incident {incident_id!r} "
                 f"is in {name!r}; expected a surface of the incident's own city"
             )
-        surface, time_of, sid = KnoxResult.from_dict(rec.result), rec.time_of, rec.run_id
+        surface, time_of, sid, counted = KnoxResult.from_dict(rec.result), rec.time_of, rec.run_id, rec.records
     else:
         found = latest_nearrepeat_run(ctx.store, dataset=name, offense=offense)
         if found is not None:
-            surface, time_of, sid = KnoxResult.from_dict(found.result), found.time_of, found.run_id
+            surface, time_of, sid, counted = (KnoxResult.from_dict(found.result), found.time_of, found.run_id,
+                                              found.records)
         else:
             t_inc = pd.Timestamp(row["occurred_to"]).to_pydatetime()
             first = ctx.store.scalar("SELECT min(occurred_from) FROM incidents WHERE dataset = ?", [name])
@@ -431,7 +434,7 @@ def nearrepeat_alert(
                            period=period, space_bands=space_bands, time_bands=time_bands,
                            distance=distance, convention=convention, permutations=permutations,
                            seed=seed, progress=progress)
-            surface, time_of, sid, computed = run.result, run.time_of, run.run_id, True
+            surface, time_of, sid, computed, counted = run.result, run.time_of, run.run_id, True, run.records
     start = pd.Timestamp(row["occurred_from"]).to_pydatetime()
     end = pd.Timestamp(row["occurred_to"]).to_pydatetime()
     when = {"from": start, "to": end, "mid": start + (end - start) / 2}[time_of]
@@ -456,4 +459,5 @@ def nearrepeat_alert(
                     "n_cells": len(alert.cells), "mark": RESEARCH_MARK},
         )
     return AlertRun(alert_id=alert_id, alert=alert, run_id=sid, dataset=name, offense=offense,
-                    surface_computed=computed, ledger_seq=seq, timezone=dataset_timezone(ctx, name) or "UTC")
+                    surface_computed=computed, ledger_seq=seq, timezone=dataset_timezone(ctx, name) or "UTC",
+                    surface_records=counted)
