@@ -136,7 +136,9 @@
         L.geoJSON(g, {style: {className: "nr-ring", color: "#b91c1c", weight: 1, fillColor: "#f97316", fillOpacity: 0.1 + 0.3 * (e.knox_ratio - 1) / Math.max(0.01, maxK - 1)}}).addTo(rings)
           .bindTooltip(`${CL.esc(e.space_interval)} · ${CL.esc(e.time_interval)} · Knox ratio ${CL.fmt(e.knox_ratio, 2)} · ${CL.esc(a.distance)} distance`);
       });
-      CL.el("nr").innerHTML = `<p>${CL.esc(x.incident_id)} (${CL.esc(a.offense)}), Knox run ${CL.esc(a.run_id)}${a.surface_computed ? " (computed now)" : ""}; ledger #${a.ledger_seq}</p>` +
+      // a run stored before Knox counted one event per incident: its further records (ID#2, ...) passed for near repeats
+      const stale = a.surface_records === "all" ? `<p class="bad">That Knox run counted every record, so an incident's further records (ID#2, …) count as near repeats: run the Knox table again to count each incident once.</p>` : "";
+      CL.el("nr").innerHTML = `<p>${CL.esc(x.incident_id)} (${CL.esc(a.offense)}), Knox run ${CL.esc(a.run_id)}${a.surface_computed ? " (computed now)" : ""}; ledger #${a.ledger_seq}</p>` + stale +
         (a.elevated.length ? `<table><tr><th>distance</th><th>days</th><th>Knox ratio</th><th>p</th><th>applies (${CL.esc(a.timezone || "UTC")})</th></tr>${a.elevated.map((e) => `<tr><td>${CL.esc(e.space_interval)}</td><td>${CL.esc(e.time_interval)}</td><td>${CL.fmt(e.knox_ratio, 2)}</td><td>${CL.fmt(e.p_value, 3)}</td><td>${CL.esc(localDay(e.starts, a.timezone))} → ${CL.esc(localDay(e.ends, a.timezone))}</td></tr>`).join("")}</table>` : "<p>No band is elevated at this alpha.</p>");
       CL.provenance({model: `KnoxTest (run ${a.run_id})`, mark: a.mark ? "Research output: " + a.mark : ""});
       document.body.dataset.nearrepeat = String(a.elevated.length);
