@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -361,14 +361,14 @@ def dep_assess(
         f"impact level {d['level']} ({d['score_pct']:.1f} %); required controls: {', '.join(d['required_controls'])}"))
 
 
-def _simple(command: str, fn: str, help_text: str, *, reason: bool = False) -> None:
-    """A deployment step ``crimelens deployments COMMAND NAME`` calling ``services.governance.<fn>`` (by name:
-    the services load when the command runs, not at start-up)."""
+def _simple(command: str, step: Callable[[], Callable[..., Any]], help_text: str, *, reason: bool = False) -> None:
+    """A deployment step ``crimelens deployments COMMAND NAME``; ``step`` names its service function (read when
+    the command runs, so the services load then and not at start-up; mypy still checks the name)."""
     if reason:
         def with_reason(name: Name, why: Reason, as_user: AsOpt = None, purpose: Purpose = None,
                         db: DbOpt = None, json_out: JsonOpt = False) -> None:
             with _session(db, as_user) as (ctx, actor):
-                row = getattr(gs, fn)(ctx, deployment=name, reason=why, actor=actor, **_kw(purpose))
+                row = step()(ctx, deployment=name, reason=why, actor=actor, **_kw(purpose))
             emit(row, json_out, _show_state)
 
         with_reason.__doc__ = help_text
@@ -377,26 +377,26 @@ def _simple(command: str, fn: str, help_text: str, *, reason: bool = False) -> N
         def plain(name: Name, as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None,
                   json_out: JsonOpt = False) -> None:
             with _session(db, as_user) as (ctx, actor):
-                row = getattr(gs, fn)(ctx, deployment=name, actor=actor, **_kw(purpose))
+                row = step()(ctx, deployment=name, actor=actor, **_kw(purpose))
             emit(row, json_out, _show_state)
 
         plain.__doc__ = help_text
         deployments_app.command(command)(plain)
 
 
-_simple("open-comment", "open_public_comment", "draft → public comment (needs the assessment and a complete card).")
-_simple("start-review", "start_board_review", "public comment → board review, after the minimum comment period.")
-_simple("close-review", "close_review", "board review → approved or rejected, from the recorded votes.")
-_simple("activate", "activate", "approved → active.")
-_simple("revise", "revise", "rejected → draft.")
-_simple("suspend", "suspend", "Kill switch of one deployment: active → suspended, effective on the next call.",
+_simple("open-comment", lambda: gs.open_public_comment, "draft → public comment (needs the assessment and a complete card).")
+_simple("start-review", lambda: gs.start_board_review, "public comment → board review, after the minimum comment period.")
+_simple("close-review", lambda: gs.close_review, "board review → approved or rejected, from the recorded votes.")
+_simple("activate", lambda: gs.activate, "approved → active.")
+_simple("revise", lambda: gs.revise, "rejected → draft.")
+_simple("suspend", lambda: gs.suspend, "Kill switch of one deployment: active → suspended, effective on the next call.",
         reason=True)
-_simple("resume", "resume", "suspended → active.", reason=True)
-_simple("open-renewal", "open_renewal",
+_simple("resume", lambda: gs.resume, "suspended → active.", reason=True)
+_simple("open-renewal", lambda: gs.open_renewal,
         "Open the public comment period a renewal needs (the deployment keeps running meanwhile).")
-_simple("renew", "renew", "The board renews the approval for another approval period, once the renewal comment "
+_simple("renew", lambda: gs.renew, "The board renews the approval for another approval period, once the renewal comment "
         "period has run the policy's minimum days.", reason=True)
-_simple("decommission", "decommission", "Retire a deployment for good.", reason=True)
+_simple("decommission", lambda: gs.decommission, "Retire a deployment for good.", reason=True)
 
 
 @deployments_app.command("purge")
