@@ -28,6 +28,22 @@ def test_time_window_refuses_naive_and_backwards_times() -> None:
     assert TimeWindow.ending("2020-01-08", days=7).start.isoformat() == "2020-01-01T00:00:00+00:00"
 
 
+def test_a_date_or_a_time_without_offset_is_read_in_the_given_zone() -> None:
+    from crimelens.domain._time import as_utc
+
+    # Chicago is UTC-6 in winter and UTC-5 in summer: local midnight moves with daylight saving
+    assert as_utc("2018-01-01", "America/Chicago").isoformat() == "2018-01-01T06:00:00+00:00"
+    assert as_utc("2018-07-01", "America/Chicago").isoformat() == "2018-07-01T05:00:00+00:00"
+    assert as_utc("2018-07-01T22:30", "America/Chicago").isoformat() == "2018-07-02T03:30:00+00:00"
+    assert as_utc(datetime(2022, 6, 1), "Europe/London").isoformat() == "2022-05-31T23:00:00+00:00"
+    # a time that names its offset keeps it; without a zone a date is midnight UTC, as before
+    assert as_utc("2018-01-01T00:00:00Z", "America/Chicago").isoformat() == "2018-01-01T00:00:00+00:00"
+    assert as_utc("2018-01-01T00:00:00-05:00", "Asia/Tokyo").isoformat() == "2018-01-01T05:00:00+00:00"
+    assert as_utc("2018-01-01").isoformat() == "2018-01-01T00:00:00+00:00"
+    with pytest.raises(InvalidParameterError, match="time zone 'America/Chicgo': unknown"):
+        as_utc("2018-01-01", "America/Chicgo")
+
+
 def test_incident_checks_offense_and_protected_attributes() -> None:
     with pytest.raises(SchemaError, match="column 'offense': got 'larceny'"):
         Incident("x", "larceny", "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z", 0.0, 0.0)

@@ -165,18 +165,19 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
 
 
 def test_cli_backtest_of_shifts_reads_in_hours(db: Path) -> None:
-    """Six 8-hour forecasts from midnight: origins 8 hours apart, spans printed and stored in hours."""
+    """Six 8-hour forecasts from midnight (San Francisco's): origins 8 hours apart, spans printed and stored
+    in hours."""
     base = ["forecast", "backtest", "--models", "naive,weighted", "--offense", "robbery", "--start",
-            "2019-09-02T00:00:00Z", "--periods", "6", "--horizon", "8h", "--dataset", "sf", "--db", str(db)]
+            "2019-09-02", "--periods", "6", "--horizon", "8h", "--dataset", "sf", "--db", str(db)]
     text = CliRunner().invoke(app, base)
     assert text.exit_code == 0, text.output
     assert "6 forecasts of 8 hours" in " ".join(text.output.split())
     doc = json.loads(CliRunner().invoke(app, [*base, "--json"]).stdout)
     assert doc["horizon_days"] == pytest.approx(1 / 3)
-    assert doc["origins"][:4] == ["2019-09-02T00:00:00+00:00", "2019-09-02T08:00:00+00:00",
-                                  "2019-09-02T16:00:00+00:00", "2019-09-03T00:00:00+00:00"]
+    assert doc["origins"][:4] == ["2019-09-02T07:00:00+00:00", "2019-09-02T15:00:00+00:00",
+                                  "2019-09-02T23:00:00+00:00", "2019-09-03T07:00:00+00:00"]
     shown = CliRunner().invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--db", str(db)])
-    assert "6 forecasts of 8 hours from 2019-09-02" in " ".join(shown.output.split())
+    assert "6 forecasts of 8 hours from 2019-09-02 00:00 America/Los_Angeles" in " ".join(shown.output.split())
 
 
 def test_cli_backtest_scores_nij_flagged_areas(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -492,3 +493,62 @@ def test_cli_backtest_refuses_periods_after_the_last_record_and_writes_strict_js
     assert code == 0 and doc["n_periods"] == 12
     empty = [p for p in doc["per_period"] if p["model"] == "naive" and p["n_events"] == 0]
     assert empty and all(p["hit_rate@0.05"] is None and p["pai@0.05"] is None for p in empty)
+
+
+def test_a_date_means_midnight_where_the_data_was_recorded(db: Path) -> None:
+    """San Francisco's robberies were read in America/Los_Angeles: "2019-10-01" is midnight there
+    (07:00 UTC), the day an analyst in San Francisco means, not 17:00 the day before."""
+    with open_context(load_settings(db=db)) as ctx:
+        run = run_forecast(ctx, offense="robbery", at="2019-10-01", actor=Actor("ada"), model="naive",
+                           dataset="sf")
+        shift = run_forecast(ctx, offense="robbery", at="2019-10-01T22:00", actor=Actor("ada"), model="naive",
+                             dataset="sf", horizon_days=1 / 3)
+        utc = run_forecast(ctx, offense="robbery", at="2019-10-01T00:00:00Z", actor=Actor("ada"), model="naive",
+                           dataset="sf")
+        n_before, n_before_utc = (int(ctx.store.scalar(
+            f"SELECT count(*) FROM incidents WHERE occurred_from < TIMESTAMPTZ '2019-10-01 {h}:00:00+00'"))
+            for h in ("07", "00"))
+    doc = run.to_dict()
+    assert doc["window"][0] == "2019-10-01T07:00:00+00:00" and doc["timezone"] == "America/Los_Angeles"
+    assert doc["window_local"] == ["2019-10-01T00:00:00-07:00", "2019-10-08T00:00:00-07:00"]
+    assert run.n_training == n_before  # the model saw the incidents before local midnight, and only those
+    assert shift.to_dict()["window"] == ["2019-10-02T05:00:00+00:00", "2019-10-02T13:00:00+00:00"]
+    assert utc.to_dict()["window"][0] == "2019-10-01T00:00:00+00:00"  # an offset given is kept
+    assert utc.n_training == n_before_utc
+
+
+def test_cli_prints_windows_and_origins_in_the_datasets_zone(db: Path) -> None:
+    result = runner.invoke(app, ["forecast", "run", "--offense", "robbery", "--at", "2019-10-01", "--model", "naive",
+                                 "--dataset", "sf", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "forecast 2019-10-01 00:00 .. 2019-10-08 00:00 America/Los_Angeles" in result.output, result.output
+    # weekly origins stay at local midnight across the change to daylight saving time (10 March 2019)
+    result = runner.invoke(app, ["forecast", "backtest", "--models", "naive", "--offense", "robbery", "--start",
+                                 "2019-03-04", "--periods", "2", "--dataset", "sf", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["origins"] == ["2019-03-04T08:00:00+00:00", "2019-03-11T07:00:00+00:00"]
+    assert doc["timezone"] == "America/Los_Angeles"
+    listed = runner.invoke(app, ["forecast", "backtests", "--db", str(db), "--json"])
+    item = json.loads(listed.stdout)["items"][0]
+    assert item["first_origin_local"] == "2019-03-04T00:00:00-08:00" and item["timezone"] == "America/Los_Angeles"
+    shown = runner.invoke(app, ["forecast", "backtests", "--run", doc["run_id"], "--db", str(db)])
+    assert "from 2019-03-04 00:00 America/Los_Angeles" in " ".join(shown.output.split()), shown.output
+
+
+def test_the_dashboard_reads_and_shows_the_datasets_days(db: Path) -> None:
+    """The incident explorer's date filter and the forecast layer use San Francisco's days."""
+    from crimelens.services.dashboard import forecast_layer, list_incidents
+
+    with open_context(load_settings(db=db)) as ctx:
+        got = list_incidents(ctx, dataset="sf", actor=Actor("ada"), purpose="research", start="2019-10-01",
+                             end="2019-10-08", limit=1000)
+        want = int(ctx.store.scalar(
+            "SELECT count(*) FROM incidents WHERE occurred_from >= TIMESTAMPTZ '2019-10-01 07:00:00+00' "
+            "AND occurred_from < TIMESTAMPTZ '2019-10-08 07:00:00+00'"))
+        run = run_forecast(ctx, offense="robbery", at="2019-10-01T00:00:00", actor=Actor("ada"), model="naive",
+                           dataset="sf")
+        layer = forecast_layer(ctx, run_id=run.run_id, actor=Actor("ada"), purpose="research")
+    assert got["total"] == want > 0
+    assert layer["properties"]["timezone"] == "America/Los_Angeles"
+    assert layer["properties"]["window"][0] == "2019-10-01T07:00:00+00:00"

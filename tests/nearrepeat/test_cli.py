@@ -220,3 +220,22 @@ def test_dollar_signs_in_a_file_name_are_text_in_the_heat_map(tmp_path: Path,
                          "--seed", "1", "--png", str(png), "--json")
     assert code == 0, err
     assert json.loads(out)["png"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_period_dates_of_a_stored_dataset_are_its_own_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """San Francisco's robberies were read in America/Los_Angeles: --since 2019-10-01 --until 2019-10-15
+    keeps the incidents of those local days, from 07:00 UTC on 1 October to 07:00 UTC on 15 October."""
+    db = tmp_path / "sf.duckdb"
+    with open_context(load_settings(db=db)) as ctx:
+        ingest_file(ctx, shared("sf_robbery/san_francisco_robbery.csv"), actor=Actor("ada"), format="sf_code",
+                    dataset="sf")
+        frame = ctx.store.query("SELECT occurred_from, occurred_to FROM incidents")
+    mid = pd.to_datetime(frame["occurred_from"], utc=True) + (
+        pd.to_datetime(frame["occurred_to"], utc=True) - pd.to_datetime(frame["occurred_from"], utc=True)) / 2
+    lo, hi = pd.Timestamp("2019-10-01T07:00Z"), pd.Timestamp("2019-10-15T07:00Z")
+    want = int(((mid >= lo) & (mid < hi)).sum())
+    utc_days = int(((mid >= pd.Timestamp("2019-10-01T00:00Z")) & (mid < pd.Timestamp("2019-10-15T00:00Z"))).sum())
+    code, out, err = run(capsys, "nearrepeat", "--db", str(db), "--dataset", "sf", "--since", "2019-10-01",
+                         "--until", "2019-10-15", "--permutations", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["n_events"] == want != utc_days, (want, utc_days)

@@ -602,9 +602,10 @@ def test_an_analyst_forecasts_the_next_night_shift_from_the_form(page: tuple[Any
     before = pg.inner_text("#prov-model")
     pg.click("#run")
     pg.wait_for_function("(b) => document.getElementById('prov-model').textContent !== b", arg=before)
-    pg.wait_for_function("document.getElementById('run-info').textContent.includes('2024-04-11T00:00')")
+    pg.wait_for_function("document.getElementById('run-info').textContent.includes('2024-04-11 00:00')")
     info = pg.inner_text("#run-info")
-    assert "2024-04-10T16:00:00+00:00 → 2024-04-11T00:00:00+00:00" in info, info
+    assert "2024-04-10 16:00 → 2024-04-11 00:00 UTC" in info, info  # in the data's zone (the city's is UTC)
+    assert pg.inner_text("label:has(#at)").startswith("Window starts (UTC)")
     assert "research — not for operational use" in pg.inner_text("#prov-mark")
     pg.wait_for_function("document.querySelectorAll('#scores tbody tr').length === 3")
     assert "recorded in the window" in pg.inner_text("#eval-note")

@@ -220,7 +220,8 @@ class ForecastIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str | None = Field(default=None, max_length=200)
     offense: str | None = Field(default=None, max_length=200)
-    at: datetime = Field(description="Forecast start (the model sees only incidents before it).")
+    at: datetime = Field(description="Forecast start (the model sees only incidents before it); a time without an "
+                                     "offset is read in the dataset's time zone (the one its files were read in).")
     model: str | None = Field(default=None, max_length=100, description="Model name (default: the service's default).")
     horizon_days: float = Field(default=7.0, gt=0, le=366)
     cell_m: float = Field(default=150.0, ge=25, le=5000)
@@ -301,7 +302,8 @@ class BacktestIn(BaseModel):
         description="Model names (see `crimelens forecast models`); LABEL=MODEL runs a model again under a label "
                     "of its own, e.g. [\"weighted\", \"w365=weighted\"] with params {\"w365\": {...}}.")
     start: datetime = Field(description="The first forecast's start; the study area is the cells with an incident "
-                                        "before it, so no test-period information enters the area.")
+                                        "before it, so no test-period information enters the area. A date or a time "
+                                        "without an offset is read in the dataset's time zone.")
     periods: int = Field(default=52, ge=1, le=260, description="Forecasts, one after another.")
     horizon_days: float = Field(default=7.0, gt=0, le=366)
     cell_m: float = Field(default=150.0, ge=25, le=5000)

@@ -100,7 +100,7 @@ def _mean_interval(model: str, v: dict[str, float]) -> str:
 
 @forecast_app.command("run")
 def run(
-    at: Annotated[str, typer.Option("--at", help="Start of the forecast window (date = midnight UTC, or ISO time with offset).")],
+    at: Annotated[str, typer.Option("--at", help="Start of the forecast window: a date (midnight) or a time, read in the dataset's time zone unless it gives an offset (2018-01-01, 2018-01-01T22:00, 2018-01-02T04:00Z).")],
     model: ModelOpt = DEFAULT_MODEL,
     offense: OffenseOpt = None,
     horizon: HorizonOpt = "7d",
@@ -131,7 +131,8 @@ def run(
     data = result.to_dict()
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"[bold]{d['model']}[/] forecast {d['window'][0]} .. {d['window'][1]}  "
+        start, end = (str(t)[:16].replace("T", " ") for t in d["window_local"])
+        console.print(f"[bold]{d['model']}[/] forecast {start} .. {end} {d['timezone']}  "
                       f"run {d['run_id']}  ledger #{d['ledger_seq']}")
         console.print(f"study area: {d['area']['n_cells']} cells, {esc(d['area']['rule'])}")
         if params:  # the rest are the model's defaults (all are in --json and the ledger entry)
@@ -158,7 +159,7 @@ class _null:
 
 @forecast_app.command("backtest")
 def backtest(
-    start: Annotated[str, typer.Option("--start", help="First forecast origin.")],
+    start: Annotated[str, typer.Option("--start", help="First forecast origin: a date (midnight) or a time, read in the dataset's time zone unless it gives an offset.")],
     models: Annotated[str, typer.Option("--models", help="Comma-separated model names; LABEL=MODEL runs a model again under a label of its own (e.g. naive,weighted,w730=weighted --param w730.half_life_days=730), so two settings are compared on the same forecasts.")] = "naive,weighted",
     offense: OffenseOpt = None,
     periods: Annotated[int, typer.Option("--periods", help="Number of consecutive forecasts.")] = 52,
@@ -300,13 +301,14 @@ def backtests_cmd(
             table(f"backtests ({d['total']} stored, newest first)",
                   ["run", "created", "user", "dataset", "offense", "models", "periods", "first", "cells"],
                   [[r["run_id"], str(r["created_at"])[:19], r["user_name"], r["dataset"] or "all",
-                    r["offense"] or "all", ",".join(r["models"]), r["n_periods"], str(r["first_origin"])[:10],
+                    r["offense"] or "all", ",".join(r["models"]), r["n_periods"], str(r["first_origin_local"])[:10],
                     (r["area"] or {}).get("n_cells")] for r in d["items"]])
             return
         summ = d["summary"]
         covs = summ.get("coverages") or [0.01, 0.05]
         console.print(f"backtest {d['run_id']} by {esc(d['user_name'])} ({esc(d['purpose'])}), {summ['n_periods']} forecasts "
-                      f"of {format_span(summ['horizon_days'])} from {str(d['first_origin'])[:10]}; study area "
+                      f"of {format_span(summ['horizon_days'])} from {str(d['first_origin_local'])[:16].replace('T', ' ')} "
+                      f"{d['timezone']}; study area "
                       f"{summ['area'].get('n_cells')} cells, {esc(summ['area'].get('rule'))}")
         table("mean [95% interval]", ["model"] + [f"{m} @{c:g}" for c in covs for m in ("PAI", "hit rate", "PEI")],
               [[name, *(_mean_interval(name, m[k][f"{c:g}"]) for c in covs for k in ("pai", "hit_rate", "pei"))]

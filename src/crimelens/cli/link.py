@@ -73,7 +73,8 @@ def train(
     dataset: DatasetOpt,
     label: Annotated[str, typer.Option("--label", help="Incident attribute holding the known series "
                                         "(e.g. series_id, offender_id); analyst labels are added.")] = "series_id",
-    cutoff: Annotated[str | None, typer.Option("--cutoff", help="Train on incidents before this time; report "
+    cutoff: Annotated[str | None, typer.Option("--cutoff", help="Train on incidents before this date or time "
+                                               "(read in the dataset's time zone unless it gives an offset); report "
                                                "how the held-out labelled ones after it score.")] = None,
     radius_m: Annotated[float, typer.Option("--radius-m", help="Block radius in metres.")] = 1000.0,
     window_days: Annotated[float, typer.Option("--window-days", help="Block: max gap between windows, days.")] = 30.0,

@@ -75,8 +75,8 @@ def run(
              "reads; omit to use the store.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset in the store.")] = None,
     offense: Annotated[str | None, typer.Option("--offense", help="Only this offense (e.g. burglary).")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Only incidents from this date (ISO).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Only incidents before this date (ISO).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only incidents from this date or time (ISO; read in the dataset's time zone unless it gives an offset).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only incidents before this date or time (ISO; read in the dataset's time zone unless it gives an offset).")] = None,
     space_bands: Annotated[str, typer.Option("--space-bands", help="Upper edges of the distance bands, metres.")] = "100,200,300",
     time_bands: Annotated[str, typer.Option("--time-bands", help="Upper edges of the time bands, days.")] = "7,14,21",
     distance: Annotated[str, typer.Option("--distance", help="manhattan or euclidean.")] = "manhattan",
@@ -101,13 +101,15 @@ def run(
 
     if not 0 < alpha < 1:  # checked before the permutations run, not when the table is drawn
         raise InvalidParameterError(f"--alpha {alpha}: expected a probability in (0, 1)")
-    period = None
-    if since is not None or until is not None:
-        from crimelens.domain import TimeWindow
-        from crimelens.domain._time import as_utc
-
-        period = TimeWindow(as_utc(since or "1900-01-01"), as_utc(until or "2200-01-01"))
     with cli_context(db, create=path is not None) as ctx:
+        period = None
+        if since is not None or until is not None:  # dates of the dataset's own zone (UTC for a file)
+            from crimelens.domain import TimeWindow
+            from crimelens.domain._time import as_utc
+            from crimelens.services._context import reading_zone
+
+            zone = reading_zone(ctx, dataset) if path is None else "UTC"
+            period = TimeWindow(as_utc(since or "1900-01-01", zone), as_utc(until or "2200-01-01", zone))
         bar, update = _progress(ctx.settings.progress and not json_out)
         with bar:
             result = svc.run_knox(

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crimelens.errors import InvalidParameterError
 
-__all__ = ["TimeWindow", "as_utc"]
+__all__ = ["TimeWindow", "as_utc", "wall_clock_steps"]
 
 
-def as_utc(value: datetime | str) -> datetime:
-    """Return ``value`` as an aware UTC datetime; a naive value is refused.
+def as_utc(value: datetime | str, zone: str | None = None) -> datetime:
+    """Return ``value`` as an aware UTC datetime.
+
+    Without ``zone`` a bare date means its midnight UTC and a time without an offset is refused.
+    With ``zone`` (an IANA name, e.g. the zone a dataset's files were read in) both are read in
+    that zone: "2018-01-01" is local midnight there. A time that names its offset keeps it.
 
     Examples
     --------
     >>> as_utc("2018-01-01T00:00:00Z").isoformat()
     '2018-01-01T00:00:00+00:00'
+    >>> as_utc("2018-01-01", "America/Chicago").isoformat()
+    '2018-01-01T06:00:00+00:00'
+    >>> as_utc("2018-07-01T22:00", "America/Chicago").isoformat()
+    '2018-07-02T03:00:00+00:00'
     """
     if isinstance(value, str):
         text = value.strip()
-        if len(text) == 10:  # a bare date means its midnight UTC
-            text += "T00:00:00+00:00"
+        if len(text) == 10:  # a bare date means its midnight (UTC, or in ``zone``)
+            text += "T00:00:00" if zone is not None else "T00:00:00+00:00"
         try:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as exc:
@@ -29,11 +38,36 @@ def as_utc(value: datetime | str) -> datetime:
                 f"time {value!r}: {exc}; expected an ISO-8601 date or time, e.g. 2018-01-01 or "
                 "2018-01-01T00:00:00-06:00") from exc
     if value.tzinfo is None:
-        raise InvalidParameterError(
-            f"time {value.isoformat()!r} has no time zone; expected an aware time, "
-            "e.g. 2018-01-01T00:00:00Z"
-        )
+        if zone is None:
+            raise InvalidParameterError(
+                f"time {value.isoformat()!r} has no time zone; expected an aware time, "
+                "e.g. 2018-01-01T00:00:00Z"
+            )
+        value = value.replace(tzinfo=_zone(zone))
     return value.astimezone(UTC)
+
+
+def wall_clock_steps(first: datetime, n: int, days: float, zone: str) -> list[datetime]:
+    """``n`` times, ``days`` apart on the wall clocks of ``zone``, from ``first``, as aware UTC times:
+    weekly forecasts keep starting at local midnight across a daylight-saving change (then one week
+    is an hour shorter or longer in UTC).
+
+    Examples
+    --------
+    >>> [t.isoformat() for t in wall_clock_steps(as_utc("2018-03-05", "America/Chicago"), 2, 7, "America/Chicago")]
+    ['2018-03-05T06:00:00+00:00', '2018-03-12T05:00:00+00:00']
+    """
+    tz = _zone(zone)
+    local = as_utc(first).astimezone(tz).replace(tzinfo=None)
+    return [(local + timedelta(days=days * k)).replace(tzinfo=tz).astimezone(UTC) for k in range(n)]
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidParameterError(f"time zone {name!r}: unknown; expected an IANA name, e.g. "
+                                    "America/Chicago or UTC") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,7 @@ from crimelens._figures import plain_text
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
-__all__ = ["FORMATS", "export_surface", "format_span", "plot_cells", "plot_coverage_curves", "plot_surface", "surface_frame",
+__all__ = ["FORMATS", "export_surface", "format_span", "format_start", "plot_cells", "plot_coverage_curves", "plot_surface", "surface_frame",
            "write_cells"]
 
 FORMATS = ("geojson", "gpkg", "csv")
@@ -136,11 +138,28 @@ def format_span(days: float) -> str:
     return f"{days:g} day" + ("" if days == 1 else "s")
 
 
+def format_start(start: datetime, zone: str | None = None) -> str:
+    """A window's start for a map title, in ``zone`` (the dataset's; UTC if None or unknown).
+
+    >>> from datetime import UTC
+    >>> format_start(datetime(2018, 1, 1, 6, tzinfo=UTC), "America/Chicago")
+    '2018-01-01 00:00 America/Chicago'
+    >>> format_start(datetime(2018, 1, 1, 6, tzinfo=UTC))
+    '2018-01-01 06:00 UTC'
+    """
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz, zone = ZoneInfo("UTC"), "UTC"
+    return f"{start.astimezone(tz):%Y-%m-%d %H:%M} {zone or 'UTC'}"
+
+
 @plain_text
 def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
-                 mark: str | None = None) -> Path:
+                 mark: str | None = None, zone: str | None = None) -> Path:
     """A PNG map: risk per cell (linear, from 0) with the flagged cells outlined; square cells as an image,
-    other cells (H3 hexagons) as their own polygons, so they tile as they do in QGIS."""
+    other cells (H3 hexagons) as their own polygons, so they tile as they do in QGIS. The title gives
+    the window's start in ``zone`` (the dataset's; UTC if None)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,7 +190,7 @@ def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.
     flagged = np.flatnonzero(surface.flagged(coverage))
     patches = [MplPolygon(np.asarray(polys[c].exterior.coords), closed=True) for c in flagged]
     ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#00a0ff", linewidth=0.8))
-    title = (f"{surface.model}: {surface.window.start:%Y-%m-%d %H:%M} UTC + {format_span(surface.window.days)}\n"
+    title = (f"{surface.model}: {format_start(surface.window.start, zone)} + {format_span(surface.window.days)}\n"
              f"top {coverage:.1%} of {area.n_cells} cells outlined")
     return _save_map(fig, ax, shown, title, area.crs, mark, path)
 

@@ -67,6 +67,7 @@ __all__ = [
     "local_actor",
     "local_time",
     "open_context",
+    "reading_zone",
     "record_use",
     "refuse",
     "retention_days",
@@ -383,6 +384,18 @@ def dataset_timezone(ctx: Context, dataset: str) -> str | None:
         except tomllib.TOMLDecodeError:
             return None
     return zones.pop() if len(zones) == 1 else None
+
+
+def reading_zone(ctx: Context, dataset: str | None) -> str:
+    """The zone a date or a time without an offset is read in for ``dataset`` (the store's only
+    dataset when None): the zone its files were read in, else UTC. "2018-01-01" given for Chicago's
+    incidents means midnight in Chicago, the day an analyst there means."""
+    if dataset is None:
+        names = ctx.store.datasets()
+        if len(names) != 1:
+            return "UTC"
+        dataset = names[0]
+    return dataset_timezone(ctx, dataset) or "UTC"
 
 
 def local_time(value: datetime | None, zone: str | None) -> str | None:

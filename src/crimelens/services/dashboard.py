@@ -43,6 +43,7 @@ from crimelens.services._context import (
     authorize,
     dataset_timezone,
     local_time,
+    reading_zone,
     record_use,
     sha256_hex,
 )
@@ -234,12 +235,13 @@ def list_incidents(ctx: Context, *, dataset: str | None, actor: Actor, purpose: 
         if val:
             where.append(f"{col} = ?")
             params.append(val)
-    if start is not None:
+    zone = reading_zone(ctx, dataset or None) if start is not None or end is not None else "UTC"
+    if start is not None:  # a date or a time without an offset means the dataset's local time
         where.append("occurred_from >= ?")
-        params.append(as_utc(start))
+        params.append(as_utc(start, zone))
     if end is not None:
         where.append("occurred_from < ?")
-        params.append(as_utc(end))
+        params.append(as_utc(end, zone))
     cond = " AND ".join(where)
     total = int(ctx.store.scalar(f"SELECT count(*) FROM incidents WHERE {cond}", params))
     frame = ctx.store.query(
@@ -382,6 +384,7 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
                  "properties": {"run_id": rec.run_id, "model": rec.model, "model_version": rec.model_version,
                                 "params": json.loads(rec.params) if rec.params else {},
                                 "window": [rec.window_start.isoformat(), rec.window_end.isoformat()],
+                                "timezone": reading_zone(ctx, rec.dataset),
                                 "cell_shape": "hexagon (H3)" if _h3_resolution(area) is not None else "square",
                                 "coverage": rec.coverage, "n_cells": len(ids), "n_flagged": int(flagged.sum()),
                                 "data_hash": rec.data_hash, "output_hash": rec.output_hash,

@@ -24,7 +24,7 @@ import pandas as pd
 
 from crimelens import __version__
 from crimelens.domain import Area, IncidentTable, TimeWindow
-from crimelens.domain._time import as_utc
+from crimelens.domain._time import as_utc, wall_clock_steps
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import (
     DEFAULT_CURVE,
@@ -41,6 +41,7 @@ from crimelens.forecast import (
 from crimelens.forecast._export import (
     export_surface,
     format_span,
+    format_start,
     plot_coverage_curves,
     plot_surface,
     surface_frame,
@@ -54,6 +55,8 @@ from crimelens.services._context import (
     Context,
     authorize,
     check_dataset,
+    local_time,
+    reading_zone,
     record_use,
     refuse,
     sha256_hex,
@@ -132,9 +135,12 @@ class ForecastRun:
     files: dict[str, str] = field(default_factory=dict)
     #: ``(flagged km², coverage)`` for each area-defined coverage (NIJ-style)
     areas: tuple[tuple[float, float], ...] = ()
+    #: the zone the window was read in and is shown in (the dataset's)
+    timezone: str = "UTC"
 
     def to_dict(self, *, top: int = 10) -> dict[str, Any]:
         frame = surface_frame(self.surface, self.coverage)
+        window = self.surface.window
         return {
             "ok": True,
             "run_id": self.run_id,
@@ -145,6 +151,8 @@ class ForecastRun:
             "coverage": self.coverage,
             "n_flagged": int(frame["flagged"].sum()),
             "n_training": self.n_training,
+            "timezone": self.timezone,
+            "window_local": [local_time(window.start, self.timezone), local_time(window.end, self.timezone)],
             "data_hash": self.data_hash,
             "ledger_seq": self.ledger_seq,
             "top_cells": frame.head(top)[["cell", "cell_id", "lon", "lat", "risk", "rank"]].to_dict("records"),
@@ -246,6 +254,9 @@ def run_forecast(
 ) -> ForecastRun:
     """Fit ``model`` on the incidents before ``at`` and forecast ``[at, at + horizon_days)``.
 
+    ``at`` as a date, or a time without an offset, is read in the dataset's time zone (the zone its
+    files were read in): "2018-01-01" for Chicago is midnight in Chicago. A time with an offset keeps it.
+
     The study area (unless given) is the cells of ``cell_m`` metres holding at
     least one incident before ``at`` (``mask='activity'``), every cell of the
     bounding box (``'bbox'``), the cells inside ``polygon`` (``'polygon'``), or
@@ -268,7 +279,8 @@ def run_forecast(
                        f"measured with; got custom parameters {sorted(params)}: research use only "
                        "(drop the deployment, or the parameters)"))
     _one_city(ctx, dataset, "forecast")
-    start = as_utc(at)
+    zone = reading_zone(ctx, dataset)
+    start = as_utc(at, zone)
     window = TimeWindow.starting(start, days=horizon_days)
     history = ctx.store.incidents(dataset=dataset, offense=offense,
                                   period=TimeWindow(datetime(1900, 1, 1, tzinfo=start.tzinfo), start))
@@ -309,9 +321,10 @@ def run_forecast(
     if out is not None:
         path = export_surface(surface, out, coverage=coverage, mark=mark)
         files["export"] = str(path)
-        files["map"] = str(plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark))
+        files["map"] = str(plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark,
+                                        zone=zone))
     return ForecastRun(run_id, surface, dataset, offense, coverage, len(history), d_hash, seq,
-                       mark or "", files)
+                       mark or "", files, timezone=zone)
 
 
 @dataclass(frozen=True)
@@ -332,13 +345,15 @@ class BacktestRun:
     group_by: str | None = None
     #: the model every other is paired against (None: the best against every other)
     versus: str | None = None
+    #: the zone the origins were read in (the dataset's)
+    timezone: str = "UTC"
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
         out: dict[str, Any] = {"ok": True, "run_id": self.run_id, "mark": self.mark,
                                "dataset": self.dataset, "offense": self.offense,
-                               **res.summary(list(self.coverages)), "ledger_seq": self.ledger_seq,
-                               "files": dict(self.files)}
+                               **res.summary(list(self.coverages)), "timezone": self.timezone,
+                               "ledger_seq": self.ledger_seq, "files": dict(self.files)}
         names = [m for m in res.models if not m.startswith("ceiling:")]
         if self.group_by is not None:
             out["groups"] = {"by": self.group_by, "models": {
@@ -464,6 +479,10 @@ def run_backtest(
 ) -> BacktestRun:
     """Weekly (``horizon_days``) rolling-origin backtest of ``models`` from ``start``.
 
+    ``start`` as a date, or a time without an offset, is read in the dataset's time zone (the zone
+    its files were read in); the origins then step ``horizon_days`` apart on that zone's wall clocks,
+    so weekly forecasts start at local midnight across daylight-saving changes.
+
     The study area is the cells with at least one incident before ``start`` (in
     the last ``mask_days`` if given): no test-period information enters the
     area. Scores at ``coverages`` plus the 0.5 %–20 % curve are kept.
@@ -487,7 +506,8 @@ def run_backtest(
             f"parameters for {stray}: those models are not in this backtest; expected some of {list(labels)}")
     estimators = {label: _model(kind, (params or {}).get(label)) for label, kind in labels.items()}
     _one_city(ctx, dataset, "backtest")
-    first = as_utc(start)
+    zone = reading_zone(ctx, dataset)
+    first = as_utc(start, zone)
     incidents = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(incidents) == 0:
         raise NotFoundError(f"backtest: no incidents for dataset={dataset!r}, offense={offense!r}")
@@ -500,13 +520,15 @@ def run_backtest(
     areas = tuple((float(km2), coverage_for_area(area, km2, nij_limits=nij_limits)) for km2 in areas_km2)
     covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages} | {c for _, c in areas})
     groups = None if group_by is None else audit_groups(ctx, incidents, group_by, dataset)
-    result = rolling_origin(incidents, estimators, area=area, start=first,
-                            periods=periods, horizon_days=horizon_days, coverages=covs,
+    result = rolling_origin(incidents, estimators, area=area,
+                            origins=wall_clock_steps(first, periods, horizon_days, zone),  # local midnights
+                            horizon_days=horizon_days, coverages=covs,
                             ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
     summary = result.summary()
     # what the run was asked for, so that a stored run reads on its own
     summary["coverages"] = [float(c) for c in coverages]
+    summary["timezone"] = zone
     summary["paired"] = paired_summary(result, [float(c) for c in coverages], versus=versus)
     if versus is not None:
         summary["versus"] = versus
@@ -538,7 +560,7 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} forecasts of {format_span(horizon_days)}; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files, areas, d_hash, group_by, versus)
+                       RESEARCH_MARK, files, areas, d_hash, group_by, versus, zone)
 
 
 #: Incident columns that are positions, times or free text, not audit groups.
@@ -642,8 +664,11 @@ def _backtest_row(row: Mapping[Hashable, Any], summary: dict[str, Any]) -> dict[
     out["models"] = json.loads(str(row["models"]))
     out["mark"] = RESEARCH_MARK
     origins = summary.get("origins") or [None]
+    zone = str(summary.get("timezone") or "UTC")  # stored before it was kept: origins were read in UTC
+    first = None if origins[0] is None else local_time(datetime.fromisoformat(str(origins[0])), zone)
     out.update(n_periods=summary.get("n_periods"), horizon_days=summary.get("horizon_days"),
-               first_origin=origins[0], last_origin=origins[-1], area=summary.get("area"))
+               first_origin=origins[0], last_origin=origins[-1], timezone=zone, first_origin_local=first,
+               area=summary.get("area"))
     return out
 
 
@@ -789,7 +814,7 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
             "output_hash": rec.output_hash, "run_id": rec.run_id}
     stem = f"forecast-{rec.run_id}"
     if fmt == "png":
-        title = (f"{rec.model}: {rec.window_start:%Y-%m-%d %H:%M} UTC + "
+        title = (f"{rec.model}: {format_start(rec.window_start, reading_zone(ctx, rec.dataset))} + "
                  f"{format_span((rec.window_end - rec.window_start).total_seconds() / 86400)}\n"
                  f"top {rec.coverage:.1%} of {len(frame)} cells outlined (run {rec.run_id})")
         out = plot_cells(geoms, frame["risk"].to_numpy(np.float64), frame["flagged"].to_numpy(bool),

@@ -57,6 +57,7 @@ from crimelens.services._context import (
     Context,
     authorize,
     check_dataset,
+    reading_zone,
     record_use,
     sha256_hex,
 )
@@ -210,7 +211,7 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
             f"(attribute {label!r} at ingest, or one recorded by an analyst); expected at least 2 of a known "
             f"series. Record one with 'crimelens link label ID ID ... --dataset {dataset} --series NAME' "
             f"(POST /api/series-labels), or ingest a column mapped to {label!r}")
-    cut = None if cutoff is None else as_utc(cutoff)
+    cut = None if cutoff is None else as_utc(cutoff, reading_zone(ctx, dataset))  # a date: local midnight
     start = pd.Series(table.frame["occurred_from"])
     before = np.ones(len(table), bool) if cut is None else (start < pd.Timestamp(cut)).to_numpy()
     if not before.any():

@@ -120,6 +120,13 @@ const CL = (() => {
     const so = el("signout"); if (so) so.addEventListener("click", () => { clear(); location.href = "/login"; });
     return s;
   }
+  // a UTC time as "YYYY-MM-DD HH:MM" in a dataset's own zone (the zone its files were read in)
+  const localTime = (iso, tz) => {
+    try {
+      return new Intl.DateTimeFormat("sv-SE", {timeZone: tz || "UTC", year: "numeric", month: "2-digit", day: "2-digit",
+                                               hour: "2-digit", minute: "2-digit", hourCycle: "h23"}).format(new Date(iso));
+    } catch (e) { return String(iso).slice(0, 16).replace("T", " "); }
+  };
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "—" : Number(v).toFixed(d);
   // a forecast window's length as the server's format_span writes it: "8 hours", "1 day", "7 days"
   const span = (days) => { const d = Number(days); return d < 1 ? `${Number((d * 24).toFixed(2))} hours` : `${Number(d.toFixed(2))} day${d === 1 ? "" : "s"}`; };
@@ -158,5 +165,5 @@ const CL = (() => {
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, fmt, span, parseParams};
+  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, localTime, fmt, span, parseParams};
 })();

@@ -146,7 +146,7 @@
       document.body.dataset.progress = `${p.done}/${p.total}`;
     };
     try {
-      const body = {dataset: CL.el("bt-dataset").value, models, coverages, start: CL.el("bt-start").value + "T00:00:00Z",
+      const body = {dataset: CL.el("bt-dataset").value, models, coverages, start: CL.el("bt-start").value,  // midnight in the dataset's zone
                     periods: Number(CL.el("bt-periods").value), horizon_days: Number(CL.el("bt-horizon").value),
                     cell_m: Number(CL.el("bt-cell").value)};
       if (CL.el("bt-offense").value) body.offense = CL.el("bt-offense").value;
@@ -166,7 +166,7 @@
     const chosen = () => ds.find((x) => x.dataset === CL.el("bt-dataset").value);
     const start = () => {  // a first forecast that leaves the forecasts' whole span to replay
       const d = chosen(); if (!d) return;
-      const end = new Date(String(d.occurred_to).slice(0, 10) + "T00:00:00Z");
+      const end = new Date(String(d.last_local || d.occurred_to).slice(0, 10) + "T00:00:00Z");  // date arithmetic only
       end.setTime(end.getTime() - 86400e3 * Math.ceil(Number(CL.el("bt-horizon").value) * Number(CL.el("bt-periods").value || 8)));
       CL.el("bt-start").value = end.toISOString().slice(0, 10);
     };

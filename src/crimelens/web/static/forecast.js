@@ -23,7 +23,7 @@
     CL.el("run").disabled = true;
     try {
       const body = {dataset: CL.el("dataset").value, offense: CL.el("offense").value || null,
-                    at: CL.el("at").value + ":00Z", horizon_days: Number(CL.el("horizon").value),
+                    at: CL.el("at").value + ":00" /* read in the dataset's zone */, horizon_days: Number(CL.el("horizon").value),
                     coverage: Number(CL.el("coverage").value), model: CL.el("model").value};
       const params = CL.parseParams(CL.el("params").value);
       if (Object.keys(params).length) body.params = params;
@@ -41,7 +41,8 @@
     if (!first) { CL.showError("The store holds no incidents yet."); return; }
     const pick = (d) => {  // the chosen data set's offenses, a start at its last record, its provenance
       CL.el("offense").innerHTML = `<option value="">all</option>` + d.offenses.map((o) => `<option>${CL.esc(o)}</option>`).join("");
-      CL.el("at").value = String(d.occurred_to).slice(0, 10) + "T00:00";  // UTC, whole hours
+      CL.el("at").value = String(d.last_local || d.occurred_to).slice(0, 10) + "T00:00";  // the last record's day, local midnight
+      CL.el("at-zone").textContent = d.timezone || "UTC";
       baseData = CL.snapText(d);
       CL.provenance({data: baseData});
     };
@@ -78,7 +79,7 @@
     CL.provenance({model: `${p.model} ${p.model_version} (run ${p.run_id}, output sha256 ${String(p.output_hash).slice(0, 16)}…)`,
                    mark: p.mark ? "Research output: " + p.mark : "Operational output under a deployment: act on it only after human review."});
     CL.provenance({data: `${baseData}; training data sha256 ${String(p.data_hash).slice(0, 16)}…`});
-    CL.el("run-info").innerHTML = `<table><tr><th>run</th><td>${CL.esc(p.run_id)}</td></tr><tr><th>window</th><td>${CL.esc(p.window[0])} → ${CL.esc(p.window[1])}</td></tr><tr><th>cells</th><td>${p.n_cells} (${p.n_flagged} flagged)</td></tr><tr><th>units</th><td>${CL.esc(p.risk_units)}</td></tr><tr><th>parameters</th><td id="run-params">${CL.esc(Object.entries(p.params || {}).filter(([k, v]) => k !== "area" && v !== null).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", "))}</td></tr></table>`;
+    CL.el("run-info").innerHTML = `<table><tr><th>run</th><td>${CL.esc(p.run_id)}</td></tr><tr><th>window</th><td>${CL.esc(CL.localTime(p.window[0], p.timezone))} → ${CL.esc(CL.localTime(p.window[1], p.timezone))} ${CL.esc(p.timezone || "UTC")}</td></tr><tr><th>cells</th><td>${p.n_cells} (${p.n_flagged} flagged)</td></tr><tr><th>units</th><td>${CL.esc(p.risk_units)}</td></tr><tr><th>parameters</th><td id="run-params">${CL.esc(Object.entries(p.params || {}).filter(([k, v]) => k !== "area" && v !== null).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", "))}</td></tr></table>`;
     const ev = await CL.api(`/api/forecasts/${encodeURIComponent(runId)}/evaluation`);
     if (mine !== latest) return;
     CL.el("scores").querySelector("tbody").innerHTML = ev.scores.map((r) => `<tr><td>${CL.fmt(r.coverage * 100, 0)} %</td><td>${r.n_flagged}</td><td>${CL.fmt(r.hit_rate)}</td><td>${CL.fmt(r.pai, 2)}</td></tr>`).join("");

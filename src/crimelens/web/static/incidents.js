@@ -2,11 +2,7 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
-  // a UTC time as the day it is in the dataset's own zone (the zone its files were read in)
-  const localDay = (iso, tz) => {
-    try { return new Intl.DateTimeFormat("sv-SE", {timeZone: tz || "UTC", year: "numeric", month: "2-digit", day: "2-digit"}).format(new Date(iso)); }
-    catch (e) { return String(iso).slice(0, 10); }
-  };
+  const localDay = (iso, tz) => CL.localTime(iso, tz).slice(0, 10);  // the day in the dataset's own zone
   const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // ingest.file: the server refuses (and logs) others
   CL.el("load-panel").hidden = !staff;
   async function quarantine(dataset) {
