@@ -222,6 +222,9 @@ class ForecastIn(BaseModel):
     offense: str | None = Field(default=None, max_length=200)
     at: datetime = Field(description="Forecast start (the model sees only incidents before it); a time without an "
                                      "offset is read in the dataset's time zone (the one its files were read in).")
+    records: Literal["incident", "all"] = Field(
+        default="incident", description="incident: each incident once (further records ID#2, ID#3, ... of one "
+                                        "incident left out, in training and in scoring); all: every record.")
     model: str | None = Field(default=None, max_length=100, description="Model name (default: the service's default).")
     horizon_days: float = Field(default=7.0, gt=0, le=366)
     cell_m: float = Field(default=150.0, ge=25, le=5000)
@@ -243,7 +246,7 @@ def create_forecast(ctx: CtxDep, caller: CallerDep, body: ForecastIn) -> Respons
     run = fc.run_forecast(ctx, offense=body.offense, at=body.at, actor=caller.actor, **chosen,
                           params=body.params, horizon_days=body.horizon_days, cell_m=body.cell_m, dataset=body.dataset,
                           coverage=body.coverage, mask=body.mask, h3_resolution=body.h3_resolution,
-                          purpose=caller.purpose, deployment=caller.deployment)
+                          purpose=caller.purpose, deployment=caller.deployment, records=body.records)
     return ok(run.to_dict())
 
 
@@ -304,6 +307,9 @@ class BacktestIn(BaseModel):
     start: datetime = Field(description="The first forecast's start; the study area is the cells with an incident "
                                         "before it, so no test-period information enters the area. A date or a time "
                                         "without an offset is read in the dataset's time zone.")
+    records: Literal["incident", "all"] = Field(
+        default="incident", description="incident: each incident once (further records ID#2, ID#3, ... of one "
+                                        "incident left out, in training and in scoring); all: every record.")
     periods: int = Field(default=52, ge=1, le=260, description="Forecasts, one after another.")
     horizon_days: float = Field(default=7.0, gt=0, le=366)
     cell_m: float = Field(default=150.0, ge=25, le=5000)
@@ -385,7 +391,7 @@ def create_backtest(ctx: CtxDep, caller: CallerDep, body: BacktestIn,
                               cell_m=body.cell_m, coverages=body.coverages, dataset=body.dataset,
                               mask_days=body.mask_days, ceiling=body.ceiling, purpose=caller.purpose,
                               group_by=body.group_by, params=body.params, versus=body.versus,
-                              progress=progress)
+                              progress=progress, records=body.records)
         return run.to_dict(per_period=False)
 
     if accept and NDJSON in accept:

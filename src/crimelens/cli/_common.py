@@ -48,6 +48,16 @@ PurposeOpt = Annotated[
     str,
     typer.Option("--purpose", help="Stated purpose recorded in the ledger (local use: 'research')."),
 ]
+RecordsOpt = Annotated[str, typer.Option(
+    "--records", help="incident: each incident once (the further records ID#2, ID#3, ... that an ingest numbered "
+                      "for a repeated id, one row per victim or offence, are left out); all: every record.")]
+
+
+def records_note(d: dict[str, Any]) -> None:
+    """Say how many further records of incidents already counted an analysis left out (none: nothing)."""
+    if d.get("n_records_left_out"):
+        console.print(f"each incident once: {d['n_records_left_out']:,} further record(s) of incidents already "
+                      "counted (ids ID#2, ID#3, ...: one row per victim or offence) left out; --records all keeps them")
 
 
 def cli_settings(db: Path | None) -> Settings:

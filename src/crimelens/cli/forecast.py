@@ -12,11 +12,13 @@ from crimelens.cli._common import (
     DbOpt,
     JsonOpt,
     PurposeOpt,
+    RecordsOpt,
     cli_actor,
     cli_context,
     console,
     emit,
     esc,
+    records_note,
     table,
 )
 from crimelens.errors import InvalidParameterError
@@ -113,6 +115,7 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Export file: .geojson, .gpkg or .csv (a .png map is written beside it).")] = None,
     deployment: Annotated[str | None, typer.Option("--deployment", help="Active, approved deployment (operational use: the model, purpose and your role must be the ones it was approved for; actionable outputs go to human review).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter NAME=VALUE, repeatable, e.g. --param half_life_days=365 (see `forecast models`); recorded with the run. Research use: refused with --deployment.")] = None,
+    records: RecordsOpt = "incident",
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -127,7 +130,7 @@ def run(
         result = run_forecast(ctx, offense=offense, at=at, actor=cli_actor(ctx.settings), model=model,
                               params=params, horizon_days=days, cell_m=cell_m, dataset=dataset, coverage=coverage,
                               mask=mask or ("polygon" if polygon else "activity"), polygon=polygon, h3_resolution=h3_resolution, purpose=purpose,
-                              deployment=deployment, out=out)
+                              deployment=deployment, out=out, records=records)
     data = result.to_dict()
 
     def render(d: dict[str, Any]) -> None:
@@ -135,6 +138,7 @@ def run(
         console.print(f"[bold]{d['model']}[/] forecast {start} .. {end} {d['timezone']}  "
                       f"run {d['run_id']}  ledger #{d['ledger_seq']}")
         console.print(f"study area: {d['area']['n_cells']} cells, {esc(d['area']['rule'])}")
+        records_note(d)
         if params:  # the rest are the model's defaults (all are in --json and the ledger entry)
             console.print("parameters set: " + esc(", ".join(f"{k}={d['params'][k]}" for k in params)))
         table(f"top cells (of {d['n_flagged']} flagged at {d['coverage']:.1%})",
@@ -175,6 +179,7 @@ def backtest(
     group_by: Annotated[str | None, typer.Option("--group-by", help="Also report each audit group's hit rate: an incident column (area, premise) or an attribute of the dataset's areas (e.g. group). Never a model input.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter MODEL.NAME=VALUE, repeatable, e.g. --param weighted.half_life_days=365 (see `forecast models`); the summary gives every model's parameters.")] = None,
     versus: Annotated[str | None, typer.Option("--versus", help="Pair every other model against this one (e.g. naive): its PAI ratio with a paired interval. Default: the best model against every other.")] = None,
+    records: RecordsOpt = "incident",
     register: Annotated[str | None, typer.Option("--register", help="Register this backtested model (e.g. gbm) in the model registry with the backtest's figures as its card's numbers (as its class name and this crimelens version).")] = None,
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
@@ -215,7 +220,7 @@ def backtest(
                                   actor=cli_actor(ctx.settings), horizon_days=days, cell_m=cell_m,
                                   coverages=covs, areas_km2=areas, nij_limits=nij_limits,
                                   dataset=dataset, purpose=purpose, plot=plot, group_by=group_by,
-                                  params=by_model, versus=versus,
+                                  params=by_model, versus=versus, records=records,
                                   progress=lambda k, n: bar.update(task, completed=k))
         card = (register_backtested(ctx, result, model=register, actor=cli_actor(ctx.settings))
                 if register is not None else None)
@@ -226,6 +231,7 @@ def backtest(
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"study area: {d['area']['n_cells']} cells, {esc(d['area']['rule'])}")
+        records_note(d)
         rows = []
         for name, m in d["models"].items():
             row = [name]

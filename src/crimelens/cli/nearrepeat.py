@@ -19,6 +19,7 @@ from crimelens.cli._common import (
     console,
     emit,
     esc,
+    records_note,
     table,
 )
 from crimelens.errors import InvalidParameterError, NotFoundError
@@ -155,9 +156,7 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
     )
     console.print(f"{d['n_permutations']} permutations, seed {d['seed']} · p = {d['p_value_rule']} · "
                   f"{d['elapsed_s']:.2f} s")
-    if d.get("n_records_left_out"):
-        console.print(f"one event per incident: {d['n_records_left_out']:,} further record(s) of incidents already "
-                      "counted (ids ID#2, ID#3, ...: one row per victim or offence) left out; --records all keeps them")
+    records_note(d)
     if d["n_rows_not_used"]:
         console.print(f"[yellow]{d['n_rows_not_used']} input row(s) not used[/], e.g. "
                       + "; ".join(f"line {r['line']}: {esc(r['reason'])}" for r in d["rows_not_used"][:3]))

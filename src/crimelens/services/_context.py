@@ -37,9 +37,11 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crimelens.config import Settings
+from crimelens.domain import IncidentTable
 from crimelens.errors import (
     ApprovalRequiredError,
     CrimelensError,
+    InvalidParameterError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -57,12 +59,15 @@ from crimelens.storage import DuckDBStore
 from crimelens.storage import _governance as gov_db
 
 __all__ = [
+    "RECORDS",
     "RESEARCH",
     "RESEARCH_MARK",
     "Context",
     "authorize",
     "check_dataset",
+    "check_records",
     "check_use",
+    "count_records",
     "dataset_timezone",
     "local_actor",
     "local_time",
@@ -384,6 +389,34 @@ def dataset_timezone(ctx: Context, dataset: str) -> str | None:
         except tomllib.TOMLDecodeError:
             return None
     return zones.pop() if len(zones) == 1 else None
+
+
+#: How an analysis counts the store's records: each incident once, or every record.
+RECORDS = ("incident", "all")
+
+
+def check_records(records: str) -> None:
+    """Refuse a ``records`` setting other than :data:`RECORDS`."""
+    if records not in RECORDS:
+        raise InvalidParameterError(f"--records: got {records!r}; expected 'incident' (each incident once) "
+                                    "or 'all' (every record)")
+
+
+def count_records(table: IncidentTable, records: str) -> tuple[IncidentTable, int]:
+    """``table`` with each incident once (``records="incident"``) or every record (``"all"``), and how
+    many records were left out.
+
+    An ingest numbers the rows of a repeated source id ``ID``, ``ID#2``, ``ID#3``... (one row per
+    victim or offence, as Cincinnati's export has, at jittered coordinates): those are records of one
+    incident, and ``"incident"`` keeps the lowest-numbered one present. Ids without such a suffix are
+    never left out, so data without repeated ids is the same either way.
+    """
+    check_records(records)
+    if records == "all":
+        return table, 0
+    further = table.further_records()
+    n = int(further.sum())
+    return (table.select(mask=~further) if n else table), n
 
 
 def reading_zone(ctx: Context, dataset: str | None) -> str:

@@ -41,6 +41,7 @@ from crimelens.services._context import (
     RESEARCH_MARK,
     Context,
     authorize,
+    count_records,
     dataset_timezone,
     local_time,
     reading_zone,
@@ -385,6 +386,7 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
                                 "params": json.loads(rec.params) if rec.params else {},
                                 "window": [rec.window_start.isoformat(), rec.window_end.isoformat()],
                                 "timezone": reading_zone(ctx, rec.dataset),
+                                "records": rec.records, "n_records_left_out": rec.n_records_left_out,
                                 "cell_shape": "hexagon (H3)" if _h3_resolution(area) is not None else "square",
                                 "coverage": rec.coverage, "n_cells": len(ids), "n_flagged": int(flagged.sum()),
                                 "data_hash": rec.data_hash, "output_hash": rec.output_hash,
@@ -429,8 +431,9 @@ def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str
     y = cells["y_m"].to_numpy(np.float64)
     area = _area_definition(rec.area)
     size = float(area["cell_m"]) if isinstance(area.get("cell_m"), int | float) else _cell_size(x, y)
-    observed_in = ctx.store.incidents(dataset=rec.dataset, offense=rec.offense,
-                                      period=TimeWindow(rec.window_start, rec.window_end))
+    observed_in, _ = count_records(ctx.store.incidents(dataset=rec.dataset, offense=rec.offense,
+                                                       period=TimeWindow(rec.window_start, rec.window_end)),
+                                   rec.records)  # scored as the run counted its training records
     row = np.full(len(observed_in), -1, dtype=np.int64)  # each recorded incident's cell row (-1: outside)
     resolution = _h3_resolution(area)
     if len(observed_in) and resolution is not None and rec.crs:

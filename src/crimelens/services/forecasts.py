@@ -55,6 +55,8 @@ from crimelens.services._context import (
     Context,
     authorize,
     check_dataset,
+    check_records,
+    count_records,
     local_time,
     reading_zone,
     record_use,
@@ -137,6 +139,9 @@ class ForecastRun:
     areas: tuple[tuple[float, float], ...] = ()
     #: the zone the window was read in and is shown in (the dataset's)
     timezone: str = "UTC"
+    #: 'incident': each incident once; 'all': every record (see ``count_records``)
+    records: str = "incident"
+    n_records_left_out: int = 0
 
     def to_dict(self, *, top: int = 10) -> dict[str, Any]:
         frame = surface_frame(self.surface, self.coverage)
@@ -151,6 +156,8 @@ class ForecastRun:
             "coverage": self.coverage,
             "n_flagged": int(frame["flagged"].sum()),
             "n_training": self.n_training,
+            "records": self.records,
+            "n_records_left_out": self.n_records_left_out,
             "timezone": self.timezone,
             "window_local": [local_time(window.start, self.timezone), local_time(window.end, self.timezone)],
             "data_hash": self.data_hash,
@@ -251,11 +258,15 @@ def run_forecast(
     purpose: str | None = RESEARCH,
     deployment: str | None = None,
     out: str | Path | None = None,
+    records: str = "incident",
 ) -> ForecastRun:
     """Fit ``model`` on the incidents before ``at`` and forecast ``[at, at + horizon_days)``.
 
     ``at`` as a date, or a time without an offset, is read in the dataset's time zone (the zone its
     files were read in): "2018-01-01" for Chicago is midnight in Chicago. A time with an offset keeps it.
+    ``records="incident"`` (the default) counts each incident once: the further records ``ID#2``,
+    ``ID#3``... of one incident (one row per victim or offence) are left out; ``"all"`` counts every
+    record. The run, its ledger entry and its later scoring keep the choice.
 
     The study area (unless given) is the cells of ``cell_m`` metres holding at
     least one incident before ``at`` (``mask='activity'``), every cell of the
@@ -271,6 +282,7 @@ def run_forecast(
     """
     if not 0 < coverage <= 1:
         raise InvalidParameterError(f"coverage={coverage}: expected a fraction in (0, 1]")
+    check_records(records)
     estimator = _model(model, params)
     if deployment is not None and params:
         refuse(ctx, action="forecast.run", actor=actor, purpose=purpose, deployment=deployment,
@@ -289,6 +301,7 @@ def run_forecast(
             f"forecast: no incidents before {start.isoformat()} for dataset={dataset!r}, "
             f"offense={offense!r}; expected some history (ingest a file first)"
         )
+    history, n_left_out = count_records(history, records)
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
     estimator.set_params(area=study)
     surface = estimator.fit(history).predict(window)
@@ -308,7 +321,8 @@ def run_forecast(
             output_hash=o_hash, inputs={"dataset": dataset, "offense": offense,
                                         "n_training": len(history)},
             detail={"run_id": run_id, "window": [window.start.isoformat(), window.end.isoformat()],
-                    "area": study.describe(), "coverage": coverage}, **fields)
+                    "area": study.describe(), "coverage": coverage, "records": records,
+                    "n_records_left_out": n_left_out}, **fields)
         save_forecast_run(ctx.store, ForecastRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
             dataset=dataset, offense=offense, model=surface.model, model_version=__version__,
@@ -316,7 +330,7 @@ def run_forecast(
             window_start=window.start, window_end=window.end,
             area=json.dumps(study.describe(), sort_keys=True, default=str), crs=study.crs,
             n_cells=study.n_cells, n_training=len(history), coverage=coverage, data_hash=d_hash,
-            output_hash=o_hash, ledger_seq=seq, mark=mark), cells)
+            output_hash=o_hash, ledger_seq=seq, mark=mark, records=records, n_records_left_out=n_left_out), cells)
     files: dict[str, str] = {}
     if out is not None:
         path = export_surface(surface, out, coverage=coverage, mark=mark)
@@ -324,7 +338,7 @@ def run_forecast(
         files["map"] = str(plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark,
                                         zone=zone))
     return ForecastRun(run_id, surface, dataset, offense, coverage, len(history), d_hash, seq,
-                       mark or "", files, timezone=zone)
+                       mark or "", files, timezone=zone, records=records, n_records_left_out=n_left_out)
 
 
 @dataclass(frozen=True)
@@ -347,12 +361,16 @@ class BacktestRun:
     versus: str | None = None
     #: the zone the origins were read in (the dataset's)
     timezone: str = "UTC"
+    #: 'incident': each incident once; 'all': every record (see ``count_records``)
+    records: str = "incident"
+    n_records_left_out: int = 0
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
         out: dict[str, Any] = {"ok": True, "run_id": self.run_id, "mark": self.mark,
                                "dataset": self.dataset, "offense": self.offense,
                                **res.summary(list(self.coverages)), "timezone": self.timezone,
+                               "records": self.records, "n_records_left_out": self.n_records_left_out,
                                "ledger_seq": self.ledger_seq, "files": dict(self.files)}
         names = [m for m in res.models if not m.startswith("ceiling:")]
         if self.group_by is not None:
@@ -476,12 +494,15 @@ def run_backtest(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     versus: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    records: str = "incident",
 ) -> BacktestRun:
     """Weekly (``horizon_days``) rolling-origin backtest of ``models`` from ``start``.
 
     ``start`` as a date, or a time without an offset, is read in the dataset's time zone (the zone
     its files were read in); the origins then step ``horizon_days`` apart on that zone's wall clocks,
     so weekly forecasts start at local midnight across daylight-saving changes.
+    ``records="incident"`` (the default) counts each incident once in training and in scoring (see
+    ``run_forecast``); ``"all"`` counts every record.
 
     The study area is the cells with at least one incident before ``start`` (in
     the last ``mask_days`` if given): no test-period information enters the
@@ -498,6 +519,7 @@ def run_backtest(
     against every other.
     """
     labels = backtest_labels(models)
+    check_records(records)
     if versus is not None and versus not in labels:
         raise InvalidParameterError(f"versus {versus!r}: expected one of the backtested models {list(labels)}")
     stray = sorted(set(params or {}) - set(labels))
@@ -511,6 +533,7 @@ def run_backtest(
     incidents = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(incidents) == 0:
         raise NotFoundError(f"backtest: no incidents for dataset={dataset!r}, offense={offense!r}")
+    incidents, n_left_out = count_records(incidents, records)
     mask_from = datetime(1900, 1, 1, tzinfo=first.tzinfo) if mask_days is None else first - timedelta(days=mask_days)
     history = incidents.select(window=TimeWindow(mask_from, first))
     if len(history) == 0:
@@ -529,6 +552,8 @@ def run_backtest(
     # what the run was asked for, so that a stored run reads on its own
     summary["coverages"] = [float(c) for c in coverages]
     summary["timezone"] = zone
+    summary["records"] = records
+    summary["n_records_left_out"] = n_left_out
     summary["paired"] = paired_summary(result, [float(c) for c in coverages], versus=versus)
     if versus is not None:
         summary["versus"] = versus
@@ -546,7 +571,8 @@ def run_backtest(
                          output_hash=o_hash, inputs={"dataset": dataset, "offense": offense},
                          detail={"run_id": run_id, "start": first.isoformat(), "periods": periods,
                                  "horizon_days": horizon_days, "area": area.describe(), "group_by": group_by,
-                                 "flagged_areas_km2": [km2 for km2, _ in areas],
+                                 "flagged_areas_km2": [km2 for km2, _ in areas], "records": records,
+                                 "n_records_left_out": n_left_out,
                                  "params_set": {m: _plain(dict(v)) for m, v in (params or {}).items() if v}})
         save_backtest(ctx.store, BacktestRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
@@ -560,7 +586,7 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} forecasts of {format_span(horizon_days)}; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files, areas, d_hash, group_by, versus, zone)
+                       RESEARCH_MARK, files, areas, d_hash, group_by, versus, zone, records, n_left_out)
 
 
 #: Incident columns that are positions, times or free text, not audit groups.

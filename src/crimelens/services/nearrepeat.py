@@ -38,6 +38,8 @@ from crimelens.services._context import (
     Context,
     authorize,
     check_dataset,
+    check_records,
+    count_records,
     dataset_timezone,
     record_use,
     sha256_hex,
@@ -189,9 +191,7 @@ def run_knox(
     """
     if time_of not in _TIME_OF:
         raise InvalidParameterError(f"--time-of: got {time_of!r}; expected one of {list(_TIME_OF)}")
-    if records not in ("incident", "all"):
-        raise InvalidParameterError(f"--records: got {records!r}; expected 'incident' (one event per incident) "
-                                    "or 'all' (every record)")
+    check_records(records)  # before a file is read
     n_left_out = 0
     rejected: list[tuple[int, str]] = []
     n_not_used = 0
@@ -245,10 +245,7 @@ def run_knox(
             table = table.select(offense=offense)
         if path is not None and period is not None:
             table = table.select(window=period)
-        if records == "incident":
-            further = table.further_records()
-            n_left_out = int(further.sum())
-            table = table.select(mask=~further)
+        table, n_left_out = count_records(table, records)
         if len(table) < 2:
             where = source if path is not None else f"dataset {name!r}"
             raise InvalidParameterError(

@@ -49,6 +49,9 @@ class ForecastRecord:
     output_hash: str
     ledger_seq: int
     mark: str | None
+    #: 'incident': each incident once (further records ID#2, ID#3... left out); 'all': every record
+    records: str = "all"
+    n_records_left_out: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,8 @@ def get_forecast_run(store: DuckDBStore, run_id: str) -> ForecastRecord:
     data["n_training"] = int(data["n_training"])
     data["ledger_seq"] = int(data["ledger_seq"])
     data["coverage"] = float(data["coverage"])
+    data["n_records_left_out"] = int(data.get("n_records_left_out") or 0)
+    data["records"] = str(data.get("records") or "all")
     return ForecastRecord(**data)
 
 
