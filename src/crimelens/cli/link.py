@@ -230,6 +230,9 @@ def similar(
                                 purpose=purpose, k=k, linker_id=linker, cache=False)
 
     def render(d: dict[str, Any]) -> None:
+        if d["asked_for"] != d["incident_id"]:
+            console.print(f"{esc(d['asked_for'])} is a further record of incident {esc(d['incident_id'])} "
+                          "(one row per victim or offence): the matches are its incident's")
         console.print(f"{len(d['matches'])} of {d['n_candidates']} block-mates of {esc(d['incident_id'])} "
                       f"({d['mark']})")
         table("similar incidents", ["incident", "probability", "stage", "drivers (log-odds)"],

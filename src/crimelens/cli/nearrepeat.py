@@ -237,6 +237,9 @@ def alert(
             )
 
     def render(d: dict[str, Any]) -> None:
+        if d["asked_for"] != d["incident_id"]:
+            console.print(f"{esc(d['asked_for'])} is a further record of incident {esc(d['incident_id'])} "
+                          "(one row per victim or offence): the alert is its incident's")
         console.print(f"[bold]Near-repeat alert[/] {d['alert_id']} for incident [bold]{esc(d['incident_id'])}[/] "
                       f"({esc(d['offense'])}, {esc(d['dataset'])}) · [italic]{d['mark']}[/]")
         how = "computed now" if d["surface_computed"] else "stored"

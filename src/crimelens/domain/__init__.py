@@ -8,6 +8,7 @@ from crimelens.domain._incident import (
     IncidentTable,
     Source,
     check_not_protected,
+    incident_of,
     is_protected,
 )
 from crimelens.domain._space import Area, Grid
@@ -24,5 +25,6 @@ __all__ = [
     "Source",
     "TimeWindow",
     "check_not_protected",
+    "incident_of",
     "is_protected",
 ]

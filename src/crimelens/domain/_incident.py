@@ -36,6 +36,7 @@ __all__ = [
     "IncidentTable",
     "Source",
     "check_not_protected",
+    "incident_of",
     "is_protected",
 ]
 
@@ -136,6 +137,20 @@ CANONICAL_COLUMNS: dict[str, str] = {
 }
 
 _REQUIRED = ("incident_id", "offense", "occurred_from", "occurred_to", "x_m", "y_m")
+
+
+#: A further record of one incident: ``ID#k`` with k >= 2, as an ingest numbers a repeated source id.
+RECORD_ID = r"^(?P<base>.+)#(?P<k>[2-9]|[1-9][0-9]+)$"
+
+
+def incident_of(record_id: str) -> str:
+    """The incident a record id belongs to: ``ID`` for ``ID#2``, ``ID#3``...; other ids are their own.
+
+    >>> incident_of("199000005#2"), incident_of("199000005"), incident_of("C#1")
+    ('199000005', '199000005', 'C#1')
+    """
+    found = re.match(RECORD_ID, record_id)
+    return found.group("base") if found else record_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +399,9 @@ class IncidentTable:
         are never marked.
         """
         ids = self._frame["incident_id"].astype(str).reset_index(drop=True)
-        parts = ids.str.extract(r"^(?P<base>.+)#(?P<k>[2-9]|[1-9][0-9]+)$")
+        if not ids.str.contains("#", regex=False).any():  # no numbered records (most data): a fast answer
+            return np.zeros(len(ids), dtype=bool)
+        parts = ids.str.extract(RECORD_ID)
         key = pd.DataFrame({"base": parts["base"].fillna(ids),
                             "k": pd.to_numeric(parts["k"]).fillna(1).astype(np.int64)})
         first = key.sort_values(["base", "k"], kind="stable").drop_duplicates("base").index.to_numpy()

@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crimelens.config import Settings
-from crimelens.domain import IncidentTable
+from crimelens.domain import IncidentTable, incident_of
 from crimelens.errors import (
     ApprovalRequiredError,
     CrimelensError,
@@ -77,6 +77,7 @@ __all__ = [
     "refuse",
     "retention_days",
     "sha256_hex",
+    "standing_record",
     "submit_use",
 ]
 
@@ -417,6 +418,19 @@ def count_records(table: IncidentTable, records: str) -> tuple[IncidentTable, in
     further = table.further_records()
     n = int(further.sum())
     return (table.select(mask=~further) if n else table), n
+
+
+def standing_record(ctx: Context, dataset: str, incident_id: str) -> str:
+    """The record that stands for ``incident_id``'s incident (see ``count_records``): ``ID`` when asked
+    for ``ID#2`` and ``ID`` is stored, else the lowest-numbered record stored; any other id is itself."""
+    base = incident_of(incident_id)
+    if base == incident_id:
+        return incident_id
+    rows = [str(r) for (r,) in ctx.store.iter_rows(
+        "SELECT incident_id FROM incidents WHERE dataset = ? AND (incident_id = ? OR starts_with(incident_id, ?))",
+        [dataset, base, base + "#"])]
+    numbered = {(1 if r == base else int(r.rsplit("#", 1)[1])): r for r in rows if incident_of(r) == base}
+    return numbered[min(numbered)] if numbered else incident_id
 
 
 def reading_zone(ctx: Context, dataset: str | None) -> str:

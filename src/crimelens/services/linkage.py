@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from crimelens.domain import IncidentTable, check_not_protected
+from crimelens.domain import IncidentTable, check_not_protected, incident_of
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.governance import Actor, canonical_json
@@ -57,9 +57,11 @@ from crimelens.services._context import (
     Context,
     authorize,
     check_dataset,
+    count_records,
     reading_zone,
     record_use,
     sha256_hex,
+    standing_record,
 )
 from crimelens.storage import _linkage as db
 
@@ -86,6 +88,13 @@ __all__ = [
 MODEL = "PairwiseLinker"
 
 
+def _incidents(table: IncidentTable) -> tuple[IncidentTable, int]:
+    """Each incident once: the further records ``ID#2``, ``ID#3``... of one incident (a row per victim
+    or offence) are the same event, not a series, and would top every "similar" list as each other's
+    match. Returns the table and how many records it left out."""
+    return count_records(table, "incident")
+
+
 def _data_hash(table: IncidentTable) -> str:
     ids = table.frame["incident_id"].astype(str).tolist()
     return sha256_hex("\n".join(sorted(ids)))
@@ -97,10 +106,10 @@ def _labels_for(ctx: Context, dataset: str, table: IncidentTable, label: str) ->
     sets = normalise_labels(attr_values(table.frame["attrs"].to_numpy(dtype=object), label))
     extra = db.series_labels(ctx.store, dataset)
     if not extra.empty:
-        by_id: dict[str, set[str]] = {}
+        by_id: dict[str, set[str]] = {}  # by incident: a label on ID#2 is a label on its incident ID
         for iid, lab in zip(extra["incident_id"].astype(str), extra["label"].astype(str), strict=True):
-            by_id.setdefault(iid, set()).add(lab)
-        ids = table.frame["incident_id"].astype(str).tolist()
+            by_id.setdefault(incident_of(iid), set()).add(lab)
+        ids = [incident_of(i) for i in table.frame["incident_id"].astype(str)]
         sets = [s | frozenset(by_id.get(i, ())) for s, i in zip(sets, ids, strict=True)]
     return sets
 
@@ -201,7 +210,7 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
     say("reading incidents", 0, 1)
     check_dataset(ctx, dataset, "link train")
-    table = ctx.store.incidents(dataset=dataset, offense=offense)
+    table, n_left_out = _incidents(ctx.store.incidents(dataset=dataset, offense=offense))
     if len(table) == 0:
         raise NotFoundError(f"dataset {dataset!r}: no incidents in the store; ingest some first")
     labels = _labels_for(ctx, dataset, table, label)
@@ -231,7 +240,8 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     digest = hashlib.sha256(blob).hexdigest()
     linker_id = f"lk-{ctx.now().strftime('%Y%m%d%H%M%S')}-{digest[:8]}"
     detail = {"dataset": dataset, "label": label, "cutoff": None if cut is None else cut.isoformat(),
-              "training": linker.training_, "evaluation": evaluation, **_audit_detail(linker)}
+              "training": linker.training_, "evaluation": evaluation, "n_records_left_out": n_left_out,
+              **_audit_detail(linker)}
     with ctx.store.transaction():
         db.save_linker(ctx.store, linker_id=linker_id, dataset=dataset, created_at=ctx.now(),
                        user_name=actor.user, label_source=f"attrs.{label} + analyst labels", cutoff=cut,
@@ -311,7 +321,7 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     if not 0 <= min_score <= 1:
         raise InvalidParameterError(f"link pairs --min-score {min_score}: expected a probability in [0, 1]")
     lid, linker = _load(ctx, dataset, linker_id)
-    table = ctx.store.incidents(dataset=dataset, period=period)
+    table, _ = _incidents(ctx.store.incidents(dataset=dataset, period=period))
     enc = linker.encode(table)
     scores = linker.score_all(enc, min_probability=min_score, progress=progress)
     order = np.lexsort((scores.j, scores.i, -scores.probability))
@@ -447,7 +457,7 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     say: StageProgress = progress if progress is not None else (lambda _s, _k, _n: None)
     say("reading incidents", 0, 2)
     lid, linker = _load(ctx, dataset, linker_id)
-    table = ctx.store.incidents(dataset=dataset, period=period)
+    table, _ = _incidents(ctx.store.incidents(dataset=dataset, period=period))
     say("reading incidents", 1, 2)
     enc = linker.encode(table)
     say("reading incidents", 2, 2)
@@ -594,9 +604,12 @@ class SimilarResult:
     ledger_seq: int
     elapsed_ms: float = 0.0
     mark: str = RESEARCH_MARK
+    #: the id asked for: a further record ``ID#2`` is answered for its incident ``ID`` (``incident_id``)
+    asked_for: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "incident_id": self.incident_id, "linker_id": self.linker_id,
+        return {"ok": True, "incident_id": self.incident_id, "asked_for": self.asked_for or self.incident_id,
+                "linker_id": self.linker_id,
                 "n_candidates": self.n_candidates, "matches": self.matches, "mark": self.mark,
                 "ledger_seq": self.ledger_seq, "elapsed_ms": self.elapsed_ms}
 
@@ -605,7 +618,7 @@ class SimilarResult:
 class _Snapshot:
     """A dataset's incidents encoded for one linker, with its block index (no pair counts)."""
 
-    n_incidents: int
+    n_incidents: int  # records stored (the snapshot holds each incident once)
     enc: EncodedIncidents
     index: BlockingIndex
     ids: pd.Index
@@ -644,12 +657,12 @@ def _snapshot(ctx: Context, dataset: str, sha: str, linker: PairwiseLinker) -> _
         snap = _SNAPSHOTS.get(ctx.store, {}).get(key)
         if snap is not None and snap.n_incidents == n:
             return snap
-        table = ctx.store.incidents(dataset=dataset)
+        table, _ = _incidents(ctx.store.incidents(dataset=dataset))
         enc = linker.encode(table)
         del table
         index = BlockingIndex.build(enc.family, enc.x, enc.y, enc.t_from, enc.t_to, radius_m=linker.radius_m,
                                     window_days=linker.window_days, count=False)
-        snap = _Snapshot(len(enc), enc, index, pd.Index(enc.incident_id))
+        snap = _Snapshot(n, enc, index, pd.Index(enc.incident_id))  # n: the stored count, the cache's key
         _SNAPSHOTS.setdefault(ctx.store, {})[key] = snap
         ref = weakref.ref(ctx.store)
         _SNAPSHOT_ORDER[:] = [(r, k) for r, k in _SNAPSHOT_ORDER if r() is not None and (r() is not ctx.store
@@ -689,6 +702,7 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
     if k < 1:
         raise InvalidParameterError(f"link similar -k {k}: expected >= 1")
     lid, sha, linker = _load_with_sha(ctx, dataset, linker_id)
+    asked, incident_id = incident_id, standing_record(ctx, dataset, incident_id)  # ID#2 -> its incident ID
     if cache:  # the snapshot is the dataset as stored (rebuilt when its count changes)
         snap = _snapshot(ctx, dataset, sha, linker)
         enc = snap.enc
@@ -704,7 +718,7 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
         end = None if window is None else head["occurred_to"] + timedelta(days=window)
         near = db.incidents_near(ctx.store, dataset=dataset, offenses=offenses, x_m=float(head["x_m"]),
                                  y_m=float(head["y_m"]), radius_m=linker.radius_m, start=start, end=end)
-        enc = linker.encode(near)
+        enc = linker.encode(_incidents(near)[0])
         q = int(np.nonzero(enc.incident_id == incident_id)[0][0])
         mates = linker.candidates_of(enc, q)
     ids = enc.incident_id
@@ -719,11 +733,11 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
     digest = sha256_hex(canonical_json([[m["incident_id"], m["probability"]] for m in matches]))
     seq = record_use(ctx, action="link.similar", actor=actor, purpose=purpose, model=MODEL, model_version=lid,
                      params={"k": k}, output_hash=digest, deployment=deployment,
-                     inputs={"dataset": dataset, "incident_id": incident_id},
+                     inputs={"dataset": dataset, "incident_id": asked},
                      detail={"n_candidates": n_candidates, "returned": [m["incident_id"] for m in matches],
                              **_audit_detail(linker)})
     return SimilarResult(incident_id, lid, n_candidates, matches, seq,
-                         elapsed_ms=(time.perf_counter() - t0) * 1000.0)
+                         elapsed_ms=(time.perf_counter() - t0) * 1000.0, asked_for=asked)
 
 
 def similar_with_places(ctx: Context, *, dataset: str, incident_id: str, actor: Actor,
@@ -733,7 +747,7 @@ def similar_with_places(ctx: Context, *, dataset: str, incident_id: str, actor: 
     with its offense, time, area and lon/lat (one indexed read of ``k + 1`` rows)."""
     res = similar_incidents(ctx, dataset=dataset, incident_id=incident_id, actor=actor, purpose=purpose, k=k,
                             linker_id=linker_id, deployment=deployment)
-    ids = [incident_id, *(m["incident_id"] for m in res.matches)]
+    ids = [res.incident_id, *(m["incident_id"] for m in res.matches)]
     marks = ", ".join("?" for _ in ids)
     rows = ctx.store.iter_rows(
         "SELECT incident_id, offense, occurred_from, area, premise, lon, lat FROM incidents "
@@ -742,7 +756,7 @@ def similar_with_places(ctx: Context, *, dataset: str, incident_id: str, actor: 
     places = {str(r[0]): {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(keys, r, strict=True)}
               for r in rows}
     out = res.to_dict()
-    out["incident"] = places.get(incident_id)
+    out["incident"] = places.get(res.incident_id)
     out["matches"] = [{**m, "place": places.get(m["incident_id"])} for m in res.matches]
     return out
 

@@ -43,6 +43,7 @@ from crimelens.services._context import (
     dataset_timezone,
     record_use,
     sha256_hex,
+    standing_record,
 )
 from crimelens.storage._nearrepeat import (
     NearRepeatAlertRecord,
@@ -116,11 +117,12 @@ class AlertRun:
     mark: str = RESEARCH_MARK
     timezone: str = "UTC"  # the zone the dataset's files were read in: how to show its UTC times to people
     surface_records: str = "incident"  # how the surface's Knox run counted records ("all": before migration 0012)
+    asked_for: str | None = None  # the id asked for: a further record ID#2 is answered for its incident ID
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "alert_id": self.alert_id, "mark": self.mark, "run_id": self.run_id,
                 "dataset": self.dataset, "offense": self.offense, "timezone": self.timezone,
-                "surface_records": self.surface_records,
+                "surface_records": self.surface_records, "asked_for": self.asked_for or self.alert.incident_id,
                 "surface_computed": self.surface_computed, "ledger_seq": self.ledger_seq,
                 **self.alert.to_dict()}
 
@@ -409,6 +411,10 @@ def nearrepeat_alert(
         )
     row = rows.iloc[0]
     name, offense = str(row["dataset"]), str(row["offense"])
+    asked, incident_id = incident_id, standing_record(ctx, name, incident_id)
+    if incident_id != asked:  # a further record ID#2 of incident ID: the alert is the incident's
+        row = incident_rows(ctx.store, incident_id, dataset=name).iloc[0]
+        offense = str(row["offense"])
     computed = False
     if run_id is not None:
         rec = get_nearrepeat_run(ctx.store, run_id)
@@ -457,4 +463,4 @@ def nearrepeat_alert(
         )
     return AlertRun(alert_id=alert_id, alert=alert, run_id=sid, dataset=name, offense=offense,
                     surface_computed=computed, ledger_seq=seq, timezone=dataset_timezone(ctx, name) or "UTC",
-                    surface_records=counted)
+                    surface_records=counted, asked_for=asked)
