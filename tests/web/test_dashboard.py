@@ -432,7 +432,8 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     assert "(bound)" in pg.inner_text("#bt-scores tr[data-model^='ceiling:']")  # one value, not a [x, x] interval
     assert pg.locator("#bt-paired tbody tr").count() == 1 and pg.locator("#bt-groups").is_visible()
     assert "matches its ledger entry" in pg.inner_text("#bt-info")
-    assert "3 of 7 days, 2024-03-11" in pg.inner_text("#bt-info")  # spans as the server writes them
+    assert "3 of 7 days, first from 2024-03-11 00:00" in pg.inner_text("#bt-info")  # spans as the server writes them
+    assert pg.inner_text("#bt-records").startswith("each incident once (0 further records")
     assert run_id in pg.inner_text("#bt-runs") and "backtest " + run_id in pg.inner_text("#prov-model")
     _shot(pg, "backtests")
     _switch(pg, base, city.tokens["aud"], "audit", "/backtests")
@@ -606,6 +607,7 @@ def test_an_analyst_forecasts_the_next_night_shift_from_the_form(page: tuple[Any
     info = pg.inner_text("#run-info")
     assert "2024-04-10 16:00 → 2024-04-11 00:00 UTC" in info, info  # in the data's zone (the city's is UTC)
     assert pg.inner_text("label:has(#at)").startswith("Window starts (UTC)")
+    assert pg.inner_text("#run-records").startswith("each incident once (0 further records")
     assert "research — not for operational use" in pg.inner_text("#prov-mark")
     pg.wait_for_function("document.querySelectorAll('#scores tbody tr').length === 3")
     assert "recorded in the window" in pg.inner_text("#eval-note")
@@ -664,7 +666,7 @@ def test_an_analyst_backtests_three_shifts(page: tuple[Any, Watch, str, City]) -
     assert stored["w30"]["params"]["window_days"] == stored["weighted"]["params"]["window_days"] == 2920.0
     assert stored["weighted"]["params"]["half_life_days"] == 730.0
     info = pg.inner_text("#bt-info")
-    assert "3 of 8 hours, 2024-04-10 → 2024-04-10" in info, info
+    assert "3 of 8 hours, first from 2024-04-10 00:00, last from 2024-04-10 16:00 (UTC)" in info, info
     assert pg.locator("#bt-scores tbody tr").count() == 4  # naive, weighted, w30 and the ceiling
     assert pg.inner_text("#bt-scores tr[data-model='w30'] th") == "w30 TimeWeightedCounts"
     paired = pg.locator("#bt-paired tbody th").all_inner_texts()

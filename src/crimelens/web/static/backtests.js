@@ -53,7 +53,8 @@
     const area = summ.area || {};
     const origins = summ.origins || [];
     CL.el("bt-info").innerHTML = `<table>
-      <tr><th>forecasts</th><td>${summ.n_periods} of ${CL.span(summ.horizon_days)}, ${CL.esc(String(origins[0] || "").slice(0, 10))} → ${CL.esc(String(origins[origins.length - 1] || "").slice(0, 10))}</td></tr>
+      <tr><th>forecasts</th><td>${summ.n_periods} of ${CL.span(summ.horizon_days)}, first from ${CL.esc(origins.length ? CL.localTime(origins[0], summ.timezone) : "")}, last from ${CL.esc(origins.length ? CL.localTime(origins[origins.length - 1], summ.timezone) : "")} (${CL.esc(summ.timezone || "UTC")})</td></tr>
+      <tr><th>records</th><td id="bt-records">${summ.records === "incident" ? `each incident once (${summ.n_records_left_out || 0} further records of counted incidents left out)` : "every record"}</td></tr>
       <tr><th>study area</th><td>${area.n_cells} cells of ${CL.esc(area.cell_m || "")} m: ${CL.esc(area.rule || "")}</td></tr>
       <tr><th>intervals</th><td>${CL.esc(summ.interval || "")}</td></tr>
       <tr><th>ties</th><td>${CL.esc(summ.ties || "")}</td></tr>
@@ -110,7 +111,7 @@
   async function runs() {
     const r = await CL.api("/api/backtests?limit=30");
     const body = CL.el("bt-runs").querySelector("tbody");
-    body.innerHTML = r.items.map((x) => `<tr><td><a href="#" class="bt-pick" data-run="${CL.esc(x.run_id)}">${CL.esc(x.run_id)}</a></td><td>${CL.esc(String(x.created_at).slice(0, 16))}</td><td>${CL.esc(x.user_name)}</td><td>${CL.esc(x.dataset || "all")} · ${CL.esc(x.offense || "all")}</td><td>${x.models.map(CL.esc).join(", ")}</td><td>${x.n_periods} × ${CL.span(x.horizon_days)} from ${CL.esc(String(x.first_origin).slice(0, 10))}</td></tr>`).join("") || `<tr><td colspan="6">No stored backtests yet.</td></tr>`;
+    body.innerHTML = r.items.map((x) => `<tr><td><a href="#" class="bt-pick" data-run="${CL.esc(x.run_id)}">${CL.esc(x.run_id)}</a></td><td>${CL.esc(String(x.created_at).slice(0, 16))}</td><td>${CL.esc(x.user_name)}</td><td>${CL.esc(x.dataset || "all")} · ${CL.esc(x.offense || "all")}</td><td>${x.models.map(CL.esc).join(", ")}</td><td>${x.n_periods} × ${CL.span(x.horizon_days)} from ${CL.esc(String(x.first_origin_local || x.first_origin).slice(0, 10))}</td></tr>`).join("") || `<tr><td colspan="6">No stored backtests yet.</td></tr>`;
     body.querySelectorAll("a.bt-pick").forEach((a) => a.addEventListener("click", async (e) => {
       e.preventDefault(); CL.clearError();
       try { show(await CL.api(`/api/backtests/${encodeURIComponent(a.dataset.run)}`)); } catch (x) { CL.showError(x.message); }
