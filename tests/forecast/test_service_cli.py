@@ -552,3 +552,32 @@ def test_the_dashboard_reads_and_shows_the_datasets_days(db: Path) -> None:
     assert got["total"] == want > 0
     assert layer["properties"]["timezone"] == "America/Los_Angeles"
     assert layer["properties"]["window"][0] == "2019-10-01T07:00:00+00:00"
+
+
+def test_a_cut_inside_a_tie_is_reported(db: Path) -> None:
+    """Naive counts tie in most cells (one or two past robberies): at 50 % the cut falls among cells of
+    equal risk, which the tie rule (lowest cell index) alone splits. The run, the CLI and the dashboard's
+    layer say so; an analyst should not read the flags there as a ranking."""
+    from crimelens.services.dashboard import forecast_layer
+
+    with open_context(load_settings(db=db)) as ctx:
+        run = run_forecast(ctx, offense="robbery", at="2019-10-01", actor=Actor("ada"), model="naive",
+                           dataset="sf", coverage=0.5)
+        layer = forecast_layer(ctx, run_id=run.run_id, actor=Actor("ada"), purpose="research")
+    risk, flagged = run.surface.intensity, run.surface.flagged(0.5)
+    tie = run.to_dict()["tie_at_cut"]
+    assert tie is not None and tie["risk"] == risk[flagged].min()
+    assert tie["flagged"] == int((risk[flagged] == tie["risk"]).sum()) > 0
+    assert tie["unflagged"] == int((risk[~flagged] == tie["risk"]).sum()) > 0
+    assert layer["properties"]["tie_at_cut"] == tie
+    result = runner.invoke(app, ["forecast", "run", "--offense", "robbery", "--at", "2019-10-01", "--model", "naive",
+                                 "--dataset", "sf", "--coverage", "0.5", "--db", str(db)])
+    assert "ends inside a tie" in " ".join(result.output.split()), result.output
+    # six weeks of history is too little for the boosted model: it gives every cell one risk, and says so
+    early = runner.invoke(app, ["forecast", "run", "--offense", "robbery", "--at", "2019-02-15", "--dataset", "sf",
+                                "--db", str(db), "--json"])
+    doc = json.loads(early.stdout)
+    assert doc["tie_at_cut"]["flagged"] + doc["tie_at_cut"]["unflagged"] == doc["area"]["n_cells"]
+    early = runner.invoke(app, ["forecast", "run", "--offense", "robbery", "--at", "2019-02-15", "--dataset", "sf",
+                                "--db", str(db)])
+    assert "every cell has the same risk" in " ".join(early.output.split()), early.output

@@ -145,6 +145,16 @@ def run(
               ["rank", "cell", "lon", "lat", "expected incidents"],
               [[c["rank"], c["cell"], f"{c['lon']:.5f}", f"{c['lat']:.5f}", f"{c['risk']:.3f}"]
                for c in d["top_cells"]])
+        tie = d["tie_at_cut"]
+        if tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"]:
+            console.print(f"[yellow]every cell has the same risk {tie['risk']:.4g}: the model found nothing to tell "
+                          f"the cells apart in {d['n_training']:,} training incidents, and the flagged cells are "
+                          "only the lowest cell indices; try a model that needs less history (naive, kde)[/]")
+        elif tie:
+            console.print(f"[yellow]the top {d['coverage']:.1%} ends inside a tie: {tie['flagged']} flagged and "
+                          f"{tie['unflagged']} unflagged cells share the risk {tie['risk']:.4g}, so which of them "
+                          "are flagged is only the tie rule (lowest cell index first): read the risks, or choose "
+                          "another --coverage[/]")
         for kind, path in d["files"].items():
             console.print(f"{kind}: {esc(path)}")
         if d["mark"]:

@@ -25,7 +25,7 @@ from crimelens.domain import TimeWindow
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 
-__all__ = ["RiskSurface", "rank_cells"]
+__all__ = ["RiskSurface", "rank_cells", "tie_at_cut"]
 
 
 def rank_cells(intensity: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -38,6 +38,18 @@ def rank_cells(intensity: NDArray[np.float64]) -> NDArray[np.int64]:
     """
     order: NDArray[np.int64] = np.lexsort((np.arange(len(intensity)), -np.asarray(intensity))).astype(np.int64)
     return order
+
+
+def tie_at_cut(risk: NDArray[np.float64], flagged: NDArray[np.int64]) -> dict[str, float | int] | None:
+    """The tie that the flagged cells (indices ``flagged``, the top ones) cut through, if any: the lowest
+    flagged risk, and how many cells of that risk (to 1e-9 relative) are flagged and not."""
+    if len(flagged) == 0 or len(flagged) >= len(risk):
+        return None
+    r = float(np.min(risk[flagged]))
+    same = np.isclose(risk, r, rtol=1e-9, atol=0.0)
+    n_in = int(same[flagged].sum())
+    n_out = int(same.sum()) - n_in
+    return None if n_out == 0 else {"risk": r, "flagged": n_in, "unflagged": n_out}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -119,6 +131,19 @@ class RiskSurface:
         out = np.zeros(self.n_cells, dtype=bool)
         out[self.order[: self.n_flagged(coverage)]] = True
         return out
+
+    def tie_at_cut(self, coverage: float) -> dict[str, float | int] | None:
+        """Where the top ``coverage`` ends inside a run of cells of equal risk, that tie: its risk and how
+        many of its cells are flagged and not (which of them are flagged is then only the tie rule,
+        ascending cell index). None when the cut falls between two different risks.
+
+        >>> from crimelens.domain import Grid
+        >>> area = StudyArea.square(Grid(0.0, 0.0, 100.0, 4, 1))
+        >>> RiskSurface(area, np.array([2.0, 1.0, 1.0, 1.0]), TimeWindow.starting("2020-01-01", days=7),
+        ...             "m").tie_at_cut(0.5)
+        {'risk': 1.0, 'flagged': 1, 'unflagged': 2}
+        """
+        return tie_at_cut(self.intensity, self.order[: self.n_flagged(coverage)])
 
     def hash(self) -> str:
         """SHA-256 of the intensities, the window, the model and the area definition."""

@@ -36,6 +36,7 @@ from crimelens.domain import IncidentTable, TimeWindow
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import coverage_scores, h3_cells
+from crimelens.forecast._surface import tie_at_cut
 from crimelens.governance import Actor
 from crimelens.services._context import (
     RESEARCH_MARK,
@@ -389,6 +390,7 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
                                 "records": rec.records, "n_records_left_out": rec.n_records_left_out,
                                 "cell_shape": "hexagon (H3)" if _h3_resolution(area) is not None else "square",
                                 "coverage": rec.coverage, "n_cells": len(ids), "n_flagged": int(flagged.sum()),
+                                "tie_at_cut": tie_at_cut(np.asarray(risk, np.float64), np.flatnonzero(flagged)),
                                 "data_hash": rec.data_hash, "output_hash": rec.output_hash,
                                 "risk_units": "expected recorded incidents per cell in the window",
                                 "max_risk": float(risk.max()) if len(risk) else 0.0,

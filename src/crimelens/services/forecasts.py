@@ -155,6 +155,7 @@ class ForecastRun:
             **self.surface.describe(),
             "coverage": self.coverage,
             "n_flagged": int(frame["flagged"].sum()),
+            "tie_at_cut": self.surface.tie_at_cut(self.coverage),
             "n_training": self.n_training,
             "records": self.records,
             "n_records_left_out": self.n_records_left_out,
