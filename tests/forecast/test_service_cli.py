@@ -148,7 +148,7 @@ def test_cli_backtest_json_has_per_model_per_period_and_intervals(db: Path, tmp_
     assert text.exit_code == 0 and "matches its ledger entry" in text.output and "PAI ratio @0.01" in text.output
     # the ceiling is one expected value: printed as a bound, never as a zero-width "[x, x]" interval
     ceiling = doc["models"]["ceiling:perfect-rate"]["pai"]["0.01"]
-    assert ceiling["low"] == ceiling["high"] and f"{ceiling['mean']:.3f} (bound)" in text.output
+    assert ceiling["low"] == ceiling["high"] and f"{ceiling['mean']:.3f} (expected; no interval)" in text.output
     assert f"[{ceiling['low']:.3f}, {ceiling['high']:.3f}]" not in text.output
     # and as files: the stored summary byte for byte (hashing to the ledger entry), and its table
     import hashlib

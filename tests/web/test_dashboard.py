@@ -429,7 +429,7 @@ def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
     assert pg.locator("#bt-scores tbody tr").count() == 3
     assert pg.locator("#bt-curve polyline").count() == 3
     assert pg.locator("#bt-curve polyline[data-model^='ceiling:']").count() == 1
-    assert "(bound)" in pg.inner_text("#bt-scores tr[data-model^='ceiling:']")  # one value, not a [x, x] interval
+    assert "(expected; no interval)" in pg.inner_text("#bt-scores tr[data-model^='ceiling:']")  # one value, not a [x, x] interval
     assert pg.locator("#bt-paired tbody tr").count() == 1 and pg.locator("#bt-groups").is_visible()
     assert "matches its ledger entry" in pg.inner_text("#bt-info")
     assert "3 of 7 days, first from 2024-03-11 00:00" in pg.inner_text("#bt-info")  # spans as the server writes them

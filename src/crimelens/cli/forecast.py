@@ -94,9 +94,10 @@ def _areas(text: str | None, nij: bool) -> list[float]:
 
 def _mean_interval(model: str, v: dict[str, float]) -> str:
     """'mean [low, high]'; the perfect-rate ceiling is one expected value, not a mean over periods, so it
-    prints as a bound without an interval (its [x, x] would read as a very certain estimate)."""
+    prints without an interval (its [x, x] would read as a very certain estimate). It is not a bound:
+    a model can pass it where rates change."""
     if model.startswith("ceiling:"):
-        return f"{v['mean']:.3f} (bound)"
+        return f"{v['mean']:.3f} (expected; no interval)"
     return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
 
 

@@ -9,7 +9,7 @@
   const NS = "http://www.w3.org/2000/svg";
   const pct = (c) => `${CL.fmt(c * 100, c < 0.01 ? 1 : 0)} %`;
   // the perfect-rate ceiling is one expected value, not a mean over periods: a bound, without an interval
-  const cell = (v, d = 3, m = "") => !v ? "—" : m.startsWith("ceiling:") ? `${CL.fmt(v.mean, d)} <small class="muted">(bound)</small>`
+  const cell = (v, d = 3, m = "") => !v ? "—" : m.startsWith("ceiling:") ? `${CL.fmt(v.mean, d)} <small class="muted">(expected; no interval)</small>`
     : `${CL.fmt(v.mean, d)} <small class="muted">[${CL.fmt(v.low, d)}, ${CL.fmt(v.high, d)}]</small>`;
   CL.el("bt-models").insertAdjacentHTML("beforeend", MODELS.map((m) =>
     `<label><input type="checkbox" value="${m}"${CHOSEN.has(m) ? " checked" : ""}>${m}</label>`).join(""));
