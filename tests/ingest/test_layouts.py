@@ -98,6 +98,10 @@ def test_portland_feet_are_projected_to_metres() -> None:
     assert frame["y_m"].between(5_020_000, 5_060_000).all()
     assert frame["lat"].between(45.3, 45.7).all()
     assert result.validated.projection.accuracy_m is not None
+    # the challenge's four categories stay four: all calls, street crimes, burglary, motor vehicle theft
+    by_raw = {raw: set(g) for raw, g in frame.groupby("offense_raw")["offense"]}
+    assert by_raw == {"STREET CRIMES": {"street_crime"}, "BURGLARY": {"burglary"},
+                      "MOTOR VEHICLE THEFT": {"vehicle_theft"}, "OTHER": {"call_for_service"}}
 
 
 def test_oakland_bins_become_centroids_of_the_grid_cells() -> None:

@@ -70,6 +70,7 @@ OFFENSE_CATEGORIES: frozenset[str] = frozenset(
         "disorder",
         "traffic",
         "person_other",
+        "street_crime",  # a records system's own mix of offences on the street (NIJ Portland's "STREET CRIMES")
         "call_for_service",
         "other",
     }
