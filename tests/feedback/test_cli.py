@@ -180,3 +180,30 @@ def test_oakland_from_the_store_after_an_ingest(tmp_path: Path) -> None:
                                     "--db", db, "--json"])
     # the same records, whether read from the file or from the store, give the same run
     assert _json(result.output)["output_hash"] == _json(from_file.output)["output_hash"]
+
+
+def test_audit_exposure_counts_each_incident_once(tmp_path: Path) -> None:
+    """Cincinnati's export has a row per victim or offence (ids ID#2, ID#3...): the exposure audit's
+    backtest counts each incident once, as forecasts do, and says how many records it left out."""
+    import gzip
+
+    from crimelens.ingest import read_file
+
+    with gzip.open(shared("cincinnati_burglary/cincinnati_burglary.csv.gz"), "rt") as fh:
+        lines = fh.read().splitlines()
+    src = tmp_path / "cincinnati_2018.csv"
+    src.write_text("\n".join([lines[0], *[x for x in lines[1:] if ",2018-" in x]]) + "\n")
+    ids = read_file(src).table.frame["incident_id"].astype(str)
+    n_copies = int(ids.str.contains("#").sum())
+    west, east = (-84.72, 39.0, -84.51, 39.23), (-84.51, 39.0, -84.25, 39.23)
+    areas = tmp_path / "halves.geojson"
+    areas.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": name, "group": name}, "geometry": {"type": "Polygon", "coordinates": [[
+            [b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]], [b[0], b[1]]]]}}
+        for name, b in (("west", west), ("east", east))]}))
+    result = runner.invoke(app, ["audit", "exposure", "--data", str(src), "--areas", str(areas), "--group-by", "group",
+                                 "--periods", "4", "--period-days", "14", "--window-days", "56",
+                                 "--db", str(tmp_path / "t.duckdb"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    assert doc["params"]["records"] == "incident" and doc["params"]["n_records_left_out"] == n_copies > 100

@@ -49,7 +49,14 @@ from crimelens.feedback import (
 )
 from crimelens.feedback._exposure import ExposureReport
 from crimelens.governance import Actor
-from crimelens.services._context import RESEARCH, RESEARCH_MARK, Context, check_dataset, record_use
+from crimelens.services._context import (
+    RESEARCH,
+    RESEARCH_MARK,
+    Context,
+    check_dataset,
+    count_records,
+    record_use,
+)
 from crimelens.storage._feedback import (
     FeedbackRunRow,
     feedback_runs,
@@ -340,6 +347,7 @@ def audit_exposure(
         raise InputError("audit exposure: got no incidents; expected --dataset NAME or --data PATH")
     if offense is not None and data is not None:
         incidents = incidents.select(offense=offense)
+    incidents, n_left_out = count_records(incidents, "incident")  # each incident once, as forecasts count
     if len(incidents) == 0:
         if data is None:
             check_dataset(ctx, dataset, "audit exposure")
@@ -390,7 +398,8 @@ def audit_exposure(
     params: dict[str, Any] = {"source": source, "offense": offense, "areas": str(areas) if areas else areas_dataset or dataset,
                               "group_by": group_by, "n_quantiles": n_quantiles, "model": model, "cell_m": cell_m,
                               "coverage": coverage, "n_periods": n_periods, "period_days": period_days,
-                              "window_days": window_days, "first_day": start, "confidence": confidence}
+                              "window_days": window_days, "first_day": start, "confidence": confidence,
+                              "records": "incident", "n_records_left_out": n_left_out}
     summary = report.summary()
     short = n_days - span_days  # days of the first training window before the first record
     if short > 0:
