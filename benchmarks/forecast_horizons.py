@@ -53,6 +53,7 @@ from crimelens.forecast import (
     make_model,
     rolling_origin,
 )
+from crimelens.services._context import count_records
 from crimelens.services.forecasts import parse_horizon
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--per-period", type=Path, default=None, help="also write every period's PAI here")
+    ap.add_argument("--records", default="incident", choices=("incident", "all"),
+                    help="incident: each incident once, as the CLI counts (default); all: every record")
     ap.add_argument("--no-variants", action="store_true",
                     help="below a day, skip the weighted and gbm twins without the time of day")
     args = ap.parse_args(argv)
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     tz = cfg["tz"]
     mask_from, first, days = cfg[args.split]
     days = args.days or days
-    incidents = load(args.dataset)
+    incidents, n_left_out = count_records(load(args.dataset), args.records)  # only Cincinnati has ID#2 rows
     start = local(pd.Timestamp(first), tz)
     area = StudyArea.from_activity(incidents, 150.0, period=TimeWindow(local(pd.Timestamp(mask_from), tz), start))
     origins = origins_for(first, days, args.horizon, args.first_hour, tz, args.day_step)
@@ -147,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset, "split": args.split, "horizon_days": args.horizon,
         "first_origin_local": f"{first} {args.first_hour:g}:00 {tz}", "n_origins": len(origins),
         "day_step": args.day_step,
-        "area": area.describe(), "n_incidents": len(incidents),
+        "area": area.describe(), "n_incidents": len(incidents), "records": args.records,
+        "n_records_left_out": n_left_out,
         "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "wall_seconds": wall, "cpu_seconds": cpu,
         "seconds_per_model": {m: float(res.seconds[res.models.index(m)].sum()) for m in names},
