@@ -85,3 +85,15 @@ def test_pairs_and_series_never_join_records_of_one_incident(db: Path) -> None:
         entry = ctx.ledger.entry(int(ctx.store.scalar(
             "SELECT max(seq) FROM ledger WHERE action = 'link.train'")))
         assert entry.detail["n_records_left_out"] == n_copies
+
+
+def test_a_cutoff_date_is_midnight_where_the_data_was_recorded(db: Path) -> None:
+    """Cincinnati's files were read in America/New_York: --cutoff 2017-12-01 is midnight there, 05:00 UTC."""
+    with open_context(load_settings(db=db)) as ctx:
+        res = train_linker(ctx, dataset="cin", actor=Actor("ana"), window_days=400.0, cutoff="2017-12-01",
+                           evaluate=False)
+        n_before = int(ctx.store.scalar(
+            "SELECT count(*) FROM incidents WHERE NOT contains(incident_id, '#') "
+            "AND occurred_from < TIMESTAMPTZ '2017-12-01 05:00:00+00'"))
+    assert res.to_dict()["cutoff"] == "2017-12-01T05:00:00+00:00"
+    assert res.training["n_incidents"] == n_before
