@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crimelens.errors import InvalidParameterError
 
-__all__ = ["TimeWindow", "as_utc", "wall_clock_steps"]
+__all__ = ["TimeWindow", "as_utc", "in_zone", "wall_clock_steps"]
 
 
 def as_utc(value: datetime | str, zone: str | None = None) -> datetime:
@@ -60,6 +60,20 @@ def wall_clock_steps(first: datetime, n: int, days: float, zone: str) -> list[da
     tz = _zone(zone)
     local = as_utc(first).astimezone(tz).replace(tzinfo=None)
     return [(local + timedelta(days=days * k)).replace(tzinfo=tz).astimezone(UTC) for k in range(n)]
+
+
+def in_zone(value: datetime, zone: str | None) -> tuple[datetime, str]:
+    """``value`` on the wall clocks of ``zone`` for showing to people, and the zone's name; UTC when
+    ``zone`` is None or unknown (a display never fails on a stored zone name).
+
+    >>> t, name = in_zone(as_utc("2018-01-01T06:00:00Z"), "America/Chicago")
+    >>> t.isoformat(), name
+    ('2018-01-01T00:00:00-06:00', 'America/Chicago')
+    """
+    try:
+        return value.astimezone(ZoneInfo(zone or "UTC")), zone or "UTC"
+    except (ZoneInfoNotFoundError, ValueError):
+        return value.astimezone(UTC), "UTC"
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from crimelens._figures import plain_text
+from crimelens.domain._time import in_zone
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
@@ -147,11 +147,8 @@ def format_start(start: datetime, zone: str | None = None) -> str:
     >>> format_start(datetime(2018, 1, 1, 6, tzinfo=UTC))
     '2018-01-01 06:00 UTC'
     """
-    try:
-        tz = ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz, zone = ZoneInfo("UTC"), "UTC"
-    return f"{start.astimezone(tz):%Y-%m-%d %H:%M} {zone or 'UTC'}"
+    local, name = in_zone(start, zone)
+    return f"{local:%Y-%m-%d %H:%M} {name}"
 
 
 @plain_text

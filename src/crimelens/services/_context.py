@@ -34,10 +34,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crimelens.config import Settings
 from crimelens.domain import IncidentTable, incident_of
+from crimelens.domain._time import in_zone
 from crimelens.errors import (
     ApprovalRequiredError,
     CrimelensError,
@@ -447,9 +447,4 @@ def reading_zone(ctx: Context, dataset: str | None) -> str:
 
 def local_time(value: datetime | None, zone: str | None) -> str | None:
     """``value`` as ISO-8601 in ``zone`` (UTC if None or unknown); None stays None."""
-    if value is None:
-        return None
-    try:
-        return value.astimezone(ZoneInfo(zone or "UTC")).isoformat()
-    except (ZoneInfoNotFoundError, ValueError):
-        return value.astimezone(UTC).isoformat()
+    return None if value is None else in_zone(value, zone)[0].isoformat()
