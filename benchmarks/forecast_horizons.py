@@ -24,7 +24,8 @@ on the same study areas as ``forecast_backtest.py``. Splits:
 The boosted model is run twice: as ``forecast run`` fits it (trained on 7-day
 targets, its forecast scaled to the window) and trained on targets of the
 horizon itself; below a day, the time-weighted and boosted models are run with
-and without the time of day (:mod:`crimelens.forecast._hours`). The perfect-rate ceiling is measured as in the weekly
+and without the time of day (:mod:`crimelens.forecast._hours`; hours read on the dataset's
+own clocks). The perfect-rate ceiling is measured as in the weekly
 backtests. Writes ``benchmarks/results/forecast_horizons_<dataset>_<split>_<h>d.json``.
 Never asserts.
 """
@@ -89,15 +90,17 @@ def origins_for(first: str, days: int, horizon: float, first_hour: float, tz: st
             if (k // per_day) % day_step == 0]
 
 
-def models_for(names: list[str], horizon: float, *, variants: bool = True) -> dict[str, HotspotModel]:
+def models_for(names: list[str], horizon: float, *, variants: bool = True,
+               zone: str | None = None) -> dict[str, HotspotModel]:
     """Every named model; the boosted model trained on 7-day and on ``horizon`` targets; below a
-    day, the weighted and boosted models with and (``variants``) without the time of day."""
+    day, the weighted and boosted models with and (``variants``) without the time of day, reading
+    hours on the clocks of ``zone`` (the dataset's, as ``forecast backtest`` does)."""
     out: dict[str, HotspotModel] = {}
     for n in names:
         if n in ("weighted", "gbm") and horizon < 1.0:
-            out[n] = make_model(n)
+            out[n] = make_model(n, timezone=zone)
             if variants:
-                out[f"{n} (no time of day)"] = make_model(n, time_of_day=0.0)
+                out[f"{n} (no time of day)"] = make_model(n, time_of_day=0.0, timezone=zone)
         elif n == "gbm":
             out["gbm (7-day trained)"] = GradientBoostedCells()
             out[f"gbm ({horizon:g}-day trained)"] = GradientBoostedCells(horizon_days=horizon)
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     area = StudyArea.from_activity(incidents, 150.0, period=TimeWindow(local(pd.Timestamp(mask_from), tz), start))
     origins = origins_for(first, days, args.horizon, args.first_hour, tz, args.day_step)
     models = models_for([m for m in args.models.split(",") if m], args.horizon,
-                        variants=not args.no_variants)
+                        variants=not args.no_variants, zone=tz)
     print(f"{args.dataset} {args.split}: {len(incidents)} incidents, {len(origins)} origins of "
           f"{args.horizon:g} days from {origins[0]}; area {area.describe()}", flush=True)
 

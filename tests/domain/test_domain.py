@@ -93,3 +93,30 @@ def test_an_impossible_or_unreadable_time_is_a_named_parameter_error(text: str) 
 
     with pytest.raises(InvalidParameterError, match=f"time {text!r}: .*; expected an ISO-8601 date or time"):
         as_utc(text)
+
+
+@given(st.lists(st.integers(-2_000_000_000, 4_000_000_000), min_size=1, max_size=50),
+       st.sampled_from(["America/Chicago", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata",
+                        "America/Sao_Paulo", "Pacific/Chatham", "UTC"]))
+def test_utc_offsets_are_the_zones_own(seconds: list[int], zone: str) -> None:
+    """Looked up among the zone's changes, each offset equals the one Python's zoneinfo gives for
+    that very second, 1906 to 2096, including daylight saving of 30 minutes and 45-minute zones."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from crimelens.domain._time import utc_offset_days
+
+    got = utc_offset_days(np.array(seconds, dtype=np.float64) / 86400.0, zone)
+    expected = [datetime.fromtimestamp(s, UTC).astimezone(ZoneInfo(zone)).utcoffset().total_seconds()  # type: ignore[union-attr]
+                for s in seconds]
+    np.testing.assert_array_equal(got * 86400.0, expected)
+
+
+def test_utc_offsets_change_at_the_second_of_the_change() -> None:
+    """Chicago sprang forward at 08:00 UTC on 11 March 2018 and fell back at 07:00 UTC on 4 November."""
+    from crimelens.domain._time import as_utc, utc_offset_days
+
+    spring = as_utc("2018-03-11T08:00:00Z").timestamp()
+    autumn = as_utc("2018-11-04T07:00:00Z").timestamp()
+    t = np.array([spring - 1, spring, autumn - 1, autumn, np.nan]) / 86400.0
+    assert list(utc_offset_days(t, "America/Chicago") * 24) == [-6.0, -5.0, -5.0, -6.0, 0.0]

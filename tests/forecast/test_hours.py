@@ -131,3 +131,47 @@ def test_only_incidents_before_the_window_count(city: ClockCity) -> None:
 def test_time_of_day_is_validated(value: object, city: ClockCity, area: StudyArea) -> None:
     with pytest.raises(InvalidParameterError, match="time_of_day"):
         TimeWeightedCounts(area=area, time_of_day=value).fit(city.table)
+
+
+def _evening_cells() -> tuple[np.ndarray, np.ndarray]:
+    """Two cells over 2016-2017, one incident a day each on Chicago's clocks: cell 0 at 22:30,
+    cell 1 at 21:30 (in UTC an hour earlier in summer than in winter)."""
+    days = pd.date_range("2016-01-01", "2017-12-31", freq="D")
+    local = [days + pd.Timedelta(hours=h) for h in (22.5, 21.5)]
+    t = np.concatenate([(d.tz_localize("America/Chicago").tz_convert("UTC") - pd.Timestamp("1970-01-01", tz="UTC"))
+                        / pd.Timedelta(days=1) for d in local])
+    cells = np.repeat([0, 1], len(days))
+    order = np.argsort(t, kind="stable")
+    return t[order], cells[order]
+
+
+@pytest.mark.parametrize(("start", "utc_shares"), [
+    ("2018-01-10T22:00", (0.35, 0.0)),   # CST: the summer 22:30s fall at 03:30 UTC, before 04:00
+    ("2018-07-10T22:00", (1.0, 0.35)),   # CDT: the winter 21:30s fall at 03:30 UTC, after 03:00
+])
+def test_a_shift_reads_hours_on_the_local_clock(start: str, utc_shares: tuple[float, float]) -> None:
+    """22:00-06:00 in Chicago holds every 22:30 and no 21:30, in January and in July alike; read in
+    UTC, an hour of the other season's incidents is lost or gained."""
+    t, cells = _evening_cells()
+    t0 = float((pd.Timestamp(start, tz="America/Chicago").tz_convert("UTC") - pd.Timestamp("1970-01-01", tz="UTC"))
+               / pd.Timedelta(days=1))
+    kw = {"strength": 1.0, "prior": 1e-9, "half_life_days": 1e9}  # each cell's own, unweighted share
+    local = time_of_day_scale(t, cells, t0, 1 / 3, 2, zone="America/Chicago", **kw)
+    in_utc = time_of_day_scale(t, cells, t0, 1 / 3, 2, **kw)
+    assert local is not None and in_utc is not None
+    np.testing.assert_allclose(local / 3, [1.0, 0.0], atol=1e-6)
+    # 2016-2017 had 2 x 237 days of daylight-saving time and 2 x 128.5 of standard time
+    np.testing.assert_allclose(in_utc / 3, utc_shares, atol=0.02)
+
+
+@pytest.mark.parametrize("model_cls", [TimeWeightedCounts, GradientBoostedCells])
+def test_the_models_take_the_zone(model_cls: type, city: ClockCity, area: StudyArea) -> None:
+    """The planted city's hours are UTC: read on Tokyo's clocks (9 hours ahead, no daylight saving) the
+    night shift 00:00-08:00 UTC is 09:00-17:00 there, and the same cells lead it."""
+    utc = model_cls(area=area).fit(city.table)
+    tokyo = model_cls(area=area, timezone="Asia/Tokyo").fit(city.table)
+    window = TimeWindow.starting(END.to_pydatetime(), days=1 / 3)
+    np.testing.assert_allclose(tokyo.predict(window).intensity, utc.predict(window).intensity, rtol=1e-9)
+    assert tokyo.predict(window).params["timezone"] == "Asia/Tokyo"
+    with pytest.raises(InvalidParameterError, match=r"timezone='Mars/Olympus'\): unknown time zone"):
+        model_cls(area=area, timezone="Mars/Olympus").fit(city.table)

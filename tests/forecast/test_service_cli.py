@@ -17,7 +17,7 @@ from crimelens.config import load_settings
 from crimelens.errors import ApprovalRequiredError, InvalidParameterError
 from crimelens.governance import Actor
 from crimelens.services import RESEARCH_MARK, open_context
-from crimelens.services.forecasts import run_forecast
+from crimelens.services.forecasts import forecast_record, run_forecast
 from crimelens.services.ingest import ingest_file
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
 from tests.conftest import shared
@@ -515,6 +515,33 @@ def test_a_date_means_midnight_where_the_data_was_recorded(db: Path) -> None:
     assert shift.to_dict()["window"] == ["2019-10-02T05:00:00+00:00", "2019-10-02T13:00:00+00:00"]
     assert utc.to_dict()["window"][0] == "2019-10-01T00:00:00+00:00"  # an offset given is kept
     assert utc.n_training == n_before_utc
+
+
+def test_a_shift_is_read_on_the_datasets_clocks(db: Path) -> None:
+    """A night shift in San Francisco weighs each cell's past robberies by the hours they fell in on
+    San Francisco's clocks: the run, its stored parameters and its ledger entry name the zone, and the
+    same model read in UTC would rank the cells otherwise."""
+    from crimelens.services import governance as gs
+    from crimelens.services.forecasts import register_backtested, run_backtest
+
+    with open_context(load_settings(db=db)) as ctx:
+        local = run_forecast(ctx, offense="robbery", at="2019-10-01T22:00", actor=Actor("ada"),
+                             model="weighted", dataset="sf", horizon_days=1 / 3)
+        utc = run_forecast(ctx, offense="robbery", at="2019-10-01T22:00", actor=Actor("ada"),
+                           model="weighted", dataset="sf", horizon_days=1 / 3, params={"timezone": "UTC"})
+        stored = json.loads(forecast_record(ctx, local.run_id).params)
+        entry = ctx.ledger.entry(local.ledger_seq)
+        gs.add_user(ctx, name="ada", role="admin", actor=Actor("ada", "admin"))
+        bt = run_backtest(ctx, models=["naive", "weighted"], offense="robbery", start="2019-09-02",
+                          periods=3, horizon_days=1 / 3, actor=Actor("ada"), dataset="sf")
+        card = register_backtested(ctx, bt, model="weighted", actor=Actor("ada", "admin"))
+    assert local.surface.params["timezone"] == stored["timezone"] == "America/Los_Angeles"
+    assert entry.params["timezone"] == "America/Los_Angeles"
+    assert utc.surface.params["timezone"] == "UTC"  # a zone the analyst sets is kept
+    assert not np.allclose(local.surface.intensity, utc.surface.intensity)
+    assert bt.result.params["weighted"]["timezone"] == "America/Los_Angeles"
+    # set from the data, not by the analyst, so the model registers with its card's figures
+    assert card.section("model_details")["parameters"]["timezone"] == "America/Los_Angeles"
 
 
 def test_cli_prints_windows_and_origins_in_the_datasets_zone(db: Path) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+from numpy.typing import NDArray
 
 from crimelens.errors import InvalidParameterError
 
-__all__ = ["TimeWindow", "as_utc", "in_zone", "wall_clock_steps"]
+__all__ = ["TimeWindow", "as_utc", "in_zone", "utc_offset_days", "wall_clock_steps"]
 
 
 def as_utc(value: datetime | str, zone: str | None = None) -> datetime:
@@ -74,6 +78,58 @@ def in_zone(value: datetime, zone: str | None) -> tuple[datetime, str]:
         return value.astimezone(ZoneInfo(zone or "UTC")), zone or "UTC"
     except (ZoneInfoNotFoundError, ValueError):
         return value.astimezone(UTC), "UTC"
+
+
+def utc_offset_days(t_days: NDArray[np.float64], zone: str) -> NDArray[np.float64]:
+    """How far the wall clocks of ``zone`` were ahead of UTC at each time (float days since the
+    epoch, UTC), in days: add it to read a time of day on the local clock.
+
+    Offsets change only at a zone's transitions, so they are looked up among those (found once per
+    zone and span of years, to the second), not converted one time at a time. A time that is not
+    finite gets 0.
+
+    Examples
+    --------
+    >>> t = np.array([17532.5, 17713.5])   # 2018-01-01 and 2018-07-01, 12:00 UTC
+    >>> [float(v * 24) for v in utc_offset_days(t, "America/Chicago")]
+    [-6.0, -5.0]
+    """
+    t = np.asarray(t_days, dtype=np.float64)
+    ok = np.isfinite(t)
+    if not ok.any():
+        return np.zeros(t.shape)
+    block = 4096  # days: a zone's changes are found per block of about 11 years, each cached
+    steps = [_offset_steps(zone, b * block, (b + 1) * block)
+             for b in range(int(np.floor(t[ok].min() / block)), int(np.floor(t[ok].max() / block)) + 1)]
+    starts = np.concatenate([s[1:] if k else s for k, (s, _) in enumerate(steps)])
+    offsets = np.concatenate([v[1:] if k else v for k, (_, v) in enumerate(steps)])
+    out: NDArray[np.float64] = np.where(ok, offsets[np.searchsorted(starts, np.where(ok, t, 0.0), side="right") - 1], 0.0)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _offset_steps(zone: str, first_day: int, end_day: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The offsets (days) of ``zone`` in force from each start (days since the epoch) on, for
+    ``[first_day, end_day)``: sampled at every UTC midnight, each change then found to the second."""
+    tz = _zone(zone)
+
+    def offset(second: int) -> int:
+        delta = datetime.fromtimestamp(second, tz).utcoffset()
+        return 0 if delta is None else int(delta.total_seconds())
+
+    days = range(first_day, end_day + 1)
+    daily = [offset(d * 86400) for d in days]
+    starts, values = [-np.inf], [daily[0]]
+    for k in range(len(daily) - 1):
+        if daily[k + 1] == daily[k]:
+            continue
+        lo, hi = days[k] * 86400, days[k + 1] * 86400  # offset(lo) is the old one, offset(hi) the new
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if offset(mid) == daily[k] else (lo, mid)
+        starts.append(hi / 86400.0)
+        values.append(daily[k + 1])
+    return np.array(starts), np.array(values, dtype=np.float64) / 86400.0
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -56,11 +56,18 @@ from crimelens.forecast._metrics import (
     nij_coverages,
     poisson_loglik,
 )
-from crimelens.forecast._registry import DEFAULT_MODEL, MODELS, make_model
+from crimelens.forecast._registry import (
+    DATA_PARAMS,
+    DEFAULT_MODEL,
+    MODELS,
+    make_model,
+    reading_hours_in,
+)
 from crimelens.forecast._sepp import SEPP
 from crimelens.forecast._surface import RiskSurface
 
 __all__ = [
+    "DATA_PARAMS",
     "DEFAULT_CURVE",
     "DEFAULT_MODEL",
     "MODELS",
@@ -84,5 +91,6 @@ __all__ = [
     "make_model",
     "nij_coverages",
     "poisson_loglik",
+    "reading_hours_in",
     "rolling_origin",
 ]

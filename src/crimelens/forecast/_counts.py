@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._base import HotspotModel
-from crimelens.forecast._hours import check_time_of_day, time_of_day_scale
+from crimelens.forecast._hours import check_time_of_day, check_timezone, time_of_day_scale
 from crimelens.forecast._params import check_positive
 from crimelens.forecast._season import check_premise_names, premise_seasonal_adjustment
 
@@ -84,11 +84,16 @@ class TimeWeightedCounts(HotspotModel):
         For a window shorter than a day (a shift), how far each cell's own share of
         incidents in the window's hours reorders the cells (default 0.5; 0: only the
         city's share scales them; see :mod:`crimelens.forecast._hours`).
+    timezone : str or None
+        The zone whose wall clocks a shift's hours are read on (an IANA name such as
+        ``America/Chicago``; default None: UTC). ``forecast run`` and ``forecast
+        backtest`` set the zone the dataset's files were read in.
     """
 
     def __init__(self, *, half_life_days: float = 730.0, window_days: float | None = 2920.0,
                  neighbour_weight: float = 0.1, neighbour_radius_m: float | None = None,
                  seasonal_premises: tuple[str, ...] = ("education",), time_of_day: float = 0.5,
+                 timezone: str | None = None,
                  area: StudyArea | None = None, cell_m: float = 150.0) -> None:
         self.half_life_days = half_life_days
         self.window_days = window_days
@@ -96,6 +101,7 @@ class TimeWeightedCounts(HotspotModel):
         self.neighbour_radius_m = neighbour_radius_m
         self.seasonal_premises = seasonal_premises
         self.time_of_day = time_of_day
+        self.timezone = timezone
         self.area = area
         self.cell_m = cell_m
 
@@ -106,6 +112,7 @@ class TimeWeightedCounts(HotspotModel):
         check_positive(self, "neighbour_radius_m", unit="metres", allow_none=True)
         check_premise_names(self, "seasonal_premises")
         check_time_of_day(self)
+        check_timezone(self)
 
     def _uses_premise(self) -> bool:
         return bool(self.seasonal_premises)
@@ -142,7 +149,7 @@ class TimeWeightedCounts(HotspotModel):
                 out = blended * (total / float(blended.sum()))
         hours = time_of_day_scale(self.t_, self.cell_, t0, horizon_days, self.area_.n_cells,
                                   strength=float(self.time_of_day), half_life_days=h,
-                                  history_days=span)
+                                  history_days=span, zone=self.timezone)
         if hours is not None:
             out = out * hours
         return out

@@ -49,7 +49,7 @@ from crimelens.domain import check_not_protected
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._base import HotspotModel
-from crimelens.forecast._hours import check_time_of_day, time_of_day_scale
+from crimelens.forecast._hours import check_time_of_day, check_timezone, time_of_day_scale
 from crimelens.forecast._params import check_int, check_positive
 from crimelens.forecast._season import check_premise_names, premise_seasonal_adjustment
 
@@ -87,6 +87,10 @@ class GradientBoostedCells(HotspotModel):
         For a window shorter than a day (a shift), how far each cell's own share of
         incidents in the window's hours reorders the cells (default 0.5; 0: only the
         city's share scales them; see :mod:`crimelens.forecast._hours`).
+    timezone : str or None
+        The zone whose wall clocks a shift's hours are read on (an IANA name such as
+        ``America/Chicago``; default None: UTC). ``forecast run`` and ``forecast
+        backtest`` set the zone the dataset's files were read in.
     random_state : int
         Seed for row sampling and LightGBM.
     n_jobs : int
@@ -102,6 +106,7 @@ class GradientBoostedCells(HotspotModel):
                  min_child_samples: int = 100, zero_fraction: float = 0.1,
                  covariates: Mapping[str, NDArray[np.float64]] | None = None,
                  seasonal_premises: tuple[str, ...] = ("education",), time_of_day: float = 0.5,
+                 timezone: str | None = None,
                  random_state: int = 0,
                  n_jobs: int = 1, area: StudyArea | None = None, cell_m: float = 150.0) -> None:
         self.horizon_days = horizon_days
@@ -118,6 +123,7 @@ class GradientBoostedCells(HotspotModel):
         self.covariates = covariates
         self.seasonal_premises = seasonal_premises
         self.time_of_day = time_of_day
+        self.timezone = timezone
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.area = area
@@ -142,6 +148,7 @@ class GradientBoostedCells(HotspotModel):
             check_not_protected(self.covariates.keys(), where="GradientBoostedCells covariates")
         check_premise_names(self, "seasonal_premises")
         check_time_of_day(self)
+        check_timezone(self)
 
     def _uses_premise(self) -> bool:
         return bool(self.seasonal_premises)
@@ -267,7 +274,7 @@ class GradientBoostedCells(HotspotModel):
             pred += premise_seasonal_adjustment(self.t_, self.cell_, self.premise_, self.seasonal_premises,
                                                 t0, horizon_days, self.area_.n_cells)
         hours = time_of_day_scale(self.t_, self.cell_, t0, horizon_days, self.area_.n_cells,
-                                  strength=float(self.time_of_day))
+                                  strength=float(self.time_of_day), zone=self.timezone)
         if hours is not None:
             pred = pred * hours
         return pred

@@ -12,7 +12,7 @@ from crimelens.forecast._gbm import GradientBoostedCells
 from crimelens.forecast._kernels import ProspectiveHotspot, RetrospectiveHotspot, SpaceTimeKDE
 from crimelens.forecast._sepp import SEPP
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "make_model"]
+__all__ = ["DATA_PARAMS", "DEFAULT_MODEL", "MODELS", "make_model", "reading_hours_in"]
 
 MODELS: dict[str, type[HotspotModel]] = {
     "naive": NaiveCounts,
@@ -42,3 +42,17 @@ def make_model(name: str, **params: Any) -> HotspotModel:
     if name not in MODELS:
         raise InvalidParameterError(f"model {name!r}: expected one of {sorted(MODELS)}")
     return MODELS[name](**params)
+
+
+#: Parameters set from the data, not chosen by a user: the study area, and the time zone whose
+#: wall clocks a shift's hours are read on (``forecast run`` and ``forecast backtest`` give the
+#: dataset's own). A model's card may differ from its defaults in these alone.
+DATA_PARAMS = frozenset({"area", "timezone"})
+
+
+def reading_hours_in(model: HotspotModel, zone: str) -> HotspotModel:
+    """``model`` reading the hours of a shift on the clocks of ``zone``, unless its ``timezone``
+    is set already (models without the time of day are returned as they are)."""
+    if "timezone" in model.get_params(deep=False) and getattr(model, "timezone", None) is None:
+        model.set_params(timezone=zone)
+    return model

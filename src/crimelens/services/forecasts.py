@@ -27,6 +27,7 @@ from crimelens.domain import Area, IncidentTable, TimeWindow
 from crimelens.domain._time import as_utc, wall_clock_steps
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import (
+    DATA_PARAMS,
     DEFAULT_CURVE,
     DEFAULT_MODEL,
     MODELS,
@@ -36,6 +37,7 @@ from crimelens.forecast import (
     StudyArea,
     coverage_for_area,
     make_model,
+    reading_hours_in,
     rolling_origin,
 )
 from crimelens.forecast._export import (
@@ -293,6 +295,7 @@ def run_forecast(
                        "(drop the deployment, or the parameters)"))
     _one_city(ctx, dataset, "forecast")
     zone = reading_zone(ctx, dataset)
+    reading_hours_in(estimator, zone)  # a shift's hours on the dataset's own clocks
     start = as_utc(at, zone)
     window = TimeWindow.starting(start, days=horizon_days)
     history = ctx.store.incidents(dataset=dataset, offense=offense,
@@ -530,6 +533,8 @@ def run_backtest(
     estimators = {label: _model(kind, (params or {}).get(label)) for label, kind in labels.items()}
     _one_city(ctx, dataset, "backtest")
     zone = reading_zone(ctx, dataset)
+    for estimator in estimators.values():
+        reading_hours_in(estimator, zone)  # a shift's hours on the dataset's own clocks
     first = as_utc(start, zone)
     incidents = ctx.store.incidents(dataset=dataset, offense=offense)
     if len(incidents) == 0:
@@ -652,7 +657,7 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
         raise InvalidParameterError(f"register {model!r}: expected one of the backtested models "
                                     f"{[m for m in res.models if not m.startswith('ceiling:')]}")
     kind = _registry_name(res, model)
-    defaults = _plain({k: v for k, v in make_model(kind).get_params().items() if k != "area"})
+    defaults = _plain({k: v for k, v in make_model(kind).get_params().items() if k not in DATA_PARAMS})
     changed = sorted(k for k, v in defaults.items() if dict(res.params.get(model, {})).get(k, v) != v)
     if changed:
         raise InvalidParameterError(
