@@ -79,3 +79,20 @@ def test_alert_parameters_are_checked(planted) -> None:  # type: ignore[no-untyp
         near_repeat_alert(s, incident_id="a", x_m=0, y_m=0, occurred="2024-01-01", alpha=1.5)
     with pytest.raises(InvalidParameterError, match="cell_m"):
         near_repeat_alert(s, incident_id="a", x_m=0, y_m=0, occurred="2024-01-01", cell_m=0)
+
+
+def test_whole_days_are_the_incidents_own_local_days(planted) -> None:  # type: ignore[no-untyped-def]
+    """A burglary at 20:15 on 29 December in Cincinnati is 01:15 UTC on the 30th: the days at risk
+    start on the 29th, the date its analysts know it by. Exact surfaces keep exact times."""
+    xy, t = planted
+    days = knox_test(xy, t, space_bands=[100, 200], time_bands=[7, 14], n_permutations=99, seed=2)
+    kw = {"incident_id": "n", "x_m": 5012.0, "y_m": 4990.0, "occurred": "2018-12-30T01:15:00Z"}
+    local = near_repeat_alert(days, zone="America/New_York", **kw)  # type: ignore[arg-type]
+    utc = near_repeat_alert(days, **kw)  # type: ignore[arg-type]
+    first = next(e for e in local.elevated if e.time_label == "[0, 7) d")
+    assert (first.starts, first.ends) == ("2018-12-29", "2019-01-04")
+    assert next(e for e in utc.elevated if e.time_label == "[0, 7) d").starts == "2018-12-30"
+    exact = knox_test(xy, t + 0.1, space_bands=[100, 200], time_bands=[7, 14], n_permutations=99, seed=2)
+    assert exact.time_resolution != "day"
+    timed = near_repeat_alert(exact, zone="America/New_York", **kw)  # type: ignore[arg-type]
+    assert next(e for e in timed.elevated if e.time_label == "[0, 7) d").starts == "2018-12-30T01:15:00+00:00"

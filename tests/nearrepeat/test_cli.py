@@ -239,3 +239,33 @@ def test_period_dates_of_a_stored_dataset_are_its_own_days(tmp_path: Path, capsy
                          "--until", "2019-10-15", "--permutations", "0", "--json")
     assert code == 0, err
     assert json.loads(out)["n_events"] == want != utc_days, (want, utc_days)
+
+
+def test_nrc_numbers_the_datasets_own_calendar_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Near Repeat Calculator counts gaps between the dates in its file, which an analyst in San
+    Francisco exports in local time. From the store, `nrc` numbers San Francisco's calendar days: a
+    robbery at 18:00 and one at 09:00 the next morning are a day apart there, the same UTC day."""
+    from crimelens.nearrepeat import knox_test
+
+    db = tmp_path / "sf.duckdb"
+    with open_context(load_settings(db=db)) as ctx:
+        ingest_file(ctx, shared("sf_robbery/san_francisco_robbery.csv"), actor=Actor("ada"), format="sf_code",
+                    dataset="sf")
+        table = ctx.store.incidents(dataset="sf")
+    args = ["nearrepeat", "--db", str(db), "--dataset", "sf", "--convention", "nrc", "--space-bands", "100,200",
+            "--time-bands", "1,2,3", "--permutations", "0"]
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    mid = pd.to_datetime(table.frame["occurred_from"], utc=True) + (
+        pd.to_datetime(table.frame["occurred_to"], utc=True) - pd.to_datetime(table.frame["occurred_from"], utc=True)) / 2
+    epoch = pd.Timestamp("1970-01-01")
+    local_days = ((mid.dt.tz_convert("America/Los_Angeles").dt.tz_localize(None) - epoch) / pd.Timedelta(days=1)).to_numpy()
+    utc_days = ((mid.dt.tz_localize(None) - epoch) / pd.Timedelta(days=1)).to_numpy()
+    kw = {"space_bands": [100, 200], "time_bands": [1, 2, 3], "convention": "nrc", "n_permutations": 0}
+    local = knox_test(table.xy_m, local_days, **kw).observed  # type: ignore[arg-type]
+    utc = knox_test(table.xy_m, utc_days, **kw).observed  # type: ignore[arg-type]
+    assert doc["days_in"] == "America/Los_Angeles"
+    assert np.array_equal(np.array(doc["observed"]), local) and not np.array_equal(local, utc)
+    code, out, err = run(capsys, *args)
+    assert code == 0 and "whole days (calendar days of America/Los_Angeles)" in " ".join(out.split()), err

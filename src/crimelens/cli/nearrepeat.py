@@ -153,6 +153,7 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
         f"source: {esc(src)}{' · offense ' + esc(d['offense']) if d['offense'] else ''} · {d['n_events']:,} events · "
         f"{d['n_pairs']:,} pairs ({d['n_close_pairs']:,} within {d['space_bands']['edges'][-1]:g} m) · "
         f"distance {d['distance']} · time gaps in {'whole days' if d['time_resolution'] == 'day' else 'days'}"
+        + (f" (calendar days of {d['days_in']})" if d.get("days_in") else "")
     )
     console.print(f"{d['n_permutations']} permutations, seed {d['seed']} · p = {d['p_value_rule']} · "
                   f"{d['elapsed_s']:.2f} s")
@@ -256,6 +257,8 @@ def alert(
 
             from crimelens.services._context import local_time
 
+            if len(text) == 10:  # a whole-day surface's date, already the dataset's own
+                return text
             return str(local_time(datetime.fromisoformat(text), d["timezone"]))[:16].replace("T", " ")
 
         table("Elevated bands", ["distance", "time", "ratio", "p", "from", "until"],
@@ -267,7 +270,9 @@ def alert(
                 when(c["ends"]), f"{c['max_knox_ratio']:.2f}"] for c in d["cells"][:limit]])
         console.print("Cell ids are size:column:row on the store's metric grid (x_m, y_m centres in --json). "
                       "'until' is the last day (whole-day surfaces) or the end time (exact surfaces). "
-                      f"Times in {d['timezone']} (UTC in --json).")
+                      + (f"Days are {d['timezone']}'s calendar days (in --json too)."
+                         if len(str(d["elevated"][0]["starts"])) == 10 else
+                         f"Times in {d['timezone']} (UTC in --json)."))
         console.print("A prompt for a person to decide on; never an automatic action.")
 
     emit(res.to_dict(), json_out, render)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from crimelens.domain import Grid
-from crimelens.domain._time import as_utc
+from crimelens.domain._time import as_utc, in_zone
 from crimelens.errors import InvalidParameterError
 from crimelens.nearrepeat._bands import Band
 from crimelens.nearrepeat._knox import KnoxResult
@@ -121,8 +121,13 @@ def near_repeat_alert(
     occurred: datetime | str,
     alpha: float = 0.05,
     cell_m: float = 50.0,
+    zone: str | None = None,
 ) -> NearRepeatAlert:
     """Elevated bands and the cells around one incident, from a measured Knox surface.
+
+    On a whole-day surface (``nrc``, or times that are whole days) ``starts`` and ``ends`` are
+    dates: the incident's own day on the calendar of ``zone`` (the dataset's; None: UTC) plus
+    the band's gaps, as the surface counted them. On an exact surface they are UTC times.
 
     Examples
     --------
@@ -145,7 +150,7 @@ def near_repeat_alert(
         raise InvalidParameterError(f"alert cell_m: got {cell_m!r}; expected a positive size in metres")
     when = as_utc(occurred)
     whole_days = surface.time_resolution == "day"
-    base_day = when.replace(hour=0, minute=0, second=0, microsecond=0)
+    base_day = in_zone(when, zone)[0].date()  # the incident's date where it was recorded
     sig = surface.significant(alpha)
     ns, nt = surface.space.n_finite, surface.time.n_finite
 
@@ -160,8 +165,8 @@ def near_repeat_alert(
                 span = _day_span(tb)
                 if span is None:
                     continue
-                starts = (base_day + timedelta(days=span[0])).date().isoformat()
-                ends = (base_day + timedelta(days=span[1])).date().isoformat()
+                starts = (base_day + timedelta(days=span[0])).isoformat()
+                ends = (base_day + timedelta(days=span[1])).isoformat()
             else:
                 starts = (when + timedelta(days=tb.lower)).isoformat()
                 ends = (when + timedelta(days=tb.upper)).isoformat()

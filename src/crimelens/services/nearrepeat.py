@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from crimelens import __version__
 from crimelens._files import existing_file
 from crimelens.domain import IncidentTable, TimeWindow
+from crimelens.domain._time import utc_offset_days
 from crimelens.errors import InvalidParameterError, NotFoundError, SchemaError
 from crimelens.governance import Actor, canonical_json
 from crimelens.nearrepeat import (
@@ -80,6 +81,8 @@ class KnoxRun:
     output_hash: str = ""
     pairs: dict[str, Any] = field(default_factory=dict)
     mark: str = RESEARCH_MARK
+    #: under ``nrc``, the zone whose calendar days the gaps count (the dataset's; None otherwise)
+    days_in: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +96,7 @@ class KnoxRun:
             "period": None if self.period is None else {"from": self.period.start.isoformat(),
                                                         "to": self.period.end.isoformat()},
             "time_of": self.time_of,
+            "days_in": self.days_in,
             "n_rows_not_used": self.n_rows_not_used,
             "records": self.records,
             "n_records_left_out": self.n_records_left_out,
@@ -198,6 +202,7 @@ def run_knox(
     rejected: list[tuple[int, str]] = []
     n_not_used = 0
     table: IncidentTable | None = None
+    day_zone = "UTC"  # the calendar whose days `nrc` numbers (an x,y,date file's own dates)
     if path is not None:
         p = existing_file(path, "an incident file")
         source = str(p)
@@ -233,6 +238,7 @@ def run_knox(
 
             res = read_file(p, format=format)
             table = res.table
+            day_zone = res.layout.timezone
             n_not_used = res.n_quarantined
             q = res.quarantine
             if len(q):
@@ -242,6 +248,7 @@ def run_knox(
         source = "store"
         name = _pick_dataset(ctx, dataset)
         table = ctx.store.incidents(dataset=name, offense=offense, period=period)
+        day_zone = dataset_timezone(ctx, name) or "UTC"
     if table is not None:
         if path is not None and offense is not None:
             table = table.select(offense=offense)
@@ -256,6 +263,8 @@ def run_knox(
             )
         xy = table.xy_m
         t = table.t_days(how=time_of)
+        if convention == "nrc" and day_zone != "UTC":  # the NRC's day numbers are the dates analysts
+            t = t + utc_offset_days(t, day_zone)         # there read: the local calendar's, not UTC's
         ids = [str(v) for v in table.incident_id]
     result = knox_test(xy, t, space_bands=space_bands, time_bands=time_bands, distance=distance,
                        convention=convention, n_permutations=permutations, seed=seed,
@@ -274,7 +283,8 @@ def run_knox(
     data_hash = _data_hash(xy, t)
     params = {"space_bands": list(result.space.edges), "time_bands": list(result.time.edges),
               "distance": distance, "convention": convention, "permutations": permutations,
-              "seed": result.seed, "time_of": time_of, "records": records}
+              "seed": result.seed, "time_of": time_of, "records": records,
+              "days_in": day_zone if convention == "nrc" else None}
     record = NearRepeatRunRecord(
         run_id=run_id, created_utc=datetime.now(UTC), user_name=actor.user, purpose=purpose,
         source=source, dataset=name, offense=offense,
@@ -298,7 +308,8 @@ def run_knox(
     return KnoxRun(run_id=run_id, result=result, source=source, dataset=name, offense=offense,
                    period=period, time_of=time_of, n_rows_not_used=n_not_used, rejected=rejected,
                    records=records, n_records_left_out=n_left_out,
-                   ledger_seq=seq, output_hash=out_hash, pairs=pairs_info)
+                   ledger_seq=seq, output_hash=out_hash, pairs=pairs_info,
+                   days_in=day_zone if convention == "nrc" else None)
 
 
 def list_runs(ctx: Context, *, actor: Actor, purpose: str = RESEARCH,
@@ -441,8 +452,9 @@ def nearrepeat_alert(
     start = pd.Timestamp(row["occurred_from"]).to_pydatetime()
     end = pd.Timestamp(row["occurred_to"]).to_pydatetime()
     when = {"from": start, "to": end, "mid": start + (end - start) / 2}[time_of]
+    zone = dataset_timezone(ctx, name) or "UTC"
     alert = near_repeat_alert(surface, incident_id=incident_id, x_m=float(row["x_m"]),
-                              y_m=float(row["y_m"]), occurred=when, alpha=alpha, cell_m=cell_m)
+                              y_m=float(row["y_m"]), occurred=when, alpha=alpha, cell_m=cell_m, zone=zone)
     alert_id = uuid.uuid4().hex[:16]
     payload = alert.to_dict()
     out_hash = sha256_hex(canonical_json(payload))
@@ -462,5 +474,5 @@ def nearrepeat_alert(
                     "n_cells": len(alert.cells), "mark": RESEARCH_MARK},
         )
     return AlertRun(alert_id=alert_id, alert=alert, run_id=sid, dataset=name, offense=offense,
-                    surface_computed=computed, ledger_seq=seq, timezone=dataset_timezone(ctx, name) or "UTC",
+                    surface_computed=computed, ledger_seq=seq, timezone=zone,
                     surface_records=counted, asked_for=asked)

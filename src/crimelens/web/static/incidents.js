@@ -2,7 +2,8 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
-  const localDay = (iso, tz) => CL.localTime(iso, tz).slice(0, 10);  // the day in the dataset's own zone
+  /* the day in the dataset's own zone; a whole-day surface's alert gives that date already */
+  const localDay = (iso, tz) => String(iso).length === 10 ? String(iso) : CL.localTime(iso, tz).slice(0, 10);
   const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // ingest.file: the server refuses (and logs) others
   CL.el("load-panel").hidden = !staff;
   async function quarantine(dataset) {
