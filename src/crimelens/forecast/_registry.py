@@ -30,10 +30,10 @@ MODELS: dict[str, type[HotspotModel]] = {
 #: PAI to 2-year naive counts at 1 % and 5 % over the weekly backtests on Chicago aggravated
 #: assaults (104 weeks, 2018-2019), Vancouver 2020 thefts (25 weeks) and Cincinnati
 #: burglaries (52 weeks, 2018): 1.030, against 1.009 for time-weighted counts (docs/forecast.md).
-#: For 8-hour shifts, with the time of day (``time_of_day``), it also leads on Chicago's 2,190
-#: shifts of 2018-2019: PAI 9.282 / 5.511 at 1 % / 5 % against naive counts' 8.405 / 5.090
-#: (paired 1.104 [1.072, 1.141] / 1.083 [1.068, 1.100]) and the time-weighted count's
-#: 9.184 / 5.338 (1.011 [0.985, 1.036] / 1.032 [1.021, 1.044]).
+#: For 8-hour shifts, with the time of day (``time_of_day``, hours on Chicago's clocks), it also
+#: leads on Chicago's 2,190 shifts of 2018-2019: PAI 9.207 / 5.493 at 1 % / 5 % against naive
+#: counts' 8.405 / 5.090 (paired 1.095 [1.060, 1.133] / 1.079 [1.064, 1.096]) and the
+#: time-weighted count's 9.177 / 5.355 (1.003 [0.977, 1.029] / 1.026 [1.015, 1.038]).
 DEFAULT_MODEL = "gbm"
 
 
