@@ -250,3 +250,60 @@ def test_released_text_of_a_case_item_is_a_derivative_of_it(ctx: Context, tmp_pa
     assert copy["item"]["derivation"] == "redacted" and copy["item"]["tool"] == "crimelens.redact.text"
     assert copy["item"]["sha256"] == res["output_sha256"]
     assert svc.verify_case(ctx, "JA400001", actor=ACTOR).ok
+
+
+# Findings of the 2024 privacy audit: each text came through half redacted or not at all.
+NERS = ["none", "auto"]
+
+
+@pytest.mark.parametrize("ner", NERS)
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Vehicle plate IL ABC 1234 was seen.", "Vehicle plate [LICENSE_PLATE] was seen."),
+    ("License plate: CA 8ABC123.", "License plate: [LICENSE_PLATE]."),
+    ("Registration IL-ABC-1234 returned stolen.", "Registration [LICENSE_PLATE] returned stolen."),
+    ("Reg AB12 CDE seen on CCTV.", "Reg [LICENSE_PLATE] seen on CCTV."),
+    ("tag AB-12-CD, a Honda", "tag [LICENSE_PLATE], a Honda"),
+    ("PLATE ABC 1234 WAS SEEN", "PLATE [LICENSE_PLATE] WAS SEEN"),
+    ("The plate was missing.", "The plate was missing."),
+])
+def test_a_plate_after_a_cue_is_redacted_whole_state_code_included(ner: str, text: str,
+                                                                   expected: str) -> None:
+    assert TextRedactor(ner=ner).redact(text).text == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ner", NERS)
+def test_a_name_in_a_person_context_is_redacted_though_its_surname_is_a_place(ner: str) -> None:
+    r = TextRedactor(ner=ner, mode="pseudonym")  # type: ignore[arg-type]
+    res = r.redact("Later, Ms. Garcia identified the suspect as Tyrone Washington. "
+                   "Washington was arrested.")
+    assert res.text == ("Later, Ms. [PERSON_1] identified the suspect as [PERSON_2]. "
+                        "[PERSON_2] was arrested.")
+    res = r.redact("Officers identified him as Jordan Madison. Madison lives on Madison St.")
+    assert res.text == "Officers identified him as [PERSON_1]. [PERSON_1] lives on Madison St."
+
+
+@pytest.mark.parametrize("ner", NERS)
+def test_a_role_word_stays_in_clear_and_the_person_keeps_one_pseudonym(ner: str) -> None:
+    r = TextRedactor(ner=ner, mode="pseudonym")  # type: ignore[arg-type]
+    for caps in ("GARCIA, Maria", "GARCIA, MARIA"):
+        text = (f"Victim Maria Garcia stated she was robbed. {caps} was treated at the scene. "
+                "Ms. Garcia declined transport.")
+        assert r.redact(text).text == ("Victim [PERSON_1] stated she was robbed. [PERSON_1] was "
+                                       "treated at the scene. Ms. [PERSON_1] declined transport.")
+    assert r.redact("Witness Sarah Madison saw it.").text == "Witness [PERSON_1] saw it."
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Call 07700 900123 or +44 115 496 0765.", "Call [PHONE] or [PHONE]."),
+    ("Mobile 07911123456, office (020) 7946 0958, +44 (0)20 7946 0958.",
+     "Mobile [PHONE], office [PHONE], [PHONE]."),
+    ("Home address postcode NG7 2RD; work LS1 4AB; postcode: SW1A1AA.",
+     "Home address postcode [STREET_ADDRESS]; work [STREET_ADDRESS]; postcode: [STREET_ADDRESS]."),
+    ("A silver Ford Focus AB12 CDE was seen.", "A silver Ford Focus [LICENSE_PLATE] was seen."),
+    # look-alikes that must stay: times, dates, case numbers, statutes, bare serials
+    ("At 0115 hours on 03/14/2024 Beat 1123 responded under 720 ILCS 5/19-1.",
+     "At 0115 hours on 03/14/2024 Beat 1123 responded under 720 ILCS 5/19-1."),
+    ("Serial 01234567890 was recorded.", "Serial 01234567890 was recorded."),
+])
+def test_uk_phone_numbers_postcodes_and_plates(text: str, expected: str) -> None:
+    assert TextRedactor(ner="none").redact(text).text == expected

