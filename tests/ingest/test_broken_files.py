@@ -75,9 +75,11 @@ def test_text_in_numeric_columns_and_missing_or_zero_coordinates(tmp_path: Path)
     assert by_line[3] == "not a number: expected a coordinate"
     assert by_line[4] == "missing coordinates"
     assert by_line[5].startswith("zero coordinates")
-    # Sydney is a valid position but 15,000 km from the rest: the chosen UTM zone cannot hold it well,
-    # and it lands projected; a bounding box in the mapping would quarantine it (see next test).
-    assert r.n_landed == 2
+    # Sydney is a valid position but 15,000 km from the rest: the chosen UTM zone (Chicago's, the first
+    # point's: the median of the two would lie in the Indian Ocean) cannot hold it, so it is quarantined
+    # as outside the zone's area of use; a bounding box in the mapping names a tighter area (next test).
+    assert r.crs == "EPSG:32616" and r.n_landed == 1
+    assert by_line[6].startswith("out-of-area coordinates: outside the area of use of EPSG:32616")
 
 
 def test_bbox_quarantines_out_of_area_rows(tmp_path: Path) -> None:

@@ -5,10 +5,20 @@ the median longitude/latitude of the valid rows. The transform's description
 and PROJ's stated accuracy (metres; ``None`` when PROJ does not know it — e.g.
 a plain datum-preserving projection, which is exact to floating point) are
 written into the ingest's provenance.
+
+Plausibility: a point far outside the target CRS's area of use (PROJ's
+``area_of_use``, widened by :data:`AREA_MARGIN_DEG` degrees; for an auto-chosen
+UTM zone that is the zone's 6 degrees of longitude, equator to 84 degrees) would
+be projected with a huge distortion — a swapped latitude/longitude pair in
+Chicago lands 10,000 km south in UTM 16N and a grid covering it has billions of
+cells. :meth:`Projection.outside_area` finds such points; validation quarantines
+them, naming the area and hinting at a swap when the swapped pair lies inside.
 """
+
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,7 +29,10 @@ from pyproj.transformer import TransformerGroup
 
 from crimelens.errors import SchemaError
 
-__all__ = ["Projection", "choose_projection", "utm_crs_for"]
+__all__ = ["AREA_MARGIN_DEG", "Projection", "choose_projection", "utm_crs_for"]
+
+#: Degrees by which a CRS's area of use is widened before a point counts as implausible for it.
+AREA_MARGIN_DEG = 3.0
 
 
 def utm_crs_for(lon: float, lat: float) -> str:
@@ -36,11 +49,41 @@ def utm_crs_for(lon: float, lat: float) -> str:
 
 @lru_cache(maxsize=64)
 def _transformer(src: str, dst: str) -> Transformer:
-    """The most accurate transformation PROJ has available offline (no grid downloads)."""
-    group = TransformerGroup(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+    """The most accurate transformation PROJ has available offline (no grid downloads).
+
+    pyproj warns when a better one needs a grid that is not installed (OSGB36's OSTN15); the one used
+    and its stated accuracy are in the provenance, so the warning is not passed on.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Best transformation is not available", category=UserWarning)
+        group = TransformerGroup(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
     if group.transformers:
         return group.transformers[0]
     return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def _area_of_use(crs: str) -> tuple[float, float, float, float, str] | None:
+    """(west, south, east, north) in degrees of the CRS's area of use, and the CRS's name; None when PROJ gives none."""
+    try:
+        parsed = CRS.from_user_input(crs)
+    except Exception:  # pyproj raises CRSError; an unknown CRS is refused elsewhere
+        return None
+    area = parsed.area_of_use
+    if area is None:
+        return None
+    return float(area.west), float(area.south), float(area.east), float(area.north), str(parsed.name)
+
+
+def _inside(lon: NDArray[np.float64], lat: NDArray[np.float64], box: tuple[float, float, float, float],
+            margin: float) -> NDArray[np.bool_]:
+    """Whether each point lies in ``box`` (west, south, east, north; east < west crosses 180°) ± ``margin``."""
+    west, south, east, north = box
+    width = min(east - west + (360.0 if east < west else 0.0), 360.0)
+    with np.errstate(invalid="ignore"):
+        along = np.mod(lon - (west - margin), 360.0)
+        return np.asarray((along <= width + 2 * margin) & (lat >= south - margin) & (lat <= north + margin),
+                          dtype=bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +107,31 @@ class Projection:
             return 0.0
         acc = float(self.transformer.accuracy)
         return None if acc < 0 else acc
+
+    def area_text(self) -> str | None:
+        """The target's area of use as a reason states it; None when PROJ gives none."""
+        area = _area_of_use(self.target)
+        if area is None:
+            return None
+        west, south, east, north, name = area
+        return (f"outside the area of use of {self.target} ({name}: "
+                f"lon {west:g}..{east:g}, lat {south:g}..{north:g}, ± {AREA_MARGIN_DEG:g}°)")
+
+    def outside_area(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Finite positions outside the target's area of use ± :data:`AREA_MARGIN_DEG` (none when PROJ gives no area).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = Projection("EPSG:4326", "EPSG:32616")   # UTM 16N: 90°W to 84°W
+        >>> p.outside_area(np.array([-87.60, 41.76, -82.0]), np.array([41.76, -87.60, 41.0])).tolist()
+        [False, True, False]
+        """
+        area = _area_of_use(self.target)
+        finite = np.isfinite(lon) & np.isfinite(lat)
+        if area is None:
+            return np.zeros(len(lon), dtype=bool)
+        return np.asarray(finite & ~_inside(lon, lat, area[:4], AREA_MARGIN_DEG), dtype=bool)
 
     def apply(self, xy: NDArray[np.float64], is_lonlat: NDArray[np.bool_]
               ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -113,4 +181,22 @@ def choose_projection(source: str, is_lonlat: NDArray[np.bool_], xy: NDArray[np.
         lon, lat = _transformer(source, "EPSG:4326").transform(np.median(sample[:, 0]), np.median(sample[:, 1]))
     if not (np.isfinite(lon) and np.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 84):
         raise SchemaError(f"cannot choose a metric CRS: the median position ({lon}, {lat}) is not on Earth in {source}")
-    return Projection(source, utm_crs_for(float(lon), float(lat)))
+    chosen = utm_crs_for(float(lon), float(lat))
+    # The median of a few scattered points can fall between them (Chicago and Sydney: the Indian Ocean), in a
+    # zone that holds none of them, and every point would then be refused as outside it. When the median's
+    # zone holds under half of the points, the zone holding the most does (a tie: the one met first).
+    if src.is_geographic:
+        s_lon, s_lat = sample[:, 0], sample[:, 1]
+    else:
+        s_lon, s_lat = _transformer(source, "EPSG:4326").transform(sample[:, 0], sample[:, 1], errcheck=False)
+    s_lon, s_lat = np.asarray(s_lon, dtype=np.float64), np.asarray(s_lat, dtype=np.float64)
+    on_earth = np.isfinite(s_lon) & np.isfinite(s_lat) & (np.abs(s_lon) <= 180) & (np.abs(s_lat) <= 90)
+    if on_earth.any():
+        codes = (np.where(s_lat[on_earth] >= 0, 32600, 32700)
+                 + (np.floor((s_lon[on_earth] + 180.0) / 6.0).astype(np.int64) % 60 + 1))
+        values, first, counts = np.unique(codes, return_index=True, return_counts=True)
+        held = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        if 2 * held.get(int(chosen.split(":")[1]), 0) < len(codes):
+            best = max(range(len(values)), key=lambda i: (counts[i], -first[i]))
+            chosen = f"EPSG:{int(values[best])}"
+    return Projection(source, chosen)

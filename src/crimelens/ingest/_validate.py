@@ -215,10 +215,12 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     # -- times ----------------------------------------------------------------
     now = now or datetime.now(UTC)
     assert layout.occurred_from is not None
-    t_from, t_from_end = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now, required=True)
+    t_from, t_from_end, _ = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now, required=True)
     if layout.occurred_to is not None and all(c in raw.columns for c in layout.occurred_to.columns()):
-        t_to_given, _ = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now, required=False,
-                                   early=early)
+        # the window's end is the *later* reading of a to-time the autumn change repeats: the window then
+        # covers both readings (01:30 -> 01:45 on the fall-back night is 00:30 -> 01:45 UTC), nothing guessed
+        _, _, t_to_given = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now, required=False,
+                                      early=early)
         t_to = t_to_given.fillna(t_from_end)
     else:
         t_to = t_from_end
@@ -226,13 +228,13 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     fail.add(backwards, (layout.occurred_to.column if layout.occurred_to else None),
              _lazy_text(t_to), "window ends before it starts (occurred_to < occurred_from)")
     if layout.reported_at is not None and all(c in raw.columns for c in layout.reported_at.columns()):
-        reported, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False,
-                                 early=early)
+        reported, _, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False,
+                                    early=early)
     else:
         reported = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
 
     # -- location -------------------------------------------------------------
-    xy_in, lonlat_in, crs_in = _read_location(raw, layout, fail, origin, path)
+    xy_in, lonlat_in, crs_in, xy_label = _read_location(raw, layout, fail, origin, path)
     projection = choose_projection(crs_in, lonlat_in, xy_in, fail.ok, target=target_crs or layout.target_crs)
     x_m, y_m, lon, lat = projection.apply(xy_in, lonlat_in)
     bad_ll = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
@@ -242,6 +244,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         outside = ~((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
         fail.add(outside & ~bad_ll, "x/y", _pair_text(np.column_stack([lon, lat])),
                  f"out-of-area coordinates: outside the layout's area (lon {x0}..{x1}, lat {y0}..{y1})")
+    _check_area_of_use(projection, xy_in, lonlat_in, lon, lat, fail.ok & ~bad_ll, fail, label=xy_label)
 
     # -- source ---------------------------------------------------------------
     if layout.source_column is not None and layout.source_column in raw.columns:
@@ -321,6 +324,39 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     if layout.notes:
         notes.insert(0, layout.notes)
     return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes)
+
+
+def _check_area_of_use(projection: Projection, xy_in: NDArray[np.float64], lonlat_in: NDArray[np.bool_],
+                       lon: NDArray[np.float64], lat: NDArray[np.float64], candidates: NDArray[np.bool_],
+                       fail: _Failures, *, label: str) -> None:
+    """Quarantine positions outside the target CRS's area of use (± a margin), hinting at a swap.
+
+    A swapped pair (lon 41.76, lat -87.60 for a Chicago address) would otherwise be projected
+    thousands of kilometres away in the dataset's UTM zone and stretch every grid built on it.
+    The value names the input pair (and, for projected input, the position it is in lon/lat).
+    """
+    outside = candidates & projection.outside_area(lon, lat)
+    if not outside.any():
+        return
+    idx = np.flatnonzero(outside)
+    # the same points with their two coordinates exchanged, in lon/lat
+    _, _, s_lon, s_lat = projection.apply(np.ascontiguousarray(xy_in[idx][:, ::-1]), lonlat_in[idx])
+    swapped = np.zeros(len(lon), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        on_earth = np.isfinite(s_lon) & np.isfinite(s_lat) & (np.abs(s_lon) <= 180) & (np.abs(s_lat) <= 90)
+    swapped[idx] = on_earth & ~projection.outside_area(s_lon, s_lat)
+    area = projection.area_text() or f"outside the area of use of {projection.target}"
+    hint = "; latitude and longitude swapped?" if bool(lonlat_in[idx].all()) else "; x and y swapped?"
+    reason = np.full(len(lon), None, dtype=object)
+    reason[outside] = f"out-of-area coordinates: {area}"
+    reason[swapped] = f"out-of-area coordinates: {area}{hint}"
+
+    def text(rows: NDArray[np.intp]) -> NDArray[np.object_]:
+        return np.array([f"{xy_in[i, 0]}, {xy_in[i, 1]}" if lonlat_in[i]
+                         else f"{xy_in[i, 0]}, {xy_in[i, 1]} (lon {lon[i]:.6f}, lat {lat[i]:.6f})" for i in rows],
+                        dtype=object)
+
+    fail.add(outside, label, text, reason)
 
 
 def _categorise(raw_off: pd.Series, layout: Layout) -> pd.Series:
@@ -414,8 +450,13 @@ def _shape_regex(fmt: str) -> str:
 
 def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: str, now: datetime,
                *, required: bool, early: dict[str, Future[pd.Series | None]] | None = None
-               ) -> tuple[pd.Series, pd.Series]:
-    """(start UTC, end UTC) per row; failures recorded. ``early``: ISO parses already under way."""
+               ) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(start UTC, end UTC, latest reading UTC) per row; failures recorded. ``early``: ISO parses already under way.
+
+    ``start`` is the earlier reading of a wall-clock time the autumn change repeats, ``latest`` the later
+    one (the same as ``start`` for any other time); ``end`` is ``latest``, or the end of the value's day,
+    hour or month for a ``resolution``.
+    """
     n = len(raw)
     label = spec.column or "+".join(spec.parts.values())
     if spec.parts:
@@ -508,7 +549,7 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
     vals = _lazy_text(start)
     fail.add(too_late, label, vals, "impossible date: in the future")
     fail.add(too_early, label, vals, "impossible date: before 1900")
-    return start, end
+    return start, end, ambiguous_end
 
 
 def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str) -> tuple[pd.Series, pd.Series]:
@@ -534,8 +575,8 @@ def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str
 
 
 def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, path: Path
-                   ) -> tuple[NDArray[np.float64], NDArray[np.bool_], str]:
-    """Input coordinates (n, 2), whether they are lon/lat, and their CRS."""
+                   ) -> tuple[NDArray[np.float64], NDArray[np.bool_], str, str]:
+    """Input coordinates (n, 2), whether they are lon/lat, their CRS, and the column(s) they came from."""
     n = len(raw)
     crs = layout.crs
     if layout.crs_column and layout.crs_column in raw.columns:
@@ -587,7 +628,7 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
     from pyproj import CRS
 
     geographic = CRS.from_user_input(crs).is_geographic
-    return xy, np.full(n, geographic or is_ll, dtype=bool), crs
+    return xy, np.full(n, geographic or is_ll, dtype=bool), crs, label
 
 
 def _bin_centroids(raw: RawTable, layout: Layout, fail: _Failures, origin: str, path: Path) -> NDArray[np.float64]:

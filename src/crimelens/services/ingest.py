@@ -27,7 +27,7 @@ from crimelens.errors import (
     SchemaError,
 )
 from crimelens.governance import Actor
-from crimelens.ingest import file_digest, file_sha256, read_file, resolve_layout
+from crimelens.ingest import FileDigest, file_digest, file_sha256, read_file, resolve_layout
 from crimelens.services._context import (
     RESEARCH,
     Context,
@@ -137,7 +137,8 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         hashing = pool.submit(file_digest, path)
 
         def stored_before() -> IngestRecord | None:
-            return ctx.store.find_ingest(file_sha256=hashing.result().sha256, dataset=name)
+            digest = hashing.result()
+            return ctx.store.find_ingest(file_sha256=digest.sha256, dataset=name, content_sha256=digest.content_sha256)
 
         def stop_if_stored() -> None:
             previous = stored_before()
@@ -147,20 +148,21 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         if ctx.store.has_ingest_of_size(dataset=name, file_bytes=path.stat().st_size):
             previous = stored_before()  # likely a re-ingest: settle it before parsing anything
             if previous is not None:
-                return _unchanged(ctx, previous, name)
+                return _unchanged(ctx, previous, name, path=path, digest=hashing.result())
         existing = set(ctx.store.existing_ids(name)["incident_id"].tolist())
         try:
             result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
                                crs=crs or _dataset_crs(ctx, name), existing_ids=existing, digest=hashing.result,
                                after_read=stop_if_stored)
         except _AlreadyStored as stored:
-            return _unchanged(ctx, stored.record, name)
+            return _unchanged(ctx, stored.record, name, path=path, digest=hashing.result())
         except CrimelensError:
             previous = stored_before()  # a file stored before is a no-op even if it no longer reads
             if previous is not None:
-                return _unchanged(ctx, previous, name)
+                return _unchanged(ctx, previous, name, path=path, digest=hashing.result())
             raise
-    sha = hashing.result().sha256
+    digest = hashing.result()
+    sha = digest.sha256
     v = result.validated
     pa.default_memory_pool().release_unused()  # the raw columns are gone: hand their memory back before the insert
     if result.n_landed + result.n_quarantined != result.n_read:  # the invariant, checked every time
@@ -174,6 +176,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         transform=v.projection.description, transform_accuracy_m=v.projection.accuracy_m, n_read=result.n_read,
         n_landed=result.n_landed, n_quarantined=result.n_quarantined, started_at=result.started_at,
         finished_at=finished, user_name=actor.user, notes="\n".join(result.notes) or None,
+        content_sha256=digest.content_sha256,
     )
     with ctx.store.transaction():
         insert_validated(ctx.store, v.frame, v.mo_names, ingest_id=ingest_id)
@@ -184,7 +187,8 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         ctx.store.record_ingest(record)
         record_use(ctx, action="ingest.file", actor=actor, purpose=purpose, data_hash=sha,
                    params={"format": layout.name, "dataset": name, "crs": v.projection.target},
-                   inputs={"file": path.name, "bytes": result.file_bytes},
+                   inputs={"file": path.name, "bytes": result.file_bytes,
+                           **({"content_sha256": digest.content_sha256} if digest.content_sha256 != sha else {})},
                    detail={"ingest_id": ingest_id, "n_read": result.n_read, "n_landed": result.n_landed,
                            "n_quarantined": result.n_quarantined})
     return IngestSummary(ingest_id, name, path.name, layout.name, result.n_read, result.n_landed,
@@ -199,12 +203,21 @@ class _AlreadyStored(Exception):
         self.record = record
 
 
-def _unchanged(ctx: Context, previous: IngestRecord, name: str) -> IngestSummary:
-    """The summary of a re-ingest: the earlier ingest, unchanged."""
+def _unchanged(ctx: Context, previous: IngestRecord, name: str, *, path: Path, digest: FileDigest) -> IngestSummary:
+    """The summary of a re-ingest: the earlier ingest, unchanged.
+
+    When the earlier file is not this one byte for byte but holds the same content (a ``.gz`` and its
+    unpacked CSV), the summary names this file and a note says which stored file it repeats."""
     top = _top_reasons(ctx.store.quarantine(ingest_id=previous.ingest_id))
-    return IngestSummary(previous.ingest_id, name, Path(previous.file).name, previous.reader, previous.n_read,
+    file, notes = Path(previous.file).name, []
+    if previous.file_sha256 != digest.sha256:
+        file = path.name
+        notes.append(f"{path.name} holds the same data as {Path(previous.file).name}, stored in dataset {name!r} "
+                     f"by ingest {previous.ingest_id} on {previous.started_at:%Y-%m-%d %H:%M} UTC "
+                     f"(content SHA-256 {digest.content_sha256}, decompressed); nothing stored again")
+    return IngestSummary(previous.ingest_id, name, file, previous.reader, previous.n_read,
                          previous.n_landed, previous.n_quarantined, top, previous.crs_to, previous.transform,
-                         previous.transform_accuracy_m, already_ingested=True)
+                         previous.transform_accuracy_m, already_ingested=True, notes=notes)
 
 
 def _dataset_crs(ctx: Context, dataset: str) -> str | None:

@@ -54,6 +54,8 @@ class IngestRecord:
     user_name: str
     notes: str | None = None
 
+    #: SHA-256 of the content: the decompressed bytes of a .gz, else the file's own (migration 0014)
+    content_sha256: str | None = None
 
 def _migrations() -> list[tuple[int, str, str]]:
     found = []
@@ -301,10 +303,13 @@ class DuckDBStore:
         return bool(self.scalar("SELECT count(*) FROM ingests WHERE dataset = ? AND file_bytes = ?",
                                 [dataset, int(file_bytes)]))
 
-    def find_ingest(self, *, file_sha256: str, dataset: str) -> IngestRecord | None:
+    def find_ingest(self, *, file_sha256: str, dataset: str, content_sha256: str | None = None) -> IngestRecord | None:
+        """The first ingest into ``dataset`` of this file, or (``content_sha256``) of a file with the
+        same content in another packing (a .gz and its unpacked CSV)."""
         frame = self.query(
-            "SELECT * FROM ingests WHERE file_sha256 = ? AND dataset = ? ORDER BY started_at LIMIT 1",
-            [file_sha256, dataset],
+            "SELECT * FROM ingests WHERE (file_sha256 = ? OR content_sha256 = ?) AND dataset = ? "
+            "ORDER BY file_sha256 = ? DESC, started_at LIMIT 1",
+            [file_sha256, content_sha256, dataset, file_sha256],
         )
         if frame.empty:
             return None
