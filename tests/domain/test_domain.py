@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crimelens.domain import (
@@ -95,6 +95,7 @@ def test_an_impossible_or_unreadable_time_is_a_named_parameter_error(text: str) 
         as_utc(text)
 
 
+@settings(deadline=None)  # a zone's first lookup finds its changes over 11 years (tens of ms on a busy machine)
 @given(st.lists(st.integers(-2_000_000_000, 4_000_000_000), min_size=1, max_size=50),
        st.sampled_from(["America/Chicago", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata",
                         "America/Sao_Paulo", "Pacific/Chatham", "UTC"]))
@@ -120,3 +121,14 @@ def test_utc_offsets_change_at_the_second_of_the_change() -> None:
     autumn = as_utc("2018-11-04T07:00:00Z").timestamp()
     t = np.array([spring - 1, spring, autumn - 1, autumn, np.nan]) / 86400.0
     assert list(utc_offset_days(t, "America/Chicago") * 24) == [-6.0, -5.0, -5.0, -6.0, 0.0]
+
+
+def test_a_grid_stretched_by_a_misplaced_point_is_refused() -> None:
+    """One point with longitude and latitude swapped, projected in Chicago's UTM zone, lands 10,000 km
+    south: covering it in 150 m cells would take 190 million cells (1.5 GB a float array)."""
+    from crimelens.domain import Grid
+
+    with pytest.raises(InvalidParameterError, match=r"would have 190,\d{3},\d{3} cells; expected at most "
+                                                    r"25,000,000.*longitude and latitude swapped\?"):
+        Grid.covering((420_000.0, -10_165_780.0, 708_959.0, 4_650_000.0), 150.0)
+    assert Grid.covering((420_000.0, 4_580_000.0, 460_000.0, 4_650_000.0), 150.0).n_cells == 267 * 468

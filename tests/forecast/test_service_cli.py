@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 from typer.testing import CliRunner
@@ -105,6 +106,8 @@ def test_cli_run_writes_exports_that_gis_reads(db: Path, tmp_path: Path, suffix:
     if suffix == "geojson":
         info = pyogrio.read_info(out)
         assert info["features"] == doc["area"]["n_cells"] and "4326" in info["crs"]
+        meta = json.loads(out.read_text(encoding="utf-8"))["metadata"]  # what made the file travels with it
+        assert meta["mark"] == RESEARCH_MARK and "GradientBoostedCells" in meta["model"]
     else:
         lines = out.read_text(encoding="utf-8").splitlines()
         comments = [ln for ln in lines if ln.startswith("#")]
@@ -608,3 +611,15 @@ def test_a_cut_inside_a_tie_is_reported(db: Path) -> None:
     early = runner.invoke(app, ["forecast", "run", "--offense", "robbery", "--at", "2019-02-15", "--dataset", "sf",
                                 "--db", str(db)])
     assert "every cell has the same risk" in " ".join(early.output.split()), early.output
+    # years after the data ends, the model's two years of history hold nothing: every risk is 0, and the
+    # run says how old the newest incident is instead of passing arbitrary cells off as hotspots
+    late = ["forecast", "run", "--offense", "robbery", "--at", "2030-06-01", "--model", "naive", "--dataset", "sf",
+            "--db", str(db)]
+    doc = json.loads(runner.invoke(app, [*late, "--json"]).stdout)
+    stamps = pd.read_csv(shared(SF), usecols=["date_time"])["date_time"].str.rstrip("Z")  # local times (sf_code)
+    newest = pd.to_datetime(stamps).max().tz_localize("America/Los_Angeles")
+    assert doc["tie_at_cut"]["risk"] == 0
+    assert doc["newest_incident"] == newest.isoformat()
+    assert doc["days_since_newest_incident"] > 3000
+    text = " ".join(runner.invoke(app, late).output.split())
+    assert "every cell's expected count is 0: the newest incident before the window is" in text, text

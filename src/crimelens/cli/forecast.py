@@ -147,7 +147,12 @@ def run(
               [[c["rank"], c["cell"], f"{c['lon']:.5f}", f"{c['lat']:.5f}", f"{c['risk']:.3f}"]
                for c in d["top_cells"]])
         tie = d["tie_at_cut"]
-        if tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"]:
+        if tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"] and tie["risk"] == 0:
+            console.print(f"[yellow]every cell's expected count is 0: the newest incident before the window is "
+                          f"{d['days_since_newest_incident']:,.0f} days old ({esc(d['newest_incident'])}), older "
+                          "than the history the model reads; the flagged cells are only the lowest cell "
+                          "indices, not a forecast. Forecast a window nearer the data[/]")
+        elif tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"]:
             console.print(f"[yellow]every cell has the same risk {tie['risk']:.4g}: the model found nothing to tell "
                           f"the cells apart in {d['n_training']:,} training incidents, and the flagged cells are "
                           "only the lowest cell indices; try a model that needs less history (naive, kde)[/]")

@@ -15,6 +15,11 @@ from crimelens.errors import InvalidParameterError
 __all__ = ["Area", "Grid"]
 
 
+#: The most cells a grid may have (a city of 60 km x 60 km in 12 m cells); more is an extent
+#: stretched by a misplaced point, not a study area, and would not fit in memory.
+MAX_GRID_CELLS = 25_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class Grid:
     """A regular grid of square cells in a projected CRS (metres).
@@ -56,6 +61,13 @@ class Grid:
         y0 = math.floor(ymin / cell_m) * cell_m
         nx = max(1, math.floor((xmax - x0) / cell_m) + 1)
         ny = max(1, math.floor((ymax - y0) / cell_m) + 1)
+        if nx * ny > MAX_GRID_CELLS:
+            raise InvalidParameterError(
+                f"a grid of {cell_m:g} m cells covering {(xmax - xmin) / 1000:,.0f} km x {(ymax - ymin) / 1000:,.0f} km "
+                f"would have {nx * ny:,} cells; expected at most {MAX_GRID_CELLS:,}. An incident far from the "
+                "others (longitude and latitude swapped?) stretches the extent: look at the data's extreme "
+                "x_m / y_m, or give a study area (--mask polygon) or larger cells"
+            )
         return cls(float(x0), float(y0), float(cell_m), int(nx), int(ny), crs)
 
     @property

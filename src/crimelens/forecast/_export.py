@@ -8,7 +8,8 @@
 
 All three open in QGIS. Every file carries the model, the window, the study-area
 rule and a mark (e.g. ``research — not for operational use``): as layer metadata
-in GeoPackage/GeoJSON, as ``#`` comment lines at the top of the CSV.
+in GeoPackage, as a top-level ``metadata`` member of the GeoJSON (a foreign member,
+which QGIS ignores), as ``#`` comment lines at the top of the CSV.
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], 
     write(out, shapely.to_wkb(geoms), data, fields, driver="GeoJSON" if kind == "geojson" else "GPKG",
           geometry_type="Polygon", crs=crs, layer="forecast" if kind == "gpkg" else None,
           layer_metadata=meta if kind == "gpkg" else None)
+    if kind == "geojson":  # the metadata as a foreign member (RFC 7946 section 6.1), which GIS readers ignore
+        doc = json.loads(out.read_text(encoding="utf-8"))
+        doc["metadata"] = dict(meta)
+        out.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     return out
 
 

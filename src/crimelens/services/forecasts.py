@@ -144,10 +144,13 @@ class ForecastRun:
     #: 'incident': each incident once; 'all': every record (see ``count_records``)
     records: str = "incident"
     n_records_left_out: int = 0
+    #: the newest training incident's start: how old the data is at the window
+    newest_incident: datetime | None = None
 
     def to_dict(self, *, top: int = 10) -> dict[str, Any]:
         frame = surface_frame(self.surface, self.coverage)
         window = self.surface.window
+        age = None if self.newest_incident is None else (window.start - self.newest_incident).total_seconds() / 86400
         return {
             "ok": True,
             "run_id": self.run_id,
@@ -159,6 +162,8 @@ class ForecastRun:
             "n_flagged": int(frame["flagged"].sum()),
             "tie_at_cut": self.surface.tie_at_cut(self.coverage),
             "n_training": self.n_training,
+            "newest_incident": None if self.newest_incident is None else local_time(self.newest_incident, self.timezone),
+            "days_since_newest_incident": None if age is None else round(age, 2),
             "records": self.records,
             "n_records_left_out": self.n_records_left_out,
             "timezone": self.timezone,
@@ -341,8 +346,10 @@ def run_forecast(
         files["export"] = str(path)
         files["map"] = str(plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark,
                                         zone=zone))
+    newest = pd.Timestamp(history.frame["occurred_from"].max()).to_pydatetime()
     return ForecastRun(run_id, surface, dataset, offense, coverage, len(history), d_hash, seq,
-                       mark or "", files, timezone=zone, records=records, n_records_left_out=n_left_out)
+                       mark or "", files, timezone=zone, records=records, n_records_left_out=n_left_out,
+                       newest_incident=newest)
 
 
 @dataclass(frozen=True)
