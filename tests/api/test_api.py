@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from crimelens.api import create_app
 from crimelens.config import Settings
+from crimelens.governance import PENDING_REVIEW_MARK
 from crimelens.services import RESEARCH_MARK
 from tests.api.city import DEPLOYMENT, PURPOSE, City
 from tests.api.conftest import auth
@@ -167,7 +168,8 @@ def test_operational_server_refuses_model_use_without_a_deployment(city: City, t
             assert tuned.status_code == 403 and "custom parameters ['time_of_day']" in tuned.json()["error"]
             ok = c.post("/api/forecasts", json=body, headers=auth(mine, "ana", PURPOSE, DEPLOYMENT))
             assert ok.status_code == 200, ok.text
-            assert ok.json()["mark"] == ""  # operational output: no research mark, and it waits for review
+            # operational output: no research mark; it waits for review, and says so
+            assert ok.json()["mark"] == PENDING_REVIEW_MARK
             queue = c.get("/api/review", headers=auth(mine, "sam", "human review")).json()
             assert any(int(i["source_seq"]) == ok.json()["ledger_seq"] for i in queue["items"])
     finally:

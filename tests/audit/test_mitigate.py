@@ -56,3 +56,25 @@ def test_exponentiated_gradient_narrows_the_fpr_gap(compas: CompasData) -> None:
     assert gap_before > 0.1
     assert abs(gap_after) < gap_before / 2
     assert mix.max_violation < 0.06
+
+
+def test_reweighing_flags_as_near_the_same_share_as_a_point_score_allows(compas: CompasData) -> None:
+    """A point score has few levels: "at most 0.435 flagged" fell to 0.337, and a mitigation that flags
+    ten points fewer people looks like a fairness gain. The refit is cut at the nearest share instead,
+    and the table says which share it reached."""
+    from crimelens.risk import PointScore
+    from crimelens.services.risk import _threshold_for_share, run_mitigations
+
+    X, y, race = compas.X, compas.y, compas.audit["race"].to_numpy()
+    model = PointScore(max_items=4).fit(X, y)
+    score = model.predict_proba(X)[:, 1]
+    threshold = _threshold_for_share(score, 0.435, closest=True)
+    share = float(np.mean(score >= threshold))
+    rw = next(m for m in run_mitigations(score, y, race, threshold=threshold, reference="Caucasian",
+                                         positive_is_harmful=True, X=X, model=model) if m.name == "reweighing")
+    after = rw.params["flagged_share_after"]
+    assert rw.params["flagged_share_before"] == share
+    refit = PointScore(max_items=4).fit(X, y, sample_weight=reweighing_weights(y, race)).predict_proba(X)[:, 1]
+    levels = np.array([np.mean(refit >= v) for v in np.unique(refit)])
+    assert abs(after - share) == np.min(np.abs(levels - share))  # no level of the refit is nearer
+    assert f"flagging {after:.3f} of people against {share:.3f} before" in rw.description

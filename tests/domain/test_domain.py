@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import numpy as np
@@ -61,6 +62,56 @@ def test_protected_names_are_recognised(name: str) -> None:
 @pytest.mark.parametrize("name", ["priors_count", "sexton_street", "grace_period", "entry_method", "age"])
 def test_ordinary_names_are_not_protected(name: str) -> None:
     assert not is_protected(name)
+
+
+@pytest.mark.parametrize(("name", "word"), [
+    ("is_female", "female"), ("female", "female"), ("male", "male"), ("isMale", "male"), ("women", "women"),
+    ("black", "black"), ("hispanic", "hispanic"), ("IsHispanicFlag", "hispanic"), ("RaceCode", "race"),
+    ("RACE", "race"), ("race2", "race"), ("skin_colour", "skin colour"), ("skinColor", "skin color"),
+    ("skincolour", "skin colour"), ("African-American", "african american"), ("africanamerican", "african american"),
+    ("native american", "native american"), ("latinx", "latinx"), ("non_white", "white"), ("Caucasian", "caucasian"),
+    ("asian", "asian"), ("religious_affiliation", "religious"), ("is_muslim", "muslim"), ("jewish", "jewish"),
+    ("christian", "christian"), ("hindu", "hindu"), ("NationalOrigin", "national origin"),
+    ("sexual_orientation", "sexual orientation"), ("ethnicGroup", "ethnic"), ("suspect.sex", "sex"),
+])
+def test_names_of_protected_values_are_recognised_by_word(name: str, word: str) -> None:
+    """Sex and race values, camelCase and other separators (the audit's is_female, RaceCode, skin_colour)."""
+    assert is_protected(name)
+    with pytest.raises(ProtectedAttributeError) as info:
+        check_not_protected(["priors", name], where="risk fit plain.csv features")
+    assert f"got protected attribute(s) [{name!r}]; expected none (column {name!r} names {word!r})" in str(info.value)
+
+
+@pytest.mark.parametrize("name", [
+    "embrace", "raceway", "manhattan", "sexual_assault", "white_collar", "black_market", "bracelet",
+    "email", "malformed_rows", "asianet", "whitespace", "blackout", "man_hours",
+    "alarm_disabled", "juv_fel_count", "priors2", "two_year_recid", "Sexton", "Graceland",
+])
+def test_words_inside_other_words_are_not_protected(name: str) -> None:
+    assert not is_protected(name)
+
+
+def test_the_refusal_names_each_column_and_its_word() -> None:
+    with pytest.raises(ProtectedAttributeError) as info:
+        check_not_protected(["priors", "juv_fel", "is_female", "RaceCode"], where="risk fit plain.csv features")
+    assert str(info.value) == (
+        "risk fit plain.csv features: got protected attribute(s) ['RaceCode', 'is_female']; expected none "
+        "(column 'RaceCode' names 'race'; column 'is_female' names 'female'). Protected attributes "
+        "(race, ethnicity, sex, religion, ...) may be audit columns, never model features.")
+
+
+_OLD_GUARD = re.compile(r"(^|[_\W])(race|ethnicity|ethnic|sex|gender|religion|nationality|national_origin|"
+                        r"sexual_orientation|disability)($|[_\W])", re.IGNORECASE)
+
+
+@given(st.lists(st.sampled_from(["race", "Race", "SEX", "gender", "ethnic", "national", "origin", "sexual",
+                                 "orientation", "religion", "disability", "priors", "count", "x", "2", "Code",
+                                 "grace", "sexton", "nationality", "ethnicity"]), min_size=1, max_size=4),
+       st.lists(st.sampled_from(["_", " ", "-", ".", "", "/"]), min_size=4, max_size=4))
+def test_every_name_the_old_pattern_caught_is_still_caught(words: list[str], seps: list[str]) -> None:
+    name = "".join(w + s for w, s in zip(words, seps, strict=False)).strip("_ -./") or words[0]
+    if _OLD_GUARD.search(name):
+        assert is_protected(name), name
 
 
 @given(st.lists(st.tuples(st.floats(-5000, 5000), st.floats(-5000, 5000)), min_size=1, max_size=50),

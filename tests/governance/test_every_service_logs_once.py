@@ -116,7 +116,7 @@ SCENARIOS: dict[str, tuple[Step, Call]] = {
     "open_public_comment": (_d2("draft"), _call(gs.open_public_comment, "sup", deployment="d2")),
     "purge_expired_outputs": (_nothing, _call(gs.purge_expired_outputs, "admin", deployment="hotspots")),
     "register_model": (_nothing, _call(gs.register_model, "analyst", name="KDEHotspot", version="9",
-                                       params={}, evaluation={"metrics": {}})),
+                                       params={}, evaluation={"metrics": {"pai_5pct": 6.0}})),
     "release_kill_switch": (lambda c, p, k: gs.engage_kill_switch(c, reason="drill", actor=p.board[0]),
                             _call(gs.release_kill_switch, "admin", reason="over")),
     "open_renewal": (_nothing, _call(gs.open_renewal, "sup", deployment="hotspots")),

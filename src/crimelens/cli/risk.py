@@ -35,6 +35,8 @@ def _render_card(card: dict[str, Any]) -> None:
                   f"{card['n_train']:,} rows · data sha256 {card['data_hash'][:16]}…")
     if card.get("data_note"):
         console.print(card["data_note"], markup=False)
+    for warning in card.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/] {esc(warning)}")
     console.print(card["model"]["text"], highlight=False, markup=False)
     cv = card["cv"]
     console.print(f"cross-validated AUC ({cv['repeats']}× {cv['folds']}-fold): "
@@ -43,7 +45,9 @@ def _render_card(card: dict[str, Any]) -> None:
     if comp:
         keys = ["auc", "accuracy", "flagged_share",
                 *[k for k in comp["rows"][0] if k.startswith(("fpr[", "fnr["))]]
-        table(f"Beside COMPAS at the same flagged share ({comp['same_flagged_share']:.3f})",
+        ours = comp["rows"][0]["flagged_share"]
+        table(f"Beside COMPAS, flagging {ours:.3f} of people against COMPAS's {comp['same_flagged_share']:.3f} "
+              "(as near as this model's score levels allow without flagging more)",
               ["measure", *[r["model"] for r in comp["rows"]]],
               [[k, *[f"{r.get(k, float('nan')):.3f}" for r in comp["rows"]]] for k in keys])
     groups = card.get("groups")
@@ -109,15 +113,26 @@ def score(
     from crimelens.services.risk import score_people
 
     with cli_context(db) as ctx:
-        frame = score_people(ctx, model_id=model_id, data=data, out=out, id_column=id_column,
-                             deployment=deployment, actionable=actionable, purpose=purpose,
-                             actor=cli_actor(ctx.settings))
-    summary = {"ok": True, "model_id": model_id, "n": len(frame), "out": None if out is None else str(out),
-               "mean_probability": float(frame["probability"].mean()),
-               "mark": str(frame["mark"].iloc[0]) if len(frame) else None}
-    emit(summary, as_json, lambda d: console.print(
-        f"{d['n']:,} rows scored with {esc(model_id)}; mean probability {d['mean_probability']:.3f}"
-        + (f"; written to {esc(d['out'])}" if d["out"] else "") + (f" — {d['mark']}" if d["mark"] else "")))
+        run = score_people(ctx, model_id=model_id, data=data, out=out, id_column=id_column,
+                           deployment=deployment, actionable=actionable, purpose=purpose,
+                           actor=cli_actor(ctx.settings))
+    frame = run.frame
+    summary = {"ok": True, "model_id": model_id, "n": len(frame), "n_read": run.n_read,
+               "rows_note": run.rows_note, "out": None if out is None else str(out),
+               "mean_probability": float(frame["probability"].mean()), "mark": run.mark,
+               "review_item": run.review_item, "ledger_seq": run.ledger_seq}
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"{d['n']:,} rows scored with {esc(model_id)}; mean probability {d['mean_probability']:.3f}"
+                      + (f"; written to {esc(d['out'])}" if d["out"] else "") + (f" — {d['mark']}" if d["mark"] else ""))
+        if d["n"] != d["n_read"]:
+            console.print(f"[yellow]{d['n_read'] - d['n']:,} of the file's {d['n_read']:,} rows are not scored: "
+                          f"{esc(d['rows_note'] or '')} (the column 'line' gives each scored row's line)[/]")
+        if d["review_item"]:
+            console.print(f"[bold]Review item {d['review_item']}[/]: a supervisor must accept it before anyone acts "
+                          f"on these scores (crimelens review list; the file's mark says so in every row).")
+
+    emit(summary, as_json, render)
 
 
 @risk_app.command("card")
@@ -146,6 +161,33 @@ def list_models(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     emit({"ok": True, "models": rows}, as_json, lambda d: table(
         "risk models", ["model_id", "kind", "label", "n_train", "created_utc"],
         [[r["model_id"], r["kind"], r["label"], r["n_train"], r["created_utc"]] for r in d["models"]]))
+
+
+@risk_app.command("register")
+def register_cmd(
+    model_id: Annotated[str, typer.Argument(help="Stored model id (rm-...).")],
+    as_user: Annotated[str | None, typer.Option("--as", help="Act as this registered user (role from the "
+                                                             "user table).")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    purpose: Annotated[str, typer.Option("--purpose", help="Stated purpose recorded in the ledger.")] = "model registration",
+) -> None:
+    """Put a stored model in the model registry with the figures its fit measured (a deployment approves
+    registered models; `models register` refuses hand-typed figures for an rm- id)."""
+    from crimelens.governance import Actor, Role
+    from crimelens.services.risk import register_risk_model
+    from crimelens.storage import _governance as gov_db
+
+    with cli_context(db) as ctx:
+        actor = cli_actor(ctx.settings)
+        if as_user:
+            row = gov_db.user_row(ctx.store, as_user)
+            actor = Actor(as_user, Role(str(row["role"]))) if row else Actor(as_user, Role(ctx.settings.role))
+        card = register_risk_model(ctx, model_id=model_id, actor=actor, purpose=purpose)
+    emit(card.to_json(), as_json, lambda d: console.print(
+        f"registered {esc(card.name)} {esc(card.version)} with the figures its fit measured "
+        f"({d['sections']['evaluation_data']['figures']}); card sections still to write: "
+        f"{', '.join(d['missing']) or 'none'} (crimelens models describe)"))
 
 
 def register(app: typer.Typer) -> None:

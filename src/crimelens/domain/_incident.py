@@ -32,12 +32,14 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "OFFENSE_CATEGORIES",
     "PROTECTED_ATTRIBUTES",
+    "PROTECTED_VALUES",
     "Incident",
     "IncidentTable",
     "Source",
     "check_not_protected",
     "incident_of",
     "is_protected",
+    "protected_word",
 ]
 
 
@@ -90,28 +92,141 @@ PROTECTED_ATTRIBUTES: tuple[str, ...] = (
     "disability",
 )
 
-_PROTECTED_RE = re.compile(
-    r"(^|[_\W])(" + "|".join(PROTECTED_ATTRIBUTES) + r")($|[_\W])", re.IGNORECASE
+#: Further words that name a protected attribute, or one of its usual values, in a column name
+#: (``is_female``, ``black``, ``skin_colour``, ``african_american``): also refused as features.
+#: Plain ``man``/``men`` and ``disabled`` are left out on purpose: as column-name words they mostly
+#: mean something else (``man_hours``, ``veh_man`` for a manufacturer, ``alarm_disabled``).
+PROTECTED_VALUES: tuple[str, ...] = (
+    # the attributes, in other forms
+    "races", "racial", "ethnicities", "sexes", "genders", "religions", "religious", "nationalities",
+    "disabilities", "skin_colour", "skin_color", "skin_tone",
+    # sex and gender
+    "female", "females", "male", "males", "woman", "women", "transgender", "nonbinary",
+    # race and ethnicity
+    "black", "blacks", "white", "whites", "nonwhite", "hispanic", "hispanics", "latino", "latinos",
+    "latina", "latinas", "latinx", "asian", "asians", "caucasian", "caucasians", "african_american",
+    "native_american", "american_indian", "indian", "pacific_islander", "indigenous", "aboriginal",
+    "arab", "minority",
+    # religion
+    "jewish", "jew", "jews", "muslim", "muslims", "islamic", "christian", "christians", "catholic",
+    "protestant", "hindu", "hindus", "sikh", "buddhist", "atheist",
+    # sexual orientation
+    "gay", "lesbian", "bisexual", "homosexual", "heterosexual", "lgbt", "lgbtq",
+    # national origin
+    "foreign_born",
 )
+
+#: Adjacent words in which a protected value word means something else (``white_collar`` crime).
+_NOT_PROTECTED_PHRASES: frozenset[tuple[str, ...]] = frozenset({("white", "collar"), ("black", "market")})
+
+
+def _phrase(term: str) -> tuple[str, ...]:
+    return tuple(term.split("_"))
+
+
+#: Every protected word or phrase, as word tuples; a phrase also matches written as one word
+#: (``africanamerican``, ``skincolour``).
+_PROTECTED_PHRASES: dict[tuple[str, ...], str] = {
+    **{_phrase(t): t.replace("_", " ") for t in (*PROTECTED_ATTRIBUTES, *PROTECTED_VALUES)},
+    **{(t.replace("_", ""),): t.replace("_", " ") for t in (*PROTECTED_ATTRIBUTES, *PROTECTED_VALUES)},
+}
+_LONGEST = max(len(k) for k in _PROTECTED_PHRASES)
+
+
+def _words(name: str) -> list[str]:
+    """The words of a column name, lower-cased: split at anything not a letter or digit, between
+    letters and digits, and at camelCase boundaries (``RaceCode`` -> race, code; ``HTTPCode`` ->
+    http, code)."""
+    out: list[str] = []
+    for run in re.findall(r"[^\W\d_]+|\d+", name):
+        start = 0
+        for i in range(1, len(run)):
+            prev, cur, nxt = run[i - 1], run[i], run[i + 1] if i + 1 < len(run) else ""
+            if cur.isupper() and (prev.islower() or (prev.isupper() and nxt.islower())):
+                out.append(run[start:i].casefold())
+                start = i
+        out.append(run[start:].casefold())
+    return out
+
+
+def protected_word(name: str) -> str | None:
+    """The protected word a column name contains (``'female'`` for ``is_female``), or ``None``.
+
+    The name is split into words (see :func:`is_protected`); the first word, or run of adjacent
+    words, that names a protected attribute or one of its usual values is returned.
+
+    Examples
+    --------
+    >>> protected_word("is_female"), protected_word("RaceCode"), protected_word("African-American")
+    ('female', 'race', 'african american')
+    >>> protected_word("priors_count") is None, protected_word("white_collar") is None
+    (True, True)
+    """
+    words = _words(name)
+    i = 0
+    while i < len(words):
+        if tuple(words[i:i + 2]) in _NOT_PROTECTED_PHRASES:
+            i += 2
+            continue
+        for n in range(_LONGEST, 0, -1):
+            found = _PROTECTED_PHRASES.get(tuple(words[i:i + n])) if i + n <= len(words) else None
+            if found is not None:
+                return found
+        i += 1
+    return None
 
 
 def is_protected(name: str) -> bool:
     """Whether a column name denotes a protected attribute.
 
+    The name is split into words: at every character that is not a letter or digit
+    (``_``, ``-``, space, ``.``, ...), between letters and digits, and at camelCase
+    boundaries, case-insensitively (``RaceCode`` -> race, code; ``isFemale`` -> is, female).
+    The name is protected when one word, or a run of adjacent words, is in
+    :data:`PROTECTED_ATTRIBUTES` (race, ethnicity, sex, gender, religion, nationality,
+    national origin, sexual orientation, disability) or :data:`PROTECTED_VALUES` (their other
+    forms and usual values: female, male, woman, black, white, hispanic, latino, asian,
+    caucasian, African American, Native American, Jewish, Muslim, Christian, Hindu, skin
+    colour, ...). A phrase also matches written as one word (``africanamerican``).
+
+    Words are matched whole, never as substrings: ``sexton_street``, ``grace_period``,
+    ``embrace``, ``manhattan`` and ``sexual_assault`` are not protected; ``white_collar`` and
+    ``black_market`` are not either. ``man``/``men`` and ``disabled`` are not on the list, since
+    as column-name words they mostly mean something else (a manufacturer, ``alarm_disabled``).
+    A name cannot tell what a column *means*: a renamed column slips through, and a refusal
+    here is a floor, not a proof that a model is free of protected information.
+
     Examples
     --------
     >>> is_protected("suspect_race"), is_protected("priors_count"), is_protected("Sex")
     (True, False, True)
+    >>> is_protected("is_female"), is_protected("RaceCode"), is_protected("skin_colour")
+    (True, True, True)
+    >>> is_protected("embrace"), is_protected("manhattan"), is_protected("sexual_assault")
+    (False, False, False)
     """
-    return bool(_PROTECTED_RE.search(name))
+    return protected_word(name) is not None
 
 
 def check_not_protected(features: Iterable[str], *, where: str = "model features") -> None:
-    """Raise :class:`ProtectedAttributeError` if any name is a protected attribute."""
-    bad = sorted({f for f in features if is_protected(f)})
+    """Raise :class:`ProtectedAttributeError` if any name is a protected attribute.
+
+    The message names each refused column and the protected word it matched
+    (see :func:`is_protected`).
+
+    Examples
+    --------
+    >>> check_not_protected(["priors_count", "is_female"], where="risk fit")
+    Traceback (most recent call last):
+    ...
+    crimelens.errors.ProtectedAttributeError: risk fit: got protected attribute(s) ['is_female']; expected none (column 'is_female' names 'female'). Protected attributes (race, ethnicity, sex, religion, ...) may be audit columns, never model features.
+    """
+    found = {f: protected_word(f) for f in features}
+    bad = sorted(f for f, word in found.items() if word is not None)
     if bad:
+        why = "; ".join(f"column {f!r} names {found[f]!r}" for f in bad)
         raise ProtectedAttributeError(
-            f"{where}: got protected attribute(s) {bad}; expected none. Protected attributes "
+            f"{where}: got protected attribute(s) {bad}; expected none ({why}). Protected attributes "
             "(race, ethnicity, sex, religion, ...) may be audit columns, never model features."
         )
 

@@ -1,6 +1,6 @@
 """Governance: the usage ledger, users and roles, registry, deployments, human review."""
 
-from crimelens.governance._actor import RESEARCH, RESEARCH_MARK, Actor, Role
+from crimelens.governance._actor import PENDING_REVIEW_MARK, RESEARCH, RESEARCH_MARK, Actor, Role
 from crimelens.governance._keys import SignedTreeHead
 from crimelens.governance._ledger import (
     Ledger,
@@ -12,6 +12,7 @@ from crimelens.governance._ledger import (
 )
 
 __all__ = [
+    "PENDING_REVIEW_MARK",
     "RESEARCH",
     "RESEARCH_MARK",
     "Actor",

@@ -12,6 +12,9 @@ __all__ = ["RESEARCH", "RESEARCH_MARK", "Actor", "Role"]
 RESEARCH = "research"
 #: The mark every output made for research carries.
 RESEARCH_MARK = "research — not for operational use"
+#: The mark an actionable output carries: it is in the human-review queue, and nobody may act on
+#: it until a supervisor accepts it (the item is ``r<ledger seq>`` of the output's entry).
+PENDING_REVIEW_MARK = "awaiting human review — do not act on it until a supervisor accepts it"
 
 
 class Role(StrEnum):

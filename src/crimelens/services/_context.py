@@ -46,6 +46,7 @@ from crimelens.errors import (
     PermissionDeniedError,
 )
 from crimelens.governance import (
+    PENDING_REVIEW_MARK,
     RESEARCH,
     RESEARCH_MARK,
     Actor,
@@ -72,6 +73,7 @@ __all__ = [
     "local_actor",
     "local_time",
     "open_context",
+    "output_mark",
     "reading_zone",
     "record_use",
     "refuse",
@@ -337,6 +339,15 @@ def submit_use(ctx: Context, *, action: str, actor: Actor, purpose: str | None,
     entry = LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=str(purpose),
                         detail=dict(detail or {}), at=ctx.now())
     return ctx.ledger.submit(entry)
+
+
+def output_mark(ctx: Context, *, action: str, purpose: str | None, deployment: str | None,
+                actionable: bool = False) -> str | None:
+    """The mark an output carries: research use's, the pending-review mark for an output that enters
+    the human-review queue (see :func:`record_use`), or None for an operational, non-actionable one."""
+    if deployment is None or (purpose or "") == RESEARCH:
+        return RESEARCH_MARK
+    return PENDING_REVIEW_MARK if _is_actionable(ctx, deployment, action, actionable) else None
 
 
 def _is_actionable(ctx: Context, deployment: str, action: str, actionable: bool) -> bool:

@@ -60,6 +60,7 @@ from crimelens.services._context import (
     check_records,
     count_records,
     local_time,
+    output_mark,
     reading_zone,
     record_use,
     refuse,
@@ -317,7 +318,7 @@ def run_forecast(
     run_id = uuid.uuid4().hex[:16]
     d_hash = data_hash(history)
     o_hash = surface.hash()
-    mark = RESEARCH_MARK if (purpose or "") == RESEARCH or deployment is None else None
+    mark = output_mark(ctx, action="forecast.run", purpose=purpose, deployment=deployment)  # pending review if actionable
     frame = surface_frame(surface, coverage)
     cells = frame[["cell", "cell_id", "x_m", "y_m", "risk", "rank", "flagged"]]
     with ctx.store.transaction():
@@ -689,7 +690,7 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
     return register_model(ctx, name=type(make_model(kind)).__name__, version=__version__,
                           params=dict(res.params.get(model, {})),
                           evaluation={"metrics": metrics, "data": data, "groups": _card_groups(run, model)},
-                          actor=actor,
+                          actor=actor, measured_by=f"forecast backtest {run.run_id} (ledger entry {run.ledger_seq})",
                           purpose=purpose, kind="forecast", training_dataset=run.dataset,
                           training_data_hash=run.data_hash, code_version=__version__)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ from crimelens.governance._report import (
 )
 from crimelens.services._context import Context, authorize, record_use, refuse, submit_use
 from crimelens.storage import _governance as db
+
+#: The ids ``crimelens risk fit`` gives its models.
+_RISK_MODEL_ID = re.compile(r"rm-[0-9a-f]{12}")
 
 __all__ = [
     "activate",
@@ -413,11 +417,17 @@ def register_model(
     code_version: str | None = None,
     artefact_hash: str | None = None,
     card_text: Mapping[str, str] | None = None,
+    measured_by: str | None = None,
 ) -> ModelCard:
     """Register a fitted model with its parameters, data snapshot, code version and measured evaluation.
 
     ``evaluation`` holds ``metrics`` (name -> value), ``data`` (what it was evaluated on) and
     ``groups`` (factor -> group -> metric -> value, with ``n``): the card's numbers.
+    ``measured_by`` names the crimelens run that measured them (``register_backtested``,
+    ``register_risk_model``); without it the card's evaluation data says the figures were
+    supplied by the registering user and not measured by crimelens. A version named like a
+    stored risk model (``rm-...``) is refused here: ``register_risk_model`` takes its figures
+    from its own card, so nobody can put other numbers on it.
     """
     authorize(ctx, action="models.register", actor=actor, purpose=purpose, model=name, model_version=version)
     unknown = sorted(set(card_text or {}) - set(CARD_FREE_TEXT))
@@ -426,11 +436,21 @@ def register_model(
         problem = f"unknown card sections {unknown}; expected some of {list(CARD_FREE_TEXT)}"
     elif not isinstance(evaluation.get("metrics", {}), Mapping):
         problem = "evaluation['metrics'] must map metric names to values"
+    elif not evaluation.get("metrics"):
+        problem = "evaluation has no metrics; expected the model's measured figures (a card without them says nothing)"
+    elif measured_by is None and _RISK_MODEL_ID.fullmatch(version):
+        problem = (f"{version} names a crimelens risk model; register it with `crimelens risk register {version}`, "
+                   "which puts the figures its fit measured on its card (figures given here are refused)")
     elif ctx.store.scalar("SELECT count(*) FROM models WHERE name = ? AND version = ?", [name, version]):
         problem = f"model {name} version {version} is already registered; register a new version"
     if problem:
         refuse(ctx, action="models.register", actor=actor, purpose=purpose, reason=problem,
                error=InputError(f"models register {name} {version}: {problem}"), model=name, model_version=version)
+    data = evaluation.get("data", {})
+    data = dict(data) if isinstance(data, Mapping) else ({"description": data} if data else {})
+    data["figures"] = (f"measured by crimelens: {measured_by}" if measured_by is not None else
+                       f"supplied by {actor.user} at registration; not measured by crimelens")
+    evaluation = {**evaluation, "data": data}
     with ctx.store.transaction():
         seq = record_use(ctx, action="models.register", actor=actor, purpose=purpose, model=name,
                          model_version=version, params=dict(params), data_hash=training_data_hash,

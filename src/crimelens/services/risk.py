@@ -33,6 +33,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import RepeatedStratifiedKFold
 
+from crimelens import __version__
 from crimelens.audit import (
     LABEL_LIMITS,
     AuditReport,
@@ -46,7 +47,8 @@ from crimelens.audit import (
 )
 from crimelens.domain import is_protected
 from crimelens.errors import InputError, InvalidParameterError, SchemaError
-from crimelens.governance import Actor
+from crimelens.governance import PENDING_REVIEW_MARK, Actor
+from crimelens.governance._cards import ModelCard
 from crimelens.risk import (
     COMPAS_COLUMNS,
     LogisticRisk,
@@ -58,7 +60,8 @@ from crimelens.risk import (
 )
 from crimelens.risk._base import RiskModel
 from crimelens.services import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
-from crimelens.services._context import authorize
+from crimelens.services._context import authorize, output_mark, refuse
+from crimelens.services.governance import register_model
 from crimelens.storage import _risk as risk_db
 
 __all__ = [
@@ -66,11 +69,13 @@ __all__ = [
     "AuditRun",
     "FittedRisk",
     "PreparedTable",
+    "ScoreRun",
     "audit_table",
     "export_card",
     "fit_risk_model",
     "load_risk_model",
     "prepare_table",
+    "register_risk_model",
     "risk_card",
     "risk_params",
     "run_mitigations",
@@ -160,6 +165,10 @@ SIZE_PARAMS: dict[str, tuple[str, ...]] = {"points": ("max_items", "max_points")
 
 MAX_SIZE = 20  # items, points per item or rules: the API's bounds too
 MAX_CV_REPEATS = 10
+#: A cross-validated AUC at or above this warns that a feature may carry the outcome (the fit's
+#: card and output say so): recidivism models on criminal history reach about 0.7, while a column
+#: recorded from the outcome (``is_recid`` beside ``two_year_recid``) reaches 0.97.
+LEAKAGE_AUC = 0.95
 
 
 def risk_params(kind: str, **sizes: int | None) -> dict[str, int]:
@@ -231,6 +240,21 @@ def _oof_scores(model: RiskModel, X: pd.DataFrame, y: np.ndarray[Any, Any], *, r
     return aucs, oof
 
 
+def _leakage_warning(X: pd.DataFrame, y: np.ndarray[Any, Any], label: str, auc: float) -> str | None:
+    """A warning when the cross-validated AUC is at least :data:`LEAKAGE_AUC`, naming the feature
+    that separates the outcome best on its own; None below it."""
+    from sklearn.metrics import roc_auc_score
+
+    if not auc >= LEAKAGE_AUC:
+        return None
+    alone = {str(c): float(roc_auc_score(y, X[c])) for c in X.columns}
+    top = max(alone, key=lambda c: abs(alone[c] - 0.5))
+    return (f"cross-validated AUC {auc:.3f} >= {LEAKAGE_AUC}: a feature may carry the outcome {label!r} "
+            f"(recorded from it or after it, as is_recid is beside two_year_recid); {top!r} alone "
+            f"separates it with AUC {max(alone[top], 1 - alone[top]):.3f}. Check the features before "
+            "relying on this model.")
+
+
 def _model_tables(model: RiskModel) -> dict[str, Any]:
     out: dict[str, Any] = {"text": model.to_text()}
     if isinstance(model, PointScore):
@@ -246,16 +270,18 @@ def _model_tables(model: RiskModel) -> dict[str, Any]:
     return out
 
 
-def _threshold_for_share(score: np.ndarray[Any, Any], share: float) -> float:
-    """The smallest threshold flagging at most ``share`` of people (score >= t)."""
+def _threshold_for_share(score: np.ndarray[Any, Any], share: float, *, closest: bool = False) -> float:
+    """The smallest threshold flagging at most ``share`` of people (score >= t); with ``closest``, the
+    score level whose flagged share is nearest ``share`` on either side (the fewer flagged on a tie).
+
+    A point score has few levels: at most 0.435 may be 0.337 while 0.43 is one level away.
+    """
     vals = np.sort(np.unique(score))[::-1]
-    best = float(vals[0]) + 1.0
-    for v in vals:
-        if np.mean(score >= v) <= share + 1e-12:
-            best = float(v)
-        else:
-            break
-    return best
+    shares = np.array([np.mean(score >= v) for v in vals])
+    if closest:
+        return float(vals[int(np.argmin(np.abs(shares - share)))])
+    under = np.flatnonzero(shares <= share + 1e-12)
+    return float(vals[under[-1]]) if len(under) else float(vals[0]) + 1.0
 
 
 def fit_risk_model(
@@ -267,7 +293,14 @@ def fit_risk_model(
 ) -> FittedRisk:
     """Fit a risk model on a table, measure it (cross-validated), store it with its card.
 
-    ``file_label`` names the data file in the card and in messages (``upload:<name>``)."""
+    ``file_label`` names the data file in the card and in messages (``upload:<name>``).
+
+    Refused before anything is read as a number, each refusal logged as a refused ``risk.fit``
+    ledger entry: the label among the features (:class:`InvalidParameterError`), a protected
+    attribute (:class:`~crimelens.errors.ProtectedAttributeError`, see
+    :func:`crimelens.domain.is_protected`) and features that are only profile attributes. A
+    cross-validated AUC of at least :data:`LEAKAGE_AUC` puts a warning in the card's ``warnings``
+    (and the ledger entry's detail): a feature may carry the outcome."""
     if kind not in MODEL_KINDS:
         raise InvalidParameterError(f"risk fit --model {kind!r}: expected one of {sorted(MODEL_KINDS)}")
     if not 1 <= cv_repeats <= MAX_CV_REPEATS:
@@ -282,14 +315,25 @@ def fit_risk_model(
         raise InvalidParameterError(
             f"risk fit {table.path}: got no --features; expected the feature columns to use "
             "(protected attributes are refused)")
-    # before the columns are read as numbers: a text column such as race is refused as protected,
-    # not as "expected a number"
-    check_risk_features(feats, where=f"risk fit {table.path} features")
+    where = f"risk fit {table.path} features"
+    try:
+        if label in feats:
+            raise InvalidParameterError(
+                f"{where}: got the label column {label!r} among the features {feats}; expected features "
+                "that do not contain the outcome (a model that reads its own label measures nothing)")
+        # before the columns are read as numbers: a text column such as race is refused as protected,
+        # not as "expected a number"
+        check_risk_features(feats, where=where)
+    except InputError as exc:  # a refused use, as an unauthorised one is: logged, then raised
+        refuse(ctx, action="risk.fit", actor=actor, purpose=purpose, reason=str(exc), error=exc,
+               model=MODEL_KINDS[kind].__name__, data_hash=table.data_hash,
+               detail={"label": label, "features": feats, "error": type(exc).__name__})
     y = _label_array(table, label)
     X = _feature_matrix(table, feats)
     estimator = MODEL_KINDS[kind](**dict(params or {}))
     model = clone(estimator).fit(X, y)  # guards: protected / profile-only features raise here
     aucs, oof = _oof_scores(estimator, X, y, repeats=cv_repeats, seed=random_state)
+    leak = _leakage_warning(X, y, label, float(np.mean(aucs)))
     card: dict[str, Any] = {
         "kind": type(model).__name__, "label": label, "features": feats,
         "params": {k: v for k, v in model.get_params().items() if k != "feature_names"},
@@ -300,6 +344,7 @@ def fit_risk_model(
                                                          else "quantile").to_dict(),
         "cv": {"folds": 5, "repeats": cv_repeats, "auc_mean": float(np.mean(aucs)),
                "auc_sd": float(np.std(aucs)), "aucs": aucs},
+        **({"warnings": [leak]} if leak else {}),
         "label_limits": list(LABEL_LIMITS),
     }
     groups = [c for c in audit_columns if c in table.frame.columns]
@@ -334,7 +379,7 @@ def fit_risk_model(
                          artefact_hash=art_hash, output_hash=sha256_hex(card_json),
                          detail={"label": label, "features": feats, "n_train": len(y),
                                  "cv_auc_mean": card["cv"]["auc_mean"], "mark": card["mark"],
-                                 "already_stored": stored})
+                                 "already_stored": stored, **({"warnings": [leak]} if leak else {})})
         if not stored:
             risk_db.save_risk_model(
                 ctx.store, model_id=model_id, kind=card["kind"], created_utc=ctx.now(),
@@ -410,16 +455,31 @@ def export_card(ctx: Context, *, model_id: str, actor: Actor, purpose: str | Non
     return data, matches
 
 
+@dataclass(frozen=True)
+class ScoreRun:
+    """Scores of people: one row each (``line``: where the person is in the file), the ledger entry,
+    how many rows the file had (a COMPAS file's analysis filters leave some unscored: ``rows_note``),
+    the output's mark and, for an actionable output, its review item."""
+
+    frame: pd.DataFrame
+    ledger_seq: int
+    n_read: int
+    rows_note: str | None
+    mark: str | None
+    review_item: str | None
+
+
 def score_people(
     ctx: Context, *, model_id: str, data: str | Path, actor: Actor, purpose: str | None = RESEARCH,
     id_column: str | None = None, out: str | Path | None = None, deployment: str | None = None,
     actionable: bool = False, layout: Layout = "auto",
-) -> pd.DataFrame:
+) -> ScoreRun:
     """Score every row of a table with a stored model (person-level output).
 
     ``actionable=True`` (or serving through the API) needs ``deployment`` to be an
     active, approved deployment of exactly this model; the governance gate refuses
-    and logs otherwise, and routes each actionable output to human review.
+    and logs otherwise, and routes each actionable output to human review. Its file then
+    carries the pending-review mark in every row, and the run names the review item.
     """
     model, row = load_risk_model(ctx, model_id)
     fields = {"model": row["kind"], "model_version": model_id, "deployment": deployment}
@@ -430,21 +490,26 @@ def score_people(
     prob = model.predict_proba(X)[:, 1]
     out_frame = pd.DataFrame({
         "row": np.arange(len(X)),
+        "line": table.lines if table.lines is not None else np.arange(len(X)) + 2,  # where it is in the file
         "raw_score": model.raw_score(X),
         "probability": prob,
     })
     if id_column:
         out_frame.insert(0, id_column, table.frame[id_column].to_numpy())
-    out_frame["mark"] = RESEARCH_MARK if deployment is None else ""
+    # an actionable output is in the review queue once logged: the file says so, since nobody may
+    # act on it before a supervisor accepts it (review item r<seq> of this output's ledger entry)
+    mark = output_mark(ctx, action="risk.score", purpose=purpose, deployment=deployment, actionable=actionable)
+    out_frame["mark"] = mark or ""
     payload = out_frame.to_csv(index=False)
     with ctx.store.transaction():
-        record_use(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable,
-                   data_hash=table.data_hash, output_hash=sha256_hex(payload),
-                   detail={"person_level": True, "actionable": actionable, "n": len(X),
-                           "mark": RESEARCH_MARK if deployment is None else None}, **fields)
+        seq = record_use(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable,
+                         data_hash=table.data_hash, output_hash=sha256_hex(payload),
+                         detail={"person_level": True, "actionable": actionable, "n": len(X),
+                                 "n_read": table.n_read, "rows_note": table.note, "mark": mark}, **fields)
         if out is not None:
             Path(out).write_text(payload, encoding="utf-8")
-    return out_frame
+    return ScoreRun(out_frame, seq, table.n_read, table.note, mark,
+                    f"r{seq}" if mark == PENDING_REVIEW_MARK else None)
 
 
 @dataclass(frozen=True)
@@ -478,14 +543,16 @@ def run_mitigations(
     w = reweighing_weights(label, group)
     rw = clone(model).fit(X, label, sample_weight=w)
     s2 = rw.predict_proba(X)[:, 1]
-    t2 = _threshold_for_share(s2, share)
+    t2 = _threshold_for_share(s2, share, closest=True)
+    after = (s2 >= t2).astype(float)
     out.append(compare_decisions(
-        "reweighing", label, group, before, (s2 >= t2).astype(float),
+        "reweighing", label, group, before, after,
         needs_protected_at_decision=False, needs_protected_at_training=True,
         positive_is_harmful=positive_is_harmful,
         description="training rows weighted by P(group)P(label)/P(group, label) (Kamiran & Calders "
-                    "2012), model refitted, same flagged share; in-sample",
-        params={"threshold": t2}))
+                    f"2012), model refitted, flagging {after.mean():.3f} of people against {share:.3f} "
+                    "before (the nearest share its score levels allow); in-sample",
+        params={"threshold": t2, "flagged_share_before": share, "flagged_share_after": float(after.mean())}))
     base = LogisticRisk(calibration="none")
     mix = exponentiated_gradient(base, X, label, group,
                                  constraint="fpr" if positive_is_harmful else "fnr", eps=0.02,
@@ -586,3 +653,35 @@ def audit_table(
         if html is not None and html_text is not None:
             Path(html).write_text(html_text, encoding="utf-8")
     return AuditRun(report, report_id, json_text, json_hash, html_hash, mitigations, seq, table.note)
+
+
+def register_risk_model(ctx: Context, *, model_id: str, actor: Actor,
+                        purpose: str | None = "model registration") -> ModelCard:
+    """Register a stored risk model in the model registry, with the figures its fit measured.
+
+    A deployment approves a registered model; its card's numbers here come from the stored card
+    (cross-validated AUC, and per audit group the out-of-fold error rates with their intervals
+    and sizes), its artefact hash and training-file hash from the stored model. Nothing is typed in:
+    the registry refuses figures given by hand for a risk model's id."""
+    row = risk_db.risk_model_row(ctx.store, model_id)
+    card: dict[str, Any] = json.loads(row["card"])
+    metrics: dict[str, Any] = {"cv_auc": card["cv"]["auc_mean"], "cv_auc_sd": card["cv"]["auc_sd"],
+                               "cv_folds": card["cv"]["folds"], "cv_repeats": card["cv"]["repeats"],
+                               "n_train": card["n_train"]}
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    if "groups" in card:
+        metrics.update(threshold=card["groups"]["threshold"], flagged_share=card["groups"]["flagged_share"])
+        keep = ("fpr", "fpr_low", "fpr_high", "fnr", "fnr_low", "fnr_high", "ppv", "base_rate", "n")
+        for g in card["groups"]["audit"]["groups"]:
+            if g["facet"] != "overall":
+                groups.setdefault(str(g["facet"]), {})[str(g["group"])] = {k: g[k] for k in keep if k in g}
+    seq = None if pd.isna(row["ledger_seq"]) else int(row["ledger_seq"])
+    data = {"what": "5-fold cross-validation: out-of-fold scores of the people in the training file",
+            "data_file": card["data_file"], "label": card["label"], "features": card["features"],
+            "data_note": card.get("data_note"), "risk_model": model_id}
+    return register_model(ctx, name=str(row["kind"]), version=model_id, params=dict(card["params"]),
+                          evaluation={"metrics": metrics, "data": data, "groups": groups}, actor=actor,
+                          purpose=purpose, kind="risk", training_dataset=card["data_file"],
+                          training_data_hash=str(row["data_hash"]), code_version=__version__,
+                          artefact_hash=str(row["artefact_hash"]),
+                          measured_by=f"risk fit {model_id} (ledger entry {seq})")
