@@ -555,7 +555,9 @@ def review_list(
     emit(rows, json_out, lambda rs: table("Review queue", ["item", "deployment", "action", "entry", "by", "status",
                                                            "decisions"],
                                          [[r["item_id"], r["deployment"], r["action"], r["source_seq"],
-                                           r["requested_by"], r["status"], len(r["decisions"])] for r in rs]))
+                                           r["requested_by"], r["status"],
+                                           ", ".join(f"{n} {d}" for d, n in _tally(r["decisions"]).items()) or "none"]
+                                          for r in rs]))
 
 
 @review_app.command("decide")
@@ -577,10 +579,44 @@ def review_decide(
     with _session(db, as_user) as (ctx, actor):
         out = gs.decide_review(ctx, item_id=item_id, decision=decision, reason=reason, replacement=repl,
                                actor=actor, **_kw(purpose))
+        made = _tally(gov_db.review_decisions(ctx.store, item_id))
     emit({"item_id": out.item_id, "status": out.status, "decisions_needed": out.decisions_needed,
-          "decisions_made": out.decisions_made, "ledger_seq": out.ledger_seq}, json_out,
-         lambda d: console.print(f"{esc(d['item_id'])}: {d['status']} ({d['decisions_made']}/{d['decisions_needed']} "
-                                 "decisions)"))
+          "decisions_made": out.decisions_made, "decisions": made, "ledger_seq": out.ledger_seq}, json_out,
+         lambda d: console.print(f"{esc(d['item_id'])}: {_review_status(d['status'], d['decisions'], d['decisions_needed'])}"))
+
+
+_DECISION_ORDER = ("accept", "override", "reject")
+
+
+def _tally(decisions: list[dict[str, Any]]) -> dict[str, int]:
+    """How many supervisors made each decision, in the order accept, override, reject (none left out)."""
+    counts = {d: 0 for d in _DECISION_ORDER}
+    for row in decisions:
+        counts[str(row["decision"])] = counts.get(str(row["decision"]), 0) + 1
+    return {d: n for d, n in counts.items() if n}
+
+
+def _review_status(status: str, tally: dict[str, int], needed: int) -> str:
+    """An item's status with the decisions so far and the rule that makes one final.
+
+    The rule (``services.governance.decide_review``): an item is final as soon as ``needed``
+    different supervisors (1, or 2 under the two-person rule) have made the same decision;
+    decisions that disagree keep it pending, and none is taken once it is final.
+
+    >>> _review_status("pending", {"accept": 1, "reject": 1}, 2)
+    'pending: 1 accept, 1 reject; final when 2 supervisors make the same decision'
+    >>> _review_status("rejected", {"accept": 1, "reject": 2}, 2)
+    'rejected: 1 accept, 2 reject; final: 2 supervisors made the same decision'
+    >>> _review_status("accepted", {"accept": 1}, 1)
+    'accepted: 1 accept; final: one supervisor decides'
+    """
+    so_far = ", ".join(f"{n} {d}" for d, n in tally.items()) or "no decisions"
+    if status == "pending":
+        rule = ("final when one supervisor decides" if needed == 1
+                else f"final when {needed} supervisors make the same decision")
+    else:
+        rule = "final: one supervisor decides" if needed == 1 else f"final: {needed} supervisors made the same decision"
+    return f"{status}: {so_far}; {rule}"
 
 
 # report -------------------------------------------------------------------------------------------------

@@ -23,9 +23,16 @@ head (whose signature it checks). It names the first entry that does not match:
   deleted from the end -> the first entry the signed head covers but the table lacks;
 * entries reordered or renumbered -> the first whose stored position differs from
   the sequence number inside its payload;
+* a position stored twice (or, in an export, lines swapped) -> the first position
+  that holds another entry;
 * a payload rewritten *with* a recomputed leaf hash -> the first signed head whose
   root no longer matches localises it (heads are signed per transaction, so a
   single append is named exactly).
+
+:func:`verify_export` checks an exported file with the same code (``_check_entries``):
+the file carries each entry's leaf hash, so a changed payload is named as in the
+store; only a payload rewritten together with its leaf hash is not localised (the
+file has one signed head).
 
 Failure modes
 -------------
@@ -645,7 +652,6 @@ class Ledger:
         t0 = time.perf_counter()
         note = progress or (lambda _msg: None)
         head = self.latest_head()
-        signed_size = 0 if head is None else head.tree_size
         note("reading entries")
         with self.store._lock:
             # a plain scan returns rows in insertion order (DuckDB preserves it); sorting 1M
@@ -656,36 +662,13 @@ class Ledger:
             if n > 1 and not bool(np.all(seqs[1:] > seqs[:-1])):
                 tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq")
                 seqs = tbl.column(0).to_numpy()
-        problems: list[tuple[int, str]] = []
 
-        # 1. positions: a gap is a deleted entry
-        if n:
-            expected = np.arange(n, dtype=np.int64)
-            off = np.flatnonzero(seqs != expected)
-            if off.size:
-                k = int(off[0])
-                problems.append((k, f"entry {k} is missing (the next stored entry is {int(seqs[k])})"))
-        # 2. leaf hashes and the sequence number inside each payload
-        note("hashing payloads")
-        computed = _hash_payloads(tbl.column(1)) if n else np.zeros((0, 32), np.uint8)
-        stored = _fixed32(tbl.column(2)) if n else np.zeros((0, 32), np.uint8)
-        bad_hash = np.flatnonzero(np.any(computed != stored, axis=1)) if n else np.zeros(0, np.int64)
-        if bad_hash.size:
-            k = int(seqs[bad_hash[0]])
-            problems.append((k, f"entry {k}: its payload does not hash to its stored leaf hash (changed payload or leaf hash)"))
-        note("checking positions inside payloads")
-        bad_seq = self.store.scalar(_SEQ_PREFIX_SQL) if n else None
-        if bad_seq is not None:
-            k = int(bad_seq)
-            i = int(np.searchsorted(seqs, k))
-            problems.append((k, f"entry {k}: its payload says it is entry {_payload_seq(tbl.column(1), i)} (moved, reordered or renumbered)"))
-        # 3. the root, against the latest signed head
-        note("computing the Merkle root")
-        root = root_of_array(computed)
+        def misplaced() -> int | None:  # vectorised in DuckDB; the row of the first entry found
+            bad_seq = self.store.scalar(_SEQ_PREFIX_SQL)
+            return None if bad_seq is None else int(np.searchsorted(seqs, int(bad_seq)))
+
         sig_ok: bool | None = None
-        key_id: str | None = None
         if head is not None:
-            key_id = head.key_id
             try:
                 trusted = public_key if public_key is not None else self.public_key(head.key_id)
             except NotFoundError:
@@ -696,31 +679,10 @@ class Ledger:
                 load_or_create_key(self.key_dir)
             ) != trusted:
                 sig_ok = False
-            if n < signed_size:
-                problems.append((n, f"entry {n} is missing: the head signed at size {signed_size} covers entries 0..{signed_size - 1} and only {n} are stored"))
-            elif n > signed_size:
-                problems.append((signed_size, f"entry {signed_size}: not covered by any signed head (entries {signed_size}..{n - 1} were added outside the ledger)"))
-            elif root != head.root_hash and not problems:
-                k = self._localise(computed)
-                problems.append((k, f"entry {k}: the Merkle root no longer matches the signed head (entry rewritten with a recomputed hash)"))
-            if not sig_ok:
-                problems.append((signed_size, f"the signed head at size {signed_size} has an invalid signature for key {head.key_id}"))
-        elif n:
-            problems.append((0, f"entry 0: {n} entries are stored but no signed head exists"))
-        problems.sort(key=lambda p: p[0])
-        first = problems[0] if problems else None
-        return VerifyReport(
-            ok=first is None,
-            n_entries=n,
-            signed_size=signed_size,
-            root_hash=root.hex(),
-            signed_root=None if head is None else head.root_hash.hex(),
-            head_signature_ok=sig_ok,
-            first_bad=None if first is None else first[0],
-            problem=None if first is None else first[1],
-            seconds=round(time.perf_counter() - t0, 4),
-            key_id=key_id,
-        )
+        root, problems = _check_entries(seqs, tbl.column(1), _fixed32(tbl.column(2)) if n else np.zeros((0, 32), np.uint8),
+                                        misplaced=misplaced, head=head, signature_ok=sig_ok,
+                                        localise=self._localise, note=note)
+        return _verify_report(n, head, root, sig_ok, problems, t0)
 
     def _localise(self, computed: NDArray[np.uint8]) -> int:
         """First entry after the last signed head whose root still matches (binary search)."""
@@ -815,6 +777,92 @@ def _payload_seq(column: pa.ChunkedArray, i: int) -> str:
     return "(unreadable)"
 
 
+def _check_entries(
+    seqs: NDArray[np.int64],
+    payloads: pa.ChunkedArray,
+    stored: NDArray[np.uint8],
+    *,
+    misplaced: Callable[[], int | None],
+    head: SignedTreeHead | None,
+    signature_ok: bool | None,
+    localise: Callable[[NDArray[np.uint8]], int] | None,
+    note: Callable[[str], None],
+) -> tuple[bytes, list[tuple[int, str]]]:
+    """Every check of a ledger's entries against each other and its signed head: the Merkle root and
+    the problems found, as ``(entry, message)`` with the first entry first.
+
+    Shared by :meth:`Ledger.verify` (the store) and :func:`verify_export` (an exported file). ``seqs``
+    are the entries' stored positions, in order; ``payloads`` their payloads and ``stored`` the leaf
+    hashes stored beside them, as (n, 32). ``misplaced`` gives the row of the first entry whose payload
+    does not bind its own position (``{"seq":N,``), or None. ``localise`` names the first entry whose
+    root no longer matches a signed head; without it (a file with one head) the root mismatch is not
+    localised. ``signature_ok`` is whether the head's signature verifies with the trusted key.
+    """
+    n = int(seqs.shape[0])
+    problems: list[tuple[int, str]] = []
+    # 1. positions: a gap is a deleted entry
+    if n:
+        off = np.flatnonzero(seqs != np.arange(n, dtype=np.int64))
+        if off.size:
+            k = int(off[0])
+            if int(seqs[k]) > k and not bool(np.any(seqs[k:] == k)):
+                problems.append((k, f"entry {k} is missing (the next stored entry is {int(seqs[k])})"))
+            else:
+                problems.append((k, f"entry {k}: position {k} holds entry {int(seqs[k])} (duplicated or out of order)"))
+    # 2. leaf hashes and the sequence number inside each payload
+    note("hashing payloads")
+    computed = _hash_payloads(payloads) if n else np.zeros((0, 32), np.uint8)
+    bad_hash = np.flatnonzero(np.any(computed != stored, axis=1)) if n else np.zeros(0, np.int64)
+    if bad_hash.size:
+        k = int(seqs[bad_hash[0]])
+        problems.append((k, f"entry {k}: its payload does not hash to its stored leaf hash (changed payload or leaf hash)"))
+    note("checking positions inside payloads")
+    row = misplaced() if n else None
+    if row is not None:
+        k = int(seqs[row])
+        problems.append((k, f"entry {k}: its payload says it is entry {_payload_seq(payloads, row)} (moved, reordered or renumbered)"))
+    # 3. the root, against the signed head
+    note("computing the Merkle root")
+    root = root_of_array(computed)
+    if head is not None:
+        signed_size = head.tree_size
+        if n < signed_size:
+            problems.append((n, f"entry {n} is missing: the head signed at size {signed_size} covers entries 0..{signed_size - 1} and only {n} are stored"))
+        elif n > signed_size:
+            problems.append((signed_size, f"entry {signed_size}: not covered by any signed head (entries {signed_size}..{n - 1} were added outside the ledger)"))
+        elif root != head.root_hash and not problems:
+            if localise is not None:
+                k = localise(computed)
+                problems.append((k, f"entry {k}: the Merkle root no longer matches the signed head (entry rewritten with a recomputed hash)"))
+            else:
+                problems.append((0, "the Merkle root of the entries does not match the signed head, although every payload "
+                                    "hashes to its leaf hash (an entry rewritten with a recomputed hash, or a changed head); "
+                                    "one head cannot say which entry"))
+        if not signature_ok:
+            problems.append((signed_size, f"the signed head at size {signed_size} has an invalid signature for key {head.key_id}"))
+    elif n:
+        problems.append((0, f"entry 0: {n} entries are stored but no signed head exists"))
+    problems.sort(key=lambda p: p[0])
+    return root, problems
+
+
+def _verify_report(n: int, head: SignedTreeHead | None, root: bytes, signature_ok: bool | None,
+                   problems: list[tuple[int, str]], t0: float) -> VerifyReport:
+    first = problems[0] if problems else None
+    return VerifyReport(
+        ok=first is None,
+        n_entries=n,
+        signed_size=0 if head is None else head.tree_size,
+        root_hash=root.hex(),
+        signed_root=None if head is None else head.root_hash.hex(),
+        head_signature_ok=signature_ok,
+        first_bad=None if first is None else first[0],
+        problem=None if first is None else first[1],
+        seconds=round(time.perf_counter() - t0, 4),
+        key_id=None if head is None else head.key_id,
+    )
+
+
 # offline copies ---------------------------------------------------------------------------------
 def export_ledger(ledger: Ledger, path: Path) -> dict[str, Any]:
     """Write the ledger for outsiders: JSON lines, first the signed head with its public key, then
@@ -839,38 +887,50 @@ def export_ledger(ledger: Ledger, path: Path) -> dict[str, Any]:
 
 
 def verify_export(path: Path, public_key: bytes | None = None) -> VerifyReport:
-    """Verify an exported ledger file: every payload's position and hash, the root, the head's signature.
+    """Verify an exported ledger file as :meth:`Ledger.verify` checks the store: every entry's position,
+    its payload against its leaf hash and the position bound inside it, the root, the head's signature.
+    The first entry that does not match is named.
 
     ``public_key`` is the key you trust (raw 32 bytes); by default the one in the file, which only
     proves the file is self-consistent: compare it with the operator's published key.
     """
     t0 = time.perf_counter()
+    seqs: list[int] = []
+    payloads: list[bytes] = []
+    stored: list[bytes] = []
+    misplaced: int | None = None
     with path.open(encoding="utf-8") as fh:
-        first = json.loads(fh.readline())
-        head = SignedTreeHead.from_json(first["head"])
-        key = public_key if public_key is not None else bytes.fromhex(first["head"]["public_key"])
-        hashes: list[bytes] = []
-        problem: tuple[int, str] | None = None
-        for i, line in enumerate(fh):
-            row = json.loads(line)
-            payload = (row["payload"].encode("utf-8") if "payload" in row
-                       else base64.b64decode(row["payload_b64"]))
-            h = leaf_hash(payload)
-            if problem is None and (row["seq"] != i or not payload.startswith(b'{"seq":%d,' % i)):
-                problem = (i, f"entry {i}: out of place (line says {row['seq']})")
-            hashes.append(h)
-    root = root_of_array(np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(len(hashes), 32))
+        line_no = 1
+        try:
+            first = json.loads(fh.readline())
+            head = SignedTreeHead.from_json(first["head"])
+            key = public_key if public_key is not None else bytes.fromhex(first["head"]["public_key"])
+            for i, line in enumerate(fh):
+                line_no = i + 2
+                row = json.loads(line)
+                seq = int(row["seq"])
+                payload = (row["payload"].encode("utf-8") if "payload" in row
+                           else base64.b64decode(row["payload_b64"]))
+                if misplaced is None and not payload.startswith(b'{"seq":%d,' % seq):
+                    misplaced = i
+                seqs.append(seq)
+                payloads.append(payload)
+                stored.append(_hex_bytes(row.get("leaf_hash")))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"line {line_no}: {type(exc).__name__}: {exc}") from exc
+    n = len(seqs)
     sig_ok = head.verify(key)
-    if problem is None and len(hashes) != head.tree_size:
-        k = min(len(hashes), head.tree_size)
-        problem = (k, f"entry {k}: the file has {len(hashes)} entries, the signed head {head.tree_size}")
-    if problem is None and root != head.root_hash:
-        problem = (0, "the Merkle root of the file's entries does not match the signed head")
-    if problem is None and not sig_ok:
-        problem = (head.tree_size, "the head's signature does not verify with the trusted key")
-    return VerifyReport(
-        ok=problem is None, n_entries=len(hashes), signed_size=head.tree_size, root_hash=root.hex(),
-        signed_root=head.root_hash.hex(), head_signature_ok=sig_ok,
-        first_bad=None if problem is None else problem[0], problem=None if problem is None else problem[1],
-        seconds=round(time.perf_counter() - t0, 4), key_id=head.key_id,
+    root, problems = _check_entries(
+        np.array(seqs, dtype=np.int64), pa.chunked_array([pa.array(payloads, pa.binary())]),
+        _fixed32(pa.chunked_array([pa.array(stored, pa.binary())])) if n else np.zeros((0, 32), np.uint8),
+        misplaced=lambda: misplaced, head=head, signature_ok=sig_ok, localise=None, note=lambda _msg: None,
     )
+    return _verify_report(n, head, root, sig_ok, problems, t0)
+
+
+def _hex_bytes(value: Any) -> bytes:
+    """A hex leaf hash from a file; anything else (missing, not hex) as empty bytes, which match no digest."""
+    try:
+        return bytes.fromhex(str(value)) if value is not None else b""
+    except ValueError:
+        return b""

@@ -7,6 +7,12 @@ incidents, per-group accuracy from the model cards, and the signed ledger head
 the figures were computed against. Every count is computed here from ledger
 entries; nothing is read from a counter kept elsewhere, so an auditor who
 re-runs the report on a verified ledger gets the same numbers.
+
+The timeline of deployment state changes is the one ``crimelens deployments show``
+lists (the ``deployment_events`` rows), each tied to the ledger entry that made the
+change, whatever its action: a transition (``deployments.suspend``, ...) and the
+automatic suspension an incident report makes (``incidents.report``) alike. A change
+whose entry is not among the year's completed entries is not the year's.
 """
 
 from __future__ import annotations
@@ -46,11 +52,18 @@ def build_annual_report(
     entries: Sequence[tuple[int, LedgerEntry]],
     *,
     deployments: Sequence[Mapping[str, Any]],
+    state_changes: Sequence[Mapping[str, Any]],
     cards: Mapping[str, Mapping[str, Any]],
     head: Mapping[str, Any] | None,
     generated_at: datetime,
 ) -> AnnualReport:
-    """Compute the report's figures from the year's ledger entries and render them."""
+    """Compute the report's figures from the year's ledger entries and render them.
+
+    ``state_changes`` are every deployment's state changes as ``deployments show`` lists them
+    (``deployment`` plus the columns of ``deployment_events``: ``from_state``, ``to_state``,
+    ``by_user``, ``by_role``, ``reason``, ``ledger_seq``); those logged by one of ``entries``
+    make the year's timeline, in ledger order, with the action that logged each.
+    """
     uses: Counter[tuple[str, str, str]] = Counter()
     refusals: Counter[str] = Counter()
     refusal_actions: Counter[str] = Counter()
@@ -82,10 +95,6 @@ def build_annual_report(
             decisions[str(e.decision.get("decision"))] += 1
             if e.decision.get("decision") == "override":
                 overrides_by_dep[e.deployment or "-"] += 1
-        elif a.startswith("deployments.") and isinstance(e.detail, Mapping) and "to" in e.detail:
-            events.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "deployment": e.deployment,
-                           "from": e.detail.get("from"), "to": e.detail.get("to"), "by": f"{e.user} ({e.role})",
-                           "reason": e.detail.get("reason")})
         elif a == "deployments.comment":
             comments[(e.deployment or "-", str(e.detail.get("stage", "public")))] += 1
         elif a == "deployments.board_comment":
@@ -103,6 +112,15 @@ def build_annual_report(
         elif a.startswith("killswitch."):
             kill_switch.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "action": a,
                                 "by": e.user, "reason": e.detail.get("reason")})
+    logged = {seq: e for seq, e in entries if e.outcome == "ok"}
+    for change in sorted(state_changes, key=lambda c: int(c["ledger_seq"])):
+        entry = logged.get(int(change["ledger_seq"]))
+        if entry is None:
+            continue  # logged in another year
+        events.append({"seq": int(change["ledger_seq"]), "at": entry.at.isoformat(timespec="seconds"),
+                       "deployment": change["deployment"], "from": change["from_state"], "to": change["to_state"],
+                       "by": f"{change['by_user']} ({change['by_role']})", "reason": change["reason"],
+                       "action": entry.action})
     groups = {name: card.get("sections", {}).get("quantitative_analyses", {}) for name, card in cards.items()}
     year_end = datetime(year + 1, 1, 1, tzinfo=UTC)
     complete = generated_at >= year_end
@@ -154,8 +172,8 @@ so every figure runs to the moment this report was generated{% endif %}.</p>
 {% for x in d.deployments %}<tr><td>{{ x.name }}</td><td>{{ x.model }}</td><td>{{ x.model_version }}</td><td>{{ x.state }}</td><td>{{ x.approved_until or "" }}</td></tr>{% endfor %}
 </table>
 <h3>Decisions this year</h3>
-<table><tr><th>entry</th><th>when</th><th>deployment</th><th>from</th><th>to</th><th>by</th><th>reason</th></tr>
-{% for x in d.deployment_events %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment }}</td><td>{{ x.from }}</td><td>{{ x.to }}</td><td>{{ x.by }}</td><td>{{ x.reason or "" }}</td></tr>{% endfor %}
+<table><tr><th>entry</th><th>when</th><th>deployment</th><th>from</th><th>to</th><th>by</th><th>reason</th><th>logged as</th></tr>
+{% for x in d.deployment_events %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment }}</td><td>{{ x.from }}</td><td>{{ x.to }}</td><td>{{ x.by }}</td><td>{{ x.reason or "" }}</td><td>{{ x.action }}</td></tr>{% endfor %}
 </table>
 <h3>Board votes</h3>
 <table><tr><th>entry</th><th>deployment</th><th>member</th><th>vote</th></tr>

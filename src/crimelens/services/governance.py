@@ -1176,15 +1176,19 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
     authorize(ctx, action="report.annual", actor=actor, purpose=purpose)
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     entries = ctx.ledger.entries(since=start, until=end)
+    deployments = db.deployments(ctx.store)
     cards = {}
-    for dep in db.deployments(ctx.store):
+    for dep in deployments:
         try:
             cards[dep["name"]] = _card(ctx, str(dep["model"]), str(dep["model_version"])).to_json()
         except NotFoundError:
             continue
+    # the state changes `deployments show` lists, whatever action logged them (an incident's suspension too)
+    changes = [{"deployment": dep["name"], **event} for dep in deployments
+               for event in db.deployment_events(ctx.store, str(dep["name"]))]
     head = ctx.ledger.latest_head()
     head_json = head.to_json(ctx.ledger.public_key(head.key_id)) if head else None
-    report = build_annual_report(year, entries, deployments=db.deployments(ctx.store), cards=cards,
+    report = build_annual_report(year, entries, deployments=deployments, state_changes=changes, cards=cards,
                                  head=head_json, generated_at=ctx.now())
     files: list[str] = []
     if out_dir is not None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Self
 
 import duckdb
@@ -53,9 +54,9 @@ class IngestRecord:
     finished_at: datetime
     user_name: str
     notes: str | None = None
-
     #: SHA-256 of the content: the decompressed bytes of a .gz, else the file's own (migration 0014)
     content_sha256: str | None = None
+
 
 def _migrations() -> list[tuple[int, str, str]]:
     found = []
@@ -65,6 +66,54 @@ def _migrations() -> list[tuple[int, str, str]]:
         if name.endswith(".sql") and name[:4].isdigit():
             found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+#: What DuckDB says of a file whose blocks fail their checksums, or that is not a DuckDB file at all.
+_DAMAGE = ("Corrupt database file", "not a valid DuckDB database file")
+
+
+def _damage(exc: BaseException | None) -> duckdb.Error | None:
+    """The DuckDB error saying the file is damaged, in ``exc`` or the errors it was raised from."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, duckdb.Error) and any(mark in str(exc) for mark in _DAMAGE):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+_RESTORE = ("restore the latest backup (`crimelens store verify-backup FOLDER`, then `crimelens store restore "
+            "FOLDER --to NEW.duckdb`) and check its ledger against an export or a head published earlier "
+            "(`crimelens ledger verify --export FILE --public-key HEX`)")
+
+
+def _damaged(where: str, exc: duckdb.Error) -> StoreError:
+    """What a damaged store file (see :data:`_DAMAGE`) is told as: what DuckDB found, and what to do."""
+    if _DAMAGE[1] in str(exc):
+        return StoreError(
+            f"store {where!r} is not a readable DuckDB store: its first bytes are not a DuckDB header ({exc}). "
+            "Expected a store file made by crimelens: check the path (--db, CRIMELENS_DB); if it is the store, "
+            f"it is damaged: {_RESTORE}"
+        )
+    return StoreError(
+        f"store {where!r} is damaged: DuckDB found a block whose checksum does not match its contents ({exc}). "
+        "The file was changed outside DuckDB (a disk or copy fault, or an edit) and the command stopped. "
+        f"Expected an undamaged store: do not go on using this file; {_RESTORE}"
+    )
+
+
+def _open_error(where: str, exc: duckdb.Error, *, doing: str = "open") -> StoreError:
+    """The :class:`StoreError` for a store that cannot be opened (or migrated), with what to do."""
+    if _damage(exc) is not None:
+        return _damaged(where, exc)
+    hint = ""
+    text = str(exc).lower()
+    if "could not set lock" in text or "conflicting lock" in text:
+        hint = ("; expected no other process on it: DuckDB lets one process write a store. If "
+                "`crimelens serve` runs on it, use the service (the API or the dashboard; backups: "
+                "POST /api/store/backup), or stop it first")
+    return StoreError(f"cannot {doing} store {where!r}: {exc}{hint}")
 
 
 class DuckDBStore:
@@ -88,21 +137,23 @@ class DuckDBStore:
     # lifecycle --------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> Self:
+        """Open (and unless ``read_only``, migrate) the store at ``path``; a :class:`StoreError` when it
+        cannot be: held by another process, not a DuckDB file, or damaged (see :meth:`__exit__`)."""
         where = str(path)
         if where != ":memory:":
             Path(where).parent.mkdir(parents=True, exist_ok=True)
         try:
             con = duckdb.connect(where, read_only=read_only)
         except duckdb.Error as exc:
-            hint = ""
-            if "lock" in str(exc).lower():
-                hint = ("; expected no other process on it: DuckDB lets one process write a store. If "
-                        "`crimelens serve` runs on it, use the service (the API or the dashboard; backups: "
-                        "POST /api/store/backup), or stop it first")
-            raise StoreError(f"cannot open store {where!r}: {exc}{hint}") from exc
+            raise _open_error(where, exc) from exc
         store = cls(con, where)
         if not read_only:
-            store._migrate()
+            try:
+                store._migrate()
+            except duckdb.Error as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.close()
+                raise _open_error(where, exc, doing="migrate") from exc
         return store
 
     def close(self) -> None:
@@ -111,8 +162,15 @@ class DuckDBStore:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Close the store. DuckDB reads most of a file only when a query needs it, so damage it finds
+        by checksum can surface in any command, long after :meth:`open`: an error of the block that
+        says so becomes the same :class:`StoreError` an open of a damaged file raises."""
         self.close()
+        damage = _damage(exc)
+        if damage is not None:
+            raise _damaged(self.path, damage) from exc
 
     def _migrate(self) -> None:
         self.con.execute(
