@@ -6,20 +6,15 @@ import json
 
 import pytest
 
-from crimelens.cli import main
 from crimelens.governance._policy import UsePolicy
 from crimelens.services import governance as gs
 from crimelens.services._context import Context, record_use
+from tests.cli.test_ingest_cli import run
 from tests.governance.conftest import Clock, People, to_active
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    try:
-        returned = main(list(args))
-        code = returned if isinstance(returned, int) else 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, _err = capsys.readouterr()
+    code, out, _err = run(capsys, *args)
     return code, " ".join(out.split())
 
 

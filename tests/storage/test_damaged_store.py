@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crimelens.cli import main
 from crimelens.errors import StoreError
 from crimelens.governance import Ledger, LedgerEntry
 from crimelens.storage import DuckDBStore
+from tests.cli.test_ingest_cli import run
 
 _HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers come before block 0
 
@@ -58,16 +58,6 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        returned = main(list(args))
-        code = returned if isinstance(returned, int) else 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_a_damaged_data_block_found_mid_command_is_a_store_error(good: Path, tmp_path: Path) -> None:
     path = _copy(good, tmp_path / "s.duckdb")
     offset = _ledger_block_offset(path)
@@ -103,9 +93,9 @@ def test_ledger_verify_on_a_damaged_store_exits_5_without_a_traceback(
     monkeypatch.setenv("CRIMELENS_PROGRESS", "false")
     path = _copy(good, tmp_path / "s.duckdb")
     _flip(path, _ledger_block_offset(path) + 1000 if where == "mid-file" else _HEADER_BYTES + 100)
-    code, _out, err = _cli(capsys, "ledger", "verify", "--db", str(path))
+    code, _out, err = run(capsys, "ledger", "verify", "--db", str(path))
     assert code == 5 and "Traceback" not in err
     assert "StoreError:" in err and "is damaged" in err and "s.duckdb" in err
-    code, out, _err = _cli(capsys, "ledger", "verify", "--db", str(path), "--json")
+    code, out, _err = run(capsys, "ledger", "verify", "--db", str(path), "--json")
     answer = json.loads(out)
     assert code == 5 and answer["ok"] is False and answer["type"] == "StoreError" and "restore" in answer["error"]
