@@ -70,6 +70,7 @@ def test_a_risk_model_is_registered_with_its_measured_figures_and_its_scores_awa
     written = pd.read_csv(out)
     assert run.mark == PENDING_REVIEW_MARK and set(written["mark"]) == {PENDING_REVIEW_MARK}
     assert run.review_item == f"r{run.ledger_seq}"
+    assert ctx.ledger.entry(run.ledger_seq).artefact_hash == card.section("model_details")["artefact_hash"]
     queue = gs.review_queue(ctx, actor=people.sup1)
     assert [i["item_id"] for i in queue] == [run.review_item]
     # the COMPAS analysis filters leave people unscored: said, and each scored row names its line

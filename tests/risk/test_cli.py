@@ -69,6 +69,11 @@ def test_risk_fit_card_score_and_the_actionable_guard(tmp_path: Path, capsys: py
     code, out, _ = run(capsys, "risk", "list", "--db", db, "--json")
     assert code == 0 and len(json.loads(out)["models"]) == 2
 
+    # the card as people read it: each group's error rates with their intervals, small groups marked
+    code, out, _ = run(capsys, "risk", "card", model_id, "--db", db)
+    black = next(g for g in card["groups"]["audit"]["groups"] if g["group"] == "African-American")
+    assert f"{black['fpr']:.3f} [{black['fpr_low']:.3f}, {black['fpr_high']:.3f}]" in out
+    assert "* too few people for a reliable rate" in " ".join(out.split())
     code, out, _ = run(capsys, "risk", "card", model_id, "--db", db, "--json")
     stored = json.loads(out)
     assert code == 0 and stored["model"]["points"] == card["model"]["points"]

@@ -53,10 +53,19 @@ def _render_card(card: dict[str, Any]) -> None:
     groups = card.get("groups")
     if groups:
         rows = [g for g in groups["audit"]["groups"] if g["facet"] != "overall"]
-        table(f"Per group, out-of-fold, flagged when probability ≥ {groups['threshold']:.3f}",
+
+        def rate(g: dict[str, Any], k: str) -> str:  # the figure and its bootstrap interval, as the JSON has them
+            lo, hi = g.get(f"{k}_low"), g.get(f"{k}_high")
+            return f"{g[k]:.3f}" + ("" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]")
+
+        table(f"Per group, out-of-fold, flagged when probability ≥ {groups['threshold']:.3f} (95 % intervals)",
               ["facet", "group", "n", "base rate", "AUC", "FPR", "FNR", "PPV"],
-              [[g["facet"], g["group"], g["n"], f"{g['base_rate']:.3f}", f"{g['auc']:.3f}",
-                f"{g['fpr']:.3f}", f"{g['fnr']:.3f}", f"{g['ppv']:.3f}"] for g in rows])
+              [[g["facet"], g["group"], f"{g['n']}" + (" *" if g.get("below_min_size") else ""),
+                f"{g['base_rate']:.3f}", f"{g['auc']:.3f}", rate(g, "fpr"), rate(g, "fnr"), f"{g['ppv']:.3f}"]
+               for g in rows])
+        if any(g.get("below_min_size") for g in rows):
+            console.print("* too few people for a reliable rate: read these rows' figures as anecdotes, not as "
+                          "the group's error rates (a 0 of 5 has a Wilson interval up to 0.43)")
         cal = [c for c in groups["audit"]["calibration"] if c["facet"] != "overall" and c["n"] >= 20]
         table("Calibration by group (out-of-fold probability bins)",
               ["facet", "group", "bin", "n", "mean predicted", "observed"],

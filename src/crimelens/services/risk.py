@@ -482,7 +482,8 @@ def score_people(
     carries the pending-review mark in every row, and the run names the review item.
     """
     model, row = load_risk_model(ctx, model_id)
-    fields = {"model": row["kind"], "model_version": model_id, "deployment": deployment}
+    fields = {"model": row["kind"], "model_version": model_id, "deployment": deployment,
+              "artefact_hash": row["artefact_hash"]}  # which artefact scored them, as the fit entry names it
     authorize(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable, **fields)
     table = prepare_table(data, layout=layout)
     feats = json.loads(row["features"])
