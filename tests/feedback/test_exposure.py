@@ -61,9 +61,10 @@ def test_exposure_figures_by_hand() -> None:
     assert per.loc[(1, "x"), "flag_share"] == 1.0 and per.loc[(1, "y"), "flag_share"] == 0.0
     mean, lo, hi = rep.value("x", "flag_share")
     assert mean == 0.75
-    # t interval with 1 degree of freedom: 0.75 +- 12.706 * 0.3536 / sqrt(2)
-    assert hi - mean == pytest.approx(12.7062047 * np.std([0.5, 1.0], ddof=1) / np.sqrt(2), rel=1e-6)
-    assert lo < 0.75 < hi
+    # t interval with 1 degree of freedom: 0.75 +- 12.706 * 0.3536 / sqrt(2), kept inside [0, 1] (a share)
+    assert (lo, hi) == (0.0, 1.0)
+    mean, lo, hi = rep.value("x", "ratio_to_population")  # 2.0 and 4.0 (1 / 0.25): never below 0
+    assert lo == 0.0 and hi - mean == pytest.approx(12.7062047 * np.std([2.0, 4.0], ddof=1) / np.sqrt(2), rel=1e-6)
     assert "| x | 1000 |" in rep.to_markdown()
     assert rep.summary()["groups"]["y"]["population"] == 3000
 

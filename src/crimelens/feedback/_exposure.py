@@ -50,6 +50,9 @@ __all__ = [
     "rolling_flags",
 ]
 
+#: The metrics that are shares of a whole: their intervals are kept inside [0, 1].
+SHARES = frozenset({"flag_share", "hit_rate", "incident_share", "population_share"})
+
 METRICS: tuple[str, ...] = (
     "flag_share",
     "flags_per_1000",
@@ -268,7 +271,8 @@ def exposure_audit(
             lo = hi = np.nan
             if len(vals) > 1:
                 half = float(stats.t.ppf(0.5 + confidence / 2.0, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals)))
-                lo, hi = mean - half, mean + half
+                # within the metric's own range: a share lies in [0, 1], a rate or ratio is never negative
+                lo, hi = max(mean - half, 0.0), (min(mean + half, 1.0) if m in SHARES else mean + half)
             summary_rows.append(
                 {
                     "group": g,
