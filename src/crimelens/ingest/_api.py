@@ -19,7 +19,7 @@ from crimelens.ingest._layout import Layout, detect_layout, load_layout
 from crimelens.ingest._read import read_header, read_raw
 from crimelens.ingest._validate import Validated, validate
 
-__all__ = ["FileDigest", "IngestResult", "file_digest", "file_sha256", "is_gzip_name", "read_file", "resolve_layout"]
+__all__ = ["FileDigest", "IngestResult", "file_digest", "file_sha256", "read_file", "resolve_layout"]
 
 _VECTOR_SUFFIXES = {".shp": "shapefile", ".zip": "shapefile", ".geojson": "geojson", ".json": "geojson",
                     ".gpkg": "gpkg", ".parquet": "parquet"}
@@ -34,21 +34,15 @@ def file_sha256(path: Path) -> str:
 class FileDigest:
     """A file's SHA-256, its number of lines (newline bytes, plus an unterminated last line), and its content's.
 
-    ``content_sha256`` and ``content_bytes`` are the SHA-256 and size of what the file holds once
-    decompressed: for a ``.gz`` file those of the gunzipped bytes (``None`` when the stream is damaged,
-    which the reader refuses anyway), for any other file its own. A CSV and its ``.gz`` share them, so an
-    unpacked or recompressed copy of a stored file is recognised as the same data.
+    ``content_sha256`` is the SHA-256 of what the file holds once decompressed: for a ``.gz`` file
+    that of the gunzipped bytes (``None`` when the stream is damaged, which the reader refuses
+    anyway), for any other file its own. A CSV and its ``.gz`` share it, so an unpacked or
+    recompressed copy of a stored file is recognised as the same data.
     """
 
     sha256: str
     lines: int
     content_sha256: str | None = None
-    content_bytes: int | None = None
-
-
-def is_gzip_name(path: Path) -> bool:
-    """Whether the reader decompresses ``path`` as gzip (its name ends in ``.gz``)."""
-    return path.suffix == ".gz"
 
 
 def file_digest(path: Path) -> FileDigest:
@@ -59,37 +53,31 @@ def file_digest(path: Path) -> FileDigest:
     digest = hashlib.sha256()
     newlines = 0
     last = b""
-    size = 0
-    gz = is_gzip_name(path)
+    gz = path.suffix == ".gz"  # what the reader decompresses
     content = hashlib.sha256() if gz else None
     inflate: Any = zlib.decompressobj(wbits=31) if gz else None
-    content_bytes = 0
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             digest.update(chunk)
             newlines += chunk.count(b"\n")
             last = chunk[-1:]
-            size += len(chunk)
             if inflate is not None and content is not None:
                 try:
                     data = inflate.decompress(chunk)
                     while inflate.eof and inflate.unused_data:  # concatenated members (gzip allows them)
                         rest = inflate.unused_data
                         content.update(data)
-                        content_bytes += len(data)
                         inflate = zlib.decompressobj(wbits=31)
                         data = inflate.decompress(rest)
                     content.update(data)
-                    content_bytes += len(data)
                 except zlib.error:
                     inflate = content = None  # damaged: the reader refuses the file with its own message
     sha = digest.hexdigest()
     if not gz:
-        return FileDigest(sha, newlines + (0 if last in (b"\n", b"") else 1), sha, size)
+        return FileDigest(sha, newlines + (0 if last in (b"\n", b"") else 1), sha)
     complete = inflate is not None and content is not None and inflate.eof
     return FileDigest(sha, newlines + (0 if last in (b"\n", b"") else 1),
-                      content.hexdigest() if complete and content is not None else None,
-                      content_bytes if complete else None)
+                      content.hexdigest() if complete and content is not None else None)
 
 
 @dataclass(frozen=True)
