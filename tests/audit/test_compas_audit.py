@@ -171,3 +171,18 @@ def test_group_columns_given_as_lists_audit_like_arrays(compas: CompasData) -> N
     with_none = audit_scores(np.array([0.2, 0.8, 0.6]), np.array([0, 1, 0]), {"g": ["a", None, "a"]},
                              n_boot=0, min_group_size=1)
     assert list(with_none.group_table("g").index) == ["a", "(missing)"]
+
+
+def test_a_rate_of_none_or_all_gets_the_wilson_interval_of_its_count() -> None:
+    """Five people with the outcome, all flagged: a miss rate of 0 of 5, which every bootstrap resample
+    repeats. The interval is Wilson's [0, 0.434], not the percentile bootstrap's single point [0, 0]."""
+    y = np.array([1] * 5 + [0] * 20 + [1] * 30 + [0] * 30)
+    score = np.array([9] * 5 + [1] * 10 + [9] * 10 + [9] * 20 + [1] * 10 + [9] * 10 + [1] * 20)
+    group = np.array(["small"] * 25 + ["large"] * 60)
+    r = audit_scores(score, y, {"g": group}, threshold=5, n_boot=500, random_state=1, min_group_size=10)
+    small = r.group_table("g").loc["small"]
+    assert (small["fnr"], small["tpr"]) == (0.0, 1.0)
+    assert small["fnr_low"] == 0.0 and small["fnr_high"] == pytest.approx(0.4345, abs=1e-4)
+    assert small["tpr_low"] == pytest.approx(1 - 0.4345, abs=1e-4) and small["tpr_high"] == 1.0
+    large = r.group_table("g").loc["large"]  # a rate inside (0, 1) keeps its bootstrap interval
+    assert 0 < large["fnr_low"] < large["fnr"] < large["fnr_high"] < 1

@@ -19,7 +19,10 @@ true positive rate. Every metric is still reported. There is no single
 is read for a group smaller than ``min_group_size``.
 
 The bootstrap is the row-resampling bootstrap, drawn on counts (see
-``_table``), so 1,000 replicates take milliseconds.
+``_table``), so 1,000 replicates take milliseconds. A rate of exactly 0 or 1
+(0 of 5 false negatives) has a percentile interval of one point, since every
+resample repeats it; such a rate gets the Wilson score interval of its count
+instead (0 of 5: [0, 0.43]).
 
 Failure modes: the label is what was *recorded*; a group policed more heavily
 has more recorded outcomes for the same conduct, so every rate here inherits
@@ -38,10 +41,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy.stats import norm
 
 from crimelens.audit._metrics import RATE_METRICS, chouldechova_fpr, metrics_from_counts
 from crimelens.audit._table import Facet, build_table, exact_auc, validate_inputs
 from crimelens.errors import InvalidParameterError
+from crimelens.risk._calibration import wilson_interval
 
 __all__ = ["LABEL_LIMITS", "AuditReport", "audit_scores"]
 
@@ -130,6 +135,15 @@ class AuditReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, allow_nan=True,
                           default=str)
+
+
+def _denominators(pm: Mapping[str, NDArray[np.float64]], gi: int) -> dict[str, float]:
+    """How many people each rate of group ``gi`` is a share of (its denominator), from the point figures."""
+    n = float(pm["n"][gi])
+    pos = float(pm["base_rate"][gi]) * n if n else 0.0
+    flagged = float(pm["selection_rate"][gi]) * n if n else 0.0
+    return {"base_rate": n, "selection_rate": n, "accuracy": n, "tpr": pos, "fnr": pos, "fpr": n - pos,
+            "tnr": n - pos, "ppv": flagged, "fdr": flagged, "npv": n - flagged, "for": n - flagged}
 
 
 def _facet_counts(C: NDArray[np.float64], facet: Facet) -> NDArray[np.float64]:
@@ -234,6 +248,7 @@ def audit_scores(
     facets = (overall, *table.facets)
     level = int(np.searchsorted(table.level_low, threshold, side="left"))
     alpha = (1 - ci_level) / 2
+    z = float(norm.ppf(1 - alpha))
     rng = np.random.default_rng(random_state)
 
     # point estimates -----------------------------------------------------------------
@@ -310,11 +325,17 @@ def audit_scores(
             row: dict[str, Any] = {"facet": f.name, "group": g, "n": n_g,
                                    "is_reference": g == refs[f.name],
                                    "below_min_size": n_g < min_group_size}
+            counts = _denominators(pm, gi)
             for k in RATE_METRICS:
                 row[k] = float(pm[k][gi])
                 lo_, hi_ = bounds.get(k, (None, None))
                 row[f"{k}_low"] = None if lo_ is None else float(lo_[gi])
                 row[f"{k}_high"] = None if hi_ is None else float(hi_[gi])
+                if lo_ is not None and row[k] in (0.0, 1.0) and counts.get(k, 0.0) > 0:
+                    # every resample of 0 of n (or n of n) is 0 (or 1): the percentile interval is a
+                    # point; Wilson's interval says how far from 0 such a count may still be
+                    wl, wh = wilson_interval(np.array([row[k] * counts[k]]), np.array([counts[k]]), z=z)
+                    row[f"{k}_low"], row[f"{k}_high"] = max(float(wl[0]), 0.0), min(float(wh[0]), 1.0)
             rows.append(row)
             fpr_id = float(chouldechova_fpr(pm["base_rate"][gi], pm["ppv"][gi], pm["fnr"][gi]))
             chou.append({"facet": f.name, "group": g, "n": n_g, "base_rate": row["base_rate"],
