@@ -276,8 +276,9 @@ def _threshold_for_share(score: np.ndarray[Any, Any], share: float, *, closest: 
 
     A point score has few levels: at most 0.435 may be 0.337 while 0.43 is one level away.
     """
-    vals = np.sort(np.unique(score))[::-1]
-    shares = np.array([np.mean(score >= v) for v in vals])
+    ordered = np.sort(score)
+    vals = np.unique(ordered)[::-1]
+    shares = (len(ordered) - np.searchsorted(ordered, vals, side="left")) / len(ordered)  # share >= each level
     if closest:
         return float(vals[int(np.argmin(np.abs(shares - share)))])
     under = np.flatnonzero(shares <= share + 1e-12)
