@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from crimelens.api._errors import NotAuthenticatedError
+from crimelens.api._errors import NotAuthenticatedError, refused_after_damage
 from crimelens.api._limits import PublicLimits
 from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
 from crimelens.governance import Actor, Role
@@ -28,6 +28,10 @@ _bearer = HTTPBearer(auto_error=False, description="A user's API token (crimelen
 
 
 def get_ctx(request: Request) -> Context:
+    """The services' context; a :class:`StoreDamagedError` once a request has found the store damaged."""
+    refused = refused_after_damage(request)
+    if refused is not None:
+        raise refused
     ctx: Context = request.app.state.ctx
     return ctx
 

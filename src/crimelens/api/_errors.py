@@ -2,6 +2,12 @@
 
 The status comes from the error class (:attr:`crimelens.errors.CrimelensError.http_status`);
 request validation is 422, an unknown route 404, anything else a bug (500, logged).
+
+A store that DuckDB finds damaged while the service runs (a block whose checksum fails, read by
+whichever request first needs it) is not a bug: that request, and every one after it until the
+service is restarted on a restored store, is answered 503 :class:`StoreDamagedError` with what
+DuckDB found and what to do. Writing on into a damaged file could bury the damage under new
+entries, so the service stops using the store the moment it knows.
 """
 
 from __future__ import annotations
@@ -14,9 +20,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crimelens.errors import CrimelensError, PermissionDeniedError, RateLimitedError
+from crimelens.errors import CrimelensError, PermissionDeniedError, RateLimitedError, StoreError
+from crimelens.storage import damage_error
 
-__all__ = ["ERROR_SCHEMA", "NotAuthenticatedError", "error_body", "install_error_handlers"]
+__all__ = ["ERROR_SCHEMA", "STORE_DAMAGE", "NotAuthenticatedError", "StoreDamagedError", "error_body",
+           "install_error_handlers", "refused_after_damage", "store_damaged"]
+
+#: The app-state key that holds what was found when the store was found damaged (None until then).
+STORE_DAMAGE = "store_damage"
 
 log = logging.getLogger("crimelens.api")
 
@@ -25,6 +36,36 @@ class NotAuthenticatedError(PermissionDeniedError):
     """No bearer token, or one that names no active user: the caller is not authenticated."""
 
     http_status = 401
+
+
+class StoreDamagedError(StoreError):
+    """The service's store is damaged on disk: nothing more is read from or written to it (503)."""
+
+    http_status = 503
+
+
+def store_damaged(request: Request, exc: BaseException) -> StoreDamagedError | None:
+    """The answer for ``exc`` if it is DuckDB finding the service's store damaged; the service then
+    keeps what was found (``app.state.store_damage``) and refuses every later request with it."""
+    found = damage_error(request.app.state.ctx.store.path, exc)
+    if found is None:
+        return None
+    first = f"{request.method} {request.url.path}"
+    if getattr(request.app.state, STORE_DAMAGE, None) is None:
+        setattr(request.app.state, STORE_DAMAGE, (first, str(found)))
+    return StoreDamagedError(f"{first}: {found} This service has stopped using the store: it refuses every "
+                             "request until it is restarted on a restored store.")
+
+
+def refused_after_damage(request: Request) -> StoreDamagedError | None:
+    """The refusal of any request once the store was found damaged (``None`` before that)."""
+    found: tuple[str, str] | None = getattr(request.app.state, STORE_DAMAGE, None)
+    if found is None:
+        return None
+    first, what = found
+    return StoreDamagedError(
+        f"{request.method} {request.url.path}: refused: this service stopped using its store when {first} found "
+        f"it damaged, and refuses every request until it is restarted on a restored store. {what}")
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -52,8 +93,13 @@ def _respond(message: str, kind: str, status: int, headers: dict[str, str] | Non
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CrimelensError)
     async def _ours(request: Request, exc: CrimelensError) -> JSONResponse:
+        damaged = store_damaged(request, exc) if not isinstance(exc, StoreDamagedError) else None
+        if damaged is not None:
+            exc = damaged
         status = int(getattr(exc, "http_status", 500))
-        if status >= 500:
+        if isinstance(exc, StoreDamagedError) and damaged is None:  # a later request, refused: said once already
+            log.warning("%s %s: refused: the store was found damaged", request.method, request.url.path)
+        elif status >= 500:
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
         return _respond(str(exc), type(exc).__name__, status, headers)
@@ -75,6 +121,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        damaged = store_damaged(request, exc)
+        if damaged is not None:
+            log.error("%s", damaged)
+            return _respond(str(damaged), type(damaged).__name__, damaged.http_status)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _respond(f"{request.method} {request.url.path}: internal error ({type(exc).__name__}); "
                         "this is a bug, please report it", "InternalError", 500)

@@ -27,7 +27,7 @@ import pandas as pd
 from crimelens.domain import CANONICAL_COLUMNS, Area, IncidentTable, TimeWindow
 from crimelens.errors import NotFoundError, StoreError
 
-__all__ = ["DuckDBStore", "IngestRecord"]
+__all__ = ["DuckDBStore", "IngestRecord", "damage_error"]
 
 _INCIDENT_COLUMNS = [*CANONICAL_COLUMNS, "ingest_id", "line"]
 
@@ -101,6 +101,17 @@ def _damaged(where: str, exc: duckdb.Error) -> StoreError:
         "The file was changed outside DuckDB (a disk or copy fault, or an edit) and the command stopped. "
         f"Expected an undamaged store: do not go on using this file; {_RESTORE}"
     )
+
+
+def damage_error(where: str, exc: BaseException) -> StoreError | None:
+    """The :class:`StoreError` for damage DuckDB found in the store at ``where``, if ``exc`` (or an error
+    it was raised from) is DuckDB saying so; ``None`` for any other error.
+
+    For a shell that holds a store open across many requests (the API), where damage surfaces as the
+    DuckDB error of whichever query first reads the bad block.
+    """
+    damage = _damage(exc)
+    return _damaged(where, damage) if damage is not None else None
 
 
 def _open_error(where: str, exc: duckdb.Error, *, doing: str = "open") -> StoreError:
