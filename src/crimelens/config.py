@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     evidence_dir: Path | None = Field(
         default=None, description="Content-addressed evidence folder; defaults to '<db>.evidence'."
     )
+    custody_clock_allowance_s: int = Field(
+        default=300, ge=0, le=86_400,
+        description="How far past this machine's clock a stated evidence intake or custody time may lie, in "
+        "seconds (a device clock running ahead); a later time is refused. 0 to 86400 (one day).",
+    )
     progress: bool = Field(default=True, description="Show progress bars on long work.")
     max_upload_mb: int = Field(
         default=4096, ge=0,

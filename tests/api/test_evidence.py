@@ -127,7 +127,7 @@ def test_download_is_the_stored_file_and_refused_once_it_changed(client: TestCli
 def test_bad_uploads_are_refused_before_anything_is_stored(client: TestClient, city: City) -> None:
     n_items = len(client.get("/api/evidence/cases", headers=auth(city, "ana")).json()["items"])
     r = _upload(client, city, "API-4", b"")
-    assert r.status_code == 422 and "empty body" in r.json()["error"]
+    assert r.status_code == 422 and "evidence add frame.png: got 0 bytes" in r.json()["error"]
     r = _upload(client, city, "API-4", b"x", parent="EV999999", derivation="redacted", tool="t", tool_version="1")
     assert r.status_code == 404 and "EV999999" in r.json()["error"]
     r = _upload(client, city, "API-4", b"x", source=" ")
@@ -139,6 +139,40 @@ def test_bad_uploads_are_refused_before_anything_is_stored(client: TestClient, c
     assert r.status_code == 422
     assert len(client.get("/api/evidence/cases", headers=auth(city, "ana")).json()["items"]) == n_items
     assert not any((_evidence_dir(city) / "tmp").iterdir())
+
+
+def test_an_empty_upload_is_refused_and_logged_unless_allow_empty(client: TestClient, city: City) -> None:
+    empty_sha = hashlib.sha256(b"").hexdigest()
+    before = _ledger(client, city, "evidence.add")
+    r = _upload(client, city, "API-5", b"", filename="dvr_export.mp4")
+    assert r.status_code == 422 and r.json()["type"] == "InputError", r.text
+    error = r.json()["error"]
+    assert error.startswith(f"evidence add dvr_export.mp4: got 0 bytes (an empty file; SHA-256 {empty_sha}")
+    assert "expected the item's contents" in error and "allow_empty=true" in error
+    assert client.get("/api/evidence/cases/API-5", headers=auth(city, "ana")).status_code == 404
+    assert not (_evidence_dir(city) / "sha256" / empty_sha[:2] / empty_sha[2:]).exists()
+    assert not any((_evidence_dir(city) / "tmp").iterdir())
+    entries = _ledger(client, city, "evidence.add")
+    assert len(entries) == len(before) + 1
+    refused: Any = entries[0]
+    assert refused["outcome"] == "refused" and refused["user"] == "ana" and refused["data_hash"] == empty_sha
+    assert refused["detail"]["original_name"] == "dvr_export.mp4" and refused["detail"]["reason"] == error
+
+    # taken in on purpose: the answer, the custody record and the ledger entry say so
+    r = _upload(client, city, "API-5", b"", filename="dvr_export.mp4", allow_empty="true")
+    assert r.status_code == 200, r.text
+    item = r.json()
+    assert item["size_bytes"] == 0 and item["sha256"] == empty_sha and item["deliberately_empty"] is True
+    assert item["clock_allowance_s"] == 300
+    shown = client.get(f"/api/evidence/items/{item['item_id']}", headers=auth(city, "aud")).json()
+    assert shown["custody"][0]["reason"] == "intake; deliberately taken in empty (0 bytes, allow_empty)"
+    accepted: Any = _ledger(client, city, "evidence.add")[0]
+    assert accepted["outcome"] == "ok" and accepted["detail"]["deliberately_empty"] is True
+    assert accepted["detail"]["clock_allowance_s"] == 300
+    # the custody answer names the clock allowance its time was checked with
+    r = client.post(f"/api/evidence/items/{item['item_id']}/custody", headers=auth(city, "ana"),
+                    json={"kind": "check_out", "to": "video unit"})
+    assert r.status_code == 200 and r.json()["clock_allowance_s"] == 300, r.text
 
 
 @pytest.fixture

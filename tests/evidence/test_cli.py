@@ -181,3 +181,84 @@ def test_redact_video_cli_writes_a_frame_log(env: Path) -> None:
     log = Path(str(run["frame_log"])).read_text().splitlines()
     assert len(log) == run["n_units"] == 12
     assert run["n_detections"] == 0 and run["n_review"] == 4  # frames 0, 5, 10 and the last
+
+
+def _ledger(db: str, action: str) -> list[Any]:
+    from crimelens.config import Settings
+    from crimelens.services import open_context
+
+    with open_context(Settings(db=Path(db))) as ctx:
+        return [e for _, e in ctx.ledger.entries(action=action)]
+
+
+def test_an_empty_file_is_refused_and_logged_unless_taken_in_on_purpose(env: Path) -> None:
+    from crimelens.services.evidence import EMPTY_SHA256
+
+    db = str(env / "e.duckdb")
+    f = env / "rms_export.csv"
+    f.write_bytes(b"")  # what a failed copy or export leaves
+    refused = runner.invoke(app, ["evidence", "add", str(f), "--case", "JA7", "--source", "RMS export",
+                                  "--db", db, "--json"])
+    assert isinstance(refused.exception, InputError), refused.output
+    message = str(refused.exception)
+    assert message.startswith(f"evidence add {f}: got 0 bytes (an empty file; SHA-256 {EMPTY_SHA256}")
+    assert "expected the item's contents" in message and "--allow-empty" in message
+    # nothing stored: no item, no content; the refusal is in the ledger
+    assert _json(["evidence", "cases", "--db", db])["cases"] == []
+    assert [p for p in (env / "e.duckdb.evidence").rglob("*") if p.is_file()] == []
+    (entry,) = _ledger(db, "evidence.add")
+    assert entry.outcome == "refused" and entry.data_hash == EMPTY_SHA256
+    assert entry.detail["case_id"] == "JA7" and entry.detail["size_bytes"] == 0
+    assert entry.detail["reason"] == message
+
+    # taken in on purpose: recorded as such in the output, the custody record and the ledger
+    added = _json(["evidence", "add", str(f), "--case", "JA7", "--source", "RMS export", "--allow-empty",
+                   "--db", db])
+    assert added["size_bytes"] == 0 and added["sha256"] == EMPTY_SHA256 and added["deliberately_empty"] is True
+    shown: Any = _json(["evidence", "show", str(added["item_id"]), "--db", db])
+    assert shown["custody"][0]["reason"] == "intake; deliberately taken in empty (0 bytes, allow_empty)"
+    ok = _ledger(db, "evidence.add")[-1]
+    assert ok.outcome == "ok" and ok.detail["deliberately_empty"] is True
+    # a file with content is taken in as before, with no such note
+    g = env / "statement.txt"
+    g.write_text("x")
+    normal = _json(["evidence", "add", str(g), "--case", "JA7", "--source", "witness", "--db", db])
+    assert normal["deliberately_empty"] is False and "deliberately_empty" not in _ledger(db, "evidence.add")[-1].detail
+
+
+def test_the_clock_allowance_is_an_option_and_is_recorded(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from crimelens.errors import InvalidParameterError
+
+    db, _, added = _statement(env)
+    item = str(added["item_id"])
+    assert added["clock_allowance_s"] == 300
+    soon = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    transfer = ["evidence", "transfer", item, "--to", "Det. Ruiz", "--db", db]
+
+    # 30 minutes ahead: past the default 300 s, inside 3600 s
+    default = runner.invoke(app, [*transfer, "--at", soon])
+    assert isinstance(default.exception, InvalidParameterError), default.output
+    assert "got a time to come" in str(default.exception) and "the clock allowance is 300 s" in str(default.exception)
+    out = _json([*transfer, "--at", soon, "--clock-allowance-s", "3600"])
+    assert out["clock_allowance_s"] == 3600 and out["holder"] == "Det. Ruiz"
+    assert _ledger(db, "evidence.transfer")[-1].detail["clock_allowance_s"] == 3600
+    # two hours ahead is outside 3600 s
+    outside = runner.invoke(app, [*transfer, "--at", later, "--clock-allowance-s", "3600"])
+    assert "the clock allowance is 3600 s" in str(outside.exception), outside.output
+
+    # negative, or more than a day: refused before anything is recorded
+    for bad in ("-1", "86401"):
+        r = runner.invoke(app, [*transfer, "--clock-allowance-s", bad])
+        assert isinstance(r.exception, InvalidParameterError), r.output
+        assert f"clock allowance: got {bad} s; expected 0 to 86400 s" in str(r.exception)
+    r = runner.invoke(app, ["evidence", "add", str(env / "statement.txt"), "--case", "JA1", "--source", "w",
+                            "--clock-allowance-s", "-1", "--db", db])
+    assert isinstance(r.exception, InvalidParameterError)
+    assert len(_ledger(db, "evidence.transfer")) == 1 and len(_ledger(db, "evidence.add")) == 1
+
+    # the setting is the default the option overrides
+    monkeypatch.setenv("CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S", "3600")
+    assert _json([*transfer, "--at", soon])["clock_allowance_s"] == 3600

@@ -132,3 +132,63 @@ def test_a_time_to_come_or_an_empty_giver_is_refused_and_nothing_is_recorded(ctx
     ahead = svc.record_custody(ctx, item.item_id, kind="transfer", to_party="Det. Ruiz", actor=ACTOR,
                                event_time=now + timedelta(minutes=1))
     assert ahead.holder == "Det. Ruiz"
+
+
+def test_a_larger_clock_allowance_takes_a_clock_further_ahead_and_is_recorded(tmp_path: Path) -> None:
+    from crimelens.config import Settings
+    from crimelens.services import open_context
+
+    with open_context(Settings(db=tmp_path / "a.duckdb", custody_clock_allowance_s=3600)) as ctx:
+        now = datetime.now(UTC)
+        p = tmp_path / "bwc.txt"
+        p.write_text("dock export")
+        # a body-worn camera dock whose clock runs 30 minutes ahead: refused at the default 300 s ...
+        with pytest.raises(InvalidParameterError, match="the clock allowance is 300 s"):
+            svc.add_evidence(ctx, p, case_id="C12", actor=ACTOR, source="dock", clock_allowance=300,
+                             received_at=now + timedelta(minutes=30))
+        # ... taken with the configured 3600 s, which the intake's ledger entry records
+        item = svc.add_evidence(ctx, p, case_id="C12", actor=ACTOR, source="dock",
+                                received_at=now + timedelta(minutes=30))
+        (_, intake), = ctx.ledger.entries(action="evidence.add")
+        assert intake.detail["clock_allowance_s"] == 3600
+        rec = svc.record_custody(ctx, item.item_id, kind="transfer", to_party="Det. Ruiz", actor=ACTOR,
+                                 event_time=now + timedelta(minutes=59))
+        assert rec.clock_allowance_s == 3600 and rec.to_json()["clock_allowance_s"] == 3600
+        (_, moved), = ctx.ledger.entries(action="evidence.transfer")
+        assert moved.detail["clock_allowance_s"] == 3600
+        # two hours ahead is outside it: refused, saying by how much and what the allowance is
+        with pytest.raises(InvalidParameterError) as exc:
+            svc.record_custody(ctx, item.item_id, kind="transfer", to_party="ASA Chen", actor=ACTOR,
+                               event_time=now + timedelta(hours=2))
+        assert "got a time to come (7" in str(exc.value) and "the clock allowance is 3600 s" in str(exc.value)
+        assert "--clock-allowance-s" in str(exc.value)
+        # an override for one call wins over the setting
+        with pytest.raises(InvalidParameterError, match="the clock allowance is 60 s"):
+            svc.record_custody(ctx, item.item_id, kind="transfer", to_party="ASA Chen", actor=ACTOR,
+                               event_time=now + timedelta(minutes=5), clock_allowance=60)
+        assert ctx.store.scalar("SELECT count(*) FROM evidence_custody") == 2
+
+
+@pytest.mark.parametrize("bad", [-1, 86_401, 10 * 365 * 86_400])
+def test_a_negative_or_more_than_a_day_clock_allowance_is_refused(ctx: Context, tmp_path: Path, bad: int) -> None:
+    from pydantic import ValidationError
+
+    from crimelens.config import Settings
+
+    with pytest.raises(ValidationError, match="custody_clock_allowance_s"):
+        Settings(db=tmp_path / "x.duckdb", custody_clock_allowance_s=bad)
+    p = tmp_path / "a.txt"
+    p.write_text("a")
+    message = f"clock allowance: got {bad} s; expected 0 to 86400 s (one day)"
+    with pytest.raises(InvalidParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        svc.add_evidence(ctx, p, case_id="C13", actor=ACTOR, source="s", clock_allowance=bad)
+    assert ctx.store.scalar("SELECT count(*) FROM evidence_items") == 0
+    assert [f for f in svc.evidence_dir(ctx).rglob("*") if f.is_file()] == []
+    item = svc.add_evidence(ctx, p, case_id="C13", actor=ACTOR, source="s")
+    with pytest.raises(InvalidParameterError, match="expected 0 to 86400 s"):
+        svc.record_custody(ctx, item.item_id, kind="transfer", to_party="x", actor=ACTOR, clock_allowance=bad)
+    assert ctx.store.scalar("SELECT count(*) FROM evidence_custody") == 1
+    # the ends of the range are allowed
+    assert Settings(custody_clock_allowance_s=0).custody_clock_allowance_s == 0
+    assert svc.clock_allowance_s(ctx, 86_400) == 86_400
+    assert Settings().custody_clock_allowance_s == svc.DEFAULT_CLOCK_ALLOWANCE_S == 300

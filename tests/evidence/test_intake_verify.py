@@ -152,3 +152,31 @@ def test_sniff_mime_uses_content_first(tmp_path: Path, head: bytes, name: str, m
     p = tmp_path / name
     p.write_bytes(head)
     assert sniff_mime(p) == mime
+
+
+def test_an_empty_file_is_refused_logged_and_not_stored_unless_allowed(ctx: Context, tmp_path: Path) -> None:
+    empty = tmp_path / "in" / "cad_export.csv"
+    empty.parent.mkdir()
+    empty.write_bytes(b"")
+    with pytest.raises(InputError) as exc:
+        svc.add_evidence(ctx, empty, case_id="C6", actor=ACTOR, source="CAD export")
+    assert str(exc.value).startswith(f"evidence add {empty}: got 0 bytes (an empty file; SHA-256 {svc.EMPTY_SHA256}")
+    assert "copy it again from 'CAD export'" in str(exc.value) and "--allow-empty" in str(exc.value)
+    assert ctx.store.scalar("SELECT count(*) FROM evidence_items") == 0
+    assert ctx.store.scalar("SELECT count(*) FROM evidence_custody") == 0
+    assert [f for f in svc.evidence_dir(ctx).rglob("*") if f.is_file()] == []
+    ((_, refused),) = ctx.ledger.entries(action="evidence.add")
+    assert refused.outcome == "refused" and refused.data_hash == svc.EMPTY_SHA256
+    assert refused.detail["original_name"] == "cad_export.csv" and refused.detail["reason"] == str(exc.value)
+
+    item = svc.add_evidence(ctx, empty, case_id="C6", actor=ACTOR, source="CAD export", allow_empty=True)
+    assert item.size_bytes == 0 and item.sha256 == hashlib.sha256(b"").hexdigest()
+    report = svc.item_report(ctx, item.item_id)
+    assert report["custody"][0]["reason"] == "intake; deliberately taken in empty (0 bytes, allow_empty)"
+    _, accepted = ctx.ledger.entries(action="evidence.add")[-1]
+    assert accepted.outcome == "ok" and accepted.detail["deliberately_empty"] is True
+    assert svc.verify_case(ctx, "C6", actor=ACTOR).ok  # the empty content is kept and re-hashes
+    # a second empty file is refused even though the empty content is now stored (and it stays stored)
+    with pytest.raises(InputError, match="got 0 bytes"):
+        svc.add_evidence(ctx, tmp_path / "in" / "cad_export.csv", case_id="C6", actor=ACTOR, source="again")
+    assert svc.verify_case(ctx, "C6", actor=ACTOR).ok

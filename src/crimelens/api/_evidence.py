@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from crimelens.api._deps import CallerDep, CtxDep
 from crimelens.api._routes import NDJSON, Limit, Name, Offset, _body, _page, _streamed, ok
 from crimelens.api._upload import UPLOAD_BODY, receive
+from crimelens.errors import InputError
 from crimelens.services import evidence as svc
 
 __all__ = ["router"]
@@ -58,20 +59,30 @@ async def upload(
     derivation: Annotated[str | None, Query(max_length=200)] = None,
     tool: Annotated[str | None, Query(max_length=200)] = None,
     tool_version: Annotated[str | None, Query(max_length=200)] = None,
+    allow_empty: Annotated[bool, Query(description="Take in an empty (0-byte) body on purpose; refused otherwise "
+                                                   "(usually a failed copy). The custody record and the ledger "
+                                                   "note it.")] = False,
 ) -> Response:
     await run_in_threadpool(caller.allow, ctx, "evidence.add")
     await run_in_threadpool(partial(svc.check_intake, ctx, case_id=case_id, source=source, parent_item_id=parent,
                                     derivation=derivation, tool=tool, tool_version=tool_version))
     with await run_in_threadpool(svc.upload_writer, ctx) as writer:
-        await receive(request, ctx, writer.write, what=f"evidence upload to case {case_id}")
+        try:
+            await receive(request, ctx, writer.write, what=f"evidence upload to case {case_id}")
+        except InputError as exc:
+            # the empty body goes on to the service, which refuses it (logged, naming the file) or, with
+            # allow_empty, takes it in and notes it; a body past the size limit stays refused here
+            if type(exc) is not InputError or writer.size_bytes:
+                raise
         stored = await run_in_threadpool(writer.commit)
     item = await run_in_threadpool(partial(
         svc.add_evidence, ctx, stored, original_name=filename, case_id=case_id, actor=caller.actor,
         source=source, purpose=caller.purpose, description=description, location=location,
         received_at=received_at, parent_item_id=parent, derivation=derivation, tool=tool,
-        tool_version=tool_version))
+        tool_version=tool_version, allow_empty=allow_empty))
     same = await run_in_threadpool(svc.same_content_as, ctx, item)
-    return ok(_body(**item.to_json(), same_content_as=same))
+    return ok(_body(**item.to_json(), same_content_as=same, deliberately_empty=item.size_bytes == 0,
+                    clock_allowance_s=ctx.settings.custody_clock_allowance_s))
 
 
 @router.get("/evidence/items/{item_id}", summary="An item: custody record, holder, lineage to the original")

@@ -69,6 +69,12 @@ def _when(value: str | None) -> datetime | None:
     return t
 
 
+ClockAllowanceOpt = Annotated[int | None, typer.Option(
+    "--clock-allowance-s", help="How far past this machine's clock --at may lie, in seconds, for a device "
+                                "clock running ahead (0 to 86400; default CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S, "
+                                "300). Recorded in the ledger entry.")]
+
+
 # --------------------------------------------------------------------------- evidence
 @evidence_app.command("add")
 def add(
@@ -83,22 +89,32 @@ def add(
                                                    help="redacted | transcript | frame | ...")] = None,
     tool: Annotated[str | None, typer.Option("--tool", help="Tool that made the derivative.")] = None,
     tool_version: Annotated[str | None, typer.Option("--tool-version", help="Its version.")] = None,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help="Take in a 0-byte file on purpose (refused otherwise: usually a failed copy); "
+                              "the custody record and the ledger note it.")] = False,
+    clock_allowance: ClockAllowanceOpt = None,
     purpose: PurposeOpt = RESEARCH,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Take a file in as evidence: hash it, store it content-addressed, log the intake."""
     with cli_context(db, create=True) as ctx:
+        allowance = svc.clock_allowance_s(ctx, clock_allowance)
         item = svc.add_evidence(ctx, file, case_id=case, actor=cli_actor(ctx.settings), source=source,
                                 purpose=purpose, description=description, location=location,
                                 received_at=_when(received_at), parent_item_id=parent,
-                                derivation=derivation, tool=tool, tool_version=tool_version)
-        data = {"ok": True, **item.to_json(), "same_content_as": svc.same_content_as(ctx, item)}
+                                derivation=derivation, tool=tool, tool_version=tool_version,
+                                allow_empty=allow_empty, clock_allowance=allowance)
+        data = {"ok": True, **item.to_json(), "same_content_as": svc.same_content_as(ctx, item),
+                "deliberately_empty": item.size_bytes == 0, "clock_allowance_s": allowance}
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"[bold]{d['item_id']}[/] case {esc(d['case_id'])}  sha256 {d['sha256']}  {d['size_bytes']} "
                       f"bytes  {esc(d['mime_type'])}"
                       + (f"  (derived from {d['parent_item_id']})" if d["parent_item_id"] else ""))
+        if d["deliberately_empty"]:
+            console.print("[yellow]note[/]: taken in empty (0 bytes) on purpose (--allow-empty); the custody "
+                          "record and the ledger entry say so")
         if d["same_content_as"]:
             console.print(f"[yellow]note[/]: the case already holds these exact bytes as "
                           f"{', '.join(d['same_content_as'])}; both items stay, and the ledger entry says so")
@@ -115,6 +131,7 @@ def transfer(
     reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
     location: Annotated[str | None, typer.Option("--location", help="Where the handover happened.")] = None,
     at: Annotated[str | None, typer.Option("--at", help="When (ISO-8601 with offset; default: now).")] = None,
+    clock_allowance: ClockAllowanceOpt = None,
     purpose: PurposeOpt = RESEARCH,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -123,12 +140,13 @@ def transfer(
     with cli_context(db) as ctx:
         rec = svc.record_custody(ctx, item, kind=kind, to_party=to, from_party=from_party,
                                  actor=cli_actor(ctx.settings), purpose=purpose, reason=reason,
-                                 location=location, event_time=_when(at))
+                                 location=location, event_time=_when(at), clock_allowance=clock_allowance)
     data = {"ok": True, **rec.to_json()}
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"event {d['event_id']}: {d['kind']} of {d['item_id']} {esc(d['from_party'])} -> "
-                      f"{esc(d['to_party'])}; holder now {esc(d['holder'])}")
+                      f"{esc(d['to_party'])}; holder now {esc(d['holder'])} (clock allowance "
+                      f"{d['clock_allowance_s']} s)")
         for g in d["gaps"]:
             console.print(f"[yellow]custody gap[/] {g['kind']}: {esc(g['message'])}")
 

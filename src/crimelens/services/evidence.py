@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import pandas as pd
 
@@ -42,11 +42,15 @@ from crimelens.storage import _evidence as db
 from crimelens.storage._evidence import EvidenceItem, RedactionRun
 
 __all__ = [
+    "DEFAULT_CLOCK_ALLOWANCE_S",
+    "EMPTY_SHA256",
+    "MAX_CLOCK_ALLOWANCE_S",
     "CaseVerification",
     "ItemCheck",
     "add_evidence",
     "case_items",
     "check_intake",
+    "clock_allowance_s",
     "decide_review",
     "evidence_dir",
     "item_report",
@@ -89,15 +93,51 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-CLOCK_SKEW = timedelta(minutes=5)  # how far past this machine's clock a stated time may lie
+#: How far past this machine's clock a stated intake or custody time may lie by default, in seconds
+#: (``settings.custody_clock_allowance_s``); the most that may be configured is a day.
+DEFAULT_CLOCK_ALLOWANCE_S = 300
+MAX_CLOCK_ALLOWANCE_S = 86_400
+
+#: The SHA-256 of zero bytes: what every empty file hashes to.
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-def _aware(t: datetime | None) -> datetime:
+def clock_allowance_s(ctx: Context, override: int | None = None) -> int:
+    """The clock allowance to apply: ``override`` (a CLI option) or ``settings.custody_clock_allowance_s``.
+
+    Refused outside 0 to :data:`MAX_CLOCK_ALLOWANCE_S` seconds: a negative allowance would refuse
+    the present moment, and one past a day would let a handover dated on the wrong day (a mistyped
+    date, local time stated as UTC) into the record.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from crimelens.config import Settings
+    >>> clock_allowance_s(SimpleNamespace(settings=Settings()))
+    300
+    >>> clock_allowance_s(SimpleNamespace(settings=Settings()), -1)
+    Traceback (most recent call last):
+    ...
+    crimelens.errors.InvalidParameterError: clock allowance: got -1 s; expected 0 to 86400 s ...
+    """
+    if override is None:
+        value, where = ctx.settings.custody_clock_allowance_s, "CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S"
+    else:
+        value, where = override, "--clock-allowance-s"
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CLOCK_ALLOWANCE_S:
+        raise InvalidParameterError(
+            f"clock allowance: got {value!r} s; expected 0 to {MAX_CLOCK_ALLOWANCE_S} s (one day), the most "
+            f"a stated time may lie past this machine's clock (default {DEFAULT_CLOCK_ALLOWANCE_S}; set by "
+            f"{where}). A clock wrong by more than a day needs the stated time corrected, not a wider allowance")
+    return value
+
+
+def _aware(t: datetime | None, allowance_s: int = DEFAULT_CLOCK_ALLOWANCE_S) -> datetime:
     """The stated time of a custody event in UTC (now when none is given); a time to come is refused.
 
     A custody log records what happened: a handover dated next year would sort after every real
-    one and make the record contradict itself. A few minutes' lead is taken, for a clock that runs
-    slightly ahead on the device that stated the time.
+    one and make the record contradict itself. ``allowance_s`` seconds of lead are taken (five
+    minutes by default), for a clock that runs slightly ahead on the device that stated the time.
     """
     if t is None:
         return _now()
@@ -105,9 +145,13 @@ def _aware(t: datetime | None) -> datetime:
         raise InputError(f"event time {t.isoformat()}: got a naive time; expected a time with a UTC offset")
     when = t.astimezone(UTC)
     now = _now()
-    if when > now + CLOCK_SKEW:
-        raise InvalidParameterError(f"event time {when.isoformat()}: got a time to come (now "
-                                    f"{now.isoformat(timespec='seconds')}); expected the time the event happened")
+    if when > now + timedelta(seconds=allowance_s):
+        ahead = (when - now).total_seconds()
+        raise InvalidParameterError(
+            f"event time {when.isoformat()}: got a time to come ({ahead:.0f} s past this machine's clock, now "
+            f"{now.isoformat(timespec='seconds')}; the clock allowance is {allowance_s} s); expected the time "
+            f"the event happened. For a device clock that runs further ahead, give a larger allowance "
+            f"(--clock-allowance-s, or CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S; at most {MAX_CLOCK_ALLOWANCE_S})")
     return when
 
 
@@ -129,6 +173,8 @@ def add_evidence(
     tool_version: str | None = None,
     tool_params: dict[str, Any] | None = None,
     original_name: str | None = None,
+    allow_empty: bool = False,
+    clock_allowance: int | None = None,
 ) -> EvidenceItem:
     """Hash, store and register one file as evidence of ``case_id`` (its intake is a custody event).
 
@@ -138,11 +184,18 @@ def add_evidence(
 
     A derivative names ``parent_item_id``, a ``derivation`` ("redacted", "transcript",
     "frame", ...) and the ``tool`` and ``tool_version`` that made it.
+
+    An empty file (0 bytes) is refused, and the refusal logged, unless ``allow_empty``: it is
+    almost always a failed copy or export, and every empty file has the same hash
+    (:data:`EMPTY_SHA256`). Taken in deliberately, its custody entry and ledger entry say so.
+    ``received_at`` may lie at most ``clock_allowance`` seconds past this machine's clock
+    (default ``settings.custody_clock_allowance_s``; the value used is in the ledger entry).
     """
     try:
         parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
                               derivation=derivation, tool=tool, tool_version=tool_version)
-        when = _aware(received_at)
+        allowance = clock_allowance_s(ctx, clock_allowance)
+        when = _aware(received_at, allowance)
     except BaseException:
         if isinstance(path, StoredContent) and path.is_new:
             _content(ctx).remove(path.sha256)
@@ -150,20 +203,29 @@ def add_evidence(
     if isinstance(path, StoredContent):
         stored = path
         name = Path((original_name or "").replace("\\", "/")).name.strip() or "upload"
+        shown = name
         mime = sniff_mime(stored.path, name)
     else:
         file = Path(path)
         name = original_name or file.name
+        shown = str(file)
         mime = sniff_mime(file) if file.is_file() else "application/octet-stream"
         stored = _content(ctx).put(file)
+    if stored.size_bytes == 0 and not allow_empty:
+        _refuse_empty(ctx, stored, shown=shown, name=name, case_id=case_id, source=source, actor=actor,
+                      purpose=purpose)
     parent_item_id = parent.item_id if parent else None
+    is_empty = stored.size_bytes == 0
     try:
         with ctx.store.transaction():
             item_id = db.next_item_id(ctx.store)
             detail = {"item_id": item_id, "case_id": case_id, "size_bytes": stored.size_bytes,
                       "mime_type": mime, "source": source, "original_name": name,
                       "derivation": derivation, "parent_item_id": parent_item_id,
-                      "parent_sha256": parent.sha256 if parent else None, "location": location}
+                      "parent_sha256": parent.sha256 if parent else None, "location": location,
+                      "clock_allowance_s": allowance}
+            if is_empty:  # taken in on purpose (allow_empty): the ledger says so
+                detail["deliberately_empty"] = True
             same = [i.item_id for i in db.find_items_by_hash(ctx.store, stored.sha256, case_id)]
             if same:  # registered again (a second copy, or a mistake): both stay, the ledger says so
                 detail["same_content_as"] = same
@@ -185,7 +247,8 @@ def add_evidence(
             db.insert_item(ctx.store, item)
             db.insert_custody(ctx.store, {
                 "item_id": item_id, "kind": "intake", "from_party": source, "to_party": actor.user,
-                "event_time": when, "reason": f"derived by {tool} {tool_version}" if parent else "intake",
+                "event_time": when, "reason": (f"derived by {tool} {tool_version}" if parent else "intake")
+                + (f"; {EMPTY_NOTE}" if is_empty else ""),
                 "location": location, "recorded_at": _now(), "recorded_by": actor.user, "ledger_seq": seq,
             })
     except BaseException:
@@ -193,6 +256,27 @@ def add_evidence(
             _content(ctx).remove(stored.sha256)
         raise
     return item
+
+
+#: What the intake's custody entry says of an item taken in empty on purpose.
+EMPTY_NOTE = "deliberately taken in empty (0 bytes, allow_empty)"
+
+
+def _refuse_empty(ctx: Context, stored: StoredContent, *, shown: str, name: str, case_id: str, source: str,
+                  actor: Actor, purpose: str | None) -> NoReturn:
+    """Refuse (and log as a refused ``evidence.add``) an intake of 0 bytes; its stored copy is removed."""
+    if stored.is_new:
+        _content(ctx).remove(stored.sha256)
+    authorize(ctx, action="evidence.add", actor=actor, purpose=purpose)  # who may not add at all hears that
+    error = InputError(
+        f"evidence add {shown}: got 0 bytes (an empty file; SHA-256 {EMPTY_SHA256}, the hash of every empty "
+        f"file); expected the item's contents. An empty file is almost always a failed copy or export: copy it "
+        f"again from {source!r}, or, if the item really is empty, take it in deliberately with --allow-empty "
+        "(API: allow_empty=true), which its custody record and ledger entry note")
+    refuse(ctx, action="evidence.add", actor=actor, purpose=purpose, reason=str(error), error=error,
+           data_hash=EMPTY_SHA256,
+           detail={"case_id": case_id, "original_name": name, "source": source, "size_bytes": 0,
+                   "error": type(error).__name__})
 
 
 def same_content_as(ctx: Context, item: EvidenceItem) -> list[str]:
@@ -258,12 +342,13 @@ class CustodyRecord:
     event_time: datetime
     holder: str | None
     gaps: tuple[CustodyGap, ...]
+    clock_allowance_s: int = DEFAULT_CLOCK_ALLOWANCE_S  # the tolerance the event time was checked with
 
     def to_json(self) -> dict[str, Any]:
         return {"event_id": self.event_id, "item_id": self.item_id, "kind": self.kind,
                 "from_party": self.from_party, "to_party": self.to_party,
                 "event_time": self.event_time.isoformat(), "holder": self.holder,
-                "gaps": [g.to_json() for g in self.gaps]}
+                "gaps": [g.to_json() for g in self.gaps], "clock_allowance_s": self.clock_allowance_s}
 
 
 def record_custody(
@@ -278,14 +363,18 @@ def record_custody(
     reason: str | None = None,
     location: str | None = None,
     event_time: datetime | None = None,
+    clock_allowance: int | None = None,
 ) -> CustodyRecord:
     """Record a check-out, check-in or transfer of an item.
 
     ``from_party`` defaults to the holder the record shows. The event is recorded
     as stated even when it contradicts the record (a custody log records what
     happened); the contradiction is returned as a gap and reported by
-    :func:`verify_case`.
+    :func:`verify_case`. ``event_time`` may lie at most ``clock_allowance`` seconds
+    past this machine's clock (default ``settings.custody_clock_allowance_s``); the
+    value applied is in the result and the ledger entry.
     """
+    allowance = clock_allowance_s(ctx, clock_allowance)
     kind = kind.replace("-", "_")
     if kind not in CUSTODY_KINDS or kind == "intake":
         raise InvalidParameterError(
@@ -298,12 +387,13 @@ def record_custody(
     item = db.get_item(ctx.store, item_id)
     before = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
     giver = from_party if from_party is not None else before.holder
-    when = _aware(event_time)
+    when = _aware(event_time, allowance)
     with ctx.store.transaction():
         seq = record_use(
             ctx, action=f"evidence.{kind}", actor=actor, purpose=purpose, data_hash=item.sha256,
             detail={"item_id": item_id, "case_id": item.case_id, "from": giver, "to": to_party,
-                    "event_time": when.isoformat(), "reason": reason, "location": location},
+                    "event_time": when.isoformat(), "reason": reason, "location": location,
+                    "clock_allowance_s": allowance},
         )
         event_id = db.insert_custody(ctx.store, {
             "item_id": item_id, "kind": kind, "from_party": giver, "to_party": to_party,
@@ -311,7 +401,7 @@ def record_custody(
             "recorded_by": actor.user, "ledger_seq": seq,
         })
     after = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
-    return CustodyRecord(event_id, item_id, kind, giver, to_party, when, after.holder, after.gaps)
+    return CustodyRecord(event_id, item_id, kind, giver, to_party, when, after.holder, after.gaps, allowance)
 
 
 # --------------------------------------------------------------------------- verification
