@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crimelens.errors import InvalidParameterError
 
 __all__ = ["Settings", "load_settings"]
 
@@ -56,4 +58,30 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (e.g. CLI options) winning."""
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise _setting_error(exc, set(clean)) from None
+
+
+def _setting_error(exc: ValidationError, given: set[str]) -> InvalidParameterError:
+    """A bad setting told as what it is: the variable (or option), what was got, what was expected.
+
+    >>> import os
+    >>> os.environ["CRIMELENS_PROGRESS"] = "maybe"
+    >>> try:
+    ...     load_settings()
+    ... except InvalidParameterError as e:
+    ...     print(e)
+    setting CRIMELENS_PROGRESS: got 'maybe'; expected a valid boolean, unable to interpret input (see docs/settings.md)
+    >>> del os.environ["CRIMELENS_PROGRESS"]
+    """
+    parts = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        where = (f"setting {name} (given as a command-line option)" if name in given
+                 else f"setting CRIMELENS_{name.upper()}")
+        msg = str(err.get("msg") or "a valid value")
+        msg = msg[len("Input should be "):] if msg.startswith("Input should be ") else msg
+        parts.append(f"{where}: got {err.get('input')!r}; expected {msg}")
+    return InvalidParameterError("; ".join(parts) + " (see docs/settings.md)")

@@ -72,3 +72,19 @@ def test_nothing_is_logged_for_a_refused_permutation_count(store: Path, capsys: 
     assert code == 2 and "from 0 to 99,999" in json.loads(out)["error"]
     code, out, _ = run(capsys, "ledger", "verify", "--db", str(store), "--json")
     assert json.loads(out)["n_entries"] == before + 1  # only the verify before it
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("CRIMELENS_PROGRESS", "maybe", "expected a valid boolean"),
+    ("CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S", "-3", "expected greater than or equal to 0"),
+    ("CRIMELENS_MAX_UPLOAD_MB", "lots", "expected a valid integer"),
+])
+def test_a_bad_setting_in_the_environment_is_named_not_a_traceback(
+        store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        variable: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(variable, value)
+    code, _out, err = run(capsys, "incidents", "summary", "--db", str(store))
+    assert code == 2 and "Traceback" not in err and "ValidationError" not in err
+    assert f"InvalidParameterError: setting {variable}: got {value!r}; {expected}" in err
+    code, out, _err = run(capsys, "incidents", "summary", "--db", str(store), "--json")
+    assert code == 2 and json.loads(out)["type"] == "InvalidParameterError" and variable in json.loads(out)["error"]
