@@ -49,6 +49,9 @@ def test_risk_fit_card_score_and_the_actionable_guard(tmp_path: Path, capsys: py
     ours = rows["this model (out-of-fold)"]
     assert abs(ours["flagged_share"] - compas["flagged_share"]) < 0.02
     assert "race" not in card["features"]
+    # the charge descriptions are one-hot columns of one charge: the total table never adds two of them
+    charges = [f for f in card["features"] if f.startswith("charge_") and f != "charge_felony"]
+    assert card["params"]["exclusive_groups"] == [charges] and len(charges) > 20
     model_id = card["model_id"]
     fit_entries = _ledger(db, "risk.fit")
     assert len(fit_entries) == 1 and fit_entries[0]["model_version"] == model_id

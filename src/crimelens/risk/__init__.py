@@ -9,6 +9,7 @@ from crimelens.risk._calibration import Calibrator, ReliabilityTable
 from crimelens.risk._compas import (
     COMPAS_COLUMNS,
     CompasData,
+    charge_description_columns,
     compas_features,
     filter_propublica,
     load_compas,
@@ -29,6 +30,7 @@ __all__ = [
     "PointScore",
     "ReliabilityTable",
     "RuleList",
+    "charge_description_columns",
     "check_risk_features",
     "compas_features",
     "filter_propublica",

@@ -95,6 +95,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         names = self._feature_names(X.shape[1])
         check_risk_features(names, where=f"{type(self).__name__} features")
+        self._check_columns(X, names)
         w = np.asarray(_check_sample_weight(sample_weight, X, dtype=np.float64))
         if np.any(w < 0) or not np.any(w > 0):
             raise InvalidParameterError(
@@ -112,6 +113,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.calibrator_ = Calibrator(self.calibration, logit_input=self._raw_is_probability).fit(
             self._raw(Xc), yc, wc)
         return self
+
+    def _check_columns(self, X: NDArray[np.float64], names: list[str]) -> None:
+        """Checks of ``X`` as given (rows in their order, before identical rows are merged)."""
 
     def _fit_raw(
         self, X: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64],

@@ -78,6 +78,19 @@ class Calibrator:
             return np.asarray(expit(a + b * self._platt_input(raw)), dtype=np.float64)
         return np.asarray(np.clip(raw, 0.0, 1.0), dtype=np.float64)
 
+    @property
+    def platt_ab(self) -> tuple[float, float]:
+        """``(a, b)`` of Platt's map ``expit(a + b * score)``; ``(0, 1)`` for the other methods."""
+        return self._ab if self.method == "platt" else (0.0, 1.0)
+
+    @property
+    def isotonic_breakpoints(self) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """The isotonic map's breakpoints (raw score, probability): linear between them,
+        constant outside; None for the other methods or before ``fit``."""
+        if self.method != "isotonic" or self._iso is None:
+            return None
+        return (np.asarray(self._iso.X_thresholds_, dtype=np.float64),
+                np.asarray(self._iso.y_thresholds_, dtype=np.float64))
 
     def _platt_input(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
         if not self.logit_input:

@@ -13,6 +13,7 @@ The label ``two_year_recid`` is a new *recorded charge* within two years
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from numpy.typing import NDArray
 from crimelens.domain import is_protected
 from crimelens.errors import SchemaError
 
-__all__ = ["COMPAS_COLUMNS", "CompasData", "compas_features", "filter_propublica", "load_compas"]
+__all__ = ["COMPAS_COLUMNS", "CompasData", "charge_description_columns", "compas_features",
+           "filter_propublica", "load_compas"]
 
 COMPAS_COLUMNS = _NEEDED = (
     "id", "age", "race", "sex", "age_cat", "juv_fel_count", "juv_misd_count", "juv_other_count",
@@ -43,6 +45,12 @@ class CompasData:
     ids: NDArray[np.int64]
     n_read: int
     rows: pd.DataFrame  # the filtered rows as read (all columns)
+
+    @property
+    def exclusive_groups(self) -> list[list[str]]:
+        """The one-hot feature columns of one source column (``PointScore(exclusive_groups=...)``):
+        the charge descriptions, at most one of them 1 in any row."""
+        return [charge_description_columns(self.X.columns)]
 
 
 def _slug(text: str) -> str:
@@ -85,6 +93,13 @@ def compas_features(f: pd.DataFrame, *, min_charge_count: int = 40) -> pd.DataFr
         if n >= min_charge_count and text and not is_protected(name) and name not in X:
             X[name] = (desc == text).astype(np.float64)
     return X
+
+
+def charge_description_columns(columns: Iterable[object]) -> list[str]:
+    """The columns among ``columns`` that :func:`compas_features` made from ``c_charge_desc``:
+    one-hot indicators of one charge description each (``charge_<slug>``; ``charge_felony``
+    comes from ``c_charge_degree`` instead), so at most one of them is 1 in any row."""
+    return [str(c) for c in columns if str(c).startswith("charge_") and str(c) != "charge_felony"]
 
 
 def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:

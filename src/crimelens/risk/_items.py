@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Item", "candidate_items", "first_best", "item_matrix", "near_best", "ranked"]
+__all__ = ["Item", "candidate_items", "first_best", "item_matrix", "near_best", "ranked",
+           "reachable_totals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,10 @@ class Item:
     def apply(self, X: NDArray[np.float64]) -> NDArray[np.bool_]:
         hit = X[:, self.feature] >= self.threshold
         return ~hit if self.negate else hit
+
+    def applies_at(self, value: float) -> bool:
+        """Whether the item holds for a person whose column ``feature`` is ``value``."""
+        return (value >= self.threshold) != self.negate
 
     def flipped(self) -> Item:
         return Item(self.feature, self.name, self.threshold, self.is_binary, not self.negate)
@@ -74,6 +80,51 @@ def item_matrix(X: NDArray[np.float64], items: list[Item]) -> NDArray[np.float64
     if not items:
         return np.zeros((X.shape[0], 0))
     return np.column_stack([it.apply(X) for it in items]).astype(np.float64)
+
+
+def reachable_totals(
+    items: Sequence[Item], points: Sequence[int] | NDArray[np.int64],
+    exclusive: Sequence[Sequence[int]] = (),
+) -> NDArray[np.int64]:
+    """Every point total some person can have: the items of one column are read together.
+
+    Items on one column are not independent (``age < 23`` implies ``age < 34``), so the totals
+    are not all the subset sums of the points. Per source, the point sums it can give are
+    enumerated: for one column, the sum at each interval between its items' thresholds (below
+    the lowest, and from each threshold up; every such interval holds a value seen in training,
+    since thresholds are training values above the column's minimum); for a group of 0/1 columns
+    in ``exclusive`` (column indices; one-hot categories of one source column, at most one of
+    them 1 in any row), the sum with none of them 1 and with each one alone. The sources'
+    sets are then added (every sum of one element from each), which is exact because different
+    sources vary independently.
+
+    Examples
+    --------
+    >>> age = [Item(0, "age", 25.0, False, True), Item(0, "age", 35.0, False, True)]
+    >>> reachable_totals(age, [2, 3]).tolist()   # 2 alone would need age < 25 but not < 35
+    [0, 3, 5]
+    >>> charge = [Item(1, "theft", 1.0, True), Item(2, "fraud", 1.0, True)]
+    >>> reachable_totals(age + charge, [2, 3, 4, 1], exclusive=[[1, 2]]).tolist()  # 8: both charges
+    [0, 1, 3, 4, 5, 6, 7, 9]
+    """
+    pts = [int(p) for p in points]
+    group_of = {int(c): g for g, cols in enumerate(exclusive) for c in cols}
+    sources: dict[tuple[str, int], list[tuple[Item, int]]] = {}
+    for it, p in zip(items, pts, strict=True):
+        key = ("group", group_of[it.feature]) if it.feature in group_of else ("column", it.feature)
+        sources.setdefault(key, []).append((it, p))
+    totals = {0}
+    for (kind, _), members in sorted(sources.items()):
+        states: list[dict[int, float]]
+        if kind == "group":  # none of the group's columns is 1, or exactly one of them
+            cols = sorted({it.feature for it, _ in members})
+            states = [dict.fromkeys(cols, 0.0)] + [{c: float(c == one) for c in cols} for one in cols]
+        else:  # one value in each interval between thresholds: below the lowest, then each one
+            j = members[0][0].feature
+            states = [{j: v} for v in [-np.inf, *sorted({it.threshold for it, _ in members})]]
+        sums = {sum(p for it, p in members if it.applies_at(state[it.feature])) for state in states}
+        totals = {a + b for a in totals for b in sums}
+    return np.asarray(sorted(totals), dtype=np.int64)
 
 
 # Scores that agree to this many digits are ties: sums over the same rows taken in another

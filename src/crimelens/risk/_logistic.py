@@ -1,7 +1,14 @@
 """Plain L2 logistic regression on standardised features, with the same contract.
 
 The reference model (the issue's "logistic regression on age + priors, AUC
-0.728"). Coefficients are reported per standard deviation and per unit.
+0.728"). The fit runs on standardised columns (so the L2 penalty treats them
+alike), but the card states the intercept and coefficients in the units of the
+columns as read: with Platt calibration (the default) or none, the printed
+numbers give ``predict_proba`` by hand, ``p = 1 / (1 + exp(-(b0 + sum b_i x_i)))``
+(Platt's two parameters are folded in). With isotonic calibration they give the
+model's own probability, which the printed isotonic table then maps. The
+coefficients per standard deviation are printed beside them to compare features.
+
 Failure mode: a linear log-odds cannot express thresholds or interactions that
 a point score's items can.
 """
@@ -74,13 +81,61 @@ class LogisticRisk(RiskModel):
         """The logistic model's own probability (``calibration="none"`` keeps it)."""
         return np.asarray(expit(((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_))
 
-    def coef_table(self) -> pd.DataFrame:
-        """Coefficient per standard deviation and per unit of each feature."""
+    def log_odds_terms(self) -> tuple[float, NDArray[np.float64]]:
+        """Intercept and coefficients per unit of each column (as read) of the card's log-odds.
+
+        With ``calibration="platt"`` (Platt's ``a + b * log-odds`` folded in) or ``"none"``,
+        ``expit(intercept + X @ coef)`` is ``predict_proba(X)[:, 1]``; with ``"isotonic"`` it is
+        the model's own probability, which :meth:`calibration_map` then maps."""
         self._require_fitted()
-        return pd.DataFrame({"feature": self.feature_names_, "per_sd": self.coef_,
-                             "per_unit": self.coef_ / self.scale_})
+        a, b = self.calibrator_.platt_ab
+        per_unit = self.coef_ / self.scale_
+        intercept = self.intercept_ - float(per_unit @ self.mean_)
+        return float(a + b * intercept), np.asarray(b * per_unit, dtype=np.float64)
+
+    def calibration_map(self) -> pd.DataFrame | None:
+        """With isotonic calibration, its breakpoints: the model's own probability (from
+        :meth:`log_odds_terms`) and the calibrated one, linear in between and constant outside;
+        None otherwise (the log-odds terms give the calibrated probability themselves)."""
+        self._require_fitted()
+        points = self.calibrator_.isotonic_breakpoints
+        if points is None:
+            return None
+        return pd.DataFrame({"model_probability": points[0], "probability": points[1]})
+
+    def coef_table(self) -> pd.DataFrame:
+        """Per feature: the coefficient per unit of the column as read (the card's log-odds, see
+        :meth:`log_odds_terms`) and per training standard deviation (to compare features)."""
+        _, per_unit = self.log_odds_terms()
+        return pd.DataFrame({"feature": self.feature_names_, "per_unit": per_unit,
+                             "per_sd": per_unit * self.scale_})
+
+    def equation(self) -> str:
+        """What the card's numbers compute, in words."""
+        self._require_fitted()
+        linear = "1 / (1 + exp(-(intercept + sum of per unit × value as read)))"
+        if self.calibration == "isotonic":
+            return (f"model probability = {linear};\nprobability = the isotonic table read at the "
+                    "model probability (linear between its rows)")
+        return f"probability = {linear}" + (", Platt calibration folded in"
+                                             if self.calibration == "platt" else "")
 
     def to_text(self) -> str:
+        """The card: intercept and coefficients per unit of each column as read, enough digits
+        (7 significant) to compute a person's probability by hand; the standardised coefficient
+        (per standard deviation) beside each, to compare features, not to compute with."""
+        intercept, _ = self.log_odds_terms()
         t = self.coef_table()
-        rows = [f"{f:<40} {c:+.3f} per unit" for f, c in zip(t["feature"], t["per_unit"], strict=True)]
-        return "\n".join([f"{'intercept':<40} {self.intercept_:+.3f} (standardised)", *rows])
+        width = max([len(str(f)) for f in t["feature"]] + [9])
+        lines = [self.equation(), "",
+                 f"{'term':<{width}}  {'per unit':>15}  {'per sd*':>8}",
+                 f"{'intercept':<{width}}  {intercept:>+#15.7g}"]
+        lines += [f"{f:<{width}}  {c:>+#15.7g}  {s:>+8.3f}"
+                  for f, c, s in zip(t["feature"], t["per_unit"], t["per_sd"], strict=True)]
+        lines += ["* per standard deviation of the column in training (standardised): to compare "
+                  "features, not to compute with"]
+        cal = self.calibration_map()
+        if cal is not None:
+            lines += ["", "model probability  probability  (isotonic)"]
+            lines += [f"{q:>17.8f}  {p:>11.8f}" for q, p in cal.itertuples(index=False)]
+        return "\n".join(lines)

@@ -31,6 +31,11 @@ observed (calibrated) rate. The fit follows RiskSLIM (Ustun & Rudin 2019,
    every point on the card is positive.
 
 The total is then calibrated (isotonic by default: the observed rate per total).
+The total table lists only the totals some person can have: items on one column
+go together (``age < 23`` implies ``age < 34``, so ``age < 29`` alone is no
+total), and so do 0/1 columns declared in ``exclusive_groups`` (one-hot
+categories of one source column, such as COMPAS's charge descriptions: at most
+one is 1). See :func:`crimelens.risk._items.reachable_totals`.
 
 Failure modes: the local search finds a local optimum, not RiskSLIM's certified
 one; thresholds come from the training quantiles, so a population with a
@@ -51,7 +56,14 @@ from sklearn.linear_model import LogisticRegression
 
 from crimelens.errors import InvalidParameterError
 from crimelens.risk._base import RiskModel
-from crimelens.risk._items import Item, candidate_items, first_best, item_matrix, ranked
+from crimelens.risk._items import (
+    Item,
+    candidate_items,
+    first_best,
+    item_matrix,
+    ranked,
+    reachable_totals,
+)
 
 __all__ = ["PointScore"]
 
@@ -75,6 +87,11 @@ class PointScore(RiskModel):
         Map from point total to probability.
     feature_names : sequence of str, optional
         Column names when ``X`` is an array (a DataFrame's own names win).
+    exclusive_groups : sequence of sequences of str, optional
+        Groups of 0/1 feature columns of which at most one is 1 in any row: the one-hot
+        categories of one source column (``CompasData.exclusive_groups``: the charge
+        descriptions). The fit checks this on every training row. Only the total table uses it
+        (a total that needs two columns of one group at 1 is not listed).
     random_state : int, optional
         Unused by the deterministic search; kept for the common interface.
 
@@ -86,6 +103,8 @@ class PointScore(RiskModel):
         Points of each item (all > 0).
     start_points_ : ndarray of int
         The scale-and-round start (for comparison), over ``start_items_``.
+    exclusive_columns_ : list of list of int
+        ``exclusive_groups`` as column indices of ``X``.
 
     Examples
     --------
@@ -108,6 +127,7 @@ class PointScore(RiskModel):
         max_iter: int = 200,
         calibration: Literal["isotonic", "platt", "none"] = "isotonic",
         feature_names: Sequence[str] | None = None,
+        exclusive_groups: Sequence[Sequence[str]] | None = None,
         random_state: int | None = None,
     ) -> None:
         self.max_items = max_items
@@ -117,7 +137,47 @@ class PointScore(RiskModel):
         self.max_iter = max_iter
         self.calibration = calibration
         self.feature_names = feature_names
+        self.exclusive_groups = exclusive_groups
         self.random_state = random_state
+
+    def _check_columns(self, X: NDArray[np.float64], names: list[str]) -> None:
+        """``exclusive_groups``: known 0/1 columns, each in one group, never two 1s in a row."""
+        groups = [] if self.exclusive_groups is None else self.exclusive_groups
+        where = "PointScore(exclusive_groups=...)"
+        if isinstance(groups, str) or any(isinstance(g, str) for g in groups):
+            raise InvalidParameterError(
+                f"{where}: got {groups!r}; expected a list of groups, each a list of column names")
+        index = {n: j for j, n in enumerate(names)}
+        seen: dict[str, int] = {}
+        self.exclusive_columns_: list[list[int]] = []
+        for g, group in enumerate(groups):
+            cols: list[int] = []
+            for name in group:
+                if name not in index:
+                    raise InvalidParameterError(
+                        f"{where}: got column {name!r} in group {g}; expected one of the feature "
+                        f"columns {names[:20]}")
+                if name in seen:
+                    raise InvalidParameterError(
+                        f"{where}: got column {name!r} in groups {seen[name]} and {g}; expected each "
+                        "column in one group at most")
+                seen[name] = g
+                col = X[:, index[name]]
+                bad = np.flatnonzero((col != 0.0) & (col != 1.0))
+                if len(bad):
+                    raise InvalidParameterError(
+                        f"{where}: X row {int(bad[0])} (from 0), column {name!r}: got {float(col[bad[0]]):g}; expected "
+                        "0 or 1 (an exclusive group holds one-hot indicator columns)")
+                cols.append(index[name])
+            if cols:
+                many = np.flatnonzero(X[:, cols].sum(axis=1) > 1)
+                if len(many):
+                    r = int(many[0])
+                    on = [names[c] for c in cols if X[r, c] == 1.0]
+                    raise InvalidParameterError(
+                        f"{where}: X row {r} (from 0): got 1 in columns {on} of group {g}; expected at most one "
+                        "column of a group to be 1 in any row (one-hot categories of one column)")
+            self.exclusive_columns_.append(cols)
 
     def _fit_raw(
         self, X: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64],
@@ -175,13 +235,16 @@ class PointScore(RiskModel):
         )
 
     def total_table(self) -> pd.DataFrame:
-        """Every reachable total, how many training rows had it, and its calibrated probability.
+        """Every total some person can have, how many training rows had it, and its calibrated
+        probability.
 
-        A probability resting on a handful of rows (``n_train``) is not a finding."""
+        Not every sum of item points: items on one column go together (``age < 23`` implies
+        ``age < 34``), and so do the columns of one ``exclusive_groups`` group (at most one is
+        1); see :func:`crimelens.risk._items.reachable_totals`. Every total seen in training is
+        listed. A probability resting on a handful of rows (``n_train``) is not a finding."""
         self._require_fitted()
-        totals = np.array([0])
-        for p in self.points_:
-            totals = np.unique(np.concatenate([totals, totals + p]))
+        exclusive = getattr(self, "exclusive_columns_", [])  # a model stored before it existed
+        totals = reachable_totals(self.items_, self.points_, exclusive)
         prob = self.calibrator_.transform(totals.astype(np.float64))
         n = [self.train_totals_.get(float(t), 0.0) for t in totals]
         return pd.DataFrame({"total": totals, "n_train": n, "probability": prob})
@@ -193,7 +256,8 @@ class PointScore(RiskModel):
         lines = [f"{'item':<{width}}  points", "-" * (width + 8)]
         lines += [f"{it:<{width}}  {p:>6}" for it, p in zip(rows["item"], rows["points"], strict=True)]
         lines += ["-" * (width + 8), f"{'total':<{width}}  (add the points that apply)", "",
-                  "total  probability  (training rows)"]
+                  "Totals a person can have (items on one column go together, as do one-hot "
+                  "columns of one group):", "total  probability  (training rows)"]
         lines += [f"{int(t):>5}  {p:>11.3f}  ({int(n)})"
                   for t, n, p in self.total_table().itertuples(index=False)]
         return "\n".join(lines)

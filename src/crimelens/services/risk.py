@@ -54,6 +54,7 @@ from crimelens.risk import (
     LogisticRisk,
     PointScore,
     RuleList,
+    charge_description_columns,
     check_risk_features,
     compas_features,
     filter_propublica,
@@ -266,7 +267,15 @@ def _model_tables(model: RiskModel) -> dict[str, Any]:
     elif isinstance(model, RuleList):
         out["rules"] = model.rules_table().to_dict("records")
     elif isinstance(model, LogisticRisk):
+        # in the units of the columns as read: intercept + sum(per_unit * value) is the log-odds
+        # (Platt folded in), so a reader computes a person's probability by hand; per_sd compares
+        intercept, _ = model.log_odds_terms()
+        out["equation"] = model.equation()
+        out["intercept"] = intercept
         out["coefficients"] = model.coef_table().to_dict("records")
+        cal = model.calibration_map()
+        if cal is not None:
+            out["calibration_map"] = cal.to_dict("records")
     return out
 
 
@@ -331,7 +340,13 @@ def fit_risk_model(
                detail={"label": label, "features": feats, "error": type(exc).__name__})
     y = _label_array(table, label)
     X = _feature_matrix(table, feats)
-    estimator = MODEL_KINDS[kind](**dict(params or {}))
+    kwargs = dict(params or {})
+    charges = charge_description_columns(feats) if table.layout == "compas" else []
+    if kind == "points" and len(charges) > 1 and "exclusive_groups" not in kwargs:
+        # one-hot columns of c_charge_desc: at most one is 1, so the total table leaves out totals
+        # that need two of them (the fit checks it on every row)
+        kwargs["exclusive_groups"] = [charges]
+    estimator = MODEL_KINDS[kind](**kwargs)
     model = clone(estimator).fit(X, y)  # guards: protected / profile-only features raise here
     aucs, oof = _oof_scores(estimator, X, y, repeats=cv_repeats, seed=random_state)
     leak = _leakage_warning(X, y, label, float(np.mean(aucs)))
