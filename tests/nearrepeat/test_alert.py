@@ -58,8 +58,24 @@ def test_nrc_surface_puts_the_incident_cell_in_same_location(planted) -> None:  
                         n_permutations=99, seed=3)
     a = near_repeat_alert(surface, incident_id="x", x_m=0.0, y_m=0.0, occurred="2024-01-01")
     assert surface.significant()[0, 0]  # the planted exact repeats make 'Same location' elevated
-    assert a.cells[0].space_label == "Same location" and a.cells[0].distance_m == 0.0
+    assert a.cells[0].space_label == "Same location + 1 to 100" and a.cells[0].distance_m == 0.0
     assert a.elevated[0].space_label == "Same location" and a.elevated[0].time_label == "0 to 7"
+
+
+def test_nrc_alert_keeps_the_incidents_own_cell_when_only_its_neighbours_band_is_elevated(
+        planted) -> None:  # type: ignore[no-untyped-def]
+    """Without exact repeats the 'Same location' row has no pairs and never alerts, but the
+    neighbours a few metres away, in the incident's own cell, are in the elevated '1 to 100' band.
+    Before, the own cell (distance 0) was read as 'Same location' only and left out, so the
+    nearest listed cell was the next one."""
+    xy, t = planted
+    surface = knox_test(xy, t, space_bands=[100, 200], time_bands=[7, 14], convention="nrc",
+                        n_permutations=99, seed=3)
+    assert surface.observed[0].sum() == 0 and surface.significant()[1, 0]  # no same-location pairs
+    a = near_repeat_alert(surface, incident_id="x", x_m=5012.0, y_m=4990.0, occurred="2024-01-01", cell_m=50.0)
+    assert a.cells[0].cell_id == "50m:100:99" and a.cells[0].distance_m == 0.0
+    assert a.cells[0].space_label == "1 to 100" and a.cells[0].time_bands[0] == "0 to 7"
+    assert sum(c.distance_m == 0.0 for c in a.cells) == 1
 
 
 def test_no_alert_without_elevated_bands() -> None:

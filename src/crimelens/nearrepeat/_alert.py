@@ -12,8 +12,11 @@ Pease 2004 for the prospective use).
 Rules (documented in docs/nearrepeat.md):
 
 * A cell belongs to a distance band by the distance (the surface's metric) from
-  the incident to the cell centre; the incident's own cell counts as distance 0,
-  so it is in the "same location" band of the ``nrc`` convention.
+  the incident to the cell centre; the incident's own cell counts as distance 0.
+  It holds the incident's address and its nearest neighbours, so it alerts when
+  either band does: the one distance 0 falls in (the "same location" band of the
+  ``nrc`` convention) or the one just above 0 (``nrc``'s first band, "1 to 100",
+  which holds the neighbours a few metres away).
 * Days are counted from the incident's day (whole-day surfaces) or time
   (exact surfaces); a band [a, b) days means "from day a to day b - 1 after".
 * The open-ended bands ("more than ...") are never local and never alert.
@@ -192,19 +195,27 @@ def near_repeat_alert(
         own = int(grid.cell_of(np.array([[x_m, y_m]]))[0])
         d[own] = 0.0
         band = surface.space.assign(d)
+        # the own cell: the incident's address (distance 0) and its neighbours just above 0
+        own_bands = [int(b) for b in dict.fromkeys(surface.space.assign(np.array([0.0, 1e-6])).tolist())
+                     if int(b) in windows]
         order = np.lexsort((np.arange(d.shape[0]), d))
         for k in order.tolist():
             s = int(band[k])
-            if s not in windows:
+            if k == own and own_bands:
+                s = own_bands[0]
+                w = [v for b in own_bands for v in windows[b]]
+            elif s not in windows:
                 continue
-            w = windows[s]
+            else:
+                w = windows[s]
             col = round(centres[k, 0] / cell_m - 0.5)
             row = round(centres[k, 1] / cell_m - 0.5)
             cells.append(
                 AlertCell(
                     cell_id=f"{cell_m:g}m:{col}:{row}", x_m=float(centres[k, 0]),
                     y_m=float(centres[k, 1]), distance_m=float(d[k]),
-                    space_label=surface.space.bands[s].label,
+                    space_label=" + ".join(surface.space.bands[b].label for b in own_bands)
+                    if k == own and own_bands else surface.space.bands[s].label,
                     starts=min(v[0] for v in w), ends=max(v[1] for v in w),
                     max_knox_ratio=max(v[2] for v in w), time_bands=tuple(v[3] for v in w),
                 )
