@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from forecast_data import load
 
 from crimelens.domain import TimeWindow
+from crimelens.domain._time import wall_clock_add
 from crimelens.forecast import (
     DEFAULT_CURVE,
     MODELS,
@@ -103,8 +104,9 @@ def write_splits(path: Path, dataset: str, incidents: Any, area: StudyArea, orig
 
 
 def backtest_per_origin(incidents: Any, models: dict[str, Any], area: StudyArea,
-                        origins: list[pd.Timestamp], horizon: float, ceiling: bool) -> BacktestResult:
-    """Origins are local midnights (not evenly spaced in UTC across DST): pass them explicitly."""
+                        origins: list[pd.Timestamp], horizon: float, ceiling: bool, tz: str) -> BacktestResult:
+    """Origins are local midnights (not evenly spaced in UTC across DST): pass them explicitly; each
+    window ends at the local midnight ``horizon`` days on (167 or 169 hours across a DST change)."""
     done = [0]
 
     def tick(k: int, n: int) -> None:
@@ -114,16 +116,18 @@ def backtest_per_origin(incidents: Any, models: dict[str, Any], area: StudyArea,
 
     covs = sorted(set(DEFAULT_CURVE) | set(nij_coverages(area).values()))
     return rolling_origin(incidents, models, area=area, origins=[o.to_pydatetime() for o in origins],
-                          horizon_days=horizon, coverages=covs, ceiling=ceiling, progress=tick)
+                          horizon_days=horizon, coverages=covs, ceiling=ceiling, progress=tick, zone=tz)
 
 
-def observed_counts(incidents: Any, area: StudyArea, origins: list[pd.Timestamp], horizon: float) -> np.ndarray:
+def observed_counts(incidents: Any, area: StudyArea, origins: list[pd.Timestamp], horizon: float,
+                    tz: str) -> np.ndarray:
     t = incidents.t_days(how="mid")
     cells = area.cell_of(incidents.xy_m)
     out = np.zeros((len(origins), area.n_cells))
     for p, o in enumerate(origins):
         t0 = days_since_epoch(o.to_pydatetime())
-        sel = (t >= t0) & (t < t0 + horizon) & (cells >= 0)
+        t1 = days_since_epoch(wall_clock_add(o.to_pydatetime(), horizon, tz))  # the same windows as the backtest
+        sel = (t >= t0) & (t < t1) & (cells >= 0)
         out[p] = np.bincount(cells[sel], minlength=area.n_cells)
     return out
 
@@ -144,7 +148,7 @@ def append_models(res: BacktestResult, names: list[str], intensities: list[np.nd
         res.area, res.n_events,
         np.concatenate([res.hit_rate, arrs["hit_rate"]]), np.concatenate([res.pai, arrs["pai"]]),
         np.concatenate([res.pei, arrs["pei"]]), np.concatenate([res.loglik, ll]),
-        np.concatenate([res.brier, br]), np.concatenate([res.seconds, np.vstack(seconds)]))
+        np.concatenate([res.brier, br]), np.concatenate([res.seconds, np.vstack(seconds)]), ends=res.ends)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,11 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     names = [m for m in args.models.split(",") if m]
     models = {n: make_model(n) for n in names}
     began, cpu0 = time.perf_counter(), time.process_time()
-    res = backtest_per_origin(incidents, models, area, origins, args.horizon, ceiling=True)
+    res = backtest_per_origin(incidents, models, area, origins, args.horizon, ceiling=True, tz=cfg["tz"])
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu0
     opencp_names: list[str] = []
     if args.opencp is not None and args.opencp.exists():
-        obs = observed_counts(incidents, area, origins, args.horizon)
+        obs = observed_counts(incidents, area, origins, args.horizon, cfg["tz"])
         for path in sorted(args.opencp.glob(f"{args.dataset}_*.npz")):
             d = np.load(path)
             if d["intensity"].shape != (len(origins), area.n_cells):

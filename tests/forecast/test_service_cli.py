@@ -52,7 +52,7 @@ def test_run_is_stored_with_its_ledger_entry_and_exports(db: Path, tmp_path: Pat
     assert record.ledger_seq == run.ledger_seq and record.mark == RESEARCH_MARK
     assert record.n_cells == run.surface.n_cells == len(cells)
     rule = json.loads(record.area)["rule"]
-    assert rule == "cells with >= 1 incident(s) among incidents starting before 2019-10-01T07:00:00+00:00", rule
+    assert rule == "cells with >= 1 incident(s) among incidents (mid-time) before 2019-10-01T07:00:00+00:00", rule
     assert cells["rank"].tolist() == list(range(1, len(cells) + 1))
     assert int(cells["flagged"].sum()) == max(1, round(0.05 * len(cells)))
     # the model saw exactly the incidents before the window
@@ -623,3 +623,124 @@ def test_a_cut_inside_a_tie_is_reported(db: Path) -> None:
     assert doc["days_since_newest_incident"] > 3000
     text = " ".join(runner.invoke(app, late).output.split())
     assert "every cell's expected count is 0: the newest incident before the window is" in text, text
+
+
+@pytest.mark.parametrize(("start", "hours"), [("2019-03-04", (167, 168)), ("2019-10-28", (169, 168))])
+def test_back_to_back_weeks_across_a_clock_change_neither_overlap_nor_leave_a_gap(
+        db: Path, start: str, hours: tuple[int, int]) -> None:
+    """Weekly windows run from local midnight to the next week's local midnight: across the change to
+    (or from) daylight saving time a week is 167 (169) hours. Before, every week was 168 hours, so the
+    first hour of 11 March was scored in two weeks and the last hour of 3 November in none."""
+    from datetime import UTC, datetime
+
+    from crimelens.domain import TimeWindow
+    from crimelens.forecast import StudyArea
+    from crimelens.services.forecasts import run_backtest
+
+    with open_context(load_settings(db=db)) as ctx:
+        bt = run_backtest(ctx, models=["naive"], offense="robbery", start=start, periods=3, actor=Actor("ada"),
+                          dataset="sf", ceiling=True)
+        incidents = ctx.store.incidents(dataset="sf", offense="robbery")
+    summary = bt.result.summary()
+    origins = [pd.Timestamp(o) for o in summary["origins"]]
+    ends = [pd.Timestamp(e) for e in summary["ends"]]
+    assert ends[:2] == origins[1:]  # back to back
+    assert [round((b - a).total_seconds() / 3600) for a, b in zip(origins, ends, strict=True)][:2] == list(hours)
+    assert ends[2] == pd.Timestamp(start, tz="America/Los_Angeles") + pd.DateOffset(days=21)
+    # each week's count, independently: one record per incident whose mid-time is in the local week
+    frame = incidents.frame
+    first = ~frame["incident_id"].astype(str).str.contains("#")
+    mid = frame["occurred_from"] + (frame["occurred_to"].fillna(frame["occurred_from"]) - frame["occurred_from"]) / 2
+    area = StudyArea.from_activity(incidents.select(mask=first.to_numpy()), 150.0, period=TimeWindow(datetime(1900, 1, 1, tzinfo=UTC), origins[0].to_pydatetime()))
+    inside = (area.cell_of(frame[["x_m", "y_m"]].to_numpy()) >= 0) & first
+    expected = [int(((mid >= a) & (mid < b) & inside).sum()) for a, b in zip(origins, ends, strict=True)]
+    assert bt.result.n_events.tolist() == expected
+    total = int(((mid >= origins[0]) & (mid < ends[-1]) & inside).sum())
+    assert sum(expected) == total  # every incident of the three weeks scored once
+
+
+def test_a_week_from_local_midnight_ends_at_local_midnight_across_the_clock_change(db: Path) -> None:
+    with open_context(load_settings(db=db)) as ctx:
+        run = run_forecast(ctx, offense="robbery", at="2019-03-04", actor=Actor("ada"), model="naive", dataset="sf")
+    assert run.to_dict()["window_local"] == ["2019-03-04T00:00:00-08:00", "2019-03-11T00:00:00-07:00"]
+    assert run.surface.window.days == pytest.approx(167 / 24)
+
+
+def test_a_local_time_the_clocks_skipped_is_refused(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """02:30 on 10 March 2019 was never shown in San Francisco; it used to be moved to 03:30 silently."""
+    from tests.cli.test_ingest_cli import run
+
+    code, _out, err = run(capsys, "forecast", "run", "--offense", "robbery", "--at", "2019-03-10T02:30", "--horizon",
+                          "8h", "--dataset", "sf", "--db", str(db))
+    assert code == 2 and "InvalidParameterError: time '2019-03-10T02:30:00' did not exist in America/Los_Angeles" in err
+    assert "2019-03-10T02:30:00-08:00" in err  # how to say it, if it was meant
+
+
+def test_the_ceiling_has_no_pei_and_no_score_in_a_week_without_records(db: Path) -> None:
+    """The perfect-rate ceiling's PEI is its rate scored against itself (1 by construction): null. A
+    week without records in the area has no hit rate or PAI for the ceiling either, as for every model."""
+    from crimelens.services.forecasts import run_backtest
+
+    with open_context(load_settings(db=db)) as ctx:
+        bt = run_backtest(ctx, models=["naive"], offense="robbery", start="2019-09-02", periods=2,
+                          actor=Actor("ada"), dataset="sf", ceiling=True)
+    summary = bt.result.summary()
+    ceiling = summary["models"]["ceiling:perfect-rate"]
+    assert ceiling["pei"] and all(np.isnan(v["mean"]) for v in ceiling["pei"].values()), ceiling["pei"]
+    assert all(np.isfinite(v["mean"]) for v in summary["models"]["naive"]["pei"].values())
+    assert all(np.isfinite(v["mean"]) for v in ceiling["pai"].values())
+
+
+def test_a_weekly_backtest_of_month_only_records_warns_and_keeps_the_scored_month_out_of_the_area(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """data.police.uk gives months, not times: every record is a window of a month. Scored weekly, a
+    month's records all fall in the week holding its middle and the other weeks have none; the run
+    says so. The study area counts only records whose middle is before the first origin: the
+    September records scored in September's weeks are not history for a forecast of 5 September."""
+    from crimelens.services.forecasts import run_backtest
+    from tests.cli.test_ingest_cli import run
+
+    db = tmp_path / "n.duckdb"
+    with open_context(load_settings(db=db)) as ctx:
+        ingest_file(ctx, shared("uk_police_nottingham/nottingham_burglary.csv.gz"), actor=Actor("ada"),
+                    dataset="nottingham")
+        bt = run_backtest(ctx, models=["naive"], offense=None, start="2022-09-05", periods=8, actor=Actor("ada"),
+                          dataset="nottingham")
+        incidents = ctx.store.incidents(dataset="nottingham")
+    d = bt.to_dict()
+    assert d["n_periods_scored"] == int((bt.result.n_events > 0).sum()) < 8
+    assert any(w.startswith(f"{8 - d['n_periods_scored']} of 8 periods had no records") for w in d["warnings"])
+    assert any("windows of" in w and "month-only" in w for w in d["warnings"]), d["warnings"]
+    frame = incidents.frame
+    mid = frame["occurred_from"] + (frame["occurred_to"] - frame["occurred_from"]) / 2
+    origin = pd.Timestamp(d["origins"][0])
+    before = frame[(mid < origin) & ~frame["incident_id"].astype(str).str.contains("#")]
+    # cells are aligned on multiples of 150 m: count the cells the earlier records occupy, independently
+    cells = {(int(np.floor(x / 150.0)), int(np.floor(y / 150.0))) for x, y in before[["x_m", "y_m"]].to_numpy()}
+    assert d["area"]["n_cells"] == len(cells)
+    started = frame[(frame["occurred_from"] < origin) & ~frame["incident_id"].astype(str).str.contains("#")]
+    assert len(started) > len(before)  # September's records start before 5 September: they used to count
+    code, out, _err = run(capsys, "forecast", "backtest", "--models", "naive", "--start", "2022-09-05", "--periods",
+                          "8", "--dataset", "nottingham", "--db", str(db))
+    assert code == 0 and "warning: " in out and "periods had no records" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".csv", ".gpkg"])
+def test_an_h3_export_writes_each_cell_id_as_its_h3_string(db: Path, tmp_path: Path, suffix: str) -> None:
+    """An H3 index is above 2**53: as a JSON number a JavaScript reader rounds it to another cell's id."""
+    import h3
+
+    with open_context(load_settings(db=db)) as ctx:
+        run = run_forecast(ctx, offense="robbery", at="2019-10-01", actor=Actor("ada"), model="naive",
+                           dataset="sf", mask="h3", h3_resolution=9, out=tmp_path / f"hex{suffix}")
+    path = Path(run.files["cells"]) if "cells" in run.files else tmp_path / f"hex{suffix}"
+    if suffix == ".geojson":
+        ids = [f["properties"]["cell_id"] for f in json.loads(path.read_text())["features"]]
+    elif suffix == ".csv":
+        ids = pd.read_csv(path, comment="#", dtype={"cell_id": str})["cell_id"].tolist()
+    else:
+        _meta, _index, _geoms, fields = pyogrio.raw.read(path)
+        ids = [str(v) if not isinstance(v, str) else v for v in fields[list(_meta["fields"]).index("cell_id")]]
+    expected = {h3.int_to_str(int(c)) for c in run.surface.area.cell_ids}
+    assert all(isinstance(i, str) for i in ids) and set(ids) == expected
+    assert all(h3.is_valid_cell(i) and h3.get_resolution(i) == 9 for i in ids)

@@ -256,7 +256,11 @@ def backtest(
                     row.append(_mean_interval(name, m[metric][f"{c:g}"]))
             rows.append(row)
         cols = ["model"] + [f"{metric} @{c:g}" for c in covs for metric in ("PAI", "hit rate", "PEI")]
-        table(f"{d['n_periods']} forecasts of {format_span(d['horizon_days'])} (mean [95% interval])", cols, rows)
+        scored = d.get("n_periods_scored", d["n_periods"])
+        table(f"{d['n_periods']} forecasts of {format_span(d['horizon_days'])}"
+              + (f", {scored} scored" if scored != d["n_periods"] else "") + " (mean [95% interval])", cols, rows)
+        for warning in d.get("warnings", []):
+            console.print(f"[yellow]warning: {esc(warning)}[/]")
         for fa in d.get("flagged_areas", []):
             table(f"flagged area {fa['km2']:.3f} km² ({fa['sq_mi']:.3f} sq mi, {fa['n_flagged']} cells)",
                   ["model", "PAI", "hit rate", "PEI"],
@@ -335,6 +339,8 @@ def backtests_cmd(
         table("mean [95% interval]", ["model"] + [f"{m} @{c:g}" for c in covs for m in ("PAI", "hit rate", "PEI")],
               [[name, *(_mean_interval(name, m[k][f"{c:g}"]) for c in covs for k in ("pai", "hit_rate", "pei"))]
                for name, m in summ["models"].items()])
+        for warning in summ.get("warnings", []):
+            console.print(f"[yellow]warning: {esc(warning)}[/]")
         for pair, by_c in summ.get("paired", {}).items():
             console.print(pair + ": " + "; ".join(
                 f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from crimelens.errors import InvalidParameterError
 
-__all__ = ["TimeWindow", "as_utc", "in_zone", "utc_offset_days", "wall_clock_steps"]
+__all__ = ["TimeWindow", "as_utc", "in_zone", "utc_offset_days", "wall_clock_add", "wall_clock_steps"]
 
 
 def as_utc(value: datetime | str, zone: str | None = None) -> datetime:
@@ -22,6 +22,10 @@ def as_utc(value: datetime | str, zone: str | None = None) -> datetime:
     With ``zone`` (an IANA name, e.g. the zone a dataset's files were read in) both are read in
     that zone: "2018-01-01" is local midnight there. A time that names its offset keeps it.
 
+    A local time the zone's clocks skipped (02:30 on the night they went from 02:00 to 03:00) is
+    refused: which instant was meant cannot be known. A local time they showed twice (01:30 on the
+    night they went back) is the first of the two; give the offset to mean the second.
+
     Examples
     --------
     >>> as_utc("2018-01-01T00:00:00Z").isoformat()
@@ -30,6 +34,12 @@ def as_utc(value: datetime | str, zone: str | None = None) -> datetime:
     '2018-01-01T06:00:00+00:00'
     >>> as_utc("2018-07-01T22:00", "America/Chicago").isoformat()
     '2018-07-02T03:00:00+00:00'
+    >>> as_utc("2020-11-01T01:30", "America/Vancouver").isoformat()   # the first 01:30 (PDT)
+    '2020-11-01T08:30:00+00:00'
+    >>> as_utc("2020-03-08T02:30", "America/Vancouver")
+    Traceback (most recent call last):
+    ...
+    crimelens.errors.InvalidParameterError: time '2020-03-08T02:30:00' did not exist in America/Vancouver: ...
     """
     if isinstance(value, str):
         text = value.strip()
@@ -47,8 +57,43 @@ def as_utc(value: datetime | str, zone: str | None = None) -> datetime:
                 f"time {value.isoformat()!r} has no time zone; expected an aware time, "
                 "e.g. 2018-01-01T00:00:00Z"
             )
-        value = value.replace(tzinfo=_zone(zone))
+        tz = _zone(zone)
+        value = value.replace(tzinfo=tz)
+        if value.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value.replace(tzinfo=None):
+            before = (value - timedelta(hours=3)).astimezone(UTC).astimezone(tz)
+            after = (value + timedelta(hours=3)).astimezone(UTC).astimezone(tz)
+            raise InvalidParameterError(
+                f"time {value.replace(tzinfo=None).isoformat()!r} did not exist in {zone}: its clocks jumped from "
+                f"UTC{_offset_text(before)} to UTC{_offset_text(after)} that night and skipped it; expected a local "
+                f"time that was shown there, or one with its offset (e.g. "
+                f"{value.replace(tzinfo=None).isoformat()}{_offset_text(before)})")
     return value.astimezone(UTC)
+
+
+def _offset_text(t: datetime) -> str:
+    off = t.utcoffset() or timedelta(0)
+    sign = "-" if off < timedelta(0) else "+"
+    minutes = abs(int(off.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def wall_clock_add(start: datetime, days: float, zone: str | None) -> datetime:
+    """``start`` plus ``days`` on the wall clocks of ``zone`` (UTC when None), as an aware UTC time:
+    the end of a window that starts at ``start`` and lasts ``days`` of the calendar there. A week
+    from a Monday's midnight ends at the next Monday's midnight, 167 or 169 hours later across a
+    daylight-saving change, so windows from :func:`wall_clock_steps` tile time with no overlap and
+    no gap. An end the clocks skipped is moved on by the jump, as the steps are.
+
+    >>> wall_clock_add(as_utc("2019-03-04", "America/Chicago"), 7, "America/Chicago").isoformat()
+    '2019-03-11T05:00:00+00:00'
+    >>> wall_clock_add(as_utc("2019-03-04", "America/Chicago"), 7, None).isoformat()
+    '2019-03-11T06:00:00+00:00'
+    """
+    if zone is None:
+        return as_utc(start) + timedelta(days=days)
+    tz = _zone(zone)
+    local = as_utc(start).astimezone(tz).replace(tzinfo=None)
+    return (local + timedelta(days=days)).replace(tzinfo=tz).astimezone(UTC)
 
 
 def wall_clock_steps(first: datetime, n: int, days: float, zone: str) -> list[datetime]:
@@ -169,6 +214,12 @@ class TimeWindow:
     def starting(cls, start: datetime | str, *, days: float) -> TimeWindow:
         begin = as_utc(start)
         return cls(begin, begin + timedelta(days=days))
+
+    @classmethod
+    def local(cls, start: datetime | str, *, days: float, zone: str | None) -> TimeWindow:
+        """``days`` of the calendar of ``zone`` from ``start`` (see :func:`wall_clock_add`)."""
+        begin = as_utc(start, zone)
+        return cls(begin, wall_clock_add(begin, days, zone))
 
     @classmethod
     def ending(cls, end: datetime | str, *, days: float) -> TimeWindow:

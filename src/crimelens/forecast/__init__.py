@@ -15,8 +15,8 @@ Every model is a :class:`HotspotModel`::
   backtest's path: events sorted and located once for every origin).
 * ``predict(window: TimeWindow) -> RiskSurface``: the expected number of
   recorded incidents per cell of the study area during ``window``. Only
-  incidents starting before ``window.start`` are used, so fitting on everything
-  and predicting a past window does not leak.
+  incidents whose time window's middle lies before ``window.start`` are used,
+  so fitting on everything and predicting a past window does not leak.
 * ``area``: a :class:`StudyArea` (square cells of ``cell_m`` metres, masked by
   activity or a polygon, or H3 cells). With ``area=None`` the model uses every
   ``cell_m`` cell of the training incidents' bounding box.

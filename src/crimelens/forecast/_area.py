@@ -123,12 +123,15 @@ class StudyArea:
     @classmethod
     def from_activity(cls, incidents: IncidentTable, cell_m: float = 150.0, *, min_events: int = 1,
                       period: TimeWindow | None = None) -> StudyArea:
-        """Cells holding at least ``min_events`` incidents (those starting in ``period``, if given).
+        """Cells holding at least ``min_events`` incidents (those in ``period``, if given).
 
         This is the usual mask for city-wide data: it drops lakes, parks and
-        rail yards that a bounding box would count as area.
+        rail yards that a bounding box would count as area. An incident is in
+        ``period`` when the middle of its time window is, as a model's training
+        reads it: a record of "sometime in September" (a month-only export) is
+        not history for a forecast made on 5 September.
         """
-        chosen = incidents if period is None else incidents.select(window=period)
+        chosen = _in_period(incidents, period)
         if len(chosen) == 0:
             raise InvalidParameterError(
                 f"StudyArea.from_activity: no incidents in period {period}; expected at least one"
@@ -167,7 +170,7 @@ class StudyArea:
 
         if not 0 <= resolution <= 15:
             raise InvalidParameterError(f"StudyArea.h3(resolution={resolution}): expected 0..15")
-        chosen = incidents if period is None else incidents.select(window=period)
+        chosen = _in_period(incidents, period)
         crs = chosen.crs
         if crs is None:
             raise InvalidParameterError("StudyArea.h3: the incidents have no CRS; expected one")
@@ -309,11 +312,19 @@ def cell_polygons(definition: Mapping[str, Any], cell_ids: NDArray[np.int64], cr
     return out
 
 
+def _in_period(incidents: IncidentTable, period: TimeWindow | None) -> IncidentTable:
+    """The incidents whose window's middle lies in ``period`` (all of them when it is None)."""
+    if period is None:
+        return incidents
+    mid = incidents.t_days(period.start, how="mid")
+    return incidents.select(mask=(mid >= 0.0) & (mid < period.days))
+
+
 def _when(period: TimeWindow | None) -> str:
     """The incidents an activity mask counted, in words: a window opening in 1900 or earlier is the
     services' "all the history before", and reads as that."""
     if period is None:
         return "all the given incidents"
     if period.start.year <= 1900:
-        return f"incidents starting before {period.end.isoformat()}"
-    return f"incidents starting in {period}"
+        return f"incidents (mid-time) before {period.end.isoformat()}"
+    return f"incidents (mid-time) in {period}"

@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from sklearn.base import clone
 
 from crimelens.domain import IncidentTable, TimeWindow
-from crimelens.domain._time import as_utc
+from crimelens.domain._time import as_utc, wall_clock_add, wall_clock_steps
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 from crimelens.forecast._base import HotspotModel, days_since_epoch
@@ -102,6 +102,9 @@ class BacktestResult:
     #: each model's class name by its label (a backtest may run one model under several labels,
     #: each with its own parameters)
     classes: Mapping[str, str] = field(default_factory=dict)
+    #: where each period's window ends (``origins[p]`` plus the horizon on the data's clocks; empty:
+    #: plus ``horizon_days`` in UTC, as results made before the windows followed the clocks)
+    ends: tuple[datetime, ...] = ()
     _index: Mapping[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -189,6 +192,7 @@ class BacktestResult:
             "area": dict(self.area), "horizon_days": self.horizon_days,
             "n_periods": len(self.origins), "ties": self.ties,
             "origins": [o.isoformat() for o in self.origins],
+            "ends": [self.end(p).isoformat() for p in range(len(self.origins))],
             "interval": f"95% percentile bootstrap over periods, {self.n_boot} resamples, seed {self.random_state}",
             "models": {},
         }
@@ -206,13 +210,18 @@ class BacktestResult:
             out["models"][m] = entry
         return out
 
+    def end(self, p: int) -> datetime:
+        """Where period ``p``'s window ends."""
+        return self.ends[p] if self.ends else self.origins[p] + timedelta(days=self.horizon_days)
+
     def per_period(self, coverages: Sequence[float] | None = None) -> list[dict[str, Any]]:
         covs = list(self.coverages if coverages is None else coverages)
         rows: list[dict[str, Any]] = []
         for m in self.models:
             i = self._model(m)
             for p, o in enumerate(self.origins):
-                row: dict[str, Any] = {"model": m, "origin": o.isoformat(), "n_events": float(self.n_events[p])}
+                row: dict[str, Any] = {"model": m, "origin": o.isoformat(), "end": self.end(p).isoformat(),
+                                       "n_events": float(self.n_events[p])}
                 for metric in METRICS:
                     arr = getattr(self, metric)
                     for c in covs:
@@ -229,12 +238,17 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
                    step_days: float | None = None, train_days: float | None = None,
                    coverages: Sequence[float] = DEFAULT_CURVE, ties: str = "split",
                    ceiling: bool = False, n_boot: int = 2000, random_state: int = 0,
-                   groups: Sequence[Any] | None = None,
+                   groups: Sequence[Any] | None = None, zone: str | None = None,
                    progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Weekly (or any step) forecasts from ``start``, each fitted only on earlier incidents.
 
     Give either ``start`` and ``periods`` (origins ``step_days`` apart, default
     the horizon) or explicit ``origins`` (e.g. local midnights across DST).
+    With ``zone`` (an IANA name: the zone the data's clocks read), steps and each
+    window's ``horizon_days`` are counted on its wall clocks: a week from a local
+    midnight ends at the local midnight a week later, 167 or 169 hours on across a
+    daylight-saving change, so back-to-back windows neither overlap nor leave a gap.
+    Without it they are counted in UTC (fixed lengths).
     Every model is cloned and given ``area`` for each origin, so a model's own
     ``area`` is replaced by the backtest's (the area is part of the result).
     ``groups`` (one audit label per incident, e.g. its area's group; missing
@@ -250,12 +264,14 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         if periods < 1:
             raise InvalidParameterError(f"rolling_origin(periods={periods}): expected >= 1")
         step = float(horizon_days if step_days is None else step_days)
-        first = as_utc(start)
-        origin_list = tuple(first + timedelta(days=k * step) for k in range(periods))
+        first = as_utc(start, zone)
+        origin_list = (tuple(wall_clock_steps(first, periods, step, zone)) if zone is not None
+                       else tuple(first + timedelta(days=k * step) for k in range(periods)))
     if len(origin_list) == 0:
         raise InvalidParameterError("rolling_origin: got no origins; expected at least one")
     origins = origin_list
     periods = len(origins)
+    ends = tuple(wall_clock_add(o, horizon_days, zone) for o in origins)
     names = tuple(models)
     covs = tuple(float(c) for c in coverages)
     t_all = incidents.t_days(how="mid")
@@ -285,7 +301,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         t0 = days_since_epoch(origin)
         hi = int(np.searchsorted(t_sorted, t0, side="left"))
         lo = 0 if train_days is None else int(np.searchsorted(t_sorted, t0 - train_days, side="left"))
-        end = int(np.searchsorted(t_sorted, t0 + horizon_days, side="left"))
+        end = int(np.searchsorted(t_sorted, days_since_epoch(ends[p]), side="left"))
         cells = cells_all[hi:end]
         observed = np.bincount(cells[cells >= 0], minlength=area.n_cells).astype(np.float64)
         observed_all[p] = observed
@@ -299,7 +315,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
                 group_n[p, g] = observed_g[-1].sum()
         if hi - lo == 0:
             continue
-        window = TimeWindow.starting(origin, days=horizon_days)
+        window = TimeWindow(origin, ends[p])
         for m, name in enumerate(names):
             began = time.perf_counter()
             model = clone(models[name]).set_params(area=area)
@@ -319,20 +335,22 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
             progress(p + 1, periods)
     if ceiling:
         t_first = days_since_epoch(origins[0])
-        t_last = days_since_epoch(origins[-1]) + float(horizon_days)
+        t_last = days_since_epoch(ends[-1])
         span = t_last - t_first
         inside = (t_sorted >= t_first - span) & (t_sorted < t_last) & (cells_all >= 0)
-        rate = np.bincount(cells_all[inside], minlength=area.n_cells).astype(np.float64)
-        rate *= float(horizon_days) / (2.0 * span)
+        per_day = np.bincount(cells_all[inside], minlength=area.n_cells).astype(np.float64) / (2.0 * span)
         for p in range(periods):
-            _score(rate, rate, covs, "index", len(names), p, hit, pai, pei, loglik, brier)
+            rate = per_day * (days_since_epoch(ends[p]) - days_since_epoch(origins[p]))
+            if n_events[p] > 0:  # like every model's: a period without records has no hit rate or PAI
+                _score(rate, rate, covs, "index", len(names), p, hit, pai, pei, loglik, brier)
+            pei[len(names), p] = np.nan  # its own rate scored against itself: 1 by construction, says nothing
             loglik[len(names), p] = poisson_loglik(rate, observed_all[p])
             brier[len(names), p] = brier_score(rate, observed_all[p])
     params = {name: _plain(models[name].get_params()) for name in names}
     return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
                           ties, n_boot, random_state, group_names, group_hits, group_n,
-                          {name: type(models[name]).__name__ for name in names})
+                          {name: type(models[name]).__name__ for name in names}, ends)
 
 
 def _group_codes(groups: Sequence[Any] | None, n: int) -> tuple[tuple[str, ...], NDArray[np.int64] | None]:

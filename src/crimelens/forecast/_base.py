@@ -11,6 +11,7 @@ into the window it forecasts.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -82,6 +83,13 @@ class HotspotModel(BaseEstimator):  # type: ignore[misc]
             raise InvalidParameterError(
                 f"{type(self).__name__}.fit: got 0 incidents; expected at least one"
             )
+        further = int(incidents.further_records().sum())
+        if further:  # the CLI and the service count each incident once (count_records); say what this counts
+            warnings.warn(
+                f"{type(self).__name__}.fit: the table holds {further:,} further records of its incidents (ids "
+                "ID#2, ID#3, ...: one row per victim or offence), and each is counted as an incident here. To count "
+                "each incident once, as `crimelens forecast` does, fit on "
+                "table.select(mask=~table.further_records())", UserWarning, stacklevel=2)
         area = self.area if self.area is not None else StudyArea.bounding_box(incidents, self.cell_m)
         frame = incidents.frame
         premise = (encode_premises(frame["premise"])

@@ -102,6 +102,12 @@ def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], 
     import shapely
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    if json.loads(meta.get("study_area") or "{}").get("kind") == "h3":
+        # an H3 index is a 64-bit number above 2**53: JavaScript (and spreadsheet) readers round it, so it is
+        # written as the H3 string every H3 library reads (e.g. 8926e50b0b3ffff)
+        import h3
+
+        frame = frame.assign(cell_id=[h3.int_to_str(int(c)) for c in frame["cell_id"].tolist()])
     if kind == "csv":
         body = frame.assign(wkt=shapely.to_wkt(geoms, rounding_precision=3), crs=crs or "")
         with out.open("w", encoding="utf-8", newline="") as fh:

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import uuid
+import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ import pandas as pd
 
 from crimelens import __version__
 from crimelens.domain import Area, IncidentTable, TimeWindow
-from crimelens.domain._time import as_utc, wall_clock_steps
+from crimelens.domain._time import as_utc, wall_clock_add, wall_clock_steps
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import (
     DATA_PARAMS,
@@ -228,7 +229,7 @@ def _boundary(polygon: str, crs: str | None) -> tuple[Any, str]:
 def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
           h3_resolution: int = 9, before: datetime | None = None) -> StudyArea:
     """The study area of one forecast; ``before``, the forecast's start, names the history an activity
-    mask counted in its rule ("incidents starting before ...")."""
+    mask counted in its rule ("incidents (mid-time) before ...")."""
     period = None if before is None else TimeWindow(datetime(1900, 1, 1, tzinfo=before.tzinfo), before)
     if polygon is not None and mask != "polygon":  # it would be ignored: the area would not be the one given
         raise InvalidParameterError(f"a boundary (--polygon) with mask={mask!r}; expected mask 'polygon' (or no "
@@ -303,7 +304,7 @@ def run_forecast(
     zone = reading_zone(ctx, dataset)
     reading_hours_in(estimator, zone)  # a shift's hours on the dataset's own clocks
     start = as_utc(at, zone)
-    window = TimeWindow.starting(start, days=horizon_days)
+    window = TimeWindow(start, wall_clock_add(start, horizon_days, zone))  # 7d: to the same local time
     history = ctx.store.incidents(dataset=dataset, offense=offense,
                                   period=TimeWindow(datetime(1900, 1, 1, tzinfo=start.tzinfo), start))
     if len(history) == 0:
@@ -314,7 +315,9 @@ def run_forecast(
     history, n_left_out = count_records(history, records)
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
     estimator.set_params(area=study)
-    surface = estimator.fit(history).predict(window)
+    with warnings.catch_warnings():  # records="all" counts every record on purpose, and says so in the run
+        warnings.filterwarnings("ignore", message=r".*further records of its incidents", category=UserWarning)
+        surface = estimator.fit(history).predict(window)
     run_id = uuid.uuid4().hex[:16]
     d_hash = data_hash(history)
     o_hash = surface.hash()
@@ -376,6 +379,8 @@ class BacktestRun:
     #: 'incident': each incident once; 'all': every record (see ``count_records``)
     records: str = "incident"
     n_records_left_out: int = 0
+    #: what a reader must know before trusting the means (see :func:`backtest_warnings`)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
@@ -383,7 +388,8 @@ class BacktestRun:
                                "dataset": self.dataset, "offense": self.offense,
                                **res.summary(list(self.coverages)), "timezone": self.timezone,
                                "records": self.records, "n_records_left_out": self.n_records_left_out,
-                               "ledger_seq": self.ledger_seq, "files": dict(self.files)}
+                               "ledger_seq": self.ledger_seq, "files": dict(self.files),
+                               "n_periods_scored": int((res.n_events > 0).sum()), "warnings": list(self.warnings)}
         names = [m for m in res.models if not m.startswith("ceiling:")]
         if self.group_by is not None:
             out["groups"] = {"by": self.group_by, "models": {
@@ -559,10 +565,13 @@ def run_backtest(
     groups = None if group_by is None else audit_groups(ctx, incidents, group_by, dataset)
     result = rolling_origin(incidents, estimators, area=area,
                             origins=wall_clock_steps(first, periods, horizon_days, zone),  # local midnights
-                            horizon_days=horizon_days, coverages=covs,
+                            horizon_days=horizon_days, zone=zone, coverages=covs,
                             ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
+    warnings = backtest_warnings(incidents, result)
     summary = result.summary()
+    summary["n_periods_scored"] = int((result.n_events > 0).sum())
+    summary["warnings"] = list(warnings)
     # what the run was asked for, so that a stored run reads on its own
     summary["coverages"] = [float(c) for c in coverages]
     summary["timezone"] = zone
@@ -600,7 +609,28 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} forecasts of {format_span(horizon_days)}; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files, areas, d_hash, group_by, versus, zone, records, n_left_out)
+                       RESEARCH_MARK, files, areas, d_hash, group_by, versus, zone, records, n_left_out, warnings)
+
+
+def backtest_warnings(incidents: IncidentTable, result: BacktestResult) -> tuple[str, ...]:
+    """What a reader of a backtest's means must know: periods left unscored (no records in the area:
+    the means and intervals are over the rest), and records whose times are windows as long as the
+    horizon (a month-only export scored weekly: each record falls in the one week its window's
+    middle does, so the weeks say nothing about when within the month it happened)."""
+    out = []
+    n, scored = len(result.origins), int((result.n_events > 0).sum())
+    if scored < n:
+        out.append(f"{n - scored} of {n} periods had no records in the study area and are not scored: the means "
+                   f"and intervals are over the other {scored}" + (" (one period gives no interval)" if scored == 1
+                                                                     else ""))
+    width = incidents.t_days(how="to") - incidents.t_days(how="from")
+    width = width[np.isfinite(width)]
+    if len(width) and float(np.median(width)) >= result.horizon_days:
+        out.append(f"half the records' times are windows of {format_span(float(np.median(width)))} or more (e.g. "
+                   f"month-only records), no shorter than the {format_span(result.horizon_days)} horizon: each "
+                   "is scored in the period that holds its window's middle, so per-period figures say little about "
+                   "when within the window it happened; backtest with a horizon at least as long as the windows")
+    return tuple(out)
 
 
 #: Incident columns that are positions, times or free text, not audit groups.

@@ -54,6 +54,7 @@
     const origins = summ.origins || [];
     CL.el("bt-info").innerHTML = `<table>
       <tr><th>forecasts</th><td>${summ.n_periods} of ${CL.span(summ.horizon_days)}, first from ${CL.esc(origins.length ? CL.localTime(origins[0], summ.timezone) : "")}, last from ${CL.esc(origins.length ? CL.localTime(origins[origins.length - 1], summ.timezone) : "")} (${CL.esc(summ.timezone || "UTC")})</td></tr>
+      ${(summ.warnings || []).map((w) => `<tr class="bt-warning"><th>warning</th><td>${CL.esc(w)}</td></tr>`).join("")}
       <tr><th>records</th><td id="bt-records">${summ.records === "incident" ? `each incident once (${summ.n_records_left_out || 0} further records of counted incidents left out)` : "every record"}</td></tr>
       <tr><th>study area</th><td>${area.n_cells} cells of ${CL.esc(area.cell_m || "")} m: ${CL.esc(area.rule || "")}</td></tr>
       <tr><th>intervals</th><td>${CL.esc(summ.interval || "")}</td></tr>
