@@ -166,3 +166,26 @@ def test_area_polygons_load_through_the_service_and_replace_only_when_asked(clie
     layer = client.get("/api/areas", params={"dataset": "sf"}, headers=auth(city, "ana")).json()
     assert sorted(f["properties"]["name"] for f in layer["features"] if f["properties"]["kind"] == "area") == [
         "North", "South"]  # the basemap follows the new set, though its size did not change
+
+
+def test_an_updated_export_uploaded_lands_its_new_rows_and_a_distorting_crs_is_warned(
+        client: TestClient, city: City) -> None:
+    import gzip
+
+    lines = gzip.decompress(shared("chicago_agg_assault/chicago_aggravated_assaults.csv.gz").read_bytes()
+                            ).decode("utf-8").splitlines()
+    first = ("\n".join(lines[:501]) + "\n").encode()
+
+    def send(body: bytes, filename: str, **params: str) -> Any:
+        return client.post("/api/datasets/chicago/files", params={"filename": filename, **params}, content=body,
+                           headers={**auth(city, "ana", "monthly load"), "Content-Type": "application/octet-stream"})
+
+    s = send(first, "assaults_jan.csv", crs="EPSG:3857").json()
+    assert s["n_landed"] == 500 and s["crs_scale"]["max"] > 1.3
+    assert s["warnings"] and "EPSG:32616" in s["warnings"][0]
+    update = ("\n".join([lines[0], *reversed(lines[1:601])]) + "\n").encode()  # the 500 again, and 100 new
+    s2 = send(update, "assaults_jan_feb.csv").json()
+    assert (s2["n_landed"], s2["n_quarantined"]) == (100, 500)
+    q = client.get("/api/quarantine", params={"dataset": "chicago", "reason": "duplicate row"},
+                   headers=auth(city, "ana")).json()
+    assert q["total"] == 500 and q["rows"][0]["reason"].startswith("duplicate row: same content as 'assaults_jan.csv:")

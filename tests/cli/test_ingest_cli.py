@@ -228,3 +228,51 @@ def test_a_folder_where_a_file_is_expected_is_refused_by_name(command: list[str]
     text = " ".join(err.split())
     assert code == 2 and "Traceback" not in err
     assert ": a folder; expected" in text or "a folder without a data file" in text, text
+
+
+def _code_slice(tmp_path: Path, name: str, rows: slice) -> Path:
+    """Rows of Chicago's CODE aggravated assaults (a layout without ids: FILE:LINE)."""
+    import gzip
+
+    lines = gzip.decompress(shared("chicago_agg_assault/chicago_aggravated_assaults.csv.gz").read_bytes()
+                            ).decode("utf-8").splitlines()
+    path = tmp_path / name
+    path.write_text("\n".join([lines[0], *lines[1:][rows]]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_distorting_crs_is_warned_about_and_an_updated_export_lands_its_new_rows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "c.duckdb")
+    first = _code_slice(tmp_path, "assaults_2010a.csv", slice(0, 1000))
+    code, out, _ = run(capsys, "ingest", str(first), "--db", db, "--dataset", "mercator", "--crs", "EPSG:3857")
+    assert code == 0 and "warning" in out and "distorts distances" in out and "EPSG:32616" in out
+    code, out, _ = run(capsys, "ingest", str(_code_slice(tmp_path, "b.csv", slice(0, 5))), "--db", db,
+                       "--dataset", "utm", "--crs", "EPSG:32616", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["warnings"] == [] and 0.9995 < doc["crs_scale"]["max"] < 1.0
+    code, out, _ = run(capsys, "ingest", str(first), "--db", db, "--dataset", "x", "--crs", "EPSG:3435", "--json")
+    assert code == 2 and "US survey foot" in json.loads(out)["error"]  # feet: refused
+
+    # the next export repeats those 1,000 rows (another name, another order) beside 200 new ones
+    update = _code_slice(tmp_path, "assaults_2010b.csv", slice(0, 1200))
+    text = update.read_text(encoding="utf-8").splitlines()
+    update.write_text("\n".join([text[0], *reversed(text[1:])]) + "\n", encoding="utf-8")
+    code, out, _ = run(capsys, "ingest", str(update), "--db", db, "--dataset", "mercator", "--json")
+    doc = json.loads(out)
+    assert code == 0 and (doc["n_landed"], doc["n_quarantined"]) == (200, 1000)
+    code, out, _ = run(capsys, "quarantine", "list", "--db", db, "--reason", "duplicate row", "--limit", "1", "--json")
+    q = json.loads(out)
+    assert q["total"] == 1000 and q["rows"][0]["reason"].startswith("duplicate row: same content as 'assaults_2010a.csv:")
+
+
+def test_quarantine_list_shows_the_value_as_the_file_has_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _code_slice(tmp_path, "assaults.csv", slice(0, 3))
+    text = path.read_text(encoding="utf-8").replace("2010-01-01 00:12", "2099-01-01 00:12")
+    path.write_text(text, encoding="utf-8")
+    db = str(tmp_path / "c.duckdb")
+    assert run(capsys, "ingest", str(path), "--db", db, "--json")[0] == 0
+    code, out, _ = run(capsys, "quarantine", "list", "--db", db, "--json")
+    row = json.loads(out)["rows"][0]
+    assert code == 0 and (row["column"], row["value"], row["reason"]) == (
+        "date", "2099-01-01 00:12", "impossible date: in the future")  # before: '2099-01-01 06:12:00+00:00'

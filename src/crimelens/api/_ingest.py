@@ -38,7 +38,10 @@ async def ingest(
     filename: Annotated[str, Query(min_length=1, max_length=255,
                                    description="The export's file name; its extension and header pick the layout.")],
     format: Annotated[str | None, Query(max_length=100, description="A built-in layout, if detection fails.")] = None,
-    crs: Annotated[str | None, Query(max_length=100, description="Source CRS, e.g. EPSG:26971.")] = None,
+    crs: Annotated[str | None, Query(max_length=100, description="Target metric CRS in metres, e.g. EPSG:26971 "
+                                                               "(default: the data's UTM zone; a dataset keeps its "
+                                                               "first file's). The answer's `warnings` say when its "
+                                                               "scale is off by over 1 % over the data.")] = None,
     mapping: Annotated[str | None, Query(max_length=100, description="A mapping stored with PUT /api/mappings/{name} "
                                                                      "(its newest version), for your own RMS export.")
                        ] = None,

@@ -42,7 +42,9 @@ def ingest(
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML column mapping for your own records system.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset name in the store (needed for several "
                                                 "files).")] = None,
-    crs: Annotated[str | None, typer.Option("--crs", help="Target metric CRS (default: UTM zone of the data).")] = None,
+    crs: Annotated[str | None, typer.Option("--crs", help="Target metric CRS, in metres (default: the UTM zone of the "
+                                            "data); one whose scale is off by over 1 % over the data is warned "
+                                            "about.")] = None,
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
     json_out: JsonOpt = False,
@@ -92,19 +94,26 @@ def _render_many(d: dict[str, Any]) -> None:
                   + (f"  ({d['n_already_ingested']} already stored)" if d["n_already_ingested"] else ""))
     if d["n_quarantined"]:
         console.print(f"[dim]reasons: crimelens quarantine list --dataset {esc(d['dataset'])}[/]")
+    for f in d["files"]:
+        for warning in f.get("warnings", []):
+            console.print(f"[yellow bold]warning[/] ({esc(Path(f['file']).name)}): {esc(warning)}")
 
 
 def _render_ingest(d: dict[str, Any]) -> None:
     if d["already_ingested"]:
         console.print(f"[yellow]{esc(d['file'])}[/] was already ingested into dataset [bold]{esc(d['dataset'])}[/] "
                       f"(ingest {d['ingest_id']}); nothing changed.")
+    scale = d.get("crs_scale")
+    at = f", scale {scale['min']:.4f}–{scale['max']:.4f} over the data" if scale else ""
     console.print(f"[bold]{esc(d['file'])}[/] → dataset [bold]{esc(d['dataset'])}[/] with layout {d['reader']} "
-                  f"({d['crs']}, transform: {d['transform']}, accuracy {d['transform_accuracy_m']} m)")
+                  f"({d['crs']}{at}, transform: {d['transform']}, accuracy {d['transform_accuracy_m']} m)")
     console.print(f"read {d['n_read']:,}  landed [green]{d['n_landed']:,}[/]  quarantined [red]{d['n_quarantined']:,}[/]")
     if d["top_reasons"]:
         table("Top quarantine reasons", ["rows", "reason"], [[r["rows"], r["reason"]] for r in d["top_reasons"]])
     for note in d["notes"]:
         console.print(f"[dim]note: {esc(note)}[/]")
+    for warning in d.get("warnings", []):
+        console.print(f"[yellow bold]warning[/]: {esc(warning)}")
 
 
 @incidents_app.command("summary")

@@ -1,11 +1,13 @@
 """Ingest: files -> validated, projected incidents + a quarantine of refused rows + provenance."""
 
 from crimelens.ingest._api import (
+    REASON_DETAILS,
     FileDigest,
     IngestResult,
     file_digest,
     file_sha256,
     read_file,
+    reason_kind,
     resolve_layout,
 )
 from crimelens.ingest._layout import Layout, builtin_layouts, detect_layout, load_layout
@@ -13,6 +15,7 @@ from crimelens.ingest._project import utm_crs_for
 from crimelens.ingest._write import write_canonical
 
 __all__ = [
+    "REASON_DETAILS",
     "FileDigest",
     "IngestResult",
     "Layout",
@@ -22,6 +25,7 @@ __all__ = [
     "file_sha256",
     "load_layout",
     "read_file",
+    "reason_kind",
     "resolve_layout",
     "utm_crs_for",
     "write_canonical",

@@ -17,9 +17,35 @@ from crimelens.domain import CANONICAL_COLUMNS, IncidentTable
 from crimelens.errors import NotFoundError, SchemaError
 from crimelens.ingest._layout import Layout, detect_layout, load_layout
 from crimelens.ingest._read import read_header, read_raw
-from crimelens.ingest._validate import Validated, validate
+from crimelens.ingest._validate import RowMatcher, Validated, validate
 
-__all__ = ["FileDigest", "IngestResult", "file_digest", "file_sha256", "read_file", "resolve_layout"]
+__all__ = ["REASON_DETAILS", "FileDigest", "IngestResult", "file_digest", "file_sha256", "read_file", "reason_kind",
+           "resolve_layout"]
+
+#: The parts of a quarantine reason that name one row (a line, an id), as (regex, replacement) pairs that
+#: both Python's ``re`` and DuckDB's ``regexp_replace`` read alike: what is left is the reason's kind, which
+#: the counts by reason group on.
+REASON_DETAILS: tuple[tuple[str, str], ...] = (
+    (r" \(first on line \d+\)$", ""),
+    (r" \(as .*\)$", ""),
+    (r"^duplicate row: same content as .* already in dataset", "duplicate row: same content as a row already in dataset"),
+)
+
+
+def reason_kind(reasons: pd.Series) -> pd.Series:
+    """Each reason without what names its row (see :data:`REASON_DETAILS`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> reason_kind(pd.Series(["duplicate id (first on line 7)",
+    ...                        "duplicate row: same content as 'a.csv:2' already in dataset 'x' in the store"])).tolist()
+    ['duplicate id', "duplicate row: same content as a row already in dataset 'x' in the store"]
+    """
+    out = reasons.astype("string")
+    for pattern, replacement in REASON_DETAILS:
+        out = out.str.replace(pattern, replacement, regex=True)
+    return out
 
 _VECTOR_SUFFIXES = {".shp": "shapefile", ".zip": "shapefile", ".geojson": "geojson", ".json": "geojson",
                     ".gpkg": "gpkg", ".parquet": "parquet"}
@@ -113,6 +139,11 @@ class IngestResult:
     def crs(self) -> str:
         return self.validated.projection.target
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the caller must be told plainly (a target CRS that distorts distances over the data)."""
+        return list(self.validated.warnings)
+
     @cached_property
     def table(self) -> IncidentTable:
         """Landed rows as an :class:`IncidentTable` (M.O. attributes as JSON)."""
@@ -135,7 +166,8 @@ class IngestResult:
         """The most frequent quarantine reasons with their counts."""
         if self.n_quarantined == 0:
             return []
-        counts = self.quarantine["reason"].str.replace(r" \(first on line \d+\)", "", regex=True).value_counts()
+        q = self.quarantine
+        counts = (q["kind"] if "kind" in q.columns else reason_kind(q["reason"])).value_counts()
         return [(str(k), int(v)) for k, v in counts.head(top).items()]
 
 
@@ -176,7 +208,7 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
               dataset: str | None = None, crs: str | None = None,
               existing_ids: set[str] | None = None, sha256: str | None = None,
               digest: FileDigest | Callable[[], FileDigest] | None = None,
-              after_read: Callable[[], None] | None = None) -> IngestResult:
+              after_read: Callable[[], None] | None = None, known_rows: RowMatcher | None = None) -> IngestResult:
     """Read, validate and project one file.
 
     Parameters
@@ -190,6 +222,8 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
         ``result`` while another thread hashes the file during the parse); saves a pass over the file
     after_read : called once the rows are read, before they are validated (a caller may raise
         from it to stop, e.g. when the digest shows the file is already stored)
+    known_rows : finds rows with ``FILE:LINE`` ids whose content the dataset holds already (the store's
+        :func:`crimelens.storage._incidents.stored_row_matches`); those are quarantined as duplicate rows
 
     Examples
     --------
@@ -218,6 +252,7 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
         after_read()
     if get_digest is not None:
         sha256 = sha256 or get_digest().sha256
-    validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs)
+    validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs,
+                         known_rows=known_rows)
     return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256 or file_sha256(path),
                         file_bytes=path.stat().st_size, started_at=started, notes=list(validated.notes))

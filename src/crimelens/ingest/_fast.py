@@ -24,6 +24,11 @@ for, on the inputs it can decide cheaply, and hands the rest back to that code:
   skipped; equal words (a duplicate, or a hash collision) send the caller to it.
 * :func:`per_value` applies an element-wise pandas function to the distinct values
   of a low-cardinality column and spreads the result back with ``take``.
+* :func:`rows_json` writes quarantined rows as JSON with Arrow string kernels, byte for
+  byte what ``json.dumps(row, ensure_ascii=False)`` writes, escaping only the bytes a
+  column holds; a value with a rare control character sends the caller to ``json.dumps``.
+  An updated export that repeats a whole file quarantines every row: 148,636 rows took
+  1.2 s one by one.
 
 Failure modes: none of these change an answer; a column they cannot decide costs
 one extra pass (the check) before the general path runs.
@@ -31,6 +36,7 @@ one extra pass (the check) before the general path runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -39,8 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from crimelens._arrow import JSON_ESCAPES, JSON_RARE, json_bytes_present, string_buffers
 from crimelens._arrow import chunks as _chunks
-from crimelens._arrow import string_buffers
 
 __all__ = ["arrow_strings", "clean_strings", "iso_offset_micros", "per_value", "provably_unique", "to_float"]
 
@@ -243,3 +249,47 @@ def provably_unique(values: pd.Series) -> bool:
         for j in range(1, words):
             h = h * _MIX + cols[:, j]
     return bool(len(pd.unique(h)) == n)
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, type=pa.large_string())
+
+
+def rows_json(columns: dict[str, pa.Array | pa.ChunkedArray], rows: NDArray[np.intp]) -> list[str] | None:
+    r"""``json.dumps({name: value, ...}, ensure_ascii=False)`` of the rows at ``rows``, built column-wise.
+
+    Returns None when a column is not text or a value holds a control character other than tab,
+    newline or carriage return (``json.dumps`` escapes those as ``\uXXXX``; the caller uses it).
+
+    Examples
+    --------
+    >>> import numpy as np, pyarrow as pa
+    >>> rows_json({"a": pa.array(["x", None, 'say "hi"']), "b": pa.array(["1", "2", "3"])}, np.array([2, 1]))
+    ['{"a": "say \\"hi\\"", "b": "3"}', '{"a": null, "b": "2"}']
+    """
+    if len(rows) == 0:
+        return []
+    if not columns:
+        return ["{}"] * len(rows)
+    take = pa.array(np.asarray(rows, dtype=np.int64))
+    pieces = []
+    for i, (name, col) in enumerate(columns.items()):
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            return None
+        values = col.take(take)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if not pa.types.is_large_string(values.type):
+            values = values.cast(pa.large_string())
+        found = json_bytes_present(values)
+        if found & JSON_RARE:
+            return None
+        for old, new in JSON_ESCAPES:
+            if ord(old) in found:
+                values = pc.replace_substring(values, old, new)
+        key = ("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "
+        quoted = pc.binary_join_element_wise(_large(key + '"'), values, _large('"'), _large(""))
+        pieces.append(pc.fill_null(quoted, _large(key + "null")))
+    body = pc.binary_join_element_wise(*pieces, _large("}"), _large(""))
+    out: list[str] = body.to_pylist()
+    return out

@@ -13,6 +13,15 @@ be projected with a huge distortion — a swapped latitude/longitude pair in
 Chicago lands 10,000 km south in UTM 16N and a grid covering it has billions of
 cells. :meth:`Projection.outside_area` finds such points; validation quarantines
 them, naming the area and hinting at a swap when the swapped pair lies inside.
+
+Distortion: every distance downstream (150 m cells, Knox bands, linkage radii) is
+read in the target CRS's metres, which are true metres only where its scale factor
+is 1. :meth:`Projection.scale_range` measures the scale over the data's extent
+(Tissot's indicatrix from PROJ's ``get_factors``: the largest and smallest scale in
+any direction, at the corners, edge midpoints and centre of the landed points' box). Above :data:`MAX_SCALE_ERROR` the ingest warns and names a
+CRS that suits (the data's UTM zone); the figures are kept in the provenance. Web
+Mercator (EPSG:3857) at Chicago's latitude scales by 1.338-1.346; the data's UTM
+zone (EPSG:32616) by 0.9996; a UTM zone two zones west (EPSG:32614) by 1.010-1.011.
 """
 
 
@@ -24,15 +33,23 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
-from pyproj import CRS, Transformer
+from pyproj import CRS, Proj, Transformer
 from pyproj.transformer import TransformerGroup
 
 from crimelens.errors import SchemaError
 
-__all__ = ["AREA_MARGIN_DEG", "Projection", "choose_projection", "utm_crs_for"]
+__all__ = ["AREA_MARGIN_DEG", "MAX_SCALE_ERROR", "Projection", "choose_projection", "local_utm", "scale_error",
+           "utm_crs_for"]
 
 #: Degrees by which a CRS's area of use is widened before a point counts as implausible for it.
 AREA_MARGIN_DEG = 3.0
+
+#: Largest scale error (|scale - 1|) of the target CRS over the data's extent before the ingest warns.
+#: A UTM zone keeps it under 0.1 % across its 6 degrees (0.04 % at the central meridian), a US state
+#: plane zone under 0.01 %; 1 % is ten times that, so a CRS fit for the place passes, while it moves a
+#: 150 m cell edge by 1.5 m, below what the coordinates themselves resolve (4 decimals of a degree,
+#: 8-11 m; block-level geocoding). Web Mercator at 42 degrees N is 34 % off.
+MAX_SCALE_ERROR = 0.01
 
 
 def utm_crs_for(lon: float, lat: float) -> str:
@@ -60,6 +77,34 @@ def _transformer(src: str, dst: str) -> Transformer:
     if group.transformers:
         return group.transformers[0]
     return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def _proj(crs: str) -> Proj:
+    return Proj(CRS.from_user_input(crs))
+
+
+def _scale_range(crs: str, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[float, float] | None:
+    """(smallest, largest) scale factor of ``crs`` at the points, in any direction (Tissot's indicatrix)."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore")  # a point outside the projection's domain gives inf/NaN: left out
+        try:
+            factors = _proj(crs).get_factors(lon, lat, errcheck=False)
+        except Exception:  # pyproj raises ProjError for a CRS without factors; the check is then skipped
+            return None
+    big = np.asarray(factors.tissot_semimajor, dtype=np.float64)
+    small = np.asarray(factors.tissot_semiminor, dtype=np.float64)
+    good = np.isfinite(big) & np.isfinite(small) & (big > 0) & (small > 0)
+    if not good.any():
+        return None
+    return float(small[good].min()), float(big[good].max())
+
+
+def scale_error(scale: tuple[float, float] | None) -> float | None:
+    """The largest |scale - 1| of a :meth:`Projection.scale_range`: 0.346 for Web Mercator at Chicago."""
+    if scale is None:
+        return None
+    return max(abs(scale[0] - 1.0), abs(scale[1] - 1.0))
 
 
 @lru_cache(maxsize=64)
@@ -133,6 +178,29 @@ class Projection:
             return np.zeros(len(lon), dtype=bool)
         return np.asarray(finite & ~_inside(lon, lat, area[:4], AREA_MARGIN_DEG), dtype=bool)
 
+    def scale_range(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[float, float] | None:
+        """(smallest, largest) scale factor of the target CRS over the extent of the positions (WGS84
+        lon/lat), in any direction: Tissot's indicatrix at the corners, edge midpoints and centre of
+        their box. ``None`` when there is no finite position or PROJ gives no factors.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> lon, lat = np.array([-87.94, -87.52]), np.array([41.64, 42.02])   # Chicago
+        >>> [round(k, 3) for k in Projection("EPSG:4326", "EPSG:3857").scale_range(lon, lat)]
+        [1.338, 1.346]
+        >>> [round(k, 4) for k in Projection("EPSG:4326", "EPSG:32616").scale_range(lon, lat)]
+        [0.9996, 0.9997]
+        """
+        keep = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+        if not keep.any():
+            return None
+        lo, la = lon[keep], lat[keep]
+        xs = np.array([lo.min(), (lo.min() + lo.max()) / 2, lo.max()])
+        ys = np.array([la.min(), (la.min() + la.max()) / 2, la.max()])
+        gx, gy = np.meshgrid(xs, ys)
+        return _scale_range(self.target, gx.ravel(), gy.ravel())
+
     def apply(self, xy: NDArray[np.float64], is_lonlat: NDArray[np.bool_]
               ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """(x_m, y_m, lon, lat) for input coordinates in ``source``."""
@@ -155,8 +223,16 @@ class Projection:
                 np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
 
 
+def _metric_units(crs: CRS) -> list[str]:
+    """The units of a CRS's horizontal axes."""
+    return [str(a.unit_name) for a in crs.axis_info[:2]]
+
+
 def choose_projection(source: str, is_lonlat: NDArray[np.bool_], xy: NDArray[np.float64],
                       ok: NDArray[np.bool_], *, target: str | None) -> Projection:
+    """The projection to a metric CRS: to ``target`` if given (refused unless it is projected and in
+    metres), else to ``source`` when that is projected in metres, else to the data's UTM zone
+    (:func:`local_utm`)."""
     try:
         src = CRS.from_user_input(source)
     except Exception as exc:  # pyproj raises CRSError
@@ -168,12 +244,25 @@ def choose_projection(source: str, is_lonlat: NDArray[np.bool_], xy: NDArray[np.
             raise SchemaError(f"target CRS {target!r} is not known to PROJ") from exc
         if dst.is_geographic:
             raise SchemaError(f"target CRS {target!r} is geographic; expected a projected CRS in metres")
+        units = _metric_units(dst)
+        if not dst.is_projected or any(u not in ("metre", "meter") for u in units):
+            # every distance downstream (cell_m, bandwidth_m, Knox bands) is read as metres
+            raise SchemaError(f"target CRS {target!r} ({dst.name}) has axes in {' and '.join(dict.fromkeys(units)) or 'no unit'}; "
+                              "expected a projected CRS in metres, e.g. the data's UTM zone (EPSG:326xx/327xx)")
         return Projection(source, target)
     if src.is_projected and src.axis_info and all(a.unit_name in ("metre", "meter") for a in src.axis_info):
         return Projection(source, source)
+    return Projection(source, local_utm(source, xy, ok))
+
+
+def local_utm(source: str, xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> str:
+    """The UTM zone of the positions ``xy[ok]`` (in ``source``): the zone of their median, unless that
+    zone holds under half of them (then the zone holding the most; a tie: the one met first)."""
+    src = CRS.from_user_input(source)
     finite = ok & np.isfinite(xy).all(axis=1)
     if not finite.any():
-        return Projection(source, "EPSG:3857" if src.is_geographic else source) if not src.is_projected else Projection(source, source)
+        # nothing lands: any metric CRS will do (the store never sees a position in it)
+        return "EPSG:3857" if src.is_geographic else source
     sample = xy[finite]
     if src.is_geographic:
         lon, lat = np.median(sample[:, 0]), np.median(sample[:, 1])
@@ -199,4 +288,4 @@ def choose_projection(source: str, is_lonlat: NDArray[np.bool_], xy: NDArray[np.
         if 2 * held.get(int(chosen.split(":")[1]), 0) < len(codes):
             best = max(range(len(values)), key=lambda i: (counts[i], -first[i]))
             chosen = f"EPSG:{int(values[best])}"
-    return Projection(source, chosen)
+    return chosen

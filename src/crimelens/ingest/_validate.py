@@ -3,7 +3,13 @@
 Every row read either lands or is quarantined with the file, line, column,
 value and reason; ``landed + quarantined == read`` always. Each rejected row
 gets exactly one quarantine record: the first failing check, in column order
-(id, offense, times, location, source).
+(id, offense, times, location, source), then, for a row with a ``FILE:LINE`` id,
+whether it repeats a stored row (``known_rows``). The record's value is the text
+the file has in that column (never a converted time or position), so that it can
+be found in the file.
+
+The target CRS's scale over the landed points is measured (``Validated.scale``);
+past 1 % a warning names a CRS that suits (``Validated.warnings``).
 
 Times: a wall-clock value is read in the layout's time zone. A value that the
 daylight-saving change skips is impossible and quarantined; a value it repeats
@@ -16,8 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -25,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from crimelens.domain import OFFENSE_CATEGORIES, is_protected
@@ -35,13 +43,26 @@ from crimelens.ingest._fast import (
     iso_offset_micros,
     per_value,
     provably_unique,
+    rows_json,
     to_float,
 )
 from crimelens.ingest._layout import Layout, TimeSpec
-from crimelens.ingest._project import Projection, choose_projection
+from crimelens.ingest._project import (
+    MAX_SCALE_ERROR,
+    Projection,
+    choose_projection,
+    local_utm,
+    scale_error,
+)
 from crimelens.ingest._read import RawTable
+from crimelens.ingest._rowhash import row_hashes
 
-__all__ = ["Validated", "validate"]
+__all__ = ["RowMatcher", "Validated", "validate"]
+
+#: Finds the rows of a file that the store holds already (see :func:`validate`'s ``known_rows``): given the
+#: content hashes of the file's rows with FILE:LINE ids (:func:`~crimelens.ingest._rowhash.row_hashes`,
+#: ``(n, 2)`` words), in order, it answers (the positions of the repeated ones, the stored id each repeats).
+RowMatcher = Callable[[NDArray[np.uint64]], tuple[NDArray[np.int64], NDArray[np.object_]]]
 
 _OFFSET_RE = r"(?:Z|z|[+-]\d{2}:?\d{2})$"
 _SHAPES = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}",
@@ -57,10 +78,19 @@ class Validated:
     frame: pd.DataFrame  # canonical columns + line + mo__i columns
     mo_names: list[str]
     audit: pd.DataFrame  # incident_id, name, value
-    quarantine: pd.DataFrame  # file, line, column, value, reason, raw
+    quarantine: pd.DataFrame  # file, line, column, value, reason, raw, kind (the reason without its row's details)
     projection: Projection
     n_read: int
     notes: list[str]
+    #: (smallest, largest) scale factor of the target CRS over the landed points (None: nothing landed)
+    scale: tuple[float, float] | None = None
+    #: what the caller should be told plainly (a CRS that distorts distances over the data)
+    warnings: list[str] = field(default_factory=list)
+    #: per landed row: whether its id is FILE:LINE (its content is what tells a repeat apart)
+    line_ids: NDArray[np.bool_] | None = None
+    #: the content hash (two 64-bit words) of each landed row with a FILE:LINE id, in order (None without
+    #: ``known_rows``)
+    row_hashes: NDArray[np.uint64] | None = None
 
 
 class _Failures:
@@ -68,20 +98,24 @@ class _Failures:
 
     def __init__(self, n: int) -> None:
         self.reason = np.full(n, None, dtype=object)
+        self.kind = np.full(n, None, dtype=object)  # the reason without what names one row (a line, an id)
         self.column = np.full(n, None, dtype=object)
         self.value = np.full(n, None, dtype=object)
         self.failed = np.zeros(n, dtype=bool)  # == reason is not missing, kept as booleans
 
-    def add(self, mask: NDArray[np.bool_], column: str | None, values: Any, reason: str | NDArray[np.object_]) -> None:
+    def add(self, mask: NDArray[np.bool_], column: str | None, values: Any, reason: str | NDArray[np.object_],
+            kind: str | None = None) -> None:
         new = np.asarray(mask, dtype=bool) & ~self.failed
         if not new.any():
             return
         if isinstance(reason, str):
             self.reason[new] = reason
+            self.kind[new] = kind or reason
             self.failed[new] = True
         else:
             given = np.asarray(reason, dtype=object)[new]
             self.reason[new] = given
+            self.kind[new] = given if kind is None else kind
             self.failed[new] = ~np.asarray(pd.isna(given), dtype=bool)
         self.column[new] = column
         if isinstance(values, pd.Series):  # only the failing rows are converted
@@ -113,8 +147,14 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
 
 def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
              existing_ids: set[str] | None = None, target_crs: str | None = None,
-             now: datetime | None = None) -> Validated:
+             now: datetime | None = None, known_rows: RowMatcher | None = None) -> Validated:
     """Validate and normalise ``raw``; see the module docstring.
+
+    ``known_rows`` (a :data:`RowMatcher`) hashes, after every other check, the content of the rows that
+    would land with a ``FILE:LINE`` id and names those that repeat a row stored before: each copy it
+    names is quarantined as ``duplicate row: same content as '<stored id>' ...``. Ids made from the file
+    name cannot show an updated export's repeated rows; the content can. The landed rows' hashes are
+    in :attr:`Validated.row_hashes`.
 
     The pass-through columns (premise, area, narrative, M.O.) are cleaned and the
     later ISO time columns parsed on a second thread while this one checks ids,
@@ -123,7 +163,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-validate") as pool:
         try:
             return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
-                             target_crs=target_crs, now=now, pool=pool)
+                             target_crs=target_crs, now=now, pool=pool, known_rows=known_rows)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # a file error: the queued side work is moot
             raise
@@ -136,7 +176,8 @@ def _pass_through(raw: RawTable, names: list[str], origin: str) -> None:
 
 
 def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existing_ids: set[str] | None,
-              target_crs: str | None, now: datetime | None, pool: ThreadPoolExecutor) -> Validated:
+              target_crs: str | None, now: datetime | None, pool: ThreadPoolExecutor,
+              known_rows: RowMatcher | None) -> Validated:
     origin = path.name
     n = len(raw)
     fail = _Failures(n)
@@ -168,9 +209,12 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     side = pool.submit(_pass_through, raw, passing + mo_names, origin)
 
     # -- ids ------------------------------------------------------------------
+    line_id = np.zeros(n, dtype=bool)  # rows whose id is FILE:LINE: their content is checked against the store's
+    id_text: pd.Series | None = None
     if layout.incident_id is not None:
-        ids = _strings(raw, layout.incident_id, origin)
+        ids = id_text = _strings(raw, layout.incident_id, origin)
         if layout.id_missing == "line" and ids.isna().any():  # e.g. police.uk's anti-social behaviour rows
+            line_id = ids.isna().to_numpy()
             ids = ids.fillna(path.name + ":" + pd.Series(lines, index=ids.index, dtype="int64").astype("string"))
         fail.add(ids.isna().to_numpy(), layout.incident_id, None, "missing id")
         if layout.id_duplicates == "number":
@@ -182,15 +226,24 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
             if dup.any():
                 first_line = pd.Series(lines, index=ids.index).groupby(ids).transform("first")
                 fail.add(dup.to_numpy(), layout.incident_id, ids,
-                         ("duplicate id (first on line " + first_line.astype("Int64").astype("string") + ")").to_numpy(dtype=object))
+                         ("duplicate id (first on line " + first_line.astype("Int64").astype("string") + ")").to_numpy(dtype=object),
+                         kind="duplicate id")
     else:
         ids = path.name + ":" + pd.Series(lines, dtype="int64").astype("string")
+        line_id = np.ones(n, dtype=bool)
     if existing_ids:
         # a set lookup per id: pandas' isin copies the whole set into an array first, which cost
         # 0.7 s per file on a dataset of 148,636 ids whatever the file's size
         clash = np.fromiter((i in existing_ids for i in ids.tolist()), dtype=bool, count=len(ids))
-        fail.add(clash, layout.incident_id, ids,
-                 f"duplicate id: already in dataset {dataset!r} in the store")
+        if clash.any():
+            # the value is the id as the file has it; an id made here (numbered '#2', or FILE:LINE) is named
+            # in the reason, since the file holds it nowhere
+            known = f"duplicate id: already in dataset {dataset!r} in the store"
+            reason = np.full(n, known, dtype=object)
+            made = clash & (line_id if id_text is None else (id_text != ids).fillna(True).to_numpy(dtype=bool))
+            for i in np.flatnonzero(made):
+                reason[i] = f"{known} (as {ids.iloc[i]!r})"
+            fail.add(clash, layout.incident_id, None if id_text is None else id_text, reason, kind=known)
 
     # -- offense --------------------------------------------------------------
     if layout.offense_value is not None:
@@ -215,36 +268,41 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     # -- times ----------------------------------------------------------------
     now = now or datetime.now(UTC)
     assert layout.occurred_from is not None
-    t_from, t_from_end, _ = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now, required=True)
+    t_from, t_from_end, _, _ = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now,
+                                          required=True)
     if layout.occurred_to is not None and all(c in raw.columns for c in layout.occurred_to.columns()):
         # the window's end is the *later* reading of a to-time the autumn change repeats: the window then
         # covers both readings (01:30 -> 01:45 on the fall-back night is 00:30 -> 01:45 UTC), nothing guessed
-        _, _, t_to_given = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now, required=False,
-                                      early=early)
+        _, _, t_to_given, to_text = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now,
+                                               required=False, early=early)
         t_to = t_to_given.fillna(t_from_end)
+        # a window can only run backwards where the file gives a to-time: its value is that text, as the file has it
+        backwards = (t_to < t_from).fillna(False).to_numpy(dtype=bool)
+        fail.add(backwards, layout.occurred_to.column or "+".join(layout.occurred_to.parts.values()), to_text,
+                 "window ends before it starts (occurred_to < occurred_from)")
     else:
         t_to = t_from_end
-    backwards = (t_to < t_from).fillna(False).to_numpy(dtype=bool)
-    fail.add(backwards, (layout.occurred_to.column if layout.occurred_to else None),
-             _lazy_text(t_to), "window ends before it starts (occurred_to < occurred_from)")
     if layout.reported_at is not None and all(c in raw.columns for c in layout.reported_at.columns()):
-        reported, _, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False,
-                                    early=early)
+        reported, _, _, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False,
+                                       early=early)
     else:
         reported = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
 
     # -- location -------------------------------------------------------------
-    xy_in, lonlat_in, crs_in, xy_label = _read_location(raw, layout, fail, origin, path)
+    xy_in, lonlat_in, crs_in, xy_label, where = _read_location(raw, layout, fail, origin, path)
     projection = choose_projection(crs_in, lonlat_in, xy_in, fail.ok, target=target_crs or layout.target_crs)
     x_m, y_m, lon, lat = projection.apply(xy_in, lonlat_in)
     bad_ll = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
-    fail.add(bad_ll & np.isfinite(xy_in[:, 0]), "x/y", _pair_text(xy_in), "out-of-area coordinates: not a valid position in " + crs_in)
+    # every location failure records the location as the file has it (``where``), never a converted position
+    fail.add(bad_ll & np.isfinite(xy_in[:, 0]), xy_label, where, "out-of-area coordinates: not a valid position in " + crs_in)
     if layout.bbox is not None:
         x0, y0, x1, y1 = layout.bbox
         outside = ~((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
-        fail.add(outside & ~bad_ll, "x/y", _pair_text(np.column_stack([lon, lat])),
+        fail.add(outside & ~bad_ll, xy_label, where,
                  f"out-of-area coordinates: outside the layout's area (lon {x0}..{x1}, lat {y0}..{y1})")
-    _check_area_of_use(projection, xy_in, lonlat_in, lon, lat, fail.ok & ~bad_ll, fail, label=xy_label)
+    _check_area_of_use(projection, xy_in, lonlat_in, lon, lat, fail.ok & ~bad_ll, fail, label=xy_label, where=where)
+    scale = projection.scale_range(lon[fail.ok], lat[fail.ok])
+    warnings = _distortion_warnings(projection, scale, crs_in, xy_in, fail.ok, lon, lat)
 
     # -- source ---------------------------------------------------------------
     if layout.source_column is not None and layout.source_column in raw.columns:
@@ -271,6 +329,29 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     if audit_names:
         notes.append(f"audit-only columns stored apart: {audit_names}")
 
+    # -- a row the store holds already (rows with FILE:LINE ids: their id cannot tell) -----------
+    landed_hashes: NDArray[np.uint64] | None = None
+    if known_rows is not None:
+        idx = np.flatnonzero(fail.ok & line_id)
+        content = {"offense_raw": offense_raw, "occurred_from": t_from, "occurred_to": t_to, "reported_at": reported,
+                   "lon": lon, "lat": lat, "premise": premise, "area": area, "source": source, "narrative": narrative,
+                   **{f"mo__{i}": _strings(raw, name, origin) for i, name in enumerate(mo_names)},
+                   **{f"au__{i}": _strings(raw, name, origin) for i, name in enumerate(audit_names)}}
+        hashes = row_hashes(pa.table({k: _take(v, idx) for k, v in content.items()}), mo_names, audit_names)
+        pos, stored = known_rows(hashes)
+        kept = np.ones(len(idx), dtype=bool)
+        if len(pos):
+            kept[pos] = False
+            rows = idx[pos]
+            repeat = np.zeros(n, dtype=bool)
+            repeat[rows] = True
+            reason = np.full(n, None, dtype=object)
+            reason[rows] = [f"duplicate row: same content as {str(s)!r} already in dataset {dataset!r} in the store"
+                            for s in stored]
+            fail.add(repeat, None, None, reason,
+                     kind=f"duplicate row: same content as a row already in dataset {dataset!r} in the store")
+        landed_hashes = hashes[kept] if len(pos) else hashes
+
     ok = fail.ok
     frame = pd.DataFrame(
         {
@@ -296,6 +377,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     for i, name in enumerate(mo_names):
         frame[f"mo__{i}"] = _strings(raw, name, origin)
     landed = frame if ok.all() else frame.loc[ok].reset_index(drop=True)
+    landed_line_ids = line_id[ok]
 
     audit_rows = []
     for name in audit_names:
@@ -312,28 +394,78 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
             "column": fail.column[bad_idx],
             "value": [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)[:500] for v in fail.value[bad_idx]],
             "reason": fail.reason[bad_idx],
-            "raw": [raw.row_json(int(i)) for i in bad_idx],
+            "raw": _raw_json(raw, bad_idx),
+            "kind": fail.kind[bad_idx],
         }
     )
     pre = pd.DataFrame(
         {"file": path.name, "line": [b.line for b in raw.bad], "column": [b.column for b in raw.bad],
-         "value": [b.value for b in raw.bad], "reason": [b.reason for b in raw.bad], "raw": [b.raw for b in raw.bad]}
+         "value": [b.value for b in raw.bad], "reason": [b.reason for b in raw.bad], "raw": [b.raw for b in raw.bad],
+         "kind": [b.reason for b in raw.bad]}
     )
     quarantine = pd.concat([pre, quarantine], ignore_index=True) if len(pre) else quarantine
     quarantine = quarantine.sort_values("line", kind="stable").reset_index(drop=True)
     if layout.notes:
         notes.insert(0, layout.notes)
-    return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes)
+    return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes, scale=scale,
+                     warnings=warnings, line_ids=landed_line_ids, row_hashes=landed_hashes)
+
+
+def _take(values: Any, idx: NDArray[np.intp]) -> Any:
+    """The values at ``idx`` of a column (a Series or an array) as an Arrow-ready array."""
+    every = len(idx) == len(values)  # idx is sorted and unique: every row, in order
+    if isinstance(values, pd.Series):
+        return pa.array(values if every else values.iloc[idx].reset_index(drop=True), from_pandas=True)
+    return np.asarray(values) if every else np.asarray(values)[idx]
+
+
+def _raw_json(raw: RawTable, rows: NDArray[np.intp]) -> list[str]:
+    """Each quarantined row as read, as JSON (column-wise; one by one when a value needs full escaping)."""
+    fast = rows_json(raw.columns, rows)
+    return fast if fast is not None else [raw.row_json(int(i)) for i in rows]
+
+
+def _distortion_warnings(projection: Projection, scale: tuple[float, float] | None, source: str,
+                         xy: NDArray[np.float64], ok: NDArray[np.bool_], lon: NDArray[np.float64],
+                         lat: NDArray[np.float64]) -> list[str]:
+    """A warning when the target CRS's scale over the landed points is off by more than
+    :data:`MAX_SCALE_ERROR`, with the figures and a CRS that suits (the data's UTM zone)."""
+    error = scale_error(scale)
+    if scale is None or error is None or error <= MAX_SCALE_ERROR:
+        return []
+    target = projection.target
+    name = _crs_name(target)
+    where = (f"lon {np.nanmin(lon[ok]):.2f}..{np.nanmax(lon[ok]):.2f}, "
+             f"lat {np.nanmin(lat[ok]):.2f}..{np.nanmax(lat[ok]):.2f}")
+    text = (f"CRS {target} ({name}) distorts distances over this file's extent ({where}): its scale there is "
+            f"{scale[0]:.4f} to {scale[1]:.4f}, so a distance in its metres is up to {100 * error:.1f} % off the "
+            f"distance on the ground, and so is every distance computed from it (grid cells, Knox bands, linkage "
+            f"radii); expected a scale error under {100 * MAX_SCALE_ERROR:g} %.")
+    utm = local_utm(source, xy, ok)
+    utm_error = scale_error(Projection(source, utm).scale_range(lon[ok], lat[ok])) if utm != target else error
+    if utm != target and utm_error is not None and utm_error <= MAX_SCALE_ERROR:
+        text += (f" The data's UTM zone suits: {utm} ({_crs_name(utm)}), scale error {100 * utm_error:.2f} % here "
+                 f"(`--crs {utm}`, or leave --crs out for a new dataset; a dataset keeps its first file's CRS).")
+    else:
+        text += (f" No UTM zone holds this extent that closely (the data's, {utm}, is "
+                 f"{100 * (utm_error or 0.0):.1f} % off): use a conformal CRS made for the region, or split the data.")
+    return [text]
+
+
+def _crs_name(crs: str) -> str:
+    from pyproj import CRS
+
+    return str(CRS.from_user_input(crs).name)
 
 
 def _check_area_of_use(projection: Projection, xy_in: NDArray[np.float64], lonlat_in: NDArray[np.bool_],
                        lon: NDArray[np.float64], lat: NDArray[np.float64], candidates: NDArray[np.bool_],
-                       fail: _Failures, *, label: str) -> None:
+                       fail: _Failures, *, label: str, where: Any) -> None:
     """Quarantine positions outside the target CRS's area of use (± a margin), hinting at a swap.
 
     A swapped pair (lon 41.76, lat -87.60 for a Chicago address) would otherwise be projected
     thousands of kilometres away in the dataset's UTM zone and stretch every grid built on it.
-    The value names the input pair (and, for projected input, the position it is in lon/lat).
+    The value is the location as the file has it (``where``: the coordinate columns' text).
     """
     outside = candidates & projection.outside_area(lon, lat)
     if not outside.any():
@@ -350,13 +482,7 @@ def _check_area_of_use(projection: Projection, xy_in: NDArray[np.float64], lonla
     reason = np.full(len(lon), None, dtype=object)
     reason[outside] = f"out-of-area coordinates: {area}"
     reason[swapped] = f"out-of-area coordinates: {area}{hint}"
-
-    def text(rows: NDArray[np.intp]) -> NDArray[np.object_]:
-        return np.array([f"{xy_in[i, 0]}, {xy_in[i, 1]}" if lonlat_in[i]
-                         else f"{xy_in[i, 0]}, {xy_in[i, 1]} (lon {lon[i]:.6f}, lat {lat[i]:.6f})" for i in rows],
-                        dtype=object)
-
-    fail.add(outside, label, text, reason)
+    fail.add(outside, label, where, reason)
 
 
 def _categorise(raw_off: pd.Series, layout: Layout) -> pd.Series:
@@ -375,14 +501,23 @@ def _map_source(raw_source: pd.Series, layout: Layout) -> pd.Series:
     return raw_source.str.upper().map(layout.source_map).astype("string")
 
 
-def _lazy_text(series: pd.Series) -> Any:
-    """Lazy text of a column: evaluated only for the rows that fail."""
-    return lambda idx: series.iloc[idx].astype("string").to_numpy(dtype=object)
-
-
 def _pair_text(xy: NDArray[np.float64]) -> Any:
-    """Lazy 'x, y' texts: evaluated only for the rows that fail."""
+    """Lazy 'x, y' texts of a geometry's coordinates: evaluated only for the rows that fail."""
     return lambda idx: np.array([f"{xy[i, 0]}, {xy[i, 1]}" for i in idx], dtype=object)
+
+
+def _columns_text(sx: pd.Series, sy: pd.Series) -> Any:
+    """Lazy 'x, y' texts of two coordinate columns as the file has them (``-87.60`` stays ``-87.60``)."""
+    def text(idx: NDArray[np.intp]) -> NDArray[np.object_]:
+        pair = sx.iloc[idx].fillna("") + ", " + sy.iloc[idx].fillna("")
+        return pair.to_numpy(dtype=object)
+
+    return text
+
+
+def _series_text(s: pd.Series) -> Any:
+    """Lazy text of one column as the file has it."""
+    return lambda idx: s.iloc[idx].to_numpy(dtype=object, na_value=None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -450,12 +585,14 @@ def _shape_regex(fmt: str) -> str:
 
 def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: str, now: datetime,
                *, required: bool, early: dict[str, Future[pd.Series | None]] | None = None
-               ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(start UTC, end UTC, latest reading UTC) per row; failures recorded. ``early``: ISO parses already under way.
+               ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """(start UTC, end UTC, latest reading UTC, text as read) per row; failures recorded. ``early``: ISO parses
+    already under way.
 
     ``start`` is the earlier reading of a wall-clock time the autumn change repeats, ``latest`` the later
     one (the same as ``start`` for any other time); ``end`` is ``latest``, or the end of the value's day,
-    hour or month for a ``resolution``.
+    hour or month for a ``resolution``. ``text`` is the column's value as the file has it (for a time built
+    from parts, the parts joined by '-'): every failure records it as the value, never a converted time.
     """
     n = len(raw)
     label = spec.column or "+".join(spec.parts.values())
@@ -543,13 +680,12 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
         nxt_utc = nxt.dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="shift_forward").dt.tz_convert("UTC").astype("datetime64[us, UTC]")
         end = nxt_utc.where(nxt_utc.notna() & (nxt != wall), ambiguous_end)
 
-    # sanity: not in the future, not before 1900
+    # sanity: not in the future, not before 1900 (the value: the text as the file has it, not the UTC time)
     too_late = (start > pd.Timestamp(now + timedelta(days=1))).fillna(False).to_numpy(dtype=bool)
     too_early = (start < pd.Timestamp("1900-01-01", tz="UTC")).fillna(False).to_numpy(dtype=bool)
-    vals = _lazy_text(start)
-    fail.add(too_late, label, vals, "impossible date: in the future")
-    fail.add(too_early, label, vals, "impossible date: before 1900")
-    return start, end, ambiguous_end
+    fail.add(too_late, label, text, "impossible date: in the future")
+    fail.add(too_early, label, text, "impossible date: before 1900")
+    return start, end, ambiguous_end, text
 
 
 def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str) -> tuple[pd.Series, pd.Series]:
@@ -575,8 +711,10 @@ def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str
 
 
 def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, path: Path
-                   ) -> tuple[NDArray[np.float64], NDArray[np.bool_], str, str]:
-    """Input coordinates (n, 2), whether they are lon/lat, their CRS, and the column(s) they came from."""
+                   ) -> tuple[NDArray[np.float64], NDArray[np.bool_], str, str, Any]:
+    """Input coordinates (n, 2), whether they are lon/lat, their CRS, the column(s) they came from, and
+    the location's text as the file has it (lazy, for the quarantine's value): the coordinate columns'
+    text, the grid bin, or a geometry's coordinates."""
     n = len(raw)
     crs = layout.crs
     if layout.crs_column and layout.crs_column in raw.columns:
@@ -590,9 +728,11 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
         crs = raw.file_crs or crs
         label = "geometry"
         is_ll = False
+        where = _pair_text(xy)
     elif layout.bin_column:
         xy, label = _bin_centroids(raw, layout, fail, origin, path), layout.bin_column
         crs, is_ll = "EPSG:4326", True
+        where = _series_text(_strings(raw, layout.bin_column, origin))
     else:
         use_xy = layout.x is not None and layout.y is not None and layout.x in raw.columns and layout.y in raw.columns
         xcol, ycol = (layout.x, layout.y) if use_xy else (layout.lon, layout.lat)
@@ -608,6 +748,7 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
         fail.add(nan_x, xcol, sx, "not a number: expected a coordinate")
         fail.add(nan_y, ycol, sy, "not a number: expected a coordinate")
         xy = np.column_stack([x, y])
+        where = _columns_text(sx, sy)
         if use_xy:
             is_ll = False
         else:
@@ -624,11 +765,11 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
     if layout.zero_is_missing:
         zero = ok_num & ((xy[:, 0] == 0) | (xy[:, 1] == 0))
         note = layout.suppressed_note or "location suppressed or not geocoded"
-        fail.add(zero, label, _pair_text(xy), f"zero coordinates: {note}")
+        fail.add(zero, label, where, f"zero coordinates: {note}")
     from pyproj import CRS
 
     geographic = CRS.from_user_input(crs).is_geographic
-    return xy, np.full(n, geographic or is_ll, dtype=bool), crs, label
+    return xy, np.full(n, geographic or is_ll, dtype=bool), crs, label, where
 
 
 def _bin_centroids(raw: RawTable, layout: Layout, fail: _Failures, origin: str, path: Path) -> NDArray[np.float64]:

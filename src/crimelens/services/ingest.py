@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,16 @@ from crimelens.errors import (
     SchemaError,
 )
 from crimelens.governance import Actor
-from crimelens.ingest import FileDigest, file_digest, file_sha256, read_file, resolve_layout
+from crimelens.ingest import (
+    REASON_DETAILS,
+    FileDigest,
+    file_digest,
+    file_sha256,
+    read_file,
+    reason_kind,
+    resolve_layout,
+)
+from crimelens.ingest._rowhash import ROW_HASH_SCHEME, row_hashes
 from crimelens.services._context import (
     RESEARCH,
     Context,
@@ -38,7 +48,14 @@ from crimelens.services._context import (
     record_use,
 )
 from crimelens.storage import IngestRecord
-from crimelens.storage._incidents import insert_validated
+from crimelens.storage._incidents import (
+    has_row_hashes,
+    insert_validated,
+    save_row_hashes,
+    stored_row_content,
+    stored_row_matches,
+    unhashed_ingests,
+)
 
 __all__ = ["DATA_SUFFIXES", "IngestSummary", "expand_inputs", "incidents_summary", "ingest_file", "list_mappings", "list_quarantine", "load_areas",
            "mapping_text", "quarantine_rows", "save_mapping", "show_mapping"]
@@ -60,6 +77,10 @@ class IngestSummary:
     already_ingested: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: (smallest, largest) scale factor of ``crs`` over the landed points; None when nothing landed
+    crs_scale: tuple[float, float] | None = None
+    #: what the user must hear (a CRS that distorts distances over the data), beside the notes
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,7 +88,9 @@ class IngestSummary:
             "n_read": self.n_read, "n_landed": self.n_landed, "n_quarantined": self.n_quarantined,
             "top_reasons": [{"reason": r, "rows": n} for r, n in self.top_reasons], "crs": self.crs,
             "transform": self.transform, "transform_accuracy_m": self.transform_accuracy_m,
+            "crs_scale": None if self.crs_scale is None else {"min": self.crs_scale[0], "max": self.crs_scale[1]},
             "already_ingested": self.already_ingested, "seconds": round(self.seconds, 3), "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -117,7 +140,13 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
 
     Re-ingesting a file already stored for the dataset (same SHA-256) changes nothing. The rows,
     the quarantine, the provenance and the ledger entry land in one transaction: a failure
-    leaves the store as it was.
+    leaves the store as it was. A row whose id is ``FILE:LINE`` and whose content the dataset holds
+    already (an updated export repeating earlier rows) is quarantined as a duplicate row, one stored
+    row per copy; the landed ones get their content hash stored for the next file.
+
+    ``crs`` is the metric CRS to project to; a dataset keeps its first file's, so a different one for a
+    dataset that holds incidents is refused. The CRS's scale over the data is measured and kept in the
+    provenance; past 1 % the summary carries a warning naming a CRS that suits.
 
     The file is hashed (SHA-256 and line count, one pass) on a second thread while Arrow
     parses it; the already-stored check runs as soon as both are done, before validation.
@@ -150,10 +179,17 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
             if previous is not None:
                 return _unchanged(ctx, previous, name, path=path, digest=hashing.result())
         existing = set(ctx.store.existing_ids(name)["incident_id"].tolist())
+        kept_crs = _dataset_crs(ctx, name)
+        if crs is not None and kept_crs is not None and not _same_crs(crs, kept_crs):
+            raise InvalidParameterError(
+                f"{path.name}: --crs {crs}: dataset {name!r} holds incidents in {kept_crs}, and a dataset keeps one "
+                f"CRS (every distance compares positions in it); expected {kept_crs} or no --crs, or another dataset")
+        _hash_stored_rows(ctx, name)  # rows stored before migration 0015 get their content hash first
+        known = partial(stored_row_matches, ctx.store, name, match=has_row_hashes(ctx.store, name))
         try:
             result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
-                               crs=crs or _dataset_crs(ctx, name), existing_ids=existing, digest=hashing.result,
-                               after_read=stop_if_stored)
+                               crs=crs or kept_crs, existing_ids=existing, digest=hashing.result,
+                               after_read=stop_if_stored, known_rows=known)
         except _AlreadyStored as stored:
             return _unchanged(ctx, stored.record, name, path=path, digest=hashing.result())
         except CrimelensError:
@@ -175,18 +211,25 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         reader=layout.name, mapping=layout.text, crs_from=v.projection.source, crs_to=v.projection.target,
         transform=v.projection.description, transform_accuracy_m=v.projection.accuracy_m, n_read=result.n_read,
         n_landed=result.n_landed, n_quarantined=result.n_quarantined, started_at=result.started_at,
-        finished_at=finished, user_name=actor.user, notes="\n".join(result.notes) or None,
-        content_sha256=digest.content_sha256,
+        finished_at=finished, user_name=actor.user, notes="\n".join(result.notes + result.warnings) or None,
+        content_sha256=digest.content_sha256, crs_scale_min=None if v.scale is None else v.scale[0],
+        crs_scale_max=None if v.scale is None else v.scale[1],
     )
     with ctx.store.transaction():
         insert_validated(ctx.store, v.frame, v.mo_names, ingest_id=ingest_id)
         if len(v.audit):
             ctx.store.insert_audit_attributes(v.audit.assign(dataset=name, ingest_id=ingest_id))
+        if v.line_ids is not None and v.row_hashes is not None:
+            lines = v.frame["line"] if v.line_ids.all() else v.frame["line"][v.line_ids]
+            save_row_hashes(ctx.store, scheme=ROW_HASH_SCHEME, ingest_ids=[ingest_id], replace=False,
+                            rows=pa.table({"line": pa.array(lines, type=pa.int64()), "h1": v.row_hashes[:, 0],
+                                           "h2": v.row_hashes[:, 1]}))
         if len(v.quarantine):
             ctx.store.insert_quarantine(v.quarantine.assign(ingest_id=ingest_id))
         ctx.store.record_ingest(record)
         record_use(ctx, action="ingest.file", actor=actor, purpose=purpose, data_hash=sha,
-                   params={"format": layout.name, "dataset": name, "crs": v.projection.target},
+                   params={"format": layout.name, "dataset": name, "crs": v.projection.target,
+                           **({"crs_scale": list(v.scale)} if v.scale is not None else {})},
                    inputs={"file": path.name, "bytes": result.file_bytes,
                            **({"content_sha256": digest.content_sha256} if digest.content_sha256 != sha else {})},
                    detail={"ingest_id": ingest_id, "n_read": result.n_read, "n_landed": result.n_landed,
@@ -194,7 +237,20 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     return IngestSummary(ingest_id, name, path.name, layout.name, result.n_read, result.n_landed,
                          result.n_quarantined, result.reasons(5), v.projection.target, v.projection.description,
                          v.projection.accuracy_m, seconds=(finished - result.started_at).total_seconds(),
-                         notes=result.notes)
+                         notes=result.notes, crs_scale=v.scale, warnings=result.warnings)
+
+
+def _hash_stored_rows(ctx: Context, dataset: str) -> int:
+    """Hash the stored FILE:LINE rows of the dataset's ingests that have no hashes (stored before migration
+    0015) from what the store holds, so that a file repeating them is caught too. How many rows."""
+    stale = unhashed_ingests(ctx.store, dataset, ROW_HASH_SCHEME)
+    if not stale:
+        return 0
+    content, mo_names, audit_names = stored_row_content(ctx.store, dataset, stale)
+    hashes = row_hashes(content, mo_names, audit_names)
+    rows = content.select(["ingest_id", "line"]).append_column("h1", pa.array(hashes[:, 0])).append_column(
+        "h2", pa.array(hashes[:, 1]))
+    return save_row_hashes(ctx.store, scheme=ROW_HASH_SCHEME, ingest_ids=stale, rows=rows)
 
 
 class _AlreadyStored(Exception):
@@ -215,9 +271,23 @@ def _unchanged(ctx: Context, previous: IngestRecord, name: str, *, path: Path, d
         notes.append(f"{path.name} holds the same data as {Path(previous.file).name}, stored in dataset {name!r} "
                      f"by ingest {previous.ingest_id} on {previous.started_at:%Y-%m-%d %H:%M} UTC "
                      f"(content SHA-256 {digest.content_sha256}, decompressed); nothing stored again")
+    scale = (None if previous.crs_scale_min is None or previous.crs_scale_max is None
+             else (previous.crs_scale_min, previous.crs_scale_max))
     return IngestSummary(previous.ingest_id, name, file, previous.reader, previous.n_read,
                          previous.n_landed, previous.n_quarantined, top, previous.crs_to, previous.transform,
-                         previous.transform_accuracy_m, already_ingested=True, notes=notes)
+                         previous.transform_accuracy_m, already_ingested=True, notes=notes, crs_scale=scale)
+
+
+def _same_crs(a: str, b: str) -> bool:
+    """Whether two CRS names mean one CRS (``epsg:32616`` is ``EPSG:32616``); an unknown one is left to the reader."""
+    from pyproj import CRS
+
+    if a == b:
+        return True
+    try:
+        return bool(CRS.from_user_input(a) == CRS.from_user_input(b))
+    except Exception:  # pyproj's CRSError: the reader refuses the unknown CRS with its own message
+        return True
 
 
 def _dataset_crs(ctx: Context, dataset: str) -> str | None:
@@ -231,7 +301,7 @@ def _dataset_crs(ctx: Context, dataset: str) -> str | None:
 def _top_reasons(frame: pd.DataFrame, top: int = 5) -> list[tuple[str, int]]:
     if frame.empty:
         return []
-    counts = frame["reason"].str.replace(r" \(first on line \d+\)", "", regex=True).value_counts()
+    counts = reason_kind(frame["reason"]).value_counts()
     return [(str(k), int(n)) for k, n in counts.head(top).items()]
 
 
@@ -356,9 +426,11 @@ def quarantine_rows(ctx: Context, *, dataset: str | None = None, reason: str | N
     rows = ctx.store.query(
         f"SELECT i.dataset, q.file, q.line, q.\"column\", q.value, q.reason, q.raw {base} "
         f"ORDER BY i.started_at DESC, q.line LIMIT {int(limit)}", params)
+    kind = "q.reason"
+    for pattern, replacement in REASON_DETAILS:  # the reason without what names its row (a line, an id)
+        kind = f"regexp_replace({kind}, '{pattern}', '{replacement}')"
     counts = ctx.store.query(
-        f"SELECT regexp_replace(q.reason, ' \\(first on line \\d+\\)', '') AS reason, count(*) AS n {base} "
-        "GROUP BY 1 ORDER BY 2 DESC", params)
+        f"SELECT {kind} AS reason, count(*) AS n {base} GROUP BY 1 ORDER BY 2 DESC", params)
     total = int(counts["n"].sum()) if len(counts) else 0
     return {
         "total": total,

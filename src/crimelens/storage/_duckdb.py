@@ -56,6 +56,9 @@ class IngestRecord:
     notes: str | None = None
     #: SHA-256 of the content: the decompressed bytes of a .gz, else the file's own (migration 0014)
     content_sha256: str | None = None
+    #: smallest and largest scale factor of crs_to over the landed points (migration 0015; None before)
+    crs_scale_min: float | None = None
+    crs_scale_max: float | None = None
 
 
 def _migrations() -> list[tuple[int, str, str]]:

@@ -8,6 +8,12 @@ Python). Backslash, quote, newline, carriage return and tab are escaped with
 ``replace`` only in the columns that hold them (found from the Arrow data
 buffers); values holding rarer control characters take DuckDB's ``to_json``
 path instead, which escapes everything.
+
+Rows whose id is ``FILE:LINE`` (a layout without an id column) also get a hash of their
+content (``crimelens.ingest._rowhash``) in ``incident_rows`` (migration 0015):
+:func:`stored_row_matches` finds a file's rows that the dataset holds already,
+:func:`save_row_hashes` keeps the landed ones', and :func:`stored_row_content` reads back the
+content of rows stored before 0015 so that they can be hashed too.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ import json
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from crimelens._arrow import JSON_ESCAPES, JSON_RARE, json_bytes_present, mo_json
 from crimelens.domain import CANONICAL_COLUMNS
 
-__all__ = ["attrs_json", "insert_validated"]
+__all__ = ["attrs_json", "has_row_hashes", "insert_validated", "save_row_hashes", "stored_row_content",
+           "stored_row_matches", "unhashed_ingests"]
 
 def attrs_json(frame: pd.DataFrame, mo_names: list[str]) -> pa.Array | pa.ChunkedArray | None:
     """One JSON object string per row from the ``mo__i`` columns; None if a value needs full escaping."""
@@ -88,3 +97,113 @@ def insert_validated(store: Any, frame: pd.DataFrame, mo_names: list[str], *, in
                 store.con.unregister("_crimelens_landed")
                 store.con.execute("RESET preserve_insertion_order")
     return len(frame)
+
+
+# rows with FILE:LINE ids: their content hashes ----------------------------------------------------
+#: A line id is ``<file name>:<line>``; the file name is the last part of the ingest's recorded path
+#: (an upload's ``upload:`` prefix removed).
+_LINE_ID = ("i.incident_id = regexp_replace(regexp_extract(g.file, '[^/\\\\]+$'), '^upload:', '') "
+            "|| ':' || CAST(i.line AS VARCHAR)")
+
+
+def has_row_hashes(store: Any, dataset: str) -> bool:
+    """Whether the dataset holds a row with a content hash (a row with a FILE:LINE id)."""
+    return bool(store.scalar("SELECT count(*) FROM (SELECT 1 FROM incident_rows WHERE ingest_id IN "
+                             "(SELECT ingest_id FROM ingests WHERE dataset = ?) LIMIT 1)", [dataset]))
+
+
+def unhashed_ingests(store: Any, dataset: str, scheme: str) -> list[str]:
+    """The ingests of ``dataset`` whose FILE:LINE rows are not hashed under ``scheme`` (every ingest stored
+    before migration 0015)."""
+    return [str(r[0]) for r in store.iter_rows(
+        "SELECT g.ingest_id FROM ingests g LEFT JOIN row_hash_ingests h ON h.ingest_id = g.ingest_id "
+        "WHERE g.dataset = ? AND h.scheme IS DISTINCT FROM ? ORDER BY g.started_at", [dataset, scheme])]
+
+
+def stored_row_content(store: Any, dataset: str, ingest_ids: list[str]) -> tuple[pa.Table, list[str], list[str]]:
+    """The stored FILE:LINE rows of these ingests as the content a row hash reads: the canonical columns,
+    ``mo__i`` (from each row's M.O. JSON) and ``au__j`` (its audit attributes), with ``incident_id``,
+    ``ingest_id`` and ``line``; and the M.O. and audit names. (A JSON parse per row: this reads rows
+    stored before migration 0015, once.)"""
+    marks = ", ".join("?" for _ in ingest_ids)
+    frame = store.query(
+        "SELECT i.incident_id, i.ingest_id, i.line, i.offense_raw, i.occurred_from, i.occurred_to, i.reported_at, "
+        "i.lon, i.lat, i.premise, i.area, i.source, i.narrative, i.attrs FROM incidents i "
+        f"JOIN ingests g ON g.ingest_id = i.ingest_id WHERE i.dataset = ? AND i.ingest_id IN ({marks}) AND {_LINE_ID} "
+        "ORDER BY i.ingest_id, i.line", [dataset, *ingest_ids])
+    attrs = [json.loads(a) if isinstance(a, str) and a not in ("", "{}") else {} for a in frame.pop("attrs")]
+    mo_names = sorted({k for d in attrs for k in d})
+    for i, name in enumerate(mo_names):
+        frame[f"mo__{i}"] = pd.array([None if d.get(name) is None else str(d[name]) for d in attrs], dtype="string")
+    audit = store.query(
+        "SELECT a.incident_id, a.name, a.value FROM audit_attributes a WHERE a.dataset = ? AND a.value IS NOT NULL "
+        f"AND a.ingest_id IN ({marks})", [dataset, *ingest_ids])
+    audit_names = sorted(set(audit["name"].astype(str)))
+    for j, name in enumerate(audit_names):
+        values = audit[audit["name"] == name].drop_duplicates("incident_id").set_index("incident_id")["value"]
+        frame[f"au__{j}"] = pd.array(frame["incident_id"].map(values), dtype="string")
+    return pa.Table.from_pandas(frame, preserve_index=False), mo_names, audit_names
+
+
+def save_row_hashes(store: Any, *, scheme: str, ingest_ids: list[str], rows: pa.Table, replace: bool = True) -> int:
+    """Keep content hashes (``rows``: ``line``, ``h1``, ``h2`` (the hash's two 64-bit words), and
+    ``ingest_id`` unless there is one ingest) and that these ingests are hashed under ``scheme``. An
+    ingest hashed before is replaced (``replace=False``: the ingests are new, nothing to replace)."""
+    marks = ", ".join("?" for _ in ingest_ids)
+    with store.transaction():
+        if replace:
+            store.execute(f"DELETE FROM incident_rows WHERE ingest_id IN ({marks})", ingest_ids)
+            store.execute(f"DELETE FROM row_hash_ingests WHERE ingest_id IN ({marks})", ingest_ids)
+        store.insert_frame("row_hash_ingests", pa.table({"ingest_id": ingest_ids, "scheme": [scheme] * len(ingest_ids)}),
+                           ["ingest_id", "scheme"])
+        if rows.num_rows == 0:
+            return 0
+        one = "ingest_id" not in rows.column_names
+        # rows carry their line: nothing reads incident_rows in storage order, so DuckDB may write on both threads
+        store.con.execute("SET preserve_insertion_order = false")
+        store.con.register("_crimelens_hashes", rows)
+        try:
+            store.con.execute("INSERT INTO incident_rows (ingest_id, line, h1, h2) "
+                              f"SELECT {'?' if one else 'ingest_id'}, line, h1, h2 FROM _crimelens_hashes",
+                              ingest_ids if one else [])
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                store.con.unregister("_crimelens_hashes")
+                store.con.execute("RESET preserve_insertion_order")
+    return int(rows.num_rows)
+
+
+def stored_row_matches(store: Any, dataset: str, hashes: NDArray[np.uint64], *, match: bool = True
+                       ) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """Which of ``hashes`` (a file's rows, in order; ``(n, 2)`` words) repeat a stored FILE:LINE row of
+    ``dataset``: (their positions, the stored id each repeats), by position. ``match=False``: none (the
+    dataset has no hash).
+
+    Copies are counted: when the dataset holds k rows with one content and ``hashes`` has it m times,
+    its first min(k, m) repeat them, the first copy the earliest stored row (by ingest, then line); the
+    rest are new. A stored hash whose incident is no longer in the store does not count.
+    """
+    if not match or len(hashes) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    table = pa.table({"pos": pa.array(np.arange(len(hashes), dtype=np.int64)), "h1": hashes[:, 0],
+                      "h2": hashes[:, 1]})
+    with store.transaction():
+        store.con.register("_crimelens_rows", table)
+        try:
+            # the stored rows with these contents, each named by its incident (an incident no longer stored
+            # does not count), numbered within its content by ingest and line; the file's copies likewise by
+            # position; copy k repeats stored row k
+            found = store.con.execute(
+                "WITH old AS (SELECT r.h1, r.h2, i.incident_id, row_number() OVER (PARTITION BY r.h1, r.h2 "
+                "                    ORDER BY g.started_at, r.ingest_id, r.line) AS k "
+                "             FROM incident_rows r SEMI JOIN _crimelens_rows c ON c.h1 = r.h1 AND c.h2 = r.h2 "
+                "             JOIN ingests g ON g.ingest_id = r.ingest_id "
+                "             JOIN incidents i ON i.ingest_id = r.ingest_id AND i.line = r.line WHERE g.dataset = ?), "
+                "new AS (SELECT c.pos, c.h1, c.h2, row_number() OVER (PARTITION BY c.h1, c.h2 ORDER BY c.pos) AS k "
+                "        FROM _crimelens_rows c SEMI JOIN old o ON o.h1 = c.h1 AND o.h2 = c.h2) "
+                "SELECT new.pos, old.incident_id FROM new JOIN old ON old.h1 = new.h1 AND old.h2 = new.h2 "
+                "AND old.k = new.k ORDER BY new.pos", [dataset]).fetchnumpy()
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                store.con.unregister("_crimelens_rows")
+    return np.asarray(found["pos"], dtype=np.int64), np.asarray(found["incident_id"], dtype=object)
