@@ -24,7 +24,7 @@
       const reasons = r.top_reasons.map((x) => `<li>${x.rows} × ${CL.esc(x.reason)}</li>`).join("");
       CL.el("load-result").innerHTML = r.already_ingested
         ? `<p class="ok" id="load-ok">${CL.esc(file.name)} was already loaded into ${CL.esc(r.dataset)} (ingest ${CL.esc(r.ingest_id)}): nothing changed.</p>`
-        : `<p class="ok" id="load-ok">${CL.esc(file.name)} into ${CL.esc(r.dataset)} as ${CL.esc(r.reader)}: read ${r.n_read.toLocaleString()}, landed ${r.n_landed.toLocaleString()}, quarantined ${r.n_quarantined.toLocaleString()} (ingest ${CL.esc(r.ingest_id)}, projected to ${CL.esc(r.crs)}).</p>${reasons ? `<ul>${reasons}</ul>` : ""}`;
+        : `<p class="ok" id="load-ok">${CL.esc(file.name)} into ${CL.esc(r.dataset)} as ${CL.esc(r.reader)}: read ${r.n_read.toLocaleString()}, landed ${r.n_landed.toLocaleString()}, quarantined ${r.n_quarantined.toLocaleString()} (ingest ${CL.esc(r.ingest_id)}, projected to ${CL.esc(r.crs)}).</p>${(r.warnings || []).map((w) => `<p class="warn">warning: ${CL.esc(w)}</p>`).join("")}${reasons ? `<ul>${reasons}</ul>` : ""}`;
       CL.el("load-form").reset(); CL.el("load-dataset").value = dataset;
       if (![...CL.el("dataset").options].some((o) => o.value === dataset)) CL.el("dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(dataset)}</option>`);
       await quarantine(dataset);
