@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from forecast_backtest import CONFIG, observed_counts, setup
 
+from crimelens.domain._time import wall_clock_add
 from crimelens.forecast import bootstrap_interval, coverage_scores
 from crimelens.forecast._base import days_since_epoch
 
@@ -58,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="chicago_agg_assault", choices=sorted(CONFIG))
     ap.add_argument("--horizon", type=float, default=7.0)
     args = ap.parse_args(argv)
-    incidents, area, origins, _cfg = setup(args.dataset, 150.0, None)
-    obs = observed_counts(incidents, area, origins, args.horizon)
+    incidents, area, origins, cfg = setup(args.dataset, 150.0, None)
+    obs = observed_counts(incidents, area, origins, args.horizon, cfg["tz"])  # windows to the next local midnight
     periods = len(origins)
     t = incidents.t_days(how="mid")
     cells = area.cell_of(incidents.xy_m)
     t_first = days_since_epoch(origins[0].to_pydatetime())
-    t_last = days_since_epoch(origins[-1].to_pydatetime()) + args.horizon
+    t_last = days_since_epoch(wall_clock_add(origins[-1].to_pydatetime(), args.horizon, cfg["tz"]))
     span = t_last - t_first
     before = np.bincount(cells[(t >= t_first - span) & (t < t_first) & (cells >= 0)],
                          minlength=area.n_cells).astype(float)
