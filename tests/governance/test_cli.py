@@ -83,7 +83,13 @@ def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.Captu
     assert json.loads((tmp_path / "rep" / "annual-report-2026.json").read_text())["entries"]["total"] > 10
 
     # an offline copy verifies against the published key; a wrong key does not
-    code, exp = run(capsys, "ledger", "export", "--out", str(tmp_path / "ledger.jsonl"), *db)
+    monkeypatch.setenv("CRIMELENS_USER", "mallory")
+    monkeypatch.setenv("CRIMELENS_ROLE", "admin")  # a claimed role is not an account
+    code, err = run(capsys, "ledger", "export", "--out", str(tmp_path / "ledger.jsonl"), *db)
+    assert code == 3 and "'mallory' is not a registered user" in err["error"]
+    monkeypatch.delenv("CRIMELENS_USER")
+    monkeypatch.delenv("CRIMELENS_ROLE")
+    code, exp = run(capsys, "ledger", "export", "--out", str(tmp_path / "ledger.jsonl"), "--as", "bea", *db)
     assert code == 0 and exp["entries"] == exp["tree_size"]
     code, off = run(capsys, "ledger", "verify", "--export", str(tmp_path / "ledger.jsonl"),
                     "--public-key", head["public_key"], *db)

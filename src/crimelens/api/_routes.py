@@ -1004,7 +1004,8 @@ def decide(ctx: CtxDep, caller: CallerDep, item_id: Name, body: DecisionIn) -> R
     out = gov.decide_review(ctx, item_id=item_id, decision=body.decision, reason=body.reason, actor=caller.actor,
                             replacement=body.replacement, purpose=caller.purpose)
     return ok(_body(item_id=out.item_id, status=out.status, decisions_needed=out.decisions_needed,
-                    decisions_made=out.decisions_made, ledger_seq=out.ledger_seq))
+                    decisions_made=out.decisions_made, ledger_seq=out.ledger_seq, mark=out.mark,
+                    marked_runs=list(out.marked_runs)))
 
 
 @router.get("/ledger/entries", tags=["ledger"], summary="Ledger entries, newest first (paginated)")

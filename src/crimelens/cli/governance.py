@@ -8,6 +8,7 @@ OS user as an analyst). Every command writes one ledger entry.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,34 +79,64 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 # ledger -----------------------------------------------------------------------------------------
 @ledger_app.command("verify")
 def ledger_verify(
-    public_key: Annotated[str | None, typer.Option("--public-key", help="Hex Ed25519 public key you trust "
-                                                   "(default: the one stored with the heads).")] = None,
+    public_key: Annotated[str | None, typer.Option("--public-key", help="Hex Ed25519 public key you trust, e.g. "
+                                                   "from a published head (default: the store's key; for "
+                                                   "--export without a store, the file's own key, which "
+                                                   "proves integrity but not origin).")] = None,
     export: Annotated[Path | None, typer.Option("--export", help="Verify this exported file "
-                                                "(crimelens ledger export) instead of the store.")] = None,
+                                                "(crimelens ledger export) instead of the store; needs no "
+                                                "store unless --db names the one it came from.")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """Recompute every leaf hash and the Merkle root; name the first entry that does not match (exit 4)."""
-    key = bytes.fromhex(public_key) if public_key else None
-    with _session(db, as_user) as (ctx, actor), Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True,
-        disable=json_out or not ctx.settings.progress,
-    ) as bar:
-        bar.add_task("verifying the ledger", total=None)
-        if export is not None:
-            report = gs.verify_export(ctx, path=export, actor=actor, public_key=key, **_kw(purpose))
-        else:
-            report = gs.verify_ledger(ctx, actor=actor, public_key=key, **_kw(purpose))
+    """Recompute every leaf hash and the Merkle root; name the first entry that does not match (exit 4).
+
+    With --export and no store named (--db or CRIMELENS_DB) the file is checked on its own: no store
+    is needed and nothing is logged. Without --public-key it is then checked only against the key
+    inside the file, which proves integrity, not origin (the output says so). With a store, the file
+    must be signed with one of that store's keys.
+    """
+    key = _hex_key(public_key)
+    if export is not None and db is None and not os.environ.get("CRIMELENS_DB"):
+        report = gs.check_export(export, public_key=key)  # no store: a journalist holding only the file
+    else:
+        with _session(db, as_user) as (ctx, actor), Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+            transient=True, disable=json_out or not ctx.settings.progress,
+        ) as bar:
+            bar.add_task("verifying the ledger", total=None)
+            if export is not None:
+                report = gs.verify_export(ctx, path=export, actor=actor, public_key=key, **_kw(purpose))
+            else:
+                report = gs.verify_ledger(ctx, actor=actor, public_key=key, **_kw(purpose))
 
     def render(d: dict[str, Any]) -> None:
+        against = {"given": "checked against the key you gave", "store": "checked against the store's key",
+                   "file": "checked only against the key inside the file"}.get(str(d.get("key_source")), "")
         if d["ok"]:
             console.print(f"[green]ledger verifies[/]: {d['n_entries']:,} entries, root {d['root_hash']}, "
-                          f"head signed by key {d['key_id']} ({d['seconds']} s)")
+                          f"head signed by key {d['key_id']}{f' ({against})' if against else ''} ({d['seconds']} s)")
         else:
             console.print(f"[bold red]ledger does not verify[/]: {esc(d['problem'])}")
+        if d.get("warning"):
+            console.print(f"[bold yellow]warning[/]: {esc(d['warning'])}")
 
     emit(report.to_json(), json_out, render)
     if not report.ok:
         raise typer.Exit(4)
+
+
+def _hex_key(value: str | None) -> bytes | None:
+    """The raw key of ``--public-key HEX`` (None when not given)."""
+    if not value:
+        return None
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise InputError(f"--public-key: got {value!r}; expected 64 hex digits, the raw Ed25519 public key of a "
+                         "published head (`crimelens ledger head --json`, field public_key)")
+    return key
 
 
 @ledger_app.command("export")
@@ -580,9 +611,15 @@ def review_decide(
         out = gs.decide_review(ctx, item_id=item_id, decision=decision, reason=reason, replacement=repl,
                                actor=actor, **_kw(purpose))
         made = _tally(gov_db.review_decisions(ctx.store, item_id))
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"{esc(d['item_id'])}: {_review_status(d['status'], d['decisions'], d['decisions_needed'])}")
+        for run_id in d["marked_runs"]:
+            console.print(f"forecast run {esc(run_id)} is now marked: {esc(d['mark'])}")
+
     emit({"item_id": out.item_id, "status": out.status, "decisions_needed": out.decisions_needed,
-          "decisions_made": out.decisions_made, "decisions": made, "ledger_seq": out.ledger_seq}, json_out,
-         lambda d: console.print(f"{esc(d['item_id'])}: {_review_status(d['status'], d['decisions'], d['decisions_needed'])}"))
+          "decisions_made": out.decisions_made, "decisions": made, "ledger_seq": out.ledger_seq, "mark": out.mark,
+          "marked_runs": list(out.marked_runs)}, json_out, render)
 
 
 _DECISION_ORDER = ("accept", "override", "reject")

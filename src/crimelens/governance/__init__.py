@@ -1,6 +1,13 @@
 """Governance: the usage ledger, users and roles, registry, deployments, human review."""
 
-from crimelens.governance._actor import PENDING_REVIEW_MARK, RESEARCH, RESEARCH_MARK, Actor, Role
+from crimelens.governance._actor import (
+    PENDING_REVIEW_MARK,
+    RESEARCH,
+    RESEARCH_MARK,
+    Actor,
+    Role,
+    review_mark,
+)
 from crimelens.governance._keys import SignedTreeHead
 from crimelens.governance._ledger import (
     Ledger,
@@ -24,4 +31,5 @@ __all__ = [
     "VerifyReport",
     "canonical_json",
     "leaf_hash",
+    "review_mark",
 ]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
-__all__ = ["RESEARCH", "RESEARCH_MARK", "Actor", "Role"]
+__all__ = ["PENDING_REVIEW_MARK", "RESEARCH", "RESEARCH_MARK", "Actor", "Role", "review_mark"]
 
 #: The purpose recorded for local analysis when no other is given (see DESIGN.md).
 RESEARCH = "research"
@@ -15,6 +17,24 @@ RESEARCH_MARK = "research — not for operational use"
 #: The mark an actionable output carries: it is in the human-review queue, and nobody may act on
 #: it until a supervisor accepts it (the item is ``r<ledger seq>`` of the output's entry).
 PENDING_REVIEW_MARK = "awaiting human review — do not act on it until a supervisor accepts it"
+
+
+def review_mark(status: str, *, reviewers: Sequence[str], on: date, item_id: str, deployment: str | None) -> str:
+    """The mark an output carries once its review item is final, replacing :data:`PENDING_REVIEW_MARK`.
+
+    Examples
+    --------
+    >>> review_mark("accepted", reviewers=["sam"], on=date(2026, 3, 2), item_id="r30", deployment="hot")
+    'accepted by sam on 2026-03-02 (review r30) — actionable under deployment hot while it is active'
+    >>> review_mark("rejected", reviewers=["sam", "sue"], on=date(2026, 3, 2), item_id="r30", deployment="hot")
+    'rejected by sam and sue on 2026-03-02 (review r30) — do not act on it'
+    """
+    head = f"{status} by {' and '.join(reviewers)} on {on.isoformat()} (review {item_id})"
+    if status == "accepted":
+        return f"{head} — actionable under deployment {deployment} while it is active"
+    if status == "overridden":
+        return f"{head} — act on the reviewer's replacement decision, not on this output"
+    return f"{head} — do not act on it"
 
 
 class Role(StrEnum):

@@ -79,7 +79,8 @@ from crimelens.governance._merkle import (
     root_of_array,
 )
 
-__all__ = ["Ledger", "LedgerEntry", "LedgerReceipt", "VerifyReport", "canonical_json", "export_ledger", "leaf_hash", "verify_export"]
+__all__ = ["FILE_KEY_WARNING", "Ledger", "LedgerEntry", "LedgerReceipt", "VerifyReport", "canonical_json", "export_ledger",
+           "leaf_hash", "verify_export"]
 
 OUTCOMES = ("ok", "refused")
 
@@ -198,10 +199,26 @@ class VerifyReport:
     first_bad: int | None
     problem: str | None
     seconds: float
+    #: the id of the public key the head's signature was checked against (not the id the head states)
     key_id: str | None = None
+    #: where that key came from: "given" (``public_key``, a key you trust), "store" (the store's own
+    #: key, ``ledger_keys``) or "file" (the key inside an export: proves integrity, not origin)
+    key_source: str | None = None
+    #: what the check does not prove (an export checked only against its own key)
+    warning: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: What a check against the key inside an export does not prove (``VerifyReport.warning``).
+FILE_KEY_WARNING = (
+    "the signature was checked only against the public key inside the file itself (key {key_id}): this proves "
+    "that no entry changed after the file's head was signed, not who signed it; anyone can edit an export and "
+    "re-sign it with a key of their own. To check its origin, verify again with --public-key HEX, the public key "
+    "of a head the agency published (GET /api/ledger/head, `crimelens ledger head`), or against the agency's "
+    "store (--db)"
+)
 
 
 def _fold(frontier: Sequence[bytes]) -> bytes:
@@ -668,6 +685,7 @@ class Ledger:
             return None if bad_seq is None else int(np.searchsorted(seqs, int(bad_seq)))
 
         sig_ok: bool | None = None
+        trusted = b""
         if head is not None:
             try:
                 trusted = public_key if public_key is not None else self.public_key(head.key_id)
@@ -679,10 +697,12 @@ class Ledger:
                 load_or_create_key(self.key_dir)
             ) != trusted:
                 sig_ok = False
+        key_id = None if head is None else (key_id_of(trusted) if trusted else head.key_id)
         root, problems = _check_entries(seqs, tbl.column(1), _fixed32(tbl.column(2)) if n else np.zeros((0, 32), np.uint8),
                                         misplaced=misplaced, head=head, signature_ok=sig_ok,
-                                        localise=self._localise, note=note)
-        return _verify_report(n, head, root, sig_ok, problems, t0)
+                                        localise=self._localise, note=note, key_id=key_id)
+        return _verify_report(n, head, root, sig_ok, problems, t0, key_id=key_id,
+                              key_source=None if head is None else ("given" if public_key is not None else "store"))
 
     def _localise(self, computed: NDArray[np.uint8]) -> int:
         """First entry after the last signed head whose root still matches (binary search)."""
@@ -787,6 +807,7 @@ def _check_entries(
     signature_ok: bool | None,
     localise: Callable[[NDArray[np.uint8]], int] | None,
     note: Callable[[str], None],
+    key_id: str | None = None,
 ) -> tuple[bytes, list[tuple[int, str]]]:
     """Every check of a ledger's entries against each other and its signed head: the Merkle root and
     the problems found, as ``(entry, message)`` with the first entry first.
@@ -796,7 +817,8 @@ def _check_entries(
     hashes stored beside them, as (n, 32). ``misplaced`` gives the row of the first entry whose payload
     does not bind its own position (``{"seq":N,``), or None. ``localise`` names the first entry whose
     root no longer matches a signed head; without it (a file with one head) the root mismatch is not
-    localised. ``signature_ok`` is whether the head's signature verifies with the trusted key.
+    localised. ``signature_ok`` is whether the head's signature verifies with the trusted key, whose
+    id is ``key_id`` (default: the id the head states).
     """
     n = int(seqs.shape[0])
     problems: list[tuple[int, str]] = []
@@ -839,7 +861,8 @@ def _check_entries(
                                     "hashes to its leaf hash (an entry rewritten with a recomputed hash, or a changed head); "
                                     "one head cannot say which entry"))
         if not signature_ok:
-            problems.append((signed_size, f"the signed head at size {signed_size} has an invalid signature for key {head.key_id}"))
+            problems.append((signed_size, f"the signed head at size {signed_size} has an invalid signature for key "
+                                          f"{key_id or head.key_id}"))
     elif n:
         problems.append((0, f"entry 0: {n} entries are stored but no signed head exists"))
     problems.sort(key=lambda p: p[0])
@@ -847,7 +870,8 @@ def _check_entries(
 
 
 def _verify_report(n: int, head: SignedTreeHead | None, root: bytes, signature_ok: bool | None,
-                   problems: list[tuple[int, str]], t0: float) -> VerifyReport:
+                   problems: list[tuple[int, str]], t0: float, *, key_id: str | None = None,
+                   key_source: str | None = None, warning: str | None = None) -> VerifyReport:
     first = problems[0] if problems else None
     return VerifyReport(
         ok=first is None,
@@ -859,7 +883,9 @@ def _verify_report(n: int, head: SignedTreeHead | None, root: bytes, signature_o
         first_bad=None if first is None else first[0],
         problem=None if first is None else first[1],
         seconds=round(time.perf_counter() - t0, 4),
-        key_id=None if head is None else head.key_id,
+        key_id=key_id if key_id is not None else (None if head is None else head.key_id),
+        key_source=key_source,
+        warning=warning,
     )
 
 
@@ -886,13 +912,24 @@ def export_ledger(ledger: Ledger, path: Path) -> dict[str, Any]:
     return {"file": str(path), "entries": n, "tree_size": head.tree_size, "root_hash": head.root_hash.hex()}
 
 
-def verify_export(path: Path, public_key: bytes | None = None) -> VerifyReport:
+def verify_export(path: Path, public_key: bytes | None = None, *,
+                  store_keys: Mapping[str, bytes] | None = None) -> VerifyReport:
     """Verify an exported ledger file as :meth:`Ledger.verify` checks the store: every entry's position,
     its payload against its leaf hash and the position bound inside it, the root, the head's signature.
     The first entry that does not match is named.
 
-    ``public_key`` is the key you trust (raw 32 bytes); by default the one in the file, which only
-    proves the file is self-consistent: compare it with the operator's published key.
+    Which key the signature is checked against (``VerifyReport.key_source``):
+
+    * ``public_key`` (raw 32 bytes), the key you trust, e.g. from a head the agency published;
+    * else ``store_keys`` (key id -> raw key: the ``ledger_keys`` of the store the export should come
+      from), when there are any: a file whose key is not among them is refused, since it did not come
+      from that store's ledger or was re-signed;
+    * else the key inside the file, which only proves the file is self-consistent: the report carries
+      :data:`FILE_KEY_WARNING` (a forger can re-sign an edited export with a key of their own).
+
+    In every case the key id the head states must be the id of the public key the file carries (a
+    re-signed head that kept the genuine id is refused), and the report's ``key_id`` is the id of the
+    key actually used, computed from the key itself.
     """
     t0 = time.perf_counter()
     seqs: list[int] = []
@@ -904,7 +941,9 @@ def verify_export(path: Path, public_key: bytes | None = None) -> VerifyReport:
         try:
             first = json.loads(fh.readline())
             head = SignedTreeHead.from_json(first["head"])
-            key = public_key if public_key is not None else bytes.fromhex(first["head"]["public_key"])
+            file_key = bytes.fromhex(first["head"]["public_key"]) if "public_key" in first["head"] else None
+            if file_key is None and public_key is None:
+                raise KeyError("the head carries no public_key")
             for i, line in enumerate(fh):
                 line_no = i + 2
                 row = json.loads(line)
@@ -919,13 +958,42 @@ def verify_export(path: Path, public_key: bytes | None = None) -> VerifyReport:
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"line {line_no}: {type(exc).__name__}: {exc}") from exc
     n = len(seqs)
+    size = head.tree_size
+    head_problems: list[tuple[int, str]] = []
+    if file_key is not None and key_id_of(file_key) != head.key_id:
+        head_problems.append((size, f"the head at size {size} says it is signed by key {head.key_id}, but the public "
+                                    f"key it carries is key {key_id_of(file_key)}: the head was re-signed or edited"))
+    warning = None
+    if public_key is not None:
+        key, source = public_key, "given"
+    elif store_keys:
+        source = "store"
+        known = {k: v for k, v in store_keys.items() if v == file_key} if file_key is not None else (
+            {head.key_id: store_keys[head.key_id]} if head.key_id in store_keys else {})
+        key = next(iter(known.values()), file_key or b"")
+        if not known:
+            shown = key_id_of(file_key) if file_key is not None else head.key_id
+            head_problems.append((size, f"the head at size {size} is signed with key {shown}, and the store signs its "
+                                        f"ledger with key(s) {sorted(store_keys)}: this export did not come from "
+                                        "this store's ledger, or it was re-signed"))
+    else:
+        assert file_key is not None
+        key, source = file_key, "file"
+        warning = FILE_KEY_WARNING.format(key_id=key_id_of(key))
+    key_id = key_id_of(key) if key else head.key_id
     sig_ok = head.verify(key)
     root, problems = _check_entries(
         np.array(seqs, dtype=np.int64), pa.chunked_array([pa.array(payloads, pa.binary())]),
         _fixed32(pa.chunked_array([pa.array(stored, pa.binary())])) if n else np.zeros((0, 32), np.uint8),
         misplaced=lambda: misplaced, head=head, signature_ok=sig_ok, localise=None, note=lambda _msg: None,
+        key_id=key_id,
     )
-    return _verify_report(n, head, root, sig_ok, problems, t0)
+    if not sig_ok and public_key is not None and file_key is not None and file_key != public_key:
+        problems = [(k, m + f" (the file's head carries key {key_id_of(file_key)}, not the key you trust)"
+                     if m.startswith(f"the signed head at size {size} has an invalid signature") else m)
+                    for k, m in problems]
+    problems = sorted(head_problems + problems, key=lambda p: p[0])
+    return _verify_report(n, head, root, sig_ok, problems, t0, key_id=key_id, key_source=source, warning=warning)
 
 
 def _hex_bytes(value: Any) -> bytes:

@@ -18,7 +18,7 @@ whose entry is not among the year's completed entries is not the year's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +47,28 @@ def _is_use(action: str) -> bool:
     return not action.startswith(_GOV)
 
 
+def _state_history(state_changes: Sequence[Mapping[str, Any]],
+                   kill_switch_history: Sequence[tuple[int, bool]]) -> Callable[[str | None, int], str | None]:
+    """``state_at(deployment, seq)``: the state the deployment was in when entry ``seq`` was written
+    (the last change logged before it), ``"kill switch"`` while the global kill switch was engaged,
+    or None when nothing is known (no deployment, or no change logged before ``seq``)."""
+    by_dep: dict[str, list[tuple[int, str]]] = {}
+    for change in sorted(state_changes, key=lambda c: int(c["ledger_seq"])):
+        by_dep.setdefault(str(change["deployment"]), []).append((int(change["ledger_seq"]), str(change["to_state"])))
+    switches = sorted(kill_switch_history)
+
+    def state_at(deployment: str | None, seq: int) -> str | None:
+        if deployment is None:
+            return None
+        engaged = [on for s, on in switches if s < seq]
+        if engaged and engaged[-1]:
+            return "kill switch"
+        before = [state for s, state in by_dep.get(deployment, []) if s < seq]
+        return before[-1] if before else None
+
+    return state_at
+
+
 def build_annual_report(
     year: int,
     entries: Sequence[tuple[int, LedgerEntry]],
@@ -56,6 +78,7 @@ def build_annual_report(
     cards: Mapping[str, Mapping[str, Any]],
     head: Mapping[str, Any] | None,
     generated_at: datetime,
+    kill_switch_history: Sequence[tuple[int, bool]] = (),
 ) -> AnnualReport:
     """Compute the report's figures from the year's ledger entries and render them.
 
@@ -63,6 +86,13 @@ def build_annual_report(
     (``deployment`` plus the columns of ``deployment_events``: ``from_state``, ``to_state``,
     ``by_user``, ``by_role``, ``reason``, ``ledger_seq``); those logged by one of ``entries``
     make the year's timeline, in ledger order, with the action that logged each.
+
+    ``kill_switch_history`` is every completed ``killswitch.*`` entry of the whole ledger as
+    ``(seq, engaged)``. With ``state_changes`` it gives the state each review decision was taken
+    in: decisions taken while their deployment was not active (suspended, decommissioned, ...) or
+    the global kill switch was engaged are listed apart (``review_while_not_active``; since such
+    accepts and overrides are refused, these come from ledgers written before the refusal existed),
+    and accepts and overrides refused for that reason are counted (``review_refused_not_active``).
     """
     uses: Counter[tuple[str, str, str]] = Counter()
     refusals: Counter[str] = Counter()
@@ -77,12 +107,17 @@ def build_annual_report(
     kill_switch: list[dict[str, Any]] = []
     votes: list[dict[str, Any]] = []
     comments: Counter[tuple[str, str]] = Counter()
+    refused_inactive: Counter[str] = Counter()
+    review_inactive: list[dict[str, Any]] = []
+    state_at = _state_history(state_changes, kill_switch_history)
     n_ok = n_refused = 0
     for seq, e in entries:
         if e.outcome == "refused":
             n_refused += 1
             refusals[str(e.detail.get("reason", "unspecified"))[:120]] += 1
             refusal_actions[e.action] += 1
+            if e.action == "review.decide" and e.detail.get("deployment_state"):
+                refused_inactive[str(e.detail.get("decision"))] += 1
             continue
         n_ok += 1
         a = e.action
@@ -95,6 +130,11 @@ def build_annual_report(
             decisions[str(e.decision.get("decision"))] += 1
             if e.decision.get("decision") == "override":
                 overrides_by_dep[e.deployment or "-"] += 1
+            state = state_at(e.deployment, seq)
+            if state is not None and state != "active":
+                review_inactive.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"),
+                                        "deployment": e.deployment, "item_id": e.decision.get("item_id"),
+                                        "decision": e.decision.get("decision"), "by": e.user, "state": state})
         elif a == "deployments.comment":
             comments[(e.deployment or "-", str(e.detail.get("stage", "public")))] += 1
         elif a == "deployments.board_comment":
@@ -142,6 +182,9 @@ def build_annual_report(
         "sharing": [{"deployment": d, "recipient": r, "n": n} for (d, r), n in sorted(sharing.items())],
         "review_decisions": dict(sorted(decisions.items())),
         "overrides_by_deployment": dict(sorted(overrides_by_dep.items())),
+        "review_while_not_active": review_inactive,
+        "review_while_not_active_by_decision": dict(sorted(Counter(str(r["decision"]) for r in review_inactive).items())),
+        "review_refused_not_active": dict(sorted(refused_inactive.items())),
         "complaints": {"filed": sum(complaints_filed.values()), "by_deployment": dict(complaints_filed),
                        "answered": complaints_answered},
         "incidents": incidents,
@@ -204,6 +247,13 @@ so every figure runs to the moment this report was generated{% endif %}.</p>
 {% for k, v in d.review_decisions.items() %}<tr><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}
 </table>
 <p>Overrides by deployment: {% for k, v in d.overrides_by_deployment.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
+<p>Accepts and overrides refused because their deployment was not active (suspended, decommissioned,
+lapsed, or under the global kill switch): {% for k, v in d.review_refused_not_active.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
+<p>Decisions taken while their deployment was not active: {{ d.review_while_not_active | length }}{% if d.review_while_not_active %} ({% for k, v in d.review_while_not_active_by_decision.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}).
+An accept or override taken then made an output actionable that should not have been; crimelens now refuses them.</p>
+<table><tr><th>entry</th><th>when</th><th>deployment</th><th>item</th><th>decision</th><th>by</th><th>deployment state</th></tr>
+{% for x in d.review_while_not_active %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment }}</td><td>{{ x.item_id }}</td><td>{{ x.decision }}</td><td>{{ x.by }}</td><td>{{ x.state }}</td></tr>{% endfor %}
+</table>{% else %}.</p>{% endif %}
 
 <h2>Complaints</h2>
 <p>Filed: {{ d.complaints.filed }}; answered: {{ d.complaints.answered }}.</p>

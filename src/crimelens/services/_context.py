@@ -11,7 +11,9 @@ What is checked, in order:
 1. a stated purpose (every use needs one; local use defaults to ``research``);
 2. the role may perform the action (:func:`crimelens.governance.role_allows`);
 3. governance changes need a registered, active user whose stored role is the
-   role claimed (the first user, an administrator, bootstraps the table);
+   role claimed (the first user, an administrator, bootstraps the table); so do
+   the governance reads the public may not make (``ledger.export``, ``ledger.list``,
+   ``review.list``, ``users.list``, ...) once the store has registered users;
 4. with a deployment (operational use): the global kill switch is off, the
    deployment exists and is *active* (not draft, under comment or review,
    suspended or decommissioned) and its approval has not lapsed, the user is
@@ -70,6 +72,7 @@ __all__ = [
     "check_use",
     "count_records",
     "dataset_timezone",
+    "deployment_problem",
     "local_actor",
     "local_time",
     "open_context",
@@ -125,6 +128,13 @@ def _needs_registration(action: str) -> bool:
     return action.rsplit(".", 1)[-1] not in _READ_VERBS
 
 
+def _staff_read(action: str) -> bool:
+    """A governance read that needs a staff role (``ledger.export``, ``review.list``, ``users.list``...):
+    the public may not do it, so the role claimed must be a registered user's once the store has users."""
+    allowed = GOVERNANCE_PERMISSIONS.get(action)
+    return allowed is not None and action not in _OPEN_ACTIONS and Role.PUBLIC not in allowed
+
+
 def check_use(
     ctx: Context,
     *,
@@ -154,6 +164,15 @@ def check_use(
             problem = _registration_problem(row, actor)
             if problem:
                 return problem, PermissionDeniedError(f"{who}: refused: {problem}")
+    elif _staff_read(action) and store.scalar("SELECT count(*) FROM users"):
+        # a store with registered users: a role claimed through CRIMELENS_ROLE is not an account (a store
+        # without users is one person's research store, where the local role stands)
+        problem = _registration_problem(gov_db.user_row(store, actor.user), actor)
+        if problem:
+            roles = sorted(str(r) for r in GOVERNANCE_PERMISSIONS[action])
+            problem += (f"; once a store has users, {action!r} needs a registered user with one of the roles "
+                        f"{roles} (act as one with --as NAME)")
+            return problem, PermissionDeniedError(f"{who}: refused: {problem}")
     if deployment is None:
         if share_to is not None:
             reason = f"sharing with {share_to!r} needs a deployment whose use policy allows it; got none"
@@ -164,25 +183,12 @@ def check_use(
         return None
     if not require_active:
         return None
-    switch = gov_db.global_kill_switch(store)
-    if switch is not None:
-        reason = (f"the global kill switch is engaged since {switch['changed_at']} by {switch['by_user']}: "
-                  f"{switch['reason']}")
-        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    stopped = deployment_problem(ctx, deployment)
+    if stopped is not None:
+        reason, kind, _state = stopped
+        return reason, kind(f"{who}: refused: {reason}")
     dep = gov_db.deployment_row(store, deployment)
-    if dep is None:
-        reason = f"deployment {deployment!r} does not exist"
-        return reason, NotFoundError(f"{who}: refused: {reason}")
-    if dep["state"] != "active":
-        since = dep["state_changed_at"]
-        why = f" ({dep['state_reason']})" if dep.get("state_reason") else ""
-        reason = (f"deployment {deployment!r} is {dep['state'].replace('_', ' ')} since {since}{why}; "
-                  "expected an active deployment")
-        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
-    until = dep.get("approved_until")
-    if until is not None and ctx.now() >= until:
-        reason = f"the approval of deployment {deployment!r} lapsed on {until}; the board must renew it"
-        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    assert dep is not None  # deployment_problem names a missing one
     problem = _registration_problem(gov_db.user_row(store, actor.user), actor)
     if problem:
         return problem, PermissionDeniedError(f"{who}: refused: {problem}")
@@ -206,6 +212,36 @@ def check_use(
         reason = (f"deployment {deployment!r} approves {dep['model']} version {dep['model_version']!r}, "
                   f"got {model_version!r}")
         return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    return None
+
+
+def deployment_problem(ctx: Context, deployment: str) -> tuple[str, type[CrimelensError], str] | None:
+    """Why nothing may be used or made actionable under ``deployment`` now, or None when it is active.
+
+    Returns ``(reason, error class, state)``: the global kill switch is engaged (state
+    ``"kill switch"``), the deployment does not exist (``"missing"``), is not active (its state:
+    ``suspended``, ``decommissioned``, ...) or its approval has lapsed (``"lapsed"``). Read from the
+    store on every call, so a suspension counts from the very next call.
+    """
+    store = ctx.store
+    switch = gov_db.global_kill_switch(store)
+    if switch is not None:
+        reason = (f"the global kill switch is engaged since {switch['changed_at']} by {switch['by_user']}: "
+                  f"{switch['reason']}")
+        return reason, ApprovalRequiredError, "kill switch"
+    dep = gov_db.deployment_row(store, deployment)
+    if dep is None:
+        return f"deployment {deployment!r} does not exist", NotFoundError, "missing"
+    if dep["state"] != "active":
+        since = dep["state_changed_at"]
+        why = f" ({dep['state_reason']})" if dep.get("state_reason") else ""
+        reason = (f"deployment {deployment!r} is {dep['state'].replace('_', ' ')} since {since}{why}; "
+                  "expected an active deployment")
+        return reason, ApprovalRequiredError, str(dep["state"])
+    until = dep.get("approved_until")
+    if until is not None and ctx.now() >= until:
+        reason = f"the approval of deployment {deployment!r} lapsed on {until}; the board must renew it"
+        return reason, ApprovalRequiredError, "lapsed"
     return None
 
 

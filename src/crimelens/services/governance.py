@@ -26,7 +26,7 @@ from crimelens.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from crimelens.governance import Actor, LedgerReceipt, Role, VerifyReport
+from crimelens.governance import Actor, LedgerReceipt, Role, VerifyReport, review_mark
 from crimelens.governance._aia import AssessmentResult, assess, missing_controls
 from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Datasheet, ModelCard
 from crimelens.governance._deployments import DeploymentState, next_state
@@ -39,8 +39,16 @@ from crimelens.governance._report import (
     build_annual_report,
     render_pdf,
 )
-from crimelens.services._context import Context, authorize, record_use, refuse, submit_use
+from crimelens.services._context import (
+    Context,
+    authorize,
+    deployment_problem,
+    record_use,
+    refuse,
+    submit_use,
+)
 from crimelens.storage import _governance as db
+from crimelens.storage._forecast import set_output_mark
 
 #: The ids ``crimelens risk fit`` gives its models.
 _RISK_MODEL_ID = re.compile(r"rm-[0-9a-f]{12}")
@@ -201,20 +209,41 @@ def export_ledger(ctx: Context, *, path: Path, actor: Actor,
     return out
 
 
+def _unreadable_export(path: Path, exc: Exception) -> InputError:
+    return InputError(f"ledger export {path}: got an unreadable file ({exc}); expected the JSON lines "
+                      "written by `crimelens ledger export`")
+
+
 def verify_export(ctx: Context, *, path: Path, actor: Actor, public_key: bytes | None = None,
                   purpose: str | None = OVERSIGHT_PURPOSE) -> VerifyReport:
-    """Check an exported ledger file offline (no access to the store's ledger table is needed)."""
+    """Check an exported ledger file against this store: the file must be signed with one of the store's
+    ledger keys (unless ``public_key``, a key you trust, is given), so an edited export re-signed with
+    another key is refused. The check is logged in this store's ledger.
+    """
     authorize(ctx, action="ledger.verify", actor=actor, purpose=purpose)
+    keys = {str(k): bytes(v) for k, v in ctx.store.iter_rows("SELECT key_id, public_key FROM ledger_keys")}
     try:
-        report = _verify_export(path, public_key)
+        report = _verify_export(path, public_key, store_keys=keys)
     except (OSError, ValueError, KeyError) as exc:
         refuse(ctx, action="ledger.verify", actor=actor, purpose=purpose, reason=f"unreadable export: {exc}",
-               error=InputError(f"ledger export {path}: got an unreadable file ({exc}); expected the JSON lines "
-                                "written by `crimelens ledger export`"))
+               error=_unreadable_export(path, exc))
     record_use(ctx, action="ledger.verify", actor=actor, purpose=purpose,
                detail={"export": str(path), "ok": report.ok, "first_bad": report.first_bad,
-                       "root_hash": report.root_hash})
+                       "root_hash": report.root_hash, "key_id": report.key_id, "key_source": report.key_source})
     return report
+
+
+def check_export(path: Path, *, public_key: bytes | None = None) -> VerifyReport:
+    """Check an exported ledger file with no store at all (a journalist holding only the file); logs
+    nothing, so it is not one of this module's services (kept out of ``__all__``).
+
+    Without ``public_key`` the signature is checked against the key inside the file, which proves
+    integrity but not origin: the report says so (``warning``).
+    """
+    try:
+        return _verify_export(path, public_key)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _unreadable_export(path, exc) from exc
 
 
 def ledger_head(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
@@ -1087,6 +1116,9 @@ def list_complaints(ctx: Context, *, actor: Actor, deployment: str | None = None
 
 # human review ------------------------------------------------------------------------------------------
 DECISIONS = {"accept": "accepted", "override": "overridden", "reject": "rejected"}
+#: The decisions that make an output (or the reviewer's replacement) actionable: refused unless the
+#: item's deployment is active and the global kill switch is off. A rejection makes nothing actionable.
+ACTIONABLE_DECISIONS = frozenset({"accept", "override"})
 
 
 def review_queue(ctx: Context, *, actor: Actor, status: str | None = "pending", deployment: str | None = None,
@@ -1107,6 +1139,10 @@ class ReviewOutcome:
     decisions_needed: int
     decisions_made: int
     ledger_seq: int
+    #: the output's new mark once the item is final (None while it is pending)
+    mark: str | None = None
+    #: the stored forecast runs that now carry ``mark`` (none when the output was not stored)
+    marked_runs: tuple[str, ...] = ()
 
 
 def decide_review(ctx: Context, *, item_id: str, decision: str, reason: str, actor: Actor,
@@ -1115,7 +1151,12 @@ def decide_review(ctx: Context, *, item_id: str, decision: str, reason: str, act
     """A supervisor accepts, overrides (with a replacement) or rejects a recommendation, with a reason.
 
     Under the two-person rule the item is final only when two different supervisors agree;
-    the person who produced the recommendation may not review it.
+    the person who produced the recommendation may not review it. An accept or an override makes
+    something actionable, so it is refused (and the refusal logged) while the item's deployment is
+    not active (suspended, decommissioned, lapsed, ...) or the global kill switch is engaged; a
+    rejection stays possible. When the item becomes final, the stored output it points to (a
+    forecast run) gets the decision as its mark (:func:`crimelens.governance.review_mark`), which
+    every later read and export carries.
     """
     authorize(ctx, action="review.decide", actor=actor, purpose=purpose)
     try:
@@ -1142,23 +1183,49 @@ def decide_review(ctx: Context, *, item_id: str, decision: str, reason: str, act
     if why:
         refuse(ctx, action="review.decide", actor=actor, purpose=purpose, reason=why,
                error=ApprovalRequiredError(f"review {item_id}: {why}"), deployment=dep)
+    if decision in ACTIONABLE_DECISIONS:
+        stopped = deployment_problem(ctx, str(dep))
+        if stopped is not None:  # an accept or override would make the output actionable: not now
+            problem, _kind, state = stopped
+            then = {"kill switch": f"; to {decision}, the kill switch must be released first",
+                    "lapsed": f"; to {decision}, the board must renew the approval first",
+                    "suspended": f"; to {decision}, the deployment must be resumed first"}.get(state, "")
+            made = "an accepted output" if decision == "accept" else "an override's replacement"
+            why = (f"{problem.removesuffix('; expected an active deployment')}; {made} is actionable, which needs "
+                   f"an active deployment (reject stays possible{then})")
+            refuse(ctx, action="review.decide", actor=actor, purpose=purpose, reason=why,
+                   error=ApprovalRequiredError(f"review {item_id}: {decision} refused: {why}"), deployment=dep,
+                   detail={"item_id": item_id, "decision": decision, "deployment_state": state})
     needed = 2 if two else 1
     agreeing = 1 + sum(d["decision"] == decision for d in earlier)
     final = agreeing >= needed
     status = DECISIONS[decision] if final else "pending"
     now = ctx.now()
+    source_seq = int(item["source_seq"])
+    detail: dict[str, Any] = {}
+    mark = None
+    if final:  # the output it points to says what was decided from now on (reads and exports)
+        reviewers = [str(d["reviewer"]) for d in earlier if d["decision"] == decision] + [actor.user]
+        mark = review_mark(status, reviewers=reviewers, on=now.date(), item_id=item_id, deployment=dep)
+        detail = {"mark": mark}
     with ctx.store.transaction():
+        if mark is not None:
+            detail["marked_runs"] = set_output_mark(ctx.store, ledger_seq=source_seq, mark=mark)
         seq = record_use(ctx, action="review.decide", actor=actor, purpose=purpose, deployment=dep,
-                         require_active=False,
+                         require_active=False, detail=detail,
                          decision={"item_id": item_id, "decision": decision, "reason": reason.strip(),
                                    "replacement": dict(replacement or {}) or None, "final": final,
-                                   "source_seq": int(item["source_seq"])})
+                                   "source_seq": source_seq})
         db.add_review_decision(ctx.store, item_id=item_id, reviewer=actor.user, decision=decision,
                                reason=reason.strip(), replacement=dict(replacement) if replacement else None,
                                at=now, ledger_seq=seq)
         if final:
             db.set_review_status(ctx.store, item_id, status, now)
-    return ReviewOutcome(item_id, status, needed, len(earlier) + 1, seq)
+    if detail.get("marked_runs"):
+        from crimelens.services.dashboard import forget_outputs
+
+        forget_outputs(ctx, list(detail["marked_runs"]))  # a cached map layer would show the old mark
+    return ReviewOutcome(item_id, status, needed, len(earlier) + 1, seq, mark, tuple(detail.get("marked_runs", ())))
 
 
 # annual report ---------------------------------------------------------------------------------------
@@ -1188,8 +1255,10 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
                for event in db.deployment_events(ctx.store, str(dep["name"]))]
     head = ctx.ledger.latest_head()
     head_json = head.to_json(ctx.ledger.public_key(head.key_id)) if head else None
+    switches = [(seq, e.action == "killswitch.engage")
+                for seq, e in ctx.ledger.entries(action="killswitch.*", until=end) if e.outcome == "ok"]
     report = build_annual_report(year, entries, deployments=deployments, state_changes=changes, cards=cards,
-                                 head=head_json, generated_at=ctx.now())
+                                 head=head_json, generated_at=ctx.now(), kill_switch_history=switches)
     files: list[str] = []
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ __all__ = [
     "list_forecast_runs",
     "save_backtest",
     "save_forecast_run",
+    "set_output_mark",
 ]
 
 CELL_COLUMNS = ["run_id", "cell", "cell_id", "x_m", "y_m", "risk", "rank", "flagged"]
@@ -93,6 +94,17 @@ def get_forecast_run(store: DuckDBStore, run_id: str) -> ForecastRecord:
     data["n_records_left_out"] = int(data.get("n_records_left_out") or 0)
     data["records"] = str(data.get("records") or "all")
     return ForecastRecord(**data)
+
+
+def set_output_mark(store: DuckDBStore, *, ledger_seq: int, mark: str) -> list[str]:
+    """Replace the mark of the stored run logged as ledger entry ``ledger_seq`` (the source of a review
+    item), so that every later read and export says what the reviewer decided; returns the run ids
+    changed (none when that entry made no stored forecast run). Joins the caller's transaction."""
+    runs = [str(r) for (r,) in store.iter_rows("SELECT run_id FROM forecast_runs WHERE ledger_seq = ?",
+                                                [int(ledger_seq)])]
+    if runs:
+        store.execute("UPDATE forecast_runs SET mark = ? WHERE ledger_seq = ?", [mark, int(ledger_seq)])
+    return runs
 
 
 def forecast_cells(store: DuckDBStore, run_id: str) -> pd.DataFrame:
