@@ -276,3 +276,26 @@ def test_quarantine_list_shows_the_value_as_the_file_has_it(tmp_path: Path, caps
     row = json.loads(out)["rows"][0]
     assert code == 0 and (row["column"], row["value"], row["reason"]) == (
         "date", "2099-01-01 00:12", "impossible date: in the future")  # before: '2099-01-01 06:12:00+00:00'
+
+
+def test_reading_the_quarantine_and_the_summary_from_the_cli_is_logged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The API logged GET /api/quarantine and /api/datasets; the CLI read the same rows unlogged."""
+    from crimelens.config import load_settings
+    from crimelens.services import open_context
+
+    db = tmp_path / "q.duckdb"
+    src = tmp_path / "sf.csv"  # San Francisco's first robberies, one with its time spoiled
+    lines = shared("sf_robbery/san_francisco_robbery.csv").read_text().splitlines()[:21]
+    lines[5] = ",".join(v if i != 2 else "not a time" for i, v in enumerate(lines[5].split(",")))
+    src.write_text("\n".join(lines) + "\n")
+    code, _out, _err = run(capsys, "ingest", str(src), "--db", str(db), "--json")
+    assert code == 0
+    code, out, _err = run(capsys, "quarantine", "list", "--db", str(db), "--purpose", "data check", "--json")
+    assert code == 0 and json.loads(out)["total"] == 1
+    code, _out, _err = run(capsys, "incidents", "summary", "--db", str(db), "--json")
+    assert code == 0
+    with open_context(load_settings(db=db)) as ctx:
+        entries = ctx.ledger.entries()
+    actions = [(e.action, e.purpose) for _seq, e in entries]
+    assert ("quarantine.list", "data check") in actions and ("data.status", "research") in actions

@@ -119,13 +119,14 @@ def _render_ingest(d: dict[str, Any]) -> None:
 @incidents_app.command("summary")
 def incidents_summary(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
+    purpose: PurposeOpt = "research",
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Counts per dataset and offense, time span (the earliest and latest incident, in the zone the files were
-    read in) and quarantine."""
+    read in) and quarantine. Logged in the ledger (data.status)."""
     with cli_context(db) as ctx:
-        data = svc.incidents_summary(ctx, dataset=dataset)
+        data = svc.incidents_summary(ctx, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose)
 
     def render(d: dict[str, Any]) -> None:
         if not d["datasets"]:
@@ -146,12 +147,15 @@ def quarantine_list(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Only reasons containing this text.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to show.")] = 50,
+    purpose: PurposeOpt = "research",
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rows refused at ingest: file, line, column, value and reason."""
+    """Rows refused at ingest: file, line, column, value and reason. Logged in the ledger (quarantine.list):
+    the raw rows may hold what was refused, such as personal data in a free-text field."""
     with cli_context(db) as ctx:
-        data = svc.quarantine_rows(ctx, dataset=dataset, reason=reason, limit=limit)
+        data = svc.list_quarantine(ctx, actor=cli_actor(ctx.settings), purpose=purpose, dataset=dataset,
+                                   reason=reason, limit=limit)
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"{d['total']:,} quarantined rows")

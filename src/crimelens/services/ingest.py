@@ -355,13 +355,19 @@ def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, pu
     return areas
 
 
-def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, Any]:
+def incidents_summary(ctx: Context, *, dataset: str | None = None, actor: Actor | None = None,
+                      purpose: str = RESEARCH) -> dict[str, Any]:
     """Counts per dataset and offense, time span, quarantine and provenance: a first look.
+
+    With ``actor`` (a person asking: the CLI, the API) it is checked against the role and logged
+    (``data.status``), as the dashboard's dataset list is.
 
     ``first`` and ``last`` are the earliest and the latest incident (the start of its time window), in
     UTC; ``first_local`` and ``last_local`` the same in the dataset's ``timezone`` (the zone its files
     were read in; UTC when they carry their own offsets or name several zones), so a year of Vancouver
     records reads 2020-01-01 to 2020-12-31 and not to 2021-01-01 08:00 UTC."""
+    if actor is not None:
+        authorize(ctx, action="data.status", actor=actor, purpose=purpose)
     check_dataset(ctx, dataset, "incidents summary", ingested=True)
     where = "WHERE dataset = ?" if dataset else ""
     params = [dataset] if dataset else []
@@ -393,6 +399,9 @@ def incidents_summary(ctx: Context, *, dataset: str | None = None) -> dict[str, 
             "n_quarantined": int(ing["n_quarantined"].iloc[0]) if len(ing) else 0,
             "n_areas": int(ctx.store.scalar("SELECT count(*) FROM areas WHERE dataset = ?", [name])),
         })
+    if actor is not None:
+        record_use(ctx, action="data.status", actor=actor, purpose=purpose,
+                   detail={"datasets": [d["dataset"] for d in datasets]})
     return {"store": str(ctx.store.path), "datasets": datasets}
 
 
