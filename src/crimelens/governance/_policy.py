@@ -145,9 +145,15 @@ class UsePolicy:
     approval_days: int = 365
     board_quorum: int = 3
     auto_suspend_severity: str = "high"
+    #: the datasets and offences the deployment may be used on (empty: any). The model card's figures
+    #: were measured on some data; a deployment approved on them must not serve other data unmeasured.
+    #: ``deployments create`` fills them from the card's evaluation data when the policy names none.
+    datasets: tuple[str, ...] = ()
+    offenses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("allowed_purposes", "allowed_roles", "sharing_allowlist", "actionable_actions"):
+        for name in ("allowed_purposes", "allowed_roles", "sharing_allowlist", "actionable_actions",
+                     "datasets", "offenses"):
             value = getattr(self, name)
             object.__setattr__(self, name, _strings(name, list(value) if isinstance(value, tuple) else value)
                                if value else ())
@@ -181,6 +187,29 @@ class UsePolicy:
 
     def allows_sharing(self, recipient: str) -> bool:
         return recipient in self.sharing_allowlist
+
+    def scope_problem(self, used_on: Mapping[str, Any]) -> str | None:
+        """Why a use on ``used_on`` (``{"dataset": ..., "offense": ...}``; ``None`` for all offences)
+        is outside the policy's datasets and offences, or None. A key the use does not name is
+        not checked.
+
+        >>> p = UsePolicy(allowed_purposes=("p",), datasets=("synth",), offenses=("burglary",))
+        >>> p.scope_problem({"dataset": "synth", "offense": "burglary"}) is None
+        True
+        >>> p.scope_problem({"dataset": "synth", "offense": "drugs"})
+        "offense 'drugs' is outside the use policy's offenses ['burglary']"
+        >>> p.scope_problem({"dataset": "synth", "offense": None})
+        "every offense is outside the use policy's offenses ['burglary']"
+        """
+        for key, allowed in (("dataset", self.datasets), ("offense", self.offenses)):
+            if not allowed or key not in used_on:
+                continue
+            value = used_on[key]
+            if value is None:
+                return f"every {key} is outside the use policy's {key}s {list(allowed)}"
+            if str(value) not in allowed:
+                return f"{key} {str(value)!r} is outside the use policy's {key}s {list(allowed)}"
+        return None
 
     def is_actionable(self, action: str) -> bool:
         return "*" in self.actionable_actions or action in self.actionable_actions

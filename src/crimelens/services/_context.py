@@ -147,8 +147,11 @@ def check_use(
     model: str | None = None,
     model_version: str | None = None,
     share_to: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> tuple[str, CrimelensError] | None:
-    """Why this use must be refused (reason, error), or None when it may go ahead. Logs nothing."""
+    """Why this use must be refused (reason, error), or None when it may go ahead. Logs nothing.
+
+    ``inputs`` (the entry's: ``dataset``, ``offense``) are checked against the deployment's scope."""
     who = f"{action} by {actor.user} ({actor.role})"
     if not purpose or not str(purpose).strip():
         reason = "no stated purpose; every use needs one (e.g. --purpose research)"
@@ -211,6 +214,12 @@ def check_use(
     if model_version is not None and model_version != dep["model_version"]:
         reason = (f"deployment {deployment!r} approves {dep['model']} version {dep['model_version']!r}, "
                   f"got {model_version!r}")
+        return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
+    outside = policy.scope_problem(inputs) if inputs else None
+    if outside is not None:
+        reason = (f"{outside} of deployment {deployment!r}: its model card's figures were measured there, and "
+                  "the board approved it on them (use it on other data as research, or propose a deployment "
+                  "for that data)")
         return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
     return None
 
@@ -314,7 +323,8 @@ def authorize(
     """
     problem = check_use(ctx, action=action, actor=actor, purpose=purpose, deployment=deployment,
                         actionable=actionable, require_active=require_active,
-                        model=fields.get("model"), model_version=fields.get("model_version"), share_to=share_to)
+                        model=fields.get("model"), model_version=fields.get("model_version"), share_to=share_to,
+                        inputs=fields.get("inputs"))
     if problem is not None:
         reason, error = problem
         if share_to is not None:

@@ -9,6 +9,7 @@ other service; governance changes need a registered user (see
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -629,6 +630,7 @@ def create_deployment(ctx: Context, *, name: str, model: str, model_version: str
     if problem:
         refuse(ctx, action="deployments.create", actor=actor, purpose=purpose, reason=problem,
                error=InputError(f"deployments create {name!r}: {problem}"), deployment=name)
+    policy = _scoped_to_card(ctx, policy, model, model_version)
     now = ctx.now()
     with ctx.store.transaction():
         db.insert_deployment(ctx.store, {
@@ -647,6 +649,21 @@ def create_deployment(ctx: Context, *, name: str, model: str, model_version: str
     row = db.deployment_row(ctx.store, name)
     assert row is not None
     return row
+
+
+def _scoped_to_card(ctx: Context, policy: UsePolicy, model: str, version: str) -> UsePolicy:
+    """``policy`` with the datasets and offences the model card's figures were measured on, where it
+    names none: a deployment approved on a card's figures serves that data, not any (an explicit
+    list in the policy stands, for the board to weigh against the card)."""
+    raw = ctx.store.scalar("SELECT evaluation FROM models WHERE name = ? AND version = ?", [model, version])
+    data = (json.loads(str(raw)) if raw else {}).get("data") or {}
+    if not isinstance(data, dict):
+        return policy
+    fill: dict[str, tuple[str, ...]] = {}
+    for key, field_name in (("dataset", "datasets"), ("offense", "offenses")):
+        if not getattr(policy, field_name) and isinstance(data.get(key), str) and data[key]:
+            fill[field_name] = (data[key],)
+    return dataclasses.replace(policy, **fill) if fill else policy  # type: ignore[arg-type]
 
 
 def assess_impact(ctx: Context, *, deployment: str, answers: Mapping[str, str], actor: Actor,
