@@ -107,10 +107,15 @@ def train(
         table("training", ["incidents", "labelled", "candidate pairs", "linked", "unlinked"],
               [[tr["n_incidents"], tr["n_labelled"], tr["n_candidate_pairs"], tr["n_linked_pairs"],
                 tr["n_unlinked_pairs"]]])
+        if "candidate_link_share" in tr:
+            console.print(f"link probabilities calibrated on the training period's {tr['n_population_pairs']:,} "
+                          f"{tr['calibration_population']}, of which a share of {tr['candidate_link_share']:.3g} "
+                          "is linked by the labels (docs/linkage.md)")
         ev = d["evaluation"]
         if ev:
+            at = f"p ≥ {ev['series_threshold']:g}"
             table(f"held out (after {d['cutoff']})", ["labelled", "pairs", "AUC", "top-50 share",
-                                                      "series exact", "series partial"],
+                                                      f"series exact ({at})", f"series partial ({at})"],
                   [[ev["n_labelled"], ev["n_pairs"], _fmt(ev["auc"]), _fmt(ev["top_k_share"]),
                     _fmt(ev["series_exact_share"]), _fmt(ev["series_partial_share"])]])
 

@@ -7,8 +7,9 @@
   ``common_mo``), ``series_members`` (one point per member: ``series_id``, ``position``,
   ``incident_id``, ``offense``, ``occurred_from``, ``occurred_to``, ``area``,
   ``mean_probability``, ``strongest_link``, ``strongest_probability``, ``drivers``) and
-  ``series_links`` (a line from each member to the member it is most strongly linked to, with
-  that link's probability).
+  ``series_links`` (a line from each member to the member it is most strongly linked to inside
+  the linker's block, with that link's probability; a member with no series-mate inside the block
+  has none).
 * GeoJSON: the members' points with their series' fields, in WGS84 lon/lat (RFC 7946): one file
   holds one layer.
 * CSV: the same rows with ``x_m``, ``y_m``, ``lon``, ``lat`` and ``crs``.

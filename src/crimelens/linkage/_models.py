@@ -122,6 +122,13 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     random_state : int or None
         Seed (LightGBM bagging, fold shuffling).
 
+    Attributes
+    ----------
+    oof_decision_ : ndarray of shape (n_samples,) or None
+        The training rows' calibrated log-odds from the models fitted without their fold (the
+        scores the calibration map was fitted on, through that map), like a forest's
+        ``oob_decision_function_``; ``None`` without calibration or with more than two classes.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -216,6 +223,7 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.scaler_, self.estimator_ = self._fit_base(X, y_idx, w)
         self.forest_ = Forest.of(self.estimator_.booster_) if self.scaler_ is None else None
         self.calibrator_: Any = None
+        self.oof_decision_: NDArray[np.float64] | None = None
         binary = len(self.classes_) == 2
         if binary and self.calibration != "none":
             n_min = int(np.bincount(y_idx).min())
@@ -232,10 +240,13 @@ class PairClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 platt = LogisticRegression(C=1e6, max_iter=1000)
                 platt.fit(oof.reshape(-1, 1), y_idx, sample_weight=w)
                 self.calibrator_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+                self.oof_decision_ = self.calibrator_[0] * oof + self.calibrator_[1]
             else:
                 iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
                 iso.fit(oof, y_idx.astype(np.float64), sample_weight=w)
                 self.calibrator_ = iso
+                q = np.clip(iso.predict(oof), 1e-9, 1 - 1e-9)
+                self.oof_decision_ = np.log(q / (1 - q))
         return self
 
     # prediction ---------------------------------------------------------------------

@@ -15,7 +15,10 @@
 Each :class:`Series` carries its members in time order, the M.O. values shared
 by at least half of them, its time span, its area (centroid and convex-hull
 area) and, per member, an explanation: its mean link probability to the
-others, its strongest link and the features that drove that link.
+others, its strongest link and the features that drove that link. Only pairs
+inside the linker's block (offense family, radius, window) have a probability:
+a member's mean, its strongest link and the series' cohesion are taken over its
+series-mates inside the block (a member with none there has no strongest link).
 
 Either method caps a group at ``max_component`` members (2,000): a larger connected
 component is a chain percolating through a dense city, not a series (at p >= 0.5 a
@@ -153,7 +156,9 @@ def grow_series(matrix: csr_matrix, seeds: Sequence[int], *, threshold: float = 
 
 @dataclass(frozen=True, slots=True)
 class MemberExplanation:
-    """Why one incident is in its series."""
+    """Why one incident is in its series: its mean link probability to its series-mates inside the
+    linker's block, the strongest of those links (``None``, probability 0, when it has no
+    series-mate inside the block) and the features that drove it."""
 
     incident_id: str
     mean_probability: float
@@ -173,6 +178,12 @@ def _utc(times: NDArray[np.datetime64], pick: Any) -> datetime:
     return pd.Timestamp(pick(known)).tz_localize(UTC).to_pydatetime()
 
 
+def _cohesion(p: NDArray[np.float64]) -> float:
+    """Mean link probability of the member pairs inside the block (0 when none is)."""
+    inside = p[np.isfinite(p)]
+    return float(inside.mean()) if len(inside) else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """One candidate series, computed at construction from its members."""
@@ -187,7 +198,7 @@ class Series:
     hull_area_m2: float
     max_extent_m: float
     common_mo: tuple[tuple[str, str, float], ...]  # (attribute, value, share of members)
-    cohesion: float  # mean link probability over member pairs
+    cohesion: float  # mean link probability over the member pairs inside the linker's block
     explanations: tuple[MemberExplanation, ...]
 
     @property
@@ -214,7 +225,8 @@ class Series:
               prob: NDArray[np.float64], explanations: Sequence[MemberExplanation]) -> Series:
         """From the members' columns in time order (``incident_id``, ``offense``, ``x_m``, ``y_m``,
         ``occurred_from`` and ``occurred_to`` as UTC ``datetime64``), their parsed M.O. attributes
-        (one object array per attribute, NaN where absent) and their pair matrix."""
+        (one object array per attribute, NaN where absent) and their pair matrix (NaN: a pair
+        outside the linker's block, which has no probability and does not count in the cohesion)."""
         import shapely
 
         xy = np.column_stack([members["x_m"], members["y_m"]]).astype(np.float64)
@@ -240,6 +252,6 @@ class Series:
             first_from=_utc(members["occurred_from"], np.min), last_to=_utc(members["occurred_to"], np.max),
             centroid_x_m=float(xy[:, 0].mean()), centroid_y_m=float(xy[:, 1].mean()),
             hull_area_m2=float(hull.area), max_extent_m=float(d.max()) if n else 0.0,
-            common_mo=tuple(common), cohesion=float(prob[iu].mean()) if n > 1 else 1.0,
+            common_mo=tuple(common), cohesion=_cohesion(prob[iu]) if n > 1 else 1.0,
             explanations=tuple(explanations),
         )

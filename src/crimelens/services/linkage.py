@@ -518,6 +518,25 @@ def _series_docs(heads: pd.DataFrame, members: pd.DataFrame) -> list[dict[str, A
     return docs
 
 
+def _link_probability_meaning(ctx: Context, linker_id: str) -> str:
+    """What a link probability of ``linker_id`` means, with its block (the exports' metadata)."""
+    rows = list(ctx.store.iter_rows("SELECT params, training FROM link_models WHERE linker_id = ?", [linker_id]))
+    if not rows:
+        return "link probability of a linker no longer in the store"
+    params, training = (json.loads(v) if v else {} for v in rows[0])
+    radius, window = params.get("radius_m"), params.get("window_days")
+    block = (f"same offense family, at most {'any distance' if radius is None else f'{radius:g} m'} and "
+             f"{'any time' if window is None else f'{window:g} days'} apart")
+    if "calibration_slope" not in training:
+        return (f"score of a linker trained before link probabilities were calibrated on candidate pairs ({block}); "
+                "where pairs of two unlabelled incidents were sampled in training it runs far above the share of "
+                "such pairs that are linked; retrain the linker (docs/linkage.md)")
+    return (f"probability that two candidate incidents ({block}) belong to one series of the kind the training "
+            "labels record, calibrated on the training period's candidate pairs; pairs outside the block have "
+            "none; series no label recorded counted as unlinked in training, so it can understate links "
+            "(docs/linkage.md)")
+
+
 def series_format(out: Path, fmt: str | None = None) -> str:
     """The export format: ``fmt``, or from the suffix of ``out`` (refused unless gpkg, geojson or csv)."""
     kind = (fmt or Path(out).suffix.lstrip(".")).lower()
@@ -586,7 +605,7 @@ def export_series_run(ctx: Context, run_id: str, out: Path, *, fmt: str | None =
             "threshold": str(params.get("threshold")), "method": str(params.get("method")),
             "mark": RESEARCH_MARK if info["purpose"] == RESEARCH else "",
             "output_hash": str(info["output_hash"]), "matches_ledger": str(matches).lower(),
-            "link_probability": "calibrated probability that two incidents belong to one series"}
+            "link_probability": _link_probability_meaning(ctx, str(info["linker_id"]))}
     write_series(out, kind, rows, series, crs, meta)
     record_use(ctx, action="link.export", actor=actor, purpose=purpose, output_hash=str(info["output_hash"]),
                detail={"run_id": run_id, "format": kind, "n_series": len(series), "n_members": len(rows),
