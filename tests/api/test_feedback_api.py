@@ -40,6 +40,9 @@ def test_an_exposure_audit_gives_the_command_lines_figures(client: TestClient, c
         cli, _ = audit_exposure(ctx, actor=Actor("ana"), dataset="synth", group_by="group", model="naive",
                                 n_periods=4, window_days=120)
     assert cli.output_hash == doc["output_hash"] and cli.summary == doc["summary"]
+    # stored areas have no file to hash: the entry names them by the hash of their content
+    assert cli.params["areas_content_sha256"] == doc["params"]["areas_content_sha256"]
+    assert len(doc["params"]["areas_content_sha256"]) == 64 and doc["params"]["ties"] == "split"
 
     r = client.post("/api/feedback/exposure", json={**body, "group_by": "income_band"},
                     headers=auth(city, "ana", "exposure review"))

@@ -162,6 +162,10 @@ def test_report_section_lists_stored_runs_with_their_hashes(tmp_path: Path) -> N
     assert md.index(urn["run_id"]) < md.index(grid["run_id"])
     assert urn["output_hash"] in md and grid["output_hash"] in md
     assert f"{urn['summary']['final_shares']['uncorrected']:.3f}" in md
+    assert (f"Amplification ratio (mean TV distance to the truth, feedback / no feedback): "
+            f"{grid['summary']['amplification_ratio']:.3f}.") in md
+    assert f"Concentration ratio (share of flags to the day-0 flagged cells, feedback / no feedback): " \
+           f"{grid['summary']['concentration_ratio']:.3f}." in md
     assert "<table>" in html
 
 
@@ -207,3 +211,187 @@ def test_audit_exposure_counts_each_incident_once(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = _json(result.output)
     assert doc["params"]["records"] == "incident" and doc["params"]["n_records_left_out"] == n_copies > 100
+
+
+def _rectangles(path: Path, rects: list[tuple[float, float, float, float, str, int]]) -> None:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": f"R{i}", "population": pop, "grp": grp},
+         "geometry": {"type": "Polygon", "coordinates": [[[a, b], [c, b], [c, d], [a, d], [a, b]]]}}
+        for i, (a, b, c, d, grp, pop) in enumerate(rects)]}))
+
+
+def _by_hand(csv: Path, areas: Path, *, window: int, periods: int, period_days: int, coverage: float,
+             cell: float = 150.0) -> dict[str, Any]:
+    """The exposure audit written out plainly (pyproj, shapely, numpy), to check the service against."""
+    import math
+
+    import numpy as np
+    import pandas as pd
+    import shapely
+    from pyproj import Transformer
+
+    to_m = Transformer.from_crs("EPSG:4326", "EPSG:32610", always_xy=True)
+    features = json.loads(areas.read_text())["features"]
+    polys = [shapely.transform(shapely.geometry.shape(f["geometry"]),
+                               lambda xy: np.column_stack(to_m.transform(xy[:, 0], xy[:, 1]))) for f in features]
+    labels = [f["properties"]["grp"] for f in features]
+    xmin, ymin, xmax, ymax = shapely.union_all(polys).bounds
+    x0, y0 = math.floor(xmin / cell) * cell, math.floor(ymin / cell) * cell
+    nx, ny = math.floor((xmax - x0) / cell) + 1, math.floor((ymax - y0) / cell) + 1
+    rows, cols = np.divmod(np.arange(nx * ny), nx)
+    boxes = shapely.box(x0 + cols * cell, y0 + rows * cell, x0 + (cols + 1) * cell, y0 + (rows + 1) * cell)
+    share = np.stack([shapely.area(shapely.intersection(boxes, p)) / cell**2 for p in polys], axis=1)
+    kept = np.flatnonzero(share.sum(axis=1) > 0)
+    weight = {g: share[kept][:, [i for i, lab in enumerate(labels) if lab == g]].sum(axis=1) for g in set(labels)}
+    inc = pd.read_csv(csv)
+    x, y = to_m.transform(inc["longitude"].to_numpy(), inc["latitude"].to_numpy())
+    col, row = np.floor((x - x0) / cell).astype(int), np.floor((y - y0) / cell).astype(int)
+    cell_of = np.where((col >= 0) & (col < nx) & (row >= 0) & (row < ny), row * nx + col, -1)
+    where = np.full(nx * ny + 1, -1)
+    where[kept] = np.arange(len(kept))
+    k = where[cell_of]  # -1: in no kept cell (cell_of -1 reads the spare last slot)
+    # the sf_code layout reads date_time as San Francisco wall-clock time despite its "Z" (PROVENANCE.md);
+    # the audit counts days from UTC midnight
+    local = pd.to_datetime(inc["date_time"].str.rstrip("Z")).dt.tz_localize("America/Los_Angeles")
+    t = local.dt.tz_convert("UTC").dt.normalize()
+    n_days = window + periods * period_days
+    day = ((t - (t.max() - pd.Timedelta(days=n_days - 1))) // pd.Timedelta(days=1)).to_numpy()
+    counts = np.zeros((n_days, len(kept)))
+    ok = (k >= 0) & (day >= 0)
+    np.add.at(counts, (day[ok], k[ok]), 1.0)
+    read = (day >= 0) & (day < n_days)
+    out: dict[str, Any] = {"split": {g: [] for g in weight}, "index": {g: [] for g in weight},
+                           "incidents": {g: [] for g in weight}, "outside": 0, "tied": [],
+                           "all_days": {"days": n_days, "n_incidents": int(read.sum()),
+                                        "n_incidents_outside_cells": int((read & (k < 0)).sum())}}
+    n_flags = math.ceil(coverage * len(kept) - 1e-9 * len(kept))
+    for p in range(periods):
+        start = window + p * period_days
+        score = counts[start - window:start].sum(axis=0)
+        cut = np.sort(score)[::-1][n_flags - 1]
+        above, tied = score > cut, score == cut
+        split = above + tied * (n_flags - above.sum()) / tied.sum()  # each tied cell: flags left / cells tied
+        index = np.zeros(len(kept))
+        index[np.lexsort((np.arange(len(kept)), -score))[:n_flags]] = 1.0  # tied cells by cell index
+        now = counts[start:start + period_days].sum(axis=0)
+        beyond = int(((k < 0) & (day >= start) & (day < start + period_days)).sum())
+        out["outside"] += beyond
+        out["tied"].append((n_flags - above.sum()) / n_flags)
+        for g, w in weight.items():
+            out["split"][g].append(float((split * w).sum() / n_flags))
+            out["index"][g].append(float((index * w).sum() / n_flags))
+            out["incidents"][g].append(float((now * w).sum() / (now.sum() + beyond)))
+    return {key: ({g: float(np.mean(v)) for g, v in val.items()} if key in ("split", "index", "incidents") else val)
+            for key, val in out.items()}
+
+
+def test_sf_exposure_splits_ties_and_matches_a_computation_by_hand(tmp_path: Path) -> None:
+    """San Francisco robbery, two halves of equal population (south / north of 37.77). Naive counts leave
+    some 9,600 of 9,935 cells at 0, and 35 % of each period's 497 flags fall among them. Taken by cell index
+    (southern rows first) they made the south look flagged 1.16 times its share of residents; split pro rata
+    the halves are flagged 0.514 / 0.478, the mean over every order of the tied cells."""
+    data = shared("sf_robbery/san_francisco_robbery.csv")
+    areas = tmp_path / "halves.geojson"
+    _rectangles(areas, [(-122.52, 37.70, -122.36, 37.77, "south", 60000), (-122.52, 37.77, -122.36, 37.84, "north", 60000)])
+    db = tmp_path / "t.duckdb"
+    args = ["audit", "exposure", "--data", str(data), "--areas", str(areas), "--group-by", "grp", "--periods", "8",
+            "--period-days", "14", "--window-days", "180", "--db", str(db), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = _json(result.output)
+    hand = _by_hand(data, areas, window=180, periods=8, period_days=14, coverage=0.05)
+    groups = doc["summary"]["groups"]
+    for g in ("south", "north"):
+        assert groups[g]["flag_share"]["mean"] == pytest.approx(hand["split"][g], abs=1e-6)
+        assert groups[g]["incident_share"]["mean"] == pytest.approx(hand["incidents"][g], abs=1e-6)
+    assert groups["south"]["ratio_to_population"]["mean"] == pytest.approx(1.028, abs=1e-3)
+    assert groups["north"]["ratio_to_population"]["mean"] == pytest.approx(0.957, abs=1e-3)
+    ties = doc["summary"]["ties"]
+    assert ties["rule"] == "split" and ties["flags_per_period"] == 497
+    assert ties["share_of_flags_tied"]["mean"] == pytest.approx(float(sum(hand["tied"]) / 8), abs=1e-6)
+    assert ties["share_of_flags_zero_score"]["mean"] == pytest.approx(ties["share_of_flags_tied"]["mean"])
+    assert "35% of each period's flags (mean) fell among cells tied at the cut" in doc["summary"]["caution_ties"]
+    # by cell index: the old figures, which only the grid's order made
+    by_index = _json(runner.invoke(app, [*args, "--ties", "index"]).output)
+    shares = {g: by_index["summary"]["groups"][g]["flag_share"]["mean"] for g in ("south", "north")}
+    assert shares == pytest.approx(hand["index"], abs=1e-6)
+    assert by_index["summary"]["groups"]["south"]["ratio_to_population"]["mean"] == pytest.approx(1.157, abs=1e-3)
+    assert "given by cell index" in by_index["summary"]["caution_ties"]
+    with DuckDBStore.open(db) as store:
+        entries = [e for _, e in Ledger(store).entries(action="feedback.exposure")]
+    assert [e.params["ties"] for e in entries] == ["split", "index"]
+
+
+def test_sf_exposure_counts_incidents_outside_the_areas(tmp_path: Path) -> None:
+    """Areas over the north of San Francisco only (north of 37.76): 140 of the 327 incidents in the
+    audited periods lie beyond them. They used to vanish from every share; they count under
+    "(outside areas)" now, so the incident shares add up to 1 and the caution says how many."""
+    data = shared("sf_robbery/san_francisco_robbery.csv")
+    areas = tmp_path / "north.geojson"
+    _rectangles(areas, [(-122.52, 37.76, -122.44, 37.80, "A", 20000), (-122.44, 37.76, -122.36, 37.80, "B", 30000),
+                        (-122.52, 37.80, -122.44, 37.84, "A", 25000), (-122.44, 37.80, -122.36, 37.84, "B", 40000)])
+    result = runner.invoke(app, ["audit", "exposure", "--data", str(data), "--areas", str(areas), "--group-by", "grp",
+                                 "--periods", "8", "--period-days", "14", "--window-days", "180",
+                                 "--db", str(tmp_path / "t.duckdb"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = _json(result.output)["summary"]
+    hand = _by_hand(data, areas, window=180, periods=8, period_days=14, coverage=0.05)
+    assert summary["n_incidents_outside_cells"] == hand["outside"] == 140
+    assert summary["n_incidents"] == 327
+    shares = {g: v["incident_share"]["mean"] for g, v in summary["groups"].items()}
+    assert sum(shares.values()) == pytest.approx(1.0, abs=3e-6)  # each rounded to 6 decimals
+    for g in ("A", "B"):
+        assert shares[g] == pytest.approx(hand["incidents"][g], abs=1e-6)
+    assert shares["(outside areas)"] == pytest.approx(1.0 - hand["incidents"]["A"] - hand["incidents"]["B"], abs=1e-6)
+    assert summary["all_days"] == hand["all_days"] == {"days": 292, "n_incidents": 794, "n_incidents_outside_cells": 308}
+    assert summary["caution_outside"].startswith("140 of 327 incidents in the audited periods (308 of 794")
+
+
+def test_exposure_ledger_entry_names_the_areas_file_by_path_and_hash(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same areas path with other populations is another audit: its ledger parameters differ (they
+    carry the file's SHA-256 and absolute path), as the outputs do."""
+    data = shared("sf_robbery/san_francisco_robbery.csv")
+    monkeypatch.chdir(tmp_path)
+    rects = [(-122.52, 37.70, -122.36, 37.77, "south", 60000), (-122.52, 37.77, -122.36, 37.84, "north", 60000)]
+    args = ["audit", "exposure", "--data", str(data), "--areas", "halves.geojson", "--group-by", "grp", "--periods",
+            "2", "--period-days", "14", "--window-days", "28", "--db", "t.duckdb", "--json"]
+    _rectangles(tmp_path / "halves.geojson", rects)
+    first = _json(runner.invoke(app, args).output)
+    _rectangles(tmp_path / "halves.geojson", [(*r[:5], 30000 if r[4] == "south" else 90000) for r in rects])
+    second = _json(runner.invoke(app, args).output)
+    assert first["output_hash"] != second["output_hash"]
+    with DuckDBStore.open(tmp_path / "t.duckdb") as store:
+        a, b = (e for _, e in Ledger(store).entries(action="feedback.exposure"))
+    assert a.params["areas"] == b.params["areas"] == str(tmp_path.resolve() / "halves.geojson")
+    assert a.params["areas_sha256"] != b.params["areas_sha256"]
+    assert a.params["data_sha256"] == "33633dc46b0ac12eab1b03bfae4539c59317290854890d689a9b33d345511fb9"  # PROVENANCE.md
+    assert a.params["source"] == str(data.resolve())
+
+
+def test_sweep_is_recorded_with_the_runs_it_used(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.duckdb")
+    base = ["feedback", "simulate", "--scenario", "ensign-urn", "--runs", "30", "--days", "40", "--db", db]
+    doc = _json(runner.invoke(app, [*base, "--sweep", "--json"]).output)
+    plain = _json(runner.invoke(app, [*base, "--json"]).output)
+    assert doc["params"]["sweep"] is True and doc["params"]["sweep_runs"] == 50  # half of 30, at least 50
+    assert doc["summary"]["detection_bias_sweep"]["n_runs"] == 50
+    assert plain["params"]["sweep"] is False and "sweep_runs" not in plain["params"]
+    text = " ".join(runner.invoke(app, [*base, "--sweep"]).output.split())
+    assert "50 runs per level (half of --runs, at least 50)" in text
+    with DuckDBStore.open(tmp_path / "t.duckdb") as store:
+        entries = [e for _, e in Ledger(store).entries(action="feedback.simulate")]
+    assert [(e.params["sweep"], e.params.get("sweep_runs")) for e in entries] == [(True, 50), (False, None), (True, 50)]
+
+
+def test_printed_ratios_carry_the_names_of_the_json(tmp_path: Path) -> None:
+    """The text once printed the concentration ratio as "amplification"; each ratio now has its own name."""
+    args = ["feedback", "simulate", "--scenario", "planted-city", "--model", "naive", "--days", "10",
+            "--db", str(tmp_path / "t.duckdb")]
+    summary = _json(runner.invoke(app, [*args, "--json"]).output)["summary"]
+    assert summary["amplification_ratio"] != summary["concentration_ratio"]
+    text = " ".join(runner.invoke(app, args).output.split())
+    assert ("amplification ratio (mean TV distance to the truth, feedback / no feedback): "
+            f"{summary['amplification_ratio']:.3f}") in text
+    assert ("concentration ratio (share of flags to the day-0 flagged cells, feedback / no feedback): "
+            f"{summary['concentration_ratio']:.3f}") in text

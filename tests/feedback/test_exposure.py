@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from crimelens.domain import Area, Grid
-from crimelens.errors import InputError, NotFoundError
+from crimelens.errors import InputError, InvalidParameterError, NotFoundError
 from crimelens.feedback import (
     NaiveCounts,
     area_groups,
@@ -21,7 +21,9 @@ from crimelens.feedback import (
     flags_from_scores,
     planted_city,
     read_areas,
+    rolling_backtest,
     rolling_flags,
+    tie_counts,
 )
 from crimelens.feedback._areas import OUTSIDE, cell_geometries
 from tests.conftest import shared
@@ -81,7 +83,7 @@ def test_cells_outside_every_area_are_reported_apart() -> None:
 
 def test_flags_cover_the_requested_share_of_the_surface() -> None:
     flags = flags_from_scores(np.array([5.0, 4.0, 3.0, 2.0]), np.array([1.0, 3.0, 1.0, 1.0]), 0.5)
-    assert flags.tolist() == [True, True, False, False]
+    assert flags.tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
 def test_area_groups_text_and_quantiles() -> None:
@@ -220,3 +222,72 @@ def test_engine_surfaces_audit_like_the_arrays() -> None:
                                by_hand.table[["mean", "lo", "hi"]].to_numpy(dtype=float), equal_nan=True)
     with pytest.raises(InputError, match="one table per surface"):
         exposure_of_surfaces(surfaces, [], areas=areas)
+
+
+def _halves() -> tuple[Grid, list[Area]]:
+    # 10 x 10 cells of 100 m; rows 0-4 (the south, first in cell order) and rows 5-9 (the north)
+    grid = Grid(0.0, 0.0, 100.0, 10, 10)
+    return grid, [Area("s", "south", _square(0, 0, 1000, 500), 5000, audit={"half": "south"}),
+                  Area("n", "north", _square(0, 500, 1000, 1000), 5000, audit={"half": "north"})]
+
+
+def test_tied_cells_share_the_flags_so_cell_order_invents_no_disparity() -> None:
+    """A symmetric city: one cell with a history in each half, every other cell at 0. 10 flags: 2 go to
+    the two cells with a history, 8 to cells tied at 0. Taken by cell index the 8 all land in the south
+    (its rows come first) and the audit shows a disparity of 0.9 / 0.1 that nothing in the data holds;
+    split pro rata, every tied cell gets 8/98 of a flag and the halves are flagged alike."""
+    grid, areas = _halves()
+    scores = np.zeros(100)
+    scores[[2 * 10 + 5, 7 * 10 + 5]] = 3.0  # mirror images of each other
+    incidents = scores[None] / 3.0
+    overlap = cell_area_overlap(grid, areas)
+    by_index = exposure_audit(flags_from_scores(scores, 1.0, 0.1, ties="index")[None], incidents, overlap=overlap,
+                              areas=areas, group_by="half")
+    assert by_index.value("south", "flag_share")[0] == pytest.approx(0.9)
+    assert by_index.value("south", "ratio_to_population")[0] == pytest.approx(1.8)
+    flags = flags_from_scores(scores, 1.0, 0.1)
+    assert flags.sum() == pytest.approx(10.0) and flags[0] == pytest.approx(8 / 98)
+    split = exposure_audit(flags[None], incidents, overlap=overlap, areas=areas, group_by="half")
+    for half in ("south", "north"):
+        assert split.value(half, "flag_share")[0] == pytest.approx(0.5)
+        assert split.value(half, "ratio_to_population")[0] == pytest.approx(1.0)
+        assert split.value(half, "hit_rate")[0] == pytest.approx(1.0)
+    ties = tie_counts(scores, flags)
+    assert (ties["cut_score"], ties["cells_above"], ties["cells_tied"]) == (0.0, 2.0, 98.0)
+    assert ties["flags_tied"] == pytest.approx(8.0) and ties["flags_zero_score"] == pytest.approx(8.0)
+    # the same through the rolling backtest with naive counts on mirrored records
+    daily = np.zeros((30, 100))
+    daily[::3, 2 * 10 + 5] = daily[::3, 7 * 10 + 5] = 1.0
+    run = rolling_backtest(daily, NaiveCounts(window_days=10), None, n_periods=2, period_days=5, coverage=0.1)
+    rep = exposure_audit(run.flagged, run.incidents, overlap=overlap, areas=areas, group_by="half")
+    assert rep.value("south", "flag_share")[0] == pytest.approx(0.5)
+    assert run.tie_summary()["share_of_flags_tied"]["mean"] == pytest.approx(0.8)
+
+
+def test_flags_tied_at_the_cut_are_split_by_surface() -> None:
+    # cells 1-3 tied: cell 1 (surface 3) is taken by index; split, the three share 3 of their 5 units
+    flags = flags_from_scores(np.array([5.0, 1.0, 1.0, 1.0]), np.array([1.0, 3.0, 1.0, 1.0]), 0.5)
+    np.testing.assert_allclose(flags, [1.0, 0.6, 0.6, 0.6])
+    with pytest.raises(InvalidParameterError, match="ties='random'"):
+        flags_from_scores(np.ones(3), 1.0, 0.5, ties="random")  # type: ignore[arg-type]
+
+
+def test_incidents_outside_the_cells_count_under_outside_areas() -> None:
+    grid = Grid(0.0, 0.0, 100.0, 2, 1)
+    areas = [Area("a", "a", _square(0, 0, 100, 100), 10, audit={"g": "x"}),
+             Area("b", "b", _square(100, 0, 200, 100), 10, audit={"g": "y"})]
+    flagged = np.array([[1.0, 0.0], [1.0, 0.0]])
+    incidents = np.array([[2.0, 1.0], [1.0, 1.0]])
+    rep = exposure_audit(flagged, incidents, overlap=cell_area_overlap(grid, areas), areas=areas, group_by="g",
+                         incidents_outside=np.array([1.0, 2.0]))
+    per = rep.per_period.set_index(["period", "group"])
+    assert rep.groups == ["x", "y", OUTSIDE]  # no cell lies outside, yet incidents did
+    assert per.loc[(0, "x"), "incident_share"] == 0.5 and per.loc[(0, OUTSIDE), "incident_share"] == 0.25
+    assert per.loc[(0, "x"), "hit_rate"] == 1.0 and per.loc[(0, OUTSIDE), "hit_rate"] == 0.0
+    assert np.isnan(per.loc[(0, OUTSIDE), "pai"]) and per.loc[(0, OUTSIDE), "flag_share"] == 0.0
+    for p in (0, 1):
+        assert per.loc[p, "incident_share"].sum() == pytest.approx(1.0)
+    assert rep.summary()["n_incidents"] == 8.0 and rep.summary()["n_incidents_outside_cells"] == 3.0
+    with pytest.raises(InputError, match="one count per period"):
+        exposure_audit(flagged, incidents, overlap=cell_area_overlap(grid, areas), areas=areas,
+                       incidents_outside=np.array([1.0]))

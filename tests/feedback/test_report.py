@@ -53,7 +53,9 @@ def test_section_states_the_figures_and_the_limits() -> None:
                           mark="research — not for operational use", heading_level=3)
     assert md.startswith("### Feedback-loop audit\n")
     assert f"{urns[0].final_share:.3f}" in md
-    assert f"{comparison.concentration_ratio:.3f}" in md
+    assert (f"Concentration ratio (share of flags to the day-0 flagged cells, feedback / no feedback): "
+            f"{comparison.concentration_ratio:.3f}; amplification ratio (mean TV distance to the truth, "
+            f"feedback / no feedback): {comparison.amplification_ratio:.3f}.") in md
     assert "![urn](figs/u.png)" in md
     assert "*research — not for operational use*" in md
     assert "no threshold here means the model is safe to deploy" in md

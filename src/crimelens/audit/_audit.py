@@ -16,7 +16,8 @@ the disparities brought to the front, following the Aequitas fairness tree
 and selection rate; assistive -> false negative rate, false omission rate and
 true positive rate. Every metric is still reported. There is no single
 "fair/unfair" verdict: each comparison is read on its own, and no comparison
-is read for a group smaller than ``min_group_size``.
+is read for a group smaller than ``min_group_size``, and such a group's AUC gets no
+interval (nor does any AUC whose resamples all agree).
 
 The bootstrap is the row-resampling bootstrap, drawn on counts (see
 ``_table``), so 1,000 replicates take milliseconds. A rate of exactly 0 or 1
@@ -44,7 +45,7 @@ from numpy.typing import NDArray
 from scipy.stats import norm
 
 from crimelens.audit._metrics import RATE_METRICS, chouldechova_fpr, metrics_from_counts
-from crimelens.audit._table import Facet, build_table, exact_auc, validate_inputs
+from crimelens.audit._table import SEP, Facet, build_table, exact_auc, validate_inputs
 from crimelens.errors import InvalidParameterError
 from crimelens.risk._calibration import wilson_interval
 
@@ -91,6 +92,8 @@ class AuditReport:
     seconds: float
     notes: tuple[str, ...] = LABEL_LIMITS
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: per facet, how its reference group was chosen ("given", "largest group", "crossing of ...")
+    reference_rule: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def facets(self) -> list[str]:
@@ -118,6 +121,7 @@ class AuditReport:
             "ci_level": self.ci_level,
             "min_group_size": self.min_group_size,
             "reference": dict(self.reference),
+            "reference_rule": dict(self.reference_rule),
             "foreground": list(self.foreground),
             "metric_meanings": RATE_METRICS,
             "groups": rec(self.groups),
@@ -164,6 +168,51 @@ def _calibration_bins(levels: NDArray[np.float64], n_bins: int) -> NDArray[np.in
     return np.asarray(np.minimum((np.arange(V) * n_bins) // V, n_bins - 1), dtype=np.int64)
 
 
+def _references(facets: Sequence[Facet], point: Mapping[str, Mapping[str, NDArray[np.float64]]],
+                given: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The reference group of each facet, and how it was chosen.
+
+    A column named in ``given`` that is no facet is refused (a typo would otherwise read
+    every comparison against the default group). A facet's reference is the one given for
+    it, else, for an intersection whose columns have a reference given, the crossing of
+    those (and of the largest group of each other column) when people are in it, else
+    its largest group.
+    """
+    names = [f.name for f in facets if f.name != OVERALL]
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        k = unknown[0]
+        near = [n for n in names if n.lower() == str(k).lower()]
+        hint = f" (did you mean {near[0]!r}? names are case-sensitive)" if near else ""
+        raise InvalidParameterError(
+            f"audit --reference {k}={given[k]}: {k!r} is not an audited group column{hint}; expected one of "
+            f"{names} (the --group columns and their intersections)")
+    refs: dict[str, str] = {}
+    rule: dict[str, str] = {}
+    for f in facets:
+        sizes = point[f.name]["n"]
+        largest = f.labels[int(np.argmax(sizes))]
+        want = given.get(f.name)
+        if want is not None:
+            if want not in f.labels:
+                raise InvalidParameterError(
+                    f"audit --reference {f.name}={want}: no such group in {f.name!r}; expected one of "
+                    f"{list(f.labels)}")
+            refs[f.name], rule[f.name] = want, "given"
+        elif len(f.columns) > 1 and any(c in given for c in f.columns):
+            parts = [refs[c] for c in f.columns]  # single columns come first among the facets
+            crossed = SEP.join(parts)
+            how = " × ".join(f"{c}={refs[c]} ({'given' if c in given else 'largest'})" for c in f.columns)
+            if crossed in f.labels and sizes[f.labels.index(crossed)] > 0:
+                refs[f.name], rule[f.name] = crossed, f"crossing of {how}"
+            else:
+                refs[f.name] = largest
+                rule[f.name] = f"largest group (nobody is in the crossing of {how})"
+        else:
+            refs[f.name], rule[f.name] = largest, "largest group"
+    return refs, rule
+
+
 def audit_scores(
     score: Sequence[float] | NDArray[np.float64] | pd.Series,
     label: Sequence[int] | NDArray[np.generic] | pd.Series,
@@ -201,7 +250,11 @@ def audit_scores(
         Whether being flagged is punitive for the person (foregrounds FPR, FDR,
         selection rate) or assistive (FNR, FOR, TPR).
     reference : mapping column -> group, optional
-        Reference group per facet; default the largest group.
+        Reference group per facet (a column, or an intersection such as ``"race × sex"``);
+        a name that is no facet is refused. Default: the largest group; an intersection
+        follows the references given for its columns (``race=Caucasian`` makes
+        ``Caucasian × <largest sex>`` the reference of ``race × sex``) when anyone is in
+        that crossing. ``AuditReport.reference_rule`` says how each was chosen.
     n_boot : int
         Bootstrap replicates (0 = no intervals).
     ci_level : float
@@ -230,6 +283,9 @@ def audit_scores(
                 "--threshold T (people with score >= T are flagged)"
             )
     threshold = float(threshold)
+    if not np.isfinite(threshold):
+        raise InvalidParameterError(f"audit --threshold {threshold}: expected a finite number (people with "
+                                    "score >= T are flagged)")
     if not (0 < ci_level < 1):
         raise InvalidParameterError(f"audit(ci_level={ci_level}): expected a level in (0, 1)")
     if bootstrap not in ("multinomial", "poisson"):
@@ -263,15 +319,7 @@ def audit_scores(
             m["auc"] = exact_auc(s_sorted, y_sorted, f.finest_to_group[finest_sorted], len(f.labels))
         point[f.name] = m
 
-    refs: dict[str, str] = {}
-    for f in facets:
-        sizes = point[f.name]["n"]
-        want = (reference or {}).get(f.name)
-        if want is not None and want not in f.labels:
-            raise InvalidParameterError(
-                f"audit reference for {f.name!r}: got {want!r}; expected one of {list(f.labels)}"
-            )
-        refs[f.name] = want if want is not None else f.labels[int(np.argmax(sizes))]
+    refs, ref_rule = _references(facets, point, dict(reference or {}))
 
     # bootstrap on counts -------------------------------------------------------------
     cal_bin = _calibration_bins(table.level_low, n_calibration_bins)
@@ -336,6 +384,10 @@ def audit_scores(
                     # point; Wilson's interval says how far from 0 such a count may still be
                     wl, wh = wilson_interval(np.array([row[k] * counts[k]]), np.array([counts[k]]), z=z)
                     row[f"{k}_low"], row[f"{k}_high"] = max(float(wl[0]), 0.0), min(float(wh[0]), 1.0)
+            if row["auc_low"] is not None and (n_g < min_group_size or row["auc_low"] == row["auc_high"]):
+                # resamples of a handful of people repeat the same few pairs (2 people: AUC 1 every time);
+                # their spread says nothing about the AUC's uncertainty, so there is no interval
+                row["auc_low"] = row["auc_high"] = None
             rows.append(row)
             fpr_id = float(chouldechova_fpr(pm["base_rate"][gi], pm["ppv"][gi], pm["fnr"][gi]))
             chou.append({"facet": f.name, "group": g, "n": n_g, "base_rate": row["base_rate"],
@@ -436,7 +488,7 @@ def audit_scores(
     return AuditReport(
         score_name=score_name, label_name=label_name, threshold=threshold,
         positive_is_harmful=positive_is_harmful, n=int(table.n), n_boot=int(n_boot),
-        ci_level=float(ci_level), min_group_size=int(min_group_size), reference=refs,
+        ci_level=float(ci_level), min_group_size=int(min_group_size), reference=refs, reference_rule=ref_rule,
         foreground=foreground, groups=pd.DataFrame(rows), disparities=pd.DataFrame(disp),
         chouldechova=pd.DataFrame(chou), calibration=pd.DataFrame(cal_rows),
         sweep=pd.DataFrame(sweep_rows), roc=pd.DataFrame(roc_rows),

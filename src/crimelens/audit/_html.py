@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crimelens.audit._audit import OVERALL, AuditReport
@@ -41,10 +42,10 @@ def _e(x: object) -> str:
 def _fmt(v: Any, digits: int = 3) -> str:
     if v is None:
         return "—"
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
     if isinstance(v, float):
         if math.isnan(v):
             return "—"
@@ -56,6 +57,20 @@ def _opt(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _count(v: Any, *, change: bool = False) -> str:
+    """A number of people, or a change in one (signed): whole numbers as such, expected
+    counts (a randomised decision) to one decimal."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    x = float(v)
+    sign = "+" if change and x > 0 else ""
+    return f"{sign}{round(x):,}" if abs(x - round(x)) < 1e-9 else f"{sign}{x:,.1f}"
+
+
+#: columns that count people (printed as whole numbers, not as rates)
+_COUNTS = ("n", "n_reference", "false_positives_change", "false_negatives_change")
+
+
 def _table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
            highlight: Iterable[bool] | None = None) -> str:
     cols = list(columns or frame.columns)
@@ -64,7 +79,8 @@ def _table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
     body = []
     for (_, row), h in zip(frame.iterrows(), hl, strict=True):
         cls = ' class="fg"' if h else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(row[c])}</td>" for c in cols) + "</tr>")
+        body.append(f"<tr{cls}>" + "".join(f"<td>{_count(row[c], change=c.endswith('_change')) if c in _COUNTS else _fmt(row[c])}</td>"
+                                           for c in cols) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 

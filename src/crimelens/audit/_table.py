@@ -19,6 +19,7 @@ inside one level as ties. Point AUCs are computed on the exact scores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -29,7 +30,7 @@ from numpy.typing import NDArray
 
 from crimelens.errors import InputError, InvalidParameterError
 
-__all__ = ["CountTable", "Facet", "build_table", "exact_auc"]
+__all__ = ["CountTable", "Facet", "as_read", "build_table", "exact_auc", "validate_inputs"]
 
 MISSING = "(missing)"
 SEP = " × "
@@ -190,6 +191,16 @@ def exact_auc(score_sorted: NDArray[np.float64], label_sorted: NDArray[np.float6
     return out
 
 
+def as_read(value: object) -> str:
+    """A cell's value for a message, as a person reads it in the file: ``'yes'``, ``2``, or
+    ``an empty cell`` (never ``np.float64(nan)``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return "an empty cell"
+    return repr(value)
+
+
 def validate_inputs(score: object, label: object) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     s = np.asarray(pd.to_numeric(pd.Series(score), errors="coerce"), dtype=np.float64)
     if not np.all(np.isfinite(s)):
@@ -204,7 +215,7 @@ def validate_inputs(score: object, label: object) -> tuple[NDArray[np.float64], 
     if not ok.all():
         bad = int(np.flatnonzero(~ok)[0])
         raise InputError(
-            f"audit: label row {bad}: got {lab.iloc[bad]!r}; expected 0/1 (1 = the recorded outcome)"
+            f"audit: label row {bad}: got {as_read(lab.iloc[bad])}; expected 0/1 (1 = the recorded outcome)"
         )
     if len(s) != len(y):
         raise InputError(f"audit: got {len(s)} scores and {len(y)} labels; expected the same count")

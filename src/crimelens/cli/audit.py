@@ -68,6 +68,9 @@ def _references(values: list[str] | None) -> dict[str, str]:
         col, sep, grp = v.partition("=")
         if not sep or not col or not grp:
             raise InvalidParameterError(f"--reference: got {v!r}; expected COLUMN=GROUP, e.g. race=Caucasian")
+        if col in out and out[col] != grp:
+            raise InvalidParameterError(f"--reference: got two groups for {col!r} ({out[col]!r} and {grp!r}); "
+                                        "expected one per column")
         out[col] = grp
     return out
 
@@ -106,12 +109,14 @@ def render_report(doc: dict[str, Any]) -> None:
     facets = list(dict.fromkeys(g["facet"] for g in doc["groups"]))
     for f in facets:
         rows = [g for g in doc["groups"] if g["facet"] == f]
-        table(f"{f}" + (f" (reference: {doc['reference'].get(f)})" if f != "overall" else ""),
+        rule = doc.get("reference_rule", {}).get(f)
+        table(f"{f}" + (f" (reference: {doc['reference'].get(f)}" + (f"; {rule})" if rule else ")")
+                        if f != "overall" else ""),
               ["group", "n", "base rate", "selected", "AUC", "accuracy", "FPR [95%]", "FNR [95%]",
                "PPV", "note"],
               [[g["group"], g["n"], _fmt(g["base_rate"]), _fmt(g["selection_rate"]), _ci(g, "auc"),
                 _fmt(g["accuracy"]), _ci(g, "fpr"), _ci(g, "fnr"), _fmt(g["ppv"]),
-                f"n < {doc['min_group_size']}: no comparison" if g["below_min_size"] else ""]
+                f"n < {doc['min_group_size']}: no comparison, no AUC interval" if g["below_min_size"] else ""]
                for g in rows])
     fg = [d for d in doc["disparities"] if d["foreground"]]
     if fg:
@@ -158,7 +163,8 @@ def run(
     )] = True,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates (0 = none).")] = 1000,
     reference: Annotated[list[str] | None, typer.Option(
-        "--reference", help="Reference group per column, COLUMN=GROUP (default: the largest).")] = None,
+        "--reference", help="Reference group per column, COLUMN=GROUP (default: the largest; an intersection "
+        "follows its columns' references). A column that is not a --group is refused.")] = None,
     min_group_size: Annotated[int, typer.Option(
         "--min-group-size", help="No comparison for groups smaller than this.")] = 50,
     intersections: Annotated[bool, typer.Option("--intersections/--no-intersections")] = True,

@@ -56,10 +56,21 @@ def _render_simulation(doc: dict[str, Any]) -> None:
                  f"{s['tv_mean']:.3f}", f"{s['discovered_to_reported']:.3f}"] for label, s in summary["runs"].items()]
         table(f"{doc['scenario']}: {doc['params'].get('model')}", ["run", "share of flags to day-0 flagged cells",
               "cells ever flagged", "Gini", "TV to truth", "discovered/reported"], rows)
-        console.print(f"amplification (concentration, feedback / no feedback): {summary['concentration_ratio']:.3f}")
+        console.print("concentration ratio (share of flags to the day-0 flagged cells, feedback / no feedback): "
+                      f"{summary['concentration_ratio']:.3f}")
+        console.print("amplification ratio (mean TV distance to the truth, feedback / no feedback): "
+                      f"{summary['amplification_ratio']:.3f}")
+        if summary.get("corrected_amplification_ratio") is not None:
+            console.print("corrected amplification ratio (mean TV distance, corrected / no feedback): "
+                          f"{summary['corrected_amplification_ratio']:.3f}")
     sweep = summary.get("detection_bias_sweep")
     if sweep:
-        table(f"detection-bias sweep, group {sweep['group']}", ["bias", "true", "no feedback", "feedback"],
+        runs = ""
+        if sweep.get("n_runs") is not None:
+            runs = f", {sweep['n_runs']:,} runs per level"
+            if sweep["n_runs"] != doc["params"].get("n_runs"):
+                runs += " (half of --runs, at least 50)"
+        table(f"detection-bias sweep, group {sweep['group']}{runs}", ["bias", "true", "no feedback", "feedback"],
               [[f"{r['detection_bias']:.0%}", f"{r['true_share']:.3f}", f"{r['no_feedback_share']:.3f}",
                 f"{r['feedback_share']:.3f}"] for r in sweep["rows"]])
     for name, path in doc.get("figures", {}).items():
@@ -154,12 +165,14 @@ def exposure(
     period_days: Annotated[int, typer.Option("--period-days", help="Days per period.")] = 7,
     window_days: Annotated[int, typer.Option("--window-days", help="Training window before each period.")] = 365,
     offense: Annotated[str | None, typer.Option("--offense", help="Only this offense.")] = None,
+    ties: Annotated[str, typer.Option("--ties", help="Cells tied at the cut: split (share the flags left pro "
+                                      "rata) or index (taken by cell index, for comparison).")] = "split",
     purpose: PurposeOpt = "research",
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exposure audit of a place-based forecast per group of areas, with intervals across periods."""
-    from crimelens.services.feedback import audit_exposure
+    from crimelens.services.feedback import EXPOSURE_CAUTIONS, audit_exposure
 
     with cli_context(db, create=data is not None) as ctx:
         bar, _ = _bar(ctx.settings.progress and not as_json, "backtest and exposure audit")
@@ -168,12 +181,18 @@ def exposure(
                                          data=data, areas=areas, areas_dataset=areas_dataset, group_by=group_by,
                                          n_quantiles=quantiles, model=model, cell_m=cell_m, coverage=coverage,
                                          n_periods=periods, period_days=period_days, window_days=window_days,
-                                         offense=offense)
+                                         offense=offense, ties=ties)  # type: ignore[arg-type]
 
     def render(doc: dict[str, Any]) -> None:
         console.print(f"[bold]exposure audit[/] {doc['run_id']}  {doc['scenario']}  ({doc['mark']})")
         console.print(report.to_markdown(), markup=False)
-        for key in ("caution_window", "caution"):
+        ties = doc["summary"].get("ties")
+        if ties:
+            tied, zero = ties["share_of_flags_tied"]["mean"], ties["share_of_flags_zero_score"]["mean"]
+            console.print(f"ties at the cut ({ties['rule']}): {0.0 if tied is None else tied:.1%} of each period's "
+                          f"flags (mean) fell among tied cells, {0.0 if zero is None else zero:.1%} on cells with a "
+                          "score of 0")
+        for key in EXPOSURE_CAUTIONS:
             if key in doc["summary"]:
                 console.print(f"[yellow]caution:[/] {esc(doc['summary'][key])}")
         console.print(f"output hash {doc['output_hash']}  ledger entry {doc['ledger_seq']}")

@@ -14,10 +14,14 @@
 from crimelens.feedback._areas import area_groups, cell_area_overlap, read_areas
 from crimelens.feedback._exposure import (
     ExposureReport,
+    RollingBacktest,
     exposure_audit,
     exposure_of_surfaces,
     flags_from_scores,
+    rolling_backtest,
     rolling_flags,
+    split_ties,
+    tie_counts,
 )
 from crimelens.feedback._models import (
     CountModel,
@@ -67,6 +71,7 @@ __all__ = [
     "NaiveCounts",
     "ObservationModel",
     "Proportional",
+    "RollingBacktest",
     "Scenario",
     "SimulationRun",
     "SurfaceModelAdapter",
@@ -90,9 +95,12 @@ __all__ = [
     "plot_comparison",
     "plot_urn",
     "read_areas",
+    "rolling_backtest",
     "rolling_flags",
     "runs_section",
     "simulate",
+    "split_ties",
     "synthetic_scenario",
+    "tie_counts",
     "urn_bias_sweep",
 ]

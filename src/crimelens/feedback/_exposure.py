@@ -15,6 +15,18 @@ attributes) grouped by one attribute, the audit reports per group:
 * ``ratio_to_incidents`` / ``ratio_to_population`` — ``flag_share`` over those shares
   (1 = flags in proportion; above 1 = the group is flagged more than its share).
 
+Incidents recorded in no cell of the areas (beyond every area, or in no grid cell) are
+counted in the ``(outside areas)`` group when given (``incidents_outside``), so the
+groups' ``incident_share`` adds up to all incidents of the period; they are never in a
+flagged cell (a miss for that group's ``hit_rate``), and that group gets no PAI (the
+surface they came from is not measured).
+
+Cells tied on the score at the cut share the flags left pro rata
+(:func:`flags_from_scores`, ``ties="split"``): with naive counts most cells have a
+score of 0, and taking the tied ones by cell index (rows from the south, say) flags a
+group for nothing but its position in the grid. :meth:`RollingBacktest.tie_summary`
+says how many flags went to tied cells and to cells with a zero score.
+
 Each metric is computed per period; the report gives the mean over periods and a
 Student-t interval across periods (``confidence``, default 95 %). With one period
 there is no interval.
@@ -29,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,10 +56,14 @@ from crimelens.feedback._models import CountModel
 __all__ = [
     "METRICS",
     "ExposureReport",
+    "RollingBacktest",
     "exposure_audit",
     "exposure_of_surfaces",
     "flags_from_scores",
+    "rolling_backtest",
     "rolling_flags",
+    "split_ties",
+    "tie_counts",
 ]
 
 #: The metrics that are shares of a whole: their intervals are kept inside [0, 1].
@@ -65,24 +81,179 @@ METRICS: tuple[str, ...] = (
 )
 
 
-def flags_from_scores(scores: NDArray[np.float64], cell_area: NDArray[np.float64] | float, coverage: float) -> NDArray[np.bool_]:
+def flags_from_scores(
+    scores: NDArray[np.float64],
+    cell_area: NDArray[np.float64] | float,
+    coverage: float,
+    *,
+    ties: Literal["split", "index"] = "split",
+) -> NDArray[np.float64]:
     """Flag the highest-scoring cells until they cover ``coverage`` of the total surface.
+
+    The cells are taken by descending score until their surface reaches ``coverage`` of
+    the whole (the last one may overshoot it). Cells tied on the score of the last cell
+    taken (the *cut*) are where the order decides: with ``ties="split"`` (default) every
+    cell tied at the cut gets the same fraction of a flag, (flagged surface left after the
+    cells above the cut) / (surface of the tied cells), which is the mean over every order
+    of the tied cells, so no share depends on cell order; with ``ties="index"`` the tied
+    cells are taken by ascending index (whole flags, the rule of ``RiskSurface.flagged``).
+    Returns flags in [0, 1], one per cell.
 
     Examples
     --------
     >>> flags_from_scores(np.array([0.1, 0.9, 0.5, 0.0]), 1.0, 0.5).tolist()
-    [False, True, True, False]
+    [0.0, 1.0, 1.0, 0.0]
+    >>> flags_from_scores(np.array([2.0, 1.0, 1.0, 1.0]), 1.0, 0.5).round(3).tolist()
+    [1.0, 0.333, 0.333, 0.333]
+    >>> flags_from_scores(np.array([2.0, 1.0, 1.0, 1.0]), 1.0, 0.5, ties="index").tolist()
+    [1.0, 1.0, 0.0, 0.0]
     """
     if not 0.0 < coverage <= 1.0:
         raise InvalidParameterError(f"coverage={coverage}: expected a share of the surface in (0, 1]")
+    if ties not in ("split", "index"):
+        raise InvalidParameterError(f"flags_from_scores(ties={ties!r}): expected 'split' or 'index'")
     s = np.asarray(scores, dtype=np.float64)
     area = np.broadcast_to(np.asarray(cell_area, dtype=np.float64), s.shape)
+    flags = np.zeros(len(s), dtype=np.float64)
+    if len(s) == 0:
+        return flags
     order = np.argsort(-s, kind="stable")
     cum = np.cumsum(area[order])
-    n_flag = int(np.searchsorted(cum, coverage * area.sum() - 1e-9 * area.sum()) + 1)
-    flags = np.zeros(len(s), dtype=bool)
-    flags[order[: min(n_flag, len(s))]] = True
-    return flags
+    n_flag = min(int(np.searchsorted(cum, coverage * area.sum() - 1e-9 * area.sum()) + 1), len(s))
+    flags[order[:n_flag]] = 1.0
+    return flags if ties == "index" else split_ties(s, flags, area)
+
+
+def split_ties(scores: NDArray[np.float64], flags: NDArray[np.float64],
+               cell_area: NDArray[np.float64] | float = 1.0) -> NDArray[np.float64]:
+    """Whole flags taken in some order, with the cells tied at the cut sharing them pro rata.
+
+    The cut is the lowest score flagged; when the cells tied on it are not all flagged,
+    each gets (their flagged surface) / (their whole surface) of a flag. Cells above the
+    cut and the total flagged surface are unchanged.
+
+    Examples
+    --------
+    >>> split_ties(np.array([5.0, 0.0, 0.0, 0.0]), np.array([1.0, 1.0, 0.0, 0.0])).round(3).tolist()
+    [1.0, 0.333, 0.333, 0.333]
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    out = np.array(flags, dtype=np.float64)
+    area = np.broadcast_to(np.asarray(cell_area, dtype=np.float64), s.shape)
+    got = out > 0
+    if not got.any():
+        return out
+    tied = s == s[got].min()
+    if out[tied].min() < 1.0:  # the tied cells straddle the cut: they share what is left pro rata
+        out[tied] = float((out[tied] * area[tied]).sum()) / float(area[tied].sum())
+    return out
+
+
+def tie_counts(scores: NDArray[np.float64], flags: NDArray[np.float64]) -> dict[str, float]:
+    """How much of one period's flagging the order of tied cells could decide.
+
+    Returns the cut (the lowest score that got any flag), the cells above it and tied on
+    it, and the flags given to the tied cells when they straddle the cut (``flags_tied``)
+    and to cells with a zero score (``flags_zero_score``), in cells' worth of flags.
+
+    Examples
+    --------
+    >>> s = np.array([3.0, 0.0, 0.0, 0.0])
+    >>> tie_counts(s, flags_from_scores(s, 1.0, 0.5))["flags_tied"]
+    1.0
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    f = np.asarray(flags, dtype=np.float64)
+    got = f > 0
+    total = float(f.sum())
+    if not got.any():
+        return {"cut_score": float("nan"), "cells_above": 0.0, "cells_tied": 0.0, "flags": 0.0,
+                "flags_tied": 0.0, "flags_zero_score": 0.0}
+    cut = float(s[got].min())
+    tied = s == cut
+    straddles = bool(f[tied].min() < 1.0)
+    return {"cut_score": cut, "cells_above": float((s > cut).sum()), "cells_tied": float(tied.sum()),
+            "flags": total, "flags_tied": float(f[tied].sum()) if straddles else 0.0,
+            "flags_zero_score": float(f[s <= 0].sum())}
+
+
+#: Above this mean share of flags placed among tied cells the exposure audit warns.
+TIED_SHARE_CAUTION = 0.10
+
+
+@dataclass(frozen=True)
+class RollingBacktest:
+    """Flags, incidents and scores per backtest period (rows) and cell (columns)."""
+
+    flagged: NDArray[np.float64]
+    incidents: NDArray[np.float64]
+    scores: NDArray[np.float64]
+    ties: str
+
+    def tie_table(self) -> pd.DataFrame:
+        """Per period: the cut, the cells above and at it, and the flags the tie rule placed."""
+        return pd.DataFrame([{"period": p, **tie_counts(self.scores[p], self.flagged[p])}
+                             for p in range(self.flagged.shape[0])])
+
+    def tie_summary(self) -> dict[str, Any]:
+        """Mean (and largest) share of each period's flags given to tied cells and to zero-score cells."""
+        t = self.tie_table()
+        flags = t["flags"].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tied = np.where(flags > 0, t["flags_tied"].to_numpy(dtype=np.float64) / flags, np.nan)
+            zero = np.where(flags > 0, t["flags_zero_score"].to_numpy(dtype=np.float64) / flags, np.nan)
+        return {
+            "rule": self.ties,
+            "flags_per_period": _num(float(np.nanmean(flags))) if len(flags) else None,
+            "share_of_flags_tied": {"mean": _num(_nanmean(tied)), "max": _num(_nanmax(tied))},
+            "share_of_flags_zero_score": {"mean": _num(_nanmean(zero)), "max": _num(_nanmax(zero))},
+            "cells_tied_at_cut": {"mean": _num(float(t["cells_tied"].mean())), "max": int(t["cells_tied"].max())},
+            "per_period": [{k: (_num(v) if k != "period" else int(v)) for k, v in row.items()}
+                           for row in t.to_dict("records")],
+        }
+
+
+def _nanmean(x: NDArray[np.float64]) -> float:
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def _nanmax(x: NDArray[np.float64]) -> float:
+    return float(np.nanmax(x)) if np.isfinite(x).any() else float("nan")
+
+
+def rolling_backtest(
+    daily_counts: NDArray[np.float64],
+    model: CountModel,
+    centres_m: NDArray[np.float64] | None,
+    *,
+    n_periods: int,
+    period_days: int,
+    coverage: float,
+    cell_area: NDArray[np.float64] | float = 1.0,
+    ties: Literal["split", "index"] = "split",
+) -> RollingBacktest:
+    """Rolling-origin backtest: for each of the last ``n_periods`` periods, fit on everything
+    before it, flag ``coverage`` of the surface (:func:`flags_from_scores`, ``ties``), and
+    count the period's incidents per cell. Keeps each period's scores for :func:`tie_counts`.
+    """
+    counts = np.asarray(daily_counts, dtype=np.float64)
+    if n_periods < 1 or period_days < 1:
+        raise InvalidParameterError(f"rolling_flags(n_periods={n_periods}, period_days={period_days}): both must be >= 1")
+    first = len(counts) - n_periods * period_days
+    if first < 1:
+        raise InputError(
+            f"rolling_flags: {len(counts)} days of counts cannot hold {n_periods} periods of {period_days} days "
+            "after at least one training day"
+        )
+    flagged = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)
+    incidents = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)
+    scores = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)
+    for p in range(n_periods):
+        start = first + p * period_days
+        scores[p] = model.fit_counts(counts[:start], centres_m).score()
+        flagged[p] = flags_from_scores(scores[p], cell_area, coverage, ties=ties)
+        incidents[p] = counts[start : start + period_days].sum(axis=0)
+    return RollingBacktest(flagged=flagged, incidents=incidents, scores=scores, ties=ties)
 
 
 def rolling_flags(
@@ -94,29 +265,18 @@ def rolling_flags(
     period_days: int,
     coverage: float,
     cell_area: NDArray[np.float64] | float = 1.0,
-) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    ties: Literal["split", "index"] = "split",
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Rolling-origin backtest: for each of the last ``n_periods`` periods, fit on everything
     before it, flag ``coverage`` of the surface, and count the period's incidents per cell.
 
-    Returns ``(flagged, incidents)``, both of shape ``(n_periods, cells)``.
+    Returns ``(flagged, incidents)``, both of shape ``(n_periods, cells)``; flags are in
+    [0, 1] (cells tied at the cut share it, see :func:`flags_from_scores`). See
+    :func:`rolling_backtest` for the scores and the tie counts as well.
     """
-    counts = np.asarray(daily_counts, dtype=np.float64)
-    if n_periods < 1 or period_days < 1:
-        raise InvalidParameterError(f"rolling_flags(n_periods={n_periods}, period_days={period_days}): both must be >= 1")
-    first = len(counts) - n_periods * period_days
-    if first < 1:
-        raise InputError(
-            f"rolling_flags: {len(counts)} days of counts cannot hold {n_periods} periods of {period_days} days "
-            "after at least one training day"
-        )
-    flagged = np.zeros((n_periods, counts.shape[1]), dtype=bool)
-    incidents = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)
-    for p in range(n_periods):
-        start = first + p * period_days
-        scores = model.fit_counts(counts[:start], centres_m).score()
-        flagged[p] = flags_from_scores(scores, cell_area, coverage)
-        incidents[p] = counts[start : start + period_days].sum(axis=0)
-    return flagged, incidents
+    run = rolling_backtest(daily_counts, model, centres_m, n_periods=n_periods, period_days=period_days,
+                           coverage=coverage, cell_area=cell_area, ties=ties)
+    return run.flagged, run.incidents
 
 
 @dataclass(frozen=True)
@@ -128,6 +288,9 @@ class ExposureReport:
     n_periods: int
     per_period: pd.DataFrame = field(repr=False)
     table: pd.DataFrame = field(repr=False)
+    #: incidents over all periods, and those recorded in no cell (counted under ``(outside areas)``)
+    n_incidents: float = 0.0
+    n_incidents_outside: float = 0.0
 
     @property
     def groups(self) -> list[str]:
@@ -143,7 +306,8 @@ class ExposureReport:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"group_by": self.group_by, "confidence": self.confidence,
-                               "n_periods": self.n_periods, "groups": {}}
+                               "n_periods": self.n_periods, "n_incidents": _num(self.n_incidents),
+                               "n_incidents_outside_cells": _num(self.n_incidents_outside), "groups": {}}
         for g, frame in self.table.groupby("group", sort=False):
             entry: dict[str, Any] = {
                 "population": _num(frame["population"].iloc[0]),
@@ -193,6 +357,7 @@ def exposure_audit(
     n_quantiles: int = 2,
     cell_area: NDArray[np.float64] | float = 1.0,
     confidence: float = 0.95,
+    incidents_outside: NDArray[np.float64] | None = None,
 ) -> ExposureReport:
     """Audit flagged cells against area groups across backtest periods.
 
@@ -205,6 +370,9 @@ def exposure_audit(
     group_by : audit attribute that groups the areas (see :func:`area_groups`).
     cell_area : surface of each cell (any unit), for the PAI.
     confidence : level of the across-period intervals.
+    incidents_outside : (periods,) incidents recorded in no cell (outside every area's cells).
+        They count in the ``(outside areas)`` group, never flagged, so every group's
+        ``incident_share`` is a share of all the period's incidents and the shares add up to 1.
     """
     f = np.atleast_2d(np.asarray(flagged, dtype=np.float64))
     y = np.atleast_2d(np.asarray(incidents, dtype=np.float64))
@@ -215,6 +383,10 @@ def exposure_audit(
         raise InputError(f"exposure_audit: overlap has shape {w.shape}; expected ({f.shape[1]}, {len(areas)})")
     if not 0 < confidence < 1:
         raise InvalidParameterError(f"exposure_audit(confidence={confidence}): expected a value in (0, 1)")
+    beyond = np.zeros(f.shape[0]) if incidents_outside is None else np.asarray(incidents_outside, dtype=np.float64)
+    if beyond.shape != (f.shape[0],):
+        raise InputError(f"exposure_audit: incidents_outside has shape {beyond.shape}; expected ({f.shape[0]},), "
+                         "one count per period")
     labels = area_groups(areas, group_by, n_quantiles=n_quantiles)
     order = list(dict.fromkeys(sorted(labels)))
     weights = {g: w[:, [i for i, lab in enumerate(labels) if lab == g]].sum(axis=1) for g in order}
@@ -222,7 +394,7 @@ def exposure_audit(
     n_areas = {g: sum(1 for lab in labels if lab == g) for g in order}
     outside = np.clip(1.0 - w.sum(axis=1), 0.0, 1.0)
     outside[outside < 1e-6] = 0.0  # slivers from rounded polygon coordinates
-    if outside.sum() > 1e-6:
+    if outside.sum() > 1e-6 or beyond.sum() > 0:
         weights[OUTSIDE] = outside
         pops[OUTSIDE] = 0
         n_areas[OUTSIDE] = 0
@@ -232,11 +404,11 @@ def exposure_audit(
     rows = []
     for p in range(f.shape[0]):
         total_flags = float(f[p].sum())
-        total_inc = float(y[p].sum())
+        total_inc = float(y[p].sum()) + float(beyond[p])
         for g in order:
             wg = weights[g]
             flags_g = float((f[p] * wg).sum())
-            inc_g = float((y[p] * wg).sum())
+            inc_g = float((y[p] * wg).sum()) + (float(beyond[p]) if g == OUTSIDE else 0.0)
             hit_g = float((f[p] * y[p] * wg).sum())
             surf_g = float((area_c * wg).sum())
             flag_surf_g = float((f[p] * area_c * wg).sum())
@@ -246,6 +418,8 @@ def exposure_audit(
             pop_share = pop_g / total_pop if total_pop > 0 else np.nan
             hit = hit_g / inc_g if inc_g > 0 else np.nan
             frac = flag_surf_g / surf_g if surf_g > 0 else np.nan
+            if g == OUTSIDE and beyond.sum() > 0:
+                frac = np.nan  # incidents beyond the cells come from a surface nobody measured: no PAI
             rows.append(
                 {
                     "period": p,
@@ -292,6 +466,8 @@ def exposure_audit(
         n_periods=f.shape[0],
         per_period=per_period,
         table=pd.DataFrame(summary_rows),
+        n_incidents=float(y.sum() + beyond.sum()),
+        n_incidents_outside=float(beyond.sum()),
     )
 
 
@@ -304,10 +480,12 @@ def exposure_of_surfaces(
     group_by: str | None = None,
     n_quantiles: int = 2,
     confidence: float = 0.95,
+    ties: Literal["split", "index"] = "split",
 ) -> ExposureReport:
     """Exposure audit of the forecasting engine's ``RiskSurface`` objects, one per backtest period.
 
-    Each surface flags its top ``coverage`` of cells (``RiskSurface.flagged``); ``incidents[i]``
+    Each surface flags its top ``coverage`` of cells (``RiskSurface.flagged``; with
+    ``ties="split"`` the cells tied at its cut share those flags, see :func:`split_ties`); ``incidents[i]``
     is the :class:`~crimelens.domain.IncidentTable` recorded during surface ``i``'s window. All
     surfaces must share one study area (its cell outlines are overlaid on ``areas``).
     """
@@ -323,8 +501,12 @@ def exposure_of_surfaces(
 
     outlines = [shapely.to_wkt(p) for p in area.polygons()]
     overlap = cell_area_overlap(outlines, areas)
-    flagged = np.stack([np.asarray(s.flagged(coverage)) for s in surfaces])
+    cell_km2 = np.asarray(area.cell_area_m2) / 1e6
+    flagged = np.stack([np.asarray(s.flagged(coverage), dtype=np.float64) for s in surfaces])
+    if ties == "split":  # the surface's own flags take tied cells by index; spread them over the tie
+        flagged = np.stack([split_ties(np.asarray(s.intensity, dtype=np.float64), fl, cell_km2)
+                            for s, fl in zip(surfaces, flagged, strict=True)])
     counts = np.stack([area.counts(t.xy_m) if len(t) else np.zeros(area.n_cells) for t in incidents])
     return exposure_audit(flagged, counts, overlap=overlap, areas=areas, group_by=group_by,
-                          n_quantiles=n_quantiles, cell_area=np.asarray(area.cell_area_m2) / 1e6,
+                          n_quantiles=n_quantiles, cell_area=cell_km2,
                           confidence=confidence)

@@ -138,8 +138,12 @@ def feedback_section(
     fmt: str = "markdown",
     heading_level: int = 2,
     mark: str | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """A Markdown (``fmt="markdown"``) or HTML (``fmt="html"``) section for a model card or report.
+
+    ``notes`` are cautions printed under the exposure table (ties at the cut, incidents
+    outside the areas, overlapping training windows).
 
     Examples
     --------
@@ -177,8 +181,9 @@ def feedback_section(
                          f"{s['tv_mean']:.3f}", f"{s['kl_mean']:.3f}", f"{s['discovered_to_reported']:.3f}"])
         parts += [_md_table(["run", "share of flags to day-0 flagged cells", "cells ever flagged", "Gini of allocation",
                              "TV to truth", "KL to truth", "discovered / reported"], rows), ""]
-        parts += [f"Amplification (share to day-0 flagged cells, feedback / no feedback): "
-                  f"{comparison.concentration_ratio:.3f}; divergence ratio (TV): {comparison.amplification_ratio:.3f}.", ""]
+        parts += [f"Concentration ratio (share of flags to the day-0 flagged cells, feedback / no feedback): "
+                  f"{comparison.concentration_ratio:.3f}; amplification ratio (mean TV distance to the truth, "
+                  f"feedback / no feedback): {comparison.amplification_ratio:.3f}.", ""]
         if fb.group_metrics:
             grows = []
             for run in comparison.runs:
@@ -187,13 +192,15 @@ def feedback_section(
                                   f"{m['disparity']:.3f}", f"{m['discovered_to_reported']:.3f}"])
             parts += [_md_table(["run", "group", "allocation share", "true share", "ratio", "discovered / reported"], grows), ""]
     if sweep is not None:
-        parts += [f"{h}# Detection-bias sweep (group {sweep.group})", ""]
+        runs = f"; {sweep.n_runs:,} runs per level" if sweep.n_runs is not None else ""
+        parts += [f"{h}# Detection-bias sweep (group {sweep.group}{runs})", ""]
         parts += [_md_table(["detection bias", "true share", "no feedback", "feedback"],
                             [[f"{r['detection_bias']:.0%}", f"{r['true_share']:.3f}", f"{r['no_feedback_share']:.3f}",
                               f"{r['feedback_share']:.3f}"] for r in sweep.rows]), ""]
     if exposure is not None:
         parts += [f"{h}# Exposure by area group ({exposure.group_by or 'area'}; {exposure.n_periods} periods, "
                   f"{exposure.confidence:.0%} intervals)", "", exposure.to_markdown(), ""]
+        parts += [x for n in notes for x in (f"Caution: {n}", "")]
     for name, path in (figures or {}).items():
         parts += [f"![{name}]({Path(path).as_posix()})", ""]
     parts += [
@@ -275,7 +282,11 @@ def runs_section(runs: Sequence[Mapping[str, Any]], *, fmt: str = "markdown", he
             parts += [_md_table(["run", "share of flags to day-0 cells", "cells ever flagged",
                                  "discovered / reported"], rows), ""]
             if "concentration_ratio" in s:
-                parts += [f"Amplification (feedback / no feedback): {s['concentration_ratio']:.3f}.", ""]
+                parts += [f"Concentration ratio (share of flags to the day-0 flagged cells, feedback / no "
+                          f"feedback): {s['concentration_ratio']:.3f}.", ""]
+            if s.get("amplification_ratio") is not None:
+                parts += [f"Amplification ratio (mean TV distance to the truth, feedback / no feedback): "
+                          f"{s['amplification_ratio']:.3f}.", ""]
         elif "groups" in s:
             rows = []
             for g, v in s["groups"].items():

@@ -507,13 +507,18 @@ class BiasSweep:
     group: str
     biases: tuple[float, ...]
     rows: tuple[Mapping[str, Any], ...]
+    #: runs per bias level and feedback setting (the urn sweep; None for the grid sweep)
+    n_runs: int | None = None
 
     @property
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.rows))
 
     def summary(self) -> dict[str, Any]:
-        return {"group": self.group, "rows": [dict(r) for r in self.rows]}
+        out: dict[str, Any] = {"group": self.group, "rows": [dict(r) for r in self.rows]}
+        if self.n_runs is not None:
+            out["n_runs"] = self.n_runs
+        return out
 
 
 def detection_bias_sweep(

@@ -278,4 +278,4 @@ def urn_bias_sweep(
             row[f"{key}_share"] = round(share_b, 6)
             row[f"{key}_excess"] = round(share_b - 0.5, 6)
         rows.append(row)
-    return BiasSweep(group="B", biases=tuple(float(b) for b in biases), rows=tuple(rows))
+    return BiasSweep(group="B", biases=tuple(float(b) for b in biases), rows=tuple(rows), n_runs=n_runs)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,12 +42,12 @@ from crimelens.feedback import (
     plot_comparison,
     plot_urn,
     read_areas,
-    rolling_flags,
     runs_section,
     synthetic_scenario,
     urn_bias_sweep,
 )
-from crimelens.feedback._exposure import ExposureReport
+from crimelens.feedback._areas import OUTSIDE
+from crimelens.feedback._exposure import TIED_SHARE_CAUTION, ExposureReport, rolling_backtest
 from crimelens.governance import Actor
 from crimelens.services._context import (
     RESEARCH,
@@ -75,6 +75,9 @@ __all__ = [
 ]
 
 SCENARIOS: tuple[str, ...] = ("ensign-urn", "oakland", "synthetic", "planted-city")
+#: The cautions an exposure audit's summary may carry, in the order they are printed.
+EXPOSURE_CAUTIONS: tuple[str, ...] = ("caution_ties", "caution_outside", "caution_location", "caution_window",
+                                      "caution")
 MAX_GRID_DAYS = 3660  # ten years of daily refits; the urn is bounded by its days x runs instead
 _DEFAULT_DAYS = {"ensign-urn": 1000, "oakland": 549, "synthetic": 365, "planted-city": 365}
 
@@ -116,6 +119,23 @@ def _hash_arrays(*arrays: Any) -> str:
 
 def _scenario_hash(s: Scenario) -> str:
     return _hash_arrays(s.true_rate, s.history, s.centres_m, s.replay_reported)
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _areas_sha256(path: Path) -> str:
+    """SHA-256 of an areas file; a shapefile's is over the ``.shp`` and its sidecar files
+    (the attributes, populations included, live in the ``.dbf``)."""
+    if path.suffix.lower() != ".shp":
+        return file_sha256(path)
+    h = hashlib.sha256()
+    for side in sorted(path.parent.glob(path.stem + ".*")):
+        if side.suffix.lower() in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+            h.update(f"{side.suffix.lower()} {file_sha256(side)}\n".encode("ascii"))
+    return h.hexdigest()
 
 
 def _oakland_inputs(ctx: Context, data: Path | None, dataset: str | None,
@@ -213,13 +233,16 @@ def simulate_feedback(
     if scenario != "ensign-urn" and not 1 <= n_days <= MAX_GRID_DAYS:
         raise InvalidParameterError(f"feedback simulate {scenario}: days {n_days}; expected 1 to {MAX_GRID_DAYS:,} "
                                     "(each day refits the model on the grid)")
-    params: dict[str, Any] = {"scenario": scenario, "days": n_days, "correction": correction, "seed": seed}
+    params: dict[str, Any] = {"scenario": scenario, "days": n_days, "correction": correction, "seed": seed,
+                              "sweep": sweep}
     figures: dict[str, str] = {}
     sweep_result: BiasSweep | None = None
     if scenario == "ensign-urn":
         if correction == "ipw-weight":
             raise InvalidParameterError("ensign-urn: correction 'ipw-weight' is not defined for the urn; use 'ipw'")
         params["n_runs"] = n_runs
+        if sweep:  # each of the sweep's 12 urns (6 biases, with and without feedback) runs half as many
+            params["sweep_runs"] = max(50, n_runs // 2)
         fix = "ipw" if correction in ("none", "ipw") else correction
         specs: list[dict[str, Any]] = [dict(correction="none"), dict(correction="none", reported_weight=0.2)]
         specs.insert(1, dict(correction=fix, reported_weight=0.2 if fix == "reported-only" else 0.0))
@@ -229,7 +252,7 @@ def simulate_feedback(
                 progress("urn runs", i, len(specs))
             urns.append(ensign_urn(days=n_days, n_runs=n_runs, random_state=seed, **spec))
         if sweep:
-            sweep_result = urn_bias_sweep(days=n_days, n_runs=max(50, n_runs // 2), random_state=seed)
+            sweep_result = urn_bias_sweep(days=n_days, n_runs=params["sweep_runs"], random_state=seed)
         summary: dict[str, Any] = {"runs": {u.label: u.summary() for u in urns},
                                    "true_share": round(urns[0].true_share, 6),
                                    "final_shares": {u.label: round(u.final_share, 6) for u in urns}}
@@ -325,6 +348,7 @@ def audit_exposure(
     window_days: int = 365,
     offense: str | None = None,
     confidence: float = 0.95,
+    ties: Literal["split", "index"] = "split",
 ) -> tuple[FeedbackRun, ExposureReport]:
     """Backtest a model on recorded incidents and audit its flags per group of areas.
 
@@ -333,13 +357,25 @@ def audit_exposure(
     (``areas_dataset``, default ``dataset``). The last ``n_periods`` periods of
     ``period_days`` days are each forecast from everything before them (``model``,
     square cells of ``cell_m`` metres over the areas), the top ``coverage`` of the
-    surface is flagged, and the flags are audited.
+    surface is flagged, and the flags are audited. Cells tied at the cut share the flags
+    left pro rata (``ties="split"``; ``"index"`` takes them by cell index, for comparison);
+    the summary says how many flags fell among tied cells (``ties``) and warns when many
+    did. Incidents recorded in no cell of the areas count under ``(outside areas)``.
+
+    The ledger entry's parameters name the inputs that change the result: the incident
+    file's absolute path and SHA-256 (or the stored dataset), the areas file's absolute
+    path and SHA-256, and every option.
     """
+    if ties not in ("split", "index"):
+        raise InvalidParameterError(f"audit exposure --ties {ties!r}: expected 'split' (cells tied at the cut share "
+                                    "the flags left) or 'index' (tied cells taken by cell index)")
+    data_file: dict[str, str] = {}
     if data is not None:
         from crimelens.ingest import read_file
 
         incidents = read_file(data).table
-        source = str(data)
+        source = str(Path(data).resolve())
+        data_file = {"data_sha256": file_sha256(Path(data))}
     elif dataset is not None:
         incidents = ctx.store.incidents(dataset=dataset, offense=offense)
         source = f"store:{dataset}"
@@ -352,8 +388,11 @@ def audit_exposure(
         if data is None:
             check_dataset(ctx, dataset, "audit exposure")
         raise NotFoundError(f"audit exposure: no incidents in {source}" + (f" for offense {offense!r}" if offense else ""))
+    areas_id: dict[str, str] = {}
     if areas is not None:
         area_list = read_areas(areas, crs=incidents.crs)
+        # the file itself identifies the run: the same path with other populations is another audit
+        areas_id = {"areas": str(Path(areas).resolve()), "areas_sha256": _areas_sha256(Path(areas))}
     else:
         name = areas_dataset or dataset
         area_list = ctx.store.areas(dataset=name) if name else []
@@ -362,6 +401,10 @@ def audit_exposure(
                 f"audit exposure: no areas for dataset {name!r} in the store; expected --areas PATH "
                 "(GeoJSON, GeoPackage or Shapefile)"
             )
+        # stored areas have no file: their content (outlines, populations, audit attributes) is hashed
+        areas_id = {"areas_content_sha256": hashlib.sha256(json_bytes(
+            [[a.area_id, a.name, a.wkt, a.population, a.crs, _jsonable(dict(a.audit))] for a in area_list]
+        )).hexdigest()}
     import shapely
 
     bounds = shapely.bounds(shapely.union_all(shapely.from_wkt([a.wkt for a in area_list])))
@@ -389,18 +432,53 @@ def audit_exposure(
     n_days = window_days + n_periods * period_days
     start = (t_end - np.timedelta64(n_days - 1, "D")).strftime("%Y-%m-%d")
     daily = daily_counts(incidents, cells, int(keep.sum()), start=start, n_days=n_days)
+    # incidents recorded in no kept cell (beyond every area) still count: under "(outside areas)"
+    located = np.isfinite(incidents.xy_m).all(axis=1)
+    beyond_daily = daily_counts(incidents, np.where((cells < 0) & located, 0, -1), 1, start=start,
+                                n_days=n_days)[:, 0]
+    unlocated_daily = daily_counts(incidents, np.where(located, -1, 0), 1, start=start, n_days=n_days)[:, 0]
+    first_period = n_days - n_periods * period_days
+    beyond = beyond_daily[first_period:].reshape(n_periods, period_days).sum(axis=1)
     count_model = make_count_model(model, centres_m=full.centres()[keep], crs=incidents.crs,
                                    window_days=window_days, origin=start)
-    flagged, counts = rolling_flags(daily, count_model, full.centres()[keep], n_periods=n_periods,
-                                    period_days=period_days, coverage=coverage)
-    report = exposure_audit(flagged, counts, overlap=overlap_full[keep], areas=area_list, group_by=group_by,
-                            n_quantiles=n_quantiles, cell_area=full.cell_area_km2, confidence=confidence)
-    params: dict[str, Any] = {"source": source, "offense": offense, "areas": str(areas) if areas else areas_dataset or dataset,
+    backtest = rolling_backtest(daily, count_model, full.centres()[keep], n_periods=n_periods,
+                                period_days=period_days, coverage=coverage, ties=ties)
+    flagged = backtest.flagged
+    report = exposure_audit(flagged, backtest.incidents, overlap=overlap_full[keep], areas=area_list,
+                            group_by=group_by, n_quantiles=n_quantiles, cell_area=full.cell_area_km2,
+                            confidence=confidence, incidents_outside=beyond)
+    params: dict[str, Any] = {"source": source, **data_file, "offense": offense,
+                              "areas": areas_id.get("areas") or areas_dataset or dataset, **areas_id,
                               "group_by": group_by, "n_quantiles": n_quantiles, "model": model, "cell_m": cell_m,
-                              "coverage": coverage, "n_periods": n_periods, "period_days": period_days,
-                              "window_days": window_days, "first_day": start, "confidence": confidence,
-                              "records": "incident", "n_records_left_out": n_left_out}
+                              "coverage": coverage, "ties": ties, "n_periods": n_periods,
+                              "period_days": period_days, "window_days": window_days, "first_day": start,
+                              "confidence": confidence, "records": "incident", "n_records_left_out": n_left_out}
     summary = report.summary()
+    summary["ties"] = backtest.tie_summary()
+    tied_share = summary["ties"]["share_of_flags_tied"]["mean"]
+    if tied_share is not None and tied_share > TIED_SHARE_CAUTION:
+        zero_share = summary["ties"]["share_of_flags_zero_score"]["mean"] or 0.0
+        what = ("split pro rata among them, so no group's share depends on cell order" if ties == "split"
+                else "given by cell index, so the groups' shares depend on the grid's cell order")
+        summary["caution_ties"] = (
+            f"{tied_share:.0%} of each period's flags (mean) fell among cells tied at the cut "
+            f"({zero_share:.0%} on cells with a score of 0, i.e. no recorded history): {what}; those flags "
+            "say nothing about the places, only that the model cannot tell them apart")
+    n_beyond = int(beyond.sum())
+    n_unlocated = int(unlocated_daily[first_period:].sum())
+    all_days = {"days": n_days, "n_incidents": int(daily.sum() + beyond_daily.sum() + unlocated_daily.sum()),
+                "n_incidents_outside_cells": int(beyond_daily.sum())}
+    summary["all_days"] = all_days
+    if n_beyond:
+        summary["caution_outside"] = (
+            f"{n_beyond:,} of {int(report.n_incidents):,} incidents in the audited periods "
+            f"({all_days['n_incidents_outside_cells']:,} of {all_days['n_incidents']:,} in all {n_days:,} days "
+            "read, training windows included) were recorded outside every area's cells: they count under "
+            f"{OUTSIDE!r} (never flagged, no PAI), and the model never sees them")
+    if n_unlocated:
+        summary["n_incidents_without_location"] = n_unlocated
+        summary["caution_location"] = (
+            f"{n_unlocated:,} incidents in the audited periods have no coordinates and are in no group")
     short = n_days - span_days  # days of the first training window before the first record
     if short > 0:
         summary["caution_window"] = (
@@ -414,12 +492,13 @@ def audit_exposure(
             "independent periods"
         )
     output_hash = hashlib.sha256(json_bytes(summary) + np.ascontiguousarray(flagged).tobytes()).hexdigest()
-    data_hash = _hash_arrays(daily)
+    data_hash = _hash_arrays(daily, beyond_daily)
     run_id, seq = _store(ctx, kind="exposure", scenario=source, action="feedback.exposure", actor=actor,
                          purpose=purpose, model=model, params=params, summary=summary,
                          output_hash=output_hash, data_hash=data_hash)
     mark = RESEARCH_MARK if purpose == RESEARCH else None
-    section = feedback_section(exposure=report, mark=mark)
+    notes = [str(summary[k]) for k in EXPOSURE_CAUTIONS if k in summary]
+    section = feedback_section(exposure=report, mark=mark, notes=notes)
     run = FeedbackRun(run_id=run_id, kind="exposure", scenario=source, params=params, summary=summary,
                       output_hash=output_hash, ledger_seq=seq, section=section, mark=mark or "")
     return run, report

@@ -45,6 +45,7 @@ from crimelens.audit import (
     render_html,
     reweighing_weights,
 )
+from crimelens.audit._table import as_read
 from crimelens.domain import is_protected
 from crimelens.errors import InputError, InvalidParameterError, SchemaError
 from crimelens.governance import PENDING_REVIEW_MARK, Actor
@@ -585,6 +586,18 @@ def run_mitigations(
     return out
 
 
+def _audit_labels(table: PreparedTable, label: str) -> np.ndarray[Any, Any]:
+    """The 0/1 label column for an audit; a bad cell is named as it reads in the file."""
+    frame = table.frame
+    if label in frame.columns:
+        bad = ~pd.to_numeric(frame[label], errors="coerce").isin([0, 1])
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SchemaError(f"audit {table.path} {table.row(i)}, column {label!r}: got {as_read(frame[label].iloc[i])}; "
+                              "expected 0 or 1 (1 = the recorded outcome)")
+    return _label_array(table, label)
+
+
 def audit_table(
     ctx: Context, *, data: str | Path, label: str, groups: Sequence[str], actor: Actor,
     score: str | None = None, model_id: str | None = None, threshold: float | None = None,
@@ -595,38 +608,55 @@ def audit_table(
 ) -> AuditRun:
     """Audit a score column (or a stored model's scores) per group; store JSON (+ HTML) and log it.
 
-    ``file_label`` names the data file in the report and in messages (``upload:<name>``)."""
+    ``file_label`` names the data file in the report and in messages (``upload:<name>``).
+
+    The ledger entry's ``params`` hold every input that changes the report: threshold,
+    bootstrap, harm direction, group columns, the references given and those used (with how
+    each was chosen), intersections, mitigations, layout and seed. A bad input (a label that is
+    not 0/1, a missing column, an unknown ``--reference`` column or group) is refused and the
+    refusal logged, as other services log theirs."""
     if (score is None) == (model_id is None):
         raise InvalidParameterError("audit: expected exactly one of --score COL or --model MODEL_ID")
     authorize(ctx, action="audit.fairness", actor=actor, purpose=purpose)
     table = prepare_table(data, layout=layout, name=file_label)
     frame = table.frame
-    missing = [g for g in groups if g not in frame.columns]
-    if missing or not groups:
-        raise SchemaError(f"audit {table.path}: no group column(s) {missing or '(none given)'}; "
-                          f"expected some of {list(frame.columns)[:20]}")
-    y = _label_array(table, label)
+    given = dict(reference or {})
+    params: dict[str, Any] = {"threshold": threshold, "n_boot": n_boot, "positive_is_harmful": positive_is_harmful,
+                              "min_group_size": min_group_size, "groups": list(groups), "reference": given,
+                              "intersections": intersections, "mitigate": mitigate, "layout": table.layout,
+                              "random_state": random_state}
     model: RiskModel | None = None
     X: pd.DataFrame | None = None
-    if model_id is not None:
-        model, row = load_risk_model(ctx, model_id)
-        X = _feature_matrix(table, json.loads(row["features"]))
-        s = model.predict_proba(X)[:, 1]
-        score_name = f"{row['kind']} {model_id} probability"
-    else:
-        assert score is not None
-        if score not in frame.columns:
-            raise SchemaError(f"audit {table.path}: no score column {score!r}")
-        s = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=np.float64)
-        if not np.isfinite(s).all():
-            i = int(np.flatnonzero(~np.isfinite(s))[0])
-            raise SchemaError(f"audit {table.path} {table.row(i)}, column {score!r}: got {frame[score].iloc[i]!r}; "
-                              "expected a number")
-        score_name = score
-    report = audit_scores(s, y, frame[list(groups)], threshold=threshold,
-                          positive_is_harmful=positive_is_harmful, reference=reference, n_boot=n_boot,
-                          min_group_size=min_group_size, intersections=intersections,
-                          score_name=score_name, label_name=label, random_state=random_state)
+    try:
+        missing = [g for g in groups if g not in frame.columns]
+        if missing or not groups:
+            raise SchemaError(f"audit {table.path}: no group column(s) {missing or '(none given)'}; "
+                              f"expected some of {list(frame.columns)[:20]}")
+        y = _audit_labels(table, label)
+        if model_id is not None:
+            model, row = load_risk_model(ctx, model_id)
+            X = _feature_matrix(table, json.loads(row["features"]))
+            s = model.predict_proba(X)[:, 1]
+            score_name = f"{row['kind']} {model_id} probability"
+        else:
+            assert score is not None
+            if score not in frame.columns:
+                raise SchemaError(f"audit {table.path}: no score column {score!r}; expected one of "
+                                  f"{list(frame.columns)[:20]}")
+            s = pd.to_numeric(frame[score], errors="coerce").to_numpy(dtype=np.float64)
+            if not np.isfinite(s).all():
+                i = int(np.flatnonzero(~np.isfinite(s))[0])
+                raise SchemaError(f"audit {table.path} {table.row(i)}, column {score!r}: "
+                                  f"got {as_read(frame[score].iloc[i])}; expected a number")
+            score_name = score
+        report = audit_scores(s, y, frame[list(groups)], threshold=threshold,
+                              positive_is_harmful=positive_is_harmful, reference=given, n_boot=n_boot,
+                              min_group_size=min_group_size, intersections=intersections,
+                              score_name=score_name, label_name=label, random_state=random_state)
+    except InputError as exc:  # refused: logged with what was asked, then raised
+        refuse(ctx, action="audit.fairness", actor=actor, purpose=purpose, reason=str(exc), error=exc,
+               data_hash=table.data_hash, params=params, model_version=model_id,
+               detail={"score": score, "label": label, "error": type(exc).__name__})
     mitigations: tuple[Mitigation, ...] = ()
     if mitigate:
         g0 = groups[0]
@@ -634,6 +664,8 @@ def audit_table(
             s, y, frame[g0].astype(str).to_numpy(), threshold=report.threshold,
             reference=report.reference.get(g0), positive_is_harmful=positive_is_harmful, X=X,
             model=model))
+    params.update(threshold=report.threshold, reference_used=dict(report.reference),
+                  reference_rule=dict(report.reference_rule))
     doc = report.to_dict()
     doc["data"] = {"file": table.path, "sha256": table.data_hash, "rows_read": table.n_read,
                    "note": table.note}
@@ -654,9 +686,7 @@ def audit_table(
         seq = record_use(ctx, action="audit.fairness", actor=actor, purpose=purpose,
                          data_hash=table.data_hash, output_hash=json_hash,
                          model=None if model is None else type(model).__name__, model_version=model_id,
-                         params={"threshold": report.threshold, "n_boot": n_boot,
-                                 "positive_is_harmful": positive_is_harmful,
-                                 "min_group_size": min_group_size, "groups": list(groups)},
+                         params=params,
                          detail={"report_id": report_id, "html_hash": html_hash, "score": score_name,
                                  "label": label, "n": report.n})
         risk_db.save_audit_report(
