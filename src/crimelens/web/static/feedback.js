@@ -12,7 +12,8 @@
       <table id="exposure"><caption class="muted">Per ${CL.esc(sm.group_by || "area")}: its share of the flagged cell-periods against its share of the recorded incidents and of the people, with ${Math.round((sm.confidence || 0.95) * 100)} % intervals across periods. A ratio above 1 means more patrol attention than its share; compare with incidents <em>and</em> people, since recorded incidents follow where police already look.</caption>
       <thead><tr><th>group</th><th>people</th><th>areas</th><th>share of flags</th><th>share of incidents</th><th>share of people</th><th>flags ÷ incidents</th><th>flags ÷ people</th><th>hit rate</th></tr></thead><tbody>${rows}</tbody></table>
       ${sm.caution_window ? `<p class="muted" id="exp-caution-window">Caution: ${CL.esc(sm.caution_window)}</p>` : ""}
-      ${sm.caution ? `<p class="muted" id="exp-caution">Caution: ${CL.esc(sm.caution)}</p>` : ""}`;
+      ${sm.caution ? `<p class="muted" id="exp-caution">Caution: ${CL.esc(sm.caution)}</p>` : ""}
+      ${["caution_ties", "caution_outside", "caution_location"].filter((k) => sm[k]).map((k) => `<p class="warn" id="exp-${k.replace("_", "-")}">Caution: ${CL.esc(sm[k])}</p>`).join("")}`;
     CL.provenance({model: `${p.model} (exposure audit ${run.run_id}, output sha256 ${String(run.output_hash).slice(0, 16)}…)`,
                    data: `${run.scenario}${p.offense ? ", " + p.offense : ""}; areas ${p.areas}`,
                    mark: run.mark ? "Research output: " + run.mark : ""});
