@@ -39,6 +39,7 @@ from crimelens.linkage._linker import (
 )
 from crimelens.linkage._models import PairClassifier
 from crimelens.linkage._series import (
+    SERIES_THRESHOLD,
     MemberExplanation,
     Series,
     cluster_pairs,
@@ -48,6 +49,7 @@ from crimelens.linkage._series import (
 
 __all__ = [
     "DEFAULT_FAMILIES",
+    "SERIES_THRESHOLD",
     "BlockingIndex",
     "CrimeLinkageData",
     "EncodedIncidents",

@@ -37,6 +37,7 @@ from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.governance import Actor, canonical_json
 from crimelens.linkage import (
+    SERIES_THRESHOLD,
     BlockingIndex,
     EncodedIncidents,
     PairwiseLinker,
@@ -139,7 +140,8 @@ class TrainResult:
 
 
 def evaluate_after(linker: PairwiseLinker, table: IncidentTable, labels: Sequence[frozenset[str]], *,
-                   k: int = 50, threshold: float = 0.5, progress: StageProgress | None = None) -> dict[str, Any]:
+                   k: int = 50, threshold: float = SERIES_THRESHOLD,
+                   progress: StageProgress | None = None) -> dict[str, Any]:
     """How ``linker`` scores the labelled incidents of ``table`` (held out: after the cut-off).
 
     Pairwise AUC over candidate pairs with a labelled incident, the share of a
@@ -444,7 +446,7 @@ class SeriesRun:
 
 
 def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
-                 linker_id: str | None = None, threshold: float = 0.5,
+                 linker_id: str | None = None, threshold: float = SERIES_THRESHOLD,
                  method: Literal["average", "components"] = "components", seeds: Sequence[str] = (),
                  period: Any = None, deployment: str | None = None,
                  progress: StageProgress | None = None) -> SeriesRun:
