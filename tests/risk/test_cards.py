@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crimelens.cli import main
 from crimelens.errors import InvalidParameterError
 from crimelens.risk import CompasData, Item, LogisticRisk, PointScore, load_compas
 from crimelens.risk._items import reachable_totals
+from tests.cli.test_ingest_cli import run
 from tests.conftest import shared
 
 COMPAS = "compas/compas-scores-two-years.deid.csv.gz"
@@ -30,14 +30,7 @@ def compas() -> CompasData:
     return load_compas(shared(COMPAS))
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_run = run  # the CLI runner the other CLI tests use: exit code, stdout, stderr
 
 
 # -- the logistic card ----------------------------------------------------------------------------

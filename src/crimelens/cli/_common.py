@@ -17,7 +17,7 @@ from rich.text import Text
 
 from crimelens._jsontext import dumps as strict_json
 from crimelens.config import Settings, load_settings
-from crimelens.errors import NotFoundError
+from crimelens.errors import InputError, NotFoundError
 from crimelens.governance import Actor
 
 if TYPE_CHECKING:  # the services bring pandas and DuckDB: loaded when a command runs, not for --help
@@ -32,6 +32,7 @@ __all__ = [
     "console",
     "emit",
     "esc",
+    "hex_public_key",
     "table",
 ]
 
@@ -187,3 +188,17 @@ def _records(title: str, columns: list[str], cells: list[list[Text]]) -> None:
         if n:
             console.print()
         console.print(grid)
+
+
+def hex_public_key(value: str | None) -> bytes | None:
+    """The raw key of ``--public-key HEX`` (None when not given)."""
+    if not value:
+        return None
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise InputError(f"--public-key: got {value!r}; expected 64 hex digits, the raw Ed25519 public key of a "
+                         "published head (`crimelens ledger head --json`, field public_key)")
+    return key

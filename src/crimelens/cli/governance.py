@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from crimelens.cli._common import DbOpt, JsonOpt, cli_actor, cli_context, console, emit, esc, table
+from crimelens.cli._common import (
+    DbOpt,
+    JsonOpt,
+    cli_actor,
+    cli_context,
+    console,
+    emit,
+    esc,
+    hex_public_key,
+    table,
+)
 from crimelens.cli._lazy import lazy
 from crimelens.errors import InputError, PermissionDeniedError
 from crimelens.governance import Actor, Role
@@ -95,7 +105,7 @@ def ledger_verify(
     inside the file, which proves integrity, not origin (the output says so). With a store, the file
     must be signed with one of that store's keys.
     """
-    key = _hex_key(public_key)
+    key = hex_public_key(public_key)
     if export is not None and db is None and not os.environ.get("CRIMELENS_DB"):
         report = gs.check_export(export, public_key=key)  # no store: a journalist holding only the file
     else:
@@ -123,20 +133,6 @@ def ledger_verify(
     emit(report.to_json(), json_out, render)
     if not report.ok:
         raise typer.Exit(4)
-
-
-def _hex_key(value: str | None) -> bytes | None:
-    """The raw key of ``--public-key HEX`` (None when not given)."""
-    if not value:
-        return None
-    try:
-        key = bytes.fromhex(value)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise InputError(f"--public-key: got {value!r}; expected 64 hex digits, the raw Ed25519 public key of a "
-                         "published head (`crimelens ledger head --json`, field public_key)")
-    return key
 
 
 @ledger_app.command("export")

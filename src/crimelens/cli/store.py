@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crimelens.cli._common import DbOpt, JsonOpt, console, emit, esc
-from crimelens.errors import InputError
+from crimelens.cli._common import DbOpt, JsonOpt, console, emit, esc, hex_public_key
 
 __all__ = ["register"]
 
@@ -18,18 +17,6 @@ store_app = typer.Typer(help="Backups: a checked copy of the store, its evidence
 
 AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this registered user (an administrator).")]
 Purpose = Annotated[str | None, typer.Option("--purpose", help="Stated purpose recorded in the ledger.")]
-
-
-def _hex_key(value: str | None) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        key = bytes.fromhex(value)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise InputError(f"--public-key: got {value!r}; expected 64 hex digits (a raw Ed25519 public key)")
-    return key
 
 
 @store_app.command("backup")
@@ -69,7 +56,7 @@ def verify_backup(
     """Recheck a backup without a store: file hash, row counts, the ledger, the evidence files (exit 4 if bad)."""
     from crimelens.services import store as svc
 
-    check = svc.verify_backup(folder, public_key=_hex_key(public_key))
+    check = svc.verify_backup(folder, public_key=hex_public_key(public_key))
 
     def render(d: dict[str, Any]) -> None:
         if d["ok"]:
