@@ -167,3 +167,9 @@ def test_a_bad_value_is_named_by_its_line_in_the_file(tmp_path: Path, capsys: py
     code, _, err = run(capsys, "audit", str(path), "--score", "decile_score", "--label", "two_year_recid",
                        "--group", "race", "--threshold", "5", "--db", db)
     assert code == 2 and f"line {line}, column 'two_year_recid'" in err
+    rows[target][header.index("two_year_recid")] = ""  # an empty cell reads as one, not as np.float64(nan)
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    code, _, err = run(capsys, "risk", "fit", str(path), "--label", "two_year_recid", "--db", db)
+    assert code == 2 and f"line {line}, column 'two_year_recid': got an empty cell; expected 0 or 1" in err
+    assert "np.float64" not in err

@@ -207,7 +207,8 @@ def _label_array(table: PreparedTable, label: str) -> np.ndarray[Any, Any]:
     bad = ~y.isin([0, 1])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SchemaError(f"{where} {table.row(i)}, column {label!r}: got {frame[label].iloc[i]!r}; expected 0 or 1")
+        raise SchemaError(f"{where} {table.row(i)}, column {label!r}: got {as_read(frame[label].iloc[i])}; "
+                          "expected 0 or 1")
     return y.to_numpy(dtype=np.int64)
 
 
@@ -221,7 +222,8 @@ def _feature_matrix(table: PreparedTable, features: Sequence[str]) -> pd.DataFra
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         col = next(c for c in features if pd.isna(X[c].iloc[i]))
-        raise SchemaError(f"{where} {table.row(i)}, column {col!r}: got {frame[col].iloc[i]!r}; expected a number")
+        raise SchemaError(f"{where} {table.row(i)}, column {col!r}: got {as_read(frame[col].iloc[i])}; "
+                          "expected a number")
     return X.astype(np.float64)
 
 
