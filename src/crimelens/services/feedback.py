@@ -55,6 +55,7 @@ from crimelens.services._context import (
     Context,
     check_dataset,
     count_records,
+    dataset_timezone,
     record_use,
 )
 from crimelens.storage._feedback import (
@@ -373,11 +374,13 @@ def audit_exposure(
     if data is not None:
         from crimelens.ingest import read_file
 
-        incidents = read_file(data).table
+        read = read_file(data)
+        incidents, zone = read.table, read.layout.timezone
         source = str(Path(data).resolve())
         data_file = {"data_sha256": file_sha256(Path(data))}
     elif dataset is not None:
         incidents = ctx.store.incidents(dataset=dataset, offense=offense)
+        zone = dataset_timezone(ctx, dataset) or "UTC"
         source = f"store:{dataset}"
     else:
         raise InputError("audit exposure: got no incidents; expected --dataset NAME or --data PATH")
@@ -418,7 +421,9 @@ def audit_exposure(
     lookup[keep] = np.arange(int(keep.sum()))
     cells_all = full.cell_of(incidents.xy_m)
     cells = np.where(cells_all >= 0, lookup[np.maximum(cells_all, 0)], -1)
-    t_first, t_end = incidents.frame["occurred_from"].min(), incidents.frame["occurred_from"].max()
+    # days are the city's calendar days (the zone its files were read in), as the forecasts count them
+    local = incidents.frame["occurred_from"].dt.tz_convert(zone)
+    t_first, t_end = local.min(), local.max()
     span_days = int((t_end.normalize() - t_first.normalize()).days) + 1
     if n_periods * period_days > span_days:
         raise InvalidParameterError(
@@ -431,12 +436,13 @@ def audit_exposure(
             f"records in {source} ({t_first:%Y-%m-%d} to {t_end:%Y-%m-%d}); expected a shorter --window-days")
     n_days = window_days + n_periods * period_days
     start = (t_end - np.timedelta64(n_days - 1, "D")).strftime("%Y-%m-%d")
-    daily = daily_counts(incidents, cells, int(keep.sum()), start=start, n_days=n_days)
+    daily = daily_counts(incidents, cells, int(keep.sum()), start=start, n_days=n_days, timezone=zone)
     # incidents recorded in no kept cell (beyond every area) still count: under "(outside areas)"
     located = np.isfinite(incidents.xy_m).all(axis=1)
     beyond_daily = daily_counts(incidents, np.where((cells < 0) & located, 0, -1), 1, start=start,
-                                n_days=n_days)[:, 0]
-    unlocated_daily = daily_counts(incidents, np.where(located, -1, 0), 1, start=start, n_days=n_days)[:, 0]
+                                n_days=n_days, timezone=zone)[:, 0]
+    unlocated_daily = daily_counts(incidents, np.where(located, -1, 0), 1, start=start, n_days=n_days,
+                                   timezone=zone)[:, 0]
     first_period = n_days - n_periods * period_days
     beyond = beyond_daily[first_period:].reshape(n_periods, period_days).sum(axis=1)
     count_model = make_count_model(model, centres_m=full.centres()[keep], crs=incidents.crs,
