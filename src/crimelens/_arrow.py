@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-__all__ = ["JSON_ESCAPES", "JSON_RARE", "chunks", "json_bytes_present", "mo_json", "string_buffers"]
+__all__ = ["JSON_ESCAPES", "JSON_RARE", "chunks", "json_bytes_present", "json_escaped", "mo_json", "string_buffers"]
 
 
 def chunks(arr: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
@@ -60,6 +60,21 @@ def json_bytes_present(col: pa.Array | pa.ChunkedArray) -> set[int]:
     return found
 
 
+def json_escaped(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
+    """``col`` as large strings escaped for the inside of a JSON string (backslash, quote, newline,
+    carriage return, tab); None when a value holds another control character (``JSON_RARE``), which
+    the caller escapes the slow way."""
+    if not pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.large_string())
+    found = json_bytes_present(col)
+    if found & JSON_RARE:
+        return None
+    for old, new in JSON_ESCAPES:
+        if ord(old) in found:
+            col = pc.replace_substring(col, old, new)
+    return col
+
+
 def _text(value: str) -> pa.Scalar:
     return pa.scalar(value, type=pa.large_string())
 
@@ -74,15 +89,10 @@ def mo_json(columns: list[pa.Array | pa.ChunkedArray], names: list[str], *, n: i
     if not names:
         return pa.array(["{}"] * n, type=pa.large_string())
     pieces = []
-    for name, col in zip(names, columns, strict=True):
-        if not pa.types.is_large_string(col.type):
-            col = pc.cast(col, pa.large_string())
-        escapes = json_bytes_present(col)
-        if escapes & JSON_RARE:
+    for name, raw in zip(names, columns, strict=True):
+        col = json_escaped(raw)
+        if col is None:
             return None
-        for old, new in JSON_ESCAPES:
-            if ord(old) in escapes:
-                col = pc.replace_substring(col, old, new)
         pieces.append(pc.binary_join_element_wise(_text("," + json.dumps(name, ensure_ascii=False) + ':"'), col,
                                                   _text('"'), _text("")))
     # Each present value brings its own leading comma; the first comma becomes the opening brace.

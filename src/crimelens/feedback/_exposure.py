@@ -238,11 +238,11 @@ def rolling_backtest(
     """
     counts = np.asarray(daily_counts, dtype=np.float64)
     if n_periods < 1 or period_days < 1:
-        raise InvalidParameterError(f"rolling_flags(n_periods={n_periods}, period_days={period_days}): both must be >= 1")
+        raise InvalidParameterError(f"rolling_backtest(n_periods={n_periods}, period_days={period_days}): both must be >= 1")
     first = len(counts) - n_periods * period_days
     if first < 1:
         raise InputError(
-            f"rolling_flags: {len(counts)} days of counts cannot hold {n_periods} periods of {period_days} days "
+            f"rolling_backtest: {len(counts)} days of counts cannot hold {n_periods} periods of {period_days} days "
             "after at least one training day"
         )
     flagged = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)

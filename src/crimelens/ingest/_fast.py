@@ -45,8 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from crimelens._arrow import JSON_ESCAPES, JSON_RARE, json_bytes_present, string_buffers
 from crimelens._arrow import chunks as _chunks
+from crimelens._arrow import json_escaped, string_buffers
 
 __all__ = ["arrow_strings", "clean_strings", "iso_offset_micros", "per_value", "provably_unique", "to_float"]
 
@@ -279,16 +279,11 @@ def rows_json(columns: dict[str, pa.Array | pa.ChunkedArray], rows: NDArray[np.i
         values = col.take(take)
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
-        if not pa.types.is_large_string(values.type):
-            values = values.cast(pa.large_string())
-        found = json_bytes_present(values)
-        if found & JSON_RARE:
+        escaped = json_escaped(values)
+        if escaped is None:
             return None
-        for old, new in JSON_ESCAPES:
-            if ord(old) in found:
-                values = pc.replace_substring(values, old, new)
         key = ("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "
-        quoted = pc.binary_join_element_wise(_large(key + '"'), values, _large('"'), _large(""))
+        quoted = pc.binary_join_element_wise(_large(key + '"'), escaped, _large('"'), _large(""))
         pieces.append(pc.fill_null(quoted, _large(key + "null")))
     body = pc.binary_join_element_wise(*pieces, _large("}"), _large(""))
     out: list[str] = body.to_pylist()
