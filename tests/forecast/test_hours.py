@@ -175,3 +175,35 @@ def test_the_models_take_the_zone(model_cls: type, city: ClockCity, area: StudyA
     assert tokyo.predict(window).params["timezone"] == "Asia/Tokyo"
     with pytest.raises(InvalidParameterError, match=r"timezone='Mars/Olympus'\): unknown time zone"):
         model_cls(area=area, timezone="Mars/Olympus").fit(city.table)
+
+
+def _morning_cells(hours: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """One incident a day over 2016-2017 per cell, at the given hours on Chicago's clocks."""
+    days = pd.date_range("2016-01-01", "2017-12-31", freq="D")
+    first = np.ones(len(days), dtype=bool)  # a 01:30 on an autumn change night: the first one
+    t = np.concatenate([(((days + pd.Timedelta(hours=h)).tz_localize("America/Chicago", ambiguous=first)
+                          .tz_convert("UTC")
+                          - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)) for h in hours])
+    cells = np.repeat(np.arange(len(hours)), len(days))
+    order = np.argsort(t, kind="stable")
+    return t[order], cells[order]
+
+
+@pytest.mark.parametrize(("night", "hours", "shares"), [
+    # clocks forward at 02:00: 7 hours from midnight reach 08:00 on the clock, holding 07:30
+    ("2019-03-10", 7, (1.0, 0.0, 1.0)),
+    # clocks back at 02:00: 9 hours from midnight reach 08:00, with 01:00-02:00 passed twice
+    ("2019-11-03", 9, (1.0, 0.0, 2.0)),
+])
+def test_a_shift_across_the_clock_change_covers_the_hours_it_passes(
+        night: str, hours: int, shares: tuple[float, float, float]) -> None:
+    """Cells at 07:30, 08:30 and 01:30 on the clock. Before, the shift's clock hours were its length
+    from its start: 00:00-07:00 (no 07:30) in spring, 00:00-09:00 (with 08:30, 01:30 once) in autumn."""
+    t, cells = _morning_cells((7.5, 8.5, 1.5))
+    t0 = float((pd.Timestamp(night, tz="America/Chicago").tz_convert("UTC") - pd.Timestamp("1970-01-01", tz="UTC"))
+               / pd.Timedelta(days=1))
+    h = hours / 24
+    scale = time_of_day_scale(t, cells, t0, h, 3, zone="America/Chicago",
+                              strength=1.0, prior=1e-9, half_life_days=1e9)
+    assert scale is not None
+    np.testing.assert_allclose(scale * h, shares, atol=1e-6)

@@ -32,7 +32,10 @@ rate is the same at every hour.
 Hours are read on the wall clocks of the model's ``timezone`` (the zone the
 dataset's files were read in; ``forecast run`` and ``forecast backtest`` set it):
 a 22:00-06:00 shift in Chicago matches the incidents recorded between 22:00 and
-06:00 Chicago time in winter and in summer alike. Without a zone (None) hours
+06:00 Chicago time in winter and in summer alike. A shift across a clock change
+covers the clock hours it actually passes: the 7 hours from midnight on the
+spring night are 00:00-02:00 and 03:00-08:00, the 9 hours on the autumn night
+00:00-08:00 with 01:00-02:00 twice. Without a zone (None) hours
 are matched in UTC, so across a daylight-saving change an incident of the other
 season is one hour off (on those shifts local hours moved PAI at 1 % by -0.8 % to
 +2.1 %, inside every interval). A window of a day or more
@@ -118,12 +121,13 @@ def time_of_day_scale(t: NDArray[np.float64], cells: NDArray[np.int64], t0: floa
     tt = t[lo:hi][ok]
     c = c[ok]
     w = np.exp2(-(t0 - tt) / half_life_days)
+    pieces = [(t0, horizon_days)]
     if zone is not None:  # each time on the local clock, daylight saving included
         tt = tt + utc_offset_days(tt, zone)
-        t0 = t0 + float(utc_offset_days(np.array([t0]), zone)[0])
-    inside = np.mod(tt - t0, 1.0) < horizon_days
+        pieces = _local_pieces(t0, horizon_days, zone)
+    inside = sum((np.mod(tt - start, 1.0) < length).astype(np.float64) for start, length in pieces)
     w_all = np.bincount(c, weights=w, minlength=n_cells)
-    w_in = np.bincount(c, weights=np.where(inside, w, 0.0), minlength=n_cells)
+    w_in = np.bincount(c, weights=w * inside, minlength=n_cells)
     total = float(w_all.sum())
     if total <= 0.0:
         return None
@@ -133,3 +137,27 @@ def time_of_day_scale(t: NDArray[np.float64], cells: NDArray[np.int64], t0: floa
     share = (w_in + prior * city) / (w_all + prior)
     scale: NDArray[np.float64] = (city ** (1.0 - strength)) * share ** strength / horizon_days
     return scale
+
+
+def _local_pieces(t0: float, horizon_days: float, zone: str) -> list[tuple[float, float]]:
+    """The window ``[t0, t0 + horizon_days)`` (UTC days) as (local start, length) pieces on the
+    clocks of ``zone``: one piece, or two where the clocks change inside it.
+
+    A 7-hour night across the spring change covers 00:00-02:00 and 03:00-08:00 on the clock, not
+    00:00-07:00; a 9-hour night across the autumn change covers 00:00-02:00 and 01:00-08:00, the
+    repeated hour twice.
+
+    >>> t0 = 17965.25   # 2019-03-10 00:00 in Chicago (06:00 UTC); clocks go forward at 02:00
+    >>> [(round(s % 1 * 24, 3), round(n * 24, 3)) for s, n in _local_pieces(t0, 7 / 24, "America/Chicago")]
+    [(0.0, 2.0), (3.0, 5.0)]
+    """
+    t1 = t0 + horizon_days
+    o0, o1 = (float(v) for v in utc_offset_days(np.array([t0, t1]), zone))
+    if o0 == o1:
+        return [(t0 + o0, horizon_days)]
+    lo, hi = t0, t1  # offset(lo) is the old one, offset(hi) the new; the change found to the second
+    while hi - lo > 1.0 / 86400:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if float(utc_offset_days(np.array([mid]), zone)[0]) == o0 else (lo, mid)
+    change = round(hi * 86400) / 86400
+    return [(t0 + o0, change - t0), (change + o1, t1 - change)]
