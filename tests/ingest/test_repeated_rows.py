@@ -9,6 +9,7 @@ so copies are counted too.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,27 @@ def test_rows_stored_before_the_row_hashes_are_hashed_from_the_store(ctx: Contex
 def test_rows_with_their_own_ids_are_not_hashed(ctx: Context) -> None:
     s = ingest_file(ctx, shared("socrata_chicago_sample/example.csv"), actor=ANALYST, dataset="chicago")
     assert s.n_landed == 1000 and ctx.store.scalar("SELECT count(*) FROM incident_rows") == 0
+
+
+def test_an_updated_export_under_the_same_name_lands_its_new_rows(ctx: Context, tmp_path: Path) -> None:
+    """A portal that names every export alike (``crimes.csv``): the second file's line ids are taken
+    by the first's. Its repeats are quarantined by content; its new rows land as ``crimes.csv@<sha8>:LINE``.
+    Before, every row whose line number the first file had was quarantined as a duplicate id."""
+    header, first = code_rows(1000)
+    (tmp_path / "jan").mkdir()
+    (tmp_path / "feb").mkdir()
+    s1 = ingest_file(ctx, write(tmp_path / "jan" / "crimes.csv", header, first), actor=ANALYST, dataset="chicago")
+    assert (s1.n_landed, s1.n_quarantined) == (1000, 0)
+    _, new = code_rows(600, start=1000)
+    update = [*first[500:], *new]  # lines 2-501 repeat stored rows, lines 502-1101 are new (502-1001 taken ids)
+    feb = write(tmp_path / "feb" / "crimes.csv", header, update)
+    s2 = ingest_file(ctx, feb, actor=ANALYST, dataset="chicago")
+    assert (s2.n_read, s2.n_landed, s2.n_quarantined) == (1100, 600, 500)
+    kind = "duplicate row: same content as a row already in dataset 'chicago' in the store"
+    assert s2.top_reasons == [(kind, 500)]
+    version = hashlib.sha256(feb.read_bytes()).hexdigest()[:8]
+    ids = set(ctx.store.query("SELECT incident_id FROM incidents WHERE dataset = 'chicago'")["incident_id"])
+    assert len(ids) == 1600
+    assert {f"crimes.csv@{version}:{line}" for line in range(502, 1002)} <= ids  # taken ids, new content
+    assert {f"crimes.csv:{line}" for line in range(1002, 1102)} <= ids  # lines the first file did not have
+    assert any("crimes.csv@" in n and "taken by an earlier file" in n for n in s2.notes)

@@ -252,7 +252,8 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
         after_read()
     if get_digest is not None:
         sha256 = sha256 or get_digest().sha256
+    sha256 = sha256 or file_sha256(path)
     validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs,
-                         known_rows=known_rows)
-    return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256 or file_sha256(path),
+                         known_rows=known_rows, version=sha256[:8])
+    return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256,
                         file_bytes=path.stat().st_size, started_at=started, notes=list(validated.notes))

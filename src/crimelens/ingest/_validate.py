@@ -147,8 +147,13 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
 
 def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
              existing_ids: set[str] | None = None, target_crs: str | None = None,
-             now: datetime | None = None, known_rows: RowMatcher | None = None) -> Validated:
+             now: datetime | None = None, known_rows: RowMatcher | None = None,
+             version: str | None = None) -> Validated:
     """Validate and normalise ``raw``; see the module docstring.
+
+    ``version`` (the first hex digits of the file's SHA-256) tells this file from an earlier one of
+    the same name: a ``FILE:LINE`` id that a stored row holds already becomes
+    ``FILE@VERSION:LINE`` instead of a duplicate id. Without it such a row is quarantined.
 
     ``known_rows`` (a :data:`RowMatcher`) hashes, after every other check, the content of the rows that
     would land with a ``FILE:LINE`` id and names those that repeat a row stored before: each copy it
@@ -163,7 +168,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-validate") as pool:
         try:
             return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
-                             target_crs=target_crs, now=now, pool=pool, known_rows=known_rows)
+                             target_crs=target_crs, now=now, pool=pool, known_rows=known_rows,
+                             version=version)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # a file error: the queued side work is moot
             raise
@@ -177,7 +183,7 @@ def _pass_through(raw: RawTable, names: list[str], origin: str) -> None:
 
 def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existing_ids: set[str] | None,
               target_crs: str | None, now: datetime | None, pool: ThreadPoolExecutor,
-              known_rows: RowMatcher | None) -> Validated:
+              known_rows: RowMatcher | None, version: str | None = None) -> Validated:
     origin = path.name
     n = len(raw)
     fail = _Failures(n)
@@ -235,6 +241,18 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         # a set lookup per id: pandas' isin copies the whole set into an array first, which cost
         # 0.7 s per file on a dataset of 148,636 ids whatever the file's size
         clash = np.fromiter((i in existing_ids for i in ids.tolist()), dtype=bool, count=len(ids))
+        taken = clash & line_id
+        if version and taken.any():
+            # an earlier file of this name holds these FILE:LINE ids: this version's rows read
+            # NAME@VERSION:LINE (its repeats of stored rows are found by their content below)
+            at = np.flatnonzero(taken)
+            renamed = [f"{path.name}@{version}:{int(line)}" for line in lines[at]]
+            ids = ids.copy()
+            ids.iloc[at] = renamed
+            clash[at] = [i in existing_ids for i in renamed]
+            notes.append(f"{len(at):,} rows' ids {path.name}:LINE are taken by an earlier file of this name in "
+                         f"dataset {dataset!r}: they read {path.name}@{version}:LINE (the first 8 hex digits of "
+                         "this file's SHA-256)")
         if clash.any():
             # the value is the id as the file has it; an id made here (numbered '#2', or FILE:LINE) is named
             # in the reason, since the file holds it nowhere
