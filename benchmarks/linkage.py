@@ -144,30 +144,38 @@ def score() -> dict[str, Any]:
             "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))}
 
 
-def similar(n_queries: int) -> dict[str, Any]:
+def _linker_store() -> Path:
+    """``similar.duckdb``: a copy of the built city's store with the benchmark's linker saved as 'bench'."""
+    import hashlib
     import pickle
     import shutil
+    from datetime import UTC, datetime
 
-    from crimelens.config import load_settings
-    from crimelens.governance import Actor
-    from crimelens.services import open_context
-    from crimelens.services.linkage import similar_incidents
     from crimelens.storage import DuckDBStore
     from crimelens.storage import _linkage as db
 
     linker = pickle.loads((WORK / "linker.pkl").read_bytes())
     copy = WORK / "similar.duckdb"
     shutil.copyfile(WORK / "city.duckdb", copy)
-    import hashlib
-
     blob = pickle.dumps(linker)
-    from datetime import UTC, datetime
-
     with DuckDBStore.open(copy) as store:
         db.save_linker(store, linker_id="bench", dataset="synth", created_at=datetime.now(UTC), user_name="bench",
                        label_source="attrs.series_id", cutoff=None, params=linker.get_params(),
                        features=linker.feature_names_, training=linker.training_, evaluation=None,
                        protected_descriptors=[], artefact=blob, artefact_sha256=hashlib.sha256(blob).hexdigest())
+    return copy
+
+
+def similar(n_queries: int) -> dict[str, Any]:
+
+    from crimelens.config import load_settings
+    from crimelens.governance import Actor
+    from crimelens.services import open_context
+    from crimelens.services.linkage import similar_incidents
+    from crimelens.storage import DuckDBStore
+
+    copy = _linker_store()
+    with DuckDBStore.open(copy) as store:
         ids = store.query("SELECT incident_id FROM incidents USING SAMPLE 200 ROWS (reservoir, 7)")
     rng = np.random.default_rng(7)
     picks = rng.choice(ids["incident_id"].astype(str).to_numpy(), size=n_queries, replace=False)
@@ -250,10 +258,10 @@ def quality() -> dict[str, Any]:
     return out
 
 
-def series() -> dict[str, Any]:
+def series(threshold: float) -> dict[str, Any]:
     """``build_series`` through the service on the million-incident store (a fresh process): every
     candidate pair scored by the full two-stage linker, clustered (connected components at
-    p >= 0.5), each series described and stored with its ledger entry."""
+    ``threshold``), each series described and stored with its ledger entry."""
     import shutil
 
     from crimelens.config import load_settings
@@ -262,6 +270,8 @@ def series() -> dict[str, Any]:
     from crimelens.services.linkage import build_series
 
     copy = WORK / "series.duckdb"
+    if not (WORK / "similar.duckdb").exists():
+        _linker_store()
     shutil.copyfile(WORK / "similar.duckdb", copy)  # the store with the benchmark's linker in it
     marks: list[tuple[float, str, int]] = []
     log = (WORK / "series_progress.log").open("w")
@@ -275,7 +285,7 @@ def series() -> dict[str, Any]:
     t0 = time.perf_counter()
     c0 = _cpu_s()
     with open_context(load_settings(db=copy)) as ctx:
-        run = build_series(ctx, dataset="synth", actor=Actor("bench"), linker_id="bench", threshold=0.5,
+        run = build_series(ctx, dataset="synth", actor=Actor("bench"), linker_id="bench", threshold=threshold,
                            method="components", progress=mark)
     total_s = time.perf_counter() - t0
     sizes = np.array([s["n_members"] for s in run.series], dtype=np.int64)
@@ -296,7 +306,9 @@ def series() -> dict[str, Any]:
             "after_scoring_s": t0 + total_s - last[scoring],
             "longest_silence_s": float(gaps.max()), "longest_silence_ends_at": ends_at,
             "progress_lines": len(marks), "total_s": total_s, "total_cpu_s": _cpu_s() - c0,
-            "peak_rss_gib": _rss_gib(), "uptime": _uptime()}
+            "peak_rss_gib": _rss_gib(), "uptime": _uptime(), "threshold": threshold,
+            "series_of_100_or_more": int((sizes >= 100).sum()),
+            "members_in_series_of_100_or_more": int(sizes[sizes >= 100].sum())}
 
 
 def main() -> None:
@@ -307,6 +319,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--threshold", type=float, default=0.5,
+                    help="--phase series: the link threshold (0.5 for the figures before stop 30; "
+                         "0.01 is link series' default since then, kept under its own key)")
     args = ap.parse_args()
     if args.phase == "build":
         print(json.dumps(build(args.scale, args.seed)))
@@ -315,10 +330,11 @@ def main() -> None:
         print(json.dumps(score()))
         return
     if args.phase == "series":  # one figure, kept beside the others in the results file
-        got = {"series_1km_30d": series()}
+        key = "series_1km_30d" if args.threshold == 0.5 else f"series_1km_30d_at_{args.threshold:g}"
+        got = {key: series(args.threshold)}
         previous = json.loads(OUT.read_text()) if OUT.exists() else {}
-        if "series_1km_30d" in previous:  # the run before this one stays beside it
-            previous["series_1km_30d_previous"] = previous["series_1km_30d"]
+        if key in previous:  # the run before this one stays beside it
+            previous[f"{key}_previous"] = previous[key]
         previous.update(got)
         OUT.write_text(json.dumps(previous, indent=2, default=str))
         print(json.dumps(got))
