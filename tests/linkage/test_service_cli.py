@@ -248,3 +248,33 @@ def test_cached_similar_equals_the_per_query_path_and_follows_new_incidents(city
     assert after.n_candidates == n_before + 1
     assert "TWIN-1" in [m["incident_id"] for m in after.matches]
     assert [m["incident_id"] for m in after.matches] == [m["incident_id"] for m in fresh.matches]
+
+
+def test_a_denser_dataset_than_the_linkers_training_data_is_warned_about(city_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The probability carries the training data's share of linked pairs. A dataset with about 7× the
+    candidate pairs per incident (a second, four-times-denser city ingested into it) gets a warning on its
+    series and pair runs, in the JSON and the ledger; the training data's own city gets none."""
+    import shutil
+
+    from crimelens.synth import SyntheticCity
+
+    db, _ = city_db
+    same = runner.invoke(app, ["link", "series", "--dataset", "synth", "--db", str(db), "--json"])
+    assert same.exit_code == 0, same.output
+    assert _json(same.output)["warnings"] == []
+    copy = tmp_path / "dense.duckdb"
+    shutil.copyfile(db, copy)
+    shutil.copytree(Path(f"{db}.keys"), Path(f"{copy}.keys"))
+    SyntheticCity(seed=4, days=120, n_series=12, n_areas=8, scale=2).generate().write(tmp_path / "dense")
+    ingested = runner.invoke(app, ["ingest", str(tmp_path / "dense" / "incidents.csv"), "--dataset", "synth",
+                                   "--db", str(copy), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    for args in (["link", "series", "--dataset", "synth"], ["link", "pairs", "--dataset", "synth"]):
+        result = runner.invoke(app, [*args, "--db", str(copy), "--json"])
+        assert result.exit_code == 0, result.output
+        (warning,) = _json(result.output)["warnings"]
+        k = float(warning.split("× more than")[0].rsplit(", ", 1)[1])
+        assert 4 < k < 12 and "train a linker on this dataset's own solved series" in warning
+    with DuckDBStore.open(copy, read_only=True) as store:
+        *_, (_, entry) = Ledger(store).entries(action="link.pairs")
+    assert entry.detail["warnings"] == [warning]

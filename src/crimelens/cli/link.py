@@ -149,6 +149,8 @@ def pairs(
                       f"(run {d['run_id']}, {d['mark']})" + (f"; written to {esc(d['out'])}" if d["out"] else ""))
         table("top pairs", ["incident a", "incident b", "score"],
               [[p["incident_id_a"], p["incident_id_b"], f"{p['score']:.3f}"] for p in d["pairs"][:20]])
+        for warning in d.get("warnings", []):
+            console.print(f"[yellow]warning: {esc(warning)}[/]")
 
     emit(run.to_dict(), as_json, render)
 
@@ -193,6 +195,8 @@ def series(
               [[s["series_id"], s["n_members"], f"{s['span_days']:.1f}", f"{s['hull_area_m2'] / 1e6:.2f}",
                 f"{s['cohesion']:.2f}",
                 ", ".join(f"{m['attribute']}={m['value']}" for m in s["common_mo"][:3])] for s in d["series"][:30]])
+        for warning in d.get("warnings", []):
+            console.print(f"[yellow]warning: {esc(warning)}[/]")
 
     emit(doc, as_json, render)
 

@@ -120,6 +120,43 @@ def _audit_detail(linker: PairwiseLinker) -> dict[str, Any]:
     return {"protected_descriptors": used, "audited_option_enabled": bool(used)}
 
 
+#: a dataset whose candidate pairs per incident differ from the linker's training data by more than this
+#: factor (either way) gets a warning on its pair and series runs
+DENSITY_WARNING_FACTOR = 2.0
+
+
+def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: int, threshold: float) -> list[str]:
+    """A warning when ``n_candidates`` pairs among ``n_incidents`` is far denser or sparser than the
+    linker's training data.
+
+    The link probability is calibrated on the training data's candidate pairs, so it carries that
+    data's share of linked pairs. Where each incident has k times as many block-mates (a denser or
+    larger city, the same offense family more common), and series are no more frequent
+    per incident, the share of linked candidates is about k times smaller, and so is a pair's true
+    probability (``threshold``, the run's, is named in the warning). On the million-incident synthetic
+    city (k = 46) the default threshold put 452,284 of 1,155,682 incidents in 78,683 "series" where 40
+    series of 325 incidents were planted."""
+    t = linker.training_ or {}
+    trained_n, trained_pairs = int(t.get("n_incidents", 0)), int(t.get("n_candidate_pairs", 0))
+    if n_incidents <= 0 or trained_n <= 0 or trained_pairs <= 0:
+        return []
+    here, there = n_candidates / n_incidents, trained_pairs / trained_n
+    k = here / there if there > 0 else float("inf")
+    if 1 / DENSITY_WARNING_FACTOR <= k <= DENSITY_WARNING_FACTOR:
+        return []
+    more = "more" if k > 1 else "fewer"
+    effect = (f"if series are as frequent per incident as there, a link probability here overstates the "
+              f"chance of a link about {k:.0f}-fold: read {threshold:g} as about {threshold / k:.2g}, "
+              "expect many look-alike groups, and raise the threshold"
+              if k > 1 else
+              f"if series are as frequent per incident as there, a link probability here understates the chance "
+              f"of a link about {1 / k:.0f}-fold")
+    return [f"this dataset has {here:,.1f} candidate pairs per incident, {max(k, 1 / k):.1f}× {more} than the "
+            f"linker's training data ({there:,.1f}: {trained_pairs:,} pairs among {trained_n:,} incidents); "
+            f"the probability is calibrated on the training data's share of linked pairs, so {effect}; "
+            "better, train a linker on this dataset's own solved series"]
+
+
 # training -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrainResult:
@@ -300,12 +337,14 @@ class PairsRun:
     ledger_seq: int
     out: str | None = None
     mark: str = RESEARCH_MARK
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self, limit: int = 100) -> dict[str, Any]:
         head = self.pairs.head(limit)
         return {"ok": True, "run_id": self.run_id, "linker_id": self.linker_id,
                 "n_candidates": self.n_candidates, "n_pairs": len(self.pairs), "out": self.out,
-                "pairs": head.to_dict(orient="records"), "mark": self.mark, "ledger_seq": self.ledger_seq}
+                "pairs": head.to_dict(orient="records"), "mark": self.mark, "ledger_seq": self.ledger_seq,
+                "warnings": list(self.warnings)}
 
 
 def _pairs_csv(frame: pd.DataFrame) -> str:
@@ -335,6 +374,7 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     digest = sha256_hex(csv)
     run_id = f"lp-{uuid.uuid4().hex[:12]}"
     params = {"min_score": min_score, **{k: linker.get_params()[k] for k in ("radius_m", "window_days")}}
+    warnings = density_warnings(linker, len(enc), scores.n_candidates, min_score)
     with ctx.store.transaction():
         if save:
             db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="pairs",
@@ -346,10 +386,11 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
                          deployment=deployment,
                          detail={"run_id": run_id, "dataset": dataset, "n_candidates": scores.n_candidates,
                                  "n_pairs": len(frame), "out": None if out is None else str(out),
-                                 **_audit_detail(linker)})
+                                 "warnings": warnings, **_audit_detail(linker)})
     if out is not None:
         Path(out).write_text(csv, encoding="utf-8")
-    return PairsRun(run_id, lid, scores.n_candidates, frame, seq, None if out is None else str(out))
+    return PairsRun(run_id, lid, scores.n_candidates, frame, seq, None if out is None else str(out),
+                    warnings=tuple(warnings))
 
 
 _PAIR_RUN_COLUMNS = ("run_id", "linker_id", "dataset", "created_at", "user_name", "purpose", "params",
@@ -438,11 +479,12 @@ class SeriesRun:
     series: list[dict[str, Any]]
     ledger_seq: int
     mark: str = RESEARCH_MARK
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "run_id": self.run_id, "linker_id": self.linker_id,
                 "n_candidates": self.n_candidates, "n_series": len(self.series), "series": self.series,
-                "mark": self.mark, "ledger_seq": self.ledger_seq}
+                "mark": self.mark, "ledger_seq": self.ledger_seq, "warnings": list(self.warnings)}
 
 
 def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None = RESEARCH,
@@ -486,6 +528,7 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     digest = sha256_hex(canonical_json(docs))
     run_id = f"ls-{uuid.uuid4().hex[:12]}"
     params = {"threshold": threshold, "method": "grow" if seeds else method, "seeds": list(seeds)}
+    warnings = density_warnings(linker, len(enc), scores.n_candidates, threshold)
     say("storing series", 1, 3)
     with ctx.store.transaction():
         db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="series",
@@ -497,9 +540,9 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                          model_version=lid, params=params, data_hash=_data_hash(table), output_hash=digest,
                          deployment=deployment,
                          detail={"run_id": run_id, "dataset": dataset, "n_series": len(docs),
-                                 **_audit_detail(linker)})
+                                 "warnings": warnings, **_audit_detail(linker)})
     say("storing series", 3, 3)
-    return SeriesRun(run_id, lid, scores.n_candidates, docs, seq)
+    return SeriesRun(run_id, lid, scores.n_candidates, docs, seq, warnings=tuple(warnings))
 
 
 SERIES_EXPORTS = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json", "csv": "text/csv"}

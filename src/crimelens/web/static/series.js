@@ -79,13 +79,15 @@
     {dataset: CL.el("lk-dataset").value, threshold: Number(CL.el("lk-threshold").value), method: CL.el("lk-method").value},
     async (r) => {
       await loadRuns(r.run_id);
-      said(`<span class="ok" id="lk-ok">Series run ${CL.esc(r.run_id)}: ${r.n_series} candidate series from ${r.n_candidates} candidate pairs.</span>`);
+      said(`<span class="ok" id="lk-ok">Series run ${CL.esc(r.run_id)}: ${r.n_series} candidate series from ${r.n_candidates} candidate pairs.</span>`
+        + (r.warnings || []).map((w) => `<br><span class="bad lk-warning">warning: ${CL.esc(w)}</span>`).join(""));
     }, true));
   CL.el("lk-pairs").addEventListener("click", () => act("lk-pairs", "/api/link-pairs",
     {dataset: CL.el("lk-dataset").value, min_score: Number(CL.el("lk-min").value)},
     async (r) => {
       await loadPairRuns(r.run_id);
-      said(`<span class="ok" id="lk-ok">Pair run ${CL.esc(r.run_id)}: ${r.n_pairs} of ${r.n_candidates} candidate pairs at or above ${CL.fmt(Number(CL.el("lk-min").value), 2)}.</span>`);
+      said(`<span class="ok" id="lk-ok">Pair run ${CL.esc(r.run_id)}: ${r.n_pairs} of ${r.n_candidates} candidate pairs at or above ${CL.fmt(Number(CL.el("lk-min").value), 2)}.</span>`
+        + (r.warnings || []).map((w) => `<br><span class="bad lk-warning">warning: ${CL.esc(w)}</span>`).join(""));
     }, true));
   try {
     const ds = await CL.snapshot();
