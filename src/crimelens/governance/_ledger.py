@@ -668,9 +668,13 @@ class Ledger:
         """
         t0 = time.perf_counter()
         note = progress or (lambda _msg: None)
-        head = self.latest_head()
         note("reading entries")
-        with self.store._lock:
+        with self.store.transaction():
+            # The head and the entries are read in one transaction, which holds the store's lock.
+            # Every append commits its entries and their signed head together under this lock, so
+            # no entry can land between the two reads: read apart, entries that other requests
+            # committed in between looked "added outside the ledger" (a false alarm, then logged).
+            head = self.latest_head()
             # a plain scan returns rows in insertion order (DuckDB preserves it); sorting 1M
             # payloads would cost more than everything else, so sort only if the scan is out of order
             tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger")
@@ -679,9 +683,11 @@ class Ledger:
             if n > 1 and not bool(np.all(seqs[1:] > seqs[:-1])):
                 tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq")
                 seqs = tbl.column(0).to_numpy()
+        last_seq = int(seqs[-1]) if n else -1
 
         def misplaced() -> int | None:  # vectorised in DuckDB; the row of the first entry found
-            bad_seq = self.store.scalar(_SEQ_PREFIX_SQL)
+            # only among the entries read above: later appends are checked by the next verify
+            bad_seq = self.store.scalar(_SEQ_PREFIX_SQL + " AND seq <= ?", [last_seq])
             return None if bad_seq is None else int(np.searchsorted(seqs, int(bad_seq)))
 
         sig_ok: bool | None = None
@@ -706,7 +712,7 @@ class Ledger:
 
     def _localise(self, computed: NDArray[np.uint8]) -> int:
         """First entry after the last signed head whose root still matches (binary search)."""
-        heads = self.heads()
+        heads = [h for h in self.heads() if h.tree_size <= computed.shape[0]]  # not those signed since
         lo, hi = 0, len(heads) - 1  # find the first head whose root mismatches
         while lo < hi:
             mid = (lo + hi) // 2
