@@ -2,27 +2,92 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
+from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crimelens.api._errors import NotAuthenticatedError, refused_after_damage
 from crimelens.api._limits import PublicLimits
-from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
+from crimelens.errors import ApprovalRequiredError, InputError, PermissionDeniedError
 from crimelens.governance import Actor, Role
-from crimelens.services._context import Context, authorize
+from crimelens.services._context import Context, authorize, refuse
 from crimelens.services.governance import identify_deferred, token_is_valid
 
-__all__ = ["LEDGER_RECEIPTS", "PUBLIC_PURPOSE", "Caller", "CallerDep", "CtxDep", "PublicCallerDep", "get_caller",
-           "get_ctx", "get_public_caller", "public_name"]
+__all__ = ["LEDGER_RECEIPTS", "MAX_PURPOSE_CHARS", "PUBLIC_PURPOSE", "Caller", "CallerDep", "CtxDep", "PublicCallerDep",
+           "decode_purpose", "get_caller", "get_ctx", "get_public_caller", "public_name"]
 
 #: The purpose recorded for a member of the public who states none.
 PUBLIC_PURPOSE = "public participation"
 
 #: The request-state key under which a request's queued ledger receipts wait for the barrier.
 LEDGER_RECEIPTS = "ledger_receipts"
+
+#: The longest stated purpose the service takes (characters, once decoded and trimmed).
+MAX_PURPOSE_CHARS = 500
+
+#: The ledger action of a request refused for its X-Purpose header (unreadable or too long).
+PURPOSE_REFUSED = "api.purpose"
+
+# RFC 8187 ext-value: charset ' [language] ' percent-encoded UTF-8 (only UTF-8 is taken)
+_EXT_VALUE = re.compile(r"(?i)utf-8'[a-z0-9-]*'(.*)", re.DOTALL)
+
+
+def decode_purpose(raw: str | None) -> str:
+    """The stated purpose of an ``X-Purpose`` header as the client wrote it ('' when none).
+
+    HTTP hands header values over as Latin-1 text, so the UTF-8 bytes a client sends for
+    "enquête" arrive as "enquÃªte": the value is turned back into its bytes and read as UTF-8.
+    An RFC 8187 value (``UTF-8''enqu%C3%AAte%20t%C3%A9moin``, for clients such as browsers that
+    cannot send other bytes in a header) is percent-decoded. Raises :class:`InputError` for bytes
+    that are not UTF-8, a control character, or more than :data:`MAX_PURPOSE_CHARS` characters.
+
+    >>> decode_purpose("enquÃªte tÃ©moin JA1")
+    'enquête témoin JA1'
+    >>> decode_purpose("UTF-8''enqu%C3%AAte%20t%C3%A9moin")
+    'enquête témoin'
+    >>> decode_purpose("  research ")
+    'research'
+    """
+    if raw is None:
+        return ""
+    data = raw.encode("latin-1", "backslashreplace")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"header X-Purpose, byte {exc.start + 1}: got {data[exc.start:exc.start + 4]!r}, which is not UTF-8; "
+            "expected the purpose in UTF-8 (or RFC 8187 percent-encoded: UTF-8''enqu%C3%AAte)") from exc
+    ext = _EXT_VALUE.fullmatch(text.strip())
+    if ext is not None:
+        try:
+            text = unquote(ext.group(1), encoding="utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"header X-Purpose: got {ext.group(1)[:80]!r}, whose percent-encoded bytes are not UTF-8; "
+                "expected RFC 8187 UTF-8''<percent-encoded UTF-8>") from exc
+    text = text.strip()
+    bad = next((i for i, ch in enumerate(text) if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        raise InputError(f"header X-Purpose, character {bad + 1}: got the control character "
+                         f"U+{ord(text[bad]):04X}; expected printable text")
+    if len(text) > MAX_PURPOSE_CHARS:
+        raise InputError(f"header X-Purpose: got {len(text)} characters ({text[:40]!r}...); expected at most "
+                         f"{MAX_PURPOSE_CHARS}: state the purpose in a sentence and keep case notes elsewhere")
+    return text
+
+
+def _refuse_purpose(request: Request, ctx: Context, actor: Actor, raw: str | None, exc: InputError) -> NoReturn:
+    """Log the refusal of a request for its X-Purpose header, then raise ``exc``."""
+    data = (raw or "").encode("latin-1", "backslashreplace")
+    sent = data.decode("utf-8", "backslashreplace")  # bytes that are not UTF-8 shown as \xNN
+    refuse(ctx, action=PURPOSE_REFUSED, actor=actor, purpose="", reason=str(exc), error=exc,
+           detail={"request": f"{request.method} {request.url.path}", "header": "X-Purpose",
+                   "n_bytes": len(data), "start": sent[:80]})
 
 _bearer = HTTPBearer(auto_error=False, description="A user's API token (crimelens users add prints it once).")
 
@@ -100,7 +165,10 @@ def get_caller(
         ctx.ledger.wait(receipt)
     else:  # the barrier (api._app) holds the response until the entry is committed
         held.append(receipt)
-    purpose = (x_purpose or "").strip()
+    try:
+        purpose = decode_purpose(x_purpose)
+    except InputError as exc:
+        _refuse_purpose(request, ctx, actor, x_purpose, exc)
     if not purpose:
         raise ApprovalRequiredError(
             f"{request.method} {request.url.path} by {actor.user}: got no stated purpose; expected the header "
@@ -131,8 +199,12 @@ def get_public_caller(
     """
     if credentials is not None:
         return get_caller(request, credentials, x_purpose, None)
-    purpose = (x_purpose or "").strip() or PUBLIC_PURPOSE
-    return Caller(Actor(public_name(None), Role.PUBLIC), purpose, None, False)
+    actor = Actor(public_name(None), Role.PUBLIC)
+    try:
+        purpose = decode_purpose(x_purpose) or PUBLIC_PURPOSE
+    except InputError as exc:
+        _refuse_purpose(request, get_ctx(request), actor, x_purpose, exc)
+    return Caller(actor, purpose, None, False)
 
 
 CtxDep = Annotated[Context, Depends(get_ctx)]

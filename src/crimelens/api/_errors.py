@@ -13,6 +13,7 @@ entries, so the service stops using the store the moment it knows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +25,7 @@ from crimelens.errors import CrimelensError, PermissionDeniedError, RateLimitedE
 from crimelens.storage import damage_error
 
 __all__ = ["ERROR_SCHEMA", "STORE_DAMAGE", "NotAuthenticatedError", "StoreDamagedError", "error_body",
-           "install_error_handlers", "refused_after_damage", "store_damaged"]
+           "install_error_handlers", "malformed_json", "refused_after_damage", "store_damaged"]
 
 #: The app-state key that holds what was found when the store was found damaged (None until then).
 STORE_DAMAGE = "store_damage"
@@ -90,6 +91,29 @@ def _respond(message: str, kind: str, status: int, headers: dict[str, str] | Non
     return JSONResponse(error_body(message, kind, status), status_code=status, headers=headers)
 
 
+def malformed_json(doc: Any, error: Mapping[str, Any]) -> str:
+    """What the JSON parser found, and where, for a request body that is not JSON (FastAPI's
+    ``json_invalid`` error: ``loc`` is ``("body", <0-based character>)``, ``ctx.error`` the parser's
+    message, ``doc`` the body as text).
+
+    >>> print(malformed_json('{"name": "carl" "role": 1}', {"loc": ("body", 16), "ctx": {"error": "Expecting ',' delimiter"}}))
+    body: malformed JSON at character 16 (line 1, column 17): Expecting ',' delimiter; found '"' in '{"name": "carl" "role": 1}'; expected a JSON document
+    """
+    loc = tuple(error.get("loc", ()))
+    pos = int(loc[1]) if len(loc) > 1 and isinstance(loc[1], int) else None
+    why = str((error.get("ctx") or {}).get("error", "not JSON"))
+    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes | bytearray) else doc if isinstance(doc, str) else None
+    if pos is None or text is None:
+        return f"body: malformed JSON: {why}; expected a JSON document"
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    found = repr(text[pos]) if pos < len(text) else "the end of the body"
+    start = max(0, pos - 30)
+    near = ("..." if start else "") + text[start:pos + 30] + ("..." if pos + 30 < len(text) else "")
+    return (f"body: malformed JSON at character {pos} (line {line}, column {column}): {why}; "
+            f"found {found} in {near!r}; expected a JSON document")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CrimelensError)
     async def _ours(request: Request, exc: CrimelensError) -> JSONResponse:
@@ -108,6 +132,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for e in exc.errors()[:5]:
+            if e.get("type") == "json_invalid":
+                parts.append(malformed_json(exc.body, e))
+                continue
             where = ".".join(str(p) for p in e.get("loc", ()))
             got = e.get("input")
             got_text = repr(got)[:80] if got is not None else "nothing"

@@ -335,6 +335,9 @@ def add_user(ctx: Context, *, name: str, role: str | Role, actor: Actor,
         problem = f"user name {name!r} is empty or contains ':'"
     elif db.user_row(ctx.store, name) is not None:
         problem = f"user {name!r} already exists"
+    elif (alike := db.user_named_alike(ctx.store, name)) is not None:
+        problem = (f"user name {name!r} differs from the existing user {alike!r} only by case; expected a name "
+                   "that differs in more than case (user names are compared ignoring case)")
     if problem:
         refuse(ctx, action="users.add", actor=actor, purpose=purpose, reason=problem,
                error=InputError(f"users add {name!r}: {problem}"))
@@ -350,11 +353,29 @@ def add_user(ctx: Context, *, name: str, role: str | Role, actor: Actor,
 
 
 def disable_user(ctx: Context, *, name: str, actor: Actor, purpose: str | None = ADMIN_PURPOSE) -> None:
+    """Disable ``name``: their token stops at once.
+
+    Refused (and logged) when the user is not registered, when it is the caller's own account
+    (another administrator must do it), and when it would leave no active administrator (nobody
+    could then add, re-key or disable users). The checks run inside the transaction that disables,
+    so two administrators disabling each other at once cannot both succeed.
+    """
     authorize(ctx, action="users.disable", actor=actor, purpose=purpose)
-    if db.user_row(ctx.store, name) is None:
-        refuse(ctx, action="users.disable", actor=actor, purpose=purpose, reason=f"no user {name!r}",
-               error=NotFoundError(f"user {name!r}: not registered"))
     with ctx.store.transaction():
+        row = db.user_row(ctx.store, name)
+        if row is None:
+            refuse(ctx, action="users.disable", actor=actor, purpose=purpose, reason=f"no user {name!r}",
+                   error=NotFoundError(f"user {name!r}: not registered"))
+        problem = None
+        if row["role"] == Role.ADMIN.value and row["active"] and db.active_admins(ctx.store) == [name]:
+            problem = (f"user {name!r} is the last active administrator; disabling them would leave nobody to "
+                       "add, re-key or disable users: add another administrator first")
+        elif name == actor.user:
+            problem = "an administrator cannot disable their own account; ask another administrator"
+        if problem is not None:
+            refuse(ctx, action="users.disable", actor=actor, purpose=purpose, reason=problem,
+                   error=PermissionDeniedError(f"users disable {name!r} by {actor.user}: refused: {problem}"),
+                   detail={"name": name})
         db.set_user(ctx.store, name, active=False)
         record_use(ctx, action="users.disable", actor=actor, purpose=purpose, detail={"name": name})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from crimelens.errors import NotFoundError
 
 __all__ = [
     "RETAINED_OUTPUTS",
+    "active_admins",
     "add_board_vote",
     "add_comment",
     "add_complaint",
@@ -44,6 +46,7 @@ __all__ = [
     "set_user",
     "update_deployment",
     "upsert_datasheet",
+    "user_named_alike",
     "user_row",
     "users",
 ]
@@ -82,6 +85,23 @@ def find_user_by_token_id(store: Any, token_id: str) -> dict[str, Any] | None:
 
 def users(store: Any) -> list[dict[str, Any]]:
     return _rows(store, "SELECT name, role, active, created_at, created_by FROM users ORDER BY name")
+
+
+def _name_key(name: str) -> str:
+    """A user name as compared for look-alikes: Unicode NFKC, then case-folded ('Carl', 'CARL', 'ｃａｒｌ' -> 'carl')."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def user_named_alike(store: Any, name: str) -> str | None:
+    """The registered user whose name equals ``name`` but for case (or Unicode compatibility form), if any."""
+    key = _name_key(name)
+    return next((str(r[0]) for r in store.iter_rows("SELECT name FROM users ORDER BY name")
+                 if _name_key(str(r[0])) == key), None)
+
+
+def active_admins(store: Any) -> list[str]:
+    """Names of the active administrators."""
+    return [str(r[0]) for r in store.iter_rows("SELECT name FROM users WHERE role = 'admin' AND active ORDER BY name")]
 
 
 # models and datasheets -----------------------------------------------------------
