@@ -825,3 +825,18 @@ def test_an_analyst_audits_who_the_flags_fall_on(page: tuple[Any, Watch, str, Ci
     _shot(pg, "feedback-exposure")
     _switch(pg, base, city.tokens["aud"], "audit", "/feedback")  # the stored audit reads; no form to run one
     assert pg.locator("#exp-form").is_hidden()
+
+
+def test_a_purpose_in_any_language_reaches_the_ledger_as_typed(page: tuple[Any, Watch, str, City]) -> None:
+    """fetch refuses header values outside Latin-1 and the server reads UTF-8: the page sends such a
+    purpose RFC 8187-encoded. Before, 'enquête' was refused by the browser (or stored as 'enquÃªte')."""
+    pg, _, base, city = page
+    purpose = "enquête témoin — JA-78"
+    _login(pg, base, city.tokens["ana"], purpose)
+    pg.goto(f"{base}/incidents")
+    pg.wait_for_function("document.querySelectorAll('#list tbody tr').length > 0")
+    import httpx
+
+    headers = {"Authorization": f"Bearer {city.tokens['aud']}", "X-Purpose": "audit"}
+    entries = httpx.get(f"{base}/api/ledger/entries", params={"limit": 30}, headers=headers).json()["items"]
+    assert any(e["user"] == "ana" and e["purpose"] == purpose for e in entries), entries[:5]

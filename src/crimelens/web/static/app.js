@@ -9,10 +9,13 @@ const CL = (() => {
   const esc = (v) => String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
   function showError(msg) { const e = el("error"); if (e) { e.hidden = false; e.textContent = msg; } }
   function clearError() { const e = el("error"); if (e) { e.hidden = true; e.textContent = ""; } }
+  /* The purpose as a header value: fetch refuses characters outside Latin-1 and the server reads UTF-8,
+     so a purpose that is not plain ASCII goes as RFC 8187 (UTF-8''percent-encoded), which it decodes. */
+  const purposeHeader = (p) => (/^[\x20-\x7e]*$/.test(p || "") ? (p || "") : "UTF-8''" + encodeURIComponent(p));
   async function api(path, opts = {}) {
     const s = session();
     if (!s) { location.href = "/login"; throw new Error("not signed in"); }
-    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose};
+    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": purposeHeader(s.purpose)};
     if (s.deployment) headers["X-Deployment"] = s.deployment;
     return send(path, opts, headers);
   }
@@ -34,7 +37,7 @@ const CL = (() => {
   async function stream(path, body, onLine) {
     const s = session();
     if (!s) { location.href = "/login"; throw new Error("not signed in"); }
-    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose, "Content-Type": "application/json",
+    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": purposeHeader(s.purpose), "Content-Type": "application/json",
                      "Accept": "application/x-ndjson"};
     if (s.deployment) headers["X-Deployment"] = s.deployment;
     const r = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
@@ -60,7 +63,7 @@ const CL = (() => {
   async function upload(path, file, opts = {}) {
     const s = session();
     if (!s) { location.href = "/login"; throw new Error("not signed in"); }
-    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose, "Content-Type": opts.type || "application/octet-stream"};
+    const headers = {"Authorization": "Bearer " + s.token, "X-Purpose": purposeHeader(s.purpose), "Content-Type": opts.type || "application/octet-stream"};
     const r = await fetch(path, {method: opts.method || "POST", headers, body: file});
     const data = await r.json();
     if (!r.ok) { const err = new Error(data.error || ("HTTP " + r.status)); err.status = r.status; err.type = data.type; throw err; }
@@ -70,7 +73,7 @@ const CL = (() => {
      said of it: its SHA-256 and, for a stored output, whether that matches the output's ledger entry. */
   async function downloadChecked(path, name) {
     const s = session();
-    const r = await fetch(path, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose}});
+    const r = await fetch(path, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": purposeHeader(s.purpose)}});
     if (!r.ok) { const data = await r.json(); throw new Error(data.error || ("HTTP " + r.status)); }
     const url = URL.createObjectURL(await r.blob());
     const a = document.createElement("a"); a.href = url; a.download = name; document.body.appendChild(a); a.click(); a.remove();
@@ -165,5 +168,5 @@ const CL = (() => {
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, localTime, fmt, span, parseParams};
+  return {session, save, clear, el, esc, api, purposeHeader, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, localTime, fmt, span, parseParams};
 })();

@@ -83,7 +83,7 @@
     if (!text && d.output_item_id) {
       const src = run.kind === "video" ? `/api/redactions/${encodeURIComponent(run.run_id)}/units/${encodeURIComponent(u)}/frame`
         : `/api/evidence/items/${encodeURIComponent(d.output_item_id)}/content`;
-      const r = await fetch(src, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": s.purpose}});
+      const r = await fetch(src, {headers: {"Authorization": "Bearer " + s.token, "X-Purpose": CL.purposeHeader(s.purpose)}});
       if (!r.ok) throw new Error((await r.json()).error || ("HTTP " + r.status));
       if (imageUrl) URL.revokeObjectURL(imageUrl);
       imageUrl = URL.createObjectURL(await r.blob());
