@@ -41,7 +41,7 @@ def test_run_is_stored_with_its_ledger_entry_and_exports(db: Path, tmp_path: Pat
         before = ctx.ledger.size()
         run = run_forecast(ctx, offense="robbery", at="2019-10-01T07:00:00Z", actor=Actor("ada"),
                            model="kde", dataset="sf", coverage=0.05, out=out)
-        assert ctx.ledger.size() == before + 1
+        assert ctx.ledger.size() == before + 3  # the run, then its two files (see test_exports_are_logged...)
         entry = ctx.ledger.entry(run.ledger_seq)
         assert entry.action == "forecast.run" and entry.purpose == "research"
         assert entry.output_hash == run.surface.hash() and entry.data_hash == run.data_hash
@@ -622,7 +622,8 @@ def test_a_cut_inside_a_tie_is_reported(db: Path) -> None:
     assert doc["newest_incident"] == newest.isoformat()
     assert doc["days_since_newest_incident"] > 3000
     text = " ".join(runner.invoke(app, late).output.split())
-    assert "every cell's expected count is 0: the newest incident before the window is" in text, text
+    assert "every cell's expected count is 0, so no cell is flagged: the newest training incident" in text, text
+    assert "older than the 730 days of history NaiveCounts reads (window_days)" in text, text
 
 
 @pytest.mark.parametrize(("start", "hours"), [("2019-03-04", (167, 168)), ("2019-10-28", (169, 168))])

@@ -146,12 +146,11 @@ def run(
               ["rank", "cell", "lon", "lat", "expected incidents"],
               [[c["rank"], c["cell"], f"{c['lon']:.5f}", f"{c['lat']:.5f}", f"{c['risk']:.3f}"]
                for c in d["top_cells"]])
+        for warning in d["warnings"]:  # the run's own (all-zero risk and its cause, hours not used, ...)
+            console.print(f"[yellow]warning: {esc(warning)}[/]")
         tie = d["tie_at_cut"]
-        if tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"] and tie["risk"] == 0:
-            console.print(f"[yellow]every cell's expected count is 0: the newest incident before the window is "
-                          f"{d['days_since_newest_incident']:,.0f} days old ({esc(d['newest_incident'])}), older "
-                          "than the history the model reads; the flagged cells are only the lowest cell "
-                          "indices, not a forecast. Forecast a window nearer the data[/]")
+        if tie and tie["risk"] == 0:
+            pass  # cells of risk 0 are not flagged, and the warnings say why
         elif tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"]:
             console.print(f"[yellow]every cell has the same risk {tie['risk']:.4g}: the model found nothing to tell "
                           f"the cells apart in {d['n_training']:,} training incidents, and the flagged cells are "
@@ -161,8 +160,8 @@ def run(
                           f"{tie['unflagged']} unflagged cells share the risk {tie['risk']:.4g}, so which of them "
                           "are flagged is only the tie rule (lowest cell index first): read the risks, or choose "
                           "another --coverage[/]")
-        for kind, path in d["files"].items():
-            console.print(f"{kind}: {esc(path)}")
+        for e in d["exports"]:
+            console.print(f"{e['kind']}: {esc(e['path'])}  (sha256 {e['sha256'][:16]}…, ledger #{e['ledger_seq']})")
         if d["mark"]:
             console.print(f"[red]{d['mark']}[/]")
 

@@ -40,7 +40,7 @@ from crimelens.domain import IncidentTable, TimeWindow
 from crimelens.domain._time import as_utc, wall_clock_add, wall_clock_steps
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
-from crimelens.forecast._base import HotspotModel, days_since_epoch
+from crimelens.forecast._base import HotspotModel, days_since_epoch, params_used
 from crimelens.forecast._metrics import DEFAULT_CURVE, brier_score, coverage_scores, poisson_loglik
 from crimelens.forecast._season import encode_premises
 
@@ -346,7 +346,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
             pei[len(names), p] = np.nan  # its own rate scored against itself: 1 by construction, says nothing
             loglik[len(names), p] = poisson_loglik(rate, observed_all[p])
             brier[len(names), p] = brier_score(rate, observed_all[p])
-    params = {name: _plain(models[name].get_params()) for name in names}
+    params = {name: _plain(params_used(models[name], area)) for name in names}  # cell_m: the area's
     return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
                           ties, n_boot, random_state, group_names, group_hits, group_n,

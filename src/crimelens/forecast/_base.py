@@ -27,7 +27,7 @@ from crimelens.forecast._params import check_fitted, check_positive
 from crimelens.forecast._season import PremiseCodes, encode_premises
 from crimelens.forecast._surface import RiskSurface
 
-__all__ = ["HotspotModel", "days_since_epoch"]
+__all__ = ["HotspotModel", "days_since_epoch", "params_used"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PARAM_NAMES: dict[type, tuple[str, ...]] = {}
@@ -36,6 +36,29 @@ _PARAM_NAMES: dict[type, tuple[str, ...]] = {}
 def days_since_epoch(when: datetime) -> float:
     """Float days since 1970-01-01 UTC (the time axis every model uses)."""
     return (when - _EPOCH).total_seconds() / 86400.0
+
+
+def params_used(model: HotspotModel, area: StudyArea | None = None) -> dict[str, Any]:
+    """``model.get_params()`` as a fit on ``area`` (default: the model's own ``area``) uses them.
+
+    With a study area, ``cell_m`` is unused: the cells are the area's. What is recorded then says
+    the size of the area's square cells, or leaves ``cell_m`` out for H3 hexagons (their size is the
+    area's ``resolution``). Without an area, ``cell_m`` is the covering grid's, as given.
+
+    >>> from crimelens.domain import Grid
+    >>> area = StudyArea.square(Grid(0.0, 0.0, 400.0, 2, 2))
+    >>> from crimelens.forecast._counts import NaiveCounts
+    >>> params_used(NaiveCounts(area=area))["cell_m"], NaiveCounts(area=area).get_params()["cell_m"]
+    (400.0, 150.0)
+    """
+    params: dict[str, Any] = dict(model.get_params(deep=False))
+    study = area if area is not None else params.get("area")
+    if isinstance(study, StudyArea):
+        if study.kind == "square" and study.grid is not None:
+            params["cell_m"] = float(study.grid.cell_m)
+        else:
+            params.pop("cell_m", None)
+    return params
 
 
 class HotspotModel(BaseEstimator):  # type: ignore[misc]

@@ -80,10 +80,11 @@ class TimeWeightedCounts(HotspotModel):
         Premises whose share of a cell's count is scaled by the premise's
         city-wide seasonal multiplier for the forecast window (default
         ``("education",)``; ``()`` for none; see :mod:`crimelens.forecast._season`).
-    time_of_day : float
+    time_of_day : float or None
         For a window shorter than a day (a shift), how far each cell's own share of
         incidents in the window's hours reorders the cells (default 0.5; 0: only the
-        city's share scales them; see :mod:`crimelens.forecast._hours`).
+        city's share scales them; None: the hours are not used, each cell's daily rate
+        is spread evenly over the day; see :mod:`crimelens.forecast._hours`).
     timezone : str or None
         The zone whose wall clocks a shift's hours are read on (an IANA name such as
         ``America/Chicago``; default None: UTC). ``forecast run`` and ``forecast
@@ -92,7 +93,7 @@ class TimeWeightedCounts(HotspotModel):
 
     def __init__(self, *, half_life_days: float = 730.0, window_days: float | None = 2920.0,
                  neighbour_weight: float = 0.1, neighbour_radius_m: float | None = None,
-                 seasonal_premises: tuple[str, ...] = ("education",), time_of_day: float = 0.5,
+                 seasonal_premises: tuple[str, ...] = ("education",), time_of_day: float | None = 0.5,
                  timezone: str | None = None,
                  area: StudyArea | None = None, cell_m: float = 150.0) -> None:
         self.half_life_days = half_life_days
@@ -147,9 +148,9 @@ class TimeWeightedCounts(HotspotModel):
             blended = out + float(self.neighbour_weight) * (self.neighbours_ @ out)
             if blended.sum() > 0:
                 out = blended * (total / float(blended.sum()))
-        hours = time_of_day_scale(self.t_, self.cell_, t0, horizon_days, self.area_.n_cells,
-                                  strength=float(self.time_of_day), half_life_days=h,
-                                  history_days=span, zone=self.timezone)
+        hours = None if self.time_of_day is None else time_of_day_scale(
+            self.t_, self.cell_, t0, horizon_days, self.area_.n_cells, strength=float(self.time_of_day),
+            half_life_days=h, history_days=span, zone=self.timezone)
         if hours is not None:
             out = out * hours
         return out

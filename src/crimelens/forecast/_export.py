@@ -9,7 +9,15 @@
 All three open in QGIS. Every file carries the model, the window, the study-area
 rule and a mark (e.g. ``research — not for operational use``): as layer metadata
 in GeoPackage, as a top-level ``metadata`` member of the GeoJSON (a foreign member,
-which QGIS ignores), as ``#`` comment lines at the top of the CSV.
+which QGIS ignores), as ``#`` comment lines at the top of the CSV. A stored run's
+files add its run id, dataset, offense, time zone, the window on that zone's clocks
+(with its offset) and the run's warnings (``extra``).
+
+``flagged`` marks the top ``coverage`` of cells by risk (ties by ascending cell
+index) that have an expected count above 0: a cell with no expected incident is
+never presented as flagged, so a forecast whose every risk is 0 flags none (the
+cut would otherwise fall on the lowest cell indices). :meth:`RiskSurface.flagged`
+and the scores keep the top ``k`` cells whatever their risk.
 """
 
 from __future__ import annotations
@@ -30,8 +38,8 @@ from crimelens.domain._time import in_zone
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
-__all__ = ["FORMATS", "export_surface", "format_span", "format_start", "plot_cells", "plot_coverage_curves", "plot_surface", "surface_frame",
-           "write_cells"]
+__all__ = ["FORMATS", "export_surface", "format_span", "format_start", "plot_cells", "plot_coverage_curves", "plot_surface",
+           "presented_flags", "surface_frame", "write_cells"]
 
 FORMATS = ("geojson", "gpkg", "csv")
 
@@ -59,12 +67,28 @@ def surface_frame(surface: RiskSurface, coverage: float = 0.05) -> pd.DataFrame:
         "lat": lat,
         "risk": surface.intensity,
         "rank": surface.rank,
-        "flagged": surface.flagged(coverage),
+        "flagged": presented_flags(surface, coverage),
     })
     return frame.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
-def _metadata(surface: RiskSurface, coverage: float, mark: str | None) -> dict[str, str]:
+def presented_flags(surface: RiskSurface, coverage: float) -> NDArray[np.bool_]:
+    """The cells shown as flagged: the top ``coverage`` (:meth:`RiskSurface.flagged`) less any whose
+    expected count is 0, which only the tie rule (ascending cell index) would put there.
+
+    >>> from crimelens.domain import Grid, TimeWindow
+    >>> from crimelens.forecast._area import StudyArea
+    >>> area = StudyArea.square(Grid(0.0, 0.0, 100.0, 4, 1))
+    >>> s = RiskSurface(area, np.array([0.0, 0.3, 0.0, 0.0]), TimeWindow.starting("2022-10-03", days=1), "m")
+    >>> s.flagged(0.5).tolist(), presented_flags(s, 0.5).tolist()
+    ([True, True, False, False], [False, True, False, False])
+    """
+    out: NDArray[np.bool_] = surface.flagged(coverage) & (surface.intensity > 0)
+    return out
+
+
+def _metadata(surface: RiskSurface, coverage: float, mark: str | None,
+              extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {
         "model": surface.model,
         "window": f"{surface.window.start.isoformat()}/{surface.window.end.isoformat()}",
@@ -74,12 +98,15 @@ def _metadata(surface: RiskSurface, coverage: float, mark: str | None) -> dict[s
         "tie_rule": "rank by descending risk; ties by ascending cell index",
         "mark": mark or "",
         "output_hash": surface.hash(),
+        **dict(extra or {}),
     }
 
 
 def export_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
-                   fmt: str | None = None, mark: str | None = None) -> Path:
-    """Write the surface as GeoJSON, GeoPackage or CSV (``fmt`` from the suffix when None)."""
+                   fmt: str | None = None, mark: str | None = None,
+                   extra: Mapping[str, str] | None = None) -> Path:
+    """Write the surface as GeoJSON, GeoPackage or CSV (``fmt`` from the suffix when None); ``extra``
+    adds metadata (a stored run's id, dataset, offense, local window and warnings)."""
     out = Path(path)
     kind = (fmt or out.suffix.lstrip(".")).lower()
     kind = {"json": "geojson", "geopackage": "gpkg"}.get(kind, kind)
@@ -91,7 +118,7 @@ def export_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 
     frame = surface_frame(surface, coverage)
     polys = surface.area.polygons()
     geoms = np.array([polys[c] for c in frame["cell"].tolist()], dtype=object)
-    return write_cells(out, kind, frame, geoms, surface.area.crs, _metadata(surface, coverage, mark))
+    return write_cells(out, kind, frame, geoms, surface.area.crs, _metadata(surface, coverage, mark, extra))
 
 
 def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], crs: str | None,
@@ -164,10 +191,11 @@ def format_start(start: datetime, zone: str | None = None) -> str:
 
 @plain_text
 def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.05,
-                 mark: str | None = None, zone: str | None = None) -> Path:
-    """A PNG map: risk per cell (linear, from 0) with the flagged cells outlined; square cells as an image,
-    other cells (H3 hexagons) as their own polygons, so they tile as they do in QGIS. The title gives
-    the window's start in ``zone`` (the dataset's; UTC if None)."""
+                 mark: str | None = None, zone: str | None = None, caption: str | None = None) -> Path:
+    """A PNG map: risk per cell (linear, from 0) with the flagged cells outlined (none of risk 0: see
+    :func:`presented_flags`); square cells as an image, other cells (H3 hexagons) as their own polygons,
+    so they tile as they do in QGIS. The title gives the window's start in ``zone`` (the dataset's; UTC
+    if None) and ``caption`` (e.g. the dataset, offense and run id) below it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,11 +223,13 @@ def plot_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 0.
         shown.set_clim(0.0, vmax)
         ax.add_collection(shown)
         ax.autoscale_view()
-    flagged = np.flatnonzero(surface.flagged(coverage))
+    flagged = np.flatnonzero(presented_flags(surface, coverage))
     patches = [MplPolygon(np.asarray(polys[c].exterior.coords), closed=True) for c in flagged]
     ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#00a0ff", linewidth=0.8))
     title = (f"{surface.model}: {format_start(surface.window.start, zone)} + {format_span(surface.window.days)}\n"
-             f"top {coverage:.1%} of {area.n_cells} cells outlined")
+             f"top {coverage:.1%} of {area.n_cells} cells outlined"
+             + ("" if len(flagged) == surface.n_flagged(coverage) else f" ({len(flagged)} with risk above 0)")
+             + (f"\n{caption}" if caption else ""))
     return _save_map(fig, ax, shown, title, area.crs, mark, path)
 
 

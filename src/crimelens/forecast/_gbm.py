@@ -83,10 +83,11 @@ class GradientBoostedCells(HotspotModel):
         Premises whose city-wide seasonal multiplier adjusts each cell's forecast
         by that premise's share of it (default ``("education",)``; ``()`` for
         none). Needs the incidents' premises (``fit`` reads them from the table).
-    time_of_day : float
+    time_of_day : float or None
         For a window shorter than a day (a shift), how far each cell's own share of
         incidents in the window's hours reorders the cells (default 0.5; 0: only the
-        city's share scales them; see :mod:`crimelens.forecast._hours`).
+        city's share scales them; None: the hours are not used, each cell's daily rate
+        is spread evenly over the day; see :mod:`crimelens.forecast._hours`).
     timezone : str or None
         The zone whose wall clocks a shift's hours are read on (an IANA name such as
         ``America/Chicago``; default None: UTC). ``forecast run`` and ``forecast
@@ -105,7 +106,7 @@ class GradientBoostedCells(HotspotModel):
                  n_estimators: int = 100, learning_rate: float = 0.05, num_leaves: int = 15,
                  min_child_samples: int = 100, zero_fraction: float = 0.1,
                  covariates: Mapping[str, NDArray[np.float64]] | None = None,
-                 seasonal_premises: tuple[str, ...] = ("education",), time_of_day: float = 0.5,
+                 seasonal_premises: tuple[str, ...] = ("education",), time_of_day: float | None = 0.5,
                  timezone: str | None = None,
                  random_state: int = 0,
                  n_jobs: int = 1, area: StudyArea | None = None, cell_m: float = 150.0) -> None:
@@ -273,8 +274,9 @@ class GradientBoostedCells(HotspotModel):
         if self.seasonal_premises:
             pred += premise_seasonal_adjustment(self.t_, self.cell_, self.premise_, self.seasonal_premises,
                                                 t0, horizon_days, self.area_.n_cells)
-        hours = time_of_day_scale(self.t_, self.cell_, t0, horizon_days, self.area_.n_cells,
-                                  strength=float(self.time_of_day), zone=self.timezone)
+        hours = None if self.time_of_day is None else time_of_day_scale(
+            self.t_, self.cell_, t0, horizon_days, self.area_.n_cells, strength=float(self.time_of_day),
+            zone=self.timezone)
         if hours is not None:
             pred = pred * hours
         return pred

@@ -44,9 +44,14 @@ covers every hour, and the adjustment is exactly none.
 Failure modes: a cell with few incidents has a noisy share (``k`` shrinks it
 towards the city's); times recorded as a default (midnight for "unknown") make a
 false night peak (Chicago's file: 0.3 % at exactly 00:00); incidents known only
-to the day (a day-long window, such as the NIJ Portland calls) are all read at
-its midpoint, one time of day, so a shift without it gets no expected incident:
-forecast whole days from such data.
+to the day (a day-long window, such as the NIJ Portland calls) or the month
+(data.police.uk) are all read at their window's midpoint, one or two times of day,
+so a shift without those times gets no expected incident: forecast whole days
+from such data. ``time_of_day=None`` turns the adjustment off (each cell's daily
+rate spread evenly over the day); ``forecast run`` sets it, with a warning, when
+half or more of the training records' windows (:func:`day_long_share`) are a day
+or longer. :func:`share_in_hours` counts the incidents whose time of day falls in
+a window's hours (the run names it when that share, and so every cell, is 0).
 """
 
 from __future__ import annotations
@@ -56,20 +61,76 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from numpy.typing import NDArray
 
+from crimelens.domain import IncidentTable
 from crimelens.domain._time import utc_offset_days
 from crimelens.errors import InvalidParameterError
 
-__all__ = ["check_time_of_day", "check_timezone", "time_of_day_scale"]
+__all__ = ["check_time_of_day", "check_timezone", "day_long_share", "share_in_hours", "time_of_day_scale"]
 
 
 def check_time_of_day(owner: object, name: str = "time_of_day") -> None:
-    """``owner.<name>`` must be a strength in [0, 1]."""
+    """``owner.<name>`` must be a strength in [0, 1], or None (the hours are not used)."""
     value = getattr(owner, name)
+    if value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
         raise InvalidParameterError(
             f"{type(owner).__name__}({name}={value!r}): expected a strength between 0 and 1 "
-            "(0: only the city's share of the window's hours; 1: each cell's own share)"
+            "(0: only the city's share of the window's hours; 1: each cell's own share), or None "
+            "(the hours not used: the daily rate spread evenly over the day)"
         )
+
+
+def day_long_share(incidents: IncidentTable) -> float:
+    """The share of ``incidents`` whose time is a window of a day or longer (``occurred_to -
+    occurred_from >= 1 day``): records known only to the day or the month, whose time of day
+    (their window's middle) says nothing about when in the day they happened. 0 for no records.
+
+    >>> import pandas as pd
+    >>> from crimelens.domain import IncidentTable
+    >>> start = pd.to_datetime(["2022-09-01 00:00", "2022-09-01 00:00", "2022-09-03 14:05"], utc=True)
+    >>> end = pd.to_datetime(["2022-10-01 00:00", "2022-09-02 00:00", "2022-09-03 14:05"], utc=True)
+    >>> table = IncidentTable(pd.DataFrame({"incident_id": ["a", "b", "c"], "offense": "burglary",
+    ...     "occurred_from": start, "occurred_to": end, "x_m": 0.0, "y_m": 0.0, "crs": "EPSG:32630"}))
+    >>> round(day_long_share(table), 3)   # a month and a day of three records
+    0.667
+    """
+    if len(incidents) == 0:
+        return 0.0
+    width = incidents.t_days(how="to") - incidents.t_days(how="from")
+    return float(np.mean(np.nan_to_num(width, nan=0.0) >= 1.0))
+
+
+def _inside(tt: NDArray[np.float64], t0: float, horizon_days: float, zone: str | None) -> NDArray[np.float64]:
+    """How many times (0, 1 or 2: the repeated autumn hour) the time of day of each of ``tt`` (UTC
+    days) falls in the hours of the window ``[t0, t0 + horizon_days)`` on the clocks of ``zone``."""
+    pieces = [(t0, horizon_days)]
+    if zone is not None:  # each time on the local clock, daylight saving included
+        tt = tt + utc_offset_days(tt, zone)
+        pieces = _local_pieces(t0, horizon_days, zone)
+    out: NDArray[np.float64] = sum((np.mod(tt - start, 1.0) < length).astype(np.float64)
+                                   for start, length in pieces)  # type: ignore[assignment]
+    return out
+
+
+def share_in_hours(t: NDArray[np.float64], t0: float, horizon_days: float, *, history_days: float = 2920.0,
+                   zone: str | None = None) -> tuple[int, int]:
+    """``(in the hours, all)``: of the times ``t`` (days since the epoch, UTC) in the ``history_days``
+    before ``t0``, how many have a time of day inside the hours of ``[t0, t0 + horizon_days)`` on the
+    clocks of ``zone`` (None: UTC), and how many there are. A window of a day or more holds every hour.
+
+    >>> import numpy as np
+    >>> t = np.array([0.5, 1.5, 2.0])   # 12:00, 12:00 and 00:00 UTC
+    >>> share_in_hours(t, 3.0 + 14 / 24, 8 / 24)   # 14:00-22:00: none of them
+    (0, 3)
+    >>> share_in_hours(t, 3.0 + 10 / 24, 8 / 24)   # 10:00-18:00: the two at noon
+    (2, 3)
+    """
+    tt = np.asarray(t, dtype=np.float64)
+    tt = tt[np.isfinite(tt) & (tt < t0) & (tt >= t0 - history_days)]
+    if horizon_days >= 1.0:
+        return len(tt), len(tt)
+    return int(np.count_nonzero(_inside(tt, t0, horizon_days, zone))), len(tt)
 
 
 def check_timezone(owner: object, name: str = "timezone") -> None:
@@ -121,11 +182,7 @@ def time_of_day_scale(t: NDArray[np.float64], cells: NDArray[np.int64], t0: floa
     tt = t[lo:hi][ok]
     c = c[ok]
     w = np.exp2(-(t0 - tt) / half_life_days)
-    pieces = [(t0, horizon_days)]
-    if zone is not None:  # each time on the local clock, daylight saving included
-        tt = tt + utc_offset_days(tt, zone)
-        pieces = _local_pieces(t0, horizon_days, zone)
-    inside = sum((np.mod(tt - start, 1.0) < length).astype(np.float64) for start, length in pieces)
+    inside = _inside(tt, t0, horizon_days, zone)
     w_all = np.bincount(c, weights=w, minlength=n_cells)
     w_in = np.bincount(c, weights=w * inside, minlength=n_cells)
     total = float(w_all.sum())

@@ -25,7 +25,7 @@ import pandas as pd
 
 from crimelens import __version__
 from crimelens.domain import Area, IncidentTable, TimeWindow
-from crimelens.domain._time import as_utc, wall_clock_add, wall_clock_steps
+from crimelens.domain._time import as_utc, in_zone, wall_clock_add, wall_clock_steps
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.forecast import (
     DATA_PARAMS,
@@ -41,14 +41,18 @@ from crimelens.forecast import (
     reading_hours_in,
     rolling_origin,
 )
+from crimelens.forecast._base import days_since_epoch, params_used
 from crimelens.forecast._export import (
+    FORMATS,
     export_surface,
     format_span,
     format_start,
     plot_coverage_curves,
     plot_surface,
+    presented_flags,
     surface_frame,
 )
+from crimelens.forecast._hours import day_long_share, share_in_hours
 from crimelens.forecast._metrics import KM2_PER_SQ_MI
 from crimelens.governance import Actor
 from crimelens.governance._cards import ModelCard
@@ -84,9 +88,11 @@ __all__ = [
     "data_hash",
     "export_backtest",
     "export_stored_run",
+    "forecast_warnings",
     "list_backtests",
     "paired_summary",
     "parse_horizon",
+    "record_export",
     "register_backtested",
     "run_backtest",
     "run_forecast",
@@ -146,20 +152,31 @@ class ForecastRun:
     #: 'incident': each incident once; 'all': every record (see ``count_records``)
     records: str = "incident"
     n_records_left_out: int = 0
-    #: the newest training incident's start: how old the data is at the window
+    #: the newest training incident's time as the models read it (the middle of its window), before
+    #: the window: how old the data is at the window
     newest_incident: datetime | None = None
+    #: what a reader must know before trusting the forecast (see :func:`forecast_warnings`)
+    warnings: tuple[str, ...] = ()
+    #: the parameters as used and recorded (``cell_m`` the study area's; see ``params_used``);
+    #: None: the surface's own
+    params: Mapping[str, Any] | None = None
+    #: each file ``out`` wrote: kind, format, path, bytes, SHA-256 and its ``forecast.export`` entry
+    exports: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self, *, top: int = 10) -> dict[str, Any]:
         frame = surface_frame(self.surface, self.coverage)
         window = self.surface.window
         age = None if self.newest_incident is None else (window.start - self.newest_incident).total_seconds() / 86400
+        described = self.surface.describe()
+        if self.params is not None:
+            described["params"] = dict(self.params)
         return {
             "ok": True,
             "run_id": self.run_id,
             "mark": self.mark,
             "dataset": self.dataset,
             "offense": self.offense,
-            **self.surface.describe(),
+            **described,
             "coverage": self.coverage,
             "n_flagged": int(frame["flagged"].sum()),
             "tie_at_cut": self.surface.tie_at_cut(self.coverage),
@@ -173,11 +190,17 @@ class ForecastRun:
             "data_hash": self.data_hash,
             "ledger_seq": self.ledger_seq,
             "top_cells": frame.head(top)[["cell", "cell_id", "lon", "lat", "risk", "rank"]].to_dict("records"),
+            "warnings": list(self.warnings),
             "files": dict(self.files),
+            "exports": [dict(e) for e in self.exports],
         }
 
 
 def _model(model: str | HotspotModel, params: Mapping[str, Any] | None) -> HotspotModel:
+    if params and "cell_m" in params:  # the study area's cells are the ones used: it would be ignored
+        raise InvalidParameterError(
+            f"model parameter cell_m={params['cell_m']!r}: the study area sets the cells' size; expected it as "
+            "--cell-m (cell_m of the forecast or backtest), not as a model parameter")
     if isinstance(model, HotspotModel):
         return model if not params else model.set_params(**params)
     if params and model in MODELS:
@@ -283,12 +306,21 @@ def run_forecast(
     bounding box (``'bbox'``), the cells inside ``polygon`` (``'polygon'``), or
     the H3 hexagons of ``h3_resolution`` holding a past incident (``'h3'``;
     ``cell_m`` is then unused). The run and its ledger entry are stored in one transaction; ``out`` also
-    writes an export (``.geojson``, ``.gpkg``, ``.csv``) plus a PNG map beside it.
+    writes an export (``.geojson``, ``.gpkg``, ``.csv``; its format checked, and the export authorized,
+    before any work) plus a PNG map beside it, each file logged as ``forecast.export`` with its path,
+    format and SHA-256 (:func:`record_export`), and the export's metadata names the run, dataset,
+    offense and the window on the dataset's clocks.
 
     ``params`` set the model's hyperparameters (``crimelens forecast models`` lists them); the
-    run and its ledger entry record every parameter. A deployment approves a model with the
-    parameters its card was measured with, so ``params`` with ``deployment`` is refused (and
-    the refusal logged): custom parameters are research use.
+    run and its ledger entry record every parameter as used: ``cell_m`` is the study area's cell
+    size (absent for H3 cells), and a model parameter ``cell_m`` is refused (use ``cell_m``). A
+    deployment approves a model with the parameters its card was measured with, so ``params``
+    with ``deployment`` is refused (and the refusal logged): custom parameters are research use.
+
+    A window shorter than a day on records whose times are mostly windows of a day or more
+    (month-only data) leaves out the time of day (``time_of_day=None``) with a warning; the run's
+    ``warnings`` (in its JSON, its ledger entry and its exports) also say why every risk is 0
+    when it is, and when cells of risk 0 are left unflagged (:func:`forecast_warnings`).
     """
     if not 0 < coverage <= 1:
         raise InvalidParameterError(f"coverage={coverage}: expected a fraction in (0, 1]")
@@ -301,6 +333,10 @@ def run_forecast(
                        f"measured with; got custom parameters {sorted(params)}: research use only "
                        "(drop the deployment, or the parameters)"))
     _one_city(ctx, dataset, "forecast")
+    dep: dict[str, Any] = {"deployment": deployment} if deployment is not None else {}
+    kind = None if out is None else _export_kind(Path(out))
+    if out is not None:  # before any work: a refused export leaves no stored run behind
+        authorize(ctx, action="forecast.export", actor=actor, purpose=purpose, **dep)
     zone = reading_zone(ctx, dataset)
     reading_hours_in(estimator, zone)  # a shift's hours on the dataset's own clocks
     start = as_utc(at, zone)
@@ -314,10 +350,15 @@ def run_forecast(
         )
     history, n_left_out = count_records(history, records)
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
-    estimator.set_params(area=study)
+    size = params_used(estimator, study).get("cell_m")  # the area's cells are the ones used: recorded so
+    estimator.set_params(area=study, **({} if size is None else {"cell_m": size}))
+    notes = [] if window.days >= 1 else _hours_unknown(estimator, history, window, _dataset_label(ctx, dataset))
     with warnings.catch_warnings():  # records="all" counts every record on purpose, and says so in the run
         warnings.filterwarnings("ignore", message=r".*further records of its incidents", category=UserWarning)
         surface = estimator.fit(history).predict(window)
+    newest = _newest_before(history, start)
+    notes += forecast_warnings(estimator, surface, coverage, n_training=len(history), newest=newest, zone=zone)
+    used = _plain(params_used(estimator))
     run_id = uuid.uuid4().hex[:16]
     d_hash = data_hash(history)
     o_hash = surface.hash()
@@ -325,35 +366,168 @@ def run_forecast(
     frame = surface_frame(surface, coverage)
     cells = frame[["cell", "cell_id", "x_m", "y_m", "risk", "rank", "flagged"]]
     with ctx.store.transaction():
-        fields: dict[str, Any] = {}
-        if deployment is not None:
-            fields["deployment"] = deployment
         seq = record_use(
             ctx, action="forecast.run", actor=actor, purpose=purpose, model=surface.model,
-            model_version=__version__, params=_plain(estimator.get_params()), data_hash=d_hash,
+            model_version=__version__, params=used, data_hash=d_hash,
             output_hash=o_hash, inputs={"dataset": dataset, "offense": offense,
                                         "n_training": len(history)},
             detail={"run_id": run_id, "window": [window.start.isoformat(), window.end.isoformat()],
                     "area": study.describe(), "coverage": coverage, "records": records,
-                    "n_records_left_out": n_left_out}, **fields)
+                    "n_records_left_out": n_left_out, "warnings": list(notes)}, **dep)
         save_forecast_run(ctx.store, ForecastRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
             dataset=dataset, offense=offense, model=surface.model, model_version=__version__,
-            params=json.dumps(_plain(estimator.get_params()), sort_keys=True),
+            params=json.dumps(used, sort_keys=True),
             window_start=window.start, window_end=window.end,
             area=json.dumps(study.describe(), sort_keys=True, default=str), crs=study.crs,
             n_cells=study.n_cells, n_training=len(history), coverage=coverage, data_hash=d_hash,
             output_hash=o_hash, ledger_seq=seq, mark=mark, records=records, n_records_left_out=n_left_out), cells)
     files: dict[str, str] = {}
-    if out is not None:
-        path = export_surface(surface, out, coverage=coverage, mark=mark)
-        files["export"] = str(path)
-        files["map"] = str(plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark,
-                                        zone=zone))
-    newest = pd.Timestamp(history.frame["occurred_from"].max()).to_pydatetime()
+    exports: list[dict[str, Any]] = []
+    if out is not None and kind is not None:
+        meta = _run_metadata(run_id, dataset, offense, window, zone, notes)
+        path = export_surface(surface, out, coverage=coverage, fmt=kind, mark=mark, extra=meta)
+        png = plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark, zone=zone,
+                           caption=_caption(run_id, dataset, offense))
+        files.update(export=str(path), map=str(png))
+        for what, fmt, written in (("export", kind, path), ("map", "png", png)):
+            exports.append({"kind": what, **record_export(
+                ctx, run_id=run_id, fmt=fmt, path=written, n_cells=study.n_cells, output_hash=o_hash, actor=actor,
+                purpose=purpose, deployment=deployment, local=True)})
     return ForecastRun(run_id, surface, dataset, offense, coverage, len(history), d_hash, seq,
                        mark or "", files, timezone=zone, records=records, n_records_left_out=n_left_out,
-                       newest_incident=newest)
+                       newest_incident=newest, warnings=tuple(notes), params=used, exports=tuple(exports))
+
+
+def _export_kind(out: Path) -> str:
+    """The export format of ``out`` from its suffix, checked before a run is made."""
+    kind = out.suffix.lstrip(".").lower()
+    kind = {"json": "geojson", "geopackage": "gpkg"}.get(kind, kind)
+    if kind not in FORMATS:
+        raise InvalidParameterError(
+            f"--out {out.name!r}: got format {kind!r}; expected a file ending .geojson, .gpkg or .csv")
+    return kind
+
+
+def _dataset_label(ctx: Context, dataset: str | None) -> str:
+    """The dataset a forecast reads, by name (the store's only one when none is named)."""
+    if dataset is not None:
+        return dataset
+    names = ctx.store.datasets()
+    return names[0] if len(names) == 1 else "all"
+
+
+def _caption(run_id: str, dataset: str | None, offense: str | None) -> str:
+    return f"{dataset or 'all datasets'} · {offense or 'all offenses'} · run {run_id}"
+
+
+def _run_metadata(run_id: str, dataset: str | None, offense: str | None, window: TimeWindow, zone: str,
+                 notes: Sequence[str]) -> dict[str, str]:
+    """What an exported file adds to the surface's metadata: the run it came from, its dataset and
+    offense, the window on the dataset's clocks with their offset (``window`` stays in UTC) and the
+    run's warnings (a JSON list)."""
+    return {"run_id": run_id, "dataset": dataset or "all", "offense": offense or "all", "timezone": zone,
+            "window_local": f"{local_time(window.start, zone)}/{local_time(window.end, zone)}",
+            "warnings": json.dumps(list(notes), ensure_ascii=False)}
+
+
+def record_export(ctx: Context, *, run_id: str, fmt: str, path: Path, n_cells: int, output_hash: str,
+                  actor: Actor, purpose: str | None, deployment: str | None = None,
+                  local: bool = False) -> dict[str, Any]:
+    """Log a file written from forecast run ``run_id`` as ``forecast.export``: its format, name, size and
+    SHA-256, and with ``local`` (a file left on this machine, as ``forecast run --out`` writes) its path.
+    The entry's output hash is the run's. Returns the entry's detail with its ``ledger_seq``."""
+    blob = path.read_bytes()
+    detail: dict[str, Any] = {"run_id": run_id, "format": fmt, "n_cells": n_cells, "file": path.name,
+                              "bytes": len(blob), "sha256": sha256_hex(blob)}
+    if local:
+        detail["path"] = str(path.resolve())
+    dep: dict[str, Any] = {"deployment": deployment} if deployment else {}
+    seq = record_use(ctx, action="forecast.export", actor=actor, purpose=purpose, output_hash=output_hash,
+                     detail=detail, **dep)
+    return {**detail, "ledger_seq": seq}
+
+
+def _newest_before(history: IncidentTable, start: datetime) -> datetime | None:
+    """The newest training time as the models read it (the middle of each record's window) before ``start``."""
+    frame = history.frame
+    began = frame["occurred_from"]
+    mid = began + (frame["occurred_to"].fillna(began) - began) / 2
+    mid = mid[mid < start]
+    return None if mid.empty else pd.Timestamp(mid.max()).to_pydatetime()
+
+
+def _hours_unknown(estimator: HotspotModel, history: IncidentTable, window: TimeWindow, label: str) -> list[str]:
+    """A window shorter than a day on records whose times are mostly windows of a day or more (month-only
+    police.uk data): their time of day is their window's middle (about 00:00 or 12:00), not when anything
+    happened, so the time-of-day adjustment would give every cell of most shifts 0. It is turned off
+    (``time_of_day=None``: each cell's daily rate spread evenly over the day), and the run says so."""
+    share = day_long_share(history)
+    if share < 0.5:
+        return []
+    uses = estimator.get_params(deep=False).get("time_of_day") is not None
+    if uses:
+        estimator.set_params(time_of_day=None)
+    return [f"{share:.1%} of the {len(history):,} training records of dataset {label!r} have time windows of a day "
+            "or longer (e.g. month-only records, read at their window's middle), so they do not say at what time of "
+            f"day incidents happen: this forecast of {format_span(window.days)} does not use the time of day"
+            + (" (time_of_day=None)" if uses else "")
+            + ": each cell's expected count is its daily rate spread evenly over the day, and the cells rank as "
+            "for a whole day. Forecast whole days (--horizon 1d or more) from such data"]
+
+
+def forecast_warnings(estimator: HotspotModel, surface: RiskSurface, coverage: float, *, n_training: int,
+                      newest: datetime | None, zone: str) -> list[str]:
+    """What a reader of a forecast must know: why every cell's expected count is 0 when it is (stale
+    history, no incident in the window's hours, no incident in the study area, or none of these), and
+    that cells of risk 0 are not presented as flagged (only the tie rule would pick them)."""
+    risk = surface.intensity
+    k = surface.n_flagged(coverage)
+    if not risk.any():
+        return [f"every cell's expected count is 0, so no cell is flagged: {_zero_cause(estimator, surface, n_training, newest, zone)}"]
+    shown = int(presented_flags(surface, coverage).sum())
+    if shown < k:
+        return [f"only {shown:,} of the {k:,} cells in the top {coverage:.1%} have an expected count above 0; the "
+                f"other {k - shown:,} are not flagged: they tie at 0 with {int((risk == 0).sum()) - (k - shown):,} "
+                "more, and only the tie rule (lowest cell index) would pick them"]
+    return []
+
+
+def _zero_cause(estimator: HotspotModel, surface: RiskSurface, n_training: int, newest: datetime | None,
+                zone: str) -> str:
+    """Why a model gave every cell 0, from what it read: its events (``t_``, ``cell_``) and parameters."""
+    window = surface.window
+    params = estimator.get_params(deep=False)
+    t0 = days_since_epoch(window.start)
+    t, cells = estimator.t_, estimator.cell_
+    before = t < t0
+    n_inside = int(np.count_nonzero(before & (cells >= 0)))
+    if newest is None or not before.any():
+        return (f"none of the {n_training:,} training records is read (at the middle of its time window) before the "
+                "window, so the model has no history; forecast a later window")
+    age = (window.start - newest).total_seconds() / 86400
+    lookback = next(((name, float(params[name])) for name in ("window_days", "time_window_days")
+                     if isinstance(params.get(name), int | float)), None)
+    if lookback is not None and age >= lookback[1]:
+        return (f"the newest training incident, at {local_time(newest, zone)} (the middle of its time window), is "
+                f"{age:,.0f} days before the window, older than the {lookback[1]:,.0f} days of history "
+                f"{surface.model} reads ({lookback[0]}); forecast a window nearer the data")
+    if n_inside == 0:
+        return (f"none of the {n_training:,} training incidents lies in the study area "
+                f"({surface.area.describe().get('rule')}); choose another area")
+    if window.days < 1 and params.get("time_of_day") is not None:
+        n_in, n_all = share_in_hours(t[cells >= 0], t0, window.days, zone=params.get("timezone"))
+        if n_all and n_in == 0:
+            a, name = in_zone(window.start, params.get("timezone"))
+            b, _ = in_zone(window.end, params.get("timezone"))
+            return (f"none of the {n_all:,} training incidents in the study area (over the 8 years before the window) "
+                    f"has a time of day between {a:%H:%M} and {b:%H:%M} {name}, the window's hours (each time read at "
+                    "the middle of its record's window), so the city's share of these hours is 0, and so is every "
+                    "cell's; forecast a longer window, or with a model that does not use the time of day "
+                    "(naive, kde)")
+    return (f"{surface.model} gave no cell an expected incident from {n_training:,} training incidents, the newest "
+            f"{age:,.1f} days before the window ({local_time(newest, zone)}), though the history is recent enough "
+            "and in the study area; compare with naive counts (--model naive)")
 
 
 @dataclass(frozen=True)
@@ -695,7 +869,9 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
         raise InvalidParameterError(f"register {model!r}: expected one of the backtested models "
                                     f"{[m for m in res.models if not m.startswith('ceiling:')]}")
     kind = _registry_name(res, model)
-    defaults = _plain({k: v for k, v in make_model(kind).get_params().items() if k not in DATA_PARAMS})
+    # cell_m is the study area's cell size (the card's evaluation data names the area), not a model setting
+    defaults = _plain({k: v for k, v in make_model(kind).get_params().items()
+                       if k not in DATA_PARAMS and k != "cell_m"})
     changed = sorted(k for k, v in defaults.items() if dict(res.params.get(model, {})).get(k, v) != v)
     if changed:
         raise InvalidParameterError(
@@ -877,22 +1053,30 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
                           "risk": cells["risk"].to_numpy(np.float64), "rank": cells["rank"].to_numpy(np.int64),
                           "flagged": cells["flagged"].to_numpy(bool)})
     geoms = np.array(cell_polygons(definition, frame["cell_id"].to_numpy(np.int64), rec.crs), dtype=object)
+    zone = reading_zone(ctx, rec.dataset)
+    try:  # the run's warnings, as its ledger entry logged them (runs stored before they were logged have none)
+        notes = ctx.ledger.entry(rec.ledger_seq).detail.get("warnings") or []
+    except NotFoundError:
+        notes = []
     meta = {"model": rec.model, "window": f"{rec.window_start.isoformat()}/{rec.window_end.isoformat()}",
             "study_area": json.dumps(definition, default=str), "coverage": f"{rec.coverage:g}",
             "risk_units": "expected recorded incidents per cell in the window",
             "tie_rule": "rank by descending risk; ties by ascending cell index", "mark": rec.mark or "",
-            "output_hash": rec.output_hash, "run_id": rec.run_id}
+            "output_hash": rec.output_hash,
+            **_run_metadata(rec.run_id, rec.dataset, rec.offense, TimeWindow(rec.window_start, rec.window_end),
+                            zone, [str(n) for n in notes])}
     stem = f"forecast-{rec.run_id}"
     if fmt == "png":
-        title = (f"{rec.model}: {format_start(rec.window_start, reading_zone(ctx, rec.dataset))} + "
+        title = (f"{rec.model}: {format_start(rec.window_start, zone)} + "
                  f"{format_span((rec.window_end - rec.window_start).total_seconds() / 86400)}\n"
-                 f"top {rec.coverage:.1%} of {len(frame)} cells outlined (run {rec.run_id})")
+                 f"top {rec.coverage:.1%} of {len(frame)} cells outlined\n"
+                 f"{_caption(rec.run_id, rec.dataset, rec.offense)}")
         out = plot_cells(geoms, frame["risk"].to_numpy(np.float64), frame["flagged"].to_numpy(bool),
                          Path(folder) / f"{stem}.png", title=title, crs=rec.crs, mark=rec.mark)
     else:
         out = write_cells(Path(folder) / f"{stem}.{fmt}", fmt, frame, geoms, rec.crs, meta)
-    record_use(ctx, action="forecast.export", actor=actor, purpose=purpose, output_hash=rec.output_hash,
-               detail={"run_id": run_id, "format": fmt, "n_cells": len(frame)}, **dep)
+    record_export(ctx, run_id=run_id, fmt=fmt, path=out, n_cells=len(frame), output_hash=rec.output_hash,
+                  actor=actor, purpose=purpose, deployment=deployment)
     return out
 
 
