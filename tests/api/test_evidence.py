@@ -6,6 +6,8 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +204,93 @@ def test_an_upload_past_the_limit_is_413_and_leaves_nothing(small_app: tuple[Tes
     assert r.status_code == 413 and r.json()["type"] == "PayloadTooLargeError", r.text
     r = client.post("/api/evidence/cases/BIG/items", params=params, content=os.urandom(2 << 20), headers=headers)
     assert r.status_code == 413 and "Content-Length" in r.json()["error"]
+    refusals = [e for _, e in client.app.state.ctx.ledger.entries(action="evidence.add")]  # type: ignore[attr-defined]
+    assert [(e.outcome, e.detail["error"]) for e in refusals] == [("refused", "PayloadTooLargeError")] * 2
+    assert refusals[0].detail["original_name"] == "dump.bin" and refusals[0].detail["case_id"] == "BIG"
     assert not list((evidence / "tmp").iterdir()) and not (evidence / "sha256").exists()
     r = client.post("/api/evidence/cases/BIG/items", params=params, content=os.urandom(1 << 20), headers=headers)
     assert r.status_code == 200 and r.json()["size_bytes"] == 1 << 20
+
+
+def test_every_refused_custody_call_and_lookup_is_a_ledger_entry(client: TestClient, city: City) -> None:
+    item = _upload(client, city, "API-6", b"scene photo, frame 12").json()["item_id"]
+
+    def refused_since(seq: int) -> list[Any]:
+        r = client.get("/api/ledger/entries", params={"action": "evidence.*", "limit": 1000},
+                       headers=auth(city, "aud"))
+        return sorted((e for e in r.json()["items"] if e["seq"] > seq and e["outcome"] == "refused"),
+                      key=lambda e: int(e["seq"]))
+
+    start = max(e["seq"] for e in _ledger(client, city, "evidence.add"))
+    custody = f"/api/evidence/items/{item}/custody"
+    asks: list[tuple[str, dict[str, Any], int, str]] = [
+        (custody, {"kind": "transfer", "to": "ASA Chen", "at": "2030-01-01T00:00:00Z"}, 422, "got a time to come"),
+        (custody, {"kind": "transfer", "to": "ASA Chen", "at": "2024-01-01T10:00:00"}, 422, "got a naive time"),
+        (custody, {"kind": "check_out", "to": ""}, 422, "empty 'to' party"),
+        (custody, {"kind": "check_out", "to": "   "}, 422, "empty 'to' party"),
+        (custody, {"kind": "transfer", "to": "ASA Chen", "from": ""}, 422, "empty 'from' party"),
+        (custody, {"kind": "transfer", "to": "ASA Chen", "from": "Det. Nobody"}, 422, "record shows 'ana' holding"),
+        ("/api/evidence/items/EV999999/custody", {"kind": "transfer", "to": "x"}, 404, "'EV999999': not found"),
+    ]
+    for path, body, status, why in asks:
+        r = client.post(path, json=body, headers=auth(city, "ana"))
+        assert r.status_code == status and why in r.json()["error"], (body, r.text)
+    for path, status in (("/api/evidence/items/EV999999", 404), ("/api/evidence/cases/NOPE", 404),
+                         ("/api/evidence/items/EV999999/content", 404)):
+        assert client.get(path, headers=auth(city, "sam")).status_code == status
+    assert client.post("/api/evidence/cases/NOPE/verify", headers=auth(city, "aud")).status_code == 404
+    logged = refused_since(start)
+    assert [(e["action"], e["user"]) for e in logged] == [
+        *[("evidence.transfer", "ana")] * 2, *[("evidence.check_out", "ana")] * 2,
+        *[("evidence.transfer", "ana")] * 3, ("evidence.show", "sam"), ("evidence.show", "sam"),
+        ("evidence.download", "sam"), ("evidence.verify", "aud")]
+    assert all(e["detail"]["reason"] and e["detail"]["error"] for e in logged)
+    assert logged[0]["detail"]["item_id"] == item and logged[0]["detail"]["asked"]["at"].startswith("2030-01-01")
+    shown = client.get(f"/api/evidence/items/{item}", headers=auth(city, "aud")).json()
+    assert [e["kind"] for e in shown["custody"]] == ["intake"]  # nothing refused was recorded
+
+
+def test_a_range_download_does_not_claim_the_whole_files_hash_for_its_part(client: TestClient, city: City) -> None:
+    data = bytes(range(256)) * 64
+    item = _upload(client, city, "API-7", data, filename="dump.bin").json()
+    whole = hashlib.sha256(data).hexdigest()
+    r = client.get(f"/api/evidence/items/{item['item_id']}/content",
+                   headers={**auth(city, "sam"), "Range": "bytes=0-99"})
+    assert r.status_code == 206 and r.content == data[:100]
+    assert "x-content-sha256" not in r.headers  # the body is not the whole file
+    assert r.headers["x-evidence-sha256"] == whole and r.headers["content-range"] == f"bytes 0-99/{len(data)}"
+    full = client.get(f"/api/evidence/items/{item['item_id']}/content", headers=auth(city, "sam"))
+    assert full.status_code == 200 and full.headers["x-content-sha256"] == full.headers["x-evidence-sha256"] == whole
+    part, everything = _ledger(client, city, "evidence.download")[1::-1]
+    assert part["detail"]["range"] == "bytes=0-99" and "range" not in everything["detail"]  # type: ignore[index,operator]
+
+
+def test_concurrent_custody_calls_through_the_service_form_one_chain(client: TestClient, city: City) -> None:
+    """The tester's t_conc and t_race: mixed parallel calls, transfers without 'from', then parallel check-outs."""
+    item = _upload(client, city, "API-8", b"conc").json()["item_id"]
+    users = ["ana", "sam", "aud", "bea", "ana"]
+
+    def call(i: int) -> int:
+        who = users[i % 5]
+        if i % 4 == 0:
+            return client.get(f"/api/evidence/items/{item}", headers=auth(city, who)).status_code
+        if i % 4 == 1:
+            return client.post("/api/evidence/cases/API-8/verify", headers=auth(city, who)).status_code
+        if i % 4 == 2:
+            return client.get("/api/evidence/cases", headers=auth(city, who)).status_code
+        return client.post(f"/api/evidence/items/{item}/custody", json={"kind": "transfer", "to": f"Person {i}"},
+                           headers=auth(city, "ana" if who in ("aud", "bea") else who)).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert set(pool.map(call, range(20))) == {200}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert set(pool.map(lambda i: client.post(
+            f"/api/evidence/items/{item}/custody", json={"kind": "check_out", "to": f"Officer {i}"},
+            headers=auth(city, ["ana", "sam"][i % 2])).status_code, range(6))) == {200}
+    custody = client.get(f"/api/evidence/items/{item}", headers=auth(city, "aud")).json()["custody"]
+    assert len(custody) == 1 + 5 + 6
+    assert [e["event_id"] for e in custody] == sorted(e["event_id"] for e in custody)
+    assert all(b["from"] == a["to"] for a, b in pairwise(custody)), custody
+    report = client.post("/api/evidence/cases/API-8/verify", headers=auth(city, "aud")).json()["report"]
+    assert {g["kind"] for g in report["gaps"]} == {"check_out_while_out"}  # five check-outs of an item out
+    assert report["ledger_mismatches"] == []

@@ -257,8 +257,38 @@ def test_the_clock_allowance_is_an_option_and_is_recorded(env: Path, monkeypatch
     r = runner.invoke(app, ["evidence", "add", str(env / "statement.txt"), "--case", "JA1", "--source", "w",
                             "--clock-allowance-s", "-1", "--db", db])
     assert isinstance(r.exception, InvalidParameterError)
-    assert len(_ledger(db, "evidence.transfer")) == 1 and len(_ledger(db, "evidence.add")) == 1
+    # ... and logged: each refusal is a refused entry of its action, with the reason
+    transfers, adds = _ledger(db, "evidence.transfer"), _ledger(db, "evidence.add")
+    assert [e.outcome for e in transfers] == ["refused", "ok", "refused", "refused", "refused"]
+    assert [e.outcome for e in adds] == ["ok", "refused"]
+    assert "clock allowance: got -1 s" in adds[-1].detail["reason"]
 
     # the setting is the default the option overrides
     monkeypatch.setenv("CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S", "3600")
     assert _json([*transfer, "--at", soon])["clock_allowance_s"] == 3600
+
+
+def test_refused_transfers_and_lookups_on_the_command_line_are_ledger_entries(env: Path) -> None:
+    db, _, added = _statement(env)
+    item = str(added["item_id"])
+    asks = [
+        (["evidence", "transfer", item, "--kind", "transfer", "--to", "ASA Chen", "--at", "2030-01-01T00:00:00Z"],
+         2, "evidence.transfer", "got a time to come"),
+        (["evidence", "transfer", item, "--to", ""], 2, "evidence.transfer", "empty 'to' party"),
+        (["evidence", "transfer", item, "--to", "x", "--at", "2024-05-02T10:00:00"], 2, "evidence.transfer",
+         "without a UTC offset"),
+        (["evidence", "transfer", item, "--kind", "borrow", "--to", "x"], 2, "evidence.custody", "got 'borrow'"),
+        (["evidence", "transfer", "EV999999", "--to", "x"], 1, "evidence.transfer", "'EV999999': not found"),
+        (["evidence", "show", "EV999999"], 1, "evidence.show", "'EV999999': not found"),
+        (["evidence", "verify", "NOPE"], 1, "evidence.verify", "case 'NOPE'"),
+        (["evidence", "add", str(env / "statement.txt"), "--case", "JA1", "--source", "w", "--at", "soon"], 2,
+         "evidence.add", "got 'soon'"),
+    ]
+    for args, code, action, why in asks:
+        result = runner.invoke(app, [*args, "--db", db])
+        # the real entry point exits with the error's code (CliRunner leaves the exception to us)
+        assert getattr(result.exception, "exit_code", None) == code and why in str(result.exception), args
+        last = _ledger(db, action)[-1]
+        assert last.outcome == "refused" and last.detail["reason"] == str(result.exception), args
+    shown: Any = _json(["evidence", "show", item, "--db", db])
+    assert [e["kind"] for e in shown["custody"]] == ["intake"]

@@ -3,7 +3,15 @@
 A running service holds the store, so these are how an agency handles evidence while
 ``crimelens serve`` runs (the ``crimelens evidence`` commands need the store to themselves).
 Analysts, supervisors and administrators take evidence in, record custody and download copies;
-auditors and board members read and verify. Every call, refused or not, is a ledger entry.
+auditors and board members read and verify. Every call, refused or not, is a ledger entry: a
+role refusal, and a refusal for what was asked (an empty party, a time to come or without an
+offset, an unknown item or case, an upload past the size limit), each with its reason. A request
+whose body or query does not parse (422 ``RequestValidationError``: a malformed ``at``, an unknown
+``kind``) is refused by the framework before a route runs, and is not logged here.
+
+A download answers ``X-Evidence-SHA256``, the SHA-256 of the item's whole stored file; a full
+(200) answer also carries ``X-Content-SHA256``, the hash of the body sent, which is the same. A
+``Range`` request (206) carries no ``X-Content-SHA256``: its body is part of the file.
 
 An upload is the file's bytes as the request body (``application/octet-stream``), streamed to
 the content-addressed folder and hashed on the way in, never held in memory; the role, the case
@@ -65,15 +73,19 @@ async def upload(
 ) -> Response:
     await run_in_threadpool(caller.allow, ctx, "evidence.add")
     await run_in_threadpool(partial(svc.check_intake, ctx, case_id=case_id, source=source, parent_item_id=parent,
-                                    derivation=derivation, tool=tool, tool_version=tool_version))
+                                    derivation=derivation, tool=tool, tool_version=tool_version,
+                                    actor=caller.actor, purpose=caller.purpose))
     with await run_in_threadpool(svc.upload_writer, ctx) as writer:
         try:
             await receive(request, ctx, writer.write, what=f"evidence upload to case {case_id}")
         except InputError as exc:
             # the empty body goes on to the service, which refuses it (logged, naming the file) or, with
-            # allow_empty, takes it in and notes it; a body past the size limit stays refused here
+            # allow_empty, takes it in and notes it; a body past the size limit stays refused here, logged
             if type(exc) is not InputError or writer.size_bytes:
-                raise
+                await run_in_threadpool(partial(
+                    svc.log_refusal, ctx, exc, action="evidence.add", actor=caller.actor, purpose=caller.purpose,
+                    detail={"case_id": case_id, "source": source, "original_name": filename,
+                            "bytes_received": writer.size_bytes}))
         stored = await run_in_threadpool(writer.commit)
     item = await run_in_threadpool(partial(
         svc.add_evidence, ctx, stored, original_name=filename, case_id=case_id, actor=caller.actor,
@@ -92,20 +104,29 @@ def item(ctx: CtxDep, caller: CallerDep, item_id: Name) -> Response:
 
 @router.get("/evidence/items/{item_id}/content", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}},
-                             "description": "The stored file, re-hashed before it is sent"}},
+                             "description": "The stored file, re-hashed before it is sent. `X-Evidence-SHA256`: "
+                                            "the whole file's SHA-256; `X-Content-SHA256` (full answers only): "
+                                            "the body's, the same"},
+                       206: {"description": "Part of the file (a `Range` request): `X-Evidence-SHA256` is the "
+                                            "whole file's hash, not the part's; no `X-Content-SHA256`"}},
             summary="Download an item's file (re-hashed first; logged)")
-def content(ctx: CtxDep, caller: CallerDep, item_id: Name) -> FileResponse:
-    it, path = svc.open_content(ctx, item_id, actor=caller.actor, purpose=caller.purpose)
-    return FileResponse(path, media_type=it.mime_type, filename=it.original_name,
-                        headers={"X-Content-SHA256": it.sha256})
+def content(request: Request, ctx: CtxDep, caller: CallerDep, item_id: Name) -> FileResponse:
+    byte_range = request.headers.get("range")
+    it, path = svc.open_content(ctx, item_id, actor=caller.actor, purpose=caller.purpose, byte_range=byte_range)
+    headers = {"X-Evidence-SHA256": it.sha256}
+    if byte_range is None:  # the body is the whole file: its hash is the item's
+        headers["X-Content-SHA256"] = it.sha256
+    return FileResponse(path, media_type=it.mime_type, filename=it.original_name, headers=headers)
 
 
 class CustodyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     kind: Literal["transfer", "check_out", "check_in"] = "transfer"
-    to: str = Field(min_length=1, max_length=200, description="Who (or where) takes the item.")
+    # no min_length: an empty 'to' reaches the service, which refuses it and logs the refusal
+    to: str = Field(max_length=200, description="Who (or where) takes the item (not empty).")
     from_party: str | None = Field(default=None, alias="from", max_length=200,
-                                   description="Who gives it; default: the holder the record shows.")
+                                   description="Who gives it; default: the holder the record shows. A transfer "
+                                               "from anyone but the holder of record is refused.")
     reason: str | None = Field(default=None, max_length=2000)
     location: str | None = Field(default=None, max_length=500)
     at: datetime | None = Field(default=None, description="When it happened (with offset); default: now.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -56,19 +55,6 @@ def _progress(label: str, show: bool) -> Iterator[Callable[[int, int], None] | N
         yield update
 
 
-def _when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InputError(f"--at: got {value!r}; expected an ISO-8601 time with offset, e.g. "
-                         "2024-05-01T14:30:00-05:00") from exc
-    if t.tzinfo is None:
-        raise InputError(f"--at: got {value!r} without a UTC offset; expected e.g. 2024-05-01T14:30:00Z")
-    return t
-
-
 ClockAllowanceOpt = Annotated[int | None, typer.Option(
     "--clock-allowance-s", help="How far past this machine's clock --at may lie, in seconds, for a device "
                                 "clock running ahead (0 to 86400; default CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S, "
@@ -99,12 +85,13 @@ def add(
 ) -> None:
     """Take a file in as evidence: hash it, store it content-addressed, log the intake."""
     with cli_context(db, create=True) as ctx:
-        allowance = svc.clock_allowance_s(ctx, clock_allowance)
+        # the service parses --at and checks the allowance, so that a refusal is a ledger entry
         item = svc.add_evidence(ctx, file, case_id=case, actor=cli_actor(ctx.settings), source=source,
                                 purpose=purpose, description=description, location=location,
-                                received_at=_when(received_at), parent_item_id=parent,
+                                received_at=received_at, parent_item_id=parent,
                                 derivation=derivation, tool=tool, tool_version=tool_version,
-                                allow_empty=allow_empty, clock_allowance=allowance)
+                                allow_empty=allow_empty, clock_allowance=clock_allowance)
+        allowance = svc.clock_allowance_s(ctx, clock_allowance)
         data = {"ok": True, **item.to_json(), "same_content_as": svc.same_content_as(ctx, item),
                 "deliberately_empty": item.size_bytes == 0, "clock_allowance_s": allowance}
 
@@ -136,11 +123,14 @@ def transfer(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a custody event: a check-out, check-in or transfer (each in the ledger)."""
+    """Record a custody event: a check-out, check-in or transfer (each in the ledger, refused or not).
+
+    A transfer whose --from is not the holder the record shows is refused: record the missing
+    handovers first, or leave --from out."""
     with cli_context(db) as ctx:
         rec = svc.record_custody(ctx, item, kind=kind, to_party=to, from_party=from_party,
                                  actor=cli_actor(ctx.settings), purpose=purpose, reason=reason,
-                                 location=location, event_time=_when(at), clock_allowance=clock_allowance)
+                                 location=location, event_time=at, clock_allowance=clock_allowance)
     data = {"ok": True, **rec.to_json()}
 
     def render(d: dict[str, Any]) -> None:
@@ -160,7 +150,8 @@ def verify(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash every item of a case and check its custody record; exit 4 when anything fails."""
+    """Re-hash every item of a case, check its custody record and cross-check every stored field
+    with the ledger; exit 4 when anything fails."""
     with cli_context(db) as ctx, _progress("re-hashing", ctx.settings.progress and not as_json) as prog:
         result = svc.verify_case(ctx, case, actor=cli_actor(ctx.settings), purpose=purpose, progress=prog)
     data = result.to_json()
@@ -171,6 +162,13 @@ def verify(
                 "; ".join(i["problems"])] for i in d["items"]])
         for g in d["gaps"]:
             console.print(f"[yellow]custody gap[/] {g['item_id']} {g['kind']}: {esc(g['message'])}")
+        if d["ledger_mismatches"]:
+            table("ledger cross-check: the store differs from the ledger", ["item", "event", "entry", "kind",
+                                                                            "field", "store", "ledger"],
+                  [[m["item_id"], m["event_id"], m["ledger_seq"], m["kind"], m["field"], m["store_value"],
+                    m["ledger_value"]] for m in d["ledger_mismatches"]])
+        for note in d["notes"]:
+            console.print(f"[dim]note[/]: {esc(note)}")
 
     emit(data, as_json, render)
     if not result.ok:

@@ -10,11 +10,12 @@ SP 800-86 §3.1.3 "documenting the chain of custody").
 
 A *gap* is a place where the record cannot be true as written:
 
-* ``no_intake`` – the first event is not an intake;
+* ``no_intake`` – the item has no intake event at all;
 * ``holder_mismatch`` – an event's giver is not the person who, by the record,
   held the item (a missing transfer in between);
 * ``check_in_without_check_out`` / ``check_out_while_out``;
-* ``event_before_intake`` – a custody event dated before the item existed here;
+* ``event_before_intake`` – a custody event dated before the item's intake (each such event is
+  named, with its time and the intake's);
 * ``duplicate_intake``.
 
 Failure modes: gaps are found only from what is recorded. A handover that
@@ -90,11 +91,12 @@ def find_custody_gaps(item_id: str, events: Sequence[CustodyEvent]) -> CustodySt
     ['holder_mismatch']
     """
     ordered = sorted(events, key=lambda e: (e.event_time, e.event_id))
+    first_intake = next((e for e in ordered if e.kind == "intake"), None)
     gaps: list[CustodyGap] = []
     holder: str | None = None
     out = False
     intake_time: datetime | None = None
-    for i, ev in enumerate(ordered):
+    for ev in ordered:
         if ev.kind not in CUSTODY_KINDS:
             gaps.append(CustodyGap(item_id, "unknown_event", ev.event_id,
                                    f"event {ev.event_id}: kind {ev.kind!r} is not one of {CUSTODY_KINDS}"))
@@ -105,16 +107,18 @@ def find_custody_gaps(item_id: str, events: Sequence[CustodyEvent]) -> CustodySt
                                        f"event {ev.event_id}: a second intake at {ev.event_time.isoformat()}"))
             else:
                 intake_time = ev.event_time
-                if i > 0:
-                    gaps.append(CustodyGap(item_id, "event_before_intake", ordered[0].event_id,
-                                           f"event {ordered[0].event_id} ({ordered[0].kind}) is dated "
-                                           f"{ordered[0].event_time.isoformat()}, before the intake at "
-                                           f"{ev.event_time.isoformat()}"))
             holder, out = ev.to_party, False
             continue
-        if intake_time is None and i == 0:
-            gaps.append(CustodyGap(item_id, "no_intake", ev.event_id,
-                                   f"event {ev.event_id} ({ev.kind}) comes before any intake"))
+        if intake_time is None:
+            if first_intake is not None:  # the item has an intake: this event is dated before it
+                gaps.append(CustodyGap(
+                    item_id, "event_before_intake", ev.event_id,
+                    f"event {ev.event_id} ({ev.kind}) is dated {ev.event_time.isoformat()}, earlier than the "
+                    f"intake (event {first_intake.event_id}) at {first_intake.event_time.isoformat()}"))
+            elif ev is ordered[0]:
+                gaps.append(CustodyGap(item_id, "no_intake", ev.event_id,
+                                       f"event {ev.event_id} ({ev.kind} at {ev.event_time.isoformat()}): the item "
+                                       "has no intake event; expected its intake before any handling"))
         if holder is not None and not _same(ev.from_party, holder):
             gaps.append(CustodyGap(
                 item_id, "holder_mismatch", ev.event_id,
@@ -135,6 +139,6 @@ def find_custody_gaps(item_id: str, events: Sequence[CustodyEvent]) -> CustodySt
                                        f"without a check-out before it"))
             out = False
         holder = ev.to_party
-    if intake_time is None and not ordered:
+    if not ordered:
         gaps.append(CustodyGap(item_id, "no_intake", None, "no custody events recorded at all"))
     return CustodyState(holder, out, tuple(gaps))

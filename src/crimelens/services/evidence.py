@@ -5,14 +5,21 @@ content-addressed folder first (``settings.evidence_dir`` or ``<db>.evidence``);
 if the database write then fails, newly written content is removed again.
 Nothing here writes clear-text personal data to the store or the ledger: logs
 keep SHA-256 hashes of redacted values.
+
+Every evidence call is a ledger entry, refused or not: a call refused for what it asked (an
+empty party, a time to come, an unknown item or case) is logged as a refused entry of its action
+with the reason, as a role refusal is. A custody event is read, checked, stamped and written
+under the store's write lock, so concurrent calls on one item form one chain in time order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +54,7 @@ __all__ = [
     "MAX_CLOCK_ALLOWANCE_S",
     "CaseVerification",
     "ItemCheck",
+    "LedgerMismatch",
     "add_evidence",
     "case_items",
     "check_intake",
@@ -57,6 +65,7 @@ __all__ = [
     "lineage",
     "list_cases",
     "list_redaction_runs",
+    "log_refusal",
     "open_content",
     "record_custody",
     "redact_image_file",
@@ -155,6 +164,50 @@ def _aware(t: datetime | None, allowance_s: int = DEFAULT_CLOCK_ALLOWANCE_S) -> 
     return when
 
 
+def _parse_time(value: datetime | str | None, what: str) -> datetime | None:
+    """A stated time as given on the command line (ISO-8601 text) or already parsed; checked for an offset."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InputError(f"{what}: got {value!r}; expected an ISO-8601 time with offset, e.g. "
+                         "2024-05-01T14:30:00-05:00") from exc
+    if t.tzinfo is None:
+        raise InputError(f"{what}: got {value!r} without a UTC offset; expected e.g. 2024-05-01T14:30:00Z")
+    return t
+
+
+def _shown(value: object) -> object:
+    """A value as a refused call's ledger entry records what was asked (times as text)."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+#: What a call refused for what it asked raises: bad input, or an unknown item or case.
+_ASKED_WRONG = (InputError, NotFoundError)
+
+
+def log_refusal(ctx: Context, error: Exception, *, action: str, actor: Actor, purpose: str | None,
+                detail: Mapping[str, Any] | None = None, data_hash: str | None = None) -> NoReturn:
+    """Log ``error`` as one refused ledger entry of ``action`` (the reason is its message), then raise it.
+
+    For a refusal a shell finds before the service runs (an upload past the size limit)."""
+    refuse(ctx, action=action, actor=actor, purpose=purpose, reason=str(error), error=error, data_hash=data_hash,
+           detail={**dict(detail or {}), "error": type(error).__name__})
+
+
+@contextmanager
+def _refusals_logged(ctx: Context, *, action: str, actor: Actor, purpose: str | None,
+                     detail: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """Log a call refused for what it asked (:data:`_ASKED_WRONG`) as a refused entry of ``action``.
+
+    Role and purpose refusals are logged by :func:`authorize` itself; call it before this block."""
+    try:
+        yield
+    except _ASKED_WRONG as exc:
+        log_refusal(ctx, exc, action=action, actor=actor, purpose=purpose, detail=detail)
+
+
 # --------------------------------------------------------------------------- intake
 def add_evidence(
     ctx: Context,
@@ -166,7 +219,7 @@ def add_evidence(
     purpose: str | None = RESEARCH,
     description: str | None = None,
     location: str | None = None,
-    received_at: datetime | None = None,
+    received_at: datetime | str | None = None,
     parent_item_id: str | None = None,
     derivation: str | None = None,
     tool: str | None = None,
@@ -189,13 +242,23 @@ def add_evidence(
     almost always a failed copy or export, and every empty file has the same hash
     (:data:`EMPTY_SHA256`). Taken in deliberately, its custody entry and ledger entry say so.
     ``received_at`` may lie at most ``clock_allowance`` seconds past this machine's clock
-    (default ``settings.custody_clock_allowance_s``; the value used is in the ledger entry).
+    (default ``settings.custody_clock_allowance_s``; the value used is in the ledger entry);
+    received_at may also be ISO-8601 text (the command line's ``--at``). The call is checked against
+    the caller's role first; a refusal for what it asked (an empty case or source, an unknown parent,
+    a time to come, a file that is not there) is a refused ``evidence.add`` ledger entry.
     """
+    given = original_name or (None if isinstance(path, StoredContent) else Path(path).name)
+    asked = {"case_id": case_id, "source": source, "original_name": given, "parent_item_id": parent_item_id,
+             "received_at": _shown(received_at), "clock_allowance_s": clock_allowance}
     try:
         parent = check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
-                              derivation=derivation, tool=tool, tool_version=tool_version)
-        allowance = clock_allowance_s(ctx, clock_allowance)
-        when = _aware(received_at, allowance)
+                              derivation=derivation, tool=tool, tool_version=tool_version, actor=actor,
+                              purpose=purpose)
+        with _refusals_logged(ctx, action="evidence.add", actor=actor, purpose=purpose, detail=asked):
+            allowance = clock_allowance_s(ctx, clock_allowance)
+            stated = _parse_time(received_at, "intake time (--at, received_at)")
+            if stated is not None:
+                stated = _aware(stated, allowance)
     except BaseException:
         if isinstance(path, StoredContent) and path.is_new:
             _content(ctx).remove(path.sha256)
@@ -210,20 +273,28 @@ def add_evidence(
         name = original_name or file.name
         shown = str(file)
         mime = sniff_mime(file) if file.is_file() else "application/octet-stream"
-        stored = _content(ctx).put(file)
+        with _refusals_logged(ctx, action="evidence.add", actor=actor, purpose=purpose, detail=asked):
+            stored = _content(ctx).put(file)
     if stored.size_bytes == 0 and not allow_empty:
         _refuse_empty(ctx, stored, shown=shown, name=name, case_id=case_id, source=source, actor=actor,
                       purpose=purpose)
     parent_item_id = parent.item_id if parent else None
     is_empty = stored.size_bytes == 0
+    reason = (f"derived by {tool} {tool_version}" if parent else "intake") + (f"; {EMPTY_NOTE}" if is_empty else "")
     try:
-        with ctx.store.transaction():
+        with ctx.store.transaction():  # the store's write lock: ids and the time stamp in recording order
+            when = stated if stated is not None else _now()
             item_id = db.next_item_id(ctx.store)
+            event_id = db.next_event_id(ctx.store)
+            # everything the item row and its intake custody row hold is recorded here, so that
+            # verify_case can cross-check every stored field against this entry
             detail = {"item_id": item_id, "case_id": case_id, "size_bytes": stored.size_bytes,
                       "mime_type": mime, "source": source, "original_name": name,
                       "derivation": derivation, "parent_item_id": parent_item_id,
                       "parent_sha256": parent.sha256 if parent else None, "location": location,
-                      "clock_allowance_s": allowance}
+                      "clock_allowance_s": allowance, "received_at": when.isoformat(),
+                      "description_sha256": _vhash(description) if description is not None else None,
+                      "intake_event_id": event_id, "intake_reason": reason}
             if is_empty:  # taken in on purpose (allow_empty): the ledger says so
                 detail["deliberately_empty"] = True
             same = [i.item_id for i in db.find_items_by_hash(ctx.store, stored.sha256, case_id)]
@@ -246,10 +317,9 @@ def add_evidence(
             )
             db.insert_item(ctx.store, item)
             db.insert_custody(ctx.store, {
-                "item_id": item_id, "kind": "intake", "from_party": source, "to_party": actor.user,
-                "event_time": when, "reason": (f"derived by {tool} {tool_version}" if parent else "intake")
-                + (f"; {EMPTY_NOTE}" if is_empty else ""),
-                "location": location, "recorded_at": _now(), "recorded_by": actor.user, "ledger_seq": seq,
+                "event_id": event_id, "item_id": item_id, "kind": "intake", "from_party": source,
+                "to_party": actor.user, "event_time": when, "reason": reason, "location": location,
+                "recorded_at": _now(), "recorded_by": actor.user, "ledger_seq": seq,
             })
     except BaseException:
         if stored.is_new:
@@ -286,8 +356,25 @@ def same_content_as(ctx: Context, item: EvidenceItem) -> list[str]:
 
 def check_intake(ctx: Context, *, case_id: str, source: str, parent_item_id: str | None = None,
                  derivation: str | None = None, tool: str | None = None,
-                 tool_version: str | None = None) -> EvidenceItem | None:
-    """Refuse an intake that cannot be recorded before its content is read; returns the parent."""
+                 tool_version: str | None = None, actor: Actor | None = None,
+                 purpose: str | None = RESEARCH) -> EvidenceItem | None:
+    """Refuse an intake that cannot be recorded before its content is read; returns the parent.
+
+    With ``actor``, the use is authorised first and a refusal is logged as a refused ``evidence.add``.
+    """
+    if actor is None:
+        return _check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
+                             derivation=derivation, tool=tool, tool_version=tool_version)
+    asked = {"case_id": case_id, "source": source, "parent_item_id": parent_item_id, "derivation": derivation,
+             "tool": tool, "tool_version": tool_version}
+    authorize(ctx, action="evidence.add", actor=actor, purpose=purpose, detail=asked)
+    with _refusals_logged(ctx, action="evidence.add", actor=actor, purpose=purpose, detail=asked):
+        return _check_intake(ctx, case_id=case_id, source=source, parent_item_id=parent_item_id,
+                             derivation=derivation, tool=tool, tool_version=tool_version)
+
+
+def _check_intake(ctx: Context, *, case_id: str, source: str, parent_item_id: str | None,
+                  derivation: str | None, tool: str | None, tool_version: str | None) -> EvidenceItem | None:
     if not case_id or not case_id.strip():
         raise InputError("evidence add: got an empty case id; expected e.g. 'JA123456'")
     if not source or not source.strip():
@@ -362,46 +449,83 @@ def record_custody(
     from_party: str | None = None,
     reason: str | None = None,
     location: str | None = None,
-    event_time: datetime | None = None,
+    event_time: datetime | str | None = None,
     clock_allowance: int | None = None,
 ) -> CustodyRecord:
     """Record a check-out, check-in or transfer of an item.
 
-    ``from_party`` defaults to the holder the record shows. The event is recorded
-    as stated even when it contradicts the record (a custody log records what
-    happened); the contradiction is returned as a gap and reported by
-    :func:`verify_case`. ``event_time`` may lie at most ``clock_allowance`` seconds
-    past this machine's clock (default ``settings.custody_clock_allowance_s``); the
-    value applied is in the result and the ledger entry.
+    ``from_party`` defaults to the holder the record shows when the event is written. The holder
+    is read, the event checked and stamped (now, when no ``event_time`` is given), and the event
+    and its ledger entry written under the store's write lock, so concurrent calls serialise:
+    each sees the events before it, and event ids follow the order of recording.
+
+    A transfer that names a ``from_party`` who is not the holder of record at that moment is
+    refused: a transfer hands the item from its holder to someone else, and a giver who does not
+    hold it means the record (or the caller's view of it) is out of date. A check-out or check-in
+    that contradicts the record is recorded as stated (a custody log records what happened; the
+    custodian took the item from whoever brought it) and the contradiction is returned as a gap
+    and reported by :func:`verify_case`. ``event_time`` (a datetime, or ISO-8601 text) may lie at
+    most ``clock_allowance`` seconds past this machine's clock (default
+    ``settings.custody_clock_allowance_s``); the value applied is in the result and the ledger entry.
+
+    Every refusal is a ledger entry: of ``evidence.<kind>`` (``evidence.custody`` for an unknown
+    kind), outcome ``refused``, with the reason and what was asked.
     """
-    allowance = clock_allowance_s(ctx, clock_allowance)
-    kind = kind.replace("-", "_")
-    if kind not in CUSTODY_KINDS or kind == "intake":
-        raise InvalidParameterError(
-            f"custody event kind: got {kind!r}; expected 'check_out', 'check_in' or 'transfer'")
-    if not to_party or not to_party.strip():
-        raise InputError(f"custody event on {item_id}: got an empty 'to' party; expected a named person or place")
-    if from_party is not None and not from_party.strip():
-        raise InputError(f"custody event on {item_id}: got an empty 'from' party; expected a named person or "
-                         "place, or none for the holder the record shows")
-    item = db.get_item(ctx.store, item_id)
-    before = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
-    giver = from_party if from_party is not None else before.holder
-    when = _aware(event_time, allowance)
-    with ctx.store.transaction():
-        seq = record_use(
-            ctx, action=f"evidence.{kind}", actor=actor, purpose=purpose, data_hash=item.sha256,
-            detail={"item_id": item_id, "case_id": item.case_id, "from": giver, "to": to_party,
-                    "event_time": when.isoformat(), "reason": reason, "location": location,
-                    "clock_allowance_s": allowance},
-        )
-        event_id = db.insert_custody(ctx.store, {
-            "item_id": item_id, "kind": kind, "from_party": giver, "to_party": to_party,
-            "event_time": when, "reason": reason, "location": location, "recorded_at": _now(),
-            "recorded_by": actor.user, "ledger_seq": seq,
-        })
-    after = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
+    kind = str(kind).strip().replace("-", "_")
+    known = kind in CUSTODY_KINDS and kind != "intake"
+    action = f"evidence.{kind}" if known else "evidence.custody"
+    asked = {"item_id": item_id, "asked": {
+        "kind": kind, "from": from_party, "to": to_party, "at": _shown(event_time), "reason": reason,
+        "location": location, "clock_allowance_s": clock_allowance}}
+    authorize(ctx, action=action, actor=actor, purpose=purpose, detail=asked)
+    with _refusals_logged(ctx, action=action, actor=actor, purpose=purpose, detail=asked):
+        if not known:
+            raise InvalidParameterError(
+                f"custody event kind: got {kind!r}; expected 'check_out', 'check_in' or 'transfer'")
+        allowance = clock_allowance_s(ctx, clock_allowance)
+        if not to_party or not to_party.strip():
+            raise InputError(f"custody event on {item_id}: got an empty 'to' party; expected a named person or "
+                             "place")
+        if from_party is not None and not from_party.strip():
+            raise InputError(f"custody event on {item_id}: got an empty 'from' party; expected a named person or "
+                             "place, or none for the holder the record shows")
+        stated = _parse_time(event_time, "event time (--at, at)")
+        if stated is not None:
+            stated = _aware(stated, allowance)
+        with ctx.store.transaction():  # the store's write lock: read, check, stamp and write as one
+            item = db.get_item(ctx.store, item_id)
+            events = _events(ctx, [item_id])[item_id]
+            before = find_custody_gaps(item_id, events)
+            if kind == "transfer" and from_party is not None and before.holder is not None \
+                    and not _same_party(from_party, before.holder):
+                last = max(events, key=lambda e: (e.event_time, e.event_id))
+                raise InputError(
+                    f"custody transfer of {item_id}: got from {from_party!r}, but the record shows "
+                    f"{before.holder!r} holding the item now (event {last.event_id}, {last.kind} at "
+                    f"{last.event_time.isoformat()}); expected the holder of record as the giver. If the item "
+                    f"passed through other hands, record those handovers first; leave 'from' out to transfer "
+                    f"from the holder of record")
+            giver = from_party if from_party is not None else before.holder
+            when = stated if stated is not None else _now()
+            event_id = db.next_event_id(ctx.store)
+            seq = record_use(
+                ctx, action=f"evidence.{kind}", actor=actor, purpose=purpose, data_hash=item.sha256,
+                detail={"item_id": item_id, "case_id": item.case_id, "event_id": event_id, "from": giver,
+                        "to": to_party, "event_time": when.isoformat(), "reason": reason, "location": location,
+                        "clock_allowance_s": allowance},
+            )
+            db.insert_custody(ctx.store, {
+                "event_id": event_id, "item_id": item_id, "kind": kind, "from_party": giver, "to_party": to_party,
+                "event_time": when, "reason": reason, "location": location, "recorded_at": _now(),
+                "recorded_by": actor.user, "ledger_seq": seq,
+            })
+            after = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
     return CustodyRecord(event_id, item_id, kind, giver, to_party, when, after.holder, after.gaps, allowance)
+
+
+def _same_party(a: str | None, b: str | None) -> bool:
+    """Names compared as the custody replay compares them: trimmed and case-folded."""
+    return (a or "").strip().casefold() == (b or "").strip().casefold()
 
 
 # --------------------------------------------------------------------------- verification
@@ -421,18 +545,51 @@ class ItemCheck:
 
 
 @dataclass(frozen=True)
+class LedgerMismatch:
+    """A stored evidence row that disagrees with the ledger entry behind it, or an entry whose row is gone.
+
+    ``kind``: ``ledger_mismatch`` (``field`` differs: ``store_value`` against ``ledger_value``),
+    ``ledger_missing`` (the row points at no entry), ``ledger_wrong_entry`` (the row points at an
+    entry of another action, item or outcome), ``ledger_shared_entry`` (two rows point at one
+    entry), ``row_missing`` (an entry of the case that no row stands for: deleted or re-pointed).
+    ``event_id`` is None for an item row.
+    """
+
+    item_id: str
+    kind: str
+    message: str
+    event_id: int | None = None
+    ledger_seq: int | None = None
+    field: str | None = None
+    store_value: Any = None
+    ledger_value: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "kind": self.kind, "event_id": self.event_id,
+                "ledger_seq": self.ledger_seq, "field": self.field, "store_value": _shown(self.store_value),
+                "ledger_value": _shown(self.ledger_value), "message": self.message}
+
+
+@dataclass(frozen=True)
 class CaseVerification:
-    """Integrity and custody of every item of a case, computed once."""
+    """Integrity, custody and ledger cross-check of every item of a case, computed once.
+
+    ``mismatches`` lists every disagreement between the stored rows and the ledger; each is also
+    a problem of its item (item rows) or a gap (custody rows). ``notes`` say what could not be
+    cross-checked (entries written before the ledger recorded a field); they do not fail the case.
+    """
 
     case_id: str
     items: tuple[ItemCheck, ...]
     gaps: tuple[CustodyGap, ...]
     ledger_seq: int = -1
     checked_at: datetime = field(default_factory=_now)
+    mismatches: tuple[LedgerMismatch, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return all(i.ok for i in self.items) and not self.gaps
+        return all(i.ok for i in self.items) and not self.gaps and not self.mismatches
 
     @property
     def failed_items(self) -> list[str]:
@@ -441,60 +598,293 @@ class CaseVerification:
     def to_json(self) -> dict[str, Any]:
         return {"case_id": self.case_id, "ok": self.ok, "n_items": len(self.items),
                 "failed_items": self.failed_items, "items": [i.to_json() for i in self.items],
-                "gaps": [g.to_json() for g in self.gaps], "ledger_seq": self.ledger_seq,
-                "checked_at": self.checked_at.isoformat()}
+                "gaps": [g.to_json() for g in self.gaps],
+                "ledger_mismatches": [m.to_json() for m in self.mismatches], "notes": list(self.notes),
+                "ledger_seq": self.ledger_seq, "checked_at": self.checked_at.isoformat()}
 
 
 def verify_case(ctx: Context, case_id: str, *, actor: Actor, purpose: str | None = RESEARCH,
                 progress: Callable[[int, int], None] | None = None) -> CaseVerification:
-    """Re-hash every item of a case, replay its custody and cross-check the ledger."""
-    items = case_items(ctx, case_id)
-    store = _content(ctx)
-    events = _events(ctx, [i.item_id for i in items])
-    by_id = {i.item_id: i for i in items}
-    seqs = [i.ledger_seq for i in items]
-    custody_frame = db.custody_events(ctx.store, list(by_id))
-    seqs += [int(s) for s in custody_frame["ledger_seq"].tolist()]
-    payloads = db.ledger_payloads(ctx.store, seqs)
-    checks: list[ItemCheck] = []
-    gaps: list[CustodyGap] = []
-    for n, item in enumerate(items, start=1):
-        problems: list[str] = []
-        got = store.rehash(item.sha256)
-        actual = None if got is None else got[0]
-        if got is None:
-            problems.append(f"{item.item_id} ({item.original_name}): stored content is missing from "
-                            f"{store.path_for(item.sha256)}")
-        elif actual != item.sha256:
-            problems.append(f"{item.item_id} ({item.original_name}): SHA-256 mismatch: intake "
-                            f"{item.sha256}, now {actual}")
-        elif got[1] != item.size_bytes:
-            problems.append(f"{item.item_id}: size {got[1]} bytes, intake recorded {item.size_bytes}")
-        entry = payloads.get(item.ledger_seq)
-        if entry is None or entry.get("output_hash") != item.sha256:
-            problems.append(f"{item.item_id}: the intake ledger entry {item.ledger_seq} does not record "
-                            f"hash {item.sha256}")
-        if item.parent_item_id is not None:
-            parent = by_id.get(item.parent_item_id) or db.get_item(ctx.store, item.parent_item_id)
-            if parent.sha256 != item.parent_sha256:
-                problems.append(f"{item.item_id}: parent {parent.item_id} has hash {parent.sha256}, the "
-                                f"derivative records {item.parent_sha256}")
-        checks.append(ItemCheck(item.item_id, item.sha256, actual, not problems, tuple(problems)))
-        gaps.extend(find_custody_gaps(item.item_id, events[item.item_id]).gaps)
-        if progress is not None:
-            progress(n, len(items))
-    for r in custody_frame.to_dict("records"):
-        entry = payloads.get(int(r["ledger_seq"]))
-        if entry is None or entry.get("detail", {}).get("item_id") != r["item_id"]:
-            gaps.append(CustodyGap(str(r["item_id"]), "ledger_missing", int(r["event_id"]),
-                                   f"custody event {r['event_id']} has no matching ledger entry "
-                                   f"(seq {r['ledger_seq']})"))
-    result = CaseVerification(case_id, tuple(checks), tuple(gaps))
+    """Re-hash every item of a case, replay its custody and cross-check every row with the ledger.
+
+    Each item row is compared field by field with its ``evidence.add`` entry (case, hash, size,
+    type, original name, source, parent, derivation, tool, version, parameters, who took it in;
+    for entries written since they are recorded, the intake time and a hash of the description);
+    each custody row with its entry (kind, from, to, time, reason, location, item, case, who
+    recorded it, and the event id where recorded). A row must point at an entry of its own action
+    and item, one row per entry; an intake or custody entry of the case (or of one of its items)
+    that no row stands for is reported as a row gone missing, and an item named by the case's
+    entries is checked even when its row now names another case. The ledger's own integrity is
+    ``crimelens ledger verify``.
+    """
+    asked = {"case_id": case_id}
+    authorize(ctx, action="evidence.verify", actor=actor, purpose=purpose, detail=asked)
+    with _refusals_logged(ctx, action="evidence.verify", actor=actor, purpose=purpose, detail=asked):
+        result = _verify(ctx, case_id, progress)
     with ctx.store.transaction():
         seq = record_use(ctx, action="evidence.verify", actor=actor, purpose=purpose,
-                         detail={"case_id": case_id, "ok": result.ok, "n_items": len(checks),
-                                 "failed_items": result.failed_items, "n_gaps": len(gaps)})
-    return CaseVerification(case_id, result.items, result.gaps, seq, result.checked_at)
+                         detail={"case_id": case_id, "ok": result.ok, "n_items": len(result.items),
+                                 "failed_items": result.failed_items, "n_gaps": len(result.gaps),
+                                 "n_ledger_mismatches": len(result.mismatches)})
+    return dataclasses.replace(result, ledger_seq=seq)
+
+
+def _verify(ctx: Context, case_id: str, progress: Callable[[int, int], None] | None) -> CaseVerification:
+    store = _content(ctx)
+    items = {i.item_id: i for i in db.case_items(ctx.store, case_id)}
+    entries = db.case_ledger_payloads(ctx.store, case_id, list(items))
+    named = {str(e["detail"]["item_id"]) for e in entries.values() if e.get("detail", {}).get("item_id")}
+    items.update(db.items_by_id(ctx.store, sorted(named - set(items))))  # moved to another case
+    if not items and not entries:
+        raise NotFoundError(f"case {case_id!r}: no evidence items in the store {ctx.store.path!r}")
+    rows = db.custody_rows(ctx.store, list(items))
+    wanted = {i.ledger_seq for i in items.values()} | {int(r["ledger_seq"]) for r in rows}
+    payloads = {**db.ledger_payloads(ctx.store, sorted(wanted - set(entries))), **entries}
+    events = _events(ctx, list(items))
+    problems: dict[str, list[str]] = {i: [] for i in items}
+    actual: dict[str, str | None] = {}
+    mismatches: list[LedgerMismatch] = []
+    gaps: list[CustodyGap] = []
+    stands_for: dict[int, list[str]] = {}  # entry seq -> the rows that rightly point at it ("item:EV1", "event:3")
+
+    for n, item_id in enumerate(sorted(items), start=1):
+        item = items[item_id]
+        got = store.rehash(item.sha256)
+        actual[item_id] = None if got is None else got[0]
+        if got is None:
+            problems[item_id].append(f"{item_id} ({item.original_name}): stored content is missing from "
+                                     f"{store.path_for(item.sha256)}")
+        elif got[0] != item.sha256:
+            problems[item_id].append(f"{item_id} ({item.original_name}): SHA-256 mismatch: intake "
+                                     f"{item.sha256}, now {got[0]}")
+        elif got[1] != item.size_bytes:
+            problems[item_id].append(f"{item_id}: size {got[1]} bytes, intake recorded {item.size_bytes}")
+        found = _item_mismatches(item, payloads.get(item.ledger_seq))
+        if not any(m.kind in _UNMATCHED for m in found):
+            stands_for.setdefault(item.ledger_seq, []).append(f"item:{item_id}")
+        mismatches += found
+        problems[item_id] += [m.message for m in found]
+        intakes = [e for e in events[item_id] if e.kind == "intake"]
+        if intakes and min(e.event_time for e in intakes) != item.added_at:
+            first = min(intakes, key=lambda e: (e.event_time, e.event_id))
+            problems[item_id].append(f"{item_id}: taken in at {item.added_at.isoformat()} by its item row, but "
+                                     f"its intake custody event {first.event_id} is dated "
+                                     f"{first.event_time.isoformat()}")
+        if item.parent_item_id is not None:
+            parent = items.get(item.parent_item_id) or db.items_by_id(ctx.store, [item.parent_item_id]).get(
+                item.parent_item_id)
+            if parent is None:
+                problems[item_id].append(f"{item_id}: its parent {item.parent_item_id} is not in the store")
+            elif parent.sha256 != item.parent_sha256:
+                problems[item_id].append(f"{item_id}: parent {parent.item_id} has hash {parent.sha256}, the "
+                                         f"derivative records {item.parent_sha256}")
+        gaps.extend(find_custody_gaps(item_id, events[item_id]).gaps)
+        if progress is not None:
+            progress(n, len(items))
+
+    for row in rows:
+        item = items[str(row["item_id"])]
+        seq = int(row["ledger_seq"])
+        found = _custody_mismatches(row, seq, payloads.get(seq), item)
+        if not any(m.kind in _UNMATCHED for m in found):
+            stands_for.setdefault(seq, []).append(f"event:{row['event_id']}")
+        mismatches += found
+        gaps += [CustodyGap(m.item_id, m.kind, m.event_id, m.message) for m in found]
+
+    for seq, entry in sorted(entries.items()):
+        lost = _lost_rows(seq, entry, stands_for.get(seq, []), items)
+        mismatches += lost
+        for m in lost:
+            if m.field == "item row":  # the item fails (with no row at all, it is listed from its entry)
+                problems.setdefault(m.item_id, []).append(m.message)
+                actual.setdefault(m.item_id, None)
+            else:
+                gaps.append(CustodyGap(m.item_id, m.kind, m.event_id, m.message))
+    for seq, users in stands_for.items():
+        events_at = [u for u in users if u.startswith("event:")]
+        for extra in events_at[1:]:
+            m = LedgerMismatch(_row_item(rows, extra), "ledger_shared_entry",
+                               f"event {extra[6:]} points at ledger entry {seq}, which already stands for "
+                               f"{events_at[0].replace(':', ' ')}; expected one custody row per entry",
+                               event_id=int(extra[6:]), ledger_seq=seq, field="ledger_seq")
+            mismatches.append(m)
+            gaps.append(CustodyGap(m.item_id, m.kind, m.event_id, m.message))
+
+    checks = tuple(ItemCheck(i, items[i].sha256 if i in items else _entry_hash(entries, i), actual[i],
+                             not problems[i], tuple(problems[i])) for i in sorted(problems))
+    return CaseVerification(case_id, checks, tuple(gaps), mismatches=tuple(mismatches),
+                            notes=_unchecked_notes(payloads, items, rows))
+
+
+#: Mismatch kinds that mean the row does not rightly point at its entry (the entry then has no row).
+_UNMATCHED = ("ledger_missing", "ledger_wrong_entry")
+
+
+def _row_item(rows: list[dict[str, Any]], who: str) -> str:
+    event_id = int(who.split(":", 1)[1])
+    return next(str(r["item_id"]) for r in rows if int(r["event_id"]) == event_id)
+
+
+def _entry_hash(entries: Mapping[int, Mapping[str, Any]], item_id: str) -> str:
+    return next((str(e.get("output_hash")) for e in entries.values()
+                 if e.get("action") == "evidence.add" and e.get("detail", {}).get("item_id") == item_id), "")
+
+
+def _describe(entry: Mapping[str, Any]) -> str:
+    """A ledger entry in a few words: action, item, outcome, and a handover's parties and time."""
+    d = entry.get("detail") or {}
+    what = f"{entry.get('action')} of {d.get('item_id') or d.get('case_id') or '?'}"
+    if "to" in d:
+        what += f" ({d.get('from')!r} -> {d.get('to')!r} at {d.get('event_time')})"
+    elif entry.get("action") == "evidence.add":
+        what += f" ({d.get('original_name')!r} into case {d.get('case_id')!r})"
+    return what if entry.get("outcome") == "ok" else f"a {entry.get('outcome')} {what}"
+
+
+def _differs(store_value: Any, ledger_value: Any) -> bool:
+    if isinstance(store_value, datetime):
+        try:
+            return not isinstance(ledger_value, str) or datetime.fromisoformat(ledger_value) != store_value
+        except ValueError:
+            return True
+    return bool(store_value != ledger_value)
+
+
+def _compare(item_id: str, what: str, seq: int, event_id: int | None,
+             pairs: Sequence[tuple[str, Any, Any]]) -> list[LedgerMismatch]:
+    out = []
+    for name, mine, recorded in pairs:
+        if _differs(mine, recorded):
+            out.append(LedgerMismatch(
+                item_id, "ledger_mismatch",
+                f"{what}: {name} is {_shown(mine)!r} in the store; ledger entry {seq} records {_shown(recorded)!r}",
+                event_id=event_id, ledger_seq=seq, field=name, store_value=mine, ledger_value=recorded))
+    return out
+
+
+def _item_mismatches(item: EvidenceItem, entry: Mapping[str, Any] | None) -> list[LedgerMismatch]:
+    seq, what = item.ledger_seq, f"item {item.item_id}"
+    if entry is None:
+        return [LedgerMismatch(item.item_id, "ledger_missing",
+                               f"{what}: its intake ledger entry {seq} does not exist", ledger_seq=seq,
+                               field="ledger_seq", store_value=seq)]
+    d = entry.get("detail") or {}
+    if entry.get("action") != "evidence.add" or entry.get("outcome") != "ok" or d.get("item_id") != item.item_id:
+        return [LedgerMismatch(item.item_id, "ledger_wrong_entry",
+                               f"{what} points at ledger entry {seq}, which records {_describe(entry)}; expected "
+                               f"the evidence.add entry of {item.item_id}", ledger_seq=seq, field="ledger_seq",
+                               store_value=seq, ledger_value=_describe(entry))]
+    params = json.loads(item.tool_params) if item.tool_params else {}
+    pairs: list[tuple[str, Any, Any]] = [
+        ("case_id", item.case_id, d.get("case_id")), ("sha256", item.sha256, entry.get("output_hash")),
+        ("size_bytes", item.size_bytes, d.get("size_bytes")), ("mime_type", item.mime_type, d.get("mime_type")),
+        ("original_name", item.original_name, d.get("original_name")), ("source", item.source, d.get("source")),
+        ("parent_item_id", item.parent_item_id, d.get("parent_item_id")),
+        ("parent_sha256", item.parent_sha256, d.get("parent_sha256")),
+        ("derivation", item.derivation, d.get("derivation")), ("tool", item.tool, entry.get("model")),
+        ("tool_version", item.tool_version, entry.get("model_version")),
+        ("tool_params", params, dict(entry.get("params") or {})), ("added_by", item.added_by, entry.get("user"))]
+    if "received_at" in d:
+        pairs.append(("added_at", item.added_at, d["received_at"]))
+    if "description_sha256" in d:
+        pairs.append(("description_sha256", _vhash(item.description) if item.description is not None else None,
+                      d["description_sha256"]))
+    return _compare(item.item_id, what, seq, None, pairs)
+
+
+def _intake_reason(entry: Mapping[str, Any]) -> str:
+    """The reason an intake's custody row was given, as its ``evidence.add`` entry implies it."""
+    d = entry.get("detail") or {}
+    if "intake_reason" in d:
+        return str(d["intake_reason"])
+    base = f"derived by {entry.get('model')} {entry.get('model_version')}" if d.get("parent_item_id") else "intake"
+    return base + (f"; {EMPTY_NOTE}" if d.get("deliberately_empty") else "")
+
+
+def _custody_mismatches(row: Mapping[str, Any], seq: int, entry: Mapping[str, Any] | None,
+                        item: EvidenceItem) -> list[LedgerMismatch]:
+    event_id, item_id, kind = int(row["event_id"]), str(row["item_id"]), str(row["kind"])
+    what = f"event {event_id} ({kind} of {item_id})"
+    if entry is None:
+        return [LedgerMismatch(item_id, "ledger_missing",
+                               f"custody event {event_id} has no matching ledger entry (seq {seq}): {what} points "
+                               "at an entry that does not exist", event_id=event_id, ledger_seq=seq,
+                               field="ledger_seq", store_value=seq)]
+    expected = "evidence.add" if kind == "intake" else f"evidence.{kind}"
+    d = entry.get("detail") or {}
+    if entry.get("action") != expected or entry.get("outcome") != "ok" or d.get("item_id") != item_id:
+        return [LedgerMismatch(item_id, "ledger_wrong_entry",
+                               f"{what} points at ledger entry {seq}, which records {_describe(entry)}; expected "
+                               f"an {expected} entry of {item_id}", event_id=event_id, ledger_seq=seq,
+                               field="ledger_seq", store_value=seq, ledger_value=_describe(entry))]
+    common = [("to_party", row["to_party"], d.get("to") if kind != "intake" else entry.get("user")),
+              ("location", row["location"], d.get("location")), ("recorded_by", row["recorded_by"], entry.get("user"))]
+    if kind == "intake":
+        pairs = [("from_party", row["from_party"], d.get("source")), *common,
+                 ("reason", row["reason"], _intake_reason(entry))]
+        if "received_at" in d:
+            pairs.append(("event_time", row["event_time"], d["received_at"]))
+        if "intake_event_id" in d:
+            pairs.append(("event_id", event_id, d["intake_event_id"]))
+    else:
+        pairs = [("from_party", row["from_party"], d.get("from")), *common,
+                 ("event_time", row["event_time"], d.get("event_time")), ("reason", row["reason"], d.get("reason")),
+                 ("case_id", item.case_id, d.get("case_id"))]
+        if "event_id" in d:
+            pairs.append(("event_id", event_id, d["event_id"]))
+    return _compare(item_id, what, seq, event_id, pairs)
+
+
+def _lost_rows(seq: int, entry: Mapping[str, Any], standing: list[str],
+               items: Mapping[str, EvidenceItem]) -> list[LedgerMismatch]:
+    """What is missing for one intake or custody entry of the case that not every row it needs stands for."""
+    d = entry.get("detail") or {}
+    item_id = str(d.get("item_id"))
+    recorded = f"ledger entry {seq} records {_describe(entry)}"
+    out: list[LedgerMismatch] = []
+    if entry.get("action") == "evidence.add":
+        if not any(u.startswith("item:") for u in standing):
+            if item_id not in items:
+                out.append(LedgerMismatch(item_id, "row_missing", f"{item_id}: {recorded}, but the store has no "
+                                          "row for the item (deleted?)", ledger_seq=seq, field="item row",
+                                          ledger_value=d.get("case_id")))
+            else:
+                out.append(LedgerMismatch(item_id, "row_missing", f"{item_id}: {recorded}, but the item's row "
+                                          f"points at entry {items[item_id].ledger_seq}", ledger_seq=seq,
+                                          field="item row", store_value=items[item_id].ledger_seq, ledger_value=seq))
+        if not any(u.startswith("event:") for u in standing):
+            out.append(LedgerMismatch(item_id, "row_missing", f"intake of {item_id}: {recorded}, but no intake "
+                                      "custody row stands for it (deleted or re-pointed?)",
+                                      event_id=d.get("intake_event_id"), ledger_seq=seq, field="custody row"))
+    elif not standing:
+        out.append(LedgerMismatch(item_id, "row_missing", f"{recorded}, but no custody row stands for it (deleted "
+                                  "or re-pointed?)", event_id=d.get("event_id"), ledger_seq=seq,
+                                  field="custody row"))
+    return out
+
+
+def _unchecked_notes(payloads: Mapping[int, Mapping[str, Any]], items: Mapping[str, EvidenceItem],
+                     rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """What the ledger entries behind the case's rows do not record, so could not be cross-checked."""
+    def recorded(seq: int) -> Mapping[str, Any] | None:
+        entry = payloads.get(seq)
+        return None if entry is None else entry.get("detail") or {}
+
+    old_adds = sorted(i.item_id for i in items.values()
+                      if (d := recorded(i.ledger_seq)) is not None and "received_at" not in d)
+    old_events = sorted(int(r["event_id"]) for r in rows
+                        if r["kind"] != "intake" and (d := recorded(int(r["ledger_seq"]))) is not None
+                        and "event_id" not in d)
+    notes = []
+    if old_adds:
+        notes.append(f"intake time, description and intake event id of {', '.join(old_adds)} not cross-checked: "
+                     "their evidence.add entries were written before the ledger recorded them (the item row's "
+                     "time is compared with its intake row's instead)")
+    if old_events:
+        notes.append(f"event ids of custody events {', '.join(map(str, old_events))} not cross-checked: their "
+                     "entries were written before the ledger recorded them (the rows are matched to their entries "
+                     "by ledger_seq)")
+    return tuple(notes)
 
 
 def lineage(ctx: Context, item_id: str) -> list[EvidenceItem]:
@@ -540,8 +930,9 @@ def list_cases(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH) ->
 
 def show_case(ctx: Context, case_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
     """A case's items, each with its holder, whether it is checked out, and its custody gaps."""
-    authorize(ctx, action="evidence.show", actor=actor, purpose=purpose)
-    items = case_items(ctx, case_id)
+    authorize(ctx, action="evidence.show", actor=actor, purpose=purpose, detail={"case_id": case_id})
+    with _refusals_logged(ctx, action="evidence.show", actor=actor, purpose=purpose, detail={"case_id": case_id}):
+        items = case_items(ctx, case_id)
     events = _events(ctx, [i.item_id for i in items])
     rows = []
     for item in items:
@@ -555,25 +946,28 @@ def show_case(ctx: Context, case_id: str, *, actor: Actor, purpose: str | None =
 
 def show_item(ctx: Context, item_id: str, *, actor: Actor, purpose: str | None = RESEARCH) -> dict[str, Any]:
     """:func:`item_report`, checked against the caller's role and logged."""
-    authorize(ctx, action="evidence.show", actor=actor, purpose=purpose)
-    report = item_report(ctx, item_id)
+    authorize(ctx, action="evidence.show", actor=actor, purpose=purpose, detail={"item_id": item_id})
+    with _refusals_logged(ctx, action="evidence.show", actor=actor, purpose=purpose, detail={"item_id": item_id}):
+        report = item_report(ctx, item_id)
     record_use(ctx, action="evidence.show", actor=actor, purpose=purpose, data_hash=report["item"]["sha256"],
                detail={"item_id": item_id, "case_id": report["item"]["case_id"]})
     return report
 
 
-def open_content(ctx: Context, item_id: str, *, actor: Actor,
-                 purpose: str | None = RESEARCH) -> tuple[EvidenceItem, Path]:
+def open_content(ctx: Context, item_id: str, *, actor: Actor, purpose: str | None = RESEARCH,
+                 byte_range: str | None = None) -> tuple[EvidenceItem, Path]:
     """The stored file of an item, for a copy to leave the store (logged as ``evidence.download``).
 
     The copy is re-hashed first: content that no longer matches its intake hash is refused.
+    ``byte_range`` is the HTTP ``Range`` a download asked for (recorded in the entry: which bytes left).
     """
-    authorize(ctx, action="evidence.download", actor=actor, purpose=purpose)
-    item = db.get_item(ctx.store, item_id)
+    asked = {"item_id": item_id, **({"range": byte_range} if byte_range is not None else {})}
+    authorize(ctx, action="evidence.download", actor=actor, purpose=purpose, detail=asked)
+    with _refusals_logged(ctx, action="evidence.download", actor=actor, purpose=purpose, detail=asked):
+        item = db.get_item(ctx.store, item_id)
     path = _verified_content(ctx, item, action="evidence.download", actor=actor, purpose=purpose)
     record_use(ctx, action="evidence.download", actor=actor, purpose=purpose, data_hash=item.sha256,
-               output_hash=item.sha256, detail={"item_id": item_id, "case_id": item.case_id,
-                                                "size_bytes": item.size_bytes})
+               output_hash=item.sha256, detail={**asked, "case_id": item.case_id, "size_bytes": item.size_bytes})
     return item, path
 
 

@@ -18,11 +18,14 @@ from crimelens.errors import NotFoundError
 from crimelens.storage._duckdb import DuckDBStore
 
 __all__ = [
+    "EVIDENCE_ROW_ACTIONS",
     "EvidenceItem",
     "RedactionRun",
     "case_items",
+    "case_ledger_payloads",
     "case_summaries",
     "custody_events",
+    "custody_rows",
     "find_items_by_hash",
     "get_item",
     "get_run",
@@ -31,7 +34,9 @@ __all__ = [
     "insert_redaction_log",
     "insert_review_units",
     "insert_run",
+    "items_by_id",
     "ledger_payloads",
+    "next_event_id",
     "next_item_id",
     "next_run_id",
     "review_queue",
@@ -165,10 +170,30 @@ def case_summaries(store: DuckDBStore) -> list[dict[str, Any]]:
     return [_clean(r) for r in frame.to_dict("records")]
 
 
+def next_event_id(store: DuckDBStore) -> int:
+    """The id the next custody event gets (call inside the transaction that inserts it)."""
+    return int(store.scalar("SELECT coalesce(max(event_id) + 1, 1) FROM evidence_custody"))
+
+
 def insert_custody(store: DuckDBStore, row: dict[str, Any]) -> int:
-    event_id = int(store.scalar("SELECT coalesce(max(event_id) + 1, 1) FROM evidence_custody"))
-    _insert(store, "evidence_custody", {"event_id": event_id, **row})
+    """Insert a custody event; its ``event_id`` is the row's, or :func:`next_event_id`."""
+    event_id = int(row["event_id"]) if row.get("event_id") is not None else next_event_id(store)
+    _insert(store, "evidence_custody", {**row, "event_id": event_id})
     return event_id
+
+
+def items_by_id(store: DuckDBStore, item_ids: Sequence[str]) -> dict[str, EvidenceItem]:
+    """The stored items among ``item_ids`` (ids with no row are left out)."""
+    if not item_ids:
+        return {}
+    marks = ", ".join("?" for _ in item_ids)
+    frame = store.query(f"SELECT * FROM evidence_items WHERE item_id IN ({marks})", list(item_ids))
+    return {str(r["item_id"]): EvidenceItem(**_clean(r)) for r in frame.to_dict("records")}
+
+
+def custody_rows(store: DuckDBStore, item_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Every stored custody row of ``item_ids`` as a dict (NULLs as None, times as datetimes)."""
+    return [_clean(r) for r in custody_events(store, item_ids).to_dict("records")]
 
 
 def custody_events(store: DuckDBStore, item_ids: Sequence[str]) -> pd.DataFrame:
@@ -179,6 +204,27 @@ def custody_events(store: DuckDBStore, item_ids: Sequence[str]) -> pd.DataFrame:
         f"SELECT * FROM evidence_custody WHERE item_id IN ({marks}) ORDER BY item_id, event_time, event_id",
         list(item_ids),
     )
+
+
+#: The ledger actions whose completed entries stand behind evidence rows: an item and its intake
+#: custody row (``evidence.add``), and each later custody row.
+EVIDENCE_ROW_ACTIONS = ("evidence.add", "evidence.check_out", "evidence.check_in", "evidence.transfer")
+
+
+def case_ledger_payloads(store: DuckDBStore, case_id: str, item_ids: Sequence[str]) -> dict[int, dict[str, Any]]:
+    """Completed :data:`EVIDENCE_ROW_ACTIONS` entries that name ``case_id`` or one of ``item_ids``,
+    by sequence number: what the ledger says the case's rows should be."""
+    actions = ", ".join("?" for _ in EVIDENCE_ROW_ACTIONS)
+    named = "json_extract_string(decode(payload), '$.detail.case_id') = ?"
+    params: list[Any] = [*EVIDENCE_ROW_ACTIONS, case_id]
+    if item_ids:
+        named += (" OR json_extract_string(decode(payload), '$.detail.item_id') IN ("
+                  + ", ".join("?" for _ in item_ids) + ")")
+        params += list(item_ids)
+    rows = store.iter_rows(
+        f"SELECT seq, payload FROM ledger WHERE action IN ({actions}) AND ({named}) ORDER BY seq", params)
+    out = {int(s): json.loads(p) for s, p in rows}
+    return {s: p for s, p in out.items() if p.get("outcome") == "ok"}
 
 
 def ledger_payloads(store: DuckDBStore, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
