@@ -21,7 +21,8 @@ def test_xyt_csv_with_header_us_dates_and_bad_rows(tmp_path: Path) -> None:
     assert f.line.tolist() == [2, 3]
     assert (f.day[1] - f.day[0]) == 1
     assert [line for line, _ in f.rejected] == [4, 5, 7]
-    assert "expected YYYY-MM-DD or m/d/yyyy" in f.rejected[1][1]
+    assert f.rejected[1][1] == "column 3 'date': got '31/02/2016'; expected a valid date YYYY-MM-DD or mm/dd/yyyy"
+    assert (f.date_order, f.date_order_from) == ("mdy", "line 2: '1/31/2016' can only be mm/dd/yyyy")
     table = f.to_table(dataset="mine")
     assert len(table) == 2 and table.incident_id.tolist() == ["line-2", "line-3"]
     assert str(table.frame["occurred_from"].iloc[0]) == "2016-01-31 00:00:00+00:00"

@@ -81,7 +81,7 @@ def run(
     space_bands: Annotated[str, typer.Option("--space-bands", help="Upper edges of the distance bands, metres.")] = "100,200,300",
     time_bands: Annotated[str, typer.Option("--time-bands", help="Upper edges of the time bands, days.")] = "7,14,21",
     distance: Annotated[str, typer.Option("--distance", help="manhattan or euclidean.")] = "manhattan",
-    permutations: Annotated[int, typer.Option("--permutations", help="Monte-Carlo permutations (0: analytic only).")] = 999,
+    permutations: Annotated[int, typer.Option("--permutations", help="Monte-Carlo permutations (0: no test: analytic expectation and Poisson p-values, said so in every output).")] = 999,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the permutations (default: drawn and printed).")] = None,
     convention: Annotated[str, typer.Option("--convention", help="nrc, standard or pysal band semantics.")] = "standard",
     time_of: Annotated[str, typer.Option("--time-of", help="Event time from the incident window: from, mid or to.")] = "mid",
@@ -90,9 +90,15 @@ def run(
                           "numbered for one victim or offence each are left out); all: every record, as the Near "
                           "Repeat Calculator counts rows.")] = "incident",
     format: Annotated[str | None, typer.Option("--format", help="Ingest layout of PATH (default: detected).")] = None,
-    png: Annotated[Path | None, typer.Option("--png", help="Write a heat map of the Knox ratios here.")] = None,
-    pairs: Annotated[Path | None, typer.Option("--pairs", help="Write the pairs inside the finite bands (originator, follower, ...) as CSV.")] = None,
-    alpha: Annotated[float, typer.Option("--alpha", help="Significance level marked in tables and the heat map.")] = 0.05,
+    png: Annotated[Path | None, typer.Option("--png", help="Write a heat map of the Knox ratios here (logged with its SHA-256).")] = None,
+    pairs: Annotated[Path | None, typer.Option("--pairs", help="Write the pairs inside the finite bands (originator, follower, ...) as CSV (logged with its SHA-256).")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the run, stored with it: the findings, tables, heat map and alerts from it use it.")] = 0.05,
+    allow_coarse_times: Annotated[bool, typer.Option(
+        "--allow-coarse-times", help="Run even when many records' time windows (e.g. police.uk months) are longer "
+                                     "than the narrowest time band; the output then carries a warning.")] = False,
+    date_order: Annotated[str | None, typer.Option(
+        "--date-order", help="Order of an x,y,date file's slash dates: dmy (dd/mm/yyyy) or mdy (mm/dd/yyyy); "
+                             "needed when the file cannot show it.")] = None,
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
     json_out: JsonOpt = False,
@@ -119,20 +125,14 @@ def run(
                 space_bands=_edges(space_bands, "--space-bands"),
                 time_bands=_edges(time_bands, "--time-bands"), distance=distance,
                 convention=convention, permutations=permutations, seed=seed, time_of=time_of,
-                records=records, progress=update, pairs_out=pairs,
+                records=records, progress=update, pairs_out=pairs, png_out=png, alpha=alpha,
+                allow_coarse_times=allow_coarse_times, date_order=date_order,
             )
     from crimelens.nearrepeat import CONVENTION_NOTES  # with numba: not at start-up
 
     data = result.to_dict()
     data["convention_note"] = CONVENTION_NOTES[result.result.convention]
-    if png is not None:
-        from crimelens.nearrepeat import plot_knox
-
-        where = Path(result.source).name if result.source != "store" else f"dataset {result.dataset}"
-        plot_knox(result.result, png, alpha=alpha,
-                  note=f"{where}{' · ' + result.offense if result.offense else ''} · {result.mark}")
-        data["png"] = str(png)
-    emit(data, json_out, lambda d: _render_run(d, alpha))
+    emit(data, json_out, _render_run)
 
 
 def _fmt(v: Any, kind: str) -> str:
@@ -142,11 +142,21 @@ def _fmt(v: Any, kind: str) -> str:
         return f"{int(v):,}"
     if kind == "p":
         return f"{v:.3f}"
+    if kind == "pP":  # Poisson p-values are not bounded by 1/(n+1): show how small
+        return f"{v:.2g}" if v < 0.001 else f"{v:.3f}"
     return f"{v:,.2f}" if abs(v) < 1e5 else f"{v:,.0f}"
 
 
-def _render_run(d: dict[str, Any], alpha: float) -> None:
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        console.print(f"[bold yellow]warning:[/] [yellow]{esc(line)}[/]")
+
+
+def _render_run(d: dict[str, Any]) -> None:
+    alpha = d["alpha"]
+    analytic = d["p_source"] == "poisson"
     console.print(f"[bold]Knox test[/] — run {d['run_id']} · [italic]{d['mark']}[/]")
+    _warn(d.get("warnings", []))
     console.print(f"convention: [bold]{d['convention']}[/] ({d['convention_note']})")
     src = d["source"] if d["source"] != "store" else f"store dataset {d['dataset']}"
     console.print(
@@ -155,34 +165,49 @@ def _render_run(d: dict[str, Any], alpha: float) -> None:
         f"distance {d['distance']} · time gaps in {'whole days' if d['time_resolution'] == 'day' else 'days'}"
         + (f" (calendar days of {d['days_in']})" if d.get("days_in") else "")
     )
-    console.print(f"{d['n_permutations']} permutations, seed {d['seed']} · p = {d['p_value_rule']} · "
-                  f"{d['elapsed_s']:.2f} s")
+    if analytic:
+        console.print(f"no permutations: expected = row total x column total / pairs; p = Poisson P(X >= observed) "
+                      f"· alpha {alpha:g} · {d['elapsed_s']:.2f} s")
+    else:
+        console.print(f"{d['n_permutations']} permutations, seed {d['seed']} · p = {d['p_value_rule']} · "
+                      f"alpha {alpha:g} · {d['elapsed_s']:.2f} s")
+    if d.get("date_order"):
+        order = {"dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy"}[d["date_order"]["order"]]
+        console.print(f"slash dates read as {order} ({esc(d['date_order']['from'])})")
     records_note(d)
     if d["n_rows_not_used"]:
         console.print(f"[yellow]{d['n_rows_not_used']} input row(s) not used[/], e.g. "
                       + "; ".join(f"line {r['line']}: {esc(r['reason'])}" for r in d["rows_not_used"][:3]))
     cols = ["metres \\ days", *d["columns"]]
-    for title, key, kind in (("Observed pairs", "observed", "int"), ("Expected (mean of permutations)", "expected", "f"),
-                             ("Knox ratio (observed / expected)", "knox_ratio", "f"), ("p-value", "p_value", "p")):
+    p_key = "p_poisson" if analytic else "p_value"
+    for title, key, kind in (("Observed pairs", "observed", "int"),
+                             ("Expected (analytic: row total x column total / pairs; no permutations)" if analytic
+                              else "Expected (mean of permutations)", "expected", "f"),
+                             ("Knox ratio (observed / expected)", "knox_ratio", "f"),
+                             ("p-value (Poisson approximation; no permutations)" if analytic else "p-value",
+                              p_key, "pP" if analytic else "p")):
         rows: list[list[Any]] = []
         for i, label in enumerate(d["rows"]):
             cells: list[Any] = []
             for j in range(len(d["columns"])):
                 text = _fmt(d[key][i][j], kind)
-                r, p = d["knox_ratio"][i][j], d["p_value"][i][j]
-                if key in ("knox_ratio", "p_value") and r is not None and p is not None and r > 1 and p < alpha:
+                r, p = d["knox_ratio"][i][j], d[p_key][i][j]
+                if key in ("knox_ratio", p_key) and r is not None and p is not None and r > 1 and p < alpha:
                     cells.append(Text(f"{text}*", style="bold red"))
                 else:
                     cells.append(text)
             rows.append([label, *cells])
         table(title, cols, rows)
-    console.print(f"* Knox ratio > 1 with p < {alpha}.")
+    console.print(f"* Knox ratio > 1 with {'p (Poisson)' if analytic else 'p'} < {alpha:g}.")
     for line in d.get("findings", []):
         console.print(f"• {esc(line)}")
     if d.get("png"):
-        console.print(f"heat map: {esc(d['png'])}")
+        console.print(f"heat map: {esc(d['png'])} (sha256 {d['png_sha256'][:12]}…, in ledger entry {d['ledger_seq']})")
     if d.get("pairs_file"):
-        console.print(f"{d['n_pairs_written']:,} near-repeat pairs written to {esc(d['pairs_file'])}")
+        console.print(f"{d['n_pairs_written']:,} near-repeat pairs written to {esc(d['pairs_file'])} "
+                      f"(sha256 {d['pairs_sha256'][:12]}…, in ledger entry {d['ledger_seq']})")
+    if d.get("coarse_times") and d["coarse_times"]["is_coarse"]:
+        _warn(["COARSE TIMES: see the warning above; these bands are not measured gaps."])
 
 
 @nearrepeat_app.command("alert")
@@ -192,7 +217,7 @@ def alert(
     offense: Annotated[str | None, typer.Option("--offense", help="With --latest: the offense.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset of the incident (if ids repeat).")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Knox run to read the surface from (default: newest for the offense).")] = None,
-    alpha: Annotated[float, typer.Option("--alpha", help="p-value below which a band with ratio > 1 is elevated.")] = 0.05,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="p-value below which a band with ratio > 1 is elevated (default: the Knox run's own alpha).")] = None,
     cell_m: Annotated[float, typer.Option("--cell-m", help="Size of the grid cells listed, metres.")] = 50.0,
     space_bands: Annotated[str, typer.Option("--space-bands", help="Bands (m) if a surface must be computed.")] = "100,200,300,400",
     time_bands: Annotated[str, typer.Option("--time-bands", help="Bands (days) if a surface must be computed.")] = "7,14,21,28",
@@ -200,6 +225,9 @@ def alert(
     convention: Annotated[str, typer.Option("--convention", help="Band semantics (computed surface).")] = "standard",
     permutations: Annotated[int, typer.Option("--permutations", help="Permutations (computed surface).")] = 999,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed (computed surface).")] = 1,
+    allow_coarse_times: Annotated[bool, typer.Option(
+        "--allow-coarse-times", help="Alert even from a surface of coarse times, or for an incident known only to a "
+                                     "window longer than the narrowest time band (with a warning).")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Cells to show in the table.")] = 30,
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
@@ -235,6 +263,7 @@ def alert(
                 space_bands=_edges(space_bands, "--space-bands"),
                 time_bands=_edges(time_bands, "--time-bands"), distance=distance,
                 convention=convention, permutations=permutations, seed=seed, progress=update,
+                allow_coarse_times=allow_coarse_times,
             )
 
     def render(d: dict[str, Any]) -> None:
@@ -244,8 +273,12 @@ def alert(
         console.print(f"[bold]Near-repeat alert[/] {d['alert_id']} for incident [bold]{esc(d['incident_id'])}[/] "
                       f"({esc(d['offense'])}, {esc(d['dataset'])}) · [italic]{d['mark']}[/]")
         how = "computed now" if d["surface_computed"] else "stored"
+        p_name = "p (Poisson: the run has no permutations)" if d["p_source"] == "poisson" else "p"
+        own = ("the run's alpha" if d["alpha"] == d["surface_alpha"]
+               else f"the run's findings used {d['surface_alpha']:g}")
         console.print(f"surface: run {d['run_id']} ({how}), convention [bold]{d['convention']}[/], "
-                      f"distance {d['distance']}, elevated = ratio > 1 and p < {d['alpha']}")
+                      f"distance {d['distance']}, elevated = ratio > 1 and {p_name} < {d['alpha']:g} ({own})")
+        _warn(d.get("warnings", []))
         if d.get("surface_records") == "all":
             console.print("[yellow]that Knox run counted every record, so an incident's further records (ID#2, ...) "
                           "count as near repeats: run `crimelens nearrepeat` again to count each incident once[/]")
@@ -261,8 +294,9 @@ def alert(
                 return text
             return str(local_time(datetime.fromisoformat(text), d["timezone"]))[:16].replace("T", " ")
 
-        table("Elevated bands", ["distance", "time", "ratio", "p", "from", "until"],
-              [[e["space_label"], e["time_label"], f"{e['knox_ratio']:.2f}", f"{e['p_value']:.3f}",
+        poisson = d["p_source"] == "poisson"
+        table("Elevated bands", ["distance", "time", "ratio", "p (Poisson)" if poisson else "p", "from", "until"],
+              [[e["space_label"], e["time_label"], f"{e['knox_ratio']:.2f}", _fmt(e["p_value"], "pP" if poisson else "p"),
                 when(e["starts"]), when(e["ends"])] for e in d["elevated"]])
         table(f"Cells of {d['cell_m']:g} m around the incident ({d['n_cells']} in all; first {limit})",
               ["cell", "dist. m", "band", "from", "until", "ratio"],

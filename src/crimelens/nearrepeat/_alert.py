@@ -2,8 +2,10 @@
 
 An alert reads a measured Knox surface (a :class:`KnoxResult` for one offense
 in one city) and keeps its *elevated* cells: finite distance band x finite
-time band with a Knox ratio above 1 and a permutation p-value below ``alpha``
-(0.05 by default). For a new incident it lists those bands, then the grid cells
+time band with a Knox ratio above 1 and a p-value below ``alpha`` (by default
+the surface's own, the one its findings used). The p-value is the permutation
+one, or, for a surface computed without permutations, the Poisson
+approximation; the alert says which (``p_source``). For a new incident it lists those bands, then the grid cells
 around the incident that fall inside each elevated distance band, with the
 dates for which the elevated time bands apply (Johnson & Bowers 2004;
 Ratcliffe's Near Repeat Calculator "near repeat" advice; Bowers, Johnson &
@@ -20,6 +22,10 @@ Rules (documented in docs/nearrepeat.md):
 * Days are counted from the incident's day (whole-day surfaces) or time
   (exact surfaces); a band [a, b) days means "from day a to day b - 1 after".
 * The open-ended bands ("more than ...") are never local and never alert.
+* Coarse times: a surface measured on records known only to windows longer
+  than its narrowest time band (police.uk months), or an incident whose own
+  window is longer than that band, cannot say when risk starts and ends; the
+  alert is refused unless ``allow_coarse_times``, and then carries a warning.
 
 Failure modes: a surface measured over a long period or a large mixed area
 averages very different places; an alert says that *recorded incidents* of
@@ -41,6 +47,7 @@ from crimelens.domain import Grid
 from crimelens.domain._time import as_utc, in_zone
 from crimelens.errors import InvalidParameterError
 from crimelens.nearrepeat._bands import Band
+from crimelens.nearrepeat._coarse import TOLERANCE_DAYS, narrowest_band_days
 from crimelens.nearrepeat._knox import KnoxResult
 
 __all__ = ["AlertCell", "ElevatedBand", "NearRepeatAlert", "near_repeat_alert"]
@@ -59,7 +66,7 @@ class ElevatedBand:
     days_from: float
     days_to: float
     knox_ratio: float
-    p_value: float
+    p_value: float  # the alert's p_source: permutation, or Poisson for a surface without permutations
     observed: int
     expected: float
     starts: str  # first day (or time) the band applies, ISO
@@ -95,6 +102,11 @@ class NearRepeatAlert:
     cell_m: float
     elevated: tuple[ElevatedBand, ...]
     cells: tuple[AlertCell, ...]
+    #: which p-value decided: "permutation", or "poisson" (the surface ran no permutations)
+    p_source: str = "permutation"
+    #: the alpha the surface's own findings used
+    surface_alpha: float = 0.05
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_elevated(self) -> bool:
@@ -104,6 +116,7 @@ class NearRepeatAlert:
         out = asdict(self)
         out["elevated"] = [asdict(e) for e in self.elevated]
         out["cells"] = [asdict(c) for c in self.cells]
+        out["warnings"] = list(self.warnings)
         out["n_cells"] = len(self.cells)
         return out
 
@@ -122,15 +135,23 @@ def near_repeat_alert(
     x_m: float,
     y_m: float,
     occurred: datetime | str,
-    alpha: float = 0.05,
+    alpha: float | None = None,
     cell_m: float = 50.0,
     zone: str | None = None,
+    window_days: float = 0.0,
+    allow_coarse_times: bool = False,
 ) -> NearRepeatAlert:
     """Elevated bands and the cells around one incident, from a measured Knox surface.
 
     On a whole-day surface (``nrc``, or times that are whole days) ``starts`` and ``ends`` are
     dates: the incident's own day on the calendar of ``zone`` (the dataset's; None: UTC) plus
     the band's gaps, as the surface counted them. On an exact surface they are UTC times.
+
+    ``alpha`` defaults to the surface's own (``surface.alpha``). ``window_days`` is the length of
+    the incident's own time window (``occurred_from`` to ``occurred_to``). A surface whose records'
+    windows were too coarse for its time bands, or an incident whose window is longer than the
+    narrowest time band, is refused (:class:`InvalidParameterError`) unless ``allow_coarse_times``;
+    then the alert carries a warning.
 
     Examples
     --------
@@ -147,14 +168,37 @@ def near_repeat_alert(
     >>> a.cells[0].distance_m, a.cells[0].starts
     (0.0, '2024-03-01T10:00:00+00:00')
     """
-    if not (0.0 < alpha < 1.0):
-        raise InvalidParameterError(f"alert alpha: got {alpha!r}; expected 0 < alpha < 1")
+    level = surface.alpha if alpha is None else alpha
+    if not (0.0 < level < 1.0):
+        raise InvalidParameterError(f"alert alpha: got {level!r}; expected 0 < alpha < 1")
     if not (cell_m > 0 and math.isfinite(cell_m)):
         raise InvalidParameterError(f"alert cell_m: got {cell_m!r}; expected a positive size in metres")
     when = as_utc(occurred)
+    warnings = list(surface.warnings)
+    coarse = surface.coarse_times
+    if coarse is not None and coarse.is_coarse and not allow_coarse_times:
+        raise InvalidParameterError(
+            f"near-repeat alert for {incident_id!r}: its surface was computed with --allow-coarse-times: "
+            f"{coarse.describe()}; its time bands are not measured gaps, so when risk starts and ends cannot "
+            "be told. Expected a surface of exactly timed records; pass --allow-coarse-times to alert anyway, "
+            "with a warning"
+        )
+    narrowest = narrowest_band_days(surface.time)
+    if window_days > narrowest + TOLERANCE_DAYS:
+        text = (f"incident {incident_id!r} is known only to a time window of {window_days:.3g} days "
+                f"(occurred_from to occurred_to), longer than the surface's narrowest time band ({narrowest:g} days)")
+        if not allow_coarse_times:
+            raise InvalidParameterError(
+                f"near-repeat alert: {text}; when its elevated risk starts and ends cannot be told from a point "
+                "inside that window. Expected an incident timed to within the band; pass --allow-coarse-times "
+                "to alert anyway, with a warning"
+            )
+        warnings.append(f"COARSE TIMES: {text}: the dates below count from one point of that window "
+                        f"({when.isoformat()}) and may be off by up to {window_days:.3g} days.")
     whole_days = surface.time_resolution == "day"
     base_day = in_zone(when, zone)[0].date()  # the incident's date where it was recorded
-    sig = surface.significant(alpha)
+    sig = surface.significant(level)
+    p_used = surface.p_used
     ns, nt = surface.space.n_finite, surface.time.n_finite
 
     elevated: list[ElevatedBand] = []
@@ -177,7 +221,7 @@ def near_repeat_alert(
                 space_label=sb.label, space_interval=sb.interval(), distance_from_m=sb.lower,
                 distance_to_m=sb.upper, time_label=tb.label, time_interval=tb.interval(),
                 days_from=tb.lower, days_to=tb.upper,
-                knox_ratio=float(surface.ratio[s, c]), p_value=float(surface.p_value[s, c]),
+                knox_ratio=float(surface.ratio[s, c]), p_value=float(p_used[s, c]),
                 observed=int(surface.observed[s, c]), expected=float(surface.expected[s, c]),
                 starts=starts, ends=ends,
             )
@@ -222,6 +266,7 @@ def near_repeat_alert(
             )
     return NearRepeatAlert(
         incident_id=incident_id, x_m=float(x_m), y_m=float(y_m), occurred=when.isoformat(),
-        convention=surface.convention, distance=surface.distance, alpha=alpha, cell_m=cell_m,
-        elevated=tuple(elevated), cells=tuple(cells),
+        convention=surface.convention, distance=surface.distance, alpha=level, cell_m=cell_m,
+        elevated=tuple(elevated), cells=tuple(cells), p_source=surface.p_source, surface_alpha=surface.alpha,
+        warnings=tuple(warnings),
     )

@@ -8,6 +8,15 @@ its tables with a published run. Quirks handled here (documented in the
 ``knox_reference`` provenance): CRLF lines, leading zeros dropped (``.43``),
 exact zeros written as empty fields, simulated counts wrapped onto
 continuation lines that start with a comma.
+
+Dates in an ``x, y, date`` file are ``YYYY-MM-DD`` (or ``YYYY/MM/DD``) or slash dates
+``a/b/yyyy``. A slash date is day/month in much of the world and month/day in the US, and
+``03/04/2016`` reads either way. The order is taken from the file when some value shows it
+(``13/01/2016`` can only be day/month, ``01/13/2016`` only month/day) or from the caller
+(``date_order="dmy"`` or ``"mdy"``); a file whose slash dates could be read either way, or that
+holds both kinds, is refused with the line and value, never guessed. A value that contradicts
+the order (``13/01/2016`` with ``date_order="mdy"``) is refused too: it is never read with day
+and month swapped.
 """
 
 from __future__ import annotations
@@ -24,24 +33,48 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from crimelens.domain import IncidentTable
-from crimelens.errors import SchemaError
+from crimelens.errors import InvalidParameterError, SchemaError
 
-__all__ = ["NRCReport", "XYTFile", "is_xyt_csv", "read_nrc_report", "read_xyt_csv"]
+__all__ = ["DATE_ORDERS", "NRCReport", "XYTFile", "is_xyt_csv", "read_nrc_report", "read_xyt_csv"]
 
-_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d")
+_ISO_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
+_SLASH = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _EPOCH = date(1970, 1, 1)
+#: Orders of a slash date a/b/yyyy: day/month/year or month/day/year.
+DATE_ORDERS: tuple[str, ...] = ("dmy", "mdy")
+_ORDER_TEXT = {"dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy"}
 
 
-def _parse_date(text: str) -> date | None:
+def _date_text(text: str) -> str:
     s = text.strip().strip('"')
     if " " in s:  # "1/31/2016 0:00" style: keep the date part
         s = s.split(" ", 1)[0]
-    for fmt in _DATE_FORMATS:
+    return s
+
+
+def _iso_date(s: str) -> date | None:
+    for fmt in _ISO_FORMATS:
         try:
             return datetime.strptime(s, fmt).date()
         except ValueError:
             continue
     return None
+
+
+def _slash_date(a: int, b: int, year: int, order: str) -> date | None:
+    day, month = (a, b) if order == "dmy" else (b, a)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _looks_like_date(text: str) -> bool:
+    s = _date_text(text)
+    if _iso_date(s) is not None:
+        return True
+    m = _SLASH.fullmatch(s)
+    return m is not None and any(_slash_date(int(m[1]), int(m[2]), int(m[3]), o) for o in DATE_ORDERS)
 
 
 def _is_float(text: str) -> bool:
@@ -66,6 +99,10 @@ class XYTFile:
     line: NDArray[np.int64]
     rejected: tuple[tuple[int, str], ...] = field(default=())
     has_header: bool = False
+    #: order of the file's slash dates ("dmy" or "mdy"; None when it has none)
+    date_order: str | None = None
+    #: how that order was known: "given", or the line and value that show it
+    date_order_from: str | None = None
 
     def __len__(self) -> int:
         return int(self.day.shape[0])
@@ -115,19 +152,72 @@ def is_xyt_csv(path: str | Path) -> bool:
     if first == ["x", "y", "date"]:
         return True
     return (len(first) == 3 and _is_float(first[0]) and _is_float(first[1])
-            and _parse_date(first[2]) is not None)
+            and _looks_like_date(first[2]))
 
 
-def read_xyt_csv(path: str | Path) -> XYTFile:
-    """Read an ``x, y, date`` CSV; dates ``YYYY-MM-DD`` or ``m/d/yyyy``; bad rows are listed, not dropped silently.
+def _row_label(name: str, lineno: int, header: bool) -> str:
+    return f"{name} line {lineno} (data row {lineno - 1 if header else lineno}), column 3 'date'"
 
-    Raises :class:`SchemaError` when no row can be used.
+
+def _slash_order(p: Path, slash: list[tuple[int, int, int, int, str]], header: bool,
+                 date_order: str | None) -> tuple[str, str]:
+    """The order of the file's slash dates ``(line, a, b, year, text)`` and how it is known."""
+    # a valid date in one order only: 13/01/2016 (not 31/02/2016, which is no date either way)
+    only_dmy = next((r for r in slash if r[1] > 12 and _slash_date(r[1], r[2], r[3], "dmy")), None)
+    only_mdy = next((r for r in slash if r[2] > 12 and _slash_date(r[1], r[2], r[3], "mdy")), None)
+    if date_order is not None:
+        against = only_dmy if date_order == "mdy" else only_mdy
+        if against is not None:
+            other = "dmy" if date_order == "mdy" else "mdy"
+            raise SchemaError(
+                f"{_row_label(p.name, against[0], header)}: got {against[4]!r}, which can only be "
+                f"{_ORDER_TEXT[other]}; expected {_ORDER_TEXT[date_order]} as --date-order {date_order} says "
+                f"(if the file is {_ORDER_TEXT[other]}, give --date-order {other})"
+            )
+        return date_order, "given"
+    if only_dmy is not None and only_mdy is not None:
+        raise SchemaError(
+            f"{_row_label(p.name, only_dmy[0], header)}: got {only_dmy[4]!r} (can only be dd/mm/yyyy), but line "
+            f"{only_mdy[0]} has {only_mdy[4]!r} (can only be mm/dd/yyyy); expected one order of slash dates in a "
+            "file: fix the file, or export ISO dates YYYY-MM-DD"
+        )
+    if only_dmy is not None:
+        return "dmy", f"line {only_dmy[0]}: {only_dmy[4]!r} can only be dd/mm/yyyy"
+    if only_mdy is not None:
+        return "mdy", f"line {only_mdy[0]}: {only_mdy[4]!r} can only be mm/dd/yyyy"
+    first = next((r for r in slash if r[1] != r[2]), slash[0])  # 03/04/2016 rather than 01/01/2016
+    raise SchemaError(
+        f"{_row_label(p.name, first[0], header)}: got {first[4]!r}; in all {len(slash):,} slash dates of the file "
+        "both the first and the second number are 12 or less, so day/month and month/day cannot be told "
+        "apart; expected --date-order dmy (dd/mm/yyyy) or --date-order mdy (mm/dd/yyyy), or ISO dates "
+        "YYYY-MM-DD"
+    )
+
+
+def read_xyt_csv(path: str | Path, *, date_order: str | None = None) -> XYTFile:
+    """Read an ``x, y, date`` CSV; bad rows are listed in ``rejected``, not dropped silently.
+
+    Dates are ``YYYY-MM-DD`` (or ``YYYY/MM/DD``) or slash dates ``a/b/yyyy`` whose order is
+    ``date_order`` (``"dmy"`` or ``"mdy"``) or, when not given, shown by the file itself (a first
+    number above 12 means day/month, a second above 12 month/day).
+
+    Raises :class:`SchemaError` when no row can be used, when the slash dates could be read either
+    way and no order is given, when they show both orders, or when one contradicts ``date_order``
+    (the message names the file, line, column and value).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "uk.csv").write_text("x,y,date\\n1.0,2.0,03/04/2016\\n5.0,6.0,25/04/2016\\n")
+    >>> f = read_xyt_csv(d / "uk.csv")
+    >>> f.date_order, f.date_order_from, (f.day - f.day[0]).tolist()
+    ('dmy', "line 3: '25/04/2016' can only be dd/mm/yyyy", [0, 22])
     """
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise InvalidParameterError(f"--date-order: got {date_order!r}; expected one of {list(DATE_ORDERS)}")
     p = Path(path)
-    xs: list[float] = []
-    ys: list[float] = []
-    days: list[int] = []
-    lines: list[int] = []
+    rows: list[tuple[int, float, float, str]] = []
     rejected: list[tuple[int, str]] = []
     header = False
     with p.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
@@ -151,25 +241,40 @@ def read_xyt_csv(path: str | Path) -> XYTFile:
             if not (np.isfinite(x) and np.isfinite(y)):
                 rejected.append((lineno, "x/y: not finite"))
                 continue
-            d = _parse_date(cells[2])
-            if d is None:
-                rejected.append(
-                    (lineno, f"date: got {cells[2]!r}; expected YYYY-MM-DD or m/d/yyyy")
-                )
-                continue
-            xs.append(x)
-            ys.append(y)
-            days.append((d - _EPOCH).days)
-            lines.append(lineno)
+            rows.append((lineno, x, y, cells[2]))
+    slash: list[tuple[int, int, int, int, str]] = []
+    for lineno, _, _, text in rows:
+        m = _SLASH.fullmatch(_date_text(text))
+        if m is not None:
+            slash.append((lineno, int(m[1]), int(m[2]), int(m[3]), text))
+    order, order_from = _slash_order(p, slash, header, date_order) if slash else (None, None)
+    expected = "YYYY-MM-DD" + (f" or {_ORDER_TEXT[order]}" if order else " or a/b/yyyy")
+    xs: list[float] = []
+    ys: list[float] = []
+    days: list[int] = []
+    lines: list[int] = []
+    for lineno, x, y, text in rows:
+        s = _date_text(text)
+        m = _SLASH.fullmatch(s)
+        d = _iso_date(s) if m is None else _slash_date(int(m[1]), int(m[2]), int(m[3]), order or "mdy")
+        if d is None:
+            rejected.append((lineno, f"column 3 'date': got {text!r}; expected a valid date {expected}"))
+            continue
+        xs.append(x)
+        ys.append(y)
+        days.append((d - _EPOCH).days)
+        lines.append(lineno)
+    rejected.sort()
     if not days:
         raise SchemaError(
-            f"{p}: no usable x, y, date rows ({len(rejected)} rejected); expected a CSV like "
-            "'350353.39,578924.25,2015-12-31' (the Near Repeat Calculator's input)"
+            f"{p}: no usable x, y, date rows ({len(rejected)} rejected"
+            + (f", e.g. line {rejected[0][0]}: {rejected[0][1]}" if rejected else "")
+            + "); expected a CSV like '350353.39,578924.25,2015-12-31' (the Near Repeat Calculator's input)"
         )
     return XYTFile(
         path=str(p), xy=np.column_stack([np.asarray(xs), np.asarray(ys)]),
         day=np.asarray(days, dtype=np.int64), line=np.asarray(lines, dtype=np.int64),
-        rejected=tuple(rejected), has_header=header,
+        rejected=tuple(rejected), has_header=header, date_order=order, date_order_from=order_from,
     )
 
 

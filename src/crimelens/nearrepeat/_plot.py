@@ -13,13 +13,15 @@ __all__ = ["plot_knox"]
 
 
 @plain_text
-def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float = 0.05, title: str | None = None,
+def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float | None = None, title: str | None = None,
               note: str | None = None) -> Path:
     """Write a PNG heat map of the Knox ratios; each cell shows ratio, observed count and p.
 
-    Cells with ratio > 1 and p < ``alpha`` are outlined. The colour scale is
-    log2(ratio), centred on 1 (no excess); cells without an expectation are grey.
-    The convention and the number of permutations are printed under the title.
+    Cells with ratio > 1 and p < ``alpha`` (default: the run's own) are outlined. The colour
+    scale is log2(ratio), centred on 1 (no excess); cells without an expectation are grey.
+    The convention and the number of permutations are printed under the title. Without
+    permutations the p shown is the Poisson approximation (``pP=``) and the subtitle says so;
+    the result's warnings (coarse times) are printed under it.
     """
     import matplotlib
 
@@ -29,6 +31,9 @@ def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float = 0.05, titl
     from matplotlib.patches import Rectangle
 
     out = Path(path)
+    level = result.alpha if alpha is None else alpha
+    poisson_p = result.p_source == "poisson"
+    p_used = result.p_used
     ratio = np.asarray(result.ratio, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         shown = np.log2(np.where(ratio > 0, ratio, np.nan))
@@ -39,13 +44,13 @@ def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float = 0.05, titl
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#dddddd")
     im = ax.imshow(shown, cmap=cmap, norm=TwoSlopeNorm(0.0, -span, span),
                    aspect="auto")
-    sig = result.significant(alpha)
+    sig = result.significant(level)
     for r in range(R):
         for c in range(C):
             val = ratio[r, c]
             text = "–" if not np.isfinite(val) else f"{val:.2f}"
-            p = result.p_value[r, c]
-            ptxt = "" if not np.isfinite(p) else f"\np={p:.3g}"
+            p = p_used[r, c]
+            ptxt = "" if not np.isfinite(p) else f"\n{'pP' if poisson_p else 'p'}={p:.3g}"
             ax.text(c, r, f"{text}\nn={int(result.observed[r, c])}{ptxt}", ha="center", va="center",
                     fontsize=7, fontweight="bold" if sig[r, c] else "normal",
                     color="white" if abs(float(np.nan_to_num(shown[r, c]))) > 0.6 * span else "black")
@@ -60,9 +65,16 @@ def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float = 0.05, titl
     ax.set_ylabel(f"distance ({result.distance})")
     head = title or "Knox ratio (observed / expected pairs)"
     sub = (f"convention: {result.convention} · {result.n_events:,} events · "
-           f"{result.n_permutations} permutations, seed {result.seed} · outlined: ratio>1, p<{alpha}")
+           + (f"{result.n_permutations} permutations, seed {result.seed} · outlined: ratio>1, p<{level:g}"
+              if not poisson_p else
+              f"no permutations: analytic expectation, pP = Poisson p · outlined: ratio>1, pP<{level:g}"))
     if note:
         sub += f"\n{note}"
+    if result.coarse_times is not None and result.coarse_times.is_coarse:
+        ct = result.coarse_times
+        sub += (f"\nCOARSE TIMES: {ct.n_coarse:,} of {ct.n_events:,} records known only to windows of ~"
+                f"{ct.median_days:.3g} days (> {ct.band_days:g}-day band):\ngaps in days not measured; "
+                "not near-repeat evidence")
     ax.set_title(f"{head}\n{sub}", fontsize=8)
     fig.colorbar(im, ax=ax, label="log2 Knox ratio", shrink=0.8)
     fig.tight_layout()

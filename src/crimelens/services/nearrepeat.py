@@ -2,13 +2,15 @@
 
 Each run and each alert is written to the store together with its ledger entry,
 in one transaction. Local use is logged with the purpose "research" and its
-outputs carry :data:`crimelens.services.RESEARCH_MARK`.
+outputs carry :data:`crimelens.services.RESEARCH_MARK`. Files a run writes (the
+pairs CSV, the heat map PNG) are named in that entry with their SHA-256; they are
+written beside their target first and moved into place once the entry is stored.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,16 @@ from crimelens.errors import InvalidParameterError, NotFoundError, SchemaError
 from crimelens.governance import Actor, canonical_json
 from crimelens.nearrepeat import (
     CONVENTION_NOTES,
+    DATE_ORDERS,
+    BandSet,
     KnoxResult,
     NearRepeatAlert,
+    coarse_times,
     is_xyt_csv,
     knox_test,
     near_repeat_alert,
     near_repeat_pairs,
+    plot_knox,
     read_xyt_csv,
 )
 from crimelens.services._context import (
@@ -83,6 +89,10 @@ class KnoxRun:
     mark: str = RESEARCH_MARK
     #: under ``nrc``, the zone whose calendar days the gaps count (the dataset's; None otherwise)
     days_in: str | None = None
+    #: an x,y,date file's slash dates: {"order": "dmy"|"mdy", "from": "given" or the line that shows it}
+    date_order: dict[str, str] | None = None
+    #: the files written (path, format, role, sha256, bytes), as logged in the ledger entry
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +113,8 @@ class KnoxRun:
             "rows_not_used": [{"line": ln, "reason": r} for ln, r in self.rejected[:20]],
             "ledger_seq": self.ledger_seq,
             "output_hash": self.output_hash,
+            "date_order": self.date_order,
+            "files": self.files,
             **self.result.to_dict(),
         }
 
@@ -159,6 +171,18 @@ def _pick_dataset(ctx: Context, dataset: str | None) -> str:
     )
 
 
+def _window_days(table: IncidentTable) -> NDArray[np.float64]:
+    """Each record's time window ``occurred_to - occurred_from``, in days."""
+    span = (table.occurred_to - table.occurred_from).astype("timedelta64[us]").astype(np.float64)
+    out: NDArray[np.float64] = span / 86_400e6
+    return out
+
+
+def _staging(target: Path, run_id: str) -> Path:
+    """Where a file is written before its ledger entry lands (same folder: the move is atomic)."""
+    return target.with_name(f".{target.name}.{run_id}.part")
+
+
 def run_knox(
     ctx: Context,
     *,
@@ -179,14 +203,30 @@ def run_knox(
     records: str = "incident",
     progress: Any = None,
     pairs_out: str | Path | None = None,
+    png_out: str | Path | None = None,
+    alpha: float = 0.05,
+    allow_coarse_times: bool = False,
+    date_order: str | None = None,
 ) -> KnoxRun:
     """Compute a Knox table from a file (``path``) or the store, and store it with its ledger entry.
 
     A file is either an ``x, y, date`` CSV (the Near Repeat Calculator's input, with or
-    without the header ``x,y,date``; coordinates already in metres) or anything
-    :func:`crimelens.ingest.read_file` reads (projected to metres; rows it refuses are
-    counted in ``n_rows_not_used``). With ``pairs_out``, the pairs inside the finite
-    bands are written there as CSV (originator, follower, distance, gap, bands).
+    without the header ``x,y,date``; coordinates already in metres; slash dates in the order
+    ``date_order`` or the one the file shows, see :func:`crimelens.nearrepeat.read_xyt_csv`) or
+    anything :func:`crimelens.ingest.read_file` reads (projected to metres; rows it refuses are
+    counted in ``n_rows_not_used``). With ``pairs_out``, the pairs inside the finite bands are
+    written there as CSV (originator, follower, distance, gap, bands); with ``png_out``, the heat
+    map. Each file is logged in the run's ledger entry with its path, format and SHA-256.
+
+    ``alpha`` is the run's significance level, stored with it: its findings, heat map and the
+    alerts read from it call a cell elevated when its ratio is above 1 and its p-value below it.
+    With ``permutations=0`` that p-value is the Poisson approximation, and the output says so.
+
+    Records whose time windows (``occurred_from`` to ``occurred_to``) are longer than the
+    narrowest time band cannot show gaps in days (police.uk gives only the month). When at
+    least :data:`crimelens.nearrepeat.COARSE_SHARE` of them are, the run is refused
+    (:class:`InvalidParameterError`) unless ``allow_coarse_times``; the output then carries a
+    warning (``warnings``, ``coarse_times``, the findings and the stored run).
 
     ``records="incident"`` (the default) counts each incident once: the further records of one
     incident that an ingest numbered ``ID#2``, ``ID#3``, ... (one row per victim or offence) would
@@ -197,11 +237,19 @@ def run_knox(
     """
     if time_of not in _TIME_OF:
         raise InvalidParameterError(f"--time-of: got {time_of!r}; expected one of {list(_TIME_OF)}")
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise InvalidParameterError(f"--date-order: got {date_order!r}; expected one of {list(DATE_ORDERS)}")
+    if isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise InvalidParameterError(f"--alpha {alpha}: expected a probability in (0, 1)")
     check_records(records)  # before a file is read
+    tband = BandSet.time(time_bands, convention)  # checked before anything is read
+    authorize(ctx, action="nearrepeat.knox", actor=actor, purpose=purpose, model="KnoxTest",
+              model_version=__version__)  # before any file is written
     n_left_out = 0
     rejected: list[tuple[int, str]] = []
     n_not_used = 0
     table: IncidentTable | None = None
+    order_info: dict[str, str] | None = None
     day_zone = "UTC"  # the calendar whose days `nrc` numbers (an x,y,date file's own dates)
     if path is not None:
         p = existing_file(path, "an incident file")
@@ -212,7 +260,9 @@ def run_knox(
                     f"--offense {offense!r}: {p.name} is an x,y,date file and has no offense column; "
                     "expected no --offense (filter the file first, or ingest it)"
                 )
-            f = read_xyt_csv(p)
+            f = read_xyt_csv(p, date_order=date_order)
+            if f.date_order is not None:
+                order_info = {"order": f.date_order, "from": f.date_order_from or "given"}
             if bool(np.all(np.abs(f.xy[:, 0]) <= 180.0) and np.all(np.abs(f.xy[:, 1]) <= 90.0)):
                 raise SchemaError(
                     f"{p.name}: every x, y is within +-180, +-90, so the coordinates look like "
@@ -234,6 +284,11 @@ def run_knox(
                     f"Knox test on {p.name} (period={period}): got {len(t)} event(s); expected at least 2"
                 )
         else:
+            if date_order is not None:
+                raise InvalidParameterError(
+                    f"--date-order {date_order}: {p.name} is not an x,y,date file; expected no --date-order "
+                    "(its ingest layout reads its dates)"
+                )
             from crimelens.ingest import read_file
 
             res = read_file(p, format=format)
@@ -245,10 +300,15 @@ def run_knox(
                 rejected = [(int(a), str(b)) for a, b in zip(q["line"], q["reason"], strict=False)]
         name = None
     else:
+        if date_order is not None:
+            raise InvalidParameterError(
+                f"--date-order {date_order}: applies to an x,y,date file; the store's incidents have their times"
+            )
         source = "store"
         name = _pick_dataset(ctx, dataset)
         table = ctx.store.incidents(dataset=name, offense=offense, period=period)
         day_zone = dataset_timezone(ctx, name) or "UTC"
+    coarse = None
     if table is not None:
         if path is not None and offense is not None:
             table = table.select(offense=offense)
@@ -261,6 +321,11 @@ def run_knox(
                 f"Knox test on {where} (offense={offense!r}, period={period}): got {len(table)} "
                 "incident(s); expected at least 2"
             )
+        where = (Path(source).name if path is not None else f"dataset {name!r}") + (
+            f" (offense {offense!r})" if offense else "")
+        coarse = coarse_times(_window_days(table), tband, where=where, allowed=allow_coarse_times)
+        if coarse is not None and coarse.is_coarse and not allow_coarse_times:
+            raise InvalidParameterError(coarse.refusal("Knox test"))
         xy = table.xy_m
         t = table.t_days(how=time_of)
         if convention == "nrc" and day_zone != "UTC":  # the NRC's day numbers are the dates analysts
@@ -268,48 +333,76 @@ def run_knox(
         ids = [str(v) for v in table.incident_id]
     result = knox_test(xy, t, space_bands=space_bands, time_bands=time_bands, distance=distance,
                        convention=convention, n_permutations=permutations, seed=seed,
-                       progress=progress)
-    pairs_info: dict[str, Any] = {}
-    if pairs_out is not None:
-        pairs = near_repeat_pairs(xy, t, ids=ids, space_bands=space_bands, time_bands=time_bands,
-                                  distance=distance, convention=convention)
-        target = Path(pairs_out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pairs.to_csv(target, index=False)
-        pairs_info = {"pairs_file": target.name, "n_pairs_written": len(pairs),
-                      "pairs_sha256": sha256_hex(target.read_bytes())}
+                       progress=progress, alpha=alpha)
+    if coarse is not None:
+        result = replace(result, coarse_times=coarse)
     run_id = uuid.uuid4().hex[:16]
     out_hash = _output_hash(result)
     data_hash = _data_hash(xy, t)
-    params = {"space_bands": list(result.space.edges), "time_bands": list(result.time.edges),
-              "distance": distance, "convention": convention, "permutations": permutations,
-              "seed": result.seed, "time_of": time_of, "records": records,
-              "days_in": day_zone if convention == "nrc" else None}
-    record = NearRepeatRunRecord(
-        run_id=run_id, created_utc=datetime.now(UTC), user_name=actor.user, purpose=purpose,
-        source=source, dataset=name, offense=offense,
-        period_from=None if period is None else period.start,
-        period_to=None if period is None else period.end, convention=convention,
-        distance_metric=distance, time_of=time_of, n_events=result.n_events,
-        n_permutations=permutations, seed=result.seed, data_hash=data_hash, output_hash=out_hash,
-        result_json=canonical_json(result.to_dict()).decode("utf-8"),
-        records=records, n_records_left_out=n_left_out,
-    )
-    with ctx.store.transaction():
-        save_nearrepeat_run(ctx.store, record)
-        seq = record_use(
-            ctx, action="nearrepeat.knox", actor=actor, purpose=purpose, model="KnoxTest",
-            model_version=__version__, params=params, data_hash=data_hash, output_hash=out_hash,
-            inputs={"source": source if path is None else Path(source).name, "dataset": name,
-                    "offense": offense, "n_events": result.n_events},
-            detail={"run_id": run_id, "n_rows_not_used": n_not_used, "n_records_left_out": n_left_out,
-                    "elapsed_s": round(result.elapsed_s, 3), "mark": RESEARCH_MARK, **pairs_info},
+    pairs_info: dict[str, Any] = {}
+    files: list[dict[str, Any]] = []
+    staged: list[tuple[Path, Path]] = []
+    try:
+        if pairs_out is not None:
+            pairs = near_repeat_pairs(xy, t, ids=ids, space_bands=space_bands, time_bands=time_bands,
+                                      distance=distance, convention=convention)
+            target = Path(pairs_out)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = _staging(target, run_id)
+            staged.append((part, target))
+            pairs.to_csv(part, index=False)
+            digest = sha256_hex(part.read_bytes())
+            pairs_info.update({"pairs_file": target.name, "n_pairs_written": len(pairs), "pairs_sha256": digest})
+            files.append({"role": "pairs", "path": str(target.resolve()), "format": "csv", "sha256": digest,
+                          "bytes": part.stat().st_size})
+        if png_out is not None:
+            target = Path(png_out)
+            part = _staging(target, run_id)
+            staged.append((part, target))
+            shown = Path(source).name if path is not None else f"dataset {name}"
+            plot_knox(result, part, note=f"{shown}{' · ' + offense if offense else ''} · {RESEARCH_MARK}")
+            digest = sha256_hex(part.read_bytes())
+            pairs_info.update({"png": str(target), "png_sha256": digest})
+            files.append({"role": "heat map", "path": str(target.resolve()), "format": "png", "sha256": digest,
+                          "bytes": part.stat().st_size})
+        params = {"space_bands": list(result.space.edges), "time_bands": list(result.time.edges),
+                  "distance": distance, "convention": convention, "permutations": permutations,
+                  "seed": result.seed, "time_of": time_of, "records": records, "alpha": alpha,
+                  "p_source": result.p_source, "allow_coarse_times": allow_coarse_times,
+                  "days_in": day_zone if convention == "nrc" else None,
+                  **({"date_order": order_info["order"]} if order_info else {})}
+        record = NearRepeatRunRecord(
+            run_id=run_id, created_utc=datetime.now(UTC), user_name=actor.user, purpose=purpose,
+            source=source, dataset=name, offense=offense,
+            period_from=None if period is None else period.start,
+            period_to=None if period is None else period.end, convention=convention,
+            distance_metric=distance, time_of=time_of, n_events=result.n_events,
+            n_permutations=permutations, seed=result.seed, data_hash=data_hash, output_hash=out_hash,
+            result_json=canonical_json(result.to_dict()).decode("utf-8"),
+            records=records, n_records_left_out=n_left_out,
         )
+        with ctx.store.transaction():
+            save_nearrepeat_run(ctx.store, record)
+            seq = record_use(
+                ctx, action="nearrepeat.knox", actor=actor, purpose=purpose, model="KnoxTest",
+                model_version=__version__, params=params, data_hash=data_hash, output_hash=out_hash,
+                inputs={"source": source if path is None else Path(source).name, "dataset": name,
+                        "offense": offense, "n_events": result.n_events},
+                detail={"run_id": run_id, "n_rows_not_used": n_not_used, "n_records_left_out": n_left_out,
+                        "elapsed_s": round(result.elapsed_s, 3), "mark": RESEARCH_MARK,
+                        "warnings": list(result.warnings), **pairs_info,
+                        **({"files": files} if files else {})},
+            )
+        for part, target in staged:
+            part.replace(target)
+    finally:
+        for part, _ in staged:
+            part.unlink(missing_ok=True)
     return KnoxRun(run_id=run_id, result=result, source=source, dataset=name, offense=offense,
                    period=period, time_of=time_of, n_rows_not_used=n_not_used, rejected=rejected,
                    records=records, n_records_left_out=n_left_out,
                    ledger_seq=seq, output_hash=out_hash, pairs=pairs_info,
-                   days_in=day_zone if convention == "nrc" else None)
+                   days_in=day_zone if convention == "nrc" else None, date_order=order_info, files=files)
 
 
 def list_runs(ctx: Context, *, actor: Actor, purpose: str = RESEARCH,
@@ -345,13 +438,14 @@ KNOX_EXPORTS = {"png": "image/png", "csv": "text/csv"}
 
 
 def export_run(ctx: Context, run_id: str, fmt: str, *, actor: Actor, purpose: str = RESEARCH,
-               alpha: float = 0.05) -> bytes:
+               alpha: float | None = None) -> bytes:
     """A stored Knox run as the heat map ``nearrepeat --png`` draws, or its table as CSV (one row per
     distance x time band: observed, expected, ratio, p-values, permutation range), with the
-    convention's meaning in the CSV's ``#`` lines (logged as ``nearrepeat.export``)."""
+    convention's meaning, the run's alpha and its warnings in the CSV's ``#`` lines (logged as
+    ``nearrepeat.export``). ``alpha`` outlines the heat map; default: the run's own."""
     if fmt not in KNOX_EXPORTS:
         raise InvalidParameterError(f"Knox export format {fmt!r}: expected one of {sorted(KNOX_EXPORTS)}")
-    if not 0 < alpha < 1:
+    if alpha is not None and not 0 < alpha < 1:
         raise InvalidParameterError(f"alpha {alpha}: expected a probability in (0, 1)")
     authorize(ctx, action="nearrepeat.export", actor=actor, purpose=purpose)
     rec = get_nearrepeat_run(ctx.store, run_id)
@@ -360,8 +454,6 @@ def export_run(ctx: Context, run_id: str, fmt: str, *, actor: Actor, purpose: st
     where = f"dataset {rec.dataset}" if rec.dataset else str(rec.source)
     if fmt == "png":
         import tempfile
-
-        from crimelens.nearrepeat import plot_knox
 
         with tempfile.TemporaryDirectory(prefix="crimelens-knox-") as tmp:
             out = plot_knox(result, Path(tmp) / "knox.png", alpha=alpha,
@@ -379,8 +471,11 @@ def export_run(ctx: Context, run_id: str, fmt: str, *, actor: Actor, purpose: st
                 "convention": f"{result.convention}: {CONVENTION_NOTES.get(result.convention, '')}",
                 "distance": result.distance, "n_events": result.n_events,
                 "permutations": f"{result.n_permutations}, seed {result.seed}",
-                "p_value_rule": "(k+1)/(n+1), k = permutations with count >= observed", "mark": mark}
+                "p_value_rule": "(k+1)/(n+1), k = permutations with count >= observed" if result.n_permutations
+                else "none (no permutations): elevated cells use p_poisson",
+                "alpha": result.alpha, "p_source": result.p_source, "mark": mark}
         text = "".join(f"# {k}: {v}\n" for k, v in head.items())
+        text += "".join(f"# warning: {w}\n" for w in result.warnings)
         data = (text + pd.DataFrame(rows).to_csv(index=False)).encode("utf-8")
     record_use(ctx, action="nearrepeat.export", actor=actor, purpose=purpose, output_hash=rec.output_hash,
                detail={"run_id": run_id, "format": fmt})
@@ -395,7 +490,7 @@ def nearrepeat_alert(
     purpose: str = RESEARCH,
     dataset: str | None = None,
     run_id: str | None = None,
-    alpha: float = 0.05,
+    alpha: float | None = None,
     cell_m: float = 50.0,
     space_bands: list[float] | tuple[float, ...] = (100.0, 200.0, 300.0, 400.0),
     time_bands: list[float] | tuple[float, ...] = (7.0, 14.0, 21.0, 28.0),
@@ -404,6 +499,7 @@ def nearrepeat_alert(
     permutations: int = 999,
     seed: int | None = 1,
     progress: Any = None,
+    allow_coarse_times: bool = False,
 ) -> AlertRun:
     """Near-repeat alert for one stored incident, from the Knox surface of its offense in its dataset.
 
@@ -411,6 +507,11 @@ def nearrepeat_alert(
     incidents of that dataset and offense; when there is none, one is computed now
     (with the band settings given here) from that offense's incidents up to the
     incident, stored and logged like any run.
+
+    ``alpha`` defaults to the surface's own (the one its findings used; 0.05 for runs stored
+    before runs kept it). A surface without permutations is read with its Poisson p-values
+    (``p_source``). A surface of coarse times, or an incident known only to a window longer
+    than the surface's narrowest time band, is refused unless ``allow_coarse_times``.
     """
     rows = incident_rows(ctx.store, incident_id, dataset=dataset)
     if rows.empty:
@@ -447,14 +548,17 @@ def nearrepeat_alert(
             run = run_knox(ctx, actor=actor, purpose=purpose, dataset=name, offense=offense,
                            period=period, space_bands=space_bands, time_bands=time_bands,
                            distance=distance, convention=convention, permutations=permutations,
-                           seed=seed, progress=progress)
+                           seed=seed, progress=progress, alpha=0.05 if alpha is None else alpha,
+                           allow_coarse_times=allow_coarse_times)
             surface, time_of, sid, computed, counted = run.result, run.time_of, run.run_id, True, run.records
     start = pd.Timestamp(row["occurred_from"]).to_pydatetime()
     end = pd.Timestamp(row["occurred_to"]).to_pydatetime()
     when = {"from": start, "to": end, "mid": start + (end - start) / 2}[time_of]
     zone = dataset_timezone(ctx, name) or "UTC"
     alert = near_repeat_alert(surface, incident_id=incident_id, x_m=float(row["x_m"]),
-                              y_m=float(row["y_m"]), occurred=when, alpha=alpha, cell_m=cell_m, zone=zone)
+                              y_m=float(row["y_m"]), occurred=when, alpha=alpha, cell_m=cell_m, zone=zone,
+                              window_days=(end - start).total_seconds() / 86400.0,
+                              allow_coarse_times=allow_coarse_times)
     alert_id = uuid.uuid4().hex[:16]
     payload = alert.to_dict()
     out_hash = sha256_hex(canonical_json(payload))
@@ -468,10 +572,13 @@ def nearrepeat_alert(
         save_nearrepeat_alert(ctx.store, record)
         seq = record_use(
             ctx, action="nearrepeat.alert", actor=actor, purpose=purpose, model="KnoxTest",
-            model_version=__version__, params={"alpha": alpha, "cell_m": cell_m, "run_id": sid},
+            model_version=__version__, params={"alpha": alert.alpha, "cell_m": cell_m, "run_id": sid,
+                                               "p_source": alert.p_source,
+                                               "allow_coarse_times": allow_coarse_times},
             inputs={"dataset": name, "incident_id": incident_id}, output_hash=out_hash,
             detail={"alert_id": alert_id, "n_elevated": len(alert.elevated),
-                    "n_cells": len(alert.cells), "mark": RESEARCH_MARK},
+                    "n_cells": len(alert.cells), "mark": RESEARCH_MARK,
+                    **({"warnings": list(alert.warnings)} if alert.warnings else {})},
         )
     return AlertRun(alert_id=alert_id, alert=alert, run_id=sid, dataset=name, offense=offense,
                     surface_computed=computed, ledger_seq=seq, timezone=zone,
