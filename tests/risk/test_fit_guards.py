@@ -90,8 +90,14 @@ def test_the_label_as_a_feature_is_refused_and_logged(tmp_path: Path, capsys: py
 
 def test_a_near_perfect_auc_warns_that_a_feature_may_carry_the_outcome(tmp_path: Path,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """In the COMPAS layout is_recid is refused by name (a post-outcome column); the AUC alarm is for the
+    tables whose columns have no known meaning: here ProPublica's 6,172 rows as a plain table."""
+    from crimelens.risk import load_compas
+
     db = str(tmp_path / "r.duckdb")
-    data = str(shared(COMPAS))
+    rows = load_compas(shared(COMPAS)).rows
+    data = str(tmp_path / "plain.csv")
+    rows[["priors_count", "juv_fel_count", "is_recid", "two_year_recid"]].to_csv(data, index=False)
     code, out, err = run(capsys, "risk", "fit", data, "--label", "two_year_recid", "--model", "logistic",
                          "--features", "priors_count,is_recid", "--db", db, "--json")
     assert code == 0, err

@@ -23,7 +23,8 @@ The bootstrap is the row-resampling bootstrap, drawn on counts (see
 ``_table``), so 1,000 replicates take milliseconds. A rate of exactly 0 or 1
 (0 of 5 false negatives) has a percentile interval of one point, since every
 resample repeats it; such a rate gets the Wilson score interval of its count
-instead (0 of 5: [0, 0.43]).
+instead (0 of 5: [0, 0.43]), and so does a calibration bin whose observed rate is
+0 or 1 (7 of 7 re-arrested: [0.646, 1]).
 
 Failure modes: the label is what was *recorded*; a group policed more heavily
 has more recorded outcomes for the same conduct, so every rate here inherits
@@ -447,13 +448,21 @@ def audit_scores(
                 if nn == 0:
                     continue
                 members = np.flatnonzero(cal_bin == c)
+                k1 = float(Cb[gi, c, 1])
+                low = None if lo_cal is None else float(lo_cal[gi, c])
+                high = None if hi_cal is None else float(hi_cal[gi, c])
+                if low is not None and k1 in (0.0, nn):
+                    # 7 of 7 re-arrested: every resample is 1 again, a one-point interval; Wilson's
+                    # interval of the count says how far from 1 (or 0) the rate may still be
+                    wl, wh = wilson_interval(np.array([k1]), np.array([nn]), z=z)
+                    low, high = max(float(wl[0]), 0.0), min(float(wh[0]), 1.0)
                 cal_rows.append({
                     "facet": f.name, "group": g, "bin": c,
                     "score_low": float(table.level_low[members[0]]),
                     "n": int(nn), "mean_score": float(Sf[gi, c] / nn),
-                    "observed_rate": float(Cb[gi, c, 1] / nn),
-                    "observed_low": None if lo_cal is None else float(lo_cal[gi, c]),
-                    "observed_high": None if hi_cal is None else float(hi_cal[gi, c]),
+                    "observed_rate": k1 / nn,
+                    "observed_low": low,
+                    "observed_high": high,
                 })
     # threshold sweep and ROC (point estimates)
     levels = table.level_low

@@ -1,7 +1,9 @@
 """A self-contained HTML audit report: tables and inline SVG plots, no external files.
 
 Plots: ROC by group, calibration by group (observed rate per score bin, with
-bootstrap intervals), and the foreground error rates per group with intervals.
+bootstrap intervals, or Wilson's for a bin of none or all), and the foreground error
+rates per group with intervals. Warnings given (in-sample figures, repeated people)
+stand first, under the title.
 """
 
 from __future__ import annotations
@@ -181,8 +183,10 @@ def _error_plot(report: AuditReport, facet: str, metric: str) -> str:
 
 def render_html(report: AuditReport, *, title: str = "Risk score audit",
                 mitigations: Sequence[Any] = (), mark: str | None = None,
-                extra: dict[str, Any] | None = None) -> str:
-    """The whole report as one HTML string (no scripts, no external resources)."""
+                extra: dict[str, Any] | None = None, warnings: Sequence[str] = ()) -> str:
+    """The whole report as one HTML string (no scripts, no external resources).
+
+    ``warnings`` (e.g. that the figures are in-sample) are shown first, under the title."""
     facets = [f for f in report.facets if f != OVERALL]
     main = facets[0] if facets else OVERALL
     harm = ("being flagged is treated as HARMFUL to the person (punitive): false positives and "
@@ -193,6 +197,7 @@ def render_html(report: AuditReport, *, title: str = "Risk score audit",
              f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"]
     if mark:
         parts.append(f"<p class='mark'><b>{_e(mark)}</b></p>")
+    parts.extend(f"<p class='mark warning'><b>Warning:</b> {_e(w)}</p>" for w in warnings)
     parts.append(
         f"<p>Score <b>{_e(report.score_name)}</b>, label <b>{_e(report.label_name)}</b>, "
         f"{report.n:,} rows; flagged when score ≥ <b>{report.threshold:g}</b>; {harm}. "

@@ -99,6 +99,8 @@ def render_report(doc: dict[str, Any]) -> None:
     """Print an audit document (``AuditReport.to_dict()``) for a person."""
     if doc.get("mark"):
         console.print(f"[bold red]{doc['mark']}[/]")
+    for warning in doc.get("warnings", []):
+        console.print(f"[bold red]warning:[/] [bold]{esc(warning)}[/]")
     if doc.get("data", {}).get("note"):
         console.print(doc["data"]["note"], markup=False)
     harm = "harmful (punitive)" if doc["positive_is_harmful"] else "assistive"
@@ -172,7 +174,10 @@ def run(
         "--mitigate", help="Add the mitigation trade-off tables.")] = False,
     html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
     json_file: Annotated[Path | None, typer.Option("--json-file", help="Write the JSON report here.")] = None,
-    layout: Annotated[str, typer.Option("--layout", help="auto | compas | plain.")] = "auto",
+    layout: Annotated[str, typer.Option(
+        "--layout", help="auto | compas | compas-violent | plain (auto recognises both COMPAS files).")] = "auto",
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Person id column (COMPAS: id); a repeated id is warned about.")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
     purpose: PurposeOpt = "research",
@@ -180,8 +185,8 @@ def run(
     """Audit a risk score per group: error rates, calibration, AUC, intervals, trade-offs."""
     from crimelens.services.risk import audit_table
 
-    if layout not in ("auto", "compas", "plain"):
-        raise InvalidParameterError(f"--layout: got {layout!r}; expected auto, compas or plain")
+    if layout not in ("auto", "compas", "compas-violent", "plain"):
+        raise InvalidParameterError(f"--layout: got {layout!r}; expected auto, compas, compas-violent or plain")
     with cli_context(db, create=True) as ctx, spinner("auditing", not as_json) as progress:
         progress.add_task("audit", total=None)
         res = audit_table(ctx, data=data, label=label, groups=group, score=score, model_id=model,
@@ -190,7 +195,7 @@ def run(
                           min_group_size=min_group_size, intersections=intersections,
                           mitigate=mitigate, html=html, json_out=json_file,
                           layout=layout,  # type: ignore[arg-type]
-                          purpose=purpose, actor=cli_actor(ctx.settings))
+                          purpose=purpose, actor=cli_actor(ctx.settings), id_column=id_column)
     import json as _json
 
     doc = _json.loads(res.json_text)

@@ -22,10 +22,18 @@ from crimelens.cli.audit import spinner
 
 __all__ = ["register", "risk_app"]
 
+#: The printed card leaves out calibration bins of fewer people (and says how many); the JSON keeps them.
+MIN_CALIBRATION_BIN = 20
+
 risk_app = typer.Typer(no_args_is_help=True, help=(
     "Interpretable risk models (integer point scores, rule lists, logistic regression), "
     "calibrated, with cards. Person-level scores are research output unless served through an "
     "approved deployment with human review."))
+
+
+def _num(v: Any) -> str:
+    """A figure to three decimals; one the JSON holds as null (an AUC of a group with one outcome) as —."""
+    return "—" if v is None or v != v else f"{float(v):.3f}"
 
 
 def _render_card(card: dict[str, Any]) -> None:
@@ -49,28 +57,36 @@ def _render_card(card: dict[str, Any]) -> None:
         table(f"Beside COMPAS, flagging {ours:.3f} of people against COMPAS's {comp['same_flagged_share']:.3f} "
               "(as near as this model's score levels allow without flagging more)",
               ["measure", *[r["model"] for r in comp["rows"]]],
-              [[k, *[f"{r.get(k, float('nan')):.3f}" for r in comp["rows"]]] for k in keys])
+              [[k, *[_num(r.get(k)) for r in comp["rows"]]] for k in keys])
     groups = card.get("groups")
     if groups:
         rows = [g for g in groups["audit"]["groups"] if g["facet"] != "overall"]
 
         def rate(g: dict[str, Any], k: str) -> str:  # the figure and its bootstrap interval, as the JSON has them
             lo, hi = g.get(f"{k}_low"), g.get(f"{k}_high")
-            return f"{g[k]:.3f}" + ("" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]")
+            value = g["observed_rate"] if k == "observed" else g[k]
+            return _num(value) + ("" if lo is None or hi is None else f" [{_num(lo)}, {_num(hi)}]")
 
         table(f"Per group, out-of-fold, flagged when probability ≥ {groups['threshold']:.3f} (95 % intervals)",
               ["facet", "group", "n", "base rate", "AUC", "FPR", "FNR", "PPV"],
               [[g["facet"], g["group"], f"{g['n']}" + (" *" if g.get("below_min_size") else ""),
-                f"{g['base_rate']:.3f}", f"{g['auc']:.3f}", rate(g, "fpr"), rate(g, "fnr"), f"{g['ppv']:.3f}"]
+                _num(g["base_rate"]), _num(g["auc"]), rate(g, "fpr"), rate(g, "fnr"), _num(g["ppv"])]
                for g in rows])
         if any(g.get("below_min_size") for g in rows):
             console.print("* too few people for a reliable rate: read these rows' figures as anecdotes, not as "
                           "the group's error rates (a 0 of 5 has a Wilson interval up to 0.43)")
-        cal = [c for c in groups["audit"]["calibration"] if c["facet"] != "overall" and c["n"] >= 20]
-        table("Calibration by group (out-of-fold probability bins)",
+        every = [c for c in groups["audit"]["calibration"] if c["facet"] != "overall"]
+        cal = [c for c in every if c["n"] >= MIN_CALIBRATION_BIN]
+        table("Calibration by group (out-of-fold probability bins, 95 % intervals)",
               ["facet", "group", "bin", "n", "mean predicted", "observed"],
-              [[c["facet"], c["group"], c["bin"], c["n"], f"{c['mean_score']:.3f}",
-                f"{c['observed_rate']:.3f}"] for c in cal])
+              [[c["facet"], c["group"], c["bin"], c["n"], _num(c["mean_score"]), rate(c, "observed")]
+               for c in cal])
+        hidden = [c for c in every if c["n"] < MIN_CALIBRATION_BIN]
+        if hidden:
+            names = sorted({str(c["group"]) for c in hidden})
+            console.print(f"{len(hidden)} calibration bin(s) with fewer than {MIN_CALIBRATION_BIN} people are not "
+                          f"shown (groups {', '.join(names)}): their observed rates are too uncertain to read. "
+                          "The card's JSON (--json) lists every bin with its interval.", markup=False)
     console.print("[b]Label limits[/]: " + esc(" ".join(card.get("label_limits", [])[:2])))
 
 
@@ -87,6 +103,9 @@ def fit(
     group: Annotated[list[str] | None, typer.Option(
         "--group", help="Audit column for the card's per-group tables (repeatable).")] = None,
     cv_repeats: Annotated[int, typer.Option("--cv-repeats", help="Repeats of 5-fold CV.")] = 1,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Person id column (COMPAS: id); a repeated id groups the CV folds and is warned "
+                            "about.")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
     purpose: PurposeOpt = "research",
@@ -100,7 +119,7 @@ def fit(
         p.add_task("fit", total=None)
         res = fit_risk_model(ctx, data=data, label=label, kind=model, features=feats, params=params,
                              audit_columns=group or [], cv_repeats=cv_repeats, purpose=purpose,
-                             actor=cli_actor(ctx.settings))
+                             actor=cli_actor(ctx.settings), id_column=id_column)
     emit({"ok": True, "ledger_seq": res.ledger_seq, **res.card}, as_json, _render_card)
 
 
@@ -109,7 +128,8 @@ def score(
     model_id: Annotated[str, typer.Argument(help="Stored model id (rm-...).")],
     data: Annotated[Path, typer.Argument(help="Table with the model's feature columns.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write scores as CSV here.")] = None,
-    id_column: Annotated[str | None, typer.Option("--id-column", help="Column copied to the output.")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Person id column, copied to the output (COMPAS: id is checked for repeats).")] = None,
     deployment: Annotated[str | None, typer.Option(
         "--deployment", help="Active, approved deployment (operational use).")] = None,
     actionable: Annotated[bool, typer.Option(
@@ -129,9 +149,11 @@ def score(
     summary = {"ok": True, "model_id": model_id, "n": len(frame), "n_read": run.n_read,
                "rows_note": run.rows_note, "out": None if out is None else str(out),
                "mean_probability": float(frame["probability"].mean()), "mark": run.mark,
-               "review_item": run.review_item, "ledger_seq": run.ledger_seq}
+               "review_item": run.review_item, "ledger_seq": run.ledger_seq, "warnings": list(run.warnings)}
 
     def render(d: dict[str, Any]) -> None:
+        for warning in d["warnings"]:
+            console.print(f"[bold yellow]warning:[/] {esc(warning)}")
         console.print(f"{d['n']:,} rows scored with {esc(model_id)}; mean probability {d['mean_probability']:.3f}"
                       + (f"; written to {esc(d['out'])}" if d["out"] else "") + (f" — {d['mark']}" if d["mark"] else ""))
         if d["n"] != d["n_read"]:

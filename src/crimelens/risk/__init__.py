@@ -8,11 +8,16 @@ Platt) with a reliability table. See ``docs/risk.md``.
 from crimelens.risk._calibration import Calibrator, ReliabilityTable
 from crimelens.risk._compas import (
     COMPAS_COLUMNS,
+    POST_OUTCOME_COLUMNS,
     CompasData,
     charge_description_columns,
+    charge_vocabulary,
     compas_features,
+    compas_score_column,
     filter_propublica,
+    is_violent_file,
     load_compas,
+    post_outcome_columns,
 )
 from crimelens.risk._guard import PROFILE_ATTRIBUTES, check_risk_features, is_profile_attribute
 from crimelens.risk._items import Item
@@ -22,6 +27,7 @@ from crimelens.risk._rules import RuleList
 
 __all__ = [
     "COMPAS_COLUMNS",
+    "POST_OUTCOME_COLUMNS",
     "PROFILE_ATTRIBUTES",
     "Calibrator",
     "CompasData",
@@ -31,9 +37,13 @@ __all__ = [
     "ReliabilityTable",
     "RuleList",
     "charge_description_columns",
+    "charge_vocabulary",
     "check_risk_features",
     "compas_features",
+    "compas_score_column",
     "filter_propublica",
     "is_profile_attribute",
+    "is_violent_file",
     "load_compas",
+    "post_outcome_columns",
 ]

@@ -3,8 +3,25 @@
 ProPublica's filters ("Compas Analysis.ipynb"; Angwin et al. 2016) keep rows with
 ``-30 <= days_b_screening_arrest <= 30``, ``is_recid != -1``,
 ``c_charge_degree != "O"`` and ``score_text != "N/A"``: 6,172 rows of the
-two-year file. Features are built only from the criminal-history and charge
-columns; ``race`` and ``sex`` (and ``age_cat``) are kept apart as audit columns.
+two-year file. The violent-recidivism file (``compas-scores-two-years-violent``,
+recognised by its second ``two_year_recid`` column, which pandas reads as
+``two_year_recid.1``) is filtered on ``v_score_text != "N/A"`` instead, as in
+ProPublica's notebook: 4,020 of its 4,743 rows (``score_text`` filters 4,015), and
+its COMPAS score is the violent decile ``v_decile_score``. Features are built only
+from the criminal-history and charge columns; ``race`` and ``sex`` (and ``age_cat``)
+are kept apart as audit columns.
+
+A charge description becomes an indicator column ``charge_<slug>`` when at least
+``min_charge_count`` rows of the *training* file carry it. A stored model keeps
+that vocabulary (:func:`charge_vocabulary`); any other file of the layout is
+scored with the same columns (``compas_features(..., charges=...)``), and a
+description that file never carries is a column of zeros.
+
+Columns recorded after the screening from the outcome or the follow-up
+(:data:`POST_OUTCOME_COLUMNS`: ``is_recid``, ``r_*``, ``vr_*``, ``end``, ``event``,
+...) are never features (:func:`post_outcome_columns`); ``end`` (days of follow-up,
+cut short by the re-arrest) beside ``priors_count`` reaches a cross-validated AUC of
+0.936, under any plausible AUC alarm.
 
 The label ``two_year_recid`` is a new *recorded charge* within two years
 (re-arrest), which measures police and court activity as much as conduct.
@@ -13,7 +30,7 @@ The label ``two_year_recid`` is a new *recorded charge* within two years
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +41,28 @@ from numpy.typing import NDArray
 from crimelens.domain import is_protected
 from crimelens.errors import SchemaError
 
-__all__ = ["COMPAS_COLUMNS", "CompasData", "charge_description_columns", "compas_features",
-           "filter_propublica", "load_compas"]
+__all__ = ["COMPAS_COLUMNS", "POST_OUTCOME_COLUMNS", "CompasData", "charge_description_columns",
+           "charge_vocabulary", "compas_features", "compas_score_column", "filter_propublica",
+           "is_violent_file", "load_compas", "post_outcome_columns"]
 
 COMPAS_COLUMNS = _NEEDED = (
     "id", "age", "race", "sex", "age_cat", "juv_fel_count", "juv_misd_count", "juv_other_count",
     "priors_count", "days_b_screening_arrest", "is_recid", "c_charge_degree", "c_charge_desc",
     "score_text", "decile_score", "two_year_recid",
 )
+
+#: Columns of the ProPublica files recorded after the screening, from the outcome or its follow-up
+#: (a new charge, its date, degree and jail stay; the survival interval's end and event). A model
+#: reading one of them reads the outcome: refused as features in the COMPAS layout. Every ``r_*``
+#: and ``vr_*`` column is one too; pandas' ``.1`` copies of duplicate headers count as their column.
+POST_OUTCOME_COLUMNS: tuple[str, ...] = (
+    "is_recid", "is_violent_recid", "violent_recid", "two_year_recid", "end", "event",
+    "r_charge_degree", "r_days_from_arrest", "r_offense_date", "r_charge_desc", "r_jail_in", "r_jail_out",
+    "vr_charge_degree", "vr_offense_date", "vr_charge_desc",
+)
+
+#: The violent-recidivism file's second ``two_year_recid`` header, as pandas reads it.
+_VIOLENT_MARK = "two_year_recid.1"
 
 
 @dataclass(frozen=True)
@@ -40,11 +71,13 @@ class CompasData:
 
     X: pd.DataFrame
     y: NDArray[np.int64]
-    decile: NDArray[np.int64]
+    decile: NDArray[np.int64]  # decile_score (violent file: v_decile_score)
     audit: pd.DataFrame  # race, sex, age_cat: audit columns only
     ids: NDArray[np.int64]
     n_read: int
     rows: pd.DataFrame  # the filtered rows as read (all columns)
+    #: the violent-recidivism file (filtered on v_score_text; ``decile`` is v_decile_score)
+    violent: bool = False
 
     @property
     def exclusive_groups(self) -> list[list[str]]:
@@ -57,25 +90,86 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40]
 
 
-def filter_propublica(frame: pd.DataFrame, *, where: str = "COMPAS file") -> pd.DataFrame:
-    """ProPublica's four filters on a two-year COMPAS frame (index reset)."""
-    missing = [c for c in _NEEDED if c not in frame.columns]
+def is_violent_file(columns: Iterable[object]) -> bool:
+    """Whether a COMPAS frame is ProPublica's violent-recidivism file: it alone has a second
+    ``two_year_recid`` column (read by pandas as ``two_year_recid.1``), and its ``two_year_recid``
+    is the violent outcome."""
+    return _VIOLENT_MARK in {str(c) for c in columns}
+
+
+def compas_score_column(violent: bool) -> tuple[str, str]:
+    """COMPAS's own decile for the file's outcome, and the name of its text category column:
+    ``decile_score``/``score_text`` (general recidivism) or ``v_decile_score``/``v_score_text``
+    (violent recidivism)."""
+    return ("v_decile_score", "v_score_text") if violent else ("decile_score", "score_text")
+
+
+def filter_propublica(frame: pd.DataFrame, *, where: str = "COMPAS file",
+                      violent: bool | None = None) -> pd.DataFrame:
+    """ProPublica's four filters on a two-year COMPAS frame (index reset).
+
+    The violent file (``violent=None``: recognised by :func:`is_violent_file`) is filtered on
+    ``v_score_text != "N/A"``, the general file on ``score_text != "N/A"``."""
+    if violent is None:
+        violent = is_violent_file(frame.columns)
+    _, text = compas_score_column(violent)
+    needed = [*_NEEDED, *(("v_decile_score", "v_score_text") if violent else ())]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
+        what = "violent-recidivism" if violent else "two-year"
         raise SchemaError(
-            f"{where}: got columns without {missing}; expected the ProPublica two-year COMPAS layout"
+            f"{where}: got columns without {missing}; expected the ProPublica {what} COMPAS layout"
         )
     days = pd.to_numeric(frame["days_b_screening_arrest"], errors="coerce")
     keep = (
         days.between(-30, 30)
         & (pd.to_numeric(frame["is_recid"], errors="coerce") != -1)
         & (frame["c_charge_degree"].astype(str) != "O")
-        & (frame["score_text"].astype(str) != "N/A")
+        & (frame[text].astype(str) != "N/A")
     )
     return frame.loc[keep.fillna(False).astype(bool)].reset_index(drop=True)
 
 
-def compas_features(f: pd.DataFrame, *, min_charge_count: int = 40) -> pd.DataFrame:
-    """Features from criminal history and the current charge; no protected attribute."""
+def post_outcome_columns(names: Iterable[object]) -> list[str]:
+    """The names among ``names`` that are COMPAS columns recorded after the screening
+    (:data:`POST_OUTCOME_COLUMNS`, any ``r_*`` or ``vr_*``; a pandas copy ``name.1`` counts).
+
+    Examples
+    --------
+    >>> post_outcome_columns(["priors_count", "end", "r_days_from_arrest", "two_year_recid.1", "age"])
+    ['end', 'r_days_from_arrest', 'two_year_recid.1']
+    """
+    out = []
+    for n in names:
+        base = re.sub(r"\.\d+$", "", str(n))
+        if base in POST_OUTCOME_COLUMNS or base.startswith(("r_", "vr_")):
+            out.append(str(n))
+    return out
+
+
+def charge_vocabulary(f: pd.DataFrame, *, min_charge_count: int = 40) -> dict[str, str]:
+    """The charge-description indicator columns a file gives: ``{column: description}``, for each
+    description carried by at least ``min_charge_count`` rows, most frequent first (of two
+    descriptions with one slug, the more frequent names the column)."""
+    desc = f["c_charge_desc"].fillna("").astype(str)
+    out: dict[str, str] = {}
+    for text, n in desc.value_counts().items():
+        name = "charge_" + _slug(str(text))
+        if n >= min_charge_count and text and not is_protected(name) and name not in out:
+            out[name] = str(text)
+    return out
+
+
+def compas_features(f: pd.DataFrame, *, min_charge_count: int = 40,
+                    charges: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+    """Features from criminal history and the current charge; no protected attribute.
+
+    ``charges`` (``{column: description}``, from :func:`charge_vocabulary` on the training file)
+    fixes the charge columns: exactly these are made, whatever this file's counts, and a
+    description this file never carries gives a column of zeros. A description of ``None``
+    (a model stored before the vocabulary was kept) matches by the column's slug. Without
+    ``charges``, the columns are the descriptions carried by ``min_charge_count`` rows of ``f``.
+    """
     X = pd.DataFrame(
         {
             "age": f["age"].astype(np.float64),
@@ -87,10 +181,16 @@ def compas_features(f: pd.DataFrame, *, min_charge_count: int = 40) -> pd.DataFr
         }
     )
     desc = f["c_charge_desc"].fillna("").astype(str)
-    counts = desc.value_counts()
-    for text, n in counts.items():
-        name = "charge_" + _slug(str(text))
-        if n >= min_charge_count and text and not is_protected(name) and name not in X:
+    vocab = charge_vocabulary(f, min_charge_count=min_charge_count) if charges is None else charges
+    slugs = None
+    for name, text in vocab.items():
+        if name in X:
+            continue
+        if text is None:
+            if slugs is None:
+                slugs = "charge_" + desc.map(_slug)
+            X[name] = ((slugs == name) & (desc != "")).astype(np.float64)
+        else:
             X[name] = (desc == text).astype(np.float64)
     return X
 
@@ -105,6 +205,9 @@ def charge_description_columns(columns: Iterable[object]) -> list[str]:
 def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
     """Read ``compas-scores-two-years*.csv(.gz)`` and apply ProPublica's filters.
 
+    The violent file is recognised (:func:`is_violent_file`): its filters use ``v_score_text``
+    and ``decile`` is ``v_decile_score``.
+
     Parameters
     ----------
     path : path
@@ -114,7 +217,8 @@ def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
         filtered rows carry it.
     """
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
-    f = filter_propublica(frame, where=str(path))
+    violent = is_violent_file(frame.columns)
+    f = filter_propublica(frame, where=str(path), violent=violent)
     X = compas_features(f, min_charge_count=min_charge_count)
     audit = pd.DataFrame(
         {"race": f["race"].astype(str), "sex": f["sex"].astype(str), "age_cat": f["age_cat"].astype(str)}
@@ -122,9 +226,10 @@ def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
     return CompasData(
         X=X,
         y=f["two_year_recid"].to_numpy(dtype=np.int64),
-        decile=f["decile_score"].to_numpy(dtype=np.int64),
+        decile=f[compas_score_column(violent)[0]].to_numpy(dtype=np.int64),
         audit=audit,
         ids=f["id"].to_numpy(dtype=np.int64),
         n_read=len(frame),
         rows=f,
+        violent=violent,
     )

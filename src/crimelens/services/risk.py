@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedGroupKFold
 
 from crimelens import __version__
 from crimelens.audit import (
@@ -56,9 +56,13 @@ from crimelens.risk import (
     PointScore,
     RuleList,
     charge_description_columns,
+    charge_vocabulary,
     check_risk_features,
     compas_features,
+    compas_score_column,
     filter_propublica,
+    is_violent_file,
+    post_outcome_columns,
 )
 from crimelens.risk._base import RiskModel
 from crimelens.services import RESEARCH, RESEARCH_MARK, Context, record_use, sha256_hex
@@ -89,7 +93,11 @@ MODEL_KINDS: dict[str, type[RiskModel]] = {
     "rules": RuleList,
     "logistic": LogisticRisk,
 }
-Layout = Literal["auto", "compas", "plain"]
+#: ``compas`` reads a ProPublica file (general or violent, told apart by :func:`is_violent_file`);
+#: ``compas-violent`` reads it as the violent-recidivism file whatever its header.
+Layout = Literal["auto", "compas", "compas-violent", "plain"]
+#: Folds of the cross-validation (each repeat).
+N_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,18 @@ class PreparedTable:
     #: per row of ``frame``: its line in the file (CSV, the header is line 1) or its row (Parquet, from 1)
     lines: np.ndarray[Any, Any] | None = None
     parquet: bool = False
+    #: the charge-description columns built, {column: description} (COMPAS layout)
+    charges: Mapping[str, str | None] | None = None
+
+    @property
+    def is_compas(self) -> bool:
+        """A ProPublica COMPAS file (general or violent), read with ProPublica's filters."""
+        return self.layout in ("compas", "compas-violent")
+
+    @property
+    def compas_score(self) -> str | None:
+        """COMPAS's own decile for this file's outcome (``v_decile_score`` in the violent file)."""
+        return compas_score_column(self.layout == "compas-violent")[0] if self.is_compas else None
 
     def row(self, i: int) -> str:
         """Where row ``i`` of the (filtered) frame is in the file, as a person finds it there."""
@@ -129,11 +149,19 @@ def _read(path: Path, where: str | None = None) -> pd.DataFrame:
                          f"{str(exc)[:200]}); expected a {kind} table with a header row") from exc
 
 
-def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None = None) -> PreparedTable:
+def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None = None,
+                  charges: Mapping[str, str | None] | None = None) -> PreparedTable:
     """Read a table; a ProPublica COMPAS two-year file gets ProPublica's filters and features.
 
     ``name`` is what provenance and messages call the file (``upload:<name>`` for a file sent to
-    the API, whose path is a temporary one); the path by default."""
+    the API, whose path is a temporary one); the path by default. The violent-recidivism file is
+    recognised (its second ``two_year_recid`` column) and filtered on ``v_score_text``.
+
+    ``charges`` (a stored model's charge vocabulary, ``{column: description}``) fixes a COMPAS
+    file's charge-description columns: the model's, whatever this file's counts; a description
+    this file never carries is a column of zeros, and the note says how many."""
+    if layout not in ("auto", "compas", "compas-violent", "plain"):
+        raise InvalidParameterError(f"layout: got {layout!r}; expected auto, compas, compas-violent or plain")
     p = Path(path)
     where = name or str(p)
     if p.is_dir():
@@ -143,14 +171,23 @@ def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None
     parquet = p.name.lower().endswith(".parquet")
     lines = np.arange(len(frame), dtype=np.int64) + (1 if parquet else 2)
     is_compas = all(c in frame.columns for c in COMPAS_COLUMNS)
-    if layout == "compas" or (layout == "auto" and is_compas):
-        rows = filter_propublica(frame.assign(**{_LINE: lines}), where=where)
+    if layout in ("compas", "compas-violent") or (layout == "auto" and is_compas):
+        violent = layout == "compas-violent" or is_violent_file(frame.columns)
+        rows = filter_propublica(frame.assign(**{_LINE: lines}), where=where, violent=violent)
         kept = rows.pop(_LINE).to_numpy(dtype=np.int64)
-        X = compas_features(rows)
+        vocab: Mapping[str, str | None] = charge_vocabulary(rows) if charges is None else charges
+        X = compas_features(rows, charges=vocab)
         merged = pd.concat([rows, X[[c for c in X.columns if c not in rows.columns]]], axis=1)
-        return PreparedTable(merged, list(X.columns), sha256_hex(raw), where, len(frame), "compas",
-                             f"ProPublica COMPAS filters applied: {len(frame):,} rows read, "
-                             f"{len(rows):,} kept", kept, parquet)
+        what, text = ("violent-recidivism ", "v_score_text") if violent else ("", "score_text")
+        note = (f"ProPublica COMPAS {what}filters applied (days_b_screening_arrest within ±30, is_recid != -1, "
+                f"c_charge_degree != \"O\", {text} != \"N/A\"): {len(frame):,} rows read, {len(rows):,} kept")
+        if charges is not None and len(charges) and len(rows):
+            absent = [c for c in charges if c in X and not X[c].any()]
+            note += (f"; charge-description columns fixed by the model: {len(charges) - len(absent)} of "
+                     f"{len(charges)} occur in this file" + (f", the other {len(absent)} are 0 for everyone "
+                                                              "(the description does not occur)" if absent else ""))
+        return PreparedTable(merged, list(X.columns), sha256_hex(raw), where, len(frame),
+                             "compas-violent" if violent else "compas", note, kept, parquet, dict(vocab))
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and not is_protected(str(c))]
     return PreparedTable(frame, [str(c) for c in numeric], sha256_hex(raw), where, len(frame),
@@ -227,21 +264,98 @@ def _feature_matrix(table: PreparedTable, features: Sequence[str]) -> pd.DataFra
     return X.astype(np.float64)
 
 
+def _cv_splits(X: pd.DataFrame, y: np.ndarray[Any, Any], *, repeats: int, seed: int,
+               people: np.ndarray[Any, Any] | None = None) -> list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]:
+    """Repeated stratified 5-fold splits; with ``people`` (a person id per row, some repeated), each
+    person's rows fall in one fold (``StratifiedGroupKFold``), so nobody is in a training and a test
+    fold at once."""
+    if people is None:
+        cv = RepeatedStratifiedKFold(n_splits=N_FOLDS, n_repeats=max(1, repeats), random_state=seed)
+        return list(cv.split(X, y))
+    out: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+    for r in range(max(1, repeats)):
+        grouped = StratifiedGroupKFold(n_splits=N_FOLDS, shuffle=True, random_state=seed + r)
+        out.extend(grouped.split(X, y, people))
+    return out
+
+
 def _oof_scores(model: RiskModel, X: pd.DataFrame, y: np.ndarray[Any, Any], *, repeats: int,
-                seed: int) -> tuple[list[float], np.ndarray[Any, Any]]:
+                seed: int, people: np.ndarray[Any, Any] | None = None) -> tuple[list[float], np.ndarray[Any, Any]]:
     """Cross-validated AUCs (repeated 5-fold) and the first repeat's out-of-fold probabilities."""
     from sklearn.metrics import roc_auc_score
 
     aucs: list[float] = []
     oof = np.full(len(y), np.nan)
-    cv = RepeatedStratifiedKFold(n_splits=5, n_repeats=max(1, repeats), random_state=seed)
-    for i, (tr, te) in enumerate(cv.split(X, y)):
+    for i, (tr, te) in enumerate(_cv_splits(X, y, repeats=repeats, seed=seed, people=people)):
         m = clone(model).fit(X.iloc[tr], y[tr])
         p = m.predict_proba(X.iloc[te])[:, 1]
         aucs.append(float(roc_auc_score(y[te], m.raw_score(X.iloc[te]))))
-        if i < 5:
+        if i < N_FOLDS:
             oof[te] = p
     return aucs, oof
+
+
+def _need_rows(table: PreparedTable, what: str) -> None:
+    """Refuse a table with no rows to work on (a header alone, or every row filtered out)."""
+    if len(table.frame) == 0:
+        why = f" ({table.note})" if table.note else ""
+        raise InputError(f"{what} {table.path}: got no data rows{why}; expected at least one row below the header")
+
+
+def _check_cv_sizes(table: PreparedTable, y: np.ndarray[Any, Any], label: str,
+                    people: np.ndarray[Any, Any] | None) -> None:
+    """Refuse a table too small for stratified 5-fold cross-validation: each fold must hold people
+    with and without the outcome."""
+    n1 = int(np.sum(y == 1))
+    n0 = len(y) - n1
+    kept = " kept by ProPublica's filters" if table.is_compas else ""
+    if min(n0, n1) < N_FOLDS:
+        raise InputError(
+            f"risk fit {table.path}: got {len(y):,} rows{kept}, {n1:,} with {label} = 1 and {n0:,} with 0; "
+            f"expected at least {N_FOLDS} of each (the model is measured by {N_FOLDS}-fold cross-validation, "
+            "each test fold needs people with and without the outcome)")
+    if people is not None:
+        per = [len(pd.unique(people[y == v])) for v in (1, 0)]
+        if min(per) < N_FOLDS:
+            raise InputError(
+                f"risk fit {table.path}: got {per[0]:,} distinct people with {label} = 1 and {per[1]:,} with 0; "
+                f"expected at least {N_FOLDS} of each (folds are grouped by person id)")
+
+
+def _id_column(table: PreparedTable, id_column: str | None, what: str) -> str | None:
+    """The column naming each person: the one given, else a COMPAS file's ``id``; None when unknown."""
+    if id_column is None:
+        return "id" if table.is_compas and "id" in table.frame.columns else None
+    if id_column not in table.frame.columns:
+        raise SchemaError(f"{what} {table.path}: no id column {id_column!r} (--id-column); expected one of "
+                          f"{list(table.frame.columns)[:20]}")
+    return id_column
+
+
+def _repeated_people(table: PreparedTable, id_column: str | None, consequence: str) -> str | None:
+    """A warning when some person id appears on more than one row (None when every id is once)."""
+    if id_column is None:
+        return None
+    ids = table.frame[id_column]
+    dup = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+    if not dup.any():
+        return None
+    n_ids = int(ids[dup].nunique())
+    first = ids[dup].iloc[0]
+    rows = [table.row(int(i)) for i in np.flatnonzero((ids == first).to_numpy())[:2]]
+    return (f"{int(dup.sum()):,} rows of {table.path} repeat a person id in column {id_column!r} ({n_ids:,} ids "
+            f"appear more than once, e.g. {as_read(first)} on {' and '.join(rows)}): {consequence}")
+
+
+def _missing_groups(table: PreparedTable, groups: Sequence[str], what: str, *, required: bool) -> None:
+    """Refuse an audit column (``--group``) the file lacks, as a typo would otherwise drop it unseen."""
+    missing = [g for g in groups if g not in table.frame.columns]
+    if missing or (required and not groups):
+        cols = [str(c) for c in table.frame.columns]
+        near = [c for c in cols for m in missing if c.lower() == m.lower()]
+        hint = f" (did you mean {near[0]!r}? names are case-sensitive)" if near else ""
+        raise SchemaError(f"{what} {table.path}: no group column(s) {missing or '(none given)'}{hint} (--group); "
+                          f"expected some of {cols[:20]}")
 
 
 def _leakage_warning(X: pd.DataFrame, y: np.ndarray[Any, Any], label: str, auc: float) -> str | None:
@@ -302,7 +416,7 @@ def fit_risk_model(
     features: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
     audit_columns: Sequence[str] = (), cv_repeats: int = 1, n_boot: int = 200,
     layout: Layout = "auto", purpose: str | None = RESEARCH, random_state: int = 0,
-    file_label: str | None = None,
+    file_label: str | None = None, id_column: str | None = None,
 ) -> FittedRisk:
     """Fit a risk model on a table, measure it (cross-validated), store it with its card.
 
@@ -311,9 +425,18 @@ def fit_risk_model(
     Refused before anything is read as a number, each refusal logged as a refused ``risk.fit``
     ledger entry: the label among the features (:class:`InvalidParameterError`), a protected
     attribute (:class:`~crimelens.errors.ProtectedAttributeError`, see
-    :func:`crimelens.domain.is_protected`) and features that are only profile attributes. A
-    cross-validated AUC of at least :data:`LEAKAGE_AUC` puts a warning in the card's ``warnings``
-    (and the ledger entry's detail): a feature may carry the outcome."""
+    :func:`crimelens.domain.is_protected`), features that are only profile attributes, in a
+    COMPAS file a column recorded after the screening (:data:`crimelens.risk.POST_OUTCOME_COLUMNS`),
+    an audit column the file lacks, and a file with no rows. A table with fewer than 5 people
+    with and 5 without the outcome is refused (it cannot be cross-validated). A cross-validated AUC
+    of at least :data:`LEAKAGE_AUC` puts a warning in the card's ``warnings`` (and the ledger
+    entry's detail): a feature may carry the outcome.
+
+    ``id_column`` names each person (a COMPAS file's ``id`` by default): when an id is on more than
+    one row, the cross-validation folds are grouped by it and the card warns.
+
+    A COMPAS file's card keeps the charge vocabulary (``charge_descriptions``): scoring or auditing
+    another file of the layout builds exactly these charge columns from it."""
     if kind not in MODEL_KINDS:
         raise InvalidParameterError(f"risk fit --model {kind!r}: expected one of {sorted(MODEL_KINDS)}")
     if not 1 <= cv_repeats <= MAX_CV_REPEATS:
@@ -329,6 +452,8 @@ def fit_risk_model(
             f"risk fit {table.path}: got no --features; expected the feature columns to use "
             "(protected attributes are refused)")
     where = f"risk fit {table.path} features"
+    groups = list(dict.fromkeys(audit_columns))
+    id_col: str | None = None
     try:
         if label in feats:
             raise InvalidParameterError(
@@ -337,22 +462,40 @@ def fit_risk_model(
         # before the columns are read as numbers: a text column such as race is refused as protected,
         # not as "expected a number"
         check_risk_features(feats, where=where)
+        late = post_outcome_columns(feats) if table.is_compas else []
+        if late:
+            raise InvalidParameterError(
+                f"{where}: got {late}, recorded after the screening from the outcome or its follow-up "
+                "(in the ProPublica COMPAS layout: is_recid, is_violent_recid, two_year_recid, r_*, vr_*, end, "
+                "event); expected features known at the screening (a model reading the follow-up reads the "
+                "outcome)")
+        _missing_groups(table, groups, "risk fit", required=False)
+        id_col = _id_column(table, id_column, "risk fit")
+        _need_rows(table, "risk fit")
     except InputError as exc:  # a refused use, as an unauthorised one is: logged, then raised
         refuse(ctx, action="risk.fit", actor=actor, purpose=purpose, reason=str(exc), error=exc,
                model=MODEL_KINDS[kind].__name__, data_hash=table.data_hash,
-               detail={"label": label, "features": feats, "error": type(exc).__name__})
+               detail={"label": label, "features": feats, "error": type(exc).__name__,
+                       **({"groups": groups} if groups else {})})
     y = _label_array(table, label)
     X = _feature_matrix(table, feats)
+    repeated = _repeated_people(
+        table, id_col, f"the cross-validation folds are grouped by {id_col!r}, so that no person is in a "
+        "training and a test fold at once; the in-sample tables and the per-group intervals still count "
+        "each row as a person, so those intervals are too narrow")
+    people = table.frame[id_col].astype(str).to_numpy() if repeated and id_col else None
+    _check_cv_sizes(table, y, label, people)
     kwargs = dict(params or {})
-    charges = charge_description_columns(feats) if table.layout == "compas" else []
+    charges = charge_description_columns(feats) if table.is_compas else []
     if kind == "points" and len(charges) > 1 and "exclusive_groups" not in kwargs:
         # one-hot columns of c_charge_desc: at most one is 1, so the total table leaves out totals
         # that need two of them (the fit checks it on every row)
         kwargs["exclusive_groups"] = [charges]
     estimator = MODEL_KINDS[kind](**kwargs)
     model = clone(estimator).fit(X, y)  # guards: protected / profile-only features raise here
-    aucs, oof = _oof_scores(estimator, X, y, repeats=cv_repeats, seed=random_state)
+    aucs, oof = _oof_scores(estimator, X, y, repeats=cv_repeats, seed=random_state, people=people)
     leak = _leakage_warning(X, y, label, float(np.mean(aucs)))
+    warnings = [w for w in (leak, repeated) if w]
     card: dict[str, Any] = {
         "kind": type(model).__name__, "label": label, "features": feats,
         "params": {k: v for k, v in model.get_params().items() if k != "feature_names"},
@@ -361,16 +504,20 @@ def fit_risk_model(
         "model": _model_tables(model),
         "reliability_in_sample": model.reliability_table(X, y, strategy="unique" if kind != "logistic"
                                                          else "quantile").to_dict(),
-        "cv": {"folds": 5, "repeats": cv_repeats, "auc_mean": float(np.mean(aucs)),
-               "auc_sd": float(np.std(aucs)), "aucs": aucs},
-        **({"warnings": [leak]} if leak else {}),
+        "cv": {"folds": N_FOLDS, "repeats": cv_repeats, "auc_mean": float(np.mean(aucs)),
+               "auc_sd": float(np.std(aucs)), "aucs": aucs,
+               **({"grouped_by": id_col} if people is not None else {})},
+        **({"warnings": warnings} if warnings else {}),
         "label_limits": list(LABEL_LIMITS),
     }
-    groups = [c for c in audit_columns if c in table.frame.columns]
+    if charges and table.charges is not None:
+        # the charge vocabulary fixed at fit time: any file of the layout is scored with these columns
+        card["charge_descriptions"] = {c: table.charges.get(c) for c in charges}
     if groups:
+        decile = table.compas_score
         compas_share = None
-        if table.layout == "compas":
-            compas_share = float(np.mean(table.frame["decile_score"].to_numpy() >= 5))
+        if decile is not None:
+            compas_share = float(np.mean(pd.to_numeric(table.frame[decile], errors="coerce").to_numpy() >= 5))
         share = compas_share if compas_share is not None else float(np.mean(y))
         thr = _threshold_for_share(oof, share)
         g = table.frame[groups]
@@ -378,11 +525,13 @@ def fit_risk_model(
                             label_name=label, random_state=random_state, intersections=False)
         card["groups"] = {"threshold": thr, "flagged_share": float(np.mean(oof >= thr)),
                           "audit": _compact(ours)}
-        if compas_share is not None:
-            theirs = audit_scores(table.frame["decile_score"].to_numpy(dtype=float), y, g, threshold=5,
-                                  n_boot=n_boot, score_name="COMPAS decile", label_name=label,
+        if compas_share is not None and decile is not None:
+            name = "COMPAS decile" if decile == "decile_score" else f"COMPAS violent decile ({decile})"
+            theirs = audit_scores(table.frame[decile].to_numpy(dtype=float), y, g, threshold=5,
+                                  n_boot=n_boot, score_name=name, label_name=label,
                                   random_state=random_state, intersections=False)
-            card["compas_comparison"] = _comparison(ours, theirs, share)
+            card["compas_comparison"] = {**_comparison(ours, theirs, share, f"{name} >= 5"),
+                                         "compas_score": decile}
     blob = pickle.dumps(model, protocol=5)
     art_hash = hashlib.sha256(blob).hexdigest()
     # the id names the fitted model and its card together: the same fit on the same file gives the
@@ -392,13 +541,17 @@ def fit_risk_model(
     card["model_id"] = model_id
     card_json = json.dumps(card, sort_keys=True, default=str)
     stored = int(ctx.store.scalar("SELECT count(*) FROM risk_models WHERE model_id = ?", [model_id])) > 0
+    # every input that changes the card: the model's parameters and how it was measured
+    entry_params = {**card["params"], "cv_folds": N_FOLDS, "cv_repeats": cv_repeats, "audit_columns": groups,
+                    "n_boot": n_boot, "random_state": random_state, "layout": table.layout, "id_column": id_col,
+                    "cv_grouped_by": id_col if people is not None else None}
     with ctx.store.transaction():
         seq = record_use(ctx, action="risk.fit", actor=actor, purpose=purpose, model=card["kind"],
-                         model_version=model_id, params=card["params"], data_hash=table.data_hash,
+                         model_version=model_id, params=entry_params, data_hash=table.data_hash,
                          artefact_hash=art_hash, output_hash=sha256_hex(card_json),
                          detail={"label": label, "features": feats, "n_train": len(y),
                                  "cv_auc_mean": card["cv"]["auc_mean"], "mark": card["mark"],
-                                 "already_stored": stored, **({"warnings": [leak]} if leak else {})})
+                                 "already_stored": stored, **({"warnings": warnings} if warnings else {})})
         if not stored:
             risk_db.save_risk_model(
                 ctx.store, model_id=model_id, kind=card["kind"], created_utc=ctx.now(),
@@ -418,9 +571,10 @@ def _compact(r: AuditReport) -> dict[str, Any]:
             "chouldechova": json.loads(r.chouldechova.to_json(orient="records"))}
 
 
-def _comparison(ours: AuditReport, theirs: AuditReport, share: float) -> dict[str, Any]:
+def _comparison(ours: AuditReport, theirs: AuditReport, share: float,
+                theirs_name: str = "COMPAS decile >= 5") -> dict[str, Any]:
     rows = []
-    for name, r in (("this model (out-of-fold)", ours), ("COMPAS decile >= 5", theirs)):
+    for name, r in (("this model (out-of-fold)", ours), (theirs_name, theirs)):
         o: Any = r.group_table("overall").loc["all"]
         row: dict[str, Any] = {"model": name, "threshold": r.threshold, "auc": float(o["auc"]),
                                "accuracy": float(o["accuracy"]),
@@ -486,6 +640,17 @@ class ScoreRun:
     rows_note: str | None
     mark: str | None
     review_item: str | None
+    #: what a reader must know about these scores (a person on several rows)
+    warnings: tuple[str, ...] = ()
+
+
+def model_charges(row: Mapping[str, Any]) -> dict[str, str | None]:
+    """A stored model's charge vocabulary: ``{column: description}`` of the charge-description
+    columns among its features. A card from before the vocabulary was kept gives ``None`` for each
+    description (matched by the column's slug)."""
+    card = json.loads(row["card"]) if isinstance(row["card"], str) else dict(row["card"])
+    kept: dict[str, str | None] = dict(card.get("charge_descriptions") or {})
+    return {c: kept.get(c) for c in charge_description_columns(json.loads(row["features"]))}
 
 
 def score_people(
@@ -499,14 +664,24 @@ def score_people(
     active, approved deployment of exactly this model; the governance gate refuses
     and logs otherwise, and routes each actionable output to human review. Its file then
     carries the pending-review mark in every row, and the run names the review item.
+
+    A COMPAS-layout file is read with the model's own charge columns (:func:`model_charges`), so a
+    file other than the training file is scored with the features the model was fitted on. A
+    person id on several rows (``id_column``, a COMPAS file's ``id`` by default) is scored on each
+    and warned about.
     """
     model, row = load_risk_model(ctx, model_id)
     fields = {"model": row["kind"], "model_version": model_id, "deployment": deployment,
               "artefact_hash": row["artefact_hash"]}  # which artefact scored them, as the fit entry names it
     authorize(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable, **fields)
-    table = prepare_table(data, layout=layout)
+    table = prepare_table(data, layout=layout, charges=model_charges(row))
     feats = json.loads(row["features"])
+    id_col = _id_column(table, id_column, "risk score")
+    _need_rows(table, "risk score")
     X = _feature_matrix(table, feats)
+    repeated = _repeated_people(table, id_col, "each row is scored, so the output holds such a person more "
+                                               "than once")
+    warnings = (repeated,) if repeated else ()
     prob = model.predict_proba(X)[:, 1]
     out_frame = pd.DataFrame({
         "row": np.arange(len(X)),
@@ -525,11 +700,12 @@ def score_people(
         seq = record_use(ctx, action="risk.score", actor=actor, purpose=purpose, actionable=actionable,
                          data_hash=table.data_hash, output_hash=sha256_hex(payload),
                          detail={"person_level": True, "actionable": actionable, "n": len(X),
-                                 "n_read": table.n_read, "rows_note": table.note, "mark": mark}, **fields)
+                                 "n_read": table.n_read, "rows_note": table.note, "mark": mark,
+                                 **({"warnings": list(warnings)} if warnings else {})}, **fields)
         if out is not None:
             Path(out).write_text(payload, encoding="utf-8")
     return ScoreRun(out_frame, seq, table.n_read, table.note, mark,
-                    f"r{seq}" if mark == PENDING_REVIEW_MARK else None)
+                    f"r{seq}" if mark == PENDING_REVIEW_MARK else None, warnings)
 
 
 @dataclass(frozen=True)
@@ -542,6 +718,8 @@ class AuditRun:
     mitigations: tuple[Mitigation, ...]
     ledger_seq: int
     note: str | None
+    #: what a reader must know first (in-sample figures, a person on several rows)
+    warnings: tuple[str, ...] = ()
 
 
 def run_mitigations(
@@ -607,10 +785,18 @@ def audit_table(
     min_group_size: int = 50, intersections: bool = True, mitigate: bool = False,
     html: str | Path | None = None, json_out: str | Path | None = None, layout: Layout = "auto",
     purpose: str | None = RESEARCH, random_state: int = 0, file_label: str | None = None,
+    id_column: str | None = None,
 ) -> AuditRun:
     """Audit a score column (or a stored model's scores) per group; store JSON (+ HTML) and log it.
 
     ``file_label`` names the data file in the report and in messages (``upload:<name>``).
+
+    A stored model (``model_id``) scores any file of its layout: a COMPAS file is read with the
+    model's own charge columns. When the file is the one the model was fitted on (its SHA-256 is the
+    card's ``data_hash``), the figures are in-sample: the report's ``warnings`` (printed first, at
+    the top of the HTML, and in the ledger entry's detail) say so and give the card's
+    cross-validated AUC. A person id on several rows (``id_column``, a COMPAS file's ``id`` by
+    default) is warned about too: each row counts as a person and the intervals are too narrow.
 
     The ledger entry's ``params`` hold every input that changes the report: threshold,
     bootstrap, harm direction, group columns, the references given and those used (with how
@@ -620,26 +806,31 @@ def audit_table(
     if (score is None) == (model_id is None):
         raise InvalidParameterError("audit: expected exactly one of --score COL or --model MODEL_ID")
     authorize(ctx, action="audit.fairness", actor=actor, purpose=purpose)
-    table = prepare_table(data, layout=layout, name=file_label)
+    stored_model = load_risk_model(ctx, model_id) if model_id is not None else None
+    table = prepare_table(data, layout=layout, name=file_label,
+                          charges=None if stored_model is None else model_charges(stored_model[1]))
     frame = table.frame
     given = dict(reference or {})
     params: dict[str, Any] = {"threshold": threshold, "n_boot": n_boot, "positive_is_harmful": positive_is_harmful,
                               "min_group_size": min_group_size, "groups": list(groups), "reference": given,
                               "intersections": intersections, "mitigate": mitigate, "layout": table.layout,
-                              "random_state": random_state}
+                              "random_state": random_state, **({"id_column": id_column} if id_column else {})}
     model: RiskModel | None = None
     X: pd.DataFrame | None = None
+    warnings: list[str] = []
+    id_col: str | None = None
     try:
-        missing = [g for g in groups if g not in frame.columns]
-        if missing or not groups:
-            raise SchemaError(f"audit {table.path}: no group column(s) {missing or '(none given)'}; "
-                              f"expected some of {list(frame.columns)[:20]}")
+        _missing_groups(table, groups, "audit", required=True)
+        id_col = _id_column(table, id_column, "audit")
+        _need_rows(table, "audit")
         y = _audit_labels(table, label)
-        if model_id is not None:
-            model, row = load_risk_model(ctx, model_id)
+        if stored_model is not None:
+            model, row = stored_model
             X = _feature_matrix(table, json.loads(row["features"]))
             s = model.predict_proba(X)[:, 1]
             score_name = f"{row['kind']} {model_id} probability"
+            if str(row["data_hash"]) == table.data_hash:
+                warnings.append(_in_sample_warning(table, str(model_id), json.loads(row["card"])))
         else:
             assert score is not None
             if score not in frame.columns:
@@ -668,7 +859,14 @@ def audit_table(
             model=model))
     params.update(threshold=report.threshold, reference_used=dict(report.reference),
                   reference_rule=dict(report.reference_rule))
+    repeated = _repeated_people(table, id_col, "the audit counts each row as a person, so such a person "
+                                               "weighs more than once and the bootstrap intervals (rows resampled "
+                                               "as independent) are too narrow")
+    if repeated:
+        warnings.append(repeated)
     doc = report.to_dict()
+    if warnings:
+        doc["warnings"] = warnings
     doc["data"] = {"file": table.path, "sha256": table.data_hash, "rows_read": table.n_read,
                    "note": table.note}
     doc["mitigations"] = [m.to_dict() for m in mitigations]
@@ -679,7 +877,7 @@ def audit_table(
     html_hash = None
     html_text = None
     if html is not None:
-        html_text = render_html(report, mitigations=mitigations, mark=doc["mark"],
+        html_text = render_html(report, mitigations=mitigations, mark=doc["mark"], warnings=warnings,
                                 extra={"data file": table.path, "data sha256": table.data_hash,
                                        "data note": table.note, "json sha256": json_hash,
                                        "report id": report_id})
@@ -690,7 +888,7 @@ def audit_table(
                          model=None if model is None else type(model).__name__, model_version=model_id,
                          params=params,
                          detail={"report_id": report_id, "html_hash": html_hash, "score": score_name,
-                                 "label": label, "n": report.n})
+                                 "label": label, "n": report.n, **({"warnings": warnings} if warnings else {})})
         risk_db.save_audit_report(
             ctx.store, report_id=report_id, created_utc=ctx.now(), user_name=actor.user,
             data_file=table.path, data_hash=table.data_hash, score_name=score_name, label_name=label,
@@ -701,7 +899,21 @@ def audit_table(
             Path(json_out).write_text(json_text, encoding="utf-8")
         if html is not None and html_text is not None:
             Path(html).write_text(html_text, encoding="utf-8")
-    return AuditRun(report, report_id, json_text, json_hash, html_hash, mitigations, seq, table.note)
+    return AuditRun(report, report_id, json_text, json_hash, html_hash, mitigations, seq, table.note,
+                    tuple(warnings))
+
+
+def _in_sample_warning(table: PreparedTable, model_id: str, card: Mapping[str, Any]) -> str:
+    """Say that an audit of a model on its own training file reports in-sample figures."""
+    cv = card.get("cv") or {}
+    measured = ""
+    if "auc_mean" in cv:
+        measured = (f" Its card's cross-validated AUC is {cv['auc_mean']:.3f} ± {cv.get('auc_sd', 0.0):.3f} "
+                    f"({cv.get('repeats', 1)}× {cv.get('folds', N_FOLDS)}-fold)")
+        measured += (", with out-of-fold error rates per group" if "groups" in card else "") + "."
+    return (f"IN-SAMPLE: {table.path} is the file model {model_id} was fitted on (the same SHA-256, "
+            f"{table.data_hash[:16]}…), so these figures describe the people it learned from and flatter "
+            f"it.{measured} Read those (crimelens risk card {model_id}), or audit a file it has not seen.")
 
 
 def register_risk_model(ctx: Context, *, model_id: str, actor: Actor,
