@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from crimelens.cli import main
 from crimelens.config import load_settings
 from crimelens.governance import Actor
 from crimelens.services import open_context
 from crimelens.services.ingest import ingest_file
+from tests.cli.test_ingest_cli import run
 from tests.conftest import shared
 
 CINCINNATI = "cincinnati_burglary/cincinnati_burglary.csv.gz"
@@ -46,12 +46,7 @@ def real_db(ingested_cities: Path, tmp_path: Path) -> str:
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
     """Run the real CLI; returns the exit code and the parsed JSON (with --json) or the text printed."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = run(capsys, *args)
     if "--json" in args:
         return code, json.loads(out)
     return code, " ".join((out + err).split())

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from crimelens.cli import app, main
+from crimelens.cli import app
 from crimelens.config import load_settings
 from crimelens.governance import Actor
 from crimelens.nearrepeat import read_nrc_report
@@ -20,20 +20,13 @@ from crimelens.services import open_context
 from crimelens.services.ingest import ingest_file
 from crimelens.services.nearrepeat import nearrepeat_alert, run_knox
 from crimelens.storage import DuckDBStore
+from tests.cli.test_ingest_cli import run
 from tests.conftest import shared
 
 BURGLARY = "knox_reference/chicago_be_month1.csv"
 BURGLARY_VERBOSE = "knox_reference/chicago_be_month1_NRverbose_2019-09-23_143005.csv"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_nrc_file_as_json_with_heat_map_and_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

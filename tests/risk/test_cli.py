@@ -9,23 +9,15 @@ from pathlib import Path
 import pytest
 import typer
 
-from crimelens.cli import main
 from crimelens.cli.audit import audit_app
 from crimelens.config import load_settings
 from crimelens.services import open_context
+from tests.cli.test_ingest_cli import run
 from tests.conftest import shared
 
 COMPAS = "compas/compas-scores-two-years.deid.csv.gz"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _ledger(db: str, action: str) -> list[dict[str, object]]:

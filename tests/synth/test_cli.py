@@ -9,18 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crimelens.cli import main
 from crimelens.storage import DuckDBStore
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.test_ingest_cli import run
 
 
 def test_synth_writes_the_files_and_loads_them_into_a_store(tmp_path: Path,
