@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -17,6 +21,19 @@ from tests.api.conftest import auth
 from tests.conftest import shared
 
 COMPAS = "compas/compas-scores-two-years.deid.csv.gz"
+
+
+def _rows(path: Path, keep: Callable[[dict[str, str], int], bool], *, repeat: int = 1,
+          rename: dict[str, str] | None = None) -> Path:
+    """The COMPAS rows ``keep`` takes (row, 0-based index), as published, written ``repeat`` times to ``path``
+    (columns renamed by ``rename``)."""
+    with gzip.open(shared(COMPAS), "rt", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header = [(rename or {}).get(c, c) for c in rows[0]]
+    kept = [r for i, r in enumerate(rows[1:]) if keep(dict(zip(rows[0], r, strict=False)), i)]
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, *(kept * repeat)])
+    return path
 
 
 def _fit(client: TestClient, city: City, data: bytes, user: str = "ana", **query: object) -> object:
@@ -132,3 +149,66 @@ def test_an_auditor_audits_an_uploaded_score_column_as_the_command_line_does(cli
                     headers={**auth(city, "aud"), "Content-Type": "application/octet-stream"})
     assert r.status_code == 422 and "no score column 'riskiness'" in r.json()["error"]
     assert "upload:compas-scores-two-years.deid.csv.gz" in r.json()["error"]
+
+
+def _upload(client: TestClient, city: City, route: str, data: bytes, filename: str, user: str,
+            **query: Any) -> Any:
+    return client.post(route, params={"filename": filename, "label": "two_year_recid", **query}, content=data,
+                       headers={**auth(city, user, "tool evaluation"), "Content-Type": "application/octet-stream"})
+
+
+def test_an_audit_of_a_model_on_its_own_training_file_says_it_is_in_sample(client: TestClient, city: City,
+                                                                           tmp_path: Path) -> None:
+    """Before, the audit's answer had no ``warnings``: the in-sample warning was only in the stored JSON."""
+    data = shared(COMPAS).read_bytes()
+    fit = _upload(client, city, "/api/risk/models", data, Path(COMPAS).name, "ana", model="logistic")
+    assert fit.status_code == 200, fit.text
+    model_id = fit.json()["model_id"]
+    assert fit.json()["warnings"] == []  # history features, one row per person: nothing to warn about
+    query = {"model_id": model_id, "group": ["race"], "bootstrap": 0}
+    r = _upload(client, city, "/api/audits", data, Path(COMPAS).name, "aud", **query)
+    assert r.status_code == 200, r.text
+    (warning,) = r.json()["warnings"]
+    assert warning.startswith(f"IN-SAMPLE: upload:{Path(COMPAS).name} is the file model {model_id} was fitted on")
+    assert "flatter" in warning and "cross-validated AUC" in warning
+    shown = client.get(f"/api/audits/{r.json()['report_id']}", headers=auth(city, "bea")).json()
+    assert shown["warnings"] == shown["report"]["warnings"] == [warning]
+    entry = next(e for e in client.get("/api/ledger/entries", params={"action": "audit.fairness", "limit": 5},
+                                       headers=auth(city, "aud")).json()["items"] if e["seq"] == r.json()["ledger_seq"])
+    assert entry["detail"]["warnings"] == [warning]
+    # a file the model has not seen (the 2014 screenings alone) is no in-sample audit
+    part = _rows(tmp_path / "c2014.csv", lambda r, _: r["compas_screening_date"].startswith("2014"))
+    r = _upload(client, city, "/api/audits", part.read_bytes(), "c2014.csv", "aud", **query)
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == []
+    assert client.get(f"/api/audits/{r.json()['report_id']}", headers=auth(city, "bea")).json()["warnings"] == []
+
+
+def test_a_person_on_several_rows_is_named_by_id_column_and_warned_about(client: TestClient, city: City,
+                                                                         tmp_path: Path) -> None:
+    """Before, ``id_column`` was not a parameter of the API: it was ignored, the folds were not grouped and
+    nothing was said."""
+    twice = _rows(tmp_path / "twice.csv", lambda _, i: i < 600, repeat=2, rename={"id": "person"})
+    data = twice.read_bytes()  # a plain table (no column 'id'): the person is only known when named
+    query = {"model": "logistic", "features": "age,priors_count"}
+    r = _upload(client, city, "/api/risk/models", data, "twice.csv", "ana", **query)
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == [] and "grouped_by" not in r.json()["card"]["cv"]
+    r = _upload(client, city, "/api/risk/models", data, "twice.csv", "ana", id_column="person", **query)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    (warning,) = doc["warnings"]
+    assert warning.startswith("1,200 rows of upload:twice.csv repeat a person id in column 'person' (600 ids")
+    assert doc["card"]["warnings"] == [warning] and doc["card"]["cv"]["grouped_by"] == "person"
+    shown = client.get(f"/api/risk/models/{doc['model_id']}/card", headers=auth(city, "bea")).json()["card"]
+    assert shown["warnings"] == [warning]
+    bad = _upload(client, city, "/api/risk/models", data, "twice.csv", "ana", id_column="ID", **query)
+    assert bad.status_code == 422 and bad.json()["type"] == "SchemaError"
+    assert bad.json()["error"].startswith("risk fit upload:twice.csv: no id column 'ID' (--id-column)")
+
+    audit = {"score": "decile_score", "threshold": 5, "group": ["race"], "bootstrap": 0, "id_column": "person"}
+    r = _upload(client, city, "/api/audits", data, "twice.csv", "aud", **audit)
+    assert r.status_code == 200, r.text
+    (warning,) = r.json()["warnings"]
+    assert "column 'person'" in warning and "the bootstrap intervals (rows resampled as independent) are too narrow" in warning
+    assert client.get(f"/api/audits/{r.json()['report_id']}", headers=auth(city, "aud")).json()["warnings"] == [warning]

@@ -386,6 +386,8 @@ def test_an_analyst_loads_an_export_and_sees_the_refused_rows(page: tuple[Any, W
 
 
 def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, Watch, str, City]) -> None:
+    """Stars follow the p-value the run decides by, at the run's alpha, and the run's warnings are shown.
+    Before, stars read ``p_value`` at 0.05 only: a run without permutations (``p_value`` null) had none."""
     pg, _, base, city = page
     _login(pg, base, city.tokens["ana"], "burglary briefing")
     _open(pg, base, "/nearrepeat")
@@ -397,10 +399,25 @@ def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, W
     run_id = pg.evaluate("document.body.dataset.knox")
     assert pg.locator("table.knox td.kx").count() == 25  # 4 bands and the open-ended one, each way
     assert "half-open bands" in pg.inner_text("#kx-note") and "KnoxTest" in pg.inner_text("#prov-model")
+    assert "p < 0.05, p the permutation p-value" in pg.inner_text("#kx-note")
     assert run_id in pg.inner_text("#kx-runs")
+    # 19 permutations cannot reach p < 0.05: no star, and the run says why
+    assert pg.locator("table.knox td.kx.sig").count() == 0
+    assert "With 19 permutations the smallest attainable p-value is 0.05" in pg.inner_text("#kx-warnings")
+    # without permutations the run decides by the Poisson p, and says so; its stars are those of its alpha
+    pg.fill("#kx-perms", "0")
+    pg.fill("#kx-alpha", "0.01")
+    pg.click("#kx-run")
+    pg.wait_for_function("(b) => document.body.dataset.knox !== b", arg=run_id, timeout=120_000)
+    poisson_run = pg.evaluate("document.body.dataset.knox")
+    assert pg.evaluate("document.body.dataset.knoxP") == "poisson"
+    stars = pg.locator("table.knox td.kx.sig").count()
+    assert stars > 0 and stars == int(pg.evaluate("document.body.dataset.knoxStars"))
+    assert "pP < 0.01, pP the Poisson approximation" in pg.inner_text("#kx-note")
+    assert "pP " in pg.inner_text("table.knox") and "No permutations were run" in pg.inner_text("#kx-warnings")
     with pg.expect_download() as dl:
         pg.click("button.kx-dl[data-format='png']")
-    assert dl.value.suggested_filename == f"knox-{run_id}.png"
+    assert dl.value.suggested_filename == f"knox-{poisson_run}.png"
     assert Path(dl.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _shot(pg, "nearrepeat")
     _switch(pg, base, city.tokens["aud"], "audit", "/nearrepeat")
@@ -408,6 +425,9 @@ def test_an_analyst_runs_a_knox_table_and_an_auditor_reads_it(page: tuple[Any, W
     pg.click(f"#kx-runs a[data-run='{run_id}']")
     pg.wait_for_function(f"document.body.dataset.knox === '{run_id}'")
     assert pg.locator("table.knox td.kx").count() == 25
+    pg.click(f"#kx-runs a[data-run='{poisson_run}']")  # the stored run reads as it was shown to its author
+    pg.wait_for_function(f"document.body.dataset.knox === '{poisson_run}'")
+    assert pg.locator("table.knox td.kx.sig").count() == stars and "No permutations" in pg.inner_text("#kx-warnings")
 
 
 def test_an_analyst_backtests_two_models_and_an_auditor_reads_the_stored_run(
@@ -800,6 +820,47 @@ def test_an_auditor_audits_a_score_column_from_the_browser(page: tuple[Any, Watc
     body = Path(dl.value.path()).read_bytes()
     assert dl.value.suggested_filename == f"audit-{report_id}.json"
     assert hashlib.sha256(body).hexdigest()[:16] in pg.inner_text("#au-dl-result")
+
+
+def test_the_risk_page_shows_what_a_fit_and_an_audit_warn_about(page: tuple[Any, Watch, str, City],
+                                                                tmp_path: Path) -> None:
+    """A table holding each person twice, named by a person id column: the card and the audit say so before
+    their figures. Before, the page had no id column to send and showed neither the card's nor the audit's
+    warnings."""
+    import csv
+    import gzip
+
+    with gzip.open(shared("compas/compas-scores-two-years.deid.csv.gz"), "rt", newline="") as fh:
+        rows = list(csv.reader(fh))
+    twice = tmp_path / "twice.csv"  # the first 600 people, each written twice, their id in column 'person'
+    with twice.open("w", newline="") as fh:
+        csv.writer(fh).writerows([["person" if c == "id" else c for c in rows[0]], *(rows[1:601] * 2)])
+    table = [{"name": "twice.csv", "mimeType": "text/csv", "buffer": twice.read_bytes()}]
+    pg, _, base, city = page
+    _login(pg, base, city.tokens["ana"], "tool evaluation")
+    _open(pg, base, "/risk")
+    pg.set_input_files("#rm-file", files=table)
+    pg.select_option("#rm-kind", "logistic")
+    pg.fill("#rm-features", "age,priors_count")
+    pg.fill("#rm-groups", "race")
+    pg.fill("#rm-id", "person")
+    before = pg.evaluate("document.body.dataset.riskModel || ''")
+    pg.click("#rm-fit")
+    pg.wait_for_function("(b) => (document.body.dataset.riskModel || '') !== b && "
+                         "document.getElementById('rm-hint').textContent.startsWith('Stored as')",
+                         arg=before, timeout=120_000)
+    assert pg.locator("#rm-warnings").is_visible()
+    assert "1,200 rows of upload:twice.csv repeat a person id in column 'person'" in pg.inner_text("#rm-warnings")
+    assert "folds grouped by person (person)" in pg.inner_text("#rm-auc")
+    pg.set_input_files("#au-file", files=table)
+    pg.fill("#au-groups", "race")
+    pg.fill("#au-id", "person")
+    pg.fill("#au-boot", "0")
+    pg.click("#au-run")
+    pg.wait_for_function("document.body.dataset.audit !== undefined", timeout=120_000)
+    assert pg.locator("#au-warnings").is_visible()
+    assert "the bootstrap intervals (rows resampled as independent) are too narrow" in pg.inner_text("#au-warnings")
+    _shot(pg, "risk-warnings")
 
 
 def test_an_analyst_audits_who_the_flags_fall_on(page: tuple[Any, Watch, str, City]) -> None:

@@ -7,6 +7,11 @@ fit``, then deleted. The card records the file as ``upload:<name>`` with its SHA
 model and its ledger entry are those of the command line. A group audit of a score column (or of a
 stored model's scores) on an uploaded table is ``crimelens audit`` the same way: auditors and board
 members may run one, the people who hold the scores to account.
+
+Both answers carry ``warnings``, what a reader must know first: a fit's are its card's (a feature
+that may carry the outcome, a person on several rows); an audit's say when a stored model is audited
+on the very file it was fitted on (in-sample figures) or a person is on several rows. ``id_column``
+names the person, as ``--id-column`` does on the command line.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ async def fit_model(
     max_points: Annotated[int | None, Query(ge=1, le=20, description="points: most points per item.")] = None,
     max_rules: Annotated[int | None, Query(ge=1, le=20, description="rules: most rules.")] = None,
     cv_repeats: Annotated[int, Query(ge=1, le=10, description="Repeats of 5-fold cross-validation.")] = 1,
+    id_column: Annotated[str | None, Query(
+        min_length=1, max_length=200, description="Person id column (COMPAS: id): a person on several rows groups "
+                                                  "the cross-validation folds and is warned about.")] = None,
 ) -> Response:
     from crimelens.services.risk import fit_risk_model, risk_params
 
@@ -55,8 +63,9 @@ async def fit_model(
         res = await run_in_threadpool(partial(
             fit_risk_model, ctx, data=path, label=label, kind=model, features=feats, params=params,
             audit_columns=group or [], cv_repeats=cv_repeats, purpose=caller.purpose, actor=caller.actor,
-            file_label=f"upload:{name}"))
-    return ok(_body(model_id=res.model_id, ledger_seq=res.ledger_seq, card=res.card))
+            file_label=f"upload:{name}", id_column=id_column))
+    return ok(_body(model_id=res.model_id, ledger_seq=res.ledger_seq, warnings=list(res.card.get("warnings") or []),
+                    card=res.card))
 
 
 def _references(items: list[str] | None) -> dict[str, str]:
@@ -91,6 +100,9 @@ async def run_audit(
     min_group_size: Annotated[int, Query(ge=1, le=100_000)] = 50,
     intersections: Annotated[bool, Query(description="Add the groups' intersections.")] = True,
     mitigate: Annotated[bool, Query(description="Add the mitigation trade-off tables.")] = False,
+    id_column: Annotated[str | None, Query(
+        min_length=1, max_length=200, description="Person id column (COMPAS: id): a person on several rows is "
+                                                  "warned about.")] = None,
 ) -> Response:
     from crimelens.services.risk import audit_table
 
@@ -101,6 +113,7 @@ async def run_audit(
             audit_table, ctx, data=path, label=label, groups=group, actor=caller.actor, score=score,
             model_id=model_id, threshold=threshold, positive_is_harmful=positive_is_harmful, n_boot=bootstrap,
             reference=refs or None, min_group_size=min_group_size, intersections=intersections,
-            mitigate=mitigate, purpose=caller.purpose, file_label=f"upload:{name}"))
+            mitigate=mitigate, purpose=caller.purpose, file_label=f"upload:{name}", id_column=id_column))
     return ok(_body(report_id=run.report_id, ledger_seq=run.ledger_seq, json_hash=run.json_hash,
-                    threshold=run.report.threshold, n=run.report.n, n_mitigations=len(run.mitigations)))
+                    threshold=run.report.threshold, n=run.report.n, n_mitigations=len(run.mitigations),
+                    warnings=list(run.warnings)))

@@ -120,10 +120,17 @@ def similar(ctx: CtxDep, caller: CallerDep, incident_id: Name,
 class NearRepeatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str | None = Field(default=None, max_length=200)
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    alpha: float | None = Field(
+        default=None, gt=0, lt=1, description="Elevated: ratio > 1 and p below this. Default: the surface run's own "
+                                              "alpha (the one its findings used; 0.05 for runs stored before runs "
+                                              "kept it).")
     cell_m: float = Field(default=50.0, ge=5, le=1000)
-    permutations: int = Field(default=99, ge=9, le=999)
+    permutations: int = Field(default=99, ge=9, le=999,
+                              description="Only when no run is stored and a surface is computed now.")
     seed: int = Field(default=1, ge=0, le=2**31 - 1)
+    allow_coarse_times: bool = Field(
+        default=False, description="Read a surface of coarse times (or alert for an incident known only to a window "
+                                   "longer than the surface's narrowest time band) with a warning instead of a 422.")
 
 
 class KnoxIn(BaseModel):
@@ -144,6 +151,13 @@ class KnoxIn(BaseModel):
     records: Literal["incident", "all"] = Field(
         default="incident", description="incident: one event per incident (further records ID#2, ID#3, ... of one "
                                         "incident left out); all: every record, as the Near Repeat Calculator counts.")
+    alpha: float = Field(default=0.05, gt=0, lt=1,
+                         description="The run's significance level, stored with it: its findings, the heat map's "
+                                     "outlines and the alerts read from it use it.")
+    allow_coarse_times: bool = Field(
+        default=False, description="Run even when many records' time windows (police.uk months) are longer than the "
+                                   "narrowest time band: the run then carries a warning (logged with the run). "
+                                   "Without it such data is refused (422).")
 
 
 @router.post("/nearrepeat/runs", tags=["near repeat"],
@@ -163,7 +177,7 @@ def knox_run(ctx: CtxDep, caller: CallerDep, body: KnoxIn) -> Response:
     run = run_knox(ctx, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset, offense=body.offense,
                    period=period, space_bands=body.space_bands, time_bands=body.time_bands, distance=body.distance,
                    convention=body.convention, permutations=body.permutations, seed=body.seed, time_of=body.time_of,
-                   records=body.records)
+                   records=body.records, alpha=body.alpha, allow_coarse_times=body.allow_coarse_times)
     return ok({**run.to_dict(), "convention_note": CONVENTION_NOTES[body.convention]})
 
 
@@ -188,8 +202,9 @@ def knox_run_show(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
             summary="A stored Knox run as the heat map `nearrepeat --png` draws, or its table as CSV")
 def nearrepeat_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
                       format: Annotated[Literal["png", "csv"], Query(description="png or csv")] = "png",
-                      alpha: Annotated[float, Query(gt=0, lt=1, description="Outline cells with p below this.")
-                                       ] = 0.05) -> Response:
+                      alpha: Annotated[float | None, Query(
+                          gt=0, lt=1, description="Outline cells with p below this (default: the run's own alpha).")
+                                       ] = None) -> Response:
     from crimelens.services.nearrepeat import KNOX_EXPORTS, export_run
 
     data = export_run(ctx, run_id, format, actor=caller.actor, purpose=caller.purpose, alpha=alpha)
@@ -203,7 +218,8 @@ def nearrepeat(ctx: CtxDep, caller: CallerDep, incident_id: Name, body: NearRepe
 
     caller.allow(ctx, "nearrepeat.alert", model_use=True)
     run = nearrepeat_alert(ctx, incident_id, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset,
-                           alpha=body.alpha, cell_m=body.cell_m, permutations=body.permutations, seed=body.seed)
+                           alpha=body.alpha, cell_m=body.cell_m, permutations=body.permutations, seed=body.seed,
+                           allow_coarse_times=body.allow_coarse_times)
     from crimelens.services.dashboard import band_rings
 
     out = run.to_dict()
@@ -656,9 +672,12 @@ def audits(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offset = 0
 
 
 @router.get("/audits/{report_id}", tags=["risk"],
-            summary="One audit: error rates by group with intervals, calibration, ROC")
+            summary="One audit: error rates by group with intervals, calibration, ROC; its warnings first")
 def audit(ctx: CtxDep, caller: CallerDep, report_id: Name) -> Response:
-    return ok(dash.audit_report(ctx, report_id=report_id, actor=caller.actor, purpose=caller.purpose))
+    out = dash.audit_report(ctx, report_id=report_id, actor=caller.actor, purpose=caller.purpose)
+    # what a reader must know first (an in-sample audit, a person on several rows), as the audit stored it;
+    # none for audits stored before audits kept warnings
+    return ok({**out, "warnings": list(out["report"].get("warnings") or [])})
 
 
 @router.get("/audits/{report_id}/export", tags=["risk"], response_class=Response,

@@ -1,9 +1,14 @@
 "use strict";
 (async () => {
   const s = CL.whoami(); if (!s) return;
-  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // nearrepeat.knox: the server refuses (and logs) others
+  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  /* nearrepeat.knox: the server refuses (and logs) others */
   document.querySelectorAll(".staff").forEach((e) => { e.hidden = !staff; });
-  const ALPHA = 0.05;
+  /* A run's significance level and the p-value it decides by, as the run says: its own alpha (runs stored
+     before runs kept one were read at 0.05) and its p_source, the permutation p, or the Poisson p of a run
+     without permutations (whose permutation p is null). */
+  const runAlpha = (d) => (typeof d.alpha === "number" ? d.alpha : 0.05);
+  const pSource = (d) => d.p_source || (d.n_permutations ? "permutation" : "poisson");
+  const pText = (p) => (p === null || p === undefined ? "–" : (p > 0 && p < 0.001 ? p.toExponential(1) : CL.fmt(p, 3)));
   const edges = (id) => CL.el(id).value.split(",").map((v) => Number(v.trim())).filter((v) => v > 0);
   /* Knox ratio as a colour: white at 1, deepening red above, blue below. */
   function shade(r) {
@@ -14,20 +19,33 @@
   }
   function show(d) {
     const rows = d.rows, cols = d.columns;
+    const alpha = runAlpha(d), poisson = pSource(d) === "poisson";
+    const pUsed = poisson ? d.p_poisson : d.p_value, pName = poisson ? "pP" : "p";
+    let stars = 0;
     let html = `<table class="knox"><thead><tr><th>distance \\ days</th>${cols.map((c) => `<th>${CL.esc(c)}</th>`).join("")}</tr></thead><tbody>`;
     rows.forEach((rl, i) => {
       html += `<tr><th>${CL.esc(rl)}</th>` + cols.map((_, j) => {
-        const r = d.knox_ratio[i][j], p = d.p_value[i][j], o = d.observed[i][j], e = d.expected[i][j];
-        const sig = p !== null && p !== undefined && p < ALPHA && r > 1;
-        return `<td class="kx${sig ? " sig" : ""}" style="background:${shade(r)}" title="observed ${o}, expected ${CL.fmt(e, 1)}">${r === null ? "–" : CL.fmt(r, 2)}${sig ? " *" : ""}<br><small>p ${p === null ? "–" : CL.fmt(p, 3)} · ${o} obs</small></td>`;
+        const r = d.knox_ratio[i][j], p = pUsed ? pUsed[i][j] : null, o = d.observed[i][j], e = d.expected[i][j];
+        const sig = p !== null && p !== undefined && r !== null && p < alpha && r > 1;
+        if (sig) stars += 1;
+        return `<td class="kx${sig ? " sig" : ""}" style="background:${shade(r)}" title="observed ${o}, expected ${CL.fmt(e, 1)}${poisson ? " (analytic)" : ""}">${r === null ? "–" : CL.fmt(r, 2)}${sig ? " *" : ""}<br><small>${pName} ${pText(p)} · ${o} obs</small></td>`;
       }).join("") + "</tr>";
     });
     CL.el("kx-table").innerHTML = html + "</tbody></table>";
     CL.el("kx-hint").hidden = true;
     CL.el("kx-title").textContent = `Knox table: ${d.dataset || d.source}${d.offense ? " · " + d.offense : ""} (run ${d.run_id})`;
-    // one event per incident: further records of one incident (ID#2, ...) pair at gap 0 and would inflate the nearest bands
+    /* one event per incident: further records of one incident (ID#2, ...) pair at gap 0 and would inflate the nearest bands */
     const merged = d.n_records_left_out ? ` (${d.n_records_left_out} further records of incidents already counted left out)` : (d.records === "all" ? " (every record counted)" : "");
-    CL.el("kx-note").textContent = `${d.n_events} incidents${merged}, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${d.n_permutations} permutations, seed ${d.seed}; * ratio > 1 with p < ${ALPHA}. Bands: ${d.convention_note}.`;
+    const test = poisson
+      ? "no permutations: analytic expectation; * ratio > 1 with pP < " + alpha + ", pP the Poisson approximation P(X ≥ observed), a screen and not a permutation test"
+      : `${d.n_permutations} permutations, seed ${d.seed}; * ratio > 1 with p < ${alpha}, p the permutation p-value (k+1)/(n+1)`;
+    CL.el("kx-note").textContent = `${d.n_events} incidents${merged}, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${test} (the run's alpha). Bands: ${d.convention_note}.`;
+    /* what the run says a reader must know first: coarse times, no permutations, an alpha no cell can reach */
+    const warns = d.warnings || [];
+    CL.el("kx-warnings").innerHTML = warns.map((w) => `<li>${CL.esc(w)}</li>`).join("");
+    CL.el("kx-warnings").hidden = !warns.length;
+    document.body.dataset.knoxStars = String(stars);
+    document.body.dataset.knoxP = poisson ? "poisson" : "permutation";
     CL.provenance({model: `KnoxTest (run ${d.run_id}, output sha256 ${String(d.output_hash).slice(0, 16)}…)`, mark: d.mark ? "Research output: " + d.mark : ""});
     document.body.dataset.knox = d.run_id;
     shownRun = d.run_id; CL.el("kx-exports").hidden = false; CL.el("kx-export-result").textContent = "";
@@ -37,7 +55,8 @@
     if (!shownRun) return;
     const fmt = b.dataset.format;
     try {
-      const sha = await CL.download(`/api/nearrepeat/runs/${encodeURIComponent(shownRun)}/export?format=${fmt}&alpha=${ALPHA}`, `knox-${shownRun}.${fmt}`);
+      /* no alpha: the heat map outlines at the run's own */
+      const sha = await CL.download(`/api/nearrepeat/runs/${encodeURIComponent(shownRun)}/export?format=${fmt}`, `knox-${shownRun}.${fmt}`);
       CL.el("kx-export-result").textContent = `${fmt}: sha256 ${String(sha).slice(0, 16)}…`;
     } catch (e) { CL.showError(e.message); }
   }));
@@ -57,7 +76,8 @@
     try {
       const body = {dataset: CL.el("kx-dataset").value, space_bands: edges("kx-space"), time_bands: edges("kx-time"),
                     distance: CL.el("kx-distance").value, convention: CL.el("kx-convention").value,
-                    permutations: Number(CL.el("kx-perms").value), seed: Number(CL.el("kx-seed").value)};
+                    permutations: Number(CL.el("kx-perms").value), seed: Number(CL.el("kx-seed").value),
+                    alpha: Number(CL.el("kx-alpha").value), allow_coarse_times: CL.el("kx-coarse").checked};
       if (CL.el("kx-offense").value) body.offense = CL.el("kx-offense").value;
       const d = await CL.api("/api/nearrepeat/runs", {method: "POST", body});
       await runs(); show(d);
@@ -66,7 +86,7 @@
   try {
     const ds = await CL.snapshot();
     for (const d of ds) CL.el("kx-dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
-    const offenses = () => {  // the offenses of the chosen dataset
+    const offenses = () => {  /* the offenses of the chosen dataset */
       const d = ds.find((x) => x.dataset === CL.el("kx-dataset").value); if (!d) return;
       CL.el("kx-offense").innerHTML = `<option value="">all</option>` + d.offenses.map((o) => `<option>${CL.esc(o)}</option>`).join("");
       CL.provenance({data: CL.snapText(d)});

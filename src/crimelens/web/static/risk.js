@@ -15,10 +15,17 @@
     svg.appendChild(p);
   }
   /* Risk models: a staff member fits one from a table; anyone who may read cards picks a stored one. */
-  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // risk.fit: the server refuses (and logs) others
+  const staff = ["analyst", "supervisor", "admin"].includes(s.role);  /* risk.fit: the server refuses (and logs) others */
   document.querySelectorAll(".staff").forEach((e) => { e.hidden = !staff; });
   const ci = (g, m) => `${CL.fmt(g[m])} <span class="muted">[${CL.fmt(g[m + "_low"])}, ${CL.fmt(g[m + "_high"])}]</span>`;
   const list = (v) => String(v || "").split(",").map((x) => x.trim()).filter(Boolean);
+  /* What a reader must know before the figures (a feature that may carry the outcome, a person on several
+     rows, an audit of a model on its own training file), as the card or the stored audit says it. */
+  function warnings(id, items) {
+    const box = CL.el(id), shown = items || [];
+    box.innerHTML = shown.map((w) => `<li>${CL.esc(w)}</li>`).join("");
+    box.hidden = !shown.length;
+  }
   function showCard(card) {
     const p = card.provenance || {}, cv = card.cv || {};
     CL.el("rm-card").hidden = false;
@@ -27,11 +34,12 @@
     CL.el("rm-facts").innerHTML = `
       <tr><th>outcome</th><td>${CL.esc(card.label)} (a recorded event, not offending)</td></tr>
       <tr><th>features</th><td>${(card.features || []).map(CL.esc).join(", ")}</td></tr>
-      <tr><th>cross-validated AUC</th><td id="rm-auc">${CL.fmt(cv.auc_mean)} ± ${CL.fmt(cv.auc_sd)} <span class="muted">(stratified ${cv.folds}-fold, ${cv.repeats} repeat(s))</span></td></tr>
+      <tr><th>cross-validated AUC</th><td id="rm-auc">${CL.fmt(cv.auc_mean)} ± ${CL.fmt(cv.auc_sd)} <span class="muted">(stratified ${cv.folds}-fold, ${cv.repeats} repeat(s)${cv.grouped_by ? `, folds grouped by person (${CL.esc(cv.grouped_by)})` : ""})</span></td></tr>
       <tr><th>rows</th><td>${card.n_train}${card.data_note ? ` <span class="muted">(${CL.esc(card.data_note)})</span>` : ""}</td></tr>
       <tr><th>data</th><td>${CL.esc(card.data_file)} <span class="muted">sha256 ${CL.esc(String(card.data_hash || "").slice(0, 16))}…</span></td></tr>
       <tr><th>parameters</th><td>${CL.esc(params)}</td></tr>
       ${p.fitted_by ? `<tr><th>fitted</th><td>by ${CL.esc(p.fitted_by)}, ${CL.esc(String(p.created_utc).slice(0, 19))}, ledger #${p.ledger_seq}; artefact sha256 ${CL.esc(String(p.artefact_sha256 || "").slice(0, 16))}…</td></tr>` : ""}`;
+    warnings("rm-warnings", card.warnings);
     CL.el("rm-text").textContent = (card.model || {}).text || "";
     const g = card.groups, bt = CL.el("rm-by-group");
     bt.hidden = !g;
@@ -101,13 +109,14 @@
     if (CL.el("rm-features").value.trim()) q.set("features", list(CL.el("rm-features").value).join(","));
     for (const g of list(CL.el("rm-groups").value)) q.append("group", g);
     if (CL.el("rm-size").value && kind !== "logistic") q.set(kind === "rules" ? "max_rules" : "max_items", CL.el("rm-size").value);
+    if (CL.el("rm-id").value.trim()) q.set("id_column", CL.el("rm-id").value.trim());
     CL.el("rm-fit").disabled = true;
     CL.el("rm-hint").hidden = false; CL.el("rm-hint").textContent = `fitting a ${kind} model on ${file.name} and cross-validating it (5 folds)…`;
     try {
       const d = await CL.upload(`/api/risk/models?${q}`, file);
       CL.el("rm-hint").textContent = `Stored as ${d.model_id} (ledger #${d.ledger_seq}).`;
       await models(d.model_id);
-      await openCard(d.model_id);  // the stored card, read back as any reader sees it
+      await openCard(d.model_id);  /* the stored card, read back as any reader sees it */
     } catch (e) { CL.el("rm-hint").hidden = true; CL.showError(e.message); } finally { CL.el("rm-fit").disabled = false; }
   });
 
@@ -115,6 +124,7 @@
     CL.clearError(); CL.el("au-dl-result").innerHTML = "";
     const a = await CL.api(`/api/audits/${encodeURIComponent(id)}`);
     const r = a.report;
+    warnings("au-warnings", a.warnings || r.warnings);
     const facet = (r.groups.find((g) => g.facet !== "overall") || {facet: "overall"}).facet;
     const groups = [...new Set(r.groups.filter((g) => g.facet === facet || g.facet === "overall").map((g) => g.facet + ":" + g.group))];
     const colour = (k) => palette[groups.indexOf(k) % palette.length];
@@ -131,7 +141,7 @@
       for (const c of rows) if (c.observed_low !== null) path(cal, [[c.mean_score / smax, c.observed_low], [c.mean_score / smax, c.observed_high]], colour(k), "2 2");
     }
     CL.el("legend").innerHTML = groups.map((k) => `<i style="background:${colour(k)}"></i>${CL.esc(k)}`).join(" &nbsp; ");
-    // each mitigation as a trade-off: who gains, who loses, and what it needs to know about each person
+    /* each mitigation as a trade-off: who gains, who loses, and what it needs to know about each person */
     CL.el("mitigations").innerHTML = (r.mitigations || []).map((m) => `<h3>Mitigation: ${CL.esc(m.name)}</h3>
       <p>${CL.esc(m.description)}. Accuracy ${CL.fmt(m.accuracy_before)} → ${CL.fmt(m.accuracy_after)}.${m.needs_protected_at_decision && !/protected attribute/.test(m.description) ? " <b>It needs the protected attribute when deciding about each person.</b>" : ""}</p>
       <table class="mitigation"><thead><tr><th>group</th><th>n</th><th>flagged before → after</th><th>false positive rate</th><th>false negative rate</th><th>PPV</th><th>who gains, who loses</th></tr></thead><tbody>${m.tradeoff.map((t) => `<tr><td>${CL.esc(t.group)}</td><td>${t.n}</td><td>${CL.fmt(t.selection_rate_before)} → ${CL.fmt(t.selection_rate_after)}</td><td>${CL.fmt(t.fpr_before)} → ${CL.fmt(t.fpr_after)}</td><td>${CL.fmt(t.fnr_before)} → ${CL.fmt(t.fnr_after)}</td><td>${CL.fmt(t.ppv_before)} → ${CL.fmt(t.ppv_after)}</td><td>${CL.esc(t.who_gains_who_loses || "")}</td></tr>`).join("")}</tbody></table>`).join("");
@@ -158,6 +168,7 @@
     if (CL.el("au-threshold").value.trim()) q.set("threshold", CL.el("au-threshold").value.trim());
     for (const g of list(CL.el("au-groups").value)) q.append("group", g);
     for (const r of list(CL.el("au-reference").value)) q.append("reference", r);
+    if (CL.el("au-id").value.trim()) q.set("id_column", CL.el("au-id").value.trim());
     CL.el("au-run").disabled = true;
     CL.el("au-hint").hidden = false; CL.el("au-hint").textContent = `auditing ${q.get("score")} on ${file.name} with ${q.get("bootstrap")} bootstrap replicates…`;
     try {
