@@ -107,6 +107,8 @@ def test_pagination_on_lists(client: TestClient, city: City) -> None:
     assert first["total"] == second["total"] == both["total"] > 14
     assert [i["incident_id"] for i in first["items"] + second["items"]] == [i["incident_id"] for i in both["items"]]
     assert all(-90 < i["lon"] < -85 for i in both["items"])
+    one = client.get("/api/incidents?dataset=synth&limit=1&offset=0", headers=h)  # a one-point transform
+    assert one.status_code == 200 and one.json()["items"] == both["items"][:1]
     led = client.get("/api/ledger/entries?limit=3&offset=0", headers=h).json()
     assert len(led["items"]) == 3 and led["items"][0]["seq"] > led["items"][1]["seq"] > led["items"][2]["seq"]
 
