@@ -102,4 +102,4 @@ def test_a_stored_run_draws_as_a_png_map(made: tuple[str, Path], app: FastAPI, c
         assert len({tuple(p) for p in (img[::7, ::7, :3] * 255).astype(int).reshape(-1, 3)}) > 50
     entries = client.get("/api/ledger/entries", params={"action": "forecast.export"},
                          headers=auth(city, "aud")).json()["items"]
-    assert {e["detail"]["run_id"] for e in entries if e["detail"]["format"] == "png"} == {run_id, h3.run_id}
+    assert {e["detail"]["run_id"] for e in entries if e["outcome"] == "ok" and e["detail"]["format"] == "png"} == {run_id, h3.run_id}

@@ -130,6 +130,10 @@ def test_an_image_item_is_blurred_into_a_derivative_and_a_bad_kind_is_named(clie
     r = client.post(f"/api/redactions/{run['run_id']}/units/0/decision",
                     json={"status": "corrected", "add": [[0, 5, "PERSON"]]}, headers=auth(city, "sam"))
     assert r.status_code in (400, 422) and "text runs" in r.json()["error"]
+    [refused] = client.get("/api/ledger/entries", params={"limit": 1, "action": "redact.review"},
+                           headers=auth(city, "aud")).json()["items"]  # the newest: this refusal, logged
+    assert (refused["outcome"], refused["user"], refused["detail"]["error"]) == ("refused", "sam", "InputError")
+    assert refused["detail"]["reason"] == r.json()["error"] and refused["detail"]["run_id"] == run["run_id"]
     other = _upload(client, city, "RD-2", "notes.txt", b"free text")
     r = client.post(f"/api/evidence/items/{other['item_id']}/redactions", json={}, headers=auth(city, "ana"))
     assert r.status_code in (400, 422) and "notes.txt" in r.json()["error"] and ".jsonl" in r.json()["error"]

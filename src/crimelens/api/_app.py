@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crimelens import __version__
-from crimelens.api._deps import LEDGER_RECEIPTS, get_public_caller
+from crimelens.api._deps import LEDGER_RECEIPTS, ROUTE_ACTIONS_KEY, RouteAction, get_public_caller
 from crimelens.api._errors import ERROR_SCHEMA, install_error_handlers
 from crimelens.api._evidence import router as evidence_router
 from crimelens.api._ingest import router as ingest_router
@@ -31,7 +31,7 @@ from crimelens.services._context import Context, _utcnow
 from crimelens.storage import DuckDBStore
 from crimelens.web import mount_web
 
-__all__ = ["create_app"]
+__all__ = ["ROUTE_ACTIONS", "create_app"]
 
 _log = logging.getLogger("crimelens.api")
 
@@ -42,6 +42,128 @@ an active deployment (`X-Deployment`) are research use and say so ("research —
 use"). Errors always have the shape `{"ok": false, "error", "type", "status"}`. Lists take
 `limit`/`offset`. We forecast *recorded incidents*, a product of offending and of policing.
 """
+
+#: The ledger action of each step of ``POST /api/deployments/{name}/transitions/{step}``.
+_STEP_ACTIONS = {"open-comment": "deployments.open_comment", "start-review": "deployments.start_review",
+                 "close-review": "deployments.close_review", "activate": "deployments.activate",
+                 "revise": "deployments.create", "open-renewal": "deployments.open_renewal",
+                 "resume": "deployments.resume", "renew": "deployments.renew",
+                 "decommission": "deployments.decommission"}
+
+
+def _step_action(path: Mapping[str, str], body: Any) -> str:
+    return _STEP_ACTIONS.get(path.get("step", ""), "deployments.transition")
+
+
+def _custody_action(path: Mapping[str, str], body: Any) -> str:
+    kind = body.get("kind", "transfer") if isinstance(body, Mapping) else "transfer"
+    return f"evidence.{kind}" if kind in ("transfer", "check_out", "check_in") else "evidence.custody"
+
+
+def _killswitch_action(path: Mapping[str, str], body: Any) -> str:
+    return "killswitch.release" if isinstance(body, Mapping) and body.get("engaged") is False else "killswitch.engage"
+
+
+#: The ledger action each API route stands for, by (method, path as the route declares it): the
+#: action its entry, or its refusal by the governance gate, is logged under. A request refused
+#: before the route's code runs (no ``X-Purpose``; a body or query that does not parse) is logged as
+#: a refused entry of this action (``api._deps.route_action``); a route missing here, as
+#: ``api.request``. tests/api/test_refusals_logged.py checks that every route is here and that each
+#: action is the one tests/api/test_auth_table.py finds the route checking.
+ROUTE_ACTIONS: dict[tuple[str, str], RouteAction] = {
+    ("GET", "/api/me"): "users.authenticate",
+    ("GET", "/api/datasets"): "data.status",
+    ("GET", "/api/areas"): "data.view",
+    ("GET", "/api/incidents"): "data.list",
+    ("GET", "/api/incidents/{incident_id}/similar"): "link.similar",
+    ("POST", "/api/incidents/{incident_id}/nearrepeat"): "nearrepeat.alert",
+    ("POST", "/api/nearrepeat/runs"): "nearrepeat.knox",
+    ("GET", "/api/nearrepeat/runs"): "nearrepeat.list",
+    ("GET", "/api/nearrepeat/runs/{run_id}"): "nearrepeat.view",
+    ("GET", "/api/nearrepeat/runs/{run_id}/export"): "nearrepeat.export",
+    ("POST", "/api/forecasts"): "forecast.run",
+    ("GET", "/api/forecasts"): "forecast.list",
+    ("GET", "/api/forecasts/{run_id}/cells"): "forecast.view",
+    ("GET", "/api/forecasts/{run_id}/evaluation"): "forecast.view",
+    ("GET", "/api/forecasts/{run_id}/export"): "forecast.export",
+    ("POST", "/api/backtests"): "forecast.backtest",
+    ("GET", "/api/backtests"): "backtests.list",
+    ("GET", "/api/backtests/{run_id}"): "backtests.view",
+    ("GET", "/api/backtests/{run_id}/export"): "backtests.export",
+    ("POST", "/api/linkers"): "link.train",
+    ("POST", "/api/series-runs"): "link.series",
+    ("POST", "/api/link-pairs"): "link.pairs",
+    ("GET", "/api/link-pairs"): "link.list",
+    ("GET", "/api/link-pairs/{run_id}"): "link.view",
+    ("GET", "/api/link-pairs/{run_id}/csv"): "link.export",
+    ("POST", "/api/series-labels"): "link.label",
+    ("GET", "/api/series-runs"): "link.list",
+    ("GET", "/api/series-runs/{run_id}"): "link.list",
+    ("GET", "/api/series-runs/{run_id}/series/{series_id}"): "link.view",
+    ("GET", "/api/series-runs/{run_id}/export"): "link.export",
+    ("GET", "/api/risk/models"): "risk.list",
+    ("POST", "/api/risk/models"): "risk.fit",
+    ("GET", "/api/risk/models/{model_id}/card"): "risk.card",
+    ("GET", "/api/risk/models/{model_id}/card/export"): "risk.export",
+    ("GET", "/api/audits"): "audit.list",
+    ("POST", "/api/audits"): "audit.fairness",
+    ("GET", "/api/audits/{report_id}"): "audit.view",
+    ("GET", "/api/audits/{report_id}/export"): "audit.export",
+    ("POST", "/api/feedback/simulations"): "feedback.simulate",
+    ("POST", "/api/feedback/exposure"): "feedback.exposure",
+    ("GET", "/api/feedback/runs"): "feedback.list",
+    ("GET", "/api/deployments"): "deployments.list",
+    ("POST", "/api/deployments"): "deployments.create",
+    ("GET", "/api/deployments/{name}"): "deployments.show",
+    ("POST", "/api/deployments/{name}/suspend"): "deployments.suspend",
+    ("PUT", "/api/deployments/{name}/assessment"): "deployments.assess",
+    ("POST", "/api/deployments/{name}/comments"): "deployments.comment",
+    ("POST", "/api/deployments/{name}/board-comments"): "deployments.board_comment",
+    ("POST", "/api/deployments/{name}/votes"): "deployments.vote",
+    ("POST", "/api/deployments/{name}/transitions/{step}"): _step_action,
+    ("POST", "/api/retention/purge"): "deployments.purge",
+    ("POST", "/api/store/backup"): "store.backup",
+    ("POST", "/api/killswitch"): _killswitch_action,
+    ("POST", "/api/incident-reports"): "incidents.report",
+    ("POST", "/api/complaints"): "complaints.file",
+    ("GET", "/api/complaints"): "complaints.list",
+    ("GET", "/api/complaints/{complaint_id}"): "complaints.status",
+    ("POST", "/api/complaints/{complaint_id}/response"): "complaints.respond",
+    ("GET", "/api/review"): "review.list",
+    ("POST", "/api/review/{item_id}/decision"): "review.decide",
+    ("GET", "/api/ledger/entries"): "ledger.list",
+    ("POST", "/api/ledger/verify"): "ledger.verify",
+    ("GET", "/api/ledger/head"): "ledger.head",
+    ("GET", "/api/ledger/proof/{seq}"): "ledger.proof",
+    ("GET", "/api/limits"): "limits.view",
+    ("GET", "/api/users"): "users.list",
+    ("POST", "/api/users"): "users.add",
+    ("POST", "/api/users/{name}/disable"): "users.disable",
+    ("POST", "/api/users/{name}/token"): "users.rotate_token",
+    ("GET", "/api/models"): "models.list",
+    ("GET", "/api/models/{name}/card"): "models.card",
+    ("GET", "/api/reports/annual/{year}"): "report.annual",
+    ("GET", "/api/evidence/cases"): "evidence.list",
+    ("GET", "/api/evidence/cases/{case_id}"): "evidence.show",
+    ("POST", "/api/evidence/cases/{case_id}/items"): "evidence.add",
+    ("POST", "/api/evidence/cases/{case_id}/verify"): "evidence.verify",
+    ("GET", "/api/evidence/items/{item_id}"): "evidence.show",
+    ("GET", "/api/evidence/items/{item_id}/content"): "evidence.download",
+    ("POST", "/api/evidence/items/{item_id}/custody"): _custody_action,
+    ("POST", "/api/evidence/items/{item_id}/redactions"): "redact.text",
+    ("GET", "/api/redactions"): "redact.list",
+    ("GET", "/api/redactions/{run_id}"): "redact.show",
+    ("GET", "/api/redactions/{run_id}/units/{unit}"): "redact.inspect",
+    ("GET", "/api/redactions/{run_id}/units/{unit}/frame"): "redact.inspect",
+    ("POST", "/api/redactions/{run_id}/units/{unit}/decision"): "redact.review",
+    ("POST", "/api/redactions/{run_id}/release"): "redact.release",
+    ("POST", "/api/datasets/{dataset}/files"): "ingest.file",
+    ("POST", "/api/datasets/{dataset}/areas"): "areas.load",
+    ("GET", "/api/quarantine"): "quarantine.list",
+    ("GET", "/api/mappings"): "ingest.list",
+    ("GET", "/api/mappings/{name}"): "ingest.show",
+    ("PUT", "/api/mappings/{name}"): "ingest.mapping",
+}
 
 
 class LedgerBarrier:
@@ -148,6 +270,7 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
                   docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.state.require_deployment = require_deployment
+    setattr(app.state, ROUTE_ACTIONS_KEY, ROUTE_ACTIONS)
     app.state.public_limits = PublicLimits(settings.public_reads_per_minute, settings.public_writes_per_hour,
                                            settings.failed_auth_per_minute)
     app.state.close = store.close

@@ -1,15 +1,25 @@
-"""Who is calling, for what stated purpose, under which deployment: one dependency for every route."""
+"""Who is calling, for what stated purpose, under which deployment: one dependency for every route.
+
+It also names, for a request refused before its route's code runs, the ledger action that route
+stands for (:func:`route_action`, from the table ``api._app.ROUTE_ACTIONS``) and the caller
+(:func:`caller_of`), so that such a refusal is logged like any other (:func:`log_refusal`): a
+missing ``X-Purpose`` here, a body or query that does not parse in ``api._errors``.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from crimelens.api._errors import NotAuthenticatedError, refused_after_damage
 from crimelens.api._limits import PublicLimits
@@ -18,8 +28,9 @@ from crimelens.governance import Actor, Role
 from crimelens.services._context import Context, authorize, refuse
 from crimelens.services.governance import identify_deferred, token_is_valid
 
-__all__ = ["LEDGER_RECEIPTS", "MAX_PURPOSE_CHARS", "PUBLIC_PURPOSE", "Caller", "CallerDep", "CtxDep", "PublicCallerDep",
-           "decode_purpose", "get_caller", "get_ctx", "get_public_caller", "public_name"]
+__all__ = ["CALLER", "LEDGER_RECEIPTS", "MAX_PURPOSE_CHARS", "PUBLIC_PURPOSE", "ROUTE_ACTIONS_KEY", "UNNAMED_ACTION",
+           "Caller", "CallerDep", "CtxDep", "PublicCallerDep", "RouteAction", "caller_of", "decode_purpose",
+           "get_caller", "get_ctx", "get_public_caller", "log_refusal", "public_name", "route_action"]
 
 #: The purpose recorded for a member of the public who states none.
 PUBLIC_PURPOSE = "public participation"
@@ -32,6 +43,19 @@ MAX_PURPOSE_CHARS = 500
 
 #: The ledger action of a request refused for its X-Purpose header (unreadable or too long).
 PURPOSE_REFUSED = "api.purpose"
+
+#: The request-state key under which the caller waits once a route's dependency has identified them.
+CALLER = "caller"
+
+#: The app-state key of the table of each route's ledger action (``api._app.ROUTE_ACTIONS``).
+ROUTE_ACTIONS_KEY = "route_actions"
+
+#: The action a refusal is logged under on a route the table does not name.
+UNNAMED_ACTION = "api.request"
+
+#: A route's ledger action: a name, or a function of the path parameters and the request's JSON body
+#: (``None`` when it is not read yet or is not JSON) for routes whose action depends on them.
+RouteAction = str | Callable[[Mapping[str, str], Any], str]
 
 # RFC 8187 ext-value: charset ' [language] ' percent-encoded UTF-8 (only UTF-8 is taken)
 _EXT_VALUE = re.compile(r"(?i)utf-8'[a-z0-9-]*'(.*)", re.DOTALL)
@@ -169,12 +193,17 @@ def get_caller(
         purpose = decode_purpose(x_purpose)
     except InputError as exc:
         _refuse_purpose(request, ctx, actor, x_purpose, exc)
+    deployment = (x_deployment or "").strip() or None
     if not purpose:
-        raise ApprovalRequiredError(
+        error = ApprovalRequiredError(
             f"{request.method} {request.url.path} by {actor.user}: got no stated purpose; expected the header "
             "'X-Purpose: <why>' (every use needs one)")
-    deployment = (x_deployment or "").strip() or None
-    return Caller(actor, purpose, deployment, bool(request.app.state.require_deployment))
+        log_refusal(ctx, request, Caller(actor, "", deployment, False), error=error,
+                    reason="no stated purpose: the request has no X-Purpose header (every use needs one)")
+        raise error
+    caller = Caller(actor, purpose, deployment, bool(request.app.state.require_deployment))
+    setattr(request.state, CALLER, caller)
+    return caller
 
 
 def public_name(name: str | None) -> str:
@@ -204,7 +233,77 @@ def get_public_caller(
         purpose = decode_purpose(x_purpose) or PUBLIC_PURPOSE
     except InputError as exc:
         _refuse_purpose(request, get_ctx(request), actor, x_purpose, exc)
-    return Caller(actor, purpose, None, False)
+    caller = Caller(actor, purpose, None, False)
+    setattr(request.state, CALLER, caller)
+    return caller
+
+
+def route_action(request: Request, body: Any = None) -> str:
+    """The ledger action of the route ``request`` matched, as the table ``api._app.ROUTE_ACTIONS``
+    names it (``body``: the request's JSON, for the few routes whose action depends on it), or
+    :data:`UNNAMED_ACTION` for a route the table does not name.
+
+    For a refusal logged before the route's own code runs, which would name the action itself.
+    """
+    route = request.scope.get("route")
+    table: Mapping[tuple[str, str], RouteAction] = getattr(request.app.state, ROUTE_ACTIONS_KEY, None) or {}
+    found = table.get((request.method, route.path_format)) if isinstance(route, APIRoute) else None
+    if found is None:
+        return UNNAMED_ACTION
+    return found if isinstance(found, str) else found(request.path_params, body)
+
+
+async def caller_of(request: Request) -> Caller | None:
+    """The caller of a request refused before its route's code ran, or None for a route without a caller.
+
+    The one the route's dependency identified (its ``users.authenticate`` entry already queued);
+    when the refusal came before the dependencies ran (a body that is not JSON is refused while it
+    is read), identified now as that dependency does, so the authentication is logged once either
+    way. Raises what the dependency raises: :class:`NotAuthenticatedError` without a valid token,
+    :class:`ApprovalRequiredError` without a purpose (logged), ...
+    """
+    known: Caller | None = getattr(request.state, CALLER, None)
+    if known is not None:
+        return known
+    route = request.scope.get("route")
+    dependency = _caller_dependency(route.dependant) if isinstance(route, APIRoute) else None
+    if dependency is None:
+        return None
+    credentials = await _bearer(request)
+    purpose = request.headers.get("x-purpose")
+    if dependency is get_public_caller:
+        return await run_in_threadpool(get_public_caller, request, credentials, purpose)
+    return await run_in_threadpool(get_caller, request, credentials, purpose, request.headers.get("x-deployment"))
+
+
+def _caller_dependency(dependant: Dependant) -> Callable[..., Caller] | None:
+    for dep in dependant.dependencies:
+        if dep.call is get_caller or dep.call is get_public_caller:
+            return dep.call
+        found = _caller_dependency(dep)
+        if found is not None:
+            return found
+    return None
+
+
+def log_refusal(ctx: Context, request: Request, caller: Caller, *, error: Exception, action: str | None = None,
+                reason: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
+    """Write one refused ledger entry for a request the service answers with ``error`` (already raised
+    or about to be): ``action`` (default: the route's, :func:`route_action`), the caller's user, role,
+    purpose and deployment, and the detail ``reason`` (default: the error's message), ``request``,
+    ``error`` (its class) and ``detail``. Returns once the entry is committed.
+
+    Written through the services' :func:`~crimelens.services._context.refuse`, which raises
+    ``error`` once it is logged; that raise is swallowed here.
+    """
+    try:
+        refuse(ctx, action=action or route_action(request), actor=caller.actor, purpose=caller.purpose,
+               reason=reason or str(error), error=error, **caller.fields(),
+               detail={"request": f"{request.method} {request.url.path}", **dict(detail or {}),
+                       "error": type(error).__name__})
+    except Exception as raised:
+        if raised is not error:
+            raise
 
 
 CtxDep = Annotated[Context, Depends(get_ctx)]

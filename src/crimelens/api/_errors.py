@@ -3,6 +3,22 @@
 The status comes from the error class (:attr:`crimelens.errors.CrimelensError.http_status`);
 request validation is 422, an unknown route 404, anything else a bug (500, logged).
 
+Every refusal is a ledger entry. The services log theirs (the governance gate, and the refusals
+for what was asked that a service names itself); two kinds are logged here, as one refused entry
+of the route's action (``api._app.ROUTE_ACTIONS``) naming the caller, their purpose, the request
+and the error class:
+
+- a request the framework refuses before the route's code runs (422 ``RequestValidationError``: a
+  malformed time, an unknown enum value, an extra field, a wrong type, a body that is not JSON),
+  with its first validation errors. The caller is the one the route's dependency identified; for
+  a body that is not JSON (refused before the dependencies run) the caller is identified here as
+  the dependency would, so a request without a valid token is still answered 401, or 403 without
+  a purpose;
+- on the routes of :data:`SHELL_LOGGED_ACTIONS` (``redact.*``, whose service does not log them),
+  an :class:`~crimelens.errors.InputError` or :class:`~crimelens.errors.NotFoundError` (a bad
+  span, an unknown item, run or review item), unless the services' ``refuse`` raised it, which
+  logged it already.
+
 A store that DuckDB finds damaged while the service runs (a block whose checksum fails, read by
 whichever request first needs it) is not a bug: that request, and every one after it until the
 service is restarted on a restored store, is answered 503 :class:`StoreDamagedError` with what
@@ -19,16 +35,33 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crimelens.errors import CrimelensError, PermissionDeniedError, RateLimitedError, StoreError
+from crimelens.errors import (
+    CrimelensError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    StoreError,
+)
+from crimelens.services._context import LOGGED_MARK
 from crimelens.storage import damage_error
 
-__all__ = ["ERROR_SCHEMA", "STORE_DAMAGE", "NotAuthenticatedError", "StoreDamagedError", "error_body",
-           "install_error_handlers", "malformed_json", "refused_after_damage", "store_damaged"]
+__all__ = ["ERROR_SCHEMA", "SHELL_LOGGED_ACTIONS", "STORE_DAMAGE", "NotAuthenticatedError", "StoreDamagedError",
+           "error_body", "install_error_handlers", "logged_by_refuse", "malformed_json", "refused_after_damage",
+           "store_damaged"]
 
 #: The app-state key that holds what was found when the store was found damaged (None until then).
 STORE_DAMAGE = "store_damage"
+
+#: Action prefixes whose refusals for what was asked (InputError, NotFoundError) this handler logs,
+#: because their service raises them without logging (evidence custody and intake log their own).
+SHELL_LOGGED_ACTIONS: tuple[str, ...] = ("redact.",)
+
+#: The most validation errors a refused entry (and the answer) names.
+MAX_VALIDATION_ERRORS = 5
 
 log = logging.getLogger("crimelens.api")
 
@@ -114,7 +147,38 @@ def malformed_json(doc: Any, error: Mapping[str, Any]) -> str:
             f"found {found} in {near!r}; expected a JSON document")
 
 
+def logged_by_refuse(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from or while handling, was raised by the
+    services' :func:`~crimelens.services._context.refuse`, which logs the refusal before raising
+    and marks the exception so (``LOGGED_MARK``)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if LOGGED_MARK in getattr(e, "__dict__", {}):
+            return True
+        todo.extend(c for c in (e.__cause__, e.__context__) if c is not None)
+    return False
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """The first validation errors as a refused entry records them: where, the error type and what
+    was expected (the values sent stay out of the ledger; the reason shows the first 80 characters)."""
+    return [{"loc": ".".join(str(p) for p in e.get("loc", ())), "type": str(e.get("type", "")),
+             "msg": str(e.get("msg", ""))[:200]} for e in exc.errors()[:MAX_VALIDATION_ERRORS]]
+
+
+def _path_params(request: Request) -> dict[str, str]:
+    """The request's path parameters (the item, run, unit... asked for), as a refused entry records them."""
+    return {str(k): str(v)[:200] for k, v in request.path_params.items()}
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from crimelens.api import _deps  # imports this module: only once both are loaded
+
     @app.exception_handler(CrimelensError)
     async def _ours(request: Request, exc: CrimelensError) -> JSONResponse:
         damaged = store_damaged(request, exc) if not isinstance(exc, StoreDamagedError) else None
@@ -125,13 +189,24 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("%s %s: refused: the store was found damaged", request.method, request.url.path)
         elif status >= 500:
             log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        elif isinstance(exc, InputError | NotFoundError):
+            await _log_asked_wrong(request, exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
         return _respond(str(exc), type(exc).__name__, status, headers)
+
+    async def _log_asked_wrong(request: Request, exc: CrimelensError) -> None:
+        """Log a refusal for what was asked on a route of :data:`SHELL_LOGGED_ACTIONS` (not logged yet)."""
+        action = _deps.route_action(request)
+        caller: _deps.Caller | None = getattr(request.state, _deps.CALLER, None)
+        if caller is None or not action.startswith(SHELL_LOGGED_ACTIONS) or logged_by_refuse(exc):
+            return
+        await run_in_threadpool(_deps.log_refusal, request.app.state.ctx, request, caller, error=exc,
+                                action=action, detail=_path_params(request))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
-        for e in exc.errors()[:5]:
+        for e in exc.errors()[:MAX_VALIDATION_ERRORS]:
             if e.get("type") == "json_invalid":
                 parts.append(malformed_json(exc.body, e))
                 continue
@@ -139,7 +214,18 @@ def install_error_handlers(app: FastAPI) -> None:
             got = e.get("input")
             got_text = repr(got)[:80] if got is not None else "nothing"
             parts.append(f"{where}: got {got_text}; expected {e.get('msg', 'a valid value')}")
-        return _respond(f"{request.method} {request.url.path}: " + "; ".join(parts), "RequestValidationError", 422)
+        message = f"{request.method} {request.url.path}: " + "; ".join(parts)
+        if refused_after_damage(request) is None:  # a damaged store is refused before anything is read
+            try:
+                caller = await _deps.caller_of(request)
+            except CrimelensError as first:  # the caller's dependency refuses first (no token, no purpose, ...)
+                return await _ours(request, first)
+            if caller is not None:
+                await run_in_threadpool(
+                    _deps.log_refusal, request.app.state.ctx, request, caller, error=exc, reason=message,
+                    action=_deps.route_action(request, exc.body if isinstance(exc.body, Mapping) else None),
+                    detail={**_path_params(request), "n_errors": len(exc.errors()), "errors": _validation_errors(exc)})
+        return _respond(message, "RequestValidationError", 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -7,7 +7,8 @@ auditors and board members read and verify. Every call, refused or not, is a led
 role refusal, and a refusal for what was asked (an empty party, a time to come or without an
 offset, an unknown item or case, an upload past the size limit), each with its reason. A request
 whose body or query does not parse (422 ``RequestValidationError``: a malformed ``at``, an unknown
-``kind``) is refused by the framework before a route runs, and is not logged here.
+``kind``) is refused by the framework before a route runs and logged by the API's error handler
+(``crimelens.api._errors``), as ``evidence.<kind>`` (``evidence.custody`` for an unknown kind).
 
 A download answers ``X-Evidence-SHA256``, the SHA-256 of the item's whole stored file; a full
 (200) answer also carries ``X-Content-SHA256``, the hash of the body sent, which is the same. A

@@ -264,6 +264,10 @@ def _registration_problem(row: Mapping[str, Any] | None, actor: Actor) -> str | 
     return None
 
 
+#: set on an exception :func:`refuse` raised: its refusal is in the ledger already
+LOGGED_MARK = "_crimelens_refusal_logged"
+
+
 def refuse(ctx: Context, *, action: str, actor: Actor, purpose: str | None, reason: str,
            error: Exception | None = None, **fields: Any) -> NoReturn:
     """Log a refused use, then raise (``error`` or an :class:`ApprovalRequiredError`).
@@ -277,7 +281,9 @@ def refuse(ctx: Context, *, action: str, actor: Actor, purpose: str | None, reas
     entry = LedgerEntry(action=action, user=actor.user, role=str(actor.role), purpose=purpose or "",
                         outcome="refused", detail=detail, at=ctx.now(), **fields)
     _append_surviving(ctx, entry)
-    raise error if error is not None else ApprovalRequiredError(f"{action}: refused: {reason}")
+    raised = error if error is not None else ApprovalRequiredError(f"{action}: refused: {reason}")
+    raised.__dict__[LOGGED_MARK] = entry.action  # the API's error handler logs no second refusal
+    raise raised
 
 
 def _append_surviving(ctx: Context, entry: LedgerEntry) -> None:
