@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -261,6 +263,7 @@ def _by_hand(csv: Path, areas: Path, *, window: int, periods: int, period_days: 
     np.add.at(counts, (day[ok], k[ok]), 1.0)
     read = (day >= 0) & (day < n_days)
     out: dict[str, Any] = {"split": {g: [] for g in weight}, "index": {g: [] for g in weight},
+                           "positive": {g: [] for g in weight}, "cells_positive": [],
                            "incidents": {g: [] for g in weight}, "outside": 0, "tied": [],
                            "all_days": {"days": n_days, "n_incidents": int(read.sum()),
                                         "n_incidents_outside_cells": int((read & (k < 0)).sum())}}
@@ -273,6 +276,8 @@ def _by_hand(csv: Path, areas: Path, *, window: int, periods: int, period_days: 
         split = above + tied * (n_flags - above.sum()) / tied.sum()  # each tied cell: flags left / cells tied
         index = np.zeros(len(kept))
         index[np.lexsort((np.arange(len(kept)), -score))[:n_flags]] = 1.0  # tied cells by cell index
+        given = split * (score > 0)  # the audit's rule: a cell of risk 0 is never flagged
+        out["cells_positive"].append(int((score > 0).sum()))
         now = counts[start:start + period_days].sum(axis=0)
         beyond = int(((k < 0) & (day >= start) & (day < start + period_days)).sum())
         out["outside"] += beyond
@@ -280,16 +285,21 @@ def _by_hand(csv: Path, areas: Path, *, window: int, periods: int, period_days: 
         for g, w in weight.items():
             out["split"][g].append(float((split * w).sum() / n_flags))
             out["index"][g].append(float((index * w).sum() / n_flags))
+            out["positive"][g].append(float((given * w).sum() / given.sum()))
             out["incidents"][g].append(float((now * w).sum() / (now.sum() + beyond)))
-    return {key: ({g: float(np.mean(v)) for g, v in val.items()} if key in ("split", "index", "incidents") else val)
+    return {key: ({g: float(np.mean(v)) for g, v in val.items()} if key in ("split", "index", "positive", "incidents")
+                  else val)
             for key, val in out.items()}
 
 
-def test_sf_exposure_splits_ties_and_matches_a_computation_by_hand(tmp_path: Path) -> None:
-    """San Francisco robbery, two halves of equal population (south / north of 37.77). Naive counts leave
-    some 9,600 of 9,935 cells at 0, and 35 % of each period's 497 flags fall among them. Taken by cell index
-    (southern rows first) they made the south look flagged 1.16 times its share of residents; split pro rata
-    the halves are flagged 0.514 / 0.479, the mean over every order of the tied cells."""
+def test_sf_exposure_flags_only_cells_with_risk_and_matches_a_computation_by_hand(tmp_path: Path) -> None:
+    """San Francisco robbery, two halves of equal population (south / north of 37.77). Naive counts over 180
+    days give only 299-340 of 9,935 cells a risk above 0, against the 497 flags a 5 % coverage asks for: 35 %
+    of each period's flags fell on cells tied at 0, placed by the tie rule alone. Taken by cell index
+    (southern rows first) they made the south look flagged 1.157 times its share of residents; split pro
+    rata, 1.028. Those flags are not the model's choice: only cells with risk above 0 count as flagged now
+    (south 1.055, north 0.945 times their share of residents), whatever the tie rule, and the summary says
+    per period how many flags were asked for and how many cells had any risk."""
     data = shared("sf_robbery/san_francisco_robbery.csv")
     areas = tmp_path / "halves.geojson"
     _rectangles(areas, [(-122.52, 37.70, -122.36, 37.77, "south", 60000), (-122.52, 37.77, -122.36, 37.84, "north", 60000)])
@@ -302,24 +312,71 @@ def test_sf_exposure_splits_ties_and_matches_a_computation_by_hand(tmp_path: Pat
     hand = _by_hand(data, areas, window=180, periods=8, period_days=14, coverage=0.05)
     groups = doc["summary"]["groups"]
     for g in ("south", "north"):
-        assert groups[g]["flag_share"]["mean"] == pytest.approx(hand["split"][g], abs=1e-6)
+        assert groups[g]["flag_share"]["mean"] == pytest.approx(hand["positive"][g], abs=1e-6)
         assert groups[g]["incident_share"]["mean"] == pytest.approx(hand["incidents"][g], abs=1e-6)
-    assert groups["south"]["ratio_to_population"]["mean"] == pytest.approx(1.028, abs=1e-3)
-    assert groups["north"]["ratio_to_population"]["mean"] == pytest.approx(0.957, abs=1e-3)
+    assert groups["south"]["ratio_to_population"]["mean"] == pytest.approx(1.055, abs=1e-3)  # before: 1.028
+    assert groups["north"]["ratio_to_population"]["mean"] == pytest.approx(0.945, abs=1e-3)  # before: 0.957
+    assert groups["(outside areas)"]["flag_share"]["mean"] == 0.0  # before: 0.008, all of it tied at 0
+    flags = doc["summary"]["flags"]
+    assert [r["cells_risk_above_0"] for r in flags["per_period"]] == hand["cells_positive"]
+    assert min(hand["cells_positive"]) == 299 and max(hand["cells_positive"]) == 340
+    assert {r["flags_asked"] for r in flags["per_period"]} == {497.0} and flags["n_periods_short"] == 8
+    assert [r["flags"] for r in flags["per_period"]] == pytest.approx(hand["cells_positive"])
+    assert doc["summary"]["caution_zero_risk"].startswith(
+        "in 8 of 8 periods fewer cells had a forecast risk above 0 (299-340) than the 497 flags the coverage asks for")
+    # what the tie rule alone placed before: 35 % of the flags, all on cells tied at 0
+    assert float(np.mean(hand["tied"])) == pytest.approx(0.353, abs=1e-3)
     ties = doc["summary"]["ties"]
-    assert ties["rule"] == "split" and ties["flags_per_period"] == 497
-    assert ties["share_of_flags_tied"]["mean"] == pytest.approx(float(sum(hand["tied"]) / 8), abs=1e-6)
-    assert ties["share_of_flags_zero_score"]["mean"] == pytest.approx(ties["share_of_flags_tied"]["mean"])
-    assert "35% of each period's flags (mean) fell among cells tied at the cut" in doc["summary"]["caution_ties"]
-    # by cell index: the old figures, which only the grid's order made
+    assert ties["rule"] == "split" and ties["share_of_flags_tied"]["mean"] == 0.0
+    assert "caution_ties" not in doc["summary"]
+    # the tie rule no longer decides anything: by cell index, the same shares
     by_index = _json(runner.invoke(app, [*args, "--ties", "index"]).output)
     shares = {g: by_index["summary"]["groups"][g]["flag_share"]["mean"] for g in ("south", "north")}
-    assert shares == pytest.approx(hand["index"], abs=1e-6)
-    assert by_index["summary"]["groups"]["south"]["ratio_to_population"]["mean"] == pytest.approx(1.157, abs=1e-3)
-    assert "given by cell index" in by_index["summary"]["caution_ties"]
+    assert shares == pytest.approx(hand["positive"], abs=1e-6)
+    assert hand["index"]["south"] == pytest.approx(0.578, abs=1e-3)  # what cell order made of it before
+    printed = " ".join(runner.invoke(app, args[:-1]).output.split())
+    assert "caution: in 8 of 8 periods fewer cells had a forecast risk above 0" in printed
     with DuckDBStore.open(db) as store:
         entries = [e for _, e in Ledger(store).entries(action="feedback.exposure")]
-    assert [e.params["ties"] for e in entries] == ["split", "index"]
+    assert [e.params["ties"] for e in entries] == ["split", "index", "split"]
+
+
+def test_exposure_of_month_only_records_flags_nothing_where_every_forecast_is_0(tmp_path: Path) -> None:
+    """Nottingham's burglaries are known to the month (counted on its first day): a 14-day training window
+    holds a month's records or none. In the 4 of 8 periods whose window holds none, every cell's forecast
+    is 0, and the audit flagged 130 cells anyway: by cell index the southern rows (south 0.63 of the flags,
+    1.26 times its share of residents), split pro rata every cell a little (a hit rate of exactly the 5 %
+    coverage in both halves, from those periods alone). Now those periods flag nothing, the rule of the
+    ties changes no figure, and the summary says so."""
+    from crimelens.config import load_settings
+    from crimelens.governance import Actor
+    from crimelens.services import open_context
+    from crimelens.services.ingest import ingest_file
+
+    db = tmp_path / "n.duckdb"
+    with open_context(load_settings(db=db)) as ctx:
+        ingest_file(ctx, shared("uk_police_nottingham/nottingham_burglary.csv.gz"), actor=Actor("ada"),
+                    dataset="nottingham")
+    areas = tmp_path / "halves.geojson"
+    _rectangles(areas, [(-1.25, 52.89, -1.09, 52.96, "south", 160000), (-1.25, 52.96, -1.09, 53.02, "north", 160000)])
+    args = ["audit", "exposure", "--dataset", "nottingham", "--areas", str(areas), "--group-by", "grp",
+            "--periods", "8", "--period-days", "14", "--window-days", "14", "--cell-m", "250", "--db", str(db), "--json"]
+    docs = {ties: _json(runner.invoke(app, [*args, "--ties", ties]).output) for ties in ("split", "index")}
+    doc = docs["split"]
+    first = date.fromisoformat(doc["params"]["first_day"])  # the first training day: 14 days before period 0
+    # a window holds records only if it holds the 1st of a month (the day police.uk records are counted on)
+    holds_a_month = [any((first + timedelta(days=14 * p + d)).day == 1 for d in range(14)) for p in range(8)]
+    assert holds_a_month == [True, False] * 4
+    flags = doc["summary"]["flags"]
+    assert [r["cells_risk_above_0"] > 0 for r in flags["per_period"]] == holds_a_month
+    assert {r["flags_asked"] for r in flags["per_period"]} == {130.0} and flags["n_periods_all_zero"] == 4
+    for r in flags["per_period"]:  # cells with risk above 0 get a flag each (fewer than asked); none in the rest
+        assert r["flags"] == min(r["cells_risk_above_0"], 130)
+    assert "in 4 of them every cell's forecast was 0" in doc["summary"]["caution_zero_risk"]
+    for g in ("south", "north"):  # the periods with incidents are the ones that flagged nothing: nothing hit
+        assert doc["summary"]["groups"][g]["hit_rate"]["mean"] == 0.0  # before: 0.05, the coverage itself
+    assert docs["index"]["summary"]["groups"] == doc["summary"]["groups"]  # before: south 0.630 by index, 0.484 split
+    assert doc["summary"]["groups"]["(outside areas)"]["flag_share"]["mean"] == 0.0
 
 
 def test_sf_exposure_counts_incidents_outside_the_areas(tmp_path: Path) -> None:

@@ -255,13 +255,61 @@ def test_tied_cells_share_the_flags_so_cell_order_invents_no_disparity() -> None
     ties = tie_counts(scores, flags)
     assert (ties["cut_score"], ties["cells_above"], ties["cells_tied"]) == (0.0, 2.0, 98.0)
     assert ties["flags_tied"] == pytest.approx(8.0) and ties["flags_zero_score"] == pytest.approx(8.0)
-    # the same through the rolling backtest with naive counts on mirrored records
+    # the audit's own backtest flags only the cells with risk above 0: the two with a history, not the
+    # 8 flags' worth the tie rule alone would spread over the 98 cells tied at 0
     daily = np.zeros((30, 100))
     daily[::3, 2 * 10 + 5] = daily[::3, 7 * 10 + 5] = 1.0
     run = rolling_backtest(daily, NaiveCounts(window_days=10), None, n_periods=2, period_days=5, coverage=0.1)
-    rep = exposure_audit(run.flagged, run.incidents, overlap=overlap, areas=areas, group_by="half")
+    assert run.flagged.sum(axis=1).tolist() == [2.0, 2.0] and set(np.flatnonzero(run.flagged[0])) == {25, 75}
+    counts = run.flag_counts()
+    assert counts[["flags_asked", "cells_risk_above_0", "flags"]].to_numpy().tolist() == [[10, 2, 2], [10, 2, 2]]
+    rep = exposure_audit(run.flagged, run.incidents, overlap=overlap, areas=areas, group_by="half",
+                         flags_asked=counts["flags_asked"].to_numpy(), cells_risk_above_0=counts["cells_risk_above_0"])
     assert rep.value("south", "flag_share")[0] == pytest.approx(0.5)
-    assert run.tie_summary()["share_of_flags_tied"]["mean"] == pytest.approx(0.8)
+    assert rep.value("south", "pai")[0] == pytest.approx(50.0)  # all its incidents in 1 of its 50 cells
+    assert run.tie_summary()["share_of_flags_tied"]["mean"] == 0.0
+    summary = rep.summary()
+    assert summary["flags"]["n_periods_short"] == 2 and summary["flags"]["per_period"][0] == {
+        "period": 0, "flags_asked": 10.0, "cells_risk_above_0": 2, "flags": 2.0}
+    assert summary["caution_zero_risk"].startswith("in 2 of 2 periods fewer cells had a forecast risk above 0 (2) "
+                                                   "than the 10 flags the coverage asks for")
+
+
+def test_cells_of_risk_zero_are_never_flagged_by_the_audit() -> None:
+    """A forecast that is 0 everywhere (or in most cells) has no top cells: the cut falls among cells tied at
+    0 and only the tie rule places the flags. `exposure_of_surfaces` flagged them all the same (by cell
+    index, or split pro rata): group x, the first cells, got every flag of the all-zero week. Now only
+    cells with risk above 0 hold a flag, and the report says how many flags were asked for."""
+    from crimelens.domain import Incident, IncidentTable, TimeWindow
+    from crimelens.feedback import exposure_of_surfaces
+    from crimelens.forecast import RiskSurface, StudyArea
+
+    grid = Grid(0.0, 0.0, 1000.0, 4, 1, "EPSG:32610")
+    area = StudyArea.square(grid)
+    areas = [Area("a", "a", _square(0, 0, 2000, 1000), 1000, audit={"g": "x"}),
+             Area("b", "b", _square(2000, 0, 4000, 1000), 3000, audit={"g": "y"})]
+    weeks = [TimeWindow.starting("2020-01-06", days=7), TimeWindow.starting("2020-01-13", days=7)]
+    surfaces = [RiskSurface(area, np.zeros(4), weeks[0], "hand"),
+                RiskSurface(area, np.array([0.0, 0.0, 0.0, 2.0]), weeks[1], "hand")]
+    seen = [IncidentTable.from_incidents([Incident(f"{w.start.date()}-{c}", "theft", w.start, w.start,
+                                                   x_m=500.0 + 1000 * c, y_m=500.0)], crs="EPSG:32610")
+            for w, c in zip(weeks, (0, 3), strict=True)]
+    for ties in ("index", "split"):
+        rep = exposure_of_surfaces(surfaces, seen, areas=areas, coverage=0.5, group_by="g", ties=ties)
+        per = rep.per_period.set_index(["period", "group"])
+        assert np.isnan(per.loc[(0, "x"), "flag_share"])  # before: 1.0 by index, 0.5 split: nothing flagged
+        assert per.loc[(0, "x"), "hit_rate"] == 0.0  # its incident fell in no flagged cell
+        assert per.loc[(1, "y"), "flag_share"] == 1.0 and per.loc[(1, "y"), "hit_rate"] == 1.0  # cell 3 only
+        assert rep.flag_counts is not None
+        assert rep.flag_counts[["flags_asked", "cells_risk_above_0", "flags"]].to_numpy().tolist() == [
+            [2, 0, 0], [2, 1, 1]]
+        caution = rep.summary()["caution_zero_risk"]
+        assert caution.startswith("in 2 of 2 periods fewer cells had a forecast risk above 0 (0-1) than the 2 flags")
+        assert "in 1 of them every cell's forecast was 0" in caution
+    assert flags_from_scores(np.zeros(4), 1.0, 0.5, positive_only=True).tolist() == [0.0] * 4
+    with pytest.raises(InputError, match="expected both or neither"):
+        exposure_audit(np.ones((1, 4)), np.ones((1, 4)), overlap=cell_area_overlap(grid, areas), areas=areas,
+                       flags_asked=np.ones(1))
 
 
 def test_flags_tied_at_the_cut_are_split_by_surface() -> None:

@@ -21,7 +21,12 @@ from crimelens.config import load_settings
 from crimelens.errors import InvalidParameterError
 from crimelens.governance import Actor
 from crimelens.services import open_context
-from crimelens.services.forecasts import export_stored_run, run_backtest, run_forecast
+from crimelens.services.forecasts import (
+    export_stored_run,
+    register_backtested,
+    run_backtest,
+    run_forecast,
+)
 from crimelens.services.ingest import ingest_file
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
 from tests.conftest import shared
@@ -86,6 +91,46 @@ def test_without_the_hours_a_shift_is_a_third_of_the_days_forecast(db: Path) -> 
                                    model="weighted", dataset="nottingham", horizon_days=h) for h in (1 / 3, 1.0))
     np.testing.assert_allclose(shift.surface.intensity, day.surface.intensity / 3, rtol=1e-12)
     assert shift.warnings and not day.warnings
+
+
+def test_a_backtest_of_shifts_on_month_only_records_forecasts_a_third_of_the_day(tmp_path: Path) -> None:
+    """`forecast backtest --horizon 8h` kept the time of day on Nottingham's month-only records: from
+    14:00, every 14:00-22:00 shift of `weighted` and `gbm` forecast 0 incidents in every cell (153 of
+    458 shifts, July-November 2022) and the other two shifts followed the months' middles (00:00 and
+    12:00). The backtest now leaves the hours out in every model that uses them, as `forecast run`
+    does: each shift's forecast is a third of the day's from the same origin, and the run says so."""
+    from crimelens.services import governance as gs
+
+    with open_context(load_settings(db=tmp_path / "bt.duckdb")) as ctx:  # its own store: it registers a model
+        ingest_file(ctx, shared(NOTTS), actor=Actor("ada"), dataset="nottingham")
+        gs.add_user(ctx, name="ada", role="admin", actor=Actor("ada", "admin"))
+        shifts = run_backtest(ctx, models=["naive", "weighted", "gbm"], offense="burglary",
+                              start="2022-09-15T14:00", periods=6, horizon_days=1 / 3, cell_m=250.0,
+                              actor=Actor("ada"), dataset="nottingham")
+        days = run_backtest(ctx, models=["weighted", "gbm"], offense="burglary", start="2022-09-15T14:00",
+                            periods=2, horizon_days=1.0, cell_m=250.0, actor=Actor("ada"), dataset="nottingham")
+        entry = ctx.ledger.entry(shifts.ledger_seq)
+        # time_of_day off by the data, not by --param: the model can still be registered with these figures
+        card = register_backtested(ctx, shifts, model="weighted", actor=Actor("ada", "admin"))
+    doc = shifts.to_dict()
+    shift_total = {(r["model"], r["origin"]): r["expected"] for r in doc["per_period"]}
+    day_total = {(r["model"], r["origin"]): r["expected"] for r in days.to_dict()["per_period"]}
+    for model in ("weighted", "gbm"):
+        assert doc["models"][model]["params"]["time_of_day"] is None
+        totals = [shift_total[(model, o)] for o in doc["origins"]]
+        assert min(totals) > 0, totals  # before: 0.0 in the 14:00-22:00 shifts (periods 0 and 3)
+        for p in (0, 3):  # the shifts that start with a day of the daily backtest
+            assert totals[p] == pytest.approx(day_total[(model, doc["origins"][p])] / 3, rel=1e-9)
+    assert doc["models"]["naive"]["params"].get("time_of_day") is None  # it never read the hours
+    n_before = int((_months() <= "2022-09-01").sum())  # records starting before 15 September: January-September
+    warning = doc["warnings"][0]
+    assert warning.startswith(f"100.0% of the {n_before:,} records of dataset 'nottingham' before the first origin "
+                              "have time windows of a day or longer"), warning
+    assert "(time_of_day=None for weighted, gbm)" in warning and "Backtest whole days" in warning
+    assert any("windows of 31 days or more" in w for w in doc["warnings"])  # the scoring caveat stays
+    assert entry.detail["time_of_day_off"] == ["weighted", "gbm"] and entry.detail["warnings"] == doc["warnings"]
+    assert shifts.hours_off == ("weighted", "gbm") and card.details["parameters"]["time_of_day"] is None
+    assert not days.hours_off and not any("time_of_day=None" in w for w in days.warnings)
 
 
 def test_an_all_zero_forecast_names_its_cause(db: Path, tmp_path: Path) -> None:

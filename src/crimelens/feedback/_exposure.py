@@ -21,11 +21,19 @@ groups' ``incident_share`` adds up to all incidents of the period; they are neve
 flagged cell (a miss for that group's ``hit_rate``), and that group gets no PAI (the
 surface they came from is not measured).
 
-Cells tied on the score at the cut share the flags left pro rata
-(:func:`flags_from_scores`, ``ties="split"``): with naive counts most cells have a
-score of 0, and taking the tied ones by cell index (rows from the south, say) flags a
-group for nothing but its position in the grid. :meth:`RollingBacktest.tie_summary`
-says how many flags went to tied cells and to cells with a zero score.
+Only cells with a forecast risk (score) above 0 count as flagged. Where fewer cells than
+the coverage asks for have any risk (naive counts over a short window; a period whose
+forecast is 0 everywhere), the rest of the cut would fall on cells tied at 0, picked by
+the tie rule alone (the lowest cell indices, or every zero cell's pro-rata share): an
+artefact of tie-breaking, not the model's choice, so those flags are not given and the
+period flags less than the coverage. :meth:`RollingBacktest.flag_counts` gives, per
+period, the flags the coverage asked for and the cells with risk above 0; the report's
+``flags`` block and ``caution_zero_risk`` say where they differ.
+
+Cells tied on a score above 0 at the cut share the flags left pro rata
+(:func:`flags_from_scores`, ``ties="split"``): taking the tied ones by cell index (rows
+from the south, say) would flag a group for nothing but its position in the grid.
+:meth:`RollingBacktest.tie_summary` says how many flags went to tied cells.
 
 Each metric is computed per period; the report gives the mean over periods and a
 Student-t interval across periods (``confidence``, default 95 %). With one period
@@ -87,6 +95,7 @@ def flags_from_scores(
     coverage: float,
     *,
     ties: Literal["split", "index"] = "split",
+    positive_only: bool = False,
 ) -> NDArray[np.float64]:
     """Flag the highest-scoring cells until they cover ``coverage`` of the total surface.
 
@@ -97,7 +106,9 @@ def flags_from_scores(
     cells above the cut) / (surface of the tied cells), which is the mean over every order
     of the tied cells, so no share depends on cell order; with ``ties="index"`` the tied
     cells are taken by ascending index (whole flags, the rule of ``RiskSurface.flagged``).
-    Returns flags in [0, 1], one per cell.
+    With ``positive_only`` (the exposure audit's rule) a cell with a score of 0 or less is never
+    flagged: only the tie rule would pick it, so the flags it would get are not given and the
+    cells flagged may cover less than ``coverage``. Returns flags in [0, 1], one per cell.
 
     Examples
     --------
@@ -107,6 +118,8 @@ def flags_from_scores(
     [1.0, 0.333, 0.333, 0.333]
     >>> flags_from_scores(np.array([2.0, 1.0, 1.0, 1.0]), 1.0, 0.5, ties="index").tolist()
     [1.0, 1.0, 0.0, 0.0]
+    >>> flags_from_scores(np.array([3.0, 0.0, 0.0, 0.0]), 1.0, 0.5, positive_only=True).tolist()
+    [1.0, 0.0, 0.0, 0.0]
     """
     if not 0.0 < coverage <= 1.0:
         raise InvalidParameterError(f"coverage={coverage}: expected a share of the surface in (0, 1]")
@@ -121,7 +134,10 @@ def flags_from_scores(
     cum = np.cumsum(area[order])
     n_flag = min(int(np.searchsorted(cum, coverage * area.sum() - 1e-9 * area.sum()) + 1), len(s))
     flags[order[:n_flag]] = 1.0
-    return flags if ties == "index" else split_ties(s, flags, area)
+    out = flags if ties == "index" else split_ties(s, flags, area)
+    if positive_only:
+        out[~(s > 0)] = 0.0
+    return out
 
 
 def split_ties(scores: NDArray[np.float64], flags: NDArray[np.float64],
@@ -189,6 +205,18 @@ class RollingBacktest:
     incidents: NDArray[np.float64]
     scores: NDArray[np.float64]
     ties: str
+    #: per period, the flags (in cells) the coverage asked for; only cells with a score above 0 got
+    #: one (``flagged``). None: as many as ``flagged`` holds
+    asked: NDArray[np.float64] | None = None
+
+    def flag_counts(self) -> pd.DataFrame:
+        """Per period: the flags the coverage asked for (``flags_asked``), the cells with a score
+        (forecast risk) above 0 (``cells_risk_above_0``) and the flags given (``flags``: only those
+        cells hold one, so fewer than asked where fewer cells have any risk)."""
+        given = self.flagged.sum(axis=1)
+        return pd.DataFrame({"period": np.arange(self.flagged.shape[0]),
+                             "flags_asked": given if self.asked is None else np.asarray(self.asked, dtype=np.float64),
+                             "cells_risk_above_0": (self.scores > 0).sum(axis=1), "flags": given})
 
     def tie_table(self) -> pd.DataFrame:
         """Per period: the cut, the cells above and at it, and the flags the tie rule placed."""
@@ -233,8 +261,10 @@ def rolling_backtest(
     ties: Literal["split", "index"] = "split",
 ) -> RollingBacktest:
     """Rolling-origin backtest: for each of the last ``n_periods`` periods, fit on everything
-    before it, flag ``coverage`` of the surface (:func:`flags_from_scores`, ``ties``), and
-    count the period's incidents per cell. Keeps each period's scores for :func:`tie_counts`.
+    before it, flag ``coverage`` of the surface (:func:`flags_from_scores`, ``ties``), keep the
+    flags of the cells with a score above 0 only (how many the coverage asked for is kept in
+    ``asked``), and count the period's incidents per cell. Keeps each period's scores for
+    :func:`tie_counts`.
     """
     counts = np.asarray(daily_counts, dtype=np.float64)
     if n_periods < 1 or period_days < 1:
@@ -248,12 +278,15 @@ def rolling_backtest(
     flagged = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)
     incidents = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)
     scores = np.zeros((n_periods, counts.shape[1]), dtype=np.float64)
+    asked = np.zeros(n_periods, dtype=np.float64)
     for p in range(n_periods):
         start = first + p * period_days
         scores[p] = model.fit_counts(counts[:start], centres_m).score()
-        flagged[p] = flags_from_scores(scores[p], cell_area, coverage, ties=ties)
+        cut = flags_from_scores(scores[p], cell_area, coverage, ties=ties)
+        asked[p] = round(float(cut.sum()), 9)  # split shares of a tie add up to whole cells, but for rounding
+        flagged[p] = np.where(scores[p] > 0, cut, 0.0)  # a cell of risk 0 only the tie rule would pick
         incidents[p] = counts[start : start + period_days].sum(axis=0)
-    return RollingBacktest(flagged=flagged, incidents=incidents, scores=scores, ties=ties)
+    return RollingBacktest(flagged=flagged, incidents=incidents, scores=scores, ties=ties, asked=asked)
 
 
 def rolling_flags(
@@ -271,7 +304,8 @@ def rolling_flags(
     before it, flag ``coverage`` of the surface, and count the period's incidents per cell.
 
     Returns ``(flagged, incidents)``, both of shape ``(n_periods, cells)``; flags are in
-    [0, 1] (cells tied at the cut share it, see :func:`flags_from_scores`). See
+    [0, 1] (cells tied at the cut share it, see :func:`flags_from_scores`; cells with a score
+    of 0 are never flagged). See
     :func:`rolling_backtest` for the scores and the tie counts as well.
     """
     run = rolling_backtest(daily_counts, model, centres_m, n_periods=n_periods, period_days=period_days,
@@ -291,6 +325,9 @@ class ExposureReport:
     #: incidents over all periods, and those recorded in no cell (counted under ``(outside areas)``)
     n_incidents: float = 0.0
     n_incidents_outside: float = 0.0
+    #: per period: the flags the coverage asked for, the cells with a forecast risk above 0 and the
+    #: flags given (:meth:`RollingBacktest.flag_counts`); None when the caller did not say
+    flag_counts: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def groups(self) -> list[str]:
@@ -317,6 +354,22 @@ class ExposureReport:
             for r in frame.itertuples():
                 entry[str(r.metric)] = {"mean": _num(r.mean), "lo": _num(r.lo), "hi": _num(r.hi)}
             out["groups"][str(g)] = entry
+        if self.flag_counts is not None:
+            c = self.flag_counts
+            out["flags"] = {
+                "rule": "only cells with a forecast risk above 0 count as flagged",
+                "asked_per_period": _num(float(c["flags_asked"].mean())) if len(c) else None,
+                "n_periods_short": int((c["flags"] < c["flags_asked"] - 1e-9).sum()),
+                "n_periods_all_zero": int((c["cells_risk_above_0"] == 0).sum()),
+                "per_period": [{"period": int(p), "flags_asked": _num(a), "cells_risk_above_0": int(n),
+                                "flags": _num(f)}
+                               for p, a, n, f in zip(c["period"].to_numpy(np.int64), c["flags_asked"].to_numpy(np.float64),
+                                                     c["cells_risk_above_0"].to_numpy(np.int64),
+                                                     c["flags"].to_numpy(np.float64), strict=True)],
+            }
+            caution = _zero_risk_caution(c)
+            if caution is not None:
+                out["caution_zero_risk"] = caution
         return out
 
     def to_markdown(self) -> str:
@@ -333,6 +386,26 @@ class ExposureReport:
             pop = frame["population"].iloc[0]
             lines.append(f"| {g} | {'' if pd.isna(pop) else int(pop):} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
+
+
+def _zero_risk_caution(counts: pd.DataFrame) -> str | None:
+    """The caution for periods in which fewer cells had a forecast risk above 0 than the flags the
+    coverage asked for (``counts``: :meth:`RollingBacktest.flag_counts`), or None when none did."""
+    short = counts[counts["flags"] < counts["flags_asked"] - 1e-9]
+    if short.empty:
+        return None
+    asked = sorted({round(float(a)) for a in short["flags_asked"]})
+    wanted = f"{asked[0]:,}" if len(asked) == 1 else f"{asked[0]:,}-{asked[-1]:,}"
+    lo, hi = int(short["cells_risk_above_0"].min()), int(short["cells_risk_above_0"].max())
+    n_zero = int((short["cells_risk_above_0"] == 0).sum())
+    given = float((short["flags"] / short["flags_asked"]).mean())
+    return (f"in {len(short)} of {len(counts)} periods fewer cells had a forecast risk above 0 "
+            f"({lo:,}" + ("" if lo == hi else f"-{hi:,}") + f") than the {wanted} flags the coverage asks for"
+            + (f"; in {n_zero} of them every cell's forecast was 0" if n_zero else "")
+            + f": only cells with risk above 0 count as flagged, so those periods flag {given:.0%} of the cells "
+            "asked for (mean)" + (", and a period with no flag has no flag_share or PAI" if n_zero else "")
+            + ". The rest of the cut would have fallen on cells tied at 0, picked by the tie rule alone, not by "
+            "the model")
 
 
 def _num(x: Any) -> float | None:
@@ -358,6 +431,8 @@ def exposure_audit(
     cell_area: NDArray[np.float64] | float = 1.0,
     confidence: float = 0.95,
     incidents_outside: NDArray[np.float64] | None = None,
+    flags_asked: NDArray[np.float64] | None = None,
+    cells_risk_above_0: NDArray[np.float64] | NDArray[np.int64] | None = None,
 ) -> ExposureReport:
     """Audit flagged cells against area groups across backtest periods.
 
@@ -373,6 +448,10 @@ def exposure_audit(
     incidents_outside : (periods,) incidents recorded in no cell (outside every area's cells).
         They count in the ``(outside areas)`` group, never flagged, so every group's
         ``incident_share`` is a share of all the period's incidents and the shares add up to 1.
+    flags_asked, cells_risk_above_0 : (periods,) the flags the coverage asked for and the cells whose
+        forecast risk is above 0 (the only cells that can be flagged): given both, the report's
+        ``flag_counts`` and its summary's ``flags`` block keep them, with ``caution_zero_risk`` where
+        a period had fewer such cells than flags asked for.
     """
     f = np.atleast_2d(np.asarray(flagged, dtype=np.float64))
     y = np.atleast_2d(np.asarray(incidents, dtype=np.float64))
@@ -387,6 +466,17 @@ def exposure_audit(
     if beyond.shape != (f.shape[0],):
         raise InputError(f"exposure_audit: incidents_outside has shape {beyond.shape}; expected ({f.shape[0]},), "
                          "one count per period")
+    counts = None
+    if (flags_asked is None) != (cells_risk_above_0 is None):
+        raise InputError("exposure_audit: got one of flags_asked and cells_risk_above_0; expected both or neither")
+    if flags_asked is not None and cells_risk_above_0 is not None:
+        asked = np.asarray(flags_asked, dtype=np.float64)
+        positive = np.asarray(cells_risk_above_0, dtype=np.int64)
+        if asked.shape != (f.shape[0],) or positive.shape != (f.shape[0],):
+            raise InputError(f"exposure_audit: flags_asked has shape {asked.shape} and cells_risk_above_0 "
+                             f"{positive.shape}; expected ({f.shape[0]},) each, one count per period")
+        counts = pd.DataFrame({"period": np.arange(f.shape[0]), "flags_asked": asked,
+                               "cells_risk_above_0": positive, "flags": f.sum(axis=1)})
     labels = area_groups(areas, group_by, n_quantiles=n_quantiles)
     order = list(dict.fromkeys(sorted(labels)))
     weights = {g: w[:, [i for i, lab in enumerate(labels) if lab == g]].sum(axis=1) for g in order}
@@ -468,6 +558,7 @@ def exposure_audit(
         table=pd.DataFrame(summary_rows),
         n_incidents=float(y.sum() + beyond.sum()),
         n_incidents_outside=float(beyond.sum()),
+        flag_counts=counts,
     )
 
 
@@ -485,9 +576,12 @@ def exposure_of_surfaces(
     """Exposure audit of the forecasting engine's ``RiskSurface`` objects, one per backtest period.
 
     Each surface flags its top ``coverage`` of cells (``RiskSurface.flagged``; with
-    ``ties="split"`` the cells tied at its cut share those flags, see :func:`split_ties`); ``incidents[i]``
-    is the :class:`~crimelens.domain.IncidentTable` recorded during surface ``i``'s window. All
-    surfaces must share one study area (its cell outlines are overlaid on ``areas``).
+    ``ties="split"`` the cells tied at its cut share those flags, see :func:`split_ties`), and only
+    its cells with a risk above 0 keep them: a cell of risk 0 in the cut is there by the tie rule
+    alone (an all-zero surface flags nothing). The report's ``flag_counts`` and summary say, per
+    surface, how many flags the coverage asked for and how many cells had risk above 0.
+    ``incidents[i]`` is the :class:`~crimelens.domain.IncidentTable` recorded during surface ``i``'s
+    window. All surfaces must share one study area (its cell outlines are overlaid on ``areas``).
     """
     if not surfaces or len(surfaces) != len(incidents):
         raise InputError(
@@ -506,7 +600,10 @@ def exposure_of_surfaces(
     if ties == "split":  # the surface's own flags take tied cells by index; spread them over the tie
         flagged = np.stack([split_ties(np.asarray(s.intensity, dtype=np.float64), fl, cell_km2)
                             for s, fl in zip(surfaces, flagged, strict=True)])
+    risk = np.stack([np.asarray(s.intensity, dtype=np.float64) for s in surfaces])
+    asked = np.round(flagged.sum(axis=1), 9)  # whole cells, but for the rounding of split shares
+    flagged = np.where(risk > 0, flagged, 0.0)  # cells of risk 0: only the tie rule put them in the cut
     counts = np.stack([area.counts(t.xy_m) if len(t) else np.zeros(area.n_cells) for t in incidents])
     return exposure_audit(flagged, counts, overlap=overlap, areas=areas, group_by=group_by,
-                          n_quantiles=n_quantiles, cell_area=cell_km2,
-                          confidence=confidence)
+                          n_quantiles=n_quantiles, cell_area=cell_km2, confidence=confidence,
+                          flags_asked=asked, cells_risk_above_0=(risk > 0).sum(axis=1))

@@ -8,7 +8,9 @@ never sees the test window: the training events are cut before the model sees
 them, and ``predict`` itself only uses incidents before the window's start. The
 events are sorted and located in the study area once; each model is fitted on
 the slice before its origin through :meth:`HotspotModel.fit_events`, which
-learns exactly what ``fit`` learns from a table.
+learns exactly what ``fit`` learns from a table. Each period keeps every model's forecast
+total over the study area (``expected``) beside the incidents recorded (``n_events``): a model
+that gives every cell 0 (e.g. a shift whose hours its history never holds) shows there.
 
 Intervals are percentile bootstraps over periods (resampling whole periods, so
 week-to-week correlation inside a period is kept). A paired comparison resamples
@@ -105,6 +107,10 @@ class BacktestResult:
     #: where each period's window ends (``origins[p]`` plus the horizon on the data's clocks; empty:
     #: plus ``horizon_days`` in UTC, as results made before the windows followed the clocks)
     ends: tuple[datetime, ...] = ()
+    #: each model's forecast summed over the study area, per period (``[model, period]``): the
+    #: incidents it expected in the window, beside the ``n_events`` recorded (NaN: not fitted, no
+    #: history; None: not kept, as in results made before it was)
+    expected: NDArray[np.float64] | None = None
     _index: Mapping[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +118,7 @@ class BacktestResult:
             arr = np.array(getattr(self, name), dtype=np.float64)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
-        for name in ("group_hits", "group_n"):
+        for name in ("group_hits", "group_n", "expected"):
             if getattr(self, name) is not None:
                 arr = np.array(getattr(self, name), dtype=np.float64)
                 arr.setflags(write=False)
@@ -204,6 +210,8 @@ class BacktestResult:
             for metric in METRICS:
                 entry[metric] = {f"{c:g}": dict(zip(("mean", "low", "high"), self.mean(m, metric, c), strict=True))
                                  for c in covs}
+            if self.expected is not None:  # the forecasts' mean total beside the incidents recorded
+                entry["expected_per_period"] = _finite_mean(self.expected[i])
             entry["loglik_per_period"] = _finite_mean(self.loglik[i])
             entry["brier"] = _finite_mean(self.brier[i])
             entry["seconds_per_period"] = _finite_mean(self.seconds[i])
@@ -222,6 +230,8 @@ class BacktestResult:
             for p, o in enumerate(self.origins):
                 row: dict[str, Any] = {"model": m, "origin": o.isoformat(), "end": self.end(p).isoformat(),
                                        "n_events": float(self.n_events[p])}
+                if self.expected is not None:
+                    row["expected"] = float(self.expected[i, p])
                 for metric in METRICS:
                     arr = getattr(self, metric)
                     for c in covs:
@@ -295,6 +305,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     hit, pai, pei = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     loglik, brier = np.full((n_models, periods), np.nan), np.full((n_models, periods), np.nan)
     seconds = np.full((n_models, periods), np.nan)
+    expected = np.full((n_models, periods), np.nan)
     n_events = np.zeros(periods)
     observed_all = np.zeros((periods, area.n_cells))
     for p, origin in enumerate(origins):
@@ -324,6 +335,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
                 t_sorted[lo:hi], xy_sorted[lo:hi], cells=cells_all[lo:hi],
                 premise=None if premise is None else premise.take(slice(lo, hi))).predict(window)
             seconds[m, p] = time.perf_counter() - began
+            expected[m, p] = float(surface.intensity.sum())
             _score(surface.intensity, observed, covs, ties, m, p, hit, pai, pei, loglik, brier)
             if group_hits is not None:
                 for g, obs in enumerate(observed_g):
@@ -341,6 +353,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         per_day = np.bincount(cells_all[inside], minlength=area.n_cells).astype(np.float64) / (2.0 * span)
         for p in range(periods):
             rate = per_day * (days_since_epoch(ends[p]) - days_since_epoch(origins[p]))
+            expected[len(names), p] = float(rate.sum())
             if n_events[p] > 0:  # like every model's: a period without records has no hit rate or PAI
                 _score(rate, rate, covs, "index", len(names), p, hit, pai, pei, loglik, brier)
             pei[len(names), p] = np.nan  # its own rate scored against itself: 1 by construction, says nothing
@@ -350,7 +363,7 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
                           ties, n_boot, random_state, group_names, group_hits, group_n,
-                          {name: type(models[name]).__name__ for name in names}, ends)
+                          {name: type(models[name]).__name__ for name in names}, ends, expected)
 
 
 def _group_codes(groups: Sequence[Any] | None, n: int) -> tuple[tuple[str, ...], NDArray[np.int64] | None]:

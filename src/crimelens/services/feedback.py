@@ -77,8 +77,8 @@ __all__ = [
 
 SCENARIOS: tuple[str, ...] = ("ensign-urn", "oakland", "synthetic", "planted-city")
 #: The cautions an exposure audit's summary may carry, in the order they are printed.
-EXPOSURE_CAUTIONS: tuple[str, ...] = ("caution_ties", "caution_outside", "caution_location", "caution_window",
-                                      "caution")
+EXPOSURE_CAUTIONS: tuple[str, ...] = ("caution_zero_risk", "caution_ties", "caution_outside", "caution_location",
+                                      "caution_window", "caution")
 MAX_GRID_DAYS = 3660  # ten years of daily refits; the urn is bounded by its days x runs instead
 _DEFAULT_DAYS = {"ensign-urn": 1000, "oakland": 549, "synthetic": 365, "planted-city": 365}
 
@@ -358,10 +358,14 @@ def audit_exposure(
     (``areas_dataset``, default ``dataset``). The last ``n_periods`` periods of
     ``period_days`` days are each forecast from everything before them (``model``,
     square cells of ``cell_m`` metres over the areas), the top ``coverage`` of the
-    surface is flagged, and the flags are audited. Cells tied at the cut share the flags
-    left pro rata (``ties="split"``; ``"index"`` takes them by cell index, for comparison);
-    the summary says how many flags fell among tied cells (``ties``) and warns when many
-    did. Incidents recorded in no cell of the areas count under ``(outside areas)``.
+    surface is flagged, and the flags are audited. Only cells with a forecast risk above 0
+    count as flagged: a cell of risk 0 in the cut is there by the tie rule alone, so where fewer
+    cells have any risk than the coverage asks for, the period flags fewer; the summary's
+    ``flags`` block gives, per period, the flags asked for and the cells with risk above 0, and
+    ``caution_zero_risk`` says where they differ. Cells tied at the cut on a risk above 0 share
+    the flags left pro rata (``ties="split"``; ``"index"`` takes them by cell index, for
+    comparison); the summary says how many flags fell among tied cells (``ties``) and warns
+    when many did. Incidents recorded in no cell of the areas count under ``(outside areas)``.
 
     The ledger entry's parameters name the inputs that change the result: the incident
     file's absolute path and SHA-256 (or the stored dataset), the areas file's absolute
@@ -450,9 +454,12 @@ def audit_exposure(
     backtest = rolling_backtest(daily, count_model, full.centres()[keep], n_periods=n_periods,
                                 period_days=period_days, coverage=coverage, ties=ties)
     flagged = backtest.flagged
+    counts = backtest.flag_counts()
     report = exposure_audit(flagged, backtest.incidents, overlap=overlap_full[keep], areas=area_list,
                             group_by=group_by, n_quantiles=n_quantiles, cell_area=full.cell_area_km2,
-                            confidence=confidence, incidents_outside=beyond)
+                            confidence=confidence, incidents_outside=beyond,
+                            flags_asked=counts["flags_asked"].to_numpy(np.float64),
+                            cells_risk_above_0=counts["cells_risk_above_0"].to_numpy(np.int64))
     params: dict[str, Any] = {"source": source, **data_file, "offense": offense,
                               "areas": areas_id.get("areas") or areas_dataset or dataset, **areas_id,
                               "group_by": group_by, "n_quantiles": n_quantiles, "model": model, "cell_m": cell_m,
@@ -462,14 +469,12 @@ def audit_exposure(
     summary = report.summary()
     summary["ties"] = backtest.tie_summary()
     tied_share = summary["ties"]["share_of_flags_tied"]["mean"]
-    if tied_share is not None and tied_share > TIED_SHARE_CAUTION:
-        zero_share = summary["ties"]["share_of_flags_zero_score"]["mean"] or 0.0
+    if tied_share is not None and tied_share > TIED_SHARE_CAUTION:  # tied on a score above 0: cells of 0 get none
         what = ("split pro rata among them, so no group's share depends on cell order" if ties == "split"
                 else "given by cell index, so the groups' shares depend on the grid's cell order")
         summary["caution_ties"] = (
-            f"{tied_share:.0%} of each period's flags (mean) fell among cells tied at the cut "
-            f"({zero_share:.0%} on cells with a score of 0, i.e. no recorded history): {what}; those flags "
-            "say nothing about the places, only that the model cannot tell them apart")
+            f"{tied_share:.0%} of each period's flags (mean) fell among cells tied at the cut: {what}; those "
+            "flags say nothing about the places, only that the model cannot tell them apart")
     n_beyond = int(beyond.sum())
     n_unlocated = int(unlocated_daily[first_period:].sum())
     all_days = {"days": n_days, "n_incidents": int(daily.sum() + beyond_daily.sum() + unlocated_daily.sum()),

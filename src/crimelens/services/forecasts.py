@@ -352,7 +352,8 @@ def run_forecast(
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
     size = params_used(estimator, study).get("cell_m")  # the area's cells are the ones used: recorded so
     estimator.set_params(area=study, **({} if size is None else {"cell_m": size}))
-    notes = [] if window.days >= 1 else _hours_unknown(estimator, history, window, _dataset_label(ctx, dataset))
+    notes = [] if window.days >= 1 else _hours_unknown({"": estimator}, history, window.days,
+                                                       _dataset_label(ctx, dataset))[0]
     with warnings.catch_warnings():  # records="all" counts every record on purpose, and says so in the run
         warnings.filterwarnings("ignore", message=r".*further records of its incidents", category=UserWarning)
         surface = estimator.fit(history).predict(window)
@@ -457,23 +458,37 @@ def _newest_before(history: IncidentTable, start: datetime) -> datetime | None:
     return None if mid.empty else pd.Timestamp(mid.max()).to_pydatetime()
 
 
-def _hours_unknown(estimator: HotspotModel, history: IncidentTable, window: TimeWindow, label: str) -> list[str]:
+def _hours_unknown(estimators: Mapping[str, HotspotModel], history: IncidentTable, horizon_days: float,
+                   label: str, *, backtest: bool = False) -> tuple[list[str], tuple[str, ...]]:
     """A window shorter than a day on records whose times are mostly windows of a day or more (month-only
     police.uk data): their time of day is their window's middle (about 00:00 or 12:00), not when anything
-    happened, so the time-of-day adjustment would give every cell of most shifts 0. It is turned off
-    (``time_of_day=None``: each cell's daily rate spread evenly over the day), and the run says so."""
+    happened, so the time-of-day adjustment would give every cell 0 in most shifts, and in a shift that
+    holds one of those times a share that only says how long the months were. It is turned off in each
+    of ``estimators`` that uses it (``time_of_day=None``: each cell's daily rate spread evenly over the
+    day), and the run says so.
+    Returns the warning (none when the records say the time of day) and the labels whose hours were
+    turned off. ``backtest``: ``history`` is the records before the first origin, and the words are a
+    backtest's."""
     share = day_long_share(history)
     if share < 0.5:
-        return []
-    uses = estimator.get_params(deep=False).get("time_of_day") is not None
-    if uses:
-        estimator.set_params(time_of_day=None)
-    return [f"{share:.1%} of the {len(history):,} training records of dataset {label!r} have time windows of a day "
-            "or longer (e.g. month-only records, read at their window's middle), so they do not say at what time of "
-            f"day incidents happen: this forecast of {format_span(window.days)} does not use the time of day"
-            + (" (time_of_day=None)" if uses else "")
-            + ": each cell's expected count is its daily rate spread evenly over the day, and the cells rank as "
-            "for a whole day. Forecast whole days (--horizon 1d or more) from such data"]
+        return [], ()
+    off = tuple(name for name, e in estimators.items() if e.get_params(deep=False).get("time_of_day") is not None)
+    for name in off:
+        estimators[name].set_params(time_of_day=None)
+    span = format_span(horizon_days)
+    if backtest:
+        read = f"of the {len(history):,} records of dataset {label!r} before the first origin"
+        what = (f"the backtest's forecasts of {span} do not use the time of day"
+                + (f" (time_of_day=None for {', '.join(off)})" if off else ""))
+        advice = "Backtest whole days (--horizon 1d or more) on such data"
+    else:
+        read = f"of the {len(history):,} training records of dataset {label!r}"
+        what = f"this forecast of {span} does not use the time of day" + (" (time_of_day=None)" if off else "")
+        advice = "Forecast whole days (--horizon 1d or more) from such data"
+    return [f"{share:.1%} {read} have time windows of a day or longer (e.g. month-only records, read at their "
+            f"window's middle), so they do not say at what time of day incidents happen: {what}: each cell's "
+            "expected count is its daily rate spread evenly over the day, and the cells rank as for a whole day. "
+            + advice], off
 
 
 def forecast_warnings(estimator: HotspotModel, surface: RiskSurface, coverage: float, *, n_training: int,
@@ -555,6 +570,9 @@ class BacktestRun:
     n_records_left_out: int = 0
     #: what a reader must know before trusting the means (see :func:`backtest_warnings`)
     warnings: tuple[str, ...] = ()
+    #: the labels whose time of day a sub-day backtest on month-only records turned off
+    #: (``time_of_day=None``, as ``run_forecast`` does for such a window; see ``warnings``)
+    hours_off: tuple[str, ...] = ()
 
     def to_dict(self, *, per_period: bool = True) -> dict[str, Any]:
         res = self.result
@@ -709,6 +727,13 @@ def run_backtest(
     runs a model again under another label (``backtest_labels``), with its own ``params[LABEL]``.
     ``versus`` pairs every other model against that one (e.g. ``naive``) instead of the best
     against every other.
+
+    A horizon shorter than a day on records whose times are mostly windows of a day or more
+    (month-only data; counted over the records before the first origin) leaves out the time of day
+    in every model that uses it (``time_of_day=None``, the rule of ``run_forecast``): each shift's
+    forecast is the day's spread evenly over it. The summary's parameters say so, and the run's
+    ``warnings``, its stored summary and its ledger entry (``time_of_day_off``) name it; a model
+    so backtested can still be registered (a deployed forecast of such a window does the same).
     """
     labels = backtest_labels(models)
     check_records(records)
@@ -733,6 +758,12 @@ def run_backtest(
     if len(history) == 0:
         raise NotFoundError(f"backtest: no incidents before {first.isoformat()} to define the study area")
     _periods_within_records(incidents, first, periods, horizon_days)
+    hours_notes: list[str] = []
+    hours_off: tuple[str, ...] = ()
+    if horizon_days < 1:  # as run_forecast: month-only records say no time of day, so shifts leave it out
+        before = incidents.select(window=TimeWindow(datetime(1900, 1, 1, tzinfo=first.tzinfo), first))
+        hours_notes, hours_off = _hours_unknown(estimators, before, horizon_days, _dataset_label(ctx, dataset),
+                                                backtest=True)
     area = StudyArea.from_activity(incidents, cell_m, period=TimeWindow(mask_from, first))
     areas = tuple((float(km2), coverage_for_area(area, km2, nij_limits=nij_limits)) for km2 in areas_km2)
     covs = sorted(set(DEFAULT_CURVE) | {float(c) for c in coverages} | {c for _, c in areas})
@@ -742,7 +773,7 @@ def run_backtest(
                             horizon_days=horizon_days, zone=zone, coverages=covs,
                             ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
-    warnings = backtest_warnings(incidents, result)
+    warnings = (*hours_notes, *backtest_warnings(incidents, result))
     summary = result.summary()
     summary["n_periods_scored"] = int((result.n_events > 0).sum())
     summary["warnings"] = list(warnings)
@@ -770,7 +801,8 @@ def run_backtest(
                                  "horizon_days": horizon_days, "area": area.describe(), "group_by": group_by,
                                  "flagged_areas_km2": [km2 for km2, _ in areas], "records": records,
                                  "n_records_left_out": n_left_out,
-                                 "params_set": {m: _plain(dict(v)) for m, v in (params or {}).items() if v}})
+                                 "params_set": {m: _plain(dict(v)) for m, v in (params or {}).items() if v},
+                                 "time_of_day_off": list(hours_off), "warnings": list(warnings)})
         save_backtest(ctx.store, BacktestRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
             dataset=dataset, offense=offense, models=json.dumps(list(models)), summary=text,
@@ -783,7 +815,8 @@ def run_backtest(
             title=f"{dataset or 'all'} {offense or ''}: {periods} forecasts of {format_span(horizon_days)}; "
                   f"{area.n_cells} cells ({area.describe()['rule']})"))
     return BacktestRun(run_id, result, dataset, offense, tuple(float(c) for c in coverages), seq,
-                       RESEARCH_MARK, files, areas, d_hash, group_by, versus, zone, records, n_left_out, warnings)
+                       RESEARCH_MARK, files, areas, d_hash, group_by, versus, zone, records, n_left_out, warnings,
+                       hours_off)
 
 
 def backtest_warnings(incidents: IncidentTable, result: BacktestResult) -> tuple[str, ...]:
@@ -872,7 +905,11 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
     # cell_m is the study area's cell size (the card's evaluation data names the area), not a model setting
     defaults = _plain({k: v for k, v in make_model(kind).get_params().items()
                        if k not in DATA_PARAMS and k != "cell_m"})
-    changed = sorted(k for k, v in defaults.items() if dict(res.params.get(model, {})).get(k, v) != v)
+    # time_of_day turned off by the data (month-only records, a sub-day horizon) is what a deployed
+    # run_forecast does too on such a window: the defaults, not a setting of the backtest
+    auto = {"time_of_day"} if model in run.hours_off else set()
+    changed = sorted(k for k, v in defaults.items()
+                     if k not in auto and dict(res.params.get(model, {})).get(k, v) != v)
     if changed:
         raise InvalidParameterError(
             f"register {model!r}: the backtest set its parameters {changed}; a deployment runs the "
