@@ -207,3 +207,13 @@ def test_a_shift_across_the_clock_change_covers_the_hours_it_passes(
                               strength=1.0, prior=1e-9, half_life_days=1e9)
     assert scale is not None
     np.testing.assert_allclose(scale * h, shares, atol=1e-6)
+
+
+def test_a_midnight_record_is_in_the_shift_from_midnight_only() -> None:
+    """Three 8-hour shifts of a day hold a record at 00:00 once: in float days (0 - 2/3) mod 1 fell a
+    rounding error below 1/3, so the 16:00-24:00 shift held it too (its share read 1, not 0)."""
+    days = np.arange(17000.0, 17100.0)  # every day at 00:00 UTC, one cell
+    cells = np.zeros(len(days), dtype=np.int64)
+    kw = {"strength": 1.0, "prior": 1e-9, "half_life_days": 1e9}
+    shares = [time_of_day_scale(days, cells, 17100.0 + k / 3, 1 / 3, 1, **kw) for k in range(3)]
+    assert [round(float(s[0]) / 3, 6) for s in shares if s is not None] == [1.0, 0.0, 0.0]

@@ -108,7 +108,10 @@ def _inside(tt: NDArray[np.float64], t0: float, horizon_days: float, zone: str |
     if zone is not None:  # each time on the local clock, daylight saving included
         tt = tt + utc_offset_days(tt, zone)
         pieces = _local_pieces(t0, horizon_days, zone)
-    out: NDArray[np.float64] = sum((np.mod(tt - start, 1.0) < length).astype(np.float64)
+    # compared in whole milliseconds of the day: in float days 00:00 sat a rounding error inside
+    # [16:00, 24:00) ((0 - 2/3) mod 1 < 1/3), so midnight records counted in the evening shift too
+    ms = 86_400_000
+    out: NDArray[np.float64] = sum((np.mod(np.rint((tt - start) * ms), ms) < round(length * ms)).astype(np.float64)
                                    for start, length in pieces)  # type: ignore[assignment]
     return out
 
