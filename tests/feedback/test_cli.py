@@ -452,3 +452,6 @@ def test_printed_ratios_carry_the_names_of_the_json(tmp_path: Path) -> None:
             f"{summary['amplification_ratio']:.3f}") in text
     assert ("concentration ratio (share of flags to the day-0 flagged cells, feedback / no feedback): "
             f"{summary['concentration_ratio']:.3f}") in text
+    text = " ".join(runner.invoke(app, [a for a in args if a != "--json"]).output.split())
+    assert "130.0 asked for per period, 8 of 8 periods had fewer cells with risk above 0 (4 none)" in text
+    assert "caution: in " in text and "on cells with a score of 0" not in text

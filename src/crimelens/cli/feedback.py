@@ -188,10 +188,15 @@ def exposure(
         console.print(report.to_markdown(), markup=False)
         ties = doc["summary"].get("ties")
         if ties:
-            tied, zero = ties["share_of_flags_tied"]["mean"], ties["share_of_flags_zero_score"]["mean"]
+            tied = ties["share_of_flags_tied"]["mean"]
             console.print(f"ties at the cut ({ties['rule']}): {0.0 if tied is None else tied:.1%} of each period's "
-                          f"flags (mean) fell among tied cells, {0.0 if zero is None else zero:.1%} on cells with a "
-                          "score of 0")
+                          "flags (mean) fell among tied cells")
+        flags = doc["summary"].get("flags")
+        if flags:
+            asked = flags["asked_per_period"]
+            console.print(f"flags: {flags['rule']}; {0.0 if asked is None else asked:,.1f} asked for per period, "
+                          f"{flags['n_periods_short']} of {len(flags['per_period'])} periods had fewer cells with "
+                          f"risk above 0 ({flags['n_periods_all_zero']} none)")
         for key in EXPOSURE_CAUTIONS:
             if key in doc["summary"]:
                 console.print(f"[yellow]caution:[/] {esc(doc['summary'][key])}")

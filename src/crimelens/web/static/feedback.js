@@ -13,7 +13,7 @@
       <thead><tr><th>group</th><th>people</th><th>areas</th><th>share of flags</th><th>share of incidents</th><th>share of people</th><th>flags ÷ incidents</th><th>flags ÷ people</th><th>hit rate</th></tr></thead><tbody>${rows}</tbody></table>
       ${sm.caution_window ? `<p class="muted" id="exp-caution-window">Caution: ${CL.esc(sm.caution_window)}</p>` : ""}
       ${sm.caution ? `<p class="muted" id="exp-caution">Caution: ${CL.esc(sm.caution)}</p>` : ""}
-      ${["caution_ties", "caution_outside", "caution_location"].filter((k) => sm[k]).map((k) => `<p class="warn" id="exp-${k.replace("_", "-")}">Caution: ${CL.esc(sm[k])}</p>`).join("")}`;
+      ${["caution_zero_risk", "caution_ties", "caution_outside", "caution_location"].filter((k) => sm[k]).map((k) => `<p class="warn" id="exp-${k.replace("_", "-")}">Caution: ${CL.esc(sm[k])}</p>`).join("")}`;
     CL.provenance({model: `${p.model} (exposure audit ${run.run_id}, output sha256 ${String(run.output_hash).slice(0, 16)}…)`,
                    data: `${run.scenario}${p.offense ? ", " + p.offense : ""}; areas ${p.areas}`,
                    mark: run.mark ? "Research output: " + run.mark : ""});
