@@ -4,6 +4,9 @@
 # voted on by three board members, activated, and then used: the operational forecast waits in
 # the human-review queue. Safe to run again on the same store (each step is skipped once done).
 set -euo pipefail
+# policy.toml's 0-day comment period is for the demonstration only: outside it the floors hold
+# (14 days; a majority of the board), and every step's ledger entry records demo: true
+export CRIMELENS_GOVERNANCE_DEMO=1
 CL=${CL:-crimelens}
 DB=${DB:-crimelens.duckdb}
 DEP=demo-hotspots

@@ -97,7 +97,7 @@ def build_city(folder: Path, *, audit_data: Path | None = None) -> City:
         low = {q.qid: min(q.choices, key=q.choices.__getitem__) for q in AIA_QUESTIONS}
         gs.assess_impact(ctx, deployment=DEPLOYMENT, answers=low, actor=ana)
         gs.open_public_comment(ctx, deployment=DEPLOYMENT, actor=sam)
-        clock.advance(days=1)
+        clock.advance(days=14)  # the comment period's floor, whatever the policy says
         gs.start_board_review(ctx, deployment=DEPLOYMENT, actor=sam)
         for member in ("bea", "bob", "bo"):
             gs.vote(ctx, deployment=DEPLOYMENT, choice="approve", actor=Actor(member, Role.BOARD),

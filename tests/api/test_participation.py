@@ -28,7 +28,9 @@ LOW = {q.qid: min(q.choices, key=q.choices.__getitem__) for q in AIA_QUESTIONS}
 def served(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, City]]:
     city = copy_city(city_template, tmp_path_factory.mktemp("participation"))
     web: FastAPI = create_app(Settings(db=city.db))
-    with TestClient(web, base_url="http://127.0.0.1") as c:
+    # the whole path within one test: a 0-day comment period, under the demo setting only (the floor is 14)
+    with pytest.MonkeyPatch.context() as mp, TestClient(web, base_url="http://127.0.0.1") as c:
+        mp.setenv("CRIMELENS_GOVERNANCE_DEMO", "1")
         yield c, city
     web.state.close()
 
@@ -157,6 +159,10 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
                        headers=auth(city, "ana")).status_code == 403
     assert client.post(f"/api/complaints/{cid}/response", json={"response": "The board read it on 3 May."},
                        headers=auth(city, "bea", "oversight")).status_code == 200
+    # a second answer is refused: the first is what the complainant has read
+    again = client.post(f"/api/complaints/{cid}/response", json={"response": "Something else."},
+                        headers=auth(city, "bob", "oversight"))
+    assert again.status_code == 422 and "already answered" in again.json()["error"]
     # the complainant, still without an account, reads the answer with the id as receipt
     status = client.get(f"/api/complaints/{cid}").json()["complaint"]
     assert (status["status"], status["response"], status["entry_seqs"]) == (
@@ -176,6 +182,11 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
                         headers=auth(city, "bea", "oversight"))
         assert k.status_code == 200 and _last_entry(client, city)["action"] == (
             "killswitch.engage" if engaged else "killswitch.release")
+        # anyone, without an account, reads the switch and what it means now on the deployments list
+        row = next(x for x in client.get("/api/deployments").json()["items"] if x["name"] == NAME)
+        assert row["state"] == "active"
+        assert row["effective_state"].startswith("blocked: kill switch engaged at ") == engaged
+        assert (row["effective_state"] == "active") != engaged and row["kill_switch"]["engaged"] is engaged
 
     # retention: an administrator lists what is due; nothing is 30 days old yet
     dry = client.post("/api/retention/purge", json={"dry_run": True, "deployment": NAME},

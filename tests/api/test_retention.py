@@ -36,7 +36,8 @@ def test_purge_deletes_only_expired_deployment_outputs_and_logs_them(city_templa
         early = gs.purge_expired_outputs(ctx, actor=ADMIN)
         assert early["n_outputs"] == 0
         assert {d["deployment"]: d["retention_days"] for d in early["deployments"]} == {DEPLOYMENT: 365}
-    with open_context(Settings(db=city.db), clock=Clock(datetime.now(UTC) + timedelta(days=366))) as ctx:
+    # the test city ran its operational forecast after its 14-day comment period: 366 days after that
+    with open_context(Settings(db=city.db), clock=Clock(datetime.now(UTC) + timedelta(days=14 + 366))) as ctx:
         n_cells = _count(ctx, cells, op_run)
         assert n_cells > 0
         # an analyst may not purge; the refusal is logged and nothing goes

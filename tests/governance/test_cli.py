@@ -26,6 +26,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
 def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRIMELENS_PROGRESS", "false")
+    # the whole path in one go: comment period of 0 days, quorum of 1 (only under the demo setting)
+    monkeypatch.setenv("CRIMELENS_GOVERNANCE_DEMO", "1")
     db = ["--db", str(tmp_path / "c.duckdb")]
     code, root = run(capsys, "users", "add", "root", "--role", "admin", "--as", "root", *db)
     assert code == 0 and root["token"].startswith("clk_")

@@ -14,7 +14,7 @@ from crimelens.governance import Actor, LedgerEntry
 from crimelens.governance._policy import UsePolicy
 from crimelens.services import governance as gs
 from crimelens.services._context import Context, record_use
-from tests.governance.conftest import CARD_TEXT, LOW_RISK, Clock, People, to_active
+from tests.governance.conftest import CARD_TEXT, LOW_RISK, Clock, People, register, to_active
 
 Step = Callable[[Context, People, Clock], Any]
 Call = Callable[[Context, People, dict[str, Any]], Actor]
@@ -92,8 +92,10 @@ SCENARIOS: dict[str, tuple[Step, Call]] = {
     "decide_review": (_recommendation, _call(gs.decide_review, "sup", item_id=_pending, decision="accept",
                                              reason="checked the cells")),
     "decommission": (_nothing, _call(gs.decommission, "admin", deployment="hotspots", reason="ended")),
-    "describe_model": (_nothing, _call(gs.describe_model, "analyst", name="KDEHotspot", version="1.0",
-                                       sections={"caveats": CARD_TEXT["caveats"] + " More."})),
+    # version 1.0's card is frozen under the active deployment: describe a version no deployment uses
+    "describe_model": (lambda c, p, k: register(c, p, version="2.0"),
+                       _call(gs.describe_model, "analyst", name="KDEHotspot", version="2.0",
+                             sections={"caveats": CARD_TEXT["caveats"] + " More."})),
     "disable_user": (_nothing, _call(gs.disable_user, "admin", name="aud")),
     "engage_kill_switch": (_nothing, _call(gs.engage_kill_switch, "board", reason="drill")),
     "export_ledger": (_nothing, _call(gs.export_ledger, "auditor", path=lambda c: Path(str(c.store.path) + ".jsonl"))),
@@ -103,6 +105,7 @@ SCENARIOS: dict[str, tuple[Step, Call]] = {
     "identify": (_nothing, lambda c, p, kw: _identify(c, p, kw)),
     "identify_deferred": (_nothing, lambda c, p, kw: _identify_deferred(c, p, kw)),
     "inclusion_proof": (_nothing, _call(gs.inclusion_proof, "auditor", seq=0)),
+    "kill_switch_status": (_nothing, _call(gs.kill_switch_status, "public")),
     "ledger_entries": (_nothing, _call(gs.ledger_entries, "auditor", limit=5)),
     "ledger_head": (_nothing, _call(gs.ledger_head, "public")),
     "complaint_status": (lambda c, p, k: gs.file_complaint(c, body="x", actor=p.public),

@@ -95,12 +95,14 @@ def test_the_report_lists_decisions_an_older_ledger_took_while_the_deployment_wa
                                                       "replacement": {"x": 1}, "final": True, "source_seq": 0})
     d = gs.annual_report(ctx, year=2026, actor=people.public).data
     assert d["review_decisions"] == {"accept": 2, "override": 1, "reject": 1}
+    # the rejection taken while suspended (always allowed: it makes nothing actionable) is not listed
     assert [(x["seq"], x["decision"], x["state"]) for x in d["review_while_not_active"]] == [
-        (old, "accept", "suspended"), (old + 2, "reject", "suspended"), (kill, "override", "kill switch")]
-    assert d["review_while_not_active_by_decision"] == {"accept": 1, "override": 1, "reject": 1}
+        (old, "accept", "suspended"), (kill, "override", "kill switch")]
+    assert d["review_while_not_active_by_decision"] == {"accept": 1, "override": 1}
     assert d["review_refused_not_active"] == {"accept": 1}
     html = " ".join(gs.annual_report(ctx, year=2026, actor=people.public).html.split())
-    assert "Decisions taken while their deployment was not active: 3 (accept: 1, override: 1, reject: 1)" in html
+    assert ("Accepts and overrides taken while their deployment was not active (rejections, always allowed, are "
+            "not listed): 2 (accept: 1, override: 1)") in html
     assert "Accepts and overrides refused because their deployment was not active" in html
 
 

@@ -29,8 +29,11 @@ def _ok(r: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def test_public_comment_complaint_and_board_vote(page: tuple[Any, Watch, str, City]) -> None:  # noqa: F811
+def test_public_comment_complaint_and_board_vote(page: tuple[Any, Watch, str, City],  # noqa: F811
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     pg, _, base, city = page
+    # the whole path within one test: a 0-day comment period, under the demo setting only (the floor is 14)
+    monkeypatch.setenv("CRIMELENS_GOVERNANCE_DEMO", "1")
     with httpx.Client(base_url=base, timeout=60) as c:
         model = _ok(c.get(f"/api/deployments/{DEPLOYMENT}", headers=_h(city, "ana", "research")))["deployment"]
         _ok(c.post("/api/deployments", headers=_h(city, "ana", "deployment proposal"), json={

@@ -759,8 +759,12 @@ def _page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
             "offset": offset}
 
 
-@router.get("/deployments", tags=["governance"], summary="Deployments and their state (paginated)")
+@router.get("/deployments", tags=["governance"],
+            summary="Deployments with their stored and effective state, and the global kill switch (paginated)")
 def deployments(ctx: CtxDep, caller: PublicCallerDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    """Each row has ``state`` (as stored), ``effective_state`` (what it means now: ``blocked: kill
+    switch engaged ...``, ``lapsed: approval ended ...``) and ``kill_switch`` (``engaged``, ``since``,
+    ``by``, ``reason``; the same on every row: with no deployment, nothing is there to stop)."""
     rows = gov.list_deployments(ctx, actor=caller.actor, purpose=caller.purpose)
     return ok(_page(rows, limit, offset))
 

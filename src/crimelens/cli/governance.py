@@ -474,9 +474,9 @@ def dep_list(as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, j
     """Deployments and their states."""
     with _session(db, as_user) as (ctx, actor):
         rows = gs.list_deployments(ctx, actor=actor, **_kw(purpose))
-    emit(rows, json_out, lambda rs: table("Deployments", ["name", "model", "version", "state", "approved until",
-                                                          "reason"],
-                                         [[r["name"], r["model"], r["model_version"], r["state"],
+    emit(rows, json_out, lambda rs: table("Deployments", ["name", "model", "version", "state", "effective state",
+                                                          "approved until", "reason"],
+                                         [[r["name"], r["model"], r["model_version"], r["state"], r["effective_state"],
                                            str(r["approved_until"] or "")[:10], r["state_reason"]] for r in rs]))
 
 
@@ -491,15 +491,25 @@ def dep_show(name: Name, as_user: AsOpt = None, purpose: Purpose = None, db: DbO
 
 @deployments_app.command("kill-switch")
 def dep_kill_switch(
-    state: Annotated[str, typer.Argument(help="engage or release.")], why: Reason,
+    state: Annotated[str, typer.Argument(help="engage, release or status.")],
+    why: Annotated[str | None, typer.Option("--reason", help="Why (recorded in the ledger); needed to engage "
+                                            "or release.")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """The global kill switch: refuse every deployment at once (research use stays possible)."""
-    if state not in ("engage", "release"):
-        raise InputError(f"kill-switch: got {state!r}; expected 'engage' or 'release'")
+    """The global kill switch: refuse every deployment at once (research use stays possible).
+    ``status`` says whether it is engaged, since when, by whom and why."""
+    if state not in ("engage", "release", "status"):
+        raise InputError(f"kill-switch: got {state!r}; expected 'engage', 'release' or 'status'")
+    if state == "status":
+        with _session(db, as_user) as (ctx, actor):
+            out = gs.kill_switch_status(ctx, actor=actor, **_kw(purpose))
+        emit(out, json_out, lambda d: console.print(
+            f"global kill switch: engaged since {d['since']} by {esc(str(d['by']))} ({esc(str(d['reason']))})"
+            if d["engaged"] else "global kill switch: released"))
+        return
     with _session(db, as_user) as (ctx, actor):
         fn = gs.engage_kill_switch if state == "engage" else gs.release_kill_switch
-        fn(ctx, reason=why, actor=actor, **_kw(purpose))
+        fn(ctx, reason=why or "", actor=actor, **_kw(purpose))
     emit({"ok": True, "kill_switch": state}, json_out, lambda d: console.print(f"global kill switch: {state}d"))
 
 

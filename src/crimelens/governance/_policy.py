@@ -29,7 +29,8 @@ from typing import Any
 from crimelens.errors import InputError, InvalidParameterError
 from crimelens.governance._actor import Role
 
-__all__ = ["GOVERNANCE_PERMISSIONS", "UsePolicy", "role_allows"]
+__all__ = ["DEMO_SETTING", "GOVERNANCE_PERMISSIONS", "MIN_COMMENT_DAYS_FLOOR", "UsePolicy", "board_quorum_floor",
+           "role_allows"]
 
 _STAFF = frozenset({Role.ANALYST, Role.SUPERVISOR, Role.ADMIN})
 _ALL_USERS = frozenset(Role) - {Role.PUBLIC}
@@ -50,6 +51,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "datasheets.write": _STAFF,
     "datasheets.show": _READERS,
     "deployments.create": _STAFF,
+    "deployments.revise": _STAFF,  # rejected -> draft, by whoever may propose
     "deployments.assess": _STAFF,
     "deployments.open_comment": frozenset({Role.SUPERVISOR, Role.ADMIN}),
     "deployments.comment": _EVERYONE,
@@ -68,6 +70,7 @@ GOVERNANCE_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "deployments.show": _EVERYONE,
     "killswitch.engage": frozenset({Role.SUPERVISOR, Role.ADMIN, Role.BOARD}),
     "killswitch.release": frozenset({Role.ADMIN, Role.BOARD}),
+    "killswitch.show": _EVERYONE,  # whether every deployment is stopped is public
     "review.decide": frozenset({Role.SUPERVISOR}),
     "review.list": _READERS,
     "incidents.report": _ALL_USERS,
@@ -235,6 +238,25 @@ class UsePolicy:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise InputError(f"use policy {str(path)!r}: cannot read: {exc}") from exc
         return cls.from_mapping(data.get("policy", data))
+
+
+#: The shortest public comment period (days) a deployment or a renewal may have, whatever its use
+#: policy says: whoever proposes a deployment writes its policy, so the policy can lengthen the
+#: period, never shorten it below this.
+MIN_COMMENT_DAYS_FLOOR = 14
+#: The environment variable that lowers the floors for a demonstration (``make demo``, tests): a comment
+#: period of the policy's own length (0 allowed) and a quorum of the policy's own size. Every entry of
+#: a step it eased says so (``detail["floors"]["demo"]``).
+DEMO_SETTING = "CRIMELENS_GOVERNANCE_DEMO"
+
+
+def board_quorum_floor(board_members: int) -> int:
+    """The smallest quorum a board review may have: a majority of the active board members.
+
+    >>> board_quorum_floor(3), board_quorum_floor(4), board_quorum_floor(0)
+    (2, 3, 1)
+    """
+    return max(1, board_members // 2 + 1)
 
 
 #: Incident severities, least to most severe.

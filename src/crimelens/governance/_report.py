@@ -28,7 +28,7 @@ import jinja2
 
 from crimelens.governance._ledger import LedgerEntry
 
-__all__ = ["FIRST_REPORT_YEAR", "AnnualReport", "build_annual_report", "render_pdf"]
+__all__ = ["FIRST_REPORT_YEAR", "AnnualReport", "build_annual_report", "refusal_category", "render_pdf"]
 
 FIRST_REPORT_YEAR = 2000  # the API takes years from here; no ledger entry can be older
 
@@ -45,6 +45,39 @@ class AnnualReport:
 
 def _is_use(action: str) -> bool:
     return not action.startswith(_GOV)
+
+
+#: The generic categories a refusal is published under, tried in order: (category, words that put a
+#: refusal's reason in it). The reason itself is free text built from the request (case ids, file names,
+#: server paths, people's names): it stays in the staff-only ledger and never reaches the public report.
+_REFUSAL_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("deployment not active", ("kill switch", "not active", "suspended", "lapsed", "decommissioned",
+                               "expected an active deployment")),
+    ("not permitted for the role or user", ("may not", "not allowed", "not a registered user", "disabled",
+                                            "registered as", "role", "token", "permission")),
+    ("purpose or scope outside the use policy", ("purpose", "outside the use policy", "allow-list",
+                                                 "allowlist")),
+    ("not found", ("not found", "does not exist", "no such", "not registered", "no complaint", "no user",
+                   "no evidence items")),
+    ("out of order (state or timing)", ("cannot ", "already", "runs ", "quorum", "not open", "not under",
+                                        "no renewal", "approval")),
+    ("invalid or incomplete request", ("empty", "expected", "got ", "unknown", "missing", "no ", "invalid")),
+)
+
+
+def refusal_category(reason: str) -> str:
+    """The generic category the public report gives a refusal, from its reason (never the reason).
+
+    >>> refusal_category("case 'SA-1 (victim Jane Doe)': no evidence items in the store '/srv/g.duckdb'")
+    'not found'
+    >>> refusal_category("deployment 'hot' is suspended since 2026-03-01 (complaint)")
+    'deployment not active'
+    """
+    low = reason.lower()
+    for category, words in _REFUSAL_CATEGORIES:
+        if any(w in low for w in words):
+            return category
+    return "other"
 
 
 def _state_history(state_changes: Sequence[Mapping[str, Any]],
@@ -69,6 +102,14 @@ def _state_history(state_changes: Sequence[Mapping[str, Any]],
     return state_at
 
 
+def _public_purpose(entry: LedgerEntry, allowed: Mapping[str, frozenset[str]]) -> str:
+    """A use's purpose as the public report prints it: a purpose of the deployment's published policy
+    as is; any other (research uses type theirs freely) as a category, since it is free text."""
+    if entry.deployment is not None and entry.purpose in allowed.get(entry.deployment, frozenset()):
+        return entry.purpose
+    return "other purpose (free text, withheld)" if entry.purpose else "none given"
+
+
 def build_annual_report(
     year: int,
     entries: Sequence[tuple[int, LedgerEntry]],
@@ -79,6 +120,7 @@ def build_annual_report(
     head: Mapping[str, Any] | None,
     generated_at: datetime,
     kill_switch_history: Sequence[tuple[int, bool]] = (),
+    published_purposes: Mapping[str, Sequence[str]] | None = None,
 ) -> AnnualReport:
     """Compute the report's figures from the year's ledger entries and render them.
 
@@ -95,7 +137,12 @@ def build_annual_report(
     and accepts and overrides refused for that reason are counted (``review_refused_not_active``).
     """
     uses: Counter[tuple[str, str, str]] = Counter()
-    refusals: Counter[str] = Counter()
+    refusals: Counter[tuple[str, str]] = Counter()
+    allowed_purposes = {d: frozenset(p) for d, p in (published_purposes or {}).items()}
+    ledger_exports = 0
+    answered: set[str] = set()
+    effective_votes: dict[tuple[str, int, str], dict[str, Any]] = {}
+    n_votes_cast = 0
     refusal_actions: Counter[str] = Counter()
     sharing: Counter[tuple[str, str]] = Counter()
     decisions: Counter[str] = Counter()
@@ -103,9 +150,7 @@ def build_annual_report(
     events: list[dict[str, Any]] = []
     incidents: list[dict[str, Any]] = []
     complaints_filed: Counter[str] = Counter()
-    complaints_answered = 0
     kill_switch: list[dict[str, Any]] = []
-    votes: list[dict[str, Any]] = []
     comments: Counter[tuple[str, str]] = Counter()
     refused_inactive: Counter[str] = Counter()
     review_inactive: list[dict[str, Any]] = []
@@ -114,7 +159,7 @@ def build_annual_report(
     for seq, e in entries:
         if e.outcome == "refused":
             n_refused += 1
-            refusals[str(e.detail.get("reason", "unspecified"))[:120]] += 1
+            refusals[(e.action, refusal_category(str(e.detail.get("reason", ""))))] += 1
             refusal_actions[e.action] += 1
             if e.action == "review.decide" and e.detail.get("deployment_state"):
                 refused_inactive[str(e.detail.get("decision"))] += 1
@@ -122,16 +167,19 @@ def build_annual_report(
         n_ok += 1
         a = e.action
         if _is_use(a):
-            uses[(e.deployment or "research (no deployment)", e.purpose, a)] += 1
-        recipient = e.detail.get("recipient") if isinstance(e.detail, Mapping) else None
-        if recipient or a.endswith((".share", ".export")):
-            sharing[(e.deployment or "-", str(recipient or "unspecified"))] += 1
+            uses[(e.deployment or "research (no deployment)", _public_purpose(e, allowed_purposes), a)] += 1
+            recipient = e.detail.get("recipient") if isinstance(e.detail, Mapping) else None
+            if recipient or a.endswith((".share", ".export")):  # outputs leaving crimelens
+                sharing[(e.deployment or "-", str(recipient or "unspecified"))] += 1
+        elif a == "ledger.export":
+            ledger_exports += 1  # the audit trail itself, for oversight: not a sharing of outputs
         if a == "review.decide" and e.decision:
             decisions[str(e.decision.get("decision"))] += 1
             if e.decision.get("decision") == "override":
                 overrides_by_dep[e.deployment or "-"] += 1
             state = state_at(e.deployment, seq)
-            if state is not None and state != "active":
+            # a rejection makes nothing actionable: it is allowed in any state, so it is not listed here
+            if state is not None and state != "active" and e.decision.get("decision") != "reject":
                 review_inactive.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"),
                                         "deployment": e.deployment, "item_id": e.decision.get("item_id"),
                                         "decision": e.decision.get("decision"), "by": e.user, "state": state})
@@ -140,7 +188,12 @@ def build_annual_report(
         elif a == "deployments.board_comment":
             comments[(e.deployment or "-", "board")] += 1
         elif a == "deployments.vote" and e.decision:
-            votes.append({"seq": seq, "deployment": e.deployment, "voter": e.user, "vote": e.decision.get("vote")})
+            # a later vote by the same member in the same review round replaces theirs (as close_review counts)
+            n_votes_cast += 1
+            key = (e.deployment or "-", int(e.decision.get("round") or 0), e.user)
+            effective_votes.pop(key, None)
+            effective_votes[key] = {"seq": seq, "deployment": e.deployment, "round": key[1], "voter": e.user,
+                                    "vote": e.decision.get("vote")}
         elif a == "incidents.report":
             incidents.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "deployment": e.deployment,
                               "kind": e.detail.get("kind"), "severity": e.detail.get("severity"),
@@ -148,8 +201,8 @@ def build_annual_report(
         elif a == "complaints.file":
             complaints_filed[e.deployment or "-"] += 1
         elif a == "complaints.respond":
-            complaints_answered += 1
-        elif a.startswith("killswitch."):
+            answered.add(str(e.detail.get("complaint_id")))  # complaints answered, not answers written
+        elif a in ("killswitch.engage", "killswitch.release"):
             kill_switch.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "action": a,
                                 "by": e.user, "reason": e.detail.get("reason")})
     logged = {seq: e for seq, e in entries if e.outcome == "ok"}
@@ -173,20 +226,22 @@ def build_annual_report(
         "entries": {"total": len(entries), "ok": n_ok, "refused": n_refused},
         "deployments": [{k: (str(v) if v is not None else None) for k, v in d.items()} for d in deployments],
         "deployment_events": events,
-        "votes": votes,
+        "votes": sorted(effective_votes.values(), key=lambda v: int(v["seq"])),
+        "votes_cast": n_votes_cast,
         "comments": [{"deployment": d, "public": comments[(d, "public")], "renewal": comments[(d, "renewal")],
                       "board": comments[(d, "board")]} for d in sorted({d for d, _ in comments})],
         "uses": [{"deployment": d, "purpose": p, "action": a, "n": n} for (d, p, a), n in sorted(uses.items())],
-        "refusals": [{"reason": r, "n": n} for r, n in refusals.most_common()],
+        "refusals": [{"action": a, "category": c, "n": n} for (a, c), n in sorted(refusals.items())],
         "refusals_by_action": dict(sorted(refusal_actions.items())),
         "sharing": [{"deployment": d, "recipient": r, "n": n} for (d, r), n in sorted(sharing.items())],
+        "ledger_exports": ledger_exports,
         "review_decisions": dict(sorted(decisions.items())),
         "overrides_by_deployment": dict(sorted(overrides_by_dep.items())),
         "review_while_not_active": review_inactive,
         "review_while_not_active_by_decision": dict(sorted(Counter(str(r["decision"]) for r in review_inactive).items())),
         "review_refused_not_active": dict(sorted(refused_inactive.items())),
         "complaints": {"filed": sum(complaints_filed.values()), "by_deployment": dict(complaints_filed),
-                       "answered": complaints_answered},
+                       "answered": len(answered)},
         "incidents": incidents,
         "kill_switch": kill_switch,
         "group_metrics": groups,
@@ -219,8 +274,10 @@ so every figure runs to the moment this report was generated{% endif %}.</p>
 {% for x in d.deployment_events %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment }}</td><td>{{ x.from }}</td><td>{{ x.to }}</td><td>{{ x.by }}</td><td>{{ x.reason or "" }}</td><td>{{ x.action }}</td></tr>{% endfor %}
 </table>
 <h3>Board votes</h3>
-<table><tr><th>entry</th><th>deployment</th><th>member</th><th>vote</th></tr>
-{% for x in d.votes %}<tr><td>{{ x.seq }}</td><td>{{ x.deployment }}</td><td>{{ x.voter }}</td><td>{{ x.vote }}</td></tr>{% endfor %}
+<p>Each member's vote as counted in each review round (a later vote replaces the member's earlier one in
+the same round); {{ d.votes_cast }} votes were cast in all.</p>
+<table><tr><th>entry</th><th>deployment</th><th>round</th><th>member</th><th>vote</th></tr>
+{% for x in d.votes %}<tr><td>{{ x.seq }}</td><td>{{ x.deployment }}</td><td>{{ x.round }}</td><td>{{ x.voter }}</td><td>{{ x.vote }}</td></tr>{% endfor %}
 </table>
 
 <h3>Comments</h3>
@@ -232,15 +289,18 @@ so every figure runs to the moment this report was generated{% endif %}.</p>
 <table><tr><th>deployment</th><th>purpose</th><th>action</th><th>uses</th></tr>
 {% for x in d.uses %}<tr><td>{{ x.deployment }}</td><td>{{ x.purpose }}</td><td>{{ x.action }}</td><td>{{ x.n }}</td></tr>{% endfor %}
 </table>
-<h3>Refused uses</h3>
-<table><tr><th>reason</th><th>n</th></tr>
-{% for x in d.refusals %}<tr><td>{{ x.reason }}</td><td>{{ x.n }}</td></tr>{% endfor %}
+<h3>Refused requests</h3>
+<p>By action and a generic category; the reasons themselves (which can name cases, files and people)
+stay in the staff ledger.</p>
+<table><tr><th>action</th><th>category</th><th>n</th></tr>
+{% for x in d.refusals %}<tr><td>{{ x.action }}</td><td>{{ x.category }}</td><td>{{ x.n }}</td></tr>{% endfor %}
 </table>
 
 <h2>Sharing</h2>
 <table><tr><th>deployment</th><th>recipient</th><th>n</th></tr>
 {% for x in d.sharing %}<tr><td>{{ x.deployment }}</td><td>{{ x.recipient }}</td><td>{{ x.n }}</td></tr>{% endfor %}
 </table>
+<p>Ledger exports (the audit trail, for oversight; not a sharing of outputs): {{ d.ledger_exports }}.</p>
 
 <h2>Human review</h2>
 <table><tr><th>decision</th><th>n</th></tr>
@@ -249,7 +309,7 @@ so every figure runs to the moment this report was generated{% endif %}.</p>
 <p>Overrides by deployment: {% for k, v in d.overrides_by_deployment.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
 <p>Accepts and overrides refused because their deployment was not active (suspended, decommissioned,
 lapsed, or under the global kill switch): {% for k, v in d.review_refused_not_active.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
-<p>Decisions taken while their deployment was not active: {{ d.review_while_not_active | length }}{% if d.review_while_not_active %} ({% for k, v in d.review_while_not_active_by_decision.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}).
+<p>Accepts and overrides taken while their deployment was not active (rejections, always allowed, are not listed): {{ d.review_while_not_active | length }}{% if d.review_while_not_active %} ({% for k, v in d.review_while_not_active_by_decision.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}).
 An accept or override taken then made an output actionable that should not have been; crimelens now refuses them.</p>
 <table><tr><th>entry</th><th>when</th><th>deployment</th><th>item</th><th>decision</th><th>by</th><th>deployment state</th></tr>
 {% for x in d.review_while_not_active %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment }}</td><td>{{ x.item_id }}</td><td>{{ x.decision }}</td><td>{{ x.by }}</td><td>{{ x.state }}</td></tr>{% endfor %}

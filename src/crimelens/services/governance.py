@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,13 @@ from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Dat
 from crimelens.governance._deployments import DeploymentState, next_state
 from crimelens.governance._ledger import export_ledger as _export
 from crimelens.governance._ledger import verify_export as _verify_export
-from crimelens.governance._policy import SEVERITIES, UsePolicy
+from crimelens.governance._policy import (
+    DEMO_SETTING,
+    MIN_COMMENT_DAYS_FLOOR,
+    SEVERITIES,
+    UsePolicy,
+    board_quorum_floor,
+)
 from crimelens.governance._report import (
     FIRST_REPORT_YEAR,
     AnnualReport,
@@ -76,6 +83,7 @@ __all__ = [
     "identify",
     "identify_deferred",
     "inclusion_proof",
+    "kill_switch_status",
     "ledger_entries",
     "ledger_head",
     "list_complaints",
@@ -159,10 +167,14 @@ def _transition(
         refuse(ctx, action=action, actor=actor, purpose=purpose, reason=str(exc), error=exc, deployment=name,
                detail={"state": row["state"], "transition": transition})
     now = ctx.now()
-    values: dict[str, Any] = {"state": str(target), "state_changed_at": now, "state_reason": reason}
+    changes = str(target) != row["state"]
+    # an edge that keeps the state (open_renewal, renew) is an event, not a state change: the stored
+    # state's reason and time (e.g. why and since when it is suspended) stay as they are
+    values: dict[str, Any] = {"state": str(target), "state_changed_at": now, "state_reason": reason} if changes else {}
     values.update(updates or {})
     with ctx.store.transaction():
-        db.update_deployment(ctx.store, name, **values)
+        if values:
+            db.update_deployment(ctx.store, name, **values)
         seq = record_use(ctx, action=action, actor=actor, purpose=purpose, deployment=name,
                          require_active=False,
                          detail={"from": row["state"], "to": str(target), "reason": reason, **(detail or {})})
@@ -545,12 +557,33 @@ def describe_model(ctx: Context, *, name: str, version: str, sections: Mapping[s
         refuse(ctx, action="models.describe", actor=actor, purpose=purpose, reason=str(exc), error=exc,
                model=name, model_version=version)
     text = {**row["card_text"], **{k: v.strip() for k, v in sections.items()}}
+    hashes = {"old_text_sha256": _text_sha256(row["card_text"]), "text_sha256": _text_sha256(text)}
+    locked = [d for d in db.deployments(ctx.store)
+              if d["model"] == name and d["model_version"] == version and d["state"] in CARD_LOCKED_STATES]
+    if locked and text != row["card_text"]:
+        names = ", ".join(f"{d['name']} ({d['state']})" for d in locked)
+        why = (f"the card of {name} {version} is the one the public commented on and the board reviewed for "
+               f"deployments {names}; it cannot change while they stand: register a new version and propose "
+               "it, or decommission them first")
+        refuse(ctx, action="models.describe", actor=actor, purpose=purpose, reason=why,
+               error=ApprovalRequiredError(f"models describe {name} {version}: refused: {why}"),
+               model=name, model_version=version, detail={"sections": sorted(sections), **hashes})
     with ctx.store.transaction():
         db.set_model_card_text(ctx.store, name, version, text)
         record_use(ctx, action="models.describe", actor=actor, purpose=purpose, model=name,
-                   model_version=version, detail={"sections": sorted(sections),
-                                                  "text_sha256": hashlib.sha256(json.dumps(text, sort_keys=True).encode()).hexdigest()})
+                   model_version=version, detail={"sections": sorted(sections), **hashes})
     return _card(ctx, name, version)
+
+
+#: The deployment states in which a model card is frozen: from public comment on, the card is what the
+#: public commented on and the board approved; it may change again only in draft, after a rejection
+#: or once every deployment of it is decommissioned.
+CARD_LOCKED_STATES = frozenset({DeploymentState.PUBLIC_COMMENT, DeploymentState.BOARD_REVIEW,
+                                DeploymentState.APPROVED, DeploymentState.ACTIVE, DeploymentState.SUSPENDED})
+
+
+def _text_sha256(text: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(dict(text), sort_keys=True).encode()).hexdigest()
 
 
 def model_card(ctx: Context, *, name: str, actor: Actor, version: str | None = None,
@@ -726,10 +759,29 @@ def open_public_comment(ctx: Context, *, deployment: str, actor: Actor,
                        updates={"comment_opened_at": ctx.now()})
 
 
+def _demo() -> bool:
+    return os.environ.get(DEMO_SETTING, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _floors(ctx: Context, policy: UsePolicy) -> dict[str, Any]:
+    """The comment period and quorum a deployment's steps require: its policy's, but never below the
+    floors the proposer cannot lower (:data:`MIN_COMMENT_DAYS_FLOOR` days; a majority of the active
+    board members), unless the demonstration setting (:data:`DEMO_SETTING`) is on. Recorded in the
+    ledger entry of each step that checks them."""
+    n_board = int(ctx.store.scalar("SELECT count(*) FROM users WHERE role = 'board' AND active"))
+    demo = _demo()
+    days_floor = 0 if demo else MIN_COMMENT_DAYS_FLOOR
+    quorum_floor = 1 if demo else board_quorum_floor(n_board)
+    return {"min_comment_days": max(policy.min_comment_days, days_floor),
+            "board_quorum": max(policy.board_quorum, quorum_floor), "board_members": n_board,
+            "demo": demo}
+
+
 def _period_over(ctx: Context, deployment: str, row: Mapping[str, Any], column: str, what: str) -> None:
-    """Raise unless the comment period opened at ``row[column]`` has run the policy's minimum days."""
+    """Raise unless the comment period opened at ``row[column]`` has run the required minimum days
+    (the policy's, not below the floor: :func:`_floors`)."""
     opened = row.get(column)
-    days = _policy(row).min_comment_days
+    days = _floors(ctx, _policy(row))["min_comment_days"]
     if opened is None or ctx.now() < opened + timedelta(days=days):
         raise ApprovalRequiredError(
             f"deployment {deployment!r}: the {what} runs {days} days from {opened}; "
@@ -774,7 +826,8 @@ def start_board_review(ctx: Context, *, deployment: str, actor: Actor,
     next_round = (int(row["review_round"]) + 1) if row else 1
     return _transition(ctx, name=deployment, transition="start_review", action="deployments.start_review",
                        actor=actor, purpose=purpose, reason="board review opened", check=check,
-                       updates={"review_opened_at": ctx.now(), "review_round": next_round})
+                       updates={"review_opened_at": ctx.now(), "review_round": next_round},
+                       detail={"floors": _floors(ctx, _policy(row))} if row else None)
 
 
 def board_comment(ctx: Context, *, deployment: str, body: str, actor: Actor,
@@ -836,11 +889,16 @@ def close_review(ctx: Context, *, deployment: str, actor: Actor,
     level = json.loads(row["assessment"])["level"] if row and row.get("assessment") else None
     approve = n_for > n_against and not (level == "IV" and n_against > 0)
 
+    floors = _floors(ctx, _policy(row)) if row else None
+
     def check(r: Mapping[str, Any]) -> None:
         policy = _policy(r)
-        if len(votes) < policy.board_quorum:
+        quorum = _floors(ctx, policy)["board_quorum"]
+        if len(votes) < quorum:
             raise ApprovalRequiredError(
-                f"deployment {deployment!r}: got {len(votes)} board votes; the quorum is {policy.board_quorum}")
+                f"deployment {deployment!r}: got {len(votes)} board votes; the quorum is {quorum} (the use policy's "
+                f"{policy.board_quorum}, at least a majority of the {floors['board_members'] if floors else '?'} "
+                "board members)")
         if approve:
             missing = missing_controls(level or "IV", policy)
             if missing:
@@ -855,12 +913,13 @@ def close_review(ctx: Context, *, deployment: str, actor: Actor,
                        action="deployments.close_review", actor=actor, purpose=purpose,
                        reason=f"board vote: {n_for} for, {n_against} against, {len(votes) - n_for - n_against} abstaining",
                        check=check, updates=updates,
-                       detail={"votes": {v["voter"]: v["vote"] for v in votes}, "impact_level": level})
+                       detail={"votes": {v["voter"]: v["vote"] for v in votes}, "impact_level": level,
+                               "floors": floors})
 
 
 def revise(ctx: Context, *, deployment: str, actor: Actor, purpose: str | None = "deployment proposal") -> dict[str, Any]:
     """rejected -> draft, to change the proposal and go through comment and review again."""
-    return _transition(ctx, name=deployment, transition="revise", action="deployments.create", actor=actor,
+    return _transition(ctx, name=deployment, transition="revise", action="deployments.revise", actor=actor,
                        purpose=purpose, reason="returned to draft after rejection",
                        updates={"comment_opened_at": None, "review_opened_at": None})
 
@@ -930,7 +989,7 @@ def renew(ctx: Context, *, deployment: str, reason: str, actor: Actor,
     return _transition(ctx, name=deployment, transition="renew", action="deployments.renew", actor=actor,
                        purpose=purpose, reason=why, check=check,
                        updates={"approved_until": ctx.now() + timedelta(days=days), "renewal_opened_at": None},
-                       detail={"renewal_comments": n})
+                       detail={"renewal_comments": n, "floors": _floors(ctx, _policy(row)) if row else None})
 
 
 def decommission(ctx: Context, *, deployment: str, reason: str, actor: Actor,
@@ -995,9 +1054,45 @@ def purge_expired_outputs(ctx: Context, *, actor: Actor, deployment: str | None 
     return report
 
 
+def effective_state(ctx: Context, row: Mapping[str, Any], switch: Mapping[str, Any] | None) -> str:
+    """What a deployment's stored ``state`` means now: ``"active"`` only when it may be used; an
+    active deployment under the global kill switch reads ``"blocked: kill switch engaged at ... by ...
+    (reason)"``, one whose approval ran out ``"lapsed: approval ended ..."``; any other state as stored.
+    (Not a service: it logs nothing; ``list_deployments`` and ``show_deployment`` add it to each row.)"""
+    state = str(row["state"])
+    if state != DeploymentState.ACTIVE:
+        return state
+    if switch is not None:
+        return f"blocked: kill switch engaged at {switch['changed_at']} by {switch['by_user']} ({switch['reason']})"
+    until = row.get("approved_until")
+    if until is not None and ctx.now() >= until:
+        return f"lapsed: approval ended {until}; the board must renew it"
+    return state
+
+
+def _kill_switch_json(switch: Mapping[str, Any] | None) -> dict[str, Any]:
+    if switch is None:
+        return {"engaged": False}
+    return {"engaged": True, "since": str(switch["changed_at"]), "by": switch["by_user"], "reason": switch["reason"]}
+
+
+def kill_switch_status(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
+    """Whether the global kill switch is engaged now, since when, by whom and why (public)."""
+    authorize(ctx, action="killswitch.show", actor=actor, purpose=purpose)
+    out = _kill_switch_json(db.global_kill_switch(ctx.store))
+    record_use(ctx, action="killswitch.show", actor=actor, purpose=purpose, detail={"engaged": out["engaged"]})
+    return out
+
+
 def list_deployments(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE) -> list[dict[str, Any]]:
+    """Every deployment with its stored ``state`` and its ``effective_state`` (see :func:`effective_state`)
+    and the global ``kill_switch`` (the same on every row)."""
     authorize(ctx, action="deployments.list", actor=actor, purpose=purpose)
     rows = db.deployments(ctx.store)
+    switch = db.global_kill_switch(ctx.store)
+    for r in rows:
+        r["effective_state"] = effective_state(ctx, r, switch)
+        r["kill_switch"] = _kill_switch_json(switch)
     record_use(ctx, action="deployments.list", actor=actor, purpose=purpose, detail={"n": len(rows)})
     return rows
 
@@ -1013,6 +1108,9 @@ def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
     row["events"] = db.deployment_events(ctx.store, deployment)
     row["comments"] = db.deployment_comments(ctx.store, deployment)
     row["votes"] = db.board_votes(ctx.store, deployment, int(row["review_round"]))
+    switch = db.global_kill_switch(ctx.store)
+    row["effective_state"] = effective_state(ctx, row, switch)
+    row["kill_switch"] = _kill_switch_json(switch)
     record_use(ctx, action="deployments.show", actor=actor, purpose=purpose, deployment=deployment,
                require_active=False, detail={"state": row["state"]})
     return row
@@ -1114,16 +1212,28 @@ def file_complaint(ctx: Context, *, body: str, actor: Actor, entry_seqs: Sequenc
 
 def respond_complaint(ctx: Context, *, complaint_id: str, response: str, actor: Actor,
                       purpose: str | None = OVERSIGHT_PURPOSE) -> None:
+    """Answer a complaint, once: the answer is what the complainant reads (``complaint_status``), so a
+    second answer to an answered complaint is refused (and logged) rather than replacing the first.
+    The ledger entry records who answered (the entry's user) and the answer's SHA-256."""
     authorize(ctx, action="complaints.respond", actor=actor, purpose=purpose)
-    exists = ctx.store.scalar("SELECT count(*) FROM complaints WHERE complaint_id = ?", [complaint_id])
-    if not exists or not response.strip():
-        why = "empty response" if exists else f"no complaint {complaint_id!r}"
-        refuse(ctx, action="complaints.respond", actor=actor, purpose=purpose, reason=why,
-               error=(InputError if exists else NotFoundError)(f"complaint {complaint_id!r}: {why}"))
     with ctx.store.transaction():
+        row = db.complaint_row(ctx.store, complaint_id)
+        why = None
+        if row is None:
+            why = f"no complaint {complaint_id!r}"
+        elif not response.strip():
+            why = "empty response"
+        elif row["status"] == "answered" or row.get("response"):
+            why = ("already answered; an answer is not replaced (the complainant has read it): "
+                   "expected an open complaint")
+        if why is not None:
+            error = NotFoundError if row is None else InputError
+            refuse(ctx, action="complaints.respond", actor=actor, purpose=purpose, reason=why,
+                   error=error(f"complaint {complaint_id!r}: {why}"), detail={"complaint_id": complaint_id})
         db.set_complaint_response(ctx.store, complaint_id, response.strip())
         record_use(ctx, action="complaints.respond", actor=actor, purpose=purpose,
-                   detail={"complaint_id": complaint_id})
+                   detail={"complaint_id": complaint_id, "by": actor.user,
+                           "response_sha256": hashlib.sha256(response.strip().encode()).hexdigest()})
 
 
 def complaint_status(ctx: Context, *, complaint_id: str, actor: Actor,
@@ -1294,9 +1404,13 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
     head = ctx.ledger.latest_head()
     head_json = head.to_json(ctx.ledger.public_key(head.key_id)) if head else None
     switches = [(seq, e.action == "killswitch.engage")
-                for seq, e in ctx.ledger.entries(action="killswitch.*", until=end) if e.outcome == "ok"]
+                for seq, e in ctx.ledger.entries(action="killswitch.*", until=end)
+                if e.outcome == "ok" and e.action in ("killswitch.engage", "killswitch.release")]
     report = build_annual_report(year, entries, deployments=deployments, state_changes=changes, cards=cards,
-                                 head=head_json, generated_at=ctx.now(), kill_switch_history=switches)
+                                 head=head_json, generated_at=ctx.now(), kill_switch_history=switches,
+                                 published_purposes={str(d["name"]): _policy(row).allowed_purposes
+                                                     for d in deployments
+                                                     if (row := db.deployment_row(ctx.store, str(d["name"])))})
     files: list[str] = []
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,13 @@
   const s = CL.whoami(); if (!s) return;
   const short = (v, n = 16) => String(v || "").slice(0, n);
   /* Lifecycle steps offered in each state (the server checks the role and refuses, logged, otherwise). */
-  const STEPS = {draft: ["open-comment"], public_comment: ["start-review"], board_review: ["close-review"],
-    approved: ["activate"], active: ["suspend", "open-renewal", "renew", "decommission"],
+  const STEPS = {
+    approved: ["activate", "decommission"], active: ["suspend", "open-renewal", "renew", "decommission"],
     suspended: ["resume", "open-renewal", "renew", "decommission"],
-    rejected: ["revise"]};
+    rejected: ["revise", "decommission"], draft: ["open-comment", "decommission"],
+    public_comment: ["start-review", "decommission"], board_review: ["close-review", "decommission"]};
+  /* The state as stored, and what it means now when that differs (kill switch engaged, approval lapsed). */
+  const stateText = (x) => x.effective_state && x.effective_state !== x.state ? `${x.state} — ${x.effective_state}` : x.state;
   let current = null;
   const result = (html) => { CL.el("dep-result").innerHTML = html; };
   async function show(name) {
@@ -40,9 +43,12 @@
   async function deployments() {
     const d = await CL.api("/api/deployments?limit=100");
     const body = CL.el("deployments").querySelector("tbody");
-    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "active" ? "ok" : ""}">${CL.esc(x.state)}</td><td>${CL.esc(short(x.state_changed_at, 19))}</td><td>${CL.esc(x.state_reason)}</td><td>${CL.esc(short(x.approved_until, 10))}</td><td><button type="button" class="secondary open">Open</button></td></tr>`).join("") || `<tr><td colspan="7">No deployments: every use is research use.</td></tr>`;
+    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.effective_state === "active" ? "ok" : (x.effective_state !== x.state ? "bad" : "")}">${CL.esc(stateText(x))}</td><td>${CL.esc(short(x.state_changed_at, 19))}</td><td>${CL.esc(x.state_reason)}</td><td>${CL.esc(short(x.approved_until, 10))}</td><td><button type="button" class="secondary open">Open</button></td></tr>`).join("") || `<tr><td colspan="7">No deployments: every use is research use.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-name]")) tr.querySelector(".open").addEventListener("click", () => show(tr.dataset.name).catch((e) => CL.showError(e.message)));
-    const act = d.items.filter((x) => x.state === "active").map((x) => `${x.name}: ${x.model} ${x.model_version}`);
+    const ks = d.items.length ? d.items[0].kill_switch : null;
+    const ksEl = CL.el("kill-state"); ksEl.hidden = !(ks && ks.engaged);
+    ksEl.textContent = ks && ks.engaged ? `Global kill switch engaged since ${ks.since} by ${ks.by} (${ks.reason}): every deployment is refused.` : "";
+    const act = d.items.filter((x) => x.effective_state === "active").map((x) => `${x.name}: ${x.model} ${x.model_version}`);
     CL.provenance({model: act.length ? "active deployments — " + act.join("; ") : "no active deployment"});
   }
   async function complaints() {
@@ -70,7 +76,7 @@
   CL.el("purge-dry").addEventListener("click", () => purge(true));
   CL.el("purge-run").addEventListener("click", () => purge(false));
   for (const [id, engaged] of [["kill-on", true], ["kill-off", false]]) CL.el(id).addEventListener("click", async () => {
-    try { await CL.api("/api/killswitch", {method: "POST", body: {engaged, reason: CL.el("kill-reason").value}}); result(`<span class="ok">Global kill switch ${engaged ? "engaged: every deployment is refused" : "released"}.</span>`); await ledger(); }
+    try { await CL.api("/api/killswitch", {method: "POST", body: {engaged, reason: CL.el("kill-reason").value}}); result(`<span class="ok">Global kill switch ${engaged ? "engaged: every deployment is refused" : "released"}.</span>`); await deployments(); await ledger(); }
     catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
   });
   if (s.role !== "admin") {  // the server refuses (and logs) anyone else; do not offer what the role cannot do

@@ -22,7 +22,7 @@
   async function deployments() {
     const d = await CL.publicApi("/api/deployments?limit=100");
     const body = CL.el("deployments").querySelector("tbody");
-    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "public_comment" || x.renewal_opened_at ? "ok" : ""}">${CL.esc(x.state === "public_comment" ? "open for comment" : x.state + (x.renewal_opened_at && x.state !== "decommissioned" ? ", renewal open for comment" : ""))}</td><td>${CL.esc(short(x.state_changed_at))}</td><td><button type="button" class="secondary show">Read the record</button></td></tr>`).join("") || `<tr><td colspan="5">No deployments: nothing is used operationally.</td></tr>`;
+    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "public_comment" || x.renewal_opened_at ? "ok" : ""}">${CL.esc(x.state === "public_comment" ? "open for comment" : (x.effective_state && x.effective_state !== x.state ? `${x.state} — ${x.effective_state}` : x.state) + (x.renewal_opened_at && x.state !== "decommissioned" ? ", renewal open for comment" : ""))}</td><td>${CL.esc(short(x.state_changed_at))}</td><td><button type="button" class="secondary show">Read the record</button></td></tr>`).join("") || `<tr><td colspan="5">No deployments: nothing is used operationally.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-name]")) {
       tr.querySelector(".show").addEventListener("click", () => show(tr.dataset.name).catch((e) => CL.showError(e.message)));
     }
