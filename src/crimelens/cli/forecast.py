@@ -114,7 +114,7 @@ def run(
     polygon: Annotated[str | None, typer.Option("--polygon", help="With --mask polygon: the boundary, a GeoJSON, GeoPackage or zipped shapefile (projected to the data CRS), or WKT in the data CRS.")] = None,
     h3_resolution: Annotated[int, typer.Option("--h3-resolution", min=0, max=15, help="H3 resolution (with --mask h3; 9 is about 0.1 km² a cell).")] = 9,
     out: Annotated[Path | None, typer.Option("--out", help="Export file: .geojson, .gpkg or .csv (a .png map is written beside it).")] = None,
-    deployment: Annotated[str | None, typer.Option("--deployment", help="Active, approved deployment (operational use: the model, purpose and your role must be the ones it was approved for; actionable outputs go to human review).")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="Active, approved deployment (operational use: the model, purpose and your role must be the ones it was approved for, and --cell-m, --horizon and --mask the ones its model card measured, --coverage no larger than it measured; actionable outputs go to human review).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter NAME=VALUE, repeatable, e.g. --param half_life_days=365 (see `forecast models`); recorded with the run. Research use: refused with --deployment.")] = None,
     records: RecordsOpt = "incident",
     purpose: PurposeOpt = "research",

@@ -112,7 +112,7 @@ def _inside(tt: NDArray[np.float64], t0: float, horizon_days: float, zone: str |
     # [16:00, 24:00) ((0 - 2/3) mod 1 < 1/3), so midnight records counted in the evening shift too
     ms = 86_400_000
     out: NDArray[np.float64] = sum((np.mod(np.rint((tt - start) * ms), ms) < round(length * ms)).astype(np.float64)
-                                   for start, length in pieces)  # type: ignore[assignment]
+                                   for start, length in pieces)
     return out
 
 

@@ -72,6 +72,7 @@ from crimelens.services._context import (
     sha256_hex,
 )
 from crimelens.services.governance import register_model
+from crimelens.storage import _governance as gov_db
 from crimelens.storage._forecast import (
     BacktestRecord,
     ForecastRecord,
@@ -316,6 +317,9 @@ def run_forecast(
     size (absent for H3 cells), and a model parameter ``cell_m`` is refused (use ``cell_m``). A
     deployment approves a model with the parameters its card was measured with, so ``params``
     with ``deployment`` is refused (and the refusal logged): custom parameters are research use.
+    So are settings the card's backtest did not measure (:func:`_check_measured_settings`): under a
+    deployment, a ``cell_m``, ``horizon_days`` or study-area rule other than the card's, or a
+    ``coverage`` above the largest it measured, is refused and the refusal logged.
 
     A window shorter than a day on records whose times are mostly windows of a day or more
     (month-only data) leaves out the time of day (``time_of_day=None``) with a warning; the run's
@@ -332,6 +336,9 @@ def run_forecast(
                reason=(f"deployment {deployment!r} approves its model with the parameters its card was "
                        f"measured with; got custom parameters {sorted(params)}: research use only "
                        "(drop the deployment, or the parameters)"))
+    card_notes = [] if deployment is None else _check_measured_settings(
+        ctx, deployment, actor=actor, purpose=purpose, model=type(estimator).__name__, cell_m=cell_m,
+        horizon_days=horizon_days, mask=mask, h3_resolution=h3_resolution, coverage=coverage, area=area)
     _one_city(ctx, dataset, "forecast")
     dep: dict[str, Any] = {"deployment": deployment} if deployment is not None else {}
     kind = None if out is None else _export_kind(Path(out))
@@ -352,8 +359,8 @@ def run_forecast(
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
     size = params_used(estimator, study).get("cell_m")  # the area's cells are the ones used: recorded so
     estimator.set_params(area=study, **({} if size is None else {"cell_m": size}))
-    notes = [] if window.days >= 1 else _hours_unknown({"": estimator}, history, window.days,
-                                                       _dataset_label(ctx, dataset))[0]
+    notes = [*card_notes, *([] if window.days >= 1 else _hours_unknown({"": estimator}, history, window.days,
+                                                                       _dataset_label(ctx, dataset))[0])]
     with warnings.catch_warnings():  # records="all" counts every record on purpose, and says so in the run
         warnings.filterwarnings("ignore", message=r".*further records of its incidents", category=UserWarning)
         surface = estimator.fit(history).predict(window)
@@ -398,6 +405,125 @@ def run_forecast(
     return ForecastRun(run_id, surface, dataset, offense, coverage, len(history), d_hash, seq,
                        mark or "", files, timezone=zone, records=records, n_records_left_out=n_left_out,
                        newest_incident=newest, warnings=tuple(notes), params=used, exports=tuple(exports))
+
+
+#: A card's figures at a coverage: ``hit_rate_0.05`` (``register_backtested`` writes ``{c:g}``).
+_COVERAGE_METRIC = re.compile(r"^hit_rate_(\d*\.?\d+(?:[eE][-+]?\d+)?)$")
+
+
+def _mask_of(definition: Mapping[str, Any]) -> str | None:
+    """A study area's rule as ``--mask`` names it, from its written definition (``StudyArea.describe``):
+    ``activity`` (cells with a past incident; with the lookback when it was not all the history),
+    ``bbox``, ``polygon``, ``h3 resolution R``; None when the definition says none of these."""
+    rule = str(definition.get("rule", ""))
+    if definition.get("kind") == "h3":
+        return f"h3 resolution {definition.get('resolution')}"
+    if rule.startswith("cells with >= "):
+        least = int(definition.get("min_events", 1) or 1)
+        period = definition.get("period")
+        label = "activity" if least == 1 else f"activity (>= {least} incidents a cell)"
+        if isinstance(period, list | tuple) and len(period) == 2:
+            start, end = (datetime.fromisoformat(str(t)) for t in period)
+            if start.year > 1900:  # a backtest's --mask-days: only the last days' incidents counted
+                label += f" over the {format_span((end - start).total_seconds() / 86400)} before the start"
+        return label
+    if rule.startswith("every cell of the grid"):
+        return "bbox"
+    if rule.startswith("cells whose centre lies inside"):
+        return "polygon"
+    return None
+
+
+def _card_settings(evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a registered card's figures were measured with (``register_backtested`` writes them
+    in its evaluation data): ``cell_m``, ``horizon_days``, ``mask`` and ``coverages``; a setting an older
+    card does not record is absent."""
+    data = evaluation.get("data")
+    data = dict(data) if isinstance(data, Mapping) else {}
+    area = data.get("study_area")
+    area = dict(area) if isinstance(area, Mapping) else {}
+    out: dict[str, Any] = {}
+    if isinstance(area.get("cell_m"), int | float):
+        out["cell_m"] = float(area["cell_m"])
+    elif area.get("kind") == "h3":
+        out["cell_m"] = None  # hexagons have no size in metres: the rule names their resolution
+    if isinstance(data.get("horizon_days"), int | float):
+        out["horizon_days"] = float(data["horizon_days"])
+    if area and _mask_of(area) is not None:
+        out["mask"] = _mask_of(area)
+        out["area_rule"] = str(area.get("rule", ""))
+    found = (_COVERAGE_METRIC.match(str(k)) for k in dict(evaluation.get("metrics") or {}))
+    coverages = sorted({float(m.group(1)) for m in found if m is not None})
+    if coverages:
+        out["coverages"] = coverages
+    return out
+
+
+def _check_measured_settings(ctx: Context, deployment: str, *, actor: Actor, purpose: str | None, model: str,
+                             cell_m: float, horizon_days: float, mask: str, h3_resolution: int, coverage: float,
+                             area: StudyArea | None) -> list[str]:
+    """Refuse (and log) a deployed forecast whose settings the deployment's model card did not measure.
+
+    The card's figures (``register_backtested``) hold for the cell size, horizon and study-area rule
+    of its backtest and for the coverages it reported: a forecast under the deployment must use the
+    same cell size, horizon and rule, and flag no larger a share of cells than the largest coverage
+    measured (a smaller share flags the top cells of that one: the flags are nested). Returns the
+    run's warnings: a coverage between the measured ones, and each setting an older card does not
+    record (not checked, so allowed). A deployment not found is left to the use gate.
+    """
+    dep = gov_db.deployment_row(ctx.store, deployment)
+    if dep is None:
+        return []
+    name, version = str(dep["model"]), str(dep["model_version"])
+    measured = _card_settings(gov_db.model_row(ctx.store, name, version)["evaluation"])
+    asked_mask = (_mask_of(area.describe()) if area is not None
+                  else f"h3 resolution {h3_resolution}" if mask == "h3" else mask)
+    asked_cell = (area.describe().get("cell_m") if area is not None
+                  else None if mask == "h3" else float(cell_m))
+    wrong: dict[str, dict[str, Any]] = {}
+    words: list[str] = []
+    missing: list[str] = []
+    if "cell_m" not in measured:
+        missing.append("cell size")
+    elif (asked_cell is not None and measured["cell_m"] is not None
+          and not np.isclose(float(asked_cell), measured["cell_m"], rtol=1e-9, atol=0)):
+        wrong["cell_m"] = {"asked": float(asked_cell), "measured": measured["cell_m"]}
+        words.append(f"cell size (--cell-m) {float(asked_cell):g} m, measured {measured['cell_m']:g} m")
+    if "horizon_days" not in measured:
+        missing.append("horizon")
+    elif not np.isclose(horizon_days, measured["horizon_days"], rtol=1e-9, atol=0):
+        wrong["horizon_days"] = {"asked": horizon_days, "measured": measured["horizon_days"]}
+        words.append(f"horizon (--horizon) {format_span(horizon_days)}, measured "
+                     f"{format_span(measured['horizon_days'])}")
+    if "mask" not in measured:
+        missing.append("study-area rule")
+    elif asked_mask != measured["mask"]:
+        wrong["mask"] = {"asked": asked_mask, "measured": measured["mask"], "measured_rule": measured["area_rule"]}
+        words.append(f"study-area rule (--mask) {asked_mask}, measured {measured['mask']} "
+                     f"({measured['area_rule']!r})")
+    notes: list[str] = []
+    covs = measured.get("coverages")
+    if covs is None:
+        missing.append("coverages")
+    elif coverage > max(covs) and not np.isclose(coverage, max(covs), rtol=1e-9, atol=0):
+        wrong["coverage"] = {"asked": coverage, "measured": covs}
+        words.append(f"coverage (--coverage) {coverage:g}, above the largest measured {max(covs):g} "
+                     f"(measured {', '.join(f'{c:g}' for c in covs)})")
+    elif not any(np.isclose(coverage, c, rtol=1e-9, atol=0) for c in covs):
+        notes.append(f"coverage {coverage:g} is not one the card of {name} {version} measured "
+                     f"({', '.join(f'{c:g}' for c in covs)}): its figures are for those; the cells flagged "
+                     f"are among the top {max(covs):g} it measured")
+    if wrong:
+        refuse(ctx, action="forecast.run", actor=actor, purpose=purpose, deployment=deployment, model=model,
+               detail={"settings": wrong, "card": f"{name} {version}"},
+               reason=(f"deployment {deployment!r} approves {name} {version} with the settings its card was "
+                       f"measured with; got {'; '.join(words)}: research use only (drop the deployment, or "
+                       "use the measured settings)"))
+    if missing:
+        notes.append(f"the card of {name} {version} does not record its measured {', '.join(missing)} (a card "
+                     "not registered from a backtest, or an older one): these settings were not checked against "
+                     "it; register the model again with `forecast backtest --register`")
+    return notes
 
 
 def _export_kind(out: Path) -> str:
