@@ -377,6 +377,9 @@ def test_exposure_of_month_only_records_flags_nothing_where_every_forecast_is_0(
         assert doc["summary"]["groups"][g]["hit_rate"]["mean"] == 0.0  # before: 0.05, the coverage itself
     assert docs["index"]["summary"]["groups"] == doc["summary"]["groups"]  # before: south 0.630 by index, 0.484 split
     assert doc["summary"]["groups"]["(outside areas)"]["flag_share"]["mean"] == 0.0
+    text = " ".join(runner.invoke(app, [a for a in args if a != "--json"]).output.split())
+    assert "130.0 asked for per period, 8 of 8 periods had fewer cells with risk above 0 (4 none)" in text
+    assert "caution: in " in text and "on cells with a score of 0" not in text
 
 
 def test_sf_exposure_counts_incidents_outside_the_areas(tmp_path: Path) -> None:
@@ -452,6 +455,3 @@ def test_printed_ratios_carry_the_names_of_the_json(tmp_path: Path) -> None:
             f"{summary['amplification_ratio']:.3f}") in text
     assert ("concentration ratio (share of flags to the day-0 flagged cells, feedback / no feedback): "
             f"{summary['concentration_ratio']:.3f}") in text
-    text = " ".join(runner.invoke(app, [a for a in args if a != "--json"]).output.split())
-    assert "130.0 asked for per period, 8 of 8 periods had fewer cells with risk above 0 (4 none)" in text
-    assert "caution: in " in text and "on cells with a score of 0" not in text
