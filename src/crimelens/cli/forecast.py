@@ -148,10 +148,8 @@ def run(
                for c in d["top_cells"]])
         for warning in d["warnings"]:  # the run's own (all-zero risk and its cause, hours not used, ...)
             console.print(f"[yellow]warning: {esc(warning)}[/]")
-        tie = d["tie_at_cut"]
-        if tie and tie["risk"] == 0:
-            pass  # cells of risk 0 are not flagged, and the warnings say why
-        elif tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"]:
+        tie = d["tie_at_cut"]  # among the shown flags: cells of risk 0 are never flagged, the warnings say why
+        if tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"]:
             console.print(f"[yellow]every cell has the same risk {tie['risk']:.4g}: the model found nothing to tell "
                           f"the cells apart in {d['n_training']:,} training incidents, and the flagged cells are "
                           "only the lowest cell indices; try a model that needs less history (naive, kde)[/]")

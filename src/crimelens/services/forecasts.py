@@ -54,6 +54,7 @@ from crimelens.forecast._export import (
 )
 from crimelens.forecast._hours import day_long_share, share_in_hours
 from crimelens.forecast._metrics import KM2_PER_SQ_MI
+from crimelens.forecast._surface import tie_at_cut
 from crimelens.governance import Actor
 from crimelens.governance._cards import ModelCard
 from crimelens.services._context import (
@@ -180,7 +181,8 @@ class ForecastRun:
             **described,
             "coverage": self.coverage,
             "n_flagged": int(frame["flagged"].sum()),
-            "tie_at_cut": self.surface.tie_at_cut(self.coverage),
+            # the tie the shown flags cut through (cells of risk 0 are never shown flagged)
+            "tie_at_cut": tie_at_cut(frame["risk"].to_numpy(np.float64), np.flatnonzero(frame["flagged"].to_numpy())),
             "n_training": self.n_training,
             "newest_incident": None if self.newest_incident is None else local_time(self.newest_incident, self.timezone),
             "days_since_newest_incident": None if age is None else round(age, 2),
@@ -359,13 +361,17 @@ def run_forecast(
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
     size = params_used(estimator, study).get("cell_m")  # the area's cells are the ones used: recorded so
     estimator.set_params(area=study, **({} if size is None else {"cell_m": size}))
-    notes = [*card_notes, *([] if window.days >= 1 else _hours_unknown({"": estimator}, history, window.days,
+    # the records the models read: a record whose window began before the forecast but whose middle
+    # falls after its start (a police.uk month) is left out by every model, so not counted
+    read = history.select(mask=(_read_times(history) < start).to_numpy(dtype=bool))
+    n_read = len(read)
+    notes = [*card_notes, *([] if window.days >= 1 else _hours_unknown({"": estimator}, read, window.days,
                                                                        _dataset_label(ctx, dataset))[0])]
     with warnings.catch_warnings():  # records="all" counts every record on purpose, and says so in the run
         warnings.filterwarnings("ignore", message=r".*further records of its incidents", category=UserWarning)
         surface = estimator.fit(history).predict(window)
     newest = _newest_before(history, start)
-    notes += forecast_warnings(estimator, surface, coverage, n_training=len(history), newest=newest, zone=zone)
+    notes += forecast_warnings(estimator, surface, coverage, n_training=n_read, newest=newest, zone=zone)
     used = _plain(params_used(estimator))
     run_id = uuid.uuid4().hex[:16]
     d_hash = data_hash(history)
@@ -378,7 +384,7 @@ def run_forecast(
             ctx, action="forecast.run", actor=actor, purpose=purpose, model=surface.model,
             model_version=__version__, params=used, data_hash=d_hash,
             output_hash=o_hash, inputs={"dataset": dataset, "offense": offense,
-                                        "n_training": len(history)},
+                                        "n_training": n_read},
             detail={"run_id": run_id, "window": [window.start.isoformat(), window.end.isoformat()],
                     "area": study.describe(), "coverage": coverage, "records": records,
                     "n_records_left_out": n_left_out, "warnings": list(notes)}, **dep)
@@ -388,7 +394,7 @@ def run_forecast(
             params=json.dumps(used, sort_keys=True),
             window_start=window.start, window_end=window.end,
             area=json.dumps(study.describe(), sort_keys=True, default=str), crs=study.crs,
-            n_cells=study.n_cells, n_training=len(history), coverage=coverage, data_hash=d_hash,
+            n_cells=study.n_cells, n_training=n_read, coverage=coverage, data_hash=d_hash,
             output_hash=o_hash, ledger_seq=seq, mark=mark, records=records, n_records_left_out=n_left_out), cells)
     files: dict[str, str] = {}
     exports: list[dict[str, Any]] = []
@@ -402,7 +408,7 @@ def run_forecast(
             exports.append({"kind": what, **record_export(
                 ctx, run_id=run_id, fmt=fmt, path=written, n_cells=study.n_cells, output_hash=o_hash, actor=actor,
                 purpose=purpose, deployment=deployment, local=True)})
-    return ForecastRun(run_id, surface, dataset, offense, coverage, len(history), d_hash, seq,
+    return ForecastRun(run_id, surface, dataset, offense, coverage, n_read, d_hash, seq,
                        mark or "", files, timezone=zone, records=records, n_records_left_out=n_left_out,
                        newest_incident=newest, warnings=tuple(notes), params=used, exports=tuple(exports))
 
@@ -575,11 +581,15 @@ def record_export(ctx: Context, *, run_id: str, fmt: str, path: Path, n_cells: i
     return {**detail, "ledger_seq": seq}
 
 
+def _read_times(history: IncidentTable) -> pd.Series:
+    """The training times as the models read them: the middle of each record's window."""
+    began = history.frame["occurred_from"]
+    return began + (history.frame["occurred_to"].fillna(began) - began) / 2
+
+
 def _newest_before(history: IncidentTable, start: datetime) -> datetime | None:
     """The newest training time as the models read it (the middle of each record's window) before ``start``."""
-    frame = history.frame
-    began = frame["occurred_from"]
-    mid = began + (frame["occurred_to"].fillna(began) - began) / 2
+    mid = _read_times(history)
     mid = mid[mid < start]
     return None if mid.empty else pd.Timestamp(mid.max()).to_pydatetime()
 
