@@ -275,6 +275,10 @@ def test_a_denser_dataset_than_the_linkers_training_data_is_warned_about(city_db
         (warning,) = _json(result.output)["warnings"]
         k = float(warning.split("× more than")[0].rsplit(", ", 1)[1])
         assert 4 < k < 12 and "train a linker on this dataset's own solved series" in warning
+        # the odds scale, not the probability: series 0.01 (their default), pairs 0.5 (theirs)
+        p = 0.01 if args[1] == "series" else 0.5
+        read = float(warning.split(f"read {p:g} as about ")[1].split(",")[0])
+        assert read == pytest.approx(p / (p + k * (1 - p)), rel=0.05)  # before: p / k (0.5 read as 0.07)
     with DuckDBStore.open(copy, read_only=True) as store:
         *_, (_, entry) = Ledger(store).entries(action="link.pairs")
     assert entry.detail["warnings"] == [warning]

@@ -132,8 +132,9 @@ def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: int
     The link probability is calibrated on the training data's candidate pairs, so it carries that
     data's share of linked pairs. Where each incident has k times as many block-mates (a denser or
     larger city, the same offense family more common), and series are no more frequent
-    per incident, the share of linked candidates is about k times smaller, and so is a pair's true
-    probability (``threshold``, the run's, is named in the warning). On the million-incident synthetic
+    per incident, the share of linked candidates is about k times smaller, and so are the odds of a
+    pair's link: a probability p reads as about p / (p + k (1 - p)) (``threshold``, the run's, is
+    named in the warning that way). On the million-incident synthetic
     city (k = 46) the default threshold put 452,284 of 1,155,682 incidents in 78,683 "series" where 40
     series of 325 incidents were planted."""
     t = linker.training_ or {}
@@ -145,12 +146,14 @@ def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: int
     if 1 / DENSITY_WARNING_FACTOR <= k <= DENSITY_WARNING_FACTOR:
         return []
     more = "more" if k > 1 else "fewer"
-    effect = (f"if series are as frequent per incident as there, a link probability here overstates the "
-              f"chance of a link about {k:.0f}-fold: read {threshold:g} as about {threshold / k:.2g}, "
+    # a base rate k times smaller divides the odds of a link by k: p' = p / (p + k (1 - p))
+    reads = threshold / (threshold + k * (1.0 - threshold)) if threshold < 1 else 1.0
+    effect = (f"if series are as frequent per incident as there, the odds of a link here are about {k:.1f} times "
+              f"smaller than the probability says: read {threshold:g} as about {reads:.2g}, "
               "expect many look-alike groups, and raise the threshold"
               if k > 1 else
-              f"if series are as frequent per incident as there, a link probability here understates the chance "
-              f"of a link about {1 / k:.0f}-fold")
+              f"if series are as frequent per incident as there, the odds of a link here are about {1 / k:.1f} "
+              f"times larger than the probability says: read {threshold:g} as about {reads:.2g}")
     return [f"this dataset has {here:,.1f} candidate pairs per incident, {max(k, 1 / k):.1f}× {more} than the "
             f"linker's training data ({there:,.1f}: {trained_pairs:,} pairs among {trained_n:,} incidents); "
             f"the probability is calibrated on the training data's share of linked pairs, so {effect}; "
