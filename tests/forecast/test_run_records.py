@@ -258,3 +258,19 @@ def test_a_refused_export_leaves_no_run_behind(db: Path, tmp_path: Path) -> None
             run_forecast(ctx, offense=None, at=datetime(2022, 10, 1, tzinfo=UTC), actor=Actor("ada"),
                          model="naive", dataset="nottingham", out=tmp_path / "week.shp")
         assert int(ctx.store.scalar("SELECT count(*) FROM forecast_runs")) == n
+
+
+def test_a_map_written_over_by_a_later_export_is_said_and_logged(db: Path, tmp_path: Path) -> None:
+    """`week.gpkg` and then `week.geojson` both draw `week.png`: the second run replaced the first's map
+    without a word, and the first run's entry named a file that no longer matched it. The replacing entry
+    keeps the replaced file's SHA-256, and the run says so."""
+    args = ["--db", str(db), "--dataset", "nottingham", "--offense", "burglary", "--model", "naive"]
+    first = _cli(*args, "--at", "2022-10-01", "--out", str(tmp_path / "week.gpkg"))
+    png_before = hashlib.sha256((tmp_path / "week.png").read_bytes()).hexdigest()
+    assert first["exports"][1]["sha256"] == png_before and "replaced_sha256" not in first["exports"][1]
+    second = _cli(*args, "--at", "2022-10-08", "--out", str(tmp_path / "week.geojson"))
+    (export, png) = second["exports"]
+    assert "replaced_sha256" not in export and png["replaced_sha256"] == png_before
+    assert png["sha256"] == hashlib.sha256((tmp_path / "week.png").read_bytes()).hexdigest() != png_before
+    assert any(w.startswith(f"{tmp_path / 'week.png'} existed and was replaced (its SHA-256 was {png_before})")
+               for w in second["warnings"]), second["warnings"]

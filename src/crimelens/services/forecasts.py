@@ -400,14 +400,22 @@ def run_forecast(
     exports: list[dict[str, Any]] = []
     if out is not None and kind is not None:
         meta = _run_metadata(run_id, dataset, offense, window, zone, notes)
+        # a file already there is replaced (as any --out is): its hash is kept in the new entry and said,
+        # since an earlier entry naming it (two exports of one name, .gpkg and .geojson, share one .png)
+        # no longer matches the file
+        before = {p: sha256_hex(p.read_bytes()) for p in (Path(out), Path(out).with_suffix(".png")) if p.is_file()}
         path = export_surface(surface, out, coverage=coverage, fmt=kind, mark=mark, extra=meta)
         png = plot_surface(surface, path.with_suffix(".png"), coverage=coverage, mark=mark, zone=zone,
                            caption=_caption(run_id, dataset, offense))
         files.update(export=str(path), map=str(png))
         for what, fmt, written in (("export", kind, path), ("map", "png", png)):
+            old = before.get(Path(written))
             exports.append({"kind": what, **record_export(
                 ctx, run_id=run_id, fmt=fmt, path=written, n_cells=study.n_cells, output_hash=o_hash, actor=actor,
-                purpose=purpose, deployment=deployment, local=True)})
+                purpose=purpose, deployment=deployment, local=True, replaced=old)})
+            if old is not None:
+                notes.append(f"{written} existed and was replaced (its SHA-256 was {old}): a ledger entry of an "
+                             "earlier run that names it no longer matches the file; give each export its own name")
     return ForecastRun(run_id, surface, dataset, offense, coverage, n_read, d_hash, seq,
                        mark or "", files, timezone=zone, records=records, n_records_left_out=n_left_out,
                        newest_incident=newest, warnings=tuple(notes), params=used, exports=tuple(exports))
@@ -566,15 +574,19 @@ def _run_metadata(run_id: str, dataset: str | None, offense: str | None, window:
 
 def record_export(ctx: Context, *, run_id: str, fmt: str, path: Path, n_cells: int, output_hash: str,
                   actor: Actor, purpose: str | None, deployment: str | None = None,
-                  local: bool = False) -> dict[str, Any]:
+                  local: bool = False, replaced: str | None = None) -> dict[str, Any]:
     """Log a file written from forecast run ``run_id`` as ``forecast.export``: its format, name, size and
-    SHA-256, and with ``local`` (a file left on this machine, as ``forecast run --out`` writes) its path.
-    The entry's output hash is the run's. Returns the entry's detail with its ``ledger_seq``."""
+    SHA-256, and with ``local`` (a file left on this machine, as ``forecast run --out`` writes) its path,
+    and ``replaced``, the SHA-256 of a file the write replaced (an earlier entry naming that file no
+    longer matches it). The entry's output hash is the run's. Returns the entry's detail with its
+    ``ledger_seq``."""
     blob = path.read_bytes()
     detail: dict[str, Any] = {"run_id": run_id, "format": fmt, "n_cells": n_cells, "file": path.name,
                               "bytes": len(blob), "sha256": sha256_hex(blob)}
     if local:
         detail["path"] = str(path.resolve())
+    if replaced is not None:
+        detail["replaced_sha256"] = replaced
     dep: dict[str, Any] = {"deployment": deployment} if deployment else {}
     seq = record_use(ctx, action="forecast.export", actor=actor, purpose=purpose, output_hash=output_hash,
                      detail=detail, **dep)
