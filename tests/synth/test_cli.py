@@ -53,3 +53,18 @@ def test_synth_prints_a_summary_and_refuses_bad_values(tmp_path: Path, capsys: p
     assert doc["ok"] is False and doc["type"] == "InvalidParameterError" and "days=0" in doc["error"]
     code, _, err = run(capsys, "synth", "--out", str(tmp_path / "e"), "--recording", "partial")
     assert code == 2 and "'thinned' or 'complete'" in err
+
+
+def test_synth_loads_into_the_store_crimelens_db_names(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--db says it falls back to CRIMELENS_DB, as every other command's does; synth wrote only files
+    when only the variable was set, and the next command found no dataset."""
+    db = tmp_path / "env.duckdb"
+    monkeypatch.setenv("CRIMELENS_DB", str(db))
+    code, text, _ = run(capsys, "synth", "--out", str(tmp_path / "city"), "--seed", "4", "--days", "20",
+                        "--dataset", "dense", "--json")
+    assert code == 0
+    doc = json.loads(text)
+    assert doc["store"]["db"] == str(db)
+    with DuckDBStore.open(db) as store:
+        assert len(store.incidents(dataset="dense")) == doc["n_incidents"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,8 +42,8 @@ def synth(
 ) -> None:
     """Build the synthetic city: recorded incidents, neighbourhoods and the ground truth.
 
-    Without --db only files are written; with --db the incidents and areas are also ingested
-    into that store (dataset --dataset) through the ordinary ingest path.
+    Without --db (or CRIMELENS_DB) only files are written; with either the incidents and areas are
+    also ingested into that store (dataset --dataset) through the ordinary ingest path.
     """
     from crimelens.synth import SyntheticCity
 
@@ -78,6 +79,8 @@ def synth(
         "seconds_generate": round(gen_s, 3),
         "seconds_total": round(total_s, 3),
     }
+    if db is None and os.environ.get("CRIMELENS_DB"):  # the store every other command reads
+        db = Path(os.environ["CRIMELENS_DB"])
     if db is not None:
         from crimelens.services import ingest as svc
 
