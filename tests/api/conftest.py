@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -10,6 +11,9 @@ from fastapi.testclient import TestClient
 
 from crimelens.api import create_app
 from crimelens.config import Settings
+from crimelens.governance import Actor, Role
+from crimelens.services import governance as gs
+from crimelens.services import open_context
 from tests.api.city import City, build_city, copy_city
 from tests.conftest import shared
 
@@ -46,3 +50,13 @@ def auth(city: City, user: str, purpose: str = "research", deployment: str | Non
     if deployment:
         h["X-Deployment"] = deployment
     return h
+
+
+def store_with_users(db: Path, users: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """A new store at ``db`` with the administrator ``adm`` and ``users`` (name, role): their tokens."""
+    adm = Actor("adm", Role.ADMIN)
+    with open_context(Settings(db=db)) as ctx:
+        tokens = {"adm": gs.add_user(ctx, name="adm", role="admin", actor=adm)[1]}
+        for name, role in users:
+            tokens[name] = gs.add_user(ctx, name=name, role=role, actor=adm)[1]
+    return tokens

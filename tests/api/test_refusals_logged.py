@@ -21,9 +21,8 @@ from fastapi.testclient import TestClient
 from crimelens.api import create_app
 from crimelens.api._app import ROUTE_ACTIONS
 from crimelens.config import Settings
-from crimelens.governance import Actor, LedgerEntry, Role
-from crimelens.services import governance as gs
-from crimelens.services._context import open_context
+from crimelens.governance import LedgerEntry
+from tests.api.conftest import store_with_users
 from tests.api.test_auth_table import TABLE
 
 DOCS = [
@@ -66,14 +65,11 @@ def _refused(entries: list[LedgerEntry]) -> LedgerEntry:
     return refused
 
 
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     db = tmp_path / "s.duckdb"
-    adm = Actor("adm", Role.ADMIN)
-    with open_context(Settings(db=db)) as ctx:
-        tokens = {"adm": gs.add_user(ctx, name="adm", role="admin", actor=adm)[1]}
-        for name, role in (("ana", "analyst"), ("sam", "supervisor"), ("aud", "auditor")):
-            tokens[name] = gs.add_user(ctx, name=name, role=role, actor=adm)[1]
+    tokens = store_with_users(db, (("ana", "analyst"), ("sam", "supervisor"), ("aud", "auditor")))
     app = create_app(Settings(db=db, failed_auth_per_minute=0))
     try:
         with TestClient(app, base_url="http://127.0.0.1") as client:

@@ -18,9 +18,7 @@ from fastapi.testclient import TestClient
 from crimelens.api import create_app
 from crimelens.api._deps import MAX_PURPOSE_CHARS
 from crimelens.config import Settings
-from crimelens.governance import Actor, Role
-from crimelens.services import governance as gs
-from crimelens.services._context import open_context
+from tests.api.conftest import store_with_users
 
 
 @dataclass
@@ -50,14 +48,11 @@ class Served:
         return sorted(items, key=lambda e: int(str(e["seq"])))  # oldest first
 
 
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     db = tmp_path / "s.duckdb"
-    adm = Actor("adm", Role.ADMIN)
-    with open_context(Settings(db=db)) as ctx:
-        tokens = {"adm": gs.add_user(ctx, name="adm", role="admin", actor=adm)[1]}
-        for name, role in (("adm2", "admin"), ("ana", "analyst"), ("aud", "auditor")):
-            tokens[name] = gs.add_user(ctx, name=name, role=role, actor=adm)[1]
+    tokens = store_with_users(db, (("adm2", "admin"), ("ana", "analyst"), ("aud", "auditor")))
     app = create_app(Settings(db=db, failed_auth_per_minute=0))
     try:
         with TestClient(app, base_url="http://127.0.0.1") as client:
