@@ -901,3 +901,33 @@ def test_a_purpose_in_any_language_reaches_the_ledger_as_typed(page: tuple[Any, 
     headers = {"Authorization": f"Bearer {city.tokens['aud']}", "X-Purpose": "audit"}
     entries = httpx.get(f"{base}/api/ledger/entries", params={"limit": 30}, headers=headers).json()["items"]
     assert any(e["user"] == "ana" and e["purpose"] == purpose for e in entries), entries[:5]
+
+
+def test_the_governance_page_shows_the_kill_switch_and_the_blocked_deployment(
+        page: tuple[Any, Watch, str, City]) -> None:
+    """With the global kill switch engaged every use is refused, yet the page listed the deployment as
+    active. It now shows the switch and each deployment's effective state, and both go when released."""
+    import httpx
+
+    pg, _, base, city = page
+
+    def switch(engaged: bool) -> None:
+        r = httpx.post(f"{base}/api/killswitch", json={"engaged": engaged, "reason": "browser test"},
+                       headers={"Authorization": f"Bearer {city.tokens['ada']}", "X-Purpose": "oversight"})
+        assert r.status_code == 200, r.text
+
+    switch(True)
+    try:
+        _login(pg, base, city.tokens["sam"], "human review")
+        _open(pg, base, "/governance")
+        banner = pg.inner_text("#kill-state")
+        assert pg.locator("#kill-state").is_visible() and "Global kill switch engaged" in banner
+        assert "browser test" in banner
+        row = pg.inner_text("#deployments")
+        assert "blocked: kill switch engaged" in row
+        assert "active deployments" not in pg.inner_text("#prov-model")
+    finally:
+        switch(False)
+    _open(pg, base, "/governance")
+    assert not pg.locator("#kill-state").is_visible()
+    assert "blocked" not in pg.inner_text("#deployments")
