@@ -105,3 +105,29 @@ def test_counting_in_slices_reports_progress_and_the_same_index(monkeypatch: pyt
     assert np.array_equal(whole.counts, sliced.counts) and whole.n_pairs == sliced.n_pairs > 1_000
     assert seen[0] == (0, n) and seen[-1] == (n, n) and len(seen) == 33
     assert [k for k, _ in seen] == sorted(k for k, _ in seen)
+
+
+def test_estimated_pairs_are_exact_when_small_and_close_when_sampled() -> None:
+    """What the ``similar`` density warning reads: every incident counted up to ``sample`` (the brute
+    force's count), a seeded sample's mean times ``n`` above it, whatever order the input came in."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    fam = rng.integers(0, 2, n)
+    # clustered places (a dense centre) so that counts differ a lot between incidents
+    x = np.where(rng.random(n) < 0.5, rng.normal(1500, 200, n), rng.uniform(0, 6000, n))
+    y = np.where(rng.random(n) < 0.5, rng.normal(1500, 200, n), rng.uniform(0, 6000, n))
+    lo = rng.uniform(0, 200, n)
+    hi = lo + np.where(rng.random(n) < 0.3, rng.exponential(2.0, n), 0.0)
+    truth = len(_brute(fam, x, y, lo, hi, 400.0, 10.0))
+    idx = BlockingIndex.build(fam, x, y, lo, hi, radius_m=400.0, window_days=10.0, count=False)
+    assert idx.estimate_pairs(sample=n) == (float(truth), False)
+    est, sampled = idx.estimate_pairs(sample=600)
+    assert sampled and est == pytest.approx(truth, rel=0.1) and est != truth
+    perm = rng.permutation(n)
+    shuffled = BlockingIndex.build(fam[perm], x[perm], y[perm], lo[perm], hi[perm], radius_m=400.0,
+                                   window_days=10.0, count=False)
+    assert shuffled.estimate_pairs(sample=600)[0] == pytest.approx(est, rel=1e-9)
+    counted = BlockingIndex.build(fam, x, y, lo, hi, radius_m=400.0, window_days=10.0)
+    assert counted.estimate_pairs(sample=10) == (float(truth), False)  # counted at build: exact
+    with pytest.raises(InvalidParameterError, match="sample=0"):
+        idx.estimate_pairs(sample=0)

@@ -282,3 +282,42 @@ def test_a_denser_dataset_than_the_linkers_training_data_is_warned_about(city_db
     with DuckDBStore.open(copy, read_only=True) as store:
         *_, (_, entry) = Ledger(store).entries(action="link.pairs")
     assert entry.detail["warnings"] == [warning]
+    pairs_k = k
+    # a "similar" list has no threshold: its warning says how a listed 0.9 reads, from the dataset's
+    # density (every incident's block-mates counted, or a sample's on a large dataset), on the one-shot
+    # path (the CLI's) and the cached one (the API's) alike, and in the query's ledger entry
+    some = ctx_incident(copy)
+    plain = runner.invoke(app, ["link", "similar", some, "--dataset", "synth", "--db", str(db), "--json"])
+    assert plain.exit_code == 0, plain.output
+    assert _json(plain.output)["warnings"] == []
+    shown = runner.invoke(app, ["link", "similar", some, "--dataset", "synth", "--db", str(copy)])
+    assert shown.exit_code == 0 and "warning: this dataset has" in shown.output, shown.output
+    with DuckDBStore.open(copy, read_only=True) as store:  # counted once, kept for the next one-shot query
+        kept = store.query("SELECT n_records, n_incidents FROM link_density WHERE dataset = 'synth'")
+    assert kept.to_numpy().tolist() == [[store_count(copy), store_count(copy)]]
+    from crimelens.config import load_settings
+    from crimelens.governance import Actor
+    from crimelens.services import open_context
+    from crimelens.services.linkage import similar_incidents
+
+    with open_context(load_settings(db=copy)) as ctx:
+        for cache in (False, True):
+            (warning,) = similar_incidents(ctx, dataset="synth", incident_id=some, actor=Actor("t"),
+                                           cache=cache).warnings
+            k = float(warning.split("× more than")[0].rsplit(", ", 1)[1])
+            assert k == pytest.approx(pairs_k, rel=0.03)  # sampled: 20,000 of its 23,641 incidents
+            read = float(warning.split("read 0.9 as about ")[1].split(",")[0])
+            assert read == pytest.approx(0.9 / (0.9 + k * 0.1), rel=0.05)
+        *_, (_, entry) = Ledger(ctx.store).entries(action="link.similar")
+    assert entry.detail["warnings"] == [warning]
+
+
+def store_count(db: Path) -> int:
+    with DuckDBStore.open(db, read_only=True) as store:
+        return store.count_incidents(dataset="synth")
+
+
+def ctx_incident(db: Path) -> str:
+    """An incident of the store's synth dataset (the first by id)."""
+    with DuckDBStore.open(db, read_only=True) as store:
+        return str(store.query("SELECT min(incident_id) AS i FROM incidents WHERE dataset = 'synth'")["i"][0])

@@ -247,6 +247,8 @@ def similar(
                           "(one row per victim or offence): the matches are its incident's")
         console.print(f"{len(d['matches'])} of {d['n_candidates']} block-mates of {esc(d['incident_id'])} "
                       f"({d['mark']})")
+        for warning in d.get("warnings", []):
+            console.print(f"[yellow]warning: {esc(warning)}[/]")
         table("similar incidents", ["incident", "probability", "stage", "drivers (log-odds)"],
               [[m["incident_id"], f"{m['probability']:.3f}", m["stage"],
                 ", ".join(f"{x['feature']} {x['contribution']:+.2f}" for x in m["drivers"][:3])]

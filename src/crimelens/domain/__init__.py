@@ -8,6 +8,7 @@ from crimelens.domain._incident import (
     IncidentTable,
     Source,
     check_not_protected,
+    further_record_mask,
     incident_of,
     is_protected,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "Source",
     "TimeWindow",
     "check_not_protected",
+    "further_record_mask",
     "incident_of",
     "is_protected",
 ]

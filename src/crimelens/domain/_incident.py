@@ -269,6 +269,24 @@ def incident_of(record_id: str) -> str:
     return found.group("base") if found else record_id
 
 
+def further_record_mask(incident_ids: pd.Series) -> NDArray[np.bool_]:
+    """True for each record id after the first of its incident (see :meth:`IncidentTable.further_records`).
+
+    >>> further_record_mask(pd.Series(["A", "A#2", "B#3", "B#2", "C"])).tolist()
+    [False, True, True, False, False]
+    """
+    ids = incident_ids.astype(str).reset_index(drop=True)
+    if not ids.str.contains("#", regex=False).any():  # no numbered records (most data): a fast answer
+        return np.zeros(len(ids), dtype=bool)
+    parts = ids.str.extract(RECORD_ID)
+    key = pd.DataFrame({"base": parts["base"].fillna(ids),
+                        "k": pd.to_numeric(parts["k"]).fillna(1).astype(np.int64)})
+    first = key.sort_values(["base", "k"], kind="stable").drop_duplicates("base").index.to_numpy()
+    further = np.ones(len(key), dtype=bool)
+    further[first] = False
+    return further
+
+
 @dataclass(frozen=True, slots=True)
 class Incident:
     """One recorded incident.
@@ -514,16 +532,7 @@ class IncidentTable:
         itself when it is there) stands for it and the others are marked. Ids without such a suffix
         are never marked.
         """
-        ids = self._frame["incident_id"].astype(str).reset_index(drop=True)
-        if not ids.str.contains("#", regex=False).any():  # no numbered records (most data): a fast answer
-            return np.zeros(len(ids), dtype=bool)
-        parts = ids.str.extract(RECORD_ID)
-        key = pd.DataFrame({"base": parts["base"].fillna(ids),
-                            "k": pd.to_numeric(parts["k"]).fillna(1).astype(np.int64)})
-        first = key.sort_values(["base", "k"], kind="stable").drop_duplicates("base").index.to_numpy()
-        further = np.ones(len(key), dtype=bool)
-        further[first] = False
-        return further
+        return further_record_mask(self._frame["incident_id"])
 
     def sorted_by_time(self) -> IncidentTable:
         return IncidentTable(

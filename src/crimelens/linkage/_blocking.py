@@ -150,6 +150,21 @@ def _count_range(p0: int, p1: int, order: NDArray[np.int64], x: NDArray[np.float
     return counts
 
 
+@numba.njit(cache=True, parallel=True)
+def _count_at(ps: NDArray[np.int64], order: NDArray[np.int64], x: NDArray[np.float64], y: NDArray[np.float64],
+              tlo: NDArray[np.float64], thi: NDArray[np.float64], bucket_of: NDArray[np.int64],
+              bstart: NDArray[np.int64], bend: NDArray[np.int64], bmaxdur: NDArray[np.float64],
+              bkeys: NDArray[np.int64], bfam: NDArray[np.int64], bcx: NDArray[np.int64],
+              bcy: NDArray[np.int64], ncx: int, ncy: int, radius2: float, window: float) -> NDArray[np.int64]:
+    """The pair count of each sorted position in ``ps`` (as :func:`_count_range` counts them)."""
+    counts = np.zeros(ps.shape[0], dtype=np.int64)
+    dummy = np.empty(0, dtype=np.int64)
+    for k in numba.prange(ps.shape[0]):
+        counts[k] = _scan(ps[k], order, x, y, tlo, thi, bucket_of, bstart, bend, bmaxdur, bkeys,
+                          bfam, bcx, bcy, ncx, ncy, radius2, window, dummy, dummy, 0, False)
+    return counts
+
+
 #: Slices the pair count is split into: progress after each, and the threads share the work
 #: better than in one parallel loop over incidents sorted by place (where the busy cells lie
 #: together): on the million-incident city 12.4 s against 16.6 s for one loop.
@@ -315,6 +330,30 @@ class BlockingIndex:
                      self.bend, self.bmaxdur, self.bkeys, self.bfam, self.bcx, self.bcy, self.ncx, self.ncy,
                      self.radius2, self.window)
         return np.sort(self.order[pos])
+
+    def estimate_pairs(self, sample: int = 20_000, seed: int = 0) -> tuple[float, bool]:
+        """The number of candidate pairs without counting them all: ``(pairs, sampled)``.
+
+        Each pair is counted once, at the incident of the two that comes first in the
+        index's order. With at most ``sample`` incidents every one is counted (exact,
+        ``sampled`` False); otherwise ``sample`` incidents drawn without replacement
+        (seeded, from the index's order, so not from the input's) and their mean
+        count times ``n``: on the million-incident synthetic city about 0.2 s, where
+        counting every pair takes about 12 s.
+        """
+        n = len(self.order)
+        if sample < 1:
+            raise InvalidParameterError(f"estimate_pairs(sample={sample}): expected >= 1")
+        if self.offsets[-1] >= 0:  # counted at build
+            return float(self.offsets[-1]), False
+        sampled = n > sample
+        ps = (np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False)).astype(np.int64)
+              if sampled else np.arange(n, dtype=np.int64))
+        counts = _count_at(ps, self.order, self.x, self.y, self.tlo, self.thi, self.bucket_of, self.bstart,
+                           self.bend, self.bmaxdur, self.bkeys, self.bfam, self.bcx, self.bcy, self.ncx,
+                           self.ncy, self.radius2, self.window)
+        total = float(counts.sum())
+        return (total * n / sample, True) if sampled else (total, False)
 
     def iter_pairs(self, chunk_pairs: int = 2_000_000) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
         """Yield ``(i, j)`` index arrays (``i < j``, original order) of at most ~``chunk_pairs``."""

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from crimelens.domain import IncidentTable, check_not_protected, incident_of
+from crimelens.domain import IncidentTable, check_not_protected, further_record_mask, incident_of
 from crimelens.domain._time import as_utc
 from crimelens.errors import InvalidParameterError, NotFoundError
 from crimelens.governance import Actor, canonical_json
@@ -125,7 +125,8 @@ def _audit_detail(linker: PairwiseLinker) -> dict[str, Any]:
 DENSITY_WARNING_FACTOR = 2.0
 
 
-def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: int, threshold: float) -> list[str]:
+def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: float, threshold: float | None,
+                     *, sampled: bool = False) -> list[str]:
     """A warning when ``n_candidates`` pairs among ``n_incidents`` is far denser or sparser than the
     linker's training data.
 
@@ -136,7 +137,10 @@ def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: int
     pair's link: a probability p reads as about p / (p + k (1 - p)) (``threshold``, the run's, is
     named in the warning that way). On the million-incident synthetic
     city (k = 46) the default threshold put 452,284 of 1,155,682 incidents in 78,683 "series" where 40
-    series of 325 incidents were planted."""
+    series of 325 incidents were planted.
+
+    ``threshold`` ``None`` (a ``similar`` list, which has none) names how a listed 0.9 reads;
+    ``sampled`` says ``n_candidates`` is estimated from a sample of incidents' block-mates."""
     t = linker.training_ or {}
     trained_n, trained_pairs = int(t.get("n_incidents", 0)), int(t.get("n_candidate_pairs", 0))
     if n_incidents <= 0 or trained_n <= 0 or trained_pairs <= 0:
@@ -146,16 +150,19 @@ def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: int
     if 1 / DENSITY_WARNING_FACTOR <= k <= DENSITY_WARNING_FACTOR:
         return []
     more = "more" if k > 1 else "fewer"
+    p = 0.9 if threshold is None else threshold
     # a base rate k times smaller divides the odds of a link by k: p' = p / (p + k (1 - p))
-    reads = threshold / (threshold + k * (1.0 - threshold)) if threshold < 1 else 1.0
+    reads = p / (p + k * (1.0 - p)) if p < 1 else 1.0
     effect = (f"if series are as frequent per incident as there, the odds of a link here are about {k:.1f} times "
-              f"smaller than the probability says: read {threshold:g} as about {reads:.2g}, "
-              "expect many look-alike groups, and raise the threshold"
+              f"smaller than the probability says: read {p:g} as about {reads:.2g}"
+              + (", expect many look-alike groups, and raise the threshold" if threshold is not None else
+                 ", and expect look-alikes near the top of the list")
               if k > 1 else
               f"if series are as frequent per incident as there, the odds of a link here are about {1 / k:.1f} "
-              f"times larger than the probability says: read {threshold:g} as about {reads:.2g}")
-    return [f"this dataset has {here:,.1f} candidate pairs per incident, {max(k, 1 / k):.1f}× {more} than the "
-            f"linker's training data ({there:,.1f}: {trained_pairs:,} pairs among {trained_n:,} incidents); "
+              f"times larger than the probability says: read {p:g} as about {reads:.2g}")
+    about = "about " if sampled else ""
+    return [f"this dataset has {about}{here:,.1f} candidate pairs per incident, {max(k, 1 / k):.1f}× {more} than "
+            f"the linker's training data ({there:,.1f}: {trained_pairs:,} pairs among {trained_n:,} incidents); "
             f"the probability is calibrated on the training data's share of linked pairs, so {effect}; "
             "better, train a linker on this dataset's own solved series"]
 
@@ -673,12 +680,14 @@ class SimilarResult:
     mark: str = RESEARCH_MARK
     #: the id asked for: a further record ``ID#2`` is answered for its incident ``ID`` (``incident_id``)
     asked_for: str | None = None
+    #: the dataset's candidate pairs per incident far from the linker's training data (:func:`density_warnings`)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "incident_id": self.incident_id, "asked_for": self.asked_for or self.incident_id,
                 "linker_id": self.linker_id,
                 "n_candidates": self.n_candidates, "matches": self.matches, "mark": self.mark,
-                "ledger_seq": self.ledger_seq, "elapsed_ms": self.elapsed_ms}
+                "ledger_seq": self.ledger_seq, "elapsed_ms": self.elapsed_ms, "warnings": list(self.warnings)}
 
 
 @dataclass(frozen=True)
@@ -689,6 +698,7 @@ class _Snapshot:
     enc: EncodedIncidents
     index: BlockingIndex
     ids: pd.Index
+    pairs: tuple[float, bool]  # the dataset's candidate pairs and whether sampled (BlockingIndex.estimate_pairs)
 
     def row(self, incident_id: str, dataset: str) -> int:
         """The incident's row; NotFoundError when the dataset (as cached, i.e. as stored) lacks it."""
@@ -729,7 +739,8 @@ def _snapshot(ctx: Context, dataset: str, sha: str, linker: PairwiseLinker) -> _
         del table
         index = BlockingIndex.build(enc.family, enc.x, enc.y, enc.t_from, enc.t_to, radius_m=linker.radius_m,
                                     window_days=linker.window_days, count=False)
-        snap = _Snapshot(n, enc, index, pd.Index(enc.incident_id))  # n: the stored count, the cache's key
+        # n: the stored count, the cache's key
+        snap = _Snapshot(n, enc, index, pd.Index(enc.incident_id), index.estimate_pairs())
         _SNAPSHOTS.setdefault(ctx.store, {})[key] = snap
         ref = weakref.ref(ctx.store)
         _SNAPSHOT_ORDER[:] = [(r, k) for r, k in _SNAPSHOT_ORDER if r() is not None and (r() is not ctx.store
@@ -775,6 +786,7 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
         enc = snap.enc
         q = snap.row(incident_id, dataset)
         mates = snap.index.mates(q)
+        n_all, (pairs, sampled) = len(enc), snap.pairs
     else:
         head = db.incident_head(ctx.store, dataset, incident_id)
         offense = str(head["offense"])
@@ -788,6 +800,8 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
         enc = linker.encode(_incidents(near)[0])
         q = int(np.nonzero(enc.incident_id == incident_id)[0][0])
         mates = linker.candidates_of(enc, q)
+        n_all, (pairs, sampled) = _dataset_pairs(ctx, dataset, sha, linker)
+    warnings = density_warnings(linker, n_all, pairs, None, sampled=sampled)
     ids = enc.incident_id
     top, prob = linker.similar(enc, q, k=k, candidates=mates)
     n_candidates = len(mates)
@@ -802,9 +816,33 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
                      params={"k": k}, output_hash=digest, deployment=deployment,
                      inputs={"dataset": dataset, "incident_id": asked},
                      detail={"n_candidates": n_candidates, "returned": [m["incident_id"] for m in matches],
-                             **_audit_detail(linker)})
+                             "warnings": warnings, **_audit_detail(linker)})
     return SimilarResult(incident_id, lid, n_candidates, matches, seq,
-                         elapsed_ms=(time.perf_counter() - t0) * 1000.0, asked_for=asked)
+                         elapsed_ms=(time.perf_counter() - t0) * 1000.0, asked_for=asked, warnings=tuple(warnings))
+
+
+def _dataset_pairs(ctx: Context, dataset: str, sha: str, linker: PairwiseLinker) -> tuple[int, tuple[float, bool]]:
+    """The incidents of ``dataset`` (each once) and its candidate pairs under ``linker``'s blocking
+    (:meth:`BlockingIndex.estimate_pairs`): what the ``similar`` density warning compares with the
+    linker's training data. Counted from the columns blocking needs only (the one-shot path does not
+    encode the dataset) once per dataset size and linker, then read from the store (``link_density``)."""
+    n_records = ctx.store.count_incidents(dataset=dataset)
+    kept = db.link_density(ctx.store, dataset, sha, n_records)
+    if kept is not None:
+        return kept[0], (kept[1], kept[2])
+    cols = db.blocking_columns(ctx.store, dataset)
+    n_records = len(cols)  # what was read (an ingest since the count above is in it)
+    cols = cols[~further_record_mask(cols["incident_id"])]
+    codes, offenses = pd.factorize(cols["offense"].astype(str))
+    families = linker.featurizer_.families_
+    fam = pd.factorize(pd.Series([families.get(str(o), str(o)) for o in offenses], dtype=object), sort=True)[0]
+    index = BlockingIndex.build(fam.astype(np.int64)[codes], cols["x_m"].to_numpy(np.float64),
+                                cols["y_m"].to_numpy(np.float64), cols["t_from"].to_numpy(np.float64),
+                                cols["t_to"].to_numpy(np.float64), radius_m=linker.radius_m,
+                                window_days=linker.window_days, count=False)
+    pairs, sampled = index.estimate_pairs()
+    db.save_link_density(ctx.store, dataset, sha, n_records, len(cols), pairs, sampled)
+    return len(cols), (pairs, sampled)
 
 
 def similar_with_places(ctx: Context, *, dataset: str, incident_id: str, actor: Actor,

@@ -17,12 +17,15 @@ from crimelens.errors import NotFoundError
 
 __all__ = [
     "add_series_labels",
+    "blocking_columns",
     "incident_head",
     "incident_rows",
     "incidents_near",
+    "link_density",
     "linker_head",
     "load_linker",
     "pair_run",
+    "save_link_density",
     "save_linker",
     "save_pairs",
     "save_run",
@@ -143,6 +146,23 @@ def series_labels(store: Any, dataset: str) -> pd.DataFrame:
         "SELECT incident_id, label FROM series_labels WHERE dataset = ? ORDER BY incident_id, label", [dataset])
 
 
+def link_density(store: Any, dataset: str, linker_sha256: str, n_records: int) -> tuple[int, float, bool] | None:
+    """The kept ``(n_incidents, n_candidate_pairs, sampled)`` of ``dataset`` under a linker while it has
+    ``n_records`` records, or None (migration 0016)."""
+    rows = store.iter_rows("SELECT n_incidents, n_candidate_pairs, sampled FROM link_density WHERE dataset = ? "
+                           "AND linker_sha256 = ? AND n_records = ?", [dataset, linker_sha256, n_records])
+    for n, pairs, sampled in rows:
+        return int(n), float(pairs), bool(sampled)
+    return None
+
+
+def save_link_density(store: Any, dataset: str, linker_sha256: str, n_records: int, n_incidents: int,
+                      n_candidate_pairs: float, sampled: bool) -> None:
+    """Keep a dataset's candidate-pair count under a linker (the first one counted stands)."""
+    store.execute("INSERT INTO link_density VALUES (?, ?, ?, ?, ?, ?, now()) ON CONFLICT DO NOTHING",
+                  [dataset, linker_sha256, n_records, n_incidents, n_candidate_pairs, sampled])
+
+
 _COLS = ", ".join(CANONICAL_COLUMNS)
 
 
@@ -166,6 +186,16 @@ def incident_head(store: Any, dataset: str, incident_id: str) -> dict[str, Any]:
         raise NotFoundError(f"incident {incident_id!r}: not in dataset {dataset!r} of the store")
     offense, t0, t1, x, y = rows[0]
     return {"offense": offense, "occurred_from": t0, "occurred_to": t1, "x_m": x, "y_m": y}
+
+
+def blocking_columns(store: Any, dataset: str) -> pd.DataFrame:
+    """What blocking needs of every incident of ``dataset``: id, offense, metres and the window in days
+    since 1970-01-01 UTC (``t_from``, ``t_to``), nothing else (a million rows in about a second), in
+    :meth:`incidents`' order."""
+    return store.query(  # type: ignore[no-any-return]
+        "SELECT incident_id, offense, x_m, y_m, epoch_us(occurred_from) / 86400000000.0 AS t_from, "
+        "epoch_us(coalesce(occurred_to, occurred_from)) / 86400000000.0 AS t_to "
+        "FROM incidents WHERE dataset = ? ORDER BY occurred_from, incident_id", [dataset])
 
 
 def incidents_near(store: Any, *, dataset: str, offenses: list[str], x_m: float, y_m: float,

@@ -103,7 +103,8 @@
       CL.el("similar").querySelector("tbody").innerHTML = `<tr class="here"><td>—</td><td>${CL.esc(x.incident_id)}</td><td>(this one)</td><td>${at(d.incident)}</td><td></td></tr>` +
         d.matches.map((m, i) => `<tr data-incident="${CL.esc(m.incident_id)}"><td>${i + 1}</td><td>${CL.esc(m.incident_id)}</td><td>${CL.fmt(m.probability)}</td><td>${at(m.place)}</td><td>${drivers(m)}</td></tr>`).join("");
       const record = d.asked_for !== d.incident_id ? `${d.asked_for} is a further record of incident ${d.incident_id} (one row per victim or offence): these are its incident's matches. ` : "";
-      CL.el("sim-note").textContent = `${record}${d.matches.length} of ${d.n_candidates} incidents close enough in place and time to compare; linker ${d.linker_id}; ledger #${d.ledger_seq}; ${CL.fmt(d.elapsed_ms, 0)} ms.`;
+      CL.el("sim-note").innerHTML = CL.esc(`${record}${d.matches.length} of ${d.n_candidates} incidents close enough in place and time to compare; linker ${d.linker_id}; ledger #${d.ledger_seq}; ${CL.fmt(d.elapsed_ms, 0)} ms.`)
+        + (d.warnings || []).map((w) => `<br><span class="bad sim-warning">warning: ${CL.esc(w)}</span>`).join("");
       if (simLayer) map.removeLayer(simLayer);
       simLayer = L.layerGroup().addTo(map);
       const here = d.incident ? [d.incident.lat, d.incident.lon] : [x.lat, x.lon];
