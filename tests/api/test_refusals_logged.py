@@ -168,6 +168,20 @@ def test_redacting_an_unknown_item_or_with_an_empty_body_is_logged(served: Serve
     assert _refused(added).detail["error"] == "RequestValidationError"
 
 
+def test_a_streamed_redaction_refused_is_logged_as_the_unstreamed_one_is(served: Served) -> None:
+    """With ``Accept: application/x-ndjson`` the status line (200) goes out before the work runs and the
+    error comes as the stream's last line; the refusal is logged all the same, once, with the same detail."""
+    streamed = {"Accept": "application/x-ndjson"}
+    r, added = served.call("POST", "/api/evidence/items/EV-999999/redactions", "ana", json={}, headers=streamed)
+    assert r.status_code == 200
+    last = json.loads(r.text.strip().splitlines()[-1])
+    assert last["type"] == "NotFoundError" and last["status"] == 404
+    assert _shape(added) == sorted([("users.authenticate", "ok", "ana"), ("redact.text", "refused", "ana")])
+    assert _refused(added).detail["error"] == "NotFoundError" and _refused(added).detail["item_id"] == "EV-999999"
+    assert _refused(added).detail["reason"] == last["error"]
+    assert _refused(added).detail["request"] == "POST /api/evidence/items/EV-999999/redactions"
+
+
 def test_redacting_a_kind_the_service_does_not_redact_is_logged(served: Served) -> None:
     r = served.client.post("/api/evidence/cases/RD-1/items", params={"source": "RMS", "filename": "notes.txt"},
                            content=b"free text", headers={**served.headers("ana"),

@@ -33,10 +33,11 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from crimelens.api._deps import CallerDep, CtxDep
+from crimelens.api._deps import CallerDep, CtxDep, log_refusal
+from crimelens.api._errors import logged_by_refuse
 from crimelens.api._routes import NDJSON, Limit, Name, Offset, _body, _page, _streamed, ok
 from crimelens.api._upload import UPLOAD_BODY, receive
-from crimelens.errors import InputError
+from crimelens.errors import CrimelensError, InputError, NotFoundError
 from crimelens.services import evidence as svc
 
 __all__ = ["router"]
@@ -166,10 +167,16 @@ class RedactIn(BaseModel):
                               "a progress line per frame of a video, then the result line"}},
              summary="Redact an item (narratives JSONL, an image or a video); every document, the image or the "
                      "video's sampled frames are queued for review")
-def redact(ctx: CtxDep, caller: CallerDep, item_id: Name, body: RedactIn,
+def redact(request: Request, ctx: CtxDep, caller: CallerDep, item_id: Name, body: RedactIn,
            accept: Annotated[str | None, Header(description=f"'{NDJSON}' streams progress (frames of a video)")]
            = None) -> Response:
     caller.allow(ctx, "redact.text")
+
+    def refused(exc: CrimelensError) -> None:
+        """Streamed: log what the error handler logs for the unstreamed answer (an unknown item, a kind
+        the service does not redact), unless the service logged it."""
+        if isinstance(exc, InputError | NotFoundError) and not logged_by_refuse(exc):
+            log_refusal(ctx, request, caller, error=exc, detail={"item_id": item_id})
 
     def work(progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         run = svc.redact_item(ctx, item_id, actor=caller.actor, purpose=caller.purpose, mode=body.mode,
@@ -177,7 +184,7 @@ def redact(ctx: CtxDep, caller: CallerDep, item_id: Name, body: RedactIn,
         return _body(**run.to_json(), n_review=len(svc.review_queue(ctx, run.run_id)))
 
     if accept and NDJSON in accept:
-        return _streamed(work)
+        return _streamed(work, refused)
     return ok(work())
 
 

@@ -362,11 +362,13 @@ class _Say(Protocol):
     def __call__(self, done: int, total: int, stage: str | None = None) -> None: ...
 
 
-def _streamed(work: Callable[[_Say], dict[str, Any]]) -> StreamingResponse:
+def _streamed(work: Callable[[_Say], dict[str, Any]],
+              refused: Callable[[CrimelensError], None] | None = None) -> StreamingResponse:
     """Run ``work(progress)`` in a thread and stream its progress as NDJSON lines ``{"done", "total"}``
     (with ``"stage"`` where the work has several), then one ``{"result": ...}`` line, or one
     ``{"error", "type", "status"}`` line if it failed (the status line of the response was sent
-    before the work began)."""
+    before the work began). ``refused(error)``, before that line, does what the error handlers do for
+    the route's unstreamed answer (logs the refusal where its service does not)."""
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def say(done: int, total: int, stage: str | None = None) -> None:
@@ -376,6 +378,11 @@ def _streamed(work: Callable[[_Say], dict[str, Any]]) -> StreamingResponse:
         try:
             lines.put({"result": work(say)})
         except CrimelensError as exc:
+            if refused is not None:
+                try:
+                    refused(exc)
+                except Exception:
+                    _log.exception("streamed work failed, and so did logging its refusal")
             lines.put(error_body(str(exc), type(exc).__name__, int(getattr(exc, "http_status", 500))))
         except Exception:
             _log.exception("streamed work failed")
