@@ -214,9 +214,21 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
 
 
 def test_public_routes_take_no_account_and_nothing_else_does(served: tuple[TestClient, City]) -> None:
-    client, _ = served
+    client, city = served
     assert client.get("/api/ledger/head").status_code == 200
     assert client.get("/api/ledger/proof/0").status_code == 200
+    # a proof shows the public that an entry is in the signed ledger, not what it says: every entry's
+    # payload (case names, free-text purposes, refusal reasons) is withheld from a caller without an
+    # account, and given to one whose role reads entries; the leaf hash is the payload's either way
+    import hashlib
+
+    size = client.get("/api/ledger/head").json()["head"]["tree_size"]
+    for seq in range(size):
+        public = client.get(f"/api/ledger/proof/{seq}").json()["proof"]
+        assert public["payload"] is None and "may not read entries" in public["payload_withheld"], seq
+    staff = client.get(f"/api/ledger/proof/{size - 1}", headers=auth(city, "aud", "oversight")).json()["proof"]
+    assert "payload_withheld" not in staff and f'"seq":{size - 1}' in staff["payload"]
+    assert hashlib.sha256(b"\x00" + staff["payload"].encode()).hexdigest() == staff["leaf_hash"]
     assert client.get("/api/reports/annual/2024").status_code == 200
     # the public may read and comment, not vote, propose or read staff lists
     for method, path, body in (("POST", f"/api/deployments/{DEPLOYMENT}/votes", {"vote": "approve"}),

@@ -40,6 +40,7 @@ from crimelens.governance._policy import (
     SEVERITIES,
     UsePolicy,
     board_quorum_floor,
+    role_allows,
 )
 from crimelens.governance._report import (
     FIRST_REPORT_YEAR,
@@ -274,14 +275,27 @@ def ledger_head(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_P
 
 def inclusion_proof(ctx: Context, *, seq: int, actor: Actor, tree_size: int | None = None,
                     purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
-    """RFC 6962 audit path for entry ``seq`` against a signed head."""
+    """RFC 6962 audit path for entry ``seq`` against a signed head.
+
+    Everyone may ask for one (``ledger.proof``); the entry's payload comes with it only for a role that
+    may read entries (``ledger.list``). For anyone else it is withheld (``payload`` None,
+    ``payload_withheld`` saying why): case names, free-text purposes and refusal reasons are staff-only,
+    and the leaf hash and audit path are what an outsider checks against the signed head."""
     authorize(ctx, action="ledger.proof", actor=actor, purpose=purpose)
     try:
         proof = ctx.ledger.inclusion_proof(seq, tree_size)
     except (InputError, NotFoundError) as exc:
         refuse(ctx, action="ledger.proof", actor=actor, purpose=purpose, reason=str(exc), error=exc)
+    withheld = not role_allows(actor.role, "ledger.list")
+    if withheld:
+        proof["payload"] = None
+        proof["payload_withheld"] = (
+            f"the entry's content is readable by staff, auditors and the board only (role {actor.role.value!r} "
+            "may not read entries): this proof shows that the entry with this leaf hash is in the signed "
+            "ledger; whoever holds the entry checks that SHA-256(0x00 || entry) is the leaf hash")
     record_use(ctx, action="ledger.proof", actor=actor, purpose=purpose,
-               detail={"type": "inclusion", "leaf_index": seq, "tree_size": proof["tree_size"]})
+               detail={"type": "inclusion", "leaf_index": seq, "tree_size": proof["tree_size"],
+                       "payload_withheld": withheld})
     return proof
 
 
