@@ -38,7 +38,7 @@ forecast_app = typer.Typer(
 )
 
 ModelOpt = Annotated[str, typer.Option("--model", help=f"Model: one of {', '.join(MODEL_NAMES)}.")]
-OffenseOpt = Annotated[str | None, typer.Option("--offense", help="Normalised offense, e.g. aggravated_assault.")]
+OffenseOpt = Annotated[str | None, typer.Option("--offense", help="Normalised offense, e.g. aggravated_assault; several separated by commas are pooled (theft,theft_from_vehicle,vehicle_theft). Default: every offense.")]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Dataset name in the store (default: all).")]
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="Forecast window: 7d, 12h, 2w ...")]
 CellOpt = Annotated[float, typer.Option("--cell-m", help="Square cell size in metres.")]
@@ -187,6 +187,7 @@ def backtest(
     nij: Annotated[bool, typer.Option("--nij", help="Also score the NIJ challenge's smallest and largest flagged areas (0.25 and 0.75 sq mi).")] = False,
     nij_limits: Annotated[bool, typer.Option("--nij-limits/--no-nij-limits", help="Hold --area-km2 to the NIJ's 0.25-0.75 sq mi and 62,500-360,000 sq ft cells.")] = True,
     dataset: DatasetOpt = None,
+    mask_days: Annotated[float | None, typer.Option("--mask-days", help="Study area from the incidents of this many days before --start (more than 0, at most 36600; default: every incident before it).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of the hit-rate coverage curves.")] = None,
     per_period: Annotated[bool, typer.Option("--per-period/--no-per-period", help="Include every period in the JSON.")] = True,
     group_by: Annotated[str | None, typer.Option("--group-by", help="Also report each audit group's hit rate: an incident column (area, premise) or an attribute of the dataset's areas (e.g. group). Never a model input.")] = None,
@@ -202,11 +203,14 @@ def backtest(
     from crimelens.forecast._export import format_span
     from crimelens.services.forecasts import (
         backtest_labels,
+        outside_note,
         parse_horizon,
         register_backtested,
         run_backtest,
     )
 
+    if mask_days is not None and not 0 < mask_days <= 36_600:  # as POST /api/backtests's mask_days
+        raise typer.BadParameter(f"got {mask_days:g}; expected days in (0, 36600]", param_hint="--mask-days")
     names = [m.strip() for m in models.split(",") if m.strip()]
     labels = list(backtest_labels(names))
     by_model: dict[str, dict[str, Any]] = {}
@@ -232,7 +236,8 @@ def backtest(
             result = run_backtest(ctx, models=names, offense=offense, start=start, periods=periods,
                                   actor=cli_actor(ctx.settings), horizon_days=days, cell_m=cell_m,
                                   coverages=covs, areas_km2=areas, nij_limits=nij_limits,
-                                  dataset=dataset, purpose=purpose, plot=plot, group_by=group_by,
+                                  dataset=dataset, mask_days=mask_days, purpose=purpose, plot=plot,
+                                  group_by=group_by,
                                   params=by_model, versus=versus, records=records,
                                   progress=lambda k, n: bar.update(task, completed=k))
         card = (register_backtested(ctx, result, model=register, actor=cli_actor(ctx.settings))
@@ -245,6 +250,8 @@ def backtest(
     def render(d: dict[str, Any]) -> None:
         console.print(f"study area: {d['area']['n_cells']} cells, {esc(d['area']['rule'])}")
         records_note(d)
+        if d.get("test_incidents"):  # the scores are on the study area: what was recorded outside it
+            console.print(outside_note(d["test_incidents"]))
         rows = []
         for name, m in d["models"].items():
             row = [name]
@@ -271,7 +278,10 @@ def backtest(
                 table(f"hit rate @{key} by {g['by']} (share of the group's recorded incidents in flagged cells)",
                       ["model", *groups],
                       [[name, *(f"{m[key][x]['hit_rate']:.3f} [{m[key][x]['low']:.3f}, {m[key][x]['high']:.3f}] "
-                                f"n={m[key][x]['n']:.0f}" for x in groups)] for name, m in g["models"].items()])
+                                f"n={m[key][x]['n']:.0f}" + _of_recorded(m[key][x]) for x in groups)]
+                       for name, m in g["models"].items()])
+                console.print("n=A of B: A of the group's B test incidents recorded in the periods fell in the "
+                              "study area and are scored; the others are outside it")
         for pair, by_c in d.get("paired", {}).items():
             console.print(pair + ": " + "; ".join(
                 f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))
@@ -283,6 +293,11 @@ def backtest(
                           + (f"; its card still needs: {missing} (crimelens models describe)" if missing else ""))
 
     emit(data, as_json, render)
+
+
+def _of_recorded(v: dict[str, Any]) -> str:
+    """' of 20': the group's test incidents recorded, in the study area or not (absent before it was kept)."""
+    return "" if v.get("n_recorded") is None else f" of {v['n_recorded']:.0f}"
 
 
 @forecast_app.command("backtests")
@@ -303,6 +318,7 @@ def backtests_cmd(
         BACKTEST_EXPORTS,
         export_backtest,
         list_backtests,
+        outside_note,
         show_backtest,
     )
 
@@ -336,6 +352,8 @@ def backtests_cmd(
         table("mean [95% interval]", ["model"] + [f"{m} @{c:g}" for c in covs for m in ("PAI", "hit rate", "PEI")],
               [[name, *(_mean_interval(name, m[k][f"{c:g}"]) for c in covs for k in ("pai", "hit_rate", "pei"))]
                for name, m in summ["models"].items()])
+        if summ.get("test_incidents"):
+            console.print(outside_note(summ["test_incidents"]))
         for warning in summ.get("warnings", []):
             console.print(f"[yellow]warning: {esc(warning)}[/]")
         for pair, by_c in summ.get("paired", {}).items():

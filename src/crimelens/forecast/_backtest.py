@@ -8,7 +8,10 @@ never sees the test window: the training events are cut before the model sees
 them, and ``predict`` itself only uses incidents before the window's start. The
 events are sorted and located in the study area once; each model is fitted on
 the slice before its origin through :meth:`HotspotModel.fit_events`, which
-learns exactly what ``fit`` learns from a table. Each period keeps every model's forecast
+learns exactly what ``fit`` learns from a table. Each period also counts every test incident
+recorded in its window (``n_recorded``), in the study area or not: the scores are defined on the
+study area, so the incidents outside it (``n_recorded - n_events``) are not scored, and the result
+says how many. Each period keeps every model's forecast
 total over the study area (``expected``) beside the incidents recorded (``n_events``): a model
 that gives every cell 0 (e.g. a shift whose hours its history never holds) shows there.
 
@@ -111,6 +114,12 @@ class BacktestResult:
     #: incidents it expected in the window, beside the ``n_events`` recorded (NaN: not fitted, no
     #: history; None: not kept, as in results made before it was)
     expected: NDArray[np.float64] | None = None
+    #: every test incident recorded in each period's window (``[period]``), in the study area or not (or
+    #: without a location): ``n_recorded - n_events`` fell outside the area and are not scored (None: not
+    #: kept, as in results made before it was)
+    n_recorded: NDArray[np.float64] | None = None
+    #: the same per period and audit group (``[period, group]``)
+    group_recorded: NDArray[np.float64] | None = None
     _index: Mapping[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -118,7 +127,7 @@ class BacktestResult:
             arr = np.array(getattr(self, name), dtype=np.float64)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
-        for name in ("group_hits", "group_n", "expected"):
+        for name in ("group_hits", "group_n", "expected", "n_recorded", "group_recorded"):
             if getattr(self, name) is not None:
                 arr = np.array(getattr(self, name), dtype=np.float64)
                 arr.setflags(write=False)
@@ -151,31 +160,57 @@ class BacktestResult:
                                   random_state=self.random_state)
 
     def group_hit_rates(self, model: str, coverage: float) -> dict[str, dict[str, float]]:
-        """Per audit group: the share of its recorded incidents that fell in flagged cells,
-        pooled over the periods the model was scored in (``hit_rate``), a percentile bootstrap
-        interval resampling whole periods (``low``, ``high``) and its incident count (``n``).
-        Empty without groups."""
+        """Per audit group: the share of its recorded incidents in the study area that fell in flagged
+        cells, pooled over the periods the model was scored in (``hit_rate``), a percentile bootstrap
+        interval resampling whole periods (``low``, ``high``) and its incident count in the study area
+        (``n``); where the result kept them, also the group's test incidents recorded in those periods
+        (``n_recorded``), how many of them fell outside the study area and are not scored
+        (``n_outside``) and their share (``share_outside``). Empty without groups."""
         if self.group_hits is None or self.group_n is None:
             return {}
         hits = self.group_hits[self._model(model), :, :, self._cov(coverage)]  # [period, group]
         scored = np.isfinite(hits).all(axis=1)  # periods the model was scored in
         hits, n = hits[scored], self.group_n[scored]
+        recorded = None if self.group_recorded is None else self.group_recorded[scored]
+
+        def outside(g: int, n_in: float) -> dict[str, float]:
+            if recorded is None:
+                return {}
+            total = float(recorded[:, g].sum())
+            return {"n_recorded": total, "n_outside": total - n_in,
+                    "share_outside": (total - n_in) / total if total else float("nan")}
+
         if len(n) == 0:
-            return {name: {"hit_rate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0.0}
-                    for name in self.groups}
+            return {name: {"hit_rate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0.0,
+                           **outside(g, 0.0)} for g, name in enumerate(self.groups)}
         rng = np.random.default_rng(self.random_state)
         idx = rng.integers(0, len(n), size=(self.n_boot, len(n)))
         out: dict[str, dict[str, float]] = {}
         for g, name in enumerate(self.groups):
             total = float(n[:, g].sum())
             if total == 0:
-                out[name] = {"hit_rate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0.0}
+                out[name] = {"hit_rate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0.0,
+                             **outside(g, 0.0)}
                 continue
             boot = hits[idx, g].sum(axis=1) / np.maximum(n[idx, g].sum(axis=1), 1e-300)
             boot = boot[n[idx, g].sum(axis=1) > 0]
             out[name] = {"hit_rate": float(hits[:, g].sum() / total), "low": float(np.quantile(boot, 0.025)),
-                         "high": float(np.quantile(boot, 0.975)), "n": total}
+                         "high": float(np.quantile(boot, 0.975)), "n": total, **outside(g, total)}
         return out
+
+    def outside_area(self) -> dict[str, Any] | None:
+        """The test incidents recorded in the periods (every one in the data read, counted as the
+        backtest counts records), how many fell in the study area and were scored (``n_events``) and
+        how many outside it (``n_outside``, with their ``share_outside``), in total and per period;
+        None when the result did not keep them."""
+        if self.n_recorded is None:
+            return None
+        total, inside = float(self.n_recorded.sum()), float(self.n_events.sum())
+        return {"n_recorded": int(total), "n_in_study_area": int(inside), "n_outside": int(total - inside),
+                "share_outside": (total - inside) / total if total else 0.0,
+                "per_period": {"n_recorded": [int(v) for v in self.n_recorded],
+                               "n_outside": [int(r - e) for r, e in zip(self.n_recorded, self.n_events,
+                                                                           strict=True)]}}
 
     def paired(self, a: str, b: str, metric: str = "pai", coverage: float = 0.01
                ) -> tuple[float, float, float]:
@@ -202,6 +237,9 @@ class BacktestResult:
             "interval": f"95% percentile bootstrap over periods, {self.n_boot} resamples, seed {self.random_state}",
             "models": {},
         }
+        outside = self.outside_area()
+        if outside is not None:
+            out["test_incidents"] = outside
         for m in self.models:
             i = self._model(m)
             entry: dict[str, Any] = {"params": dict(self.params.get(m, {}))}
@@ -230,6 +268,9 @@ class BacktestResult:
             for p, o in enumerate(self.origins):
                 row: dict[str, Any] = {"model": m, "origin": o.isoformat(), "end": self.end(p).isoformat(),
                                        "n_events": float(self.n_events[p])}
+                if self.n_recorded is not None:  # every test incident of the window, and those not scored
+                    row["n_recorded"] = float(self.n_recorded[p])
+                    row["n_outside"] = float(self.n_recorded[p] - self.n_events[p])
                 if self.expected is not None:
                     row["expected"] = float(self.expected[i, p])
                 for metric in METRICS:
@@ -291,6 +332,10 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     t_sorted = np.ascontiguousarray(t_all[order])
     xy_sorted = np.ascontiguousarray(xy_all[order])
     cells_all = area.cell_of(xy_sorted)
+    # every incident with a time, located or not: the test incidents recorded in each window
+    timed = np.flatnonzero(np.isfinite(t_all))
+    timed = timed[np.argsort(t_all[timed], kind="stable")]
+    t_timed = np.ascontiguousarray(t_all[timed])
     frame = incidents.frame
     # premises encoded once (the models with seasonal_premises read them; the others ignore them)
     premise = (encode_premises(frame["premise"]).take(order)
@@ -299,8 +344,11 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     n_models = len(names) + len(extra)
     group_names, codes = _group_codes(groups, len(incidents))
     codes_sorted = None if codes is None else codes[order]
+    codes_timed = None if codes is None else codes[timed]
     group_hits = None if codes is None else np.full((n_models, periods, len(group_names), len(covs)), np.nan)
     group_n = None if codes is None else np.zeros((periods, len(group_names)))
+    group_recorded = None if codes is None else np.zeros((periods, len(group_names)))
+    n_recorded = np.zeros(periods)
     shape = (n_models, periods, len(covs))
     hit, pai, pei = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     loglik, brier = np.full((n_models, periods), np.nan), np.full((n_models, periods), np.nan)
@@ -317,6 +365,11 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         observed = np.bincount(cells[cells >= 0], minlength=area.n_cells).astype(np.float64)
         observed_all[p] = observed
         n_events[p] = observed.sum()
+        a, b = np.searchsorted(t_timed, [t0, days_since_epoch(ends[p])], side="left")
+        n_recorded[p] = b - a
+        if codes_timed is not None and group_recorded is not None:
+            window_all = codes_timed[a:b]
+            group_recorded[p] = np.bincount(window_all[window_all >= 0], minlength=len(group_names))
         observed_g: list[NDArray[np.float64]] = []
         if codes_sorted is not None and group_n is not None:
             window_codes = codes_sorted[hi:end]
@@ -363,7 +416,8 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     return BacktestResult(names + extra, params, origins, float(horizon_days), covs,
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
                           ties, n_boot, random_state, group_names, group_hits, group_n,
-                          {name: type(models[name]).__name__ for name in names}, ends, expected)
+                          {name: type(models[name]).__name__ for name in names}, ends, expected,
+                          n_recorded, group_recorded)
 
 
 def _group_codes(groups: Sequence[Any] | None, n: int) -> tuple[tuple[str, ...], NDArray[np.int64] | None]:

@@ -49,7 +49,7 @@ from crimelens.services._context import (
     record_use,
     sha256_hex,
 )
-from crimelens.services.forecasts import audit_groups
+from crimelens.services.forecasts import audit_groups, offense_list
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
 
 __all__ = [
@@ -433,7 +433,7 @@ def forecast_evaluation(ctx: Context, *, run_id: str, actor: Actor, purpose: str
     y = cells["y_m"].to_numpy(np.float64)
     area = _area_definition(rec.area)
     size = float(area["cell_m"]) if isinstance(area.get("cell_m"), int | float) else _cell_size(x, y)
-    observed_in, _ = count_records(ctx.store.incidents(dataset=rec.dataset, offense=rec.offense,
+    observed_in, _ = count_records(ctx.store.incidents(dataset=rec.dataset, offense=offense_list(rec.offense),
                                                        period=TimeWindow(rec.window_start, rec.window_end)),
                                    rec.records)  # scored as the run counted its training records
     row = np.full(len(observed_in), -1, dtype=np.int64)  # each recorded incident's cell row (-1: outside)

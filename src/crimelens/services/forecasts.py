@@ -16,7 +16,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,8 @@ __all__ = [
     "export_stored_run",
     "forecast_warnings",
     "list_backtests",
+    "offense_list",
+    "outside_note",
     "paired_summary",
     "parse_horizon",
     "record_export",
@@ -217,6 +219,64 @@ def _model(model: str | HotspotModel, params: Mapping[str, Any] | None) -> Hotsp
     return make_model(model, **dict(params or {}))
 
 
+def offense_list(offense: str | Sequence[str] | None) -> list[str] | None:
+    """The offenses a forecast or backtest reads: one name, several pooled (``"theft,vehicle_theft"``
+    or a list; blanks and repeats dropped, the order kept), or None for every offense.
+
+    Examples
+    --------
+    >>> offense_list("theft, theft_from_vehicle,theft"), offense_list("burglary"), offense_list(None)
+    (['theft', 'theft_from_vehicle'], ['burglary'], None)
+    """
+    if offense is None:
+        return None
+    items = offense.split(",") if isinstance(offense, str) else [str(o) for o in offense]
+    names = list(dict.fromkeys(o.strip() for o in items if o.strip()))
+    if not names:
+        raise InvalidParameterError(f"offense: got {offense!r}; expected an offense name such as burglary, or "
+                                    "several separated by commas to pool them (theft,vehicle_theft)")
+    return names
+
+
+def _offense_text(names: list[str] | None) -> str | None:
+    """How a run records its offenses: the name, or the pooled names joined by commas."""
+    return None if names is None else ",".join(names)
+
+
+def _store_offense(names: list[str] | None) -> str | list[str] | None:
+    return None if names is None else names[0] if len(names) == 1 else names
+
+
+def _check_offenses(ctx: Context, dataset: str | None, names: list[str] | None, what: str) -> None:
+    """Refuse an offense the dataset does not hold (a misspelling would read as "no history"), naming the
+    offenses it does hold, the most common first. A store without incidents is left to the caller."""
+    if names is None:
+        return
+    where, args = (" WHERE dataset = ?", [dataset]) if dataset is not None else ("", [])
+    counts = ctx.store.query(f"SELECT offense, count(*) AS n FROM incidents{where} GROUP BY offense "
+                             "ORDER BY n DESC, offense", args)
+    if counts.empty:
+        return
+    held = {str(o): int(n) for o, n in zip(counts["offense"], counts["n"], strict=True)}
+    missing = [o for o in names if o not in held]
+    if not missing:
+        return
+    label = _dataset_label(ctx, dataset)
+    shown = list(held.items())[:15]
+    listed = ", ".join(f"{o} ({n:,})" for o, n in shown) + (f", and {len(held) - 15} more" if len(held) > 15 else "")
+    which = (f"offense {missing[0]!r} is" if len(missing) == 1
+             else f"offenses {', '.join(repr(o) for o in missing)} are")
+    raise NotFoundError(
+        f"{what}: {which} not in dataset {label!r}; it holds {sum(held.values()):,} records of {len(held)} "
+        f"offense(s), the most common first: {listed}; expected one of these, or several separated by commas "
+        "to pool them (e.g. --offense theft,vehicle_theft)")
+
+
+def _when(t: datetime, zone: str) -> str:
+    """A time for a message: on the dataset's clocks, with the zone named (``2021-01-01 06:00 UTC``)."""
+    return format_start(t, zone)
+
+
 def _one_city(ctx: Context, dataset: str | None, what: str) -> None:
     """Without --dataset a forecast reads every dataset: refused when the store holds several (their
     incidents are other places, often in other CRSs, and one grid over them means nothing)."""
@@ -278,7 +338,7 @@ def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
 def run_forecast(
     ctx: Context,
     *,
-    offense: str | None,
+    offense: str | Sequence[str] | None,
     at: datetime | str,
     actor: Actor,
     model: str | HotspotModel = DEFAULT_MODEL,
@@ -303,6 +363,9 @@ def run_forecast(
     ``records="incident"`` (the default) counts each incident once: the further records ``ID#2``,
     ``ID#3``... of one incident (one row per victim or offence) are left out; ``"all"`` counts every
     record. The run, its ledger entry and its later scoring keep the choice.
+    ``offense`` is one offense, several pooled (``"theft,theft_from_vehicle,vehicle_theft"`` or a list:
+    their incidents forecast together; the run records them joined by commas), or None for all; an
+    offense the dataset does not hold is refused, naming those it holds.
 
     The study area (unless given) is the cells of ``cell_m`` metres holding at
     least one incident before ``at`` (``mask='activity'``), every cell of the
@@ -331,6 +394,8 @@ def run_forecast(
     if not 0 < coverage <= 1:
         raise InvalidParameterError(f"coverage={coverage}: expected a fraction in (0, 1]")
     check_records(records)
+    offenses = offense_list(offense)
+    offense = _offense_text(offenses)
     estimator = _model(model, params)
     if deployment is not None and params:
         refuse(ctx, action="forecast.run", actor=actor, purpose=purpose, deployment=deployment,
@@ -342,6 +407,7 @@ def run_forecast(
         ctx, deployment, actor=actor, purpose=purpose, model=type(estimator).__name__, cell_m=cell_m,
         horizon_days=horizon_days, mask=mask, h3_resolution=h3_resolution, coverage=coverage, area=area)
     _one_city(ctx, dataset, "forecast")
+    _check_offenses(ctx, dataset, offenses, "forecast")
     dep: dict[str, Any] = {"deployment": deployment} if deployment is not None else {}
     kind = None if out is None else _export_kind(Path(out))
     if out is not None:  # before any work: a refused export leaves no stored run behind
@@ -350,12 +416,12 @@ def run_forecast(
     reading_hours_in(estimator, zone)  # a shift's hours on the dataset's own clocks
     start = as_utc(at, zone)
     window = TimeWindow(start, wall_clock_add(start, horizon_days, zone))  # 7d: to the same local time
-    history = ctx.store.incidents(dataset=dataset, offense=offense,
+    history = ctx.store.incidents(dataset=dataset, offense=_store_offense(offenses),
                                   period=TimeWindow(datetime(1900, 1, 1, tzinfo=start.tzinfo), start))
     if len(history) == 0:
         raise NotFoundError(
-            f"forecast: no incidents before {start.isoformat()} for dataset={dataset!r}, "
-            f"offense={offense!r}; expected some history (ingest a file first)"
+            f"forecast: no incidents before {_when(start, zone)} for dataset={dataset!r}, "
+            f"offense={offense!r}; expected some history before the window (a later --at, or ingest a file first)"
         )
     history, n_left_out = count_records(history, records)
     study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
@@ -387,7 +453,8 @@ def run_forecast(
                                         "n_training": n_read},
             detail={"run_id": run_id, "window": [window.start.isoformat(), window.end.isoformat()],
                     "area": study.describe(), "coverage": coverage, "records": records,
-                    "n_records_left_out": n_left_out, "warnings": list(notes)}, **dep)
+                    "n_records_left_out": n_left_out, "warnings": list(notes),
+                    **({"offenses": offenses} if offenses is not None and len(offenses) > 1 else {})}, **dep)
         save_forecast_run(ctx.store, ForecastRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
             dataset=dataset, offense=offense, model=surface.model, model_version=__version__,
@@ -810,7 +877,8 @@ def backtest_labels(models: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _periods_within_records(incidents: IncidentTable, first: datetime, periods: int, horizon_days: float) -> None:
+def _periods_within_records(incidents: IncidentTable, first: datetime, periods: int, horizon_days: float,
+                            zone: str = "UTC") -> None:
     """Refuse test periods that begin after the last record: nothing could be scored in them.
 
     Their metrics would be undefined and left out of the means, while the run would still claim
@@ -825,8 +893,8 @@ def _periods_within_records(incidents: IncidentTable, first: datetime, periods: 
         want = (f"--periods {usable} or fewer, or an earlier --start" if usable
                 else "a --start before the last record")
         raise InvalidParameterError(
-            f"backtest: {periods:,} periods of {span} from {first:%Y-%m-%d}, but the records end at "
-            f"{last:%Y-%m-%d %H:%M}, so {periods - usable:,} of them would begin after the last record; "
+            f"backtest: {periods:,} periods of {span} from {_when(first, zone)}, but the records end at "
+            f"{_when(last, zone)}, so {periods - usable:,} of them would begin after the last record; "
             f"expected {want}")
 
 
@@ -834,7 +902,7 @@ def run_backtest(
     ctx: Context,
     *,
     models: Sequence[str],
-    offense: str | None,
+    offense: str | Sequence[str] | None,
     start: datetime | str,
     periods: int,
     actor: Actor,
@@ -863,8 +931,12 @@ def run_backtest(
     ``run_forecast``); ``"all"`` counts every record.
 
     The study area is the cells with at least one incident before ``start`` (in
-    the last ``mask_days`` if given): no test-period information enters the
-    area. Scores at ``coverages`` plus the 0.5 %–20 % curve are kept.
+    the last ``mask_days`` if given, 0 < ``mask_days`` <= 36,600): no test-period information enters the
+    area. Scores at ``coverages`` plus the 0.5 %–20 % curve are kept. They are defined on the study
+    area: a test incident in a cell outside it is not scored, and the run says how many there were
+    (``test_incidents`` in its JSON and stored summary, per period and per group; a warning above 10 %).
+    ``offense`` is one offense, several pooled (comma-separated or a list) or None, as in
+    ``run_forecast``.
     ``areas_km2`` adds coverages given as a flagged area (as many whole cells
     as fit in it), held to the NIJ challenge's 0.25-0.75 sq mi and cell-size
     limits unless ``nij_limits`` is False. ``group_by`` adds each audit group's hit rate:
@@ -885,6 +957,11 @@ def run_backtest(
     """
     labels = backtest_labels(models)
     check_records(records)
+    offenses = offense_list(offense)
+    offense = _offense_text(offenses)
+    if mask_days is not None and not 0 < mask_days <= 36_600:
+        raise InvalidParameterError(f"mask_days={mask_days:g}: expected days in (0, 36600]: the study area is the "
+                                    "cells with an incident in that many days before the start (default: all before)")
     if versus is not None and versus not in labels:
         raise InvalidParameterError(f"versus {versus!r}: expected one of the backtested models {list(labels)}")
     stray = sorted(set(params or {}) - set(labels))
@@ -893,19 +970,23 @@ def run_backtest(
             f"parameters for {stray}: those models are not in this backtest; expected some of {list(labels)}")
     estimators = {label: _model(kind, (params or {}).get(label)) for label, kind in labels.items()}
     _one_city(ctx, dataset, "backtest")
+    _check_offenses(ctx, dataset, offenses, "backtest")
     zone = reading_zone(ctx, dataset)
     for estimator in estimators.values():
         reading_hours_in(estimator, zone)  # a shift's hours on the dataset's own clocks
     first = as_utc(start, zone)
-    incidents = ctx.store.incidents(dataset=dataset, offense=offense)
+    incidents = ctx.store.incidents(dataset=dataset, offense=_store_offense(offenses))
     if len(incidents) == 0:
         raise NotFoundError(f"backtest: no incidents for dataset={dataset!r}, offense={offense!r}")
     incidents, n_left_out = count_records(incidents, records)
     mask_from = datetime(1900, 1, 1, tzinfo=first.tzinfo) if mask_days is None else first - timedelta(days=mask_days)
     history = incidents.select(window=TimeWindow(mask_from, first))
     if len(history) == 0:
-        raise NotFoundError(f"backtest: no incidents before {first.isoformat()} to define the study area")
-    _periods_within_records(incidents, first, periods, horizon_days)
+        raise NotFoundError(f"backtest: no incidents before {_when(first, zone)}"
+                            + ("" if mask_days is None else f" (in the {format_span(mask_days)} before it)")
+                            + " to define the study area; expected a later --start"
+                            + ("" if mask_days is None else " or a longer --mask-days"))
+    _periods_within_records(incidents, first, periods, horizon_days, zone)
     hours_notes: list[str] = []
     hours_off: tuple[str, ...] = ()
     if horizon_days < 1:  # as run_forecast: month-only records say no time of day, so shifts leave it out
@@ -921,7 +1002,7 @@ def run_backtest(
                             horizon_days=horizon_days, zone=zone, coverages=covs,
                             ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
-    warnings = (*hours_notes, *backtest_warnings(incidents, result))
+    warnings = (*hours_notes, *backtest_warnings(incidents, result, zone=zone))
     summary = result.summary()
     summary["n_periods_scored"] = int((result.n_events > 0).sum())
     summary["warnings"] = list(warnings)
@@ -934,6 +1015,10 @@ def run_backtest(
     if versus is not None:
         summary["versus"] = versus
     summary["flagged_areas_km2"] = [km2 for km2, _ in areas]
+    if mask_days is not None:
+        summary["mask_days"] = mask_days
+    if offenses is not None and len(offenses) > 1:
+        summary["offenses"] = offenses
     if group_by is not None:
         summary["groups"] = {"by": group_by, "models": {
             m: {f"{c:g}": result.group_hit_rates(m, float(c)) for c in coverages}
@@ -950,7 +1035,11 @@ def run_backtest(
                                  "flagged_areas_km2": [km2 for km2, _ in areas], "records": records,
                                  "n_records_left_out": n_left_out,
                                  "params_set": {m: _plain(dict(v)) for m, v in (params or {}).items() if v},
-                                 "time_of_day_off": list(hours_off), "warnings": list(warnings)})
+                                 "time_of_day_off": list(hours_off), "warnings": list(warnings),
+                                 "test_incidents": _outside_totals(result),
+                                 **({} if mask_days is None else {"mask_days": mask_days}),
+                                 **({"offenses": offenses} if offenses is not None and len(offenses) > 1
+                                    else {})})
         save_backtest(ctx.store, BacktestRecord(
             run_id=run_id, created_at=ctx.now(), user_name=actor.user, purpose=str(purpose),
             dataset=dataset, offense=offense, models=json.dumps(list(models)), summary=text,
@@ -967,25 +1056,91 @@ def run_backtest(
                        hours_off)
 
 
-def backtest_warnings(incidents: IncidentTable, result: BacktestResult) -> tuple[str, ...]:
+#: Above this share of the test incidents outside the study area, a backtest warns that its scores leave
+#: much of what was recorded out.
+OUTSIDE_SHARE_WARNING = 0.10
+
+
+def outside_note(test: Mapping[str, Any]) -> str:
+    """``97 of 322 test incidents (30 %) fell outside the study area and are not scored``, from a
+    backtest's ``test_incidents`` (or a group's figures: ``n_recorded``, ``n_outside``)."""
+    total, out = int(test.get("n_recorded") or 0), int(test.get("n_outside") or 0)
+    share = out / total if total else 0.0
+    return (f"{out:,} of {total:,} test incidents ({share * 100:.0f} %) fell outside the study area and are "
+            "not scored")
+
+
+def _outside_totals(result: BacktestResult) -> dict[str, Any]:
+    """The test incidents' totals (no per-period lists): what a ledger entry and a model card keep."""
+    test = result.outside_area() or {}
+    return {k: v for k, v in test.items() if k != "per_period"}
+
+
+def backtest_warnings(incidents: IncidentTable, result: BacktestResult, *, zone: str = "UTC") -> tuple[str, ...]:
     """What a reader of a backtest's means must know: periods left unscored (no records in the area:
-    the means and intervals are over the rest), and records whose times are windows as long as the
-    horizon (a month-only export scored weekly: each record falls in the one week its window's
-    middle does, so the weeks say nothing about when within the month it happened)."""
+    the means and intervals are over the rest); more than 10 % of the test incidents outside the study
+    area (not scored: the scores speak for the area only); and records whose times are windows longer
+    than the horizon, or as long but not lined up with the periods (a month-only export scored weekly,
+    or day-long records in UTC days scored on local days): such a record falls in the one period its
+    window's middle does, so the periods say nothing about when within its window it happened.
+    Day-long records scored on the same days (NIJ Portland's calls on local-midnight periods of a
+    day) fit their periods exactly and are not warned of."""
     out = []
     n, scored = len(result.origins), int((result.n_events > 0).sum())
     if scored < n:
         out.append(f"{n - scored} of {n} periods had no records in the study area and are not scored: the means "
                    f"and intervals are over the other {scored}" + (" (one period gives no interval)" if scored == 1
                                                                      else ""))
-    width = incidents.t_days(how="to") - incidents.t_days(how="from")
-    width = width[np.isfinite(width)]
-    if len(width) and float(np.median(width)) >= result.horizon_days:
-        out.append(f"half the records' times are windows of {format_span(float(np.median(width)))} or more (e.g. "
-                   f"month-only records), no shorter than the {format_span(result.horizon_days)} horizon: each "
-                   "is scored in the period that holds its window's middle, so per-period figures say little about "
-                   "when within the window it happened; backtest with a horizon at least as long as the windows")
+    test = result.outside_area()
+    if test is not None and test["share_outside"] > OUTSIDE_SHARE_WARNING:
+        out.append(f"{outside_note(test)}: they are in cells with no incident before the start (the study area is "
+                   "the cells with one), so hit rate, PAI and PEI speak for the study area only, not for every "
+                   f"incident recorded (more than {OUTSIDE_SHARE_WARNING * 100:.0f} % left out)")
+    note = _window_note(incidents, result, zone)
+    if note:
+        out.append(note)
     return tuple(out)
+
+
+def _window_note(incidents: IncidentTable, result: BacktestResult, zone: str) -> str | None:
+    """The warning about records whose time windows do not fit the periods (see ``backtest_warnings``)."""
+    began, ended = incidents.t_days(how="from"), incidents.t_days(how="to")
+    width = ended - began
+    finite = np.isfinite(width)
+    if not finite.any():
+        return None
+    median = float(np.median(width[finite]))
+    tolerance = 1 / 1440  # a minute: day-long records across a clock change are 23 or 25 hours
+    horizon = format_span(result.horizon_days)
+    if median > result.horizon_days + tolerance:
+        return (f"half the records' times are windows of {format_span(median)} or more (e.g. month-only records), "
+                f"longer than the {horizon} horizon: each is scored in the period that holds its window's "
+                "middle, so per-period figures say little about when within the window it happened; backtest "
+                "with a horizon at least as long as the windows")
+    if median < result.horizon_days - tolerance:
+        return None
+    # as long as the periods: they fit only when each record's window is one period's
+    starts = np.array([days_since_epoch(o) for o in result.origins])
+    ends = np.array([days_since_epoch(result.end(p)) for p in range(len(result.origins))])
+    mid = began + np.where(np.isfinite(width), width, 0.0) / 2
+    test = finite & (mid >= starts[0]) & (mid < ends[-1])
+    if not test.any():
+        return None
+    p = np.searchsorted(starts, mid[test], side="right") - 1
+    eps = 1e-6  # about 0.1 s: times are kept to the millisecond
+    crossing = (began[test] < starts[p] - eps) | (ended[test] > ends[p] + eps)
+    n_cross, n_test = int(crossing.sum()), int(test.sum())
+    if n_cross * 2 < n_test:
+        return None
+    k = int(np.flatnonzero(crossing)[0])
+    b, e = (datetime.fromtimestamp(float(v) * 86400, tz=UTC) for v in (began[test][k], ended[test][k]))
+    q = int(p[k])
+    return (f"half the records' times are windows of {format_span(median)}, as long as the {horizon} horizon but "
+            f"not lined up with the periods: {n_cross:,} of the {n_test:,} records in the test periods cross a "
+            f"period's edge (e.g. {_when(b, zone)} to {_when(e, zone)}, scored in the period from "
+            f"{_when(result.origins[q], zone)} to {_when(result.end(q), zone)}), so each is scored in the period "
+            "that holds its window's middle and per-period figures say little about when within the window it "
+            "happened; start the periods where the records' windows start (--start at that time of day)")
 
 
 #: Incident columns that are positions, times or free text, not audit groups.
@@ -1021,8 +1176,11 @@ def _card_groups(run: BacktestRun, model: str) -> dict[str, dict[str, dict[str, 
     rows: dict[str, dict[str, float]] = {}
     for c in run.coverages:
         for g, v in run.result.group_hit_rates(model, c).items():
-            rows.setdefault(g, {}).update({f"hit_rate_{c:g}": v["hit_rate"], f"hit_rate_{c:g}_low": v["low"],
-                                           f"hit_rate_{c:g}_high": v["high"], "n": v["n"]})
+            row = rows.setdefault(g, {})
+            row.update({f"hit_rate_{c:g}": v["hit_rate"], f"hit_rate_{c:g}_low": v["low"],
+                        f"hit_rate_{c:g}_high": v["high"], "n": v["n"]})
+            # the group's test incidents recorded, and those outside the study area (not scored)
+            row.update({k: v[k] for k in ("n_recorded", "n_outside") if k in v})
     return {run.group_by: rows}
 
 
@@ -1077,7 +1235,13 @@ def register_backtested(ctx: Context, run: BacktestRun, *, model: str, actor: Ac
             "offense": run.offense, "study_area": summary["area"], "periods": summary["n_periods"],
             "horizon_days": summary["horizon_days"], "first_origin": summary["origins"][0],
             "last_origin": summary["origins"][-1], "interval": summary["interval"],
+            "records": run.records, "n_records_left_out": run.n_records_left_out,
             "backtest_run": run.run_id, "backtest_ledger_entry": run.ledger_seq}
+    test = _outside_totals(res)
+    if test:  # the figures are on the study area: what was recorded outside it and not scored
+        data.update(test_incidents_recorded=test["n_recorded"], test_incidents_in_study_area=test["n_in_study_area"],
+                    test_incidents_outside_study_area=test["n_outside"],
+                    share_outside_study_area=test["share_outside"])
     return register_model(ctx, name=type(make_model(kind)).__name__, version=__version__,
                           params=dict(res.params.get(model, {})),
                           evaluation={"metrics": metrics, "data": data, "groups": _card_groups(run, model)},

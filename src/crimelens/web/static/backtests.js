@@ -52,11 +52,15 @@
     CL.el("bt-title").textContent = `Backtest ${d.run_id}: ${d.dataset || "all datasets"} · ${d.offense || "all offenses"}`;
     const area = summ.area || {};
     const origins = summ.origins || [];
+    // the scores are defined on the study area: the test incidents recorded outside it are not scored
+    const ti = summ.test_incidents;
+    const outside = ti ? `<tr id="bt-outside"${ti.share_outside > 0.1 ? ` class="bt-warning"` : ""}><th>test incidents</th><td>${CL.fmt(ti.n_outside, 0)} of ${CL.fmt(ti.n_recorded, 0)} test incidents (${CL.fmt(100 * ti.share_outside, 0)} %) fell outside the study area and are not scored; the scores are over the other ${CL.fmt(ti.n_in_study_area, 0)}</td></tr>` : "";
     CL.el("bt-info").innerHTML = `<table>
       <tr><th>forecasts</th><td>${summ.n_periods} of ${CL.span(summ.horizon_days)}, first from ${CL.esc(origins.length ? CL.localTime(origins[0], summ.timezone) : "")}, last from ${CL.esc(origins.length ? CL.localTime(origins[origins.length - 1], summ.timezone) : "")} (${CL.esc(summ.timezone || "UTC")})</td></tr>
       ${(summ.warnings || []).map((w) => `<tr class="bt-warning"><th>warning</th><td>${CL.esc(w)}</td></tr>`).join("")}
       <tr><th>records</th><td id="bt-records">${summ.records === "incident" ? `each incident once (${summ.n_records_left_out || 0} further records of counted incidents left out)` : "every record"}</td></tr>
       <tr><th>study area</th><td>${area.n_cells} cells of ${CL.esc(area.cell_m || "")} m: ${CL.esc(area.rule || "")}</td></tr>
+      ${outside}
       <tr><th>intervals</th><td>${CL.esc(summ.interval || "")}</td></tr>
       <tr><th>ties</th><td>${CL.esc(summ.ties || "")}</td></tr>
       ${d.user_name ? `<tr><th>run by</th><td>${CL.esc(d.user_name)} (${CL.esc(d.purpose)}), ${CL.esc(String(d.created_at).slice(0, 19))}</td></tr>` : ""}
@@ -85,10 +89,10 @@
       // groups with no recorded incident in any window say nothing: left out, and counted in the caption
       const all = [...new Set(Object.values(g.models).flatMap((m) => Object.keys(m[c0] || {})))].sort();
       const groups = all.filter((x) => Object.values(g.models).some((m) => ((m[c0] || {})[x] || {}).n > 0));
-      gt.querySelector("caption").textContent = `By audit group: the share of each group's recorded incidents in flagged cells, pooled over the forecasts (groups are never model inputs)${all.length > groups.length ? `; ${all.length - groups.length} groups with no incident recorded in the windows are left out` : ""}`;
+      gt.querySelector("caption").textContent = `By audit group: the share of each group's recorded incidents in flagged cells, pooled over the forecasts (groups are never model inputs); n=A of B: A of the group's B test incidents fell in the study area and are scored${all.length > groups.length ? `; ${all.length - groups.length} groups with no incident recorded in the windows are left out` : ""}`;
       const models = Object.keys(g.models);
       gt.querySelector("thead").innerHTML = `<tr><th>${CL.esc(g.by)}</th>${models.map((m) => `<th>${CL.esc(m)}, top ${pct(covs[0])}</th>`).join("")}</tr>`;
-      gt.querySelector("tbody").innerHTML = groups.map((x) => `<tr data-group="${CL.esc(x)}"><th>${CL.esc(x)}</th>${models.map((m) => { const r = (g.models[m][c0] || {})[x]; return `<td class="num">${r ? `${CL.fmt(r.hit_rate)} <small class="muted">[${CL.fmt(r.low)}, ${CL.fmt(r.high)}] n=${CL.fmt(r.n, 0)}</small>` : "—"}</td>`; }).join("")}</tr>`).join("");
+      gt.querySelector("tbody").innerHTML = groups.map((x) => `<tr data-group="${CL.esc(x)}"><th>${CL.esc(x)}</th>${models.map((m) => { const r = (g.models[m][c0] || {})[x]; return `<td class="num">${r ? `${CL.fmt(r.hit_rate)} <small class="muted">[${CL.fmt(r.low)}, ${CL.fmt(r.high)}] n=${CL.fmt(r.n, 0)}${r.n_recorded === undefined ? "" : ` of ${CL.fmt(r.n_recorded, 0)}`}</small>` : "—"}</td>`; }).join("")}</tr>`).join("");
     }
     CL.provenance({model: `${names.filter((m) => !m.startsWith("ceiling:")).join(", ")} (backtest ${d.run_id}, output sha256 ${String(d.output_hash || "").slice(0, 16)}…)`,
                    mark: "Research output: " + (d.mark || "model evaluation, not a forecast to act on")});
