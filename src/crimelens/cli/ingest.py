@@ -100,14 +100,18 @@ def _render_many(d: dict[str, Any]) -> None:
 
 
 def _render_ingest(d: dict[str, Any]) -> None:
+    earlier = ""
     if d["already_ingested"]:
         console.print(f"[yellow]{esc(d['file'])}[/] was already ingested into dataset [bold]{esc(d['dataset'])}[/] "
-                      f"(ingest {d['ingest_id']}); nothing changed.")
+                      f"(ingest {d['ingest_id']}); nothing changed. The earlier ingest's summary:")
+        earlier = "earlier ingest: "
     scale = d.get("crs_scale")
     at = f", scale {scale['min']:.4f}–{scale['max']:.4f} over the data" if scale else ""
-    console.print(f"[bold]{esc(d['file'])}[/] → dataset [bold]{esc(d['dataset'])}[/] with layout {d['reader']} "
-                  f"({d['crs']}{at}, transform: {d['transform']}, accuracy {d['transform_accuracy_m']} m)")
-    console.print(f"read {d['n_read']:,}  landed [green]{d['n_landed']:,}[/]  quarantined [red]{d['n_quarantined']:,}[/]")
+    crs = (f"{d['crs']}{at}, transform: {d['transform']}, accuracy {d['transform_accuracy_m']} m" if d["crs"]
+           else "no CRS recorded: no position to choose one from")
+    console.print(f"[bold]{esc(d['file'])}[/] → dataset [bold]{esc(d['dataset'])}[/] with layout {d['reader']} ({crs})")
+    console.print(f"{earlier}read {d['n_read']:,}  landed [green]{d['n_landed']:,}[/]  "
+                  f"quarantined [red]{d['n_quarantined']:,}[/]")
     if d["top_reasons"]:
         table("Top quarantine reasons", ["rows", "reason"], [[r["rows"], r["reason"]] for r in d["top_reasons"]])
     for note in d["notes"]:

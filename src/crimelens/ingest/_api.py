@@ -17,7 +17,7 @@ from crimelens.domain import CANONICAL_COLUMNS, IncidentTable
 from crimelens.errors import NotFoundError, SchemaError
 from crimelens.ingest._layout import Layout, detect_layout, load_layout
 from crimelens.ingest._read import read_header, read_raw
-from crimelens.ingest._validate import RowMatcher, Validated, validate
+from crimelens.ingest._validate import RowMatcher, StoredRows, Validated, validate
 
 __all__ = ["REASON_DETAILS", "FileDigest", "IngestResult", "file_digest", "file_sha256", "read_file", "reason_kind",
            "resolve_layout"]
@@ -28,6 +28,7 @@ __all__ = ["REASON_DETAILS", "FileDigest", "IngestResult", "file_digest", "file_
 REASON_DETAILS: tuple[tuple[str, str], ...] = (
     (r" \(first on line \d+\)$", ""),
     (r" \(as .*\)$", ""),
+    (r"^(duplicate id with changed content: already in dataset .* in the store) with .*$", r"\1"),
     (r"^duplicate row: same content as .* already in dataset", "duplicate row: same content as a row already in dataset"),
 )
 
@@ -201,6 +202,12 @@ def resolve_layout(path: Path, *, format: str | None = None, mapping: str | Path
         except Exception as exc:
             raise SchemaError(f"{path.name}: cannot read as a vector file: {exc}") from exc
         header = [str(f) for f in info["fields"]]
+        if info.get("geometry_type"):
+            try:
+                return detect_layout(header, origin=path.name)
+            except SchemaError as exc:  # a file located by its geometry alone needs a mapping that says so
+                raise SchemaError(f"{exc}. The file has a geometry ({info['geometry_type']}): a mapping with "
+                                  "geometry = true under [columns] reads each row's location from it") from exc
     return detect_layout(header, origin=path.name)
 
 
@@ -208,7 +215,8 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
               dataset: str | None = None, crs: str | None = None,
               existing_ids: set[str] | None = None, sha256: str | None = None,
               digest: FileDigest | Callable[[], FileDigest] | None = None,
-              after_read: Callable[[], None] | None = None, known_rows: RowMatcher | None = None) -> IngestResult:
+              after_read: Callable[[], None] | None = None, known_rows: RowMatcher | None = None,
+              stored_rows: StoredRows | None = None) -> IngestResult:
     """Read, validate and project one file.
 
     Parameters
@@ -224,6 +232,9 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
         from it to stop, e.g. when the digest shows the file is already stored)
     known_rows : finds rows with ``FILE:LINE`` ids whose content the dataset holds already (the store's
         :func:`crimelens.storage._incidents.stored_row_matches`); those are quarantined as duplicate rows
+    stored_rows : reads the stored rows under ids this file repeats (the store's
+        :func:`crimelens.storage._incidents.stored_incidents`): one whose content differs is quarantined as
+        ``duplicate id with changed content`` (a correction, not applied), naming what differs
 
     Examples
     --------
@@ -254,6 +265,6 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
         sha256 = sha256 or get_digest().sha256
     sha256 = sha256 or file_sha256(path)
     validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs,
-                         known_rows=known_rows, version=sha256[:8])
+                         known_rows=known_rows, version=sha256[:8], stored_rows=stored_rows)
     return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256,
                         file_bytes=path.stat().st_size, started_at=started, notes=list(validated.notes))

@@ -322,7 +322,7 @@ def detect_layout(header: list[str], *, origin: str) -> Layout:
                     for char, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
                     if len(header) == 1 and char in header[0]), "")
         raise SchemaError(
-            f"{origin}: cannot tell the layout from its header {sorted(have)[:12]}; expected one of the "
+            f"{origin}: cannot tell the layout from its header {[h.strip() for h in header][:12]}; expected one of the "
             f"built-in layouts {sorted(builtin_layouts())} — pass --format NAME, or --mapping FILE.toml "
             f"for your own records system (see docs/ingest.md){sep}"
         )

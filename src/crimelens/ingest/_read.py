@@ -56,6 +56,10 @@ class RawTable:
     n_read: int = 0
     geometry_xy: NDArray[np.float64] | None = None
     file_crs: str | None = None
+    #: what the reader saw that the caller must hear (a file that does not end with a newline)
+    warnings: list[str] = field(default_factory=list)
+    #: whether the file ends with a newline (None: not a delimited text file)
+    ends_with_newline: bool | None = None
     cache: dict[str, Any] = field(default_factory=dict)  # cleaned columns, filled by the validator
 
     def __len__(self) -> int:
@@ -102,8 +106,9 @@ def _gunzip_head(path: Path, raw: bytes) -> bytes:
         raise SchemaError(f"{path.name}: the gzip stream is damaged ({exc}); expected a complete gzip file") from exc
 
 
-def check_gzip(path: Path) -> None:
+def check_gzip(path: Path) -> bytes:
     """Decompress the whole stream once: a truncated or damaged download is refused before any row is read.
+    Returns the last decompressed byte (``b""`` for an empty stream).
 
     Left to the CSV reader, a stream cut past its first 64 KiB stopped ingest with a bare
     ``OSError: Truncated compressed stream`` traceback. Memory stays at one chunk.
@@ -111,18 +116,22 @@ def check_gzip(path: Path) -> None:
     import zlib
 
     inflate = zlib.decompressobj(wbits=31)  # gzip header and trailer
+    last = b""
     try:
         with open(path, "rb") as fh:
             while chunk := fh.read(1 << 20):
-                inflate.decompress(chunk, 0)
+                out = inflate.decompress(chunk, 0)
+                last = out[-1:] or last
                 while inflate.eof and inflate.unused_data:  # concatenated members (gzip allows them)
                     rest = inflate.unused_data
                     inflate = zlib.decompressobj(wbits=31)
-                    inflate.decompress(rest, 0)
+                    out = inflate.decompress(rest, 0)
+                    last = out[-1:] or last
     except zlib.error as exc:
         raise SchemaError(f"{path.name}: the gzip stream is damaged ({exc}); expected a complete gzip file") from exc
     if not inflate.eof:
         raise SchemaError(f"{path.name}: {_ENDS_EARLY}")
+    return last
 
 
 _MAGIC = ((b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods spreadsheet is one)"),
@@ -134,13 +143,36 @@ _MAGIC = ((b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods spreadsheet is one)")
 def _refuse_binary(path: Path, head: bytes, encoding: str = "utf-8") -> None:
     """A spreadsheet, PDF or image given as a CSV gets an error that says what it is, not a header of noise."""
     what = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    nul = ""
     wide = encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32"))
-    if what is None and b"\x00" in head and not wide:  # NUL bytes: binary, unless a mapping says UTF-16/32
+    if what is None and b"\x00" in head and not wide and not _stray_nuls(head, encoding):
+        # NUL bytes through the text: binary, unless a mapping says UTF-16/32 (a stray one is a row's problem)
         what = "binary, not text (or UTF-16 text, which a mapping with encoding = \"utf-16\" reads)"
+        at = head.index(b"\x00")
+        line = head.count(b"\n", 0, at) + 1
+        nul = f" Its first NUL byte is at byte {at:,} (counted from 0), line {line:,}."
     if what is not None:
         raise SchemaError(f"{path.name}: the file is {what}; expected delimited text with a header row "
                           "(save a spreadsheet as 'CSV UTF-8' and ingest that; Parquet, GeoJSON, GeoPackage and "
-                          "zipped shapefiles are read by their suffix)")
+                          f"zipped shapefiles are read by their suffix).{nul}")
+
+
+def _stray_nuls(head: bytes, encoding: str) -> bool:
+    """Whether the NUL bytes in ``head`` are strays in a text file: few (at most 1 % of its bytes, on at most
+    a tenth of its lines) and the rest reads in ``encoding``. Such a file is read, and its rows holding a NUL
+    are quarantined; a file of NULs (binary, UTF-16) is refused."""
+    import codecs
+
+    n_nul = head.count(b"\x00")
+    lines = head.split(b"\n")
+    with_nul = sum(b"\x00" in line for line in lines)
+    if n_nul > len(head) // 100 or len(lines) < 2 or with_nul > max(1, len(lines) // 10):
+        return False
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(head.replace(b"\x00", b""), final=False)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
 
 
 def read_header(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
@@ -233,7 +265,16 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     if size == 0:
         raise SchemaError(f"{path.name}: the file is empty (0 bytes); expected a header row and data rows")
     if path.suffix == ".gz":
-        check_gzip(path)
+        last_byte = check_gzip(path)
+    else:
+        with open(path, "rb") as fh:
+            fh.seek(-1, 2)
+            last_byte = fh.read(1)
+    ends_with_newline = last_byte in (b"\n", b"\r")
+    if not ends_with_newline:
+        one_line = _only_line(path)
+        if one_line is not None:  # a header without its newline: an empty export, read as it would be with one
+            return _header_only(path, one_line, delimiter=delimiter, encoding=encoding, header=header, names=names)
     bad: list[BadRow] = []
 
     def on_invalid(row: Any) -> str:
@@ -291,6 +332,12 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
     rows_bad: dict[int, BadRow] = {}
     for name in table.column_names:
         col: pa.Array | pa.ChunkedArray = table.column(name)
+        for i in _rows_with_nul(col):
+            text = col[int(i)].as_py()
+            shown = (text.decode(encoding, errors="replace") if isinstance(text, bytes) else str(text))
+            rows_bad.setdefault(int(i), BadRow(int(lines[i]), "NUL byte in the value: expected text (a stray \\x00 "
+                                               "byte, as a damaged export or disk leaves; shown as \\x00)", "",
+                                               name, shown.replace("\x00", "\\x00")[:200]))
         if _may_hold_longer_than(col, MAX_FIELD_BYTES):
             lengths = pc.binary_length(col).to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(lengths > MAX_FIELD_BYTES):
@@ -314,7 +361,14 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
                                                   "", name, text[:200]))
                     decoded.append(text)
             cols[name] = pa.array(decoded, type=pa.large_string())
-    raw = RawTable(cols, lines, list(table.column_names), bad=list(bad), n_read=n_rows + len(bad))
+    raw = RawTable(cols, lines, list(table.column_names), bad=list(bad), n_read=n_rows + len(bad),
+                   ends_with_newline=ends_with_newline)
+    if not ends_with_newline and raw.n_read:
+        last_line = max([int(lines.max()) if len(lines) else 0, *(b.line for b in bad)])
+        raw.warnings.append(f"{path.name} does not end with a newline: its last row, line {last_line:,}, may be "
+                            "incomplete if the file was cut short (a value cut mid-number still reads as a number); "
+                            "check that row against the source, since a complete export ends every row with a "
+                            "newline")
     if rows_bad:
         idx = np.array(sorted(rows_bad), dtype=np.int64)
         for i in idx:
@@ -326,6 +380,64 @@ def _read_csv(path: Path, *, delimiter: str, encoding: str, header: bool, names:
         raw.columns = {k: v.filter(mask) for k, v in raw.columns.items()}
         raw.lines = raw.lines[keep]
     return raw
+
+
+def _only_line(path: Path) -> bytes | None:
+    """The file's content when it is one line without a newline (at most 1 MiB), else None."""
+    import gzip
+
+    limit = 1 << 20
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as gz:
+            data = gz.read(limit + 1)
+    else:
+        if path.stat().st_size > limit:
+            return None
+        data = path.read_bytes()
+    if len(data) > limit or b"\n" in data or b"\r" in data:
+        return None
+    return data
+
+
+def _header_only(path: Path, line: bytes, *, delimiter: str, encoding: str, header: bool,
+                 names: tuple[str, ...]) -> RawTable:
+    """A file that is one line without a newline. With a header, that line is the header and the file holds
+    no rows (Arrow's reader refused it as 'a row longer than 1024 MiB'); read as the same file with the newline."""
+    import csv
+
+    _refuse_binary(path, line[: 1 << 16], encoding)  # a spreadsheet or image is named, not read as a header
+    text = line.decode(encoding, errors="replace").lstrip("\ufeff")
+    if header and not names:
+        columns = next(csv.reader([text], delimiter=delimiter), [])
+        _refuse_duplicate_names(path, columns)
+        empty = pa.array([], type=pa.large_string())
+        return RawTable({c: empty for c in columns}, np.zeros(0, dtype=np.int64), list(columns), n_read=0,
+                        ends_with_newline=False)
+    # one data row without a newline: Arrow reads it given the newline
+    table = pacsv.read_csv(pa.BufferReader(line + b"\n"), read_options=pacsv.ReadOptions(
+        encoding="utf8" if encoding.lower().replace("-", "") == "utf8" else encoding,
+        column_names=list(names) if names else None, autogenerate_column_names=not names),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False))
+    raw = _from_arrow(table, path)
+    raw.ends_with_newline = False
+    raw.warnings.append(f"{path.name} does not end with a newline: its last row, line 1, may be incomplete if the "
+                        "file was cut short; check that row against the source")
+    return raw
+
+
+def _rows_with_nul(col: pa.ChunkedArray) -> NDArray[np.int64]:
+    """Rows of a text column holding a NUL byte (checked per block on its data buffer first: no NUL, no search)."""
+    found: list[NDArray[np.int64]] = []
+    start = 0
+    for chunk in col.chunks:
+        buffers = chunk.buffers()
+        data = buffers[2] if len(buffers) > 2 else None
+        if data is not None and data.size and int(np.frombuffer(data, dtype=np.uint8).min()) == 0:
+            hit = pc.match_substring(chunk, "\x00").to_numpy(zero_copy_only=False)
+            found.append(start + np.flatnonzero(np.asarray(hit, dtype=bool)))
+        start += len(chunk)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def _may_hold_longer_than(col: pa.ChunkedArray, limit: int) -> bool:

@@ -57,12 +57,16 @@ from crimelens.ingest._project import (
 from crimelens.ingest._read import RawTable
 from crimelens.ingest._rowhash import row_hashes
 
-__all__ = ["RowMatcher", "Validated", "validate"]
+__all__ = ["RowMatcher", "StoredRows", "Validated", "validate"]
 
 #: Finds the rows of a file that the store holds already (see :func:`validate`'s ``known_rows``): given the
 #: content hashes of the file's rows with FILE:LINE ids (:func:`~crimelens.ingest._rowhash.row_hashes`,
 #: ``(n, 2)`` words), in order, it answers (the positions of the repeated ones, the stored id each repeats).
 RowMatcher = Callable[[NDArray[np.uint64]], tuple[NDArray[np.int64], NDArray[np.object_]]]
+
+#: The stored rows of the dataset with the given ids (offense_raw, occurred_from, occurred_to, lon, lat, premise,
+#: area, narrative; indexed by incident_id): a row whose id is taken is compared with the row stored under it.
+StoredRows = Callable[[list[str]], pd.DataFrame]
 
 _OFFSET_RE = r"(?:Z|z|[+-]\d{2}:?\d{2})$"
 _SHAPES = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}",
@@ -91,6 +95,10 @@ class Validated:
     #: the content hash (two 64-bit words) of each landed row with a FILE:LINE id, in order (None without
     #: ``known_rows``)
     row_hashes: NDArray[np.uint64] | None = None
+    #: whether the target CRS was chosen for this file (given, the layout's, the source's, or the data's UTM
+    #: zone); False when there was no position to choose it from (then ``projection.target`` is a stand-in
+    #: that no stored position uses, and is not recorded)
+    crs_chosen: bool = True
 
 
 class _Failures:
@@ -148,7 +156,7 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
 def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
              existing_ids: set[str] | None = None, target_crs: str | None = None,
              now: datetime | None = None, known_rows: RowMatcher | None = None,
-             version: str | None = None) -> Validated:
+             version: str | None = None, stored_rows: StoredRows | None = None) -> Validated:
     """Validate and normalise ``raw``; see the module docstring.
 
     ``version`` (the first hex digits of the file's SHA-256) tells this file from an earlier one of
@@ -161,6 +169,11 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     name cannot show an updated export's repeated rows; the content can. The landed rows' hashes are
     in :attr:`Validated.row_hashes`.
 
+    ``stored_rows`` (a :data:`StoredRows`) reads the stored rows whose ids this file's rows repeat: a row
+    that differs from the one stored under its id (a correction in an updated export) is quarantined as
+    ``duplicate id with changed content``, naming the columns that differ, and a warning counts them.
+    Nothing stored is changed.
+
     The pass-through columns (premise, area, narrative, M.O.) are cleaned and the
     later ISO time columns parsed on a second thread while this one checks ids,
     offenses, times and locations (Arrow and NumPy release the GIL).
@@ -169,7 +182,7 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
         try:
             return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
                              target_crs=target_crs, now=now, pool=pool, known_rows=known_rows,
-                             version=version)
+                             version=version, stored_rows=stored_rows)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # a file error: the queued side work is moot
             raise
@@ -183,7 +196,8 @@ def _pass_through(raw: RawTable, names: list[str], origin: str) -> None:
 
 def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existing_ids: set[str] | None,
               target_crs: str | None, now: datetime | None, pool: ThreadPoolExecutor,
-              known_rows: RowMatcher | None, version: str | None = None) -> Validated:
+              known_rows: RowMatcher | None, version: str | None = None,
+              stored_rows: StoredRows | None = None) -> Validated:
     origin = path.name
     n = len(raw)
     fail = _Failures(n)
@@ -237,6 +251,8 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     else:
         ids = path.name + ":" + pd.Series(lines, dtype="int64").astype("string")
         line_id = np.ones(n, dtype=bool)
+    id_taken = np.zeros(n, dtype=bool)  # rows whose own id (as the file has it) a stored row holds
+    known = f"duplicate id: already in dataset {dataset!r} in the store"
     if existing_ids:
         # a set lookup per id: pandas' isin copies the whole set into an array first, which cost
         # 0.7 s per file on a dataset of 148,636 ids whatever the file's size
@@ -256,9 +272,9 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         if clash.any():
             # the value is the id as the file has it; an id made here (numbered '#2', or FILE:LINE) is named
             # in the reason, since the file holds it nowhere
-            known = f"duplicate id: already in dataset {dataset!r} in the store"
             reason = np.full(n, known, dtype=object)
             made = clash & (line_id if id_text is None else (id_text != ids).fillna(True).to_numpy(dtype=bool))
+            id_taken = clash & ~made
             for i in np.flatnonzero(made):
                 reason[i] = f"{known} (as {ids.iloc[i]!r})"
             fail.add(clash, layout.incident_id, None if id_text is None else id_text, reason, kind=known)
@@ -286,13 +302,15 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     # -- times ----------------------------------------------------------------
     now = now or datetime.now(UTC)
     assert layout.occurred_from is not None
-    t_from, t_from_end, _, _ = _read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now,
-                                          required=True)
+    hints: list[str] = []  # what the time columns tell the caller (a file that looks day-first)
+    read_time = partial(_read_time, hints=hints, layout_name=layout.name)
+    t_from, t_from_end, _, from_text = read_time(raw, layout.occurred_from, layout.timezone, fail, origin, now,
+                                         required=True)
     if layout.occurred_to is not None and all(c in raw.columns for c in layout.occurred_to.columns()):
         # the window's end is the *later* reading of a to-time the autumn change repeats: the window then
         # covers both readings (01:30 -> 01:45 on the fall-back night is 00:30 -> 01:45 UTC), nothing guessed
-        _, _, t_to_given, to_text = _read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now,
-                                               required=False, early=early)
+        _, _, t_to_given, to_text = read_time(raw, layout.occurred_to, layout.timezone, fail, origin, now,
+                                              required=False, early=early)
         t_to = t_to_given.fillna(t_from_end)
         # a window can only run backwards where the file gives a to-time: its value is that text, as the file has it
         backwards = (t_to < t_from).fillna(False).to_numpy(dtype=bool)
@@ -301,14 +319,16 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     else:
         t_to = t_from_end
     if layout.reported_at is not None and all(c in raw.columns for c in layout.reported_at.columns()):
-        reported, _, _, _ = _read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False,
-                                       early=early)
+        reported, _, _, _ = read_time(raw, layout.reported_at, layout.timezone, fail, origin, now, required=False,
+                                      early=early)
     else:
         reported = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
 
     # -- location -------------------------------------------------------------
     xy_in, lonlat_in, crs_in, xy_label, where = _read_location(raw, layout, fail, origin, path)
     projection = choose_projection(crs_in, lonlat_in, xy_in, fail.ok, target=target_crs or layout.target_crs)
+    crs_chosen = bool((target_crs or layout.target_crs) is not None or projection.target == crs_in
+                      or (fail.ok & np.isfinite(xy_in).all(axis=1)).any())
     x_m, y_m, lon, lat = projection.apply(xy_in, lonlat_in)
     bad_ll = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
     # every location failure records the location as the file has it (``where``), never a converted position
@@ -316,11 +336,26 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     if layout.bbox is not None:
         x0, y0, x1, y1 = layout.bbox
         outside = ~((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
-        fail.add(outside & ~bad_ll, xy_label, where,
-                 f"out-of-area coordinates: outside the layout's area (lon {x0}..{x1}, lat {y0}..{y1})")
+        box = f"out-of-area coordinates: outside the layout's area (lon {x0}..{x1}, lat {y0}..{y1})"
+        reason = np.full(n, box, dtype=object)
+        # a pair that lies inside with its two coordinates exchanged is named, as the area-of-use check does
+        maybe = np.flatnonzero(outside & ~bad_ll & fail.ok & np.isfinite(xy_in).all(axis=1))
+        if len(maybe):
+            _, _, s_lon, s_lat = projection.apply(np.ascontiguousarray(xy_in[maybe][:, ::-1]), lonlat_in[maybe])
+            with np.errstate(invalid="ignore"):
+                inside = (s_lon >= x0) & (s_lon <= x1) & (s_lat >= y0) & (s_lat <= y1)
+            hint = "; latitude and longitude swapped?" if bool(lonlat_in[maybe].all()) else "; x and y swapped?"
+            reason[maybe[inside]] = box + hint
+        fail.add(outside & ~bad_ll, xy_label, where, reason, kind=box)
     _check_area_of_use(projection, xy_in, lonlat_in, lon, lat, fail.ok & ~bad_ll, fail, label=xy_label, where=where)
+    geometry_apart = _geometry_apart(raw, xy_label, lon, lat, fail.ok, origin)
     scale = projection.scale_range(lon[fail.ok], lat[fail.ok])
-    warnings = _distortion_warnings(projection, scale, crs_in, xy_in, fail.ok, lon, lat)
+    warnings = raw.warnings + hints + geometry_apart + _distortion_warnings(projection, scale, crs_in, xy_in, fail.ok, lon, lat)
+    if raw.n_read == 0:
+        warnings.append(f"{origin} holds no rows, only a header: nothing to land (an empty export, or a download "
+                        "that stopped after its first line?)"
+                        + ("" if crs_chosen else "; no CRS is recorded for it, since there is no position to "
+                           "choose one from"))
 
     # -- source ---------------------------------------------------------------
     if layout.source_column is not None and layout.source_column in raw.columns:
@@ -346,6 +381,35 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     premise, area, narrative = opt(layout.premise), opt(layout.area), opt(layout.narrative)
     if audit_names:
         notes.append(f"audit-only columns stored apart: {audit_names}")
+
+    # -- a row whose id the store holds, with other content (a correction): told apart, not applied --------
+    taken = id_taken & (fail.kind == known)
+    if stored_rows is not None and taken.any():
+        this = {"offense_raw": offense_raw, "occurred_from": t_from, "occurred_to": t_to, "lon": lon, "lat": lat,
+                "premise": premise, "area": area, "narrative": narrative}
+        labels = {"offense_raw": layout.offense or "offense", "occurred_from": layout.occurred_from.column or "+".join(
+            layout.occurred_from.parts.values()), "occurred_to": (layout.occurred_to.column if layout.occurred_to
+                                                                    else None) or "occurred_to",
+                  "lon": xy_label, "premise": layout.premise or "premise", "area": layout.area or "area",
+                  "narrative": layout.narrative or "narrative"}
+        shown = {"occurred_from": from_text}
+        changed = _changed_content(ids, np.flatnonzero(taken), stored_rows, this, labels, shown, where,
+                                   layout.timezone, compare_to=layout.occurred_to is not None)
+        if changed:
+            rows = np.array(sorted(changed), dtype=np.int64)
+            reason = np.full(n, None, dtype=object)
+            changed_kind = f"duplicate id with changed content: already in dataset {dataset!r} in the store"
+            for i in rows:
+                reason[i] = (f"{changed_kind} with {'; '.join(changed[int(i)][1])}; corrections are not applied: the stored "
+                             "row stays as it is")
+            fail.reason[rows] = reason[rows]
+            fail.kind[rows] = changed_kind
+            listed = ", ".join(f"line {int(lines[i])} ({', '.join(changed[int(i)][0])})" for i in rows[:10])
+            warnings.append(f"{int(taken.sum()):,} rows' ids are already in dataset {dataset!r} (quarantined as duplicate "
+                         f"ids); {len(rows):,} of them differ from the stored row: {listed}"
+                         f"{', …' if len(rows) > 10 else ''}. Corrections in an updated export are not applied: the "
+                         "stored rows stay as they are (`crimelens quarantine list --reason 'changed content'` lists "
+                         "them with the stored and the new values).")
 
     # -- a row the store holds already (rows with FILE:LINE ids: their id cannot tell) -----------
     landed_hashes: NDArray[np.uint64] | None = None
@@ -410,7 +474,9 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
             "file": path.name,
             "line": lines[bad_idx],
             "column": fail.column[bad_idx],
-            "value": [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)[:500] for v in fail.value[bad_idx]],
+            # a missing value (a null token such as NA, an empty field) is empty, never the text '<NA>' or 'nan'
+            "value": [None if v is None or (not isinstance(v, str) and bool(pd.isna(v))) else str(v)[:500]
+                      for v in fail.value[bad_idx]],
             "reason": fail.reason[bad_idx],
             "raw": _raw_json(raw, bad_idx),
             "kind": fail.kind[bad_idx],
@@ -426,7 +492,77 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     if layout.notes:
         notes.insert(0, layout.notes)
     return Validated(landed, mo_names, audit, quarantine, projection, raw.n_read, notes, scale=scale,
-                     warnings=warnings, line_ids=landed_line_ids, row_hashes=landed_hashes)
+                     warnings=warnings, line_ids=landed_line_ids, row_hashes=landed_hashes, crs_chosen=crs_chosen)
+
+
+def _changed_content(ids: pd.Series, idx: NDArray[np.intp], stored_rows: StoredRows, this: dict[str, Any],
+                     labels: dict[str, str], shown: dict[str, pd.Series], where: Any, tz: str, *,
+                     compare_to: bool) -> dict[int, tuple[list[str], list[str]]]:
+    """For the rows ``idx`` whose id a stored row holds: those whose content differs from it, each with
+    the columns that differ and, per column, ``"<column> '<stored>'; this row has '<this>'"``. Compared
+    column-wise (an updated export repeats most of its rows); only the rows that differ are described."""
+    keys = [str(v) for v in ids.iloc[idx].tolist()]
+    stored = stored_rows(keys)
+    old = stored.reindex(keys)
+    present = np.asarray(pd.Index(keys).isin(stored.index), dtype=bool)
+
+    taken: dict[str, Any] = {}
+
+    def mine(name: str) -> Any:  # the column's values at idx, taken once
+        if name not in taken:
+            v = this[name]
+            taken[name] = v.iloc[idx].reset_index(drop=True) if isinstance(v, pd.Series) else np.asarray(v)[idx]
+        return taken[name]
+
+    names = ["offense_raw", "occurred_from", *(["occurred_to"] if compare_to else []), "lon", "premise", "area",
+             "narrative"]
+    differs: dict[str, NDArray[np.bool_]] = {}
+    for name in names:
+        if name == "lon":
+            x0, y0 = old["lon"].to_numpy(dtype=np.float64), old["lat"].to_numpy(dtype=np.float64)
+            x1, y1 = np.asarray(mine("lon"), dtype=np.float64), np.asarray(mine("lat"), dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                differs[name] = (np.isfinite(x0) & np.isfinite(x1) & np.isfinite(y0) & np.isfinite(y1)
+                                 & (np.maximum(np.abs(x0 - x1), np.abs(y0 - y1)) > 1e-7))
+        elif name.startswith("occurred"):
+            t0 = pd.to_datetime(old[name], utc=True).astype("datetime64[us, UTC]").reset_index(drop=True)
+            t1 = pd.Series(mine(name)).astype("datetime64[us, UTC]").reset_index(drop=True)
+            differs[name] = ~((t0 == t1).fillna(False).to_numpy(dtype=bool) | (t0.isna() & t1.isna()).to_numpy())
+        else:
+            s0 = old[name].astype("string").reset_index(drop=True).fillna("\x00")
+            s1 = pd.Series(mine(name), dtype="string").reset_index(drop=True).fillna("\x00")
+            differs[name] = (s0 != s1).to_numpy(dtype=bool)
+    changed = present & np.logical_or.reduce([differs[name] for name in names])
+    locations = where(idx[changed]) if callable(where) else np.full(int(changed.sum()), None, dtype=object)
+
+    def when(t: Any) -> str:
+        return pd.Timestamp(t).tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S") + f" {tz}"
+
+    def text(v: Any) -> str:
+        return "" if v is None or (not isinstance(v, str) and bool(pd.isna(v))) else str(v)
+
+    out: dict[int, tuple[list[str], list[str]]] = {}
+    for k, j in enumerate(np.flatnonzero(changed)):
+        i, row = int(idx[j]), old.iloc[j]
+        cols: list[str] = []
+        texts: list[str] = []
+        for name in names:
+            if not differs[name][j]:
+                continue
+            cols.append(labels[name])
+            if name == "lon":
+                texts.append(f"{labels['lon']} at lon {float(row['lon']):.6f}, lat {float(row['lat']):.6f}; this row "
+                             f"has {str(locations[k])!r}")
+            elif name.startswith("occurred"):
+                b = pd.Series(mine(name)).iloc[j]
+                this_text = (shown[name].iloc[i] if name in shown
+                             else "" if pd.isna(b) else when(b))
+                stored_text = "" if pd.isna(row[name]) else when(row[name])
+                texts.append(f"{labels[name]} {stored_text!r}; this row has {text(this_text)!r}")
+            else:
+                texts.append(f"{labels[name]} {text(row[name])!r}; this row has {text(mine(name).iloc[j])!r}")
+        out[i] = (cols, texts)
+    return out
 
 
 def _take(values: Any, idx: NDArray[np.intp]) -> Any:
@@ -468,6 +604,42 @@ def _distortion_warnings(projection: Projection, scale: tuple[float, float] | No
         text += (f" No UTM zone holds this extent that closely (the data's, {utm}, is "
                  f"{100 * (utm_error or 0.0):.1f} % off): use a conformal CRS made for the region, or split the data.")
     return [text]
+
+
+#: A feature's point geometry further than this from the position in its properties is warned about
+GEOMETRY_APART_M = 100.0
+
+
+def _geometry_apart(raw: RawTable, label: str, lon: NDArray[np.float64], lat: NDArray[np.float64],
+                    ok: NDArray[np.bool_], origin: str) -> list[str]:
+    """A warning when a vector file's rows are located by their properties (lon/lat or x/y columns) while their
+    point geometry lies more than :data:`GEOMETRY_APART_M` away: one of the two is wrong, and only the
+    properties were read. Counted over the rows that pass the other checks, with the first as an example."""
+    if raw.geometry_xy is None or label == "geometry" or not len(lon):
+        return []
+    from pyproj import Transformer
+
+    gxy = raw.geometry_xy
+    both = ok & np.isfinite(gxy).all(axis=1) & np.isfinite(lon) & np.isfinite(lat)
+    if not both.any():
+        return []
+    to_ll = Transformer.from_crs(raw.file_crs or "EPSG:4326", "EPSG:4326", always_xy=True)
+    g_lon, g_lat = to_ll.transform(gxy[:, 0], gxy[:, 1])
+    g_lon, g_lat = np.asarray(g_lon, dtype=np.float64), np.asarray(g_lat, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        p1, p2 = np.radians(lat), np.radians(g_lat)
+        a = (np.sin((p2 - p1) / 2) ** 2
+             + np.cos(p1) * np.cos(p2) * np.sin(np.radians(g_lon - lon) / 2) ** 2)
+        metres = 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    apart = both & (metres > GEOMETRY_APART_M)
+    if not apart.any():
+        return []
+    i = int(np.flatnonzero(apart)[0])
+    return [f"{origin}: the point geometry of {int(apart.sum()):,} of {int(both.sum()):,} features lies more than "
+            f"{GEOMETRY_APART_M:g} m from the position in their {label} properties, which is what was read (e.g. "
+            f"feature {int(raw.lines[i])}: geometry lon {g_lon[i]:.6f}, lat {g_lat[i]:.6f}; properties lon {lon[i]:.6f}, "
+            f"lat {lat[i]:.6f}; {metres[i]:,.0f} m apart). Check which is right: a mapping with geometry = true "
+            "under [columns] reads the geometry instead (see docs/ingest.md)."]
 
 
 def _crs_name(crs: str) -> str:
@@ -602,7 +774,8 @@ def _shape_regex(fmt: str) -> str:
 
 
 def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: str, now: datetime,
-               *, required: bool, early: dict[str, Future[pd.Series | None]] | None = None
+               *, required: bool, early: dict[str, Future[pd.Series | None]] | None = None,
+               hints: list[str] | None = None, layout_name: str = "the layout"
                ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
     """(start UTC, end UTC, latest reading UTC, text as read) per row; failures recorded. ``early``: ISO parses
     already under way.
@@ -614,8 +787,9 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
     """
     n = len(raw)
     label = spec.column or "+".join(spec.parts.values())
+    span: NDArray[np.int8] | None = None  # the window a time built from parts without its time of day gives
     if spec.parts:
-        local, text = _time_from_parts(raw, spec, fail, origin)
+        local, text, span = _time_from_parts(raw, spec, fail, origin)
         has_offset = np.zeros(n, dtype=bool)
         aware = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
     else:
@@ -657,8 +831,10 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
         if bad.any():
             looks_right = text.str.contains(shape, regex=True).fillna(False).to_numpy(dtype=bool)
             expected = "ISO-8601" if spec.format == "iso" else f"the format {spec.format!r}"
-            fail.add(bad & looks_right, spec.column, text,
-                     f"impossible date: no such calendar date or time ({expected})")
+            impossible = f"impossible date: no such calendar date or time ({expected})"
+            if spec.format != "iso" and hints is not None:
+                _day_first_hint(text, bad & looks_right, spec, fail, origin, raw.lines, hints, layout_name, impossible)
+            fail.add(bad & looks_right, spec.column, text, impossible)
             fail.add(bad, spec.column, text, f"unparseable date: expected {expected}")
         local = local.astype("datetime64[us]")
 
@@ -697,6 +873,12 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
             nxt = nxt.where(~midnight.fillna(False), wall + pd.Timedelta(days=1))
         nxt_utc = nxt.dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="shift_forward").dt.tz_convert("UTC").astype("datetime64[us, UTC]")
         end = nxt_utc.where(nxt_utc.notna() & (nxt != wall), ambiguous_end)
+    if span is not None and span.any():
+        # a date without its time of day (parts with an empty hour, or minute): the day's (hour's) window
+        step = pd.Series(pd.to_timedelta(np.where(span == 2, 86400, 3600), unit="s"), index=local.index)
+        nxt = (local + step).dt.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="shift_forward")
+        nxt_utc = nxt.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        end = end.where(pd.Series(span == 0, index=end.index) | nxt_utc.isna(), nxt_utc)
 
     # sanity: not in the future, not before 1900 (the value: the text as the file has it, not the UTC time)
     too_late = (start > pd.Timestamp(now + timedelta(days=1))).fillna(False).to_numpy(dtype=bool)
@@ -706,26 +888,99 @@ def _read_time(raw: RawTable, spec: TimeSpec, tz: str, fail: _Failures, origin: 
     return start, end, ambiguous_end, text
 
 
-def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str) -> tuple[pd.Series, pd.Series]:
+#: The range of each part of a time built from parts (a day past its month's end is caught by the calendar)
+_PART_RANGES = {"year": (1, 9999), "month": (1, 12), "day": (1, 31), "hour": (0, 23), "minute": (0, 59)}
+
+
+#: A file whose dates read only with day and month swapped is called day-first past this share of its values
+#: (and this many rows): a month-first export with a stray typo is not
+DAY_FIRST_SHARE, DAY_FIRST_ROWS = 0.05, 3
+
+
+def _day_first_hint(text: pd.Series, impossible: NDArray[np.bool_], spec: TimeSpec, fail: _Failures, origin: str,
+                    lines: NDArray[np.int64], hints: list[str], layout_name: str, reason: str) -> None:
+    """Rows of a strptime format with ``%m`` and ``%d`` whose value is no date but reads as one with day and
+    month swapped (``27/04/2016`` for ``%m/%d/%Y``): when they are a notable share of the column, the file
+    looks day-first (dd/mm). Those rows are quarantined with the hint, and ``hints`` says how many, with an
+    example and the format to read the file with; its rows with a day of 12 or less read without an error,
+    day and month swapped, which no row-level check can see."""
+    fmt = spec.format
+    if "%m" not in fmt or "%d" not in fmt or not impossible.any():
+        return
+    swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+    alt = pd.to_datetime(text.where(pd.Series(impossible, index=text.index)), format=swapped, errors="coerce")
+    day_first = impossible & alt.notna().to_numpy()
+    k, n_values = int(day_first.sum()), int(text.notna().sum())
+    if k < DAY_FIRST_ROWS or k < DAY_FIRST_SHARE * n_values:
+        return
+    first = int(np.flatnonzero(day_first)[0])
+    from crimelens.ingest._layout import builtin_layouts
+
+    where = (f"; the built-in layout's is crimelens/ingest/layouts/{layout_name}.toml" if layout_name in builtin_layouts()
+             else "")
+    fix = (f"ingest it with a mapping whose {spec.column!r} time reads format = {swapped!r} (a copy of the layout's "
+           f"TOML with that format{where}; see docs/ingest.md, 'Your own records system'): `crimelens ingest` has no "
+           "day-first option")
+    hints.append(f"{origin}: the file looks day-first (dd/mm): {k:,} of {n_values:,} values of column {spec.column!r} "
+                 f"are no date in the layout {layout_name}'s format {fmt!r} (month first) but read as one with day and "
+                 f"month swapped, e.g. line {int(lines[first])}: {text.iloc[first]!r}. Those rows are quarantined; the "
+                 f"rows whose day is 12 or less landed with day and month swapped. To read it, {fix}.")
+    fail.add(day_first, spec.column, text,
+             f"{reason}; it reads as a date with day and month swapped ({swapped!r}): the file looks day-first "
+             f"(dd/mm); {fix}", kind=f"{reason}; the file looks day-first (dd/mm)")
+
+
+def _time_from_parts(raw: RawTable, spec: TimeSpec, fail: _Failures, origin: str
+                     ) -> tuple[pd.Series, pd.Series, NDArray[np.int8]]:
+    """(local wall-clock time, the parts' text joined by '-', the window each row's missing time of day
+    gives: 0 none, 1 the hour (an empty minute), 2 the day (an empty hour and minute)); failures recorded.
+
+    Each part must be an integer in its range (hour 0-23, minute 0-59, month 1-12, day 1-31): pandas
+    would roll HOUR = 25 into the next day and read 10.5 as 10:30, so such a row is quarantined as an
+    impossible date naming the part's column, as ``05/03/2022 24:00`` is by a strptime format. An empty
+    year, month or day is a missing date, a value that is not a number an unparseable one (both name the
+    column). An empty hour and minute is a date whose time of day is unknown: the whole-day window (as
+    Vancouver's 00:00); an empty minute after an hour is that hour's window; a minute without an hour is
+    a missing date.
+    """
     n = len(raw)
-    parts: dict[str, pd.Series] = {}
+    nums: dict[str, NDArray[np.float64]] = {}
+    empty: dict[str, NDArray[np.bool_]] = {}
     text = pd.Series([""] * n, dtype="string")
+    usable = np.ones(n, dtype=bool)
     for unit in ("year", "month", "day", "hour", "minute"):
         if unit not in spec.parts:
-            parts[unit] = pd.Series(1 if unit in ("day",) else 0, index=range(n))
+            nums[unit] = np.full(n, 1.0 if unit == "day" else 0.0)
+            empty[unit] = np.zeros(n, dtype=bool)
             continue
         col = spec.parts[unit]
         s = _strings(raw, col, origin)
-        num = pd.to_numeric(s, errors="coerce")
-        fail.add(s.isna().to_numpy(), col, None, "missing date")
-        fail.add((s.notna() & num.isna()).to_numpy(), col, s, "unparseable date: expected an integer")
-        parts[unit] = num
+        num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        is_empty = s.isna().to_numpy()
+        nums[unit], empty[unit] = num, is_empty
         text = text + ("" if unit == "year" else "-") + s.fillna("?")
-    frame = pd.DataFrame({k: v for k, v in parts.items()})
-    local = pd.to_datetime(frame, errors="coerce")
-    bad = frame.notna().all(axis=1).to_numpy() & local.isna().to_numpy()
+        if unit in ("year", "month", "day"):
+            fail.add(is_empty, col, None, "missing date")
+        elif unit == "hour" and "minute" in spec.parts:
+            minute_given = _strings(raw, spec.parts["minute"], origin).notna().to_numpy()
+            fail.add(is_empty & minute_given, col, None,
+                     f"missing date: no hour in column {col!r} for the minute in column {spec.parts['minute']!r}")
+        unparsed = ~is_empty & np.isnan(num)
+        fail.add(unparsed, col, s, "unparseable date: expected an integer")
+        lo, hi = _PART_RANGES[unit]
+        with np.errstate(invalid="ignore"):
+            wrong = ~is_empty & ~unparsed & ~((num == np.round(num)) & (num >= lo) & (num <= hi))
+        fail.add(wrong, col, s, f"impossible date: no such {unit} in column {col!r}: expected an integer {lo}–{hi}")
+        usable &= ~(unparsed | wrong) & (~is_empty if unit in ("year", "month", "day") else True)
+    no_hour = empty["hour"] & ("hour" in spec.parts)
+    span = np.where(no_hour, 2, np.where(empty["minute"], 1, 0)).astype(np.int8)
+    frame = pd.DataFrame({unit: np.where(usable, np.nan_to_num(nums[unit]), 2000.0 if unit == "year" else 1.0
+                                         if unit in ("month", "day") else 0.0).astype(np.int64)
+                          for unit in ("year", "month", "day", "hour", "minute")})
+    local = pd.to_datetime(frame, errors="coerce").where(usable)
+    bad = usable & local.isna().to_numpy()
     fail.add(bad, "+".join(spec.parts.values()), text, "impossible date: no such calendar date or time")
-    return local.astype("datetime64[us]"), text
+    return local.astype("datetime64[us]"), text, span
 
 
 def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, path: Path
@@ -756,6 +1011,13 @@ def _read_location(raw: RawTable, layout: Layout, fail: _Failures, origin: str, 
         xcol, ycol = (layout.x, layout.y) if use_xy else (layout.lon, layout.lat)
         if xcol is None or ycol is None:
             raise SchemaError(f"{origin}: the layout names no coordinate columns present in the file")
+        absent = [c for c in (xcol, ycol) if c not in raw.columns]
+        if absent and raw.geometry_xy is not None and np.isfinite(raw.geometry_xy).any():
+            raise SchemaError(
+                f"{origin}: missing column {absent[0]!r}; expected it from the layout {layout.name}. The file has a "
+                "point geometry: a mapping with geometry = true under [columns] (in place of lon and lat) reads the "
+                f"location from it (see docs/ingest.md, 'Your own records system'). The file's properties are "
+                f"{raw.header[:30]}")
         sx, sy = _strings(raw, xcol, origin), _strings(raw, ycol, origin)
         x, y = to_float(sx), to_float(sy)
         label = f"{xcol}/{ycol}"

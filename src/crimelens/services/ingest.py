@@ -49,9 +49,12 @@ from crimelens.services._context import (
 )
 from crimelens.storage import IngestRecord
 from crimelens.storage._incidents import (
+    COMPARED,
     has_row_hashes,
     insert_validated,
+    near_repeats,
     save_row_hashes,
+    stored_incidents,
     stored_row_content,
     stored_row_matches,
     unhashed_ingests,
@@ -189,7 +192,8 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         try:
             result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
                                crs=crs or kept_crs, existing_ids=existing, digest=hashing.result,
-                               after_read=stop_if_stored, known_rows=known)
+                               after_read=stop_if_stored, known_rows=known,
+                               stored_rows=partial(stored_incidents, ctx.store, name))
         except _AlreadyStored as stored:
             return _unchanged(ctx, stored.record, name, path=path, digest=hashing.result())
         except CrimelensError:
@@ -204,14 +208,19 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
     if result.n_landed + result.n_quarantined != result.n_read:  # the invariant, checked every time
         raise SchemaError(f"{path.name}: {result.n_landed} landed + {result.n_quarantined} quarantined "
                           f"!= {result.n_read} read; refusing to store a lossy ingest")
+    warnings = result.warnings + _near_repeat_warnings(ctx, name, v, layout, path.name)
     ingest_id = uuid.uuid4().hex[:16]
     finished = datetime.now(UTC)
+    # a file without a position to choose a CRS from (a header only) records the dataset's, or none: the
+    # reader's stand-in is no CRS the data was read in
+    crs_to = v.projection.target if v.crs_chosen else kept_crs
     record = IngestRecord(
         ingest_id=ingest_id, dataset=name, file=file_label or str(path.resolve()), file_sha256=sha, file_bytes=result.file_bytes,
-        reader=layout.name, mapping=layout.text, crs_from=v.projection.source, crs_to=v.projection.target,
-        transform=v.projection.description, transform_accuracy_m=v.projection.accuracy_m, n_read=result.n_read,
+        reader=layout.name, mapping=layout.text, crs_from=v.projection.source, crs_to=crs_to,
+        transform=v.projection.description if v.crs_chosen else None,
+        transform_accuracy_m=v.projection.accuracy_m if v.crs_chosen else None, n_read=result.n_read,
         n_landed=result.n_landed, n_quarantined=result.n_quarantined, started_at=result.started_at,
-        finished_at=finished, user_name=actor.user, notes="\n".join(result.notes + result.warnings) or None,
+        finished_at=finished, user_name=actor.user, notes="\n".join(result.notes + warnings) or None,
         content_sha256=digest.content_sha256, crs_scale_min=None if v.scale is None else v.scale[0],
         crs_scale_max=None if v.scale is None else v.scale[1],
     )
@@ -228,16 +237,41 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
             ctx.store.insert_quarantine(v.quarantine.assign(ingest_id=ingest_id))
         ctx.store.record_ingest(record)
         record_use(ctx, action="ingest.file", actor=actor, purpose=purpose, data_hash=sha,
-                   params={"format": layout.name, "dataset": name, "crs": v.projection.target,
+                   params={"format": layout.name, "dataset": name, "crs": crs_to,
                            **({"crs_scale": list(v.scale)} if v.scale is not None else {})},
                    inputs={"file": path.name, "bytes": result.file_bytes,
                            **({"content_sha256": digest.content_sha256} if digest.content_sha256 != sha else {})},
                    detail={"ingest_id": ingest_id, "n_read": result.n_read, "n_landed": result.n_landed,
                            "n_quarantined": result.n_quarantined})
     return IngestSummary(ingest_id, name, path.name, layout.name, result.n_read, result.n_landed,
-                         result.n_quarantined, result.reasons(5), v.projection.target, v.projection.description,
-                         v.projection.accuracy_m, seconds=(finished - result.started_at).total_seconds(),
-                         notes=result.notes, crs_scale=v.scale, warnings=result.warnings)
+                         result.n_quarantined, result.reasons(5), crs_to, record.transform,
+                         record.transform_accuracy_m, seconds=(finished - result.started_at).total_seconds(),
+                         notes=result.notes, crs_scale=v.scale, warnings=warnings)
+
+
+def _near_repeat_warnings(ctx: Context, dataset: str, v: Any, layout: Any, file: str) -> list[str]:
+    """A warning naming the new rows with FILE:LINE ids that match a stored row on all but one or two fields
+    (same time and place, say, with another premise): an updated export's corrections, which land as new
+    incidents beside the rows they correct, since nothing but their content ties them to those."""
+    if v.line_ids is None or not v.line_ids.any() or not has_row_hashes(ctx.store, dataset):
+        return []
+    frame = v.frame if v.line_ids.all() else v.frame[v.line_ids]
+    rows = pa.Table.from_pandas(frame[["line", *COMPARED]], preserve_index=False)
+    found = near_repeats(ctx.store, dataset, rows)
+    if not found:
+        return []
+    column = {"offense": layout.offense or "offense", "premise": layout.premise or "premise",
+              "area": layout.area or "area", "narrative": layout.narrative or "narrative",
+              "time": layout.occurred_from.column or "+".join(layout.occurred_from.parts.values()),
+              "location": "/".join(c for c in ((layout.x, layout.y) if layout.x else (layout.lon, layout.lat)) if c)
+              or "location"}
+    shown = "; ".join(f"line {line} and {ident!r} ({', '.join(column[w] for w in what)})"
+                      for line, ident, what in found[:10])
+    more = f"; … ({len(found):,} in all)" if len(found) > 10 else ""
+    return [f"{file}: {len(found):,} new rows have the time and place of a row already in dataset {dataset!r} and "
+            f"differ from it in one or two of offense, premise, area and narrative; they landed as new incidents "
+            f"beside it: corrections in an updated export, or separate incidents alike? {shown}{more}. A layout without ids cannot tell which; "
+            "nothing stored was changed, so a corrected row and the row it corrects are both in the dataset."]
 
 
 def _hash_stored_rows(ctx: Context, dataset: str) -> int:
