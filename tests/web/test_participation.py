@@ -57,7 +57,9 @@ def test_public_comment_complaint_and_board_vote(page: tuple[Any, Watch, str, Ci
         assert "patrol planning" in pg.inner_text("#record") and "level I" in pg.inner_text("#record")
         pg.click("#show-card")  # the model card, with its measured figures, without an account
         pg.wait_for_selector("#card:not([hidden])")
-        assert "# Model card: " in pg.inner_text("#card") and "## 4. Metrics" in pg.inner_text("#card")
+        # rendered (headings, not Markdown marks), every line escaped
+        assert "Model card: " in pg.inner_text("#card") and "4. Metrics" in pg.inner_text("#card")
+        assert "## 4. Metrics" not in pg.inner_text("#card")
         pg.fill("#comment-name", "Robin")
         pg.fill("#comment-body", "Please publish the hit rate per district.")
         pg.click("#comment-send")

@@ -61,6 +61,10 @@ RouteAction = str | Callable[[Mapping[str, str], Any], str]
 _EXT_VALUE = re.compile(r"(?i)utf-8'[a-z0-9-]*'(.*)", re.DOTALL)
 
 
+#: embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make stored text display as other text
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def decode_purpose(raw: str | None) -> str:
     """The stated purpose of an ``X-Purpose`` header as the client wrote it ('' when none).
 
@@ -95,9 +99,10 @@ def decode_purpose(raw: str | None) -> str:
                 f"header X-Purpose: got {ext.group(1)[:80]!r}, whose percent-encoded bytes are not UTF-8; "
                 "expected RFC 8187 UTF-8''<percent-encoded UTF-8>") from exc
     text = text.strip()
-    bad = next((i for i, ch in enumerate(text) if unicodedata.category(ch) == "Cc"), None)
+    bad = next((i for i, ch in enumerate(text) if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS), None)
     if bad is not None:
-        raise InputError(f"header X-Purpose, character {bad + 1}: got the control character "
+        raise InputError(f"header X-Purpose, character {bad + 1}: got the "
+                         f"{'control' if unicodedata.category(text[bad]) == 'Cc' else 'text-direction'} character "
                          f"U+{ord(text[bad]):04X}; expected printable text")
     if len(text) > MAX_PURPOSE_CHARS:
         raise InputError(f"header X-Purpose: got {len(text)} characters ({text[:40]!r}...); expected at most "
@@ -190,6 +195,8 @@ def get_caller(
     else:  # the barrier (api._app) holds the response until the entry is committed
         held.append(receipt)
     try:
+        if len(sent := request.headers.getlist("x-purpose")) > 1:  # which one would the ledger record?
+            raise InputError(f"header X-Purpose: got {len(sent)} of them; expected one stated purpose")
         purpose = decode_purpose(x_purpose)
     except InputError as exc:
         _refuse_purpose(request, ctx, actor, x_purpose, exc)

@@ -100,6 +100,11 @@ def ledger_verify(
 ) -> None:
     """Recompute every leaf hash and the Merkle root; name the first entry that does not match (exit 4).
 
+    Every signed head is checked (signature, and root against the entries it covers), and the ledger's
+    tip against the heads. Only a ledger that verifies gets the check logged: a failed check signs
+    nothing over the damage, so the next run reports it again; a store copied without its key folder
+    is checked read-only (no key is made, nothing is written).
+
     With --export and no store named (--db or CRIMELENS_DB) the file is checked on its own: no store
     is needed and nothing is logged. Without --public-key it is then checked only against the key
     inside the file, which proves integrity, not origin (the output says so). With a store, the file
@@ -129,6 +134,8 @@ def ledger_verify(
             console.print(f"[bold red]ledger does not verify[/]: {esc(d['problem'])}")
         if d.get("warning"):
             console.print(f"[bold yellow]warning[/]: {esc(d['warning'])}")
+        if d.get("not_logged"):
+            console.print(f"not logged: {esc(d['not_logged'])}")
 
     emit(report.to_json(), json_out, render)
     if not report.ok:
@@ -669,7 +676,7 @@ def report_annual(
     out: Annotated[Path, typer.Option("--out", help="Folder for annual-report-<year>.html, .json and .pdf.")] = Path("."),
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """The public annual report, recomputed from the ledger (HTML and JSON)."""
+    """The public annual report, recomputed from the ledger (HTML, JSON and PDF)."""
     with _session(db, as_user) as (ctx, actor):
         report = gs.annual_report(ctx, year=year, actor=actor, out_dir=out, **_kw(purpose))
     files = [str(p) for p in sorted(out.glob(f"annual-report-{year}.*"))]

@@ -8,8 +8,10 @@ check a head without crimelens::
     b"crimelens/ledger/sth/v1\\x00" || uint64_be(tree_size) || uint64_be(timestamp_ms) || root (32 bytes)
 
 The key lives in ``settings.key_dir`` (default ``<db>.keys/``) as an unencrypted
-PKCS#8 PEM file created on first use with mode 0600. Its public half is stored in
-the ``ledger_keys`` table and exported by ``crimelens ledger head``.
+PKCS#8 PEM file created on the ledger's first use with mode 0600. Its public half is stored in
+the ``ledger_keys`` table and exported by ``crimelens ledger head``. A store whose ledger has
+entries never gets a new key by itself: copied without its key folder it can be verified
+(read-only, against ``ledger_keys``) but not written to.
 
 Failure modes: whoever holds the key file can re-sign a rewritten ledger. Keep it
 off the database host where you can, and publish heads (and the public key)
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from crimelens.errors import InputError
 
-__all__ = ["KEY_FILE", "SignedTreeHead", "key_id_of", "load_or_create_key", "raw_public_key"]
+__all__ = ["KEY_FILE", "SignedTreeHead", "key_id_of", "load_key", "load_or_create_key", "raw_public_key"]
 
 KEY_FILE = "ledger-ed25519.pem"
 _STH_PREFIX = b"crimelens/ledger/sth/v1\x00"
@@ -49,18 +51,31 @@ def key_id_of(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()[:16]
 
 
+def load_key(key_dir: Path) -> Ed25519PrivateKey | None:
+    """The signing key in ``key_dir``, or None when there is none; creates and changes nothing."""
+    path = key_dir / KEY_FILE
+    if not path.exists():
+        return None
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InputError(f"ledger key {str(path)!r}: got a {type(key).__name__}; expected an Ed25519 private key")
+    return key
+
+
 def load_or_create_key(key_dir: Path) -> Ed25519PrivateKey:
-    """Load the signing key from ``key_dir``, creating folder (0700) and key (0600) on first use."""
+    """Load the signing key from ``key_dir``, creating folder (0700) and key (0600) on first use.
+
+    Only for a ledger that has no entries yet (or a new signer started on purpose): a ledger that
+    has entries loads its key with :func:`load_key` and refuses to go on without it
+    (:meth:`crimelens.governance.Ledger.signing_key`).
+    """
     key_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):  # e.g. a read-only mount; the file mode still protects the key
         os.chmod(key_dir, 0o700)
+    existing = load_key(key_dir)
+    if existing is not None:
+        return existing
     path = key_dir / KEY_FILE
-    if path.exists():
-        data = path.read_bytes()
-        key = serialization.load_pem_private_key(data, password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise InputError(f"ledger key {str(path)!r}: got a {type(key).__name__}; expected an Ed25519 private key")
-        return key
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -14,20 +14,35 @@ computes the new root and stores a tree head signed with Ed25519
 
 :meth:`Ledger.verify` recomputes everything from the stored payloads: leaf
 hashes, the sequence numbers bound inside the payloads, the query columns
-copied from them, the Merkle root, and compares the root with the latest signed
-head (whose signature it checks). It names the first entry that does not match:
+copied from them, and the Merkle tree. It checks every stored signed head (its
+signature, and its root against the root of the entries it covers) and the
+ledger's tip (``ledger_tip``, the size and compact range each append leaves with
+its head) against the newest head and the entries. It names the first problem:
 
 * a changed byte anywhere in a payload or a stored leaf hash -> that entry;
 * a changed query column (action, user, time, ...) -> that entry;
 * an entry deleted from the middle -> the missing sequence number;
   deleted from the end -> the first entry the signed head covers but the table lacks;
+  deleted from the end together with its heads -> the first entry the tip counts
+  but the table lacks;
+* heads deleted, their entries left -> the first entry no head covers, with the tip
+  that shows the heads existed;
 * entries reordered or renumbered -> the first whose stored position differs from
   the sequence number inside its payload;
 * a position stored twice (or, in an export, lines swapped) -> the first position
   that holds another entry;
 * a payload rewritten *with* a recomputed leaf hash -> the first signed head whose
   root no longer matches localises it (heads are signed per transaction, so a
-  single append is named exactly).
+  single append is named exactly);
+* a head's root changed -> that head, as a changed head (a newer head, or for the
+  newest head the tip, still agrees with the entries);
+* any head's signature invalid -> that head.
+
+Verifying reads only: it needs no private key and writes nothing (the service
+logs a check only when the ledger verifies, so a bad ledger gets no head signed
+over it). :meth:`Ledger.signing_key` makes a key only for a ledger without
+entries (or on purpose: a restore from a backup without its key): a store copied
+without its key folder can be verified, not written to.
 
 :func:`verify_export` checks an exported file with the same code (``_check_entries``):
 the file carries each entry's leaf hash, so a changed payload is named as in the
@@ -38,6 +53,7 @@ Failure modes
 -------------
 Someone who holds the signing key *and* write access can rewrite the log and
 re-sign it; someone who deletes the newest entries together with their heads
+*and* sets the tip back (computable from the remaining entries, no key needed)
 leaves a shorter log that verifies. Both are caught only by comparing with a
 head published earlier (``crimelens ledger head`` / ``ledger proof --from``):
 publish heads.
@@ -50,9 +66,11 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,11 +81,12 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from numpy.typing import NDArray
 
-from crimelens.errors import InputError, InvalidParameterError, NotFoundError
+from crimelens.errors import InputError, InvalidParameterError, NotFoundError, StoreError
 from crimelens.governance._keys import (
     KEY_FILE,
     SignedTreeHead,
     key_id_of,
+    load_key,
     load_or_create_key,
     raw_public_key,
 )
@@ -83,6 +102,10 @@ __all__ = ["FILE_KEY_WARNING", "Ledger", "LedgerEntry", "LedgerReceipt", "Verify
            "leaf_hash", "verify_export"]
 
 OUTCOMES = ("ok", "refused")
+
+#: Entries that may start a new signing key on a ledger that has entries: a store restored from a backup
+#: made without its key records its restore (``detail.key_restored: false``) as the new key's first entry.
+NEW_SIGNER_ACTIONS = frozenset({"store.restore"})
 
 
 def _clean(value: Any) -> Any:
@@ -206,6 +229,8 @@ class VerifyReport:
     key_source: str | None = None
     #: what the check does not prove (an export checked only against its own key)
     warning: str | None = None
+    #: why this check was not written to the ledger (it does not verify; the signing key is not here)
+    not_logged: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -273,6 +298,9 @@ _VALUES_ROWS = 256
 #: The most entries one group commit takes (a bound on one transaction's size and latency).
 _MAX_GROUP = 4096
 
+#: From this many signed heads, :meth:`Ledger.verify` checks their signatures on threads.
+_THREADED_SIGNATURES = 256
+
 
 @dataclass(slots=True)
 class LedgerReceipt:
@@ -332,12 +360,67 @@ class Ledger:
         self.commit_delay = 0.001
 
     # keys -------------------------------------------------------------------------
-    def signing_key(self) -> Ed25519PrivateKey:
+    def signing_key(self, *, new_signer: bool = False) -> Ed25519PrivateKey:
+        """The key heads are signed with: the one given, else the file in ``key_dir``.
+
+        A ledger that has no entries yet gets a new key on first use (an in-memory store a throw-away
+        one). A ledger that has entries does not: without its key file it raises
+        :class:`~crimelens.errors.StoreError` naming the missing folder, since heads signed with a new
+        key would fail against the key the agency published. ``new_signer`` starts a new key anyway, on
+        purpose (:meth:`new_signing_key`; an append whose entries are all :data:`NEW_SIGNER_ACTIONS`).
+        """
         if self._key is None:
-            self._key = (
-                load_or_create_key(self.key_dir) if self.key_dir is not None else Ed25519PrivateKey.generate()
-            )
+            if self.key_dir is None:
+                self._key = Ed25519PrivateKey.generate()
+            else:
+                key = load_key(self.key_dir)
+                if key is None:
+                    if not new_signer and not self.is_new():
+                        raise StoreError(self.missing_key_message())
+                    key = load_or_create_key(self.key_dir)
+                self._key = key
         return self._key
+
+    @property
+    def key_file(self) -> Path | None:
+        """The signing key's file (None for an in-memory store's throw-away key)."""
+        return None if self.key_dir is None else self.key_dir / KEY_FILE
+
+    def has_signing_key(self) -> bool:
+        """Whether this ledger can sign a head without starting a new key: a key given or loaded, an
+        in-memory store's throw-away key, the key file in ``key_dir``, or a ledger with no entries yet."""
+        return (self._key is not None or self.key_dir is None or (self.key_dir / KEY_FILE).exists()
+                or self.is_new())
+
+    def is_new(self) -> bool:
+        """True when the ledger has no entry, signed head or tip yet."""
+        return not self.store.scalar(
+            "SELECT (SELECT count(*) FROM ledger) + (SELECT count(*) FROM ledger_heads) + (SELECT count(*) FROM ledger_tip)"
+        )
+
+    def missing_key_message(self) -> str:
+        """What :meth:`signing_key` says when the key file of a ledger with entries is not here."""
+        n = int(self.store.scalar("SELECT count(*) FROM ledger") or 0)
+        ids = sorted(str(k) for (k,) in self.store.iter_rows("SELECT key_id FROM ledger_keys"))
+        where = self.key_dir / KEY_FILE if self.key_dir is not None else KEY_FILE
+        return (f"store {str(getattr(self.store, 'path', ':memory:'))!r}: its ledger signing key {str(where)!r} is "
+                f"not here, and its ledger holds {n} entries signed with key(s) {ids}; expected the store's key "
+                f"folder {str(self.key_dir)!r} beside it (or CRIMELENS_KEY_DIR naming it). crimelens does not start "
+                "a new key for a ledger that has one: heads signed with it would not verify against the agency's "
+                "published key. Without the key the ledger can only be checked, read-only: crimelens ledger verify")
+
+    def new_signing_key(self) -> Ed25519PrivateKey:
+        """Start a new signer on purpose (e.g. a store restored from a backup made without its key):
+        create a key in ``key_dir`` although the ledger has entries. Heads signed from now on carry the
+        new key's id; the old heads keep theirs and are still checked against their stored keys.
+        Refused when ``key_dir`` already holds a key.
+        """
+        if self.key_dir is None:
+            raise InputError("ledger: an in-memory store has no key folder; expected a store on disk")
+        if (self.key_dir / KEY_FILE).exists():
+            raise InputError(f"ledger: {str(self.key_dir / KEY_FILE)!r} exists; a new signer needs an empty key folder")
+        self._key = None
+        return self.signing_key(new_signer=True)
 
     def public_key(self, key_id: str | None = None) -> bytes:
         """Raw public key by id (default: this ledger's signing key)."""
@@ -474,6 +557,8 @@ class Ledger:
     ) -> tuple[list[int], SignedTreeHead, tuple[int, list[bytes]]]:
         """Insert the entries and sign the new head; returns (seqs, head, new tip)."""
         with self.store.transaction():
+            if self._key is None:  # before the insert: whether the ledger is new decides if a key may be made
+                self.signing_key(new_signer=all(e.action in NEW_SIGNER_ACTIONS and e.outcome == "ok" for e in entries))
             # the tip this object committed last saves a read; _set_tip checks it is still the tip
             size, frontier = hint if hint is not None else self._tip()
             seqs = list(range(size, size + len(entries)))
@@ -662,19 +747,26 @@ class Ledger:
     ) -> VerifyReport:
         """Recompute every leaf hash and the root from the stored payloads; name the first bad entry.
 
-        ``public_key`` (raw 32 bytes) is the key an outsider trusts; by default the
-        key stored in ``ledger_keys`` for the head's key id, which must also match
-        the local key file when there is one.
+        Every stored signed head is checked: its signature, and its root against the root of the
+        entries it covers; the ledger's tip (the size the last append left) against the newest head and
+        the entries. Reads only: it needs no private key and writes nothing.
+
+        ``public_key`` (raw 32 bytes) is the key an outsider trusts; the newest head must be signed
+        with it (older heads signed with another key are checked against that key's row in
+        ``ledger_keys``). By default each head is checked against the key stored in ``ledger_keys``
+        for its key id, and the newest head's key must also be the local key file's when there is one.
         """
         t0 = time.perf_counter()
         note = progress or (lambda _msg: None)
         note("reading entries")
         with self.store.transaction():
-            # The head and the entries are read in one transaction, which holds the store's lock.
-            # Every append commits its entries and their signed head together under this lock, so
-            # no entry can land between the two reads: read apart, entries that other requests
+            # The heads, the tip and the entries are read in one transaction, which holds the store's
+            # lock. Every append commits its entries, the tip and their signed head together under this
+            # lock, so no entry can land between the reads: read apart, entries that other requests
             # committed in between looked "added outside the ledger" (a false alarm, then logged).
-            head = self.latest_head()
+            heads = self.heads()
+            tip_rows = list(self.store.iter_rows("SELECT tree_size, frontier FROM ledger_tip WHERE id = 1"))
+            keys = {str(k): bytes(v) for k, v in self.store.iter_rows("SELECT key_id, public_key FROM ledger_keys")}
             # a plain scan returns rows in insertion order (DuckDB preserves it); sorting 1M
             # payloads would cost more than everything else, so sort only if the scan is out of order
             tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger")
@@ -684,43 +776,52 @@ class Ledger:
                 tbl = _arrow(self.store, "SELECT seq, payload, leaf_hash FROM ledger ORDER BY seq")
                 seqs = tbl.column(0).to_numpy()
         last_seq = int(seqs[-1]) if n else -1
+        tip = None
+        if tip_rows:
+            blob = bytes(tip_rows[0][1])
+            tip = (int(tip_rows[0][0]), [blob[i : i + 32] for i in range(0, len(blob), 32)])
 
         def misplaced() -> int | None:  # vectorised in DuckDB; the row of the first entry found
             # only among the entries read above: later appends are checked by the next verify
             bad_seq = self.store.scalar(_SEQ_PREFIX_SQL + " AND seq <= ?", [last_seq])
             return None if bad_seq is None else int(np.searchsorted(seqs, int(bad_seq)))
 
-        sig_ok: bool | None = None
+        head = heads[-1] if heads else None
         trusted = b""
+        bad_signature: tuple[int, str] | None = None
         if head is not None:
-            try:
-                trusted = public_key if public_key is not None else self.public_key(head.key_id)
-            except NotFoundError:
-                trusted = b""
-            sig_ok = head.verify(trusted)
-            local_key = self.key_dir is not None and (self.key_dir / KEY_FILE).exists()
-            if public_key is None and local_key and self.key_dir is not None and raw_public_key(
-                load_or_create_key(self.key_dir)
-            ) != trusted:
-                sig_ok = False
+            trusted = public_key if public_key is not None else keys.get(head.key_id, b"")
+            local = load_key(self.key_dir) if public_key is None and self.key_dir is not None else None
+            if local is not None and raw_public_key(local) != trusted:
+                bad_signature = (head.tree_size, f"the signed head at size {head.tree_size} is signed with key "
+                                                 f"{head.key_id}, but the store's key file holds key "
+                                                 f"{key_id_of(raw_public_key(local))}: the head was re-signed, or "
+                                                 "the key folder is not this store's")
         key_id = None if head is None else (key_id_of(trusted) if trusted else head.key_id)
+        note(f"checking {len(heads):,} signed heads")
+        given_id = key_id_of(public_key) if public_key is not None else None
+        checks = [(h, trusted if h is head else public_key if public_key is not None and h.key_id == given_id
+                   else keys.get(h.key_id, b"")) for h in heads]  # every head: an altered older head stays found
+        bad = _first_bad_signature(checks)
+        if bad is not None:
+            h, key = checks[bad]
+            bad_signature = (h.tree_size, f"the signed head at size {h.tree_size} has an invalid signature for key "
+                                          f"{key_id_of(key) if key else h.key_id}")
+        sig_ok = None if head is None else bad_signature is None
+
+        def check_heads(computed: NDArray[np.uint8], upto: int) -> tuple[bytes, list[tuple[int, str]]]:
+            note("computing the Merkle root")
+            levels = _subtree_levels(computed)
+            problems = _head_problems(heads, tip, levels, upto)
+            if bad_signature is not None:
+                problems.append(bad_signature)
+            return _root_at(levels, int(computed.shape[0])), problems
+
         root, problems = _check_entries(seqs, tbl.column(1), _fixed32(tbl.column(2)) if n else np.zeros((0, 32), np.uint8),
                                         misplaced=misplaced, head=head, signature_ok=sig_ok,
-                                        localise=self._localise, note=note, key_id=key_id)
+                                        check_heads=check_heads, note=note, key_id=key_id)
         return _verify_report(n, head, root, sig_ok, problems, t0, key_id=key_id,
                               key_source=None if head is None else ("given" if public_key is not None else "store"))
-
-    def _localise(self, computed: NDArray[np.uint8]) -> int:
-        """First entry after the last signed head whose root still matches (binary search)."""
-        heads = [h for h in self.heads() if h.tree_size <= computed.shape[0]]  # not those signed since
-        lo, hi = 0, len(heads) - 1  # find the first head whose root mismatches
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if root_of_array(computed[: heads[mid].tree_size]) == heads[mid].root_hash:
-                lo = mid + 1
-            else:
-                hi = mid
-        return 0 if lo == 0 else heads[lo - 1].tree_size
 
     def iter_payloads(self, batch: int = 10_000) -> Iterator[tuple[int, bytes]]:
         """(seq, payload) in order, for export."""
@@ -803,6 +904,124 @@ def _payload_seq(column: pa.ChunkedArray, i: int) -> str:
     return "(unreadable)"
 
 
+def _first_bad_signature(checks: Sequence[tuple[SignedTreeHead, bytes]]) -> int | None:
+    """The index of the first head whose signature does not verify with the key beside it, or None.
+
+    Many heads are checked on threads: an Ed25519 check releases the GIL (0.1-0.7 ms each here).
+    """
+    if len(checks) < _THREADED_SIGNATURES:
+        return next((i for i, (h, key) in enumerate(checks) if not h.verify(key)), None)
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = pool.map(lambda hk: hk[0].verify(hk[1]), checks, chunksize=64)
+        return next((i for i, ok in enumerate(results) if not ok), None)
+
+
+def _subtree_levels(hashes: NDArray[np.uint8]) -> list[bytes]:
+    """Roots of the tree's aligned perfect subtrees: level k holds the ``n >> k`` roots of leaves
+    ``[j * 2**k, (j + 1) * 2**k)``, concatenated. Any prefix's root is then a fold of at most
+    log2(n) of them (:func:`_root_at`), so every signed head is checked for one tree's hashing.
+    """
+    levels = [np.ascontiguousarray(hashes, dtype=np.uint8).tobytes()]
+    n = int(hashes.shape[0])
+    sha = hashlib.sha256
+    while n > 1:
+        pairs = n // 2
+        body = np.frombuffer(levels[-1], dtype=np.uint8, count=pairs * 64).reshape(pairs, 64)
+        rows = np.empty((pairs, 65), dtype=np.uint8)
+        rows[:, 0] = 1  # RFC 6962 interior node: SHA-256(0x01 || left || right)
+        rows[:, 1:] = body
+        buf = memoryview(rows.reshape(-1).data)
+        levels.append(b"".join([sha(buf[i : i + 65]).digest() for i in range(0, pairs * 65, 65)]))
+        n = pairs
+    return levels
+
+
+def _root_at(levels: Sequence[bytes], size: int) -> bytes:
+    """Merkle root of the first ``size`` leaves, from :func:`_subtree_levels`."""
+    frontier: list[bytes] = []
+    start = 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            j = start >> bit
+            frontier.append(levels[bit][j * 32 : j * 32 + 32])
+            start += 1 << bit
+    return _fold(frontier)
+
+
+def _head_problems(heads: Sequence[SignedTreeHead], tip: tuple[int, list[bytes]] | None,
+                   levels: Sequence[bytes], upto: int) -> list[tuple[int, str]]:
+    """The store's sizes and roots against its signed heads and its tip.
+
+    ``heads`` are every stored head, oldest first; ``tip`` the ``ledger_tip`` row (size, compact
+    range), which every append moves together with the head it signs; ``levels`` the entries' tree
+    (:func:`_subtree_levels`); ``upto`` the first entry found bad by the entry checks (else the number
+    of entries): heads covering only entries before it are compared with the entries' roots.
+    """
+    n = len(levels[0]) // 32
+    problems: list[tuple[int, str]] = []
+    newest = heads[-1].tree_size if heads else 0
+    size = newest if tip is None else tip[0]
+    # 1. how many entries: the tip, the newest head and the stored entries agree
+    if tip is None and (n or heads):
+        problems.append((0, f"entry 0: the ledger's tip (ledger_tip, the size each append leaves) is missing, "
+                            f"though {n} entries are stored and the newest signed head is at size {newest}"))
+    if size > newest:  # the tip is ahead of the heads: heads signed after `newest` were deleted
+        if n > newest:
+            what = (f"entry 0: {n} entries are stored but no signed head exists" if not newest else
+                    f"entry {newest}: not covered by any signed head")
+            which = f"the signed heads after size {newest}" if newest else "its signed heads"
+            problems.append((newest, f"{what}, though the ledger's tip records {size} appended entries: {which} "
+                                     "were deleted"))
+        else:
+            problems.append((n, f"entry {n} is missing: the ledger's tip records {size} appended entries, but only "
+                                f"{n} are stored and the newest signed head is at size {newest}: the newest entries "
+                                "were deleted together with their signed heads"))
+    else:
+        if size < newest:
+            problems.append((size, f"the ledger's tip records {size} appended entries, but a head is signed at size "
+                                   f"{newest}: the tip was changed"))
+        if n < newest:
+            problems.append((n, f"entry {n} is missing: the head signed at size {newest} covers entries "
+                                f"0..{newest - 1} and only {n} are stored"))
+        elif n > newest:
+            problems.append((newest, f"entry 0: {n} entries are stored but no signed head exists" if not newest else
+                                     f"entry {newest}: not covered by any signed head (entries {newest}..{n - 1} "
+                                     "were added outside the ledger)"))
+    # 2. each head's root against the root of the entries it covers
+    checked = [(h, _root_at(levels, h.tree_size)) for h in heads if h.tree_size <= min(upto, n)]
+    matches = [r == h.root_hash for h, r in checked]
+    last_match = max((i for i, m in enumerate(matches) if m), default=-1)
+    changed = next((i for i in range(last_match) if not matches[i]), None)
+    if changed is not None:  # a newer head covers these entries and matches them: this head was changed
+        h = checked[changed][0]
+        later = next(checked[i][0].tree_size for i in range(changed + 1, len(checked)) if matches[i])
+        problems.append((h.tree_size, f"the signed head at size {h.tree_size}: its root is not the root of entries "
+                                      f"0..{h.tree_size - 1}, which the newer head at size {later} covers and "
+                                      "matches: a changed head"))
+    if last_match < len(checked) - 1:  # the newest heads checked all mismatch
+        h = checked[last_match + 1][0]
+        first = checked[last_match][0].tree_size if last_match >= 0 else 0
+        last_head, last_root = checked[-1]
+        tip_root = _fold(tip[1]) if tip is not None and tip[0] == last_head.tree_size else None
+        among = f"entry {first}" if h.tree_size - first == 1 else f"an entry among {first}..{h.tree_size - 1}"
+        if tip_root is not None and tip_root == last_root:  # the tip, written with the head, agrees with the entries
+            problems.append((h.tree_size, f"the signed head at size {h.tree_size}: its root is not the root of entries "
+                                          f"0..{h.tree_size - 1}, with which the ledger's tip agrees: a changed head "
+                                          f"(or {among} rewritten with a recomputed hash, and the tip recomputed)"))
+        elif tip_root is not None and tip_root == last_head.root_hash:  # the tip agrees with the head
+            problems.append((first, f"entry {first}: the Merkle root no longer matches the signed head at size "
+                                    f"{h.tree_size} ({among} rewritten with a recomputed hash)"))
+        else:
+            problems.append((first, f"entry {first}: the Merkle root no longer matches the signed head at size "
+                                    f"{h.tree_size} ({among} rewritten with a recomputed hash, or a changed head)"))
+    elif checked and tip is not None and tip[0] == checked[-1][0].tree_size == newest and \
+            _fold(tip[1]) != checked[-1][0].root_hash:
+        problems.append((newest, f"the ledger's tip at size {newest} holds a root that is not the newest signed "
+                                 "head's: the tip was changed (the next append would sign a root its entries do not "
+                                 "have)"))
+    return problems
+
+
 def _check_entries(
     seqs: NDArray[np.int64],
     payloads: pa.ChunkedArray,
@@ -811,9 +1030,9 @@ def _check_entries(
     misplaced: Callable[[], int | None],
     head: SignedTreeHead | None,
     signature_ok: bool | None,
-    localise: Callable[[NDArray[np.uint8]], int] | None,
     note: Callable[[str], None],
     key_id: str | None = None,
+    check_heads: Callable[[NDArray[np.uint8], int], tuple[bytes, list[tuple[int, str]]]] | None = None,
 ) -> tuple[bytes, list[tuple[int, str]]]:
     """Every check of a ledger's entries against each other and its signed head: the Merkle root and
     the problems found, as ``(entry, message)`` with the first entry first.
@@ -821,10 +1040,11 @@ def _check_entries(
     Shared by :meth:`Ledger.verify` (the store) and :func:`verify_export` (an exported file). ``seqs``
     are the entries' stored positions, in order; ``payloads`` their payloads and ``stored`` the leaf
     hashes stored beside them, as (n, 32). ``misplaced`` gives the row of the first entry whose payload
-    does not bind its own position (``{"seq":N,``), or None. ``localise`` names the first entry whose
-    root no longer matches a signed head; without it (a file with one head) the root mismatch is not
-    localised. ``signature_ok`` is whether the head's signature verifies with the trusted key, whose
-    id is ``key_id`` (default: the id the head states).
+    does not bind its own position (``{"seq":N,``), or None. ``signature_ok`` is whether the head's
+    signature verifies with the trusted key, whose id is ``key_id`` (default: the id the head states).
+    ``check_heads`` (the store, which keeps every head and its tip) replaces the checks against the one
+    ``head``: given the leaf hashes and the first entry found bad (else n), it returns the root and
+    the problems of every head; without it (a file with one head) a root mismatch is not localised.
     """
     n = int(seqs.shape[0])
     problems: list[tuple[int, str]] = []
@@ -849,7 +1069,11 @@ def _check_entries(
     if row is not None:
         k = int(seqs[row])
         problems.append((k, f"entry {k}: its payload says it is entry {_payload_seq(payloads, row)} (moved, reordered or renumbered)"))
-    # 3. the root, against the signed head
+    # 3. the root, against the signed head(s)
+    if check_heads is not None:
+        root, more = check_heads(computed, min((k for k, _m in problems), default=n))
+        problems = sorted(problems + more, key=lambda p: p[0])
+        return root, problems
     note("computing the Merkle root")
     root = root_of_array(computed)
     if head is not None:
@@ -859,13 +1083,9 @@ def _check_entries(
         elif n > signed_size:
             problems.append((signed_size, f"entry {signed_size}: not covered by any signed head (entries {signed_size}..{n - 1} were added outside the ledger)"))
         elif root != head.root_hash and not problems:
-            if localise is not None:
-                k = localise(computed)
-                problems.append((k, f"entry {k}: the Merkle root no longer matches the signed head (entry rewritten with a recomputed hash)"))
-            else:
-                problems.append((0, "the Merkle root of the entries does not match the signed head, although every payload "
-                                    "hashes to its leaf hash (an entry rewritten with a recomputed hash, or a changed head); "
-                                    "one head cannot say which entry"))
+            problems.append((0, "the Merkle root of the entries does not match the signed head, although every payload "
+                                "hashes to its leaf hash (an entry rewritten with a recomputed hash, or a changed head); "
+                                "one head cannot say which entry"))
         if not signature_ok:
             problems.append((signed_size, f"the signed head at size {signed_size} has an invalid signature for key "
                                           f"{key_id or head.key_id}"))
@@ -991,7 +1211,7 @@ def verify_export(path: Path, public_key: bytes | None = None, *,
     root, problems = _check_entries(
         np.array(seqs, dtype=np.int64), pa.chunked_array([pa.array(payloads, pa.binary())]),
         _fixed32(pa.chunked_array([pa.array(stored, pa.binary())])) if n else np.zeros((0, 32), np.uint8),
-        misplaced=lambda: misplaced, head=head, signature_ok=sig_ok, localise=None, note=lambda _msg: None,
+        misplaced=lambda: misplaced, head=head, signature_ok=sig_ok, note=lambda _msg: None,
         key_id=key_id,
     )
     if not sig_ok and public_key is not None and file_key is not None and file_key != public_key:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,13 +45,16 @@ from crimelens.governance._policy import (
 )
 from crimelens.governance._report import (
     FIRST_REPORT_YEAR,
+    STATE_CHANGE_ACTIONS,
     AnnualReport,
     build_annual_report,
+    floors_record,
     render_pdf,
 )
 from crimelens.services._context import (
     Context,
     authorize,
+    check_use,
     deployment_problem,
     record_use,
     refuse,
@@ -195,14 +199,39 @@ def _require_reason(ctx: Context, reason: str | None, *, action: str, actor: Act
 
 
 # ledger ---------------------------------------------------------------------------------------
+#: Why a verification that finds the ledger bad is not written to it (``VerifyReport.not_logged``).
+NOT_LOGGED_BAD = ("the ledger does not verify, so nothing was appended to it: an entry needs a head signed over "
+                  "the entries as they are now, which would make the damage look signed (the next verify reports "
+                  "it again)")
+#: Why a verification of a store whose signing key is not here is not logged.
+NOT_LOGGED_NO_KEY = ("the store's signing key ({key_file}) is not here, so this check was read-only and is not "
+                     "logged (checked against the public keys stored in the ledger{given})")
+
+
 def verify_ledger(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGHT_PURPOSE,
                   public_key: bytes | None = None) -> VerifyReport:
     """Recompute the ledger from its stored entries; the report names the first entry that does not match.
 
-    The verification itself is then logged (after the check, so it does not change what was checked).
+    A ledger that verifies gets the verification logged (after the check, so it does not change what
+    was checked). Nothing is written otherwise, and the report says why (``not_logged``): a ledger that
+    does not verify gets no new signed head over the damage, so every later verify finds it again; a
+    store copied without its key folder is checked read-only against the public keys in its ledger
+    (and ``public_key``), and no key is made for it.
     """
-    authorize(ctx, action="ledger.verify", actor=actor, purpose=purpose)
+    keyless = not ctx.ledger.has_signing_key()
+    if keyless:  # a refusal could not be signed either: raise it unlogged
+        problem = check_use(ctx, action="ledger.verify", actor=actor, purpose=purpose)
+        if problem is not None:
+            raise problem[1]
+    else:
+        authorize(ctx, action="ledger.verify", actor=actor, purpose=purpose)
     report = ctx.ledger.verify(public_key=public_key)
+    if keyless:
+        given = " and the key you gave" if public_key is not None else ""
+        return dataclasses.replace(report, not_logged=NOT_LOGGED_NO_KEY.format(key_file=ctx.ledger.key_file,
+                                                                               given=given))
+    if not report.ok:
+        return dataclasses.replace(report, not_logged=NOT_LOGGED_BAD)
     record_use(ctx, action="ledger.verify", actor=actor, purpose=purpose,
                detail={"ok": report.ok, "n_entries": report.n_entries, "first_bad": report.first_bad,
                        "root_hash": report.root_hash})
@@ -339,6 +368,11 @@ def ledger_entries(ctx: Context, *, actor: Actor, purpose: str | None = OVERSIGH
 
 
 # users ------------------------------------------------------------------------------------------
+def _unprintable(c: str) -> bool:
+    """Control, format (e.g. right-to-left override U+202E), separator and unassigned characters."""
+    return unicodedata.category(c)[0] in "CZ" and c != " "
+
+
 def add_user(ctx: Context, *, name: str, role: str | Role, actor: Actor,
              purpose: str | None = ADMIN_PURPOSE) -> tuple[dict[str, Any], str]:
     """Register a user; returns the user and their API token (shown once, stored only as a hash).
@@ -359,6 +393,10 @@ def add_user(ctx: Context, *, name: str, role: str | Role, actor: Actor,
         problem = f"the first user must be an administrator; got role {r.value!r}"
     elif not name or not name.strip() or ":" in name:
         problem = f"user name {name!r} is empty or contains ':'"
+    elif name != name.strip() or (bad := next((c for c in name if _unprintable(c)), None)) is not None:
+        what = "leading or trailing spaces" if name != name.strip() else f"the character U+{ord(bad or ' '):04X}"
+        problem = (f"user name {name!r} contains {what}; expected printable characters (no control, "
+                   "line-break or text-direction characters, which make one name display as another)")
     elif db.user_row(ctx.store, name) is not None:
         problem = f"user {name!r} already exists"
     elif (alike := db.user_named_alike(ctx.store, name)) is not None:
@@ -407,11 +445,17 @@ def disable_user(ctx: Context, *, name: str, actor: Actor, purpose: str | None =
 
 
 def rotate_token(ctx: Context, *, name: str, actor: Actor, purpose: str | None = ADMIN_PURPOSE) -> str:
-    """A new API token for ``name``; the old one stops working at once."""
+    """A new API token for ``name``; the old one stops working at once. Refused for a disabled user,
+    whose tokens never work (a token printed for them would look usable)."""
     authorize(ctx, action="users.rotate_token", actor=actor, purpose=purpose)
-    if db.user_row(ctx.store, name) is None:
+    row = db.user_row(ctx.store, name)
+    if row is None:
         refuse(ctx, action="users.rotate_token", actor=actor, purpose=purpose, reason=f"no user {name!r}",
                error=NotFoundError(f"user {name!r}: not registered"))
+    if not row["active"]:
+        why = f"user {name!r} is disabled; a token for them would never be accepted"
+        refuse(ctx, action="users.rotate_token", actor=actor, purpose=purpose, reason=why,
+               error=InputError(f"users rotate-token {name!r}: {why}"), detail={"name": name})
     token, token_id, digest = _new_token()
     with ctx.store.transaction():
         db.set_user(ctx.store, name, token_id=token_id, token_sha256=digest)
@@ -876,6 +920,12 @@ def vote(ctx: Context, *, deployment: str, choice: str, actor: Actor, reason: st
         why = f"got vote {choice!r}; expected one of {VOTES}"
     elif row["state"] != DeploymentState.BOARD_REVIEW:
         why = f"deployment is {row['state']}, not under board review"
+    elif ((member := db.user_row(ctx.store, actor.user)) is not None and row.get("review_opened_at") is not None
+          and member["created_at"] > row["review_opened_at"]):
+        # an administrator registers board members: one added while a review is open could decide it
+        why = (f"board member {actor.user!r} was registered at {member['created_at'].isoformat()}, after review "
+               f"round {int(row['review_round'])} opened at {row['review_opened_at'].isoformat()}; a member votes "
+               "in the rounds that open after they joined, so that members added during a review cannot decide it")
     if why:
         refuse(ctx, action="deployments.vote", actor=actor, purpose=purpose, reason=why,
                error=ApprovalRequiredError(f"vote on {deployment!r}: {why}"), deployment=deployment)
@@ -1111,9 +1161,21 @@ def list_deployments(ctx: Context, *, actor: Actor, purpose: str | None = OVERSI
     return rows
 
 
+def deployment_floors(ctx: Context, deployment: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The floors a deployment's steps applied, as their ledger entries recorded them (``detail.floors``),
+    and how long its comment periods ran: :func:`crimelens.governance._report.floors_record`. Where the
+    demonstration setting lowered them, ``demo_lowered`` is true and ``note`` says so plainly. (Not a
+    service: it logs nothing; :func:`show_deployment` adds it to the record.)"""
+    steps = ("deployments.open_comment", "deployments.start_review", "deployments.close_review",
+             "deployments.open_renewal", "deployments.renew")
+    entries = [x for action in steps for x in ctx.ledger.entries(action=action, deployment=deployment)]
+    return floors_record(entries, policy=policy, floor_days=MIN_COMMENT_DAYS_FLOOR)
+
+
 def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
                     purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
-    """A deployment with its policy, assessment, events, comments and current votes."""
+    """A deployment with its policy, assessment, events, comments and current votes, and the floors its
+    steps applied (``floors``: :func:`deployment_floors`, from the ledger)."""
     authorize(ctx, action="deployments.show", actor=actor, purpose=purpose, deployment=deployment,
               require_active=False)
     row = dict(_dep(ctx, deployment, action="deployments.show", actor=actor, purpose=purpose))
@@ -1122,6 +1184,7 @@ def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
     row["events"] = db.deployment_events(ctx.store, deployment)
     row["comments"] = db.deployment_comments(ctx.store, deployment)
     row["votes"] = db.board_votes(ctx.store, deployment, int(row["review_round"]))
+    row["floors"] = deployment_floors(ctx, deployment, row["policy"])
     switch = db.global_kill_switch(ctx.store)
     row["effective_state"] = effective_state(ctx, row, switch)
     row["kill_switch"] = _kill_switch_json(switch)
@@ -1391,6 +1454,88 @@ def decide_review(ctx: Context, *, item_id: str, decision: str, reason: str, act
 
 
 # annual report ---------------------------------------------------------------------------------------
+def _backtest_groups(summary: Mapping[str, Any], model: str,
+                     stored: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]] | None:
+    """The per-group figures a backtest's stored summary gives the model ``model`` (a class name), in
+    the card's layout (as ``register_backtested`` wrote them), or None when the summary has none for
+    it or cannot tell which of its models it is."""
+    from crimelens.forecast import MODELS
+
+    groups = summary.get("groups") if isinstance(summary.get("groups"), Mapping) else None
+    if not groups or not isinstance(groups.get("models"), Mapping):
+        return None
+
+    def rows(label: str) -> dict[str, dict[str, dict[str, Any]]]:
+        out: dict[str, dict[str, Any]] = {}
+        for cov, per_group in dict(groups["models"][label]).items():
+            c = float(cov)
+            for g, v in dict(per_group).items():
+                row = out.setdefault(str(g), {})
+                row.update({f"hit_rate_{c:g}": v.get("hit_rate"), f"hit_rate_{c:g}_low": v.get("low"),
+                            f"hit_rate_{c:g}_high": v.get("high"), "n": v.get("n")})
+                row.update({k: v[k] for k in ("n_recorded", "n_outside") if k in v})
+        return {str(groups.get("by")): out}
+
+    labels = [label for label in groups["models"] if not str(label).startswith("ceiling:")]
+    by_class = [label for label in labels
+                if (cls := MODELS.get(str(label).split("=")[-1])) is not None and cls.__name__ == model]
+    if len(by_class) == 1:
+        return rows(by_class[0])
+    same = [label for label in labels if rows(label) == dict(stored)]
+    return rows(same[0]) if len(same) == 1 else None
+
+
+def _card_figures(ctx: Context, deployment: str, model: str, version: str) -> dict[str, Any]:
+    """A deployment's model card's per-group figures, as the registry stores them (``stored``) and as
+    a record the ledger protects gives them (``ledger``): the summary of the backtest that measured
+    them, which must hash to the output hash that backtest's ledger entry recorded. ``ledger`` is None
+    (and ``source`` says why) when the figures cannot be tied to the ledger: supplied by hand at
+    registration, or the backtest's summary is gone or changed (``differences`` then names it)."""
+    out: dict[str, Any] = {"deployment": deployment, "model": model, "version": version, "stored": {},
+                           "ledger": None, "source": "", "differences": []}
+    try:
+        row = db.model_row(ctx.store, model, version)
+    except NotFoundError:
+        out["source"] = f"model {model} {version} is not in the model registry."
+        return out
+    evaluation = row["evaluation"] if isinstance(row["evaluation"], Mapping) else {}
+    out["stored"] = dict(evaluation.get("groups") or {})
+    data: Mapping[str, Any] = evaluation["data"] if isinstance(evaluation.get("data"), Mapping) else {}
+    registered = (f"the ledger entry of its registration (entry {row['ledger_seq']}) records its parameters and "
+                  "data hash, not these figures.")
+    seq = data.get("backtest_ledger_entry")
+    if not isinstance(seq, int):
+        out["source"] = f"the card says the figures were {data.get('figures') or 'supplied at registration'}; {registered}"
+        return out
+    found = ctx.ledger.entries(from_seq=seq, limit=1)
+    entry = found[0][1] if found and found[0][0] == seq else None
+    if entry is None or entry.action != "forecast.backtest" or entry.outcome != "ok" or not entry.output_hash:
+        out["source"] = (f"the card names backtest entry {seq}, which is not a completed forecast.backtest entry "
+                         f"of the ledger; {registered}")
+        return out
+    stored = ctx.store.query("SELECT run_id, summary FROM forecast_backtests WHERE ledger_seq = ?", [seq])
+    if stored.empty:
+        out["source"] = f"the summary of the backtest of entry {seq} is no longer stored; {registered}"
+        return out
+    run_id, text = str(stored.iloc[0]["run_id"]), str(stored.iloc[0]["summary"])
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != entry.output_hash:
+        out["source"] = (f"the stored summary of backtest {run_id} does not hash to the output hash its ledger "
+                         f"entry {seq} recorded; {registered}")
+        out["differences"] = [{"table": "forecast_backtests", "row": run_id, "column": "summary",
+                               "table_value": "SHA-256 " + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] + "…",
+                               "ledger_value": f"SHA-256 {entry.output_hash[:16]}… (entry {seq})"}]
+        return out
+    figures = _backtest_groups(json.loads(text), model, out["stored"])
+    if figures is None:
+        out["source"] = (f"backtest {run_id} (ledger entry {seq}) has no per-group figures for {model}, or cannot "
+                         f"say which of its models {model} is; {registered}")
+        return out
+    out["ledger"] = figures
+    out["source"] = (f"measured by backtest {run_id} (ledger entry {seq}); checked against its stored summary, which "
+                     "hashes to the output hash that entry recorded.")
+    return out
+
+
 def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None = "public reporting",
                   out_dir: Path | None = None) -> AnnualReport:
     """The public annual report for ``year``, recomputed from the ledger and the registry.
@@ -1405,26 +1550,25 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
     authorize(ctx, action="report.annual", actor=actor, purpose=purpose)
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     entries = ctx.ledger.entries(since=start, until=end)
+    # the ledger's record of the deployments, to now: the entries that changed their state (an incident's
+    # suspension too) and recorded the floors their steps applied. The tables (`deployments`,
+    # `deployment_events`, `models`) are only compared with it: the ledger does not protect them.
+    history = sorted((x for action in STATE_CHANGE_ACTIONS for x in ctx.ledger.entries(action=action)
+                      if x[1].outcome == "ok"), key=lambda x: x[0])
     deployments = db.deployments(ctx.store)
-    cards = {}
-    for dep in deployments:
-        try:
-            cards[dep["name"]] = _card(ctx, str(dep["model"]), str(dep["model_version"])).to_json()
-        except NotFoundError:
-            continue
-    # the state changes `deployments show` lists, whatever action logged them (an incident's suspension too)
     changes = [{"deployment": dep["name"], **event} for dep in deployments
                for event in db.deployment_events(ctx.store, str(dep["name"]))]
+    created = {str(e.deployment): (str(e.model), str(e.model_version)) for _, e in history
+               if e.action == "deployments.create" and e.deployment is not None}
+    cards = [_card_figures(ctx, name, model, version) for name, (model, version) in sorted(created.items())]
     head = ctx.ledger.latest_head()
     head_json = head.to_json(ctx.ledger.public_key(head.key_id)) if head else None
     switches = [(seq, e.action == "killswitch.engage")
                 for seq, e in ctx.ledger.entries(action="killswitch.*", until=end)
                 if e.outcome == "ok" and e.action in ("killswitch.engage", "killswitch.release")]
-    report = build_annual_report(year, entries, deployments=deployments, state_changes=changes, cards=cards,
-                                 head=head_json, generated_at=ctx.now(), kill_switch_history=switches,
-                                 published_purposes={str(d["name"]): _policy(row).allowed_purposes
-                                                     for d in deployments
-                                                     if (row := db.deployment_row(ctx.store, str(d["name"])))})
+    report = build_annual_report(year, entries, history=history, deployments=deployments, state_changes=changes,
+                                 cards=cards, head=head_json, generated_at=ctx.now(), kill_switch_history=switches,
+                                 floor_days=MIN_COMMENT_DAYS_FLOOR)
     files: list[str] = []
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

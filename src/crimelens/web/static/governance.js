@@ -55,7 +55,7 @@
     const c = await CL.api("/api/complaints?limit=100");
     const body = CL.el("complaints").querySelector("tbody");
     body.innerHTML = c.items.map((x) => `<tr data-complaint="${CL.esc(x.complaint_id)}"><td>${CL.esc(x.complaint_id)}</td><td>${CL.esc(short(x.filed_at, 10))}</td><td>${CL.esc(x.complainant)}</td><td>${CL.esc(x.deployment || "—")}</td><td>${CL.esc((x.entry_seqs || []).join(", ") || "—")}</td><td>${CL.esc(x.body)}</td>
-      <td>${x.status === "answered" ? `<span class="ok">answered</span>: ${CL.esc(x.response)}` : `<input class="response" placeholder="response" size="28"> <button type="button" class="respond">Answer</button>`}</td></tr>`).join("") || `<tr><td colspan="7">No complaints.</td></tr>`;
+      <td>${x.status === "answered" ? `<span class="ok">answered</span>: ${CL.esc(x.response)}` : `<label class="visually-hidden" for="response-${CL.esc(x.complaint_id)}">Answer to complaint ${CL.esc(x.complaint_id)}</label><input class="response" id="response-${CL.esc(x.complaint_id)}" placeholder="response" size="28"> <button type="button" class="respond">Answer</button>`}</td></tr>`).join("") || `<tr><td colspan="7">No complaints.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-complaint]")) {
       const b = tr.querySelector(".respond"); if (!b) continue;
       b.addEventListener("click", async () => {

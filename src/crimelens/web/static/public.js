@@ -2,16 +2,58 @@
 "use strict";
 (async () => {
   const short = (v, n = 19) => String(v || "").slice(0, n);
+  /* A time with its zone: "2026-11-29 09:00 UTC" (the server's times are UTC). */
+  const utc = (v) => (v ? `${CL.localTime(v, "UTC")} UTC` : "—");
+  /* The model card's Markdown as HTML: every line is escaped first, then only headings, tables, lists,
+     paragraphs, **bold**, _italic_ and `code` are turned into elements; nothing the card holds is markup. */
+  function markdown(text) {
+    const inline = (t) => CL.esc(t).replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>")
+      .replace(/(^|[\s(])_(.+?)_(?=$|[\s).,;:])/g, "$1<em>$2</em>").replace(/`([^`]+)`/g, "<code>$1</code>");
+    const cells = (line) => line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
+    const out = []; let para = [], list = [], table = [];
+    const flush = () => {
+      if (para.length) out.push(`<p>${para.map(inline).join(" ")}</p>`);
+      if (list.length) out.push(`<ul>${list.map((x) => `<li>${inline(x)}</li>`).join("")}</ul>`);
+      if (table.length) {
+        const [head, ...rest] = table.filter((r) => !/^\|?\s*:?-{3,}/.test(r.trim()));
+        out.push(`<table class="card-table"><thead><tr>${cells(head).map((c) => `<th scope="col">${inline(c)}</th>`).join("")}</tr></thead><tbody>${rest.map((r) => `<tr>${cells(r).map((c, i) => i === 0 ? `<th scope="row">${inline(c)}</th>` : `<td>${inline(c)}</td>`).join("")}</tr>`).join("")}</tbody></table>`);
+      }
+      para = []; list = []; table = [];
+    };
+    for (const line of String(text || "").split("\n")) {
+      const h = /^(#{1,3})\s+(.*)$/.exec(line);
+      if (h) { flush(); out.push(`<h${h[1].length + 3}>${inline(h[2])}</h${h[1].length + 3}>`); }
+      else if (/^\s*\|/.test(line)) { if (para.length || list.length) flush(); table.push(line); }
+      else if (/^\s*[-*]\s+/.test(line)) { if (para.length || table.length) flush(); list.push(line.replace(/^\s*[-*]\s+/, "")); }
+      else if (!line.trim()) flush();
+      else { if (list.length || table.length) flush(); para.push(line.trim()); }
+    }
+    flush();
+    return out.join("\n");
+  }
+  /* The floors the deployment's steps applied, from their ledger entries (the API's `floors`): said next
+     to the policy's comment period, and plainly when the demonstration setting lowered them. */
+  function floors(rec, d) {
+    const f = d.floors; if (!f) return;
+    const dd = [...rec.querySelectorAll("dl.policy dt")].find((dt) => dt.textContent === "Public comment");
+    if (dd && dd.nextElementSibling) dd.nextElementSibling.textContent = f.note;
+    if (f.demo_lowered) {
+      const warn = document.createElement("p"); warn.className = "bad floors-demo"; warn.id = "floors-demo";
+      warn.textContent = f.note;
+      rec.querySelector("h3").after(warn);
+    }
+  }
   let current = null;
   async function show(name) {
     const d = (await CL.publicApi(`/api/deployments/${encodeURIComponent(name)}`)).deployment;
     current = d;
     const rec = CL.el("record"); rec.hidden = false;
-    rec.innerHTML = CL.deploymentRecord(d) + `<p><button type="button" class="secondary" id="show-card">Read the model card</button></p><pre id="card" hidden></pre>`;
+    rec.innerHTML = CL.deploymentRecord(d) + `<p><button type="button" class="secondary" id="show-card">Read the model card</button></p><section id="card" class="card" hidden></section>`;
+    floors(rec, d);
     CL.el("show-card").addEventListener("click", async () => {
       try {
         const c = await CL.publicApi(`/api/models/${encodeURIComponent(d.model)}/card?version=${encodeURIComponent(d.model_version)}`);
-        CL.el("card").hidden = false; CL.el("card").textContent = c.markdown;
+        CL.el("card").hidden = false; CL.el("card").innerHTML = markdown(c.markdown);
       } catch (e) { CL.showError(e.message); }
     });
     const open = d.state === "public_comment" || (Boolean(d.renewal_opened_at) && ["active", "suspended"].includes(d.state));
@@ -22,7 +64,7 @@
   async function deployments() {
     const d = await CL.publicApi("/api/deployments?limit=100");
     const body = CL.el("deployments").querySelector("tbody");
-    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "public_comment" || x.renewal_opened_at ? "ok" : ""}">${CL.esc(x.state === "public_comment" ? "open for comment" : (x.effective_state && x.effective_state !== x.state ? `${x.state} — ${x.effective_state}` : x.state) + (x.renewal_opened_at && x.state !== "decommissioned" ? ", renewal open for comment" : ""))}</td><td>${CL.esc(short(x.state_changed_at))}</td><td><button type="button" class="secondary show">Read the record</button></td></tr>`).join("") || `<tr><td colspan="5">No deployments: nothing is used operationally.</td></tr>`;
+    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "public_comment" || x.renewal_opened_at ? "ok" : ""}">${CL.esc(x.state === "public_comment" ? "open for comment" : (x.effective_state && x.effective_state !== x.state ? `${x.state} — ${x.effective_state}` : x.state) + (x.renewal_opened_at && x.state !== "decommissioned" ? ", renewal open for comment" : ""))}</td><td>${CL.esc(utc(x.state_changed_at))}</td><td><button type="button" class="secondary show">Read the record<span class="visually-hidden"> of ${CL.esc(x.name)}</span></button></td></tr>`).join("") || `<tr><td colspan="5">No deployments: nothing is used operationally.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-name]")) {
       tr.querySelector(".show").addEventListener("click", () => show(tr.dataset.name).catch((e) => CL.showError(e.message)));
     }
