@@ -173,7 +173,7 @@ def series(
     as_json: JsonOpt = False,
 ) -> None:
     """Cluster linked pairs into candidate series, each with members, common M.O., span, area and why."""
-    from crimelens.services.linkage import build_series, export_series_run, series_format
+    from crimelens.services.linkage import build_series, export_series_file, series_format
 
     if method not in ("average", "components"):
         raise InvalidParameterError(f"--method {method!r}: expected 'average' or 'components'")
@@ -184,13 +184,14 @@ def series(
         run = build_series(ctx, dataset=dataset, actor=actor, purpose=purpose,
                            linker_id=linker, threshold=threshold, method=method,  # type: ignore[arg-type]
                            seeds=tuple(seed_ids or ()), progress=_Stages(bar))
-        if out is not None:
-            export_series_run(ctx, run.run_id, out, actor=actor, purpose=purpose)
-    doc = {**run.to_dict(), "out": None if out is None else str(out)}
+        written = (None if out is None else
+                   export_series_file(ctx, run.run_id, out, actor=actor, purpose=purpose)["file"])
+    doc = {**run.to_dict(), "out": None if out is None else str(out), "file": written}
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"{d['n_series']} candidate series (run {d['run_id']}, {d['mark']})"
-                      + (f"; written to {esc(d['out'])}" if d["out"] else ""))
+                      + (f"; written to {esc(d['out'])} (sha256 {d['file']['sha256'][:12]}…, in the link.export "
+                         "ledger entry)" if d["out"] else ""))
         table("series", ["id", "members", "span (days)", "area (km²)", "cohesion", "common M.O."],
               [[s["series_id"], s["n_members"], f"{s['span_days']:.1f}", f"{s['hull_area_m2'] / 1e6:.2f}",
                 f"{s['cohesion']:.2f}",
@@ -211,17 +212,20 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a stored series run for QGIS, and check it against the run's ledger entry."""
-    from crimelens.services.linkage import export_series_run
+    from crimelens.services.linkage import export_series_file
 
     with cli_context(db) as ctx:
-        matches = export_series_run(ctx, run_id, out, actor=cli_actor(ctx.settings), purpose=purpose)
+        done = export_series_file(ctx, run_id, out, actor=cli_actor(ctx.settings), purpose=purpose)
+    matches = done["matches_ledger"]
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"series run {d['run_id']} written to {esc(d['out'])}; "
+        console.print(f"series run {d['run_id']} written to {esc(d['out'])} (sha256 {d['file']['sha256'][:12]}…, "
+                      "in the link.export ledger entry); "
                       + ("the stored series hash to the run's ledger entry" if d["matches_ledger"]
                          else "[bold red]the stored series NO LONGER hash to the run's ledger entry[/]"))
 
-    emit({"ok": True, "run_id": run_id, "out": str(out), "matches_ledger": matches}, as_json, render)
+    emit({"ok": True, "run_id": run_id, "out": str(out), "matches_ledger": matches, "file": done["file"]}, as_json,
+         render)
 
 
 @link_app.command("similar")
@@ -249,10 +253,12 @@ def similar(
                       f"({d['mark']})")
         for warning in d.get("warnings", []):
             console.print(f"[yellow]warning: {esc(warning)}[/]")
-        table("similar incidents", ["incident", "probability", "stage", "drivers (log-odds)"],
+        table("similar incidents", ["incident", "probability", "stage", "what drove it: what the pair has, log-odds"],
               [[m["incident_id"], f"{m['probability']:.3f}", m["stage"],
-                ", ".join(f"{x['feature']} {x['contribution']:+.2f}" for x in m["drivers"][:3])]
+                "\n".join(f"{x['feature']}: {x.get('reading', '')} {x['contribution']:+.2f}" for x in m["drivers"][:3])]
                for m in d["matches"]])
+        console.print("A driver's log-odds part is measured against the linker's average training pair, so an "
+                      "agreement can count below it (docs/linkage.md, Similar incidents).")
 
     emit(res.to_dict(), as_json, render)
 
@@ -273,9 +279,14 @@ def label(
     with cli_context(db) as ctx:
         counts = label_series(ctx, dataset=dataset, incident_ids=incident_ids, label=series_label,
                               actor=cli_actor(ctx.settings), purpose=purpose, note=note)
-    emit({"ok": True, "dataset": dataset, "series": series_label, **counts}, as_json,
-         lambda d: console.print(f"{d['n_labelled']} incident(s) labelled {esc(repr(d['series']))} in {esc(d['dataset'])}"
-                                 + (f" ({d['n_already']} already were)" if d["n_already"] else "")))
+    def render(d: dict[str, Any]) -> None:
+        for r in d["records"]:
+            console.print(f"{esc(r['record'])} is a further record of incident {esc(r['incident_id'])} (one row per "
+                          f"victim or offence): the label stands for incident {esc(r['incident_id'])}")
+        console.print(f"{d['n_labelled']} incident(s) labelled {esc(repr(d['series']))} in {esc(d['dataset'])}"
+                      + (f" ({d['n_already']} already were)" if d["n_already"] else ""))
+
+    emit({"ok": True, "dataset": dataset, "series": series_label, **counts}, as_json, render)
 
 
 def register(app: typer.Typer) -> None:

@@ -153,6 +153,8 @@ def _warn(lines: list[str]) -> None:
 
 
 def _render_run(d: dict[str, Any]) -> None:
+    from crimelens.nearrepeat._knox import OPEN_ENDED_NOTE  # with numba: not at start-up
+
     alpha = d["alpha"]
     analytic = d["p_source"] == "poisson"
     console.print(f"[bold]Knox test[/] — run {d['run_id']} · [italic]{d['mark']}[/]")
@@ -192,13 +194,14 @@ def _render_run(d: dict[str, Any]) -> None:
             for j in range(len(d["columns"])):
                 text = _fmt(d[key][i][j], kind)
                 r, p = d["knox_ratio"][i][j], d[p_key][i][j]
-                if key in ("knox_ratio", p_key) and r is not None and p is not None and r > 1 and p < alpha:
+                finite = i < len(d["rows"]) - 1 and j < len(d["columns"]) - 1  # open-ended: never marked
+                if key in ("knox_ratio", p_key) and finite and r is not None and p is not None and r > 1 and p < alpha:
                     cells.append(Text(f"{text}*", style="bold red"))
                 else:
                     cells.append(text)
             rows.append([label, *cells])
         table(title, cols, rows)
-    console.print(f"* Knox ratio > 1 with {'p (Poisson)' if analytic else 'p'} < {alpha:g}.")
+    console.print(f"* Knox ratio > 1 with {'p (Poisson)' if analytic else 'p'} < {alpha:g}. {OPEN_ENDED_NOTE}")
     for line in d.get("findings", []):
         console.print(f"• {esc(line)}")
     if d.get("png"):

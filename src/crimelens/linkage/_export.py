@@ -14,13 +14,16 @@
   holds one layer.
 * CSV: the same rows with ``x_m``, ``y_m``, ``lon``, ``lat`` and ``crs``.
 
-Every file carries the run, the linker, the threshold and the research mark: as layer metadata
-in GeoPackage and GeoJSON, as ``#`` lines at the top of the CSV. Times are ISO 8601 text in UTC
+Every file carries the run, the linker, the dataset, the threshold, the method, the research mark and
+the run's output hash: as layer metadata in GeoPackage, as a top-level ``metadata`` member of the
+GeoJSON (a foreign member, RFC 7946 section 6.1; each feature's properties carry the ``mark`` too),
+as ``#`` lines at the top of the CSV. Times are ISO 8601 text in UTC
 (what every GIS reads alike). A member without coordinates keeps its row, with an empty geometry.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +155,13 @@ def write_series(out: str | Path, kind: str, members: pd.DataFrame, series: pd.D
         path.unlink()
     points = _points(members["x_m"].to_numpy(np.float64), members["y_m"].to_numpy(np.float64))
     if kind == "geojson":
-        _write_layer(path, "GeoJSON", None, rows.drop(columns=["x_m", "y_m"]), _to_wgs84(points, crs), "Point",
-                     "EPSG:4326" if crs else None, meta, append=False)
+        # GDAL's GeoJSON writer drops layer metadata: the run's fields go in a top-level "metadata" member
+        # (a foreign member, RFC 7946 section 6.1, which GIS readers ignore) and the mark on every feature
+        _write_layer(path, "GeoJSON", None, rows.drop(columns=["x_m", "y_m"]).assign(mark=meta.get("mark", "")),
+                     _to_wgs84(points, crs), "Point", "EPSG:4326" if crs else None, None, append=False)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["metadata"] = dict(meta)
+        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         return path
     ids = series["series_id"].astype(str).tolist()
     _write_layer(path, "GPKG", "series", series[list(SERIES_FIELDS)].reset_index(drop=True),

@@ -10,7 +10,14 @@ a time band.
 from crimelens.nearrepeat._alert import AlertCell, ElevatedBand, NearRepeatAlert, near_repeat_alert
 from crimelens.nearrepeat._bands import CONVENTION_NOTES, CONVENTIONS, Band, BandSet
 from crimelens.nearrepeat._coarse import COARSE_SHARE, CoarseTimes, coarse_times
-from crimelens.nearrepeat._knox import DISTANCES, KnoxResult, KnoxTest, event_times, knox_test
+from crimelens.nearrepeat._knox import (
+    DISTANCES,
+    OPEN_ENDED_NOTE,
+    KnoxResult,
+    KnoxTest,
+    event_times,
+    knox_test,
+)
 from crimelens.nearrepeat._nrc import (
     DATE_ORDERS,
     NRCReport,
@@ -28,6 +35,7 @@ __all__ = [
     "CONVENTION_NOTES",
     "DATE_ORDERS",
     "DISTANCES",
+    "OPEN_ENDED_NOTE",
     "AlertCell",
     "Band",
     "BandSet",

@@ -16,10 +16,11 @@ times (seeded), each permutation is tallied into the same table, and per cell
 * p = (k + 1) / (n + 1), with k the permutations whose count is >= the
   observed count (one-sided, over-representation).
 
-A cell is *elevated* when its Knox ratio is above 1 and its p-value is below
+A finite cell is *elevated* when its Knox ratio is above 1 and its p-value is below
 the run's ``alpha`` (stored with the result; findings, tables, heat maps and
-alerts all read it). With no permutations (``n_permutations=0``) there is no
-permutation p-value: the expectation is the analytic one and the p-value used
+alerts all read it); the open-ended row and column are the complement of the
+close pairs and are never marked (``OPEN_ENDED_NOTE``). With no permutations
+(``n_permutations=0``) there is no permutation p-value: the expectation is the analytic one and the p-value used
 is the Poisson tail ``p_poisson`` below, and every output says so.
 
 Because a random permutation makes every ordered pair of distinct events
@@ -78,7 +79,7 @@ from crimelens.nearrepeat import _kernels as K
 from crimelens.nearrepeat._bands import CONVENTIONS, BandSet
 from crimelens.nearrepeat._coarse import CoarseTimes
 
-__all__ = ["DISTANCES", "KnoxResult", "KnoxTest", "event_times", "knox_test"]
+__all__ = ["DISTANCES", "OPEN_ENDED_NOTE", "KnoxResult", "KnoxTest", "event_times", "knox_test"]
 
 DISTANCES: tuple[str, ...] = ("manhattan", "euclidean")
 Progress = Callable[[int, int], None]
@@ -98,6 +99,12 @@ def _ro(a: NDArray[Any]) -> NDArray[Any]:
     a = np.array(a, copy=True)
     a.setflags(write=False)
     return a
+
+
+#: Why the open-ended cells carry no star or outline (tables, heat maps, CSV, dashboard).
+OPEN_ENDED_NOTE = ("The open-ended cells (more than the largest distance or time band) are not marked: they hold "
+                   "every pair beyond the finite bands, the complement of the close pairs, so their ratio and p follow "
+                   "from the finite cells' and are not near-repeat evidence (findings and alerts ignore them too).")
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,10 +169,15 @@ class KnoxResult:
         return tuple(out)
 
     def significant(self, alpha: float | None = None) -> NDArray[np.bool_]:
-        """Cells with a Knox ratio above 1 and a p-value (:attr:`p_used`) below ``alpha`` (default: the run's)."""
+        """Finite cells with a Knox ratio above 1 and a p-value (:attr:`p_used`) below ``alpha`` (default:
+        the run's). The open-ended row and column ("more than X m", "more than N days") are never
+        marked (:data:`OPEN_ENDED_NOTE`)."""
         level = self.alpha if alpha is None else alpha
         with np.errstate(invalid="ignore"):
-            return np.asarray((self.ratio > 1.0) & (self.p_used < level), dtype=bool)
+            sig = np.asarray((self.ratio > 1.0) & (self.p_used < level), dtype=bool)
+        sig[self.space.n_finite:, :] = False
+        sig[:, self.time.n_finite:] = False
+        return sig
 
     def findings(self, alpha: float | None = None) -> list[str]:
         """Plain-language reading of the table, in the manner of the NRC summary.

@@ -17,7 +17,8 @@ def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float | None = Non
               note: str | None = None) -> Path:
     """Write a PNG heat map of the Knox ratios; each cell shows ratio, observed count and p.
 
-    Cells with ratio > 1 and p < ``alpha`` (default: the run's own) are outlined. The colour
+    Finite cells with ratio > 1 and p < ``alpha`` (default: the run's own) are outlined; the
+    open-ended row and column never are (:data:`~crimelens.nearrepeat._knox.OPEN_ENDED_NOTE`). The colour
     scale is log2(ratio), centred on 1 (no excess); cells without an expectation are grey.
     The convention and the number of permutations are printed under the title. Without
     permutations the p shown is the Poisson approximation (``pP=``) and the subtitle says so;
@@ -68,6 +69,7 @@ def plot_knox(result: KnoxResult, path: str | Path, *, alpha: float | None = Non
            + (f"{result.n_permutations} permutations, seed {result.seed} · outlined: ratio>1, p<{level:g}"
               if not poisson_p else
               f"no permutations: analytic expectation, pP = Poisson p · outlined: ratio>1, pP<{level:g}"))
+    sub += "\nopen-ended cells (> the largest band) never outlined: the complement of the close pairs, not near-repeat evidence"
     if note:
         sub += f"\n{note}"
     if result.coarse_times is not None and result.coarse_times.is_coarse:

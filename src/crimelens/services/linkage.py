@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import threading
 import time
 import uuid
@@ -52,6 +53,7 @@ from crimelens.linkage import (
     series_recovery,
 )
 from crimelens.linkage._linker import _LabelIndex
+from crimelens.linkage._readings import driver_readings
 from crimelens.services._context import (
     RESEARCH,
     RESEARCH_MARK,
@@ -73,6 +75,7 @@ __all__ = [
     "SimilarResult",
     "TrainResult",
     "build_series",
+    "export_series_file",
     "export_series_run",
     "label_series",
     "list_pair_runs",
@@ -357,6 +360,18 @@ class PairsRun:
                 "warnings": list(self.warnings)}
 
 
+def _without_zero_reading(warning: str) -> str:
+    """A density warning for a run at ``--min-score 0`` without its "read 0 as about 0" (every pair is
+    kept; there is no threshold to read).
+
+    >>> _without_zero_reading("than the probability says: read 0 as about 0, expect many look-alike groups")
+    'than the probability says: expect many look-alike groups'
+    >>> _without_zero_reading("than the probability says: read 0 as about 0; better, train a linker")
+    'than the probability says; better, train a linker'
+    """
+    return re.sub(r": read 0 as about 0(?=;)", "", re.sub(r": read 0 as about 0, ", ": ", warning))
+
+
 def _pairs_csv(frame: pd.DataFrame) -> str:
     """``incident_id_a,incident_id_b,score``: what ``link pairs --out`` writes; its SHA-256 is the run's output hash."""
     text: str = frame[["incident_id_a", "incident_id_b", "score"]].to_csv(index=False, float_format="%.6f")
@@ -384,7 +399,8 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     digest = sha256_hex(csv)
     run_id = f"lp-{uuid.uuid4().hex[:12]}"
     params = {"min_score": min_score, **{k: linker.get_params()[k] for k in ("radius_m", "window_days")}}
-    warnings = density_warnings(linker, len(enc), scores.n_candidates, min_score)
+    warnings = [_without_zero_reading(w) if min_score == 0 else w
+                for w in density_warnings(linker, len(enc), scores.n_candidates, min_score)]
     with ctx.store.transaction():
         if save:
             db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="pairs",
@@ -539,6 +555,7 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     run_id = f"ls-{uuid.uuid4().hex[:12]}"
     params = {"threshold": threshold, "method": "grow" if seeds else method, "seeds": list(seeds)}
     warnings = density_warnings(linker, len(enc), scores.n_candidates, threshold)
+    warnings += large_series_warnings(docs, len(enc), threshold=threshold, method="grow" if seeds else method)
     say("storing series", 1, 3)
     with ctx.store.transaction():
         db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="series",
@@ -553,6 +570,42 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                                  "warnings": warnings, **_audit_detail(linker)})
     say("storing series", 3, 3)
     return SeriesRun(run_id, lid, scores.n_candidates, docs, seq, warnings=tuple(warnings))
+
+
+#: a series run whose largest series holds more than this share of the incidents, and more than
+#: :data:`LARGE_SERIES_MIN` of them, gets a warning: chained look-alikes, not one offender's series
+LARGE_SERIES_SHARE = 0.2
+LARGE_SERIES_MIN = 50
+
+
+def large_series_warnings(docs: Sequence[dict[str, Any]], n_incidents: int, *, threshold: float,
+                          method: str) -> list[str]:
+    """A warning when a run's largest series holds a large share of the incidents.
+
+    Connected components chain: at a low threshold one weak link after another joins look-alike
+    incidents until one group holds most of a dataset (on crimelinkage at the default 0.01, 486 of
+    490 incidents), which no analyst can read as one offender's series. Warned when the largest
+    series holds more than :data:`LARGE_SERIES_SHARE` of ``n_incidents`` and more than
+    :data:`LARGE_SERIES_MIN` members.
+
+    Examples
+    --------
+    >>> large_series_warnings([{"n_members": 486}, {"n_members": 2}], 490, threshold=0.01,
+    ...                       method="components")[0][:60]
+    'the largest series holds 486 of 490 incidents (99%): at link'
+    >>> large_series_warnings([{"n_members": 40}], 100, threshold=0.01, method="components")
+    []
+    """
+    if not docs or n_incidents <= 0:
+        return []
+    big = max(int(d["n_members"]) for d in docs)
+    if big <= LARGE_SERIES_MIN or big <= LARGE_SERIES_SHARE * n_incidents:
+        return []
+    fix = ("raise the threshold (e.g. 0.1 or 0.5)" + (" or use average linkage (--method average), which resists "
+                                                      "chaining" if method == "components" else ""))
+    return [f"the largest series holds {big:,} of {n_incidents:,} incidents ({big / n_incidents:.0%}): at link "
+            f"probability {threshold:g} ({method}) chains of weak links join look-alike incidents into one group, "
+            f"which is not one offender's series; {fix}"]
 
 
 SERIES_EXPORTS = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json", "csv": "text/csv"}
@@ -609,8 +662,27 @@ def export_series_run(ctx: Context, run_id: str, out: Path, *, fmt: str | None =
     see :mod:`crimelens.linkage._export`.
 
     Returns whether the stored series still hash to the run's ledger entry (the check is written
-    into the file's metadata too). Logged as ``link.export``.
+    into the file's metadata too). Logged as ``link.export``, with the file written (its path,
+    format, SHA-256 and size: :func:`export_series_file`).
     """
+    return bool(export_series_file(ctx, run_id, out, fmt=fmt, actor=actor, purpose=purpose,
+                                   deployment=deployment)["matches_ledger"])
+
+
+def _staging(target: Path, run_id: str) -> Path:
+    """Where an export is written before its ledger entry lands (same folder, so the move is atomic;
+    the suffix kept, which the GeoPackage driver checks)."""
+    return target.with_name(f".{target.stem}.{run_id}.{uuid.uuid4().hex[:8]}.part{target.suffix}")
+
+
+def export_series_file(ctx: Context, run_id: str, out: Path, *, fmt: str | None = None, actor: Actor,
+                       purpose: str | None = RESEARCH, deployment: str | None = None,
+                       served_as: str | None = None) -> dict[str, Any]:
+    """:func:`export_series_run`, returning ``{"matches_ledger", "file"}``: the file as its
+    ``link.export`` ledger entry names it in ``detail.files`` (role, path, format, SHA-256, bytes), as
+    ``link pairs --out`` and ``nearrepeat --png`` do. The file is written beside ``out`` first and moved
+    into place once the entry is stored. ``served_as`` (the API: a download, not a file on the
+    server) is recorded instead of the path."""
     from crimelens.forecast._export import _lonlat
     from crimelens.linkage._export import SERIES_FIELDS, write_series
 
@@ -661,11 +733,22 @@ def export_series_run(ctx: Context, run_id: str, out: Path, *, fmt: str | None =
             "mark": RESEARCH_MARK if info["purpose"] == RESEARCH else "",
             "output_hash": str(info["output_hash"]), "matches_ledger": str(matches).lower(),
             "link_probability": _link_probability_meaning(ctx, str(info["linker_id"]))}
-    write_series(out, kind, rows, series, crs, meta)
-    record_use(ctx, action="link.export", actor=actor, purpose=purpose, output_hash=str(info["output_hash"]),
-               detail={"run_id": run_id, "format": kind, "n_series": len(series), "n_members": len(rows),
-                       "matches_ledger": matches}, **dep)
-    return matches
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = _staging(target, run_id)
+    try:
+        write_series(part, kind, rows, series, crs, meta)
+        data = part.read_bytes()
+        file = {"role": "series", "path": None if served_as else str(target.resolve()), "format": kind,
+                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                **({"served_as": served_as} if served_as else {})}
+        record_use(ctx, action="link.export", actor=actor, purpose=purpose, output_hash=str(info["output_hash"]),
+                   detail={"run_id": run_id, "format": kind, "n_series": len(series), "n_members": len(rows),
+                           "matches_ledger": matches, "files": [file]}, **dep)
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
+    return {"matches_ledger": matches, "file": file}
 
 
 # similar incidents --------------------------------------------------------------------
@@ -809,8 +892,10 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
     matches = []
     for r, (j, p) in enumerate(zip(top, prob, strict=True)):
         e = expl[r]
+        # each driver with what the pair has (agree / differ / missing and the values compared): a
+        # contribution is relative to the linker's average training pair, so its sign does not say that
         matches.append({"incident_id": str(ids[j]), "probability": float(p), "stage": e.stage,
-                        "drivers": e.top(n_drivers)})
+                        "drivers": driver_readings(linker, enc, q, int(j), e.top(n_drivers))})
     digest = sha256_hex(canonical_json([[m["incident_id"], m["probability"]] for m in matches]))
     seq = record_use(ctx, action="link.similar", actor=actor, purpose=purpose, model=MODEL, model_version=lid,
                      params={"k": k}, output_hash=digest, deployment=deployment,
@@ -868,11 +953,14 @@ def similar_with_places(ctx: Context, *, dataset: str, incident_id: str, actor: 
 
 # analyst labels -----------------------------------------------------------------------
 def label_series(ctx: Context, *, dataset: str, incident_ids: Sequence[str], label: str, actor: Actor,
-                 purpose: str | None = RESEARCH, note: str | None = None) -> dict[str, int]:
+                 purpose: str | None = RESEARCH, note: str | None = None) -> dict[str, Any]:
     """Record that ``incident_ids`` belong to series ``label`` (an analyst's confirmation).
 
     An incident may belong to several series. One already recorded in this series, or named twice,
-    is recorded once: ``{"n_labelled": new, "n_already": already in the series}``.
+    is recorded once: ``{"n_labelled": new, "n_already": already in the series, "records": ...}``.
+    ``records`` lists each id named that is a further record of an incident (``ID#2``: a row per
+    victim or offence) with the incident it stands for (``ID``): training reads its label as the
+    incident's.
     """
     if not label.strip():
         raise InvalidParameterError("link label --series: got an empty label; expected a series or offender id")
@@ -890,5 +978,6 @@ def label_series(ctx: Context, *, dataset: str, incident_ids: Sequence[str], lab
         record_use(ctx, action="link.label", actor=actor, purpose=purpose,
                    inputs={"dataset": dataset, "incident_ids": ids},
                    detail={"label": label, "note": note, "n": n, "n_already": len(already)})
-    return {"n_labelled": n, "n_already": len(already)}
+    records = [{"record": i, "incident_id": incident_of(i)} for i in ids if incident_of(i) != i]
+    return {"n_labelled": n, "n_already": len(already), "records": records}
 

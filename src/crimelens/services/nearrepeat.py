@@ -28,6 +28,7 @@ from crimelens.governance import Actor, canonical_json
 from crimelens.nearrepeat import (
     CONVENTION_NOTES,
     DATE_ORDERS,
+    OPEN_ENDED_NOTE,
     BandSet,
     KnoxResult,
     NearRepeatAlert,
@@ -461,11 +462,15 @@ def export_run(ctx: Context, run_id: str, fmt: str, *, actor: Actor, purpose: st
                                  f"{' · ' + mark if mark else ''}")
             data = out.read_bytes()
     else:
+        sig = result.significant()
+        finite = (result.space.n_finite, result.time.n_finite)
+        # elevated: the run's own reading (ratio > 1, p below its alpha); empty for the open-ended cells
         rows = [{"distance_band": result.space.labels[i], "time_band": result.time.labels[j],
                  "observed": int(result.observed[i, j]), "expected": float(result.expected[i, j]),
                  "knox_ratio": float(result.ratio[i, j]), "p_value": float(result.p_value[i, j]),
                  "p_poisson": float(result.p_poisson[i, j]), "sim_min": float(result.sim_min[i, j]),
-                 "sim_max": float(result.sim_max[i, j])}
+                 "sim_max": float(result.sim_max[i, j]),
+                 "elevated": bool(sig[i, j]) if i < finite[0] and j < finite[1] else None}
                 for i in range(result.shape[0]) for j in range(result.shape[1])]
         head = {"run_id": run_id, "source": where, "offense": rec.offense or "all",
                 "convention": f"{result.convention}: {CONVENTION_NOTES.get(result.convention, '')}",
@@ -473,7 +478,9 @@ def export_run(ctx: Context, run_id: str, fmt: str, *, actor: Actor, purpose: st
                 "permutations": f"{result.n_permutations}, seed {result.seed}",
                 "p_value_rule": "(k+1)/(n+1), k = permutations with count >= observed" if result.n_permutations
                 else "none (no permutations): elevated cells use p_poisson",
-                "alpha": result.alpha, "p_source": result.p_source, "mark": mark}
+                "alpha": result.alpha, "p_source": result.p_source, "mark": mark,
+                "elevated": f"ratio > 1 and {'p_value' if result.n_permutations else 'p_poisson'} < alpha; "
+                            f"empty for the open-ended cells. {OPEN_ENDED_NOTE}"}
         text = "".join(f"# {k}: {v}\n" for k, v in head.items())
         text += "".join(f"# warning: {w}\n" for w in result.warnings)
         data = (text + pd.DataFrame(rows).to_csv(index=False)).encode("utf-8")

@@ -56,12 +56,21 @@
       out.innerHTML = `<span class="ok" id="areas-ok">${r.n_areas} areas for ${CL.esc(r.dataset)}${r.replaced ? ` (replacing ${r.replaced})` : ""}, projected to ${CL.esc(r.crs)}; audit attributes: ${r.audit_attributes.map(CL.esc).join(", ") || "none"}.</span>`;
     } catch (e) { out.innerHTML = `<span class="bad">${CL.esc(e.message)}</span>`; }
   });
-  let points = null, rings = null, rows = [], fitToPoints = true;
+  let points = null, rings = null, rows = [], fitToPoints = true, offset = 0, total = 0;
+  // each dataset's zone (the one its files were read in): times are shown there, named, as the near-repeat panel shows them
+  const zones = {};
+  const zoneOf = (dataset) => zones[dataset] || "UTC";
+  const when = (iso, dataset) => (iso ? CL.localTime(iso, zoneOf(dataset)) : "—");
   // handlers first: a pick made while the first load is still awaiting must not be lost
-  CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load().then(() => quarantine()).catch((e) => CL.showError(e.message)); });
+  CL.el("filters").addEventListener("submit", (ev) => { ev.preventDefault(); offset = 0; load().then(() => quarantine()).catch((e) => CL.showError(e.message)); });
+  // every incident the heading counts is reachable: a page at a time, newest first
+  const turn = (step) => { offset = Math.max(0, offset + step * Number(CL.el("limit").value)); load().catch((e) => CL.showError(e.message)); };
+  CL.el("page-newer").addEventListener("click", () => turn(-1));
+  CL.el("page-older").addEventListener("click", () => turn(1));
   try {
     const ds = await CL.snapshot();
     if (!ds.length) { CL.showError("The store holds no incidents yet."); return; }
+    for (const d of ds) zones[d.dataset] = d.timezone || "UTC";
     for (const d of ds) CL.el("dataset").insertAdjacentHTML("beforeend", `<option>${CL.esc(d.dataset)}</option>`);
     for (const o of ds[0].offenses) CL.el("offense").insertAdjacentHTML("beforeend", `<option>${CL.esc(o)}</option>`);
     CL.provenance({data: CL.snapText(ds[0]), model: "none (recorded incidents as stored)"});
@@ -73,21 +82,35 @@
   } catch (e) { CL.showError(e.message); }
   async function load() {
     CL.clearError();
-    const q = new URLSearchParams({dataset: CL.el("dataset").value, limit: CL.el("limit").value});
+    const dataset = CL.el("dataset").value;
+    if (dataset && !(dataset in zones)) {  // a dataset loaded since the page opened: ask for its zone
+      const d = await CL.snapshot(dataset);
+      zones[dataset] = (d[0] && d[0].timezone) || "UTC";
+    }
+    const zone = zoneOf(dataset);
+    const q = new URLSearchParams({dataset, limit: CL.el("limit").value, offset: String(offset)});
     if (CL.el("offense").value) q.set("offense", CL.el("offense").value);
-    if (CL.el("start").value) q.set("start", CL.el("start").value + "T00:00:00Z");
-    if (CL.el("end").value) q.set("end", CL.el("end").value + "T00:00:00Z");
+    // a date without an offset: midnight in the dataset's own zone (the server reads it there)
+    if (CL.el("start").value) q.set("start", CL.el("start").value + "T00:00:00");
+    if (CL.el("end").value) q.set("end", CL.el("end").value + "T00:00:00");
     const r = await CL.api("/api/incidents?" + q.toString());
-    rows = r.items;
-    CL.el("count").textContent = `(${rows.length} of ${r.total}, newest first)`;
+    rows = r.items; total = r.total;
+    // the heading counts exactly the rows the table shows, and where they stand among all that match
+    CL.el("count").textContent = rows.length
+      ? `(${(offset + 1).toLocaleString()}–${(offset + rows.length).toLocaleString()} of ${total.toLocaleString()}, newest first; times in ${zone})`
+      : `(none of ${total.toLocaleString()})`;
+    CL.el("page-newer").disabled = offset === 0;
+    CL.el("page-older").disabled = offset + rows.length >= total;
+    CL.el("list-zone").textContent = `(${zone})`;
     if (points) map.removeLayer(points);
     points = L.layerGroup(rows.map((x) => L.circleMarker([x.lat, x.lon], {radius: 3, weight: 1, color: "#1e3a8a", fillOpacity: 0.6})
-      .bindTooltip(`${CL.esc(x.incident_id)}<br>${CL.esc(x.offense)} · ${String(x.occurred_from).slice(0, 16)}`)
+      .bindTooltip(`${CL.esc(x.incident_id)}<br>${CL.esc(x.offense)} · ${CL.esc(when(x.occurred_from, x.dataset))} ${CL.esc(zoneOf(x.dataset))}`)
       .on("click", () => nearRepeat(x)))).addTo(map);
     if (fitToPoints && rows.length) map.fitBounds(L.latLngBounds(rows.map((x) => [x.lat, x.lon])).pad(0.05));
-    CL.el("list").querySelector("tbody").innerHTML = rows.slice(0, 200).map((x, i) => `<tr><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td><button type="button" class="secondary nr" data-i="${i}">Near repeat</button> <button type="button" class="secondary sim" data-i="${i}">Similar</button></td></tr>`).join("");
+    CL.el("list").querySelector("tbody").innerHTML = rows.map((x, i) => `<tr data-incident="${CL.esc(x.incident_id)}"><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(when(x.occurred_from, x.dataset))}</td><td>${CL.esc(x.area)}</td><td><button type="button" class="secondary nr" data-i="${i}">Near repeat</button> <button type="button" class="secondary sim" data-i="${i}">Similar</button></td></tr>`).join("");
     CL.el("list").querySelectorAll("button.nr").forEach((b) => b.addEventListener("click", () => nearRepeat(rows[Number(b.dataset.i)])));
     CL.el("list").querySelectorAll("button.sim").forEach((b) => b.addEventListener("click", () => similar(rows[Number(b.dataset.i)])));
+    document.body.dataset.listed = String(rows.length);
   }
   /* The analyst's main view: the incidents the linker scores as most likely linked to this one, and why. */
   let simLayer = null;
@@ -98,8 +121,10 @@
     CL.el("sim-note").textContent = "scoring…";
     try {
       const d = await CL.api(`/api/incidents/${encodeURIComponent(x.incident_id)}/similar?dataset=${encodeURIComponent(x.dataset)}&k=10`);
-      const at = (p) => p ? `${CL.esc(p.offense)} · ${CL.esc(String(p.occurred_from).slice(0, 16))} · ${CL.esc(p.area || "—")} · ${CL.esc(p.premise || "—")}` : "—";
-      const drivers = (m) => m.drivers.map((v) => `${CL.esc(v.feature)} ${v.contribution >= 0 ? "+" : ""}${CL.fmt(v.contribution, 2)}`).join(", ");
+      const at = (p) => p ? `${CL.esc(p.offense)} · ${CL.esc(when(p.occurred_from, x.dataset))} · ${CL.esc(p.area || "—")} · ${CL.esc(p.premise || "—")}` : "—";
+      CL.el("sim-zone").textContent = `(${zoneOf(x.dataset)})`;
+      // each driver with what the pair has (agree / differ / unknown, the values compared) and its part of the log-odds
+      const drivers = (m) => m.drivers.map((v) => `<span class="driver">${CL.esc(v.feature)}${v.reading ? `: ${CL.esc(v.reading)}` : ""} ${v.contribution >= 0 ? "+" : ""}${CL.fmt(v.contribution, 2)}</span>`).join("");
       CL.el("similar").querySelector("tbody").innerHTML = `<tr class="here"><td>—</td><td>${CL.esc(x.incident_id)}</td><td>(this one)</td><td>${at(d.incident)}</td><td></td></tr>` +
         d.matches.map((m, i) => `<tr data-incident="${CL.esc(m.incident_id)}"><td>${i + 1}</td><td>${CL.esc(m.incident_id)}</td><td>${CL.fmt(m.probability)}</td><td>${at(m.place)}</td><td>${drivers(m)}</td></tr>`).join("");
       const record = d.asked_for !== d.incident_id ? `${d.asked_for} is a further record of incident ${d.incident_id} (one row per victim or offence): these are its incident's matches. ` : "";

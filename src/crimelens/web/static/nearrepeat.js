@@ -22,13 +22,17 @@
     const alpha = runAlpha(d), poisson = pSource(d) === "poisson";
     const pUsed = poisson ? d.p_poisson : d.p_value, pName = poisson ? "pP" : "p";
     let stars = 0;
+    /* the open-ended row and column ("more than X m", "more than N days") are never starred: they hold every pair
+       beyond the finite bands, the complement of the close pairs, not near-repeat evidence */
+    const open = (bands, k, n) => (bands && bands.bands && bands.bands[k] ? bands.bands[k].upper === null : k === n - 1);
     let html = `<table class="knox"><thead><tr><th>distance \\ days</th>${cols.map((c) => `<th>${CL.esc(c)}</th>`).join("")}</tr></thead><tbody>`;
     rows.forEach((rl, i) => {
       html += `<tr><th>${CL.esc(rl)}</th>` + cols.map((_, j) => {
         const r = d.knox_ratio[i][j], p = pUsed ? pUsed[i][j] : null, o = d.observed[i][j], e = d.expected[i][j];
-        const sig = p !== null && p !== undefined && r !== null && p < alpha && r > 1;
+        const ended = open(d.space_bands, i, rows.length) || open(d.time_bands, j, cols.length);
+        const sig = !ended && p !== null && p !== undefined && r !== null && p < alpha && r > 1;
         if (sig) stars += 1;
-        return `<td class="kx${sig ? " sig" : ""}" style="background:${shade(r)}" title="observed ${o}, expected ${CL.fmt(e, 1)}${poisson ? " (analytic)" : ""}">${r === null ? "–" : CL.fmt(r, 2)}${sig ? " *" : ""}<br><small>${pName} ${pText(p)} · ${o} obs</small></td>`;
+        return `<td class="kx${sig ? " sig" : ""}${ended ? " open-ended" : ""}" style="background:${shade(r)}" title="observed ${o}, expected ${CL.fmt(e, 1)}${poisson ? " (analytic)" : ""}">${r === null ? "–" : CL.fmt(r, 2)}${sig ? " *" : ""}<br><small>${pName} ${pText(p)} · ${o} obs</small></td>`;
       }).join("") + "</tr>";
     });
     CL.el("kx-table").innerHTML = html + "</tbody></table>";
@@ -39,7 +43,7 @@
     const test = poisson
       ? "no permutations: analytic expectation; * ratio > 1 with pP < " + alpha + ", pP the Poisson approximation P(X ≥ observed), a screen and not a permutation test"
       : `${d.n_permutations} permutations, seed ${d.seed}; * ratio > 1 with p < ${alpha}, p the permutation p-value (k+1)/(n+1)`;
-    CL.el("kx-note").textContent = `${d.n_events} incidents${merged}, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${test} (the run's alpha). Bands: ${d.convention_note}.`;
+    CL.el("kx-note").textContent = `${d.n_events} incidents${merged}, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${test} (the run's alpha). The open-ended cells (more than the largest band) are never starred: they hold every pair beyond the finite bands, the complement of the close pairs, so they are not near-repeat evidence (findings and alerts ignore them too). Bands: ${d.convention_note}.`;
     /* what the run says a reader must know first: coarse times, no permutations, an alpha no cell can reach */
     const warns = d.warnings || [];
     CL.el("kx-warnings").innerHTML = warns.map((w) => `<li>${CL.esc(w)}</li>`).join("");

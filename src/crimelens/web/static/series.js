@@ -141,6 +141,17 @@
     if (want) sel.value = want;
     if (sel.value) await show(runId, sel.value);
   }
+  /* the series' summary as a reader reads it: offenses, span, extent and the M.O. most members share */
+  function summaryList(sm) {
+    const mo = (sm.common_mo || []).map((m) => `${CL.esc(m.attribute)} = ${CL.esc(m.value)} (${Math.round(100 * m.share)} % of members)`);
+    const items = [
+      ["offense", (sm.offense || []).map(CL.esc).join(", ") || "—"],
+      ["span", sm.span_days === undefined ? "—" : `${CL.fmt(sm.span_days, 1)} days`],
+      ["area", sm.hull_area_m2 === undefined ? "—" : `${CL.fmt(sm.hull_area_m2 / 1e6, 2)} km² (members' convex hull), largest extent ${CL.fmt(sm.max_extent_m, 0)} m`],
+      ["common M.O.", mo.join("; ") || "none shared by half the members"],
+    ];
+    return `<ul class="series-summary">${items.map(([k, v]) => `<li><b>${k}</b>: ${v}</li>`).join("")}</ul>`;
+  }
   async function show(runId, seriesId) {
     CL.clearError();
     const d = await CL.api(`/api/series-runs/${encodeURIComponent(runId)}/series/${encodeURIComponent(seriesId)}`);
@@ -156,7 +167,7 @@
     });
     map.fitBounds(L.latLngBounds(pts).pad(0.5));
     const info = d.series, sm = info.summary || {};
-    CL.el("series-info").innerHTML = `<table><tr><th>series</th><td>${CL.esc(info.series_id)}</td></tr><tr><th>members</th><td>${info.n_members}</td></tr><tr><th>span</th><td>${CL.esc(String(info.first_from).slice(0, 10))} → ${CL.esc(String(info.last_to).slice(0, 10))}</td></tr><tr><th>cohesion</th><td>${CL.fmt(info.cohesion, 3)}</td></tr><tr><th>summary</th><td><pre>${CL.esc(JSON.stringify(sm, null, 1)).slice(0, 1200)}</pre></td></tr><tr><th>linker held-out</th><td>${d.run.evaluation ? "AUC " + CL.fmt(d.run.evaluation.auc) + ", top-50 share " + CL.fmt(d.run.evaluation.top_k_share) : "not evaluated"}</td></tr></table>`;
+    CL.el("series-info").innerHTML = `<table><tr><th>series</th><td>${CL.esc(info.series_id)}</td></tr><tr><th>members</th><td>${info.n_members}</td></tr><tr><th>span</th><td>${CL.esc(String(info.first_from).slice(0, 10))} → ${CL.esc(String(info.last_to).slice(0, 10))}</td></tr><tr><th>cohesion</th><td>${CL.fmt(info.cohesion, 3)}</td></tr><tr><th>summary</th><td>${summaryList(sm)}</td></tr><tr><th>linker held-out</th><td>${d.run.evaluation ? "AUC " + CL.fmt(d.run.evaluation.auc) + ", top-50 share " + CL.fmt(d.run.evaluation.top_k_share) : "not evaluated"}</td></tr></table>`;
     const t0 = Date.parse(m[0].occurred_from), t1 = Date.parse(m[m.length - 1].occurred_from);
     const span = Math.max(1, t1 - t0);
     CL.el("timeline").innerHTML = m.map((x, i) => { const p = 3 + 94 * (Date.parse(x.occurred_from) - t0) / span; return `<div class="tick" style="left:${p}%" title="${CL.esc(x.incident_id)}"></div><div class="lab" style="left:${p}%;top:${i % 2 ? 50 : 34}px">${i + 1}. ${String(x.occurred_from).slice(5, 10)}</div>`; }).join("");
