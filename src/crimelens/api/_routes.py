@@ -232,10 +232,15 @@ def nearrepeat(ctx: CtxDep, caller: CallerDep, incident_id: Name, body: NearRepe
 
 
 # forecasts -------------------------------------------------------------------------------------
+_OFFENSE = ("Normalised offense, e.g. burglary; several separated by commas are pooled (their incidents forecast "
+            "together, the run recording them joined), e.g. theft,theft_from_vehicle,vehicle_theft; an offense the "
+            "dataset does not hold is refused, naming those it holds. Default: every offense.")
+
+
 class ForecastIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str | None = Field(default=None, max_length=200)
-    offense: str | None = Field(default=None, max_length=200)
+    offense: str | None = Field(default=None, max_length=200, description=_OFFENSE)
     at: datetime = Field(description="Forecast start (the model sees only incidents before it); a time without an "
                                      "offset is read in the dataset's time zone (the one its files were read in).")
     records: Literal["incident", "all"] = Field(
@@ -315,7 +320,7 @@ def forecast_evaluation(ctx: CtxDep, caller: CallerDep, run_id: Name,
 class BacktestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str | None = Field(default=None, max_length=200)
-    offense: str | None = Field(default=None, max_length=200)
+    offense: str | None = Field(default=None, max_length=200, description=_OFFENSE)
     models: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         min_length=1, max_length=12,
         description="Model names (see `crimelens forecast models`); LABEL=MODEL runs a model again under a label "
@@ -332,7 +337,7 @@ class BacktestIn(BaseModel):
     coverages: list[Annotated[float, Field(gt=0, le=1)]] = Field(default=[0.01, 0.05], min_length=1, max_length=20)
     mask_days: float | None = Field(default=None, gt=0, le=36_600,
                                     description="Study area from the incidents of this many days before start "
-                                                "(default: all before start).")
+                                                "(default: all before start); as `forecast backtest --mask-days`.")
     ceiling: bool = Field(default=True, description="Add the perfect-rate ceiling (simulated) beside the models.")
     group_by: str | None = Field(default=None, min_length=1, max_length=100,
                                  description="Audit groups for per-group hit rates; never a model input.")
@@ -552,7 +557,10 @@ class SeriesIn(BaseModel):
     threshold: float = Field(default=0.01, gt=0, lt=1, description="Link probability that joins a series (calibrated "
                              "on all candidate pairs: 0.01 rebuilds most planted series, 0.5 gives a few "
                              "confident groups).")
-    method: Literal["average", "components"] = "average"
+    method: Literal["average", "components"] = Field(
+        default="components", description="components (the default, as the CLI's: connected components of the pairs "
+                                          "at or above the threshold) or average (average linkage: resists chaining, "
+                                          "splits more).")
     linker_id: str | None = Field(default=None, max_length=200)
 
 
@@ -610,13 +618,13 @@ def series_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
     import tempfile
     from pathlib import Path as FsPath
 
-    from crimelens.services.linkage import SERIES_EXPORTS, export_series_run
+    from crimelens.services.linkage import SERIES_EXPORTS, export_series_file
 
     name = f"series-{run_id}.{format}"
     with tempfile.TemporaryDirectory(prefix="crimelens-export-") as tmp:
         out = FsPath(tmp) / name
-        matches = export_series_run(ctx, run_id, out, fmt=format, actor=caller.actor, purpose=caller.purpose,
-                                    deployment=caller.deployment)
+        matches = bool(export_series_file(ctx, run_id, out, fmt=format, actor=caller.actor, purpose=caller.purpose,
+                                          deployment=caller.deployment, served_as=name)["matches_ledger"])
         data = out.read_bytes()
     return _attachment(data, SERIES_EXPORTS[format], name, matches)
 
