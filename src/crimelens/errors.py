@@ -23,6 +23,7 @@ __all__ = [
     "RateLimitedError",
     "SchemaError",
     "StoreError",
+    "StoreFullError",
 ]
 
 
@@ -124,3 +125,9 @@ class StoreError(CrimelensError):
     """The store cannot be opened or migrated."""
 
     exit_code, http_status = 5, 500
+
+
+class StoreFullError(StoreError):
+    """The disk that holds the store is full: DuckDB could not write, and rolled back what it was doing."""
+
+    exit_code, http_status = 5, 507

@@ -223,7 +223,7 @@ def test_serve_builds_the_similar_cache_at_start_up(city: City, tmp_path_factory
 def test_an_administrator_backs_up_the_running_store(client: TestClient, city: City, tmp_path: Any) -> None:
     from crimelens.services.store import verify_backup
 
-    out = tmp_path / "backup"
+    out = city.db.parent / "backup"  # under CRIMELENS_BACKUP_ROOT's default, the store's folder
     r = client.post("/api/store/backup", json={"folder": str(out)}, headers=auth(city, "ada", "backup"))
     assert r.status_code == 200, r.text
     made = r.json()["backup"]

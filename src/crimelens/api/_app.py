@@ -252,6 +252,9 @@ def create_app(settings: Settings, *, require_deployment: bool = False,
     The store is opened here (and migrated) and closed when the app shuts down;
     ``app.state.ctx`` is the services' context.
     """
+    from crimelens.config import warn_unknown_settings
+
+    warn_unknown_settings(_log.warning)  # once per process: `crimelens serve` has said it on stderr already
     store = DuckDBStore.open(settings.db)
     ctx = Context(store=store, settings=settings, ledger=Ledger(store, settings.key_dir), clock=clock or _utcnow)
 

@@ -24,6 +24,11 @@ whichever request first needs it) is not a bug: that request, and every one afte
 service is restarted on a restored store, is answered 503 :class:`StoreDamagedError` with what
 DuckDB found and what to do. Writing on into a damaged file could bury the damage under new
 entries, so the service stops using the store the moment it knows.
+
+A full disk (``No space left on device``, from DuckDB's write or commit, or a file the request
+writes) is not a bug either: it is answered 507 :class:`~crimelens.errors.StoreFullError`, saying
+that nothing was lost (DuckDB rolled the change back) and what to do. The service goes on: once
+space is freed, requests succeed again.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from crimelens.errors import (
 )
 from crimelens.services._context import LOGGED_MARK
 from crimelens.storage import damage_error
+from crimelens.storage._duckdb import full_disk_error
 
 __all__ = ["ERROR_SCHEMA", "SHELL_LOGGED_ACTIONS", "STORE_DAMAGE", "NotAuthenticatedError", "StoreDamagedError",
            "error_body", "install_error_handlers", "logged_by_refuse", "malformed_json", "refused_after_damage",
@@ -238,6 +244,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if damaged is not None:
             log.error("%s", damaged)
             return _respond(str(damaged), type(damaged).__name__, damaged.http_status)
+        full = full_disk_error(request.app.state.ctx.store.path, exc)
+        if full is not None:  # not a bug: the disk is full (507); the store is as it was
+            log.error("%s %s: %s", request.method, request.url.path, full)
+            return _respond(f"{request.method} {request.url.path}: {full}", type(full).__name__, full.http_status)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _respond(f"{request.method} {request.url.path}: internal error ({type(exc).__name__}); "
                         "this is a bug, please report it", "InternalError", 500)

@@ -932,7 +932,9 @@ def purge(ctx: CtxDep, caller: CallerDep, body: PurgeIn) -> Response:
 
 class BackupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    folder: str = Field(min_length=1, max_length=1000, description="A new or empty folder on the server.")
+    folder: str = Field(min_length=1, max_length=1000, description="A new or empty folder on the server, under "
+                        "CRIMELENS_BACKUP_ROOT (default: the folder holding the store); a relative one is taken "
+                        "under it.")
     include_key: bool = Field(default=False, description="Also copy the ledger's signing key.")
 
 
@@ -943,9 +945,10 @@ def store_backup(ctx: CtxDep, caller: CallerDep, body: BackupIn) -> Response:
 
     from crimelens.services import store as st
 
+    # only under CRIMELENS_BACKUP_ROOT (default: the store's folder); a relative folder is taken under it
     report = st.backup(ctx, out=FsPath(body.folder), actor=caller.actor, include_key=body.include_key,
-                       purpose=caller.purpose)
-    return ok(_body(backup=report.to_json()))
+                       purpose=caller.purpose, root=st.backup_root(ctx.settings))
+    return ok(_body(backup=report.to_json()))  # backup.folder: the absolute path written
 
 
 class KillSwitchIn(BaseModel):

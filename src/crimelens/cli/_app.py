@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import sys
 from typing import Any
@@ -68,22 +69,44 @@ def _wants_json(argv: list[str]) -> bool:
     return "--json" in argv
 
 
+def _store_named(args: list[str]) -> str:
+    """The store a command line names (``--db``, else ``CRIMELENS_DB``, else the default), for a message."""
+    for i, a in enumerate(args):
+        if a == "--db" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--db="):
+            return a[len("--db="):]
+    return os.environ.get("CRIMELENS_DB") or "crimelens.duckdb"
+
+
+def _report(exc: CrimelensError, args: list[str]) -> None:
+    if _wants_json(args):
+        typer.echo(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__,
+                               "status": exc.http_status}))
+    else:
+        Console(stderr=True, emoji=False).print(f"[bold red]{type(exc).__name__}:[/] {escape(str(exc))}",
+                                                highlight=False, soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the CLI and map our errors to exit codes (and JSON with ``--json``)."""
+    """Entry point: run the CLI and map our errors to exit codes (and JSON with ``--json``).
+
+    A full disk (DuckDB's or Python's ``No space left on device``) is told as the catalogued
+    :class:`~crimelens.errors.StoreFullError` wherever it surfaces, not as a traceback; unknown
+    ``CRIMELENS_*`` variables are named on stderr once.
+    """
+    from crimelens.config import warn_unknown_settings
+
     args = list(sys.argv[1:] if argv is None else argv)
+    warn_unknown_settings(lambda line: typer.echo(line, err=True))
     try:
         result = app(args=args, standalone_mode=False, prog_name="crimelens")
         if isinstance(result, int) and not isinstance(result, bool) and result != 0:
             sys.exit(result)  # without standalone mode, click returns typer.Exit codes instead of raising
         return result
     except CrimelensError as exc:
-        if _wants_json(args):
-            typer.echo(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__,
-                                   "status": exc.http_status}))
-        else:
-            Console(stderr=True, emoji=False).print(f"[bold red]{type(exc).__name__}:[/] {escape(str(exc))}", highlight=False,
-                                       soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _report(exc, args)
     except _NoArgsIsHelp:
         sys.exit(0)  # the group's help has been printed
     except (click.exceptions.Exit, typer.Exit) as exc:
@@ -94,3 +117,11 @@ def main(argv: list[str] | None = None) -> Any:
     except (click.exceptions.Abort, typer.Abort):
         Console(stderr=True).print("Aborted.")
         sys.exit(1)
+    except Exception as exc:
+        # DuckDB and pandas load only once something failed
+        from crimelens.storage._duckdb import full_disk_error
+
+        full = full_disk_error(_store_named(args), exc)
+        if full is None:
+            raise
+        _report(full, args)

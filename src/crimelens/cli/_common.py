@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,7 @@ from rich.text import Text
 
 from crimelens._jsontext import dumps as strict_json
 from crimelens.config import Settings, load_settings
-from crimelens.errors import InputError, NotFoundError
+from crimelens.errors import InputError, InvalidParameterError, NotFoundError
 from crimelens.governance import Actor
 
 if TYPE_CHECKING:  # the services bring pandas and DuckDB: loaded when a command runs, not for --help
@@ -62,7 +64,30 @@ def records_note(d: dict[str, Any]) -> None:
 
 
 def cli_settings(db: Path | None) -> Settings:
-    return load_settings(db=db)
+    settings = load_settings(db=db)
+    check_folder_settings(settings)
+    return settings
+
+
+def check_folder_settings(settings: Settings) -> None:
+    """Refuse a ``CRIMELENS_KEY_DIR`` or ``CRIMELENS_EVIDENCE_DIR`` that names a folder that cannot be
+    made or used (``/proc/nope``, a file, a read-only place), before a command gets half-way.
+
+    A folder that is set and missing is made here (the commands would make it on first use).
+    """
+    for name, folder in (("CRIMELENS_KEY_DIR", settings.key_dir), ("CRIMELENS_EVIDENCE_DIR", settings.evidence_dir)):
+        if folder is None:
+            continue
+        what = "the ledger's signing key" if name == "CRIMELENS_KEY_DIR" else "the evidence files"
+        try:
+            if folder.exists() and not folder.is_dir():
+                raise NotADirectoryError(20, "it is a file, not a folder")
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidParameterError(
+                f"setting {name}: got {str(folder)!r}, which cannot be used as a folder ({exc.strerror or exc}); "
+                f"expected a folder this user can create and write, for {what} (unset it for the default "
+                "beside the store; see docs/settings.md)") from None
 
 
 def store_exists(settings: Settings) -> bool:
@@ -104,7 +129,16 @@ def cli_context(db: Path | None, *, create: bool = False) -> Iterator[Context]:
     if not create:
         _require_store(settings, db)
     with open_context(settings) as ctx:
+        # --as names a registered user without a secret: each entry also says who actually ran it
+        ctx.ledger.origin = {"channel": "cli", "os_user": _os_user(), "host": socket.gethostname()}
         yield ctx
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for the uid (a container without /etc/passwd entry)
+        return f"uid {os.getuid()}"
 
 
 def cli_actor(settings: Settings) -> Actor:

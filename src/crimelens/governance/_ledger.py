@@ -62,6 +62,7 @@ publish heads.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -358,6 +359,10 @@ class Ledger:
         #: had company (PostgreSQL's ``commit_delay``): callers just released re-queue in time to
         #: share this commit instead of forming the next one. 0 turns it off.
         self.commit_delay = 0.001
+        #: Where this process's entries come from (the CLI sets the operating-system account and host that
+        #: ran the command: ``--as`` names a registered user without a secret, so the entry also says who
+        #: actually ran it); added to each entry's ``detail`` as ``via`` unless the entry has one.
+        self.origin: Mapping[str, Any] | None = None
 
     # keys -------------------------------------------------------------------------
     def signing_key(self, *, new_signer: bool = False) -> Ed25519PrivateKey:
@@ -562,6 +567,9 @@ class Ledger:
             # the tip this object committed last saves a read; _set_tip checks it is still the tip
             size, frontier = hint if hint is not None else self._tip()
             seqs = list(range(size, size + len(entries)))
+            if self.origin is not None:
+                entries = [e if "via" in e.detail else dataclasses.replace(e, detail={**e.detail, "via": dict(self.origin)})
+                           for e in entries]
             payloads = [e.payload_bytes(s) for e, s in zip(entries, seqs, strict=True)]
             hashes = [leaf_hash(p) for p in payloads]
             if len(entries) <= _VALUES_ROWS:  # one statement with bound rows: cheaper than an Arrow scan

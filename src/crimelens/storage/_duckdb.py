@@ -10,7 +10,9 @@ or a failed service call leaves the store as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +27,9 @@ import duckdb
 import pandas as pd
 
 from crimelens.domain import CANONICAL_COLUMNS, Area, IncidentTable, TimeWindow
-from crimelens.errors import NotFoundError, StoreError
+from crimelens.errors import NotFoundError, StoreError, StoreFullError
 
-__all__ = ["DuckDBStore", "IngestRecord", "damage_error"]
+__all__ = ["DuckDBStore", "IngestRecord", "damage_error", "full_disk_error", "newer_schema_error"]
 
 _INCIDENT_COLUMNS = [*CANONICAL_COLUMNS, "ingest_id", "line"]
 
@@ -117,10 +119,82 @@ def damage_error(where: str, exc: BaseException) -> StoreError | None:
     return _damaged(where, damage) if damage is not None else None
 
 
+#: What the operating system says (through DuckDB, or Python's own writes) when a disk is full.
+_FULL = "No space left on device"
+
+
+def _full(exc: BaseException | None) -> BaseException | None:
+    """The error saying a disk is full, in ``exc`` or the errors it was raised from: DuckDB's
+    ``IOException`` of a write, or the ``TransactionException`` of a commit whose log write failed."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+                isinstance(exc, duckdb.Error) and _FULL in str(exc)):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def full_disk_error(where: str, exc: BaseException) -> StoreFullError | None:
+    """The :class:`StoreFullError` for the store at ``where`` if ``exc`` (or an error it was raised
+    from) says the disk is full (``No space left on device``); ``None`` for any other error.
+
+    DuckDB writes a change to the store's write-ahead log (``<store>.wal``) at commit and rolls the
+    transaction back when that write fails, so the store holds what it held before the command;
+    while the disk stays full, even commands that read fail (each logs its use in the ledger).
+
+    >>> import duckdb
+    >>> err = duckdb.IOException('IO Error: Could not write file "/srv/c.duckdb.wal": No space left on device')
+    >>> print(full_disk_error("/srv/c.duckdb", err))  # doctest: +ELLIPSIS
+    store '/srv/c.duckdb': the disk holding the store is full (IO Error: Could not write file ...). Nothing was lost: ...
+    """
+    found = _full(exc)
+    if found is None:
+        return None
+    said = str(found).strip() or found.__class__.__name__
+    if isinstance(found, OSError) and found.filename:
+        said = f"{found.strerror or said}: {found.filename}"
+    match = re.search(r'file "([^"]+)"', said)
+    named = match.group(1) if match else getattr(found, "filename", None)
+    disk = ("the disk holding the store is full" if not named or Path(str(named)).name.startswith(Path(where).name)
+            else "a disk this command writes to is full")
+    return StoreFullError(
+        f"store {where!r}: {disk} ({said}). Nothing was lost: DuckDB "
+        "rolled back the unfinished change, so the store holds what it held before this command, and this "
+        "command's own work (and its ledger entry) was not saved. Expected free space on that disk: free some "
+        "(or move the store, with its .wal, .keys and .evidence beside it, to a bigger disk), then run the "
+        "command again; `crimelens ledger verify` checks the store afterwards")
+
+
+def newer_schema_error(where: str, version: int) -> StoreError | None:
+    """The :class:`StoreError` for a store at schema ``version`` when that is newer than this code's
+    last migration; ``None`` when this code knows the schema.
+
+    >>> print(newer_schema_error("/srv/c.duckdb", 10_000))  # doctest: +ELLIPSIS
+    cannot open store '/srv/c.duckdb': its schema is version 10000, newer than this crimelens (...) knows (its last migration is ...
+    """
+    from crimelens import __version__
+
+    migrations = _migrations()
+    known = migrations[-1][0] if migrations else 0
+    if version <= known:
+        return None
+    return StoreError(
+        f"cannot open store {where!r}: its schema is version {version}, newer than this crimelens ({__version__}) "
+        f"knows (its last migration is {known}). A newer crimelens made or migrated this store, and this one "
+        "could misread it or write rows in a layout it does not expect, so it opens nothing. Expected a store "
+        f"at schema {known} or older: upgrade crimelens to the version that wrote the store "
+        "(`pip install --upgrade crimelens`), or open a backup made before the upgrade")
+
+
 def _open_error(where: str, exc: duckdb.Error, *, doing: str = "open") -> StoreError:
     """The :class:`StoreError` for a store that cannot be opened (or migrated), with what to do."""
     if _damage(exc) is not None:
         return _damaged(where, exc)
+    full = full_disk_error(where, exc)
+    if full is not None:
+        return full
     hint = ""
     text = str(exc).lower()
     if "could not set lock" in text or "conflicting lock" in text:
@@ -161,6 +235,16 @@ class DuckDBStore:
         except duckdb.Error as exc:
             raise _open_error(where, exc) from exc
         store = cls(con, where)
+        try:
+            newer = store._newer_schema()
+        except duckdb.Error as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+            raise _open_error(where, exc) from exc
+        if newer is not None:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+            raise newer
         if not read_only:
             try:
                 store._migrate()
@@ -185,6 +269,24 @@ class DuckDBStore:
         damage = _damage(exc)
         if damage is not None:
             raise _damaged(self.path, damage) from exc
+        full = None if exc is None or isinstance(exc, StoreError) else full_disk_error(self.path, exc)
+        if full is not None:
+            raise full from exc
+
+    def _newer_schema(self) -> StoreError | None:
+        """The refusal of a store whose schema is newer than this code's last migration (None if not).
+
+        A newer crimelens may have renamed or dropped columns this one reads: opening such a store
+        would fail later with a missing column, or write rows in a layout the newer code does not
+        expect. Nothing is read or written before this check.
+        """
+        has_table = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name = 'schema_version'").fetchall()[0][0]
+        if not has_table:
+            return None
+        found = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+        return newer_schema_error(self.path, int(found))
 
     def _migrate(self) -> None:
         self.con.execute(
