@@ -51,6 +51,7 @@ def test_sex_and_race_under_other_names_are_refused_and_logged(plain: Path, tmp_
     assert len(refused) == 3 and len(_ledger(db, "risk.fit")) == 3  # every attempt logged, none fitted
     first = refused[0]
     assert first["model"] == "LogisticRisk" and first["data_hash"]
+    assert first["detail"].pop("via")["channel"] == "cli"  # the OS account that ran the command
     assert first["detail"] == {
         "reason": doc["error"], "label": "y", "features": ["priors", "juv_fel", "is_female", "RaceCode"],
         "error": "ProtectedAttributeError"}
