@@ -182,9 +182,10 @@ def test_an_administrator_backs_up_from_the_governance_page(page: tuple[Any, Wat
     _login(pg, base, city.tokens["ada"], "backup")
     pg.goto(f"{base}/governance")
     pg.wait_for_function("document.body.dataset.ready === '1'")
-    pg.fill("#backup-folder", str(tmp_path / "nightly"))
+    out = city.db.parent / f"nightly-{tmp_path.name}"  # under CRIMELENS_BACKUP_ROOT's default, the store's folder
+    pg.fill("#backup-folder", str(out))
     pg.click("#backup-form button")
     pg.wait_for_selector("#backup-ok")
     seq = re.search(r"ledger entry #(\d+)", pg.inner_text("#backup-ok")).group(1)  # type: ignore[union-attr]
     assert "store.backup" in pg.locator(f"#ledger tr[data-seq='{seq}']").inner_text()
-    assert verify_backup(tmp_path / "nightly").ok
+    assert verify_backup(out).ok
