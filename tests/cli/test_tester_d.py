@@ -11,11 +11,9 @@ import json
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -28,6 +26,7 @@ from crimelens.services import governance as gs
 from crimelens.services import open_context
 from crimelens.services import store as svc
 from tests.conftest import ROOT, shared
+from tests.storage.test_tester_d import small_disk  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -87,22 +86,10 @@ def test_an_unknown_role_is_refused_by_ingest(tmp_path: Path, monkeypatch: pytes
 
 # 2b. a full disk (a real one: a 4 MiB tmpfs) --------------------------------------------------------
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "disk"
-    where.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a small filesystem needs root to mount a tmpfs")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)], capture_output=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace')}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+# small_disk: the storage tests' fixture (tests/storage/test_tester_d.py)
 
 
-def test_a_full_disk_is_a_store_error_and_nothing_is_lost(small_disk: Path, tmp_path: Path,
+def test_a_full_disk_is_a_store_error_and_nothing_is_lost(small_disk: Path, tmp_path: Path,  # noqa: F811
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     sf = shared("sf_robbery/san_francisco_robbery.csv")
     store = small_disk / "s.duckdb"
