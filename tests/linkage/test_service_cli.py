@@ -90,6 +90,42 @@ def test_series_have_members_mo_span_area_and_explanations(city_db) -> None:  # 
     assert n == sum(s["n_members"] for s in doc["series"])
 
 
+def test_series_member_drivers_say_what_the_pair_has(city_db) -> None:  # type: ignore[no-untyped-def]
+    """A series member's drivers carry readings as `similar`'s do (before: feature and contribution
+    only), and each reading is what the store holds for the member and its strongest link."""
+    import math
+
+    db, _ = city_db
+    doc = _json(runner.invoke(app, ["link", "series", "--dataset", "synth", "--threshold", "0.7", "--db", str(db),
+                                    "--json"]).output)
+    with DuckDBStore.open(db) as store:
+        rows = store.query("SELECT incident_id, x_m, y_m, attrs FROM incidents WHERE dataset = 'synth'")
+    at = {str(r.incident_id): (float(r.x_m), float(r.y_m), json.loads(r.attrs or "{}")) for r in rows.itertuples()}
+    seen = {"distance": 0, "agree": 0, "differ": 0, "other": 0}
+    for s in doc["series"]:
+        for e in s["explanations"]:
+            for d in e["drivers"]:
+                assert d["reading"], d
+                a, b = at[e["incident_id"]], at[e["strongest_link"]]
+                if d["feature"] in ("distance_m", "log1p_distance_m"):
+                    assert d["reading"] == f"{math.hypot(a[0] - b[0], a[1] - b[1]):,.0f} m apart"
+                    seen["distance"] += 1
+                elif d["feature"] in ("time_gap_days", "log1p_time_gap_days", "hour_diff_h", "mo_idf_sum"):
+                    assert not d["reading"].startswith(f"{d['feature']} = "), d  # words, not the bare value
+                    seen["other"] += 1
+                col = d["feature"][3:]
+                if d.get("agreement") in ("agree", "differ") and col in a[2] and col in b[2]:
+                    assert (d["agreement"] == "agree") == (str(a[2][col]) == str(b[2][col])), (d, a[2], b[2])
+                    seen[d["agreement"]] += 1
+    assert seen["agree"] + seen["differ"] > 0 and seen["distance"] + seen["other"] > 0, seen
+    # the export's drivers column carries the readings too
+    out = Path(db).parent / "members.csv"
+    runner.invoke(app, ["link", "export", doc["run_id"], "--out", str(out), "--db", str(db)])
+    with out.open() as fh:
+        first = next(csv.DictReader(line for line in fh if not line.startswith("#")))
+    assert "(" in first["drivers"] and first["drivers"].count("; ") == 2, first  # "feature +0.123 (reading); ..."
+
+
 def test_series_written_for_qgis_at_build_and_later_from_the_store(city_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import pyogrio
 

@@ -13,6 +13,7 @@ from crimelens.domain import IncidentTable
 from crimelens.errors import InvalidParameterError
 from crimelens.linkage._features import EncodedIncidents, parse_attrs
 from crimelens.linkage._linker import Explanation, PairScores, PairwiseLinker
+from crimelens.linkage._readings import pair_reading
 from crimelens.linkage._series import MemberExplanation, Series, cluster_pairs
 
 __all__ = ["describe_series", "find_series"]
@@ -54,6 +55,7 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
     step = max(1, int(linker.chunk_pairs))
     n_series = len(ordered)
     out: list[Series] = []
+    memo: dict[Any, Any] = {}  # the M.O. vocabularies turned round once, for every member's readings
     if members_per_batch < 1:
         raise InvalidParameterError(f"describe_series(members_per_batch={members_per_batch}): expected >= 1")
     for lo_k, hi_k in _batches(sizes * (sizes - 1) // 2, step, sizes, members_per_batch):
@@ -68,7 +70,9 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
                 inside = others[np.isfinite(others)]  # NaN: outside the block, no probability
                 b = int(best[k - lo_k][r])
                 e = expl[at + r]
-                drivers = () if e is None else tuple((f, c) for f, _, c in e.contributions[:n_drivers])
+                drivers = () if e is None else tuple(
+                    (f, c, *_reading(linker, enc, int(members[r]), int(members[b]), f, v, memo))
+                    for f, v, c in e.contributions[:n_drivers])
                 explanations.append(MemberExplanation(
                     incident_id=str(enc.incident_id[members[r]]),
                     mean_probability=float(inside.mean()) if len(inside) else (1.0 if m == 1 else 0.0),
@@ -80,6 +84,13 @@ def describe_series(linker: PairwiseLinker, incidents: IncidentTable, enc: Encod
             if progress is not None and ((k + 1) % _SAY_EVERY == 0 or k + 1 == hi_k):
                 progress(k + 1, n_series)
     return out
+
+
+def _reading(linker: PairwiseLinker, enc: EncodedIncidents, a: int, b: int, feature: str, value: float,
+             memo: dict[Any, Any]) -> tuple[str, str]:
+    """(reading, agreement or "") of one driver of the pair ``(a, b)``."""
+    words = pair_reading(linker, enc, a, b, feature, value, memo=memo)
+    return words["reading"], words.get("agreement", "")
 
 
 #: Series described between two progress reports (and at the end of every batch: a city's

@@ -32,10 +32,17 @@ def _share_words(idf: float) -> str:
     return f"{kind}{100 * share:.2g} % of the training incidents"
 
 
-def _mo_reading(featurizer: Any, enc: EncodedIncidents, a: int, b: int, c: int) -> tuple[str, str]:
-    """(agreement, words) for M.O. attribute ``c`` of pair ``(a, b)``."""
+def _mo_reading(featurizer: Any, enc: EncodedIncidents, a: int, b: int, c: int,
+                memo: dict[Any, Any] | None = None) -> tuple[str, str]:
+    """(agreement, words) for M.O. attribute ``c`` of pair ``(a, b)``; ``memo`` keeps each
+    vocabulary turned round (code -> value) across calls on the same featurizer."""
     ca, cb = int(enc.codes[a, c]), int(enc.codes[b, c])
-    names = {code: value for value, code in featurizer.vocab_[c].items()}
+    key = (id(featurizer.vocab_[c]), c)
+    names = None if memo is None else memo.get(key)
+    if names is None:
+        names = {code: value for value, code in featurizer.vocab_[c].items()}
+        if memo is not None:
+            memo[key] = names
 
     def shown(code: int) -> str:
         return repr(names[code]) if code in names else "a value not seen in training"
@@ -51,12 +58,14 @@ def _mo_reading(featurizer: Any, enc: EncodedIncidents, a: int, b: int, c: int) 
     return "differ", f"differ: {shown(ca)} vs {shown(cb)}"
 
 
-def pair_reading(linker: Any, enc: EncodedIncidents, a: int, b: int, feature: str, value: float) -> dict[str, str]:
+def pair_reading(linker: Any, enc: EncodedIncidents, a: int, b: int, feature: str, value: float, *,
+                 memo: dict[Any, Any] | None = None) -> dict[str, str]:
     """``{"reading": words}`` (and ``"agreement"``: agree, differ or missing, for an M.O. attribute)
-    for one driver ``feature`` of pair ``(a, b)`` of ``enc``, whose feature value is ``value``."""
+    for one driver ``feature`` of pair ``(a, b)`` of ``enc``, whose feature value is ``value``
+    (``memo``: a dict kept across the calls of one featurizer, so a vocabulary is turned round once)."""
     fz = linker.featurizer_
     if feature.startswith("mo_") and feature[3:] in fz.mo_columns_:
-        agreement, words = _mo_reading(fz, enc, a, b, fz.mo_columns_.index(feature[3:]))
+        agreement, words = _mo_reading(fz, enc, a, b, fz.mo_columns_.index(feature[3:]), memo)
         return {"agreement": agreement, "reading": words}
     if feature in ("distance_m", "log1p_distance_m"):
         d = math.hypot(float(enc.x[a] - enc.x[b]), float(enc.y[a] - enc.y[b]))

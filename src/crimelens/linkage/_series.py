@@ -165,18 +165,22 @@ def grow_series(matrix: csr_matrix, seeds: Sequence[int], *, threshold: float = 
 class MemberExplanation:
     """Why one incident is in its series: its mean link probability to its series-mates inside the
     linker's block, the strongest of those links (``None``, probability 0, when it has no
-    series-mate inside the block) and the features that drove it."""
+    series-mate inside the block) and the features that drove it, each with what the pair has
+    (its reading: ``both 'rear door' (rare: 4 % of the training incidents)``, ``860 m apart``) and,
+    for an M.O. attribute, whether the two agree (``agree``, ``differ``, ``missing``; else "")."""
 
     incident_id: str
     mean_probability: float
     strongest_link: str | None
     strongest_probability: float
-    drivers: tuple[tuple[str, float], ...]  # (feature, contribution to the strongest link's log-odds)
+    # (feature, contribution to the strongest link's log-odds, reading, agreement)
+    drivers: tuple[tuple[str, float, str, str], ...]
 
     def as_dict(self) -> dict[str, Any]:
         return {"incident_id": self.incident_id, "mean_probability": self.mean_probability,
                 "strongest_link": self.strongest_link, "strongest_probability": self.strongest_probability,
-                "drivers": [{"feature": f, "contribution": c} for f, c in self.drivers]}
+                "drivers": [{"feature": f, "contribution": c, "reading": r, **({"agreement": a} if a else {})}
+                            for f, c, r, a in self.drivers]}
 
 
 def _utc(times: NDArray[np.datetime64], pick: Any) -> datetime:

@@ -719,7 +719,8 @@ def export_series_file(ctx: Context, run_id: str, out: Path, *, fmt: str | None 
         "area": members["area"], "mean_probability": [e["mean_probability"] for e in expl],
         "strongest_link": [e["strongest_link"] for e in expl],
         "strongest_probability": [e["strongest_probability"] for e in expl],
-        "drivers": ["; ".join(f"{d['feature']} {d['contribution']:+.3f}" for d in e["drivers"]) for e in expl],
+        "drivers": ["; ".join(f"{d['feature']} {d['contribution']:+.3f}" + (f" ({d['reading']})" if d.get("reading") else "")
+                              for d in e["drivers"]) for e in expl],
         "x_m": x, "y_m": y, "lon": lon, "lat": lat})
     series = pd.DataFrame([{
         "series_id": d["series_id"], "n_members": d["n_members"], "first_from": d["first_from"],

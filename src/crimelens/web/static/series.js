@@ -173,7 +173,7 @@
     CL.el("timeline").innerHTML = m.map((x, i) => { const p = 3 + 94 * (Date.parse(x.occurred_from) - t0) / span; return `<div class="tick" style="left:${p}%" title="${CL.esc(x.incident_id)}"></div><div class="lab" style="left:${p}%;top:${i % 2 ? 50 : 34}px">${i + 1}. ${String(x.occurred_from).slice(5, 10)}</div>`; }).join("");
     CL.el("members").querySelector("tbody").innerHTML = m.map((x, i) => {
       const e = x.explanation || {};
-      const drivers = (e.drivers || e.top || []).map((dr) => Array.isArray(dr) ? `${CL.esc(dr[0])} (${CL.fmt(dr[1], 2)})` : (dr.feature !== undefined ? `${CL.esc(dr.feature)} (${CL.fmt(dr.contribution, 2)})` : CL.esc(JSON.stringify(dr)))).join(", ");
+      const drivers = (e.drivers || e.top || []).map((dr) => Array.isArray(dr) ? `${CL.esc(dr[0])} (${CL.fmt(dr[1], 2)})` : (dr.feature !== undefined ? `${CL.esc(dr.feature)}${dr.reading ? `: ${CL.esc(dr.reading)}` : ""} (${CL.fmt(dr.contribution, 2)})` : CL.esc(JSON.stringify(dr)))).join(", ");
       const link = e.strongest_link ? `${CL.esc(e.strongest_link)} p=${CL.fmt(e.strongest_probability, 2)} (mean p=${CL.fmt(e.mean_probability, 2)})` : "";
       const tick = staff ? `<td><input type="checkbox" class="member" value="${CL.esc(x.incident_id)}" checked aria-label="${CL.esc(x.incident_id)} is in the series"></td>` : "";
       return `<tr><td>${i + 1}</td><td>${CL.esc(x.incident_id)}</td><td>${CL.esc(x.offense)}</td><td>${CL.esc(String(x.occurred_from).slice(0, 16))}</td><td>${CL.esc(x.area)}</td><td>${link}</td><td>${drivers || CL.esc(JSON.stringify(e)).slice(0, 300)}</td>${tick}</tr>`;
