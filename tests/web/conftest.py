@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def served(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, City]]:  # noqa: F811
-    city = copy_city(city_template, tmp_path_factory.mktemp("served"))
-    web = create_app(Settings(db=city.db))
+@contextmanager
+def running(db: Path) -> Iterator[str]:
+    """The service over the store ``db`` on a free loopback port, in a thread: its base URL."""
+    web = create_app(Settings(db=db))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -59,9 +60,18 @@ def served(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> Ite
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start in 30 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", city
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, City]]:  # noqa: F811
+    city = copy_city(city_template, tmp_path_factory.mktemp("served"))
+    with running(city.db) as url:
+        yield url, city
 
 
 @pytest.fixture(scope="module")

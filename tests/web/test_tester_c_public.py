@@ -6,19 +6,14 @@ sent, and the board's complaint-answer field has a label."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from crimelens.api import create_app
-from crimelens.config import Settings
 from tests.governance.test_tester_c_report import DEP, Built, build_store
-from tests.web.conftest import _free_port
+from tests.web.conftest import running
 from tests.web.test_dashboard import Watch, _login
 
 pytestmark = pytest.mark.browser
@@ -27,19 +22,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def served_c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Built]]:
     built = build_store(tmp_path_factory.mktemp("tester-c-web"))
-    web = create_app(Settings(db=built.db))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start in 30 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", built
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(built.db) as url:
+        yield url, built
 
 
 @pytest.fixture
