@@ -73,7 +73,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("PUT", "/api/deployments/D1/assessment", {"answers": {}}, "deployments.assess", "aud"),
     ("POST", "/api/deployments/D1/comments", {"body": "x"}, "deployments.comment", None),
     ("POST", "/api/deployments/D1/board-comments", {"body": "x"}, "deployments.board_comment", "ana"),
-    ("POST", "/api/deployments/D1/votes", {"vote": "approve"}, "deployments.vote", "ada"),
+    ("POST", "/api/deployments/D1/votes", {"vote": "approve", "reason": "test vote"}, "deployments.vote", "ada"),
     ("POST", "/api/deployments/D1/transitions/activate", {}, "deployments.activate", "bea"),
     ("POST", "/api/retention/purge", {"dry_run": True}, "deployments.purge", "ana"),
     ("POST", "/api/store/backup", {"folder": "/nonexistent/x"}, "store.backup", "ana"),

@@ -90,13 +90,13 @@ def test_a_deployment_goes_from_proposal_to_decommission_over_http(served: tuple
                        headers={"Authorization": "Bearer clk_0.x"}).status_code == 401
 
     # a vote before board review is refused; review opens; members comment and vote
-    assert client.post(f"/api/deployments/{NAME}/votes", json={"vote": "approve"},
+    assert client.post(f"/api/deployments/{NAME}/votes", json={"vote": "approve", "reason": "test vote"},
                        headers=auth(city, "bea", "oversight")).status_code == 403
     assert client.post(f"/api/deployments/{NAME}/transitions/start-review", json={},
                        headers=auth(city, "sam", "oversight review")).json()["deployment"]["state"] == "board_review"
     assert client.post(f"/api/deployments/{NAME}/board-comments", json={"body": "Retention of 30 days is right."},
                        headers=auth(city, "bea", "oversight")).status_code == 200
-    assert client.post(f"/api/deployments/{NAME}/votes", json={"vote": "approve"},
+    assert client.post(f"/api/deployments/{NAME}/votes", json={"vote": "approve", "reason": "test vote"},
                        headers=auth(city, "ana", "oversight")).status_code == 403  # analysts do not vote
     for member, choice in (("bea", "approve"), ("bob", "approve"), ("bo", "reject"), ("bo", "abstain")):
         v = client.post(f"/api/deployments/{NAME}/votes", json={"vote": choice, "reason": "read the comments"},
@@ -231,7 +231,7 @@ def test_public_routes_take_no_account_and_nothing_else_does(served: tuple[TestC
     assert hashlib.sha256(b"\x00" + staff["payload"].encode()).hexdigest() == staff["leaf_hash"]
     assert client.get("/api/reports/annual/2024").status_code == 200
     # the public may read and comment, not vote, propose or read staff lists
-    for method, path, body in (("POST", f"/api/deployments/{DEPLOYMENT}/votes", {"vote": "approve"}),
+    for method, path, body in (("POST", f"/api/deployments/{DEPLOYMENT}/votes", {"vote": "approve", "reason": "test vote"}),
                                ("POST", "/api/deployments", {"name": "x", "model": "m", "model_version": "1",
                                                              "description": "d", "policy": {}}),
                                ("GET", "/api/review", None), ("GET", "/api/complaints", None),

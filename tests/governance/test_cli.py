@@ -58,7 +58,7 @@ def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.Captu
     assert run(capsys, "deployments", "assess", "hot", "--answers", str(tmp_path / "aia.json"), "--as", "ana",
                *db)[1]["level"] == "I"
     for cmd in (["open-comment", "hot", "--as", "sam"], ["start-review", "hot", "--as", "sam"],
-                ["vote", "hot", "approve", "--as", "bea"], ["close-review", "hot", "--as", "bea"],
+                ["vote", "hot", "approve", "--reason", "test vote", "--as", "bea"], ["close-review", "hot", "--as", "bea"],
                 ["activate", "hot", "--as", "root"]):
         code, out = run(capsys, "deployments", *cmd, *db)
         assert code == 0, out

@@ -33,7 +33,7 @@ MOVES: dict[str, Move] = {
     "renew": lambda c, p: gs.renew(c, deployment="hotspots", reason="test", actor=p.board[0]),
     "open_comment": lambda c, p: gs.open_public_comment(c, deployment="hotspots", actor=p.sup1),
     "open_renewal": lambda c, p: gs.open_renewal(c, deployment="hotspots", actor=p.sup1),
-    "vote": lambda c, p: gs.vote(c, deployment="hotspots", choice="approve", actor=p.board[0]),
+    "vote": lambda c, p: gs.vote(c, deployment="hotspots", choice="approve", actor=p.board[0], reason="test vote"),
     "board_comment": lambda c, p: gs.board_comment(c, deployment="hotspots", body="ok", actor=p.board[0]),
     "comment": lambda c, p: gs.comment(c, deployment="hotspots", body="please no", actor=p.public),
     "revise": lambda c, p: gs.revise(c, deployment="hotspots", actor=p.analyst),
@@ -94,7 +94,7 @@ def test_illegal_during_board_review(ctx: Context, people: People, clock: Clock,
 def test_illegal_when_approved(ctx: Context, people: People, clock: Clock, move: str) -> None:
     to_review(ctx, people, clock)
     for m in people.board:
-        gs.vote(ctx, deployment="hotspots", choice="approve", actor=m)
+        gs.vote(ctx, deployment="hotspots", choice="approve", actor=m, reason="test vote")
     gs.close_review(ctx, deployment="hotspots", actor=people.board[0])
     assert _state(ctx) == "approved"
     _assert_refused(ctx, people, move)
@@ -128,9 +128,9 @@ def test_the_whole_path_and_its_ledger_trail(ctx: Context, people: People, clock
     clock.advance(days=30)
     gs.start_board_review(ctx, deployment="hotspots", actor=people.sup1)
     gs.board_comment(ctx, deployment="hotspots", body="Show the exposure audit.", actor=people.board[0])
-    gs.vote(ctx, deployment="hotspots", choice="approve", actor=people.board[0])
+    gs.vote(ctx, deployment="hotspots", choice="approve", actor=people.board[0], reason="test vote")
     gs.vote(ctx, deployment="hotspots", choice="reject", actor=people.board[1], reason="feedback loop risk")
-    gs.vote(ctx, deployment="hotspots", choice="approve", actor=people.board[2])
+    gs.vote(ctx, deployment="hotspots", choice="approve", actor=people.board[2], reason="test vote")
     gs.close_review(ctx, deployment="hotspots", actor=people.board[1])
     gs.activate(ctx, deployment="hotspots", actor=people.admin)
     shown = gs.show_deployment(ctx, deployment="hotspots", actor=people.auditor)
@@ -143,7 +143,7 @@ def test_the_whole_path_and_its_ledger_trail(ctx: Context, people: People, clock
 def test_majority_against_rejects_and_revise_starts_over(ctx: Context, people: People, clock: Clock) -> None:
     to_review(ctx, people, clock)
     for m, v in zip(people.board, ["reject", "reject", "approve"], strict=True):
-        gs.vote(ctx, deployment="hotspots", choice=v, actor=m)
+        gs.vote(ctx, deployment="hotspots", choice=v, actor=m, reason="test vote")
     gs.close_review(ctx, deployment="hotspots", actor=people.board[0])
     assert _state(ctx) == "rejected"
     _assert_refused(ctx, people, "activate")
@@ -154,7 +154,7 @@ def test_majority_against_rejects_and_revise_starts_over(ctx: Context, people: P
 def test_high_impact_needs_review_and_two_person_rule_before_approval(ctx: Context, people: People, clock: Clock) -> None:
     to_review(ctx, people, clock, policy=UsePolicy(allowed_purposes=("patrol planning",)), answers=HIGH_RISK)
     for m in people.board:
-        gs.vote(ctx, deployment="hotspots", choice="approve", actor=m)
+        gs.vote(ctx, deployment="hotspots", choice="approve", actor=m, reason="test vote")
     with pytest.raises(ApprovalRequiredError, match="two_person_rule"):
         gs.close_review(ctx, deployment="hotspots", actor=people.board[0])
     assert _state(ctx) == "board_review"
@@ -167,7 +167,7 @@ def test_roles_without_permission_are_refused(ctx: Context, people: People, cloc
     actor = {"admin": people.admin, "analyst": people.analyst, "board": people.board[0], "auditor": people.auditor}[who]
     size = ctx.ledger.size()
     moves: dict[str, Move] = {
-        "vote": lambda c, p: gs.vote(c, deployment="hotspots", choice="approve", actor=actor),
+        "vote": lambda c, p: gs.vote(c, deployment="hotspots", choice="approve", actor=actor, reason="test vote"),
         "activate": lambda c, p: gs.activate(c, deployment="hotspots", actor=actor),
         "suspend": lambda c, p: gs.suspend(c, deployment="hotspots", reason="x", actor=actor),
         "open_comment": lambda c, p: gs.open_public_comment(c, deployment="hotspots", actor=actor),

@@ -40,7 +40,7 @@ def _d2(state: str) -> Step:
             return
         for m, v in zip(p.board, ["reject", "reject", "approve"] if state == "rejected" else ["approve"] * 3,
                         strict=True):
-            gs.vote(c, deployment="d2", choice=v, actor=m)
+            gs.vote(c, deployment="d2", choice=v, actor=m, reason="test vote")
         if state == "voted":
             return
         gs.close_review(c, deployment="d2", actor=p.board[0])
@@ -138,7 +138,7 @@ SCENARIOS: dict[str, tuple[Step, Call]] = {
     "start_board_review": (_d2("public_comment"), _call(gs.start_board_review, "sup", deployment="d2")),
     "suspend": (_nothing, _call(gs.suspend, "sup", deployment="hotspots", reason="complaint")),
     "verify_ledger": (_nothing, _call(gs.verify_ledger, "auditor")),
-    "vote": (_d2("board_review"), _call(gs.vote, "board", deployment="d2", choice="abstain")),
+    "vote": (_d2("board_review"), _call(gs.vote, "board", deployment="d2", choice="abstain", reason="test vote")),
     "write_datasheet": (_nothing, _call(gs.write_datasheet, "analyst", dataset="ds", answers={"uses": "x"})),
 }
 

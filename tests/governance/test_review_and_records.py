@@ -214,7 +214,7 @@ def test_report_counts_comments_by_stage(ctx: Context, people: People, clock: Cl
     gs.start_board_review(ctx, deployment="hotspots", actor=people.sup1)
     gs.board_comment(ctx, deployment="hotspots", body="Show the exposure audit.", actor=people.board[0])
     for member in people.board:
-        gs.vote(ctx, deployment="hotspots", choice="approve", actor=member)
+        gs.vote(ctx, deployment="hotspots", choice="approve", actor=member, reason="test vote")
     gs.close_review(ctx, deployment="hotspots", actor=people.board[0])
     gs.activate(ctx, deployment="hotspots", actor=people.admin)
     gs.open_renewal(ctx, deployment="hotspots", actor=people.sup1)

@@ -83,7 +83,7 @@ def test_public_comment_complaint_and_board_vote(page: tuple[Any, Watch, str, Ci
         _ok(c.post(f"/api/deployments/{NAME}/transitions/start-review", json={},
                    headers=_h(city, "sam", "oversight review")))
         for member in ("bob", "bo"):
-            _ok(c.post(f"/api/deployments/{NAME}/votes", json={"vote": "approve"}, headers=_h(city, member, "oversight")))
+            _ok(c.post(f"/api/deployments/{NAME}/votes", json={"vote": "approve", "reason": "test vote"}, headers=_h(city, member, "oversight")))
     _login(pg, base, city.tokens["bea"], "oversight")
     pg.goto(f"{base}/governance")
     pg.wait_for_function("document.body.dataset.ready === '1'")

@@ -34,7 +34,7 @@ from crimelens.api._deps import Caller, CallerDep, CtxDep, PublicCallerDep, publ
 from crimelens.api._errors import error_body
 from crimelens.errors import CrimelensError
 from crimelens.governance import Actor, Role
-from crimelens.governance._policy import UsePolicy
+from crimelens.governance._policy import GOVERNANCE_PERMISSIONS, UsePolicy, role_allows
 from crimelens.governance._report import FIRST_REPORT_YEAR
 from crimelens.services import dashboard as dash
 from crimelens.services import forecasts as fc
@@ -79,8 +79,11 @@ def _body(**fields: Any) -> dict[str, Any]:
 # who am I, what data --------------------------------------------------------------------------
 @router.get("/me", tags=["session"], summary="The authenticated user and the stated purpose")
 def me(caller: CallerDep) -> Response:
+    """Who is calling, and ``may``: the governance actions their role may perform (the dashboard
+    offers only those controls; the server checks each call anyway)."""
+    may = sorted(a for a in GOVERNANCE_PERMISSIONS if role_allows(caller.actor.role, a))
     return ok(_body(user=caller.actor.user, role=str(caller.actor.role), purpose=caller.purpose,
-                    deployment=caller.deployment))
+                    deployment=caller.deployment, may=may))
 
 
 @router.get("/datasets", tags=["data"], summary="Datasets in the store: counts, time span, snapshot hash")

@@ -468,9 +468,10 @@ def dep_comment(name: Name, body: Annotated[str, typer.Argument(help="The commen
 
 @deployments_app.command("vote")
 def dep_vote(name: Name, choice: Annotated[str, typer.Argument(help="approve, reject or abstain.")],
-             reason: Annotated[str | None, typer.Option("--reason")] = None,
+             reason: Annotated[str | None, typer.Option("--reason", help="Why (required: the public record "
+                                                          "shows it beside the vote).")] = None,
              as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False) -> None:
-    """A board member's vote in the current review round."""
+    """A board member's vote in the current review round, with the member's reason."""
     with _session(db, as_user) as (ctx, actor):
         seq = gs.vote(ctx, deployment=name, choice=choice, reason=reason, actor=actor, **_kw(purpose))
     emit({"ledger_seq": seq}, json_out, lambda d: console.print(f"vote recorded (ledger entry {seq})"))

@@ -239,7 +239,7 @@ def _duration(seconds: float) -> str:
 
 
 def floors_record(entries: Iterable[tuple[int, LedgerEntry]], *, policy: Mapping[str, Any] | None = None,
-                  floor_days: int = 14) -> dict[str, Any]:
+                  floor_days: int = 14, required: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What one deployment's ledger entries say about the floors its steps applied and how long its
     comment periods ran.
 
@@ -250,6 +250,9 @@ def floors_record(entries: Iterable[tuple[int, LedgerEntry]], *, policy: Mapping
     (the policy's own ``min_comment_days`` and ``board_quorum``), ``applied`` (one row per step),
     ``comment_periods`` (opened, closed, seconds, the floor applied), ``demo_lowered`` (whether
     any step ran under the demonstration setting) and ``note``, a sentence for the public record.
+    ``required`` (optional: ``min_comment_days``, ``board_quorum``, ``board_members``, ``demo``) is
+    what the next step requires now; given, it is returned too and the note says it (a record read
+    before any review said only the comment floor, and its page printed the policy's quorum).
     """
     applied: list[dict[str, Any]] = []
     periods: list[dict[str, Any]] = []
@@ -265,7 +268,8 @@ def floors_record(entries: Iterable[tuple[int, LedgerEntry]], *, policy: Mapping
             applied.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "step": step,
                             "min_comment_days": floors.get("min_comment_days"),
                             "board_quorum": floors.get("board_quorum"),
-                            "board_members": floors.get("board_members"), "demo": bool(floors.get("demo"))})
+                            "board_members": floors.get("board_members"), "demo": bool(floors.get("demo")),
+                            "to": e.detail.get("to")})
         kind = {"start_review": "public", "renew": "renewal"}.get(step)
         if kind is not None and kind in opened:
             open_seq, at = opened.pop(kind)
@@ -280,12 +284,23 @@ def floors_record(entries: Iterable[tuple[int, LedgerEntry]], *, policy: Mapping
         eased = [a for a in applied if a["demo"]]
         ran = "".join(f" The {p['stage']} comment period ran {p['ran']} (entries {p['opened_seq']} to {p['closed_seq']})."
                       for p in periods if p["demo"])
+        approved = [a["seq"] for a in eased if (a["step"], a["to"]) == ("close_review", "approved") or a["step"] == "renew"]
+        rejected = [a["seq"] for a in eased if (a["step"], a["to"]) == ("close_review", "rejected")]
+        if approved:
+            outcome = (f" Its approval (entr{'y' if len(approved) == 1 else 'ies'} "
+                       f"{', '.join(map(str, approved))}) was given as a demonstration, not under the agency's rules.")
+        elif rejected:
+            outcome = (f" The board's rejection (entr{'y' if len(rejected) == 1 else 'ies'} "
+                       f"{', '.join(map(str, rejected))}) was reached under these lowered floors.")
+        else:
+            outcome = " An approval reached under these floors would be a demonstration, not one under the agency's rules."
         note = (f"The demonstration setting (CRIMELENS_GOVERNANCE_DEMO) lowered the floors for this deployment: its "
                 f"steps required {min(int(a['min_comment_days'] or 0) for a in eased)} days of public comment (the "
                 f"rules require at least {floor_days}) and a quorum of "
-                f"{min(int(a['board_quorum'] or 0) for a in eased)} votes with no floor of a board majority "
-                f"(entries {', '.join(str(a['seq']) for a in eased)}).{ran} A deployment that went through these "
-                "steps was approved as a demonstration, not under the agency's rules.")
+                f"{_votes(min(int(a['board_quorum'] or 0) for a in eased))} with no floor of a board majority "
+                f"(entries {', '.join(str(a['seq']) for a in eased)}).{ran}{outcome}")
+    elif required is not None:
+        note = _required_note(required, pol, floor_days)
     elif applied:
         last = applied[-1]
         note = (f"Public comment: at least {last['min_comment_days']} days (the policy says "
@@ -295,8 +310,38 @@ def floors_record(entries: Iterable[tuple[int, LedgerEntry]], *, policy: Mapping
         days = max(int(pol["min_comment_days"] or 0), floor_days)
         note = (f"Public comment: at least {days} days (the policy says {pol['min_comment_days']}; never fewer "
                 f"than {floor_days}).")
-    return {"policy": pol, "floor_days": floor_days, "applied": applied, "comment_periods": periods,
-            "demo_lowered": demo, "note": note}
+    out = {"policy": pol, "floor_days": floor_days, "applied": applied, "comment_periods": periods,
+           "demo_lowered": demo, "note": note}
+    if required is not None:
+        out["required"] = dict(required)
+    return out
+
+
+def _votes(n: int) -> str:
+    """``n`` votes in words.
+
+    >>> _votes(1), _votes(2)
+    ('1 vote', '2 votes')
+    """
+    return f"{n} vote{'' if n == 1 else 's'}"
+
+
+def _required_note(required: Mapping[str, Any], pol: Mapping[str, Any], floor_days: int) -> str:
+    """What the next step of a deployment requires now, beside its policy's figures.
+
+    >>> _required_note({"min_comment_days": 14, "board_quorum": 2, "board_members": 3, "demo": False},
+    ...                {"min_comment_days": 0, "board_quorum": 1}, 14)
+    'Public comment: at least 14 days (the policy says 0; never fewer than 14); board quorum: 2 votes of 3 board members (the policy says 1; never fewer than a majority of the board).'
+    """
+    days, quorum, members = required["min_comment_days"], int(required["board_quorum"]), required["board_members"]
+    if required.get("demo"):
+        return (f"Public comment: at least {days} days and board quorum: {_votes(quorum)}, lowered by the "
+                f"demonstration setting (CRIMELENS_GOVERNANCE_DEMO; the rules require at least {floor_days} days "
+                "and a majority of the board). An approval reached under it is a demonstration, not one under the "
+                "agency's rules.")
+    return (f"Public comment: at least {days} days (the policy says {pol['min_comment_days']}; never fewer than "
+            f"{floor_days}); board quorum: {_votes(quorum)} of {members} board member{'' if members == 1 else 's'} "
+            f"(the policy says {pol['board_quorum']}; never fewer than a majority of the board).")
 
 
 def _ledger_deployments(history: Sequence[tuple[int, LedgerEntry]],

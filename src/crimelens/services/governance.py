@@ -911,11 +911,12 @@ VOTES = ("approve", "reject", "abstain")
 
 def vote(ctx: Context, *, deployment: str, choice: str, actor: Actor, reason: str | None = None,
          purpose: str | None = OVERSIGHT_PURPOSE) -> int:
-    """A board member's vote in the current review round (a later vote replaces theirs)."""
+    """A board member's vote in the current review round (a later vote replaces theirs), with the
+    member's reason: it stands on the public record beside the vote (refused, and logged, without one)."""
     authorize(ctx, action="deployments.vote", actor=actor, purpose=purpose, deployment=deployment,
               require_active=False)
     row = _dep(ctx, deployment, action="deployments.vote", actor=actor, purpose=purpose)
-    why = None
+    why, reason_missing = None, False
     if choice not in VOTES:
         why = f"got vote {choice!r}; expected one of {VOTES}"
     elif row["state"] != DeploymentState.BOARD_REVIEW:
@@ -926,15 +927,19 @@ def vote(ctx: Context, *, deployment: str, choice: str, actor: Actor, reason: st
         why = (f"board member {actor.user!r} was registered at {member['created_at'].isoformat()}, after review "
                f"round {int(row['review_round'])} opened at {row['review_opened_at'].isoformat()}; a member votes "
                "in the rounds that open after they joined, so that members added during a review cannot decide it")
+    elif reason_missing := not (reason and reason.strip()):
+        why = "got no reason; expected a sentence saying why, which the public record shows beside the vote"
     if why:
         refuse(ctx, action="deployments.vote", actor=actor, purpose=purpose, reason=why,
-               error=ApprovalRequiredError(f"vote on {deployment!r}: {why}"), deployment=deployment)
+               error=(InputError if reason_missing else ApprovalRequiredError)(f"vote on {deployment!r}: {why}"),
+               deployment=deployment)
+    assert reason is not None
     with ctx.store.transaction():
         seq = record_use(ctx, action="deployments.vote", actor=actor, purpose=purpose, deployment=deployment,
-                         require_active=False, decision={"vote": choice, "reason": reason,
+                         require_active=False, decision={"vote": choice, "reason": reason.strip(),
                                                          "round": int(row["review_round"])})
         db.add_board_vote(ctx.store, deployment=deployment, review_round=int(row["review_round"]),
-                          voter=actor.user, vote=choice, reason=reason, at=ctx.now(), ledger_seq=seq)
+                          voter=actor.user, vote=choice, reason=reason.strip(), at=ctx.now(), ledger_seq=seq)
     return seq
 
 
@@ -960,7 +965,8 @@ def close_review(ctx: Context, *, deployment: str, actor: Actor,
         quorum = _floors(ctx, policy)["board_quorum"]
         if len(votes) < quorum:
             raise ApprovalRequiredError(
-                f"deployment {deployment!r}: got {len(votes)} board votes; the quorum is {quorum} (the use policy's "
+                f"deployment {deployment!r}: got {len(votes)} board vote{'' if len(votes) == 1 else 's'}; the quorum is "
+                f"{quorum} (the use policy's "
                 f"{policy.board_quorum}, at least a majority of the {floors['board_members'] if floors else '?'} "
                 "board members)")
         if approve:
@@ -1161,15 +1167,19 @@ def list_deployments(ctx: Context, *, actor: Actor, purpose: str | None = OVERSI
     return rows
 
 
-def deployment_floors(ctx: Context, deployment: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+def deployment_floors(ctx: Context, deployment: str, policy: Mapping[str, Any], *,
+                      now: bool = True) -> dict[str, Any]:
     """The floors a deployment's steps applied, as their ledger entries recorded them (``detail.floors``),
     and how long its comment periods ran: :func:`crimelens.governance._report.floors_record`. Where the
-    demonstration setting lowered them, ``demo_lowered`` is true and ``note`` says so plainly. (Not a
-    service: it logs nothing; :func:`show_deployment` adds it to the record.)"""
+    demonstration setting lowered them, ``demo_lowered`` is true and ``note`` says so plainly. With
+    ``now``, ``required`` is what the deployment's next step requires at this moment (:func:`_floors`:
+    the comment days and quorum its pages state). (Not a service: it logs nothing;
+    :func:`show_deployment` adds it to the record.)"""
     steps = ("deployments.open_comment", "deployments.start_review", "deployments.close_review",
              "deployments.open_renewal", "deployments.renew")
     entries = [x for action in steps for x in ctx.ledger.entries(action=action, deployment=deployment)]
-    return floors_record(entries, policy=policy, floor_days=MIN_COMMENT_DAYS_FLOOR)
+    required = _floors(ctx, UsePolicy.from_mapping(policy)) if now else None
+    return floors_record(entries, policy=policy, floor_days=MIN_COMMENT_DAYS_FLOOR, required=required)
 
 
 def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
