@@ -115,11 +115,18 @@ const CL = (() => {
     if (areas.features.length) map.fitBounds(layer.getBounds());
     return areas.features.length ? layer : null;  // null: no area polygons; the page fits the map to its own data
   }
+  /* /api/me, fetched once per page: who is signed in, their role and (`may`) the governance actions
+     that role may perform; null when it could not be read. */
+  let mePromise = null;
+  function me() {
+    if (!mePromise) mePromise = api("/api/me").catch((e) => { showError(e.message); return null; });
+    return mePromise;
+  }
   function whoami() {
     const s = session();
     if (!s) { location.href = "/login"; return null; }
     el("prov-purpose").textContent = s.purpose + (s.deployment ? ` (deployment ${s.deployment})` : " (research use: no deployment)");
-    api("/api/me").then((m) => { el("who").textContent = `${m.user} · ${m.role}`; }).catch((e) => showError(e.message));
+    me().then((m) => { if (m) el("who").textContent = `${m.user} · ${m.role}`; });
     const so = el("signout"); if (so) so.addEventListener("click", () => { clear(); location.href = "/login"; });
     return s;
   }
@@ -130,6 +137,14 @@ const CL = (() => {
                                                hour: "2-digit", minute: "2-digit", hourCycle: "h23"}).format(new Date(iso));
     } catch (e) { return String(iso).slice(0, 16).replace("T", " "); }
   };
+  /* A server time (UTC) with its zone: "2026-11-29 12:04 UTC"; a time sent without an offset is UTC too. */
+  const utcTime = (v) => {
+    if (v === null || v === undefined || v === "") return "—";
+    const t = String(v);
+    return localTime(/T\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(t) ? t + "Z" : t, "UTC") + " UTC";
+  };
+  /* "1 day", "14 days", "1 vote", "2 votes" */
+  const plural = (n, word) => `${n} ${word}${Number(n) === 1 ? "" : "s"}`;
   const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v)) ? "—" : Number(v).toFixed(d);
   // a forecast window's length as the server's format_span writes it: "8 hours", "1 day", "7 days"
   const span = (days) => { const d = Number(days); return d < 1 ? `${Number((d * 24).toFixed(2))} hours` : `${Number(d.toFixed(2))} day${d === 1 ? "" : "s"}`; };
@@ -148,25 +163,49 @@ const CL = (() => {
     }
     return out;
   }
+  /* The comment period and quorum a deployment's next step requires (`floors.required`: the policy's,
+     never below the floors unless the demonstration setting is on now), said beside the policy's own
+     numbers where they differ; with an older server, the policy's numbers and the ledger's note. */
+  function floorLines(d) {
+    const p = d.policy || {}, f = d.floors || {}, req = f.required, floorDays = f.floor_days || 14;
+    const note = f.demo_lowered && f.note ? ". " + esc(f.note) : "";
+    if (!req) {
+      return {comment: f.note ? esc(f.note) : `at least ${esc(plural(p.min_comment_days, "day"))}`,
+              quorum: esc(plural(p.board_quorum, "vote")), days: p.min_comment_days};
+    }
+    const days = req.min_comment_days, q = req.board_quorum, n = req.board_members;
+    let comment, quorum;
+    if (req.demo) {
+      comment = `${esc(plural(days, "day"))}: lowered by the demonstration setting (CRIMELENS_GOVERNANCE_DEMO); the rules require at least ${esc(plural(floorDays, "day"))}`;
+      quorum = `${esc(plural(q, "vote"))}: lowered by the demonstration setting (CRIMELENS_GOVERNANCE_DEMO); the rules require a majority of the ${esc(n)} board members`;
+    } else {
+      comment = `at least ${esc(plural(days, "day"))}` + (Number(days) !== Number(p.min_comment_days)
+        ? ` (the policy says ${esc(p.min_comment_days)}; never fewer than ${esc(floorDays)})` : "");
+      quorum = `${esc(q)} of ${esc(plural(n, "board member"))}` + (Number(q) !== Number(p.board_quorum)
+        ? ` (the policy says ${esc(p.board_quorum)}; never fewer than a majority of the board)` : "")
+        + (Number(q) > Number(n) ? `: more than the board has, so no review can pass until members are added` : "");
+    }
+    return {comment: comment + note, quorum, days};
+  }
   /* A deployment's public record as HTML: what it is, its policy, assessment, timeline, comments, votes. */
   function deploymentRecord(d) {
-    const p = d.policy || {}, a = d.assessment;
+    const p = d.policy || {}, a = d.assessment, fl = floorLines(d);
     const list = (v) => (v || []).map(esc).join(", ") || "—";
-    const ret = Object.entries(p.retention_days || {}).map(([k, v]) => `${esc(k)} ${esc(v)} days`).join(", ") || "—";
-    const events = (d.events || []).map((e) => `<li>${esc(String(e.event_at || "").slice(0, 19))}: ${esc(e.from_state || "—")} → <b>${esc(e.to_state)}</b> by ${esc(e.by_user)} (${esc(e.by_role)})${e.reason ? " — " + esc(e.reason) : ""} <span class="muted">ledger #${e.ledger_seq}</span></li>`).join("");
-    const comments = (d.comments || []).map((c) => `<li class="comment ${esc(c.stage)}"><b>${esc(c.author)}</b> <span class="muted">(${esc(c.stage === "board" ? "board" : c.stage === "renewal" ? "public, on the renewal" : "public")}, ${esc(String(c.posted_at || "").slice(0, 10))}, ledger #${c.ledger_seq})</span><br>${esc(c.body)}</li>`).join("") || "<li>No comments yet.</li>";
-    const votes = (d.votes || []).map((v) => `<li>${esc(v.voter)}: <b>${esc(v.vote)}</b>${v.reason ? " — " + esc(v.reason) : ""}</li>`).join("") || "<li>No votes in this round.</li>";
-    const renewal = d.renewal_opened_at ? `<p class="ok">The renewal of this deployment is open for public comment since ${esc(String(d.renewal_opened_at).slice(0, 10))}; the board may renew it after ${esc(p.min_comment_days)} days.</p>` : "";
+    const ret = Object.entries(p.retention_days || {}).map(([k, v]) => `${esc(k)} ${esc(plural(v, "day"))}`).join(", ") || "—";
+    const events = (d.events || []).map((e) => `<li>${esc(utcTime(e.event_at))}: ${esc(e.from_state || "—")} → <b>${esc(e.to_state)}</b> by ${esc(e.by_user)} (${esc(e.by_role)})${e.reason ? " — " + esc(e.reason) : ""} <span class="muted">ledger #${esc(e.ledger_seq)}</span></li>`).join("");
+    const comments = (d.comments || []).map((c) => `<li class="comment ${esc(c.stage)}"><b>${esc(c.author)}</b> <span class="muted">(${esc(c.stage === "board" ? "board" : c.stage === "renewal" ? "public, on the renewal" : "public")}, ${esc(utcTime(c.posted_at))}, ledger #${esc(c.ledger_seq)})</span><br>${esc(c.body)}</li>`).join("") || "<li>No comments yet.</li>";
+    const votes = (d.votes || []).map((v) => `<li>${esc(v.voter)}: <b>${esc(v.vote)}</b>${v.voted_at ? ` <span class="muted">(${esc(utcTime(v.voted_at))})</span>` : ""}${v.reason ? " — " + esc(v.reason) : ""}</li>`).join("") || "<li>No votes in this round.</li>";
+    const renewal = d.renewal_opened_at ? `<p class="${d.state === "active" ? "ok" : "warn"}" id="renewal-open">The renewal of this deployment is open for public comment since ${esc(utcTime(d.renewal_opened_at))}; the board may renew it after ${esc(plural(fl.days, "day"))}${d.state === "active" ? "" : ". Meanwhile it stays " + esc(d.state)}.</p>` : "";
     return `<h3>${esc(d.name)} <span class="state">${esc(d.state)}</span></h3>
       <p>${esc(d.description)}</p>${renewal}
       <dl class="policy"><dt>Model</dt><dd>${esc(d.model)} ${esc(d.model_version)}</dd>
       <dt>Allowed purposes</dt><dd>${list(p.allowed_purposes)}</dd><dt>Allowed roles</dt><dd>${list(p.allowed_roles)}</dd>
-      <dt>Retention</dt><dd>${ret}</dd><dt>Public comment</dt><dd>at least ${esc(p.min_comment_days)} days</dd>
-      <dt>Board quorum</dt><dd>${esc(p.board_quorum)} votes</dd><dt>Approval lasts</dt><dd>${esc(p.approval_days)} days${d.approved_until ? " (until " + esc(String(d.approved_until).slice(0, 10)) + ")" : ""}</dd>
+      <dt>Retention</dt><dd>${ret}</dd><dt>Public comment</dt><dd>${fl.comment}</dd>
+      <dt>Board quorum</dt><dd>${fl.quorum}</dd><dt>Approval lasts</dt><dd>${esc(plural(p.approval_days, "day"))}${d.approved_until ? " (until " + esc(utcTime(d.approved_until)) + ")" : ""}</dd>
       <dt>Impact assessment</dt><dd>${a ? "level " + esc(a.level) + " (score " + esc(a.score) + ")" : "not yet made"}</dd></dl>
-      <h4>Timeline</h4><ul class="events">${events}</ul>
+      <h4>Timeline (UTC)</h4><ul class="events">${events}</ul>
       <h4>Comments</h4><ul class="comments">${comments}</ul>
       <h4>Board votes (round ${esc(d.review_round)})</h4><ul class="votes">${votes}</ul>`;
   }
-  return {session, save, clear, el, esc, api, purposeHeader, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, localTime, fmt, span, parseParams};
+  return {session, save, clear, el, esc, api, purposeHeader, publicApi, upload, stream, download, downloadChecked, deploymentRecord, showError, me, utcTime, plural, clearError, provenance, snapshot, snapText, baseMap, basemap, whoami, localTime, fmt, span, parseParams};
 })();

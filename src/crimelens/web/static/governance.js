@@ -2,6 +2,14 @@
 (async () => {
   const s = CL.whoami(); if (!s) return;
   const short = (v, n = 16) => String(v || "").slice(0, n);
+  /* What the caller's role may do (`may` from /api/me): only those controls are offered; the server checks
+     every call anyway. Without `may` (an older server) every control is offered, as before. */
+  const me = await CL.me();
+  const may = me && Array.isArray(me.may) ? new Set(me.may) : null;
+  const role = (me && me.role) || s.role;
+  const can = (action, roles) => (may ? may.has(action) : (!roles || roles.includes(role)));
+  const stepAction = (st) => "deployments." + st.replace(/-/g, "_");
+  const ALL_STEPS = ["open-comment", "start-review", "close-review", "activate", "suspend", "resume", "open-renewal", "renew", "decommission", "revise"];
   /* Lifecycle steps offered in each state (the server checks the role and refuses, logged, otherwise). */
   const STEPS = {
     approved: ["activate", "decommission"], active: ["suspend", "open-renewal", "renew", "decommission"],
@@ -16,10 +24,20 @@
     const d = (await CL.api(`/api/deployments/${encodeURIComponent(name)}`)).deployment;
     current = d.name;
     const rec = CL.el("record"); rec.hidden = false; rec.innerHTML = CL.deploymentRecord(d);
-    CL.el("dep-actions").hidden = false;
-    CL.el("step-buttons").innerHTML = (STEPS[d.state] || []).filter((st) => st !== (d.renewal_opened_at ? "open-renewal" : "renew")).map((st) => `<button type="button" class="step" data-step="${st}">${st.replace("-", " ")}</button>`).join(" ");
+    const inState = (STEPS[d.state] || []).filter((st) => st !== (d.renewal_opened_at ? "open-renewal" : "renew"));
+    const steps = inState.filter((st) => can(stepAction(st)));
+    CL.el("dep-actions").hidden = steps.length === 0;
+    CL.el("step-buttons").innerHTML = steps.map((st) => `<button type="button" class="step" data-step="${st}">${st.replace(/-/g, " ")}</button>`).join(" ");
     for (const b of CL.el("step-buttons").querySelectorAll("button.step")) b.addEventListener("click", () => step(b.dataset.step));
-    CL.el("board-form").hidden = d.state !== "board_review";
+    const review = d.state === "board_review", voting = review && can("deployments.vote"), commenting = review && can("deployments.board_comment");
+    CL.el("board-form").hidden = !(voting || commenting);
+    CL.el("board-vote-part").hidden = !voting; CL.el("board-comment-part").hidden = !commenting;
+    const ro = CL.el("dep-readonly");
+    ro.hidden = steps.length > 0 || voting || commenting;
+    ro.textContent = !inState.length ? `No lifecycle step follows from ${d.state}.`
+      : !ALL_STEPS.some((st) => can(stepAction(st))) && !can("deployments.vote") && !can("deployments.board_comment")
+        ? "Your role reads this record; it cannot change it."
+        : `Your role takes no step from ${d.state.replace(/_/g, " ")}: ${inState.map((st) => st.replace(/-/g, " ")).join(", ")} ${inState.length === 1 ? "is" : "are"} for other roles.`;
     document.body.dataset.shown = `${d.name}:${d.state}`;
   }
   async function step(st) {
@@ -27,7 +45,12 @@
     try {
       const path = st === "suspend" ? `/api/deployments/${encodeURIComponent(current)}/suspend` : `/api/deployments/${encodeURIComponent(current)}/transitions/${st}`;
       const r = await CL.api(path, {method: "POST", body: st === "suspend" ? {reason} : {reason: reason || null}});
-      result(`<span class="ok" id="step-ok">${CL.esc(current)} is now ${CL.esc(r.deployment.state)}.</span>`);
+      const dep = r.deployment || {}, stays = dep.state === "active" ? "it stays active" : `it stays ${CL.esc(dep.state)}`;
+      /* open-renewal and renew keep the state: say what they did, not "is now <the same state>" */
+      const said = st === "open-renewal" ? `The renewal of ${CL.esc(current)} is open for public comment; ${stays}${dep.state === "suspended" ? " until it is resumed" : ""}.`
+        : st === "renew" ? `${CL.esc(current)} is renewed${dep.approved_until ? " until " + CL.esc(CL.utcTime(dep.approved_until)) : ""}; ${stays}.`
+        : `${CL.esc(current)} is now ${CL.esc(dep.state)}.`;
+      result(`<span class="ok" id="step-ok">${said}</span>`);
       await deployments(); await show(current); await ledger();
     } catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
   }
@@ -43,19 +66,19 @@
   async function deployments() {
     const d = await CL.api("/api/deployments?limit=100");
     const body = CL.el("deployments").querySelector("tbody");
-    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.effective_state === "active" ? "ok" : (x.effective_state !== x.state ? "bad" : "")}">${CL.esc(stateText(x))}</td><td>${CL.esc(short(x.state_changed_at, 19))}</td><td>${CL.esc(x.state_reason)}</td><td>${CL.esc(short(x.approved_until, 10))}</td><td><button type="button" class="secondary open">Open</button></td></tr>`).join("") || `<tr><td colspan="7">No deployments: every use is research use.</td></tr>`;
+    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.effective_state === "active" ? "ok" : (x.effective_state !== x.state ? "bad" : "")}">${CL.esc(stateText(x))}</td><td>${CL.esc(CL.utcTime(x.state_changed_at))}</td><td>${CL.esc(x.state_reason)}</td><td>${CL.esc(x.approved_until ? CL.utcTime(x.approved_until) : "—")}</td><td><button type="button" class="secondary open">Open</button></td></tr>`).join("") || `<tr><td colspan="7">No deployments: every use is research use.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-name]")) tr.querySelector(".open").addEventListener("click", () => show(tr.dataset.name).catch((e) => CL.showError(e.message)));
     const ks = d.items.length ? d.items[0].kill_switch : null;
     const ksEl = CL.el("kill-state"); ksEl.hidden = !(ks && ks.engaged);
-    ksEl.textContent = ks && ks.engaged ? `Global kill switch engaged since ${ks.since} by ${ks.by} (${ks.reason}): every deployment is refused.` : "";
+    ksEl.textContent = ks && ks.engaged ? `Global kill switch engaged since ${CL.utcTime(ks.since)} by ${ks.by} (${ks.reason}): every deployment is refused.` : "";
     const act = d.items.filter((x) => x.effective_state === "active").map((x) => `${x.name}: ${x.model} ${x.model_version}`);
     CL.provenance({model: act.length ? "active deployments — " + act.join("; ") : "no active deployment"});
   }
   async function complaints() {
     const c = await CL.api("/api/complaints?limit=100");
     const body = CL.el("complaints").querySelector("tbody");
-    body.innerHTML = c.items.map((x) => `<tr data-complaint="${CL.esc(x.complaint_id)}"><td>${CL.esc(x.complaint_id)}</td><td>${CL.esc(short(x.filed_at, 10))}</td><td>${CL.esc(x.complainant)}</td><td>${CL.esc(x.deployment || "—")}</td><td>${CL.esc((x.entry_seqs || []).join(", ") || "—")}</td><td>${CL.esc(x.body)}</td>
-      <td>${x.status === "answered" ? `<span class="ok">answered</span>: ${CL.esc(x.response)}` : `<label class="visually-hidden" for="response-${CL.esc(x.complaint_id)}">Answer to complaint ${CL.esc(x.complaint_id)}</label><input class="response" id="response-${CL.esc(x.complaint_id)}" placeholder="response" size="28"> <button type="button" class="respond">Answer</button>`}</td></tr>`).join("") || `<tr><td colspan="7">No complaints.</td></tr>`;
+    body.innerHTML = c.items.map((x) => `<tr data-complaint="${CL.esc(x.complaint_id)}"><td>${CL.esc(x.complaint_id)}</td><td>${CL.esc(CL.utcTime(x.filed_at))}</td><td>${CL.esc(x.complainant)}</td><td>${CL.esc(x.deployment || "—")}</td><td>${CL.esc((x.entry_seqs || []).join(", ") || "—")}</td><td>${CL.esc(x.body)}</td>
+      <td>${x.status === "answered" ? `<span class="ok">answered</span>: ${CL.esc(x.response)}` : !can("complaints.respond", ["admin", "board"]) ? `<span class="muted">${CL.esc(x.status || "open")}: waiting for the board's answer</span>` : `<label class="visually-hidden" for="response-${CL.esc(x.complaint_id)}">Answer to complaint ${CL.esc(x.complaint_id)}</label><input class="response" id="response-${CL.esc(x.complaint_id)}" placeholder="response" size="28"> <button type="button" class="respond">Answer</button>`}</td></tr>`).join("") || `<tr><td colspan="7">No complaints.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-complaint]")) {
       const b = tr.querySelector(".respond"); if (!b) continue;
       b.addEventListener("click", async () => {
@@ -73,13 +96,24 @@
       await ledger();
     } catch (e) { out.textContent = e.message; }
   }
+  {
+    const purging = can("deployments.purge", ["admin"]), engage = can("killswitch.engage", ["supervisor", "admin", "board"]);
+    const release = can("killswitch.release", ["admin", "board"]);
+    CL.el("purge-dry").hidden = CL.el("purge-run").hidden = !purging;
+    CL.el("kill-on").hidden = !engage; CL.el("kill-off").hidden = !release; CL.el("kill-reason-label").hidden = !(engage || release);
+    CL.el("retention-actions").hidden = !(purging || engage || release);
+    const ro = CL.el("retention-readonly"); ro.hidden = purging && engage && release;
+    const says = (p, on, off) => [p && "purge outputs past retention", on && off ? "engage and release the kill switch" : on ? "engage the kill switch" : off ? "release the kill switch" : ""].filter(Boolean).join(" and ");
+    ro.textContent = !(purging || engage || release) ? "Your role reads the kill switch's state; it cannot purge outputs or engage or release the switch."
+      : `Your role may ${says(purging, engage, release)}; it may not ${says(!purging, !engage, !release)}.`;
+  }
   CL.el("purge-dry").addEventListener("click", () => purge(true));
   CL.el("purge-run").addEventListener("click", () => purge(false));
   for (const [id, engaged] of [["kill-on", true], ["kill-off", false]]) CL.el(id).addEventListener("click", async () => {
     try { await CL.api("/api/killswitch", {method: "POST", body: {engaged, reason: CL.el("kill-reason").value}}); result(`<span class="ok">Global kill switch ${engaged ? "engaged: every deployment is refused" : "released"}.</span>`); await deployments(); await ledger(); }
     catch (e) { result(`<span class="bad">${CL.esc(e.message)}</span>`); }
   });
-  if (s.role !== "admin") {  // the server refuses (and logs) anyone else; do not offer what the role cannot do
+  if (!can("store.backup", ["admin"])) {  // the server refuses (and logs) anyone else; do not offer what the role cannot do
     CL.el("backup-form").hidden = true; CL.el("backup-result").textContent = "Administrators only.";
   }
   CL.el("backup-form").addEventListener("submit", async (ev) => {
@@ -94,13 +128,13 @@
   });
   async function users() {
     const body = CL.el("users").querySelector("tbody");
-    const admin = s.role === "admin";
+    const admin = can("users.add", ["admin"]);
     CL.el("user-form").hidden = !admin;
-    if (s.role === "analyst") {  // users.list is for administrators, supervisors, the board and auditors
+    if (!can("users.list", ["admin", "supervisor", "board", "auditor"])) {  // users.list is for administrators, supervisors, the board and auditors
       CL.el("users").hidden = true; CL.el("user-result").textContent = "Shown to administrators, supervisors, the board and auditors."; return;
     }
     const u = await CL.api("/api/users?limit=1000");
-    body.innerHTML = u.items.map((x) => `<tr data-user="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.role)}</td><td>${x.active ? "yes" : "<b>disabled</b>"}</td><td>${CL.esc(short(x.created_at, 10))}</td><td>${CL.esc(x.created_by)}</td><td>${admin && x.active && x.name !== s.user ? `<button type="button" class="secondary rotate">New token</button> <button type="button" class="secondary disable">Disable</button>` : ""}</td></tr>`).join("");
+    body.innerHTML = u.items.map((x) => `<tr data-user="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.role)}</td><td>${x.active ? "yes" : "<b>disabled</b>"}</td><td>${CL.esc(short(x.created_at, 10))}</td><td>${CL.esc(x.created_by)}</td><td>${x.active && x.name !== ((me && me.user) || s.user) ? [can("users.rotate_token", ["admin"]) ? `<button type="button" class="secondary rotate">New token</button>` : "", can("users.disable", ["admin"]) ? `<button type="button" class="secondary disable">Disable</button>` : ""].filter(Boolean).join(" ") : ""}</td></tr>`).join("");
     body.querySelectorAll("button.rotate").forEach((b) => b.addEventListener("click", async () => {
       const name = b.closest("tr").dataset.user;
       try { const r = await CL.api(`/api/users/${encodeURIComponent(name)}/token`, {method: "POST"}); showToken(name, r.token, "New token"); await ledger(); }
@@ -126,7 +160,7 @@
   });
   async function limits() {
     const body = CL.el("limits").querySelector("tbody");
-    if (!["admin", "auditor"].includes(s.role)) {  // a refused view would be a ledger entry on every page load
+    if (!can("limits.view", ["admin", "auditor"])) {  // a refused view would be a ledger entry on every page load
       CL.el("limits-budgets").textContent = "Shown to administrators and auditors."; CL.el("limits").hidden = true; return;
     }
     try {
@@ -138,11 +172,13 @@
   async function review() {
     const q = await CL.api("/api/review?limit=100");
     const body = CL.el("review").querySelector("tbody");
+    const deciding = can("review.decide", ["supervisor"]);
     body.innerHTML = q.items.map((x) => `<tr data-item="${CL.esc(x.item_id)}"><td>${CL.esc(x.item_id)}</td><td>${CL.esc(x.deployment)}</td><td>${CL.esc(x.action)} (ledger #${x.source_seq})</td><td>${CL.esc(x.requested_by)}</td><td><code>${CL.esc(short(JSON.stringify(x.summary), 140))}</code></td>
-      <td><select class="decision"><option value="accept">accept</option><option value="override">override</option><option value="reject">reject</option></select>
+      <td>${!deciding ? `<span class="muted">waiting for a supervisor's decision</span>` : `<select class="decision"><option value="accept">accept</option><option value="override">override</option><option value="reject">reject</option></select>
       <input class="reason" placeholder="reason (required)" required> <input class="replacement" placeholder="override: decided instead">
-      <button type="button" class="decide">Record decision</button><div class="outcome"></div></td></tr>`).join("") || `<tr><td colspan="6">Nothing waits for review.</td></tr>`;
+      <button type="button" class="decide">Record decision</button><div class="outcome"></div>`}</td></tr>`).join("") || `<tr><td colspan="6">Nothing waits for review.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-item]")) {
+      if (!tr.querySelector(".decide")) continue;
       tr.querySelector(".decide").addEventListener("click", async () => {
         const reason = tr.querySelector(".reason").value.trim();
         const decision = tr.querySelector(".decision").value;
@@ -160,7 +196,7 @@
   }
   async function ledger() {
     const l = await CL.api("/api/ledger/entries?limit=25");
-    CL.el("ledger").querySelector("tbody").innerHTML = l.items.map((e) => `<tr data-seq="${e.seq}"><td>${e.seq}</td><td>${CL.esc(short(e.at, 19))}</td><td>${CL.esc(e.action)}</td><td>${CL.esc(e.user)} (${CL.esc(e.role)})</td><td>${CL.esc(e.purpose)}</td><td>${CL.esc(e.outcome)}</td><td><code>${CL.esc(short(JSON.stringify(e.decision || e.detail || {}), 160))}</code></td></tr>`).join("");
+    CL.el("ledger").querySelector("tbody").innerHTML = l.items.map((e) => `<tr data-seq="${e.seq}"><td>${e.seq}</td><td class="num">${CL.esc(CL.utcTime(e.at))}</td><td>${CL.esc(e.action)}</td><td>${CL.esc(e.user)} (${CL.esc(e.role)})</td><td>${CL.esc(e.purpose)}</td><td>${CL.esc(e.outcome)}</td><td class="detail"><code>${CL.esc(short(JSON.stringify(e.decision || e.detail || {}), 160))}</code></td></tr>`).join("");
     const h = await CL.api("/api/ledger/head");
     CL.el("head").textContent = JSON.stringify(h.head, null, 1);
     CL.provenance({data: `ledger of ${l.total} entries; signed head over ${h.head.tree_size}, root ${short(h.head.root_hash)}…`});
@@ -168,7 +204,7 @@
   async function models() {
     const m = await CL.api("/api/models?limit=100");
     const body = CL.el("models").querySelector("tbody");
-    body.innerHTML = m.items.map((x) => `<tr><td>${CL.esc(x.name)}</td><td>${CL.esc(x.version)}</td><td>${CL.esc(short(x.registered_at, 19))}</td><td><button type="button" class="secondary card" data-name="${CL.esc(x.name)}" data-version="${CL.esc(x.version)}">Card</button></td></tr>`).join("") || `<tr><td colspan="4">No registered models.</td></tr>`;
+    body.innerHTML = m.items.map((x) => `<tr><td>${CL.esc(x.name)}</td><td>${CL.esc(x.version)}</td><td>${CL.esc(CL.utcTime(x.registered_at))}</td><td><button type="button" class="secondary card" data-name="${CL.esc(x.name)}" data-version="${CL.esc(x.version)}">Card</button></td></tr>`).join("") || `<tr><td colspan="4">No registered models.</td></tr>`;
     for (const b of body.querySelectorAll("button.card")) b.addEventListener("click", async () => {
       const c = await CL.api(`/api/models/${encodeURIComponent(b.dataset.name)}/card?version=${encodeURIComponent(b.dataset.version)}`);
       CL.el("card").hidden = false; CL.el("card").textContent = c.markdown;

@@ -16,7 +16,7 @@
       if (list.length) out.push(`<ul>${list.map((x) => `<li>${inline(x)}</li>`).join("")}</ul>`);
       if (table.length) {
         const [head, ...rest] = table.filter((r) => !/^\|?\s*:?-{3,}/.test(r.trim()));
-        out.push(`<table class="card-table"><thead><tr>${cells(head).map((c) => `<th scope="col">${inline(c)}</th>`).join("")}</tr></thead><tbody>${rest.map((r) => `<tr>${cells(r).map((c, i) => i === 0 ? `<th scope="row">${inline(c)}</th>` : `<td>${inline(c)}</td>`).join("")}</tr>`).join("")}</tbody></table>`);
+        out.push(`<div class="table-scroll"><table class="card-table"><thead><tr>${cells(head).map((c) => `<th scope="col">${inline(c)}</th>`).join("")}</tr></thead><tbody>${rest.map((r) => `<tr>${cells(r).map((c, i) => i === 0 ? `<th scope="row">${inline(c)}</th>` : `<td>${inline(c)}</td>`).join("")}</tr>`).join("")}</tbody></table></div>`);
       }
       para = []; list = []; table = [];
     };
@@ -31,12 +31,11 @@
     flush();
     return out.join("\n");
   }
-  /* The floors the deployment's steps applied, from their ledger entries (the API's `floors`): said next
-     to the policy's comment period, and plainly when the demonstration setting lowered them. */
+  /* The floors the deployment's steps applied, from their ledger entries (the API's `floors`): the record
+     says them on its Public comment and Board quorum lines (CL.deploymentRecord); here, a warning above
+     the record when the demonstration setting lowered them. */
   function floors(rec, d) {
     const f = d.floors; if (!f) return;
-    const dd = [...rec.querySelectorAll("dl.policy dt")].find((dt) => dt.textContent === "Public comment");
-    if (dd && dd.nextElementSibling) dd.nextElementSibling.textContent = f.note;
     if (f.demo_lowered) {
       const warn = document.createElement("p"); warn.className = "bad floors-demo"; warn.id = "floors-demo";
       warn.textContent = f.note;
@@ -61,10 +60,18 @@
     CL.el("comment-target").textContent = d.name;
     document.body.dataset.shown = d.name;
   }
+  /* How a deployment's state reads in the table: green only while it is open for comment and running as
+     approved (public comment, or an active one whose renewal is open); a suspended or blocked one warns,
+     even with its renewal open. */
+  const stateClass = (x) => {
+    const now = x.effective_state || x.state;
+    if (x.state === "suspended" || now !== x.state) return "warn";
+    return x.state === "public_comment" || (x.renewal_opened_at && x.state === "active") ? "ok" : "";
+  };
   async function deployments() {
     const d = await CL.publicApi("/api/deployments?limit=100");
     const body = CL.el("deployments").querySelector("tbody");
-    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${x.state === "public_comment" || x.renewal_opened_at ? "ok" : ""}">${CL.esc(x.state === "public_comment" ? "open for comment" : (x.effective_state && x.effective_state !== x.state ? `${x.state} — ${x.effective_state}` : x.state) + (x.renewal_opened_at && x.state !== "decommissioned" ? ", renewal open for comment" : ""))}</td><td>${CL.esc(utc(x.state_changed_at))}</td><td><button type="button" class="secondary show">Read the record<span class="visually-hidden"> of ${CL.esc(x.name)}</span></button></td></tr>`).join("") || `<tr><td colspan="5">No deployments: nothing is used operationally.</td></tr>`;
+    body.innerHTML = d.items.map((x) => `<tr data-name="${CL.esc(x.name)}"><td>${CL.esc(x.name)}</td><td>${CL.esc(x.model)} ${CL.esc(x.model_version)}</td><td class="${stateClass(x)}">${CL.esc(x.state === "public_comment" ? "open for comment" : (x.effective_state && x.effective_state !== x.state ? `${x.state} — ${x.effective_state}` : x.state) + (x.renewal_opened_at && x.state !== "decommissioned" ? ", renewal open for comment" : ""))}</td><td>${CL.esc(utc(x.state_changed_at))}</td><td><button type="button" class="secondary show">Read the record<span class="visually-hidden"> of ${CL.esc(x.name)}</span></button></td></tr>`).join("") || `<tr><td colspan="5">No deployments: nothing is used operationally.</td></tr>`;
     for (const tr of body.querySelectorAll("tr[data-name]")) {
       tr.querySelector(".show").addEventListener("click", () => show(tr.dataset.name).catch((e) => CL.showError(e.message)));
     }
