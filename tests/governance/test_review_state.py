@@ -72,6 +72,12 @@ def test_under_the_two_person_rule_the_second_accept_is_refused_after_a_suspensi
     assert done.status == "accepted"
     assert done.mark == ("accepted by sam and sue on 2026-04-02 (review "
                          f"{item}) — actionable under deployment hotspots while it is active")
+    # the report counts two supervisors' decisions and one output decided for good (it said "accept 2" only)
+    report = gs.annual_report(ctx, year=2026, actor=people.public)
+    assert report.data["review_decisions"] == {"accept": 2}
+    assert report.data["review_by_deployment"] == [
+        {"deployment": "hotspots", "decisions": {"accept": 2}, "outputs_decided": {"accept": 1}}]
+    assert "<td>hotspots</td><td>accept 2</td><td>accept 1</td>" in report.html
 
 
 def test_the_report_lists_decisions_an_older_ledger_took_while_the_deployment_was_not_active(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from crimelens.errors import ApprovalRequiredError, InputError
+from crimelens.governance import Actor
 from crimelens.governance._policy import DEMO_SETTING, UsePolicy
 from crimelens.services import governance as gs
 from crimelens.services._context import Context
@@ -72,3 +73,20 @@ def test_under_the_demonstration_setting_the_record_says_what_it_lowered(ctx: Co
     note = gs.show_deployment(ctx, deployment="hotspots", actor=people.public)["floors"]["note"]
     assert "was reached under these lowered floors" in note and "approved as a demonstration" not in note
     assert "Its approval" not in note
+
+
+def test_the_record_and_the_report_say_who_joined_the_board_and_when(ctx: Context, people: People,
+                                                                      clock: Clock) -> None:
+    """An administrator registers board members: the public sees how long each voter has been on the
+    board, and the annual report lists the members registered that year and by whom."""
+    gs.add_user(ctx, name="cara", role="board", actor=people.admin)
+    joined = clock()
+    clock.advance(days=1)
+    to_review(ctx, people, clock)
+    gs.vote(ctx, deployment="hotspots", choice="approve", actor=Actor("cara", "board"), reason="adequate")
+    (vote,) = gs.show_deployment(ctx, deployment="hotspots", actor=people.public)["votes"]
+    assert vote["voter"] == "cara" and vote["member_since"] == joined
+    report = gs.annual_report(ctx, year=joined.year, actor=people.public)
+    added = [b for b in report.data["board_members_registered"] if b["name"] == "cara"]
+    assert [(b["by"], b["at"]) for b in added] == [("ada", joined.isoformat(timespec="seconds"))]
+    assert "<td>cara</td><td>ada</td>" in report.html

@@ -182,6 +182,32 @@ def _path_params(request: Request) -> dict[str, str]:
     return {str(k): str(v)[:200] for k, v in request.path_params.items()}
 
 
+def _plain(e: Mapping[str, Any]) -> str:
+    """One validation error in words a person who is not a programmer reads: where, what came, what
+    was expected (an empty reason reads "got an empty reason; expected a sentence saying why", not
+    pydantic's "String should have at least 1 character").
+
+    >>> _plain({"type": "string_too_short", "loc": ("body", "reason"), "input": "", "ctx": {"min_length": 1},
+    ...         "msg": "String should have at least 1 character"})
+    'body.reason: got an empty reason; expected a sentence saying why'
+    >>> _plain({"type": "missing", "loc": ("body", "name"), "input": {}, "msg": "Field required"})
+    'body.name: got nothing; expected a value (it is required)'
+    >>> _plain({"type": "int_parsing", "loc": ("query", "limit"), "input": "x", "msg": "Input should be a valid integer"})
+    "query.limit: got 'x'; expected input should be a valid integer"
+    """
+    loc = tuple(str(p) for p in e.get("loc", ()))
+    where, field = ".".join(loc), (loc[-1] if loc else "value")
+    got, kind = e.get("input"), e.get("type")
+    if kind == "missing":
+        return f"{where}: got nothing; expected a value (it is required)"
+    if kind == "string_too_short" and isinstance(got, str) and not got.strip():
+        wanted = "a sentence saying why" if field in ("reason", "purpose", "note") else "some text"
+        return f"{where}: got an empty {field}; expected {wanted}"
+    msg = str(e.get("msg", "a valid value"))
+    got_text = repr(got)[:80] if got is not None else "nothing"
+    return f"{where}: got {got_text}; expected {msg[:1].lower() + msg[1:]}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     from crimelens.api import _deps  # imports this module: only once both are loaded
 
@@ -216,10 +242,7 @@ def install_error_handlers(app: FastAPI) -> None:
             if e.get("type") == "json_invalid":
                 parts.append(malformed_json(exc.body, e))
                 continue
-            where = ".".join(str(p) for p in e.get("loc", ()))
-            got = e.get("input")
-            got_text = repr(got)[:80] if got is not None else "nothing"
-            parts.append(f"{where}: got {got_text}; expected {e.get('msg', 'a valid value')}")
+            parts.append(_plain(e))
         message = f"{request.method} {request.url.path}: " + "; ".join(parts)
         if refused_after_damage(request) is None:  # a damaged store is refused before anything is read
             try:

@@ -612,6 +612,10 @@ def build_annual_report(
     refusal_actions: Counter[str] = Counter()
     sharing: Counter[tuple[str, str]] = Counter()
     decisions: Counter[str] = Counter()
+    # per deployment: each supervisor's decision, and each output decided for good (under the two-person
+    # rule an output takes two agreeing decisions, so "accept 4" can be 2 accepted outputs)
+    by_dep_decisions: dict[str, Counter[str]] = {}
+    by_dep_final: dict[str, Counter[str]] = {}
     overrides_by_dep: Counter[str] = Counter()
     incidents: list[dict[str, Any]] = []
     complaints_filed: Counter[str] = Counter()
@@ -619,6 +623,7 @@ def build_annual_report(
     comments: Counter[tuple[str, str]] = Counter()
     refused_inactive: Counter[str] = Counter()
     review_inactive: list[dict[str, Any]] = []
+    board_added: list[dict[str, Any]] = []
     state_at = _state_history(changes, kill_switch_history)
     n_ok = n_refused = 0
     for seq, e in entries:
@@ -633,6 +638,10 @@ def build_annual_report(
             continue
         n_ok += 1
         a = e.action
+        if a == "users.add" and detail.get("role") == "board":
+            # an administrator registers board members: who joined the board, when and by whom is public
+            board_added.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "name": detail.get("name"),
+                                "by": e.user})
         if _is_use(a):
             if a in MODEL_USE_ACTIONS:
                 uses[(e.deployment or "research (no deployment)", _public_purpose(e, allowed_purposes), a)] += 1
@@ -649,6 +658,9 @@ def build_annual_report(
             ledger_exports += 1  # the audit trail itself, for oversight: not a sharing of outputs
         if a == "review.decide" and e.decision:
             decisions[str(e.decision.get("decision"))] += 1
+            by_dep_decisions.setdefault(e.deployment or "-", Counter())[str(e.decision.get("decision"))] += 1
+            if e.decision.get("final"):
+                by_dep_final.setdefault(e.deployment or "-", Counter())[str(e.decision.get("decision"))] += 1
             if e.decision.get("decision") == "override":
                 overrides_by_dep[e.deployment or "-"] += 1
             state = state_at(e.deployment, seq)
@@ -723,6 +735,11 @@ def build_annual_report(
         "ledger_exports": ledger_exports,
         "review_decisions": dict(sorted(decisions.items())),
         "overrides_by_deployment": dict(sorted(overrides_by_dep.items())),
+        "board_members_registered": board_added,
+        "review_by_deployment": [
+            {"deployment": dep, "decisions": dict(sorted(by_dep_decisions[dep].items())),
+             "outputs_decided": dict(sorted(by_dep_final.get(dep, Counter()).items()))}
+            for dep in sorted(by_dep_decisions)],
         "review_while_not_active": review_inactive,
         "review_while_not_active_by_decision": dict(sorted(Counter(str(r["decision"]) for r in review_inactive).items())),
         "review_refused_not_active": dict(sorted(refused_inactive.items())),
@@ -825,9 +842,21 @@ reasons themselves (which can name cases, files and people) stay in the staff le
 </table>
 <p>Ledger exports (the audit trail, for oversight; not a sharing of outputs): {{ d.ledger_exports }}.</p>
 
+<h2>Board membership</h2>
+<p>Board members are registered by an administrator. Members registered this year (a member votes only in
+review rounds that open after they joined):</p>
+<table><tr><th>entry</th><th>registered (UTC)</th><th>member</th><th>registered by</th></tr>
+{% for b in d.board_members_registered %}<tr><td>{{ b.seq }}</td><td>{{ b.at }}</td><td>{{ b.name }}</td><td>{{ b.by }}</td></tr>{% else %}<tr><td colspan="4">none</td></tr>{% endfor %}
+</table>
+
 <h2>Human review</h2>
 <table><tr><th>decision</th><th>n</th></tr>
 {% for k, v in d.review_decisions.items() %}<tr><td>{{ k }}</td><td class="num">{{ v }}</td></tr>{% else %}<tr><td colspan="2">none</td></tr>{% endfor %}
+</table>
+<p>Each row counts one supervisor's decision; under the two-person rule an output is decided for good
+only when a second supervisor agrees, so outputs decided can be fewer than decisions.</p>
+<table><tr><th>deployment</th><th>decisions (accept, override, reject)</th><th>outputs decided for good</th></tr>
+{% for r in d.review_by_deployment %}<tr><td>{{ r.deployment }}</td><td>{% for k, v in r.decisions.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td><td>{% for k, v in r.outputs_decided.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% else %}none yet{% endfor %}</td></tr>{% else %}<tr><td colspan="3">none</td></tr>{% endfor %}
 </table>
 <p>Overrides by deployment: {% for k, v in d.overrides_by_deployment.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
 <p>Accepts and overrides refused because their deployment was not active (suspended, decommissioned,

@@ -235,7 +235,7 @@ def deployment_problem(ctx: Context, deployment: str) -> tuple[str, type[Crimele
     store = ctx.store
     switch = gov_db.global_kill_switch(store)
     if switch is not None:
-        reason = (f"the global kill switch is engaged since {switch['changed_at']} by {switch['by_user']}: "
+        reason = (f"the global kill switch is engaged since {utc_text(switch['changed_at'])} by {switch['by_user']}: "
                   f"{switch['reason']}")
         return reason, ApprovalRequiredError, "kill switch"
     dep = gov_db.deployment_row(store, deployment)
@@ -506,6 +506,21 @@ def reading_zone(ctx: Context, dataset: str | None) -> str:
             return "UTC"
         dataset = names[0]
     return dataset_timezone(ctx, dataset) or "UTC"
+
+
+def utc_text(value: datetime | None) -> str:
+    """``value`` for a person: to the second, in UTC, with the zone named ("?" for None).
+
+    >>> from datetime import UTC, datetime, timedelta, timezone
+    >>> utc_text(datetime(2026, 11, 29, 12, 11, 39, 889883, tzinfo=UTC))
+    '2026-11-29 12:11:39 UTC'
+    >>> utc_text(datetime(2026, 11, 29, 6, 0, tzinfo=timezone(timedelta(hours=-6))))
+    '2026-11-29 12:00:00 UTC'
+    """
+    if value is None:
+        return "?"
+    t = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def local_time(value: datetime | None, zone: str | None) -> str | None:

@@ -59,6 +59,7 @@ from crimelens.services._context import (
     record_use,
     refuse,
     submit_use,
+    utc_text,
 )
 from crimelens.storage import _governance as db
 from crimelens.storage._forecast import set_output_mark
@@ -842,8 +843,8 @@ def _period_over(ctx: Context, deployment: str, row: Mapping[str, Any], column: 
     days = _floors(ctx, _policy(row))["min_comment_days"]
     if opened is None or ctx.now() < opened + timedelta(days=days):
         raise ApprovalRequiredError(
-            f"deployment {deployment!r}: the {what} runs {days} days from {opened}; "
-            f"it is now {ctx.now()}; expected at least {opened + timedelta(days=days) if opened else '?'}")
+            f"deployment {deployment!r}: the {what} runs {days} days from {utc_text(opened)}; "
+            f"it is now {utc_text(ctx.now())}; expected at least {utc_text(opened + timedelta(days=days)) if opened else '?'}")
 
 
 def _renewal_open(row: Mapping[str, Any]) -> bool:
@@ -924,8 +925,8 @@ def vote(ctx: Context, *, deployment: str, choice: str, actor: Actor, reason: st
     elif ((member := db.user_row(ctx.store, actor.user)) is not None and row.get("review_opened_at") is not None
           and member["created_at"] > row["review_opened_at"]):
         # an administrator registers board members: one added while a review is open could decide it
-        why = (f"board member {actor.user!r} was registered at {member['created_at'].isoformat()}, after review "
-               f"round {int(row['review_round'])} opened at {row['review_opened_at'].isoformat()}; a member votes "
+        why = (f"board member {actor.user!r} was registered at {utc_text(member['created_at'])}, after review "
+               f"round {int(row['review_round'])} opened at {utc_text(row['review_opened_at'])}; a member votes "
                "in the rounds that open after they joined, so that members added during a review cannot decide it")
     elif reason_missing := not (reason and reason.strip()):
         why = "got no reason; expected a sentence saying why, which the public record shows beside the vote"
@@ -1030,7 +1031,7 @@ def open_renewal(ctx: Context, *, deployment: str, actor: Actor,
     def check(row: Mapping[str, Any]) -> None:
         if row.get("renewal_opened_at") is not None:
             raise ApprovalRequiredError(
-                f"deployment {deployment!r}: a renewal comment period is already open since {row['renewal_opened_at']}")
+                f"deployment {deployment!r}: a renewal comment period is already open since {utc_text(row['renewal_opened_at'])}")
 
     return _transition(ctx, name=deployment, transition="open_renewal", action="deployments.open_renewal",
                        actor=actor, purpose=purpose, reason="renewal comment opened", check=check,
@@ -1194,6 +1195,9 @@ def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
     row["events"] = db.deployment_events(ctx.store, deployment)
     row["comments"] = db.deployment_comments(ctx.store, deployment)
     row["votes"] = db.board_votes(ctx.store, deployment, int(row["review_round"]))
+    for v in row["votes"]:  # how long each voter has been on the board (an administrator registers members)
+        member = db.user_row(ctx.store, str(v["voter"]))
+        v["member_since"] = member["created_at"] if member is not None else None
     row["floors"] = deployment_floors(ctx, deployment, row["policy"])
     switch = db.global_kill_switch(ctx.store)
     row["effective_state"] = effective_state(ctx, row, switch)
@@ -1311,7 +1315,8 @@ def respond_complaint(ctx: Context, *, complaint_id: str, response: str, actor: 
         elif not response.strip():
             why = "empty response"
         elif row["status"] == "answered" or row.get("response"):
-            why = ("already answered; an answer is not replaced (the complainant has read it): "
+            why = ("already answered; an answer is not replaced (the complainant may have read it on the "
+                   "receipt page already): "
                    "expected an open complaint")
         if why is not None:
             error = NotFoundError if row is None else InputError
