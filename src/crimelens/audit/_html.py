@@ -18,6 +18,7 @@ import pandas as pd
 
 from crimelens.audit._audit import OVERALL, AuditReport
 from crimelens.audit._metrics import RATE_METRICS
+from crimelens.audit._mitigate import people
 
 __all__ = ["render_html"]
 
@@ -65,8 +66,10 @@ def _count(v: Any, *, change: bool = False) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     x = float(v)
-    sign = "+" if change and x > 0 else ""
-    return f"{sign}{round(x):,}" if abs(x - round(x)) < 1e-9 else f"{sign}{x:,.1f}"
+    if abs(x) < 1e-9:
+        return "0"
+    sign = ("+" if x > 0 else "-") if change else ""
+    return sign + people(x)
 
 
 #: columns that count people (printed as whole numbers, not as rates)
@@ -81,9 +84,16 @@ def _table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
     body = []
     for (_, row), h in zip(frame.iterrows(), hl, strict=True):
         cls = ' class="fg"' if h else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_count(row[c], change=c.endswith('_change')) if c in _COUNTS else _fmt(row[c])}</td>"
-                                           for c in cols) + "</tr>")
+        body.append(f"<tr{cls}>" + "".join(f"<td>{_cell(c, row[c])}</td>" for c in cols) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _cell(column: str, v: Any) -> str:
+    if column in _COUNTS:
+        return _count(v, change=column.endswith("_change"))
+    if column == "flag_at":  # a group's own cut (group-specific thresholds)
+        return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"≥ {float(v):g}"
+    return _fmt(v)
 
 
 class _Plot:
@@ -201,8 +211,9 @@ def render_html(report: AuditReport, *, title: str = "Risk score audit",
     parts.append(
         f"<p>Score <b>{_e(report.score_name)}</b>, label <b>{_e(report.label_name)}</b>, "
         f"{report.n:,} rows; flagged when score ≥ <b>{report.threshold:g}</b>; {harm}. "
-        f"{report.n_boot:,} bootstrap replicates, {report.ci_level:.0%} percentile intervals; "
-        f"no comparison is read for groups under {report.min_group_size} people. "
+        + (f"{report.n_boot:,} bootstrap replicates, {report.ci_level:.0%} percentile intervals; "
+           if report.n_boot else "no bootstrap (--bootstrap 0): point estimates, no intervals; ")
+        + f"no comparison is read for groups under {report.min_group_size} people. "
         "This report gives no overall verdict: each comparison below is one reading of one metric.</p>")
     parts.append("<div class='note'><b>What the label can and cannot tell you</b><ul>"
                  + "".join(f"<li>{_e(n)}</li>" for n in report.notes) + "</ul></div>")
@@ -246,7 +257,7 @@ def render_html(report: AuditReport, *, title: str = "Risk score audit",
                 if m.needs_protected_at_training else "needs no protected attribute")
         parts.append(f"<h2>Mitigation: {_e(m.name)}</h2><p>{_e(m.description)}. <b>{_e(flag)}</b>. "
                      f"Accuracy {m.accuracy_before:.3f} → {m.accuracy_after:.3f}.</p>"
-                     + _table(m.tradeoff))
+                     + _table(m.tradeoff, [c for c in m.tradeoff.columns if c != "below_min_size"]))
     parts.append("<h2>Metric meanings</h2><table>" + "".join(
         f"<tr><td>{_e(k)}</td><td style='text-align:left'>{_e(v)}</td></tr>"
         for k, v in RATE_METRICS.items()) + "</table>")

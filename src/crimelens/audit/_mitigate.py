@@ -84,20 +84,39 @@ def _rates(flag: NDArray[np.float64], y: NDArray[np.float64]) -> dict[str, float
             "ppv": tp / (tp + fp) if tp + fp else float("nan")}
 
 
+def people(x: float) -> str:
+    """A number of people, unsigned: a whole number as such, an expected count (a randomised
+    decision) to one decimal, and a non-zero count under 0.05 to two, so it never reads "0".
+
+    Examples
+    --------
+    >>> [people(v) for v in (276.0, 0.4, 12.345, 0.04, 1e-12)]
+    ['276', '0.4', '12.3', '0.04', '0']
+    """
+    x = abs(float(x))
+    if abs(x - round(x)) < 1e-9:
+        return f"{round(x):,}"
+    return f"{x:,.1f}" if x >= 0.05 else f"{x:.2f}"
+
+
 def compare_decisions(
     name: str, label: Any, group: Any, before: Any, after: Any, *,
     needs_protected_at_decision: bool, needs_protected_at_training: bool, description: str,
     positive_is_harmful: bool = True, params: dict[str, Any] | None = None,
+    min_group_size: int = 0, thresholds: dict[str, float] | None = None,
 ) -> Mitigation:
     """Tabulate, per group, the change from flags ``before`` to flags ``after``.
 
     Flags may be probabilities (a randomised decision): counts are then expected counts.
+    A group under ``min_group_size`` people is marked as the audit's group tables mark it
+    (``below_min_size``, ``note`` "n < 50: no comparison"). ``thresholds`` (group -> cut) adds
+    each group's cut (``flag_at``: flagged when score >= it).
     """
     y = np.asarray(label, dtype=np.float64)
     g = np.asarray(pd.Series(group).astype(str))
     b = np.asarray(before, dtype=np.float64)
     a = np.asarray(after, dtype=np.float64)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for lab in ["(all)", *sorted(set(g))]:
         m = np.ones(len(y), bool) if lab == "(all)" else g == lab
         rb, ra = _rates(b[m], y[m]), _rates(a[m], y[m])
@@ -105,30 +124,56 @@ def compare_decisions(
         d_fn = ra["false_negatives"] - rb["false_negatives"]
         harm_fp = "wrongly flagged" if positive_is_harmful else "flagged without need"
         parts = []
-        if round(d_fp, 1):
-            parts.append(f"{abs(d_fp):.0f} {'fewer' if d_fp < 0 else 'more'} {harm_fp}")
-        if round(d_fn, 1):
-            parts.append(f"{abs(d_fn):.0f} {'fewer' if d_fn < 0 else 'more'} with the outcome not flagged")
-        rows.append({
-            "group": lab, "n": int(rb["n"]),
+        if abs(d_fp) > 1e-9:
+            parts.append(f"{people(d_fp)} {'fewer' if d_fp < 0 else 'more'} {harm_fp}")
+        if abs(d_fn) > 1e-9:
+            parts.append(f"{people(d_fn)} {'fewer' if d_fn < 0 else 'more'} with the outcome not flagged")
+        small = lab != "(all)" and int(rb["n"]) < min_group_size
+        row: dict[str, Any] = {"group": lab, "n": int(rb["n"])}
+        if thresholds is not None:
+            row["flag_at"] = thresholds.get(lab)
+        row.update({
             "selection_rate_before": rb["selection_rate"], "selection_rate_after": ra["selection_rate"],
             "fpr_before": rb["fpr"], "fpr_after": ra["fpr"],
             "fnr_before": rb["fnr"], "fnr_after": ra["fnr"],
             "ppv_before": rb["ppv"], "ppv_after": ra["ppv"],
             "false_positives_change": d_fp, "false_negatives_change": d_fn,
             "who_gains_who_loses": "; ".join(parts) if parts else "no change",
+            "below_min_size": small,
+            "note": f"n < {min_group_size}: no comparison" + (", overall cut kept" if thresholds is not None else "")
+            if small else "",
         })
+        rows.append(row)
     acc_b = float(np.mean(b * y + (1 - b) * (1 - y)))
     acc_a = float(np.mean(a * y + (1 - a) * (1 - y)))
+    table = pd.DataFrame(rows)
+    if "flag_at" in table:  # the "(all)" row has no cut of its own: None (null in JSON), not NaN
+        table["flag_at"] = table["flag_at"].astype(object).where(table["flag_at"].notna(), None)
     return Mitigation(name, needs_protected_at_decision, needs_protected_at_training, description,
-                      pd.DataFrame(rows), acc_b, acc_a, dict(params or {}))
+                      table, acc_b, acc_a, dict(params or {}))
 
 
 def group_thresholds(
     score: Any, label: Any, group: Any, *, threshold: float, reference: str | None = None,
-    positive_is_harmful: bool = True,
+    positive_is_harmful: bool = True, min_group_size: int = 50,
 ) -> Mitigation:
-    """Per-group cuts matching the reference group's FPR (harmful) or FNR (assistive)."""
+    """Per-group cuts matching the reference group's FPR (harmful) or FNR (assistive).
+
+    A group under ``min_group_size`` people gets no cut of its own: it keeps ``threshold`` (its
+    rate is too noisy to steer by, and the audit reads no comparison for it) and its rows say so.
+    Each group's cut is in the table (``flag_at``) and in ``params["thresholds"]``.
+
+    Examples
+    --------
+    >>> s = [1, 2, 3, 4, 5, 6, 7, 8] * 10 + [9]
+    >>> y = [0, 0, 0, 1, 0, 1, 1, 1] * 10 + [0]
+    >>> g = ["a"] * 40 + ["b"] * 40 + ["c"]
+    >>> m = group_thresholds(s, y, g, threshold=5, reference="a", min_group_size=20)
+    >>> m.params["thresholds"], m.params["kept_overall"]
+    ({'a': 5.0, 'b': 4.0, 'c': 5.0}, ['c'])
+    >>> m.tradeoff.loc[3, "note"]
+    'n < 20: no comparison, overall cut kept'
+    """
     s = np.asarray(score, dtype=np.float64)
     y = np.asarray(label, dtype=np.float64)
     g = np.asarray(pd.Series(group).astype(str))
@@ -142,17 +187,22 @@ def group_thresholds(
     mref = g == ref
     goal = _rates(before[mref], y[mref])[target]
     cuts: dict[str, float] = {}
+    kept: list[str] = []
     after = before.copy()
-    for lab in labels:
+    for lab, n_lab in zip(labels, counts, strict=True):
         m = g == lab
         if lab == ref:
-            cuts[str(lab)] = threshold
+            cuts[str(lab)] = float(threshold)
+            continue
+        if n_lab < min_group_size:
+            cuts[str(lab)] = float(threshold)
+            kept.append(str(lab))
             continue
         cands = np.unique(np.append(s[m], np.inf))
         vals = np.array([_rates((s[m] >= c).astype(np.float64), y[m])[target] for c in cands])
         ok = np.isfinite(vals)
         if not ok.any():
-            cuts[str(lab)] = threshold
+            cuts[str(lab)] = float(threshold)
             continue
         best = cands[ok][int(np.argmin(np.abs(vals[ok] - goal)))]
         cuts[str(lab)] = float(best)
@@ -162,8 +212,13 @@ def group_thresholds(
         needs_protected_at_decision=True, needs_protected_at_training=True,
         positive_is_harmful=positive_is_harmful,
         description=(f"each group gets its own cut so its {target.upper()} matches {ref}'s "
-                     f"({goal:.3f}); needs the protected attribute when deciding about each person"),
-        params={"thresholds": cuts, "reference": ref, "target": target},
+                     f"({goal:.3f}); "
+                     + (f"groups under {min_group_size} people ({', '.join(kept)}) keep the overall cut "
+                        f"(score ≥ {threshold:g}); " if kept else "")
+                     + "needs the protected attribute when deciding about each person"),
+        params={"thresholds": cuts, "reference": ref, "target": target, "min_group_size": min_group_size,
+                "kept_overall": kept},
+        min_group_size=min_group_size, thresholds=cuts,
     )
 
 

@@ -88,6 +88,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _cut(v: Any) -> str:
+    """A group's own cut: flagged when score >= it."""
+    return "—" if v is None or v != v else f"≥ {float(v):g}"
+
+
 def _ci(row: Any, k: str) -> str:
     lo, hi = row.get(f"{k}_low"), row.get(f"{k}_high")
     if lo is None or hi is None:
@@ -104,17 +109,21 @@ def render_report(doc: dict[str, Any]) -> None:
     if doc.get("data", {}).get("note"):
         console.print(doc["data"]["note"], markup=False)
     harm = "harmful (punitive)" if doc["positive_is_harmful"] else "assistive"
+    boot = doc["n_boot"] > 0
+    level = f"{doc['ci_level']:.0%}"
     console.print(f"Score [b]{esc(doc['score'])}[/], label [b]{esc(doc['label'])}[/], {doc['n']:,} rows, flagged "
                   f"when score ≥ {doc['threshold']:g}; being flagged declared {harm}; "
-                  f"{doc['n_boot']} bootstrap replicates, {doc['ci_level']:.0%} intervals. "
-                  "No overall verdict is given.")
+                  + (f"{doc['n_boot']} bootstrap replicates, {level} intervals. " if boot else
+                     "no bootstrap (--bootstrap 0): point estimates, no intervals. ")
+                  + "No overall verdict is given.")
+    tag = f" [{level}]" if boot else ""
     facets = list(dict.fromkeys(g["facet"] for g in doc["groups"]))
     for f in facets:
         rows = [g for g in doc["groups"] if g["facet"] == f]
         rule = doc.get("reference_rule", {}).get(f)
         table(f"{f}" + (f" (reference: {doc['reference'].get(f)}" + (f"; {rule})" if rule else ")")
                         if f != "overall" else ""),
-              ["group", "n", "base rate", "selected", "AUC", "accuracy", "FPR [95%]", "FNR [95%]",
+              ["group", "n", "base rate", "selected", "AUC", "accuracy", f"FPR{tag}", f"FNR{tag}",
                "PPV", "note"],
               [[g["group"], g["n"], _fmt(g["base_rate"]), _fmt(g["selection_rate"]), _ci(g, "auc"),
                 _fmt(g["accuracy"]), _ci(g, "fpr"), _ci(g, "fnr"), _fmt(g["ppv"]),
@@ -123,7 +132,7 @@ def render_report(doc: dict[str, Any]) -> None:
     fg = [d for d in doc["disparities"] if d["foreground"]]
     if fg:
         table("Foregrounded differences (declared harm direction)",
-              ["facet", "group", "metric", "value", "reference", "difference [95%]", "ratio", "reading"],
+              ["facet", "group", "metric", "value", "reference", f"difference{tag}", "ratio", "reading"],
               [[d["facet"], d["group"], d["metric"], _fmt(d["value"]), _fmt(d["reference_value"]),
                 "—" if d["difference"] is None else
                 f"{_fmt(d['difference'])} [{_fmt(d.get('difference_low'))}, {_fmt(d.get('difference_high'))}]",
@@ -135,14 +144,17 @@ def render_report(doc: dict[str, Any]) -> None:
     for m in doc.get("mitigations", []):
         flag = ("needs the protected attribute AT DECISION TIME" if m["needs_protected_at_decision"]
                 else "protected attribute needed at training only")
+        cuts = any("flag_at" in t for t in m["tradeoff"])  # group-specific thresholds: each group's cut
         table(f"Mitigation: {m['name']} — {flag}; accuracy {m['accuracy_before']:.3f} → "
               f"{m['accuracy_after']:.3f}",
-              ["group", "n", "FPR before→after", "FNR before→after", "selected before→after",
-               "who gains / who loses"],
-              [[t["group"], t["n"], f"{_fmt(t['fpr_before'])}→{_fmt(t['fpr_after'])}",
+              ["group", "n", *(["flagged at"] if cuts else []), "FPR before→after", "FNR before→after",
+               "selected before→after", "who gains / who loses", "note"],
+              [[t["group"], t["n"],
+                *([_cut(t.get("flag_at"))] if cuts else []),
+                f"{_fmt(t['fpr_before'])}→{_fmt(t['fpr_after'])}",
                 f"{_fmt(t['fnr_before'])}→{_fmt(t['fnr_after'])}",
                 f"{_fmt(t['selection_rate_before'])}→{_fmt(t['selection_rate_after'])}",
-                t["who_gains_who_loses"]] for t in m["tradeoff"]])
+                t["who_gains_who_loses"], t.get("note", "")] for t in m["tradeoff"]])
     console.print("[b]What the label can and cannot tell you[/]")
     for n in doc["label_limits"]:
         console.print(f" • {esc(n)}")

@@ -41,7 +41,8 @@ from numpy.typing import NDArray
 from crimelens.domain import is_protected
 from crimelens.errors import SchemaError
 
-__all__ = ["COMPAS_COLUMNS", "POST_OUTCOME_COLUMNS", "CompasData", "charge_description_columns",
+__all__ = ["COMPAS_COLUMNS", "POST_OUTCOME_COLUMNS", "SCREENING_DATE_COLUMNS", "CensoredTail", "CompasData",
+           "censored_tail", "charge_description_columns",
            "charge_vocabulary", "compas_features", "compas_score_column", "filter_propublica",
            "is_violent_file", "load_compas", "post_outcome_columns"]
 
@@ -233,3 +234,88 @@ def load_compas(path: str | Path, *, min_charge_count: int = 40) -> CompasData:
         rows=f,
         violent=violent,
     )
+
+
+#: The screening-date columns of the ProPublica files, in the order they are looked for.
+SCREENING_DATE_COLUMNS = ("compas_screening_date", "screening_date")
+
+
+@dataclass(frozen=True)
+class CensoredTail:
+    """The latest screenings of a file whose outcome is (almost) always positive: a follow-up cut-off.
+
+    ProPublica's two-year file keeps a person without a new charge only when the person was followed
+    for two years before the data were collected, but keeps every person *with* one: of the 875
+    people screened from 2014-04-01 on, 872 have ``two_year_recid = 1`` (Barenstein 2019, "ProPublica's
+    COMPAS Data Revisited", arXiv:1906.04711). There the outcome is one-sided."""
+
+    date_column: str
+    label: str
+    start: str  # first screening date of the tail (ISO date)
+    end: str  # last screening date of the tail
+    n_tail: int
+    n_positive: int
+    n_before: int  # 0 when every screening of the file is in the tail
+    rate_before: float  # nan when n_before is 0
+
+    @property
+    def rate(self) -> float:
+        return self.n_positive / self.n_tail
+
+    def message(self, where: str) -> str:
+        return (
+            f"CENSORED OUTCOMES: {self.n_tail:,} rows of {where} were screened from {self.start} to {self.end} "
+            f"({self.date_column}) and {self.n_positive:,} of them ({self.rate:.1%}) have {self.label} = 1"
+            + (f", against {self.rate_before:.1%} of the {self.n_before:,} screened before {self.start}" if
+               self.n_before else "") + ". The "
+            "follow-up was cut short for these screenings (the ProPublica file drops people who were not "
+            "followed for two years unless a new charge was recorded; Barenstein 2019), so their outcome is "
+            "one-sided: base rates, PPV and calibration are inflated there and error rates mean little. "
+            f"Restrict to screenings before {self.start} ({self.date_column} < {self.start}), e.g. to "
+            "validate a model on held-out people.")
+
+
+def censored_tail(frame: pd.DataFrame, label: str, *, min_rows: int = 30, min_rate: float = 0.95,
+                  date_column: str | None = None) -> CensoredTail | None:
+    """The latest screening months whose outcome ``label`` is positive for at least ``min_rate`` of
+    their rows together (at least ``min_rows`` rows), unless the earlier rows (when at least
+    ``min_rows``) are positive about as often (above ``min_rate - 0.2``); None then, or when the frame
+    has no screening-date column (:data:`SCREENING_DATE_COLUMNS`) or no 0/1 label.
+
+    The tail starts at the earliest month from which every later row, taken together, reaches
+    ``min_rate``: on ProPublica's two-year file, 2014-04 (875 rows, 872 positive, against 0.366 before).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"compas_screening_date": ["2013-01-05"] * 40 + ["2014-05-02"] * 40,
+    ...                   "y": [0, 1] * 20 + [1] * 40})
+    >>> t = censored_tail(f, "y")
+    >>> (t.start, t.n_tail, t.n_positive, t.n_before, round(t.rate_before, 2))
+    ('2014-05-02', 40, 40, 40, 0.5)
+    """
+    col = date_column or next((c for c in SCREENING_DATE_COLUMNS if c in frame.columns), None)
+    if col is None or col not in frame.columns or label not in frame.columns:
+        return None
+    dates = pd.to_datetime(frame[col].astype(str).str[:10], errors="coerce", format="%Y-%m-%d")
+    y = pd.to_numeric(frame[label], errors="coerce")
+    ok = dates.notna() & y.isin([0, 1])
+    if ok.sum() < 2 * min_rows:
+        return None
+    d, v = dates[ok], y[ok].astype(np.int64)
+    month = d.dt.to_period("M")
+    per = pd.DataFrame({"n": v.groupby(month).size(), "pos": v.groupby(month).sum()}).sort_index()
+    n_suffix = per["n"][::-1].cumsum()[::-1]
+    pos_suffix = per["pos"][::-1].cumsum()[::-1]
+    total_n, total_pos = int(per["n"].sum()), int(per["pos"].sum())
+    for m in per.index:  # earliest first: the longest tail that qualifies
+        n_t, p_t = int(n_suffix[m]), int(pos_suffix[m])
+        n_b = total_n - n_t
+        if n_t < min_rows or p_t < min_rate * n_t:
+            continue
+        rate_b = (total_pos - p_t) / n_b if n_b else float("nan")
+        if n_b >= min_rows and rate_b > min_rate - 0.2:
+            return None
+        tail = d[month >= m]
+        return CensoredTail(str(col), label, tail.min().date().isoformat(), tail.max().date().isoformat(),
+                            n_t, p_t, n_b, float(rate_b))
+    return None

@@ -55,6 +55,7 @@ from crimelens.risk import (
     LogisticRisk,
     PointScore,
     RuleList,
+    censored_tail,
     charge_description_columns,
     charge_vocabulary,
     check_risk_features,
@@ -133,7 +134,7 @@ class PreparedTable:
         return f"row {n}" if self.parquet else f"line {n}"
 
 
-def _read(path: Path, where: str | None = None) -> pd.DataFrame:
+def _read(path: Path, where: str | None = None, sep: str = ",") -> pd.DataFrame:
     name = path.name.lower()
     where = where or str(path)
     if not path.exists():
@@ -142,7 +143,7 @@ def _read(path: Path, where: str | None = None) -> pd.DataFrame:
     try:
         if name.endswith(".parquet"):
             return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False, sep=sep)
     except (UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
         # pandas' parser, codec, gzip and Parquet errors (ParserError and EmptyDataError are ValueErrors)
         raise InputError(f"{where}: could not be read as a {kind} table ({type(exc).__name__}: "
@@ -169,6 +170,14 @@ def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None
     raw = p.read_bytes() if p.exists() else b""
     frame = _read(p, where)
     parquet = p.name.lower().endswith(".parquet")
+    sep_note = None
+    sep = _single_cell_separator(frame) if not parquet else None
+    if sep is not None:
+        # a header that is one cell holding ';' (or a tab): the file is separated by it, as the ingest
+        # reader (crimelens.ingest, delimiter=...) would read it; read it so and say so
+        frame = _read(p, where, sep=sep)
+        sep_note = (f"read as {_SEPARATORS[sep]}-separated: its header is one comma-separated cell holding "
+                    f"{frame.shape[1]} {_SEPARATORS[sep]}-separated names")
     lines = np.arange(len(frame), dtype=np.int64) + (1 if parquet else 2)
     is_compas = all(c in frame.columns for c in COMPAS_COLUMNS)
     if layout in ("compas", "compas-violent") or (layout == "auto" and is_compas):
@@ -181,6 +190,8 @@ def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None
         what, text = ("violent-recidivism ", "v_score_text") if violent else ("", "score_text")
         note = (f"ProPublica COMPAS {what}filters applied (days_b_screening_arrest within ±30, is_recid != -1, "
                 f"c_charge_degree != \"O\", {text} != \"N/A\"): {len(frame):,} rows read, {len(rows):,} kept")
+        if sep_note:
+            note = f"{sep_note}; {note}"
         if charges is not None and len(charges) and len(rows):
             absent = [c for c in charges if c in X and not X[c].any()]
             note += (f"; charge-description columns fixed by the model: {len(charges) - len(absent)} of "
@@ -191,10 +202,45 @@ def prepare_table(path: str | Path, *, layout: Layout = "auto", name: str | None
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and not is_protected(str(c))]
     return PreparedTable(frame, [str(c) for c in numeric], sha256_hex(raw), where, len(frame),
-                         "plain", None, lines, parquet)
+                         "plain", sep_note, lines, parquet)
 
 
 _LINE = "__crimelens_line__"  # carries each row's file line through the COMPAS filters
+#: Separators recognised in a header read as one cell, and what to call them.
+_SEPARATORS = {";": "semicolon", "\t": "tab"}
+
+
+def _single_cell_separator(frame: pd.DataFrame) -> str | None:
+    """The separator of a file read as one column whose header holds ';' or a tab (None otherwise)."""
+    if frame.shape[1] != 1:
+        return None
+    head = str(frame.columns[0])
+    found = [c for c in _SEPARATORS if c in head]
+    return max(found, key=head.count) if found else None
+
+
+def _duplicate_columns(table: PreparedTable, used: Sequence[str]) -> list[str]:
+    """A warning per column used that the file holds twice (pandas reads the second copy as
+    ``name.1``) when the two copies disagree on some row: the first copy is the one read."""
+    frame, out = table.frame, []
+    for col in dict.fromkeys(used):
+        for k in range(1, 5):
+            copy = f"{col}.{k}"
+            if copy not in frame.columns:
+                break
+            a, b = frame[col], frame[copy]
+            an, bn = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+            if an.notna().sum() == a.notna().sum() and bn.notna().sum() == b.notna().sum():
+                differ = ~((an == bn) | (an.isna() & bn.isna()))
+            else:
+                differ = a.astype(str) != b.astype(str)
+            if differ.any():
+                i = int(np.flatnonzero(differ.to_numpy())[0])
+                out.append(f"column {col!r} appears more than once in {table.path} (the copy read as {copy!r}) and "
+                           f"the copies disagree on {int(differ.sum()):,} of {len(frame):,} rows (e.g. "
+                           f"{table.row(i)}: {as_read(a.iloc[i])} against {as_read(b.iloc[i])}); the first "
+                           f"{col!r} is used")
+    return out
 
 
 #: The size limits each model kind takes (``risk fit --max-items`` and the API's ``max_items``).
@@ -495,7 +541,9 @@ def fit_risk_model(
     model = clone(estimator).fit(X, y)  # guards: protected / profile-only features raise here
     aucs, oof = _oof_scores(estimator, X, y, repeats=cv_repeats, seed=random_state, people=people)
     leak = _leakage_warning(X, y, label, float(np.mean(aucs)))
-    warnings = [w for w in (leak, repeated) if w]
+    tail = censored_tail(table.frame, label)
+    warnings = [w for w in (leak, repeated, tail.message(table.path) if tail else None) if w]
+    warnings += _duplicate_columns(table, [label, *feats, *groups, *(COMPAS_COLUMNS if table.is_compas else ())])
     card: dict[str, Any] = {
         "kind": type(model).__name__, "label": label, "features": feats,
         "params": {k: v for k, v in model.get_params().items() if k != "feature_names"},
@@ -725,7 +773,7 @@ class AuditRun:
 def run_mitigations(
     score: np.ndarray[Any, Any], label: np.ndarray[Any, Any], group: np.ndarray[Any, Any], *,
     threshold: float, reference: str | None, positive_is_harmful: bool,
-    X: pd.DataFrame | None = None, model: RiskModel | None = None,
+    X: pd.DataFrame | None = None, model: RiskModel | None = None, min_group_size: int = 50,
 ) -> list[Mitigation]:
     """The three mitigations as trade-off tables against flags ``score >= threshold``.
 
@@ -733,7 +781,7 @@ def run_mitigations(
     outside score only the group thresholds can be computed.
     """
     out = [group_thresholds(score, label, group, threshold=threshold, reference=reference,
-                            positive_is_harmful=positive_is_harmful)]
+                            positive_is_harmful=positive_is_harmful, min_group_size=min_group_size)]
     if X is None or model is None:
         return out
     before = (score >= threshold).astype(float)
@@ -746,7 +794,7 @@ def run_mitigations(
     out.append(compare_decisions(
         "reweighing", label, group, before, after,
         needs_protected_at_decision=False, needs_protected_at_training=True,
-        positive_is_harmful=positive_is_harmful,
+        positive_is_harmful=positive_is_harmful, min_group_size=min_group_size,
         description="training rows weighted by P(group)P(label)/P(group, label) (Kamiran & Calders "
                     f"2012), model refitted, flagging {after.mean():.3f} of people against {share:.3f} "
                     "before (the nearest share its score levels allow); in-sample",
@@ -754,11 +802,11 @@ def run_mitigations(
     base = LogisticRisk(calibration="none")
     mix = exponentiated_gradient(base, X, label, group,
                                  constraint="fpr" if positive_is_harmful else "fnr", eps=0.02,
-                                 max_iter=25)
+                                 max_iter=25, min_group_size=min_group_size)
     out.append(compare_decisions(
         "constrained fit (exponentiated gradient)", label, group, before, mix.flag_probability(X),
         needs_protected_at_decision=False, needs_protected_at_training=True,
-        positive_is_harmful=positive_is_harmful,
+        positive_is_harmful=positive_is_harmful, min_group_size=min_group_size,
         description=f"randomised mixture of logistic models with group {mix.constraint.upper()} gaps "
                     f"≤ {mix.eps} (Agarwal et al. 2018); expected counts; in-sample; largest gap "
                     f"reached {mix.max_violation:.3f}",
@@ -856,7 +904,7 @@ def audit_table(
         mitigations = tuple(run_mitigations(
             s, y, frame[g0].astype(str).to_numpy(), threshold=report.threshold,
             reference=report.reference.get(g0), positive_is_harmful=positive_is_harmful, X=X,
-            model=model))
+            model=model, min_group_size=min_group_size))
     params.update(threshold=report.threshold, reference_used=dict(report.reference),
                   reference_rule=dict(report.reference_rule))
     repeated = _repeated_people(table, id_col, "the audit counts each row as a person, so such a person "
@@ -864,6 +912,11 @@ def audit_table(
                                                "as independent) are too narrow")
     if repeated:
         warnings.append(repeated)
+    tail = censored_tail(frame, label)
+    if tail is not None:
+        warnings.append(tail.message(table.path))
+    warnings += _duplicate_columns(table, [*([score] if score else []), label, *groups,
+                                           *(COMPAS_COLUMNS if table.is_compas else ())])
     doc = report.to_dict()
     if warnings:
         doc["warnings"] = warnings

@@ -1,10 +1,31 @@
 "use strict";
+/* The calibration chart's x-axis. A score in [0, 1] is read as a probability: drawn on 0–1 beside the dashed
+   diagonal of perfect calibration. Any other score (COMPAS's decile 1–10, a point total) is drawn in its own
+   units, from its lowest to its highest bin mean, with no diagonal: "perfect calibration" means nothing there. */
+function calibrationScale(means) {
+  const v = means.filter((x) => Number.isFinite(x));
+  const lo = v.length ? Math.min(...v) : 0, hi = v.length ? Math.max(...v) : 1;
+  if (lo >= 0 && hi <= 1) return {lo: 0, hi: 1, diagonal: true, ticks: [0, 0.5, 1]};
+  const a = Math.floor(lo), b = Math.max(Math.ceil(hi), a + 1);
+  const step = Math.max(1, Math.ceil((b - a) / 10)), ticks = [];
+  for (let t = a; t <= b; t += step) ticks.push(t);
+  return {lo: a, hi: b, diagonal: false, ticks};
+}
+/* Where each mitigation table shows a group's own cut ("≥ 7"; group-specific thresholds only), and a group under
+   the minimum size, marked as the group tables mark it. */
+function mitigationCut(t) { return t.flag_at === undefined || t.flag_at === null ? "—" : `≥ ${Number(t.flag_at)}`; }
 (async () => {
+  /* the stored-model and stored-audit pickers are never sent: the page's CSP (script-src 'self') refuses inline
+     onsubmit handlers, so the default is prevented here */
+  for (const id of ["rm-models", "audits"]) CL.el(id).closest("form").addEventListener("submit", (ev) => ev.preventDefault());
   const s = CL.whoami(); if (!s) return;
   const palette = ["#1d4ed8", "#b91c1c", "#15803d", "#a16207", "#7c3aed", "#0f766e", "#be185d", "#475569"];
   const NS = "http://www.w3.org/2000/svg";
-  function axes(svg, xl, yl) {
-    svg.innerHTML = `<line x1="40" y1="320" x2="340" y2="320" stroke="#333"/><line x1="40" y1="20" x2="40" y2="320" stroke="#333"/><line x1="40" y1="320" x2="340" y2="20" stroke="#999" stroke-dasharray="4 4"/><text x="190" y="350" text-anchor="middle" font-size="12">${xl}</text><text x="12" y="170" font-size="12" transform="rotate(-90 12 170)" text-anchor="middle">${yl}</text><text x="36" y="324" font-size="10" text-anchor="end">0</text><text x="36" y="24" font-size="10" text-anchor="end">1</text><text x="340" y="334" font-size="10" text-anchor="middle">1</text>`;
+  /* scale: {lo, hi, diagonal, ticks} of the x-axis (default 0–1 with the diagonal, as ROC has it) */
+  function axes(svg, xl, yl, scale) {
+    const sc = scale || {lo: 0, hi: 1, diagonal: true, ticks: [1]};
+    const xt = sc.ticks.filter((t) => !(sc.lo === 0 && t === 0)).map((t) => `<text x="${(40 + 300 * (t - sc.lo) / (sc.hi - sc.lo)).toFixed(1)}" y="334" font-size="10" text-anchor="middle">${t}</text>`).join("");
+    svg.innerHTML = `<line x1="40" y1="320" x2="340" y2="320" stroke="#333"/><line x1="40" y1="20" x2="40" y2="320" stroke="#333"/>${sc.diagonal ? '<line class="diagonal" x1="40" y1="320" x2="340" y2="20" stroke="#999" stroke-dasharray="4 4"/>' : ""}<text x="190" y="350" text-anchor="middle" font-size="12">${xl}</text><text x="12" y="170" font-size="12" transform="rotate(-90 12 170)" text-anchor="middle">${yl}</text><text x="36" y="324" font-size="10" text-anchor="end">0</text><text x="36" y="24" font-size="10" text-anchor="end">1</text>${xt}`;
   }
   const X = (v) => 40 + 300 * v, Y = (v) => 320 - 300 * v;
   function path(svg, pts, colour, dash) {
@@ -17,7 +38,8 @@
   /* Risk models: a staff member fits one from a table; anyone who may read cards picks a stored one. */
   const staff = ["analyst", "supervisor", "admin"].includes(s.role);  /* risk.fit: the server refuses (and logs) others */
   document.querySelectorAll(".staff").forEach((e) => { e.hidden = !staff; });
-  const ci = (g, m) => `${CL.fmt(g[m])} <span class="muted">[${CL.fmt(g[m + "_low"])}, ${CL.fmt(g[m + "_high"])}]</span>`;
+  const ci = (g, m) => (g[m + "_low"] === null || g[m + "_low"] === undefined) ? CL.fmt(g[m])
+    : `${CL.fmt(g[m])} <span class="muted">[${CL.fmt(g[m + "_low"])}, ${CL.fmt(g[m + "_high"])}]</span>`;
   const list = (v) => String(v || "").split(",").map((x) => x.trim()).filter(Boolean);
   /* What a reader must know before the figures (a feature that may carry the outcome, a person on several
      rows, an audit of a model on its own training file), as the card or the stored audit says it. */
@@ -133,21 +155,23 @@
       const pts = r.roc.filter((p) => p.facet + ":" + p.group === k).map((p) => [p.fpr, p.tpr]).sort((u, v) => u[0] - v[0] || u[1] - v[1]);
       if (pts.length) path(roc, [[0, 0], ...pts, [1, 1]], colour(k));
     }
-    const cal = CL.el("cal"); axes(cal, "score (bin mean)", "observed rate");
-    const smax = Math.max(1, ...r.calibration.map((c) => c.mean_score));
+    const scale = calibrationScale(r.calibration.map((c) => c.mean_score));
+    const cal = CL.el("cal"); axes(cal, scale.diagonal ? "score (bin mean)" : `${r.score} (bin mean, its own units)`, "observed rate", scale);
+    cal.dataset.diagonal = String(scale.diagonal);
+    const sx = (m) => (m - scale.lo) / (scale.hi - scale.lo);
     for (const k of groups) {
       const rows = r.calibration.filter((c) => c.facet + ":" + c.group === k && c.observed_rate !== null);
-      path(cal, rows.map((c) => [c.mean_score / smax, c.observed_rate]), colour(k));
-      for (const c of rows) if (c.observed_low !== null) path(cal, [[c.mean_score / smax, c.observed_low], [c.mean_score / smax, c.observed_high]], colour(k), "2 2");
+      path(cal, rows.map((c) => [sx(c.mean_score), c.observed_rate]), colour(k));
+      for (const c of rows) if (c.observed_low !== null) path(cal, [[sx(c.mean_score), c.observed_low], [sx(c.mean_score), c.observed_high]], colour(k), "2 2");
     }
     CL.el("legend").innerHTML = groups.map((k) => `<i style="background:${colour(k)}"></i>${CL.esc(k)}`).join(" &nbsp; ");
     /* each mitigation as a trade-off: who gains, who loses, and what it needs to know about each person */
     CL.el("mitigations").innerHTML = (r.mitigations || []).map((m) => `<h3>Mitigation: ${CL.esc(m.name)}</h3>
       <p>${CL.esc(m.description)}. Accuracy ${CL.fmt(m.accuracy_before)} → ${CL.fmt(m.accuracy_after)}.${m.needs_protected_at_decision && !/protected attribute/.test(m.description) ? " <b>It needs the protected attribute when deciding about each person.</b>" : ""}</p>
-      <table class="mitigation"><thead><tr><th>group</th><th>n</th><th>flagged before → after</th><th>false positive rate</th><th>false negative rate</th><th>PPV</th><th>who gains, who loses</th></tr></thead><tbody>${m.tradeoff.map((t) => `<tr><td>${CL.esc(t.group)}</td><td>${t.n}</td><td>${CL.fmt(t.selection_rate_before)} → ${CL.fmt(t.selection_rate_after)}</td><td>${CL.fmt(t.fpr_before)} → ${CL.fmt(t.fpr_after)}</td><td>${CL.fmt(t.fnr_before)} → ${CL.fmt(t.fnr_after)}</td><td>${CL.fmt(t.ppv_before)} → ${CL.fmt(t.ppv_after)}</td><td>${CL.esc(t.who_gains_who_loses || "")}</td></tr>`).join("")}</tbody></table>`).join("");
+      <table class="mitigation"><thead><tr><th>group</th><th>n</th>${m.tradeoff.some((t) => "flag_at" in t) ? "<th>flagged at</th>" : ""}<th>flagged before → after</th><th>false positive rate</th><th>false negative rate</th><th>PPV</th><th>who gains, who loses</th></tr></thead><tbody>${m.tradeoff.map((t) => `<tr${t.below_min_size ? ' class="muted"' : ""}><td>${CL.esc(t.group)}${t.below_min_size ? ` (${CL.esc(t.note)})` : ""}</td><td>${t.n}</td>${"flag_at" in t ? `<td>${CL.esc(mitigationCut(t))}</td>` : ""}<td>${CL.fmt(t.selection_rate_before)} → ${CL.fmt(t.selection_rate_after)}</td><td>${CL.fmt(t.fpr_before)} → ${CL.fmt(t.fpr_after)}</td><td>${CL.fmt(t.fnr_before)} → ${CL.fmt(t.fnr_after)}</td><td>${CL.fmt(t.ppv_before)} → ${CL.fmt(t.ppv_after)}</td><td>${CL.esc(t.who_gains_who_loses || "")}</td></tr>`).join("")}</tbody></table>`).join("");
     CL.el("groups").querySelector("tbody").innerHTML = r.groups.map((g) => `<tr${g.below_min_size ? ' class="muted"' : ""}><td>${CL.esc(g.facet)}</td><td>${CL.esc(g.group)}${g.below_min_size ? " (below minimum size)" : ""}</td><td>${g.n}</td><td>${ci(g, "base_rate")}</td><td>${ci(g, "selection_rate")}</td><td>${ci(g, "fpr")}</td><td>${ci(g, "fnr")}</td><td>${ci(g, "ppv")}</td><td>${ci(g, "auc")}</td></tr>`).join("");
     CL.provenance({model: `score "${r.score}" at threshold ${r.threshold}${a.model_id ? " (risk model " + a.model_id + ")" : ""}; audit ${a.report_id}, JSON sha256 ${String(a.json_hash).slice(0, 16)}…`,
-                   data: `${a.data_file} (sha256 ${String(a.data_hash).slice(0, 16)}…), ${r.n} rows, ${r.n_boot} bootstrap resamples, ${Math.round(r.ci_level * 100)} % intervals`,
+                   data: `${a.data_file} (sha256 ${String(a.data_hash).slice(0, 16)}…), ${r.n} rows, ${r.n_boot ? `${r.n_boot} bootstrap resamples, ${Math.round(r.ci_level * 100)} % intervals` : "no bootstrap: point estimates, no intervals"}`,
                    mark: r.label_limits && r.label_limits.length ? "Label limits — " + r.label_limits[0] : ""});
   }
   async function audits(pick) {

@@ -1,5 +1,8 @@
 "use strict";
 (async () => {
+  /* the selector forms (series run, pair run) are never sent: the page's CSP (script-src 'self') refuses inline
+     onsubmit handlers, so the default is prevented here */
+  for (const id of ["runs", "pair-runs"]) CL.el(id).closest("form").addEventListener("submit", (ev) => ev.preventDefault());
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
   let layer = null, runInfo = null, basemapFor = null;
