@@ -265,7 +265,9 @@ def test_the_clock_allowance_is_an_option_and_is_recorded(env: Path, monkeypatch
 
     # the setting is the default the option overrides
     monkeypatch.setenv("CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S", "3600")
-    assert _json([*transfer, "--at", soon])["clock_allowance_s"] == 3600
+    # (to someone else: Det. Ruiz holds it, and a transfer to its holder is refused)
+    assert _json(["evidence", "transfer", item, "--to", "ASA Chen", "--db", db, "--at", soon])[
+        "clock_allowance_s"] == 3600
 
 
 def test_refused_transfers_and_lookups_on_the_command_line_are_ledger_entries(env: Path) -> None:

@@ -93,7 +93,7 @@ async def upload(
         svc.add_evidence, ctx, stored, original_name=filename, case_id=case_id, actor=caller.actor,
         source=source, purpose=caller.purpose, description=description, location=location,
         received_at=received_at, parent_item_id=parent, derivation=derivation, tool=tool,
-        tool_version=tool_version, allow_empty=allow_empty))
+        tool_version=tool_version, allow_empty=allow_empty, via="api"))
     same = await run_in_threadpool(svc.same_content_as, ctx, item)
     return ok(_body(**item.to_json(), same_content_as=same, deliberately_empty=item.size_bytes == 0,
                     clock_allowance_s=ctx.settings.custody_clock_allowance_s))
@@ -131,7 +131,12 @@ class CustodyIn(BaseModel):
                                                "from anyone but the holder of record is refused.")
     reason: str | None = Field(default=None, max_length=2000)
     location: str | None = Field(default=None, max_length=500)
-    at: datetime | None = Field(default=None, description="When it happened (with offset); default: now.")
+    at: datetime | None = Field(default=None, description="When it happened (with offset); default: now. A late "
+                                                         "entry is checked against the holder at that time.")
+    return_follows: bool = Field(
+        default=False, description="A late entry that the later record no longer follows from (a handover whose "
+                                   "return is not yet entered): record it anyway; the answer's `disagrees` and the "
+                                   "ledger name the later event that disagrees until the return is entered.")
 
 
 @router.post("/evidence/items/{item_id}/custody",
@@ -140,7 +145,8 @@ def custody(ctx: CtxDep, caller: CallerDep, item_id: Name, body: CustodyIn) -> R
     caller.allow(ctx, f"evidence.{body.kind}")
     rec = svc.record_custody(ctx, item_id, kind=body.kind, to_party=body.to, from_party=body.from_party,
                              reason=body.reason, location=body.location, event_time=body.at,
-                             actor=caller.actor, purpose=caller.purpose)
+                             return_follows=body.return_follows, actor=caller.actor, purpose=caller.purpose,
+                             via="api")
     return ok(_body(**rec.to_json()))
 
 

@@ -93,7 +93,8 @@ def add(
                                 allow_empty=allow_empty, clock_allowance=clock_allowance)
         allowance = svc.clock_allowance_s(ctx, clock_allowance)
         data = {"ok": True, **item.to_json(), "same_content_as": svc.same_content_as(ctx, item),
-                "deliberately_empty": item.size_bytes == 0, "clock_allowance_s": allowance}
+                "deliberately_empty": item.size_bytes == 0, "clock_allowance_s": allowance,
+                "link_target": str(file.readlink()) if file.is_symlink() else None}
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"[bold]{d['item_id']}[/] case {esc(d['case_id'])}  sha256 {d['sha256']}  {d['size_bytes']} "
@@ -102,6 +103,9 @@ def add(
         if d["deliberately_empty"]:
             console.print("[yellow]note[/]: taken in empty (0 bytes) on purpose (--allow-empty); the custody "
                           "record and the ledger entry say so")
+        if d["link_target"] is not None:
+            console.print(f"[yellow]note[/]: {esc(str(file))} is a link to {esc(d['link_target'])}; the item is "
+                          "the content it points to, and the custody record and ledger entry say so")
         if d["same_content_as"]:
             console.print(f"[yellow]note[/]: the case already holds these exact bytes as "
                           f"{', '.join(d['same_content_as'])}; both items stay, and the ledger entry says so")
@@ -117,7 +121,12 @@ def transfer(
     from_party: Annotated[str | None, typer.Option("--from", help="Who gives it (default: the current holder).")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
     location: Annotated[str | None, typer.Option("--location", help="Where the handover happened.")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="When (ISO-8601 with offset; default: now).")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When (ISO-8601 with offset; default: now). A late "
+                                                        "entry is checked against the holder at that time.")] = None,
+    return_follows: Annotated[bool, typer.Option(
+        "--return-follows", help="A late entry that the later record no longer follows from (a handover whose "
+                                 "return is not yet entered): record it anyway and enter the return next; the "
+                                 "output and the ledger name the later event that disagrees until then.")] = False,
     clock_allowance: ClockAllowanceOpt = None,
     purpose: PurposeOpt = RESEARCH,
     db: DbOpt = None,
@@ -125,18 +134,25 @@ def transfer(
 ) -> None:
     """Record a custody event: a check-out, check-in or transfer (each in the ledger, refused or not).
 
-    A transfer whose --from is not the holder the record shows is refused: record the missing
-    handovers first, or leave --from out."""
+    The event is checked against the record at its time (--at, default now): a transfer whose --from
+    is not the holder then is refused (record the missing handovers first, or leave --from out), and
+    so is a late entry that would break the chain after it, unless --return-follows."""
     with cli_context(db) as ctx:
         rec = svc.record_custody(ctx, item, kind=kind, to_party=to, from_party=from_party,
                                  actor=cli_actor(ctx.settings), purpose=purpose, reason=reason,
-                                 location=location, event_time=at, clock_allowance=clock_allowance)
+                                 location=location, event_time=at, clock_allowance=clock_allowance,
+                                 return_follows=return_follows)
     data = {"ok": True, **rec.to_json()}
 
     def render(d: dict[str, Any]) -> None:
         console.print(f"event {d['event_id']}: {d['kind']} of {d['item_id']} {esc(d['from_party'])} -> "
                       f"{esc(d['to_party'])}; holder now {esc(d['holder'])} (clock allowance "
                       f"{d['clock_allowance_s']} s)")
+        if d["disagrees"] is not None:
+            x = d["disagrees"]
+            console.print(f"[yellow]now disagrees[/]: event {x['event_id']} ({x['kind']} at {x['event_time']}, given "
+                          f"by {esc(x['from'])}) follows this handover to {esc(x['holder_then'])}; enter the return "
+                          f"dated before it to close the chain")
         for g in d["gaps"]:
             console.print(f"[yellow]custody gap[/] {g['kind']}: {esc(g['message'])}")
 
@@ -210,6 +226,9 @@ def show(
         table("lineage", ["item", "sha256", "derivation", "tool", "version"],
               [[x["item_id"], x["sha256"][:16] + "…", x["derivation"], x["tool"], x["tool_version"]]
                for x in d["lineage"]])
+        if d["derivative_items"]:
+            table("derivatives", ["item", "case", "derivation"],
+                  [[x["item_id"], x["case_id"], x["derivation"]] for x in d["derivative_items"]])
         for g in d["gaps"]:
             console.print(f"[yellow]custody gap[/] {g['kind']}: {esc(g['message'])}")
 
@@ -218,13 +237,13 @@ def show(
 
 @evidence_app.command("cases")
 def cases(purpose: PurposeOpt = RESEARCH, db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """List the cases that hold evidence: items, derivatives, bytes, first and last intake."""
+    """List the cases that hold evidence: items, derivatives, bytes, first and last intake (with UTC offset)."""
     with cli_context(db) as ctx:
         rows = svc.list_cases(ctx, actor=cli_actor(ctx.settings), purpose=purpose)
     emit({"cases": rows}, as_json, lambda d: table(
         "cases", ["case", "items", "derivatives", "bytes", "first intake", "last intake"],
-        [[c["case_id"], c["n_items"], c["n_derivatives"], c["size_bytes"], str(c["first_added_at"])[:19],
-          str(c["last_added_at"])[:19]] for c in d["cases"]]))
+        [[c["case_id"], c["n_items"], c["n_derivatives"], c["size_bytes"], c["first_added_at"],
+          c["last_added_at"]] for c in d["cases"]]))
 
 
 @evidence_app.command("export")

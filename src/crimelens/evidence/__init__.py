@@ -20,6 +20,8 @@ from crimelens.evidence._custody import (
     CustodyGap,
     CustodyState,
     find_custody_gaps,
+    party_name,
+    same_party,
 )
 from crimelens.evidence._faces import FaceRedactor, FrameLog, VideoRedaction
 from crimelens.evidence._narratives import (
@@ -54,6 +56,8 @@ __all__ = [
     "VideoRedaction",
     "find_custody_gaps",
     "generate_narratives",
+    "party_name",
+    "same_party",
     "score_detections",
     "sha256_file",
     "sniff_mime",

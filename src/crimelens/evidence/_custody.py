@@ -21,7 +21,8 @@ A *gap* is a place where the record cannot be true as written:
 Failure modes: gaps are found only from what is recorded. A handover that
 happened and was never recorded *between two consistent events* (A gives to B,
 B secretly gives to C and C back to B) is invisible, as on paper. Names are
-compared after trimming and case-folding, so "Det. Ruiz" and "Ruiz" differ.
+compared after trimming (inner runs of white space count as one space) and case-folding, so
+"Det. Ruiz" and "Ruiz" differ.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["CUSTODY_KINDS", "CustodyEvent", "CustodyGap", "CustodyState", "find_custody_gaps"]
+__all__ = ["CUSTODY_KINDS", "CustodyEvent", "CustodyGap", "CustodyState", "find_custody_gaps", "party_name",
+           "same_party"]
 
 CUSTODY_KINDS = ("intake", "check_out", "check_in", "transfer")
 
@@ -73,8 +75,30 @@ class CustodyState:
     gaps: tuple[CustodyGap, ...]
 
 
-def _same(a: str | None, b: str | None) -> bool:
-    return (a or "").strip().casefold() == (b or "").strip().casefold()
+def party_name(name: str) -> str:
+    """A party's name as it is stored: trimmed, inner runs of white space made one space.
+
+    Examples
+    --------
+    >>> party_name("  Det.   Ruiz ")
+    'Det. Ruiz'
+    """
+    return " ".join(name.split())
+
+
+def same_party(a: str | None, b: str | None) -> bool:
+    """Whether two names are one party to the checker: equal after trimming, collapsing white space and
+    case-folding.
+
+    Examples
+    --------
+    >>> same_party("  det. RUIZ ", "Det. Ruiz"), same_party("Ruiz", "Det. Ruiz")
+    (True, False)
+    """
+    return party_name(a or "").casefold() == party_name(b or "").casefold()
+
+
+_same = same_party
 
 
 def find_custody_gaps(item_id: str, events: Sequence[CustodyEvent]) -> CustodyState:

@@ -200,13 +200,14 @@ class FaceRedactor:
 
     # detection --------------------------------------------------------------------
     def detect(self, image: NDArray[np.uint8]) -> list[tuple[str, Box]]:
-        """(kind, box) for every face (and plate) in a BGR or grey image."""
+        """(kind, box) for every face (and plate) in a BGR, BGRA or grey image."""
         import cv2
 
         cascades = self._check()
-        if image.ndim not in (2, 3) or image.size == 0:
-            raise InputError(f"image: got an array of shape {image.shape}; expected (h, w) or (h, w, 3)")
-        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if image.ndim not in (2, 3) or image.size == 0 or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise InputError(f"image: got an array of shape {image.shape}; expected (h, w), (h, w, 3) or (h, w, 4)")
+        grey = (image if image.ndim == 2 else
+                cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY))
         h, w = grey.shape
         scale = min(1.0, self.max_side_px / max(h, w))
         small = grey if scale == 1.0 else cv2.resize(grey, (round(w * scale), round(h * scale)),
@@ -248,25 +249,44 @@ class FaceRedactor:
 
     def redact_image(self, image: NDArray[np.uint8], *, frame: int = 0,
                      extra_boxes: tuple[Box, ...] = ()) -> tuple[NDArray[np.uint8], FrameLog]:
-        """A redacted copy of ``image`` (the input is not changed) and its log."""
+        """A redacted copy of ``image`` (the input is not changed) and its log.
+
+        A grey image stays grey; in a BGRA image the colour channels inside each box are obscured and
+        the alpha channel is kept as it was (hiding a face by transparency alone would leave it in the
+        colour channels, which any viewer that drops alpha shows)."""
         found = self.detect(image)
         out = image.copy()
         redacted = [self._padded(b, image.shape) for _, b in found]
         redacted += list(extra_boxes)
+        colour = np.ascontiguousarray(out[:, :, :3]) if out.ndim == 3 and out.shape[2] == 4 else out
         for box in redacted:
-            self._obscure(out, box)
+            self._obscure(colour, box)
+        if colour is not out:
+            out[:, :, :3] = colour
         log = FrameLog(frame, tuple(b for _, b in found), tuple(k for k, _ in found), tuple(redacted),
                        held_boxes=tuple(extra_boxes))
         return out, log
 
     def redact_image_file(self, src: Path, dst: Path) -> FrameLog:
-        """Read ``src`` (any format OpenCV reads), write the redacted copy to ``dst``."""
+        """Read ``src`` (any format OpenCV reads), write the redacted copy to ``dst``.
+
+        The copy keeps the image's mode: a greyscale image stays greyscale and an 8-bit image with an
+        alpha channel keeps it (unchanged), so every pixel outside the face boxes is the same as in
+        ``src`` when ``dst`` is a lossless format (PNG, BMP, TIFF). A JPEG ``dst`` is re-encoded, which
+        changes pixels everywhere a little, and holds no alpha channel (it is dropped). Images of 16
+        bits per channel are read as 8-bit colour, as before. EXIF orientation is applied to images
+        without alpha (the copy is stored upright, without EXIF)."""
         import cv2
 
-        image = cv2.imread(str(src), cv2.IMREAD_COLOR)
-        if image is None:
+        raw = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.dtype != np.uint8 or raw.ndim != 3 or raw.shape[2] != 4:
+            # grey stays grey (IMREAD_ANYCOLOR), colour is BGR; 8 bits; EXIF orientation applied
+            raw = cv2.imread(str(src), cv2.IMREAD_ANYCOLOR)  # (else BGRA: the alpha channel is kept)
+        if raw is None:
             raise InputError(f"image {str(src)!r}: OpenCV cannot read it; expected a PNG, JPEG, BMP or TIFF file")
-        out, log = self.redact_image(np.asarray(image, dtype=np.uint8))
+        out, log = self.redact_image(np.asarray(raw, dtype=np.uint8))
+        if out.ndim == 3 and out.shape[2] == 4 and dst.suffix.lower() in (".jpg", ".jpeg"):
+            out = np.asarray(cv2.cvtColor(out, cv2.COLOR_BGRA2BGR), dtype=np.uint8)  # JPEG holds no alpha
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(dst), out):
             raise InputError(f"image output {str(dst)!r}: OpenCV cannot write this format; use .png or .jpg")

