@@ -293,6 +293,8 @@ def alert(
 
             from crimelens.services._context import local_time
 
+            if len(text) == 7:  # a month (YYYY-MM): records known only to their month, no invented days
+                return datetime.strptime(text, "%Y-%m").strftime("%B %Y")
             if len(text) == 10:  # a whole-day surface's date, already the dataset's own
                 return text
             return str(local_time(datetime.fromisoformat(text), d["timezone"]))[:16].replace("T", " ")
@@ -307,7 +309,10 @@ def alert(
                 when(c["ends"]), f"{c['max_knox_ratio']:.2f}"] for c in d["cells"][:limit]])
         console.print("Cell ids are size:column:row on the store's metric grid (x_m, y_m centres in --json). "
                       "'until' is the last day (whole-day surfaces) or the end time (exact surfaces). "
-                      + (f"Days are {d['timezone']}'s calendar days (in --json too)."
+                      + (f"Months of {d['timezone']} (YYYY-MM in --json): the data give only the month, so the "
+                         "alert covers every month the band can reach from anywhere in the incident's month."
+                         if d.get("resolution") == "month" else
+                         f"Days are {d['timezone']}'s calendar days (in --json too)."
                          if len(str(d["elevated"][0]["starts"])) == 10 else
                          f"Times in {d['timezone']} (UTC in --json)."))
         console.print("A prompt for a person to decide on; never an automatic action.")

@@ -12,6 +12,7 @@ from crimelens.nearrepeat._bands import CONVENTION_NOTES, CONVENTIONS, Band, Ban
 from crimelens.nearrepeat._coarse import COARSE_SHARE, CoarseTimes, coarse_times
 from crimelens.nearrepeat._knox import (
     DISTANCES,
+    DRAWN_SEED_BOUND,
     OPEN_ENDED_NOTE,
     KnoxResult,
     KnoxTest,
@@ -35,6 +36,7 @@ __all__ = [
     "CONVENTION_NOTES",
     "DATE_ORDERS",
     "DISTANCES",
+    "DRAWN_SEED_BOUND",
     "OPEN_ENDED_NOTE",
     "AlertCell",
     "Band",

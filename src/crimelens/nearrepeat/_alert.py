@@ -22,10 +22,13 @@ Rules (documented in docs/nearrepeat.md):
 * Days are counted from the incident's day (whole-day surfaces) or time
   (exact surfaces); a band [a, b) days means "from day a to day b - 1 after".
 * The open-ended bands ("more than ...") are never local and never alert.
-* Coarse times: a surface measured on records known only to windows longer
-  than its narrowest time band (police.uk months), or an incident whose own
-  window is longer than that band, cannot say when risk starts and ends; the
-  alert is refused unless ``allow_coarse_times``, and then carries a warning.
+* Coarse times: a surface measured on records known only to windows too coarse
+  for its time bands (police.uk months; the rule is in ``_coarse``), or an
+  incident whose own window is, cannot say when risk starts and ends; the
+  alert is refused unless ``allow_coarse_times``, and then carries a warning
+  and gives its dates at the data's resolution, never invented hours: months
+  (``2022-12``) when the incident or the surface's records are known only to
+  their month, else the dates its window and the band can reach.
 
 Failure modes: a surface measured over a long period or a large mixed area
 averages very different places; an alert says that *recorded incidents* of
@@ -47,7 +50,12 @@ from crimelens.domain import Grid
 from crimelens.domain._time import as_utc, in_zone
 from crimelens.errors import InvalidParameterError
 from crimelens.nearrepeat._bands import Band
-from crimelens.nearrepeat._coarse import TOLERANCE_DAYS, narrowest_band_days
+from crimelens.nearrepeat._coarse import (
+    TOLERANCE_DAYS,
+    is_coarse_window,
+    is_month_window,
+    narrowest_band_days,
+)
 from crimelens.nearrepeat._knox import KnoxResult
 
 __all__ = ["AlertCell", "ElevatedBand", "NearRepeatAlert", "near_repeat_alert"]
@@ -107,6 +115,8 @@ class NearRepeatAlert:
     #: the alpha the surface's own findings used
     surface_alpha: float = 0.05
     warnings: tuple[str, ...] = ()
+    #: what ``starts`` and ``ends`` are: "time" (ISO UTC times), "day" (dates) or "month" (``YYYY-MM``)
+    resolution: str = "time"
 
     @property
     def is_elevated(self) -> bool:
@@ -140,6 +150,7 @@ def near_repeat_alert(
     zone: str | None = None,
     window_days: float = 0.0,
     allow_coarse_times: bool = False,
+    window: tuple[datetime | str, datetime | str] | None = None,
 ) -> NearRepeatAlert:
     """Elevated bands and the cells around one incident, from a measured Knox surface.
 
@@ -151,7 +162,11 @@ def near_repeat_alert(
     the incident's own time window (``occurred_from`` to ``occurred_to``). A surface whose records'
     windows were too coarse for its time bands, or an incident whose window is longer than the
     narrowest time band, is refused (:class:`InvalidParameterError`) unless ``allow_coarse_times``;
-    then the alert carries a warning.
+    then the alert carries a warning, and its dates are at the data's resolution (``resolution``):
+    months ``YYYY-MM`` when the incident's window (``window``: its ``occurred_from`` and
+    ``occurred_to``; default ``occurred`` plus ``window_days``) is a calendar month or the surface's
+    coarse records are months, else dates that cover the whole window plus the band; never the hours
+    of one invented point inside the window.
 
     Examples
     --------
@@ -184,19 +199,46 @@ def near_repeat_alert(
             "with a warning"
         )
     narrowest = narrowest_band_days(surface.time)
-    if window_days > narrowest + TOLERANCE_DAYS:
+    if window is not None:
+        w_from, w_to = as_utc(window[0]), as_utc(window[1])
+        window_days = (w_to - w_from).total_seconds() / 86400.0
+    else:
+        w_from, w_to = when, when + timedelta(days=window_days)
+    incident_coarse = bool(is_coarse_window(window_days, narrowest))
+    month = bool(is_month_window(window_days)) or (coarse is not None and coarse.is_coarse and coarse.is_month)
+    if incident_coarse:
+        how = "longer than" if window_days > narrowest + TOLERANCE_DAYS else "comparable to"
         text = (f"incident {incident_id!r} is known only to a time window of {window_days:.3g} days "
-                f"(occurred_from to occurred_to), longer than the surface's narrowest time band ({narrowest:g} days)")
+                f"(occurred_from to occurred_to), {how} the surface's narrowest time band ({narrowest:g} days)")
         if not allow_coarse_times:
             raise InvalidParameterError(
                 f"near-repeat alert: {text}; when its elevated risk starts and ends cannot be told from a point "
                 "inside that window. Expected an incident timed to within the band; pass --allow-coarse-times "
                 "to alert anyway, with a warning"
             )
-        warnings.append(f"COARSE TIMES: {text}: the dates below count from one point of that window "
-                        f"({when.isoformat()}) and may be off by up to {window_days:.3g} days.")
+        first = in_zone(w_from, zone)[0]
+        last = in_zone(w_to - timedelta(microseconds=1), zone)[0] if w_to > w_from else first
+        whole = (f"{first.year:04d}-{first.month:02d}" if month and (first.year, first.month) == (last.year, last.month)
+                 else f"{first.date().isoformat()} to {last.date().isoformat()}")
+        warnings.append(f"COARSE TIMES: {text}: the alert gives {'months' if month else 'dates'} that cover the "
+                        f"whole window ({whole}) plus each band, not times counted from one invented point inside it.")
+    coarse_dates = incident_coarse or (coarse is not None and coarse.is_coarse)
+    resolution = "month" if coarse_dates and month else ("day" if coarse_dates else "time")
     whole_days = surface.time_resolution == "day"
+    if resolution == "time" and whole_days:
+        resolution = "day"
     base_day = in_zone(when, zone)[0].date()  # the incident's date where it was recorded
+
+    def local(t: datetime) -> datetime:
+        return in_zone(t, zone)[0]
+
+    def coarse_span(tb: Band) -> tuple[str, str]:
+        """The months (or dates) the band can reach from anywhere in the incident's window."""
+        first = local(w_from + timedelta(days=tb.lower))
+        last = local(w_to + timedelta(days=tb.upper) - timedelta(microseconds=1))
+        if resolution == "month":
+            return f"{first.year:04d}-{first.month:02d}", f"{last.year:04d}-{last.month:02d}"
+        return first.date().isoformat(), last.date().isoformat()
     sig = surface.significant(level)
     p_used = surface.p_used
     ns, nt = surface.space.n_finite, surface.time.n_finite
@@ -208,7 +250,9 @@ def near_repeat_alert(
             if not sig[s, c]:
                 continue
             sb, tb = surface.space.bands[s], surface.time.bands[c]
-            if whole_days:
+            if coarse_dates:
+                starts, ends = coarse_span(tb)
+            elif whole_days:
                 span = _day_span(tb)
                 if span is None:
                     continue
@@ -268,5 +312,5 @@ def near_repeat_alert(
         incident_id=incident_id, x_m=float(x_m), y_m=float(y_m), occurred=when.isoformat(),
         convention=surface.convention, distance=surface.distance, alpha=level, cell_m=cell_m,
         elevated=tuple(elevated), cells=tuple(cells), p_source=surface.p_source, surface_alpha=surface.alpha,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), resolution=resolution,
     )

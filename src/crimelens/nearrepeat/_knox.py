@@ -79,7 +79,7 @@ from crimelens.nearrepeat import _kernels as K
 from crimelens.nearrepeat._bands import CONVENTIONS, BandSet
 from crimelens.nearrepeat._coarse import CoarseTimes
 
-__all__ = ["DISTANCES", "OPEN_ENDED_NOTE", "KnoxResult", "KnoxTest", "event_times", "knox_test"]
+__all__ = ["DISTANCES", "DRAWN_SEED_BOUND", "OPEN_ENDED_NOTE", "KnoxResult", "KnoxTest", "event_times", "knox_test"]
 
 DISTANCES: tuple[str, ...] = ("manhattan", "euclidean")
 Progress = Callable[[int, int], None]
@@ -90,6 +90,9 @@ POISSON_NOTE = ("No permutations were run: the expectation is analytic (row tota
                 "p-values are the Poisson approximation P(X >= observed), which ignores the dependence between "
                 "pairs that share an event and can be too small where events pile up at a few places; run "
                 "--permutations 999 to test.")
+#: A drawn seed is below this (2**31): exact as a JavaScript number, in JSON and in the API's seed field.
+#: A seed given by the caller may be any whole number below 2**63 (runs stored before drew 63-bit seeds).
+DRAWN_SEED_BOUND = 2**31
 MAX_PERMUTATIONS = 99_999  # the permutation counts are kept (bands x permutations); p-values to 1e-5
 #: Memory budget for one block of permuted time vectors (bytes).
 _BLOCK_BYTES = 32 * 1024 * 1024
@@ -139,6 +142,8 @@ class KnoxResult:
     alpha: float = 0.05
     #: records whose time windows are longer than the narrowest time band (None: none)
     coarse_times: CoarseTimes | None = None
+    #: what the input's reader found that a reader of the table must know (e.g. times of day dropped)
+    input_warnings: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -160,6 +165,7 @@ class KnoxResult:
         out: list[str] = []
         if self.coarse_times is not None:
             out.append(self.coarse_times.warning())
+        out.extend(self.input_warnings)
         if self.n_permutations == 0:
             out.append(POISSON_NOTE)
         elif 1.0 / (self.n_permutations + 1) >= self.alpha:
@@ -249,6 +255,8 @@ class KnoxResult:
             "n_close_pairs": self.n_close_pairs,
             "n_permutations": self.n_permutations,
             "seed": self.seed,
+            # the seed as text too: JavaScript numbers lose whole numbers above 2**53 (seeds go up to 2**63 - 1)
+            "seed_text": None if self.seed is None else str(self.seed),
             "alpha": self.alpha,
             "p_source": self.p_source,
             "p_value_rule": "(k+1)/(n+1), k = permutations with count >= observed" if self.n_permutations else
@@ -265,6 +273,7 @@ class KnoxResult:
             "findings": self.findings(),
             "warnings": list(self.warnings),
             "coarse_times": None if self.coarse_times is None else self.coarse_times.to_dict(),
+            "input_warnings": list(self.input_warnings),
             "elapsed_s": round(self.elapsed_s, 4),
         }
 
@@ -291,6 +300,7 @@ class KnoxResult:
             elapsed_s=float(data.get("elapsed_s", 0.0)),
             alpha=float(data.get("alpha", 0.05)),  # runs stored before the alpha was kept: the old default
             coarse_times=None if not data.get("coarse_times") else CoarseTimes.from_dict(data["coarse_times"]),
+            input_warnings=tuple(str(w) for w in data.get("input_warnings") or ()),
         )
 
 
@@ -363,8 +373,9 @@ def knox_test(
     convention : ``"nrc"``, ``"standard"`` or ``"pysal"`` (see :mod:`._bands`).
     n_permutations : Monte-Carlo permutations of times across locations (0: no test; the analytic
         expectation and the Poisson p-value ``p_poisson`` decide what is elevated, and the result says so).
-    seed : seed of the permutations (SplitMix64 Fisher-Yates, see ``_kernels``); ``None`` draws one
-        and records it in the result.
+    seed : seed of the permutations (SplitMix64 Fisher-Yates, see ``_kernels``), a whole number in
+        ``[0, 2**63)``; ``None`` draws one in ``[0, 2**31)`` (:data:`DRAWN_SEED_BOUND`: exact as a
+        JavaScript number and in every API) and records it in the result.
     alpha : significance level kept with the result: what its findings, heat map and alerts call elevated.
 
     Examples
@@ -405,8 +416,8 @@ def knox_test(
         raise InvalidParameterError(f"knox_test: got {n} event(s); expected at least 2")
     if not (np.isfinite(xy64).all() and np.isfinite(t).all()):
         raise InvalidParameterError("knox_test: coordinates and times must all be finite")
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
+    if seed is None:  # drawn below 2**31: exact in every channel (JSON read by JavaScript, the API, the store)
+        seed = int(np.random.SeedSequence().entropy % DRAWN_SEED_BOUND)  # type: ignore[operator]
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or not 0 <= int(seed) < 2**63:
         raise InvalidParameterError(f"--seed: got {seed!r}; expected a whole number in [0, 2**63)")
     seed = int(seed)

@@ -17,6 +17,10 @@ Dates in an ``x, y, date`` file are ``YYYY-MM-DD`` (or ``YYYY/MM/DD``) or slash 
 holds both kinds, is refused with the line and value, never guessed. A value that contradicts
 the order (``13/01/2016`` with ``date_order="mdy"``) is refused too: it is never read with day
 and month swapped.
+
+A time of day after a date (``2020-01-01 23:30`` or ``2020-01-05T12:00:00``) is accepted and
+dropped, with a count: the file is read by date, as the Calculator reads it. A row at exactly
+(0, 0) is not used ("null island", a missing location written as zeros).
 """
 
 from __future__ import annotations
@@ -45,11 +49,26 @@ DATE_ORDERS: tuple[str, ...] = ("dmy", "mdy")
 _ORDER_TEXT = {"dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy"}
 
 
-def _date_text(text: str) -> str:
+#: A time of day after the date: "23:30", "0:00", "12:00:00", "11:30 PM", "12:00:00Z", "12:00+01:00".
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:\s*[AaPp][Mm])?(?:Z|[+-]\d{2}:?\d{2})?")
+_MIDNIGHT = re.compile(r"0?0:00(?::00(?:\.0+)?)?(?:\s*[Aa][Mm])?(?:Z|[+-]\d{2}:?\d{2})?")
+
+
+def _split_time(text: str) -> tuple[str, str | None]:
+    """The date part of a value and its time of day, if any ("2020-01-01 23:30", "2020-01-05T12:00:00").
+
+    A remainder that is no time of day is left on the date, so the date does not parse."""
     s = text.strip().strip('"')
-    if " " in s:  # "1/31/2016 0:00" style: keep the date part
-        s = s.split(" ", 1)[0]
-    return s
+    for sep in (" ", "T"):
+        if sep in s:
+            head, tail = s.split(sep, 1)
+            if _TIME.fullmatch(tail.strip()):
+                return head, tail.strip()
+    return s, None
+
+
+def _date_text(text: str) -> str:
+    return _split_time(text)[0]
 
 
 def _iso_date(s: str) -> date | None:
@@ -103,6 +122,20 @@ class XYTFile:
     date_order: str | None = None
     #: how that order was known: "given", or the line and value that show it
     date_order_from: str | None = None
+    #: used rows whose date came with a time of day other than midnight (read by date: the time is dropped)
+    n_times_dropped: int = 0
+    #: the first such row: "line 2: '2020-01-01 23:30'"
+    time_example: str | None = None
+
+    @property
+    def time_warning(self) -> str | None:
+        """What the dropped times mean, or None when no row gave a time of day."""
+        if not self.n_times_dropped:
+            return None
+        return (f"{self.n_times_dropped:,} of {len(self):,} rows of {Path(self.path).name} give a time of day (e.g. "
+                f"{self.time_example}); an x,y,date file is read by date, as the Near Repeat Calculator reads it, "
+                "so those times were dropped: two events an hour apart across midnight are 1 day apart. For "
+                "exact times, ingest the file with `crimelens ingest` and run on the store")
 
     def __len__(self) -> int:
         return int(self.day.shape[0])
@@ -199,7 +232,11 @@ def read_xyt_csv(path: str | Path, *, date_order: str | None = None) -> XYTFile:
 
     Dates are ``YYYY-MM-DD`` (or ``YYYY/MM/DD``) or slash dates ``a/b/yyyy`` whose order is
     ``date_order`` (``"dmy"`` or ``"mdy"``) or, when not given, shown by the file itself (a first
-    number above 12 means day/month, a second above 12 month/day).
+    number above 12 means day/month, a second above 12 month/day). A time of day after the date
+    (``2020-01-01 23:30``, ``2020-01-05T12:00:00``) is read alike and dropped: the file is read by
+    date, as the Near Repeat Calculator reads it; the rows whose time was not midnight are counted
+    in ``n_times_dropped`` and ``time_warning`` says what that means. A row at exactly (0, 0)
+    ("null island": a missing location written as zeros) is listed in ``rejected``.
 
     Raises :class:`SchemaError` when no row can be used, when the slash dates could be read either
     way and no order is given, when they show both orders, or when one contradicts ``date_order``
@@ -241,6 +278,10 @@ def read_xyt_csv(path: str | Path, *, date_order: str | None = None) -> XYTFile:
             if not (np.isfinite(x) and np.isfinite(y)):
                 rejected.append((lineno, "x/y: not finite"))
                 continue
+            if x == 0.0 and y == 0.0:
+                rejected.append((lineno, f"x/y: got {cells[0]!r}, {cells[1]!r}: exactly (0, 0), 'null island', a "
+                                         "missing location written as zeros; expected the event's coordinates"))
+                continue
             rows.append((lineno, x, y, cells[2]))
     slash: list[tuple[int, int, int, int, str]] = []
     for lineno, _, _, text in rows:
@@ -253,13 +294,16 @@ def read_xyt_csv(path: str | Path, *, date_order: str | None = None) -> XYTFile:
     ys: list[float] = []
     days: list[int] = []
     lines: list[int] = []
+    timed: list[tuple[int, str]] = []
     for lineno, x, y, text in rows:
-        s = _date_text(text)
+        s, clock = _split_time(text)
         m = _SLASH.fullmatch(s)
         d = _iso_date(s) if m is None else _slash_date(int(m[1]), int(m[2]), int(m[3]), order or "mdy")
         if d is None:
             rejected.append((lineno, f"column 3 'date': got {text!r}; expected a valid date {expected}"))
             continue
+        if clock is not None and not _MIDNIGHT.fullmatch(clock):
+            timed.append((lineno, text))
         xs.append(x)
         ys.append(y)
         days.append((d - _EPOCH).days)
@@ -275,6 +319,7 @@ def read_xyt_csv(path: str | Path, *, date_order: str | None = None) -> XYTFile:
         path=str(p), xy=np.column_stack([np.asarray(xs), np.asarray(ys)]),
         day=np.asarray(days, dtype=np.int64), line=np.asarray(lines, dtype=np.int64),
         rejected=tuple(rejected), has_header=header, date_order=order, date_order_from=order_from,
+        n_times_dropped=len(timed), time_example=f"line {timed[0][0]}: {timed[0][1]!r}" if timed else None,
     )
 
 

@@ -9,6 +9,7 @@ written beside their target first and moved into place once the entry is stored.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -179,6 +180,40 @@ def _window_days(table: IncidentTable) -> NDArray[np.float64]:
     return out
 
 
+#: Share of an x,y,date file's rows within +-180, +-90 from which the file is taken for degrees.
+DEGREE_SHARE = 0.90
+
+
+def _refuse_degrees(name: str, xy: NDArray[np.float64], line: NDArray[np.int64]) -> None:
+    """Refuse an x,y,date file in longitude/latitude degrees, or one that mixes degrees and metres.
+
+    The bands are metres: a file in degrees would put every pair in the first band. When at least
+    :data:`DEGREE_SHARE` of the rows (but not all) look like degrees, the rest are most likely
+    metres pasted in (or the other way round): refused, naming the rows that do not look like degrees.
+    """
+    deg = (np.abs(xy[:, 0]) <= 180.0) & (np.abs(xy[:, 1]) <= 90.0)
+    advice = ("expected projected metres (the Near Repeat Calculator's input). Ingest the file with `crimelens "
+              "ingest` (it projects to metres) and run `crimelens nearrepeat --db ... --dataset ...`")
+    if bool(deg.all()):
+        raise SchemaError(
+            f"{name}: every x, y is within +-180, +-90, so the coordinates look like longitude/latitude degrees; "
+            + advice
+        )
+    n, n_deg = int(deg.size), int(deg.sum())
+    if n_deg >= DEGREE_SHARE * n:
+        odd = np.flatnonzero(~deg)
+        shown = "; ".join(f"line {int(line[k])}: x={float(xy[k, 0])}, y={float(xy[k, 1])}" for k in odd[:10])
+        more = f" and {odd.size - 10:,} more" if odd.size > 10 else ""
+        raise SchemaError(
+            f"{name}: {n_deg:,} of {n:,} rows ({100 * n_deg / n:.3g}%) have x, y within +-180, +-90 "
+            f"(longitude/latitude degrees), but {odd.size:,} row(s) do not ({shown}{more}): the file mixes degrees "
+            "and metres, and read as metres every pair of degree rows would fall in the first distance band. "
+            "Expected one unit for every row, in metres: fix or remove those rows, or, for a file in degrees, "
+            "ingest it with `crimelens ingest` (it projects to metres) and run `crimelens nearrepeat --db ... "
+            "--dataset ...`"
+        )
+
+
 def _staging(target: Path, run_id: str) -> Path:
     """Where a file is written before its ledger entry lands (same folder: the move is atomic)."""
     return target.with_name(f".{target.name}.{run_id}.part")
@@ -232,7 +267,7 @@ def run_knox(
     ``records="incident"`` (the default) counts each incident once: the further records of one
     incident that an ingest numbered ``ID#2``, ``ID#3``, ... (one row per victim or offence) would
     pair with the first at a gap of 0 and inflate the nearest bands (Cincinnati's burglaries: Knox
-    ratio 7.46 at 0-100 m and 0-7 days with them, 2.02 without). ``"all"`` counts every record, as the
+    ratio 7.49 at 0-100 m and 0-7 days with them, 2.02 without). ``"all"`` counts every record, as the
     Near Repeat Calculator counts the rows it is given; an ``x, y, date`` file has no ids and is
     always read that way.
     """
@@ -252,6 +287,7 @@ def run_knox(
     table: IncidentTable | None = None
     order_info: dict[str, str] | None = None
     day_zone = "UTC"  # the calendar whose days `nrc` numbers (an x,y,date file's own dates)
+    input_warnings: list[str] = []
     if path is not None:
         p = existing_file(path, "an incident file")
         source = str(p)
@@ -264,13 +300,9 @@ def run_knox(
             f = read_xyt_csv(p, date_order=date_order)
             if f.date_order is not None:
                 order_info = {"order": f.date_order, "from": f.date_order_from or "given"}
-            if bool(np.all(np.abs(f.xy[:, 0]) <= 180.0) and np.all(np.abs(f.xy[:, 1]) <= 90.0)):
-                raise SchemaError(
-                    f"{p.name}: every x, y is within +-180, +-90, so the coordinates look like "
-                    "longitude/latitude degrees; expected projected metres (the Near Repeat "
-                    "Calculator's input). Ingest the file with `crimelens ingest` (it projects to "
-                    "metres) and run `crimelens nearrepeat --db ... --dataset ...`"
-                )
+            _refuse_degrees(p.name, f.xy, f.line)
+            if f.time_warning is not None:
+                input_warnings.append(f.time_warning)
             keep = np.ones(len(f), dtype=bool)
             if period is not None:
                 lo = (period.start - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() / 86400.0
@@ -337,6 +369,8 @@ def run_knox(
                        progress=progress, alpha=alpha)
     if coarse is not None:
         result = replace(result, coarse_times=coarse)
+    if input_warnings:
+        result = replace(result, input_warnings=tuple(input_warnings))
     run_id = uuid.uuid4().hex[:16]
     out_hash = _output_hash(result)
     data_hash = _data_hash(xy, t)
@@ -413,6 +447,17 @@ def list_runs(ctx: Context, *, actor: Actor, purpose: str = RESEARCH,
     frame = list_nearrepeat_runs(ctx.store, dataset=dataset)
     rows = [{str(k): (None if v is None or v != v else v) for k, v in r.items()}
             for r in frame.iloc[::-1].to_dict(orient="records")]
+    # the bands and the exact seed, from each run's stored table (a seed column with nulls reads as float)
+    sql = "SELECT run_id, result_json FROM nearrepeat_runs" + (" WHERE dataset = ?" if dataset is not None else "")
+    stored = ctx.store.query(sql, [] if dataset is None else [dataset])
+    tables = {str(r): json.loads(str(j)) for r, j in zip(stored["run_id"], stored["result_json"], strict=True)}
+    for row in rows:
+        table = tables.get(str(row["run_id"]), {})
+        seed = table.get("seed", row.get("seed"))
+        row["seed"] = None if seed is None else int(seed)
+        row["seed_text"] = None if seed is None else str(int(seed))
+        row["space_bands"] = list(table.get("space_bands", {}).get("edges", []))
+        row["time_bands"] = list(table.get("time_bands", {}).get("edges", []))
     record_use(ctx, action="nearrepeat.list", actor=actor, purpose=purpose,
                detail={"dataset": dataset, "n": len(rows)})
     return rows
@@ -431,7 +476,9 @@ def show_run(ctx: Context, run_id: str, *, actor: Actor, purpose: str = RESEARCH
             "period": period, "time_of": rec.time_of, "data_hash": rec.data_hash, "output_hash": rec.output_hash,
             "records": rec.records, "n_records_left_out": rec.n_records_left_out,
             "mark": RESEARCH_MARK if rec.purpose == RESEARCH else "",
-            "convention_note": CONVENTION_NOTES.get(rec.convention, ""), **rec.result}
+            "convention_note": CONVENTION_NOTES.get(rec.convention, ""), **rec.result,
+            # exact as text: runs stored before drew 63-bit seeds, which a JavaScript number cannot hold
+            "seed_text": None if rec.result.get("seed", rec.seed) is None else str(rec.result.get("seed", rec.seed))}
 
 
 #: What a stored Knox run exports as, with its media type.
@@ -564,8 +611,7 @@ def nearrepeat_alert(
     zone = dataset_timezone(ctx, name) or "UTC"
     alert = near_repeat_alert(surface, incident_id=incident_id, x_m=float(row["x_m"]),
                               y_m=float(row["y_m"]), occurred=when, alpha=alpha, cell_m=cell_m, zone=zone,
-                              window_days=(end - start).total_seconds() / 86400.0,
-                              allow_coarse_times=allow_coarse_times)
+                              window=(start, end), allow_coarse_times=allow_coarse_times)
     alert_id = uuid.uuid4().hex[:16]
     payload = alert.to_dict()
     out_hash = sha256_hex(canonical_json(payload))

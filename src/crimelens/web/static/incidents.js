@@ -3,7 +3,7 @@
   const s = CL.whoami(); if (!s) return;
   const map = CL.baseMap("map");
   /* the day in the dataset's own zone; a whole-day surface's alert gives that date already */
-  const localDay = (iso, tz) => String(iso).length === 10 ? String(iso) : CL.localTime(iso, tz).slice(0, 10);
+  const localDay = (iso, tz) => String(iso).length <= 10 ? String(iso) : CL.localTime(iso, tz).slice(0, 10);
   const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // ingest.file: the server refuses (and logs) others
   CL.el("load-panel").hidden = !staff;
   async function quarantine(dataset) {

@@ -9,6 +9,10 @@
   const runAlpha = (d) => (typeof d.alpha === "number" ? d.alpha : 0.05);
   const pSource = (d) => d.p_source || (d.n_permutations ? "permutation" : "poisson");
   const pText = (p) => (p === null || p === undefined ? "–" : (p > 0 && p < 0.001 ? p.toExponential(1) : CL.fmt(p, 3)));
+  /* a seed exactly: runs stored before drew 63-bit seeds, which a JavaScript number rounds (7301010655906923019
+     would read 7301010655906924000), so the server sends seed_text too, and the form sends the seed as text */
+  const seedText = (d) => (d.seed_text !== undefined && d.seed_text !== null ? String(d.seed_text) : (d.seed === null || d.seed === undefined ? "–" : String(d.seed)));
+  const bandsText = (x) => (x.space_bands && x.space_bands.length ? `${x.space_bands.join(", ")} m × ${(x.time_bands || []).join(", ")} d; ` : "") + `${x.convention}, ${x.distance_metric}`;
   const edges = (id) => CL.el(id).value.split(",").map((v) => Number(v.trim())).filter((v) => v > 0);
   /* Knox ratio as a colour: white at 1, deepening red above, blue below. */
   function shade(r) {
@@ -42,7 +46,7 @@
     const merged = d.n_records_left_out ? ` (${d.n_records_left_out} further records of incidents already counted left out)` : (d.records === "all" ? " (every record counted)" : "");
     const test = poisson
       ? "no permutations: analytic expectation; * ratio > 1 with pP < " + alpha + ", pP the Poisson approximation P(X ≥ observed), a screen and not a permutation test"
-      : `${d.n_permutations} permutations, seed ${d.seed}; * ratio > 1 with p < ${alpha}, p the permutation p-value (k+1)/(n+1)`;
+      : `${d.n_permutations} permutations, seed ${seedText(d)}; * ratio > 1 with p < ${alpha}, p the permutation p-value (k+1)/(n+1)`;
     CL.el("kx-note").textContent = `${d.n_events} incidents${merged}, ${d.n_close_pairs} pairs inside the bands; ${d.distance} distance; ${test} (the run's alpha). The open-ended cells (more than the largest band) are never starred: they hold every pair beyond the finite bands, the complement of the close pairs, so they are not near-repeat evidence (findings and alerts ignore them too). Bands: ${d.convention_note}.`;
     /* what the run says a reader must know first: coarse times, no permutations, an alpha no cell can reach */
     const warns = d.warnings || [];
@@ -67,7 +71,7 @@
   async function runs() {
     const r = await CL.api("/api/nearrepeat/runs?limit=30");
     const body = CL.el("kx-runs").querySelector("tbody");
-    body.innerHTML = r.items.map((x) => `<tr><td><a href="#" class="kx-pick" data-run="${CL.esc(x.run_id)}">${CL.esc(x.run_id)}</a></td><td>${CL.esc(String(x.created_utc).slice(0, 19))}</td><td>${CL.esc(x.dataset || x.source)}</td><td>${CL.esc(x.offense || "all")}</td><td>${CL.esc(x.convention)}, ${CL.esc(x.distance_metric)}</td><td>${x.n_events}</td><td>${x.n_permutations}</td></tr>`).join("") || `<tr><td colspan="7">No stored runs yet.</td></tr>`;
+    body.innerHTML = r.items.map((x) => `<tr><td><a href="#" class="kx-pick" data-run="${CL.esc(x.run_id)}">${CL.esc(x.run_id)}</a></td><td>${CL.esc(String(x.created_utc).slice(0, 19))}</td><td>${CL.esc(x.dataset || x.source)}</td><td>${CL.esc(x.offense || "all")}</td><td>${CL.esc(bandsText(x))}</td><td>${x.n_events}</td><td>${x.n_permutations}</td><td>${CL.esc(seedText(x))}</td></tr>`).join("") || `<tr><td colspan="8">No stored runs yet.</td></tr>`;
     body.querySelectorAll("a.kx-pick").forEach((a) => a.addEventListener("click", async (e) => {
       e.preventDefault(); CL.clearError();
       try { show(await CL.api(`/api/nearrepeat/runs/${encodeURIComponent(a.dataset.run)}`)); } catch (x) { CL.showError(x.message); }
@@ -80,8 +84,10 @@
     try {
       const body = {dataset: CL.el("kx-dataset").value, space_bands: edges("kx-space"), time_bands: edges("kx-time"),
                     distance: CL.el("kx-distance").value, convention: CL.el("kx-convention").value,
-                    permutations: Number(CL.el("kx-perms").value), seed: Number(CL.el("kx-seed").value),
+                    permutations: Number(CL.el("kx-perms").value),
                     alpha: Number(CL.el("kx-alpha").value), allow_coarse_times: CL.el("kx-coarse").checked};
+      /* as text: Number() would round a seed above 2**53; empty: the server draws one (and reports it) */
+      const seed = CL.el("kx-seed").value.trim(); if (seed) body.seed = seed;
       if (CL.el("kx-offense").value) body.offense = CL.el("kx-offense").value;
       const d = await CL.api("/api/nearrepeat/runs", {method: "POST", body});
       await runs(); show(d);
