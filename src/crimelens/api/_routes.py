@@ -130,7 +130,7 @@ class NearRepeatIn(BaseModel):
     cell_m: float = Field(default=50.0, ge=5, le=1000)
     permutations: int = Field(default=99, ge=9, le=999,
                               description="Only when no run is stored and a surface is computed now.")
-    seed: int = Field(default=1, ge=0, le=2**31 - 1)
+    seed: int = Field(default=1, ge=0, le=2**63 - 1)
     allow_coarse_times: bool = Field(
         default=False, description="Read a surface of coarse times (or alert for an incident known only to a window "
                                    "longer than the surface's narrowest time band) with a warning instead of a 422.")
@@ -149,7 +149,11 @@ class KnoxIn(BaseModel):
     distance: Literal["manhattan", "euclidean"] = "manhattan"
     convention: Literal["standard", "nrc", "pysal"] = "standard"
     permutations: int = Field(default=99, ge=0, le=999)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Default: drawn and reported.")
+    seed: int | None = Field(
+        default=None, ge=0, le=2**63 - 1,
+        description="Default: drawn (0 to 2**31 - 1) and reported. Any stored run's seed (up to 2**63 - 1: runs "
+                    "stored before drew 63-bit seeds) is accepted, as a number or as a string of digits (a "
+                    "JavaScript number loses whole numbers above 2**53; runs report `seed_text`).")
     time_of: Literal["from", "mid", "to"] = "mid"
     records: Literal["incident", "all"] = Field(
         default="incident", description="incident: one event per incident (further records ID#2, ID#3, ... of one "
