@@ -8,6 +8,8 @@ Real forecast runs of the synthetic city, served in-process.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,9 +52,9 @@ def _mark(api: TestClient, city: City, run_id: str) -> tuple[str, str]:
     layer = api.get(f"/api/forecasts/{run_id}/cells", headers=auth(city, "ana")).json()
     export = api.get(f"/api/forecasts/{run_id}/export?format=csv", headers=auth(city, "ana"))
     assert export.status_code == 200, export.text
-    marks = [line.removeprefix("# mark: ") for line in export.text.splitlines() if line.startswith("# mark: ")]
+    marks = {row["mark"] for row in csv.DictReader(io.StringIO(export.text))}  # a column, the same on every row
     assert len(marks) == 1, export.text[:500]
-    return str(layer["properties"]["mark"]), marks[0]
+    return str(layer["properties"]["mark"]), marks.pop()
 
 
 def _refused(api: TestClient, city: City) -> list[dict[str, Any]]:

@@ -147,7 +147,7 @@ def test_an_all_zero_forecast_names_its_cause(db: Path, tmp_path: Path) -> None:
                        f"{middle.isoformat()} (the middle of its time window), is {age:,.0f} days before the window, "
                        "older than the 730 days of history NaiveCounts reads (window_days); forecast a window "
                        "nearer the data")
-    rows = pd.read_csv(tmp_path / "stale.csv", comment="#")
+    rows = pd.read_csv(tmp_path / "stale.csv")
     assert len(rows) == stale["area"]["n_cells"] and not rows["flagged"].any() and stale["n_flagged"] == 0
     # no incident in the window's hours: San Francisco recorded no robbery between 09:31 and 09:50 before October
     stamps = pd.to_datetime(pd.read_csv(shared(SF))["date_time"].str.rstrip("Z"))  # local times (sf_code)
@@ -179,7 +179,7 @@ def test_cells_of_risk_zero_are_not_presented_as_flagged(db: Path, tmp_path: Pat
     k = round(0.2 * len(risk))
     positive = int((risk > 0).sum())
     assert 0 < positive < k and int(run.surface.flagged(0.2).sum()) == k
-    rows = pd.read_csv(out, comment="#")
+    rows = pd.read_csv(out)
     assert int(rows["flagged"].sum()) == positive == int(stored["flagged"].sum()) == run.to_dict()["n_flagged"]
     assert (rows.loc[rows["flagged"], "risk"] > 0).all()
     # the tie the JSON reports is one the shown flags cut through; before, the 0-risk tie of the scores
@@ -232,9 +232,10 @@ def test_the_files_a_run_writes_are_logged_and_carry_their_run(db: Path, tmp_pat
     elif suffix == "geojson":
         meta = json.loads(out.read_text(encoding="utf-8"))["metadata"]
     else:
-        meta = dict(line[2:].split(": ", 1) for line in out.read_text(encoding="utf-8").splitlines()
-                    if line.startswith("# "))
-        assert len(pd.read_csv(out, comment="#")) == doc["area"]["n_cells"]  # CSV readers still read it
+        body = pd.read_csv(out, dtype=str, keep_default_na=False)  # the metadata: columns, alike on every row
+        assert len(body) == doc["area"]["n_cells"]
+        meta = body.iloc[0, body.columns.get_loc("crs") + 1:].to_dict()
+        assert (body[list(meta)] == body[list(meta)].iloc[0]).all().all()
     assert meta["window"].startswith("2022-09-30T23:00:00+00:00/")
     assert (meta["run_id"], meta["dataset"], meta["offense"], meta["timezone"]) == (
         doc["run_id"], "nottingham", "burglary", "Europe/London")
@@ -245,8 +246,8 @@ def test_the_files_a_run_writes_are_logged_and_carry_their_run(db: Path, tmp_pat
         last = ctx.ledger.entry(ctx.ledger.size() - 1)
     assert last.action == "forecast.export" and last.detail["sha256"] == hashlib.sha256(again.read_bytes()).hexdigest()
     if suffix == "csv":
-        stored = dict(line[2:].split(": ", 1) for line in again.read_text(encoding="utf-8").splitlines()
-                      if line.startswith("# "))
+        again_body = pd.read_csv(again, dtype=str, keep_default_na=False)
+        stored = again_body.iloc[0, again_body.columns.get_loc("crs") + 1:].to_dict()
         assert json.loads(stored.pop("study_area")) == json.loads(meta.pop("study_area"))  # keys sorted there
         assert stored == meta
 

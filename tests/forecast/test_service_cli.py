@@ -110,10 +110,10 @@ def test_cli_run_writes_exports_that_gis_reads(db: Path, tmp_path: Path, suffix:
         assert meta["mark"] == RESEARCH_MARK and "GradientBoostedCells" in meta["model"]
     else:
         lines = out.read_text(encoding="utf-8").splitlines()
-        comments = [ln for ln in lines if ln.startswith("#")]
-        assert any("research — not for operational use" in c for c in comments)
-        rows = list(csv.DictReader(ln for ln in lines if not ln.startswith("#")))
+        assert lines[0].startswith("cell,") and not any(ln.startswith("#") for ln in lines)  # GDAL reads the header
+        rows = list(csv.DictReader(lines))
         assert len(rows) == doc["area"]["n_cells"]
+        assert {r["mark"] for r in rows} == {RESEARCH_MARK} and {r["run_id"] for r in rows} == {doc["run_id"]}
         assert rows[0]["wkt"].startswith("POLYGON") and rows[0]["rank"] == "1"
         assert 37 < float(rows[0]["lat"]) < 38 and rows[0]["crs"] == "EPSG:32610"
 

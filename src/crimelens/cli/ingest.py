@@ -178,6 +178,9 @@ def areas_load(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset the areas belong to.")],
     id_field: Annotated[str | None, typer.Option("--id-field", help="Property holding the area id.")] = None,
     name_field: Annotated[str | None, typer.Option("--name-field", help="Property holding the area name.")] = None,
+    population_field: Annotated[str, typer.Option(
+        "--population-field", help="Property holding the residents of each area (for rates per resident).")
+    ] = "population",
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
     json_out: JsonOpt = False,
@@ -185,7 +188,7 @@ def areas_load(
     """Load area polygons; other properties are kept as audit attributes only."""
     with cli_context(db, create=True) as ctx:  # areas may come before their incidents
         areas = svc.load_areas(ctx, path, dataset=dataset, actor=cli_actor(ctx.settings), purpose=purpose,
-                               id_field=id_field, name_field=name_field)
+                               id_field=id_field, name_field=name_field, population_field=population_field)
         known = [d["dataset"] for d in svc.incidents_summary(ctx)["datasets"]]
     data = {"dataset": dataset, "n_areas": len(areas), "crs": areas[0].crs if areas else None,
             "audit_attributes": sorted({k for a in areas for k in a.audit}),

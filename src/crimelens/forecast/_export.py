@@ -2,14 +2,17 @@
 
 * GeoPackage: cell polygons in the data's CRS (e.g. UTM 16N), fields ``cell``,
   ``cell_id``, ``risk``, ``rank``, ``flagged``, ``lon``, ``lat`` (cell centre).
-* GeoJSON: the same, reprojected to WGS84 lon/lat as RFC 7946 requires.
-* CSV: one row per cell with ``wkt`` (the polygon in the data CRS), ``crs``,
-  the centre's ``lon``/``lat`` and the fields above.
+* GeoJSON: the same, reprojected to WGS84 lon/lat as RFC 7946 requires; a cell crossing the
+  antimeridian is split there into a MultiPolygon (RFC 7946 section 3.1.9).
+* CSV: the header on the first line, then one row per cell with ``wkt`` (the polygon in the
+  data CRS), ``crs``, the centre's ``lon``/``lat`` and the fields above; beside it ``.csvt``
+  (GDAL's column types) and ``.prj`` (the CRS), which GDAL readers (QGIS, ogr2ogr) use.
 
 All three open in QGIS. Every file carries the model, the window, the study-area
 rule and a mark (e.g. ``research — not for operational use``): as layer metadata
 in GeoPackage, as a top-level ``metadata`` member of the GeoJSON (a foreign member,
-which QGIS ignores), as ``#`` comment lines at the top of the CSV. A stored run's
+which QGIS ignores), as columns of the CSV after ``crs`` (the same value on every row;
+``#`` lines before the header made GDAL read ``#`` as the first column's name). A stored run's
 files add its run id, dataset, offense, time zone, the window on that zone's clocks
 (with its offset) and the run's warnings (``extra``).
 
@@ -39,7 +42,7 @@ from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
 
 __all__ = ["FORMATS", "export_surface", "format_span", "format_start", "plot_cells", "plot_coverage_curves", "plot_surface",
-           "presented_flags", "surface_frame", "write_cells"]
+           "presented_flags", "split_at_antimeridian", "surface_frame", "write_cells"]
 
 FORMATS = ("geojson", "gpkg", "csv")
 
@@ -92,7 +95,7 @@ def _metadata(surface: RiskSurface, coverage: float, mark: str | None,
     return {
         "model": surface.model,
         "window": f"{surface.window.start.isoformat()}/{surface.window.end.isoformat()}",
-        "study_area": json.dumps(surface.area.describe(), default=str),
+        "study_area": json.dumps(surface.area.describe(), sort_keys=True, default=str),
         "coverage": f"{coverage:g}",
         "risk_units": "expected recorded incidents per cell in the window",
         "tie_rule": "rank by descending risk; ties by ascending cell index",
@@ -123,8 +126,8 @@ def export_surface(surface: RiskSurface, path: str | Path, *, coverage: float = 
 
 def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], crs: str | None,
                 meta: dict[str, str]) -> Path:
-    """Write cells (``surface_frame``'s columns, one polygon each in ``crs``) as ``kind``: CSV with the
-    metadata as ``#`` lines and WKT, GeoJSON in lon/lat, or a GeoPackage layer ``forecast`` in ``crs``
+    """Write cells (``surface_frame``'s columns, one polygon each in ``crs``) as ``kind``: CSV with WKT and the
+    metadata as columns (:func:`_write_csv`), GeoJSON in lon/lat, or a GeoPackage layer ``forecast`` in ``crs``
     with the metadata on the layer. What QGIS opens."""
     import shapely
 
@@ -136,11 +139,7 @@ def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], 
 
         frame = frame.assign(cell_id=[h3.int_to_str(int(c)) for c in frame["cell_id"].tolist()])
     if kind == "csv":
-        body = frame.assign(wkt=shapely.to_wkt(geoms, rounding_precision=3), crs=crs or "")
-        with out.open("w", encoding="utf-8", newline="") as fh:
-            for key, value in meta.items():
-                fh.write(f"# {key}: {value}\n")
-            body.to_csv(fh, index=False)
+        _write_csv(out, frame.assign(wkt=shapely.to_wkt(geoms, rounding_precision=3), crs=crs or ""), crs, meta)
         return out
     from pyogrio.raw import write
 
@@ -148,21 +147,90 @@ def write_cells(out: Path, kind: str, frame: pd.DataFrame, geoms: NDArray[Any], 
         from pyproj import Transformer
 
         tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-        geoms = shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
+        geoms = split_at_antimeridian(
+            shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1]))))
         crs = "EPSG:4326"
     if out.exists():
         out.unlink()
     fields = ["cell", "cell_id", "risk", "rank", "flagged", "lon", "lat", "x_m", "y_m"]
     data = [frame[f].to_numpy() for f in fields]
     data[4] = data[4].astype(np.int32)  # booleans as 0/1 integers (GeoJSON and GPKG both read them)
+    split = kind == "geojson" and bool((shapely.get_type_id(geoms) == 6).any())  # MultiPolygons among them
     write(out, shapely.to_wkb(geoms), data, fields, driver="GeoJSON" if kind == "geojson" else "GPKG",
-          geometry_type="Polygon", crs=crs, layer="forecast" if kind == "gpkg" else None,
+          geometry_type="Unknown" if split else "Polygon", crs=crs, layer="forecast" if kind == "gpkg" else None,
           layer_metadata=meta if kind == "gpkg" else None)
     if kind == "geojson":  # the metadata as a foreign member (RFC 7946 section 6.1), which GIS readers ignore
         doc = json.loads(out.read_text(encoding="utf-8"))
         doc["metadata"] = dict(meta)
         out.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     return out
+
+
+def split_at_antimeridian(geoms: NDArray[Any]) -> NDArray[Any]:
+    """Lon/lat polygons that cross the antimeridian, split there into a MultiPolygon (RFC 7946 section 3.1.9).
+
+    A cell reprojected to lon/lat next to 180° has corners at 179.99 and -179.99; drawn as they are, its
+    ring runs the other way round the Earth (a band 359.98° wide). A polygon whose longitudes span more
+    than 180° is taken to cross: its western longitudes are moved by 360°, and it is cut at 180° into a
+    part ending at 180 and a part starting at -180. Every other polygon is returned as it is.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> cell = shapely.Polygon([(179.99, -16.8), (-179.99, -16.8), (-179.99, -16.7), (179.99, -16.7)])
+    >>> [round(v, 2) for v in split_at_antimeridian(np.array([cell], dtype=object))[0].bounds]
+    [-180.0, -16.8, 180.0, -16.7]
+    >>> split_at_antimeridian(np.array([cell], dtype=object))[0].geom_type
+    'MultiPolygon'
+    """
+    import shapely
+
+    out = np.array(geoms, dtype=object, copy=True)
+    for i, geom in enumerate(out):
+        if geom is None or geom.is_empty:
+            continue
+        west, _, east, _ = geom.bounds
+        if east - west <= 180.0:
+            continue
+        shifted = shapely.transform(geom, lambda c: np.column_stack([np.where(c[:, 0] < 0, c[:, 0] + 360.0, c[:, 0]),
+                                                                     c[:, 1]]))
+        if shifted.bounds[2] <= 180.0:  # a corner at -180 exactly, the rest east of it: one side after all
+            out[i] = shifted
+            continue
+        eastern = shapely.intersection(shifted, shapely.box(-180.0, -90.0, 180.0, 90.0))
+        western = shapely.intersection(shifted, shapely.box(180.0, -90.0, 540.0, 90.0))
+        western = shapely.transform(western, lambda c: np.column_stack([c[:, 0] - 360.0, c[:, 1]]))
+        parts = [p for g in (eastern, western) for p in shapely.get_parts(g) if p.geom_type == "Polygon"]
+        out[i] = shapely.MultiPolygon(parts) if len(parts) > 1 else (parts[0] if parts else geom)
+    return out
+
+
+#: GDAL's type (``.csvt``) of each cell column of the CSV; the metadata columns are text
+_CSV_TYPES = {"cell": "Integer", "cell_id": "Integer64", "x_m": "Real", "y_m": "Real", "lon": "Real", "lat": "Real",
+              "risk": "Real", "rank": "Integer", "flagged": "String", "wkt": "WKT", "crs": "String"}
+
+
+def _write_csv(out: Path, body: pd.DataFrame, crs: str | None, meta: Mapping[str, str]) -> None:
+    """The CSV: its header on the first line, then one row per cell with the metadata as columns (the same
+    value on every row), so that GDAL (QGIS, ogr2ogr) and every CSV reader take the header as the header and
+    each row says which run and mark it comes from. Beside it, for GDAL: ``.csvt`` (the columns' types, so
+    ``risk`` reads as a number) and ``.prj`` (the CRS of ``wkt``, so QGIS places the cells without asking)."""
+    taken = set(body.columns)
+    columns = {(key if key not in taken else f"meta_{key}"): value for key, value in meta.items()}
+    body = body.assign(**columns)
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        body.to_csv(fh, index=False)
+    types = [_CSV_TYPES.get(c, "String") for c in body.columns]
+    if body["cell_id"].dtype == object:  # H3 strings
+        types[list(body.columns).index("cell_id")] = "String"
+    out.with_suffix(".csvt").write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="utf-8")
+    prj = out.with_suffix(".prj")
+    if crs:
+        from pyproj import CRS
+
+        prj.write_text(CRS.from_user_input(crs).to_wkt("WKT1_ESRI"), encoding="utf-8")
+    elif prj.exists():
+        prj.unlink()  # a stale CRS from an earlier export of that name would place these cells wrongly
 
 
 def format_span(days: float) -> str:

@@ -231,8 +231,10 @@ def _metric_units(crs: CRS) -> list[str]:
 def choose_projection(source: str, is_lonlat: NDArray[np.bool_], xy: NDArray[np.float64],
                       ok: NDArray[np.bool_], *, target: str | None) -> Projection:
     """The projection to a metric CRS: to ``target`` if given (refused unless it is projected and in
-    metres), else to ``source`` when that is projected in metres, else to the data's UTM zone
-    (:func:`local_utm`)."""
+    metres), else to ``source`` when that is projected in metres and true to scale over the data (scale
+    error at most :data:`MAX_SCALE_ERROR`: a UTM or state plane zone), else to the data's UTM zone
+    (:func:`local_utm`). Web Mercator input is thus projected to the data's UTM zone: kept, its 150 m cells
+    would be 119 m on the ground at San Francisco."""
     try:
         src = CRS.from_user_input(source)
     except Exception as exc:  # pyproj raises CRSError
@@ -250,9 +252,27 @@ def choose_projection(source: str, is_lonlat: NDArray[np.bool_], xy: NDArray[np.
             raise SchemaError(f"target CRS {target!r} ({dst.name}) has axes in {' and '.join(dict.fromkeys(units)) or 'no unit'}; "
                               "expected a projected CRS in metres, e.g. the data's UTM zone (EPSG:326xx/327xx)")
         return Projection(source, target)
-    if src.is_projected and src.axis_info and all(a.unit_name in ("metre", "meter") for a in src.axis_info):
+    if (src.is_projected and src.axis_info and all(a.unit_name in ("metre", "meter") for a in src.axis_info)
+            and _true_to_scale(source, xy, ok)):
         return Projection(source, source)
     return Projection(source, local_utm(source, xy, ok))
+
+
+def _true_to_scale(source: str, xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> bool:
+    """Whether a projected CRS's metres are ground metres over the positions ``xy[ok]`` (in ``source``): its
+    scale error there is at most :data:`MAX_SCALE_ERROR` (a UTM or state plane zone at its place), or cannot
+    be measured (no finite position, no factors from PROJ). Web Mercator at San Francisco (scale 1.265) is not."""
+    finite = ok & np.isfinite(xy).all(axis=1)
+    if not finite.any():
+        return True
+    lon, lat = _transformer(source, "EPSG:4326").transform(xy[finite, 0], xy[finite, 1], errcheck=False)
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    # positions outside the CRS's area of use are quarantined later; they do not decide whether it suits
+    inside = ~Projection(source, source).outside_area(lon, lat)
+    if inside.any():
+        lon, lat = lon[inside], lat[inside]
+    error = scale_error(Projection(source, source).scale_range(lon, lat))
+    return error is None or error <= MAX_SCALE_ERROR
 
 
 def local_utm(source: str, xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> str:
@@ -269,7 +289,10 @@ def local_utm(source: str, xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> st
     else:
         lon, lat = _transformer(source, "EPSG:4326").transform(np.median(sample[:, 0]), np.median(sample[:, 1]))
     if not (np.isfinite(lon) and np.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 84):
-        raise SchemaError(f"cannot choose a metric CRS: the median position ({lon}, {lat}) is not on Earth in {source}")
+        swapped = (src.is_geographic and np.isfinite(lon) and np.isfinite(lat) and abs(lat) <= 180
+                   and abs(lon) <= 84)
+        raise SchemaError(f"cannot choose a metric CRS: the median position ({lon}, {lat}) is not on Earth in {source}"
+                          + ("; latitude and longitude swapped? (the pair exchanged is a position)" if swapped else ""))
     chosen = utm_crs_for(float(lon), float(lat))
     # The median of a few scattered points can fall between them (Chicago and Sydney: the Indian Ocean), in a
     # zone that holds none of them, and every point would then be refused as outside it. When the median's

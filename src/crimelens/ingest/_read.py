@@ -223,6 +223,22 @@ def _from_arrow(table: pa.Table, path: Path, start_line: int = 1) -> RawTable:
     return RawTable(cols, np.arange(start_line, start_line + n, dtype=np.int64), list(table.column_names), n_read=n)
 
 
+def geometry_column(meta: dict[str, Any], names: list[str]) -> str | None:
+    """The geometry column of a table read by ``pyogrio.read_arrow``: the layer's declared one (``geom``
+    in a GeoPackage written by GDAL or QGIS, ``Shape`` by ArcGIS, ``geometry`` by GeoPandas), else
+    ``wkb_geometry`` (pyogrio's name when the format names none: GeoJSON, shapefiles); None without one.
+
+    Examples
+    --------
+    >>> geometry_column({"geometry_name": "geom"}, ["uid", "geom"]), geometry_column({"geometry_name": ""}, ["wkb_geometry"])
+    ('geom', 'wkb_geometry')
+    """
+    declared = meta.get("geometry_name") or "wkb_geometry"
+    if declared in names:
+        return declared
+    return next((c for c in names if c in ("wkb_geometry", "geometry")), None)
+
+
 def _read_vector(path: Path) -> RawTable:
     import pyogrio
     import shapely
@@ -231,7 +247,7 @@ def _read_vector(path: Path) -> RawTable:
         meta, table = pyogrio.read_arrow(str(path))
     except Exception as exc:  # pyogrio raises several DataSource errors
         raise SchemaError(f"{path.name}: cannot read as a vector file: {exc}") from exc
-    geom_col = next((c for c in table.column_names if c in ("wkb_geometry", "geometry")), None)
+    geom_col = geometry_column(meta, list(table.column_names))
     xy = None
     if geom_col is not None:
         wkb = table.column(geom_col).to_numpy(zero_copy_only=False)

@@ -332,7 +332,9 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
     x_m, y_m, lon, lat = projection.apply(xy_in, lonlat_in)
     bad_ll = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
     # every location failure records the location as the file has it (``where``), never a converted position
-    fail.add(bad_ll & np.isfinite(xy_in[:, 0]), xy_label, where, "out-of-area coordinates: not a valid position in " + crs_in)
+    invalid = "out-of-area coordinates: not a valid position in " + crs_in
+    fail.add(bad_ll & np.isfinite(xy_in[:, 0]), xy_label, where,
+             _swap_hints(projection, xy_in, lonlat_in, bad_ll & np.isfinite(xy_in).all(axis=1), invalid))
     if layout.bbox is not None:
         x0, y0, x1, y1 = layout.bbox
         outside = ~((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
@@ -646,6 +648,25 @@ def _crs_name(crs: str) -> str:
     from pyproj import CRS
 
     return str(CRS.from_user_input(crs).name)
+
+
+def _swap_hints(projection: Projection, xy_in: NDArray[np.float64], lonlat_in: NDArray[np.bool_],
+                rows: NDArray[np.bool_], reason: str) -> NDArray[np.object_]:
+    """``reason`` for each row, with ``; latitude and longitude swapped?`` (``x and y`` for projected input) where
+    the row's pair, exchanged, is a valid position inside the target CRS's area of use (± its margin): near the
+    dataset's other points. ``37.788721, -122.402066`` as lon, lat is no position at all; exchanged it is San
+    Francisco, in UTM 10N."""
+    out = np.full(len(xy_in), reason, dtype=object)
+    idx = np.flatnonzero(rows)
+    if not len(idx):
+        return out
+    _, _, s_lon, s_lat = projection.apply(np.ascontiguousarray(xy_in[idx][:, ::-1]), lonlat_in[idx])
+    with np.errstate(invalid="ignore"):
+        on_earth = np.isfinite(s_lon) & np.isfinite(s_lat) & (np.abs(s_lon) <= 180) & (np.abs(s_lat) <= 90)
+    near = on_earth & ~projection.outside_area(s_lon, s_lat)
+    hint = "; latitude and longitude swapped?" if bool(lonlat_in[idx].all()) else "; x and y swapped?"
+    out[idx[near]] = reason + hint
+    return out
 
 
 def _check_area_of_use(projection: Projection, xy_in: NDArray[np.float64], lonlat_in: NDArray[np.bool_],

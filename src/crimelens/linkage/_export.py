@@ -24,6 +24,7 @@ as ``#`` lines at the top of the CSV. Times are ISO 8601 text in UTC
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +130,26 @@ def _write_layer(out: Path, driver: str, layer: str | None, frame: pd.DataFrame,
           crs=crs, layer=layer, layer_metadata=meta, append=append)
 
 
+#: A staging file (``services.linkage._staging``): ``.STEM.RUN_ID.HEX8.part.SUFFIX``, moved to ``STEM.SUFFIX``
+_STAGING = re.compile(r"^\.(?P<stem>.+)\.[^.]+\.[0-9a-f]{8}\.part$")
+
+
+def _layer_name(path: Path) -> str:
+    """The layer name for a file: its stem, or the stem of the file a staging file becomes.
+
+    >>> _layer_name(Path(".series2.ls-1e8974395cf5.121f0ae4.part.geojson")), _layer_name(Path("series2.geojson"))
+    ('series2', 'series2')
+    """
+    found = _STAGING.match(path.stem)
+    return found.group("stem") if found else path.stem
+
+
 def write_series(out: str | Path, kind: str, members: pd.DataFrame, series: pd.DataFrame, crs: str | None,
-                 meta: dict[str, str], *, pad_m: float = 50.0) -> Path:
+                 meta: dict[str, str], *, pad_m: float = 50.0, name: str | None = None) -> Path:
     """Write candidate series as ``kind`` (``gpkg``, ``geojson`` or ``csv``); see the module notes.
+
+    ``name``: the GeoJSON's top-level ``name`` (the layer name QGIS shows); by default the stem of the file
+    the export ends up as (:func:`_layer_name`), not of a staging file it is first written to.
 
     ``members``: one row per member with :data:`MEMBER_FIELDS` and ``x_m``, ``y_m`` (in ``crs``),
     ``lon``, ``lat``; ``series``: one row per series with :data:`SERIES_FIELDS`.
@@ -160,6 +178,7 @@ def write_series(out: str | Path, kind: str, members: pd.DataFrame, series: pd.D
         _write_layer(path, "GeoJSON", None, rows.drop(columns=["x_m", "y_m"]).assign(mark=meta.get("mark", "")),
                      _to_wgs84(points, crs), "Point", "EPSG:4326" if crs else None, None, append=False)
         doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["name"] = name or _layer_name(path)  # GDAL names the layer after the file written: a staging file's
         doc["metadata"] = dict(meta)
         path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         return path

@@ -289,9 +289,86 @@ def _one_city(ctx: Context, dataset: str | None, what: str) -> None:
                                     f"{names}; name one with --dataset")
 
 
-def _boundary(polygon: str, crs: str | None) -> tuple[Any, str]:
+_STATE_CRS = ("state its CRS: a GeoPackage, or a shapefile with its .prj, records it; a GeoJSON takes a `crs` member, "
+              '{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32610"}} (or reproject it to lon/lat)')
+
+
+def _boundary_off_earth(path: Path) -> None:
+    """Refuse a boundary file whose coordinates are not positions in the CRS it is read in (a GeoJSON in
+    metres without a ``crs`` member is read as lon/lat, RFC 7946): projecting it gives no boundary at all."""
+    import pyogrio
+    from pyproj import CRS
+
+    try:
+        info = pyogrio.read_info(str(path), force_total_bounds=True)
+    except Exception:  # pyogrio raises DataSourceError and others; reading the areas names the problem
+        return
+    file_crs = info.get("crs") or "EPSG:4326"
+    bounds = info.get("total_bounds")
+    try:
+        geographic = CRS.from_user_input(file_crs).is_geographic
+    except Exception:  # pyproj's CRSError: reading the areas names the problem
+        return
+    if bounds is None or not geographic:
+        return
+    west, south, east, north = (float(v) for v in bounds)
+    if np.isfinite([west, south, east, north]).all() and west >= -180 and east <= 180 and south >= -90 and north <= 90:
+        return
+    stated = (" (a GeoJSON without a `crs` member is read as lon/lat, RFC 7946)"
+              if path.suffix.lower() in (".geojson", ".json") else "")
+    raise InvalidParameterError(
+        f"--polygon {path.name}: its coordinates (x {west:.6g}..{east:.6g}, y {south:.6g}..{north:.6g}) are not on "
+        f"Earth in {file_crs}{stated}; they look like metres or feet of a projected CRS: expected lon/lat, or "
+        f"{_STATE_CRS}")
+
+
+def _drawn(path: Path, crs: str | None) -> Any:
+    """The file's polygons as drawn (not repaired), in ``crs``; none when the file cannot be read so."""
+    import pyogrio
+    import shapely
+
+    from crimelens.ingest._project import _transformer
+    from crimelens.ingest._read import geometry_column
+
+    try:
+        meta, table = pyogrio.read_arrow(str(path))
+    except Exception:  # pyogrio raises DataSourceError and others; read_areas has named the problem
+        return np.array([], dtype=object)
+    column = geometry_column(meta, list(table.column_names))
+    if column is None:
+        return np.array([], dtype=object)
+    geoms = shapely.from_wkb(table.column(column).to_numpy(zero_copy_only=False), on_invalid="ignore")
+    source = meta.get("crs") or "EPSG:4326"
+    if crs is not None and source != crs:
+        tr = _transformer(source, crs)
+        geoms = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    return geoms
+
+
+def _repair(geoms: Any, path: Path, notes: list[str] | None) -> Any:
+    """The boundary's polygons made valid, with a warning naming each that was not (a self-intersecting ring, a
+    bow tie) and the area before and after: ``make_valid`` keeps every part, which may not be what was meant."""
+    import shapely
+
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    fixed = shapely.make_valid(geoms)
+    if len(bad) and notes is not None:
+        said = []
+        for i in bad[:3]:
+            said.append(f"feature {i + 1} ({shapely.is_valid_reason(geoms[i])}): {geoms[i].area / 1e6:,.3f} km² "
+                        f"as drawn, {fixed[i].area / 1e6:,.3f} km² repaired")
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        notes.append(f"--polygon {path.name}: {len(bad)} of its {len(geoms)} polygon(s) are not valid and were "
+                     f"repaired (shapely make_valid): {'; '.join(said)}{more}. Check that the study area is the one "
+                     "meant (a ring crossing itself is split at the crossing), or fix the boundary and run again.")
+    return fixed
+
+
+def _boundary(polygon: str, crs: str | None, notes: list[str] | None = None) -> tuple[Any, str]:
     """A study-area boundary from a polygon file (every feature, united, projected to the data's CRS)
-    or from WKT already in that CRS; the name the study area records (the file's name and SHA-256)."""
+    or from WKT already in that CRS; the name the study area records (the file's name and SHA-256).
+    A file whose coordinates are no positions in its CRS is refused; an invalid polygon is repaired, with
+    a warning in ``notes``."""
     import shapely
 
     path = Path(polygon)
@@ -301,21 +378,34 @@ def _boundary(polygon: str, crs: str | None) -> tuple[Any, str]:
                                 "zipped shapefile of the boundary, or WKT in the data CRS")
         from crimelens.feedback import read_areas
 
-        areas = read_areas(path, crs=crs)
-        geom = shapely.union_all(shapely.make_valid(shapely.from_wkt([a.wkt for a in areas])))
+        _boundary_off_earth(path)
+        areas = read_areas(path, crs=crs)  # repaired already: the file's own polygons are checked for the warning
+        _repair(_drawn(path, crs), path, notes)
+        geoms = shapely.from_wkt([a.wkt for a in areas])
+        finite = [bool(np.isfinite(shapely.get_coordinates(g)).all()) for g in geoms]
+        if not all(finite):
+            raise InvalidParameterError(
+                f"--polygon {path.name}: feature {finite.index(False) + 1} does not project to {crs} (its coordinates "
+                f"are outside what that CRS can hold); expected a boundary around the data, in a CRS the file "
+                f"states; {_STATE_CRS}")
+        geom = shapely.union_all(_repair(geoms, path, notes))
         return geom, f"{path.name} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
     try:
-        return shapely.from_wkt(polygon), "polygon"
+        geom = shapely.from_wkt(polygon)
     except shapely.errors.GEOSException as exc:
         raise InvalidParameterError(
             f"--polygon: got {polygon[:80]!r}, which is neither a boundary file nor WKT ({exc}); expected a "
             "GeoJSON, GeoPackage or zipped shapefile, or WKT in the data CRS, e.g. POLYGON((x y, ...))") from exc
+    if not shapely.is_valid(geom):
+        geom = _repair(np.array([geom], dtype=object), Path("WKT"), notes)[0]
+    return geom, "polygon"
 
 
 def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
-          h3_resolution: int = 9, before: datetime | None = None) -> StudyArea:
+          h3_resolution: int = 9, before: datetime | None = None, notes: list[str] | None = None) -> StudyArea:
     """The study area of one forecast; ``before``, the forecast's start, names the history an activity
-    mask counted in its rule ("incidents (mid-time) before ...")."""
+    mask counted in its rule ("incidents (mid-time) before ..."); a repaired boundary is warned about in
+    ``notes``."""
     period = None if before is None else TimeWindow(datetime(1900, 1, 1, tzinfo=before.tzinfo), before)
     if polygon is not None and mask != "polygon":  # it would be ignored: the area would not be the one given
         raise InvalidParameterError(f"a boundary (--polygon) with mask={mask!r}; expected mask 'polygon' (or no "
@@ -330,7 +420,7 @@ def _area(history: IncidentTable, cell_m: float, mask: str, polygon: str | None,
         if polygon is None:
             raise InvalidParameterError("mask='polygon': give the boundary (--polygon): a GeoJSON, GeoPackage or "
                                         "zipped shapefile, or WKT in the data CRS")
-        geom, name = _boundary(polygon, history.crs)
+        geom, name = _boundary(polygon, history.crs, notes)
         return StudyArea.from_polygon(geom, cell_m, crs=history.crs, name=name)
     raise InvalidParameterError(f"mask={mask!r}: expected 'activity', 'bbox', 'polygon' or 'h3'")
 
@@ -424,14 +514,16 @@ def run_forecast(
             f"offense={offense!r}; expected some history before the window (a later --at, or ingest a file first)"
         )
     history, n_left_out = count_records(history, records)
-    study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start)
+    area_notes: list[str] = []  # a boundary repaired
+    study = area if area is not None else _area(history, cell_m, mask, polygon, h3_resolution, before=start,
+                                                notes=area_notes)
     size = params_used(estimator, study).get("cell_m")  # the area's cells are the ones used: recorded so
     estimator.set_params(area=study, **({} if size is None else {"cell_m": size}))
     # the records the models read: a record whose window began before the forecast but whose middle
     # falls after its start (a police.uk month) is left out by every model, so not counted
     read = history.select(mask=(_read_times(history) < start).to_numpy(dtype=bool))
     n_read = len(read)
-    notes = [*card_notes, *([] if window.days >= 1 else _hours_unknown({"": estimator}, read, window.days,
+    notes = [*card_notes, *area_notes, *([] if window.days >= 1 else _hours_unknown({"": estimator}, read, window.days,
                                                                        _dataset_label(ctx, dataset))[0])]
     with warnings.catch_warnings():  # records="all" counts every record on purpose, and says so in the run
         warnings.filterwarnings("ignore", message=r".*further records of its incidents", category=UserWarning)
@@ -1408,7 +1500,7 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
     except NotFoundError:
         notes = []
     meta = {"model": rec.model, "window": f"{rec.window_start.isoformat()}/{rec.window_end.isoformat()}",
-            "study_area": json.dumps(definition, default=str), "coverage": f"{rec.coverage:g}",
+            "study_area": json.dumps(definition, sort_keys=True, default=str), "coverage": f"{rec.coverage:g}",
             "risk_units": "expected recorded incidents per cell in the window",
             "tie_rule": "rank by descending risk; ties by ascending cell index", "mark": rec.mark or "",
             "output_hash": rec.output_hash,

@@ -352,14 +352,18 @@ def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, pu
     from pyproj import CRS
 
     from crimelens.ingest._project import _transformer
+    from crimelens.ingest._read import geometry_column
 
     path = existing_file(path, "a polygon file (GeoJSON, GeoPackage or a shapefile or its .zip)")
     try:
         meta, table = pyogrio.read_arrow(str(path))
     except Exception as exc:
         raise SchemaError(f"{path.name}: cannot read as a polygon file: {exc}") from exc
+    geom_col = geometry_column(meta, list(table.column_names))
+    if geom_col is None:
+        raise SchemaError(f"{path.name}: no geometry column (columns {', '.join(table.column_names)}); "
+                          "expected a layer of polygons")
     frame = table.to_pandas()
-    geom_col = next(c for c in frame.columns if c in ("wkb_geometry", "geometry"))
     geoms = shapely.from_wkb(frame.pop(geom_col).to_numpy())
     src = meta.get("crs") or "EPSG:4326"
     target = _dataset_crs(ctx, dataset)
@@ -371,22 +375,41 @@ def load_areas(ctx: Context, path: str | Path, *, dataset: str, actor: Actor, pu
         target = utm_crs_for(lon, lat)
     tr = _transformer(src, target)
     projected = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    for option, field_name in (("id_field", id_field), ("name_field", name_field),
+                               ("population_field", None if population_field == "population" else population_field)):
+        if field_name is not None and field_name not in frame.columns:
+            raise SchemaError(f"{path.name}: {option} {field_name!r} is not a property of its features; expected one "
+                              f"of {', '.join(map(repr, frame.columns)) or 'none (the features have no properties)'}")
     idf = id_field or next((c for c in ("area_id", "id", "bin", "DISTRICT", "code") if c in frame.columns), None)
     namef = name_field or next((c for c in ("name", "NAME", "DISTRICT") if c in frame.columns), None)
     areas = []
     for i, row in enumerate(frame.to_dict("records")):
         area_id = str(row.pop(idf)) if idf else str(i + 1)
         name = str(row.pop(namef, area_id)) if namef and namef != idf else area_id
-        pop = row.pop(population_field, None)
+        pop = _population(row.pop(population_field, None), path, i, population_field)
         audit = {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
         areas.append(Area(area_id, name, shapely.to_wkt(projected[i], rounding_precision=3),
-                          None if pop is None or pd.isna(pop) else int(pop), target, audit))
+                          pop, target, audit))
     with ctx.store.transaction():
         ctx.store.save_areas(dataset, areas)
         record_use(ctx, action="areas.load", actor=actor, purpose=purpose, data_hash=file_sha256(path),
                    params={"dataset": dataset, "crs": target}, inputs={"file": path.name},
                    detail={"n_areas": len(areas)})
     return areas
+
+
+def _population(value: Any, path: Path, index: int, field_name: str) -> int | None:
+    """A feature's population as a whole number of residents (None when the property is empty)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number >= 0 and number == round(number)):
+        raise SchemaError(f"{path.name} feature {index + 1}, property {field_name!r}: got {value!r}; expected a whole "
+                          "number of residents >= 0 (name another property with --population-field)")
+    return int(number)
 
 
 def incidents_summary(ctx: Context, *, dataset: str | None = None, actor: Actor | None = None,

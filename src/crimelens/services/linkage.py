@@ -738,7 +738,7 @@ def export_series_file(ctx: Context, run_id: str, out: Path, *, fmt: str | None 
     target.parent.mkdir(parents=True, exist_ok=True)
     part = _staging(target, run_id)
     try:
-        write_series(part, kind, rows, series, crs, meta)
+        write_series(part, kind, rows, series, crs, meta, name=target.stem)
         data = part.read_bytes()
         file = {"role": "series", "path": None if served_as else str(target.resolve()), "format": kind,
                 "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
