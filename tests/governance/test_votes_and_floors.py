@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from crimelens.errors import ApprovalRequiredError, InputError
+from crimelens.errors import ApprovalRequiredError, InputError, PermissionDeniedError
 from crimelens.governance import Actor
 from crimelens.governance._policy import DEMO_SETTING, UsePolicy
 from crimelens.services import governance as gs
@@ -90,3 +90,12 @@ def test_the_record_and_the_report_say_who_joined_the_board_and_when(ctx: Contex
     added = [b for b in report.data["board_members_registered"] if b["name"] == "cara"]
     assert [(b["by"], b["at"]) for b in added] == [("ada", joined.isoformat(timespec="seconds"))]
     assert "<td>cara</td><td>ada</td>" in report.html
+
+
+def test_a_refusal_for_the_role_says_who_may(ctx: Context, people: People, clock: Clock) -> None:
+    """The refusal named the action only ("the role 'admin' may not perform 'deployments.vote'")."""
+    to_review(ctx, people, clock)
+    with pytest.raises(PermissionDeniedError, match=r"may not perform 'deployments\.vote'; only board members may$"):
+        gs.vote(ctx, deployment="hotspots", choice="approve", actor=people.admin, reason="looks fine")
+    refused = gs.ledger_entries(ctx, actor=people.auditor, action="deployments.vote", limit=1)[0]
+    assert refused["detail"]["reason"].endswith("; only board members may")

@@ -157,7 +157,7 @@ def check_use(
         reason = "no stated purpose; every use needs one (e.g. --purpose research)"
         return reason, ApprovalRequiredError(f"{who}: refused: {reason}")
     if not role_allows(actor.role, action):
-        reason = f"the role {str(actor.role)!r} may not perform {action!r}"
+        reason = f"the role {str(actor.role)!r} may not perform {action!r}" + _who_may(action)
         return reason, PermissionDeniedError(f"{who}: refused: {reason}")
     store = ctx.store
     if _needs_registration(action):
@@ -506,6 +506,24 @@ def reading_zone(ctx: Context, dataset: str | None) -> str:
             return "UTC"
         dataset = names[0]
     return dataset_timezone(ctx, dataset) or "UTC"
+
+
+def _who_may(action: str) -> str:
+    """The roles that may perform ``action``, said after a refusal (a board member read "the role
+    'admin' may not perform 'deployments.vote'" and nothing about who may).
+
+    >>> _who_may("deployments.vote"), _who_may("deployments.no_such_step")
+    ('; only board members may', '')
+    >>> _who_may("killswitch.release")
+    '; only board members and administrators may'
+
+    """
+    names = {"analyst": "analysts", "supervisor": "supervisors", "board": "board members", "auditor": "auditors",
+             "admin": "administrators", "public": "the public"}
+    allowed = [names.get(r.value, r.value) for r in Role if role_allows(r, action)]
+    if not allowed:
+        return ""
+    return "; only " + (allowed[0] if len(allowed) == 1 else ", ".join(allowed[:-1]) + " and " + allowed[-1]) + " may"
 
 
 def utc_text(value: datetime | None) -> str:
