@@ -71,6 +71,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("POST", "/api/deployments", {"name": "D9", "model": "M", "model_version": "1", "description": "d",
                                   "policy": {"allowed_purposes": ["x"]}}, "deployments.create", "bea"),
     ("PUT", "/api/deployments/D1/assessment", {"answers": {}}, "deployments.assess", "aud"),
+    ("GET", "/api/deployments-questionnaire", None, "deployments.list", None),
     ("POST", "/api/deployments/D1/comments", {"body": "x"}, "deployments.comment", None),
     ("POST", "/api/deployments/D1/board-comments", {"body": "x"}, "deployments.board_comment", "ana"),
     ("POST", "/api/deployments/D1/votes", {"vote": "approve", "reason": "test vote"}, "deployments.vote", "ada"),

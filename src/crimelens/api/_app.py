@@ -117,6 +117,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], RouteAction] = {
     ("GET", "/api/deployments/{name}"): "deployments.show",
     ("POST", "/api/deployments/{name}/suspend"): "deployments.suspend",
     ("PUT", "/api/deployments/{name}/assessment"): "deployments.assess",
+    ("GET", "/api/deployments-questionnaire"): "deployments.list",
     ("POST", "/api/deployments/{name}/comments"): "deployments.comment",
     ("POST", "/api/deployments/{name}/board-comments"): "deployments.board_comment",
     ("POST", "/api/deployments/{name}/votes"): "deployments.vote",

@@ -34,7 +34,14 @@ from crimelens.api._deps import Caller, CallerDep, CtxDep, PublicCallerDep, publ
 from crimelens.api._errors import error_body
 from crimelens.errors import CrimelensError
 from crimelens.governance import Actor, Role
-from crimelens.governance._policy import GOVERNANCE_PERMISSIONS, UsePolicy, role_allows
+from crimelens.governance._aia import AIA_QUESTIONS, required_controls
+from crimelens.governance._aia import LEVELS as AIA_LEVELS
+from crimelens.governance._policy import (
+    GOVERNANCE_PERMISSIONS,
+    MIN_COMMENT_DAYS_FLOOR,
+    UsePolicy,
+    role_allows,
+)
 from crimelens.governance._report import FIRST_REPORT_YEAR
 from crimelens.services import dashboard as dash
 from crimelens.services import forecasts as fc
@@ -834,8 +841,8 @@ def propose(ctx: CtxDep, caller: CallerDep, body: ProposalIn) -> Response:
 
 class AssessmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answers: dict[str, str] = Field(description="Question id -> chosen answer (see `crimelens deployments assess "
-                                    "--help` for the questionnaire).")
+    answers: dict[str, str] = Field(description="Question id -> chosen answer (the questions and their answers: "
+                                    "GET /api/deployments-questionnaire).")
 
 
 @router.put("/deployments/{name:path}/assessment", tags=["governance"],
@@ -844,6 +851,30 @@ def assessment(ctx: CtxDep, caller: CallerDep, name: Name, body: AssessmentIn) -
     result = gov.assess_impact(ctx, deployment=name, answers=body.answers, actor=caller.actor,
                                purpose=caller.purpose)
     return ok(_body(assessment=result.to_json()))
+
+
+@router.get("/deployments-questionnaire", tags=["governance"],
+            summary="What a proposal answers: the impact assessment's questions and the use policy's defaults")
+def questionnaire(ctx: CtxDep, caller: CallerDep) -> Response:
+    """The algorithmic impact assessment in order (``questions``: ``id``, ``text``, ``kind`` risk or
+    mitigation, ``choices`` as ``[{"answer", "score"}]``), how it is scored (``scoring``), each level's
+    required controls (``levels``), the use policy's defaults (``policy_defaults``), the roles a policy
+    may allow (``roles``) and the floors the rules put under the policy's comment period and quorum
+    (``floors``). The models a proposal may name are ``GET /api/models``. Logged as
+    ``deployments.list``: it is what a proposal needs to read, and no one's data."""
+    questions = [{"id": q.qid, "text": q.text, "kind": q.kind,
+                  "choices": [{"answer": a, "score": s} for a, s in q.choices.items()]} for q in AIA_QUESTIONS]
+    record_use(ctx, action="deployments.list", actor=caller.actor, purpose=caller.purpose,
+               detail={"questionnaire": "impact assessment", "n_questions": len(questions)})
+    levels = [{"level": lv, "required_controls": list(required_controls(lv))} for lv in AIA_LEVELS]
+    return ok(_body(
+        questions=questions, levels=levels,
+        scoring="the Government of Canada's AIA rule: the risk answers' scores add to the raw impact score, "
+                "reduced by 15 % when the mitigation score reaches 80 % of its maximum; as a share of the "
+                "maximum raw score, level I up to 25 %, II up to 50 %, III up to 75 %, IV above",
+        policy_defaults=UsePolicy().to_json(), roles=[str(r) for r in Role if r is not Role.PUBLIC],
+        floors={"min_comment_days": MIN_COMMENT_DAYS_FLOOR,
+                "board_quorum": "a majority of the active board members"}))
 
 
 class TextIn(BaseModel):

@@ -22,8 +22,11 @@
   const result = (html) => { CL.el("dep-result").innerHTML = html; };
   async function show(name) {
     const d = (await CL.api(`/api/deployments/${encodeURIComponent(name)}`)).deployment;
+    if (current !== d.name) CL.el("assess-result").innerHTML = "";
     current = d.name;
+    for (const tr of CL.el("deployments").querySelectorAll("tbody tr[data-name]")) tr.classList.toggle("here", tr.dataset.name === d.name);
     const rec = CL.el("record"); rec.hidden = false; rec.innerHTML = CL.deploymentRecord(d);
+    assessForm(d);
     const inState = (STEPS[d.state] || []).filter((st) => st !== (d.renewal_opened_at ? "open-renewal" : "renew"));
     const steps = inState.filter((st) => can(stepAction(st)));
     CL.el("dep-actions").hidden = steps.length === 0;
@@ -40,6 +43,73 @@
         : `Your role takes no step from ${d.state.replace(/_/g, " ")}: ${inState.map((st) => st.replace(/-/g, " ")).join(", ")} ${inState.length === 1 ? "is" : "are"} for other roles.`;
     document.body.dataset.shown = `${d.name}:${d.state}`;
   }
+  /* Proposing a deployment and answering its impact assessment, for the roles whose `may` has
+     deployments.create / deployments.assess (the same as `crimelens deployments create / assess`). The
+     questions, the use policy's defaults and the floors come from /api/deployments-questionnaire, the
+     registered models from /api/models; the server checks every value and the page shows its answer. */
+  const proposing = can("deployments.create", ["analyst", "supervisor", "admin"]);
+  const assessing = can("deployments.assess", ["analyst", "supervisor", "admin"]);
+  let quest = null, registered = [];
+  const split = (v) => String(v || "").split(",").map((x) => x.trim()).filter(Boolean);
+  const words = (v) => String(v).replace(/_/g, " ");
+  function proposalForm() {
+    const p = quest.policy_defaults;
+    CL.el("p-model").innerHTML = registered.map((m, i) => `<option value="${i}">${CL.esc(m.name)} ${CL.esc(m.version)}</option>`).join("")
+      || `<option value="" disabled selected>no registered model: register one first (crimelens models register, or forecast backtest --register)</option>`;
+    CL.el("p-send").disabled = registered.length === 0;
+    CL.el("p-roles").innerHTML = "<legend>Allowed roles</legend>" + quest.roles.map((r) => `<label><input type="checkbox" name="p-role" value="${CL.esc(r)}"${(p.allowed_roles || []).includes(r) ? " checked" : ""}> ${CL.esc(r)}</label>`).join("");
+    CL.el("p-retention").innerHTML = "<legend>Keep outputs and inputs (days)</legend>" + Object.entries(p.retention_days || {}).map(([k, v]) => `<label>${CL.esc(words(k))} <input type="number" min="0" step="1" required data-key="${CL.esc(k)}" value="${CL.esc(v)}"></label>`).join("");
+    CL.el("p-comment-days").value = p.min_comment_days; CL.el("p-quorum").value = p.board_quorum;
+    CL.el("p-approval-days").value = p.approval_days; CL.el("p-two-person").checked = !!p.two_person_rule;
+    CL.el("p-actionable").value = (p.actionable_actions || []).join(", ");
+    CL.el("p-floors").textContent = `The rules raise a comment period shorter than ${quest.floors.min_comment_days} days to ${quest.floors.min_comment_days}, and a quorum below ${quest.floors.board_quorum} to that majority: a policy can lengthen the process, never shorten it. When the model card names the dataset and offence its figures were measured on, the deployment is limited to them.`;
+    CL.el("propose").hidden = false;
+  }
+  CL.el("propose-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = CL.el("propose-result"), m = registered[Number(CL.el("p-model").value)];
+    const name = CL.el("p-name").value.trim();
+    const retention = {};
+    for (const i of CL.el("p-retention").querySelectorAll("input[data-key]")) retention[i.dataset.key] = Number(i.value);
+    const policy = {
+      allowed_purposes: split(CL.el("p-purposes").value),
+      allowed_roles: [...CL.el("p-roles").querySelectorAll("input:checked")].map((i) => i.value),
+      retention_days: retention, min_comment_days: Number(CL.el("p-comment-days").value),
+      board_quorum: Number(CL.el("p-quorum").value), approval_days: Number(CL.el("p-approval-days").value),
+      two_person_rule: CL.el("p-two-person").checked, actionable_actions: split(CL.el("p-actionable").value)};
+    try {
+      if (!m) throw new Error("Choose a registered model and version.");
+      await CL.api("/api/deployments", {method: "POST", body: {name, model: m.name, model_version: m.version, description: CL.el("p-description").value.trim(), policy}});
+      CL.clearError();
+      out.innerHTML = `<span class="ok" id="propose-ok">${CL.esc(name)} is proposed as a draft of ${CL.esc(m.name)} ${CL.esc(m.version)}.${assessing ? " Answer its impact assessment below." : ""}</span>`;
+      await deployments(); await show(name); await ledger();
+      CL.el("record").scrollIntoView();
+    } catch (e) { out.innerHTML = `<span class="bad" id="propose-bad">${CL.esc(e.message)}</span>`; CL.showError(e.message); }
+  });
+  function assessForm(d) {
+    const form = CL.el("assess-form");
+    form.hidden = !(assessing && quest && d.state === "draft");
+    if (form.hidden) return;
+    const given = (d.assessment && d.assessment.answers) || {};
+    CL.el("assess-scoring").textContent = `${d.assessment ? `Made: level ${d.assessment.level}. Answering again replaces it while ${d.name} is a draft. ` : ""}Scored by ${quest.scoring}. Each answer's score is in brackets; the ledger records who answered what.`;
+    CL.el("assess-questions").innerHTML = quest.questions.map((q) => `<fieldset class="question" data-qid="${CL.esc(q.id)}"><legend>${CL.esc(q.text)} <span class="muted">(${CL.esc(q.kind)})</span></legend>${q.choices.map((c) => `<label><input type="radio" name="aia-${CL.esc(q.id)}" value="${CL.esc(c.answer)}" required${given[q.id] === c.answer ? " checked" : ""}> ${CL.esc(words(c.answer))} <span class="muted">(${CL.esc(c.score)})</span></label>`).join("")}</fieldset>`).join("");
+  }
+  CL.el("assess-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = CL.el("assess-result"), answers = {};
+    for (const q of quest.questions) {
+      const c = CL.el("assess-questions").querySelector(`input[name="aia-${CSS.escape(q.id)}"]:checked`);
+      if (c) answers[q.id] = c.value;
+    }
+    const open = quest.questions.filter((q) => !(q.id in answers)).map((q) => q.id);
+    if (open.length) { out.innerHTML = `<span class="bad">Answer every question: ${CL.esc(open.join(", "))} ${open.length === 1 ? "is" : "are"} unanswered.</span>`; return; }
+    try {
+      const a = (await CL.api(`/api/deployments/${encodeURIComponent(current)}/assessment`, {method: "PUT", body: {answers}})).assessment;
+      CL.clearError();
+      out.innerHTML = `<p class="ok" id="assess-ok">Impact level <span id="assess-level">${CL.esc(a.level)}</span>: score <span id="assess-score">${CL.esc(a.score)}</span> of ${CL.esc(a.max_raw_score)} (${CL.esc(CL.fmt(a.score_pct, 1))} %); mitigation ${CL.esc(a.mitigation_score)} of ${CL.esc(a.max_mitigation_score)}${a.mitigation_applied ? ", which reduced the score by 15 %" : ", short of the 80 % that would reduce the score"}.</p><p>Required controls: ${CL.esc(a.required_controls.map(words).join(", "))}. The board cannot approve while the policy lacks one (human review needs an actionable action; the two-person rule needs it ticked).</p>`;
+      await show(current); await ledger();
+    } catch (e) { out.innerHTML = `<span class="bad" id="assess-bad">${CL.esc(e.message)}</span>`; CL.showError(e.message); }
+  });
   async function step(st) {
     const reason = CL.el("step-reason").value.trim();
     try {
@@ -202,7 +272,8 @@
     CL.provenance({data: `ledger of ${l.total} entries; signed head over ${h.head.tree_size}, root ${short(h.head.root_hash)}…`});
   }
   async function models() {
-    const m = await CL.api("/api/models?limit=100");
+    const m = await CL.api("/api/models?limit=1000");
+    registered = m.items;
     const body = CL.el("models").querySelector("tbody");
     body.innerHTML = m.items.map((x) => `<tr><td>${CL.esc(x.name)}</td><td>${CL.esc(x.version)}</td><td>${CL.esc(CL.utcTime(x.registered_at))}</td><td><button type="button" class="secondary card" data-name="${CL.esc(x.name)}" data-version="${CL.esc(x.version)}">Card</button></td></tr>`).join("") || `<tr><td colspan="4">No registered models.</td></tr>`;
     for (const b of body.querySelectorAll("button.card")) b.addEventListener("click", async () => {
@@ -227,6 +298,9 @@
     catch (e) { CL.showError(e.message); }
   });
   try { await deployments(); await review(); await ledger(); await models(); } catch (e) { CL.showError(e.message); }
+  if (proposing || assessing) {
+    try { quest = await CL.api("/api/deployments-questionnaire"); if (proposing) proposalForm(); } catch (e) { CL.showError(e.message); }
+  }
   await limits();
   try { await users(); } catch (e) { CL.el("user-result").textContent = e.message; }
   await complaints().catch((e) => { CL.el("complaints").querySelector("tbody").innerHTML = `<tr><td colspan="7">${CL.esc(e.message)}</td></tr>`; });
