@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import uvicorn
@@ -72,6 +73,49 @@ def served(city_template: City, tmp_path_factory: pytest.TempPathFactory) -> Ite
     city = copy_city(city_template, tmp_path_factory.mktemp("served"))
     with running(city.db) as url:
         yield url, city
+
+
+class Watch:
+    """Every console error and every request that is not to 127.0.0.1 (such requests are aborted)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.failed: list[str] = []
+
+    def route(self, route: Any) -> None:
+        url = route.request.url
+        host = urlparse(url).hostname
+        if url.startswith(("data:", "about:")) or host == "127.0.0.1":
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+
+@contextmanager
+def watched_page(browser: Any, *, width: int = 1360, height: int = 1000,
+                 tolerate: tuple[str, ...] = ()) -> Iterator[tuple[Any, Watch]]:
+    """A fresh browser page and what it does: on a normal exit, no request may have left 127.0.0.1 and
+    no console error may have been logged (but those containing a ``tolerate`` text)."""
+    # bypass_csp only lets the test harness evaluate its own probes; the pages keep their policy
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+    watch = Watch()
+    context.route("**/*", watch.route)
+    page = context.new_page()
+    page.set_default_timeout(90_000)  # the machine is shared; a slow page is not a broken one
+    page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: watch.errors.append(str(e)))
+    # which request a "Failed to load resource" console error was about (the console does not say)
+    page.on("response", lambda r: watch.failed.append(f"HTTP {r.status} {r.request.method} {r.url}")
+            if r.status >= 400 else None)
+    try:
+        yield page, watch
+    finally:
+        context.close()
+    assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
+    errors = [e for e in watch.errors if not any(t in e for t in tolerate)]
+    assert errors == [], f"console errors: {watch.errors}; failed requests: {watch.failed}"
 
 
 @pytest.fixture(scope="module")

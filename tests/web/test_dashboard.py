@@ -7,53 +7,21 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
 from tests.api.city import City
 from tests.conftest import shared
-from tests.web.conftest import SCREENSHOTS
+from tests.web.conftest import SCREENSHOTS, Watch, watched_page
 
 pytestmark = pytest.mark.browser
-
-
-class Watch:
-    """Every console error and every request that is not to 127.0.0.1 (such requests are aborted)."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.failed: list[str] = []
-
-    def route(self, route: Any) -> None:
-        url = route.request.url
-        host = urlparse(url).hostname
-        if url.startswith(("data:", "about:")) or host == "127.0.0.1":
-            route.continue_()
-        else:
-            self.outside.append(url)
-            route.abort()
 
 
 @pytest.fixture
 def page(browser: Any, served: tuple[str, City]) -> Iterator[tuple[Any, Watch, str, City]]:
     base, city = served
-    # bypass_csp only lets the test harness evaluate its own probes; the pages keep their policy
-    context = browser.new_context(viewport={"width": 1360, "height": 1000}, bypass_csp=True)
-    watch = Watch()
-    context.route("**/*", watch.route)
-    pg = context.new_page()
-    pg.set_default_timeout(90_000)  # the machine is shared; a slow page is not a broken one
-    pg.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
-    # which request a "Failed to load resource" console error was about (the console does not say)
-    pg.on("response", lambda r: watch.failed.append(f"HTTP {r.status} {r.request.method} {r.url}")
-          if r.status >= 400 else None)
-    yield pg, watch, base, city
-    context.close()
-    assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
-    assert watch.errors == [], f"console errors: {watch.errors}; failed requests: {watch.failed}"
+    with watched_page(browser) as (pg, watch):
+        yield pg, watch, base, city
 
 
 def _login(pg: Any, base: str, token: str, purpose: str) -> None:

@@ -31,8 +31,8 @@ from crimelens.governance._policy import UsePolicy
 from crimelens.services import governance as gs
 from crimelens.services._context import open_context
 from tests.api.city import Clock
-from tests.web.conftest import running
-from tests.web.test_dashboard import Watch, _login
+from tests.web.conftest import running, watched_page
+from tests.web.test_dashboard import _login
 
 pytestmark = pytest.mark.browser
 
@@ -111,24 +111,10 @@ def served_g(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bu
         yield url, built
 
 
-def _page(browser: Any, width: int) -> tuple[Any, Any, Watch]:
-    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
-    watch = Watch()
-    context.route("**/*", watch.route)
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: watch.errors.append(str(e)))
-    return context, page, watch
-
-
 @pytest.fixture
 def pg(browser: Any) -> Iterator[Any]:
-    context, page, watch = _page(browser, 1360)
-    yield page
-    context.close()
-    assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
-    assert watch.errors == [], f"console errors: {watch.errors}"
+    with watched_page(browser) as (page, _):
+        yield page
 
 
 def _may(base: str, token: str) -> set[str]:
@@ -266,8 +252,7 @@ def test_a_suspended_deployment_is_not_green_and_opening_its_renewal_is_not_a_su
 @pytest.mark.parametrize("width", [390, 1280])
 def test_the_pages_do_not_scroll_sideways(browser: Any, served_g: tuple[str, Built], width: int) -> None:
     base, built = served_g
-    context, pg, watch = _page(browser, width)
-    try:
+    with watched_page(browser, width=width, height=900) as (pg, _):
         wide = "document.documentElement.scrollWidth"
         if width == 390:
             pg.goto(f"{base}/public")
@@ -283,10 +268,6 @@ def test_the_pages_do_not_scroll_sideways(browser: Any, served_g: tuple[str, Bui
         assert pg.evaluate(wide) <= width + 1, ("/governance", pg.evaluate(wide))
         # the ledger's detail column wraps rather than pushing the page wider
         assert pg.locator("#ledger").evaluate("e => e.parentElement.classList.contains('table-scroll')")
-    finally:
-        context.close()
-    assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
-    assert watch.errors == [], f"console errors: {watch.errors}"
 
 
 def test_a_purpose_of_spaces_is_refused_before_anything_is_sent(

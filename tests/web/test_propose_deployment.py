@@ -30,8 +30,8 @@ from crimelens.governance._aia import AIA_QUESTIONS, assess
 from crimelens.governance._policy import UsePolicy
 from crimelens.services import governance as gs
 from crimelens.services._context import open_context
-from tests.web.conftest import running
-from tests.web.test_governance_controls import _governance, _page
+from tests.web.conftest import running, watched_page
+from tests.web.test_governance_controls import _governance
 
 pytestmark = pytest.mark.browser
 
@@ -80,13 +80,9 @@ def served_p(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bu
 @pytest.fixture
 def pg(browser: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("CRIMELENS_GOVERNANCE_DEMO", raising=False)  # the rules' floors, read per request
-    context, page, watch = _page(browser, 1360)
-    yield page
-    context.close()
-    assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
     # the one expected console line: the browser's own report of the refused second proposal (422)
-    unexpected = [e for e in watch.errors if "status of 422" not in e]
-    assert unexpected == [], f"console errors: {watch.errors}"
+    with watched_page(browser, tolerate=("status of 422",)) as (page, _):
+        yield page
 
 
 def _plain(value: Any) -> Any:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.governance.test_tester_c_report import DEP, Built, build_store
-from tests.web.conftest import running
-from tests.web.test_dashboard import Watch, _login
+from tests.web.conftest import running, watched_page
+from tests.web.test_dashboard import _login
 
 pytestmark = pytest.mark.browser
 
@@ -28,17 +28,8 @@ def served_c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bu
 
 @pytest.fixture
 def pg(browser: Any, served_c: tuple[str, Built]) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1360, "height": 1000}, bypass_csp=True)
-    watch = Watch()
-    context.route("**/*", watch.route)
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: watch.errors.append(str(e)))
-    yield page
-    context.close()
-    assert watch.outside == [], f"requests left 127.0.0.1: {watch.outside}"
-    assert watch.errors == [], f"console errors: {watch.errors}"
+    with watched_page(browser) as (page, _):
+        yield page
 
 
 def test_the_public_record_names_its_buttons_times_floors_and_renders_the_card(
