@@ -26,7 +26,7 @@ from crimelens.services import governance as gs
 from crimelens.services import open_context
 from crimelens.services import store as svc
 from tests.conftest import ROOT, shared
-from tests.storage.test_tester_d import small_disk  # noqa: F401  (a fixture)
+from tests.storage.test_tester_d import _fill, small_disk  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -107,14 +107,7 @@ def test_a_full_disk_is_a_store_error_and_nothing_is_lost(small_disk: Path, tmp_
     assert "StoreFullError:" in err and "the disk holding the store is full" in err and "Nothing was lost" in err
     assert "Traceback" not in err
     # reads on a full disk (they log their use): the same error, not a TransactionException
-    filler = small_disk / "filler"
-    with filler.open("wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
+    filler = _fill(small_disk)
     for command in (["ledger", "verify"], ["incidents", "summary"]):
         code, _, err = run([*command, "--db", str(store)], capsys)
         assert code == 5 and "StoreFullError:" in err and "Traceback" not in err, (command, err)
