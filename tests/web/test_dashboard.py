@@ -24,6 +24,21 @@ def page(browser: Any, served: tuple[str, City]) -> Iterator[tuple[Any, Watch, s
         yield pg, watch, base, city
 
 
+def keep_rms_mapping(pg: Any, name: str) -> None:
+    """Keep, from the incidents page's mapping form, a mapping ``name`` for a records-system export
+    (case_no, offense, date as %Y-%m-%d %H:%M Chicago time, lon, lat; BURGLARY as burglary)."""
+    mapping = (f'[source]\nname = "{name}"\ntimezone = "America/Chicago"\ncrs = "EPSG:4326"\n\n[columns]\n'
+               'incident_id = "case_no"\noffense = "offense"\n'
+               'occurred_from = { column = "date", format = "%Y-%m-%d %H:%M" }\nlon = "lon"\nlat = "lat"\n\n'
+               '[offenses]\n"BURGLARY" = "burglary"\n')
+    pg.click("#mapping-box summary")
+    pg.fill("#mapping-name", name)
+    pg.set_input_files("#mapping-file", files=[{"name": f"{name}.toml", "mimeType": "text/plain",
+                                                "buffer": mapping.encode()}])
+    pg.click("#mapping-submit")
+    pg.wait_for_selector("#mapping-ok")
+
+
 def _login(pg: Any, base: str, token: str, purpose: str) -> None:
     pg.goto(f"{base}/login")
     pg.fill("#token", token)
@@ -319,16 +334,7 @@ def test_an_analyst_loads_an_export_and_sees_the_refused_rows(page: tuple[Any, W
     assert row.locator("td").nth(2).inner_text() == "32" and "2019-13-45" in row.inner_text()
 
     # an export of the agency's own records system: keep its mapping, then load with it
-    mapping = ('[source]\nname = "my_rms"\ntimezone = "America/Chicago"\ncrs = "EPSG:4326"\n\n[columns]\n'
-               'incident_id = "case_no"\noffense = "offense"\n'
-               'occurred_from = { column = "date", format = "%Y-%m-%d %H:%M" }\nlon = "lon"\nlat = "lat"\n\n'
-               '[offenses]\n"BURGLARY" = "burglary"\n')
-    pg.click("#mapping-box summary")
-    pg.fill("#mapping-name", "my_rms")
-    pg.set_input_files("#mapping-file", files=[{"name": "my_rms.toml", "mimeType": "text/plain",
-                                                "buffer": mapping.encode()}])
-    pg.click("#mapping-submit")
-    pg.wait_for_selector("#mapping-ok")
+    keep_rms_mapping(pg, "my_rms")
     assert "kept as version 1" in pg.inner_text("#mapping-ok") and pg.input_value("#load-mapping") == "my_rms"
     rms = "case_no,offense,date,lon,lat\nR1,BURGLARY,2024-03-01 10:00,-87.63,41.88\nR2,BURGLARY,2024-03-02 11:00,-87.64,41.87\n"
     pg.fill("#load-dataset", "springfield")

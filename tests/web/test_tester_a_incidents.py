@@ -14,7 +14,7 @@ import pytest
 
 from tests.api.city import City
 from tests.web import test_dashboard as dashboard
-from tests.web.test_dashboard import Watch, _login, _open
+from tests.web.test_dashboard import Watch, _login, _open, keep_rms_mapping
 
 page = dashboard.page  # the page fixture: a Chromium page that fails the test on a console error or an outside request
 
@@ -65,16 +65,7 @@ def test_occurred_times_are_local_to_the_dataset_and_name_its_zone(page: tuple[A
     _login(pg, base, city.tokens["ana"], "burglary review")
     pg.goto(f"{base}/incidents")
     pg.wait_for_function("document.body.dataset.listed !== undefined")
-    mapping = ('[source]\nname = "chi_rms"\ntimezone = "America/Chicago"\ncrs = "EPSG:4326"\n\n[columns]\n'
-               'incident_id = "case_no"\noffense = "offense"\n'
-               'occurred_from = { column = "date", format = "%Y-%m-%d %H:%M" }\nlon = "lon"\nlat = "lat"\n\n'
-               '[offenses]\n"BURGLARY" = "burglary"\n')
-    pg.click("#mapping-box summary")
-    pg.fill("#mapping-name", "chi_rms")
-    pg.set_input_files("#mapping-file", files=[{"name": "chi_rms.toml", "mimeType": "text/plain",
-                                                "buffer": mapping.encode()}])
-    pg.click("#mapping-submit")
-    pg.wait_for_selector("#mapping-ok")
+    keep_rms_mapping(pg, "chi_rms")
     rms = ("case_no,offense,date,lon,lat\nC1,BURGLARY,2024-03-01 22:30,-87.63,41.88\n"
            "C2,BURGLARY,2024-03-10 01:15,-87.64,41.87\n")
     pg.fill("#load-dataset", "chicago_local")
