@@ -1168,19 +1168,18 @@ def list_deployments(ctx: Context, *, actor: Actor, purpose: str | None = OVERSI
     return rows
 
 
-def deployment_floors(ctx: Context, deployment: str, policy: Mapping[str, Any], *,
-                      now: bool = True) -> dict[str, Any]:
+def deployment_floors(ctx: Context, deployment: str, policy: Mapping[str, Any]) -> dict[str, Any]:
     """The floors a deployment's steps applied, as their ledger entries recorded them (``detail.floors``),
     and how long its comment periods ran: :func:`crimelens.governance._report.floors_record`. Where the
-    demonstration setting lowered them, ``demo_lowered`` is true and ``note`` says so plainly. With
-    ``now``, ``required`` is what the deployment's next step requires at this moment (:func:`_floors`:
+    demonstration setting lowered them, ``demo_lowered`` is true and ``note`` says so plainly.
+    ``required`` is what the deployment's next step requires at this moment (:func:`_floors`:
     the comment days and quorum its pages state). (Not a service: it logs nothing;
     :func:`show_deployment` adds it to the record.)"""
     steps = ("deployments.open_comment", "deployments.start_review", "deployments.close_review",
              "deployments.open_renewal", "deployments.renew")
     entries = [x for action in steps for x in ctx.ledger.entries(action=action, deployment=deployment)]
-    required = _floors(ctx, UsePolicy.from_mapping(policy)) if now else None
-    return floors_record(entries, policy=policy, floor_days=MIN_COMMENT_DAYS_FLOOR, required=required)
+    return floors_record(entries, policy=policy, floor_days=MIN_COMMENT_DAYS_FLOOR,
+                         required=_floors(ctx, UsePolicy.from_mapping(policy)))
 
 
 def show_deployment(ctx: Context, *, deployment: str, actor: Actor,
