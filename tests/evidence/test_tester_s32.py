@@ -238,6 +238,18 @@ def test_parties_are_trimmed_and_a_self_transfer_is_refused(ctx: Context, tmp_pa
     assert svc.verify_case(ctx, "C5", actor=ACTOR).ok
 
 
+def test_a_check_out_to_the_holder_itself_is_refused(ctx: Context, tmp_path: Path) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("a")
+    item = svc.add_evidence(ctx, p, case_id="C7", actor=ACTOR, source="s", received_at=T0)
+    with pytest.raises(InputError, match=r"custody check-out of .*the same party"):
+        svc.record_custody(ctx, item.item_id, kind="check_out", to_party=" CUSTODIAN ", actor=ACTOR,
+                           event_time=_minutes(1))
+    assert [r[0] for r in _rows(ctx, item.item_id)] == ["intake"]
+    svc.record_custody(ctx, item.item_id, kind="check_out", to_party="Lab", actor=ACTOR, event_time=_minutes(2))
+    assert svc.verify_case(ctx, "C7", actor=ACTOR).ok
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     db = tmp_path / "api.duckdb"

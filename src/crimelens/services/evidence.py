@@ -516,7 +516,7 @@ def record_custody(
 
     Refused before anything is stored: a transfer that names a ``from_party`` who is not the holder
     at that time (a giver who does not hold it means the record, or the caller's view of it, is out
-    of date); a transfer to the party who already holds it (names are trimmed and compared as the
+    of date); a transfer, check-out or check-in to the party it comes from (names are trimmed and compared as the
     replay compares them); and an event that would break the chain after it: if inserting it makes a
     later event's giver (or its check-out/check-in state) contradict the record where it did not
     before, the later event is named. A handover whose return is entered next (paper records entered
@@ -575,9 +575,10 @@ def record_custody(
                     f"passed through other hands, record those handovers first; leave 'from' out to transfer "
                     f"from the holder of record")
             giver = party_name(from_party) if from_party is not None else then.holder
-            if kind == "transfer" and giver is not None and same_party(giver, receiver):
+            if giver is not None and same_party(giver, receiver):
+                word = kind.replace("_", "-")
                 raise InputError(
-                    f"custody transfer of {item_id}: got from {giver!r} to {receiver!r}, the same party (names "
+                    f"custody {word} of {item_id}: got from {giver!r} to {receiver!r}, the same party (names "
                     f"are compared trimmed and case-folded); expected a handover to someone else. To note where "
                     f"the item is, use --location on a check-in; to correct a name, record the handover with "
                     f"the names the record uses")
