@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +277,58 @@ def test_evidence_intake_custody_verify_and_download(page: tuple[Any, Watch, str
     pg.click("#items a.item")
     pg.wait_for_selector("#item-sha")
     assert pg.locator("#custody").is_hidden() and pg.locator("#download").is_hidden()
+
+
+def test_a_late_paper_handover_and_its_return_are_entered_on_the_evidence_page(
+        page: tuple[Any, Watch, str, City]) -> None:
+    import httpx
+
+    pg, watch, base, city = page
+    headers = {"Authorization": f"Bearer {city.tokens['ana']}", "X-Purpose": "case JA-78"}
+    r = httpx.post(f"{base}/api/evidence/cases/JA-78/items", content=b"paper records",
+                   params={"source": "s", "filename": "a.txt", "received_at": "2026-01-01T00:00:00+00:00"},
+                   headers={**headers, "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    item = r.json()["item_id"]
+    r = httpx.post(f"{base}/api/evidence/items/{item}/custody", headers=headers,
+                   json={"kind": "check_out", "to": "Lab", "at": "2026-01-03T00:00:00+00:00"})
+    assert r.status_code == 200, r.text
+    check_out = r.json()["event_id"]
+    custodian = httpx.get(f"{base}/api/evidence/items/{item}", headers=headers).json()["custody"][0]["to"]
+
+    _login(pg, base, city.tokens["ana"], "case JA-78")
+    _open(pg, base, "/evidence")
+    pg.click("a.case[data-case='JA-78']")
+    pg.click("#items a.item")
+    pg.wait_for_selector("#custody-events")
+    # a handover to Officer Kim on 2 January, found on paper after the check-out was entered
+    pg.select_option("#cu-kind", "transfer")
+    pg.fill("#cu-to", "Officer Kim")
+    pg.fill("#cu-at", "2026-01-02T10:00:00")
+    _refused(pg, watch, "#cu-submit", f"would break the chain after it: event {check_out}")
+    pg.check("#cu-return-follows")
+    pg.click("#cu-submit")
+    pg.wait_for_function("document.getElementById('error').textContent.includes('no longer follows')")
+    assert f"Event {check_out} (check_out at 2026-01-03 00:00:00 UTC) no longer follows" in pg.inner_text("#error")
+    assert not pg.is_checked("#cu-return-follows")  # the form is cleared for the return
+    # its return the same morning, from the holder then (the 'From' left blank)
+    pg.fill("#cu-to", custodian)
+    pg.fill("#cu-at", "2026-01-02T11:00:00")
+    pg.click("#cu-submit")
+    pg.wait_for_function("document.querySelectorAll('#custody-events tbody tr').length === 4")
+    pg.click("#verify")
+    pg.wait_for_selector("#verify-verdict")
+    assert pg.inner_text("#verify-verdict").startswith("Verified: 1 item(s) re-hashed, 0 custody gap(s)")
+
+    events = httpx.get(f"{base}/api/evidence/items/{item}", headers=headers).json()["custody"]
+    sent = pg.evaluate("['2026-01-02T10:00:00', '2026-01-02T11:00:00'].map((v) => new Date(v).getTime())")
+    assert [(e["kind"], e["from"], e["to"]) for e in events] == [
+        ("intake", events[0]["from"], custodian), ("transfer", custodian, "Officer Kim"),
+        ("transfer", "Officer Kim", custodian), ("check_out", custodian, "Lab")]
+    assert [datetime.fromisoformat(e["event_time"]).timestamp() * 1000 for e in events[1:3]] == sent
+    shown = pg.inner_text("#custody-events")
+    assert all(datetime.fromisoformat(e["event_time"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") in shown
+               for e in events)
 
 
 def test_an_administrator_adds_a_user_whose_token_signs_in_then_disables_them(

@@ -3,15 +3,21 @@
   const s = CL.whoami(); if (!s) return;
   const staff = ["analyst", "supervisor", "admin"].includes(s.role);  // the server refuses (and logs) anyone else
   document.querySelectorAll(".staff").forEach((e) => { e.hidden = !staff; });
+  /* a custody time to the second, in UTC (events can be seconds apart); microseconds cut to what Date reads */
+  const utcSeconds = (v) => {
+    const d = new Date(String(v).replace(/(\.\d{3})\d+/, "$1"));
+    return isNaN(d) ? String(v) : d.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  };
   const short = (v, n) => String(v === null || v === undefined ? "" : v).slice(0, n);
   const size = (b) => b >= 1 << 20 ? (b / (1 << 20)).toFixed(1) + " MiB" : b >= 1024 ? (b / 1024).toFixed(1) + " KiB" : b + " B";
   let currentCase = null, currentItem = null, currentName = null;
   CL.provenance({model: "none: evidence is stored and checked, not modelled", data: "the store's evidence items and custody events"});
+  CL.el("cu-zone").textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "its zone";
 
   async function cases() {
     const r = await CL.api("/api/evidence/cases?limit=200");
     const body = CL.el("cases").querySelector("tbody");
-    body.innerHTML = r.items.map((c) => `<tr><td><a href="#" class="case" data-case="${CL.esc(c.case_id)}">${CL.esc(c.case_id)}</a></td><td>${c.n_items}</td><td>${c.n_derivatives}</td><td>${size(c.size_bytes)}</td><td>${CL.esc(short(c.last_added_at, 19))}</td></tr>`).join("") || `<tr><td colspan="5">No evidence yet.</td></tr>`;
+    body.innerHTML = r.items.map((c) => `<tr><td><a href="#" class="case" data-case="${CL.esc(c.case_id)}">${CL.esc(c.case_id)}</a></td><td>${c.n_items}</td><td>${c.n_derivatives}</td><td>${size(c.size_bytes)}</td><td>${CL.esc(c.last_added_at ? CL.utcTime(c.last_added_at) : "")}</td></tr>`).join("") || `<tr><td colspan="5">No evidence yet.</td></tr>`;
     body.querySelectorAll("a.case").forEach((a) => a.addEventListener("click", (e) => { e.preventDefault(); openCase(a.dataset.case).catch((x) => CL.showError(x.message)); }));
     return r.items;
   }
@@ -33,7 +39,7 @@
     const it = d.item; currentName = it.original_name;
     CL.el("item-panel").hidden = false;
     CL.el("item-title").textContent = `${it.item_id}: ${it.original_name}`;
-    const custody = d.custody.map((e) => `<tr><td>${e.event_id}</td><td>${CL.esc(e.kind)}</td><td>${CL.esc(e.from)}</td><td>${CL.esc(e.to)}</td><td>${CL.esc(short(e.event_time, 19))}</td><td>${CL.esc(e.reason)}</td><td>${CL.esc(e.location)}</td></tr>`).join("");
+    const custody = d.custody.map((e) => `<tr><td>${e.event_id}</td><td>${CL.esc(e.kind)}</td><td>${CL.esc(e.from)}</td><td>${CL.esc(e.to)}</td><td>${CL.esc(utcSeconds(e.event_time))}</td><td>${CL.esc(e.reason)}</td><td>${CL.esc(e.location)}</td></tr>`).join("");
     const lineage = d.lineage.map((x) => `<li>${CL.esc(x.item_id)} <code>${CL.esc(short(x.sha256, 16))}…</code>${x.derivation ? ` ${CL.esc(x.derivation)} by ${CL.esc(x.tool)} ${CL.esc(x.tool_version)}` : " (original)"}</li>`).join("");
     const gaps = d.gaps.map((g) => `<li class="bad">${CL.esc(g.kind)}: ${CL.esc(g.message)}</li>`).join("");
     CL.el("item-detail").innerHTML = `<dl class="policy"><dt>Case</dt><dd>${CL.esc(it.case_id)}</dd><dt>SHA-256</dt><dd><code id="item-sha">${CL.esc(it.sha256)}</code></dd>
@@ -94,13 +100,19 @@
   CL.el("custody").addEventListener("submit", async (ev) => {
     ev.preventDefault(); CL.clearError();
     const body = {kind: CL.el("cu-kind").value, to: CL.el("cu-to").value};
-    for (const [k, id] of [["reason", "cu-reason"], ["location", "cu-location"]]) if (CL.el(id).value) body[k] = CL.el(id).value;
+    for (const [k, id] of [["from", "cu-from"], ["reason", "cu-reason"], ["location", "cu-location"]]) if (CL.el(id).value) body[k] = CL.el(id).value;
+    /* a datetime-local value has no zone: read it on this browser's clock and send it in UTC */
+    if (CL.el("cu-at").value) body.at = new Date(CL.el("cu-at").value).toISOString();
+    if (CL.el("cu-return-follows").checked) body.return_follows = true;
     CL.el("cu-submit").disabled = true;
     try {
       const r = await CL.api(`/api/evidence/items/${encodeURIComponent(currentItem)}/custody`, {method: "POST", body});
-      if (r.gaps.length) CL.showError("Recorded, with custody gap(s): " + r.gaps.map((g) => g.message).join("; "));
+      const notes = [];
+      if (r.disagrees) notes.push(`Recorded as event ${r.event_id}. Event ${r.disagrees.event_id} (${r.disagrees.kind} at ${utcSeconds(r.disagrees.event_time)}) no longer follows from the record and is a custody gap until the return is entered`);
+      if (r.gaps.length) notes.push("Custody gap(s): " + r.gaps.map((g) => g.message).join("; "));
       CL.el("custody").reset();
-      await openCase(currentCase); await openItem(currentItem);
+      await openCase(currentCase); await openItem(currentItem);  /* these clear the message box: say it after */
+      if (notes.length) CL.showError(notes.join(". "));
     } catch (e) { CL.showError(e.message); } finally { CL.el("cu-submit").disabled = false; }
   });
 
