@@ -123,9 +123,8 @@ def test_a_series_run_exports_as_geopackage_geojson_and_csv(client: TestClient, 
     assert {"series_id", "cohesion", "n_members", "drivers"} <= set(f["properties"])
 
     text = client.get(f"/api/series-runs/{run}/export", params={"format": "csv"}, headers=auth(city, "aud")).text
-    head = [x for x in text.splitlines() if x.startswith("# ")]
-    rows = list(csv.DictReader(io.StringIO("\n".join(x for x in text.splitlines() if not x.startswith("#")))))
-    assert f"# run_id: {run}" in head and "# matches_ledger: true" in head
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["run_id"] for r in rows} == {run} and {r["matches_ledger"] for r in rows} == {"true"}
     assert len(rows) == len(members) and rows[0]["crs"] == "EPSG:32616"
     mine = next(m for m in members if m["incident_id"] == rows[0]["incident_id"])
     assert rows[0]["offense"] == mine["offense"] and float(rows[0]["x_m"]) == mine["x_m"]
@@ -143,7 +142,7 @@ def test_a_changed_stored_series_no_longer_matches_and_errors_are_named(client: 
                                 [run["run_id"]])
     got = client.get(f"/api/series-runs/{run['run_id']}/export", params={"format": "csv"}, headers=auth(city, "aud"))
     assert got.status_code == 200 and got.headers["x-output-hash-matches"] == "false"
-    assert "# matches_ledger: false" in got.text.splitlines()
+    assert {r["matches_ledger"] for r in csv.DictReader(io.StringIO(got.text))} == {"false"}
     r = client.get("/api/series-runs/nope/export", headers=auth(city, "aud"))
     assert r.status_code == 404 and "series run 'nope'" in r.json()["error"]
     r = client.get(f"/api/series-runs/{run['run_id']}/export", params={"format": "shp"}, headers=auth(city, "aud"))

@@ -9,6 +9,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from pyproj import CRS as CRS_
 
 from crimelens.errors import InvalidParameterError
 from crimelens.linkage._export import write_series
@@ -83,9 +84,22 @@ def test_geojson_is_lonlat_and_csv_carries_the_metadata(tmp_path: Path) -> None:
     assert (round(p.x, 2), round(p.y, 2)) == (-87.72, 41.82)
     out = write_series(tmp_path / "s.csv", "csv", members, series, CRS, META)
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[:2] == ["# run_id: ls-test", "# mark: research — not for operational use"]
-    body = pd.read_csv(out, comment="#")
+    assert lines[0].startswith("series_id,position,incident_id,") and lines[0].endswith(",wkt,crs,run_id,mark")
+    body = pd.read_csv(out)
     assert len(body) == 5 and set(body["crs"]) == {CRS} and body.loc[3, "cohesion"] == 0.95
+    assert set(body["run_id"]) == {"ls-test"} and set(body["mark"]) == {"research — not for operational use"}
+    # GDAL (what QGIS and ogr2ogr read with) takes the header as the header, the numbers as numbers and the
+    # wkt column as points in the data's CRS
+    info = pyogrio.read_info(out)
+    assert info["fields"][0] == "series_id" and info["features"] == 5
+    assert CRS_.from_user_input(info["crs"]).to_epsg() == 32616
+    meta, _, geom, fields = pyogrio.raw.read(out)
+    cols = dict(zip(meta["fields"], fields, strict=True))
+    assert cols["cohesion"].dtype == np.float64 and cols["position"].dtype.kind == "i"
+    points = shapely.from_wkb(geom)
+    assert {p.geom_type for p in points if p is not None} == {"Point"}
+    got = np.array([[p.x, p.y] if p is not None else [np.nan, np.nan] for p in points])
+    assert np.allclose(got, members[["x_m", "y_m"]].to_numpy(np.float64), equal_nan=True)
 
 
 def test_bad_format_and_missing_columns_are_named(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_series_member_drivers_say_what_the_pair_has(city_db) -> None:  # type: 
     out = Path(db).parent / "members.csv"
     runner.invoke(app, ["link", "export", doc["run_id"], "--out", str(out), "--db", str(db)])
     with out.open() as fh:
-        first = next(csv.DictReader(line for line in fh if not line.startswith("#")))
+        first = next(csv.DictReader(fh))
     assert "(" in first["drivers"] and first["drivers"].count("; ") == 2, first  # "feature +0.123 (reading); ..."
 
 
@@ -147,8 +147,12 @@ def test_series_written_for_qgis_at_build_and_later_from_the_store(city_db, tmp_
     assert result.exit_code == 0, result.output
     assert _json(result.output)["matches_ledger"] is True
     with out.open() as fh:
-        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+        rows = list(csv.DictReader(fh))
     assert sorted(r["incident_id"] for r in rows) == sorted(ids)
+    assert {r["run_id"] for r in rows} == {doc["run_id"]} and {r["matches_ledger"] for r in rows} == {"true"}
+    # beside it, for GDAL: the column types and the CRS, moved into place with the file (no staging names left)
+    assert out.with_suffix(".csvt").read_text().count('"WKT"') == 1 and out.with_suffix(".prj").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     with DuckDBStore.open(db) as store:
         exports = [e for _, e in Ledger(store).entries(action="link.export") if e.detail["run_id"] == doc["run_id"]]
     assert [e.detail["format"] for e in exports] == ["gpkg", "csv"]

@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from crimelens._figures import plain_text
+from crimelens._gis import write_gis_csv
 from crimelens.domain._time import in_zone
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._surface import RiskSurface
@@ -211,26 +212,13 @@ _CSV_TYPES = {"cell": "Integer", "cell_id": "Integer64", "x_m": "Real", "y_m": "
 
 
 def _write_csv(out: Path, body: pd.DataFrame, crs: str | None, meta: Mapping[str, str]) -> None:
-    """The CSV: its header on the first line, then one row per cell with the metadata as columns (the same
-    value on every row), so that GDAL (QGIS, ogr2ogr) and every CSV reader take the header as the header and
-    each row says which run and mark it comes from. Beside it, for GDAL: ``.csvt`` (the columns' types, so
-    ``risk`` reads as a number) and ``.prj`` (the CRS of ``wkt``, so QGIS places the cells without asking)."""
-    taken = set(body.columns)
-    columns = {(key if key not in taken else f"meta_{key}"): value for key, value in meta.items()}
-    body = body.assign(**columns)
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        body.to_csv(fh, index=False)
-    types = [_CSV_TYPES.get(c, "String") for c in body.columns]
+    """The CSV (:func:`crimelens._gis.write_gis_csv`): the header on the first line, then one row per cell with
+    the metadata as columns; beside it ``.csvt`` (so ``risk`` reads as a number) and ``.prj`` (the CRS of
+    ``wkt``)."""
+    types = dict(_CSV_TYPES)
     if body["cell_id"].dtype == object:  # H3 strings
-        types[list(body.columns).index("cell_id")] = "String"
-    out.with_suffix(".csvt").write_text(",".join(f'"{t}"' for t in types) + "\n", encoding="utf-8")
-    prj = out.with_suffix(".prj")
-    if crs:
-        from pyproj import CRS
-
-        prj.write_text(CRS.from_user_input(crs).to_wkt("WKT1_ESRI"), encoding="utf-8")
-    elif prj.exists():
-        prj.unlink()  # a stale CRS from an earlier export of that name would place these cells wrongly
+        types["cell_id"] = "String"
+    write_gis_csv(out, body, types, crs, meta)
 
 
 def format_span(days: float) -> str:

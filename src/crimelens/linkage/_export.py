@@ -12,12 +12,15 @@
   has none).
 * GeoJSON: the members' points with their series' fields, in WGS84 lon/lat (RFC 7946): one file
   holds one layer.
-* CSV: the same rows with ``x_m``, ``y_m``, ``lon``, ``lat`` and ``crs``.
+* CSV: the same rows with ``x_m``, ``y_m``, ``lon``, ``lat``, ``wkt`` (the point in the data CRS) and
+  ``crs``; the header on the first line; beside it ``.csvt`` (GDAL's column types) and ``.prj`` (the
+  CRS), so QGIS and ogr2ogr open it as points in place.
 
 Every file carries the run, the linker, the dataset, the threshold, the method, the research mark and
 the run's output hash: as layer metadata in GeoPackage, as a top-level ``metadata`` member of the
 GeoJSON (a foreign member, RFC 7946 section 6.1; each feature's properties carry the ``mark`` too),
-as ``#`` lines at the top of the CSV. Times are ISO 8601 text in UTC
+as columns of the CSV after ``crs`` (the same value on every row; ``#`` lines before the header
+made GDAL read ``#`` as the first column's name). Times are ISO 8601 text in UTC
 (what every GIS reads alike). A member without coordinates keeps its row, with an empty geometry.
 """
 
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from crimelens._gis import write_gis_csv
 from crimelens.errors import InvalidParameterError
 
 __all__ = ["MEMBER_FIELDS", "SERIES_FIELDS", "SERIES_FORMATS", "write_series"]
@@ -44,6 +48,12 @@ SERIES_FIELDS = ("series_id", "n_members", "first_from", "last_to", "span_days",
 #: the fields of a member (one row per incident in a series)
 MEMBER_FIELDS = ("series_id", "position", "incident_id", "offense", "occurred_from", "occurred_to", "area",
                  "mean_probability", "strongest_link", "strongest_probability", "drivers")
+
+
+#: GDAL's type (``.csvt``) of each column of the series CSV; the metadata columns after ``crs`` are text
+_CSV_TYPES = {"position": "Integer", "mean_probability": "Real", "strongest_probability": "Real", "x_m": "Real",
+              "y_m": "Real", "lon": "Real", "lat": "Real", "n_members": "Integer", "span_days": "Real",
+              "cohesion": "Real", "hull_area_m2": "Real", "max_extent_m": "Real", "wkt": "WKT"}
 
 
 def _check(members: pd.DataFrame, series: pd.DataFrame) -> None:
@@ -164,10 +174,10 @@ def write_series(out: str | Path, kind: str, members: pd.DataFrame, series: pd.D
     rows = members[[*MEMBER_FIELDS, "x_m", "y_m", "lon", "lat"]].merge(
         heads.drop(columns=["first_from", "last_to"]), on="series_id", how="left", validate="many_to_one")
     if kind == "csv":
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            for key, value in meta.items():
-                fh.write(f"# {key}: {value}\n")
-            rows.assign(crs=crs or "").to_csv(fh, index=False)
+        x, y = rows["x_m"].to_numpy(np.float64), rows["y_m"].to_numpy(np.float64)
+        wkt = [f"POINT ({float(a)!r} {float(b)!r})" if np.isfinite(a) and np.isfinite(b) else ""
+               for a, b in zip(x, y, strict=True)]
+        write_gis_csv(path, rows.assign(wkt=wkt, crs=crs or ""), _CSV_TYPES, crs, meta)
         return path
     if path.exists():
         path.unlink()

@@ -747,8 +747,16 @@ def export_series_file(ctx: Context, run_id: str, out: Path, *, fmt: str | None 
                    detail={"run_id": run_id, "format": kind, "n_series": len(series), "n_members": len(rows),
                            "matches_ledger": matches, "files": [file]}, **dep)
         part.replace(target)
+        for ext in (".csvt", ".prj"):  # a CSV's sidecars for GDAL follow it; a stale one of that name goes
+            side = part.with_suffix(ext)
+            if side.exists():
+                side.replace(target.with_suffix(ext))
+            elif kind == "csv":
+                target.with_suffix(ext).unlink(missing_ok=True)
     finally:
         part.unlink(missing_ok=True)
+        for ext in (".csvt", ".prj"):
+            part.with_suffix(ext).unlink(missing_ok=True)
     return {"matches_ledger": matches, "file": file}
 
 
