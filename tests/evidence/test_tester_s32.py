@@ -250,6 +250,18 @@ def test_a_check_out_to_the_holder_itself_is_refused(ctx: Context, tmp_path: Pat
     assert svc.verify_case(ctx, "C7", actor=ACTOR).ok
 
 
+def test_a_custody_event_dated_before_the_intake_is_refused(ctx: Context, tmp_path: Path) -> None:
+    """Before: recorded, and only verify reported it (event_before_intake)."""
+    p = tmp_path / "a.txt"
+    p.write_text("a")
+    item = svc.add_evidence(ctx, p, case_id="C8", actor=ACTOR, source="s", received_at=T0)
+    with pytest.raises(InputError, match=r"before the item's intake \(event 1 at 2024-05-01T12:00:54\+00:00\)"):
+        svc.record_custody(ctx, item.item_id, kind="transfer", to_party="Lab", actor=ACTOR,
+                           event_time=_minutes(-30))
+    assert [r[0] for r in _rows(ctx, item.item_id)] == ["intake"]
+    assert svc.verify_case(ctx, "C8", actor=ACTOR).ok
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     db = tmp_path / "api.duckdb"

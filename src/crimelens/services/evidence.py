@@ -516,7 +516,8 @@ def record_custody(
 
     Refused before anything is stored: a transfer that names a ``from_party`` who is not the holder
     at that time (a giver who does not hold it means the record, or the caller's view of it, is out
-    of date); a transfer, check-out or check-in to the party it comes from (names are trimmed and compared as the
+    of date); an event dated before the item's intake; a transfer, check-out or check-in to the party
+    it comes from (names are trimmed and compared as the
     replay compares them); and an event that would break the chain after it: if inserting it makes a
     later event's giver (or its check-out/check-in state) contradict the record where it did not
     before, the later event is named. A handover whose return is entered next (paper records entered
@@ -561,6 +562,13 @@ def record_custody(
             when = stated if stated is not None else _now()
             ordered = sorted(events, key=lambda e: (e.event_time, e.event_id))
             # the new event sorts after every event of the same time (it takes the next id)
+            intake = next((e for e in ordered if e.kind == "intake"), None)
+            if intake is not None and when < intake.event_time:
+                raise InputError(
+                    f"custody {kind.replace('_', '-')} of {item_id} at {when.isoformat()}: before the item's "
+                    f"intake (event {intake.event_id} at {intake.event_time.isoformat()}); expected a time at or "
+                    f"after the intake. A handover before the item reached the store belongs in the intake's "
+                    f"source and description; if the time is wrong, correct --at (API: at)")
             earlier = [e for e in ordered if e.event_time <= when]
             later = [e for e in ordered if e.event_time > when]
             then = find_custody_gaps(item_id, earlier)
