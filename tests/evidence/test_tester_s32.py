@@ -238,28 +238,22 @@ def test_parties_are_trimmed_and_a_self_transfer_is_refused(ctx: Context, tmp_pa
     assert svc.verify_case(ctx, "C5", actor=ACTOR).ok
 
 
-def test_a_check_out_to_the_holder_itself_is_refused(ctx: Context, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "to", "minutes", "message"), [
+    # a check-out to the holder itself (before: recorded, a handover that never happened)
+    ("check_out", " CUSTODIAN ", 1, r"custody check-out of .*the same party"),
+    # an event dated before the intake (before: recorded, and only verify reported event_before_intake)
+    ("transfer", "Lab", -30, r"before the item's intake \(event 1 at 2024-05-01T12:00:54\+00:00\)"),
+])
+def test_a_custody_event_that_could_not_have_happened_is_refused_and_nothing_stored(
+        ctx: Context, tmp_path: Path, kind: str, to: str, minutes: float, message: str) -> None:
     p = tmp_path / "a.txt"
     p.write_text("a")
     item = svc.add_evidence(ctx, p, case_id="C7", actor=ACTOR, source="s", received_at=T0)
-    with pytest.raises(InputError, match=r"custody check-out of .*the same party"):
-        svc.record_custody(ctx, item.item_id, kind="check_out", to_party=" CUSTODIAN ", actor=ACTOR,
-                           event_time=_minutes(1))
+    with pytest.raises(InputError, match=message):
+        svc.record_custody(ctx, item.item_id, kind=kind, to_party=to, actor=ACTOR, event_time=_minutes(minutes))
     assert [r[0] for r in _rows(ctx, item.item_id)] == ["intake"]
-    svc.record_custody(ctx, item.item_id, kind="check_out", to_party="Lab", actor=ACTOR, event_time=_minutes(2))
+    svc.record_custody(ctx, item.item_id, kind=kind, to_party="Lab", actor=ACTOR, event_time=_minutes(2))
     assert svc.verify_case(ctx, "C7", actor=ACTOR).ok
-
-
-def test_a_custody_event_dated_before_the_intake_is_refused(ctx: Context, tmp_path: Path) -> None:
-    """Before: recorded, and only verify reported it (event_before_intake)."""
-    p = tmp_path / "a.txt"
-    p.write_text("a")
-    item = svc.add_evidence(ctx, p, case_id="C8", actor=ACTOR, source="s", received_at=T0)
-    with pytest.raises(InputError, match=r"before the item's intake \(event 1 at 2024-05-01T12:00:54\+00:00\)"):
-        svc.record_custody(ctx, item.item_id, kind="transfer", to_party="Lab", actor=ACTOR,
-                           event_time=_minutes(-30))
-    assert [r[0] for r in _rows(ctx, item.item_id)] == ["intake"]
-    assert svc.verify_case(ctx, "C8", actor=ACTOR).ok
 
 
 @pytest.fixture
