@@ -73,6 +73,12 @@ def test_ordinary_names_are_not_protected(name: str) -> None:
     ("asian", "asian"), ("religious_affiliation", "religious"), ("is_muslim", "muslim"), ("jewish", "jewish"),
     ("christian", "christian"), ("hindu", "hindu"), ("NationalOrigin", "national origin"),
     ("sexual_orientation", "sexual orientation"), ("ethnicGroup", "ethnic"), ("suspect.sex", "sex"),
+    # records-system abbreviations and other languages (a privacy officer's list: all passed before)
+    ("suspect_ethn", "ethnicity"), ("Ethn", "ethnicity"), ("susp_gndr", "gender"), ("Gndr", "gender"),
+    ("susp_hisp", "hispanic"), ("hisp_flag", "hispanic"), ("afam", "african american"),
+    ("AfAm", "african american"), ("M_F", "sex"), ("M/F", "sex"), ("raceethnicity", "race"),
+    ("sexo_sospechoso", "sex"), ("sexo", "sex"), ("Geschlecht", "sex"), ("raza", "race"),
+    ("citizenship", "nationality"),
 ])
 def test_names_of_protected_values_are_recognised_by_word(name: str, word: str) -> None:
     """Sex and race values, camelCase and other separators (the audit's is_female, RaceCode, skin_colour)."""
@@ -86,6 +92,7 @@ def test_names_of_protected_values_are_recognised_by_word(name: str, word: str) 
     "embrace", "raceway", "manhattan", "sexual_assault", "white_collar", "black_market", "bracelet",
     "email", "malformed_rows", "asianet", "whitespace", "blackout", "man_hours",
     "alarm_disabled", "juv_fel_count", "priors2", "two_year_recid", "Sexton", "Graceland",
+    "blk_address", "block", "beat", "gendarme", "ethernet_port", "mf_code", "sexual_assault_kit",
 ])
 def test_words_inside_other_words_are_not_protected(name: str) -> None:
     assert not is_protected(name)

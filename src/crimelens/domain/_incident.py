@@ -116,6 +116,22 @@ PROTECTED_VALUES: tuple[str, ...] = (
     "foreign_born",
 )
 
+#: Records-system abbreviations and other languages' words for a protected attribute, with the attribute
+#: each names (``Ethn``, ``susp_gndr``, ``hisp_flag``, ``sexo_sospechoso``, ``M_F``) and the attributes run
+#: together as one word (``raceethnicity``). ``blk`` and ``wht`` are left out on purpose: in police records
+#: ``blk`` is mostly a block (``100 blk``), and a list cannot hold every abbreviation.
+PROTECTED_ABBREVIATIONS: dict[str, str] = {
+    "ethn": "ethnicity", "ethnc": "ethnicity", "ethnicty": "ethnicity", "gndr": "gender", "gend": "gender",
+    "hisp": "hispanic", "afam": "african american", "af_am": "african american", "afr_am": "african american", "m_f": "sex", "f_m": "sex",
+    "raceethnicity": "race", "race_ethnicity": "race", "racesex": "race", "sexrace": "sex",
+    "citizenship": "nationality",
+    # other languages: Spanish, French, German, Portuguese, Italian
+    "sexo": "sex", "sexe": "sex", "geschlecht": "sex", "sesso": "sex", "genero": "gender", "raza": "race",
+    "rasse": "race", "etnia": "ethnicity", "ethnie": "ethnicity", "etnicidad": "ethnicity",
+    "religion_cd": "religion", "religione": "religion", "religiao": "religion", "nacionalidad": "nationality",
+    "nationalite": "nationality", "staatsangehoerigkeit": "nationality",
+}
+
 #: Adjacent words in which a protected value word means something else (``white_collar`` crime).
 _NOT_PROTECTED_PHRASES: frozenset[tuple[str, ...]] = frozenset({("white", "collar"), ("black", "market")})
 
@@ -129,6 +145,7 @@ def _phrase(term: str) -> tuple[str, ...]:
 _PROTECTED_PHRASES: dict[tuple[str, ...], str] = {
     **{_phrase(t): t.replace("_", " ") for t in (*PROTECTED_ATTRIBUTES, *PROTECTED_VALUES)},
     **{(t.replace("_", ""),): t.replace("_", " ") for t in (*PROTECTED_ATTRIBUTES, *PROTECTED_VALUES)},
+    **{_phrase(t): word for t, word in PROTECTED_ABBREVIATIONS.items()},
 }
 _LONGEST = max(len(k) for k in _PROTECTED_PHRASES)
 
@@ -187,7 +204,9 @@ def is_protected(name: str) -> bool:
     national origin, sexual orientation, disability) or :data:`PROTECTED_VALUES` (their other
     forms and usual values: female, male, woman, black, white, hispanic, latino, asian,
     caucasian, African American, Native American, Jewish, Muslim, Christian, Hindu, skin
-    colour, ...). A phrase also matches written as one word (``africanamerican``).
+    colour, ...) or :data:`PROTECTED_ABBREVIATIONS` (records-system abbreviations such as
+    ``ethn``, ``gndr``, ``hisp``, ``afam``, ``M_F``; other languages' words such as ``sexo``,
+    ``raza``, ``Geschlecht``). A phrase also matches written as one word (``africanamerican``).
 
     Words are matched whole, never as substrings: ``sexton_street``, ``grace_period``,
     ``embrace``, ``manhattan`` and ``sexual_assault`` are not protected; ``white_collar`` and
@@ -204,6 +223,8 @@ def is_protected(name: str) -> bool:
     (True, True, True)
     >>> is_protected("embrace"), is_protected("manhattan"), is_protected("sexual_assault")
     (False, False, False)
+    >>> [protected_word(n) for n in ("Ethn", "susp_gndr", "hisp_flag", "M_F", "raceethnicity", "sexo")]
+    ['ethnicity', 'gender', 'hispanic', 'sex', 'race', 'sex']
     """
     return protected_word(name) is not None
 
