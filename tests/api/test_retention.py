@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from crimelens.cli import app as cli_app
 from crimelens.config import Settings
-from crimelens.errors import PermissionDeniedError
+from crimelens.errors import ApprovalRequiredError, PermissionDeniedError
 from crimelens.governance import Actor, Role
 from crimelens.services import governance as gs
 from crimelens.services._context import Context, open_context
@@ -65,6 +65,28 @@ def test_purge_deletes_only_expired_deployment_outputs_and_logs_them(city_templa
         assert gs.verify_ledger(ctx, actor=ADMIN).ok
         # purging again finds nothing left
         assert gs.purge_expired_outputs(ctx, actor=ADMIN)["n_outputs"] == 0
+
+
+def test_a_review_pending_on_a_purged_output_is_closed_and_cannot_be_decided(city_template: City,
+                                                                              tmp_path: Path) -> None:
+    """Before: the item stayed pending and a supervisor accepted it ('final', marked_runs []): an output that
+    no longer existed made actionable unseen."""
+    city = copy_city(city_template, tmp_path / "store")
+    item = city.review_item
+    assert item is not None
+    with open_context(Settings(db=city.db), clock=Clock(datetime.now(UTC) + timedelta(days=14 + 366))) as ctx:
+        dry = gs.purge_expired_outputs(ctx, actor=ADMIN, dry_run=True)
+        assert dry["deployments"][0]["purged"][0]["review_items_closed"] == [item]
+        assert gov_db.review_item(ctx.store, item)["status"] == "pending"  # a dry run closes nothing
+        done = gs.purge_expired_outputs(ctx, actor=ADMIN)
+        assert done["deployments"][0]["purged"][0]["review_items_closed"] == [item]
+        assert gov_db.review_item(ctx.store, item)["status"] == "purged"
+        entry = json.loads(ctx.store.query("SELECT decode(payload) AS p FROM ledger WHERE seq = ?",
+                                           [done["ledger_seq"]])["p"][0])
+        assert entry["detail"]["deployments"][0]["review_items_closed"] == [item]
+        with pytest.raises(ApprovalRequiredError, match="closed when retention deleted its output"):
+            gs.decide_review(ctx, item_id=item, decision="accept", reason="looks fine", actor=Actor("sam", Role.SUPERVISOR))
+        assert gov_db.review_decisions(ctx.store, item) == []
 
 
 def test_cli_purge_dry_run(city_template: City, tmp_path: Path) -> None:

@@ -142,6 +142,19 @@ class Caller:
     def fields(self) -> dict[str, Any]:
         return {"deployment": self.deployment} if self.deployment else {}
 
+    def research_only(self, ctx: Context, action: str, what: str) -> None:
+        """Refuse (and log) an X-Deployment on a use that runs under no deployment (``what`` says what it is),
+        rather than let the header pass unread and the output be marked research while the caller thinks
+        it operational."""
+        if self.deployment:
+            from crimelens.errors import InvalidParameterError
+            from crimelens.services._context import refuse
+
+            why = (f"{what} is research and oversight, not operational use: it runs under no deployment; got "
+                   f"X-Deployment {self.deployment!r}; expected no X-Deployment header")
+            refuse(ctx, action=action, actor=self.actor, purpose=self.purpose, reason=why,
+                   error=InvalidParameterError(f"{action}: {why}"), deployment=self.deployment)
+
     def allow(self, ctx: Context, action: str, *, model_use: bool = False) -> None:
         """Route-level check (logged when refused) before a service that looks things up first."""
         if model_use and self.require_deployment and not self.deployment:

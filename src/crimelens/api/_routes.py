@@ -233,7 +233,7 @@ def nearrepeat(ctx: CtxDep, caller: CallerDep, incident_id: Name, body: NearRepe
     caller.allow(ctx, "nearrepeat.alert", model_use=True)
     run = nearrepeat_alert(ctx, incident_id, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset,
                            alpha=body.alpha, cell_m=body.cell_m, permutations=body.permutations, seed=body.seed,
-                           allow_coarse_times=body.allow_coarse_times)
+                           allow_coarse_times=body.allow_coarse_times, deployment=caller.deployment)
     from crimelens.services.dashboard import band_rings
 
     out = run.to_dict()
@@ -734,6 +734,7 @@ class FeedbackIn(BaseModel):
 def simulate(ctx: CtxDep, caller: CallerDep, body: FeedbackIn) -> Response:
     from crimelens.services.feedback import simulate_feedback
 
+    caller.research_only(ctx, "feedback.simulate", "a feedback-loop simulation")
     caller.allow(ctx, "feedback.simulate", model_use=True)
     run = simulate_feedback(ctx, scenario=body.scenario, actor=caller.actor, purpose=caller.purpose,
                             model=body.model, days=body.days, n_runs=body.n_runs, seed=body.seed)
@@ -767,6 +768,7 @@ class ExposureIn(BaseModel):
 def exposure(ctx: CtxDep, caller: CallerDep, body: ExposureIn) -> Response:
     from crimelens.services.feedback import audit_exposure
 
+    caller.research_only(ctx, "feedback.exposure", "an exposure audit")
     caller.allow(ctx, "feedback.exposure", model_use=True)
     run, _ = audit_exposure(ctx, actor=caller.actor, purpose=caller.purpose, dataset=body.dataset,
                             areas_dataset=body.areas_dataset, group_by=body.group_by, n_quantiles=body.quantiles,

@@ -449,7 +449,11 @@ def dep_purge(name: Annotated[str | None, typer.Argument(help="One deployment (d
             keep = "no limit" if dep["retention_days"] is None else f"{dep['retention_days']} days"
             console.print(f"[bold]{esc(dep['deployment'])}[/] (outputs kept {keep}): {verb} {len(dep['purged'])} output(s)")
             for p in dep["purged"]:
-                console.print(f"  {p['action']} {p['output_id']} (logged {p['logged_at'][:10]}, entry {p['ledger_seq']})")
+                closed = p.get("review_items_closed") or []
+                then = ("; its pending review " + ", ".join(closed) + (" would be" if d["dry_run"] else " is")
+                        + " closed as purged") if closed else ""
+                console.print(f"  {p['action']} {p['output_id']} (logged {p['logged_at'][:10]}, entry "
+                              f"{p['ledger_seq']}){then}")
         console.print(f"ledger entry {d['ledger_seq']}")
 
     emit(report, json_out, render)

@@ -232,6 +232,7 @@ def alert(
         "--allow-coarse-times", help="Alert even from a surface of coarse times, or for an incident known only to a "
                                      "window longer than the narrowest time band (with a warning).")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Cells to show in the table.")] = 30,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="Active, approved deployment of KnoxTest (operational use: its purpose, your role and the dataset must be the ones it was approved for; the alert carries no research mark, is purged under its retention, and waits for human review where the policy marks nearrepeat.alert actionable).")] = None,
     db: DbOpt = None,
     purpose: PurposeOpt = "research",
     json_out: JsonOpt = False,
@@ -266,7 +267,7 @@ def alert(
                 space_bands=_edges(space_bands, "--space-bands"),
                 time_bands=_edges(time_bands, "--time-bands"), distance=distance,
                 convention=convention, permutations=permutations, seed=seed, progress=update,
-                allow_coarse_times=allow_coarse_times,
+                allow_coarse_times=allow_coarse_times, deployment=deployment,
             )
 
     def render(d: dict[str, Any]) -> None:
@@ -274,7 +275,8 @@ def alert(
             console.print(f"{esc(d['asked_for'])} is a further record of incident {esc(d['incident_id'])} "
                           "(one row per victim or offence): the alert is its incident's")
         console.print(f"[bold]Near-repeat alert[/] {d['alert_id']} for incident [bold]{esc(d['incident_id'])}[/] "
-                      f"({esc(d['offense'])}, {esc(d['dataset'])}) · [italic]{d['mark']}[/]")
+                      f"({esc(d['offense'])}, {esc(d['dataset'])}) · [italic]"
+                      f"{esc(d['mark'] or 'operational use under deployment ' + str(d['deployment']))}[/]")
         how = "computed now" if d["surface_computed"] else "stored"
         p_name = "p (Poisson: the run has no permutations)" if d["p_source"] == "poisson" else "p"
         own = ("the run's alpha" if d["alpha"] == d["surface_alpha"]

@@ -1079,7 +1079,9 @@ def purge_expired_outputs(ctx: Context, *, actor: Actor, deployment: str | None 
     the outputs made under it (forecast runs, near-repeat alerts, linkage pair and series
     runs) whose ledger entry is older than that many days are deleted, in one transaction
     with one ``deployments.purge`` ledger entry that lists each output, the entry that
-    logged it and the rows removed. The ledger entries themselves stay: the record that an
+    logged it and the rows removed. A review still pending on a deleted output is closed with the
+    status ``purged`` (named in the entry, ``review_items_closed``): nobody can decide on an output
+    that is gone. The ledger entries themselves stay: the record that an
     output existed, with its hash, outlives the output. Research outputs (no deployment) and
     inputs (incidents) are not touched. ``dry_run`` lists without deleting (and is logged too).
     """
@@ -1105,15 +1107,24 @@ def purge_expired_outputs(ctx: Context, *, actor: Actor, deployment: str | None 
                 counts = db.delete_output(ctx.store, e["action"], e["output_id"], dry_run=dry_run)
                 if sum(counts.values()) == 0:
                     continue  # purged before
+                # a review still pending on a deleted output could only be decided unseen: it is closed as purged
+                pending = [r["item_id"] for r in db.review_items(ctx.store, status="pending", deployment=row["name"])
+                           if int(r["source_seq"]) == int(e["seq"])]
+                if not dry_run:
+                    for review in pending:
+                        db.set_review_status(ctx.store, review, "purged", now)
                 item["purged"].append({"action": e["action"], "output_id": e["output_id"], "ledger_seq": e["seq"],
-                                       "logged_at": e["at_utc"].isoformat(), "rows": counts})
+                                       "logged_at": e["at_utc"].isoformat(), "rows": counts,
+                                       **({"review_items_closed": pending} if pending else {})})
         n = sum(len(d["purged"]) for d in report["deployments"])
         seq = record_use(ctx, action="deployments.purge", actor=actor, purpose=purpose, require_active=False,
                          detail={"dry_run": dry_run, "n_outputs": n,
                                  "deployments": [{"deployment": d["deployment"], "retention_days": d["retention_days"],
                                                   "cutoff": d["cutoff"],
                                                   "purged": [[p["action"], p["output_id"], p["ledger_seq"]]
-                                                             for p in d["purged"]]}
+                                                             for p in d["purged"]],
+                                                  "review_items_closed": [r for p in d["purged"]
+                                                                          for r in p.get("review_items_closed", [])]}
                                                  for d in report["deployments"]]},
                          **fields)
     if not dry_run:
@@ -1413,6 +1424,9 @@ def decide_review(ctx: Context, *, item_id: str, decision: str, reason: str, act
         why = "no reason given; every review decision needs one"
     elif decision == "override" and not replacement:
         why = "an override must say what is decided instead (replacement)"
+    elif item["status"] == "purged":
+        why = (f"item {item_id} was closed when retention deleted its output (deployments purge): there is "
+               "nothing left to review")
     elif item["status"] != "pending":
         why = f"item {item_id} is already {item['status']}"
     elif item["requested_by"] == actor.user:

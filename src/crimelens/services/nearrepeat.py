@@ -50,6 +50,7 @@ from crimelens.services._context import (
     check_records,
     count_records,
     dataset_timezone,
+    output_mark,
     record_use,
     sha256_hex,
     standing_record,
@@ -136,9 +137,11 @@ class AlertRun:
     timezone: str = "UTC"  # the zone the dataset's files were read in: how to show its UTC times to people
     surface_records: str = "incident"  # how the surface's Knox run counted records ("all": before migration 0012)
     asked_for: str | None = None  # the id asked for: a further record ID#2 is answered for its incident ID
+    deployment: str | None = None  # operational use under this deployment (None: research)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": True, "alert_id": self.alert_id, "mark": self.mark, "run_id": self.run_id,
+        return {"ok": True, "alert_id": self.alert_id, "mark": self.mark, "deployment": self.deployment,
+                "run_id": self.run_id,
                 "dataset": self.dataset, "offense": self.offense, "timezone": self.timezone,
                 "surface_records": self.surface_records, "asked_for": self.asked_for or self.alert.incident_id,
                 "surface_computed": self.surface_computed, "ledger_seq": self.ledger_seq,
@@ -554,6 +557,7 @@ def nearrepeat_alert(
     seed: int | None = 1,
     progress: Any = None,
     allow_coarse_times: bool = False,
+    deployment: str | None = None,
 ) -> AlertRun:
     """Near-repeat alert for one stored incident, from the Knox surface of its offense in its dataset.
 
@@ -566,7 +570,14 @@ def nearrepeat_alert(
     before runs kept it). A surface without permutations is read with its Poisson p-values
     (``p_source``). A surface of coarse times, or an incident known only to a window longer
     than the surface's narrowest time band, is refused unless ``allow_coarse_times``.
+
+    Under a ``deployment`` the alert is operational use: checked (and a refusal logged) before any
+    work, as every model use is (the deployment must approve ``KnoxTest`` for this purpose, role and
+    dataset), its ledger entry names the deployment (so ``deployments purge`` deletes it under the
+    policy's retention), it carries no research mark, and where the policy marks
+    ``nearrepeat.alert`` actionable it waits in the human-review queue with the pending-review mark.
     """
+    dep: dict[str, Any] = {"deployment": deployment} if deployment is not None else {}
     rows = incident_rows(ctx.store, incident_id, dataset=dataset)
     if rows.empty:
         where = f"dataset {dataset!r}" if dataset else "any dataset"
@@ -577,6 +588,9 @@ def nearrepeat_alert(
         )
     row = rows.iloc[0]
     name, offense = str(row["dataset"]), str(row["offense"])
+    if dep:  # before any work: a refused operational use computes and stores nothing
+        authorize(ctx, action="nearrepeat.alert", actor=actor, purpose=purpose, model="KnoxTest",
+                  model_version=__version__, inputs={"dataset": name, "offense": offense}, **dep)
     asked, incident_id = incident_id, standing_record(ctx, name, incident_id)
     if incident_id != asked:  # a further record ID#2 of incident ID: the alert is the incident's
         row = incident_rows(ctx.store, incident_id, dataset=name).iloc[0]
@@ -613,6 +627,7 @@ def nearrepeat_alert(
                               y_m=float(row["y_m"]), occurred=when, alpha=alpha, cell_m=cell_m, zone=zone,
                               window=(start, end), allow_coarse_times=allow_coarse_times)
     alert_id = uuid.uuid4().hex[:16]
+    mark = output_mark(ctx, action="nearrepeat.alert", purpose=purpose, deployment=deployment)
     payload = alert.to_dict()
     out_hash = sha256_hex(canonical_json(payload))
     record = NearRepeatAlertRecord(
@@ -628,11 +643,11 @@ def nearrepeat_alert(
             model_version=__version__, params={"alpha": alert.alpha, "cell_m": cell_m, "run_id": sid,
                                                "p_source": alert.p_source,
                                                "allow_coarse_times": allow_coarse_times},
-            inputs={"dataset": name, "incident_id": incident_id}, output_hash=out_hash,
+            inputs={"dataset": name, "offense": offense, "incident_id": incident_id}, output_hash=out_hash,
             detail={"alert_id": alert_id, "n_elevated": len(alert.elevated),
-                    "n_cells": len(alert.cells), "mark": RESEARCH_MARK,
-                    **({"warnings": list(alert.warnings)} if alert.warnings else {})},
+                    "n_cells": len(alert.cells), "mark": mark,
+                    **({"warnings": list(alert.warnings)} if alert.warnings else {})}, **dep,
         )
     return AlertRun(alert_id=alert_id, alert=alert, run_id=sid, dataset=name, offense=offense,
                     surface_computed=computed, ledger_seq=seq, timezone=zone,
-                    surface_records=counted, asked_for=asked)
+                    surface_records=counted, asked_for=asked, mark=mark or "", deployment=deployment)
