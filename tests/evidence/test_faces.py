@@ -113,11 +113,22 @@ def test_redacted_copy_resolves_to_its_original_hash(ctx: Context, tmp_path: Pat
     assert svc.item_report(ctx, original.item_id)["derivatives"] == [run.output_item_id]
     assert svc.verify_case(ctx, "JA300001", actor=ACTOR).ok
 
+    # the copy is an item from the start: it says it is under review, and not for release (before: nothing
+    # on the item told a rejected or unreviewed copy from a released one)
+    red = report["redaction"]
+    assert (red["run_id"], red["released"], red["units"]) == (run.run_id, False, {"pending": 1})
+    assert red["note"].startswith("NOT RELEASED: under review (1 unit(s) pending)")
+    assert svc.item_report(ctx, original.item_id)["redaction"] is None
+    svc.decide_review(ctx, run.run_id, "0", status="rejected", actor=Actor("sgt_reviewer"), note="face not covered")
+    assert "1 unit(s) rejected" in svc.item_report(ctx, run.output_item_id)["redaction"]["note"]
+
     # release needs the sampled frame confirmed first
-    with pytest.raises(Exception, match="pending"):
+    with pytest.raises(Exception, match="rejected"):
         svc.release_run(ctx, run.run_id, actor=ACTOR)
-    svc.decide_review(ctx, run.run_id, "0", status="confirmed", actor=Actor("sgt_reviewer"))
+    svc.decide_review(ctx, run.run_id, "0", status="confirmed", actor=Actor("sgt_two"))
     assert svc.release_run(ctx, run.run_id, actor=ACTOR)["status"] == "released"
+    red = svc.item_report(ctx, run.output_item_id)["redaction"]
+    assert red["released"] and red["note"] == "released after review" and red["units"] == {"confirmed": 1}
 
 
 def test_unreadable_inputs_are_refused_with_a_reason(tmp_path: Path) -> None:

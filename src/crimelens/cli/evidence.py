@@ -155,6 +155,10 @@ def transfer(
                           f"dated before it to close the chain")
         for g in d["gaps"]:
             console.print(f"[yellow]custody gap[/] {g['kind']}: {esc(g['message'])}")
+        red = d.get("redaction")
+        if red:
+            colour = "green" if red["released"] else "bold yellow"
+            console.print(f"[{colour}]redacted copy of run {red['run_id']}: {esc(red['note'])}[/]")
 
     emit(data, as_json, render)
 

@@ -1032,7 +1032,31 @@ def item_report(ctx: Context, item_id: str) -> dict[str, Any]:
         "original_sha256": chain[-1].sha256,
         "derivatives": [c["item_id"] for c in children],
         "derivative_items": children,
+        "redaction": _redaction_state(ctx, item_id),
     }
+
+
+def _redaction_state(ctx: Context, item_id: str) -> dict[str, Any] | None:
+    """For an item that a redaction run wrote (an image's or a video's redacted copy is filed as an item when
+    it is made, before any review): the run, whether it is released, and its units' review states, so that
+    nobody reads a copy still under review, or one whose review rejected it, as a released one. None for any
+    other item."""
+    runs = ctx.store.query("SELECT run_id, status FROM redaction_runs WHERE output_item_id = ? ORDER BY run_id",
+                           [item_id]).to_dict("records")
+    if not runs:
+        return None
+    run_id, status = str(runs[-1]["run_id"]), str(runs[-1]["status"])
+    units = ctx.store.query("SELECT status, count(*) AS n FROM redaction_review WHERE run_id = ? GROUP BY status",
+                            [run_id]).to_dict("records")
+    counts = {str(u["status"]): int(u["n"]) for u in units}
+    released = status == "released"
+    if released:
+        note = "released after review"
+    else:
+        open_ = {k: counts.get(k, 0) for k in ("pending", "rejected") if counts.get(k, 0)}
+        why = ", ".join(f"{n} unit(s) {k}" for k, n in open_.items()) or "every unit reviewed, not yet released"
+        note = f"NOT RELEASED: under review ({why}); not for release until `redact release {run_id}`"
+    return {"run_id": run_id, "run_status": status, "released": released, "units": counts, "note": note}
 
 
 # --------------------------------------------------------------------------- reading (logged)

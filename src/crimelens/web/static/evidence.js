@@ -44,9 +44,10 @@
     const gaps = d.gaps.map((g) => `<li class="bad">${CL.esc(g.kind)}: ${CL.esc(g.message)}</li>`).join("");
     CL.el("item-detail").innerHTML = `<dl class="policy"><dt>Case</dt><dd>${CL.esc(it.case_id)}</dd><dt>SHA-256</dt><dd><code id="item-sha">${CL.esc(it.sha256)}</code></dd>
       <dt>Type, size</dt><dd>${CL.esc(it.mime_type)}, ${it.size_bytes} bytes</dd><dt>Source</dt><dd>${CL.esc(it.source)}</dd>
-      <dt>Taken in</dt><dd>${CL.esc(short(it.added_at, 19))} by ${CL.esc(it.added_by)} (ledger #${it.ledger_seq})</dd>
+      <dt>Taken in</dt><dd>${CL.esc(utcSeconds(it.added_at))} by ${CL.esc(it.added_by)} (ledger #${it.ledger_seq})</dd>
       <dt>Holder</dt><dd id="item-holder">${CL.esc(d.holder)}${d.checked_out ? " (checked out)" : ""}</dd>
-      <dt>Original's SHA-256</dt><dd><code>${CL.esc(short(d.original_sha256, 16))}…</code></dd></dl>
+      <dt>Original's SHA-256</dt><dd><code>${CL.esc(short(d.original_sha256, 16))}…</code></dd>
+      ${d.redaction ? `<dt>Redaction</dt><dd id="item-redaction" class="${d.redaction.released ? "ok" : "bad"}">run <a href="/redaction?run=${encodeURIComponent(d.redaction.run_id)}">${CL.esc(d.redaction.run_id)}</a>: ${CL.esc(d.redaction.note)}</dd>` : ""}</dl>
       <h3>Custody record</h3><table id="custody-events"><thead><tr><th>#</th><th>event</th><th>from</th><th>to</th><th>when</th><th>reason</th><th>where</th></tr></thead><tbody>${custody}</tbody></table>
       ${gaps ? `<h3>Custody gaps</h3><ul>${gaps}</ul>` : ""}
       <h3>Lineage</h3><ul>${lineage}</ul>`;
