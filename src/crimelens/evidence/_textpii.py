@@ -19,12 +19,17 @@ named-entity model), but written for what police reports contain:
   (after "plate", "tag", "reg", "registration", also "the plate was / is /
   reads": an optional two-letter state
   code and the plate's one to three tokens, all redacted together, since half a
-  plate is a leak; UK plates "AB12 CDE" need no cue); case,
-  report and booking numbers (RD/CB/case/report/incident words, or the
-  ``CR-2024-…`` and ``2024-000123`` shapes); badge and star numbers, and the
+  plate is a leak; the plate may sit in parentheses, "ran the plate (IL Z394117)";
+  UK plates "AB12 CDE" need no cue); case,
+  report and booking numbers (RD/CB/case/report/incident/booking words, or the
+  ``CR-2024-…`` and ``2024-000123`` shapes; a dashed calendar date after such a
+  word is not one); badge and star numbers, and the
   number after an officer's name ("Sgt. Rich Banks #2211"); street
   addresses (house number, optional direction, 1–4 capitalised or ordinal
-  words, a USPS street suffix, optional unit and "City, ST 12345") and UK
+  words, a USPS street suffix, optional unit and "City, ST 12345", "City ST
+  12345" or "City ST" with a USPS state code; a street with no suffix but a
+  direction on both sides, "2045 N Lincoln Park W", where the address ends at
+  a comma, a unit or the end of the sentence) and UK
   postcodes ("NG7 2RD"), both as STREET_ADDRESS. In ALL CAPS an address
   needs a direction ("5500 S HALSTED ST"): every word of caps text is capitalised.
   Block-level locations ("the 1400 block of W Elm St") and intersections are
@@ -37,7 +42,9 @@ named-entity model), but written for what police reports contain:
   when a verb follows ("V1 said Darnell Price hit her"), around "AKA" (the name
   before it and the nickname after it), and "SURNAME, Given" forms. A
   leading role word ("Victim Maria Garcia") or title ("Mrs. Jones") is trimmed
-  off the span and left in clear; a possessive "'s" stays outside it. No gazetteer is consulted, so a surname that is also a place
+  off the span and left in clear; a possessive "'s" stays outside it, and so
+  does someone's relation ("SUBJ'S MOTHER" of "SUBJ'S MOTHER DENISE WILLIAMS",
+  which the model tags as a person) and trailing sex/race shorthand ("M/B"). No gazetteer is consulted, so a surname that is also a place
   ("Washington") is redacted in a person context even where the model calls it
   a place. When the model is not installed, the rules run alone and
   :attr:`TextRedactor.ner_` says so.
@@ -49,15 +56,18 @@ then by length.
 Redaction replaces each span with a typed placeholder (``[PHONE]``) or, in
 ``"pseudonym"`` mode, with a pseudonym that is the same for every mention of
 the same person within one document (``[PERSON_1]`` for "Maria Garcia",
-"GARCIA, Maria", "Ms. Garcia" and "Garcia's"; a bare surname joins the one full
-name in the document with that surname, wherever it is).
+"GARCIA, Maria", "Ms. Garcia" and "Garcia's"; people are keyed by surname and
+given name, so "Kwame Mensah" and "Kofi Mensah" are two; a bare surname, or an
+initial and surname, joins the one full name in the document with that surname
+and initial, wherever it is).
 
 Failure modes
 -------------
 Names with no capital letter or no context ("maria garcia"), names that are
 also common words ("Hope", "Rich") and names in ALL CAPS running text are
-missed or mislabelled (in caps only names next to "AKA", in "SURNAME, Given"
-form, or sharing a surname already found are caught); street names that are surnames ("Lincoln") can be
+missed or mislabelled by the rules (in caps only names next to "AKA", in "SURNAME, Given"
+form, or sharing a surname already found are caught); one person written
+with two given names ("Tom" and "Thomas Garcia") gets two pseudonyms; street names that are surnames ("Lincoln") can be
 taken for people when no house number precedes them; a licence plate or a
 bare SSN without a context word is not found; addresses, phone numbers and
 plates from outside the US and the UK (and UK street addresses other than the
@@ -220,7 +230,7 @@ _DOB = re.compile(
 _PLATE = re.compile(
     r"\b(?i:plates?|tags?|registration|reg\b\.?|VRM|lic(?:ense|ence)?\b\.?(?:\s+plates?)?)"
     r"(?:\s+(?i:number|no\.|num\.?|mark|#))?(?:\s+(?P<verb>(?i:was|is|were|are|reads?|read\s+as|of|showing)))?"
-    r"\s*[#:]?\s*(?P<run>[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,4})(?![A-Za-z0-9])"
+    r"\s*[#:]?\s*(?P<paren>\(\s*)?(?P<run>[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,4})(?![A-Za-z0-9])"
 )
 _YEAR_ONLY = re.compile(r"(?:19|20)\d{2}(?![A-Za-z0-9])(?![ -][A-Z]*\d)")
 # UK plates in the current format (two letters, two age digits, three letters): no cue needed.
@@ -236,10 +246,13 @@ _UK_POSTCODE = re.compile(
 )
 _POSTCODE_WORDS = re.compile(r"(?:post\s*code|postal\s+code)", _I)
 _CASE_CTX = re.compile(
-    r"\b(?:RD|CB|IR|case|report|incident|file|complaint|event)\s*(?:no\.?|number|num\.?|#)?\s*#?\s*:?\s*"
+    r"\b(?:RD|CB|IR|case|report|incident|booking|file|complaint|event)\s*(?:no\.?|number|num\.?|#)?\s*#?\s*:?\s*"
     r"([A-Z]{0,3}-?\d[\d-]{4,13}\d|[A-Z]{1,3}\d{5,10})(?![\w-])",
     _I,
 )
+# a calendar date after a case word is when, not which ("incident 2024-03-15", "booking 03-15-24")
+_DASHED_DATE = re.compile(r"(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:(?:19|20)\d{2}|\d{2})"
+                          r"|(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])")
 _CASE_SHAPE = re.compile(r"(?<![\w-])(?:(?:CR|CF|CM|CV|CA|TR)-\d{2,4}-\d{3,8}|(?:19|20)\d{2}-\d{5,8})(?![\w-])")
 _BADGE = re.compile(r"\b(?:badge|star|shield|ID)\s*(?:no\.?|number|#)?\s*#?\s*:?\s*(\d{2,6})(?![\w-])", _I)
 _TITLES = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Officer|Ofc|P\.\s?O|PO|Det|Detective|Sgt|Sergeant|Lt|Lieutenant|"
@@ -263,15 +276,29 @@ _SUFFIX = rf"(?:{'|'.join(_SUFFIX_WORDS)})\.?"
 _SUFFIX_CAPS = rf"(?:{'|'.join(w.upper() for w in _SUFFIX_WORDS)})\.?"
 _UNIT = r"(?:,?\s+(?:Apt\.?|Apartment|Unit|Suite|Ste\.?|Fl\.?|Floor|Rm\.?|Room|#)\s*#?\s*[A-Z0-9-]{1,6}\b)"
 _UNIT_CAPS = r"(?:,?\s+(?:APT\.?|APARTMENT|UNIT|SUITE|STE\.?|FL\.?|FLOOR|RM\.?|ROOM|#)\s*#?\s*[A-Z0-9-]{1,6}\b)"
-_CITY = r"(?:,\s+[A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?,\s+[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?\b)"
+# USPS state codes (and DC, PR): after a city without a comma ("Chicago IL 60608") only these count
+_STATE = ("(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|P[AR]|RI|S[CD]|"
+          "T[NX]|UT|V[AT]|W[AIVY])")
+_CITYNAME = r"[A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)?"
+_ZIP = r"\d{5}(?:-\d{4})?"
+# ", City, ST [12345]"; without the comma, a state code and a ZIP, or a state code after a
+# capitalised (not all-caps) city: ", Chicago IL 60608", ", Chicago IL"; not "..., SUBJ IN CUSTODY"
+_CITY = (rf"(?:,\s+(?:{_CITYNAME},\s+[A-Z]{{2}}(?:\s+{_ZIP})?|{_CITYNAME}\s+{_STATE}\s+{_ZIP}"
+         rf"|[A-Z][a-z]+(?:\s[A-Z][a-z]+)?\s+{_STATE})\b)")
+# a street named without a suffix but with a direction after it ("2045 N Lincoln Park W"): the
+# direction before the name is then required too, and the address must end there (a comma,
+# the end of the sentence, a unit), so "2 W Males N of the alley" is not an address
+_POSTDIR_END = r"(?![\w])(?=[,;:)]|\.(?!\w)|\s*$|{unit})"
 _ADDRESS = re.compile(
-    rf"(?<![\w$,.-]){_NUM}\s+(?:{_DIR}\s+)?(?:{_NAMEW}\s+){{0,4}}{_SUFFIX}(?![\w]){_UNIT}?{_CITY}?"
+    rf"(?<![\w$,.-]){_NUM}\s+(?:(?:{_DIR}\s+)?(?:{_NAMEW}\s+){{0,4}}{_SUFFIX}(?![\w])"
+    rf"|{_DIR}\s+(?:{_NAMEW}\s+){{1,3}}{_DIR}{_POSTDIR_END.format(unit=_UNIT)}){_UNIT}?{_CITY}?"
 )
 # "5500 S HALSTED ST": in all-caps text every word is capitalised, so the direction is required
 # ("2 SUBJECTS IN THE ALLEY", "THE 2100 BLOCK OF S STATE ST" stay in clear)
+_CAPS_NAMEW = r"(?:[A-Z][A-Z'’-]*|\d{1,3}(?:ST|ND|RD|TH))"
 _ADDRESS_CAPS = re.compile(
-    rf"(?<![\w$,.-]){_NUM}\s+{_DIR.upper()}\s+(?:(?:[A-Z][A-Z'’-]*|\d{{1,3}}(?:ST|ND|RD|TH))\s+){{1,4}}"
-    rf"{_SUFFIX_CAPS}(?![\w]){_UNIT_CAPS}?{_CITY}?"
+    rf"(?<![\w$,.-]){_NUM}\s+{_DIR.upper()}\s+(?:(?:{_CAPS_NAMEW}\s+){{1,4}}{_SUFFIX_CAPS}(?![\w])"
+    rf"|(?:{_CAPS_NAMEW}\s+){{1,3}}{_DIR.upper()}{_POSTDIR_END.format(unit=_UNIT_CAPS)}){_UNIT_CAPS}?{_CITY}?"
 )
 
 # PERSON rules
@@ -317,6 +344,13 @@ _LEADING_ROLE = re.compile(
     r"subject|caller|juvenile|reporting|party|resident|tenant|customer|clerk|cashier|guard|"
     r"security|manager|employee|neighbou?r|later|then|when|after|and)\b[\s,:;]*)"
 )
+# someone's relation ("SUBJ'S MOTHER", "Garcia's cousin") describes a person, it does not name one:
+# the words from the possessive on are cut off a person span (the name, if any, follows them)
+_RELATION = re.compile(
+    r"['’][sS]\s+(?i:(?:grand|step)?(?:mother|father|mom|dad|son|daughter|parents?|child(?:ren)?)|wife|"
+    r"husband|girlfriend|boyfriend|partner|fianc[eé]e?|neighbou?r|cousin|brother|sister|uncle|aunt|"
+    r"nephew|niece|friend|roommate|employer|manager|bf|gf|ex)\b[\s,:]*"
+)
 _STREET_AFTER = re.compile(rf"\s*(?:{_SUFFIX}|{_SUFFIX_CAPS})(?![\w])")
 _SUFFIX_WORD = re.compile(rf"{_SUFFIX}|{_SUFFIX_CAPS}")
 _TITLE_ONLY = re.compile(rf"{_TITLES}\.?")
@@ -342,7 +376,7 @@ _CAPS_STOP = frozenset({
 })
 _ACRONYM_BEFORE_COMMA = frozenset({"VIN", "SSN", "DOB", "RD", "CB", "USD", "ILCS", "LEADS", "OR", "IL",
                                    "CA", "TX", "NY", "FL", "GA", "OH", "MI", "WI", "IN", "PO", "RO",
-                                   "AKA", "NFI", "UNK", "ID", "DL", "CCTV", "BWC"})
+                                   "AKA", "NFI", "UNK", "ID", "DL", "CCTV", "BWC", "SUBJ"})
 
 
 def _window(text: str, start: int, before: int = 40) -> str:
@@ -493,14 +527,16 @@ class TextRedactor:
             add(m.start(1), m.end(1), "DATE_OF_BIRTH", "dob_context", 0.85)
         for m in _PLATE.finditer(text):
             run = m.group("run")
-            if m.group("verb") and _YEAR_ONLY.match(run):
-                continue  # "the tag was 2019 ...": a sticker or model year, not a plate
+            if (m.group("verb") or m.group("paren")) and _YEAR_ONLY.match(run):
+                continue  # "the tag was 2019 ...", "tag (2019)": a sticker or model year, not a plate
             n = _plate_length(run)
             if n:
                 add(m.start("run"), m.start("run") + n, "LICENSE_PLATE", "plate_context", 0.75)
         for m in _UK_PLATE.finditer(text):
             add(m.start(), m.end(), "LICENSE_PLATE", "uk_plate_shape", 0.6)
         for m in _CASE_CTX.finditer(text):
+            if _DASHED_DATE.fullmatch(m.group(1)):
+                continue
             add(m.start(1), m.end(1), "CASE_NUMBER", "case_context", 0.8)
         for m in _CASE_SHAPE.finditer(text):
             add(m.start(), m.end(), "CASE_NUMBER", "case_shape", 0.6)
@@ -563,32 +599,35 @@ class TextRedactor:
 
 
 def _person_key(value: str) -> tuple[str, str]:
-    """(surname, first initial) of a person mention, both lower case; the initial may be ''."""
+    """(surname, given name) of a person mention, both lower case; the given name may be an
+    initial ("m" for "M. Garcia") or '' (a bare surname)."""
     v = value.strip()
     if not v.replace(".", "").strip():  # a reviewer's span over blanks or dots
         return v.lower(), ""
     if "," in v:  # SURNAME, Given
         last, given = (p.strip() for p in v.split(",", 1))
+        given = given.replace(".", ". ").split()[0] if given.strip(" .") else ""
     else:
         words = v.replace(".", ". ").split()
         last, given = words[-1], (words[0] if len(words) > 1 else "")
-    return last.lower(), given[:1].lower()
+    return last.lower(), given.rstrip(".").lower()
 
 
 def _identity_key(typ: str, value: str, full_names: set[tuple[str, str]]) -> str:
-    """Same key for mentions of the same value; people are keyed by surname (+ first initial).
+    """Same key for mentions of the same value; people are keyed by surname and given name.
 
-    A bare surname joins the one person with that surname in ``full_names`` (the document's
-    person mentions) when there is exactly one.
+    "Kwame Mensah" and "Kofi Mensah" are two people. A bare surname, or an initial and a
+    surname, joins the one person in ``full_names`` (the document's person mentions) with that
+    surname (and that initial) when there is exactly one.
     """
     if typ != "PERSON":
         return re.sub(r"[^0-9a-z@.]", "", value.lower())
-    last, initial = _person_key(value)
-    if not initial:
-        same = [i for (s, i) in full_names if s == last and i]
+    last, given = _person_key(value)
+    if len(given) <= 1:
+        same = {g for (s, g) in full_names if s == last and len(g) > 1 and g.startswith(given)}
         if len(same) == 1:
-            return f"{last}|{same[0]}"
-    return f"{last}|{initial}"
+            return f"{last}|{same.pop()}"
+    return f"{last}|{given}"
 
 
 def _comma_words(value: str) -> list[str]:
@@ -615,6 +654,12 @@ def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
         while (m := _LEADING_ROLE.match(value)) and value[m.end():].strip(" ,.;:"):
             start += m.end()
             value = text[start:end]
+        if rel := _RELATION.search(value):
+            if value[rel.end():].strip(" ,.;:"):
+                start += rel.end()  # "SUBJ'S MOTHER DENISE WILLIAMS" -> "DENISE WILLIAMS"
+                value = text[start:end]
+            else:
+                value = value[:rel.start()]  # "Garcia's mother" -> "Garcia"
         value = re.sub(r"\s+(?i:a\.?k\.?a\b\.?)\Z", "", value.rstrip(" ,.;:")).rstrip(" ,")
         # a possessive belongs to the sentence, not to the name: "Jones's car" -> "Jones"
         if (pm := re.search(r"['’]s?\Z", value)) and pm.start() > 0:
@@ -631,8 +676,9 @@ def _clean_person(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
             continue
         if _SUFFIX_WORD.fullmatch(words[-1]) and len(words) > 1:
             continue  # "Austin Pkwy": a street, not a person
-        # drop a trailing non-name word (e.g. "Garcia Stated"), never a middle initial
-        while len(words) > 1 and len(words[-1]) > 1 and words[-1] in _NOT_NAMES:
+        # drop a trailing non-name word (e.g. "Garcia Stated") or sex/race shorthand ("WILLIAMS M/B"),
+        # never a middle initial
+        while len(words) > 1 and len(words[-1]) > 1 and (words[-1] in _NOT_NAMES or "/" in words[-1]):
             cut = value.rfind(words[-1])
             value = value[:cut].rstrip(" ,")
             words = words[:-1]
