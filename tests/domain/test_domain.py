@@ -78,7 +78,7 @@ def test_ordinary_names_are_not_protected(name: str) -> None:
     ("susp_hisp", "hispanic"), ("hisp_flag", "hispanic"), ("afam", "african american"),
     ("AfAm", "african american"), ("M_F", "sex"), ("M/F", "sex"), ("raceethnicity", "race"),
     ("sexo_sospechoso", "sex"), ("sexo", "sex"), ("Geschlecht", "sex"), ("raza", "race"),
-    ("citizenship", "nationality"),
+    ("citizenship", "nationality"), ("suspect_descent", "race"), ("Vict Descent", "race"),
 ])
 def test_names_of_protected_values_are_recognised_by_word(name: str, word: str) -> None:
     """Sex and race values, camelCase and other separators (the audit's is_female, RaceCode, skin_colour)."""

@@ -206,6 +206,11 @@ def test_pairs_at_min_score_0_keep_the_density_warning_without_reading_0(cl_db: 
     (warning,) = doc["warnings"]  # the dataset is 2.5 times denser than the training period
     assert "candidate pairs per incident" in warning and "smaller than the probability says" in warning
     assert "read 0 as" not in warning
+    # the linker was trained on this dataset: the advice is a later cut-off, not "train on this dataset's own
+    # solved series", which it already was (a tester's report)
+    assert "train a linker on this dataset's own solved series" not in warning
+    assert ("the linker was trained on this dataset's incidents before 1993-07-01T00:00:00+00:00, a shorter span"
+            in warning and "train it again with a later --cutoff" in warning)
     half = _json(_ok(["link", "pairs", "--dataset", "cl", "--min-score", "0.5", "--db", str(cl_db), "--json"]))
     assert "read 0.5 as about" in half["warnings"][0]  # a real threshold is still read
 

@@ -124,7 +124,7 @@ PROTECTED_ABBREVIATIONS: dict[str, str] = {
     "ethn": "ethnicity", "ethnc": "ethnicity", "ethnicty": "ethnicity", "gndr": "gender", "gend": "gender",
     "hisp": "hispanic", "afam": "african american", "af_am": "african american", "afr_am": "african american", "m_f": "sex", "f_m": "sex",
     "raceethnicity": "race", "race_ethnicity": "race", "racesex": "race", "sexrace": "sex",
-    "citizenship": "nationality",
+    "citizenship": "nationality", "descent": "race",  # LAPD names its race field "Descent" (Vict Descent)
     # other languages: Spanish, French, German, Portuguese, Italian
     "sexo": "sex", "sexe": "sex", "geschlecht": "sex", "sesso": "sex", "genero": "gender", "raza": "race",
     "rasse": "race", "etnia": "ethnicity", "ethnie": "ethnicity", "etnicidad": "ethnicity",

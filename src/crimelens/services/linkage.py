@@ -129,7 +129,7 @@ DENSITY_WARNING_FACTOR = 2.0
 
 
 def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: float, threshold: float | None,
-                     *, sampled: bool = False) -> list[str]:
+                     *, sampled: bool = False, own_cutoff: str | None = None) -> list[str]:
     """A warning when ``n_candidates`` pairs among ``n_incidents`` is far denser or sparser than the
     linker's training data.
 
@@ -143,7 +143,9 @@ def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: flo
     series of 325 incidents were planted.
 
     ``threshold`` ``None`` (a ``similar`` list, which has none) names how a listed 0.9 reads;
-    ``sampled`` says ``n_candidates`` is estimated from a sample of incidents' block-mates."""
+    ``sampled`` says ``n_candidates`` is estimated from a sample of incidents' block-mates. ``own_cutoff``
+    (the linker was trained on this same dataset, before this cut-off; "" for no cut-off): the advice is
+    then about its training span, not about training on this dataset, which it already was."""
     t = linker.training_ or {}
     trained_n, trained_pairs = int(t.get("n_incidents", 0)), int(t.get("n_candidate_pairs", 0))
     if n_incidents <= 0 or trained_n <= 0 or trained_pairs <= 0:
@@ -167,7 +169,28 @@ def density_warnings(linker: PairwiseLinker, n_incidents: int, n_candidates: flo
     return [f"this dataset has {about}{here:,.1f} candidate pairs per incident, {max(k, 1 / k):.1f}× {more} than "
             f"the linker's training data ({there:,.1f}: {trained_pairs:,} pairs among {trained_n:,} incidents); "
             f"the probability is calibrated on the training data's share of linked pairs, so {effect}; "
-            "better, train a linker on this dataset's own solved series"]
+            + ("better, train a linker on this dataset's own solved series" if own_cutoff is None else
+               (f"the linker was trained on this dataset's incidents before {own_cutoff}, a shorter span with "
+                "fewer block-mates per incident under the same window: train it again with a later --cutoff "
+                "(or none) so that its training data looks like what it scores"
+                if own_cutoff else
+                "the linker was trained on this very dataset, so the difference is its training sample's: read "
+                "the probability as said"))]
+
+
+def _own_cutoff(ctx: Context, linker_id: str, dataset: str, linker: PairwiseLinker) -> str | None:
+    """For a linker trained on ``dataset`` itself and on the same incidents it holds now before the linker's
+    cut-off: that cut-off ("" for none). None for a linker trained on another dataset, or on this one before
+    incidents were added to or removed from its training span (the usual advice then holds)."""
+    rows = list(ctx.store.iter_rows("SELECT dataset, cutoff FROM link_models WHERE linker_id = ?", [linker_id]))
+    if not rows or str(rows[0][0]) != dataset:
+        return None
+    cut = rows[0][1]
+    sql = "SELECT count(*) FROM incidents WHERE dataset = ?" + ("" if cut is None else " AND occurred_from < ?")
+    now = int(ctx.store.scalar(sql, [dataset] if cut is None else [dataset, cut]) or 0)
+    if now != int((linker.training_ or {}).get("n_incidents", -1)):
+        return None
+    return "" if cut is None else (cut.isoformat() if hasattr(cut, "isoformat") else str(cut))
 
 
 # training -----------------------------------------------------------------------------
@@ -400,7 +423,8 @@ def score_pairs(ctx: Context, *, dataset: str, actor: Actor, purpose: str | None
     run_id = f"lp-{uuid.uuid4().hex[:12]}"
     params = {"min_score": min_score, **{k: linker.get_params()[k] for k in ("radius_m", "window_days")}}
     warnings = [_without_zero_reading(w) if min_score == 0 else w
-                for w in density_warnings(linker, len(enc), scores.n_candidates, min_score)]
+                for w in density_warnings(linker, len(enc), scores.n_candidates, min_score,
+                                          own_cutoff=_own_cutoff(ctx, lid, dataset, linker))]
     with ctx.store.transaction():
         if save:
             db.save_run(ctx.store, run_id=run_id, linker_id=lid, dataset=dataset, kind="pairs",
@@ -554,7 +578,8 @@ def build_series(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     digest = sha256_hex(canonical_json(docs))
     run_id = f"ls-{uuid.uuid4().hex[:12]}"
     params = {"threshold": threshold, "method": "grow" if seeds else method, "seeds": list(seeds)}
-    warnings = density_warnings(linker, len(enc), scores.n_candidates, threshold)
+    warnings = density_warnings(linker, len(enc), scores.n_candidates, threshold,
+                                own_cutoff=_own_cutoff(ctx, lid, dataset, linker))
     warnings += large_series_warnings(docs, len(enc), threshold=threshold, method="grow" if seeds else method)
     say("storing series", 1, 3)
     with ctx.store.transaction():
@@ -893,7 +918,7 @@ def similar_incidents(ctx: Context, *, dataset: str, incident_id: str, actor: Ac
         q = int(np.nonzero(enc.incident_id == incident_id)[0][0])
         mates = linker.candidates_of(enc, q)
         n_all, (pairs, sampled) = _dataset_pairs(ctx, dataset, sha, linker)
-    warnings = density_warnings(linker, n_all, pairs, None, sampled=sampled)
+    warnings = density_warnings(linker, n_all, pairs, None, sampled=sampled, own_cutoff=_own_cutoff(ctx, lid, dataset, linker))
     ids = enc.incident_id
     top, prob = linker.similar(enc, q, k=k, candidates=mates)
     n_candidates = len(mates)
