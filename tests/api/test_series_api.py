@@ -150,3 +150,15 @@ def test_a_changed_stored_series_no_longer_matches_and_errors_are_named(client: 
     pairs = client.post("/api/link-pairs", json={"dataset": "synth", "min_score": 0.9}, headers=auth(city, "ana"))
     r = client.get(f"/api/series-runs/{pairs.json()['run_id']}/export", headers=auth(city, "aud"))
     assert r.status_code == 404 and "series run" in r.json()["error"]
+
+
+def test_the_series_of_an_incident_is_found_in_a_run(client: TestClient, city: City) -> None:
+    """The dashboard listed a run's 200 largest series and no way to reach the others (854 on a tester's run)."""
+    run = city.series_run
+    found = client.get(f"/api/series-runs/{run}", params={"incident": city.incident_id}, headers=auth(city, "aud"))
+    assert found.status_code == 200, found.text
+    (only,) = found.json()["items"]
+    assert only["series_id"] == city.series_id and found.json()["total"] == 1
+    none = client.get(f"/api/series-runs/{run}", params={"incident": "no-such-incident"}, headers=auth(city, "aud"))
+    assert none.json()["items"] == [] and none.json()["total"] == 0
+

@@ -156,6 +156,17 @@ def test_series_view_shows_members_and_their_links(page: tuple[Any, Watch, str, 
     pg.click("#confirm-submit")
     pg.wait_for_selector("#confirm-ok")
     assert pg.inner_text("#confirm-ok").startswith(f"{n - 1} incidents filed under ARREST-117")
+    # any series of the run is found by one of its incidents, listed or not (before: only the first 200)
+    assert re.fullmatch(r"(The \d+ largest of \d+ series are listed\.|\d+ series\.)", pg.inner_text("#series-count"))
+    last = pg.locator("#series option").count() - 1
+    assert last > 0
+    pg.select_option("#series", index=last)
+    pg.wait_for_function(f"document.getElementById('series').value !== {city.series_id!r}")
+    pg.fill("#series-incident", city.incident_id)
+    pg.click("#series-find-go")
+    pg.wait_for_function(f"document.getElementById('series').value === {city.series_id!r}")
+    pg.wait_for_function(f"document.getElementById('members').innerText.includes({city.incident_id!r})")
+    assert city.incident_id in pg.inner_text("#members")
 
 
 def test_review_decision_then_ledger_verify(page: tuple[Any, Watch, str, City]) -> None:

@@ -488,19 +488,25 @@ def list_series_runs(ctx: Context, *, actor: Actor, purpose: str | None, dataset
 
 
 def list_series(ctx: Context, *, run_id: str, actor: Actor, purpose: str | None, limit: int = 50,
-                offset: int = 0) -> dict[str, Any]:
-    """The candidate series of one stored run, largest first: span, cohesion, summary."""
+                offset: int = 0, incident: str | None = None) -> dict[str, Any]:
+    """The candidate series of one stored run, largest first: span, cohesion, summary. ``incident``: only the
+    series that holds this incident (none when it is in no series of the run)."""
     _page(limit, offset)
     authorize(ctx, action="link.list", actor=actor, purpose=purpose)
     run = _series_run_row(ctx, run_id)
-    total = int(ctx.store.scalar("SELECT count(*) FROM link_series WHERE run_id = ?", [run_id]))
+    cond, params = "run_id = ?", [run_id]
+    if incident is not None:
+        cond += " AND series_id IN (SELECT series_id FROM link_series_members WHERE run_id = ? AND incident_id = ?)"
+        params += [run_id, incident]
+    total = int(ctx.store.scalar(f"SELECT count(*) FROM link_series WHERE {cond}", params))
     frame = ctx.store.query(
-        "SELECT series_id, n_members, first_from, last_to, cohesion, summary FROM link_series WHERE run_id = ? "
-        f"ORDER BY n_members DESC, cohesion DESC, series_id LIMIT {int(limit)} OFFSET {int(offset)}", [run_id])
+        f"SELECT series_id, n_members, first_from, last_to, cohesion, summary FROM link_series WHERE {cond} "
+        f"ORDER BY n_members DESC, cohesion DESC, series_id LIMIT {int(limit)} OFFSET {int(offset)}", params)
     items = _records(frame)
     for it in items:
         it["summary"] = json.loads(it["summary"])
-    record_use(ctx, action="link.list", actor=actor, purpose=purpose, detail={"run_id": run_id, "n": len(items)})
+    record_use(ctx, action="link.list", actor=actor, purpose=purpose,
+               detail={"run_id": run_id, "n": len(items), **({"incident": incident} if incident else {})})
     return {"ok": True, "run": run, "items": items, "total": total, "limit": limit, "offset": offset,
             "mark": RESEARCH_MARK if run["purpose"] == "research" else ""}
 

@@ -132,13 +132,31 @@
     document.body.dataset.pairs = runId;
   }
 
+  function seriesOption(it) { return `<option value="${CL.esc(it.series_id)}">${CL.esc(it.series_id)} · ${it.n_members} incidents · cohesion ${CL.fmt(it.cohesion, 2)}</option>`; }
+  CL.el("series-find").addEventListener("submit", async (ev) => {
+    ev.preventDefault(); CL.clearError();
+    const runId = CL.el("runs").value, id = CL.el("series-incident").value.trim();
+    if (!runId || !id) return;
+    try {
+      const found = await CL.api(`/api/series-runs/${encodeURIComponent(runId)}?incident=${encodeURIComponent(id)}`);
+      if (!found.items.length) { CL.showError(`Incident ${id} is in no series of run ${runId} (no link to another incident reached the run's threshold, or no such incident in its dataset).`); return; }
+      const it = found.items[0], sel = CL.el("series");
+      if (![...sel.options].some((o) => o.value === it.series_id)) sel.insertAdjacentHTML("beforeend", seriesOption(it));
+      sel.value = it.series_id;
+      await show(runId, it.series_id);
+    } catch (e) { CL.showError(e.message); }
+  });
+
   async function loadRun(runId) {
     const list = await CL.api(`/api/series-runs/${encodeURIComponent(runId)}?limit=200`);
     runInfo = list.run;
     for (const b of document.querySelectorAll(".series-export")) b.disabled = false;
     CL.el("series-export-result").innerHTML = "";
     const sel = CL.el("series"); sel.innerHTML = "";
-    for (const it of list.items) sel.insertAdjacentHTML("beforeend", `<option value="${CL.esc(it.series_id)}">${CL.esc(it.series_id)} · ${it.n_members} incidents · cohesion ${CL.fmt(it.cohesion, 2)}</option>`);
+    for (const it of list.items) sel.insertAdjacentHTML("beforeend", seriesOption(it));
+    /* a large run lists its largest series; any other is found by one of its incidents */
+    CL.el("series-count").textContent = list.items.length < list.total
+      ? `The ${list.items.length} largest of ${list.total} series are listed.` : `${list.total} series.`;
     CL.provenance({model: `PairwiseLinker ${runInfo.linker_id} (series run ${runInfo.run_id}, output sha256 ${String(runInfo.output_hash).slice(0, 16)}…)`, mark: list.mark ? "Research output: " + list.mark : ""});
     const want = new URLSearchParams(location.search).get("series");
     if (want) sel.value = want;
