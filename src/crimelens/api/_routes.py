@@ -613,9 +613,12 @@ def series_runs(ctx: CtxDep, caller: CallerDep, limit: Limit = 50, offset: Offse
 
 
 @router.get("/series-runs/{run_id}", tags=["linkage"], summary="The candidate series of a run (paginated)")
-def series_of_run(ctx: CtxDep, caller: CallerDep, run_id: Name, limit: Limit = 50, offset: Offset = 0) -> Response:
+def series_of_run(ctx: CtxDep, caller: CallerDep, run_id: Name, limit: Limit = 50, offset: Offset = 0,
+                  incident: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+                      "Only the series holding this incident (none when it is in no series of the run)."))] = None,
+                  ) -> Response:
     return ok(dash.list_series(ctx, run_id=run_id, actor=caller.actor, purpose=caller.purpose, limit=limit,
-                               offset=offset))
+                               offset=offset, incident=incident))
 
 
 @router.get("/series-runs/{run_id}/export", tags=["linkage"], response_class=Response,
