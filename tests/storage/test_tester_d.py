@@ -166,14 +166,17 @@ def test_without_a_public_key_the_origin_is_unproven_and_a_wrong_key_is_named(db
     assert not wrong.ok and any("does not verify against the given public key" in p for p in wrong.problems)
 
 
-def test_an_old_unsigned_backup_still_verifies_with_a_warning(db: Path, tmp_path: Path) -> None:
+def test_a_signed_backup_whose_signature_file_is_removed_is_refused(db: Path, tmp_path: Path) -> None:
+    """Before, deleting the signature made a new backup read as an old unsigned one ("verifies", with a
+    warning), which is how a tester passed an edited backup; a backup from before signing is
+    tests/storage/test_backup_s33.py's case."""
     out = tmp_path / "bk"
     with _ctx(db) as ctx:
         svc.backup(ctx, out=out, actor=ADMIN)
-    (out / svc.MANIFEST_SIGNATURE).unlink()  # as a backup made before manifests were signed
+    (out / svc.MANIFEST_SIGNATURE).unlink()
     check = svc.verify_backup(out)
-    assert check.ok and check.manifest_signature == "unsigned"
-    assert any("unsigned" in w and "recompute" in w for w in check.warnings), check.warnings
+    assert not check.ok and check.manifest_signature == "missing"
+    assert any("the signature file is missing" in p for p in check.problems), check.problems
 
 
 def test_an_edited_signed_manifest_is_named(db: Path, tmp_path: Path) -> None:

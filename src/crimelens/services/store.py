@@ -8,15 +8,18 @@ ledger's size, Merkle root and signing key, and the evidence files' count and by
 ``manifest.sig.json`` beside it holds an Ed25519 signature of the manifest made with the store's
 ledger signing key, over the documented bytes ``b"crimelens/backup/manifest/v1\\x00" ||
 SHA-256(manifest.json)``, and the key's id: the manifest's figures are unsigned otherwise, and a
-tamperer who edits the copy can recompute them.
+tamperer who edits the copy can recompute them. Manifests record ``"format": 2`` (signed); one
+without ``format`` was written by crimelens 0.1.0, which signed from :data:`SIGNED_SINCE` on, so only
+such a manifest created before then may lack its signature.
 
 :func:`backup` writes one and checks it (the copy's ledger must verify against the source's
 public key and end at the root the source had), signs the manifest, then logs ``store.backup`` in
 the source's ledger with the manifest's figures and hash, so the ledger itself says which backups
-exist. :func:`verify_backup` rechecks a folder anywhere, without a store: the manifest's signature
-against a key the checker trusts (else the key the backup's own ledger holds, which proves the
-manifest agrees with that ledger, not who made it), and, given the live store, the manifest's hash
-against its ``store.backup`` entry. :func:`restore` verifies, then
+exist. :func:`verify_backup` rechecks a folder anywhere, without a store: each file's size and hash
+before the copy is opened, then the manifest's signature against a key the checker trusts (else
+the key the backup's own ledger holds, which proves the manifest agrees with that ledger, not who
+made it), and, given the live store, the manifest's hash against its ``store.backup`` entry.
+:func:`restore` verifies, then
 puts the copy at a new path (never over an existing store) and logs ``store.restore`` in the
 restored ledger, which continues the same hash chain.
 """
@@ -24,6 +27,7 @@ restored ledger, which continues the same hash chain.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -45,9 +50,10 @@ from crimelens.errors import (
     LedgerIntegrityError,
     NotFoundError,
     PermissionDeniedError,
+    StoreError,
 )
 from crimelens.evidence import ContentStore, sha256_file
-from crimelens.governance import Actor, Ledger, Role
+from crimelens.governance import Actor, Ledger, Role, VerifyReport
 from crimelens.governance._keys import key_id_of, raw_public_key
 from crimelens.governance._policy import role_allows
 from crimelens.services._context import Context, authorize, record_use, refuse
@@ -64,6 +70,13 @@ BACKUP_PURPOSE = "backup"
 #: What the manifest signature signs, before the manifest's SHA-256 (domain separation from ledger heads).
 _MANIFEST_PREFIX = b"crimelens/backup/manifest/v1\x00"
 SIGNED_MESSAGE = "b'crimelens/backup/manifest/v1\\x00' || sha256(manifest.json bytes)"
+#: The manifest's ``format``: 2 is signed (``manifest.sig.json`` beside it). Manifests without the field
+#: were written by crimelens 0.1.0, before and after it began to sign them.
+MANIFEST_FORMAT = 2
+#: When crimelens 0.1.0 began to sign backup manifests (commit 7cf8b0e): a manifest without ``format``
+#: created at or after this was made by a version that signs, so its signature cannot be missing.
+SIGNED_SINCE = datetime(2026, 11, 29, 11, 14, 30, tzinfo=UTC)
+_UNSIGNED_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -93,11 +106,14 @@ class BackupReport:
 class BackupCheck:
     """The result of :func:`verify_backup`: ``ok``, and every problem found (none when ok).
 
-    ``warnings`` say what the check could not prove (an unsigned manifest; a signature checked
-    only against the key the backup's own ledger holds). ``manifest_signature`` is ``"given key"``
-    (checked against ``--public-key``), ``"backup's ledger key"`` (origin unproven), ``"unsigned"``
-    or ``"bad"``; ``ledger_record`` names the ``store.backup`` entry the manifest's hash was
-    matched with, if one was found.
+    ``warnings`` say what the check could not prove (an unsigned manifest made before manifests were
+    signed; a signature checked only against the key the backup's own ledger holds).
+    ``manifest_signature`` is ``"given key"`` (checked against ``--public-key``), ``"backup's ledger
+    key"`` (origin unproven), ``"unsigned"`` (a backup made before manifests were signed, no key
+    given), ``"missing"`` (the signature file is missing where one is required: a problem),
+    ``"not checked"`` (the copy could not be read for its ledger's key: a problem) or ``"bad"``;
+    ``ledger_record`` names the ``store.backup`` entry the manifest's hash was matched with, if one
+    was found.
     """
 
     folder: str
@@ -226,7 +242,7 @@ def _write_backup(ctx: Context, out: Path, actor: Actor, purpose: str | None, in
     store_sha, store_bytes = sha256_file(target)
     key_id = head.key_id if head is not None else None
     manifest: dict[str, Any] = {
-        "crimelens": __version__, "created_at": ctx.now().isoformat(), "source": str(ctx.store.path),
+        "format": MANIFEST_FORMAT, "crimelens": __version__, "created_at": ctx.now().isoformat(), "source": str(ctx.store.path),
         "store": {"file": STORE_FILE, "sha256": store_sha, "bytes": store_bytes, "tables": tables},
         "ledger": {"entries": report.n_entries, "signed_size": report.signed_size, "root_hash": report.root_hash,
                    "key_id": key_id,
@@ -260,16 +276,23 @@ def _write_backup(ctx: Context, out: Path, actor: Actor, purpose: str | None, in
 
 
 def verify_backup(folder: Path, *, public_key: bytes | None = None, db: Path | None = None) -> BackupCheck:
-    """Recheck a backup folder on its own: manifest signature, file hash, row counts, ledger, evidence files.
+    """Recheck a backup folder on its own: file sizes and hashes, manifest signature, row counts, ledger.
+
+    Every file is checked against the manifest first (the store file's size and SHA-256, each
+    evidence file's hash against its name, their count and bytes), before DuckDB reads the copy: a
+    truncated or changed file is named as such, and a copy DuckDB cannot read is a problem too
+    (the checks that need it are then skipped), never an exception.
 
     ``public_key`` is the ledger key the checker trusts (e.g. from the agency's published head):
-    the manifest's signature and the copy's ledger are checked against it, which proves who made
-    the backup. Without it, the signature is checked against the key the backup's own ledger holds
-    (proving the manifest matches that ledger, not its origin: a warning says so) and the ledger
-    against the manifest's key. ``db`` is the live store the backup was made from (opened read
-    only): its ``store.backup`` entry must record this manifest's hash; the backup's own ledger is
-    searched too. A manifest without a signature (a backup made before manifests were signed) is
-    checked as before, with a warning that its figures prove nothing on their own.
+    the manifest must be signed by it, and the copy's ledger is checked against it, which proves who
+    made the backup; a missing signature file is then a problem. Without it, the signature is
+    checked against the key the backup's own ledger holds (proving the manifest matches that ledger,
+    not its origin: a warning says so) and the ledger against the manifest's key; a missing
+    signature file is a problem unless the manifest shows a backup made before manifests were signed
+    (no ``format``, written by crimelens 0.1.0 before :data:`SIGNED_SINCE`), which is checked as
+    before, with a warning that its figures prove nothing on their own. ``db`` is the live store the
+    backup was made from (opened read only): its ``store.backup`` entry must record this manifest's
+    hash; the backup's own ledger is searched too.
     Logs nothing: it needs no store, and may run on another machine.
     """
     folder = Path(folder)
@@ -280,6 +303,7 @@ def verify_backup(folder: Path, *, public_key: bytes | None = None, db: Path | N
         manifest = json.loads(manifest_bytes.decode("utf-8"))
         expected = manifest["store"]
         ledger_m = manifest["ledger"]
+        evidence_m = manifest["evidence"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"backup {folder}: got no readable {MANIFEST} ({exc}); expected the folder "
                          "`crimelens store backup` wrote") from exc
@@ -288,19 +312,51 @@ def verify_backup(folder: Path, *, public_key: bytes | None = None, db: Path | N
     if not target.is_file():
         return BackupCheck(str(folder), False, [f"{STORE_FILE} is missing"], manifest_sha256=manifest_sha)
     signature = _read_signature(folder, problems)
+    # every file against the manifest before DuckDB reads the copy (a truncated file is named, not read)
     sha, size = sha256_file(target)
-    if sha != expected["sha256"] or size != expected["bytes"]:
+    if size != expected["bytes"]:
+        problems.append(f"{STORE_FILE}: {size} bytes (sha256 {sha}); the manifest says {expected['bytes']} bytes "
+                        f"(sha256 {expected['sha256']}): the file is "
+                        + ("cut short (truncated)" if isinstance(expected["bytes"], int) and size < expected["bytes"]
+                           else "not the one the backup wrote"))
+    elif sha != expected["sha256"]:
         problems.append(f"{STORE_FILE}: sha256 {sha} ({size} bytes); the manifest says {expected['sha256']} "
                         f"({expected['bytes']} bytes)")
+    root = folder / evidence_m["folder"]
+    files = _evidence_files(root)
+    n_bytes = 0
+    for f in files:
+        f_sha, f_bytes = sha256_file(f)
+        n_bytes += f_bytes
+        if f_sha != _address(root, f):
+            problems.append(f"evidence file {f.relative_to(folder)} does not hash to its name")
+    if len(files) != evidence_m["files"]:
+        problems.append(f"evidence: {len(files)} files; the manifest says {evidence_m['files']}")
+    elif "bytes" in evidence_m and n_bytes != evidence_m["bytes"]:
+        problems.append(f"evidence: {n_bytes} bytes in {len(files)} files; the manifest says {evidence_m['bytes']}")
     trusted = public_key if public_key is not None else (
         bytes.fromhex(ledger_m["public_key"]) if ledger_m.get("public_key") else None)
-    with DuckDBStore.open(target, read_only=True) as copy:
-        counts = copy.table_counts()
-        # without a trusted key, verify() uses the one stored with the head
-        copy_ledger = Ledger(copy, folder / "keys")
-        report = copy_ledger.verify(public_key=trusted)
-        how = _check_signature(signature, manifest_sha, public_key, copy_ledger, problems, warnings)
-        records = [("the backup's own ledger", _backup_records(copy_ledger))]
+    counts: dict[str, int] | None = None
+    report: VerifyReport | None = None
+    own_key: bytes | None = None
+    records: list[tuple[str, list[tuple[int, dict[str, Any]]]]] = []
+    try:
+        with DuckDBStore.open(target, read_only=True) as copy:
+            counts = copy.table_counts()
+            # without a trusted key, verify() uses the one stored with the head
+            copy_ledger = Ledger(copy, folder / "keys")
+            report = copy_ledger.verify(public_key=trusted)
+            if signature is not None and signature[0] and public_key is None:
+                with contextlib.suppress(NotFoundError):
+                    own_key = copy_ledger.public_key(signature[0])
+            records.append(("the backup's own ledger", _backup_records(copy_ledger)))
+        readable = True
+    except (StoreError, duckdb.Error) as exc:
+        readable, counts, report, records = False, None, None, []
+        cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ is not None else exc
+        problems.append(f"{STORE_FILE}: DuckDB cannot read it ({str(cause).strip()}); expected a readable "
+                        "DuckDB store: the copy is truncated or damaged, and its tables and ledger were not checked")
+    how = _check_signature(signature, manifest, manifest_sha, public_key, own_key, readable, problems, warnings)
     if db is not None:
         with DuckDBStore.open(db, read_only=True) as live:
             records.append((f"the store {str(db)!r}", _backup_records(Ledger(live))))
@@ -309,22 +365,18 @@ def verify_backup(folder: Path, *, public_key: bytes | None = None, db: Path | N
         problems.append(f"{MANIFEST}: no store.backup entry in the store {str(db)!r} records a backup of a ledger "
                         f"of {ledger_m['entries']} entries with root {ledger_m['root_hash']}; expected the entry "
                         "the backup wrote (is this the store it was made from?)")
-    for t, n in expected["tables"].items():
-        if counts.get(t) != n:
-            problems.append(f"table {t}: {counts.get(t)} rows; the manifest says {n}")
-    if not report.ok:
-        problems.append(f"ledger: {report.problem}")
-    if report.root_hash != ledger_m["root_hash"] or report.n_entries != ledger_m["entries"]:
-        problems.append(f"ledger: {report.n_entries} entries with root {report.root_hash}; the manifest says "
-                        f"{ledger_m['entries']} with root {ledger_m['root_hash']}")
-    root = folder / manifest["evidence"]["folder"]
-    files = _evidence_files(root)
-    for f in files:
-        if sha256_file(f)[0] != _address(root, f):
-            problems.append(f"evidence file {f.relative_to(folder)} does not hash to its name")
-    if len(files) != manifest["evidence"]["files"]:
-        problems.append(f"evidence: {len(files)} files; the manifest says {manifest['evidence']['files']}")
-    return BackupCheck(str(folder), not problems, problems, report.n_entries, report.root_hash, len(files),
+    if counts is not None:
+        for t, n in expected["tables"].items():
+            if counts.get(t) != n:
+                problems.append(f"table {t}: {counts.get(t)} rows; the manifest says {n}")
+    if report is not None:
+        if not report.ok:
+            problems.append(f"ledger: {report.problem}")
+        if report.root_hash != ledger_m["root_hash"] or report.n_entries != ledger_m["entries"]:
+            problems.append(f"ledger: {report.n_entries} entries with root {report.root_hash}; the manifest says "
+                            f"{ledger_m['entries']} with root {ledger_m['root_hash']}")
+    return BackupCheck(str(folder), not problems, problems, report.n_entries if report is not None else 0,
+                       report.root_hash if report is not None else "", len(files),
                        warnings=warnings, manifest_sha256=manifest_sha, manifest_signature=how,
                        manifest_key_id=None if signature is None else signature[0], ledger_record=record)
 
@@ -343,10 +395,45 @@ def _read_signature(folder: Path, problems: list[str]) -> tuple[str, bytes, str]
         return "", b"", ""
 
 
-def _check_signature(signature: tuple[str, bytes, str] | None, manifest_sha: str, public_key: bytes | None,
-                     ledger: Ledger, problems: list[str], warnings: list[str]) -> str:
-    """Check the manifest's signature; returns how it was checked (see :class:`BackupCheck`)."""
+def _predates_signing(manifest: dict[str, Any]) -> str | None:
+    """None when ``manifest`` shows a backup made before manifests were signed (no ``format``, written by
+    crimelens 0.1.0 before :data:`SIGNED_SINCE`); else the field that shows it was not, as ``"name": value``."""
+    if "format" in manifest:
+        return f'"format": {json.dumps(manifest["format"])}'
+    if manifest.get("crimelens") != _UNSIGNED_VERSION:
+        return f'"crimelens": {json.dumps(manifest.get("crimelens"))}'
+    created_at = manifest.get("created_at")
+    try:
+        created = datetime.fromisoformat(str(created_at))
+    except ValueError:
+        created = None
+    if created is None or created.tzinfo is None or created >= SIGNED_SINCE:
+        return f'"created_at": {json.dumps(created_at)}'
+    return None
+
+
+def _check_signature(signature: tuple[str, bytes, str] | None, manifest: dict[str, Any], manifest_sha: str,
+                     public_key: bytes | None, own_key: bytes | None, readable: bool, problems: list[str],
+                     warnings: list[str]) -> str:
+    """Check the manifest's signature; returns how it was checked (see :class:`BackupCheck`).
+
+    ``own_key`` is the signing key as the backup's own ledger holds it (None: it holds none, or
+    ``readable`` is false: DuckDB could not read the copy, a problem already named).
+    """
     if signature is None:
+        if public_key is not None:
+            problems.append(f"{MANIFEST_SIGNATURE}: the signature file is missing; expected {MANIFEST} signed by the "
+                            f"given public key (key {key_id_of(public_key)}): an unsigned manifest cannot show who "
+                            "made the backup, and whoever edits the copy can recompute its hash and row counts")
+            return "missing"
+        shown = _predates_signing(manifest)
+        if shown is not None:
+            problems.append(f"{MANIFEST_SIGNATURE}: the signature file is missing; expected one: the manifest's "
+                            f"{shown} does not show a backup made before crimelens signed manifests (only a "
+                            f"manifest without \"format\", written by crimelens {_UNSIGNED_VERSION} before "
+                            f"{SIGNED_SINCE.isoformat()}, may be unsigned). The signature was removed or the manifest "
+                            "edited: whoever edits the copy can recompute its hash and row counts")
+            return "missing"
         warnings.append(f"{MANIFEST} is unsigned (a backup made before crimelens signed manifests): its hash and "
                         "row counts prove nothing on their own, since whoever edits the copy can recompute them. "
                         "Only the ledger check holds; make a new backup, which is signed")
@@ -364,13 +451,13 @@ def _check_signature(signature: tuple[str, bytes, str] | None, manifest_sha: str
                             "changed, or the backup was not made by the holder of that key")
             return "bad"
         return "given key"
-    try:
-        own = ledger.public_key(key_id)
-    except NotFoundError:
+    if not readable:  # the key is in the copy's ledger, which DuckDB could not read (named already)
+        return "not checked"
+    if own_key is None:
         problems.append(f"{MANIFEST}: signed by key {key_id}, which the backup's ledger does not hold; expected one "
                         "of its ledger keys (give --public-key to check against a key you trust)")
         return "bad"
-    if not _signature_ok(own, sig, manifest_sha):
+    if not _signature_ok(own_key, sig, manifest_sha):
         problems.append(f"{MANIFEST}: its signature does not verify against key {key_id} of the backup's own ledger; "
                         "expected the signature the backup wrote (the manifest was changed after it was signed)")
         return "bad"
