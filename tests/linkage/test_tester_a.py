@@ -231,3 +231,16 @@ def test_labelling_a_further_record_says_which_incident_it_stands_for(tmp_path: 
     text = " ".join(_ok(["link", "label", record, "--dataset", "cin", "--series", "S-2", "--db", str(db)]).split())
     assert f"{record} is a further record of incident {base}" in text
     assert f"the label stands for incident {base}" in text
+
+
+def test_an_enabled_protected_descriptor_the_store_cannot_hold_is_warned_about(cl_db: Path) -> None:
+    """At ingest a protected column becomes an audit attribute, which the linker never reads: the audited
+    option then changed nothing, without a word (a tester's report)."""
+    doc = _json(_ok(["link", "train", "--dataset", "cl", "--label", "offender_id", "--cutoff", "1993-07-01",
+                     "--radius-m", "50000", "--window-days", "365", "--no-narrative",
+                     "--enable-protected-descriptor", "suspect_race", "--db", str(cl_db), "--json"]))
+    assert doc["warnings"] == [
+        "--enable-protected-descriptor suspect_race: dataset 'cl' has no M.O. attribute 'suspect_race' (at ingest a "
+        "protected column is kept as an audit attribute, which the linker never reads), so the option changed "
+        "nothing; it applies to incident tables passed in Python (PairwiseLinker(protected_descriptors=...))"]
+    assert not any("suspect_race" in f for f in doc["features"])

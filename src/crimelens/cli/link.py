@@ -118,6 +118,8 @@ def train(
                                                       f"series exact ({at})", f"series partial ({at})"],
                   [[ev["n_labelled"], ev["n_pairs"], _fmt(ev["auc"]), _fmt(ev["top_k_share"]),
                     _fmt(ev["series_exact_share"]), _fmt(ev["series_partial_share"])]])
+        for w in d["warnings"]:
+            console.print(f"[yellow]warning:[/] {esc(w)}")
 
     emit(result.to_dict(), as_json, render)
 

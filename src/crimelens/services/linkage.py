@@ -204,12 +204,13 @@ class TrainResult:
     features: list[str]
     ledger_seq: int
     mark: str = RESEARCH_MARK
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "linker_id": self.linker_id, "dataset": self.dataset,
                 "cutoff": None if self.cutoff is None else self.cutoff.isoformat(),
                 "training": self.training, "evaluation": self.evaluation, "features": self.features,
-                "ledger_seq": self.ledger_seq, "mark": self.mark}
+                "ledger_seq": self.ledger_seq, "mark": self.mark, "warnings": list(self.warnings)}
 
 
 def evaluate_after(linker: PairwiseLinker, table: IncidentTable, labels: Sequence[frozenset[str]], *,
@@ -314,9 +315,17 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
     blob = pickle.dumps(linker, protocol=pickle.HIGHEST_PROTOCOL)
     digest = hashlib.sha256(blob).hexdigest()
     linker_id = f"lk-{ctx.now().strftime('%Y%m%d%H%M%S')}-{digest[:8]}"
+    used = _audit_detail(linker)["protected_descriptors"]
+    # at ingest a protected column becomes an audit attribute, which the linker never reads: an enabled
+    # descriptor then has no column to use, and the option would change nothing without a word
+    warnings = [f"--enable-protected-descriptor {d}: dataset {dataset!r} has no M.O. attribute {d!r} (at ingest a "
+                "protected column is kept as an audit attribute, which the linker never reads), so the option "
+                "changed nothing; it applies to incident tables passed in Python "
+                "(PairwiseLinker(protected_descriptors=...))"
+                for d in params.get("protected_descriptors") or () if d not in used]
     detail = {"dataset": dataset, "label": label, "cutoff": None if cut is None else cut.isoformat(),
               "training": linker.training_, "evaluation": evaluation, "n_records_left_out": n_left_out,
-              **_audit_detail(linker)}
+              **_audit_detail(linker), **({"warnings": warnings} if warnings else {})}
     with ctx.store.transaction():
         db.save_linker(ctx.store, linker_id=linker_id, dataset=dataset, created_at=ctx.now(),
                        user_name=actor.user, label_source=f"attrs.{label} + analyst labels", cutoff=cut,
@@ -328,7 +337,7 @@ def train_linker(ctx: Context, *, dataset: str, actor: Actor, purpose: str | Non
                          model_version=linker_id, params=linker.get_params(), data_hash=_data_hash(table),
                          output_hash=digest, artefact_hash=digest, deployment=deployment, detail=detail)
     return TrainResult(linker_id, dataset, cut, dict(linker.training_), evaluation,
-                       list(linker.feature_names_), seq)
+                       list(linker.feature_names_), seq, warnings=tuple(warnings))
 
 
 _CACHE: dict[str, PairwiseLinker] = {}  # artefact SHA-256 -> unpickled linker (content-addressed)
