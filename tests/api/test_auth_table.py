@@ -91,6 +91,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
     ("POST", "/api/ledger/verify", None, "ledger.verify", None),
     ("GET", "/api/ledger/head", None, "ledger.head", None),
     ("GET", "/api/ledger/proof/0", None, "ledger.proof", None),
+    ("GET", "/api/ledger/consistency?from=1", None, "ledger.proof", None),
     ("GET", "/api/limits", None, "limits.view", "ana"),
     ("GET", "/api/evidence/cases", None, "evidence.list", None),
     ("GET", "/api/evidence/cases/C1", None, "evidence.show", None),
@@ -123,6 +124,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, str, str | None]] = [
 #: Routes a member of the public may call without an account (api._deps.get_public_caller).
 PUBLIC = {("GET", "/api/deployments"), ("GET", "/api/deployments/D1"), ("POST", "/api/deployments/D1/comments"),
           ("POST", "/api/complaints"), ("GET", "/api/ledger/head"), ("GET", "/api/ledger/proof/0"),
+          ("GET", "/api/ledger/consistency?from=1"),
           ("GET", "/api/reports/annual/2024"), ("GET", "/api/models/M1/card"), ("GET", "/api/complaints/C1")}
 ROLES = {"ada": Role.ADMIN, "ana": Role.ANALYST, "sam": Role.SUPERVISOR, "bea": Role.BOARD, "aud": Role.AUDITOR}
 

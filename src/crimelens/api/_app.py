@@ -136,6 +136,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], RouteAction] = {
     ("POST", "/api/ledger/verify"): "ledger.verify",
     ("GET", "/api/ledger/head"): "ledger.head",
     ("GET", "/api/ledger/proof/{seq}"): "ledger.proof",
+    ("GET", "/api/ledger/consistency"): "ledger.proof",
     ("GET", "/api/limits"): "limits.view",
     ("GET", "/api/users"): "users.list",
     ("POST", "/api/users"): "users.add",

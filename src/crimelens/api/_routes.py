@@ -1118,6 +1118,26 @@ def ledger_proof(ctx: CtxDep, caller: PublicCallerDep, seq: Annotated[int, Path(
     return ok(_body(proof=gov.inclusion_proof(ctx, seq=seq, actor=caller.actor, purpose=caller.purpose)))
 
 
+@router.get("/ledger/consistency", tags=["ledger"],
+            summary="RFC 6962 consistency proof from an earlier tree size to a signed head (no account needed)")
+def ledger_consistency(
+    ctx: CtxDep, caller: PublicCallerDep,
+    from_size: Annotated[int, Query(alias="from", ge=1, le=2**40,
+                                    description="The earlier tree size M: the size of a head you hold.")],
+    to: Annotated[int | None, Query(ge=1, le=2**40, description="The size N of a signed head the proof ends "
+                                                                "at (default: the newest).")] = None,
+    root: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{64}$",
+                                      description="The root_hash of the head published at size M: the store's "
+                                                  "tree at M must have it (LedgerIntegrityError otherwise).")] = None,
+) -> Response:
+    """``proof`` (hex nodes, RFC 6962 ``PROOF(M, D[N])``), ``old_root`` (the store's tree at M),
+    ``new_root`` and ``head`` (the signed head at N, with its public key), ``old_head`` (the signed head
+    stored at M, or null), ``newest_head`` when N is not the newest; with ``root``, ``published``
+    says what was checked against it."""
+    return ok(_body(proof=gov.consistency_proof(ctx, old_size=from_size, new_size=to, root=root, source="root=",
+                                                actor=caller.actor, purpose=caller.purpose)))
+
+
 @router.get("/limits", tags=["ledger"],
             summary="The limits on calls without an account, and the addresses refused most (admin, auditor)")
 def limits(request: Request, ctx: CtxDep, caller: CallerDep,

@@ -25,6 +25,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    err_console,
     esc,
     hex_public_key,
     table,
@@ -166,18 +167,45 @@ def ledger_proof(
     entry: Annotated[int | None, typer.Option("--entry", help="Inclusion proof for this entry.")] = None,
     old_size: Annotated[int | None, typer.Option("--from", help="Consistency proof from this tree size.")] = None,
     size: Annotated[int | None, typer.Option("--size", help="Against the head at this size (default latest).")] = None,
+    root: Annotated[str | None, typer.Option("--root", help="With --from M: the root (64 hex digits) of the head "
+                                             "the agency published at size M; the store's tree at M must have "
+                                             "it (exit 4 otherwise).")] = None,
+    head: Annotated[Path | None, typer.Option("--head", help="A head the agency published, as `ledger head --json` "
+                                              "or GET /api/ledger/head gives it (sets --from): its signature is "
+                                              "checked, and the store's tree at its size must have its root "
+                                              "(exit 4 otherwise).")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """RFC 6962 inclusion (--entry N) or consistency (--from M) proof, with the signed head."""
-    if (entry is None) == (old_size is None):
-        raise InputError("ledger proof: got both or neither of --entry and --from; expected exactly one")
+    """RFC 6962 inclusion (--entry N) or consistency (--from M) proof, with the signed head.
+
+    A consistency proof is only as good as the old root it starts from: give the one the agency
+    published (--head FILE, or --root HEX with --from). The proof is then checked from that root; a
+    store whose tree at that size has another root (a rollback or a rewrite), or no tree that large,
+    exits 4 naming both roots.
+    """
+    consistency = old_size is not None or head is not None
+    if (entry is None) == (not consistency):
+        raise InputError("ledger proof: got both or neither of --entry and --from (or --head); expected exactly one")
+    if entry is not None and root is not None:
+        raise InputError("ledger proof: got --root with --entry; expected --root with --from (a consistency proof)")
+    published = _read_head(head) if head is not None else None
     with _session(db, as_user) as (ctx, actor):
         if entry is not None:
             out = gs.inclusion_proof(ctx, seq=entry, tree_size=size, actor=actor, **_kw(purpose))
         else:
-            assert old_size is not None
-            out = gs.consistency_proof(ctx, old_size=old_size, new_size=size, actor=actor, **_kw(purpose))
+            out = gs.consistency_proof(ctx, old_size=old_size, new_size=size, actor=actor, root=root,
+                                       head=published, source=str(head) if head is not None else "--root",
+                                       **_kw(purpose))
     emit(out, json_out)
+
+
+def _read_head(path: Path) -> Any:
+    """The JSON of a published head file (checked by the service)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"--head {path}: cannot read as JSON ({exc}); expected a signed head as `crimelens ledger "
+                         "head --json` or GET /api/ledger/head writes it") from exc
 
 
 @ledger_app.command("list")
@@ -316,9 +344,16 @@ def models_card(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """The model card (Mitchell et al.'s nine sections) as Markdown or HTML."""
+    """The model card (Mitchell et al.'s nine sections) as Markdown or HTML.
+
+    Its model details say whether the stored text hashes to what the ledger recorded for it
+    (text_ledger_check); when it does not, a warning goes to stderr too.
+    """
     with _session(db, as_user) as (ctx, actor):
         card = gs.model_card(ctx, name=name, version=version, actor=actor, **_kw(purpose))
+    check = str(card.details.get("text_ledger_check") or "")
+    if check.startswith("WARNING: "):
+        err_console.print(f"[bold red]warning[/]: {esc(check.removeprefix('WARNING: '))}")
     if json_out:
         emit(card.to_json(), True)
     else:
@@ -681,12 +716,20 @@ def report_annual(
     out: Annotated[Path, typer.Option("--out", help="Folder for annual-report-<year>.html, .json and .pdf.")] = Path("."),
     as_user: AsOpt = None, purpose: Purpose = None, db: DbOpt = None, json_out: JsonOpt = False,
 ) -> None:
-    """The public annual report, recomputed from the ledger (HTML, JSON and PDF)."""
+    """The public annual report, recomputed from the ledger (HTML, JSON and PDF).
+
+    The ledger is verified first. When it fails, the report is still written, opening with a warning
+    that names the problem and says its figures cannot be relied on, nothing is logged, and the
+    command exits 4 (as `ledger verify` does), so a script that publishes reports stops.
+    """
     with _session(db, as_user) as (ctx, actor):
         report = gs.annual_report(ctx, year=year, actor=actor, out_dir=out, **_kw(purpose))
     files = [str(p) for p in sorted(out.glob(f"annual-report-{year}.*"))]
     emit({"year": year, "files": files, "data": report.data}, json_out,
          lambda d: console.print("wrote " + ", ".join(d["files"]), markup=False))
+    if report.data.get("warning"):
+        err_console.print(f"[bold red]warning[/]: {esc(report.data['warning'])}")
+        raise typer.Exit(4)
 
 
 def register(app: typer.Typer) -> None:

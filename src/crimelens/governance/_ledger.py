@@ -55,8 +55,10 @@ Someone who holds the signing key *and* write access can rewrite the log and
 re-sign it; someone who deletes the newest entries together with their heads
 *and* sets the tip back (computable from the remaining entries, no key needed)
 leaves a shorter log that verifies. Both are caught only by comparing with a
-head published earlier (``crimelens ledger head`` / ``ledger proof --from``):
-publish heads.
+head published earlier: :meth:`Ledger.consistency_proof` with a :class:`PublishedHead`
+(``crimelens ledger proof --head FILE``, ``GET /api/ledger/consistency?from=M&root=HEX``) checks that
+the store's tree at the published size still has the published root, and names both roots when it
+has not. Publish heads.
 """
 
 from __future__ import annotations
@@ -82,7 +84,13 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from numpy.typing import NDArray
 
-from crimelens.errors import InputError, InvalidParameterError, NotFoundError, StoreError
+from crimelens.errors import (
+    InputError,
+    InvalidParameterError,
+    LedgerIntegrityError,
+    NotFoundError,
+    StoreError,
+)
 from crimelens.governance._keys import (
     KEY_FILE,
     SignedTreeHead,
@@ -97,10 +105,11 @@ from crimelens.governance._merkle import (
     inclusion_proof,
     node_hash,
     root_of_array,
+    verify_consistency,
 )
 
-__all__ = ["FILE_KEY_WARNING", "Ledger", "LedgerEntry", "LedgerReceipt", "VerifyReport", "canonical_json", "export_ledger",
-           "leaf_hash", "verify_export"]
+__all__ = ["FILE_KEY_WARNING", "Ledger", "LedgerEntry", "LedgerReceipt", "PublishedHead", "VerifyReport", "canonical_json",
+           "export_ledger", "leaf_hash", "verify_export"]
 
 OUTCOMES = ("ok", "refused")
 
@@ -245,6 +254,118 @@ FILE_KEY_WARNING = (
     "of a head the agency published (GET /api/ledger/head, `crimelens ledger head`), or against the agency's "
     "store (--db)"
 )
+
+
+#: The shapes :meth:`PublishedHead.from_json` accepts, said when a head file does not have one.
+_HEAD_SHAPE = ("a signed head as `crimelens ledger head --json` or GET /api/ledger/head writes it (tree_size, "
+               "root_hash, timestamp_ms, key_id, signature, public_key)")
+
+
+def _hex32(value: Any) -> bytes | None:
+    """32 bytes from 64 hex digits, or None when ``value`` is anything else."""
+    if not isinstance(value, str) or len(value) != 64:
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+def _utc_ms(timestamp_ms: int) -> str:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedHead:
+    """A tree head an outsider holds from the agency's publication, to hold the store to.
+
+    ``tree_size`` and ``root_hash`` are what is compared; read from a head file (:meth:`from_json`),
+    ``head`` and ``public_key`` are the signed head, whose signature was checked against the public
+    key it carries, and that key (its id is computed from it: :func:`~crimelens.governance._keys.key_id_of`,
+    the first 16 hex digits of the SHA-256 of the 32 raw key bytes). ``source`` names it in messages.
+    :meth:`Ledger.consistency_proof` (``published=``) checks the store against it.
+
+    Examples
+    --------
+    >>> PublishedHead.from_root(67, "9a" * 32).tree_size
+    67
+    >>> PublishedHead.from_root(67, "9a")
+    Traceback (most recent call last):
+    ...
+    crimelens.errors.InputError: --root: got '9a'; expected 64 hex digits, the root_hash of a head the agency published at size 67
+    """
+
+    tree_size: int
+    root_hash: bytes
+    source: str
+    head: SignedTreeHead | None = None
+    public_key: bytes | None = None
+
+    @property
+    def key_id(self) -> str | None:
+        """The id of the public key the head was checked against (None for a bare root)."""
+        return None if self.public_key is None else key_id_of(self.public_key)
+
+    @classmethod
+    def from_root(cls, tree_size: int, root_hex: str, *, source: str = "--root") -> PublishedHead:
+        """A published size and root (64 hex digits), without the signed head."""
+        root = _hex32(root_hex.strip().lower() if isinstance(root_hex, str) else root_hex)
+        if root is None:
+            raise InputError(f"{source}: got {str(root_hex)[:80]!r}; expected 64 hex digits, the root_hash of a "
+                             f"head the agency published at size {tree_size}")
+        if isinstance(tree_size, bool) or not isinstance(tree_size, int) or tree_size < 1:
+            raise InputError(f"{source}: got tree size {tree_size!r}; expected the published head's size, 1 or more")
+        return cls(tree_size, root, source)
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str) -> PublishedHead:
+        """A published signed head, as ``crimelens ledger head --json`` writes it (``GET /api/ledger/head``'s
+        answer, ``{"ok": true, "head": {...}}``, is taken too).
+
+        Refused (:class:`~crimelens.errors.InputError`, naming the field, what it holds and what was
+        expected) unless every field is there, the ``key_id`` it states is the id of the ``public_key``
+        it carries, and its signature verifies with that key: a head that does not is not a head as
+        the agency signed it, and nothing can be checked against it.
+        """
+        if isinstance(data, Mapping) and isinstance(data.get("head"), Mapping):
+            data = data["head"]
+        if not isinstance(data, Mapping):
+            raise InputError(f"{source}: got a JSON {type(data).__name__}; expected {_HEAD_SHAPE}")
+
+        def bad(name: str, expected: str) -> InputError:
+            got = "nothing" if name not in data else repr(data[name])[:80]
+            return InputError(f"{source}: field {name!r}: got {got}; expected {expected} ({_HEAD_SHAPE})")
+
+        size, stamp = data.get("tree_size"), data.get("timestamp_ms")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise bad("tree_size", "a whole number, 1 or more")
+        root = _hex32(data.get("root_hash"))
+        if root is None:
+            raise bad("root_hash", "64 hex digits")
+        if isinstance(stamp, bool) or not isinstance(stamp, int) or stamp < 0:
+            raise bad("timestamp_ms", "a whole number of milliseconds since 1970")
+        stated = data.get("key_id")
+        if not isinstance(stated, str) or not stated:
+            raise bad("key_id", "the 16 hex digits of the signing key's id")
+        try:
+            signature = base64.b64decode(str(data.get("signature")), validate=True)
+        except ValueError:
+            signature = b""
+        if len(signature) != 64:
+            raise bad("signature", "the base64 of a 64-byte Ed25519 signature")
+        key = _hex32(data.get("public_key"))
+        if key is None:
+            raise bad("public_key", "64 hex digits, the raw Ed25519 public key the head was signed with")
+        head = SignedTreeHead(size, root, stamp, stated, signature)
+        if key_id_of(key) != stated:
+            raise InputError(f"{source}: the head says it is signed by key {stated}, but the public key it carries "
+                             f"is key {key_id_of(key)} (the key id is the first 16 hex digits of SHA-256 of the 32 "
+                             "raw key bytes): the head was edited or re-signed, so it is not a head as published")
+        if not head.verify(key):
+            raise InputError(f"{source}: the signature of the head at size {size} does not verify with the public "
+                             f"key it carries (key {stated}): the head was edited after it was signed, so it is "
+                             "not a head as published")
+        return cls(size, root, source, head, key)
 
 
 def _fold(frontier: Sequence[bytes]) -> bytes:
@@ -727,24 +848,103 @@ class Ledger:
             "head": head.to_json(self.public_key(head.key_id)),
         }
 
-    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
-        """Consistency proof between the heads at ``old_size`` and ``new_size`` (default latest)."""
-        head = self.latest_head() if new_size is None else self.head_at(new_size)
-        if head is None:
+    def consistency_proof(self, old_size: int, new_size: int | None = None, *,
+                          published: PublishedHead | None = None) -> dict[str, Any]:
+        """RFC 6962 consistency proof (``PROOF(m, D[n])``) from the tree of the first ``old_size`` entries
+        to the signed head at ``new_size`` (default: the newest).
+
+        The answer has both roots (``old_root`` computed from the stored entries, ``new_root`` the
+        head's), the signed head the proof ends at (``head``), the signed head stored at ``old_size``
+        (``old_head``; None when no append ended there) and, when ``new_size`` names an older head, the
+        newest signed head (``newest_head``); each head with its public key.
+
+        With ``published`` (a head the agency published, or its size and root; ``old_size`` must be
+        its size) the store is held to it, and :class:`~crimelens.errors.LedgerIntegrityError` names
+        both roots when the store's tree at that size is not the published one (a rollback or a rewrite),
+        or the store has no tree that large any more (a rollback or a truncation). Otherwise the proof is
+        checked (RFC 9162 §2.1.4.2) from the published root to the new head's root, the new head's
+        signature against its key, and ``published`` in the answer says what was checked.
+        """
+        newest = self.latest_head()
+        head = newest if new_size is None else self.head_at(new_size)
+        if head is None or newest is None:
             raise NotFoundError("ledger: empty, nothing to prove")
+        if published is not None:
+            if old_size != published.tree_size:
+                raise InputError(f"ledger proof: got --from {old_size} and {published.source} at size "
+                                 f"{published.tree_size}; expected the published head's size (or leave --from out)")
+            if published.tree_size > newest.tree_size:
+                n = int(self.store.scalar("SELECT count(*) FROM ledger") or 0)
+                raise LedgerIntegrityError(
+                    f"this store's ledger has no tree at size {published.tree_size}, the size of the published head "
+                    f"({published.source}, root {published.root_hash.hex()}): its newest signed head is at size "
+                    f"{newest.tree_size} and it holds {n} entries, so entries the published head covers were "
+                    "removed: a rollback or a truncation")
         if not 0 <= old_size <= head.tree_size:
             raise InputError(f"ledger proof: got old size {old_size}; expected 0 <= old size <= {head.tree_size}")
         leaves = self._leaves(head.tree_size)
         old_arr = np.frombuffer(b"".join(leaves[:old_size]), dtype=np.uint8).reshape(old_size, 32)
-        return {
+        old_root = root_of_array(old_arr)
+        proof = consistency_proof(leaves, old_size, head.tree_size)
+        old_head = self._head_or_none(old_size)
+        out: dict[str, Any] = {
             "type": "consistency",
             "old_size": old_size,
             "new_size": head.tree_size,
-            "old_root": root_of_array(old_arr).hex(),
+            "old_root": old_root.hex(),
             "new_root": head.root_hash.hex(),
-            "proof": [h.hex() for h in consistency_proof(leaves, old_size, head.tree_size)],
+            "proof": [h.hex() for h in proof],
             "head": head.to_json(self.public_key(head.key_id)),
+            "old_head": None if old_head is None else old_head.to_json(self.public_key(old_head.key_id)),
         }
+        if newest.tree_size != head.tree_size:
+            out["newest_head"] = newest.to_json(self.public_key(newest.key_id))
+        if published is not None:
+            out["published"] = self._check_published(published, old_root, old_head, head, proof)
+        return out
+
+    def _head_or_none(self, tree_size: int) -> SignedTreeHead | None:
+        try:
+            return self.head_at(tree_size)
+        except NotFoundError:
+            return None
+
+    def _check_published(self, published: PublishedHead, old_root: bytes, old_head: SignedTreeHead | None,
+                         head: SignedTreeHead, proof: Sequence[bytes]) -> dict[str, Any]:
+        """Hold a consistency proof from ``published.tree_size`` to ``head`` to the published root."""
+        m = published.tree_size
+        if old_root != published.root_hash:
+            second = ""
+            if old_head is not None and old_head.root_hash == old_root:
+                second = (f"; the store holds its own signed head at size {m} with that root (signed "
+                          f"{_utc_ms(old_head.timestamp_ms)} by key {old_head.key_id}): two signed heads at one "
+                          "size with different roots, so the ledger was set back and appended to again")
+            raise LedgerIntegrityError(
+                f"this store's tree at size {m} is not the one published: a rollback or a rewrite. The store's "
+                f"entries 0..{m - 1} hash to root {old_root.hex()}; the published head ({published.source}) has root "
+                f"{published.root_hash.hex()}{second}")
+        if not verify_consistency(m, head.tree_size, published.root_hash, head.root_hash, proof):
+            raise LedgerIntegrityError(
+                f"the store's entries {m}..{head.tree_size - 1} do not lead from the published root at size {m} to "
+                f"the root of the signed head at size {head.tree_size}: the consistency proof does not verify "
+                "(entries rewritten after the head was signed; `crimelens ledger verify` names the first)")
+        same_key = published.key_id is not None and published.key_id == head.key_id
+        key = published.public_key if same_key and published.public_key is not None else self.public_key(head.key_id)
+        if not head.verify(key):
+            raise LedgerIntegrityError(f"the signed head at size {head.tree_size} has an invalid signature for key "
+                                       f"{key_id_of(key)}")
+        out: dict[str, Any] = {
+            "tree_size": m, "root_hash": published.root_hash.hex(), "source": published.source,
+            "key_id": published.key_id, "signature_checked": published.head is not None, "root_matches": True,
+            "proof_verifies": True, "new_head_key_id": head.key_id,
+            "new_head_signed_with_published_key": None if published.key_id is None else same_key,
+        }
+        if published.key_id is not None and not same_key:
+            out["warning"] = (f"the head at size {head.tree_size} is signed with key {head.key_id}, not with the "
+                              f"published head's key {published.key_id}: the store has had another signer since "
+                              "(a restore from a backup made without its key, or a key replaced); ask the agency "
+                              "to publish the new key")
+        return out
 
     # verification -----------------------------------------------------------------
     def verify(

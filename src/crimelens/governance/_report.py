@@ -20,6 +20,20 @@ entry: the service ties them to the ledger through the backtest that measured th
 stored summary whose SHA-256 that backtest's entry recorded) where there is one, and the
 report says next to the figures when it cannot.
 
+**A ledger that fails verification.** The report is only as good as the ledger it counts. The
+service verifies the ledger first (the check ``ledger verify`` makes) and passes the result in
+(``verification``): it is recorded in the JSON (``ledger_verification``), and when it fails the
+report opens with a statement naming the problem, saying that its figures come from entries that no
+longer match the signed heads and cannot be relied on, and the table differences no longer say a
+table was changed: the ledger itself fails, so either side may be the changed one.
+
+**Every entry in one table.** Each ledger entry of the year is counted in exactly one table: model
+uses, audits, reads (of outputs, data, cards, deployments, the ledger: ``*.list``, ``*.show``,
+``ledger.head``, ``ledger.proof`` ...), other operations, governance actions (users, models and
+cards, deployments' steps, votes, comments, review decisions, complaints, incidents, the kill
+switch, exports, reports, sign-ins) or refused requests; ``entries.by_table`` sums to
+``entries.total``. The sections on decisions, votes, complaints ... detail some of those entries.
+
 **Refusal categories** are decided on structured facts, never on text a user typed: the
 fixed wording of the refusal site (each reason is matched, from its start, against the
 templates in :data:`_REFUSAL_TEMPLATES`, with every quoted value skipped as a value), then
@@ -63,7 +77,8 @@ MODEL_USE_ACTIONS = frozenset({
 #: Audits of models and their outputs (run by staff or oversight): listed apart from uses.
 _AUDIT_ACTIONS = frozenset({"audit.fairness", "feedback.exposure"})
 #: The last word of an action that reads what is stored (outputs, data, cards) without making anything.
-_READ_VERBS = frozenset({"view", "list", "show", "status", "card", "inspect", "download", "verify"})
+_READ_VERBS = frozenset({"view", "list", "show", "status", "card", "inspect", "download", "verify", "head",
+                         "proof"})
 _ROLE_GROUPS = {"analyst": "staff", "supervisor": "staff", "admin": "staff", "auditor": "oversight",
                 "board": "oversight", "public": "public"}
 
@@ -106,6 +121,8 @@ _REFUSAL_TEMPLATES: tuple[tuple[str, str], ...] = (
     (NOT_ACTIVE, rf"deployment {_Q} is [a-z ]+ since "),
     (NOT_ACTIVE, rf"the approval of deployment {_Q} lapsed on "),
     (NOT_FOUND, rf"deployment {_Q} does not exist"),
+    (NOT_ACTIVE, rf"the deployments table says {_Q} is active but (?:the ledger records no state change of {_Q}"
+                 r"|the ledger's entry \d+ says [a-z ]+): "),
     (INVALID, r"no stated purpose; "),
     (NOT_PERMITTED, rf"the role {_Q} may not perform {_Q}"),
     (NOT_PERMITTED, rf"{_Q} is not a registered user"),
@@ -141,6 +158,11 @@ _REFUSAL_TEMPLATES: tuple[tuple[str, str], ...] = (
     (NOT_FOUND, rf"model {_Q}(?: version {_Q})?: not registered; "),
     (NOT_FOUND, rf"no (?:user|complaint) {_Q}$"),
     (NOT_FOUND, rf"review item {_Q}: not in the review queue"),
+    # the ledger's proofs (crimelens.governance._ledger: inclusion_proof, consistency_proof)
+    (INVALID, r"ledger proof: got (?:entry|old size|new size|tree size|size) "),
+    (NOT_FOUND, r"signed head at tree size -?\d+: none was signed at that size"),
+    (NOT_FOUND, r"ledger: empty, nothing to prove"),
+    (NOT_FOUND, r"ledger: got \d+ stored entries; the proof needs "),
     (NOT_FOUND, r"ledger entries \[[0-9, ]*\] do not exist"),
     (NOT_FOUND, r"ledger entry \d+: not found"),
     (NOT_FOUND, r"the ledger is empty"),
@@ -466,6 +488,39 @@ def _figures_differences(card: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _card_text_differences(card_texts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each model whose stored card text (``models.card_text``) does not hash to the ``text_sha256`` that
+    the last ledger entry recording it (``models.describe``, or ``models.register`` for a card given at
+    registration) holds. Each item of ``card_texts``: ``model``, ``version``, ``seq`` and ``action`` of that
+    entry, ``ledger_sha256`` and ``table_sha256`` (None when the model's row is gone)."""
+    out: list[dict[str, Any]] = []
+    for c in sorted(card_texts, key=lambda c: (str(c["model"]), str(c["version"]))):
+        stored, recorded = c.get("table_sha256"), str(c["ledger_sha256"])
+        if stored == recorded:
+            continue
+        out.append({"table": "models", "row": f"{c['model']} {c['version']}",
+                    "column": "card_text" if stored is not None else "(row)",
+                    "table_value": f"SHA-256 {stored[:16]}…" if stored is not None else "missing",
+                    "ledger_value": f"SHA-256 {recorded[:16]}… (entry {c['seq']}, {c['action']})"})
+    return out
+
+
+def _verification_statement(verification: Mapping[str, Any] | None) -> str | None:
+    """The statement the report opens with when its ledger fails verification (None when it verifies).
+
+    >>> _verification_statement({"ok": False, "n_entries": 67, "problem": "entry 62 is missing"})[:60]
+    'The ledger fails verification: entry 62 is missing. The figu'
+    """
+    if verification is None or verification.get("ok"):
+        return None
+    return (f"The ledger fails verification: {verification.get('problem') or 'no reason given'}. The figures in "
+            "this report are counted from ledger entries that no longer match the ledger's signed heads, so they "
+            "cannot be relied on: an entry may have been changed, removed or added after it was signed. Where the "
+            "store's tables disagree with the ledger, either may be the changed side. Check an export or backup "
+            "made earlier (crimelens ledger verify --export FILE --public-key HEX) and ask the agency what "
+            "happened.")
+
+
 # uses and reads --------------------------------------------------------------------------------------------
 def _is_use(action: str) -> bool:
     return not action.startswith(_GOV)
@@ -571,6 +626,8 @@ def build_annual_report(
     generated_at: datetime,
     kill_switch_history: Sequence[tuple[int, bool]] = (),
     floor_days: int = 14,
+    verification: Mapping[str, Any] | None = None,
+    card_texts: Sequence[Mapping[str, Any]] = (),
 ) -> AnnualReport:
     """Compute the report's figures from the year's ledger entries and render them.
 
@@ -595,6 +652,19 @@ def build_annual_report(
     the global kill switch was engaged are listed apart (``review_while_not_active``; since such
     accepts and overrides are refused, these come from ledgers written before the refusal existed),
     and accepts and overrides refused for that reason are counted (``review_refused_not_active``).
+    Model uses (:data:`MODEL_USE_ACTIONS`) made under a deployment that the ledger's entries say was not
+    active then (or that no entry created) are listed the same way (``uses_while_not_active``): crimelens
+    refuses them, so each means a table was changed (a ``deployments.state`` set to active by hand) or
+    a use was logged outside the use gate.
+
+    ``verification`` is what ``ledger verify`` found (``ok``, ``n_entries``, ``first_bad``, ``problem``):
+    recorded as ``ledger_verification``; when it failed, the report opens with a statement naming the
+    problem (``warning``) and the table differences do not say which side changed. ``card_texts`` (see
+    :func:`_card_text_differences`) compare each card's stored text with the hash its ledger entry recorded.
+
+    Every entry of ``entries`` is counted in exactly one table (``entries.by_table``: ``model_uses``,
+    ``audits``, ``reads``, ``other_operations``, ``governance_actions``, ``refused``), which sum to
+    ``entries.total``.
     """
     changes = ledger_state_changes(history)
     ledger_deps = _ledger_deployments(history, changes, floor_days)
@@ -604,7 +674,9 @@ def build_annual_report(
     reads: Counter[tuple[str, str]] = Counter()
     audits: Counter[tuple[str, str]] = Counter()
     other_ops: Counter[tuple[str, str]] = Counter()
+    governance_ops: Counter[tuple[str, str]] = Counter()
     refusals: Counter[tuple[str, str]] = Counter()
+    uses_inactive: list[dict[str, Any]] = []
     ledger_exports = 0
     answered: set[str] = set()
     effective_votes: dict[tuple[str, int, str], dict[str, Any]] = {}
@@ -642,15 +714,24 @@ def build_annual_report(
             # an administrator registers board members: who joined the board, when and by whom is public
             board_added.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"), "name": detail.get("name"),
                                 "by": e.user})
+        # every completed entry lands in exactly one table: a model use, an audit, a read, another operation
+        # or a governance action (the sections below detail some of the governance actions)
+        if _is_use(a) and a in MODEL_USE_ACTIONS:
+            uses[(e.deployment or "research (no deployment)", _public_purpose(e, allowed_purposes), a)] += 1
+            if e.deployment is not None:
+                state = state_at(e.deployment, seq) if e.deployment in ledger_deps else "not created in the ledger"
+                if state is not None and state != "active":
+                    uses_inactive.append({"seq": seq, "at": e.at.isoformat(timespec="seconds"),
+                                          "deployment": e.deployment, "action": a, "by": e.user, "state": state})
+        elif _is_use(a) and a in _AUDIT_ACTIONS:
+            audits[(_role_group(e.role), a)] += 1
+        elif a.rsplit(".", 1)[-1] in _READ_VERBS:
+            reads[(_role_group(e.role), a)] += 1
+        elif _is_use(a):
+            other_ops[(_role_group(e.role), a)] += 1
+        else:
+            governance_ops[(_role_group(e.role), a)] += 1
         if _is_use(a):
-            if a in MODEL_USE_ACTIONS:
-                uses[(e.deployment or "research (no deployment)", _public_purpose(e, allowed_purposes), a)] += 1
-            elif a in _AUDIT_ACTIONS:
-                audits[(_role_group(e.role), a)] += 1
-            elif a.rsplit(".", 1)[-1] in _READ_VERBS:
-                reads[(_role_group(e.role), a)] += 1
-            else:
-                other_ops[(_role_group(e.role), a)] += 1
             recipient = detail.get("recipient")
             if recipient or a.endswith((".share", ".export")):  # outputs leaving crimelens
                 sharing[(e.deployment or "-", str(recipient or "unspecified"))] += 1
@@ -696,6 +777,7 @@ def build_annual_report(
                "from": c["from"], "to": c["to"], "by": f"{c['by_user']} ({c['by_role']})", "reason": c["reason"],
                "action": c["action"]} for c in changes if c["seq"] in in_year]
     differences = _table_differences(ledger_deps, changes, deployments, state_changes)
+    differences += _card_text_differences(card_texts)
     figures = []
     for card in cards:
         tied = card.get("ledger") is not None
@@ -710,13 +792,22 @@ def build_annual_report(
                  "since": _when(d["since"]), "approved_until": _when(d["approved_until"]),
                  "created_seq": d["created_seq"], "floors": d["floors"]}
                 for d in sorted(ledger_deps.values(), key=lambda d: d["name"])]
+    by_table = {"model_uses": sum(uses.values()), "audits": sum(audits.values()), "reads": sum(reads.values()),
+                "other_operations": sum(other_ops.values()), "governance_actions": sum(governance_ops.values()),
+                "refused": sum(refusals.values())}
+    verified = None if verification is None else {
+        "ok": bool(verification.get("ok")), "n_entries": verification.get("n_entries"),
+        "first_bad": verification.get("first_bad"), "problem": verification.get("problem")}
     data: dict[str, Any] = {
         "year": year,
+        # first, where a reader of the JSON looks: None, or why the figures below cannot be relied on
+        "warning": _verification_statement(verified),
+        "ledger_verification": verified,
         "generated_at": generated_at.isoformat(timespec="seconds"),
         # a report of the current year runs to the moment it was made; it says so
         "covers": {"start": f"{year}-01-01", "end": (year_end - timedelta(days=1)).date().isoformat() if complete
                    else generated_at.isoformat(timespec="seconds"), "complete": complete},
-        "entries": {"total": len(entries), "ok": n_ok, "refused": n_refused},
+        "entries": {"total": len(entries), "ok": n_ok, "refused": n_refused, "by_table": by_table},
         "deployments": dep_rows,
         "demo_floors": sorted(d["name"] for d in dep_rows if d["floors"]["demo_lowered"]),
         "deployment_events": events,
@@ -729,6 +820,8 @@ def build_annual_report(
         "audits": [{"by": r, "action": a, "n": n} for (r, a), n in sorted(audits.items())],
         "reads": [{"by": r, "action": a, "n": n} for (r, a), n in sorted(reads.items())],
         "other_operations": [{"by": r, "action": a, "n": n} for (r, a), n in sorted(other_ops.items())],
+        "governance_actions": [{"by": r, "action": a, "n": n} for (r, a), n in sorted(governance_ops.items())],
+        "uses_while_not_active": uses_inactive,
         "refusals": [{"action": a, "category": c, "n": n} for (a, c), n in sorted(refusals.items())],
         "refusals_by_action": dict(sorted(refusal_actions.items())),
         "sharing": [{"deployment": d, "recipient": r, "n": n} for (d, r), n in sorted(sharing.items())],
@@ -759,8 +852,14 @@ _TEMPLATE = _ENV.from_string(
 <html lang="en"><head><meta charset="utf-8"><title>crimelens annual report {{ d.year }}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;line-height:1.45}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}
-td.num{text-align:right}code{word-break:break-all}.warn{border-left:4px solid #b00;padding:.3rem .6rem;background:#fff4f4}</style></head><body>
+td.num{text-align:right}code{word-break:break-all}.warn{border-left:4px solid #b00;padding:.3rem .6rem;background:#fff4f4}
+.alarm{border:3px solid #b00;padding:.3rem .8rem;background:#fff0f0;margin:1rem 0}</style></head><body>
 <h1>Annual report {{ d.year }}</h1>
+{% if d.warning %}<div class="alarm" id="ledger-fails"><h2>Warning: the ledger fails verification</h2>
+<p><b>{{ d.warning }}</b></p></div>
+{% elif d.ledger_verification %}<p>The ledger verifies: {{ fig(d.ledger_verification.n_entries) }} entries, checked
+against its signed heads when this report was generated.</p>{% else %}<p class="warn">The ledger was not verified
+for this report.</p>{% endif %}
 <p>Generated {{ d.generated_at }} from the usage ledger. The figures below are counted from ledger entries, and
 the deployments' states, timelines and use policies are rebuilt from the entries that made them; anyone with
 the ledger can recompute them (<code>crimelens report annual --year {{ d.year }}</code>) after verifying it
@@ -769,16 +868,25 @@ disagrees with the ledger, this report uses the ledger's figure and lists the ro
 disagree with the ledger". A figure that cannot be tied to the ledger says so where it is printed.</p>
 <p>Covers {{ d.covers.start }} to {{ d.covers.end }}{% if not d.covers.complete %}: the year is not over,
 so every figure runs to the moment this report was generated{% endif %}.</p>
-<p>Ledger entries in {{ d.year }}: {{ d.entries.total }} ({{ d.entries.ok }} completed, {{ d.entries.refused }} refused).</p>
+<p>Ledger entries in {{ d.year }}: {{ d.entries.total }} ({{ d.entries.ok }} completed, {{ d.entries.refused }} refused).
+Each is counted in exactly one of the tables "Model uses by purpose" ({{ d.entries.by_table.model_uses }}), "Audits of
+the models" ({{ d.entries.by_table.audits }}), "Reads" ({{ d.entries.by_table.reads }}), "Other operations"
+({{ d.entries.by_table.other_operations }}), "Governance actions" ({{ d.entries.by_table.governance_actions }}) and
+"Refused requests" ({{ d.entries.by_table.refused }}), which add up to {{ d.entries.by_table.values() | sum }}.</p>
 
 <h2 id="table-differences">Where the store's tables disagree with the ledger</h2>
-{% if d.table_differences %}<p class="warn">{{ d.table_differences | length }} stored value(s) differ from what the ledger records.
+{% if d.table_differences and d.warning %}<p class="warn">{{ d.table_differences | length }} stored value(s) differ from what
+the ledger records. This report prints the ledger's, but the ledger itself fails verification (see the warning
+above), so either may be the changed side: the table, or the ledger entry it is compared with. Ask the agency
+why.</p>
+{% elif d.table_differences %}<p class="warn">{{ d.table_differences | length }} stored value(s) differ from what the ledger records.
 This report prints the ledger's; the rows below were changed outside crimelens, or written by a step the ledger did
-not record. Ask the agency why.</p>
+not record. Ask the agency why.</p>{% endif %}
+{% if d.table_differences %}
 <table><tr><th>table</th><th>row</th><th>column</th><th>the table says</th><th>the ledger says</th></tr>
 {% for x in d.table_differences %}<tr><td>{{ x.table }}</td><td>{{ x.row }}</td><td>{{ x.column }}</td><td>{{ x.table_value }}</td><td>{{ x.ledger_value }}</td></tr>{% endfor %}
-</table>{% else %}<p>None: the deployments, their state changes and the model cards' figures that are tied to the
-ledger agree with it.</p>{% endif %}
+</table>{% else %}<p>None: the deployments, their state changes, the model cards' text and the cards' figures that
+are tied to the ledger agree with it.</p>{% endif %}
 
 <h2>Deployments and their approvals</h2>
 <p>State, model and approval as the ledger records them (state now, at the time this report was generated).</p>
@@ -814,12 +922,22 @@ redaction, a backtest), by deployment and purpose. Research uses (no deployment)
 <table><tr><th>deployment</th><th>purpose</th><th>action</th><th>uses</th></tr>
 {% for x in d.uses %}<tr><td>{{ x.deployment }}</td><td>{{ x.purpose }}</td><td>{{ x.action }}</td><td class="num">{{ x.n }}</td></tr>{% else %}<tr><td colspan="4">none</td></tr>{% endfor %}
 </table>
+<h3 id="uses-while-not-active">Model uses while the deployment was not active</h3>
+{% if d.uses_while_not_active %}<p class="warn">{{ d.uses_while_not_active | length }} model use(s) ran under a deployment
+that the ledger's entries say was not active at the time (suspended, decommissioned, not yet approved, or under the
+global kill switch), or that no ledger entry created. crimelens refuses such uses, so each means the store's
+deployment record was changed outside crimelens (see "Where the store's tables disagree with the ledger") or the
+use was logged outside the use gate. They are counted among the uses above. Ask the agency why.</p>
+<table><tr><th>entry</th><th>when</th><th>deployment</th><th>action</th><th>by</th><th>state per the ledger</th></tr>
+{% for x in d.uses_while_not_active %}<tr><td>{{ x.seq }}</td><td>{{ x.at }}</td><td>{{ x.deployment }}</td><td>{{ x.action }}</td><td>{{ x.by }}</td><td>{{ x.state }}</td></tr>{% endfor %}
+</table>{% else %}<p>None: every model use under a deployment ran while the ledger records it as active.</p>{% endif %}
 <h3>Audits of the models</h3>
 <table><tr><th>by</th><th>action</th><th>n</th></tr>
 {% for x in d.audits %}<tr><td>{{ x.by }}</td><td>{{ x.action }}</td><td class="num">{{ x.n }}</td></tr>{% else %}<tr><td colspan="3">none</td></tr>{% endfor %}
 </table>
 <h3>Reads of stored outputs and data, by role</h3>
-<p>Reading what is stored (a forecast already made, a dataset's status, a card) runs no model and is not a use.
+<p>Reading what is stored (a forecast already made, a dataset's status, a card, a deployment's record, the review
+queue, the ledger's head, entries and proofs) runs no model and is not a use.
 "staff": analysts, supervisors, administrators; "oversight": auditors and board members; "public": without an account.</p>
 <table><tr><th>by</th><th>action</th><th>reads</th></tr>
 {% for x in d.reads %}<tr><td>{{ x.by }}</td><td>{{ x.action }}</td><td class="num">{{ x.n }}</td></tr>{% else %}<tr><td colspan="3">none</td></tr>{% endfor %}
@@ -828,6 +946,13 @@ redaction, a backtest), by deployment and purpose. Research uses (no deployment)
 <p>Loading data, taking in evidence and recording its custody, exports, labels, backups.</p>
 <table><tr><th>by</th><th>action</th><th>n</th></tr>
 {% for x in d.other_operations %}<tr><td>{{ x.by }}</td><td>{{ x.action }}</td><td class="num">{{ x.n }}</td></tr>{% else %}<tr><td colspan="3">none</td></tr>{% endfor %}
+</table>
+<h3>Governance actions</h3>
+<p>Registering users and sign-ins, registering and describing models, each step of a deployment, votes and comments,
+review decisions, incidents, complaints, the kill switch, ledger exports and reports. The sections below detail
+several of them.</p>
+<table><tr><th>by</th><th>action</th><th>n</th></tr>
+{% for x in d.governance_actions %}<tr><td>{{ x.by }}</td><td>{{ x.action }}</td><td class="num">{{ x.n }}</td></tr>{% else %}<tr><td colspan="3">none</td></tr>{% endfor %}
 </table>
 <h3>Refused requests</h3>
 <p>By action and a generic category, decided from how each refusal was made, never from what was typed; the

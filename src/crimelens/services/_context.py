@@ -16,9 +16,11 @@ What is checked, in order:
    ``review.list``, ``users.list``, ...) once the store has registered users;
 4. with a deployment (operational use): the global kill switch is off, the
    deployment exists and is *active* (not draft, under comment or review,
-   suspended or decommissioned) and its approval has not lapsed, the user is
-   registered with that role, the purpose and role are in its use policy and the
-   model is the one approved;
+   suspended or decommissioned) in the ``deployments`` table *and* in the ledger
+   (its latest lifecycle entry: the table is not protected by the ledger, so an
+   edited row does not reopen a suspended deployment), its approval has not
+   lapsed, the user is registered with that role, the purpose and role are in its
+   use policy and the model is the one approved;
 5. without a deployment: allowed (research use on one's own machine, DESIGN.md),
    unless the output is marked actionable, which always needs an active deployment.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -73,6 +76,7 @@ __all__ = [
     "count_records",
     "dataset_timezone",
     "deployment_problem",
+    "ledger_state",
     "local_actor",
     "local_time",
     "open_context",
@@ -97,6 +101,16 @@ def _utcnow() -> datetime:
 
 
 @dataclass
+class _LedgerStates:
+    """Each deployment's state as its latest lifecycle ledger entry records it, ``{name: (seq, state)}``,
+    for the entries before ``upto``: :func:`ledger_state` reads only the entries appended since."""
+
+    upto: int = 0
+    states: dict[str, tuple[int, str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class Context:
     """The store, the settings, the ledger and a clock (tests pass a fixed one)."""
 
@@ -104,6 +118,7 @@ class Context:
     settings: Settings
     ledger: Ledger
     clock: Callable[[], datetime] = field(default=_utcnow)
+    _ledger_states: _LedgerStates = field(default_factory=_LedgerStates, init=False, repr=False, compare=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -247,11 +262,62 @@ def deployment_problem(ctx: Context, deployment: str) -> tuple[str, type[Crimele
         reason = (f"deployment {deployment!r} is {dep['state'].replace('_', ' ')} since {since}{why}; "
                   "expected an active deployment")
         return reason, ApprovalRequiredError, str(dep["state"])
+    recorded = ledger_state(ctx, deployment)
+    if recorded is None or recorded[1] != "active":
+        said = (f"the ledger records no state change of {deployment!r}" if recorded is None else
+                f"the ledger's entry {recorded[0]} says {recorded[1].replace('_', ' ')}")
+        reason = (f"the deployments table says {deployment!r} is active but {said}: the table was changed outside "
+                  "crimelens; refusing operational use until an administrator repairs it (the annual report "
+                  "lists every row that disagrees with the ledger)")
+        return reason, ApprovalRequiredError, TABLE_CHANGED
     until = dep.get("approved_until")
     if until is not None and ctx.now() >= until:
         reason = f"the approval of deployment {deployment!r} lapsed on {until}; the board must renew it"
         return reason, ApprovalRequiredError, "lapsed"
     return None
+
+
+#: The state :func:`deployment_problem` gives when the ``deployments`` table says active and the ledger does not.
+TABLE_CHANGED = "table changed outside crimelens"
+
+
+def ledger_state(ctx: Context, deployment: str) -> tuple[int, str] | None:
+    """``(entry, state)``: the deployment's state as its latest lifecycle entry in the ledger records it,
+    or None when the ledger records no state change of it.
+
+    The lifecycle entries are those the annual report rebuilds the deployments' states from
+    (:data:`crimelens.governance._report.STATE_CHANGE_ACTIONS`, read by its ``ledger_state_changes``). One
+    query per call, over the entries appended since the previous call on this context (all of them on
+    the first): the ledger is append-only, so what was read stays read. Inside an open transaction the
+    entries it appended are counted but not kept (the transaction may still roll back).
+    """
+    # imported here: the report module loads jinja2, which a command without a deployment never needs
+    from crimelens.governance._report import STATE_CHANGE_ACTIONS, ledger_state_changes
+
+    known = ctx._ledger_states
+    with known.lock:  # never held while the store is queried: a transaction holds the store's lock
+        upto, states = known.upto, dict(known.states)
+    marks = ", ".join("?" for _ in STATE_CHANGE_ACTIONS)
+    rows = list(ctx.store.iter_rows(
+        f"WITH top AS (SELECT max(seq) AS n FROM ledger) "
+        f"SELECT seq, payload FROM ledger WHERE seq >= ? AND action IN ({marks}) "
+        "UNION ALL SELECT n, NULL FROM top", [upto, *STATE_CHANGE_ACTIONS]))
+    entries: list[tuple[int, LedgerEntry]] = []
+    for seq, payload in rows:
+        if payload is None:  # the row of `top`: the newest entry read (None: an empty ledger)
+            upto = upto if seq is None else max(upto, int(seq) + 1)
+            continue
+        try:
+            entries.append((int(seq), LedgerEntry.from_payload(json.loads(bytes(payload)))))
+        except (ValueError, TypeError, KeyError, CrimelensError):
+            continue  # not an entry crimelens wrote: `ledger verify` names it
+    for change in ledger_state_changes(entries):
+        states[str(change["deployment"])] = (int(change["seq"]), str(change["to"]))
+    if not ctx.store.in_transaction():
+        with known.lock:
+            if upto > known.upto:
+                known.upto, known.states = upto, states
+    return states.get(deployment)
 
 
 def _registration_problem(row: Mapping[str, Any] | None, actor: Actor) -> str | None:

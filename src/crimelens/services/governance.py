@@ -26,6 +26,7 @@ from crimelens.errors import (
     ApprovalRequiredError,
     InputError,
     InvalidParameterError,
+    LedgerIntegrityError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -33,6 +34,7 @@ from crimelens.governance import Actor, LedgerReceipt, Role, VerifyReport, revie
 from crimelens.governance._aia import AssessmentResult, assess, missing_controls
 from crimelens.governance._cards import CARD_FREE_TEXT, DATASHEET_QUESTIONS, Datasheet, ModelCard
 from crimelens.governance._deployments import DeploymentState, next_state
+from crimelens.governance._ledger import PublishedHead
 from crimelens.governance._ledger import export_ledger as _export
 from crimelens.governance._ledger import verify_export as _verify_export
 from crimelens.governance._policy import (
@@ -329,16 +331,49 @@ def inclusion_proof(ctx: Context, *, seq: int, actor: Actor, tree_size: int | No
     return proof
 
 
-def consistency_proof(ctx: Context, *, old_size: int, actor: Actor, new_size: int | None = None,
-                      purpose: str | None = OVERSIGHT_PURPOSE) -> dict[str, Any]:
-    """RFC 6962 consistency proof between two signed heads."""
+def consistency_proof(ctx: Context, *, actor: Actor, old_size: int | None = None, new_size: int | None = None,
+                      purpose: str | None = OVERSIGHT_PURPOSE, root: str | None = None,
+                      head: Mapping[str, Any] | None = None, source: str | None = None) -> dict[str, Any]:
+    """RFC 6962 consistency proof from the tree at ``old_size`` to the signed head at ``new_size``
+    (default the newest), with both roots and the signed heads (:meth:`Ledger.consistency_proof`).
+
+    Everyone may ask for one (``ledger.proof``, as for an inclusion proof). ``root`` (64 hex digits)
+    or ``head`` (a signed head as ``ledger head --json`` writes it; ``source`` names its file) is a
+    head the agency published at ``old_size`` (with ``head``, ``old_size`` may be left out): the proof
+    is then held to it, and a store whose tree at that size has another root, or no tree that large,
+    raises :class:`~crimelens.errors.LedgerIntegrityError` naming both roots (exit 4). Every answer and
+    refusal is logged; a mismatch as a refused ``ledger.proof`` with the published root.
+    """
     authorize(ctx, action="ledger.proof", actor=actor, purpose=purpose)
+    detail: dict[str, Any] = {"type": "consistency", "old_size": old_size}
     try:
-        proof = ctx.ledger.consistency_proof(old_size, new_size)
+        published = None
+        if head is not None:
+            published = PublishedHead.from_json(head, source=source or "the published head")
+            if root is not None and root.strip().lower() != published.root_hash.hex():
+                raise InputError(f"ledger proof: got --root {root} and {published.source} with root "
+                                 f"{published.root_hash.hex()}; expected one published root (give either)")
+            old_size = published.tree_size if old_size is None else old_size
+        elif root is not None:
+            if old_size is None:
+                raise InputError("ledger proof: got --root without --from; expected the size of the published "
+                                 "head whose root it is")
+            published = PublishedHead.from_root(old_size, root, source=source or f"the published root at size {old_size}")
+        if old_size is None:
+            raise InputError("ledger proof: got no old size; expected --from M (or --head FILE, a published head)")
+        detail["old_size"] = old_size
+        if published is not None:
+            detail.update(published_root=published.root_hash.hex(), published_key_id=published.key_id)
+        proof = ctx.ledger.consistency_proof(old_size, new_size, published=published)
+    except LedgerIntegrityError as exc:
+        refuse(ctx, action="ledger.proof", actor=actor, purpose=purpose, reason=str(exc), error=exc,
+               detail={**detail, "matches_published": False})
     except (InputError, NotFoundError) as exc:
-        refuse(ctx, action="ledger.proof", actor=actor, purpose=purpose, reason=str(exc), error=exc)
-    record_use(ctx, action="ledger.proof", actor=actor, purpose=purpose,
-               detail={"type": "consistency", "old_size": old_size, "new_size": proof["new_size"]})
+        refuse(ctx, action="ledger.proof", actor=actor, purpose=purpose, reason=str(exc), error=exc, detail=detail)
+    detail["new_size"] = proof["new_size"]
+    if published is not None:
+        detail["matches_published"] = True
+    record_use(ctx, action="ledger.proof", actor=actor, purpose=purpose, detail=detail)
     return proof
 
 
@@ -577,7 +612,8 @@ def register_model(
         seq = record_use(ctx, action="models.register", actor=actor, purpose=purpose, model=name,
                          model_version=version, params=dict(params), data_hash=training_data_hash,
                          artefact_hash=artefact_hash, detail={"code_version": code_version,
-                                                              "training_dataset": training_dataset})
+                                                              "training_dataset": training_dataset,
+                                                              "text_sha256": _text_sha256(card_text or {})})
         db.insert_model(ctx.store, {
             "name": name, "version": version, "kind": kind, "params": dict(params),
             "training_dataset": training_dataset, "training_data_hash": training_data_hash,
@@ -645,15 +681,48 @@ def _text_sha256(text: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(dict(text), sort_keys=True).encode()).hexdigest()
 
 
+def _card_text_records(ctx: Context) -> dict[tuple[str, str], tuple[int, str, str]]:
+    """(model, version) -> (seq, action, text_sha256) of the last completed ledger entry that recorded the
+    hash of the card's text: a ``models.describe``, or the ``models.register`` of a card written at
+    registration (registrations logged before they recorded it have none: nothing to compare)."""
+    out: dict[tuple[str, str], tuple[int, str, str]] = {}
+    for seq, e in ctx.ledger.entries(action="models.*"):
+        sha = e.detail.get("text_sha256") if isinstance(e.detail, Mapping) else None
+        if (e.outcome == "ok" and e.action in ("models.register", "models.describe") and e.model is not None
+                and isinstance(sha, str)):
+            out[(e.model, str(e.model_version))] = (seq, e.action, sha)
+    return out
+
+
+def _card_text_check(text: Mapping[str, Any], record: tuple[int, str, str] | None) -> tuple[bool | None, str]:
+    """Whether a card's stored text hashes to what its ledger entry recorded, and a sentence saying so."""
+    if record is None:
+        return None, ("no ledger entry records the hash of this card's text (registered before registrations "
+                      "recorded it, and not described since), so it cannot be checked against the ledger")
+    seq, action, recorded = record
+    stored = _text_sha256(text)
+    if stored == recorded:
+        return True, f"the text matches the SHA-256 that ledger entry {seq} ({action}) recorded"
+    return False, (f"WARNING: the stored text does not match the ledger: it hashes to SHA-256 {stored[:16]}…, "
+                   f"but ledger entry {seq} ({action}) recorded {recorded[:16]}…; the text was changed outside "
+                   "crimelens after that entry (or the entry was), so it is not the text that entry recorded")
+
+
 def model_card(ctx: Context, *, name: str, actor: Actor, version: str | None = None,
                purpose: str | None = OVERSIGHT_PURPOSE) -> ModelCard:
+    """A registered model's card. Its ``model_details`` carry ``text_ledger_check``: whether the stored
+    free text hashes to the ``text_sha256`` that the last ``models.describe`` (or the registration) recorded
+    in the ledger, which protects it; a text edited in the store's tables says so there (and in the entry,
+    ``text_matches_ledger``)."""
     authorize(ctx, action="models.card", actor=actor, purpose=purpose, model=name, model_version=version)
     try:
         card = _card(ctx, name, version)
     except NotFoundError as exc:
         refuse(ctx, action="models.card", actor=actor, purpose=purpose, reason=str(exc), error=exc, model=name)
+    matches, check = _card_text_check(card.text, _card_text_records(ctx).get((card.name, card.version)))
+    card = dataclasses.replace(card, details={**card.details, "text_ledger_check": check})
     record_use(ctx, action="models.card", actor=actor, purpose=purpose, model=card.name,
-               model_version=card.version, detail={"missing": card.missing_sections()})
+               model_version=card.version, detail={"missing": card.missing_sections(), "text_matches_ledger": matches})
     return card
 
 
@@ -1570,12 +1639,19 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
 
     With ``out_dir`` it writes ``annual-report-<year>.html`` and ``.json`` there, and ``.pdf``
     when the fpdf2 renderer is installed.
+
+    The ledger is verified first (:meth:`~crimelens.governance.Ledger.verify`, the check ``ledger verify``
+    makes): the result is in ``data["ledger_verification"]``. A ledger that fails still gets its report,
+    which opens with a warning naming the problem (``data["warning"]``), but, as with ``ledger verify``,
+    nothing is appended to it (``data["not_logged"]`` says why); the CLI then exits 4.
     """
     now = ctx.now()
     if not FIRST_REPORT_YEAR <= year <= now.year:
         raise InvalidParameterError(
             f"annual report: year {year}; expected a year that has begun, from {FIRST_REPORT_YEAR} to {now.year}")
     authorize(ctx, action="report.annual", actor=actor, purpose=purpose)
+    # the figures are only as good as the ledger: verify it first (the check `ledger verify` makes; read-only)
+    verified = ctx.ledger.verify()
     start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     entries = ctx.ledger.entries(since=start, until=end)
     # the ledger's record of the deployments, to now: the entries that changed their state (an incident's
@@ -1594,9 +1670,23 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
     switches = [(seq, e.action == "killswitch.engage")
                 for seq, e in ctx.ledger.entries(action="killswitch.*", until=end)
                 if e.outcome == "ok" and e.action in ("killswitch.engage", "killswitch.release")]
+    card_texts = []  # each card's text as stored, against the hash its last ledger entry recorded
+    for (model, version), (seq, action, recorded) in sorted(_card_text_records(ctx).items()):
+        try:
+            stored: str | None = _text_sha256(db.model_row(ctx.store, model, version)["card_text"])
+        except NotFoundError:
+            stored = None
+        card_texts.append({"model": model, "version": version, "seq": seq, "action": action,
+                           "ledger_sha256": recorded, "table_sha256": stored})
     report = build_annual_report(year, entries, history=history, deployments=deployments, state_changes=changes,
                                  cards=cards, head=head_json, generated_at=ctx.now(), kill_switch_history=switches,
-                                 floor_days=MIN_COMMENT_DAYS_FLOOR)
+                                 floor_days=MIN_COMMENT_DAYS_FLOOR, card_texts=card_texts,
+                                 verification={"ok": verified.ok, "n_entries": verified.n_entries,
+                                               "first_bad": verified.first_bad, "problem": verified.problem})
+    if not verified.ok:
+        # like `ledger verify`: nothing is appended to a ledger that fails, since the entry's signed head would
+        # cover the damage (heads deleted with their entries left would be covered again); the JSON says so
+        report = dataclasses.replace(report, data={**report.data, "not_logged": NOT_LOGGED_BAD})
     files: list[str] = []
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -1610,7 +1700,9 @@ def annual_report(ctx: Context, *, year: int, actor: Actor, purpose: str | None 
             pdf_path = out_dir / f"annual-report-{year}.pdf"
             pdf_path.write_bytes(pdf)
             files.append(str(pdf_path))
+    if not verified.ok:
+        return report
     record_use(ctx, action="report.annual", actor=actor, purpose=purpose,
                output_hash=hashlib.sha256(report.html.encode("utf-8")).hexdigest(),
-               detail={"year": year, "entries_counted": len(entries), "files": files})
+               detail={"year": year, "entries_counted": len(entries), "files": files, "ledger_verified": True})
     return report
