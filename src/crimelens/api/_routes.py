@@ -301,7 +301,9 @@ def forecast_cells(ctx: CtxDep, caller: CallerDep, run_id: Name) -> Response:
             responses={200: {"content": {t: {} for t in fc.EXPORT_TYPES.values()},
                              "description": "the run's cells as a file QGIS opens"}},
             summary="A stored run as GeoPackage, GeoJSON or CSV: the columns, polygons and metadata of "
-                    "`forecast run --out`; or a PNG map, as `forecast run --png` draws")
+                    "`forecast run --out`; or a PNG map, as `forecast run --png` draws; X-Output-Hash-Matches "
+                    "says whether the stored cells still match the run's ledger entry (the output hash "
+                    "recomputed from the stored risks, and the stored rank and flags)")
 def forecast_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
                     format: Annotated[Literal["gpkg", "geojson", "csv", "png"], Query(
                         description="gpkg (layer 'forecast', data CRS), geojson (lon/lat), csv (WKT) or png "
@@ -311,11 +313,12 @@ def forecast_export(ctx: CtxDep, caller: CallerDep, run_id: Name,
     from pathlib import Path as FsPath
 
     with tempfile.TemporaryDirectory(prefix="crimelens-export-") as tmp:
-        out = fc.export_stored_run(ctx, run_id, format, FsPath(tmp), actor=caller.actor, purpose=caller.purpose,
-                                   deployment=caller.deployment)
+        done = fc.export_stored_file(ctx, run_id, format, FsPath(tmp), actor=caller.actor, purpose=caller.purpose,
+                                     deployment=caller.deployment)
+        out = FsPath(done["path"])
         data = out.read_bytes()
         name = out.name
-    return _attachment(data, fc.EXPORT_TYPES[format], name)
+    return _attachment(data, fc.EXPORT_TYPES[format], name, bool(done["matches_ledger"]))
 
 
 @router.get("/forecasts/{run_id}/evaluation", tags=["forecast"],

@@ -92,13 +92,34 @@ def _areas(text: str | None, nij: bool) -> list[float]:
     return values
 
 
+def _undefined(value: Any) -> bool:
+    """An undefined figure: null in JSON, NaN in a result."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _mean_interval(model: str, v: dict[str, float]) -> str:
     """'mean [low, high]'; the perfect-rate ceiling is one expected value, not a mean over periods, so it
     prints without an interval (its [x, x] would read as a very certain estimate). It is not a bound:
-    a model can pass it where rates change."""
+    a model can pass it where rates change. An undefined figure (the ceiling's PEI, a metric no period
+    scored) prints as '—', a mean without an interval (one period) as 'mean (no interval)'."""
+    if _undefined(v.get("mean")):
+        return "—"
     if model.startswith("ceiling:"):
         return f"{v['mean']:.3f} (expected; no interval)"
+    if _undefined(v.get("low")) or _undefined(v.get("high")):
+        return f"{v['mean']:.3f} (no interval)"
     return f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+
+
+def _ratio(label: str, v: dict[str, Any]) -> str:
+    """'PAI ratio @0.01 1.139 [1.071, 1.208]', with the resamples that had no ratio, or why there is no
+    interval."""
+    head = f"PAI ratio @{label} " + ("—" if _undefined(v.get("ratio")) else f"{v['ratio']:.3f}")
+    if _undefined(v.get("low")) or _undefined(v.get("high")):
+        return head + f" (no interval: {v.get('no_interval') or 'undefined'})"
+    undefined = (f" ({v['n_undefined']:,} of {v.get('n_resamples', 2000):,} resamples without a ratio left out)"
+                 if v.get("n_undefined") else "")
+    return head + f" [{v['low']:.3f}, {v['high']:.3f}]" + undefined
 
 
 @forecast_app.command("run")
@@ -149,11 +170,8 @@ def run(
         for warning in d["warnings"]:  # the run's own (all-zero risk and its cause, hours not used, ...)
             console.print(f"[yellow]warning: {esc(warning)}[/]")
         tie = d["tie_at_cut"]  # among the shown flags: cells of risk 0 are never flagged, the warnings say why
-        if tie and tie["flagged"] + tie["unflagged"] == d["area"]["n_cells"]:
-            console.print(f"[yellow]every cell has the same risk {tie['risk']:.4g}: the model found nothing to tell "
-                          f"the cells apart in {d['n_training']:,} training incidents, and the flagged cells are "
-                          "only the lowest cell indices; try a model that needs less history (naive, kde)[/]")
-        elif tie:
+        # a tie of every cell is one of the run's warnings (printed above, and in its JSON, ledger and exports)
+        if tie and tie["flagged"] + tie["unflagged"] < d["area"]["n_cells"]:
             console.print(f"[yellow]the top {d['coverage']:.1%} ends inside a tie: {tie['flagged']} flagged and "
                           f"{tie['unflagged']} unflagged cells share the risk {tie['risk']:.4g}, so which of them "
                           "are flagged is only the tie rule (lowest cell index first): read the risks, or choose "
@@ -266,10 +284,12 @@ def backtest(
         for warning in d.get("warnings", []):
             console.print(f"[yellow]warning: {esc(warning)}[/]")
         for fa in d.get("flagged_areas", []):
-            table(f"flagged area {fa['km2']:.3f} km² ({fa['sq_mi']:.3f} sq mi, {fa['n_flagged']} cells)",
-                  ["model", "PAI", "hit rate", "PEI"],
+            title = f"flagged area {fa['km2']:.3f} km² ({fa['sq_mi']:.3f} sq mi, {fa['n_flagged']} cells)"
+            table(title, ["model", "PAI", "hit rate", "PEI"],
                   [[name, *(_mean_interval(name, v[k]) for k in ("pai", "hit_rate", "pei"))]
                    for name, v in fa["models"].items()])
+            for pair, v in fa.get("paired", {}).items():
+                console.print(esc(f"{pair} at {fa['sq_mi']:.3g} sq mi: " + _ratio(f"{fa['coverage']:.4g}", v)))
         if "groups" in d:
             g = d["groups"]
             for c in covs:
@@ -283,8 +303,7 @@ def backtest(
                 console.print("n=A of B: A of the group's B test incidents recorded in the periods fell in the "
                               "study area and are scored; the others are outside it")
         for pair, by_c in d.get("paired", {}).items():
-            console.print(pair + ": " + "; ".join(
-                f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))
+            console.print(esc(pair + ": " + "; ".join(_ratio(c, v) for c, v in by_c.items())))
         console.print(f"[red]{d['mark']}[/]  run {d['run_id']}  ledger #{d['ledger_seq']}")
         if "registered" in d:
             r = d["registered"]
@@ -357,8 +376,7 @@ def backtests_cmd(
         for warning in summ.get("warnings", []):
             console.print(f"[yellow]warning: {esc(warning)}[/]")
         for pair, by_c in summ.get("paired", {}).items():
-            console.print(pair + ": " + "; ".join(
-                f"PAI ratio @{c} {v['ratio']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for c, v in by_c.items()))
+            console.print(esc(pair + ": " + "; ".join(_ratio(c, v) for c, v in by_c.items())))
         state = "matches" if d["output_hash_matches"] else "[red]does NOT match[/]"
         console.print(f"[red]{d['mark']}[/]  stored summary {state} its ledger entry's output hash (#{d['ledger_seq']})")
         if d.get("out"):

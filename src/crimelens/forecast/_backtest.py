@@ -19,7 +19,12 @@ Intervals are percentile bootstraps over periods (resampling whole periods, so
 week-to-week correlation inside a period is kept). A paired comparison resamples
 the same periods for both models and reports the ratio of their means: the
 interval of ``mean(PAI_a) / mean(PAI_b)`` lying above 1 is the evidence that
-``a`` beats ``b``.
+``a`` beats ``b``. A resample whose periods give ``b`` a mean of 0 has no ratio: it
+is left out of the interval and counted (``n_undefined``); when more than the
+interval's tail (2.5 % of the resamples) have none, the percentile would fall
+among them, and the interval is undefined (NaN, with the reason). One period gives
+no interval (NaN), not a zero-width one; fewer than :data:`MIN_PERIODS_FOR_INTERVAL`
+give one that the backtest's warnings call unreliable.
 
 A ceiling can be added (``ceiling=True``) to show how much room there is:
 ``ceiling:perfect-rate`` is the expected score of a forecaster that knows each
@@ -27,6 +32,12 @@ cell's true rate, taken as its mean count over the test period plus an equal
 span before it (for 2018-2019 weekly tests: 2016-2019). Its expected hit rate
 at coverage ``c`` is the share of that rate in the top ``c`` of cells, the
 same every period (no forecast can know this; it uses the test period).
+Known failure mode: the rate is each cell's count over that span, and the top
+cells are chosen by the same counts, so where they hold few incidents the
+ceiling is mostly Poisson noise and biased upward (it ranks cells by their luck
+and scores them on it). The result keeps, per coverage, the incidents per flagged
+cell its rate rests on (``ceiling_support``); with none at all outside the flagged
+cells it reaches the largest PAI possible, ``n_cells / k``.
 """
 
 from __future__ import annotations
@@ -53,20 +64,31 @@ __all__ = ["BacktestResult", "bootstrap_interval", "rolling_origin"]
 
 METRICS = ("hit_rate", "pai", "pei")
 
+#: Fewer scored periods than this: intervals across them are not reliable (a percentile bootstrap
+#: over a handful of values takes few distinct means; the backtest's warnings say so)
+MIN_PERIODS_FOR_INTERVAL = 10
+
 
 def bootstrap_interval(values: NDArray[np.float64], *, n_boot: int = 2000, level: float = 0.95,
                        random_state: int = 0) -> tuple[float, float, float]:
     """Mean of ``values`` (NaNs dropped) and its percentile bootstrap interval.
 
+    One value gives its mean and no interval (NaN, NaN): resampling one value gives a zero-width
+    interval that would read as a certain estimate.
+
     Examples
     --------
     >>> bootstrap_interval(np.array([1.0, 1.0, 1.0]))
     (1.0, 1.0, 1.0)
+    >>> bootstrap_interval(np.array([2.0, np.nan]))
+    (2.0, nan, nan)
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return (float("nan"), float("nan"), float("nan"))
+    if len(v) == 1:
+        return (float(v[0]), float("nan"), float("nan"))
     rng = np.random.default_rng(random_state)
     idx = rng.integers(0, len(v), size=(n_boot, len(v)))
     means = v[idx].mean(axis=1)
@@ -120,6 +142,12 @@ class BacktestResult:
     n_recorded: NDArray[np.float64] | None = None
     #: the same per period and audit group (``[period, group]``)
     group_recorded: NDArray[np.float64] | None = None
+    #: what the perfect-rate ceiling's rate rests on, per coverage (``[coverage]``): the incidents per
+    #: flagged cell over the rate's span (the test periods and an equal span before them; None: no
+    #: ceiling, or not kept, as in results made before it was)
+    ceiling_support: NDArray[np.float64] | None = None
+    #: the days the ceiling's rate was counted over (twice the test periods' span)
+    ceiling_span_days: float | None = None
     _index: Mapping[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +155,7 @@ class BacktestResult:
             arr = np.array(getattr(self, name), dtype=np.float64)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
-        for name in ("group_hits", "group_n", "expected", "n_recorded", "group_recorded"):
+        for name in ("group_hits", "group_n", "expected", "n_recorded", "group_recorded", "ceiling_support"):
             if getattr(self, name) is not None:
                 arr = np.array(getattr(self, name), dtype=np.float64)
                 arr.setflags(write=False)
@@ -183,6 +211,7 @@ class BacktestResult:
         if len(n) == 0:
             return {name: {"hit_rate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0.0,
                            **outside(g, 0.0)} for g, name in enumerate(self.groups)}
+        one = len(n) == 1  # one period: no interval (resampling it gives a zero-width one)
         rng = np.random.default_rng(self.random_state)
         idx = rng.integers(0, len(n), size=(self.n_boot, len(n)))
         out: dict[str, dict[str, float]] = {}
@@ -194,8 +223,10 @@ class BacktestResult:
                 continue
             boot = hits[idx, g].sum(axis=1) / np.maximum(n[idx, g].sum(axis=1), 1e-300)
             boot = boot[n[idx, g].sum(axis=1) > 0]
-            out[name] = {"hit_rate": float(hits[:, g].sum() / total), "low": float(np.quantile(boot, 0.025)),
-                         "high": float(np.quantile(boot, 0.975)), "n": total, **outside(g, total)}
+            low, high = ((float("nan"), float("nan")) if one else
+                         (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))))
+            out[name] = {"hit_rate": float(hits[:, g].sum() / total), "low": low, "high": high, "n": total,
+                         **outside(g, total)}
         return out
 
     def outside_area(self) -> dict[str, Any] | None:
@@ -214,17 +245,65 @@ class BacktestResult:
 
     def paired(self, a: str, b: str, metric: str = "pai", coverage: float = 0.01
                ) -> tuple[float, float, float]:
-        """Ratio ``mean(a) / mean(b)`` over the same periods and its paired bootstrap interval."""
+        """Ratio ``mean(a) / mean(b)`` over the same periods and its paired bootstrap interval
+        (NaN where :meth:`paired_ratio` gives none)."""
+        r = self.paired_ratio(a, b, metric, coverage)
+        return (r["ratio"], r["low"], r["high"])
+
+    def paired_ratio(self, a: str, b: str, metric: str = "pai", coverage: float = 0.01) -> dict[str, Any]:
+        """Ratio ``mean(a) / mean(b)`` over the periods both were scored in, and its paired bootstrap
+        interval: ``{"ratio", "low", "high", "n_periods", "n_undefined"}`` and, where there is no
+        interval, ``"no_interval"`` saying why.
+
+        The ratio is NaN when ``b``'s mean is 0. Each of the ``n_boot`` resamples draws the same periods
+        for both; one in which ``b``'s mean is 0 has no ratio (``x / 0``): it is left out and counted in
+        ``n_undefined``. When more of them are undefined than either tail of the interval holds (2.5 % of
+        the resamples), a percentile of the resamples could fall among them, so the interval is NaN. One period gives no
+        interval either. Where no resample is undefined the interval is the percentile interval of every
+        resample's ratio, as it always was.
+
+        Examples
+        --------
+        >>> from crimelens.domain import Grid
+        >>> from crimelens.forecast._area import StudyArea
+        >>> area = StudyArea.square(Grid(0.0, 0.0, 100.0, 2, 1))
+        >>> pai = np.array([[[2.0], [1.0], [3.0]], [[0.0], [1.0], [0.0]]])  # [model, period, coverage]
+        >>> z = np.zeros((2, 3))
+        >>> res = BacktestResult(("a", "b"), {}, (), 7.0, (0.5,), area.describe(), np.ones(3), pai, pai, pai,
+        ...                      z, z, z)
+        >>> r = res.paired_ratio("a", "b", "pai", 0.5)
+        >>> r["ratio"], r["low"], r["n_undefined"] > 100
+        (6.0, nan, True)
+        """
         va, vb = self.values(a, metric, coverage), self.values(b, metric, coverage)
         ok = np.isfinite(va) & np.isfinite(vb)
         va, vb = va[ok], vb[ok]
-        if len(va) == 0 or vb.mean() == 0:
-            return (float("nan"), float("nan"), float("nan"))
+        nan = float("nan")
+        out: dict[str, Any] = {"ratio": nan, "low": nan, "high": nan, "n_periods": len(va), "n_undefined": 0}
+        if len(va) == 0:
+            out["no_interval"] = f"no period where both {a} and {b} were scored"
+            return out
+        if vb.mean() > 0:
+            out["ratio"] = float(va.mean() / vb.mean())
+        if len(va) == 1:
+            out["no_interval"] = "one period: resampling it gives no interval"
+            return out
         rng = np.random.default_rng(self.random_state)
         idx = rng.integers(0, len(va), size=(self.n_boot, len(va)))
-        ratios = va[idx].mean(axis=1) / np.maximum(vb[idx].mean(axis=1), 1e-300)
-        return (float(va.mean() / vb.mean()), float(np.quantile(ratios, 0.025)),
-                float(np.quantile(ratios, 0.975)))
+        mean_a, mean_b = va[idx].mean(axis=1), vb[idx].mean(axis=1)
+        defined = mean_b > 0
+        n_undefined = int(self.n_boot - defined.sum())
+        out["n_undefined"] = n_undefined
+        tail = 0.025
+        if n_undefined > tail * self.n_boot:
+            out["no_interval"] = (f"in {n_undefined:,} of the {self.n_boot:,} resamples of the {len(va)} periods "
+                                  f"{b}'s mean {metric.upper() if metric != 'hit_rate' else 'hit rate'} is 0, so "
+                                  f"their ratio is undefined; more than {tail * 100:g} % of them, so the interval's "
+                                  "percentiles would fall among them")
+            return out
+        ratios = mean_a[defined] / mean_b[defined]
+        out["low"], out["high"] = float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
+        return out
 
     def summary(self, coverages: Sequence[float] | None = None) -> dict[str, Any]:
         """JSON-able: the area definition, and per model the mean and interval of each metric."""
@@ -341,6 +420,8 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
     premise = (encode_premises(frame["premise"]).take(order)
                if "premise" in frame.columns and any(m._uses_premise() for m in models.values()) else None)
     extra = ("ceiling:perfect-rate",) if ceiling else ()
+    ceiling_support: NDArray[np.float64] | None = None
+    ceiling_span: float | None = None
     n_models = len(names) + len(extra)
     group_names, codes = _group_codes(groups, len(incidents))
     codes_sorted = None if codes is None else codes[order]
@@ -403,7 +484,12 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
         t_last = days_since_epoch(ends[-1])
         span = t_last - t_first
         inside = (t_sorted >= t_first - span) & (t_sorted < t_last) & (cells_all >= 0)
-        per_day = np.bincount(cells_all[inside], minlength=area.n_cells).astype(np.float64) / (2.0 * span)
+        counts = np.bincount(cells_all[inside], minlength=area.n_cells).astype(np.float64)
+        per_day = counts / (2.0 * span)
+        # the incidents per flagged cell the rate rests on: the top cells are chosen by these counts too
+        top = counts[np.argsort(-counts, kind="stable")]  # the order rank_cells gives the rate
+        ceiling_support = np.array([top[:k].sum() / k for k in (max(1, round(c * area.n_cells)) for c in covs)])
+        ceiling_span = 2.0 * span
         for p in range(periods):
             rate = per_day * (days_since_epoch(ends[p]) - days_since_epoch(origins[p]))
             expected[len(names), p] = float(rate.sum())
@@ -417,7 +503,8 @@ def rolling_origin(incidents: IncidentTable, models: Mapping[str, HotspotModel],
                           area.describe(), n_events, hit, pai, pei, loglik, brier, seconds,
                           ties, n_boot, random_state, group_names, group_hits, group_n,
                           {name: type(models[name]).__name__ for name in names}, ends, expected,
-                          n_recorded, group_recorded)
+                          n_recorded, group_recorded, ceiling_support=ceiling_support,
+                          ceiling_span_days=ceiling_span)
 
 
 def _group_codes(groups: Sequence[Any] | None, n: int) -> tuple[tuple[str, ...], NDArray[np.int64] | None]:

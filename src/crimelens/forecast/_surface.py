@@ -25,7 +25,29 @@ from crimelens.domain import TimeWindow
 from crimelens.errors import InvalidParameterError
 from crimelens.forecast._area import StudyArea
 
-__all__ = ["RiskSurface", "rank_cells", "tie_at_cut"]
+__all__ = ["RiskSurface", "output_hash", "rank_cells", "tie_at_cut"]
+
+
+def output_hash(intensity: NDArray[np.float64], *, window: str, model: str, params: Mapping[str, Any],
+                area: Mapping[str, Any]) -> str:
+    """A forecast's output hash (the ``output_hash`` of its ``forecast.run`` ledger entry): SHA-256 over the
+    expected counts as float64 in cell order (cell 0 first; little-endian, 8 bytes each), then the UTF-8
+    bytes of ``json.dumps({"window", "model", "params", "area"}, sort_keys=True, default=str)`` with
+    Python's default separators (``", "``, ``": "``) and ASCII escapes. ``window`` is
+    ``"[START, END)"`` in ISO 8601 (UTC, ``+00:00``), ``model`` the class name, ``params`` every model
+    parameter (the study area's as its definition) and ``area`` the study area's definition.
+
+    Examples
+    --------
+    >>> output_hash(np.array([0.5, 0.0]), window="[2020-01-01T00:00:00+00:00, 2020-01-08T00:00:00+00:00)",
+    ...             model="NaiveCounts", params={}, area={"kind": "square"})[:16]
+    'e3fe015fdfb630f2'
+    """
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(np.asarray(intensity, dtype="<f8")).tobytes())
+    h.update(json.dumps({"window": window, "model": model, "params": dict(params), "area": dict(area)},
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()
 
 
 def rank_cells(intensity: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -146,13 +168,9 @@ class RiskSurface:
         return tie_at_cut(self.intensity, self.order[: self.n_flagged(coverage)])
 
     def hash(self) -> str:
-        """SHA-256 of the intensities, the window, the model and the area definition."""
-        h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.intensity).tobytes())
-        h.update(json.dumps({"window": str(self.window), "model": self.model,
-                             "params": _jsonable(self.params), "area": self.area.describe()},
-                            sort_keys=True, default=str).encode())
-        return h.hexdigest()
+        """SHA-256 of the intensities, the window, the model and the area definition (:func:`output_hash`)."""
+        return output_hash(self.intensity, window=str(self.window), model=self.model,
+                           params=_jsonable(self.params), area=self.area.describe())
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -41,6 +41,7 @@ from crimelens.forecast import (
     reading_hours_in,
     rolling_origin,
 )
+from crimelens.forecast._backtest import MIN_PERIODS_FOR_INTERVAL
 from crimelens.forecast._base import days_since_epoch, params_used
 from crimelens.forecast._export import (
     FORMATS,
@@ -54,7 +55,7 @@ from crimelens.forecast._export import (
 )
 from crimelens.forecast._hours import day_long_share, share_in_hours
 from crimelens.forecast._metrics import KM2_PER_SQ_MI
-from crimelens.forecast._surface import tie_at_cut
+from crimelens.forecast._surface import output_hash, rank_cells, tie_at_cut
 from crimelens.governance import Actor
 from crimelens.governance._cards import ModelCard
 from crimelens.services._context import (
@@ -87,8 +88,10 @@ __all__ = [
     "BacktestRun",
     "ForecastRun",
     "audit_groups",
+    "check_stored_run",
     "data_hash",
     "export_backtest",
+    "export_stored_file",
     "export_stored_run",
     "forecast_warnings",
     "list_backtests",
@@ -722,26 +725,31 @@ def _caption(run_id: str, dataset: str | None, offense: str | None) -> str:
 
 
 def _run_metadata(run_id: str, dataset: str | None, offense: str | None, window: TimeWindow, zone: str,
-                 notes: Sequence[str]) -> dict[str, str]:
+                 notes: Sequence[str], *, matches: bool = True) -> dict[str, str]:
     """What an exported file adds to the surface's metadata: the run it came from, its dataset and
-    offense, the window on the dataset's clocks with their offset (``window`` stays in UTC) and the
-    run's warnings (a JSON list)."""
+    offense, the window on the dataset's clocks with their offset (``window`` stays in UTC), the
+    run's warnings (a JSON list) and whether the cells written are the ones its ledger entry logged
+    (``matches_ledger``: at run time they are; a stored run is checked, :func:`check_stored_run`)."""
     return {"run_id": run_id, "dataset": dataset or "all", "offense": offense or "all", "timezone": zone,
             "window_local": f"{local_time(window.start, zone)}/{local_time(window.end, zone)}",
-            "warnings": json.dumps(list(notes), ensure_ascii=False)}
+            "warnings": json.dumps(list(notes), ensure_ascii=False), "matches_ledger": str(matches).lower()}
 
 
 def record_export(ctx: Context, *, run_id: str, fmt: str, path: Path, n_cells: int, output_hash: str,
                   actor: Actor, purpose: str | None, deployment: str | None = None,
-                  local: bool = False, replaced: str | None = None) -> dict[str, Any]:
+                  local: bool = False, replaced: str | None = None,
+                  matches_ledger: bool | None = None) -> dict[str, Any]:
     """Log a file written from forecast run ``run_id`` as ``forecast.export``: its format, name, size and
     SHA-256, and with ``local`` (a file left on this machine, as ``forecast run --out`` writes) its path,
     and ``replaced``, the SHA-256 of a file the write replaced (an earlier entry naming that file no
-    longer matches it). The entry's output hash is the run's. Returns the entry's detail with its
+    longer matches it), and ``matches_ledger`` (a stored run's export: whether its cells still match the
+    run's entry). The entry's output hash is the run's. Returns the entry's detail with its
     ``ledger_seq``."""
     blob = path.read_bytes()
     detail: dict[str, Any] = {"run_id": run_id, "format": fmt, "n_cells": n_cells, "file": path.name,
                               "bytes": len(blob), "sha256": sha256_hex(blob)}
+    if matches_ledger is not None:
+        detail["matches_ledger"] = matches_ledger
     if local:
         detail["path"] = str(path.resolve())
     if replaced is not None:
@@ -798,26 +806,64 @@ def _hours_unknown(estimators: Mapping[str, HotspotModel], history: IncidentTabl
             + advice], off
 
 
+#: A forecast whose newest training incident is more than its horizon plus this many days before its window is
+#: warned of: the days between are read as days without incidents (a feed published up to four weeks late,
+#: forecast for its next window, is not)
+STALE_MARGIN_DAYS = 28.0
+
+
 def forecast_warnings(estimator: HotspotModel, surface: RiskSurface, coverage: float, *, n_training: int,
                       newest: datetime | None, zone: str) -> list[str]:
     """What a reader of a forecast must know: why every cell's expected count is 0 when it is (stale
-    history, no incident in the window's hours, no incident in the study area, or none of these), and
-    that cells of risk 0 are not presented as flagged (only the tie rule would pick them)."""
+    history, no incident in the window's hours, no incident in the study area, or none of these), that
+    cells of risk 0 are not presented as flagged (only the tie rule would pick them), that every cell has
+    the same expected count (the flags are then only the tie rule), and that the newest training incident
+    is more than the horizon plus :data:`STALE_MARGIN_DAYS` before the window (the days between are read as
+    days without incidents)."""
     risk = surface.intensity
     k = surface.n_flagged(coverage)
+    stale = _stale_note(surface, newest, zone)
     if not risk.any():
-        return [f"every cell's expected count is 0, so no cell is flagged: {_zero_cause(estimator, surface, n_training, newest, zone)}"]
+        cause, old_history = _zero_cause(estimator, surface, n_training, newest, zone)
+        return [f"every cell's expected count is 0, so no cell is flagged: {cause}",
+                *([stale] if stale and not old_history else [])]
+    out: list[str] = []
     shown = int(presented_flags(surface, coverage).sum())
     if shown < k:
-        return [f"only {shown:,} of the {k:,} cells in the top {coverage:.1%} have an expected count above 0; the "
-                f"other {k - shown:,} are not flagged: they tie at 0 with {int((risk == 0).sum()) - (k - shown):,} "
-                "more, and only the tie rule (lowest cell index) would pick them"]
-    return []
+        out.append(f"only {shown:,} of the {k:,} cells in the top {coverage:.1%} have an expected count above 0; the "
+                   f"other {k - shown:,} are not flagged: they tie at 0 with {int((risk == 0).sum()) - (k - shown):,} "
+                   "more, and only the tie rule (lowest cell index) would pick them")
+    elif k < len(risk) and bool(np.isclose(risk, risk.max(), rtol=1e-9, atol=0.0).all()):
+        out.append(f"every cell has the same risk, an expected count of {float(risk.max()):.4g}: {surface.model} found nothing "
+                   f"to tell the cells apart in {n_training:,} training incidents, so the {k:,} flagged cells are "
+                   "only the lowest cell indices (the tie rule), not a forecast; try a model that needs less history "
+                   "(naive, kde)")
+    if stale:
+        out.append(stale)
+    return out
+
+
+def _stale_note(surface: RiskSurface, newest: datetime | None, zone: str) -> str | None:
+    """The warning that the newest training incident is more than the horizon plus :data:`STALE_MARGIN_DAYS`
+    before the window: the models read the days without records as days without incidents."""
+    if newest is None:
+        return None
+    window = surface.window
+    age = (window.start - newest).total_seconds() / 86400
+    limit = window.days + STALE_MARGIN_DAYS
+    if age <= limit:
+        return None
+    return (f"the newest training incident, at {local_time(newest, zone)} (the middle of its time window), is "
+            f"{age:,.1f} days before the window, more than the horizon plus {STALE_MARGIN_DAYS:g} days "
+            f"({limit:,.1f}): the models read the days since as days without incidents, so the forecast "
+            f"(expected total {float(surface.intensity.sum()):,.4g}) is what would follow {age:,.0f} quiet days, "
+            "not the history's level; forecast a window nearer the data, or ingest the records since")
 
 
 def _zero_cause(estimator: HotspotModel, surface: RiskSurface, n_training: int, newest: datetime | None,
-                zone: str) -> str:
-    """Why a model gave every cell 0, from what it read: its events (``t_``, ``cell_``) and parameters."""
+                zone: str) -> tuple[str, bool]:
+    """Why a model gave every cell 0, from what it read: its events (``t_``, ``cell_``) and parameters; and
+    whether the cause is history older than the model reads (which names the history's age already)."""
     window = surface.window
     params = estimator.get_params(deep=False)
     t0 = days_since_epoch(window.start)
@@ -826,17 +872,17 @@ def _zero_cause(estimator: HotspotModel, surface: RiskSurface, n_training: int, 
     n_inside = int(np.count_nonzero(before & (cells >= 0)))
     if newest is None or not before.any():
         return (f"none of the {n_training:,} training records is read (at the middle of its time window) before the "
-                "window, so the model has no history; forecast a later window")
+                "window, so the model has no history; forecast a later window", False)
     age = (window.start - newest).total_seconds() / 86400
     lookback = next(((name, float(params[name])) for name in ("window_days", "time_window_days")
                      if isinstance(params.get(name), int | float)), None)
     if lookback is not None and age >= lookback[1]:
         return (f"the newest training incident, at {local_time(newest, zone)} (the middle of its time window), is "
                 f"{age:,.0f} days before the window, older than the {lookback[1]:,.0f} days of history "
-                f"{surface.model} reads ({lookback[0]}); forecast a window nearer the data")
+                f"{surface.model} reads ({lookback[0]}); forecast a window nearer the data", True)
     if n_inside == 0:
         return (f"none of the {n_training:,} training incidents lies in the study area "
-                f"({surface.area.describe().get('rule')}); choose another area")
+                f"({surface.area.describe().get('rule')}); choose another area", False)
     if window.days < 1 and params.get("time_of_day") is not None:
         n_in, n_all = share_in_hours(t[cells >= 0], t0, window.days, zone=params.get("timezone"))
         if n_all and n_in == 0:
@@ -846,10 +892,10 @@ def _zero_cause(estimator: HotspotModel, surface: RiskSurface, n_training: int, 
                     f"has a time of day between {a:%H:%M} and {b:%H:%M} {name}, the window's hours (each time read at "
                     "the middle of its record's window), so the city's share of these hours is 0, and so is every "
                     "cell's; forecast a longer window, or with a model that does not use the time of day "
-                    "(naive, kde)")
+                    "(naive, kde)", False)
     return (f"{surface.model} gave no cell an expected incident from {n_training:,} training incidents, the newest "
             f"{age:,.1f} days before the window ({local_time(newest, zone)}), though the history is recent enough "
-            "and in the study area; compare with naive counts (--model naive)")
+            "and in the study area; compare with naive counts (--model naive)", False)
 
 
 @dataclass(frozen=True)
@@ -898,6 +944,9 @@ class BacktestRun:
             out["paired"] = paired
         if self.versus is not None:
             out["versus"] = self.versus
+        basis = ceiling_basis(res, [*self.coverages, *(c for _, c in self.areas)])
+        if basis is not None:
+            out["ceiling"] = basis
         if self.areas:
             out["flagged_areas"] = [self._area_entry(km2, c) for km2, c in self.areas]
         if per_period:
@@ -913,29 +962,75 @@ class BacktestRun:
             entry["models"][m] = {metric: dict(zip(("mean", "low", "high"), res.mean(m, metric, coverage),
                                                    strict=True))
                                   for metric in ("pai", "hit_rate", "pei")}
+        # the same pairs as the coverages' (``paired``), at this flagged area
+        pairs = _pairs(res, self.coverages, versus=self.versus)
+        if pairs:
+            entry["paired"] = {f"{a} / {b}": _paired_entry(res, a, b, coverage) for a, b in pairs}
         return entry
 
 
 def paired_summary(result: BacktestResult, coverages: Sequence[float], *,
-                   versus: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+                   versus: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """The best model (by mean PAI at the first coverage) against each other model: the ratio of
     mean PAI over the same periods and its paired bootstrap interval, per coverage. With ``versus``
     (a model's label, e.g. ``naive``), each other model against that one instead (``gbm / naive``).
-    Empty with one model."""
+    Empty with one model.
+
+    Each entry is ``{"ratio", "low", "high"}`` (:meth:`BacktestResult.paired_ratio`); where resamples
+    had no ratio (the reference's mean PAI 0 in them) it adds ``n_undefined``, and where there is no
+    interval (``low``/``high`` NaN: too many undefined, or one period) ``no_interval`` saying why."""
+    return {f"{a} / {b}": {f"{c:g}": _paired_entry(result, a, b, c) for c in coverages}
+            for a, b in _pairs(result, coverages, versus=versus)}
+
+
+def _pairs(result: BacktestResult, coverages: Sequence[float], *, versus: str | None = None
+           ) -> list[tuple[str, str]]:
+    """The pairs :func:`paired_summary` compares: each other model against ``versus``, or the best (by mean
+    PAI at the first coverage) against each other."""
     names = [m for m in result.models if not m.startswith("ceiling:")]
     if versus is not None and versus not in names:
         raise InvalidParameterError(f"versus {versus!r}: expected one of the backtested models {names}")
     if len(names) < 2 or not coverages:
-        return {}
-
-    def ratios(a: str, b: str) -> dict[str, dict[str, float]]:
-        return {f"{c:g}": dict(zip(("ratio", "low", "high"), result.paired(a, b, "pai", c), strict=True))
-                for c in coverages}
-
+        return []
     if versus is not None:
-        return {f"{m} / {versus}": ratios(m, versus) for m in names if m != versus}
+        return [(m, versus) for m in names if m != versus]
     best = max(names, key=lambda m: result.mean(m, "pai", coverages[0])[0])
-    return {f"{best} / {other}": ratios(best, other) for other in names if other != best}
+    return [(best, other) for other in names if other != best]
+
+
+def _paired_entry(result: BacktestResult, a: str, b: str, coverage: float) -> dict[str, Any]:
+    """One paired PAI ratio as a summary keeps it: ratio and interval, and only where it happened, the
+    resamples without a ratio and why there is no interval (so that a summary where neither happened
+    reads as it always did)."""
+    r = result.paired_ratio(a, b, "pai", coverage)
+    out: dict[str, Any] = {k: r[k] for k in ("ratio", "low", "high")}
+    if r["n_undefined"]:
+        out["n_undefined"] = r["n_undefined"]
+        out["n_resamples"] = result.n_boot
+    if "no_interval" in r:
+        out["no_interval"] = r["no_interval"]
+    return out
+
+
+#: A flagged cell holding fewer incidents than this, on average, over the span the perfect-rate ceiling's
+#: rate is counted on: the ceiling is mostly Poisson noise there (a count of 10 is ±32 %), and biased upward
+CEILING_MIN_PER_CELL = 10.0
+
+
+def ceiling_basis(result: BacktestResult, coverages: Sequence[float]) -> dict[str, Any] | None:
+    """What the perfect-rate ceiling rests on, at each of ``coverages``: the days its rate was counted over
+    (``span_days``: the test periods and as many days before them), the incidents per flagged cell over
+    them (``incidents_per_flagged_cell``), and the largest PAI any forecast can reach (``max_pai``,
+    ``n_cells / k``: every incident in the flagged cells). None without a ceiling (or a result made before
+    it kept these)."""
+    if result.ceiling_support is None or result.ceiling_span_days is None:
+        return None
+    n = int(result.area.get("n_cells") or 0)
+    covs = list(dict.fromkeys(float(c) for c in coverages))
+    support = {f"{c:g}": float(result.ceiling_support[result._cov(c)]) for c in covs}
+    return {"span_days": result.ceiling_span_days, "incidents_per_flagged_cell": support,
+            "max_pai": {f"{c:g}": n / max(1, round(c * n)) for c in covs},
+            "min_per_cell": CEILING_MIN_PER_CELL}
 
 
 _LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
@@ -1094,7 +1189,8 @@ def run_backtest(
                             horizon_days=horizon_days, zone=zone, coverages=covs,
                             ceiling=ceiling, groups=groups, progress=progress)
     run_id = uuid.uuid4().hex[:16]
-    warnings = (*hours_notes, *backtest_warnings(incidents, result, zone=zone))
+    asked = [*(float(c) for c in coverages), *(c for _, c in areas)]
+    warnings = (*hours_notes, *backtest_warnings(incidents, result, zone=zone, coverages=asked))
     summary = result.summary()
     summary["n_periods_scored"] = int((result.n_events > 0).sum())
     summary["warnings"] = list(warnings)
@@ -1104,6 +1200,9 @@ def run_backtest(
     summary["records"] = records
     summary["n_records_left_out"] = n_left_out
     summary["paired"] = paired_summary(result, [float(c) for c in coverages], versus=versus)
+    basis = ceiling_basis(result, asked)
+    if basis is not None:
+        summary["ceiling"] = basis
     if versus is not None:
         summary["versus"] = versus
     summary["flagged_areas_km2"] = [km2 for km2, _ in areas]
@@ -1168,21 +1267,36 @@ def _outside_totals(result: BacktestResult) -> dict[str, Any]:
     return {k: v for k, v in test.items() if k != "per_period"}
 
 
-def backtest_warnings(incidents: IncidentTable, result: BacktestResult, *, zone: str = "UTC") -> tuple[str, ...]:
+def backtest_warnings(incidents: IncidentTable, result: BacktestResult, *, zone: str = "UTC",
+                      coverages: Sequence[float] | None = None) -> tuple[str, ...]:
     """What a reader of a backtest's means must know: periods left unscored (no records in the area:
-    the means and intervals are over the rest); more than 10 % of the test incidents outside the study
-    area (not scored: the scores speak for the area only); and records whose times are windows longer
-    than the horizon, or as long but not lined up with the periods (a month-only export scored weekly,
-    or day-long records in UTC days scored on local days): such a record falls in the one period its
-    window's middle does, so the periods say nothing about when within its window it happened.
+    the means and intervals are over the rest); fewer than :data:`MIN_PERIODS_FOR_INTERVAL` periods
+    scored (the intervals across them are not reliable; one gives none); more than 10 % of the test
+    incidents outside the study area (not scored: the scores speak for the area only); records whose
+    times are windows longer than the horizon, or as long but not lined up with the periods (a
+    month-only export scored weekly, or day-long records in UTC days scored on local days): such a
+    record falls in the one period its window's middle does, so the periods say nothing about when
+    within its window it happened; and a perfect-rate ceiling resting on few incidents per flagged cell
+    at ``coverages`` (default: every scored one; see :func:`ceiling_basis`).
     Day-long records scored on the same days (NIJ Portland's calls on local-midnight periods of a
     day) fit their periods exactly and are not warned of."""
     out = []
     n, scored = len(result.origins), int((result.n_events > 0).sum())
     if scored < n:
         out.append(f"{n - scored} of {n} periods had no records in the study area and are not scored: the means "
-                   f"and intervals are over the other {scored}" + (" (one period gives no interval)" if scored == 1
-                                                                     else ""))
+                   f"and intervals are over the other {scored}")
+    if scored == 1:
+        out.append("only 1 period was scored: its figures are one forecast's, with no interval (null), and no "
+                   "paired interval; backtest more periods (at least "
+                   f"{MIN_PERIODS_FOR_INTERVAL}) before comparing models")
+    elif 1 < scored < MIN_PERIODS_FOR_INTERVAL:
+        out.append(f"only {scored} periods were scored: intervals across fewer than {MIN_PERIODS_FOR_INTERVAL} "
+                   f"periods are not reliable (a bootstrap over {scored} values draws few distinct means, so the "
+                   "intervals, paired ones included, are too narrow or too wide by chance); backtest at least "
+                   f"{MIN_PERIODS_FOR_INTERVAL} periods before reading them")
+    ceiling = _ceiling_note(result, result.coverages if coverages is None else coverages)
+    if ceiling:
+        out.append(ceiling)
     test = result.outside_area()
     if test is not None and test["share_outside"] > OUTSIDE_SHARE_WARNING:
         out.append(f"{outside_note(test)}: they are in cells with no incident before the start (the study area is "
@@ -1192,6 +1306,40 @@ def backtest_warnings(incidents: IncidentTable, result: BacktestResult, *, zone:
     if note:
         out.append(note)
     return tuple(out)
+
+
+def _ceiling_note(result: BacktestResult, coverages: Sequence[float]) -> str | None:
+    """The warning that the perfect-rate ceiling is biased upward: at some of ``coverages`` its flagged cells
+    hold fewer than :data:`CEILING_MIN_PER_CELL` incidents each over the span its rate is counted on, or it
+    reaches the largest PAI possible (every incident of that span in the flagged cells)."""
+    basis = ceiling_basis(result, coverages)
+    if basis is None:
+        return None
+    name = next(m for m in result.models if m.startswith("ceiling:"))
+    few, top = [], []
+    for c in dict.fromkeys(float(x) for x in coverages):
+        key = f"{c:g}"
+        per_cell = basis["incidents_per_flagged_cell"][key]
+        pai = result.mean(name, "pai", c)[0]
+        if np.isfinite(pai) and pai >= basis["max_pai"][key] * (1 - 1e-9):
+            top.append(f"{c:.3g} ({pai:.2f} = {result.area.get('n_cells')} cells / "
+                       f"{max(1, round(c * int(result.area.get('n_cells') or 0)))} flagged)")
+        if per_cell < CEILING_MIN_PER_CELL:
+            few.append(f"{per_cell:.2g} at {c:.3g}")
+    if not few and not top:
+        return None
+    said = [f"the perfect-rate ceiling is biased upward here: its rate is each cell's count over "
+            f"{format_span(round(basis['span_days'], 1))} (the test periods and as long before them), and its flagged cells "
+            "are chosen by those same counts, so where they hold few incidents it ranks cells by their luck and "
+            "scores them on it"]
+    if few:
+        said.append(f"its flagged cells hold {', '.join(few)} incidents each over that span, fewer than "
+                    f"{CEILING_MIN_PER_CELL:g} (a count of {CEILING_MIN_PER_CELL:g} is ±{100 / np.sqrt(CEILING_MIN_PER_CELL):.0f} % "
+                    "Poisson noise)")
+    if top:
+        said.append(f"at coverage {', '.join(top)} it is the largest PAI possible: every incident of that span in "
+                    "the flagged cells")
+    return "; ".join(said) + ". Read the room above the models from a backtest over a longer span"
 
 
 def _window_note(incidents: IncidentTable, result: BacktestResult, zone: str) -> str | None:
@@ -1475,7 +1623,19 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
                       purpose: str | None = RESEARCH, deployment: str | None = None) -> Path:
     """Write a stored forecast run to ``folder`` as GeoPackage, GeoJSON or CSV: the same columns,
     polygons and metadata as ``forecast run --out``, rebuilt from the store; or as a PNG map, what
-    ``forecast run --png`` draws (logged as ``forecast.export``)."""
+    ``forecast run --png`` draws (logged as ``forecast.export``). :func:`export_stored_file` also says
+    whether the stored cells still match the run's ledger entry."""
+    return Path(export_stored_file(ctx, run_id, fmt, folder, actor=actor, purpose=purpose,
+                                   deployment=deployment)["path"])
+
+
+def export_stored_file(ctx: Context, run_id: str, fmt: str, folder: Path, *, actor: Actor,
+                       purpose: str | None = RESEARCH, deployment: str | None = None) -> dict[str, Any]:
+    """:func:`export_stored_run`, returning ``{"path", "matches_ledger", "check"}``: the file, and whether
+    the stored cells are still the run's (:func:`check_stored_run`: the output hash recomputed from the
+    stored risks equals the ledger's, and the stored rank and flags are the ones those risks give). The
+    files carry it as metadata (``matches_ledger``; a mismatch adds a warning saying what differs), the
+    ``forecast.export`` entry in its detail. The cells written are the stored ones, as they are."""
     from crimelens.forecast._area import cell_polygons
     from crimelens.forecast._export import _lonlat, plot_cells, write_cells
     from crimelens.storage._forecast import forecast_cells
@@ -1486,6 +1646,8 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
     authorize(ctx, action="forecast.export", actor=actor, purpose=purpose, **dep)
     rec = get_forecast_run(ctx.store, run_id)
     cells = forecast_cells(ctx.store, run_id).sort_values("rank", kind="stable").reset_index(drop=True)
+    check = check_stored_run(rec, cells)
+    matches = bool(check["matches_ledger"])
     definition = json.loads(rec.area)
     xy = cells[["x_m", "y_m"]].to_numpy(np.float64)
     lon, lat = _lonlat(xy, rec.crs)
@@ -1496,16 +1658,18 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
     geoms = np.array(cell_polygons(definition, frame["cell_id"].to_numpy(np.int64), rec.crs), dtype=object)
     zone = reading_zone(ctx, rec.dataset)
     try:  # the run's warnings, as its ledger entry logged them (runs stored before they were logged have none)
-        notes = ctx.ledger.entry(rec.ledger_seq).detail.get("warnings") or []
+        notes = [str(n) for n in ctx.ledger.entry(rec.ledger_seq).detail.get("warnings") or []]
     except NotFoundError:
         notes = []
+    if not matches:
+        notes.append(_mismatch_note(check))
     meta = {"model": rec.model, "window": f"{rec.window_start.isoformat()}/{rec.window_end.isoformat()}",
             "study_area": json.dumps(definition, sort_keys=True, default=str), "coverage": f"{rec.coverage:g}",
             "risk_units": "expected recorded incidents per cell in the window",
             "tie_rule": "rank by descending risk; ties by ascending cell index", "mark": rec.mark or "",
             "output_hash": rec.output_hash,
             **_run_metadata(rec.run_id, rec.dataset, rec.offense, TimeWindow(rec.window_start, rec.window_end),
-                            zone, [str(n) for n in notes])}
+                            zone, notes, matches=matches)}
     stem = f"forecast-{rec.run_id}"
     if fmt == "png":
         title = (f"{rec.model}: {format_start(rec.window_start, zone)} + "
@@ -1517,8 +1681,84 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
     else:
         out = write_cells(Path(folder) / f"{stem}.{fmt}", fmt, frame, geoms, rec.crs, meta)
     record_export(ctx, run_id=run_id, fmt=fmt, path=out, n_cells=len(frame), output_hash=rec.output_hash,
-                  actor=actor, purpose=purpose, deployment=deployment)
-    return out
+                  actor=actor, purpose=purpose, deployment=deployment, matches_ledger=matches)
+    return {"path": out, "matches_ledger": matches, "check": check}
+
+
+def _hashed_params(rec: ForecastRecord, definition: Mapping[str, Any]) -> dict[str, Any]:
+    """The model parameters as the run's output hash covered them, from what the run recorded: the study
+    area as its definition (recorded as ``"StudyArea"``) and, on H3 cells, ``cell_m`` (not recorded: unused
+    there) as the model's default, the value a run by model name holds."""
+    params: dict[str, Any] = json.loads(rec.params)
+    if "area" in params:
+        params["area"] = dict(definition)
+    if definition.get("kind") == "h3" and "cell_m" not in params:
+        cls = next((c for c in MODELS.values() if c.__name__ == rec.model), None)
+        if cls is not None:
+            params["cell_m"] = cls().get_params(deep=False).get("cell_m")
+    return params
+
+
+def check_stored_run(rec: ForecastRecord, cells: pd.DataFrame) -> dict[str, Any]:
+    """Whether a stored run's cells are still what its ledger entry logged.
+
+    Recomputes the output hash from the stored risks exactly as the run did (:func:`output_hash`: the
+    risks in cell order, the window in UTC, the model, its recorded parameters and the study area's
+    definition) and compares it with the run's ``output_hash`` (the ledger's); recomputes every cell's
+    rank from the stored risks (descending, ties by ascending cell index) and the flags (the top
+    ``max(1, round(coverage * n_cells))`` by that rank, less any of risk 0) and compares them with the
+    stored ones; and checks that the cells are the study area's ``0 .. n_cells - 1`` once each and, on a
+    square grid, that each cell's ``cell_id`` and centre (``x_m``, ``y_m``) are the ones the definition
+    gives. ``matches_ledger`` is all of these. Returns it with the recomputed hash and what differs."""
+    definition: dict[str, Any] = json.loads(rec.area)
+    n = int(rec.n_cells)
+    problems: list[str] = []
+    cell = cells["cell"].to_numpy(np.int64)
+    order = np.argsort(cell, kind="stable")
+    cell = cell[order]
+    if len(cell) != n or not np.array_equal(cell, np.arange(n)):
+        problems.append(f"the store holds {len(cell):,} cell rows, {len(np.unique(cell)):,} distinct; the run has "
+                        f"{n:,} cells (0 to {n - 1:,})")
+        return {"matches_ledger": False, "output_hash": rec.output_hash, "recomputed_hash": None,
+                "hash_matches": False, "n_rank_differs": None, "n_flagged_differs": None, "problems": problems}
+    risk = cells["risk"].to_numpy(np.float64)[order]
+    window = f"[{rec.window_start.astimezone(UTC).isoformat()}, {rec.window_end.astimezone(UTC).isoformat()})"
+    recomputed = output_hash(risk, window=window, model=rec.model, params=_hashed_params(rec, definition),
+                             area=definition)
+    hash_matches = recomputed == rec.output_hash
+    if not hash_matches:
+        problems.append(f"the output hash recomputed from the stored risks is {recomputed}; the ledger's is "
+                        f"{rec.output_hash}")
+    rank = np.empty(n, dtype=np.int64)
+    rank[rank_cells(risk)] = np.arange(1, n + 1)
+    flagged = (rank <= max(1, round(rec.coverage * n))) & (risk > 0)
+    n_rank = int((cells["rank"].to_numpy(np.int64)[order] != rank).sum())
+    n_flag = int((cells["flagged"].to_numpy(bool)[order] != flagged).sum())
+    if n_rank:
+        problems.append(f"{n_rank:,} cells' stored rank differs from the rank their stored risks give")
+    if n_flag:
+        problems.append(f"{n_flag:,} cells' stored flag differs from the top {rec.coverage:g} their stored risks give "
+                        f"({int(flagged.sum()):,} flagged, {int(cells['flagged'].to_numpy(bool).sum()):,} stored)")
+    if definition.get("kind") == "square":
+        ids = cells["cell_id"].to_numpy(np.int64)[order]
+        x0, y0 = (float(v) for v in definition["origin_m"])
+        size, nx = float(definition["cell_m"]), int(definition["grid_shape"][1])
+        row, col = np.divmod(ids, nx)
+        centre = np.column_stack([x0 + (col + 0.5) * size, y0 + (row + 0.5) * size])
+        stored = cells[["x_m", "y_m"]].to_numpy(np.float64)[order]
+        moved = int((~np.isclose(stored, centre, rtol=0, atol=1e-6).all(axis=1)).sum())
+        if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            problems.append("the stored cell ids are not in the grid's order (ascending with the cell index)")
+        if moved:
+            problems.append(f"{moved:,} cells' stored centre is not the centre of their cell_id on the study area's grid")
+    return {"matches_ledger": not problems, "output_hash": rec.output_hash, "recomputed_hash": recomputed,
+            "hash_matches": hash_matches, "n_rank_differs": n_rank, "n_flagged_differs": n_flag,
+            "problems": problems}
+
+
+def _mismatch_note(check: Mapping[str, Any]) -> str:
+    return ("the stored cells do not match this run's ledger entry (changed in the store after the run was logged): "
+            + "; ".join(check["problems"]) + ". The file shows the cells as stored; output_hash is the ledger's")
 
 
 def forecast_record(ctx: Context, run_id: str) -> ForecastRecord:
