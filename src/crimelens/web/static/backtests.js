@@ -9,8 +9,13 @@
   const NS = "http://www.w3.org/2000/svg";
   const pct = (c) => `${CL.fmt(c * 100, c < 0.01 ? 1 : 0)} %`;
   // the perfect-rate ceiling is one expected value, not a mean over periods: a bound, without an interval
-  const cell = (v, d = 3, m = "") => !v ? "—" : m.startsWith("ceiling:") ? `${CL.fmt(v.mean, d)} <small class="muted">(expected; no interval)</small>`
-    : `${CL.fmt(v.mean, d)} <small class="muted">[${CL.fmt(v.low, d)}, ${CL.fmt(v.high, d)}]</small>`;
+  /* an interval, or why there is none (one scored period; too many resamples undefined) */
+  const band = (low, high, d, why) => low === null || low === undefined || high === null || high === undefined
+    ? `<small class="muted" title="${CL.esc(why || "")}">(no interval${why ? ": " + CL.esc(why) : ""})</small>`
+    : `<small class="muted">[${CL.fmt(low, d)}, ${CL.fmt(high, d)}]</small>`;
+  const cell = (v, d = 3, m = "") => !v || v.mean === null || v.mean === undefined ? "—"
+    : m.startsWith("ceiling:") ? `${CL.fmt(v.mean, d)} <small class="muted">(expected; no interval)</small>`
+    : `${CL.fmt(v.mean, d)} ${band(v.low, v.high, d, v.no_interval)}`;
   CL.el("bt-models").insertAdjacentHTML("beforeend", MODELS.map((m) =>
     `<label><input type="checkbox" value="${m}"${CHOSEN.has(m) ? " checked" : ""}>${m}</label>`).join(""));
 
@@ -80,7 +85,7 @@
       ? `Paired: each model's mean PAI over ${versus}'s, on the same forecasts; an interval above 1 means the model is better than ${versus}`
       : "Paired: the best model's mean PAI over each other model's, on the same forecasts; an interval above 1 means the best is better";
     pt.querySelector("thead").innerHTML = `<tr><th>${versus ? "model / " + CL.esc(versus) : "best / other"}</th>${covs.map((c) => `<th>PAI ratio, top ${pct(c)}</th>`).join("")}</tr>`;
-    pt.querySelector("tbody").innerHTML = Object.entries(paired).map(([k, v]) => `<tr><th>${CL.esc(k)}</th>${covs.map((c) => { const r = v[String(c)]; return `<td class="num${r && r.low > 1 ? " ok" : ""}">${r ? `${CL.fmt(r.ratio)} <small class="muted">[${CL.fmt(r.low)}, ${CL.fmt(r.high)}]</small>` : "—"}</td>`; }).join("")}</tr>`).join("");
+    pt.querySelector("tbody").innerHTML = Object.entries(paired).map(([k, v]) => `<tr><th>${CL.esc(k)}</th>${covs.map((c) => { const r = v[String(c)]; return `<td class="num${r && r.low > 1 ? " ok" : ""}">${r ? `${CL.fmt(r.ratio)} ${band(r.low, r.high, 3, r.no_interval)}` : "—"}</td>`; }).join("")}</tr>`).join("");
     curve(summ);
     const g = summ.groups || d.groups, gt = CL.el("bt-groups");
     gt.hidden = !g;
@@ -92,7 +97,7 @@
       gt.querySelector("caption").textContent = `By audit group: the share of each group's recorded incidents in flagged cells, pooled over the forecasts (groups are never model inputs); n=A of B: A of the group's B test incidents fell in the study area and are scored${all.length > groups.length ? `; ${all.length - groups.length} groups with no incident recorded in the windows are left out` : ""}`;
       const models = Object.keys(g.models);
       gt.querySelector("thead").innerHTML = `<tr><th>${CL.esc(g.by)}</th>${models.map((m) => `<th>${CL.esc(m)}, top ${pct(covs[0])}</th>`).join("")}</tr>`;
-      gt.querySelector("tbody").innerHTML = groups.map((x) => `<tr data-group="${CL.esc(x)}"><th>${CL.esc(x)}</th>${models.map((m) => { const r = (g.models[m][c0] || {})[x]; return `<td class="num">${r ? `${CL.fmt(r.hit_rate)} <small class="muted">[${CL.fmt(r.low)}, ${CL.fmt(r.high)}] n=${CL.fmt(r.n, 0)}${r.n_recorded === undefined ? "" : ` of ${CL.fmt(r.n_recorded, 0)}`}</small>` : "—"}</td>`; }).join("")}</tr>`).join("");
+      gt.querySelector("tbody").innerHTML = groups.map((x) => `<tr data-group="${CL.esc(x)}"><th>${CL.esc(x)}</th>${models.map((m) => { const r = (g.models[m][c0] || {})[x]; return `<td class="num">${r ? `${CL.fmt(r.hit_rate)} ${band(r.low, r.high, 3, r.no_interval)} <small class="muted">n=${CL.fmt(r.n, 0)}${r.n_recorded === undefined ? "" : ` of ${CL.fmt(r.n_recorded, 0)}`}</small>` : "—"}</td>`; }).join("")}</tr>`).join("");
     }
     CL.provenance({model: `${names.filter((m) => !m.startsWith("ceiling:")).join(", ")} (backtest ${d.run_id}, output sha256 ${String(d.output_hash || "").slice(0, 16)}…)`,
                    mark: "Research output: " + (d.mark || "model evaluation, not a forecast to act on")});
