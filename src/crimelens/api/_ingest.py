@@ -5,7 +5,9 @@ export here instead. The body is the file as exported (CSV, CSV.gz, Parquet, Geo
 shapefile), streamed to a private temporary folder beside the store under its own name (so the
 layout is detected from its header and extension as on the command line), ingested with the same
 service, then deleted; the provenance records it as ``upload:<name>``. A file already stored for the
-dataset changes nothing. An export of an agency's own records system needs its mapping file: kept in
+dataset and read the same way changes nothing; read with another mapping it is read again. Uploads into one
+dataset are ingested one at a time (the service's lock per store and dataset), so two at once never both
+land one export's rows or choose two CRSs. An export of an agency's own records system needs its mapping file: kept in
 the store with ``PUT /api/mappings/{name}`` (every version stays) and named on the upload.
 """
 

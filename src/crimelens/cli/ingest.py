@@ -16,6 +16,7 @@ from crimelens.cli._common import (
     cli_context,
     console,
     emit,
+    err_console,
     esc,
     table,
 )
@@ -75,6 +76,13 @@ def ingest(
                     kept = (f"the {len(done)} before it are stored" if done else "nothing was stored")
                     exc.args = (f"file {i} of {len(files)}, {path}: {exc}; {kept}, the rest were not read",)
                 raise
+            except KeyboardInterrupt:  # Ctrl-C: the file's transaction rolled back; one line, exit 130
+                before = ("" if not done else "; the file before it is stored" if len(done) == 1
+                          else f"; the {len(done)} files before it are stored")
+                err_console.print(f"Interrupted while ingesting {esc(path.name)}{step}: nothing of it was stored"
+                                  f"{before}. Run the command again to ingest it (a stored file is skipped).",
+                                  highlight=False, soft_wrap=True)
+                raise typer.Exit(130) from None
             done.append(summary.to_dict())
     if len(done) == 1:
         emit(done[0], json_out, _render_ingest)

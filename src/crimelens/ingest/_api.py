@@ -17,7 +17,7 @@ from crimelens.domain import CANONICAL_COLUMNS, IncidentTable
 from crimelens.errors import NotFoundError, SchemaError
 from crimelens.ingest._layout import Layout, detect_layout, load_layout
 from crimelens.ingest._read import read_header, read_raw
-from crimelens.ingest._validate import RowMatcher, StoredRows, Validated, validate
+from crimelens.ingest._validate import LandedLines, RowMatcher, StoredRows, Validated, validate
 
 __all__ = ["REASON_DETAILS", "FileDigest", "IngestResult", "file_digest", "file_sha256", "read_file", "reason_kind",
            "resolve_layout"]
@@ -216,7 +216,7 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
               existing_ids: set[str] | None = None, sha256: str | None = None,
               digest: FileDigest | Callable[[], FileDigest] | None = None,
               after_read: Callable[[], None] | None = None, known_rows: RowMatcher | None = None,
-              stored_rows: StoredRows | None = None) -> IngestResult:
+              stored_rows: StoredRows | None = None, landed_lines: LandedLines | None = None) -> IngestResult:
     """Read, validate and project one file.
 
     Parameters
@@ -235,6 +235,8 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
     stored_rows : reads the stored rows under ids this file repeats (the store's
         :func:`crimelens.storage._incidents.stored_incidents`): one whose content differs is quarantined as
         ``duplicate id with changed content`` (a correction, not applied), naming what differs
+    landed_lines : when the file is stored already and read again another way, the ids its earlier ingest
+        landed by line: a row with a ``FILE:LINE`` id on such a line is that row again (a duplicate id)
 
     Examples
     --------
@@ -265,6 +267,7 @@ def read_file(path: str | Path, *, format: str | None = None, mapping: str | Pat
         sha256 = sha256 or get_digest().sha256
     sha256 = sha256 or file_sha256(path)
     validated = validate(raw, layout, path=path, dataset=name, existing_ids=existing_ids, target_crs=crs,
-                         known_rows=known_rows, version=sha256[:8], stored_rows=stored_rows)
+                         known_rows=known_rows, version=sha256[:8], stored_rows=stored_rows,
+                         landed_lines=landed_lines, mapping=None if mapping is None else Path(mapping).name)
     return IngestResult(path=path, layout=layout, dataset=name, validated=validated, sha256=sha256,
                         file_bytes=path.stat().st_size, started_at=started, notes=list(validated.notes))

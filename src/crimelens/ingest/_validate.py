@@ -57,7 +57,7 @@ from crimelens.ingest._project import (
 from crimelens.ingest._read import RawTable
 from crimelens.ingest._rowhash import row_hashes
 
-__all__ = ["RowMatcher", "StoredRows", "Validated", "validate"]
+__all__ = ["LandedLines", "RowMatcher", "StoredRows", "Validated", "absent_columns", "validate"]
 
 #: Finds the rows of a file that the store holds already (see :func:`validate`'s ``known_rows``): given the
 #: content hashes of the file's rows with FILE:LINE ids (:func:`~crimelens.ingest._rowhash.row_hashes`,
@@ -67,6 +67,11 @@ RowMatcher = Callable[[NDArray[np.uint64]], tuple[NDArray[np.int64], NDArray[np.
 #: The stored rows of the dataset with the given ids (offense_raw, occurred_from, occurred_to, lon, lat, premise,
 #: area, narrative; indexed by incident_id): a row whose id is taken is compared with the row stored under it.
 StoredRows = Callable[[list[str]], pd.DataFrame]
+
+#: The rows an earlier ingest of this same file (read another way) landed: {line: stored incident id}.
+#: Called once, when the file has rows whose id is FILE:LINE; such a row on one of those lines is that stored
+#: row read again (a duplicate id), whatever the file is called now.
+LandedLines = Callable[[], dict[int, str]]
 
 _OFFSET_RE = r"(?:Z|z|[+-]\d{2}:?\d{2})$"
 _SHAPES = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}",
@@ -153,11 +158,70 @@ def _strings(raw: RawTable, name: str, origin: str) -> pd.Series:
     return out
 
 
+def absent_columns(raw: RawTable, layout: Layout) -> list[tuple[str, str]]:
+    """The columns ``layout`` names that ``raw`` lacks, as (column, the layout's key naming it), in the
+    layout's order. The location columns are left to the location reader: a layout may name x/y and
+    lon/lat (either pair will do) or read a vector file's geometry."""
+    named: list[tuple[str, str | None]] = [
+        ("incident_id", layout.incident_id), ("offense", layout.offense), ("offense_raw", layout.offense_raw_column)]
+    for key, spec in (("occurred_from", layout.occurred_from), ("occurred_to", layout.occurred_to),
+                      ("reported_at", layout.reported_at)):
+        if spec is not None:
+            named += [(key, c) for c in spec.columns()]
+    named += [("premise", layout.premise), ("area", layout.area), ("narrative", layout.narrative),
+              ("source", layout.source_column), ("bin", layout.bin_column), ("[source] crs_column", layout.crs_column)]
+    named += [("[attributes] mo", c) for c in layout.mo or ()]
+    named += [("[attributes] audit", c) for c in layout.audit]
+    out: list[tuple[str, str]] = []
+    for key, column in named:
+        if column and column not in raw.columns and (column, key) not in out:
+            out.append((column, key))
+    return out
+
+
+#: What a layout with a ``detect`` list does without an optional column, by key (default: left empty).
+_WITHOUT = {"occurred_to": "each window ends where occurred_from's does (an exact time, unless its resolution "
+                           "makes a window)",
+            "reported_at": "no report time is stored", "offense_raw": "the offense column's text is kept instead",
+            "source": "the source is 'unknown'", "[source] crs_column": "the layout's [source] crs is used",
+            "[attributes] mo": "no M.O. attribute is stored for it",
+            "[attributes] audit": "no audit attribute is stored for it"}
+#: The keys a layout cannot go without: a missing column of these fails where it is read, with its own message.
+_NEEDED = ("incident_id", "offense", "occurred_from", "bin")
+
+
+def _check_absent(raw: RawTable, layout: Layout, origin: str, mapping: str | None) -> list[str]:
+    """Notes for the optional columns a layout with a ``detect`` list names and the file lacks; for any other
+    layout (a mapping written for one records system) such a column is a :class:`SchemaError`: its rows would
+    land without what the mapping says they carry (a window as an exact time, no audit attribute)."""
+    absent = absent_columns(raw, layout)
+    if not absent:
+        return []
+    if not layout.detect:
+        which = f"mapping {mapping}, [source] name {layout.name!r}" if mapping else f"layout {layout.name!r}"
+        (column, key), rest = absent[0], absent[1:]
+        also = ("; also missing: " + ", ".join(f"{c!r} ({k})" for c, k in rest)) if rest else ""
+        more = " …" if len(raw.header) > 30 else ""
+        raise SchemaError(
+            f"{origin}: missing column {column!r}; expected it from the layout ({which}, key {key}){also}. The "
+            f"file's header is {raw.header[:30]}{more}; every column a mapping names must be in the file: correct "
+            "the name, or take the key out of the mapping if the export has no such column")
+    return [f"column {column!r} ({key}) is not in the file; {_WITHOUT.get(key, 'left empty')}"
+            for column, key in absent if key not in _NEEDED]
+
+
 def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
              existing_ids: set[str] | None = None, target_crs: str | None = None,
              now: datetime | None = None, known_rows: RowMatcher | None = None,
-             version: str | None = None, stored_rows: StoredRows | None = None) -> Validated:
+             version: str | None = None, stored_rows: StoredRows | None = None,
+             landed_lines: LandedLines | None = None, mapping: str | None = None) -> Validated:
     """Validate and normalise ``raw``; see the module docstring.
+
+    A column the layout names that the file lacks (:func:`absent_columns`) is a :class:`SchemaError` naming
+    the file, the column, its key, the layout (``mapping``: the mapping file's name, when it came from one)
+    and the header, unless the layout has a ``[source] detect`` list (the built-in layouts, a copy of one):
+    those describe a family of exports, need only the detection columns and the columns they read ids,
+    offense, times and location from, and leave any other absent column empty, each named in a note.
 
     ``version`` (the first hex digits of the file's SHA-256) tells this file from an earlier one of
     the same name: a ``FILE:LINE`` id that a stored row holds already becomes
@@ -168,6 +232,11 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
     names is quarantined as ``duplicate row: same content as '<stored id>' ...``. Ids made from the file
     name cannot show an updated export's repeated rows; the content can. The landed rows' hashes are
     in :attr:`Validated.row_hashes`.
+
+    ``landed_lines`` (a :data:`LandedLines`) gives the rows an earlier ingest of this same file landed, when
+    the file is read again another way (a corrected mapping): a row with a ``FILE:LINE`` id on such a line
+    takes the stored row's id and is quarantined as a duplicate id (compared with it as a changed row is),
+    never renamed ``FILE@VERSION:LINE`` and landed a second time.
 
     ``stored_rows`` (a :data:`StoredRows`) reads the stored rows whose ids this file's rows repeat: a row
     that differs from the one stored under its id (a correction in an updated export) is quarantined as
@@ -182,7 +251,8 @@ def validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str,
         try:
             return _validate(raw, layout, path=path, dataset=dataset, existing_ids=existing_ids,
                              target_crs=target_crs, now=now, pool=pool, known_rows=known_rows,
-                             version=version, stored_rows=stored_rows)
+                             version=version, stored_rows=stored_rows, landed_lines=landed_lines,
+                             mapping=mapping)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # a file error: the queued side work is moot
             raise
@@ -197,11 +267,12 @@ def _pass_through(raw: RawTable, names: list[str], origin: str) -> None:
 def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existing_ids: set[str] | None,
               target_crs: str | None, now: datetime | None, pool: ThreadPoolExecutor,
               known_rows: RowMatcher | None, version: str | None = None,
-              stored_rows: StoredRows | None = None) -> Validated:
+              stored_rows: StoredRows | None = None, landed_lines: LandedLines | None = None,
+              mapping: str | None = None) -> Validated:
     origin = path.name
     n = len(raw)
     fail = _Failures(n)
-    notes: list[str] = []
+    notes: list[str] = _check_absent(raw, layout, origin, mapping)
     lines = raw.lines
 
     mapped = layout.mapped_columns() | set(layout.drop)
@@ -253,11 +324,21 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
         line_id = np.ones(n, dtype=bool)
     id_taken = np.zeros(n, dtype=bool)  # rows whose own id (as the file has it) a stored row holds
     known = f"duplicate id: already in dataset {dataset!r} in the store"
+    again = np.zeros(n, dtype=bool)  # FILE:LINE rows an earlier ingest of this same file landed: read again
+    if landed_lines is not None and line_id.any():
+        by_line = landed_lines()
+        at = np.flatnonzero(line_id)
+        stored_as = [by_line.get(int(line)) for line in lines[at]] if by_line else []
+        hit = np.fromiter((a is not None for a in stored_as), dtype=bool, count=len(stored_as))
+        if hit.any():
+            ids = ids.copy()
+            ids.iloc[at[hit]] = [a for a in stored_as if a is not None]
+            again[at[hit]] = True
     if existing_ids:
         # a set lookup per id: pandas' isin copies the whole set into an array first, which cost
         # 0.7 s per file on a dataset of 148,636 ids whatever the file's size
         clash = np.fromiter((i in existing_ids for i in ids.tolist()), dtype=bool, count=len(ids))
-        taken = clash & line_id
+        taken = clash & line_id & ~again
         if version and taken.any():
             # an earlier file of this name holds these FILE:LINE ids: this version's rows read
             # NAME@VERSION:LINE (its repeats of stored rows are found by their content below)
@@ -274,7 +355,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
             # in the reason, since the file holds it nowhere
             reason = np.full(n, known, dtype=object)
             made = clash & (line_id if id_text is None else (id_text != ids).fillna(True).to_numpy(dtype=bool))
-            id_taken = clash & ~made
+            id_taken = clash & (~made | again)  # a row read again is compared with its stored row
             for i in np.flatnonzero(made):
                 reason[i] = f"{known} (as {ids.iloc[i]!r})"
             fail.add(clash, layout.incident_id, None if id_text is None else id_text, reason, kind=known)
@@ -374,8 +455,7 @@ def _validate(raw: RawTable, layout: Layout, *, path: Path, dataset: str, existi
 
     # -- other columns --------------------------------------------------------
     def opt(name: str | None) -> pd.Series:
-        if name and name not in raw.columns:
-            notes.append(f"column {name!r} is not in the file; left empty")
+        if name and name not in raw.columns:  # named in a note by _check_absent
             name = None
         return _strings(raw, name, origin) if name else pd.Series(pd.NA, index=range(n), dtype="string")
 

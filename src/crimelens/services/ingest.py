@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+import tomllib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -37,6 +40,7 @@ from crimelens.ingest import (
     reason_kind,
     resolve_layout,
 )
+from crimelens.ingest._layout import Layout
 from crimelens.ingest._rowhash import ROW_HASH_SCHEME, row_hashes
 from crimelens.services._context import (
     RESEARCH,
@@ -84,6 +88,9 @@ class IngestSummary:
     crs_scale: tuple[float, float] | None = None
     #: what the user must hear (a CRS that distorts distances over the data), beside the notes
     warnings: list[str] = field(default_factory=list)
+    #: the earlier ingests of this file's content, read another way (another mapping or encoding): this one
+    #: read it again
+    read_again_of: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,7 +100,7 @@ class IngestSummary:
             "transform": self.transform, "transform_accuracy_m": self.transform_accuracy_m,
             "crs_scale": None if self.crs_scale is None else {"min": self.crs_scale[0], "max": self.crs_scale[1]},
             "already_ingested": self.already_ingested, "seconds": round(self.seconds, 3), "notes": self.notes,
-            "warnings": self.warnings,
+            "warnings": self.warnings, "read_again_of": self.read_again_of,
         }
 
 
@@ -141,11 +148,19 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
                 crs: str | None = None, file_label: str | None = None) -> IngestSummary:
     """Read, validate, project and store one file, with its quarantine, provenance and ledger entry.
 
-    Re-ingesting a file already stored for the dataset (same SHA-256) changes nothing. The rows,
-    the quarantine, the provenance and the ledger entry land in one transaction: a failure
+    Re-ingesting a file already stored for the dataset (same SHA-256, or the same content in another
+    packing) *read the same way* (the same layout or mapping, compared as parsed TOML) changes nothing.
+    Read another way (a corrected mapping, a declared encoding), the file is read again: rows the
+    earlier ingest landed are quarantined as duplicates (a row with a ``FILE:LINE`` id as the stored row
+    of its line), rows it could not read land, and a note names the earlier ingest and what differs.
+    The rows, the quarantine, the provenance and the ledger entry land in one transaction: a failure
     leaves the store as it was. A row whose id is ``FILE:LINE`` and whose content the dataset holds
     already (an updated export repeating earlier rows) is quarantined as a duplicate row, one stored
     row per copy; the landed ones get their content hash stored for the next file.
+
+    Ingests into one dataset of one store run one at a time in this process (a lock per store file and
+    dataset): the already-stored, duplicate-id and repeated-row checks and the dataset's CRS see the rows
+    of an ingest that finished while this one waited. Two uploads of one export at once store it once.
 
     ``crs`` is the metric CRS to project to; a dataset keeps its first file's, so a different one for a
     dataset that holds incidents is refused. The CRS's scale over the data is measured and kept in the
@@ -158,24 +173,81 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
 
     ``file_label`` is what the provenance records as the file (default: its resolved path), e.g.
     ``upload:<name>`` for a file the service received and will delete.
+
+    An interrupt (Ctrl-C) is a ``KeyboardInterrupt`` wherever it lands, DuckDB's ``Query interrupted``
+    included; the open transaction is rolled back, so nothing of the file is stored and nothing stored
+    before is lost.
     """
     path = existing_file(path, "one file (`crimelens ingest FOLDER --dataset NAME` reads every data file in a "
                                "folder)")
     if dataset is not None:
         check_dataset_name(dataset)
-    layout = resolve_layout(path, format=format, mapping=mapping)
-    name = check_dataset_name(dataset or layout.dataset or path.name.split(".")[0])
+    with _interrupt_is_keyboard():
+        layout = resolve_layout(path, format=format, mapping=mapping)
+        name = check_dataset_name(dataset or layout.dataset or path.name.split(".")[0])
+        with _ingest_lock(ctx, name):
+            return _ingest_one(ctx, path, layout, name, actor=actor, purpose=purpose, mapping=mapping, crs=crs,
+                               file_label=file_label)
+
+
+#: One lock per (store file, dataset): ingests into a dataset run one at a time in a process.
+_INGEST_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_INGEST_LOCKS_GUARD = threading.Lock()
+
+
+def _ingest_lock(ctx: Context, dataset: str) -> threading.Lock:
+    """The lock that ingests into ``dataset`` of ``ctx``'s store take, from their already-stored check to
+    their commit. The CLI holds the store file alone (DuckDB's file lock); ``crimelens serve`` ingests uploads
+    on several threads, and without it two uploads of one export each landed every row, and two files into
+    a new dataset each chose a CRS."""
+    where = str(ctx.store.path)
+    key = (f"{where}#{id(ctx.store)}" if where == ":memory:" else str(Path(where).resolve()), dataset)
+    with _INGEST_LOCKS_GUARD:
+        return _INGEST_LOCKS.setdefault(key, threading.Lock())
+
+
+@contextmanager
+def _interrupt_is_keyboard() -> Iterator[None]:
+    """DuckDB answers a SIGINT during a query with ``RuntimeError('Query interrupted')`` (the Python
+    ``KeyboardInterrupt`` never comes): here it becomes that ``KeyboardInterrupt`` again, as an interrupt
+    anywhere else is, after the transaction it hit has rolled back."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if str(exc) != "Query interrupted":
+            raise
+        raise KeyboardInterrupt(str(exc)) from exc
+
+
+def _ingest_one(ctx: Context, path: Path, layout: Layout, name: str, *, actor: Actor, purpose: str,
+                mapping: str | Path | None, crs: str | None, file_label: str | None) -> IngestSummary:
+    """:func:`ingest_file` for one file, under the dataset's ingest lock."""
+    reading = _reading(layout.text)
+    earlier: list[IngestRecord] = []  # stored ingests of this content read another way: it is read again
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crimelens-digest") as pool:
         hashing = pool.submit(file_digest, path)
 
         def stored_before() -> IngestRecord | None:
-            digest = hashing.result()
-            return ctx.store.find_ingest(file_sha256=digest.sha256, dataset=name, content_sha256=digest.content_sha256)
+            """The stored ingest of this content read the same way; the others go to ``earlier``."""
+            found = _ingests_of(ctx, name, hashing.result())
+            same = next((r for r in found if r.mapping is None or _reading(r.mapping) == reading), None)
+            earlier[:] = [] if same is not None else found
+            return same
 
         def stop_if_stored() -> None:
             previous = stored_before()
             if previous is not None:
                 raise _AlreadyStored(previous)
+
+        def landed_lines() -> dict[int, str]:
+            """The ids the earlier ingests of this content landed, by line (what a row read again repeats)."""
+            if not earlier:
+                return {}
+            marks = ", ".join("?" for _ in earlier)
+            rows = ctx.store.iter_rows(f"SELECT line, incident_id FROM incidents WHERE dataset = ? AND ingest_id IN "
+                                       f"({marks}) AND line IS NOT NULL ORDER BY line",
+                                       [name, *(r.ingest_id for r in earlier)])
+            return {int(line): str(ident) for line, ident in rows}
 
         if ctx.store.has_ingest_of_size(dataset=name, file_bytes=path.stat().st_size):
             previous = stored_before()  # likely a re-ingest: settle it before parsing anything
@@ -193,13 +265,18 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
             result = read_file(path, format=layout.name if mapping is None else None, mapping=mapping, dataset=name,
                                crs=crs or kept_crs, existing_ids=existing, digest=hashing.result,
                                after_read=stop_if_stored, known_rows=known,
-                               stored_rows=partial(stored_incidents, ctx.store, name))
+                               stored_rows=partial(stored_incidents, ctx.store, name), landed_lines=landed_lines)
         except _AlreadyStored as stored:
             return _unchanged(ctx, stored.record, name, path=path, digest=hashing.result())
-        except CrimelensError:
+        except CrimelensError as exc:
             previous = stored_before()  # a file stored before is a no-op even if it no longer reads
             if previous is not None:
                 return _unchanged(ctx, previous, name, path=path, digest=hashing.result())
+            if earlier:  # stored, read another way; this reading fails: nothing changes, and the summary says why
+                return _unchanged(ctx, earlier[0], name, path=path, digest=hashing.result(), warnings=[
+                    f"{path.name} is stored in dataset {name!r} (ingest {earlier[0].ingest_id}, layout "
+                    f"{earlier[0].reader!r}); read again with {_reading_name(layout, mapping)} it fails, so nothing "
+                    f"changed: {type(exc).__name__}: {exc}"])
             raise
     digest = hashing.result()
     sha = digest.sha256
@@ -209,6 +286,9 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         raise SchemaError(f"{path.name}: {result.n_landed} landed + {result.n_quarantined} quarantined "
                           f"!= {result.n_read} read; refusing to store a lossy ingest")
     warnings = result.warnings + _near_repeat_warnings(ctx, name, v, layout, path.name)
+    notes = list(result.notes)
+    if earlier:
+        notes.insert(0, _read_again_note(path.name, name, earlier, layout, mapping, result.n_landed))
     ingest_id = uuid.uuid4().hex[:16]
     finished = datetime.now(UTC)
     # a file without a position to choose a CRS from (a header only) records the dataset's, or none: the
@@ -220,7 +300,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         transform=v.projection.description if v.crs_chosen else None,
         transform_accuracy_m=v.projection.accuracy_m if v.crs_chosen else None, n_read=result.n_read,
         n_landed=result.n_landed, n_quarantined=result.n_quarantined, started_at=result.started_at,
-        finished_at=finished, user_name=actor.user, notes="\n".join(result.notes + warnings) or None,
+        finished_at=finished, user_name=actor.user, notes="\n".join(notes + warnings) or None,
         content_sha256=digest.content_sha256, crs_scale_min=None if v.scale is None else v.scale[0],
         crs_scale_max=None if v.scale is None else v.scale[1],
     )
@@ -242,11 +322,84 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
                    inputs={"file": path.name, "bytes": result.file_bytes,
                            **({"content_sha256": digest.content_sha256} if digest.content_sha256 != sha else {})},
                    detail={"ingest_id": ingest_id, "n_read": result.n_read, "n_landed": result.n_landed,
-                           "n_quarantined": result.n_quarantined})
+                           "n_quarantined": result.n_quarantined,
+                           **({"read_again_of": [r.ingest_id for r in earlier]} if earlier else {})})
     return IngestSummary(ingest_id, name, path.name, layout.name, result.n_read, result.n_landed,
                          result.n_quarantined, result.reasons(5), crs_to, record.transform,
                          record.transform_accuracy_m, seconds=(finished - result.started_at).total_seconds(),
-                         notes=result.notes, crs_scale=v.scale, warnings=warnings)
+                         notes=notes, crs_scale=v.scale, warnings=warnings,
+                         read_again_of=[r.ingest_id for r in earlier])
+
+
+def _reading(text: str | None) -> str | None:
+    """How a layout reads a file, for comparison: its TOML parsed (comments, spacing and key order play no
+    part), as canonical JSON; the text itself when it does not parse."""
+    if text is None:
+        return None
+    try:
+        return json.dumps(tomllib.loads(text), sort_keys=True, default=str)
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _flat(doc: dict[str, Any], path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """A parsed TOML document as {key path: value}."""
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, (*path, str(key))))
+        else:
+            out[(*path, str(key))] = value
+    return out
+
+
+def _reading_changes(before: str | None, after: str) -> list[str]:
+    """What differs between two layouts' TOML, key by key (``[source] encoding: 'utf-8' -> 'latin-1'``)."""
+    try:
+        old, new = _flat(tomllib.loads(before or "")), _flat(tomllib.loads(after))
+    except tomllib.TOMLDecodeError:
+        return []
+    changed = []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            a, b = (repr(d[key]) if key in d else "(none)" for d in (old, new))
+            label = f"[{key[0]}] {'.'.join(key[1:])}" if len(key) > 1 else key[0]
+            changed.append(f"{label}: {a} -> {b}")
+    return changed
+
+
+def _reading_name(layout: Layout, mapping: str | Path | None) -> str:
+    """The reading as a person named it: the mapping file (an upload's: the stored mapping's name), or the layout."""
+    return f"mapping {Path(mapping).name}" if mapping is not None else f"layout {layout.name!r}"
+
+
+def _read_again_note(file: str, dataset: str, earlier: list[IngestRecord], layout: Layout,
+                     mapping: str | Path | None, n_landed: int) -> str:
+    """The note of a stored file read again another way: which ingest stored it, what differs, what it did."""
+    first = earlier[0]
+    changes = _reading_changes(first.mapping, layout.text)
+    shown = "; ".join(changes[:6]) + (f"; … ({len(changes)} in all)" if len(changes) > 6 else "")
+    return (f"{file} holds data stored in dataset {dataset!r} by ingest {first.ingest_id} on "
+            f"{first.started_at:%Y-%m-%d %H:%M} UTC with layout {first.reader!r}"
+            + (f" (and {len(earlier) - 1} more ingests)" if len(earlier) > 1 else "")
+            + f"; read again with {_reading_name(layout, mapping)}, which reads it another way"
+            + (f" ({shown})" if shown else "")
+            + f": {n_landed:,} rows landed now; the rows stored before are quarantined as duplicates and stay as "
+              "they were")
+
+
+def _ingests_of(ctx: Context, dataset: str, digest: FileDigest) -> list[IngestRecord]:
+    """The dataset's ingests of this file or of the same content in another packing, the byte-identical
+    file first, then oldest first."""
+    frame = ctx.store.query(
+        "SELECT * FROM ingests WHERE (file_sha256 = ? OR content_sha256 = ?) AND dataset = ? "
+        "ORDER BY file_sha256 = ? DESC, started_at",
+        [digest.sha256, digest.content_sha256, dataset, digest.sha256])
+    out = []
+    for row in frame.to_dict("records"):
+        clean: Any = {str(k): (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in row.items()}
+        out.append(IngestRecord(**clean))
+    return out
 
 
 def _near_repeat_warnings(ctx: Context, dataset: str, v: Any, layout: Any, file: str) -> list[str]:
@@ -293,7 +446,8 @@ class _AlreadyStored(Exception):
         self.record = record
 
 
-def _unchanged(ctx: Context, previous: IngestRecord, name: str, *, path: Path, digest: FileDigest) -> IngestSummary:
+def _unchanged(ctx: Context, previous: IngestRecord, name: str, *, path: Path, digest: FileDigest,
+               warnings: list[str] | None = None) -> IngestSummary:
     """The summary of a re-ingest: the earlier ingest, unchanged.
 
     When the earlier file is not this one byte for byte but holds the same content (a ``.gz`` and its
@@ -309,7 +463,8 @@ def _unchanged(ctx: Context, previous: IngestRecord, name: str, *, path: Path, d
              else (previous.crs_scale_min, previous.crs_scale_max))
     return IngestSummary(previous.ingest_id, name, file, previous.reader, previous.n_read,
                          previous.n_landed, previous.n_quarantined, top, previous.crs_to, previous.transform,
-                         previous.transform_accuracy_m, already_ingested=True, notes=notes, crs_scale=scale)
+                         previous.transform_accuracy_m, already_ingested=True, notes=notes, crs_scale=scale,
+                         warnings=list(warnings or []))
 
 
 def _same_crs(a: str, b: str) -> bool:
