@@ -6,69 +6,25 @@ with ``cryptography``, never with crimelens' own verifier.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from crimelens.api import create_app
 from crimelens.config import Settings
 from crimelens.governance import LedgerEntry
+from tests import rfc9162 as rfc
 from tests.api.city import City, copy_city
 from tests.api.conftest import auth
 
 
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _consistent(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> bool:
-    """RFC 9162 §2.1.4.2, as written there."""
-    if first == second:
-        return not proof and first_root == second_root
-    if not 0 < first < second or not proof:
-        return False
-    path = [first_root, *proof] if first & (first - 1) == 0 else list(proof)
-    fn, sn = first - 1, second - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr, sr = _node(c, fr), _node(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = _node(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and fr == first_root and sr == second_root
-
-
-def _signed(head: dict[str, Any], public_key_hex: str) -> bool:
-    message = (b"crimelens/ledger/sth/v1\x00" + head["tree_size"].to_bytes(8, "big")
-               + head["timestamp_ms"].to_bytes(8, "big") + bytes.fromhex(head["root_hash"]))
-    try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(
-            base64.b64decode(head["signature"]), message)
-    except InvalidSignature:
-        return False
-    return True
-
-
 def _checks_out(proof: dict[str, Any], saved: dict[str, Any]) -> bool:
     """From the saved head's root, the proof gives the signed new head's root."""
-    return (_consistent(saved["tree_size"], proof["new_size"], bytes.fromhex(saved["root_hash"]),
+    return (rfc.consistent(saved["tree_size"], proof["new_size"], bytes.fromhex(saved["root_hash"]),
                         bytes.fromhex(proof["new_root"]), [bytes.fromhex(x) for x in proof["proof"]])
-            and proof["head"]["root_hash"] == proof["new_root"] and _signed(proof["head"], saved["public_key"]))
+            and proof["head"]["root_hash"] == proof["new_root"] and rfc.signed(proof["head"], saved["public_key"]))
 
 
 def _newest(app: FastAPI, action: str) -> LedgerEntry:

@@ -7,20 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from crimelens.cli import main
-from tests.conftest import shared
+from tests.conftest import run_cli, shared
 
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
+run = run_cli
 def test_ingest_summary_and_quarantine_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "c.duckdb")
     code, out, _ = run(capsys, "ingest", str(shared("vancouver_2020/crimedata_csv_AllNeighbourhoods_2020.csv.gz")),

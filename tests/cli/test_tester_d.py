@@ -19,13 +19,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crimelens.cli import main
 from crimelens.config import Settings
 from crimelens.governance import Actor, Role
 from crimelens.services import governance as gs
 from crimelens.services import open_context
 from crimelens.services import store as svc
-from tests.conftest import ROOT, shared
+from tests.conftest import ROOT, run_cli, shared
 from tests.storage.test_tester_d import _fill, small_disk  # noqa: F401  (a fixture)
 
 
@@ -43,16 +42,7 @@ def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI as the console script does: (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
+    return run_cli(capsys, *args)
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """A store with one administrator (ada) and the ledger entries that made it."""

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from crimelens.cli import main
 from crimelens.governance._merkle import verify_consistency, verify_inclusion
+from tests.conftest import run_json
 from tests.governance.conftest import CARD_TEXT, EVALUATION, LOW_RISK
 
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
-    try:
-        returned = main([*args, "--json"])  # click returns typer.Exit's code when not standalone
-        code = returned if isinstance(returned, int) else 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, _ = capsys.readouterr()
-    return code, json.loads(out) if out.strip() else None
-
-
+run = run_json
 def test_lifecycle_proofs_report_and_tamper(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRIMELENS_PROGRESS", "false")

@@ -13,95 +13,33 @@ is refused (and the refusal logged), naming both.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from crimelens.cli import main
 from crimelens.errors import ApprovalRequiredError
 from crimelens.governance import Ledger, LedgerEntry
 from crimelens.services import governance as gs
 from crimelens.services._context import Context, authorize, check_use, ledger_state, record_use
 from crimelens.storage import DuckDBStore
-from tests.conftest import ROOT
+from tests import rfc9162 as rfc
+from tests.conftest import ROOT, run_json
 from tests.governance.conftest import Clock, People, to_active
 
 DEP = "hotspots"
 PUBLISHED = 20
 
 
-# an independent RFC 6962 / RFC 9162 implementation (no crimelens code) ----------------------------
-def _h(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return _h(b"\x01" + left + right)
-
-
-def _mth(leaves: Sequence[bytes]) -> bytes:
-    """RFC 6962 §2.1 MTH over leaf hashes: split at the largest power of two below n."""
-    if not leaves:
-        return _h(b"")
-    if len(leaves) == 1:
-        return leaves[0]
-    k = 1
-    while k * 2 < len(leaves):
-        k *= 2
-    return _node(_mth(leaves[:k]), _mth(leaves[k:]))
-
-
-def _consistent(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> bool:
-    """RFC 9162 §2.1.4.2, as written there."""
-    if first == second:
-        return not proof and first_root == second_root
-    if not 0 < first < second or not proof:
-        return False
-    path = [first_root, *proof] if first & (first - 1) == 0 else list(proof)
-    fn, sn = first - 1, second - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            fr, sr = _node(c, fr), _node(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = _node(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and fr == first_root and sr == second_root
-
-
-def _signed(head: dict[str, Any], public_key_hex: str) -> bool:
-    """The head's Ed25519 signature over the documented bytes, with ``cryptography`` only."""
-    message = (b"crimelens/ledger/sth/v1\x00" + head["tree_size"].to_bytes(8, "big")
-               + head["timestamp_ms"].to_bytes(8, "big") + bytes.fromhex(head["root_hash"]))
-    try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(
-            base64.b64decode(head["signature"]), message)
-    except InvalidSignature:
-        return False
-    return True
-
-
 def _leaves(db: Path) -> list[bytes]:
     """The stored payloads' leaf hashes, read with DuckDB and hashed here."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return [_h(b"\x00" + bytes(p)) for (p,) in con.execute("SELECT payload FROM ledger ORDER BY seq").fetchall()]
+        return [rfc.h(b"\x00" + bytes(p)) for (p,) in con.execute("SELECT payload FROM ledger ORDER BY seq").fetchall()]
     finally:
         con.close()
 
@@ -143,32 +81,19 @@ def stores(tmp_path: Path) -> dict[str, Path]:
     return {"agency": agency, "rolled": rolled, "truncated": truncated, "pub": tmp_path / "pub.json"}
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
-    try:
-        returned = main([*args, "--json"])
-        code = returned if isinstance(returned, int) else 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    text = out.strip() or err.strip()
-    try:
-        return code, json.loads(text) if text else None
-    except ValueError:
-        return code, text
-
-
+run = run_json
 # 2. a rolled-back store against the published head ------------------------------------------------
 def test_a_rolled_back_store_exits_4_naming_both_roots(stores: dict[str, Path],
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     pub = json.loads(stores["pub"].read_text())
-    rolled_root = _mth(_leaves(stores["rolled"])[:PUBLISHED])
+    rolled_root = rfc.mth(_leaves(stores["rolled"])[:PUBLISHED])
     assert rolled_root.hex() != pub["root_hash"]  # the second history, checked here without crimelens
-    assert _mth(_leaves(stores["agency"])[:PUBLISHED]).hex() == pub["root_hash"]
+    assert rfc.mth(_leaves(stores["agency"])[:PUBLISHED]).hex() == pub["root_hash"]
     # without the published head the proof is self-consistent and says nothing: exit 0 (the limitation)
     code, plain = run(capsys, "ledger", "proof", "--from", str(PUBLISHED), "--db", str(stores["rolled"]))
     assert code == 0 and plain["old_root"] == rolled_root.hex()
     assert plain["old_head"]["root_hash"] == rolled_root.hex()  # the store's own, validly signed, head at 20
-    assert _signed(plain["old_head"], pub["public_key"])
+    assert rfc.signed(plain["old_head"], pub["public_key"])
 
     code, err = run(capsys, "ledger", "proof", "--head", str(stores["pub"]), "--db", str(stores["rolled"]))
     assert code == 4, err
@@ -199,17 +124,17 @@ def test_the_agencys_store_matches_and_the_proof_checks_out_independently(
     assert proof["published"]["key_id"] == pub["key_id"]
     n = proof["new_size"]
     leaves = _leaves(stores["agency"])  # the 25 entries and the proof's own entry, logged after it
-    assert n == 25 == len(leaves) - 1 and proof["new_root"] == _mth(leaves[:n]).hex()
-    assert _consistent(PUBLISHED, n, bytes.fromhex(pub["root_hash"]), bytes.fromhex(proof["new_root"]),
+    assert n == 25 == len(leaves) - 1 and proof["new_root"] == rfc.mth(leaves[:n]).hex()
+    assert rfc.consistent(PUBLISHED, n, bytes.fromhex(pub["root_hash"]), bytes.fromhex(proof["new_root"]),
                        [bytes.fromhex(x) for x in proof["proof"]])
-    assert _signed(proof["head"], pub["public_key"])
-    assert not _consistent(PUBLISHED, n, _mth(_leaves(stores["rolled"])[:PUBLISHED]),
+    assert rfc.signed(proof["head"], pub["public_key"])
+    assert not rfc.consistent(PUBLISHED, n, rfc.mth(_leaves(stores["rolled"])[:PUBLISHED]),
                            bytes.fromhex(proof["new_root"]), [bytes.fromhex(x) for x in proof["proof"]])
     # --from M --root HEX does the same without the head file
     code, same = run(capsys, "ledger", "proof", "--from", str(PUBLISHED), "--root", pub["root_hash"],
                      "--db", str(stores["agency"]))
     assert code == 0 and same["published"]["signature_checked"] is False and same["new_size"] == n + 1
-    assert _consistent(PUBLISHED, n + 1, bytes.fromhex(pub["root_hash"]), bytes.fromhex(same["new_root"]),
+    assert rfc.consistent(PUBLISHED, n + 1, bytes.fromhex(pub["root_hash"]), bytes.fromhex(same["new_root"]),
                        [bytes.fromhex(x) for x in same["proof"]])
 
 
@@ -226,7 +151,7 @@ def test_a_store_set_back_without_new_entries_exits_4(stores: dict[str, Path],
 def test_a_published_head_that_was_edited_is_refused(stores: dict[str, Path], tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     pub = json.loads(stores["pub"].read_text())
-    rolled_root = _mth(_leaves(stores["rolled"])[:PUBLISHED]).hex()
+    rolled_root = rfc.mth(_leaves(stores["rolled"])[:PUBLISHED]).hex()
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps({**pub, "root_hash": rolled_root}))  # the rolled-back root, old signature
     code, err = run(capsys, "ledger", "proof", "--head", str(forged), "--db", str(stores["rolled"]))

@@ -22,7 +22,6 @@ import duckdb
 import numpy as np
 import pytest
 
-from crimelens.cli import main
 from crimelens.config import Settings
 from crimelens.errors import StoreError
 from crimelens.governance import Actor, Ledger, LedgerEntry, Role, leaf_hash
@@ -37,6 +36,7 @@ from crimelens.governance._merkle import root_of_array
 from crimelens.services import governance as gs
 from crimelens.services._context import open_context
 from crimelens.storage import DuckDBStore
+from tests.conftest import run_json
 
 ADMIN = Actor("ada", Role.ADMIN)
 USERS = 2   # two users added: two entries, one signed head each
@@ -78,16 +78,7 @@ def _quiet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
-    try:
-        returned = main([*args, "--json"])
-        code = returned if isinstance(returned, int) else 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, _ = capsys.readouterr()
-    return code, json.loads(out) if out.strip() else None
-
-
+run = run_json
 def verify(capsys: pytest.CaptureFixture[str], db: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     return run(capsys, "ledger", "verify", "--db", str(db), *extra)
 

@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 
-from crimelens.cli import main
 from crimelens.config import Settings
 from crimelens.errors import SchemaError
 from crimelens.governance import Actor
 from crimelens.services import open_context
 from crimelens.services.ingest import ingest_file
 from crimelens.storage import DuckDBStore
-from tests.conftest import shared
+from tests.conftest import run_cli, shared
 
 ANALYST = Actor("analyst")
 HEADER = "CaseNo,OffenseCode,FromDate,ToDate,Longitude,Latitude,LocationType,Beat,Narrative,VictimRace,InternalNote"
@@ -91,16 +90,7 @@ def _export(tmp_path: Path, name: str, n: int = 20, *, columns: list[str] | None
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
+run = run_cli
 # 1. a mapped column the file lacks ---------------------------------------------------------------------------
 def test_a_mapped_column_the_file_lacks_is_a_schema_error_naming_file_column_mapping_and_header(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crimelens.cli import main
 from crimelens.config import Settings
 from crimelens.errors import LedgerIntegrityError
 from crimelens.governance import Actor, Role
@@ -31,6 +30,7 @@ from crimelens.services import store as svc
 from crimelens.services.evidence import add_evidence
 from crimelens.services.ingest import ingest_file
 from crimelens.synth import SyntheticCity
+from tests.conftest import run_cli
 
 ADMIN = Actor("ada", Role.ADMIN)
 MISSING = "the signature file is missing"
@@ -78,16 +78,7 @@ def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI as the console script does: (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
+    return run_cli(capsys, *args)
 def _manifest(folder: Path) -> dict[str, object]:
     data: dict[str, object] = json.loads((folder / svc.MANIFEST).read_text(encoding="utf-8"))
     return data
