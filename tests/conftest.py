@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,3 +56,10 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
         return code, json.loads(text) if text else None
     except ValueError:
         return code, text
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    """A copy of a store file with its ledger signing key folder (``<db>.keys``), for one test to change."""
+    shutil.copyfile(src, dst)
+    shutil.copytree(Path(f"{src}.keys"), Path(f"{dst}.keys"))
+    return dst

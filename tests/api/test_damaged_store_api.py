@@ -18,6 +18,7 @@ from crimelens.governance import Actor, Ledger, LedgerEntry, Role
 from crimelens.services._context import Context
 from crimelens.services.governance import add_user
 from crimelens.storage import DuckDBStore
+from tests.conftest import copy_store
 from tests.storage.test_damaged_store import _flip, _ledger_block_offset
 
 
@@ -41,9 +42,7 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_damage_found_mid_service_is_503_for_that_request_and_every_later_one(
         good: tuple[Path, str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src, token = good
-    path = tmp_path / "s.duckdb"
-    shutil.copyfile(src, path)
-    shutil.copytree(Path(f"{src}.keys"), Path(f"{path}.keys"))
+    path = copy_store(src, tmp_path / "s.duckdb")
     offset = _ledger_block_offset(path)
     app = create_app(Settings(db=path, failed_auth_per_minute=0))
     headers = {"Authorization": f"Bearer {token}", "X-Purpose": "oversight"}

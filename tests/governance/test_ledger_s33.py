@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from crimelens.services import governance as gs
 from crimelens.services._context import Context, authorize, check_use, ledger_state, record_use
 from crimelens.storage import DuckDBStore
 from tests import rfc9162 as rfc
-from tests.conftest import ROOT, run_json
+from tests.conftest import ROOT, copy_store, run_json
 from tests.governance.conftest import Clock, People, to_active
 
 DEP = "hotspots"
@@ -57,10 +56,7 @@ def _append(db: Path, start: int, stop: int, note: str) -> dict[str, Any]:
         return head.to_json(ledger.public_key(head.key_id))
 
 
-def _copy(src: Path, dst: Path) -> Path:
-    shutil.copy2(src, dst)
-    shutil.copytree(Path(str(src) + ".keys"), Path(str(dst) + ".keys"))
-    return dst
+_copy = copy_store
 
 
 @pytest.fixture

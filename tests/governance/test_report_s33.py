@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +32,7 @@ from crimelens.governance._ledger import LedgerEntry
 from crimelens.governance._report import INVALID, NOT_ACTIVE, NOT_FOUND, refusal_category
 from crimelens.services import governance as gs
 from crimelens.services._context import open_context, record_use
+from tests.conftest import copy_store
 from tests.governance.conftest import Clock, People, register, to_active
 
 DEP = "hotspots"
@@ -105,10 +105,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture
 def db(built: Built, tmp_path: Path) -> Path:
     """A private copy of the built store and its signing key, for one test to tamper with."""
-    path = tmp_path / "g.duckdb"
-    shutil.copy2(built.db, path)
-    shutil.copytree(Path(str(built.db) + ".keys"), Path(str(path) + ".keys"))
-    return path
+    return copy_store(built.db, tmp_path / "g.duckdb")
 
 
 def _sql(db: Path, sql: str, params: list[Any] | None = None) -> None:

@@ -36,7 +36,7 @@ from crimelens.governance._merkle import root_of_array
 from crimelens.services import governance as gs
 from crimelens.services._context import open_context
 from crimelens.storage import DuckDBStore
-from tests.conftest import run_json
+from tests.conftest import copy_store, run_json
 
 ADMIN = Actor("ada", Role.ADMIN)
 USERS = 2   # two users added: two entries, one signed head each
@@ -64,10 +64,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def store(template: Path, tmp_path: Path) -> Path:
     """A copy of the agency's store with its key folder, as the auditor made one per tampering."""
-    db = tmp_path / "copy.duckdb"
-    shutil.copyfile(template, db)
-    shutil.copytree(Path(f"{template}.keys"), Path(f"{db}.keys"))
-    return db
+    return copy_store(template, tmp_path / "copy.duckdb")
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ explained and free of Python reprs.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from crimelens.governance._policy import UsePolicy
 from crimelens.services import forecasts as fc
 from crimelens.services import governance as gs
 from crimelens.services._context import Context, authorize, open_context, record_use
+from tests.conftest import copy_store
 
 DEP = "night-hotspots"
 PURPOSE = "patrol planning"
@@ -115,10 +115,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture
 def db(built: Built, tmp_path: Path) -> Path:
     """A private copy of the built store (and its signing key) for one test."""
-    path = tmp_path / "c.duckdb"
-    shutil.copy2(built.db, path)
-    shutil.copytree(Path(str(built.db) + ".keys"), Path(str(path) + ".keys"))
-    return path
+    return copy_store(built.db, tmp_path / "c.duckdb")
 
 
 @pytest.fixture

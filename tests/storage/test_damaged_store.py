@@ -9,7 +9,6 @@ traceback.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -19,6 +18,7 @@ from crimelens.errors import StoreError
 from crimelens.governance import Ledger, LedgerEntry
 from crimelens.storage import DuckDBStore
 from tests.cli.test_ingest_cli import run
+from tests.conftest import copy_store
 
 _HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers come before block 0
 
@@ -34,10 +34,7 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _copy(good: Path, to: Path) -> Path:
-    shutil.copyfile(good, to)
-    shutil.copytree(Path(f"{good}.keys"), Path(f"{to}.keys"))
-    return to
+_copy = copy_store
 
 
 def _ledger_block_offset(path: Path) -> int:
