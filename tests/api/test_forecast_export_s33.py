@@ -105,6 +105,12 @@ def test_edited_flags_export_as_not_matching(runs: dict[str, str], app: FastAPI,
     assert _entry(client, city, "forecast.export", run_id)["detail"]["matches_ledger"] is False
     r = client.get(f"/api/forecasts/{run_id}/export", params={"format": "png"}, headers=auth(city, "ana"))
     assert r.headers["x-output-hash-matches"] == "false"
+    # the dashboard's map layer says so too (it showed the edited flags as the run's)
+    props = client.get(f"/api/forecasts/{run_id}/cells", headers=auth(city, "aud")).json()["properties"]
+    assert props["matches_ledger"] is False
+    assert any("stored flag differs" in p for p in props["ledger_problems"])
+    untouched = client.get(f"/api/forecasts/{runs['square']}/cells", headers=auth(city, "aud")).json()["properties"]
+    assert untouched["matches_ledger"] is True and untouched["ledger_problems"] == []
 
 
 def test_an_edited_risk_exports_as_not_matching(runs: dict[str, str], app: FastAPI, client: TestClient,

@@ -49,7 +49,7 @@ from crimelens.services._context import (
     record_use,
     sha256_hex,
 )
-from crimelens.services.forecasts import audit_groups, offense_list
+from crimelens.services.forecasts import audit_groups, check_stored_run, offense_list
 from crimelens.storage._forecast import forecast_cells, get_forecast_run
 
 __all__ = [
@@ -373,6 +373,7 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
         cells = forecast_cells(ctx.store, run_id)
         area = _area_definition(rec.area)
         rings = _cell_rings(rec.crs, area, cells)
+        check = check_stored_run(rec, cells)  # the map shows what the exports check: cells as the ledger logged
         risk = cells["risk"].to_numpy(np.float64)
         rank = cells["rank"].to_numpy(np.int64)
         flagged = cells["flagged"].to_numpy(bool)
@@ -394,7 +395,8 @@ def forecast_layer(ctx: Context, *, run_id: str, actor: Actor, purpose: str | No
                                 "data_hash": rec.data_hash, "output_hash": rec.output_hash,
                                 "risk_units": "expected recorded incidents per cell in the window",
                                 "max_risk": float(risk.max()) if len(risk) else 0.0,
-                                "mark": rec.mark or ""}}
+                                "mark": rec.mark or "", "matches_ledger": bool(check["matches_ledger"]),
+                                "ledger_problems": list(check["problems"])}}
         _remember(key, layer)
     record_use(ctx, action="forecast.view", actor=actor, purpose=purpose,
                detail={"run_id": run_id, "layer": "cells"}, **dep)
