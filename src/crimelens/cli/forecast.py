@@ -385,6 +385,45 @@ def backtests_cmd(
     emit(data, as_json, render)
 
 
+@forecast_app.command("export")
+def export_cmd(
+    run_id: Annotated[str, typer.Argument(help="A stored forecast run (crimelens forecast run prints its id).")],
+    out: Annotated[Path, typer.Option("--out", help="The file: .gpkg, .geojson or .csv (beside it .csvt and .prj) "
+                                      "with the cells, ranks, flags and the run's metadata, or .png (the map).")],
+    purpose: PurposeOpt = "research",
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a stored run as the files `forecast run --out` writes, and check its cells against the run's
+    ledger entry (exit 4, after writing, when they no longer match)."""
+    from crimelens.services.forecasts import EXPORT_TYPES, export_stored_file
+
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in EXPORT_TYPES:
+        raise InvalidParameterError(f"--out {out.name!r}: got the suffix {out.suffix!r}; expected .gpkg, .geojson, "
+                                    ".csv or .png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with cli_context(db) as ctx:
+        done = export_stored_file(ctx, run_id, fmt, out.parent, actor=cli_actor(ctx.settings), purpose=purpose,
+                                  name=out.stem)
+    check = done["check"]
+    data = {"ok": True, "run_id": run_id, "out": str(done["path"]), "matches_ledger": done["matches_ledger"],
+            "output_hash": check["output_hash"], "recomputed_hash": check["recomputed_hash"],
+            "problems": check["problems"]}
+
+    def render(d: dict[str, Any]) -> None:
+        console.print(f"written to {esc(d['out'])}")
+        if d["matches_ledger"]:
+            console.print(f"the stored cells match the run's ledger entry (output hash {d['output_hash'][:16]}…)")
+        else:
+            console.print("[red]the stored cells do NOT match the run's ledger entry[/] (changed in the store after "
+                          "the run was logged): " + esc("; ".join(d["problems"])))
+
+    emit(data, as_json, render)
+    if not done["matches_ledger"]:
+        raise typer.Exit(4)
+
+
 @forecast_app.command("models")
 def models_cmd(as_json: JsonOpt = False, db: DbOpt = None) -> None:
     """List the models, their parameters and defaults."""

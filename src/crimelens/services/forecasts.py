@@ -1630,12 +1630,14 @@ def export_stored_run(ctx: Context, run_id: str, fmt: str, folder: Path, *, acto
 
 
 def export_stored_file(ctx: Context, run_id: str, fmt: str, folder: Path, *, actor: Actor,
-                       purpose: str | None = RESEARCH, deployment: str | None = None) -> dict[str, Any]:
+                       purpose: str | None = RESEARCH, deployment: str | None = None,
+                       name: str | None = None) -> dict[str, Any]:
     """:func:`export_stored_run`, returning ``{"path", "matches_ledger", "check"}``: the file, and whether
     the stored cells are still the run's (:func:`check_stored_run`: the output hash recomputed from the
     stored risks equals the ledger's, and the stored rank and flags are the ones those risks give). The
     files carry it as metadata (``matches_ledger``; a mismatch adds a warning saying what differs), the
-    ``forecast.export`` entry in its detail. The cells written are the stored ones, as they are."""
+    ``forecast.export`` entry in its detail. The cells written are the stored ones, as they are. The file
+    is ``folder/NAME.FMT`` (default name ``forecast-RUN_ID``)."""
     from crimelens.forecast._area import cell_polygons
     from crimelens.forecast._export import _lonlat, plot_cells, write_cells
     from crimelens.storage._forecast import forecast_cells
@@ -1670,7 +1672,7 @@ def export_stored_file(ctx: Context, run_id: str, fmt: str, folder: Path, *, act
             "output_hash": rec.output_hash,
             **_run_metadata(rec.run_id, rec.dataset, rec.offense, TimeWindow(rec.window_start, rec.window_end),
                             zone, notes, matches=matches)}
-    stem = f"forecast-{rec.run_id}"
+    stem = name or f"forecast-{rec.run_id}"
     if fmt == "png":
         title = (f"{rec.model}: {format_start(rec.window_start, zone)} + "
                  f"{format_span((rec.window_end - rec.window_start).total_seconds() / 86400)}\n"
