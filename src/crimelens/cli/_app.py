@@ -118,6 +118,12 @@ def main(argv: list[str] | None = None) -> Any:
         Console(stderr=True).print("Aborted.")
         sys.exit(1)
     except Exception as exc:
+        if isinstance(exc, RuntimeError) and str(exc) == "Query interrupted":
+            # Ctrl-C inside a DuckDB statement (e.g. while a new store runs its migrations): DuckDB raises
+            # this instead of KeyboardInterrupt and rolls the statement's transaction back; one line, as an
+            # interrupt anywhere else ends
+            Console(stderr=True).print("Interrupted (Ctrl-C): the store's open transaction was rolled back.")
+            sys.exit(130)
         # DuckDB and pandas load only once something failed
         from crimelens.storage._duckdb import full_disk_error
 
