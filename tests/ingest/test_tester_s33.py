@@ -150,6 +150,25 @@ def test_the_socrata_sample_still_reads_with_the_built_in_layout_and_says_what_i
     assert "column 'Beat' (area) is not in the file; left empty" in s.notes
 
 
+def test_a_stored_file_ingested_again_without_a_mapping_stands_whatever_the_built_in_layout_says_now(
+        tmp_path: Path) -> None:
+    """Only a mapping given now reads a stored file another way: a nightly `ingest folder/` after an upgrade
+    that changed a built-in layout would otherwise read every stored file again (here: the file stored
+    under a copy of the layout that differs from the built-in one, then ingested with none)."""
+    import crimelens.ingest
+
+    built_in = (Path(crimelens.ingest.__file__).parent / "layouts" / "socrata_chicago.toml").read_text(encoding="utf-8")
+    older = tmp_path / "socrata_older.toml"
+    older.write_text(built_in.replace('name = "socrata_chicago"', 'name = "socrata_chicago_2025"'), encoding="utf-8")
+    data = shared("socrata_chicago_sample/example.csv")
+    with open_context(Settings(db=tmp_path / "s.duckdb")) as ctx:
+        first = ingest_file(ctx, data, actor=ANALYST, mapping=older)
+        assert first.n_landed == 1000
+        again = ingest_file(ctx, data, actor=ANALYST)
+        assert again.already_ingested and again.ingest_id == first.ingest_id and again.read_again_of == []
+        assert len(ctx.store.ingests()) == 1
+
+
 # 2. a stored file read again another way ---------------------------------------------------------------------
 def test_a_stored_file_read_with_a_declared_encoding_lands_the_rows_it_could_not_read(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

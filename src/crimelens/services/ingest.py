@@ -228,9 +228,13 @@ def _ingest_one(ctx: Context, path: Path, layout: Layout, name: str, *, actor: A
         hashing = pool.submit(file_digest, path)
 
         def stored_before() -> IngestRecord | None:
-            """The stored ingest of this content read the same way; the others go to ``earlier``."""
+            """The stored ingest of this content read the same way; the others go to ``earlier``. Only a mapping
+            given now reads a stored file another way: without one (a layout detected from the header) the
+            stored file stands, so that a built-in layout changed by an upgrade does not read every stored
+            file of a nightly ``ingest folder/`` again."""
             found = _ingests_of(ctx, name, hashing.result())
-            same = next((r for r in found if r.mapping is None or _reading(r.mapping) == reading), None)
+            same = next((r for r in found if mapping is None or r.mapping is None or _reading(r.mapping) == reading),
+                        None)
             earlier[:] = [] if same is not None else found
             return same
 
