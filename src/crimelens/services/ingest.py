@@ -187,6 +187,7 @@ def ingest_file(ctx: Context, path: str | Path, *, actor: Actor, purpose: str = 
         name = check_dataset_name(dataset or layout.dataset or path.name.split(".")[0])
         with _ingest_lock(ctx, name):
             return _ingest_one(ctx, path, layout, name, actor=actor, purpose=purpose, mapping=mapping, crs=crs,
+                               chosen=mapping is not None or format is not None,
                                file_label=file_label)
 
 
@@ -220,7 +221,8 @@ def _interrupt_is_keyboard() -> Iterator[None]:
 
 
 def _ingest_one(ctx: Context, path: Path, layout: Layout, name: str, *, actor: Actor, purpose: str,
-                mapping: str | Path | None, crs: str | None, file_label: str | None) -> IngestSummary:
+                mapping: str | Path | None, crs: str | None, file_label: str | None,
+                chosen: bool = True) -> IngestSummary:
     """:func:`ingest_file` for one file, under the dataset's ingest lock."""
     reading = _reading(layout.text)
     earlier: list[IngestRecord] = []  # stored ingests of this content read another way: it is read again
@@ -228,13 +230,12 @@ def _ingest_one(ctx: Context, path: Path, layout: Layout, name: str, *, actor: A
         hashing = pool.submit(file_digest, path)
 
         def stored_before() -> IngestRecord | None:
-            """The stored ingest of this content read the same way; the others go to ``earlier``. Only a mapping
-            given now reads a stored file another way: without one (a layout detected from the header) the
-            stored file stands, so that a built-in layout changed by an upgrade does not read every stored
-            file of a nightly ``ingest folder/`` again."""
+            """The stored ingest of this content read the same way; the others go to ``earlier``. Only a reading
+            chosen now (a mapping or a format) reads a stored file another way: with a layout detected from the
+            header the stored file stands, so that a built-in layout changed by an upgrade does not read every
+            stored file of a nightly ``ingest folder/`` again."""
             found = _ingests_of(ctx, name, hashing.result())
-            same = next((r for r in found if mapping is None or r.mapping is None or _reading(r.mapping) == reading),
-                        None)
+            same = next((r for r in found if not chosen or r.mapping is None or _reading(r.mapping) == reading), None)
             earlier[:] = [] if same is not None else found
             return same
 
