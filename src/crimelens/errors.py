@@ -20,6 +20,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "ProtectedAttributeError",
+    "PublishedHeadMismatchError",
     "RateLimitedError",
     "SchemaError",
     "StoreError",
@@ -119,6 +120,13 @@ class LedgerIntegrityError(CrimelensError):
     """The ledger does not verify: an entry was changed, removed or reordered."""
 
     exit_code, http_status = 4, 500
+
+
+class PublishedHeadMismatchError(LedgerIntegrityError):
+    """The store's ledger is not the one a published head describes (a rollback or a rewrite): the answer
+    to an outsider's check, so the API gives it as a conflict (409) with the finding, not as a server fault."""
+
+    http_status = 409
 
 
 class StoreError(CrimelensError):

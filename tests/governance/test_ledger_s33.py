@@ -93,7 +93,7 @@ def test_a_rolled_back_store_exits_4_naming_both_roots(stores: dict[str, Path],
 
     code, err = run(capsys, "ledger", "proof", "--head", str(stores["pub"]), "--db", str(stores["rolled"]))
     assert code == 4, err
-    assert err["type"] == "LedgerIntegrityError"
+    assert err["type"] == "PublishedHeadMismatchError"  # a LedgerIntegrityError: exit 4
     assert err["error"].startswith(f"this store's tree at size {PUBLISHED} is not the one published: a rollback or "
                                    "a rewrite.")
     assert rolled_root.hex() in err["error"] and pub["root_hash"] in err["error"]

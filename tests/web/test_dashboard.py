@@ -310,8 +310,8 @@ def test_a_late_paper_handover_and_its_return_are_entered_on_the_evidence_page(
     _login(pg, base, city.tokens["ana"], "case JA-78")
     _open(pg, base, "/evidence")
     pg.click("a.case[data-case='JA-78']")
-    pg.click("#items a.item")
-    pg.wait_for_selector("#custody-events")
+    pg.click(f"#items tr[data-item='{item}'] a.item")  # once the case's items are drawn (not an earlier case's)
+    pg.wait_for_function(f"document.getElementById('item-title').textContent.startsWith({item + ':'!r})")
     # a handover to Officer Kim on 2 January, found on paper after the check-out was entered
     pg.select_option("#cu-kind", "transfer")
     pg.fill("#cu-to", "Officer Kim")

@@ -89,6 +89,7 @@ from crimelens.errors import (
     InvalidParameterError,
     LedgerIntegrityError,
     NotFoundError,
+    PublishedHeadMismatchError,
     StoreError,
 )
 from crimelens.governance._keys import (
@@ -875,7 +876,7 @@ class Ledger:
                                  f"{published.tree_size}; expected the published head's size (or leave --from out)")
             if published.tree_size > newest.tree_size:
                 n = int(self.store.scalar("SELECT count(*) FROM ledger") or 0)
-                raise LedgerIntegrityError(
+                raise PublishedHeadMismatchError(
                     f"this store's ledger has no tree at size {published.tree_size}, the size of the published head "
                     f"({published.source}, root {published.root_hash.hex()}): its newest signed head is at size "
                     f"{newest.tree_size} and it holds {n} entries, so entries the published head covers were "
@@ -919,12 +920,12 @@ class Ledger:
                 second = (f"; the store holds its own signed head at size {m} with that root (signed "
                           f"{_utc_ms(old_head.timestamp_ms)} by key {old_head.key_id}): two signed heads at one "
                           "size with different roots, so the ledger was set back and appended to again")
-            raise LedgerIntegrityError(
+            raise PublishedHeadMismatchError(
                 f"this store's tree at size {m} is not the one published: a rollback or a rewrite. The store's "
                 f"entries 0..{m - 1} hash to root {old_root.hex()}; the published head ({published.source}) has root "
                 f"{published.root_hash.hex()}{second}")
         if not verify_consistency(m, head.tree_size, published.root_hash, head.root_hash, proof):
-            raise LedgerIntegrityError(
+            raise PublishedHeadMismatchError(
                 f"the store's entries {m}..{head.tree_size - 1} do not lead from the published root at size {m} to "
                 f"the root of the signed head at size {head.tree_size}: the consistency proof does not verify "
                 "(entries rewritten after the head was signed; `crimelens ledger verify` names the first)")
