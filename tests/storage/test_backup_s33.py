@@ -24,12 +24,8 @@ import pytest
 from crimelens.config import Settings
 from crimelens.errors import LedgerIntegrityError
 from crimelens.governance import Actor, Role
-from crimelens.services import governance as gs
 from crimelens.services import open_context
 from crimelens.services import store as svc
-from crimelens.services.evidence import add_evidence
-from crimelens.services.ingest import ingest_file
-from crimelens.synth import SyntheticCity
 from tests.conftest import run_cli
 
 ADMIN = Actor("ada", Role.ADMIN)
@@ -37,22 +33,14 @@ MISSING = "the signature file is missing"
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A store (457 incidents, users, an evidence file) and a backup of it; the store's public key (hex)."""
-    base = tmp_path_factory.mktemp("s33")
-    db = base / "live" / "crimelens.duckdb"
-    SyntheticCity(seed=5, days=20, scale=0.05).generate().write(base / "synth")
-    with open_context(Settings(db=db, user="ada", role="admin", progress=False)) as ctx:
-        ingest_file(ctx, base / "synth" / "incidents.csv", actor=ADMIN, format="canonical", dataset="synth")
-        gs.add_user(ctx, name="ada", role="admin", actor=ADMIN)
-        f = base / "statement.txt"
-        f.write_text("a statement", encoding="utf-8")
-        add_evidence(ctx, f, case_id="C-1", actor=ADMIN, source="test intake")
-        svc.backup(ctx, out=base / "bk", actor=ADMIN)
+def made(template: Path) -> tuple[Path, str]:
+    """A backup of the storage tests' store (457 incidents, users, an evidence file); its public key (hex)."""
+    with open_context(Settings(db=template, user="ada", role="admin", progress=False)) as ctx:
+        svc.backup(ctx, out=template.parent.parent / "bk", actor=ADMIN)
         head = ctx.ledger.latest_head()
         assert head is not None
         key = bytes(ctx.ledger.public_key(head.key_id)).hex()
-    return base / "bk", key
+    return template.parent.parent / "bk", key
 
 
 @pytest.fixture
